@@ -1,0 +1,10 @@
+import { ServiceDefinition } from '@switchyard/runtime';
+import { BanditUpdaterEnv } from './bandit-updater.env';
+import { BanditUpdaterModule } from './bandit-updater.module';
+
+export const banditUpdaterService: ServiceDefinition<BanditUpdaterEnv> = {
+  name: 'bandit-updater',
+  summary: 'turns joined rewards into per-variant statistics and bandit weights in Redis',
+  envClass: BanditUpdaterEnv,
+  module: () => BanditUpdaterModule,
+};

@@ -1,0 +1,4 @@
+import { runService } from '@switchyard/runtime';
+import { banditUpdaterService } from './bandit-updater.service-definition';
+
+void runService(banditUpdaterService);

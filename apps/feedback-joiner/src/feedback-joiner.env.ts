@@ -1,0 +1,10 @@
+import { BaseEnv, Env } from '@switchyard/runtime';
+import { IsInt, Max, Min } from 'class-validator';
+
+export class FeedbackJoinerEnv extends BaseEnv {
+  @Env('HTTP port (health and metrics)')
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  override PORT = 3002;
+}

@@ -1,0 +1,10 @@
+import { ServiceDefinition } from '@switchyard/runtime';
+import { FeedbackJoinerEnv } from './feedback-joiner.env';
+import { FeedbackJoinerModule } from './feedback-joiner.module';
+
+export const feedbackJoinerService: ServiceDefinition<FeedbackJoinerEnv> = {
+  name: 'feedback-joiner',
+  summary: 'joins predictions with their ground truth and publishes joined events',
+  envClass: FeedbackJoinerEnv,
+  module: () => FeedbackJoinerModule,
+};

@@ -1,0 +1,72 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { DeploymentSpec } from '@switchyard/contracts';
+import { DeploymentRegistry } from '@switchyard/store';
+import { RouterEnv } from '../router.env';
+
+/**
+ * Specs in memory, so a prediction costs no Redis round trip. A change is seen at
+ * once through pub/sub, and within REFRESH_INTERVAL_MS through the epoch check even if
+ * a message was missed while the subscriber reconnected.
+ */
+@Injectable()
+export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(DeploymentCache.name);
+  private specs = new Map<string, DeploymentSpec>();
+  private epoch = -1;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly registry: DeploymentRegistry,
+    private readonly env: RouterEnv,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.registry.onChange((name) => void this.reload(name));
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.env.REFRESH_INTERVAL_MS);
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  get(name: string): DeploymentSpec | undefined {
+    return this.specs.get(name);
+  }
+
+  all(): DeploymentSpec[] {
+    return [...this.specs.values()];
+  }
+
+  /** Read-your-writes on the instance that made the change. */
+  set(spec: DeploymentSpec): void {
+    const known = this.specs.get(spec.name);
+    if (!known || known.version < spec.version) this.specs.set(spec.name, spec);
+  }
+
+  delete(name: string): void {
+    this.specs.delete(name);
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const epoch = await this.registry.epoch();
+      if (epoch === this.epoch) return;
+      const specs = await this.registry.list();
+      this.specs = new Map(specs.map((spec) => [spec.name, spec]));
+      this.epoch = epoch;
+    } catch (error) {
+      this.logger.warn({ error: (error as Error).message }, 'could not refresh deployments; serving cached specs');
+    }
+  }
+
+  private async reload(name: string): Promise<void> {
+    try {
+      const spec = await this.registry.get(name);
+      if (spec) this.specs.set(name, spec);
+      else this.specs.delete(name);
+    } catch (error) {
+      this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not reload deployment');
+    }
+  }
+}

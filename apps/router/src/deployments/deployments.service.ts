@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import {
+  DeploymentAction,
+  DeploymentEvent,
+  DeploymentSpec,
+  envelope,
+  validateDeploymentSpec,
+} from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { DeploymentRegistry } from '@switchyard/store';
+import { invalid, unknownDeployment } from '../http-errors';
+import { DeploymentCache } from './deployment.cache';
+
+/** The control plane: every change is stored as a new version and announced on Kafka. */
+@Injectable()
+export class DeploymentsService {
+  constructor(
+    private readonly registry: DeploymentRegistry,
+    private readonly cache: DeploymentCache,
+    private readonly kafka: KafkaClient,
+  ) {}
+
+  async put(name: string, body: unknown): Promise<DeploymentSpec> {
+    const result = validateDeploymentSpec(body);
+    if (!result.ok) throw invalid('invalid deployment spec', result.problems);
+    const spec = await this.registry.put(name, result.value);
+    return this.changed(spec, 'put');
+  }
+
+  async get(name: string): Promise<DeploymentSpec> {
+    const spec = await this.registry.get(name);
+    if (!spec) throw unknownDeployment(name);
+    return spec;
+  }
+
+  list(): Promise<DeploymentSpec[]> {
+    return this.registry.list();
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!(await this.registry.remove(name))) throw unknownDeployment(name);
+    this.cache.delete(name);
+    await this.announce(name, 'delete');
+  }
+
+  async promote(name: string, variant: string): Promise<DeploymentSpec> {
+    const current = await this.get(name);
+    if (!current.variants.some((v) => v.name === variant)) {
+      throw invalid('cannot promote', [`variant "${variant}" is not one of ${current.variants.map((v) => v.name).join(', ')}`]);
+    }
+    const { version: _version, ...body } = current;
+    const spec = await this.registry.store(name, { ...body, updatedAt: new Date().toISOString(), strategy: { type: 'single', variant } });
+    return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
+  }
+
+  async rollback(name: string): Promise<DeploymentSpec> {
+    const result = await this.registry.rollback(name);
+    if (!result) {
+      await this.get(name);
+      throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
+    }
+    return this.changed(result.spec, 'rollback', { restoredVersion: result.restoredVersion });
+  }
+
+  private async changed(spec: DeploymentSpec, action: DeploymentAction, detail: Record<string, unknown> = {}): Promise<DeploymentSpec> {
+    this.cache.set(spec);
+    await this.announce(spec.name, action, spec.version, { strategy: spec.strategy, ...detail });
+    return spec;
+  }
+
+  private announce(deployment: string, action: DeploymentAction, specVersion?: number, detail?: Record<string, unknown>): Promise<void> {
+    const event: DeploymentEvent = { ...envelope('deployment'), deployment, action, specVersion, detail };
+    return this.kafka.publishJson(this.kafka.topics.deploymentEvents, deployment, event);
+  }
+}

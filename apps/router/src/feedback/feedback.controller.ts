@@ -1,0 +1,41 @@
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { envelope, FeedbackEvent, FeedbackInput, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { invalid } from '../http-errors';
+import { routerMetrics } from '../router.metrics';
+
+/** Ground truth over HTTP: validated here, so nothing invalid ever reaches Kafka. */
+@Controller('v1/feedback')
+export class FeedbackController {
+  constructor(private readonly kafka: KafkaClient) {}
+
+  @Post()
+  @HttpCode(202)
+  async submit(@Body() body: unknown): Promise<{ accepted: number }> {
+    const items = Array.isArray(body) ? body : [body];
+    if (items.length === 0 || items.length > MAX_FEEDBACK_BATCH) {
+      throw invalid('invalid feedback', [`send 1 to ${MAX_FEEDBACK_BATCH} feedback records per request, got ${items.length}`]);
+    }
+    const problems: string[] = [];
+    const events = items.map((item, index) => {
+      const result = validatePlain(FeedbackInput, item);
+      if (!result.ok) {
+        problems.push(...result.problems.map((problem) => (Array.isArray(body) ? `[${index}].${problem}` : problem)));
+        return undefined;
+      }
+      const { requestId, label, reward } = result.value;
+      if (label === undefined && reward === undefined) problems.push(`${Array.isArray(body) ? `[${index}].` : ''}feedback needs a label or a reward`);
+      return { ...envelope('feedback'), requestId, label, reward } as FeedbackEvent;
+    });
+    // All or nothing: a client retrying a partly bad batch must not duplicate the good part.
+    if (problems.length) {
+      routerMetrics.rejected.inc({ route: 'feedback' });
+      throw invalid('invalid feedback', problems);
+    }
+    await this.kafka.publish(
+      this.kafka.topics.feedback,
+      events.map((event) => ({ key: event!.requestId, value: JSON.stringify(event) })),
+    );
+    return { accepted: events.length };
+  }
+}

@@ -1,0 +1,145 @@
+import { BadGatewayException, Injectable, Logger, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import {
+  DeploymentSpec,
+  envelope,
+  PredictionEvent,
+  PredictResponse,
+  ShadowRequestEvent,
+  StoredVariant,
+} from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { selectVariant } from '@switchyard/strategies';
+import { DeploymentCache } from '../deployments/deployment.cache';
+import { unknownDeployment } from '../http-errors';
+import { RouterEnv } from '../router.env';
+import { routerMetrics } from '../router.metrics';
+import { ArmWeights } from './arm-weights';
+
+export interface PredictCommand {
+  inputs: unknown;
+  unitKey?: string;
+  requestId?: string;
+  extras?: InferExtras;
+}
+
+interface Served {
+  variant: StoredVariant;
+  answer?: ModelAnswer;
+  error?: ModelError;
+  fallbackFrom?: string;
+}
+
+/**
+ * One prediction: pick a variant by the deployment's strategy, call it (falling back to
+ * the primary or best arm when a canary or bandit arm fails), and publish what happened.
+ */
+@Injectable()
+export class PredictService {
+  private readonly logger = new Logger(PredictService.name);
+  private readonly durable: boolean;
+
+  constructor(
+    private readonly cache: DeploymentCache,
+    private readonly weights: ArmWeights,
+    private readonly models: ModelClient,
+    private readonly kafka: KafkaClient,
+    env: RouterEnv,
+  ) {
+    this.durable = env.PUBLISH_MODE === 'durable';
+  }
+
+  async predict(name: string, command: PredictCommand): Promise<PredictResponse> {
+    const spec = this.cache.get(name);
+    if (!spec) throw unknownDeployment(name);
+    const requestId = command.requestId ?? randomUUID();
+    const unitKey = command.unitKey ?? requestId;
+    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: this.weights.get(spec) });
+
+    const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
+    const event = this.predictionEvent(spec, served, choice.probability, requestId, command.unitKey);
+    const published = this.publish(this.kafka.topics.predictions, requestId, event);
+    if (choice.shadows.length && served.answer) {
+      const shadowRequest: ShadowRequestEvent = {
+        ...envelope('shadowRequest'),
+        requestId,
+        deployment: spec.name,
+        specVersion: spec.version,
+        inputs: command.inputs,
+        primaryOutputs: served.answer.outputs,
+        shadows: choice.shadows,
+      };
+      // Never awaited: mirroring must not add a wait to the consumer's path.
+      void this.publish(this.kafka.topics.shadowRequests, requestId, shadowRequest).catch(() => undefined);
+    }
+    if (this.durable) {
+      await published.catch(() => {
+        throw new ServiceUnavailableException('the prediction could not be recorded in Kafka; retry later');
+      });
+    } else published.catch(() => undefined);
+
+    routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome: served.answer ? 'ok' : 'error' });
+    if (!served.answer) throw toHttpError(served.error!, served.variant.name);
+    return { requestId, deployment: spec.name, variant: served.variant.name, outputs: served.answer.outputs };
+  }
+
+  private async serve(spec: DeploymentSpec, chosen: string, fallback: string | undefined, command: PredictCommand, requestId: string): Promise<Served> {
+    const first = await this.call(spec, variantOf(spec, chosen), command, requestId);
+    if (first.answer || !fallback || !first.error?.retryable) return first;
+    const second = await this.call(spec, variantOf(spec, fallback), command, requestId);
+    routerMetrics.fallbacks.inc({ deployment: spec.name, from: chosen, to: fallback });
+    return { ...second, fallbackFrom: chosen };
+  }
+
+  private async call(spec: DeploymentSpec, variant: StoredVariant, command: PredictCommand, requestId: string): Promise<Served> {
+    try {
+      const answer = await this.models.infer(variant, command.inputs, requestId, command.extras);
+      routerMetrics.latency.observe({ deployment: spec.name, variant: variant.name }, answer.latencyMs / 1000);
+      return { variant, answer };
+    } catch (error) {
+      const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+      routerMetrics.modelErrors.inc({ deployment: spec.name, variant: variant.name, kind: failure.kind });
+      return { variant, error: failure };
+    }
+  }
+
+  private predictionEvent(spec: DeploymentSpec, served: Served, probability: number, requestId: string, unitKey?: string): PredictionEvent {
+    return {
+      ...envelope('prediction'),
+      requestId,
+      deployment: spec.name,
+      variant: served.variant.name,
+      role: 'served',
+      strategy: spec.strategy.type,
+      specVersion: spec.version,
+      probability,
+      outputs: served.answer?.outputs,
+      latencyMs: round(served.answer?.latencyMs ?? 0),
+      ...(served.error && { error: `${served.error.kind}: ${served.error.message}` }),
+      ...(served.fallbackFrom && { fallbackFrom: served.fallbackFrom }),
+      ...(unitKey !== undefined && { unitKey }),
+    };
+  }
+
+  private publish(topic: string, key: string, event: object): Promise<void> {
+    return this.kafka.publishJson(topic, key, event).catch((error: Error) => {
+      routerMetrics.publishFailures.inc({ topic });
+      this.logger.error({ topic, key, error: error.message }, 'could not publish event');
+      throw error;
+    });
+  }
+}
+
+function variantOf(spec: DeploymentSpec, name: string): StoredVariant {
+  const variant = spec.variants.find((v) => v.name === name);
+  if (!variant) throw new Error(`strategy chose unknown variant ${name}`);
+  return variant;
+}
+
+function toHttpError(error: ModelError, variant: string) {
+  const message = `variant "${variant}" failed: ${error.message}`;
+  return error.kind === 'rejected' ? new UnprocessableEntityException(message) : new BadGatewayException(message);
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;

@@ -1,0 +1,35 @@
+import { Counter, Histogram } from 'prom-client';
+
+export const routerMetrics = {
+  predictions: new Counter({
+    name: 'switchyard_router_predictions_total',
+    help: 'Predictions answered, by deployment, serving variant and outcome (ok, error)',
+    labelNames: ['deployment', 'variant', 'outcome'] as const,
+  }),
+  latency: new Histogram({
+    name: 'switchyard_router_model_latency_seconds',
+    help: 'Model call latency seen by the router, by deployment and variant',
+    labelNames: ['deployment', 'variant'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  }),
+  modelErrors: new Counter({
+    name: 'switchyard_router_model_errors_total',
+    help: 'Failed model calls, by deployment, variant and kind (timeout, unavailable, server-error, rejected, bad-response)',
+    labelNames: ['deployment', 'variant', 'kind'] as const,
+  }),
+  fallbacks: new Counter({
+    name: 'switchyard_router_fallbacks_total',
+    help: 'Requests answered by a fallback variant after the chosen one failed',
+    labelNames: ['deployment', 'from', 'to'] as const,
+  }),
+  publishFailures: new Counter({
+    name: 'switchyard_router_publish_failures_total',
+    help: 'Events the router could not publish to Kafka, by topic',
+    labelNames: ['topic'] as const,
+  }),
+  rejected: new Counter({
+    name: 'switchyard_router_rejected_total',
+    help: 'Inputs refused before reaching Kafka or a model, by route',
+    labelNames: ['route'] as const,
+  }),
+};

@@ -1,0 +1,10 @@
+import { ServiceDefinition } from '@switchyard/runtime';
+import { ShadowWorkerEnv } from './shadow-worker.env';
+import { ShadowWorkerModule } from './shadow-worker.module';
+
+export const shadowWorkerService: ServiceDefinition<ShadowWorkerEnv> = {
+  name: 'shadow-worker',
+  summary: 'calls the shadow variants of mirrored requests and publishes their predictions',
+  envClass: ShadowWorkerEnv,
+  module: () => ShadowWorkerModule,
+};

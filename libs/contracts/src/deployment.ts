@@ -1,0 +1,248 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+import { validatePlain, Validated } from './validation';
+
+/** Deployment and variant names become Redis keys and metric labels, so they are restricted. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const NAME_RULE = 'must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
+
+export const PROTOCOLS = ['v2', 'json'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export class VariantSpec {
+  @Matches(NAME_PATTERN, { message: `name ${NAME_RULE}` })
+  name: string;
+
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http(s) URL' })
+  url: string;
+
+  /** Model name on the model server; required by the Open Inference Protocol path. */
+  @ValidateIf((variant: VariantSpec) => variant.protocol !== 'json' || variant.model !== undefined)
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,128}$/, { message: 'model must be 1-128 letters, digits, ".", "_" or "-"' })
+  model?: string;
+
+  /** @default "v2" (Open Inference Protocol) */
+  @IsOptional()
+  @IsIn(PROTOCOLS)
+  protocol?: Protocol = 'v2';
+
+  /** @default 1000 */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(60000)
+  timeoutMs?: number = 1000;
+
+  /** Extra attempts after a timeout or 5xx, within `timeoutMs` each. @default 0 */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3)
+  retries?: number = 0;
+}
+
+export const STRATEGY_TYPES = ['single', 'shadow', 'canary', 'bandit'] as const;
+export type StrategyType = (typeof STRATEGY_TYPES)[number];
+export const BANDIT_ALGORITHMS = ['thompson', 'ucb1', 'epsilon-greedy'] as const;
+export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
+
+/**
+ * One class for every strategy type: the fields that belong to a type are required by
+ * `ValidateIf` on that type, and `strategyProblems` rejects fields of other types, so
+ * a spec that mixes them gets a 400 instead of being silently half-read.
+ */
+export class StrategySpec {
+  @IsIn(STRATEGY_TYPES)
+  type: StrategyType;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'single')
+  @IsString()
+  variant?: string;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'shadow' || s.type === 'canary')
+  @IsString()
+  primary?: string;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'shadow')
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(8)
+  @ArrayUnique()
+  @IsString({ each: true })
+  shadows?: string[];
+
+  @ValidateIf((s: StrategySpec) => s.type === 'canary')
+  @IsString()
+  canary?: string;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'canary')
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  percent?: number;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'bandit')
+  @IsIn(BANDIT_ALGORITHMS)
+  algorithm?: BanditAlgorithm;
+
+  /** Floor on every arm's share of traffic. @default 0.01 */
+  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.minShare !== undefined)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.5)
+  minShare?: number;
+
+  /** Exploration rate of epsilon-greedy. @default 0.1 */
+  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.epsilon !== undefined)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  epsilon?: number;
+}
+
+export const REWARD_TYPES = ['match', 'explicit', 'negAbsError'] as const;
+export type RewardType = (typeof REWARD_TYPES)[number];
+
+export class RewardSpec {
+  @IsIn(REWARD_TYPES)
+  type: RewardType;
+
+  /** Dot path into the variant's outputs; left out, the first value of the first output. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'outputPath must be a dot path such as "0.data.0" or "label"' })
+  outputPath?: string;
+}
+
+export class DeploymentSpecInput {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => VariantSpec)
+  variants: VariantSpec[];
+
+  @ValidateNested()
+  @Type(() => StrategySpec)
+  strategy: StrategySpec;
+
+  /** @default {"type": "match"} */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => RewardSpec)
+  reward?: RewardSpec;
+}
+
+export interface StoredVariant {
+  name: string;
+  url: string;
+  model?: string;
+  protocol: Protocol;
+  timeoutMs: number;
+  retries: number;
+}
+
+/** A spec as stored: what was PUT, with its name, version and when it was stored. */
+export interface DeploymentSpec {
+  name: string;
+  version: number;
+  updatedAt: string;
+  variants: StoredVariant[];
+  strategy: StrategySpec;
+  reward: RewardSpec;
+}
+
+const FIELDS_BY_TYPE: Record<StrategyType, (keyof StrategySpec)[]> = {
+  single: ['variant'],
+  shadow: ['primary', 'shadows'],
+  canary: ['primary', 'canary', 'percent'],
+  bandit: ['algorithm', 'minShare', 'epsilon'],
+};
+
+/** Rules class-validator cannot express: names unique, strategy refers to known variants. */
+export function specProblems(spec: DeploymentSpecInput): string[] {
+  const problems: string[] = [];
+  const names = spec.variants.map((variant) => variant.name);
+  const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
+  if (duplicates.length) problems.push(`variants: duplicate names ${[...new Set(duplicates)].join(', ')}`);
+
+  const strategy = spec.strategy;
+  const allowed = new Set<string>(['type', ...FIELDS_BY_TYPE[strategy.type]]);
+  for (const field of Object.keys(strategy)) {
+    if (!allowed.has(field) && strategy[field as keyof StrategySpec] !== undefined) {
+      problems.push(`strategy.${field} does not apply to strategy ${strategy.type}`);
+    }
+  }
+  const known = new Set(names);
+  const refs: [string, string | undefined][] = [
+    ['variant', strategy.variant],
+    ['primary', strategy.primary],
+    ['canary', strategy.canary],
+    ...(strategy.shadows ?? []).map((shadow, i): [string, string] => [`shadows.${i}`, shadow]),
+  ];
+  for (const [field, ref] of refs) {
+    if (ref !== undefined && !known.has(ref)) problems.push(`strategy.${field}: unknown variant "${ref}"`);
+  }
+  if (strategy.type === 'canary' && strategy.primary !== undefined && strategy.primary === strategy.canary) {
+    problems.push('strategy.canary must differ from strategy.primary');
+  }
+  if (strategy.type === 'shadow' && strategy.primary !== undefined && strategy.shadows?.includes(strategy.primary)) {
+    problems.push('strategy.shadows must not include the primary');
+  }
+  if (strategy.type === 'bandit' && spec.variants.length < 2) {
+    problems.push('variants: a bandit needs at least 2 variants');
+  }
+  if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
+    problems.push('strategy.minShare times the number of variants must not exceed 1');
+  }
+  return problems;
+}
+
+/** Validates a PUT body in full: shape, then cross-references. */
+export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpecInput> {
+  const result = validatePlain(DeploymentSpecInput, plain);
+  if (!result.ok) return result;
+  const problems = specProblems(result.value);
+  return problems.length ? { ok: false, problems } : result;
+}
+
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/** What gets stored for a validated PUT body: defaults filled in, unknown-to-type fields gone. */
+export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Date = new Date()): Omit<DeploymentSpec, 'version'> {
+  const strategy = Object.fromEntries(
+    Object.entries(input.strategy).filter(([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec))),
+  ) as unknown as StrategySpec;
+  return {
+    name,
+    updatedAt: now.toISOString(),
+    variants: input.variants.map((variant) => ({
+      name: variant.name,
+      url: variant.url.replace(/\/+$/, ''),
+      ...(variant.model === undefined ? {} : { model: variant.model }),
+      protocol: variant.protocol ?? 'v2',
+      timeoutMs: variant.timeoutMs ?? 1000,
+      retries: variant.retries ?? 0,
+    })),
+    strategy,
+    reward: input.reward ? { ...input.reward } : { type: 'match' },
+  };
+}

@@ -1,0 +1,242 @@
+import { Type } from 'class-transformer';
+import {
+  Allow,
+  IsArray,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+
+/** Request ids become Kafka keys and Redis key parts: printable, bounded. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const REQUEST_ID_RULE = 'requestId must be 1-128 letters, digits, ".", "_", ":" or "-"';
+
+/** Fields every event carries; `version` is the schema version of its `type`. */
+export class EventEnvelope {
+  @IsString()
+  type: string;
+
+  @IsInt()
+  @Min(1)
+  version: number;
+
+  @IsString()
+  eventId: string;
+
+  @IsISO8601()
+  occurredAt: string;
+}
+
+export const EVENT_TYPES = {
+  prediction: 'prediction',
+  shadowRequest: 'shadow-request',
+  feedback: 'feedback',
+  joined: 'joined',
+  deployment: 'deployment',
+} as const;
+
+/** Bumped on purpose only, when a field's meaning changes; consumers check it. */
+export const SCHEMA_VERSIONS = {
+  prediction: 1,
+  shadowRequest: 1,
+  feedback: 1,
+  joined: 1,
+  deployment: 1,
+} as const;
+
+export const ROLES = ['served', 'shadow'] as const;
+export type Role = (typeof ROLES)[number];
+
+export class PredictionEvent extends EventEnvelope {
+  @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
+  requestId: string;
+
+  @Matches(NAME_PATTERN)
+  deployment: string;
+
+  @Matches(NAME_PATTERN)
+  variant: string;
+
+  @IsIn(ROLES)
+  role: Role;
+
+  @IsIn(STRATEGY_TYPES)
+  strategy: StrategyType;
+
+  @IsInt()
+  @Min(1)
+  specVersion: number;
+
+  /** Probability with which `variant` was chosen, for off-policy evaluation. */
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  probability: number;
+
+  @IsOptional()
+  @Allow()
+  outputs?: unknown;
+
+  @IsNumber()
+  @Min(0)
+  latencyMs: number;
+
+  @IsOptional()
+  @IsString()
+  error?: string;
+
+  /** Variant that failed and was answered for by `variant` instead. */
+  @IsOptional()
+  @Matches(NAME_PATTERN)
+  fallbackFrom?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  unitKey?: string;
+}
+
+/** What producers write to `switchyard.requests` (Kafka ingress). */
+export class PredictRequestMessage {
+  @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
+  requestId: string;
+
+  @Matches(NAME_PATTERN, { message: 'deployment must be a deployment name' })
+  deployment: string;
+
+  @IsDefined({ message: 'inputs is required' })
+  @Allow()
+  inputs: unknown;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  unitKey?: string;
+}
+
+export interface PredictResponse {
+  requestId: string;
+  deployment: string;
+  variant: string;
+  outputs: unknown;
+}
+
+export interface ErrorResponse {
+  requestId: string;
+  error: string;
+}
+
+export class ShadowRequestEvent extends EventEnvelope {
+  @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
+  requestId: string;
+
+  @Matches(NAME_PATTERN)
+  deployment: string;
+
+  @IsInt()
+  @Min(1)
+  specVersion: number;
+
+  @IsDefined()
+  @Allow()
+  inputs: unknown;
+
+  /** Primary's answer, so the shadow report can measure agreement without a join. */
+  @IsOptional()
+  @Allow()
+  primaryOutputs?: unknown;
+
+  @IsArray()
+  @Matches(NAME_PATTERN, { each: true })
+  shadows: string[];
+}
+
+/** Ground truth for one request: a label to compare with, or a reward given outright. */
+export class FeedbackInput {
+  @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
+  requestId: string;
+
+  @IsOptional()
+  @Allow()
+  label?: unknown;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  reward?: number;
+}
+
+export class FeedbackEvent extends FeedbackInput {
+  @IsOptional()
+  @IsString()
+  type?: string;
+
+  @IsOptional()
+  @IsInt()
+  version?: number;
+
+  @IsOptional()
+  @IsString()
+  eventId?: string;
+
+  @IsOptional()
+  @IsISO8601()
+  occurredAt?: string;
+}
+
+export class JoinedEvent extends PredictionEvent {
+  @IsOptional()
+  @Allow()
+  label?: unknown;
+
+  @IsNumber()
+  reward: number;
+
+  @IsISO8601()
+  predictedAt: string;
+
+  @IsISO8601()
+  feedbackAt: string;
+}
+
+export const DEPLOYMENT_ACTIONS = ['put', 'delete', 'promote', 'rollback', 'weights'] as const;
+export type DeploymentAction = (typeof DEPLOYMENT_ACTIONS)[number];
+
+export class DeploymentEvent extends EventEnvelope {
+  @Matches(NAME_PATTERN)
+  deployment: string;
+
+  @IsIn(DEPLOYMENT_ACTIONS)
+  action: DeploymentAction;
+
+  @IsOptional()
+  @IsInt()
+  specVersion?: number;
+
+  @IsOptional()
+  @IsObject()
+  @Type(() => Object)
+  detail?: Record<string, unknown>;
+}
+
+export interface DlqRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+  error: string;
+  consumerGroup: string;
+  failedAt: string;
+}

@@ -1,0 +1,6 @@
+export * from './topics';
+export * from './validation';
+export * from './deployment';
+export * from './events';
+export * from './http';
+export * from './envelope';

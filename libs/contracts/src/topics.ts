@@ -1,0 +1,25 @@
+/** Logical topic names; the physical name is `${prefix}${name}` (prefix default `switchyard.`). */
+export const TOPICS = {
+  requests: 'requests',
+  responses: 'responses',
+  predictions: 'predictions',
+  shadowRequests: 'shadow-requests',
+  shadowPredictions: 'shadow-predictions',
+  feedback: 'feedback',
+  joined: 'joined',
+  deploymentEvents: 'deployment-events',
+  dlq: 'dlq',
+} as const;
+
+export type TopicKey = keyof typeof TOPICS;
+export type TopicMap = Record<TopicKey, string>;
+
+export const DEFAULT_TOPIC_PREFIX = 'switchyard.';
+
+export function topicNames(prefix: string = DEFAULT_TOPIC_PREFIX): TopicMap {
+  const entries = Object.entries(TOPICS).map(([key, name]) => [key, `${prefix}${name}`]);
+  return Object.fromEntries(entries) as TopicMap;
+}
+
+/** Header naming the topic a Kafka-ingress answer goes to (else `responses`). */
+export const REPLY_TO_HEADER = 'reply-to';

@@ -1,0 +1,4 @@
+export * from './batching-producer';
+export * from './kafka.client';
+export * from './consumer.server';
+export * from './messaging.module';

@@ -1,0 +1,95 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { TopicMap, topicNames } from '@switchyard/contracts';
+import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
+import { BatchingProducer, OutboundMessage } from './batching-producer';
+import { kafkaLogCreator } from './kafka-logger';
+
+/**
+ * The one Kafka connection of a process: topic setup at start, a batching producer
+ * for every publisher, and a readiness check. Consumers are built from `kafka`.
+ */
+@Injectable()
+export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(KafkaClient.name);
+  readonly kafka: Kafka;
+  readonly topics: TopicMap;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly batcher: BatchingProducer;
+  private knownTopics = new Set<string>();
+  private topicsListedAt = 0;
+
+  constructor(
+    private readonly env: BaseEnv,
+    private readonly health: HealthRegistry,
+    @Inject(SERVICE_NAME) readonly clientId: string,
+  ) {
+    this.kafka = new Kafka({
+      clientId: env.INSTANCE_ID ?? clientId,
+      brokers: env.KAFKA_BROKERS.split(','),
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator,
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+    this.topics = topicNames(env.TOPIC_PREFIX);
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    this.admin = this.kafka.admin();
+    this.batcher = new BatchingProducer(this.producer);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.admin.connect();
+    await this.ensureTopics();
+    await this.producer.connect();
+    this.health.register('kafka', async () => {
+      await this.admin.describeCluster();
+    });
+  }
+
+  /** Creates every Switchyard topic that is missing; safe to run from many processes at once. */
+  async ensureTopics(): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = Object.values(this.topics).filter((topic) => !existing.has(topic));
+    if (!missing.length) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: this.env.TOPIC_PARTITIONS,
+        replicationFactor: this.env.TOPIC_REPLICATION,
+      })),
+    });
+    this.logger.log({ topics: missing }, 'created topics');
+  }
+
+  /**
+   * Whether a topic exists, from a list refreshed at most once a second on a miss, so
+   * a stream of requests naming a missing reply topic costs no metadata storm.
+   */
+  async topicExists(topic: string): Promise<boolean> {
+    if (this.knownTopics.has(topic)) return true;
+    if (Date.now() - this.topicsListedAt > 1000) {
+      this.topicsListedAt = Date.now();
+      this.knownTopics = new Set(await this.admin.listTopics());
+    }
+    return this.knownTopics.has(topic);
+  }
+
+  /** Resolves when the broker has acknowledged every message; batched with concurrent sends. */
+  publish(topic: string, messages: OutboundMessage[]): Promise<void> {
+    return this.batcher.send(topic, messages);
+  }
+
+  /** JSON-encodes `value`; keyed so related events share a partition. */
+  publishJson(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
+    return this.publish(topic, [{ key, value: JSON.stringify(value), headers }]);
+  }
+
+  // Runs after the HTTP server and consumers have closed, so nothing publishes any more.
+  async onApplicationShutdown(): Promise<void> {
+    await this.batcher.flush();
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+  }
+}

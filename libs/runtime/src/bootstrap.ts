@@ -1,0 +1,61 @@
+import 'reflect-metadata';
+import { DynamicModule, INestApplication, Module, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { CustomTransportStrategy } from '@nestjs/microservices';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ClassConstructor } from 'class-transformer';
+import { Logger } from 'nestjs-pino';
+import { BaseEnv, envHelp, loadEnv } from './env';
+import { startDefaultMetrics } from './metrics';
+import { RuntimeModule } from './runtime.module';
+
+export interface ServiceDefinition<E extends BaseEnv> {
+  name: string;
+  /** First line of `--help`. */
+  summary: string;
+  envClass: ClassConstructor<E>;
+  module: (env: E) => Type | DynamicModule;
+  /** Kafka consumers, as a NestJS microservice transport built once the app is wired. */
+  consumers?: (app: INestApplication, env: E) => CustomTransportStrategy | undefined;
+}
+
+@Module({})
+class ServiceRootModule {}
+
+/** Builds the Nest application of a service without listening, so tests can embed it. */
+export async function createService<E extends BaseEnv>(definition: ServiceDefinition<E>, env: E): Promise<NestFastifyApplication> {
+  startDefaultMetrics(definition.name);
+  const root: DynamicModule = {
+    module: ServiceRootModule,
+    imports: [RuntimeModule.forRoot(definition.name, env), definition.module(env)],
+  };
+  const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter({ bodyLimit: 8 * 1024 * 1024 }), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+  const consumers = definition.consumers?.(app, env);
+  if (consumers) app.connectMicroservice({ strategy: consumers }, { inheritAppConfig: true });
+  await app.init();
+  await app.startAllMicroservices();
+  return app;
+}
+
+/** `main.ts` of every service: `--help`, validated environment, start, log where it listens. */
+export async function runService<E extends BaseEnv>(definition: ServiceDefinition<E>): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${definition.name}: ${definition.summary}\n\nConfigured by environment variables:\n${envHelp(definition.envClass)}\n`);
+    return;
+  }
+  let env: E;
+  try {
+    env = loadEnv(definition.envClass);
+  } catch (error) {
+    process.stderr.write(`${definition.name}: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const app = await createService(definition, env);
+  await app.listen(env.PORT, env.HOST);
+  app.get(Logger).log(`${definition.name} ready on http://${env.HOST}:${env.PORT}`, 'Bootstrap');
+}

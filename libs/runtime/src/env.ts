@@ -1,0 +1,97 @@
+import 'reflect-metadata';
+import { plainToInstance, ClassConstructor } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { DEFAULT_TOPIC_PREFIX } from '@switchyard/contracts';
+
+const DOCS = Symbol('env-docs');
+
+/** Documents an environment variable; `--help` and the README list what this records. */
+export function Env(description: string): PropertyDecorator {
+  return (target, key) => {
+    const docs: Map<string, string> = Reflect.getMetadata(DOCS, target) ?? new Map();
+    Reflect.defineMetadata(DOCS, new Map(docs).set(String(key), description), target);
+  };
+}
+
+function documented(cls: ClassConstructor<object>): Map<string, string> {
+  return Reflect.getMetadata(DOCS, cls.prototype) ?? new Map();
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** Variables every service reads. Services extend it with their own. */
+export class BaseEnv {
+  @Env('Kafka bootstrap brokers, comma-separated')
+  @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'must be host:port[,host:port...]' })
+  KAFKA_BROKERS = '127.0.0.1:9092';
+
+  @Env('Redis connection URL')
+  @Matches(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @Env('Prefix of every Kafka topic name')
+  @Matches(/^[A-Za-z0-9._-]*$/)
+  TOPIC_PREFIX = DEFAULT_TOPIC_PREFIX;
+
+  @Env('Prefix of every Redis key')
+  @Matches(/^[A-Za-z0-9._:-]*$/)
+  REDIS_PREFIX = 'sy:';
+
+  @Env('Partitions of topics the service creates at start')
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  TOPIC_PARTITIONS = 6;
+
+  @Env('Replication factor of topics the service creates at start')
+  @IsInt()
+  @Min(1)
+  @Max(10)
+  TOPIC_REPLICATION = 1;
+
+  @Env('HTTP port (API or health and metrics)')
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @Env('Address the HTTP server binds to')
+  @IsString()
+  HOST = '127.0.0.1';
+
+  @Env('Log level')
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
+
+  @Env('Kafka client id and consumer-group member prefix; defaults to the service name')
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/)
+  INSTANCE_ID?: string;
+}
+
+/**
+ * Reads the documented variables of `cls` from `source`, converts and validates them,
+ * and fails at boot with every bad one named, rather than misbehaving later.
+ */
+export function loadEnv<T extends object>(cls: ClassConstructor<T>, source: NodeJS.ProcessEnv = process.env): T {
+  const picked = Object.fromEntries(
+    [...documented(cls).keys()].filter((key) => source[key] !== undefined && source[key] !== '').map((key) => [key, source[key]]),
+  );
+  const env = plainToInstance(cls, picked, { enableImplicitConversion: true });
+  const errors = validateSync(env);
+  if (errors.length) {
+    const lines = errors.map((e) => `${e.property}=${JSON.stringify(picked[e.property])} (${Object.values(e.constraints ?? {}).join('; ')})`);
+    throw new Error(`Invalid environment variables: ${lines.join(', ')}`);
+  }
+  return env;
+}
+
+/** The `--help` text: one line per variable with its default. */
+export function envHelp(cls: ClassConstructor<object>): string {
+  const defaults = new cls() as Record<string, unknown>;
+  const rows = [...documented(cls)].map(([key, description]) => {
+    const value = defaults[key];
+    return `  ${key.padEnd(28)} ${description}${value === undefined ? '' : ` (default: ${value})`}`;
+  });
+  return rows.join('\n');
+}

@@ -1,0 +1,5 @@
+export * from './env';
+export * from './health';
+export * from './metrics';
+export * from './runtime.module';
+export * from './bootstrap';

@@ -1,0 +1,49 @@
+import { BeforeApplicationShutdown, DynamicModule, Global, Injectable, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { BaseEnv } from './env';
+import { HealthController, HealthRegistry } from './health';
+import { MetricsController } from './metrics';
+
+/** Injection token of the service's name (Kafka client id, metric label, log field). */
+export const SERVICE_NAME = Symbol('SERVICE_NAME');
+
+@Injectable()
+class DrainOnShutdown implements BeforeApplicationShutdown {
+  constructor(private readonly health: HealthRegistry) {}
+
+  beforeApplicationShutdown(): void {
+    this.health.drain();
+  }
+}
+
+/**
+ * What every Switchyard process shares: its validated environment (injectable as
+ * `BaseEnv` and as its own class), structured logs, `/healthz`, `/readyz`, `/metrics`.
+ */
+@Global()
+@Module({})
+export class RuntimeModule {
+  static forRoot(service: string, env: BaseEnv): DynamicModule {
+    const envProviders = [
+      { provide: BaseEnv, useValue: env },
+      ...(env.constructor === BaseEnv ? [] : [{ provide: env.constructor, useValue: env }]),
+    ];
+    return {
+      module: RuntimeModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: env.LOG_LEVEL,
+            base: { service, pid: process.pid },
+            // Per-request lines cost throughput on the hot path; errors are logged where they happen.
+            autoLogging: false,
+            quietReqLogger: true,
+          },
+        }),
+      ],
+      controllers: [HealthController, MetricsController],
+      providers: [{ provide: SERVICE_NAME, useValue: service }, HealthRegistry, DrainOnShutdown, ...envProviders],
+      exports: [SERVICE_NAME, HealthRegistry, ...envProviders],
+    };
+  }
+}

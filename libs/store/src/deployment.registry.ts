@@ -1,0 +1,89 @@
+import { Injectable } from '@nestjs/common';
+import { DeploymentSpec, DeploymentSpecInput, isValidName, normalizeSpec } from '@switchyard/contracts';
+import { RedisClient } from './redis.client';
+
+type StoredBody = Omit<DeploymentSpec, 'version'>;
+
+/**
+ * Deployment specs with their whole version history. Every change bumps a global epoch
+ * and is announced on a channel, so routers can cache specs and still see a change
+ * within a second (pub/sub for speed, the epoch for messages missed while disconnected).
+ */
+@Injectable()
+export class DeploymentRegistry {
+  readonly channel: string;
+  private readonly namesKey: string;
+  private readonly epochKey: string;
+
+  constructor(private readonly client: RedisClient) {
+    this.channel = `${client.prefix}deployments:changed`;
+    this.namesKey = `${client.prefix}deployments`;
+    this.epochKey = `${client.prefix}deployments:epoch`;
+  }
+
+  private keys(name: string): [string, string, string, string] {
+    if (!isValidName(name)) throw new Error(`invalid deployment name ${JSON.stringify(name)}`);
+    const base = `${this.client.prefix}dep:${name}`;
+    return [base, `${base}:history`, this.namesKey, this.epochKey];
+  }
+
+  async put(name: string, input: DeploymentSpecInput): Promise<DeploymentSpec> {
+    return this.store(name, normalizeSpec(name, input));
+  }
+
+  /** Stores an already normalised spec body (promote builds one from the current spec). */
+  async store(name: string, body: StoredBody): Promise<DeploymentSpec> {
+    const version = Number(await this.client.redis.putSpec(...this.keys(name), JSON.stringify(body), name, this.channel));
+    return { ...body, version };
+  }
+
+  async get(name: string): Promise<DeploymentSpec | null> {
+    const [base, history] = this.keys(name);
+    const current = await this.client.redis.hget(base, 'current');
+    if (current === null) return null;
+    return this.version(name, Number(current), history);
+  }
+
+  async version(name: string, version: number, historyKey = this.keys(name)[1]): Promise<DeploymentSpec | null> {
+    const body = await this.client.redis.hget(historyKey, String(version));
+    return body === null ? null : { ...(JSON.parse(body) as StoredBody), version };
+  }
+
+  async names(): Promise<string[]> {
+    return (await this.client.redis.smembers(this.namesKey)).sort();
+  }
+
+  /** Every current spec in two round trips, whatever the number of deployments. */
+  async list(): Promise<DeploymentSpec[]> {
+    const names = await this.names();
+    if (!names.length) return [];
+    const currents = await this.client.redis.pipeline(names.map((name) => ['hget', this.keys(name)[0], 'current'])).exec();
+    const live = names.flatMap((name, i) => (currents?.[i]?.[1] == null ? [] : [{ name, version: Number(currents[i][1]) }]));
+    const bodies = await this.client.redis.pipeline(live.map(({ name, version }) => ['hget', this.keys(name)[1], String(version)])).exec();
+    return live.flatMap(({ version }, i) => {
+      const body = bodies?.[i]?.[1] as string | null;
+      return body ? [{ ...(JSON.parse(body) as StoredBody), version }] : [];
+    });
+  }
+
+  async remove(name: string): Promise<boolean> {
+    return Number(await this.client.redis.deleteSpec(...this.keys(name), '', name, this.channel)) === 1;
+  }
+
+  /** `null` when the deployment does not exist or has no earlier version to go back to. */
+  async rollback(name: string): Promise<{ spec: DeploymentSpec; restoredVersion: number } | null> {
+    const [version, restored] = (await this.client.redis.rollbackSpec(...this.keys(name), '', name, this.channel)) as [number, number | null];
+    if (!version) return null;
+    const spec = await this.version(name, version);
+    return spec && { spec, restoredVersion: Number(restored) };
+  }
+
+  /** Changes whenever any deployment changes. */
+  async epoch(): Promise<number> {
+    return Number((await this.client.redis.get(this.epochKey)) ?? 0);
+  }
+
+  onChange(listener: (name: string) => void): Promise<void> {
+    return this.client.subscribe(this.channel, listener);
+  }
+}

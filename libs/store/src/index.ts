@@ -1,0 +1,5 @@
+export * from './redis.client';
+export * from './scripts';
+export * from './deployment.registry';
+export * from './arm-stats.store';
+export * from './store.module';

@@ -1,0 +1,56 @@
+import Redis from 'ioredis';
+
+/**
+ * Lua scripts, so each change of a deployment is one atomic step that every router
+ * sees whole. KEYS: deployment hash, history hash, names set, epoch counter.
+ */
+const PUT_SPEC = `
+local version = redis.call('HINCRBY', KEYS[1], 'lastVersion', 1)
+local previous = redis.call('HGET', KEYS[1], 'current')
+if previous then redis.call('HSET', KEYS[1], 'previous', previous) end
+redis.call('HSET', KEYS[1], 'current', version)
+redis.call('HSET', KEYS[2], version, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return version
+`;
+
+/** Restores the spec in force before the current one, as a new version. */
+const ROLLBACK_SPEC = `
+local previous = redis.call('HGET', KEYS[1], 'previous')
+if not previous then return {0, false} end
+local spec = redis.call('HGET', KEYS[2], previous)
+local version = redis.call('HINCRBY', KEYS[1], 'lastVersion', 1)
+redis.call('HSET', KEYS[1], 'previous', redis.call('HGET', KEYS[1], 'current'))
+redis.call('HSET', KEYS[1], 'current', version)
+redis.call('HSET', KEYS[2], version, spec)
+redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return {version, tonumber(previous)}
+`;
+
+const DELETE_SPEC = `
+local existed = redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+if existed == 1 then
+  redis.call('INCR', KEYS[4])
+  redis.call('PUBLISH', ARGV[3], ARGV[2])
+end
+return existed
+`;
+
+type SpecScript = (deployment: string, history: string, names: string, epoch: string, spec: string, name: string, channel: string) => Promise<unknown>;
+
+export type ScriptedRedis = Redis & {
+  putSpec: SpecScript;
+  rollbackSpec: SpecScript;
+  deleteSpec: SpecScript;
+};
+
+export function defineScripts(redis: Redis): ScriptedRedis {
+  redis.defineCommand('putSpec', { numberOfKeys: 4, lua: PUT_SPEC });
+  redis.defineCommand('rollbackSpec', { numberOfKeys: 4, lua: ROLLBACK_SPEC });
+  redis.defineCommand('deleteSpec', { numberOfKeys: 4, lua: DELETE_SPEC });
+  return redis as ScriptedRedis;
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs dependencies from the lock file when they are missing or older than it,
+# and compiles when a source is newer than the last build, so every entry point
+# (demo, tests, bench, up) works from a fresh clone with no step of its own.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "[build] installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+stamp=dist/.built
+if [[ ! -f $stamp ]] || [[ -n $(find apps libs demo bench tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" -type f -print -quit 2>/dev/null) ]]; then
+  echo "[build] compiling TypeScript"
+  npx tsc -p tsconfig.build.json && npx tsc-alias -p tsconfig.build.json
+  touch "$stamp"
+fi

@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Brings up the infrastructure Switchyard needs locally and in CI: a real Apache
+# Kafka broker (single-node KRaft, run from Maven Central jars, no Docker) and
+# Redis. Idempotent: services that already answer are left alone, and `down`
+# stops only what `up` started. All state lives in <repo>/.infra/ (git-ignored).
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/infra.sh <command>
+
+Commands:
+  up        Start Redis and Kafka unless they already answer (idempotent).
+  down      Stop whatever `up` started; leaves services it did not start.
+  status    Report whether Kafka and Redis answer; exit 0 only if both do.
+  --help    Show this help.
+
+Environment:
+  REDIS_URL              redis://[user:pass@]host:port  (default redis://127.0.0.1:6379)
+  KAFKA_BROKERS          host:port[,host:port...]; if one answers, Kafka is not started
+  KAFKA_PORT             local broker port             (default 9092)
+  KAFKA_CONTROLLER_PORT  local KRaft controller port   (default 9093)
+  KAFKA_HEAP_OPTS        broker heap                    (default "-Xms256m -Xmx1g")
+  KAFKA_START_TIMEOUT    seconds to wait for the broker (default 90)
+  KAFKA_STOP_TIMEOUT     seconds before SIGKILL on down (default 30)
+
+Files: .infra/kafka/kafka.log (broker log), .infra/kafka/data (KRaft log dir),
+       .infra/redis/redis.log (only when this script started Redis).
+EOF
+}
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+INFRA_DIR=$REPO_ROOT/.infra
+KAFKA_SRC=$REPO_ROOT/infra/kafka
+KAFKA_DIR=$INFRA_DIR/kafka
+KAFKA_LIBS=$KAFKA_DIR/libs
+KAFKA_DATA=$KAFKA_DIR/data
+KAFKA_PID=$KAFKA_DIR/kafka.pid
+KAFKA_LOG=$KAFKA_DIR/kafka.log
+REDIS_DIR=$INFRA_DIR/redis
+# Written by redis-server itself, and only when this script started it: it is
+# the marker that tells `down` the Redis instance is ours to stop.
+REDIS_PID=$REDIS_DIR/redis.pid
+
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
+KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
+LOCAL_KAFKA=127.0.0.1:$KAFKA_PORT
+
+# host and port from REDIS_URL (scheme, credentials and db index stripped).
+redis_addr=${REDIS_URL:-redis://127.0.0.1:6379}
+redis_addr=${redis_addr#*://}
+redis_addr=${redis_addr##*@}
+redis_addr=${redis_addr%%/*}
+REDIS_HOST=${redis_addr%%:*}
+REDIS_PORT=6379
+[[ $redis_addr == *:* ]] && REDIS_PORT=${redis_addr##*:}
+
+log() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Installs a missing Debian package (machines and CI run as root; no sudo).
+apt_updated=false
+ensure_command() {
+  local cmd=$1 pkg=$2
+  command -v "$cmd" >/dev/null && return
+  [[ $(id -u) -eq 0 ]] || die "'$cmd' is missing; install the Debian package '$pkg'."
+  log "Installing $pkg (provides $cmd)..."
+  if ! $apt_updated; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=true
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+}
+
+# True if pid $1 is alive and its command line contains $2, so a stale pid file
+# whose number the kernel has since reused never gets someone else killed.
+pid_is() {
+  local pid=$1 needle=$2
+  [[ -n $pid && -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$needle"
+}
+
+read_pid() { if [[ -f $1 ]]; then cat "$1"; fi; }
+
+now_ms() { local us=${EPOCHREALTIME/./}; echo $((us / 1000)); }
+
+# SIGTERM, then SIGKILL if the process outlives $2 seconds.
+stop_pid() {
+  local pid=$1 timeout=$2 waited=0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((waited >= timeout * 10)); then
+      log "pid $pid still running after ${timeout}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+# --- Redis -------------------------------------------------------------------
+
+redis_answers() {
+  local reply
+  if command -v redis-cli >/dev/null; then
+    if [[ -n ${REDIS_URL:-} ]]; then
+      reply=$(timeout 3 redis-cli -u "$REDIS_URL" ping 2>/dev/null) || return 1
+    else
+      reply=$(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null) || return 1
+    fi
+  else
+    # No client installed: speak RESP directly over bash's /dev/tcp.
+    # shellcheck disable=SC2016 # $1/$2 expand in the inner shell
+    reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "PING\r\n" >&3 && head -c 5 <&3' \
+      _ "$REDIS_HOST" "$REDIS_PORT" 2>/dev/null) || return 1
+  fi
+  [[ $reply == *PONG* ]]
+}
+
+redis_up() {
+  if redis_answers; then
+    log "Redis: answering on $REDIS_HOST:$REDIS_PORT (left as is)"
+    return
+  fi
+  [[ $REDIS_HOST == 127.0.0.1 || $REDIS_HOST == localhost ]] ||
+    die "Redis at $REDIS_HOST:$REDIS_PORT does not answer, and only a local one can be started."
+  ensure_command redis-server redis-server
+  mkdir -p "$REDIS_DIR"
+  # Throwaway cache/stream store for dev and tests: no persistence to disk.
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --save '' --appendonly no --dir "$REDIS_DIR" \
+    --pidfile "$REDIS_PID" --logfile "$REDIS_DIR/redis.log" 9>&-
+  local i
+  for ((i = 0; i < 50; i++)); do
+    redis_answers && { log "Redis: started on 127.0.0.1:$REDIS_PORT (log: $REDIS_DIR/redis.log)"; return; }
+    sleep 0.1
+  done
+  die "Redis did not answer within 5s; see $REDIS_DIR/redis.log"
+}
+
+redis_down() {
+  local pid
+  pid=$(read_pid "$REDIS_PID")
+  if pid_is "$pid" redis-server; then
+    stop_pid "$pid" 10
+    log "Redis: stopped (pid $pid)"
+  else
+    log "Redis: no server started by this script is running; nothing to stop"
+  fi
+  rm -f "$REDIS_PID"
+}
+
+# --- Kafka -------------------------------------------------------------------
+
+# Sends a Kafka ApiVersions v0 request (api_key 18, correlation id 42, client id
+# "infr") over bash's /dev/tcp and checks the reply carries correlation id 42
+# and error code 0. This proves a Kafka broker (not just any listener) answers,
+# in milliseconds and without starting a JVM.
+kafka_answers() {
+  local host=${1%:*} port=${1##*:} reply
+  # shellcheck disable=SC2016 # $1/$2 expand in the inner shell
+  reply=$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf "\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x04infr" >&3
+    head -c 10 <&3 | od -An -v -tx1 | tr -d " \n"' _ "$host" "$port" 2>/dev/null) || return 1
+  # 4-byte length, then correlation id 0x0000002a, then error code 0x0000.
+  [[ $reply == ????????0000002a0000 ]]
+}
+
+# First address in KAFKA_BROKERS (or the local broker) that answers.
+kafka_reachable() {
+  local addr brokers=${KAFKA_BROKERS:-}
+  for addr in ${brokers//,/ } "$LOCAL_KAFKA"; do
+    kafka_answers "$addr" && { echo "$addr"; return 0; }
+  done
+  return 1
+}
+
+# Runs a Kafka CLI class from the cached jars. Small heap, serial GC and C1 only:
+# these JVMs live for a second or two, so startup time is all that matters.
+kafka_tool() {
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.properties" -Dkafka.log.level=WARN \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# The jar cache is keyed on the pom's checksum so bumping the Kafka version in
+# infra/kafka/pom.xml refetches instead of running stale jars.
+fetch_kafka_jars() {
+  local stamp want
+  stamp=$KAFKA_LIBS/.pom.sha256
+  want=$(sha256sum "$KAFKA_SRC/pom.xml" | cut -d' ' -f1)
+  [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return
+  ensure_command mvn maven
+  log "Kafka: fetching broker jars from Maven Central into $KAFKA_LIBS (first run only, ~45 MB)..."
+  # Fetch into a temp dir and swap it in, so an interrupted download is never
+  # mistaken for a complete cache.
+  rm -rf "$KAFKA_LIBS.tmp"
+  # Output goes to a file: with -q it holds only errors, plus stray ANSI resets
+  # that Debian's Maven prints even in batch mode.
+  mvn -B -q -f "$KAFKA_SRC/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_LIBS.tmp" >"$KAFKA_DIR/maven.log" 2>&1 ||
+    { cat "$KAFKA_DIR/maven.log" >&2; die "Maven could not fetch the Kafka jars (see above)"; }
+  echo "$want" >"$KAFKA_LIBS.tmp/.pom.sha256"
+  rm -rf "$KAFKA_LIBS"
+  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  log "Kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars cached"
+}
+
+write_kafka_config() {
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA_DIR@|$KAFKA_DATA|g" \
+    "$KAFKA_SRC/server.properties" >"$KAFKA_DIR/server.properties"
+}
+
+# KRaft refuses to start on an unformatted log dir. Formatting again would
+# mint a new cluster id and orphan the existing data, so only do it once.
+format_kafka_storage() {
+  [[ -f $KAFKA_DATA/meta.properties ]] && return
+  local cluster_id
+  cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid)
+  log "Kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
+  kafka_tool kafka.tools.StorageTool format \
+    --cluster-id "$cluster_id" --config "$KAFKA_DIR/server.properties" >/dev/null
+}
+
+start_kafka() {
+  # Keep the previous run's log for post-mortems of a crash.
+  [[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.prev"
+  # setsid + nohup: the broker must outlive this script and the terminal or CI
+  # step that ran it, and must not receive their Ctrl-C / SIGHUP.
+  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several JVM flags
+  setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.properties" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+    </dev/null >"$KAFKA_LOG" 2>&1 9>&- &
+  echo $! >"$KAFKA_PID"
+  log "Kafka: starting broker (pid $!, log: $KAFKA_LOG)"
+}
+
+# Ready means the broker is registered and unfenced, i.e. it can host topics.
+# Kafka 4.3 opens the client listener only after unfencing, so the cheap probe
+# nearly proves it; the metadata check (~0.6s) makes it a fact rather than an
+# assumption about broker internals that may change between versions.
+wait_for_kafka() {
+  local pid=$1 start deadline
+  start=$(now_ms)
+  deadline=$((start + KAFKA_START_TIMEOUT * 1000))
+  until kafka_answers "$LOCAL_KAFKA"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      # The first errors (each with its exception line) name the cause; the
+      # log's tail is only shutdown noise. No ERROR at all means the JVM
+      # itself failed, and then the tail is the whole story.
+      grep -m 6 -A 1 -E '\] (ERROR|FATAL) ' "$KAFKA_LOG" >&2 || tail -n 20 "$KAFKA_LOG" >&2
+      die "Kafka exited during startup; full log: $KAFKA_LOG"
+    fi
+    (($(now_ms) < deadline)) ||
+      die "Kafka did not answer on $LOCAL_KAFKA within ${KAFKA_START_TIMEOUT}s; log: $KAFKA_LOG"
+    sleep 0.25
+  done
+  until kafka_tool org.apache.kafka.tools.BrokerApiVersionsCommand \
+    --bootstrap-server "$LOCAL_KAFKA" 2>/dev/null | grep -q "^$LOCAL_KAFKA (.*isFenced: false"; do
+    (($(now_ms) < deadline)) ||
+      die "Kafka answered but never registered within ${KAFKA_START_TIMEOUT}s; log: $KAFKA_LOG"
+    sleep 1
+  done
+  local took=$(($(now_ms) - start))
+  log "Kafka: ready on $LOCAL_KAFKA after $((took / 1000)).$((took % 1000 / 100))s"
+}
+
+kafka_up() {
+  local addr pid
+  if addr=$(kafka_reachable); then
+    log "Kafka: answering on $addr (left as is)"
+    return
+  fi
+  [[ -n ${KAFKA_BROKERS:-} ]] &&
+    log "Kafka: KAFKA_BROKERS=$KAFKA_BROKERS does not answer; starting a local broker on $LOCAL_KAFKA"
+
+  mkdir -p "$KAFKA_DIR"
+  pid=$(read_pid "$KAFKA_PID")
+  # A broker of ours may still be starting (or be wedged): wait for it rather
+  # than start a second one that would fight it for the ports and log dir.
+  if ! pid_is "$pid" kafka.Kafka; then
+    ensure_command java openjdk-17-jre-headless
+    fetch_kafka_jars
+    write_kafka_config
+    format_kafka_storage
+    start_kafka
+    pid=$(read_pid "$KAFKA_PID")
+  fi
+  wait_for_kafka "$pid"
+}
+
+kafka_down() {
+  local pid
+  pid=$(read_pid "$KAFKA_PID")
+  if pid_is "$pid" kafka.Kafka; then
+    log "Kafka: stopping broker (pid $pid)..."
+    stop_pid "$pid" "$KAFKA_STOP_TIMEOUT"
+    log "Kafka: stopped"
+  else
+    log "Kafka: no broker started by this script is running; nothing to stop"
+  fi
+  rm -f "$KAFKA_PID"
+}
+
+# --- Commands ----------------------------------------------------------------
+
+status() {
+  local ok=0 addr
+  if addr=$(kafka_reachable); then
+    log "Kafka: up ($addr)"
+  else
+    log "Kafka: DOWN (${KAFKA_BROKERS:-$LOCAL_KAFKA})"
+    ok=1
+  fi
+  if redis_answers; then
+    log "Redis: up ($REDIS_HOST:$REDIS_PORT)"
+  else
+    log "Redis: DOWN ($REDIS_HOST:$REDIS_PORT)"
+    ok=1
+  fi
+  return $ok
+}
+
+# Serialises up/down: parallel test jobs may all call `up` at once, and only one
+# of them should fetch jars, format storage and start the broker. The servers
+# are started with fd 9 closed so they don't hold this lock after we exit.
+take_lock() {
+  mkdir -p "$INFRA_DIR"
+  exec 9>"$INFRA_DIR/.lock"
+  flock 9
+}
+
+case ${1:-} in
+  up) take_lock; redis_up; kafka_up ;;
+  down) take_lock; kafka_down; redis_down ;;
+  status) status ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

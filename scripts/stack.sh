@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `npm run up` / `npm run down`: the whole Switchyard stack in the background —
+# Kafka and Redis when they are not reachable, every service and the demo
+# model-server — ready when `up` returns. Logs in .logs/, pids in .logs/pids/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOGS=$ROOT/.logs
+PIDS=$LOGS/pids
+cd "$ROOT"
+
+# name:port:entry — ports are the defaults of DESIGN.md; each can be moved with its env var.
+SERVICES=(
+  "model-server:${MODEL_SERVER_PORT:-9000}:dist/apps/model-server/src/main.js"
+  "router:${ROUTER_PORT:-3000}:dist/apps/router/src/main.js"
+  "shadow-worker:${SHADOW_WORKER_PORT:-3001}:dist/apps/shadow-worker/src/main.js"
+  "feedback-joiner:${FEEDBACK_JOINER_PORT:-3002}:dist/apps/feedback-joiner/src/main.js"
+  "bandit-updater:${BANDIT_UPDATER_PORT:-3003}:dist/apps/bandit-updater/src/main.js"
+)
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/stack.sh up|down|status
+
+  up      start infrastructure (if needed) and every service; wait until each is ready
+  down    stop the services `up` started (SIGTERM, then SIGKILL after 20 s), then the
+          infrastructure `up` started
+  status  show each service's pid and readiness
+
+Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
+FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003). Every other variable
+(KAFKA_BROKERS, REDIS_URL, TOPIC_PREFIX, ...) is passed to the services as is.
+USAGE
+}
+
+alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
+
+up() {
+  bash scripts/ensure-build.sh
+  bash scripts/infra.sh up
+  mkdir -p "$PIDS"
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name port main <<<"$entry"
+    if alive "$name"; then echo "[stack] $name already running (pid $(cat "$PIDS/$name.pid"))"; continue; fi
+    PORT=$port nohup node "$main" >>"$LOGS/$name.log" 2>&1 &
+    echo $! >"$PIDS/$name.pid"
+    echo "[stack] started $name on :$port (log .logs/$name.log)"
+  done
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name port _ <<<"$entry"
+    for _ in $(seq 1 120); do
+      ready "$port" && break
+      alive "$name" || { echo "[stack] $name exited; last lines of .logs/$name.log:" >&2; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
+      sleep 0.5
+    done
+    ready "$port" || { echo "[stack] $name not ready after 60 s; see .logs/$name.log" >&2; exit 1; }
+    echo "[stack] $name ready"
+  done
+}
+
+down() {
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name _ _ <<<"$entry"
+    alive "$name" || { rm -f "$PIDS/$name.pid"; continue; }
+    pid=$(cat "$PIDS/$name.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { echo "[stack] $name did not stop in 20 s; killing"; kill -KILL "$pid"; }
+    rm -f "$PIDS/$name.pid"
+    echo "[stack] stopped $name"
+  done
+  bash scripts/infra.sh down
+}
+
+status() {
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name port _ <<<"$entry"
+    if alive "$name"; then state="pid $(cat "$PIDS/$name.pid"), $(ready "$port" && echo ready || echo 'not ready')"; else state=stopped; fi
+    echo "$name :$port $state"
+  done
+  bash scripts/infra.sh status || true
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,5 @@
+import { stopStartedInfrastructure } from './infrastructure';
+
+export default async function globalTeardown(): Promise<void> {
+  await stopStartedInfrastructure();
+}

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { Consumer, Kafka, logLevel, Producer } from 'kafkajs';
+
+export function testKafka(): Kafka {
+  return new Kafka({ clientId: `test-${randomBytes(3).toString('hex')}`, brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+}
+
+/** Unique per test file and run: topic prefix, Redis prefix and group ids never collide. */
+export function isolation(name: string) {
+  const id = `${process.env.TEST_RUN_ID ?? 'local'}-${name}-${randomBytes(2).toString('hex')}`;
+  return { topicPrefix: `sy-${id}.`, redisPrefix: `sy-${id}:`, groupSuffix: id };
+}
+
+export interface Received {
+  key: string | null;
+  value: any;
+  raw: string | null;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/** Reads a topic from the beginning into `messages` until `stop()`. */
+export async function collect(kafka: Kafka, topic: string): Promise<{ messages: Received[]; stop: () => Promise<void>; consumer: Consumer }> {
+  const messages: Received[] = [];
+  const consumer = kafka.consumer({ groupId: `collector-${randomBytes(4).toString('hex')}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message, partition }) => {
+      const raw = message.value?.toString() ?? null;
+      let value: unknown = raw;
+      try {
+        value = raw === null ? null : JSON.parse(raw);
+      } catch {
+        // Kept raw: some tests send bytes that are not JSON on purpose.
+      }
+      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+      messages.push({ key: message.key?.toString() ?? null, value, raw, headers, partition, offset: message.offset });
+    },
+  });
+  return { messages, consumer, stop: () => consumer.disconnect() };
+}
+
+export async function producerFor(kafka: Kafka): Promise<Producer> {
+  const producer = kafka.producer();
+  await producer.connect();
+  return producer;
+}
