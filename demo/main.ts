@@ -1,0 +1,149 @@
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { topicNames } from '@switchyard/contracts';
+import { groundTruth, seededRng, randomFeatures, toInferInputs } from '@switchyard/demo-models';
+
+const HELP = `Switchyard demo: drives a running stack (npm run up) through the four strategies.
+
+Usage: node dist/demo/main.js [--router URL] [--model-server URL] [--requests N]
+
+  --router        router base URL            (default http://127.0.0.1:3000, or ROUTER_URL)
+  --model-server  model-server base URL      (default http://127.0.0.1:9000, or MODEL_SERVER_URL)
+  --requests      requests per phase         (default 600)
+  --help          this text
+`;
+
+const { values } = parseArgs({
+  options: {
+    router: { type: 'string', default: process.env.ROUTER_URL ?? 'http://127.0.0.1:3000' },
+    'model-server': { type: 'string', default: process.env.MODEL_SERVER_URL ?? 'http://127.0.0.1:9000' },
+    requests: { type: 'string', default: '600' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+const router = values.router!;
+const modelServer = values['model-server']!;
+const requests = Number(values.requests);
+const rng = seededRng(42);
+const headers = { 'content-type': 'application/json', ...(process.env.ADMIN_API_KEY && { authorization: `Bearer ${process.env.ADMIN_API_KEY}` }) };
+
+async function call(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${router}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+const variant = (name: string, model: string) => ({ name, url: modelServer, model, protocol: 'v2', timeoutMs: 1000 });
+const VARIANTS = [variant('v1', 'churn-v1'), variant('v2', 'churn-v2'), variant('v3', 'churn-v3')];
+
+interface PhaseResult {
+  served: Record<string, number>;
+  correct: Record<string, number>;
+  requestIds: string[];
+  p50: number;
+  p99: number;
+}
+
+/** Sends `requests` predictions (16 at a time) and the true label of each as feedback. */
+async function traffic(deployment: string, phase: string): Promise<PhaseResult> {
+  const result: PhaseResult = { served: {}, correct: {}, requestIds: [], p50: 0, p99: 0 };
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < requests) {
+      const i = next++;
+      const features = randomFeatures(rng);
+      const started = performance.now();
+      const answer = await call('POST', `/v1/deployments/${deployment}/predict`, {
+        inputs: toInferInputs(features),
+        unitKey: `customer-${i % 200}`,
+        requestId: `${deployment}-${phase}-${i}`,
+      });
+      latencies.push(performance.now() - started);
+      const label = groundTruth(features);
+      result.served[answer.variant] = (result.served[answer.variant] ?? 0) + 1;
+      if (answer.outputs[0].data[0] === label) result.correct[answer.variant] = (result.correct[answer.variant] ?? 0) + 1;
+      result.requestIds.push(answer.requestId);
+      await call('POST', '/v1/feedback', { requestId: answer.requestId, label });
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  latencies.sort((a, b) => a - b);
+  result.p50 = latencies[Math.floor(latencies.length * 0.5)];
+  result.p99 = latencies[Math.floor(latencies.length * 0.99)];
+  return result;
+}
+
+function report(title: string, result: PhaseResult): void {
+  console.log(`\n== ${title}`);
+  for (const [name, count] of Object.entries(result.served).sort()) {
+    const share = ((100 * count) / requests).toFixed(1);
+    const accuracy = ((100 * (result.correct[name] ?? 0)) / count).toFixed(1);
+    console.log(`   ${name}: served ${count} (${share}%), accuracy against ground truth ${accuracy}%`);
+  }
+  console.log(`   latency through the router: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
+}
+
+async function countEvents(requestIds: Set<string>): Promise<{ predictions: number; shadowRequests: number }> {
+  const topics = topicNames(process.env.TOPIC_PREFIX);
+  const kafka = new Kafka({ clientId: 'switchyard-demo', brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `switchyard-demo-${Date.now()}` });
+  const seen = { predictions: new Set<string>(), shadowRequests: new Set<string>() };
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topics.predictions, topics.shadowRequests], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      const key = message.key?.toString() ?? '';
+      if (!requestIds.has(key)) return;
+      (topic === topics.predictions ? seen.predictions : seen.shadowRequests).add(key);
+    },
+  });
+  const deadline = Date.now() + 20000;
+  while (seen.predictions.size < requestIds.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await consumer.disconnect();
+  return { predictions: seen.predictions.size, shadowRequests: seen.shadowRequests.size };
+}
+
+async function main(): Promise<void> {
+  if (values.help) return void process.stdout.write(HELP);
+  const all = new Set<string>();
+  const remember = (result: PhaseResult) => result.requestIds.forEach((id) => all.add(id));
+
+  console.log(`Switchyard demo against ${router}; ${requests} requests per phase, true labels sent back as feedback.`);
+  await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'single', variant: 'v1' } });
+  const single = await traffic('churn', 'single');
+  report('single: v1 serves everything', single);
+  remember(single);
+
+  await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'shadow', primary: 'v1', shadows: ['v2', 'v3'] } });
+  const shadow = await traffic('churn', 'shadow');
+  report('shadow: v1 answers, v2 and v3 get a mirrored copy of every request', shadow);
+  remember(shadow);
+
+  await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 20 } });
+  const canary = await traffic('churn', 'canary');
+  report('canary: 20% of customers (sticky by unitKey) go to v2', canary);
+  remember(canary);
+
+  await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });
+  const bandit = await traffic('churn', 'bandit');
+  report('bandit (thompson): shares move toward the most accurate variant as feedback joins', bandit);
+  remember(bandit);
+
+  const promoted = await call('POST', '/v1/deployments/churn/promote', { variant: 'v3' });
+  console.log(`\n== promote: churn is now ${JSON.stringify(promoted.strategy)} (spec version ${promoted.version})`);
+  const rolledBack = await call('POST', '/v1/deployments/churn/rollback');
+  console.log(`== rollback: back to ${JSON.stringify(rolledBack.strategy)} (spec version ${rolledBack.version})`);
+
+  const events = await countEvents(all);
+  console.log(`\n== Kafka: ${events.predictions}/${all.size} prediction events found on the predictions topic, ${events.shadowRequests} shadow requests`);
+  if (events.predictions !== all.size) throw new Error('some prediction events are missing');
+  console.log('\nDemo finished. The stack keeps running: try the API (README), then `npm run down`.');
+}
+
+main().catch((error) => {
+  console.error(`demo failed: ${(error as Error).message}`);
+  process.exit(1);
+});
