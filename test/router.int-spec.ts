@@ -144,7 +144,10 @@ describe('router (real Kafka, Redis and model-server)', () => {
 
   it('answers Kafka requests on the reply-to topic and sends a malformed one to the DLQ', async () => {
     const replyTopic = `${ids.topicPrefix}my-replies`;
-    await kafka.admin().createTopics({ topics: [{ topic: replyTopic, numPartitions: 1 }], waitForLeaders: true });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: replyTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
     const replies = await collect(kafka, replyTopic);
     const dlq = await collect(kafka, topics.dlq);
     try {

@@ -18,7 +18,7 @@ export class RouterEnv extends BaseEnv {
   @IsInt()
   @Min(100)
   @Max(60000)
-  REFRESH_INTERVAL_MS = 1000;
+  REFRESH_INTERVAL_MS: number = 1000;
 
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './topics';
 export * from './validation';
 export * from './deployment';

@@ -19,6 +19,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   private readonly batcher: BatchingProducer;
   private knownTopics = new Set<string>();
   private topicsListedAt = 0;
+  private listing?: Promise<void>;
 
   constructor(
     private readonly env: BaseEnv,
@@ -69,10 +70,15 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
    */
   async topicExists(topic: string): Promise<boolean> {
     if (this.knownTopics.has(topic)) return true;
-    if (Date.now() - this.topicsListedAt > 1000) {
+    // Concurrent callers share one listing, so none reads the set while it is stale.
+    if (!this.listing && Date.now() - this.topicsListedAt > 1000) {
       this.topicsListedAt = Date.now();
-      this.knownTopics = new Set(await this.admin.listTopics());
+      this.listing = this.admin
+        .listTopics()
+        .then((topics) => void (this.knownTopics = new Set(topics)))
+        .finally(() => (this.listing = undefined));
     }
+    await this.listing;
     return this.knownTopics.has(topic);
   }
 

@@ -33,7 +33,8 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
+  // Exit 0 once hooks have run, instead of re-raising the signal (exit 143).
+  app.enableShutdownHooks(undefined, { useProcessExit: true });
   const consumers = definition.consumers?.(app, env);
   if (consumers) app.connectMicroservice({ strategy: consumers }, { inheritAppConfig: true });
   await app.init();

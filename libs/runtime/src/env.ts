@@ -41,19 +41,19 @@ export class BaseEnv {
   @IsInt()
   @Min(1)
   @Max(1000)
-  TOPIC_PARTITIONS = 6;
+  TOPIC_PARTITIONS: number = 6;
 
   @Env('Replication factor of topics the service creates at start')
   @IsInt()
   @Min(1)
   @Max(10)
-  TOPIC_REPLICATION = 1;
+  TOPIC_REPLICATION: number = 1;
 
   @Env('HTTP port (API or health and metrics)')
   @IsInt()
   @Min(0)
   @Max(65535)
-  PORT = 3000;
+  PORT: number = 3000;
 
   @Env('Address the HTTP server binds to')
   @IsString()

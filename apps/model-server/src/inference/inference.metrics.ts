@@ -1,0 +1,11 @@
+import { Counter } from 'prom-client';
+
+export type InferenceStatus = 'ok' | 'invalid' | 'unknown-model' | 'failed';
+
+export const inferenceMetrics = {
+  inferences: new Counter({
+    name: 'switchyard_model_server_inferences_total',
+    help: 'Inference requests, by model ("unknown" when not served here), protocol (v2, json) and status (ok, invalid, unknown-model, failed)',
+    labelNames: ['model', 'protocol', 'status'] as const,
+  }),
+};

@@ -1,0 +1,4 @@
+export * from './churn';
+export * from './random';
+export * from './models';
+export * from './protocol';

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { envelope, JoinedEvent, PredictionEvent, RewardSpec } from '@switchyard/contracts';
+import { computeReward } from './reward';
+
+/** Ground truth as the joiner keeps it: what the feedback said, and when. */
+export interface StoredFeedback {
+  label?: unknown;
+  reward?: number;
+  feedbackAt: string;
+}
+
+/** Why a (prediction, feedback) pair produced no joined event. */
+export type UnjoinableCause = 'spec-missing' | 'prediction-error' | 'unscorable';
+
+export type JoinResult = { ok: true; event: JoinedEvent } | { ok: false; cause: UnjoinableCause; reason: string };
+
+/** One joined event per request and (variant, role): the served answer and each shadow. */
+export function pairField(prediction: Pick<PredictionEvent, 'variant' | 'role'>): string {
+  return `${prediction.variant}:${prediction.role}`;
+}
+
+/**
+ * The same pair always gets the same eventId, so a joined event published twice (a
+ * crash between publishing and recording it) is recognised downstream as one event.
+ * Shaped as a UUID because every other eventId is one.
+ */
+export function joinedEventId(prediction: Pick<PredictionEvent, 'requestId' | 'deployment' | 'variant' | 'role'>): string {
+  const hex = createHash('sha256')
+    .update(['joined', prediction.requestId, prediction.deployment, prediction.variant, prediction.role].join('\n'))
+    .digest('hex');
+  const variantNibble = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variantNibble}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * Joins one prediction with its feedback under the reward spec in force when the
+ * prediction was made (`undefined` when that spec no longer exists). A prediction that
+ * failed answered nothing, so it earns no reward, whatever the reward type.
+ */
+export function joinPair(prediction: PredictionEvent, feedback: StoredFeedback, reward: RewardSpec | undefined, now: Date = new Date()): JoinResult {
+  if (!reward) return { ok: false, cause: 'spec-missing', reason: `deployment ${prediction.deployment} has no spec version ${prediction.specVersion}` };
+  if (prediction.error !== undefined) return { ok: false, cause: 'prediction-error', reason: `the prediction failed: ${prediction.error}` };
+  const scored = computeReward(reward, prediction.outputs, feedback);
+  if (!scored.ok) return { ok: false, cause: 'unscorable', reason: scored.reason };
+  const { type: _type, version: _version, eventId: _eventId, occurredAt, ...fields } = prediction;
+  const event: JoinedEvent = {
+    ...fields,
+    ...envelope('joined', now),
+    eventId: joinedEventId(prediction),
+    ...(feedback.label !== undefined && { label: feedback.label }),
+    reward: scored.reward,
+    predictedAt: occurredAt,
+    feedbackAt: feedback.feedbackAt,
+  };
+  return { ok: true, event };
+}
+
+/** What a request's join state says once its window is over. */
+export interface ExpiredOutcome {
+  /** Feedback arrived, but no prediction for its request did. */
+  feedbackUnmatched: boolean;
+  /** Predictions never joined: no feedback came (or the window closed before they could join). */
+  unlabelled: PredictionEvent[];
+}
+
+export function expiredOutcome(state: { feedback?: unknown; predictions: { prediction: PredictionEvent; joined: boolean }[] }): ExpiredOutcome {
+  return {
+    feedbackUnmatched: state.feedback !== undefined && state.predictions.length === 0,
+    unlabelled: state.predictions.filter((p) => !p.joined).map((p) => p.prediction),
+  };
+}

@@ -1,0 +1,131 @@
+import type { RewardSpec } from '@switchyard/contracts';
+
+/** How the bandit models rewards: successes and failures, or a number on any scale. */
+export type RewardKind = 'binary' | 'continuous';
+
+export interface Feedback {
+  label?: unknown;
+  reward?: number;
+}
+
+export type RewardResult = { ok: true; reward: number } | { ok: false; reason: string };
+
+/**
+ * `match` yields 0 or 1, so a Beta posterior fits; `negAbsError` is unbounded; an
+ * `explicit` reward is whatever the caller sends, so it is treated as continuous
+ * (a Gaussian posterior also handles 0/1 rewards, only less sharply).
+ */
+export function rewardKindOf(reward: Pick<RewardSpec, 'type'>): RewardKind {
+  return reward.type === 'match' ? 'binary' : 'continuous';
+}
+
+// JSON never nests this deep; the cap only guards against a cyclic object.
+const MAX_DEPTH = 64;
+
+function isScalar(value: unknown): boolean {
+  return value === null || typeof value !== 'object';
+}
+
+/** "The first value of the first output", whatever the shape: an OIP outputs array, a JSON object, a list. */
+function firstValue(outputs: unknown): unknown {
+  let current = outputs;
+  for (let depth = 0; depth < MAX_DEPTH && !isScalar(current); depth++) {
+    if (Array.isArray(current)) current = current[0];
+    else if (Array.isArray((current as { data?: unknown }).data)) current = (current as { data: unknown[] }).data[0];
+    else current = Object.values(current as object)[0];
+  }
+  return isScalar(current) ? current : undefined;
+}
+
+/**
+ * The value at a dot path in a variant's outputs (`0.data.0`, `label`, `scores.1`);
+ * numeric segments index arrays. Without a path, the first value of the first output:
+ * `outputs[0].data[0]` for an Open Inference Protocol answer. Undefined when absent.
+ */
+export function valueAtPath(outputs: unknown, path?: string): unknown {
+  if (path === undefined || path === '') return firstValue(outputs);
+  let current = outputs;
+  for (const segment of path.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined;
+    if (Array.isArray(current)) {
+      if (!/^\d+$/.test(segment)) return undefined;
+      current = current[Number(segment)];
+    } else {
+      if (!Object.hasOwn(current, segment)) return undefined;
+      current = (current as Record<string, unknown>)[segment];
+    }
+  }
+  return current;
+}
+
+/** A finite number, or a string that spells one; undefined otherwise. */
+function numericValue(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : undefined;
+}
+
+/** `numericValue`, plus booleans and "true"/"false" as 1 and 0, for loose label comparison. */
+function looseNumber(value: unknown): number | undefined {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string') {
+    const text = value.trim().toLowerCase();
+    if (text === 'true') return 1;
+    if (text === 'false') return 0;
+  }
+  return numericValue(value);
+}
+
+/**
+ * Equality across the types a label arrives in: a model says 1, the label says "1" or
+ * true. Strings that are not numbers compare exactly; arrays and objects element-wise.
+ */
+export function looselyEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a === undefined || b === undefined) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => looselyEqual(item, b[i]));
+  }
+  if (typeof a === 'object' || typeof b === 'object') {
+    if (typeof a !== 'object' || typeof b !== 'object') return false;
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && looselyEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  }
+  const x = looseNumber(a);
+  const y = looseNumber(b);
+  if (x !== undefined && y !== undefined) return x === y;
+  return typeof a === 'string' && typeof b === 'string' && a === b;
+}
+
+function describePath(path?: string): string {
+  return path ? `at "${path}"` : '(first value of the first output)';
+}
+
+/** The reward one prediction earned given its feedback; a reason instead when it cannot be scored. */
+export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath'>, outputs: unknown, feedback: Feedback): RewardResult {
+  if (spec.type === 'explicit') {
+    const reward = feedback.reward;
+    if (typeof reward !== 'number' || !Number.isFinite(reward)) return { ok: false, reason: 'reward type explicit needs a numeric reward in the feedback' };
+    return { ok: true, reward };
+  }
+  if (feedback.label === undefined) return { ok: false, reason: `reward type ${spec.type} needs a label in the feedback` };
+  const predicted = valueAtPath(outputs, spec.outputPath);
+  if (predicted === undefined) return { ok: false, reason: `no output ${describePath(spec.outputPath)}` };
+
+  if (spec.type === 'match') return { ok: true, reward: looselyEqual(predicted, feedback.label) ? 1 : 0 };
+
+  const x = numericValue(predicted);
+  const y = numericValue(feedback.label);
+  if (x === undefined) return { ok: false, reason: `output ${describePath(spec.outputPath)} is not numeric: ${JSON.stringify(predicted)}` };
+  if (y === undefined) return { ok: false, reason: `label is not numeric: ${JSON.stringify(feedback.label)}` };
+  // 0 - |e| rather than -|e|, so a perfect prediction scores 0, not -0.
+  return { ok: true, reward: 0 - Math.abs(x - y) };
+}
+
+/** Whether two variants gave the same answer at `path`, for the shadow report; a missing value never agrees. */
+export function outputsAgree(a: unknown, b: unknown, path?: string): boolean {
+  const x = valueAtPath(a, path);
+  const y = valueAtPath(b, path);
+  return x !== undefined && y !== undefined && looselyEqual(x, y);
+}
