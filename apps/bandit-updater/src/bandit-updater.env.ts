@@ -6,5 +6,5 @@ export class BanditUpdaterEnv extends BaseEnv {
   @IsInt()
   @Min(0)
   @Max(65535)
-  override PORT = 3003;
+  override PORT: number = 3003;
 }

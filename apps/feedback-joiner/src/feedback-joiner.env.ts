@@ -6,5 +6,5 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @IsInt()
   @Min(0)
   @Max(65535)
-  override PORT = 3002;
+  override PORT: number = 3002;
 }

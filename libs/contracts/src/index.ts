@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 export * from './topics';
 export * from './validation';
 export * from './deployment';

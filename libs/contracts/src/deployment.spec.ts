@@ -1,0 +1,76 @@
+import { normalizeSpec, validateDeploymentSpec, DeploymentSpecInput } from './deployment';
+
+const variants = [
+  { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
+  { name: 'v2', url: 'http://127.0.0.1:9000/', model: 'churn-v2', protocol: 'json', timeoutMs: 200 },
+];
+
+describe(validateDeploymentSpec.name, () => {
+  it('accepts each strategy type', () => {
+    for (const strategy of [
+      { type: 'single', variant: 'v1' },
+      { type: 'shadow', primary: 'v1', shadows: ['v2'] },
+      { type: 'canary', primary: 'v1', canary: 'v2', percent: 12.5 },
+      { type: 'bandit', algorithm: 'ucb1', minShare: 0.1 },
+    ]) {
+      expect(validateDeploymentSpec({ variants, strategy })).toMatchObject({ ok: true });
+    }
+  });
+
+  it('lists every problem with its path', () => {
+    const result = validateDeploymentSpec({
+      variants: [{ name: 'V 1', url: 'file:///x', timeoutMs: 0 }],
+      strategy: { type: 'canary', primary: 'v1', percent: -1 },
+      reward: { type: 'guess' },
+      extra: true,
+    });
+    expect(result.ok).toBe(false);
+    const problems = (result as { problems: string[] }).problems.join('\n');
+    for (const path of ['variants.0.name', 'variants.0.url', 'variants.0.model', 'variants.0.timeoutMs', 'strategy.canary', 'strategy.percent', 'reward.type', 'extra']) {
+      expect(problems).toContain(path);
+    }
+  });
+
+  it('refuses references to unknown variants, duplicates and fields of another strategy', () => {
+    const result = validateDeploymentSpec({
+      variants: [variants[0], variants[0]],
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['v1', 'v7'], percent: 5 },
+    });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'variants: duplicate names v1',
+        'strategy.percent does not apply to strategy shadow',
+        'strategy.shadows.1: unknown variant "v7"',
+        'strategy.shadows must not include the primary',
+      ],
+    });
+  });
+
+  it('refuses a bandit whose floor cannot hold', () => {
+    const result = validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.5 } });
+    expect(result).toMatchObject({ ok: true });
+    const three = [...variants, { name: 'v3', url: 'http://h:1', model: 'm' }];
+    expect(validateDeploymentSpec({ variants: three, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.4 } })).toEqual({
+      ok: false,
+      problems: ['strategy.minShare times the number of variants must not exceed 1'],
+    });
+  });
+});
+
+describe(normalizeSpec.name, () => {
+  it('fills defaults and trims trailing slashes', () => {
+    const result = validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v2' } });
+    const sut = normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value, new Date('2026-01-01T00:00:00Z'));
+    expect(sut).toEqual({
+      name: 'churn',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      variants: [
+        { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1', protocol: 'v2', timeoutMs: 1000, retries: 0 },
+        { name: 'v2', url: 'http://127.0.0.1:9000', model: 'churn-v2', protocol: 'json', timeoutMs: 200, retries: 0 },
+      ],
+      strategy: { type: 'single', variant: 'v2' },
+      reward: { type: 'match' },
+    });
+  });
+});

@@ -1,0 +1,66 @@
+import type { ProducerBatch } from 'kafkajs';
+import { BatchingProducer } from './batching-producer';
+
+/** A recording stand-in for kafkajs's Producer: this spec is about batching, not Kafka. */
+function recorder(fail = false) {
+  const batches: ProducerBatch[] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  return {
+    batches,
+    release,
+    producer: {
+      sendBatch: async (batch: ProducerBatch) => {
+        batches.push(batch);
+        await gate;
+        if (fail) throw new Error('broker down');
+        return [];
+      },
+    },
+  };
+}
+
+const message = (key: string) => ({ key, value: `v-${key}` });
+
+describe(BatchingProducer.name, () => {
+  it('sends everything published in one event-loop turn as one batch, grouped by topic', async () => {
+    const { batches, release, producer } = recorder();
+    release();
+    const sut = new BatchingProducer(producer);
+    await Promise.all([sut.send('a', [message('1'), message('2')]), sut.send('b', [message('3')]), sut.send('a', [message('4')])]);
+    expect(batches).toHaveLength(1);
+    expect(batches[0].topicMessages).toEqual([
+      { topic: 'a', messages: [message('1'), message('2'), message('4')] },
+      { topic: 'b', messages: [message('3')] },
+    ]);
+  });
+
+  it('settles a caller only when its batch is acknowledged', async () => {
+    const { release, producer } = recorder();
+    const sut = new BatchingProducer(producer);
+    let settled = false;
+    const sent = sut.send('a', [message('1')]).then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    release();
+    await sent;
+    expect(settled).toBe(true);
+  });
+
+  it('rejects every caller of a failed batch', async () => {
+    const { release, producer } = recorder(true);
+    release();
+    const sut = new BatchingProducer(producer);
+    await expect(Promise.all([sut.send('a', [message('1')]), sut.send('a', [message('2')])])).rejects.toThrow('broker down');
+  });
+
+  it('splits at maxBatch and flush() waits for everything queued', async () => {
+    const { batches, release, producer } = recorder();
+    release();
+    const sut = new BatchingProducer(producer, { maxBatch: 2 });
+    void sut.send('a', ['1', '2', '3', '4', '5'].map(message));
+    await sut.flush();
+    expect(batches.map((b) => b.topicMessages![0].messages.length)).toEqual([2, 2, 1]);
+    expect(sut.pending).toBe(0);
+  });
+});

@@ -1,0 +1,41 @@
+import { IsInt, Min } from 'class-validator';
+import { BaseEnv, Env, envHelp, loadEnv } from './env';
+
+class SampleEnv extends BaseEnv {
+  @Env('how many widgets')
+  @IsInt()
+  @Min(1)
+  WIDGETS: number = 3;
+}
+
+describe(loadEnv.name, () => {
+  it('uses the defaults when nothing is set', () => {
+    const sut = loadEnv(SampleEnv, {});
+    expect(sut).toMatchObject({ KAFKA_BROKERS: '127.0.0.1:9092', PORT: 3000, WIDGETS: 3, TOPIC_PREFIX: 'switchyard.' });
+  });
+
+  it('converts numbers from their string form', () => {
+    const sut = loadEnv(SampleEnv, { PORT: '3100', WIDGETS: '7', TOPIC_PARTITIONS: '12' });
+    expect(sut).toMatchObject({ PORT: 3100, WIDGETS: 7, TOPIC_PARTITIONS: 12 });
+  });
+
+  it('names every bad variable and its value', () => {
+    const sut = () => loadEnv(SampleEnv, { PORT: 'eighty', WIDGETS: '0', REDIS_URL: 'localhost' });
+    expect(sut).toThrow(/^Invalid environment variables: /);
+    expect(sut).toThrow(/REDIS_URL="localhost" \(must start with redis:\/\//);
+    expect(sut).toThrow(/PORT="eighty" \(.*must be an integer number\)/);
+    expect(sut).toThrow(/WIDGETS="0" \(WIDGETS must not be less than 1\)/);
+  });
+
+  it('ignores variables it does not document', () => {
+    expect(loadEnv(SampleEnv, { UNRELATED: 'x' })).not.toHaveProperty('UNRELATED');
+  });
+});
+
+describe(envHelp.name, () => {
+  it('lists each documented variable with its default', () => {
+    const help = envHelp(SampleEnv);
+    expect(help).toMatch(/WIDGETS\s+how many widgets \(default: 3\)/);
+    expect(help).toMatch(/KAFKA_BROKERS\s+Kafka bootstrap brokers, comma-separated \(default: 127.0.0.1:9092\)/);
+  });
+});
