@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Consumer, Kafka, logLevel, Producer } from 'kafkajs';
+import { Consumer, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 
 export function testKafka(): Kafka {
   return new Kafka({ clientId: `test-${randomBytes(3).toString('hex')}`, brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
@@ -43,7 +43,7 @@ export async function collect(kafka: Kafka, topic: string): Promise<{ messages: 
 }
 
 export async function producerFor(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   return producer;
 }

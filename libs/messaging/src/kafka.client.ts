@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { TopicMap, topicNames } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
@@ -34,7 +34,9 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       retry: { initialRetryTime: 100, retries: 8 },
     });
     this.topics = topicNames(env.TOPIC_PREFIX);
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    // murmur2 like the Java client, so a requestId lands on the same partition number
+    // whichever client produced it (predictions from us, feedback from anyone).
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(this.producer);
   }
