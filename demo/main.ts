@@ -26,9 +26,10 @@ const router = values.router!;
 const modelServer = values['model-server']!;
 const requests = Number(values.requests);
 const rng = seededRng(42);
-const headers = { 'content-type': 'application/json', ...(process.env.ADMIN_API_KEY && { authorization: `Bearer ${process.env.ADMIN_API_KEY}` }) };
+const auth: Record<string, string> = process.env.ADMIN_API_KEY ? { authorization: `Bearer ${process.env.ADMIN_API_KEY}` } : {};
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
+  const headers = body === undefined ? auth : { ...auth, 'content-type': 'application/json' };
   const response = await fetch(`${router}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
 
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });
   const bandit = await traffic('churn', 'bandit');
-  report('bandit (thompson): shares move toward the most accurate variant as feedback joins', bandit);
+  report('bandit (thompson): each request samples an arm from weights derived from the reward statistics in Redis', bandit);
   remember(bandit);
 
   const promoted = await call('POST', '/v1/deployments/churn/promote', { variant: 'v3' });
