@@ -1,6 +1,13 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
-import { StoreModule } from '@switchyard/store';
+import { SpecVersions, StoreModule } from '@switchyard/store';
+import { ExpirySweeper } from './join/expiry.sweeper';
+import { JoinController } from './join/join.controller';
+import { JoinService } from './join/join.service';
 
-@Module({ imports: [MessagingModule, StoreModule] })
+@Module({
+  imports: [MessagingModule, StoreModule],
+  controllers: [JoinController],
+  providers: [JoinService, ExpirySweeper, SpecVersions],
+})
 export class FeedbackJoinerModule {}

@@ -1,3 +1,5 @@
+import { TOPICS } from '@switchyard/contracts';
+import { KafkaClient, KafkaConsumerServer } from '@switchyard/messaging';
 import { ServiceDefinition } from '@switchyard/runtime';
 import { FeedbackJoinerEnv } from './feedback-joiner.env';
 import { FeedbackJoinerModule } from './feedback-joiner.module';
@@ -7,4 +9,18 @@ export const feedbackJoinerService: ServiceDefinition<FeedbackJoinerEnv> = {
   summary: 'joins predictions with their ground truth and publishes joined events',
   envClass: FeedbackJoinerEnv,
   module: () => FeedbackJoinerModule,
+  consumers: (app, env) => {
+    const kafka = app.get(KafkaClient);
+    return new KafkaConsumerServer({
+      kafka: kafka.kafka,
+      groupId: env.JOIN_GROUP,
+      topics: {
+        [TOPICS.predictions]: kafka.topics.predictions,
+        [TOPICS.shadowPredictions]: kafka.topics.shadowPredictions,
+        [TOPICS.feedback]: kafka.topics.feedback,
+      },
+      dlqTopic: kafka.topics.dlq,
+      publish: (topic, messages) => kafka.publish(topic, messages),
+    });
+  },
 };

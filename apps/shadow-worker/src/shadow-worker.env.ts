@@ -1,10 +1,21 @@
 import { BaseEnv, Env } from '@switchyard/runtime';
-import { IsInt, Max, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 
 export class ShadowWorkerEnv extends BaseEnv {
   @Env('HTTP port (health and metrics)')
   @IsInt()
   @Min(0)
   @Max(65535)
-  override PORT = 3001;
+  override PORT: number = 3001;
+
+  @Env('Consumer group on the shadow-requests topic')
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]+$/)
+  SHADOW_GROUP = 'switchyard-shadow-worker';
+
+  @Env('Most shadow model calls in flight at once in this process')
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  SHADOW_CONCURRENCY: number = 32;
 }

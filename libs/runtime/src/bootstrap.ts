@@ -22,6 +22,22 @@ export interface ServiceDefinition<E extends BaseEnv> {
 @Module({})
 class ServiceRootModule {}
 
+/**
+ * Once the server starts closing, answers carry `Connection: close`: otherwise a client's
+ * keep-alive connection that just got its answer holds the shutdown for the server's
+ * keep-alive timeout (72 s by default).
+ */
+function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+}
+
 /** Builds the Nest application of a service without listening, so tests can embed it. */
 export async function createService<E extends BaseEnv>(definition: ServiceDefinition<E>, env: E): Promise<NestFastifyApplication> {
   startDefaultMetrics(definition.name);
@@ -33,6 +49,7 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
+  closeConnectionsWhenClosing(app);
   // Exit 0 once hooks have run, instead of re-raising the signal (exit 143).
   app.enableShutdownHooks(undefined, { useProcessExit: true });
   const consumers = definition.consumers?.(app, env);

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, DynamicModule, Global, Injectable, Module } from '@nestjs/common';
+import { BeforeApplicationShutdown, DynamicModule, Global, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { BaseEnv } from './env';
 import { HealthController, HealthRegistry } from './health';
@@ -8,11 +8,18 @@ import { MetricsController } from './metrics';
 export const SERVICE_NAME = Symbol('SERVICE_NAME');
 
 @Injectable()
-class DrainOnShutdown implements BeforeApplicationShutdown {
+class DrainOnShutdown implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('Shutdown');
+
   constructor(private readonly health: HealthRegistry) {}
 
-  beforeApplicationShutdown(): void {
+  beforeApplicationShutdown(signal?: string): void {
     this.health.drain();
+    this.logger.log({ signal }, 'draining: finishing in-flight requests and batches');
+  }
+
+  onApplicationShutdown(signal?: string): void {
+    this.logger.log({ signal }, 'stopped');
   }
 }
 

@@ -3,3 +3,5 @@ export * from './scripts';
 export * from './deployment.registry';
 export * from './arm-stats.store';
 export * from './store.module';
+export * from './join-state';
+export * from './spec-versions';

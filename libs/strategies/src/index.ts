@@ -9,3 +9,4 @@ export * from './ucb1';
 export * from './epsilon-greedy';
 export * from './bandit';
 export * from './select';
+export * from './join';

@@ -1,0 +1,57 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { PredictionEvent } from '@switchyard/contracts';
+import { JoinStateStore } from '@switchyard/store';
+import { expiredOutcome } from '@switchyard/strategies';
+import { FeedbackJoinerEnv } from '../feedback-joiner.env';
+import { joinMetrics } from './join.metrics';
+
+/** Requests claimed per Redis call, so one sweep never blocks Redis for long. */
+const SWEEP_LIMIT = 500;
+
+/**
+ * Counts join state whose window has closed — feedback that met no prediction,
+ * predictions that got no feedback — and removes it. Every joiner sweeps; the claim
+ * is atomic in Redis, so each request is counted by exactly one of them.
+ */
+@Injectable()
+export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ExpirySweeper.name);
+  private timer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+
+  constructor(
+    private readonly state: JoinStateStore,
+    private readonly env: FeedbackJoinerEnv,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => {
+      this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
+    }, this.env.JOIN_SWEEP_INTERVAL_MS);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sweeping;
+  }
+
+  async sweep(): Promise<void> {
+    try {
+      for (;;) {
+        const expired = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
+        for (const request of expired) {
+          const outcome = expiredOutcome({
+            feedback: request.feedback,
+            predictions: request.predictions.map((p) => ({ prediction: JSON.parse(p.json) as PredictionEvent, joined: p.joined })),
+          });
+          if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc();
+          for (const p of outcome.unlabelled) joinMetrics.predictionsUnlabelled.inc({ deployment: p.deployment, variant: p.variant, role: p.role });
+        }
+        if (expired.length) this.logger.debug({ count: expired.length }, 'swept expired join state');
+        if (expired.length < SWEEP_LIMIT) return;
+      }
+    } catch (error) {
+      this.logger.warn({ error: (error as Error).message }, 'could not sweep expired join state; will retry');
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { FeedbackEvent, JoinedEvent, parseAndValidate, PredictionEvent } from '@switchyard/contracts';
+import { InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
+import { JoinCandidate, JoinStateStore, JoinTiming, SpecVersions } from '@switchyard/store';
+// Pure join rules; switch to '@switchyard/strategies' once its index exports './join'.
+import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
+import { FeedbackJoinerEnv } from '../feedback-joiner.env';
+import { joinMetrics } from './join.metrics';
+
+/**
+ * Joins predictions (served and shadow) with feedback by requestId, whichever comes
+ * first. Per Kafka batch: one pipelined Redis round trip stores the batch and returns
+ * the pairs that became complete and are not yet joined; their joined events are
+ * published and acknowledged; then a second round trip records them as joined.
+ *
+ * Exactly once in effect: marking before publishing could lose a pair (crash in
+ * between, and the redelivery finds it "done"); publishing first can at worst publish
+ * a pair twice (crash between publish and mark, or two joiners completing the same
+ * pair at once), and then both copies carry the same deterministic eventId, which
+ * consumers (the bandit updater) recognise. A redelivery after the mark finds the pair
+ * done and publishes nothing.
+ */
+@Injectable()
+export class JoinService {
+  private readonly logger = new Logger(JoinService.name);
+
+  constructor(
+    private readonly state: JoinStateStore,
+    private readonly specs: SpecVersions,
+    private readonly kafka: KafkaClient,
+    private readonly env: FeedbackJoinerEnv,
+  ) {}
+
+  async onPredictions(messages: InboundMessage[]): Promise<Rejection[]> {
+    const rejected: Rejection[] = [];
+    const records = messages.flatMap((message) => {
+      const parsed = parseAndValidate(PredictionEvent, message.value);
+      if (!parsed.ok) {
+        rejected.push({ message, reason: `invalid prediction event: ${parsed.problems.join('; ')}` });
+        return [];
+      }
+      const prediction = parsed.value;
+      return [{ requestId: prediction.requestId, field: pairField(prediction), json: JSON.stringify(prediction) }];
+    });
+    await this.emit(await this.state.recordPredictions(records, this.timing()));
+    return rejected;
+  }
+
+  async onFeedback(messages: InboundMessage[]): Promise<Rejection[]> {
+    const rejected: Rejection[] = [];
+    const records = messages.flatMap((message) => {
+      const parsed = parseAndValidate(FeedbackEvent, message.value);
+      if (!parsed.ok) {
+        rejected.push({ message, reason: `invalid feedback: ${parsed.problems.join('; ')}` });
+        return [];
+      }
+      const { requestId, label, reward, occurredAt } = parsed.value;
+      if (label === undefined && reward === undefined) {
+        rejected.push({ message, reason: 'invalid feedback: feedback needs a label or a reward' });
+        return [];
+      }
+      const stored: StoredFeedback = {
+        ...(label !== undefined && { label }),
+        ...(reward !== undefined && { reward }),
+        feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString(),
+      };
+      return [{ requestId, json: JSON.stringify(stored) }];
+    });
+    await this.emit(await this.state.recordFeedback(records, this.timing()));
+    return rejected;
+  }
+
+  private timing(): JoinTiming {
+    // The sweeper removes state at the window; the TTL only bounds memory when no joiner runs.
+    return { ttlSeconds: this.env.JOIN_WINDOW_SECONDS + EXPIRY_GRACE_SECONDS, nowMs: Date.now() };
+  }
+
+  private async emit(candidates: JoinCandidate[]): Promise<void> {
+    if (!candidates.length) return;
+    // A batch may hold the same message twice; each pair is joined once.
+    const pairs = new Map<string, { requestId: string; field: string; prediction: PredictionEvent; feedback: StoredFeedback }>();
+    for (const candidate of candidates) {
+      const prediction = JSON.parse(candidate.prediction) as PredictionEvent;
+      const field = pairField(prediction);
+      pairs.set(`${candidate.requestId}\n${field}`, { requestId: candidate.requestId, field, prediction, feedback: JSON.parse(candidate.feedback) as StoredFeedback });
+    }
+    const specs = await this.rewardSpecs([...pairs.values()].map((p) => p.prediction));
+
+    const events: JoinedEvent[] = [];
+    const now = new Date();
+    for (const { prediction, feedback } of pairs.values()) {
+      const result = joinPair(prediction, feedback, specs.get(`${prediction.deployment}@${prediction.specVersion}`), now);
+      if (result.ok) {
+        events.push(result.event);
+        continue;
+      }
+      joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
+      this.logger.warn({ requestId: prediction.requestId, deployment: prediction.deployment, variant: prediction.variant, role: prediction.role, cause: result.cause, reason: result.reason }, 'pair cannot be joined');
+    }
+    if (events.length) {
+      await this.kafka.publish(this.kafka.topics.joined, events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })));
+    }
+    // Unjoinable pairs are marked too: they are settled, not waiting for anything.
+    await this.state.markJoined([...pairs.values()].map(({ requestId, field }) => ({ requestId, field })));
+    for (const event of events) joinMetrics.joined.inc({ deployment: event.deployment, variant: event.variant, role: event.role });
+  }
+
+  private async rewardSpecs(predictions: PredictionEvent[]) {
+    const keys = [...new Map(predictions.map((p) => [`${p.deployment}@${p.specVersion}`, p])).entries()];
+    const specs = await Promise.all(keys.map(([, p]) => this.specs.get(p.deployment, p.specVersion)));
+    return new Map(keys.map(([key], i) => [key, specs[i]?.reward]));
+  }
+}
+
+/** Margin between the end of the window (when the sweeper counts and removes) and the key's own expiry. */
+export const EXPIRY_GRACE_SECONDS = 300;

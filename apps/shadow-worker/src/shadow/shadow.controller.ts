@@ -1,0 +1,46 @@
+import { Controller, Logger } from '@nestjs/common';
+import { EventPattern } from '@nestjs/microservices';
+import { parseAndValidate, ShadowRequestEvent, TOPICS } from '@switchyard/contracts';
+import { BatchOutcome, InboundBatch, KafkaClient, Rejection } from '@switchyard/messaging';
+import { shadowMetrics } from './shadow.metrics';
+import { ShadowService } from './shadow.service';
+
+/**
+ * One batch of shadow requests in, one shadow prediction per (request, shadow) out.
+ * Returns only once the broker acknowledged them all, so the offsets commit after
+ * the output exists; a redelivered request is called again and its shadow predictions
+ * published again, which the joiner absorbs (first prediction per pair wins).
+ */
+@Controller()
+export class ShadowController {
+  private readonly logger = new Logger(ShadowController.name);
+
+  constructor(
+    private readonly shadows: ShadowService,
+    private readonly kafka: KafkaClient,
+  ) {}
+
+  @EventPattern(TOPICS.shadowRequests)
+  async handle(batch: InboundBatch): Promise<BatchOutcome> {
+    const rejected: Rejection[] = [];
+    const requests: ShadowRequestEvent[] = [];
+    for (const message of batch.messages) {
+      const parsed = parseAndValidate(ShadowRequestEvent, message.value);
+      if (parsed.ok) requests.push(parsed.value);
+      else rejected.push({ message, reason: `invalid shadow request: ${parsed.problems.join('; ')}` });
+    }
+    // kafkajs sends a heartbeat at most once per heartbeat interval, however often asked.
+    const heartbeat = () => void batch.heartbeat().catch(() => undefined);
+    const events = await this.shadows.run(requests, heartbeat);
+    if (events.length) {
+      await this.kafka.publish(
+        this.kafka.topics.shadowPredictions,
+        events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })),
+      );
+    }
+    if (rejected.length) shadowMetrics.rejected.inc(rejected.length);
+    const failed = events.filter((event) => event.error).length;
+    if (failed) this.logger.warn({ topic: batch.topic, partition: batch.partition, failed, published: events.length }, 'some shadow variants failed');
+    return { rejected };
+  }
+}

@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { DeploymentSpec, envelope, PredictionEvent, ShadowRequestEvent } from '@switchyard/contracts';
+import { ModelClient, ModelError } from '@switchyard/model-client';
+import { SpecVersions } from '@switchyard/store';
+import { outputsAgree } from '@switchyard/strategies';
+import { ShadowWorkerEnv } from '../shadow-worker.env';
+import { Limiter } from './limiter';
+import { shadowMetrics } from './shadow.metrics';
+
+/**
+ * Calls the shadow variants of mirrored requests. One limiter for the whole process,
+ * so a batch full of requests never opens more than SHADOW_CONCURRENCY model calls;
+ * each call is bounded by its variant's timeout, so a slow shadow holds one slot only.
+ * Never throws for a model: a failure is a prediction event with `error`.
+ */
+@Injectable()
+export class ShadowService {
+  private readonly limiter: Limiter;
+
+  constructor(
+    private readonly models: ModelClient,
+    private readonly specs: SpecVersions,
+    env: ShadowWorkerEnv,
+  ) {
+    this.limiter = new Limiter(env.SHADOW_CONCURRENCY);
+  }
+
+  /** One prediction event per shadow of each request; `onSettled` runs after each call (heartbeats). */
+  async run(requests: ShadowRequestEvent[], onSettled: () => void = () => undefined): Promise<PredictionEvent[]> {
+    const specs = await this.specsOf(requests);
+    const calls = requests.flatMap((request) => {
+      const spec = specs.get(`${request.deployment}@${request.specVersion}`) ?? null;
+      return request.shadows.map((shadow) =>
+        this.limiter.run(() => this.call(request, spec, shadow)).finally(onSettled),
+      );
+    });
+    return Promise.all(calls);
+  }
+
+  // Redis errors propagate: the batch is then retried rather than answered with errors.
+  private async specsOf(requests: ShadowRequestEvent[]): Promise<Map<string, DeploymentSpec | null>> {
+    const wanted = [...new Map(requests.map((r) => [`${r.deployment}@${r.specVersion}`, r])).entries()];
+    const specs = await Promise.all(wanted.map(([, r]) => this.specs.get(r.deployment, r.specVersion)));
+    return new Map(wanted.map(([key], i) => [key, specs[i]]));
+  }
+
+  private async call(request: ShadowRequestEvent, spec: DeploymentSpec | null, shadow: string): Promise<PredictionEvent> {
+    const variant = spec?.variants.find((v) => v.name === shadow);
+    const started = performance.now();
+    let event: PredictionEvent;
+    if (!spec) event = this.event(request, shadow, { error: `spec-missing: deployment "${request.deployment}" has no spec version ${request.specVersion}` });
+    else if (!variant) event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
+    else {
+      try {
+        const answer = await this.models.infer(variant, request.inputs, request.requestId);
+        shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
+        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs });
+        if (request.primaryOutputs !== undefined) {
+          const agree = outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
+          shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agree) });
+        }
+      } catch (error) {
+        const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+        event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });
+      }
+    }
+    shadowMetrics.predictions.inc({ deployment: request.deployment, variant: shadow, outcome: event.error ? 'error' : 'ok' });
+    return event;
+  }
+
+  private event(request: ShadowRequestEvent, variant: string, result: { outputs?: unknown; latencyMs?: number; error?: string }): PredictionEvent {
+    return {
+      ...envelope('prediction'),
+      requestId: request.requestId,
+      deployment: request.deployment,
+      variant,
+      role: 'shadow',
+      strategy: 'shadow',
+      specVersion: request.specVersion,
+      probability: 1,
+      ...(result.outputs !== undefined && { outputs: result.outputs }),
+      latencyMs: Math.round((result.latencyMs ?? 0) * 1000) / 1000,
+      ...(result.error !== undefined && { error: result.error }),
+    };
+  }
+}

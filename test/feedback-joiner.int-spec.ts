@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { Kafka, Producer } from 'kafkajs';
+import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { groundTruth, toInferInputs } from '@switchyard/demo-models';
+import { DeploymentRegistry } from '@switchyard/store';
+import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { joinedEventId } from '@switchyard/strategies';
+import { collect, isolation, producerFor, Received, testKafka } from './support/kafka';
+import { deleteByPrefix } from './support/redis';
+import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
+
+const WINDOW_SECONDS = 4;
+
+describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
+  const ids = isolation('joiner');
+  const topics = topicNames(ids.topicPrefix);
+  const group = `joiner-${ids.groupSuffix}`;
+  let kafka: Kafka;
+  let producer: Producer;
+  let redis: Redis;
+  let modelServer: RunningService;
+  let joiner: RunningService;
+  let joined: { messages: Received[]; stop: () => Promise<void> };
+  let dlq: { messages: Received[]; stop: () => Promise<void> };
+  let perfectOutputs: unknown;
+  const features = [0.9, 0.8, 0.1, 0.5];
+  const truth = groundTruth(features);
+
+  function prediction(requestId: string, extra: Partial<PredictionEvent> = {}): PredictionEvent {
+    return {
+      ...envelope('prediction'),
+      requestId,
+      deployment: 'churn',
+      variant: 'v1',
+      role: 'served',
+      strategy: 'shadow',
+      specVersion: 1,
+      probability: 1,
+      outputs: perfectOutputs,
+      latencyMs: 3,
+      ...extra,
+    };
+  }
+
+  const feedback = (requestId: string, fields: { label?: unknown; reward?: number }) => ({ ...envelope('feedback'), requestId, ...fields });
+
+  async function send(topic: string, ...values: { requestId: string }[]): Promise<void> {
+    await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
+  }
+
+  /** The joiner committed every input, so its outputs exist, and the collector has read them all. */
+  async function settled(): Promise<boolean> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const inputs = [topics.predictions, topics.shadowPredictions, topics.feedback];
+      const committed = await admin.fetchOffsets({ groupId: group, topics: inputs });
+      for (const topic of inputs) {
+        const at = new Map(committed.find((c) => c.topic === topic)!.partitions.map((p) => [p.partition, Number(p.offset)]));
+        const ends = await admin.fetchTopicOffsets(topic);
+        if (!ends.every((end) => Number(end.high) === 0 || at.get(end.partition) === Number(end.high))) return false;
+      }
+      const written = (await admin.fetchTopicOffsets(topics.joined)).reduce((sum, p) => sum + Number(p.high), 0);
+      return joined.messages.length === written;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  const joinedFor = (requestId: string) => joined.messages.filter((m) => m.key === requestId).map((m) => m.value);
+  const metrics = async () => (await http('GET', `${joiner.url}/metrics`)).body as string;
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    redis = new Redis(process.env.REDIS_URL!);
+    modelServer = await startService(modelServerService);
+    joiner = await startService(feedbackJoinerService, {
+      TOPIC_PREFIX: ids.topicPrefix,
+      REDIS_PREFIX: ids.redisPrefix,
+      JOIN_GROUP: group,
+      JOIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
+      JOIN_SWEEP_INTERVAL_MS: '200',
+    });
+    const registry = joiner.app.get(DeploymentRegistry);
+    const put = async (name: string, plain: object) => {
+      const spec = validateDeploymentSpec(plain);
+      if (!spec.ok) throw new Error(spec.problems.join('; '));
+      await registry.put(name, spec.value);
+    };
+    const variants = [
+      { name: 'v1', url: modelServer.url, model: 'churn-perfect' },
+      { name: 's1', url: modelServer.url, model: 'churn-v1' },
+    ];
+    await put('churn', { variants, strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] } });
+    await put('scored', { variants, strategy: { type: 'single', variant: 'v1' }, reward: { type: 'explicit' } });
+    const answer = await http('POST', `${modelServer.url}/v2/models/churn-perfect/infer`, { inputs: toInferInputs(features) });
+    perfectOutputs = answer.body.outputs;
+    producer = await producerFor(kafka);
+    joined = await collect(kafka, topics.joined);
+    dlq = await collect(kafka, topics.dlq);
+  });
+
+  afterAll(async () => {
+    await joined?.stop();
+    await dlq?.stop();
+    await producer?.disconnect();
+    await joiner?.close();
+    await modelServer?.close();
+    await deleteByPrefix(ids.redisPrefix);
+    redis?.disconnect();
+  });
+
+  it('joins a prediction with later feedback exactly once, whatever is redelivered', async () => {
+    const requestId = `p-first-${randomUUID()}`;
+    const p = prediction(requestId);
+    await send(topics.predictions, p, p);
+    await waitFor(settled, { what: 'the prediction stored' });
+    const f = feedback(requestId, { label: truth });
+    await send(topics.feedback, f);
+    await waitFor(() => joinedFor(requestId).length > 0, { what: 'the joined event' });
+
+    await send(topics.predictions, prediction(requestId), p);
+    await send(topics.feedback, f, feedback(requestId, { label: 1 - truth }));
+    await waitFor(settled, { what: 'the duplicates processed' });
+
+    expect(joinedFor(requestId)).toEqual([
+      expect.objectContaining({
+        type: 'joined',
+        version: 1,
+        eventId: joinedEventId(p),
+        requestId,
+        deployment: 'churn',
+        variant: 'v1',
+        role: 'served',
+        specVersion: 1,
+        outputs: perfectOutputs,
+        label: truth,
+        reward: 1,
+        predictedAt: p.occurredAt,
+        feedbackAt: f.occurredAt,
+      }),
+    ]);
+  });
+
+  it('joins feedback that arrives before its prediction, first feedback winning, exactly once', async () => {
+    const requestId = `f-first-${randomUUID()}`;
+    await send(topics.feedback, feedback(requestId, { label: 1 - truth }), feedback(requestId, { label: truth }));
+    await waitFor(settled, { what: 'the feedback stored' });
+    await send(topics.predictions, prediction(requestId));
+    await waitFor(() => joinedFor(requestId).length > 0, { what: 'the joined event' });
+    await send(topics.predictions, prediction(requestId));
+    await send(topics.feedback, feedback(requestId, { label: truth }));
+    await waitFor(settled, { what: 'the duplicates processed' });
+
+    const events = joinedFor(requestId);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ label: 1 - truth, reward: 0 });
+  });
+
+  it('emits one joined event for the served and one for each shadow prediction of a request', async () => {
+    const requestId = `shadow-${randomUUID()}`;
+    const wrong = [{ name: 'label', shape: [1], datatype: 'INT64', data: [1 - truth] }];
+    await send(topics.predictions, prediction(requestId));
+    await send(topics.shadowPredictions, prediction(requestId, { variant: 's1', role: 'shadow', outputs: wrong }));
+    await send(topics.feedback, feedback(requestId, { label: truth }));
+    await waitFor(() => joinedFor(requestId).length >= 2, { what: 'two joined events' });
+    await waitFor(settled);
+
+    const events = joinedFor(requestId).sort((a, b) => a.role.localeCompare(b.role));
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({ variant: 'v1', role: 'served', reward: 1 });
+    expect(events[1]).toMatchObject({ variant: 's1', role: 'shadow', reward: 0, outputs: wrong });
+    expect(events[0].eventId).not.toBe(events[1].eventId);
+  });
+
+  it('uses an explicit reward, and counts a pair it cannot score instead of joining it', async () => {
+    const scoredId = `explicit-${randomUUID()}`;
+    const unscorableId = `unscorable-${randomUUID()}`;
+    await send(topics.predictions, prediction(scoredId, { deployment: 'scored' }), prediction(unscorableId, { deployment: 'scored' }));
+    await send(topics.feedback, feedback(scoredId, { reward: 0.7 }), feedback(unscorableId, { label: truth }));
+    await waitFor(() => joinedFor(scoredId).length > 0, { what: 'the joined event' });
+    await waitFor(settled);
+
+    expect(joinedFor(scoredId)).toEqual([expect.objectContaining({ deployment: 'scored', reward: 0.7 })]);
+    expect(joinedFor(scoredId)[0].label).toBeUndefined();
+    expect(joinedFor(unscorableId)).toEqual([]);
+    expect(await metrics()).toMatch(/switchyard_joiner_unjoinable_total\{[^}]*deployment="scored",variant="v1",cause="unscorable"[^}]*\} 1/);
+  });
+
+  it('sends what cannot be parsed or validated to the DLQ', async () => {
+    const bad = `bad-${randomUUID()}`;
+    await producer.send({ topic: topics.predictions, messages: [{ key: `${bad}-json`, value: '{oops' }] });
+    await producer.send({
+      topic: topics.feedback,
+      messages: [
+        { key: `${bad}-empty`, value: JSON.stringify(feedback(`${bad}-empty`, {})) },
+        { key: `${bad}-id`, value: JSON.stringify({ requestId: 'no spaces allowed', label: 1 }) },
+      ],
+    });
+    const records = await waitFor(() => {
+      const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
+      return mine.length >= 3 ? mine : undefined;
+    }, { what: 'three DLQ records' });
+    const byKey = Object.fromEntries(records.map((m) => [m.key, m.value]));
+    expect(byKey[`${bad}-json`]).toMatchObject({ topic: topics.predictions, value: '{oops', consumerGroup: group, error: expect.stringContaining('not valid JSON') });
+    expect(byKey[`${bad}-empty`].error).toContain('needs a label or a reward');
+    expect(byKey[`${bad}-id`].error).toContain('requestId');
+  });
+
+  it('counts feedback and predictions that found no partner within the window, and removes their state', async () => {
+    const lonePrediction = `lone-p-${randomUUID()}`;
+    const loneFeedback = `lone-f-${randomUUID()}`;
+    await send(topics.predictions, prediction(lonePrediction, { deployment: 'lonely' }));
+    await send(topics.feedback, feedback(loneFeedback, { label: 1 }));
+    await waitFor(settled);
+    const key = `${ids.redisPrefix}join:r:${lonePrediction}`;
+    expect(await redis.ttl(key)).toBeGreaterThan(WINDOW_SECONDS);
+
+    const text = await waitFor(async () => {
+      const text = await metrics();
+      return /switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely"[^}]*\} 1/.test(text) ? text : undefined;
+    }, { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 });
+    expect(text).toMatch(/switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely",variant="v1",role="served"[^}]*\} 1/);
+    await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 1\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
+    expect(await redis.exists(key, `${ids.redisPrefix}join:r:${loneFeedback}`)).toBe(0);
+    expect(await redis.zscore(`${ids.redisPrefix}join:seen`, lonePrediction)).toBeNull();
+  });
+});

@@ -1,0 +1,42 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { waitFor } from './wait';
+
+const ROOT = join(__dirname, '..', '..');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts a built service (`npm test` builds first) as a real process and waits until it is ready. */
+export async function spawnService(app: string, port: number, env: Record<string, string>): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const died = exited.then((code) => Promise.reject(new Error(`${app} exited with ${code}: ${output.slice(-2000)}`)));
+  await Promise.race([died, waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60000, what: `${app} to be ready` })]);
+  died.catch(() => undefined);
+  return { child, url, output: () => output, exited };
+}
+
+/** A port unlikely to be taken: tests spawn real processes that need a fixed one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = require('node:net').createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
