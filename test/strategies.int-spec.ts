@@ -19,6 +19,7 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
   let routerB: RunningService;
   let predictions: { messages: Received[]; stop: () => Promise<void> };
   let shadowRequests: { messages: Received[]; stop: () => Promise<void> };
+  let deploymentEvents: { messages: Received[]; stop: () => Promise<void> };
   const inputs = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 
   const variants = () => [
@@ -54,11 +55,13 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     routerB = await startService(routerService, env);
     predictions = await collect(kafka, topics.predictions);
     shadowRequests = await collect(kafka, topics.shadowRequests);
+    deploymentEvents = await collect(kafka, topics.deploymentEvents);
   });
 
   afterAll(async () => {
     await predictions?.stop();
     await shadowRequests?.stop();
+    await deploymentEvents?.stop();
     await routerA?.close();
     await routerB?.close();
     await modelServer?.close();
@@ -151,5 +154,18 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     expect((await http('DELETE', `${routerA.url}/v1/deployments/live`, undefined, auth)).status).toBe(204);
     await waitFor(async () => (await predict(routerB, 'live', {})).status === 404, { timeoutMs: 1000, intervalMs: 20 });
     expect((await http('POST', `${routerA.url}/v1/deployments/live/rollback`, undefined, auth)).status).toBe(404);
+
+    const announced = await waitFor(() => {
+      const found = deploymentEvents.messages.filter((m) => m.key === 'live').map((m) => m.value);
+      return found.length >= 5 && found;
+    });
+    expect(announced.map((e) => [e.action, e.specVersion])).toEqual([
+      ['put', 1],
+      ['put', 2],
+      ['promote', 3],
+      ['rollback', 4],
+      ['delete', undefined],
+    ]);
+    expect(announced[3]).toMatchObject({ type: 'deployment', version: 1, deployment: 'live', detail: { restoredVersion: 2 } });
   });
 });
