@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
-import { TopicMap, topicNames } from '@switchyard/contracts';
+import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
+import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
 
 /**
@@ -82,6 +83,20 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     }
     await this.listing;
     return this.knownTopics.has(topic);
+  }
+
+  /**
+   * The consumer transport of a service: `@EventPattern(TOPICS.x)` handlers get the
+   * batches of topic `x`; rejects go to the DLQ through this client's producer.
+   */
+  consumerServer(groupId: string, keys: TopicKey[]): KafkaConsumerServer {
+    return new KafkaConsumerServer({
+      kafka: this.kafka,
+      groupId,
+      topics: Object.fromEntries(keys.map((key) => [TOPICS[key], this.topics[key]])),
+      dlqTopic: this.topics.dlq,
+      publish: (topic, messages) => this.publish(topic, messages),
+    });
   }
 
   /** Resolves when the broker has acknowledged every message; batched with concurrent sends. */
