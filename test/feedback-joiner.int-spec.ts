@@ -7,7 +7,7 @@ import { DeploymentRegistry } from '@switchyard/store';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { joinedEventId } from '@switchyard/strategies';
-import { collect, isolation, producerFor, Received, testKafka } from './support/kafka';
+import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka, topicSize } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
@@ -53,21 +53,8 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
 
   /** The joiner committed every input, so its outputs exist, and the collector has read them all. */
   async function settled(): Promise<boolean> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const inputs = [topics.predictions, topics.shadowPredictions, topics.feedback];
-      const committed = await admin.fetchOffsets({ groupId: group, topics: inputs });
-      for (const topic of inputs) {
-        const at = new Map(committed.find((c) => c.topic === topic)!.partitions.map((p) => [p.partition, Number(p.offset)]));
-        const ends = await admin.fetchTopicOffsets(topic);
-        if (!ends.every((end) => Number(end.high) === 0 || at.get(end.partition) === Number(end.high))) return false;
-      }
-      const written = (await admin.fetchTopicOffsets(topics.joined)).reduce((sum, p) => sum + Number(p.high), 0);
-      return joined.messages.length === written;
-    } finally {
-      await admin.disconnect();
-    }
+    if (!(await groupCaughtUp(kafka, group, [topics.predictions, topics.shadowPredictions, topics.feedback]))) return false;
+    return joined.messages.length === (await topicSize(kafka, topics.joined));
   }
 
   const joinedFor = (requestId: string) => joined.messages.filter((m) => m.key === requestId).map((m) => m.value);

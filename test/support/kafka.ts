@@ -47,3 +47,31 @@ export async function producerFor(kafka: Kafka): Promise<Producer> {
   await producer.connect();
   return producer;
 }
+
+/** Whether `groupId` has committed every partition of `topics` up to its end. */
+export async function groupCaughtUp(kafka: Kafka, groupId: string, topics: string[]): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const topic of topics) {
+      const at = new Map(committed.find((c) => c.topic === topic)!.partitions.map((p) => [p.partition, Number(p.offset)]));
+      const ends = await admin.fetchTopicOffsets(topic);
+      if (!ends.every((end) => Number(end.high) === 0 || at.get(end.partition) === Number(end.high))) return false;
+    }
+    return true;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** How many messages `topic` holds in all (its partitions' end offsets added up). */
+export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}

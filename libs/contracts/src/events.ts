@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import {
   Allow,
   IsArray,
+  IsBoolean,
   IsDefined,
   IsIn,
   IsInt,
@@ -106,6 +107,11 @@ export class PredictionEvent extends EventEnvelope {
   @IsString()
   @MaxLength(256)
   unitKey?: string;
+
+  /** Shadow predictions only: whether the answer equals the primary's (at the reward's outputPath). */
+  @IsOptional()
+  @IsBoolean()
+  agreesWithPrimary?: boolean;
 }
 
 /** What producers write to `switchyard.requests` (Kafka ingress). */

@@ -5,3 +5,4 @@ export * from './arm-stats.store';
 export * from './store.module';
 export * from './join-state';
 export * from './spec-versions';
+export * from './report.store';

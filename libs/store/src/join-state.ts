@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { REQUEST_ID_PATTERN } from '@switchyard/contracts';
 import { RedisClient } from './redis.client';
+import { ReportStore } from './report.store';
 
 /**
  * Join state of one request is one hash `join:r:<requestId>`:
@@ -11,10 +12,16 @@ import { RedisClient } from './redis.client';
  * can count what expired unjoined before removing it.
  */
 
-/** Stores a prediction (first wins); answers the pair to emit if feedback is there and the pair is not done. */
+/**
+ * Stores a prediction (first wins); answers the pair to emit if feedback is there and the
+ * pair is not done. A prediction stored for the first time also adds its report counters
+ * (ARGV[6..]) to the deployment's report hash, so redeliveries are never counted twice.
+ */
 const JOIN_PREDICTION = `
 local field = ARGV[1]
-redis.call('HSETNX', KEYS[1], 'p:' .. field, ARGV[2])
+if redis.call('HSETNX', KEYS[1], 'p:' .. field, ARGV[2]) == 1 then
+  for i = 6, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+end
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5])
 local feedback = redis.call('HGET', KEYS[1], 'f')
@@ -64,7 +71,7 @@ return out
 `;
 
 type JoinScripts = {
-  joinPrediction(key: string, seen: string, field: string, prediction: string, ttl: number, now: number, requestId: string): Promise<[string, string] | null>;
+  joinPrediction(key: string, seen: string, report: string, field: string, prediction: string, ttl: number, now: number, requestId: string, ...counters: string[]): Promise<[string, string] | null>;
   joinFeedback(key: string, seen: string, feedback: string, ttl: number, now: number, requestId: string): Promise<string[]>;
   markJoined(key: string, field: string): Promise<number>;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
@@ -75,6 +82,9 @@ export interface PredictionRecord {
   /** `<variant>:<role>`: one joined event per field and request. */
   field: string;
   json: string;
+  deployment: string;
+  /** Report counter fields this prediction adds when first seen. */
+  counters: string[];
 }
 
 export interface FeedbackRecord {
@@ -111,10 +121,13 @@ export class JoinStateStore {
   private readonly requestPrefix: string;
   private readonly redis: RedisClient['redis'] & JoinScripts;
 
-  constructor(client: RedisClient) {
+  constructor(
+    client: RedisClient,
+    private readonly reports: ReportStore,
+  ) {
     this.seenKey = `${client.prefix}join:seen`;
     this.requestPrefix = `${client.prefix}join:r:`;
-    client.redis.defineCommand('joinPrediction', { numberOfKeys: 2, lua: JOIN_PREDICTION });
+    client.redis.defineCommand('joinPrediction', { numberOfKeys: 3, lua: JOIN_PREDICTION });
     client.redis.defineCommand('joinFeedback', { numberOfKeys: 2, lua: JOIN_FEEDBACK });
     client.redis.defineCommand('markJoined', { numberOfKeys: 1, lua: MARK_DONE });
     client.redis.defineCommand('sweepJoins', { numberOfKeys: 1, lua: SWEEP });
@@ -129,7 +142,9 @@ export class JoinStateStore {
   async recordPredictions(records: PredictionRecord[], { ttlSeconds, nowMs }: JoinTiming): Promise<JoinCandidate[]> {
     if (!records.length) return [];
     const pipeline = this.redis.pipeline() as unknown as JoinScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
-    for (const r of records) void pipeline.joinPrediction(this.key(r.requestId), this.seenKey, r.field, r.json, ttlSeconds, nowMs, r.requestId);
+    for (const r of records) {
+      void pipeline.joinPrediction(this.key(r.requestId), this.seenKey, this.reports.key(r.deployment), r.field, r.json, ttlSeconds, nowMs, r.requestId, ...r.counters);
+    }
     const replies = results(await pipeline.exec()) as ([string, string] | null)[];
     return records.flatMap((r, i) => {
       const reply = replies[i];

@@ -3,10 +3,11 @@ import { ArmStatsStore } from './arm-stats.store';
 import { DeploymentRegistry } from './deployment.registry';
 import { JoinStateStore } from './join-state';
 import { RedisClient } from './redis.client';
+import { ReportStore } from './report.store';
 
 @Global()
 @Module({
-  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore],
-  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore],
+  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore],
+  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore],
 })
 export class StoreModule {}

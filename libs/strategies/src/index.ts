@@ -10,3 +10,4 @@ export * from './epsilon-greedy';
 export * from './bandit';
 export * from './select';
 export * from './join';
+export * from './report';

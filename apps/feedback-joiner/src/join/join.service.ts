@@ -3,7 +3,7 @@ import { FeedbackEvent, JoinedEvent, parseAndValidate, PredictionEvent } from '@
 import { InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
 import { JoinCandidate, JoinStateStore, JoinTiming, SpecVersions } from '@switchyard/store';
 // Pure join rules; switch to '@switchyard/strategies' once its index exports './join'.
-import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
+import { joinPair, pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { joinMetrics } from './join.metrics';
 
@@ -40,7 +40,15 @@ export class JoinService {
         return [];
       }
       const prediction = parsed.value;
-      return [{ requestId: prediction.requestId, field: pairField(prediction), json: JSON.stringify(prediction) }];
+      return [
+        {
+          requestId: prediction.requestId,
+          deployment: prediction.deployment,
+          field: pairField(prediction),
+          json: JSON.stringify(prediction),
+          counters: reportFields(prediction),
+        },
+      ];
     });
     await this.emit(await this.state.recordPredictions(records, this.timing()));
     return rejected;

@@ -15,7 +15,7 @@ export class DeploymentsController {
 
   @Get(':name')
   get(@Param('name') name: string) {
-    return this.deployments.get(checkName(name));
+    return this.deployments.getWithReport(checkName(name));
   }
 
   @Put(':name')

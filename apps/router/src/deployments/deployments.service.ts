@@ -7,7 +7,8 @@ import {
   validateDeploymentSpec,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { DeploymentRegistry } from '@switchyard/store';
+import { ArmStatsStore, DeploymentRegistry, ReportStore } from '@switchyard/store';
+import { buildReport } from '@switchyard/strategies';
 import { invalid, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
 
@@ -18,6 +19,8 @@ export class DeploymentsService {
     private readonly registry: DeploymentRegistry,
     private readonly cache: DeploymentCache,
     private readonly kafka: KafkaClient,
+    private readonly reports: ReportStore,
+    private readonly rewards: ArmStatsStore,
   ) {}
 
   async put(name: string, body: unknown): Promise<DeploymentSpec> {
@@ -31,6 +34,13 @@ export class DeploymentsService {
     const spec = await this.registry.get(name);
     if (!spec) throw unknownDeployment(name);
     return spec;
+  }
+
+  /** The spec with live statistics per variant and role (served, shadow), from Redis. */
+  async getWithReport(name: string) {
+    const spec = await this.get(name);
+    const [counters, rewards] = await Promise.all([this.reports.read(name), this.rewards.read(name)]);
+    return { ...spec, report: buildReport(counters, rewards) };
   }
 
   list(): Promise<DeploymentSpec[]> {

@@ -54,11 +54,9 @@ export class ShadowService {
       try {
         const answer = await this.models.infer(variant, request.inputs, request.requestId);
         shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
-        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs });
-        if (request.primaryOutputs !== undefined) {
-          const agree = outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
-          shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agree) });
-        }
+        const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
+        if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });
+        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agrees });
       } catch (error) {
         const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
         event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });
@@ -68,7 +66,7 @@ export class ShadowService {
     return event;
   }
 
-  private event(request: ShadowRequestEvent, variant: string, result: { outputs?: unknown; latencyMs?: number; error?: string }): PredictionEvent {
+  private event(request: ShadowRequestEvent, variant: string, result: { outputs?: unknown; latencyMs?: number; error?: string; agrees?: boolean }): PredictionEvent {
     return {
       ...envelope('prediction'),
       requestId: request.requestId,
@@ -81,6 +79,7 @@ export class ShadowService {
       ...(result.outputs !== undefined && { outputs: result.outputs }),
       latencyMs: Math.round((result.latencyMs ?? 0) * 1000) / 1000,
       ...(result.error !== undefined && { error: result.error }),
+      ...(result.agrees !== undefined && { agreesWithPrimary: result.agrees }),
     };
   }
 }

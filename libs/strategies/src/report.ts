@@ -1,0 +1,83 @@
+import type { Role } from '@switchyard/contracts';
+import { ArmStats, meanConfidenceInterval } from './arm-stats';
+
+/** Upper bounds (ms) of the latency buckets the deployment report counts in. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, Infinity];
+
+export function latencyBucket(ms: number): number {
+  return LATENCY_BUCKETS_MS.findIndex((bound) => ms <= bound);
+}
+
+export interface ReportedPrediction {
+  variant: string;
+  role: Role;
+  latencyMs: number;
+  error?: string;
+  agreesWithPrimary?: boolean;
+}
+
+/** Counter fields one prediction adds to its deployment's report: `<variant>:<role>:<measure>`. */
+export function reportFields(prediction: ReportedPrediction): string[] {
+  const base = `${prediction.variant}:${prediction.role}`;
+  const fields = [`${base}:requests`];
+  if (prediction.error !== undefined) fields.push(`${base}:errors`);
+  else fields.push(`${base}:lat:${latencyBucket(prediction.latencyMs)}`);
+  if (prediction.agreesWithPrimary !== undefined) {
+    fields.push(`${base}:compared`);
+    if (prediction.agreesWithPrimary) fields.push(`${base}:agree`);
+  }
+  return fields;
+}
+
+export interface VariantReport {
+  requests: number;
+  errors: number;
+  /** Upper bound of the bucket holding the quantile; `null` before any success. */
+  latencyMs: { p50: number | null; p95: number | null };
+  /** Shadows: share of answers equal to the primary's. */
+  agreement?: { rate: number; compared: number };
+  /** Once labels join: mean reward with a 95% confidence interval. */
+  reward?: { count: number; mean: number; low?: number; high?: number };
+}
+
+/** The bucket bound below which a share `q` of the counted latencies fall. */
+export function quantileFromBuckets(counts: readonly number[], q: number): number | null {
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  if (!total) return null;
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i];
+    if (seen >= q * total) return LATENCY_BUCKETS_MS[i];
+  }
+  return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1];
+}
+
+/** Builds the per-variant, per-role report from the counters hash and the reward statistics. */
+export function buildReport(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined> = {}): Record<string, Partial<Record<Role, VariantReport>>> {
+  const grouped = new Map<string, Map<string, number>>();
+  for (const [field, value] of Object.entries(counters)) {
+    const match = /^(.+):(served|shadow):(.+)$/.exec(field);
+    if (!match) continue;
+    const key = `${match[1]}:${match[2]}`;
+    const measures = grouped.get(key) ?? grouped.set(key, new Map()).get(key)!;
+    measures.set(match[3], Number(value));
+  }
+  const report: Record<string, Partial<Record<Role, VariantReport>>> = {};
+  for (const [key, measures] of grouped) {
+    const [variant, role] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1) as Role];
+    const buckets = LATENCY_BUCKETS_MS.map((_, i) => measures.get(`lat:${i}`) ?? 0);
+    const compared = measures.get('compared') ?? 0;
+    const stats = rewards[role === 'served' ? variant : `${variant}:shadow`];
+    const interval = stats && stats.count ? meanConfidenceInterval(stats) : undefined;
+    (report[variant] ??= {})[role] = {
+      requests: measures.get('requests') ?? 0,
+      errors: measures.get('errors') ?? 0,
+      latencyMs: { p50: quantileFromBuckets(buckets, 0.5), p95: quantileFromBuckets(buckets, 0.95) },
+      ...(compared && { agreement: { rate: (measures.get('agree') ?? 0) / compared, compared } }),
+      ...(stats && stats.count && {
+        reward: { count: stats.count, mean: stats.sum / stats.count, ...(interval && { low: interval.low, high: interval.high }) },
+      }),
+    };
+  }
+  return report;
+}
