@@ -7,7 +7,7 @@ import { DeploymentRegistry } from '@switchyard/store';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { joinedEventId } from '@switchyard/strategies';
-import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka, topicSize } from './support/kafka';
+import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
@@ -23,7 +23,7 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   let redis: Redis;
   let modelServer: RunningService;
   let joiner: RunningService;
-  let joined: { messages: Received[]; stop: () => Promise<void> };
+  let joined: Collector;
   let dlq: { messages: Received[]; stop: () => Promise<void> };
   let perfectOutputs: unknown;
   const features = [0.9, 0.8, 0.1, 0.5];
@@ -54,7 +54,8 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   /** The joiner committed every input, so its outputs exist, and the collector has read them all. */
   async function settled(): Promise<boolean> {
     if (!(await groupCaughtUp(kafka, group, [topics.predictions, topics.shadowPredictions, topics.feedback]))) return false;
-    return joined.messages.length === (await topicSize(kafka, topics.joined));
+    await readThrough(kafka, topics.joined, joined);
+    return true;
   }
 
   const joinedFor = (requestId: string) => joined.messages.filter((m) => m.key === requestId).map((m) => m.value);

@@ -5,7 +5,7 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka, topicSize } from './support/kafka';
+import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
@@ -22,7 +22,7 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
   let kafka: Kafka;
   let producer: Producer;
   let router: RunningService;
-  let joined: { messages: Received[]; stop: () => Promise<void> };
+  let joined: Collector;
 
   beforeAll(async () => {
     kafka = testKafka();
@@ -80,10 +80,10 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
       async () =>
         joined.messages.length >= 2 * REQUESTS &&
         (await groupCaughtUp(kafka, shadowGroup, [topics.shadowRequests])) &&
-        (await groupCaughtUp(kafka, joinGroup, [topics.predictions, topics.shadowPredictions, topics.feedback])) &&
-        joined.messages.length === (await topicSize(kafka, topics.joined)),
+        (await groupCaughtUp(kafka, joinGroup, [topics.predictions, topics.shadowPredictions, topics.feedback])),
       { timeoutMs: 60000, what: 'every pair joined and every input committed' },
     );
+    await readThrough(kafka, topics.joined, joined);
 
     const pairs = joined.messages.map((m) => `${m.value.requestId}/${m.value.variant}/${m.value.role}`);
     expect(new Set(pairs).size).toBe(pairs.length);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Consumer, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { waitFor } from './wait';
 
 export function testKafka(): Kafka {
   return new Kafka({ clientId: `test-${randomBytes(3).toString('hex')}`, brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
@@ -20,9 +21,18 @@ export interface Received {
   offset: string;
 }
 
-/** Reads a topic from the beginning into `messages` until `stop()`. */
-export async function collect(kafka: Kafka, topic: string): Promise<{ messages: Received[]; stop: () => Promise<void>; consumer: Consumer }> {
+export interface Collector {
+  messages: Received[];
+  /** Ids of the barriers (see `readThrough`) seen, per partition. */
+  barriers: Set<string>;
+  stop: () => Promise<void>;
+  consumer: Consumer;
+}
+
+/** Reads a topic from the beginning (committed messages only) into `messages` until `stop()`. */
+export async function collect(kafka: Kafka, topic: string): Promise<Collector> {
   const messages: Received[] = [];
+  const barriers = new Set<string>();
   const consumer = kafka.consumer({ groupId: `collector-${randomBytes(4).toString('hex')}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -35,11 +45,12 @@ export async function collect(kafka: Kafka, topic: string): Promise<{ messages: 
       } catch {
         // Kept raw: some tests send bytes that are not JSON on purpose.
       }
+      if (message.headers?.barrier) return void barriers.add(`${message.headers.barrier}/${partition}`);
       const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
       messages.push({ key: message.key?.toString() ?? null, value, raw, headers, partition, offset: message.offset });
     },
   });
-  return { messages, consumer, stop: () => consumer.disconnect() };
+  return { messages, barriers, consumer, stop: () => consumer.disconnect() };
 }
 
 export async function producerFor(kafka: Kafka): Promise<Producer> {
@@ -65,13 +76,18 @@ export async function groupCaughtUp(kafka: Kafka, groupId: string, topics: strin
   }
 }
 
-/** How many messages `topic` holds in all (its partitions' end offsets added up). */
-export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
+/**
+ * Writes a barrier to every partition of `topic` and waits until `collector` has read
+ * them all: it has then read everything committed to the topic before the barriers.
+ */
+export async function readThrough(kafka: Kafka, topic: string, collector: Collector): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
+  const partitions = (await admin.fetchTopicOffsets(topic)).map((p) => p.partition);
+  await admin.disconnect();
+  const id = randomBytes(4).toString('hex');
+  const producer = await producerFor(kafka);
+  await producer.send({ topic, messages: partitions.map((partition) => ({ partition, key: null, value: '', headers: { barrier: id } })) });
+  await producer.disconnect();
+  await waitFor(() => partitions.every((partition) => collector.barriers.has(`${id}/${partition}`)), { what: `the barrier on ${topic}` });
 }

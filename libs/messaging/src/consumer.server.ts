@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Partitioners, Producer, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { DlqRecord } from '@switchyard/contracts';
 import { OutboundMessage } from './batching-producer';
@@ -29,9 +29,11 @@ export interface InboundBatch {
   heartbeat: () => Promise<void>;
 }
 
-/** What a batch handler returns: the messages it refused, with reasons. */
+/** What a batch handler returns: the messages it refused, with reasons, and what to produce. */
 export interface BatchOutcome {
   rejected?: Rejection[];
+  /** Written before the batch commits; in one transaction with its offsets when the server is transactional. */
+  outputs?: { topic: string; messages: OutboundMessage[] }[];
 }
 
 export interface ConsumerServerOptions {
@@ -43,6 +45,12 @@ export interface ConsumerServerOptions {
   publish: (topic: string, messages: OutboundMessage[]) => Promise<void>;
   /** @default 30000 */
   sessionTimeoutMs?: number;
+  /**
+   * Set to produce a batch's outputs, DLQ records and offsets in one Kafka transaction,
+   * so a crash never leaves outputs visible to read-committed consumers without the
+   * offsets that produced them. Stable per instance, so a restart fences its zombie.
+   */
+  transactionalId?: string;
 }
 
 function headersOf(headers: IHeaders | undefined): Record<string, string> {
@@ -67,11 +75,13 @@ function inbound(topic: string, partition: number, message: KafkaMessage): Inbou
  * A NestJS microservice transport that hands whole Kafka batches to `@EventPattern`
  * handlers, so they can batch their Redis and Kafka work, and commits a batch's offsets
  * only after the handler has produced its outputs and the DLQ has its rejects. A handler
- * that throws leaves the batch uncommitted; kafkajs retries it with backoff.
+ * that throws leaves the batch uncommitted; kafkajs retries it with backoff. With a
+ * `transactionalId`, outputs, DLQ records and offsets commit in one Kafka transaction.
  */
 export class KafkaConsumerServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger(KafkaConsumerServer.name);
   private consumer?: Consumer;
+  private producer?: Producer;
   private readonly patternByTopic: Map<string, string>;
 
   constructor(private readonly options: ConsumerServerOptions) {
@@ -87,10 +97,26 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         allowAutoTopicCreation: false,
       });
       this.consumer = consumer;
+      if (this.options.transactionalId) {
+        this.producer = this.options.kafka.producer({
+          transactionalId: this.options.transactionalId,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          transactionTimeout: 15000,
+          allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
+        });
+        await this.producer.connect();
+      }
       await consumer.connect();
       const topics = [...this.patternByTopic.keys()].filter((topic) => this.getHandlerByPattern(this.patternByTopic.get(topic)!));
       await consumer.subscribe({ topics, fromBeginning: true });
-      await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.handleBatch(payload) });
+      await consumer.run({
+        eachBatchAutoResolve: false,
+        // A transactional batch commits its offsets inside its transaction.
+        autoCommit: !this.producer,
+        eachBatch: (payload) => this.handleBatch(payload),
+      });
       this.log.log({ groupId: this.options.groupId, topics }, 'consuming');
       callback();
     } catch (error) {
@@ -105,15 +131,32 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const messages = batch.messages.map((message) => inbound(batch.topic, batch.partition, message));
     const result = await handler({ topic: batch.topic, partition: batch.partition, messages, heartbeat } satisfies InboundBatch);
     const outcome: BatchOutcome | undefined = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
-    if (outcome?.rejected?.length) await this.deadLetter(outcome.rejected);
+    const topicMessages: TopicMessages[] = (outcome?.outputs ?? []).filter((output) => output.messages.length);
+    if (outcome?.rejected?.length) topicMessages.push({ topic: this.options.dlqTopic, messages: this.deadLetters(outcome.rejected) });
+    if (this.producer) await this.commitInTransaction(this.producer, batch.topic, batch.partition, batch.lastOffset(), topicMessages);
+    else await Promise.all(topicMessages.map(({ topic, messages }) => this.options.publish(topic, messages as OutboundMessage[])));
+    if (outcome?.rejected?.length) this.log.warn({ count: outcome.rejected.length, first: outcome.rejected[0].reason }, 'sent messages to the DLQ');
     resolveOffset(batch.lastOffset());
-    await commitOffsetsIfNecessary();
+    if (!this.producer) await commitOffsetsIfNecessary();
+  }
+
+  private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
+    const transaction = await producer.transaction();
+    try {
+      if (topicMessages.length) await transaction.sendBatch({ topicMessages });
+      const offset = (BigInt(lastOffset) + 1n).toString();
+      await transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Original bytes, headers and coordinates plus the reason, keyed as received. */
-  private async deadLetter(rejected: Rejection[]): Promise<void> {
+  private deadLetters(rejected: Rejection[]): OutboundMessage[] {
     const failedAt = new Date().toISOString();
-    const records = rejected.map(({ message, reason }) => {
+    return rejected.map(({ message, reason }) => {
       const record: DlqRecord = {
         topic: message.topic,
         partition: message.partition,
@@ -127,13 +170,12 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       };
       return { key: message.key, value: JSON.stringify(record) };
     });
-    await this.options.publish(this.options.dlqTopic, records);
-    this.log.warn({ count: rejected.length, first: rejected[0].reason }, 'sent messages to the DLQ');
   }
 
   /** kafkajs finishes the batch in hand and commits before it leaves the group. */
   async close(): Promise<void> {
     await this.consumer?.disconnect();
+    await this.producer?.disconnect();
   }
 
   on(): never {

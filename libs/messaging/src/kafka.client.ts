@@ -89,13 +89,15 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
    * The consumer transport of a service: `@EventPattern(TOPICS.x)` handlers get the
    * batches of topic `x`; rejects go to the DLQ through this client's producer.
    */
-  consumerServer(groupId: string, keys: TopicKey[]): KafkaConsumerServer {
+  consumerServer(groupId: string, keys: TopicKey[], options: { transactionalId?: string } = {}): KafkaConsumerServer {
     return new KafkaConsumerServer({
+      ...options,
       kafka: this.kafka,
       groupId,
       topics: Object.fromEntries(keys.map((key) => [TOPICS[key], this.topics[key]])),
       dlqTopic: this.topics.dlq,
       publish: (topic, messages) => this.publish(topic, messages),
+      sessionTimeoutMs: this.env.KAFKA_SESSION_TIMEOUT_MS,
     });
   }
 

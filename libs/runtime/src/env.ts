@@ -49,6 +49,12 @@ export class BaseEnv {
   @Max(10)
   TOPIC_REPLICATION: number = 1;
 
+  @Env('Consumer session timeout (ms): how long before a silent consumer\'s partitions go to the others')
+  @IsInt()
+  @Min(6000)
+  @Max(300000)
+  KAFKA_SESSION_TIMEOUT_MS: number = 30000;
+
   @Env('HTTP port (API or health and metrics)')
   @IsInt()
   @Min(0)
@@ -63,7 +69,7 @@ export class BaseEnv {
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
-  @Env('Kafka client id and consumer-group member prefix; defaults to the service name')
+  @Env('Names this instance: Kafka client id, and the joiner\'s transactional id (default <hostname>-<PORT>); unique per running instance, stable across its restarts')
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]+$/)
   INSTANCE_ID?: string;

@@ -7,29 +7,37 @@ import { ReportStore } from './report.store';
  * Join state of one request is one hash `join:r:<requestId>`:
  *   `p:<variant>:<role>` → the first prediction event seen for that pair (JSON),
  *   `f`                  → the first feedback seen (JSON; later ones are ignored),
- *   `d:<variant>:<role>` → present once the joined event of that pair was published.
- * A sorted set `join:seen` holds every request id by first-seen time, so the sweeper
- * can count what expired unjoined before removing it.
+ *   `d:<variant>:<role>` → the Kafka coordinates (`topic:partition:offset`) of the message
+ *                          that completed the pair and claimed its joined event.
+ * The claim is made in the same atomic step that finds the pair complete. The joined
+ * event is then written in a Kafka transaction together with that message's offset, so:
+ * a later duplicate (other coordinates) never emits again, while a redelivery of the
+ * claiming message itself (its transaction did not commit) emits again, replacing the
+ * aborted attempt. A sorted set `join:seen` holds every request id by first-seen time,
+ * so the sweeper can count what expired unjoined before removing it.
  */
 
 /**
- * Stores a prediction (first wins); answers the pair to emit if feedback is there and the
- * pair is not done. A prediction stored for the first time also adds its report counters
- * (ARGV[6..]) to the deployment's report hash, so redeliveries are never counted twice.
+ * Stores a prediction (first wins) and claims its pair when feedback is there. A
+ * prediction stored for the first time also adds its report counters (ARGV[7..]) to the
+ * deployment's report hash, so redeliveries are never counted twice.
  */
 const JOIN_PREDICTION = `
 local field = ARGV[1]
 if redis.call('HSETNX', KEYS[1], 'p:' .. field, ARGV[2]) == 1 then
-  for i = 6, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+  for i = 7, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
 end
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5])
 local feedback = redis.call('HGET', KEYS[1], 'f')
-if not feedback or redis.call('HEXISTS', KEYS[1], 'd:' .. field) == 1 then return false end
+if not feedback then return false end
+local claim = redis.call('HGET', KEYS[1], 'd:' .. field)
+if claim and claim ~= ARGV[6] then return false end
+redis.call('HSET', KEYS[1], 'd:' .. field, ARGV[6])
 return {redis.call('HGET', KEYS[1], 'p:' .. field), feedback}
 `;
 
-/** Stores feedback (first wins); answers the stored feedback and every prediction not yet joined. */
+/** Stores feedback (first wins); claims and answers every prediction whose pair is unclaimed or claimed by this message. */
 const JOIN_FEEDBACK = `
 redis.call('HSETNX', KEYS[1], 'f', ARGV[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -38,18 +46,16 @@ local out = {redis.call('HGET', KEYS[1], 'f')}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   local name = fields[i]
-  if string.sub(name, 1, 2) == 'p:' and redis.call('HEXISTS', KEYS[1], 'd:' .. string.sub(name, 3)) == 0 then
-    out[#out + 1] = fields[i + 1]
+  if string.sub(name, 1, 2) == 'p:' then
+    local done = 'd:' .. string.sub(name, 3)
+    local claim = redis.call('HGET', KEYS[1], done)
+    if not claim or claim == ARGV[5] then
+      redis.call('HSET', KEYS[1], done, ARGV[5])
+      out[#out + 1] = fields[i + 1]
+    end
   end
 end
 return out
-`;
-
-// Only if the state still exists: a sweep may have removed it meanwhile, and an HSET
-// would recreate the hash without a time to live.
-const MARK_DONE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'd:' .. ARGV[1], '1') end
-return 1
 `;
 
 /**
@@ -71,9 +77,8 @@ return out
 `;
 
 type JoinScripts = {
-  joinPrediction(key: string, seen: string, report: string, field: string, prediction: string, ttl: number, now: number, requestId: string, ...counters: string[]): Promise<[string, string] | null>;
-  joinFeedback(key: string, seen: string, feedback: string, ttl: number, now: number, requestId: string): Promise<string[]>;
-  markJoined(key: string, field: string): Promise<number>;
+  joinPrediction(key: string, seen: string, report: string, field: string, prediction: string, ttl: number, now: number, requestId: string, token: string, ...counters: string[]): Promise<[string, string] | null>;
+  joinFeedback(key: string, seen: string, feedback: string, ttl: number, now: number, requestId: string, token: string): Promise<string[]>;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
 };
 
@@ -82,6 +87,8 @@ export interface PredictionRecord {
   /** `<variant>:<role>`: one joined event per field and request. */
   field: string;
   json: string;
+  /** Coordinates of the Kafka message carrying it: the claim on the pairs it completes. */
+  token: string;
   deployment: string;
   /** Report counter fields this prediction adds when first seen. */
   counters: string[];
@@ -90,6 +97,7 @@ export interface PredictionRecord {
 export interface FeedbackRecord {
   requestId: string;
   json: string;
+  token: string;
 }
 
 /** A pair ready to be joined: the stored (first) prediction and feedback, as JSON. */
@@ -129,7 +137,6 @@ export class JoinStateStore {
     this.requestPrefix = `${client.prefix}join:r:`;
     client.redis.defineCommand('joinPrediction', { numberOfKeys: 3, lua: JOIN_PREDICTION });
     client.redis.defineCommand('joinFeedback', { numberOfKeys: 2, lua: JOIN_FEEDBACK });
-    client.redis.defineCommand('markJoined', { numberOfKeys: 1, lua: MARK_DONE });
     client.redis.defineCommand('sweepJoins', { numberOfKeys: 1, lua: SWEEP });
     this.redis = client.redis as RedisClient['redis'] & JoinScripts;
   }
@@ -143,7 +150,7 @@ export class JoinStateStore {
     if (!records.length) return [];
     const pipeline = this.redis.pipeline() as unknown as JoinScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
     for (const r of records) {
-      void pipeline.joinPrediction(this.key(r.requestId), this.seenKey, this.reports.key(r.deployment), r.field, r.json, ttlSeconds, nowMs, r.requestId, ...r.counters);
+      void pipeline.joinPrediction(this.key(r.requestId), this.seenKey, this.reports.key(r.deployment), r.field, r.json, ttlSeconds, nowMs, r.requestId, r.token, ...r.counters);
     }
     const replies = results(await pipeline.exec()) as ([string, string] | null)[];
     return records.flatMap((r, i) => {
@@ -155,20 +162,12 @@ export class JoinStateStore {
   async recordFeedback(records: FeedbackRecord[], { ttlSeconds, nowMs }: JoinTiming): Promise<JoinCandidate[]> {
     if (!records.length) return [];
     const pipeline = this.redis.pipeline() as unknown as JoinScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
-    for (const r of records) void pipeline.joinFeedback(this.key(r.requestId), this.seenKey, r.json, ttlSeconds, nowMs, r.requestId);
+    for (const r of records) void pipeline.joinFeedback(this.key(r.requestId), this.seenKey, r.json, ttlSeconds, nowMs, r.requestId, r.token);
     const replies = results(await pipeline.exec()) as string[][];
     return records.flatMap((r, i) => {
       const [feedback, ...predictions] = replies[i];
       return predictions.map((prediction) => ({ requestId: r.requestId, prediction, feedback }));
     });
-  }
-
-  /** Records that the joined events of these pairs were published (after the broker acknowledged them). */
-  async markJoined(pairs: { requestId: string; field: string }[]): Promise<void> {
-    if (!pairs.length) return;
-    const pipeline = this.redis.pipeline() as unknown as JoinScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
-    for (const p of pairs) void pipeline.markJoined(this.key(p.requestId), p.field);
-    results(await pipeline.exec());
   }
 
   /** Removes up to `limit` requests first seen before `cutoffMs` and returns what they held. */

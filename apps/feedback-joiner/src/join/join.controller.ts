@@ -1,32 +1,35 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
 import { TOPICS } from '@switchyard/contracts';
-import { BatchOutcome, InboundBatch, Rejection } from '@switchyard/messaging';
+import { BatchOutcome, InboundBatch, KafkaClient } from '@switchyard/messaging';
 import { joinMetrics } from './join.metrics';
-import { JoinService } from './join.service';
+import { JoinOutcome, JoinService } from './join.service';
 
-/** The three inputs of the join; each batch returns once its joined events are acknowledged. */
+/** The three inputs of the join; a batch's joined events commit in one transaction with its offsets. */
 @Controller()
 export class JoinController {
-  constructor(private readonly join: JoinService) {}
+  constructor(
+    private readonly join: JoinService,
+    private readonly kafka: KafkaClient,
+  ) {}
 
   @EventPattern(TOPICS.predictions)
   async predictions(batch: InboundBatch): Promise<BatchOutcome> {
-    return outcome(TOPICS.predictions, await this.join.onPredictions(batch.messages));
+    return this.outcome(TOPICS.predictions, await this.join.onPredictions(batch.messages));
   }
 
   @EventPattern(TOPICS.shadowPredictions)
   async shadowPredictions(batch: InboundBatch): Promise<BatchOutcome> {
-    return outcome(TOPICS.shadowPredictions, await this.join.onPredictions(batch.messages));
+    return this.outcome(TOPICS.shadowPredictions, await this.join.onPredictions(batch.messages));
   }
 
   @EventPattern(TOPICS.feedback)
   async feedback(batch: InboundBatch): Promise<BatchOutcome> {
-    return outcome(TOPICS.feedback, await this.join.onFeedback(batch.messages));
+    return this.outcome(TOPICS.feedback, await this.join.onFeedback(batch.messages));
   }
-}
 
-function outcome(topic: string, rejected: Rejection[]): BatchOutcome {
-  if (rejected.length) joinMetrics.rejected.inc({ topic }, rejected.length);
-  return { rejected };
+  private outcome(topic: string, { rejected, joined }: JoinOutcome): BatchOutcome {
+    if (rejected.length) joinMetrics.rejected.inc({ topic }, rejected.length);
+    return { rejected, outputs: [{ topic: this.kafka.topics.joined, messages: joined }] };
+  }
 }

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FeedbackEvent, JoinedEvent, parseAndValidate, PredictionEvent } from '@switchyard/contracts';
-import { InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
+import { InboundMessage, OutboundMessage, Rejection } from '@switchyard/messaging';
 import { JoinCandidate, JoinStateStore, JoinTiming, SpecVersions } from '@switchyard/store';
 // Pure join rules; switch to '@switchyard/strategies' once its index exports './join'.
 import { joinPair, pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
@@ -27,11 +27,10 @@ export class JoinService {
   constructor(
     private readonly state: JoinStateStore,
     private readonly specs: SpecVersions,
-    private readonly kafka: KafkaClient,
     private readonly env: FeedbackJoinerEnv,
   ) {}
 
-  async onPredictions(messages: InboundMessage[]): Promise<Rejection[]> {
+  async onPredictions(messages: InboundMessage[]): Promise<JoinOutcome> {
     const rejected: Rejection[] = [];
     const records = messages.flatMap((message) => {
       const parsed = parseAndValidate(PredictionEvent, message.value);
@@ -46,15 +45,15 @@ export class JoinService {
           deployment: prediction.deployment,
           field: pairField(prediction),
           json: JSON.stringify(prediction),
+          token: tokenOf(message),
           counters: reportFields(prediction),
         },
       ];
     });
-    await this.emit(await this.state.recordPredictions(records, this.timing()));
-    return rejected;
+    return { rejected, joined: await this.join(await this.state.recordPredictions(records, this.timing())) };
   }
 
-  async onFeedback(messages: InboundMessage[]): Promise<Rejection[]> {
+  async onFeedback(messages: InboundMessage[]): Promise<JoinOutcome> {
     const rejected: Rejection[] = [];
     const records = messages.flatMap((message) => {
       const parsed = parseAndValidate(FeedbackEvent, message.value);
@@ -72,10 +71,9 @@ export class JoinService {
         ...(reward !== undefined && { reward }),
         feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString(),
       };
-      return [{ requestId, json: JSON.stringify(stored) }];
+      return [{ requestId, json: JSON.stringify(stored), token: tokenOf(message) }];
     });
-    await this.emit(await this.state.recordFeedback(records, this.timing()));
-    return rejected;
+    return { rejected, joined: await this.join(await this.state.recordFeedback(records, this.timing())) };
   }
 
   private timing(): JoinTiming {
@@ -83,8 +81,9 @@ export class JoinService {
     return { ttlSeconds: this.env.JOIN_WINDOW_SECONDS + EXPIRY_GRACE_SECONDS, nowMs: Date.now() };
   }
 
-  private async emit(candidates: JoinCandidate[]): Promise<void> {
-    if (!candidates.length) return;
+  /** The joined events of the pairs this batch claimed; the consumer writes them in its transaction. */
+  private async join(candidates: JoinCandidate[]): Promise<OutboundMessage[]> {
+    if (!candidates.length) return [];
     // A batch may hold the same message twice; each pair is joined once.
     const pairs = new Map<string, { requestId: string; field: string; prediction: PredictionEvent; feedback: StoredFeedback }>();
     for (const candidate of candidates) {
@@ -105,12 +104,8 @@ export class JoinService {
       joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
       this.logger.warn({ requestId: prediction.requestId, deployment: prediction.deployment, variant: prediction.variant, role: prediction.role, cause: result.cause, reason: result.reason }, 'pair cannot be joined');
     }
-    if (events.length) {
-      await this.kafka.publish(this.kafka.topics.joined, events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })));
-    }
-    // Unjoinable pairs are marked too: they are settled, not waiting for anything.
-    await this.state.markJoined([...pairs.values()].map(({ requestId, field }) => ({ requestId, field })));
     for (const event of events) joinMetrics.joined.inc({ deployment: event.deployment, variant: event.variant, role: event.role });
+    return events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) }));
   }
 
   private async rewardSpecs(predictions: PredictionEvent[]) {
@@ -118,6 +113,16 @@ export class JoinService {
     const specs = await Promise.all(keys.map(([, p]) => this.specs.get(p.deployment, p.specVersion)));
     return new Map(keys.map(([key], i) => [key, specs[i]?.reward]));
   }
+}
+
+export interface JoinOutcome {
+  rejected: Rejection[];
+  joined: OutboundMessage[];
+}
+
+/** Where a message sits in Kafka: the claim it makes on the pairs it completes. */
+function tokenOf(message: InboundMessage): string {
+  return `${message.topic}:${message.partition}:${message.offset}`;
 }
 
 /** Margin between the end of the window (when the sweeper counts and removes) and the key's own expiry. */

@@ -1,0 +1,124 @@
+import { Kafka, Producer } from 'kafkajs';
+import { envelope, PredictionEvent, topicNames } from '@switchyard/contracts';
+import { groundTruth, predict, randomFeatures, seededRng } from '@switchyard/demo-models';
+import { routerService } from '../apps/router/src/router.service-definition';
+import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
+import { freePort, ServiceProcess, spawnService } from './support/processes';
+import { deleteByPrefix } from './support/redis';
+import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
+
+const REQUESTS = 2000;
+
+/** Predictions (served and shadow) and feedback for REQUESTS requests, a tenth of each sent twice. */
+function stream(): { predictions: PredictionEvent[]; feedback: object[] } {
+  const rng = seededRng(11);
+  const predictions: PredictionEvent[] = [];
+  const feedback: object[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const features = randomFeatures(rng);
+    const requestId = `req-${i}`;
+    for (const [variant, model, role] of [['v1', 'churn-v1', 'served'], ['s1', 'churn-v3', 'shadow']] as const) {
+      const outputs = [{ name: 'label', shape: [1], datatype: 'INT64', data: [predict(model, features).label] }];
+      predictions.push({ ...envelope('prediction'), requestId, deployment: 'churn', variant, role, strategy: 'shadow', specVersion: 1, probability: 1, outputs, latencyMs: 1 });
+    }
+    feedback.push({ ...envelope('feedback'), requestId, label: groundTruth(features) });
+  }
+  return { predictions: [...predictions, ...predictions.slice(0, REQUESTS / 5)], feedback: [...feedback, ...feedback.slice(0, REQUESTS / 10)] };
+}
+
+describe('feedback-joiner processes: SIGKILL and a shared consumer group', () => {
+  let kafka: Kafka;
+  let producer: Producer;
+  const processes: ServiceProcess[] = [];
+  const data = stream();
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    producer = await producerFor(kafka);
+  });
+
+  afterAll(async () => {
+    for (const p of processes) p.child.kill('SIGKILL');
+    await producer?.disconnect();
+  });
+
+  /** Creates the deployment and the topics under a fresh prefix, and starts reading the joined topic. */
+  async function setUp(name: string) {
+    const ids = isolation(name);
+    const topics = topicNames(ids.topicPrefix);
+    const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, JOIN_GROUP: `joiner-${ids.groupSuffix}`, LOG_LEVEL: 'warn', KAFKA_SESSION_TIMEOUT_MS: '6000' };
+    const router: RunningService = await startService(routerService, { ...env, KAFKA_INGRESS: 'false' });
+    await http('PUT', `${router.url}/v1/deployments/churn`, {
+      variants: [
+        { name: 'v1', url: 'http://127.0.0.1:9', model: 'churn-v1' },
+        { name: 's1', url: 'http://127.0.0.1:9', model: 'churn-v3' },
+      ],
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] },
+    });
+    await router.close();
+    const joined = await collect(kafka, topics.joined);
+    const send = (topic: string, values: { requestId: string }[]) =>
+      producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
+    const spawnJoiner = async (instance: string, port?: number) => {
+      const joiner = await spawnService('feedback-joiner', port ?? (await freePort()), { ...env, INSTANCE_ID: instance });
+      processes.push(joiner);
+      return joiner;
+    };
+    const finish = async () => {
+      await waitFor(() => groupCaughtUp(kafka, env.JOIN_GROUP, [topics.predictions, topics.shadowPredictions, topics.feedback]), {
+        timeoutMs: 90000,
+        what: 'the joiners to commit every input',
+      });
+      await readThrough(kafka, topics.joined, joined);
+      await joined.stop();
+      await deleteByPrefix(ids.redisPrefix);
+    };
+    return { topics, joined, send, spawnJoiner, finish };
+  }
+
+  function expectEachPairOnce(joined: Collector): void {
+    const pairs = joined.messages.map((m) => `${m.value.requestId}/${m.value.variant}/${m.value.role}`);
+    const counts = new Map<string, number>();
+    for (const pair of pairs) counts.set(pair, (counts.get(pair) ?? 0) + 1);
+    const repeated = [...counts].filter(([, count]) => count > 1);
+    expect(repeated).toEqual([]);
+    expect(counts.size).toBe(2 * REQUESTS);
+  }
+
+  it('holds each pair exactly once after the joiner is SIGKILLed mid-stream and restarted', async () => {
+    const flow = await setUp('joiner-kill');
+    await flow.send(flow.topics.predictions, data.predictions.filter((p) => p.role === 'served'));
+    await flow.send(flow.topics.shadowPredictions, data.predictions.filter((p) => p.role === 'shadow'));
+    const port = await freePort();
+    const first = await flow.spawnJoiner('kill-test', port);
+    await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
+    await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiner to be mid-stream' });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const seenBeforeRestart = flow.joined.messages.length;
+    expect(seenBeforeRestart).toBeLessThan(2 * REQUESTS);
+
+    await flow.spawnJoiner('kill-test', port);
+    await flow.finish();
+    expectEachPairOnce(flow.joined);
+  });
+
+  it('splits the partitions between two joiners of one group and joins the same set as one', async () => {
+    const flow = await setUp('joiner-pair');
+    const [a, b] = [await flow.spawnJoiner('pair-a'), await flow.spawnJoiner('pair-b')];
+    await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
+    await flow.send(flow.topics.predictions, data.predictions.filter((p) => p.role === 'served'));
+    await flow.send(flow.topics.shadowPredictions, data.predictions.filter((p) => p.role === 'shadow'));
+    await flow.finish();
+    expectEachPairOnce(flow.joined);
+    const joinedBy = async (joiner: ServiceProcess) => {
+      const text = (await http('GET', `${joiner.url}/metrics`)).body as string;
+      return [...text.matchAll(/^switchyard_joiner_joined_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const [byA, byB] = [await joinedBy(a), await joinedBy(b)];
+    expect(byA).toBeGreaterThan(0);
+    expect(byB).toBeGreaterThan(0);
+    expect(byA + byB).toBe(2 * REQUESTS);
+  });
+});
