@@ -87,6 +87,33 @@ function report(title: string, result: PhaseResult): void {
   console.log(`   latency through the router: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
 }
 
+interface RoleReport {
+  requests: number;
+  errors: number;
+  latencyMs: { p50: number | null; p95: number | null };
+  agreement?: { rate: number };
+  reward?: { count: number; mean: number; low?: number; high?: number };
+}
+
+/** The shadow report of GET /v1/deployments/churn, once the shadows' answers are all counted. */
+async function shadowReport(): Promise<void> {
+  const deadline = Date.now() + 30000;
+  let report: Record<string, { served?: RoleReport; shadow?: RoleReport }> = {};
+  while (Date.now() < deadline) {
+    report = (await call('GET', '/v1/deployments/churn')).report;
+    if ((report.v2?.shadow?.requests ?? 0) >= requests && (report.v3?.shadow?.requests ?? 0) >= requests) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  console.log('   shadow report (GET /v1/deployments/churn), counted by the feedback joiner:');
+  for (const [variant, roles] of Object.entries(report).sort()) {
+    for (const [role, r] of Object.entries(roles) as [string, RoleReport][]) {
+      const agreement = r.agreement ? `, agrees with the primary ${(100 * r.agreement.rate).toFixed(1)}%` : '';
+      const reward = r.reward ? `, mean reward ${r.reward.mean.toFixed(3)} over ${r.reward.count}` : '';
+      console.log(`   ${variant} (${role}): ${r.requests} requests, ${r.errors} errors, latency p50 ≤${r.latencyMs.p50} ms p95 ≤${r.latencyMs.p95} ms${agreement}${reward}`);
+    }
+  }
+}
+
 async function countEvents(requestIds: Set<string>): Promise<{ predictions: number; shadowRequests: number }> {
   const topics = topicNames(process.env.TOPIC_PREFIX);
   const kafka = new Kafka({ clientId: 'switchyard-demo', brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
@@ -113,6 +140,8 @@ async function main(): Promise<void> {
   const remember = (result: PhaseResult) => result.requestIds.forEach((id) => all.add(id));
 
   console.log(`Switchyard demo against ${router}; ${requests} requests per phase, true labels sent back as feedback.`);
+  // A fresh start: statistics of an earlier run go with the deployment.
+  await call('DELETE', '/v1/deployments/churn').catch(() => undefined);
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'single', variant: 'v1' } });
   const single = await traffic('churn', 'single');
   report('single: v1 serves everything', single);
@@ -122,6 +151,7 @@ async function main(): Promise<void> {
   const shadow = await traffic('churn', 'shadow');
   report('shadow: v1 answers, v2 and v3 get a mirrored copy of every request', shadow);
   remember(shadow);
+  await shadowReport();
 
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 20 } });
   const canary = await traffic('churn', 'canary');

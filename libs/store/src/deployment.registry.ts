@@ -66,8 +66,10 @@ export class DeploymentRegistry {
     });
   }
 
-  async remove(name: string): Promise<boolean> {
-    return Number(await this.client.redis.deleteSpec(...this.keys(name), '', name, this.channel)) === 1;
+  /** Deletes the spec, its history and `statsKeys` (reports, reward statistics) in one step. */
+  async remove(name: string, statsKeys: string[] = []): Promise<boolean> {
+    const keys = [...this.keys(name), ...statsKeys];
+    return Number(await this.client.redis.deleteSpec(keys.length, ...keys, '', name, this.channel)) === 1;
   }
 
   /** `null` when the deployment does not exist or has no earlier version to go back to. */

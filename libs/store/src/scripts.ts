@@ -30,9 +30,11 @@ redis.call('PUBLISH', ARGV[3], ARGV[2])
 return {version, tonumber(previous)}
 `;
 
+/** Removes a deployment with its history and its statistics (KEYS[5..]): a re-created one starts fresh. */
 const DELETE_SPEC = `
 local existed = redis.call('SREM', KEYS[3], ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2])
+for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
 if existed == 1 then
   redis.call('INCR', KEYS[4])
   redis.call('PUBLISH', ARGV[3], ARGV[2])
@@ -41,16 +43,18 @@ return existed
 `;
 
 type SpecScript = (deployment: string, history: string, names: string, epoch: string, spec: string, name: string, channel: string) => Promise<unknown>;
+type DeleteScript = (keyCount: number, ...keysThenArgs: string[]) => Promise<unknown>;
 
 export type ScriptedRedis = Redis & {
   putSpec: SpecScript;
   rollbackSpec: SpecScript;
-  deleteSpec: SpecScript;
+  deleteSpec: DeleteScript;
 };
 
 export function defineScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('putSpec', { numberOfKeys: 4, lua: PUT_SPEC });
   redis.defineCommand('rollbackSpec', { numberOfKeys: 4, lua: ROLLBACK_SPEC });
-  redis.defineCommand('deleteSpec', { numberOfKeys: 4, lua: DELETE_SPEC });
+  // Key count given per call: the statistics keys to remove are the stores' business.
+  redis.defineCommand('deleteSpec', { lua: DELETE_SPEC });
   return redis as ScriptedRedis;
 }

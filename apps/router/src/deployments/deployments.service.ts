@@ -48,7 +48,7 @@ export class DeploymentsService {
   }
 
   async remove(name: string): Promise<void> {
-    if (!(await this.registry.remove(name))) throw unknownDeployment(name);
+    if (!(await this.registry.remove(name, [this.reports.key(name), this.rewards.key(name)]))) throw unknownDeployment(name);
     this.cache.delete(name);
     await this.announce(name, 'delete');
   }
