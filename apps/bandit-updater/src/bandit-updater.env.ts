@@ -1,5 +1,5 @@
 import { BaseEnv, Env } from '@switchyard/runtime';
-import { IsInt, Max, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 
 export class BanditUpdaterEnv extends BaseEnv {
   @Env('HTTP port (health and metrics)')
@@ -7,4 +7,27 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Min(0)
   @Max(65535)
   override PORT: number = 3003;
+
+  @Env('Consumer group on the joined topic')
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]+$/)
+  UPDATE_GROUP = 'switchyard-bandit-updater';
+
+  @Env('How long (seconds) an applied joined event id is remembered, so a redelivered copy is not counted again')
+  @IsInt()
+  @Min(60)
+  @Max(365 * 24 * 3600)
+  APPLIED_TTL_SECONDS: number = 7 * 24 * 3600;
+
+  @Env('Weight snapshots of a bandit deployment are published to deployment-events at most once per this many ms, when its statistics changed')
+  @IsInt()
+  @Min(100)
+  @Max(3600000)
+  SNAPSHOT_INTERVAL_MS: number = 5000;
+
+  @Env('How often (ms) the arm sets are checked against the specs, for changes the pub/sub announcement missed')
+  @IsInt()
+  @Min(100)
+  @Max(600000)
+  RECONCILE_INTERVAL_MS: number = 5000;
 }

@@ -1,3 +1,4 @@
+import { KafkaClient } from '@switchyard/messaging';
 import { ServiceDefinition } from '@switchyard/runtime';
 import { BanditUpdaterEnv } from './bandit-updater.env';
 import { BanditUpdaterModule } from './bandit-updater.module';
@@ -7,4 +8,6 @@ export const banditUpdaterService: ServiceDefinition<BanditUpdaterEnv> = {
   summary: 'turns joined rewards into per-variant statistics and bandit weights in Redis',
   envClass: BanditUpdaterEnv,
   module: () => BanditUpdaterModule,
+  // Not transactional: the updater's output is Redis, made idempotent by event id claims.
+  consumers: (app, env) => app.get(KafkaClient).consumerServer(env.UPDATE_GROUP, ['joined']),
 };

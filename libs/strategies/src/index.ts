@@ -11,3 +11,4 @@ export * from './bandit';
 export * from './select';
 export * from './join';
 export * from './report';
+export * from './reward-stats';

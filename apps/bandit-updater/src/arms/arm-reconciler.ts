@@ -1,0 +1,78 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ArmStatsStore, DeploymentRegistry } from '@switchyard/store';
+import { armSince } from '@switchyard/strategies';
+import { BanditUpdaterEnv } from '../bandit-updater.env';
+import { WeightSnapshots } from '../snapshots/weight-snapshots';
+import { updaterMetrics } from '../updater.metrics';
+
+/**
+ * Keeps each deployment's statistics on the arms of its current spec: an arm removed
+ * by a spec change loses its statistics, an arm added starts empty, the others are not
+ * touched. Runs for every deployment at start (before consuming), on every change
+ * announced on the registry's channel, and whenever the registry's epoch moved
+ * (a change announced while this process was not listening).
+ */
+@Injectable()
+export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ArmReconciler.name);
+  private timer?: NodeJS.Timeout;
+  /** One reconcile at a time in this process; Redis keeps concurrent processes consistent. */
+  private queue: Promise<void> = Promise.resolve();
+  private epoch = -1;
+
+  constructor(
+    private readonly registry: DeploymentRegistry,
+    private readonly stats: ArmStatsStore,
+    private readonly snapshots: WeightSnapshots,
+    private readonly env: BanditUpdaterEnv,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.registry.onChange((name) => void this.enqueue(() => this.reconcile(name)));
+    await this.checkEpoch();
+    this.timer = setInterval(() => void this.checkEpoch().catch(() => undefined), this.env.RECONCILE_INTERVAL_MS);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.queue;
+  }
+
+  /** Reconciles everything when the registry changed since the last full pass. */
+  private async checkEpoch(): Promise<void> {
+    const epoch = await this.registry.epoch();
+    if (epoch === this.epoch) return;
+    await this.enqueue(async () => {
+      const specs = await this.registry.list();
+      for (const spec of specs) await this.reconcile(spec.name);
+      this.epoch = epoch;
+    });
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task).catch((error: Error) => this.logger.warn({ error: error.message }, 'could not reconcile arms; will retry'));
+    this.queue = run;
+    return run;
+  }
+
+  async reconcile(name: string): Promise<void> {
+    const spec = await this.registry.get(name);
+    if (!spec) {
+      await this.stats.forget(name, this.env.APPLIED_TTL_SECONDS);
+      this.logger.log({ deployment: name }, 'deployment deleted: statistics removed');
+      return;
+    }
+    // Version 1 is kept for the deployment's whole life; when it was written names this life.
+    const incarnation = spec.version === 1 ? spec.updatedAt : ((await this.registry.version(name, 1))?.updatedAt ?? 'unknown');
+    const recorded = await this.stats.recordedArms(name, incarnation);
+    const variantsAt = async (version: number) => (await this.registry.version(name, version))?.variants.map((v) => v.name) ?? null;
+    const arms: Record<string, number> = {};
+    for (const variant of spec.variants) arms[variant.name] = await armSince(variant.name, spec.version, variantsAt, recorded);
+    const removed = await this.stats.reconcileArms(name, spec.version, arms, incarnation, this.env.APPLIED_TTL_SECONDS);
+    if (removed > 0) {
+      updaterMetrics.armsRemoved.inc({ deployment: name }, removed);
+      this.logger.log({ deployment: name, specVersion: spec.version, removed }, 'arms left the spec: their statistics were removed');
+    }
+    if (removed >= 0 && spec.strategy.type === 'bandit') this.snapshots.changed(name);
+  }
+}

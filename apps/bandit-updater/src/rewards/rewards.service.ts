@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import { EVENT_TYPES, JoinedEvent, parseAndValidate, SCHEMA_VERSIONS } from '@switchyard/contracts';
+import { InboundMessage, Rejection } from '@switchyard/messaging';
+import { ArmStatsStore, EVENT_ID_PATTERN, RewardRecord } from '@switchyard/store';
+import { BanditUpdaterEnv } from '../bandit-updater.env';
+import { WeightSnapshots } from '../snapshots/weight-snapshots';
+import { updaterMetrics } from '../updater.metrics';
+
+/**
+ * Turns a batch of joined events into reward statistics: validated, then applied in
+ * one Redis round trip in which each event's id is claimed atomically with its
+ * increments. The batch's offsets are committed only after this resolves, so a crash
+ * replays the batch, and the claims make the replay change nothing already counted.
+ */
+@Injectable()
+export class RewardsService {
+  constructor(
+    private readonly stats: ArmStatsStore,
+    private readonly snapshots: WeightSnapshots,
+    private readonly env: BanditUpdaterEnv,
+  ) {}
+
+  async onJoined(messages: InboundMessage[]): Promise<Rejection[]> {
+    const rejected: Rejection[] = [];
+    const records: RewardRecord[] = [];
+    for (const message of messages) {
+      const parsed = parseAndValidate(JoinedEvent, message.value);
+      if (!parsed.ok) {
+        rejected.push({ message, reason: `invalid joined event: ${parsed.problems.join('; ')}` });
+        continue;
+      }
+      const event = parsed.value;
+      if (event.type !== EVENT_TYPES.joined || event.version !== SCHEMA_VERSIONS.joined) {
+        rejected.push({ message, reason: `not a joined event of schema version ${SCHEMA_VERSIONS.joined}: type ${JSON.stringify(event.type)}, version ${event.version}` });
+        continue;
+      }
+      if (!EVENT_ID_PATTERN.test(event.eventId)) {
+        rejected.push({ message, reason: 'invalid joined event: eventId must be 1-128 letters, digits, ".", "_", ":" or "-"' });
+        continue;
+      }
+      const { eventId, deployment, variant, role, specVersion, reward } = event;
+      records.push({ eventId, deployment, variant, role, specVersion, reward });
+    }
+
+    const outcomes = await this.stats.applyRewards(records, this.env.APPLIED_TTL_SECONDS);
+    records.forEach((record, i) => {
+      const outcome = outcomes[i];
+      if (outcome === 'applied') {
+        updaterMetrics.applied.inc({ deployment: record.deployment, role: record.role });
+        if (record.role === 'served') this.snapshots.changed(record.deployment);
+      } else if (outcome === 'duplicate') {
+        updaterMetrics.duplicates.inc({ deployment: record.deployment });
+      } else {
+        updaterMetrics.stale.inc({ deployment: record.deployment });
+      }
+    });
+    if (rejected.length) updaterMetrics.rejected.inc(rejected.length);
+    return rejected;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Baseline for the Kafka-ingress benchmark: the least a Kafka front of a model can do.
+ * One kafkajs consumer (eachBatch, like the router's consumer server) reads requests
+ * `{requestId, deployment, inputs}`, calls the model over OIP v2 with the same undici Pool
+ * settings as `libs/model-client` (the whole batch at once, as the router does), produces
+ * one answer `{requestId, deployment, variant, outputs}` per request keyed by requestId
+ * (acks all, default partitioner), then commits. No validation, strategy, Redis, DLQ,
+ * prediction events or metrics.
+ *
+ * Env: PORT (readiness), KAFKA_BROKERS, REQUESTS_TOPIC, RESPONSES_TOPIC, GROUP, MODEL_URL, MODEL.
+ */
+import { createServer } from 'node:http';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Pool } from 'undici';
+
+const env = process.env;
+const model = env.MODEL ?? 'churn-v1';
+const path = `/v2/models/${encodeURIComponent(model)}/infer`;
+const pool = new Pool(env.MODEL_URL ?? 'http://127.0.0.1:9000', { connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
+const kafka = new Kafka({ brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'bench-bare-loop', logLevel: logLevel.ERROR });
+const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+const consumer = kafka.consumer({ groupId: env.GROUP ?? 'bench-bare-loop', allowAutoTopicCreation: false });
+const responses = env.RESPONSES_TOPIC!;
+let joined = false;
+
+async function infer(requestId: string, inputs: unknown): Promise<unknown> {
+  const response = await pool.request({
+    method: 'POST',
+    path,
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+    body: JSON.stringify({ id: requestId, inputs }),
+    signal: AbortSignal.timeout(500),
+  });
+  return (JSON.parse(await response.body.text()) as { outputs: unknown }).outputs;
+}
+
+async function main(): Promise<void> {
+  await producer.connect();
+  await consumer.connect();
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
+  await consumer.subscribe({ topics: [env.REQUESTS_TOPIC!], fromBeginning: true });
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+      if (!batch.messages.length) return;
+      const messages = await Promise.all(
+        batch.messages.map(async (message) => {
+          const request = JSON.parse(message.value!.toString('utf8')) as { requestId: string; deployment: string; inputs: unknown };
+          let body: unknown;
+          try {
+            body = { requestId: request.requestId, deployment: request.deployment, variant: 'v1', outputs: await infer(request.requestId, request.inputs) };
+          } catch (error) {
+            body = { requestId: request.requestId, error: (error as Error).message };
+          }
+          return { key: request.requestId, value: JSON.stringify(body) };
+        }),
+      );
+      await producer.send({ topic: responses, messages });
+      resolveOffset(batch.lastOffset());
+      await commitOffsetsIfNecessary();
+    },
+  });
+}
+
+const server = createServer((_req, res) => res.writeHead(joined ? 200 : 503).end());
+server.listen(Number(env.PORT ?? 0), '127.0.0.1');
+
+const stop = () => {
+  server.close();
+  void consumer
+    .disconnect()
+    .then(() => producer.disconnect())
+    .then(() => pool.close())
+    .finally(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+main().catch((error) => {
+  process.stderr.write(`bare-kafka-loop failed: ${(error as Error).stack}\n`);
+  process.exit(1);
+});

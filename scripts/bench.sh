@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds if needed, brings up Kafka and Redis when they do not answer,
+# then runs bench/main.ts (router overhead vs a bare proxy, strategy costs vs single).
+# Options are passed through: `npm run bench -- --help`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for arg in "$@"; do
+  if [[ $arg == -h || $arg == --help ]]; then
+    bash scripts/ensure-build.sh >&2
+    exec node dist/bench/main.js --help
+  fi
+done
+
+bash scripts/ensure-build.sh
+bash scripts/infra.sh status >/dev/null 2>&1 || bash scripts/infra.sh up
+# exec: the bench process gets Ctrl-C / SIGTERM directly and stops its child processes.
+exec node dist/bench/main.js "$@"

@@ -1,0 +1,370 @@
+import Redis from 'ioredis';
+import { Kafka, Producer } from 'kafkajs';
+import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { ArmStatsStore, DeploymentRegistry, parseStats } from '@switchyard/store';
+import { joinedEventId, seededRng, tallyRewards } from '@switchyard/strategies';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
+import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
+import { freePort, ServiceProcess, spawnService } from './support/processes';
+import { deleteByPrefix } from './support/redis';
+import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
+
+interface JoinedFields {
+  requestId: string;
+  deployment: string;
+  variant: string;
+  role?: Role;
+  specVersion?: number;
+  reward: number;
+}
+
+/** A joined event as the joiner would publish it: deterministic eventId per (request, deployment, variant, role). */
+function joined({ requestId, deployment, variant, role = 'served', specVersion = 1, reward }: JoinedFields): JoinedEvent {
+  const pair = { requestId, deployment, variant, role };
+  const now = new Date().toISOString();
+  return {
+    ...envelope('joined'),
+    ...pair,
+    eventId: joinedEventId(pair),
+    strategy: 'bandit',
+    specVersion,
+    probability: 0.5,
+    outputs: [],
+    latencyMs: 1,
+    label: 1,
+    reward,
+    predictedAt: now,
+    feedbackAt: now,
+  };
+}
+
+/** Messages in a topic no transaction ever wrote to: its partitions' end offsets added up. */
+async function topicSize(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function send(producer: Producer, topic: string, events: (JoinedEvent | string)[]): Promise<void> {
+  await producer.send({
+    topic,
+    messages: events.map((event) => (typeof event === 'string' ? { key: 'poison', value: event } : { key: event.requestId, value: JSON.stringify(event) })),
+  });
+}
+
+describe('bandit-updater (real Kafka and Redis)', () => {
+  const ids = isolation('updater');
+  const topics = topicNames(ids.topicPrefix);
+  const group = `updater-${ids.groupSuffix}`;
+  let kafka: Kafka;
+  let producer: Producer;
+  let updater: RunningService;
+  let registry: DeploymentRegistry;
+  let stats: ArmStatsStore;
+  let dlq: { messages: Received[]; stop: () => Promise<void> };
+  let events: { messages: Received[]; stop: () => Promise<void> };
+  let sequence = 0;
+
+  const variants = (...names: string[]) => names.map((name) => ({ name, url: 'http://127.0.0.1:9', model: `m-${name}` }));
+  async function put(name: string, names: string[]): Promise<number> {
+    const spec = validateDeploymentSpec({ variants: variants(...names), strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.1 } });
+    if (!spec.ok) throw new Error(spec.problems.join('; '));
+    return (await registry.put(name, spec.value)).version;
+  }
+  const reward = (deployment: string, variant: string, value: number, extra: Partial<JoinedFields> = {}) =>
+    joined({ requestId: `req-${++sequence}`, deployment, variant, reward: value, ...extra });
+  const caughtUp = () => groupCaughtUp(kafka, group, [topics.joined]);
+  const metrics = async () => (await http('GET', `${updater.url}/metrics`)).body as string;
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    updater = await startService(banditUpdaterService, {
+      TOPIC_PREFIX: ids.topicPrefix,
+      REDIS_PREFIX: ids.redisPrefix,
+      UPDATE_GROUP: group,
+      SNAPSHOT_INTERVAL_MS: '300',
+      RECONCILE_INTERVAL_MS: '500',
+    });
+    registry = updater.app.get(DeploymentRegistry);
+    stats = updater.app.get(ArmStatsStore);
+    producer = await producerFor(kafka);
+    dlq = await collect(kafka, topics.dlq);
+    events = await collect(kafka, topics.deploymentEvents);
+  });
+
+  afterAll(async () => {
+    await dlq?.stop();
+    await events?.stop();
+    await producer?.disconnect();
+    await updater?.close();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  it('counts every joined event once, served and shadow apart, and sends poison to the DLQ', async () => {
+    await put('loop', ['a', 'b', 'c']);
+    const batch = [
+      reward('loop', 'a', 1),
+      reward('loop', 'a', 0),
+      reward('loop', 'a', 1),
+      reward('loop', 'b', 0),
+      reward('loop', 'c', 1),
+      reward('loop', 'a', 0, { role: 'shadow' }),
+      reward('loop', 'a', 1, { role: 'shadow' }),
+      reward('other', 'x', 0.25),
+      reward('other', 'x', -1.5),
+    ];
+    // The joiner may publish a pair twice; the copy carries the same eventId.
+    const copies = [batch[0], { ...batch[1], occurredAt: new Date().toISOString() }, batch[7]];
+    await send(producer, topics.joined, [...batch, ...copies, 'not json', JSON.stringify({ ...batch[2], eventId: 'bad id with spaces' })]);
+    await waitFor(caughtUp, { what: 'the updater to commit the batch' });
+    // Redelivery of the whole batch (as after a crash before the commit) changes nothing.
+    await send(producer, topics.joined, batch);
+    await waitFor(caughtUp, { what: 'the updater to commit the replay' });
+
+    expect(await stats.read('loop')).toEqual({
+      a: { count: 3, sum: 2, sumSq: 2 },
+      b: { count: 1, sum: 0, sumSq: 0 },
+      c: { count: 1, sum: 1, sumSq: 1 },
+      'a:shadow': { count: 2, sum: 1, sumSq: 1 },
+    });
+    expect(await stats.read('other')).toEqual({ x: { count: 1 + 1, sum: -1.25, sumSq: 0.0625 + 2.25 } });
+    await waitFor(() => dlq.messages.length >= 2, { what: 'the DLQ records' });
+    expect(dlq.messages.map((m) => m.value.error).sort()).toEqual([
+      expect.stringContaining('eventId must be'),
+      expect.stringContaining('value is not valid JSON'),
+    ]);
+    const text = await metrics();
+    expect(text).toMatch(/switchyard_updater_duplicates_total\{[^}]*deployment="loop"[^}]*\} 9/);
+    expect(text).toMatch(/switchyard_updater_rejected_total\{[^}]*\} 2/);
+  });
+
+  it('publishes weight snapshots of bandit deployments with the floor applied', async () => {
+    await send(producer, topics.joined, Array.from({ length: 40 }, (_, i) => reward('loop', 'c', i % 10 === 0 ? 0 : 1)));
+    await waitFor(caughtUp, { what: 'the rewards applied' });
+    const current = await stats.read('loop');
+    const snapshot = await waitFor(() =>
+      events.messages.find((m) => m.value.action === 'weights' && m.value.deployment === 'loop' && m.value.detail.stats.c.count === current.c.count),
+    );
+    const { weights, stats: snapshotStats, minShare, algorithm } = snapshot.value.detail;
+    expect({ minShare, algorithm, specVersion: snapshot.value.specVersion }).toEqual({ minShare: 0.1, algorithm: 'thompson', specVersion: 1 });
+    expect(snapshotStats).toEqual({ a: current.a, b: current.b, c: current.c });
+    expect(Object.keys(weights).sort()).toEqual(['a', 'b', 'c']);
+    expect(Object.values<number>(weights).reduce((s, w) => s + w, 0)).toBeCloseTo(1, 9);
+    for (const weight of Object.values<number>(weights)) expect(weight).toBeGreaterThanOrEqual(0.1 - 1e-9);
+    expect(weights.c).toBeGreaterThan(weights.b);
+    // Only bandits get snapshots.
+    expect(events.messages.some((m) => m.value.deployment === 'other')).toBe(false);
+  });
+
+  it('starts an added or re-added arm fresh without touching the others, and ignores late rewards of a removed arm', async () => {
+    const before = await stats.read('loop');
+    const v2 = await put('loop', ['a', 'b']);
+    await waitFor(async () => !(await stats.read('loop')).c, { what: 'the removed arm to lose its statistics' });
+    expect(await stats.read('loop')).toEqual({ a: before.a, b: before.b, 'a:shadow': before['a:shadow'] });
+
+    // Feedback for predictions the removed arm made under version 1 still arrives.
+    await send(producer, topics.joined, [reward('loop', 'c', 1), reward('loop', 'c', 1, { role: 'shadow' })]);
+    await waitFor(caughtUp, { what: 'the late rewards consumed' });
+    expect((await stats.read('loop')).c).toBeUndefined();
+
+    const v3 = await put('loop', ['a', 'b', 'c', 'd']);
+    expect([v2, v3]).toEqual([2, 3]);
+    await waitFor(async () => (await redisArms()).c === '3', { what: 'the re-added arm recorded' });
+    await send(producer, topics.joined, [
+      reward('loop', 'c', 1, { specVersion: 1 }),
+      reward('loop', 'c', 0, { specVersion: 3 }),
+      reward('loop', 'd', 1, { specVersion: 3 }),
+      reward('loop', 'a', 1, { specVersion: 3 }),
+    ]);
+    await waitFor(caughtUp, { what: 'the new arms rewarded' });
+    expect(await stats.read('loop')).toEqual({
+      a: { count: before.a.count + 1, sum: before.a.sum + 1, sumSq: before.a.sumSq + 1 },
+      b: before.b,
+      c: { count: 1, sum: 0, sumSq: 0 },
+      d: { count: 1, sum: 1, sumSq: 1 },
+      'a:shadow': before['a:shadow'],
+    });
+    expect(await metrics()).toMatch(/switchyard_updater_stale_total\{[^}]*deployment="loop"[^}]*\} 3/);
+  });
+
+  it('forgets a deleted deployment and starts it anew when it is created again', async () => {
+    await registry.remove('loop');
+    await waitFor(async () => Object.keys(await stats.read('loop')).length === 0, { what: 'the statistics removed' });
+    await send(producer, topics.joined, [reward('loop', 'a', 1, { specVersion: 3 })]);
+    await waitFor(caughtUp, { what: 'the late reward consumed' });
+    expect(await stats.read('loop')).toEqual({});
+
+    expect(await put('loop', ['a', 'e'])).toBe(1);
+    await waitFor(async () => (await redisArms()).a === '1', { what: 'the new deployment recorded' });
+    await send(producer, topics.joined, [reward('loop', 'a', 1)]);
+    await waitFor(caughtUp, { what: 'the reward consumed' });
+    expect(await stats.read('loop')).toEqual({ a: { count: 1, sum: 1, sumSq: 1 } });
+  });
+
+  it('recognises a deployment deleted and created again while no updater listened', async () => {
+    // What an earlier life left behind, recorded at a higher version than the new life has.
+    const redis = new Redis(process.env.REDIS_URL!);
+    try {
+      await redis.hset(`${ids.redisPrefix}arms:loop`, '_born', '2020-01-01T00:00:00.000Z', '_v', '9', 'a', '4');
+    } finally {
+      redis.disconnect();
+    }
+    expect(await put('loop', ['a', 'e'])).toBe(2);
+    await waitFor(async () => (await redisArms())._v === '2', { what: 'the new life recorded' });
+    expect(await redisArms()).toMatchObject({ a: '1', e: '1' });
+    expect(await stats.read('loop')).toEqual({});
+  });
+
+  async function redisArms(): Promise<Record<string, string>> {
+    const redis = new Redis(process.env.REDIS_URL!);
+    try {
+      return await redis.hgetall(`${ids.redisPrefix}arms:loop`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+});
+
+describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', () => {
+  const ids = isolation('updater-kill');
+  const topics = topicNames(ids.topicPrefix);
+  const group = `updater-${ids.groupSuffix}`;
+  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, UPDATE_GROUP: group, KAFKA_SESSION_TIMEOUT_MS: '6000' };
+  const TOTAL = 5000;
+  const DEPLOYMENTS = ['alpha', 'beta'];
+  let redis: Redis;
+  let kafka: Kafka;
+  let producer: Producer;
+  const running: ServiceProcess[] = [];
+
+  /** A stream with some joined events published twice (as the joiner does after a crash between publish and mark). */
+  function stream(): JoinedEvent[] {
+    const rng = seededRng(42);
+    const out: JoinedEvent[] = [];
+    while (out.length < TOTAL) {
+      if (out.length > 10 && rng() < 0.1) {
+        out.push({ ...out[Math.floor(rng() * out.length)], occurredAt: new Date().toISOString() });
+        continue;
+      }
+      const deployment = DEPLOYMENTS[Math.floor(rng() * DEPLOYMENTS.length)];
+      const variant = `v${1 + Math.floor(rng() * 3)}`;
+      const role: Role = rng() < 0.2 ? 'shadow' : 'served';
+      // alpha: binary rewards; beta: continuous ones (negative absolute errors).
+      const value = deployment === 'alpha' ? (rng() < 0.6 ? 1 : 0) : -Math.round(rng() * 1e6) / 1e4;
+      out.push(joined({ requestId: `k-${out.length}`, deployment, variant, role, reward: value }));
+    }
+    return out;
+  }
+
+  async function countsInRedis(): Promise<number> {
+    let total = 0;
+    for (const deployment of DEPLOYMENTS) {
+      for (const arm of Object.values(parseStats(await redis.hgetall(`${ids.redisPrefix}stats:${deployment}`)))) total += arm.count;
+    }
+    return total;
+  }
+
+  async function committedOffsets(): Promise<Map<number, number>> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topics.joined] });
+      return new Map(committed.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Events whose first copy lies beyond the group's committed offsets, yet are applied in Redis. */
+  async function appliedNotCommitted(messages: Received[]): Promise<number> {
+    const committed = await committedOffsets();
+    const isCommitted = (m: Received) => Number(m.offset) < (committed.get(m.partition) ?? 0);
+    const done = new Set(messages.filter(isCommitted).map((m) => m.value.eventId as string));
+    const beyond = [...new Set(messages.filter((m) => !isCommitted(m) && !done.has(m.value.eventId)).map((m) => m.value.eventId as string))];
+    if (!beyond.length) return 0;
+    const replies = await redis.pipeline(beyond.map((id) => ['exists', `${ids.redisPrefix}applied:${id}`])).exec();
+    return replies!.filter(([, exists]) => exists === 1).length;
+  }
+
+  beforeAll(async () => {
+    redis = new Redis(process.env.REDIS_URL!);
+    kafka = testKafka();
+  });
+
+  afterAll(async () => {
+    for (const service of running) service.child.kill('SIGKILL');
+    await producer?.disconnect();
+    redis?.disconnect();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  it('ends with statistics equal to a recount of the joined topic: nothing lost, nothing applied twice', async () => {
+    const started = Date.now();
+    const first = await spawnService('bandit-updater', await freePort(), env);
+    running.push(first);
+    producer = await producerFor(kafka);
+    const events = stream();
+    const unique = new Set(events.map((e) => e.eventId)).size;
+
+    // Produce in chunks while the updater consumes, so the kill lands mid-stream.
+    const seen = await collect(kafka, topics.joined);
+    let produced = false;
+    const producing = (async () => {
+      for (let i = 0; i < events.length; i += 50) {
+        await send(producer, topics.joined, events.slice(i, i + 50));
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      produced = true;
+    })();
+    await waitFor(async () => (await countsInRedis()) >= unique * 0.3, { what: 'about a third applied', intervalMs: 10 });
+    // Freeze the updater right after Redis changed, until it is caught between applying a
+    // batch and committing its offsets — the window exactly-once has to survive — then kill it.
+    let inWindow = 0;
+    while (!inWindow && !produced) {
+      const before = await countsInRedis();
+      await waitFor(async () => (await countsInRedis()) !== before, { what: 'the next batch applied', intervalMs: 1, timeoutMs: 2000 }).catch(() => undefined);
+      first.child.kill('SIGSTOP');
+      inWindow = await appliedNotCommitted(seen.messages);
+      if (!inWindow) first.child.kill('SIGCONT');
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await seen.stop();
+    const atKill = await countsInRedis();
+
+    const second = await spawnService('bandit-updater', await freePort(), env);
+    running.push(second);
+    await producing;
+    const total = await topicSize(kafka, topics.joined);
+    expect(total).toBe(TOTAL);
+    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the restarted updater to commit the whole topic', timeoutMs: 60000 });
+
+    const readBack = await collect(kafka, topics.joined);
+    await waitFor(() => readBack.messages.length === total, { what: 'the topic read back' });
+    await readBack.stop();
+    const recount = tallyRewards(readBack.messages.map((m) => m.value as JoinedEvent));
+    for (const deployment of DEPLOYMENTS) {
+      const applied = parseStats(await redis.hgetall(`${ids.redisPrefix}stats:${deployment}`));
+      const expected = recount.get(deployment)!;
+      expect(Object.keys(applied).sort()).toEqual(Object.keys(expected).sort());
+      for (const [arm, want] of Object.entries(expected)) {
+        expect({ arm, count: applied[arm].count }).toEqual({ arm, count: want.count });
+        expect(Math.abs(applied[arm].sum - want.sum)).toBeLessThan(1e-9 * Math.max(1, Math.abs(want.sum)));
+        expect(Math.abs(applied[arm].sumSq - want.sumSq)).toBeLessThan(1e-9 * Math.max(1, Math.abs(want.sumSq)));
+      }
+    }
+    expect(await countsInRedis()).toBe(unique);
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(unique);
+    // The kill did land between applying and committing: the restart was handed applied events again.
+    expect(inWindow).toBeGreaterThan(0);
+    const text = (await http('GET', `${second.url}/metrics`)).body as string;
+    expect(text).toContain('switchyard_updater_duplicates_total');
+    process.stdout.write(`SIGKILL test: ${atKill}/${unique} applied at the kill, ${inWindow} of them not committed; ${TOTAL} messages, ${Date.now() - started} ms\n`);
+  });
+});
