@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { EVENT_TYPES, JoinedEvent, parseAndValidate, SCHEMA_VERSIONS } from '@switchyard/contracts';
-import { InboundMessage, Rejection } from '@switchyard/messaging';
+import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
+import { InboundMessage, parseBatch, Rejection } from '@switchyard/messaging';
 import { ArmStatsStore, EVENT_ID_PATTERN, RewardRecord } from '@switchyard/store';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
@@ -21,26 +21,21 @@ export class RewardsService {
   ) {}
 
   async onJoined(messages: InboundMessage[]): Promise<Rejection[]> {
-    const rejected: Rejection[] = [];
-    const records: RewardRecord[] = [];
-    for (const message of messages) {
-      const parsed = parseAndValidate(JoinedEvent, message.value);
-      if (!parsed.ok) {
-        rejected.push({ message, reason: `invalid joined event: ${parsed.problems.join('; ')}` });
-        continue;
-      }
-      const event = parsed.value;
+    const { accepted, rejected } = parseBatch(JoinedEvent, messages, 'joined event', (event) => {
       if (event.type !== EVENT_TYPES.joined || event.version !== SCHEMA_VERSIONS.joined) {
-        rejected.push({ message, reason: `not a joined event of schema version ${SCHEMA_VERSIONS.joined}: type ${JSON.stringify(event.type)}, version ${event.version}` });
-        continue;
+        return `not a joined event of schema version ${SCHEMA_VERSIONS.joined}: type ${JSON.stringify(event.type)}, version ${event.version}`;
       }
-      if (!EVENT_ID_PATTERN.test(event.eventId)) {
-        rejected.push({ message, reason: 'invalid joined event: eventId must be 1-128 letters, digits, ".", "_", ":" or "-"' });
-        continue;
-      }
-      const { eventId, deployment, variant, role, specVersion, reward } = event;
-      records.push({ eventId, deployment, variant, role, specVersion, reward });
-    }
+      if (!EVENT_ID_PATTERN.test(event.eventId)) return 'eventId must be 1-128 letters, digits, ".", "_", ":" or "-"';
+      return undefined;
+    });
+    const records: RewardRecord[] = accepted.map(({ value: { eventId, deployment, variant, role, specVersion, reward } }) => ({
+      eventId,
+      deployment,
+      variant,
+      role,
+      specVersion,
+      reward,
+    }));
 
     const outcomes = await this.stats.applyRewards(records, this.env.APPLIED_TTL_SECONDS);
     records.forEach((record, i) => {

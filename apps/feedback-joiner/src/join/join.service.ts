@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { FeedbackEvent, JoinedEvent, parseAndValidate, PredictionEvent } from '@switchyard/contracts';
-import { InboundMessage, OutboundMessage, Rejection } from '@switchyard/messaging';
+import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
+import { InboundMessage, OutboundMessage, parseBatch, Rejection } from '@switchyard/messaging';
 import { JoinCandidate, JoinStateStore, JoinTiming, SpecVersions } from '@switchyard/store';
 // Pure join rules; switch to '@switchyard/strategies' once its index exports './join'.
 import { joinPair, pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
@@ -31,47 +31,29 @@ export class JoinService {
   ) {}
 
   async onPredictions(messages: InboundMessage[]): Promise<JoinOutcome> {
-    const rejected: Rejection[] = [];
-    const records = messages.flatMap((message) => {
-      const parsed = parseAndValidate(PredictionEvent, message.value);
-      if (!parsed.ok) {
-        rejected.push({ message, reason: `invalid prediction event: ${parsed.problems.join('; ')}` });
-        return [];
-      }
-      const prediction = parsed.value;
-      return [
-        {
-          requestId: prediction.requestId,
-          deployment: prediction.deployment,
-          field: pairField(prediction),
-          json: JSON.stringify(prediction),
-          token: tokenOf(message),
-          counters: reportFields(prediction),
-        },
-      ];
-    });
+    const { accepted, rejected } = parseBatch(PredictionEvent, messages, 'prediction event');
+    const records = accepted.map(({ message, value: prediction }) => ({
+      requestId: prediction.requestId,
+      deployment: prediction.deployment,
+      field: pairField(prediction),
+      json: JSON.stringify(prediction),
+      token: tokenOf(message),
+      counters: reportFields(prediction),
+    }));
     return { rejected, joined: await this.join(await this.state.recordPredictions(records, this.timing())) };
   }
 
   async onFeedback(messages: InboundMessage[]): Promise<JoinOutcome> {
-    const rejected: Rejection[] = [];
-    const records = messages.flatMap((message) => {
-      const parsed = parseAndValidate(FeedbackEvent, message.value);
-      if (!parsed.ok) {
-        rejected.push({ message, reason: `invalid feedback: ${parsed.problems.join('; ')}` });
-        return [];
-      }
-      const { requestId, label, reward, occurredAt } = parsed.value;
-      if (label === undefined && reward === undefined) {
-        rejected.push({ message, reason: 'invalid feedback: feedback needs a label or a reward' });
-        return [];
-      }
+    const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', (feedback) =>
+      feedback.label === undefined && feedback.reward === undefined ? 'feedback needs a label or a reward' : undefined,
+    );
+    const records = accepted.map(({ message, value: { requestId, label, reward, occurredAt } }) => {
       const stored: StoredFeedback = {
         ...(label !== undefined && { label }),
         ...(reward !== undefined && { reward }),
         feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString(),
       };
-      return [{ requestId, json: JSON.stringify(stored), token: tokenOf(message) }];
+      return { requestId, json: JSON.stringify(stored), token: tokenOf(message) };
     });
     return { rejected, joined: await this.join(await this.state.recordFeedback(records, this.timing())) };
   }

@@ -1,7 +1,7 @@
 import { Controller, Logger } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
-import { parseAndValidate, ShadowRequestEvent, TOPICS } from '@switchyard/contracts';
-import { BatchOutcome, InboundBatch, KafkaClient, Rejection } from '@switchyard/messaging';
+import { ShadowRequestEvent, TOPICS } from '@switchyard/contracts';
+import { BatchOutcome, InboundBatch, KafkaClient, parseBatch } from '@switchyard/messaging';
 import { shadowMetrics } from './shadow.metrics';
 import { ShadowService } from './shadow.service';
 
@@ -22,13 +22,8 @@ export class ShadowController {
 
   @EventPattern(TOPICS.shadowRequests)
   async handle(batch: InboundBatch): Promise<BatchOutcome> {
-    const rejected: Rejection[] = [];
-    const requests: ShadowRequestEvent[] = [];
-    for (const message of batch.messages) {
-      const parsed = parseAndValidate(ShadowRequestEvent, message.value);
-      if (parsed.ok) requests.push(parsed.value);
-      else rejected.push({ message, reason: `invalid shadow request: ${parsed.problems.join('; ')}` });
-    }
+    const { accepted, rejected } = parseBatch(ShadowRequestEvent, batch.messages, 'shadow request');
+    const requests = accepted.map(({ value }) => value);
     // kafkajs sends a heartbeat at most once per heartbeat interval, however often asked.
     const heartbeat = () => void batch.heartbeat().catch(() => undefined);
     const events = await this.shadows.run(requests, heartbeat);
