@@ -1,7 +1,7 @@
 import { IsIn, IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
 import { BaseEnv, Env } from '@switchyard/runtime';
 
-export const PUBLISH_MODES = ['durable', 'fast'] as const;
+export const PUBLISH_MODES = ['durable', 'fast', 'off'] as const;
 
 export class RouterEnv extends BaseEnv {
   @Env('Bearer key required by control-plane routes (PUT, DELETE, promote, rollback); unset = open')
@@ -10,7 +10,7 @@ export class RouterEnv extends BaseEnv {
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
   ADMIN_API_KEY?: string;
 
-  @Env('durable: a prediction answers after Kafka acknowledged its event; fast: answers at once, and an event is lost only if the router dies before the next batch is sent')
+  @Env('durable: a prediction answers after Kafka acknowledged its event; fast: answers at once, and an event is lost only if the router dies before the next batch is sent; off: no events at all (load tests only: no shadows, joins or bandit learning)')
   @IsIn(PUBLISH_MODES)
   PUBLISH_MODE: (typeof PUBLISH_MODES)[number] = 'durable';
 

@@ -10,7 +10,7 @@ import {
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
-import { selectVariant } from '@switchyard/strategies';
+import { Selection, selectVariant } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { unknownDeployment } from '../http-errors';
 import { RouterEnv } from '../router.env';
@@ -38,7 +38,7 @@ interface Served {
 @Injectable()
 export class PredictService {
   private readonly logger = new Logger(PredictService.name);
-  private readonly durable: boolean;
+  private readonly publishMode: RouterEnv['PUBLISH_MODE'];
 
   constructor(
     private readonly cache: DeploymentCache,
@@ -47,7 +47,7 @@ export class PredictService {
     private readonly kafka: KafkaClient,
     env: RouterEnv,
   ) {
-    this.durable = env.PUBLISH_MODE === 'durable';
+    this.publishMode = env.PUBLISH_MODE;
   }
 
   async predict(name: string, command: PredictCommand): Promise<PredictResponse> {
@@ -58,26 +58,14 @@ export class PredictService {
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: this.weights.get(spec) });
 
     const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
-    const event = this.predictionEvent(spec, served, choice.probability, requestId, command.unitKey);
-    const published = this.publish(this.kafka.topics.predictions, requestId, event);
-    if (choice.shadows.length && served.answer) {
-      const shadowRequest: ShadowRequestEvent = {
-        ...envelope('shadowRequest'),
-        requestId,
-        deployment: spec.name,
-        specVersion: spec.version,
-        inputs: command.inputs,
-        primaryOutputs: served.answer.outputs,
-        shadows: choice.shadows,
-      };
-      // Never awaited: mirroring must not add a wait to the consumer's path.
-      void this.publish(this.kafka.topics.shadowRequests, requestId, shadowRequest).catch(() => undefined);
+    if (this.publishMode !== 'off') {
+      const recorded = this.record(spec, served, choice, requestId, command);
+      if (this.publishMode === 'durable') {
+        await recorded.catch(() => {
+          throw new ServiceUnavailableException('the prediction could not be recorded in Kafka; retry later');
+        });
+      } else recorded.catch(() => undefined);
     }
-    if (this.durable) {
-      await published.catch(() => {
-        throw new ServiceUnavailableException('the prediction could not be recorded in Kafka; retry later');
-      });
-    } else published.catch(() => undefined);
 
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome: served.answer ? 'ok' : 'error' });
     if (!served.answer) throw toHttpError(served.error!, served.variant.name);
@@ -102,6 +90,26 @@ export class PredictService {
       routerMetrics.modelErrors.inc({ deployment: spec.name, variant: variant.name, kind: failure.kind });
       return { variant, error: failure };
     }
+  }
+
+  /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
+  private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand): Promise<void> {
+    const event = this.predictionEvent(spec, served, choice.probability, requestId, command.unitKey);
+    const published = this.publish(this.kafka.topics.predictions, requestId, event);
+    if (choice.shadows.length && served.answer) {
+      const shadowRequest: ShadowRequestEvent = {
+        ...envelope('shadowRequest'),
+        requestId,
+        deployment: spec.name,
+        specVersion: spec.version,
+        inputs: command.inputs,
+        primaryOutputs: served.answer.outputs,
+        shadows: choice.shadows,
+      };
+      // Never awaited: mirroring must not add a wait to the consumer's path.
+      void this.publish(this.kafka.topics.shadowRequests, requestId, shadowRequest).catch(() => undefined);
+    }
+    return published;
   }
 
   private predictionEvent(spec: DeploymentSpec, served: Served, probability: number, requestId: string, unitKey?: string): PredictionEvent {

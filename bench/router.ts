@@ -1,0 +1,349 @@
+/**
+ * Router overhead: the router against a bare proxy (saturation and fixed offered rates),
+ * publishing modes against publishing off, strategies against `single`, and the Kafka
+ * ingress against a bare kafkajs loop; each pair measured in the same run.
+ */
+import { createHistogram } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { toInferInputs } from '@switchyard/demo-models';
+import {
+  Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
+  brokers, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+} from './harness';
+
+// autocannon ships no types; the part of its programmatic API used here.
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as Autocannon;
+
+const INPUTS = toInferInputs([0.2, 0.4, 0.6, 0.8]);
+const BODY = JSON.stringify({ inputs: INPUTS });
+const ADMIN_KEY = `bench-admin-key-${Date.now()}`;
+
+async function saturate(url: string, opts: Options, seconds: number): Promise<AutocannonResult> {
+  return autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+    connections: opts.connections,
+    pipelining: 1,
+    duration: seconds,
+    timeout: 10,
+  });
+}
+
+/**
+ * Open-loop load at a fixed offered rate: requests are sent on schedule whatever the
+ * answers do, and each latency is measured from its scheduled send time (no coordinated
+ * omission), with nanosecond resolution. autocannon's histogram has 1 ms resolution,
+ * too coarse for an "added p99 < 1 ms" goal, hence this small generator.
+ */
+async function offered(url: string, rate: number, seconds: number, connections: number) {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const histogram = createHistogram();
+  let errors = 0;
+  let done = 0;
+  const inflight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  const total = Math.round(rate * seconds);
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
+    for (; sent < due; sent++) {
+      const scheduled = t0 + (sent / rate) * 1000;
+      const p = pool
+        .request({ method: 'POST', path: target.pathname, headers: { 'content-type': 'application/json' }, body: BODY })
+        .then(async (res) => {
+          await res.body.text();
+          if (res.statusCode !== 200) errors++;
+        })
+        .catch(() => {
+          errors++;
+        })
+        .finally(() => {
+          histogram.record(Math.max(1, Math.round((performance.now() - scheduled) * 1e6)));
+          done++;
+          inflight.delete(p);
+        });
+      inflight.add(p);
+    }
+    await sleep(1);
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - t0) / 1000;
+  await pool.close();
+  return { rps: done / elapsed, p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, errors };
+}
+
+/** A fresh process gets one untimed warm-up (JIT, connection pools, first Kafka batches) before its first run. */
+async function warmService(service: Service, path: string, opts: Options): Promise<void> {
+  const seconds = Math.max(3, opts.warmup);
+  log(`${service.name}: process warm-up ${seconds} s (not measured)`);
+  await saturate(`http://127.0.0.1:${service.port}${path}`, opts, seconds);
+}
+
+async function measure(
+  id: string,
+  label: string,
+  service: Service,
+  path: string,
+  opts: Options,
+  rate?: number,
+): Promise<Row> {
+  const mode = rate === undefined ? 'saturation' : 'rate';
+  const url = `http://127.0.0.1:${service.port}${path}`;
+  const pid = service.child.pid!;
+  log(`${id}: ${label} — warm-up ${opts.warmup} s`);
+  if (opts.warmup > 0) await saturate(url, { ...opts }, opts.warmup);
+  const reset = resetPeakRss(pid);
+  const seconds = opts.duration;
+  log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
+  let row: Row;
+  if (rate === undefined) {
+    const r = await saturate(url, opts, seconds);
+    row = {
+      id, label, target: service.name, mode,
+      rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+      errors: r.errors + r.timeouts + r.non2xx, peakRssIsRunPeak: reset,
+    };
+  } else {
+    const r = await offered(url, rate, seconds, opts.connections);
+    row = { id, label, target: service.name, mode, offered: rate, ...r, peakRssIsRunPeak: reset };
+  }
+  row.peakRssMb = peakRssMb(pid);
+  row.load1 = load1();
+  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, peak RSS ${row.peakRssMb ?? '?'} MB`);
+  return row;
+}
+
+/** The mean of a run's rounds; errors summed, peak RSS the highest. */
+function combine(rounds: Row[]): Row {
+  const mean = (f: (r: Row) => number) => rounds.reduce((a, r) => a + f(r), 0) / rounds.length;
+  const rss = rounds.map((r) => r.peakRssMb).filter((v): v is number => v !== undefined);
+  return {
+    ...rounds[0],
+    rps: mean((r) => r.rps),
+    p50: mean((r) => r.p50 ?? 0),
+    p99: mean((r) => r.p99 ?? 0),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+    peakRssMb: rss.length ? Math.max(...rss) : undefined,
+    peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
+    roundsRps: rounds.map((r) => r.rps),
+    load1: Math.max(...rounds.map((r) => r.load1 ?? 0)),
+  };
+}
+
+/**
+ * Produces `opts.messages` requests at once to `requestsTopic` and times until every answer
+ * is read from `responsesTopic` (after 500 untimed ones, which also cover consumer-group joins).
+ */
+export async function kafkaRun(id: string, label: string, service: Service, requestsTopic: string, responsesTopic: string, opts: Options): Promise<Row> {
+  const { Kafka, logLevel, Partitioners } = await import('kafkajs');
+  const kafka = new Kafka({ brokers: brokers(), clientId: `bench-driver-${id}`, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `${RUN_ID}-driver-${id}`, allowAutoTopicCreation: false });
+  const counts = new Map<string, number>();
+  const sentAt = new Map<string, number>();
+  const histogram = createHistogram();
+  let errors = 0;
+  let onAnswer: (() => void) | undefined;
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [responsesTopic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      const now = performance.now();
+      for (const message of batch.messages) {
+        const key = message.key?.toString() ?? '';
+        const phase = key.split(':')[0];
+        counts.set(phase, (counts.get(phase) ?? 0) + 1);
+        const t = sentAt.get(key);
+        if (t !== undefined) histogram.record(Math.max(1, Math.round((now - t) * 1e6)));
+        if (message.value?.includes('"error"')) errors++;
+      }
+      onAnswer?.();
+    },
+  });
+  const send = async (phase: string, count: number, timed: boolean) => {
+    for (let i = 0; i < count; i += 500) {
+      const messages = [];
+      const now = performance.now();
+      for (let j = i; j < Math.min(count, i + 500); j++) {
+        const requestId = `${phase}:${j}`;
+        if (timed) sentAt.set(requestId, now);
+        messages.push({ key: requestId, value: JSON.stringify({ requestId, deployment: 'bench-single', inputs: INPUTS }) });
+      }
+      await producer.send({ topic: requestsTopic, messages });
+    }
+  };
+  const waitFor = (phase: string, need: number, timeoutMs: number) =>
+    new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => {
+        onAnswer = undefined;
+        fail(new Error(`${id}: ${counts.get(phase) ?? 0} of ${need} answers after ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      onAnswer = () => {
+        if ((counts.get(phase) ?? 0) < need) return;
+        clearTimeout(timer);
+        onAnswer = undefined;
+        ok();
+      };
+      onAnswer();
+    });
+  try {
+    log(`${id}: ${label} — warm-up 500 requests`);
+    await Promise.all([send(`w${id}`, 500, false), waitFor(`w${id}`, 500, 90_000)]);
+    const reset = resetPeakRss(service.child.pid!);
+    const loadBefore = load1();
+    log(`${id}: ${label} — measuring ${opts.messages} requests`);
+    const t0 = performance.now();
+    errors = 0;
+    await Promise.all([send(`m${id}`, opts.messages, true), waitFor(`m${id}`, opts.messages, 120_000)]);
+    const elapsed = (performance.now() - t0) / 1000;
+    const row: Row = {
+      id, label, target: service.name, mode: 'kafka', offered: opts.messages,
+      rps: opts.messages / elapsed, p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6,
+      errors, peakRssMb: peakRssMb(service.child.pid!), peakRssIsRunPeak: reset,
+      load1: Math.max(loadBefore, load1()),
+    };
+    log(`${id}: ${row.rps.toFixed(0)} req/s (${elapsed.toFixed(1)} s), p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}`);
+    return row;
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+  }
+}
+
+// ---------- deployments ----------
+
+export async function putDeployment(router: Service, name: string, spec: unknown): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${router.port}/v1/deployments/${name}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+    body: JSON.stringify(spec),
+  });
+  if (!res.ok) throw new Error(`PUT ${name}: ${res.status} ${await res.text()}`);
+}
+
+function specs(modelUrl: string): Record<string, unknown> {
+  const v = (name: string, model: string) => ({ name, url: modelUrl, model, protocol: 'v2', timeoutMs: 500 });
+  const two = [v('v1', 'churn-v1'), v('v2', 'churn-v2')];
+  return {
+    'bench-single': { variants: [v('v1', 'churn-v1')], strategy: { type: 'single', variant: 'v1' } },
+    'bench-canary': { variants: two, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 } },
+    'bench-bandit': { variants: two, strategy: { type: 'bandit', algorithm: 'thompson' } },
+    'bench-shadow': { variants: two, strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] } },
+  };
+}
+
+// ---------- the part ----------
+
+export const ROUTER_RUNS = ['direct', 'bare', 'off', 'durable', 'fast', 'canary', 'bandit', 'shadow', 'rate', 'kafka'];
+
+export async function runRouterBench(opts: Options, only: Set<string>, modelUrl: string, model: Service): Promise<PartResult> {
+  const rows: Row[] = [];
+  const routerEnv = (mode: 'durable' | 'fast' | 'off') => ({
+    PUBLISH_MODE: mode,
+    KAFKA_INGRESS: 'false',
+    TOPIC_PREFIX,
+    REDIS_PREFIX,
+    ADMIN_API_KEY: ADMIN_KEY,
+    INSTANCE_ID: `${RUN_ID}-${mode}`,
+  });
+  // Every process under test runs from the start (idle ones cost next to nothing), so the
+  // saturation runs can be interleaved: bare, off, durable, fast, canary, bandit, shadow,
+  // then again. Drift and other work on the machine then hit baseline and router alike.
+  await warmService(model, '/v2/models/churn-v1/infer', opts);
+  const needBare = only.has('bare') || only.has('rate');
+  const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate'].some((id) => only.has(id));
+  const bare = needBare ? await startService('bare-proxy', 'dist/bench/bare-proxy.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' }) : undefined;
+  const durable = needDurable ? await startService('router-durable', 'dist/apps/router/src/main.js', routerEnv('durable')) : undefined;
+  const fast = only.has('fast') ? await startService('router-fast', 'dist/apps/router/src/main.js', routerEnv('fast')) : undefined;
+  const off = only.has('off') ? await startService('router-off', 'dist/apps/router/src/main.js', routerEnv('off')) : undefined;
+  const admin = durable ?? fast ?? off;
+  if (admin) for (const [name, spec] of Object.entries(specs(modelUrl))) await putDeployment(admin, name, spec);
+  const predict = (name: string) => `/v1/deployments/${name}/predict`;
+  if (bare) await warmService(bare, '/', opts);
+  for (const router of [durable, fast, off]) if (router) await warmService(router, predict('bench-single'), opts);
+
+  const plan: Array<{ id: string; label: string; service?: Service; path: string }> = [
+    { id: 'direct', label: 'model-server directly (reference)', service: model, path: '/v2/models/churn-v1/infer' },
+    { id: 'bare', label: 'bare proxy (baseline)', service: bare, path: '/' },
+    { id: 'off', label: 'router single, PUBLISH_MODE=off (baseline of publishing)', service: off, path: predict('bench-single') },
+    { id: 'durable', label: 'router single, PUBLISH_MODE=durable', service: durable, path: predict('bench-single') },
+    { id: 'fast', label: 'router single, PUBLISH_MODE=fast', service: fast, path: predict('bench-single') },
+    { id: 'canary', label: 'router canary 10%, durable', service: durable, path: predict('bench-canary') },
+    { id: 'bandit', label: 'router bandit thompson, durable', service: durable, path: predict('bench-bandit') },
+    { id: 'shadow', label: 'router shadow (1 shadow), durable', service: durable, path: predict('bench-shadow') },
+  ].filter((p) => only.has(p.id) && p.service);
+  const samples = new Map<string, Row[]>();
+  for (let round = 1; round <= opts.rounds; round++) {
+    log(`round ${round} of ${opts.rounds}`);
+    for (const p of plan) {
+      if (p.id === 'direct' && round > 1) continue; // a reference, not a goal: one round is enough
+      const row = await measure(p.id, p.label, p.service!, p.path, opts);
+      samples.set(p.id, [...(samples.get(p.id) ?? []), row]);
+    }
+  }
+  for (const p of plan) rows.push(combine(samples.get(p.id)!));
+
+  if (only.has('rate') && bare && durable) {
+    for (const rate of opts.rates) {
+      rows.push(await measure(`rate-bare-${rate}`, 'bare proxy, fixed rate', bare, '/', opts, rate));
+      rows.push(await measure(`rate-durable-${rate}`, 'router single durable, fixed rate', durable, predict('bench-single'), opts, rate));
+    }
+  }
+
+  if (only.has('kafka')) {
+    for (const service of [bare, durable, fast, off]) if (service) await stopService(service);
+    const loopRequests = `${TOPIC_PREFIX}bare-requests`;
+    const loopResponses = `${TOPIC_PREFIX}bare-responses`;
+    await createTopics([loopRequests, loopResponses]);
+    const loop = await startService('bare-kafka-loop', 'dist/bench/bare-kafka-loop.js', {
+      MODEL_URL: modelUrl, REQUESTS_TOPIC: loopRequests, RESPONSES_TOPIC: loopResponses, GROUP: `${RUN_ID}-bare-loop`,
+    });
+    rows.push(await kafkaRun('kafka-bare', 'bare kafkajs loop (baseline)', loop, loopRequests, loopResponses, opts));
+    await stopService(loop);
+    const ingress = await startService('router-ingress', 'dist/apps/router/src/main.js', {
+      ...routerEnv('durable'), KAFKA_INGRESS: 'true', INGRESS_GROUP: `${RUN_ID}-ingress`, INSTANCE_ID: `${RUN_ID}-ingress`,
+    });
+    await putDeployment(ingress, 'bench-single', specs(modelUrl)['bench-single']);
+    rows.push(await kafkaRun('kafka-router', 'router Kafka ingress, single durable', ingress, `${TOPIC_PREFIX}requests`, `${TOPIC_PREFIX}responses`, opts));
+    await stopService(ingress);
+  } else {
+    for (const service of [bare, durable, fast, off]) if (service) await stopService(service);
+  }
+  return { rows, ratios: routerRatios(rows, opts) };
+}
+
+function routerRatios(rows: Row[], opts: Options) {
+  const get = (id: string) => rows.find((r) => r.id === id);
+  const list = [
+    ratio('router durable / bare proxy, throughput', div(get('durable')?.rps, get('bare')?.rps), '≥ 0.70', (v) => v >= 0.7),
+    ratio('router fast / bare proxy, throughput', div(get('fast')?.rps, get('bare')?.rps), '(info)'),
+    ratio('publishing cost: router durable / router off, throughput', div(get('durable')?.rps, get('off')?.rps), '≥ 0.85', (v) => v >= 0.85),
+    ratio('publishing cost: router fast / router off, throughput', div(get('fast')?.rps, get('off')?.rps), '≥ 0.85', (v) => v >= 0.85),
+    ratio('canary 10% / single, throughput', div(get('canary')?.rps, get('durable')?.rps), '≥ 0.95', (v) => v >= 0.95),
+    ratio('bandit thompson / single, throughput', div(get('bandit')?.rps, get('durable')?.rps), '≥ 0.95', (v) => v >= 0.95),
+    ratio('shadow / single, primary p99', div(get('shadow')?.p99, get('durable')?.p99), '≤ 1.10', (v) => v <= 1.1),
+    ratio('Kafka ingress: router / bare kafkajs loop, throughput', div(get('kafka-router')?.rps, get('kafka-bare')?.rps), '(info)'),
+  ];
+  for (const rate of opts.rates) {
+    const rb = get(`rate-bare-${rate}`);
+    const rr = get(`rate-durable-${rate}`);
+    if (!rb || !rr) continue;
+    list.push(ratio(`added p50 at ${rate} req/s, ms (router − bare)`, rr.p50! - rb.p50!, '(info)'));
+    list.push(ratio(`added p99 at ${rate} req/s, ms (router − bare)`, rr.p99! - rb.p99!, '< 1 ms', (v) => v < 1));
+  }
+  return list;
+}
