@@ -11,28 +11,17 @@
  */
 import { createServer } from 'node:http';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { Pool } from 'undici';
+import { inferOutputs, modelPool } from './bare-infer';
 
 const env = process.env;
 const model = env.MODEL ?? 'churn-v1';
 const path = `/v2/models/${encodeURIComponent(model)}/infer`;
-const pool = new Pool(env.MODEL_URL ?? 'http://127.0.0.1:9000', { connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
+const pool = modelPool(env.MODEL_URL ?? 'http://127.0.0.1:9000');
 const kafka = new Kafka({ brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'bench-bare-loop', logLevel: logLevel.ERROR });
 const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 const consumer = kafka.consumer({ groupId: env.GROUP ?? 'bench-bare-loop', allowAutoTopicCreation: false });
 const responses = env.RESPONSES_TOPIC!;
 let joined = false;
-
-async function infer(requestId: string, inputs: unknown): Promise<unknown> {
-  const response = await pool.request({
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-    body: JSON.stringify({ id: requestId, inputs }),
-    signal: AbortSignal.timeout(500),
-  });
-  return (JSON.parse(await response.body.text()) as { outputs: unknown }).outputs;
-}
 
 async function main(): Promise<void> {
   await producer.connect();
@@ -48,7 +37,7 @@ async function main(): Promise<void> {
           const request = JSON.parse(message.value!.toString('utf8')) as { requestId: string; deployment: string; inputs: unknown };
           let body: unknown;
           try {
-            body = { requestId: request.requestId, deployment: request.deployment, variant: 'v1', outputs: await infer(request.requestId, request.inputs) };
+            body = { requestId: request.requestId, deployment: request.deployment, variant: 'v1', outputs: (await inferOutputs(pool, path, request.requestId, request.inputs)).outputs };
           } catch (error) {
             body = { requestId: request.requestId, error: (error as Error).message };
           }

@@ -9,15 +9,14 @@
  */
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'undici';
+import { inferOutputs, modelPool } from './bare-infer';
 
 const port = Number(process.env.PORT ?? 3990);
 const modelUrl = process.env.MODEL_URL ?? 'http://127.0.0.1:9000';
 const model = process.env.MODEL ?? 'churn-v1';
 const path = `/v2/models/${encodeURIComponent(model)}/infer`;
 
-// Same settings as ModelClient (CONNECTIONS_PER_ORIGIN = 64, pipelining 1, 30 s keep-alive).
-const pool = new Pool(modelUrl, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
+const pool = modelPool(modelUrl);
 
 const server = createServer((req, res) => {
   if (req.method === 'GET' && (req.url === '/readyz' || req.url === '/healthz')) {
@@ -31,16 +30,9 @@ const server = createServer((req, res) => {
       try {
         const { inputs } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { inputs: unknown };
         const requestId = randomUUID();
-        const response = await pool.request({
-          method: 'POST',
-          path,
-          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-          body: JSON.stringify({ id: requestId, inputs }),
-          signal: AbortSignal.timeout(500),
-        });
-        const answer = JSON.parse(await response.body.text()) as { outputs: unknown };
+        const answer = await inferOutputs(pool, path, requestId, inputs);
         const body = JSON.stringify({ requestId, outputs: answer.outputs });
-        res.writeHead(response.statusCode === 200 ? 200 : 502, { 'content-type': 'application/json' }).end(body);
+        res.writeHead(answer.status === 200 ? 200 : 502, { 'content-type': 'application/json' }).end(body);
       } catch (error) {
         res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (error as Error).message }));
       }

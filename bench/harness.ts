@@ -40,6 +40,8 @@ export interface Row {
   errors: number;
   peakRssMb?: number;
   peakRssIsRunPeak: boolean;
+  /** CPU time (user + system) the target process spent per request (or event), in µs: its cost, whatever else competes for the cores. */
+  cpuUs?: number;
   /** Peak RSS of the other processes under test in this run (e.g. the updater beside the joiner). */
   otherPeakRssMb?: Record<string, number | undefined>;
   /** rps of each round (saturation runs are repeated in interleaved rounds). */
@@ -171,6 +173,21 @@ export function peakRssMb(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** CPU seconds (user + system) `pid` has used so far; undefined where /proc is missing. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    // Fields after the parenthesised command name: state is [0], utime [11], stime [12].
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** µs of CPU per unit of work between two `cpuSeconds` readings. */
+export const cpuPer = (before: number | undefined, after: number | undefined, units: number) =>
+  before === undefined || after === undefined || units <= 0 ? undefined : ((after - before) * 1e6) / units;
 
 // ---------- Kafka and Redis data of this run ----------
 

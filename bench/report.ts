@@ -41,13 +41,14 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
     `Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGb} GB, ${info.os}, Node ${info.node}; ${info.date}.`,
     `Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`,
     `Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`,
+    `CPU µs/req: CPU time (user + system) of the target process per request, from /proc — its own cost, whatever else shares the cores.`,
     `Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`,
     '',
-    '| run | target | mode | req/s (events/s) | p50 ms | p99 ms | errors | peak RSS MB | load avg |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
+    '| run | target | mode | req/s (events/s) | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | load avg |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.id}: ${r.label} | ${r.target} | ${modeOf(r)} | ${r.rps.toFixed(0)}${r.roundsRps && r.roundsRps.length > 1 ? ` (${r.roundsRps.map((x) => x.toFixed(0)).join(', ')})` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${rssOf(r)} | ${fmt(r.load1)} |`,
+        `| ${r.id}: ${r.label} | ${r.target} | ${modeOf(r)} | ${r.rps.toFixed(0)}${r.roundsRps && r.roundsRps.length > 1 ? ` (${r.roundsRps.map((x) => x.toFixed(0)).join(', ')})` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.cpuUs, 0)} | ${rssOf(r)} | ${fmt(r.load1)} |`,
     ),
     '',
     '| ratio | value | goal | met |',

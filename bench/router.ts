@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { toInferInputs } from '@switchyard/demo-models';
 import {
   Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
-  brokers, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  brokers, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
 } from './harness';
 
 // autocannon ships no types; the part of its programmatic API used here.
@@ -106,6 +106,7 @@ async function measure(
   log(`${id}: ${label} — warm-up ${opts.warmup} s`);
   if (opts.warmup > 0) await saturate(url, { ...opts }, opts.warmup);
   const reset = resetPeakRss(pid);
+  const cpuBefore = cpuSeconds(pid);
   const seconds = opts.duration;
   log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
   let row: Row;
@@ -121,8 +122,9 @@ async function measure(
     row = { id, label, target: service.name, mode, offered: rate, ...r, peakRssIsRunPeak: reset };
   }
   row.peakRssMb = peakRssMb(pid);
+  row.cpuUs = cpuPer(cpuBefore, cpuSeconds(pid), row.rps * seconds);
   row.load1 = load1();
-  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, peak RSS ${row.peakRssMb ?? '?'} MB`);
+  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req, peak RSS ${row.peakRssMb ?? '?'} MB`);
   return row;
 }
 
@@ -137,6 +139,7 @@ function combine(rounds: Row[]): Row {
     p99: mean((r) => r.p99 ?? 0),
     errors: rounds.reduce((a, r) => a + r.errors, 0),
     peakRssMb: rss.length ? Math.max(...rss) : undefined,
+    cpuUs: mean((r) => r.cpuUs ?? NaN),
     peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
     roundsRps: rounds.map((r) => r.rps),
     load1: Math.max(...rounds.map((r) => r.load1 ?? 0)),
@@ -204,6 +207,7 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
     log(`${id}: ${label} — warm-up 500 requests`);
     await Promise.all([send(`w${id}`, 500, false), waitFor(`w${id}`, 500, 90_000)]);
     const reset = resetPeakRss(service.child.pid!);
+    const cpuBefore = cpuSeconds(service.child.pid!);
     const loadBefore = load1();
     log(`${id}: ${label} — measuring ${opts.messages} requests`);
     const t0 = performance.now();
@@ -213,7 +217,7 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
     const row: Row = {
       id, label, target: service.name, mode: 'kafka', offered: opts.messages,
       rps: opts.messages / elapsed, p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6,
-      errors, peakRssMb: peakRssMb(service.child.pid!), peakRssIsRunPeak: reset,
+      errors, peakRssMb: peakRssMb(service.child.pid!), peakRssIsRunPeak: reset, cpuUs: cpuPer(cpuBefore, cpuSeconds(service.child.pid!), opts.messages),
       load1: Math.max(loadBefore, load1()),
     };
     log(`${id}: ${row.rps.toFixed(0)} req/s (${elapsed.toFixed(1)} s), p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}`);
@@ -248,7 +252,7 @@ function specs(modelUrl: string): Record<string, unknown> {
 
 // ---------- the part ----------
 
-export const ROUTER_RUNS = ['direct', 'bare', 'off', 'durable', 'fast', 'canary', 'bandit', 'shadow', 'rate', 'kafka'];
+export const ROUTER_RUNS = ['direct', 'bare', 'bare-fastify', 'off', 'durable', 'fast', 'canary', 'bandit', 'shadow', 'rate', 'kafka'];
 
 export async function runRouterBench(opts: Options, only: Set<string>, modelUrl: string, model: Service): Promise<PartResult> {
   const rows: Row[] = [];
@@ -267,18 +271,22 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   const needBare = only.has('bare') || only.has('rate');
   const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate'].some((id) => only.has(id));
   const bare = needBare ? await startService('bare-proxy', 'dist/bench/bare-proxy.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' }) : undefined;
+  const bareFastify = only.has('bare-fastify')
+    ? await startService('bare-fastify', 'dist/bench/bare-fastify.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' })
+    : undefined;
   const durable = needDurable ? await startService('router-durable', 'dist/apps/router/src/main.js', routerEnv('durable')) : undefined;
   const fast = only.has('fast') ? await startService('router-fast', 'dist/apps/router/src/main.js', routerEnv('fast')) : undefined;
   const off = only.has('off') ? await startService('router-off', 'dist/apps/router/src/main.js', routerEnv('off')) : undefined;
   const admin = durable ?? fast ?? off;
   if (admin) for (const [name, spec] of Object.entries(specs(modelUrl))) await putDeployment(admin, name, spec);
   const predict = (name: string) => `/v1/deployments/${name}/predict`;
-  if (bare) await warmService(bare, '/', opts);
+  for (const baseline of [bare, bareFastify]) if (baseline) await warmService(baseline, '/', opts);
   for (const router of [durable, fast, off]) if (router) await warmService(router, predict('bench-single'), opts);
 
   const plan: Array<{ id: string; label: string; service?: Service; path: string }> = [
     { id: 'direct', label: 'model-server directly (reference)', service: model, path: '/v2/models/churn-v1/infer' },
-    { id: 'bare', label: 'bare proxy (baseline)', service: bare, path: '/' },
+    { id: 'bare', label: 'bare proxy, node http (baseline)', service: bare, path: '/' },
+    { id: 'bare-fastify', label: 'bare proxy, Fastify (baseline)', service: bareFastify, path: '/' },
     { id: 'off', label: 'router single, PUBLISH_MODE=off (baseline of publishing)', service: off, path: predict('bench-single') },
     { id: 'durable', label: 'router single, PUBLISH_MODE=durable', service: durable, path: predict('bench-single') },
     { id: 'fast', label: 'router single, PUBLISH_MODE=fast', service: fast, path: predict('bench-single') },
@@ -305,7 +313,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   }
 
   if (only.has('kafka')) {
-    for (const service of [bare, durable, fast, off]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off]) if (service) await stopService(service);
     const loopRequests = `${TOPIC_PREFIX}bare-requests`;
     const loopResponses = `${TOPIC_PREFIX}bare-responses`;
     await createTopics([loopRequests, loopResponses]);
@@ -321,7 +329,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     rows.push(await kafkaRun('kafka-router', 'router Kafka ingress, single durable', ingress, `${TOPIC_PREFIX}requests`, `${TOPIC_PREFIX}responses`, opts));
     await stopService(ingress);
   } else {
-    for (const service of [bare, durable, fast, off]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off]) if (service) await stopService(service);
   }
   return { rows, ratios: routerRatios(rows, opts) };
 }
@@ -329,8 +337,10 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
 function routerRatios(rows: Row[], opts: Options) {
   const get = (id: string) => rows.find((r) => r.id === id);
   const list = [
-    ratio('router durable / bare proxy, throughput', div(get('durable')?.rps, get('bare')?.rps), '≥ 0.70', (v) => v >= 0.7),
-    ratio('router fast / bare proxy, throughput', div(get('fast')?.rps, get('bare')?.rps), '(info)'),
+    ratio('router durable / bare Fastify proxy, throughput', div(get('durable')?.rps, get('bare-fastify')?.rps), '≥ 0.70', (v) => v >= 0.7),
+    ratio('router durable / bare node-http proxy, throughput', div(get('durable')?.rps, get('bare')?.rps), '≥ 0.70', (v) => v >= 0.7),
+    ratio('router off / bare Fastify proxy, throughput (NestJS, validation, strategy, metrics)', div(get('off')?.rps, get('bare-fastify')?.rps), '(info)'),
+    ratio('bare Fastify / bare node-http proxy, throughput (the framework alone)', div(get('bare-fastify')?.rps, get('bare')?.rps), '(info)'),
     ratio('publishing cost: router durable / router off, throughput', div(get('durable')?.rps, get('off')?.rps), '≥ 0.85', (v) => v >= 0.85),
     ratio('publishing cost: router fast / router off, throughput', div(get('fast')?.rps, get('off')?.rps), '≥ 0.85', (v) => v >= 0.85),
     ratio('canary 10% / single, throughput', div(get('canary')?.rps, get('durable')?.rps), '≥ 0.95', (v) => v >= 0.95),

@@ -39,7 +39,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     // whichever client produced it (predictions from us, feedback from anyone).
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
-    this.batcher = new BatchingProducer(this.producer);
+    this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
   }
 
   async onModuleInit(): Promise<void> {

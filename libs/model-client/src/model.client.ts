@@ -44,6 +44,7 @@ export interface InferExtras {
 @Injectable()
 export class ModelClient implements OnApplicationShutdown {
   private readonly pools = new Map<string, Pool>();
+  private readonly endpoints = new Map<string, { origin: string; path: string }>();
 
   async infer(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras = {}): Promise<ModelAnswer> {
     const started = performance.now();
@@ -59,28 +60,39 @@ export class ModelClient implements OnApplicationShutdown {
   }
 
   private async attempt(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras): Promise<unknown> {
-    const url = new URL(variant.url);
-    const basePath = url.pathname.replace(/\/+$/, '');
+    const { origin, path } = this.endpoint(variant);
     const v2 = variant.protocol === 'v2';
-    const path = v2 ? `${basePath}/v2/models/${encodeURIComponent(variant.model ?? '')}/infer` : basePath || '/';
     const body = v2 ? { id: requestId, inputs, ...extras } : { inputs };
-    const response = await this.pool(url.origin).request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(variant.timeoutMs),
-    });
-    const text = await response.body.text();
-    if (response.statusCode >= 500) throw new ModelError('server-error', `model answered ${response.statusCode}: ${snippet(text)}`, response.statusCode);
-    if (response.statusCode >= 400) throw new ModelError('rejected', `model rejected the request (${response.statusCode}): ${snippet(text)}`, response.statusCode);
-    let answer: unknown;
+    // A timer cleared on the answer, not AbortSignal.timeout: that one cannot be cancelled,
+    // so every call would leave a timer that fires later and builds a DOMException.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`)), variant.timeoutMs);
     try {
-      answer = JSON.parse(text);
-    } catch {
-      throw new ModelError('bad-response', `model answered with invalid JSON: ${snippet(text)}`);
+      const response = await this.pool(origin).request({
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+        body: JSON.stringify(body),
+        signal: deadline.signal,
+      });
+      return parseAnswer(response.statusCode, await response.body.text(), v2);
+    } finally {
+      clearTimeout(timer);
     }
-    return v2 ? v2Outputs(answer) : jsonOutputs(answer);
+  }
+
+  /** Origin and path of a variant's endpoint, parsed once per URL rather than per call. */
+  private endpoint(variant: StoredVariant): { origin: string; path: string } {
+    const key = `${variant.protocol} ${variant.model ?? ''} ${variant.url}`;
+    let endpoint = this.endpoints.get(key);
+    if (!endpoint) {
+      const url = new URL(variant.url);
+      const basePath = url.pathname.replace(/\/+$/, '');
+      const path = variant.protocol === 'v2' ? `${basePath}/v2/models/${encodeURIComponent(variant.model ?? '')}/infer` : basePath || '/';
+      endpoint = { origin: url.origin, path };
+      this.endpoints.set(key, endpoint);
+    }
+    return endpoint;
   }
 
   private pool(origin: string): Pool {
@@ -96,6 +108,18 @@ export class ModelClient implements OnApplicationShutdown {
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
   }
+}
+
+function parseAnswer(status: number, text: string, v2: boolean): unknown {
+  if (status >= 500) throw new ModelError('server-error', `model answered ${status}: ${snippet(text)}`, status);
+  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status}): ${snippet(text)}`, status);
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    throw new ModelError('bad-response', `model answered with invalid JSON: ${snippet(text)}`);
+  }
+  return v2 ? v2Outputs(answer) : jsonOutputs(answer);
 }
 
 function v2Outputs(answer: unknown): InferResponse['outputs'] {
@@ -114,7 +138,7 @@ function jsonOutputs(answer: unknown): unknown {
 function classify(error: unknown, variant: StoredVariant): ModelError {
   if (error instanceof ModelError) return error;
   const err = error as Error & { code?: string };
-  if (err.name === 'TimeoutError' || err.name === 'AbortError') {
+  if (err.name === 'AbortError') {
     return new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`);
   }
   return new ModelError('unavailable', `model unreachable at ${variant.url}: ${err.code ?? err.message}`);

@@ -33,8 +33,10 @@ function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
   fastify.addHook('preClose', async () => {
     closing = true;
   });
-  fastify.addHook('onSend', async (_request, reply) => {
+  // Callback style: an async hook would cost a promise on every answer.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

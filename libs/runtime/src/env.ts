@@ -55,6 +55,18 @@ export class BaseEnv {
   @Max(300000)
   KAFKA_SESSION_TIMEOUT_MS: number = 30000;
 
+  @Env('Producer: ms to wait for more messages before sending a batch (kafkajs has no linger of its own); 0 = send on the next event-loop turn')
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  PRODUCER_LINGER_MS: number = 0;
+
+  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch, so fewer in flight means larger batches')
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  PRODUCER_MAX_IN_FLIGHT: number = 4;
+
   @Env('HTTP port (API or health and metrics)')
   @IsInt()
   @Min(0)

@@ -1,0 +1,89 @@
+import { StoredVariant } from '@switchyard/contracts';
+import { predict, toInferInputs } from '@switchyard/demo-models';
+import { ModelClient, ModelError } from '@switchyard/model-client';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { freePort } from './support/processes';
+import { RunningService, startService } from './support/services';
+
+describe('ModelClient against the real demo model-server', () => {
+  let server: RunningService;
+  const client = new ModelClient();
+  const features = [0.9, 0.8, 0.1, 0.5];
+  const variant = (overrides: Partial<StoredVariant>): StoredVariant => ({
+    name: 'v',
+    url: server.url,
+    model: 'churn-v1',
+    protocol: 'v2',
+    timeoutMs: 1000,
+    retries: 0,
+    ...overrides,
+  });
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('expected the call to fail');
+      },
+      (error: unknown) => error as ModelError,
+    );
+
+  beforeAll(async () => {
+    server = await startService(modelServerService);
+  });
+  afterAll(async () => {
+    await client.onApplicationShutdown();
+    await server?.close();
+  });
+
+  it('calls a v2 model and returns its OIP outputs', async () => {
+    const answer = await client.infer(variant({}), toInferInputs(features), 'req-1');
+    const expected = predict('churn-v1', features);
+    expect(answer.attempts).toBe(1);
+    expect(answer.latencyMs).toBeGreaterThan(0);
+    expect(answer.outputs).toEqual(expect.arrayContaining([expect.objectContaining({ data: [expected.label] })]));
+  });
+
+  it('calls a plain-JSON model at its URL', async () => {
+    const answer = await client.infer(variant({ protocol: 'json', url: `${server.url}/json/churn-v2`, model: undefined }), { features }, 'req-2');
+    expect(answer.outputs).toEqual(expect.objectContaining({ label: predict('churn-v2', features).label }));
+  });
+
+  it('gives up at the variant timeout, with kind "timeout", and does not wait for the slow answer', async () => {
+    const started = performance.now();
+    const error = await failure(client.infer(variant({ model: 'churn-slow', timeoutMs: 150 }), toInferInputs(features), 'req-3'));
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(ModelError);
+    expect(error.kind).toBe('timeout');
+    expect(error.message).toBe('model did not answer within 150 ms');
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('retries a timeout within the variant budget: retries + 1 attempts in all', async () => {
+    const started = performance.now();
+    const error = await failure(client.infer(variant({ model: 'churn-slow', timeoutMs: 100, retries: 2 }), toInferInputs(features), 'req-4'));
+    expect(error.kind).toBe('timeout');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it('reports a 5xx as a retryable server error with the model status', async () => {
+    const error = await failure(client.infer(variant({ model: 'churn-broken', retries: 1 }), toInferInputs(features), 'req-5'));
+    expect(error.kind).toBe('server-error');
+    expect(error.status).toBe(500);
+    expect(error.retryable).toBe(true);
+  });
+
+  it('reports a 4xx (bad inputs, unknown model) as rejected, not retryable', async () => {
+    const bad = await failure(client.infer(variant({}), [{ name: 'features', shape: [1, 2], datatype: 'FP64', data: [1, 2] }], 'req-6'));
+    expect(bad.kind).toBe('rejected');
+    expect(bad.retryable).toBe(false);
+    const unknown = await failure(client.infer(variant({ model: 'no-such-model' }), toInferInputs(features), 'req-7'));
+    expect(unknown.kind).toBe('rejected');
+    expect(unknown.status).toBe(404);
+  });
+
+  it('reports a closed port as unavailable, naming the URL', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const error = await failure(client.infer(variant({ url }), toInferInputs(features), 'req-8'));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toContain(url);
+  });
+});
