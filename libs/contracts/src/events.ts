@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
+import { Opaque } from './validation';
 import {
-  Allow,
   IsArray,
   IsBoolean,
   IsDefined,
@@ -87,7 +87,7 @@ export class PredictionEvent extends EventEnvelope {
   probability: number;
 
   @IsOptional()
-  @Allow()
+  @Opaque()
   outputs?: unknown;
 
   @IsNumber()
@@ -123,7 +123,7 @@ export class PredictRequestMessage {
   deployment: string;
 
   @IsDefined({ message: 'inputs is required' })
-  @Allow()
+  @Opaque()
   inputs: unknown;
 
   @IsOptional()
@@ -156,12 +156,12 @@ export class ShadowRequestEvent extends EventEnvelope {
   specVersion: number;
 
   @IsDefined()
-  @Allow()
+  @Opaque()
   inputs: unknown;
 
   /** Primary's answer, so the shadow report can measure agreement without a join. */
   @IsOptional()
-  @Allow()
+  @Opaque()
   primaryOutputs?: unknown;
 
   @IsArray()
@@ -175,7 +175,7 @@ export class FeedbackInput {
   requestId: string;
 
   @IsOptional()
-  @Allow()
+  @Opaque()
   label?: unknown;
 
   @IsOptional()
@@ -203,7 +203,7 @@ export class FeedbackEvent extends FeedbackInput {
 
 export class JoinedEvent extends PredictionEvent {
   @IsOptional()
-  @Allow()
+  @Opaque()
   label?: unknown;
 
   @IsNumber()

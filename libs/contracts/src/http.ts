@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
+import { Opaque } from './validation';
 import {
-  Allow,
   ArrayMinSize,
   IsArray,
   IsDefined,
@@ -19,7 +19,7 @@ import { REQUEST_ID_PATTERN } from './events';
 
 export class PredictBody {
   @IsDefined({ message: 'inputs is required' })
-  @Allow()
+  @Opaque()
   inputs: unknown;
 
   /** Sticky key for canary bucketing (a user or account id); else the requestId. */
@@ -57,10 +57,11 @@ export class InferTensor {
   datatype: string;
 
   @IsOptional()
-  @Allow()
+  @Opaque()
   parameters?: Record<string, unknown>;
 
   @IsArray()
+  @Opaque()
   data: unknown[];
 }
 
@@ -76,11 +77,11 @@ export class InferRequest {
   inputs: InferTensor[];
 
   @IsOptional()
-  @Allow()
+  @Opaque()
   parameters?: Record<string, unknown>;
 
   @IsOptional()
-  @Allow()
+  @Opaque()
   outputs?: unknown[];
 }
 

@@ -1,0 +1,62 @@
+import { envelope } from './envelope';
+import { JoinedEvent } from './events';
+import { InferRequest, PredictBody } from './http';
+import { parseAndValidate, validatePlain } from './validation';
+
+describe('validatePlain', () => {
+  const tensor = (data: unknown) => ({ name: 'image', shape: [1, 3], datatype: 'FP32', data });
+
+  it('passes payload fields through as they came: the very same objects, not copies', () => {
+    const inputs = [tensor([0.1, 0.2, 0.3])];
+    const result = validatePlain(PredictBody, { inputs, unitKey: 'u1' });
+    expect(result.ok && result.value.inputs).toBe(inputs);
+    expect(result.ok && result.value).toBeInstanceOf(PredictBody);
+  });
+
+  it('keeps nested payload fields too (OIP tensor data), while the tensors become contract instances', () => {
+    const data = [1, 2, 3];
+    const result = validatePlain(InferRequest, { inputs: [tensor(data)], parameters: { unitKey: 'u' } });
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    expect(result.value.inputs[0].constructor.name).toBe('InferTensor');
+    expect(result.value.inputs[0].data).toBe(data);
+    expect(result.value.parameters).toEqual({ unitKey: 'u' });
+  });
+
+  it('still checks payload fields: presence, and the type rules they carry', () => {
+    expect(validatePlain(PredictBody, {})).toEqual({ ok: false, problems: ['inputs is required'] });
+    expect(validatePlain(InferRequest, { inputs: [tensor('not an array')] })).toEqual({ ok: false, problems: ['inputs.0.data must be an array'] });
+  });
+
+  it('rejects fields the contract does not name', () => {
+    expect(validatePlain(PredictBody, { inputs: [], model: 'x' })).toEqual({ ok: false, problems: ['model: property model should not exist'] });
+  });
+
+  it('passes through payload fields declared on a parent contract (JoinedEvent extends PredictionEvent)', () => {
+    const outputs = [tensor([1])];
+    const joined = {
+      ...envelope('joined'),
+      requestId: 'r1',
+      deployment: 'd',
+      variant: 'v1',
+      role: 'served',
+      strategy: 'single',
+      specVersion: 1,
+      probability: 1,
+      latencyMs: 1,
+      outputs,
+      label: { churn: 1 },
+      reward: 1,
+      predictedAt: new Date().toISOString(),
+      feedbackAt: new Date().toISOString(),
+    };
+    const result = validatePlain(JoinedEvent, joined);
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    expect(result.value.outputs).toBe(outputs);
+    expect(result.value.label).toBe(joined.label);
+  });
+
+  it('names the step that failed on bytes from Kafka', () => {
+    expect(parseAndValidate(PredictBody, '{oops')).toEqual({ ok: false, problems: [expect.stringMatching(/^value is not valid JSON: /)] });
+    expect(parseAndValidate(PredictBody, null)).toEqual({ ok: false, problems: ['message has no value'] });
+  });
+});
