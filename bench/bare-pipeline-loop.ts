@@ -23,6 +23,7 @@ const output = env.OUTPUT_TOPIC!;
 const joinedBytes = Number(env.JOINED_BYTES ?? 700);
 // `{"requestId":"<key>","pad":"<x…>"}` is 27 bytes plus the key plus the padding.
 const padding = 'x'.repeat(joinedBytes);
+const perRequest = Math.max(1, Math.min(1000, Math.floor((512 * 1024) / joinedBytes)));
 const waiting = new Set<string>();
 let joined = false;
 
@@ -44,7 +45,9 @@ async function main(): Promise<void> {
         }
         messages.push({ key, value: `{"requestId":"${key}","pad":"${padding.slice(0, Math.max(0, joinedBytes - 27 - key.length))}"}` });
       }
-      if (messages.length) await producer.send({ topic: output, messages });
+      // Produce requests bounded like the services' consumer server does (≤ 1000 messages,
+      // ≈ 512 KB), so a backlog batch's outputs never exceed the broker's message.max.bytes.
+      for (let i = 0; i < messages.length; i += perRequest) await producer.send({ topic: output, messages: messages.slice(i, i + perRequest) });
       resolveOffset(batch.lastOffset());
       await commitOffsetsIfNecessary();
     },
