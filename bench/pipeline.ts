@@ -9,6 +9,7 @@
  * read-committed consumer cannot read past an open transaction). Committing it makes the
  * whole measured backlog readable at once: that instant is the start of the clock.
  */
+import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { Admin, Kafka, logLevel, Message, Partitioners } from 'kafkajs';
 import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
@@ -148,6 +149,18 @@ async function until(count: () => Promise<number>, need: number, timeoutMs: numb
   }
 }
 
+/** CPU seconds (user + system) a process has used so far; undefined when unreadable. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+const cpuShare = (before: number | undefined, after: number | undefined, seconds: number) =>
+  before === undefined || after === undefined ? '?' : `${Math.round((100 * (after - before)) / seconds)}%`;
+
 async function topicCount(admin: Admin, topic: string): Promise<number> {
   return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 }
@@ -199,10 +212,12 @@ async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog,
     const reset = resetPeakRss(pid);
     const loadBefore = load1();
     log(`${id}: bare kafkajs loop — measuring ${opts.events} pairs (${2 * opts.events} events)`);
+    const cpu0 = cpuSeconds(pid);
     const t0 = performance.now();
     await backlogTx.commit();
     const done = await until(() => topicCount(admin, output), need, timeoutOf(opts));
     const elapsed = (done.at - t0) / 1000;
+    const cpu = cpuShare(cpu0, cpuSeconds(pid), elapsed);
     const produced = done.count - warm;
     const row: Row = {
       id: 'pipeline-bare', label: 'bare kafkajs consume-produce loop (baseline)', target: 'bare-pipeline-loop', mode: 'pipeline',
@@ -210,8 +225,9 @@ async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog,
       errors: Math.max(0, opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
       load1: Math.max(loadBefore, load1()),
     };
-    log(`${id}: ${row.rps.toFixed(0)} events/s (${elapsed.toFixed(2)} s), ${produced} outputs, peak RSS ${row.peakRssMb ?? '?'} MB`);
-    return { row, notes: [] };
+    const note = `round ${round}, bare loop: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU of the loop ${cpu} of one core`;
+    log(`${id}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
+    return { row, notes: [note] };
   } finally {
     await backlogTx.close();
     if (loop) await stopService(loop);
@@ -255,10 +271,12 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     const reset = resetPeakRss(joiner.child.pid!) && resetPeakRss(updater.child.pid!);
     const loadBefore = load1();
     log(`${id}: feedback-joiner + bandit-updater — measuring ${opts.events} pairs (${2 * opts.events} events)`);
+    const cpu0 = [cpuSeconds(joiner.child.pid!), cpuSeconds(updater.child.pid!)];
     const t0 = performance.now();
     await backlogTx.commit();
     const done = await until(applied, need, timeoutOf(opts));
     const elapsed = (done.at - t0) / 1000;
+    const cpu = [cpuShare(cpu0[0], cpuSeconds(joiner.child.pid!), elapsed), cpuShare(cpu0[1], cpuSeconds(updater.child.pid!), elapsed)];
     const joinerRss = peakRssMb(joiner.child.pid!);
     const updaterRss = peakRssMb(updater.child.pid!);
     const load = Math.max(loadBefore, load1());
@@ -276,7 +294,7 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
       errors: rejected + unjoinable + stale + missing,
       peakRssMb: joinerRss, peakRssIsRunPeak: reset, otherPeakRssMb: { 'bandit-updater': updaterRss }, load1: load,
     };
-    const note = `round ${round}: ${appliedCount} rewards applied, ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
+    const note = `round ${round}, pipeline: ${appliedCount} rewards applied in ${elapsed.toFixed(2)} s (CPU of one core: joiner ${cpu[0]}, updater ${cpu[1]}), ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
     log(`${id}: ${row.rps.toFixed(0)} events/s (${elapsed.toFixed(2)} s); ${note}; peak RSS joiner ${joinerRss ?? '?'} MB, updater ${updaterRss ?? '?'} MB`);
     return { row, notes: [note] };
   } finally {
@@ -321,7 +339,9 @@ export async function runPipelineBench(opts: Options): Promise<PartResult> {
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       log(`pipeline: round ${round} of ${opts.rounds}`);
-      bare.push((await bareRun(kafka, admin, round, data, opts)).row);
+      const b = await bareRun(kafka, admin, round, data, opts);
+      bare.push(b.row);
+      notes.push(...b.notes);
       const p = await pipelineRun(kafka, redis, round, data, opts);
       pipeline.push(p.row);
       notes.push(...p.notes);
