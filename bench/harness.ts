@@ -25,6 +25,8 @@ export interface Options {
   connections: number;
   rates: number[];
   messages: number;
+  /** Prediction/feedback pairs per event-pipeline run. */
+  events: number;
 }
 
 /** One measured run. `rps` is requests (or events, for the pipeline) per second. */

@@ -6,18 +6,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LOGS, OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, TOPIC_PREFIX, childCount, cleanupData, killAll, log, startService, stopAll } from './harness';
+import { LOGS, OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, TOPIC_PREFIX, childCount, cleanupData, killAll, log, startService, stopAll, stopService } from './harness';
 import { machine, markdown } from './report';
+import { PIPELINE_RUNS, runPipelineBench } from './pipeline';
 import { ROUTER_RUNS, runRouterBench } from './router';
 
-const PARTS = [...ROUTER_RUNS];
+const PARTS = [...ROUTER_RUNS, ...PIPELINE_RUNS];
 
 const HELP = `Usage: npm run bench -- [options]
 
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
 publishing against publishing off, strategies against 'single', the Kafka ingress
-against a bare kafkajs loop. Results: a table on stdout, JSON and Markdown under .bench/.
+against a bare kafkajs loop, the event pipeline (feedback-joiner + bandit-updater)
+against a bare kafkajs consume-produce loop. Results: a table on stdout, JSON and Markdown under .bench/.
 
 Options:
   --duration <s>      measured seconds per HTTP run (default 8)
@@ -26,6 +28,7 @@ Options:
   --connections <n>   autocannon connections for saturation runs (default 32)
   --rates <list>      offered req/s of the fixed-rate runs, comma-separated (default 1000,2000)
   --messages <n>      requests per Kafka-ingress run (default 5000)
+  --events <n>        prediction/feedback pairs per event-pipeline run (default 20000)
   --only <list>       comma-separated runs to do (default all):
                       ${PARTS.join(',')}
   -h, --help          show this help
@@ -44,6 +47,7 @@ function options(): { opts: Options; only: Set<string> } | undefined {
       connections: { type: 'string', default: '32' },
       rates: { type: 'string', default: '1000,2000' },
       messages: { type: 'string', default: '5000' },
+      events: { type: 'string', default: '20000' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -61,6 +65,7 @@ function options(): { opts: Options; only: Set<string> } | undefined {
     connections: number('connections', values.connections!, 1),
     rates: values.rates!.split(',').map((r) => number('rates', r.trim(), 1)),
     messages: number('messages', values.messages!, 1),
+    events: number('events', values.events!, 1),
   };
   const only = new Set((values.only ?? PARTS.join(',')).split(',').map((s) => s.trim()));
   const unknown = [...only].filter((id) => !PARTS.includes(id));
@@ -81,9 +86,13 @@ async function main(): Promise<void> {
 
   const results: PartResult[] = [];
   try {
-    const model = await startService('model-server', 'dist/apps/model-server/src/main.js', {});
-    const modelUrl = `http://127.0.0.1:${model.port}`;
-    if (ROUTER_RUNS.some((id) => only.has(id))) results.push(await runRouterBench(opts, only, modelUrl, model));
+    if (ROUTER_RUNS.some((id) => only.has(id))) {
+      const model = await startService('model-server', 'dist/apps/model-server/src/main.js', {});
+      results.push(await runRouterBench(opts, only, `http://127.0.0.1:${model.port}`, model));
+      await stopService(model);
+    }
+    // No model-server: the pipeline's events carry the demo models' outputs already.
+    if (PIPELINE_RUNS.some((id) => only.has(id))) results.push(await runPipelineBench(opts));
   } finally {
     await stopAll();
     await cleanupData();

@@ -71,6 +71,35 @@ function inbound(topic: string, partition: number, message: KafkaMessage): Inbou
   };
 }
 
+/** Bounds of one produce request: a batch's outputs, all on one partition, can exceed the broker's message.max.bytes (1 MB by default) when sent at once. */
+const MAX_REQUEST_MESSAGES = 1000;
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Splits outputs into produce requests of at most MAX_REQUEST_MESSAGES messages and about MAX_REQUEST_BYTES. */
+export function* produceRequests(topicMessages: TopicMessages[]): Generator<TopicMessages[]> {
+  let request: TopicMessages[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const { topic, messages } of topicMessages) {
+    let current: TopicMessages | undefined;
+    for (const message of messages) {
+      const size = (message.key?.length ?? 0) + (message.value?.length ?? 0);
+      if (count > 0 && (count >= MAX_REQUEST_MESSAGES || bytes + size > MAX_REQUEST_BYTES)) {
+        yield request;
+        request = [];
+        current = undefined;
+        count = 0;
+        bytes = 0;
+      }
+      if (!current) request.push((current = { topic, messages: [] }));
+      current.messages.push(message);
+      count++;
+      bytes += size;
+    }
+  }
+  if (count > 0) yield request;
+}
+
 /**
  * A NestJS microservice transport that hands whole Kafka batches to `@EventPattern`
  * handlers, so they can batch their Redis and Kafka work, and commits a batch's offsets
@@ -143,7 +172,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
     const transaction = await producer.transaction();
     try {
-      if (topicMessages.length) await transaction.sendBatch({ topicMessages });
+      for (const chunk of produceRequests(topicMessages)) await transaction.sendBatch({ topicMessages: chunk });
       const offset = (BigInt(lastOffset) + 1n).toString();
       await transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
       await transaction.commit();
