@@ -25,6 +25,12 @@ export interface Options {
   connections: number;
   rates: number[];
   messages: number;
+  /** Requests per real-loop run of the regret bench (the reference uses the same stream). */
+  requests: number;
+  /** Offered req/s of the regret bench's real loop. */
+  regretRate: number;
+  /** Real-loop runs of the regret bench. */
+  regretRuns: number;
 }
 
 /** One measured run. `rps` is requests (or events, for the pipeline) per second. */

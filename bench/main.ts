@@ -8,16 +8,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOGS, OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, TOPIC_PREFIX, childCount, cleanupData, killAll, log, startService, stopAll } from './harness';
 import { machine, markdown } from './report';
+import { runRegretBench } from './regret';
 import { ROUTER_RUNS, runRouterBench } from './router';
 
-const PARTS = [...ROUTER_RUNS];
+const PARTS = [...ROUTER_RUNS, 'regret'];
 
 const HELP = `Usage: npm run bench -- [options]
 
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
 publishing against publishing off, strategies against 'single', the Kafka ingress
-against a bare kafkajs loop. Results: a table on stdout, JSON and Markdown under .bench/.
+against a bare kafkajs loop, and the bandit's regret through the real learning loop
+against an in-memory Thompson reference with instant feedback. Results: a table on stdout, JSON and Markdown under .bench/.
 
 Options:
   --duration <s>      measured seconds per HTTP run (default 8)
@@ -26,6 +28,9 @@ Options:
   --connections <n>   autocannon connections for saturation runs (default 32)
   --rates <list>      offered req/s of the fixed-rate runs, comma-separated (default 1000,2000)
   --messages <n>      requests per Kafka-ingress run (default 5000)
+  --requests <n>      requests per regret run, real loop and reference alike (default 2000)
+  --regret-rate <n>   offered req/s of the regret real loop (default 50)
+  --regret-runs <n>   real-loop runs of the regret bench, each on a fresh deployment (default 1)
   --only <list>       comma-separated runs to do (default all):
                       ${PARTS.join(',')}
   -h, --help          show this help
@@ -44,6 +49,9 @@ function options(): { opts: Options; only: Set<string> } | undefined {
       connections: { type: 'string', default: '32' },
       rates: { type: 'string', default: '1000,2000' },
       messages: { type: 'string', default: '5000' },
+      requests: { type: 'string', default: '2000' },
+      'regret-rate': { type: 'string', default: '50' },
+      'regret-runs': { type: 'string', default: '1' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -61,6 +69,9 @@ function options(): { opts: Options; only: Set<string> } | undefined {
     connections: number('connections', values.connections!, 1),
     rates: values.rates!.split(',').map((r) => number('rates', r.trim(), 1)),
     messages: number('messages', values.messages!, 1),
+    requests: number('requests', values.requests!, 10),
+    regretRate: number('regret-rate', values['regret-rate']!, 1),
+    regretRuns: number('regret-runs', values['regret-runs']!, 1),
   };
   const only = new Set((values.only ?? PARTS.join(',')).split(',').map((s) => s.trim()));
   const unknown = [...only].filter((id) => !PARTS.includes(id));
@@ -84,6 +95,7 @@ async function main(): Promise<void> {
     const model = await startService('model-server', 'dist/apps/model-server/src/main.js', {});
     const modelUrl = `http://127.0.0.1:${model.port}`;
     if (ROUTER_RUNS.some((id) => only.has(id))) results.push(await runRouterBench(opts, only, modelUrl, model));
+    if (only.has('regret')) results.push(await runRegretBench(opts, modelUrl));
   } finally {
     await stopAll();
     await cleanupData();
