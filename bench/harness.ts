@@ -27,6 +27,12 @@ export interface Options {
   messages: number;
   /** Prediction/feedback pairs per event-pipeline run. */
   events: number;
+  /** Requests per real-loop run of the regret bench (the reference uses the same stream). */
+  requests: number;
+  /** Offered req/s of the regret bench's real loop. */
+  regretRate: number;
+  /** Real-loop runs of the regret bench. */
+  regretRuns: number;
 }
 
 /** One measured run. `rps` is requests (or events, for the pipeline) per second. */

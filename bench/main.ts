@@ -9,17 +9,20 @@ import { parseArgs } from 'node:util';
 import { LOGS, OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, TOPIC_PREFIX, childCount, cleanupData, killAll, log, startService, stopAll, stopService } from './harness';
 import { machine, markdown } from './report';
 import { PIPELINE_RUNS, runPipelineBench } from './pipeline';
+import { runRegretBench } from './regret';
 import { ROUTER_RUNS, runRouterBench } from './router';
 
-const PARTS = [...ROUTER_RUNS, ...PIPELINE_RUNS];
+const PARTS = [...ROUTER_RUNS, 'regret', ...PIPELINE_RUNS];
 
 const HELP = `Usage: npm run bench -- [options]
 
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
 publishing against publishing off, strategies against 'single', the Kafka ingress
-against a bare kafkajs loop, the event pipeline (feedback-joiner + bandit-updater)
-against a bare kafkajs consume-produce loop. Results: a table on stdout, JSON and Markdown under .bench/.
+against a bare kafkajs loop, the bandit's regret through the real learning loop
+against an in-memory Thompson reference with instant feedback, and the event pipeline
+(feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop.
+Results: a table on stdout, JSON and Markdown under .bench/.
 
 Options:
   --duration <s>      measured seconds per HTTP run (default 8)
@@ -29,6 +32,9 @@ Options:
   --rates <list>      offered req/s of the fixed-rate runs, comma-separated (default 1000,2000)
   --messages <n>      requests per Kafka-ingress run (default 5000)
   --events <n>        prediction/feedback pairs per event-pipeline run (default 20000)
+  --requests <n>      requests per regret run, real loop and reference alike (default 2000)
+  --regret-rate <n>   offered req/s of the regret real loop (default 50)
+  --regret-runs <n>   real-loop runs of the regret bench, each on a fresh deployment (default 1)
   --only <list>       comma-separated runs to do (default all):
                       ${PARTS.join(',')}
   -h, --help          show this help
@@ -48,6 +54,9 @@ function options(): { opts: Options; only: Set<string> } | undefined {
       rates: { type: 'string', default: '1000,2000' },
       messages: { type: 'string', default: '5000' },
       events: { type: 'string', default: '20000' },
+      requests: { type: 'string', default: '2000' },
+      'regret-rate': { type: 'string', default: '50' },
+      'regret-runs': { type: 'string', default: '1' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -66,6 +75,9 @@ function options(): { opts: Options; only: Set<string> } | undefined {
     rates: values.rates!.split(',').map((r) => number('rates', r.trim(), 1)),
     messages: number('messages', values.messages!, 1),
     events: number('events', values.events!, 1),
+    requests: number('requests', values.requests!, 10),
+    regretRate: number('regret-rate', values['regret-rate']!, 1),
+    regretRuns: number('regret-runs', values['regret-runs']!, 1),
   };
   const only = new Set((values.only ?? PARTS.join(',')).split(',').map((s) => s.trim()));
   const unknown = [...only].filter((id) => !PARTS.includes(id));
@@ -86,9 +98,12 @@ async function main(): Promise<void> {
 
   const results: PartResult[] = [];
   try {
-    if (ROUTER_RUNS.some((id) => only.has(id))) {
-      const model = await startService('model-server', 'dist/apps/model-server/src/main.js', {});
-      results.push(await runRouterBench(opts, only, `http://127.0.0.1:${model.port}`, model));
+    const needModel = ROUTER_RUNS.some((id) => only.has(id)) || only.has('regret');
+    const model = needModel ? await startService('model-server', 'dist/apps/model-server/src/main.js', {}) : undefined;
+    if (model) {
+      const modelUrl = `http://127.0.0.1:${model.port}`;
+      if (ROUTER_RUNS.some((id) => only.has(id))) results.push(await runRouterBench(opts, only, modelUrl, model));
+      if (only.has('regret')) results.push(await runRegretBench(opts, modelUrl));
       await stopService(model);
     }
     // No model-server: the pipeline's events carry the demo models' outputs already.

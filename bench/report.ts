@@ -37,12 +37,15 @@ function rssOf(r: Row): string {
 }
 
 export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info: Machine, opts: Options): string {
+  const has = (test: (r: Row) => boolean) => rows.some(test);
   const lines = [
     `Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGb} GB, ${info.os}, Node ${info.node}; ${info.date}.`,
-    `Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`,
-    `Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`,
-    `CPU µs/req: CPU time (user + system) of the target process per request, from /proc — its own cost, whatever else shares the cores.`,
-    `Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`,
+    // Only the kinds of run that were made: a partial run (--only) should not describe the others.
+    ...(has((r) => r.mode === 'saturation') ? [`Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`] : []),
+    ...(has((r) => r.id.startsWith('rate-')) ? [`Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`] : []),
+    ...(has((r) => r.cpuUs !== undefined) ? ['CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores.'] : []),
+    ...(has((r) => r.mode === 'kafka') ? [`Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`] : []),
+    ...(has((r) => r.id.startsWith('regret-')) ? [`Regret runs: ${opts.requests} requests paced at ${opts.regretRate} req/s through router, feedback-joiner and bandit-updater; see the regret section below.`] : []),
     '',
     '| run | target | mode | req/s (events/s) | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | load avg |',
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -1,15 +1,16 @@
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { topicNames } from '@switchyard/contracts';
+import { MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, seededRng, randomFeatures, toInferInputs } from '@switchyard/demo-models';
 
 const HELP = `Switchyard demo: drives a running stack (npm run up) through the four strategies.
 
-Usage: node dist/demo/main.js [--router URL] [--model-server URL] [--requests N]
+Usage: node dist/demo/main.js [--router URL] [--model-server URL] [--requests N] [--waves N]
 
   --router        router base URL            (default http://127.0.0.1:3000, or ROUTER_URL)
   --model-server  model-server base URL      (default http://127.0.0.1:9000, or MODEL_SERVER_URL)
-  --requests      requests per phase         (default 600)
+  --requests      requests per phase; the bandit phase sends twice as many, in waves (default 600)
+  --waves         waves of the bandit phase  (default 8)
   --help          this text
 `;
 
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     router: { type: 'string', default: process.env.ROUTER_URL ?? 'http://127.0.0.1:3000' },
     'model-server': { type: 'string', default: process.env.MODEL_SERVER_URL ?? 'http://127.0.0.1:9000' },
     requests: { type: 'string', default: '600' },
+    waves: { type: 'string', default: '8' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -25,6 +27,10 @@ const { values } = parseArgs({
 const router = values.router!;
 const modelServer = values['model-server']!;
 const requests = Number(values.requests);
+const waves = Number(values.waves);
+if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(waves) || waves < 1) {
+  throw new Error(`--requests and --waves must be whole numbers ≥ 1; got ${values.requests}, ${values.waves}`);
+}
 const rng = seededRng(42);
 const auth: Record<string, string> = process.env.ADMIN_API_KEY ? { authorization: `Bearer ${process.env.ADMIN_API_KEY}` } : {};
 
@@ -39,21 +45,28 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
 const variant = (name: string, model: string) => ({ name, url: modelServer, model, protocol: 'v2', timeoutMs: 1000 });
 const VARIANTS = [variant('v1', 'churn-v1'), variant('v2', 'churn-v2'), variant('v3', 'churn-v3')];
 
+interface Feedback {
+  requestId: string;
+  label: 0 | 1;
+}
+
 interface PhaseResult {
   served: Record<string, number>;
   correct: Record<string, number>;
   requestIds: string[];
-  p50: number;
-  p99: number;
+  latencies: number[];
+  /** True labels not sent yet (traffic sent without feedback). */
+  feedback: Feedback[];
 }
 
-/** Sends `requests` predictions (16 at a time) and the true label of each as feedback. */
-async function traffic(deployment: string, phase: string): Promise<PhaseResult> {
-  const result: PhaseResult = { served: {}, correct: {}, requestIds: [], p50: 0, p99: 0 };
-  const latencies: number[] = [];
+const emptyResult = (): PhaseResult => ({ served: {}, correct: {}, requestIds: [], latencies: [], feedback: [] });
+
+/** Sends `count` predictions (16 at a time); the true label of each goes back as feedback at once, or is returned for later when `withFeedback` is false. */
+async function traffic(deployment: string, phase: string, count = requests, withFeedback = true): Promise<PhaseResult> {
+  const result = emptyResult();
   let next = 0;
   const worker = async () => {
-    while (next < requests) {
+    while (next < count) {
       const i = next++;
       const features = randomFeatures(rng);
       const started = performance.now();
@@ -62,29 +75,87 @@ async function traffic(deployment: string, phase: string): Promise<PhaseResult> 
         unitKey: `customer-${i % 200}`,
         requestId: `${deployment}-${phase}-${i}`,
       });
-      latencies.push(performance.now() - started);
+      result.latencies.push(performance.now() - started);
       const label = groundTruth(features);
       result.served[answer.variant] = (result.served[answer.variant] ?? 0) + 1;
       if (answer.outputs[0].data[0] === label) result.correct[answer.variant] = (result.correct[answer.variant] ?? 0) + 1;
       result.requestIds.push(answer.requestId);
-      await call('POST', '/v1/feedback', { requestId: answer.requestId, label });
+      if (withFeedback) await call('POST', '/v1/feedback', { requestId: answer.requestId, label });
+      else result.feedback.push({ requestId: answer.requestId, label });
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
-  latencies.sort((a, b) => a - b);
-  result.p50 = latencies[Math.floor(latencies.length * 0.5)];
-  result.p99 = latencies[Math.floor(latencies.length * 0.99)];
   return result;
 }
 
+function merge(into: PhaseResult, part: PhaseResult): void {
+  for (const [name, count] of Object.entries(part.served)) into.served[name] = (into.served[name] ?? 0) + count;
+  for (const [name, count] of Object.entries(part.correct)) into.correct[name] = (into.correct[name] ?? 0) + count;
+  into.requestIds.push(...part.requestIds);
+  into.latencies.push(...part.latencies);
+}
+
+async function sendFeedback(feedback: Feedback[]): Promise<void> {
+  for (let i = 0; i < feedback.length; i += MAX_FEEDBACK_BATCH) await call('POST', '/v1/feedback', feedback.slice(i, i + MAX_FEEDBACK_BATCH));
+}
+
+const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+
 function report(title: string, result: PhaseResult): void {
   console.log(`\n== ${title}`);
+  const total = result.requestIds.length;
   for (const [name, count] of Object.entries(result.served).sort()) {
-    const share = ((100 * count) / requests).toFixed(1);
+    const share = ((100 * count) / total).toFixed(1);
     const accuracy = ((100 * (result.correct[name] ?? 0)) / count).toFixed(1);
     console.log(`   ${name}: served ${count} (${share}%), accuracy against ground truth ${accuracy}%`);
   }
-  console.log(`   latency through the router: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
+  const sorted = [...result.latencies].sort((a, b) => a - b);
+  console.log(`   latency through the router: p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms`);
+}
+
+const BANDIT = 'churn-bandit';
+/**
+ * After each wave: the router re-reads the arm statistics every REFRESH_INTERVAL_MS
+ * (1 s by default), so the next wave is served with what the joined feedback taught.
+ */
+const WAVE_PAUSE_MS = 2500;
+
+/** Rewards the bandit updater has counted for the bandit deployment, per variant. */
+async function banditRewards(): Promise<Record<string, { count: number; mean: number }>> {
+  const { report } = await call('GET', `/v1/deployments/${BANDIT}`);
+  return Object.fromEntries(VARIANTS.map(({ name }) => [name, report[name]?.served?.reward ?? { count: 0, mean: NaN }]));
+}
+
+/**
+ * The bandit phase in waves, each wave's labels sent only after the next wave's
+ * predictions: ground truth arrives a wave late, as it does in production. After each
+ * wave, the share each arm was served in it, and how much feedback has been joined so far.
+ */
+async function banditWaves(): Promise<PhaseResult> {
+  const total = emptyResult();
+  const perWave = Math.ceil((2 * requests) / waves);
+  let late: Feedback[] = [];
+  console.log(`\n== bandit (thompson) on ${BANDIT}: ${waves} waves of ${perWave} requests; each wave's labels are sent after the next wave, so feedback is one wave late`);
+  for (let wave = 1; wave <= waves; wave++) {
+    const result = await traffic(BANDIT, `wave${wave}`, perWave, false);
+    merge(total, result);
+    await sendFeedback(late);
+    late = result.feedback;
+    await new Promise((resolve) => setTimeout(resolve, WAVE_PAUSE_MS));
+    const joined = Object.values(await banditRewards()).reduce((sum, r) => sum + r.count, 0);
+    const shares = VARIANTS.map(({ name }) => `${name} ${String(Math.round((100 * (result.served[name] ?? 0)) / perWave)).padStart(3)}%`).join('  ');
+    console.log(`   wave ${wave}/${waves}  ${shares}  (feedback joined: ${joined})`);
+  }
+  await sendFeedback(late);
+  const deadline = Date.now() + 15000;
+  let rewards = await banditRewards();
+  while (Object.values(rewards).reduce((sum, r) => sum + r.count, 0) < total.requestIds.length && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    rewards = await banditRewards();
+  }
+  const learned = Object.entries(rewards).map(([name, r]) => `${name} ${r.count ? r.mean.toFixed(3) : '–'} over ${r.count}`);
+  console.log(`   mean reward learned from the joined feedback: ${learned.join(', ')}`);
+  return total;
 }
 
 interface RoleReport {
@@ -142,6 +213,7 @@ async function main(): Promise<void> {
   console.log(`Switchyard demo against ${router}; ${requests} requests per phase, true labels sent back as feedback.`);
   // A fresh start: statistics of an earlier run go with the deployment.
   await call('DELETE', '/v1/deployments/churn').catch(() => undefined);
+  await call('DELETE', `/v1/deployments/${BANDIT}`).catch(() => undefined);
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'single', variant: 'v1' } });
   const single = await traffic('churn', 'single');
   report('single: v1 serves everything', single);
@@ -158,14 +230,15 @@ async function main(): Promise<void> {
   report('canary: 20% of customers (sticky by unitKey) go to v2', canary);
   remember(canary);
 
-  await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });
-  const bandit = await traffic('churn', 'bandit');
-  report('bandit (thompson): each request samples an arm from weights derived from the reward statistics in Redis', bandit);
+  // Its own deployment, so the bandit starts from no statistics instead of the rewards v1 earned above.
+  await call('PUT', `/v1/deployments/${BANDIT}`, { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });
+  const bandit = await banditWaves();
+  report('bandit (thompson), all waves: each request samples an arm from weights derived from the reward statistics in Redis', bandit);
   remember(bandit);
 
-  const promoted = await call('POST', '/v1/deployments/churn/promote', { variant: 'v3' });
-  console.log(`\n== promote: churn is now ${JSON.stringify(promoted.strategy)} (spec version ${promoted.version})`);
-  const rolledBack = await call('POST', '/v1/deployments/churn/rollback');
+  const promoted = await call('POST', `/v1/deployments/${BANDIT}/promote`, { variant: 'v3' });
+  console.log(`\n== promote: ${BANDIT} is now ${JSON.stringify(promoted.strategy)} (spec version ${promoted.version})`);
+  const rolledBack = await call('POST', `/v1/deployments/${BANDIT}/rollback`);
   console.log(`== rollback: back to ${JSON.stringify(rolledBack.strategy)} (spec version ${rolledBack.version})`);
 
   const events = await countEvents(all);

@@ -12,3 +12,4 @@ export * from './select';
 export * from './join';
 export * from './report';
 export * from './reward-stats';
+export * from './regret';

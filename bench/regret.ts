@@ -1,0 +1,245 @@
+/**
+ * Bandit regret: the real learning loop (router → predictions → feedback-joiner → joined →
+ * bandit-updater → Redis → router) against an in-memory Thompson reference that learns
+ * from every reward before the next request, on the same arms and the same feature stream.
+ */
+import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { cumulativeRegret, DEFAULT_MIN_SHARE, simulateInstantBandit } from '@switchyard/strategies';
+import { Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX, fmt, load1, log, ratio, sleep, startService, stopService } from './harness';
+
+const ARMS = ['v1', 'v2', 'v3'];
+const MODEL_OF: Record<string, string> = { v1: 'churn-v1', v2: 'churn-v2', v3: 'churn-v3' };
+/** The seed of the feature stream, shared by the real loop and the reference. */
+const SEED = 7;
+/** The product default, so the floor's share of the regret is what a deployment would pay. */
+const MIN_SHARE = DEFAULT_MIN_SHARE;
+/** The router's default: the loop is measured as it would be deployed. */
+const REFRESH_INTERVAL_MS = 1000;
+/** Reference runs averaged (about 2.5 s each for 2000 requests: Thompson draws 1000 samples per reward). */
+const REFERENCE_REPEATS = 10;
+const CHECKPOINTS = 5;
+
+interface Stream {
+  features: number[][];
+  /** Whether each arm's model answers request t right: the reward it would earn there. */
+  right: Array<Record<string, number>>;
+  /** Each arm's accuracy over this stream: the expected reward regret is measured with. */
+  accuracy: Record<string, number>;
+}
+
+function featureStream(requests: number): Stream {
+  const rng = seededRng(SEED);
+  const features = Array.from({ length: requests }, () => randomFeatures(rng));
+  const right = features.map((f) => {
+    const truth = groundTruth(f);
+    return Object.fromEntries(ARMS.map((arm) => [arm, predict(MODEL_OF[arm], f).label === truth ? 1 : 0]));
+  });
+  const accuracy = Object.fromEntries(ARMS.map((arm) => [arm, right.reduce((n, r) => n + r[arm], 0) / requests]));
+  return { features, right, accuracy };
+}
+
+interface Trace {
+  regret: number[];
+  /** Share of the best arm over the last fifth of the requests. */
+  finalBestShare: number;
+}
+
+function trace(chosen: string[], stream: Stream): Trace {
+  const best = ARMS.reduce((a, b) => (stream.accuracy[b] > stream.accuracy[a] ? b : a));
+  const tail = chosen.slice(-Math.max(1, Math.floor(chosen.length / CHECKPOINTS)));
+  return { regret: cumulativeRegret(chosen, stream.accuracy), finalBestShare: tail.filter((arm) => arm === best).length / tail.length };
+}
+
+function reference(stream: Stream): Trace[] {
+  return Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
+    trace(
+      simulateInstantBandit({
+        algorithm: 'thompson',
+        arms: ARMS,
+        requests: stream.features.length,
+        reward: (t, arm) => stream.right[t][arm],
+        rng: seededRng(SEED * 1000 + i),
+        rewardKind: 'binary',
+        minShare: MIN_SHARE,
+      }),
+      stream,
+    ),
+  );
+}
+
+async function json(method: string, url: string, body?: unknown): Promise<any> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Rewards the updater has applied to `deployment`, read from the router's report. */
+async function applied(router: Service, deployment: string): Promise<number> {
+  const { report } = await json('GET', `http://127.0.0.1:${router.port}/v1/deployments/${deployment}`);
+  return ARMS.reduce((n, arm) => n + (report?.[arm]?.served?.reward?.count ?? 0), 0);
+}
+
+async function putBandit(router: Service, deployment: string, modelUrl: string): Promise<void> {
+  await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${deployment}`, {
+    variants: ARMS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs: 1000 })),
+    strategy: { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE },
+    reward: { type: 'match' },
+  });
+}
+
+interface RealRun {
+  chosen: string[];
+  errors: number;
+  /** Requests answered but not yet in the statistics, sampled every 250 ms while traffic ran, with the second of the run. */
+  lag: Array<{ at: number; requests: number }>;
+  /** From the last request until its reward was in the statistics. */
+  drainMs: number;
+  seconds: number;
+}
+
+/**
+ * One pass of the stream through the real loop at `opts.regretRate` req/s, each answer
+ * followed at once by its true label as feedback. Requests go out on schedule whatever
+ * the answers do, so the loop's delay shows up as stale weights, as it would in service.
+ */
+async function realRun(router: Service, deployment: string, stream: Stream, opts: Options): Promise<RealRun> {
+  const base = `http://127.0.0.1:${router.port}`;
+  const requests = stream.features.length;
+  const chosen = new Array<string>(requests);
+  let errors = 0;
+  let answered = 0;
+  const inflight: Promise<void>[] = [];
+  const lag: RealRun['lag'] = [];
+  let sending = true;
+  const t0 = performance.now();
+  const sampler = (async () => {
+    while (sending) {
+      await sleep(250);
+      const before = answered;
+      lag.push({ at: (performance.now() - t0) / 1000, requests: before - (await applied(router, deployment)) });
+    }
+  })();
+  for (let t = 0; t < requests; t++) {
+    const due = t0 + (t / opts.regretRate) * 1000;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const requestId = `${deployment}-${t}`;
+    const features = stream.features[t];
+    inflight.push(
+      (async () => {
+        try {
+          const answer = await json('POST', `${base}/v1/deployments/${deployment}/predict`, { requestId, inputs: toInferInputs(features) });
+          chosen[t] = answer.variant;
+          answered++;
+          await json('POST', `${base}/v1/feedback`, { requestId, label: groundTruth(features) });
+        } catch {
+          errors++;
+        }
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  const seconds = (performance.now() - t0) / 1000;
+  sending = false;
+  await sampler;
+  const drainStart = performance.now();
+  const deadline = drainStart + 60_000;
+  while ((await applied(router, deployment)) < answered && performance.now() < deadline) await sleep(100);
+  return { chosen, errors, lag, drainMs: performance.now() - drainStart, seconds };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const worst = (r: RealRun) => r.lag.reduce((a, b) => (b.requests > a.requests ? b : a), { at: 0, requests: 0 });
+const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+
+export async function runRegretBench(opts: Options, modelUrl: string): Promise<PartResult> {
+  const T = opts.requests;
+  const stream = featureStream(T);
+  log(`regret: accuracy over the ${T}-request stream (seed ${SEED}) ${ARMS.map((a) => `${a} ${stream.accuracy[a].toFixed(3)}`).join(', ')}`);
+
+  const refStarted = performance.now();
+  const refs = reference(stream);
+  log(`regret: reference, ${REFERENCE_REPEATS} in-memory Thompson runs in ${((performance.now() - refStarted) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r.regret[T - 1])), 1)}`);
+
+  const env = { TOPIC_PREFIX, REDIS_PREFIX };
+  const router = await startService('router-regret', 'dist/apps/router/src/main.js', {
+    ...env, PUBLISH_MODE: 'durable', KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: String(REFRESH_INTERVAL_MS), INSTANCE_ID: `${RUN_ID}-regret-router`,
+  });
+  const joiner = await startService('feedback-joiner-regret', 'dist/apps/feedback-joiner/src/main.js', {
+    ...env, JOIN_GROUP: `${RUN_ID}-regret-joiner`, INSTANCE_ID: `${RUN_ID}-regret-joiner`,
+  });
+  const updater = await startService('bandit-updater-regret', 'dist/apps/bandit-updater/src/main.js', {
+    ...env, UPDATE_GROUP: `${RUN_ID}-regret-updater`, INSTANCE_ID: `${RUN_ID}-regret-updater`,
+  });
+  const reals: Array<RealRun & Trace> = [];
+  try {
+    // Consumer groups join and topics get their first batches here, not in a measured run.
+    const warm = 'regret-warm';
+    await putBandit(router, warm, modelUrl);
+    await realRun(router, warm, featureStream(50), { ...opts, regretRate: 25 });
+    for (let run = 1; run <= opts.regretRuns; run++) {
+      const deployment = `regret-${run}`;
+      await putBandit(router, deployment, modelUrl);
+      log(`regret: real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
+      const real = await realRun(router, deployment, stream, opts);
+      if (real.chosen.some((arm) => arm === undefined)) throw new Error(`regret: ${real.errors} of ${T} requests failed in run ${run}`);
+      reals.push({ ...real, ...trace(real.chosen, stream) });
+      const r = reals[reals.length - 1];
+      log(`regret: run ${run}: regret ${fmt(r.regret[T - 1], 1)}, best-arm share at the end ${pct(r.finalBestShare)}, median lag ${median(r.lag.map((l) => l.requests))} requests (max ${worst(r).requests} at ${worst(r).at.toFixed(1)} s), drained ${(r.drainMs / 1000).toFixed(1)} s after the last request`);
+    }
+  } finally {
+    for (const service of [router, joiner, updater]) await stopService(service);
+  }
+
+  const realFinal = mean(reals.map((r) => r.regret[T - 1]));
+  const refFinals = refs.map((r) => r.regret[T - 1]);
+  const refFinal = mean(refFinals);
+  const rows: Row[] = reals.map((r, i) => ({
+    id: `regret-${i + 1}`,
+    label: `bandit thompson through the real loop, final regret ${fmt(r.regret[T - 1], 1)}`,
+    target: 'router+joiner+updater',
+    mode: 'rate',
+    offered: opts.regretRate,
+    rps: T / r.seconds,
+    errors: r.errors,
+    peakRssIsRunPeak: true,
+    load1: load1(),
+  }));
+
+  const at = Array.from({ length: CHECKPOINTS }, (_, i) => Math.round(((i + 1) * T) / CHECKPOINTS));
+  const section = [
+    `### Bandit regret: real loop vs in-memory Thompson with instant feedback`,
+    '',
+    `Arms v1/v2/v3 = churn-v1/v2/v3; accuracy over this ${T}-request feature stream (seed ${SEED}): ${ARMS.map((a) => `${a} ${stream.accuracy[a].toFixed(3)}`).join(', ')} — the expected reward regret is measured with (regret per request = best arm's accuracy − chosen arm's). ` +
+      `Thompson, minShare ${MIN_SHARE}, binary reward (match). Real loop: ${reals.length} run(s) at ${opts.regretRate} req/s, each answer followed at once by its true label, router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}. ` +
+      `Reference: ${REFERENCE_REPEATS} runs on the same stream (different bandit seeds), weights recomputed after every reward.`,
+    '',
+    `| after request | ${reals.map((_, i) => `real run ${i + 1}`).join(' | ')} | real mean | reference mean (min–max) | real / reference |`,
+    `|---:|${reals.map(() => '---:|').join('')}---:|---:|---:|`,
+    ...at.map((n) => {
+      const realMean = mean(reals.map((r) => r.regret[n - 1]));
+      const refAt = refs.map((r) => r.regret[n - 1]);
+      return `| ${n} | ${reals.map((r) => fmt(r.regret[n - 1], 1)).join(' | ')} | ${fmt(realMean, 1)} | ${fmt(mean(refAt), 1)} (${fmt(Math.min(...refAt), 1)}–${fmt(Math.max(...refAt), 1)}) | ${fmt(realMean / mean(refAt))} |`;
+    }),
+    `| best-arm share, last ${T / CHECKPOINTS} requests | ${reals.map((r) => pct(r.finalBestShare)).join(' | ')} | ${pct(mean(reals.map((r) => r.finalBestShare)))} | ${pct(mean(refs.map((r) => r.finalBestShare)))} | |`,
+    '',
+    `Feedback delay through the loop: ${reals.map((r, i) => `run ${i + 1}: median ${median(r.lag.map((l) => l.requests))} answered requests not yet in the statistics (max ${worst(r).requests}, ${worst(r).at.toFixed(1)} s into the run), last reward applied ${(r.drainMs / 1000).toFixed(1)} s after the last answer`).join('; ')}.`,
+  ].join('\n');
+
+  return {
+    rows,
+    ratios: [
+      ratio('bandit regret: real loop / in-memory reference (instant feedback)', realFinal / refFinal, '≤ 1.20', (v) => v <= 1.2),
+      ratio('bandit regret: real loop, final (sum of accuracy gaps)', realFinal, '(info)'),
+      ratio('bandit regret: in-memory reference, final', refFinal, '(info)'),
+    ],
+    sections: [section],
+  };
+}
