@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 
 /**
@@ -9,15 +10,15 @@ export function modelPool(origin: string): Pool {
 }
 
 export async function inferOutputs(pool: Pool, path: string, requestId: string, inputs: unknown): Promise<{ status: number; outputs: unknown }> {
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), 500);
+  const deadline = new EventEmitter();
+  const timer = setTimeout(() => deadline.emit('abort'), 500);
   try {
     const response = await pool.request({
       method: 'POST',
       path,
       headers: { 'content-type': 'application/json', 'x-request-id': requestId },
       body: JSON.stringify({ id: requestId, inputs }),
-      signal: deadline.signal,
+      signal: deadline,
     });
     const answer = JSON.parse(await response.body.text()) as { outputs: unknown };
     return { status: response.statusCode, outputs: answer.outputs };

@@ -50,6 +50,8 @@ export interface Row {
   peakRssIsRunPeak: boolean;
   /** CPU time (user + system) the target process spent per request (or event), in µs: its cost, whatever else competes for the cores. */
   cpuUs?: number;
+  /** The same for the local Kafka broker (scripts/infra.sh), which shares the cores: what publishing costs it. */
+  brokerCpuUs?: number;
   /** Peak RSS of the other processes under test in this run (e.g. the updater beside the joiner). */
   otherPeakRssMb?: Record<string, number | undefined>;
   /** rps of each round (saturation runs are repeated in interleaved rounds). */
@@ -188,6 +190,16 @@ export function cpuSeconds(pid: number): number | undefined {
     // Fields after the parenthesised command name: state is [0], utime [11], stime [12].
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pid of the Kafka broker started by scripts/infra.sh, when it runs on this machine. */
+export function brokerPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(ROOT, '.infra', 'kafka', 'kafka.pid'), 'utf8').trim());
+    return cpuSeconds(pid) === undefined ? undefined : pid;
   } catch {
     return undefined;
   }

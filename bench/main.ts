@@ -28,7 +28,7 @@ Options:
   --duration <s>      measured seconds per HTTP run (default 8)
   --rounds <n>        interleaved rounds of the saturation runs; a row is their mean (default 2)
   --warmup <s>        warm-up seconds before each HTTP run, not measured (default 2)
-  --connections <n>   autocannon connections for saturation runs (default 32)
+  --connections <n>   autocannon connections for saturation runs (default 128)
   --rates <list>      offered req/s of the fixed-rate runs, comma-separated (default 1000,2000)
   --messages <n>      requests per Kafka-ingress run (default 5000)
   --events <n>        prediction/feedback pairs per event-pipeline run (default 20000)
@@ -50,7 +50,7 @@ function options(): { opts: Options; only: Set<string> } | undefined {
       duration: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '2' },
       warmup: { type: 'string', default: '2' },
-      connections: { type: 'string', default: '32' },
+      connections: { type: 'string', default: '128' },
       rates: { type: 'string', default: '1000,2000' },
       messages: { type: 'string', default: '5000' },
       events: { type: 'string', default: '20000' },

@@ -43,7 +43,7 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
     // Only the kinds of run that were made: a partial run (--only) should not describe the others.
     ...(has((r) => r.mode === 'saturation') ? [`Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`] : []),
     ...(has((r) => r.id.startsWith('rate-')) ? [`Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`] : []),
-    ...(has((r) => r.cpuUs !== undefined) ? ['CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores.'] : []),
+    ...(has((r) => r.cpuUs !== undefined) ? ['CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores; in brackets, the local Kafka broker\'s CPU per request over the same seconds.'] : []),
     ...(has((r) => r.mode === 'kafka') ? [`Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`] : []),
     ...(has((r) => r.id.startsWith('regret-')) ? [`Regret runs: ${opts.requests} requests paced at ${opts.regretRate} req/s through router, feedback-joiner and bandit-updater; see the regret section below.`] : []),
     '',
@@ -51,7 +51,7 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.id}: ${r.label} | ${r.target} | ${modeOf(r)} | ${r.rps.toFixed(0)}${r.roundsRps && r.roundsRps.length > 1 ? ` (${r.roundsRps.map((x) => x.toFixed(0)).join(', ')})` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.cpuUs, 0)} | ${rssOf(r)} | ${fmt(r.load1)} |`,
+        `| ${r.id}: ${r.label} | ${r.target} | ${modeOf(r)} | ${r.rps.toFixed(0)}${r.roundsRps && r.roundsRps.length > 1 ? ` (${r.roundsRps.map((x) => x.toFixed(0)).join(', ')})` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.cpuUs, 0)}${r.brokerCpuUs !== undefined && Number.isFinite(r.brokerCpuUs) ? ` (+${fmt(r.brokerCpuUs, 0)})` : ''} | ${rssOf(r)} | ${fmt(r.load1)} |`,
     ),
     '',
     '| ratio | value | goal | met |',

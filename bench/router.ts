@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { toInferInputs } from '@switchyard/demo-models';
 import {
   Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
-  brokers, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  brokerPid, brokers, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
 } from './harness';
 
 // autocannon ships no types; the part of its programmatic API used here.
@@ -107,6 +107,8 @@ async function measure(
   if (opts.warmup > 0) await saturate(url, { ...opts }, opts.warmup);
   const reset = resetPeakRss(pid);
   const cpuBefore = cpuSeconds(pid);
+  const broker = brokerPid();
+  const brokerBefore = broker && cpuSeconds(broker);
   const seconds = opts.duration;
   log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
   let row: Row;
@@ -123,8 +125,9 @@ async function measure(
   }
   row.peakRssMb = peakRssMb(pid);
   row.cpuUs = cpuPer(cpuBefore, cpuSeconds(pid), row.rps * seconds);
+  row.brokerCpuUs = broker ? cpuPer(brokerBefore, cpuSeconds(broker), row.rps * seconds) : undefined;
   row.load1 = load1();
-  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req, peak RSS ${row.peakRssMb ?? '?'} MB`);
+  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req (Kafka broker ${fmt(row.brokerCpuUs, 0)}), peak RSS ${row.peakRssMb ?? '?'} MB`);
   return row;
 }
 
@@ -140,6 +143,7 @@ function combine(rounds: Row[]): Row {
     errors: rounds.reduce((a, r) => a + r.errors, 0),
     peakRssMb: rss.length ? Math.max(...rss) : undefined,
     cpuUs: mean((r) => r.cpuUs ?? NaN),
+    brokerCpuUs: mean((r) => r.brokerCpuUs ?? NaN),
     peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
     roundsRps: rounds.map((r) => r.rps),
     load1: Math.max(...rounds.map((r) => r.load1 ?? 0)),

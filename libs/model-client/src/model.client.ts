@@ -1,4 +1,5 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import { InferResponse, StoredVariant } from '@switchyard/contracts';
 
@@ -64,16 +65,18 @@ export class ModelClient implements OnApplicationShutdown {
     const v2 = variant.protocol === 'v2';
     const body = v2 ? { id: requestId, inputs, ...extras } : { inputs };
     // A timer cleared on the answer, not AbortSignal.timeout: that one cannot be cancelled,
-    // so every call would leave a timer that fires later and builds a DOMException.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`)), variant.timeoutMs);
+    // so every call would leave a timer that fires later and builds a DOMException. The
+    // signal is an EventEmitter, which undici accepts and which costs a fraction of an
+    // AbortController on the hot path; undici then rejects with an AbortError (a timeout).
+    const deadline = new EventEmitter();
+    const timer = setTimeout(() => deadline.emit('abort'), variant.timeoutMs);
     try {
       const response = await this.pool(origin).request({
         method: 'POST',
         path,
         headers: { 'content-type': 'application/json', 'x-request-id': requestId },
         body: JSON.stringify(body),
-        signal: deadline.signal,
+        signal: deadline,
       });
       return parseAnswer(response.statusCode, await response.body.text(), v2);
     } finally {

