@@ -1,5 +1,5 @@
 import type { ProducerBatch } from 'kafkajs';
-import { BatchingProducer } from './batching-producer';
+import { BatchingProducer, MAX_REQUEST_BYTES } from './batching-producer';
 
 /** A recording stand-in for kafkajs's Producer: this spec is about batching, not Kafka. */
 function recorder(fail = false) {
@@ -62,5 +62,26 @@ describe(BatchingProducer.name, () => {
     await sut.flush();
     expect(batches.map((b) => b.topicMessages![0].messages.length)).toEqual([2, 2, 1]);
     expect(sut.pending).toBe(0);
+  });
+
+  it('keeps each request under MAX_REQUEST_BYTES, so large events never exceed the broker limit', async () => {
+    const { batches, release, producer } = recorder();
+    release();
+    const sut = new BatchingProducer(producer);
+    const big = (key: string) => ({ key, value: 'x'.repeat(200 * 1024) });
+    await sut.send('a', ['1', '2', '3', '4', '5'].map(big));
+    expect(batches.map((b) => b.topicMessages![0].messages.length)).toEqual([2, 2, 1]);
+    for (const b of batches) {
+      const bytes = b.topicMessages![0].messages.reduce((n, m) => n + (m.value as string).length + (m.key as string).length, 0);
+      expect(bytes).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    }
+  });
+
+  it('still sends a single message larger than the bound, on its own', async () => {
+    const { batches, release, producer } = recorder();
+    release();
+    const sut = new BatchingProducer(producer);
+    await sut.send('a', [{ key: 'huge', value: 'x'.repeat(MAX_REQUEST_BYTES + 1) }, message('small')]);
+    expect(batches.map((b) => b.topicMessages![0].messages.length)).toEqual([1, 1]);
   });
 });

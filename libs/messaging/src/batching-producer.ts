@@ -14,14 +14,25 @@ export interface OutboundMessage {
   headers?: Record<string, string>;
 }
 
+/**
+ * Bounds of one produce request: what is sent at once, even to one partition, must stay
+ * under the broker's message.max.bytes (1 MB by default).
+ */
+export const MAX_REQUEST_MESSAGES = 1000;
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Approximate size of a message in a produce request (key and value; strings count their length). */
+export const messageSize = (message: Pick<Message, 'key' | 'value'>) => (message.key?.length ?? 0) + (message.value?.length ?? 0);
+
 interface Pending {
   topic: string;
   message: Message;
+  size: number;
   settle: { resolve: () => void; reject: (error: Error) => void };
 }
 
 export interface BatchingOptions {
-  /** Flush as soon as this many messages wait. @default 1000 */
+  /** Flush as soon as this many messages wait; also the most one request carries. @default MAX_REQUEST_MESSAGES */
   maxBatch?: number;
   /** Extra time to wait for more messages before a flush (kafkajs has no linger). @default 0 */
   lingerMs?: number;
@@ -47,14 +58,14 @@ export class BatchingProducer {
     private readonly producer: Pick<Producer, 'sendBatch'>,
     options: BatchingOptions = {},
   ) {
-    this.maxBatch = options.maxBatch ?? 1000;
+    this.maxBatch = options.maxBatch ?? MAX_REQUEST_MESSAGES;
     this.lingerMs = options.lingerMs ?? 0;
     this.maxInFlight = options.maxInFlight ?? 4;
   }
 
   send(topic: string, messages: OutboundMessage[]): Promise<void> {
     const acknowledged = messages.map(
-      (message) => new Promise<void>((resolve, reject) => this.queue.push({ topic, message, settle: { resolve, reject } })),
+      (message) => new Promise<void>((resolve, reject) => this.queue.push({ topic, message, size: messageSize(message), settle: { resolve, reject } })),
     );
     this.schedule();
     // One message per call is the router's hot path: no Promise.all around it.
@@ -86,10 +97,18 @@ export class BatchingProducer {
 
   private drain(): void {
     while (this.queue.length && this.inFlight < this.maxInFlight) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      const batch = this.queue.splice(0, this.requestLength());
       this.inFlight++;
       void this.sendOne(batch);
     }
+  }
+
+  /** How many queued messages the next request takes: at most maxBatch and MAX_REQUEST_BYTES, at least one. */
+  private requestLength(): number {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && n < this.maxBatch && (n === 0 || bytes + this.queue[n].size <= MAX_REQUEST_BYTES)) bytes += this.queue[n++].size;
+    return n;
   }
 
   private async sendOne(batch: Pending[]): Promise<void> {

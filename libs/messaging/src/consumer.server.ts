@@ -3,7 +3,7 @@ import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Partitioners, Producer, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { DlqRecord } from '@switchyard/contracts';
-import { OutboundMessage } from './batching-producer';
+import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
 
 export interface InboundMessage {
   topic: string;
@@ -71,10 +71,6 @@ function inbound(topic: string, partition: number, message: KafkaMessage): Inbou
   };
 }
 
-/** Bounds of one produce request: a batch's outputs, all on one partition, can exceed the broker's message.max.bytes (1 MB by default) when sent at once. */
-const MAX_REQUEST_MESSAGES = 1000;
-const MAX_REQUEST_BYTES = 512 * 1024;
-
 /** Splits outputs into produce requests of at most MAX_REQUEST_MESSAGES messages and about MAX_REQUEST_BYTES. */
 export function* produceRequests(topicMessages: TopicMessages[]): Generator<TopicMessages[]> {
   let request: TopicMessages[] = [];
@@ -83,7 +79,7 @@ export function* produceRequests(topicMessages: TopicMessages[]): Generator<Topi
   for (const { topic, messages } of topicMessages) {
     let current: TopicMessages | undefined;
     for (const message of messages) {
-      const size = (message.key?.length ?? 0) + (message.value?.length ?? 0);
+      const size = messageSize(message);
       if (count > 0 && (count >= MAX_REQUEST_MESSAGES || bytes + size > MAX_REQUEST_BYTES)) {
         yield request;
         request = [];
