@@ -313,6 +313,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     for (const rate of opts.rates) {
       rows.push(await measure(`rate-bare-${rate}`, 'bare proxy, fixed rate', bare, '/', opts, rate));
       rows.push(await measure(`rate-durable-${rate}`, 'router single durable, fixed rate', durable, predict('bench-single'), opts, rate));
+      if (fast) rows.push(await measure(`rate-fast-${rate}`, 'router single fast, fixed rate', fast, predict('bench-single'), opts, rate));
     }
   }
 
@@ -354,10 +355,12 @@ function routerRatios(rows: Row[], opts: Options) {
   ];
   for (const rate of opts.rates) {
     const rb = get(`rate-bare-${rate}`);
-    const rr = get(`rate-durable-${rate}`);
-    if (!rb || !rr) continue;
-    list.push(ratio(`added p50 at ${rate} req/s, ms (router − bare)`, rr.p50! - rb.p50!, '(info)'));
-    list.push(ratio(`added p99 at ${rate} req/s, ms (router − bare)`, rr.p99! - rb.p99!, '< 1 ms', (v) => v < 1));
+    for (const mode of ['durable', 'fast']) {
+      const rr = get(`rate-${mode}-${rate}`);
+      if (!rb || !rr) continue;
+      list.push(ratio(`added p50 at ${rate} req/s, ms (router ${mode} − bare)`, rr.p50! - rb.p50!, '(info)'));
+      list.push(ratio(`added p99 at ${rate} req/s, ms (router ${mode} − bare)`, rr.p99! - rb.p99!, '< 1 ms', (v) => v < 1));
+    }
   }
   return list;
 }

@@ -1,5 +1,6 @@
 import type { TopicMessages } from 'kafkajs';
-import { produceRequests } from './consumer.server';
+import { KafkaJSNonRetriableError, KafkaJSProtocolError } from 'kafkajs';
+import { produceRequests, retryWhileTransactionSettles } from './consumer.server';
 
 describe(produceRequests.name, () => {
   const messages = (n: number, bytes: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`.padEnd(4, '-'), value: 'x'.repeat(bytes - 4) }));
@@ -22,5 +23,43 @@ describe(produceRequests.name, () => {
 
   it('yields nothing for no messages', () => {
     expect([...produceRequests([{ topic: 'joined', messages: [] }])]).toEqual([]);
+  });
+});
+
+describe(retryWhileTransactionSettles.name, () => {
+  // What kafkajs throws from sendOffsets while the previous commit's markers are written (retry/index.js).
+  const concurrent = () => {
+    const refusal = new KafkaJSProtocolError(
+      Object.assign(new Error('another concurrent operation on the same transaction was ongoing'), { type: 'CONCURRENT_TRANSACTIONS', code: 51 }),
+    );
+    // The typings omit the second argument kafkajs passes.
+    const NonRetriable = KafkaJSNonRetriableError as unknown as new (e: Error, meta: { cause: Error }) => KafkaJSNonRetriableError;
+    return new NonRetriable(refusal, { cause: refusal });
+  };
+
+  it('retries a step refused with CONCURRENT_TRANSACTIONS until it passes', async () => {
+    let calls = 0;
+    const step = jest.fn(async () => {
+      if (++calls < 3) throw concurrent();
+      return 'sent';
+    });
+    await expect(retryWhileTransactionSettles(step, [1, 1, 1])).resolves.toBe('sent');
+    expect(step).toHaveBeenCalledTimes(3);
+  });
+
+  it('gives up after its delays, with the coordinator error', async () => {
+    const step = jest.fn(async () => {
+      throw concurrent();
+    });
+    await expect(retryWhileTransactionSettles(step, [1, 1])).rejects.toThrow(KafkaJSNonRetriableError);
+    expect(step).toHaveBeenCalledTimes(3);
+  });
+
+  it('does not retry any other error', async () => {
+    const step = jest.fn(async () => {
+      throw new Error('fenced');
+    });
+    await expect(retryWhileTransactionSettles(step, [1, 1])).rejects.toThrow('fenced');
+    expect(step).toHaveBeenCalledTimes(1);
   });
 });

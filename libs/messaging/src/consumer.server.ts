@@ -96,6 +96,30 @@ export function* produceRequests(topicMessages: TopicMessages[]): Generator<Topi
   if (count > 0) yield request;
 }
 
+const isConcurrentTransactions = (error: unknown): boolean => {
+  const e = error as { type?: string; cause?: unknown } | undefined;
+  return e?.type === 'CONCURRENT_TRANSACTIONS' || (e?.cause !== undefined && isConcurrentTransactions(e.cause));
+};
+
+/**
+ * Runs a transaction step, retrying it while the coordinator answers
+ * CONCURRENT_TRANSACTIONS: it does so until the previous commit's markers are written,
+ * and a batch with no outputs starts its transaction with AddOffsetsToTxn, which kafkajs
+ * (unlike AddPartitionsToTxn) does not retry. Uncaught, the consumer crashed and kafkajs
+ * restarted it 2–4 s later: the stalls the regret bench saw. The step changes nothing
+ * when refused, so retrying it in the same transaction is safe.
+ */
+export async function retryWhileTransactionSettles<T>(step: () => Promise<T>, delaysMs: readonly number[] = [10, 20, 50, 100, 200, 500, 1000]): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!isConcurrentTransactions(error) || attempt >= delaysMs.length) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
+    }
+  }
+}
+
 /**
  * A NestJS microservice transport that hands whole Kafka batches to `@EventPattern`
  * handlers, so they can batch their Redis and Kafka work, and commits a batch's offsets
@@ -170,7 +194,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     try {
       for (const chunk of produceRequests(topicMessages)) await transaction.sendBatch({ topicMessages: chunk });
       const offset = (BigInt(lastOffset) + 1n).toString();
-      await transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
+      await retryWhileTransactionSettles(() =>
+        transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] }),
+      );
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch(() => undefined);
