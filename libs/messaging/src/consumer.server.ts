@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Partitioners, Producer, TopicMessages } from 'kafkajs';
+import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { DlqRecord } from '@switchyard/contracts';
+import { javaCompatiblePartitioner } from './partitioner';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
 
 export interface InboundMessage {
@@ -153,7 +154,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           maxInFlightRequests: 1,
           transactionTimeout: 15000,
           allowAutoTopicCreation: false,
-          createPartitioner: Partitioners.DefaultPartitioner,
+          createPartitioner: javaCompatiblePartitioner,
         });
         await this.producer.connect();
       }

@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
+import { javaCompatiblePartitioner } from './partitioner';
 
 /**
  * The one Kafka connection of a process: topic setup at start, a batching producer
@@ -37,7 +38,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
     this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
   }
