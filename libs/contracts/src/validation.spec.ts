@@ -1,5 +1,6 @@
+import { plainToInstance } from 'class-transformer';
 import { envelope } from './envelope';
-import { JoinedEvent } from './events';
+import { FeedbackEvent, JoinedEvent, PredictionEvent } from './events';
 import { InferRequest, PredictBody } from './http';
 import { parseAndValidate, validatePlain } from './validation';
 
@@ -58,5 +59,36 @@ describe('validatePlain', () => {
   it('names the step that failed on bytes from Kafka', () => {
     expect(parseAndValidate(PredictBody, '{oops')).toEqual({ ok: false, problems: [expect.stringMatching(/^value is not valid JSON: /)] });
     expect(parseAndValidate(PredictBody, null)).toEqual({ ok: false, problems: ['message has no value'] });
+  });
+
+  it('builds flat events (no @Type) without class-transformer, into the instance it would build', () => {
+    const prediction = {
+      ...envelope('prediction'),
+      requestId: 'r1',
+      deployment: 'd',
+      variant: 'v1',
+      role: 'served',
+      strategy: 'bandit',
+      specVersion: 2,
+      probability: 0.5,
+      latencyMs: 1.5,
+      outputs: [tensor([1])],
+      unitKey: 'u',
+    };
+    const result = validatePlain(PredictionEvent, prediction);
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    expect(result.value).toBeInstanceOf(PredictionEvent);
+    // plainToInstance leaves the @Opaque fields out; validatePlain passes them through.
+    expect(result.value).toEqual(Object.assign(plainToInstance(PredictionEvent, prediction), { outputs: prediction.outputs }));
+    const feedback = { requestId: 'r1', label: { churn: 1 }, occurredAt: new Date().toISOString() };
+    const parsed = validatePlain(FeedbackEvent, feedback);
+    expect(parsed.ok && parsed.value).toEqual(Object.assign(plainToInstance(FeedbackEvent, feedback), { label: feedback.label }));
+  });
+
+  it('skips a "__proto__" key from JSON as class-transformer does, so it cannot reach the prototype', () => {
+    const result = validatePlain(PredictBody, JSON.parse('{"inputs": [1], "__proto__": {"polluted": true}}'));
+    expect(result.ok).toBe(true);
+    expect(result.ok && (result.value as unknown as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(result.ok && Object.getPrototypeOf(result.value)).toBe(PredictBody.prototype);
   });
 });
