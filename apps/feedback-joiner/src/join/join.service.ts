@@ -48,11 +48,9 @@ export class JoinService {
       feedback.label === undefined && feedback.reward === undefined ? 'feedback needs a label or a reward' : undefined,
     );
     const records = accepted.map(({ message, value: { requestId, label, reward, occurredAt } }) => {
-      const stored: StoredFeedback = {
-        ...(label !== undefined && { label }),
-        ...(reward !== undefined && { reward }),
-        feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString(),
-      };
+      const stored: StoredFeedback = { feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString() };
+      if (label !== undefined) stored.label = label;
+      if (reward !== undefined) stored.reward = reward;
       return { requestId, json: JSON.stringify(stored), token: tokenOf(message) };
     });
     return { rejected, joined: await this.join(await this.state.recordFeedback(records, this.timing())) };
