@@ -24,8 +24,12 @@ export async function spawnService(app: string, port: number, env: Record<string
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const died = exited.then((code) => Promise.reject(new Error(`${app} exited with ${code}: ${output.slice(-2000)}`)));
-  await Promise.race([died, waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60000, what: `${app} to be ready` })]);
+  const dead = new AbortController();
+  void exited.then(() => dead.abort());
+  const ready = waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60000, what: `${app} to be ready`, signal: dead.signal });
+  await Promise.race([died, ready]);
   died.catch(() => undefined);
+  ready.catch(() => undefined);
   return { child, url, output: () => output, exited };
 }
 
