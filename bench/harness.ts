@@ -74,6 +74,47 @@ export interface PartResult {
   sections?: string[];
 }
 
+/** A run repeated in rounds, as one row: means of rates, latencies and CPU, errors summed, the highest peaks and load. */
+export function combineRounds(rounds: Row[]): Row {
+  const known = (f: (r: Row) => number | undefined) => rounds.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const mean = (f: (r: Row) => number | undefined) => {
+    const values = known(f);
+    return values.length ? values.reduce((a, v) => a + v, 0) / values.length : undefined;
+  };
+  const max = (f: (r: Row) => number | undefined) => {
+    const values = known(f);
+    return values.length ? Math.max(...values) : undefined;
+  };
+  const others = [...new Set(rounds.flatMap((r) => Object.keys(r.otherPeakRssMb ?? {})))];
+  return {
+    ...rounds[0],
+    rps: mean((r) => r.rps)!,
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    cpuUs: mean((r) => r.cpuUs),
+    brokerCpuUs: mean((r) => r.brokerCpuUs),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+    peakRssMb: max((r) => r.peakRssMb),
+    otherPeakRssMb: others.length ? Object.fromEntries(others.map((name) => [name, max((r) => r.otherPeakRssMb?.[name])])) : undefined,
+    peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
+    roundsRps: rounds.map((r) => r.rps),
+    load1: max((r) => r.load1),
+  };
+}
+
+/** A JSON call to a service under test; a non-2xx answer throws with its body. */
+export async function json(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
 export function ratio(name: string, value: number | undefined, goal: string, test: (v: number) => boolean = () => true): Ratio {
   return { name, value, goal, met: value === undefined || !Number.isFinite(value) ? undefined : test(value) };
 }

@@ -9,7 +9,6 @@
  * read-committed consumer cannot read past an open transaction). Committing it makes the
  * whole measured backlog readable at once: that instant is the start of the clock.
  */
-import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { Admin, Kafka, logLevel, Message, Partitioners } from 'kafkajs';
 import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
@@ -18,7 +17,7 @@ import { defineScripts, DeploymentRegistry, RedisClient } from '@switchyard/stor
 import { joinPair } from '@switchyard/strategies';
 import {
   Options, PartResult, REDIS_PREFIX, RUN_ID, Row, Service, TOPIC_PREFIX,
-  brokers, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  brokers, combineRounds, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
 } from './harness';
 
 export const PIPELINE_RUNS = ['pipeline'];
@@ -149,15 +148,6 @@ async function until(count: () => Promise<number>, need: number, timeoutMs: numb
   }
 }
 
-/** CPU seconds (user + system) a process has used so far; undefined when unreadable. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 const cpuShare = (before: number | undefined, after: number | undefined, seconds: number) =>
   before === undefined || after === undefined ? '?' : `${Math.round((100 * (after - before)) / seconds)}%`;
 
@@ -306,25 +296,6 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
 
 const timeoutOf = (opts: Options) => Math.max(60_000, opts.events * 2);
 
-/** The mean of a run's rounds; errors summed, peak RSS the highest. */
-function combine(rounds: Row[]): Row {
-  const max = (values: (number | undefined)[]) => {
-    const known = values.filter((v): v is number => v !== undefined);
-    return known.length ? Math.max(...known) : undefined;
-  };
-  const others = [...new Set(rounds.flatMap((r) => Object.keys(r.otherPeakRssMb ?? {})))];
-  return {
-    ...rounds[0],
-    rps: rounds.reduce((a, r) => a + r.rps, 0) / rounds.length,
-    errors: rounds.reduce((a, r) => a + r.errors, 0),
-    peakRssMb: max(rounds.map((r) => r.peakRssMb)),
-    peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
-    otherPeakRssMb: others.length ? Object.fromEntries(others.map((name) => [name, max(rounds.map((r) => r.otherPeakRssMb?.[name]))])) : undefined,
-    roundsRps: rounds.map((r) => r.rps),
-    load1: Math.max(...rounds.map((r) => r.load1 ?? 0)),
-  };
-}
-
 export async function runPipelineBench(opts: Options): Promise<PartResult> {
   const warmPairs = Math.min(2000, Math.max(200, Math.round(opts.events / 10)));
   const data = backlog(opts.events, warmPairs);
@@ -350,7 +321,7 @@ export async function runPipelineBench(opts: Options): Promise<PartResult> {
     await admin.disconnect();
     redis.disconnect();
   }
-  const rows = [combine(bare), combine(pipeline)];
+  const rows = [combineRounds(bare), combineRounds(pipeline)];
   const [b, p] = rows;
   const ratios = [
     ratio('event pipeline: pipeline / bare kafkajs loop, events/s', div(p.rps, b.rps), '≥ 0.50', (v) => v >= 0.5),

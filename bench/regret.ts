@@ -5,7 +5,7 @@
  */
 import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { cumulativeRegret, DEFAULT_MIN_SHARE, simulateInstantBandit } from '@switchyard/strategies';
-import { Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX, fmt, load1, log, ratio, sleep, startService, stopService } from './harness';
+import { Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX, fmt, json, load1, log, ratio, sleep, startService, stopService } from './harness';
 
 const ARMS = ['v1', 'v2', 'v3'];
 const MODEL_OF: Record<string, string> = { v1: 'churn-v1', v2: 'churn-v2', v3: 'churn-v3' };
@@ -65,18 +65,6 @@ function reference(stream: Stream): Trace[] {
       stream,
     ),
   );
-}
-
-async function json(method: string, url: string, body?: unknown): Promise<any> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
 }
 
 /** Rewards the updater has applied to `deployment`, read from the router's report. */

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { toInferInputs } from '@switchyard/demo-models';
 import {
   Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
-  brokerPid, brokers, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, json, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
 } from './harness';
 
 // autocannon ships no types; the part of its programmatic API used here.
@@ -131,25 +131,6 @@ async function measure(
   return row;
 }
 
-/** The mean of a run's rounds; errors summed, peak RSS the highest. */
-function combine(rounds: Row[]): Row {
-  const mean = (f: (r: Row) => number) => rounds.reduce((a, r) => a + f(r), 0) / rounds.length;
-  const rss = rounds.map((r) => r.peakRssMb).filter((v): v is number => v !== undefined);
-  return {
-    ...rounds[0],
-    rps: mean((r) => r.rps),
-    p50: mean((r) => r.p50 ?? 0),
-    p99: mean((r) => r.p99 ?? 0),
-    errors: rounds.reduce((a, r) => a + r.errors, 0),
-    peakRssMb: rss.length ? Math.max(...rss) : undefined,
-    cpuUs: mean((r) => r.cpuUs ?? NaN),
-    brokerCpuUs: mean((r) => r.brokerCpuUs ?? NaN),
-    peakRssIsRunPeak: rounds.every((r) => r.peakRssIsRunPeak),
-    roundsRps: rounds.map((r) => r.rps),
-    load1: Math.max(...rounds.map((r) => r.load1 ?? 0)),
-  };
-}
-
 /**
  * Produces `opts.messages` requests at once to `requestsTopic` and times until every answer
  * is read from `responsesTopic` (after 500 untimed ones, which also cover consumer-group joins).
@@ -235,12 +216,7 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
 // ---------- deployments ----------
 
 export async function putDeployment(router: Service, name: string, spec: unknown): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${router.port}/v1/deployments/${name}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-    body: JSON.stringify(spec),
-  });
-  if (!res.ok) throw new Error(`PUT ${name}: ${res.status} ${await res.text()}`);
+  await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${name}`, spec, { authorization: `Bearer ${ADMIN_KEY}` });
 }
 
 function specs(modelUrl: string): Record<string, unknown> {
@@ -307,7 +283,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
       samples.set(p.id, [...(samples.get(p.id) ?? []), row]);
     }
   }
-  for (const p of plan) rows.push(combine(samples.get(p.id)!));
+  for (const p of plan) rows.push(combineRounds(samples.get(p.id)!));
 
   if (only.has('rate') && bare && durable) {
     for (const rate of opts.rates) {

@@ -16,7 +16,6 @@ import {
   Max,
   MaxLength,
   Min,
-  ValidateNested,
 } from 'class-validator';
 import { NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 

@@ -99,8 +99,12 @@ export function validatePlain<T extends object>(cls: ClassConstructor<T>, plain:
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     return { ok: false, problems: ['body must be a JSON object'] };
   }
-  const value = isFlat(cls) ? shallowInstance(cls, plain as Record<string, unknown>) : plainToInstance(cls, plain);
-  if (!isFlat(cls)) restoreOpaque(value, plain);
+  let value: T;
+  if (isFlat(cls)) value = shallowInstance(cls, plain as Record<string, unknown>);
+  else {
+    value = plainToInstance(cls, plain);
+    restoreOpaque(value, plain);
+  }
   const errors = validateSync(value as object, { whitelist: true, forbidNonWhitelisted: true });
   return errors.length ? { ok: false, problems: describeErrors(errors) } : { ok: true, value };
 }

@@ -2,7 +2,6 @@ import { Injectable, Logger } from '@nestjs/common';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection } from '@switchyard/messaging';
 import { JoinCandidate, JoinStateStore, JoinTiming, SpecVersions } from '@switchyard/store';
-// Pure join rules; switch to '@switchyard/strategies' once its index exports './join'.
 import { joinPair, pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { joinMetrics } from './join.metrics';

@@ -1,4 +1,4 @@
-import { Controller, HttpException, Logger } from '@nestjs/common';
+import { Controller, HttpException } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
 import {
   ErrorResponse,
@@ -22,7 +22,6 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
  */
 @Controller()
 export class KafkaIngressController {
-  private readonly logger = new Logger(KafkaIngressController.name);
 
   constructor(
     private readonly predictions: PredictService,
