@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
+import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
 import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
@@ -17,8 +18,7 @@ import { updaterMetrics } from '../updater.metrics';
 export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(WeightSnapshots.name);
   private readonly dirty = new Set<string>();
-  private timer?: NodeJS.Timeout;
-  private publishing?: Promise<void>;
+  private readonly periodic: PeriodicTask;
 
   constructor(
     private readonly registry: DeploymentRegistry,
@@ -26,17 +26,16 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     private readonly redis: RedisClient,
     private readonly kafka: KafkaClient,
     private readonly env: BanditUpdaterEnv,
-  ) {}
-
-  onModuleInit(): void {
-    this.timer = setInterval(() => {
-      this.publishing ??= this.publishDue().finally(() => (this.publishing = undefined));
-    }, this.env.SNAPSHOT_INTERVAL_MS);
+  ) {
+    this.periodic = new PeriodicTask(() => this.publishDue(), env.SNAPSHOT_INTERVAL_MS);
   }
 
-  async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.publishing;
+  onModuleInit(): void {
+    this.periodic.start();
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** The statistics (or the arms) of `deployment` changed: its weights are due at the next tick. */

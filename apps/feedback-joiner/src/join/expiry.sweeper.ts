@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PredictionEvent } from '@switchyard/contracts';
+import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore } from '@switchyard/store';
 import { expiredOutcome } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
@@ -16,23 +17,21 @@ const SWEEP_LIMIT = 500;
 @Injectable()
 export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ExpirySweeper.name);
-  private timer?: NodeJS.Timeout;
-  private sweeping?: Promise<void>;
+  private readonly periodic: PeriodicTask;
 
   constructor(
     private readonly state: JoinStateStore,
     private readonly env: FeedbackJoinerEnv,
-  ) {}
-
-  onModuleInit(): void {
-    this.timer = setInterval(() => {
-      this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
-    }, this.env.JOIN_SWEEP_INTERVAL_MS);
+  ) {
+    this.periodic = new PeriodicTask(() => this.sweep(), env.JOIN_SWEEP_INTERVAL_MS);
   }
 
-  async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.sweeping;
+  onModuleInit(): void {
+    this.periodic.start();
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.periodic.stop();
   }
 
   async sweep(): Promise<void> {
