@@ -15,6 +15,7 @@ SERVICES=(
   "shadow-worker:${SHADOW_WORKER_PORT:-3001}:dist/apps/shadow-worker/src/main.js"
   "feedback-joiner:${FEEDBACK_JOINER_PORT:-3002}:dist/apps/feedback-joiner/src/main.js"
   "bandit-updater:${BANDIT_UPDATER_PORT:-3003}:dist/apps/bandit-updater/src/main.js"
+  "rollout-controller:${ROLLOUT_CONTROLLER_PORT:-3004}:dist/apps/rollout-controller/src/main.js"
 )
 
 usage() {
@@ -27,7 +28,8 @@ Usage: scripts/stack.sh up|down|status
   status  show each service's pid and readiness
 
 Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
-FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003). Every other variable
+FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004).
+Every other variable
 (KAFKA_BROKERS, REDIS_URL, TOPIC_PREFIX, ...) is passed to the services as is.
 USAGE
 }

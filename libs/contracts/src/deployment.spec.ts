@@ -1,4 +1,4 @@
-import { normalizeSpec, validateDeploymentSpec, DeploymentSpecInput } from './deployment';
+import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput } from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -55,6 +55,46 @@ describe(validateDeploymentSpec.name, () => {
       ok: false,
       problems: ['strategy.minShare times the number of variants must not exceed 1'],
     });
+  });
+});
+
+describe('guardrails', () => {
+  const canary = { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 };
+
+  it('fills what a spec leaves out with the defaults', () => {
+    const result = validateDeploymentSpec({ variants, strategy: canary, guardrails: { alpha: 0.01, onFail: 'pause' } });
+    const sut = normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value);
+    expect(sut.guardrails).toEqual({ ...GUARDRAIL_DEFAULTS, alpha: 0.01, onFail: 'pause' });
+  });
+
+  it('names the field of every bad setting', () => {
+    const result = validateDeploymentSpec({
+      variants,
+      strategy: canary,
+      guardrails: { metric: 'latency', alpha: 0.9, minSamples: 1.5, onFail: 'explode', onPass: 'yes', maxLatencyRatio: 0.5, maxErrorRateIncrease: -1, margin: 2, extra: 1 },
+    });
+    const problems = (result as { problems: string[] }).problems.join('\n');
+    for (const path of ['guardrails.metric', 'guardrails.alpha', 'guardrails.minSamples', 'guardrails.onFail', 'guardrails.onPass', 'guardrails.maxLatencyRatio', 'guardrails.maxErrorRateIncrease', 'guardrails.margin', 'guardrails.extra']) {
+      expect(problems).toContain(path);
+    }
+  });
+
+  it('refuses guardrails with nothing to judge, and a maximum below the minimum', () => {
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v1' }, guardrails: {} })).toEqual({
+      ok: false,
+      problems: ['guardrails: strategy single has no candidate to judge; use canary, shadow or bandit'],
+    });
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { minSamples: 500, maxSamples: 100 } })).toEqual({
+      ok: false,
+      problems: ['guardrails.maxSamples (100) must be at least guardrails.minSamples (500)'],
+    });
+  });
+
+  it('takes vetoed bandit arms that exist, leaving one free', () => {
+    const bandit = { type: 'bandit', algorithm: 'thompson' };
+    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v2'] } })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v9'] } })).toEqual({ ok: false, problems: ['strategy.vetoed.0: unknown variant "v9"'] });
+    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v1', 'v2'] } })).toEqual({ ok: false, problems: ['strategy.vetoed must leave at least one arm free'] });
   });
 });
 

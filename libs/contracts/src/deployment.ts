@@ -110,6 +110,14 @@ export class StrategySpec {
   @Max(0.5)
   minShare?: number;
 
+  /** Arms the rollout controller (or an operator) holds at the floor `minShare`: they failed a guardrail. */
+  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.vetoed !== undefined)
+  @IsArray()
+  @ArrayMaxSize(16)
+  @ArrayUnique()
+  @IsString({ each: true })
+  vetoed?: string[];
+
   /** Exploration rate of epsilon-greedy. @default 0.1 */
   @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.epsilon !== undefined)
   @IsNumber({ allowNaN: false, allowInfinity: false })
@@ -131,6 +139,92 @@ export class RewardSpec {
   outputPath?: string;
 }
 
+export const GUARDRAIL_METRICS = ['reward'] as const;
+export const GUARDRAIL_ON_FAIL = ['rollback', 'pause'] as const;
+export const GUARDRAIL_ON_PASS = ['promote', 'hold'] as const;
+
+/** Guardrails as stored: every field set. See DESIGN "Decisions" and README "Guardrails". */
+export interface Guardrails {
+  metric: (typeof GUARDRAIL_METRICS)[number];
+  /** Chance of any wrong verdict over the whole, continuously watched comparison. */
+  alpha: number;
+  /** Labelled pairs each arm needs before anything is decided. */
+  minSamples: number;
+  /** Labelled pairs per arm after which the comparison stops as inconclusive. */
+  maxSamples: number;
+  /** How much worse than the primary the candidate may be and still pass. */
+  margin: number;
+  onFail: (typeof GUARDRAIL_ON_FAIL)[number];
+  onPass: (typeof GUARDRAIL_ON_PASS)[number];
+  /** Candidate error rate minus the primary's above which it fails. */
+  maxErrorRateIncrease: number;
+  /** Candidate p99 latency over the primary's above which it fails. */
+  maxLatencyRatio: number;
+}
+
+export const GUARDRAIL_DEFAULTS: Readonly<Guardrails> = Object.freeze({
+  metric: 'reward',
+  alpha: 0.05,
+  minSamples: 200,
+  maxSamples: 20000,
+  margin: 0.01,
+  onFail: 'rollback',
+  onPass: 'hold',
+  maxErrorRateIncrease: 0.02,
+  maxLatencyRatio: 2.0,
+});
+
+/** What a PUT may say of guardrails; whatever it leaves out takes `GUARDRAIL_DEFAULTS`. */
+export class GuardrailsSpec {
+  @IsOptional()
+  @IsIn(GUARDRAIL_METRICS)
+  metric?: Guardrails['metric'];
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.0001)
+  @Max(0.5)
+  alpha?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(10)
+  @Max(10_000_000)
+  minSamples?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(10)
+  @Max(100_000_000)
+  maxSamples?: number;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  margin?: number;
+
+  @IsOptional()
+  @IsIn(GUARDRAIL_ON_FAIL)
+  onFail?: Guardrails['onFail'];
+
+  @IsOptional()
+  @IsIn(GUARDRAIL_ON_PASS)
+  onPass?: Guardrails['onPass'];
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  maxErrorRateIncrease?: number;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(1000)
+  maxLatencyRatio?: number;
+}
+
 export class DeploymentSpecInput {
   @IsArray()
   @ArrayMinSize(1)
@@ -148,6 +242,12 @@ export class DeploymentSpecInput {
   @ValidateNested()
   @Type(() => RewardSpec)
   reward?: RewardSpec;
+
+  /** Judged by the rollout controller; absent, nobody acts on ground truth but a bandit. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => GuardrailsSpec)
+  guardrails?: GuardrailsSpec;
 }
 
 export interface StoredVariant {
@@ -167,13 +267,14 @@ export interface DeploymentSpec {
   variants: StoredVariant[];
   strategy: StrategySpec;
   reward: RewardSpec;
+  guardrails?: Guardrails;
 }
 
 const FIELDS_BY_TYPE: Record<StrategyType, (keyof StrategySpec)[]> = {
   single: ['variant'],
   shadow: ['primary', 'shadows'],
   canary: ['primary', 'canary', 'percent'],
-  bandit: ['algorithm', 'minShare', 'epsilon'],
+  bandit: ['algorithm', 'minShare', 'epsilon', 'vetoed'],
 };
 
 /** Rules class-validator cannot express: names unique, strategy refers to known variants. */
@@ -196,6 +297,7 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
     ['primary', strategy.primary],
     ['canary', strategy.canary],
     ...(strategy.shadows ?? []).map((shadow, i): [string, string] => [`shadows.${i}`, shadow]),
+    ...(strategy.vetoed ?? []).map((arm, i): [string, string] => [`vetoed.${i}`, arm]),
   ];
   for (const [field, ref] of refs) {
     if (ref !== undefined && !known.has(ref)) problems.push(`strategy.${field}: unknown variant "${ref}"`);
@@ -212,7 +314,23 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
+  if (strategy.type === 'bandit' && strategy.vetoed && strategy.vetoed.length >= spec.variants.length) {
+    problems.push('strategy.vetoed must leave at least one arm free');
+  }
+  if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
   return problems;
+}
+
+function guardrailProblems(guardrails: GuardrailsSpec, strategy: StrategySpec): string[] {
+  const problems: string[] = [];
+  if (strategy.type === 'single') problems.push('guardrails: strategy single has no candidate to judge; use canary, shadow or bandit');
+  const { minSamples, maxSamples } = { ...GUARDRAIL_DEFAULTS, ...definedFields(guardrails) };
+  if (maxSamples < minSamples) problems.push(`guardrails.maxSamples (${maxSamples}) must be at least guardrails.minSamples (${minSamples})`);
+  return problems;
+}
+
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
 
 /** Validates a PUT body in full: shape, then cross-references. */
@@ -245,5 +363,6 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
     })),
     strategy,
     reward: input.reward ? { ...input.reward } : { type: 'match' },
+    ...(input.guardrails && { guardrails: { ...GUARDRAIL_DEFAULTS, ...definedFields(input.guardrails) } }),
   };
 }

@@ -45,6 +45,7 @@ export const EVENT_TYPES = {
   feedback: 'feedback',
   joined: 'joined',
   deployment: 'deployment',
+  decision: 'decision',
 } as const;
 
 /** Bumped on purpose only, when a field's meaning changes; consumers check it. */
@@ -54,6 +55,7 @@ export const SCHEMA_VERSIONS = {
   feedback: 1,
   joined: 1,
   deployment: 1,
+  decision: 1,
 } as const;
 
 export const ROLES = ['served', 'shadow'] as const;
@@ -245,4 +247,62 @@ export interface DlqRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;
+}
+
+/**
+ * What the rollout controller may do: DESIGN's five, plus `veto` (a bandit arm held at
+ * its floor after failing a guardrail against the best arm).
+ */
+export const DECISION_ACTIONS = ['rollback', 'promote', 'advance', 'pause', 'hold', 'veto'] as const;
+export type DecisionAction = (typeof DECISION_ACTIONS)[number];
+
+/** The numbers a decision was taken on; `null` where there was nothing to compute yet. */
+export interface DecisionEvidence {
+  metric: 'reward';
+  /** Labelled pairs per arm counted by the comparison (`v2:shadow` for a shadow). */
+  n: Record<string, number>;
+  mean: Record<string, number>;
+  /** Candidate − primary, and its always-valid interval. */
+  delta: number | null;
+  low: number | null;
+  high: number | null;
+  alpha: number;
+  /** Sample-ratio-mismatch p-value of the served split; `null` where no split is set (shadow). */
+  srmP: number | null;
+  errorRate?: Record<string, number>;
+  p99Ms?: Record<string, number | null>;
+}
+
+/** An automatic decision, on `deployment-events` keyed by deployment. */
+export class DecisionEvent extends EventEnvelope {
+  @Matches(NAME_PATTERN)
+  deployment: string;
+
+  @IsIn(DECISION_ACTIONS)
+  action: DecisionAction;
+
+  @IsString()
+  reason: string;
+
+  /** The spec version judged. */
+  @IsInt()
+  @Min(1)
+  fromVersion: number;
+
+  /** The spec version the decision wrote; equal to `fromVersion` when it changed nothing (hold, pause). */
+  @IsInt()
+  @Min(1)
+  toVersion: number;
+
+  @IsOptional()
+  @Matches(NAME_PATTERN)
+  candidate?: string;
+
+  @IsOptional()
+  @Matches(NAME_PATTERN)
+  primary?: string;
+
+  @IsObject()
+  @Opaque()
+  evidence: DecisionEvidence;
 }

@@ -37,6 +37,18 @@ export class DeploymentRegistry {
     return { ...body, version };
   }
 
+  /**
+   * Stores `body` only if `expectedVersion` is still current (`null` otherwise: someone
+   * changed the spec since it was read), and sets `sideFields` (plus `writtenVersion`,
+   * the version stored) in hash `sideKey` in the same atomic step.
+   */
+  async storeIfCurrent(name: string, body: StoredBody, expectedVersion: number, sideKey: string, sideFields: Record<string, string>): Promise<DeploymentSpec | null> {
+    const [base, history, names, epoch] = this.keys(name);
+    const pairs = Object.entries(sideFields).flat();
+    const version = Number(await this.client.redis.putSpecIf(base, history, names, epoch, sideKey, JSON.stringify(body), name, this.channel, String(expectedVersion), ...pairs));
+    return version ? { ...body, version } : null;
+  }
+
   async get(name: string): Promise<DeploymentSpec | null> {
     const [base, history] = this.keys(name);
     const current = await this.client.redis.hget(base, 'current');

@@ -6,3 +6,4 @@ export * from './store.module';
 export * from './join-state';
 export * from './spec-versions';
 export * from './report.store';
+export * from './rollout-state.store';

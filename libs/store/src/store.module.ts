@@ -4,10 +4,11 @@ import { DeploymentRegistry } from './deployment.registry';
 import { JoinStateStore } from './join-state';
 import { RedisClient } from './redis.client';
 import { ReportStore } from './report.store';
+import { RolloutStateStore } from './rollout-state.store';
 
 @Global()
 @Module({
-  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore],
-  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore],
+  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore, RolloutStateStore],
+  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore, RolloutStateStore],
 })
 export class StoreModule {}

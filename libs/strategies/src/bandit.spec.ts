@@ -74,6 +74,13 @@ describe(banditWeights.name, () => {
       expect(sut.a).toBeGreaterThan(sut.b);
       expect(sut.a).toBeGreaterThan(sut.c);
     });
+
+    it('holds a vetoed arm at the floor however good its rewards', () => {
+      const sut = banditWeights(algorithm, armSets.clear, options({ minShare: 0.05, vetoed: ['a'] }));
+      expect(sut.a).toBeCloseTo(0.05, 12);
+      expect(Math.abs(sum(sut) - 1)).toBeLessThan(1e-9);
+      expect(sut.b).toBeGreaterThan(0.05);
+    });
   });
 
   it('is empty without arms', () => {

@@ -18,6 +18,8 @@ export interface BanditOptions {
   rewardKind: RewardKind;
   /** Thompson's Monte Carlo draws. @default 1000 */
   samples?: number;
+  /** Arms held at the floor whatever their statistics (vetoed by a guardrail). */
+  vetoed?: readonly string[];
 }
 
 /**
@@ -27,7 +29,15 @@ export interface BanditOptions {
  */
 export function banditWeights(algorithm: BanditAlgorithm, arms: readonly BanditArm[], opts: BanditOptions): Weights {
   if (!arms.length) return {};
-  return applyMinShare(rawWeights(algorithm, arms, opts), opts.minShare ?? DEFAULT_MIN_SHARE);
+  const minShare = opts.minShare ?? DEFAULT_MIN_SHARE;
+  const raw = rawWeights(algorithm, arms, opts);
+  const vetoed = new Set((opts.vetoed ?? []).filter((arm) => Object.hasOwn(raw, arm)));
+  if (!vetoed.size) return applyMinShare(raw, minShare);
+  // Vetoed arms get the floor exactly; the free arms share the rest by the algorithm, with
+  // their floor scaled so that it is still minShare of the whole.
+  const rest = 1 - minShare * vetoed.size;
+  const free = applyMinShare(Object.fromEntries(Object.entries(raw).filter(([arm]) => !vetoed.has(arm))), rest > 0 ? minShare / rest : 0);
+  return Object.fromEntries(Object.keys(raw).map((arm) => [arm, vetoed.has(arm) ? minShare : rest * free[arm]]));
 }
 
 function rawWeights(algorithm: BanditAlgorithm, arms: readonly BanditArm[], opts: BanditOptions): Weights {

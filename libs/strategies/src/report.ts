@@ -14,6 +14,8 @@ export interface ReportedPrediction {
   latencyMs: number;
   error?: string;
   agreesWithPrimary?: boolean;
+  /** The variant chosen first, which failed, when `variant` answered in its place. */
+  fallbackFrom?: string;
 }
 
 /** Counter fields one prediction adds to its deployment's report: `<variant>:<role>:<measure>`. */
@@ -22,6 +24,8 @@ export function reportFields(prediction: ReportedPrediction): string[] {
   const fields = [`${base}:requests`];
   if (prediction.error !== undefined) fields.push(`${base}:errors`);
   else fields.push(`${base}:lat:${latencyBucket(prediction.latencyMs)}`);
+  // The chosen arm's failure, though another variant answered: what its error-rate guardrail must see.
+  if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:${prediction.role}:fallbacks`);
   if (prediction.agreesWithPrimary !== undefined) {
     fields.push(`${base}:compared`);
     if (prediction.agreesWithPrimary) fields.push(`${base}:agree`);
@@ -52,20 +56,35 @@ export function quantileFromBuckets(counts: readonly number[], q: number): numbe
   return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1];
 }
 
-/** Builds the per-variant, per-role report from the counters hash and the reward statistics. */
-export function buildReport(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined> = {}): Record<string, Partial<Record<Role, VariantReport>>> {
-  const grouped = new Map<string, Map<string, number>>();
+export interface CounterGroup {
+  variant: string;
+  role: Role;
+  measures: Map<string, number>;
+}
+
+/** The report's counter fields grouped by variant and role (`<variant>:<role>` → measure → count). */
+export function groupCounters(counters: Record<string, string | number>): Map<string, CounterGroup> {
+  const grouped = new Map<string, CounterGroup>();
   for (const [field, value] of Object.entries(counters)) {
     const match = /^(.+):(served|shadow):(.+)$/.exec(field);
     if (!match) continue;
     const key = `${match[1]}:${match[2]}`;
-    const measures = grouped.get(key) ?? grouped.set(key, new Map()).get(key)!;
-    measures.set(match[3], Number(value));
+    const group = grouped.get(key) ?? grouped.set(key, { variant: match[1], role: match[2] as Role, measures: new Map() }).get(key)!;
+    group.measures.set(match[3], Number(value));
   }
+  return grouped;
+}
+
+/** Counts per latency bucket of `LATENCY_BUCKETS_MS`. */
+export function latencyBuckets(measures: Map<string, number>): number[] {
+  return LATENCY_BUCKETS_MS.map((_, i) => measures.get(`lat:${i}`) ?? 0);
+}
+
+/** Builds the per-variant, per-role report from the counters hash and the reward statistics. */
+export function buildReport(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined> = {}): Record<string, Partial<Record<Role, VariantReport>>> {
   const report: Record<string, Partial<Record<Role, VariantReport>>> = {};
-  for (const [key, measures] of grouped) {
-    const [variant, role] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1) as Role];
-    const buckets = LATENCY_BUCKETS_MS.map((_, i) => measures.get(`lat:${i}`) ?? 0);
+  for (const { variant, role, measures } of groupCounters(counters).values()) {
+    const buckets = latencyBuckets(measures);
     const compared = measures.get('compared') ?? 0;
     const stats = rewards[role === 'served' ? variant : `${variant}:shadow`];
     const interval = stats && stats.count ? meanConfidenceInterval(stats) : undefined;

@@ -71,6 +71,7 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
       rng: Math.random,
       minShare,
       epsilon: spec.strategy.epsilon,
+      vetoed: spec.strategy.vetoed,
       rewardKind: rewardKindOf(spec.reward),
     });
     const event: DeploymentEvent = {

@@ -7,7 +7,7 @@ import {
   validateDeploymentSpec,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { ArmStatsStore, DeploymentRegistry, ReportStore } from '@switchyard/store';
+import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { buildReport } from '@switchyard/strategies';
 import { invalid, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
@@ -21,6 +21,7 @@ export class DeploymentsService {
     private readonly kafka: KafkaClient,
     private readonly reports: ReportStore,
     private readonly rewards: ArmStatsStore,
+    private readonly rollouts: RolloutStateStore,
   ) {}
 
   async put(name: string, body: unknown): Promise<DeploymentSpec> {
@@ -36,11 +37,25 @@ export class DeploymentsService {
     return spec;
   }
 
-  /** The spec with live statistics per variant and role (served, shadow), from Redis. */
+  /**
+   * The spec with live statistics per variant and role (served, shadow), and, once the
+   * rollout controller has judged it, its `guardrails` block: the settings with the state, latest
+   * evidence and last decision (kept after a rollback or promotion removed the guardrails).
+   */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards] = await Promise.all([this.reports.read(name), this.rewards.read(name)]);
-    return { ...spec, report: buildReport(counters, rewards) };
+    const [counters, rewards, rollout] = await Promise.all([this.reports.read(name), this.rewards.read(name), this.rollouts.read(name)]);
+    const judged = rollout.state;
+    const guardrails = spec.guardrails || judged
+      ? {
+          guardrails: {
+            ...spec.guardrails,
+            state: judged?.status ?? 'waiting',
+            ...(judged && { since: judged.since, judgedVersion: judged.specVersion, reasons: judged.reasons ?? [], evidence: judged.evidence ?? null, lastDecision: judged.lastDecision ?? null }),
+          },
+        }
+      : {};
+    return { ...spec, report: buildReport(counters, rewards), ...guardrails };
   }
 
   list(): Promise<DeploymentSpec[]> {
@@ -48,7 +63,7 @@ export class DeploymentsService {
   }
 
   async remove(name: string): Promise<void> {
-    if (!(await this.registry.remove(name, [this.reports.key(name), this.rewards.key(name)]))) throw unknownDeployment(name);
+    if (!(await this.registry.remove(name, [this.reports.key(name), this.rewards.key(name), this.rollouts.key(name)]))) throw unknownDeployment(name);
     this.cache.delete(name);
     await this.announce(name, 'delete');
   }

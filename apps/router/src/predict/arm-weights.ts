@@ -46,6 +46,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
             rng: Math.random,
             minShare: spec.strategy.minShare,
             epsilon: spec.strategy.epsilon,
+            vetoed: spec.strategy.vetoed,
             rewardKind: rewardKindOf(spec.reward),
           });
           return [spec.name, weights];

@@ -1,0 +1,128 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { DecisionEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { PeriodicTask } from '@switchyard/runtime';
+import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { armRecords, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState } from '@switchyard/strategies';
+import { RolloutControllerEnv } from '../rollout-controller.env';
+import { rolloutMetrics } from './rollout.metrics';
+
+export type PassOutcome = 'skipped' | 'judged' | 'decided' | 'conflict';
+
+/**
+ * The one place decisions are made. Every ROLLOUT_INTERVAL_MS it takes, deployment by
+ * deployment, a lease (so two controllers never judge one deployment at once), reads the
+ * spec, its comparison state and the statistics the updater and joiner keep, and lets
+ * `reconcileRollout` decide. A decision that changes the spec is written with
+ * compare-and-set on the version judged, together with the decision event as an outbox;
+ * the event is then published to `deployment-events` and the outbox cleared. A human
+ * edit in between wins: the write is refused and the next pass judges the new spec.
+ */
+@Injectable()
+export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(RolloutReconciler.name);
+  private readonly periodic: PeriodicTask;
+  private readonly owner: string;
+
+  constructor(
+    private readonly registry: DeploymentRegistry,
+    private readonly states: RolloutStateStore,
+    private readonly reports: ReportStore,
+    private readonly rewards: ArmStatsStore,
+    private readonly kafka: KafkaClient,
+    private readonly env: RolloutControllerEnv,
+  ) {
+    this.owner = `${env.INSTANCE_ID ?? `${hostname()}-${process.pid}`}-${randomBytes(3).toString('hex')}`;
+    this.periodic = new PeriodicTask(() => this.passAll(), env.ROLLOUT_INTERVAL_MS, (error) =>
+      this.logger.error({ error: error.message }, 'rollout pass failed'),
+    );
+  }
+
+  onModuleInit(): void {
+    this.periodic.start();
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  async passAll(): Promise<void> {
+    let owned = 0;
+    for (const spec of await this.registry.list()) {
+      try {
+        if ((await this.reconcile(spec)) !== 'skipped') owned++;
+      } catch (error) {
+        rolloutMetrics.passErrors.inc({ deployment: spec.name });
+        this.logger.warn({ deployment: spec.name, error: (error as Error).message }, 'could not judge deployment; will retry');
+      }
+    }
+    rolloutMetrics.owned.set(owned);
+  }
+
+  /** One pass over one deployment, from the spec as read (possibly already stale: the write will tell). */
+  async reconcile(spec: DeploymentSpec): Promise<PassOutcome> {
+    const stored = await this.states.read(spec.name);
+    if (!spec.guardrails && !stored.outbox) return 'skipped';
+    if (!(await this.states.takeLease(spec.name, this.owner, this.env.ROLLOUT_LEASE_MS))) return 'skipped';
+    let state = stored.state;
+    if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
+
+    const [counters, rewards] = await Promise.all([this.reports.read(spec.name), this.rewards.read(spec.name)]);
+    const step = reconcileRollout(spec, state, armRecords(counters, rewards), new Date());
+    if (!step) return 'judged';
+    for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
+    if (!step.decision) {
+      if (JSON.stringify(step.state) !== JSON.stringify(state)) await this.states.save(spec.name, step.state);
+      return 'judged';
+    }
+    return this.decide(spec, step.state, step.decision);
+  }
+
+  private async decide(spec: DeploymentSpec, judged: RolloutState, decision: RolloutDecision): Promise<PassOutcome> {
+    const event: DecisionEvent = {
+      ...envelope('decision'),
+      deployment: spec.name,
+      action: decision.action,
+      reason: decision.reason,
+      fromVersion: spec.version,
+      toVersion: spec.version,
+      ...(decision.candidate && { candidate: decision.candidate }),
+      ...(decision.primary && { primary: decision.primary }),
+      evidence: decision.evidence,
+    };
+    const writes = decision.strategy !== undefined;
+    const state: RolloutState = {
+      ...judged,
+      lastDecision: { action: event.action, reason: event.reason, at: event.occurredAt, fromVersion: spec.version, toVersion: writes ? null : spec.version },
+    };
+    this.logger.log({ deployment: spec.name, action: event.action, reason: event.reason, fromVersion: spec.version }, 'decision');
+    if (!writes) {
+      await this.states.save(spec.name, state, event);
+      await this.publish(spec.name, { event }, state);
+      return 'decided';
+    }
+    const { version: _version, guardrails, ...body } = spec;
+    const next = { ...body, updatedAt: event.occurredAt, strategy: decision.strategy!, ...(decision.keepGuardrails && guardrails && { guardrails }) };
+    const written = await this.registry.storeIfCurrent(spec.name, next, spec.version, this.states.key(spec.name), this.states.fields(state, event));
+    if (!written) {
+      rolloutMetrics.conflicts.inc({ deployment: spec.name });
+      this.logger.log({ deployment: spec.name, judgedVersion: spec.version }, 'spec changed since it was judged; not written, judging again next pass');
+      return 'conflict';
+    }
+    await this.publish(spec.name, { event, writtenVersion: written.version }, state);
+    return 'decided';
+  }
+
+  /** Publishes a decision from the outbox (again, after a crash: consumers dedupe by eventId), then clears it. */
+  private async publish(deployment: string, pending: PendingDecision, state: RolloutState | undefined): Promise<RolloutState | undefined> {
+    const event = { ...pending.event, ...(pending.writtenVersion !== undefined && { toVersion: pending.writtenVersion }) };
+    await this.kafka.publishJson(this.kafka.topics.deploymentEvents, deployment, event);
+    rolloutMetrics.decisions.inc({ deployment, action: event.action });
+    const settled = state?.lastDecision && state.lastDecision.toVersion === null ? { ...state, lastDecision: { ...state.lastDecision, toVersion: event.toVersion } } : state;
+    if (settled && settled !== state) await this.states.save(deployment, settled);
+    await this.states.clearOutbox(deployment, event.eventId);
+    return settled;
+  }
+}

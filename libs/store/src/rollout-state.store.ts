@@ -1,0 +1,85 @@
+import { Injectable } from '@nestjs/common';
+import { DecisionEvent, isValidName } from '@switchyard/contracts';
+import type { RolloutState } from '@switchyard/strategies';
+import { RedisClient } from './redis.client';
+
+/** Renews the lease while `owner` holds it, else takes it when free: 1 when `owner` holds it after. */
+const TAKE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+return 0
+`;
+
+/** Drops the outbox only if it still holds the event just published (a newer one stays). */
+const CLEAR_OUTBOX = `
+local outbox = redis.call('HGET', KEYS[1], 'outbox')
+if outbox and cjson.decode(outbox).eventId == ARGV[1] then redis.call('HDEL', KEYS[1], 'outbox', 'writtenVersion') end
+return 0
+`;
+
+/** A decision waiting to be published, with the spec version it wrote (if it wrote one). */
+export interface PendingDecision {
+  event: DecisionEvent;
+  writtenVersion?: number;
+}
+
+export interface StoredRollout {
+  state?: RolloutState;
+  outbox?: PendingDecision;
+}
+
+type LeaseScripts = {
+  takeLease(key: string, owner: string, ms: number): Promise<number>;
+  clearOutbox(key: string, eventId: string): Promise<number>;
+};
+
+/**
+ * The rollout controller's state per deployment (`rollout:<deployment>`: its comparison
+ * and the decision it has yet to publish, the outbox) and the lease
+ * (`rollout-lease:<deployment>`) that lets one controller at a time judge a deployment.
+ */
+@Injectable()
+export class RolloutStateStore {
+  private readonly redis: RedisClient['redis'] & LeaseScripts;
+
+  constructor(private readonly client: RedisClient) {
+    client.redis.defineCommand('takeLease', { numberOfKeys: 1, lua: TAKE_LEASE });
+    client.redis.defineCommand('clearOutbox', { numberOfKeys: 1, lua: CLEAR_OUTBOX });
+    this.redis = client.redis as RedisClient['redis'] & LeaseScripts;
+  }
+
+  key(deployment: string): string {
+    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
+    return `${this.client.prefix}rollout:${deployment}`;
+  }
+
+  async read(deployment: string): Promise<StoredRollout> {
+    const hash = await this.client.redis.hgetall(this.key(deployment));
+    const outbox = hash.outbox === undefined ? undefined : { event: JSON.parse(hash.outbox) as DecisionEvent, ...(hash.writtenVersion && { writtenVersion: Number(hash.writtenVersion) }) };
+    return { ...(hash.state && { state: JSON.parse(hash.state) as RolloutState }), ...(outbox && { outbox }) };
+  }
+
+  /** The fields `save` writes, for writers that must put them in the same step as something else (a spec). */
+  fields(state: RolloutState, outbox?: DecisionEvent): Record<string, string> {
+    return { state: JSON.stringify(state), ...(outbox && { outbox: JSON.stringify(outbox) }) };
+  }
+
+  /** Stores the state, and an outbox that wrote no spec (a spec-writing one goes with the spec: `fields`). */
+  async save(deployment: string, state: RolloutState, outbox?: DecisionEvent): Promise<void> {
+    const multi = this.client.redis.multi().hset(this.key(deployment), this.fields(state, outbox));
+    if (outbox) multi.hdel(this.key(deployment), 'writtenVersion');
+    await multi.exec();
+  }
+
+  async clearOutbox(deployment: string, eventId: string): Promise<void> {
+    await this.redis.clearOutbox(this.key(deployment), eventId);
+  }
+
+  /** Whether `owner` holds the deployment's lease for the next `ms` (taken or renewed). */
+  async takeLease(deployment: string, owner: string, ms: number): Promise<boolean> {
+    return (await this.redis.takeLease(`${this.key(deployment)}:lease`, owner, ms)) === 1;
+  }
+}

@@ -1,0 +1,166 @@
+import type { DeploymentSpec, Guardrails } from '@switchyard/contracts';
+import { LATENCY_BUCKETS_MS } from './report';
+import { ArmRecord, armRecords, reconcileRollout, RolloutState } from './rollout';
+
+const GUARDRAILS: Guardrails = {
+  metric: 'reward',
+  alpha: 0.05,
+  minSamples: 100,
+  maxSamples: 20000,
+  margin: 0.01,
+  onFail: 'rollback',
+  onPass: 'hold',
+  maxErrorRateIncrease: 0.02,
+  maxLatencyRatio: 2,
+};
+
+function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrails> | undefined = {}, version = 1): DeploymentSpec {
+  return {
+    name: 'churn',
+    version,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    variants: ['v1', 'v2', 'v3'].map((name) => ({ name, url: 'http://127.0.0.1:9000', model: name, protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
+    strategy,
+    reward: { type: 'match' },
+    ...(guardrails && { guardrails: { ...GUARDRAILS, ...guardrails } }),
+  };
+}
+
+/** An arm with `pairs` binary rewards at `rate`, `requests` served at ~4 ms, `errors` of them failed. */
+function arm(pairs: number, rate: number, requests = pairs, errors = 0, latencyBucket = 2): ArmRecord {
+  const sum = Math.round(pairs * rate);
+  const latencyBuckets = LATENCY_BUCKETS_MS.map((_, i) => (i === latencyBucket ? requests - errors : 0));
+  return { rewards: { count: pairs, sum, sumSq: sum }, requests, errors, latencyBuckets, fallbacks: 0 };
+}
+
+const NOW = new Date('2026-01-01T00:00:00Z');
+const canary = { type: 'canary' as const, primary: 'v1', canary: 'v2', percent: 50 };
+
+/** The state after a first pass on empty counts: the comparison starts from zero. */
+function started(deployment: DeploymentSpec): RolloutState {
+  return reconcileRollout(deployment, undefined, {}, NOW)!.state;
+}
+
+describe(reconcileRollout.name, () => {
+  it('judges nothing without guardrails, nor a single strategy', () => {
+    expect(reconcileRollout(spec(canary, undefined), undefined, {}, NOW)).toBeUndefined();
+    expect(reconcileRollout(spec({ type: 'single', variant: 'v1' }), undefined, {}, NOW)).toBeUndefined();
+  });
+
+  it('starts a comparison from the counts it first sees, deciding nothing', () => {
+    const counts = { v1: arm(5000, 0.9), v2: arm(5000, 0.5) };
+    const sut = reconcileRollout(spec(canary), undefined, counts, NOW)!;
+    expect(sut.decision).toBeUndefined();
+    expect(sut.state).toMatchObject({ status: 'waiting', specVersion: 1, since: NOW.toISOString(), baseline: counts });
+  });
+
+  it('counts only what came after the baseline', () => {
+    const deployment = spec(canary);
+    const baseline = { v1: arm(5000, 0.9), v2: arm(5000, 0.5) };
+    const first = reconcileRollout(deployment, undefined, baseline, NOW)!.state;
+    // 50 more pairs each: below minSamples, whatever came before.
+    const sut = reconcileRollout(deployment, first, { v1: arm(5050, 0.9), v2: arm(5050, 0.5) }, NOW)!;
+    expect(sut.decision).toBeUndefined();
+    expect(sut.state.status).toBe('waiting');
+    expect(sut.state.evidence!.n).toEqual({ v2: 50, v1: 50 });
+  });
+
+  it('rolls a clearly worse canary back to its primary, with the evidence', () => {
+    const deployment = spec(canary);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    expect(sut.state.status).toBe('failed');
+    expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v2', primary: 'v1', strategy: { type: 'single', variant: 'v1' } });
+    const evidence = sut.decision!.evidence;
+    expect(evidence).toMatchObject({ metric: 'reward', n: { v1: 1000, v2: 1000 }, mean: { v1: 0.9, v2: 0.7 }, alpha: 0.05 });
+    expect(evidence.delta).toBeCloseTo(-0.2, 12);
+    expect(evidence.high!).toBeLessThan(0);
+    expect(evidence.srmP!).toBeGreaterThan(0.001);
+  });
+
+  it('only pauses when onFail says so, and promotes a clearly better canary when onPass says so', () => {
+    const pausing = spec(canary, { onFail: 'pause' });
+    const paused = reconcileRollout(pausing, started(pausing), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    expect(paused.decision).toMatchObject({ action: 'pause' });
+    expect(paused.decision!.strategy).toBeUndefined();
+
+    const promoting = spec(canary, { onPass: 'promote' });
+    const promoted = reconcileRollout(promoting, started(promoting), { v1: arm(3000, 0.7), v2: arm(3000, 0.9) }, NOW)!;
+    expect(promoted.state.status).toBe('passed');
+    expect(promoted.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' } });
+  });
+
+  it('fails a canary whose error rate is up, however good its rewards', () => {
+    const deployment = spec(canary);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.8, 1000, 0), v2: arm(1000, 0.8, 1000, 200) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'rollback' });
+    expect(sut.decision!.reason).toMatch(/error/i);
+  });
+
+  it('pauses on a sample ratio mismatch instead of trusting the comparison', () => {
+    const deployment = spec({ ...canary, percent: 10 });
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    expect(sut.state.status).toBe('paused');
+    expect(sut.decision).toMatchObject({ action: 'pause' });
+    expect(sut.decision!.reason).toMatch(/sample ratio mismatch/);
+    expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
+  });
+
+  it('decides once: a finished comparison stays finished until its subject changes', () => {
+    const deployment = spec(canary, { onFail: 'pause' });
+    const first = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    const withDecision: RolloutState = { ...first.state, lastDecision: { action: 'pause', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 1 } };
+    const again = reconcileRollout(spec(canary, { onFail: 'pause' }, 2), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
+    expect(again.decision).toBeUndefined();
+    expect(again.state.status).toBe('paused');
+
+    const edited = reconcileRollout(spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
+    expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3 });
+    expect(edited.state.baseline.v1.rewards.count).toBe(2000);
+  });
+
+  it('starts afresh when a spec with guardrails comes back after one it rolled back', () => {
+    const deployment = spec(canary);
+    const failed = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!.state;
+    const rolledBack: RolloutState = { ...failed, lastDecision: { action: 'rollback', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 2 } };
+    // An operator restores the canary (version 3): same subject, but the old verdict was acted on.
+    const sut = reconcileRollout(spec(canary, {}, 3), rolledBack, { v1: arm(1200, 0.9), v2: arm(1200, 0.7) }, NOW)!;
+    expect(sut.decision).toBeUndefined();
+    expect(sut.state).toMatchObject({ status: 'waiting', specVersion: 3 });
+  });
+
+  it('judges a shadow on its shadow statistics and rolls back to the primary alone', () => {
+    const deployment = spec({ type: 'shadow', primary: 'v1', shadows: ['v2', 'v3'] });
+    const counts = { v1: arm(1000, 0.8), 'v2:shadow': arm(1000, 0.8), 'v3:shadow': arm(1000, 0.5) };
+    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v3', primary: 'v1', strategy: { type: 'single', variant: 'v1' } });
+    expect(sut.decision!.evidence.srmP).toBeNull();
+    expect(sut.decision!.evidence.n).toMatchObject({ 'v3:shadow': 1000, v1: 1000 });
+  });
+
+  it('vetoes a bandit arm whose error rate fails against the best arm, keeping the guardrails', () => {
+    const deployment = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 });
+    const counts = { v1: arm(2000, 0.9), v2: arm(500, 0.8, 500, 0), v3: arm(500, 0.7, 800, 300) };
+    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', keepGuardrails: true, strategy: { vetoed: ['v3'] } });
+    expect(sut.state.status).toBe('running');
+
+    // Vetoed, it is not judged again; the veto changed no subject, so the evidence carries on.
+    const vetoed = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05, vetoed: ['v3'] }, {}, 2);
+    const after = reconcileRollout(vetoed, sut.state, counts, NOW)!;
+    expect(after.decision).toBeUndefined();
+    expect(after.state.baseline).toBe(sut.state.baseline);
+  });
+});
+
+describe(armRecords.name, () => {
+  it('reads the report counters and statistics into arms, a fallback counting as an error of the chosen arm', () => {
+    const sut = armRecords(
+      { 'v1:served:requests': '10', 'v1:served:lat:2': '10', 'v2:served:requests': '4', 'v2:served:errors': '1', 'v2:served:fallbacks': '2', 'v2:shadow:requests': '3' },
+      { v1: { count: 5, sum: 4, sumSq: 4 }, 'v2:shadow': { count: 3, sum: 1, sumSq: 1 } },
+    );
+    expect(sut.v1).toMatchObject({ requests: 10, errors: 0, rewards: { count: 5, sum: 4, sumSq: 4 }, fallbacks: 0 });
+    expect(sut.v1.latencyBuckets[2]).toBe(10);
+    expect(sut.v2).toMatchObject({ requests: 6, errors: 3, fallbacks: 2, rewards: { count: 0 } });
+    expect(sut['v2:shadow']).toMatchObject({ requests: 3, rewards: { count: 3 } });
+  });
+});

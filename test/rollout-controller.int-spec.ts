@@ -1,0 +1,210 @@
+import { topicNames } from '@switchyard/contracts';
+import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { ArmStatsStore, DeploymentRegistry, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { RolloutReconciler } from '../apps/rollout-controller/src/rollout/rollout.reconciler';
+import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
+import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { routerService } from '../apps/router/src/router.service-definition';
+import { collect, Collector, isolation, readThrough, testKafka } from './support/kafka';
+import { freePort, ServiceProcess, spawnService } from './support/processes';
+import { deleteByPrefix } from './support/redis';
+import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
+
+const GUARDRAILS = { alpha: 0.05, minSamples: 100, maxSamples: 20000, onFail: 'rollback', onPass: 'hold' };
+
+/**
+ * The rollout controller over the real stack: router → model-server → Kafka → joiner →
+ * updater → Redis statistics → two controller processes at once, judging on their own.
+ */
+describe('rollout controller: guardrails act on joined ground truth', () => {
+  const ids = isolation('rollout');
+  const topics = topicNames(ids.topicPrefix);
+  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
+  const services: RunningService[] = [];
+  const controllers: ServiceProcess[] = [];
+  let modelServer: RunningService;
+  let router: RunningService;
+  let events: Collector;
+
+  beforeAll(async () => {
+    modelServer = await startService(modelServerService);
+    services.push(modelServer);
+    router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
+    services.push(router);
+    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
+    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}` }));
+    for (const name of ['a', 'b']) {
+      controllers.push(await spawnService('rollout-controller', await freePort(), { ...env, ROLLOUT_INTERVAL_MS: '300', INSTANCE_ID: `controller-${name}` }));
+    }
+    events = await collect(testKafka(), topics.deploymentEvents);
+  });
+
+  afterAll(async () => {
+    await events?.stop();
+    for (const controller of controllers) {
+      controller.child.kill('SIGTERM');
+      await controller.exited;
+    }
+    for (const service of services.reverse()) await service.close();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  const variant = (name: string, model: string) => ({ name, url: modelServer.url, model });
+
+  async function put(name: string, spec: object) {
+    const answer = await http('PUT', `${router.url}/v1/deployments/${name}`, spec);
+    if (answer.status !== 200) throw new Error(`PUT ${name}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body;
+  }
+
+  /** `count` predictions, each labelled right after its answer, as a client with ground truth would. */
+  async function traffic(deployment: string, count: number, seed: number, stop: () => boolean = () => false): Promise<number> {
+    const rng = seededRng(seed);
+    let next = 0;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < count && !stop()) {
+          const i = next++;
+          const features = randomFeatures(rng);
+          const requestId = `${deployment}-${seed}-${i}`;
+          const answer = await http('POST', `${router.url}/v1/deployments/${deployment}/predict`, { requestId, inputs: toInferInputs(features) });
+          if (answer.status !== 200) throw new Error(`predict ${i}: ${answer.status} ${JSON.stringify(answer.body)}`);
+          const feedback = await http('POST', `${router.url}/v1/feedback`, { requestId, label: groundTruth(features) });
+          if (feedback.status !== 202) throw new Error(`feedback ${i}: ${feedback.status}`);
+          sent++;
+        }
+      }),
+    );
+    return sent;
+  }
+
+  const decisionsOf = (deployment: string) => events.messages.filter((m) => m.value?.type === 'decision' && m.value.deployment === deployment).map((m) => m.value);
+
+  it('rolls a bad canary back by itself, once, with evidence that shows why', async () => {
+    await put('bad-canary', {
+      variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
+      strategy: { type: 'canary', primary: 'v3', canary: 'v1', percent: 50 },
+      guardrails: GUARDRAILS,
+    });
+    // Until the first pass has taken its baseline, nothing sent would be counted; waiting for it keeps the count exact.
+    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/bad-canary`)).body.guardrails?.since, { what: 'the first pass' });
+
+    let rolledBack = false;
+    const watch = waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/bad-canary`)).body;
+        rolledBack = body.strategy.type === 'single';
+        return rolledBack && body.guardrails.lastDecision?.toVersion && body;
+      },
+      { timeoutMs: 90000, intervalMs: 200, what: 'the rollback' },
+    );
+    const [spec, sent] = await Promise.all([watch, traffic('bad-canary', 6000, 11, () => rolledBack)]);
+
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(spec.version).toBe(2);
+    expect(spec.guardrails).toMatchObject({ state: 'failed', lastDecision: { action: 'rollback', fromVersion: 1, toVersion: 2 } });
+
+    await readThrough(testKafka(), topics.deploymentEvents, events);
+    const decisions = decisionsOf('bad-canary');
+    // Two controllers ran all along: one decision, not two.
+    expect(decisions).toHaveLength(1);
+    const [decision] = decisions;
+    expect(decision).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3', version: 1 });
+    const { n, mean, delta, low, high, alpha } = decision.evidence;
+    expect(alpha).toBe(0.05);
+    expect(n.v1).toBeGreaterThanOrEqual(GUARDRAILS.minSamples);
+    expect(n.v3).toBeGreaterThanOrEqual(GUARDRAILS.minSamples);
+    expect(delta).toBeCloseTo(mean.v1 - mean.v3, 9);
+    expect(low).toBeLessThan(delta);
+    expect(high).toBeLessThan(0);
+    expect(mean.v1).toBeGreaterThan(0.55);
+    expect(mean.v1).toBeLessThan(0.85);
+    expect(mean.v3).toBeGreaterThan(0.8);
+    // Counted pairs never exceed what was labelled.
+    expect(n.v1 + n.v3).toBeLessThanOrEqual(sent);
+    process.stdout.write(`rollout: rolled back after ${sent} requests sent; evidence ${JSON.stringify(decision.evidence)}\n`);
+  });
+
+  it('leaves a canary as good as its primary in place over 3000 labelled requests', async () => {
+    await put('even-canary', {
+      variants: [variant('v3', 'churn-v3'), variant('v3b', 'churn-v3')],
+      strategy: { type: 'canary', primary: 'v3', canary: 'v3b', percent: 50 },
+      guardrails: GUARDRAILS,
+    });
+    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/even-canary`)).body.guardrails?.since, { what: 'the first pass' });
+    await traffic('even-canary', 3000, 23);
+    // Judged on every labelled pair: wait until the comparison has counted them all.
+    const spec = await waitFor(async () => {
+      const body = (await http('GET', `${router.url}/v1/deployments/even-canary`)).body;
+      const n = body.guardrails?.evidence?.n ?? {};
+      return ((n.v3 ?? 0) + (n.v3b ?? 0) >= 3000 || body.guardrails?.state !== 'running') && body;
+    }, { timeoutMs: 60000, what: 'all 3000 pairs to be judged' });
+    expect(spec.strategy.type).toBe('canary');
+    expect(spec.version).toBe(1);
+    expect(['running', 'passed']).toContain(spec.guardrails.state);
+    await readThrough(testKafka(), topics.deploymentEvents, events);
+    expect(decisionsOf('even-canary').filter((d) => d.action === 'rollback')).toEqual([]);
+  });
+});
+
+/** Compare-and-set against a human: the controller's read is stale by the time it writes. */
+describe('rollout controller: a human edit between read and write wins', () => {
+  const ids = isolation('rollout-race');
+  let controller: RunningService;
+
+  beforeAll(async () => {
+    // A pass only when called: the test decides what the controller has read.
+    controller = await startService(rolloutControllerService, { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, ROLLOUT_INTERVAL_MS: '600000' });
+  });
+
+  afterAll(async () => {
+    await controller?.close();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  it('refuses to write over the newer spec, then judges that one', async () => {
+    const registry = controller.app.get(DeploymentRegistry);
+    const reconciler = controller.app.get(RolloutReconciler);
+    const redis = controller.app.get(RedisClient).redis;
+    const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
+    const judged = await registry.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    expect(await reconciler.reconcile(judged)).toBe('judged');
+
+    // After the baseline: 400 pairs each, the canary right 60 % of the time against 90 %.
+    const stats = controller.app.get(ArmStatsStore).key('race');
+    const report = controller.app.get(ReportStore).key('race');
+    await redis.hset(stats, { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
+    await redis.hset(report, { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
+
+    const human = await registry.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50, onFail: 'pause' } } as never);
+    expect(await reconciler.reconcile(judged)).toBe('conflict');
+    expect(await registry.get('race')).toEqual(human);
+
+    // The human's spec is a new comparison (onFail changed): it starts from a new baseline.
+    expect(await reconciler.reconcile(human)).toBe('judged');
+    expect((await registry.get('race'))!.version).toBe(human.version);
+  });
+
+  it('writes when nobody got in between, decision and spec in one step', async () => {
+    const registry = controller.app.get(DeploymentRegistry);
+    const reconciler = controller.app.get(RolloutReconciler);
+    const redis = controller.app.get(RedisClient).redis;
+    const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
+    const spec = await registry.put('calm', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    expect(await reconciler.reconcile(spec)).toBe('judged');
+    await redis.hset(controller.app.get(ArmStatsStore).key('calm'), { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
+    await redis.hset(controller.app.get(ReportStore).key('calm'), { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
+
+    expect(await reconciler.reconcile(spec)).toBe('decided');
+    const written = await registry.get('calm');
+    expect(written).toMatchObject({ version: spec.version + 1, strategy: { type: 'single', variant: 'v1' } });
+    expect(written!.guardrails).toBeUndefined();
+    const stored = await controller.app.get(RolloutStateStore).read('calm');
+    expect(stored.outbox).toBeUndefined();
+    expect(stored.state).toMatchObject({ status: 'failed', lastDecision: { action: 'rollback', fromVersion: spec.version, toVersion: spec.version + 1 } });
+  });
+});
