@@ -13,3 +13,6 @@ export * from './join';
 export * from './report';
 export * from './reward-stats';
 export * from './regret';
+export * from './sequential';
+export * from './srm';
+export * from './guardrails';
