@@ -3,7 +3,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, seededRng, randomFeatures, toInferInputs } from '@switchyard/demo-models';
 
-const HELP = `Switchyard demo: drives a running stack (npm run up) through the four strategies.
+const HELP = `Switchyard demo: drives a running stack (npm run up) through the four strategies,
+and a bad canary that the rollout controller rolls back by itself.
 
 Usage: node dist/demo/main.js [--router URL] [--model-server URL] [--requests N] [--waves N]
 
@@ -185,6 +186,50 @@ async function shadowReport(): Promise<void> {
   }
 }
 
+const GUARDED = 'churn-guarded';
+
+const fmt = (x: number | null | undefined, digits = 3) => (x === null || x === undefined ? '–' : x.toFixed(digits));
+
+/**
+ * A bad canary nobody watches: v1 (right 70 % of the time) as a 30 % canary against v3
+ * (90 %), with guardrails. Traffic and labels flow in waves until the rollout controller
+ * rolls it back by itself; each wave prints what the controller saw.
+ */
+async function guardrailsPhase(): Promise<PhaseResult> {
+  const total = emptyResult();
+  await call('PUT', `/v1/deployments/${GUARDED}`, {
+    variants: VARIANTS,
+    strategy: { type: 'canary', primary: 'v3', canary: 'v1', percent: 30 },
+    guardrails: { alpha: 0.05, minSamples: 100, onFail: 'rollback' },
+  });
+  console.log(`\n== guardrails on ${GUARDED}: v1 (a worse model) is a 30% canary against v3, with guardrails {alpha 0.05, minSamples 100, onFail rollback}; nobody watches`);
+  const until = async (check: () => Promise<boolean>, ms: number) => {
+    for (const deadline = Date.now() + ms; Date.now() < deadline && !(await check()); ) await new Promise((r) => setTimeout(r, 250));
+  };
+  // The controller's first pass takes the baseline the comparison counts from.
+  await until(async () => !!(await call('GET', `/v1/deployments/${GUARDED}`)).guardrails?.since, 15000);
+  for (let wave = 1; wave <= 40; wave++) {
+    merge(total, await traffic(GUARDED, `g${wave}`, 100));
+    const spec = await call('GET', `/v1/deployments/${GUARDED}`);
+    const g = spec.guardrails;
+    const n = g.evidence?.n ?? {};
+    const mean = g.evidence?.mean ?? {};
+    console.log(
+      `   ${String(total.requestIds.length).padStart(5)} requests  v1 ${fmt(mean.v1)} over ${n.v1 ?? 0}  v3 ${fmt(mean.v3)} over ${n.v3 ?? 0}  ` +
+        `delta ${fmt(g.evidence?.delta)} in [${fmt(g.evidence?.low)}, ${fmt(g.evidence?.high)}]  ${g.state}`,
+    );
+    if (spec.strategy.type !== 'canary') break;
+  }
+  let spec = await call('GET', `/v1/deployments/${GUARDED}`);
+  await until(async () => (spec = await call('GET', `/v1/deployments/${GUARDED}`)).guardrails?.lastDecision?.toVersion != null, 15000);
+  const decision = spec.guardrails.lastDecision;
+  if (!decision) throw new Error('the rollout controller took no decision on the bad canary');
+  console.log(`   decision by the rollout controller: ${decision.action} (spec v${decision.fromVersion} → v${decision.toVersion}), now ${JSON.stringify(spec.strategy)}`);
+  console.log(`   reason: ${decision.reason}`);
+  console.log(`   evidence: ${JSON.stringify(spec.guardrails.evidence)}`);
+  return total;
+}
+
 async function countEvents(requestIds: Set<string>): Promise<{ predictions: number; shadowRequests: number }> {
   const topics = topicNames(process.env.TOPIC_PREFIX);
   const kafka = new Kafka({ clientId: 'switchyard-demo', brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
@@ -214,6 +259,7 @@ async function main(): Promise<void> {
   // A fresh start: statistics of an earlier run go with the deployment.
   await call('DELETE', '/v1/deployments/churn').catch(() => undefined);
   await call('DELETE', `/v1/deployments/${BANDIT}`).catch(() => undefined);
+  await call('DELETE', `/v1/deployments/${GUARDED}`).catch(() => undefined);
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'single', variant: 'v1' } });
   const single = await traffic('churn', 'single');
   report('single: v1 serves everything', single);
@@ -229,6 +275,8 @@ async function main(): Promise<void> {
   const canary = await traffic('churn', 'canary');
   report('canary: 20% of customers (sticky by unitKey) go to v2', canary);
   remember(canary);
+
+  remember(await guardrailsPhase());
 
   // Its own deployment, so the bandit starts from no statistics instead of the rewards v1 earned above.
   await call('PUT', `/v1/deployments/${BANDIT}`, { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });

@@ -13,4 +13,7 @@ export * from './join';
 export * from './report';
 export * from './reward-stats';
 export * from './regret';
+export * from './sequential';
+export * from './srm';
+export * from './guardrails';
 export * from './rollout';

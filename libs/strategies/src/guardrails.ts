@@ -1,0 +1,165 @@
+/**
+ * The rollout controller's judgement of a candidate against the primary (DESIGN
+ * "Decisions: guardrails and plans"): pure, from the statistics it already has.
+ */
+import { ArmStats, mean } from './arm-stats';
+import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
+import { DifferenceBounds, differenceConfidenceSequence } from './sequential';
+
+export interface GuardrailSettings {
+  metric: 'reward';
+  alpha: number;
+  minSamples: number;
+  maxSamples: number;
+  margin: number;
+  maxErrorRateIncrease: number;
+  maxLatencyRatio: number;
+}
+
+export const DEFAULT_GUARDRAILS: GuardrailSettings = { metric: 'reward', alpha: 0.05, minSamples: 200, maxSamples: 20000, margin: 0.01, maxErrorRateIncrease: 0.02, maxLatencyRatio: 2.0 };
+
+/** What is known of one arm: its joined rewards and the report counters of its served (or shadow) predictions. latencyBuckets are counts per bucket of LATENCY_BUCKETS_MS (report.ts). */
+export interface ArmEvidence {
+  rewards: ArmStats;
+  requests: number;
+  errors: number;
+  latencyBuckets: readonly number[];
+}
+
+export type GuardrailVerdict = 'waiting' | 'continue' | 'pass' | 'fail' | 'inconclusive';
+
+export interface GuardrailEvidence {
+  metric: 'reward';
+  /** Labelled pairs (joined rewards) per arm. */
+  n: Record<string, number>;
+  /** Mean reward per arm; NaN (null in JSON) before any reward. */
+  mean: Record<string, number>;
+  /** candidate − primary and its always-valid interval; null while either arm has < 2 rewards. */
+  delta: number | null;
+  low: number | null;
+  high: number | null;
+  alpha: number;
+  /** errors / requests per arm; NaN (null in JSON) before any request. */
+  errorRate: Record<string, number>;
+  /** Upper bound (ms) of the bucket holding the p99 latency of successful requests; null before any. */
+  p99Ms: Record<string, number | null>;
+}
+
+export interface GuardrailJudgement {
+  verdict: GuardrailVerdict;
+  reasons: string[];
+  evidence: GuardrailEvidence;
+}
+
+interface Names {
+  candidate: string;
+  primary: string;
+}
+
+const fixed = (x: number, digits = 3) => x.toFixed(digits);
+const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
+const confidence = (alpha: number) => `${+(100 * (1 - alpha)).toFixed(2)}% always-valid interval`;
+const interval = (bounds: DifferenceBounds) => `[${fixed(bounds.low)}, ${fixed(bounds.high)}]`;
+
+/** Each request as a 0/1 error indicator: a Bernoulli arm the sequential test can compare. */
+function errorIndicator(arm: ArmEvidence): ArmStats {
+  return { count: arm.requests, sum: arm.errors, sumSq: arm.errors };
+}
+
+function successes(arm: ArmEvidence): number {
+  return arm.latencyBuckets.reduce((sum, count) => sum + count, 0);
+}
+
+function errorRateFailure(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): string | undefined {
+  if (candidate.requests < settings.minSamples || primary.requests < settings.minSamples) return undefined;
+  // The same always-valid test as the reward, so looking every batch keeps its false alarms
+  // ≤ alpha/2 (one side of a two-sided sequence); the mixture is spread over increases of
+  // the size the threshold cares about. Counted on requests, not labels: a candidate that
+  // only fails never gets a label, and must not wait for one.
+  const scale = Math.max(settings.maxErrorRateIncrease, 0.01);
+  const bounds = differenceConfidenceSequence(errorIndicator(candidate), errorIndicator(primary), settings.alpha, { tau2: scale * scale });
+  if (!bounds || !(bounds.low > settings.maxErrorRateIncrease)) return undefined;
+  return (
+    `errors: ${names.candidate}'s error rate exceeds ${names.primary}'s by ≥ ${fixed(bounds.low)} (${confidence(settings.alpha)} ${interval(bounds)}; ` +
+    `${percent(candidate.errors / candidate.requests)} of ${candidate.requests} vs ${percent(primary.errors / primary.requests)} of ${primary.requests} requests), ` +
+    `more than maxErrorRateIncrease ${settings.maxErrorRateIncrease}`
+  );
+}
+
+/** Lower edge (ms) of the latency bucket whose upper bound is `upper`. */
+function bucketFloor(upper: number): number {
+  const index = LATENCY_BUCKETS_MS.indexOf(upper);
+  return index > 0 ? LATENCY_BUCKETS_MS[index - 1] : 0;
+}
+
+function latencyFailure(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): string | undefined {
+  const [candidateSuccesses, primarySuccesses] = [successes(candidate), successes(primary)];
+  if (candidateSuccesses < settings.minSamples || primarySuccesses < settings.minSamples) return undefined;
+  // Resolution is the bucket grid (1, 2, 5, 10, 20, 50 … ms): a p99 is only known to lie in
+  // (previous bound, bound]. Adjacent bounds are 2–2.5× apart, so comparing upper bounds
+  // would fail a candidate 5 % slower that straddles a bound. It fails only when the
+  // candidate's p99 is above the ratio even at the edges least favourable to failing:
+  // its bucket's lower edge against the primary's upper bound.
+  const candidateP99 = quantileFromBuckets(candidate.latencyBuckets, 0.99)!;
+  const primaryP99 = quantileFromBuckets(primary.latencyBuckets, 0.99)!;
+  if (!(bucketFloor(candidateP99) > settings.maxLatencyRatio * primaryP99)) return undefined;
+  return (
+    `latency: ${names.candidate}'s p99 is in (${bucketFloor(candidateP99)}, ${candidateP99}] ms, ${names.primary}'s in (${bucketFloor(primaryP99)}, ${primaryP99}] ms: ` +
+    `above maxLatencyRatio ${settings.maxLatencyRatio}× even at the bucket edges (${candidateSuccesses}/${primarySuccesses} successful requests)`
+  );
+}
+
+/** Operational guardrails only (error-rate increase, p99 latency ratio): the reasons `candidate` fails them against `primary`, [] when it does not (or there is not yet enough to say). Used alone for a bandit's arms against the best arm. */
+export function operationalFailures(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): string[] {
+  return [errorRateFailure(names, candidate, primary, settings), latencyFailure(names, candidate, primary, settings)].filter((reason): reason is string => reason !== undefined);
+}
+
+function evidenceOf(names: Names, candidate: ArmEvidence, primary: ArmEvidence, bounds: DifferenceBounds | undefined, settings: GuardrailSettings): GuardrailEvidence {
+  const both = <T>(of: (arm: ArmEvidence) => T): Record<string, T> => ({ [names.candidate]: of(candidate), [names.primary]: of(primary) });
+  return {
+    metric: settings.metric,
+    n: both((arm) => arm.rewards.count),
+    mean: both((arm) => mean(arm.rewards)),
+    delta: bounds?.delta ?? null,
+    low: bounds?.low ?? null,
+    high: bounds?.high ?? null,
+    alpha: settings.alpha,
+    errorRate: both((arm) => (arm.requests > 0 ? arm.errors / arm.requests : NaN)),
+    p99Ms: both((arm) => quantileFromBuckets(arm.latencyBuckets, 0.99)),
+  };
+}
+
+/**
+ * The three-way verdict of DESIGN "Decisions" on candidate − primary: waiting (either arm below minSamples labelled pairs), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
+ *
+ * Operational failures are judged on requests, not labels, so they can fail a candidate
+ * that is still `waiting` for labels (a model that only errs never gets one). Fail is
+ * checked before pass: an interval inside (−margin, 0) is surely worse, if only slightly.
+ * Pass and fail each use one side of the two-sided (1 − alpha) sequence, so each errs
+ * with probability ≲ alpha/2 however often the controller looks.
+ */
+export function judgeCandidate(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): GuardrailJudgement {
+  const bounds = differenceConfidenceSequence(candidate.rewards, primary.rewards, settings.alpha);
+  const evidence = evidenceOf(names, candidate, primary, bounds, settings);
+  const judged = (verdict: GuardrailVerdict, ...reasons: string[]): GuardrailJudgement => ({ verdict, reasons, evidence });
+  const [nCandidate, nPrimary] = [candidate.rewards.count, primary.rewards.count];
+  const after = `after ${nCandidate}/${nPrimary} labelled pairs`;
+  const difference = `${settings.metric}: ${names.candidate} − ${names.primary}`;
+  const surelyWorse = bounds && nCandidate >= settings.minSamples && nPrimary >= settings.minSamples && bounds.high < 0;
+  const worse = bounds && `${difference} ≤ ${fixed(bounds.high)} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`;
+
+  const operational = operationalFailures(names, candidate, primary, settings);
+  if (operational.length) return judged('fail', ...operational, ...(surelyWorse ? [worse!] : []));
+  if (!bounds || nCandidate < settings.minSamples || nPrimary < settings.minSamples) {
+    return judged('waiting', `waiting for minSamples ${settings.minSamples} labelled pairs per arm: ${names.candidate} has ${nCandidate}, ${names.primary} ${nPrimary}`);
+  }
+  if (surelyWorse) return judged('fail', worse!);
+  if (bounds.low > -settings.margin) {
+    return judged('pass', `${difference} ≥ ${fixed(bounds.low)}, within margin −${settings.margin} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`);
+  }
+  const open = `${difference} = ${fixed(bounds.delta)}, ${confidence(settings.alpha)} ${interval(bounds)} neither below 0 nor above −${settings.margin}`;
+  if (nCandidate >= settings.maxSamples && nPrimary >= settings.maxSamples) {
+    return judged('inconclusive', `${open} ${after}, both arms at maxSamples ${settings.maxSamples}`);
+  }
+  return judged('continue', `${open} yet, ${after}`);
+}

@@ -1,0 +1,106 @@
+/**
+ * Sample ratio mismatch: are the arms served in the shares they were meant to be? When not
+ * (a buggy split, one arm's events dropped, bots hitting one arm), the arms no longer see
+ * the same population and comparing their rewards is not trusted (Fabijan et al., "Diagnosing
+ * Sample Ratio Mismatch in Online Controlled Experiments", KDD 2019).
+ */
+
+/** p below which the served shares are taken to differ from the configured ones (DESIGN "Decisions"). */
+export const SRM_P_THRESHOLD = 0.001;
+
+const EPSILON = 1e-15;
+const TINY = 1e-300;
+const MAX_ITERATIONS = 1000;
+
+/**
+ * ln Γ(x) for x > 0, Lanczos' approximation with Numerical Recipes' coefficients
+ * (Press et al., Numerical Recipes in C, 2nd ed., §6.1, gammln): relative error < 2e-10.
+ */
+export function logGamma(x: number): number {
+  const coefficients = [76.18009172947146, -86.50532032941677, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5];
+  let y = x;
+  let tmp = x + 5.5;
+  tmp -= (x + 0.5) * Math.log(tmp);
+  let series = 1.000000000190015;
+  for (const c of coefficients) series += c / ++y;
+  return -tmp + Math.log((2.5066282746310005 * series) / x);
+}
+
+/** P(a, x) by its series, which converges fast for x < a + 1 (Numerical Recipes §6.2, gser). */
+function lowerGammaSeries(a: number, x: number): number {
+  let term = 1 / a;
+  let sum = term;
+  for (let n = 1; n <= MAX_ITERATIONS; n++) {
+    term *= x / (a + n);
+    sum += term;
+    if (Math.abs(term) < Math.abs(sum) * EPSILON) break;
+  }
+  return sum * Math.exp(-x + a * Math.log(x) - logGamma(a));
+}
+
+/** Q(a, x) by its continued fraction (modified Lentz), which converges fast for x ≥ a + 1 (Numerical Recipes §6.2, gcf). */
+function upperGammaFraction(a: number, x: number): number {
+  let b = x + 1 - a;
+  let c = 1 / TINY;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i <= MAX_ITERATIONS; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < TINY) d = TINY;
+    c = b + an / c;
+    if (Math.abs(c) < TINY) c = TINY;
+    d = 1 / d;
+    const step = d * c;
+    h *= step;
+    if (Math.abs(step - 1) < EPSILON) break;
+  }
+  return Math.exp(-x + a * Math.log(x) - logGamma(a)) * h;
+}
+
+/** Regularized upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a) (Numerical Recipes §6.2, gammq). */
+export function regularizedUpperGamma(a: number, x: number): number {
+  if (!(a > 0)) throw new RangeError(`the incomplete gamma function needs a > 0, got ${a}`);
+  if (!(x > 0)) return 1;
+  if (x === Infinity) return 0;
+  // Each expansion is used where it converges quickly; the other side is 1 minus it.
+  return x < a + 1 ? Math.max(0, 1 - lowerGammaSeries(a, x)) : upperGammaFraction(a, x);
+}
+
+/** Upper tail P(X >= x) of chi-square with df degrees of freedom (regularized incomplete gamma Q(df/2, x/2); Numerical Recipes §6.2). */
+export function chiSquareUpperTail(x: number, df: number): number {
+  if (!(df > 0)) throw new RangeError(`chi-square needs df > 0, got ${df}`);
+  return regularizedUpperGamma(df / 2, x / 2);
+}
+
+export interface SampleRatioTest {
+  chi2: number;
+  df: number;
+  p: number;
+}
+
+/**
+ * Chi-square goodness of fit of observed counts per arm against expected shares (which sum to 1 over the arms given; arms with expected share 0 and observed > 0 give p = 0). undefined when fewer than 2 arms or no observations.
+ *
+ * Pearson's statistic Σ (O − E)² / E with E = share · total, df = (arms expected to be
+ * served) − 1 (Pearson 1900; the check Fabijan et al. 2019 recommend). Shares are renormalised over the arms given, so
+ * shares that sum to 0.999 from rounding do not show up as a mismatch. An arm observed but
+ * absent from `expectedShares` counts as expected share 0.
+ */
+export function sampleRatioMismatch(observed: Record<string, number>, expectedShares: Record<string, number>): SampleRatioTest | undefined {
+  const arms = [...new Set([...Object.keys(expectedShares), ...Object.keys(observed)])];
+  const total = arms.reduce((sum, arm) => sum + (observed[arm] ?? 0), 0);
+  const shareTotal = arms.reduce((sum, arm) => sum + Math.max(0, expectedShares[arm] ?? 0), 0);
+  if (arms.length < 2 || !(total > 0) || !(shareTotal > 0)) return undefined;
+  const expectedArms = arms.filter((arm) => (expectedShares[arm] ?? 0) > 0);
+  const df = Math.max(1, expectedArms.length - 1);
+  // Traffic on an arm that should get none is a mismatch whatever the counts: no share explains it.
+  if (arms.some((arm) => !((expectedShares[arm] ?? 0) > 0) && (observed[arm] ?? 0) > 0)) return { chi2: Infinity, df, p: 0 };
+  if (expectedArms.length < 2) return { chi2: 0, df, p: 1 };
+  const chi2 = expectedArms.reduce((sum, arm) => {
+    const expected = (expectedShares[arm] / shareTotal) * total;
+    return sum + ((observed[arm] ?? 0) - expected) ** 2 / expected;
+  }, 0);
+  return { chi2, df, p: chiSquareUpperTail(chi2, df) };
+}
