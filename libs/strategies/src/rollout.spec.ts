@@ -14,7 +14,7 @@ const GUARDRAILS: Guardrails = {
   maxLatencyRatio: 2,
 };
 
-function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrails> | undefined = {}, version = 1): DeploymentSpec {
+function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrails> | null = {}, version = 1): DeploymentSpec {
   return {
     name: 'churn',
     version,
@@ -43,7 +43,7 @@ function started(deployment: DeploymentSpec): RolloutState {
 
 describe(reconcileRollout.name, () => {
   it('judges nothing without guardrails, nor a single strategy', () => {
-    expect(reconcileRollout(spec(canary, undefined), undefined, {}, NOW)).toBeUndefined();
+    expect(reconcileRollout(spec(canary, null), undefined, {}, NOW)).toBeUndefined();
     expect(reconcileRollout(spec({ type: 'single', variant: 'v1' }), undefined, {}, NOW)).toBeUndefined();
   });
 
@@ -111,7 +111,7 @@ describe(reconcileRollout.name, () => {
     const withDecision: RolloutState = { ...first.state, lastDecision: { action: 'pause', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 1 } };
     const again = reconcileRollout(spec(canary, { onFail: 'pause' }, 2), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
     expect(again.decision).toBeUndefined();
-    expect(again.state.status).toBe('paused');
+    expect(again.state.status).toBe('failed');
 
     const edited = reconcileRollout(spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
     expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3 });
