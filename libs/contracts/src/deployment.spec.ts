@@ -98,6 +98,31 @@ describe('guardrails', () => {
   });
 });
 
+describe('plans', () => {
+  const steps = [{ shadow: { minSamples: 500 } }, { canary: 5 }, { canary: 25 }, { pause: { seconds: 60 } }, { bandit: { algorithm: 'thompson', minSamples: 2000 } }, { promote: true }];
+  const plan = (extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v2', steps, ...extra });
+
+  it('accepts the plan of DESIGN and stores it at step 0', () => {
+    const result = validateDeploymentSpec({ variants, strategy: plan() });
+    expect(result).toMatchObject({ ok: true });
+    expect(normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value).strategy).toMatchObject({ type: 'plan', step: 0, primary: 'v1', candidate: 'v2' });
+  });
+
+  it('names what is wrong with a plan', () => {
+    const problems = (spec: object) => (validateDeploymentSpec({ variants, strategy: spec }) as { problems: string[] }).problems;
+    expect(problems(plan({ steps: [{ canary: 5 }] }))).toEqual(['strategy.steps: a plan must end with {"promote": true}']);
+    expect(problems(plan({ steps: [{ canary: 25 }, { canary: 5 }, { promote: true }] }))).toEqual([
+      "strategy.steps.1.canary (5) must not go below step 0's 25: canary steps only widen",
+    ]);
+    expect(problems(plan({ candidate: 'v9' }))).toEqual(['strategy.candidate: unknown variant "v9"']);
+    expect(problems(plan({ candidate: 'v1' }))).toEqual(['strategy.candidate must differ from strategy.primary']);
+    expect(problems(plan({ steps: [{ canary: 5, promote: true }, { promote: true }] }))).toEqual(['strategy.steps.0 must have exactly one of shadow, canary, pause, bandit, promote']);
+    expect(problems(plan({ steps: [{ promote: true }, { canary: 5 }] }))).toContain('strategy.steps.0: promote must be the last step');
+    expect(problems(plan({ step: 6 }))).toEqual(['strategy.step (6) must be below the number of steps (6)']);
+    expect(problems(plan({ steps: [{ bandit: { algorithm: 'greedy' } }, { canary: 120 }, { promote: true }] })).join('\n')).toMatch(/steps\.0\.bandit\.algorithm[\s\S]*steps\.1\.canary/);
+  });
+});
+
 describe(normalizeSpec.name, () => {
   it('fills defaults and trims trailing slashes', () => {
     const result = validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v2' } });

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
+  Equals,
+  IsBoolean,
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
@@ -59,10 +61,85 @@ export class VariantSpec {
   retries?: number = 0;
 }
 
-export const STRATEGY_TYPES = ['single', 'shadow', 'canary', 'bandit'] as const;
+export const STRATEGY_TYPES = ['single', 'shadow', 'canary', 'bandit', 'plan'] as const;
 export type StrategyType = (typeof STRATEGY_TYPES)[number];
 export const BANDIT_ALGORITHMS = ['thompson', 'ucb1', 'epsilon-greedy'] as const;
 export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
+
+export class ShadowStepSpec {
+  /** Labelled pairs of the shadow (and of the primary) before its gate may pass. @default guardrails.minSamples */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  minSamples?: number;
+}
+
+export class PauseStepSpec {
+  /** How long to wait before the next step; left out, the plan waits for `resume`. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  seconds?: number;
+}
+
+export class BanditStepSpec {
+  @IsIn(BANDIT_ALGORITHMS)
+  algorithm: BanditAlgorithm;
+
+  /** Labelled pairs of the step, both arms together, before its gate may pass. @default guardrails.minSamples × 2 */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  minSamples?: number;
+
+  /** Floor on each arm's share during the step. @default 0.05 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.5)
+  minShare?: number;
+}
+
+/** One step of a plan: exactly one of its fields. */
+export class PlanStepSpec {
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ShadowStepSpec)
+  shadow?: ShadowStepSpec;
+
+  /** The candidate's percent of units (sticky, and monotone across steps). */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.01)
+  @Max(100)
+  canary?: number;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PauseStepSpec)
+  pause?: PauseStepSpec;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => BanditStepSpec)
+  bandit?: BanditStepSpec;
+
+  @IsOptional()
+  @Equals(true, { message: 'promote must be true' })
+  promote?: true;
+}
+
+export const PLAN_STEP_KINDS = ['shadow', 'canary', 'pause', 'bandit', 'promote'] as const;
+export type PlanStepKind = (typeof PLAN_STEP_KINDS)[number];
+
+/** The kind of a step that has exactly one; `undefined` for a malformed one. */
+export function planStepKind(step: PlanStepSpec): PlanStepKind | undefined {
+  const kinds = PLAN_STEP_KINDS.filter((kind) => step[kind] !== undefined);
+  return kinds.length === 1 ? kinds[0] : undefined;
+}
 
 /**
  * One class for every strategy type: the fields that belong to a type are required by
@@ -77,9 +154,33 @@ export class StrategySpec {
   @IsString()
   variant?: string;
 
-  @ValidateIf((s: StrategySpec) => s.type === 'shadow' || s.type === 'canary')
+  @ValidateIf((s: StrategySpec) => s.type === 'shadow' || s.type === 'canary' || s.type === 'plan')
   @IsString()
   primary?: string;
+
+  /** The variant a plan walks from shadow to full traffic. */
+  @ValidateIf((s: StrategySpec) => s.type === 'plan')
+  @IsString()
+  candidate?: string;
+
+  @ValidateIf((s: StrategySpec) => s.type === 'plan')
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(20)
+  @ValidateNested({ each: true })
+  @Type(() => PlanStepSpec)
+  steps?: PlanStepSpec[];
+
+  /** Index of the plan's current step; the rollout controller advances it. @default 0 */
+  @ValidateIf((s: StrategySpec) => s.type === 'plan' && s.step !== undefined)
+  @IsInt()
+  @Min(0)
+  step?: number;
+
+  /** A paused plan serves its current step and is not judged until resumed. @default false */
+  @ValidateIf((s: StrategySpec) => s.type === 'plan' && s.paused !== undefined)
+  @IsBoolean()
+  paused?: boolean;
 
   @ValidateIf((s: StrategySpec) => s.type === 'shadow')
   @IsArray()
@@ -275,6 +376,7 @@ const FIELDS_BY_TYPE: Record<StrategyType, (keyof StrategySpec)[]> = {
   shadow: ['primary', 'shadows'],
   canary: ['primary', 'canary', 'percent'],
   bandit: ['algorithm', 'minShare', 'epsilon', 'vetoed'],
+  plan: ['primary', 'candidate', 'steps', 'step', 'paused'],
 };
 
 /** Rules class-validator cannot express: names unique, strategy refers to known variants. */
@@ -296,6 +398,7 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
     ['variant', strategy.variant],
     ['primary', strategy.primary],
     ['canary', strategy.canary],
+    ['candidate', strategy.candidate],
     ...(strategy.shadows ?? []).map((shadow, i): [string, string] => [`shadows.${i}`, shadow]),
     ...(strategy.vetoed ?? []).map((arm, i): [string, string] => [`vetoed.${i}`, arm]),
   ];
@@ -317,7 +420,29 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && strategy.vetoed && strategy.vetoed.length >= spec.variants.length) {
     problems.push('strategy.vetoed must leave at least one arm free');
   }
+  if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
+  return problems;
+}
+
+function planProblems(plan: StrategySpec): string[] {
+  const problems: string[] = [];
+  if (plan.primary !== undefined && plan.primary === plan.candidate) problems.push('strategy.candidate must differ from strategy.primary');
+  const steps = plan.steps ?? [];
+  let lastCanary: { index: number; percent: number } | undefined;
+  steps.forEach((step, index) => {
+    const kind = planStepKind(step);
+    if (!kind) return void problems.push(`strategy.steps.${index} must have exactly one of ${PLAN_STEP_KINDS.join(', ')}`);
+    if (kind === 'promote' && index !== steps.length - 1) problems.push(`strategy.steps.${index}: promote must be the last step`);
+    if (kind === 'canary') {
+      if (lastCanary && step.canary! < lastCanary.percent) {
+        problems.push(`strategy.steps.${index}.canary (${step.canary}) must not go below step ${lastCanary.index}'s ${lastCanary.percent}: canary steps only widen`);
+      }
+      lastCanary = { index, percent: step.canary! };
+    }
+  });
+  if (steps.length && planStepKind(steps[steps.length - 1]) !== 'promote') problems.push('strategy.steps: a plan must end with {"promote": true}');
+  if (plan.step !== undefined && plan.step >= steps.length) problems.push(`strategy.step (${plan.step}) must be below the number of steps (${steps.length})`);
   return problems;
 }
 
@@ -350,6 +475,7 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
   const strategy = Object.fromEntries(
     Object.entries(input.strategy).filter(([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec))),
   ) as unknown as StrategySpec;
+  if (strategy.type === 'plan') strategy.step ??= 0;
   return {
     name,
     updatedAt: now.toISOString(),

@@ -217,7 +217,7 @@ export class JoinedEvent extends PredictionEvent {
   feedbackAt: string;
 }
 
-export const DEPLOYMENT_ACTIONS = ['put', 'delete', 'promote', 'rollback', 'weights'] as const;
+export const DEPLOYMENT_ACTIONS = ['put', 'delete', 'promote', 'rollback', 'weights', 'plan-pause', 'plan-resume', 'plan-abort'] as const;
 export type DeploymentAction = (typeof DEPLOYMENT_ACTIONS)[number];
 
 export class DeploymentEvent extends EventEnvelope {

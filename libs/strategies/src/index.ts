@@ -16,4 +16,5 @@ export * from './regret';
 export * from './sequential';
 export * from './srm';
 export * from './guardrails';
+export * from './plan';
 export * from './rollout';

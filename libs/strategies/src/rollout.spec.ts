@@ -152,6 +152,75 @@ describe(reconcileRollout.name, () => {
   });
 });
 
+describe('reconcileRollout on a plan', () => {
+  const steps = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { pause: {} }, { pause: { seconds: 60 } }, { bandit: { algorithm: 'thompson' as const, minSamples: 400 } }, { promote: true as const }];
+  const planAt = (step: number, extra: object = {}, version = step + 1) => spec({ type: 'plan', primary: 'v1', candidate: 'v2', steps, step, ...extra }, null, version);
+
+  it('judges with the default guardrails when the spec has none', () => {
+    expect(reconcileRollout(planAt(0), undefined, {}, NOW)!.state.status).toBe('waiting');
+  });
+
+  it('advances past a shadow step whose candidate is surely not worse, on its shadow statistics', () => {
+    const deployment = planAt(0);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9), v2: arm(5000, 0.1) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'advance', keepGuardrails: true, strategy: { type: 'plan', step: 1 } });
+    expect(sut.decision!.reason).toMatch(/^step 1 of 6 \(shadow\)/);
+    expect(sut.decision!.evidence.n).toMatchObject({ 'v2:shadow': 3000, v1: 3000 });
+  });
+
+  it('rolls back to the primary at a failing gate', () => {
+    const deployment = planAt(1);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(5000, 0.9, 19000), v2: arm(1000, 0.7, 1000) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'rollback', strategy: { type: 'single', variant: 'v1' }, keepGuardrails: false });
+  });
+
+  it('writes the plan paused when advancing into an open pause, and advances once resumed', () => {
+    const deployment = planAt(1);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(2000, 0.7, 1900), v2: arm(2000, 0.9, 100) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'advance', strategy: { step: 2, paused: true } });
+
+    const paused = planAt(2, { paused: true });
+    const waiting = reconcileRollout(paused, started(paused), {}, NOW)!;
+    expect(reconcileRollout(paused, waiting.state, {}, NOW)!).toMatchObject({ state: { status: 'paused' } });
+    const resumed = reconcileRollout(planAt(2, {}, 4), waiting.state, {}, NOW)!;
+    expect(resumed.decision).toMatchObject({ action: 'advance', strategy: { step: 3 } });
+    expect(resumed.decision!.strategy!.paused).toBeUndefined();
+  });
+
+  it('advances a timed pause once its seconds are over', () => {
+    const deployment = planAt(3);
+    const first = started(deployment);
+    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 30_000))!.decision).toBeUndefined();
+    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', strategy: { step: 4 } });
+  });
+
+  it('keeps a step\'s evidence across an operator\'s pause and resume', () => {
+    const deployment = planAt(4);
+    const first = started(deployment);
+    const middle = reconcileRollout(deployment, first, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
+    const paused = reconcileRollout(planAt(4, { paused: true }, 6), middle, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
+    expect(paused.status).toBe('paused');
+    const resumed = reconcileRollout(planAt(4, {}, 7), paused, { v1: arm(60, 0.7), v2: arm(400, 0.9) }, NOW)!;
+    expect(resumed.state.baseline).toBe(first.baseline);
+    // The bandit step's gate needs 400 pairs in all, then the comparison.
+    expect(resumed.state.evidence!.n).toEqual({ v2: 400, v1: 60 });
+  });
+
+  it('promotes at the promote step, and is done', () => {
+    const deployment = planAt(5);
+    const sut = reconcileRollout(deployment, started(deployment), {}, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' }, keepGuardrails: false });
+    expect(sut.state.status).toBe('done');
+  });
+
+  it('pauses a canary step on a sample ratio mismatch', () => {
+    const deployment = planAt(1);
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.7), v2: arm(1000, 0.9) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'pause', strategy: { step: 1, paused: true } });
+    expect(sut.state.status).toBe('paused');
+  });
+});
+
 describe(armRecords.name, () => {
   it('reads the report counters and statistics into arms, a fallback counting as an error of the chosen arm', () => {
     const sut = armRecords(

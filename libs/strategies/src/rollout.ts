@@ -1,6 +1,7 @@
-import type { DecisionAction, DecisionEvidence, DeploymentSpec, Guardrails, StrategySpec } from '@switchyard/contracts';
+import { type DecisionAction, type DecisionEvidence, type DeploymentSpec, GUARDRAIL_DEFAULTS, type Guardrails, planStepKind, type StrategySpec } from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
+import { currentStep } from './plan';
 import { groupCounters, latencyBuckets } from './report';
 import { statsArm } from './reward-stats';
 import { sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
@@ -16,6 +17,10 @@ export const ROLLOUT_STATUSES = ['waiting', 'running', 'passed', 'failed', 'inco
 export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 
 const TERMINAL: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'paused', 'done']);
+/** Verdicts that were acted on: a comparison that ended so is over, even if its subject comes back. */
+const ENDED: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'done']);
+/** Decisions kept in the state's history (the full record is the decision events on Kafka). */
+const HISTORY = 50;
 
 /** One arm's evidence, plus the fallbacks it caused (chosen, failed, answered by another variant). */
 export interface ArmRecord extends ArmEvidence {
@@ -43,6 +48,8 @@ export interface RolloutState {
   evidence?: DecisionEvidence;
   reasons?: string[];
   lastDecision?: DecisionSummary;
+  /** Decisions taken on this deployment, oldest first (the last `HISTORY`). */
+  history?: DecisionSummary[];
 }
 
 export interface RolloutDecision {
@@ -55,6 +62,11 @@ export interface RolloutDecision {
   strategy?: StrategySpec;
   /** Whether the written spec keeps its guardrails (a veto does; a rollback or promotion ends the comparison). */
   keepGuardrails?: boolean;
+}
+
+/** The state with `decision` recorded as the last one and appended to the history. */
+export function withDecision(state: RolloutState, decision: DecisionSummary): RolloutState {
+  return { ...state, lastDecision: decision, history: [...(state.history ?? []), decision].slice(-HISTORY) };
 }
 
 export interface RolloutStep {
@@ -103,35 +115,45 @@ export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord 
   };
 }
 
-/** The part of a spec a comparison is about: a change to anything else (a timeout, a URL) keeps its evidence. */
+/**
+ * The part of a spec a comparison is about (strategy, with a plan's current step, and
+ * guardrails): a change to anything else (a timeout, a URL, a veto, a plan paused and
+ * resumed) keeps its evidence.
+ */
 export function rolloutSubject(spec: DeploymentSpec): string {
-  const { vetoed: _vetoed, ...strategy } = spec.strategy;
+  const { vetoed: _vetoed, paused: _paused, ...strategy } = spec.strategy;
   return JSON.stringify({ strategy, guardrails: spec.guardrails });
 }
 
 /**
- * One pass of the controller over one deployment. `undefined` when the spec has no
- * guardrails (nothing to judge). A comparison starts when the subject first appears (its
- * baseline: the counts at that moment), and ends in a terminal status; one that ended by
- * writing a spec is over for good, so a later spec with guardrails starts afresh.
+ * One pass of the controller over one deployment. `undefined` when there is nothing to
+ * judge (no guardrails and no plan, or `single`). A comparison starts when its subject
+ * first appears (its baseline: the counts at that moment) and ends in a terminal status;
+ * one whose verdict wrote a spec is over for good, so a later spec with the same subject
+ * (an operator restoring it) starts afresh. A plan judges with its guardrails or the
+ * defaults, and each step is a new subject, so a gate counts only its own step's pairs.
  */
 export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | undefined, arms: Record<string, ArmRecord>, now: Date): RolloutStep | undefined {
-  const guardrails = spec.guardrails;
+  const plan = spec.strategy.type === 'plan';
+  const guardrails = spec.guardrails ?? (plan ? { ...GUARDRAIL_DEFAULTS } : undefined);
   if (!guardrails || spec.strategy.type === 'single') return undefined;
   const subject = rolloutSubject(spec);
   const last = previous?.lastDecision;
-  const ended = !!last && TERMINAL.has(previous!.status) && last.toVersion !== last.fromVersion && spec.version > last.fromVersion;
+  const ended = !!last && ENDED.has(previous!.status) && last.toVersion !== last.fromVersion && spec.version > last.fromVersion;
   if (!previous || previous.subject !== subject || ended) {
-    return { state: { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms } };
+    const fresh: RolloutState = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
+    return { state: previous ? { ...fresh, ...(previous.lastDecision && { lastDecision: previous.lastDecision }), ...(previous.history && { history: previous.history }) } : fresh };
   }
   const state: RolloutState = { ...previous, specVersion: spec.version };
-  if (TERMINAL.has(state.status)) return { state };
   const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm]);
-  switch (spec.strategy.type) {
+  if (plan) return judgePlan(spec, guardrails, state, counted, now);
+  if (TERMINAL.has(state.status)) return { state };
+  const strategy = spec.strategy;
+  switch (strategy.type) {
     case 'canary':
-      return judgeCanary(spec.strategy, guardrails, state, counted);
+      return onGuardrails(state, guardrails, compareCanary(strategy.primary!, strategy.canary!, strategy.percent ?? 0, guardrails, counted));
     case 'shadow':
-      return judgeShadows(spec.strategy, guardrails, state, counted);
+      return onGuardrails(state, guardrails, compareShadows(strategy.primary!, strategy.shadows ?? [], guardrails, counted));
     case 'bandit':
       return judgeBandit(spec, guardrails, state, counted);
     default:
@@ -141,6 +163,15 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
 
 type Counted = (arm: string) => ArmRecord;
 
+/** One candidate judged against the primary; `mismatch` when the split cannot be trusted. */
+interface Comparison {
+  candidate: string;
+  primary: string;
+  judgement: GuardrailJudgement;
+  evidence: DecisionEvidence;
+  mismatch?: string;
+}
+
 function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): DecisionEvidence {
   const { metric, n, mean: means, delta, low, high, alpha, errorRate, p99Ms } = judgement.evidence;
   return { metric, n, mean: means, delta, low, high, alpha, srmP, errorRate, p99Ms };
@@ -149,38 +180,37 @@ function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): Decisio
 /** Chi-square needs enough counts to be read as one; below this the split is not tested. */
 const SRM_MIN_REQUESTS = 100;
 
-function judgeCanary(strategy: StrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
-  const primary = strategy.primary!;
-  const candidate = strategy.canary!;
+/** `candidate` (on its `candidateArm` statistics) against `primary`, with no split to check. */
+function compare(primary: string, candidate: string, guardrails: Guardrails, counted: Counted, candidateArm = candidate): Comparison {
+  const judgement = judgeCandidate({ candidate: candidateArm, primary }, counted(candidateArm), counted(primary), guardrails);
+  return { candidate, primary, judgement, evidence: evidenceOf(judgement, null) };
+}
+
+/** A canary, plus the sample-ratio check of its split. */
+function compareCanary(primary: string, candidate: string, percent: number, guardrails: Guardrails, counted: Counted): Comparison {
+  const comparison = compare(primary, candidate, guardrails, counted);
   const [c, p] = [counted(candidate), counted(primary)];
-  const judgement = judgeCandidate({ candidate, primary }, c, p, guardrails);
   // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
   const assigned = { [candidate]: c.requests, [primary]: Math.max(0, p.requests - c.fallbacks) };
-  const share = (strategy.percent ?? 0) / 100;
+  const share = percent / 100;
   const srm = c.requests + p.requests >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
-  const evidence = evidenceOf(judgement, srm?.p ?? null);
+  comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    const reason = `sample ratio mismatch: ${assigned[candidate]} of ${assigned[candidate] + assigned[primary]} requests went to ${candidate} for a ${strategy.percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
-    return finish(state, 'paused', evidence, [reason], { action: 'pause', reason, candidate, primary, evidence });
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${assigned[candidate] + assigned[primary]} requests went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
-  return verdictStep(state, guardrails, judgement, evidence, candidate, primary, candidate);
+  return comparison;
 }
 
-function judgeShadows(strategy: StrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
-  const primary = strategy.primary!;
-  const judged = (strategy.shadows ?? []).map((shadow) => {
-    const judgement = judgeCandidate({ candidate: statsArm(shadow, 'shadow'), primary }, counted(statsArm(shadow, 'shadow')), counted(primary), guardrails);
-    return { shadow, judgement };
-  });
-  // A failing shadow acts first, then a passing one; otherwise the least advanced one is shown.
+/** Each shadow on its `:shadow` statistics; the one that says most is shown: a failing one, then a passing one. */
+function compareShadows(primary: string, shadows: string[], guardrails: Guardrails, counted: Counted): Comparison {
   const order: GuardrailJudgement['verdict'][] = ['fail', 'pass', 'inconclusive', 'waiting', 'continue'];
-  judged.sort((a, b) => order.indexOf(a.judgement.verdict) - order.indexOf(b.judgement.verdict));
-  const { shadow, judgement } = judged[0];
-  return verdictStep(state, guardrails, judgement, evidenceOf(judgement, null), shadow, primary, shadow);
+  const compared = shadows.map((shadow) => compare(primary, shadow, guardrails, counted, statsArm(shadow, 'shadow')));
+  return compared.sort((a, b) => order.indexOf(a.judgement.verdict) - order.indexOf(b.judgement.verdict))[0];
 }
 
-/** The common ending of a candidate-against-primary comparison: what each verdict does. */
-function verdictStep(state: RolloutState, guardrails: Guardrails, judgement: GuardrailJudgement, evidence: DecisionEvidence, candidate: string, primary: string, promoteTo: string): RolloutStep {
+/** What a verdict does under guardrails alone (`onFail`, `onPass`). */
+function onGuardrails(state: RolloutState, guardrails: Guardrails, { candidate, primary, judgement, evidence, mismatch }: Comparison): RolloutStep {
+  if (mismatch) return finish(state, 'paused', evidence, [mismatch], { action: 'pause', reason: mismatch, candidate, primary, evidence });
   const reasons = judgement.reasons;
   const reason = reasons.join('; ');
   switch (judgement.verdict) {
@@ -203,10 +233,80 @@ function verdictStep(state: RolloutState, guardrails: Guardrails, judgement: Gua
         candidate,
         primary,
         evidence,
-        ...(guardrails.onPass === 'promote' && { strategy: { type: 'single', variant: promoteTo } }),
+        ...(guardrails.onPass === 'promote' && { strategy: { type: 'single', variant: candidate } }),
       });
     case 'inconclusive':
       return finish(state, 'inconclusive', evidence, reasons, { action: 'pause', reason, candidate, primary, evidence });
+  }
+}
+
+const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n: {}, mean: {}, delta: null, low: null, high: null, alpha, srmP: null });
+
+/**
+ * A plan's current step. Its gate passes → `advance` (the next step's index written);
+ * fails → `rollback` to the primary; inconclusive or a sample ratio mismatch → `pause`
+ * (the plan written as paused, resumed by an operator). A pause step advances after its
+ * seconds; one without waits for `resume`: advancing into it writes the plan paused.
+ */
+function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
+  const plan = spec.strategy;
+  const { index, step } = currentStep(plan);
+  const kind = planStepKind(step)!;
+  const primary = plan.primary!;
+  const candidate = plan.candidate!;
+  const position = `step ${index + 1} of ${plan.steps!.length} (${kind})`;
+  const held = state.evidence ?? NO_EVIDENCE(guardrails.alpha);
+  if (plan.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
+
+  const { paused: _paused, ...unpaused } = plan;
+  const decide = (status: RolloutStatus, evidence: DecisionEvidence, action: DecisionAction, reason: string, strategy: StrategySpec, keepGuardrails = true) =>
+    finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, strategy, keepGuardrails });
+  const advance = (evidence: DecisionEvidence, reason: string) => {
+    const next = index + 1;
+    const openPause = planStepKind(plan.steps![next]) === 'pause' && plan.steps![next].pause!.seconds === undefined;
+    return decide('passed', evidence, 'advance', reason, { ...unpaused, step: next, ...(openPause && { paused: true }) });
+  };
+
+  let comparison: Comparison;
+  switch (kind) {
+    case 'promote':
+      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { type: 'single', variant: candidate }, false);
+    case 'pause': {
+      const seconds = step.pause!.seconds;
+      const left = seconds === undefined ? 0 : seconds - (now.getTime() - Date.parse(state.since)) / 1000;
+      if (left <= 0) return advance(held, seconds === undefined ? 'resumed' : `paused ${seconds} s`);
+      return finish(state, 'running', held, [`${position}: ${Math.ceil(left)} s of ${seconds} s left`]);
+    }
+    case 'shadow':
+      comparison = compareShadows(primary, [candidate], { ...guardrails, minSamples: step.shadow!.minSamples ?? guardrails.minSamples }, counted);
+      break;
+    case 'canary':
+      comparison = compareCanary(primary, candidate, step.canary!, guardrails, counted);
+      break;
+    case 'bandit': {
+      // The split moves by design: no sample-ratio check.
+      comparison = compare(primary, candidate, guardrails, counted);
+      const pairs = counted(candidate).rewards.count + counted(primary).rewards.count;
+      const needed = step.bandit!.minSamples ?? 2 * guardrails.minSamples;
+      if (pairs < needed && comparison.judgement.verdict !== 'fail') {
+        return finish(state, 'waiting', comparison.evidence, [`${position}: ${pairs} of ${needed} labelled pairs`]);
+      }
+      break;
+    }
+  }
+  const { judgement, evidence, mismatch } = comparison;
+  const reason = judgement.reasons.join('; ');
+  if (mismatch) return decide('paused', evidence, 'pause', mismatch, { ...unpaused, paused: true });
+  switch (judgement.verdict) {
+    case 'waiting':
+    case 'continue':
+      return finish(state, judgement.verdict === 'waiting' ? 'waiting' : 'running', evidence, judgement.reasons.map((r) => `${position}: ${r}`));
+    case 'fail':
+      return decide('failed', evidence, 'rollback', reason, { type: 'single', variant: primary }, false);
+    case 'pass':
+      return advance(evidence, reason);
+    case 'inconclusive':
+      return decide('inconclusive', evidence, 'pause', reason, { ...unpaused, paused: true });
   }
 }
 

@@ -1,5 +1,6 @@
 import type { DeploymentSpec } from '@switchyard/contracts';
 import { assignCanary, canaryShare } from './canary';
+import { servingSpec } from './plan';
 import type { Rng } from './rng';
 import { alignWeights, chooseArm, fallbackArm, Weights } from './weights';
 
@@ -41,6 +42,8 @@ export function selectVariant(spec: DeploymentSpec, ctx: SelectContext): Selecti
       const fallback = fallbackArm(weights, choice.variant);
       return { ...choice, shadows: [], ...(fallback !== undefined && { fallback }) };
     }
+    case 'plan':
+      return selectVariant(servingSpec(spec), ctx);
     default:
       throw new Error(`unknown strategy type ${JSON.stringify(strategy.type satisfies never)}`);
   }

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ArmStatsStore, DeploymentRegistry } from '@switchyard/store';
-import { armSince } from '@switchyard/strategies';
+import { armSince, servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
@@ -73,6 +73,6 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
       updaterMetrics.armsRemoved.inc({ deployment: name }, removed);
       this.logger.log({ deployment: name, specVersion: spec.version, removed }, 'arms left the spec: their statistics were removed');
     }
-    if (removed >= 0 && spec.strategy.type === 'bandit') this.snapshots.changed(name);
+    if (removed >= 0 && servingSpec(spec).strategy.type === 'bandit') this.snapshots.changed(name);
   }
 }

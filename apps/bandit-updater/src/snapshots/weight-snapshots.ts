@@ -3,7 +3,7 @@ import { DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
-import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf } from '@switchyard/strategies';
+import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf, servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { updaterMetrics } from '../updater.metrics';
 
@@ -47,7 +47,8 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     for (const deployment of [...this.dirty]) {
       try {
         this.dirty.delete(deployment);
-        const spec = await this.registry.get(deployment);
+        const stored = await this.registry.get(deployment);
+        const spec = stored && servingSpec(stored);
         if (spec?.strategy.type !== 'bandit') continue;
         const claimed = await this.redis.redis.set(`${this.redis.prefix}snapshot:${deployment}`, '1', 'PX', this.env.SNAPSHOT_INTERVAL_MS, 'NX');
         // Another updater published within the interval; ours is due after it.

@@ -5,7 +5,7 @@ import { DecisionEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { armRecords, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState } from '@switchyard/strategies';
+import { armRecords, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, withDecision } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
 import { rolloutMetrics } from './rollout.metrics';
 
@@ -64,7 +64,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
   /** One pass over one deployment, from the spec as read (possibly already stale: the write will tell). */
   async reconcile(spec: DeploymentSpec): Promise<PassOutcome> {
     const stored = await this.states.read(spec.name);
-    if (!spec.guardrails && !stored.outbox) return 'skipped';
+    if (!spec.guardrails && spec.strategy.type !== 'plan' && !stored.outbox) return 'skipped';
     if (!(await this.states.takeLease(spec.name, this.owner, this.env.ROLLOUT_LEASE_MS))) return 'skipped';
     let state = stored.state;
     if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
@@ -93,10 +93,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       evidence: decision.evidence,
     };
     const writes = decision.strategy !== undefined;
-    const state: RolloutState = {
-      ...judged,
-      lastDecision: { action: event.action, reason: event.reason, at: event.occurredAt, fromVersion: spec.version, toVersion: writes ? null : spec.version },
-    };
+    const state = withDecision(judged, { action: event.action, reason: event.reason, at: event.occurredAt, fromVersion: spec.version, toVersion: writes ? null : spec.version });
     this.logger.log({ deployment: spec.name, action: event.action, reason: event.reason, fromVersion: spec.version }, 'decision');
     if (!writes) {
       await this.states.save(spec.name, state, event);
@@ -120,9 +117,16 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     const event = { ...pending.event, ...(pending.writtenVersion !== undefined && { toVersion: pending.writtenVersion }) };
     await this.kafka.publishJson(this.kafka.topics.deploymentEvents, deployment, event);
     rolloutMetrics.decisions.inc({ deployment, action: event.action });
-    const settled = state?.lastDecision && state.lastDecision.toVersion === null ? { ...state, lastDecision: { ...state.lastDecision, toVersion: event.toVersion } } : state;
+    const settled = state?.lastDecision && state.lastDecision.toVersion === null ? settle(state, event.toVersion) : state;
     if (settled && settled !== state) await this.states.save(deployment, settled);
     await this.states.clearOutbox(deployment, event.eventId);
     return settled;
   }
+}
+
+/** The state once the version its last decision wrote is known. */
+function settle(state: RolloutState, toVersion: number): RolloutState {
+  const at = state.lastDecision!.at;
+  const history = (state.history ?? []).map((decision) => (decision.at === at && decision.toVersion === null ? { ...decision, toVersion } : decision));
+  return { ...state, lastDecision: { ...state.lastDecision!, toVersion }, history };
 }

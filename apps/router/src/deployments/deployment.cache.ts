@@ -1,10 +1,12 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { DeploymentRegistry } from '@switchyard/store';
+import { servingSpec } from '@switchyard/strategies';
 import { RouterEnv } from '../router.env';
 
 /**
- * Specs in memory, so a prediction costs no Redis round trip. A change is seen at
+ * Specs in memory as they are served (a plan as its current step: `servingSpec`), so a
+ * prediction costs no Redis round trip. A change is seen at
  * once through pub/sub, and within REFRESH_INTERVAL_MS through the epoch check even if
  * a message was missed while the subscriber reconnected.
  */
@@ -41,7 +43,7 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   /** Read-your-writes on the instance that made the change. */
   set(spec: DeploymentSpec): void {
     const known = this.specs.get(spec.name);
-    if (!known || known.version < spec.version) this.specs.set(spec.name, spec);
+    if (!known || known.version < spec.version) this.specs.set(spec.name, servingSpec(spec));
   }
 
   delete(name: string): void {
@@ -53,7 +55,7 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
       const epoch = await this.registry.epoch();
       if (epoch === this.epoch) return;
       const specs = await this.registry.list();
-      this.specs = new Map(specs.map((spec) => [spec.name, spec]));
+      this.specs = new Map(specs.map((spec) => [spec.name, servingSpec(spec)]));
       this.epoch = epoch;
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'could not refresh deployments; serving cached specs');
@@ -63,7 +65,7 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   private async reload(name: string): Promise<void> {
     try {
       const spec = await this.registry.get(name);
-      if (spec) this.specs.set(name, spec);
+      if (spec) this.specs.set(name, servingSpec(spec));
       else this.specs.delete(name);
     } catch (error) {
       this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not reload deployment');

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard } from './admin.guard';
@@ -38,6 +38,14 @@ export class DeploymentsController {
     const result = validatePlain(PromoteBody, body);
     if (!result.ok) throw invalid('invalid promote request', result.problems);
     return this.deployments.promote(checkName(name), result.value.variant);
+  }
+
+  @Post(':name/plan/:action')
+  @UseGuards(AdminGuard)
+  @HttpCode(200)
+  plan(@Param('name') name: string, @Param('action') action: string) {
+    if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new NotFoundException(`no plan action "${action}": use pause, resume or abort`);
+    return this.deployments.planAction(checkName(name), action);
   }
 
   @Post(':name/rollback')

@@ -4,11 +4,12 @@ import {
   DeploymentEvent,
   DeploymentSpec,
   envelope,
+  planStepKind,
   validateDeploymentSpec,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { buildReport } from '@switchyard/strategies';
+import { buildReport, currentStep, servingSpec } from '@switchyard/strategies';
 import { invalid, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
 
@@ -39,23 +40,42 @@ export class DeploymentsService {
 
   /**
    * The spec with live statistics per variant and role (served, shadow), and, once the
-   * rollout controller has judged it, its `guardrails` block: the settings with the state, latest
-   * evidence and last decision (kept after a rollback or promotion removed the guardrails).
+   * rollout controller has judged it, what it judged: a `plan` block for a plan (step i of
+   * n, paused, state, the step's gate evidence, the history of transitions), else a
+   * `guardrails` block (the settings with the state, latest evidence and last decision;
+   * kept after a rollback or promotion removed the guardrails, so the verdict stays readable).
    */
   async getWithReport(name: string) {
     const spec = await this.get(name);
     const [counters, rewards, rollout] = await Promise.all([this.reports.read(name), this.rewards.read(name), this.rollouts.read(name)]);
     const judged = rollout.state;
-    const guardrails = spec.guardrails || judged
-      ? {
-          guardrails: {
-            ...spec.guardrails,
-            state: judged?.status ?? 'waiting',
-            ...(judged && { since: judged.since, judgedVersion: judged.specVersion, reasons: judged.reasons ?? [], evidence: judged.evidence ?? null, lastDecision: judged.lastDecision ?? null }),
-          },
-        }
-      : {};
-    return { ...spec, report: buildReport(counters, rewards), ...guardrails };
+    const judgement = judged && {
+      state: judged.status,
+      since: judged.since,
+      judgedVersion: judged.specVersion,
+      reasons: judged.reasons ?? [],
+      evidence: judged.evidence ?? null,
+      lastDecision: judged.lastDecision ?? null,
+    };
+    const extra: Record<string, unknown> = {};
+    if (spec.strategy.type === 'plan') {
+      const { index, step } = currentStep(spec.strategy);
+      const fresh = !judged || judged.specVersion !== spec.version;
+      extra.plan = {
+        step: index + 1,
+        of: spec.strategy.steps!.length,
+        kind: planStepKind(step),
+        current: step,
+        paused: spec.strategy.paused ?? false,
+        serving: servingSpec(spec).strategy,
+        ...(judgement ?? { state: 'waiting' }),
+        ...(fresh && { state: 'waiting' }),
+        history: judged?.history ?? [],
+      };
+    } else if (spec.guardrails || judged) {
+      extra.guardrails = { ...spec.guardrails, ...(judgement ?? { state: 'waiting' }) };
+    }
+    return { ...spec, report: buildReport(counters, rewards), ...extra };
   }
 
   list(): Promise<DeploymentSpec[]> {
@@ -76,6 +96,17 @@ export class DeploymentsService {
     const { version: _version, ...body } = current;
     const spec = await this.registry.store(name, { ...body, updatedAt: new Date().toISOString(), strategy: { type: 'single', variant } });
     return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
+  }
+
+  /** An operator's hand on a plan: pause and resume keep the current step's evidence; abort returns to the primary. */
+  async planAction(name: string, action: 'pause' | 'resume' | 'abort'): Promise<DeploymentSpec> {
+    const current = await this.get(name);
+    if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
+    const { version: _version, guardrails, ...body } = current;
+    const { paused: _paused, ...plan } = current.strategy;
+    const strategy = action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
+    const spec = await this.registry.store(name, { ...body, updatedAt: new Date().toISOString(), strategy, ...(action !== 'abort' && guardrails && { guardrails }) });
+    return this.changed(spec, `plan-${action}`, { fromVersion: current.version, step: (current.strategy.step ?? 0) + 1 });
   }
 
   async rollback(name: string): Promise<DeploymentSpec> {

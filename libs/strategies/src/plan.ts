@@ -1,0 +1,45 @@
+import { type DeploymentSpec, planStepKind, type PlanStepSpec, type StrategySpec } from '@switchyard/contracts';
+
+/** A plan's bandit step floors each arm at this share unless it says otherwise. */
+export const PLAN_BANDIT_MIN_SHARE = 0.05;
+
+export function currentStep(plan: StrategySpec): { index: number; step: PlanStepSpec } {
+  const index = plan.step ?? 0;
+  return { index, step: plan.steps![index] };
+}
+
+/**
+ * What a plan serves at step `index`: the strategy of that step, over the primary and
+ * the candidate. A pause step holds the traffic of the step before it (the primary
+ * alone before any); the promote step serves the candidate alone until the controller
+ * writes it as `single`.
+ */
+export function stepStrategy(plan: StrategySpec, index: number): StrategySpec {
+  const primary = plan.primary!;
+  const candidate = plan.candidate!;
+  const step = plan.steps![index];
+  switch (planStepKind(step)) {
+    case 'shadow':
+      return { type: 'shadow', primary, shadows: [candidate] };
+    case 'canary':
+      return { type: 'canary', primary, canary: candidate, percent: step.canary! };
+    case 'bandit':
+      return { type: 'bandit', algorithm: step.bandit!.algorithm, minShare: step.bandit!.minShare ?? PLAN_BANDIT_MIN_SHARE };
+    case 'promote':
+      return { type: 'single', variant: candidate };
+    case 'pause':
+    default:
+      return index > 0 ? stepStrategy(plan, index - 1) : { type: 'single', variant: primary };
+  }
+}
+
+/**
+ * The spec as the router serves it: a plan becomes its current step's strategy, over its
+ * primary and candidate only; any other spec is served as it is. The same code paths
+ * then serve a plan as every other strategy.
+ */
+export function servingSpec(spec: DeploymentSpec): DeploymentSpec {
+  if (spec.strategy.type !== 'plan') return spec;
+  const arms = new Set([spec.strategy.primary, spec.strategy.candidate]);
+  return { ...spec, variants: spec.variants.filter((variant) => arms.has(variant.name)), strategy: stepStrategy(spec.strategy, spec.strategy.step ?? 0) };
+}
