@@ -98,7 +98,7 @@ describe(operationalFailures.name, () => {
   });
 });
 
-describe('judgeCandidate looked at after every batch (A/A)', () => {
+describe(`${judgeCandidate.name}, looked at after every batch (A/A)`, () => {
   /**
    * Two arms with the same reward, a 10 % canary, judged after every 100 labelled requests
    * until a verdict (maxSamples lowered to 2000 to stay fast). Counts how many runs end in a
