@@ -19,6 +19,7 @@ describe(flooredVariance.name, () => {
     expect(flooredVariance(bernoulli(1000, 800))).toBeCloseTo(160 / 999, 12);
     expect(flooredVariance(bernoulli(300, 300))).toBeCloseTo(0.01 * 0.99, 12);
     expect(flooredVariance(bernoulli(4, 0))).toBeCloseTo(0.25, 12);
+    expect(flooredVariance(bernoulli(1, 1))).toBeNaN();
   });
 });
 
