@@ -48,6 +48,8 @@ export interface SequentialTuning {
  * overconfident width. It is on the 0–1 scale; other rewards with no spread at all are rare.
  */
 export function flooredVariance(stats: ArmStats): number {
+  // Below two rewards there is no spread to floor, as in `variance`.
+  if (stats.count < 2) return NaN;
   const p = Math.min(0.5, 3 / stats.count);
   return Math.max(variance(stats), p * (1 - p));
 }

@@ -1,0 +1,2 @@
+/** The parts of `npm run sim`, in the order they run. Registering one is one line here. */
+export { guardrails } from './guardrails';

@@ -1,0 +1,144 @@
+import { ArmStats } from './arm-stats';
+import { ArmEvidence, DEFAULT_GUARDRAILS, GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
+import { LATENCY_BUCKETS_MS, latencyBucket } from './report';
+import { seededRng } from './rng';
+
+const NAMES = { candidate: 'v2', primary: 'v1' };
+const bernoulli = (count: number, rate: number): ArmStats => ({ count, sum: Math.round(count * rate), sumSq: Math.round(count * rate) });
+
+/** An arm whose successful requests all took `latencyMs`, `errors` of them failed. */
+function arm(rewards: ArmStats, { requests = rewards.count, errors = 0, latencyMs = 8 } = {}): ArmEvidence {
+  const latencyBuckets = LATENCY_BUCKETS_MS.map(() => 0);
+  latencyBuckets[latencyBucket(latencyMs)] = requests - errors;
+  return { rewards, requests, errors, latencyBuckets };
+}
+
+describe(judgeCandidate.name, () => {
+  it('waits until both arms have minSamples labelled pairs', () => {
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(199, 0.5)), arm(bernoulli(5000, 0.9)), DEFAULT_GUARDRAILS);
+    expect(judgement.verdict).toBe('waiting');
+    expect(judgement.reasons[0]).toMatch(/v2 has 199, v1 5000/);
+  });
+
+  it('fails a candidate surely worse, with the interval in the reason and the evidence', () => {
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.7)), arm(bernoulli(3600, 0.8)), DEFAULT_GUARDRAILS);
+    expect(judgement.verdict).toBe('fail');
+    expect(judgement.evidence.high!).toBeLessThan(0);
+    expect(judgement.reasons).toEqual([expect.stringMatching(/^reward: v2 − v1 ≤ -0\.\d{3} \(95% always-valid interval \[-0\.\d{3}, -0\.\d{3}\]\) after 400\/3600 labelled pairs$/)]);
+    expect(judgement.evidence).toMatchObject({ metric: 'reward', n: { v2: 400, v1: 3600 }, mean: { v2: 0.7, v1: 0.8 }, alpha: 0.05, errorRate: { v2: 0, v1: 0 }, p99Ms: { v2: 10, v1: 10 } });
+    expect(judgement.evidence.delta).toBeCloseTo(-0.1, 12);
+  });
+
+  it('passes a candidate surely not worse than the margin', () => {
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.9)), arm(bernoulli(3600, 0.7)), DEFAULT_GUARDRAILS);
+    expect(judgement.verdict).toBe('pass');
+    expect(judgement.evidence.low!).toBeGreaterThan(-DEFAULT_GUARDRAILS.margin);
+    expect(judgement.reasons[0]).toMatch(/^reward: v2 − v1 ≥ 0\.\d{3}, within margin −0\.01/);
+  });
+
+  it('continues while the interval holds 0 and −margin, and is inconclusive once both arms reach maxSamples', () => {
+    expect(judgeCandidate(NAMES, arm(bernoulli(1000, 0.8)), arm(bernoulli(9000, 0.8)), DEFAULT_GUARDRAILS).verdict).toBe('continue');
+    const atMax = judgeCandidate(NAMES, arm(bernoulli(20000, 0.795)), arm(bernoulli(20000, 0.8)), DEFAULT_GUARDRAILS);
+    expect(atMax.evidence.low!).toBeLessThan(-0.01);
+    expect(atMax.evidence.high!).toBeGreaterThan(0);
+    expect(atMax.verdict).toBe('inconclusive');
+    // Only one arm at maxSamples: a 10 % canary's primary gets there long before the canary.
+    expect(judgeCandidate(NAMES, arm(bernoulli(2000, 0.795)), arm(bernoulli(20000, 0.8)), DEFAULT_GUARDRAILS).verdict).toBe('continue');
+  });
+
+  it('fails a candidate that only errs, before it has a single label', () => {
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(0, 0), { requests: 300, errors: 300 }), arm(bernoulli(2700, 0.8)), DEFAULT_GUARDRAILS);
+    expect(judgement.verdict).toBe('fail');
+    expect(judgement.reasons[0]).toMatch(/^errors: v2's error rate exceeds v1's by ≥ 0\.9\d{2} .*100\.0% of 300 vs 0\.0% of 2700 requests/);
+    expect(judgement.evidence).toMatchObject({ delta: null, low: null, high: null, errorRate: { v2: 1, v1: 0 }, p99Ms: { v2: null, v1: 10 } });
+  });
+
+  it('gives every failure it finds', () => {
+    const settings: GuardrailSettings = { ...DEFAULT_GUARDRAILS };
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(1000, 0.6), { requests: 2000, errors: 500, latencyMs: 900 }), arm(bernoulli(9000, 0.8), { requests: 18000, errors: 18, latencyMs: 30 }), settings);
+    expect(judgement.verdict).toBe('fail');
+    expect(judgement.reasons.map((r) => r.split(':')[0])).toEqual(['errors', 'latency', 'reward']);
+  });
+});
+
+describe(operationalFailures.name, () => {
+  const primary = arm(bernoulli(0, 0), { requests: 10000, errors: 100, latencyMs: 15 });
+
+  it('tolerates an error rate up by less than maxErrorRateIncrease', () => {
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 10000, errors: 250 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+  });
+
+  it('fails an error rate surely up by more than maxErrorRateIncrease, not one that merely looks it', () => {
+    // 10 % vs 1 %: up by 9 points, surely > 2 with 2000 requests; with 200 requests, 8 % vs 1 % is not yet sure to be.
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 2000, errors: 200 }), primary, DEFAULT_GUARDRAILS)).toEqual([expect.stringMatching(/^errors: /)]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 200, errors: 8 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+  });
+
+  it('says nothing before minSamples requests', () => {
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 150, errors: 150 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+  });
+
+  it('fails a p99 above maxLatencyRatio × the primary even at the bucket edges, and only then', () => {
+    // Primary's p99 in (10, 20] ms. Candidate in (50, 100]: 50 > 2 × 20, fails. In (20, 50]: maybe only 21 ms, does not.
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 80 }), primary, DEFAULT_GUARDRAILS)).toEqual([
+      "latency: v2's p99 is in (50, 100] ms, v1's in (10, 20] ms: above maxLatencyRatio 2× even at the bucket edges (1000/9900 successful requests)",
+    ]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 45 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+  });
+
+  it('takes the 99th percentile, not the worst request', () => {
+    const candidate = arm(bernoulli(0, 0), { requests: 1000, latencyMs: 15 });
+    const slowTail = [...candidate.latencyBuckets];
+    slowTail[latencyBucket(15)] -= 5;
+    slowTail[latencyBucket(3000)] += 5; // 0.5 % slow: above p99.5, below p99's reach
+    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    slowTail[latencyBucket(15)] -= 10;
+    slowTail[latencyBucket(3000)] += 10; // 1.5 % slow
+    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULT_GUARDRAILS)).toEqual([expect.stringMatching(/^latency: /)]);
+  });
+});
+
+describe(`${judgeCandidate.name}, looked at after every batch (A/A)`, () => {
+  /**
+   * Two arms with the same reward, a 10 % canary, judged after every 100 labelled requests
+   * until a verdict (maxSamples lowered to 2000 to stay fast). Counts how many runs end in a
+   * false rollback, and how many a naive two-sided z-test at 0.05 peeked at the same moments
+   * would have rolled back (z < −1.96 at any look).
+   */
+  function simulate(runs: number, seed: number) {
+    const settings: GuardrailSettings = { ...DEFAULT_GUARDRAILS, maxSamples: 2000 };
+    const rng = seededRng(seed);
+    let [falseRollbacks, naiveRollbacks] = [0, 0];
+    for (let run = 0; run < runs; run++) {
+      const [canary, primary] = [{ count: 0, sum: 0, sumSq: 0 }, { count: 0, sum: 0, sumSq: 0 }];
+      let [judged, naiveDone] = [false, false];
+      while (!judged || !naiveDone) {
+        for (let i = 0; i < 100; i++) {
+          const stats = rng() < 0.1 ? canary : primary;
+          const reward = rng() < 0.8 ? 1 : 0;
+          stats.count++;
+          stats.sum += reward;
+          stats.sumSq += reward;
+        }
+        const verdict = judgeCandidate(NAMES, arm({ ...canary }), arm({ ...primary }), settings).verdict;
+        if (!judged && verdict !== 'waiting' && verdict !== 'continue') {
+          judged = true;
+          falseRollbacks += +(verdict === 'fail');
+        }
+        if (!naiveDone && canary.count >= settings.minSamples) {
+          const [pc, pp] = [canary.sum / canary.count, primary.sum / primary.count];
+          const z = (pc - pp) / Math.sqrt((pc * (1 - pc)) / canary.count + (pp * (1 - pp)) / primary.count);
+          if (z < -1.96) naiveRollbacks++;
+          if (Math.abs(z) > 1.96 || canary.count >= settings.maxSamples) naiveDone = true;
+        }
+      }
+    }
+    return { falseRollbacks, naiveRollbacks };
+  }
+
+  it('rolls back at most alpha of 100 A/A runs; the naive z-test peeked at as often does not', () => {
+    const { falseRollbacks, naiveRollbacks } = simulate(100, 2024);
+    expect(falseRollbacks).toBeLessThanOrEqual(5);
+    expect(naiveRollbacks).toBeGreaterThan(5);
+  });
+});
