@@ -7,6 +7,7 @@ import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
+import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
 import { collect, Collector, isolation, readThrough, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
@@ -34,6 +35,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     services.push(modelServer);
     router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
     services.push(router);
+    services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: `shadow-${ids.groupSuffix}` }));
     services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
     services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}` }));
     for (const name of ['a', 'b']) {
@@ -127,6 +129,102 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     // Counted pairs never exceed what was labelled.
     expect(n.v1 + n.v3).toBeLessThanOrEqual(sent);
     process.stdout.write(`rollout: rolled back after ${sent} requests sent; evidence ${JSON.stringify(decision.evidence)}\n`);
+  });
+
+  const PLAN_STEPS = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } }, { promote: true }];
+
+  /** Traffic with labels until `done` says the plan has finished, answering the final GET. */
+  async function walk(name: string, seed: number, done: (spec: any) => boolean) {
+    let finished = false;
+    const watch = waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/${name}`)).body;
+        finished = done(body);
+        return finished && body;
+      },
+      { timeoutMs: 180000, intervalMs: 250, what: `plan ${name} to finish` },
+    );
+    const [spec, sent] = await Promise.all([watch, traffic(name, 40000, seed, () => finished)]);
+    await readThrough(testKafka(), topics.deploymentEvents, events);
+    return { spec, sent, decisions: decisionsOf(name) };
+  }
+
+  it('walks a good candidate from shadow to full traffic with no human step', async () => {
+    // Six gates, each waiting for labels to join: the longest test of the suite.
+    await put('good-plan', {
+      variants: [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')],
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: PLAN_STEPS },
+      guardrails: { minSamples: 100 },
+    });
+    const { spec, sent, decisions } = await walk('good-plan', 31, (body) => body.strategy.type === 'single' && body.plan === undefined);
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
+    expect(decisions.map((d) => d.fromVersion)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(decisions.map((d) => d.toVersion)).toEqual([2, 3, 4, 5, 6, 7]);
+    const kinds = ['shadow', 'canary', 'canary', 'canary', 'bandit', 'promote'];
+    decisions.forEach((d, i) => expect(d.reason).toMatch(new RegExp(`^step ${i + 1} of 6 \\(${kinds[i]}\\)`)));
+    // Each gate counted its own step's pairs, with the candidate ahead.
+    for (const d of decisions.slice(0, 5)) {
+      const candidateArm = Object.keys(d.evidence.n).find((arm) => arm.startsWith('v3'))!;
+      expect(d.evidence.n[candidateArm]).toBeGreaterThanOrEqual(100);
+      expect(d.evidence.low).toBeGreaterThan(-0.01);
+    }
+    process.stdout.write(`plan: promoted after ${sent} requests; gates passed at ${JSON.stringify(decisions.map((d) => d.evidence.n))}\n`);
+  }, 240000);
+
+  it('rolls a bad candidate back at its first gate with labels', async () => {
+    await put('bad-plan', {
+      variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
+      strategy: { type: 'plan', primary: 'v3', candidate: 'v1', steps: PLAN_STEPS },
+      guardrails: { minSamples: 100 },
+    });
+    const { spec, decisions } = await walk('bad-plan', 37, (body) => body.strategy.type === 'single');
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3' });
+    expect(decisions[0].reason).toMatch(/^step 1 of 6 \(shadow\)/);
+    expect(decisions[0].evidence.high).toBeLessThan(0);
+  });
+
+  it('keeps a step\'s evidence across pause and resume, and abort returns to the primary', async () => {
+    await put('held-plan', {
+      variants: [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')],
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: [{ canary: 50 }, { promote: true }] },
+      // A gate that cannot pass within the test: the step stays open.
+      guardrails: { minSamples: 1_000_000, maxSamples: 1_000_000 },
+    });
+    const get = async () => (await http('GET', `${router.url}/v1/deployments/held-plan`)).body;
+    await waitFor(async () => (await get()).plan?.since, { what: 'the first pass' });
+    await traffic('held-plan', 300, 41);
+    const before = await waitFor(async () => {
+      const body = await get();
+      return (body.plan.evidence?.n?.v1 ?? 0) + (body.plan.evidence?.n?.v3 ?? 0) >= 300 && body;
+    }, { what: 'the step to count 300 pairs' });
+    expect(before.plan).toMatchObject({ step: 1, of: 2, kind: 'canary', paused: false, state: 'waiting' });
+
+    const admin = (action: string) => http('POST', `${router.url}/v1/deployments/held-plan/plan/${action}`);
+    expect((await admin('pause')).body.strategy.paused).toBe(true);
+    const paused = await waitFor(async () => {
+      const body = await get();
+      return body.plan.state === 'paused' && body.plan.judgedVersion === body.version && body;
+    }, { what: 'the controller to see the pause' });
+    expect(paused.plan.since).toBe(before.plan.since);
+
+    expect((await admin('resume')).body.strategy.paused).toBeUndefined();
+    await traffic('held-plan', 100, 43);
+    const resumed = await waitFor(async () => {
+      const body = await get();
+      const n = body.plan.evidence?.n ?? {};
+      return body.plan.judgedVersion === body.version && (n.v1 ?? 0) + (n.v3 ?? 0) >= 400 && body;
+    }, { what: 'the resumed step to count on' });
+    // Same step, same start: the pairs before the pause still count.
+    expect(resumed.plan.since).toBe(before.plan.since);
+
+    const aborted = await admin('abort');
+    expect(aborted.body.strategy).toEqual({ type: 'single', variant: 'v1' });
+    await waitFor(async () => (await http('POST', `${router.url}/v1/deployments/held-plan/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) })).body.variant === 'v1', { what: 'the primary to serve' });
+    expect((await admin('abort')).status).toBe(400);
+    expect((await admin('explode')).status).toBe(404);
   });
 
   it('leaves a canary as good as its primary in place over 3000 labelled requests', async () => {
