@@ -1,9 +1,10 @@
 /**
  * The part `guardrails`: simulated canaries with Bernoulli rewards, judged by the real
- * `judgeCandidate` with DEFAULT_GUARDRAILS after every batch of labelled requests, as the
+ * `judgeCandidate` with GUARDRAIL_DEFAULTS after every batch of labelled requests, as the
  * rollout controller would; beside it, a naive fixed-horizon z-test peeked at the same moments.
  */
-import { ArmEvidence, ArmStats, DEFAULT_GUARDRAILS, GuardrailSettings, GuardrailVerdict, LATENCY_BUCKETS_MS, judgeCandidate, murmur3, Rng, seededRng } from '@switchyard/strategies';
+import { GUARDRAIL_DEFAULTS } from '@switchyard/contracts';
+import { ArmEvidence, ArmStats, GuardrailSettings, GuardrailVerdict, LATENCY_BUCKETS_MS, judgeCandidate, murmur3, Rng, seededRng } from '@switchyard/strategies';
 import type { SimOptions, SimPart } from './part';
 
 /** Labelled requests between two looks of the controller. */
@@ -25,7 +26,7 @@ interface Scenario {
 const PASSES: Scenario['goal'] = { verdict: 'pass', share: 0.99, text: 'passed ≥ 99 %' };
 
 const SCENARIOS: readonly Scenario[] = [
-  { id: 'A/A', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.8, goal: { verdict: 'fail', share: DEFAULT_GUARDRAILS.alpha, atMost: true, text: `rolled back ≤ ${100 * DEFAULT_GUARDRAILS.alpha} %` } },
+  { id: 'A/A', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.8, goal: { verdict: 'fail', share: GUARDRAIL_DEFAULTS.alpha, atMost: true, text: `rolled back ≤ ${100 * GUARDRAIL_DEFAULTS.alpha} %` } },
   { id: 'A/B (worse canary)', canaryShare: 0.1, canaryRate: 0.7, primaryRate: 0.8, goal: { verdict: 'fail', share: 0.99, text: 'rolled back ≥ 99 %' } },
   { id: 'B/A (better canary)', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.7, goal: PASSES },
   // The plan's canary steps with a good candidate: what each step costs in labelled pairs.
@@ -122,7 +123,7 @@ function row(scenario: Scenario, outcomes: readonly RunOutcome[]): string {
 
 function run(options: SimOptions): string {
   const runs = options.runs ?? DEFAULT_RUNS;
-  const settings = DEFAULT_GUARDRAILS;
+  const settings = GUARDRAIL_DEFAULTS;
   const rows = SCENARIOS.map((scenario) => {
     // Each scenario its own stream, so --runs or a new scenario leaves the others' draws alone.
     const rng = seededRng(murmur3(`guardrails/${scenario.id}`, options.seed));
@@ -132,7 +133,7 @@ function run(options: SimOptions): string {
   return [
     '### Guardrails: simulated canaries',
     '',
-    `Bernoulli rewards; each labelled request goes to the canary with its share; \`judgeCandidate\` with DEFAULT_GUARDRAILS ` +
+    `Bernoulli rewards; each labelled request goes to the canary with its share; \`judgeCandidate\` with GUARDRAIL_DEFAULTS ` +
       `(alpha ${settings.alpha}, minSamples ${settings.minSamples}, maxSamples ${settings.maxSamples} per arm, margin ${settings.margin}) ` +
       `after every ${BATCH} labelled requests until a verdict. Pairs to verdict: median (p95) over the runs with the verdict the row is about ` +
       `(fail for A/B, pass for the others). Naive: a two-sided z-test at 0.05 peeked at the same looks ` +

@@ -1,5 +1,6 @@
+import { GUARDRAIL_DEFAULTS } from '@switchyard/contracts';
 import { ArmStats } from './arm-stats';
-import { ArmEvidence, DEFAULT_GUARDRAILS, GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
+import { ArmEvidence, GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { LATENCY_BUCKETS_MS, latencyBucket } from './report';
 import { seededRng } from './rng';
 
@@ -15,13 +16,13 @@ function arm(rewards: ArmStats, { requests = rewards.count, errors = 0, latencyM
 
 describe(judgeCandidate.name, () => {
   it('waits until both arms have minSamples labelled pairs', () => {
-    const judgement = judgeCandidate(NAMES, arm(bernoulli(199, 0.5)), arm(bernoulli(5000, 0.9)), DEFAULT_GUARDRAILS);
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(199, 0.5)), arm(bernoulli(5000, 0.9)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('waiting');
     expect(judgement.reasons[0]).toMatch(/v2 has 199, v1 5000/);
   });
 
   it('fails a candidate surely worse, with the interval in the reason and the evidence', () => {
-    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.7)), arm(bernoulli(3600, 0.8)), DEFAULT_GUARDRAILS);
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.7)), arm(bernoulli(3600, 0.8)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('fail');
     expect(judgement.evidence.high!).toBeLessThan(0);
     expect(judgement.reasons).toEqual([expect.stringMatching(/^reward: v2 − v1 ≤ -0\.\d{3} \(95% always-valid interval \[-0\.\d{3}, -0\.\d{3}\]\) after 400\/3600 labelled pairs$/)]);
@@ -30,31 +31,31 @@ describe(judgeCandidate.name, () => {
   });
 
   it('passes a candidate surely not worse than the margin', () => {
-    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.9)), arm(bernoulli(3600, 0.7)), DEFAULT_GUARDRAILS);
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.9)), arm(bernoulli(3600, 0.7)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('pass');
-    expect(judgement.evidence.low!).toBeGreaterThan(-DEFAULT_GUARDRAILS.margin);
+    expect(judgement.evidence.low!).toBeGreaterThan(-GUARDRAIL_DEFAULTS.margin);
     expect(judgement.reasons[0]).toMatch(/^reward: v2 − v1 ≥ 0\.\d{3}, within margin −0\.01/);
   });
 
   it('continues while the interval holds 0 and −margin, and is inconclusive once both arms reach maxSamples', () => {
-    expect(judgeCandidate(NAMES, arm(bernoulli(1000, 0.8)), arm(bernoulli(9000, 0.8)), DEFAULT_GUARDRAILS).verdict).toBe('continue');
-    const atMax = judgeCandidate(NAMES, arm(bernoulli(20000, 0.795)), arm(bernoulli(20000, 0.8)), DEFAULT_GUARDRAILS);
+    expect(judgeCandidate(NAMES, arm(bernoulli(1000, 0.8)), arm(bernoulli(9000, 0.8)), GUARDRAIL_DEFAULTS).verdict).toBe('continue');
+    const atMax = judgeCandidate(NAMES, arm(bernoulli(20000, 0.795)), arm(bernoulli(20000, 0.8)), GUARDRAIL_DEFAULTS);
     expect(atMax.evidence.low!).toBeLessThan(-0.01);
     expect(atMax.evidence.high!).toBeGreaterThan(0);
     expect(atMax.verdict).toBe('inconclusive');
     // Only one arm at maxSamples: a 10 % canary's primary gets there long before the canary.
-    expect(judgeCandidate(NAMES, arm(bernoulli(2000, 0.795)), arm(bernoulli(20000, 0.8)), DEFAULT_GUARDRAILS).verdict).toBe('continue');
+    expect(judgeCandidate(NAMES, arm(bernoulli(2000, 0.795)), arm(bernoulli(20000, 0.8)), GUARDRAIL_DEFAULTS).verdict).toBe('continue');
   });
 
   it('fails a candidate that only errs, before it has a single label', () => {
-    const judgement = judgeCandidate(NAMES, arm(bernoulli(0, 0), { requests: 300, errors: 300 }), arm(bernoulli(2700, 0.8)), DEFAULT_GUARDRAILS);
+    const judgement = judgeCandidate(NAMES, arm(bernoulli(0, 0), { requests: 300, errors: 300 }), arm(bernoulli(2700, 0.8)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('fail');
     expect(judgement.reasons[0]).toMatch(/^errors: v2's error rate exceeds v1's by ≥ 0\.9\d{2} .*100\.0% of 300 vs 0\.0% of 2700 requests/);
     expect(judgement.evidence).toMatchObject({ delta: null, low: null, high: null, errorRate: { v2: 1, v1: 0 }, p99Ms: { v2: null, v1: 10 } });
   });
 
   it('gives every failure it finds', () => {
-    const settings: GuardrailSettings = { ...DEFAULT_GUARDRAILS };
+    const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS };
     const judgement = judgeCandidate(NAMES, arm(bernoulli(1000, 0.6), { requests: 2000, errors: 500, latencyMs: 900 }), arm(bernoulli(9000, 0.8), { requests: 18000, errors: 18, latencyMs: 30 }), settings);
     expect(judgement.verdict).toBe('fail');
     expect(judgement.reasons.map((r) => r.split(':')[0])).toEqual(['errors', 'latency', 'reward']);
@@ -65,25 +66,25 @@ describe(operationalFailures.name, () => {
   const primary = arm(bernoulli(0, 0), { requests: 10000, errors: 100, latencyMs: 15 });
 
   it('tolerates an error rate up by less than maxErrorRateIncrease', () => {
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 10000, errors: 250 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 10000, errors: 250 }), primary, GUARDRAIL_DEFAULTS)).toEqual([]);
   });
 
   it('fails an error rate surely up by more than maxErrorRateIncrease, not one that merely looks it', () => {
     // 10 % vs 1 %: up by 9 points, surely > 2 with 2000 requests; with 200 requests, 8 % vs 1 % is not yet sure to be.
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 2000, errors: 200 }), primary, DEFAULT_GUARDRAILS)).toEqual([expect.stringMatching(/^errors: /)]);
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 200, errors: 8 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 2000, errors: 200 }), primary, GUARDRAIL_DEFAULTS)).toEqual([expect.stringMatching(/^errors: /)]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 200, errors: 8 }), primary, GUARDRAIL_DEFAULTS)).toEqual([]);
   });
 
   it('says nothing before minSamples requests', () => {
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 150, errors: 150 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 150, errors: 150 }), primary, GUARDRAIL_DEFAULTS)).toEqual([]);
   });
 
   it('fails a p99 above maxLatencyRatio × the primary even at the bucket edges, and only then', () => {
     // Primary's p99 in (10, 20] ms. Candidate in (50, 100]: 50 > 2 × 20, fails. In (20, 50]: maybe only 21 ms, does not.
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 80 }), primary, DEFAULT_GUARDRAILS)).toEqual([
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 80 }), primary, GUARDRAIL_DEFAULTS)).toEqual([
       "latency: v2's p99 is in (50, 100] ms, v1's in (10, 20] ms: above maxLatencyRatio 2× even at the bucket edges (1000/9900 successful requests)",
     ]);
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 45 }), primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 45 }), primary, GUARDRAIL_DEFAULTS)).toEqual([]);
   });
 
   it('takes the 99th percentile, not the worst request', () => {
@@ -91,10 +92,10 @@ describe(operationalFailures.name, () => {
     const slowTail = [...candidate.latencyBuckets];
     slowTail[latencyBucket(15)] -= 5;
     slowTail[latencyBucket(3000)] += 5; // 0.5 % slow: above p99.5, below p99's reach
-    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULT_GUARDRAILS)).toEqual([]);
+    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, GUARDRAIL_DEFAULTS)).toEqual([]);
     slowTail[latencyBucket(15)] -= 10;
     slowTail[latencyBucket(3000)] += 10; // 1.5 % slow
-    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULT_GUARDRAILS)).toEqual([expect.stringMatching(/^latency: /)]);
+    expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, GUARDRAIL_DEFAULTS)).toEqual([expect.stringMatching(/^latency: /)]);
   });
 });
 
@@ -106,7 +107,7 @@ describe(`${judgeCandidate.name}, looked at after every batch (A/A)`, () => {
    * would have rolled back (z < −1.96 at any look).
    */
   function simulate(runs: number, seed: number) {
-    const settings: GuardrailSettings = { ...DEFAULT_GUARDRAILS, maxSamples: 2000 };
+    const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, maxSamples: 2000 };
     const rng = seededRng(seed);
     let [falseRollbacks, naiveRollbacks] = [0, 0];
     for (let run = 0; run < runs; run++) {

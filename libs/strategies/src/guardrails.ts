@@ -2,21 +2,13 @@
  * The rollout controller's judgement of a candidate against the primary (DESIGN
  * "Decisions: guardrails and plans"): pure, from the statistics it already has.
  */
+import type { Guardrails } from '@switchyard/contracts';
 import { ArmStats, mean } from './arm-stats';
 import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
 import { DifferenceBounds, differenceConfidenceSequence } from './sequential';
 
-export interface GuardrailSettings {
-  metric: 'reward';
-  alpha: number;
-  minSamples: number;
-  maxSamples: number;
-  margin: number;
-  maxErrorRateIncrease: number;
-  maxLatencyRatio: number;
-}
-
-export const DEFAULT_GUARDRAILS: GuardrailSettings = { metric: 'reward', alpha: 0.05, minSamples: 200, maxSamples: 20000, margin: 0.01, maxErrorRateIncrease: 0.02, maxLatencyRatio: 2.0 };
+/** What the judgement needs of a spec's guardrails (`Guardrails`, defaults `GUARDRAIL_DEFAULTS` in the contracts). */
+export type GuardrailSettings = Pick<Guardrails, 'metric' | 'alpha' | 'minSamples' | 'maxSamples' | 'margin' | 'maxErrorRateIncrease' | 'maxLatencyRatio'>;
 
 /** What is known of one arm: its joined rewards and the report counters of its served (or shadow) predictions. latencyBuckets are counts per bucket of LATENCY_BUCKETS_MS (report.ts). */
 export interface ArmEvidence {
