@@ -4,7 +4,8 @@ import { MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, seededRng, randomFeatures, toInferInputs } from '@switchyard/demo-models';
 
 const HELP = `Switchyard demo: drives a running stack (npm run up) through the four strategies,
-and a bad canary that the rollout controller rolls back by itself.
+a bad canary that the rollout controller rolls back by itself, and a plan it walks from
+shadow to full traffic.
 
 Usage: node dist/demo/main.js [--router URL] [--model-server URL] [--requests N] [--waves N]
 
@@ -231,6 +232,44 @@ async function guardrailsPhase(): Promise<PhaseResult> {
   return total;
 }
 
+const PLANNED = 'churn-plan';
+
+/**
+ * A whole rollout handed over: v3 walks from shadow through canary 5, 25 and 50 %, a
+ * bandit and promotion past v1, each step gated by the rollout controller on ground
+ * truth. A live line per wave (step, split served, the gate's evidence), and each
+ * transition with its evidence as the controller makes it.
+ */
+async function planPhase(): Promise<PhaseResult> {
+  const total = emptyResult();
+  const steps = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } }, { promote: true }];
+  await call('PUT', `/v1/deployments/${PLANNED}`, {
+    variants: VARIANTS.filter((v) => v.name !== 'v2'),
+    strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps },
+    guardrails: { minSamples: 100 },
+  });
+  console.log(`\n== plan on ${PLANNED}: v3 walks past v1 through ${steps.map((step) => Object.entries(step)[0].filter((x) => typeof x !== 'object' && x !== true).join(' ')).join(' → ')}, each step gated on labelled pairs; nobody watches`);
+  let shown = 0;
+  for (let wave = 1; wave <= 80; wave++) {
+    const result = await traffic(PLANNED, `p${wave}`, 200, true, 100_000);
+    merge(total, result);
+    const spec = await call('GET', `/v1/deployments/${PLANNED}`);
+    const plan = spec.plan ?? spec.guardrails;
+    const history: { action: string; reason: string; fromVersion: number; toVersion: number | null }[] = plan?.history ?? [];
+    const split = ['v1', 'v3'].map((name) => `${name} ${String(Math.round((100 * (result.served[name] ?? 0)) / 200)).padStart(3)}%`).join(' ');
+    const n = plan?.evidence?.n ?? {};
+    const gate = Object.keys(n).map((arm) => `${arm} ${fmt(plan.evidence.mean[arm])} over ${n[arm]}`).join(', ');
+    console.log(`   ${spec.plan ? `step ${spec.plan.step}/${spec.plan.of} ${spec.plan.kind.padEnd(7)}` : 'finished        '} served ${split}   gate: ${gate || '–'} (${plan?.state ?? 'waiting'})`);
+    for (const decision of history.slice(shown)) console.log(`   → ${decision.action} (v${decision.fromVersion} → v${decision.toVersion ?? '?'}): ${decision.reason}`);
+    shown = history.length;
+    if (spec.strategy.type === 'single') {
+      console.log(`   the plan is done: ${PLANNED} is now ${JSON.stringify(spec.strategy)}, after ${total.requestIds.length} requests`);
+      return total;
+    }
+  }
+  throw new Error(`the plan on ${PLANNED} did not finish`);
+}
+
 async function countEvents(requestIds: Set<string>): Promise<{ predictions: number; shadowRequests: number }> {
   const topics = topicNames(process.env.TOPIC_PREFIX);
   const kafka = new Kafka({ clientId: 'switchyard-demo', brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
@@ -261,6 +300,7 @@ async function main(): Promise<void> {
   await call('DELETE', '/v1/deployments/churn').catch(() => undefined);
   await call('DELETE', `/v1/deployments/${BANDIT}`).catch(() => undefined);
   await call('DELETE', `/v1/deployments/${GUARDED}`).catch(() => undefined);
+  await call('DELETE', `/v1/deployments/${PLANNED}`).catch(() => undefined);
   await call('PUT', '/v1/deployments/churn', { variants: VARIANTS, strategy: { type: 'single', variant: 'v1' } });
   const single = await traffic('churn', 'single');
   report('single: v1 serves everything', single);
@@ -278,6 +318,7 @@ async function main(): Promise<void> {
   remember(canary);
 
   remember(await guardrailsPhase());
+  remember(await planPhase());
 
   // Its own deployment, so the bandit starts from no statistics instead of the rewards v1 earned above.
   await call('PUT', `/v1/deployments/${BANDIT}`, { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });

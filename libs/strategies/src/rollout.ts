@@ -140,11 +140,13 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
   const subject = rolloutSubject(spec);
   const last = previous?.lastDecision;
   const ended = !!last && ENDED.has(previous!.status) && last.toVersion !== last.fromVersion && spec.version > last.fromVersion;
+  let state: RolloutState;
   if (!previous || previous.subject !== subject || ended) {
-    const fresh: RolloutState = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
-    return { state: previous ? { ...fresh, ...(previous.lastDecision && { lastDecision: previous.lastDecision }), ...(previous.history && { history: previous.history }) } : fresh };
-  }
-  const state: RolloutState = { ...previous, specVersion: spec.version };
+    // Judged at once, on nothing counted yet: a step that needs no pairs (promote) need not wait a pass.
+    state = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
+    if (previous?.lastDecision) state.lastDecision = previous.lastDecision;
+    if (previous?.history) state.history = previous.history;
+  } else state = { ...previous, specVersion: spec.version };
   const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm]);
   if (plan) return judgePlan(spec, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };

@@ -68,8 +68,8 @@ export class DeploymentsService {
         current: step,
         paused: spec.strategy.paused ?? false,
         serving: servingSpec(spec).strategy,
-        ...(judgement ?? { state: 'waiting' }),
-        ...(fresh && { state: 'waiting' }),
+        // Until the controller's first pass on this version, what it judged was an earlier step.
+        ...(fresh ? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null } : judgement),
         history: judged?.history ?? [],
       };
     } else if (spec.guardrails || judged) {
