@@ -15,6 +15,17 @@ describe(reportFields.name, () => {
     ]);
     expect(reportFields({ variant: 'v2', role: 'shadow', latencyMs: 0.5, agreesWithPrimary: false })).not.toContain('v2:shadow:agree');
   });
+
+  it('counts a fallback against the arm that was chosen, and served requests per spec version', () => {
+    expect(reportFields({ variant: 'v1', role: 'served', latencyMs: 7, fallbackFrom: 'v2', specVersion: 4 })).toEqual([
+      'v1:served:requests',
+      'v1:served:lat:3',
+      'v2:served:fallbacks',
+      'v1:served:requests@4',
+      'v2:served:fallbacks@4',
+    ]);
+    expect(reportFields({ variant: 'v2', role: 'shadow', latencyMs: 7, specVersion: 4 })).toEqual(['v2:shadow:requests', 'v2:shadow:lat:3']);
+  });
 });
 
 describe(latencyBucket.name, () => {

@@ -16,6 +16,8 @@ export interface ReportedPrediction {
   agreesWithPrimary?: boolean;
   /** The variant chosen first, which failed, when `variant` answered in its place. */
   fallbackFrom?: string;
+  /** The spec version it was served under: served requests are also counted per version, for the split check. */
+  specVersion?: number;
 }
 
 /** Counter fields one prediction adds to its deployment's report: `<variant>:<role>:<measure>`. */
@@ -26,6 +28,12 @@ export function reportFields(prediction: ReportedPrediction): string[] {
   else fields.push(`${base}:lat:${latencyBucket(prediction.latencyMs)}`);
   // The chosen arm's failure, though another variant answered: what its error-rate guardrail must see.
   if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:${prediction.role}:fallbacks`);
+  // Per spec version, so a sample-ratio check sees only requests served under the split it
+  // checks, however late the joiner counts the requests of the version before.
+  if (prediction.role === 'served' && prediction.specVersion !== undefined) {
+    fields.push(`${base}:requests@${prediction.specVersion}`);
+    if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:served:fallbacks@${prediction.specVersion}`);
+  }
   if (prediction.agreesWithPrimary !== undefined) {
     fields.push(`${base}:compared`);
     if (prediction.agreesWithPrimary) fields.push(`${base}:agree`);

@@ -30,7 +30,7 @@ function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrai
 function arm(pairs: number, rate: number, requests = pairs, errors = 0, latencyBucket = 2): ArmRecord {
   const sum = Math.round(pairs * rate);
   const latencyBuckets = LATENCY_BUCKETS_MS.map((_, i) => (i === latencyBucket ? requests - errors : 0));
-  return { rewards: { count: pairs, sum, sumSq: sum }, requests, errors, latencyBuckets, fallbacks: 0 };
+  return { rewards: { count: pairs, sum, sumSq: sum }, requests, errors, latencyBuckets, fallbacks: 0, split: { requests, fallbacks: 0 } };
 }
 
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -113,7 +113,9 @@ describe(reconcileRollout.name, () => {
     expect(again.decision).toBeUndefined();
     expect(again.state.status).toBe('failed');
 
-    const edited = reconcileRollout(spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
+    // Version 3 has served nothing yet: its split counts are its own.
+    const unsplit = (record: ArmRecord): ArmRecord => ({ ...record, split: { requests: 0, fallbacks: 0 } });
+    const edited = reconcileRollout(spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3), withDecision, { v1: unsplit(arm(2000, 0.9)), v2: unsplit(arm(2000, 0.7)) }, NOW)!;
     expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3 });
     expect(edited.state.baseline.v1.rewards.count).toBe(2000);
   });
@@ -231,5 +233,12 @@ describe(armRecords.name, () => {
     expect(sut.v1.latencyBuckets[2]).toBe(10);
     expect(sut.v2).toMatchObject({ requests: 6, errors: 3, fallbacks: 2, rewards: { count: 0 } });
     expect(sut['v2:shadow']).toMatchObject({ requests: 3, rewards: { count: 3 } });
+  });
+
+  it('counts the split of one spec version only', () => {
+    const counters = { 'v1:served:requests': '900', 'v1:served:requests@3': '90', 'v1:served:requests@4': '40', 'v2:served:requests@4': '8', 'v2:served:fallbacks@4': '2' };
+    const sut = armRecords(counters, {}, 4);
+    expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0 });
+    expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2 });
   });
 });

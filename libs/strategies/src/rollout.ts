@@ -25,6 +25,8 @@ const HISTORY = 50;
 /** One arm's evidence, plus the fallbacks it caused (chosen, failed, answered by another variant). */
 export interface ArmRecord extends ArmEvidence {
   fallbacks: number;
+  /** Requests it answered and fallbacks it caused under the spec version judged: what the split check counts. */
+  split: { requests: number; fallbacks: number };
 }
 
 export interface DecisionSummary {
@@ -79,7 +81,7 @@ export interface RolloutStep {
  * statistics. A fallback counts as a request and an error of the arm that was chosen: its
  * failure is what the error-rate guardrail is there to see, though a consumer got an answer.
  */
-export function armRecords(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined>): Record<string, ArmRecord> {
+export function armRecords(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined>, specVersion?: number): Record<string, ArmRecord> {
   const records: Record<string, ArmRecord> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
     const arm = statsArm(variant, role);
@@ -90,19 +92,18 @@ export function armRecords(counters: Record<string, string | number>, rewards: R
       errors: (measures.get('errors') ?? 0) + fallbacks,
       latencyBuckets: latencyBuckets(measures),
       fallbacks,
+      split: { requests: measures.get(`requests@${specVersion}`) ?? 0, fallbacks: measures.get(`fallbacks@${specVersion}`) ?? 0 },
     };
   }
-  for (const [arm, stats] of Object.entries(rewards)) {
-    if (stats && !records[arm]) records[arm] = { rewards: stats, requests: 0, errors: 0, latencyBuckets: latencyBuckets(new Map()), fallbacks: 0 };
-  }
+  for (const [arm, stats] of Object.entries(rewards)) if (stats && !records[arm]) records[arm] = { ...emptyRecord(), rewards: stats };
   return records;
 }
 
 function emptyRecord(): ArmRecord {
-  return { rewards: emptyStats(), requests: 0, errors: 0, latencyBuckets: latencyBuckets(new Map()), fallbacks: 0 };
+  return { rewards: emptyStats(), requests: 0, errors: 0, latencyBuckets: latencyBuckets(new Map()), fallbacks: 0, split: { requests: 0, fallbacks: 0 } };
 }
 
-/** What an arm gathered since `baseline`. */
+/** What an arm gathered since `baseline` (its split counts are already the current version's own). */
 export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined): ArmRecord {
   const now = current ?? emptyRecord();
   const then = baseline ?? emptyRecord();
@@ -112,6 +113,7 @@ export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord 
     errors: Math.max(0, now.errors - then.errors),
     latencyBuckets: now.latencyBuckets.map((count, i) => Math.max(0, count - (then.latencyBuckets[i] ?? 0))),
     fallbacks: Math.max(0, now.fallbacks - then.fallbacks),
+    split: now.split,
   };
 }
 
@@ -191,14 +193,15 @@ function compare(primary: string, candidate: string, guardrails: Guardrails, cou
 /** A canary, plus the sample-ratio check of its split. */
 function compareCanary(primary: string, candidate: string, percent: number, guardrails: Guardrails, counted: Counted): Comparison {
   const comparison = compare(primary, candidate, guardrails, counted);
-  const [c, p] = [counted(candidate), counted(primary)];
+  const [c, p] = [counted(candidate).split, counted(primary).split];
   // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
-  const assigned = { [candidate]: c.requests, [primary]: Math.max(0, p.requests - c.fallbacks) };
+  const assigned = { [candidate]: c.requests + c.fallbacks, [primary]: Math.max(0, p.requests - c.fallbacks) };
   const share = percent / 100;
-  const srm = c.requests + p.requests >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
+  const total = assigned[candidate] + assigned[primary];
+  const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${assigned[candidate] + assigned[primary]} requests went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
   return comparison;
 }

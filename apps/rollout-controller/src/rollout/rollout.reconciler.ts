@@ -70,7 +70,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
 
     const [counters, rewards] = await Promise.all([this.reports.read(spec.name), this.rewards.read(spec.name)]);
-    const step = reconcileRollout(spec, state, armRecords(counters, rewards), new Date());
+    const step = reconcileRollout(spec, state, armRecords(counters, rewards, spec.version), new Date());
     if (!step) return 'judged';
     for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {
