@@ -13,3 +13,4 @@ export * from './join';
 export * from './report';
 export * from './reward-stats';
 export * from './regret';
+export * from './ope';
