@@ -75,6 +75,18 @@ export function exclusionOf(event: Pick<JoinedEvent, 'role' | 'probability' | 'f
 }
 
 /**
+ * Whether a joined event adds to the reward statistics bandits learn from (and the
+ * report shows). A fallback answer does not: the policy chose \`fallbackFrom\`, not the
+ * variant that answered, and crediting the latter with traffic the policy never gave it
+ * would feed its failures-of-others share into its mean and its count, a selection no
+ * arm's own probability accounts for. The failed arm is not charged either: its failure
+ * is an error (counted in the report and \`switchyard_router_fallbacks_total\`), not a reward.
+ */
+export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbackFrom'>): boolean {
+  return event.role !== 'served' || event.fallbackFrom === undefined;
+}
+
+/**
  * The target policy's probability for each variant, marginally over requests: a single
  * (or shadow: shadows never answer) puts 1 on one variant; a canary puts its share of
  * units on the canary — units are bucketed by a hash that knows nothing of the request,
