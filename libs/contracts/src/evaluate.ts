@@ -86,6 +86,13 @@ export class EvaluateBody {
   @IsOptional()
   @IsISO8601({ strict: true })
   until?: string;
+
+  /** Confidence level of the interval. @default 0.95 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.5)
+  @Max(0.9999)
+  level?: number;
 }
 
 /** What the evaluate endpoint answers (200). */
@@ -95,9 +102,10 @@ export interface EvaluateResponse {
   method: string;
   /** Estimated mean reward of the policy over the window's joined, served traffic. */
   estimate: number;
-  /** 95 % interval. */
+  /** The interval at `level` (default 95 %). */
   low: number;
   high: number;
+  level: number;
   /** Joined served events used. */
   n: number;
   /** Effective sample size (Σw)²/Σw². */

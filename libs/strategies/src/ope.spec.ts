@@ -10,8 +10,10 @@ import {
   LoggedSample,
   snipsEstimate,
   targetProbabilities,
+  normalQuantile,
   wilson,
   Z95,
+  zOfLevel,
 } from './ope';
 import { seededRng } from './rng';
 import { chooseArm } from './weights';
@@ -175,5 +177,15 @@ describe('fallback answers', () => {
     expect(countsInArmStatistics({ role: 'served' })).toBe(true);
     expect(countsInArmStatistics({ role: 'shadow' })).toBe(true);
     expect(countsInArmStatistics({ role: 'served', fallbackFrom: 'v2' })).toBe(false);
+  });
+});
+
+describe(normalQuantile.name, () => {
+  it('matches tabulated normal quantiles', () => {
+    expect(normalQuantile(0.5)).toBeCloseTo(0, 9);
+    expect(zOfLevel(0.95)).toBeCloseTo(Z95, 8);
+    expect(zOfLevel(0.999)).toBeCloseTo(3.290526731, 8);
+    expect(normalQuantile(0.01)).toBeCloseTo(-2.326347874, 8);
+    expect(normalQuantile(1e-6)).toBeCloseTo(-4.753424309, 7);
   });
 });
