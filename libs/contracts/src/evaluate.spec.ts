@@ -26,6 +26,9 @@ describe(validateEvaluateBody.name, () => {
     expect(problems({ policy: { type: 'bandit', algorithm: 'thompson', weights: { v1: 1 } } })).toEqual([
       'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
     ]);
+    expect(problems({ policy: { type: 'bandit', algorithm: 'ucb1' } })).toEqual([
+      'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+    ]);
     expect(problems({ policy: { type: 'bandit' } })).toEqual(['policy.weights must be an object']);
   });
 

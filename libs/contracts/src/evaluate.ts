@@ -55,7 +55,8 @@ export class EvaluationPolicy {
   percent?: number;
 
   /** Bandit only: variant → non-negative weight; scaled to sum to 1. */
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'bandit')
+  // Not demanded next to an `algorithm`: that one gets the more useful message (evaluateBodyProblems).
+  @ValidateIf((p: EvaluationPolicy) => p.type === 'bandit' && p.algorithm === undefined)
   @IsObject()
   weights?: Record<string, number>;
 

@@ -59,7 +59,7 @@ export class EvaluateService {
         }
       },
     });
-    this.logger.log({ deployment: name, scanned, used: samples.length, ms: scan.ms }, 'evaluation scan');
+    this.logger.log({ deployment: name, scanned, used: samples.length, ms: scan.ms, ranges: scan.ranges, sinceMs, untilMs }, 'evaluation scan');
 
     const refusals = evaluationRefusals(samples, target);
     if (refusals.length) {
