@@ -114,6 +114,9 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     expect(result.n + (result.excluded.fallback ?? 0)).toBe(REQUESTS);
     expect(result.excluded.fallback).toBeGreaterThan(0);
     expect(result.ess).toBeGreaterThan(100);
+    // The self-check: the mean weight over every decision, fallbacks included by the variant chosen, is 1 ± noise
+    // (weights are at most 1/0.15 here; its standard error is ≈ 0.05).
+    expect(Math.abs(result.meanWeight - 1)).toBeLessThan(0.2);
   });
 
   it('estimates a 50/50 split of v1 and v3 within an interval that holds 0.80', async () => {

@@ -7,6 +7,7 @@ import {
   exclusionOf,
   importanceWeights,
   ipsEstimate,
+  meanImportanceWeight,
   LoggedSample,
   snipsEstimate,
   targetProbabilities,
@@ -138,6 +139,16 @@ describe('unbiasedness with known propensities', () => {
       }
       expect(Math.abs(estimatePolicyValue(log, target).meanWeight - 1)).toBeLessThan(0.03);
     }
+  });
+});
+
+describe(meanImportanceWeight.name, () => {
+  it('is 1 in expectation over every decision, fallbacks counted by the variant chosen', () => {
+    // Chosen 50/50 between v1 and v2; v2's choices half fell back to v1 (answered by v1, logged as v2's).
+    const decisions = [sample('v1', 0.5, 1), sample('v1', 0.5, 0), sample('v2', 0.5, 1), sample('v2', 0.5, 0)];
+    expect(meanImportanceWeight(decisions, { v1: 1 })).toBe(1);
+    // Leaving out the two fallen-back choices would read 2 / 2 + ... : the drift the self-check must not show.
+    expect(meanImportanceWeight(decisions.slice(0, 3), { v1: 1 })).toBeCloseTo(4 / 3, 12);
   });
 });
 

@@ -77,7 +77,7 @@ export interface OpeEstimate {
   n: number;
   /** Kish's effective sample size of the weights, (Σw)² / Σw². */
   ess: number;
-  /** (1/n) Σw: its expectation is 1 when the logged propensities are right and the target's variants were all loggable. */
+  /** (1/n) Σw over the samples: its expectation is 1 when the logged propensities are right and the target's variants were all loggable (see meanImportanceWeight). */
   meanWeight: number;
 }
 
@@ -92,7 +92,7 @@ export interface OpeEstimate {
  * rates, which nobody logs. Leaving them out treats them like failed predictions with no
  * fallback (which never join, so never reach the estimators): the estimate is then the
  * mean reward of the target policy over the requests its chosen variant would have
- * answered, and `meanWeight` drops below 1 by about the target-weighted failure rate.
+ * answered. The self-check still counts them, by the variant chosen (meanImportanceWeight).
  */
 export function exclusionOf(event: Pick<JoinedEvent, 'role' | 'probability' | 'fallbackFrom' | 'reward'>): 'shadow' | 'fallback' | 'no-propensity' | undefined {
   if (event.role !== 'served') return 'shadow';
@@ -140,6 +140,21 @@ export function targetProbabilities(policy: Pick<EvaluationPolicy, 'type' | 'var
 /** π(a)/μ(a) per sample; a variant the target never chooses weighs 0. */
 export function importanceWeights(samples: readonly LoggedSample[], target: Weights): number[] {
   return samples.map((s) => (Object.hasOwn(target, s.variant) ? target[s.variant] : 0) / s.probability);
+}
+
+/**
+ * The self-check: the mean of π(a)/μ(a) over every decision the logging policy made,
+ * where a is the variant it chose. Its expectation is exactly 1 when the logged
+ * propensities are right (Σₐ μ(a)·π(a)/μ(a) = Σₐ π(a) = 1, at each request even when μ
+ * changes with time) and every variant π uses could be chosen. Fallback answers belong
+ * here, by the variant chosen (`fallbackFrom`): left out, the mean would drift above 1 by
+ * the share of failed choices, which says nothing about the propensities.
+ */
+export function meanImportanceWeight(decisions: readonly Pick<LoggedSample, 'variant' | 'probability'>[], target: Weights): number {
+  if (!decisions.length) return NaN;
+  let sum = 0;
+  for (const d of decisions) sum += (Object.hasOwn(target, d.variant) ? target[d.variant] : 0) / d.probability;
+  return sum / decisions.length;
 }
 
 /** Kish's effective sample size (Kish 1965, "Survey Sampling"; Owen 2013 §9.3): (Σw)² / Σw²; n when all weights are equal. */

@@ -1,7 +1,7 @@
 import { HttpException, HttpStatus, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
 import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
-import { estimatePolicyValue, evaluationRefusals, exclusionOf, LoggedSample, targetProbabilities, zOfLevel } from '@switchyard/strategies';
+import { estimatePolicyValue, evaluationRefusals, exclusionOf, LoggedSample, meanImportanceWeight, targetProbabilities, zOfLevel } from '@switchyard/strategies';
 import { DeploymentsService } from '../deployments/deployments.service';
 
 /** Scans one router process runs at once: each reads the whole window of the joined topic. */
@@ -38,6 +38,8 @@ export class EvaluateService {
   private async scanAndEstimate(name: string, body: EvaluateBody): Promise<EvaluateResponse> {
     const target = targetProbabilities(body.policy);
     const samples: LoggedSample[] = [];
+    /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
+    const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
     const excluded: Record<string, number> = {};
     let scanned = 0;
     const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
@@ -55,7 +57,8 @@ export class EvaluateService {
           if (!event || event.deployment !== name) continue;
           const cause = exclusionOf(event);
           if (cause) excluded[cause] = (excluded[cause] ?? 0) + 1;
-          else samples.push({ variant: event.variant, probability: event.probability, reward: event.reward });
+          if (cause === 'fallback' && event.probability > 0) fallbackChoices.push({ variant: event.fallbackFrom!, probability: event.probability });
+          if (!cause) samples.push({ variant: event.variant, probability: event.probability, reward: event.reward });
         }
       },
     });
@@ -70,6 +73,7 @@ export class EvaluateService {
     return {
       deployment: name,
       ...result,
+      meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
       level,
       excluded,
       target,
