@@ -193,8 +193,8 @@ export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z
 }
 
 /**
- * Clipped IPS (Ionides 2008, "Truncated importance sampling"; Bottou et al. 2013,
- * "Counterfactual reasoning and learning systems", §4.4): IPS with each weight capped at
+ * Clipped IPS (Ionides 2008, "Truncated importance sampling", JCGS 17(2); Bottou et al.
+ * 2013, "Counterfactual reasoning and learning systems", JMLR 14): IPS with each weight capped at
  * `clip`, trading a bias (towards 0 for non-negative rewards) for a bounded variance.
  * The interval is IPS's over the clipped terms: it covers the clipped estimand, which
  * equals the true value only when no weight needed clipping.
@@ -238,13 +238,16 @@ export function snipsEstimate(samples: readonly LoggedSample[], target: Weights,
   const se = Math.sqrt(spread) / sumW;
   const result = summary('snips', weights, value, se, z);
   if (!bounded) return result;
-  // Rewards in [0, 1] (every \`match\` reward): a Wilson score interval (Wilson 1927) at the
-  // effective sample size the delta-method variance implies, n* = V(1 − V) / Var(V)
-  // (Korn & Graubard 1998, "Confidence intervals for proportions with small expected
-  // number of positive counts estimated from survey data", Survey Methodology 24(2)).
+  // Rewards in [0, 1] (every `match` reward): a Wilson score interval (Wilson 1927) at the
+  // effective sample size the delta-method variance implies, n* = V(1 − V) / Var(V) — the
+  // effective size Korn & Graubard use with the Clopper–Pearson interval for weighted
+  // survey proportions ("Confidence intervals for proportions with small expected number
+  // of positive counts estimated from survey data", Survey Methodology 24(2), 1998) —
+  // capped at Kish's ESS, which the weights alone allow (the cap took the coverage for
+  // `single` v2 and a canary from 93 % to 96 % in the simulation, 400 runs).
   // The Wald interval V ± z·se under-covers badly for proportions near 0 or 1 at the
   // effective sizes a rarely played arm gets (Brown, Cai & DasGupta 2001, Statistical
-  // Science 16(2)); the simulation showed it: 89–93 % for the rare arms.
+  // Science 16(2)); the simulation showed it: 89–94 % for the rare arms.
   const nEff = se > 0 && value > 0 && value < 1 ? Math.min(result.ess, (value * (1 - value)) / (se * se)) : result.ess;
   const [low, high] = wilson(value, nEff, z);
   return { ...result, low, high };
