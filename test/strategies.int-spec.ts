@@ -109,7 +109,8 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     expect(answer.status).toBe(200);
     expect(answer.body.variant).toBe('v1');
     const event = await waitFor(() => predictions.messages.find((m) => m.key === 'flaky-1'));
-    expect(event.value).toMatchObject({ variant: 'v1', fallbackFrom: 'v2' });
+    // The propensity is the choice's (v2, the canary of 100 %: 1), not the answering primary's (0).
+    expect(event.value).toMatchObject({ variant: 'v1', fallbackFrom: 'v2', probability: 1 });
   });
 
   it('mirrors every shadow-deployment request to the shadow-requests topic without changing the answer', async () => {

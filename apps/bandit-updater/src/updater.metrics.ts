@@ -16,6 +16,11 @@ export const updaterMetrics = {
     help: 'Joined rewards not counted because their arm left the spec, or they belong to an earlier life of the arm',
     labelNames: ['deployment'] as const,
   }),
+  fallbacksSkipped: new Counter({
+    name: 'switchyard_updater_fallbacks_skipped_total',
+    help: 'Joined served events not counted because another variant answered for the chosen one (fallbackFrom): the policy did not choose it',
+    labelNames: ['deployment'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_updater_rejected_total',
     help: 'Joined messages sent to the DLQ because they could not be parsed or validated',

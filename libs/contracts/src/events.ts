@@ -81,7 +81,10 @@ export class PredictionEvent extends EventEnvelope {
   @Min(1)
   specVersion: number;
 
-  /** Probability with which `variant` was chosen, for off-policy evaluation. */
+  /**
+   * Probability with which the strategy chose `fallbackFrom ?? variant`, for off-policy
+   * evaluation: when a fallback answered, the propensity is the chosen (failed) arm's.
+   */
   @IsNumber()
   @Min(0)
   @Max(1)
@@ -99,7 +102,7 @@ export class PredictionEvent extends EventEnvelope {
   @IsString()
   error?: string;
 
-  /** Variant that failed and was answered for by `variant` instead. */
+  /** Variant the strategy chose, which failed and was answered for by `variant`; such events are left out of bandit statistics and off-policy evaluation. */
   @IsOptional()
   @Matches(NAME_PATTERN)
   fallbackFrom?: string;

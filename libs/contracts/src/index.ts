@@ -4,3 +4,4 @@ export * from './deployment';
 export * from './events';
 export * from './http';
 export * from './envelope';
+export * from './evaluate';

@@ -3,3 +3,4 @@ export * from './kafka.client';
 export * from './consumer.server';
 export * from './messaging.module';
 export * from './parse-batch';
+export * from './topic-range';

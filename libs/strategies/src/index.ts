@@ -18,3 +18,4 @@ export * from './srm';
 export * from './guardrails';
 export * from './plan';
 export * from './rollout';
+export * from './ope';

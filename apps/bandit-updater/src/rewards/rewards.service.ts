@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
 import { InboundMessage, parseBatch, Rejection } from '@switchyard/messaging';
 import { ArmStatsStore, EVENT_ID_PATTERN, RewardRecord } from '@switchyard/store';
+import { countsInArmStatistics } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
@@ -28,7 +29,14 @@ export class RewardsService {
       if (!EVENT_ID_PATTERN.test(event.eventId)) return 'eventId must be 1-128 letters, digits, ".", "_", ":" or "-"';
       return undefined;
     });
-    const records: RewardRecord[] = accepted.map(({ value: { eventId, deployment, variant, role, specVersion, reward } }) => ({
+    // Fallback answers are not the policy's choice for the variant that answered: left out
+    // (see countsInArmStatistics), counted.
+    const credited = accepted.filter(({ value }) => {
+      if (countsInArmStatistics(value)) return true;
+      updaterMetrics.fallbacksSkipped.inc({ deployment: value.deployment });
+      return false;
+    });
+    const records: RewardRecord[] = credited.map(({ value: { eventId, deployment, variant, role, specVersion, reward } }) => ({
       eventId,
       deployment,
       variant,

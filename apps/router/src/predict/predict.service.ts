@@ -94,6 +94,11 @@ export class PredictService {
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
   private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand): Promise<void> {
+    // \`probability\` is always that of the strategy's choice, even when another variant
+    // answered for it (\`fallbackFrom\` then names the choice): the served variant's own
+    // chance of answering depends on the other arms' failure rates, which nobody knows.
+    // Off-policy evaluation and the bandit statistics leave fallback answers out
+    // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
     const event = this.predictionEvent(spec, served, choice.probability, requestId, command.unitKey);
     const published = this.publish(this.kafka.topics.predictions, requestId, event);
     if (choice.shadows.length && served.answer) {

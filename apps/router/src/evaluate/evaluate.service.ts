@@ -1,0 +1,115 @@
+import { HttpException, HttpStatus, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
+import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
+import { KafkaClient, readTopicRange } from '@switchyard/messaging';
+import { estimatePolicyValue, evaluationRefusals, exclusionOf, LoggedSample, meanImportanceWeight, targetProbabilities, zOfLevel } from '@switchyard/strategies';
+import { DeploymentsService } from '../deployments/deployments.service';
+
+/** Scans one router process runs at once: each reads the whole window of the joined topic. */
+const MAX_CONCURRENT_SCANS = 1;
+
+/**
+ * Off-policy evaluation of a policy on a deployment's logged traffic: reads the joined
+ * topic (read committed) between two instants, keeps the deployment's served events,
+ * and hands them to the pure estimators in libs/strategies.
+ */
+@Injectable()
+export class EvaluateService {
+  private readonly logger = new Logger(EvaluateService.name);
+  private running = 0;
+
+  constructor(
+    private readonly deployments: DeploymentsService,
+    private readonly kafka: KafkaClient,
+  ) {}
+
+  async evaluate(name: string, body: EvaluateBody): Promise<EvaluateResponse> {
+    await this.deployments.get(name); // 404 before any scan
+    if (this.running >= MAX_CONCURRENT_SCANS) {
+      throw new HttpException('an evaluation is already running on this router; retry later', HttpStatus.TOO_MANY_REQUESTS);
+    }
+    this.running++;
+    try {
+      return await this.scanAndEstimate(name, body);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private async scanAndEstimate(name: string, body: EvaluateBody): Promise<EvaluateResponse> {
+    const target = targetProbabilities(body.policy);
+    const samples: LoggedSample[] = [];
+    /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
+    const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
+    const excluded: Record<string, number> = {};
+    let scanned = 0;
+    const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
+    const untilMs = body.until === undefined ? undefined : Date.parse(body.until);
+    const scan = await readTopicRange(this.kafka.kafka, {
+      topic: this.kafka.topics.joined,
+      sinceMs,
+      untilMs,
+      groupPrefix: `${this.kafka.clientId}-evaluate`,
+      onMessages: (messages) => {
+        for (const message of messages) {
+          scanned++;
+          const event = parseJoined(message.value);
+          // The topic holds every deployment's events; only this one's count, and nothing is excluded on their account.
+          if (!event || event.deployment !== name) continue;
+          const cause = exclusionOf(event);
+          if (cause) excluded[cause] = (excluded[cause] ?? 0) + 1;
+          if (cause === 'fallback' && event.probability > 0) fallbackChoices.push({ variant: event.fallbackFrom!, probability: event.probability });
+          if (!cause) samples.push({ variant: event.variant, probability: event.probability, reward: event.reward });
+        }
+      },
+    });
+    this.logger.log({ deployment: name, scanned, used: samples.length, ms: scan.ms, ranges: scan.ranges, sinceMs, untilMs }, 'evaluation scan');
+
+    const refusals = evaluationRefusals(samples, target);
+    if (refusals.length) {
+      throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length });
+    }
+    const level = body.level ?? 0.95;
+    const result = estimatePolicyValue(samples, target, { z: zOfLevel(level) });
+    return {
+      deployment: name,
+      ...result,
+      meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
+      level,
+      excluded,
+      target,
+      ...(body.since !== undefined && { since: body.since }),
+      ...(body.until !== undefined && { until: body.until }),
+      scanned,
+      scanMs: scan.ms,
+    };
+  }
+}
+
+interface JoinedFields {
+  deployment: string;
+  variant: string;
+  role: Role;
+  probability: number;
+  reward: number;
+  fallbackFrom?: string;
+}
+
+/**
+ * The few fields the estimators need, checked by hand: class-validator on every event
+ * of a million-event scan would cost more than the scan. An event that is not JSON or
+ * lacks them is skipped (the bandit updater sends such messages to the DLQ).
+ */
+function parseJoined(value: Buffer | null): JoinedFields | undefined {
+  if (!value) return undefined;
+  let event: Partial<JoinedFields> & { type?: unknown };
+  try {
+    event = JSON.parse(value.toString());
+  } catch {
+    return undefined;
+  }
+  if (event === null || typeof event !== 'object' || event.type !== 'joined') return undefined;
+  if (typeof event.deployment !== 'string' || typeof event.variant !== 'string' || !ROLES.includes(event.role as Role)) return undefined;
+  if (typeof event.probability !== 'number' || typeof event.reward !== 'number') return undefined;
+  if (event.fallbackFrom !== undefined && typeof event.fallbackFrom !== 'string') return undefined;
+  return event as JoinedFields;
+}
