@@ -34,7 +34,7 @@ function positiveInteger(name: string, value: string): number {
   return n;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       only: { type: 'string' },
@@ -57,7 +57,7 @@ function main(): void {
   for (const part of PARTS.filter((p) => names.includes(p.name))) {
     const started = process.hrtime.bigint();
     process.stderr.write(`[sim] ${part.name} …\n`);
-    const section = part.run(options);
+    const section = await part.run(options);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     process.stderr.write(`[sim] ${part.name} done in ${seconds.toFixed(1)} s\n`);
     sections.push(section.trimEnd());
@@ -71,9 +71,7 @@ function main(): void {
   process.stdout.write(markdown);
 }
 
-try {
-  main();
-} catch (error) {
-  process.stderr.write(`[sim] failed: ${(error as Error).message}\n`);
+main().catch((error: Error) => {
+  process.stderr.write(`[sim] failed: ${error.message}\n`);
   process.exitCode = 1;
-}
+});

@@ -7,6 +7,7 @@
  * Every target policy is then evaluated on each run's log with the real estimators, and
  * the coverage counted over many seeds. Deterministic from `seed`.
  */
+import type { SimPart } from './part';
 import {
   addReward,
   ArmStats,
@@ -149,3 +150,13 @@ export async function runOpeSimulation(opts: { runs: number; seed: number } & Pa
   }
   return { title: 'Off-policy evaluation: interval coverage on logged Thompson traffic', markdown: lines.join('\n') };
 }
+
+/** The part `ope` of `npm run sim`. */
+export const ope: SimPart = {
+  name: 'ope',
+  summary: 'off-policy evaluation: coverage of each estimator\'s interval for single, split and canary policies on logged Thompson traffic',
+  async run({ runs, seed }) {
+    const { title, markdown } = await runOpeSimulation({ runs: runs ?? 200, seed });
+    return `### ${title}\n\n${markdown}`;
+  },
+};

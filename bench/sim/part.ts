@@ -12,5 +12,5 @@ export interface SimPart {
   /** One line for `--help`. */
   summary: string;
   /** Runs the simulation and returns its Markdown section (a heading, a table, notes). */
-  run(options: SimOptions): string;
+  run(options: SimOptions): string | Promise<string>;
 }

@@ -1,2 +1,3 @@
 /** The parts of `npm run sim`, in the order they run. Registering one is one line here. */
 export { guardrails } from './guardrails';
+export { ope } from './ope';
