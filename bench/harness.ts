@@ -4,6 +4,7 @@
  * generator's event loop), peak-RSS readings, topic creation, cleanup, and the row and
  * ratio shapes of the report.
  */
+import { randomBytes } from 'node:crypto';
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -103,10 +104,14 @@ export function combineRounds(rounds: Row[]): Row {
 }
 
 /** A JSON call to a service under test; a non-2xx answer throws with its body. */
+/** The admin key of every router the bench starts (they inherit the environment); `json()` sends it. */
+process.env.ADMIN_API_KEY ??= `bench-admin-${randomBytes(12).toString('hex')}`;
+
 export async function json(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
+  const auth = { authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}`, ...headers };
   const res = await fetch(url, {
     method,
-    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });

@@ -26,7 +26,6 @@ const autocannon = require('autocannon') as Autocannon;
 
 const INPUTS = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 const BODY = JSON.stringify({ inputs: INPUTS });
-const ADMIN_KEY = `bench-admin-key-${Date.now()}`;
 
 async function saturate(url: string, opts: Options, seconds: number): Promise<AutocannonResult> {
   return autocannon({
@@ -216,7 +215,7 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
 // ---------- deployments ----------
 
 export async function putDeployment(router: Service, name: string, spec: unknown): Promise<void> {
-  await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${name}`, spec, { authorization: `Bearer ${ADMIN_KEY}` });
+  await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${name}`, spec);
 }
 
 function specs(modelUrl: string): Record<string, unknown> {
@@ -241,7 +240,6 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     KAFKA_INGRESS: 'false',
     TOPIC_PREFIX,
     REDIS_PREFIX,
-    ADMIN_API_KEY: ADMIN_KEY,
     INSTANCE_ID: `${RUN_ID}-${mode}`,
   });
   // Every process under test runs from the start (idle ones cost next to nothing), so the

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
@@ -34,7 +36,14 @@ if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(waves) || w
   throw new Error(`--requests and --waves must be whole numbers ≥ 1; got ${values.requests}, ${values.waves}`);
 }
 const rng = seededRng(42);
-const auth: Record<string, string> = process.env.ADMIN_API_KEY ? { authorization: `Bearer ${process.env.ADMIN_API_KEY}` } : {};
+/** The admin key `npm run up` used: ADMIN_API_KEY, else the one it generated. */
+function adminKey(): string | undefined {
+  if (process.env.ADMIN_API_KEY) return process.env.ADMIN_API_KEY.split(',')[0];
+  const file = join(__dirname, '..', '..', '.switchyard', 'admin-key');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+const key = adminKey();
+const auth: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
   const headers = body === undefined ? auth : { ...auth, 'content-type': 'application/json' };

@@ -27,6 +27,9 @@ Usage: scripts/stack.sh up|down|status
           infrastructure `up` started
   status  show each service's pid and readiness
 
+The router's admin key is ADMIN_API_KEY when set, else one generated into
+.switchyard/admin-key on the first `up`.
+
 Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
 FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004).
 Every other variable
@@ -38,8 +41,23 @@ alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; 
 
 ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
+# The control plane is closed by default: ADMIN_API_KEY when set, else a key generated
+# once into .switchyard/admin-key (git-ignored), which the demo and the CLI read too.
+admin_key() {
+  if [[ -n ${ADMIN_API_KEY:-} ]]; then return; fi
+  local file=$ROOT/.switchyard/admin-key
+  if [[ ! -s $file ]]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))" >"$file")
+    echo "[stack] generated an admin key in .switchyard/admin-key (control-plane calls need: Authorization: Bearer <key>)"
+  fi
+  ADMIN_API_KEY=$(cat "$file")
+  export ADMIN_API_KEY
+}
+
 up() {
   bash scripts/ensure-build.sh
+  admin_key
   bash scripts/infra.sh up
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do

@@ -142,8 +142,8 @@ describe('router (real Kafka, Redis and model-server)', () => {
     }
   });
 
-  it('answers Kafka requests on the reply-to topic and sends a malformed one to the DLQ', async () => {
-    const replyTopic = `${ids.topicPrefix}my-replies`;
+  it('answers Kafka requests on the reply-to topic and sends a malformed one, or one replying into our own topics, to the DLQ', async () => {
+    const replyTopic = `${topics.responses}.my-replies`;
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: replyTopic, numPartitions: 1 }], waitForLeaders: true });
@@ -159,15 +159,21 @@ describe('router (real Kafka, Redis and model-server)', () => {
           { key: 'k-1', value: JSON.stringify({ requestId: 'k-1', deployment: 'churn', inputs: toInferInputs(features) }), headers },
           { key: 'k-2', value: JSON.stringify({ requestId: 'k-2', deployment: 'missing', inputs: [] }), headers },
           { key: 'bad-2', value: JSON.stringify({ requestId: 'bad-2', deployment: 'churn' }), headers },
+          { key: 'bad-3', value: JSON.stringify({ requestId: 'bad-3', deployment: 'churn', inputs: toInferInputs(features) }), headers: { 'reply-to': topics.joined } },
+          { key: 'bad-4', value: JSON.stringify({ requestId: 'bad-4', deployment: 'churn', inputs: toInferInputs(features) }), headers: { 'reply-to': `${ids.topicPrefix}elsewhere` } },
         ],
       });
-      await waitFor(() => replies.messages.length >= 2 && dlq.messages.length >= 2, { what: 'replies and DLQ records' });
+      await waitFor(() => replies.messages.length >= 2 && dlq.messages.length >= 4, { what: 'replies and DLQ records' });
       const k1 = replies.messages.find((m) => m.key === 'k-1')!.value;
       expect(k1).toMatchObject({ requestId: 'k-1', deployment: 'churn', variant: 'v1' });
       expect(replies.messages.find((m) => m.key === 'k-2')!.value).toEqual({ requestId: 'k-2', error: 'deployment "missing" does not exist' });
       const reasons = Object.fromEntries(dlq.messages.map((m) => [m.key, m.value]));
       expect(reasons['bad-1']).toMatchObject({ topic: topics.requests, value: '{not json', error: expect.stringContaining('not valid JSON') });
       expect(reasons['bad-2'].error).toContain('inputs is required');
+      expect(reasons['bad-3'].error).toBe(
+        `reply-to topic "${topics.joined}" is not allowed: answers go to ${topics.responses} or topics starting with "${topics.responses}" (REPLY_TOPIC_PREFIX)`,
+      );
+      expect(reasons['bad-4'].error).toContain('is not allowed');
     } finally {
       await replies.stop();
       await dlq.stop();

@@ -20,10 +20,16 @@ export async function startService<E extends BaseEnv>(definition: ServiceDefinit
   return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };
 }
 
+/**
+ * A JSON call; it carries the run's admin key (ADMIN_API_KEY, set by globalSetup) unless
+ * `headers.authorization` says otherwise (`''` sends none).
+ */
 export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const key = process.env.ADMIN_API_KEY?.split(',')[0];
+  const auth: Record<string, string> = headers.authorization === undefined && key ? { authorization: `Bearer ${key}` } : {};
   const response = await fetch(url, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...auth, ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();

@@ -1,14 +1,34 @@
-import { IsIn, IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
-import { BaseEnv, Env } from '@switchyard/runtime';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { BaseEnv, Env, Secret } from '@switchyard/runtime';
+import { KEY_LIST } from './auth/bearer-keys';
 
 export const PUBLISH_MODES = ['durable', 'fast', 'off'] as const;
 
 export class RouterEnv extends BaseEnv {
-  @Env('Bearer key required by control-plane routes (PUT, DELETE, promote, rollback); unset = open')
+  @Env('Bearer keys of the control plane (PUT, DELETE, promote, rollback, plan actions), comma-separated so an old and a new key both work during a rotation, each at least 16 characters; without any, control-plane calls get 401 unless ADMIN_AUTH=off')
+  @Secret()
   @IsOptional()
-  @IsString()
-  @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
+  @Matches(KEY_LIST, { message: 'ADMIN_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
   ADMIN_API_KEY?: string;
+
+  @Env('off: the control plane needs no key (local experiments only; logged as a warning at boot)')
+  @IsIn(['on', 'off'])
+  ADMIN_AUTH: 'on' | 'off' = 'on';
+
+  @Env('Bearer keys POST /v1/feedback requires, comma-separated; unset: HTTP feedback is open (Kafka feedback is trusted as the topic ACLs allow)')
+  @Secret()
+  @IsOptional()
+  @Matches(KEY_LIST, { message: 'FEEDBACK_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
+  FEEDBACK_API_KEY?: string;
+
+  @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
+  @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
+  VARIANT_URL_ALLOW = '';
+
+  @Env('Topics a Kafka-ingress reply-to header may name: the responses topic and those that start with this (default: <TOPIC_PREFIX>responses)')
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/)
+  REPLY_TOPIC_PREFIX?: string;
 
   @Env('durable: a prediction answers after Kafka acknowledged its event; fast: answers at once, and an event is lost only if the router dies before the next batch is sent; off: no events at all (load tests only: no shadows, joins or bandit learning)')
   @IsIn(PUBLISH_MODES)

@@ -2,7 +2,9 @@ import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
 import { ModelClient } from '@switchyard/model-client';
 import { StoreModule } from '@switchyard/store';
-import { AdminGuard } from './deployments/admin.guard';
+import { AdminGuard, FeedbackGuard } from './auth/guards';
+import { UrlAllowlist } from './auth/url-allowlist';
+import { RouterEnv } from './router.env';
 import { DeploymentCache } from './deployments/deployment.cache';
 import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
@@ -17,6 +19,16 @@ import { PredictService } from './predict/predict.service';
 @Module({
   imports: [MessagingModule, StoreModule],
   controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController],
-  providers: [AdminGuard, DeploymentCache, DeploymentsService, ArmWeights, PredictService, ModelClient, EvaluateService],
+  providers: [
+    AdminGuard,
+    FeedbackGuard,
+    { provide: UrlAllowlist, useFactory: (env: RouterEnv) => new UrlAllowlist(env.VARIANT_URL_ALLOW), inject: [RouterEnv] },
+    DeploymentCache,
+    DeploymentsService,
+    ArmWeights,
+    PredictService,
+    ModelClient,
+    EvaluateService,
+  ],
 })
 export class RouterModule {}

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { Opaque } from './validation';
+import { MaxJsonBytes, Opaque } from './validation';
 import {
   IsArray,
   IsBoolean,
@@ -173,6 +173,9 @@ export class ShadowRequestEvent extends EventEnvelope {
   shadows: string[];
 }
 
+/** Largest label accepted, as JSON: enough for a class, a number, a small structure. */
+export const MAX_LABEL_BYTES = 16 * 1024;
+
 /** Ground truth for one request: a label to compare with, or a reward given outright. */
 export class FeedbackInput {
   @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
@@ -180,6 +183,7 @@ export class FeedbackInput {
 
   @IsOptional()
   @Opaque()
+  @MaxJsonBytes(MAX_LABEL_BYTES)
   label?: unknown;
 
   @IsOptional()

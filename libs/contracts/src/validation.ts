@@ -1,6 +1,6 @@
 import { ClassConstructor, Exclude, plainToInstance, TransformationType } from 'class-transformer';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
-import { Allow, getMetadataStorage, validateSync, ValidationError } from 'class-validator';
+import { Allow, getMetadataStorage, validateSync, ValidateBy, ValidationError } from 'class-validator';
 
 // class-transformer's decorator registry: public in its typings, not re-exported by its
 // index (NestJS's mapped-types and swagger read it the same way).
@@ -17,6 +17,18 @@ export function describeErrors(errors: ValidationError[], parent = ''): string[]
       message.startsWith(error.property) ? `${path}${message.slice(error.property.length)}` : `${path}: ${message}`,
     );
     return [...own, ...describeErrors(error.children ?? [], path)];
+  });
+}
+
+/** A free-form field (a label) whose JSON may not exceed `max` bytes: it is stored, joined and logged. */
+export function MaxJsonBytes(max: number): PropertyDecorator {
+  return ValidateBy({
+    name: 'maxJsonBytes',
+    constraints: [max],
+    validator: {
+      validate: (value: unknown) => value === undefined || Buffer.byteLength(JSON.stringify(value) ?? '') <= max,
+      defaultMessage: (args) => `${args?.property} must be at most ${max} bytes of JSON`,
+    },
   });
 }
 

@@ -1,10 +1,13 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
-import { Pool } from 'undici';
+import { Dispatcher, Pool } from 'undici';
 import { InferResponse, StoredVariant } from '@switchyard/contracts';
 
 /** Enough for a 2-core router at saturation; undici queues beyond it. */
 const CONNECTIONS_PER_ORIGIN = 64;
+
+/** A model's answer past this is refused (`bad-response`): it would be held in memory and logged to Kafka whole. */
+export const MAX_MODEL_ANSWER_BYTES = 4 * 1024 * 1024;
 
 export type ModelErrorKind = 'timeout' | 'unavailable' | 'server-error' | 'rejected' | 'bad-response';
 
@@ -78,7 +81,7 @@ export class ModelClient implements OnApplicationShutdown {
         body: JSON.stringify(body),
         signal: deadline,
       });
-      return parseAnswer(response.statusCode, await response.body.text(), v2);
+      return parseAnswer(response.statusCode, await boundedText(response.body, response.headers['content-length']), v2);
     } finally {
       clearTimeout(timer);
     }
@@ -113,14 +116,43 @@ export class ModelClient implements OnApplicationShutdown {
   }
 }
 
+type Body = Dispatcher.ResponseData['body'];
+
+/** The answer's text, refused past MAX_MODEL_ANSWER_BYTES, from the declared length when there is one. */
+async function boundedText(body: Body, declared: string | string[] | undefined): Promise<string> {
+  const tooLarge = () => new ModelError('bad-response', `model answer is larger than ${MAX_MODEL_ANSWER_BYTES} bytes`);
+  if (declared !== undefined && !Array.isArray(declared)) {
+    if (Number(declared) > MAX_MODEL_ANSWER_BYTES) {
+      body.destroy();
+      throw tooLarge();
+    }
+    return body.text();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MODEL_ANSWER_BYTES) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A failure says what happened (status, invalid JSON), never what the model wrote: its
+ * error body may hold internals, and the message reaches consumers and events.
+ */
 function parseAnswer(status: number, text: string, v2: boolean): unknown {
-  if (status >= 500) throw new ModelError('server-error', `model answered ${status}: ${snippet(text)}`, status);
-  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status}): ${snippet(text)}`, status);
+  if (status >= 500) throw new ModelError('server-error', `model answered ${status}`, status);
+  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status);
   let answer: unknown;
   try {
     answer = JSON.parse(text);
   } catch {
-    throw new ModelError('bad-response', `model answered with invalid JSON: ${snippet(text)}`);
+    throw new ModelError('bad-response', 'model answered with invalid JSON');
   }
   return v2 ? v2Outputs(answer) : jsonOutputs(answer);
 }
@@ -144,9 +176,6 @@ function classify(error: unknown, variant: StoredVariant): ModelError {
   if (err.name === 'AbortError') {
     return new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`);
   }
-  return new ModelError('unavailable', `model unreachable at ${variant.url}: ${err.code ?? err.message}`);
-}
-
-function snippet(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  // The code (ECONNREFUSED, ENOTFOUND), not the message: that one names the address.
+  return new ModelError('unavailable', `model unreachable: ${err.code ?? 'connection failed'}`);
 }

@@ -47,7 +47,7 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
     module: ServiceRootModule,
     imports: [RuntimeModule.forRoot(definition.name, env), definition.module(env)],
   };
-  const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter({ bodyLimit: 8 * 1024 * 1024 }), {
+  const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter({ bodyLimit: env.MAX_BODY_BYTES }), {
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));

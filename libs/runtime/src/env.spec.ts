@@ -1,11 +1,18 @@
 import { IsInt, Min } from 'class-validator';
-import { BaseEnv, Env, envHelp, loadEnv } from './env';
+import { IsOptional, MinLength } from 'class-validator';
+import { BaseEnv, Env, envHelp, loadEnv, Secret } from './env';
 
 class SampleEnv extends BaseEnv {
   @Env('how many widgets')
   @IsInt()
   @Min(1)
   WIDGETS: number = 3;
+
+  @Env('the password')
+  @Secret()
+  @IsOptional()
+  @MinLength(16, { message: 'PASSWORD must be at least 16 characters, got $value' })
+  PASSWORD?: string;
 }
 
 describe(loadEnv.name, () => {
@@ -27,6 +34,12 @@ describe(loadEnv.name, () => {
     expect(sut).toThrow(/WIDGETS="0" \(WIDGETS must not be less than 1\)/);
   });
 
+  it('never prints the value of a secret, not even through a message quoting it', () => {
+    const sut = () => loadEnv(SampleEnv, { PASSWORD: 'hunter2' });
+    expect(sut).toThrow(/PASSWORD=<secret, not shown> \(minLength\)/);
+    expect(sut).not.toThrow(/hunter2/);
+  });
+
   it('ignores variables it does not document', () => {
     expect(loadEnv(SampleEnv, { UNRELATED: 'x' })).not.toHaveProperty('UNRELATED');
   });
@@ -37,5 +50,11 @@ describe(envHelp.name, () => {
     const help = envHelp(SampleEnv);
     expect(help).toMatch(/WIDGETS\s+how many widgets \(default: 3\)/);
     expect(help).toMatch(/KAFKA_BROKERS\s+Kafka bootstrap brokers, comma-separated \(default: 127.0.0.1:9092\)/);
+  });
+
+  it('says only whether a secret is set', () => {
+    expect(envHelp(SampleEnv, { PASSWORD: 'correct-horse-battery' })).toMatch(/PASSWORD\s+the password \(secret: set\)/);
+    expect(envHelp(SampleEnv, { PASSWORD: 'correct-horse-battery' })).not.toMatch(/correct-horse/);
+    expect(envHelp(SampleEnv, {})).toMatch(/\(secret: not set\)/);
   });
 });

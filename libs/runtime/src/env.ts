@@ -13,6 +13,20 @@ export function Env(description: string): PropertyDecorator {
   };
 }
 
+const SECRETS = Symbol('env-secrets');
+
+/** A variable whose value is never printed: `--help` says whether it is set, a boot error names it only. */
+export function Secret(): PropertyDecorator {
+  return (target, key) => {
+    const secrets: Set<string> = Reflect.getMetadata(SECRETS, target) ?? new Set();
+    Reflect.defineMetadata(SECRETS, new Set(secrets).add(String(key)), target);
+  };
+}
+
+function secrets(cls: ClassConstructor<object>): Set<string> {
+  return Reflect.getMetadata(SECRETS, cls.prototype) ?? new Set();
+}
+
 function documented(cls: ClassConstructor<object>): Map<string, string> {
   return Reflect.getMetadata(DOCS, cls.prototype) ?? new Map();
 }
@@ -73,6 +87,12 @@ export class BaseEnv {
   @Max(65535)
   PORT: number = 3000;
 
+  @Env('Largest HTTP request body accepted, in bytes; a larger one gets 413 (raise it for large tensors)')
+  @IsInt()
+  @Min(1024)
+  @Max(256 * 1024 * 1024)
+  MAX_BODY_BYTES: number = 1024 * 1024;
+
   @Env('Address the HTTP server binds to')
   @IsString()
   HOST = '127.0.0.1';
@@ -98,18 +118,26 @@ export function loadEnv<T extends object>(cls: ClassConstructor<T>, source: Node
   const env = plainToInstance(cls, picked, { enableImplicitConversion: true });
   const errors = validateSync(env);
   if (errors.length) {
-    const lines = errors.map((e) => `${e.property}=${JSON.stringify(picked[e.property])} (${Object.values(e.constraints ?? {}).join('; ')})`);
+    const hidden = secrets(cls);
+    const lines = errors.map((e) => {
+      const value = hidden.has(e.property) ? '<secret, not shown>' : JSON.stringify(picked[e.property]);
+      // class-validator messages of a secret may quote its value: only the rule's name is kept.
+      const why = hidden.has(e.property) ? Object.keys(e.constraints ?? {}).join('; ') : Object.values(e.constraints ?? {}).join('; ');
+      return `${e.property}=${value} (${why})`;
+    });
     throw new Error(`Invalid environment variables: ${lines.join(', ')}`);
   }
   return env;
 }
 
-/** The `--help` text: one line per variable with its default. */
-export function envHelp(cls: ClassConstructor<object>): string {
+/** The `--help` text: one line per variable with its default; a secret says only whether `source` sets it. */
+export function envHelp(cls: ClassConstructor<object>, source: NodeJS.ProcessEnv = process.env): string {
   const defaults = new cls() as Record<string, unknown>;
+  const hidden = secrets(cls);
   const rows = [...documented(cls)].map(([key, description]) => {
     const value = defaults[key];
-    return `  ${key.padEnd(28)} ${description}${value === undefined ? '' : ` (default: ${value})`}`;
+    const shown = hidden.has(key) ? ` (secret: ${source[key] ? 'set' : 'not set'})` : value === undefined ? '' : ` (default: ${value})`;
+    return `  ${key.padEnd(28)} ${description}${shown}`;
   });
   return rows.join('\n');
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
-import { AdminGuard } from './admin.guard';
+import { AdminGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
 
 @Controller('v1/deployments')

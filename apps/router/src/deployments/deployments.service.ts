@@ -10,6 +10,7 @@ import {
 import { KafkaClient } from '@switchyard/messaging';
 import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { buildReport, currentStep, servingSpec } from '@switchyard/strategies';
+import { UrlAllowlist } from '../auth/url-allowlist';
 import { invalid, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
 
@@ -23,11 +24,17 @@ export class DeploymentsService {
     private readonly reports: ReportStore,
     private readonly rewards: ArmStatsStore,
     private readonly rollouts: RolloutStateStore,
+    private readonly allowlist: UrlAllowlist,
   ) {}
 
   async put(name: string, body: unknown): Promise<DeploymentSpec> {
     const result = validateDeploymentSpec(body);
     if (!result.ok) throw invalid('invalid deployment spec', result.problems);
+    const refused = result.value.variants.flatMap((variant, i) => {
+      const problem = this.allowlist.problem(variant.url);
+      return problem ? [`variants.${i}.url: ${problem}`] : [];
+    });
+    if (refused.length) throw invalid('invalid deployment spec', refused);
     const spec = await this.registry.put(name, result.value);
     return this.changed(spec, 'put');
   }

@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { envelope, FeedbackEvent, FeedbackInput, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
+import { FeedbackGuard } from '../auth/guards';
 import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 
@@ -10,6 +11,7 @@ export class FeedbackController {
   constructor(private readonly kafka: KafkaClient) {}
 
   @Post()
+  @UseGuards(FeedbackGuard)
   @HttpCode(202)
   async submit(@Body() body: unknown): Promise<{ accepted: number }> {
     const items = Array.isArray(body) ? body : [body];

@@ -11,6 +11,7 @@ import {
 import { BatchOutcome, InboundBatch, InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';
+import { RouterEnv } from '../router.env';
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
@@ -22,11 +23,17 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
  */
 @Controller()
 export class KafkaIngressController {
+  private readonly replyPrefix: string;
+  private readonly ownTopics: Set<string>;
 
   constructor(
     private readonly predictions: PredictService,
     private readonly kafka: KafkaClient,
-  ) {}
+    env: RouterEnv,
+  ) {
+    this.replyPrefix = env.REPLY_TOPIC_PREFIX ?? kafka.topics.responses;
+    this.ownTopics = new Set(Object.values(kafka.topics).filter((topic) => topic !== kafka.topics.responses));
+  }
 
   @EventPattern(TOPICS.requests)
   async handle(batch: InboundBatch): Promise<BatchOutcome> {
@@ -56,6 +63,10 @@ export class KafkaIngressController {
     if (!parsed.ok) return `invalid request: ${parsed.problems.join('; ')}`;
     const replyTo = message.headers[REPLY_TO_HEADER] ?? this.kafka.topics.responses;
     if (!TOPIC_NAME.test(replyTo)) return `invalid ${REPLY_TO_HEADER} header ${JSON.stringify(replyTo)}`;
+    // Whoever may write a request must not be able to write into the joined topic, the feedback topic, …
+    if (this.ownTopics.has(replyTo) || !(replyTo === this.kafka.topics.responses || replyTo.startsWith(this.replyPrefix))) {
+      return `${REPLY_TO_HEADER} topic "${replyTo}" is not allowed: answers go to ${this.kafka.topics.responses} or topics starting with "${this.replyPrefix}" (REPLY_TOPIC_PREFIX)`;
+    }
     if (!(await this.kafka.topicExists(replyTo))) return `${REPLY_TO_HEADER} topic "${replyTo}" does not exist`;
     return { request: parsed.value, replyTo };
   }

@@ -1,0 +1,50 @@
+import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { RouterEnv } from '../router.env';
+import { BearerKeys } from './bearer-keys';
+
+const authorization = (context: ExecutionContext): unknown => context.switchToHttp().getRequest().headers?.authorization;
+
+/**
+ * Control-plane routes (PUT, DELETE, promote, rollback, plan actions): closed by default.
+ * They need one of ADMIN_API_KEY's keys; a router without any refuses them all, unless
+ * ADMIN_AUTH=off says on purpose that anyone who can reach it may change deployments.
+ */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  private readonly keys: BearerKeys;
+  private readonly open: boolean;
+
+  constructor(env: RouterEnv) {
+    this.keys = new BearerKeys(env.ADMIN_API_KEY);
+    this.open = env.ADMIN_AUTH === 'off';
+    if (this.open) new Logger(AdminGuard.name).warn('ADMIN_AUTH=off: the control plane is open to anyone who can reach this router; for local experiments only');
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.open) return true;
+    if (!this.keys.configured) {
+      throw new UnauthorizedException(
+        'the control plane is closed: this router has no ADMIN_API_KEY (npm run up writes one to .switchyard/admin-key; ADMIN_AUTH=off opens it for local experiments)',
+      );
+    }
+    if (!this.keys.accepts(authorization(context))) throw new UnauthorizedException('control-plane routes need "Authorization: Bearer <ADMIN_API_KEY>"');
+    return true;
+  }
+}
+
+/** `POST /v1/feedback` needs one of FEEDBACK_API_KEY's keys when it is set: labels steer bandits and verdicts. */
+@Injectable()
+export class FeedbackGuard implements CanActivate {
+  private readonly keys: BearerKeys;
+
+  constructor(env: RouterEnv) {
+    this.keys = new BearerKeys(env.FEEDBACK_API_KEY);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.keys.configured && !this.keys.accepts(authorization(context))) {
+      throw new UnauthorizedException('feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>"');
+    }
+    return true;
+  }
+}
