@@ -31,6 +31,10 @@ describe(validateDeploymentSpec.name, () => {
     }
   });
 
+  it('requires a strategy (found by the fuzz test: it was a 500)', () => {
+    expect(validateDeploymentSpec({ variants })).toEqual({ ok: false, problems: ['strategy is required'] });
+  });
+
   it('refuses references to unknown variants, duplicates and fields of another strategy', () => {
     const result = validateDeploymentSpec({
       variants: [variants[0], variants[0]],

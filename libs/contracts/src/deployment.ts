@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   Equals,
+  IsDefined,
   IsBoolean,
   ArrayMaxSize,
   ArrayMinSize,
@@ -334,6 +335,7 @@ export class DeploymentSpecInput {
   @Type(() => VariantSpec)
   variants: VariantSpec[];
 
+  @IsDefined({ message: 'strategy is required' })
   @ValidateNested()
   @Type(() => StrategySpec)
   strategy: StrategySpec;
