@@ -86,6 +86,25 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
 
   const decisionsOf = (deployment: string) => events.messages.filter((m) => m.value?.type === 'decision' && m.value.deployment === deployment).map((m) => m.value);
 
+  /** Traffic with labels until `done` says the rollout has finished; the final GET, the requests sent and the decisions published. */
+  /** Over once the spec is `single` and the decision that made it so is published (its version known). */
+  const settled = (body: any) => body.strategy.type === 'single' && !!body.guardrails?.lastDecision?.toVersion;
+
+  async function walk(name: string, seed: number, done: (spec: any) => boolean = settled) {
+    let finished = false;
+    const watch = waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/${name}`)).body;
+        finished = done(body);
+        return finished && body;
+      },
+      { timeoutMs: 180000, intervalMs: 250, what: `${name} to finish` },
+    );
+    const [spec, sent] = await Promise.all([watch, traffic(name, 40000, seed, () => finished)]);
+    await readThrough(testKafka(), topics.deploymentEvents, events);
+    return { spec, sent, decisions: decisionsOf(name) };
+  }
+
   it('rolls a bad canary back by itself, once, with evidence that shows why', async () => {
     await put('bad-canary', {
       variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
@@ -95,23 +114,12 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     // Until the first pass has taken its baseline, nothing sent would be counted; waiting for it keeps the count exact.
     await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/bad-canary`)).body.guardrails?.since, { what: 'the first pass' });
 
-    let rolledBack = false;
-    const watch = waitFor(
-      async () => {
-        const body = (await http('GET', `${router.url}/v1/deployments/bad-canary`)).body;
-        rolledBack = body.strategy.type === 'single';
-        return rolledBack && body.guardrails.lastDecision?.toVersion && body;
-      },
-      { timeoutMs: 90000, intervalMs: 200, what: 'the rollback' },
-    );
-    const [spec, sent] = await Promise.all([watch, traffic('bad-canary', 6000, 11, () => rolledBack)]);
+    const { spec, sent, decisions } = await walk('bad-canary', 11);
 
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
     expect(spec.version).toBe(2);
     expect(spec.guardrails).toMatchObject({ state: 'failed', lastDecision: { action: 'rollback', fromVersion: 1, toVersion: 2 } });
 
-    await readThrough(testKafka(), topics.deploymentEvents, events);
-    const decisions = decisionsOf('bad-canary');
     // Two controllers ran all along: one decision, not two.
     expect(decisions).toHaveLength(1);
     const [decision] = decisions;
@@ -133,22 +141,6 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
 
   const PLAN_STEPS = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } }, { promote: true }];
 
-  /** Traffic with labels until `done` says the plan has finished, answering the final GET. */
-  async function walk(name: string, seed: number, done: (spec: any) => boolean) {
-    let finished = false;
-    const watch = waitFor(
-      async () => {
-        const body = (await http('GET', `${router.url}/v1/deployments/${name}`)).body;
-        finished = done(body);
-        return finished && body;
-      },
-      { timeoutMs: 180000, intervalMs: 250, what: `plan ${name} to finish` },
-    );
-    const [spec, sent] = await Promise.all([watch, traffic(name, 40000, seed, () => finished)]);
-    await readThrough(testKafka(), topics.deploymentEvents, events);
-    return { spec, sent, decisions: decisionsOf(name) };
-  }
-
   it('walks a good candidate from shadow to full traffic with no human step', async () => {
     // Six gates, each waiting for labels to join: the longest test of the suite.
     await put('good-plan', {
@@ -156,7 +148,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: PLAN_STEPS },
       guardrails: { minSamples: 100 },
     });
-    const { spec, sent, decisions } = await walk('good-plan', 31, (body) => body.strategy.type === 'single' && body.plan === undefined);
+    const { spec, sent, decisions } = await walk('good-plan', 31);
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
     expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
     expect(decisions.map((d) => d.fromVersion)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -178,7 +170,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'plan', primary: 'v3', candidate: 'v1', steps: PLAN_STEPS },
       guardrails: { minSamples: 100 },
     });
-    const { spec, decisions } = await walk('bad-plan', 37, (body) => body.strategy.type === 'single');
+    const { spec, decisions } = await walk('bad-plan', 37);
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
     expect(decisions).toHaveLength(1);
     expect(decisions[0]).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3' });

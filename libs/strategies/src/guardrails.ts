@@ -2,7 +2,7 @@
  * The rollout controller's judgement of a candidate against the primary (DESIGN
  * "Decisions: guardrails and plans"): pure, from the statistics it already has.
  */
-import type { Guardrails } from '@switchyard/contracts';
+import type { DecisionEvidence, Guardrails } from '@switchyard/contracts';
 import { ArmStats, mean } from './arm-stats';
 import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
 import { DifferenceBounds, differenceConfidenceSequence } from './sequential';
@@ -20,22 +20,8 @@ export interface ArmEvidence {
 
 export type GuardrailVerdict = 'waiting' | 'continue' | 'pass' | 'fail' | 'inconclusive';
 
-export interface GuardrailEvidence {
-  metric: 'reward';
-  /** Labelled pairs (joined rewards) per arm. */
-  n: Record<string, number>;
-  /** Mean reward per arm; NaN (null in JSON) before any reward. */
-  mean: Record<string, number>;
-  /** candidate − primary and its always-valid interval; null while either arm has < 2 rewards. */
-  delta: number | null;
-  low: number | null;
-  high: number | null;
-  alpha: number;
-  /** errors / requests per arm; NaN (null in JSON) before any request. */
-  errorRate: Record<string, number>;
-  /** Upper bound (ms) of the bucket holding the p99 latency of successful requests; null before any. */
-  p99Ms: Record<string, number | null>;
-}
+/** The evidence of a decision (`DecisionEvidence` of the contracts) but the split check, which the controller adds. */
+export type GuardrailEvidence = Omit<DecisionEvidence, 'srmP' | 'errorRate' | 'p99Ms'> & Required<Pick<DecisionEvidence, 'errorRate' | 'p99Ms'>>;
 
 export interface GuardrailJudgement {
   verdict: GuardrailVerdict;

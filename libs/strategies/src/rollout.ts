@@ -177,8 +177,7 @@ interface Comparison {
 }
 
 function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): DecisionEvidence {
-  const { metric, n, mean: means, delta, low, high, alpha, errorRate, p99Ms } = judgement.evidence;
-  return { metric, n, mean: means, delta, low, high, alpha, srmP, errorRate, p99Ms };
+  return { ...judgement.evidence, srmP };
 }
 
 /** Chi-square needs enough counts to be read as one; below this the split is not tested. */
