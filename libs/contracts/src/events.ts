@@ -245,4 +245,6 @@ export interface DlqRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;
+  /** Poison messages only: how many times handling it failed before it was sent here. */
+  attempts?: number;
 }

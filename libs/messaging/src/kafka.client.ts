@@ -7,6 +7,19 @@ import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
 import { javaCompatiblePartitioner } from './partitioner';
 
+/** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
+export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
+
+/**
+ * Replication of the topics a service creates: `TOPIC_REPLICATION` when set, else 3 on a
+ * cluster of 3 or more brokers (1 on a single broker). With 3 or more replicas,
+ * `min.insync.replicas` 2: an acks=all write survives the loss of any one broker.
+ */
+export function replicationFor(brokers: number, configured?: number): { factor: number; minInsyncReplicas?: number } {
+  const factor = configured ?? (brokers >= 3 ? 3 : 1);
+  return factor >= 3 ? { factor, minInsyncReplicas: 2 } : { factor };
+}
+
 /**
  * The one Kafka connection of a process: topic setup at start, a batching producer
  * for every publisher, and a readiness check. Consumers are built from `kafka`.
@@ -38,7 +51,15 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+    // Idempotent (acks all, which kafkajs sends by default): a produce request retried
+    // after a lost answer is not written twice. kafkajs then retries for ever (its
+    // sequence numbers would break otherwise) and sends one request per broker at a time.
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+      idempotent: true,
+      maxInFlightRequests: IDEMPOTENT_MAX_IN_FLIGHT,
+    });
     this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
   }
@@ -57,15 +78,18 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     const existing = new Set(await this.admin.listTopics());
     const missing = Object.values(this.topics).filter((topic) => !existing.has(topic));
     if (!missing.length) return;
+    const { brokers } = await this.admin.describeCluster();
+    const replication = replicationFor(brokers.length, this.env.TOPIC_REPLICATION);
     await this.admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((topic) => ({
         topic,
         numPartitions: this.env.TOPIC_PARTITIONS,
-        replicationFactor: this.env.TOPIC_REPLICATION,
+        replicationFactor: replication.factor,
+        configEntries: replication.minInsyncReplicas ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : [],
       })),
     });
-    this.logger.log({ topics: missing }, 'created topics');
+    this.logger.log({ topics: missing, ...replication }, 'created topics');
   }
 
   /**
@@ -99,6 +123,12 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       dlqTopic: this.topics.dlq,
       publish: (topic, messages) => this.publish(topic, messages),
       sessionTimeoutMs: this.env.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: this.env.KAFKA_HEARTBEAT_MS,
+      poisonAttempts: this.env.POISON_ATTEMPTS,
+      retry: { baseMs: this.env.CONSUMER_RETRY_BASE_MS, maxMs: this.env.CONSUMER_RETRY_MAX_MS },
+      stallMs: this.env.CONSUMER_STALL_MS,
+      lagIntervalMs: this.env.CONSUMER_LAG_INTERVAL_MS,
+      health: this.health,
     });
   }
 
