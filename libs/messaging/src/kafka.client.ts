@@ -10,6 +10,9 @@ import { javaCompatiblePartitioner } from './partitioner';
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
 export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
 
+/** Retry for ever (what kafkajs defaults to for idempotence), at most 5 s apart, so a send resumes soon after a broker returns. */
+export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
+
 /**
  * Replication of the topics a service creates: `TOPIC_REPLICATION` when set, else 3 on a
  * cluster of 3 or more brokers (1 on a single broker). With 3 or more replicas,
@@ -59,6 +62,9 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       createPartitioner: javaCompatiblePartitioner,
       idempotent: true,
       maxInFlightRequests: IDEMPOTENT_MAX_IN_FLIGHT,
+      // Bounded retries would let kafkajs reuse a failed request's sequence numbers for
+      // the next one, which the broker may then drop as a duplicate of a write it did make.
+      retry: IDEMPOTENT_RETRY,
     });
     this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
