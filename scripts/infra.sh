@@ -13,6 +13,7 @@ Commands:
   up        Start Redis and Kafka unless they already answer (idempotent).
   down      Stop whatever `up` started; leaves services it did not start.
   status    Report whether Kafka and Redis answer; exit 0 only if both do.
+  kafka     Like up, for Kafka only.
   brokers   Print the local broker list (KAFKA_BROKERS for a KAFKA_NODES cluster).
   --help    Show this help.
 
@@ -413,6 +414,7 @@ take_lock() {
 
 case ${1:-} in
   up) take_lock; redis_up; kafka_up ;;
+  kafka) take_lock; kafka_up ;;
   brokers) kafka_brokers_list ;;
   down) take_lock; kafka_down; redis_down ;;
   status) status ;;
