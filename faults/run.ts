@@ -11,7 +11,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -201,13 +201,18 @@ interface Sent {
   feedback?: number | 'error';
   via: 'http' | 'kafka';
   at: number;
+  /** The fault in progress when it was sent. */
+  phase: string;
 }
+
+let phase = 'steady';
 
 const sent: Sent[] = [];
 let routerPort = 0;
 let modelPort = 0;
 let stopTraffic = false;
 let producer: Producer;
+let ingressChain: Promise<void> = Promise.resolve();
 const rng = seededRng(7);
 
 const spec = () => ({
@@ -232,7 +237,7 @@ async function put(): Promise<void> {
 async function httpRequest(i: number): Promise<void> {
   const requestId = `${RUN}-h${i}`;
   const features = randomFeatures(rng);
-  const record: Sent = { requestId, status: 'error', via: 'http', at: Date.now() };
+  const record: Sent = { requestId, status: 'error', via: 'http', at: Date.now(), phase };
   sent.push(record);
   try {
     const response = await fetch(`http://127.0.0.1:${routerPort}/v1/deployments/${DEPLOYMENT}/predict`, {
@@ -263,10 +268,14 @@ async function httpRequest(i: number): Promise<void> {
 
 async function ingressRequest(i: number): Promise<void> {
   const requestId = `${RUN}-k${i}`;
-  const record: Sent = { requestId, status: 'error', via: 'kafka', at: Date.now() };
+  const record: Sent = { requestId, status: 'error', via: 'kafka', at: Date.now(), phase };
   sent.push(record);
+  const value = JSON.stringify({ requestId, deployment: DEPLOYMENT, inputs: toInferInputs(randomFeatures(rng)) });
+  // One send at a time: concurrent sends of an idempotent kafkajs producer can break its sequence numbers when a leader moves.
+  const sending = ingressChain.then(() => producer.send({ topic: topics.requests, messages: [{ key: requestId, value }] }));
+  ingressChain = sending.then(() => undefined, () => undefined);
   try {
-    await producer.send({ topic: topics.requests, messages: [{ key: requestId, value: JSON.stringify({ requestId, deployment: DEPLOYMENT, inputs: toInferInputs(randomFeatures(rng)) }) }] });
+    await sending;
     record.status = 202;
   } catch {
     record.status = 'error';
@@ -299,6 +308,7 @@ const recoveries: Recovery[] = [];
 async function killAndRestart(service: Service): Promise<void> {
   const before = service.group ? await committed(service.group.id, service.group.topics) : 0;
   log(`SIGKILL ${service.name}`);
+  phase = `${service.name} killed`;
   await kill(service.child);
   await sleep(1000);
   const t0 = Date.now();
@@ -312,6 +322,7 @@ async function killAndRestart(service: Service): Promise<void> {
     recovery.consumingMs = Date.now() - t0;
   }
   recoveries.push(recovery);
+  phase = 'steady';
   log(`${service.name} back: ready after ${recovery.readyMs} ms${recovery.consumingMs === undefined ? '' : `, consuming after ${recovery.consumingMs} ms`}`);
 }
 
@@ -323,6 +334,7 @@ async function killBroker(node: number, groups: Service[]): Promise<void> {
   const pid = Number(readFileSync(join(brokerDir(node), 'kafka.pid'), 'utf8'));
   const before = new Map(await Promise.all(groups.map(async (s) => [s.name, await committed(s.group!.id, s.group!.topics)] as const)));
   log(`SIGKILL broker node ${node} (pid ${pid})`);
+  phase = `broker ${node} killed`;
   process.kill(pid, 'SIGKILL');
   const t0 = Date.now();
   // Every consumer keeps going on the two brokers left.
@@ -339,6 +351,7 @@ async function killBroker(node: number, groups: Service[]): Promise<void> {
     env: { ...process.env, KAFKA_NODES: '3', KAFKA_PORT: String(KAFKA_PORT), REDIS_URL: redisUrl },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  phase = 'steady';
   recoveries.push({ fault: `SIGKILL broker ${node}, restart after 10 s`, readyMs: Date.now() - t1, note: `consumers committing with it down: ${moving.join(', ')}` });
 }
 
@@ -353,6 +366,7 @@ function startRedis(): void {
 
 async function redisAnswers(): Promise<boolean> {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
@@ -416,6 +430,7 @@ async function main(): Promise<void> {
   // Redis: killed, restarted empty on the same port; the deployment spec lives only there (issue #13), so it is PUT again.
   const updater = byName('bandit-updater').group!.id;
   log('SIGKILL Redis');
+  phase = 'Redis killed';
   await kill(redis);
   const redisKilledAt = Date.now();
   const appliedBefore = await updaterOffsets(updater);
@@ -428,6 +443,7 @@ async function main(): Promise<void> {
   const beforeJoin = await committed(joinerGroup.id, joinerGroup.topics);
   await waitFor(async () => (await committed(joinerGroup.id, joinerGroup.topics)) > beforeJoin, 'the joiner to commit after Redis came back', 90000, 200);
   recoveries.push({ fault: 'SIGKILL Redis, restart (empty) after 2 s, deployment PUT again', readyMs: redisBack - redisKilledAt, consumingMs: Date.now() - redisKilledAt, note: 'consuming: the joiner commits again' });
+  phase = 'steady';
   await sleep(8000);
 
   stopTraffic = true;
@@ -451,6 +467,8 @@ async function main(): Promise<void> {
   const [predictions, shadowPredictions, joined, responses, dlq] = await Promise.all(
     [topics.predictions, topics.shadowPredictions, topics.joined, topics.responses, topics.dlq].map(readAll),
   );
+  const byPhase = (items: Sent[], extra: (s: Sent) => string = () => '') =>
+    [...count(items, (s) => `${s.phase}${extra(s)}`)].map(([k, v]) => `${k}: ${v}`).join(', ') || 0;
   const count = <T>(items: T[], key: (t: T) => string) => items.reduce((m, t) => m.set(key(t), (m.get(key(t)) ?? 0) + 1), new Map<string, number>());
   const predictionsBy = count(predictions, (p) => p.value.requestId);
   const predictionOk = new Map(predictions.map((p) => [p.value.requestId as string, !p.value.error]));
@@ -459,6 +477,7 @@ async function main(): Promise<void> {
   const servedJoins = count(joined.filter((j) => j.value.role === 'served'), (j) => j.value.requestId);
   const shadowJoins = count(joined.filter((j) => j.value.role === 'shadow'), (j) => j.value.requestId);
   const answeredIngress = count(responses.filter((r) => !r.value.error), (r) => r.value.requestId);
+  const errorIngress = new Set(responses.filter((r) => r.value.error).map((r) => r.value.requestId as string));
 
   const http = sent.filter((s) => s.via === 'http');
   const ingress = sent.filter((s) => s.via === 'kafka' && s.status === 202);
@@ -468,7 +487,8 @@ async function main(): Promise<void> {
   const doubledHttp = answered.filter((s) => (predictionsBy.get(s.requestId) ?? 0) > 1).length;
   const answeredKafka = ingress.filter((s) => answeredIngress.has(s.requestId));
   const missingKafka = answeredKafka.filter((s) => !predictionsBy.get(s.requestId)).length;
-  const unansweredKafka = ingress.length - answeredKafka.length;
+  const errorKafka = ingress.filter((s) => !answeredIngress.has(s.requestId) && errorIngress.has(s.requestId));
+  const unansweredKafka = ingress.length - answeredKafka.length - errorKafka.length;
   const redeliveredKafka = answeredKafka.filter((s) => (predictionsBy.get(s.requestId) ?? 0) > 1).length;
   // Joinable: the answer's prediction event is there and not an error, and its feedback was accepted.
   const joinable = answered.filter((s) => s.feedback === 202 && predictionOk.get(s.requestId));
@@ -492,12 +512,13 @@ async function main(): Promise<void> {
   const rows: [string, string | number, boolean][] = [
     ['HTTP requests sent', http.length, true],
     ['  answered 200', answered.length, true],
-    ['  refused or failed (status: count)', [...count(refused, (s) => String(s.status))].map(([k, v]) => `${k}: ${v}`).join(', ') || 0, true],
+    ['  refused or failed (phase status: count)', byPhase(refused, (s) => ` ${s.status}`), true],
     ['  answered, prediction event missing', missingHttp, missingHttp === 0],
     ['  answered, prediction event duplicated', doubledHttp, doubledHttp === 0],
     ['Kafka-ingress requests written', ingress.length, true],
     ['  answered on the responses topic', answeredKafka.length, true],
-    ['  not answered', unansweredKafka, unansweredKafka === 0],
+    ['  answered with an error (by phase)', byPhase(errorKafka), true],
+    ['  no answer at all', unansweredKafka, unansweredKafka === 0],
     ['  answered, prediction event missing', missingKafka, missingKafka === 0],
     ['  prediction event written twice (redelivery after the router\'s SIGKILL; the joiner keeps the first)', redeliveredKafka, true],
     ['shadow prediction events written twice (redelivery after a SIGKILL; the joiner keeps the first)', duplicateShadowEvents, true],
@@ -511,6 +532,22 @@ async function main(): Promise<void> {
     ['statistics against a recount (events after the Redis restart)', statsProblems.length ? statsProblems.join('; ') : `equal (${Object.keys(recount).length} arms, ${after.length} events)`, statsProblems.length === 0],
     ['DLQ records', dlq.length, dlq.length === 0],
   ];
+  writeFileSync(join(LOGS, 'sent.json'), JSON.stringify(sent));
+  writeFileSync(
+    join(LOGS, 'lost.json'),
+    JSON.stringify(
+      {
+        predictionMissing: answered.filter((s) => !predictionsBy.get(s.requestId)),
+        predictionDoubled: answered.filter((s) => (predictionsBy.get(s.requestId) ?? 0) > 1),
+        ingressMissing: answeredKafka.filter((s) => !predictionsBy.get(s.requestId)),
+        ingressNoAnswer: ingress.filter((s) => !answeredIngress.has(s.requestId) && !errorIngress.has(s.requestId)),
+        servedLost,
+        shadowLost,
+      },
+      null,
+      1,
+    ),
+  );
   const ok = rows.every(([, , pass]) => pass);
   const lines = [
     '',

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
@@ -9,6 +9,16 @@ import { javaCompatiblePartitioner } from './partitioner';
 
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
 export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
+
+const BROKEN_SEQUENCE = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
+
+/** The broker refused the idempotent producer's sequence or id: that producer will never send again. */
+export function isBrokenSequence(error: unknown): boolean {
+  for (let e = error as { type?: string; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as typeof e, depth++) {
+    if (e.type && BROKEN_SEQUENCE.has(e.type)) return true;
+  }
+  return false;
+}
 
 /** Retry for ever (what kafkajs defaults to for idempotence), at most 5 s apart, so a send resumes soon after a broker returns. */
 export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
@@ -32,7 +42,8 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaClient.name);
   readonly kafka: Kafka;
   readonly topics: TopicMap;
-  private readonly producer: Producer;
+  private producer: Producer;
+  private producerReady?: Promise<void>;
   private readonly admin: Admin;
   private readonly batcher: BatchingProducer;
   private knownTopics = new Set<string>();
@@ -54,10 +65,18 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
-    // Idempotent (acks all, which kafkajs sends by default): a produce request retried
-    // after a lost answer is not written twice. kafkajs then retries for ever (its
-    // sequence numbers would break otherwise) and sends one request per broker at a time.
-    this.producer = this.kafka.producer({
+    this.producer = this.newProducer();
+    this.admin = this.kafka.admin();
+    this.batcher = new BatchingProducer({ sendBatch: (batch) => this.sendBatch(batch) }, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
+  }
+
+  /**
+   * Idempotent (acks all, which kafkajs sends by default): a produce request retried
+   * after a lost answer is not written twice. kafkajs then retries for ever (its sequence
+   * numbers would break otherwise) and sends one request per broker at a time.
+   */
+  private newProducer(): Producer {
+    return this.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: javaCompatiblePartitioner,
       idempotent: true,
@@ -66,8 +85,29 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       // the next one, which the broker may then drop as a duplicate of a write it did make.
       retry: IDEMPOTENT_RETRY,
     });
-    this.admin = this.kafka.admin();
-    this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
+  }
+
+  /**
+   * kafkajs 2.2.4 never recovers an idempotent producer whose sequence numbers the broker
+   * refused (seen when a partition leader died with requests in flight): every later
+   * send fails the same way. Such a producer is replaced by a new one (a new producer
+   * id, sequences from 0); the sends that failed were not written, and their callers
+   * got the error.
+   */
+  private async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+    await this.producerReady;
+    const producer = this.producer;
+    try {
+      return await producer.sendBatch(batch);
+    } catch (error) {
+      if (producer === this.producer && isBrokenSequence(error)) {
+        this.logger.error({ error: (error as Error).message }, 'the broker refused the idempotent producer\'s sequence; replacing the producer');
+        this.producer = this.newProducer();
+        this.producerReady = this.producer.connect().catch((e: Error) => this.logger.error({ error: e.message }, 'could not connect the new producer'));
+        void producer.disconnect().catch(() => undefined);
+      }
+      throw error;
+    }
   }
 
   async onModuleInit(): Promise<void> {

@@ -98,11 +98,11 @@ export class BaseEnv {
   @Max(1000)
   PRODUCER_LINGER_MS: number = 0;
 
-  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch, so fewer in flight means larger batches')
+  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch. 1 keeps the idempotent producer\'s sequence numbers in order when a partition leader moves (kafkajs locks per broker, not per partition)')
   @IsInt()
   @Min(1)
   @Max(64)
-  PRODUCER_MAX_IN_FLIGHT: number = 4;
+  PRODUCER_MAX_IN_FLIGHT: number = 1;
 
   @Env('HTTP port (API or health and metrics)')
   @IsInt()
