@@ -143,6 +143,21 @@ const markCommitError = (error: unknown): unknown => {
   return error;
 };
 
+/**
+ * Marks errors after which the transactional producer cannot be trusted: beginning,
+ * aborting, sending offsets or committing failed (a broker died mid-commit, say), and
+ * kafkajs's state machine is left in COMMITTING or ABORTING for good. Never the message's
+ * fault: the producer is replaced and the batch retried.
+ */
+const TRANSACTION_BROKEN = Symbol('transaction broken');
+
+const markTransactionBroken = (error: unknown): unknown => {
+  if (error && typeof error === 'object') (error as Record<symbol, boolean>)[TRANSACTION_BROKEN] = true;
+  return error;
+};
+
+const flagged = (error: unknown, flag: symbol): boolean => !!error && typeof error === 'object' && !!(error as Record<symbol, boolean>)[flag];
+
 type Attempted = { result: 'done' } | { result: 'stopped' } | { result: 'failed'; reason: string; attempts: number };
 
 /**
@@ -163,6 +178,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private readonly log = new Logger(KafkaConsumerServer.name);
   private consumer?: Consumer;
   private producer?: Producer;
+  /** Set when the transactional producer must be replaced before the next attempt. */
+  private producerBroken = false;
   private monitor?: ConsumerMonitor;
   private readonly patternByTopic: Map<string, string>;
   private readonly poisonAttempts: number;
@@ -184,14 +201,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       });
       this.consumer = consumer;
       if (this.options.transactionalId) {
-        this.producer = this.options.kafka.producer({
-          transactionalId: this.options.transactionalId,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          transactionTimeout: 15000,
-          allowAutoTopicCreation: false,
-          createPartitioner: javaCompatiblePartitioner,
-        });
+        this.producer = this.transactionalProducer(this.options.transactionalId);
         await this.producer.connect();
       }
       const topics = [...this.patternByTopic.keys()].filter((topic) => this.getHandlerByPattern(this.patternByTopic.get(topic)!));
@@ -222,6 +232,45 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       callback();
     } catch (error) {
       callback(error);
+    }
+  }
+
+  private transactionalProducer(transactionalId: string): Producer {
+    return this.options.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 15000,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+    });
+  }
+
+  /**
+   * A new transactional producer with the same id: its InitProducerId makes the
+   * coordinator finish the transaction the old one left (rolled forward if its commit was
+   * prepared, else aborted) and fences the old one. Then whatever the group has committed
+   * is the truth, and `attempt` skips the messages it covers.
+   */
+  private async replaceTransactionalProducer(): Promise<void> {
+    const old = this.producer!;
+    void old.disconnect().catch(() => undefined);
+    const producer = this.transactionalProducer(this.options.transactionalId!);
+    await producer.connect();
+    this.producer = producer;
+    this.producerBroken = false;
+    this.log.warn({ groupId: this.options.groupId, transactionalId: this.options.transactionalId }, 'replaced the transactional producer after a failed transaction');
+  }
+
+  /** The group's committed offset of one partition (the next offset to read), or -1. */
+  private async committedOffset(topic: string, partition: number): Promise<bigint> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const [entry] = await admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+      return BigInt(entry?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
@@ -277,7 +326,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
    * one here), or the consumer stops or loses the partition. Transient errors retry without
    * limit. Errors of the group or of the offset commit go to kafkajs unchanged.
    */
-  private async attempt(payload: EachBatchPayload, messages: InboundMessage[], limit: number, already: number): Promise<Attempted> {
+  private async attempt(payload: EachBatchPayload, batchMessages: InboundMessage[], limit: number, already: number): Promise<Attempted> {
+    let messages = batchMessages;
     const { topic, partition } = payload.batch;
     const head = messages[0];
     let permanent = already;
@@ -285,11 +335,26 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     for (;;) {
       if (!payload.isRunning() || payload.isStale()) return { result: 'stopped' };
       try {
+        if (this.producerBroken) {
+          await this.replaceTransactionalProducer();
+          // A commit whose answer was lost may have happened: never produce those outputs twice.
+          const next = await this.committedOffset(topic, partition);
+          const done = messages.filter((m) => BigInt(m.offset) < next);
+          if (done.length) {
+            payload.resolveOffset(done[done.length - 1].offset);
+            this.monitor?.progressed(topic, partition);
+            this.log.warn({ groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length }, 'the failed transaction had committed; skipping what it covered');
+            messages = messages.slice(done.length);
+            if (!messages.length) return { result: 'done' };
+          }
+        }
         await this.process(payload, messages);
         return { result: 'done' };
       } catch (error) {
-        if ((error as Record<symbol, boolean>)[COMMIT_FAILED] || isGroupError(error)) throw error;
-        const kind = classifyFailure(error);
+        if (flagged(error, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
+        if (isGroupError(error) || (flagged(error, COMMIT_FAILED) && !this.producer)) throw error;
+        // A broken transaction or a failed replacement is the infrastructure's fault, never the message's.
+        const kind = flagged(error, TRANSACTION_BROKEN) || this.producerBroken ? 'transient' : classifyFailure(error);
         const reason = describeError(error);
         failures++;
         if (kind === 'permanent') permanent++;
@@ -334,7 +399,14 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   /** A poison message to the DLQ with its offset committed; throws (nothing committed) if the DLQ write fails. */
   private async deadLetter(payload: EachBatchPayload, message: InboundMessage, reason: string, attempts: number): Promise<void> {
     const error = `failed ${attempts} times: ${reason}`;
-    await this.produceAndCommit(payload, message.offset, [{ topic: this.options.dlqTopic, messages: this.deadLetters([{ message, reason: error }], attempts) }]);
+    try {
+      await this.produceAndCommit(payload, message.offset, [{ topic: this.options.dlqTopic, messages: this.deadLetters([{ message, reason: error }], attempts) }]);
+    } catch (failure) {
+      if (isGroupError(failure)) throw failure;
+      if (flagged(failure, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
+      // Nothing committed; a plain error makes kafkajs retry the batch (and restart the consumer if that fails), never give up on it.
+      throw new Error(`could not write poison message ${message.topic}/${message.partition}@${message.offset} to the DLQ: ${describeError(failure)}`);
+    }
     consumerMetrics.deadLettered.inc({ group: this.options.groupId, topic: message.topic, cause: 'poison' });
     this.log.error({ groupId: this.options.groupId, topic: message.topic, partition: message.partition, offset: message.offset, key: message.key, attempts, error: reason }, 'poison message sent to the DLQ; moving on');
   }
@@ -349,11 +421,12 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   }
 
   private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
-    const transaction = await producer.transaction();
+    const transaction = await producer.transaction().catch((error) => Promise.reject(markTransactionBroken(error)));
     try {
       for (const chunk of produceRequests(topicMessages)) await transaction.sendBatch({ topicMessages: chunk });
     } catch (error) {
-      await transaction.abort().catch(() => undefined);
+      // The output's own error (too large, say) is judged as such; an abort that fails leaves the producer unusable.
+      await transaction.abort().catch(() => void markTransactionBroken(error));
       throw error;
     }
     try {
@@ -364,7 +437,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch(() => undefined);
-      throw markCommitError(error);
+      throw markTransactionBroken(markCommitError(error));
     }
   }
 
