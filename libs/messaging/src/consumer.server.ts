@@ -4,6 +4,7 @@ import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, To
 import { isObservable, lastValueFrom } from 'rxjs';
 import { DlqRecord } from '@switchyard/contracts';
 import { javaCompatiblePartitioner } from './partitioner';
+import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
 import { ConsumerMonitor, consumerMetrics } from './consumer-monitor';
 import { BackoffOptions, backoffMs, classifyFailure, describeError, isGroupError } from './failures';
@@ -242,7 +243,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       maxInFlightRequests: 1,
       transactionTimeout: 15000,
       allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
+      createPartitioner: recordingPartitioner(javaCompatiblePartitioner),
     });
   }
 
@@ -423,7 +424,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
     const transaction = await producer.transaction().catch((error) => Promise.reject(markTransactionBroken(error)));
     try {
-      for (const chunk of produceRequests(topicMessages)) await transaction.sendBatch({ topicMessages: chunk });
+      for (const chunk of produceRequests(topicMessages)) {
+        await sendBatchCompletely((b) => transaction.sendBatch(b), { topicMessages: chunk }, (missing) =>
+          this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+        );
+      }
     } catch (error) {
       // The output's own error (too large, say) is judged as such; an abort that fails leaves the producer unusable.
       await transaction.abort().catch(() => void markTransactionBroken(error));

@@ -6,6 +6,7 @@ import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
 import { javaCompatiblePartitioner } from './partitioner';
+import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
 export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
@@ -78,7 +79,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   private newProducer(): Producer {
     return this.kafka.producer({
       allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
+      createPartitioner: recordingPartitioner(javaCompatiblePartitioner),
       idempotent: true,
       maxInFlightRequests: IDEMPOTENT_MAX_IN_FLIGHT,
       // Bounded retries would let kafkajs reuse a failed request's sequence numbers for
@@ -98,7 +99,9 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     await this.producerReady;
     const producer = this.producer;
     try {
-      return await producer.sendBatch(batch);
+      return await sendBatchCompletely((b) => producer.sendBatch(b), batch, (missing) =>
+        this.logger.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+      );
     } catch (error) {
       if (producer === this.producer && isBrokenSequence(error)) {
         this.logger.error({ error: (error as Error).message }, 'the broker refused the idempotent producer\'s sequence; replacing the producer');
