@@ -437,13 +437,14 @@ async function main(): Promise<void> {
   phase = 'Redis killed';
   await kill(redis);
   const redisKilledAt = Date.now();
-  // Neither consumer can commit while Redis is down: what they had committed went into the Redis that was lost.
+  await sleep(2000);
+  // Neither consumer can do new work while Redis is down, and a commit of work done just
+  // before the kill has landed by now: what they have committed went into the lost Redis.
   const joinerGroupAtKill = byName('feedback-joiner').group!;
   const [appliedBefore, joinedBefore] = await Promise.all([
     offsetsOf(updater, [topics.joined]),
     offsetsOf(joinerGroupAtKill.id, joinerGroupAtKill.topics),
   ]);
-  await sleep(2000);
   startRedis();
   await waitFor(redisAnswers, 'Redis again');
   await waitFor(async () => (await put().then(() => true)), 'the deployment PUT again', 30000, 100);

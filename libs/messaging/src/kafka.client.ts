@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata } from 'kafkajs';
+import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
-import { javaCompatiblePartitioner } from './partitioner';
+import { javaCompatiblePartitioner, murmur2 } from './partitioner';
 import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
@@ -45,6 +45,10 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   readonly topics: TopicMap;
   private producer: Producer;
   private producerReady?: Promise<void>;
+  /** More than one broker: each kafkajs sendBatch then carries one partition (see `sendBatch`). */
+  private multiBroker = false;
+  private readonly partitionCounts = new Map<string, Promise<number>>();
+  private roundRobin = 0;
   private readonly admin: Admin;
   private readonly batcher: BatchingProducer;
   private knownTopics = new Set<string>();
@@ -98,10 +102,18 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   private async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
     await this.producerReady;
     const producer = this.producer;
-    try {
-      return await sendBatchCompletely((b) => producer.sendBatch(b), batch, (missing) =>
+    const send = (b: ProducerBatch) =>
+      sendBatchCompletely((one) => producer.sendBatch(one), b, (missing) =>
         this.logger.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
       );
+    try {
+      if (!this.multiBroker) return await send(batch);
+      // kafkajs 2.2.4 retries a request that spanned several brokers wrongly when one dies:
+      // it re-sent a partition whose first write had landed, with new sequence numbers (two
+      // prediction events for one request in the fault suite). One partition per sendBatch
+      // is one broker per retry; kafkajs still sends them one request per broker at a time.
+      const groups = await this.byPartition(batch.topicMessages ?? []);
+      return (await Promise.all(groups.map((topicMessages) => send({ ...batch, topicMessages: [topicMessages] })))).flat();
     } catch (error) {
       if (producer === this.producer && isBrokenSequence(error)) {
         this.logger.error({ error: (error as Error).message }, 'the broker refused the idempotent producer\'s sequence; replacing the producer');
@@ -113,9 +125,36 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** Messages grouped by the partition the partitioner would choose, each pinned to it. */
+  private async byPartition(topicMessages: TopicMessages[]): Promise<TopicMessages[]> {
+    const groups = new Map<string, TopicMessages>();
+    for (const { topic, messages } of topicMessages) {
+      const count = await this.partitionCount(topic);
+      for (const message of messages) {
+        const partition =
+          message.partition ?? (message.key === null || message.key === undefined ? this.roundRobin++ % count : (murmur2(message.key) & 0x7fffffff) % count);
+        const key = `${topic}/${partition}`;
+        const group = groups.get(key) ?? groups.set(key, { topic, messages: [] }).get(key)!;
+        group.messages.push({ ...message, partition });
+      }
+    }
+    return [...groups.values()];
+  }
+
+  private partitionCount(topic: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (!count) {
+      count = this.admin.fetchTopicMetadata({ topics: [topic] }).then(({ topics: [t] }) => t.partitions.length);
+      count.catch(() => this.partitionCounts.delete(topic));
+      this.partitionCounts.set(topic, count);
+    }
+    return count;
+  }
+
   async onModuleInit(): Promise<void> {
     await this.admin.connect();
     await this.ensureTopics();
+    this.multiBroker = (await this.admin.describeCluster()).brokers.length > 1;
     await this.producer.connect();
     this.health.register('kafka', async () => {
       await this.admin.describeCluster();
