@@ -110,7 +110,8 @@ async function writeBacklog(kafka: Kafka, id: string, topics: { predictions: str
       });
     }
   };
-  const plain = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  // Idempotent (acks all): a retried request never writes the backlog twice.
+  const plain = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 });
   await plain.connect();
   await send((b) => plain.sendBatch(b), data.warm);
   await plain.disconnect();

@@ -137,7 +137,8 @@ async function measure(
 export async function kafkaRun(id: string, label: string, service: Service, requestsTopic: string, responsesTopic: string, opts: Options): Promise<Row> {
   const { Kafka, logLevel, Partitioners } = await import('kafkajs');
   const kafka = new Kafka({ brokers: brokers(), clientId: `bench-driver-${id}`, logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  // Idempotent: a retried request never doubles the measured requests.
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 });
   const consumer = kafka.consumer({ groupId: `${RUN_ID}-driver-${id}`, allowAutoTopicCreation: false });
   const counts = new Map<string, number>();
   const sentAt = new Map<string, number>();

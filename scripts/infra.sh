@@ -13,41 +13,71 @@ Commands:
   up        Start Redis and Kafka unless they already answer (idempotent).
   down      Stop whatever `up` started; leaves services it did not start.
   status    Report whether Kafka and Redis answer; exit 0 only if both do.
+  kafka     Like up, for Kafka only.
+  brokers   Print the local broker list (KAFKA_BROKERS for a KAFKA_NODES cluster).
   --help    Show this help.
 
 Environment:
   REDIS_URL              redis://[user:pass@]host:port  (default redis://127.0.0.1:6379)
   KAFKA_BROKERS          host:port[,host:port...]; if one answers, Kafka is not started
-  KAFKA_PORT             local broker port             (default 9092)
-  KAFKA_CONTROLLER_PORT  local KRaft controller port   (default 9093)
-  KAFKA_HEAP_OPTS        broker heap                    (default "-Xms256m -Xmx1g")
+  KAFKA_PORT             local broker port             (default 9092); node n of a
+                         cluster listens on KAFKA_PORT + n - 1
+  KAFKA_CONTROLLER_PORT  local KRaft controller port   (default 9093; on a cluster
+                         KAFKA_PORT + 100, node n on + n - 1)
+  KAFKA_NODES            1 (default) or 3: a KRaft cluster of that many nodes, each
+                         broker and controller, topics replicated 3 times with
+                         min.insync.replicas 2; nodes not running are started
+  KAFKA_HEAP_OPTS        broker heap                    (default "-Xms256m -Xmx1g";
+                         "-Xms128m -Xmx512m" per node of a cluster)
   KAFKA_START_TIMEOUT    seconds to wait for the broker (default 90)
   KAFKA_STOP_TIMEOUT     seconds before SIGKILL on down (default 30)
 
 Files: .infra/kafka/kafka.log (broker log), .infra/kafka/data (KRaft log dir),
-       .infra/redis/redis.log (only when this script started Redis).
+       .infra/redis/redis.log (only when this script started Redis);
+       a cluster: .infra/kafka-<KAFKA_PORT>/node-<n>/{kafka.log,kafka.pid,data}.
 EOF
 }
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INFRA_DIR=$REPO_ROOT/.infra
 KAFKA_SRC=$REPO_ROOT/infra/kafka
-KAFKA_DIR=$INFRA_DIR/kafka
-KAFKA_LIBS=$KAFKA_DIR/libs
-KAFKA_DATA=$KAFKA_DIR/data
-KAFKA_PID=$KAFKA_DIR/kafka.pid
-KAFKA_LOG=$KAFKA_DIR/kafka.log
+# The jar cache is shared by every node and cluster of this checkout.
+KAFKA_LIBS=$INFRA_DIR/kafka/libs
 REDIS_DIR=$INFRA_DIR/redis
 # Written by redis-server itself, and only when this script started it: it is
 # the marker that tells `down` the Redis instance is ours to stop.
 REDIS_PID=$REDIS_DIR/redis.pid
 
+KAFKA_NODES=${KAFKA_NODES:-1}
+[[ $KAFKA_NODES =~ ^[1-9]$ ]] || { echo "[infra] ERROR: KAFKA_NODES must be 1-9, got '$KAFKA_NODES'" >&2; exit 2; }
 KAFKA_PORT=${KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+if ((KAFKA_NODES == 1)); then
+  KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+  KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+  CLUSTER_DIR=$INFRA_DIR/kafka
+else
+  KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 100))}
+  KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
+  CLUSTER_DIR=$INFRA_DIR/kafka-$KAFKA_PORT
+fi
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 LOCAL_KAFKA=127.0.0.1:$KAFKA_PORT
+# A cluster of 3 or more keeps 3 replicas of everything, 2 in sync for a write.
+KAFKA_REPLICATION=1
+KAFKA_MIN_ISR=1
+((KAFKA_NODES >= 3)) && KAFKA_REPLICATION=3 && KAFKA_MIN_ISR=2
+
+# Per node n (1-based): its directory (config, pid, log, data), port and controller port.
+# A single node keeps the historical layout, .infra/kafka/{data,kafka.pid,kafka.log}.
+node_dir() { if ((KAFKA_NODES == 1)); then echo "$CLUSTER_DIR"; else echo "$CLUSTER_DIR/node-$1"; fi; }
+node_port() { echo $((KAFKA_PORT + $1 - 1)); }
+node_controller_port() { echo $((KAFKA_CONTROLLER_PORT + $1 - 1)); }
+quorum_voters() {
+  local n voters=
+  for ((n = 1; n <= KAFKA_NODES; n++)); do voters+="${voters:+,}$n@127.0.0.1:$(node_controller_port "$n")"; done
+  echo "$voters"
+}
 
 # host and port from REDIS_URL (scheme, credentials and db index stripped).
 redis_addr=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -196,14 +226,15 @@ fetch_kafka_jars() {
   [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return
   ensure_command mvn maven
   log "Kafka: fetching broker jars from Maven Central into $KAFKA_LIBS (first run only, ~45 MB)..."
+  mkdir -p "$INFRA_DIR/kafka"
   # Fetch into a temp dir and swap it in, so an interrupted download is never
   # mistaken for a complete cache.
   rm -rf "$KAFKA_LIBS.tmp"
   # Output goes to a file: with -q it holds only errors, plus stray ANSI resets
   # that Debian's Maven prints even in batch mode.
   mvn -B -q -f "$KAFKA_SRC/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_LIBS.tmp" >"$KAFKA_DIR/maven.log" 2>&1 ||
-    { cat "$KAFKA_DIR/maven.log" >&2; die "Maven could not fetch the Kafka jars (see above)"; }
+    -DoutputDirectory="$KAFKA_LIBS.tmp" >"$INFRA_DIR/kafka/maven.log" 2>&1 ||
+    { cat "$INFRA_DIR/kafka/maven.log" >&2; die "Maven could not fetch the Kafka jars (see above)"; }
   echo "$want" >"$KAFKA_LIBS.tmp/.pom.sha256"
   rm -rf "$KAFKA_LIBS"
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
@@ -211,36 +242,52 @@ fetch_kafka_jars() {
 }
 
 write_kafka_config() {
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
-    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@KAFKA_DATA_DIR@|$KAFKA_DATA|g" \
-    "$KAFKA_SRC/server.properties" >"$KAFKA_DIR/server.properties"
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  mkdir -p "$dir"
+  sed -e "s|@KAFKA_PORT@|$(node_port "$n")|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$(node_controller_port "$n")|g" \
+    -e "s|@KAFKA_DATA_DIR@|$dir/data|g" \
+    -e "s|@NODE_ID@|$n|g" \
+    -e "s|@QUORUM_VOTERS@|$(quorum_voters)|g" \
+    -e "s|@REPLICATION@|$KAFKA_REPLICATION|g" \
+    -e "s|@MIN_ISR@|$KAFKA_MIN_ISR|g" \
+    "$KAFKA_SRC/server.properties" >"$dir/server.properties"
 }
 
 # KRaft refuses to start on an unformatted log dir. Formatting again would
-# mint a new cluster id and orphan the existing data, so only do it once.
+# mint a new cluster id and orphan the existing data, so only do it once; the
+# nodes of a cluster share one id, kept beside them.
 format_kafka_storage() {
-  [[ -f $KAFKA_DATA/meta.properties ]] && return
-  local cluster_id
-  cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid)
-  log "Kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
+  local n=$1 dir cluster_id
+  dir=$(node_dir "$n")
+  [[ -f $dir/data/meta.properties ]] && return
+  if [[ -f $CLUSTER_DIR/cluster.id ]]; then
+    cluster_id=$(cat "$CLUSTER_DIR/cluster.id")
+  else
+    cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid)
+    echo "$cluster_id" >"$CLUSTER_DIR/cluster.id"
+  fi
+  log "Kafka: formatting $dir/data (cluster id $cluster_id, node $n)"
   kafka_tool kafka.tools.StorageTool format \
-    --cluster-id "$cluster_id" --config "$KAFKA_DIR/server.properties" >/dev/null
+    --cluster-id "$cluster_id" --config "$dir/server.properties" >/dev/null
 }
 
 start_kafka() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
   # Keep the previous run's log for post-mortems of a crash.
-  [[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.prev"
+  [[ -f $dir/kafka.log ]] && mv -f "$dir/kafka.log" "$dir/kafka.log.prev"
   # setsid + nohup: the broker must outlive this script and the terminal or CI
   # step that ran it, and must not receive their Ctrl-C / SIGHUP.
   # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several JVM flags
   setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.properties" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
-    </dev/null >"$KAFKA_LOG" 2>&1 9>&- &
-  echo $! >"$KAFKA_PID"
-  log "Kafka: starting broker (pid $!, log: $KAFKA_LOG)"
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+    </dev/null >"$dir/kafka.log" 2>&1 9>&- &
+  echo $! >"$dir/kafka.pid"
+  log "Kafka: starting node $n on 127.0.0.1:$(node_port "$n") (pid $!, log: $dir/kafka.log)"
 }
 
 # Ready means the broker is registered and unfenced, i.e. it can host topics.
@@ -248,73 +295,100 @@ start_kafka() {
 # nearly proves it; the metadata check (~0.6s) makes it a fact rather than an
 # assumption about broker internals that may change between versions.
 wait_for_kafka() {
-  local pid=$1 start deadline
+  local n=$1 dir pid addr start deadline
+  dir=$(node_dir "$n")
+  pid=$(read_pid "$dir/kafka.pid")
+  addr=127.0.0.1:$(node_port "$n")
   start=$(now_ms)
   deadline=$((start + KAFKA_START_TIMEOUT * 1000))
-  until kafka_answers "$LOCAL_KAFKA"; do
+  until kafka_answers "$addr"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       # The first errors (each with its exception line) name the cause; the
       # log's tail is only shutdown noise. No ERROR at all means the JVM
       # itself failed, and then the tail is the whole story.
-      grep -m 6 -A 1 -E '\] (ERROR|FATAL) ' "$KAFKA_LOG" >&2 || tail -n 20 "$KAFKA_LOG" >&2
-      die "Kafka exited during startup; full log: $KAFKA_LOG"
+      grep -m 6 -A 1 -E '\] (ERROR|FATAL) ' "$dir/kafka.log" >&2 || tail -n 20 "$dir/kafka.log" >&2
+      die "Kafka exited during startup; full log: $dir/kafka.log"
     fi
     (($(now_ms) < deadline)) ||
-      die "Kafka did not answer on $LOCAL_KAFKA within ${KAFKA_START_TIMEOUT}s; log: $KAFKA_LOG"
+      die "Kafka did not answer on $addr within ${KAFKA_START_TIMEOUT}s; log: $dir/kafka.log"
     sleep 0.25
   done
   until kafka_tool org.apache.kafka.tools.BrokerApiVersionsCommand \
-    --bootstrap-server "$LOCAL_KAFKA" 2>/dev/null | grep -q "^$LOCAL_KAFKA (.*isFenced: false"; do
+    --bootstrap-server "$addr" 2>/dev/null | grep -q "^$addr (.*isFenced: false"; do
     (($(now_ms) < deadline)) ||
-      die "Kafka answered but never registered within ${KAFKA_START_TIMEOUT}s; log: $KAFKA_LOG"
+      die "Kafka answered but never registered within ${KAFKA_START_TIMEOUT}s; log: $dir/kafka.log"
     sleep 1
   done
   local took=$(($(now_ms) - start))
-  log "Kafka: ready on $LOCAL_KAFKA after $((took / 1000)).$((took % 1000 / 100))s"
+  log "Kafka: node $n ready on $addr after $((took / 1000)).$((took % 1000 / 100))s"
 }
 
 kafka_up() {
-  local addr pid
-  if addr=$(kafka_reachable); then
-    log "Kafka: answering on $addr (left as is)"
-    return
+  local addr pid n started=()
+  if ((KAFKA_NODES == 1)); then
+    if addr=$(kafka_reachable); then
+      log "Kafka: answering on $addr (left as is)"
+      return
+    fi
+    [[ -n ${KAFKA_BROKERS:-} ]] &&
+      log "Kafka: KAFKA_BROKERS=$KAFKA_BROKERS does not answer; starting a local broker on $LOCAL_KAFKA"
   fi
-  [[ -n ${KAFKA_BROKERS:-} ]] &&
-    log "Kafka: KAFKA_BROKERS=$KAFKA_BROKERS does not answer; starting a local broker on $LOCAL_KAFKA"
-
-  mkdir -p "$KAFKA_DIR"
-  pid=$(read_pid "$KAFKA_PID")
-  # A broker of ours may still be starting (or be wedged): wait for it rather
-  # than start a second one that would fight it for the ports and log dir.
-  if ! pid_is "$pid" kafka.Kafka; then
+  mkdir -p "$CLUSTER_DIR"
+  # Every node not running is started before any is waited for: a cluster's
+  # brokers register only once a majority of its controllers is up.
+  for ((n = 1; n <= KAFKA_NODES; n++)); do
+    pid=$(read_pid "$(node_dir "$n")/kafka.pid")
+    # A node of ours may still be starting (or be wedged): wait for it rather
+    # than start a second one that would fight it for the ports and log dir.
+    if pid_is "$pid" "$(node_dir "$n")/server.properties"; then
+      started+=("$n")
+      continue
+    fi
+    if ((KAFKA_NODES > 1)) && kafka_answers "127.0.0.1:$(node_port "$n")"; then
+      die "port $(node_port "$n") (node $n) answers as Kafka but is not a node of $CLUSTER_DIR; choose another KAFKA_PORT"
+    fi
     ensure_command java openjdk-17-jre-headless
     fetch_kafka_jars
-    write_kafka_config
-    format_kafka_storage
-    start_kafka
-    pid=$(read_pid "$KAFKA_PID")
-  fi
-  wait_for_kafka "$pid"
+    write_kafka_config "$n"
+    format_kafka_storage "$n"
+    start_kafka "$n"
+    started+=("$n")
+  done
+  for n in "${started[@]}"; do wait_for_kafka "$n"; done
+  ((KAFKA_NODES == 1)) || log "Kafka: cluster of $KAFKA_NODES on $(kafka_brokers_list) (replication $KAFKA_REPLICATION, min.insync.replicas $KAFKA_MIN_ISR)"
+}
+
+kafka_brokers_list() {
+  local n list=
+  for ((n = 1; n <= KAFKA_NODES; n++)); do list+="${list:+,}127.0.0.1:$(node_port "$n")"; done
+  echo "$list"
 }
 
 kafka_down() {
-  local pid
-  pid=$(read_pid "$KAFKA_PID")
-  if pid_is "$pid" kafka.Kafka; then
-    log "Kafka: stopping broker (pid $pid)..."
-    stop_pid "$pid" "$KAFKA_STOP_TIMEOUT"
-    log "Kafka: stopped"
-  else
-    log "Kafka: no broker started by this script is running; nothing to stop"
-  fi
-  rm -f "$KAFKA_PID"
+  local n pid dir
+  for ((n = 1; n <= KAFKA_NODES; n++)); do
+    dir=$(node_dir "$n")
+    pid=$(read_pid "$dir/kafka.pid")
+    if pid_is "$pid" "$dir/server.properties"; then
+      log "Kafka: stopping node $n (pid $pid)..."
+      stop_pid "$pid" "$KAFKA_STOP_TIMEOUT"
+      log "Kafka: stopped node $n"
+    else
+      log "Kafka: node $n was not started by this script or is not running; nothing to stop"
+    fi
+    rm -f "$dir/kafka.pid"
+  done
 }
 
 # --- Commands ----------------------------------------------------------------
 
 status() {
-  local ok=0 addr
-  if addr=$(kafka_reachable); then
+  local ok=0 addr n
+  if ((KAFKA_NODES > 1)); then
+    for ((n = 1; n <= KAFKA_NODES; n++)); do
+      if kafka_answers "127.0.0.1:$(node_port "$n")"; then log "Kafka: node $n up (127.0.0.1:$(node_port "$n"))"; else log "Kafka: node $n DOWN (127.0.0.1:$(node_port "$n"))"; ok=1; fi
+    done
+  elif addr=$(kafka_reachable); then
     log "Kafka: up ($addr)"
   else
     log "Kafka: DOWN (${KAFKA_BROKERS:-$LOCAL_KAFKA})"
@@ -340,6 +414,8 @@ take_lock() {
 
 case ${1:-} in
   up) take_lock; redis_up; kafka_up ;;
+  kafka) take_lock; kafka_up ;;
+  brokers) kafka_brokers_list ;;
   down) take_lock; kafka_down; redis_down ;;
   status) status ;;
   -h | --help | help) usage ;;

@@ -22,7 +22,8 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/stack.sh up|down|status
 
-  up      start infrastructure (if needed) and every service; wait until each is ready
+  up      start infrastructure (if needed) and every service that is not running (one
+          still exiting is waited out, then started again); wait until each is ready
   down    stop the services `up` started (SIGTERM, then SIGKILL after 20 s), then the
           infrastructure `up` started
   status  show each service's pid and readiness
@@ -37,7 +38,13 @@ Every other variable
 USAGE
 }
 
-alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+# Alive: the recorded pid runs and is still our node process (not a pid the kernel reused).
+alive() {
+  local pid
+  [[ -f $PIDS/$1.pid ]] || return 1
+  pid=$(cat "$PIDS/$1.pid")
+  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
+}
 
 ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
@@ -55,6 +62,24 @@ admin_key() {
   export ADMIN_API_KEY
 }
 
+# Something (anyone) accepts connections on the port.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A recorded process that is alive but not ready is either starting or dying (draining
+# after SIGTERM answers 503, then exits): wait until it is ready (keep it) or gone
+# (start a new one). Answers 0 when it is running and ready.
+settle() {
+  local name=$1 port=$2 main=$3
+  alive "$name" "$main" || return 1
+  for _ in $(seq 1 60); do
+    ready "$port" && return 0
+    alive "$name" "$main" || { echo "[stack] $name (pid $(cat "$PIDS/$name.pid")) was exiting; starting it again"; return 1; }
+    sleep 0.5
+  done
+  echo "[stack] $name (pid $(cat "$PIDS/$name.pid")) alive but not ready after 30 s; see .logs/$name.log" >&2
+  exit 1
+}
+
 up() {
   bash scripts/ensure-build.sh
   admin_key
@@ -62,16 +87,20 @@ up() {
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do
     IFS=: read -r name port main <<<"$entry"
-    if alive "$name"; then echo "[stack] $name already running (pid $(cat "$PIDS/$name.pid"))"; continue; fi
+    if settle "$name" "$port" "$main"; then echo "[stack] $name already running (pid $(cat "$PIDS/$name.pid"))"; continue; fi
+    rm -f "$PIDS/$name.pid"
+    # A dead process's port frees at once; anyone else's answer means a clash to report, not to race.
+    for _ in $(seq 1 20); do port_taken "$port" || break; sleep 0.25; done
+    port_taken "$port" && { echo "[stack] port $port for $name is taken by another process; set its *_PORT variable" >&2; exit 1; }
     PORT=$port nohup node "$main" >>"$LOGS/$name.log" 2>&1 &
     echo $! >"$PIDS/$name.pid"
     echo "[stack] started $name on :$port (log .logs/$name.log)"
   done
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name port _ <<<"$entry"
+    IFS=: read -r name port main <<<"$entry"
     for _ in $(seq 1 120); do
       ready "$port" && break
-      alive "$name" || { echo "[stack] $name exited; last lines of .logs/$name.log:" >&2; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
+      alive "$name" "$main" || { echo "[stack] $name exited; last lines of .logs/$name.log:" >&2; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
       sleep 0.5
     done
     ready "$port" || { echo "[stack] $name not ready after 60 s; see .logs/$name.log" >&2; exit 1; }
@@ -81,8 +110,8 @@ up() {
 
 down() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name _ _ <<<"$entry"
-    alive "$name" || { rm -f "$PIDS/$name.pid"; continue; }
+    IFS=: read -r name _ main <<<"$entry"
+    alive "$name" "$main" || { rm -f "$PIDS/$name.pid"; continue; }
     pid=$(cat "$PIDS/$name.pid")
     kill -TERM "$pid"
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
@@ -95,8 +124,8 @@ down() {
 
 status() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name port _ <<<"$entry"
-    if alive "$name"; then state="pid $(cat "$PIDS/$name.pid"), $(ready "$port" && echo ready || echo 'not ready')"; else state=stopped; fi
+    IFS=: read -r name port main <<<"$entry"
+    if alive "$name" "$main"; then state="pid $(cat "$PIDS/$name.pid"), $(ready "$port" && echo ready || echo 'not ready')"; else state=stopped; fi
     echo "$name :$port $state"
   done
   bash scripts/infra.sh status || true

@@ -53,8 +53,18 @@ export async function collect(kafka: Kafka, topic: string): Promise<Collector> {
   return { messages, barriers, consumer, stop: () => consumer.disconnect() };
 }
 
+/**
+ * The tests' producer: idempotent (acks all, kafkajs retries for ever with the same
+ * sequence numbers), so a request retried under load is never written twice — a plain
+ * producer once wrote 5041 messages for 5000.
+ */
 export async function producerFor(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 5,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+  });
   await producer.connect();
   return producer;
 }

@@ -254,6 +254,8 @@ export interface DlqRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;
+  /** Poison messages only: how many times handling it failed before it was sent here. */
+  attempts?: number;
 }
 
 /**

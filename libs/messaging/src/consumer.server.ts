@@ -4,7 +4,10 @@ import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, To
 import { isObservable, lastValueFrom } from 'rxjs';
 import { DlqRecord } from '@switchyard/contracts';
 import { javaCompatiblePartitioner } from './partitioner';
+import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
+import { ConsumerMonitor, consumerMetrics } from './consumer-monitor';
+import { BackoffOptions, backoffMs, classifyFailure, describeError, isGroupError } from './failures';
 
 export interface InboundMessage {
   topic: string;
@@ -44,8 +47,20 @@ export interface ConsumerServerOptions {
   topics: Record<string, string>;
   dlqTopic: string;
   publish: (topic: string, messages: OutboundMessage[]) => Promise<void>;
-  /** @default 30000 */
+  /** @default 10000 */
   sessionTimeoutMs?: number;
+  /** @default 1000 */
+  heartbeatIntervalMs?: number;
+  /** Permanent failures of one message before it goes to the DLQ. @default 5 */
+  poisonAttempts?: number;
+  /** Delays between retries of a failed batch. @default {baseMs: 100, maxMs: 5000} */
+  retry?: BackoffOptions;
+  /** No progress for this long on a partition with lag makes the consumer not ready. @default 60000 */
+  stallMs?: number;
+  /** How often lag is sampled. @default 10000 */
+  lagIntervalMs?: number;
+  /** Where `/readyz` checks are registered (the service's HealthRegistry). */
+  health?: { register: (name: string, check: () => Promise<void>) => void };
   /**
    * Set to produce a batch's outputs, DLQ records and offsets in one Kafka transaction,
    * so a crash never leaves outputs visible to read-committed consumers without the
@@ -121,45 +136,91 @@ export async function retryWhileTransactionSettles<T>(step: () => Promise<T>, de
   }
 }
 
+/** Marks errors of the offset commit: never a message's fault, handed back to kafkajs as they are. */
+const COMMIT_FAILED = Symbol('commit failed');
+
+const markCommitError = (error: unknown): unknown => {
+  if (error && typeof error === 'object') (error as Record<symbol, boolean>)[COMMIT_FAILED] = true;
+  return error;
+};
+
+/**
+ * Marks errors after which the transactional producer cannot be trusted: beginning,
+ * aborting, sending offsets or committing failed (a broker died mid-commit, say), and
+ * kafkajs's state machine is left in COMMITTING or ABORTING for good. Never the message's
+ * fault: the producer is replaced and the batch retried.
+ */
+const TRANSACTION_BROKEN = Symbol('transaction broken');
+
+const markTransactionBroken = (error: unknown): unknown => {
+  if (error && typeof error === 'object') (error as Record<symbol, boolean>)[TRANSACTION_BROKEN] = true;
+  return error;
+};
+
+const flagged = (error: unknown, flag: symbol): boolean => !!error && typeof error === 'object' && !!(error as Record<symbol, boolean>)[flag];
+
+type Attempted = { result: 'done' } | { result: 'stopped' } | { result: 'failed'; reason: string; attempts: number };
+
 /**
  * A NestJS microservice transport that hands whole Kafka batches to `@EventPattern`
  * handlers, so they can batch their Redis and Kafka work, and commits a batch's offsets
- * only after the handler has produced its outputs and the DLQ has its rejects. A handler
- * that throws leaves the batch uncommitted; kafkajs retries it with backoff. With a
+ * only after the handler has produced its outputs and the DLQ has its rejects. With a
  * `transactionalId`, outputs, DLQ records and offsets commit in one Kafka transaction.
+ *
+ * A failed batch is retried here, with capped exponential backoff and jitter, not by
+ * kafkajs. Transient errors (see `classifyFailure`) are retried for as long as they last.
+ * A permanent error retries the batch a couple of times, then its messages one by one:
+ * the message that fails alone until it has failed `poisonAttempts` times goes to the
+ * DLQ with the reason and the count, its offset is committed (in the transaction, for a
+ * transactional server), and the rest of the batch goes on. If the DLQ write fails,
+ * nothing is committed and kafkajs retries the batch.
  */
 export class KafkaConsumerServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger(KafkaConsumerServer.name);
   private consumer?: Consumer;
   private producer?: Producer;
+  /** Set when the transactional producer must be replaced before the next attempt. */
+  private producerBroken = false;
+  private monitor?: ConsumerMonitor;
   private readonly patternByTopic: Map<string, string>;
+  private readonly poisonAttempts: number;
 
   constructor(private readonly options: ConsumerServerOptions) {
     super();
     this.patternByTopic = new Map(Object.entries(options.topics).map(([pattern, topic]) => [topic, pattern]));
+    this.poisonAttempts = options.poisonAttempts ?? 5;
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
+      const { groupId } = this.options;
       const consumer = this.options.kafka.consumer({
-        groupId: this.options.groupId,
-        sessionTimeout: this.options.sessionTimeoutMs ?? 30000,
+        groupId,
+        sessionTimeout: this.options.sessionTimeoutMs ?? 10000,
+        heartbeatInterval: this.options.heartbeatIntervalMs ?? 1000,
         allowAutoTopicCreation: false,
       });
       this.consumer = consumer;
       if (this.options.transactionalId) {
-        this.producer = this.options.kafka.producer({
-          transactionalId: this.options.transactionalId,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          transactionTimeout: 15000,
-          allowAutoTopicCreation: false,
-          createPartitioner: javaCompatiblePartitioner,
-        });
+        this.producer = this.transactionalProducer(this.options.transactionalId);
         await this.producer.connect();
       }
-      await consumer.connect();
       const topics = [...this.patternByTopic.keys()].filter((topic) => this.getHandlerByPattern(this.patternByTopic.get(topic)!));
+      const monitor = new ConsumerMonitor({
+        kafka: this.options.kafka,
+        groupId,
+        topics,
+        stuckAttempts: this.poisonAttempts,
+        stallMs: this.options.stallMs ?? 60000,
+        intervalMs: this.options.lagIntervalMs ?? 10000,
+      });
+      this.monitor = monitor;
+      this.watch(consumer, monitor);
+      this.options.health?.register(`consumer:${groupId}`, async () => {
+        const problems = monitor.problems();
+        if (problems.length) throw new Error(problems.join('; '));
+      });
+      await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: true });
       await consumer.run({
         eachBatchAutoResolve: false,
@@ -167,33 +228,213 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         autoCommit: !this.producer,
         eachBatch: (payload) => this.handleBatch(payload),
       });
-      this.log.log({ groupId: this.options.groupId, topics }, 'consuming');
+      monitor.start();
+      this.log.log({ groupId, topics }, 'consuming');
       callback();
     } catch (error) {
       callback(error);
     }
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private transactionalProducer(transactionalId: string): Producer {
+    return this.options.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 15000,
+      allowAutoTopicCreation: false,
+      createPartitioner: recordingPartitioner(javaCompatiblePartitioner),
+    });
+  }
+
+  /**
+   * A new transactional producer with the same id: its InitProducerId makes the
+   * coordinator finish the transaction the old one left (rolled forward if its commit was
+   * prepared, else aborted) and fences the old one. Then whatever the group has committed
+   * is the truth, and `attempt` skips the messages it covers.
+   */
+  private async replaceTransactionalProducer(): Promise<void> {
+    const old = this.producer!;
+    void old.disconnect().catch(() => undefined);
+    const producer = this.transactionalProducer(this.options.transactionalId!);
+    await producer.connect();
+    this.producer = producer;
+    this.producerBroken = false;
+    this.log.warn({ groupId: this.options.groupId, transactionalId: this.options.transactionalId }, 'replaced the transactional producer after a failed transaction');
+  }
+
+  /** The group's committed offset of one partition (the next offset to read), or -1. */
+  private async committedOffset(topic: string, partition: number): Promise<bigint> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const [entry] = await admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+      return BigInt(entry?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Rebalances and crashes in the log, crashes on /metrics, assignments and fatal crashes to the monitor. */
+  private watch(consumer: Consumer, monitor: ConsumerMonitor): void {
+    const { groupId } = this.options;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      monitor.assigned(payload.memberAssignment);
+      this.log.log({ groupId, memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment, durationMs: payload.duration }, 'joined the group');
+    });
+    consumer.on(consumer.events.REBALANCING, ({ payload }) => this.log.log({ groupId, memberId: payload.memberId }, 'the group is rebalancing'));
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      consumerMetrics.crashes.inc({ group: groupId, restart: String(payload.restart) });
+      this.log.error({ groupId, restart: payload.restart, error: describeError(payload.error) }, payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed for good');
+      if (!payload.restart) monitor.crashedForGood(payload.error);
+    });
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     if (!batch.messages.length) return;
-    const pattern = this.patternByTopic.get(batch.topic)!;
-    const handler = this.getHandlerByPattern(pattern)!;
-    const messages = batch.messages.map((message) => inbound(batch.topic, batch.partition, message));
+    await this.handleMessages(
+      payload,
+      batch.messages.map((message) => inbound(batch.topic, batch.partition, message)),
+    );
+  }
+
+  /**
+   * The batch, retried while it fails; on a permanent failure its messages one by one
+   * until the culprit is found and dead-lettered, then the rest as a batch again.
+   */
+  private async handleMessages(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
+    const alone = messages.length === 1;
+    // A batch that keeps failing is split early: only a message failing alone is poison.
+    const batchLimit = alone ? this.poisonAttempts : Math.max(1, Math.min(2, this.poisonAttempts - 1));
+    const first = await this.attempt(payload, messages, batchLimit, 0);
+    if (first.result !== 'failed') return;
+    if (alone) return this.deadLetter(payload, messages[0], first.reason, first.attempts);
+    for (let i = 0; i < messages.length; i++) {
+      const single = await this.attempt(payload, [messages[i]], this.poisonAttempts, first.attempts);
+      if (single.result === 'stopped') return;
+      if (single.result === 'failed') {
+        await this.deadLetter(payload, messages[i], single.reason, single.attempts);
+        if (i + 1 < messages.length) await this.handleMessages(payload, messages.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  /**
+   * Processes `messages` until they are done, or a permanent error has been counted
+   * `limit` times (counting `already` failures from an earlier batch attempt, and at least
+   * one here), or the consumer stops or loses the partition. Transient errors retry without
+   * limit. Errors of the group or of the offset commit go to kafkajs unchanged.
+   */
+  private async attempt(payload: EachBatchPayload, batchMessages: InboundMessage[], limit: number, already: number): Promise<Attempted> {
+    let messages = batchMessages;
+    const { topic, partition } = payload.batch;
+    const head = messages[0];
+    let permanent = already;
+    let failures = 0;
+    for (;;) {
+      if (!payload.isRunning() || payload.isStale()) return { result: 'stopped' };
+      try {
+        if (this.producerBroken) {
+          await this.replaceTransactionalProducer();
+          // A commit whose answer was lost may have happened: never produce those outputs twice.
+          const next = await this.committedOffset(topic, partition);
+          const done = messages.filter((m) => BigInt(m.offset) < next);
+          if (done.length) {
+            payload.resolveOffset(done[done.length - 1].offset);
+            this.monitor?.progressed(topic, partition);
+            this.log.warn({ groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length }, 'the failed transaction had committed; skipping what it covered');
+            messages = messages.slice(done.length);
+            if (!messages.length) return { result: 'done' };
+          }
+        }
+        await this.process(payload, messages);
+        return { result: 'done' };
+      } catch (error) {
+        if (flagged(error, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
+        if (isGroupError(error) || (flagged(error, COMMIT_FAILED) && !this.producer)) throw error;
+        // A broken transaction or a failed replacement is the infrastructure's fault, never the message's.
+        const kind = flagged(error, TRANSACTION_BROKEN) || this.producerBroken ? 'transient' : classifyFailure(error);
+        const reason = describeError(error);
+        failures++;
+        if (kind === 'permanent') permanent++;
+        consumerMetrics.failures.inc({ group: this.options.groupId, topic, kind });
+        this.monitor?.failed(topic, partition, head.offset, already + failures, reason);
+        this.log.warn(
+          { groupId: this.options.groupId, topic, partition, offset: head.offset, messages: messages.length, kind, attempts: failures, error: reason },
+          'batch failed; retrying',
+        );
+        if (kind === 'permanent' && permanent >= limit) return { result: 'failed', reason, attempts: permanent };
+        await this.pause(payload, backoffMs(failures, this.options.retry));
+      }
+    }
+  }
+
+  /** Waits `ms`, heartbeating, and stops early once the consumer stops or loses the partition. */
+  private async pause(payload: EachBatchPayload, ms: number): Promise<void> {
+    const step = Math.max(50, Math.min(ms, this.options.heartbeatIntervalMs ?? 1000));
+    for (let waited = 0; waited < ms && payload.isRunning() && !payload.isStale(); waited += step) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(step, ms - waited)));
+      // A rebalance shows as isStale() on the next check; the heartbeat's own error adds nothing.
+      await payload.heartbeat().catch(() => undefined);
+    }
+  }
+
+  /** Handler, outputs and rejects, then the offset after the last message. */
+  private async process(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
+    const { batch, heartbeat } = payload;
+    const handler = this.getHandlerByPattern(this.patternByTopic.get(batch.topic)!)!;
     const result = await handler({ topic: batch.topic, partition: batch.partition, messages, heartbeat } satisfies InboundBatch);
     const outcome: BatchOutcome | undefined = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
     const topicMessages: TopicMessages[] = (outcome?.outputs ?? []).filter((output) => output.messages.length);
-    if (outcome?.rejected?.length) topicMessages.push({ topic: this.options.dlqTopic, messages: this.deadLetters(outcome.rejected) });
-    if (this.producer) await this.commitInTransaction(this.producer, batch.topic, batch.partition, batch.lastOffset(), topicMessages);
+    const rejected = outcome?.rejected ?? [];
+    if (rejected.length) topicMessages.push({ topic: this.options.dlqTopic, messages: this.deadLetters(rejected) });
+    await this.produceAndCommit(payload, messages[messages.length - 1].offset, topicMessages);
+    if (rejected.length) {
+      consumerMetrics.deadLettered.inc({ group: this.options.groupId, topic: batch.topic, cause: 'invalid' }, rejected.length);
+      this.log.warn({ count: rejected.length, first: rejected[0].reason }, 'sent messages to the DLQ');
+    }
+  }
+
+  /** A poison message to the DLQ with its offset committed; throws (nothing committed) if the DLQ write fails. */
+  private async deadLetter(payload: EachBatchPayload, message: InboundMessage, reason: string, attempts: number): Promise<void> {
+    const error = `failed ${attempts} times: ${reason}`;
+    try {
+      await this.produceAndCommit(payload, message.offset, [{ topic: this.options.dlqTopic, messages: this.deadLetters([{ message, reason: error }], attempts) }]);
+    } catch (failure) {
+      if (isGroupError(failure)) throw failure;
+      if (flagged(failure, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
+      // Nothing committed; a plain error makes kafkajs retry the batch (and restart the consumer if that fails), never give up on it.
+      throw new Error(`could not write poison message ${message.topic}/${message.partition}@${message.offset} to the DLQ: ${describeError(failure)}`);
+    }
+    consumerMetrics.deadLettered.inc({ group: this.options.groupId, topic: message.topic, cause: 'poison' });
+    this.log.error({ groupId: this.options.groupId, topic: message.topic, partition: message.partition, offset: message.offset, key: message.key, attempts, error: reason }, 'poison message sent to the DLQ; moving on');
+  }
+
+  private async produceAndCommit(payload: EachBatchPayload, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
+    const { batch } = payload;
+    if (this.producer) await this.commitInTransaction(this.producer, batch.topic, batch.partition, lastOffset, topicMessages);
     else await Promise.all(topicMessages.map(({ topic, messages }) => this.options.publish(topic, messages as OutboundMessage[])));
-    if (outcome?.rejected?.length) this.log.warn({ count: outcome.rejected.length, first: outcome.rejected[0].reason }, 'sent messages to the DLQ');
-    resolveOffset(batch.lastOffset());
-    if (!this.producer) await commitOffsetsIfNecessary();
+    payload.resolveOffset(lastOffset);
+    if (!this.producer) await payload.commitOffsetsIfNecessary().catch((error) => Promise.reject(markCommitError(error)));
+    this.monitor?.progressed(batch.topic, batch.partition);
   }
 
   private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
-    const transaction = await producer.transaction();
+    const transaction = await producer.transaction().catch((error) => Promise.reject(markTransactionBroken(error)));
     try {
-      for (const chunk of produceRequests(topicMessages)) await transaction.sendBatch({ topicMessages: chunk });
+      for (const chunk of produceRequests(topicMessages)) {
+        await sendBatchCompletely((b) => transaction.sendBatch(b), { topicMessages: chunk }, (missing) =>
+          this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+        );
+      }
+    } catch (error) {
+      // The output's own error (too large, say) is judged as such; an abort that fails leaves the producer unusable.
+      await transaction.abort().catch(() => void markTransactionBroken(error));
+      throw error;
+    }
+    try {
       const offset = (BigInt(lastOffset) + 1n).toString();
       await retryWhileTransactionSettles(() =>
         transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] }),
@@ -201,12 +442,12 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch(() => undefined);
-      throw error;
+      throw markTransactionBroken(markCommitError(error));
     }
   }
 
-  /** Original bytes, headers and coordinates plus the reason, keyed as received. */
-  private deadLetters(rejected: Rejection[]): OutboundMessage[] {
+  /** Original bytes, headers and coordinates plus the reason (and, for poison, the attempts), keyed as received. */
+  private deadLetters(rejected: Rejection[], attempts?: number): OutboundMessage[] {
     const failedAt = new Date().toISOString();
     return rejected.map(({ message, reason }) => {
       const record: DlqRecord = {
@@ -219,13 +460,15 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         error: reason,
         consumerGroup: this.options.groupId,
         failedAt,
+        ...(attempts === undefined ? {} : { attempts }),
       };
       return { key: message.key, value: JSON.stringify(record) };
     });
   }
 
-  /** kafkajs finishes the batch in hand and commits before it leaves the group. */
+  /** Leaves the group (kafkajs finishes the batch in hand and commits first), so the partitions move at once. */
   async close(): Promise<void> {
+    await this.monitor?.stop();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }

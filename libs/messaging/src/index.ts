@@ -4,3 +4,5 @@ export * from './consumer.server';
 export * from './messaging.module';
 export * from './parse-batch';
 export * from './topic-range';
+export * from './failures';
+export * from './complete-send';

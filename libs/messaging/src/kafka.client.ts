@@ -1,11 +1,38 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
 import { kafkaLogCreator } from './kafka-logger';
-import { javaCompatiblePartitioner } from './partitioner';
+import { javaCompatiblePartitioner, murmur2 } from './partitioner';
+import { recordingPartitioner, sendBatchCompletely } from './complete-send';
+
+/** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
+export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
+
+const BROKEN_SEQUENCE = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
+
+/** The broker refused the idempotent producer's sequence or id: that producer will never send again. */
+export function isBrokenSequence(error: unknown): boolean {
+  for (let e = error as { type?: string; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as typeof e, depth++) {
+    if (e.type && BROKEN_SEQUENCE.has(e.type)) return true;
+  }
+  return false;
+}
+
+/** Retry for ever (what kafkajs defaults to for idempotence), at most 5 s apart, so a send resumes soon after a broker returns. */
+export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
+
+/**
+ * Replication of the topics a service creates: `TOPIC_REPLICATION` when set, else 3 on a
+ * cluster of 3 or more brokers (1 on a single broker). With 3 or more replicas,
+ * `min.insync.replicas` 2: an acks=all write survives the loss of any one broker.
+ */
+export function replicationFor(brokers: number, configured?: number): { factor: number; minInsyncReplicas?: number } {
+  const factor = configured ?? (brokers >= 3 ? 3 : 1);
+  return factor >= 3 ? { factor, minInsyncReplicas: 2 } : { factor };
+}
 
 /**
  * The one Kafka connection of a process: topic setup at start, a batching producer
@@ -16,7 +43,12 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaClient.name);
   readonly kafka: Kafka;
   readonly topics: TopicMap;
-  private readonly producer: Producer;
+  private producer: Producer;
+  private producerReady?: Promise<void>;
+  /** More than one broker: each kafkajs sendBatch then carries one partition (see `sendBatch`). */
+  private multiBroker = false;
+  private readonly partitionCounts = new Map<string, Promise<number>>();
+  private roundRobin = 0;
   private readonly admin: Admin;
   private readonly batcher: BatchingProducer;
   private knownTopics = new Set<string>();
@@ -38,14 +70,91 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+    this.producer = this.newProducer();
     this.admin = this.kafka.admin();
-    this.batcher = new BatchingProducer(this.producer, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
+    this.batcher = new BatchingProducer({ sendBatch: (batch) => this.sendBatch(batch) }, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
+  }
+
+  /**
+   * Idempotent (acks all, which kafkajs sends by default): a produce request retried
+   * after a lost answer is not written twice. kafkajs then retries for ever (its sequence
+   * numbers would break otherwise) and sends one request per broker at a time.
+   */
+  private newProducer(): Producer {
+    return this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: recordingPartitioner(javaCompatiblePartitioner),
+      idempotent: true,
+      maxInFlightRequests: IDEMPOTENT_MAX_IN_FLIGHT,
+      // Bounded retries would let kafkajs reuse a failed request's sequence numbers for
+      // the next one, which the broker may then drop as a duplicate of a write it did make.
+      retry: IDEMPOTENT_RETRY,
+    });
+  }
+
+  /**
+   * kafkajs 2.2.4 never recovers an idempotent producer whose sequence numbers the broker
+   * refused (seen when a partition leader died with requests in flight): every later
+   * send fails the same way. Such a producer is replaced by a new one (a new producer
+   * id, sequences from 0); the sends that failed were not written, and their callers
+   * got the error.
+   */
+  private async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+    await this.producerReady;
+    const producer = this.producer;
+    const send = (b: ProducerBatch) =>
+      sendBatchCompletely((one) => producer.sendBatch(one), b, (missing) =>
+        this.logger.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+      );
+    try {
+      if (!this.multiBroker) return await send(batch);
+      // kafkajs 2.2.4 retries a request that spanned several brokers wrongly when one dies:
+      // it re-sent a partition whose first write had landed, with new sequence numbers (two
+      // prediction events for one request in the fault suite). One partition per sendBatch
+      // is one broker per retry; kafkajs still sends them one request per broker at a time.
+      const groups = await this.byPartition(batch.topicMessages ?? []);
+      return (await Promise.all(groups.map((topicMessages) => send({ ...batch, topicMessages: [topicMessages] })))).flat();
+    } catch (error) {
+      if (producer === this.producer && isBrokenSequence(error)) {
+        this.logger.error({ error: (error as Error).message }, 'the broker refused the idempotent producer\'s sequence; replacing the producer');
+        this.producer = this.newProducer();
+        this.producerReady = this.producer.connect().catch((e: Error) => this.logger.error({ error: e.message }, 'could not connect the new producer'));
+        void producer.disconnect().catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /** Messages grouped by the partition the partitioner would choose, each pinned to it. */
+  private async byPartition(topicMessages: TopicMessages[]): Promise<TopicMessages[]> {
+    const groups = new Map<string, TopicMessages>();
+    for (const { topic, messages } of topicMessages) {
+      const count = await this.partitionCount(topic);
+      for (const message of messages) {
+        const partition =
+          message.partition ?? (message.key === null || message.key === undefined ? this.roundRobin++ % count : (murmur2(message.key) & 0x7fffffff) % count);
+        const key = `${topic}/${partition}`;
+        const group = groups.get(key) ?? groups.set(key, { topic, messages: [] }).get(key)!;
+        group.messages.push({ ...message, partition });
+      }
+    }
+    return [...groups.values()];
+  }
+
+  private partitionCount(topic: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (!count) {
+      count = this.admin.fetchTopicMetadata({ topics: [topic] }).then(({ topics: [t] }) => t.partitions.length);
+      count.catch(() => this.partitionCounts.delete(topic));
+      this.partitionCounts.set(topic, count);
+    }
+    return count;
   }
 
   async onModuleInit(): Promise<void> {
     await this.admin.connect();
     await this.ensureTopics();
+    this.multiBroker = (await this.admin.describeCluster()).brokers.length > 1;
     await this.producer.connect();
     this.health.register('kafka', async () => {
       await this.admin.describeCluster();
@@ -57,15 +166,18 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     const existing = new Set(await this.admin.listTopics());
     const missing = Object.values(this.topics).filter((topic) => !existing.has(topic));
     if (!missing.length) return;
+    const { brokers } = await this.admin.describeCluster();
+    const replication = replicationFor(brokers.length, this.env.TOPIC_REPLICATION);
     await this.admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((topic) => ({
         topic,
         numPartitions: this.env.TOPIC_PARTITIONS,
-        replicationFactor: this.env.TOPIC_REPLICATION,
+        replicationFactor: replication.factor,
+        configEntries: replication.minInsyncReplicas ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : [],
       })),
     });
-    this.logger.log({ topics: missing }, 'created topics');
+    this.logger.log({ topics: missing, ...replication }, 'created topics');
   }
 
   /**
@@ -99,6 +211,12 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       dlqTopic: this.topics.dlq,
       publish: (topic, messages) => this.publish(topic, messages),
       sessionTimeoutMs: this.env.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: this.env.KAFKA_HEARTBEAT_MS,
+      poisonAttempts: this.env.POISON_ATTEMPTS,
+      retry: { baseMs: this.env.CONSUMER_RETRY_BASE_MS, maxMs: this.env.CONSUMER_RETRY_MAX_MS },
+      stallMs: this.env.CONSUMER_STALL_MS,
+      lagIntervalMs: this.env.CONSUMER_LAG_INTERVAL_MS,
+      health: this.health,
     });
   }
 

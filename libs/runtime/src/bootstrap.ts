@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { DynamicModule, INestApplication, Module, Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { ArgumentsHost, Catch, DynamicModule, INestApplication, Module, Type } from '@nestjs/common';
+import { BaseExceptionFilter, NestFactory } from '@nestjs/core';
+import { throwError } from 'rxjs';
 import { CustomTransportStrategy } from '@nestjs/microservices';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ClassConstructor } from 'class-transformer';
@@ -40,6 +41,20 @@ function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
   });
 }
 
+/**
+ * Hands a consumer handler's error to the consumer transport as it was thrown: Nest's
+ * default RPC filter would replace it with `{message: 'Internal server error'}`, and the
+ * transport classifies failures by the error's type (transient or poison). HTTP errors
+ * get Nest's default handling, exactly as without this filter.
+ */
+@Catch()
+export class KeepConsumerErrors extends BaseExceptionFilter {
+  catch(exception: unknown, host: ArgumentsHost) {
+    if (host.getType() === 'rpc') return throwError(() => exception);
+    return super.catch(exception, host);
+  }
+}
+
 /** Builds the Nest application of a service without listening, so tests can embed it. */
 export async function createService<E extends BaseEnv>(definition: ServiceDefinition<E>, env: E): Promise<NestFastifyApplication> {
   startDefaultMetrics(definition.name);
@@ -55,7 +70,10 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
   // Exit 0 once hooks have run, instead of re-raising the signal (exit 143).
   app.enableShutdownHooks(undefined, { useProcessExit: true });
   const consumers = definition.consumers?.(app, env);
-  if (consumers) app.connectMicroservice({ strategy: consumers }, { inheritAppConfig: true });
+  if (consumers) {
+    app.useGlobalFilters(new KeepConsumerErrors(app.getHttpAdapter()));
+    app.connectMicroservice({ strategy: consumers }, { inheritAppConfig: true });
+  }
   await app.init();
   await app.startAllMicroservices();
   return app;

@@ -57,17 +57,54 @@ export class BaseEnv {
   @Max(1000)
   TOPIC_PARTITIONS: number = 6;
 
-  @Env('Replication factor of topics the service creates at start')
-  @IsInt()
-  @Min(1)
-  @Max(10)
-  TOPIC_REPLICATION: number = 1;
-
-  @Env('Consumer session timeout (ms): how long before a silent consumer\'s partitions go to the others')
+  @Env('Consumer session timeout (ms): how long before a crashed consumer\'s partitions go to the others (the broker\'s group.min.session.timeout.ms, 6000 by default, is the floor)')
   @IsInt()
   @Min(6000)
   @Max(300000)
-  KAFKA_SESSION_TIMEOUT_MS: number = 30000;
+  KAFKA_SESSION_TIMEOUT_MS: number = 10000;
+
+  @Env('Consumer heartbeat interval (ms); must be well under KAFKA_SESSION_TIMEOUT_MS')
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  KAFKA_HEARTBEAT_MS: number = 1000;
+
+  @Env('Consumers: failures of the same message with a permanent (non-transient) error before it goes to the DLQ and the partition moves on')
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  POISON_ATTEMPTS: number = 5;
+
+  @Env('Consumers: first retry delay (ms) of a failed batch; doubles per retry, with jitter, up to CONSUMER_RETRY_MAX_MS')
+  @IsInt()
+  @Min(1)
+  @Max(60000)
+  CONSUMER_RETRY_BASE_MS: number = 100;
+
+  @Env('Consumers: the longest delay (ms) between retries of a failed batch')
+  @IsInt()
+  @Min(1)
+  @Max(300000)
+  CONSUMER_RETRY_MAX_MS: number = 5000;
+
+  @Env('Consumers: /readyz turns 503 when an assigned partition with lag made no progress for this long (ms)')
+  @IsInt()
+  @Min(1000)
+  @Max(3600000)
+  CONSUMER_STALL_MS: number = 60000;
+
+  @Env('Consumers: how often (ms) committed offsets and high-water marks are read for the lag gauge and the stall check')
+  @IsInt()
+  @Min(500)
+  @Max(600000)
+  CONSUMER_LAG_INTERVAL_MS: number = 10000;
+
+  @Env('Replication factor of topics the service creates at start; unset: 3 on a cluster of 3 or more brokers, else 1')
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10)
+  TOPIC_REPLICATION?: number;
 
   @Env('Producer: ms to wait for more messages before sending a batch (kafkajs has no linger of its own); 0 = send on the next event-loop turn')
   @IsInt()
@@ -75,11 +112,11 @@ export class BaseEnv {
   @Max(1000)
   PRODUCER_LINGER_MS: number = 0;
 
-  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch, so fewer in flight means larger batches')
+  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch. 1 keeps the idempotent producer\'s sequence numbers in order when a partition leader moves (kafkajs locks per broker, not per partition)')
   @IsInt()
   @Min(1)
   @Max(64)
-  PRODUCER_MAX_IN_FLIGHT: number = 4;
+  PRODUCER_MAX_IN_FLIGHT: number = 1;
 
   @Env('HTTP port (API or health and metrics)')
   @IsInt()

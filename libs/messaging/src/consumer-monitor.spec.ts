@@ -1,0 +1,43 @@
+import type { Kafka } from 'kafkajs';
+import { ConsumerMonitor } from './consumer-monitor';
+
+describe(ConsumerMonitor.name, () => {
+  const offsets = { committed: '0', high: '10' };
+  const admin = {
+    connect: async () => undefined,
+    disconnect: async () => undefined,
+    fetchOffsets: async () => [{ topic: 't', partitions: [{ partition: 0, offset: offsets.committed }] }],
+    fetchTopicOffsets: async () => [{ partition: 0, offset: offsets.high, high: offsets.high, low: '0' }],
+  };
+  const kafka = { admin: () => admin } as unknown as Kafka;
+  const make = () => new ConsumerMonitor({ kafka, groupId: 'g', topics: ['t'], stuckAttempts: 3, stallMs: 1000, intervalMs: 60000 });
+
+  it('is ready while a failing message has fewer attempts than the limit, stuck after', () => {
+    const sut = make();
+    sut.assigned({ t: [0] });
+    sut.failed('t', 0, '5', 2, 'ReplyError: WRONGTYPE');
+    expect(sut.problems()).toEqual([]);
+    sut.failed('t', 0, '5', 3, 'ReplyError: WRONGTYPE');
+    expect(sut.problems()).toEqual(['t/0 stuck at offset 5 after 3 failed attempts: ReplyError: WRONGTYPE']);
+    sut.progressed('t', 0);
+    expect(sut.problems()).toEqual([]);
+  });
+
+  it('reports a partition with lag and no progress for longer than the stall time', async () => {
+    const sut = make();
+    sut.assigned({ t: [0] });
+    await sut.sample();
+    expect(sut.problems(Date.now() + 500)).toEqual([]);
+    expect(sut.problems(Date.now() + 5000)).toEqual([expect.stringMatching(/^t\/0 made no progress for \d+ s with lag 10$/)]);
+    offsets.committed = '10';
+    await sut.sample();
+    expect(sut.problems(Date.now() + 5000)).toEqual([]);
+    await sut.stop();
+  });
+
+  it('reports a crash kafkajs will not restart from', () => {
+    const sut = make();
+    sut.crashedForGood(new Error('fatal'));
+    expect(sut.problems()).toEqual(['consumer g crashed and will not restart: Error: fatal']);
+  });
+});
