@@ -242,7 +242,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
   let producer: Producer;
   const running: ServiceProcess[] = [];
 
-  /** A stream with some joined events published twice (as the joiner does after a crash between publish and mark). */
+  /** A stream with some joined events published twice (what the joiner's claims and transactions leave possible only after join state was lost or a zombie joiner committed): the same eventId each time. */
   function stream(): JoinedEvent[] {
     const rng = seededRng(42);
     const out: JoinedEvent[] = [];
