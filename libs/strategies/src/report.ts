@@ -62,14 +62,16 @@ export function buildReport(counters: Record<string, string | number>, rewards: 
     const measures = grouped.get(key) ?? grouped.set(key, new Map()).get(key)!;
     measures.set(match[3], Number(value));
   }
-  const report: Record<string, Partial<Record<Role, VariantReport>>> = {};
+  // Null prototypes: a variant named `constructor` or `__proto__` is a key like any other, never Object's own.
+  const report: Record<string, Partial<Record<Role, VariantReport>>> = Object.create(null);
   for (const [key, measures] of grouped) {
     const [variant, role] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1) as Role];
     const buckets = LATENCY_BUCKETS_MS.map((_, i) => measures.get(`lat:${i}`) ?? 0);
     const compared = measures.get('compared') ?? 0;
-    const stats = rewards[role === 'served' ? variant : `${variant}:shadow`];
+    const rewardArm = role === 'served' ? variant : `${variant}:shadow`;
+    const stats = Object.hasOwn(rewards, rewardArm) ? rewards[rewardArm] : undefined;
     const interval = stats && stats.count ? meanConfidenceInterval(stats) : undefined;
-    (report[variant] ??= {})[role] = {
+    (report[variant] ??= Object.create(null) as Partial<Record<Role, VariantReport>>)[role] = {
       requests: measures.get('requests') ?? 0,
       errors: measures.get('errors') ?? 0,
       latencyMs: { p50: quantileFromBuckets(buckets, 0.5), p95: quantileFromBuckets(buckets, 0.95) },
