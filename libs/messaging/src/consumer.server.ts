@@ -174,7 +174,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (!batch.messages.length) return;
     const pattern = this.patternByTopic.get(batch.topic)!;
     const handler = this.getHandlerByPattern(pattern)!;
@@ -187,7 +187,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     else await Promise.all(topicMessages.map(({ topic, messages }) => this.options.publish(topic, messages as OutboundMessage[])));
     if (outcome?.rejected?.length) this.log.warn({ count: outcome.rejected.length, first: outcome.rejected[0].reason }, 'sent messages to the DLQ');
     resolveOffset(batch.lastOffset());
-    if (!this.producer) await commitOffsetsIfNecessary();
+    // No commit call here: with autoCommit on, kafkajs 2.2.4 commits the resolved offset once eachBatch returns; commitOffsetsIfNecessary() was a no-op (no autoCommitInterval/Threshold).
   }
 
   private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
