@@ -2,12 +2,13 @@ import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, DeploymentRegistry, parseStats } from '@switchyard/store';
-import { joinedEventId, seededRng, tallyRewards } from '@switchyard/strategies';
+import { joinedEventId, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
+import { tallyRewards } from './support/tally';
 import { waitFor } from './support/wait';
 
 interface JoinedFields {

@@ -12,4 +12,3 @@ export * from './select';
 export * from './join';
 export * from './report';
 export * from './reward-stats';
-export * from './regret';
