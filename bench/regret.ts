@@ -4,7 +4,8 @@
  * from every reward before the next request, on the same arms and the same feature stream.
  */
 import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
-import { cumulativeRegret, DEFAULT_MIN_SHARE, simulateInstantBandit } from '@switchyard/strategies';
+import { DEFAULT_MIN_SHARE } from '@switchyard/strategies';
+import { cumulativeRegret, simulateInstantBandit } from './regret-oracle';
 import { Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX, fmt, json, load1, log, ratio, sleep, startService, stopService } from './harness';
 
 const ARMS = ['v1', 'v2', 'v3'];

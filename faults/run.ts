@@ -19,7 +19,7 @@ import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { parseStats } from '@switchyard/store';
-import { tallyRewards } from '@switchyard/strategies';
+import { tallyRewards } from '../test/support/tally';
 
 const ROOT = join(__dirname, '..', '..');
 const RUN = `faults-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;

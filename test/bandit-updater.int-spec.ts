@@ -2,12 +2,13 @@ import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, DeploymentRegistry, parseStats } from '@switchyard/store';
-import { joinedEventId, seededRng, tallyRewards } from '@switchyard/strategies';
+import { joinedEventId, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
+import { tallyRewards } from './support/tally';
 import { waitFor } from './support/wait';
 
 interface JoinedFields {
@@ -242,7 +243,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
   let producer: Producer;
   const running: ServiceProcess[] = [];
 
-  /** A stream with some joined events published twice (as the joiner does after a crash between publish and mark). */
+  /** A stream with some joined events published twice (what the joiner's claims and transactions leave possible only after join state was lost or a zombie joiner committed): the same eventId each time. */
   function stream(): JoinedEvent[] {
     const rng = seededRng(42);
     const out: JoinedEvent[] = [];

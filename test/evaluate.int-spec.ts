@@ -180,7 +180,10 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
         const messages = Array.from({ length: Math.min(5000, SCAN_EVENTS - start) }, (_, i) => {
           const onB = rng() < 0.2;
           const reward = rng() < (onB ? 0.6 : 0.5) ? 1 : 0;
-          if (onB) (rewardB += reward), countB++;
+          if (onB) {
+            rewardB += reward;
+            countB++;
+          }
           const requestId = `scan-${start + i}`;
           const event: JoinedEvent = {
             ...envelope('joined'),

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from './wait';
 
@@ -36,9 +37,9 @@ export async function spawnService(app: string, port: number, env: Record<string
 /** A port unlikely to be taken: tests spawn real processes that need a fixed one. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = require('node:net').createServer();
+    const server = createServer();
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = server.address() as AddressInfo;
       server.close(() => resolve(port));
     });
     server.on('error', reject);

@@ -19,11 +19,11 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Max(365 * 24 * 3600)
   APPLIED_TTL_SECONDS: number = 7 * 24 * 3600;
 
-  @Env('Weight snapshots of a bandit deployment are published to deployment-events at most once per this many ms, when its statistics changed')
+  @Env('The weights of a bandit deployment are computed (stored in Redis for the routers, and published to deployment-events) at most once per this many ms, when its statistics or arms changed')
   @IsInt()
   @Min(100)
   @Max(3600000)
-  SNAPSHOT_INTERVAL_MS: number = 5000;
+  SNAPSHOT_INTERVAL_MS: number = 1000;
 
   @Env('How often (ms) the arm sets are checked against the specs, for changes the pub/sub announcement missed')
   @IsInt()

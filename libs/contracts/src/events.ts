@@ -116,6 +116,16 @@ export class PredictionEvent extends EventEnvelope {
   @IsOptional()
   @IsBoolean()
   agreesWithPrimary?: boolean;
+
+  /**
+   * Bandit predictions only: the version of the stored weights the variant was drawn
+   * from (the `weightsVersion` of the updater's `weights` snapshot on deployment-events);
+   * absent while no weights were computed yet and every arm got the same share.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  weightsVersion?: number;
 }
 
 /** What producers write to `switchyard.requests` (Kafka ingress). */

@@ -1,22 +1,8 @@
+// One seeded generator for the whole tree: the demo problem draws from the same mulberry32 the bandits use.
+import { type Rng, seededRng } from '@switchyard/strategies';
 import { FEATURE_COUNT } from './churn';
 
-/** A source of uniform numbers in [0, 1), like `Math.random`. */
-export type Rng = () => number;
-
-/**
- * mulberry32: a tiny seeded PRNG, so a demo or test run can be replayed exactly.
- * Not for anything secret.
- */
-export function seededRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { type Rng, seededRng };
 
 /**
  * Four uniform features in [0, 1), rounded to 4 decimals so payloads and logs stay

@@ -417,7 +417,6 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     if (this.producer) await this.commitInTransaction(this.producer, batch.topic, batch.partition, lastOffset, topicMessages);
     else await Promise.all(topicMessages.map(({ topic, messages }) => this.options.publish(topic, messages as OutboundMessage[])));
     payload.resolveOffset(lastOffset);
-    if (!this.producer) await payload.commitOffsetsIfNecessary().catch((error) => Promise.reject(markCommitError(error)));
     this.monitor?.progressed(batch.topic, batch.partition);
   }
 

@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
@@ -61,7 +63,8 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     @Inject(SERVICE_NAME) readonly clientId: string,
   ) {
     this.kafka = new Kafka({
-      clientId: env.INSTANCE_ID ?? clientId,
+      // Unique per replica (broker logs, quotas and metrics tell them apart): service name plus instance, or host, pid and a random part.
+      clientId: `${clientId}-${env.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`}`,
       brokers: env.KAFKA_BROKERS.split(','),
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator,

@@ -133,8 +133,9 @@ export class ArmStatsStore {
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
 
+/** The statistics per arm; a null-prototype object, so a variant named `constructor` or `__proto__` is an arm like any other. */
 export function parseStats(hash: Record<string, string>): Record<string, ArmStats> {
-  const arms: Record<string, ArmStats> = {};
+  const arms: Record<string, ArmStats> = Object.create(null);
   for (const [field, value] of Object.entries(hash)) {
     const cut = field.lastIndexOf(':');
     const variant = field.slice(0, cut);

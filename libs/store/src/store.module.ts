@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { ArmStatsStore } from './arm-stats.store';
+import { BanditWeightsStore } from './bandit-weights.store';
 import { DeploymentRegistry } from './deployment.registry';
 import { JoinStateStore } from './join-state';
 import { RedisClient } from './redis.client';
@@ -8,7 +9,7 @@ import { RolloutStateStore } from './rollout-state.store';
 
 @Global()
 @Module({
-  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore, RolloutStateStore],
-  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, JoinStateStore, ReportStore, RolloutStateStore],
+  providers: [RedisClient, DeploymentRegistry, ArmStatsStore, BanditWeightsStore, JoinStateStore, ReportStore, RolloutStateStore],
+  exports: [RedisClient, DeploymentRegistry, ArmStatsStore, BanditWeightsStore, JoinStateStore, ReportStore, RolloutStateStore],
 })
 export class StoreModule {}

@@ -12,7 +12,6 @@ export * from './select';
 export * from './join';
 export * from './report';
 export * from './reward-stats';
-export * from './regret';
 export * from './sequential';
 export * from './srm';
 export * from './guardrails';

@@ -1,5 +1,5 @@
 import { PredictionEvent } from '@switchyard/contracts';
-import { expiredOutcome, joinedEventId, joinPair, pairField } from './join';
+import { expiredOutcome, joinedEventId, joinPair, pairField, uuidV5 } from './join';
 
 const prediction = (extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
   type: 'prediction',
@@ -66,6 +66,12 @@ describe(joinedEventId.name, () => {
     expect(a).not.toBe(joinedEventId(prediction({ variant: 'v2' })));
     expect(a).not.toBe(joinedEventId(prediction({ role: 'shadow' })));
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+describe(uuidV5.name, () => {
+  it('matches the reference value (DNS namespace, "www.example.com", as Python uuid.uuid5 and the uuid npm package give it)', () => {
+    expect(uuidV5('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
   });
 });
 

@@ -19,17 +19,25 @@ export function pairField(prediction: Pick<PredictionEvent, 'variant' | 'role'>)
   return `${prediction.variant}:${prediction.role}`;
 }
 
+/** Namespace of joined event ids (a random v4, fixed forever: changing it changes every joined eventId). */
+export const JOINED_EVENT_NAMESPACE = '6f1c2d4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f';
+
 /**
- * The same pair always gets the same eventId, so a joined event published twice (a
- * crash between publishing and recording it) is recognised downstream as one event.
- * Shaped as a UUID because every other eventId is one.
+ * The same pair always gets the same eventId, so a joined event written twice is
+ * recognised downstream as one event: a real name-based UUID version 5 (RFC 9562 §5.5:
+ * SHA-1 over the namespace's 16 bytes and the name), so any UUID library recomputes it.
  */
 export function joinedEventId(prediction: Pick<PredictionEvent, 'requestId' | 'deployment' | 'variant' | 'role'>): string {
-  const hex = createHash('sha256')
-    .update(['joined', prediction.requestId, prediction.deployment, prediction.variant, prediction.role].join('\n'))
-    .digest('hex');
-  const variantNibble = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variantNibble}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return uuidV5(JOINED_EVENT_NAMESPACE, ['joined', prediction.requestId, prediction.deployment, prediction.variant, prediction.role].join('\n'));
+}
+
+/** RFC 9562 UUID version 5 of `name` (UTF-8) in `namespace` (a UUID string). */
+export function uuidV5(namespace: string, name: string): string {
+  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 /**

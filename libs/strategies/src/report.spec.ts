@@ -51,6 +51,17 @@ describe(quantileFromBuckets.name, () => {
 });
 
 describe(buildReport.name, () => {
+  it('reports variants named constructor and __proto__ like any other, without touching Object.prototype', () => {
+    const rewards = Object.assign(Object.create(null), { constructor: { count: 2, sum: 1, sumSq: 1 } });
+    Object.defineProperty(rewards, '__proto__', { value: { count: 1, sum: 1, sumSq: 1 }, enumerable: true });
+    const sut = buildReport({ 'constructor:served:requests': '4', '__proto__:served:requests': '5', '__proto__:served:errors': '1' }, rewards);
+    expect(Object.keys(sut).sort()).toEqual(['__proto__', 'constructor']);
+    expect(sut['constructor'].served).toMatchObject({ requests: 4, errors: 0, reward: { count: 2, mean: 0.5 } });
+    expect(sut['__proto__'].served).toMatchObject({ requests: 5, errors: 1, reward: { count: 1, mean: 1 } });
+    expect(({} as Record<string, unknown>).served).toBeUndefined();
+    expect((Object as unknown as Record<string, unknown>).served).toBeUndefined();
+  });
+
   it('groups counters by variant and role and adds rewards', () => {
     const counters = {
       'v1:served:requests': '10',

@@ -90,13 +90,15 @@ export function latencyBuckets(measures: Map<string, number>): number[] {
 
 /** Builds the per-variant, per-role report from the counters hash and the reward statistics. */
 export function buildReport(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined> = {}): Record<string, Partial<Record<Role, VariantReport>>> {
-  const report: Record<string, Partial<Record<Role, VariantReport>>> = {};
+  // Null prototypes: a variant named `constructor` or `__proto__` is a key like any other, never Object's own.
+  const report: Record<string, Partial<Record<Role, VariantReport>>> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
     const buckets = latencyBuckets(measures);
     const compared = measures.get('compared') ?? 0;
-    const stats = rewards[role === 'served' ? variant : `${variant}:shadow`];
+    const rewardArm = role === 'served' ? variant : `${variant}:shadow`;
+    const stats = Object.hasOwn(rewards, rewardArm) ? rewards[rewardArm] : undefined;
     const interval = stats && stats.count ? meanConfidenceInterval(stats) : undefined;
-    (report[variant] ??= {})[role] = {
+    (report[variant] ??= Object.create(null) as Partial<Record<Role, VariantReport>>)[role] = {
       requests: measures.get('requests') ?? 0,
       errors: measures.get('errors') ?? 0,
       latencyMs: { p50: quantileFromBuckets(buckets, 0.5), p95: quantileFromBuckets(buckets, 0.95) },

@@ -1,5 +1,4 @@
 import type { Role } from '@switchyard/contracts';
-import { addReward, ArmStats, emptyStats } from './arm-stats';
 
 /**
  * Where a joined reward is counted in a deployment's statistics hash: served rewards
@@ -19,24 +18,6 @@ export interface CountedReward {
   variant: string;
   role: Role;
   reward: number;
-}
-
-/**
- * The statistics a set of joined events should produce, each eventId counted once
- * (the first copy wins): deployment → `statsArm` → stats. This is the specification
- * the updater's Redis script implements, and what tests recount a topic with.
- */
-export function tallyRewards(events: Iterable<CountedReward>): Map<string, Record<string, ArmStats>> {
-  const seen = new Set<string>();
-  const tally = new Map<string, Record<string, ArmStats>>();
-  for (const event of events) {
-    if (seen.has(event.eventId)) continue;
-    seen.add(event.eventId);
-    const arms = tally.get(event.deployment) ?? tally.set(event.deployment, {}).get(event.deployment)!;
-    const arm = statsArm(event.variant, event.role);
-    arms[arm] = addReward(arms[arm] ?? emptyStats(), event.reward);
-  }
-  return tally;
 }
 
 /** What the statistics recorded about a deployment's arms when they last followed its spec. */

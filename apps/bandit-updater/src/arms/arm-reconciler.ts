@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry } from '@switchyard/store';
 import { armSince, servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
@@ -15,7 +16,7 @@ import { updaterMetrics } from '../updater.metrics';
 @Injectable()
 export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmReconciler.name);
-  private timer?: NodeJS.Timeout;
+  private readonly periodic: PeriodicTask;
   /** One reconcile at a time in this process; Redis keeps concurrent processes consistent. */
   private queue: Promise<void> = Promise.resolve();
   private epoch = -1;
@@ -25,16 +26,19 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
     private readonly stats: ArmStatsStore,
     private readonly snapshots: WeightSnapshots,
     private readonly env: BanditUpdaterEnv,
-  ) {}
+  ) {
+    // checkEpoch's own failures are retried at the next tick (the reconcile queue logs its errors).
+    this.periodic = new PeriodicTask(() => this.checkEpoch().catch(() => undefined), env.RECONCILE_INTERVAL_MS);
+  }
 
   async onModuleInit(): Promise<void> {
     await this.registry.onChange((name) => void this.enqueue(() => this.reconcile(name)));
     await this.checkEpoch();
-    this.timer = setInterval(() => void this.checkEpoch().catch(() => undefined), this.env.RECONCILE_INTERVAL_MS);
+    this.periodic.start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
+    await this.periodic.stop();
     await this.queue;
   }
 

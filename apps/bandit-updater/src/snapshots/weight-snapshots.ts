@@ -2,27 +2,33 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
-import { ArmStatsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
+import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
 import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf, servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { updaterMetrics } from '../updater.metrics';
 
 /**
- * Publishes the weights of bandit deployments whose statistics changed to
- * `deployment-events` (`action: "weights"`), at most once per SNAPSHOT_INTERVAL_MS per
- * deployment across all updaters: a Redis claim with that expiry decides who publishes.
- * The router computes its own weights from the same statistics; the snapshots are the
- * audit trail of how the shares moved.
+ * Computes the weights of a bandit deployment once per change, for every router: when its
+ * statistics (or its arms) changed, at most once per SNAPSHOT_INTERVAL_MS per deployment
+ * across all updaters. A Redis claim with that expiry decides which updater computes;
+ * the weights go to Redis (`BanditWeightsStore`, compare-and-set on the version read
+ * before computing, so versions only grow and older weights never overwrite newer ones)
+ * and then, with the same `weightsVersion`, to `deployment-events` (`action: "weights"`)
+ * as the audit trail of what the routers served. Routers read the stored weights; the
+ * prediction events they log name the version.
  */
 @Injectable()
 export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(WeightSnapshots.name);
   private readonly dirty = new Set<string>();
+  /** Snapshots stored in Redis whose audit event Kafka has not acknowledged yet. */
+  private readonly unpublished = new Map<string, DeploymentEvent>();
   private readonly periodic: PeriodicTask;
 
   constructor(
     private readonly registry: DeploymentRegistry,
     private readonly stats: ArmStatsStore,
+    private readonly store: BanditWeightsStore,
     private readonly redis: RedisClient,
     private readonly kafka: KafkaClient,
     private readonly env: BanditUpdaterEnv,
@@ -34,8 +40,9 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     this.periodic.start();
   }
 
-  onModuleDestroy(): Promise<void> {
-    return this.periodic.stop();
+  async onModuleDestroy(): Promise<void> {
+    await this.periodic.stop();
+    await this.publishPending();
   }
 
   /** The statistics (or the arms) of `deployment` changed: its weights are due at the next tick. */
@@ -44,27 +51,48 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
   }
 
   async publishDue(): Promise<void> {
+    await this.publishPending();
     for (const deployment of [...this.dirty]) {
       try {
         this.dirty.delete(deployment);
         const stored = await this.registry.get(deployment);
         const spec = stored && servingSpec(stored);
         if (spec?.strategy.type !== 'bandit') continue;
+        // Its last snapshot is not on the audit trail yet: no newer one before it is.
+        if (this.unpublished.has(deployment)) {
+          this.dirty.add(deployment);
+          continue;
+        }
         const claimed = await this.redis.redis.set(`${this.redis.prefix}snapshot:${deployment}`, '1', 'PX', this.env.SNAPSHOT_INTERVAL_MS, 'NX');
-        // Another updater published within the interval; ours is due after it.
+        // Another updater computed within the interval; ours is due after it.
         if (!claimed) {
           this.dirty.add(deployment);
           continue;
         }
-        await this.publish(spec);
+        await this.computeAndStore(spec);
       } catch (error) {
         this.dirty.add(deployment);
+        this.logger.warn({ deployment, error: (error as Error).message }, 'could not compute bandit weights; will retry');
+      }
+    }
+  }
+
+  /** Audit events of weights already stored: published before anything newer, so the trail has every version. */
+  private async publishPending(): Promise<void> {
+    for (const [deployment, event] of [...this.unpublished]) {
+      try {
+        await this.kafka.publishJson(this.kafka.topics.deploymentEvents, deployment, event);
+        this.unpublished.delete(deployment);
+        updaterMetrics.snapshots.inc({ deployment });
+      } catch (error) {
         this.logger.warn({ deployment, error: (error as Error).message }, 'could not publish a weight snapshot; will retry');
       }
     }
   }
 
-  private async publish(spec: DeploymentSpec): Promise<void> {
+  private async computeAndStore(spec: DeploymentSpec): Promise<void> {
+    // Read before the statistics: a write by anyone after this makes ours stale, and the store refuses it.
+    const expected = await this.store.version(spec.name);
     const stats = await this.stats.read(spec.name);
     const arms = spec.variants.map((variant) => ({ name: variant.name, stats: stats[variant.name] }));
     const minShare = spec.strategy.minShare ?? DEFAULT_MIN_SHARE;
@@ -75,6 +103,13 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
       vetoed: spec.strategy.vetoed,
       rewardKind: rewardKindOf(spec.reward),
     });
+    const computedAt = new Date().toISOString();
+    const weightsVersion = await this.store.write(spec.name, expected, weights, spec.version, computedAt);
+    if (weightsVersion === undefined) {
+      this.logger.log({ deployment: spec.name, expected }, 'newer weights were stored meanwhile; recomputing at the next tick');
+      this.dirty.add(spec.name);
+      return;
+    }
     const event: DeploymentEvent = {
       ...envelope('deployment'),
       deployment: spec.name,
@@ -84,10 +119,12 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
         algorithm: spec.strategy.algorithm,
         minShare,
         weights,
+        weightsVersion,
+        computedAt,
         stats: Object.fromEntries(arms.map((arm) => [arm.name, arm.stats ?? { count: 0, sum: 0, sumSq: 0 }])),
       },
     };
-    await this.kafka.publishJson(this.kafka.topics.deploymentEvents, spec.name, event);
-    updaterMetrics.snapshots.inc({ deployment: spec.name });
+    this.unpublished.set(spec.name, event);
+    await this.publishPending();
   }
 }

@@ -8,16 +8,20 @@ import { joinMetrics } from './join.metrics';
 
 /**
  * Joins predictions (served and shadow) with feedback by requestId, whichever comes
- * first. Per Kafka batch: one pipelined Redis round trip stores the batch and returns
- * the pairs that became complete and are not yet joined; their joined events are
- * published and acknowledged; then a second round trip records them as joined.
+ * first. Per Kafka batch: one pipelined Redis round trip stores the batch and, in the
+ * same Lua step that finds a pair complete, claims that pair for the message that
+ * completed it (its `topic:partition:offset`, see JoinStateStore). The joined events of
+ * the pairs this batch claimed are returned to the consumer, which writes them, its DLQ
+ * records and the batch's offsets in one Kafka transaction. There is no second round
+ * trip that marks pairs done.
  *
- * Exactly once in effect: marking before publishing could lose a pair (crash in
- * between, and the redelivery finds it "done"); publishing first can at worst publish
- * a pair twice (crash between publish and mark, or two joiners completing the same
- * pair at once), and then both copies carry the same deterministic eventId, which
- * consumers (the bandit updater) recognise. A redelivery after the mark finds the pair
- * done and publishes nothing.
+ * Exactly once in effect: a later duplicate of a prediction or feedback (other
+ * coordinates) finds the pair claimed and emits nothing; a redelivery of the claiming
+ * message itself (its transaction aborted or never committed, so nobody read its output)
+ * holds the same claim and emits the pair again, replacing the lost attempt. The joined
+ * event's id is deterministic per pair (joinedEventId), so in what the claim cannot see
+ * (join state rebuilt after Redis was lost, a zombie joiner committing after a
+ * rebalance) a copy carries the same eventId and the bandit updater counts it once.
  */
 @Injectable()
 export class JoinService {

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
+import { PeriodicTask } from '@switchyard/runtime';
 import { DeploymentRegistry } from '@switchyard/store';
 import { servingSpec } from '@switchyard/strategies';
 import { RouterEnv } from '../router.env';
@@ -15,21 +16,23 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(DeploymentCache.name);
   private specs = new Map<string, DeploymentSpec>();
   private epoch = -1;
-  private timer?: NodeJS.Timeout;
+  private readonly periodic: PeriodicTask;
 
   constructor(
     private readonly registry: DeploymentRegistry,
-    private readonly env: RouterEnv,
-  ) {}
+    env: RouterEnv,
+  ) {
+    this.periodic = new PeriodicTask(() => this.refresh(), env.REFRESH_INTERVAL_MS);
+  }
 
   async onModuleInit(): Promise<void> {
     await this.registry.onChange((name) => void this.reload(name));
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.env.REFRESH_INTERVAL_MS);
+    this.periodic.start();
   }
 
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
+  onModuleDestroy(): Promise<void> {
+    return this.periodic.stop();
   }
 
   get(name: string): DeploymentSpec | undefined {

@@ -55,11 +55,12 @@ export class PredictService {
     if (!spec) throw unknownDeployment(name);
     const requestId = command.requestId ?? randomUUID();
     const unitKey = command.unitKey ?? requestId;
-    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: this.weights.get(spec) });
+    const stored = this.weights.get(spec);
+    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
 
     const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
     if (this.publishMode !== 'off') {
-      const recorded = this.record(spec, served, choice, requestId, command);
+      const recorded = this.record(spec, served, choice, requestId, command, stored?.version);
       if (this.publishMode === 'durable') {
         await recorded.catch(() => {
           throw new ServiceUnavailableException('the prediction could not be recorded in Kafka; retry later');
@@ -93,13 +94,14 @@ export class PredictService {
   }
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
-  private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand): Promise<void> {
-    // \`probability\` is always that of the strategy's choice, even when another variant
-    // answered for it (\`fallbackFrom\` then names the choice): the served variant's own
+  private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand, weightsVersion?: number): Promise<void> {
+    // `probability` is always that of the strategy's choice, even when another variant
+    // answered for it (`fallbackFrom` then names the choice): the served variant's own
     // chance of answering depends on the other arms' failure rates, which nobody knows.
     // Off-policy evaluation and the bandit statistics leave fallback answers out
     // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
     const event = this.predictionEvent(spec, served, choice.probability, requestId, command.unitKey);
+    if (weightsVersion !== undefined) event.weightsVersion = weightsVersion;
     const published = this.publish(this.kafka.topics.predictions, requestId, event);
     if (choice.shadows.length && served.answer) {
       const shadowRequest: ShadowRequestEvent = {

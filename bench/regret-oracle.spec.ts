@@ -1,5 +1,5 @@
-import { cumulativeRegret, simulateInstantBandit } from './regret';
-import { seededRng } from './rng';
+import { seededRng } from '@switchyard/strategies';
+import { cumulativeRegret, simulateInstantBandit } from './regret-oracle';
 
 const ARMS = ['a', 'b', 'c'];
 const RATES: Record<string, number> = { a: 0.7, b: 0.8, c: 0.9 };

@@ -1,9 +1,6 @@
+// The regret bench's oracle (an instant-feedback bandit and its regret), not something a service runs: it lives with the bench.
 import type { BanditAlgorithm } from '@switchyard/contracts';
-import { addReward, ArmStats, emptyStats } from './arm-stats';
-import { banditWeights } from './bandit';
-import type { RewardKind } from './reward';
-import type { Rng } from './rng';
-import { chooseArm } from './weights';
+import { addReward, ArmStats, banditWeights, chooseArm, emptyStats, type RewardKind, type Rng } from '@switchyard/strategies';
 
 export interface InstantBanditOptions {
   algorithm: BanditAlgorithm;

@@ -1,0 +1,90 @@
+// @ts-check
+// Lint and library boundaries, run by `npm test` (`npm run lint`). The boundary rules
+// encode the import table of DESIGN.md ("Services"): see README, "Code layout rules".
+import eslint from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const LIBS = ['contracts', 'strategies', 'messaging', 'store', 'model-client', 'runtime', 'demo-models'];
+
+/**
+ * What each library may import of ours. The first five are DESIGN's table; runtime
+ * (bootstrap, env, health, metrics, PeriodicTask) and demo-models (the built-in models)
+ * are libraries too, and their rows are what the code does today (demo-models takes its
+ * seeded generator from strategies, both pure).
+ */
+const ALLOWED = {
+  contracts: [],
+  strategies: ['contracts'],
+  messaging: ['contracts', 'runtime'],
+  store: ['contracts', 'strategies', 'runtime'],
+  'model-client': ['contracts'],
+  runtime: ['contracts'],
+  'demo-models': ['strategies'],
+};
+
+/** libs/strategies is pure: no framework, Kafka, Redis, HTTP, network or file system. */
+const IMPURE = ['@nestjs/*', 'kafkajs', 'kafkajs/*', 'ioredis', 'ioredis/*', 'undici', 'undici/*', 'fastify', 'fastify/*'];
+const IMPURE_NODE = ['http', 'https', 'http2', 'net', 'tls', 'dgram', 'fs', 'fs/promises', 'child_process'].flatMap((m) => [m, `node:${m}`]);
+
+const forbiddenLib = (name, importer) => ({
+  group: [`@switchyard/${name}`, `@switchyard/${name}/**`],
+  message: `libs/${importer} may not import @switchyard/${name} (DESIGN.md, "Services": libs/${importer} may import ${ALLOWED[importer].join(', ') || 'nothing of ours'}).`,
+});
+
+const libBoundaries = LIBS.map((lib) => ({
+  name: `boundaries/libs/${lib}`,
+  files: [`libs/${lib}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        paths: lib === 'strategies' ? IMPURE_NODE.map((name) => ({ name, message: 'libs/strategies is pure: no network, HTTP or file system (DESIGN.md, "Services").' })) : [],
+        patterns: [
+          ...LIBS.filter((other) => other !== lib && !ALLOWED[lib].includes(other)).map((other) => forbiddenLib(other, lib)),
+          { group: ['../*', '**/apps/**', '**/libs/**'], message: 'a library reaches other code only through @switchyard/<library>, never by a relative path out of its src (DESIGN.md, "Services").' },
+          ...(lib === 'strategies' ? [{ group: IMPURE, message: 'libs/strategies is pure: no NestJS, Kafka, Redis or HTTP code (DESIGN.md, "Services").' }] : []),
+        ],
+      },
+    ],
+  },
+}));
+
+const appBoundaries = {
+  name: 'boundaries/apps',
+  files: ['apps/**/*.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: ['../../*', '**/apps/**', '**/libs/**'],
+            message: 'apps import libraries (@switchyard/<library>), never other apps or a library by path (DESIGN.md, "Services").',
+          },
+        ],
+      },
+    ],
+  },
+};
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    name: 'switchyard/base',
+    rules: {
+      // `_`-prefixed parameters and variables are deliberately unused (signatures, destructuring).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    name: 'switchyard/harness',
+    files: ['bench/**/*.ts', 'demo/**/*.ts', 'test/**/*.ts', 'faults/**/*.ts'],
+    // Harnesses read JSON answers of many shapes and assert on them field by field.
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  ...libBoundaries,
+  appBoundaries,
+  // bench/, demo/, faults/ and test/ may import anything: no boundary rule applies to them.
+);

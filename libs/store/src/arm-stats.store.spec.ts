@@ -1,0 +1,22 @@
+import { parseStats } from './arm-stats.store';
+
+describe(parseStats.name, () => {
+  it('keeps variants named like Object.prototype members as arms, without touching Object.prototype', () => {
+    const sut = parseStats({
+      'constructor:count': '2',
+      'constructor:sum': '1',
+      'constructor:sumSq': '1',
+      '__proto__:count': '3',
+      '__proto__:sum': '3',
+      '__proto__:sumSq': '3',
+      'toString:shadow:count': '1',
+      'v1:count': '1',
+    });
+    expect(Object.keys(sut).sort()).toEqual(['__proto__', 'constructor', 'toString:shadow', 'v1']);
+    expect(sut['constructor']).toEqual({ count: 2, sum: 1, sumSq: 1 });
+    expect(sut['__proto__']).toEqual({ count: 3, sum: 3, sumSq: 3 });
+    expect(sut['toString:shadow']).toEqual({ count: 1, sum: 0, sumSq: 0 });
+    expect(({} as Record<string, unknown>).count).toBeUndefined();
+    expect((Object as unknown as Record<string, unknown>).count).toBeUndefined();
+  });
+});

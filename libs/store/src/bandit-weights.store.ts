@@ -1,0 +1,96 @@
+import { Injectable } from '@nestjs/common';
+import { isValidName } from '@switchyard/contracts';
+import type { Weights } from '@switchyard/strategies';
+import { RedisClient } from './redis.client';
+
+/** A bandit's weights as the updater computed them once for every router. */
+export interface StoredWeights {
+  /** Variant → share of traffic, summing to 1. */
+  weights: Weights;
+  /** Grows by one with every write for the deployment; never goes back. */
+  version: number;
+  /** The spec version the weights were computed for. */
+  specVersion: number;
+  computedAt: string;
+}
+
+/**
+ * Compare-and-set write: the version read before computing must still be current, so a
+ * slower updater (whose claim expired mid-computation) cannot overwrite newer weights
+ * with older ones. KEYS[1] weights hash; ARGV: expected version, weights JSON,
+ * specVersion, computedAt. Answers the new version, or -1 when another write came first.
+ */
+const WRITE_WEIGHTS = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[1]) then return -1 end
+local version = current + 1
+redis.call('HSET', KEYS[1], 'version', version, 'weights', ARGV[2], 'specVersion', ARGV[3], 'computedAt', ARGV[4])
+return version
+`;
+
+type WeightScripts = {
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
+};
+
+/**
+ * The weights of bandit deployments, one hash per deployment (`weights:<deployment>`,
+ * fields `weights` (JSON), `version`, `specVersion`, `computedAt`), written by the bandit
+ * updater and read by every router, so all routers serve the same policy and the
+ * prediction events name it (`weightsVersion`).
+ */
+@Injectable()
+export class BanditWeightsStore {
+  private readonly redis: RedisClient['redis'] & WeightScripts;
+
+  constructor(private readonly client: RedisClient) {
+    client.redis.defineCommand('writeWeights', { numberOfKeys: 1, lua: WRITE_WEIGHTS });
+    this.redis = client.redis as RedisClient['redis'] & WeightScripts;
+  }
+
+  key(deployment: string): string {
+    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
+    return `${this.client.prefix}weights:${deployment}`;
+  }
+
+  /** The version of the latest weights (0 when none were written). */
+  async version(deployment: string): Promise<number> {
+    return Number((await this.client.redis.hget(this.key(deployment), 'version')) ?? 0);
+  }
+
+  /** Writes weights as the version after `expected`; answers that version, or undefined when `expected` is no longer current. */
+  async write(deployment: string, expected: number, weights: Weights, specVersion: number, computedAt = new Date().toISOString()): Promise<number | undefined> {
+    const version = Number(await this.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
+    return version > 0 ? version : undefined;
+  }
+
+  /** The weights of many deployments in one round trip; deployments with none (or unreadable ones) are absent. */
+  async readMany(deployments: string[]): Promise<Map<string, StoredWeights>> {
+    if (!deployments.length) return new Map();
+    const replies = await this.client.redis.pipeline(deployments.map((name) => ['hgetall', this.key(name)])).exec();
+    const found = new Map<string, StoredWeights>();
+    deployments.forEach((name, i) => {
+      const stored = parseStoredWeights((replies?.[i]?.[1] ?? {}) as Record<string, string>);
+      if (stored) found.set(name, stored);
+    });
+    return found;
+  }
+}
+
+/** The hash as written by `write`, or undefined when it is absent or not what `write` writes. */
+export function parseStoredWeights(hash: Record<string, string>): StoredWeights | undefined {
+  const version = Number(hash.version);
+  if (!Number.isInteger(version) || version < 1 || typeof hash.weights !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(hash.weights);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const weights: Weights = Object.create(null);
+  for (const [variant, weight] of Object.entries(parsed)) {
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) return undefined;
+    weights[variant] = weight;
+  }
+  return { weights, version, specVersion: Number(hash.specVersion) || 0, computedAt: hash.computedAt ?? '' };
+}

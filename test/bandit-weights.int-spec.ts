@@ -1,0 +1,122 @@
+import { Kafka, Producer } from 'kafkajs';
+import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
+import { toInferInputs } from '@switchyard/demo-models';
+import { BanditWeightsStore } from '@switchyard/store';
+import { joinedEventId } from '@switchyard/strategies';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { collect, Collector, isolation, producerFor, testKafka } from './support/kafka';
+import { freePort, ServiceProcess, spawnService } from './support/processes';
+import { deleteByPrefix } from './support/redis';
+import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
+
+const REWARDS = 60;
+
+/**
+ * Bandit weights are computed once, by the updater, and every router serves them: two
+ * router processes on one bandit deployment log the same `weightsVersion`, the one the
+ * updater stored in Redis and published on deployment-events.
+ */
+describe('bandit weights: computed once by the updater, served alike by every router', () => {
+  const ids = isolation('bandit-weights');
+  const topics = topicNames(ids.topicPrefix);
+  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
+  const routers: ServiceProcess[] = [];
+  let modelServer: RunningService;
+  let updater: RunningService;
+  let kafka: Kafka;
+  let producer: Producer;
+  let predictions: Collector;
+  let deploymentEvents: Collector;
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    modelServer = await startService(modelServerService);
+    updater = await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '300' });
+    for (let i = 0; i < 2; i++) {
+      routers.push(await spawnService('router', await freePort(), { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200', LOG_LEVEL: 'warn' }));
+    }
+    producer = await producerFor(kafka);
+    predictions = await collect(kafka, topics.predictions);
+    deploymentEvents = await collect(kafka, topics.deploymentEvents);
+  });
+
+  afterAll(async () => {
+    for (const router of routers) router.child.kill('SIGTERM');
+    await Promise.all(routers.map((router) => router.exited));
+    await predictions?.stop();
+    await deploymentEvents?.stop();
+    await producer?.disconnect();
+    await updater?.close();
+    await modelServer?.close();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  it('both routers log the weightsVersion the updater stored and published', async () => {
+    const put = await http('PUT', `${routers[0].url}/v1/deployments/churn`, {
+      variants: [1, 2].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+      strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 },
+      reward: { type: 'match' },
+    });
+    expect(put.status).toBe(200);
+    // The updater follows the new arms, then computes the first (uniform-prior) weights.
+    await waitFor(() => deploymentEvents.messages.some((m) => m.value.action === 'weights' && m.value.deployment === 'churn'), {
+      what: 'the first weights of the new bandit',
+    });
+
+    // Rewards as the joiner would publish them: v2 always right, v1 never.
+    const now = new Date().toISOString();
+    const joined: JoinedEvent[] = Array.from({ length: REWARDS }, (_, i) => {
+      const pair = { requestId: `seed-${i}`, deployment: 'churn', variant: i % 2 ? 'v2' : 'v1', role: 'served' as const };
+      return {
+        ...envelope('joined'),
+        ...pair,
+        eventId: joinedEventId(pair),
+        strategy: 'bandit',
+        specVersion: 1,
+        probability: 0.5,
+        outputs: [],
+        latencyMs: 1,
+        label: 1,
+        reward: i % 2,
+        predictedAt: now,
+        feedbackAt: now,
+      };
+    });
+    await producer.send({ topic: topics.joined, messages: joined.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
+
+    // The snapshot computed from all of them: its version is what the routers must serve.
+    const snapshot = await waitFor(
+      () => deploymentEvents.messages.find((m) => m.value.action === 'weights' && m.value.deployment === 'churn' && m.value.detail.stats.v2.count === REWARDS / 2),
+      { what: 'the weights computed from every reward' },
+    );
+    const { weightsVersion, weights } = snapshot.value.detail;
+    expect(weightsVersion).toBeGreaterThanOrEqual(1);
+    expect(weights.v2).toBeGreaterThan(weights.v1);
+    const store = updater.app.get(BanditWeightsStore);
+    const stored = (await store.readMany(['churn'])).get('churn')!;
+    // Nothing changed since, so nothing newer was computed.
+    expect({ version: stored.version, weights: { ...stored.weights } }).toEqual({ version: weightsVersion, weights });
+
+    // Each router picks the stored weights up on its own timer: ask both until both log that version.
+    let sequence = 0;
+    const latestVersionOf = (router: number) =>
+      predictions.messages.filter((m) => m.value.requestId.startsWith(`r${router}-`)).at(-1)?.value.weightsVersion as number | undefined;
+    await waitFor(
+      async () => {
+        sequence++;
+        for (const [i, router] of routers.entries()) {
+          const answer = await http('POST', `${router.url}/v1/deployments/churn/predict`, { requestId: `r${i}-${sequence}`, inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
+          if (answer.status !== 200) throw new Error(`predict: ${answer.status} ${JSON.stringify(answer.body)}`);
+        }
+        await waitFor(() => predictions.messages.some((m) => m.value.requestId === `r1-${sequence}`), { what: 'the prediction events' });
+        return latestVersionOf(0) === weightsVersion && latestVersionOf(1) === weightsVersion;
+      },
+      { intervalMs: 100, what: `both routers to serve weights version ${weightsVersion}` },
+    );
+    const served = predictions.messages.filter((m) => /^r[01]-/.test(m.value.requestId));
+    // Before they caught up a router served uniform weights (no version) or an earlier one, never a later one.
+    for (const message of served) expect(message.value.weightsVersion ?? 0).toBeLessThanOrEqual(weightsVersion);
+  });
+});
