@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs';
+import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, SASLOptions, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
@@ -69,6 +69,8 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator,
       retry: { initialRetryTime: 100, retries: 8 },
+      ssl: env.KAFKA_SSL === 'true',
+      ...(env.KAFKA_SASL_MECHANISM && { sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions }),
     });
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number

@@ -43,6 +43,26 @@ export class BaseEnv {
   @Matches(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://' })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
+  @Env('Connect to Kafka over TLS (true/false), with the system CA store')
+  @IsIn(['true', 'false'])
+  KAFKA_SSL = 'false';
+
+  @Env('Kafka SASL mechanism (plain, scram-sha-256, scram-sha-512); unset: no SASL')
+  @IsOptional()
+  @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'])
+  KAFKA_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+  @Env('Kafka SASL user name')
+  @IsOptional()
+  @IsString()
+  KAFKA_SASL_USERNAME?: string;
+
+  @Env('Kafka SASL password')
+  @Secret()
+  @IsOptional()
+  @IsString()
+  KAFKA_SASL_PASSWORD?: string;
+
   @Env('Prefix of every Kafka topic name')
   @Matches(/^[A-Za-z0-9._-]*$/)
   TOPIC_PREFIX = DEFAULT_TOPIC_PREFIX;
