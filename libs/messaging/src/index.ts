@@ -3,3 +3,5 @@ export * from './kafka.client';
 export * from './consumer.server';
 export * from './messaging.module';
 export * from './parse-batch';
+export * from './read-range';
+export * from './partitioner';

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# After tsc: what tsc does not emit. The dashboard's static files go beside the compiled
+# router, and the CLI entry becomes executable (package.json "bin": switchyard).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p dist/apps/router/src/ui
+cp -R apps/router/src/ui/static dist/apps/router/src/ui/
+chmod +x dist/apps/cli/src/main.js
