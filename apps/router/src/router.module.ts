@@ -6,6 +6,8 @@ import { AdminGuard } from './deployments/admin.guard';
 import { DeploymentCache } from './deployments/deployment.cache';
 import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
+import { HistoryService } from './history/history.service';
+import { UiController } from './ui/ui.controller';
 import { FeedbackController } from './feedback/feedback.controller';
 import { KafkaIngressController } from './ingress/kafka-ingress.controller';
 import { ArmWeights } from './predict/arm-weights';
@@ -14,7 +16,7 @@ import { PredictService } from './predict/predict.service';
 
 @Module({
   imports: [MessagingModule, StoreModule],
-  controllers: [DeploymentsController, PredictController, FeedbackController, KafkaIngressController],
-  providers: [AdminGuard, DeploymentCache, DeploymentsService, ArmWeights, PredictService, ModelClient],
+  controllers: [DeploymentsController, PredictController, FeedbackController, KafkaIngressController, UiController],
+  providers: [AdminGuard, DeploymentCache, DeploymentsService, ArmWeights, PredictService, ModelClient, HistoryService],
 })
 export class RouterModule {}
