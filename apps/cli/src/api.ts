@@ -38,7 +38,7 @@ export class RouterApi {
     this.url = url.replace(/\/+$/, '');
   }
 
-  async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.key) headers.authorization = `Bearer ${this.key}`;

@@ -39,19 +39,22 @@ export function parseJson(raw: string | null): unknown {
   }
 }
 
+/** A field of a parsed record, whatever the record turned out to be. */
+const field = (value: unknown, name: string): unknown => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined);
+
 /** Which topic a `tail` reads, and which of its records it shows. */
-export function tailSource(what: string, topics: TopicMap, deployment?: string): { topic: string; keep: (value: any) => boolean } {
-  const ofDeployment = (value: any) => deployment === undefined || value?.deployment === deployment;
+export function tailSource(what: string, topics: TopicMap, deployment?: string): { topic: string; keep: (value: unknown) => boolean } {
+  const ofDeployment = (value: unknown) => deployment === undefined || field(value, 'deployment') === deployment;
   switch (what) {
     case 'predictions':
       return { topic: topics.predictions, keep: ofDeployment };
     case 'joined':
       return { topic: topics.joined, keep: ofDeployment };
     case 'decisions':
-      return { topic: topics.deploymentEvents, keep: (value) => value?.type === 'decision' && ofDeployment(value) };
+      return { topic: topics.deploymentEvents, keep: (value) => field(value, 'type') === 'decision' && ofDeployment(value) };
     case 'dlq':
       // A DLQ record holds the original bytes; its deployment, if any, is inside them.
-      return { topic: topics.dlq, keep: (value) => deployment === undefined || (parseJson(value?.value ?? null) as any)?.deployment === deployment };
+      return { topic: topics.dlq, keep: (value) => deployment === undefined || field(parseJson((field(value, 'value') as string | undefined) ?? null), 'deployment') === deployment };
     default:
       throw usageError(`cannot tail "${what}": choose one of ${TAIL_TOPICS.join(', ')}`);
   }
@@ -67,7 +70,7 @@ export interface TailOptions {
  * Follows a topic with a consumer group of its own (read committed, nothing committed)
  * until `limit` records were shown or the process is interrupted.
  */
-export async function tail(kafka: Kafka, topic: string, keep: (value: any) => boolean, options: TailOptions): Promise<void> {
+export async function tail(kafka: Kafka, topic: string, keep: (value: unknown) => boolean, options: TailOptions): Promise<void> {
   const consumer = kafka.consumer({ groupId: `switchyard-cli-tail-${randomBytes(6).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 500 });
   let shown = 0;
   let done!: () => void;

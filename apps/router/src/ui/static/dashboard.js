@@ -181,7 +181,8 @@
         .filter((p) => p.variants[name])
         .map((p) => ({ t: Date.parse(p.at), v: p.variants[name].mean, low: p.variants[name].low, high: p.variants[name].high }))
         .concat(state.live.filter((p) => p.rewards[name]).map((p) => ({ t: p.t, v: p.rewards[name].mean, low: p.rewards[name].low, high: p.rewards[name].high })));
-      rewardPoints.forEach((p) => rewardValues.push(p.v, p.low ?? p.v, p.high ?? p.v));
+      // The axis follows the means; an early interval from a handful of rewards is clipped, not allowed to flatten the chart.
+      rewardPoints.forEach((p) => rewardValues.push(p.v));
       rewardSeries.push({ name, color, points: rewardPoints });
     }
     chart($('split-chart'), splitSeries, { percent: true });
