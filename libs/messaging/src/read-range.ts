@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka } from 'kafkajs';
+import { murmur2 } from './partitioner';
 
 export interface RangeMessage {
   topic: string;
@@ -12,6 +13,11 @@ export interface RangeMessage {
 }
 
 export interface ReadRangeOptions {
+  /**
+   * Read only the partition this key is written to (murmur2, as every Switchyard producer
+   * partitions): a topic keyed by deployment costs one partition's read, not all.
+   */
+  key?: string;
   /** Keep only messages for which this is true (applied before `limit`). */
   filter?: (message: RangeMessage) => boolean;
   /** Keep at most this many: the latest ones. @default 10000 */
@@ -36,13 +42,14 @@ export interface ReadRangeOptions {
  * partition, partitions one after the other.
  */
 export async function readRange(kafka: Kafka, topic: string, options: ReadRangeOptions = {}): Promise<RangeMessage[]> {
-  const { filter, limit = 10000, timeoutMs = 10000, idleMs = 1000, groupPrefix = 'switchyard-read' } = options;
+  const { key, filter, limit = 10000, timeoutMs = 10000, idleMs = 1000, groupPrefix = 'switchyard-read' } = options;
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
-    ends = new Map(offsets.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)]));
+    const only = key === undefined ? undefined : (murmur2(key) & 0x7fffffff) % offsets.length;
+    ends = new Map(offsets.filter((p) => (only === undefined || p.partition === only) && BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)]));
   } finally {
     await admin.disconnect();
   }
@@ -65,10 +72,11 @@ export async function readRange(kafka: Kafka, topic: string, options: ReadRangeO
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, pause }) => {
         stillReading();
         const end = ends.get(batch.partition);
-        if (end === undefined) return;
+        // A partition with nothing to read (or not the key's): stop fetching it.
+        if (end === undefined) return void pause();
         const kept = byPartition.get(batch.partition) ?? [];
         for (const message of batch.messages) {
           if (BigInt(message.offset) >= end) break;

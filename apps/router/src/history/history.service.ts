@@ -8,10 +8,12 @@ export const HISTORY_LIMIT = 5000;
 const CACHE_MS = 2000;
 
 /**
- * `GET /v1/deployments/{name}/history`: a bounded read of `deployment-events` (the topic
- * is keyed by deployment, and small: spec changes, decisions and weight snapshots at most
- * every SNAPSHOT_INTERVAL_MS), so the series survive a router restart and agree between
- * router instances.
+ * `GET /v1/deployments/{name}/history`: a bounded read of `deployment-events` (keyed by
+ * deployment, so only that deployment's partition is read; small: spec changes, decisions
+ * and weight snapshots at most every SNAPSHOT_INTERVAL_MS), so the series survive a
+ * router restart and agree between router instances. Each read starts at the beginning
+ * of the partition: cheap at this topic's volume, though a retention of months of bandit
+ * snapshots would call for reading on from the last answer instead.
  */
 @Injectable()
 export class HistoryService {
@@ -32,6 +34,7 @@ export class HistoryService {
   private async read(deployment: string): Promise<DeploymentHistory> {
     const messages = await readRange(this.kafka.kafka, this.kafka.topics.deploymentEvents, {
       groupPrefix: `${this.kafka.clientId}-history`,
+      key: deployment,
       filter: (message) => message.key === deployment,
       limit: HISTORY_LIMIT,
       timeoutMs: 5000,
