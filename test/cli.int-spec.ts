@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { topicNames } from '@switchyard/contracts';
@@ -213,6 +213,13 @@ reward:
     const noKey = await runCli(['rollback', 'cli-canary'], { ...cliEnv, ADMIN_API_KEY: undefined });
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toContain('ADMIN_API_KEY');
+    // Without the variable, the key comes from .switchyard/admin-key in the working directory.
+    const project = mkdtempSync(join(tmpdir(), 'switchyard-project-'));
+    mkdirSync(join(project, '.switchyard'));
+    writeFileSync(join(project, '.switchyard', 'admin-key'), `${ADMIN_KEY}\n`);
+    const fromFile = await runCli(['rollback', 'cli-canary', '--output', 'json'], { ...cliEnv, ADMIN_API_KEY: undefined }, 60000, project);
+    expect(fromFile.code).toBe(0);
+    expect(JSON.parse(fromFile.stdout).strategy).toEqual({ type: 'single', variant: 'v2' });
 
     const invalid = await cli('deploy', 'cli-bad', '-f', file('bad.yaml', 'variants: []\nstrategy: {type: single, variant: v1}\n'));
     expect(invalid.code).toBe(1);

@@ -11,8 +11,8 @@ export interface CliResult {
 }
 
 /** Runs `switchyard ...args` as a real process with `env` added to this one's. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60000): Promise<CliResult> {
-  const child = startCli(args, env);
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60000, cwd?: string): Promise<CliResult> {
+  const child = startCli(args, env, cwd);
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -29,8 +29,8 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
-export function startCli(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
+export function startCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
   const merged: Record<string, string | undefined> = { ...process.env, ...env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete merged[key];
-  return spawn(process.execPath, [CLI, ...args], { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [CLI, ...args], { env: merged, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }

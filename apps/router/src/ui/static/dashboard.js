@@ -113,6 +113,9 @@
     const names = d.variants.map((v) => v.name);
     const serving = servingStrategy(d);
     $('name').textContent = d.name;
+    // The list polls less often; the selected entry follows this answer at once.
+    const entry = document.querySelector(`#deployments li[data-name="${CSS.escape(d.name)}"] small`);
+    if (entry) entry.textContent = `${d.strategy.type} v${d.version}`;
     $('version').textContent = `version ${d.version}`;
     $('strategy').textContent = describe(d.strategy) + (d.plan ? ` — step ${d.plan.step}/${d.plan.of} ${d.plan.kind}${d.plan.paused ? ' (paused)' : ''}, serving ${describe(serving)}` : '');
 
