@@ -49,6 +49,20 @@ describe(buildHistory.name, () => {
   });
 });
 
+describe(`${buildHistory.name} after a delete`, () => {
+  it('starts over: a deployment created again under the same name has only its new history', () => {
+    const sut = buildHistory('churn', [
+      { type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 1, detail: { strategy: { type: 'single', variant: 'old' } } },
+      { type: 'decision', action: 'hold', occurredAt: at(1), fromVersion: 1, toVersion: 1 },
+      { type: 'deployment', action: 'delete', occurredAt: at(2) },
+      { type: 'deployment', action: 'put', occurredAt: at(3), specVersion: 1, detail: { strategy: { type: 'single', variant: 'new' } } },
+    ]);
+    expect(sut.split).toEqual([{ at: at(3), source: 'put', specVersion: 1, shares: { new: 1 } }]);
+    expect(sut.decisions).toEqual([]);
+    expect(sut.changes).toHaveLength(1);
+  });
+});
+
 describe(sharesOf.name, () => {
   it('has no fixed shares for a bandit, and the primary alone for a shadow', () => {
     expect(sharesOf({ type: 'bandit' })).toBeUndefined();

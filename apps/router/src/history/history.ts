@@ -131,6 +131,12 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
       continue;
     }
     const action = event.action ?? '?';
+    // A deployment deleted and created again under the same name starts a new history.
+    if (action === 'delete') {
+      Object.assign(history, { split: [], rewards: [], decisions: [], changes: [] });
+      current = undefined;
+      continue;
+    }
     if (action === 'weights') {
       if (event.detail?.weights) history.split.push({ at, source: 'weights', specVersion: event.specVersion, shares: event.detail.weights });
       const stats = event.detail?.stats ?? {};
