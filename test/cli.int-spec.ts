@@ -37,7 +37,7 @@ describe('switchyard CLI', () => {
     router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200', ADMIN_API_KEY: ADMIN_KEY });
     services.push(router);
     services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}` }));
+    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
     services.push(await startService(rolloutControllerService, { ...env, ROLLOUT_INTERVAL_MS: '300' }));
     cliEnv = { SWITCHYARD_URL: router.url, ADMIN_API_KEY: ADMIN_KEY, TOPIC_PREFIX: ids.topicPrefix, KAFKA_BROKERS: process.env.KAFKA_BROKERS! };
   });
@@ -168,6 +168,29 @@ reward:
     const status = await cli('status', 'cli-guarded');
     expect(status.stdout).toMatch(/guardrails: failed/);
     expect(status.stdout).toMatch(/last decision: rollback \(v1 → v2\)/);
+  });
+
+  it('shows a bandit\'s latest weights, from the history, as its set split', async () => {
+    const spec = {
+      variants: [
+        { name: 'v1', url: modelServer.url, model: 'churn-v1' },
+        { name: 'v3', url: modelServer.url, model: 'churn-v3' },
+      ],
+      strategy: { type: 'bandit', algorithm: 'thompson' },
+    };
+    expect((await cli('deploy', 'cli-bandit', '-f', file('bandit.json', JSON.stringify(spec)))).code).toBe(0);
+    await traffic('cli-bandit', 40, 4);
+    // Snapshots keep coming while labels join: the status and the history read just after it must agree.
+    const { status, latest } = await waitFor(
+      async () => {
+        const result = await cli('status', 'cli-bandit');
+        const weights = (await http('GET', `${router.url}/v1/deployments/cli-bandit/history`)).body.split.filter((p: { source: string }) => p.source === 'weights');
+        const last = weights[weights.length - 1];
+        return last && result.stdout.includes(`set = the bandit's weights at ${last.at}`) && { status: result.stdout, latest: last };
+      },
+      { what: 'a weight snapshot in status', timeoutMs: 60000, intervalMs: 500 },
+    );
+    expect(status).toMatch(new RegExp(`^v1\\s+served\\s+${(latest.shares.v1 * 100).toFixed(1)}%`, 'm'));
   });
 
   it('redraws status --watch until interrupted, then exits 0', async () => {

@@ -1,4 +1,4 @@
-import { DeploymentJson, describeDecision, evaluationView, listView, servedSplit, setSplit, statusView, table, tailLine } from './format';
+import { DeploymentJson, describeDecision, evaluationView, latestWeights, listView, servedSplit, setSplit, statusView, table, tailLine } from './format';
 
 const canary: DeploymentJson = {
   name: 'churn',
@@ -66,6 +66,33 @@ describe(statusView.name, () => {
     expect(sut).toMatch(/^v1\s+served\s+75\.0%/m);
     expect(sut).toContain('plan: paused');
     expect(sut).toContain('last decision: none');
+  });
+});
+
+describe(`${statusView.name} of a bandit`, () => {
+  const bandit: DeploymentJson = { ...canary, guardrails: undefined, strategy: { type: 'bandit', algorithm: 'thompson' } };
+
+  it('shows the latest weight snapshot of the current version as the set split', () => {
+    const history = {
+      split: [
+        { at: 't1', source: 'weights', specVersion: 4, shares: { v1: 0.5, v2: 0.5 } },
+        { at: 't2', source: 'weights', specVersion: 4, shares: { v1: 0.25, v2: 0.75 } },
+        { at: 't3', source: 'weights', specVersion: 3, shares: { v1: 1, v2: 0 } },
+      ],
+    };
+    const weights = latestWeights(history, 4);
+    expect(weights).toMatchObject({ at: 't2' });
+    const sut = statusView(bandit, new Date(0), weights);
+    expect(sut).toContain("set = the bandit's weights at t2");
+    expect(sut).toMatch(/^v1\s+served\s+25\.0%\s+88\.0%/m);
+    expect(sut).toMatch(/^v2\s+served\s+75\.0%\s+12\.0%/m);
+  });
+
+  it('says "bandit" when no snapshot of this version is known', () => {
+    expect(latestWeights({ split: [] }, 4)).toBeUndefined();
+    const sut = statusView(bandit, new Date(0));
+    expect(sut).toContain('set = bandit (no weight snapshot of this version yet)');
+    expect(sut).toMatch(/^v1\s+served\s+bandit\s+88\.0%/m);
   });
 });
 

@@ -129,8 +129,17 @@ export function listView(deployments: DeploymentJson[]): string {
   );
 }
 
-/** The `status` screen: header, per-variant table (set vs served split, rewards), judgement. */
-export function statusView(d: DeploymentJson, now: Date = new Date()): string {
+/** The latest bandit weights of the current spec version from a history answer, if any. */
+export function latestWeights(history: { split?: { at: string; source: string; specVersion?: number; shares: Record<string, number> }[] } | undefined, version: number) {
+  const points = (history?.split ?? []).filter((p) => p.source === 'weights' && p.specVersion === version);
+  return points.length ? points[points.length - 1] : undefined;
+}
+
+/**
+ * The `status` screen: header, per-variant table (set vs served split, rewards), judgement.
+ * A bandit's set split is its latest weight snapshot (`weights`, from the history) when known.
+ */
+export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: { at: string; shares: Record<string, number> }): string {
   const lines: string[] = [];
   const serving = d.plan?.serving ?? d.strategy;
   lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy)}`);
@@ -138,7 +147,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     lines.push(`plan step ${d.plan.step}/${d.plan.of} ${d.plan.kind ?? '?'}${d.plan.paused ? ' (paused)' : ''}  serving ${describeStrategy(serving)}`);
   }
   const names = d.variants.map((v) => v.name);
-  const set = setSplit(serving, names);
+  const set = serving.type === 'bandit' && weights ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...weights.shares } : setSplit(serving, names);
   const served = servedSplit(d.report);
   const rows: (string | number | undefined)[][] = [];
   for (const name of names) {
@@ -164,6 +173,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     if (roles.shadow) row('shadow', roles.shadow);
   }
   lines.push('');
+  if (serving.type === 'bandit') lines.push(weights ? `set = the bandit's weights at ${weights.at}` : 'set = bandit (no weight snapshot of this version yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
   const judged = d.plan ?? d.guardrails;
   if (judged) {

@@ -119,7 +119,9 @@
     $('version').textContent = `version ${d.version}`;
     $('strategy').textContent = describe(d.strategy) + (d.plan ? ` — step ${d.plan.step}/${d.plan.of} ${d.plan.kind}${d.plan.paused ? ' (paused)' : ''}, serving ${describe(serving)}` : '');
 
-    const set = setSplit(serving, names);
+    // A bandit's set split is its latest weight snapshot of this version, from the history.
+    const snapshots = state.history ? state.history.split.filter((p) => p.source === 'weights' && p.specVersion === d.version) : [];
+    const set = setSplit(serving, names) || (snapshots.length ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...snapshots[snapshots.length - 1].shares } : null);
     const served = servedSplit(d.report);
     const rows = [];
     for (const name of names) {
