@@ -8,7 +8,8 @@ COPY apps apps
 COPY libs libs
 COPY bench bench
 COPY demo demo
-RUN npx tsc -p tsconfig.build.json && npx tsc-alias -p tsconfig.build.json && npm prune --omit=dev
+COPY scripts/post-build.sh scripts/post-build.sh
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -10,6 +10,8 @@ import { DeploymentsController } from './deployments/deployments.controller';
 import { DeploymentsService } from './deployments/deployments.service';
 import { EvaluateController } from './evaluate/evaluate.controller';
 import { EvaluateService } from './evaluate/evaluate.service';
+import { HistoryService } from './history/history.service';
+import { UiController } from './ui/ui.controller';
 import { FeedbackController } from './feedback/feedback.controller';
 import { KafkaIngressController } from './ingress/kafka-ingress.controller';
 import { ArmWeights } from './predict/arm-weights';
@@ -18,7 +20,7 @@ import { PredictService } from './predict/predict.service';
 
 @Module({
   imports: [MessagingModule, StoreModule],
-  controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController],
+  controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController, UiController],
   providers: [
     AdminGuard,
     FeedbackGuard,
@@ -29,6 +31,7 @@ import { PredictService } from './predict/predict.service';
     PredictService,
     ModelClient,
     EvaluateService,
+    HistoryService,
   ],
 })
 export class RouterModule {}

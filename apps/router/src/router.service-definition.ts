@@ -1,5 +1,6 @@
 import { ServiceDefinition } from '@switchyard/runtime';
 import { KafkaClient } from '@switchyard/messaging';
+import { setupOpenApi } from './openapi/openapi';
 import { RouterEnv } from './router.env';
 import { RouterModule } from './router.module';
 
@@ -8,5 +9,6 @@ export const routerService: ServiceDefinition<RouterEnv> = {
   summary: 'serves predictions over HTTP, the Open Inference Protocol and Kafka, and hosts the control-plane API',
   envClass: RouterEnv,
   module: () => RouterModule,
+  configure: (app) => setupOpenApi(app),
   consumers: (app, env) => (env.KAFKA_INGRESS === 'true' ? app.get(KafkaClient).consumerServer(env.INGRESS_GROUP, ['requests']) : undefined),
 };

@@ -6,3 +6,5 @@ export * from './parse-batch';
 export * from './topic-range';
 export * from './failures';
 export * from './complete-send';
+export * from './read-range';
+export * from './partitioner';

@@ -18,6 +18,8 @@ export interface ServiceDefinition<E extends BaseEnv> {
   module: (env: E) => Type | DynamicModule;
   /** Kafka consumers, as a NestJS microservice transport built once the app is wired. */
   consumers?: (app: INestApplication, env: E) => CustomTransportStrategy | undefined;
+  /** Extra HTTP wiring before the app initialises (the router's OpenAPI document and Swagger UI). */
+  configure?: (app: NestFastifyApplication, env: E) => void;
 }
 
 @Module({})
@@ -69,6 +71,7 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
   closeConnectionsWhenClosing(app);
   // Exit 0 once hooks have run, instead of re-raising the signal (exit 143).
   app.enableShutdownHooks(undefined, { useProcessExit: true });
+  definition.configure?.(app, env);
   const consumers = definition.consumers?.(app, env);
   if (consumers) {
     app.useGlobalFilters(new KeepConsumerErrors(app.getHttpAdapter()));

@@ -1,31 +1,53 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
+import { HistoryService } from '../history/history.service';
 
+const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
+
+@ApiTags('deployments')
 @Controller('v1/deployments')
 export class DeploymentsController {
-  constructor(private readonly deployments: DeploymentsService) {}
+  constructor(
+    private readonly deployments: DeploymentsService,
+    private readonly histories: HistoryService,
+  ) {}
 
   @Get()
+  @ApiOperation({ summary: 'every deployment spec' })
   async list() {
     return { deployments: await this.deployments.list() };
   }
 
   @Get(':name')
+  @ApiOperation({ summary: 'a spec with its report per variant and role, and its guardrails or plan block' })
   get(@Param('name') name: string) {
     return this.deployments.getWithReport(checkName(name));
   }
 
+  /** Split, reward and decision series from `deployment-events` (see HistoryService). */
+  @Get(':name/history')
+  @ApiOperation({ summary: 'split, reward and decision series read from the deployment-events topic' })
+  history(@Param('name') name: string) {
+    return this.histories.history(checkName(name));
+  }
+
   @Put(':name')
   @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'create or replace a deployment (a new version)' })
+  @ApiBody({ ...ref('DeploymentSpecInput'), description: 'deployment spec' })
   put(@Param('name') name: string, @Body() body: unknown) {
     return this.deployments.put(checkName(name), body);
   }
 
   @Delete(':name')
   @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'delete a deployment with its report, statistics and rollout state' })
   @HttpCode(204)
   async remove(@Param('name') name: string): Promise<void> {
     await this.deployments.remove(checkName(name));
@@ -33,6 +55,9 @@ export class DeploymentsController {
 
   @Post(':name/promote')
   @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'make the deployment single on a variant' })
+  @ApiBody(ref('PromoteBody'))
   @HttpCode(200)
   promote(@Param('name') name: string, @Body() body: unknown) {
     const result = validatePlain(PromoteBody, body);
@@ -42,6 +67,8 @@ export class DeploymentsController {
 
   @Post(':name/plan/:action')
   @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'pause, resume or abort a plan' })
   @HttpCode(200)
   plan(@Param('name') name: string, @Param('action') action: string) {
     if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new NotFoundException(`no plan action "${action}": use pause, resume or abort`);
@@ -50,6 +77,8 @@ export class DeploymentsController {
 
   @Post(':name/rollback')
   @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'restore the spec in force before the current one, as a new version' })
   @HttpCode(200)
   rollback(@Param('name') name: string) {
     return this.deployments.rollback(checkName(name));

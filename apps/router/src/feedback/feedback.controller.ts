@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { envelope, FeedbackEvent, FeedbackInput, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { FeedbackGuard } from '../auth/guards';
@@ -6,6 +7,7 @@ import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 
 /** Ground truth over HTTP: validated here, so nothing invalid ever reaches Kafka. */
+@ApiTags('feedback')
 @Controller('v1/feedback')
 export class FeedbackController {
   constructor(private readonly kafka: KafkaClient) {}
@@ -13,6 +15,15 @@ export class FeedbackController {
   @Post()
   @UseGuards(FeedbackGuard)
   @HttpCode(202)
+  @ApiOperation({ summary: `ground truth: one record or an array of up to ${MAX_FEEDBACK_BATCH}` })
+  @ApiBody({
+    schema: {
+      oneOf: [
+        { $ref: '#/components/schemas/FeedbackInput' },
+        { type: 'array', maxItems: MAX_FEEDBACK_BATCH, items: { $ref: '#/components/schemas/FeedbackInput' } },
+      ],
+    },
+  })
   async submit(@Body() body: unknown): Promise<{ accepted: number }> {
     const items = Array.isArray(body) ? body : [body];
     if (items.length === 0 || items.length > MAX_FEEDBACK_BATCH) {

@@ -1,15 +1,19 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InferRequest, InferResponse, PredictBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from './predict.service';
 
+@ApiTags('predictions')
 @Controller()
 export class PredictController {
   constructor(private readonly predictions: PredictService) {}
 
   @Post('v1/deployments/:name/predict')
   @HttpCode(200)
+  @ApiOperation({ summary: 'a prediction from the variant the strategy chooses' })
+  @ApiBody({ schema: { $ref: '#/components/schemas/PredictBody' } })
   predict(@Param('name') name: string, @Body() body: unknown) {
     const result = validatePlain(PredictBody, body);
     if (!result.ok) {
@@ -22,6 +26,8 @@ export class PredictController {
   /** Open Inference Protocol ingress: existing OIP clients point at Switchyard unchanged. */
   @Post('v2/models/:name/infer')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Open Inference Protocol ingress; model_version is the serving variant' })
+  @ApiBody({ schema: { $ref: '#/components/schemas/InferRequest' } })
   async infer(@Param('name') name: string, @Body() body: unknown): Promise<InferResponse> {
     const result = validatePlain(InferRequest, body);
     if (!result.ok) {

@@ -1,0 +1,129 @@
+import { DeploymentJson, describeDecision, evaluationView, latestWeights, listView, servedSplit, setSplit, statusView, table, tailLine } from './format';
+
+const canary: DeploymentJson = {
+  name: 'churn',
+  version: 4,
+  variants: [{ name: 'v1' }, { name: 'v2' }],
+  strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
+  report: {
+    v1: { served: { requests: 880, errors: 1, latencyMs: { p50: 2, p95: 5 }, reward: { count: 400, mean: 0.7, low: 0.655, high: 0.745 } } },
+    v2: {
+      served: { requests: 120, errors: 0, latencyMs: { p50: 3, p95: 6 }, reward: { count: 50, mean: 0.9, low: 0.81, high: 0.99 } },
+      shadow: { requests: 30, errors: 0, agreement: { rate: 0.8, compared: 30 } },
+    },
+  },
+  guardrails: {
+    state: 'running',
+    since: '2026-11-24T17:00:00.000Z',
+    reasons: [],
+    evidence: { delta: 0.2, low: 0.05, high: 0.35, srmP: 0.0004 },
+    lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
+  },
+};
+
+describe(setSplit.name, () => {
+  it('gives each strategy its configured shares, and none for a bandit', () => {
+    expect(setSplit({ type: 'canary', primary: 'v1', canary: 'v2', percent: 10 }, ['v1', 'v2'])).toEqual({ v1: 0.9, v2: 0.1 });
+    expect(setSplit({ type: 'single', variant: 'v2' }, ['v1', 'v2'])).toEqual({ v1: 0, v2: 1 });
+    expect(setSplit({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, ['v1', 'v2'])).toEqual({ v1: 1, v2: 0 });
+    expect(setSplit({ type: 'bandit', algorithm: 'thompson' }, ['v1', 'v2'])).toEqual({ v1: undefined, v2: undefined });
+  });
+});
+
+describe(servedSplit.name, () => {
+  it('divides served requests per variant by all served requests, shadows left out', () => {
+    expect(servedSplit(canary.report)).toEqual({ v1: 0.88, v2: 0.12 });
+    expect(servedSplit({})).toEqual({});
+  });
+});
+
+describe(table.name, () => {
+  it('aligns columns and prints missing cells as "-"', () => {
+    expect(table(['A', 'BB'], [['x', undefined], ['long', 2]])).toBe('A     BB\nx     -\nlong  2');
+  });
+});
+
+describe(statusView.name, () => {
+  it('shows set against served split, rewards with intervals, agreement, the judgement and the last decision', () => {
+    const sut = statusView(canary, new Date('2026-11-24T17:05:00Z'));
+    expect(sut).toContain('deployment churn  version 4  canary v2 10% over v1');
+    expect(sut).toMatch(/^v1\s+served\s+90\.0%\s+88\.0%\s+880\s+1\s+2\s+0\.700\s+\[0\.655, 0\.745\]\s+400\s+-$/m);
+    expect(sut).toMatch(/^v2\s+served\s+10\.0%\s+12\.0%\s+120\s+0\s+3\s+0\.900\s+\[0\.810, 0\.990\]\s+50/m);
+    expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);
+    expect(sut).toContain('guardrails: running since 2026-11-24T17:00:00.000Z  delta 0.200 in [0.050, 0.350]  srmP 0.000');
+    expect(sut).toContain('last decision: hold (v4): surely not worse');
+    expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
+  });
+
+  it('shows a plan\'s step i/n and kind, and the split of the step it serves', () => {
+    const sut = statusView({
+      ...canary,
+      guardrails: undefined,
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{}, {}, {}], step: 1, paused: true },
+      plan: { step: 2, of: 3, kind: 'canary', paused: true, state: 'paused', serving: { type: 'canary', primary: 'v1', canary: 'v2', percent: 25 }, lastDecision: null },
+    });
+    expect(sut).toContain('plan step 2/3 canary (paused)  serving canary v2 25% over v1');
+    expect(sut).toMatch(/^v1\s+served\s+75\.0%/m);
+    expect(sut).toContain('plan: paused');
+    expect(sut).toContain('last decision: none');
+  });
+});
+
+describe(`${statusView.name} of a bandit`, () => {
+  const bandit: DeploymentJson = { ...canary, guardrails: undefined, strategy: { type: 'bandit', algorithm: 'thompson' } };
+
+  it('shows the latest weight snapshot of the current version as the set split', () => {
+    const history = {
+      split: [
+        { at: 't1', source: 'weights', specVersion: 4, shares: { v1: 0.5, v2: 0.5 } },
+        { at: 't2', source: 'weights', specVersion: 4, shares: { v1: 0.25, v2: 0.75 } },
+        { at: 't3', source: 'weights', specVersion: 3, shares: { v1: 1, v2: 0 } },
+      ],
+    };
+    const weights = latestWeights(history, 4);
+    expect(weights).toMatchObject({ at: 't2' });
+    const sut = statusView(bandit, new Date(0), weights);
+    expect(sut).toContain("set = the bandit's weights at t2");
+    expect(sut).toMatch(/^v1\s+served\s+25\.0%\s+88\.0%/m);
+    expect(sut).toMatch(/^v2\s+served\s+75\.0%\s+12\.0%/m);
+  });
+
+  it('says "bandit" when no snapshot of this version is known', () => {
+    expect(latestWeights({ split: [] }, 4)).toBeUndefined();
+    const sut = statusView(bandit, new Date(0));
+    expect(sut).toContain('set = bandit (no weight snapshot of this version yet)');
+    expect(sut).toMatch(/^v1\s+served\s+bandit\s+88\.0%/m);
+  });
+});
+
+describe(listView.name, () => {
+  it('lists name, version, strategy and variants', () => {
+    expect(listView([canary])).toMatch(/^churn\s+4\s+canary v2 10% over v1\s+v1,v2/m);
+    expect(listView([])).toBe('no deployments');
+  });
+});
+
+describe(describeDecision.name, () => {
+  it('names the versions a decision moved between', () => {
+    expect(describeDecision({ action: 'rollback', fromVersion: 1, toVersion: 2, reason: 'worse' })).toBe('rollback (v1 → v2): worse');
+    expect(describeDecision(null)).toBeUndefined();
+  });
+});
+
+describe(evaluationView.name, () => {
+  it('prints the estimate with its interval, n, ESS and mean weight', () => {
+    const sut = evaluationView('churn', { estimate: 0.81, low: 0.78, high: 0.84, n: 1200, ess: 950.4, meanWeight: 1.01, method: 'snips' });
+    expect(sut).toContain('off-policy estimate for churn (snips)');
+    expect(sut).toMatch(/0\.810\s+\[0\.780, 0\.840\]\s+1200\s+950\.4\s+1\.010/);
+  });
+});
+
+describe(tailLine.name, () => {
+  it('summarises decisions, predictions and DLQ records', () => {
+    expect(tailLine('t', 'churn', { type: 'decision', deployment: 'churn', action: 'advance', fromVersion: 2, toVersion: 3 }, '0')).toBe(
+      '1970-01-01T00:00:00.000Z  churn  decision advance (v2 → v3)',
+    );
+    expect(tailLine('t', 'r1', { type: 'prediction', deployment: 'churn', requestId: 'r1', variant: 'v2', role: 'served' })).toBe('  churn  prediction r1 → v2 (served)');
+    expect(tailLine('dlq', null, { topic: 'sy.feedback', partition: 1, offset: '7', error: 'not JSON' })).toBe('  dlq from sy.feedback[1]@7: not JSON');
+  });
+});

@@ -1,0 +1,226 @@
+/**
+ * Pure formatting of what the router answers: no I/O, so every table can be unit tested.
+ * Types are the JSON shapes of `GET /v1/deployments/{name}` (DESIGN "HTTP API").
+ */
+
+export interface StrategyJson {
+  type: string;
+  variant?: string;
+  primary?: string;
+  canary?: string;
+  percent?: number;
+  shadows?: string[];
+  algorithm?: string;
+  candidate?: string;
+  steps?: unknown[];
+  step?: number;
+  paused?: boolean;
+}
+
+export interface RoleReport {
+  requests: number;
+  errors: number;
+  latencyMs?: { p50: number | null; p95: number | null };
+  agreement?: { rate: number; compared: number };
+  reward?: { count: number; mean: number; low?: number; high?: number };
+}
+
+export interface DecisionJson {
+  action: string;
+  reason?: string;
+  fromVersion?: number;
+  toVersion?: number;
+  occurredAt?: string;
+  at?: string;
+}
+
+export interface JudgementJson {
+  state?: string;
+  since?: string;
+  reasons?: string[];
+  evidence?: { delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null; n?: Record<string, number> } | null;
+  lastDecision?: DecisionJson | null;
+}
+
+export interface DeploymentJson {
+  name: string;
+  version: number;
+  updatedAt?: string;
+  variants: { name: string; url?: string; model?: string }[];
+  strategy: StrategyJson;
+  report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
+  guardrails?: JudgementJson & Record<string, unknown>;
+  plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
+}
+
+/** Left-aligned columns separated by two spaces; `undefined` cells print as "-". */
+export function table(headers: string[], rows: (string | number | undefined | null)[][]): string {
+  const cells = [headers, ...rows.map((row) => row.map((cell) => (cell === undefined || cell === null || cell === '' ? '-' : String(cell))))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  return cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+/** 0.1234 → "12.3%". */
+export const percent = (share: number | undefined): string | undefined => (share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`);
+
+const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
+
+/**
+ * The configured share of each variant under `strategy` (a plan: its serving strategy);
+ * a bandit's shares move, so they are `undefined`.
+ */
+export function setSplit(strategy: StrategyJson, variants: string[]): Record<string, number | undefined> {
+  const split: Record<string, number | undefined> = Object.fromEntries(variants.map((v) => [v, 0]));
+  switch (strategy.type) {
+    case 'single':
+      if (strategy.variant) split[strategy.variant] = 1;
+      break;
+    case 'shadow':
+      if (strategy.primary) split[strategy.primary] = 1;
+      break;
+    case 'canary': {
+      const share = (strategy.percent ?? 0) / 100;
+      if (strategy.primary) split[strategy.primary] = 1 - share;
+      if (strategy.canary) split[strategy.canary] = share;
+      break;
+    }
+    default:
+      for (const v of variants) split[v] = undefined;
+  }
+  return split;
+}
+
+/** The share of served requests each variant answered, from the report's request counters. */
+export function servedSplit(report: DeploymentJson['report'] = {}): Record<string, number> {
+  const served = Object.entries(report).map(([variant, roles]) => [variant, roles.served?.requests ?? 0] as const);
+  const total = served.reduce((sum, [, n]) => sum + n, 0);
+  return Object.fromEntries(served.map(([variant, n]) => [variant, total ? n / total : 0]));
+}
+
+/** "canary v2 10% over v1" and the like. */
+export function describeStrategy(strategy: StrategyJson): string {
+  switch (strategy.type) {
+    case 'single':
+      return `single ${strategy.variant}`;
+    case 'shadow':
+      return `shadow: ${strategy.primary} serves, ${(strategy.shadows ?? []).join(', ')} mirrored`;
+    case 'canary':
+      return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}`;
+    case 'bandit':
+      return `bandit ${strategy.algorithm}`;
+    case 'plan':
+      return `plan ${strategy.candidate} over ${strategy.primary}, step ${(strategy.step ?? 0) + 1}/${strategy.steps?.length ?? '?'}${strategy.paused ? ' (paused)' : ''}`;
+    default:
+      return strategy.type;
+  }
+}
+
+export function describeDecision(decision: DecisionJson | null | undefined): string | undefined {
+  if (!decision) return undefined;
+  const versions = decision.fromVersion === undefined ? '' : decision.toVersion !== decision.fromVersion ? ` (v${decision.fromVersion} → v${decision.toVersion})` : ` (v${decision.fromVersion})`;
+  return `${decision.action}${versions}${decision.reason ? `: ${decision.reason}` : ''}`;
+}
+
+export function listView(deployments: DeploymentJson[]): string {
+  if (!deployments.length) return 'no deployments';
+  return table(
+    ['NAME', 'VERSION', 'STRATEGY', 'VARIANTS', 'UPDATED'],
+    deployments.map((d) => [d.name, d.version, describeStrategy(d.strategy), d.variants.map((v) => v.name).join(','), d.updatedAt]),
+  );
+}
+
+/** The latest bandit weights of the current spec version from a history answer, if any. */
+export function latestWeights(history: { split?: { at: string; source: string; specVersion?: number; shares: Record<string, number> }[] } | undefined, version: number) {
+  const points = (history?.split ?? []).filter((p) => p.source === 'weights' && p.specVersion === version);
+  return points.length ? points[points.length - 1] : undefined;
+}
+
+/**
+ * The `status` screen: header, per-variant table (set vs served split, rewards), judgement.
+ * A bandit's set split is its latest weight snapshot (`weights`, from the history) when known.
+ */
+export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: { at: string; shares: Record<string, number> }): string {
+  const lines: string[] = [];
+  const serving = d.plan?.serving ?? d.strategy;
+  lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy)}`);
+  if (d.plan) {
+    lines.push(`plan step ${d.plan.step}/${d.plan.of} ${d.plan.kind ?? '?'}${d.plan.paused ? ' (paused)' : ''}  serving ${describeStrategy(serving)}`);
+  }
+  const names = d.variants.map((v) => v.name);
+  const set = serving.type === 'bandit' && weights ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...weights.shares } : setSplit(serving, names);
+  const served = servedSplit(d.report);
+  const rows: (string | number | undefined)[][] = [];
+  for (const name of names) {
+    const roles = d.report?.[name] ?? {};
+    const row = (role: 'served' | 'shadow', r: RoleReport | undefined) => {
+      const reward = r?.reward;
+      const interval = reward && reward.low !== undefined ? `[${num(reward.low)}, ${num(reward.high)}]` : undefined;
+      rows.push([
+        name,
+        role,
+        role === 'served' ? (set[name] === undefined ? 'bandit' : percent(set[name])) : 'mirror',
+        role === 'served' ? percent(served[name]) : undefined,
+        r?.requests ?? 0,
+        r?.errors ?? 0,
+        r?.latencyMs?.p50 ?? undefined,
+        reward ? num(reward.mean) : undefined,
+        interval,
+        reward?.count,
+        r?.agreement ? percent(r.agreement.rate) : undefined,
+      ]);
+    };
+    row('served', roles.served);
+    if (roles.shadow) row('shadow', roles.shadow);
+  }
+  lines.push('');
+  if (serving.type === 'bandit') lines.push(weights ? `set = the bandit's weights at ${weights.at}` : 'set = bandit (no weight snapshot of this version yet)');
+  lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
+  const judged = d.plan ?? d.guardrails;
+  if (judged) {
+    lines.push('');
+    const e = judged.evidence;
+    const evidence = e && e.delta !== undefined && e.delta !== null ? `  delta ${num(e.delta)} in [${num(e.low)}, ${num(e.high)}]` : '';
+    const srm = e && e.srmP !== undefined && e.srmP !== null ? `  srmP ${num(e.srmP)}` : '';
+    lines.push(`${d.plan ? 'plan' : 'guardrails'}: ${judged.state ?? 'waiting'}${judged.since ? ` since ${judged.since}` : ''}${evidence}${srm}`);
+    for (const reason of judged.reasons ?? []) lines.push(`  ${reason}`);
+    lines.push(`last decision: ${describeDecision(judged.lastDecision) ?? 'none'}`);
+  }
+  lines.push('');
+  lines.push(`as of ${now.toISOString()}`);
+  return lines.join('\n');
+}
+
+export interface EvaluationJson {
+  estimate: number;
+  low: number;
+  high: number;
+  n: number;
+  ess: number;
+  meanWeight?: number;
+  method: string;
+}
+
+export function evaluationView(name: string, e: EvaluationJson): string {
+  return [
+    `off-policy estimate for ${name} (${e.method})`,
+    table(
+      ['ESTIMATE', '95% INTERVAL', 'N', 'ESS', 'MEAN WEIGHT'],
+      [[num(e.estimate), `[${num(e.low)}, ${num(e.high)}]`, e.n, num(e.ess, 1), num(e.meanWeight)]],
+    ),
+  ].join('\n');
+}
+
+/** One line of `tail` in table output: time, topic, key, the interesting fields. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a record of any of four topics, read field by field
+export function tailLine(topic: string, key: string | null, value: any, timestamp?: string): string {
+  const at = timestamp ? new Date(Number(timestamp)).toISOString() : '';
+  if (value && typeof value === 'object') {
+    if (value.type === 'decision') return `${at}  ${value.deployment}  decision ${describeDecision(value)}`;
+    if (value.type === 'prediction' || value.type === 'joined') {
+      const reward = value.type === 'joined' ? `  reward ${value.reward}` : '';
+      return `${at}  ${value.deployment}  ${value.type} ${value.requestId} → ${value.variant} (${value.role})${value.error ? ` error ${value.error}` : ''}${reward}`;
+    }
+    if (value.error !== undefined && value.topic !== undefined) return `${at}  dlq from ${value.topic}[${value.partition}]@${value.offset}: ${value.error}`;
+  }
+  return `${at}  ${topic}  ${key ?? ''}  ${typeof value === 'string' ? value : JSON.stringify(value)}`;
+}

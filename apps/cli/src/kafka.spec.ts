@@ -1,0 +1,35 @@
+import { topicNames } from '@switchyard/contracts';
+import { CliError } from './errors';
+import { isDlqRecord, tailSource } from './kafka';
+
+describe(tailSource.name, () => {
+  const topics = topicNames('sy.');
+
+  it('reads decisions from deployment-events, keeping only type "decision" of the deployment asked for', () => {
+    const sut = tailSource('decisions', topics, 'churn');
+    expect(sut.topic).toBe('sy.deployment-events');
+    expect(sut.keep({ type: 'decision', deployment: 'churn' })).toBe(true);
+    expect(sut.keep({ type: 'deployment', action: 'weights', deployment: 'churn' })).toBe(false);
+    expect(sut.keep({ type: 'decision', deployment: 'other' })).toBe(false);
+  });
+
+  it('filters DLQ records by the deployment inside their original value', () => {
+    const sut = tailSource('dlq', topics, 'churn');
+    expect(sut.topic).toBe('sy.dlq');
+    expect(sut.keep({ topic: 'sy.predictions', value: JSON.stringify({ deployment: 'churn' }) })).toBe(true);
+    expect(sut.keep({ topic: 'sy.feedback', value: 'not json' })).toBe(false);
+    expect(tailSource('dlq', topics).keep('anything')).toBe(true);
+  });
+
+  it('refuses an unknown topic as a usage error', () => {
+    expect(() => tailSource('everything', topics)).toThrow(CliError);
+  });
+});
+
+describe(isDlqRecord.name, () => {
+  it('needs a source topic and the original value', () => {
+    expect(isDlqRecord({ topic: 'sy.feedback', value: 'x', key: null, headers: {} })).toBe(true);
+    expect(isDlqRecord({ value: 'x' })).toBe(false);
+    expect(isDlqRecord('x')).toBe(false);
+  });
+});

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { DlqRecord, TopicMap } from '@switchyard/contracts';
+import { javaCompatiblePartitioner, readRange } from '@switchyard/messaging';
+import { Kafka, logLevel } from 'kafkajs';
+import { unreachable, usageError } from './errors';
+
+export const TAIL_TOPICS = ['predictions', 'joined', 'dlq', 'decisions'] as const;
+export type TailTopic = (typeof TAIL_TOPICS)[number];
+
+export function cliKafka(brokers: string): Kafka {
+  return new Kafka({
+    clientId: `switchyard-cli-${randomBytes(3).toString('hex')}`,
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 2, initialRetryTime: 200 },
+  });
+}
+
+/** Fails with exit 3 and what to do when the broker does not answer. */
+export async function checkBroker(kafka: Kafka, brokers: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } catch (error) {
+    throw unreachable(`Kafka not reachable at ${brokers} (${(error as Error).message}): start it with npm run infra:up, or pass --brokers / set KAFKA_BROKERS`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export function parseJson(raw: string | null): unknown {
+  if (raw === null) return null;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** A field of a parsed record, whatever the record turned out to be. */
+const field = (value: unknown, name: string): unknown => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined);
+
+/** Which topic a `tail` reads, and which of its records it shows. */
+export function tailSource(what: string, topics: TopicMap, deployment?: string): { topic: string; keep: (value: unknown) => boolean } {
+  const ofDeployment = (value: unknown) => deployment === undefined || field(value, 'deployment') === deployment;
+  switch (what) {
+    case 'predictions':
+      return { topic: topics.predictions, keep: ofDeployment };
+    case 'joined':
+      return { topic: topics.joined, keep: ofDeployment };
+    case 'decisions':
+      return { topic: topics.deploymentEvents, keep: (value) => field(value, 'type') === 'decision' && ofDeployment(value) };
+    case 'dlq':
+      // A DLQ record holds the original bytes; its deployment, if any, is inside them.
+      return { topic: topics.dlq, keep: (value) => deployment === undefined || field(parseJson((field(value, 'value') as string | undefined) ?? null), 'deployment') === deployment };
+    default:
+      throw usageError(`cannot tail "${what}": choose one of ${TAIL_TOPICS.join(', ')}`);
+  }
+}
+
+export interface TailOptions {
+  fromBeginning: boolean;
+  limit?: number;
+  onMessage: (message: { topic: string; key: string | null; value: unknown; timestamp: string; partition: number; offset: string }) => void;
+}
+
+/**
+ * Follows a topic with a consumer group of its own (read committed, nothing committed)
+ * until `limit` records were shown or the process is interrupted.
+ */
+export async function tail(kafka: Kafka, topic: string, keep: (value: unknown) => boolean, options: TailOptions): Promise<void> {
+  const consumer = kafka.consumer({ groupId: `switchyard-cli-tail-${randomBytes(6).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 500 });
+  let shown = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const stop = () => done();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message, partition }) => {
+        if (options.limit !== undefined && shown >= options.limit) return;
+        const value = parseJson(message.value?.toString() ?? null);
+        if (!keep(value)) return;
+        shown++;
+        options.onMessage({ topic, key: message.key?.toString() ?? null, value, timestamp: message.timestamp, partition, offset: message.offset });
+        if (options.limit !== undefined && shown >= options.limit) done();
+      },
+    });
+    await finished;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await consumer.disconnect().catch(() => undefined);
+  }
+}
+
+export interface ReplayPlan {
+  record: DlqRecord;
+  offset: string;
+}
+
+export function isDlqRecord(value: unknown): value is DlqRecord {
+  const v = value as DlqRecord | null;
+  return !!v && typeof v === 'object' && typeof v.topic === 'string' && (typeof v.value === 'string' || v.value === null);
+}
+
+/** The DLQ records to replay, oldest first: those whose source topic contains `topicFilter`, at most `limit`. */
+export async function dlqToReplay(kafka: Kafka, dlqTopic: string, topicFilter?: string, limit?: number): Promise<{ plan: ReplayPlan[]; skipped: number }> {
+  const messages = await readRange(kafka, dlqTopic, { groupPrefix: 'switchyard-cli-dlq', limit: 1_000_000, timeoutMs: 30000 });
+  let skipped = 0;
+  const plan: ReplayPlan[] = [];
+  for (const message of messages.sort((a, b) => Number(a.timestamp) - Number(b.timestamp))) {
+    const record = parseJson(message.value);
+    if (!isDlqRecord(record)) {
+      skipped++;
+      continue;
+    }
+    if (topicFilter !== undefined && !record.topic.includes(topicFilter)) continue;
+    if (limit !== undefined && plan.length >= limit) break;
+    plan.push({ record, offset: `${message.partition}@${message.offset}` });
+  }
+  return { plan, skipped };
+}
+
+/**
+ * Re-publishes each record's original key, value and headers to its source topic with an
+ * idempotent producer and the services' partitioner, so a replayed record lands on the
+ * partition its key always maps to.
+ */
+export async function replay(kafka: Kafka, plan: ReplayPlan[]): Promise<number> {
+  if (!plan.length) return 0;
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+  await producer.connect();
+  try {
+    const byTopic = new Map<string, ReplayPlan[]>();
+    for (const item of plan) byTopic.set(item.record.topic, [...(byTopic.get(item.record.topic) ?? []), item]);
+    await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, items]) => ({
+        topic,
+        messages: items.map(({ record }) => ({ key: record.key, value: record.value, headers: record.headers ?? {} })),
+      })),
+    });
+    return plan.length;
+  } finally {
+    await producer.disconnect();
+  }
+}

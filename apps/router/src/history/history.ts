@@ -1,0 +1,161 @@
+import { ArmStats, meanConfidenceInterval } from '@switchyard/strategies';
+
+/**
+ * A deployment's time series, rebuilt from `deployment-events` alone (pure: unit tested
+ * beside it), so they survive a router restart:
+ * - `split`: the configured share of each variant, at every spec change (put, promote,
+ *   rollback, plan actions, the controller's decisions) and every bandit weight snapshot;
+ * - `rewards`: mean reward per variant with its 95% interval, from the updater's snapshots
+ *   (count, sum, sum of squares) and from decisions' evidence (mean and count only);
+ * - `decisions`: the controller's verdicts with their evidence (delta, interval, srmP).
+ */
+
+export interface HistoryEvent {
+  type?: string;
+  action?: string;
+  occurredAt?: string;
+  specVersion?: number;
+  fromVersion?: number;
+  toVersion?: number;
+  reason?: string;
+  candidate?: string;
+  primary?: string;
+  detail?: { strategy?: Strategy; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
+  evidence?: { n?: Record<string, number>; mean?: Record<string, number>; delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null };
+}
+
+interface Strategy {
+  type: string;
+  variant?: string;
+  primary?: string;
+  canary?: string;
+  percent?: number;
+  candidate?: string;
+  steps?: Record<string, unknown>[];
+  step?: number;
+}
+
+export interface SplitPoint {
+  at: string;
+  source: string;
+  specVersion?: number;
+  shares: Record<string, number>;
+}
+
+export interface RewardPoint {
+  at: string;
+  source: string;
+  variants: Record<string, { mean: number; count: number; low?: number; high?: number }>;
+}
+
+export interface DecisionPoint {
+  at: string;
+  action: string;
+  reason?: string;
+  fromVersion?: number;
+  toVersion?: number;
+  candidate?: string;
+  primary?: string;
+  evidence?: HistoryEvent['evidence'];
+}
+
+export interface DeploymentHistory {
+  deployment: string;
+  split: SplitPoint[];
+  rewards: RewardPoint[];
+  decisions: DecisionPoint[];
+  changes: { at: string; action: string; specVersion?: number; strategy?: Strategy }[];
+}
+
+/** The strategy a plan serves at its current step, as far as shares go. */
+function servedStrategy(strategy: Strategy): Strategy | undefined {
+  if (strategy.type !== 'plan') return strategy;
+  const steps = strategy.steps ?? [];
+  const index = strategy.step ?? 0;
+  // A pause step serves the step before it; the first canary share before any is 0.
+  for (let i = index; i >= 0; i--) {
+    const step = steps[i] ?? {};
+    if (step.canary !== undefined) return { type: 'canary', primary: strategy.primary, canary: strategy.candidate, percent: Number(step.canary) };
+    if (step.shadow !== undefined) return { type: 'single', variant: strategy.primary };
+    if (step.bandit !== undefined) return { type: 'bandit' };
+    if (step.promote !== undefined) return { type: 'single', variant: strategy.candidate };
+  }
+  return { type: 'single', variant: strategy.primary };
+}
+
+/** Configured shares of a strategy; `undefined` for a bandit (its shares come from weight snapshots). */
+export function sharesOf(strategy: Strategy): Record<string, number> | undefined {
+  const served = servedStrategy(strategy);
+  if (!served) return undefined;
+  switch (served.type) {
+    case 'single':
+      return served.variant ? { [served.variant]: 1 } : undefined;
+    case 'shadow':
+      return served.primary ? { [served.primary]: 1 } : undefined;
+    case 'canary': {
+      const share = (served.percent ?? 0) / 100;
+      return { [served.primary!]: 1 - share, [served.canary!]: share };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function afterDecision(current: Strategy, action: string, candidate?: string, primary?: string): Strategy | undefined {
+  if (action === 'rollback') return { type: 'single', variant: primary ?? current.primary };
+  if (action === 'promote') return { type: 'single', variant: candidate ?? current.candidate ?? current.canary };
+  if (action === 'advance' && current.type === 'plan') return { ...current, step: (current.step ?? 0) + 1 };
+  return undefined;
+}
+
+export function buildHistory(deployment: string, events: HistoryEvent[]): DeploymentHistory {
+  const history: DeploymentHistory = { deployment, split: [], rewards: [], decisions: [], changes: [] };
+  let current: Strategy | undefined;
+  const ordered = events.filter((e) => e.occurredAt).sort((a, b) => a.occurredAt!.localeCompare(b.occurredAt!));
+  for (const event of ordered) {
+    const at = event.occurredAt!;
+    if (event.type === 'decision') {
+      const { action = '?', reason, fromVersion, toVersion, candidate, primary, evidence } = event;
+      history.decisions.push({ at, action, reason, fromVersion, toVersion, candidate, primary, evidence });
+      if (evidence?.mean && evidence.n) {
+        const variants = Object.fromEntries(
+          Object.entries(evidence.mean).filter(([arm]) => !arm.includes(':')).map(([arm, mean]) => [arm, { mean, count: evidence.n![arm] ?? 0 }]),
+        );
+        if (Object.keys(variants).length) history.rewards.push({ at, source: `decision:${action}`, variants });
+      }
+      // A decision that wrote a spec announces no "put": its new split follows from the action.
+      const next = fromVersion !== toVersion && current ? afterDecision(current, action, candidate, primary) : undefined;
+      const shares = next && sharesOf(next);
+      if (next) current = next;
+      if (shares) history.split.push({ at, source: action, specVersion: toVersion, shares });
+      continue;
+    }
+    const action = event.action ?? '?';
+    // A deployment deleted and created again under the same name starts a new history.
+    if (action === 'delete') {
+      Object.assign(history, { split: [], rewards: [], decisions: [], changes: [] });
+      current = undefined;
+      continue;
+    }
+    if (action === 'weights') {
+      if (event.detail?.weights) history.split.push({ at, source: 'weights', specVersion: event.specVersion, shares: event.detail.weights });
+      const stats = event.detail?.stats ?? {};
+      const variants = Object.fromEntries(
+        Object.entries(stats)
+          .filter(([, s]) => s && s.count > 0)
+          .map(([arm, s]) => {
+            const interval = meanConfidenceInterval(s);
+            return [arm, { mean: s.sum / s.count, count: s.count, ...(interval && { low: interval.low, high: interval.high }) }];
+          }),
+      );
+      if (Object.keys(variants).length) history.rewards.push({ at, source: 'weights', variants });
+      continue;
+    }
+    const strategy = event.detail?.strategy;
+    if (strategy) current = strategy;
+    history.changes.push({ at, action, specVersion: event.specVersion, strategy });
+    const shares = strategy && sharesOf(strategy);
+    if (shares) history.split.push({ at, source: action, specVersion: event.specVersion, shares });
+  }
+  return history;
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# After tsc: what tsc does not emit. The dashboard's static files go beside the compiled
+# router, and the CLI entry becomes executable (package.json "bin": switchyard).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ -d apps/router/src/ui/static ]]; then
+  mkdir -p dist/apps/router/src/ui
+  rm -rf dist/apps/router/src/ui/static
+  cp -R apps/router/src/ui/static dist/apps/router/src/ui/
+fi
+chmod +x dist/apps/cli/src/main.js

@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ensureDebianPackage } from './support/debian';
+
+const ROOT = join(__dirname, '..');
+const DEPLOY = join(ROOT, 'deploy');
+const PROMTOOL = '/usr/bin/promtool';
+
+function promtool(args: string[], cwd = ROOT): string {
+  try {
+    return execFileSync(PROMTOOL, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+/** Every `switchyard_*` metric the services define (prom-client `name: '…'`), read from the sources. */
+function definedMetrics(): Set<string> {
+  const names = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts') && !path.endsWith('.spec.ts')) for (const match of readFileSync(path, 'utf8').matchAll(/name: '(switchyard_[a-z0-9_]+)'/g)) names.add(match[1]);
+    }
+  };
+  walk(join(ROOT, 'apps'));
+  walk(join(ROOT, 'libs'));
+  return names;
+}
+
+/**
+ * deploy/: Prometheus rules and config checked and unit-tested with promtool (Debian's
+ * `prometheus` package, installed here when missing), the Grafana dashboard's queries
+ * checked against the metrics the services export, the compose profile wired to them.
+ */
+describe('monitoring (deploy/)', () => {
+  beforeAll(() => ensureDebianPackage(PROMTOOL, 'prometheus'), 15 * 60 * 1000);
+
+  it('has alert rules promtool accepts, and whose unit tests pass', () => {
+    expect(promtool(['check', 'rules', 'deploy/prometheus/rules/switchyard.rules.yml'])).toMatch(/SUCCESS: \d+ rules found/);
+    expect(promtool(['test', 'rules', 'switchyard.rules.test.yml'], join(DEPLOY, 'prometheus', 'rules'))).toContain('SUCCESS');
+    expect(promtool(['check', 'config', '--syntax-only', 'deploy/prometheus/prometheus.yml'])).toContain('SUCCESS');
+  });
+
+  it('alerts on a failed guardrail, decisions, consumer lag, DLQ growth and pauses (SRM)', () => {
+    const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8'));
+    const alerts = Object.fromEntries(rules.groups.flatMap((g: { rules: { alert?: string; expr: string }[] }) => g.rules.filter((r) => r.alert).map((r) => [r.alert, r.expr])));
+    expect(alerts.SwitchyardGuardrailFailed).toContain('switchyard_rollout_status{status="failed"}) == 1');
+    expect(alerts.SwitchyardRolloutRolledBack).toContain('switchyard_rollout_decisions_total{action="rollback"}');
+    expect(alerts.SwitchyardDecisionsFlapping).toContain('switchyard:rollout_decisions:rate15m');
+    expect(alerts.SwitchyardRolloutPaused).toContain('switchyard_rollout_decisions_total{action="pause"}');
+    expect(alerts.SwitchyardConsumerLagHigh).toContain('switchyard:consumer_lag:sum');
+    expect(alerts.SwitchyardDlqGrowing).toContain('switchyard:dlq_writes:rate5m');
+  });
+
+  it('has a Grafana dashboard whose queries name only metrics the services export or the rules record', () => {
+    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'dashboards', 'switchyard.json'), 'utf8'));
+    const known = definedMetrics();
+    // Assumed by the issue, not exported yet by any service: the lag panel and alerts wait for it.
+    known.add('switchyard_consumer_lag');
+    const recorded = new Set(
+      parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8')).groups.flatMap((g: { rules: { record?: string }[] }) =>
+        g.rules.filter((r) => r.record).map((r) => r.record),
+      ),
+    );
+    const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    const unknown = exprs.flatMap((expr) =>
+      [...expr.matchAll(/\b(switchyard[:_][a-z0-9_:]+)/g)].map((m) => m[1].replace(/_(bucket|sum|count)$/, '')).filter((name) => !known.has(name) && !recorded.has(name)),
+    );
+    expect(unknown).toEqual([]);
+    expect(new Set(dashboard.panels.map((p: { id: number }) => p.id)).size).toBe(dashboard.panels.length);
+  });
+
+  it('runs Prometheus and Grafana under the compose profile "monitoring", from the files under deploy/', () => {
+    const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
+    for (const name of ['prometheus', 'grafana']) {
+      expect(compose.services[name].profiles).toEqual(['monitoring']);
+      for (const volume of compose.services[name].volumes as string[]) expect(existsSync(join(ROOT, volume.split(':')[0]))).toBe(true);
+    }
+    // The other services stay out of the profile: `docker compose up` is unchanged.
+    expect(compose.services.router.profiles).toBeUndefined();
+  });
+});
