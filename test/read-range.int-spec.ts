@@ -25,11 +25,9 @@ describe(readRange.name, () => {
     await transactional.disconnect();
   });
 
-  it('reads every committed record up to the end, and stops', async () => {
-    const started = Date.now();
+  it('reads every committed record up to the end, and stops (it would throw at its timeout otherwise)', async () => {
     const sut = await readRange(kafka, topic, { timeoutMs: 20000 });
     expect(sut.map((m) => m.value).sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3', 'd1', 'd2', 'd3']);
-    expect(Date.now() - started).toBeLessThan(15000);
   });
 
   it('reads only the partition of a key, filters and keeps the latest `limit`', async () => {

@@ -13,6 +13,8 @@ export interface TopicRangeOptions {
   timeoutMs?: number;
   /** Prefix of the throwaway consumer group's id. @default "switchyard-range" */
   groupPrefix?: string;
+  /** Read only these partitions (e.g. the one a key is written to). @default every partition */
+  partitions?: number[];
 }
 
 export interface PartitionRange {
@@ -72,7 +74,7 @@ export async function readTopicRange(kafka: Kafka, opts: TopicRangeOptions): Pro
   let consumer: ReturnType<Kafka['consumer']> | undefined;
   let delivered = 0;
   try {
-    const ranges = await topicRanges(admin, opts.topic, opts.sinceMs, opts.untilMs);
+    const ranges = (await topicRanges(admin, opts.topic, opts.sinceMs, opts.untilMs)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
     const open = new Map(ranges.filter((r) => r.start < r.end).map((r) => [r.partition, { ...r, next: r.start }]));
     if (!open.size) return { ranges, delivered, ms: Date.now() - started };
 

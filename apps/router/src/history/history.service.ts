@@ -38,7 +38,6 @@ export class HistoryService {
       filter: (message) => message.key === deployment,
       limit: HISTORY_LIMIT,
       timeoutMs: 5000,
-      idleMs: 500,
     });
     const events: HistoryEvent[] = [];
     for (const message of messages) {
