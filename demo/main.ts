@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +37,11 @@ if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(waves) || w
   throw new Error(`--requests and --waves must be whole numbers ≥ 1; got ${values.requests}, ${values.waves}`);
 }
 const rng = seededRng(42);
+/**
+ * In every request id: the joiner keeps the first prediction and the first feedback per
+ * request id for JOIN_WINDOW_SECONDS, so a second demo within the hour must not reuse them.
+ */
+const RUN = Date.now().toString(36);
 /** The admin key `npm run up` used: ADMIN_API_KEY, else the one it generated. */
 function adminKey(): string | undefined {
   if (process.env.ADMIN_API_KEY) return process.env.ADMIN_API_KEY.split(',')[0];
@@ -84,7 +90,7 @@ async function traffic(deployment: string, phase: string, count = requests, with
       const answer = await call('POST', `/v1/deployments/${deployment}/predict`, {
         inputs: toInferInputs(features),
         unitKey: `customer-${i % customers}`,
-        requestId: `${deployment}-${phase}-${i}`,
+        requestId: `${deployment}-${RUN}-${phase}-${i}`,
       });
       result.latencies.push(performance.now() - started);
       const label = groundTruth(features);
@@ -192,6 +198,34 @@ async function shadowReport(): Promise<void> {
       const agreement = r.agreement ? `, agrees with the primary ${(100 * r.agreement.rate).toFixed(1)}%` : '';
       const reward = r.reward ? `, mean reward ${r.reward.mean.toFixed(3)} over ${r.reward.count}` : '';
       console.log(`   ${variant} (${role}): ${r.requests} requests, ${r.errors} errors, latency p50 ≤${r.latencyMs.p50} ms p95 ≤${r.latencyMs.p95} ms${agreement}${reward}`);
+    }
+  }
+}
+
+/** The `switchyard` CLI, as an operator runs it (`npx switchyard …`), against the same router. */
+function cli(...args: string[]): string {
+  const main = join(__dirname, '..', 'apps', 'cli', 'src', 'main.js');
+  return execFileSync(process.execPath, [main, '--url', router, ...args], { encoding: 'utf8', env: { ...process.env, ...(key && { ADMIN_API_KEY: key }) } });
+}
+
+/**
+ * What an operator does next with the CLI: the bandit's status, and what each model alone
+ * would have earned on the traffic the bandit logged (off-policy evaluation), before
+ * promoting any of them.
+ */
+function operatorTools(since: string): void {
+  console.log(`\n== the operator's view: npx switchyard status ${BANDIT}`);
+  console.log(cli('status', BANDIT).replace(/^/gm, '   '));
+  console.log(`== npx switchyard evaluate ${BANDIT} --since ${since} --policy '{"type":"single","variant":…}': each model alone, estimated from the bandit's logged traffic (true accuracies 0.70, 0.80, 0.90)`);
+  for (const { name } of VARIANTS) {
+    try {
+      // Since the phase began: the joined topic also holds earlier demos' traffic under the same name.
+      const estimate = JSON.parse(cli('evaluate', BANDIT, '--policy', JSON.stringify({ type: 'single', variant: name }), '--since', since, '--output', 'json'));
+      console.log(`   single ${name}: ${estimate.estimate.toFixed(3)} in [${estimate.low.toFixed(3)}, ${estimate.high.toFixed(3)}] (${estimate.method}, ESS ${Math.round(estimate.ess)} of ${estimate.n})`);
+    } catch (error) {
+      // A model the bandit starved cannot be told (422): the CLI says why.
+      const output = (error as { stdout?: string; stderr?: string }).stderr || (error as Error).message;
+      console.log(`   single ${name}: refused: ${output.trim().split('\n')[0]}`);
     }
   }
 }
@@ -305,6 +339,7 @@ async function main(): Promise<void> {
   const remember = (result: PhaseResult) => result.requestIds.forEach((id) => all.add(id));
 
   console.log(`Switchyard demo against ${router}; ${requests} requests per phase, true labels sent back as feedback.`);
+  console.log(`Watch it live on the dashboard: ${router}/ui (API documentation: ${router}/docs)`);
   // A fresh start: statistics of an earlier run go with the deployment.
   await call('DELETE', '/v1/deployments/churn').catch(() => undefined);
   await call('DELETE', `/v1/deployments/${BANDIT}`).catch(() => undefined);
@@ -331,9 +366,12 @@ async function main(): Promise<void> {
 
   // Its own deployment, so the bandit starts from no statistics instead of the rewards v1 earned above.
   await call('PUT', `/v1/deployments/${BANDIT}`, { variants: VARIANTS, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 } });
+  const banditSince = new Date().toISOString();
   const bandit = await banditWaves();
   report('bandit (thompson), all waves: each request samples an arm from weights derived from the reward statistics in Redis', bandit);
   remember(bandit);
+
+  operatorTools(banditSince);
 
   const promoted = await call('POST', `/v1/deployments/${BANDIT}/promote`, { variant: 'v3' });
   console.log(`\n== promote: ${BANDIT} is now ${JSON.stringify(promoted.strategy)} (spec version ${promoted.version})`);
