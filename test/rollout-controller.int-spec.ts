@@ -56,6 +56,10 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
 
   const variant = (name: string, model: string) => ({ name, url: modelServer.url, model });
 
+  /** The first controller pass takes the comparison's baseline: what is sent before it would not be counted. */
+  const firstPass = (name: string, block = 'guardrails') =>
+    waitFor(async () => (await http('GET', `${router.url}/v1/deployments/${name}`)).body[block]?.since, { what: `the first pass over ${name}` });
+
   async function put(name: string, spec: object) {
     const answer = await http('PUT', `${router.url}/v1/deployments/${name}`, spec);
     if (answer.status !== 200) throw new Error(`PUT ${name}: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -111,8 +115,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'canary', primary: 'v3', canary: 'v1', percent: 50 },
       guardrails: GUARDRAILS,
     });
-    // Until the first pass has taken its baseline, nothing sent would be counted; waiting for it keeps the count exact.
-    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/bad-canary`)).body.guardrails?.since, { what: 'the first pass' });
+    await firstPass('bad-canary');
 
     const { spec, sent, decisions } = await walk('bad-canary', 11);
 
@@ -186,7 +189,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       guardrails: { minSamples: 1_000_000, maxSamples: 1_000_000 },
     });
     const get = async () => (await http('GET', `${router.url}/v1/deployments/held-plan`)).body;
-    await waitFor(async () => (await get()).plan?.since, { what: 'the first pass' });
+    await firstPass('held-plan', 'plan');
     await traffic('held-plan', 300, 41);
     const before = await waitFor(async () => {
       const body = await get();
@@ -225,7 +228,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'canary', primary: 'v3', canary: 'v3b', percent: 50 },
       guardrails: GUARDRAILS,
     });
-    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/even-canary`)).body.guardrails?.since, { what: 'the first pass' });
+    await firstPass('even-canary');
     await traffic('even-canary', 3000, 23);
     // Judged on every labelled pair: wait until the comparison has counted them all.
     const spec = await waitFor(async () => {

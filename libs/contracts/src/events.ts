@@ -254,13 +254,18 @@ export class DeploymentEvent extends EventEnvelope {
   detail?: Record<string, unknown>;
 }
 
-export interface DlqRecord {
+/** Where a Kafka record was, and what it held, as text. */
+export interface KafkaRecord {
   topic: string;
   partition: number;
   offset: string;
   key: string | null;
   value: string | null;
   headers: Record<string, string>;
+}
+
+/** A record a consumer gave up on, with why. */
+export interface DlqRecord extends KafkaRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;

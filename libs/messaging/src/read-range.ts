@@ -1,14 +1,9 @@
 import { Kafka } from 'kafkajs';
+import type { KafkaRecord } from '@switchyard/contracts';
 import { murmur2 } from './partitioner';
 import { readTopicRange } from './topic-range';
 
-export interface RangeMessage {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  value: string | null;
-  headers: Record<string, string>;
+export interface RangeMessage extends KafkaRecord {
   timestamp: string;
 }
 
