@@ -42,7 +42,8 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
 
   beforeAll(async () => {
     modelServer = await startService(modelServerService);
-    router = await startService(routerService, env);
+    // Its own ingress group: sharing the default one with any other router would hand this one other topics' partitions.
+    router = await startService(routerService, { ...env, INGRESS_GROUP: `router-${ids.groupSuffix}` });
     services.push(modelServer, router);
     services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: `shadow-${ids.groupSuffix}` }));
     services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
