@@ -208,7 +208,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
       }
       const until = new Date(Date.now() + 1).toISOString();
       const answer = await evaluate({ policy: { type: 'single', variant: 'b' }, since, until }, 'scan');
-      // The window holds these events only: the bandit traffic joined before \`since\` is not even read.
+      // The window holds these events only: the bandit traffic joined before `since` is not even read.
       expect(answer).toMatchObject({ status: 200, body: { n: SCAN_EVENTS, scanned: SCAN_EVENTS } });
       expect(answer.body.estimate).toBeCloseTo(rewardB / countB, 10); // single b: SNIPS is b's plain mean
       const perMillion = (answer.body.scanMs / answer.body.scanned) * 1e6 / 1000;

@@ -2,20 +2,11 @@
  * Pure formatting of what the router answers: no I/O, so every table can be unit tested.
  * Types are the JSON shapes of `GET /v1/deployments/{name}` (DESIGN "HTTP API").
  */
+import type { StrategySpec } from '@switchyard/contracts';
+import { configuredShares } from '@switchyard/strategies';
 
-export interface StrategyJson {
-  type: string;
-  variant?: string;
-  primary?: string;
-  canary?: string;
-  percent?: number;
-  shadows?: string[];
-  algorithm?: string;
-  candidate?: string;
-  steps?: unknown[];
-  step?: number;
-  paused?: boolean;
-}
+/** A strategy as the router answers it: the contract's, unvalidated here (the router validated it). */
+export type StrategyJson = StrategySpec;
 
 export interface RoleReport {
   requests: number;
@@ -65,29 +56,10 @@ export const percent = (share: number | undefined): string | undefined => (share
 
 const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
 
-/**
- * The configured share of each variant under `strategy` (a plan: its serving strategy);
- * a bandit's shares move, so they are `undefined`.
- */
+/** Each variant's set share under `strategy` (`configuredShares`), 0 for the others; `undefined` for a bandit's, which move. */
 export function setSplit(strategy: StrategyJson, variants: string[]): Record<string, number | undefined> {
-  const split: Record<string, number | undefined> = Object.fromEntries(variants.map((v) => [v, 0]));
-  switch (strategy.type) {
-    case 'single':
-      if (strategy.variant) split[strategy.variant] = 1;
-      break;
-    case 'shadow':
-      if (strategy.primary) split[strategy.primary] = 1;
-      break;
-    case 'canary': {
-      const share = (strategy.percent ?? 0) / 100;
-      if (strategy.primary) split[strategy.primary] = 1 - share;
-      if (strategy.canary) split[strategy.canary] = share;
-      break;
-    }
-    default:
-      for (const v of variants) split[v] = undefined;
-  }
-  return split;
+  const shares = configuredShares(strategy);
+  return Object.fromEntries(variants.map((v) => [v, shares ? (shares[v] ?? 0) : undefined]));
 }
 
 /** The share of served requests each variant answered, from the report's request counters. */

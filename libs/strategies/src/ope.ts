@@ -1,5 +1,5 @@
 import type { EvaluationPolicy, JoinedEvent } from '@switchyard/contracts';
-import { canaryShare } from './canary';
+import { configuredShares } from './plan';
 import { normalizeWeights, Weights } from './weights';
 
 /**
@@ -103,11 +103,11 @@ export function exclusionOf(event: Pick<JoinedEvent, 'role' | 'probability' | 'f
 
 /**
  * Whether a joined event adds to the reward statistics bandits learn from (and the
- * report shows). A fallback answer does not: the policy chose \`fallbackFrom\`, not the
+ * report shows). A fallback answer does not: the policy chose `fallbackFrom`, not the
  * variant that answered, and crediting the latter with traffic the policy never gave it
  * would feed its failures-of-others share into its mean and its count, a selection no
  * arm's own probability accounts for. The failed arm is not charged either: its failure
- * is an error (counted in the report and \`switchyard_router_fallbacks_total\`), not a reward.
+ * is an error (counted in the report and `switchyard_router_fallbacks_total`), not a reward.
  */
 export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbackFrom'>): boolean {
   return event.role !== 'served' || event.fallbackFrom === undefined;
@@ -121,20 +121,7 @@ export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbac
  * traffic logs as its propensity; a bandit's fixed weights are scaled to sum to 1.
  */
 export function targetProbabilities(policy: Pick<EvaluationPolicy, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'weights'>): Weights {
-  switch (policy.type) {
-    case 'single':
-      return { [policy.variant!]: 1 };
-    case 'shadow':
-      return { [policy.primary!]: 1 };
-    case 'canary': {
-      const share = canaryShare(policy.percent ?? 0);
-      return { [policy.primary!]: 1 - share, [policy.canary!]: share };
-    }
-    case 'bandit':
-      return normalizeWeights({ ...policy.weights });
-    default:
-      throw new Error(`unknown policy type ${JSON.stringify(policy.type satisfies never)}`);
-  }
+  return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy)!;
 }
 
 /** π(a)/μ(a) per sample; a variant the target never chooses weighs 0. */

@@ -1,6 +1,6 @@
 import type { DeploymentSpec, StrategySpec } from '@switchyard/contracts';
 import { assignCanary } from './canary';
-import { servingSpec, stepStrategy } from './plan';
+import { configuredShares, servingSpec, stepStrategy } from './plan';
 import { selectVariant } from './select';
 
 const plan: StrategySpec = {
@@ -53,5 +53,21 @@ describe(servingSpec.name, () => {
     expect(twentyFive.size).toBeGreaterThan(400);
     for (const unit of five) expect(twentyFive.has(unit)).toBe(true);
     for (const unit of five) expect(assignCanary('churn', unit, 5)).toBe('canary');
+  });
+});
+
+describe(configuredShares.name, () => {
+  it('gives each variant its set share: the canary at its bucket resolution, the primary alone under a shadow', () => {
+    expect(configuredShares({ type: 'single', variant: 'v2' })).toEqual({ v2: 1 });
+    expect(configuredShares({ type: 'shadow', primary: 'v1' })).toEqual({ v1: 1 });
+    expect(configuredShares({ type: 'canary', primary: 'v1', canary: 'v2', percent: 12.345 })).toEqual({ v1: 1 - 0.1235, v2: 0.1235 });
+  });
+
+  it('follows a plan to its current step, and has none for a bandit', () => {
+    expect(configuredShares({ ...plan, step: 0 })).toEqual({ v1: 1 });
+    expect(configuredShares({ ...plan, step: 3 })).toEqual({ v1: 0.95, v2: 0.05 });
+    expect(configuredShares({ ...plan, step: 6 })).toEqual({ v2: 1 });
+    expect(configuredShares({ ...plan, step: 5 })).toBeUndefined();
+    expect(configuredShares({ type: 'bandit' })).toBeUndefined();
   });
 });

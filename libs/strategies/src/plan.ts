@@ -1,4 +1,6 @@
 import { type DeploymentSpec, planStepKind, type PlanStepSpec, type StrategySpec } from '@switchyard/contracts';
+import { canaryShare } from './canary';
+import type { Weights } from './weights';
 
 /** A plan's bandit step floors each arm at this share unless it says otherwise. */
 export const PLAN_BANDIT_MIN_SHARE = 0.05;
@@ -42,4 +44,29 @@ export function servingSpec(spec: DeploymentSpec): DeploymentSpec {
   if (spec.strategy.type !== 'plan') return spec;
   const arms = new Set([spec.strategy.primary, spec.strategy.candidate]);
   return { ...spec, variants: spec.variants.filter((variant) => arms.has(variant.name)), strategy: stepStrategy(spec.strategy, spec.strategy.step ?? 0) };
+}
+
+/** The fields of a strategy that decide who is served (a plan's current step included). */
+export type ServingFields = Pick<StrategySpec, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'candidate' | 'steps' | 'step'>;
+
+/**
+ * The share of requests each variant is set to answer under `strategy` (a plan: its
+ * current step), as the router assigns them (a canary percent at its bucket
+ * resolution); `undefined` for a bandit, whose shares move with its weights.
+ */
+export function configuredShares(strategy: ServingFields): Weights | undefined {
+  switch (strategy.type) {
+    case 'single':
+      return { [strategy.variant!]: 1 };
+    case 'shadow':
+      return { [strategy.primary!]: 1 };
+    case 'canary': {
+      const share = canaryShare(strategy.percent ?? 0);
+      return { [strategy.primary!]: 1 - share, [strategy.canary!]: share };
+    }
+    case 'plan':
+      return configuredShares(stepStrategy(strategy as StrategySpec, strategy.step ?? 0));
+    default:
+      return undefined;
+  }
 }

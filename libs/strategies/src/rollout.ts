@@ -1,6 +1,7 @@
 import { type DecisionAction, type DecisionEvidence, type DeploymentSpec, GUARDRAIL_DEFAULTS, type Guardrails, planStepKind, type StrategySpec } from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
+import { canaryShare } from './canary';
 import { currentStep } from './plan';
 import { groupCounters, latencyBuckets } from './report';
 import { statsArm } from './reward-stats';
@@ -195,7 +196,8 @@ function compareCanary(primary: string, candidate: string, percent: number, guar
   const [c, p] = [counted(candidate).split, counted(primary).split];
   // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
   const assigned = { [candidate]: c.requests + c.fallbacks, [primary]: Math.max(0, p.requests - c.fallbacks) };
-  const share = percent / 100;
+  // As the router assigns it: the percent at its bucket resolution.
+  const share = canaryShare(percent);
   const total = assigned[candidate] + assigned[primary];
   const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;

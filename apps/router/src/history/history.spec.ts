@@ -1,4 +1,5 @@
-import { buildHistory, HistoryEvent, sharesOf } from './history';
+import type { StrategySpec } from '@switchyard/contracts';
+import { buildHistory, HistoryEvent } from './history';
 
 const at = (s: number) => new Date(Date.UTC(2026, 10, 24, 17, 0, s)).toISOString();
 
@@ -38,7 +39,7 @@ describe(buildHistory.name, () => {
   });
 
   it('follows a plan through the controller\'s advances', () => {
-    const plan = { type: 'plan', primary: 'v1', candidate: 'v2', step: 0, steps: [{ shadow: {} }, { canary: 5 }, { pause: {} }, { promote: true }] };
+    const plan: StrategySpec = { type: 'plan', primary: 'v1', candidate: 'v2', step: 0, steps: [{ shadow: {} }, { canary: 5 }, { pause: {} }, { promote: true }] };
     const sut = buildHistory('p', [
       { type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 1, detail: { strategy: plan } },
       { type: 'decision', action: 'advance', occurredAt: at(1), fromVersion: 1, toVersion: 2 },
@@ -60,12 +61,5 @@ describe(`${buildHistory.name} after a delete`, () => {
     expect(sut.split).toEqual([{ at: at(3), source: 'put', specVersion: 1, shares: { new: 1 } }]);
     expect(sut.decisions).toEqual([]);
     expect(sut.changes).toHaveLength(1);
-  });
-});
-
-describe(sharesOf.name, () => {
-  it('has no fixed shares for a bandit, and the primary alone for a shadow', () => {
-    expect(sharesOf({ type: 'bandit' })).toBeUndefined();
-    expect(sharesOf({ type: 'shadow', primary: 'v1' })).toEqual({ v1: 1 });
   });
 });

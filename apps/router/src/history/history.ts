@@ -1,4 +1,5 @@
-import { ArmStats, meanConfidenceInterval } from '@switchyard/strategies';
+import type { StrategySpec } from '@switchyard/contracts';
+import { ArmStats, configuredShares, meanConfidenceInterval } from '@switchyard/strategies';
 
 /**
  * A deployment's time series, rebuilt from `deployment-events` alone (pure: unit tested
@@ -20,20 +21,10 @@ export interface HistoryEvent {
   reason?: string;
   candidate?: string;
   primary?: string;
-  detail?: { strategy?: Strategy; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
+  detail?: { strategy?: StrategySpec; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
   evidence?: { n?: Record<string, number>; mean?: Record<string, number>; delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null };
 }
 
-interface Strategy {
-  type: string;
-  variant?: string;
-  primary?: string;
-  canary?: string;
-  percent?: number;
-  candidate?: string;
-  steps?: Record<string, unknown>[];
-  step?: number;
-}
 
 export interface SplitPoint {
   at: string;
@@ -64,44 +55,10 @@ export interface DeploymentHistory {
   split: SplitPoint[];
   rewards: RewardPoint[];
   decisions: DecisionPoint[];
-  changes: { at: string; action: string; specVersion?: number; strategy?: Strategy }[];
+  changes: { at: string; action: string; specVersion?: number; strategy?: StrategySpec }[];
 }
 
-/** The strategy a plan serves at its current step, as far as shares go. */
-function servedStrategy(strategy: Strategy): Strategy | undefined {
-  if (strategy.type !== 'plan') return strategy;
-  const steps = strategy.steps ?? [];
-  const index = strategy.step ?? 0;
-  // A pause step serves the step before it; the first canary share before any is 0.
-  for (let i = index; i >= 0; i--) {
-    const step = steps[i] ?? {};
-    if (step.canary !== undefined) return { type: 'canary', primary: strategy.primary, canary: strategy.candidate, percent: Number(step.canary) };
-    if (step.shadow !== undefined) return { type: 'single', variant: strategy.primary };
-    if (step.bandit !== undefined) return { type: 'bandit' };
-    if (step.promote !== undefined) return { type: 'single', variant: strategy.candidate };
-  }
-  return { type: 'single', variant: strategy.primary };
-}
-
-/** Configured shares of a strategy; `undefined` for a bandit (its shares come from weight snapshots). */
-export function sharesOf(strategy: Strategy): Record<string, number> | undefined {
-  const served = servedStrategy(strategy);
-  if (!served) return undefined;
-  switch (served.type) {
-    case 'single':
-      return served.variant ? { [served.variant]: 1 } : undefined;
-    case 'shadow':
-      return served.primary ? { [served.primary]: 1 } : undefined;
-    case 'canary': {
-      const share = (served.percent ?? 0) / 100;
-      return { [served.primary!]: 1 - share, [served.canary!]: share };
-    }
-    default:
-      return undefined;
-  }
-}
-
-function afterDecision(current: Strategy, action: string, candidate?: string, primary?: string): Strategy | undefined {
+function afterDecision(current: StrategySpec, action: string, candidate?: string, primary?: string): StrategySpec | undefined {
   if (action === 'rollback') return { type: 'single', variant: primary ?? current.primary };
   if (action === 'promote') return { type: 'single', variant: candidate ?? current.candidate ?? current.canary };
   if (action === 'advance' && current.type === 'plan') return { ...current, step: (current.step ?? 0) + 1 };
@@ -110,7 +67,7 @@ function afterDecision(current: Strategy, action: string, candidate?: string, pr
 
 export function buildHistory(deployment: string, events: HistoryEvent[]): DeploymentHistory {
   const history: DeploymentHistory = { deployment, split: [], rewards: [], decisions: [], changes: [] };
-  let current: Strategy | undefined;
+  let current: StrategySpec | undefined;
   const ordered = events.filter((e) => e.occurredAt).sort((a, b) => a.occurredAt!.localeCompare(b.occurredAt!));
   for (const event of ordered) {
     const at = event.occurredAt!;
@@ -125,7 +82,7 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
       }
       // A decision that wrote a spec announces no "put": its new split follows from the action.
       const next = fromVersion !== toVersion && current ? afterDecision(current, action, candidate, primary) : undefined;
-      const shares = next && sharesOf(next);
+      const shares = next && configuredShares(next);
       if (next) current = next;
       if (shares) history.split.push({ at, source: action, specVersion: toVersion, shares });
       continue;
@@ -154,7 +111,7 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
     const strategy = event.detail?.strategy;
     if (strategy) current = strategy;
     history.changes.push({ at, action, specVersion: event.specVersion, strategy });
-    const shares = strategy && sharesOf(strategy);
+    const shares = strategy && configuredShares(strategy);
     if (shares) history.split.push({ at, source: action, specVersion: event.specVersion, shares });
   }
   return history;
