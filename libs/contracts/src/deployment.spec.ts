@@ -1,4 +1,4 @@
-import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput } from './deployment';
+import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -141,5 +141,20 @@ describe(normalizeSpec.name, () => {
       strategy: { type: 'single', variant: 'v2' },
       reward: { type: 'match' },
     });
+  });
+});
+
+describe(withStrategy.name, () => {
+  const spec: DeploymentSpec = {
+    ...normalizeSpec('churn', (validateDeploymentSpec({ variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 }, guardrails: {} }) as { value: DeploymentSpecInput }).value),
+    version: 4,
+  };
+
+  it('keeps the guardrails under a strategy they can judge, and drops them on single', () => {
+    const now = new Date('2026-02-02T00:00:00Z');
+    const wider = withStrategy(spec, { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, now);
+    expect(wider).toMatchObject({ name: 'churn', updatedAt: now.toISOString(), guardrails: GUARDRAIL_DEFAULTS, strategy: { percent: 50 } });
+    expect(wider).not.toHaveProperty('version');
+    expect(withStrategy(spec, { type: 'single', variant: 'v2' }, now)).not.toHaveProperty('guardrails');
   });
 });

@@ -494,3 +494,13 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
     ...(input.guardrails && { guardrails: { ...GUARDRAIL_DEFAULTS, ...definedFields(input.guardrails) } }),
   };
 }
+
+/**
+ * The stored body of `spec` under another strategy: what promote, rollback decisions and
+ * plan actions write. Its guardrails stay, unless the strategy becomes `single`, which
+ * has nothing left to judge (and which a PUT with guardrails is refused for).
+ */
+export function withStrategy(spec: DeploymentSpec, strategy: StrategySpec, now: Date = new Date()): Omit<DeploymentSpec, 'version'> {
+  const { version: _version, guardrails, ...body } = spec;
+  return { ...body, updatedAt: now.toISOString(), strategy, ...(guardrails && strategy.type !== 'single' && { guardrails }) };
+}

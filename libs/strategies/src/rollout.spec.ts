@@ -143,7 +143,7 @@ describe(reconcileRollout.name, () => {
     const deployment = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 });
     const counts = { v1: arm(2000, 0.9), v2: arm(500, 0.8, 500, 0), v3: arm(500, 0.7, 800, 300) };
     const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', keepGuardrails: true, strategy: { vetoed: ['v3'] } });
+    expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', strategy: { vetoed: ['v3'] } });
     expect(sut.state.status).toBe('running');
 
     // Vetoed, it is not judged again; the veto changed no subject, so the evidence carries on.
@@ -165,7 +165,7 @@ describe('reconcileRollout on a plan', () => {
   it('advances past a shadow step whose candidate is surely not worse, on its shadow statistics', () => {
     const deployment = planAt(0);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9), v2: arm(5000, 0.1) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'advance', keepGuardrails: true, strategy: { type: 'plan', step: 1 } });
+    expect(sut.decision).toMatchObject({ action: 'advance', strategy: { type: 'plan', step: 1 } });
     expect(sut.decision!.reason).toMatch(/^step 1 of 6 \(shadow\)/);
     expect(sut.decision!.evidence.n).toMatchObject({ 'v2:shadow': 3000, v1: 3000 });
   });
@@ -173,7 +173,7 @@ describe('reconcileRollout on a plan', () => {
   it('rolls back to the primary at a failing gate', () => {
     const deployment = planAt(1);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(5000, 0.9, 19000), v2: arm(1000, 0.7, 1000) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'rollback', strategy: { type: 'single', variant: 'v1' }, keepGuardrails: false });
+    expect(sut.decision).toMatchObject({ action: 'rollback', strategy: { type: 'single', variant: 'v1' } });
   });
 
   it('writes the plan paused when advancing into an open pause, and advances once resumed', () => {
@@ -211,7 +211,7 @@ describe('reconcileRollout on a plan', () => {
   it('promotes at the promote step, and is done', () => {
     const deployment = planAt(5);
     const sut = reconcileRollout(deployment, started(deployment), {}, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' }, keepGuardrails: false });
+    expect(sut.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' } });
     expect(sut.state.status).toBe('done');
   });
 

@@ -63,8 +63,6 @@ export interface RolloutDecision {
   evidence: DecisionEvidence;
   /** The strategy to write, with compare-and-set on the judged version; absent when the spec stays as it is. */
   strategy?: StrategySpec;
-  /** Whether the written spec keeps its guardrails (a veto does; a rollback or promotion ends the comparison). */
-  keepGuardrails?: boolean;
 }
 
 /** The state with `decision` recorded as the last one and appended to the history. */
@@ -265,8 +263,8 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
   if (plan.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
 
   const { paused: _paused, ...unpaused } = plan;
-  const decide = (status: RolloutStatus, evidence: DecisionEvidence, action: DecisionAction, reason: string, strategy: StrategySpec, keepGuardrails = true) =>
-    finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, strategy, keepGuardrails });
+  const decide = (status: RolloutStatus, evidence: DecisionEvidence, action: DecisionAction, reason: string, strategy: StrategySpec) =>
+    finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, strategy });
   const advance = (evidence: DecisionEvidence, reason: string) => {
     const next = index + 1;
     const openPause = planStepKind(plan.steps![next]) === 'pause' && plan.steps![next].pause!.seconds === undefined;
@@ -276,7 +274,7 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
   let comparison: Comparison;
   switch (kind) {
     case 'promote':
-      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { type: 'single', variant: candidate }, false);
+      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { type: 'single', variant: candidate });
     case 'pause': {
       const seconds = step.pause!.seconds;
       const left = seconds === undefined ? 0 : seconds - (now.getTime() - Date.parse(state.since)) / 1000;
@@ -308,7 +306,7 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
     case 'continue':
       return finish(state, judgement.verdict === 'waiting' ? 'waiting' : 'running', evidence, judgement.reasons.map((r) => `${position}: ${r}`));
     case 'fail':
-      return decide('failed', evidence, 'rollback', reason, { type: 'single', variant: primary }, false);
+      return decide('failed', evidence, 'rollback', reason, { type: 'single', variant: primary });
     case 'pass':
       return advance(evidence, reason);
     case 'inconclusive':
@@ -342,7 +340,6 @@ function judgeBandit(spec: DeploymentSpec, guardrails: Guardrails, state: Rollou
       primary: best.name,
       evidence,
       strategy: { ...spec.strategy, vetoed: [...vetoed, arm.name] },
-      keepGuardrails: true,
     });
   }
   return finish(state, 'running', evidence, [`best arm ${best.name}; no arm fails the error-rate or latency guardrail`]);

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { DecisionEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
+import { DecisionEvent, DeploymentSpec, envelope, withStrategy } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
@@ -100,8 +100,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       await this.publish(spec.name, { event }, state);
       return 'decided';
     }
-    const { version: _version, guardrails, ...body } = spec;
-    const next = { ...body, updatedAt: event.occurredAt, strategy: decision.strategy!, ...(decision.keepGuardrails && guardrails && { guardrails }) };
+    const next = withStrategy(spec, decision.strategy!, new Date(event.occurredAt));
     const written = await this.registry.storeIfCurrent(spec.name, next, spec.version, this.states.key(spec.name), this.states.fields(state, event));
     if (!written) {
       rolloutMetrics.conflicts.inc({ deployment: spec.name });

@@ -6,6 +6,7 @@ import {
   envelope,
   planStepKind,
   validateDeploymentSpec,
+  withStrategy,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
@@ -100,8 +101,7 @@ export class DeploymentsService {
     if (!current.variants.some((v) => v.name === variant)) {
       throw invalid('cannot promote', [`variant "${variant}" is not one of ${current.variants.map((v) => v.name).join(', ')}`]);
     }
-    const { version: _version, ...body } = current;
-    const spec = await this.registry.store(name, { ...body, updatedAt: new Date().toISOString(), strategy: { type: 'single', variant } });
+    const spec = await this.registry.store(name, withStrategy(current, { type: 'single', variant }));
     return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
   }
 
@@ -109,10 +109,9 @@ export class DeploymentsService {
   async planAction(name: string, action: 'pause' | 'resume' | 'abort'): Promise<DeploymentSpec> {
     const current = await this.get(name);
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
-    const { version: _version, guardrails, ...body } = current;
     const { paused: _paused, ...plan } = current.strategy;
     const strategy = action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
-    const spec = await this.registry.store(name, { ...body, updatedAt: new Date().toISOString(), strategy, ...(action !== 'abort' && guardrails && { guardrails }) });
+    const spec = await this.registry.store(name, withStrategy(current, strategy));
     return this.changed(spec, `plan-${action}`, { fromVersion: current.version, step: (current.strategy.step ?? 0) + 1 });
   }
 
