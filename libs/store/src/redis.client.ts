@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import Redis from 'ioredis';
+import { isValidName } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
 import { defineScripts, ScriptedRedis } from './scripts';
 
@@ -17,6 +18,15 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.prefix = env.REDIS_PREFIX;
     this.redis = defineScripts(new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 }));
+  }
+
+  /**
+   * A key of one deployment's. The `{deployment}` hash tag puts all of a deployment's keys
+   * in one Redis Cluster slot, so one Lua script may touch several of them.
+   */
+  deploymentKey(deployment: string, kind: string): string {
+    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
+    return `${this.prefix}{${deployment}}:${kind}`;
   }
 
   async onModuleInit(): Promise<void> {
