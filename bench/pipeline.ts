@@ -13,7 +13,9 @@ import Redis from 'ioredis';
 import { Admin, Kafka, logLevel, Message, Partitioners } from 'kafkajs';
 import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng, toInferOutputs } from '@switchyard/demo-models';
-import { defineScripts, DeploymentRegistry, RedisClient } from '@switchyard/store';
+import { BaseEnv, loadEnv } from '@switchyard/runtime';
+import { openSpecLog } from '@switchyard/spec-log';
+import { defineScripts } from '@switchyard/store';
 import { joinPair } from '@switchyard/strategies';
 import {
   Options, PartResult, REDIS_PREFIX, RUN_ID, Row, Service, TOPIC_PREFIX,
@@ -233,13 +235,13 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   const warm = data.warm.predictions.length;
   const need = warm + opts.events;
   await createTopics(Object.values(topics), PARTITIONS);
-  const registry = new DeploymentRegistry({ redis, prefix: redisPrefix } as unknown as RedisClient);
   const spec = validateDeploymentSpec({
     variants: VARIANTS.map((v) => ({ name: v.name, url: 'http://127.0.0.1:9', model: v.model })),
     strategy: { type: 'bandit', algorithm: 'thompson' },
   });
   if (!spec.ok) throw new Error(spec.problems.join('; '));
-  const { version } = await registry.put(DEPLOYMENT, spec.value);
+  const specs = await openSpecLog(loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', TOPIC_PREFIX: topicPrefix, REDIS_PREFIX: redisPrefix, TOPIC_PARTITIONS: String(PARTITIONS) }));
+  const { version } = await specs.put(DEPLOYMENT, spec.value).finally(() => specs.close());
   if (version !== 1) throw new Error(`${id}: deployment spec stored as version ${version}, expected 1`);
   const statsKey = `${redisPrefix}stats:${DEPLOYMENT}`;
   const applied = async () => (await redis.hmget(statsKey, ...VARIANTS.map((v) => `${v.name}:count`))).reduce((a, c) => a + Number(c ?? 0), 0);

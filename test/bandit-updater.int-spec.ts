@@ -1,13 +1,14 @@
 import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
-import { ArmStatsStore, DeploymentRegistry, parseStats } from '@switchyard/store';
+import { ArmStatsStore, parseStats } from '@switchyard/store';
 import { joinedEventId, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http, RunningService, startService, testSpecLog } from './support/services';
+import type { OpenSpecLog } from '@switchyard/spec-log';
 import { tallyRewards } from './support/tally';
 import { waitFor } from './support/wait';
 
@@ -65,7 +66,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   let kafka: Kafka;
   let producer: Producer;
   let updater: RunningService;
-  let registry: DeploymentRegistry;
+  let specs: OpenSpecLog;
   let stats: ArmStatsStore;
   let dlq: { messages: Received[]; stop: () => Promise<void> };
   let events: { messages: Received[]; stop: () => Promise<void> };
@@ -75,7 +76,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   async function put(name: string, names: string[]): Promise<number> {
     const spec = validateDeploymentSpec({ variants: variants(...names), strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.1 } });
     if (!spec.ok) throw new Error(spec.problems.join('; '));
-    return (await registry.put(name, spec.value)).version;
+    return (await specs.put(name, spec.value)).version;
   }
   const reward = (deployment: string, variant: string, value: number, extra: Partial<JoinedFields> = {}) =>
     joined({ requestId: `req-${++sequence}`, deployment, variant, reward: value, ...extra });
@@ -91,7 +92,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
       SNAPSHOT_INTERVAL_MS: '300',
       RECONCILE_INTERVAL_MS: '500',
     });
-    registry = updater.app.get(DeploymentRegistry);
+    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     stats = updater.app.get(ArmStatsStore);
     producer = await producerFor(kafka);
     dlq = await collect(kafka, topics.dlq);
@@ -99,6 +100,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   });
 
   afterAll(async () => {
+    await specs?.close();
     await dlq?.stop();
     await events?.stop();
     await producer?.disconnect();
@@ -194,7 +196,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   });
 
   it('forgets a deleted deployment and starts it anew when it is created again', async () => {
-    await registry.remove('loop');
+    await specs.remove('loop');
     await waitFor(async () => Object.keys(await stats.read('loop')).length === 0, { what: 'the statistics removed' });
     await send(producer, topics.joined, [reward('loop', 'a', 1, { specVersion: 3 })]);
     await waitFor(caughtUp, { what: 'the late reward consumed' });

@@ -3,13 +3,13 @@ import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
-import { DeploymentRegistry } from '@switchyard/store';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { joinedEventId } from '@switchyard/strategies';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http, RunningService, startService, testSpecLog } from './support/services';
+import type { OpenSpecLog } from '@switchyard/spec-log';
 import { waitFor } from './support/wait';
 
 const WINDOW_SECONDS = 4;
@@ -23,6 +23,7 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   let redis: Redis;
   let modelServer: RunningService;
   let joiner: RunningService;
+  let specs: OpenSpecLog;
   let joined: Collector;
   let dlq: { messages: Received[]; stop: () => Promise<void> };
   let perfectOutputs: unknown;
@@ -72,11 +73,11 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
       JOIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
       JOIN_SWEEP_INTERVAL_MS: '200',
     });
-    const registry = joiner.app.get(DeploymentRegistry);
+    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     const put = async (name: string, plain: object) => {
       const spec = validateDeploymentSpec(plain);
       if (!spec.ok) throw new Error(spec.problems.join('; '));
-      await registry.put(name, spec.value);
+      await specs.put(name, spec.value);
     };
     const variants = [
       { name: 'v1', url: modelServer.url, model: 'churn-perfect' },
@@ -92,6 +93,7 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   });
 
   afterAll(async () => {
+    await specs?.close();
     await joined?.stop();
     await dlq?.stop();
     await producer?.disconnect();

@@ -1,6 +1,6 @@
 import { topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
-import { ArmStatsStore, DeploymentRegistry, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { ArmStatsStore, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { RolloutReconciler } from '../apps/rollout-controller/src/rollout/rollout.reconciler';
 import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -11,7 +11,8 @@ import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.ser
 import { collect, Collector, isolation, readThrough, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http, RunningService, startService, testSpecLog } from './support/services';
+import type { OpenSpecLog } from '@switchyard/spec-log';
 import { waitFor } from './support/wait';
 
 const GUARDRAILS = { alpha: 0.05, minSamples: 100, maxSamples: 20000, onFail: 'rollback', onPass: 'hold' };
@@ -248,23 +249,26 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
 describe('rollout controller: a human edit between read and write wins', () => {
   const ids = isolation('rollout-race');
   let controller: RunningService;
+  let specs: OpenSpecLog;
 
   beforeAll(async () => {
     // A pass only when called: the test decides what the controller has read.
     controller = await startService(rolloutControllerService, { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, ROLLOUT_INTERVAL_MS: '600000' });
+    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
   });
 
   afterAll(async () => {
+    await specs?.close();
     await controller?.close();
     await deleteByPrefix(ids.redisPrefix);
   });
 
   it('refuses to write over the newer spec, then judges that one', async () => {
-    const registry = controller.app.get(DeploymentRegistry);
+    const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
     const redis = controller.app.get(RedisClient).redis;
     const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
-    const judged = await registry.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    const judged = await specs.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
     expect(await reconciler.reconcile(judged)).toBe('judged');
 
     // After the baseline: 400 pairs each, the canary right 60 % of the time against 90 %.
@@ -273,7 +277,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
     await redis.hset(stats, { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
     await redis.hset(report, { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
 
-    const human = await registry.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50, onFail: 'pause' } } as never);
+    const human = await specs.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50, onFail: 'pause' } } as never);
     expect(await reconciler.reconcile(judged)).toBe('conflict');
     expect(await registry.get('race')).toEqual(human);
 
@@ -283,11 +287,11 @@ describe('rollout controller: a human edit between read and write wins', () => {
   });
 
   it('writes when nobody got in between, decision and spec in one step', async () => {
-    const registry = controller.app.get(DeploymentRegistry);
+    const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
     const redis = controller.app.get(RedisClient).redis;
     const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
-    const spec = await registry.put('calm', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    const spec = await specs.put('calm', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
     expect(await reconciler.reconcile(spec)).toBe('judged');
     await redis.hset(controller.app.get(ArmStatsStore).key('calm'), { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
     await redis.hset(controller.app.get(ReportStore).key('calm'), { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });

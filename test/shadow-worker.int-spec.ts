@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, ShadowRequestEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
-import { DeploymentRegistry } from '@switchyard/store';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
 import { collect, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http, RunningService, startService, testSpecLog } from './support/services';
+import type { OpenSpecLog } from '@switchyard/spec-log';
 import { waitFor } from './support/wait';
 
 describe('shadow-worker (real Kafka, Redis and model-server)', () => {
@@ -18,6 +18,7 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
   let producer: Producer;
   let modelServer: RunningService;
   let worker: RunningService;
+  let specs: OpenSpecLog;
   let shadowPredictions: { messages: Received[]; stop: () => Promise<void> };
   let dlq: { messages: Received[]; stop: () => Promise<void> };
   const features = [0.9, 0.8, 0.1, 0.5];
@@ -62,13 +63,15 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
       strategy: { type: 'shadow', primary: 'v1', shadows: ['s1', 's2'] },
     });
     if (!spec.ok) throw new Error(spec.problems.join('; '));
-    await worker.app.get(DeploymentRegistry).put('churn', spec.value);
+    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
+    await specs.put('churn', spec.value);
     producer = await producerFor(kafka);
     shadowPredictions = await collect(kafka, topics.shadowPredictions);
     dlq = await collect(kafka, topics.dlq);
   });
 
   afterAll(async () => {
+    await specs?.close();
     await shadowPredictions?.stop();
     await dlq?.stop();
     await producer?.disconnect();

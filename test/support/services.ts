@@ -1,6 +1,7 @@
 import { AddressInfo } from 'node:net';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { BaseEnv, createService, loadEnv, ServiceDefinition } from '@switchyard/runtime';
+import { openSpecLog, OpenSpecLog } from '@switchyard/spec-log';
 
 export interface RunningService {
   app: NestFastifyApplication;
@@ -18,6 +19,11 @@ export async function startService<E extends BaseEnv>(definition: ServiceDefinit
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+/** A spec-log writer for tests that run no router (the services under test only read specs). */
+export function testSpecLog(overrides: Record<string, string> = {}): Promise<OpenSpecLog> {
+  return openSpecLog(loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', ...overrides }));
 }
 
 /**

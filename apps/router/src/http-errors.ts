@@ -1,4 +1,4 @@
-import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
 
 /** 400 whose body lists every problem, so a client can fix them all at once. */
@@ -16,4 +16,13 @@ export function checkName(name: string, what = 'deployment'): string {
 
 export function unknownDeployment(name: string): NotFoundException {
   return new NotFoundException(`deployment "${name}" does not exist`);
+}
+
+/** A change built from a spec that another change replaced meanwhile (compare-and-set). */
+export function changedMeanwhile(name: string, read: number, current: number | null): ConflictException {
+  return new ConflictException(`deployment "${name}" changed while this request was handled (read version ${read}, now ${current ?? 'deleted'}); read it again and retry`);
+}
+
+export function notReadBack(error: Error): ServiceUnavailableException {
+  return new ServiceUnavailableException(`${error.message}; GET the deployment to see whether it applied`);
 }

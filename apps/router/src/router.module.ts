@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
 import { ModelClient } from '@switchyard/model-client';
+import { SpecLogModule } from '@switchyard/spec-log';
 import { StoreModule } from '@switchyard/store';
 import { AdminGuard, FeedbackGuard } from './auth/guards';
 import { UrlAllowlist } from './auth/url-allowlist';
@@ -19,7 +20,7 @@ import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
 
 @Module({
-  imports: [MessagingModule, StoreModule],
+  imports: [MessagingModule, StoreModule, SpecLogModule],
   controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController, UiController],
   providers: [
     AdminGuard,

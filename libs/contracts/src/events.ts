@@ -17,7 +17,7 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
-import { NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+import { DeploymentSpec, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -46,6 +46,7 @@ export const EVENT_TYPES = {
   joined: 'joined',
   deployment: 'deployment',
   decision: 'decision',
+  specChange: 'spec-change',
 } as const;
 
 /** Bumped on purpose only, when a field's meaning changes; consumers check it. */
@@ -56,6 +57,7 @@ export const SCHEMA_VERSIONS = {
   joined: 1,
   deployment: 1,
   decision: 1,
+  specChange: 1,
 } as const;
 
 export const ROLES = ['served', 'shadow'] as const;
@@ -295,6 +297,44 @@ export interface DecisionEvidence {
   srmP: number | null;
   errorRate?: Record<string, number>;
   p99Ms?: Record<string, number | null>;
+}
+
+export const SPEC_CHANGES = ['put', 'delete', 'rollback'] as const;
+export type SpecChange = (typeof SPEC_CHANGES)[number];
+
+/**
+ * One requested change of a deployment, on `deployment-specs` keyed by deployment: the
+ * record the registry is folded from (versions are given in log order by the fold, so
+ * every process that folds the log agrees on them). `put` carries the whole spec body;
+ * `rollback` restores the spec in force before the current one; with `expectedVersion`
+ * the change applies only while that version is current (compare-and-set).
+ */
+export class SpecChangeEvent extends EventEnvelope {
+  @Matches(NAME_PATTERN)
+  deployment: string;
+
+  @IsIn(SPEC_CHANGES)
+  change: SpecChange;
+
+  /** `put` only: the spec as stored, without its version. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  body?: Omit<DeploymentSpec, 'version'>;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  expectedVersion?: number;
+
+  /**
+   * Fields set in the deployment's rollout-state hash in the same step as the spec
+   * (the rollout controller's state and the decision it is about to publish).
+   */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  rollout?: Record<string, string>;
 }
 
 /** An automatic decision, on `deployment-events` keyed by deployment. */

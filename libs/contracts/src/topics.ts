@@ -8,6 +8,8 @@ export const TOPICS = {
   feedback: 'feedback',
   joined: 'joined',
   deploymentEvents: 'deployment-events',
+  /** The record of every spec change (kept forever); Redis holds what it folds to. */
+  deploymentSpecs: 'deployment-specs',
   dlq: 'dlq',
 } as const;
 

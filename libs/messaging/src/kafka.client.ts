@@ -179,7 +179,11 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
         topic,
         numPartitions: this.env.TOPIC_PARTITIONS,
         replicationFactor: replication.factor,
-        configEntries: replication.minInsyncReplicas ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : [],
+        configEntries: [
+          ...(replication.minInsyncReplicas ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : []),
+          // The spec log is the registry's record: it must outlive any retention period.
+          ...(topic === this.topics.deploymentSpecs ? [{ name: 'retention.ms', value: '-1' }] : []),
+        ],
       })),
     });
     this.logger.log({ topics: missing, ...replication }, 'created topics');
@@ -228,6 +232,15 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   /** Resolves when the broker has acknowledged every message; batched with concurrent sends. */
   publish(topic: string, messages: OutboundMessage[]): Promise<void> {
     return this.batcher.send(topic, messages);
+  }
+
+  /**
+   * Appends one JSON record on its own (not batched with other sends) and answers where
+   * the broker put it, for a writer that then waits for its record to be read back.
+   */
+  async appendJson(topic: string, key: string, value: unknown): Promise<{ partition: number; offset: number }> {
+    const [sent] = await this.sendBatch({ topicMessages: [{ topic, messages: [{ key, value: JSON.stringify(value) }] }], acks: -1 });
+    return { partition: sent.partition, offset: Number(sent.baseOffset) };
   }
 
   /** JSON-encodes `value`; keyed so related events share a partition. */

@@ -1,13 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec, DeploymentSpecInput, isValidName, normalizeSpec } from '@switchyard/contracts';
+import { DeploymentSpec } from '@switchyard/contracts';
+import type { DeploymentRecord, SpecBody } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
-type StoredBody = Omit<DeploymentSpec, 'version'>;
+/** The arms of a deployment's current spec as the registry recorded them (see `DeploymentRecord.armsSince`). */
+export interface RegisteredArms {
+  version: number;
+  since: Record<string, number>;
+  /** Names this life of the deployment: a deployment deleted and created again has another. */
+  incarnation: string;
+}
+
+/** What a write of a folded deployment also touches, besides the spec and its history. */
+export interface FoldedWriteKeys {
+  /** The rollout-state hash that `rollout` fields go to. */
+  rollout: string;
+  /** Removed with a deletion (reports, statistics, rollout state): a re-created deployment starts fresh. */
+  removedWithDeletion: string[];
+}
 
 /**
- * Deployment specs with their whole version history. Every change bumps a global epoch
- * and is announced on a channel, so routers can cache specs and still see a change
- * within a second (pub/sub for speed, the epoch for messages missed while disconnected).
+ * Deployment specs with their whole version history, as the spec log (Kafka) folds to:
+ * Redis is the cache every service reads, `SpecLog` (libs/spec-log) the only writer.
+ * Per deployment a hash `{name}:spec` (current, previous, lastVersion, the log offset it
+ * reflects, arms, incarnation; `deleted` on a tombstone) and a hash `{name}:history`
+ * (version → body). Every change bumps a global epoch and is announced on a channel, so
+ * routers can cache specs and still see a change within a second (pub/sub for speed,
+ * the epoch for messages missed while disconnected).
  */
 @Injectable()
 export class DeploymentRegistry {
@@ -21,75 +40,84 @@ export class DeploymentRegistry {
     this.epochKey = `${client.prefix}deployments:epoch`;
   }
 
-  private keys(name: string): [string, string, string, string] {
-    if (!isValidName(name)) throw new Error(`invalid deployment name ${JSON.stringify(name)}`);
-    const base = `${this.client.prefix}dep:${name}`;
-    return [base, `${base}:history`, this.namesKey, this.epochKey];
+  private specKey(name: string): string {
+    return this.client.deploymentKey(name, 'spec');
   }
 
-  async put(name: string, input: DeploymentSpecInput): Promise<DeploymentSpec> {
-    return this.store(name, normalizeSpec(name, input));
-  }
-
-  /** Stores an already normalised spec body (promote builds one from the current spec). */
-  async store(name: string, body: StoredBody): Promise<DeploymentSpec> {
-    const version = Number(await this.client.redis.putSpec(...this.keys(name), JSON.stringify(body), name, this.channel));
-    return { ...body, version };
-  }
-
-  /**
-   * Stores `body` only if `expectedVersion` is still current (`null` otherwise: someone
-   * changed the spec since it was read), and sets `sideFields` (plus `writtenVersion`,
-   * the version stored) in hash `sideKey` in the same atomic step.
-   */
-  async storeIfCurrent(name: string, body: StoredBody, expectedVersion: number, sideKey: string, sideFields: Record<string, string>): Promise<DeploymentSpec | null> {
-    const [base, history, names, epoch] = this.keys(name);
-    const pairs = Object.entries(sideFields).flat();
-    const version = Number(await this.client.redis.putSpecIf(base, history, names, epoch, sideKey, JSON.stringify(body), name, this.channel, String(expectedVersion), ...pairs));
-    return version ? { ...body, version } : null;
+  private historyKey(name: string): string {
+    return this.client.deploymentKey(name, 'history');
   }
 
   async get(name: string): Promise<DeploymentSpec | null> {
-    const [base, history] = this.keys(name);
-    const current = await this.client.redis.hget(base, 'current');
-    if (current === null) return null;
-    return this.version(name, Number(current), history);
+    const current = await this.client.redis.hget(this.specKey(name), 'current');
+    return current === null ? null : this.version(name, Number(current));
   }
 
-  async version(name: string, version: number, historyKey = this.keys(name)[1]): Promise<DeploymentSpec | null> {
-    const body = await this.client.redis.hget(historyKey, String(version));
-    return body === null ? null : { ...(JSON.parse(body) as StoredBody), version };
+  async version(name: string, version: number): Promise<DeploymentSpec | null> {
+    const body = await this.client.redis.hget(this.historyKey(name), String(version));
+    return body === null ? null : { ...(JSON.parse(body) as SpecBody), version };
   }
 
   async names(): Promise<string[]> {
     return (await this.client.redis.smembers(this.namesKey)).sort();
   }
 
-  /** Every current spec in two round trips, whatever the number of deployments. */
+  /** Every current spec, the reads of all deployments sent at once. */
   async list(): Promise<DeploymentSpec[]> {
-    const names = await this.names();
-    if (!names.length) return [];
-    const currents = await this.client.redis.pipeline(names.map((name) => ['hget', this.keys(name)[0], 'current'])).exec();
-    const live = names.flatMap((name, i) => (currents?.[i]?.[1] == null ? [] : [{ name, version: Number(currents[i][1]) }]));
-    const bodies = await this.client.redis.pipeline(live.map(({ name, version }) => ['hget', this.keys(name)[1], String(version)])).exec();
-    return live.flatMap(({ version }, i) => {
-      const body = bodies?.[i]?.[1] as string | null;
-      return body ? [{ ...(JSON.parse(body) as StoredBody), version }] : [];
-    });
+    const specs = await Promise.all((await this.names()).map((name) => this.get(name)));
+    return specs.filter((spec): spec is DeploymentSpec => spec !== null);
   }
 
-  /** Deletes the spec, its history and `statsKeys` (reports, reward statistics) in one step. */
-  async remove(name: string, statsKeys: string[] = []): Promise<boolean> {
-    const keys = [...this.keys(name), ...statsKeys];
-    return Number(await this.client.redis.deleteSpec(keys.length, ...keys, '', name, this.channel)) === 1;
+  /** The arms of the current spec with the version each one's run started at; `null` without a spec. */
+  async arms(name: string): Promise<RegisteredArms | null> {
+    const [current, arms, incarnation] = await this.client.redis.hmget(this.specKey(name), 'current', 'arms', 'incarnation');
+    if (current === null || arms === null) return null;
+    return { version: Number(current), since: JSON.parse(arms) as Record<string, number>, incarnation: incarnation ?? '' };
   }
 
-  /** `null` when the deployment does not exist or has no earlier version to go back to. */
-  async rollback(name: string): Promise<{ spec: DeploymentSpec; restoredVersion: number } | null> {
-    const [version, restored] = (await this.client.redis.rollbackSpec(...this.keys(name), '', name, this.channel)) as [number, number | null];
-    if (!version) return null;
-    const spec = await this.version(name, version);
-    return spec && { spec, restoredVersion: Number(restored) };
+  /** The log offset of the last change written for `name` (-1 when none is). */
+  async offset(name: string): Promise<number> {
+    return Number((await this.client.redis.hget(this.specKey(name), 'offset')) ?? -1);
+  }
+
+  /**
+   * Writes `record` as folded up to its offset: only the change at that offset when
+   * Redis holds the fold up to `previousOffset` (`whole` false), else the whole record.
+   * `rollout` fields go to the rollout-state hash in the same step. Answers whether it
+   * was written (false: already there, or, for an incremental write, not on top of the
+   * previous change, which the caller then writes whole).
+   */
+  async write(
+    name: string,
+    record: DeploymentRecord,
+    { previousOffset, whole, rollout = {}, keys }: { previousOffset: number; whole: boolean; rollout?: Record<string, string>; keys: FoldedWriteKeys },
+  ): Promise<'written' | 'present' | 'behind'> {
+    const versions = whole ? [...record.history.keys()] : record.current === undefined ? [] : [record.current];
+    const history = versions.flatMap((version) => [version, JSON.stringify(record.history.get(version))]);
+    const keyList = [this.specKey(name), this.historyKey(name), keys.rollout, ...keys.removedWithDeletion];
+    const args = [
+      previousOffset,
+      record.offset,
+      whole ? '1' : '0',
+      record.deleted ? '1' : '0',
+      record.current ?? '',
+      record.previous ?? '',
+      record.lastVersion,
+      record.incarnation ?? '',
+      JSON.stringify(record.armsSince),
+      this.channel,
+      name,
+      Object.keys(rollout).length,
+      ...Object.entries(rollout).flat(),
+      ...history,
+    ];
+    const answer = Number(await this.client.redis.writeFoldedSpec(keyList.length, ...keyList, ...args));
+    if (answer !== 1) return answer === 0 ? 'present' : 'behind';
+    // The names set and the epoch are in other slots than the deployment's keys (Redis
+    // Cluster), so they follow in their own commands; both are idempotent to repeat.
+    await (record.deleted ? this.client.redis.srem(this.namesKey, name) : this.client.redis.sadd(this.namesKey, name));
+    await this.client.redis.incr(this.epochKey);
+    return 'written';
   }
 
   /** Changes whenever any deployment changes. */

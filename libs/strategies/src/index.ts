@@ -18,3 +18,4 @@ export * from './guardrails';
 export * from './plan';
 export * from './rollout';
 export * from './ope';
+export * from './spec-log';

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { DecisionEvent, DeploymentSpec, envelope, withStrategy } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
+import { SpecLog } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { armRecords, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, withDecision } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
@@ -28,6 +29,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly registry: DeploymentRegistry,
+    private readonly specLog: SpecLog,
     private readonly states: RolloutStateStore,
     private readonly reports: ReportStore,
     private readonly rewards: ArmStatsStore,
@@ -101,8 +103,8 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       return 'decided';
     }
     const next = withStrategy(spec, decision.strategy!, new Date(event.occurredAt));
-    const written = await this.registry.storeIfCurrent(spec.name, next, spec.version, this.states.key(spec.name), this.states.fields(state, event));
-    if (!written) {
+    const written = await this.specLog.submit({ deployment: spec.name, change: 'put', body: next, expectedVersion: spec.version, rollout: this.states.fields(state, event) });
+    if (written.result !== 'written') {
       rolloutMetrics.conflicts.inc({ deployment: spec.name });
       this.logger.log({ deployment: spec.name, judgedVersion: spec.version }, 'spec changed since it was judged; not written, judging again next pass');
       return 'conflict';

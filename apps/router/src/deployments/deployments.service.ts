@@ -4,22 +4,29 @@ import {
   DeploymentEvent,
   DeploymentSpec,
   envelope,
+  normalizeSpec,
   planStepKind,
   validateDeploymentSpec,
   withStrategy,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
+import { SpecChange, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { buildReport, currentStep, servingSpec } from '@switchyard/strategies';
+import { buildReport, currentStep, servingSpec, SpecBody, SpecOutcome } from '@switchyard/strategies';
 import { UrlAllowlist } from '../auth/url-allowlist';
-import { invalid, unknownDeployment } from '../http-errors';
+import { changedMeanwhile, invalid, notReadBack, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
 
-/** The control plane: every change is stored as a new version and announced on Kafka. */
+/**
+ * The control plane: every change is recorded on the spec log (which gives it its
+ * version), then announced on `deployment-events`. A change computed from the spec as
+ * read (promote, plan actions) applies only while that version is still current.
+ */
 @Injectable()
 export class DeploymentsService {
   constructor(
     private readonly registry: DeploymentRegistry,
+    private readonly specLog: SpecLog,
     private readonly cache: DeploymentCache,
     private readonly kafka: KafkaClient,
     private readonly reports: ReportStore,
@@ -36,8 +43,9 @@ export class DeploymentsService {
       return problem ? [`variants.${i}.url: ${problem}`] : [];
     });
     if (refused.length) throw invalid('invalid deployment spec', refused);
-    const spec = await this.registry.put(name, result.value);
-    return this.changed(spec, 'put');
+    const spec = normalizeSpec(name, result.value);
+    const outcome = await this.submit({ deployment: name, change: 'put', body: spec });
+    return this.changed(this.written(name, spec, outcome), 'put');
   }
 
   async get(name: string): Promise<DeploymentSpec> {
@@ -91,7 +99,7 @@ export class DeploymentsService {
   }
 
   async remove(name: string): Promise<void> {
-    if (!(await this.registry.remove(name, [this.reports.key(name), this.rewards.key(name), this.rollouts.key(name)]))) throw unknownDeployment(name);
+    if ((await this.submit({ deployment: name, change: 'delete' })).result !== 'written') throw unknownDeployment(name);
     this.cache.delete(name);
     await this.announce(name, 'delete');
   }
@@ -101,7 +109,7 @@ export class DeploymentsService {
     if (!current.variants.some((v) => v.name === variant)) {
       throw invalid('cannot promote', [`variant "${variant}" is not one of ${current.variants.map((v) => v.name).join(', ')}`]);
     }
-    const spec = await this.registry.store(name, withStrategy(current, { type: 'single', variant }));
+    const spec = await this.replace(current, withStrategy(current, { type: 'single', variant }));
     return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
   }
 
@@ -111,17 +119,37 @@ export class DeploymentsService {
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
     const { paused: _paused, ...plan } = current.strategy;
     const strategy = action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
-    const spec = await this.registry.store(name, withStrategy(current, strategy));
+    const spec = await this.replace(current, withStrategy(current, strategy));
     return this.changed(spec, `plan-${action}`, { fromVersion: current.version, step: (current.strategy.step ?? 0) + 1 });
   }
 
   async rollback(name: string): Promise<DeploymentSpec> {
-    const result = await this.registry.rollback(name);
-    if (!result) {
-      await this.get(name);
+    const outcome = await this.submit({ deployment: name, change: 'rollback' });
+    if (outcome.result !== 'written') {
+      if (outcome.current === null) throw unknownDeployment(name);
       throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
     }
-    return this.changed(result.spec, 'rollback', { restoredVersion: result.restoredVersion });
+    const spec = await this.registry.version(name, outcome.version);
+    if (!spec) throw unknownDeployment(name);
+    return this.changed(spec, 'rollback', { restoredVersion: outcome.restored });
+  }
+
+  /** Writes `body` in place of `current`, unless the spec changed since `current` was read. */
+  private async replace(current: DeploymentSpec, body: SpecBody): Promise<DeploymentSpec> {
+    return this.written(current.name, body, await this.submit({ deployment: current.name, change: 'put', body, expectedVersion: current.version }), current.version);
+  }
+
+  private written(name: string, body: SpecBody, outcome: SpecOutcome, read?: number): DeploymentSpec {
+    if (outcome.result === 'written') return { ...body, version: outcome.version };
+    throw read === undefined ? unknownDeployment(name) : changedMeanwhile(name, read, outcome.current);
+  }
+
+  private async submit(change: SpecChange): Promise<SpecOutcome> {
+    try {
+      return await this.specLog.submit(change);
+    } catch (error) {
+      throw error instanceof SpecLogTimeout ? notReadBack(error) : error;
+    }
   }
 
   private async changed(spec: DeploymentSpec, action: DeploymentAction, detail: Record<string, unknown> = {}): Promise<DeploymentSpec> {

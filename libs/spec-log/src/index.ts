@@ -1,0 +1,3 @@
+export * from './spec-log';
+export * from './spec-log.module';
+export * from './standalone';

@@ -1,0 +1,184 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Consumer, EachBatchPayload } from 'kafkajs';
+import { Counter } from 'prom-client';
+import { envelope, parseAndValidate, SpecChangeEvent } from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { HealthRegistry, PeriodicTask } from '@switchyard/runtime';
+import { ArmStatsStore, DeploymentRegistry, FoldedWriteKeys, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { applySpecChange, DeploymentRecord, emptyRecord, SpecOutcome } from '@switchyard/strategies';
+
+/** How often the cache is compared with the fold: how soon a Redis that lost it is restored. */
+const CHECK_INTERVAL_MS = 1000;
+/** How long a writer waits for its change to be read back and written to Redis. */
+const READ_BACK_TIMEOUT_MS = 15000;
+const REDIS_RETRY_MS = 500;
+
+const metrics = {
+  changes: new Counter({ name: 'switchyard_spec_log_changes_total', help: 'Spec changes folded from the spec log, by outcome', labelNames: ['outcome'] }),
+  restores: new Counter({ name: 'switchyard_spec_log_restores_total', help: 'Deployments written to Redis whole because Redis did not hold their fold (lost, flushed or behind)' }),
+  rejected: new Counter({ name: 'switchyard_spec_log_rejected_total', help: 'Spec-log records that are not a valid spec change (skipped)' }),
+};
+
+export type SpecChange = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'expectedVersion' | 'rollout'>;
+
+/** A change was recorded but not read back in time: it may still apply. */
+export class SpecLogTimeout extends Error {}
+
+/**
+ * The deployment registry's writer. Kafka (`deployment-specs`, keyed by deployment,
+ * kept forever) is the record: a change is appended there first and is accepted once the
+ * broker has it; every process running a SpecLog reads the whole log, folds it with
+ * `applySpecChange` (versions, compare-and-set, rollback, arm lifetimes: the same answer
+ * in every process, since they fold the same log in the same order) and writes the fold
+ * to Redis, which `DeploymentRegistry` reads. Redis is a cache of it: a write of an
+ * offset already there is a no-op, and every second the cache is compared with the fold
+ * and rewritten whole where it is behind, so a Redis restarted empty is restored with
+ * versions and history by whichever process notices first. A writer waits until its own
+ * change has been folded and written, so it answers with the version the log gave it.
+ */
+@Injectable()
+export class SpecLog implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(SpecLog.name);
+  private readonly records = new Map<string, DeploymentRecord>();
+  private readonly waiters = new Map<string, (outcome: SpecOutcome) => void>();
+  private readonly check = new PeriodicTask(() => this.restoreBehind(), CHECK_INTERVAL_MS, (error) =>
+    this.logger.warn({ error: error.message }, 'could not compare the registry with the spec log; will retry'),
+  );
+  private consumer?: Consumer;
+  private caughtUp = false;
+  private stopping = false;
+
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly registry: DeploymentRegistry,
+    private readonly reports: ReportStore,
+    private readonly rewards: ArmStatsStore,
+    private readonly rollouts: RolloutStateStore,
+    private readonly health: HealthRegistry,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const topic = this.kafka.topics.deploymentSpecs;
+    const ends = new Map((await this.endOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+    const pending = new Set([...ends].filter(([, end]) => end > 0).map(([partition]) => partition));
+    this.caughtUp = pending.size === 0;
+    // A group of its own: every process reads every partition from the start (nothing is committed).
+    this.consumer = this.kafka.kafka.consumer({ groupId: `${this.kafka.clientId}.spec-log.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatch: async (payload) => {
+        await this.fold(payload);
+        const { partition } = payload.batch;
+        if (Number(payload.batch.lastOffset()) + 1 >= (ends.get(partition) ?? 0) && pending.delete(partition) && !pending.size) this.caughtUp = true;
+      },
+    });
+    this.health.register('spec-log', async () => {
+      if (!this.caughtUp) throw new Error('still reading the spec log');
+    });
+    this.check.start();
+  }
+
+  /** Where the log ends now; a topic created a moment ago may not have its leaders known yet. */
+  private async endOffsets(topic: string): Promise<{ partition: number; high: string }[]> {
+    const admin = this.kafka.kafka.admin();
+    await admin.connect();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await admin.fetchTopicOffsets(topic);
+        } catch (error) {
+          if (!(error as { retriable?: boolean }).retriable || attempt === 40) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * Records a change and answers what it became once it is in Redis. Throws
+   * `SpecLogTimeout` when that took too long (the change may still apply).
+   */
+  async submit(change: SpecChange): Promise<SpecOutcome> {
+    const event: SpecChangeEvent = { ...envelope('specChange'), ...change };
+    let timer!: NodeJS.Timeout;
+    const outcome = new Promise<SpecOutcome>((resolve, reject) => {
+      this.waiters.set(event.eventId, resolve);
+      timer = setTimeout(() => reject(new SpecLogTimeout(`the change was recorded but not read back from the spec log within ${READ_BACK_TIMEOUT_MS} ms`)), READ_BACK_TIMEOUT_MS);
+    });
+    try {
+      await this.kafka.appendJson(this.kafka.topics.deploymentSpecs, change.deployment, event);
+      return await outcome;
+    } finally {
+      clearTimeout(timer);
+      this.waiters.delete(event.eventId);
+    }
+  }
+
+  private async fold({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    for (const message of batch.messages) {
+      const offset = Number(message.offset);
+      const parsed = parseAndValidate(SpecChangeEvent, message.value);
+      if (!parsed.ok) {
+        metrics.rejected.inc();
+        this.logger.error({ partition: batch.partition, offset, problems: parsed.problems }, 'skipped a spec-log record that is not a valid spec change');
+        continue;
+      }
+      const change = parsed.value;
+      const record = this.records.get(change.deployment) ?? emptyRecord();
+      this.records.set(change.deployment, record);
+      const previousOffset = record.offset;
+      const outcome = applySpecChange(record, change, offset);
+      metrics.changes.inc({ outcome: outcome.result });
+      // The rollout controller's outbox learns the version its decision wrote in the same step.
+      const rollout = outcome.result === 'written' && change.rollout ? { ...change.rollout, writtenVersion: String(outcome.version) } : undefined;
+      await this.untilWritten(change.deployment, record, previousOffset, rollout, heartbeat);
+      this.waiters.get(change.eventId)?.(outcome);
+    }
+  }
+
+  /** Writes the fold to Redis, retrying while Redis is away (the partition waits: order matters). */
+  private async untilWritten(name: string, record: DeploymentRecord, previousOffset: number, rollout: Record<string, string> | undefined, heartbeat: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        const keys = this.keysOf(name);
+        if ((await this.registry.write(name, record, { previousOffset, whole: false, rollout, keys })) === 'behind') await this.restore(name, record, rollout);
+        return;
+      } catch (error) {
+        if (this.stopping) throw error;
+        this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not write the registry to Redis; retrying');
+        await heartbeat();
+        await new Promise((resolve) => setTimeout(resolve, REDIS_RETRY_MS));
+      }
+    }
+  }
+
+  private async restore(name: string, record: DeploymentRecord, rollout?: Record<string, string>): Promise<void> {
+    if ((await this.registry.write(name, record, { previousOffset: -1, whole: true, rollout, keys: this.keysOf(name) })) !== 'written') return;
+    metrics.restores.inc();
+    this.logger.log({ deployment: name, offset: record.offset, version: record.current ?? null }, 'registry restored from the spec log');
+  }
+
+  /** Rewrites whole every deployment whose cache is behind the fold (e.g. Redis restarted empty). */
+  private async restoreBehind(): Promise<void> {
+    if (!this.caughtUp) return;
+    for (const [name, record] of this.records) {
+      if ((await this.registry.offset(name)) < record.offset) await this.restore(name, record);
+    }
+  }
+
+  private keysOf(name: string): FoldedWriteKeys {
+    return { rollout: this.rollouts.key(name), removedWithDeletion: [this.reports.key(name), this.rewards.key(name), this.rollouts.key(name)] };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await this.check.stop();
+    await this.consumer?.disconnect();
+  }
+}

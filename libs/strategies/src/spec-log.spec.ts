@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { SpecChangeEvent } from '@switchyard/contracts';
+import { applySpecChange, emptyRecord, SpecBody } from './spec-log';
+
+const body = (...variants: string[]): SpecBody => ({
+  name: 'd',
+  updatedAt: '2026-11-29T00:00:00.000Z',
+  variants: variants.map((name) => ({ name, url: 'http://127.0.0.1:9', model: name, protocol: 'v2', timeoutMs: 1000, retries: 0 })),
+  strategy: { type: 'single', variant: variants[0] },
+  reward: { type: 'accuracy' },
+} as SpecBody);
+
+const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({
+  type: 'spec-change', version: 1, eventId: randomUUID(), occurredAt: '2026-11-29T00:00:00.000Z', deployment: 'd', change: 'put', ...fields,
+});
+
+describe('applySpecChange (the registry folded from the spec log)', () => {
+  it('numbers versions in log order and keeps the one in force before', () => {
+    const record = emptyRecord();
+    expect(applySpecChange(record, change({ body: body('a') }), 10)).toEqual({ result: 'written', version: 1 });
+    expect(applySpecChange(record, change({ body: body('a', 'b') }), 11)).toEqual({ result: 'written', version: 2 });
+    expect(record).toMatchObject({ offset: 11, current: 2, previous: 1, lastVersion: 2, incarnation: 10 });
+    expect(record.history.get(1)).toEqual(body('a'));
+  });
+
+  it('applies a compare-and-set change only while its version is current', () => {
+    const record = emptyRecord();
+    applySpecChange(record, change({ body: body('a') }), 0);
+    applySpecChange(record, change({ body: body('b') }), 1);
+    expect(applySpecChange(record, change({ body: body('c'), expectedVersion: 1 }), 2)).toEqual({ result: 'conflict', current: 2 });
+    expect(applySpecChange(record, change({ body: body('c'), expectedVersion: 2 }), 3)).toEqual({ result: 'written', version: 3 });
+    expect(applySpecChange(emptyRecord(), change({ body: body('c'), expectedVersion: 1 }), 0)).toEqual({ result: 'conflict', current: null });
+  });
+
+  it('rolls back to the version in force before, as a new version', () => {
+    const record = emptyRecord();
+    expect(applySpecChange(record, change({ change: 'rollback' }), 0)).toEqual({ result: 'nothing', current: null });
+    applySpecChange(record, change({ body: body('a') }), 1);
+    expect(applySpecChange(record, change({ change: 'rollback' }), 2)).toEqual({ result: 'nothing', current: 1 });
+    applySpecChange(record, change({ body: body('b') }), 3);
+    expect(applySpecChange(record, change({ change: 'rollback' }), 4)).toEqual({ result: 'written', version: 3, restored: 1 });
+    expect(record.history.get(3)).toEqual(body('a'));
+    expect(record).toMatchObject({ current: 3, previous: 2 });
+  });
+
+  it('deletes, and a deployment created again starts at version 1 in a new incarnation', () => {
+    const record = emptyRecord();
+    expect(applySpecChange(record, change({ change: 'delete' }), 0)).toEqual({ result: 'nothing', current: null });
+    applySpecChange(record, change({ body: body('a') }), 1);
+    expect(applySpecChange(record, change({ change: 'delete' }), 2)).toEqual({ result: 'written', version: 0 });
+    expect(record).toMatchObject({ deleted: true, lastVersion: 0, current: undefined, previous: undefined });
+    expect(record.history.size).toBe(0);
+    expect(applySpecChange(record, change({ body: body('a') }), 5)).toEqual({ result: 'written', version: 1 });
+    expect(record).toMatchObject({ deleted: false, incarnation: 5 });
+  });
+
+  it('records when each arm\'s current run began', () => {
+    const record = emptyRecord();
+    applySpecChange(record, change({ body: body('a', 'b') }), 0);
+    applySpecChange(record, change({ body: body('a') }), 1);
+    applySpecChange(record, change({ body: body('a', 'b') }), 2);
+    expect({ ...record.armsSince }).toEqual({ a: 1, b: 3 });
+    applySpecChange(record, change({ change: 'rollback' }), 3);
+    expect({ ...record.armsSince }).toEqual({ a: 1 });
+  });
+
+  it('applies a change published twice (a producer retry) once', () => {
+    const record = emptyRecord();
+    const once = change({ body: body('a') });
+    expect(applySpecChange(record, once, 0)).toEqual({ result: 'written', version: 1 });
+    expect(applySpecChange(record, once, 1)).toEqual({ result: 'written', version: 1 });
+    expect(record).toMatchObject({ lastVersion: 1, offset: 1 });
+  });
+});

@@ -1,0 +1,84 @@
+import type { DeploymentSpec, SpecChangeEvent } from '@switchyard/contracts';
+
+export type SpecBody = Omit<DeploymentSpec, 'version'>;
+
+/**
+ * One deployment as its spec log folds to: what the registry holds in Redis, rebuilt
+ * from the log alone. `offset` is the log position of the last change folded in.
+ */
+export interface DeploymentRecord {
+  offset: number;
+  /** Deleted: no spec, and a deployment created again under the name starts at version 1. */
+  deleted: boolean;
+  lastVersion: number;
+  current?: number;
+  /** The version in force before `current` (what a rollback restores). */
+  previous?: number;
+  history: Map<number, SpecBody>;
+  /**
+   * Per variant of the current spec, the first version of its current run: the oldest of
+   * the unbroken run of versions that list it, ending at the current one. Rewards of
+   * predictions made under an older version belong to an earlier life of the arm.
+   */
+  armsSince: Record<string, number>;
+  /** The log offset of the change that wrote version 1: names this life of the deployment. */
+  incarnation?: number;
+  /** Event ids folded in: a change published twice (a producer retry) applies once. */
+  eventIds: Map<string, SpecOutcome>;
+}
+
+export type SpecOutcome =
+  /** Version 0 for a deletion; `restored` is the version a rollback copied. */
+  | { result: 'written'; version: number; restored?: number }
+  /** `expectedVersion` was not current (the spec changed since it was read), or there is no spec to change. */
+  | { result: 'conflict'; current: number | null }
+  /** Nothing to delete, or no earlier version to roll back to. */
+  | { result: 'nothing'; current: number | null };
+
+/** A producer's retry lands right after the original: the latest few ids are enough to recognise it. */
+const REMEMBERED_EVENT_IDS = 64;
+
+export function emptyRecord(): DeploymentRecord {
+  return { offset: -1, deleted: false, lastVersion: 0, history: new Map(), armsSince: Object.create(null), eventIds: new Map() };
+}
+
+/** Folds one change (at log `offset`) into `record`, in place, and says what became of it. */
+export function applySpecChange(record: DeploymentRecord, change: SpecChangeEvent, offset: number): SpecOutcome {
+  record.offset = offset;
+  const seen = record.eventIds.get(change.eventId);
+  if (seen) return seen;
+  const outcome = decide(record, change);
+  record.eventIds.set(change.eventId, outcome);
+  if (record.eventIds.size > REMEMBERED_EVENT_IDS) record.eventIds.delete(record.eventIds.keys().next().value!);
+  return outcome;
+}
+
+function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome {
+  const current = record.current ?? null;
+  if (change.expectedVersion !== undefined && change.expectedVersion !== current) return { result: 'conflict', current };
+  switch (change.change) {
+    case 'put':
+      if (!change.body) return { result: 'conflict', current };
+      return { result: 'written', version: write(record, change.body) };
+    case 'rollback': {
+      const restored = record.previous === undefined ? undefined : record.history.get(record.previous);
+      if (!restored) return { result: 'nothing', current };
+      const copied = record.previous!;
+      return { result: 'written', version: write(record, restored), restored: copied };
+    }
+    case 'delete':
+      if (current === null) return { result: 'nothing', current };
+      Object.assign(record, { deleted: true, lastVersion: 0, current: undefined, previous: undefined, history: new Map(), armsSince: Object.create(null), incarnation: undefined });
+      return { result: 'written', version: 0 };
+  }
+}
+
+function write(record: DeploymentRecord, body: SpecBody): number {
+  const version = record.lastVersion + 1;
+  const armsSince: Record<string, number> = Object.create(null);
+  for (const { name } of body.variants) armsSince[name] = record.armsSince[name] ?? version;
+  if (version === 1) record.incarnation = record.offset;
+  Object.assign(record, { deleted: false, lastVersion: version, previous: record.current, current: version, armsSince });
+  record.history.set(version, body);
+  return version;
+}

@@ -1,0 +1,89 @@
+import { routerService } from '../apps/router/src/router.service-definition';
+import type { OpenSpecLog } from '@switchyard/spec-log';
+import { isolation } from './support/kafka';
+import { startPrivateRedis, PrivateRedis } from './support/private-redis';
+import { http, RunningService, startService, testSpecLog } from './support/services';
+import { waitFor } from './support/wait';
+
+const variants = [
+  { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
+  { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
+];
+const canary = (percent: number) => ({ variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent } });
+
+/**
+ * The registry's record is the spec log on Kafka; Redis (here a private one, restarted
+ * empty) only caches what it folds to.
+ */
+describe('spec log (real Kafka, a private Redis restarted empty)', () => {
+  const ids = isolation('speclog');
+  let redis: PrivateRedis;
+  let router: RunningService;
+  let other: OpenSpecLog;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, REDIS_URL: redis.url, KAFKA_INGRESS: 'false' };
+    router = await startService(routerService, env);
+    other = await testSpecLog(env);
+  });
+
+  afterAll(async () => {
+    await other?.close();
+    await router?.close();
+    await redis?.stop();
+  });
+
+  const versions = async (name: string) => {
+    const { registry } = other;
+    const current = await registry.get(name);
+    if (!current) return null;
+    const all = [];
+    for (let v = 1; v <= current.version; v++) all.push(await registry.version(name, v));
+    return { current: current.version, all };
+  };
+
+  it('restores every deployment with its versions and history after Redis comes back empty, by itself', async () => {
+    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(10))).body.version).toBe(1);
+    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(20))).body.version).toBe(2);
+    expect((await http('POST', `${router.url}/v1/deployments/kept/promote`, { variant: 'v2' })).body.version).toBe(3);
+    const rolledBack = await http('POST', `${router.url}/v1/deployments/kept/rollback`);
+    expect(rolledBack.body).toMatchObject({ version: 4, strategy: { type: 'canary', percent: 20 } });
+    expect((await http('PUT', `${router.url}/v1/deployments/gone`, canary(5))).status).toBe(200);
+    expect((await http('DELETE', `${router.url}/v1/deployments/gone`)).status).toBe(204);
+    const before = await versions('kept');
+    expect(before?.current).toBe(4);
+
+    await redis.restartEmpty();
+
+    await waitFor(async () => JSON.stringify(await versions('kept')) === JSON.stringify(before), { timeoutMs: 30000, what: 'the registry restored from the spec log' });
+    expect((await http('GET', `${router.url}/v1/deployments/gone`)).status).toBe(404);
+    expect((await http('GET', `${router.url}/v1/deployments`)).body.deployments.map((d: { name: string }) => d.name)).toEqual(['kept']);
+    // The version numbers go on from the log, not from an empty Redis.
+    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(30))).body.version).toBe(5);
+    expect((await http('PUT', `${router.url}/v1/deployments/gone`, canary(5))).body.version).toBe(1);
+  });
+
+  it('keeps compare-and-set between two writers: of two changes made from the same version, one applies', async () => {
+    const current = (await http('PUT', `${router.url}/v1/deployments/race`, canary(10))).body;
+    const { version, report: _report, ...body } = current;
+    const [mine, theirs] = await Promise.all([
+      other.specLog.submit({ deployment: 'race', change: 'put', body: { ...body, strategy: { type: 'single', variant: 'v1' } }, expectedVersion: version }),
+      http('POST', `${router.url}/v1/deployments/race/promote`, { variant: 'v2' }),
+    ]);
+    const results = [mine.result === 'written', theirs.status === 200];
+    expect(results.filter(Boolean)).toHaveLength(1);
+    if (theirs.status !== 200) expect(theirs.status).toBe(409);
+    expect((await other.registry.get('race'))!.version).toBe(version + 1);
+  });
+
+  it('gives a process started later the same registry, read from the log', async () => {
+    const later = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, REDIS_URL: redis.url });
+    try {
+      const outcome = await later.specLog.submit({ deployment: 'kept', change: 'rollback' });
+      expect(outcome).toMatchObject({ result: 'written', version: 6, restored: 4 });
+    } finally {
+      await later.close();
+    }
+  });
+});
