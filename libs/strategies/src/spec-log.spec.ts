@@ -7,7 +7,7 @@ const body = (...variants: string[]): SpecBody => ({
   updatedAt: '2026-11-29T00:00:00.000Z',
   variants: variants.map((name) => ({ name, url: 'http://127.0.0.1:9', model: name, protocol: 'v2', timeoutMs: 1000, retries: 0 })),
   strategy: { type: 'single', variant: variants[0] },
-  reward: { type: 'accuracy' },
+  reward: { type: 'match' },
 } as SpecBody);
 
 const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard } from '../auth/guards';
@@ -57,6 +57,7 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'make the deployment single on a variant' })
+  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
   @ApiBody(ref('PromoteBody'))
   @HttpCode(200)
   promote(@Param('name') name: string, @Body() body: unknown) {
@@ -69,6 +70,7 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'pause, resume or abort a plan' })
+  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
   @HttpCode(200)
   plan(@Param('name') name: string, @Param('action') action: string) {
     if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new NotFoundException(`no plan action "${action}": use pause, resume or abort`);
