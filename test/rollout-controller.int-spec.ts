@@ -55,7 +55,9 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     await deleteByPrefix(ids.redisPrefix);
   });
 
-  const variant = (name: string, model: string) => ({ name, url: modelServer.url, model });
+  // The model server runs in this test's process: on a loaded machine an answer can take
+  // over the default second, and a timeout here is not what these tests are about.
+  const variant = (name: string, model: string) => ({ name, url: modelServer.url, model, timeoutMs: 10000 });
 
   /** The first controller pass takes the comparison's baseline: what is sent before it would not be counted. */
   const firstPass = (name: string, block = 'guardrails') =>

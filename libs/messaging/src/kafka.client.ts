@@ -166,8 +166,25 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** Creates every Switchyard topic that is missing; safe to run from many processes at once. */
+  /**
+   * Creates every Switchyard topic that is missing; safe to run from many processes at
+   * once. kafkajs's wait for the new topics' leaders gives up on a broker that does not
+   * know a topic yet (UNKNOWN_TOPIC_OR_PARTITION, retriable), seen on a loaded machine:
+   * such an error starts the check over.
+   */
   async ensureTopics(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createMissingTopics();
+      } catch (error) {
+        if (!(error as { retriable?: boolean }).retriable || attempt === 20) throw error;
+        this.logger.warn({ error: (error as Error).message, attempt }, 'topics not ready yet; checking again');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async createMissingTopics(): Promise<void> {
     const existing = new Set(await this.admin.listTopics());
     const missing = Object.values(this.topics).filter((topic) => !existing.has(topic));
     if (!missing.length) return;
