@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { isValidName } from '@switchyard/contracts';
-import { BaseEnv, HealthRegistry, parseRedisUrl, RedisTarget } from '@switchyard/runtime';
+import { BaseEnv, HealthRegistry, parseRedisUrl } from '@switchyard/runtime';
 import { defineScripts, ScriptedRedis } from './scripts';
 
 /** A connection to one Redis server or to a Redis Cluster: the same commands, scripts and pipelines. */
@@ -21,21 +21,15 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisClient.name);
   readonly redis: ScriptedConnection;
   readonly prefix: string;
-  private readonly target: RedisTarget;
   private readonly subscribers: RedisConnection[] = [];
 
-  constructor(env: BaseEnv, private readonly health: HealthRegistry) {
+  constructor(
+    private readonly env: BaseEnv,
+    private readonly health: HealthRegistry,
+  ) {
     this.prefix = env.REDIS_PREFIX;
-    const target = parseRedisUrl(env.REDIS_URL);
-    if (!target) throw new Error('REDIS_URL is neither a redis:// nor a redis+cluster:// URL');
-    this.target = target;
     // defineScripts only calls defineCommand, which a Cluster has as well.
-    this.redis = defineScripts(this.open({ maxRetriesPerRequest: 3 }) as Redis) as unknown as ScriptedConnection;
-  }
-
-  /** True when REDIS_URL names a Redis Cluster. */
-  get cluster(): boolean {
-    return this.target.cluster;
+    this.redis = defineScripts(openRedis(env.REDIS_URL, { maxRetriesPerRequest: 3 }) as Redis) as unknown as ScriptedConnection;
   }
 
   /**
@@ -59,7 +53,7 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
    * cluster a PUBLISH reaches every node, so the subscriber may listen on any of them.
    */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    const subscriber = this.open({});
+    const subscriber = openRedis(this.env.REDIS_URL);
     this.subscribers.push(subscriber);
     await subscriber.connect();
     subscriber.on('message', (_channel: string, message: string) => onMessage(message));
@@ -70,11 +64,13 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([...this.subscribers, this.redis].map((connection) => connection.quit().catch(() => connection.disconnect())));
   }
+}
 
-  /** A new, not yet connected, connection to the configured server or cluster. */
-  private open(options: RedisOptions): RedisConnection {
-    if (!this.target.cluster) return new Redis(this.target.url, { lazyConnect: true, ...options });
-    const { nodes, username, password, tls } = this.target;
-    return new Cluster(nodes, { lazyConnect: true, redisOptions: { username, password, ...(tls && { tls: {} }), ...options } });
-  }
+/** A new, not yet connected, connection to the server or cluster `url` names (a REDIS_URL). */
+export function openRedis(url: string, options: RedisOptions = {}): RedisConnection {
+  const target = parseRedisUrl(url);
+  if (!target) throw new Error('REDIS_URL is neither a redis:// nor a redis+cluster:// URL');
+  if (!target.cluster) return new Redis(target.url, { lazyConnect: true, ...options });
+  const { nodes, username, password, tls } = target;
+  return new Cluster(nodes, { lazyConnect: true, redisOptions: { username, password, ...(tls && { tls: {} }), ...options } });
 }
