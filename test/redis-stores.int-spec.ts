@@ -23,11 +23,22 @@ describeOnEachRedis('BanditWeightsStore', (redis) => {
     expect(await store.write('churn', 0, { a: 0.25, b: 0.75 }, 3, '2026-01-01T00:00:00.000Z')).toBe(1);
     expect(await store.write('churn', 0, { a: 0.5, b: 0.5 }, 3)).toBeUndefined();
     expect(await store.version('churn')).toBe(1);
-    expect((await store.readMany(['churn'])).get('churn')).toEqual({ weights: { a: 0.25, b: 0.75 }, version: 1, specVersion: 3, computedAt: '2026-01-01T00:00:00.000Z' });
+    expect((await store.readMany(['churn'])).get('churn')).toEqual({
+      weights: { a: 0.25, b: 0.75 },
+      version: 1,
+      specVersion: 3,
+      computedAt: '2026-01-01T00:00:00.000Z',
+    });
   });
 
   it('reads the weights of deployments whose keys live on different nodes; those with none are absent', async () => {
-    if (redis.raw instanceof Cluster) expect(await mastersServing(redis.raw, DEPLOYMENTS.map((name) => store.key(name)))).toBe(3);
+    if (redis.raw instanceof Cluster)
+      expect(
+        await mastersServing(
+          redis.raw,
+          DEPLOYMENTS.map((name) => store.key(name)),
+        ),
+      ).toBe(3);
     for (const [i, name] of DEPLOYMENTS.entries()) await store.write(name, await store.version(name), { a: i / 10, b: 1 - i / 10 }, 1);
     const read = await store.readMany([...DEPLOYMENTS, 'never-written']);
     expect([...read.keys()]).toEqual(DEPLOYMENTS);
@@ -100,7 +111,8 @@ async function slotOf(redis: TestRedis, key: string): Promise<number> {
 
 async function keysUnder(redis: TestRedis, prefix: string): Promise<string[]> {
   const keys: string[] = [];
-  for (const server of serversOf(redis.raw)) for await (const batch of server.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
+  for (const server of serversOf(redis.raw))
+    for await (const batch of server.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
   return keys;
 }
 

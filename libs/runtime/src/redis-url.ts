@@ -1,9 +1,9 @@
 /** Where the services' Redis is, as REDIS_URL says: one server, or the seed nodes of a Redis Cluster. */
 export type RedisTarget =
-  | { cluster: false; url: string }
-  | { cluster: true; nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
+  { cluster: false; url: string } | { cluster: true; nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
 
-export const REDIS_URL_FORMS = 'redis[s]://[user:pass@]host:port[/db] for one server, or redis[s]+cluster://[user:pass@]host:port[,host:port...] for a Redis Cluster';
+export const REDIS_URL_FORMS =
+  'redis[s]://[user:pass@]host:port[/db] for one server, or redis[s]+cluster://[user:pass@]host:port[,host:port...] for a Redis Cluster';
 
 const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^@/]+)\/?$/;
 // A host name or IPv4 address, or an IPv6 address in brackets, then the port.
