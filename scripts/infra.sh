@@ -296,9 +296,10 @@ redis_cluster_down() {
       stop_pid "$pid" 10
       stopped=$((stopped + 1))
     fi
-    rm -rf "$dir"
+    # A node still answering is not ours (its pid file is not here): its config stays.
+    local_node_pings "$(cluster_node_port "$n")" || rm -rf "$dir"
   done
-  [[ -d $REDIS_CLUSTER_DIR ]] && rm -rf "$REDIS_CLUSTER_DIR"
+  [[ -z $(find "$REDIS_CLUSTER_DIR" -name 'node-*' 2>/dev/null) ]] && rm -rf "$REDIS_CLUSTER_DIR"
   if ((stopped)); then
     log "Redis Cluster: stopped $stopped node(s) on $(cluster_nodes)"
   else
