@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the infrastructure Switchyard needs locally and in CI: a real Apache
 # Kafka broker (single-node KRaft, run from Maven Central jars, no Docker) and
-# Redis. Idempotent: services that already answer are left alone, and `down`
+# Redis, a single server or a 3-master Redis Cluster. Idempotent: services that already answer are left alone, and `down`
 # stops only what `up` started. All state lives in <repo>/.infra/ (git-ignored).
 set -euo pipefail
 
@@ -10,15 +10,25 @@ usage() {
 Usage: scripts/infra.sh <command>
 
 Commands:
-  up        Start Redis and Kafka unless they already answer (idempotent).
-  down      Stop whatever `up` started; leaves services it did not start.
-  status    Report whether Kafka and Redis answer; exit 0 only if both do.
-  kafka     Like up, for Kafka only.
-  brokers   Print the local broker list (KAFKA_BROKERS for a KAFKA_NODES cluster).
-  --help    Show this help.
+  up             Start Redis and Kafka unless they already answer (idempotent);
+                 a Redis Cluster when REDIS_URL is a redis+cluster:// URL.
+  down           Stop whatever `up` or `redis-cluster` started; leaves services
+                 it did not start.
+  status         Report whether Kafka and Redis answer; exit 0 only if both do.
+  kafka          Like up, for Kafka only.
+  brokers        Print the local broker list (KAFKA_BROKERS for a KAFKA_NODES cluster).
+  redis-cluster  Like up, for the local 3-master Redis Cluster only (whatever
+                 REDIS_URL says); the tests run the store tests against it.
+  redis-cluster-url
+                 Print that cluster's REDIS_URL.
+  --help         Show this help.
 
 Environment:
-  REDIS_URL              redis://[user:pass@]host:port  (default redis://127.0.0.1:6379)
+  REDIS_URL              redis://[user:pass@]host:port  (default redis://127.0.0.1:6379),
+                         or redis+cluster://host:port[,host:port...] for a cluster
+  REDIS_CLUSTER_PORT     first port of the local Redis Cluster (default: the first
+                         port of a redis+cluster:// REDIS_URL, else 7001); master n
+                         listens on REDIS_CLUSTER_PORT + n - 1, its cluster bus 10000 up
   KAFKA_BROKERS          host:port[,host:port...]; if one answers, Kafka is not started
   KAFKA_PORT             local broker port             (default 9092); node n of a
                          cluster listens on KAFKA_PORT + n - 1
@@ -34,6 +44,8 @@ Environment:
 
 Files: .infra/kafka/kafka.log (broker log), .infra/kafka/data (KRaft log dir),
        .infra/redis/redis.log (only when this script started Redis);
+       the Redis Cluster: .infra/redis-cluster-<REDIS_CLUSTER_PORT>/node-<port>/
+       {redis.log,redis.pid,nodes.conf};
        a cluster: .infra/kafka-<KAFKA_PORT>/node-<n>/{kafka.log,kafka.pid,data}.
 EOF
 }
@@ -79,14 +91,23 @@ quorum_voters() {
   echo "$voters"
 }
 
-# host and port from REDIS_URL (scheme, credentials and db index stripped).
+# host and port from REDIS_URL (scheme, credentials and db index stripped); of a
+# cluster URL, those of the first node listed.
 redis_addr=${REDIS_URL:-redis://127.0.0.1:6379}
+REDIS_IS_CLUSTER=false
+[[ $redis_addr == redis+cluster://* || $redis_addr == rediss+cluster://* ]] && REDIS_IS_CLUSTER=true
 redis_addr=${redis_addr#*://}
 redis_addr=${redis_addr##*@}
 redis_addr=${redis_addr%%/*}
+redis_addr=${redis_addr%%,*}
 REDIS_HOST=${redis_addr%%:*}
 REDIS_PORT=6379
 [[ $redis_addr == *:* ]] && REDIS_PORT=${redis_addr##*:}
+if $REDIS_IS_CLUSTER; then REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-$REDIS_PORT}; else REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-7001}; fi
+[[ $REDIS_CLUSTER_PORT =~ ^[0-9]+$ ]] && ((REDIS_CLUSTER_PORT >= 1 && REDIS_CLUSTER_PORT <= 55533)) ||
+  { echo "[infra] ERROR: REDIS_CLUSTER_PORT must be 1-55533 (its bus ports are 10000 up), got '$REDIS_CLUSTER_PORT'" >&2; exit 2; }
+REDIS_CLUSTER_MASTERS=3
+REDIS_CLUSTER_DIR=$INFRA_DIR/redis-cluster-$REDIS_CLUSTER_PORT
 
 log() { printf '[infra] %s\n' "$*"; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -181,6 +202,120 @@ redis_down() {
     log "Redis: no server started by this script is running; nothing to stop"
   fi
   rm -f "$REDIS_PID"
+}
+
+# --- Redis Cluster -----------------------------------------------------------
+# Three masters, no replicas: enough to spread slots over several nodes, so a key
+# layout or a multi-key command that would break on a real cluster breaks here.
+
+cluster_node_port() { echo $((REDIS_CLUSTER_PORT + $1 - 1)); }
+cluster_node_dir() { echo "$REDIS_CLUSTER_DIR/node-$(cluster_node_port "$1")"; }
+cluster_nodes() {
+  local n list=
+  for ((n = 1; n <= REDIS_CLUSTER_MASTERS; n++)); do list+="${list:+,}127.0.0.1:$(cluster_node_port "$n")"; done
+  echo "$list"
+}
+
+# Field $2 of `CLUSTER INFO` from the server redis-cli reaches with the arguments
+# before it (empty when it does not answer or has cluster support disabled).
+cluster_info() {
+  local field=${*: -1}
+  timeout 3 redis-cli "${@:1:$#-1}" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$field://p"
+}
+
+local_node_pings() { [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]; }
+
+local_cluster_ok() {
+  local n
+  for ((n = 1; n <= REDIS_CLUSTER_MASTERS; n++)); do
+    [[ $(cluster_info -h 127.0.0.1 -p "$(cluster_node_port "$n")" cluster_state) == ok ]] || return 1
+  done
+}
+
+# The first node of a redis+cluster:// REDIS_URL as a plain redis:// URL, for redis-cli.
+seed_url() { local url=${REDIS_URL/+cluster:\/\//:\/\/}; echo "${url%%,*}"; }
+
+redis_cluster_up() {
+  ensure_command redis-server redis-server
+  ensure_command redis-cli redis-tools
+  if local_cluster_ok; then
+    log "Redis Cluster: answering on $(cluster_nodes) (left as is)"
+    return
+  fi
+  local n port dir i start
+  start=$(now_ms)
+  for ((n = 1; n <= REDIS_CLUSTER_MASTERS; n++)); do
+    port=$(cluster_node_port "$n")
+    dir=$(cluster_node_dir "$n")
+    if local_node_pings "$port"; then
+      [[ -n $(cluster_info -h 127.0.0.1 -p "$port" cluster_state) ]] ||
+        die "port $port answers as a Redis without cluster mode; choose another REDIS_CLUSTER_PORT"
+      continue
+    fi
+    mkdir -p "$dir"
+    # A throwaway cache like the single Redis: nothing on disk but the node's own
+    # cluster config (nodes.conf), which lets a restarted node rejoin by itself.
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
+      --save '' --appendonly no --dir "$dir" \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" 9>&-
+  done
+  for ((n = 1; n <= REDIS_CLUSTER_MASTERS; n++)); do
+    port=$(cluster_node_port "$n")
+    for ((i = 0; i < 50; i++)); do local_node_pings "$port" && break; sleep 0.1; done
+    local_node_pings "$port" || die "Redis Cluster node on port $port did not answer within 5s; see $(cluster_node_dir "$n")/redis.log"
+  done
+  # Slots are assigned once, by `create`; nodes restarted from their nodes.conf keep theirs.
+  if [[ $(cluster_info -h 127.0.0.1 -p "$REDIS_CLUSTER_PORT" cluster_slots_assigned) == 0 ]]; then
+    # shellcheck disable=SC2046 # one argument per node
+    redis-cli --cluster create $(cluster_nodes | tr ',' ' ') --cluster-replicas 0 --cluster-yes \
+      >"$REDIS_CLUSTER_DIR/create.log" 2>&1 ||
+      { cat "$REDIS_CLUSTER_DIR/create.log" >&2; die "redis-cli --cluster create failed (see above)"; }
+  fi
+  for ((i = 0; i < 300; i++)); do
+    if local_cluster_ok; then
+      local took=$(($(now_ms) - start))
+      log "Redis Cluster: ready on $(cluster_nodes) after $((took / 1000)).$((took % 1000 / 100))s (REDIS_URL=$(redis_cluster_url))"
+      return
+    fi
+    sleep 0.1
+  done
+  die "Redis Cluster on $(cluster_nodes) is not ok after 30s (logs: $REDIS_CLUSTER_DIR); 'down' with this REDIS_CLUSTER_PORT, then up again, starts it afresh"
+}
+
+redis_cluster_url() { echo "redis+cluster://$(cluster_nodes)"; }
+
+# Stops the nodes this script started and forgets their cluster config, so the
+# next `up` creates a fresh cluster.
+redis_cluster_down() {
+  local n dir pid stopped=0
+  for ((n = 1; n <= REDIS_CLUSTER_MASTERS; n++)); do
+    dir=$(cluster_node_dir "$n")
+    pid=$(read_pid "$dir/redis.pid")
+    if pid_is "$pid" "127.0.0.1:$(cluster_node_port "$n")"; then
+      stop_pid "$pid" 10
+      stopped=$((stopped + 1))
+    fi
+    # A node still answering is not ours (its pid file is not here): its config stays.
+    local_node_pings "$(cluster_node_port "$n")" || rm -rf "$dir"
+  done
+  [[ -z $(find "$REDIS_CLUSTER_DIR" -name 'node-*' 2>/dev/null) ]] && rm -rf "$REDIS_CLUSTER_DIR"
+  if ((stopped)); then
+    log "Redis Cluster: stopped $stopped node(s) on $(cluster_nodes)"
+  else
+    log "Redis Cluster: no node started by this script is running on $(cluster_nodes); nothing to stop"
+  fi
+}
+
+# `up` with a redis+cluster:// REDIS_URL: a remote cluster must answer, a local one is started.
+redis_url_cluster_up() {
+  if [[ $REDIS_HOST == 127.0.0.1 || $REDIS_HOST == localhost ]]; then
+    redis_cluster_up
+  elif [[ $(cluster_info -u "$(seed_url)" cluster_state) == ok ]]; then
+    log "Redis Cluster: answering on $REDIS_HOST:$REDIS_PORT (left as is)"
+  else
+    die "Redis Cluster at $REDIS_HOST:$REDIS_PORT does not answer ok, and only a local one can be started."
+  fi
 }
 
 # --- Kafka -------------------------------------------------------------------
@@ -394,7 +529,14 @@ status() {
     log "Kafka: DOWN (${KAFKA_BROKERS:-$LOCAL_KAFKA})"
     ok=1
   fi
-  if redis_answers; then
+  if $REDIS_IS_CLUSTER; then
+    if [[ $(cluster_info -u "$(seed_url)" cluster_state) == ok ]]; then
+      log "Redis Cluster: up ($REDIS_HOST:$REDIS_PORT)"
+    else
+      log "Redis Cluster: DOWN or not ok ($REDIS_HOST:$REDIS_PORT)"
+      ok=1
+    fi
+  elif redis_answers; then
     log "Redis: up ($REDIS_HOST:$REDIS_PORT)"
   else
     log "Redis: DOWN ($REDIS_HOST:$REDIS_PORT)"
@@ -413,10 +555,16 @@ take_lock() {
 }
 
 case ${1:-} in
-  up) take_lock; redis_up; kafka_up ;;
+  up)
+    take_lock
+    if $REDIS_IS_CLUSTER; then redis_url_cluster_up; else redis_up; fi
+    kafka_up
+    ;;
   kafka) take_lock; kafka_up ;;
   brokers) kafka_brokers_list ;;
-  down) take_lock; kafka_down; redis_down ;;
+  redis-cluster) take_lock; redis_cluster_up ;;
+  redis-cluster-url) redis_cluster_url ;;
+  down) take_lock; kafka_down; redis_down; redis_cluster_down ;;
   status) status ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -65,6 +65,23 @@ export async function ensureInfrastructure(): Promise<void> {
   }
 }
 
+/**
+ * Makes sure the 3-master Redis Cluster the store tests also run on is there and sets
+ * REDIS_CLUSTER_URL (a redis+cluster:// REDIS_URL): the one given in the environment, else
+ * the project's infra script's (ports 7001-7003, or from REDIS_CLUSTER_PORT; a second
+ * run finds it up and leaves it as is, like Kafka and Redis).
+ */
+export function ensureRedisCluster(): void {
+  if (process.env.REDIS_CLUSTER_URL) return;
+  const script = join(__dirname, '..', '..', 'scripts', 'infra.sh');
+  try {
+    execFileSync('bash', [script, 'redis-cluster'], { stdio: 'inherit', timeout: 5 * 60 * 1000 });
+    process.env.REDIS_CLUSTER_URL = execFileSync('bash', [script, 'redis-cluster-url'], { encoding: 'utf8' }).trim();
+  } catch (error) {
+    throw new Error(`no Redis Cluster: "bash scripts/infra.sh redis-cluster" failed (${(error as Error).message}); start one or set REDIS_CLUSTER_URL=redis+cluster://host:port[,host:port...]`);
+  }
+}
+
 export async function stopStartedInfrastructure(): Promise<void> {
   await Promise.all(started.splice(0).map((container) => container.stop()));
 }

@@ -29,7 +29,7 @@ describe(loadEnv.name, () => {
   it('names every bad variable and its value', () => {
     const sut = () => loadEnv(SampleEnv, { PORT: 'eighty', WIDGETS: '0', REDIS_URL: 'localhost' });
     expect(sut).toThrow(/^Invalid environment variables: /);
-    expect(sut).toThrow(/REDIS_URL="localhost" \(must start with redis:\/\//);
+    expect(sut).toThrow(/REDIS_URL="localhost" \(must be redis\[s\]:\/\/.* or redis\[s\]\+cluster:\/\/\[user:pass@\]host:port\[,host:port\.\.\.\]/);
     expect(sut).toThrow(/PORT="eighty" \(.*must be an integer number\)/);
     expect(sut).toThrow(/WIDGETS="0" \(WIDGETS must not be less than 1\)/);
   });

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { plainToInstance, ClassConstructor } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync, ValidateBy } from 'class-validator';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/contracts';
+import { parseRedisUrl, REDIS_URL_FORMS } from './redis-url';
 
 const DOCS = Symbol('env-docs');
 
@@ -39,8 +40,8 @@ export class BaseEnv {
   @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'must be host:port[,host:port...]' })
   KAFKA_BROKERS = '127.0.0.1:9092';
 
-  @Env('Redis connection URL')
-  @Matches(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://' })
+  @Env(`Redis connection URL: ${REDIS_URL_FORMS} (a cluster's nodes are seeds: the client finds the others)`)
+  @ValidateBy({ name: 'redisUrl', validator: { validate: (value) => typeof value === 'string' && parseRedisUrl(value) !== undefined, defaultMessage: () => `must be ${REDIS_URL_FORMS}` } })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   @Env('Connect to Kafka over TLS (true/false), with the system CA store')

@@ -1,4 +1,5 @@
 export * from './env';
+export * from './redis-url';
 export * from './health';
 export * from './metrics';
 export * from './runtime.module';

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { isValidName } from '@switchyard/contracts';
 import type { Weights } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
@@ -33,7 +32,7 @@ type WeightScripts = {
 };
 
 /**
- * The weights of bandit deployments, one hash per deployment (`weights:<deployment>`,
+ * The weights of bandit deployments, one hash per deployment (`{<deployment>}:weights`,
  * fields `weights` (JSON), `version`, `specVersion`, `computedAt`), written by the bandit
  * updater and read by every router, so all routers serve the same policy and the
  * prediction events name it (`weightsVersion`).
@@ -48,8 +47,7 @@ export class BanditWeightsStore {
   }
 
   key(deployment: string): string {
-    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
-    return `${this.client.prefix}weights:${deployment}`;
+    return this.client.deploymentKey(deployment, 'weights');
   }
 
   /** The version of the latest weights (0 when none were written). */
@@ -63,13 +61,17 @@ export class BanditWeightsStore {
     return version > 0 ? version : undefined;
   }
 
-  /** The weights of many deployments in one round trip; deployments with none (or unreadable ones) are absent. */
+  /**
+   * The weights of many deployments, read concurrently (ioredis sends every command before
+   * the first reply comes back); deployments with none (or unreadable ones) are absent.
+   * Not one pipeline: on a cluster a pipeline's keys must live on one node, and each
+   * deployment's are in a slot of their own.
+   */
   async readMany(deployments: string[]): Promise<Map<string, StoredWeights>> {
-    if (!deployments.length) return new Map();
-    const replies = await this.client.redis.pipeline(deployments.map((name) => ['hgetall', this.key(name)])).exec();
+    const hashes = await Promise.all(deployments.map((name) => this.client.redis.hgetall(this.key(name))));
     const found = new Map<string, StoredWeights>();
     deployments.forEach((name, i) => {
-      const stored = parseStoredWeights((replies?.[i]?.[1] ?? {}) as Record<string, string>);
+      const stored = parseStoredWeights(hashes[i]);
       if (stored) found.set(name, stored);
     });
     return found;

@@ -1,23 +1,35 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { isValidName } from '@switchyard/contracts';
-import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
+import { BaseEnv, HealthRegistry, parseRedisUrl } from '@switchyard/runtime';
 import { defineScripts, ScriptedRedis } from './scripts';
 
-/** The process's Redis connection (commands and Lua) and the key prefix every key starts with. */
+/** A connection to one Redis server or to a Redis Cluster: the same commands, scripts and pipelines. */
+export type RedisConnection = Redis | Cluster;
+
+/** The connection with the registry's scripts defined on it. */
+export type ScriptedConnection = RedisConnection & Omit<ScriptedRedis, keyof Redis>;
+
+/**
+ * The process's Redis connection (commands and Lua) and the key prefix every key starts
+ * with. REDIS_URL names one server or a Redis Cluster (`redis+cluster://`); on a cluster
+ * a script's keys, and a pipeline's, must share a slot: `deploymentKey` gives a
+ * deployment's keys one.
+ */
 @Injectable()
 export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisClient.name);
-  readonly redis: ScriptedRedis;
+  readonly redis: ScriptedConnection;
   readonly prefix: string;
-  private readonly subscribers: Redis[] = [];
+  private readonly subscribers: RedisConnection[] = [];
 
   constructor(
     private readonly env: BaseEnv,
     private readonly health: HealthRegistry,
   ) {
     this.prefix = env.REDIS_PREFIX;
-    this.redis = defineScripts(new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 }));
+    // defineScripts only calls defineCommand, which a Cluster has as well.
+    this.redis = defineScripts(openRedis(env.REDIS_URL, { maxRetriesPerRequest: 3 }) as Redis) as unknown as ScriptedConnection;
   }
 
   /**
@@ -36,17 +48,29 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** A dedicated connection in subscriber mode (one cannot issue commands on it). */
+  /**
+   * A dedicated connection in subscriber mode (one cannot issue commands on it). On a
+   * cluster a PUBLISH reaches every node, so the subscriber may listen on any of them.
+   */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    const subscriber = new Redis(this.env.REDIS_URL, { lazyConnect: true });
+    const subscriber = openRedis(this.env.REDIS_URL);
     this.subscribers.push(subscriber);
     await subscriber.connect();
     subscriber.on('message', (_channel: string, message: string) => onMessage(message));
-    subscriber.on('error', (error) => this.logger.warn({ error: error.message }, 'redis subscriber error'));
+    subscriber.on('error', (error: Error) => this.logger.warn({ error: error.message }, 'redis subscriber error'));
     await subscriber.subscribe(channel);
   }
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([...this.subscribers, this.redis].map((connection) => connection.quit().catch(() => connection.disconnect())));
   }
+}
+
+/** A new, not yet connected, connection to the server or cluster `url` names (a REDIS_URL). */
+export function openRedis(url: string, options: RedisOptions = {}): RedisConnection {
+  const target = parseRedisUrl(url);
+  if (!target) throw new Error('REDIS_URL is neither a redis:// nor a redis+cluster:// URL');
+  if (!target.cluster) return new Redis(target.url, { lazyConnect: true, ...options });
+  const { nodes, username, password, tls } = target;
+  return new Cluster(nodes, { lazyConnect: true, redisOptions: { username, password, ...(tls && { tls: {} }), ...options } });
 }

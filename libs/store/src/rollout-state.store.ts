@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DecisionEvent, isValidName } from '@switchyard/contracts';
+import { DecisionEvent } from '@switchyard/contracts';
 import type { RolloutState } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
@@ -37,9 +37,11 @@ type LeaseScripts = {
 };
 
 /**
- * The rollout controller's state per deployment (`rollout:<deployment>`: its comparison
+ * The rollout controller's state per deployment (`{<deployment>}:rollout`: its comparison
  * and the decision it has yet to publish, the outbox) and the lease
- * (`rollout-lease:<deployment>`) that lets one controller at a time judge a deployment.
+ * (`{<deployment>}:rollout-lease`) that lets one controller at a time judge a deployment.
+ * Both share the deployment's hash tag, so the state can be written in the same script
+ * as the deployment's spec (`DeploymentRegistry.storeIfCurrent`) on a Redis Cluster too.
  */
 @Injectable()
 export class RolloutStateStore {
@@ -52,8 +54,11 @@ export class RolloutStateStore {
   }
 
   key(deployment: string): string {
-    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
-    return `${this.client.prefix}rollout:${deployment}`;
+    return this.client.deploymentKey(deployment, 'rollout');
+  }
+
+  leaseKey(deployment: string): string {
+    return this.client.deploymentKey(deployment, 'rollout-lease');
   }
 
   async read(deployment: string): Promise<StoredRollout> {
@@ -80,6 +85,6 @@ export class RolloutStateStore {
 
   /** Whether `owner` holds the deployment's lease for the next `ms` (taken or renewed). */
   async takeLease(deployment: string, owner: string, ms: number): Promise<boolean> {
-    return (await this.redis.takeLease(`${this.key(deployment)}:lease`, owner, ms)) === 1;
+    return (await this.redis.takeLease(this.leaseKey(deployment), owner, ms)) === 1;
   }
 }
