@@ -79,9 +79,11 @@ variants:
   - name: v1
     url: ${modelServer.url}
     model: churn-v1
+    timeoutMs: 10000
   - name: v2
     url: ${modelServer.url}
     model: churn-v2
+    timeoutMs: 10000
 strategy:
   type: canary
   primary: v1

@@ -22,10 +22,12 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
   let deploymentEvents: { messages: Received[]; stop: () => Promise<void> };
   const inputs = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 
+  // The model server runs in this test's process: on a loaded machine an answer can take
+  // over the default second, and a timeout is not what these tests are about.
   const variants = () => [
-    { name: 'v1', url: modelServer.url, model: 'churn-v1' },
-    { name: 'v2', url: modelServer.url, model: 'churn-v2' },
-    { name: 'v3', url: modelServer.url, model: 'churn-v3' },
+    { name: 'v1', url: modelServer.url, model: 'churn-v1', timeoutMs: 10000 },
+    { name: 'v2', url: modelServer.url, model: 'churn-v2', timeoutMs: 10000 },
+    { name: 'v3', url: modelServer.url, model: 'churn-v3', timeoutMs: 10000 },
   ];
   const put = (router: RunningService, name: string, strategy: object, extra: object = {}) =>
     http('PUT', `${router.url}/v1/deployments/${name}`, { variants: variants(), strategy, ...extra }, auth);
@@ -52,7 +54,7 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     const kafka = testKafka();
     modelServer = await startService(modelServerService);
     routerA = await startService(routerService, env);
-    routerB = await startService(routerService, env);
+    routerB = await startService(routerService, { ...env, REFRESH_INTERVAL_MS: '60000' });
     predictions = await collect(kafka, topics.predictions);
     shadowRequests = await collect(kafka, topics.shadowRequests);
     deploymentEvents = await collect(kafka, topics.deploymentEvents);
@@ -136,24 +138,23 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     expect(event.value.probability).toBeLessThan(0.5);
   });
 
-  it('shows a change made on one router to the other within a second, and versions every change', async () => {
+  // Router B refreshes its cache from Redis only once a minute: what it sees sooner came by pub/sub.
+  it('shows a change made on one router to the other by pub/sub, and versions every change', async () => {
     await put(routerA, 'live', { type: 'single', variant: 'v1' });
-    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v1', { timeoutMs: 1000 });
-    const changedAt = Date.now();
+    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v1', { timeoutMs: 20000 });
     expect((await put(routerA, 'live', { type: 'single', variant: 'v2' })).body.version).toBe(2);
-    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v2', { timeoutMs: 1000, intervalMs: 20 });
-    expect(Date.now() - changedAt).toBeLessThan(1000);
+    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v2', { timeoutMs: 20000, intervalMs: 20 });
 
     const promoted = await http('POST', `${routerB.url}/v1/deployments/live/promote`, { variant: 'v3' }, auth);
     expect(promoted.body).toMatchObject({ version: 3, strategy: { type: 'single', variant: 'v3' } });
     const rolledBack = await http('POST', `${routerA.url}/v1/deployments/live/rollback`, undefined, auth);
     expect(rolledBack.body).toMatchObject({ version: 4, strategy: { type: 'single', variant: 'v2' } });
-    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v2', { timeoutMs: 1000, intervalMs: 20 });
+    await waitFor(async () => (await predict(routerB, 'live', {})).body.variant === 'v2', { timeoutMs: 20000, intervalMs: 20 });
 
     const badPromote = await http('POST', `${routerA.url}/v1/deployments/live/promote`, { variant: 'v9' }, auth);
     expect(badPromote.status).toBe(400);
     expect((await http('DELETE', `${routerA.url}/v1/deployments/live`, undefined, auth)).status).toBe(204);
-    await waitFor(async () => (await predict(routerB, 'live', {})).status === 404, { timeoutMs: 1000, intervalMs: 20 });
+    await waitFor(async () => (await predict(routerB, 'live', {})).status === 404, { timeoutMs: 20000, intervalMs: 20 });
     expect((await http('POST', `${routerA.url}/v1/deployments/live/rollback`, undefined, auth)).status).toBe(404);
 
     const announced = await waitFor(() => {
