@@ -2,13 +2,13 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { isValidName } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, parseRedisUrl } from '@switchyard/runtime';
-import { defineScripts, ScriptedRedis } from './scripts';
+import { defineScripts, RegistryScripts } from './scripts';
 
 /** A connection to one Redis server or to a Redis Cluster: the same commands, scripts and pipelines. */
 export type RedisConnection = Redis | Cluster;
 
 /** The connection with the registry's scripts defined on it. */
-export type ScriptedConnection = RedisConnection & Omit<ScriptedRedis, keyof Redis>;
+export type ScriptedConnection = RedisConnection & RegistryScripts;
 
 /**
  * The process's Redis connection (commands and Lua) and the key prefix every key starts
@@ -28,8 +28,7 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     private readonly health: HealthRegistry,
   ) {
     this.prefix = env.REDIS_PREFIX;
-    // defineScripts only calls defineCommand, which a Cluster has as well.
-    this.redis = defineScripts(openRedis(env.REDIS_URL, { maxRetriesPerRequest: 3 }) as Redis) as unknown as ScriptedConnection;
+    this.redis = defineScripts(openRedis(env.REDIS_URL, { maxRetriesPerRequest: 3 }));
   }
 
   /**

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 
 /**
  * Writes what a deployment's spec log folds to, up to log offset ARGV[2], as one atomic
@@ -35,10 +35,10 @@ return 1
 
 type WriteFoldedScript = (keyCount: number, ...keysThenArgs: (string | number)[]) => Promise<number>;
 
-export type ScriptedRedis = Redis & { writeFoldedSpec: WriteFoldedScript };
+export type RegistryScripts = { writeFoldedSpec: WriteFoldedScript };
 
-export function defineScripts(redis: Redis): ScriptedRedis {
+export function defineScripts<C extends Redis | Cluster>(redis: C): C & RegistryScripts {
   // Key count given per call: the keys a deletion removes are the stores' business.
   redis.defineCommand('writeFoldedSpec', { lua: WRITE_FOLDED_SPEC });
-  return redis as ScriptedRedis;
+  return redis as C & RegistryScripts;
 }
