@@ -6,7 +6,7 @@ import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { DeploymentRegistry } from '@switchyard/store';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { joinedEventId } from '@switchyard/strategies';
+import { joinBucket, joinedEventId } from '@switchyard/strategies';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
@@ -204,7 +204,8 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     await send(topics.predictions, prediction(lonePrediction, { deployment: 'lonely' }));
     await send(topics.feedback, feedback(loneFeedback, { label: 1 }));
     await waitFor(settled);
-    const key = `${ids.redisPrefix}join:r:${lonePrediction}`;
+    const requestKey = (requestId: string) => `${ids.redisPrefix}{join.${joinBucket(requestId)}}:r:${requestId}`;
+    const key = requestKey(lonePrediction);
     expect(await redis.ttl(key)).toBeGreaterThan(WINDOW_SECONDS);
 
     const text = await waitFor(async () => {
@@ -213,7 +214,7 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     }, { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 });
     expect(text).toMatch(/switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely",variant="v1",role="served"[^}]*\} 1/);
     await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 1\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
-    expect(await redis.exists(key, `${ids.redisPrefix}join:r:${loneFeedback}`)).toBe(0);
-    expect(await redis.zscore(`${ids.redisPrefix}join:seen`, lonePrediction)).toBeNull();
+    expect(await redis.exists(key, requestKey(loneFeedback))).toBe(0);
+    expect(await redis.zscore(`${ids.redisPrefix}{join.${joinBucket(lonePrediction)}}:seen`, lonePrediction)).toBeNull();
   });
 });
