@@ -186,16 +186,18 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
       messages: [
         { key: `${bad}-empty`, value: JSON.stringify(feedback(`${bad}-empty`, {})) },
         { key: `${bad}-id`, value: JSON.stringify({ requestId: 'no spaces allowed', label: 1 }) },
+        { key: `${bad}-dep`, value: JSON.stringify({ ...feedback(`${bad}-dep`, { label: 1 }), deployment: 'Not A Name' }) },
       ],
     });
     const records = await waitFor(() => {
       const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
-      return mine.length >= 3 ? mine : undefined;
-    }, { what: 'three DLQ records' });
+      return mine.length >= 4 ? mine : undefined;
+    }, { what: 'four DLQ records' });
     const byKey = Object.fromEntries(records.map((m) => [m.key, m.value]));
     expect(byKey[`${bad}-json`]).toMatchObject({ topic: topics.predictions, value: '{oops', consumerGroup: group, error: expect.stringContaining('not valid JSON') });
     expect(byKey[`${bad}-empty`].error).toContain('needs a label or a reward');
     expect(byKey[`${bad}-id`].error).toContain('requestId');
+    expect(byKey[`${bad}-dep`].error).toContain('deployment must be a deployment name');
   });
 
   it('counts feedback and predictions that found no partner within the window, and removes their state', async () => {
