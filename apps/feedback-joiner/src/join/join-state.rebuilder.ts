@@ -51,9 +51,10 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     this.periodic = new PeriodicTask(() => this.run(), env.JOIN_SWEEP_INTERVAL_MS);
   }
 
-  onModuleInit(): void {
+  /** A first start on an empty Redis rebuilds before the consumers start, rather than refusing their first batches. */
+  async onModuleInit(): Promise<void> {
     this.periodic.start();
-    this.start();
+    await this.run();
   }
 
   async onModuleDestroy(): Promise<void> {
