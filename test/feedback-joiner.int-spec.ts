@@ -5,7 +5,7 @@ import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { joinedEventId } from '@switchyard/strategies';
+import { joinBucket, joinedEventId } from '@switchyard/strategies';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService, testSpecLog } from './support/services';
@@ -188,16 +188,18 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
       messages: [
         { key: `${bad}-empty`, value: JSON.stringify(feedback(`${bad}-empty`, {})) },
         { key: `${bad}-id`, value: JSON.stringify({ requestId: 'no spaces allowed', label: 1 }) },
+        { key: `${bad}-dep`, value: JSON.stringify({ ...feedback(`${bad}-dep`, { label: 1 }), deployment: 'Not A Name' }) },
       ],
     });
     const records = await waitFor(() => {
       const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
-      return mine.length >= 3 ? mine : undefined;
-    }, { what: 'three DLQ records' });
+      return mine.length >= 4 ? mine : undefined;
+    }, { what: 'four DLQ records' });
     const byKey = Object.fromEntries(records.map((m) => [m.key, m.value]));
     expect(byKey[`${bad}-json`]).toMatchObject({ topic: topics.predictions, value: '{oops', consumerGroup: group, error: expect.stringContaining('not valid JSON') });
     expect(byKey[`${bad}-empty`].error).toContain('needs a label or a reward');
     expect(byKey[`${bad}-id`].error).toContain('requestId');
+    expect(byKey[`${bad}-dep`].error).toContain('deployment must be a deployment name');
   });
 
   it('counts feedback and predictions that found no partner within the window, and removes their state', async () => {
@@ -206,7 +208,8 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     await send(topics.predictions, prediction(lonePrediction, { deployment: 'lonely' }));
     await send(topics.feedback, feedback(loneFeedback, { label: 1 }));
     await waitFor(settled);
-    const key = `${ids.redisPrefix}join:r:${lonePrediction}`;
+    const requestKey = (requestId: string) => `${ids.redisPrefix}{join.${joinBucket(requestId)}}:r:${requestId}`;
+    const key = requestKey(lonePrediction);
     expect(await redis.ttl(key)).toBeGreaterThan(WINDOW_SECONDS);
 
     const text = await waitFor(async () => {
@@ -215,7 +218,7 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     }, { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 });
     expect(text).toMatch(/switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely",variant="v1",role="served"[^}]*\} 1/);
     await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 1\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
-    expect(await redis.exists(key, `${ids.redisPrefix}join:r:${loneFeedback}`)).toBe(0);
-    expect(await redis.zscore(`${ids.redisPrefix}join:seen`, lonePrediction)).toBeNull();
+    expect(await redis.exists(key, requestKey(loneFeedback))).toBe(0);
+    expect(await redis.zscore(`${ids.redisPrefix}{join.${joinBucket(lonePrediction)}}:seen`, lonePrediction)).toBeNull();
   });
 });

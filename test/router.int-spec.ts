@@ -128,15 +128,20 @@ describe('router (real Kafka, Redis and model-server)', () => {
     try {
       const ok = await http('POST', `${router.url}/v1/feedback`, [
         { requestId: 'fb-1', label: 1 },
-        { requestId: 'fb-2', reward: 0.5 },
+        { requestId: 'fb-2', reward: 0.5, deployment: 'churn' },
       ]);
       expect(ok).toEqual({ status: 202, body: { accepted: 2 } });
+      const badDeployment = await http('POST', `${router.url}/v1/feedback`, { requestId: 'fb-6', label: 1, deployment: 'Not A Name' });
+      expect(badDeployment.status).toBe(400);
+      expect(badDeployment.body.problems.join()).toContain('deployment must be a deployment name');
       const bad = await http('POST', `${router.url}/v1/feedback`, [{ requestId: 'fb-3', label: 1 }, { label: 1 }, { requestId: 'fb-5' }]);
       expect(bad.status).toBe(400);
       expect(bad.body.problems).toEqual(expect.arrayContaining([expect.stringContaining('[1].requestId'), '[2].feedback needs a label or a reward']));
       await waitFor(() => feedback.messages.length >= 2);
       expect(feedback.messages.map((m) => m.value.requestId).sort()).toEqual(['fb-1', 'fb-2']);
       expect(feedback.messages.find((m) => m.key === 'fb-1')!.value).toMatchObject({ type: 'feedback', version: 1, label: 1 });
+      expect(feedback.messages.find((m) => m.key === 'fb-1')!.value.deployment).toBeUndefined();
+      expect(feedback.messages.find((m) => m.key === 'fb-2')!.value).toMatchObject({ deployment: 'churn', reward: 0.5 });
     } finally {
       await feedback.stop();
     }

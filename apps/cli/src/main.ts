@@ -148,7 +148,7 @@ export function buildProgram(): Command {
 
   program
     .command('feedback')
-    .description(`send ground truth from a JSON-lines file ({requestId, label?, reward?} per line), in batches of ${MAX_FEEDBACK_BATCH}`)
+    .description(`send ground truth from a JSON-lines file ({requestId, deployment?, label?, reward?} per line), in batches of ${MAX_FEEDBACK_BATCH}`)
     .requiredOption('-f, --file <labels.jsonl>', 'JSON lines')
     .action(async (options: { file: string }, command: Command) => {
       const records = readJsonLines(options.file);

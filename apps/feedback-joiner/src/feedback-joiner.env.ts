@@ -19,7 +19,7 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Max(30 * 24 * 3600)
   JOIN_WINDOW_SECONDS: number = 3600;
 
-  @Env('How often (ms) expired join state is counted (unmatched feedback, unlabelled predictions) and removed')
+  @Env('How often (ms) expired join state is counted (unmatched feedback, unlabelled predictions) and removed, and Redis checked for lost join state')
   @IsInt()
   @Min(100)
   @Max(600000)

@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
 import { SpecVersions, StoreModule } from '@switchyard/store';
 import { ExpirySweeper } from './join/expiry.sweeper';
+import { JoinStateRebuilder } from './join/join-state.rebuilder';
 import { JoinController } from './join/join.controller';
 import { JoinService } from './join/join.service';
 
 @Module({
   imports: [MessagingModule, StoreModule],
   controllers: [JoinController],
-  providers: [JoinService, ExpirySweeper, SpecVersions],
+  providers: [JoinService, ExpirySweeper, JoinStateRebuilder, SpecVersions],
 })
 export class FeedbackJoinerModule {}

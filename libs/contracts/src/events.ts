@@ -193,6 +193,15 @@ export class FeedbackInput {
   @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
   requestId: string;
 
+  /**
+   * The deployment this is ground truth for: it joins only that deployment's prediction of
+   * the request. Absent, it joins every deployment's prediction of the request (request
+   * ids unique across deployments need no more).
+   */
+  @IsOptional()
+  @Matches(NAME_PATTERN, { message: 'deployment must be a deployment name' })
+  deployment?: string;
+
   @IsOptional()
   @Opaque()
   @MaxJsonBytes(MAX_LABEL_BYTES)

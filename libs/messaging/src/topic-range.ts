@@ -7,8 +7,8 @@ export interface TopicRangeOptions {
   sinceMs?: number;
   /** ... and before this; left out, up to the end offsets captured when the read starts. */
   untilMs?: number;
-  /** Receives each fetched batch's messages within the range, in offset order per partition. */
-  onMessages: (messages: KafkaMessage[], partition: number) => void;
+  /** Receives each fetched batch's messages within the range, in offset order per partition; the next batch waits for its promise. */
+  onMessages: (messages: KafkaMessage[], partition: number) => void | Promise<void>;
   /** Gives up (and throws) after this long. @default 120000 */
   timeoutMs?: number;
   /** Prefix of the throwaway consumer group's id. @default "switchyard-range" */
@@ -111,7 +111,7 @@ export async function readTopicRange(kafka: Kafka, opts: TopicRangeOptions): Pro
         });
         if (inRange.length) {
           delivered += inRange.length;
-          opts.onMessages(inRange, batch.partition);
+          await opts.onMessages(inRange, batch.partition);
         }
       },
     });

@@ -1,5 +1,5 @@
 import { PredictionEvent } from '@switchyard/contracts';
-import { expiredOutcome, joinedEventId, joinPair, pairField, uuidV5 } from './join';
+import { expiredOutcome, JOIN_BUCKETS, joinBucket, joinedEventId, joinPair, pairField, RecentPairs, uuidV5 } from './join';
 
 const prediction = (extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
   type: 'prediction',
@@ -76,16 +76,62 @@ describe(uuidV5.name, () => {
 });
 
 describe(pairField.name, () => {
-  it('names the variant and role', () => {
-    expect(pairField({ variant: 's1', role: 'shadow' })).toBe('s1:shadow');
+  it('names the deployment, variant and role: two deployments sharing a request id are two pairs', () => {
+    expect(pairField({ deployment: 'churn', variant: 's1', role: 'shadow' })).toBe('churn:s1:shadow');
+    expect(pairField({ deployment: 'a', variant: 'v1', role: 'served' })).not.toBe(pairField({ deployment: 'b', variant: 'v1', role: 'served' }));
+  });
+});
+
+describe(joinBucket.name, () => {
+  it('puts a request id always in the same bucket, within range', () => {
+    expect(joinBucket('r-42')).toBe(joinBucket('r-42'));
+    for (let i = 0; i < 1000; i++) expect(joinBucket(`r-${i}`)).toBeGreaterThanOrEqual(0);
+    for (let i = 0; i < 1000; i++) expect(joinBucket(`r-${i}`)).toBeLessThan(JOIN_BUCKETS);
+  });
+
+  it('is FNV-1a: a fixed function, so every joiner and every rebuild agree (changing it would move every request)', () => {
+    // FNV-1a 32 of "a" is 0xe40c292c (the published test vector); 0xe40c292c % 16 = 12.
+    expect(joinBucket('a')).toBe(0xe40c292c % JOIN_BUCKETS);
+  });
+
+  it('spreads request ids over every bucket', () => {
+    const counts = new Array<number>(JOIN_BUCKETS).fill(0);
+    for (let i = 0; i < 16000; i++) counts[joinBucket(`req-${i}`)]++;
+    expect(Math.min(...counts)).toBeGreaterThan(800);
+    expect(Math.max(...counts)).toBeLessThan(1200);
   });
 });
 
 describe(expiredOutcome.name, () => {
+  const p = prediction();
   it('counts feedback that met no prediction, and predictions never joined', () => {
-    expect(expiredOutcome({ feedback: '{}', predictions: [] })).toEqual({ feedbackUnmatched: true, unlabelled: [] });
-    const p = prediction();
-    expect(expiredOutcome({ predictions: [{ prediction: p, joined: false }] })).toEqual({ feedbackUnmatched: false, unlabelled: [p] });
-    expect(expiredOutcome({ feedback: '{}', predictions: [{ prediction: p, joined: true }] })).toEqual({ feedbackUnmatched: false, unlabelled: [] });
+    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [] })).toEqual({ feedbackUnmatched: 1, unlabelled: [] });
+    expect(expiredOutcome({ feedbackScopes: [], predictions: [{ prediction: p, joined: false }] })).toEqual({ feedbackUnmatched: 0, unlabelled: [p] });
+    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [{ prediction: p, joined: true }] })).toEqual({ feedbackUnmatched: 0, unlabelled: [] });
+  });
+
+  it('counts feedback naming a deployment as unmatched when only other deployments predicted', () => {
+    const other = prediction({ deployment: 'other' });
+    expect(expiredOutcome({ feedbackScopes: ['churn', 'gone', undefined], predictions: [{ prediction: p, joined: true }, { prediction: other, joined: false }] })).toEqual({
+      feedbackUnmatched: 1,
+      unlabelled: [other],
+    });
+  });
+});
+
+describe(RecentPairs.name, () => {
+  it('tells the first copy of a pair from a duplicate within the window', () => {
+    const sut = new RecentPairs(1000);
+    expect(sut.first('r1', 0)).toBe(true);
+    expect(sut.first('r1', 500)).toBe(false);
+    expect(sut.first('r2', 600)).toBe(true);
+  });
+
+  it('forgets a pair once the window since its first copy has passed, as the sweeper does', () => {
+    const sut = new RecentPairs(1000);
+    expect(sut.first('r1', 0)).toBe(true);
+    expect(sut.first('r2', 1500)).toBe(true);
+    expect(sut.first('r1', 1600)).toBe(true);
+    expect(sut.first('r2', 1600)).toBe(false);
   });
 });

@@ -14,9 +14,28 @@ export type UnjoinableCause = 'spec-missing' | 'prediction-error' | 'unscorable'
 
 export type JoinResult = { ok: true; event: JoinedEvent } | { ok: false; cause: UnjoinableCause; reason: string };
 
-/** One joined event per request and (variant, role): the served answer and each shadow. */
-export function pairField(prediction: Pick<PredictionEvent, 'variant' | 'role'>): string {
-  return `${prediction.variant}:${prediction.role}`;
+/**
+ * One joined event per request and (deployment, variant, role): the served answer and
+ * each shadow, per deployment, so two deployments that use the same request id never
+ * take each other's prediction for a duplicate. Names hold no `:`, so the deployment is
+ * the part before the first one.
+ */
+export function pairField(prediction: Pick<PredictionEvent, 'deployment' | 'variant' | 'role'>): string {
+  return `${prediction.deployment}:${prediction.variant}:${prediction.role}`;
+}
+
+/**
+ * Join state is split into this many buckets of request ids, each under its own Redis
+ * Cluster hash tag, so every join script touches one slot whatever deployments share a
+ * request id. Fixed: changing it moves every request to another bucket.
+ */
+export const JOIN_BUCKETS = 16;
+
+/** The bucket of a request id: FNV-1a (32 bit) of its characters, which are ASCII by REQUEST_ID_PATTERN. */
+export function joinBucket(requestId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < requestId.length; i++) hash = Math.imul(hash ^ requestId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % JOIN_BUCKETS;
 }
 
 /** Namespace of joined event ids (a random v4, fixed forever: changing it changes every joined eventId). */
@@ -63,15 +82,43 @@ export function joinPair(prediction: PredictionEvent, feedback: StoredFeedback, 
 
 /** What a request's join state says once its window is over. */
 export interface ExpiredOutcome {
-  /** Feedback arrived, but no prediction for its request did. */
-  feedbackUnmatched: boolean;
+  /** Feedback records that met no prediction they apply to. */
+  feedbackUnmatched: number;
   /** Predictions never joined: no feedback came (or the window closed before they could join). */
   unlabelled: PredictionEvent[];
 }
 
-export function expiredOutcome(state: { feedback?: unknown; predictions: { prediction: PredictionEvent; joined: boolean }[] }): ExpiredOutcome {
+/**
+ * `feedbackScopes`: the deployment each stored feedback names, `undefined` for feedback
+ * that names none (it applies to every deployment's prediction of the request).
+ */
+export function expiredOutcome(state: { feedbackScopes: (string | undefined)[]; predictions: { prediction: PredictionEvent; joined: boolean }[] }): ExpiredOutcome {
+  const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
-    feedbackUnmatched: state.feedback !== undefined && state.predictions.length === 0,
+    feedbackUnmatched: state.feedbackScopes.filter((scope) => (scope === undefined ? deployments.size === 0 : !deployments.has(scope))).length,
     unlabelled: state.predictions.filter((p) => !p.joined).map((p) => p.prediction),
   };
+}
+
+/**
+ * Remembers the pairs seen within the last `windowMs` of one ordered stream, to tell a
+ * prediction's first copy from a later duplicate the way the join state does: a copy is a
+ * duplicate while the first is still held (within the window). Memory holds one window.
+ */
+export class RecentPairs {
+  private readonly seenAt = new Map<string, number>();
+
+  constructor(private readonly windowMs: number) {}
+
+  /** True for the first copy of `pair` within the window ending at `atMs`. */
+  first(pair: string, atMs: number): boolean {
+    // Insertion order is time order for an ordered stream, so the oldest come first.
+    for (const [old, at] of this.seenAt) {
+      if (at > atMs - this.windowMs) break;
+      this.seenAt.delete(old);
+    }
+    if (this.seenAt.has(pair)) return false;
+    this.seenAt.set(pair, atMs);
+    return true;
+  }
 }

@@ -6,13 +6,14 @@ import { expiredOutcome } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { joinMetrics } from './join.metrics';
 
-/** Requests claimed per Redis call, so one sweep never blocks Redis for long. */
+/** Requests claimed per bucket and Redis call, so one sweep never blocks Redis for long. */
 const SWEEP_LIMIT = 500;
 
 /**
- * Counts join state whose window has closed — feedback that met no prediction,
- * predictions that got no feedback — and removes it. Every joiner sweeps; the claim
- * is atomic in Redis, so each request is counted by exactly one of them.
+ * Counts join state whose window has closed — feedback that met no prediction it applies
+ * to, predictions that got no feedback — and removes it, bucket by bucket. Every joiner
+ * sweeps; the claim is atomic in each bucket, so each request is counted by exactly one
+ * of them.
  */
 @Injectable()
 export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
@@ -37,17 +38,17 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
   async sweep(): Promise<void> {
     try {
       for (;;) {
-        const expired = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
+        const { expired, more } = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
         for (const request of expired) {
           const outcome = expiredOutcome({
-            feedback: request.feedback,
+            feedbackScopes: request.feedbackScopes,
             predictions: request.predictions.map((p) => ({ prediction: JSON.parse(p.json) as PredictionEvent, joined: p.joined })),
           });
-          if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc();
+          if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched);
           for (const p of outcome.unlabelled) joinMetrics.predictionsUnlabelled.inc({ deployment: p.deployment, variant: p.variant, role: p.role });
         }
         if (expired.length) this.logger.debug({ count: expired.length }, 'swept expired join state');
-        if (expired.length < SWEEP_LIMIT) return;
+        if (!more) return;
       }
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'could not sweep expired join state; will retry');

@@ -36,9 +36,9 @@ export class FeedbackController {
         problems.push(...result.problems.map((problem) => (Array.isArray(body) ? `[${index}].${problem}` : problem)));
         return undefined;
       }
-      const { requestId, label, reward } = result.value;
+      const { requestId, deployment, label, reward } = result.value;
       if (label === undefined && reward === undefined) problems.push(`${Array.isArray(body) ? `[${index}].` : ''}feedback needs a label or a reward`);
-      return { ...envelope('feedback'), requestId, label, reward } as FeedbackEvent;
+      return { ...envelope('feedback'), requestId, deployment, label, reward } as FeedbackEvent;
     });
     // All or nothing: a client retrying a partly bad batch must not duplicate the good part.
     if (problems.length) {

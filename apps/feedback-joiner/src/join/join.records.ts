@@ -1,0 +1,51 @@
+import { FeedbackEvent, PredictionEvent } from '@switchyard/contracts';
+import type { InboundMessage } from '@switchyard/messaging';
+import type { FeedbackRecord, JoinTiming, PredictionRecord, ReportBatch } from '@switchyard/store';
+import { pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
+
+/** Where a Kafka message sits, which is all a record needs of it. */
+type Coordinates = Pick<InboundMessage, 'topic' | 'partition' | 'offset'>;
+
+/** Where a message sits in Kafka: the claim it makes on the pairs it completes. */
+function tokenOf(message: Coordinates): string {
+  return `${message.topic}:${message.partition}:${message.offset}`;
+}
+
+/** Margin between the end of the window (when the sweeper counts and removes) and the key's own expiry. */
+export const EXPIRY_GRACE_SECONDS = 300;
+
+/**
+ * A record seen at `seenAtMs`: its request's first-seen time, and the TTL that ends its
+ * state window + grace after it. The sweeper removes state at the window; the TTL only
+ * bounds memory when no joiner runs.
+ */
+export function joinTiming(windowSeconds: number, seenAtMs: number, nowMs: number): JoinTiming {
+  return { nowMs: seenAtMs, ttlSeconds: Math.max(1, Math.ceil(windowSeconds + EXPIRY_GRACE_SECONDS - (nowMs - seenAtMs) / 1000)) };
+}
+
+export function predictionRecord(message: Coordinates, prediction: PredictionEvent): PredictionRecord {
+  return { requestId: prediction.requestId, deployment: prediction.deployment, pair: pairField(prediction), json: JSON.stringify(prediction), token: tokenOf(message) };
+}
+
+export const feedbackProblem = (feedback: FeedbackEvent): string | undefined =>
+  feedback.label === undefined && feedback.reward === undefined ? 'feedback needs a label or a reward' : undefined;
+
+/** What the joiner keeps of feedback; its time is the message's when it carries none. */
+export function feedbackRecord(message: Coordinates & Pick<InboundMessage, 'timestamp'>, { requestId, deployment, label, reward, occurredAt }: FeedbackEvent): FeedbackRecord {
+  const stored: StoredFeedback = { feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString() };
+  if (label !== undefined) stored.label = label;
+  if (reward !== undefined) stored.reward = reward;
+  return { requestId, deployment, json: JSON.stringify(stored), token: tokenOf(message) };
+}
+
+/** Per deployment of a predictions batch: its last offset and the counters of the first copies it stored. */
+export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[]): ReportBatch[] {
+  const byDeployment = new Map<string, ReportBatch>();
+  accepted.forEach(({ message, value }, i) => {
+    let batch = byDeployment.get(value.deployment);
+    if (!batch) byDeployment.set(value.deployment, (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }));
+    batch.lastOffset = message.offset;
+    if (first[i]) batch.counted.push({ offset: message.offset, fields: reportFields(value) });
+  });
+  return [...byDeployment.values()];
+}
