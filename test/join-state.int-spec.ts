@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
-import { DeploymentRegistry, JoinStateStore, ReportStore } from '@switchyard/store';
+import type { OpenSpecLog } from '@switchyard/spec-log';
+import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { pairField, reportFields } from '@switchyard/strategies';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
-import { RunningService, startService } from './support/services';
+import { RunningService, startService, testSpecLog } from './support/services';
 import { waitFor } from './support/wait';
 
 /**
@@ -21,6 +22,7 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   let producer: Producer;
   let redis: PrivateRedis;
   let joiner: RunningService;
+  let specs: OpenSpecLog;
   let joined: Collector;
   /** Every distinct prediction sent, by pair: what the reports must count. */
   const sent = new Map<string, PredictionEvent>();
@@ -48,11 +50,10 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   }
 
   async function putSpecs(): Promise<void> {
-    const registry = joiner.app.get(DeploymentRegistry);
     for (const name of ['alpha', 'beta']) {
       const spec = validateDeploymentSpec({ variants: [{ name: 'v1', url: 'http://127.0.0.1:9/', model: 'm' }], strategy: { type: 'single', variant: 'v1' }, reward: { type: 'explicit' } });
       if (!spec.ok) throw new Error(spec.problems.join('; '));
-      await registry.put(name, spec.value);
+      await specs.put(name, spec.value);
     }
   }
 
@@ -82,6 +83,8 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
       JOIN_WINDOW_SECONDS: '300',
       JOIN_SWEEP_INTERVAL_MS: '200',
     });
+    // Running through the test, the spec log restores the specs to a Redis restarted empty.
+    specs = await testSpecLog({ REDIS_URL: redis.url, TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     await putSpecs();
     producer = await producerFor(kafka);
     joined = await collect(kafka, topics.joined);
@@ -90,6 +93,7 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   afterAll(async () => {
     await joined?.stop();
     await producer?.disconnect();
+    await specs?.close();
     await joiner?.close();
     await redis?.stop();
   });
@@ -132,15 +136,6 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     expect(await reports.read('alpha')).toEqual(recount('alpha'));
 
     await redis.restartEmpty();
-    // The registry's own restore from Kafka is another part of issue #13; the test puts the specs back.
-    await waitFor(async () => {
-      try {
-        await putSpecs();
-        return true;
-      } catch {
-        return false;
-      }
-    }, { what: 'the specs put back' });
     const state = joiner.app.get(JoinStateStore);
     await waitFor(() => state.ready().catch(() => false), { what: 'the join state rebuilt', timeoutMs: 90000 });
     expect(await reports.read('alpha')).toEqual(recount('alpha'));

@@ -1,12 +1,11 @@
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, PredictionEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng } from '@switchyard/demo-models';
-import { routerService } from '../apps/router/src/router.service-definition';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { startPrivateRedis } from './support/private-redis';
 import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http, testSpecLog } from './support/services';
 import { waitFor } from './support/wait';
 
 const REQUESTS = 2000;
@@ -57,22 +56,15 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
       JOIN_SWEEP_INTERVAL_MS: '500',
       ...(redisUrl && { REDIS_URL: redisUrl }),
     };
-    const putDeployment = async () => {
-      const router: RunningService = await startService(routerService, { ...env, KAFKA_INGRESS: 'false' });
-      try {
-        const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
-          variants: [
-            { name: 'v1', url: 'http://127.0.0.1:9', model: 'churn-v1' },
-            { name: 's1', url: 'http://127.0.0.1:9', model: 'churn-v3' },
-          ],
-          strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] },
-        });
-        expect(put.status).toBe(200);
-      } finally {
-        await router.close();
-      }
-    };
-    await putDeployment();
+    // Running through the flow, the spec log restores the spec to a Redis restarted empty.
+    const specs = await testSpecLog(env);
+    await specs.put('churn', {
+      variants: [
+        { name: 'v1', url: 'http://127.0.0.1:9', model: 'churn-v1' },
+        { name: 's1', url: 'http://127.0.0.1:9', model: 'churn-v3' },
+      ],
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] },
+    } as never);
     const joined = await collect(kafka, topics.joined);
     const send = (topic: string, values: { requestId: string }[]) =>
       producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
@@ -88,9 +80,10 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
       });
       await readThrough(kafka, topics.joined, joined);
       await joined.stop();
+      await specs.close();
       await deleteByPrefix(ids.redisPrefix);
     };
-    return { topics, joined, send, spawnJoiner, finish, putDeployment };
+    return { topics, joined, send, spawnJoiner, finish };
   }
 
   function expectEachPairOnce(joined: Collector): void {
@@ -150,9 +143,7 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
       await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiners to be mid-stream' });
 
       await redis.restartEmpty();
-      // The registry's own restore is another part of issue #13: the spec is put back by
-      // hand, and the joiners refuse to join until their rebuild from Kafka is over.
-      await flow.putDeployment();
+      // The joiners refuse to join until their rebuild from Kafka is over; the spec log puts the spec back.
       await flow.send(flow.topics.feedback, feedback.slice(REQUESTS / 2));
       await flow.finish();
       expectEachPairOnce(flow.joined);
