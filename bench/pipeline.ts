@@ -241,7 +241,7 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   if (!spec.ok) throw new Error(spec.problems.join('; '));
   const { version } = await registry.put(DEPLOYMENT, spec.value);
   if (version !== 1) throw new Error(`${id}: deployment spec stored as version ${version}, expected 1`);
-  const statsKey = `${redisPrefix}stats:${DEPLOYMENT}`;
+  const statsKey = `${redisPrefix}{${DEPLOYMENT}}:stats`;
   const applied = async () => (await redis.hmget(statsKey, ...VARIANTS.map((v) => `${v.name}:count`))).reduce((a, c) => a + Number(c ?? 0), 0);
 
   const backlogTx = await writeBacklog(kafka, id, topics, data);

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { isValidName } from '@switchyard/contracts';
 import type { Weights } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
@@ -33,7 +32,7 @@ type WeightScripts = {
 };
 
 /**
- * The weights of bandit deployments, one hash per deployment (`weights:<deployment>`,
+ * The weights of bandit deployments, one hash per deployment (`{<deployment>}:weights`,
  * fields `weights` (JSON), `version`, `specVersion`, `computedAt`), written by the bandit
  * updater and read by every router, so all routers serve the same policy and the
  * prediction events name it (`weightsVersion`).
@@ -48,8 +47,7 @@ export class BanditWeightsStore {
   }
 
   key(deployment: string): string {
-    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
-    return `${this.client.prefix}weights:${deployment}`;
+    return this.client.deploymentKey(deployment, 'weights');
   }
 
   /** The version of the latest weights (0 when none were written). */
