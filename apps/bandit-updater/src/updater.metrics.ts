@@ -32,7 +32,7 @@ export const updaterMetrics = {
   }),
   rewinds: new Counter({
     name: 'switchyard_updater_partition_rewinds_total',
-    help: 'Joined-topic partitions read again from their log start because Redis had lost their statistics',
+    help: 'Joined-topic partitions read again from their log start because Redis did not hold their statistics from there (lost, or never had them)',
     labelNames: ['partition'] as const,
   }),
   snapshots: new Counter({

@@ -79,7 +79,7 @@ export class RewardsService {
     updaterMetrics.rewinds.inc({ partition: String(batch.partition) });
     // The arm sets went with the rest: recorded again at the reconciler's next pass.
     this.arms.resync();
-    this.logger.warn({ topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart }, 'Redis lost the statistics of this partition: reading it again from its log start');
+    this.logger.warn({ topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart }, 'the statistics do not hold this partition from its log start (Redis lost them, or never had them): reading it again from there');
     return logStart;
   }
 
