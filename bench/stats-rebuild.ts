@@ -32,6 +32,8 @@ async function main(): Promise<void> {
   const topics = topicNames(TOPIC_PREFIX);
   const redisServer = await startPrivateRedis();
   const redis = new Redis(redisServer.url);
+  // The restart drops this connection too; ioredis reconnects, and the polling retries.
+  redis.on('error', () => undefined);
   const kafka = new Kafka({ brokers: brokers(), clientId: 'bench-rebuild', logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const applied = async () => {
