@@ -150,6 +150,15 @@ export async function retryWhileTransactionSettles<T>(step: () => Promise<T>, de
   }
 }
 
+/**
+ * Where the messages handed to a handler start reading the partition: the batch's fetch
+ * offset (below its first message when aborted or control records came first) for the
+ * batch's first messages; a later part of a split batch starts at its own first message.
+ */
+export function readFrom(fetchedOffset: string | undefined, batchFirstOffset: string | undefined, firstOffset: string): string {
+  return fetchedOffset !== undefined && firstOffset === batchFirstOffset ? fetchedOffset : firstOffset;
+}
+
 /** Marks errors of the offset commit: never a message's fault, handed back to kafkajs as they are. */
 const COMMIT_FAILED = Symbol('commit failed');
 
@@ -413,14 +422,13 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async process(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
     const { batch, heartbeat } = payload;
     const handler = this.getHandlerByPattern(this.patternByTopic.get(batch.topic)!)!;
-    // kafkajs keeps the fetch offset on its Batch (untyped); a later part of a split batch starts at its own first message.
+    // kafkajs keeps the fetch offset on its Batch, untyped.
     const fetchedOffset = (batch as typeof batch & { fetchedOffset?: string }).fetchedOffset;
-    const readFrom = messages[0].offset === batch.messages[0]?.offset && fetchedOffset !== undefined ? fetchedOffset : messages[0].offset;
     const result = await handler({
       topic: batch.topic,
       partition: batch.partition,
       messages,
-      readFrom,
+      readFrom: readFrom(fetchedOffset, batch.messages[0]?.offset, messages[0].offset),
       logStartOffset: () => this.logStartOffset(batch.topic, batch.partition),
       heartbeat,
     } satisfies InboundBatch);

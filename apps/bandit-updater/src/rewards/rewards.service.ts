@@ -17,7 +17,7 @@ import { updaterMetrics } from '../updater.metrics';
  * A deployment without a position for the partition is either new to it or lost with
  * Redis. The partition's `tracked` marker tells: present, the position starts here;
  * missing, Redis lost the statistics (or never had them), and the partition is read
- * again from its log start, where the marker is set and every position starts anew.
+ * again from its log start, where the marker is set and each missing position starts.
  */
 @Injectable()
 export class RewardsService {
