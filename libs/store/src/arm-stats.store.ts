@@ -112,7 +112,8 @@ export class ArmStatsStore {
     });
     const outcomes: RewardOutcome[] = [];
     const chunks = chunksByDeployment(records, APPLY_CHUNK);
-    await Promise.all(
+    // Settled, all of them, before answering: a retry of the batch never runs beside this call's leftovers.
+    const settled = await Promise.allSettled(
       [...chunks].map(async ([deployment, own]) => {
         const keys = [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)] as const;
         for (const chunk of own) {
@@ -125,6 +126,8 @@ export class ArmStatsStore {
         }
       }),
     );
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     return outcomes;
   }
 
