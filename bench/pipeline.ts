@@ -243,7 +243,7 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   const specs = await openSpecLog(loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', TOPIC_PREFIX: topicPrefix, REDIS_PREFIX: redisPrefix, TOPIC_PARTITIONS: String(PARTITIONS) }));
   const { version } = await specs.put(DEPLOYMENT, spec.value).finally(() => specs.close());
   if (version !== 1) throw new Error(`${id}: deployment spec stored as version ${version}, expected 1`);
-  const statsKey = `${redisPrefix}stats:${DEPLOYMENT}`;
+  const statsKey = `${redisPrefix}{${DEPLOYMENT}}:stats`;
   const applied = async () => (await redis.hmget(statsKey, ...VARIANTS.map((v) => `${v.name}:count`))).reduce((a, c) => a + Number(c ?? 0), 0);
 
   const backlogTx = await writeBacklog(kafka, id, topics, data);

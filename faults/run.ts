@@ -467,7 +467,7 @@ async function main(): Promise<void> {
   const statsNow = await (async () => {
     const client = new Redis(redisUrl);
     try {
-      return parseStats(await client.hgetall(`${REDIS_PREFIX}stats:${DEPLOYMENT}`));
+      return parseStats(await client.hgetall(`${REDIS_PREFIX}{${DEPLOYMENT}}:stats`));
     } finally {
       client.disconnect();
     }

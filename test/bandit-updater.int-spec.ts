@@ -2,10 +2,11 @@ import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, parseStats } from '@switchyard/store';
-import { joinedEventId, seededRng } from '@switchyard/strategies';
+import { ArmStats, joinedEventId, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
+import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService, testSpecLog } from './support/services';
 import type { OpenSpecLog } from '@switchyard/spec-log';
@@ -83,15 +84,17 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   const caughtUp = () => groupCaughtUp(kafka, group, [topics.joined]);
   const metrics = async () => (await http('GET', `${updater.url}/metrics`)).body as string;
 
+  const updaterEnv = {
+    TOPIC_PREFIX: ids.topicPrefix,
+    REDIS_PREFIX: ids.redisPrefix,
+    UPDATE_GROUP: group,
+    SNAPSHOT_INTERVAL_MS: '300',
+    RECONCILE_INTERVAL_MS: '500',
+  };
+
   beforeAll(async () => {
     kafka = testKafka();
-    updater = await startService(banditUpdaterService, {
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      UPDATE_GROUP: group,
-      SNAPSHOT_INTERVAL_MS: '300',
-      RECONCILE_INTERVAL_MS: '500',
-    });
+    updater = await startService(banditUpdaterService, updaterEnv);
     specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     stats = updater.app.get(ArmStatsStore);
     producer = await producerFor(kafka);
@@ -121,13 +124,8 @@ describe('bandit-updater (real Kafka and Redis)', () => {
       reward('other', 'x', 0.25),
       reward('other', 'x', -1.5),
     ];
-    // The joiner may publish a pair twice; the copy carries the same eventId.
-    const copies = [batch[0], { ...batch[1], occurredAt: new Date().toISOString() }, batch[7]];
-    await send(producer, topics.joined, [...batch, ...copies, 'not json', JSON.stringify({ ...batch[2], eventId: 'bad id with spaces' })]);
+    await send(producer, topics.joined, [...batch, 'not json', JSON.stringify({ ...batch[2], type: 'prediction' })]);
     await waitFor(caughtUp, { what: 'the updater to commit the batch' });
-    // Redelivery of the whole batch (as after a crash before the commit) changes nothing.
-    await send(producer, topics.joined, batch);
-    await waitFor(caughtUp, { what: 'the updater to commit the replay' });
 
     expect(await stats.read('loop')).toEqual({
       a: { count: 3, sum: 2, sumSq: 2 },
@@ -138,12 +136,27 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     expect(await stats.read('other')).toEqual({ x: { count: 1 + 1, sum: -1.25, sumSq: 0.0625 + 2.25 } });
     await waitFor(() => dlq.messages.length >= 2, { what: 'the DLQ records' });
     expect(dlq.messages.map((m) => m.value.error).sort()).toEqual([
-      expect.stringContaining('eventId must be'),
+      expect.stringContaining('not a joined event'),
       expect.stringContaining('value is not valid JSON'),
     ]);
-    const text = await metrics();
-    expect(text).toMatch(/switchyard_updater_duplicates_total\{[^}]*deployment="loop"[^}]*\} 9/);
-    expect(text).toMatch(/switchyard_updater_rejected_total\{[^}]*\} 2/);
+    expect(await metrics()).toMatch(/switchyard_updater_rejected_total\{[^}]*\} 2/);
+  });
+
+  it('counts nothing twice when the group reads the topic again from the start (a redelivery of everything)', async () => {
+    const before = { loop: await stats.read('loop'), other: await stats.read('other') };
+    await updater.close();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.resetOffsets({ groupId: group, topic: topics.joined, earliest: true });
+    } finally {
+      await admin.disconnect();
+    }
+    updater = await startService(banditUpdaterService, updaterEnv);
+    stats = updater.app.get(ArmStatsStore);
+    await waitFor(caughtUp, { what: 'the updater to read the topic again' });
+    expect({ loop: await stats.read('loop'), other: await stats.read('other') }).toEqual(before);
+    expect(await metrics()).toMatch(/switchyard_updater_duplicates_total\{[^}]*deployment="loop"[^}]*\} 7/);
   });
 
   it('publishes weight snapshots of bandit deployments with the floor applied', async () => {
@@ -213,7 +226,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     // What an earlier life left behind, recorded at a higher version than the new life has.
     const redis = new Redis(process.env.REDIS_URL!);
     try {
-      await redis.hset(`${ids.redisPrefix}arms:loop`, '_born', '2020-01-01T00:00:00.000Z', '_v', '9', 'a', '4');
+      await redis.hset(stats.armsKey('loop'), '_born', '2020-01-01T00:00:00.000Z', '_v', '9', 'a', '4');
     } finally {
       redis.disconnect();
     }
@@ -226,7 +239,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   async function redisArms(): Promise<Record<string, string>> {
     const redis = new Redis(process.env.REDIS_URL!);
     try {
-      return await redis.hgetall(`${ids.redisPrefix}arms:loop`);
+      return await redis.hgetall(stats.armsKey('loop'));
     } finally {
       redis.disconnect();
     }
@@ -245,15 +258,11 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
   let producer: Producer;
   const running: ServiceProcess[] = [];
 
-  /** A stream with some joined events published twice (what the joiner's claims and transactions leave possible only after join state was lost or a zombie joiner committed): the same eventId each time. */
+  /** Joined events as the joiner writes them: each pair once. */
   function stream(): JoinedEvent[] {
     const rng = seededRng(42);
     const out: JoinedEvent[] = [];
     while (out.length < TOTAL) {
-      if (out.length > 10 && rng() < 0.1) {
-        out.push({ ...out[Math.floor(rng() * out.length)], occurredAt: new Date().toISOString() });
-        continue;
-      }
       const deployment = DEPLOYMENTS[Math.floor(rng() * DEPLOYMENTS.length)];
       const variant = `v${1 + Math.floor(rng() * 3)}`;
       const role: Role = rng() < 0.2 ? 'shadow' : 'served';
@@ -267,7 +276,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
   async function countsInRedis(): Promise<number> {
     let total = 0;
     for (const deployment of DEPLOYMENTS) {
-      for (const arm of Object.values(parseStats(await redis.hgetall(`${ids.redisPrefix}stats:${deployment}`)))) total += arm.count;
+      for (const arm of Object.values(parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`)))) total += arm.count;
     }
     return total;
   }
@@ -283,15 +292,15 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     }
   }
 
-  /** Events whose first copy lies beyond the group's committed offsets, yet are applied in Redis. */
+  /** Events beyond the group's committed offsets, yet taken in by Redis (at or before their deployment's position). */
   async function appliedNotCommitted(messages: Received[]): Promise<number> {
     const committed = await committedOffsets();
-    const isCommitted = (m: Received) => Number(m.offset) < (committed.get(m.partition) ?? 0);
-    const done = new Set(messages.filter(isCommitted).map((m) => m.value.eventId as string));
-    const beyond = [...new Set(messages.filter((m) => !isCommitted(m) && !done.has(m.value.eventId)).map((m) => m.value.eventId as string))];
-    if (!beyond.length) return 0;
-    const replies = await redis.pipeline(beyond.map((id) => ['exists', `${ids.redisPrefix}applied:${id}`])).exec();
-    return replies!.filter(([, exists]) => exists === 1).length;
+    const positions = new Map<string, Record<string, string>>();
+    for (const deployment of DEPLOYMENTS) positions.set(deployment, await redis.hgetall(`${ids.redisPrefix}{${deployment}}:positions`));
+    return messages.filter((m) => {
+      const position = positions.get(m.value.deployment)?.[m.partition];
+      return Number(m.offset) >= (committed.get(m.partition) ?? 0) && position !== undefined && Number(m.offset) <= Number(position);
+    }).length;
   }
 
   beforeAll(async () => {
@@ -312,7 +321,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     running.push(first);
     producer = await producerFor(kafka);
     const events = stream();
-    const unique = new Set(events.map((e) => e.eventId)).size;
+    const unique = events.length;
 
     // Produce in chunks while the updater consumes, so the kill lands mid-stream.
     const seen = await collect(kafka, topics.joined);
@@ -352,7 +361,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     await readBack.stop();
     const recount = tallyRewards(readBack.messages.map((m) => m.value as JoinedEvent));
     for (const deployment of DEPLOYMENTS) {
-      const applied = parseStats(await redis.hgetall(`${ids.redisPrefix}stats:${deployment}`));
+      const applied = parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`));
       const expected = recount.get(deployment)!;
       expect(Object.keys(applied).sort()).toEqual(Object.keys(expected).sort());
       for (const [arm, want] of Object.entries(expected)) {
@@ -369,5 +378,111 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     const text = (await http('GET', `${second.url}/metrics`)).body as string;
     expect(text).toContain('switchyard_updater_duplicates_total');
     process.stdout.write(`SIGKILL test: ${atKill}/${unique} applied at the kill, ${inWindow} of them not committed; ${TOTAL} messages, ${Date.now() - started} ms\n`);
+  });
+});
+
+describe('bandit-updater after Redis was lost (private Redis restarted empty, two updaters in one group)', () => {
+  const ids = isolation('updater-rebuild');
+  const topics = topicNames(ids.topicPrefix);
+  const group = `updater-${ids.groupSuffix}`;
+  const DEPLOYMENTS = ['north', 'south', 'east'];
+  let privateRedis: PrivateRedis;
+  let redis: Redis;
+  let kafka: Kafka;
+  let producer: Producer;
+  const updaters: RunningService[] = [];
+  let sequence = 0;
+
+  /** `count` joined events with fresh request ids (spread over every partition), each pair once. */
+  function traffic(count: number): JoinedEvent[] {
+    const rng = seededRng(sequence + 7);
+    return Array.from({ length: count }, () => {
+      const n = ++sequence;
+      const deployment = DEPLOYMENTS[n % DEPLOYMENTS.length];
+      return joined({ requestId: `r-${n}`, deployment, variant: `v${1 + Math.floor(rng() * 3)}`, role: rng() < 0.2 ? 'shadow' : 'served', reward: Math.round(rng() * 1e4) / 1e4 });
+    });
+  }
+
+  async function keysOf(): Promise<string[]> {
+    return (await redis.keys(`${ids.redisPrefix}*`)).sort();
+  }
+
+  async function applied(): Promise<number> {
+    let total = 0;
+    for (const deployment of DEPLOYMENTS) {
+      for (const arm of Object.values(parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`)))) total += arm.count;
+    }
+    return total;
+  }
+
+  /** A recount of the whole joined topic, as the statistics should have it. */
+  async function recountTopic(): Promise<Map<string, Record<string, ArmStats>>> {
+    const total = await topicSize(kafka, topics.joined);
+    const readBack = await collect(kafka, topics.joined);
+    try {
+      await waitFor(() => readBack.messages.length === total, { what: 'the topic read back' });
+    } finally {
+      await readBack.stop();
+    }
+    return tallyRewards(readBack.messages.map((m) => m.value as JoinedEvent));
+  }
+
+  /** Every deployment's statistics equal the recount: counts exactly, sums within rounding. */
+  async function equals(recount: Map<string, Record<string, ArmStats>>): Promise<boolean> {
+    for (const deployment of DEPLOYMENTS) {
+      const got = parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`));
+      const want = recount.get(deployment) ?? {};
+      if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
+      for (const [arm, expected] of Object.entries(want)) {
+        if (got[arm].count !== expected.count || Math.abs(got[arm].sum - expected.sum) > 1e-9 * Math.max(1, Math.abs(expected.sum))) return false;
+      }
+    }
+    return true;
+  }
+
+  beforeAll(async () => {
+    privateRedis = await startPrivateRedis();
+    redis = new Redis(privateRedis.url);
+    kafka = testKafka();
+    const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, REDIS_URL: privateRedis.url, UPDATE_GROUP: group };
+    for (let i = 0; i < 2; i++) updaters.push(await startService(banditUpdaterService, env));
+    producer = await producerFor(kafka);
+  });
+
+  afterAll(async () => {
+    for (const updater of updaters) await updater.close();
+    await producer?.disconnect();
+    redis?.disconnect();
+    await privateRedis?.stop();
+  });
+
+  it('keeps a constant number of keys however many events it applies', async () => {
+    await send(producer, topics.joined, traffic(600));
+    await waitFor(async () => (await applied()) === 600, { what: 'the first 600 events applied' });
+    const keys = await keysOf();
+    // Per deployment its statistics and its positions; per partition one marker.
+    expect(keys.filter((k) => k.endsWith(':stats') || k.endsWith(':positions'))).toHaveLength(2 * DEPLOYMENTS.length);
+    expect(keys.filter((k) => k.includes('tracked:')).length).toBeGreaterThan(0);
+    for (let round = 0; round < 3; round++) {
+      await send(producer, topics.joined, traffic(1000));
+      await waitFor(async () => (await applied()) === 1600 + 1000 * round, { what: `round ${round} applied` });
+      expect(await keysOf()).toEqual(keys);
+    }
+  });
+
+  it('after a restart of Redis empty, rebuilds the statistics from the joined topic by itself, equal to a recount', async () => {
+    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the group to commit everything' });
+    await privateRedis.restartEmpty();
+    expect(await redis.dbsize()).toBe(0);
+    // Traffic goes on: the first batch of each partition finds Redis empty.
+    const started = Date.now();
+    await send(producer, topics.joined, traffic(600));
+    const recount = await recountTopic();
+    await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of the topic', timeoutMs: 60000, intervalMs: 200 });
+    const total = [...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0);
+    expect(total).toBe(sequence);
+    const metrics = (await Promise.all(updaters.map((u) => http('GET', `${u.url}/metrics`)))).map((r) => r.body as string).join('\n');
+    expect(metrics).toMatch(/switchyard_updater_partition_rewinds_total\{[^}]*\} [1-9]/);
+    process.stdout.write(`rebuild test: ${total} joined events rebuilt in ${Date.now() - started} ms after Redis was restarted empty\n`);
   });
 });

@@ -69,7 +69,7 @@ describe('a poison message (real Kafka, Redis and bandit-updater)', () => {
   });
 
   it('goes to the DLQ after POISON_ATTEMPTS failures with the reason and the count, and the rest of its partition is processed', async () => {
-    await redis.set(`${ids.redisPrefix}arms:corrupt`, 'not a hash');
+    await redis.set(updater.app.get(ArmStatsStore).armsKey('corrupt'), 'not a hash');
     const before = Array.from({ length: 20 }, (_, i) => joined(`before-${i}`, 'fine'));
     const poison = joined('poison-1', 'corrupt');
     const after = Array.from({ length: 20 }, (_, i) => joined(`after-${i}`, 'fine'));
@@ -114,9 +114,9 @@ describe('a poison message (real Kafka, Redis and bandit-updater)', () => {
     const store = updater.app.get(ArmStatsStore);
     const original = store.applyRewards.bind(store);
     let busy = true;
-    const spy = jest.spyOn(store, 'applyRewards').mockImplementation(async (records, ttl) => {
+    const spy = jest.spyOn(store, 'applyRewards').mockImplementation(async (partition, records, startPositions) => {
       if (busy && records.some((r) => r.deployment === 'busy')) throw Object.assign(new Error('BUSY Redis is busy running a script'), { name: 'ReplyError' });
-      return original(records, ttl);
+      return original(partition, records, startPositions);
     });
     try {
       await producer.send({ topic: topics.joined, messages: [{ partition: 1, key: 'busy-1', value: JSON.stringify(joined('busy-1', 'busy')) }] });

@@ -8,6 +8,6 @@ export const banditUpdaterService: ServiceDefinition<BanditUpdaterEnv> = {
   summary: 'turns joined rewards into per-variant statistics and bandit weights in Redis',
   envClass: BanditUpdaterEnv,
   module: () => BanditUpdaterModule,
-  // Not transactional: the updater's output is Redis, made idempotent by event id claims.
+  // Not transactional: the updater's output is Redis, made idempotent by per-partition positions.
   consumers: (app, env) => app.get(KafkaClient).consumerServer(env.UPDATE_GROUP, ['joined']),
 };

@@ -8,7 +8,7 @@ export const updaterMetrics = {
   }),
   duplicates: new Counter({
     name: 'switchyard_updater_duplicates_total',
-    help: 'Joined events not applied because their eventId was already applied (redelivery, or the joiner published twice)',
+    help: 'Joined events not applied because their offset was already taken in (a redelivery)',
     labelNames: ['deployment'] as const,
   }),
   stale: new Counter({
@@ -29,6 +29,11 @@ export const updaterMetrics = {
     name: 'switchyard_updater_arms_removed_total',
     help: 'Arms whose statistics were removed because a spec change removed (or removed and re-added) them',
     labelNames: ['deployment'] as const,
+  }),
+  rewinds: new Counter({
+    name: 'switchyard_updater_partition_rewinds_total',
+    help: 'Joined-topic partitions read again from their log start because Redis did not hold their statistics from there (lost, or never had them)',
+    labelNames: ['partition'] as const,
   }),
   snapshots: new Counter({
     name: 'switchyard_updater_weight_snapshots_total',

@@ -1,6 +1,6 @@
 import type { TopicMessages } from 'kafkajs';
 import { KafkaJSNonRetriableError, KafkaJSProtocolError } from 'kafkajs';
-import { produceRequests, retryWhileTransactionSettles } from './consumer.server';
+import { produceRequests, readFrom, retryWhileTransactionSettles } from './consumer.server';
 
 describe(produceRequests.name, () => {
   const messages = (n: number, bytes: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`.padEnd(4, '-'), value: 'x'.repeat(bytes - 4) }));
@@ -61,5 +61,16 @@ describe(retryWhileTransactionSettles.name, () => {
     });
     await expect(retryWhileTransactionSettles(step, [1, 1])).rejects.toThrow('fenced');
     expect(step).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe(readFrom.name, () => {
+  it('is the fetch offset for the batch\'s first messages, even below the first message (aborted or control records before it)', () => {
+    expect(readFrom('0', '3', '3')).toBe('0');
+  });
+
+  it('is the first message\'s own offset for a later part of a split batch, or without a fetch offset', () => {
+    expect(readFrom('0', '3', '7')).toBe('7');
+    expect(readFrom(undefined, '3', '3')).toBe('3');
   });
 });

@@ -29,6 +29,14 @@ export interface InboundBatch {
   topic: string;
   partition: number;
   messages: InboundMessage[];
+  /**
+   * Every record of the partition from this offset up to the last message is in
+   * `messages` or was left out by Kafka (aborted transactions, control records): the
+   * offset the batch was fetched from, so it can be below the first message's.
+   */
+  readFrom: string;
+  /** The partition's first offset still in the log (retention removed the ones before). */
+  logStartOffset: () => Promise<string>;
   /** Long handlers call this so the group does not think the member died. */
   heartbeat: () => Promise<void>;
 }
@@ -38,6 +46,12 @@ export interface BatchOutcome {
   rejected?: Rejection[];
   /** Written before the batch commits; in one transaction with its offsets when the server is transactional. */
   outputs?: { topic: string; messages: OutboundMessage[] }[];
+  /**
+   * Set when the handler did nothing with the batch and wants the partition read again
+   * from this offset: nothing of the batch is committed (outputs and rejects are ignored),
+   * and the group's offset moves there when kafkajs next fetches the partition.
+   */
+  rewindTo?: string;
 }
 
 export interface ConsumerServerOptions {
@@ -134,6 +148,15 @@ export async function retryWhileTransactionSettles<T>(step: () => Promise<T>, de
       await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
     }
   }
+}
+
+/**
+ * Where the messages handed to a handler start reading the partition: the batch's fetch
+ * offset (below its first message when aborted or control records came first) for the
+ * batch's first messages; a later part of a split batch starts at its own first message.
+ */
+export function readFrom(fetchedOffset: string | undefined, batchFirstOffset: string | undefined, firstOffset: string): string {
+  return fetchedOffset !== undefined && firstOffset === batchFirstOffset ? fetchedOffset : firstOffset;
 }
 
 /** Marks errors of the offset commit: never a message's fault, handed back to kafkajs as they are. */
@@ -275,6 +298,20 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
   }
 
+  /** The partition's log start offset (its low watermark). */
+  private async logStartOffset(topic: string, partition: number): Promise<string> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const found = offsets.find((p) => p.partition === partition);
+      if (!found) throw new Error(`partition ${topic}/${partition} not found`);
+      return found.low;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   /** Rebalances and crashes in the log, crashes on /metrics, assignments and fatal crashes to the monitor. */
   private watch(consumer: Consumer, monitor: ConsumerMonitor): void {
     const { groupId } = this.options;
@@ -385,8 +422,22 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async process(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
     const { batch, heartbeat } = payload;
     const handler = this.getHandlerByPattern(this.patternByTopic.get(batch.topic)!)!;
-    const result = await handler({ topic: batch.topic, partition: batch.partition, messages, heartbeat } satisfies InboundBatch);
+    // kafkajs keeps the fetch offset on its Batch, untyped.
+    const fetchedOffset = (batch as typeof batch & { fetchedOffset?: string }).fetchedOffset;
+    const result = await handler({
+      topic: batch.topic,
+      partition: batch.partition,
+      messages,
+      readFrom: readFrom(fetchedOffset, batch.messages[0]?.offset, messages[0].offset),
+      logStartOffset: () => this.logStartOffset(batch.topic, batch.partition),
+      heartbeat,
+    } satisfies InboundBatch);
     const outcome: BatchOutcome | undefined = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
+    if (outcome?.rewindTo !== undefined) {
+      this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: outcome.rewindTo });
+      this.log.warn({ groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, from: messages[0].offset, to: outcome.rewindTo }, 'the handler asked to read the partition again');
+      return;
+    }
     const topicMessages: TopicMessages[] = (outcome?.outputs ?? []).filter((output) => output.messages.length);
     const rejected = outcome?.rejected ?? [];
     if (rejected.length) topicMessages.push({ topic: this.options.dlqTopic, messages: this.deadLetters(rejected) });

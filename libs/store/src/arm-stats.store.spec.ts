@@ -1,4 +1,4 @@
-import { parseStats } from './arm-stats.store';
+import { chunksByDeployment, parseStats } from './arm-stats.store';
 
 describe(parseStats.name, () => {
   it('keeps variants named like Object.prototype members as arms, without touching Object.prototype', () => {
@@ -18,5 +18,17 @@ describe(parseStats.name, () => {
     expect(sut['toString:shadow']).toEqual({ count: 1, sum: 0, sumSq: 0 });
     expect(({} as Record<string, unknown>).count).toBeUndefined();
     expect((Object as unknown as Record<string, unknown>).count).toBeUndefined();
+  });
+});
+
+describe(chunksByDeployment.name, () => {
+  it('keeps each deployment\'s records in their order, in chunks of at most the size, one deployment per chunk', () => {
+    const records = ['a', 'b', 'a', 'a', 'c', 'b', 'a'].map((deployment) => ({ deployment }));
+    const sut = chunksByDeployment(records, 2);
+    expect([...sut]).toEqual([
+      ['a', [[0, 2], [3, 6]]],
+      ['b', [[1, 5]]],
+      ['c', [[4]]],
+    ]);
   });
 });

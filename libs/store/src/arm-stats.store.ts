@@ -4,12 +4,10 @@ import { type ArmStats, type RecordedArms, statsArm } from '@switchyard/strategi
 import { RedisClient } from './redis.client';
 import { APPLY_REWARDS, RECONCILE_ARMS } from './reward-stats.scripts';
 
-/** Event ids become Redis key parts: printable and bounded (the joiner's are UUIDs). */
-export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** One joined reward to add to the statistics. */
+/** One joined reward to add to the statistics, from the partition the batch came from. */
 export interface RewardRecord {
-  eventId: string;
+  /** Its offset in the joined topic's partition: what makes a redelivery recognisable. */
+  offset: string;
   deployment: string;
   variant: string;
   role: Role;
@@ -17,8 +15,11 @@ export interface RewardRecord {
   reward: number;
 }
 
-/** What became of each record of a batch, in order. */
-export type RewardOutcome = 'applied' | 'duplicate' | 'stale';
+/**
+ * What became of each record of a batch, in order. `unpositioned`: nothing was done,
+ * because its deployment has no position for the partition yet (see `applyRewards`).
+ */
+export type RewardOutcome = 'applied' | 'duplicate' | 'stale' | 'unpositioned';
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };
 
@@ -26,66 +27,108 @@ const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicat
 const APPLY_CHUNK = 500;
 
 type RewardScripts = {
-  applyRewards(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
-  reconcileArms(stats: string, arms: string, version: number, tombstoneTtl: number, incarnation: string, ...variantSince: (string | number)[]): Promise<number>;
+  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: (string | number)[]): Promise<string>;
+  reconcileArms(stats: string, arms: string, positions: string, version: number, tombstoneTtl: number, incarnation: string, ...variantSince: (string | number)[]): Promise<number>;
 };
+
+/**
+ * The indices of `records` per deployment, in their order, cut into chunks of at most
+ * `size`: one script call each, touching that deployment's keys only (one Cluster slot).
+ */
+export function chunksByDeployment(records: readonly { deployment: string }[], size: number): Map<string, number[][]> {
+  const chunks = new Map<string, number[][]>();
+  records.forEach((record, i) => {
+    const own = chunks.get(record.deployment) ?? chunks.set(record.deployment, [[]]).get(record.deployment)!;
+    if (own[own.length - 1].length === size) own.push([]);
+    own[own.length - 1].push(i);
+  });
+  return chunks;
+}
 
 /**
  * Reward statistics per deployment and variant, one hash per deployment with fields
  * `<variant>:count|sum|sumSq` (served rewards: what bandits learn from) and
  * `<variant>:shadow:count|sum|sumSq` (shadow rewards, for the shadow report). The bandit
- * updater writes them, each joined event once; the router and the deployment report
- * read them. `parseStats` gives shadow arms as `<variant>:shadow`.
+ * updater writes them, each joined event once (per-partition positions beside them); the
+ * router and the deployment report read them. `parseStats` gives shadow arms as
+ * `<variant>:shadow`.
  */
 @Injectable()
 export class ArmStatsStore {
   private readonly redis: RedisClient['redis'] & RewardScripts;
 
   constructor(private readonly client: RedisClient) {
-    client.redis.defineCommand('applyRewards', { lua: APPLY_REWARDS });
-    client.redis.defineCommand('reconcileArms', { numberOfKeys: 2, lua: RECONCILE_ARMS });
+    client.redis.defineCommand('applyRewards', { numberOfKeys: 3, lua: APPLY_REWARDS });
+    client.redis.defineCommand('reconcileArms', { numberOfKeys: 3, lua: RECONCILE_ARMS });
     this.redis = client.redis as RedisClient['redis'] & RewardScripts;
   }
 
   key(deployment: string): string {
-    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
-    return `${this.client.prefix}stats:${deployment}`;
+    return this.client.deploymentKey(deployment, 'stats');
   }
 
   /** The arms the statistics follow: variant → first spec version of its run, plus `_v`. */
   armsKey(deployment: string): string {
-    if (!isValidName(deployment)) throw new Error(`invalid deployment name ${JSON.stringify(deployment)}`);
-    return `${this.client.prefix}arms:${deployment}`;
+    return this.client.deploymentKey(deployment, 'arms');
   }
 
-  appliedKey(eventId: string): string {
-    if (!EVENT_ID_PATTERN.test(eventId)) throw new Error(`invalid eventId ${JSON.stringify(eventId)}`);
-    return `${this.client.prefix}applied:${eventId}`;
+  /** Joined-topic partition → offset of the deployment's last event taken in from it. */
+  positionsKey(deployment: string): string {
+    return this.client.deploymentKey(deployment, 'positions');
   }
 
   /**
-   * Adds a batch of rewards, each event id at most once while its claim lives
-   * (`appliedTtlSeconds`): one pipelined round trip, each chunk one atomic script in
-   * which every event's claim and its increments happen together.
+   * Set while the statistics hold a joined-topic partition from its log start on: missing
+   * means Redis lost them (or never had them), and the partition must be read again.
    */
-  async applyRewards(records: RewardRecord[], appliedTtlSeconds: number): Promise<RewardOutcome[]> {
-    if (!records.length) return [];
-    const pipeline = this.redis.pipeline() as unknown as RewardScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
-    for (let start = 0; start < records.length; start += APPLY_CHUNK) {
-      const chunk = records.slice(start, start + APPLY_CHUNK);
-      const keys = chunk.flatMap((r) => [this.appliedKey(r.eventId), this.key(r.deployment), this.armsKey(r.deployment)]);
-      const args = chunk.flatMap((r) => {
-        if (!isValidName(r.variant)) throw new Error(`invalid variant name ${JSON.stringify(r.variant)}`);
-        if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
-        return [statsArm(r.variant, r.role), r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
-      });
-      void pipeline.applyRewards(keys.length, ...keys, appliedTtlSeconds, ...args);
-    }
-    const replies = await pipeline.exec();
-    if (!replies) throw new Error('redis pipeline was aborted');
-    const failed = replies.find(([error]) => error);
-    if (failed) throw failed[0];
-    return replies.flatMap(([, digits]) => [...String(digits)].map((digit) => OUTCOMES[digit]));
+  trackedKey(topic: string, partition: number): string {
+    return `${this.client.prefix}tracked:${topic}:${partition}`;
+  }
+
+  async isTracked(topic: string, partition: number): Promise<boolean> {
+    return (await this.client.redis.exists(this.trackedKey(topic, partition))) === 1;
+  }
+
+  /** Records that the statistics take `partition` in from `logStart`, its first offset. */
+  async track(topic: string, partition: number, logStart: string): Promise<void> {
+    await this.client.redis.set(this.trackedKey(topic, partition), logStart);
+  }
+
+  /**
+   * Adds a batch of rewards read from one partition of the joined topic, in offset order,
+   * each at most once: per deployment, chunks of one atomic script each that skip events
+   * at or before the deployment's position and advance it with the increments. A
+   * deployment's chunks run one after the other (a later one never passes a failed one);
+   * deployments run side by side. With `startPositions` false, a deployment with no
+   * position for the partition is left untouched and answered `unpositioned`: the caller
+   * must first rule out that Redis lost it (`isTracked`).
+   */
+  async applyRewards(partition: number, records: RewardRecord[], startPositions: boolean): Promise<RewardOutcome[]> {
+    const events = records.map((r) => {
+      if (!isValidName(r.variant)) throw new Error(`invalid variant name ${JSON.stringify(r.variant)}`);
+      if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
+      if (!/^\d{1,15}$/.test(r.offset)) throw new Error(`invalid offset ${JSON.stringify(r.offset)}`);
+      return [r.offset, statsArm(r.variant, r.role), r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
+    });
+    const outcomes: RewardOutcome[] = [];
+    const chunks = chunksByDeployment(records, APPLY_CHUNK);
+    // Settled, all of them, before answering: a retry of the batch never runs beside this call's leftovers.
+    const settled = await Promise.allSettled(
+      [...chunks].map(async ([deployment, own]) => {
+        const keys = [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)] as const;
+        for (const chunk of own) {
+          const reply = String(await this.redis.applyRewards(...keys, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i])));
+          if (reply === 'N') {
+            for (const i of own.flat()) outcomes[i] = 'unpositioned';
+            return;
+          }
+          chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
+        }
+      }),
+    );
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes;
   }
 
   /**
@@ -111,12 +154,12 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    return Number(await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), version, tombstoneTtlSeconds, incarnation, ...pairs));
+    return Number(await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), version, tombstoneTtlSeconds, incarnation, ...pairs));
   }
 
-  /** A deleted deployment: statistics gone, and late rewards for it not counted (a tombstone). */
+  /** A deleted deployment: statistics gone, and late rewards for it not counted (a tombstone; its positions expire with it). */
   async forget(deployment: string, tombstoneTtlSeconds: number): Promise<void> {
-    await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), 0, tombstoneTtlSeconds, '');
+    await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), 0, tombstoneTtlSeconds, '');
   }
 
   /** Statistics of many deployments in one round trip; arms with no data are absent. */

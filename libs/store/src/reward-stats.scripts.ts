@@ -1,55 +1,81 @@
 /**
- * Lua for the reward statistics. Per deployment two hashes:
- *   `stats:<deployment>` — `<arm>:count|sum|sumSq`, where `<arm>` is the variant (served
- *                          rewards) or `<variant>:shadow` (shadow rewards);
- *   `arms:<deployment>`  — the arms the statistics are kept for: `<variant>` → the first
- *                          spec version of its current run (`since`), `_v` → the spec
- *                          version this set reflects, `_born` its incarnation, `_deleted`
- *                          on a deleted deployment.
- * Variant names never contain ':' nor start with '_', so neither hash's fields collide.
+ * Lua for the reward statistics. Per deployment three hashes, hash-tagged on the
+ * deployment (`RedisClient.deploymentKey`) so every script touches one Cluster slot:
+ *   `{<deployment>}:stats`     — `<arm>:count|sum|sumSq`, where `<arm>` is the variant
+ *                                (served rewards) or `<variant>:shadow` (shadow rewards);
+ *   `{<deployment>}:arms`      — the arms the statistics are kept for: `<variant>` → the
+ *                                first spec version of its current run (`since`), `_v` →
+ *                                the spec version this set reflects, `_born` its
+ *                                incarnation, `_deleted` on a deleted deployment;
+ *   `{<deployment>}:positions` — joined-topic partition → offset of the last event of this
+ *                                deployment the statistics have taken in from it.
+ * Variant names never contain ':' nor start with '_', so no two fields collide.
  */
 
 /**
- * Applies a batch of rewards, each exactly once: the event id is claimed with SET NX EX
- * in the same atomic step that adds the reward, so a redelivered or duplicated event is
- * recognised, and a crash can never leave one applied without its claim or vice versa.
+ * Applies one deployment's rewards from one partition of the joined topic, each exactly
+ * once: an event at or before the partition's position was taken in already (a
+ * redelivery) and is skipped; the position moves to the last event in the same atomic
+ * step as the increments, so a crash can never leave one without the other. Events of a
+ * partition come in offset order, so the position is all that needs remembering.
  *
- * KEYS, 3 per event: applied-id key, stats hash, arms hash.
- * ARGV[1]: time to live (s) of the applied-id claims; then 5 per event:
- *   arm field base, variant, spec version, reward, reward².
- * Answers one digit per event: 1 applied, 0 already applied, 2 stale (the arm is not in
+ * KEYS: stats hash, arms hash, positions hash of one deployment.
+ * ARGV[1]: partition; ARGV[2]: '1' to start a position the deployment does not have yet
+ * for this partition (else the script changes nothing and answers 'N': the caller must
+ * first make sure Redis did not lose it); then 6 per event, in offset order:
+ *   offset, arm field base, variant, spec version, reward, reward².
+ * Answers one digit per event: 1 applied, 0 already taken in, 2 stale (the arm is not in
  * the spec any more, or this reward belongs to an earlier life of the arm).
  *
  * Stale rule: with no arms hash (a deployment the updater has not seen), everything
  * counts. A known arm counts rewards from `since` on. An arm not in the set counts only
  * rewards of a spec version newer than the set (`_v`): the spec changed and the set will
- * follow; older ones are rewards of a removed arm arriving late.
+ * follow; older ones are rewards of a removed arm arriving late. A tombstone (`_deleted`)
+ * counts nothing, and the positions expire with it.
  */
 export const APPLY_REWARDS = `
-local ttl = ARGV[1]
+local stats, arms, positions = KEYS[1], KEYS[2], KEYS[3]
+local partition = ARGV[1]
+local stored = redis.call('HGET', positions, partition)
+if not stored and ARGV[2] ~= '1' then return 'N' end
+local last = tonumber(stored or '-1')
+local lastText = nil
+local recorded = redis.call('HMGET', arms, '_v', '_deleted')
 local out = {}
-for i = 0, #KEYS / 3 - 1 do
-  local applied, stats, arms = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
-  local base, variant = ARGV[5 * i + 2], ARGV[5 * i + 3]
-  local version = tonumber(ARGV[5 * i + 4])
-  local counts = true
-  local known = redis.call('HMGET', arms, variant, '_v', '_deleted')
-  if known[3] then
-    counts = false
-  elseif known[1] then
-    counts = version >= tonumber(known[1])
-  elseif known[2] then
-    counts = version > tonumber(known[2])
-  end
-  if not redis.call('SET', applied, '1', 'NX', 'EX', ttl) then
+for i = 3, #ARGV, 6 do
+  local offset = tonumber(ARGV[i])
+  if offset <= last then
     out[#out + 1] = '0'
-  elseif counts then
-    redis.call('HINCRBY', stats, base .. ':count', 1)
-    redis.call('HINCRBYFLOAT', stats, base .. ':sum', ARGV[5 * i + 5])
-    redis.call('HINCRBYFLOAT', stats, base .. ':sumSq', ARGV[5 * i + 6])
-    out[#out + 1] = '1'
   else
-    out[#out + 1] = '2'
+    last, lastText = offset, ARGV[i]
+    local counts = true
+    if recorded[2] then
+      counts = false
+    else
+      local since = redis.call('HGET', arms, ARGV[i + 2])
+      local version = tonumber(ARGV[i + 3])
+      if since then
+        counts = version >= tonumber(since)
+      elseif recorded[1] then
+        counts = version > tonumber(recorded[1])
+      end
+    end
+    if counts then
+      local base = ARGV[i + 1]
+      redis.call('HINCRBY', stats, base .. ':count', 1)
+      redis.call('HINCRBYFLOAT', stats, base .. ':sum', ARGV[i + 4])
+      redis.call('HINCRBYFLOAT', stats, base .. ':sumSq', ARGV[i + 5])
+      out[#out + 1] = '1'
+    else
+      out[#out + 1] = '2'
+    end
+  end
+end
+if lastText then
+  redis.call('HSET', positions, partition, lastText)
+  if recorded[2] then
+    local ttl = redis.call('PTTL', arms)
+    if ttl > 0 then redis.call('PEXPIRE', positions, ttl) end
   end
 end
 return table.concat(out)
@@ -60,15 +86,17 @@ return table.concat(out)
  * lose their statistics (served and shadow), new arms join with their `since`, the
  * statistics of every other arm are untouched. A stale view (a version older than the
  * one recorded) changes nothing, so updaters racing with different views cannot undo
- * each other. After a deletion the hash is a tombstone, and a deployment created anew
+ * each other. After a deletion the arms hash is a tombstone, and the positions expire
+ * with it (until then they keep a redelivery from counting); a deployment created anew
  * under the same name starts with empty statistics.
  *
  * A deployment deleted and created again while no updater was listening is recognised by
- * its incarnation (when its version 1 was written), and also starts empty.
+ * its incarnation (when its version 1 was written), and also starts empty. Positions are
+ * kept across lives: they say what of the joined topic was taken in, whatever its life.
  *
- * KEYS: stats hash, arms hash. ARGV[1]: spec version (0 = the deployment was deleted);
- * ARGV[2]: time to live (s) of a tombstone; ARGV[3]: incarnation; then pairs variant, since.
- * Answers the number of arms removed, or -1 for a stale view.
+ * KEYS: stats hash, arms hash, positions hash. ARGV[1]: spec version (0 = the deployment
+ * was deleted); ARGV[2]: time to live (s) of a tombstone; ARGV[3]: incarnation; then
+ * pairs variant, since. Answers the number of arms removed, or -1 for a stale view.
  */
 export const RECONCILE_ARMS = `
 local version = tonumber(ARGV[1])
@@ -76,8 +104,10 @@ if version == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[2], '_deleted', '1')
   redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
   return 0
 end
+redis.call('PERSIST', KEYS[3])
 local born = redis.call('HGET', KEYS[2], '_born')
 if redis.call('HEXISTS', KEYS[2], '_deleted') == 1 or (born and born ~= ARGV[3]) then
   redis.call('DEL', KEYS[1], KEYS[2])

@@ -10,8 +10,8 @@ import { updaterMetrics } from '../updater.metrics';
  * Keeps each deployment's statistics on the arms of its current spec: an arm removed
  * by a spec change loses its statistics, an arm added starts empty, the others are not
  * touched. Runs for every deployment at start (before consuming), on every change
- * announced on the registry's channel, and whenever the registry's epoch moved
- * (a change announced while this process was not listening).
+ * announced on the registry's channel, whenever the registry's epoch moved (a change
+ * announced while this process was not listening), and after Redis was lost.
  */
 @Injectable()
 export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
@@ -42,6 +42,11 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
     await this.queue;
   }
 
+  /** Redis lost the arm sets: the next tick reconciles every deployment, whatever the epoch says. */
+  resync(): void {
+    this.epoch = -1;
+  }
+
   /** Reconciles everything when the registry changed since the last full pass. */
   private async checkEpoch(): Promise<void> {
     const epoch = await this.registry.epoch();
@@ -62,7 +67,7 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
   async reconcile(name: string): Promise<void> {
     const spec = await this.registry.get(name);
     if (!spec) {
-      await this.stats.forget(name, this.env.APPLIED_TTL_SECONDS);
+      await this.stats.forget(name, this.env.TOMBSTONE_TTL_SECONDS);
       this.logger.log({ deployment: name }, 'deployment deleted: statistics removed');
       return;
     }
@@ -72,7 +77,7 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
     const variantsAt = async (version: number) => (await this.registry.version(name, version))?.variants.map((v) => v.name) ?? null;
     const arms: Record<string, number> = {};
     for (const variant of spec.variants) arms[variant.name] = await armSince(variant.name, spec.version, variantsAt, recorded);
-    const removed = await this.stats.reconcileArms(name, spec.version, arms, incarnation, this.env.APPLIED_TTL_SECONDS);
+    const removed = await this.stats.reconcileArms(name, spec.version, arms, incarnation, this.env.TOMBSTONE_TTL_SECONDS);
     if (removed > 0) {
       updaterMetrics.armsRemoved.inc({ deployment: name }, removed);
       this.logger.log({ deployment: name, specVersion: spec.version, removed }, 'arms left the spec: their statistics were removed');

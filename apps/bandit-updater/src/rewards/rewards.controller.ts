@@ -4,13 +4,13 @@ import { TOPICS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch } from '@switchyard/messaging';
 import { RewardsService } from './rewards.service';
 
-/** Each batch of joined events returns once Redis has applied it; offsets commit after. */
+/** Each batch of joined events returns once Redis has applied it (or asks for its partition again); offsets commit after. */
 @Controller()
 export class RewardsController {
   constructor(private readonly rewards: RewardsService) {}
 
   @EventPattern(TOPICS.joined)
   async joined(batch: InboundBatch): Promise<BatchOutcome> {
-    return { rejected: await this.rewards.onJoined(batch.messages) };
+    return this.rewards.onJoined(batch);
   }
 }

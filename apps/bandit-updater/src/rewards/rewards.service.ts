@@ -1,34 +1,40 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
-import { InboundMessage, parseBatch, Rejection } from '@switchyard/messaging';
-import { ArmStatsStore, EVENT_ID_PATTERN, RewardRecord } from '@switchyard/store';
+import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
+import { ArmStatsStore, RewardOutcome, RewardRecord } from '@switchyard/store';
 import { countsInArmStatistics } from '@switchyard/strategies';
-import { BanditUpdaterEnv } from '../bandit-updater.env';
+import { ArmReconciler } from '../arms/arm-reconciler';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
 
 /**
- * Turns a batch of joined events into reward statistics: validated, then applied in
- * one Redis round trip in which each event's id is claimed atomically with its
- * increments. The batch's offsets are committed only after this resolves, so a crash
- * replays the batch, and the claims make the replay change nothing already counted.
+ * Turns a batch of joined events (one partition) into reward statistics: validated, then
+ * applied per deployment by scripts that skip what the deployment's position for the
+ * partition says was taken in, and advance it with the increments. The batch's offsets
+ * are committed only after this resolves, so a crash replays the batch, and the
+ * positions make the replay change nothing already counted.
+ *
+ * A deployment without a position for the partition is either new to it or lost with
+ * Redis. The partition's `tracked` marker tells: present, the position starts here;
+ * missing, Redis lost the statistics (or never had them), and the partition is read
+ * again from its log start, where the marker is set and each missing position starts.
  */
 @Injectable()
 export class RewardsService {
+  private readonly logger = new Logger(RewardsService.name);
+
   constructor(
     private readonly stats: ArmStatsStore,
     private readonly snapshots: WeightSnapshots,
-    private readonly env: BanditUpdaterEnv,
+    private readonly arms: ArmReconciler,
   ) {}
 
-  async onJoined(messages: InboundMessage[]): Promise<Rejection[]> {
-    const { accepted, rejected } = parseBatch(JoinedEvent, messages, 'joined event', (event) => {
-      if (event.type !== EVENT_TYPES.joined || event.version !== SCHEMA_VERSIONS.joined) {
-        return `not a joined event of schema version ${SCHEMA_VERSIONS.joined}: type ${JSON.stringify(event.type)}, version ${event.version}`;
-      }
-      if (!EVENT_ID_PATTERN.test(event.eventId)) return 'eventId must be 1-128 letters, digits, ".", "_", ":" or "-"';
-      return undefined;
-    });
+  async onJoined(batch: InboundBatch): Promise<BatchOutcome> {
+    const { accepted, rejected } = parseBatch(JoinedEvent, batch.messages, 'joined event', (event) =>
+      event.type !== EVENT_TYPES.joined || event.version !== SCHEMA_VERSIONS.joined
+        ? `not a joined event of schema version ${SCHEMA_VERSIONS.joined}: type ${JSON.stringify(event.type)}, version ${event.version}`
+        : undefined,
+    );
     // Fallback answers are not the policy's choice for the variant that answered: left out
     // (see countsInArmStatistics), counted.
     const credited = accepted.filter(({ value }) => {
@@ -36,8 +42,8 @@ export class RewardsService {
       updaterMetrics.fallbacksSkipped.inc({ deployment: value.deployment });
       return false;
     });
-    const records: RewardRecord[] = credited.map(({ value: { eventId, deployment, variant, role, specVersion, reward } }) => ({
-      eventId,
+    const records: RewardRecord[] = credited.map(({ message: { offset }, value: { deployment, variant, role, specVersion, reward } }) => ({
+      offset,
       deployment,
       variant,
       role,
@@ -45,7 +51,39 @@ export class RewardsService {
       reward,
     }));
 
-    const outcomes = await this.stats.applyRewards(records, this.env.APPLIED_TTL_SECONDS);
+    const outcomes = await this.stats.applyRewards(batch.partition, records, false);
+    const unpositioned = records.flatMap((_, i) => (outcomes[i] === 'unpositioned' ? [i] : []));
+    if (unpositioned.length) {
+      const rewindTo = await this.ensureTracked(batch);
+      if (rewindTo !== undefined) return { rewindTo };
+      const started = await this.stats.applyRewards(batch.partition, unpositioned.map((i) => records[i]), true);
+      unpositioned.forEach((i, j) => (outcomes[i] = started[j]));
+    }
+    this.count(records, outcomes);
+    if (rejected.length) updaterMetrics.rejected.inc(rejected.length);
+    return { rejected };
+  }
+
+  /**
+   * Makes sure the statistics hold the batch's partition from its log start; answers the
+   * offset to read it again from when they do not and the batch does not start there.
+   */
+  private async ensureTracked(batch: InboundBatch): Promise<string | undefined> {
+    if (await this.stats.isTracked(batch.topic, batch.partition)) return undefined;
+    const logStart = await batch.logStartOffset();
+    if (BigInt(batch.readFrom) <= BigInt(logStart)) {
+      await this.stats.track(batch.topic, batch.partition, logStart);
+      this.logger.log({ topic: batch.topic, partition: batch.partition, from: logStart }, 'taking the partition in from its log start');
+      return undefined;
+    }
+    updaterMetrics.rewinds.inc({ partition: String(batch.partition) });
+    // The arm sets went with the rest: recorded again at the reconciler's next pass.
+    this.arms.resync();
+    this.logger.warn({ topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart }, 'the statistics do not hold this partition from its log start (Redis lost them, or never had them): reading it again from there');
+    return logStart;
+  }
+
+  private count(records: RewardRecord[], outcomes: RewardOutcome[]): void {
     records.forEach((record, i) => {
       const outcome = outcomes[i];
       if (outcome === 'applied') {
@@ -57,7 +95,5 @@ export class RewardsService {
         updaterMetrics.stale.inc({ deployment: record.deployment });
       }
     });
-    if (rejected.length) updaterMetrics.rejected.inc(rejected.length);
-    return rejected;
   }
 }

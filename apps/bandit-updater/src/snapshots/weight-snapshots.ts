@@ -63,7 +63,7 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
           this.dirty.add(deployment);
           continue;
         }
-        const claimed = await this.redis.redis.set(`${this.redis.prefix}snapshot:${deployment}`, '1', 'PX', this.env.SNAPSHOT_INTERVAL_MS, 'NX');
+        const claimed = await this.redis.redis.set(this.redis.deploymentKey(deployment, 'snapshot'), '1', 'PX', this.env.SNAPSHOT_INTERVAL_MS, 'NX');
         // Another updater computed within the interval; ours is due after it.
         if (!claimed) {
           this.dirty.add(deployment);
