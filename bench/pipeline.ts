@@ -206,13 +206,45 @@ interface Measured {
   notes: string[];
 }
 
+/**
+ * Times a single-process run that writes one output per pair (the bare loop, the Kafka
+ * Streams peer): commits the backlog, then waits until `count` reaches warm-up + measured pairs.
+ */
+async function timeOutputs(
+  run: { id: string; label: string; target: string; pid: number; round: number; what: string },
+  count: () => Promise<number>,
+  backlogTx: { commit: () => Promise<unknown> },
+  warm: number,
+  opts: Options,
+): Promise<Measured> {
+  const { pid } = run;
+  const reset = resetPeakRss(pid);
+  const loadBefore = load1();
+  log(`${run.id}-r${run.round}: ${run.label} — measuring ${opts.events} pairs (${2 * opts.events} events)`);
+  const meter = cpuMeter([pid]);
+  const t0 = performance.now();
+  await backlogTx.commit();
+  const done = await until(count, warm + opts.events, timeoutOf(opts));
+  const elapsed = (done.at - t0) / 1000;
+  const cpu = meter(2 * opts.events, elapsed);
+  const produced = done.count - warm;
+  const row: Row = {
+    id: run.id, label: run.label, target: run.target, mode: 'pipeline',
+    offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
+    errors: Math.abs(opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
+    cpuUs: cpu.cpuUs, brokerCpuUs: cpu.brokerCpuUs, load1: Math.max(loadBefore, load1()),
+  };
+  const note = `round ${run.round}, ${run.what}: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU ${cpu.shares[0]} of one core`;
+  log(`${run.id}-r${run.round}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
+  return { row, notes: [note] };
+}
+
 async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog, opts: Options): Promise<Measured> {
   const id = `pipeline-bare-r${round}`;
   const prefix = `${TOPIC_PREFIX}bare${round}.`;
   const topics = { predictions: `${prefix}predictions`, feedback: `${prefix}feedback` };
   const output = `${prefix}bare-joined`;
   const warm = data.warm.predictions.length;
-  const need = warm + opts.events;
   await createTopics([topics.predictions, topics.feedback, output], PARTITIONS);
   const backlogTx = await writeBacklog(kafka, id, topics, data);
   let loop: Service | undefined;
@@ -226,26 +258,8 @@ async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog,
     const warmed = await until(() => topicCount(admin, output), warm, 90_000, 100);
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up outputs after 90 s`);
     await sleep(500);
-    const pid = loop.child.pid!;
-    const reset = resetPeakRss(pid);
-    const loadBefore = load1();
-    log(`${id}: bare kafkajs loop — measuring ${opts.events} pairs (${2 * opts.events} events)`);
-    const meter = cpuMeter([pid]);
-    const t0 = performance.now();
-    await backlogTx.commit();
-    const done = await until(() => topicCount(admin, output), need, timeoutOf(opts));
-    const elapsed = (done.at - t0) / 1000;
-    const cpu = meter(2 * opts.events, elapsed);
-    const produced = done.count - warm;
-    const row: Row = {
-      id: 'pipeline-bare', label: 'bare kafkajs consume-produce loop (baseline)', target: 'bare-pipeline-loop', mode: 'pipeline',
-      offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
-      errors: Math.max(0, opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
-      cpuUs: cpu.cpuUs, brokerCpuUs: cpu.brokerCpuUs, load1: Math.max(loadBefore, load1()),
-    };
-    const note = `round ${round}, bare loop: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU of the loop ${cpu.shares[0]} of one core`;
-    log(`${id}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
-    return { row, notes: [note] };
+    const run = { id: 'pipeline-bare', label: 'bare kafkajs consume-produce loop (baseline)', target: 'bare-pipeline-loop', what: 'bare loop' };
+    return await timeOutputs({ ...run, pid: loop.child.pid!, round }, () => topicCount(admin, output), backlogTx, warm, opts);
   } finally {
     await backlogTx.close();
     if (loop) await stopService(loop);
@@ -347,7 +361,6 @@ async function kstreamsRun(kafka: Kafka, round: number, data: Backlog, opts: Opt
   const topics = { predictions: `${prefix}predictions`, feedback: `${prefix}feedback` };
   const output = `${prefix}joined`;
   const warm = data.warm.predictions.length;
-  const need = warm + opts.events;
   await createTopics([topics.predictions, topics.feedback, output], PARTITIONS);
   const backlogTx = await writeBacklog(kafka, id, topics, data);
   const counter = await committedCounter(kafka, output, `${RUN_ID}-ks-count-${round}`);
@@ -367,26 +380,10 @@ async function kstreamsRun(kafka: Kafka, round: number, data: Backlog, opts: Opt
     const warmed = await until(counter.count, warm, 120_000, 100);
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up joins after 120 s; see .bench/logs/`);
     await sleep(500);
-    const pid = peer.child.pid!;
-    const reset = resetPeakRss(pid);
-    const loadBefore = load1();
-    log(`${id}: Kafka Streams join, exactly-once v2 — measuring ${opts.events} pairs (${2 * opts.events} events)`);
-    const meter = cpuMeter([pid]);
-    const t0 = performance.now();
-    await backlogTx.commit();
-    const done = await until(counter.count, need, timeoutOf(opts));
-    const elapsed = (done.at - t0) / 1000;
-    const cpu = meter(2 * opts.events, elapsed);
-    const produced = done.count - warm;
-    const row: Row = {
-      id: 'pipeline-kstreams', label: 'Kafka Streams stream-stream join, exactly-once v2, 1 thread (peer)', target: 'kafka-streams-join', mode: 'pipeline',
-      offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
-      errors: Math.abs(opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
-      cpuUs: cpu.cpuUs, brokerCpuUs: cpu.brokerCpuUs, load1: Math.max(loadBefore, load1()),
+    const run = {
+      id: 'pipeline-kstreams', label: 'Kafka Streams stream-stream join, exactly-once v2, 1 thread (peer)', target: 'kafka-streams-join', what: 'Kafka Streams (JVM)',
     };
-    const note = `round ${round}, Kafka Streams: ${produced} joined records committed in ${elapsed.toFixed(2)} s, CPU of the JVM ${cpu.shares[0]} of one core`;
-    log(`${id}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
-    return { row, notes: [note] };
+    return await timeOutputs({ ...run, pid: peer.child.pid!, round }, counter.count, backlogTx, warm, opts);
   } finally {
     await backlogTx.close();
     if (peer) await stopService(peer);
