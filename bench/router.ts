@@ -28,22 +28,28 @@ const autocannon = require('autocannon') as Autocannon;
 const INPUTS = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 const BODY = JSON.stringify({ inputs: INPUTS });
 
-/** What a run sends beside the URL. Canary runs give every request a unit key of its own (autocannon replaces `[<id>]`), so the split is by unit. */
-interface Shape {
-  body: string;
-  headers?: Record<string, string>;
-}
-const PLAIN: Shape = { body: BODY };
-const ROUTER_UNIT: Shape = { body: JSON.stringify({ inputs: INPUTS, unitKey: '[<id>]' }) };
-const NGINX_UNIT: Shape = { body: JSON.stringify({ inputs: INPUTS }), headers: { [NGINX_UNIT_HEADER]: '[<id>]' } };
+/**
+ * What a run sends: the same body every time, or (canary runs) a unit key of its own per
+ * request, so the split is by unit: in the router's body, in nginx's header. autocannon's
+ * `[<id>]` replacement is not used: it assumes ids of one length in Content-Length.
+ */
+type Shape = 'plain' | 'router-unit' | 'nginx-unit';
+let unit = 0;
+const ROUTER_UNIT_BODY = JSON.stringify({ inputs: INPUTS, unitKey: '' }).slice(0, -2);
 
-async function saturate(url: string, opts: Options, seconds: number, shape: Shape = PLAIN): Promise<AutocannonResult> {
+function requestOf(shape: Shape): Record<string, unknown> {
+  if (shape === 'router-unit') return { requests: [{ setupRequest: (req: object) => ({ ...req, body: `${ROUTER_UNIT_BODY}u${unit++}"}` }) }] };
+  if (shape === 'nginx-unit') return { requests: [{ setupRequest: (req: { headers: object }) => ({ ...req, headers: { ...req.headers, [NGINX_UNIT_HEADER]: `u${unit++}` } }) }] };
+  return {};
+}
+
+async function saturate(url: string, opts: Options, seconds: number, shape: Shape = 'plain'): Promise<AutocannonResult> {
   return autocannon({
     url,
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...shape.headers },
-    body: shape.body,
-    idReplacement: shape !== PLAIN,
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+    ...requestOf(shape),
     connections: opts.connections,
     pipelining: 1,
     duration: seconds,
@@ -109,7 +115,7 @@ async function measure(
   path: string,
   opts: Options,
   rate?: number,
-  shape: Shape = PLAIN,
+  shape: Shape = 'plain',
 ): Promise<Row> {
   const mode = rate === undefined ? 'saturation' : 'rate';
   const url = `http://127.0.0.1:${service.port}${path}`;
@@ -283,8 +289,8 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     { id: 'off', label: 'router single, PUBLISH_MODE=off (baseline of publishing)', service: off, path: predict('bench-single') },
     { id: 'durable', label: 'router single, PUBLISH_MODE=durable', service: durable, path: predict('bench-single') },
     { id: 'fast', label: 'router single, PUBLISH_MODE=fast', service: fast, path: predict('bench-single') },
-    { id: 'canary', label: 'router canary 10% by unit key, durable', service: durable, path: predict('bench-canary'), shape: ROUTER_UNIT },
-    { id: 'nginx-canary', label: 'nginx split_clients 10% by unit key (peer)', service: nginx, path: '/canary', shape: NGINX_UNIT },
+    { id: 'canary', label: 'router canary 10% by unit key, durable', service: durable, path: predict('bench-canary'), shape: 'router-unit' as const },
+    { id: 'nginx-canary', label: 'nginx split_clients 10% by unit key (peer)', service: nginx, path: '/canary', shape: 'nginx-unit' as const },
     { id: 'bandit', label: 'router bandit thompson, durable', service: durable, path: predict('bench-bandit') },
     { id: 'shadow', label: 'router shadow (1 shadow), durable', service: durable, path: predict('bench-shadow') },
     { id: 'nginx-shadow', label: 'nginx mirror to 1 shadow (peer)', service: nginx, path: '/shadow' },
