@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -157,13 +157,22 @@ export function freePort(): Promise<number> {
 
 /** Starts `entry` (a path under dist/) with `env` on a free PORT and waits for its /readyz. */
 export async function startService(name: string, entry: string, env: Record<string, string>): Promise<Service> {
-  mkdirSync(LOGS, { recursive: true });
-  const port = await freePort();
-  const out = openSync(join(LOGS, `${name}.log`), 'a');
   // BENCH_PROFILE=<name prefix>: that service writes a V8 CPU profile to .bench/profiles/ when it stops.
   const profiled = process.env.BENCH_PROFILE && name.startsWith(process.env.BENCH_PROFILE === '1' ? 'router' : process.env.BENCH_PROFILE);
   const profile = profiled ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT, 'profiles')}`] : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, entry)], {
+  return startProcess(name, () => [process.execPath, ...profile, join(ROOT, entry)], env);
+}
+
+/**
+ * Starts the command `argv(port)` gives (a peer: nginx, a JVM) with `env` and PORT on a
+ * free port, and waits until http://127.0.0.1:PORT/readyz answers 2xx.
+ */
+export async function startProcess(name: string, argv: (port: number) => string[], env: Record<string, string>): Promise<Service> {
+  mkdirSync(LOGS, { recursive: true });
+  const port = await freePort();
+  const out = openSync(join(LOGS, `${name}.log`), 'a');
+  const [command, ...args] = argv(port);
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', out, out],
@@ -241,13 +250,46 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** Pid of the Kafka broker started by scripts/infra.sh, when it runs on this machine. */
+/**
+ * CPU seconds of `pid` and all its descendants (nginx's master and workers; a Node or JVM
+ * service is one process): a peer made of several processes is charged for all of them.
+ */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const own = cpuSeconds(pid);
+  if (own === undefined) return undefined;
+  return childPids(pid).reduce((sum, child) => sum + (treeCpuSeconds(child) ?? 0), own);
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Pid of the local Kafka broker: the one scripts/infra.sh of this checkout started, else
+ * the only `kafka.Kafka` process on the machine (another checkout's); undefined otherwise.
+ */
 export function brokerPid(): number | undefined {
   try {
     const pid = Number(readFileSync(join(ROOT, '.infra', 'kafka', 'kafka.pid'), 'utf8').trim());
-    return cpuSeconds(pid) === undefined ? undefined : pid;
+    if (cpuSeconds(pid) !== undefined) return pid;
   } catch {
-    return undefined;
+    /* not started from this checkout */
+  }
+  const found = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry) && processArgs(Number(entry)).includes('kafka.Kafka'));
+  return found.length === 1 ? Number(found[0]) : undefined;
+}
+
+function processArgs(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
   }
 }
 

@@ -21,7 +21,9 @@ Redis and the demo model-server, and reports ratios: the router against a bare p
 publishing against publishing off, strategies against 'single', the Kafka ingress
 against a bare kafkajs loop, the bandit's regret through the real learning loop
 against an in-memory Thompson reference with instant feedback, and the event pipeline
-(feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop.
+(feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
+would pick instead, in the same run: nginx as a canary (split_clients) and shadow (mirror)
+proxy, and a Kafka Streams exactly-once join on the pipeline's backlog.
 Results: a table on stdout, JSON and Markdown under .bench/.
 
 Options:
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
       await stopService(model);
     }
     // No model-server: the pipeline's events carry the demo models' outputs already.
-    if (PIPELINE_RUNS.some((id) => only.has(id))) results.push(await runPipelineBench(opts));
+    if (PIPELINE_RUNS.some((id) => only.has(id))) results.push(await runPipelineBench(opts, only));
   } finally {
     await stopAll();
     await cleanupData();

@@ -9,6 +9,8 @@
  * read-committed consumer cannot read past an open transaction). Committing it makes the
  * whole measured backlog readable at once: that instant is the start of the clock.
  */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Admin, Kafka, logLevel, Message, Partitioners } from 'kafkajs';
 import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
@@ -18,11 +20,16 @@ import { openSpecLog } from '@switchyard/spec-log';
 import { defineScripts } from '@switchyard/store';
 import { joinPair } from '@switchyard/strategies';
 import {
-  Options, PartResult, REDIS_PREFIX, RUN_ID, Row, Service, TOPIC_PREFIX,
-  brokers, combineRounds, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, Row, Service, TOPIC_PREFIX,
+  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startProcess, startService, stopService, treeCpuSeconds,
 } from './harness';
 
-export const PIPELINE_RUNS = ['pipeline'];
+/** `pipeline`: the joiner and updater; `kstreams`: the Kafka Streams peer; either also runs the bare loop (the baseline). */
+export const PIPELINE_RUNS = ['pipeline', 'kstreams'];
+
+/** The Kafka Streams peer's runnable jar, built by scripts/bench.sh (`mvn -q package`) when missing. */
+const KSTREAMS_DIR = join(ROOT, 'bench', 'peers', 'kafka-streams-join');
+const KSTREAMS_JAR = join(KSTREAMS_DIR, 'target', 'kafka-streams-join.jar');
 
 const PARTITIONS = 6;
 const DEPLOYMENT = 'bench-pipeline';
@@ -154,6 +161,26 @@ async function until(count: () => Promise<number>, need: number, timeoutMs: numb
 const cpuShare = (before: number | undefined, after: number | undefined, seconds: number) =>
   before === undefined || after === undefined ? '?' : `${Math.round((100 * (after - before)) / seconds)}%`;
 
+/**
+ * CPU of the processes under test and of the broker from now on: `stop(events, seconds)`
+ * answers µs per input event (all processes together, then the broker's) and each
+ * process's share of a core.
+ */
+function cpuMeter(pids: number[]) {
+  const broker = brokerPid();
+  const before = pids.map((pid) => treeCpuSeconds(pid));
+  const brokerBefore = broker === undefined ? undefined : cpuSeconds(broker);
+  return (events: number, seconds: number) => {
+    const after = pids.map((pid) => treeCpuSeconds(pid));
+    const total = (values: (number | undefined)[]) => (values.some((v) => v === undefined) ? undefined : values.reduce<number>((a, v) => a + v!, 0));
+    return {
+      cpuUs: cpuPer(total(before), total(after), events),
+      brokerCpuUs: broker === undefined ? undefined : cpuPer(brokerBefore, cpuSeconds(broker), events),
+      shares: pids.map((_, i) => cpuShare(before[i], after[i], seconds)),
+    };
+  };
+}
+
 async function topicCount(admin: Admin, topic: string): Promise<number> {
   return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 }
@@ -181,13 +208,45 @@ interface Measured {
   notes: string[];
 }
 
+/**
+ * Times a single-process run that writes one output per pair (the bare loop, the Kafka
+ * Streams peer): commits the backlog, then waits until `count` reaches warm-up + measured pairs.
+ */
+async function timeOutputs(
+  run: { id: string; label: string; target: string; pid: number; round: number; what: string },
+  count: () => Promise<number>,
+  backlogTx: { commit: () => Promise<unknown> },
+  warm: number,
+  opts: Options,
+): Promise<Measured> {
+  const { pid } = run;
+  const reset = resetPeakRss(pid);
+  const loadBefore = load1();
+  log(`${run.id}-r${run.round}: ${run.label} — measuring ${opts.events} pairs (${2 * opts.events} events)`);
+  const meter = cpuMeter([pid]);
+  const t0 = performance.now();
+  await backlogTx.commit();
+  const done = await until(count, warm + opts.events, timeoutOf(opts));
+  const elapsed = (done.at - t0) / 1000;
+  const cpu = meter(2 * opts.events, elapsed);
+  const produced = done.count - warm;
+  const row: Row = {
+    id: run.id, label: run.label, target: run.target, mode: 'pipeline',
+    offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
+    errors: Math.abs(opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
+    cpuUs: cpu.cpuUs, brokerCpuUs: cpu.brokerCpuUs, load1: Math.max(loadBefore, load1()),
+  };
+  const note = `round ${run.round}, ${run.what}: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU ${cpu.shares[0]} of one core`;
+  log(`${run.id}-r${run.round}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
+  return { row, notes: [note] };
+}
+
 async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog, opts: Options): Promise<Measured> {
   const id = `pipeline-bare-r${round}`;
   const prefix = `${TOPIC_PREFIX}bare${round}.`;
   const topics = { predictions: `${prefix}predictions`, feedback: `${prefix}feedback` };
   const output = `${prefix}bare-joined`;
   const warm = data.warm.predictions.length;
-  const need = warm + opts.events;
   await createTopics([topics.predictions, topics.feedback, output], PARTITIONS);
   const backlogTx = await writeBacklog(kafka, id, topics, data);
   let loop: Service | undefined;
@@ -201,26 +260,8 @@ async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog,
     const warmed = await until(() => topicCount(admin, output), warm, 90_000, 100);
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up outputs after 90 s`);
     await sleep(500);
-    const pid = loop.child.pid!;
-    const reset = resetPeakRss(pid);
-    const loadBefore = load1();
-    log(`${id}: bare kafkajs loop — measuring ${opts.events} pairs (${2 * opts.events} events)`);
-    const cpu0 = cpuSeconds(pid);
-    const t0 = performance.now();
-    await backlogTx.commit();
-    const done = await until(() => topicCount(admin, output), need, timeoutOf(opts));
-    const elapsed = (done.at - t0) / 1000;
-    const cpu = cpuShare(cpu0, cpuSeconds(pid), elapsed);
-    const produced = done.count - warm;
-    const row: Row = {
-      id: 'pipeline-bare', label: 'bare kafkajs consume-produce loop (baseline)', target: 'bare-pipeline-loop', mode: 'pipeline',
-      offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
-      errors: Math.max(0, opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
-      load1: Math.max(loadBefore, load1()),
-    };
-    const note = `round ${round}, bare loop: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU of the loop ${cpu} of one core`;
-    log(`${id}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
-    return { row, notes: [note] };
+    const run = { id: 'pipeline-bare', label: 'bare kafkajs consume-produce loop (baseline)', target: 'bare-pipeline-loop', what: 'bare loop' };
+    return await timeOutputs({ ...run, pid: loop.child.pid!, round }, () => topicCount(admin, output), backlogTx, warm, opts);
   } finally {
     await backlogTx.close();
     if (loop) await stopService(loop);
@@ -264,12 +305,12 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     const reset = resetPeakRss(joiner.child.pid!) && resetPeakRss(updater.child.pid!);
     const loadBefore = load1();
     log(`${id}: feedback-joiner + bandit-updater — measuring ${opts.events} pairs (${2 * opts.events} events)`);
-    const cpu0 = [cpuSeconds(joiner.child.pid!), cpuSeconds(updater.child.pid!)];
+    const meter = cpuMeter([joiner.child.pid!, updater.child.pid!]);
     const t0 = performance.now();
     await backlogTx.commit();
     const done = await until(applied, need, timeoutOf(opts));
     const elapsed = (done.at - t0) / 1000;
-    const cpu = [cpuShare(cpu0[0], cpuSeconds(joiner.child.pid!), elapsed), cpuShare(cpu0[1], cpuSeconds(updater.child.pid!), elapsed)];
+    const { cpuUs, brokerCpuUs, shares: cpu } = meter(2 * opts.events, elapsed);
     const joinerRss = peakRssMb(joiner.child.pid!);
     const updaterRss = peakRssMb(updater.child.pid!);
     const load = Math.max(loadBefore, load1());
@@ -284,7 +325,7 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     const row: Row = {
       id: 'pipeline', label: 'feedback-joiner + bandit-updater', target: 'feedback-joiner', mode: 'pipeline',
       offered: 2 * opts.events, rps: (2 * Math.min(appliedCount, opts.events)) / elapsed,
-      errors: rejected + unjoinable + stale + missing,
+      errors: rejected + unjoinable + stale + missing, cpuUs, brokerCpuUs,
       peakRssMb: joinerRss, peakRssIsRunPeak: reset, otherPeakRssMb: { 'bandit-updater': updaterRss }, load1: load,
     };
     const note = `round ${round}, pipeline: ${appliedCount} rewards applied in ${elapsed.toFixed(2)} s (CPU of one core: joiner ${cpu[0]}, updater ${cpu[1]}), ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
@@ -297,9 +338,64 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   }
 }
 
+/** Counts the records of `topic` a read-committed consumer sees: offsets would also count transaction markers. */
+async function committedCounter(kafka: Kafka, topic: string, groupId: string) {
+  let count = 0;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      count += batch.messages.length;
+    },
+  });
+  return { count: async () => count, stop: () => consumer.disconnect() };
+}
+
+/**
+ * The Kafka Streams peer (bench/peers/kafka-streams-join) on the same backlog: done when
+ * one joined record per pair is committed on its output topic, as for the bare loop.
+ */
+async function kstreamsRun(kafka: Kafka, round: number, data: Backlog, opts: Options): Promise<Measured> {
+  const id = `pipeline-kstreams-r${round}`;
+  if (!existsSync(KSTREAMS_JAR)) throw new Error(`${KSTREAMS_JAR} is missing: run \`mvn -q -f ${KSTREAMS_DIR}/pom.xml package\` (npm run bench does)`);
+  const prefix = `${TOPIC_PREFIX}ks${round}.`;
+  const topics = { predictions: `${prefix}predictions`, feedback: `${prefix}feedback` };
+  const output = `${prefix}joined`;
+  const warm = data.warm.predictions.length;
+  await createTopics([topics.predictions, topics.feedback, output], PARTITIONS);
+  const backlogTx = await writeBacklog(kafka, id, topics, data);
+  const counter = await committedCounter(kafka, output, `${RUN_ID}-ks-count-${round}`);
+  const stateDir = join(OUT, 'kstreams', `${RUN_ID}-r${round}`);
+  mkdirSync(stateDir, { recursive: true });
+  let peer: Service | undefined;
+  try {
+    peer = await startProcess(`kafka-streams-join-r${round}`, () => ['java', '-Xms256m', '-Xmx1g', '-jar', KSTREAMS_JAR], {
+      KAFKA_BROKERS: brokers().join(','),
+      // Its internal (changelog) topics start with the application id, so the run's cleanup deletes them.
+      APPLICATION_ID: `${prefix}app`,
+      PREDICTIONS_TOPIC: topics.predictions,
+      FEEDBACK_TOPIC: topics.feedback,
+      OUTPUT_TOPIC: output,
+      STATE_DIR: stateDir,
+    });
+    const warmed = await until(counter.count, warm, 120_000, 100);
+    if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up joins after 120 s; see .bench/logs/`);
+    await sleep(500);
+    const run = {
+      id: 'pipeline-kstreams', label: 'Kafka Streams stream-stream join, exactly-once v2, 1 thread (peer)', target: 'kafka-streams-join', what: 'Kafka Streams (JVM)',
+    };
+    return await timeOutputs({ ...run, pid: peer.child.pid!, round }, counter.count, backlogTx, warm, opts);
+  } finally {
+    await backlogTx.close();
+    if (peer) await stopService(peer);
+    await counter.stop();
+  }
+}
+
 const timeoutOf = (opts: Options) => Math.max(60_000, opts.events * 2);
 
-export async function runPipelineBench(opts: Options): Promise<PartResult> {
+export async function runPipelineBench(opts: Options, only: Set<string>): Promise<PartResult> {
   const warmPairs = Math.min(2000, Math.max(200, Math.round(opts.events / 10)));
   const data = backlog(opts.events, warmPairs);
   log(`pipeline: ${opts.events} pairs (+${warmPairs} warm-up), prediction ${data.predictionBytes} B, feedback ${data.feedbackBytes} B, joined ${data.joinedBytes} B; ${PARTITIONS} partitions`);
@@ -307,28 +403,37 @@ export async function runPipelineBench(opts: Options): Promise<PartResult> {
   const admin = kafka.admin();
   await admin.connect();
   const redis = defineScripts(new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'));
-  const bare: Row[] = [];
-  const pipeline: Row[] = [];
+  const runs: Array<{ id: string; run: (round: number) => Promise<Measured> }> = [
+    { id: 'bare', run: (round) => bareRun(kafka, admin, round, data, opts) },
+    ...(only.has('pipeline') ? [{ id: 'pipeline', run: (round: number) => pipelineRun(kafka, redis, round, data, opts) }] : []),
+    ...(only.has('kstreams') ? [{ id: 'kstreams', run: (round: number) => kstreamsRun(kafka, round, data, opts) }] : []),
+  ];
+  const samples = new Map<string, Row[]>();
   const notes: string[] = [];
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       log(`pipeline: round ${round} of ${opts.rounds}`);
-      const b = await bareRun(kafka, admin, round, data, opts);
-      bare.push(b.row);
-      notes.push(...b.notes);
-      const p = await pipelineRun(kafka, redis, round, data, opts);
-      pipeline.push(p.row);
-      notes.push(...p.notes);
+      for (const { id, run } of runs) {
+        const measured = await run(round);
+        samples.set(id, [...(samples.get(id) ?? []), measured.row]);
+        notes.push(...measured.notes);
+      }
     }
   } finally {
     await admin.disconnect();
     redis.disconnect();
   }
-  const rows = [combineRounds(bare), combineRounds(pipeline)];
-  const [b, p] = rows;
+  const rows = runs.map(({ id }) => combineRounds(samples.get(id)!));
+  const get = (id: string) => rows.find((r) => r.id === id);
+  const b = get('pipeline-bare')!;
+  const p = get('pipeline');
+  const k = get('pipeline-kstreams');
   const ratios = [
-    ratio('event pipeline: pipeline / bare kafkajs loop, events/s', div(p.rps, b.rps), '≥ 0.50', (v) => v >= 0.5),
-    ratio('event pipeline: pipeline events/s', p.rps, '≥ 20000', (v) => v >= 20000),
+    ratio('event pipeline: pipeline / bare kafkajs loop, events/s', div(p?.rps, b.rps), '≥ 0.50', (v) => v >= 0.5),
+    ratio('event pipeline: pipeline events/s', p?.rps, '≥ 20000', (v) => v >= 20000),
+    ratio('peer: pipeline / Kafka Streams EOS join, events/s', div(p?.rps, k?.rps), '≥ 1.5', (v) => v >= 1.5),
+    ratio('peer: pipeline / Kafka Streams EOS join, CPU per event (without the broker)', div(p?.cpuUs, k?.cpuUs), '(info)'),
+    ratio('peer: Kafka Streams EOS join / bare kafkajs loop, events/s', div(k?.rps, b.rps), '(info)'),
   ];
   const section = [
     '### Event pipeline',
@@ -342,11 +447,15 @@ export async function runPipelineBench(opts: Options): Promise<PartResult> {
       'each joined event was published and committed. Baseline done: one output per pair is on its output topic. ' +
       'The baseline is one kafkajs consumer over the same two input topics that remembers requestIds in memory and produces, per completed ' +
       'pair, one message of a joined event\'s size (acks all), committing after each batch: no parsing, validation, Redis, transactions or ' +
-      'second stage. Peak RSS is over the measured part of a run; the pipeline row shows the joiner\'s, the updater\'s in brackets. ' +
-      `Errors: DLQ records, unjoinable pairs, stale rewards and missing joins. ${opts.rounds} round(s), each baseline then pipeline with fresh processes.`,
+      'second stage. The Kafka Streams peer (bench/peers/kafka-streams-join) is a stream-stream join of the same two topics, exactly-once v2, ' +
+      'one stream thread, JSON parsed with Jackson and the joined event written as the prediction plus the label; done when one joined record ' +
+      'per pair is committed on its output topic (counted by a read-committed consumer). No validation, statistics or second stage either. ' +
+      'CPU µs/event: all processes under test (joiner + updater for the pipeline, the JVM for Kafka Streams) per input event; in brackets the broker\'s. ' +
+      'Peak RSS is over the measured part of a run; the pipeline row shows the joiner\'s, the updater\'s in brackets. ' +
+      `Errors: DLQ records, unjoinable pairs, stale rewards and missing joins. ${opts.rounds} round(s), each baseline, pipeline and peer with fresh processes.`,
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');
-  log(`pipeline: bare ${fmt(b.rps, 0)} events/s, pipeline ${fmt(p.rps, 0)} events/s, ratio ${fmt(div(p.rps, b.rps))}`);
+  log(`pipeline: bare ${fmt(b.rps, 0)} events/s, pipeline ${fmt(p?.rps, 0)}, Kafka Streams ${fmt(k?.rps, 0)}`);
   return { rows, ratios, sections: [section] };
 }

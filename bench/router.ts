@@ -8,8 +8,9 @@ import { Pool } from 'undici';
 import { toInferInputs } from '@switchyard/demo-models';
 import {
   Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
-  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, json, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, treeCpuSeconds, json, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
 } from './harness';
+import { NGINX_UNIT_HEADER, startNginx } from './nginx';
 
 // autocannon ships no types; the part of its programmatic API used here.
 interface AutocannonResult {
@@ -27,12 +28,28 @@ const autocannon = require('autocannon') as Autocannon;
 const INPUTS = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 const BODY = JSON.stringify({ inputs: INPUTS });
 
-async function saturate(url: string, opts: Options, seconds: number): Promise<AutocannonResult> {
+/**
+ * What a run sends: the same body every time, or (canary runs) a unit key of its own per
+ * request, so the split is by unit: in the router's body, in nginx's header. autocannon's
+ * `[<id>]` replacement is not used: it assumes ids of one length in Content-Length.
+ */
+type Shape = 'plain' | 'router-unit' | 'nginx-unit';
+let unit = 0;
+const ROUTER_UNIT_BODY = JSON.stringify({ inputs: INPUTS, unitKey: '' }).slice(0, -2);
+
+function requestOf(shape: Shape): Record<string, unknown> {
+  if (shape === 'router-unit') return { requests: [{ setupRequest: (req: object) => ({ ...req, body: `${ROUTER_UNIT_BODY}u${unit++}"}` }) }] };
+  if (shape === 'nginx-unit') return { requests: [{ setupRequest: (req: { headers: object }) => ({ ...req, headers: { ...req.headers, [NGINX_UNIT_HEADER]: `u${unit++}` } }) }] };
+  return {};
+}
+
+async function saturate(url: string, opts: Options, seconds: number, shape: Shape = 'plain'): Promise<AutocannonResult> {
   return autocannon({
     url,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: BODY,
+    ...requestOf(shape),
     connections: opts.connections,
     pipelining: 1,
     duration: seconds,
@@ -98,21 +115,22 @@ async function measure(
   path: string,
   opts: Options,
   rate?: number,
+  shape: Shape = 'plain',
 ): Promise<Row> {
   const mode = rate === undefined ? 'saturation' : 'rate';
   const url = `http://127.0.0.1:${service.port}${path}`;
   const pid = service.child.pid!;
   log(`${id}: ${label} — warm-up ${opts.warmup} s`);
-  if (opts.warmup > 0) await saturate(url, { ...opts }, opts.warmup);
+  if (opts.warmup > 0) await saturate(url, { ...opts }, opts.warmup, shape);
   const reset = resetPeakRss(pid);
-  const cpuBefore = cpuSeconds(pid);
+  const cpuBefore = treeCpuSeconds(pid);
   const broker = brokerPid();
   const brokerBefore = broker && cpuSeconds(broker);
   const seconds = opts.duration;
   log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
   let row: Row;
   if (rate === undefined) {
-    const r = await saturate(url, opts, seconds);
+    const r = await saturate(url, opts, seconds, shape);
     row = {
       id, label, target: service.name, mode,
       rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
@@ -123,7 +141,7 @@ async function measure(
     row = { id, label, target: service.name, mode, offered: rate, ...r, peakRssIsRunPeak: reset };
   }
   row.peakRssMb = peakRssMb(pid);
-  row.cpuUs = cpuPer(cpuBefore, cpuSeconds(pid), row.rps * seconds);
+  row.cpuUs = cpuPer(cpuBefore, treeCpuSeconds(pid), row.rps * seconds);
   row.brokerCpuUs = broker ? cpuPer(brokerBefore, cpuSeconds(broker), row.rps * seconds) : undefined;
   row.load1 = load1();
   log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req (Kafka broker ${fmt(row.brokerCpuUs, 0)}), peak RSS ${row.peakRssMb ?? '?'} MB`);
@@ -232,7 +250,7 @@ function specs(modelUrl: string): Record<string, unknown> {
 
 // ---------- the part ----------
 
-export const ROUTER_RUNS = ['direct', 'bare', 'bare-fastify', 'off', 'durable', 'fast', 'canary', 'bandit', 'shadow', 'rate', 'kafka'];
+export const ROUTER_RUNS = ['direct', 'bare', 'bare-fastify', 'off', 'durable', 'fast', 'canary', 'nginx-canary', 'bandit', 'shadow', 'nginx-shadow', 'rate', 'kafka'];
 
 export async function runRouterBench(opts: Options, only: Set<string>, modelUrl: string, model: Service): Promise<PartResult> {
   const rows: Row[] = [];
@@ -256,29 +274,33 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   const durable = needDurable ? await startService('router-durable', 'dist/apps/router/src/main.js', routerEnv('durable')) : undefined;
   const fast = only.has('fast') ? await startService('router-fast', 'dist/apps/router/src/main.js', routerEnv('fast')) : undefined;
   const off = only.has('off') ? await startService('router-off', 'dist/apps/router/src/main.js', routerEnv('off')) : undefined;
+  const nginx = only.has('nginx-canary') || only.has('nginx-shadow') ? await startNginx(modelUrl) : undefined;
   const admin = durable ?? fast ?? off;
   if (admin) for (const [name, spec] of Object.entries(specs(modelUrl))) await putDeployment(admin, name, spec);
   const predict = (name: string) => `/v1/deployments/${name}/predict`;
   for (const baseline of [bare, bareFastify]) if (baseline) await warmService(baseline, '/', opts);
+  if (nginx) await warmService(nginx, '/canary', opts);
   for (const router of [durable, fast, off]) if (router) await warmService(router, predict('bench-single'), opts);
 
-  const plan: Array<{ id: string; label: string; service?: Service; path: string }> = [
+  const plan: Array<{ id: string; label: string; service?: Service; path: string; shape?: Shape }> = [
     { id: 'direct', label: 'model-server directly (reference)', service: model, path: '/v2/models/churn-v1/infer' },
     { id: 'bare', label: 'bare proxy, node http (baseline)', service: bare, path: '/' },
     { id: 'bare-fastify', label: 'bare proxy, Fastify (baseline)', service: bareFastify, path: '/' },
     { id: 'off', label: 'router single, PUBLISH_MODE=off (baseline of publishing)', service: off, path: predict('bench-single') },
     { id: 'durable', label: 'router single, PUBLISH_MODE=durable', service: durable, path: predict('bench-single') },
     { id: 'fast', label: 'router single, PUBLISH_MODE=fast', service: fast, path: predict('bench-single') },
-    { id: 'canary', label: 'router canary 10%, durable', service: durable, path: predict('bench-canary') },
+    { id: 'canary', label: 'router canary 10% by unit key, durable', service: durable, path: predict('bench-canary'), shape: 'router-unit' as const },
+    { id: 'nginx-canary', label: 'nginx split_clients 10% by unit key (peer)', service: nginx, path: '/canary', shape: 'nginx-unit' as const },
     { id: 'bandit', label: 'router bandit thompson, durable', service: durable, path: predict('bench-bandit') },
     { id: 'shadow', label: 'router shadow (1 shadow), durable', service: durable, path: predict('bench-shadow') },
+    { id: 'nginx-shadow', label: 'nginx mirror to 1 shadow (peer)', service: nginx, path: '/shadow' },
   ].filter((p) => only.has(p.id) && p.service);
   const samples = new Map<string, Row[]>();
   for (let round = 1; round <= opts.rounds; round++) {
     log(`round ${round} of ${opts.rounds}`);
     for (const p of plan) {
       if (p.id === 'direct' && round > 1) continue; // a reference, not a goal: one round is enough
-      const row = await measure(p.id, p.label, p.service!, p.path, opts);
+      const row = await measure(p.id, p.label, p.service!, p.path, opts, undefined, p.shape);
       samples.set(p.id, [...(samples.get(p.id) ?? []), row]);
     }
   }
@@ -295,7 +317,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   }
 
   if (only.has('kafka')) {
-    for (const service of [bare, bareFastify, durable, fast, off]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off, nginx]) if (service) await stopService(service);
     const loopRequests = `${TOPIC_PREFIX}bare-requests`;
     const loopResponses = `${TOPIC_PREFIX}bare-responses`;
     await createTopics([loopRequests, loopResponses]);
@@ -311,10 +333,12 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     rows.push(await kafkaRun('kafka-router', 'router Kafka ingress, single durable', ingress, `${TOPIC_PREFIX}requests`, `${TOPIC_PREFIX}responses`, opts));
     await stopService(ingress);
   } else {
-    for (const service of [bare, bareFastify, durable, fast, off]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off, nginx]) if (service) await stopService(service);
   }
   return { rows, ratios: routerRatios(rows, opts) };
 }
+
+const sum = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a + b);
 
 function routerRatios(rows: Row[], opts: Options) {
   const get = (id: string) => rows.find((r) => r.id === id);
@@ -330,6 +354,11 @@ function routerRatios(rows: Row[], opts: Options) {
     ratio('shadow / single at saturation, primary p99 (queueing: follows throughput)', div(get('shadow')?.p99, get('durable')?.p99), '(info)'),
     ratio('shadow / single at saturation, throughput', div(get('shadow')?.rps, get('durable')?.rps), '(info)'),
     ratio('Kafka ingress: router / bare kafkajs loop, throughput', div(get('kafka-router')?.rps, get('kafka-bare')?.rps), '(info)'),
+    ratio('peer: router canary / nginx canary, throughput', div(get('canary')?.rps, get('nginx-canary')?.rps), '≥ 0.80', (v) => v >= 0.8),
+    ratio('peer: router canary / nginx canary, CPU per request (router alone)', div(get('canary')?.cpuUs, get('nginx-canary')?.cpuUs), '≤ 3', (v) => v <= 3),
+    ratio('peer: router canary / nginx canary, CPU per request (router + broker)', div(sum(get('canary')?.cpuUs, get('canary')?.brokerCpuUs), get('nginx-canary')?.cpuUs), '(info)'),
+    ratio('peer: router shadow / nginx mirror, throughput', div(get('shadow')?.rps, get('nginx-shadow')?.rps), '(info)'),
+    ratio('peer: router shadow / nginx mirror, CPU per request (router alone)', div(get('shadow')?.cpuUs, get('nginx-shadow')?.cpuUs), '(info)'),
   ];
   for (const rate of opts.rates) {
     const shadow = get(`rate-shadow-${rate}`);
@@ -340,7 +369,8 @@ function routerRatios(rows: Row[], opts: Options) {
       const rr = get(`rate-${mode}-${rate}`);
       if (!rb || !rr) continue;
       list.push(ratio(`added p50 at ${rate} req/s, ms (router ${mode} − bare)`, rr.p50! - rb.p50!, '(info)'));
-      list.push(ratio(`added p99 at ${rate} req/s, ms (router ${mode} − bare)`, rr.p99! - rb.p99!, '< 1 ms', (v) => v < 1));
+      list.push(ratio(`added p99 at ${rate} req/s, ms (router ${mode} − bare)`, rr.p99! - rb.p99!, '< 2 ms', (v) => v < 2));
+      list.push(ratio(`broker CPU µs per event at ${rate} req/s (router ${mode})`, rr.brokerCpuUs, '≤ 50', (v) => v <= 50));
     }
   }
   return list;

@@ -84,4 +84,74 @@ describe(BatchingProducer.name, () => {
     await sut.send('a', [{ key: 'huge', value: 'x'.repeat(MAX_REQUEST_BYTES + 1) }, message('small')]);
     expect(batches.map((b) => b.topicMessages![0].messages.length)).toEqual([1, 1]);
   });
+
+  describe('adaptive linger', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    /** Sends one message every `gapMs` (fake time); answers the size of each request and the longest wait of a message. */
+    async function paced(options: { lingerMs: number; targetBatch?: number }, gapMs: number, count: number) {
+      const { batches, release, producer } = recorder();
+      release();
+      const sentAt = new Map<string, number>();
+      let longestWait = 0;
+      const sut = new BatchingProducer(
+        {
+          sendBatch: (batch) => {
+            for (const m of batch.topicMessages![0].messages) longestWait = Math.max(longestWait, Date.now() - sentAt.get(m.key as string)!);
+            return producer.sendBatch(batch);
+          },
+        },
+        { ...options, maxInFlight: 1, now: () => Date.now() },
+      );
+      const sent: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        sentAt.set(String(i), Date.now());
+        sent.push(sut.send('a', [message(String(i))]));
+        await jest.advanceTimersByTimeAsync(gapMs);
+      }
+      await jest.advanceTimersByTimeAsync(100);
+      await Promise.all(sent);
+      const sizes = batches.map((b) => b.topicMessages![0].messages.length);
+      expect(sizes.reduce((a, n) => a + n, 0)).toBe(count);
+      return { sizes, longestWait };
+    }
+
+    it('gathers messages that come faster than the linger into shared requests, none waiting longer than the linger', async () => {
+      const { sizes, longestWait } = await paced({ lingerMs: 5 }, 1, 40);
+      expect(sizes.length).toBeLessThanOrEqual(10);
+      expect(longestWait).toBeLessThanOrEqual(5);
+    });
+
+    it('does not linger when the next message is not expected within the linger', async () => {
+      const { sizes, longestWait } = await paced({ lingerMs: 5 }, 20, 5);
+      expect(sizes).toEqual([1, 1, 1, 1, 1]);
+      expect(longestWait).toBe(0);
+    });
+
+    it('lingers only as long as the target batch is expected to take', async () => {
+      const { sizes, longestWait } = await paced({ lingerMs: 50, targetBatch: 4 }, 1, 40);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+      expect(longestWait).toBeLessThanOrEqual(4);
+    });
+
+    it('ends a linger as soon as the target batch waits', async () => {
+      const { batches, release, producer } = recorder();
+      release();
+      const sut = new BatchingProducer(producer, { lingerMs: 50, targetBatch: 3, maxInFlight: 1, now: () => Date.now() });
+      void sut.send('a', [message('first')]);
+      await jest.advanceTimersByTimeAsync(10);
+      expect(batches).toHaveLength(1);
+      // 10 ms after the first: three messages are expected to take 20 ms, so this one lingers.
+      void sut.send('a', [message('1')]);
+      await jest.advanceTimersByTimeAsync(0);
+      void sut.send('a', [message('2')]);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(batches).toHaveLength(1);
+      void sut.send('a', [message('3')]);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(batches).toHaveLength(2);
+      expect(batches[1].topicMessages![0].messages.map((m) => m.key)).toEqual(['1', '2', '3']);
+    });
+  });
 });

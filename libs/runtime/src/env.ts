@@ -127,11 +127,11 @@ export class BaseEnv {
   @Max(10)
   TOPIC_REPLICATION?: number;
 
-  @Env('Producer: ms to wait for more messages before sending a batch (kafkajs has no linger of its own); 0 = send on the next event-loop turn')
+  @Env('Producer: the longest a message waits for others to share its produce request (kafkajs has no linger of its own). Adaptive: it waits only when the recent rate says more will come within this time, and only until 8 wait; 0 = always send on the next event-loop turn')
   @IsInt()
   @Min(0)
   @Max(1000)
-  PRODUCER_LINGER_MS: number = 0;
+  PRODUCER_LINGER_MS: number = 2;
 
   @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch. 1 keeps the idempotent producer\'s sequence numbers in order when a partition leader moves (kafkajs locks per broker, not per partition)')
   @IsInt()
