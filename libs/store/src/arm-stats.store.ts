@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isValidName, Role } from '@switchyard/contracts';
-import { type ArmStats, type RecordedArms, statsArm } from '@switchyard/strategies';
+import { type ArmStats, statsArm } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 import { APPLY_REWARDS, RECONCILE_ARMS } from './reward-stats.scripts';
 
@@ -132,21 +132,10 @@ export class ArmStatsStore {
   }
 
   /**
-   * The recorded arm set of a deployment (version 0 when none is, or when it was recorded
-   * for another incarnation of the deployment).
-   */
-  async recordedArms(deployment: string, incarnation: string): Promise<RecordedArms> {
-    const hash = await this.client.redis.hgetall(this.armsKey(deployment));
-    if (hash._deleted || (hash._born !== undefined && hash._born !== incarnation)) return { version: 0, since: {} };
-    const since = Object.fromEntries(Object.entries(hash).flatMap(([field, value]) => (field.startsWith('_') ? [] : [[field, Number(value)]])));
-    return { version: Number(hash._v ?? 0), since };
-  }
-
-  /**
    * Makes the statistics follow a spec version's arms: removed arms (and arms whose run
    * restarted) lose their statistics, new ones start empty, the others are untouched.
-   * `incarnation` tells a deployment deleted and created again from the one before (e.g.
-   * when its version 1 was written). Answers the number of arms removed, or -1 when a
+   * `incarnation` tells a deployment deleted and created again from the one before (the
+   * registry records it: the spec-log offset of its version 1). Answers the number of arms removed, or -1 when a
    * newer version is already recorded.
    */
   async reconcileArms(deployment: string, version: number, arms: Record<string, number>, incarnation: string, tombstoneTtlSeconds: number): Promise<number> {

@@ -91,7 +91,7 @@ return table.concat(out)
  * under the same name starts with empty statistics.
  *
  * A deployment deleted and created again while no updater was listening is recognised by
- * its incarnation (when its version 1 was written), and also starts empty. Positions are
+ * its incarnation (the spec-log offset of its version 1), and also starts empty. Positions are
  * kept across lives: they say what of the joined topic was taken in, whatever its life.
  *
  * KEYS: stats hash, arms hash, positions hash. ARGV[1]: spec version (0 = the deployment

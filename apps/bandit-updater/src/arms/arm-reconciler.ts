@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry } from '@switchyard/store';
-import { armSince, servingSpec } from '@switchyard/strategies';
+import { servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
@@ -65,22 +65,17 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
   }
 
   async reconcile(name: string): Promise<void> {
-    const spec = await this.registry.get(name);
-    if (!spec) {
+    const [spec, arms] = await Promise.all([this.registry.get(name), this.registry.arms(name)]);
+    if (!spec || !arms) {
       await this.stats.forget(name, this.env.TOMBSTONE_TTL_SECONDS);
       this.logger.log({ deployment: name }, 'deployment deleted: statistics removed');
       return;
     }
-    // Version 1 is kept for the deployment's whole life; when it was written names this life.
-    const incarnation = spec.version === 1 ? spec.updatedAt : ((await this.registry.version(name, 1))?.updatedAt ?? 'unknown');
-    const recorded = await this.stats.recordedArms(name, incarnation);
-    const variantsAt = async (version: number) => (await this.registry.version(name, version))?.variants.map((v) => v.name) ?? null;
-    const arms: Record<string, number> = {};
-    for (const variant of spec.variants) arms[variant.name] = await armSince(variant.name, spec.version, variantsAt, recorded);
-    const removed = await this.stats.reconcileArms(name, spec.version, arms, incarnation, this.env.TOMBSTONE_TTL_SECONDS);
+    // The registry recorded when each arm's current run began, and which life of the deployment this is.
+    const removed = await this.stats.reconcileArms(name, arms.version, arms.since, arms.incarnation, this.env.TOMBSTONE_TTL_SECONDS);
     if (removed > 0) {
       updaterMetrics.armsRemoved.inc({ deployment: name }, removed);
-      this.logger.log({ deployment: name, specVersion: spec.version, removed }, 'arms left the spec: their statistics were removed');
+      this.logger.log({ deployment: name, specVersion: arms.version, removed }, 'arms left the spec: their statistics were removed');
     }
     if (removed >= 0 && servingSpec(spec).strategy.type === 'bandit') this.snapshots.changed(name);
   }
