@@ -1,7 +1,8 @@
 import { Cluster } from 'ioredis';
-import { DecisionEvent, envelope } from '@switchyard/contracts';
-import type { RolloutState } from '@switchyard/strategies';
-import { BanditWeightsStore, RedisClient, RolloutStateStore } from '@switchyard/store';
+import { randomUUID } from 'node:crypto';
+import { DecisionEvent, envelope, SpecChangeEvent } from '@switchyard/contracts';
+import { applySpecChange, emptyRecord, JOIN_BUCKETS, joinBucket, type RolloutState } from '@switchyard/strategies';
+import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, JoinStateStore, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { describeOnEachRedis, serversOf, TestRedis, useTestRedis } from './support/redis';
 import { waitFor } from './support/wait';
 
@@ -67,6 +68,74 @@ describeOnEachRedis('RolloutStateStore', (redis) => {
   });
 });
 
+describeOnEachRedis('ArmStatsStore', (redis) => {
+  const store = new ArmStatsStore(redis.client);
+
+  it('applies a batch spanning deployments on different nodes once each, and reads them back together', async () => {
+    const records = DEPLOYMENTS.flatMap((deployment, d) =>
+      [0, 1, 2].map((i) => ({ offset: String(d * 3 + i), deployment, variant: 'a', role: 'served' as const, specVersion: 1, reward: i })),
+    );
+    expect(new Set(await store.applyRewards(0, records, true))).toEqual(new Set(['applied']));
+    expect(new Set(await store.applyRewards(0, records, true))).toEqual(new Set(['duplicate']));
+    const read = await store.readMany(DEPLOYMENTS);
+    for (const name of DEPLOYMENTS) expect(read.get(name)!.a).toEqual({ count: 3, sum: 3, sumSq: 5 });
+    expect(await store.reconcileArms('churn', 2, { b: 2 }, 'life-1', 60)).toBe(1);
+    expect((await store.read('churn')).a).toBeUndefined();
+  });
+});
+
+describeOnEachRedis('JoinStateStore', (redis) => {
+  const store = new JoinStateStore(redis.client);
+  const timing = () => ({ ttlSeconds: 600, nowMs: Date.now() });
+
+  it('joins requests of every bucket, once per pair, and sweeps them', async () => {
+    await store.setReady(true);
+    const ids: string[] = [];
+    for (let i = 0; ids.length < JOIN_BUCKETS * 2; i++) ids.push(`req-${i}`);
+    expect(new Set(ids.map(joinBucket)).size).toBe(JOIN_BUCKETS);
+    const predictions = ids.map((requestId, i) => ({ requestId, deployment: 'churn', pair: 'churn:v1:served', json: JSON.stringify({ requestId }), token: `p:0:${i}` }));
+    expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
+    const feedback = ids.map((requestId, i) => ({ requestId, json: JSON.stringify({ requestId, reward: 1 }), token: `f:0:${i}` }));
+    expect(await store.recordFeedback(feedback, timing)).toHaveLength(ids.length);
+    expect(await store.recordFeedback(feedback.map((f) => ({ ...f, token: `${f.token}-again` })), timing)).toEqual([]);
+    const { expired } = await store.sweep(Date.now() + 1000, 100);
+    expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
+    expect(expired.every((e) => e.predictions.every((p) => p.joined))).toBe(true);
+    expect(await store.ready()).toBe(true);
+  });
+});
+
+describeOnEachRedis('DeploymentRegistry (the spec log folded into Redis)', (redis) => {
+  const registry = new DeploymentRegistry(redis.client);
+  const keys = (name: string) => ({ rollout: new RolloutStateStore(redis.client).key(name), removedWithDeletion: [new ReportStore(redis.client).key(name), new ArmStatsStore(redis.client).key(name)] });
+  const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({ ...envelope('specChange'), eventId: randomUUID(), deployment: 'churn', change: 'put', ...fields });
+  const body = { name: 'churn', updatedAt: '2026-11-29T00:00:00.000Z', variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 }], strategy: { type: 'single' as const, variant: 'v1' }, reward: { type: 'match' as const } };
+
+  it('writes a change on top of the previous one, a no-op when it is there, and the whole record when Redis is behind', async () => {
+    const record = emptyRecord();
+    applySpecChange(record, change({ body }), 10);
+    expect(await registry.write('churn', record, { previousOffset: -1, whole: false, keys: keys('churn') })).toBe('written');
+    applySpecChange(record, change({ body: { ...body, updatedAt: '2026-11-29T00:00:01.000Z' } }), 11);
+    expect(await registry.write('churn', record, { previousOffset: 10, whole: false, rollout: { state: '{}' }, keys: keys('churn') })).toBe('written');
+    expect(await registry.write('churn', record, { previousOffset: 10, whole: false, keys: keys('churn') })).toBe('present');
+    expect((await registry.get('churn'))!.version).toBe(2);
+    expect(await registry.arms('churn')).toEqual({ version: 2, since: { v1: 1 }, incarnation: '10' });
+    expect(await registry.names()).toEqual(['churn']);
+
+    applySpecChange(record, change({ change: 'rollback' }), 12);
+    await redis.client.redis.del(redis.client.deploymentKey('churn', 'spec'));
+    expect(await registry.write('churn', record, { previousOffset: 11, whole: false, keys: keys('churn') })).toBe('behind');
+    expect(await registry.write('churn', record, { previousOffset: -1, whole: true, keys: keys('churn') })).toBe('written');
+    expect((await registry.get('churn'))!.version).toBe(3);
+    expect((await registry.version('churn', 1))!.updatedAt).toBe(body.updatedAt);
+
+    applySpecChange(record, change({ change: 'delete' }), 13);
+    expect(await registry.write('churn', record, { previousOffset: 12, whole: false, keys: keys('churn') })).toBe('written');
+    expect(await registry.get('churn')).toBeNull();
+    expect(await registry.names()).toEqual([]);
+  });
+});
+
 describeOnEachRedis('RedisClient subscriptions', (redis) => {
   it('hears a message published on any node', async () => {
     const channel = `${redis.client.prefix}changed`;
@@ -90,6 +159,23 @@ const WRITES: [store: string, write: (client: RedisClient, deployment: string) =
   ['bandit weights', (client, deployment) => new BanditWeightsStore(client).write(deployment, 0, { a: 1 }, 1)],
   ['rollout state', (client, deployment) => new RolloutStateStore(client).save(deployment, STATE, decision('e1'))],
   ['rollout lease', (client, deployment) => new RolloutStateStore(client).takeLease(deployment, 'owner', 60000)],
+  [
+    'reward statistics',
+    async (client, deployment) => {
+      const store = new ArmStatsStore(client);
+      await store.applyRewards(0, [{ offset: '1', deployment, variant: 'a', role: 'served', specVersion: 1, reward: 1 }], true);
+      await store.reconcileArms(deployment, 1, { a: 1 }, 'life', 60);
+    },
+  ],
+  ['report', (client, deployment) => new ReportStore(client).replace(deployment, new Map([['a:served:requests', 1]]), [{ topic: 't', partition: 0, offset: '1' }])],
+  [
+    'registry',
+    (client, deployment) => {
+      const record = emptyRecord();
+      applySpecChange(record, { ...envelope('specChange'), deployment, change: 'put', body: { name: deployment, updatedAt: '2026-11-29T00:00:00.000Z', variants: [], strategy: { type: 'single', variant: 'a' }, reward: { type: 'match' } } }, 0);
+      return new DeploymentRegistry(client).write(deployment, record, { previousOffset: -1, whole: true, keys: { rollout: new RolloutStateStore(client).key(deployment), removedWithDeletion: [] } });
+    },
+  ],
 ];
 
 describe('key layout on the Redis Cluster', () => {

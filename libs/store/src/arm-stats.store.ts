@@ -151,11 +151,11 @@ export class ArmStatsStore {
     await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), 0, tombstoneTtlSeconds, '');
   }
 
-  /** Statistics of many deployments in one round trip; arms with no data are absent. */
+  /** Statistics of many deployments (one round trip per server); arms with no data are absent. */
   async readMany(deployments: string[]): Promise<Map<string, Record<string, ArmStats>>> {
     if (!deployments.length) return new Map();
-    const replies = await this.client.redis.pipeline(deployments.map((name) => ['hgetall', this.key(name)])).exec();
-    return new Map(deployments.map((name, i) => [name, parseStats((replies?.[i]?.[1] ?? {}) as Record<string, string>)]));
+    const hashes = await Promise.all(deployments.map((name) => this.client.redis.hgetall(this.key(name))));
+    return new Map(deployments.map((name, i) => [name, parseStats(hashes[i])]));
   }
 
   async read(deployment: string): Promise<Record<string, ArmStats>> {

@@ -145,7 +145,6 @@ type JoinScripts = {
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
 };
-type Pipeline = JoinScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
 
 /** A bucket has lost its state: the caller should have it rebuilt and try again. */
 export class JoinStateLost extends Error {
@@ -207,7 +206,7 @@ export interface RestoredClaim {
 
 /**
  * Join state in Redis. Every call takes a whole Kafka batch and costs one pipelined
- * round trip, each record one atomic script in its bucket's slot, so concurrent joiners
+ * round trip per server, each record one atomic script in its bucket's slot, so concurrent joiners
  * and redeliveries always see a consistent pair state.
  */
 @Injectable()
@@ -237,19 +236,16 @@ export class JoinStateStore {
     return [this.bucketKey(bucket, `r:${requestId}`), this.bucketKey(bucket, 'seen'), this.bucketKey(bucket, 'ready')];
   }
 
-  private pipeline(): Pipeline {
-    return this.redis.pipeline() as unknown as Pipeline;
-  }
 
   /** Stores predictions and claims the pairs they complete; replaying (a rebuild), only stores them. */
   async recordPredictions(records: PredictionRecord[], timing: (record: PredictionRecord, index: number) => JoinTiming, replay = false): Promise<StoredPredictions> {
     if (!records.length) return { candidates: [], first: [] };
-    const pipeline = this.pipeline();
-    for (const [i, r] of records.entries()) {
-      const { ttlSeconds, nowMs } = timing(r, i);
-      void pipeline.joinPrediction(...this.keys(r.requestId), r.pair, r.deployment, r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
-    }
-    const replies = results(await pipeline.exec()) as [number, string?, string?][];
+    const replies = (await settled(
+      records.map((r, i) => {
+        const { ttlSeconds, nowMs } = timing(r, i);
+        return this.redis.joinPrediction(...this.keys(r.requestId), r.pair, r.deployment, r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
+      }),
+    )) as [number, string?, string?][];
     return {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
@@ -262,12 +258,12 @@ export class JoinStateStore {
   /** Stores feedback and claims the pairs it completes; replaying (a rebuild), only stores it. */
   async recordFeedback(records: FeedbackRecord[], timing: (record: FeedbackRecord, index: number) => JoinTiming, replay = false): Promise<JoinCandidate[]> {
     if (!records.length) return [];
-    const pipeline = this.pipeline();
-    for (const [i, r] of records.entries()) {
-      const { ttlSeconds, nowMs } = timing(r, i);
-      void pipeline.joinFeedback(...this.keys(r.requestId), r.deployment ?? '', r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
-    }
-    const replies = results(await pipeline.exec()) as string[][];
+    const replies = (await settled(
+      records.map((r, i) => {
+        const { ttlSeconds, nowMs } = timing(r, i);
+        return this.redis.joinFeedback(...this.keys(r.requestId), r.deployment ?? '', r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
+      }),
+    )) as string[][];
     return records.flatMap((r, i) => {
       const reply = replies[i];
       const pairs: JoinCandidate[] = [];
@@ -279,13 +275,13 @@ export class JoinStateStore {
   /** Marks pairs already joined (read back from the joined topic) so that nothing emits them again. */
   async restoreClaims(claims: RestoredClaim[], timing: (claim: RestoredClaim, index: number) => JoinTiming): Promise<void> {
     if (!claims.length) return;
-    const pipeline = this.pipeline();
-    for (const [i, c] of claims.entries()) {
-      const [key, seen] = this.keys(c.requestId);
-      const { ttlSeconds, nowMs } = timing(c, i);
-      void pipeline.restoreClaim(key, seen, c.pair, ttlSeconds, nowMs, c.requestId);
-    }
-    results(await pipeline.exec());
+    await settled(
+      claims.map((c, i) => {
+        const [key, seen] = this.keys(c.requestId);
+        const { ttlSeconds, nowMs } = timing(c, i);
+        return this.redis.restoreClaim(key, seen, c.pair, ttlSeconds, nowMs, c.requestId);
+      }),
+    );
   }
 
   /**
@@ -293,9 +289,7 @@ export class JoinStateStore {
    * what they held; `more` when some bucket may hold more.
    */
   async sweep(cutoffMs: number, limit: number): Promise<{ expired: ExpiredRequest[]; more: boolean }> {
-    const pipeline = this.pipeline();
-    for (let b = 0; b < JOIN_BUCKETS; b++) void pipeline.sweepJoins(this.bucketKey(b, 'seen'), cutoffMs, this.bucketKey(b, 'r:'), limit);
-    const buckets = results(await pipeline.exec()) as (string | string[])[][];
+    const buckets = (await settled(BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), cutoffMs, this.bucketKey(b, 'r:'), limit)))) as (string | string[])[][];
     const expired: ExpiredRequest[] = [];
     for (const flat of buckets) {
       for (let i = 0; i < flat.length; i += 2) {
@@ -317,19 +311,13 @@ export class JoinStateStore {
 
   /** Whether every bucket has its marker: false after Redis was lost, until a rebuild ends. */
   async ready(): Promise<boolean> {
-    const pipeline = this.redis.pipeline();
-    for (let b = 0; b < JOIN_BUCKETS; b++) pipeline.exists(this.bucketKey(b, 'ready'));
-    return (results(await pipeline.exec()) as number[]).every((exists) => exists === 1);
+    return (await settled(BUCKETS.map((b) => this.redis.exists(this.bucketKey(b, 'ready'))))).every((exists) => exists === 1);
   }
 
   /** Removes or sets every bucket's marker (one key per slot, so one command each). */
   async setReady(ready: boolean): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (let b = 0; b < JOIN_BUCKETS; b++) {
-      if (ready) pipeline.set(this.bucketKey(b, 'ready'), new Date().toISOString());
-      else pipeline.del(this.bucketKey(b, 'ready'));
-    }
-    results(await pipeline.exec());
+    const at = new Date().toISOString();
+    await settled<unknown>(BUCKETS.map((b) => (ready ? this.redis.set(this.bucketKey(b, 'ready'), at) : this.redis.del(this.bucketKey(b, 'ready')))));
   }
 
   /** Takes the rebuild lock for `owner` for `ttlMs` (renewed while rebuilding); false if another holds it. */
@@ -347,9 +335,15 @@ export class JoinStateStore {
 }
 
 /** The replies of a pipeline; a bucket that lost its marker is JoinStateLost. */
-function results(replies: [Error | null, unknown][] | null): unknown[] {
-  if (!replies) throw new Error('redis pipeline was aborted');
-  const failed = replies.find(([error]) => error);
-  if (failed) throw failed[0]!.message.startsWith('JOINSTATE_LOST') ? new JoinStateLost() : failed[0];
-  return replies.map(([, value]) => value);
+const BUCKETS = Array.from({ length: JOIN_BUCKETS }, (_, b) => b);
+
+/**
+ * Every call's answer, once all have settled. The connection pipelines calls made in one
+ * turn (ioredis auto-pipelining: one round trip per server, as a Redis Cluster needs).
+ */
+async function settled<T>(calls: Promise<T>[]): Promise<T[]> {
+  const replies = await Promise.allSettled(calls);
+  const failed = replies.find((reply): reply is PromiseRejectedResult => reply.status === 'rejected');
+  if (failed) throw (failed.reason as Error).message.startsWith('JOINSTATE_LOST') ? new JoinStateLost() : failed.reason;
+  return replies.map((reply) => (reply as PromiseFulfilledResult<T>).value);
 }

@@ -69,7 +69,9 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
 export function openRedis(url: string, options: RedisOptions = {}): RedisConnection {
   const target = parseRedisUrl(url);
   if (!target) throw new Error('REDIS_URL is neither a redis:// nor a redis+cluster:// URL');
-  if (!target.cluster) return new Redis(target.url, { lazyConnect: true, ...options });
+  // Auto-pipelining sends the commands of one turn together, per server on a cluster: the
+  // stores issue a batch's calls at once, so a batch costs one round trip per server.
+  if (!target.cluster) return new Redis(target.url, { lazyConnect: true, enableAutoPipelining: true, ...options });
   const { nodes, username, password, tls } = target;
-  return new Cluster(nodes, { lazyConnect: true, redisOptions: { username, password, ...(tls && { tls: {} }), ...options } });
+  return new Cluster(nodes, { lazyConnect: true, enableAutoPipelining: true, redisOptions: { username, password, ...(tls && { tls: {} }), ...options } });
 }

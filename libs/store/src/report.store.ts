@@ -73,16 +73,15 @@ export class ReportStore {
     return Object.fromEntries(Object.entries(all).filter(([field]) => !field.startsWith(POSITION)));
   }
 
-  /** Counts a batch's first-seen predictions, once per offset; one round trip. */
+  /** Counts a batch's first-seen predictions, once per offset (the calls pipelined by the connection). */
   async add(batches: ReportBatch[]): Promise<void> {
     if (!batches.length) return;
-    const pipeline = this.redis.pipeline() as unknown as ReportScripts & { exec: () => Promise<[Error | null, unknown][] | null> };
-    for (const b of batches) {
-      const counted = b.counted.flatMap(({ offset, fields }) => [offset, fields.length, ...fields]);
-      void pipeline.addReport(this.key(b.deployment), positionField(b.topic, b.partition), b.lastOffset, ...counted);
-    }
-    const failed = (await pipeline.exec())?.find(([error]) => error);
-    if (failed) throw failed[0];
+    await Promise.all(
+      batches.map((b) => {
+        const counted = b.counted.flatMap(({ offset, fields }) => [offset, fields.length, ...fields]);
+        return this.redis.addReport(this.key(b.deployment), positionField(b.topic, b.partition), b.lastOffset, ...counted);
+      }),
+    );
   }
 
   /**
