@@ -34,6 +34,8 @@ const TOPIC_PREFIX = `${RUN}.`;
 const REDIS_PREFIX = `${RUN}:`;
 const topics = topicNames(TOPIC_PREFIX);
 const started = Date.now();
+/** How long a service may take to be ready or to commit again: booting alone took over 90 s on a loaded 2-core machine. */
+const PATIENCE_MS = 240000;
 
 const log = (message: string) => process.stdout.write(`[faults +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -130,7 +132,8 @@ async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'S
 
 // --- Kafka helpers -----------------------------------------------------------------
 
-const kafka = new Kafka({ clientId: RUN, brokers: BROKERS.split(','), logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 } });
+// A connection may take seconds on a loaded machine (kafkajs's default allows 1 s): the suite measures the stack, not its own client.
+const kafka = new Kafka({ clientId: RUN, brokers: BROKERS.split(','), logLevel: logLevel.NOTHING, connectionTimeout: 10000, retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 } });
 
 async function committed(groupId: string, groupTopics: string[]): Promise<number> {
   const admin = kafka.admin();
@@ -295,12 +298,12 @@ async function killAndRestart(service: Service): Promise<void> {
   await sleep(1000);
   const t0 = Date.now();
   start(service);
-  await waitFor(() => ready(service.port), `${service.name} ready again`, 90000);
+  await waitFor(() => ready(service.port), `${service.name} ready again`, PATIENCE_MS);
   const recovery: Recovery = { fault: `SIGKILL ${service.name}, restart after 1 s`, readyMs: Date.now() - t0 };
   if (service.group) {
     const { id, topics: groupTopics } = service.group;
     // Consuming again: the group's committed offsets move past where they were at the kill.
-    await waitFor(async () => (await committed(id, groupTopics)) > before, `${service.name} to commit again`, 90000, 200);
+    await waitFor(async () => (await committed(id, groupTopics)) > before, `${service.name} to commit again`, PATIENCE_MS, 200);
     recovery.consumingMs = Date.now() - t0;
   }
   recoveries.push(recovery);
@@ -322,7 +325,7 @@ async function killBroker(node: number, groups: Service[]): Promise<void> {
   // Every consumer keeps going on the two brokers left.
   const moving = await Promise.all(
     groups.map(async (s) => {
-      await waitFor(async () => (await committed(s.group!.id, s.group!.topics)) > before.get(s.name)!, `${s.name} to commit with a broker down`, 90000, 250);
+      await waitFor(async () => (await committed(s.group!.id, s.group!.topics)) > before.get(s.name)!, `${s.name} to commit with a broker down`, PATIENCE_MS, 250);
       return `${s.name} ${Date.now() - t0} ms`;
     }),
   );
@@ -418,7 +421,7 @@ async function main(): Promise<void> {
   // model-server first (the router checks nothing at boot, but traffic needs it), router second: it creates the topics.
   for (const service of services) {
     start(service);
-    await waitFor(() => ready(service.port), `${service.name} ready`, 90000);
+    await waitFor(() => ready(service.port), `${service.name} ready`, PATIENCE_MS);
   }
   log(`stack up: ${services.map((s) => `${s.name}:${s.port}`).join(' ')}`);
   await put();
@@ -463,7 +466,7 @@ async function main(): Promise<void> {
   const redisBack = Date.now();
   const joinerGroup = byName('feedback-joiner').group!;
   const beforeJoin = await committed(joinerGroup.id, joinerGroup.topics);
-  await waitFor(async () => (await committed(joinerGroup.id, joinerGroup.topics)) > beforeJoin, 'the joiner to commit after Redis came back', 90000, 200);
+  await waitFor(async () => (await committed(joinerGroup.id, joinerGroup.topics)) > beforeJoin, 'the joiner to commit after Redis came back', PATIENCE_MS, 200);
   recoveries.push({ fault: 'SIGKILL Redis, restart (empty) after 2 s, deployment PUT again', readyMs: redisBack - redisKilledAt, consumingMs: Date.now() - redisKilledAt, note: `consuming: the joiner commits again; backlog worked off before the kill: ${drained.join(', ')}` });
   phase = 'steady';
   await sleep(8000);
