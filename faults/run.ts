@@ -214,7 +214,7 @@ async function put(): Promise<void> {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}` },
     body: JSON.stringify(spec()),
-    signal: AbortSignal.timeout(3000),
+    signal: AbortSignal.timeout(10000),
   });
   if (!response.ok) throw new Error(`PUT ${DEPLOYMENT} → ${response.status} ${await response.text()}`);
 }
@@ -462,7 +462,7 @@ async function main(): Promise<void> {
   ]);
   startRedis();
   await waitFor(redisAnswers, 'Redis again');
-  await waitFor(async () => (await put().then(() => true)), 'the deployment PUT again', 30000, 100);
+  await waitFor(async () => (await put().then(() => true)), 'the deployment PUT again', PATIENCE_MS, 100);
   const redisBack = Date.now();
   const joinerGroup = byName('feedback-joiner').group!;
   const beforeJoin = await committed(joinerGroup.id, joinerGroup.topics);
