@@ -40,11 +40,19 @@ const libBoundaries = LIBS.map((lib) => ({
     'no-restricted-imports': [
       'error',
       {
-        paths: lib === 'strategies' ? IMPURE_NODE.map((name) => ({ name, message: 'libs/strategies is pure: no network, HTTP or file system (DESIGN.md, "Services").' })) : [],
+        paths:
+          lib === 'strategies'
+            ? IMPURE_NODE.map((name) => ({ name, message: 'libs/strategies is pure: no network, HTTP or file system (DESIGN.md, "Services").' }))
+            : [],
         patterns: [
           ...LIBS.filter((other) => other !== lib && !ALLOWED[lib].includes(other)).map((other) => forbiddenLib(other, lib)),
-          { group: ['../*', '**/apps/**', '**/libs/**'], message: 'a library reaches other code only through @switchyard/<library>, never by a relative path out of its src (DESIGN.md, "Services").' },
-          ...(lib === 'strategies' ? [{ group: IMPURE, message: 'libs/strategies is pure: no NestJS, Kafka, Redis or HTTP code (DESIGN.md, "Services").' }] : []),
+          {
+            group: ['../*', '**/apps/**', '**/libs/**'],
+            message: 'a library reaches other code only through @switchyard/<library>, never by a relative path out of its src (DESIGN.md, "Services").',
+          },
+          ...(lib === 'strategies'
+            ? [{ group: IMPURE, message: 'libs/strategies is pure: no NestJS, Kafka, Redis or HTTP code (DESIGN.md, "Services").' }]
+            : []),
         ],
       },
     ],

@@ -28,7 +28,11 @@ app.post('/', async (request, reply) => {
   }
 });
 
-const stop = () => void app.close().then(() => pool.close()).finally(() => process.exit(0));
+const stop = () =>
+  void app
+    .close()
+    .then(() => pool.close())
+    .finally(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 

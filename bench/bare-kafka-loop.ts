@@ -30,7 +30,12 @@ runBareLoop({
         const request = JSON.parse(message.value!.toString('utf8')) as { requestId: string; deployment: string; inputs: unknown };
         let body: unknown;
         try {
-          body = { requestId: request.requestId, deployment: request.deployment, variant: 'v1', outputs: (await inferOutputs(pool, path, request.requestId, request.inputs)).outputs };
+          body = {
+            requestId: request.requestId,
+            deployment: request.deployment,
+            variant: 'v1',
+            outputs: (await inferOutputs(pool, path, request.requestId, request.inputs)).outputs,
+          };
         } catch (error) {
           body = { requestId: request.requestId, error: (error as Error).message };
         }

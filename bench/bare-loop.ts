@@ -25,7 +25,12 @@ export function runBareLoop(loop: BareLoop): void {
   const env = process.env;
   const kafka = new Kafka({ brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: `bench-${loop.name}`, logLevel: logLevel.ERROR });
   // Idempotent like the services' producers, so the baseline pays what they pay.
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 5,
+  });
   const consumer = kafka.consumer({ groupId: env.GROUP ?? `bench-${loop.name}`, allowAutoTopicCreation: false });
   const perRequest = Math.max(1, Math.min(1000, Math.floor((512 * 1024) / loop.outputBytes)));
   let joined = false;

@@ -6,7 +6,23 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LOGS, OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, TOPIC_PREFIX, childCount, cleanupData, killAll, log, startService, stopAll, stopService } from './harness';
+import {
+  LOGS,
+  OUT,
+  Options,
+  PartResult,
+  REDIS_PREFIX,
+  ROOT,
+  RUN_ID,
+  TOPIC_PREFIX,
+  childCount,
+  cleanupData,
+  killAll,
+  log,
+  startService,
+  stopAll,
+  stopService,
+} from './harness';
 import { machine, markdown } from './report';
 import { PIPELINE_RUNS, runPipelineBench } from './pipeline';
 import { runRegretBench } from './regret';
@@ -117,7 +133,13 @@ async function main(): Promise<void> {
 
   const rows = results.flatMap((r) => r.rows);
   const ratios = results.flatMap((r) => r.ratios);
-  const md = markdown(rows, ratios, results.flatMap((r) => r.sections ?? []), info, opts);
+  const md = markdown(
+    rows,
+    ratios,
+    results.flatMap((r) => r.sections ?? []),
+    info,
+    opts,
+  );
   const json = JSON.stringify({ machine: info, options: opts, runId: RUN_ID, rows, ratios }, null, 2) + '\n';
   const stamp = info.date.replace(/[:.]/g, '-');
   for (const name of [`bench-${stamp}`, 'latest']) {

@@ -52,12 +52,19 @@ http {
 
 /** Installs nginx when missing, writes the configuration and starts it (master in the foreground, one worker). */
 export async function startNginx(modelUrl: string): Promise<Service> {
-  execFileSync('bash', [join(ROOT, 'scripts', 'ensure-debian-package.sh'), NGINX, 'nginx'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60 * 1000 });
+  execFileSync('bash', [join(ROOT, 'scripts', 'ensure-debian-package.sh'), NGINX, 'nginx'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 15 * 60 * 1000,
+  });
   const dir = join(OUT, 'nginx', RUN_ID);
   mkdirSync(dir, { recursive: true });
-  return startProcess('nginx', (port) => {
-    const file = join(dir, 'nginx.conf');
-    writeFileSync(file, config(dir, port, modelUrl));
-    return [NGINX, '-p', dir, '-e', join(dir, 'error.log'), '-c', file];
-  }, {});
+  return startProcess(
+    'nginx',
+    (port) => {
+      const file = join(dir, 'nginx.conf');
+      writeFileSync(file, config(dir, port, modelUrl));
+      return [NGINX, '-p', dir, '-e', join(dir, 'error.log'), '-c', file];
+    },
+    {},
+  );
 }

@@ -20,8 +20,33 @@ import { openSpecLog } from '@switchyard/spec-log';
 import { defineScripts } from '@switchyard/store';
 import { joinPair } from '@switchyard/strategies';
 import {
-  OUT, Options, PartResult, REDIS_PREFIX, ROOT, RUN_ID, Row, Service, TOPIC_PREFIX,
-  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startProcess, startService, stopService, treeCpuSeconds,
+  OUT,
+  Options,
+  PartResult,
+  REDIS_PREFIX,
+  ROOT,
+  RUN_ID,
+  Row,
+  Service,
+  TOPIC_PREFIX,
+  brokerPid,
+  brokers,
+  combineRounds,
+  cpuPer,
+  cpuSeconds,
+  createTopics,
+  div,
+  fmt,
+  load1,
+  log,
+  peakRssMb,
+  ratio,
+  resetPeakRss,
+  sleep,
+  startProcess,
+  startService,
+  stopService,
+  treeCpuSeconds,
 } from './harness';
 
 /** `pipeline`: the joiner and updater; `kstreams`: the Kafka Streams peer; either also runs the bare loop (the baseline). */
@@ -231,10 +256,18 @@ async function timeOutputs(
   const cpu = meter(2 * opts.events, elapsed);
   const produced = done.count - warm;
   const row: Row = {
-    id: run.id, label: run.label, target: run.target, mode: 'pipeline',
-    offered: 2 * opts.events, rps: (2 * Math.min(produced, opts.events)) / elapsed,
-    errors: Math.abs(opts.events - produced), peakRssMb: peakRssMb(pid), peakRssIsRunPeak: reset,
-    cpuUs: cpu.cpuUs, brokerCpuUs: cpu.brokerCpuUs, load1: Math.max(loadBefore, load1()),
+    id: run.id,
+    label: run.label,
+    target: run.target,
+    mode: 'pipeline',
+    offered: 2 * opts.events,
+    rps: (2 * Math.min(produced, opts.events)) / elapsed,
+    errors: Math.abs(opts.events - produced),
+    peakRssMb: peakRssMb(pid),
+    peakRssIsRunPeak: reset,
+    cpuUs: cpu.cpuUs,
+    brokerCpuUs: cpu.brokerCpuUs,
+    load1: Math.max(loadBefore, load1()),
   };
   const note = `round ${run.round}, ${run.what}: ${produced} outputs in ${elapsed.toFixed(2)} s, CPU ${cpu.shares[0]} of one core`;
   log(`${run.id}-r${run.round}: ${row.rps.toFixed(0)} events/s; ${note}; peak RSS ${row.peakRssMb ?? '?'} MB`);
@@ -281,7 +314,9 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     strategy: { type: 'bandit', algorithm: 'thompson' },
   });
   if (!spec.ok) throw new Error(spec.problems.join('; '));
-  const specs = await openSpecLog(loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', TOPIC_PREFIX: topicPrefix, REDIS_PREFIX: redisPrefix, TOPIC_PARTITIONS: String(PARTITIONS) }));
+  const specs = await openSpecLog(
+    loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', TOPIC_PREFIX: topicPrefix, REDIS_PREFIX: redisPrefix, TOPIC_PARTITIONS: String(PARTITIONS) }),
+  );
   const { version } = await specs.put(DEPLOYMENT, spec.value).finally(() => specs.close());
   if (version !== 1) throw new Error(`${id}: deployment spec stored as version ${version}, expected 1`);
   const statsKey = `${redisPrefix}{${DEPLOYMENT}}:stats`;
@@ -294,10 +329,14 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   try {
     // The updater first, so it has joined its group before the first joined event exists.
     updater = await startService(`bandit-updater-r${round}`, 'dist/apps/bandit-updater/src/main.js', {
-      ...common, UPDATE_GROUP: `${RUN_ID}-updater-${round}`, INSTANCE_ID: `${RUN_ID}-updater-${round}`,
+      ...common,
+      UPDATE_GROUP: `${RUN_ID}-updater-${round}`,
+      INSTANCE_ID: `${RUN_ID}-updater-${round}`,
     });
     joiner = await startService(`feedback-joiner-r${round}`, 'dist/apps/feedback-joiner/src/main.js', {
-      ...common, JOIN_GROUP: `${RUN_ID}-joiner-${round}`, INSTANCE_ID: `${RUN_ID}-joiner-${round}`,
+      ...common,
+      JOIN_GROUP: `${RUN_ID}-joiner-${round}`,
+      INSTANCE_ID: `${RUN_ID}-joiner-${round}`,
     });
     const warmed = await until(applied, warm, 90_000, 100);
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up rewards applied after 90 s; see .bench/logs/`);
@@ -323,10 +362,19 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     const appliedCount = done.count - warm;
     const missing = Math.max(0, opts.events - appliedCount);
     const row: Row = {
-      id: 'pipeline', label: 'feedback-joiner + bandit-updater', target: 'feedback-joiner', mode: 'pipeline',
-      offered: 2 * opts.events, rps: (2 * Math.min(appliedCount, opts.events)) / elapsed,
-      errors: rejected + unjoinable + stale + missing, cpuUs, brokerCpuUs,
-      peakRssMb: joinerRss, peakRssIsRunPeak: reset, otherPeakRssMb: { 'bandit-updater': updaterRss }, load1: load,
+      id: 'pipeline',
+      label: 'feedback-joiner + bandit-updater',
+      target: 'feedback-joiner',
+      mode: 'pipeline',
+      offered: 2 * opts.events,
+      rps: (2 * Math.min(appliedCount, opts.events)) / elapsed,
+      errors: rejected + unjoinable + stale + missing,
+      cpuUs,
+      brokerCpuUs,
+      peakRssMb: joinerRss,
+      peakRssIsRunPeak: reset,
+      otherPeakRssMb: { 'bandit-updater': updaterRss },
+      load1: load,
     };
     const note = `round ${round}, pipeline: ${appliedCount} rewards applied in ${elapsed.toFixed(2)} s (CPU of one core: joiner ${cpu[0]}, updater ${cpu[1]}), ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
     log(`${id}: ${row.rps.toFixed(0)} events/s (${elapsed.toFixed(2)} s); ${note}; peak RSS joiner ${joinerRss ?? '?'} MB, updater ${updaterRss ?? '?'} MB`);
@@ -383,7 +431,10 @@ async function kstreamsRun(kafka: Kafka, round: number, data: Backlog, opts: Opt
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up joins after 120 s; see .bench/logs/`);
     await sleep(500);
     const run = {
-      id: 'pipeline-kstreams', label: 'Kafka Streams stream-stream join, exactly-once v2, 1 thread (peer)', target: 'kafka-streams-join', what: 'Kafka Streams (JVM)',
+      id: 'pipeline-kstreams',
+      label: 'Kafka Streams stream-stream join, exactly-once v2, 1 thread (peer)',
+      target: 'kafka-streams-join',
+      what: 'Kafka Streams (JVM)',
     };
     return await timeOutputs({ ...run, pid: peer.child.pid!, round }, counter.count, backlogTx, warm, opts);
   } finally {
@@ -398,7 +449,9 @@ const timeoutOf = (opts: Options) => Math.max(60_000, opts.events * 2);
 export async function runPipelineBench(opts: Options, only: Set<string>): Promise<PartResult> {
   const warmPairs = Math.min(2000, Math.max(200, Math.round(opts.events / 10)));
   const data = backlog(opts.events, warmPairs);
-  log(`pipeline: ${opts.events} pairs (+${warmPairs} warm-up), prediction ${data.predictionBytes} B, feedback ${data.feedbackBytes} B, joined ${data.joinedBytes} B; ${PARTITIONS} partitions`);
+  log(
+    `pipeline: ${opts.events} pairs (+${warmPairs} warm-up), prediction ${data.predictionBytes} B, feedback ${data.feedbackBytes} B, joined ${data.joinedBytes} B; ${PARTITIONS} partitions`,
+  );
   const kafka = new Kafka({ brokers: brokers(), clientId: 'bench-pipeline', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -443,15 +496,15 @@ export async function runPipelineBench(opts: Options, only: Set<string>): Promis
       `the very same backlog from topics of its own: ${warmPairs} warm-up pairs first (not measured; they also cover the group joins), then the ` +
       'measured pairs, written in one Kafka transaction that is committed once the processes are warm and idle, so the whole backlog becomes ' +
       'readable at one instant, when the clock starts. events/s = input events / time until done, polled every 20 ms. ' +
-      'Pipeline done: the bandit updater has applied a reward for every measured pair (the sum of the arms\' counts in Redis), which implies ' +
+      "Pipeline done: the bandit updater has applied a reward for every measured pair (the sum of the arms' counts in Redis), which implies " +
       'each joined event was published and committed. Baseline done: one output per pair is on its output topic. ' +
       'The baseline is one kafkajs consumer over the same two input topics that remembers requestIds in memory and produces, per completed ' +
-      'pair, one message of a joined event\'s size (acks all), committing after each batch: no parsing, validation, Redis, transactions or ' +
+      "pair, one message of a joined event's size (acks all), committing after each batch: no parsing, validation, Redis, transactions or " +
       'second stage. The Kafka Streams peer (bench/peers/kafka-streams-join) is a stream-stream join of the same two topics, exactly-once v2, ' +
       'one stream thread, JSON parsed with Jackson and the joined event written as the prediction plus the label; done when one joined record ' +
       'per pair is committed on its output topic (counted by a read-committed consumer). No validation, statistics or second stage either. ' +
-      'CPU µs/event: all processes under test (joiner + updater for the pipeline, the JVM for Kafka Streams) per input event; in brackets the broker\'s. ' +
-      'Peak RSS is over the measured part of a run; the pipeline row shows the joiner\'s, the updater\'s in brackets. ' +
+      "CPU µs/event: all processes under test (joiner + updater for the pipeline, the JVM for Kafka Streams) per input event; in brackets the broker's. " +
+      "Peak RSS is over the measured part of a run; the pipeline row shows the joiner's, the updater's in brackets. " +
       `Errors: DLQ records, unjoinable pairs, stale rewards and missing joins. ${opts.rounds} round(s), each baseline, pipeline and peer with fresh processes.`,
     '',
     ...notes.map((n) => `- ${n}`),

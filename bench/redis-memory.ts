@@ -17,7 +17,9 @@ import { startPrivateRedis } from '../test/support/private-redis';
 const BATCH = 500;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, deployments: { type: 'string', default: '10' }, partitions: { type: 'string', default: '6' } } });
+  const { values } = parseArgs({
+    options: { events: { type: 'string', default: '1000000' }, deployments: { type: 'string', default: '10' }, partitions: { type: 'string', default: '6' } },
+  });
   const [events, deployments, partitions] = [values.events, values.deployments, values.partitions].map(Number);
   const redis = await startPrivateRedis();
   const client = new RedisClient(loadEnv(BaseEnv, { REDIS_URL: redis.url, REDIS_PREFIX: 'sy:' }), new HealthRegistry());

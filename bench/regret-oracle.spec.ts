@@ -24,8 +24,14 @@ describe(cumulativeRegret.name, () => {
 describe(simulateInstantBandit.name, () => {
   const run = (seed: number, minShare = 0.01) =>
     simulateInstantBandit({
-      algorithm: 'thompson', arms: ARMS, requests: 600, reward: rewards(seed, 600),
-      rng: seededRng(seed + 1), rewardKind: 'binary', minShare, samples: 200,
+      algorithm: 'thompson',
+      arms: ARMS,
+      requests: 600,
+      reward: rewards(seed, 600),
+      rng: seededRng(seed + 1),
+      rewardKind: 'binary',
+      minShare,
+      samples: 200,
     });
 
   it('is reproducible from its seeds', () => {

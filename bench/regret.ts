@@ -6,7 +6,23 @@
 import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { DEFAULT_MIN_SHARE } from '@switchyard/strategies';
 import { cumulativeRegret, simulateInstantBandit } from './regret-oracle';
-import { Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX, fmt, json, load1, log, ratio, sleep, startService, stopService } from './harness';
+import {
+  Options,
+  PartResult,
+  RUN_ID,
+  REDIS_PREFIX,
+  Row,
+  Service,
+  TOPIC_PREFIX,
+  fmt,
+  json,
+  load1,
+  log,
+  ratio,
+  sleep,
+  startService,
+  stopService,
+} from './harness';
 
 const ARMS = ['v1', 'v2', 'v3'];
 const MODEL_OF: Record<string, string> = { v1: 'churn-v1', v2: 'churn-v2', v3: 'churn-v3' };
@@ -155,17 +171,27 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
 
   const refStarted = performance.now();
   const refs = reference(stream);
-  log(`regret: reference, ${REFERENCE_REPEATS} in-memory Thompson runs in ${((performance.now() - refStarted) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r.regret[T - 1])), 1)}`);
+  log(
+    `regret: reference, ${REFERENCE_REPEATS} in-memory Thompson runs in ${((performance.now() - refStarted) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r.regret[T - 1])), 1)}`,
+  );
 
   const env = { TOPIC_PREFIX, REDIS_PREFIX };
   const router = await startService('router-regret', 'dist/apps/router/src/main.js', {
-    ...env, PUBLISH_MODE: 'durable', KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: String(REFRESH_INTERVAL_MS), INSTANCE_ID: `${RUN_ID}-regret-router`,
+    ...env,
+    PUBLISH_MODE: 'durable',
+    KAFKA_INGRESS: 'false',
+    REFRESH_INTERVAL_MS: String(REFRESH_INTERVAL_MS),
+    INSTANCE_ID: `${RUN_ID}-regret-router`,
   });
   const joiner = await startService('feedback-joiner-regret', 'dist/apps/feedback-joiner/src/main.js', {
-    ...env, JOIN_GROUP: `${RUN_ID}-regret-joiner`, INSTANCE_ID: `${RUN_ID}-regret-joiner`,
+    ...env,
+    JOIN_GROUP: `${RUN_ID}-regret-joiner`,
+    INSTANCE_ID: `${RUN_ID}-regret-joiner`,
   });
   const updater = await startService('bandit-updater-regret', 'dist/apps/bandit-updater/src/main.js', {
-    ...env, UPDATE_GROUP: `${RUN_ID}-regret-updater`, INSTANCE_ID: `${RUN_ID}-regret-updater`,
+    ...env,
+    UPDATE_GROUP: `${RUN_ID}-regret-updater`,
+    INSTANCE_ID: `${RUN_ID}-regret-updater`,
   });
   const reals: Array<RealRun & Trace> = [];
   try {
@@ -181,7 +207,9 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
       if (real.chosen.some((arm) => arm === undefined)) throw new Error(`regret: ${real.errors} of ${T} requests failed in run ${run}`);
       reals.push({ ...real, ...trace(real.chosen, stream) });
       const r = reals[reals.length - 1];
-      log(`regret: run ${run}: regret ${fmt(r.regret[T - 1], 1)}, best-arm share at the end ${pct(r.finalBestShare)}, median lag ${median(r.lag.map((l) => l.requests))} requests (max ${worst(r).requests} at ${worst(r).at.toFixed(1)} s), drained ${(r.drainMs / 1000).toFixed(1)} s after the last request`);
+      log(
+        `regret: run ${run}: regret ${fmt(r.regret[T - 1], 1)}, best-arm share at the end ${pct(r.finalBestShare)}, median lag ${median(r.lag.map((l) => l.requests))} requests (max ${worst(r).requests} at ${worst(r).at.toFixed(1)} s), drained ${(r.drainMs / 1000).toFixed(1)} s after the last request`,
+      );
     }
   } finally {
     for (const service of [router, joiner, updater]) await stopService(service);

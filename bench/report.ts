@@ -41,11 +41,29 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
   const lines = [
     `Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGb} GB, ${info.os}, Node ${info.node}; ${info.date}.`,
     // Only the kinds of run that were made: a partial run (--only) should not describe the others.
-    ...(has((r) => r.mode === 'saturation') ? [`Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`] : []),
-    ...(has((r) => r.id.startsWith('rate-')) ? [`Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`] : []),
-    ...(has((r) => r.cpuUs !== undefined) ? ['CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores; in brackets, the local Kafka broker\'s CPU per request over the same seconds.'] : []),
-    ...(has((r) => r.mode === 'kafka') ? [`Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`] : []),
-    ...(has((r) => r.id.startsWith('regret-')) ? [`Regret runs: ${opts.requests} requests paced at ${opts.regretRate} req/s through router, feedback-joiner and bandit-updater; see the regret section below.`] : []),
+    ...(has((r) => r.mode === 'saturation')
+      ? [
+          `Saturation runs: autocannon, ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, ${opts.rounds} interleaved round(s); each row is the mean of its rounds (each round in brackets).`,
+        ]
+      : []),
+    ...(has((r) => r.id.startsWith('rate-'))
+      ? [`Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`]
+      : []),
+    ...(has((r) => r.cpuUs !== undefined)
+      ? [
+          "CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores; in brackets, the local Kafka broker's CPU per request over the same seconds.",
+        ]
+      : []),
+    ...(has((r) => r.mode === 'kafka')
+      ? [
+          `Kafka runs: ${opts.messages} requests produced at once (after 500 to warm up); req/s = requests / time until the last answer is read; p50/p99 are round trips, queueing included.`,
+        ]
+      : []),
+    ...(has((r) => r.id.startsWith('regret-'))
+      ? [
+          `Regret runs: ${opts.requests} requests paced at ${opts.regretRate} req/s through router, feedback-joiner and bandit-updater; see the regret section below.`,
+        ]
+      : []),
     '',
     '| run | target | mode | req/s (events/s) | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | load avg |',
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -56,7 +74,9 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
     '',
     '| ratio | value | goal | met |',
     '|---|---:|---|---|',
-    ...ratios.map((r) => `| ${r.name} | ${fmt(r.value)} | ${r.goal} | ${r.goal === '(info)' ? '' : r.met === undefined ? 'not measured' : r.met ? 'yes' : 'no'} |`),
+    ...ratios.map(
+      (r) => `| ${r.name} | ${fmt(r.value)} | ${r.goal} | ${r.goal === '(info)' ? '' : r.met === undefined ? 'not measured' : r.met ? 'yes' : 'no'} |`,
+    ),
   ];
   if (rows.some((r) => !r.peakRssIsRunPeak)) lines.push('', '\\* peak since process start (the per-run peak could not be reset).');
   for (const section of sections) lines.push('', section.trimEnd());

@@ -7,8 +7,31 @@ import { createHistogram } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { toInferInputs } from '@switchyard/demo-models';
 import {
-  Options, PartResult, RUN_ID, REDIS_PREFIX, Row, Service, TOPIC_PREFIX,
-  brokerPid, brokers, combineRounds, cpuPer, cpuSeconds, createTopics, treeCpuSeconds, json, div, fmt, load1, log, peakRssMb, ratio, resetPeakRss, sleep, startService, stopService,
+  Options,
+  PartResult,
+  RUN_ID,
+  REDIS_PREFIX,
+  Row,
+  Service,
+  TOPIC_PREFIX,
+  brokerPid,
+  brokers,
+  combineRounds,
+  cpuPer,
+  cpuSeconds,
+  createTopics,
+  treeCpuSeconds,
+  json,
+  div,
+  fmt,
+  load1,
+  log,
+  peakRssMb,
+  ratio,
+  resetPeakRss,
+  sleep,
+  startService,
+  stopService,
 } from './harness';
 import { NGINX_UNIT_HEADER, startNginx } from './nginx';
 
@@ -39,7 +62,8 @@ const ROUTER_UNIT_BODY = JSON.stringify({ inputs: INPUTS, unitKey: '' }).slice(0
 
 function requestOf(shape: Shape): Record<string, unknown> {
   if (shape === 'router-unit') return { requests: [{ setupRequest: (req: object) => ({ ...req, body: `${ROUTER_UNIT_BODY}u${unit++}"}` }) }] };
-  if (shape === 'nginx-unit') return { requests: [{ setupRequest: (req: { headers: object }) => ({ ...req, headers: { ...req.headers, [NGINX_UNIT_HEADER]: `u${unit++}` } }) }] };
+  if (shape === 'nginx-unit')
+    return { requests: [{ setupRequest: (req: { headers: object }) => ({ ...req, headers: { ...req.headers, [NGINX_UNIT_HEADER]: `u${unit++}` } }) }] };
   return {};
 }
 
@@ -108,15 +132,7 @@ async function warmService(service: Service, path: string, opts: Options): Promi
   await saturate(`http://127.0.0.1:${service.port}${path}`, opts, seconds);
 }
 
-async function measure(
-  id: string,
-  label: string,
-  service: Service,
-  path: string,
-  opts: Options,
-  rate?: number,
-  shape: Shape = 'plain',
-): Promise<Row> {
+async function measure(id: string, label: string, service: Service, path: string, opts: Options, rate?: number, shape: Shape = 'plain'): Promise<Row> {
   const mode = rate === undefined ? 'saturation' : 'rate';
   const url = `http://127.0.0.1:${service.port}${path}`;
   const pid = service.child.pid!;
@@ -132,9 +148,15 @@ async function measure(
   if (rate === undefined) {
     const r = await saturate(url, opts, seconds, shape);
     row = {
-      id, label, target: service.name, mode,
-      rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
-      errors: r.errors + r.timeouts + r.non2xx, peakRssIsRunPeak: reset,
+      id,
+      label,
+      target: service.name,
+      mode,
+      rps: r.requests.average,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      errors: r.errors + r.timeouts + r.non2xx,
+      peakRssIsRunPeak: reset,
     };
   } else {
     const r = await offered(url, rate, seconds, opts.connections);
@@ -144,7 +166,9 @@ async function measure(
   row.cpuUs = cpuPer(cpuBefore, treeCpuSeconds(pid), row.rps * seconds);
   row.brokerCpuUs = broker ? cpuPer(brokerBefore, cpuSeconds(broker), row.rps * seconds) : undefined;
   row.load1 = load1();
-  log(`${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req (Kafka broker ${fmt(row.brokerCpuUs, 0)}), peak RSS ${row.peakRssMb ?? '?'} MB`);
+  log(
+    `${id}: ${row.rps.toFixed(0)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req (Kafka broker ${fmt(row.brokerCpuUs, 0)}), peak RSS ${row.peakRssMb ?? '?'} MB`,
+  );
   return row;
 }
 
@@ -156,7 +180,12 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
   const { Kafka, logLevel, Partitioners } = await import('kafkajs');
   const kafka = new Kafka({ brokers: brokers(), clientId: `bench-driver-${id}`, logLevel: logLevel.NOTHING });
   // Idempotent: a retried request never doubles the measured requests.
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 5,
+  });
   const consumer = kafka.consumer({ groupId: `${RUN_ID}-driver-${id}`, allowAutoTopicCreation: false });
   const counts = new Map<string, number>();
   const sentAt = new Map<string, number>();
@@ -218,9 +247,18 @@ export async function kafkaRun(id: string, label: string, service: Service, requ
     await Promise.all([send(`m${id}`, opts.messages, true), waitFor(`m${id}`, opts.messages, 120_000)]);
     const elapsed = (performance.now() - t0) / 1000;
     const row: Row = {
-      id, label, target: service.name, mode: 'kafka', offered: opts.messages,
-      rps: opts.messages / elapsed, p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6,
-      errors, peakRssMb: peakRssMb(service.child.pid!), peakRssIsRunPeak: reset, cpuUs: cpuPer(cpuBefore, cpuSeconds(service.child.pid!), opts.messages),
+      id,
+      label,
+      target: service.name,
+      mode: 'kafka',
+      offered: opts.messages,
+      rps: opts.messages / elapsed,
+      p50: histogram.percentile(50) / 1e6,
+      p99: histogram.percentile(99) / 1e6,
+      errors,
+      peakRssMb: peakRssMb(service.child.pid!),
+      peakRssIsRunPeak: reset,
+      cpuUs: cpuPer(cpuBefore, cpuSeconds(service.child.pid!), opts.messages),
       load1: Math.max(loadBefore, load1()),
     };
     log(`${id}: ${row.rps.toFixed(0)} req/s (${elapsed.toFixed(1)} s), p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, errors ${row.errors}`);
@@ -250,7 +288,21 @@ function specs(modelUrl: string): Record<string, unknown> {
 
 // ---------- the part ----------
 
-export const ROUTER_RUNS = ['direct', 'bare', 'bare-fastify', 'off', 'durable', 'fast', 'canary', 'nginx-canary', 'bandit', 'shadow', 'nginx-shadow', 'rate', 'kafka'];
+export const ROUTER_RUNS = [
+  'direct',
+  'bare',
+  'bare-fastify',
+  'off',
+  'durable',
+  'fast',
+  'canary',
+  'nginx-canary',
+  'bandit',
+  'shadow',
+  'nginx-shadow',
+  'rate',
+  'kafka',
+];
 
 export async function runRouterBench(opts: Options, only: Set<string>, modelUrl: string, model: Service): Promise<PartResult> {
   const rows: Row[] = [];
@@ -312,7 +364,8 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
       rows.push(await measure(`rate-durable-${rate}`, 'router single durable, fixed rate', durable, predict('bench-single'), opts, rate));
       if (fast) rows.push(await measure(`rate-fast-${rate}`, 'router single fast, fixed rate', fast, predict('bench-single'), opts, rate));
       // At saturation a p99 is mostly queueing; the shadow goal is about the primary's latency at a rate both sustain.
-      if (only.has('shadow')) rows.push(await measure(`rate-shadow-${rate}`, 'router shadow durable, fixed rate', durable, predict('bench-shadow'), opts, rate));
+      if (only.has('shadow'))
+        rows.push(await measure(`rate-shadow-${rate}`, 'router shadow durable, fixed rate', durable, predict('bench-shadow'), opts, rate));
     }
   }
 
@@ -322,12 +375,18 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     const loopResponses = `${TOPIC_PREFIX}bare-responses`;
     await createTopics([loopRequests, loopResponses]);
     const loop = await startService('bare-kafka-loop', 'dist/bench/bare-kafka-loop.js', {
-      MODEL_URL: modelUrl, REQUESTS_TOPIC: loopRequests, RESPONSES_TOPIC: loopResponses, GROUP: `${RUN_ID}-bare-loop`,
+      MODEL_URL: modelUrl,
+      REQUESTS_TOPIC: loopRequests,
+      RESPONSES_TOPIC: loopResponses,
+      GROUP: `${RUN_ID}-bare-loop`,
     });
     rows.push(await kafkaRun('kafka-bare', 'bare kafkajs loop (baseline)', loop, loopRequests, loopResponses, opts));
     await stopService(loop);
     const ingress = await startService('router-ingress', 'dist/apps/router/src/main.js', {
-      ...routerEnv('durable'), KAFKA_INGRESS: 'true', INGRESS_GROUP: `${RUN_ID}-ingress`, INSTANCE_ID: `${RUN_ID}-ingress`,
+      ...routerEnv('durable'),
+      KAFKA_INGRESS: 'true',
+      INGRESS_GROUP: `${RUN_ID}-ingress`,
+      INSTANCE_ID: `${RUN_ID}-ingress`,
     });
     await putDeployment(ingress, 'bench-single', specs(modelUrl)['bench-single']);
     rows.push(await kafkaRun('kafka-router', 'router Kafka ingress, single durable', ingress, `${TOPIC_PREFIX}requests`, `${TOPIC_PREFIX}responses`, opts));
@@ -356,7 +415,11 @@ function routerRatios(rows: Row[], opts: Options) {
     ratio('Kafka ingress: router / bare kafkajs loop, throughput', div(get('kafka-router')?.rps, get('kafka-bare')?.rps), '(info)'),
     ratio('peer: router canary / nginx canary, throughput', div(get('canary')?.rps, get('nginx-canary')?.rps), '≥ 0.80', (v) => v >= 0.8),
     ratio('peer: router canary / nginx canary, CPU per request (router alone)', div(get('canary')?.cpuUs, get('nginx-canary')?.cpuUs), '≤ 3', (v) => v <= 3),
-    ratio('peer: router canary / nginx canary, CPU per request (router + broker)', div(sum(get('canary')?.cpuUs, get('canary')?.brokerCpuUs), get('nginx-canary')?.cpuUs), '(info)'),
+    ratio(
+      'peer: router canary / nginx canary, CPU per request (router + broker)',
+      div(sum(get('canary')?.cpuUs, get('canary')?.brokerCpuUs), get('nginx-canary')?.cpuUs),
+      '(info)',
+    ),
     ratio('peer: router shadow / nginx mirror, throughput', div(get('shadow')?.rps, get('nginx-shadow')?.rps), '(info)'),
     ratio('peer: router shadow / nginx mirror, CPU per request (router alone)', div(get('shadow')?.cpuUs, get('nginx-shadow')?.cpuUs), '(info)'),
   ];

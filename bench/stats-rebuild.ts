@@ -21,9 +21,27 @@ const DEPLOYMENTS = ['alpha', 'beta', 'gamma'];
 const PREFIX = 'rebuild:';
 
 function joined(n: number): JoinedEvent {
-  const pair = { requestId: `r-${n}`, deployment: DEPLOYMENTS[n % DEPLOYMENTS.length], variant: `v${n % 3}`, role: n % 5 === 0 ? ('shadow' as const) : ('served' as const) };
+  const pair = {
+    requestId: `r-${n}`,
+    deployment: DEPLOYMENTS[n % DEPLOYMENTS.length],
+    variant: `v${n % 3}`,
+    role: n % 5 === 0 ? ('shadow' as const) : ('served' as const),
+  };
   const now = new Date().toISOString();
-  return { ...envelope('joined'), ...pair, eventId: joinedEventId(pair), strategy: 'bandit', specVersion: 1, probability: 0.5, outputs: [], latencyMs: 1, label: 1, reward: (n % 7) / 7, predictedAt: now, feedbackAt: now };
+  return {
+    ...envelope('joined'),
+    ...pair,
+    eventId: joinedEventId(pair),
+    strategy: 'bandit',
+    specVersion: 1,
+    probability: 0.5,
+    outputs: [],
+    latencyMs: 1,
+    label: 1,
+    reward: (n % 7) / 7,
+    predictedAt: now,
+    feedbackAt: now,
+  };
 }
 
 async function main(): Promise<void> {
@@ -38,7 +56,8 @@ async function main(): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const applied = async () => {
     let total = 0;
-    for (const deployment of DEPLOYMENTS) for (const arm of Object.values(parseStats(await redis.hgetall(`${PREFIX}{${deployment}}:stats`)))) total += arm.count;
+    for (const deployment of DEPLOYMENTS)
+      for (const arm of Object.values(parseStats(await redis.hgetall(`${PREFIX}{${deployment}}:stats`)))) total += arm.count;
     return total;
   };
   const until = async (count: number) => {
@@ -50,14 +69,26 @@ async function main(): Promise<void> {
     await createTopics(Object.values(topics), PARTITIONS);
     await producer.connect();
     for (let n = 0; n < events; n += 1000) {
-      await producer.send({ topic: topics.joined, messages: Array.from({ length: Math.min(1000, events - n) }, (_, i) => joined(n + i)).map((e) => ({ key: e.requestId, value: JSON.stringify(e) })) });
+      await producer.send({
+        topic: topics.joined,
+        messages: Array.from({ length: Math.min(1000, events - n) }, (_, i) => joined(n + i)).map((e) => ({ key: e.requestId, value: JSON.stringify(e) })),
+      });
     }
     log(`${events} joined events produced`);
-    await startService('bandit-updater', 'dist/apps/bandit-updater/src/main.js', { TOPIC_PREFIX, REDIS_URL: redisServer.url, REDIS_PREFIX: PREFIX, UPDATE_GROUP: `${TOPIC_PREFIX}updater`, LOG_LEVEL: 'warn' });
+    await startService('bandit-updater', 'dist/apps/bandit-updater/src/main.js', {
+      TOPIC_PREFIX,
+      REDIS_URL: redisServer.url,
+      REDIS_PREFIX: PREFIX,
+      UPDATE_GROUP: `${TOPIC_PREFIX}updater`,
+      LOG_LEVEL: 'warn',
+    });
     const first = await until(events);
     log(`first pass: ${events} events applied in ${first.toFixed(1)} s`);
     await redisServer.restartEmpty();
-    await producer.send({ topic: topics.joined, messages: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, key: `t-${p}`, value: JSON.stringify(joined(events + p)) })) });
+    await producer.send({
+      topic: topics.joined,
+      messages: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, key: `t-${p}`, value: JSON.stringify(joined(events + p)) })),
+    });
     const rebuild = await until(events + PARTITIONS);
     process.stdout.write(
       `rebuild after Redis was restarted empty: ${events + PARTITIONS} events in ${rebuild.toFixed(1)} s (${((rebuild * 1e6) / events).toFixed(0)} s per million); first pass ${first.toFixed(1)} s\n`,

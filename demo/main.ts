@@ -152,7 +152,9 @@ async function banditWaves(): Promise<PhaseResult> {
   const total = emptyResult();
   const perWave = Math.ceil((2 * requests) / waves);
   let late: Feedback[] = [];
-  console.log(`\n== bandit (thompson) on ${BANDIT}: ${waves} waves of ${perWave} requests; each wave's labels are sent after the next wave, so feedback is one wave late`);
+  console.log(
+    `\n== bandit (thompson) on ${BANDIT}: ${waves} waves of ${perWave} requests; each wave's labels are sent after the next wave, so feedback is one wave late`,
+  );
   for (let wave = 1; wave <= waves; wave++) {
     const result = await traffic(BANDIT, `wave${wave}`, perWave, false);
     merge(total, result);
@@ -197,7 +199,9 @@ async function shadowReport(): Promise<void> {
     for (const [role, r] of Object.entries(roles) as [string, RoleReport][]) {
       const agreement = r.agreement ? `, agrees with the primary ${(100 * r.agreement.rate).toFixed(1)}%` : '';
       const reward = r.reward ? `, mean reward ${r.reward.mean.toFixed(3)} over ${r.reward.count}` : '';
-      console.log(`   ${variant} (${role}): ${r.requests} requests, ${r.errors} errors, latency p50 ≤${r.latencyMs.p50} ms p95 ≤${r.latencyMs.p95} ms${agreement}${reward}`);
+      console.log(
+        `   ${variant} (${role}): ${r.requests} requests, ${r.errors} errors, latency p50 ≤${r.latencyMs.p50} ms p95 ≤${r.latencyMs.p95} ms${agreement}${reward}`,
+      );
     }
   }
 }
@@ -216,12 +220,16 @@ function cli(...args: string[]): string {
 function operatorTools(since: string): void {
   console.log(`\n== the operator's view: npx switchyard status ${BANDIT}`);
   console.log(cli('status', BANDIT).replace(/^/gm, '   '));
-  console.log(`== npx switchyard evaluate ${BANDIT} --since ${since} --policy '{"type":"single","variant":…}': each model alone, estimated from the bandit's logged traffic (true accuracies 0.70, 0.80, 0.90)`);
+  console.log(
+    `== npx switchyard evaluate ${BANDIT} --since ${since} --policy '{"type":"single","variant":…}': each model alone, estimated from the bandit's logged traffic (true accuracies 0.70, 0.80, 0.90)`,
+  );
   for (const { name } of VARIANTS) {
     try {
       // Since the phase began: the joined topic also holds earlier demos' traffic under the same name.
       const estimate = JSON.parse(cli('evaluate', BANDIT, '--policy', JSON.stringify({ type: 'single', variant: name }), '--since', since, '--output', 'json'));
-      console.log(`   single ${name}: ${estimate.estimate.toFixed(3)} in [${estimate.low.toFixed(3)}, ${estimate.high.toFixed(3)}] (${estimate.method}, ESS ${Math.round(estimate.ess)} of ${estimate.n})`);
+      console.log(
+        `   single ${name}: ${estimate.estimate.toFixed(3)} in [${estimate.low.toFixed(3)}, ${estimate.high.toFixed(3)}] (${estimate.method}, ESS ${Math.round(estimate.ess)} of ${estimate.n})`,
+      );
     } catch (error) {
       // A model the bandit starved cannot be told (422): the CLI says why.
       const output = (error as { stdout?: string; stderr?: string }).stderr || (error as Error).message;
@@ -246,9 +254,11 @@ async function guardrailsPhase(): Promise<PhaseResult> {
     strategy: { type: 'canary', primary: 'v3', canary: 'v1', percent: 30 },
     guardrails: { alpha: 0.05, minSamples: 100, onFail: 'rollback' },
   });
-  console.log(`\n== guardrails on ${GUARDED}: v1 (a worse model) is a 30% canary against v3, with guardrails {alpha 0.05, minSamples 100, onFail rollback}; nobody watches`);
+  console.log(
+    `\n== guardrails on ${GUARDED}: v1 (a worse model) is a 30% canary against v3, with guardrails {alpha 0.05, minSamples 100, onFail rollback}; nobody watches`,
+  );
   const until = async (check: () => Promise<boolean>, ms: number) => {
-    for (const deadline = Date.now() + ms; Date.now() < deadline && !(await check()); ) await new Promise((r) => setTimeout(r, 250));
+    for (const deadline = Date.now() + ms; Date.now() < deadline && !(await check());) await new Promise((r) => setTimeout(r, 250));
   };
   // The controller's first pass takes the baseline the comparison counts from.
   await until(async () => !!(await call('GET', `/v1/deployments/${GUARDED}`)).guardrails?.since, 15000);
@@ -269,7 +279,9 @@ async function guardrailsPhase(): Promise<PhaseResult> {
   await until(async () => (spec = await call('GET', `/v1/deployments/${GUARDED}`)).guardrails?.lastDecision?.toVersion != null, 15000);
   const decision = spec.guardrails.lastDecision;
   if (!decision) throw new Error('the rollout controller took no decision on the bad canary');
-  console.log(`   decision by the rollout controller: ${decision.action} (spec v${decision.fromVersion} → v${decision.toVersion}), now ${JSON.stringify(spec.strategy)}`);
+  console.log(
+    `   decision by the rollout controller: ${decision.action} (spec v${decision.fromVersion} → v${decision.toVersion}), now ${JSON.stringify(spec.strategy)}`,
+  );
   console.log(`   reason: ${decision.reason}`);
   console.log(`   evidence: ${JSON.stringify(spec.guardrails.evidence)}`);
   return total;
@@ -285,13 +297,28 @@ const PLANNED = 'churn-plan';
  */
 async function planPhase(): Promise<PhaseResult> {
   const total = emptyResult();
-  const steps = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } }, { promote: true }];
+  const steps = [
+    { shadow: { minSamples: 100 } },
+    { canary: 5 },
+    { canary: 25 },
+    { canary: 50 },
+    { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } },
+    { promote: true },
+  ];
   await call('PUT', `/v1/deployments/${PLANNED}`, {
     variants: VARIANTS.filter((v) => v.name !== 'v2'),
     strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps },
     guardrails: { minSamples: 100 },
   });
-  console.log(`\n== plan on ${PLANNED}: v3 walks past v1 through ${steps.map((step) => Object.entries(step)[0].filter((x) => typeof x !== 'object' && x !== true).join(' ')).join(' → ')}, each step gated on labelled pairs; nobody watches`);
+  console.log(
+    `\n== plan on ${PLANNED}: v3 walks past v1 through ${steps
+      .map((step) =>
+        Object.entries(step)[0]
+          .filter((x) => typeof x !== 'object' && x !== true)
+          .join(' '),
+      )
+      .join(' → ')}, each step gated on labelled pairs; nobody watches`,
+  );
   let shown = 0;
   for (let wave = 1; wave <= 80; wave++) {
     const result = await traffic(PLANNED, `p${wave}`, 200, true, 100_000);
@@ -301,9 +328,14 @@ async function planPhase(): Promise<PhaseResult> {
     const history: { action: string; reason: string; fromVersion: number; toVersion: number | null }[] = plan?.history ?? [];
     const split = ['v1', 'v3'].map((name) => `${name} ${String(Math.round((100 * (result.served[name] ?? 0)) / 200)).padStart(3)}%`).join(' ');
     const n = plan?.evidence?.n ?? {};
-    const gate = Object.keys(n).map((arm) => `${arm} ${fmt(plan.evidence.mean[arm])} over ${n[arm]}`).join(', ');
-    console.log(`   ${spec.plan ? `step ${spec.plan.step}/${spec.plan.of} ${spec.plan.kind.padEnd(7)}` : 'finished        '} served ${split}   gate: ${gate || '–'} (${plan?.state ?? 'waiting'})`);
-    for (const decision of history.slice(shown)) console.log(`   → ${decision.action} (v${decision.fromVersion} → v${decision.toVersion ?? '?'}): ${decision.reason}`);
+    const gate = Object.keys(n)
+      .map((arm) => `${arm} ${fmt(plan.evidence.mean[arm])} over ${n[arm]}`)
+      .join(', ');
+    console.log(
+      `   ${spec.plan ? `step ${spec.plan.step}/${spec.plan.of} ${spec.plan.kind.padEnd(7)}` : 'finished        '} served ${split}   gate: ${gate || '–'} (${plan?.state ?? 'waiting'})`,
+    );
+    for (const decision of history.slice(shown))
+      console.log(`   → ${decision.action} (v${decision.fromVersion} → v${decision.toVersion ?? '?'}): ${decision.reason}`);
     shown = history.length;
     if (spec.strategy.type === 'single') {
       console.log(`   the plan is done: ${PLANNED} is now ${JSON.stringify(spec.strategy)}, after ${total.requestIds.length} requests`);

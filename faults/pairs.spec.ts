@@ -31,7 +31,11 @@ describe(countPairs.name, () => {
   // The fault suite's flake: the shadow worker's batch failed after a model timeout was
   // written, was redelivered and answered; the joiner keeps the first (failed) prediction.
   it('judges a pair by its first prediction event: a failed first copy is not joinable, even if a redelivery succeeded', () => {
-    const records = [record('predictions', 'a', 3, { error: 'timeout: model did not answer within 1000 ms' }), record('predictions', 'a', 7), record('feedback', 'a', 0)];
+    const records = [
+      record('predictions', 'a', 3, { error: 'timeout: model did not answer within 1000 ms' }),
+      record('predictions', 'a', 7),
+      record('feedback', 'a', 0),
+    ];
     expect(countPairs(input({ records }))).toEqual({ joinable: [], lost: [] });
   });
 

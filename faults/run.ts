@@ -95,23 +95,24 @@ const services: Service[] = [];
 /** The router the suite starts is closed by default: it gets this key, and `put()` sends it. */
 process.env.ADMIN_API_KEY ??= `faults-admin-${randomBytes(12).toString('hex')}`;
 
-const env = (service: Service): Record<string, string> => ({
-  ...process.env,
-  KAFKA_BROKERS: BROKERS,
-  REDIS_URL: redisUrl,
-  TOPIC_PREFIX,
-  REDIS_PREFIX,
-  PORT: String(service.port),
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'warn',
-  INSTANCE_ID: `${RUN}-${service.name}`,
-  KAFKA_SESSION_TIMEOUT_MS: '6000',
-  KAFKA_HEARTBEAT_MS: '500',
-  CONSUMER_LAG_INTERVAL_MS: '2000',
-  REFRESH_INTERVAL_MS: '500',
-  JOIN_SWEEP_INTERVAL_MS: '5000',
-  ...(service.group ? { [service.group.env]: service.group.id } : {}),
-}) as Record<string, string>;
+const env = (service: Service): Record<string, string> =>
+  ({
+    ...process.env,
+    KAFKA_BROKERS: BROKERS,
+    REDIS_URL: redisUrl,
+    TOPIC_PREFIX,
+    REDIS_PREFIX,
+    PORT: String(service.port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    INSTANCE_ID: `${RUN}-${service.name}`,
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKA_HEARTBEAT_MS: '500',
+    CONSUMER_LAG_INTERVAL_MS: '2000',
+    REFRESH_INTERVAL_MS: '500',
+    JOIN_SWEEP_INTERVAL_MS: '5000',
+    ...(service.group ? { [service.group.env]: service.group.id } : {}),
+  }) as Record<string, string>;
 
 function start(service: Service): void {
   const out = createWriteStream(join(LOGS, `${service.name}.log`), { flags: 'a' });
@@ -133,7 +134,13 @@ async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'S
 // --- Kafka helpers -----------------------------------------------------------------
 
 // A connection may take seconds on a loaded machine (kafkajs's default allows 1 s): the suite measures the stack, not its own client.
-const kafka = new Kafka({ clientId: RUN, brokers: BROKERS.split(','), logLevel: logLevel.NOTHING, connectionTimeout: 10000, retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 } });
+const kafka = new Kafka({
+  clientId: RUN,
+  brokers: BROKERS.split(','),
+  logLevel: logLevel.NOTHING,
+  connectionTimeout: 10000,
+  retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 },
+});
 
 async function committed(groupId: string, groupTopics: string[]): Promise<number> {
   const admin = kafka.admin();
@@ -264,7 +271,10 @@ async function ingressRequest(i: number): Promise<void> {
   const value = JSON.stringify({ requestId, deployment: DEPLOYMENT, inputs: toInferInputs(randomFeatures(rng)) });
   // One send at a time: concurrent sends of an idempotent kafkajs producer can break its sequence numbers when a leader moves.
   const sending = ingressChain.then(() => producer.send({ topic: topics.requests, messages: [{ key: requestId, value }] }));
-  ingressChain = sending.then(() => undefined, () => undefined);
+  ingressChain = sending.then(
+    () => undefined,
+    () => undefined,
+  );
   try {
     await sending;
     record.status = 202;
@@ -331,7 +341,12 @@ async function killBroker(node: number, groups: Service[]): Promise<void> {
   // Every consumer keeps going on the two brokers left.
   const moving = await Promise.all(
     groups.map(async (s) => {
-      await waitFor(async () => (await committed(s.group!.id, s.group!.topics)) > before.get(s.name)!, `${s.name} to commit with a broker down`, PATIENCE_MS, 250);
+      await waitFor(
+        async () => (await committed(s.group!.id, s.group!.topics)) > before.get(s.name)!,
+        `${s.name} to commit with a broker down`,
+        PATIENCE_MS,
+        250,
+      );
       return `${s.name} ${Date.now() - t0} ms`;
     }),
   );
@@ -347,7 +362,11 @@ async function killBroker(node: number, groups: Service[]): Promise<void> {
     infra.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`infra.sh kafka exited with ${code}`))));
   });
   phase = 'steady';
-  recoveries.push({ fault: `SIGKILL broker ${node}, restart after 10 s`, readyMs: Date.now() - t1, note: `consumers committing with it down: ${moving.join(', ')}` });
+  recoveries.push({
+    fault: `SIGKILL broker ${node}, restart after 10 s`,
+    readyMs: Date.now() - t1,
+    note: `consumers committing with it down: ${moving.join(', ')}`,
+  });
 }
 
 let redis: ChildProcess | undefined;
@@ -393,7 +412,9 @@ async function drain(service: Service, timeoutMs = 180000): Promise<number> {
   const t0 = Date.now();
   const admin = kafka.admin();
   await admin.connect();
-  const ends = await Promise.all(groupTopics.map(async (topic) => (await admin.fetchTopicOffsets(topic)).map((p) => [`${topic}/${p.partition}`, Number(p.high)] as const)));
+  const ends = await Promise.all(
+    groupTopics.map(async (topic) => (await admin.fetchTopicOffsets(topic)).map((p) => [`${topic}/${p.partition}`, Number(p.high)] as const)),
+  );
   await admin.disconnect();
   await waitFor(
     async () => {
@@ -414,7 +435,7 @@ async function main(): Promise<void> {
   redisPort = Number(process.env.FAULTS_REDIS_PORT ?? (await freePort()));
   redisUrl = `redis://127.0.0.1:${redisPort}`;
   startRedis();
-  await waitFor(redisAnswers, 'the suite\'s Redis');
+  await waitFor(redisAnswers, "the suite's Redis");
   log(`run ${RUN}: brokers ${BROKERS}, Redis ${redisUrl} (the suite's own), logs ${LOGS}`);
 
   for (const { name, main } of stackServices()) {
@@ -431,7 +452,12 @@ async function main(): Promise<void> {
   }
   log(`stack up: ${services.map((s) => `${s.name}:${s.port}`).join(' ')}`);
   await put();
-  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5, retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 3000 } });
+  producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 5,
+    retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 3000 },
+  });
   await producer.connect();
 
   const traffic = Promise.all([loop(RATE, httpRequest), loop(INGRESS_RATE, ingressRequest)]);
@@ -468,7 +494,12 @@ async function main(): Promise<void> {
   const joinerGroup = byName('feedback-joiner').group!;
   const beforeJoin = await committed(joinerGroup.id, joinerGroup.topics);
   await waitFor(async () => (await committed(joinerGroup.id, joinerGroup.topics)) > beforeJoin, 'the joiner to commit after Redis came back', PATIENCE_MS, 200);
-  recoveries.push({ fault: 'SIGKILL Redis, restart (empty) after 2 s: the deployment restored from the spec log', readyMs: redisBack - redisKilledAt, consumingMs: Date.now() - redisKilledAt, note: `consuming: the joiner commits again; backlog worked off before the kill: ${drained.join(', ')}` });
+  recoveries.push({
+    fault: 'SIGKILL Redis, restart (empty) after 2 s: the deployment restored from the spec log',
+    readyMs: redisBack - redisKilledAt,
+    consumingMs: Date.now() - redisKilledAt,
+    note: `consuming: the joiner commits again; backlog worked off before the kill: ${drained.join(', ')}`,
+  });
   phase = 'steady';
   await sleep(8000);
 
@@ -501,9 +532,18 @@ async function main(): Promise<void> {
   const count = <T>(items: T[], key: (t: T) => string) => items.reduce((m, t) => m.set(key(t), (m.get(key(t)) ?? 0) + 1), new Map<string, number>());
   const predictionsBy = count(predictions, (p) => p.value.requestId);
   const shadowBy = count(shadowPredictions, (p) => p.value.requestId);
-  const servedJoins = count(joined.filter((j) => j.value.role === 'served'), (j) => j.value.requestId);
-  const shadowJoins = count(joined.filter((j) => j.value.role === 'shadow'), (j) => j.value.requestId);
-  const answeredIngress = count(responses.filter((r) => !r.value.error), (r) => r.value.requestId);
+  const servedJoins = count(
+    joined.filter((j) => j.value.role === 'served'),
+    (j) => j.value.requestId,
+  );
+  const shadowJoins = count(
+    joined.filter((j) => j.value.role === 'shadow'),
+    (j) => j.value.requestId,
+  );
+  const answeredIngress = count(
+    responses.filter((r) => !r.value.error),
+    (r) => r.value.requestId,
+  );
   const errorIngress = new Set(responses.filter((r) => r.value.error).map((r) => r.value.requestId as string));
 
   const http = sent.filter((s) => s.via === 'http');
@@ -558,7 +598,7 @@ async function main(): Promise<void> {
     ['  answered with an error (by phase)', byPhase(errorKafka), true],
     ['  no answer at all', unansweredKafka, unansweredKafka === 0],
     ['  answered, prediction event missing', missingKafka, missingKafka === 0],
-    ['  prediction event written twice (redelivery after the router\'s SIGKILL; the joiner keeps the first)', redeliveredKafka, true],
+    ["  prediction event written twice (redelivery after the router's SIGKILL; the joiner keeps the first)", redeliveredKafka, true],
     ['shadow prediction events written twice (redelivery after a SIGKILL; the joiner keeps the first)', duplicateShadowEvents, true],
     ['served pairs (answered, feedback accepted, first prediction event not an error)', served.joinable.length, true],
     ['  served joins lost (of the pairs that could join)', served.lost.length, served.lost.length === 0],
@@ -567,7 +607,11 @@ async function main(): Promise<void> {
     ['  first shadow prediction failed, its redelivery did not (not a pair: the joiner keeps the first)', firstShadowFailed, true],
     ['  shadow joins lost (of the pairs that could join)', shadow.lost.length, shadow.lost.length === 0],
     ['  shadow joins doubled', shadowDoubled, shadowDoubled === 0],
-    ['statistics against a recount of the joined topic (rebuilt after the Redis restart)', statsProblems.length ? statsProblems.join('; ') : `equal (${Object.keys(recount).length} arms, ${all.length} events)`, statsProblems.length === 0],
+    [
+      'statistics against a recount of the joined topic (rebuilt after the Redis restart)',
+      statsProblems.length ? statsProblems.join('; ') : `equal (${Object.keys(recount).length} arms, ${all.length} events)`,
+      statsProblems.length === 0,
+    ],
     ['DLQ records', dlq.length, dlq.length === 0],
   ];
   writeFileSync(join(LOGS, 'sent.json'), JSON.stringify(sent));

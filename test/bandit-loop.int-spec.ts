@@ -75,7 +75,11 @@ describe('bandit loop: router, model-server, joiner and updater learn the best v
           const j = Math.floor(rng() * (i + 1));
           [due[i], due[j]] = [due[j], due[i]];
         }
-        const answer = await http('POST', `${router.url}/v1/feedback`, due.map((s) => ({ requestId: s.requestId, label: s.label })));
+        const answer = await http(
+          'POST',
+          `${router.url}/v1/feedback`,
+          due.map((s) => ({ requestId: s.requestId, label: s.label })),
+        );
         if (answer.status !== 202) throw new Error(`feedback: ${answer.status} ${JSON.stringify(answer.body)}`);
       }
     })();

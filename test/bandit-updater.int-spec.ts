@@ -160,7 +160,11 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   });
 
   it('publishes weight snapshots of bandit deployments with the floor applied', async () => {
-    await send(producer, topics.joined, Array.from({ length: 40 }, (_, i) => reward('loop', 'c', i % 10 === 0 ? 0 : 1)));
+    await send(
+      producer,
+      topics.joined,
+      Array.from({ length: 40 }, (_, i) => reward('loop', 'c', i % 10 === 0 ? 0 : 1)),
+    );
     await waitFor(caughtUp, { what: 'the rewards applied' });
     const current = await stats.read('loop');
     const snapshot = await waitFor(() =>
@@ -377,7 +381,9 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     expect(inWindow).toBeGreaterThan(0);
     const text = (await http('GET', `${second.url}/metrics`)).body as string;
     expect(text).toContain('switchyard_updater_duplicates_total');
-    process.stdout.write(`SIGKILL test: ${atKill}/${unique} applied at the kill, ${inWindow} of them not committed; ${TOTAL} messages, ${Date.now() - started} ms\n`);
+    process.stdout.write(
+      `SIGKILL test: ${atKill}/${unique} applied at the kill, ${inWindow} of them not committed; ${TOTAL} messages, ${Date.now() - started} ms\n`,
+    );
   });
 });
 
@@ -399,7 +405,13 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     return Array.from({ length: count }, () => {
       const n = ++sequence;
       const deployment = DEPLOYMENTS[n % DEPLOYMENTS.length];
-      return joined({ requestId: `r-${n}`, deployment, variant: `v${1 + Math.floor(rng() * 3)}`, role: rng() < 0.2 ? 'shadow' : 'served', reward: Math.round(rng() * 1e4) / 1e4 });
+      return joined({
+        requestId: `r-${n}`,
+        deployment,
+        variant: `v${1 + Math.floor(rng() * 3)}`,
+        role: rng() < 0.2 ? 'shadow' : 'served',
+        reward: Math.round(rng() * 1e4) / 1e4,
+      });
     });
   }
 

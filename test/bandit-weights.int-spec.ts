@@ -88,7 +88,8 @@ describe('bandit weights: computed once by the updater, served alike by every ro
 
     // The snapshot computed from all of them: its version is what the routers must serve.
     const snapshot = await waitFor(
-      () => deploymentEvents.messages.find((m) => m.value.action === 'weights' && m.value.deployment === 'churn' && m.value.detail.stats.v2.count === REWARDS / 2),
+      () =>
+        deploymentEvents.messages.find((m) => m.value.action === 'weights' && m.value.deployment === 'churn' && m.value.detail.stats.v2.count === REWARDS / 2),
       { what: 'the weights computed from every reward' },
     );
     const { weightsVersion, weights } = snapshot.value.detail;
@@ -107,7 +108,10 @@ describe('bandit weights: computed once by the updater, served alike by every ro
       async () => {
         sequence++;
         for (const [i, router] of routers.entries()) {
-          const answer = await http('POST', `${router.url}/v1/deployments/churn/predict`, { requestId: `r${i}-${sequence}`, inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
+          const answer = await http('POST', `${router.url}/v1/deployments/churn/predict`, {
+            requestId: `r${i}-${sequence}`,
+            inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]),
+          });
           if (answer.status !== 200) throw new Error(`predict: ${answer.status} ${JSON.stringify(answer.body)}`);
         }
         await waitFor(() => predictions.messages.some((m) => m.value.requestId === `r1-${sequence}`), { what: 'the prediction events' });

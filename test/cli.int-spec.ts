@@ -139,7 +139,7 @@ reward:
     expect((await cli('plan', 'abort', 'cli-plan')).stdout).toContain('single v1');
   });
 
-  it('tails predictions with --limit and the controller\'s decisions', async () => {
+  it("tails predictions with --limit and the controller's decisions", async () => {
     const spec = {
       variants: [
         { name: 'good', url: modelServer.url, model: 'churn-perfect' },
@@ -160,7 +160,10 @@ reward:
 
     const predictions = await cli('tail', 'predictions', '--deployment', 'cli-guarded', '--from-beginning', '--limit', '3', '--output', 'json');
     expect(predictions.code).toBe(0);
-    const lines = predictions.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = predictions.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line.value).toMatchObject({ type: 'prediction', deployment: 'cli-guarded' });
 
@@ -172,7 +175,7 @@ reward:
     expect(status.stdout).toMatch(/last decision: rollback \(v1 → v2\)/);
   });
 
-  it('shows a bandit\'s latest weights, from the history, as its set split', async () => {
+  it("shows a bandit's latest weights, from the history, as its set split", async () => {
     const spec = {
       variants: [
         { name: 'v1', url: modelServer.url, model: 'churn-v1' },
@@ -186,7 +189,9 @@ reward:
     const { status, latest } = await waitFor(
       async () => {
         const result = await cli('status', 'cli-bandit');
-        const weights = (await http('GET', `${router.url}/v1/deployments/cli-bandit/history`)).body.split.filter((p: { source: string }) => p.source === 'weights');
+        const weights = (await http('GET', `${router.url}/v1/deployments/cli-bandit/history`)).body.split.filter(
+          (p: { source: string }) => p.source === 'weights',
+        );
         const last = weights[weights.length - 1];
         return last && result.stdout.includes(`set = the bandit's weights at ${last.at}`) && { status: result.stdout, latest: last };
       },
@@ -227,10 +232,14 @@ reward:
     const replayed = await json('dlq', 'replay', '--topic-filter', 'feedback', '--limit', '1');
     expect(replayed).toMatchObject({ matched: 1, replayed: 1 });
     // Still poison: the joiner dead-letters the replayed copy again.
-    await waitFor(async () => (await json('dlq', 'replay', '--dry-run')).matched >= 2, { what: 'the replayed record back in the DLQ', timeoutMs: 60000, intervalMs: 1000 });
+    await waitFor(async () => (await json('dlq', 'replay', '--dry-run')).matched >= 2, {
+      what: 'the replayed record back in the DLQ',
+      timeoutMs: 60000,
+      intervalMs: 1000,
+    });
   });
 
-  it('exits 1 with the router\'s message, 2 on bad arguments, 3 when the router is unreachable', async () => {
+  it("exits 1 with the router's message, 2 on bad arguments, 3 when the router is unreachable", async () => {
     const unknown = await cli('get', 'no-such-deployment');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('deployment "no-such-deployment" does not exist');
@@ -250,7 +259,14 @@ reward:
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain('variants must contain at least 1 elements');
 
-    for (const args of [['status'], ['tail', 'everything'], ['deploy', 'x', '-f', join(dir, 'missing.yaml')], ['tail', 'dlq', '--limit', '0'], ['evaluate', 'cli-canary', '--policy', 'not json'], ['frobnicate']]) {
+    for (const args of [
+      ['status'],
+      ['tail', 'everything'],
+      ['deploy', 'x', '-f', join(dir, 'missing.yaml')],
+      ['tail', 'dlq', '--limit', '0'],
+      ['evaluate', 'cli-canary', '--policy', 'not json'],
+      ['frobnicate'],
+    ]) {
       const result = await cli(...args);
       expect({ args, code: result.code }).toEqual({ args, code: 2 });
     }

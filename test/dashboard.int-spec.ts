@@ -29,16 +29,19 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
   let browser: Browser;
   let page: Page;
 
-  beforeAll(async () => {
-    browser = await launchChromium();
-    modelServer = await startService(modelServerService);
-    services.push(modelServer);
-    router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
-    services.push(router);
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
-    services.push(await startService(rolloutControllerService, { ...env, ROLLOUT_INTERVAL_MS: '300' }));
-  }, 15 * 60 * 1000);
+  beforeAll(
+    async () => {
+      browser = await launchChromium();
+      modelServer = await startService(modelServerService);
+      services.push(modelServer);
+      router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
+      services.push(router);
+      services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
+      services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
+      services.push(await startService(rolloutControllerService, { ...env, ROLLOUT_INTERVAL_MS: '300' }));
+    },
+    15 * 60 * 1000,
+  );
 
   afterAll(async () => {
     await browser?.close();
@@ -54,7 +57,11 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
         for (let i = worker; i < count; i += 4) {
           const features = randomFeatures(rng);
           const requestId = `${deployment}-${sent}-${i}`;
-          const answer = await http('POST', `${router.url}/v1/deployments/${deployment}/predict`, { requestId, unitKey: `u${i}`, inputs: toInferInputs(features) });
+          const answer = await http('POST', `${router.url}/v1/deployments/${deployment}/predict`, {
+            requestId,
+            unitKey: `u${i}`,
+            inputs: toInferInputs(features),
+          });
           if (answer.status !== 200) throw new Error(`predict: ${answer.status} ${JSON.stringify(answer.body)}`);
           await http('POST', `${router.url}/v1/feedback`, { requestId, label: groundTruth(features) });
         }
@@ -106,10 +113,13 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     };
     expect((await http('PUT', `${router.url}/v1/deployments/dash-canary`, spec)).status).toBe(200);
     await traffic('dash-canary', 200);
-    await waitFor(async () => {
-      const report = (await api('/v1/deployments/dash-canary')).report;
-      return report.v1?.served?.reward?.count + report.v2?.served?.reward?.count >= 200;
-    }, { what: 'every label joined' });
+    await waitFor(
+      async () => {
+        const report = (await api('/v1/deployments/dash-canary')).report;
+        return report.v1?.served?.reward?.count + report.v2?.served?.reward?.count >= 200;
+      },
+      { what: 'every label joined' },
+    );
 
     page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     const errors: string[] = [];
@@ -119,16 +129,20 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
 
     // Quiet traffic: the page must converge to exactly what the API answers.
     const expected = await expectedRows();
-    await waitFor(async () => JSON.stringify(await shownRows()) === JSON.stringify(expected), { what: 'the dashboard to show the API\'s numbers' }).catch(async (error) => {
-      throw new Error(`${error.message}: shown ${JSON.stringify(await shownRows())}, API ${JSON.stringify(expected)}`);
-    });
+    await waitFor(async () => JSON.stringify(await shownRows()) === JSON.stringify(expected), { what: "the dashboard to show the API's numbers" }).catch(
+      async (error) => {
+        throw new Error(`${error.message}: shown ${JSON.stringify(await shownRows())}, API ${JSON.stringify(expected)}`);
+      },
+    );
     expect(await page.textContent('#version')).toBe('version 1');
     await waitFor(async () => (await page.textContent('#srm'))?.startsWith('p = '), { what: 'the sample-ratio check' });
 
     // Live: more traffic moves the numbers without a reload.
     const before = Number(await cell('v1', 'requests')) + Number(await cell('v2', 'requests'));
     await traffic('dash-canary', 120);
-    await waitFor(async () => Number(await cell('v1', 'requests')) + Number(await cell('v2', 'requests')) === before + 120, { what: 'the request counts to move live' });
+    await waitFor(async () => Number(await cell('v1', 'requests')) + Number(await cell('v2', 'requests')) === before + 120, {
+      what: 'the request counts to move live',
+    });
     await waitFor(async () => JSON.stringify(await shownRows()) === JSON.stringify(await expectedRows()), { what: 'the numbers to follow' });
 
     // The split chart draws the history read from Kafka: the put at 70/30.
@@ -141,10 +155,13 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     expect((await http('POST', `${router.url}/v1/deployments/dash-canary/promote`, { variant: 'v2' })).status).toBe(200);
     const fresh = await startService(routerService, { ...env, KAFKA_INGRESS: 'false' });
     services.push(fresh);
-    const replayed = await waitFor(async () => {
-      const h = (await http('GET', `${fresh.url}/v1/deployments/dash-canary/history`)).body;
-      return h.split.length >= 2 && h;
-    }, { what: 'the history from a new router' });
+    const replayed = await waitFor(
+      async () => {
+        const h = (await http('GET', `${fresh.url}/v1/deployments/dash-canary/history`)).body;
+        return h.split.length >= 2 && h;
+      },
+      { what: 'the history from a new router' },
+    );
     expect(replayed.split.map((p: { shares: object }) => p.shares)).toEqual([{ v1: 0.7, v2: 0.3 }, { v2: 1 }]);
     await waitFor(async () => (await page.textContent('#version')) === 'version 2', { what: 'the page to see the promotion' });
     await waitFor(async () => (await cell('v2', 'set')) === '100.0%', { what: 'the new set split' });
@@ -157,15 +174,30 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
   it('serves an OpenAPI document generated from the routes and the contracts, and Swagger UI', async () => {
     const doc = await api('/docs/json');
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/v1/deployments', '/v1/deployments/{name}', '/v1/deployments/{name}/history', '/v1/deployments/{name}/promote', '/v1/deployments/{name}/rollback', '/v1/deployments/{name}/plan/{action}', '/v1/deployments/{name}/predict', '/v2/models/{name}/infer', '/v1/feedback']) {
+    for (const path of [
+      '/v1/deployments',
+      '/v1/deployments/{name}',
+      '/v1/deployments/{name}/history',
+      '/v1/deployments/{name}/promote',
+      '/v1/deployments/{name}/rollback',
+      '/v1/deployments/{name}/plan/{action}',
+      '/v1/deployments/{name}/predict',
+      '/v2/models/{name}/infer',
+      '/v1/feedback',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
-    expect(doc.paths['/v1/deployments/{name}'].put.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/DeploymentSpecInput' });
+    expect(doc.paths['/v1/deployments/{name}'].put.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/DeploymentSpecInput',
+    });
     const schemas = doc.components.schemas;
     expect(schemas.DeploymentSpecInput).toMatchObject({
       type: 'object',
       required: ['variants', 'strategy'],
-      properties: { variants: { type: 'array', minItems: 1, maxItems: 16, items: { $ref: '#/components/schemas/VariantSpec' } }, strategy: { $ref: '#/components/schemas/StrategySpec' } },
+      properties: {
+        variants: { type: 'array', minItems: 1, maxItems: 16, items: { $ref: '#/components/schemas/VariantSpec' } },
+        strategy: { $ref: '#/components/schemas/StrategySpec' },
+      },
     });
     expect(schemas.StrategySpec.properties.type.enum).toEqual(['single', 'shadow', 'canary', 'bandit', 'plan']);
     expect(schemas.GuardrailsSpec.properties.alpha).toMatchObject({ minimum: 0.0001, maximum: 0.5 });

@@ -167,7 +167,10 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
       // Synthetic traffic logged 80/20 between two variants with 0/1 rewards, written as
       // the joiner writes it, to a deployment of its own in the same joined topic.
       const put = await http('PUT', `${router.url}/v1/deployments/scan`, {
-        variants: [{ name: 'a', url: 'http://127.0.0.1:9', model: 'm' }, { name: 'b', url: 'http://127.0.0.1:9', model: 'm' }],
+        variants: [
+          { name: 'a', url: 'http://127.0.0.1:9', model: 'm' },
+          { name: 'b', url: 'http://127.0.0.1:9', model: 'm' },
+        ],
         strategy: { type: 'canary', primary: 'a', canary: 'b', percent: 20 },
       });
       expect(put.status).toBe(200);
@@ -211,7 +214,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
       // The window holds these events only: the bandit traffic joined before `since` is not even read.
       expect(answer).toMatchObject({ status: 200, body: { n: SCAN_EVENTS, scanned: SCAN_EVENTS } });
       expect(answer.body.estimate).toBeCloseTo(rewardB / countB, 10); // single b: SNIPS is b's plain mean
-      const perMillion = (answer.body.scanMs / answer.body.scanned) * 1e6 / 1000;
+      const perMillion = ((answer.body.scanMs / answer.body.scanned) * 1e6) / 1000;
       process.stdout.write(
         `evaluate scan: ${answer.body.scanned} events in ${answer.body.scanMs} ms (${Math.round((answer.body.scanned / answer.body.scanMs) * 1000)} events/s, ≈ ${perMillion.toFixed(1)} s per million)\n`,
       );

@@ -191,12 +191,20 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
         { key: `${bad}-dep`, value: JSON.stringify({ ...feedback(`${bad}-dep`, { label: 1 }), deployment: 'Not A Name' }) },
       ],
     });
-    const records = await waitFor(() => {
-      const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
-      return mine.length >= 4 ? mine : undefined;
-    }, { what: 'four DLQ records' });
+    const records = await waitFor(
+      () => {
+        const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
+        return mine.length >= 4 ? mine : undefined;
+      },
+      { what: 'four DLQ records' },
+    );
     const byKey = Object.fromEntries(records.map((m) => [m.key, m.value]));
-    expect(byKey[`${bad}-json`]).toMatchObject({ topic: topics.predictions, value: '{oops', consumerGroup: group, error: expect.stringContaining('not valid JSON') });
+    expect(byKey[`${bad}-json`]).toMatchObject({
+      topic: topics.predictions,
+      value: '{oops',
+      consumerGroup: group,
+      error: expect.stringContaining('not valid JSON'),
+    });
     expect(byKey[`${bad}-empty`].error).toContain('needs a label or a reward');
     expect(byKey[`${bad}-id`].error).toContain('requestId');
     expect(byKey[`${bad}-dep`].error).toContain('deployment must be a deployment name');
@@ -212,10 +220,13 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     const key = requestKey(lonePrediction);
     expect(await redis.ttl(key)).toBeGreaterThan(WINDOW_SECONDS);
 
-    const text = await waitFor(async () => {
-      const text = await metrics();
-      return /switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely"[^}]*\} 1/.test(text) ? text : undefined;
-    }, { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 });
+    const text = await waitFor(
+      async () => {
+        const text = await metrics();
+        return /switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely"[^}]*\} 1/.test(text) ? text : undefined;
+      },
+      { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 },
+    );
     expect(text).toMatch(/switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely",variant="v1",role="served"[^}]*\} 1/);
     await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 1\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
     expect(await redis.exists(key, requestKey(loneFeedback))).toBe(0);

@@ -91,11 +91,21 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
   const features = toInferInputs([0.1, 0.2, 0.3, 0.4]);
   const routes: { name: string; method: string; path: (name: string) => string; valid: () => unknown }[] = [
     { name: 'PUT /v1/deployments/{name}', method: 'PUT', path: (n) => `/v1/deployments/${n}`, valid: goodSpec },
-    { name: 'POST /v1/deployments/{name}/predict', method: 'POST', path: (n) => `/v1/deployments/${n}/predict`, valid: () => ({ inputs: features, unitKey: 'u-1' }) },
+    {
+      name: 'POST /v1/deployments/{name}/predict',
+      method: 'POST',
+      path: (n) => `/v1/deployments/${n}/predict`,
+      valid: () => ({ inputs: features, unitKey: 'u-1' }),
+    },
     { name: 'POST /v2/models/{name}/infer', method: 'POST', path: (n) => `/v2/models/${n}/infer`, valid: () => ({ id: 'r-1', inputs: features }) },
     { name: 'POST /v1/feedback', method: 'POST', path: () => '/v1/feedback', valid: () => [{ requestId: 'r-1', label: 1 }] },
     { name: 'POST /v1/deployments/{name}/promote', method: 'POST', path: (n) => `/v1/deployments/${n}/promote`, valid: () => ({ variant: 'v1' }) },
-    { name: 'POST /v1/deployments/{name}/evaluate', method: 'POST', path: (n) => `/v1/deployments/${n}/evaluate`, valid: () => ({ policy: { type: 'single', variant: 'v1' } }) },
+    {
+      name: 'POST /v1/deployments/{name}/evaluate',
+      method: 'POST',
+      path: (n) => `/v1/deployments/${n}/evaluate`,
+      valid: () => ({ policy: { type: 'single', variant: 'v1' } }),
+    },
   ];
 
   it.each(routes)('$name: random and mutated bodies and names get a 4xx with a reason', async (route) => {
@@ -103,12 +113,22 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     tally.set(route.name, record);
     const serverErrors: string[] = [];
     const name = fc.oneof(fc.constant('fuzz'), fc.constant('missing'), fc.string({ maxLength: 80 }).map(encodeURIComponent));
-    const body = fc.oneof(fc.anything({ maxDepth: 4 }), mutated(route.valid), fc.string().map((text) => ({ raw: text })));
-    const cases = fc.sample(fc.tuple(name, body, fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1')), { numRuns: CASES, seed: SEED });
+    const body = fc.oneof(
+      fc.anything({ maxDepth: 4 }),
+      mutated(route.valid),
+      fc.string().map((text) => ({ raw: text })),
+    );
+    const cases = fc.sample(fc.tuple(name, body, fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1')), {
+      numRuns: CASES,
+      seed: SEED,
+    });
     for (const [deployment, value, contentType] of cases) {
       // Only the fuzz deployment's own spec may be overwritten: a mutated PUT is sent to a scratch name.
       const target = route.method === 'PUT' && deployment === 'fuzz' ? 'scratch' : deployment;
-      const raw = value !== null && typeof value === 'object' && 'raw' in (value as object) ? String((value as { raw: unknown }).raw) : JSON.stringify(value) ?? 'undefined';
+      const raw =
+        value !== null && typeof value === 'object' && 'raw' in (value as object)
+          ? String((value as { raw: unknown }).raw)
+          : (JSON.stringify(value) ?? 'undefined');
       const response = await fetch(`${router.url}${route.path(target)}`, {
         method: route.method,
         headers: { 'content-type': contentType, authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}` },
@@ -128,7 +148,11 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
       }
       if (response.status >= 400) {
         expect(typeof message === 'string' && message.length > 0 ? 'has a reason' : `no reason in ${text.slice(0, 200)}`).toBe('has a reason');
-        record.answers.add(`${response.status} ${String(message).replace(/[0-9a-f-]{8,}|"[^"]*"|\d+/g, '…').slice(0, 60)}`);
+        record.answers.add(
+          `${response.status} ${String(message)
+            .replace(/[0-9a-f-]{8,}|"[^"]*"|\d+/g, '…')
+            .slice(0, 60)}`,
+        );
       } else record.answers.add(String(response.status));
     }
     expect(serverErrors).toEqual([]);
@@ -139,10 +163,17 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     const record = { cases: 0, answers: new Set<string>(), fiveHundreds: 0 };
     tally.set('Kafka records (requests, feedback, predictions, shadow-requests, shadow-predictions, joined)', record);
     const consumed = [topics.requests, topics.feedback, topics.predictions, topics.shadowRequests, topics.shadowPredictions, topics.joined];
-    const values = fc.sample(fc.oneof(fc.string({ maxLength: 200 }), fc.anything({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1'))), {
-      numRuns: CASES,
-      seed: SEED,
-    });
+    const values = fc.sample(
+      fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.anything({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
+        fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+      ),
+      {
+        numRuns: CASES,
+        seed: SEED,
+      },
+    );
     const producer = await producerFor(testKafka());
     const before = dlq.messages.length;
     try {

@@ -34,7 +34,13 @@ describe('join state sizing (a private Redis)', () => {
     ...extra,
   });
   const live = { ttlSeconds: 3900, nowMs: Date.now() };
-  const record = (p: PredictionEvent, offset: number) => ({ requestId: p.requestId, deployment: p.deployment, pair: pairField(p), json: JSON.stringify(p), token: `switchyard.predictions:3:${offset}` });
+  const record = (p: PredictionEvent, offset: number) => ({
+    requestId: p.requestId,
+    deployment: p.deployment,
+    pair: pairField(p),
+    json: JSON.stringify(p),
+    token: `switchyard.predictions:3:${offset}`,
+  });
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
@@ -53,15 +59,22 @@ describe('join state sizing (a private Redis)', () => {
   it('holds a pending prediction in a few hundred bytes, and nothing once its window is swept', async () => {
     const before = await usedMemory();
     for (let i = 0; i < PENDING; i += BATCH) {
-      await state.recordPredictions(Array.from({ length: BATCH }, (_, j) => record(prediction(i + j), i + j)), () => live);
+      await state.recordPredictions(
+        Array.from({ length: BATCH }, (_, j) => record(prediction(i + j), i + j)),
+        () => live,
+      );
     }
-    const perPending = (await usedMemory() - before) / PENDING;
+    const perPending = ((await usedMemory()) - before) / PENDING;
     const json = JSON.stringify(prediction(0)).length;
 
-    const feedback = Array.from({ length: PENDING }, (_, i) => ({ requestId: prediction(i).requestId, json: JSON.stringify({ feedbackAt: new Date().toISOString(), label: 1 }), token: `switchyard.feedback:3:${i}` }));
+    const feedback = Array.from({ length: PENDING }, (_, i) => ({
+      requestId: prediction(i).requestId,
+      json: JSON.stringify({ feedbackAt: new Date().toISOString(), label: 1 }),
+      token: `switchyard.feedback:3:${i}`,
+    }));
     const beforeFeedback = await usedMemory();
     for (let i = 0; i < PENDING; i += BATCH) await state.recordFeedback(feedback.slice(i, i + BATCH), () => live);
-    const perJoined = (await usedMemory() - beforeFeedback) / PENDING;
+    const perJoined = ((await usedMemory()) - beforeFeedback) / PENDING;
 
     const keys = await client.redis.dbsize();
     let swept = 0;
@@ -71,7 +84,17 @@ describe('join state sizing (a private Redis)', () => {
       if (!more) break;
     }
     const after = await usedMemory();
-    console.log(JSON.stringify({ pendingPredictions: PENDING, predictionJsonBytes: json, bytesPerPendingPrediction: Math.round(perPending), bytesAddedByItsFeedbackAndClaim: Math.round(perJoined), keysWhilePending: keys, keysAfterSweep: await client.redis.dbsize(), usedMemoryGrowthAfterSweep: after - before }));
+    console.log(
+      JSON.stringify({
+        pendingPredictions: PENDING,
+        predictionJsonBytes: json,
+        bytesPerPendingPrediction: Math.round(perPending),
+        bytesAddedByItsFeedbackAndClaim: Math.round(perJoined),
+        keysWhilePending: keys,
+        keysAfterSweep: await client.redis.dbsize(),
+        usedMemoryGrowthAfterSweep: after - before,
+      }),
+    );
     expect(swept).toBe(PENDING);
     // Only the 16 bucket markers are left: the state is bounded by the window.
     expect(await client.redis.dbsize()).toBe(16);
@@ -85,8 +108,18 @@ describe('join state sizing (a private Redis)', () => {
     const count = async (variants: string[], n: number) => {
       for (let partition = 0; partition < 6; partition++) {
         for (let i = 0; i < n; i += BATCH, next += BATCH) {
-          const batch = Array.from({ length: BATCH }, (_, j) => prediction(i + j, { variant: variants[(i + j) % variants.length], latencyMs: (i + j) % 700, specVersion: 3 }));
-          await reports.add([{ deployment: 'churn', topic: 'switchyard.predictions', partition, lastOffset: String(next + BATCH - 1), counted: batch.map((p, j) => ({ offset: String(next + j), fields: reportFields(p) })) }]);
+          const batch = Array.from({ length: BATCH }, (_, j) =>
+            prediction(i + j, { variant: variants[(i + j) % variants.length], latencyMs: (i + j) % 700, specVersion: 3 }),
+          );
+          await reports.add([
+            {
+              deployment: 'churn',
+              topic: 'switchyard.predictions',
+              partition,
+              lastOffset: String(next + BATCH - 1),
+              counted: batch.map((p, j) => ({ offset: String(next + j), fields: reportFields(p) })),
+            },
+          ]);
         }
       }
     };
@@ -96,7 +129,9 @@ describe('join state sizing (a private Redis)', () => {
     const twoVariants = Number(await client.redis.memory('USAGE', report));
     await count(['v1', 'v2'], 10000);
     const moreTraffic = Number(await client.redis.memory('USAGE', report));
-    console.log(JSON.stringify({ reportBytesOneVariant: oneVariant, reportBytesPerMoreVariant: twoVariants - oneVariant, reportBytesAfter10xTraffic: moreTraffic }));
+    console.log(
+      JSON.stringify({ reportBytesOneVariant: oneVariant, reportBytesPerMoreVariant: twoVariants - oneVariant, reportBytesAfter10xTraffic: moreTraffic }),
+    );
     expect(Number((await reports.read('churn'))['v2:served:requests'])).toBe(6 * (500 + 5000));
     // Counters grow in digits only (a listpack entry of a few more bytes), not in fields.
     expect(moreTraffic - twoVariants).toBeLessThan(64);

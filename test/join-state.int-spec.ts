@@ -39,7 +39,12 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     outputs: 1,
     latencyMs: 1 + (requestId.length % 30),
   });
-  const feedback = (requestId: string, reward: number, deployment?: string) => ({ ...envelope('feedback'), requestId, reward, ...(deployment && { deployment }) });
+  const feedback = (requestId: string, reward: number, deployment?: string) => ({
+    ...envelope('feedback'),
+    requestId,
+    reward,
+    ...(deployment && { deployment }),
+  });
 
   async function send(topic: string, values: { requestId: string }[]): Promise<void> {
     await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
@@ -51,7 +56,11 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
 
   async function putSpecs(): Promise<void> {
     for (const name of ['alpha', 'beta']) {
-      const spec = validateDeploymentSpec({ variants: [{ name: 'v1', url: 'http://127.0.0.1:9/', model: 'm' }], strategy: { type: 'single', variant: 'v1' }, reward: { type: 'explicit' } });
+      const spec = validateDeploymentSpec({
+        variants: [{ name: 'v1', url: 'http://127.0.0.1:9/', model: 'm' }],
+        strategy: { type: 'single', variant: 'v1' },
+        reward: { type: 'explicit' },
+      });
       if (!spec.ok) throw new Error(spec.problems.join('; '));
       await specs.put(name, spec.value);
     }
@@ -102,10 +111,15 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     const shared = Array.from({ length: 10 }, (_, i) => `shared-${randomUUID()}-${i}`);
     const unscoped = `unscoped-${randomUUID()}`;
     await predict(shared.flatMap((id) => [prediction('alpha', id), prediction('beta', id)]));
-    await send(topics.feedback, shared.flatMap((id) => [feedback(id, 1, 'alpha'), feedback(id, 0, 'beta')]));
+    await send(
+      topics.feedback,
+      shared.flatMap((id) => [feedback(id, 1, 'alpha'), feedback(id, 0, 'beta')]),
+    );
     await send(topics.feedback, [feedback(unscoped, 0.5)]);
     await predict([prediction('alpha', unscoped), prediction('beta', unscoped)]);
-    await waitFor(async () => (await settled()) && joinedFor(unscoped).length >= 2 && shared.every((id) => joinedFor(id).length >= 2), { what: 'every pair joined' });
+    await waitFor(async () => (await settled()) && joinedFor(unscoped).length >= 2 && shared.every((id) => joinedFor(id).length >= 2), {
+      what: 'every pair joined',
+    });
 
     for (const id of shared) {
       const events = joinedFor(id).sort((a, b) => a.deployment.localeCompare(b.deployment));
@@ -114,7 +128,11 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
         ['beta', 0],
       ]);
     }
-    expect(joinedFor(unscoped).map((e) => [e.deployment, e.reward]).sort()).toEqual([
+    expect(
+      joinedFor(unscoped)
+        .map((e) => [e.deployment, e.reward])
+        .sort(),
+    ).toEqual([
       ['alpha', 0.5],
       ['beta', 0.5],
     ]);
@@ -130,7 +148,10 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     const predictions = before.map((id) => prediction('alpha', id));
     // Duplicates (another offset) must not be counted twice, before or after the rebuild.
     await predict([...predictions, ...predictions.slice(0, 5)]);
-    await send(topics.feedback, joinedBefore.map((id) => feedback(id, 1)));
+    await send(
+      topics.feedback,
+      joinedBefore.map((id) => feedback(id, 1)),
+    );
     await waitFor(async () => (await settled()) && joinedBefore.every((id) => joinedFor(id).length === 1), { what: 'the first ten pairs joined' });
     const reports = joiner.app.get(ReportStore);
     expect(await reports.read('alpha')).toEqual(recount('alpha'));
@@ -141,12 +162,17 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     expect(await reports.read('alpha')).toEqual(recount('alpha'));
 
     // Feedback again for the pairs joined before, and for the first time for the others; duplicates of predictions too.
-    await send(topics.feedback, before.map((id) => feedback(id, 0)));
+    await send(
+      topics.feedback,
+      before.map((id) => feedback(id, 0)),
+    );
     await predict(predictions.slice(10, 15));
     const after = `after-${randomUUID()}`;
     await predict([prediction('alpha', after)]);
     await send(topics.feedback, [feedback(after, 1)]);
-    await waitFor(async () => (await settled()) && joinedFor(after).length === 1 && pending.every((id) => joinedFor(id).length >= 1), { what: 'the pending pairs joined' });
+    await waitFor(async () => (await settled()) && joinedFor(after).length === 1 && pending.every((id) => joinedFor(id).length >= 1), {
+      what: 'the pending pairs joined',
+    });
 
     for (const id of joinedBefore) expect(joinedFor(id).map((e) => e.reward)).toEqual([1]);
     for (const id of pending) expect(joinedFor(id).map((e) => e.reward)).toEqual([0]);

@@ -18,9 +18,23 @@ function stream(): { predictions: PredictionEvent[]; feedback: object[] } {
   for (let i = 0; i < REQUESTS; i++) {
     const features = randomFeatures(rng);
     const requestId = `req-${i}`;
-    for (const [variant, model, role] of [['v1', 'churn-v1', 'served'], ['s1', 'churn-v3', 'shadow']] as const) {
+    for (const [variant, model, role] of [
+      ['v1', 'churn-v1', 'served'],
+      ['s1', 'churn-v3', 'shadow'],
+    ] as const) {
       const outputs = [{ name: 'label', shape: [1], datatype: 'INT64', data: [predict(model, features).label] }];
-      predictions.push({ ...envelope('prediction'), requestId, deployment: 'churn', variant, role, strategy: 'shadow', specVersion: 1, probability: 1, outputs, latencyMs: 1 });
+      predictions.push({
+        ...envelope('prediction'),
+        requestId,
+        deployment: 'churn',
+        variant,
+        role,
+        strategy: 'shadow',
+        specVersion: 1,
+        probability: 1,
+        outputs,
+        latencyMs: 1,
+      });
     }
     feedback.push({ ...envelope('feedback'), requestId, label: groundTruth(features) });
   }
@@ -97,8 +111,14 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
 
   it('holds each pair exactly once after the joiner is SIGKILLed mid-stream and restarted', async () => {
     const flow = await setUp('joiner-kill');
-    await flow.send(flow.topics.predictions, data.predictions.filter((p) => p.role === 'served'));
-    await flow.send(flow.topics.shadowPredictions, data.predictions.filter((p) => p.role === 'shadow'));
+    await flow.send(
+      flow.topics.predictions,
+      data.predictions.filter((p) => p.role === 'served'),
+    );
+    await flow.send(
+      flow.topics.shadowPredictions,
+      data.predictions.filter((p) => p.role === 'shadow'),
+    );
     const port = await freePort();
     const first = await flow.spawnJoiner('kill-test', port);
     await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
@@ -117,8 +137,14 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
     const flow = await setUp('joiner-pair');
     const [a, b] = [await flow.spawnJoiner('pair-a'), await flow.spawnJoiner('pair-b')];
     await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
-    await flow.send(flow.topics.predictions, data.predictions.filter((p) => p.role === 'served'));
-    await flow.send(flow.topics.shadowPredictions, data.predictions.filter((p) => p.role === 'shadow'));
+    await flow.send(
+      flow.topics.predictions,
+      data.predictions.filter((p) => p.role === 'served'),
+    );
+    await flow.send(
+      flow.topics.shadowPredictions,
+      data.predictions.filter((p) => p.role === 'shadow'),
+    );
     await flow.finish();
     expectEachPairOnce(flow.joined);
     const joinedBy = async (joiner: ServiceProcess) => {
@@ -136,8 +162,14 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
     try {
       const flow = await setUp('joiner-loss', redis.url);
       await Promise.all([flow.spawnJoiner('loss-a'), flow.spawnJoiner('loss-b')]);
-      await flow.send(flow.topics.predictions, data.predictions.filter((p) => p.role === 'served'));
-      await flow.send(flow.topics.shadowPredictions, data.predictions.filter((p) => p.role === 'shadow'));
+      await flow.send(
+        flow.topics.predictions,
+        data.predictions.filter((p) => p.role === 'served'),
+      );
+      await flow.send(
+        flow.topics.shadowPredictions,
+        data.predictions.filter((p) => p.role === 'shadow'),
+      );
       const feedback = data.feedback as { requestId: string }[];
       await flow.send(flow.topics.feedback, feedback.slice(0, REQUESTS / 2));
       await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiners to be mid-stream' });

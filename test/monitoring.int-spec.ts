@@ -24,7 +24,8 @@ function definedMetrics(): Set<string> {
     for (const entry of readdirSync(dir)) {
       const path = join(dir, entry);
       if (statSync(path).isDirectory()) walk(path);
-      else if (path.endsWith('.ts') && !path.endsWith('.spec.ts')) for (const match of readFileSync(path, 'utf8').matchAll(/name: '(switchyard_[a-z0-9_]+)'/g)) names.add(match[1]);
+      else if (path.endsWith('.ts') && !path.endsWith('.spec.ts'))
+        for (const match of readFileSync(path, 'utf8').matchAll(/name: '(switchyard_[a-z0-9_]+)'/g)) names.add(match[1]);
     }
   };
   walk(join(ROOT, 'apps'));
@@ -48,7 +49,9 @@ describe('monitoring (deploy/)', () => {
 
   it('alerts on a failed guardrail, decisions, consumer lag, DLQ growth and pauses (SRM)', () => {
     const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8'));
-    const alerts = Object.fromEntries(rules.groups.flatMap((g: { rules: { alert?: string; expr: string }[] }) => g.rules.filter((r) => r.alert).map((r) => [r.alert, r.expr])));
+    const alerts = Object.fromEntries(
+      rules.groups.flatMap((g: { rules: { alert?: string; expr: string }[] }) => g.rules.filter((r) => r.alert).map((r) => [r.alert, r.expr])),
+    );
     expect(alerts.SwitchyardGuardrailFailed).toContain('switchyard_rollout_status{status="failed"}) == 1');
     expect(alerts.SwitchyardRolloutRolledBack).toContain('switchyard_rollout_decisions_total{action="rollback"}');
     expect(alerts.SwitchyardDecisionsFlapping).toContain('switchyard:rollout_decisions:rate15m');
@@ -70,7 +73,9 @@ describe('monitoring (deploy/)', () => {
     const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr));
     expect(exprs.length).toBeGreaterThan(10);
     const unknown = exprs.flatMap((expr) =>
-      [...expr.matchAll(/\b(switchyard[:_][a-z0-9_:]+)/g)].map((m) => m[1].replace(/_(bucket|sum|count)$/, '')).filter((name) => !known.has(name) && !recorded.has(name)),
+      [...expr.matchAll(/\b(switchyard[:_][a-z0-9_:]+)/g)]
+        .map((m) => m[1].replace(/_(bucket|sum|count)$/, ''))
+        .filter((name) => !known.has(name) && !recorded.has(name)),
     );
     expect(unknown).toEqual([]);
     expect(new Set(dashboard.panels.map((p: { id: number }) => p.id)).size).toBe(dashboard.panels.length);

@@ -17,7 +17,12 @@ describe(readRange.name, () => {
     await producer.send({ topic, messages: ['a', 'b', 'c', 'd'].flatMap((key) => [1, 2, 3].map((n) => ({ key, value: `${key}${n}` }))) });
     await producer.disconnect();
     // A transactional write leaves a commit marker as the last record of its partition.
-    const transactional = kafka.producer({ createPartitioner: javaCompatiblePartitioner, transactionalId: `tx-${ids.groupSuffix}`, idempotent: true, maxInFlightRequests: 1 });
+    const transactional = kafka.producer({
+      createPartitioner: javaCompatiblePartitioner,
+      transactionalId: `tx-${ids.groupSuffix}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
     await transactional.connect();
     const tx = await transactional.transaction();
     await tx.send({ topic, messages: [{ key: 'a', value: 'a4' }] });

@@ -93,11 +93,22 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     const ids: string[] = [];
     for (let i = 0; ids.length < JOIN_BUCKETS * 2; i++) ids.push(`req-${i}`);
     expect(new Set(ids.map(joinBucket)).size).toBe(JOIN_BUCKETS);
-    const predictions = ids.map((requestId, i) => ({ requestId, deployment: 'churn', pair: 'churn:v1:served', json: JSON.stringify({ requestId }), token: `p:0:${i}` }));
+    const predictions = ids.map((requestId, i) => ({
+      requestId,
+      deployment: 'churn',
+      pair: 'churn:v1:served',
+      json: JSON.stringify({ requestId }),
+      token: `p:0:${i}`,
+    }));
     expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
     const feedback = ids.map((requestId, i) => ({ requestId, json: JSON.stringify({ requestId, reward: 1 }), token: `f:0:${i}` }));
     expect(await store.recordFeedback(feedback, timing)).toHaveLength(ids.length);
-    expect(await store.recordFeedback(feedback.map((f) => ({ ...f, token: `${f.token}-again` })), timing)).toEqual([]);
+    expect(
+      await store.recordFeedback(
+        feedback.map((f) => ({ ...f, token: `${f.token}-again` })),
+        timing,
+      ),
+    ).toEqual([]);
     const { expired } = await store.sweep(Date.now() + 1000, 100);
     expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
     expect(expired.every((e) => e.predictions.every((p) => p.joined))).toBe(true);
@@ -107,9 +118,24 @@ describeOnEachRedis('JoinStateStore', (redis) => {
 
 describeOnEachRedis('DeploymentRegistry (the spec log folded into Redis)', (redis) => {
   const registry = new DeploymentRegistry(redis.client);
-  const keys = (name: string) => ({ rollout: new RolloutStateStore(redis.client).key(name), removedWithDeletion: [new ReportStore(redis.client).key(name), new ArmStatsStore(redis.client).key(name)] });
-  const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({ ...envelope('specChange'), eventId: randomUUID(), deployment: 'churn', change: 'put', ...fields });
-  const body = { name: 'churn', updatedAt: '2026-11-29T00:00:00.000Z', variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 }], strategy: { type: 'single' as const, variant: 'v1' }, reward: { type: 'match' as const } };
+  const keys = (name: string) => ({
+    rollout: new RolloutStateStore(redis.client).key(name),
+    removedWithDeletion: [new ReportStore(redis.client).key(name), new ArmStatsStore(redis.client).key(name)],
+  });
+  const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({
+    ...envelope('specChange'),
+    eventId: randomUUID(),
+    deployment: 'churn',
+    change: 'put',
+    ...fields,
+  });
+  const body = {
+    name: 'churn',
+    updatedAt: '2026-11-29T00:00:00.000Z',
+    variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 }],
+    strategy: { type: 'single' as const, variant: 'v1' },
+    reward: { type: 'match' as const },
+  };
 
   it('writes a change on top of the previous one, a no-op when it is there, and the whole record when Redis is behind', async () => {
     const record = emptyRecord();
@@ -167,13 +193,35 @@ const WRITES: [store: string, write: (client: RedisClient, deployment: string) =
       await store.reconcileArms(deployment, 1, { a: 1 }, 'life', 60);
     },
   ],
-  ['report', (client, deployment) => new ReportStore(client).replace(deployment, new Map([['a:served:requests', 1]]), [{ topic: 't', partition: 0, offset: '1' }])],
+  [
+    'report',
+    (client, deployment) => new ReportStore(client).replace(deployment, new Map([['a:served:requests', 1]]), [{ topic: 't', partition: 0, offset: '1' }]),
+  ],
   [
     'registry',
     (client, deployment) => {
       const record = emptyRecord();
-      applySpecChange(record, { ...envelope('specChange'), deployment, change: 'put', body: { name: deployment, updatedAt: '2026-11-29T00:00:00.000Z', variants: [], strategy: { type: 'single', variant: 'a' }, reward: { type: 'match' } } }, 0);
-      return new DeploymentRegistry(client).write(deployment, record, { previousOffset: -1, whole: true, keys: { rollout: new RolloutStateStore(client).key(deployment), removedWithDeletion: [] } });
+      applySpecChange(
+        record,
+        {
+          ...envelope('specChange'),
+          deployment,
+          change: 'put',
+          body: {
+            name: deployment,
+            updatedAt: '2026-11-29T00:00:00.000Z',
+            variants: [],
+            strategy: { type: 'single', variant: 'a' },
+            reward: { type: 'match' },
+          },
+        },
+        0,
+      );
+      return new DeploymentRegistry(client).write(deployment, record, {
+        previousOffset: -1,
+        whole: true,
+        keys: { rollout: new RolloutStateStore(client).key(deployment), removedWithDeletion: [] },
+      });
     },
   ],
 ];

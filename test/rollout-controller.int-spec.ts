@@ -91,7 +91,8 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     return sent;
   }
 
-  const decisionsOf = (deployment: string) => events.messages.filter((m) => m.value?.type === 'decision' && m.value.deployment === deployment).map((m) => m.value);
+  const decisionsOf = (deployment: string) =>
+    events.messages.filter((m) => m.value?.type === 'decision' && m.value.deployment === deployment).map((m) => m.value);
 
   /** Traffic with labels until `done` says the rollout has finished; the final GET, the requests sent and the decisions published. */
   /** Over once the spec is `single` and the decision that made it so is published (its version known). */
@@ -145,7 +146,14 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     process.stdout.write(`rollout: rolled back after ${sent} requests sent; evidence ${JSON.stringify(decision.evidence)}\n`);
   });
 
-  const PLAN_STEPS = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } }, { promote: true }];
+  const PLAN_STEPS = [
+    { shadow: { minSamples: 100 } },
+    { canary: 5 },
+    { canary: 25 },
+    { canary: 50 },
+    { bandit: { algorithm: 'thompson', minSamples: 300, minShare: 0.2 } },
+    { promote: true },
+  ];
 
   it('walks a good candidate from shadow to full traffic with no human step', async () => {
     // Six gates, each waiting for labels to join: the longest test of the suite.
@@ -184,7 +192,7 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(decisions[0].evidence.high).toBeLessThan(0);
   });
 
-  it('keeps a step\'s evidence across pause and resume, and abort returns to the primary', async () => {
+  it("keeps a step's evidence across pause and resume, and abort returns to the primary", async () => {
     await put('held-plan', {
       variants: [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')],
       strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: [{ canary: 50 }, { promote: true }] },
@@ -194,33 +202,45 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     const get = async () => (await http('GET', `${router.url}/v1/deployments/held-plan`)).body;
     await firstPass('held-plan', 'plan');
     await traffic('held-plan', 300, 41);
-    const before = await waitFor(async () => {
-      const body = await get();
-      return (body.plan.evidence?.n?.v1 ?? 0) + (body.plan.evidence?.n?.v3 ?? 0) >= 300 && body;
-    }, { what: 'the step to count 300 pairs' });
+    const before = await waitFor(
+      async () => {
+        const body = await get();
+        return (body.plan.evidence?.n?.v1 ?? 0) + (body.plan.evidence?.n?.v3 ?? 0) >= 300 && body;
+      },
+      { what: 'the step to count 300 pairs' },
+    );
     expect(before.plan).toMatchObject({ step: 1, of: 2, kind: 'canary', paused: false, state: 'waiting' });
 
     const admin = (action: string) => http('POST', `${router.url}/v1/deployments/held-plan/plan/${action}`);
     expect((await admin('pause')).body.strategy.paused).toBe(true);
-    const paused = await waitFor(async () => {
-      const body = await get();
-      return body.plan.state === 'paused' && body.plan.judgedVersion === body.version && body;
-    }, { what: 'the controller to see the pause' });
+    const paused = await waitFor(
+      async () => {
+        const body = await get();
+        return body.plan.state === 'paused' && body.plan.judgedVersion === body.version && body;
+      },
+      { what: 'the controller to see the pause' },
+    );
     expect(paused.plan.since).toBe(before.plan.since);
 
     expect((await admin('resume')).body.strategy.paused).toBeUndefined();
     await traffic('held-plan', 100, 43);
-    const resumed = await waitFor(async () => {
-      const body = await get();
-      const n = body.plan.evidence?.n ?? {};
-      return body.plan.judgedVersion === body.version && (n.v1 ?? 0) + (n.v3 ?? 0) >= 400 && body;
-    }, { what: 'the resumed step to count on' });
+    const resumed = await waitFor(
+      async () => {
+        const body = await get();
+        const n = body.plan.evidence?.n ?? {};
+        return body.plan.judgedVersion === body.version && (n.v1 ?? 0) + (n.v3 ?? 0) >= 400 && body;
+      },
+      { what: 'the resumed step to count on' },
+    );
     // Same step, same start: the pairs before the pause still count.
     expect(resumed.plan.since).toBe(before.plan.since);
 
     const aborted = await admin('abort');
     expect(aborted.body.strategy).toEqual({ type: 'single', variant: 'v1' });
-    await waitFor(async () => (await http('POST', `${router.url}/v1/deployments/held-plan/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) })).body.variant === 'v1', { what: 'the primary to serve' });
+    await waitFor(
+      async () => (await http('POST', `${router.url}/v1/deployments/held-plan/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) })).body.variant === 'v1',
+      { what: 'the primary to serve' },
+    );
     expect((await admin('abort')).status).toBe(400);
     expect((await admin('explode')).status).toBe(404);
   });
@@ -234,11 +254,14 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     await firstPass('even-canary');
     await traffic('even-canary', 3000, 23);
     // Judged on every labelled pair: wait until the comparison has counted them all.
-    const spec = await waitFor(async () => {
-      const body = (await http('GET', `${router.url}/v1/deployments/even-canary`)).body;
-      const n = body.guardrails?.evidence?.n ?? {};
-      return ((n.v3 ?? 0) + (n.v3b ?? 0) >= 3000 || body.guardrails?.state !== 'running') && body;
-    }, { timeoutMs: 60000, what: 'all 3000 pairs to be judged' });
+    const spec = await waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/even-canary`)).body;
+        const n = body.guardrails?.evidence?.n ?? {};
+        return ((n.v3 ?? 0) + (n.v3b ?? 0) >= 3000 || body.guardrails?.state !== 'running') && body;
+      },
+      { timeoutMs: 60000, what: 'all 3000 pairs to be judged' },
+    );
     expect(spec.strategy.type).toBe('canary');
     expect(spec.version).toBe(1);
     expect(['running', 'passed']).toContain(spec.guardrails.state);
@@ -269,8 +292,15 @@ describe('rollout controller: a human edit between read and write wins', () => {
     const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
     const redis = controller.app.get(RedisClient).redis;
-    const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
-    const judged = await specs.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    const variants = [
+      { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
+      { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
+    ];
+    const judged = await specs.put('race', {
+      variants,
+      strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 },
+      guardrails: { minSamples: 50 },
+    } as never);
     expect(await reconciler.reconcile(judged)).toBe('judged');
 
     // After the baseline: 400 pairs each, the canary right 60 % of the time against 90 %.
@@ -279,7 +309,11 @@ describe('rollout controller: a human edit between read and write wins', () => {
     await redis.hset(stats, { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
     await redis.hset(report, { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
 
-    const human = await specs.put('race', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50, onFail: 'pause' } } as never);
+    const human = await specs.put('race', {
+      variants,
+      strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 },
+      guardrails: { minSamples: 50, onFail: 'pause' },
+    } as never);
     expect(await reconciler.reconcile(judged)).toBe('conflict');
     expect(await registry.get('race')).toEqual(human);
 
@@ -292,11 +326,30 @@ describe('rollout controller: a human edit between read and write wins', () => {
     const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
     const redis = controller.app.get(RedisClient).redis;
-    const variants = [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' }, { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' }];
-    const spec = await specs.put('calm', { variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 }, guardrails: { minSamples: 50 } } as never);
+    const variants = [
+      { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
+      { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
+    ];
+    const spec = await specs.put('calm', {
+      variants,
+      strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 },
+      guardrails: { minSamples: 50 },
+    } as never);
     expect(await reconciler.reconcile(spec)).toBe('judged');
-    await redis.hset(controller.app.get(ArmStatsStore).key('calm'), { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
-    await redis.hset(controller.app.get(ReportStore).key('calm'), { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
+    await redis.hset(controller.app.get(ArmStatsStore).key('calm'), {
+      'v1:count': 400,
+      'v1:sum': 360,
+      'v1:sumSq': 360,
+      'v2:count': 400,
+      'v2:sum': 240,
+      'v2:sumSq': 240,
+    });
+    await redis.hset(controller.app.get(ReportStore).key('calm'), {
+      'v1:served:requests': 400,
+      'v1:served:lat:2': 400,
+      'v2:served:requests': 400,
+      'v2:served:lat:2': 400,
+    });
 
     expect(await reconciler.reconcile(spec)).toBe('decided');
     const written = await registry.get('calm');

@@ -77,7 +77,11 @@ describe('router (real Kafka, Redis and model-server)', () => {
     expect(bad.status).toBe(400);
     const problems: string[] = bad.body.problems;
     expect(problems).toEqual(
-      expect.arrayContaining([expect.stringContaining('variants.0.url'), expect.stringContaining('variants.0.timeoutMs'), expect.stringContaining('strategy.percent')]),
+      expect.arrayContaining([
+        expect.stringContaining('variants.0.url'),
+        expect.stringContaining('variants.0.timeoutMs'),
+        expect.stringContaining('strategy.percent'),
+      ]),
     );
     expect((await http('GET', `${router.url}/v1/deployments/bad`)).status).toBe(404);
 
@@ -164,8 +168,16 @@ describe('router (real Kafka, Redis and model-server)', () => {
           { key: 'k-1', value: JSON.stringify({ requestId: 'k-1', deployment: 'churn', inputs: toInferInputs(features) }), headers },
           { key: 'k-2', value: JSON.stringify({ requestId: 'k-2', deployment: 'missing', inputs: [] }), headers },
           { key: 'bad-2', value: JSON.stringify({ requestId: 'bad-2', deployment: 'churn' }), headers },
-          { key: 'bad-3', value: JSON.stringify({ requestId: 'bad-3', deployment: 'churn', inputs: toInferInputs(features) }), headers: { 'reply-to': topics.joined } },
-          { key: 'bad-4', value: JSON.stringify({ requestId: 'bad-4', deployment: 'churn', inputs: toInferInputs(features) }), headers: { 'reply-to': `${ids.topicPrefix}elsewhere` } },
+          {
+            key: 'bad-3',
+            value: JSON.stringify({ requestId: 'bad-3', deployment: 'churn', inputs: toInferInputs(features) }),
+            headers: { 'reply-to': topics.joined },
+          },
+          {
+            key: 'bad-4',
+            value: JSON.stringify({ requestId: 'bad-4', deployment: 'churn', inputs: toInferInputs(features) }),
+            headers: { 'reply-to': `${ids.topicPrefix}elsewhere` },
+          },
         ],
       });
       await waitFor(() => replies.messages.length >= 2 && dlq.messages.length >= 4, { what: 'replies and DLQ records' });

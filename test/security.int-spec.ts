@@ -18,11 +18,22 @@ describe('security: the router refuses what it must, with the reason', () => {
   let modelServer: RunningService;
   let guarded: RunningService;
 
-  const spec = (url = modelServer.url, model = 'churn-v1') => ({ variants: [{ name: 'v1', url, model }, { name: 'v2', url: modelServer.url, model: 'churn-v2' }], strategy: { type: 'single', variant: 'v1' } });
+  const spec = (url = modelServer.url, model = 'churn-v1') => ({
+    variants: [
+      { name: 'v1', url, model },
+      { name: 'v2', url: modelServer.url, model: 'churn-v2' },
+    ],
+    strategy: { type: 'single', variant: 'v1' },
+  });
 
   beforeAll(async () => {
     modelServer = await startService(modelServerService);
-    guarded = await startService(routerService, { ...env, ADMIN_API_KEY: KEYS.join(','), FEEDBACK_API_KEY: FEEDBACK_KEY, VARIANT_URL_ALLOW: 'models.example:9000,10.9.0.0/16' });
+    guarded = await startService(routerService, {
+      ...env,
+      ADMIN_API_KEY: KEYS.join(','),
+      FEEDBACK_API_KEY: FEEDBACK_KEY,
+      VARIANT_URL_ALLOW: 'models.example:9000,10.9.0.0/16',
+    });
     services.push(modelServer, guarded);
   });
 
@@ -44,7 +55,12 @@ describe('security: the router refuses what it must, with the reason', () => {
     for (const [method, path, body] of routes) {
       for (const headers of [NONE, bearer('wrong-key-0123456789abcdef'), { authorization: KEYS[0] }]) {
         const answer = await http(method, `${guarded.url}${path}`, body, headers);
-        expect([method, path, answer.status, answer.body.message]).toEqual([method, path, 401, 'control-plane routes need "Authorization: Bearer <ADMIN_API_KEY>"']);
+        expect([method, path, answer.status, answer.body.message]).toEqual([
+          method,
+          path,
+          401,
+          'control-plane routes need "Authorization: Bearer <ADMIN_API_KEY>"',
+        ]);
       }
     }
     expect((await http('PUT', `${guarded.url}/v1/deployments/locked`, spec(), bearer(KEYS[0]))).status).toBe(200);
@@ -68,7 +84,9 @@ describe('security: the router refuses what it must, with the reason', () => {
     for (const url of ['http://10.0.0.5:9000', 'http://169.254.169.254', 'http://models.example:9001']) {
       const answer = await http('PUT', `${guarded.url}/v1/deployments/ssrf`, spec(url), bearer(KEYS[0]));
       expect(answer.status).toBe(400);
-      expect(answer.body.problems).toEqual([expect.stringMatching(/^variants\.0\.url: host ".+" is not allowed: variant URLs may name the loopback range and VARIANT_URL_ALLOW/)]);
+      expect(answer.body.problems).toEqual([
+        expect.stringMatching(/^variants\.0\.url: host ".+" is not allowed: variant URLs may name the loopback range and VARIANT_URL_ALLOW/),
+      ]);
     }
     for (const url of ['http://models.example:9000', 'http://10.9.3.4:8080']) {
       expect((await http('PUT', `${guarded.url}/v1/deployments/ssrf`, spec(url), bearer(KEYS[0]))).status).toBe(200);

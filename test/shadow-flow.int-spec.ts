@@ -62,7 +62,15 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
         messages: list.map((c) => ({ key: c.requestId, value: JSON.stringify({ ...envelope('feedback'), requestId: c.requestId, label: c.label }) })),
       });
     const viaHttp = async (list: typeof cases) =>
-      expect((await http('POST', `${router.url}/v1/feedback`, list.map((c) => ({ requestId: c.requestId, label: c.label })))).status).toBe(202);
+      expect(
+        (
+          await http(
+            'POST',
+            `${router.url}/v1/feedback`,
+            list.map((c) => ({ requestId: c.requestId, label: c.label })),
+          )
+        ).status,
+      ).toBe(202);
 
     // A sixth of the feedback arrives before its prediction exists.
     await viaKafka(cases.slice(0, 10));

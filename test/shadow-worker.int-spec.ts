@@ -84,10 +84,13 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
     const requestId = `sr-${randomUUID()}`;
     await producer.send({ topic: topics.shadowRequests, messages: [{ key: requestId, value: JSON.stringify(shadowRequest(requestId, ['s1', 's2'])) }] });
 
-    const events = await waitFor(() => {
-      const mine = shadowPredictions.messages.filter((m) => m.key === requestId);
-      return mine.length >= 2 ? mine : undefined;
-    }, { what: 'two shadow predictions' });
+    const events = await waitFor(
+      () => {
+        const mine = shadowPredictions.messages.filter((m) => m.key === requestId);
+        return mine.length >= 2 ? mine : undefined;
+      },
+      { what: 'two shadow predictions' },
+    );
     await waitFor(workerCaughtUp, { what: 'the worker to commit' });
     expect(shadowPredictions.messages.filter((m) => m.key === requestId)).toHaveLength(2);
 
@@ -133,12 +136,20 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
       ],
     });
     await waitFor(() => shadowPredictions.messages.find((m) => m.key === good), { what: 'the valid request served' });
-    const records = await waitFor(() => {
-      const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
-      return mine.length >= 2 ? mine : undefined;
-    }, { what: 'two DLQ records' });
+    const records = await waitFor(
+      () => {
+        const mine = dlq.messages.filter((m) => m.key?.startsWith(bad));
+        return mine.length >= 2 ? mine : undefined;
+      },
+      { what: 'two DLQ records' },
+    );
     const byKey = Object.fromEntries(records.map((m) => [m.key, m.value]));
-    expect(byKey[`${bad}-json`]).toMatchObject({ topic: topics.shadowRequests, value: '{not json', consumerGroup: group, error: expect.stringContaining('not valid JSON') });
+    expect(byKey[`${bad}-json`]).toMatchObject({
+      topic: topics.shadowRequests,
+      value: '{not json',
+      consumerGroup: group,
+      error: expect.stringContaining('not valid JSON'),
+    });
     expect(byKey[`${bad}-shape`].error).toContain('shadows');
     expect(shadowPredictions.messages.filter((m) => m.key?.startsWith(bad))).toHaveLength(0);
   });

@@ -56,7 +56,10 @@ describe('spec log (real Kafka, a private Redis restarted empty)', () => {
 
     await redis.restartEmpty();
 
-    await waitFor(async () => JSON.stringify(await versions('kept')) === JSON.stringify(before), { timeoutMs: 30000, what: 'the registry restored from the spec log' });
+    await waitFor(async () => JSON.stringify(await versions('kept')) === JSON.stringify(before), {
+      timeoutMs: 30000,
+      what: 'the registry restored from the spec log',
+    });
     expect((await http('GET', `${router.url}/v1/deployments/gone`)).status).toBe(404);
     expect((await http('GET', `${router.url}/v1/deployments`)).body.deployments.map((d: { name: string }) => d.name)).toEqual(['kept']);
     // The version numbers go on from the log, not from an empty Redis.

@@ -4,7 +4,17 @@
  * rollout controller would; beside it, a naive fixed-horizon z-test peeked at the same moments.
  */
 import { GUARDRAIL_DEFAULTS } from '@switchyard/contracts';
-import { ArmEvidence, ArmStats, GuardrailSettings, GuardrailVerdict, LATENCY_BUCKETS_MS, judgeCandidate, murmur3, Rng, seededRng } from '@switchyard/strategies';
+import {
+  ArmEvidence,
+  ArmStats,
+  GuardrailSettings,
+  GuardrailVerdict,
+  LATENCY_BUCKETS_MS,
+  judgeCandidate,
+  murmur3,
+  Rng,
+  seededRng,
+} from '@switchyard/strategies';
 import type { SimOptions, SimPart } from './part';
 
 /** Labelled requests between two looks of the controller. */
@@ -26,7 +36,13 @@ interface Scenario {
 const PASSES: Scenario['goal'] = { verdict: 'pass', share: 0.99, text: 'passed ≥ 99 %' };
 
 const SCENARIOS: readonly Scenario[] = [
-  { id: 'A/A', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.8, goal: { verdict: 'fail', share: GUARDRAIL_DEFAULTS.alpha, atMost: true, text: `rolled back ≤ ${100 * GUARDRAIL_DEFAULTS.alpha} %` } },
+  {
+    id: 'A/A',
+    canaryShare: 0.1,
+    canaryRate: 0.8,
+    primaryRate: 0.8,
+    goal: { verdict: 'fail', share: GUARDRAIL_DEFAULTS.alpha, atMost: true, text: `rolled back ≤ ${100 * GUARDRAIL_DEFAULTS.alpha} %` },
+  },
   { id: 'A/B (worse canary)', canaryShare: 0.1, canaryRate: 0.7, primaryRate: 0.8, goal: { verdict: 'fail', share: 0.99, text: 'rolled back ≥ 99 %' } },
   { id: 'B/A (better canary)', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.7, goal: PASSES },
   // The plan's canary steps with a good candidate: what each step costs in labelled pairs.
@@ -139,7 +155,7 @@ function run(options: SimOptions): string {
       `(fail for A/B, pass for the others). Naive: a two-sided z-test at 0.05 peeked at the same looks ` +
       `from minSamples on, stopped at its first significant look: rolled back (any significant verdict).`,
     '',
-    '| scenario | canary share | reward canary / primary | runs | rolled back (fail) | passed | inconclusive | labelled pairs to verdict | canary\'s pairs | naive z-test peeked: rolled back (any) | goal |',
+    "| scenario | canary share | reward canary / primary | runs | rolled back (fail) | passed | inconclusive | labelled pairs to verdict | canary's pairs | naive z-test peeked: rolled back (any) | goal |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows,
   ].join('\n');

@@ -70,7 +70,11 @@ export function logThompsonTraffic(seed: number, requests: number, batch: number
     // Refreshed from what is known at the start of each batch, as the router refreshes
     // on a timer: rewards inside a batch only count from the next one.
     if (t % batch === 0) {
-      weights = banditWeights('thompson', ARMS.map((name) => ({ name, stats: stats.get(name) })), { rng, minShare, rewardKind: 'binary' });
+      weights = banditWeights(
+        'thompson',
+        ARMS.map((name) => ({ name, stats: stats.get(name) })),
+        { rng, minShare, rewardKind: 'binary' },
+      );
     }
     const choice = chooseArm(weights, rng);
     const reward = rng() < ACCURACY[choice.variant] ? 1 : 0;
@@ -154,7 +158,7 @@ export async function runOpeSimulation(opts: { runs: number; seed: number } & Pa
 /** The part `ope` of `npm run sim`. */
 export const ope: SimPart = {
   name: 'ope',
-  summary: 'off-policy evaluation: coverage of each estimator\'s interval for single, split and canary policies on logged Thompson traffic',
+  summary: "off-policy evaluation: coverage of each estimator's interval for single, split and canary policies on logged Thompson traffic",
   async run({ runs, seed }) {
     const { title, markdown } = await runOpeSimulation({ runs: runs ?? 200, seed });
     return `### ${title}\n\n${markdown}`;

@@ -7,7 +7,10 @@ const holder = globalThis as { __switchyardContainers?: { stop: () => Promise<un
 const started = (holder.__switchyardContainers ??= []);
 
 function reachable(hostPort: string, timeoutMs = 1000): Promise<boolean> {
-  const [host, port] = hostPort.replace(/^rediss?:\/\//, '').replace(/\/.*$/, '').split(':');
+  const [host, port] = hostPort
+    .replace(/^rediss?:\/\//, '')
+    .replace(/\/.*$/, '')
+    .split(':');
   return new Promise((resolve) => {
     const socket = connect({ host, port: Number(port), timeout: timeoutMs });
     const done = (ok: boolean) => {
@@ -61,7 +64,9 @@ export async function ensureInfrastructure(): Promise<void> {
   try {
     execFileSync('bash', [script, 'up'], { stdio: 'inherit', timeout: 10 * 60 * 1000 });
   } catch (error) {
-    throw new Error(`Kafka or Redis is not reachable and "bash scripts/infra.sh up" failed (${(error as Error).message}); start them or set KAFKA_BROKERS and REDIS_URL`);
+    throw new Error(
+      `Kafka or Redis is not reachable and "bash scripts/infra.sh up" failed (${(error as Error).message}); start them or set KAFKA_BROKERS and REDIS_URL`,
+    );
   }
 }
 
@@ -78,7 +83,9 @@ export function ensureRedisCluster(): void {
     execFileSync('bash', [script, 'redis-cluster'], { stdio: 'inherit', timeout: 5 * 60 * 1000 });
     process.env.REDIS_CLUSTER_URL = execFileSync('bash', [script, 'redis-cluster-url'], { encoding: 'utf8' }).trim();
   } catch (error) {
-    throw new Error(`no Redis Cluster: "bash scripts/infra.sh redis-cluster" failed (${(error as Error).message}); start one or set REDIS_CLUSTER_URL=redis+cluster://host:port[,host:port...]`);
+    throw new Error(
+      `no Redis Cluster: "bash scripts/infra.sh redis-cluster" failed (${(error as Error).message}); start one or set REDIS_CLUSTER_URL=redis+cluster://host:port[,host:port...]`,
+    );
   }
 }
 

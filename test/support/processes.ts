@@ -27,7 +27,11 @@ export async function spawnService(app: string, port: number, env: Record<string
   const died = exited.then((code) => Promise.reject(new Error(`${app} exited with ${code}: ${output.slice(-2000)}`)));
   const dead = new AbortController();
   void exited.then(() => dead.abort());
-  const ready = waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60000, what: `${app} to be ready`, signal: dead.signal });
+  const ready = waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, {
+    timeoutMs: 60000,
+    what: `${app} to be ready`,
+    signal: dead.signal,
+  });
   await Promise.race([died, ready]);
   died.catch(() => undefined);
   ready.catch(() => undefined);

@@ -13,13 +13,15 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Matches(/^[A-Za-z0-9._-]+$/)
   UPDATE_GROUP = 'switchyard-bandit-updater';
 
-  @Env('How long (seconds) a deleted deployment\'s tombstone is kept, so its late rewards do not bring its statistics back')
+  @Env("How long (seconds) a deleted deployment's tombstone is kept, so its late rewards do not bring its statistics back")
   @IsInt()
   @Min(60)
   @Max(365 * 24 * 3600)
   TOMBSTONE_TTL_SECONDS: number = 7 * 24 * 3600;
 
-  @Env('The weights of a bandit deployment are computed (stored in Redis for the routers, and published to deployment-events) at most once per this many ms, when its statistics or arms changed')
+  @Env(
+    'The weights of a bandit deployment are computed (stored in Redis for the routers, and published to deployment-events) at most once per this many ms, when its statistics or arms changed',
+  )
   @IsInt()
   @Min(100)
   @Max(3600000)

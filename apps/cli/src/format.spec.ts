@@ -39,7 +39,15 @@ describe(servedSplit.name, () => {
 
 describe(table.name, () => {
   it('aligns columns and prints missing cells as "-"', () => {
-    expect(table(['A', 'BB'], [['x', undefined], ['long', 2]])).toBe('A     BB\nx     -\nlong  2');
+    expect(
+      table(
+        ['A', 'BB'],
+        [
+          ['x', undefined],
+          ['long', 2],
+        ],
+      ),
+    ).toBe('A     BB\nx     -\nlong  2');
   });
 });
 
@@ -55,12 +63,20 @@ describe(statusView.name, () => {
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
   });
 
-  it('shows a plan\'s step i/n and kind, and the split of the step it serves', () => {
+  it("shows a plan's step i/n and kind, and the split of the step it serves", () => {
     const sut = statusView({
       ...canary,
       guardrails: undefined,
       strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{}, {}, {}], step: 1, paused: true },
-      plan: { step: 2, of: 3, kind: 'canary', paused: true, state: 'paused', serving: { type: 'canary', primary: 'v1', canary: 'v2', percent: 25 }, lastDecision: null },
+      plan: {
+        step: 2,
+        of: 3,
+        kind: 'canary',
+        paused: true,
+        state: 'paused',
+        serving: { type: 'canary', primary: 'v1', canary: 'v2', percent: 25 },
+        lastDecision: null,
+      },
     });
     expect(sut).toContain('plan step 2/3 canary (paused)  serving canary v2 25% over v1');
     expect(sut).toMatch(/^v1\s+served\s+75\.0%/m);
@@ -123,7 +139,9 @@ describe(tailLine.name, () => {
     expect(tailLine('t', 'churn', { type: 'decision', deployment: 'churn', action: 'advance', fromVersion: 2, toVersion: 3 }, '0')).toBe(
       '1970-01-01T00:00:00.000Z  churn  decision advance (v2 → v3)',
     );
-    expect(tailLine('t', 'r1', { type: 'prediction', deployment: 'churn', requestId: 'r1', variant: 'v2', role: 'served' })).toBe('  churn  prediction r1 → v2 (served)');
+    expect(tailLine('t', 'r1', { type: 'prediction', deployment: 'churn', requestId: 'r1', variant: 'v2', role: 'served' })).toBe(
+      '  churn  prediction r1 → v2 (served)',
+    );
     expect(tailLine('dlq', null, { topic: 'sy.feedback', partition: 1, offset: '7', error: 'not JSON' })).toBe('  dlq from sy.feedback[1]@7: not JSON');
   });
 });

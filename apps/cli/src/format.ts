@@ -52,7 +52,8 @@ export function table(headers: string[], rows: (string | number | undefined | nu
 }
 
 /** 0.1234 → "12.3%". */
-export const percent = (share: number | undefined): string | undefined => (share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`);
+export const percent = (share: number | undefined): string | undefined =>
+  share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`;
 
 const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
 
@@ -89,7 +90,12 @@ export function describeStrategy(strategy: StrategyJson): string {
 
 export function describeDecision(decision: DecisionJson | null | undefined): string | undefined {
   if (!decision) return undefined;
-  const versions = decision.fromVersion === undefined ? '' : decision.toVersion !== decision.fromVersion ? ` (v${decision.fromVersion} → v${decision.toVersion})` : ` (v${decision.fromVersion})`;
+  const versions =
+    decision.fromVersion === undefined
+      ? ''
+      : decision.toVersion !== decision.fromVersion
+        ? ` (v${decision.fromVersion} → v${decision.toVersion})`
+        : ` (v${decision.fromVersion})`;
   return `${decision.action}${versions}${decision.reason ? `: ${decision.reason}` : ''}`;
 }
 
@@ -102,7 +108,10 @@ export function listView(deployments: DeploymentJson[]): string {
 }
 
 /** The latest bandit weights of the current spec version from a history answer, if any. */
-export function latestWeights(history: { split?: { at: string; source: string; specVersion?: number; shares: Record<string, number> }[] } | undefined, version: number) {
+export function latestWeights(
+  history: { split?: { at: string; source: string; specVersion?: number; shares: Record<string, number> }[] } | undefined,
+  version: number,
+) {
   const points = (history?.split ?? []).filter((p) => p.source === 'weights' && p.specVersion === version);
   return points.length ? points[points.length - 1] : undefined;
 }

@@ -34,7 +34,12 @@ describe(parseJsonLines.name, () => {
 describe(batches.name, () => {
   it('cuts into batches of at most the size', () => {
     expect(batches([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
-    expect(batches(Array.from({ length: 2500 }, (_, i) => i), 1000).map((b) => b.length)).toEqual([1000, 1000, 500]);
+    expect(
+      batches(
+        Array.from({ length: 2500 }, (_, i) => i),
+        1000,
+      ).map((b) => b.length),
+    ).toEqual([1000, 1000, 500]);
   });
 });
 

@@ -54,7 +54,10 @@ export function tailSource(what: string, topics: TopicMap, deployment?: string):
       return { topic: topics.deploymentEvents, keep: (value) => field(value, 'type') === 'decision' && ofDeployment(value) };
     case 'dlq':
       // A DLQ record holds the original bytes; its deployment, if any, is inside them.
-      return { topic: topics.dlq, keep: (value) => deployment === undefined || field(parseJson((field(value, 'value') as string | undefined) ?? null), 'deployment') === deployment };
+      return {
+        topic: topics.dlq,
+        keep: (value) => deployment === undefined || field(parseJson((field(value, 'value') as string | undefined) ?? null), 'deployment') === deployment,
+      };
     default:
       throw usageError(`cannot tail "${what}": choose one of ${TAIL_TOPICS.join(', ')}`);
   }

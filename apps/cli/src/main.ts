@@ -28,7 +28,7 @@ function printJson(value: unknown): void {
 
 export function buildProgram(): Command {
   const program = new Command('switchyard')
-    .description('Operate Switchyard deployments through the router\'s HTTP API (and Kafka, for tail and dlq).')
+    .description("Operate Switchyard deployments through the router's HTTP API (and Kafka, for tail and dlq).")
     .version('0.1.0')
     .addOption(new Option('--url <url>', 'router URL').env('SWITCHYARD_URL').default(DEFAULT_URL))
     .addOption(new Option('-o, --output <format>', 'table for people, json for scripts').choices(['table', 'json']).default('table'))
@@ -89,7 +89,9 @@ export function buildProgram(): Command {
         if (json) return print(JSON.stringify(deployment));
         // A bandit's set split moves: its latest weight snapshot, from the history (best effort).
         const bandit = (deployment.plan?.serving ?? deployment.strategy).type === 'bandit';
-        const history = bandit ? await router.request<Parameters<typeof latestWeights>[0]>('GET', `/v1/deployments/${encodeURIComponent(name)}/history`).catch(() => undefined) : undefined;
+        const history = bandit
+          ? await router.request<Parameters<typeof latestWeights>[0]>('GET', `/v1/deployments/${encodeURIComponent(name)}/history`).catch(() => undefined)
+          : undefined;
         const screen = statusView(deployment, new Date(), latestWeights(history, deployment.version));
         // Home and clear below, rather than clearing first: no flicker between frames.
         print(options.watch && process.stdout.isTTY ? `\x1b[H${screen.replace(/\n/g, '\x1b[K\n')}\x1b[J` : screen);
@@ -129,7 +131,7 @@ export function buildProgram(): Command {
       print(`rolled back: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy)}`);
     });
 
-  const plan = program.command('plan').description('an operator\'s hand on a plan');
+  const plan = program.command('plan').description("an operator's hand on a plan");
   for (const [action, what] of [
     ['pause', 'stop judging; the current step keeps serving'],
     ['resume', 'go on from the current step'],
@@ -171,20 +173,27 @@ export function buildProgram(): Command {
       .command('tail')
       .description('follow a topic: predictions, joined, dlq or decisions (deployment-events of type "decision")')
       .addArgument(new Argument('<topic>', 'what to follow').choices([...TAIL_TOPICS]))
-      .option('--deployment <name>', 'only this deployment\'s records')
+      .option('--deployment <name>', "only this deployment's records")
       .option('--from-beginning', 'start at the oldest record instead of now')
       .option('--limit <n>', 'stop after n records', positiveInt('--limit')),
-  ).action(async (what: string, options: { deployment?: string; fromBeginning?: boolean; limit?: number; brokers: string; topicPrefix: string }, command: Command) => {
-    const { topic, keep } = tailSource(what, topicNames(options.topicPrefix), options.deployment);
-    const kafka = cliKafka(options.brokers);
-    await checkBroker(kafka, options.brokers);
-    const json = globals(command).output === 'json';
-    await tail(kafka, topic, keep, {
-      fromBeginning: !!options.fromBeginning,
-      limit: options.limit,
-      onMessage: (m) => print(json ? JSON.stringify({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, timestamp: m.timestamp, value: m.value }) : tailLine(m.topic, m.key, m.value, m.timestamp)),
-    });
-  });
+  ).action(
+    async (what: string, options: { deployment?: string; fromBeginning?: boolean; limit?: number; brokers: string; topicPrefix: string }, command: Command) => {
+      const { topic, keep } = tailSource(what, topicNames(options.topicPrefix), options.deployment);
+      const kafka = cliKafka(options.brokers);
+      await checkBroker(kafka, options.brokers);
+      const json = globals(command).output === 'json';
+      await tail(kafka, topic, keep, {
+        fromBeginning: !!options.fromBeginning,
+        limit: options.limit,
+        onMessage: (m) =>
+          print(
+            json
+              ? JSON.stringify({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, timestamp: m.timestamp, value: m.value })
+              : tailLine(m.topic, m.key, m.value, m.timestamp),
+          ),
+      });
+    },
+  );
 
   program
     .command('evaluate')
@@ -204,7 +213,7 @@ export function buildProgram(): Command {
   kafkaOptions(
     dlq
       .command('replay')
-      .description('re-publish DLQ records\' original key, value and headers to the topic they came from')
+      .description("re-publish DLQ records' original key, value and headers to the topic they came from")
       .option('--topic-filter <text>', 'only records whose source topic contains this')
       .option('--dry-run', 'list what would be replayed, publish nothing')
       .option('--limit <n>', 'replay at most n records (oldest first)', positiveInt('--limit')),
@@ -213,9 +222,16 @@ export function buildProgram(): Command {
     await checkBroker(kafka, options.brokers);
     const { plan: todo, skipped } = await dlqToReplay(kafka, topicNames(options.topicPrefix).dlq, options.topicFilter, options.limit);
     const replayed = options.dryRun ? 0 : await replay(kafka, todo);
-    const summary = { matched: todo.length, replayed, dryRun: !!options.dryRun, unreadable: skipped, records: todo.map(({ record, offset }) => ({ dlqOffset: offset, topic: record.topic, key: record.key, error: record.error })) };
+    const summary = {
+      matched: todo.length,
+      replayed,
+      dryRun: !!options.dryRun,
+      unreadable: skipped,
+      records: todo.map(({ record, offset }) => ({ dlqOffset: offset, topic: record.topic, key: record.key, error: record.error })),
+    };
     if (globals(command).output === 'json') return printJson(summary);
-    for (const r of summary.records) print(`${options.dryRun ? 'would replay' : 'replayed'} ${r.dlqOffset} → ${r.topic} key ${r.key ?? '(none)'}  (${r.error})`);
+    for (const r of summary.records)
+      print(`${options.dryRun ? 'would replay' : 'replayed'} ${r.dlqOffset} → ${r.topic} key ${r.key ?? '(none)'}  (${r.error})`);
     print(`${options.dryRun ? 'dry run: ' : ''}${todo.length} matched, ${replayed} replayed${skipped ? `, ${skipped} unreadable DLQ records skipped` : ''}`);
   });
 

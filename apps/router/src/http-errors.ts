@@ -20,7 +20,9 @@ export function unknownDeployment(name: string): NotFoundException {
 
 /** A change built from a spec that another change replaced meanwhile (compare-and-set). */
 export function changedMeanwhile(name: string, read: number, current: number | null): ConflictException {
-  return new ConflictException(`deployment "${name}" changed while this request was handled (read version ${read}, now ${current ?? 'deleted'}); read it again and retry`);
+  return new ConflictException(
+    `deployment "${name}" changed while this request was handled (read version ${read}, now ${current ?? 'deleted'}); read it again and retry`,
+  );
 }
 
 export function notReadBack(error: Error): ServiceUnavailableException {

@@ -5,7 +5,9 @@ import { KEY_LIST } from './auth/bearer-keys';
 export const PUBLISH_MODES = ['durable', 'fast', 'off'] as const;
 
 export class RouterEnv extends BaseEnv {
-  @Env('Bearer keys of the control plane (PUT, DELETE, promote, rollback, plan actions), comma-separated so an old and a new key both work during a rotation, each at least 16 characters; without any, control-plane calls get 401 unless ADMIN_AUTH=off')
+  @Env(
+    'Bearer keys of the control plane (PUT, DELETE, promote, rollback, plan actions), comma-separated so an old and a new key both work during a rotation, each at least 16 characters; without any, control-plane calls get 401 unless ADMIN_AUTH=off',
+  )
   @Secret()
   @IsOptional()
   @Matches(KEY_LIST, { message: 'ADMIN_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
@@ -30,7 +32,9 @@ export class RouterEnv extends BaseEnv {
   @Matches(/^[A-Za-z0-9._-]+$/)
   REPLY_TOPIC_PREFIX?: string;
 
-  @Env('durable: a prediction answers after Kafka acknowledged its event; fast: answers at once, and an event is lost only if the router dies before the next batch is sent; off: no events at all (load tests only: no shadows, joins or bandit learning)')
+  @Env(
+    'durable: a prediction answers after Kafka acknowledged its event; fast: answers at once, and an event is lost only if the router dies before the next batch is sent; off: no events at all (load tests only: no shadows, joins or bandit learning)',
+  )
   @IsIn(PUBLISH_MODES)
   PUBLISH_MODE: (typeof PUBLISH_MODES)[number] = 'durable';
 

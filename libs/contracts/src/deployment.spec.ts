@@ -26,7 +26,16 @@ describe(validateDeploymentSpec.name, () => {
     });
     expect(result.ok).toBe(false);
     const problems = (result as { problems: string[] }).problems.join('\n');
-    for (const path of ['variants.0.name', 'variants.0.url', 'variants.0.model', 'variants.0.timeoutMs', 'strategy.canary', 'strategy.percent', 'reward.type', 'extra']) {
+    for (const path of [
+      'variants.0.name',
+      'variants.0.url',
+      'variants.0.model',
+      'variants.0.timeoutMs',
+      'strategy.canary',
+      'strategy.percent',
+      'reward.type',
+      'extra',
+    ]) {
       expect(problems).toContain(path);
     }
   });
@@ -75,10 +84,30 @@ describe('guardrails', () => {
     const result = validateDeploymentSpec({
       variants,
       strategy: canary,
-      guardrails: { metric: 'latency', alpha: 0.9, minSamples: 1.5, onFail: 'explode', onPass: 'yes', maxLatencyRatio: 0.5, maxErrorRateIncrease: -1, margin: 2, extra: 1 },
+      guardrails: {
+        metric: 'latency',
+        alpha: 0.9,
+        minSamples: 1.5,
+        onFail: 'explode',
+        onPass: 'yes',
+        maxLatencyRatio: 0.5,
+        maxErrorRateIncrease: -1,
+        margin: 2,
+        extra: 1,
+      },
     });
     const problems = (result as { problems: string[] }).problems.join('\n');
-    for (const path of ['guardrails.metric', 'guardrails.alpha', 'guardrails.minSamples', 'guardrails.onFail', 'guardrails.onPass', 'guardrails.maxLatencyRatio', 'guardrails.maxErrorRateIncrease', 'guardrails.margin', 'guardrails.extra']) {
+    for (const path of [
+      'guardrails.metric',
+      'guardrails.alpha',
+      'guardrails.minSamples',
+      'guardrails.onFail',
+      'guardrails.onPass',
+      'guardrails.maxLatencyRatio',
+      'guardrails.maxErrorRateIncrease',
+      'guardrails.margin',
+      'guardrails.extra',
+    ]) {
       expect(problems).toContain(path);
     }
   });
@@ -97,19 +126,37 @@ describe('guardrails', () => {
   it('takes vetoed bandit arms that exist, leaving one free', () => {
     const bandit = { type: 'bandit', algorithm: 'thompson' };
     expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v2'] } })).toMatchObject({ ok: true });
-    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v9'] } })).toEqual({ ok: false, problems: ['strategy.vetoed.0: unknown variant "v9"'] });
-    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v1', 'v2'] } })).toEqual({ ok: false, problems: ['strategy.vetoed must leave at least one arm free'] });
+    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v9'] } })).toEqual({
+      ok: false,
+      problems: ['strategy.vetoed.0: unknown variant "v9"'],
+    });
+    expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v1', 'v2'] } })).toEqual({
+      ok: false,
+      problems: ['strategy.vetoed must leave at least one arm free'],
+    });
   });
 });
 
 describe('plans', () => {
-  const steps = [{ shadow: { minSamples: 500 } }, { canary: 5 }, { canary: 25 }, { pause: { seconds: 60 } }, { bandit: { algorithm: 'thompson', minSamples: 2000 } }, { promote: true }];
+  const steps = [
+    { shadow: { minSamples: 500 } },
+    { canary: 5 },
+    { canary: 25 },
+    { pause: { seconds: 60 } },
+    { bandit: { algorithm: 'thompson', minSamples: 2000 } },
+    { promote: true },
+  ];
   const plan = (extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v2', steps, ...extra });
 
   it('accepts the plan of DESIGN and stores it at step 0', () => {
     const result = validateDeploymentSpec({ variants, strategy: plan() });
     expect(result).toMatchObject({ ok: true });
-    expect(normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value).strategy).toMatchObject({ type: 'plan', step: 0, primary: 'v1', candidate: 'v2' });
+    expect(normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value).strategy).toMatchObject({
+      type: 'plan',
+      step: 0,
+      primary: 'v1',
+      candidate: 'v2',
+    });
   });
 
   it('names what is wrong with a plan', () => {
@@ -120,10 +167,14 @@ describe('plans', () => {
     ]);
     expect(problems(plan({ candidate: 'v9' }))).toEqual(['strategy.candidate: unknown variant "v9"']);
     expect(problems(plan({ candidate: 'v1' }))).toEqual(['strategy.candidate must differ from strategy.primary']);
-    expect(problems(plan({ steps: [{ canary: 5, promote: true }, { promote: true }] }))).toEqual(['strategy.steps.0 must have exactly one of shadow, canary, pause, bandit, promote']);
+    expect(problems(plan({ steps: [{ canary: 5, promote: true }, { promote: true }] }))).toEqual([
+      'strategy.steps.0 must have exactly one of shadow, canary, pause, bandit, promote',
+    ]);
     expect(problems(plan({ steps: [{ promote: true }, { canary: 5 }] }))).toContain('strategy.steps.0: promote must be the last step');
     expect(problems(plan({ step: 6 }))).toEqual(['strategy.step (6) must be below the number of steps (6)']);
-    expect(problems(plan({ steps: [{ bandit: { algorithm: 'greedy' } }, { canary: 120 }, { promote: true }] })).join('\n')).toMatch(/steps\.0\.bandit\.algorithm[\s\S]*steps\.1\.canary/);
+    expect(problems(plan({ steps: [{ bandit: { algorithm: 'greedy' } }, { canary: 120 }, { promote: true }] })).join('\n')).toMatch(
+      /steps\.0\.bandit\.algorithm[\s\S]*steps\.1\.canary/,
+    );
   });
 });
 
@@ -146,7 +197,14 @@ describe(normalizeSpec.name, () => {
 
 describe(withStrategy.name, () => {
   const spec: DeploymentSpec = {
-    ...normalizeSpec('churn', (validateDeploymentSpec({ variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 }, guardrails: {} }) as { value: DeploymentSpecInput }).value),
+    ...normalizeSpec(
+      'churn',
+      (
+        validateDeploymentSpec({ variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 }, guardrails: {} }) as {
+          value: DeploymentSpecInput;
+        }
+      ).value,
+    ),
     version: 4,
   };
 

@@ -438,7 +438,9 @@ function planProblems(plan: StrategySpec): string[] {
     if (kind === 'promote' && index !== steps.length - 1) problems.push(`strategy.steps.${index}: promote must be the last step`);
     if (kind === 'canary') {
       if (lastCanary && step.canary! < lastCanary.percent) {
-        problems.push(`strategy.steps.${index}.canary (${step.canary}) must not go below step ${lastCanary.index}'s ${lastCanary.percent}: canary steps only widen`);
+        problems.push(
+          `strategy.steps.${index}.canary (${step.canary}) must not go below step ${lastCanary.index}'s ${lastCanary.percent}: canary steps only widen`,
+        );
       }
       lastCanary = { index, percent: step.canary! };
     }
@@ -475,7 +477,9 @@ export function isValidName(name: string): boolean {
 /** What gets stored for a validated PUT body: defaults filled in, unknown-to-type fields gone. */
 export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Date = new Date()): Omit<DeploymentSpec, 'version'> {
   const strategy = Object.fromEntries(
-    Object.entries(input.strategy).filter(([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec))),
+    Object.entries(input.strategy).filter(
+      ([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec)),
+    ),
   ) as unknown as StrategySpec;
   if (strategy.type === 'plan') strategy.step ??= 0;
   return {

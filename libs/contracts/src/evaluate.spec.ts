@@ -10,7 +10,9 @@ describe(validateEvaluateBody.name, () => {
     expect(problems({ policy: { type: 'single', variant: 'v1' } })).toEqual([]);
     expect(problems({ policy: { type: 'shadow', primary: 'v1', shadows: ['v2'] } })).toEqual([]);
     expect(problems({ policy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 5 } })).toEqual([]);
-    expect(problems({ policy: { type: 'bandit', weights: { v1: 0.5, v3: 0.5 } }, since: '2026-11-29T05:00:00Z', until: '2026-11-29T06:00:00.000Z' })).toEqual([]);
+    expect(problems({ policy: { type: 'bandit', weights: { v1: 0.5, v3: 0.5 } }, since: '2026-11-29T05:00:00Z', until: '2026-11-29T06:00:00.000Z' })).toEqual(
+      [],
+    );
   });
 
   it('refuses a missing or malformed policy', () => {
@@ -36,11 +38,16 @@ describe(validateEvaluateBody.name, () => {
     expect(problems({ policy: { type: 'bandit', weights: { v1: -1, v2: 1 } } })).toEqual(['policy.weights.v1 must be a finite number >= 0']);
     expect(problems({ policy: { type: 'bandit', weights: { v1: 0 } } })).toEqual(['policy.weights must have a positive sum']);
     expect(problems({ policy: { type: 'bandit', weights: { 'Bad Name': 1 } } })).toEqual(['policy.weights: "Bad Name" is not a variant name']);
-    expect(problems({ policy: { type: 'bandit', weights: { v1: '1' } } })).toEqual(['policy.weights.v1 must be a finite number >= 0', 'policy.weights must have a positive sum']);
+    expect(problems({ policy: { type: 'bandit', weights: { v1: '1' } } })).toEqual([
+      'policy.weights.v1 must be a finite number >= 0',
+      'policy.weights must have a positive sum',
+    ]);
   });
 
   it('refuses a window that is not ISO 8601 or ends before it starts', () => {
     expect(problems({ policy: { type: 'single', variant: 'v1' }, since: 'yesterday' })).toEqual(['since must be a valid ISO 8601 date string']);
-    expect(problems({ policy: { type: 'single', variant: 'v1' }, since: '2026-11-29T06:00:00Z', until: '2026-11-29T05:00:00Z' })).toEqual(['since must be before until']);
+    expect(problems({ policy: { type: 'single', variant: 'v1' }, since: '2026-11-29T06:00:00Z', until: '2026-11-29T05:00:00Z' })).toEqual([
+      'since must be before until',
+    ]);
   });
 });

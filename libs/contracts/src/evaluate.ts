@@ -149,7 +149,11 @@ export function evaluateBodyProblems(body: EvaluateBody): string[] {
         : `policy.${field} does not apply to policy ${policy.type}`,
     );
   }
-  for (const [field, name] of [['variant', policy.variant], ['primary', policy.primary], ['canary', policy.canary]] as const) {
+  for (const [field, name] of [
+    ['variant', policy.variant],
+    ['primary', policy.primary],
+    ['canary', policy.canary],
+  ] as const) {
     if (name !== undefined && !NAME_PATTERN.test(name)) problems.push(`policy.${field} must be a variant name`);
   }
   if (policy.type === 'canary' && policy.primary !== undefined && policy.primary === policy.canary) {
@@ -161,7 +165,8 @@ export function evaluateBodyProblems(body: EvaluateBody): string[] {
     if (entries.length > 16) problems.push('policy.weights must name at most 16 variants');
     for (const [name, weight] of entries) {
       if (!NAME_PATTERN.test(name)) problems.push(`policy.weights: "${name.slice(0, 64)}" is not a variant name`);
-      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) problems.push(`policy.weights.${name.slice(0, 64)} must be a finite number >= 0`);
+      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
+        problems.push(`policy.weights.${name.slice(0, 64)} must be a finite number >= 0`);
     }
     const total = entries.reduce((sum, [, weight]) => sum + (typeof weight === 'number' && weight > 0 ? weight : 0), 0);
     if (entries.length && !(total > 0)) problems.push('policy.weights must have a positive sum');

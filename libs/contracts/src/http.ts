@@ -1,19 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { Opaque } from './validation';
-import {
-  ArrayMinSize,
-  IsArray,
-  IsDefined,
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Matches,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { ArrayMinSize, IsArray, IsDefined, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NAME_PATTERN } from './deployment';
 import { REQUEST_ID_PATTERN } from './events';
 
@@ -38,10 +26,7 @@ export class PromoteBody {
   variant: string;
 }
 
-export const OIP_DATATYPES = [
-  'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64',
-  'FP16', 'FP32', 'FP64', 'BYTES',
-] as const;
+export const OIP_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
 
 /** One tensor of an Open Inference Protocol (KServe v2) request. */
 export class InferTensor {

@@ -82,7 +82,11 @@ const flatness = new WeakMap<object, boolean>();
 function isFlat(cls: ClassConstructor<object>): boolean {
   let flat = flatness.get(cls);
   if (flat === undefined) {
-    const fields = new Set(getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false).map((m) => m.propertyName));
+    const fields = new Set(
+      getMetadataStorage()
+        .getTargetValidationMetadatas(cls, '', true, false)
+        .map((m) => m.propertyName),
+    );
     flat =
       transformerMetadata.getStrategy(cls) === 'none' &&
       [...fields].every(

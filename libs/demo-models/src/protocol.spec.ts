@@ -4,9 +4,12 @@ import { featuresFromInferInputs, featuresFromJsonInputs, toInferInputs, toInfer
 describe(toInferInputs.name, () => {
   it('makes a [1, 4] FP32 tensor for one vector and [n, 4] for a batch', () => {
     expect(toInferInputs([0.1, 0.2, 0.3, 0.4])).toEqual([{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [0.1, 0.2, 0.3, 0.4] }]);
-    expect(toInferInputs([[1, 2, 3, 4], [5, 6, 7, 8]])).toEqual([
-      { name: 'features', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] },
-    ]);
+    expect(
+      toInferInputs([
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+      ]),
+    ).toEqual([{ name: 'features', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] }]);
   });
 });
 
@@ -15,12 +18,34 @@ describe(featuresFromInferInputs.name, () => {
 
   it('reads back what toInferInputs makes', () => {
     expect(sut(toInferInputs([0.1, 0.2, 0.3, 0.4]))).toEqual([[0.1, 0.2, 0.3, 0.4]]);
-    expect(sut(toInferInputs([[1, 2, 3, 4], [5, 6, 7, 8]]))).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+    expect(
+      sut(
+        toInferInputs([
+          [1, 2, 3, 4],
+          [5, 6, 7, 8],
+        ]),
+      ),
+    ).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
   });
 
   it('accepts shape [4], nested data, other numeric datatypes and extra tensors', () => {
     expect(sut([{ name: 'features', shape: [4], datatype: 'FP64', data: [1, 2, 3, 4] }])).toEqual([[1, 2, 3, 4]]);
-    expect(sut([{ name: 'features', shape: [2, 4], datatype: 'INT32', data: [[1, 2, 3, 4], [5, 6, 7, 8]] }])).toEqual([
+    expect(
+      sut([
+        {
+          name: 'features',
+          shape: [2, 4],
+          datatype: 'INT32',
+          data: [
+            [1, 2, 3, 4],
+            [5, 6, 7, 8],
+          ],
+        },
+      ]),
+    ).toEqual([
       [1, 2, 3, 4],
       [5, 6, 7, 8],
     ]);
@@ -32,13 +57,29 @@ describe(featuresFromInferInputs.name, () => {
     ['not an array', { name: 'features' }, 'inputs must be an array of tensors'],
     ['no tensors', [], 'missing input tensor "features" (shape [n, 4]); got no tensors'],
     ['a wrongly named tensor', [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], 'missing input tensor "features" (shape [n, 4]); got "x"'],
-    ['a BYTES tensor', [{ name: 'features', shape: [1, 4], datatype: 'BYTES', data: ['a', 'b', 'c', 'd'] }], 'input tensor "features" must have a numeric datatype such as FP32; got "BYTES"'],
-    ['a [1, 3] shape', [{ name: 'features', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }], 'input tensor "features" must have shape [n, 4] or [4]; got [1,3]'],
+    [
+      'a BYTES tensor',
+      [{ name: 'features', shape: [1, 4], datatype: 'BYTES', data: ['a', 'b', 'c', 'd'] }],
+      'input tensor "features" must have a numeric datatype such as FP32; got "BYTES"',
+    ],
+    [
+      'a [1, 3] shape',
+      [{ name: 'features', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }],
+      'input tensor "features" must have shape [n, 4] or [4]; got [1,3]',
+    ],
     ['a 3-d shape', [{ name: 'features', shape: [1, 1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], 'must have shape [n, 4] or [4]; got [1,1,4]'],
     ['no rows', [{ name: 'features', shape: [0, 4], datatype: 'FP32', data: [] }], 'input tensor "features" must hold at least one row; got shape [0,4]'],
-    ['too few values', [{ name: 'features', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }], 'input tensor "features" has shape [2,4] so needs 8 values; got 6'],
+    [
+      'too few values',
+      [{ name: 'features', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }],
+      'input tensor "features" has shape [2,4] so needs 8 values; got 6',
+    ],
     ['too many values', [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5] }], 'has shape [1,4] so needs 4 values; got 5'],
-    ['a string value', [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, '2', 3, 4] }], 'input tensor "features" value 1 must be a finite number; got "2"'],
+    [
+      'a string value',
+      [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, '2', 3, 4] }],
+      'input tensor "features" value 1 must be a finite number; got "2"',
+    ],
     ['a null value', [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, null] }], 'value 3 must be a finite number; got null'],
     ['no data array', [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: 'abcd' }], 'input tensor "features" must have a data array'],
   ])('rejects %s with a clear message', (_case, inputs, message) => {
@@ -52,7 +93,18 @@ describe(featuresFromJsonInputs.name, () => {
   it('reads one vector, bare or under "features", and batches', () => {
     expect(sut([1, 2, 3, 4])).toEqual({ rows: [[1, 2, 3, 4]], batched: false });
     expect(sut({ features: [1, 2, 3, 4] })).toEqual({ rows: [[1, 2, 3, 4]], batched: false });
-    expect(sut([[1, 2, 3, 4], [5, 6, 7, 8]])).toEqual({ rows: [[1, 2, 3, 4], [5, 6, 7, 8]], batched: true });
+    expect(
+      sut([
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+      ]),
+    ).toEqual({
+      rows: [
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+      ],
+      batched: true,
+    });
     expect(sut({ features: [[1, 2, 3, 4]] })).toEqual({ rows: [[1, 2, 3, 4]], batched: true });
   });
 
@@ -61,7 +113,14 @@ describe(featuresFromJsonInputs.name, () => {
     ['an object without features', { x: [1, 2, 3, 4] }, 'inputs must be {"features": [4 numbers]}'],
     ['a short vector', [1, 2, 3], 'inputs must have 4 numbers; got 3'],
     ['an empty vector', [], 'inputs must have 4 numbers; got 0'],
-    ['a bad batch row', [[1, 2, 3, 4], [1, 2]], 'inputs row 1 must have 4 numbers; got 2'],
+    [
+      'a bad batch row',
+      [
+        [1, 2, 3, 4],
+        [1, 2],
+      ],
+      'inputs row 1 must have 4 numbers; got 2',
+    ],
     ['a mix of rows and numbers', [[1, 2, 3, 4], 5], 'inputs must be {"features": [4 numbers]}'],
     ['a non-number', { features: [1, 2, 'x', 4] }, 'inputs value 2 must be a finite number; got "x"'],
   ])('rejects %s', (_case, inputs, message) => {

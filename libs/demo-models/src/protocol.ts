@@ -16,9 +16,7 @@ export interface Tensor {
 /** Name of the one input tensor the churn models read. */
 export const FEATURES_TENSOR = 'features';
 
-const NUMERIC_DATATYPES = new Set([
-  'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64',
-]);
+const NUMERIC_DATATYPES = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64']);
 
 /** Input tensor metadata, as `GET /v2/models/{name}` describes it (-1: any batch size). */
 export const INPUT_METADATA = Object.freeze([{ name: FEATURES_TENSOR, datatype: 'FP32', shape: [-1, FEATURE_COUNT] }]);

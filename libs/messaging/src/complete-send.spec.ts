@@ -2,7 +2,11 @@ import type { Message, PartitionerArgs, ProducerBatch, RecordMetadata } from 'ka
 import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 
 describe(sendBatchCompletely.name, () => {
-  const byKey = recordingPartitioner(() => ({ message }: PartitionerArgs) => Number(message.key));
+  const byKey = recordingPartitioner(
+    () =>
+      ({ message }: PartitionerArgs) =>
+        Number(message.key),
+  );
   // A fake kafkajs: partitions every message, "writes" them, and answers for the partitions it wrote.
   function fakeProducer(dropOnce: Set<number>) {
     const written: { partition: number; key: string }[] = [];
@@ -31,7 +35,15 @@ describe(sendBatchCompletely.name, () => {
     const resent = jest.fn();
     await sendBatchCompletely(send, { topicMessages: [{ topic: 't', messages }] }, resent);
     expect(send).toHaveBeenCalledTimes(2);
-    expect(send.mock.calls[1][0].topicMessages).toEqual([{ topic: 't', messages: [{ key: '1', value: '1', partition: 1 }, { key: '1', value: '1', partition: 1 }] }]);
+    expect(send.mock.calls[1][0].topicMessages).toEqual([
+      {
+        topic: 't',
+        messages: [
+          { key: '1', value: '1', partition: 1 },
+          { key: '1', value: '1', partition: 1 },
+        ],
+      },
+    ]);
     expect(written.map((w) => w.key).sort()).toEqual(['0', '1', '1', '2']);
     expect(resent).toHaveBeenCalledWith([{ topic: 't', partitions: [1] }]);
   });

@@ -7,7 +7,7 @@ import { describeError } from './failures';
 export const consumerMetrics = {
   lag: new Gauge({
     name: 'switchyard_consumer_lag',
-    help: 'Messages between the group\'s committed offset and the partition\'s high-water mark, for the partitions this process holds; sampled every CONSUMER_LAG_INTERVAL_MS',
+    help: "Messages between the group's committed offset and the partition's high-water mark, for the partitions this process holds; sampled every CONSUMER_LAG_INTERVAL_MS",
     labelNames: ['group', 'topic', 'partition'],
   }),
   failures: new Counter({
@@ -60,8 +60,10 @@ export class ConsumerMonitor {
   private crashed?: string;
 
   constructor(private readonly options: ConsumerMonitorOptions) {
-    this.task = new PeriodicTask(() => this.sample(), options.intervalMs, (error) =>
-      this.log.warn({ groupId: options.groupId, error: describeError(error) }, 'could not sample consumer lag'),
+    this.task = new PeriodicTask(
+      () => this.sample(),
+      options.intervalMs,
+      (error) => this.log.warn({ groupId: options.groupId, error: describeError(error) }, 'could not sample consumer lag'),
     );
   }
 

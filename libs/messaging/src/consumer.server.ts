@@ -283,7 +283,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     await producer.connect();
     this.producer = producer;
     this.producerBroken = false;
-    this.log.warn({ groupId: this.options.groupId, transactionalId: this.options.transactionalId }, 'replaced the transactional producer after a failed transaction');
+    this.log.warn(
+      { groupId: this.options.groupId, transactionalId: this.options.transactionalId },
+      'replaced the transactional producer after a failed transaction',
+    );
   }
 
   /** The group's committed offset of one partition (the next offset to read), or -1. */
@@ -317,12 +320,18 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const { groupId } = this.options;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       monitor.assigned(payload.memberAssignment);
-      this.log.log({ groupId, memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment, durationMs: payload.duration }, 'joined the group');
+      this.log.log(
+        { groupId, memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment, durationMs: payload.duration },
+        'joined the group',
+      );
     });
     consumer.on(consumer.events.REBALANCING, ({ payload }) => this.log.log({ groupId, memberId: payload.memberId }, 'the group is rebalancing'));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       consumerMetrics.crashes.inc({ group: groupId, restart: String(payload.restart) });
-      this.log.error({ groupId, restart: payload.restart, error: describeError(payload.error) }, payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed for good');
+      this.log.error(
+        { groupId, restart: payload.restart, error: describeError(payload.error) },
+        payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed for good',
+      );
       if (!payload.restart) monitor.crashedForGood(payload.error);
     });
   }
@@ -381,7 +390,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           if (done.length) {
             payload.resolveOffset(done[done.length - 1].offset);
             this.monitor?.progressed(topic, partition);
-            this.log.warn({ groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length }, 'the failed transaction had committed; skipping what it covered');
+            this.log.warn(
+              { groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length },
+              'the failed transaction had committed; skipping what it covered',
+            );
             messages = messages.slice(done.length);
             if (!messages.length) return { result: 'done' };
           }
@@ -435,7 +447,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const outcome: BatchOutcome | undefined = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
     if (outcome?.rewindTo !== undefined) {
       this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: outcome.rewindTo });
-      this.log.warn({ groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, from: messages[0].offset, to: outcome.rewindTo }, 'the handler asked to read the partition again');
+      this.log.warn(
+        { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, from: messages[0].offset, to: outcome.rewindTo },
+        'the handler asked to read the partition again',
+      );
       return;
     }
     const topicMessages: TopicMessages[] = (outcome?.outputs ?? []).filter((output) => output.messages.length);
@@ -452,7 +467,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async deadLetter(payload: EachBatchPayload, message: InboundMessage, reason: string, attempts: number): Promise<void> {
     const error = `failed ${attempts} times: ${reason}`;
     try {
-      await this.produceAndCommit(payload, message.offset, [{ topic: this.options.dlqTopic, messages: this.deadLetters([{ message, reason: error }], attempts) }]);
+      await this.produceAndCommit(payload, message.offset, [
+        { topic: this.options.dlqTopic, messages: this.deadLetters([{ message, reason: error }], attempts) },
+      ]);
     } catch (failure) {
       if (isGroupError(failure)) throw failure;
       if (flagged(failure, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
@@ -460,7 +477,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       throw new Error(`could not write poison message ${message.topic}/${message.partition}@${message.offset} to the DLQ: ${describeError(failure)}`);
     }
     consumerMetrics.deadLettered.inc({ group: this.options.groupId, topic: message.topic, cause: 'poison' });
-    this.log.error({ groupId: this.options.groupId, topic: message.topic, partition: message.partition, offset: message.offset, key: message.key, attempts, error: reason }, 'poison message sent to the DLQ; moving on');
+    this.log.error(
+      { groupId: this.options.groupId, topic: message.topic, partition: message.partition, offset: message.offset, key: message.key, attempts, error: reason },
+      'poison message sent to the DLQ; moving on',
+    );
   }
 
   private async produceAndCommit(payload: EachBatchPayload, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
@@ -475,8 +495,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const transaction = await producer.transaction().catch((error) => Promise.reject(markTransactionBroken(error)));
     try {
       for (const chunk of produceRequests(topicMessages)) {
-        await sendBatchCompletely((b) => transaction.sendBatch(b), { topicMessages: chunk }, (missing) =>
-          this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+        await sendBatchCompletely(
+          (b) => transaction.sendBatch(b),
+          { topicMessages: chunk },
+          (missing) => this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
         );
       }
     } catch (error) {

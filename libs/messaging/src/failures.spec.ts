@@ -28,7 +28,10 @@ describe(classifyFailure.name, () => {
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'x')")],
     ['a Lua error', redisReply('ERR user_script:3: attempt to compare nil with number')],
     ['a corrupt Redis value', redisReply('WRONGTYPE Operation against a key holding the wrong kind of value')],
-    ['an event over the broker\'s size limit', new NonRetriable(protocolError('MESSAGE_TOO_LARGE', false), { cause: protocolError('MESSAGE_TOO_LARGE', false) })],
+    [
+      "an event over the broker's size limit",
+      new NonRetriable(protocolError('MESSAGE_TOO_LARGE', false), { cause: protocolError('MESSAGE_TOO_LARGE', false) }),
+    ],
     ['a non-error value', 'boom'],
     ['nothing', undefined],
   ])('%s is permanent', (_what, error) => {
@@ -63,6 +66,8 @@ describe(backoffMs.name, () => {
 
 describe(describeError.name, () => {
   it('names the error and its cause', () => {
-    expect(describeError(new Error('apply failed', { cause: redisReply('WRONGTYPE wrong kind') }))).toBe('Error: apply failed (cause: ReplyError: WRONGTYPE wrong kind)');
+    expect(describeError(new Error('apply failed', { cause: redisReply('WRONGTYPE wrong kind') }))).toBe(
+      'Error: apply failed (cause: ReplyError: WRONGTYPE wrong kind)',
+    );
   });
 });

@@ -7,9 +7,7 @@ import { logLevel, LogEntry } from 'kafkajs';
  * transactional id is still completing, which is routine for a joiner committing batch
  * after batch. If the retries run out, the caller gets the error and logs it.
  */
-const RETRIED_BY_KAFKAJS = new Set([
-  'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing',
-]);
+const RETRIED_BY_KAFKAJS = new Set(['The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing']);
 
 /** Routes kafkajs logs into the service's structured logger instead of stdout JSON of its own. */
 export function kafkaLogCreator() {

@@ -13,7 +13,13 @@ import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
 export const IDEMPOTENT_MAX_IN_FLIGHT = 5;
 
-const BROKEN_SEQUENCE = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
+const BROKEN_SEQUENCE = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'DUPLICATE_SEQUENCE_NUMBER',
+]);
 
 /** The broker refused the idempotent producer's sequence or id: that producer will never send again. */
 export function isBrokenSequence(error: unknown): boolean {
@@ -70,14 +76,19 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       logCreator: kafkaLogCreator,
       retry: { initialRetryTime: 100, retries: 8 },
       ssl: env.KAFKA_SSL === 'true',
-      ...(env.KAFKA_SASL_MECHANISM && { sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions }),
+      ...(env.KAFKA_SASL_MECHANISM && {
+        sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions,
+      }),
     });
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
     this.producer = this.newProducer();
     this.admin = this.kafka.admin();
-    this.batcher = new BatchingProducer({ sendBatch: (batch) => this.sendBatch(batch) }, { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT });
+    this.batcher = new BatchingProducer(
+      { sendBatch: (batch) => this.sendBatch(batch) },
+      { lingerMs: env.PRODUCER_LINGER_MS, maxInFlight: env.PRODUCER_MAX_IN_FLIGHT },
+    );
   }
 
   /**
@@ -108,8 +119,10 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     await this.producerReady;
     const producer = this.producer;
     const send = (b: ProducerBatch) =>
-      sendBatchCompletely((one) => producer.sendBatch(one), b, (missing) =>
-        this.logger.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+      sendBatchCompletely(
+        (one) => producer.sendBatch(one),
+        b,
+        (missing) => this.logger.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
       );
     try {
       if (!this.multiBroker) return await send(batch);
@@ -121,7 +134,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       return (await Promise.all(groups.map((topicMessages) => send({ ...batch, topicMessages: [topicMessages] })))).flat();
     } catch (error) {
       if (producer === this.producer && isBrokenSequence(error)) {
-        this.logger.error({ error: (error as Error).message }, 'the broker refused the idempotent producer\'s sequence; replacing the producer');
+        this.logger.error({ error: (error as Error).message }, "the broker refused the idempotent producer's sequence; replacing the producer");
         this.producer = this.newProducer();
         this.producerReady = this.producer.connect().catch((e: Error) => this.logger.error({ error: e.message }, 'could not connect the new producer'));
         void producer.disconnect().catch(() => undefined);

@@ -107,7 +107,12 @@ export async function readTopicRange(kafka: Kafka, opts: TopicRangeOptions): Pro
           const at = Number(m.timestamp);
           // The timestamp index finds where to start and stop; producers' clocks need not be
           // monotonic, so each message is checked against the window too.
-          return offset >= range.next && offset < range.end && (opts.sinceMs === undefined || at >= opts.sinceMs) && (opts.untilMs === undefined || at < opts.untilMs);
+          return (
+            offset >= range.next &&
+            offset < range.end &&
+            (opts.sinceMs === undefined || at >= opts.sinceMs) &&
+            (opts.untilMs === undefined || at < opts.untilMs)
+          );
         });
         if (inRange.length) {
           delivered += inRange.length;

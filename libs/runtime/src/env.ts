@@ -41,7 +41,10 @@ export class BaseEnv {
   KAFKA_BROKERS = '127.0.0.1:9092';
 
   @Env(`Redis connection URL: ${REDIS_URL_FORMS} (a cluster's nodes are seeds: the client finds the others)`)
-  @ValidateBy({ name: 'redisUrl', validator: { validate: (value) => typeof value === 'string' && parseRedisUrl(value) !== undefined, defaultMessage: () => `must be ${REDIS_URL_FORMS}` } })
+  @ValidateBy({
+    name: 'redisUrl',
+    validator: { validate: (value) => typeof value === 'string' && parseRedisUrl(value) !== undefined, defaultMessage: () => `must be ${REDIS_URL_FORMS}` },
+  })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   @Env('Connect to Kafka over TLS (true/false), with the system CA store')
@@ -78,7 +81,9 @@ export class BaseEnv {
   @Max(1000)
   TOPIC_PARTITIONS: number = 6;
 
-  @Env('Consumer session timeout (ms): how long before a crashed consumer\'s partitions go to the others (the broker\'s group.min.session.timeout.ms, 6000 by default, is the floor)')
+  @Env(
+    "Consumer session timeout (ms): how long before a crashed consumer's partitions go to the others (the broker's group.min.session.timeout.ms, 6000 by default, is the floor)",
+  )
   @IsInt()
   @Min(6000)
   @Max(300000)
@@ -127,13 +132,17 @@ export class BaseEnv {
   @Max(10)
   TOPIC_REPLICATION?: number;
 
-  @Env('Producer: the longest a message waits for others to share its produce request (kafkajs has no linger of its own). Adaptive: it waits only when the recent rate says more will come within this time, and only until 8 wait; 0 = always send on the next event-loop turn')
+  @Env(
+    'Producer: the longest a message waits for others to share its produce request (kafkajs has no linger of its own). Adaptive: it waits only when the recent rate says more will come within this time, and only until 8 wait; 0 = always send on the next event-loop turn',
+  )
   @IsInt()
   @Min(0)
   @Max(1000)
   PRODUCER_LINGER_MS: number = 2;
 
-  @Env('Producer: batches in flight at once; while they are, new messages gather into the next batch. 1 keeps the idempotent producer\'s sequence numbers in order when a partition leader moves (kafkajs locks per broker, not per partition)')
+  @Env(
+    "Producer: batches in flight at once; while they are, new messages gather into the next batch. 1 keeps the idempotent producer's sequence numbers in order when a partition leader moves (kafkajs locks per broker, not per partition)",
+  )
   @IsInt()
   @Min(1)
   @Max(64)
@@ -159,7 +168,9 @@ export class BaseEnv {
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
-  @Env('Names this instance: Kafka client id, and the joiner\'s transactional id (default <hostname>-<PORT>); unique per running instance, stable across its restarts')
+  @Env(
+    "Names this instance: Kafka client id, and the joiner's transactional id (default <hostname>-<PORT>); unique per running instance, stable across its restarts",
+  )
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]+$/)
   INSTANCE_ID?: string;

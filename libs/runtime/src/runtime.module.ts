@@ -31,10 +31,7 @@ class DrainOnShutdown implements BeforeApplicationShutdown, OnApplicationShutdow
 @Module({})
 export class RuntimeModule {
   static forRoot(service: string, env: BaseEnv): DynamicModule {
-    const envProviders = [
-      { provide: BaseEnv, useValue: env },
-      ...(env.constructor === BaseEnv ? [] : [{ provide: env.constructor, useValue: env }]),
-    ];
+    const envProviders = [{ provide: BaseEnv, useValue: env }, ...(env.constructor === BaseEnv ? [] : [{ provide: env.constructor, useValue: env }])];
     return {
       module: RuntimeModule,
       imports: [

@@ -17,7 +17,10 @@ const REDIS_RETRY_MS = 500;
 
 const metrics = {
   changes: new Counter({ name: 'switchyard_spec_log_changes_total', help: 'Spec changes folded from the spec log, by outcome', labelNames: ['outcome'] }),
-  restores: new Counter({ name: 'switchyard_spec_log_restores_total', help: 'Deployments written to Redis whole because Redis did not hold their fold (lost, flushed or behind)' }),
+  restores: new Counter({
+    name: 'switchyard_spec_log_restores_total',
+    help: 'Deployments written to Redis whole because Redis did not hold their fold (lost, flushed or behind)',
+  }),
   rejected: new Counter({ name: 'switchyard_spec_log_rejected_total', help: 'Spec-log records that are not a valid spec change (skipped)' }),
 };
 
@@ -43,8 +46,10 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(SpecLog.name);
   private readonly records = new Map<string, DeploymentRecord>();
   private readonly waiters = new Map<string, (outcome: SpecOutcome) => void>();
-  private readonly check = new PeriodicTask(() => this.restoreBehind(), CHECK_INTERVAL_MS, (error) =>
-    this.logger.warn({ error: error.message }, 'could not compare the registry with the spec log; will retry'),
+  private readonly check = new PeriodicTask(
+    () => this.restoreBehind(),
+    CHECK_INTERVAL_MS,
+    (error) => this.logger.warn({ error: error.message }, 'could not compare the registry with the spec log; will retry'),
   );
   private consumer?: Consumer;
   private caughtUp = false;
@@ -65,7 +70,10 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     const pending = new Set([...ends].filter(([, end]) => end > 0).map(([partition]) => partition));
     this.caughtUp = pending.size === 0;
     // A group of its own: every process reads every partition from the start (nothing is committed).
-    this.consumer = this.kafka.kafka.consumer({ groupId: `${this.kafka.clientId}.spec-log.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+    this.consumer = this.kafka.kafka.consumer({
+      groupId: `${this.kafka.clientId}.spec-log.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`,
+      maxWaitTimeInMs: 100,
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({
@@ -109,7 +117,10 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     let timer!: NodeJS.Timeout;
     const outcome = new Promise<SpecOutcome>((resolve, reject) => {
       this.waiters.set(event.eventId, resolve);
-      timer = setTimeout(() => reject(new SpecLogTimeout(`the change was recorded but not read back from the spec log within ${READ_BACK_TIMEOUT_MS} ms`)), READ_BACK_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new SpecLogTimeout(`the change was recorded but not read back from the spec log within ${READ_BACK_TIMEOUT_MS} ms`)),
+        READ_BACK_TIMEOUT_MS,
+      );
     });
     try {
       await this.kafka.appendJson(this.kafka.topics.deploymentSpecs, change.deployment, event);
@@ -143,7 +154,13 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Writes the fold to Redis, retrying while Redis is away (the partition waits: order matters). */
-  private async untilWritten(name: string, record: DeploymentRecord, previousOffset: number, rollout: Record<string, string> | undefined, heartbeat: () => Promise<void>): Promise<void> {
+  private async untilWritten(
+    name: string,
+    record: DeploymentRecord,
+    previousOffset: number,
+    rollout: Record<string, string> | undefined,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
     for (;;) {
       try {
         const keys = this.keysOf(name);

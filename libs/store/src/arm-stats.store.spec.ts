@@ -22,11 +22,17 @@ describe(parseStats.name, () => {
 });
 
 describe(chunksByDeployment.name, () => {
-  it('keeps each deployment\'s records in their order, in chunks of at most the size, one deployment per chunk', () => {
+  it("keeps each deployment's records in their order, in chunks of at most the size, one deployment per chunk", () => {
     const records = ['a', 'b', 'a', 'a', 'c', 'b', 'a'].map((deployment) => ({ deployment }));
     const sut = chunksByDeployment(records, 2);
     expect([...sut]).toEqual([
-      ['a', [[0, 2], [3, 6]]],
+      [
+        'a',
+        [
+          [0, 2],
+          [3, 6],
+        ],
+      ],
       ['b', [[1, 5]]],
       ['c', [[4]]],
     ]);

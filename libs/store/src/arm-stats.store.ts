@@ -28,7 +28,15 @@ const APPLY_CHUNK = 500;
 
 type RewardScripts = {
   applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: (string | number)[]): Promise<string>;
-  reconcileArms(stats: string, arms: string, positions: string, version: number, tombstoneTtl: number, incarnation: string, ...variantSince: (string | number)[]): Promise<number>;
+  reconcileArms(
+    stats: string,
+    arms: string,
+    positions: string,
+    version: number,
+    tombstoneTtl: number,
+    incarnation: string,
+    ...variantSince: (string | number)[]
+  ): Promise<number>;
 };
 
 /**
@@ -143,7 +151,17 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    return Number(await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), version, tombstoneTtlSeconds, incarnation, ...pairs));
+    return Number(
+      await this.redis.reconcileArms(
+        this.key(deployment),
+        this.armsKey(deployment),
+        this.positionsKey(deployment),
+        version,
+        tombstoneTtlSeconds,
+        incarnation,
+        ...pairs,
+      ),
+    );
   }
 
   /** A deleted deployment: statistics gone, and late rewards for it not counted (a tombstone; its positions expire with it). */

@@ -138,8 +138,31 @@ return redis.call('DEL', KEYS[1])
 
 type Reply = Promise<unknown>;
 type JoinScripts = {
-  joinPrediction(key: string, seen: string, ready: string, pair: string, deployment: string, json: string, ttl: number, now: number, requestId: string, token: string, replay: string): Reply;
-  joinFeedback(key: string, seen: string, ready: string, scope: string, json: string, ttl: number, now: number, requestId: string, token: string, replay: string): Reply;
+  joinPrediction(
+    key: string,
+    seen: string,
+    ready: string,
+    pair: string,
+    deployment: string,
+    json: string,
+    ttl: number,
+    now: number,
+    requestId: string,
+    token: string,
+    replay: string,
+  ): Reply;
+  joinFeedback(
+    key: string,
+    seen: string,
+    ready: string,
+    scope: string,
+    json: string,
+    ttl: number,
+    now: number,
+    requestId: string,
+    token: string,
+    replay: string,
+  ): Reply;
   restoreClaim(key: string, seen: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
@@ -236,9 +259,12 @@ export class JoinStateStore {
     return [this.bucketKey(bucket, `r:${requestId}`), this.bucketKey(bucket, 'seen'), this.bucketKey(bucket, 'ready')];
   }
 
-
   /** Stores predictions and claims the pairs they complete; replaying (a rebuild), only stores them. */
-  async recordPredictions(records: PredictionRecord[], timing: (record: PredictionRecord, index: number) => JoinTiming, replay = false): Promise<StoredPredictions> {
+  async recordPredictions(
+    records: PredictionRecord[],
+    timing: (record: PredictionRecord, index: number) => JoinTiming,
+    replay = false,
+  ): Promise<StoredPredictions> {
     if (!records.length) return { candidates: [], first: [] };
     const replies = (await settled(
       records.map((r, i) => {
@@ -289,7 +315,9 @@ export class JoinStateStore {
    * what they held; `more` when some bucket may hold more.
    */
   async sweep(cutoffMs: number, limit: number): Promise<{ expired: ExpiredRequest[]; more: boolean }> {
-    const buckets = (await settled(BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), cutoffMs, this.bucketKey(b, 'r:'), limit)))) as (string | string[])[][];
+    const buckets = (await settled(BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), cutoffMs, this.bucketKey(b, 'r:'), limit)))) as (
+      string | string[]
+    )[][];
     const expired: ExpiredRequest[] = [];
     for (const flat of buckets) {
       for (let i = 0; i < flat.length; i += 2) {

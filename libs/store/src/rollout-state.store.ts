@@ -63,7 +63,10 @@ export class RolloutStateStore {
 
   async read(deployment: string): Promise<StoredRollout> {
     const hash = await this.client.redis.hgetall(this.key(deployment));
-    const outbox = hash.outbox === undefined ? undefined : { event: JSON.parse(hash.outbox) as DecisionEvent, ...(hash.writtenVersion && { writtenVersion: Number(hash.writtenVersion) }) };
+    const outbox =
+      hash.outbox === undefined
+        ? undefined
+        : { event: JSON.parse(hash.outbox) as DecisionEvent, ...(hash.writtenVersion && { writtenVersion: Number(hash.writtenVersion) }) };
     return { ...(hash.state && { state: JSON.parse(hash.state) as RolloutState }), ...(outbox && { outbox }) };
   }
 

@@ -94,7 +94,14 @@ describe(banditWeights.name, () => {
 
 describe(thompsonWeights.name, () => {
   it('puts more than 0.9 on the clearly better binary arm (1000 trials each, 0.9 vs 0.7)', () => {
-    const sut = banditWeights('thompson', [{ name: 'a', stats: binary(1000, 0.9) }, { name: 'b', stats: binary(1000, 0.7) }], options());
+    const sut = banditWeights(
+      'thompson',
+      [
+        { name: 'a', stats: binary(1000, 0.9) },
+        { name: 'b', stats: binary(1000, 0.7) },
+      ],
+      options(),
+    );
     expect(sut.a).toBeGreaterThan(0.9);
   });
 
@@ -105,7 +112,15 @@ describe(thompsonWeights.name, () => {
 
   it('estimates the probability of being best: close arms share, by how close they are', () => {
     // Beta(61, 41) vs Beta(56, 46): P(a > b) is about 0.76.
-    const sut = thompsonWeights([{ name: 'a', stats: binary(100, 0.6) }, { name: 'b', stats: binary(100, 0.55) }], seededRng(4), 'binary', 4000);
+    const sut = thompsonWeights(
+      [
+        { name: 'a', stats: binary(100, 0.6) },
+        { name: 'b', stats: binary(100, 0.55) },
+      ],
+      seededRng(4),
+      'binary',
+      4000,
+    );
     expect(sut.a).toBeGreaterThan(0.68);
     expect(sut.a).toBeLessThan(0.84);
   });
@@ -135,7 +150,15 @@ describe(thompsonWeights.name, () => {
 
   it('shares ties instead of crediting the first arm', () => {
     // A constant rng makes identical posteriors draw identical values: a tie on every sample.
-    const sut = thompsonWeights([{ name: 'a', stats: exact(10, 1, 1) }, { name: 'b', stats: exact(10, 1, 1) }], () => 0.5, 'continuous', 10);
+    const sut = thompsonWeights(
+      [
+        { name: 'a', stats: exact(10, 1, 1) },
+        { name: 'b', stats: exact(10, 1, 1) },
+      ],
+      () => 0.5,
+      'continuous',
+      10,
+    );
     expect(sut).toEqual({ a: 0.5, b: 0.5 });
   });
 });
@@ -147,46 +170,84 @@ describe(ucb1Weights.name, () => {
   });
 
   it('picks the arm with the higher mean when the evidence is clear', () => {
-    const sut = ucb1Weights([{ name: 'a', stats: binary(1000, 0.7) }, { name: 'b', stats: binary(1000, 0.9) }], 'binary');
+    const sut = ucb1Weights(
+      [
+        { name: 'a', stats: binary(1000, 0.7) },
+        { name: 'b', stats: binary(1000, 0.9) },
+      ],
+      'binary',
+    );
     expect(sut).toEqual({ a: 0, b: 1 });
   });
 
   it('picks a rarely tried arm whose bonus outweighs a slightly lower mean', () => {
     // mean 0.5 + sqrt(2 ln 1002 / 2) ≈ 3.1 beats 0.6 + sqrt(2 ln 1002 / 1000) ≈ 0.72.
-    const sut = ucb1Weights([{ name: 'a', stats: binary(1000, 0.6) }, { name: 'b', stats: binary(2, 0.5) }], 'binary');
+    const sut = ucb1Weights(
+      [
+        { name: 'a', stats: binary(1000, 0.6) },
+        { name: 'b', stats: binary(2, 0.5) },
+      ],
+      'binary',
+    );
     expect(sut).toEqual({ a: 0, b: 1 });
   });
 
   it('scales the bonus to continuous rewards, so large errors do not make it greedy', () => {
     // -420 after 5 rewards is well within noise of -400 at sd 100 (standard error 45); an
     // unscaled bonus (+1.7) could never close a gap of 20, the scaled one (+170) does.
-    const sut = ucb1Weights([{ name: 'a', stats: exact(2000, -400, 100) }, { name: 'b', stats: exact(5, -420, 100) }], 'continuous');
+    const sut = ucb1Weights(
+      [
+        { name: 'a', stats: exact(2000, -400, 100) },
+        { name: 'b', stats: exact(5, -420, 100) },
+      ],
+      'continuous',
+    );
     expect(sut).toEqual({ a: 0, b: 1 });
   });
 
   it('is deterministic and splits exact ties', () => {
-    const arms = [{ name: 'a', stats: binary(100, 0.5) }, { name: 'b', stats: binary(100, 0.5) }];
+    const arms = [
+      { name: 'a', stats: binary(100, 0.5) },
+      { name: 'b', stats: binary(100, 0.5) },
+    ];
     expect(ucb1Weights(arms, 'binary')).toEqual({ a: 0.5, b: 0.5 });
   });
 });
 
 describe(epsilonGreedyWeights.name, () => {
   it('gives 1 - epsilon to the best mean and spreads epsilon uniformly', () => {
-    const sut = epsilonGreedyWeights([{ name: 'a', stats: binary(100, 0.3) }, { name: 'b', stats: binary(100, 0.6) }, { name: 'c', stats: binary(100, 0.5) }], 0.3);
+    const sut = epsilonGreedyWeights(
+      [
+        { name: 'a', stats: binary(100, 0.3) },
+        { name: 'b', stats: binary(100, 0.6) },
+        { name: 'c', stats: binary(100, 0.5) },
+      ],
+      0.3,
+    );
     expect(sut.b).toBeCloseTo(0.7 + 0.1, 12);
     expect(sut.a).toBeCloseTo(0.1, 12);
     expect(sut.c).toBeCloseTo(0.1, 12);
   });
 
   it('uses epsilon 0.1 by default, also through banditWeights', () => {
-    const arms = [{ name: 'a', stats: binary(100, 0.3) }, { name: 'b', stats: binary(100, 0.6) }];
+    const arms = [
+      { name: 'a', stats: binary(100, 0.3) },
+      { name: 'b', stats: binary(100, 0.6) },
+    ];
     expectWeights(epsilonGreedyWeights(arms), { a: 0.05, b: 0.95 });
     expectWeights(banditWeights('epsilon-greedy', arms, options({ minShare: 0 })), { a: 0.05, b: 0.95 });
     expectWeights(banditWeights('epsilon-greedy', arms, options({ minShare: 0, epsilon: 0.5 })), { a: 0.25, b: 0.75 });
   });
 
   it('splits the greedy share between tied arms', () => {
-    const sut = epsilonGreedyWeights([{ name: 'a', stats: binary(10, 0.5) }, { name: 'b', stats: binary(20, 0.5) }, { name: 'c', stats: binary(10, 0.1) }], 0.3);
+    const sut = epsilonGreedyWeights(
+      [
+        { name: 'a', stats: binary(10, 0.5) },
+        { name: 'b', stats: binary(20, 0.5) },
+        { name: 'c', stats: binary(10, 0.1) },
+      ],
+      0.3,
+    );
     expect(sut.a).toBeCloseTo(0.45, 12);
     expect(sut.b).toBeCloseTo(0.45, 12);
     expect(sut.c).toBeCloseTo(0.1, 12);

@@ -10,7 +10,7 @@ function canaryShareOf(percent: number, deployment = 'churn'): number {
 function referenceMurmur3(bytes: Uint8Array, seed: number): number {
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
-  const mix = (k: number) => Math.imul(((Math.imul(k, c1) << 15) | (Math.imul(k, c1) >>> 17)), c2);
+  const mix = (k: number) => Math.imul((Math.imul(k, c1) << 15) | (Math.imul(k, c1) >>> 17), c2);
   let h = seed;
   const whole = bytes.length & ~3;
   for (let i = 0; i < whole; i += 4) {

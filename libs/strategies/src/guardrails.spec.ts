@@ -25,8 +25,17 @@ describe(judgeCandidate.name, () => {
     const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.7)), arm(bernoulli(3600, 0.8)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('fail');
     expect(judgement.evidence.high!).toBeLessThan(0);
-    expect(judgement.reasons).toEqual([expect.stringMatching(/^reward: v2 − v1 ≤ -0\.\d{3} \(95% always-valid interval \[-0\.\d{3}, -0\.\d{3}\]\) after 400\/3600 labelled pairs$/)]);
-    expect(judgement.evidence).toMatchObject({ metric: 'reward', n: { v2: 400, v1: 3600 }, mean: { v2: 0.7, v1: 0.8 }, alpha: 0.05, errorRate: { v2: 0, v1: 0 }, p99Ms: { v2: 10, v1: 10 } });
+    expect(judgement.reasons).toEqual([
+      expect.stringMatching(/^reward: v2 − v1 ≤ -0\.\d{3} \(95% always-valid interval \[-0\.\d{3}, -0\.\d{3}\]\) after 400\/3600 labelled pairs$/),
+    ]);
+    expect(judgement.evidence).toMatchObject({
+      metric: 'reward',
+      n: { v2: 400, v1: 3600 },
+      mean: { v2: 0.7, v1: 0.8 },
+      alpha: 0.05,
+      errorRate: { v2: 0, v1: 0 },
+      p99Ms: { v2: 10, v1: 10 },
+    });
     expect(judgement.evidence.delta).toBeCloseTo(-0.1, 12);
   });
 
@@ -56,7 +65,12 @@ describe(judgeCandidate.name, () => {
 
   it('gives every failure it finds', () => {
     const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS };
-    const judgement = judgeCandidate(NAMES, arm(bernoulli(1000, 0.6), { requests: 2000, errors: 500, latencyMs: 900 }), arm(bernoulli(9000, 0.8), { requests: 18000, errors: 18, latencyMs: 30 }), settings);
+    const judgement = judgeCandidate(
+      NAMES,
+      arm(bernoulli(1000, 0.6), { requests: 2000, errors: 500, latencyMs: 900 }),
+      arm(bernoulli(9000, 0.8), { requests: 18000, errors: 18, latencyMs: 30 }),
+      settings,
+    );
     expect(judgement.verdict).toBe('fail');
     expect(judgement.reasons.map((r) => r.split(':')[0])).toEqual(['errors', 'latency', 'reward']);
   });
@@ -71,7 +85,9 @@ describe(operationalFailures.name, () => {
 
   it('fails an error rate surely up by more than maxErrorRateIncrease, not one that merely looks it', () => {
     // 10 % vs 1 %: up by 9 points, surely > 2 with 2000 requests; with 200 requests, 8 % vs 1 % is not yet sure to be.
-    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 2000, errors: 200 }), primary, GUARDRAIL_DEFAULTS)).toEqual([expect.stringMatching(/^errors: /)]);
+    expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 2000, errors: 200 }), primary, GUARDRAIL_DEFAULTS)).toEqual([
+      expect.stringMatching(/^errors: /),
+    ]);
     expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 200, errors: 8 }), primary, GUARDRAIL_DEFAULTS)).toEqual([]);
   });
 
@@ -111,7 +127,10 @@ describe(`${judgeCandidate.name}, looked at after every batch (A/A)`, () => {
     const rng = seededRng(seed);
     let [falseRollbacks, naiveRollbacks] = [0, 0];
     for (let run = 0; run < runs; run++) {
-      const [canary, primary] = [{ count: 0, sum: 0, sumSq: 0 }, { count: 0, sum: 0, sumSq: 0 }];
+      const [canary, primary] = [
+        { count: 0, sum: 0, sumSq: 0 },
+        { count: 0, sum: 0, sumSq: 0 },
+      ];
       let [judged, naiveDone] = [false, false];
       while (!judged || !naiveDone) {
         for (let i = 0; i < 100; i++) {

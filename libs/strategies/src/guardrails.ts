@@ -89,10 +89,18 @@ function latencyFailure(names: Names, candidate: ArmEvidence, primary: ArmEviden
 
 /** Operational guardrails only (error-rate increase, p99 latency ratio): the reasons `candidate` fails them against `primary`, [] when it does not (or there is not yet enough to say). Used alone for a bandit's arms against the best arm. */
 export function operationalFailures(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): string[] {
-  return [errorRateFailure(names, candidate, primary, settings), latencyFailure(names, candidate, primary, settings)].filter((reason): reason is string => reason !== undefined);
+  return [errorRateFailure(names, candidate, primary, settings), latencyFailure(names, candidate, primary, settings)].filter(
+    (reason): reason is string => reason !== undefined,
+  );
 }
 
-function evidenceOf(names: Names, candidate: ArmEvidence, primary: ArmEvidence, bounds: DifferenceBounds | undefined, settings: GuardrailSettings): GuardrailEvidence {
+function evidenceOf(
+  names: Names,
+  candidate: ArmEvidence,
+  primary: ArmEvidence,
+  bounds: DifferenceBounds | undefined,
+  settings: GuardrailSettings,
+): GuardrailEvidence {
   const both = <T>(of: (arm: ArmEvidence) => T): Record<string, T> => ({ [names.candidate]: of(candidate), [names.primary]: of(primary) });
   return {
     metric: settings.metric,
@@ -129,11 +137,17 @@ export function judgeCandidate(names: Names, candidate: ArmEvidence, primary: Ar
   const operational = operationalFailures(names, candidate, primary, settings);
   if (operational.length) return judged('fail', ...operational, ...(surelyWorse ? [worse!] : []));
   if (!bounds || nCandidate < settings.minSamples || nPrimary < settings.minSamples) {
-    return judged('waiting', `waiting for minSamples ${settings.minSamples} labelled pairs per arm: ${names.candidate} has ${nCandidate}, ${names.primary} ${nPrimary}`);
+    return judged(
+      'waiting',
+      `waiting for minSamples ${settings.minSamples} labelled pairs per arm: ${names.candidate} has ${nCandidate}, ${names.primary} ${nPrimary}`,
+    );
   }
   if (surelyWorse) return judged('fail', worse!);
   if (bounds.low > -settings.margin) {
-    return judged('pass', `${difference} ≥ ${fixed(bounds.low)}, within margin −${settings.margin} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`);
+    return judged(
+      'pass',
+      `${difference} ≥ ${fixed(bounds.low)}, within margin −${settings.margin} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`,
+    );
   }
   const open = `${difference} = ${fixed(bounds.delta)}, ${confidence(settings.alpha)} ${interval(bounds)} neither below 0 nor above −${settings.margin}`;
   if (nCandidate >= settings.maxSamples && nPrimary >= settings.maxSamples) {

@@ -112,7 +112,15 @@ describe(expiredOutcome.name, () => {
 
   it('counts feedback naming a deployment as unmatched when only other deployments predicted', () => {
     const other = prediction({ deployment: 'other' });
-    expect(expiredOutcome({ feedbackScopes: ['churn', 'gone', undefined], predictions: [{ prediction: p, joined: true }, { prediction: other, joined: false }] })).toEqual({
+    expect(
+      expiredOutcome({
+        feedbackScopes: ['churn', 'gone', undefined],
+        predictions: [
+          { prediction: p, joined: true },
+          { prediction: other, joined: false },
+        ],
+      }),
+    ).toEqual({
       feedbackUnmatched: 1,
       unlabelled: [other],
     });

@@ -52,7 +52,10 @@ export function joinedEventId(prediction: Pick<PredictionEvent, 'requestId' | 'd
 
 /** RFC 9562 UUID version 5 of `name` (UTF-8) in `namespace` (a UUID string). */
 export function uuidV5(namespace: string, name: string): string {
-  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  const hash = createHash('sha1')
+    .update(Buffer.from(namespace.replace(/-/g, ''), 'hex'))
+    .update(name, 'utf8')
+    .digest();
   hash[6] = (hash[6] & 0x0f) | 0x50;
   hash[8] = (hash[8] & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
@@ -92,7 +95,10 @@ export interface ExpiredOutcome {
  * `feedbackScopes`: the deployment each stored feedback names, `undefined` for feedback
  * that names none (it applies to every deployment's prediction of the request).
  */
-export function expiredOutcome(state: { feedbackScopes: (string | undefined)[]; predictions: { prediction: PredictionEvent; joined: boolean }[] }): ExpiredOutcome {
+export function expiredOutcome(state: {
+  feedbackScopes: (string | undefined)[];
+  predictions: { prediction: PredictionEvent; joined: boolean }[];
+}): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
     feedbackUnmatched: state.feedbackScopes.filter((scope) => (scope === undefined ? deployments.size === 0 : !deployments.has(scope))).length,

@@ -130,7 +130,11 @@ describe('unbiasedness with known propensities', () => {
       const { variant, probability } = chooseArm(logging, rng);
       return sample(variant, probability, rng() < accuracy[variant] ? 1 : 0);
     });
-    for (const [target, truth] of [[{ v3: 1 }, 0.9], [{ v1: 1 }, 0.7], [{ v1: 0.5, v3: 0.5 }, 0.8]] as const) {
+    for (const [target, truth] of [
+      [{ v3: 1 }, 0.9],
+      [{ v1: 1 }, 0.7],
+      [{ v1: 0.5, v3: 0.5 }, 0.8],
+    ] as const) {
       for (const method of ['snips', 'ips'] as const) {
         const sut = estimatePolicyValue(log, target, { method });
         expect(sut.low).toBeLessThan(truth);

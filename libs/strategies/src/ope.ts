@@ -290,7 +290,9 @@ export function evaluationRefusals(samples: readonly LoggedSample[], target: Wei
     .filter(([, p]) => p > 0)
     .flatMap(([variant]) => {
       const own = effectiveSampleSize(weights.filter((_, i) => samples[i].variant === variant));
-      return own < minEss ? [`variant "${variant}" has an effective sample size of ${round(own)}, below ${minEss}: the logged traffic says too little about it`] : [];
+      return own < minEss
+        ? [`variant "${variant}" has an effective sample size of ${round(own)}, below ${minEss}: the logged traffic says too little about it`]
+        : [];
     });
 }
 

@@ -7,7 +7,15 @@ const plan: StrategySpec = {
   type: 'plan',
   primary: 'v1',
   candidate: 'v2',
-  steps: [{ pause: { seconds: 5 } }, { shadow: { minSamples: 500 } }, { canary: 5 }, { pause: {} }, { canary: 25 }, { bandit: { algorithm: 'thompson', minSamples: 2000 } }, { promote: true }],
+  steps: [
+    { pause: { seconds: 5 } },
+    { shadow: { minSamples: 500 } },
+    { canary: 5 },
+    { pause: {} },
+    { canary: 25 },
+    { bandit: { algorithm: 'thompson', minSamples: 2000 } },
+    { promote: true },
+  ],
   step: 0,
 };
 

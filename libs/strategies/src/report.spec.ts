@@ -46,7 +46,12 @@ describe(quantileFromBuckets.name, () => {
     expect(quantileFromBuckets(counts, 0.5)).toBe(5);
     expect(quantileFromBuckets(counts, 0.95)).toBe(50);
     expect(quantileFromBuckets(counts, 0.99)).toBe(500);
-    expect(quantileFromBuckets(LATENCY_BUCKETS_MS.map(() => 0), 0.5)).toBeNull();
+    expect(
+      quantileFromBuckets(
+        LATENCY_BUCKETS_MS.map(() => 0),
+        0.5,
+      ),
+    ).toBeNull();
   });
 });
 

@@ -89,7 +89,10 @@ export function latencyBuckets(measures: Map<string, number>): number[] {
 }
 
 /** Builds the per-variant, per-role report from the counters hash and the reward statistics. */
-export function buildReport(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined> = {}): Record<string, Partial<Record<Role, VariantReport>>> {
+export function buildReport(
+  counters: Record<string, string | number>,
+  rewards: Record<string, ArmStats | undefined> = {},
+): Record<string, Partial<Record<Role, VariantReport>>> {
   // Null prototypes: a variant named `constructor` or `__proto__` is a key like any other, never Object's own.
   const report: Record<string, Partial<Record<Role, VariantReport>>> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
@@ -103,9 +106,10 @@ export function buildReport(counters: Record<string, string | number>, rewards: 
       errors: measures.get('errors') ?? 0,
       latencyMs: { p50: quantileFromBuckets(buckets, 0.5), p95: quantileFromBuckets(buckets, 0.95) },
       ...(compared && { agreement: { rate: (measures.get('agree') ?? 0) / compared, compared } }),
-      ...(stats && stats.count && {
-        reward: { count: stats.count, mean: stats.sum / stats.count, ...(interval && { low: interval.low, high: interval.high }) },
-      }),
+      ...(stats &&
+        stats.count && {
+          reward: { count: stats.count, mean: stats.sum / stats.count, ...(interval && { low: interval.low, high: interval.high }) },
+        }),
     };
   }
   return report;

@@ -58,7 +58,10 @@ describe(looselyEqual.name, () => {
     ['true', true],
     ['churn', 'churn'],
     [null, null],
-    [[1, 'a'], ['1', 'a']],
+    [
+      [1, 'a'],
+      ['1', 'a'],
+    ],
     [{ x: 1 }, { x: '1' }],
   ])('%p equals %p', (a, b) => {
     expect(looselyEqual(a, b)).toBe(true);
@@ -101,7 +104,10 @@ describe(computeReward.name, () => {
     });
 
     it('fails when the output path is missing', () => {
-      expect(computeReward({ type: 'match', outputPath: 'nope' }, JSON_OUTPUTS, { label: 1 })).toEqual({ ok: false, reason: expect.stringMatching(/no output at "nope"/) });
+      expect(computeReward({ type: 'match', outputPath: 'nope' }, JSON_OUTPUTS, { label: 1 })).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/no output at "nope"/),
+      });
     });
   });
 
@@ -132,10 +138,22 @@ describe(computeReward.name, () => {
     });
 
     it('fails on a non-numeric output or label', () => {
-      expect(computeReward({ type: 'negAbsError', outputPath: 'label' }, JSON_OUTPUTS, { label: 1 })).toEqual({ ok: false, reason: expect.stringMatching(/output at "label" is not numeric/) });
-      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: true }, { label: 1 })).toEqual({ ok: false, reason: expect.stringMatching(/not numeric/) });
-      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 1 }, { label: 'high' })).toEqual({ ok: false, reason: expect.stringMatching(/label is not numeric/) });
-      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 1 }, { label: null })).toEqual({ ok: false, reason: expect.stringMatching(/label is not numeric/) });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'label' }, JSON_OUTPUTS, { label: 1 })).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/output at "label" is not numeric/),
+      });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: true }, { label: 1 })).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/not numeric/),
+      });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 1 }, { label: 'high' })).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/label is not numeric/),
+      });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 1 }, { label: null })).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/label is not numeric/),
+      });
     });
 
     it('needs a label', () => {
@@ -146,7 +164,10 @@ describe(computeReward.name, () => {
 
 describe(outputsAgree.name, () => {
   it('compares the values at the path', () => {
-    const other = [{ name: 'label', data: ['1', 1] }, { name: 'probability', data: [0.6, 0.3] }];
+    const other = [
+      { name: 'label', data: ['1', 1] },
+      { name: 'probability', data: [0.6, 0.3] },
+    ];
     expect(outputsAgree(OIP_OUTPUTS, other)).toBe(true);
     expect(outputsAgree(OIP_OUTPUTS, other, '0.data.1')).toBe(false);
     expect(outputsAgree(OIP_OUTPUTS, other, '1.data.1')).toBe(true);

@@ -90,7 +90,10 @@ export function looselyEqual(a: unknown, b: unknown): boolean {
   if (typeof a === 'object' || typeof b === 'object') {
     if (typeof a !== 'object' || typeof b !== 'object') return false;
     const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && looselyEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+    return (
+      keys.length === Object.keys(b).length &&
+      keys.every((key) => Object.hasOwn(b, key) && looselyEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+    );
   }
   const x = looseNumber(a);
   const y = looseNumber(b);

@@ -115,7 +115,12 @@ describe(reconcileRollout.name, () => {
 
     // Version 3 has served nothing yet: its split counts are its own.
     const unsplit = (record: ArmRecord): ArmRecord => ({ ...record, split: { requests: 0, fallbacks: 0 } });
-    const edited = reconcileRollout(spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3), withDecision, { v1: unsplit(arm(2000, 0.9)), v2: unsplit(arm(2000, 0.7)) }, NOW)!;
+    const edited = reconcileRollout(
+      spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3),
+      withDecision,
+      { v1: unsplit(arm(2000, 0.9)), v2: unsplit(arm(2000, 0.7)) },
+      NOW,
+    )!;
     expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3 });
     expect(edited.state.baseline.v1.rewards.count).toBe(2000);
   });
@@ -155,8 +160,16 @@ describe(reconcileRollout.name, () => {
 });
 
 describe('reconcileRollout on a plan', () => {
-  const steps = [{ shadow: { minSamples: 100 } }, { canary: 5 }, { pause: {} }, { pause: { seconds: 60 } }, { bandit: { algorithm: 'thompson' as const, minSamples: 400 } }, { promote: true as const }];
-  const planAt = (step: number, extra: object = {}, version = step + 1) => spec({ type: 'plan', primary: 'v1', candidate: 'v2', steps, step, ...extra }, null, version);
+  const steps = [
+    { shadow: { minSamples: 100 } },
+    { canary: 5 },
+    { pause: {} },
+    { pause: { seconds: 60 } },
+    { bandit: { algorithm: 'thompson' as const, minSamples: 400 } },
+    { promote: true as const },
+  ];
+  const planAt = (step: number, extra: object = {}, version = step + 1) =>
+    spec({ type: 'plan', primary: 'v1', candidate: 'v2', steps, step, ...extra }, null, version);
 
   it('judges with the default guardrails when the spec has none', () => {
     expect(reconcileRollout(planAt(0), undefined, {}, NOW)!.state.status).toBe('waiting');
@@ -196,7 +209,7 @@ describe('reconcileRollout on a plan', () => {
     expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', strategy: { step: 4 } });
   });
 
-  it('keeps a step\'s evidence across an operator\'s pause and resume', () => {
+  it("keeps a step's evidence across an operator's pause and resume", () => {
     const deployment = planAt(4);
     const first = started(deployment);
     const middle = reconcileRollout(deployment, first, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
@@ -226,7 +239,14 @@ describe('reconcileRollout on a plan', () => {
 describe(armRecords.name, () => {
   it('reads the report counters and statistics into arms, a fallback counting as an error of the chosen arm', () => {
     const sut = armRecords(
-      { 'v1:served:requests': '10', 'v1:served:lat:2': '10', 'v2:served:requests': '4', 'v2:served:errors': '1', 'v2:served:fallbacks': '2', 'v2:shadow:requests': '3' },
+      {
+        'v1:served:requests': '10',
+        'v1:served:lat:2': '10',
+        'v2:served:requests': '4',
+        'v2:served:errors': '1',
+        'v2:served:fallbacks': '2',
+        'v2:shadow:requests': '3',
+      },
       { v1: { count: 5, sum: 4, sumSq: 4 }, 'v2:shadow': { count: 3, sum: 1, sumSq: 1 } },
     );
     expect(sut.v1).toMatchObject({ requests: 10, errors: 0, rewards: { count: 5, sum: 4, sumSq: 4 }, fallbacks: 0 });
@@ -236,7 +256,13 @@ describe(armRecords.name, () => {
   });
 
   it('counts the split of one spec version only', () => {
-    const counters = { 'v1:served:requests': '900', 'v1:served:requests@3': '90', 'v1:served:requests@4': '40', 'v2:served:requests@4': '8', 'v2:served:fallbacks@4': '2' };
+    const counters = {
+      'v1:served:requests': '900',
+      'v1:served:requests@3': '90',
+      'v1:served:requests@4': '40',
+      'v2:served:requests@4': '8',
+      'v2:served:fallbacks@4': '2',
+    };
     const sut = armRecords(counters, {}, 4);
     expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0 });
     expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2 });

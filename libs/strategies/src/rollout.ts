@@ -1,4 +1,12 @@
-import { type DecisionAction, type DecisionEvidence, type DeploymentSpec, GUARDRAIL_DEFAULTS, type Guardrails, planStepKind, type StrategySpec } from '@switchyard/contracts';
+import {
+  type DecisionAction,
+  type DecisionEvidence,
+  type DeploymentSpec,
+  GUARDRAIL_DEFAULTS,
+  type Guardrails,
+  planStepKind,
+  type StrategySpec,
+} from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
@@ -80,7 +88,11 @@ export interface RolloutStep {
  * statistics. A fallback counts as a request and an error of the arm that was chosen: its
  * failure is what the error-rate guardrail is there to see, though a consumer got an answer.
  */
-export function armRecords(counters: Record<string, string | number>, rewards: Record<string, ArmStats | undefined>, specVersion?: number): Record<string, ArmRecord> {
+export function armRecords(
+  counters: Record<string, string | number>,
+  rewards: Record<string, ArmStats | undefined>,
+  specVersion?: number,
+): Record<string, ArmRecord> {
   const records: Record<string, ArmRecord> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
     const arm = statsArm(variant, role);
@@ -134,7 +146,12 @@ export function rolloutSubject(spec: DeploymentSpec): string {
  * (an operator restoring it) starts afresh. A plan judges with its guardrails or the
  * defaults, and each step is a new subject, so a gate counts only its own step's pairs.
  */
-export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | undefined, arms: Record<string, ArmRecord>, now: Date): RolloutStep | undefined {
+export function reconcileRollout(
+  spec: DeploymentSpec,
+  previous: RolloutState | undefined,
+  arms: Record<string, ArmRecord>,
+  now: Date,
+): RolloutStep | undefined {
   const plan = spec.strategy.type === 'plan';
   const guardrails = spec.guardrails ?? (plan ? { ...GUARDRAIL_DEFAULTS } : undefined);
   if (!guardrails || spec.strategy.type === 'single') return undefined;
@@ -304,7 +321,12 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
   switch (judgement.verdict) {
     case 'waiting':
     case 'continue':
-      return finish(state, judgement.verdict === 'waiting' ? 'waiting' : 'running', evidence, judgement.reasons.map((r) => `${position}: ${r}`));
+      return finish(
+        state,
+        judgement.verdict === 'waiting' ? 'waiting' : 'running',
+        evidence,
+        judgement.reasons.map((r) => `${position}: ${r}`),
+      );
     case 'fail':
       return decide('failed', evidence, 'rollback', reason, { type: 'single', variant: primary });
     case 'pass':

@@ -37,7 +37,10 @@ export function selectVariant(spec: DeploymentSpec, ctx: SelectContext): Selecti
         : { variant: strategy.primary!, probability: 1 - share, shadows: [] };
     }
     case 'bandit': {
-      const weights = alignWeights(ctx.weights, spec.variants.map((variant) => variant.name));
+      const weights = alignWeights(
+        ctx.weights,
+        spec.variants.map((variant) => variant.name),
+      );
       const choice = chooseArm(weights, ctx.rng);
       const fallback = fallbackArm(weights, choice.variant);
       return { ...choice, shadows: [], ...(fallback !== undefined && { fallback }) };

@@ -81,7 +81,7 @@ describe(differenceConfidenceSequence.name, () => {
         }
         const bounds = differenceConfidenceSequence(a, b, 0.05)!;
         missed ||= bounds.low > 0 || bounds.high < 0;
-        const se = Math.sqrt((a.sum / a.count) * (1 - a.sum / a.count) / a.count + (b.sum / b.count) * (1 - b.sum / b.count) / b.count);
+        const se = Math.sqrt(((a.sum / a.count) * (1 - a.sum / a.count)) / a.count + ((b.sum / b.count) * (1 - b.sum / b.count)) / b.count);
         naiveMissed ||= Math.abs(bounds.delta) > 1.96 * se;
       }
       everMissed += +missed;

@@ -2,16 +2,23 @@ import { randomUUID } from 'node:crypto';
 import type { SpecChangeEvent } from '@switchyard/contracts';
 import { applySpecChange, emptyRecord, SpecBody } from './spec-log';
 
-const body = (...variants: string[]): SpecBody => ({
-  name: 'd',
-  updatedAt: '2026-11-29T00:00:00.000Z',
-  variants: variants.map((name) => ({ name, url: 'http://127.0.0.1:9', model: name, protocol: 'v2', timeoutMs: 1000, retries: 0 })),
-  strategy: { type: 'single', variant: variants[0] },
-  reward: { type: 'match' },
-} as SpecBody);
+const body = (...variants: string[]): SpecBody =>
+  ({
+    name: 'd',
+    updatedAt: '2026-11-29T00:00:00.000Z',
+    variants: variants.map((name) => ({ name, url: 'http://127.0.0.1:9', model: name, protocol: 'v2', timeoutMs: 1000, retries: 0 })),
+    strategy: { type: 'single', variant: variants[0] },
+    reward: { type: 'match' },
+  }) as SpecBody;
 
 const change = (fields: Partial<SpecChangeEvent>): SpecChangeEvent => ({
-  type: 'spec-change', version: 1, eventId: randomUUID(), occurredAt: '2026-11-29T00:00:00.000Z', deployment: 'd', change: 'put', ...fields,
+  type: 'spec-change',
+  version: 1,
+  eventId: randomUUID(),
+  occurredAt: '2026-11-29T00:00:00.000Z',
+  deployment: 'd',
+  change: 'put',
+  ...fields,
 });
 
 describe('applySpecChange (the registry folded from the spec log)', () => {
@@ -54,7 +61,7 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     expect(record).toMatchObject({ deleted: false, incarnation: 5 });
   });
 
-  it('records when each arm\'s current run began', () => {
+  it("records when each arm's current run began", () => {
     const record = emptyRecord();
     applySpecChange(record, change({ body: body('a', 'b') }), 0);
     applySpecChange(record, change({ body: body('a') }), 1);

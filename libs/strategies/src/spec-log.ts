@@ -68,7 +68,15 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
     }
     case 'delete':
       if (current === null) return { result: 'nothing', current };
-      Object.assign(record, { deleted: true, lastVersion: 0, current: undefined, previous: undefined, history: new Map(), armsSince: Object.create(null), incarnation: undefined });
+      Object.assign(record, {
+        deleted: true,
+        lastVersion: 0,
+        current: undefined,
+        previous: undefined,
+        history: new Map(),
+        armsSince: Object.create(null),
+        incarnation: undefined,
+      });
       return { result: 'written', version: 0 };
   }
 }

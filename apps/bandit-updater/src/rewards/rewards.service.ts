@@ -56,7 +56,11 @@ export class RewardsService {
     if (unpositioned.length) {
       const rewindTo = await this.ensureTracked(batch);
       if (rewindTo !== undefined) return { rewindTo };
-      const started = await this.stats.applyRewards(batch.partition, unpositioned.map((i) => records[i]), true);
+      const started = await this.stats.applyRewards(
+        batch.partition,
+        unpositioned.map((i) => records[i]),
+        true,
+      );
       unpositioned.forEach((i, j) => (outcomes[i] = started[j]));
     }
     this.count(records, outcomes);
@@ -79,7 +83,10 @@ export class RewardsService {
     updaterMetrics.rewinds.inc({ partition: String(batch.partition) });
     // The arm sets went with the rest: recorded again at the reconciler's next pass.
     this.arms.resync();
-    this.logger.warn({ topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart }, 'the statistics do not hold this partition from its log start (Redis lost them, or never had them): reading it again from there');
+    this.logger.warn(
+      { topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart },
+      'the statistics do not hold this partition from its log start (Redis lost them, or never had them): reading it again from there',
+    );
     return logStart;
   }
 

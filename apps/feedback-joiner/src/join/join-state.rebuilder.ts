@@ -111,7 +111,11 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
           }
           if (atMs >= sinceMs) replay.push({ record: predictionRecord(message, value), atMs });
         }
-        await this.state.recordPredictions(replay.map((r) => r.record), (_, i) => joinTiming(this.env.JOIN_WINDOW_SECONDS, replay[i].atMs, Date.now()), true);
+        await this.state.recordPredictions(
+          replay.map((r) => r.record),
+          (_, i) => joinTiming(this.env.JOIN_WINDOW_SECONDS, replay[i].atMs, Date.now()),
+          true,
+        );
         replayed += replay.length;
       });
       for (const { partition, end } of ranges) if (end > 0) positions.push({ topic, partition, offset: String(end - 1) });
@@ -122,7 +126,11 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     await this.read(topics.feedback, sinceMs, async (messages) => {
       const { accepted } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
-      await this.state.recordFeedback(accepted.map(({ message, value }) => feedbackRecord(message, value)), (_, i) => timings[i], true);
+      await this.state.recordFeedback(
+        accepted.map(({ message, value }) => feedbackRecord(message, value)),
+        (_, i) => timings[i],
+        true,
+      );
       feedback += accepted.length;
     });
 
@@ -130,14 +138,20 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     await this.read(topics.joined, sinceMs - EXPIRY_GRACE_SECONDS * 1000, async (messages) => {
       const { accepted } = parseBatch(JoinedEvent, messages, 'joined event');
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
-      await this.state.restoreClaims(accepted.map(({ value }) => ({ requestId: value.requestId, pair: pairField(value) })), (_, i) => timings[i]);
+      await this.state.restoreClaims(
+        accepted.map(({ value }) => ({ requestId: value.requestId, pair: pairField(value) })),
+        (_, i) => timings[i],
+      );
       claims += accepted.length;
     });
 
     // Redis lost again meanwhile takes the lock with it: then this state is not whole.
     if (!(await this.state.renewRebuildLock(this.owner, LOCK_MS))) throw new Error('lost the rebuild lock (Redis restarted again?); starting over');
     await this.state.setReady(true);
-    this.logger.warn({ deployments: counters.size, predictionsReplayed: replayed, feedbackReplayed: feedback, claimsRestored: claims, ms: Date.now() - started }, 'join state rebuilt from Kafka');
+    this.logger.warn(
+      { deployments: counters.size, predictionsReplayed: replayed, feedbackReplayed: feedback, claimsRestored: claims, ms: Date.now() - started },
+      'join state rebuilt from Kafka',
+    );
   }
 
   /** Every committed message of `topic` from `sinceMs` (else its log start) to its end now, as inbound messages. */

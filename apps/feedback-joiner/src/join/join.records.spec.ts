@@ -37,7 +37,13 @@ describe(reportBatches.name, () => {
           { offset: '12', fields: ['v1:served:requests', 'v1:served:errors', 'v1:served:requests@2'] },
         ],
       },
-      { deployment: 'b', topic: 'sy.predictions', partition: 4, lastOffset: '11', counted: [{ offset: '11', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'] }] },
+      {
+        deployment: 'b',
+        topic: 'sy.predictions',
+        partition: 4,
+        lastOffset: '11',
+        counted: [{ offset: '11', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'] }],
+      },
     ]);
   });
 });
@@ -55,7 +61,12 @@ describe(joinTiming.name, () => {
 
 describe('records', () => {
   it('claim with the Kafka coordinates and keep a prediction per deployment, variant and role', () => {
-    expect(predictionRecord(at(7), prediction('a', { variant: 's1', role: 'shadow' }))).toMatchObject({ requestId: 'r-1', deployment: 'a', pair: 'a:s1:shadow', token: 'sy.predictions:4:7' });
+    expect(predictionRecord(at(7), prediction('a', { variant: 's1', role: 'shadow' }))).toMatchObject({
+      requestId: 'r-1',
+      deployment: 'a',
+      pair: 'a:s1:shadow',
+      token: 'sy.predictions:4:7',
+    });
   });
 
   it('keep the deployment feedback names, and the message time when it carries none', () => {

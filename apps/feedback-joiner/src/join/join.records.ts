@@ -24,14 +24,23 @@ export function joinTiming(windowSeconds: number, seenAtMs: number, nowMs: numbe
 }
 
 export function predictionRecord(message: Coordinates, prediction: PredictionEvent): PredictionRecord {
-  return { requestId: prediction.requestId, deployment: prediction.deployment, pair: pairField(prediction), json: JSON.stringify(prediction), token: tokenOf(message) };
+  return {
+    requestId: prediction.requestId,
+    deployment: prediction.deployment,
+    pair: pairField(prediction),
+    json: JSON.stringify(prediction),
+    token: tokenOf(message),
+  };
 }
 
 export const feedbackProblem = (feedback: FeedbackEvent): string | undefined =>
   feedback.label === undefined && feedback.reward === undefined ? 'feedback needs a label or a reward' : undefined;
 
 /** What the joiner keeps of feedback; its time is the message's when it carries none. */
-export function feedbackRecord(message: Coordinates & Pick<InboundMessage, 'timestamp'>, { requestId, deployment, label, reward, occurredAt }: FeedbackEvent): FeedbackRecord {
+export function feedbackRecord(
+  message: Coordinates & Pick<InboundMessage, 'timestamp'>,
+  { requestId, deployment, label, reward, occurredAt }: FeedbackEvent,
+): FeedbackRecord {
   const stored: StoredFeedback = { feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString() };
   if (label !== undefined) stored.label = label;
   if (reward !== undefined) stored.reward = reward;
@@ -43,7 +52,11 @@ export function reportBatches(accepted: { message: Coordinates; value: Predictio
   const byDeployment = new Map<string, ReportBatch>();
   accepted.forEach(({ message, value }, i) => {
     let batch = byDeployment.get(value.deployment);
-    if (!batch) byDeployment.set(value.deployment, (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }));
+    if (!batch)
+      byDeployment.set(
+        value.deployment,
+        (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }),
+      );
     batch.lastOffset = message.offset;
     if (first[i]) batch.counted.push({ offset: message.offset, fields: reportFields(value) });
   });

@@ -90,7 +90,17 @@ export class JoinService {
         continue;
       }
       joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
-      this.logger.warn({ requestId: prediction.requestId, deployment: prediction.deployment, variant: prediction.variant, role: prediction.role, cause: result.cause, reason: result.reason }, 'pair cannot be joined');
+      this.logger.warn(
+        {
+          requestId: prediction.requestId,
+          deployment: prediction.deployment,
+          variant: prediction.variant,
+          role: prediction.role,
+          cause: result.cause,
+          reason: result.reason,
+        },
+        'pair cannot be joined',
+      );
     }
     for (const event of events) joinMetrics.joined.inc({ deployment: event.deployment, variant: event.variant, role: event.role });
     return events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) }));

@@ -25,8 +25,7 @@ async function count(labels: { model: string; protocol: string; status: string }
 
 describe(InferenceController.name, () => {
   let sut: NestFastifyApplication;
-  const call = (method: 'GET' | 'POST', url: string, body?: unknown) =>
-    sut.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }) });
+  const call = (method: 'GET' | 'POST', url: string, body?: unknown) => sut.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }) });
 
   beforeAll(async () => {
     sut = await startApp();

@@ -37,8 +37,10 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     private readonly env: RolloutControllerEnv,
   ) {
     this.owner = `${env.INSTANCE_ID ?? `${hostname()}-${process.pid}`}-${randomBytes(3).toString('hex')}`;
-    this.periodic = new PeriodicTask(() => this.passAll(), env.ROLLOUT_INTERVAL_MS, (error) =>
-      this.logger.error({ error: error.message }, 'rollout pass failed'),
+    this.periodic = new PeriodicTask(
+      () => this.passAll(),
+      env.ROLLOUT_INTERVAL_MS,
+      (error) => this.logger.error({ error: error.message }, 'rollout pass failed'),
     );
   }
 
@@ -95,7 +97,13 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       evidence: decision.evidence,
     };
     const writes = decision.strategy !== undefined;
-    const state = withDecision(judged, { action: event.action, reason: event.reason, at: event.occurredAt, fromVersion: spec.version, toVersion: writes ? null : spec.version });
+    const state = withDecision(judged, {
+      action: event.action,
+      reason: event.reason,
+      at: event.occurredAt,
+      fromVersion: spec.version,
+      toVersion: writes ? null : spec.version,
+    });
     this.logger.log({ deployment: spec.name, action: event.action, reason: event.reason, fromVersion: spec.version }, 'decision');
     if (!writes) {
       await this.states.save(spec.name, state, event);
@@ -103,7 +111,13 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       return 'decided';
     }
     const next = withStrategy(spec, decision.strategy!, new Date(event.occurredAt));
-    const written = await this.specLog.submit({ deployment: spec.name, change: 'put', body: next, expectedVersion: spec.version, rollout: this.states.fields(state, event) });
+    const written = await this.specLog.submit({
+      deployment: spec.name,
+      change: 'put',
+      body: next,
+      expectedVersion: spec.version,
+      rollout: this.states.fields(state, event),
+    });
     if (written.result !== 'written') {
       rolloutMetrics.conflicts.inc({ deployment: spec.name });
       this.logger.log({ deployment: spec.name, judgedVersion: spec.version }, 'spec changed since it was judged; not written, judging again next pass');

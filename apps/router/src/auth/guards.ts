@@ -17,7 +17,8 @@ export class AdminGuard implements CanActivate {
   constructor(env: RouterEnv) {
     this.keys = new BearerKeys(env.ADMIN_API_KEY);
     this.open = env.ADMIN_AUTH === 'off';
-    if (this.open) new Logger(AdminGuard.name).warn('ADMIN_AUTH=off: the control plane is open to anyone who can reach this router; for local experiments only');
+    if (this.open)
+      new Logger(AdminGuard.name).warn('ADMIN_AUTH=off: the control plane is open to anyone who can reach this router; for local experiments only');
   }
 
   canActivate(context: ExecutionContext): boolean {

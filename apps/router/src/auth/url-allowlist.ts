@@ -14,7 +14,10 @@ export class UrlAllowlist {
   constructor(private readonly listed: string) {
     this.networks.addSubnet('127.0.0.0', 8, 'ipv4');
     this.networks.addAddress('::1', 'ipv6');
-    for (const entry of listed.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean)) {
+    for (const entry of listed
+      .split(',')
+      .map((item) => item.trim().toLowerCase())
+      .filter(Boolean)) {
       const [address, prefix] = entry.split('/');
       const family = isIP(address);
       if (prefix !== undefined) {

@@ -118,7 +118,8 @@ export class DeploymentsService {
     const current = await this.get(name);
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
     const { paused: _paused, ...plan } = current.strategy;
-    const strategy = action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
+    const strategy =
+      action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
     const spec = await this.replace(current, withStrategy(current, strategy));
     return this.changed(spec, `plan-${action}`, { fromVersion: current.version, step: (current.strategy.step ?? 0) + 1 });
   }
@@ -136,7 +137,12 @@ export class DeploymentsService {
 
   /** Writes `body` in place of `current`, unless the spec changed since `current` was read. */
   private async replace(current: DeploymentSpec, body: SpecBody): Promise<DeploymentSpec> {
-    return this.written(current.name, body, await this.submit({ deployment: current.name, change: 'put', body, expectedVersion: current.version }), current.version);
+    return this.written(
+      current.name,
+      body,
+      await this.submit({ deployment: current.name, change: 'put', body, expectedVersion: current.version }),
+      current.version,
+    );
   }
 
   private written(name: string, body: SpecBody, outcome: SpecOutcome, read?: number): DeploymentSpec {

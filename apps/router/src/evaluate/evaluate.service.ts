@@ -1,7 +1,15 @@
 import { HttpException, HttpStatus, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
 import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
-import { estimatePolicyValue, evaluationRefusals, exclusionOf, LoggedSample, meanImportanceWeight, targetProbabilities, zOfLevel } from '@switchyard/strategies';
+import {
+  estimatePolicyValue,
+  evaluationRefusals,
+  exclusionOf,
+  LoggedSample,
+  meanImportanceWeight,
+  targetProbabilities,
+  zOfLevel,
+} from '@switchyard/strategies';
 import { DeploymentsService } from '../deployments/deployments.service';
 
 /** Scans one router process runs at once: each reads the whole window of the joined topic. */
@@ -66,7 +74,13 @@ export class EvaluateService {
 
     const refusals = evaluationRefusals(samples, target);
     if (refusals.length) {
-      throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length });
+      throw new UnprocessableEntityException({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: `cannot evaluate this policy: ${refusals.join('; ')}`,
+        reasons: refusals,
+        n: samples.length,
+      });
     }
     const level = body.level ?? 0.95;
     const result = estimatePolicyValue(samples, target, { z: zOfLevel(level) });

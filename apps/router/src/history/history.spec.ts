@@ -6,7 +6,13 @@ const at = (s: number) => new Date(Date.UTC(2026, 10, 24, 17, 0, s)).toISOString
 describe(buildHistory.name, () => {
   it('turns spec changes, weight snapshots and decisions into split, reward and decision series', () => {
     const events: HistoryEvent[] = [
-      { type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 1, detail: { strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 } } },
+      {
+        type: 'deployment',
+        action: 'put',
+        occurredAt: at(0),
+        specVersion: 1,
+        detail: { strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 } },
+      },
       {
         type: 'decision',
         action: 'rollback',
@@ -19,7 +25,13 @@ describe(buildHistory.name, () => {
         evidence: { n: { v1: 200, v2: 30 }, mean: { v1: 0.9, v2: 0.7 }, delta: -0.2, low: -0.3, high: -0.1, srmP: 0.4 },
       },
       { type: 'deployment', action: 'put', occurredAt: at(30), specVersion: 3, detail: { strategy: { type: 'bandit' } } },
-      { type: 'deployment', action: 'weights', occurredAt: at(40), specVersion: 3, detail: { weights: { v1: 0.3, v2: 0.7 }, stats: { v1: { count: 4, sum: 2, sumSq: 2 }, v2: { count: 0, sum: 0, sumSq: 0 } } } },
+      {
+        type: 'deployment',
+        action: 'weights',
+        occurredAt: at(40),
+        specVersion: 3,
+        detail: { weights: { v1: 0.3, v2: 0.7 }, stats: { v1: { count: 4, sum: 2, sumSq: 2 }, v2: { count: 0, sum: 0, sumSq: 0 } } },
+      },
     ];
     const sut = buildHistory('churn', [...events].reverse());
 
@@ -38,8 +50,14 @@ describe(buildHistory.name, () => {
     expect(sut.changes.map((c) => c.action)).toEqual(['put', 'put']);
   });
 
-  it('follows a plan through the controller\'s advances', () => {
-    const plan: StrategySpec = { type: 'plan', primary: 'v1', candidate: 'v2', step: 0, steps: [{ shadow: {} }, { canary: 5 }, { pause: {} }, { promote: true }] };
+  it("follows a plan through the controller's advances", () => {
+    const plan: StrategySpec = {
+      type: 'plan',
+      primary: 'v1',
+      candidate: 'v2',
+      step: 0,
+      steps: [{ shadow: {} }, { canary: 5 }, { pause: {} }, { promote: true }],
+    };
     const sut = buildHistory('p', [
       { type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 1, detail: { strategy: plan } },
       { type: 'decision', action: 'advance', occurredAt: at(1), fromVersion: 1, toVersion: 2 },

@@ -22,9 +22,15 @@ export interface HistoryEvent {
   candidate?: string;
   primary?: string;
   detail?: { strategy?: StrategySpec; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
-  evidence?: { n?: Record<string, number>; mean?: Record<string, number>; delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null };
+  evidence?: {
+    n?: Record<string, number>;
+    mean?: Record<string, number>;
+    delta?: number | null;
+    low?: number | null;
+    high?: number | null;
+    srmP?: number | null;
+  };
 }
-
 
 export interface SplitPoint {
   at: string;
@@ -76,7 +82,9 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
       history.decisions.push({ at, action, reason, fromVersion, toVersion, candidate, primary, evidence });
       if (evidence?.mean && evidence.n) {
         const variants = Object.fromEntries(
-          Object.entries(evidence.mean).filter(([arm]) => !arm.includes(':')).map(([arm, mean]) => [arm, { mean, count: evidence.n![arm] ?? 0 }]),
+          Object.entries(evidence.mean)
+            .filter(([arm]) => !arm.includes(':'))
+            .map(([arm, mean]) => [arm, { mean, count: evidence.n![arm] ?? 0 }]),
         );
         if (Object.keys(variants).length) history.rewards.push({ at, source: `decision:${action}`, variants });
       }

@@ -1,13 +1,6 @@
 import { Controller, HttpException } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
-import {
-  ErrorResponse,
-  parseAndValidate,
-  PredictRequestMessage,
-  PredictResponse,
-  REPLY_TO_HEADER,
-  TOPICS,
-} from '@switchyard/contracts';
+import { ErrorResponse, parseAndValidate, PredictRequestMessage, PredictResponse, REPLY_TO_HEADER, TOPICS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';

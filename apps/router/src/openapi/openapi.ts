@@ -10,7 +10,11 @@ import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 const transformerMetadata = (require('class-transformer/cjs/storage') as { defaultMetadataStorage: MetadataStorage }).defaultMetadataStorage;
 
 /** Names of the contract classes the API documents: what `libs/contracts` exports, nothing else that class-validator knows (env classes, say). */
-const CONTRACT_CLASSES = new Set(Object.entries(contracts).filter(([, value]) => typeof value === 'function' && /^class /.test(String(value))).map(([name]) => name));
+const CONTRACT_CLASSES = new Set(
+  Object.entries(contracts)
+    .filter(([, value]) => typeof value === 'function' && /^class /.test(String(value)))
+    .map(([name]) => name),
+);
 
 /**
  * JSON schemas of the contract classes, generated from their class-validator decorators:
@@ -25,12 +29,17 @@ export function contractSchemas(): Record<string, object> {
 export function openApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Switchyard router')
-    .setDescription('Predictions, feedback and the control plane of Switchyard deployments. Control-plane routes need `Authorization: Bearer <ADMIN_API_KEY>` when the router has one.')
+    .setDescription(
+      'Predictions, feedback and the control plane of Switchyard deployments. Control-plane routes need `Authorization: Bearer <ADMIN_API_KEY>` when the router has one.',
+    )
     .setVersion('1')
     .addBearerAuth()
     .build();
   const document = SwaggerModule.createDocument(app, config);
-  document.components = { ...document.components, schemas: { ...contractSchemas(), ...document.components?.schemas } as NonNullable<OpenAPIObject['components']>['schemas'] };
+  document.components = {
+    ...document.components,
+    schemas: { ...contractSchemas(), ...document.components?.schemas } as NonNullable<OpenAPIObject['components']>['schemas'],
+  };
   return document;
 }
 

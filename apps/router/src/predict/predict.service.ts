@@ -1,13 +1,6 @@
 import { BadGatewayException, Injectable, Logger, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import {
-  DeploymentSpec,
-  envelope,
-  PredictionEvent,
-  PredictResponse,
-  ShadowRequestEvent,
-  StoredVariant,
-} from '@switchyard/contracts';
+import { DeploymentSpec, envelope, PredictionEvent, PredictResponse, ShadowRequestEvent, StoredVariant } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
 import { Selection, selectVariant } from '@switchyard/strategies';

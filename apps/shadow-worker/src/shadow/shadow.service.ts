@@ -30,9 +30,7 @@ export class ShadowService {
     const specs = await this.specsOf(requests);
     const calls = requests.flatMap((request) => {
       const spec = specs.get(`${request.deployment}@${request.specVersion}`) ?? null;
-      return request.shadows.map((shadow) =>
-        this.limiter.run(() => this.call(request, spec, shadow)).finally(onSettled),
-      );
+      return request.shadows.map((shadow) => this.limiter.run(() => this.call(request, spec, shadow)).finally(onSettled));
     });
     return Promise.all(calls);
   }
@@ -49,7 +47,8 @@ export class ShadowService {
     const started = performance.now();
     let event: PredictionEvent;
     if (!spec) event = this.event(request, shadow, { error: `spec-missing: deployment "${request.deployment}" has no spec version ${request.specVersion}` });
-    else if (!variant) event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
+    else if (!variant)
+      event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
     else {
       try {
         const answer = await this.models.infer(variant, request.inputs, request.requestId);
@@ -66,7 +65,11 @@ export class ShadowService {
     return event;
   }
 
-  private event(request: ShadowRequestEvent, variant: string, result: { outputs?: unknown; latencyMs?: number; error?: string; agrees?: boolean }): PredictionEvent {
+  private event(
+    request: ShadowRequestEvent,
+    variant: string,
+    result: { outputs?: unknown; latencyMs?: number; error?: string; agrees?: boolean },
+  ): PredictionEvent {
     return {
       ...envelope('prediction'),
       requestId: request.requestId,

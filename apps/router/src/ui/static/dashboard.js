@@ -43,18 +43,29 @@
   }
   function describe(strategy) {
     switch (strategy.type) {
-      case 'single': return `single ${strategy.variant}`;
-      case 'shadow': return `shadow: ${strategy.primary} serves, ${(strategy.shadows || []).join(', ')} mirrored`;
-      case 'canary': return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}`;
-      case 'bandit': return `bandit ${strategy.algorithm}`;
-      case 'plan': return `plan ${strategy.candidate} over ${strategy.primary}`;
-      default: return strategy.type;
+      case 'single':
+        return `single ${strategy.variant}`;
+      case 'shadow':
+        return `shadow: ${strategy.primary} serves, ${(strategy.shadows || []).join(', ')} mirrored`;
+      case 'canary':
+        return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}`;
+      case 'bandit':
+        return `bandit ${strategy.algorithm}`;
+      case 'plan':
+        return `plan ${strategy.candidate} over ${strategy.primary}`;
+      default:
+        return strategy.type;
     }
   }
 
   // --- charts: inline SVG, x = time, y = 0..1 (or the rewards' range) ---
   function chart(svg, series, { yMin = 0, yMax = 1, percent = false } = {}) {
-    const W = 600, H = 220, L = 36, R = 8, T = 8, B = 20;
+    const W = 600,
+      H = 220,
+      L = 36,
+      R = 8,
+      T = 8,
+      B = 20;
     const all = series.flatMap((s) => s.points);
     if (!all.length) {
       svg.innerHTML = `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data yet</text>`;
@@ -76,7 +87,10 @@
       const band = pts.filter((p) => p.low !== undefined && p.high !== undefined);
       if (band.length > 1) {
         const upper = band.map((p) => `${x(p.t)},${y(p.high)}`);
-        const lower = band.slice().reverse().map((p) => `${x(p.t)},${y(p.low)}`);
+        const lower = band
+          .slice()
+          .reverse()
+          .map((p) => `${x(p.t)},${y(p.low)}`);
         out += `<polygon points="${upper.concat(lower).join(' ')}" fill="${s.color}" fill-opacity="0.13"/>`;
       }
       // A set split holds until the next change: drawn as steps, carried to now.
@@ -100,7 +114,10 @@
   function renderList(deployments) {
     const ul = $('deployments');
     ul.innerHTML = deployments
-      .map((d) => `<li data-name="${esc(d.name)}" class="${d.name === state.selected ? 'selected' : ''}"><span>${esc(d.name)}</span><small>${esc(d.strategy.type)} v${d.version}</small></li>`)
+      .map(
+        (d) =>
+          `<li data-name="${esc(d.name)}" class="${d.name === state.selected ? 'selected' : ''}"><span>${esc(d.name)}</span><small>${esc(d.strategy.type)} v${d.version}</small></li>`,
+      )
       .join('');
     if (!state.selected && deployments.length) select(deployments[0].name);
   }
@@ -117,11 +134,14 @@
     const entry = document.querySelector(`#deployments li[data-name="${CSS.escape(d.name)}"] small`);
     if (entry) entry.textContent = `${d.strategy.type} v${d.version}`;
     $('version').textContent = `version ${d.version}`;
-    $('strategy').textContent = describe(d.strategy) + (d.plan ? ` — step ${d.plan.step}/${d.plan.of} ${d.plan.kind}${d.plan.paused ? ' (paused)' : ''}, serving ${describe(serving)}` : '');
+    $('strategy').textContent =
+      describe(d.strategy) +
+      (d.plan ? ` — step ${d.plan.step}/${d.plan.of} ${d.plan.kind}${d.plan.paused ? ' (paused)' : ''}, serving ${describe(serving)}` : '');
 
     // A bandit's set split is its latest weight snapshot of this version, from the history.
     const snapshots = state.history ? state.history.split.filter((p) => p.source === 'weights' && p.specVersion === d.version) : [];
-    const set = setSplit(serving, names) || (snapshots.length ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...snapshots[snapshots.length - 1].shares } : null);
+    const set =
+      setSplit(serving, names) || (snapshots.length ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...snapshots[snapshots.length - 1].shares } : null);
     const served = servedSplit(d.report);
     const rows = [];
     for (const name of names) {
@@ -168,7 +188,10 @@
       ? decisions
           .slice()
           .reverse()
-          .map((x) => `<li><span class="muted">${new Date(x.at).toLocaleTimeString()}</span> <span class="action">${esc(x.action)}</span> v${x.fromVersion} → v${x.toVersion}${x.evidence && x.evidence.srmP !== undefined && x.evidence.srmP !== null ? ` <span class="muted">srmP ${fix(x.evidence.srmP, 4)}</span>` : ''}<div class="muted">${esc(x.reason)}</div></li>`)
+          .map(
+            (x) =>
+              `<li><span class="muted">${new Date(x.at).toLocaleTimeString()}</span> <span class="action">${esc(x.action)}</span> v${x.fromVersion} → v${x.toVersion}${x.evidence && x.evidence.srmP !== undefined && x.evidence.srmP !== null ? ` <span class="muted">srmP ${fix(x.evidence.srmP, 4)}</span>` : ''}<div class="muted">${esc(x.reason)}</div></li>`,
+          )
           .join('')
       : '<li class="muted">no decisions yet</li>';
 
@@ -185,7 +208,9 @@
       const rewardPoints = (history ? history.rewards : [])
         .filter((p) => p.variants[name])
         .map((p) => ({ t: Date.parse(p.at), v: p.variants[name].mean, low: p.variants[name].low, high: p.variants[name].high }))
-        .concat(state.live.filter((p) => p.rewards[name]).map((p) => ({ t: p.t, v: p.rewards[name].mean, low: p.rewards[name].low, high: p.rewards[name].high })));
+        .concat(
+          state.live.filter((p) => p.rewards[name]).map((p) => ({ t: p.t, v: p.rewards[name].mean, low: p.rewards[name].low, high: p.rewards[name].high })),
+        );
       // The axis follows the means; an early interval from a handful of rewards is clipped, not allowed to flatten the chart.
       rewardPoints.forEach((p) => rewardValues.push(p.v));
       rewardSeries.push({ name, color, points: rewardPoints });
