@@ -79,6 +79,7 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
     expect(new Set(await store.applyRewards(0, records, true))).toEqual(new Set(['duplicate']));
     const read = await store.readMany(DEPLOYMENTS);
     for (const name of DEPLOYMENTS) expect(read.get(name)!.a).toEqual({ count: 3, sum: 3, sumSq: 5 });
+    expect(await store.reconcileArms('churn', 1, { a: 1 }, 'life-1', 60)).toBe(0);
     expect(await store.reconcileArms('churn', 2, { b: 2 }, 'life-1', 60)).toBe(1);
     expect((await store.read('churn')).a).toBeUndefined();
   });
