@@ -17,7 +17,6 @@ import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymen
 import { groundTruth, predict, randomFeatures, seededRng, toInferOutputs } from '@switchyard/demo-models';
 import { BaseEnv, loadEnv } from '@switchyard/runtime';
 import { openSpecLog } from '@switchyard/spec-log';
-import { defineScripts } from '@switchyard/store';
 import { joinPair } from '@switchyard/strategies';
 import {
   OUT,
@@ -455,7 +454,7 @@ export async function runPipelineBench(opts: Options, only: Set<string>): Promis
   const kafka = new Kafka({ brokers: brokers(), clientId: 'bench-pipeline', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const redis = defineScripts(new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'));
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const runs: Array<{ id: string; run: (round: number) => Promise<Measured> }> = [
     { id: 'bare', run: (round) => bareRun(kafka, admin, round, data, opts) },
     ...(only.has('pipeline') ? [{ id: 'pipeline', run: (round: number) => pipelineRun(kafka, redis, round, data, opts) }] : []),

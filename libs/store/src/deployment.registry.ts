@@ -13,9 +13,9 @@ export interface RegisteredArms {
 
 /** What a write of a folded deployment also touches, besides the spec and its history. */
 export interface FoldedWriteKeys {
-  /** The rollout-state hash that `rollout` fields go to. */
+  /** The rollout-state hash that `rollout` fields go to (removed with a deletion too). */
   rollout: string;
-  /** Removed with a deletion (reports, statistics, rollout state): a re-created deployment starts fresh. */
+  /** Also removed with a deletion (reports, statistics): a re-created deployment starts fresh. */
   removedWithDeletion: string[];
 }
 

@@ -41,7 +41,7 @@ type LeaseScripts = {
  * and the decision it has yet to publish, the outbox) and the lease
  * (`{<deployment>}:rollout-lease`) that lets one controller at a time judge a deployment.
  * Both share the deployment's hash tag, so the state can be written in the same script
- * as the deployment's spec (`DeploymentRegistry.storeIfCurrent`) on a Redis Cluster too.
+ * as the deployment's spec (`DeploymentRegistry.write`, folding the spec log) on a Redis Cluster too.
  */
 @Injectable()
 export class RolloutStateStore {

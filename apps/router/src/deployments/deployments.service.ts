@@ -10,7 +10,7 @@ import {
   withStrategy,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { SpecChange, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
+import { SpecChangeRequest, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { buildReport, currentStep, servingSpec, SpecBody, SpecOutcome } from '@switchyard/strategies';
 import { UrlAllowlist } from '../auth/url-allowlist';
@@ -150,7 +150,7 @@ export class DeploymentsService {
     throw read === undefined ? unknownDeployment(name) : changedMeanwhile(name, read, outcome.current);
   }
 
-  private async submit(change: SpecChange): Promise<SpecOutcome> {
+  private async submit(change: SpecChangeRequest): Promise<SpecOutcome> {
     try {
       return await this.specLog.submit(change);
     } catch (error) {
