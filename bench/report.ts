@@ -51,7 +51,7 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
       : []),
     ...(has((r) => r.cpuUs !== undefined)
       ? [
-          "CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores; in brackets, the local Kafka broker's CPU per request over the same seconds.",
+          "CPU µs/req: CPU time (user + system) of the target process per request (or event), from /proc: its own cost, whatever else shares the cores; in brackets, the local Kafka broker's CPU per request over the same seconds, above its idle rate (measured for 2 s before the warm-up, with the target up and idle).",
         ]
       : []),
     ...(has((r) => r.mode === 'kafka')
