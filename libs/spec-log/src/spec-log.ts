@@ -70,9 +70,11 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     const pending = new Set([...ends].filter(([, end]) => end > 0).map(([partition]) => partition));
     this.caughtUp = pending.size === 0;
     // A group of its own: every process reads every partition from the start (nothing is committed).
+    // The broker answers a fetch as soon as a record arrives, so the wait bounds only idle
+    // polling: at 100 ms an idle router spent 37 ms of CPU a second, at 1000 ms 25.
     this.consumer = this.kafka.kafka.consumer({
       groupId: `${this.kafka.clientId}.spec-log.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`,
-      maxWaitTimeInMs: 100,
+      maxWaitTimeInMs: 1000,
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: true });
