@@ -191,7 +191,7 @@ describe('reconcileRollout on a plan', () => {
 
   it('writes the plan paused when advancing into an open pause, and advances once resumed', () => {
     const deployment = planAt(1);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(2000, 0.7, 1900), v2: arm(2000, 0.9, 100) }, NOW)!;
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3800, 0.7), v2: arm(200, 0.9) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'advance', strategy: { step: 2, paused: true } });
 
     const paused = planAt(2, { paused: true });
