@@ -192,8 +192,17 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: PLAN_STEPS },
       guardrails: { minSamples: 100 },
     });
-    const { spec, sent, decisions } = await walk('good-plan', 31);
+    // The last plan block seen before the promotion: the step i of n, and the transitions so far.
+    let planBlock: any;
+    const { spec, sent, decisions } = await walk('good-plan', 31, (body) => {
+      planBlock = body.plan ?? planBlock;
+      return settled(body);
+    });
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(planBlock).toMatchObject({ of: 6 });
+    expect(planBlock.step).toBeGreaterThanOrEqual(5);
+    expect(planBlock.history.length).toBeGreaterThanOrEqual(planBlock.step - 1);
+    expect(planBlock.history.map((d: any) => d.action)).toEqual(planBlock.history.map(() => 'advance'));
     expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
     expect(decisions.map((d) => d.fromVersion)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(decisions.map((d) => d.toVersion)).toEqual([2, 3, 4, 5, 6, 7]);
