@@ -113,6 +113,33 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     return { spec, sent, decisions: decisionsOf(name) };
   }
 
+  /** Decisions on `deployment` one controller process has published, from its /metrics (which answers only while it is up). */
+  async function decisionsCounted(controller: ServiceProcess, deployment: string): Promise<number> {
+    const metrics = await http('GET', `${controller.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    const lines = String(metrics.body)
+      .split('\n')
+      .filter((line) => line.startsWith('switchyard_rollout_decisions_total{') && line.includes(`deployment="${deployment}"`));
+    return lines.reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  }
+
+  it('answers 400 naming the field for bad guardrails and bad plans, and stores nothing', async () => {
+    const variants = [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')];
+    const plan = (steps: object[], extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v3', steps, ...extra });
+    const refused = async (spec: object, field: string) => {
+      const answer = await http('PUT', `${router.url}/v1/deployments/refused`, { variants, ...spec });
+      expect(answer.status).toBe(400);
+      expect(answer.body.problems).toEqual([expect.stringContaining(field)]);
+    };
+    const canary = { type: 'canary', primary: 'v1', canary: 'v3', percent: 10 };
+    await refused({ strategy: canary, guardrails: { alpha: 0.9 } }, 'guardrails.alpha');
+    await refused({ strategy: canary, guardrails: { minSamples: 500, maxSamples: 100 } }, 'guardrails.maxSamples');
+    await refused({ strategy: plan([{ canary: 5 }, { canary: 25 }]) }, 'strategy.steps: a plan must end with {"promote": true}');
+    await refused({ strategy: plan([{ canary: 25 }, { canary: 5 }, { promote: true }]) }, 'strategy.steps.1.canary');
+    await refused({ strategy: plan([{ canary: 5 }, { promote: true }], { candidate: 'v9' }) }, 'strategy.candidate: unknown variant "v9"');
+    expect((await http('GET', `${router.url}/v1/deployments/refused`)).status).toBe(404);
+  });
+
   it('rolls a bad canary back by itself, once, with evidence that shows why', async () => {
     await put('bad-canary', {
       variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
@@ -127,8 +154,11 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(spec.version).toBe(2);
     expect(spec.guardrails).toMatchObject({ state: 'failed', lastDecision: { action: 'rollback', fromVersion: 1, toVersion: 2 } });
 
-    // Two controllers ran all along: one decision, not two.
+    // Two controller processes ran all along, both still up: one decision, not two, on
+    // the topic and in their counters together.
     expect(decisions).toHaveLength(1);
+    const published = await Promise.all(controllers.map((controller) => decisionsCounted(controller, 'bad-canary')));
+    expect(published.reduce((sum, count) => sum + count, 0)).toBe(1);
     const [decision] = decisions;
     expect(decision).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3', version: 1 });
     const { n, mean, delta, low, high, alpha } = decision.evidence;
@@ -162,8 +192,17 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: PLAN_STEPS },
       guardrails: { minSamples: 100 },
     });
-    const { spec, sent, decisions } = await walk('good-plan', 31);
+    // The last plan block seen before the promotion: the step i of n, and the transitions so far.
+    let planBlock: any;
+    const { spec, sent, decisions } = await walk('good-plan', 31, (body) => {
+      planBlock = body.plan ?? planBlock;
+      return settled(body);
+    });
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(planBlock).toMatchObject({ of: 6 });
+    expect(planBlock.step).toBeGreaterThanOrEqual(5);
+    expect(planBlock.history.length).toBeGreaterThanOrEqual(planBlock.step - 1);
+    expect(planBlock.history.map((d: any) => d.action)).toEqual(planBlock.history.map(() => 'advance'));
     expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
     expect(decisions.map((d) => d.fromVersion)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(decisions.map((d) => d.toVersion)).toEqual([2, 3, 4, 5, 6, 7]);
@@ -267,6 +306,12 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(['running', 'passed']).toContain(spec.guardrails.state);
     await readThrough(testKafka(), topics.deploymentEvents, events);
     expect(decisionsOf('even-canary').filter((d) => d.action === 'rollback')).toEqual([]);
+  });
+
+  // Last: the tests above need the controllers running.
+  it('stops both controller processes on SIGTERM, each exiting 0', async () => {
+    for (const controller of controllers) controller.child.kill('SIGTERM');
+    expect(await Promise.all(controllers.map((controller) => controller.exited))).toEqual([0, 0]);
   });
 });
 

@@ -2,18 +2,29 @@
  * The part `guardrails`: simulated canaries with Bernoulli rewards, judged by the real
  * `judgeCandidate` with GUARDRAIL_DEFAULTS after every batch of labelled requests, as the
  * rollout controller would; beside it, a naive fixed-horizon z-test peeked at the same moments.
+ * Then each step of a plan at the default settings, served as the router serves it and
+ * judged by the controller's own `reconcileRollout`: what a step costs in labelled pairs.
  */
-import { GUARDRAIL_DEFAULTS } from '@switchyard/contracts';
+import { type DecisionAction, type DeploymentSpec, GUARDRAIL_DEFAULTS, type StrategySpec } from '@switchyard/contracts';
 import {
+  addReward,
   ArmEvidence,
+  type ArmRecord,
   ArmStats,
+  banditWeights,
+  canaryShare,
+  emptyStats,
   GuardrailSettings,
   GuardrailVerdict,
   LATENCY_BUCKETS_MS,
   judgeCandidate,
   murmur3,
+  reconcileRollout,
+  rewardKindOf,
   Rng,
   seededRng,
+  statsArm,
+  stepStrategy,
 } from '@switchyard/strategies';
 import type { SimOptions, SimPart } from './part';
 
@@ -34,6 +45,8 @@ interface Scenario {
 }
 
 const PASSES: Scenario['goal'] = { verdict: 'pass', share: 0.99, text: 'passed ≥ 99 %' };
+/** Latency is not what is simulated: every success falls in this bucket, so only the reward decides. */
+const LATENCY_BUCKET = 3;
 
 const SCENARIOS: readonly Scenario[] = [
   {
@@ -45,11 +58,20 @@ const SCENARIOS: readonly Scenario[] = [
   },
   { id: 'A/B (worse canary)', canaryShare: 0.1, canaryRate: 0.7, primaryRate: 0.8, goal: { verdict: 'fail', share: 0.99, text: 'rolled back ≥ 99 %' } },
   { id: 'B/A (better canary)', canaryShare: 0.1, canaryRate: 0.8, primaryRate: 0.7, goal: PASSES },
-  // The plan's canary steps with a good candidate: what each step costs in labelled pairs.
-  { id: 'plan step 5 %', canaryShare: 0.05, canaryRate: 0.9, primaryRate: 0.7, goal: PASSES },
-  { id: 'plan step 25 %', canaryShare: 0.25, canaryRate: 0.9, primaryRate: 0.7, goal: PASSES },
-  { id: 'plan step 50 %', canaryShare: 0.5, canaryRate: 0.9, primaryRate: 0.7, goal: PASSES },
 ];
+
+/**
+ * DESIGN's plan at the default settings: no guardrails (GUARDRAIL_DEFAULTS), and steps that
+ * leave out minSamples and minShare, with a clearly better candidate (0.90 against 0.70).
+ */
+const PLAN: StrategySpec = {
+  type: 'plan',
+  primary: 'primary',
+  candidate: 'candidate',
+  steps: [{ shadow: {} }, { canary: 5 }, { canary: 25 }, { canary: 50 }, { bandit: { algorithm: 'thompson' } }, { promote: true }],
+};
+const PLAN_RATES: Record<string, number> = { primary: 0.7, candidate: 0.9 };
+const JUDGED_AT = new Date('2026-01-01T00:00:00Z');
 
 interface RunOutcome {
   verdict: GuardrailVerdict;
@@ -60,10 +82,10 @@ interface RunOutcome {
   naive: -1 | 0 | 1;
 }
 
-/** Latency is not what is simulated: every success in one bucket, so only the reward decides. */
+/** Every labelled request answered, in one latency bucket. */
 function evidence(stats: ArmStats): ArmEvidence {
   const latencyBuckets = LATENCY_BUCKETS_MS.map(() => 0);
-  latencyBuckets[3] = stats.count;
+  latencyBuckets[LATENCY_BUCKET] = stats.count;
   return { rewards: { ...stats }, requests: stats.count, errors: 0, latencyBuckets };
 }
 
@@ -137,6 +159,90 @@ function row(scenario: Scenario, outcomes: readonly RunOutcome[]): string {
   ].join(' | ');
 }
 
+interface StepOutcome {
+  /** The controller's decision on the step: advance (its gate passed), rollback, or pause. */
+  action: DecisionAction;
+  /** Requests served in the step, every one labelled; labelled pairs of all arms, and the candidate's. */
+  requests: number;
+  pairs: number;
+  candidatePairs: number;
+}
+
+/** The controller's view of arms whose every request was answered and labelled: the counters of `evidence`, the split their requests. */
+function records(stats: Record<string, ArmStats>): Record<string, ArmRecord> {
+  return Object.fromEntries(
+    Object.entries(stats).map(([arm, rewards]) => [arm, { ...evidence(rewards), fallbacks: 0, split: { requests: rewards.count, fallbacks: 0 } }]),
+  );
+}
+
+/**
+ * Plan step `index` from its first controller pass to its decision: requests served as
+ * `stepStrategy` says (a bandit's weights recomputed by `banditWeights` after every batch,
+ * as the updater does from the statistics), each labelled at once, and `reconcileRollout`
+ * after every batch.
+ */
+function simulateStep(rng: Rng, index: number): StepOutcome {
+  const strategy: StrategySpec = { ...PLAN, step: index };
+  const spec: DeploymentSpec = {
+    name: 'sim',
+    version: 1,
+    updatedAt: JUDGED_AT.toISOString(),
+    variants: [PLAN.primary!, PLAN.candidate!].map((name) => ({ name, url: 'http://127.0.0.1:9', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
+    strategy,
+    reward: { type: 'match' },
+  };
+  const served = stepStrategy(strategy, index);
+  // Per stats arm (`candidate:shadow` for a shadow's answers), as the updater counts them.
+  const arms: Record<string, ArmStats> = {};
+  const answer = (arm: string, variant: string) => (arms[arm] = addReward(arms[arm] ?? emptyStats(), rng() < PLAN_RATES[variant] ? 1 : 0));
+  let { state } = reconcileRollout(spec, undefined, {}, JUDGED_AT)!;
+  for (let requests = BATCH; ; requests += BATCH) {
+    const weights =
+      served.type === 'bandit'
+        ? banditWeights(
+            served.algorithm!,
+            [PLAN.primary!, PLAN.candidate!].map((name) => ({ name, stats: arms[name] })),
+            { rng, minShare: served.minShare, rewardKind: rewardKindOf(spec.reward) },
+          )
+        : undefined;
+    for (let i = 0; i < BATCH; i++) {
+      if (served.type === 'shadow') {
+        answer(PLAN.primary!, PLAN.primary!);
+        answer(statsArm(PLAN.candidate!, 'shadow'), PLAN.candidate!);
+        continue;
+      }
+      const candidateShare = served.type === 'canary' ? canaryShare(served.percent!) : weights![PLAN.candidate!];
+      const variant = rng() < candidateShare ? PLAN.candidate! : PLAN.primary!;
+      answer(variant, variant);
+    }
+    const step = reconcileRollout(spec, state, records(arms), JUDGED_AT)!;
+    state = step.state;
+    if (step.decision) {
+      const n = step.decision.evidence.n;
+      const candidatePairs = Object.entries(n).find(([arm]) => arm.startsWith(PLAN.candidate!))?.[1] ?? 0;
+      return { action: step.decision.action, requests, pairs: Object.values(n).reduce((sum, count) => sum + count, 0), candidatePairs };
+    }
+  }
+}
+
+function planRows(options: SimOptions, runs: number): string[] {
+  return PLAN.steps!.flatMap((step, index) => {
+    const served = stepStrategy({ ...PLAN, step: index }, index);
+    if (step.promote) return [];
+    const rng = seededRng(murmur3(`guardrails/plan/${index}`, options.seed));
+    const outcomes = Array.from({ length: runs }, () => simulateStep(rng, index));
+    const count = (action: DecisionAction) => outcomes.filter((o) => o.action === action).length;
+    const advanced = outcomes.filter((o) => o.action === 'advance');
+    const of = (value: (o: StepOutcome) => number) => (advanced.length ? medianAndP95(advanced.map(value)) : '–');
+    const servedAs = served.type === 'canary' ? `canary ${served.percent} %` : served.type === 'bandit' ? `bandit, floor ${served.minShare}` : served.type;
+    const met = count('advance') >= 0.99 * runs;
+    return [
+      `| ${index + 1}. ${servedAs} | ${runs} | ${share(count('advance'), runs)} | ${share(count('rollback'), runs)} | ${share(count('pause'), runs)} | ` +
+        `${of((o) => o.requests)} | ${of((o) => o.pairs)} | ${of((o) => o.candidatePairs)} | advanced ≥ 99 %: ${met ? 'yes' : 'no'} |`,
+    ];
+  });
+}
+
 function run(options: SimOptions): string {
   const runs = options.runs ?? DEFAULT_RUNS;
   const settings = GUARDRAIL_DEFAULTS;
@@ -158,11 +264,24 @@ function run(options: SimOptions): string {
     "| scenario | canary share | reward canary / primary | runs | rolled back (fail) | passed | inconclusive | labelled pairs to verdict | canary's pairs | naive z-test peeked: rolled back (any) | goal |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows,
+    '',
+    '### Plan steps at the default settings',
+    '',
+    `DESIGN's plan (shadow, canary 5, 25 and 50 %, thompson bandit, promote) with no guardrails and no step settings, so ` +
+      `GUARDRAIL_DEFAULTS apply (shadow minSamples ${settings.minSamples}, bandit ${2 * settings.minSamples} pairs and floor ` +
+      `${stepStrategy({ ...PLAN, step: 4 }, 4).minShare}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
+      `its first controller pass, served as the router serves it, every request labelled at once, \`reconcileRollout\` after every ` +
+      `${BATCH} requests (a bandit's weights recomputed then too) until it decides. Median (p95) over the runs that advanced; ` +
+      `paused: inconclusive or a sample ratio mismatch.`,
+    '',
+    "| step, served as | runs | advanced | rolled back | paused | requests | labelled pairs | candidate's pairs | goal |",
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...planRows(options, runs),
   ].join('\n');
 }
 
 export const guardrails: SimPart = {
   name: 'guardrails',
-  summary: 'canary A/A, A/B, B/A and plan steps judged by judgeCandidate after every batch; false rollback rate against a naive peeked z-test',
+  summary: 'canary A/A, A/B, B/A judged by judgeCandidate after every batch against a naive peeked z-test; what each plan step costs',
   run,
 };

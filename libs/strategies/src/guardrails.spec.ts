@@ -21,6 +21,21 @@ describe(judgeCandidate.name, () => {
     expect(judgement.reasons[0]).toMatch(/v2 has 199, v1 5000/);
   });
 
+  it('does not pass before the error rate and latency have minSamples requests per arm, however many labels', () => {
+    // Labels of requests counted before the step began: the rewards are in, the requests not.
+    const fewRequests = judgeCandidate(NAMES, arm(bernoulli(400, 0.9), { requests: 150 }), arm(bernoulli(3600, 0.7)), GUARDRAIL_DEFAULTS);
+    expect(fewRequests.verdict).toBe('waiting');
+    expect(fewRequests.reasons[0]).toMatch(/^waiting for minSamples 200 requests and successful requests per arm .*v2 has 150 and 150, v1 3600 and 3600$/);
+    // Requests counted, but too few answered for a p99: latency has not reported.
+    const fewSuccesses = judgeCandidate(NAMES, arm(bernoulli(400, 0.9)), arm(bernoulli(3600, 0.7), { requests: 3600, errors: 3450 }), {
+      ...GUARDRAIL_DEFAULTS,
+      maxErrorRateIncrease: 1,
+    });
+    expect(fewSuccesses.verdict).toBe('waiting');
+    // A candidate surely worse on rewards is still rolled back: waiting only holds a pass.
+    expect(judgeCandidate(NAMES, arm(bernoulli(400, 0.5), { requests: 150 }), arm(bernoulli(3600, 0.9)), GUARDRAIL_DEFAULTS).verdict).toBe('fail');
+  });
+
   it('fails a candidate surely worse, with the interval in the reason and the evidence', () => {
     const judgement = judgeCandidate(NAMES, arm(bernoulli(400, 0.7)), arm(bernoulli(3600, 0.8)), GUARDRAIL_DEFAULTS);
     expect(judgement.verdict).toBe('fail');

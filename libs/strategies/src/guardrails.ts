@@ -116,7 +116,7 @@ function evidenceOf(
 }
 
 /**
- * The three-way verdict of DESIGN "Decisions" on candidate − primary: waiting (either arm below minSamples labelled pairs), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
+ * The three-way verdict of DESIGN "Decisions" on candidate − primary: waiting (either arm below minSamples labelled pairs, or, unless the candidate already fails, below minSamples requests or successful requests), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
  *
  * Operational failures are judged on requests, not labels, so they can fail a candidate
  * that is still `waiting` for labels (a model that only errs never gets one). Fail is
@@ -143,6 +143,17 @@ export function judgeCandidate(names: Names, candidate: ArmEvidence, primary: Ar
     );
   }
   if (surelyWorse) return judged('fail', worse!);
+  // A pass vouches for the error rate and latency too, so it needs them reported as well:
+  // labels that arrive for requests counted before the step began, or a report behind the
+  // rewards, must not let a candidate pass on guardrails that were never looked at.
+  const unreported = [candidate, primary].some((arm) => arm.requests < settings.minSamples || successes(arm) < settings.minSamples);
+  if (unreported) {
+    return judged(
+      'waiting',
+      `waiting for minSamples ${settings.minSamples} requests and successful requests per arm (error rate, latency): ` +
+        `${names.candidate} has ${candidate.requests} and ${successes(candidate)}, ${names.primary} ${primary.requests} and ${successes(primary)}`,
+    );
+  }
   if (bounds.low > -settings.margin) {
     return judged(
       'pass',

@@ -144,6 +144,21 @@ describe(reconcileRollout.name, () => {
     expect(sut.decision!.evidence.n).toMatchObject({ 'v3:shadow': 1000, v1: 1000 });
   });
 
+  it('promotes a shadow that passes when onPass says so, and only holds it otherwise', () => {
+    const counts = { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9) };
+    const shadow = { type: 'shadow' as const, primary: 'v1', shadows: ['v2'] };
+    const promoting = spec(shadow, { onPass: 'promote' });
+    const promoted = reconcileRollout(promoting, started(promoting), counts, NOW)!;
+    expect(promoted.decision).toMatchObject({ action: 'promote', candidate: 'v2', primary: 'v1', strategy: { type: 'single', variant: 'v2' } });
+    expect(promoted.decision!.evidence.n).toMatchObject({ 'v2:shadow': 3000, v1: 3000 });
+    expect(promoted.state.status).toBe('passed');
+
+    const holding = spec(shadow);
+    const held = reconcileRollout(holding, started(holding), counts, NOW)!;
+    expect(held.decision).toMatchObject({ action: 'hold', candidate: 'v2' });
+    expect(held.decision!.strategy).toBeUndefined();
+  });
+
   it('vetoes a bandit arm whose error rate fails against the best arm, keeping the guardrails', () => {
     const deployment = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 });
     const counts = { v1: arm(2000, 0.9), v2: arm(500, 0.8, 500, 0), v3: arm(500, 0.7, 800, 300) };
@@ -191,7 +206,7 @@ describe('reconcileRollout on a plan', () => {
 
   it('writes the plan paused when advancing into an open pause, and advances once resumed', () => {
     const deployment = planAt(1);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(2000, 0.7, 1900), v2: arm(2000, 0.9, 100) }, NOW)!;
+    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3800, 0.7), v2: arm(200, 0.9) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'advance', strategy: { step: 2, paused: true } });
 
     const paused = planAt(2, { paused: true });
