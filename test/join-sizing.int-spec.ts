@@ -1,7 +1,7 @@
 import { envelope, PredictionEvent } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
 import { JoinStateStore, RedisClient, ReportStore } from '@switchyard/store';
-import { pairField, reportFields } from '@switchyard/strategies';
+import { pairField, reportCounts } from '@switchyard/strategies';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 
 const PENDING = 20000;
@@ -117,7 +117,7 @@ describe('join state sizing (a private Redis)', () => {
               topic: 'switchyard.predictions',
               partition,
               lastOffset: String(next + BATCH - 1),
-              counted: batch.map((p, j) => ({ offset: String(next + j), fields: reportFields(p) })),
+              counted: batch.map((p, j) => ({ offset: String(next + j), ...reportCounts(p) })),
             },
           ]);
         }

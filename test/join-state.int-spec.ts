@@ -3,7 +3,7 @@ import { Kafka, Producer } from 'kafkajs';
 import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import type { OpenSpecLog } from '@switchyard/spec-log';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
-import { pairField, reportFields } from '@switchyard/strategies';
+import { addReportCounts, pairField, reportCounts } from '@switchyard/strategies';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
@@ -27,15 +27,16 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   /** Every distinct prediction sent, by pair: what the reports must count. */
   const sent = new Map<string, PredictionEvent>();
 
+  // Beta's are a bandit's, logged with propensities its report sums (1/p and 1/p² per arm) as well as counts.
   const prediction = (deployment: string, requestId: string): PredictionEvent => ({
     ...envelope('prediction'),
     requestId,
     deployment,
     variant: 'v1',
     role: 'served',
-    strategy: 'single',
+    strategy: deployment === 'beta' ? 'bandit' : 'single',
     specVersion: 1,
-    probability: 1,
+    probability: deployment === 'beta' ? 0.1 + (requestId.length % 7) / 10 : 1,
     outputs: 1,
     latencyMs: 1 + (requestId.length % 30),
   });
@@ -76,9 +77,9 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
 
   /** What the report must hold: every distinct prediction sent, counted once. */
   function recount(deployment: string): Record<string, string> {
-    const counts: Record<string, number> = {};
-    for (const p of sent.values()) if (p.deployment === deployment) for (const field of reportFields(p)) counts[field] = (counts[field] ?? 0) + 1;
-    return Object.fromEntries(Object.entries(counts).map(([field, n]) => [field, String(n)]));
+    const counts = new Map<string, number>();
+    for (const p of sent.values()) if (p.deployment === deployment) addReportCounts(counts, reportCounts(p));
+    return Object.fromEntries([...counts].map(([field, n]) => [field, String(n)]));
   }
 
   beforeAll(async () => {
@@ -160,6 +161,9 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
     const state = joiner.app.get(JoinStateStore);
     await waitFor(() => state.ready().catch(() => false), { what: 'the join state rebuilt', timeoutMs: 90000 });
     expect(await reports.read('alpha')).toEqual(recount('alpha'));
+    // The bandit's propensity sums recounted from the topic are the integers the live path added.
+    expect(await reports.read('beta')).toEqual(recount('beta'));
+    expect(Object.keys(await reports.read('beta'))).toEqual(expect.arrayContaining(['v1:served:ipw@1', 'v1:served:ipwSq@1']));
 
     // Feedback again for the pairs joined before, and for the first time for the others; duplicates of predictions too.
     await send(

@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DecisionEvent, envelope, SpecChangeEvent } from '@switchyard/contracts';
-import { applySpecChange, emptyRecord, JOIN_BUCKETS, joinBucket, type RolloutState } from '@switchyard/strategies';
+import { addReportCounts, applySpecChange, emptyRecord, JOIN_BUCKETS, joinBucket, reportCounts, type RolloutState } from '@switchyard/strategies';
 import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, JoinStateStore, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { describeOnEachRedis, serversOf, TestRedis, useTestRedis } from './support/redis';
 import { waitFor } from './support/wait';
@@ -82,6 +82,44 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
     expect(await store.reconcileArms('churn', 1, { a: 1 }, 'life-1', 60)).toBe(0);
     expect(await store.reconcileArms('churn', 2, { b: 2 }, 'life-1', 60)).toBe(1);
     expect((await store.read('churn')).a).toBeUndefined();
+  });
+});
+
+describeOnEachRedis('ReportStore', (redis) => {
+  const store = new ReportStore(redis.client);
+  const served = (probability: number, fallbackFrom?: string) => ({
+    variant: 'v1',
+    role: 'served' as const,
+    latencyMs: 3,
+    strategy: 'bandit' as const,
+    specVersion: 2,
+    probability,
+    ...(fallbackFrom && { fallbackFrom }),
+  });
+  // A bandit's predictions: a fallback (its propensity the chosen v2's), one weighed at 0.3, one too unlikely to weigh.
+  const predictions = [served(0.3), served(0.7, 'v2'), served(0.0005), served(1 / 3)];
+  const batch = (offsets: number[]) => ({
+    deployment: 'churn',
+    topic: 'sy.predictions',
+    partition: 0,
+    lastOffset: String(Math.max(...offsets)),
+    counted: offsets.map((offset) => ({ offset: String(offset), ...reportCounts(predictions[offset]) })),
+  });
+
+  it("adds a bandit's integer propensity sums with its counters, once per offset, equal to a recount", async () => {
+    await store.add([batch([0, 1])]);
+    // Redelivered, and carried on: offsets 0 and 1 are not counted again.
+    await store.add([batch([0, 1, 2, 3])]);
+    const recount = new Map<string, number>();
+    for (const prediction of predictions) addReportCounts(recount, reportCounts(prediction));
+    expect(await store.read('churn')).toEqual(Object.fromEntries([...recount].map(([field, value]) => [field, String(value)])));
+    expect(await store.read('churn')).toMatchObject({
+      // 1/0.3 and 1/(1/3) in millionths, each rounded: 3333333 + 3000000.
+      'v1:served:ipw@2': '6333333',
+      'v1:served:ipwSq@2': String(Math.round(1000 / 0.09) + 9000),
+      'v2:served:ipw@2': String(Math.round(1e6 / 0.7)),
+      'v1:served:ipwSkipped@2': '1',
+    });
   });
 });
 

@@ -10,6 +10,7 @@ import {
   addReward,
   ArmEvidence,
   type ArmRecord,
+  type PropensitySums,
   ArmStats,
   banditWeights,
   canaryShare,
@@ -168,10 +169,17 @@ interface StepOutcome {
   candidatePairs: number;
 }
 
-/** The controller's view of arms whose every request was answered and labelled: the counters of `evidence`, the split their requests. */
-function records(stats: Record<string, ArmStats>): Record<string, ArmRecord> {
+/**
+ * The controller's view of arms whose every request was answered and labelled: the
+ * counters of `evidence`, the split their requests, and a bandit's the inverse-propensity
+ * sums of its logged probabilities.
+ */
+function records(stats: Record<string, ArmStats>, propensity: Record<string, PropensitySums>): Record<string, ArmRecord> {
   return Object.fromEntries(
-    Object.entries(stats).map(([arm, rewards]) => [arm, { ...evidence(rewards), fallbacks: 0, split: { requests: rewards.count, fallbacks: 0 } }]),
+    Object.entries(stats).map(([arm, rewards]) => [
+      arm,
+      { ...evidence(rewards), fallbacks: 0, split: { requests: rewards.count, fallbacks: 0, propensity: propensity[arm] ?? { sum: 0, sumSq: 0, skipped: 0 } } },
+    ]),
   );
 }
 
@@ -195,6 +203,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
   // Per stats arm (`candidate:shadow` for a shadow's answers), as the updater counts them.
   const arms: Record<string, ArmStats> = {};
   const answer = (arm: string, variant: string) => (arms[arm] = addReward(arms[arm] ?? emptyStats(), rng() < PLAN_RATES[variant] ? 1 : 0));
+  const propensity: Record<string, PropensitySums> = {};
   let { state } = reconcileRollout(spec, undefined, {}, JUDGED_AT)!;
   for (let requests = BATCH; ; requests += BATCH) {
     const weights =
@@ -214,8 +223,13 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
       const candidateShare = served.type === 'canary' ? canaryShare(served.percent!) : weights![PLAN.candidate!];
       const variant = rng() < candidateShare ? PLAN.candidate! : PLAN.primary!;
       answer(variant, variant);
+      if (weights) {
+        const sums = (propensity[variant] ??= { sum: 0, sumSq: 0, skipped: 0 });
+        sums.sum += 1 / weights[variant];
+        sums.sumSq += 1 / weights[variant] ** 2;
+      }
     }
-    const step = reconcileRollout(spec, state, records(arms), JUDGED_AT)!;
+    const step = reconcileRollout(spec, state, records(arms, propensity), JUDGED_AT)!;
     state = step.state;
     if (step.decision) {
       const n = step.decision.evidence.n;

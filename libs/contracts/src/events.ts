@@ -287,7 +287,7 @@ export interface DecisionEvidence {
   low: number | null;
   high: number | null;
   alpha: number;
-  /** Sample-ratio-mismatch p-value of the served split; `null` where no split is set (shadow). */
+  /** Sample-ratio-mismatch p-value of the served split (a bandit's: against its logged propensities); `null` where nothing was checked (shadow, too few requests). */
   srmP: number | null;
   errorRate?: Record<string, number>;
   p99Ms?: Record<string, number | null>;

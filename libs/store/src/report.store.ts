@@ -1,22 +1,26 @@
 import { Injectable } from '@nestjs/common';
+import type { ReportCounts } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /**
  * Adds the counters of a batch's predictions, each only if its offset is past the
  * position stored for its topic-partition, then moves that position: a redelivered batch,
  * or one a zombie joiner handles too, is counted once. ARGV: position field, the batch's
- * last offset of this deployment, then per counted message: offset, n, n fields.
- * Offsets stay below 2^53, exact in Lua's numbers.
+ * last offset of this deployment, then per counted message: offset, n, n fields (+1
+ * each), m, m field and amount pairs (integers, passed to HINCRBY as the strings they
+ * are). Offsets stay below 2^53, exact in Lua's numbers.
  */
 const ADD_REPORT = `
 local position = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 1])
+  local m = tonumber(ARGV[i + 2 + n])
   if tonumber(ARGV[i]) > position then
     for j = i + 2, i + 1 + n do redis.call('HINCRBY', KEYS[1], ARGV[j], 1) end
+    for j = i + 3 + n, i + 1 + n + 2 * m, 2 do redis.call('HINCRBY', KEYS[1], ARGV[j], ARGV[j + 1]) end
   end
-  i = i + 2 + n
+  i = i + 3 + n + 2 * m
 end
 if tonumber(ARGV[2]) > position then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 `;
@@ -42,13 +46,14 @@ export interface ReportBatch {
   partition: number;
   /** The last offset of this deployment's messages in the batch. */
   lastOffset: string;
-  /** The messages whose prediction is counted (first copies), with their counter fields. */
-  counted: { offset: string; fields: string[] }[];
+  /** The messages whose prediction is counted (first copies), with what each adds (`reportCounts`). */
+  counted: ({ offset: string } & ReportCounts)[];
 }
 
 /**
  * The deployment report's counters, one hash per deployment (`{<deployment>}:report`)
- * with fields `<variant>:<role>:requests|errors|lat:<bucket>|compared|agree…`, and
+ * with fields `<variant>:<role>:requests|errors|lat:<bucket>|compared|agree…` (and a
+ * bandit's integer inverse-propensity sums `<arm>:served:ipw@<version>…`), and
  * `@<topic>:<partition>` → the last offset of a predictions topic-partition counted in
  * it. The feedback joiner adds to it as it first stores each prediction, and rebuilds it
  * from the prediction topics when Redis was lost; the router and controller read it.
@@ -78,7 +83,7 @@ export class ReportStore {
     if (!batches.length) return;
     await Promise.all(
       batches.map((b) => {
-        const counted = b.counted.flatMap(({ offset, fields }) => [offset, fields.length, ...fields]);
+        const counted = b.counted.flatMap(({ offset, fields, sums }) => [offset, fields.length, ...fields, sums.length, ...sums.flat()]);
         return this.redis.addReport(this.key(b.deployment), positionField(b.topic, b.partition), b.lastOffset, ...counted);
       }),
     );

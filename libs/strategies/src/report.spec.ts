@@ -1,4 +1,38 @@
-import { buildReport, latencyBucket, LATENCY_BUCKETS_MS, quantileFromBuckets, reportFields } from './report';
+import { addReportCounts, buildReport, latencyBucket, LATENCY_BUCKETS_MS, propensitySums, quantileFromBuckets, reportCounts, reportFields } from './report';
+
+describe(reportCounts.name, () => {
+  const served = { variant: 'v1', role: 'served' as const, latencyMs: 7, specVersion: 4 };
+
+  it("adds a bandit's 1/p and 1/p² in integer units to the arm chosen, under its spec version", () => {
+    expect(reportCounts({ ...served, strategy: 'bandit', probability: 0.25 })).toEqual({
+      fields: reportFields(served),
+      sums: [
+        ['v1:served:ipw@4', 4_000_000],
+        ['v1:served:ipwSq@4', 16_000],
+      ],
+    });
+    // A fallback answer: its propensity is the chosen v2's, and so are the sums.
+    expect(reportCounts({ ...served, strategy: 'plan', probability: 0.3, fallbackFrom: 'v2' }).sums).toEqual([
+      ['v2:served:ipw@4', 3_333_333],
+      ['v2:served:ipwSq@4', 11_111],
+    ]);
+  });
+
+  it('keeps no sums for other strategies or shadows, and only counts a propensity too small to weigh', () => {
+    expect(reportCounts({ ...served, strategy: 'canary', probability: 0.1 }).sums).toEqual([]);
+    expect(reportCounts({ ...served, role: 'shadow', strategy: 'bandit', probability: 0.1 }).sums).toEqual([]);
+    expect(reportCounts({ ...served, strategy: 'bandit', probability: 0.0009 }).sums).toEqual([['v1:served:ipwSkipped@4', 1]]);
+  });
+
+  it('recounts to what the units decode to', () => {
+    const counters = new Map<string, number>();
+    for (const probability of [0.25, 0.5, 0.5]) addReportCounts(counters, reportCounts({ ...served, strategy: 'bandit', probability }));
+    expect(counters.get('v1:served:requests')).toBe(3);
+    const measures = new Map([...counters].map(([field, value]) => [field.slice('v1:served:'.length), value]));
+    expect(propensitySums(measures, 4)).toEqual({ sum: 8, sumSq: 24, skipped: 0 });
+    expect(propensitySums(measures, 3)).toEqual({ sum: 0, sumSq: 0, skipped: 0 });
+  });
+});
 
 describe(reportFields.name, () => {
   it('counts a success in its latency bucket', () => {

@@ -1,4 +1,4 @@
-import type { Role } from '@switchyard/contracts';
+import type { Role, StrategyType } from '@switchyard/contracts';
 import { ArmStats, meanConfidenceInterval } from './arm-stats';
 
 /** Upper bounds (ms) of the latency buckets the deployment report counts in. */
@@ -18,6 +18,10 @@ export interface ReportedPrediction {
   fallbackFrom?: string;
   /** The spec version it was served under: served requests are also counted per version, for the split check. */
   specVersion?: number;
+  /** The strategy it was served under; a bandit's (or a plan's) served requests also add to the propensity sums. */
+  strategy?: StrategyType;
+  /** The logged propensity of the variant chosen (`fallbackFrom ?? variant`). */
+  probability?: number;
 }
 
 /** Counter fields one prediction adds to its deployment's report: `<variant>:<role>:<measure>`. */
@@ -39,6 +43,77 @@ export function reportFields(prediction: ReportedPrediction): string[] {
     if (prediction.agreesWithPrimary) fields.push(`${base}:agree`);
   }
   return fields;
+}
+
+/**
+ * The inverse-propensity sums of a bandit's sample-ratio check (`propensityMismatch` in
+ * srm.ts) are kept as integers: Σ 1/p in millionths, Σ 1/p² in thousandths, each term
+ * rounded on its own. Integer addition is exact and does not depend on order, so the
+ * joiner's live path (batches of interleaved partitions, added by HINCRBY in Redis) and
+ * its rebuild (the topic re-read and summed in JavaScript) give bit-identical counters,
+ * as they do for the +1 counters; floats (HINCRBYFLOAT) would differ in the last digits
+ * with the order of additions, and Redis formats them as long doubles. Rounding costs at
+ * most 5·10⁻⁷ per term of S (5·10⁻⁴ of Q, which only enters the variance), far below
+ * the √N the check resolves. Below MIN_WEIGHED_PROPENSITY a term (up to 10⁹ units) could,
+ * summed, leave the range both sides add exactly (2⁵³ in JavaScript, 2⁶³ in Redis, whose
+ * HINCRBY fails on overflow and would fail the joiner's batch): such a request is only
+ * counted as `ipwSkipped`, and the check is not run on a version that has one.
+ */
+export const IPW_UNITS = 1e6;
+export const IPW_SQ_UNITS = 1e3;
+export const MIN_WEIGHED_PROPENSITY = 1e-3;
+
+/** What one prediction adds to its deployment's report: 1 to each of `fields`, and to each of `sums` its integer amount. */
+export interface ReportCounts {
+  fields: string[];
+  sums: [field: string, amount: number][];
+}
+
+/**
+ * The one place that decides what a prediction adds to the report, used by the joiner as
+ * it counts and when it recounts after Redis lost the report: `reportFields`, plus for a
+ * bandit's (or a plan's) served request, under the arm the strategy chose (`fallbackFrom
+ * ?? variant`, whose propensity `probability` is) and its spec version, 1/p (`ipw`) and
+ * 1/p² (`ipwSq`), the sums of the bandit's sample-ratio check.
+ */
+export function reportCounts(prediction: ReportedPrediction): ReportCounts {
+  const fields = reportFields(prediction);
+  const { role, specVersion, strategy, probability } = prediction;
+  if (role !== 'served' || specVersion === undefined || probability === undefined || (strategy !== 'bandit' && strategy !== 'plan')) {
+    return { fields, sums: [] };
+  }
+  const base = `${prediction.fallbackFrom ?? prediction.variant}:served`;
+  if (!(probability >= MIN_WEIGHED_PROPENSITY)) return { fields, sums: [[`${base}:ipwSkipped@${specVersion}`, 1]] };
+  return {
+    fields,
+    sums: [
+      [`${base}:ipw@${specVersion}`, Math.round(IPW_UNITS / probability)],
+      [`${base}:ipwSq@${specVersion}`, Math.round(IPW_SQ_UNITS / (probability * probability))],
+    ],
+  };
+}
+
+/** Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the rebuild's side of ADD_REPORT. */
+export function addReportCounts(counters: Map<string, number>, { fields, sums }: ReportCounts): void {
+  for (const field of fields) counters.set(field, (counters.get(field) ?? 0) + 1);
+  for (const [field, amount] of sums) counters.set(field, (counters.get(field) ?? 0) + amount);
+}
+
+/** One arm's inverse-propensity sums under one spec version (S = Σ 1/p, Q = Σ 1/p² over the requests it was chosen for). */
+export interface PropensitySums {
+  sum: number;
+  sumSq: number;
+  /** Requests chosen with a propensity below MIN_WEIGHED_PROPENSITY, in neither sum. */
+  skipped: number;
+}
+
+/** An arm's propensity sums under `specVersion`, from its counter measures (`groupCounters`). */
+export function propensitySums(measures: Map<string, number>, specVersion: number | undefined): PropensitySums {
+  return {
+    sum: (measures.get(`ipw@${specVersion}`) ?? 0) / IPW_UNITS,
+    sumSq: (measures.get(`ipwSq@${specVersion}`) ?? 0) / IPW_SQ_UNITS,
+    skipped: measures.get(`ipwSkipped@${specVersion}`) ?? 0,
+  };
 }
 
 export interface VariantReport {

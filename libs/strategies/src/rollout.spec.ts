@@ -30,7 +30,14 @@ function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrai
 function arm(pairs: number, rate: number, requests = pairs, errors = 0, latencyBucket = 2): ArmRecord {
   const sum = Math.round(pairs * rate);
   const latencyBuckets = LATENCY_BUCKETS_MS.map((_, i) => (i === latencyBucket ? requests - errors : 0));
-  return { rewards: { count: pairs, sum, sumSq: sum }, requests, errors, latencyBuckets, fallbacks: 0, split: { requests, fallbacks: 0 } };
+  return { rewards: { count: pairs, sum, sumSq: sum }, requests, errors, latencyBuckets, fallbacks: 0, split: { requests, fallbacks: 0, propensity: NO_SUMS } };
+}
+
+const NO_SUMS = { sum: 0, sumSq: 0, skipped: 0 };
+
+/** `record` with a bandit's split: `served` requests under the version judged, every one chosen with `logged` probability. */
+function logged(record: ArmRecord, served: number, logged: number): ArmRecord {
+  return { ...record, split: { requests: served, fallbacks: 0, propensity: { sum: served / logged, sumSq: served / logged ** 2, skipped: 0 } } };
 }
 
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -114,7 +121,7 @@ describe(reconcileRollout.name, () => {
     expect(again.state.status).toBe('failed');
 
     // Version 3 has served nothing yet: its split counts are its own.
-    const unsplit = (record: ArmRecord): ArmRecord => ({ ...record, split: { requests: 0, fallbacks: 0 } });
+    const unsplit = (record: ArmRecord): ArmRecord => ({ ...record, split: { requests: 0, fallbacks: 0, propensity: NO_SUMS } });
     const edited = reconcileRollout(
       spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3),
       withDecision,
@@ -171,6 +178,41 @@ describe(reconcileRollout.name, () => {
     const after = reconcileRollout(vetoed, sut.state, counts, NOW)!;
     expect(after.decision).toBeUndefined();
     expect(after.state.baseline).toBe(sut.state.baseline);
+  });
+
+  const bandit = { type: 'bandit' as const, algorithm: 'thompson' as const, minShare: 0.05 };
+  // Logged at 0.6 / 0.3 / 0.1: each arm's requests over its propensity is the 1000 served.
+  const matching = { v1: logged(arm(600, 0.9), 600, 0.6), v2: logged(arm(300, 0.8), 300, 0.3), v3: logged(arm(100, 0.8), 100, 0.1) };
+  // Logged the same, but served 700 / 250 / 50.
+  const mismatched = { v1: logged(arm(700, 0.9), 700, 0.6), v2: logged(arm(250, 0.8), 250, 0.3), v3: logged(arm(50, 0.8), 50, 0.1) };
+
+  it('checks a bandit against its logged propensities and pauses on a mismatch, with the evidence', () => {
+    const deployment = spec(bandit);
+    const fine = reconcileRollout(deployment, started(deployment), matching, NOW)!;
+    expect(fine.decision).toBeUndefined();
+    expect(fine.state.status).toBe('running');
+    expect(fine.state.evidence!.srmP).toBe(1);
+
+    const sut = reconcileRollout(deployment, started(deployment), mismatched, NOW)!;
+    expect(sut.state.status).toBe('paused');
+    expect(sut.decision).toMatchObject({ action: 'pause', candidate: 'v1' });
+    expect(sut.decision!.strategy).toBeUndefined();
+    expect(sut.decision!.reason).toMatch(/^sample ratio mismatch: the requests that chose v1, .* sum to 1167 against 1000 requests/);
+    expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
+    // Paused, it decides nothing more, not even the veto an arm would have earned.
+    const later = { ...mismatched, v3: logged(arm(50, 0.8, 800, 300), 50, 0.1) };
+    expect(reconcileRollout(deployment, sut.state, later, NOW)!.decision).toBeUndefined();
+  });
+
+  it('does not check a bandit without a floor, nor one whose log has propensities too small to weigh', () => {
+    const floorless = spec({ ...bandit, minShare: 0 });
+    expect(reconcileRollout(floorless, started(floorless), mismatched, NOW)!.state).toMatchObject({ status: 'running', evidence: { srmP: null } });
+    const deployment = spec(bandit);
+    const skipped = {
+      ...mismatched,
+      v3: { ...mismatched.v3, split: { ...mismatched.v3.split, propensity: { ...mismatched.v3.split.propensity, skipped: 1 } } },
+    };
+    expect(reconcileRollout(deployment, started(deployment), skipped, NOW)!.state.evidence!.srmP).toBeNull();
   });
 });
 
@@ -243,6 +285,17 @@ describe('reconcileRollout on a plan', () => {
     expect(sut.state.status).toBe('done');
   });
 
+  it('pauses the bandit step on a mismatch with its logged propensities, before its gate has its pairs', () => {
+    const deployment = planAt(4);
+    const fine = reconcileRollout(deployment, started(deployment), { v1: logged(arm(50, 0.7), 500, 0.5), v2: logged(arm(100, 0.9), 500, 0.5) }, NOW)!;
+    expect(fine.state).toMatchObject({ status: 'waiting', evidence: { srmP: 1 } });
+    // Logged as 50/50, served 600/400.
+    const sut = reconcileRollout(deployment, started(deployment), { v1: logged(arm(50, 0.7), 600, 0.5), v2: logged(arm(100, 0.9), 400, 0.5) }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'pause', strategy: { step: 4, paused: true } });
+    expect(sut.decision!.reason).toMatch(/^step 5 of 6 \(bandit\): sample ratio mismatch/);
+    expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
+  });
+
   it('pauses a canary step on a sample ratio mismatch', () => {
     const deployment = planAt(1);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.7), v2: arm(1000, 0.9) }, NOW)!;
@@ -279,7 +332,17 @@ describe(armRecords.name, () => {
       'v2:served:fallbacks@4': '2',
     };
     const sut = armRecords(counters, {}, 4);
-    expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0 });
-    expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2 });
+    expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
+    expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
+  });
+
+  it("reads a version's inverse-propensity sums from their integer units", () => {
+    const counters = {
+      'v1:served:ipw@3': '999000000',
+      'v1:served:ipw@4': '2500000',
+      'v1:served:ipwSq@4': '6250',
+      'v1:served:ipwSkipped@4': '1',
+    };
+    expect(armRecords(counters, {}, 4).v1.split.propensity).toEqual({ sum: 2.5, sumSq: 6.25, skipped: 1 });
   });
 });

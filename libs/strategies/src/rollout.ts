@@ -10,10 +10,11 @@ import {
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
-import { currentStep } from './plan';
-import { groupCounters, latencyBuckets } from './report';
+import { currentStep, stepStrategy } from './plan';
+import { groupCounters, latencyBuckets, type PropensitySums, propensitySums } from './report';
 import { statsArm } from './reward-stats';
-import { sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
+import { propensityMismatch, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
+import { DEFAULT_MIN_SHARE } from './weights';
 
 /**
  * What the rollout controller decides, as pure functions: it reads, calls
@@ -34,8 +35,11 @@ const HISTORY = 50;
 /** One arm's evidence, plus the fallbacks it caused (chosen, failed, answered by another variant). */
 export interface ArmRecord extends ArmEvidence {
   fallbacks: number;
-  /** Requests it answered and fallbacks it caused under the spec version judged: what the split check counts. */
-  split: { requests: number; fallbacks: number };
+  /**
+   * Requests it answered and fallbacks it caused under the spec version judged: what the
+   * split check counts; a bandit's, the inverse-propensity sums of the requests it was chosen for.
+   */
+  split: { requests: number; fallbacks: number; propensity: PropensitySums };
 }
 
 export interface DecisionSummary {
@@ -103,7 +107,11 @@ export function armRecords(
       errors: (measures.get('errors') ?? 0) + fallbacks,
       latencyBuckets: latencyBuckets(measures),
       fallbacks,
-      split: { requests: measures.get(`requests@${specVersion}`) ?? 0, fallbacks: measures.get(`fallbacks@${specVersion}`) ?? 0 },
+      split: {
+        requests: measures.get(`requests@${specVersion}`) ?? 0,
+        fallbacks: measures.get(`fallbacks@${specVersion}`) ?? 0,
+        propensity: propensitySums(measures, specVersion),
+      },
     };
   }
   for (const [arm, stats] of Object.entries(rewards)) if (stats && !records[arm]) records[arm] = { ...emptyRecord(), rewards: stats };
@@ -111,7 +119,14 @@ export function armRecords(
 }
 
 function emptyRecord(): ArmRecord {
-  return { rewards: emptyStats(), requests: 0, errors: 0, latencyBuckets: latencyBuckets(new Map()), fallbacks: 0, split: { requests: 0, fallbacks: 0 } };
+  return {
+    rewards: emptyStats(),
+    requests: 0,
+    errors: 0,
+    latencyBuckets: latencyBuckets(new Map()),
+    fallbacks: 0,
+    split: { requests: 0, fallbacks: 0, propensity: { sum: 0, sumSq: 0, skipped: 0 } },
+  };
 }
 
 /** What an arm gathered since `baseline` (its split counts are already the current version's own). */
@@ -222,6 +237,34 @@ function compareCanary(primary: string, candidate: string, percent: number, guar
   return comparison;
 }
 
+/** The sample-ratio check of a bandit over `arms` against its logged propensities; `mismatch` when it fails. */
+interface BanditSplit {
+  srmP: number | null;
+  mismatch?: string;
+  /** The arm whose sums are furthest from the requests. */
+  arm?: string;
+}
+
+/**
+ * A bandit's split against the propensities it logged (`propensityMismatch`), over the
+ * requests served under the spec version judged, like the canary's. Not run without a
+ * floor (an arm at weight 0 is never chosen, so the sums need not add up to the requests),
+ * nor on a version with requests whose propensity was too small to weigh (`ipwSkipped`).
+ */
+function checkBanditSplit(arms: string[], minShare: number, counted: Counted): BanditSplit {
+  const splits = arms.map((arm) => counted(arm).split);
+  const requests = splits.reduce((sum, split) => sum + split.requests, 0);
+  if (!(minShare > 0) || requests < SRM_MIN_REQUESTS || splits.some((split) => split.propensity.skipped > 0)) return { srmP: null };
+  const test = propensityMismatch(requests, Object.fromEntries(arms.map((arm, i) => [arm, splits[i].propensity])), minShare);
+  if (!test) return { srmP: null };
+  if (!(test.p < SRM_P_THRESHOLD)) return { srmP: test.p, arm: test.arm };
+  const mismatch =
+    `sample ratio mismatch: the requests that chose ${test.arm}, each weighted by 1 / its logged probability, sum to ${Math.round(test.sum)} ` +
+    `against ${requests} requests served under this version (z = ${test.z.toFixed(1)}, p = ${test.p.toExponential(2)} over ${arms.length} arms); ` +
+    `the split does not match its logged propensities, the comparison is not trusted`;
+  return { srmP: test.p, mismatch, arm: test.arm };
+}
+
 /** Each shadow on its `:shadow` statistics; the one that says most is shown: a failing one, then a passing one. */
 function compareShadows(primary: string, shadows: string[], guardrails: Guardrails, counted: Counted): Comparison {
   const order: GuardrailJudgement['verdict'][] = ['fail', 'pass', 'inconclusive', 'waiting', 'continue'];
@@ -305,11 +348,14 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
       comparison = compareCanary(primary, candidate, step.canary!, guardrails, counted);
       break;
     case 'bandit': {
-      // The split moves by design: no sample-ratio check.
       comparison = compare(primary, candidate, guardrails, counted);
+      // The split moves by design: checked against the propensities it logged.
+      const split = checkBanditSplit([primary, candidate], stepStrategy(plan, index).minShare!, counted);
+      comparison.evidence.srmP = split.srmP;
+      if (split.mismatch) comparison.mismatch = split.mismatch;
       const pairs = counted(candidate).rewards.count + counted(primary).rewards.count;
       const needed = step.bandit!.minSamples ?? 2 * guardrails.minSamples;
-      if (pairs < needed && comparison.judgement.verdict !== 'fail') {
+      if (pairs < needed && comparison.judgement.verdict !== 'fail' && !comparison.mismatch) {
         return finish(state, 'waiting', comparison.evidence, [`${position}: ${pairs} of ${needed} labelled pairs`]);
       }
       break;
@@ -337,7 +383,9 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
 }
 
 /**
- * A bandit judges its own rewards; the guardrails here are the operational ones: an arm
+ * A bandit judges its own rewards; the controller checks its split against the
+ * propensities it logged (a mismatch pauses, as a canary's does), and the guardrails here
+ * are the operational ones: an arm
  * whose error rate or latency fails against the best arm (highest mean reward among
  * arms with `minSamples`) is vetoed, one per pass, and held at the floor share.
  */
@@ -346,7 +394,14 @@ function judgeBandit(spec: DeploymentSpec, guardrails: Guardrails, state: Rollou
   const arms = spec.variants.map((variant) => ({ name: variant.name, record: counted(variant.name) }));
   const n = Object.fromEntries(arms.map((arm) => [arm.name, arm.record.rewards.count]));
   const means = Object.fromEntries(arms.filter((arm) => arm.record.rewards.count > 0).map((arm) => [arm.name, mean(arm.record.rewards)]));
-  const evidence: DecisionEvidence = { metric: 'reward', n, mean: means, delta: null, low: null, high: null, alpha: guardrails.alpha, srmP: null };
+  const split = checkBanditSplit(
+    arms.map((arm) => arm.name),
+    spec.strategy.minShare ?? DEFAULT_MIN_SHARE,
+    counted,
+  );
+  const evidence: DecisionEvidence = { metric: 'reward', n, mean: means, delta: null, low: null, high: null, alpha: guardrails.alpha, srmP: split.srmP };
+  // As the canary's: a split that does not match its log makes every comparison of its arms untrusted.
+  if (split.mismatch) return finish(state, 'paused', evidence, [split.mismatch], { action: 'pause', reason: split.mismatch, candidate: split.arm, evidence });
   const ready = arms.filter((arm) => !vetoed.has(arm.name) && arm.record.rewards.count >= guardrails.minSamples);
   if (!ready.length) return finish(state, 'waiting', evidence, [`no arm has ${guardrails.minSamples} labelled pairs yet`]);
   const best = ready.reduce((a, b) => (mean(b.record.rewards) > mean(a.record.rewards) ? b : a));

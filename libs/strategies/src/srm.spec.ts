@@ -1,4 +1,17 @@
-import { chiSquareUpperTail, logGamma, regularizedUpperGamma, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
+import { addReward, type ArmStats, emptyStats } from './arm-stats';
+import { banditWeights } from './bandit';
+import { seededRng, type Rng } from './rng';
+import {
+  type ArmPropensitySums,
+  chiSquareUpperTail,
+  logGamma,
+  MIN_EFFECTIVE_REQUESTS,
+  propensityMismatch,
+  regularizedUpperGamma,
+  sampleRatioMismatch,
+  SRM_P_THRESHOLD,
+} from './srm';
+import { chooseArm, fallbackArm, type Weights } from './weights';
 
 describe(logGamma.name, () => {
   it('matches Γ at known points', () => {
@@ -78,5 +91,142 @@ describe(sampleRatioMismatch.name, () => {
     expect(sampleRatioMismatch({ v1: 10 }, { v1: 1 })).toBeUndefined();
     expect(sampleRatioMismatch({ v1: 0, v2: 0 }, { v1: 0.5, v2: 0.5 })).toBeUndefined();
     expect(sampleRatioMismatch({}, { v1: 0.5, v2: 0.5 })).toBeUndefined();
+  });
+});
+
+describe(propensityMismatch.name, () => {
+  /** Sums of `count` requests each chosen with propensity `p`. */
+  const fixed = (count: number, p: number): ArmPropensitySums => ({ sum: count / p, sumSq: count / (p * p) });
+
+  it("is Pearson's chi-square of the arm against the rest at a fixed split, times the arms", () => {
+    // 850 of 1000 at a 90/10 split: χ² = 27.78, for either arm.
+    const test = propensityMismatch(1000, { v1: fixed(850, 0.9), v2: fixed(150, 0.1) }, 0.01)!;
+    const pearson = sampleRatioMismatch({ v1: 850, v2: 150 }, { v1: 0.9, v2: 0.1 })!;
+    expect(test.z ** 2).toBeCloseTo(pearson.chi2, 9);
+    expect(test.p).toBeCloseTo(2 * pearson.p, 12);
+    expect(test.p).toBeLessThan(SRM_P_THRESHOLD);
+    // 5100/4900 at 50/50: |z| = 2, p = 2 · 0.0455.
+    const even = propensityMismatch(10000, { a: fixed(5100, 0.5), b: fixed(4900, 0.5) }, 0.01)!;
+    expect(even.tested).toBe(2);
+    expect(Math.abs(even.z)).toBeCloseTo(2, 9);
+    expect(even.p).toBeCloseTo(2 * 0.0455002638963584, 9);
+  });
+
+  it('finds nothing where every arm sums to the requests, whatever the propensities were', () => {
+    // Arm a: 100 requests at 1/2 and 200 at 1/4 → S = 1000 = N; arm b the other 700, at 1/1.5, 1/1.25 and 3/4.
+    const a = { sum: 100 * 2 + 200 * 4, sumSq: 100 * 4 + 200 * 16 };
+    const b = { sum: 1000, sumSq: 500 * 1.5 ** 2 + 100 * 1.25 ** 2 + 200 * (4 / 3) ** 2 };
+    const test = propensityMismatch(1000, { a, b }, 0.01)!;
+    expect(test.z).toBe(0);
+    expect(test.p).toBe(1);
+  });
+
+  it('uses the Hájek variance N (Q/S − 1), times the arms', () => {
+    // S = 1100 against N = 1000, Q/S = 4 → V = 3000, z = 100 / √3000; three arms.
+    const test = propensityMismatch(1000, { a: { sum: 1100, sumSq: 4400 }, b: fixed(300, 0.3), c: fixed(180, 0.18) }, 0.01)!;
+    expect(test.arm).toBe('a');
+    expect(test.z).toBeCloseTo(100 / Math.sqrt(3000), 12);
+    expect(test.p).toBeCloseTo(3 * chiSquareUpperTail(10000 / 3000, 1), 12);
+  });
+
+  it('gives a deficit no smaller a p than that many requests at the floor all passing the arm by', () => {
+    // S = 700 of N = 1000 with Q/S = 3: z = −300/√2000 = −6.7, but 300 requests at a 1 % floor miss an arm with p 0.049.
+    const test = propensityMismatch(1000, { a: { sum: 700, sumSq: 2100 }, b: fixed(1000, 1) }, 0.01)!;
+    expect(test.arm).toBe('a');
+    expect(test.z).toBeCloseTo(-300 / Math.sqrt(2000), 12);
+    expect(test.p).toBeCloseTo(2 * 0.99 ** 300, 12);
+    // At a 5 % floor that explanation is unlikely (2·10⁻⁷) and the normal tail decides.
+    expect(propensityMismatch(1000, { a: { sum: 700, sumSq: 2100 }, b: fixed(1000, 1) }, 0.05)!.p).toBeCloseTo(2 * 0.95 ** 300, 12);
+    expect(propensityMismatch(1000, { a: { sum: 700, sumSq: 2100 } }, 0.2)!.p).toBeCloseTo(chiSquareUpperTail(90000 / 2000, 1), 15);
+  });
+
+  it(`leaves out arms below ${MIN_EFFECTIVE_REQUESTS} effective requests but counts them in the adjustment`, () => {
+    // 20 requests at 0.02: S²/Q = 20, not tested; the other arm decides, its p doubled.
+    const test = propensityMismatch(1000, { rare: fixed(20, 0.02), common: fixed(1020, 0.98) }, 0.01)!;
+    expect(test).toMatchObject({ arm: 'common', tested: 1 });
+    expect(test.p).toBeCloseTo(2 * chiSquareUpperTail(test.z ** 2, 1), 12);
+    expect(propensityMismatch(1000, { rare: fixed(20, 0.02), none: { sum: 0, sumSq: 0 } }, 0.01)).toBeUndefined();
+  });
+
+  it('flags any departure of an arm the log says was certain to be chosen', () => {
+    expect(propensityMismatch(900, { a: fixed(1000, 1), b: { sum: 0, sumSq: 0 } }, 0.01)!.p).toBe(0);
+  });
+
+  describe('simulated bandit logs (seeded)', () => {
+    /** How the log goes wrong, if it does. */
+    type Fault = 'none' | 'logsUniform' | 'fallbackAsOwn';
+
+    /**
+     * One Thompson bandit's log: Bernoulli rewards, labelled at once, weights recomputed by
+     * `banditWeights` every 100 requests (as the updater does), so they drift from uniform
+     * towards the best arm. Returns each arm's sums as the check reads them.
+     */
+    function simulateLog(rng: Rng, rates: number[], minShare: number, requests: number, fault: Fault): Record<string, ArmPropensitySums> {
+      const names = rates.map((_, i) => `arm${i}`);
+      const stats: Record<string, ArmStats> = Object.fromEntries(names.map((name) => [name, emptyStats()]));
+      const sums: Record<string, ArmPropensitySums> = Object.fromEntries(names.map((name) => [name, { sum: 0, sumSq: 0 }]));
+      let weights: Weights = {};
+      for (let t = 0; t < requests; t++) {
+        if (t % 100 === 0) {
+          const arms = names.map((name) => ({ name, stats: stats[name] }));
+          weights = banditWeights('thompson', arms, { rng, minShare, rewardKind: 'binary', samples: 100 });
+        }
+        const choice = chooseArm(weights, rng);
+        // The propensity logged: right, or the uniform share of a router that logs without its weights.
+        const logged = fault === 'logsUniform' ? 1 / names.length : choice.probability;
+        let credited = choice.variant;
+        // The last arm fails 30 % of the time and the best-weighted other arm answers; counting
+        // that answer as the answering arm's own (not `fallbackFrom`'s) is the fault.
+        const failed = choice.variant === names[names.length - 1] && rng() < 0.3;
+        if (failed && fault === 'fallbackAsOwn') credited = fallbackArm(weights, choice.variant)!;
+        sums[credited].sum += 1 / logged;
+        sums[credited].sumSq += 1 / logged ** 2;
+        if (!failed) stats[choice.variant] = addReward(stats[choice.variant], rng() < rates[names.indexOf(choice.variant)] ? 1 : 0);
+      }
+      return sums;
+    }
+
+    const SCENARIOS = [
+      { name: 'a plan bandit step (2 arms, floor 0.05)', rates: [0.7, 0.8], minShare: 0.05 },
+      { name: 'three arms at the default floor 0.01', rates: [0.6, 0.7, 0.8], minShare: 0.01 },
+    ];
+
+    function pValues(seed: string, runs: number, fault: Fault): { scenario: string; requests: number; p: number }[] {
+      const rng = seededRng([...seed].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7));
+      return SCENARIOS.flatMap(({ name, rates, minShare }) =>
+        [500, 1500, 3000].flatMap((requests) =>
+          Array.from({ length: runs }, () => ({
+            scenario: name,
+            requests,
+            p: propensityMismatch(requests, simulateLog(rng, rates, minShare, requests, fault), minShare)?.p ?? 1,
+          })),
+        ),
+      );
+    }
+
+    it('false alarms at about the nominal rate or below when the propensities are right', () => {
+      const ps = pValues('right', 400, 'none');
+      const rate = (level: number) => ps.filter((r) => r.p < level).length / ps.length;
+      // 2400 logs: Bonferroni, the effective-requests rule and the one-sided test keep it at or below the nominal rate.
+      expect(rate(0.05)).toBeLessThanOrEqual(0.05);
+      expect(rate(0.05)).toBeGreaterThan(0.01);
+      expect(rate(0.01)).toBeLessThanOrEqual(0.01);
+      expect(rate(SRM_P_THRESHOLD)).toBeLessThanOrEqual(0.002);
+    });
+
+    it('detects a router that logs other propensities than it draws with', () => {
+      const ps = pValues('uniform', 50, 'logsUniform').filter((r) => r.requests >= 1500);
+      expect(ps.filter((r) => r.p < SRM_P_THRESHOLD).length).toBeGreaterThanOrEqual(0.99 * ps.length);
+    });
+
+    it("detects a failing arm's fallback answers counted as the answering arm's own", () => {
+      const ps = pValues('fallback', 50, 'fallbackAsOwn');
+      const detected = (scenario: string) => {
+        const runs = ps.filter((r) => r.scenario === scenario && r.requests === 3000);
+        return runs.filter((r) => r.p < SRM_P_THRESHOLD).length / runs.length;
+      };
+      expect(detected(SCENARIOS[0].name)).toBeGreaterThanOrEqual(0.9);
+      expect(detected(SCENARIOS[1].name)).toBeGreaterThanOrEqual(0.3);
+    });
   });
 });

@@ -106,3 +106,83 @@ export function sampleRatioMismatch(observed: Record<string, number>, expectedSh
   }, 0);
   return { chi2, df, p: chiSquareUpperTail(chi2, df) };
 }
+
+/**
+ * An arm's inverse-propensity sums count as evidence only once their Kish effective
+ * number of requests, S²/Q (Kish, Survey Sampling, 1965), reaches this: below it the
+ * sum is a handful of large terms (an arm near its floor) whose normal approximation,
+ * with a variance estimated from those same terms, is poor.
+ */
+export const MIN_EFFECTIVE_REQUESTS = 50;
+
+/** One arm's inverse-propensity sums over the requests it was chosen for: S = Σ 1/p, Q = Σ 1/p². */
+export interface ArmPropensitySums {
+  sum: number;
+  sumSq: number;
+}
+
+export interface PropensityTest {
+  /** Bonferroni-adjusted p over every arm. */
+  p: number;
+  /** The arm furthest from its expectation: its S (expected: the requests) and z. */
+  arm: string;
+  sum: number;
+  z: number;
+  /** Arms with enough effective requests to be tested (the others still count in the adjustment). */
+  tested: number;
+}
+
+/**
+ * Sample ratio mismatch of a bandit, whose split moves by design, against its logged
+ * propensities (DESIGN "Decisions"). If request t chose arm a with the probability
+ * π_t(a) it logged, then S_a = Σ_{t: a chosen} 1/π_t(a) is the Horvitz–Thompson
+ * estimator of the number of requests N (Horvitz & Thompson, "A generalization of sampling
+ * without replacement from a finite universe", JASA 47, 1952): each request adds
+ * 1{a chosen}/π_t(a), whose expectation given the past is 1 whatever the weights were, so
+ * E[S_a] = N for every arm, Var(S_a) = Σ_t (1/π_t(a) − 1) (the terms are martingale
+ * differences), and Cov(S_a, S_b) = −N (the two indicators are never both 1). Q_a =
+ * Σ 1/π_t(a)² estimates Σ_t 1/π_t(a) without bias, so Q_a − N estimates the variance
+ * without bias too; but with drifting weights that estimate moves with the same few rare
+ * terms that move S_a, and in simulated Thompson logs it called 2 to 75 times the
+ * nominal false alarms at p < 0.001. The ratio estimator of Hájek ("Comment on a paper by D. Basu",
+ * 1971) is used instead: Q_a / S_a estimates the mean of 1/π_t(a), so V_a = N (Q_a / S_a
+ * − 1) and z_a = (S_a − N) / √V_a. With a fixed split V_a = N (1/π_a − 1) exactly and
+ * z_a² = (n_a − N π_a)² / (N π_a (1 − π_a)), Pearson's chi-square of the arm against the rest.
+ *
+ * A deficit (S_a < N) is where that estimate can fail: an arm that spent a stretch at its
+ * floor and was by chance never chosen there leaves no trace of it, so S_a and V_a are
+ * both too small and z_a too far out (in the simulation, 15 times the nominal rate at
+ * 500 requests over three arms). A deficit D = N − S_a is therefore given the p of its
+ * plainest such explanation when that is larger: D requests at the floor share `floor`
+ * (the least any arm is served, minShare) all passing the arm by, (1 − floor)^D. A surplus
+ * needs no such guard: rare large terms that did come also raise Q_a.
+ *
+ * The arms are combined by Bonferroni over the K arms, each two-sided: p = min(1, K ·
+ * min_a p_a). A chi-square of all arms with the covariance above would need its inverse,
+ * and that matrix is singular for a fixed split (Σ_a π_a (S_a − N) = 0) and nearly so when
+ * weights drift, so errors in the estimated entries would be amplified along that
+ * direction; Bonferroni is valid under any dependence and needs only each arm's own
+ * variance. It costs a factor K (for two arms at a fixed split z_1 = −z_2, so p is twice
+ * Pearson's). Arms below MIN_EFFECTIVE_REQUESTS are not tested but still count in K.
+ * `requests` is N: every request of the comparison, whichever arm answered. undefined when
+ * no arm is tested. The threshold is SRM_P_THRESHOLD, as for the canary.
+ */
+export function propensityMismatch(requests: number, arms: Record<string, ArmPropensitySums>, floor: number): PropensityTest | undefined {
+  const names = Object.keys(arms);
+  let worst: Omit<PropensityTest, 'tested'> | undefined;
+  let tested = 0;
+  for (const arm of names) {
+    const { sum, sumSq } = arms[arm];
+    if (!(sum > 0) || (sum * sum) / sumSq < MIN_EFFECTIVE_REQUESTS) continue;
+    tested++;
+    const variance = requests * (sumSq / sum - 1);
+    // An arm every request was certain to choose has no variance: any departure is a mismatch.
+    const z = variance > 0 ? (sum - requests) / Math.sqrt(variance) : sum === requests ? 0 : (sum - requests) * Infinity;
+    // Two-sided normal tail P(|Z| ≥ |z|) = P(χ²₁ ≥ z²); a deficit no likelier than an unseen stretch at the floor.
+    const normal = chiSquareUpperTail(z * z, 1);
+    const p = z < 0 ? Math.max(normal, (1 - floor) ** (requests - sum)) : normal;
+    if (!worst || p < worst.p) worst = { arm, sum, z, p };
+  }
+  if (!worst) return undefined;
+  return { ...worst, p: Math.min(1, names.length * worst.p), tested };
+}

@@ -5,7 +5,7 @@ import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contrac
 import { InboundMessage, KafkaClient, parseBatch, readTopicRange } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
-import { pairField, RecentPairs, reportFields } from '@switchyard/strategies';
+import { addReportCounts, pairField, RecentPairs, reportCounts } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { EXPIRY_GRACE_SECONDS, feedbackProblem, feedbackRecord, joinTiming, predictionRecord } from './join.records';
 
@@ -107,7 +107,7 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
           const pairs = recent.get(message.partition) ?? recent.set(message.partition, new RecentPairs(windowMs)).get(message.partition)!;
           if (pairs.first(`${value.requestId}\n${pairField(value)}`, atMs)) {
             const counts = counters.get(value.deployment) ?? counters.set(value.deployment, new Map()).get(value.deployment)!;
-            for (const field of reportFields(value)) counts.set(field, (counts.get(field) ?? 0) + 1);
+            addReportCounts(counts, reportCounts(value));
           }
           if (atMs >= sinceMs) replay.push({ record: predictionRecord(message, value), atMs });
         }

@@ -20,7 +20,7 @@ describe(reportBatches.name, () => {
     const batches = reportBatches(
       [
         { message: at(10), value: prediction('a') },
-        { message: at(11), value: prediction('b') },
+        { message: at(11), value: prediction('b', { strategy: 'bandit', probability: 0.25 }) },
         { message: at(12), value: prediction('a', { error: 'boom' }) },
         { message: at(13), value: prediction('a') },
       ],
@@ -33,8 +33,8 @@ describe(reportBatches.name, () => {
         partition: 4,
         lastOffset: '13',
         counted: [
-          { offset: '10', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'] },
-          { offset: '12', fields: ['v1:served:requests', 'v1:served:errors', 'v1:served:requests@2'] },
+          { offset: '10', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'], sums: [] },
+          { offset: '12', fields: ['v1:served:requests', 'v1:served:errors', 'v1:served:requests@2'], sums: [] },
         ],
       },
       {
@@ -42,7 +42,16 @@ describe(reportBatches.name, () => {
         topic: 'sy.predictions',
         partition: 4,
         lastOffset: '11',
-        counted: [{ offset: '11', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'] }],
+        counted: [
+          {
+            offset: '11',
+            fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'],
+            sums: [
+              ['v1:served:ipw@2', 4_000_000],
+              ['v1:served:ipwSq@2', 16_000],
+            ],
+          },
+        ],
       },
     ]);
   });

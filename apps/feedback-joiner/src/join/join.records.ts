@@ -1,7 +1,7 @@
 import { FeedbackEvent, PredictionEvent } from '@switchyard/contracts';
 import type { InboundMessage } from '@switchyard/messaging';
 import type { FeedbackRecord, JoinTiming, PredictionRecord, ReportBatch } from '@switchyard/store';
-import { pairField, reportFields, StoredFeedback } from '@switchyard/strategies';
+import { pairField, reportCounts, StoredFeedback } from '@switchyard/strategies';
 
 /** Where a Kafka message sits, which is all a record needs of it. */
 type Coordinates = Pick<InboundMessage, 'topic' | 'partition' | 'offset'>;
@@ -58,7 +58,7 @@ export function reportBatches(accepted: { message: Coordinates; value: Predictio
         (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }),
       );
     batch.lastOffset = message.offset;
-    if (first[i]) batch.counted.push({ offset: message.offset, fields: reportFields(value) });
+    if (first[i]) batch.counted.push({ offset: message.offset, ...reportCounts(value) });
   });
   return [...byDeployment.values()];
 }
