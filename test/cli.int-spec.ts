@@ -173,6 +173,19 @@ reward:
     const status = await cli('status', 'cli-guarded');
     expect(status.stdout).toMatch(/guardrails: failed/);
     expect(status.stdout).toMatch(/last decision: rollback \(v1 → v2\)/);
+
+    // Off-policy, from the traffic just logged: `good` (churn-perfect) is right every time, so
+    // `single good` would have earned exactly 1; a variant never served cannot be told (422, exit 1).
+    const policy = (variant: string) => JSON.stringify({ type: 'single', variant });
+    expect(await json('evaluate', 'cli-guarded', '--policy', policy('good'))).toMatchObject({ method: 'snips', estimate: 1, high: 1 });
+    const table = await cli('evaluate', 'cli-guarded', '--policy', policy('good'));
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /off-policy estimate for cli-guarded \(snips\)\nESTIMATE\s+95% INTERVAL\s+N\s+ESS\s+MEAN WEIGHT\n1\.000\s+\[0\.\d{3}, 1\.000\]/,
+    );
+    const refused = await cli('evaluate', 'cli-guarded', '--policy', policy('v9'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('variant "v9" has target probability 1 but was never served');
   });
 
   it("shows a bandit's latest weights, from the history, as its set split", async () => {
