@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
+import { MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -196,6 +196,28 @@ describe('security: Kafka records past a limit go to the DLQ with the reason', (
         'big-label': [topics.feedback, 'invalid feedback: label must be at most 16384 bytes of JSON'],
         'long-id': [topics.feedback, `invalid feedback: ${requestIdRule}`],
       });
+    } finally {
+      await producer.disconnect();
+      await dlq.stop();
+    }
+  });
+
+  it('dead-letters a record too large to copy whole into the DLQ, and goes on with its partition', async () => {
+    const dlq = await collect(testKafka(), topics.dlq);
+    const producer = await producerFor(testKafka());
+    // Within the broker's limit, but as JSON (each byte escaped to \u0001) six times past it: copied whole, the DLQ write failed for ever.
+    const big = Buffer.alloc(900 * 1024, 1);
+    try {
+      await producer.send({ topic: topics.feedback, messages: [{ key: 'huge', partition: 0, value: big }] });
+      await producer.send({ topic: topics.feedback, messages: [{ key: 'next', partition: 0, value: 'not json' }] });
+      await waitFor(() => dlq.messages.some((m) => m.key === 'next'), { what: 'the record after the large one in the DLQ' });
+      const huge = dlq.messages.find((m) => m.key === 'huge')!.value;
+      expect(huge).toMatchObject({
+        topic: topics.feedback,
+        valueBytes: big.length,
+        error: expect.stringMatching(/^invalid feedback: value is not valid JSON/),
+      });
+      expect(huge.value).toBe(big.toString().slice(0, MAX_DLQ_VALUE_CHARS));
     } finally {
       await producer.disconnect();
       await dlq.stop();
