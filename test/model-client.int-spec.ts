@@ -89,6 +89,23 @@ describe('ModelClient against the real demo model-server', () => {
     expect(error.message).toBe('model unreachable: ECONNREFUSED');
   });
 
+  it('neither follows a redirect nor takes its body as the answer', async () => {
+    const redirecting: Server = createServer((_request, response) => {
+      response.writeHead(307, { location: 'http://10.0.0.5:9000/v2/models/churn-v1/infer', 'content-type': 'application/json' });
+      response.end(JSON.stringify({ outputs: [{ name: 'churn', shape: [1], datatype: 'FP32', data: [1] }] }));
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const error = await failure(
+        client.infer(variant({ url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}` }), toInferInputs(features), 'req-8'),
+      );
+      expect([error.kind, error.message, error.retryable]).toEqual(['bad-response', 'model answered 307, not 200', false]);
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise((resolve) => redirecting.close(resolve));
+    }
+  });
+
   it('refuses an answer past MAX_MODEL_ANSWER_BYTES, declared or streamed, as a bad response', async () => {
     const body = JSON.stringify({ outputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: ['y'.repeat(MAX_MODEL_ANSWER_BYTES)] }] });
     const huge: Server = createServer((request, response) => {
