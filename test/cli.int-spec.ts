@@ -166,6 +166,10 @@ reward:
       .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line.value).toMatchObject({ type: 'prediction', deployment: 'cli-guarded' });
+    const joined = await cli('tail', 'joined', '--deployment', 'cli-guarded', '--from-beginning', '--limit', '2', '--output', 'json');
+    expect(joined.code).toBe(0);
+    for (const line of joined.stdout.trim().split('\n'))
+      expect(JSON.parse(line).value).toMatchObject({ type: 'joined', deployment: 'cli-guarded', reward: expect.any(Number) });
 
     const decisions = await cli('tail', 'decisions', '--deployment', 'cli-guarded', '--from-beginning', '--limit', '1');
     expect(decisions.code).toBe(0);
@@ -173,6 +177,19 @@ reward:
     const status = await cli('status', 'cli-guarded');
     expect(status.stdout).toMatch(/guardrails: failed/);
     expect(status.stdout).toMatch(/last decision: rollback \(v1 → v2\)/);
+
+    // Off-policy, from the traffic just logged: `good` (churn-perfect) is right every time, so
+    // `single good` would have earned exactly 1 (interval [x, 1]); a variant never served cannot be told (422, exit 1).
+    const policy = (variant: string) => JSON.stringify({ type: 'single', variant });
+    expect(await json('evaluate', 'cli-guarded', '--policy', policy('good'))).toMatchObject({ method: 'snips', estimate: 1, high: 1 });
+    const table = await cli('evaluate', 'cli-guarded', '--policy', policy('good'));
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /off-policy estimate for cli-guarded \(snips\)\nESTIMATE\s+95% INTERVAL\s+N\s+ESS\s+MEAN WEIGHT\n1\.000\s+\[0\.\d{3}, 1\.000\]/,
+    );
+    const refused = await cli('evaluate', 'cli-guarded', '--policy', policy('v9'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('variant "v9" has target probability 1 but was never served');
   });
 
   it("shows a bandit's latest weights, from the history, as its set split", async () => {
@@ -229,6 +246,9 @@ reward:
       { what: 'the DLQ record', timeoutMs: 60000, intervalMs: 1000 },
     );
     expect(dry).toMatchObject({ dryRun: true, replayed: 0, records: [{ topic: topics.feedback, key: 'poison' }] });
+    const tailed = await cli('tail', 'dlq', '--from-beginning', '--limit', '1', '--output', 'json');
+    expect(tailed.code).toBe(0);
+    expect(JSON.parse(tailed.stdout).value).toMatchObject({ topic: topics.feedback, key: 'poison', error: expect.stringContaining('not valid JSON') });
     const replayed = await json('dlq', 'replay', '--topic-filter', 'feedback', '--limit', '1');
     expect(replayed).toMatchObject({ matched: 1, replayed: 1 });
     // Still poison: the joiner dead-letters the replayed copy again.

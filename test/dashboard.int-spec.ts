@@ -181,6 +181,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       '/v1/deployments/{name}/promote',
       '/v1/deployments/{name}/rollback',
       '/v1/deployments/{name}/plan/{action}',
+      '/v1/deployments/{name}/evaluate',
       '/v1/deployments/{name}/predict',
       '/v2/models/{name}/infer',
       '/v1/feedback',

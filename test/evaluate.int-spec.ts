@@ -159,6 +159,51 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     expect((await evaluate({ policy: { type: 'single', variant: 'v1' } }, 'nope')).status).toBe(404);
   });
 
+  /** A joined event of a canary deployment over variants a and b, as the joiner writes it, with its Kafka key. */
+  function joined(deployment: string, requestId: string, variant: string, probability: number, reward: number, at: string) {
+    const event: JoinedEvent = {
+      ...envelope('joined'),
+      eventId: randomUUID(),
+      requestId,
+      deployment,
+      variant,
+      role: 'served',
+      strategy: 'canary',
+      specVersion: 1,
+      probability,
+      outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
+      latencyMs: 1.2,
+      label: 1,
+      reward,
+      predictedAt: at,
+      feedbackAt: at,
+    };
+    return { key: requestId, value: JSON.stringify(event) };
+  }
+
+  const canaryOfAB = (percent: number) => ({
+    variants: [
+      { name: 'a', url: 'http://127.0.0.1:9', model: 'm' },
+      { name: 'b', url: 'http://127.0.0.1:9', model: 'm' },
+    ],
+    strategy: { type: 'canary', primary: 'a', canary: 'b', percent },
+  });
+
+  it('refuses (422) a policy the logged traffic says too little about: effective sample size below 30', async () => {
+    // 200 requests logged 95/5: b served 10 times, each weighing 1/0.05 = 20 for `single b`, so its ESS is 10.
+    expect((await http('PUT', `${router.url}/v1/deployments/starved`, canaryOfAB(5))).status).toBe(200);
+    const producer = await producerFor(kafka);
+    const at = new Date().toISOString();
+    const messages = Array.from({ length: 200 }, (_, i) => joined('starved', `starved-${i}`, i % 20 === 0 ? 'b' : 'a', i % 20 === 0 ? 0.05 : 0.95, i % 2, at));
+    await producer.send({ topic: topics.joined, messages });
+    await producer.disconnect();
+    const answer = await evaluate({ policy: { type: 'single', variant: 'b' } }, 'starved');
+    expect(answer.status).toBe(422);
+    expect(answer.body.reasons).toEqual(['effective sample size 10 is below 30: the logged traffic says too little about this policy']);
+    // The same log answers for the arm it favoured.
+    expect(await evaluate({ policy: { type: 'single', variant: 'a' } }, 'starved')).toMatchObject({ status: 200, body: { n: 200 } });
+  });
+
   describe('scan cost', () => {
     let producer: Producer;
     afterAll(async () => producer?.disconnect());
@@ -166,13 +211,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     it(`reads ${SCAN_EVENTS} joined events of another deployment within a since/until window, and says how fast`, async () => {
       // Synthetic traffic logged 80/20 between two variants with 0/1 rewards, written as
       // the joiner writes it, to a deployment of its own in the same joined topic.
-      const put = await http('PUT', `${router.url}/v1/deployments/scan`, {
-        variants: [
-          { name: 'a', url: 'http://127.0.0.1:9', model: 'm' },
-          { name: 'b', url: 'http://127.0.0.1:9', model: 'm' },
-        ],
-        strategy: { type: 'canary', primary: 'a', canary: 'b', percent: 20 },
-      });
+      const put = await http('PUT', `${router.url}/v1/deployments/scan`, canaryOfAB(20));
       expect(put.status).toBe(200);
       producer = await producerFor(kafka);
       const rng = seededRng(5);
@@ -187,25 +226,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
             rewardB += reward;
             countB++;
           }
-          const requestId = `scan-${start + i}`;
-          const event: JoinedEvent = {
-            ...envelope('joined'),
-            eventId: randomUUID(),
-            requestId,
-            deployment: 'scan',
-            variant: onB ? 'b' : 'a',
-            role: 'served',
-            strategy: 'canary',
-            specVersion: 1,
-            probability: onB ? 0.2 : 0.8,
-            outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
-            latencyMs: 1.2,
-            label: 1,
-            reward,
-            predictedAt: since,
-            feedbackAt: since,
-          };
-          return { key: requestId, value: JSON.stringify(event) };
+          return joined('scan', `scan-${start + i}`, onB ? 'b' : 'a', onB ? 0.2 : 0.8, reward, since);
         });
         await producer.send({ topic: topics.joined, messages });
       }

@@ -6,7 +6,7 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, Collector, isolation, producerFor, testKafka } from './support/kafka';
+import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
@@ -15,11 +15,14 @@ import { waitFor } from './support/wait';
 const CASES = 150;
 const SEED = 20261129;
 
+/** Printable ASCII: what an HTTP header value may hold (fetch refuses the rest before sending). */
+const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength });
+
 /**
  * Property-based fuzzing over the real services: random and mutated bodies, names and
- * headers on every HTTP route, random records on every consumed topic. Every answer must
- * be a 4xx with a reason or a DLQ record; nothing may answer 5xx, crash or stop serving
- * a well-formed request.
+ * headers on every HTTP route, random records and headers on every consumed topic. Every
+ * answer must be a 4xx with a reason or a DLQ record; nothing may answer 5xx, crash or
+ * stop serving a well-formed request. The table it prints is the README's ("Security").
  */
 describe('fuzz: every route and topic refuses bad input with a reason, and keeps serving', () => {
   const ids = isolation('fuzz');
@@ -29,7 +32,13 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
   let modelServer: RunningService;
   let router: RunningService;
   let dlq: Collector;
-  const tally = new Map<string, { cases: number; answers: Set<string>; fiveHundreds: number }>();
+  const tally = new Map<string, { cases: number; answers: Set<string>; fiveHundreds: number | '–'; crashes: number }>();
+  const groups = {
+    ingress: `router-${ids.groupSuffix}`,
+    shadow: `shadow-${ids.groupSuffix}`,
+    join: `joiner-${ids.groupSuffix}`,
+    update: `updater-${ids.groupSuffix}`,
+  };
 
   const goodSpec = () => ({
     variants: [
@@ -43,11 +52,11 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
   beforeAll(async () => {
     modelServer = await startService(modelServerService);
     // Its own ingress group: sharing the default one with any other router would hand this one other topics' partitions.
-    router = await startService(routerService, { ...env, INGRESS_GROUP: `router-${ids.groupSuffix}` });
+    router = await startService(routerService, { ...env, INGRESS_GROUP: groups.ingress });
     services.push(modelServer, router);
-    services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: `shadow-${ids.groupSuffix}` }));
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}` }));
+    services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: groups.shadow }));
+    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: groups.join }));
+    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: groups.update }));
     const put = await http('PUT', `${router.url}/v1/deployments/fuzz`, goodSpec());
     if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
     dlq = await collect(testKafka(), topics.dlq);
@@ -57,11 +66,17 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     await dlq?.stop();
     for (const service of services.reverse()) await service.close();
     await deleteByPrefix(ids.redisPrefix);
-    const rows = [...tally].map(([what, t]) => `| ${what} | ${t.cases} | ${t.answers.size} | ${t.fiveHundreds} |`);
-    process.stdout.write(`fuzz results:\n| input | cases | distinct answers | 5xx |\n|---|---:|---:|---:|\n${rows.join('\n')}\n`);
+    const rows = [...tally].map(([what, t]) => `| ${what} | ${t.cases} | ${t.answers.size} | ${t.fiveHundreds} | ${t.crashes} |`);
+    process.stdout.write(`fuzz results:\n| input | cases | distinct answers | 5xx | crashes |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}\n`);
   });
 
   const rng = seededRng(SEED);
+  /** Services that no longer answer ready (a crashed consumer, a dead process): each counts as a crash. */
+  async function crashes(): Promise<number> {
+    const ready = await Promise.all(services.map(async (service) => (await http('GET', `${service.url}/readyz`).catch(() => ({ status: 0 }))).status));
+    return ready.filter((status) => status !== 200).length;
+  }
+
   async function wellFormedStillWorks(): Promise<void> {
     const features = randomFeatures(rng);
     const answer = await http('POST', `${router.url}/v1/deployments/fuzz/predict`, { inputs: toInferInputs(features) });
@@ -82,6 +97,7 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
         }
       };
       walk(value);
+      if (!slots.length) return replacement; // an empty body: anything in its place
       const [parent, key] = slots[pick % slots.length];
       parent[key] = replacement;
       return value;
@@ -89,56 +105,70 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
   }
 
   const features = toInferInputs([0.1, 0.2, 0.3, 0.4]);
-  const routes: { name: string; method: string; path: (name: string) => string; valid: () => unknown }[] = [
-    { name: 'PUT /v1/deployments/{name}', method: 'PUT', path: (n) => `/v1/deployments/${n}`, valid: goodSpec },
-    {
-      name: 'POST /v1/deployments/{name}/predict',
-      method: 'POST',
-      path: (n) => `/v1/deployments/${n}/predict`,
-      valid: () => ({ inputs: features, unitKey: 'u-1' }),
-    },
+  const name = (path: string) => (n: string) => `/v1/deployments/${n}${path}`;
+  /** Every route of the router's API; `valid` is the well-formed body mutations start from (none: a route without one). */
+  const routes: { name: string; method: string; path: (name: string) => string; valid?: () => unknown }[] = [
+    { name: 'PUT /v1/deployments/{name}', method: 'PUT', path: name(''), valid: goodSpec },
+    { name: 'GET /v1/deployments/{name}', method: 'GET', path: name('') },
+    { name: 'GET /v1/deployments/{name}/history', method: 'GET', path: name('/history') },
+    { name: 'DELETE /v1/deployments/{name}', method: 'DELETE', path: name('') },
+    { name: 'POST /v1/deployments/{name}/predict', method: 'POST', path: name('/predict'), valid: () => ({ inputs: features, unitKey: 'u-1' }) },
     { name: 'POST /v2/models/{name}/infer', method: 'POST', path: (n) => `/v2/models/${n}/infer`, valid: () => ({ id: 'r-1', inputs: features }) },
     { name: 'POST /v1/feedback', method: 'POST', path: () => '/v1/feedback', valid: () => [{ requestId: 'r-1', label: 1 }] },
-    { name: 'POST /v1/deployments/{name}/promote', method: 'POST', path: (n) => `/v1/deployments/${n}/promote`, valid: () => ({ variant: 'v1' }) },
-    {
-      name: 'POST /v1/deployments/{name}/evaluate',
-      method: 'POST',
-      path: (n) => `/v1/deployments/${n}/evaluate`,
-      valid: () => ({ policy: { type: 'single', variant: 'v1' } }),
-    },
+    { name: 'POST /v1/deployments/{name}/promote', method: 'POST', path: name('/promote'), valid: () => ({ variant: 'v1' }) },
+    { name: 'POST /v1/deployments/{name}/rollback', method: 'POST', path: name('/rollback'), valid: () => ({}) },
+    { name: 'POST /v1/deployments/{name}/plan/pause', method: 'POST', path: name('/plan/pause'), valid: () => ({}) },
+    { name: 'POST /v1/deployments/{name}/plan/resume', method: 'POST', path: name('/plan/resume'), valid: () => ({}) },
+    { name: 'POST /v1/deployments/{name}/plan/abort', method: 'POST', path: name('/plan/abort'), valid: () => ({}) },
+    { name: 'POST /v1/deployments/{name}/evaluate', method: 'POST', path: name('/evaluate'), valid: () => ({ policy: { type: 'single', variant: 'v1' } }) },
   ];
 
-  it.each(routes)('$name: random and mutated bodies and names get a 4xx with a reason', async (route) => {
-    const record = { cases: 0, answers: new Set<string>(), fiveHundreds: 0 };
+  it.each(routes)('$name: random and mutated bodies, names and headers get a 4xx with a reason', async (route) => {
+    const record = { cases: 0, answers: new Set<string>(), fiveHundreds: 0, crashes: 0 };
     tally.set(route.name, record);
     const serverErrors: string[] = [];
     const name = fc.oneof(fc.constant('fuzz'), fc.constant('missing'), fc.string({ maxLength: 80 }).map(encodeURIComponent));
-    const body = fc.oneof(
-      fc.anything({ maxDepth: 4 }),
-      mutated(route.valid),
-      fc.string().map((text) => ({ raw: text })),
+    const body = route.valid
+      ? fc.oneof(
+          fc.anything({ maxDepth: 4 }),
+          mutated(route.valid),
+          fc.string().map((text) => ({ raw: text })),
+        )
+      : fc.constant(undefined);
+    const adminKey = process.env.ADMIN_API_KEY!.split(',')[0];
+    // Mostly the right key, so that bodies get past the guard; else none, a wrong or a garbled one.
+    const authorization = fc.oneof(
+      { weight: 6, arbitrary: fc.constant(`Bearer ${adminKey}`) },
+      fc.constant(undefined),
+      headerText(40).map((text) => `Bearer ${text}`),
+      headerText(60),
     );
-    const cases = fc.sample(fc.tuple(name, body, fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1')), {
-      numRuns: CASES,
-      seed: SEED,
-    });
-    for (const [deployment, value, contentType] of cases) {
-      // Only the fuzz deployment's own spec may be overwritten: a mutated PUT is sent to a scratch name.
-      const target = route.method === 'PUT' && deployment === 'fuzz' ? 'scratch' : deployment;
+    const contentType = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1', 'application/x-www-form-urlencoded') },
+      headerText(40),
+    );
+    const extraHeader = fc.option(fc.tuple(fc.constantFrom('x-request-id', 'accept', 'x-forwarded-for', 'content-encoding'), headerText(60)));
+    const cases = fc.sample(fc.tuple(name, body, contentType, authorization, extraHeader), { numRuns: CASES, seed: SEED });
+    for (const [deployment, value, type, auth, extra] of cases) {
+      // Only the fuzz deployment's own spec may be overwritten or deleted: those go to a scratch name.
+      const target = (route.method === 'PUT' || route.method === 'DELETE') && deployment === 'fuzz' ? 'scratch' : deployment;
       const raw =
-        value !== null && typeof value === 'object' && 'raw' in (value as object)
-          ? String((value as { raw: unknown }).raw)
-          : (JSON.stringify(value) ?? 'undefined');
-      const response = await fetch(`${router.url}${route.path(target)}`, {
-        method: route.method,
-        headers: { 'content-type': contentType, authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}` },
-        body: raw,
-      });
+        value === undefined
+          ? undefined
+          : value !== null && typeof value === 'object' && 'raw' in (value as object)
+            ? String((value as { raw: unknown }).raw)
+            : (JSON.stringify(value) ?? 'undefined');
+      const headers: Record<string, string> = {
+        ...(raw !== undefined && { 'content-type': type }),
+        ...(auth !== undefined && { authorization: auth }),
+        ...(extra && { [extra[0]]: extra[1] }),
+      };
+      const response = await fetch(`${router.url}${route.path(target)}`, { method: route.method, headers, body: raw });
       const text = await response.text();
       record.cases++;
       if (response.status >= 500) {
         record.fiveHundreds++;
-        serverErrors.push(`${route.method} ${route.path(target)} ${raw.slice(0, 300)} → ${response.status} ${text.slice(0, 200)}`);
+        serverErrors.push(`${route.method} ${route.path(target)} ${JSON.stringify(headers)} ${raw?.slice(0, 300)} → ${response.status} ${text.slice(0, 200)}`);
       }
       let message: unknown;
       try {
@@ -155,44 +185,68 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
         );
       } else record.answers.add(String(response.status));
     }
+    record.crashes = await crashes();
     expect(serverErrors).toEqual([]);
+    expect(record.crashes).toBe(0);
     await wellFormedStillWorks();
   });
 
   it('every consumed topic sends random records to the DLQ with a reason and keeps consuming', async () => {
-    const record = { cases: 0, answers: new Set<string>(), fiveHundreds: 0 };
-    tally.set('Kafka records (requests, feedback, predictions, shadow-requests, shadow-predictions, joined)', record);
+    const record = { cases: 0, answers: new Set<string>(), fiveHundreds: '–' as const, crashes: 0 };
     const consumed = [topics.requests, topics.feedback, topics.predictions, topics.shadowRequests, topics.shadowPredictions, topics.joined];
-    const values = fc.sample(
-      fc.oneof(
-        fc.string({ maxLength: 200 }),
-        fc.anything({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
-        fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+    // A reply-to header among the router's own topics, a missing one, garbage, or none.
+    const replyTo = fc.option(
+      fc.oneof(fc.constantFrom(topics.responses, `${topics.responses}.missing`, topics.joined, topics.feedback, topics.requests), headerText(40)),
+    );
+    const records = fc.sample(
+      fc.tuple(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.anything({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
+          fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+        ),
+        replyTo,
       ),
-      {
-        numRuns: CASES,
-        seed: SEED,
-      },
+      { numRuns: CASES, seed: SEED },
     );
     const producer = await producerFor(testKafka());
     const before = dlq.messages.length;
     try {
       for (const topic of consumed) {
-        await producer.send({ topic, messages: values.map((value, i) => ({ key: `fuzz-${i}`, value, headers: { 'reply-to': `${topics.responses}` } })) });
+        await producer.send({
+          topic,
+          messages: records.map(([value, reply], i) => ({ key: `fuzz-${i}`, value, headers: reply === null ? {} : { 'reply-to': reply } })),
+        });
       }
     } finally {
       await producer.disconnect();
     }
-    record.cases = values.length * consumed.length;
-    // A random record may by chance be valid: every one is either consumed as valid or DLQ'd; the
-    // DLQ must hold nearly all of them, each with its source topic and a reason.
-    await waitFor(() => dlq.messages.length - before >= record.cases * 0.95, { timeoutMs: 60000, what: 'the DLQ records' });
-    for (const m of dlq.messages.slice(before)) {
+    record.cases = records.length * consumed.length;
+    // Every consumer past the batch, then the DLQ read to its end: the count is the run's, not a moment's.
+    const kafka = testKafka();
+    await waitFor(
+      async () =>
+        (await groupCaughtUp(kafka, groups.ingress, [topics.requests])) &&
+        (await groupCaughtUp(kafka, groups.shadow, [topics.shadowRequests])) &&
+        (await groupCaughtUp(kafka, groups.join, [topics.predictions, topics.shadowPredictions, topics.feedback])) &&
+        (await groupCaughtUp(kafka, groups.update, [topics.joined])),
+      { timeoutMs: 60000, what: 'every consumer past the fuzzed records' },
+    );
+    await readThrough(kafka, topics.dlq, dlq);
+    // A random record may by chance be valid (and consumed): the DLQ must hold nearly all of them, each with its source topic and a reason.
+    const dead = dlq.messages.slice(before);
+    tally.set(
+      `Kafka records on requests, feedback, predictions, shadow-requests, shadow-predictions, joined (${dead.length} of ${record.cases} DLQ'd with the reason)`,
+      record,
+    );
+    expect(dead.length).toBeGreaterThanOrEqual(record.cases * 0.95);
+    for (const m of dead) {
       expect(consumed).toContain(m.value.topic);
       expect(typeof m.value.error).toBe('string');
       record.answers.add(`${m.value.topic.slice(ids.topicPrefix.length)}: ${m.value.error.replace(/[0-9a-f-]{8,}|"[^"]*"|\d+/g, '…').slice(0, 50)}`);
     }
-    for (const service of services) expect((await http('GET', `${service.url}/readyz`)).status).toBe(200);
+    record.crashes = await crashes();
+    expect(record.crashes).toBe(0);
     await wellFormedStillWorks();
   });
 });

@@ -1,6 +1,8 @@
 import { StoredVariant } from '@switchyard/contracts';
 import { predict, toInferInputs } from '@switchyard/demo-models';
-import { ModelClient, ModelError } from '@switchyard/model-client';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { MAX_MODEL_ANSWER_BYTES, ModelClient, ModelError } from '@switchyard/model-client';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { freePort } from './support/processes';
 import { RunningService, startService } from './support/services';
@@ -85,5 +87,44 @@ describe('ModelClient against the real demo model-server', () => {
     const error = await failure(client.infer(variant({ url }), toInferInputs(features), 'req-8'));
     expect(error.kind).toBe('unavailable');
     expect(error.message).toBe('model unreachable: ECONNREFUSED');
+  });
+
+  it('neither follows a redirect nor takes its body as the answer', async () => {
+    const redirecting: Server = createServer((_request, response) => {
+      response.writeHead(307, { location: 'http://10.0.0.5:9000/v2/models/churn-v1/infer', 'content-type': 'application/json' });
+      response.end(JSON.stringify({ outputs: [{ name: 'churn', shape: [1], datatype: 'FP32', data: [1] }] }));
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const error = await failure(
+        client.infer(variant({ url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}` }), toInferInputs(features), 'req-8'),
+      );
+      expect([error.kind, error.message, error.retryable]).toEqual(['bad-response', 'model answered 307, not 200', false]);
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise((resolve) => redirecting.close(resolve));
+    }
+  });
+
+  it('refuses an answer past MAX_MODEL_ANSWER_BYTES, declared or streamed, as a bad response', async () => {
+    const body = JSON.stringify({ outputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: ['y'.repeat(MAX_MODEL_ANSWER_BYTES)] }] });
+    const huge: Server = createServer((request, response) => {
+      // With a Content-Length, then chunked (no declared length): both are cut off at the bound.
+      if (request.url?.includes('declared')) response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      else response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      response.write(body.slice(0, 1024));
+      response.end(body.slice(1024));
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(huge.address() as AddressInfo).port}`;
+      for (const path of ['/declared', '/streamed']) {
+        const error = await failure(client.infer(variant({ url: `${url}${path}` }), toInferInputs(features), 'req-9'));
+        expect([path, error.kind, error.message]).toEqual([path, 'bad-response', `model answer is larger than ${MAX_MODEL_ANSWER_BYTES} bytes`]);
+      }
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((resolve) => huge.close(resolve));
+    }
   });
 });

@@ -1,9 +1,16 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
+import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
 import { routerService } from '../apps/router/src/router.service-definition';
-import { isolation } from './support/kafka';
+import { collect, isolation, producerFor, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
+import { waitFor } from './support/wait';
 
 const KEYS = ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'];
 const FEEDBACK_KEY = 'feedback-key-0123456789';
@@ -101,6 +108,26 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect(label.body.problems).toEqual(['label must be at most 16384 bytes of JSON']);
   });
 
+  it('answers 400 to a feedback batch, a unit key or a request id past its limit, naming the rule', async () => {
+    const batch = Array.from({ length: MAX_FEEDBACK_BATCH + 1 }, (_, i) => ({ requestId: `r-${i}`, label: 1 }));
+    const tooMany = await http('POST', `${guarded.url}/v1/feedback`, batch, bearer(FEEDBACK_KEY));
+    expect([tooMany.status, tooMany.body.problems]).toEqual([
+      400,
+      [`send 1 to ${MAX_FEEDBACK_BATCH} feedback records per request, got ${MAX_FEEDBACK_BATCH + 1}`],
+    ]);
+    const inputs = toInferInputs([0.1, 0.2, 0.3, 0.4]);
+    const predict = (body: object) => http('POST', `${guarded.url}/v1/deployments/locked/predict`, { inputs, ...body }, NONE);
+    const longKey = await predict({ unitKey: 'u'.repeat(257) });
+    expect([longKey.status, longKey.body.problems]).toEqual([400, ['unitKey must be shorter than or equal to 256 characters']]);
+    const requestIdRule = 'requestId must be 1-128 letters, digits, ".", "_", ":" or "-"';
+    for (const requestId of ['r'.repeat(129), 'sy:{x} *', '']) {
+      const answer = await predict({ requestId });
+      expect([requestId, answer.status, answer.body.problems]).toEqual([requestId, 400, [requestIdRule]]);
+    }
+    const feedback = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r'.repeat(129), label: 1 }, bearer(FEEDBACK_KEY));
+    expect([feedback.status, feedback.body.problems]).toEqual([400, [requestIdRule]]);
+  });
+
   it('takes feedback only with the feedback key when one is set', async () => {
     for (const headers of [NONE, bearer(KEYS[0])]) {
       const answer = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, headers);
@@ -115,5 +142,99 @@ describe('security: the router refuses what it must, with the reason', () => {
     const answer = await http('POST', `${guarded.url}/v1/deployments/broken/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
     expect(answer.status).toBe(502);
     expect(answer.body.message).toBe('variant "v1" failed: model answered 500');
+  });
+});
+
+/** The same limits on Kafka: a record past one goes to the DLQ with the rule it broke, and nothing else happens. */
+describe('security: Kafka records past a limit go to the DLQ with the reason', () => {
+  const ids = isolation('security-kafka');
+  const topics = topicNames(ids.topicPrefix);
+  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
+  const services: RunningService[] = [];
+
+  beforeAll(async () => {
+    services.push(await startService(routerService, { ...env, INGRESS_GROUP: `router-${ids.groupSuffix}` }));
+    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
+  });
+
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.close();
+    await deleteByPrefix(ids.redisPrefix);
+  });
+
+  it('dead-letters a long unit key, a bad request id, a reply-to into the joined topic and an oversized label', async () => {
+    const dlq = await collect(testKafka(), topics.dlq);
+    const producer = await producerFor(testKafka());
+    const request = (requestId: string, extra: object = {}) =>
+      JSON.stringify({ requestId, deployment: 'churn', inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]), ...extra });
+    try {
+      await producer.send({
+        topic: topics.requests,
+        messages: [
+          { key: 'long-key', value: request('long-key', { unitKey: 'u'.repeat(257) }) },
+          { key: 'bad-id', value: request('sy:{x} *') },
+          { key: 'into-joined', value: request('into-joined'), headers: { 'reply-to': topics.joined } },
+        ],
+      });
+      await producer.send({
+        topic: topics.feedback,
+        messages: [
+          { key: 'big-label', value: JSON.stringify({ requestId: 'big-label', label: 'y'.repeat(20 * 1024) }) },
+          { key: 'long-id', value: JSON.stringify({ requestId: 'r'.repeat(129), label: 1 }) },
+        ],
+      });
+      await waitFor(() => dlq.messages.length >= 5, { what: 'five DLQ records' });
+      const reasons = Object.fromEntries(dlq.messages.map((m) => [m.key, [m.value.topic, m.value.error]]));
+      const requestIdRule = 'requestId must be 1-128 letters, digits, ".", "_", ":" or "-"';
+      expect(reasons).toEqual({
+        'long-key': [topics.requests, 'invalid request: unitKey must be shorter than or equal to 256 characters'],
+        'bad-id': [topics.requests, `invalid request: ${requestIdRule}`],
+        'into-joined': [
+          topics.requests,
+          `reply-to topic "${topics.joined}" is not allowed: answers go to ${topics.responses} or topics starting with "${topics.responses}" (REPLY_TOPIC_PREFIX)`,
+        ],
+        'big-label': [topics.feedback, 'invalid feedback: label must be at most 16384 bytes of JSON'],
+        'long-id': [topics.feedback, `invalid feedback: ${requestIdRule}`],
+      });
+    } finally {
+      await producer.disconnect();
+      await dlq.stop();
+    }
+  });
+
+  it('dead-letters a record too large to copy whole into the DLQ, and goes on with its partition', async () => {
+    const dlq = await collect(testKafka(), topics.dlq);
+    const producer = await producerFor(testKafka());
+    // Within the broker's limit, but as JSON (each byte escaped to \u0001) six times past it: copied whole, the DLQ write failed for ever.
+    const big = Buffer.alloc(900 * 1024, 1);
+    try {
+      await producer.send({ topic: topics.feedback, messages: [{ key: 'huge', partition: 0, value: big }] });
+      await producer.send({ topic: topics.feedback, messages: [{ key: 'next', partition: 0, value: 'not json' }] });
+      await waitFor(() => dlq.messages.some((m) => m.key === 'next'), { what: 'the record after the large one in the DLQ' });
+      const huge = dlq.messages.find((m) => m.key === 'huge')!.value;
+      expect(huge).toMatchObject({
+        topic: topics.feedback,
+        valueBytes: big.length,
+        error: expect.stringMatching(/^invalid feedback: value is not valid JSON/),
+      });
+      expect(huge.value).toBe(big.toString().slice(0, MAX_DLQ_VALUE_CHARS));
+    } finally {
+      await producer.disconnect();
+      await dlq.stop();
+    }
+  });
+});
+
+describe('security: docker-compose.yml', () => {
+  const compose = parseYaml(readFileSync(join(__dirname, '..', 'docker-compose.yml'), 'utf8'));
+  const router = compose.services.router.environment;
+  /** What compose makes of `${NAME:-default}` and `${NAME:?message}` when NAME is not set. */
+  const unset = (value: string) => /^\$\{[A-Z_]+(:-(?<fallback>.*)|:\?(?<refusal>.*))\}$/.exec(value)?.groups ?? {};
+
+  it("refuses to start the router without an admin key, and lets its specs name the model-server's service", () => {
+    expect(unset(router.ADMIN_API_KEY).refusal).toMatch(/set ADMIN_API_KEY/);
+    const allow = new UrlAllowlist(unset(router.VARIANT_URL_ALLOW).fallback!);
+    expect(allow.problem(`http://model-server:${compose.services['model-server'].environment.PORT}`)).toBeUndefined();
+    expect(allow.problem('http://redis:6379')).toMatch(/is not allowed/);
   });
 });

@@ -1,6 +1,6 @@
 import { topicNames } from '@switchyard/contracts';
 import { CliError } from './errors';
-import { isDlqRecord, tailSource } from './kafka';
+import { isReplayable, tailSource } from './kafka';
 
 describe(tailSource.name, () => {
   const topics = topicNames('sy.');
@@ -26,10 +26,12 @@ describe(tailSource.name, () => {
   });
 });
 
-describe(isDlqRecord.name, () => {
-  it('needs a source topic and the original value', () => {
-    expect(isDlqRecord({ topic: 'sy.feedback', value: 'x', key: null, headers: {} })).toBe(true);
-    expect(isDlqRecord({ value: 'x' })).toBe(false);
-    expect(isDlqRecord('x')).toBe(false);
+describe(isReplayable.name, () => {
+  it('needs a source topic and the whole original value', () => {
+    expect(isReplayable({ topic: 'sy.feedback', value: 'x', key: null, headers: {} })).toBe(true);
+    expect(isReplayable({ topic: 'sy.feedback', value: null, key: null, headers: {} })).toBe(true);
+    expect(isReplayable({ topic: 'sy.feedback', value: 'xx', key: null, headers: {}, valueBytes: 900000 })).toBe(false);
+    expect(isReplayable({ value: 'x' })).toBe(false);
+    expect(isReplayable('x')).toBe(false);
   });
 });

@@ -108,19 +108,24 @@ export interface ReplayPlan {
   offset: string;
 }
 
-export function isDlqRecord(value: unknown): value is DlqRecord {
+/** A DLQ record that holds its source topic and its whole original value: not one cut to its first characters (`valueBytes`). */
+export function isReplayable(value: unknown): value is DlqRecord {
   const v = value as DlqRecord | null;
-  return !!v && typeof v === 'object' && typeof v.topic === 'string' && (typeof v.value === 'string' || v.value === null);
+  return !!v && typeof v === 'object' && typeof v.topic === 'string' && (typeof v.value === 'string' || v.value === null) && v.valueBytes === undefined;
 }
 
-/** The DLQ records to replay, oldest first: those whose source topic contains `topicFilter`, at most `limit`. */
+/**
+ * The DLQ records to replay, oldest first: those whose source topic contains `topicFilter`,
+ * at most `limit`. Skipped: what is not replayable (re-publishing part of a value would
+ * only dead-letter it again).
+ */
 export async function dlqToReplay(kafka: Kafka, dlqTopic: string, topicFilter?: string, limit?: number): Promise<{ plan: ReplayPlan[]; skipped: number }> {
   const messages = await readRange(kafka, dlqTopic, { groupPrefix: 'switchyard-cli-dlq', limit: 1_000_000, timeoutMs: 30000 });
   let skipped = 0;
   const plan: ReplayPlan[] = [];
   for (const message of messages.sort((a, b) => Number(a.timestamp) - Number(b.timestamp))) {
     const record = parseJson(message.value);
-    if (!isDlqRecord(record)) {
+    if (!isReplayable(record)) {
       skipped++;
       continue;
     }

@@ -226,13 +226,15 @@ export function buildProgram(): Command {
       matched: todo.length,
       replayed,
       dryRun: !!options.dryRun,
-      unreadable: skipped,
+      skipped,
       records: todo.map(({ record, offset }) => ({ dlqOffset: offset, topic: record.topic, key: record.key, error: record.error })),
     };
     if (globals(command).output === 'json') return printJson(summary);
     for (const r of summary.records)
       print(`${options.dryRun ? 'would replay' : 'replayed'} ${r.dlqOffset} → ${r.topic} key ${r.key ?? '(none)'}  (${r.error})`);
-    print(`${options.dryRun ? 'dry run: ' : ''}${todo.length} matched, ${replayed} replayed${skipped ? `, ${skipped} unreadable DLQ records skipped` : ''}`);
+    print(
+      `${options.dryRun ? 'dry run: ' : ''}${todo.length} matched, ${replayed} replayed${skipped ? `, ${skipped} DLQ records skipped (unreadable, or their value cut)` : ''}`,
+    );
   });
 
   return program;

@@ -261,12 +261,21 @@ export interface KafkaRecord {
 }
 
 /** A record a consumer gave up on, with why. */
+/**
+ * Longest `value` a DLQ record keeps, in characters. JSON escaping can make a character
+ * six bytes (`\u0001`), and the broker refuses a record past its `message.max.bytes`
+ * (1 MiB by default): a DLQ write that fails is retried for ever and stalls the partition.
+ */
+export const MAX_DLQ_VALUE_CHARS = 64 * 1024;
+
 export interface DlqRecord extends KafkaRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;
   /** Poison messages only: how many times handling it failed before it was sent here. */
   attempts?: number;
+  /** Set when `value` holds only the first MAX_DLQ_VALUE_CHARS characters: the original's size in bytes. Such a record cannot be replayed. */
+  valueBytes?: number;
 }
 
 /**

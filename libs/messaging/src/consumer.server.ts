@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { DlqRecord } from '@switchyard/contracts';
+import { DlqRecord, MAX_DLQ_VALUE_CHARS } from '@switchyard/contracts';
 import { javaCompatiblePartitioner } from './partitioner';
 import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
@@ -522,17 +522,20 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private deadLetters(rejected: Rejection[], attempts?: number): OutboundMessage[] {
     const failedAt = new Date().toISOString();
     return rejected.map(({ message, reason }) => {
+      const value = message.value?.toString() ?? null;
+      const cut = value !== null && value.length > MAX_DLQ_VALUE_CHARS;
       const record: DlqRecord = {
         topic: message.topic,
         partition: message.partition,
         offset: message.offset,
         key: message.key,
-        value: message.value?.toString() ?? null,
+        value: cut ? value.slice(0, MAX_DLQ_VALUE_CHARS) : value,
         headers: message.headers,
         error: reason,
         consumerGroup: this.options.groupId,
         failedAt,
         ...(attempts === undefined ? {} : { attempts }),
+        ...(cut && { valueBytes: message.value!.length }),
       };
       return { key: message.key, value: JSON.stringify(record) };
     });

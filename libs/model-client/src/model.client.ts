@@ -148,6 +148,8 @@ async function boundedText(body: Body, declared: string | string[] | undefined):
 function parseAnswer(status: number, text: string, v2: boolean): unknown {
   if (status >= 500) throw new ModelError('server-error', `model answered ${status}`, status);
   if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status);
+  // A redirect is not followed (it could point the router anywhere), nor its body taken as an answer.
+  if (status !== 200) throw new ModelError('bad-response', `model answered ${status}, not 200`, status);
   let answer: unknown;
   try {
     answer = JSON.parse(text);

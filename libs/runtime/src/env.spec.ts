@@ -40,6 +40,14 @@ describe(loadEnv.name, () => {
     expect(sut).not.toThrow(/hunter2/);
   });
 
+  it('never prints the password of a URL it refuses (REDIS_URL may carry credentials)', () => {
+    for (const url of ['http://svc:s3cret-pw@cache:6379', 'redis://svc:s3cret-pw@cache:notaport', 'redis+cluster://:s3cret@pw@h']) {
+      const sut = () => loadEnv(SampleEnv, { REDIS_URL: url });
+      expect(sut).toThrow(/REDIS_URL=".*:\/\/(svc)?:<not shown>@/);
+      expect(sut).not.toThrow(/s3cret/);
+    }
+  });
+
   it('ignores variables it does not document', () => {
     expect(loadEnv(SampleEnv, { UNRELATED: 'x' })).not.toHaveProperty('UNRELATED');
   });

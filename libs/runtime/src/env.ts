@@ -24,6 +24,15 @@ export function Secret(): PropertyDecorator {
   };
 }
 
+/**
+ * A value with the password of any `scheme://user:password@` in it masked: REDIS_URL may
+ * carry Redis credentials, and a boot error must not print them (the greedy match runs
+ * to the last `@`, so a password holding a raw `@` is masked whole).
+ */
+function withoutCredentials(text: string): string {
+  return text.replace(/(\/\/[^/@\s:]*:)\S*@/g, '$1<not shown>@');
+}
+
 function secrets(cls: ClassConstructor<object>): Set<string> {
   return Reflect.getMetadata(SECRETS, cls.prototype) ?? new Set();
 }
@@ -195,7 +204,7 @@ export function loadEnv<T extends object>(cls: ClassConstructor<T>, source: Node
   if (errors.length) {
     const hidden = secrets(cls);
     const lines = errors.map((e) => {
-      const value = hidden.has(e.property) ? '<secret, not shown>' : JSON.stringify(picked[e.property]);
+      const value = hidden.has(e.property) ? '<secret, not shown>' : withoutCredentials(JSON.stringify(picked[e.property]));
       // class-validator messages of a secret may quote its value: only the rule's name is kept.
       const why = hidden.has(e.property) ? Object.keys(e.constraints ?? {}).join('; ') : Object.values(e.constraints ?? {}).join('; ');
       return `${e.property}=${value} (${why})`;

@@ -37,6 +37,7 @@ describe(parseRedisUrl.name, () => {
     ['an empty node', 'redis+cluster://127.0.0.1:7001,,127.0.0.1:7002'],
     ['a database index (a cluster has only 0)', 'redis+cluster://127.0.0.1:7001/1'],
     ['an unknown scheme', 'redis+sentinel://127.0.0.1:26379'],
+    ['a server URL whose port is not a number', 'redis://user:pw@127.0.0.1:notaport'],
   ])('rejects %s', (_why, url) => {
     expect(parseRedisUrl(url)).toBeUndefined();
   });

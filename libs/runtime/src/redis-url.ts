@@ -15,7 +15,9 @@ const NODE = /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/;
  * others, and which slots each serves, from them.
  */
 export function parseRedisUrl(url: string): RedisTarget | undefined {
-  if (/^rediss?:\/\/\S+$/.test(url)) return { cluster: false, url };
+  // WHATWG's parser too: ioredis reads the URL with Node's legacy url.parse, whose warning
+  // about a malformed one (a port that is not a number) prints the URL, password included.
+  if (/^rediss?:\/\/\S+$/.test(url)) return URL.canParse(url) ? { cluster: false, url } : undefined;
   const match = CLUSTER_URL.exec(url);
   if (!match) return undefined;
   const [, scheme, username, password, list] = match;

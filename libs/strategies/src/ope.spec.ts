@@ -113,6 +113,13 @@ describe(wilson.name, () => {
     expect(wilson(0, 10)[1]).toBeCloseTo(0.2775, 4);
   });
 
+  it('holds the observed proportion, exactly at 0 and 1 of any n', () => {
+    for (let n = 1; n <= 500; n++) {
+      expect([n, wilson(1, n)[1]]).toEqual([n, 1]);
+      expect([n, wilson(0, n)[0]]).toEqual([n, 0]);
+    }
+  });
+
   it('is used by SNIPS for rewards in [0, 1] on-policy, at n', () => {
     const log = Array.from({ length: 100 }, (_, i) => sample('a', 1, i < 50 ? 1 : 0));
     const sut = snipsEstimate(log, { a: 1 });

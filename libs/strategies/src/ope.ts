@@ -246,7 +246,9 @@ export function wilson(p: number, n: number, z = Z95): [number, number] {
   const z2n = (z * z) / n;
   const centre = (p + z2n / 2) / (1 + z2n);
   const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // The score interval always holds p̂; at p̂ = 0 or 1 a bound equals it exactly, and
+  // rounding put the upper one at 0.9999999999999999 for about half of all n.
+  return [Math.max(0, Math.min(p, centre - half)), Math.min(1, Math.max(p, centre + half))];
 }
 
 /** The estimate by `opts.method` (SNIPS unless told otherwise). */
