@@ -17,21 +17,18 @@ export interface StoredWeights {
  * Compare-and-set write: the version read before computing must still be current, so a
  * slower updater (whose claim expired mid-computation) cannot overwrite newer weights
  * with older ones. KEYS[1] weights hash; ARGV: expected version, weights JSON,
- * specVersion, computedAt, channel, deployment. Answers the new version, or -1 when
- * another write came first. The write is announced on the channel in the same script, so
- * no stored weights go unannounced.
+ * specVersion, computedAt. Answers the new version, or -1 when another write came first.
  */
 const WRITE_WEIGHTS = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 end
 local version = current + 1
 redis.call('HSET', KEYS[1], 'version', version, 'weights', ARGV[2], 'specVersion', ARGV[3], 'computedAt', ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
 return version
 `;
 
 type WeightScripts = {
-  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string, channel: string, deployment: string): Promise<number>;
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
 };
 
 /**
@@ -64,10 +61,15 @@ export class BanditWeightsStore {
 
   /** Writes weights as the version after `expected`; answers that version, or undefined when `expected` is no longer current. */
   async write(deployment: string, expected: number, weights: Weights, specVersion: number, computedAt = new Date().toISOString()): Promise<number | undefined> {
-    const version = Number(
-      await this.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt, this.channel, deployment),
-    );
-    return version > 0 ? version : undefined;
+    const version = Number(await this.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
+    if (version < 1) return undefined;
+    // Announced after the script, not in it: on a Redis Cluster a PUBLISH inside a script
+    // that also writes reaches subscribers once more per replica (redis/redis#6575). An
+    // announcement lost (with this process, or to an error: the weights are stored, and the
+    // caller must go on to publish their audit event) is made up for by the routers'
+    // periodic refresh.
+    await this.client.redis.publish(this.channel, deployment).catch(() => undefined);
+    return version;
   }
 
   /** Calls `listener` with the deployment's name whenever new weights of it were stored. */

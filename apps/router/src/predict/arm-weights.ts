@@ -59,9 +59,12 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
     this.weights = await this.store.readMany(bandits.map((spec) => spec.name));
   }
 
-  /** The announced deployment's weights; one this router does not serve as a bandit is left to the next refresh. */
+  /**
+   * The announced deployment's weights, whether or not its spec has reached this router's
+   * cache yet (the announcement may come first); `get` serves them to bandits only, and the
+   * next refresh drops those of deployments that are not bandits.
+   */
   private async reload(name: string): Promise<void> {
-    if (this.cache.get(name)?.strategy.type !== 'bandit') return;
     const stored = (await this.store.readMany([name])).get(name);
     if (stored) this.weights.set(name, stored);
   }
