@@ -1,5 +1,5 @@
 import { seededRng } from '@switchyard/strategies';
-import { cumulativeRegret, simulateInstantBandit } from './regret-oracle';
+import { BanditSimulationOptions, cumulativeRegret, simulateBandit } from './regret-oracle';
 
 const ARMS = ['a', 'b', 'c'];
 const RATES: Record<string, number> = { a: 0.7, b: 0.8, c: 0.9 };
@@ -21,9 +21,9 @@ describe(cumulativeRegret.name, () => {
   });
 });
 
-describe(simulateInstantBandit.name, () => {
-  const run = (seed: number, minShare = 0.01) =>
-    simulateInstantBandit({
+describe(simulateBandit.name, () => {
+  const run = (seed: number, minShare = 0.01, delays: Pick<BanditSimulationOptions, 'refreshEvery' | 'feedbackDelay'> = {}) =>
+    simulateBandit({
       algorithm: 'thompson',
       arms: ARMS,
       requests: 600,
@@ -32,7 +32,9 @@ describe(simulateInstantBandit.name, () => {
       rewardKind: 'binary',
       minShare,
       samples: 200,
+      ...delays,
     });
+  const share = (chosen: string[], arm: string) => chosen.filter((c) => c === arm).length / chosen.length;
 
   it('is reproducible from its seeds', () => {
     expect(run(3)).toEqual(run(3));
@@ -47,8 +49,24 @@ describe(simulateInstantBandit.name, () => {
   });
 
   it('keeps the floor: a 30% minShare leaves the worst arm about 30% of the traffic', () => {
-    const chosen = run(7, 0.3);
-    const share = chosen.filter((arm) => arm === 'a').length / chosen.length;
-    expect(share).toBeGreaterThan(0.25);
+    expect(share(run(7, 0.3), 'a')).toBeGreaterThan(0.25);
+  });
+
+  it('serves the same weights between refreshes: uniform ones until the first refresh after a reward', () => {
+    const chosen = run(9, 0.01, { refreshEvery: 300 });
+    // 300 requests on the empty statistics' weights: each arm about a third of them.
+    for (const arm of ARMS) expect(share(chosen.slice(0, 300), arm)).toBeGreaterThan(0.25);
+    expect(share(chosen.slice(300), 'c')).toBeGreaterThan(0.6);
+  });
+
+  it('counts a reward only feedbackDelay requests later: a delay longer than the run never learns', () => {
+    const chosen = run(11, 0.01, { feedbackDelay: 600 });
+    for (const arm of ARMS) expect(share(chosen.slice(-200), arm)).toBeGreaterThan(0.25);
+  });
+
+  it('loses more with the delays of a real loop, over the same seeds', () => {
+    const regret = (delays: Pick<BanditSimulationOptions, 'refreshEvery' | 'feedbackDelay'>) =>
+      [1, 2, 3, 4, 5, 6].reduce((total, seed) => total + cumulativeRegret(run(seed, 0.01, delays), RATES)[599], 0);
+    expect(regret({ refreshEvery: 100, feedbackDelay: 20 })).toBeGreaterThan(regret({}));
   });
 });

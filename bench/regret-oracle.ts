@@ -1,8 +1,8 @@
-// The regret bench's oracle (an instant-feedback bandit and its regret), not something a service runs: it lives with the bench.
+// The regret bench's oracle (an in-memory bandit, instant or with a real loop's delays, and its regret), not something a service runs: it lives with the bench.
 import type { BanditAlgorithm } from '@switchyard/contracts';
-import { addReward, ArmStats, banditWeights, chooseArm, emptyStats, type RewardKind, type Rng } from '@switchyard/strategies';
+import { addReward, ArmStats, banditWeights, chooseArm, emptyStats, type RewardKind, type Rng, type Weights } from '@switchyard/strategies';
 
-export interface InstantBanditOptions {
+export interface BanditSimulationOptions {
   algorithm: BanditAlgorithm;
   arms: readonly string[];
   requests: number;
@@ -13,26 +13,37 @@ export interface InstantBanditOptions {
   rewardKind: RewardKind;
   minShare?: number;
   samples?: number;
+  /** Weights recomputed before every `refreshEvery`-th request only, as a snapshot interval does. @default 1 */
+  refreshEvery?: number;
+  /** Requests served between a request and its reward's counting, as a pipeline's lag does; 0: counted before the next request. @default 0 */
+  feedbackDelay?: number;
 }
 
 /**
- * The arm a bandit chooses for each request when every reward is known before the next
- * request: weights recomputed from the statistics after every single reward, with the
- * same `banditWeights` the router uses. It is the ideal a real loop, whose feedback
- * arrives late and whose weights refresh on a timer, is measured against.
+ * The arm a bandit chooses for each request, with the same `banditWeights` the router
+ * uses. By default every reward is known before the next request and the weights are
+ * recomputed after every single reward: the ideal a real loop, whose feedback arrives
+ * late and whose weights are snapshots, is measured against. `refreshEvery` and
+ * `feedbackDelay` give the same bandit a real loop's delays, counted in requests, so
+ * what those delays alone cost can be told apart from a defect of the loop.
  */
-export function simulateInstantBandit(opts: InstantBanditOptions): string[] {
+export function simulateBandit(opts: BanditSimulationOptions): string[] {
+  const refreshEvery = opts.refreshEvery ?? 1;
+  const feedbackDelay = opts.feedbackDelay ?? 0;
   const stats = new Map<string, ArmStats>(opts.arms.map((arm) => [arm, emptyStats()]));
   const chosen = new Array<string>(opts.requests);
+  let counted = 0;
+  let weights: Weights = {};
   for (let t = 0; t < opts.requests; t++) {
-    const weights = banditWeights(
-      opts.algorithm,
-      opts.arms.map((name) => ({ name, stats: stats.get(name) })),
-      { rng: opts.rng, minShare: opts.minShare, rewardKind: opts.rewardKind, samples: opts.samples },
-    );
-    const arm = chooseArm(weights, opts.rng).variant;
-    chosen[t] = arm;
-    stats.set(arm, addReward(stats.get(arm)!, opts.reward(t, arm)));
+    for (; counted < t - feedbackDelay; counted++) stats.set(chosen[counted], addReward(stats.get(chosen[counted])!, opts.reward(counted, chosen[counted])));
+    if (t % refreshEvery === 0) {
+      weights = banditWeights(
+        opts.algorithm,
+        opts.arms.map((name) => ({ name, stats: stats.get(name) })),
+        { rng: opts.rng, minShare: opts.minShare, rewardKind: opts.rewardKind, samples: opts.samples },
+      );
+    }
+    chosen[t] = chooseArm(weights, opts.rng).variant;
   }
   return chosen;
 }

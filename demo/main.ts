@@ -132,8 +132,9 @@ function report(title: string, result: PhaseResult): void {
 
 const BANDIT = 'churn-bandit';
 /**
- * After each wave: the router re-reads the arm statistics every REFRESH_INTERVAL_MS
- * (1 s by default), so the next wave is served with what the joined feedback taught.
+ * After each wave: the updater turns the joined feedback into weights (every
+ * SNAPSHOT_INTERVAL_MS, 250 ms by default) and the router serves them as soon as they are
+ * stored, so the next wave is served with what the feedback taught.
  */
 const WAVE_PAUSE_MS = 2500;
 

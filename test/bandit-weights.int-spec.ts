@@ -16,7 +16,9 @@ const REWARDS = 60;
 /**
  * Bandit weights are computed once, by the updater, and every router serves them: two
  * router processes on one bandit deployment log the same `weightsVersion`, the one the
- * updater stored in Redis and published on deployment-events.
+ * updater stored in Redis and published on deployment-events. The routers' refresh timer
+ * is set far beyond the test, so they can only have the weights from the store's
+ * announcement.
  */
 describe('bandit weights: computed once by the updater, served alike by every router', () => {
   const ids = isolation('bandit-weights');
@@ -35,7 +37,7 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     modelServer = await startService(modelServerService);
     updater = await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '300' });
     for (let i = 0; i < 2; i++) {
-      routers.push(await spawnService('router', await freePort(), { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200', LOG_LEVEL: 'warn' }));
+      routers.push(await spawnService('router', await freePort(), { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '60000', LOG_LEVEL: 'warn' }));
     }
     producer = await producerFor(kafka);
     predictions = await collect(kafka, topics.predictions);
@@ -100,7 +102,7 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     // Nothing changed since, so nothing newer was computed.
     expect({ version: stored.version, weights: { ...stored.weights } }).toEqual({ version: weightsVersion, weights });
 
-    // Each router picks the stored weights up on its own timer: ask both until both log that version.
+    // Each router reads the stored weights when they are announced: ask both until both log that version.
     let sequence = 0;
     const latestVersionOf = (router: number) =>
       predictions.messages.filter((m) => m.value.requestId.startsWith(`r${router}-`)).at(-1)?.value.weightsVersion as number | undefined;

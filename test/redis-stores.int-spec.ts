@@ -45,6 +45,16 @@ describeOnEachRedis('BanditWeightsStore', (redis) => {
     expect([...read.keys()]).toEqual(DEPLOYMENTS);
     for (const [i, name] of DEPLOYMENTS.entries()) expect(read.get(name)!.weights).toEqual({ a: i / 10, b: 1 - i / 10 });
   });
+
+  it('announces each stored write, whichever node the deployment lives on, and not a refused one', async () => {
+    const announced = new Set<string>();
+    await store.onChange((name) => announced.add(name));
+    await store.write('refused', 1, { a: 1 }, 1);
+    for (const name of DEPLOYMENTS) await store.write(name, await store.version(name), { a: 1 }, 1);
+    // On the cluster a subscriber may hear one announcement more than once: re-reading is harmless.
+    await waitFor(() => announced.size >= DEPLOYMENTS.length, { what: 'an announcement per write' });
+    expect([...announced].sort()).toEqual([...DEPLOYMENTS].sort());
+  });
 });
 
 describeOnEachRedis('RolloutStateStore', (redis) => {

@@ -19,13 +19,20 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Max(365 * 24 * 3600)
   TOMBSTONE_TTL_SECONDS: number = 7 * 24 * 3600;
 
+  /**
+   * A bandit learns from rewards only once they are in its weights: half this interval is
+   * added to the feedback delay on average. At 1000 ms the regret bench's real loop lost
+   * 1.2× (median) to 2.3× (worst of 5) the instant-feedback reference at 50 req/s; a
+   * snapshot costs about a millisecond of CPU, a few Redis commands and one event on
+   * deployment-events, and only while the deployment's statistics change.
+   */
   @Env(
     'The weights of a bandit deployment are computed (stored in Redis for the routers, and published to deployment-events) at most once per this many ms, when its statistics or arms changed',
   )
   @IsInt()
   @Min(100)
   @Max(3600000)
-  SNAPSHOT_INTERVAL_MS: number = 1000;
+  SNAPSHOT_INTERVAL_MS: number = 250;
 
   @Env('How often (ms) the arm sets are checked against the specs, for changes the pub/sub announcement missed')
   @IsInt()

@@ -35,13 +35,17 @@ type WeightScripts = {
  * The weights of bandit deployments, one hash per deployment (`{<deployment>}:weights`,
  * fields `weights` (JSON), `version`, `specVersion`, `computedAt`), written by the bandit
  * updater and read by every router, so all routers serve the same policy and the
- * prediction events name it (`weightsVersion`).
+ * prediction events name it (`weightsVersion`). Every write is announced on `channel`
+ * (the deployment's name), so routers serve new weights as soon as they are stored
+ * rather than up to a refresh interval later.
  */
 @Injectable()
 export class BanditWeightsStore {
   private readonly redis: RedisClient['redis'] & WeightScripts;
+  readonly channel: string;
 
   constructor(private readonly client: RedisClient) {
+    this.channel = `${client.prefix}weights:changed`;
     client.redis.defineCommand('writeWeights', { numberOfKeys: 1, lua: WRITE_WEIGHTS });
     this.redis = client.redis as RedisClient['redis'] & WeightScripts;
   }
@@ -58,7 +62,19 @@ export class BanditWeightsStore {
   /** Writes weights as the version after `expected`; answers that version, or undefined when `expected` is no longer current. */
   async write(deployment: string, expected: number, weights: Weights, specVersion: number, computedAt = new Date().toISOString()): Promise<number | undefined> {
     const version = Number(await this.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
-    return version > 0 ? version : undefined;
+    if (version < 1) return undefined;
+    // Announced after the script, not in it: on a Redis Cluster a PUBLISH inside a script
+    // that also writes reaches subscribers once more per replica (redis/redis#6575). An
+    // announcement lost (with this process, or to an error: the weights are stored, and the
+    // caller must go on to publish their audit event) is made up for by the routers'
+    // periodic refresh.
+    await this.client.redis.publish(this.channel, deployment).catch(() => undefined);
+    return version;
+  }
+
+  /** Calls `listener` with the deployment's name whenever new weights of it were stored. */
+  onChange(listener: (deployment: string) => void): Promise<void> {
+    return this.client.subscribe(this.channel, listener);
   }
 
   /**

@@ -7,27 +7,33 @@ import { RouterEnv } from '../router.env';
 
 /**
  * Bandit weights as the bandit updater computed and stored them (`BanditWeightsStore`),
- * read for every bandit deployment once per REFRESH_INTERVAL_MS in one round trip, so
- * a prediction only samples from memory and every router serves the same policy. The
- * router computes no weights itself: until the updater has stored some for a bandit,
- * its arms get the same share.
+ * kept in memory so a prediction only samples from memory and every router serves the
+ * same policy. New weights are read as soon as the store announces them: a bandit learns
+ * only as fast as its weights reach the routers, and a refresh timer would serve them up
+ * to REFRESH_INTERVAL_MS late (the regret bench measured 0.3–0.6 s at 1000 ms). Every
+ * REFRESH_INTERVAL_MS all bandits are re-read in one round trip anyway, for announcements
+ * missed while the subscriber reconnected. The router computes no weights itself: until
+ * the updater has stored some for a bandit, its arms get the same share.
  */
 @Injectable()
 export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmWeights.name);
   private weights = new Map<string, StoredWeights>();
   private readonly periodic: PeriodicTask;
+  /** Reads one at a time, so a slow full refresh cannot overwrite what a later announcement read. */
+  private reads: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly cache: DeploymentCache,
     private readonly store: BanditWeightsStore,
     env: RouterEnv,
   ) {
-    this.periodic = new PeriodicTask(() => this.refresh(), env.REFRESH_INTERVAL_MS);
+    this.periodic = new PeriodicTask(() => this.enqueue(() => this.refresh()), env.REFRESH_INTERVAL_MS);
   }
 
   async onModuleInit(): Promise<void> {
-    await this.refresh();
+    await this.store.onChange((name) => void this.enqueue(() => this.reload(name)));
+    await this.enqueue(() => this.refresh());
     this.periodic.start();
   }
 
@@ -40,12 +46,26 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
     return spec.strategy.type === 'bandit' ? this.weights.get(spec.name) : undefined;
   }
 
+  private enqueue(read: () => Promise<void>): Promise<void> {
+    const run = this.reads
+      .then(read)
+      .catch((error: Error) => this.logger.warn({ error: error.message }, 'could not read bandit weights; keeping the last ones'));
+    this.reads = run;
+    return run;
+  }
+
   private async refresh(): Promise<void> {
     const bandits = this.cache.all().filter((spec) => spec.strategy.type === 'bandit');
-    try {
-      this.weights = await this.store.readMany(bandits.map((spec) => spec.name));
-    } catch (error) {
-      this.logger.warn({ error: (error as Error).message }, 'could not read bandit weights; keeping the last ones');
-    }
+    this.weights = await this.store.readMany(bandits.map((spec) => spec.name));
+  }
+
+  /**
+   * The announced deployment's weights, whether or not its spec has reached this router's
+   * cache yet (the announcement may come first); `get` serves them to bandits only, and the
+   * next refresh drops those of deployments that are not bandits.
+   */
+  private async reload(name: string): Promise<void> {
+    const stored = (await this.store.readMany([name])).get(name);
+    if (stored) this.weights.set(name, stored);
   }
 }
