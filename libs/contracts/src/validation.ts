@@ -138,7 +138,12 @@ function acceptorOf(cls: ClassConstructor<object>): ((value: object) => boolean)
   for (const [property, own] of Object.entries(byProperty)) {
     const conditions = own.filter((m) => m.type === ValidationTypes.CONDITIONAL_VALIDATION).map((m) => m.constraints[0] as PropertyRules['conditions'][0]);
     const ordered = [...own.filter((m) => m.type === ValidationTypes.IS_DEFINED), ...own.filter((m) => m.type === ValidationTypes.CUSTOM_VALIDATION)];
-    const known = new Set<string>([ValidationTypes.CONDITIONAL_VALIDATION, ValidationTypes.IS_DEFINED, ValidationTypes.CUSTOM_VALIDATION, ValidationTypes.WHITELIST]);
+    const known = new Set<string>([
+      ValidationTypes.CONDITIONAL_VALIDATION,
+      ValidationTypes.IS_DEFINED,
+      ValidationTypes.CUSTOM_VALIDATION,
+      ValidationTypes.WHITELIST,
+    ]);
     if (own.some((m) => !known.has(m.type) || m.each)) mirrored = false;
     const checks = ordered.map((metadata) => {
       const constraints = storage.getTargetValidatorConstraints(metadata.constraintCls);
