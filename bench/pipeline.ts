@@ -48,8 +48,11 @@ import {
   treeCpuSeconds,
 } from './harness';
 
-/** `pipeline`: the joiner and updater; `kstreams`: the Kafka Streams peer; either also runs the bare loop (the baseline). */
-export const PIPELINE_RUNS = ['pipeline', 'kstreams'];
+/**
+ * `pipeline`: the joiner and updater; `pipeline-2j`: the same with two joiners in one group
+ * (scale-out); `kstreams`: the Kafka Streams peer; any of them also runs the bare loop (the baseline).
+ */
+export const PIPELINE_RUNS = ['pipeline', 'pipeline-2j', 'kstreams'];
 
 /** The Kafka Streams peer's runnable jar, built by scripts/bench.sh (`mvn -q package`) when missing. */
 const KSTREAMS_DIR = join(ROOT, 'bench', 'peers', 'kafka-streams-join');
@@ -300,10 +303,25 @@ async function bareRun(kafka: Kafka, admin: Admin, round: number, data: Backlog,
   }
 }
 
-async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Backlog, opts: Options): Promise<Measured> {
-  const id = `pipeline-r${round}`;
-  const topicPrefix = `${TOPIC_PREFIX}pipe${round}.`;
-  const redisPrefix = `${REDIS_PREFIX}pipe${round}:`;
+/** Polls the group until it is stable with `members` members, each holding partitions. */
+async function groupSettled(admin: Admin, groupId: string, members: number, timeoutMs: number): Promise<boolean> {
+  const settled = await until(
+    async () => {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      return group.state === 'Stable' && group.members.length === members && group.members.every((m) => m.memberAssignment.length > 0) ? 1 : 0;
+    },
+    1,
+    timeoutMs,
+    200,
+  );
+  return settled.ok;
+}
+
+async function pipelineRun(kafka: Kafka, admin: Admin, redis: Redis, round: number, data: Backlog, opts: Options, joiners: number): Promise<Measured> {
+  const tag = joiners === 1 ? 'pipe' : `pipe${joiners}j`;
+  const id = `${joiners === 1 ? 'pipeline' : `pipeline-${joiners}j`}-r${round}`;
+  const topicPrefix = `${TOPIC_PREFIX}${tag}${round}.`;
+  const redisPrefix = `${REDIS_PREFIX}${tag}${round}:`;
   const topics = topicNames(topicPrefix);
   const warm = data.warm.predictions.length;
   const need = warm + opts.events;
@@ -324,7 +342,8 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
   const backlogTx = await writeBacklog(kafka, id, topics, data);
   const common = { TOPIC_PREFIX: topicPrefix, REDIS_PREFIX: redisPrefix, TOPIC_PARTITIONS: String(PARTITIONS) };
   let updater: Service | undefined;
-  let joiner: Service | undefined;
+  const joinerServices: Service[] = [];
+  const joinGroup = `${RUN_ID}-${tag}-joiner-${round}`;
   try {
     // The updater first, so it has joined its group before the first joined event exists.
     updater = await startService(`bandit-updater-r${round}`, 'dist/apps/bandit-updater/src/main.js', {
@@ -332,18 +351,28 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
       UPDATE_GROUP: `${RUN_ID}-updater-${round}`,
       INSTANCE_ID: `${RUN_ID}-updater-${round}`,
     });
-    joiner = await startService(`feedback-joiner-r${round}`, 'dist/apps/feedback-joiner/src/main.js', {
-      ...common,
-      JOIN_GROUP: `${RUN_ID}-joiner-${round}`,
-      INSTANCE_ID: `${RUN_ID}-joiner-${round}`,
-    });
+    for (let j = 1; j <= joiners; j++) {
+      const suffix = joiners === 1 ? '' : `-${j}`;
+      joinerServices.push(
+        await startService(`feedback-joiner${suffix}-r${round}`, 'dist/apps/feedback-joiner/src/main.js', {
+          ...common,
+          JOIN_GROUP: joinGroup,
+          INSTANCE_ID: `${RUN_ID}-${tag}-joiner${suffix}-${round}`,
+        }),
+      );
+    }
+    const [joiner] = joinerServices;
     const warmed = await until(applied, warm, 90_000, 100);
     if (!warmed.ok) throw new Error(`${id}: ${warmed.count} of ${warm} warm-up rewards applied after 90 s; see .bench/logs/`);
+    // Every joiner holds its partitions before the clock starts: no rebalance in the measured part.
+    if (!(await groupSettled(admin, joinGroup, joiners, 60_000))) throw new Error(`${id}: the joiners' group did not settle with ${joiners} members`);
     await sleep(500);
-    const reset = resetPeakRss(joiner.child.pid!) && resetPeakRss(updater.child.pid!);
+    const pids = [...joinerServices.map((j) => j.child.pid!), updater.child.pid!];
+    const reset = pids.every((pid) => resetPeakRss(pid));
     const loadBefore = load1();
-    log(`${id}: feedback-joiner + bandit-updater — measuring ${opts.events} pairs (${2 * opts.events} events)`);
-    const meter = cpuMeter([joiner.child.pid!, updater.child.pid!]);
+    const what = joiners === 1 ? 'feedback-joiner + bandit-updater' : `${joiners} feedback-joiners + bandit-updater`;
+    log(`${id}: ${what} — measuring ${opts.events} pairs (${2 * opts.events} events)`);
+    const meter = cpuMeter(pids);
     const t0 = performance.now();
     await backlogTx.commit();
     const done = await until(applied, need, timeoutOf(opts));
@@ -352,17 +381,18 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
     const joinerRss = peakRssMb(joiner.child.pid!);
     const updaterRss = peakRssMb(updater.child.pid!);
     const load = Math.max(loadBefore, load1());
-    const [jm, um] = await Promise.all([metricsOf(joiner), metricsOf(updater)]);
-    const joinedOut = metric(jm, 'switchyard_joiner_joined_total') - warm;
-    const rejected = metric(jm, 'switchyard_joiner_rejected_total') + metric(um, 'switchyard_updater_rejected_total');
-    const unjoinable = metric(jm, 'switchyard_joiner_unjoinable_total');
+    const [um, ...jms] = await Promise.all([metricsOf(updater), ...joinerServices.map(metricsOf)]);
+    const joinerMetric = (name: string) => jms.reduce((sum, jm) => sum + metric(jm, name), 0);
+    const joinedOut = joinerMetric('switchyard_joiner_joined_total') - warm;
+    const rejected = joinerMetric('switchyard_joiner_rejected_total') + metric(um, 'switchyard_updater_rejected_total');
+    const unjoinable = joinerMetric('switchyard_joiner_unjoinable_total');
     const stale = metric(um, 'switchyard_updater_stale_total');
     const duplicates = metric(um, 'switchyard_updater_duplicates_total');
     const appliedCount = done.count - warm;
     const missing = Math.max(0, opts.events - appliedCount);
     const row: Row = {
-      id: 'pipeline',
-      label: 'feedback-joiner + bandit-updater',
+      id: joiners === 1 ? 'pipeline' : `pipeline-${joiners}j`,
+      label: joiners === 1 ? what : `${what} (scale-out, one group)`,
       target: 'feedback-joiner',
       mode: 'pipeline',
       offered: 2 * opts.events,
@@ -375,12 +405,13 @@ async function pipelineRun(kafka: Kafka, redis: Redis, round: number, data: Back
       otherPeakRssMb: { 'bandit-updater': updaterRss },
       load1: load,
     };
-    const note = `round ${round}, pipeline: ${appliedCount} rewards applied in ${elapsed.toFixed(2)} s (CPU of one core: joiner ${cpu[0]}, updater ${cpu[1]}), ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
+    const shares = `${joinerServices.map((_, j) => `joiner${joiners === 1 ? '' : ` ${j + 1}`} ${cpu[j]}`).join(', ')}, updater ${cpu[joiners]}`;
+    const note = `round ${round}, ${what}: ${appliedCount} rewards applied in ${elapsed.toFixed(2)} s (CPU of one core: ${shares}), ${joinedOut} joined events published, ${rejected} rejected (DLQ), ${unjoinable} unjoinable, ${stale} stale, ${duplicates} duplicates, ${missing} missing`;
     log(`${id}: ${row.rps.toFixed(0)} events/s (${elapsed.toFixed(2)} s); ${note}; peak RSS joiner ${joinerRss ?? '?'} MB, updater ${updaterRss ?? '?'} MB`);
     return { row, notes: [note] };
   } finally {
     await backlogTx.close();
-    if (joiner) await stopService(joiner);
+    for (const joiner of joinerServices) await stopService(joiner);
     if (updater) await stopService(updater);
   }
 }
@@ -457,7 +488,8 @@ export async function runPipelineBench(opts: Options, only: Set<string>): Promis
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const runs: Array<{ id: string; run: (round: number) => Promise<Measured> }> = [
     { id: 'bare', run: (round) => bareRun(kafka, admin, round, data, opts) },
-    ...(only.has('pipeline') ? [{ id: 'pipeline', run: (round: number) => pipelineRun(kafka, redis, round, data, opts) }] : []),
+    ...(only.has('pipeline') ? [{ id: 'pipeline', run: (round: number) => pipelineRun(kafka, admin, redis, round, data, opts, 1) }] : []),
+    ...(only.has('pipeline-2j') ? [{ id: 'pipeline-2j', run: (round: number) => pipelineRun(kafka, admin, redis, round, data, opts, 2) }] : []),
     ...(only.has('kstreams') ? [{ id: 'kstreams', run: (round: number) => kstreamsRun(kafka, round, data, opts) }] : []),
   ];
   const samples = new Map<string, Row[]>();
@@ -480,12 +512,15 @@ export async function runPipelineBench(opts: Options, only: Set<string>): Promis
   const b = get('pipeline-bare')!;
   const p = get('pipeline');
   const k = get('pipeline-kstreams');
+  const p2 = get('pipeline-2j');
   const ratios = [
     ratio('event pipeline: pipeline / bare kafkajs loop, events/s', div(p?.rps, b.rps), '≥ 0.50', (v) => v >= 0.5),
     ratio('event pipeline: pipeline events/s', p?.rps, '≥ 20000', (v) => v >= 20000),
     ratio('peer: pipeline / Kafka Streams EOS join, events/s', div(p?.rps, k?.rps), '≥ 1.5', (v) => v >= 1.5),
     ratio('peer: pipeline / Kafka Streams EOS join, CPU per event (without the broker)', div(p?.cpuUs, k?.cpuUs), '(info)'),
     ratio('peer: Kafka Streams EOS join / bare kafkajs loop, events/s', div(k?.rps, b.rps), '(info)'),
+    ratio('scale-out: two joiners / one, events/s', div(p2?.rps, p?.rps), '(info)'),
+    ratio('scale-out: two joiners / one, CPU per event', div(p2?.cpuUs, p?.cpuUs), '(info)'),
   ];
   const section = [
     '### Event pipeline',
@@ -503,11 +538,13 @@ export async function runPipelineBench(opts: Options, only: Set<string>): Promis
       'one stream thread, JSON parsed with Jackson and the joined event written as the prediction plus the label; done when one joined record ' +
       'per pair is committed on its output topic (counted by a read-committed consumer). No validation, statistics or second stage either. ' +
       "CPU µs/event: all processes under test (joiner + updater for the pipeline, the JVM for Kafka Streams) per input event; in brackets the broker's. " +
-      "Peak RSS is over the measured part of a run; the pipeline row shows the joiner's, the updater's in brackets. " +
+      "Peak RSS is over the measured part of a run; the pipeline row shows the joiner's (the first joiner's with two), the updater's in brackets. " +
+      'Scale-out (pipeline-2j): the same with two joiner processes in one consumer group (the 6 partitions of each input split between them), ' +
+      'clock started once the group is stable with both; its CPU µs/event sums both joiners and the updater. ' +
       `Errors: DLQ records, unjoinable pairs, stale rewards and missing joins. ${opts.rounds} round(s), each baseline, pipeline and peer with fresh processes.`,
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');
-  log(`pipeline: bare ${fmt(b.rps, 0)} events/s, pipeline ${fmt(p?.rps, 0)}, Kafka Streams ${fmt(k?.rps, 0)}`);
+  log(`pipeline: bare ${fmt(b.rps, 0)} events/s, pipeline ${fmt(p?.rps, 0)}, two joiners ${fmt(p2?.rps, 0)}, Kafka Streams ${fmt(k?.rps, 0)}`);
   return { rows, ratios, sections: [section] };
 }

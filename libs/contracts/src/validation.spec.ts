@@ -1,4 +1,6 @@
 import { plainToInstance } from 'class-transformer';
+import * as classValidator from 'class-validator';
+import { validateSync } from 'class-validator';
 import { envelope } from './envelope';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from './events';
 import { InferRequest, PredictBody } from './http';
@@ -90,5 +92,41 @@ describe('validatePlain', () => {
     expect(result.ok).toBe(true);
     expect(result.ok && (result.value as unknown as { polluted?: boolean }).polluted).toBeUndefined();
     expect(result.ok && Object.getPrototypeOf(result.value)).toBe(PredictBody.prototype);
+  });
+
+  it('accepts on its fast path only what validateSync accepts: every event field missing, null or of another type', () => {
+    const prediction = {
+      ...envelope('prediction'),
+      requestId: 'r1',
+      deployment: 'd',
+      variant: 'v1',
+      role: 'served',
+      strategy: 'bandit',
+      specVersion: 2,
+      probability: 0.5,
+      latencyMs: 1.5,
+      outputs: [tensor([1])],
+      unitKey: 'u',
+      fallbackFrom: 'v2',
+    };
+    const joined = { ...prediction, ...envelope('joined'), label: 1, reward: 1, predictedAt: new Date().toISOString(), feedbackAt: new Date().toISOString() };
+    const feedback = { ...envelope('feedback'), requestId: 'r1', deployment: 'd', label: { churn: 1 }, reward: 0.5 };
+    const others: unknown[] = [undefined, null, '', 'x', 'r 1', -1, 0, 1.5, 2, 1e9, true, [], {}, [1], '2026-01-01T00:00:00Z', 'a'.repeat(300)];
+    for (const [cls, valid] of [
+      [PredictionEvent, prediction],
+      [JoinedEvent, joined],
+      [FeedbackEvent, feedback],
+    ] as const) {
+      const variants: Record<string, unknown>[] = [valid, { ...valid, extra: 1 }];
+      for (const field of Object.keys(valid)) for (const other of others) variants.push({ ...valid, [field]: other });
+      const full = jest.spyOn(classValidator, 'validateSync');
+      expect(validatePlain(cls as new () => object, valid).ok).toBe(true);
+      expect(full).not.toHaveBeenCalled();
+      full.mockRestore();
+      for (const plain of variants) {
+        const reference = validateSync(plainToInstance(cls as new () => object, plain), { whitelist: true, forbidNonWhitelisted: true }).length === 0;
+        expect({ plain, ok: validatePlain(cls as new () => object, plain).ok }).toEqual({ plain, ok: reference });
+      }
+    }
   });
 });

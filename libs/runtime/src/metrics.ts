@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { collectDefaultMetrics, register } from 'prom-client';
+import { collectDefaultMetrics, Counter, LabelValues, register } from 'prom-client';
 
 let started = false;
 
@@ -18,4 +18,21 @@ export class MetricsController {
   metrics(): Promise<string> {
     return register.metrics();
   }
+}
+
+/**
+ * Adds one to `counter` per item, with the labels `labelsOf` gives it, in one `inc` per
+ * distinct label set: prom-client hashes the labels on every call, which per event on a
+ * batch of thousands cost more than the counting.
+ */
+export function countEach<T extends string, I>(counter: Counter<T>, items: Iterable<I>, labelsOf: (item: I) => Record<T, string>): void {
+  const counts = new Map<string, { labels: Record<T, string>; n: number }>();
+  for (const item of items) {
+    const labels = labelsOf(item);
+    const key = Object.values(labels).join('\0');
+    const entry = counts.get(key);
+    if (entry) entry.n++;
+    else counts.set(key, { labels, n: 1 });
+  }
+  for (const { labels, n } of counts.values()) counter.inc(labels as LabelValues<T>, n);
 }

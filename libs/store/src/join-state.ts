@@ -31,80 +31,100 @@ import { RedisClient } from './redis.client';
  * the replay and restore calls below (which need no marker) and sets the markers again.
  */
 
-/** Checks the bucket's marker unless replaying; answers JoinStateLost's reply without it. */
+/** Checks the bucket's marker unless replaying (ARGV[1] = '1'); answers JoinStateLost's reply without it. KEYS[2] is the marker. */
 const READY = `
-if ARGV[#ARGV] == '0' and redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('JOINSTATE_LOST the join state is being rebuilt') end
+local replay = ARGV[1] == '1'
+if not replay and redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('JOINSTATE_LOST the join state is being rebuilt') end
 `;
 
-/** Stores (or, when replaying, lowers to) the request's first-seen time, and its expiry once. */
-const SEEN = (ttl: string, now: string, requestId: string) => `
-if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ${ttl}) end
-redis.call('ZADD', KEYS[2], 'LT', ${now}, ${requestId})
-`;
-
-/**
- * Stores a prediction (first wins) and, live, claims its pair when its feedback is there.
- * Answers {first, [prediction, feedback]}: first is 1 when the stored copy came from this
- * message (also on its redelivery), which is what the report counts.
- * ARGV: pair, deployment, JSON, ttl, now, requestId, token, replay.
- */
-const JOIN_PREDICTION = `${READY}
-local p = 'p:' .. ARGV[1]
-local mine = ARGV[7] .. '|'
-redis.call('HSETNX', KEYS[1], p, mine .. ARGV[3])
-local stored = redis.call('HGET', KEYS[1], p)
-local first = 0
-if string.sub(stored, 1, #mine) == mine then first = 1 end
-${SEEN('ARGV[4]', 'ARGV[5]', 'ARGV[6]')}
-if ARGV[8] == '1' then return {first} end
-local feedback = redis.call('HGET', KEYS[1], 'f:' .. ARGV[2]) or redis.call('HGET', KEYS[1], 'f')
-if not feedback then return {first} end
-local done = 'd:' .. ARGV[1]
-local claim = redis.call('HGET', KEYS[1], done)
-if claim and claim ~= ARGV[7] then return {first} end
-redis.call('HSET', KEYS[1], done, ARGV[7])
-return {first, string.sub(stored, string.find(stored, '|', 1, true) + 1), feedback}
+/** Stores (or, when replaying, lowers to) the request's first-seen time, and its expiry once. KEYS[1] is the seen-set. */
+const SEEN = (key: string, ttl: string, now: string, requestId: string) => `
+if redis.call('TTL', ${key}) < 0 then redis.call('EXPIRE', ${key}, ${ttl}) end
+redis.call('ZADD', KEYS[1], 'LT', ${now}, ${requestId})
 `;
 
 /**
- * Stores feedback (first wins per scope) and, live, claims every pair it completes that is
- * unclaimed or claimed by this message: the predictions of its deployment, or of every
- * deployment when it names none. Answers {prediction, feedback, prediction, feedback, …}.
- * ARGV: deployment or '', JSON, ttl, now, requestId, token, replay.
+ * Stores a bucket's predictions, in order (first wins) and, live, claims each pair whose
+ * feedback is there. Answers per record {first, [prediction, feedback]}: first is 1 when
+ * the stored copy came from this message (also on its redelivery), which is what the
+ * report counts.
+ * KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
+ * record: pair, deployment, JSON, ttl, now, requestId, token.
  */
-const JOIN_FEEDBACK = `${READY}
-local scope = ARGV[1]
-local f = 'f'
-if scope ~= '' then f = 'f:' .. scope end
-redis.call('HSETNX', KEYS[1], f, ARGV[2])
-${SEEN('ARGV[3]', 'ARGV[4]', 'ARGV[5]')}
+const JOIN_PREDICTIONS = `${READY}
 local out = {}
-if ARGV[7] == '1' then return out end
-local fields = redis.call('HGETALL', KEYS[1])
-local hash = {}
-for i = 1, #fields, 2 do hash[fields[i]] = fields[i + 1] end
-for i = 1, #fields, 2 do
-  local name = fields[i]
-  if string.sub(name, 1, 2) == 'p:' then
-    local pair = string.sub(name, 3)
-    local deployment = string.sub(pair, 1, string.find(pair, ':', 1, true) - 1)
-    local feedback = hash['f:' .. deployment] or hash['f']
-    local claim = hash['d:' .. pair]
-    if (scope == '' or scope == deployment) and feedback and (not claim or claim == ARGV[6]) then
-      redis.call('HSET', KEYS[1], 'd:' .. pair, ARGV[6])
-      local stored = fields[i + 1]
-      out[#out + 1] = string.sub(stored, string.find(stored, '|', 1, true) + 1)
-      out[#out + 1] = feedback
+for a = 2, #ARGV - 1, 7 do
+  local pair, deployment, token = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7]
+  local key = ARGV[2] .. ARGV[a + 6]
+  local p = 'p:' .. pair
+  local mine = token .. '|'
+  redis.call('HSETNX', key, p, mine .. ARGV[a + 3])
+  local stored = redis.call('HGET', key, p)
+  local first = 0
+  if string.sub(stored, 1, #mine) == mine then first = 1 end
+  ${SEEN('key', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}
+  local reply = {first}
+  if not replay then
+    local feedback = redis.call('HGET', key, 'f:' .. deployment) or redis.call('HGET', key, 'f')
+    local done = 'd:' .. pair
+    local claim = feedback and redis.call('HGET', key, done)
+    if feedback and (not claim or claim == token) then
+      redis.call('HSET', key, done, token)
+      reply = {first, string.sub(stored, string.find(stored, '|', 1, true) + 1), feedback}
     end
   end
+  out[#out + 1] = reply
 end
 return out
 `;
 
-/** Restores a claim read back from the joined topic. ARGV: pair, ttl, joined at, requestId. */
+/**
+ * Stores a bucket's feedback, in order (first wins per scope) and, live, claims every pair
+ * each completes that is unclaimed or claimed by that message: the predictions of its
+ * deployment, or of every deployment when it names none. Answers per record
+ * {prediction, feedback, prediction, feedback, …}.
+ * KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
+ * record: deployment or '', JSON, ttl, now, requestId, token.
+ */
+const JOIN_FEEDBACK = `${READY}
+local out = {}
+for a = 2, #ARGV - 1, 6 do
+  local scope, token = ARGV[a + 1], ARGV[a + 6]
+  local key = ARGV[2] .. ARGV[a + 5]
+  local f = 'f'
+  if scope ~= '' then f = 'f:' .. scope end
+  redis.call('HSETNX', key, f, ARGV[a + 2])
+  ${SEEN('key', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]')}
+  local reply = {}
+  if not replay then
+    local fields = redis.call('HGETALL', key)
+    local hash = {}
+    for i = 1, #fields, 2 do hash[fields[i]] = fields[i + 1] end
+    for i = 1, #fields, 2 do
+      local name = fields[i]
+      if string.sub(name, 1, 2) == 'p:' then
+        local pair = string.sub(name, 3)
+        local deployment = string.sub(pair, 1, string.find(pair, ':', 1, true) - 1)
+        local feedback = hash['f:' .. deployment] or hash['f']
+        local claim = hash['d:' .. pair]
+        if (scope == '' or scope == deployment) and feedback and (not claim or claim == token) then
+          redis.call('HSET', key, 'd:' .. pair, token)
+          local stored = fields[i + 1]
+          reply[#reply + 1] = string.sub(stored, string.find(stored, '|', 1, true) + 1)
+          reply[#reply + 1] = feedback
+        end
+      end
+    end
+  end
+  out[#out + 1] = reply
+end
+return out
+`;
+
+/** Restores a claim read back from the joined topic. KEYS: seen-set, the request's hash. ARGV: pair, ttl, joined at, requestId. */
 const RESTORE_CLAIM = `
-redis.call('HSETNX', KEYS[1], 'd:' .. ARGV[1], 'rebuilt')
-${SEEN('ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
+redis.call('HSETNX', KEYS[2], 'd:' .. ARGV[1], 'rebuilt')
+${SEEN('KEYS[2]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
 `;
 
 /**
@@ -137,33 +157,12 @@ return redis.call('DEL', KEYS[1])
 `;
 
 type Reply = Promise<unknown>;
+/** The bucket's seen-set and marker, replay, the bucket's request-hash prefix, then each record's arguments. */
+type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPrefix: string, ...records: (string | number)[]) => Promise<unknown[]>;
 type JoinScripts = {
-  joinPrediction(
-    key: string,
-    seen: string,
-    ready: string,
-    pair: string,
-    deployment: string,
-    json: string,
-    ttl: number,
-    now: number,
-    requestId: string,
-    token: string,
-    replay: string,
-  ): Reply;
-  joinFeedback(
-    key: string,
-    seen: string,
-    ready: string,
-    scope: string,
-    json: string,
-    ttl: number,
-    now: number,
-    requestId: string,
-    token: string,
-    replay: string,
-  ): Reply;
-  restoreClaim(key: string, seen: string, pair: string, ttl: number, at: number, requestId: string): Reply;
+  joinPredictions: BucketScript;
+  joinFeedback: BucketScript;
+  restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
@@ -228,9 +227,16 @@ export interface RestoredClaim {
 }
 
 /**
+ * Records per script call at most: a call blocks Redis while it runs (about 10 µs a
+ * record), so a huge batch is cut into calls of a few milliseconds each.
+ */
+const RECORDS_PER_CALL = 256;
+
+/**
  * Join state in Redis. Every call takes a whole Kafka batch and costs one pipelined
- * round trip per server, each record one atomic script in its bucket's slot, so concurrent joiners
- * and redeliveries always see a consistent pair state.
+ * round trip per server: one atomic script per bucket (one slot) for all of the batch's
+ * records in it, in their order, so concurrent joiners and redeliveries always see a
+ * consistent pair state, and a batch costs a few commands instead of one per record.
  */
 @Injectable()
 export class JoinStateStore {
@@ -238,8 +244,8 @@ export class JoinStateStore {
   private readonly lockKey: string;
 
   constructor(private readonly client: RedisClient) {
-    client.redis.defineCommand('joinPrediction', { numberOfKeys: 3, lua: JOIN_PREDICTION });
-    client.redis.defineCommand('joinFeedback', { numberOfKeys: 3, lua: JOIN_FEEDBACK });
+    client.redis.defineCommand('joinPredictions', { numberOfKeys: 2, lua: JOIN_PREDICTIONS });
+    client.redis.defineCommand('joinFeedback', { numberOfKeys: 2, lua: JOIN_FEEDBACK });
     client.redis.defineCommand('restoreClaim', { numberOfKeys: 2, lua: RESTORE_CLAIM });
     client.redis.defineCommand('sweepJoins', { numberOfKeys: 1, lua: SWEEP });
     client.redis.defineCommand('renewLock', { numberOfKeys: 1, lua: RENEW_LOCK });
@@ -252,11 +258,46 @@ export class JoinStateStore {
     return `${this.client.prefix}{join.${bucket}}:${kind}`;
   }
 
-  /** The request's hash, its bucket's seen-set and its bucket's marker. */
-  private keys(requestId: string): [string, string, string] {
-    if (!REQUEST_ID_PATTERN.test(requestId)) throw new Error(`invalid requestId ${JSON.stringify(requestId)}`);
-    const bucket = joinBucket(requestId);
-    return [this.bucketKey(bucket, `r:${requestId}`), this.bucketKey(bucket, 'seen'), this.bucketKey(bucket, 'ready')];
+  private requestKey(requestId: string): { bucket: number; key: string } {
+    const bucket = bucketOf(requestId);
+    return { bucket, key: this.bucketKey(bucket, `r:${requestId}`) };
+  }
+
+  /**
+   * Runs `script` once per bucket (and chunk of RECORDS_PER_CALL) over the records in it,
+   * with `args(record, index)` per record; answers each record's own reply, in the
+   * records' order. The script builds each request's key from the bucket's prefix and the
+   * request id (validated here), as the sweep does: its two declared keys then name the
+   * slot, whatever the number of records.
+   */
+  private async perBucket<R extends { requestId: string }>(
+    script: BucketScript,
+    records: R[],
+    replay: boolean,
+    args: (record: R, index: number) => (string | number)[],
+  ): Promise<unknown[]> {
+    const byBucket = new Map<number, number[]>();
+    records.forEach((r, i) => {
+      const bucket = bucketOf(r.requestId);
+      const indexes = byBucket.get(bucket);
+      if (indexes) indexes.push(i);
+      else byBucket.set(bucket, [i]);
+    });
+    const calls: { indexes: number[]; reply: Promise<unknown[]> }[] = [];
+    for (const [bucket, all] of byBucket) {
+      for (let start = 0; start < all.length; start += RECORDS_PER_CALL) {
+        const indexes = all.slice(start, start + RECORDS_PER_CALL);
+        const perRecord = indexes.flatMap((i) => args(records[i], i));
+        calls.push({
+          indexes,
+          reply: script(this.bucketKey(bucket, 'seen'), this.bucketKey(bucket, 'ready'), replay ? '1' : '0', this.bucketKey(bucket, 'r:'), ...perRecord),
+        });
+      }
+    }
+    const replies = await settled(calls.map((c) => c.reply));
+    const out = new Array<unknown>(records.length);
+    calls.forEach(({ indexes }, c) => indexes.forEach((i, j) => (out[i] = replies[c][j])));
+    return out;
   }
 
   /** Stores predictions and claims the pairs they complete; replaying (a rebuild), only stores them. */
@@ -266,12 +307,10 @@ export class JoinStateStore {
     replay = false,
   ): Promise<StoredPredictions> {
     if (!records.length) return { candidates: [], first: [] };
-    const replies = (await settled(
-      records.map((r, i) => {
-        const { ttlSeconds, nowMs } = timing(r, i);
-        return this.redis.joinPrediction(...this.keys(r.requestId), r.pair, r.deployment, r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
-      }),
-    )) as [number, string?, string?][];
+    const replies = (await this.perBucket(this.redis.joinPredictions.bind(this.redis), records, replay, (r, i) => {
+      const { ttlSeconds, nowMs } = timing(r, i);
+      return [r.pair, r.deployment, r.json, ttlSeconds, nowMs, r.requestId, r.token];
+    })) as [number, string?, string?][];
     return {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
@@ -284,12 +323,10 @@ export class JoinStateStore {
   /** Stores feedback and claims the pairs it completes; replaying (a rebuild), only stores it. */
   async recordFeedback(records: FeedbackRecord[], timing: (record: FeedbackRecord, index: number) => JoinTiming, replay = false): Promise<JoinCandidate[]> {
     if (!records.length) return [];
-    const replies = (await settled(
-      records.map((r, i) => {
-        const { ttlSeconds, nowMs } = timing(r, i);
-        return this.redis.joinFeedback(...this.keys(r.requestId), r.deployment ?? '', r.json, ttlSeconds, nowMs, r.requestId, r.token, replay ? '1' : '0');
-      }),
-    )) as string[][];
+    const replies = (await this.perBucket(this.redis.joinFeedback.bind(this.redis), records, replay, (r, i) => {
+      const { ttlSeconds, nowMs } = timing(r, i);
+      return [r.deployment ?? '', r.json, ttlSeconds, nowMs, r.requestId, r.token];
+    })) as string[][];
     return records.flatMap((r, i) => {
       const reply = replies[i];
       const pairs: JoinCandidate[] = [];
@@ -303,9 +340,9 @@ export class JoinStateStore {
     if (!claims.length) return;
     await settled(
       claims.map((c, i) => {
-        const [key, seen] = this.keys(c.requestId);
+        const { bucket, key } = this.requestKey(c.requestId);
         const { ttlSeconds, nowMs } = timing(c, i);
-        return this.redis.restoreClaim(key, seen, c.pair, ttlSeconds, nowMs, c.requestId);
+        return this.redis.restoreClaim(this.bucketKey(bucket, 'seen'), key, c.pair, ttlSeconds, nowMs, c.requestId);
       }),
     );
   }
@@ -360,6 +397,12 @@ export class JoinStateStore {
   async releaseRebuildLock(owner: string): Promise<void> {
     await this.redis.releaseLock(this.lockKey, owner);
   }
+}
+
+/** The bucket of a valid request id; keys are built from it, so an invalid one is refused. */
+function bucketOf(requestId: string): number {
+  if (!REQUEST_ID_PATTERN.test(requestId)) throw new Error(`invalid requestId ${JSON.stringify(requestId)}`);
+  return joinBucket(requestId);
 }
 
 /** The replies of a pipeline; a bucket that lost its marker is JoinStateLost. */

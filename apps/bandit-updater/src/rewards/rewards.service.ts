@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
 import { ArmStatsStore, RewardOutcome, RewardRecord } from '@switchyard/store';
+import { countEach } from '@switchyard/runtime';
 import { countsInArmStatistics } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
@@ -91,16 +92,11 @@ export class RewardsService {
   }
 
   private count(records: RewardRecord[], outcomes: RewardOutcome[]): void {
-    records.forEach((record, i) => {
-      const outcome = outcomes[i];
-      if (outcome === 'applied') {
-        updaterMetrics.applied.inc({ deployment: record.deployment, role: record.role });
-        if (record.role === 'served') this.snapshots.changed(record.deployment);
-      } else if (outcome === 'duplicate') {
-        updaterMetrics.duplicates.inc({ deployment: record.deployment });
-      } else {
-        updaterMetrics.stale.inc({ deployment: record.deployment });
-      }
-    });
+    const of = (outcome: RewardOutcome) => records.filter((_, i) => outcomes[i] === outcome);
+    const applied = of('applied');
+    countEach(updaterMetrics.applied, applied, ({ deployment, role }) => ({ deployment, role }));
+    for (const deployment of new Set(applied.flatMap((r) => (r.role === 'served' ? [r.deployment] : [])))) this.snapshots.changed(deployment);
+    countEach(updaterMetrics.duplicates, of('duplicate'), ({ deployment }) => ({ deployment }));
+    countEach(updaterMetrics.stale, of('stale'), ({ deployment }) => ({ deployment }));
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
+import { countEach } from '@switchyard/runtime';
 import { JoinCandidate, JoinStateLost, JoinStateStore, JoinTiming, ReportStore, SpecVersions } from '@switchyard/store';
 import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
@@ -102,7 +103,7 @@ export class JoinService {
         'pair cannot be joined',
       );
     }
-    for (const event of events) joinMetrics.joined.inc({ deployment: event.deployment, variant: event.variant, role: event.role });
+    countEach(joinMetrics.joined, events, (event) => ({ deployment: event.deployment, variant: event.variant, role: event.role }));
     return events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) }));
   }
 
