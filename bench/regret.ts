@@ -170,6 +170,8 @@ async function realRun(router: Service, deployment: string, stream: Stream, opts
   return { chosen, sentAt, errors, lag, drainMs: performance.now() - drainStart, seconds };
 }
 
+let traceReads = 0;
+
 /** Every message of `topic` from its start to its end at the time of the call, as parsed JSON. */
 async function readTopic(topic: string): Promise<any[]> {
   const { Kafka, logLevel } = await import('kafkajs');
@@ -181,12 +183,15 @@ async function readTopic(topic: string): Promise<any[]> {
   const remaining = new Map(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high) - 1n]));
   const values: any[] = [];
   if (!remaining.size) return values;
-  const consumer = kafka.consumer({ groupId: `${RUN_ID}-regret-trace-${topic}` });
+  // A group per read, committing nothing: a group reused by the next run would start at its
+  // committed offsets, and a partition with nothing new since would never reach its end.
+  const consumer = kafka.consumer({ groupId: `${RUN_ID}-regret-trace-${topic}-${++traceReads}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise<void>((done, fail) => {
     consumer
       .run({
+        autoCommit: false,
         eachMessage: async ({ partition, message }) => {
           if (message.value) values.push(JSON.parse(message.value.toString()));
           if (remaining.get(partition) !== undefined && BigInt(message.offset) >= remaining.get(partition)!) remaining.delete(partition);
