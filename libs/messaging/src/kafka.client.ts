@@ -87,7 +87,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(
       { sendBatch: (batch) => this.sendBatch(batch) },
-      { lingerMs: env.producerLingerMs(), maxInFlight: env.PRODUCER_MAX_IN_FLIGHT },
+      { ...env.producerBatching(), maxInFlight: env.PRODUCER_MAX_IN_FLIGHT },
     );
   }
 
