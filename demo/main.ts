@@ -78,6 +78,9 @@ interface PhaseResult {
 
 const emptyResult = (): PhaseResult => ({ served: {}, correct: {}, requestIds: [], latencies: [], feedback: [] });
 
+/** Requests sent so far: customers are numbered across calls, so a phase's waves do not all start with the same ones. */
+let sent = 0;
+
 /** Sends `count` predictions (16 at a time); the true label of each goes back as feedback at once, or is returned for later when `withFeedback` is false. */
 async function traffic(deployment: string, phase: string, count = requests, withFeedback = true, customers = 200): Promise<PhaseResult> {
   const result = emptyResult();
@@ -85,11 +88,12 @@ async function traffic(deployment: string, phase: string, count = requests, with
   const worker = async () => {
     while (next < count) {
       const i = next++;
+      const customer = sent++ % customers;
       const features = randomFeatures(rng);
       const started = performance.now();
       const answer = await call('POST', `/v1/deployments/${deployment}/predict`, {
         inputs: toInferInputs(features),
-        unitKey: `customer-${i % customers}`,
+        unitKey: `customer-${customer}`,
         requestId: `${deployment}-${RUN}-${phase}-${i}`,
       });
       result.latencies.push(performance.now() - started);
