@@ -6,9 +6,24 @@ import { FeedbackEvent, JoinedEvent, PredictionEvent } from './events';
 import { InferRequest, PredictBody } from './http';
 import { parseAndValidate, validatePlain } from './validation';
 
-describe('validatePlain', () => {
-  const tensor = (data: unknown) => ({ name: 'image', shape: [1, 3], datatype: 'FP32', data });
+const tensor = (data: unknown) => ({ name: 'image', shape: [1, 3], datatype: 'FP32', data });
 
+/** A served bandit prediction event with every optional field but fallbackFrom. */
+const predictionEvent = () => ({
+  ...envelope('prediction'),
+  requestId: 'r1',
+  deployment: 'd',
+  variant: 'v1',
+  role: 'served',
+  strategy: 'bandit',
+  specVersion: 2,
+  probability: 0.5,
+  latencyMs: 1.5,
+  outputs: [tensor([1])],
+  unitKey: 'u',
+});
+
+describe('validatePlain', () => {
   it('passes payload fields through as they came: the very same objects, not copies', () => {
     const inputs = [tensor([0.1, 0.2, 0.3])];
     const result = validatePlain(PredictBody, { inputs, unitKey: 'u1' });
@@ -64,19 +79,7 @@ describe('validatePlain', () => {
   });
 
   it('builds flat events (no @Type) without class-transformer, into the instance it would build', () => {
-    const prediction = {
-      ...envelope('prediction'),
-      requestId: 'r1',
-      deployment: 'd',
-      variant: 'v1',
-      role: 'served',
-      strategy: 'bandit',
-      specVersion: 2,
-      probability: 0.5,
-      latencyMs: 1.5,
-      outputs: [tensor([1])],
-      unitKey: 'u',
-    };
+    const prediction = predictionEvent();
     const result = validatePlain(PredictionEvent, prediction);
     if (!result.ok) throw new Error(result.problems.join('; '));
     expect(result.value).toBeInstanceOf(PredictionEvent);
@@ -95,20 +98,7 @@ describe('validatePlain', () => {
   });
 
   it('accepts on its fast path only what validateSync accepts: every event field missing, null or of another type', () => {
-    const prediction = {
-      ...envelope('prediction'),
-      requestId: 'r1',
-      deployment: 'd',
-      variant: 'v1',
-      role: 'served',
-      strategy: 'bandit',
-      specVersion: 2,
-      probability: 0.5,
-      latencyMs: 1.5,
-      outputs: [tensor([1])],
-      unitKey: 'u',
-      fallbackFrom: 'v2',
-    };
+    const prediction = { ...predictionEvent(), fallbackFrom: 'v2' };
     const joined = { ...prediction, ...envelope('joined'), label: 1, reward: 1, predictedAt: new Date().toISOString(), feedbackAt: new Date().toISOString() };
     const feedback = { ...envelope('feedback'), requestId: 'r1', deployment: 'd', label: { churn: 1 }, reward: 0.5 };
     const others: unknown[] = [undefined, null, '', 'x', 'r 1', -1, 0, 1.5, 2, 1e9, true, [], {}, [1], '2026-01-01T00:00:00Z', 'a'.repeat(300)];
