@@ -16,6 +16,8 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(DeploymentCache.name);
   private specs = new Map<string, DeploymentSpec>();
   private epoch = -1;
+  /** Counts changes applied one by one (set, delete, reload), so a refresh listed before one of them does not undo it. */
+  private changes = 0;
   private readonly periodic: PeriodicTask;
 
   constructor(
@@ -47,17 +49,23 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   set(spec: DeploymentSpec): void {
     const known = this.specs.get(spec.name);
     if (!known || known.version < spec.version) this.specs.set(spec.name, servingSpec(spec));
+    this.changes++;
   }
 
   delete(name: string): void {
     this.specs.delete(name);
+    this.changes++;
   }
 
   private async refresh(): Promise<void> {
     try {
+      const changes = this.changes;
       const epoch = await this.registry.epoch();
       if (epoch === this.epoch) return;
       const specs = await this.registry.list();
+      // A change applied while the list was read may be newer than the list (a PUT answered
+      // in between lost its deployment for a refresh interval: 404s): read again next time.
+      if (this.changes !== changes) return;
       this.specs = new Map(specs.map((spec) => [spec.name, servingSpec(spec)]));
       this.epoch = epoch;
     } catch (error) {
@@ -70,6 +78,7 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
       const spec = await this.registry.get(name);
       if (spec) this.specs.set(name, servingSpec(spec));
       else this.specs.delete(name);
+      this.changes++;
     } catch (error) {
       this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not reload deployment');
     }
