@@ -10,10 +10,10 @@
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
+import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { parseStats } from '@switchyard/store';
-import { joinedEventId } from '@switchyard/strategies';
 import { brokers, cleanupData, createTopics, log, startService, stopAll, TOPIC_PREFIX } from './harness';
+import { joinedEvent } from '../test/support/events';
 import { startPrivateRedis } from '../test/support/private-redis';
 
 const PARTITIONS = 6;
@@ -21,27 +21,13 @@ const DEPLOYMENTS = ['alpha', 'beta', 'gamma'];
 const PREFIX = 'rebuild:';
 
 function joined(n: number): JoinedEvent {
-  const pair = {
+  return joinedEvent({
     requestId: `r-${n}`,
     deployment: DEPLOYMENTS[n % DEPLOYMENTS.length],
     variant: `v${n % 3}`,
-    role: n % 5 === 0 ? ('shadow' as const) : ('served' as const),
-  };
-  const now = new Date().toISOString();
-  return {
-    ...envelope('joined'),
-    ...pair,
-    eventId: joinedEventId(pair),
-    strategy: 'bandit',
-    specVersion: 1,
-    probability: 0.5,
-    outputs: [],
-    latencyMs: 1,
-    label: 1,
+    role: n % 5 === 0 ? 'shadow' : 'served',
     reward: (n % 7) / 7,
-    predictedAt: now,
-    feedbackAt: now,
-  };
+  });
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { parseStats } from '@switchyard/store';
+import { redisAnswers } from '../test/support/private-redis';
 import { tallyRewards } from '../test/support/tally';
 import { countPairs, firstByRequest, Read } from './pairs';
 
@@ -378,19 +379,6 @@ function startRedis(): void {
   redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
 }
 
-async function redisAnswers(): Promise<boolean> {
-  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** A group's committed offsets, by `topic/partition`. */
 async function offsetsOf(group: string, groupTopics: string[]): Promise<Map<string, number>> {
   const admin = kafka.admin();
@@ -435,7 +423,7 @@ async function main(): Promise<void> {
   redisPort = Number(process.env.FAULTS_REDIS_PORT ?? (await freePort()));
   redisUrl = `redis://127.0.0.1:${redisPort}`;
   startRedis();
-  await waitFor(redisAnswers, "the suite's Redis");
+  await waitFor(() => redisAnswers(redisUrl), "the suite's Redis");
   log(`run ${RUN}: brokers ${BROKERS}, Redis ${redisUrl} (the suite's own), logs ${LOGS}`);
 
   for (const { name, main } of stackServices()) {
@@ -488,7 +476,7 @@ async function main(): Promise<void> {
   const redisKilledAt = Date.now();
   await sleep(2000);
   startRedis();
-  await waitFor(redisAnswers, 'Redis again');
+  await waitFor(() => redisAnswers(redisUrl), 'Redis again');
   await waitFor(async () => (await deployedVersion()) === versionBefore, `the deployment restored at version ${versionBefore}`, PATIENCE_MS, 100);
   const redisBack = Date.now();
   const joinerGroup = byName('feedback-joiner').group!;

@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, parseStats } from '@switchyard/store';
-import { ArmStats, joinedEventId, seededRng } from '@switchyard/strategies';
+import { ArmStats, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
@@ -12,35 +12,7 @@ import { http, RunningService, startService, testSpecLog } from './support/servi
 import type { OpenSpecLog } from '@switchyard/spec-log';
 import { tallyRewards } from './support/tally';
 import { waitFor } from './support/wait';
-
-interface JoinedFields {
-  requestId: string;
-  deployment: string;
-  variant: string;
-  role?: Role;
-  specVersion?: number;
-  reward: number;
-}
-
-/** A joined event as the joiner would publish it: deterministic eventId per (request, deployment, variant, role). */
-function joined({ requestId, deployment, variant, role = 'served', specVersion = 1, reward }: JoinedFields): JoinedEvent {
-  const pair = { requestId, deployment, variant, role };
-  const now = new Date().toISOString();
-  return {
-    ...envelope('joined'),
-    ...pair,
-    eventId: joinedEventId(pair),
-    strategy: 'bandit',
-    specVersion,
-    probability: 0.5,
-    outputs: [],
-    latencyMs: 1,
-    label: 1,
-    reward,
-    predictedAt: now,
-    feedbackAt: now,
-  };
-}
+import { joinedEvent, JoinedFields } from './support/events';
 
 /** Messages in a topic no transaction ever wrote to: its partitions' end offsets added up. */
 async function topicSize(kafka: Kafka, topic: string): Promise<number> {
@@ -80,7 +52,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     return (await specs.put(name, spec.value)).version;
   }
   const reward = (deployment: string, variant: string, value: number, extra: Partial<JoinedFields> = {}) =>
-    joined({ requestId: `req-${++sequence}`, deployment, variant, reward: value, ...extra });
+    joinedEvent({ requestId: `req-${++sequence}`, deployment, variant, reward: value, ...extra });
   const caughtUp = () => groupCaughtUp(kafka, group, [topics.joined]);
   const metrics = async () => (await http('GET', `${updater.url}/metrics`)).body as string;
 
@@ -272,7 +244,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
       const role: Role = rng() < 0.2 ? 'shadow' : 'served';
       // alpha: binary rewards; beta: continuous ones (negative absolute errors).
       const value = deployment === 'alpha' ? (rng() < 0.6 ? 1 : 0) : -Math.round(rng() * 1e6) / 1e4;
-      out.push(joined({ requestId: `k-${out.length}`, deployment, variant, role, reward: value }));
+      out.push(joinedEvent({ requestId: `k-${out.length}`, deployment, variant, role, reward: value }));
     }
     return out;
   }
@@ -405,7 +377,7 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     return Array.from({ length: count }, () => {
       const n = ++sequence;
       const deployment = DEPLOYMENTS[n % DEPLOYMENTS.length];
-      return joined({
+      return joinedEvent({
         requestId: `r-${n}`,
         deployment,
         variant: `v${1 + Math.floor(rng() * 3)}`,

@@ -1,14 +1,14 @@
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
+import { topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { BanditWeightsStore } from '@switchyard/store';
-import { joinedEventId } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { collect, Collector, isolation, producerFor, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
+import { joinedEvent } from './support/events';
 import { waitFor } from './support/wait';
 
 const REWARDS = 60;
@@ -68,24 +68,9 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     });
 
     // Rewards as the joiner would publish them: v2 always right, v1 never.
-    const now = new Date().toISOString();
-    const joined: JoinedEvent[] = Array.from({ length: REWARDS }, (_, i) => {
-      const pair = { requestId: `seed-${i}`, deployment: 'churn', variant: i % 2 ? 'v2' : 'v1', role: 'served' as const };
-      return {
-        ...envelope('joined'),
-        ...pair,
-        eventId: joinedEventId(pair),
-        strategy: 'bandit',
-        specVersion: 1,
-        probability: 0.5,
-        outputs: [],
-        latencyMs: 1,
-        label: 1,
-        reward: i % 2,
-        predictedAt: now,
-        feedbackAt: now,
-      };
-    });
+    const joined = Array.from({ length: REWARDS }, (_, i) =>
+      joinedEvent({ requestId: `seed-${i}`, deployment: 'churn', variant: i % 2 ? 'v2' : 'v1', reward: i % 2 }),
+    );
     await producer.send({ topic: topics.joined, messages: joined.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
 
     // The snapshot computed from all of them: its version is what the routers must serve.

@@ -26,7 +26,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
 
   const start = async () => {
     server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    await waitFor(() => answers(url), { timeoutMs: 30000, what: `redis-server on ${port}` });
+    await waitFor(() => redisAnswers(url), { timeoutMs: 30000, what: `redis-server on ${port}` });
   };
   const kill = async () => {
     const running = server;
@@ -51,7 +51,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   };
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Whether a Redis answers PING at `url` now (one try, no retries). */
+export async function redisAnswers(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
