@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
+import { MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -202,13 +202,20 @@ describe('security: Kafka records past a limit go to the DLQ with the reason', (
     }
   });
 
-  it('dead-letters a record too large to copy whole into the DLQ, and goes on with its partition', async () => {
+  it('dead-letters records too large to copy whole into the DLQ (value, key, headers), and goes on with their partition', async () => {
     const dlq = await collect(testKafka(), topics.dlq);
     const producer = await producerFor(testKafka());
     // Within the broker's limit, but as JSON (each byte escaped to \u0001) six times past it: copied whole, the DLQ write failed for ever.
     const big = Buffer.alloc(900 * 1024, 1);
     try {
+      // The same through the key and the headers: each is bounded too.
+      const longKey = 'k'.repeat(200 * 1024);
+      const bigHeader = Buffer.alloc(600 * 1024, 1);
       await producer.send({ topic: topics.feedback, messages: [{ key: 'huge', partition: 0, value: big }] });
+      await producer.send({
+        topic: topics.feedback,
+        messages: [{ key: longKey, partition: 0, value: 'not json', headers: { small: 'kept', big: bigHeader } }],
+      });
       await producer.send({ topic: topics.feedback, messages: [{ key: 'next', partition: 0, value: 'not json' }] });
       await waitFor(() => dlq.messages.some((m) => m.key === 'next'), { what: 'the record after the large one in the DLQ' });
       const huge = dlq.messages.find((m) => m.key === 'huge')!.value;
@@ -218,6 +225,9 @@ describe('security: Kafka records past a limit go to the DLQ with the reason', (
         error: expect.stringMatching(/^invalid feedback: value is not valid JSON/),
       });
       expect(huge.value).toBe(big.toString().slice(0, MAX_DLQ_VALUE_CHARS));
+      const cut = dlq.messages.find((m) => m.key === longKey.slice(0, MAX_DLQ_KEY_CHARS))!.value;
+      expect(cut).toMatchObject({ key: longKey.slice(0, MAX_DLQ_KEY_CHARS), keyBytes: longKey.length, headers: { small: 'kept' } });
+      expect(cut.headersBytes).toBe('small'.length + 'kept'.length + 'big'.length + bigHeader.length);
     } finally {
       await producer.disconnect();
       await dlq.stop();

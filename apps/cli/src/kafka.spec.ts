@@ -27,10 +27,12 @@ describe(tailSource.name, () => {
 });
 
 describe(isReplayable.name, () => {
-  it('needs a source topic and the whole original value', () => {
+  it('needs a source topic and the whole original record', () => {
     expect(isReplayable({ topic: 'sy.feedback', value: 'x', key: null, headers: {} })).toBe(true);
     expect(isReplayable({ topic: 'sy.feedback', value: null, key: null, headers: {} })).toBe(true);
     expect(isReplayable({ topic: 'sy.feedback', value: 'xx', key: null, headers: {}, valueBytes: 900000 })).toBe(false);
+    expect(isReplayable({ topic: 'sy.feedback', value: 'x', key: 'k', headers: {}, keyBytes: 5000 })).toBe(false);
+    expect(isReplayable({ topic: 'sy.feedback', value: 'x', key: null, headers: {}, headersBytes: 90000 })).toBe(false);
     expect(isReplayable({ value: 'x' })).toBe(false);
     expect(isReplayable('x')).toBe(false);
   });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DlqRecord, TopicMap } from '@switchyard/contracts';
+import { DlqRecord, isWholeDlqRecord, TopicMap } from '@switchyard/contracts';
 import { javaCompatiblePartitioner, readRange } from '@switchyard/messaging';
 import { Kafka, logLevel } from 'kafkajs';
 import { unreachable, usageError } from './errors';
@@ -108,10 +108,10 @@ export interface ReplayPlan {
   offset: string;
 }
 
-/** A DLQ record that holds its source topic and its whole original value: not one cut to its first characters (`valueBytes`). */
+/** A DLQ record that holds its source topic and its whole original record: not one whose value, key or headers were cut. */
 export function isReplayable(value: unknown): value is DlqRecord {
   const v = value as DlqRecord | null;
-  return !!v && typeof v === 'object' && typeof v.topic === 'string' && (typeof v.value === 'string' || v.value === null) && v.valueBytes === undefined;
+  return !!v && typeof v === 'object' && typeof v.topic === 'string' && (typeof v.value === 'string' || v.value === null) && isWholeDlqRecord(v);
 }
 
 /**

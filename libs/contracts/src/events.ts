@@ -260,23 +260,35 @@ export interface KafkaRecord {
   headers: Record<string, string>;
 }
 
-/** A record a consumer gave up on, with why. */
 /**
- * Longest `value` a DLQ record keeps, in characters. JSON escaping can make a character
- * six bytes (`\u0001`), and the broker refuses a record past its `message.max.bytes`
- * (1 MiB by default): a DLQ write that fails is retried for ever and stalls the partition.
+ * Longest parts a DLQ record keeps, in characters: `value`, `key`, and all header names
+ * and values together. JSON escaping can make a character six bytes (`\u0001`), and the
+ * broker refuses a record past its `message.max.bytes` (1 MiB by default): a DLQ write
+ * that fails is retried for ever and stalls the partition. With these bounds a record
+ * stays under ≈ 500 KB whatever it was built from.
  */
 export const MAX_DLQ_VALUE_CHARS = 64 * 1024;
+export const MAX_DLQ_KEY_CHARS = 1024;
+export const MAX_DLQ_HEADERS_CHARS = 16 * 1024;
 
+/** A record a consumer gave up on, with why. */
 export interface DlqRecord extends KafkaRecord {
   error: string;
   consumerGroup: string;
   failedAt: string;
   /** Poison messages only: how many times handling it failed before it was sent here. */
   attempts?: number;
-  /** Set when `value` holds only the first MAX_DLQ_VALUE_CHARS characters: the original's size in bytes. Such a record cannot be replayed. */
+  /** Set when `value` holds only the first MAX_DLQ_VALUE_CHARS characters: the original's size in bytes. */
   valueBytes?: number;
+  /** Set when `key` holds only the first MAX_DLQ_KEY_CHARS characters: the original's size in bytes. */
+  keyBytes?: number;
+  /** Set when `headers` holds only the first headers that fit in MAX_DLQ_HEADERS_CHARS: the original names' and values' size in bytes. */
+  headersBytes?: number;
 }
+
+/** A DLQ record whose value, key and headers are whole, so that it can be published again as it was received. */
+export const isWholeDlqRecord = (record: DlqRecord): boolean =>
+  record.valueBytes === undefined && record.keyBytes === undefined && record.headersBytes === undefined;
 
 /**
  * What the rollout controller may do: DESIGN's five, plus `veto` (a bandit arm held at

@@ -2,11 +2,11 @@ import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { DlqRecord, MAX_DLQ_VALUE_CHARS } from '@switchyard/contracts';
 import { javaCompatiblePartitioner } from './partitioner';
 import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
 import { ConsumerMonitor, consumerMetrics } from './consumer-monitor';
+import { deadLetterMessage } from './dead-letter';
 import { BackoffOptions, backoffMs, classifyFailure, describeError, isGroupError } from './failures';
 
 export interface InboundMessage {
@@ -518,27 +518,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
   }
 
-  /** Original bytes, headers and coordinates plus the reason (and, for poison, the attempts), keyed as received. */
   private deadLetters(rejected: Rejection[], attempts?: number): OutboundMessage[] {
     const failedAt = new Date().toISOString();
-    return rejected.map(({ message, reason }) => {
-      const value = message.value?.toString() ?? null;
-      const cut = value !== null && value.length > MAX_DLQ_VALUE_CHARS;
-      const record: DlqRecord = {
-        topic: message.topic,
-        partition: message.partition,
-        offset: message.offset,
-        key: message.key,
-        value: cut ? value.slice(0, MAX_DLQ_VALUE_CHARS) : value,
-        headers: message.headers,
-        error: reason,
-        consumerGroup: this.options.groupId,
-        failedAt,
-        ...(attempts === undefined ? {} : { attempts }),
-        ...(cut && { valueBytes: message.value!.length }),
-      };
-      return { key: message.key, value: JSON.stringify(record) };
-    });
+    return rejected.map(({ message, reason }) => deadLetterMessage(message, { reason, consumerGroup: this.options.groupId, failedAt, attempts }));
   }
 
   /** Leaves the group (kafkajs finishes the batch in hand and commits first), so the partitions move at once. */

@@ -1,6 +1,7 @@
 export * from './batching-producer';
 export * from './kafka.client';
 export * from './consumer.server';
+export * from './dead-letter';
 export * from './messaging.module';
 export * from './parse-batch';
 export * from './topic-range';
