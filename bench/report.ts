@@ -47,7 +47,9 @@ export function markdown(rows: Row[], ratios: Ratio[], sections: string[], info:
         ]
       : []),
     ...(has((r) => r.id.startsWith('rate-'))
-      ? [`Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s, latency from the scheduled send time.`]
+      ? [
+          `Fixed-rate runs: open loop at ${opts.rates.join(' and ')} req/s for ${opts.duration} s after ${opts.warmup} s of warm-up at the same rate, latency from the scheduled send time.`,
+        ]
       : []),
     ...(has((r) => r.cpuUs !== undefined)
       ? [

@@ -89,16 +89,20 @@ describe(BatchingProducer.name, () => {
     beforeEach(() => jest.useFakeTimers());
     afterEach(() => jest.useRealTimers());
 
-    /** Sends one message every `gapMs` (fake time); answers the size of each request and the longest wait of a message. */
-    async function paced(options: { lingerMs: number; targetBatch?: number }, gapMs: number, count: number) {
+    /**
+     * Sends one message every `gapMs` (fake time) to a broker that acknowledges each request
+     * `ackMs` later; answers the size of each request and the longest wait of a message.
+     */
+    async function paced(options: { lingerMs: number; targetBatch?: number }, gapMs: number, count: number, ackMs = 0) {
       const { batches, release, producer } = recorder();
       release();
       const sentAt = new Map<string, number>();
       let longestWait = 0;
       const sut = new BatchingProducer(
         {
-          sendBatch: (batch) => {
+          sendBatch: async (batch) => {
             for (const m of batch.topicMessages![0].messages) longestWait = Math.max(longestWait, Date.now() - sentAt.get(m.key as string)!);
+            if (ackMs) await new Promise((resolve) => setTimeout(resolve, ackMs));
             return producer.sendBatch(batch);
           },
         },
@@ -121,6 +125,20 @@ describe(BatchingProducer.name, () => {
       const { sizes, longestWait } = await paced({ lingerMs: 5 }, 1, 40);
       expect(sizes.length).toBeLessThanOrEqual(10);
       expect(longestWait).toBeLessThanOrEqual(5);
+    });
+
+    it('keeps lingering while a request is in flight, so requests are not cut at each acknowledgement', async () => {
+      // 1 message a ms, 20 ms of linger, a 3 ms round trip: ≈ 20 a request, not the ≈ 3 of one round trip.
+      const { sizes, longestWait } = await paced({ lingerMs: 20, targetBatch: 64 }, 1, 200, 3);
+      expect(sizes.length).toBeLessThanOrEqual(14);
+      expect(longestWait).toBeLessThanOrEqual(20 + 3);
+    });
+
+    it('sends messages whose linger ended during a request in flight with its acknowledgement', async () => {
+      // A 30 ms round trip outlasts the 5 ms linger: what queued meanwhile goes at once when it ends.
+      const { sizes, longestWait } = await paced({ lingerMs: 5 }, 1, 100, 30);
+      expect(sizes.length).toBeLessThanOrEqual(6);
+      expect(longestWait).toBeLessThanOrEqual(30 + 1);
     });
 
     it('does not linger when the next message is not expected within the linger', async () => {

@@ -72,6 +72,8 @@ export class BatchingProducer {
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
+  /** Queued messages whose wait is over but that found every request slot busy: they go with the next acknowledgement. */
+  private ready = 0;
   private readonly idle: (() => void)[] = [];
   private readonly maxBatch: number;
   private readonly lingerMs: number;
@@ -139,16 +141,19 @@ export class BatchingProducer {
     else setImmediate(() => this.run());
   }
 
+  /** The wait of everything queued is over: sent now, or with the next acknowledgement when every slot is busy. */
   private run(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.scheduled = false;
+    this.ready = this.queue.length;
     this.drain();
   }
 
   private drain(): void {
     while (this.queue.length && this.inFlight < this.maxInFlight) {
       const batch = this.queue.splice(0, this.requestLength());
+      this.ready = Math.max(0, this.ready - batch.length);
       this.inFlight++;
       void this.sendOne(batch);
     }
@@ -177,8 +182,12 @@ export class BatchingProducer {
       batch.forEach(({ settle }) => settle.reject(error as Error));
     } finally {
       this.inFlight--;
-      if (this.queue.length) this.drain();
-      else if (this.inFlight === 0) this.idle.splice(0).forEach((resolve) => resolve());
+      // Messages that came while this batch was in flight keep their own linger unless it
+      // is over (or a flush waits): sending them at once would cut every batch at the
+      // previous one's acknowledgement, one round trip's worth of messages (at 1000 msg/s
+      // with 20 ms of linger, ≈ 10 a request instead of ≈ 20, bench issue #18).
+      if (this.queue.length && (this.ready > 0 || this.idle.length)) this.drain();
+      else if (this.inFlight === 0 && !this.queue.length) this.idle.splice(0).forEach((resolve) => resolve());
     }
   }
 }
