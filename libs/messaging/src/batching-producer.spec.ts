@@ -54,6 +54,19 @@ describe(BatchingProducer.name, () => {
     await expect(Promise.all([sut.send('a', [message('1')]), sut.send('a', [message('2')])])).rejects.toThrow('broker down');
   });
 
+  it('sends a full batch queued while every request slot was busy once a slot frees, with no later send', async () => {
+    const { batches, release, producer } = recorder();
+    const sut = new BatchingProducer(producer, { maxBatch: 2, maxInFlight: 1 });
+    const first = sut.send('a', [message('1')]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const full = sut.send('a', [message('2'), message('3')]);
+    release();
+    await first;
+    const outcome = await Promise.race([full.then(() => 'sent'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 500))]);
+    expect(outcome).toBe('sent');
+    expect(batches.map((b) => b.topicMessages[0].messages.length)).toEqual([1, 2]);
+  });
+
   it('splits at maxBatch and flush() waits for everything queued', async () => {
     const { batches, release, producer } = recorder();
     release();

@@ -132,7 +132,8 @@ export class BatchingProducer {
   }
 
   private schedule(): void {
-    if (this.queue.length >= this.maxBatch) return this.drain();
+    // A full batch waits for nothing more: `run`, so that it also counts as ready when every slot is busy.
+    if (this.queue.length >= this.maxBatch) return this.run();
     if (this.timer && this.queue.length >= this.targetBatch) return this.run();
     if (this.scheduled) return;
     this.scheduled = true;
