@@ -22,7 +22,7 @@ describe(cumulativeRegret.name, () => {
 });
 
 describe(simulateBandit.name, () => {
-  const run = (seed: number, minShare = 0.01, delays: Pick<BanditSimulationOptions, 'refreshEvery' | 'feedbackDelay'> = {}) =>
+  const run = (seed: number, minShare = 0.01, known?: BanditSimulationOptions['known']) =>
     simulateBandit({
       algorithm: 'thompson',
       arms: ARMS,
@@ -32,7 +32,7 @@ describe(simulateBandit.name, () => {
       rewardKind: 'binary',
       minShare,
       samples: 200,
-      ...delays,
+      known,
     });
   const share = (chosen: string[], arm: string) => chosen.filter((c) => c === arm).length / chosen.length;
 
@@ -52,21 +52,26 @@ describe(simulateBandit.name, () => {
     expect(share(run(7, 0.3), 'a')).toBeGreaterThan(0.25);
   });
 
-  it('serves the same weights between refreshes: uniform ones until the first refresh after a reward', () => {
-    const chosen = run(9, 0.01, { refreshEvery: 300 });
+  it('serves the same weights until more rewards are known: uniform ones while none is', () => {
+    const chosen = run(9, 0.01, (t) => (t < 300 ? 0 : 300));
     // 300 requests on the empty statistics' weights: each arm about a third of them.
     for (const arm of ARMS) expect(share(chosen.slice(0, 300), arm)).toBeGreaterThan(0.25);
     expect(share(chosen.slice(300), 'c')).toBeGreaterThan(0.6);
   });
 
-  it('counts a reward only feedbackDelay requests later: a delay longer than the run never learns', () => {
-    const chosen = run(11, 0.01, { feedbackDelay: 600 });
+  it('never learns when no reward is ever known', () => {
+    const chosen = run(11, 0.01, () => 0);
     for (const arm of ARMS) expect(share(chosen.slice(-200), arm)).toBeGreaterThan(0.25);
   });
 
   it('loses more with the delays of a real loop, over the same seeds', () => {
-    const regret = (delays: Pick<BanditSimulationOptions, 'refreshEvery' | 'feedbackDelay'>) =>
-      [1, 2, 3, 4, 5, 6].reduce((total, seed) => total + cumulativeRegret(run(seed, 0.01, delays), RATES)[599], 0);
-    expect(regret({ refreshEvery: 100, feedbackDelay: 20 })).toBeGreaterThan(regret({}));
+    const regret = (known?: BanditSimulationOptions['known']) =>
+      [1, 2, 3, 4, 5, 6].reduce((total, seed) => total + cumulativeRegret(run(seed, 0.01, known), RATES)[599], 0);
+    // Weights every 100 requests from rewards 20 requests old.
+    expect(regret((t) => Math.floor(t / 100) * 100 - 20)).toBeGreaterThan(regret());
+  });
+
+  it('cannot know rewards of requests not served yet', () => {
+    expect(run(13, 0.01, (t) => t + 50)).toEqual(run(13));
   });
 });

@@ -13,30 +13,34 @@ export interface BanditSimulationOptions {
   rewardKind: RewardKind;
   minShare?: number;
   samples?: number;
-  /** Weights recomputed before every `refreshEvery`-th request only, as a snapshot interval does. @default 1 */
-  refreshEvery?: number;
-  /** Requests served between a request and its reward's counting, as a pipeline's lag does; 0: counted before the next request. @default 0 */
-  feedbackDelay?: number;
+  /**
+   * Per request t, how many rewards the weights it is drawn from had taken in: those of
+   * requests 0 to known(t) − 1, as a real loop's snapshot had counted them; the weights are
+   * recomputed whenever that number changes. By default every reward is known before the
+   * next request (known(t) = t). @default (t) => t
+   */
+  known?: (t: number) => number;
 }
 
 /**
  * The arm a bandit chooses for each request, with the same `banditWeights` the router
  * uses. By default every reward is known before the next request and the weights are
  * recomputed after every single reward: the ideal a real loop, whose feedback arrives
- * late and whose weights are snapshots, is measured against. `refreshEvery` and
- * `feedbackDelay` give the same bandit a real loop's delays, counted in requests, so
- * what those delays alone cost can be told apart from a defect of the loop.
+ * late and whose weights are snapshots, is measured against. `known` gives the same
+ * bandit a real loop's schedule (which rewards each request's weights had counted), so
+ * what the loop's delays alone cost can be told apart from a defect of the loop.
  */
 export function simulateBandit(opts: BanditSimulationOptions): string[] {
-  const refreshEvery = opts.refreshEvery ?? 1;
-  const feedbackDelay = opts.feedbackDelay ?? 0;
+  const known = opts.known ?? ((t: number) => t);
   const stats = new Map<string, ArmStats>(opts.arms.map((arm) => [arm, emptyStats()]));
   const chosen = new Array<string>(opts.requests);
   let counted = 0;
-  let weights: Weights = {};
+  let weights: Weights | undefined;
   for (let t = 0; t < opts.requests; t++) {
-    for (; counted < t - feedbackDelay; counted++) stats.set(chosen[counted], addReward(stats.get(chosen[counted])!, opts.reward(counted, chosen[counted])));
-    if (t % refreshEvery === 0) {
+    // Only rewards of requests already served can be known, and counted ones stay counted.
+    const target = Math.min(known(t), t);
+    if (!weights || target > counted) {
+      for (; counted < target; counted++) stats.set(chosen[counted], addReward(stats.get(chosen[counted])!, opts.reward(counted, chosen[counted])));
       weights = banditWeights(
         opts.algorithm,
         opts.arms.map((name) => ({ name, stats: stats.get(name) })),

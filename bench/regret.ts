@@ -38,6 +38,8 @@ const REFRESH_INTERVAL_MS = 1000;
 const SNAPSHOT_INTERVAL_MS = 250;
 /** Reference runs averaged (about 2.5 s each for 2000 requests: Thompson draws 1000 samples per reward). */
 const REFERENCE_REPEATS = 10;
+/** Delayed reference runs per real run (cheap: weights once per snapshot), enough to place the real run among them. */
+const DELAYED_REPEATS = 20;
 const CHECKPOINTS = 5;
 
 interface Stream {
@@ -72,9 +74,9 @@ function trace(chosen: string[], stream: Stream): Trace {
   return { chosen, regret: cumulativeRegret(chosen, stream.accuracy), finalBestShare: tail.filter((arm) => arm === best).length / tail.length };
 }
 
-/** The in-memory bandit on the stream, instant unless given a real loop's delays (in requests). */
-function reference(stream: Stream, delays: Pick<BanditSimulationOptions, 'refreshEvery' | 'feedbackDelay'> = {}): Trace[] {
-  return Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
+/** The in-memory bandit on the stream, instant unless given a real loop's schedule (which rewards each request's weights had counted). */
+function reference(stream: Stream, known?: BanditSimulationOptions['known'], repeats = REFERENCE_REPEATS): Trace[] {
+  return Array.from({ length: repeats }, (_, i) =>
     trace(
       simulateBandit({
         algorithm: 'thompson',
@@ -84,7 +86,7 @@ function reference(stream: Stream, delays: Pick<BanditSimulationOptions, 'refres
         rng: seededRng(SEED * 1000 + i),
         rewardKind: 'binary',
         minShare: MIN_SHARE,
-        ...delays,
+        known,
       }),
       stream,
     ),
@@ -210,7 +212,9 @@ interface PolicyTrace {
   snapshots: number;
   /** Median ms between consecutive snapshots. */
   snapshotGapMs: number;
-  /** Per request: answered requests whose rewards were not in the statistics behind the weights it was drawn from. */
+  /** Per request: rewards in the statistics behind the weights it was drawn from (0 before the first snapshot). */
+  known: number[];
+  /** Per request: answered requests whose rewards were not in those statistics. */
   staleness: number[];
   /** Per snapshot the router used: ms from its computation until the first request drawn from it. */
   pickupMs: number[];
@@ -238,7 +242,8 @@ async function policyTrace(deployment: string, sentAt: number[]): Promise<Policy
     versionOf.set(Number(String(p.requestId).slice(deployment.length + 1)), p.weightsVersion);
   }
   const uniform = Object.fromEntries(ARMS.map((arm) => [arm, 1 / ARMS.length]));
-  const staleness = sentAt.map((_, t) => t - (snapshots.get(versionOf.get(t) ?? 0)?.rewards ?? 0));
+  const known = sentAt.map((_, t) => snapshots.get(versionOf.get(t) ?? 0)?.rewards ?? 0);
+  const staleness = known.map((n, t) => t - n);
   const weights = sentAt.map((_, t) => snapshots.get(versionOf.get(t) ?? 0)?.weights ?? uniform);
   const firstUse = new Map<number, number>();
   sentAt.forEach((at, t) => {
@@ -249,6 +254,7 @@ async function policyTrace(deployment: string, sentAt: number[]): Promise<Policy
   return {
     snapshots: snapshots.size,
     snapshotGapMs: median(times.slice(1).map((at, i) => at - times[i])),
+    known,
     staleness,
     pickupMs: [...firstUse].map(([v, at]) => at - snapshots.get(v)!.at),
     weights,
@@ -335,19 +341,18 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
 
   const realFinals = reals.map((r) => r.regret[T - 1]);
   const refFinal = mean(refs.map((r) => r.regret[T - 1]));
-  // The instant bandit given the loop's measured delays: weights every snapshot gap, rewards
-  // counted as late as the pipeline and the router's pick-up made them. What is left of
-  // the gap between the real loop and this is not explained by the delays.
-  const perMs = opts.regretRate / 1000;
-  const delays = {
-    refreshEvery: Math.max(1, Math.round(median(reals.map((r) => r.policy.snapshotGapMs)) * perMs)),
-    feedbackDelay: Math.round(median(reals.map((r) => median(r.lag.map((l) => l.requests)) + median(r.policy.pickupMs) * perMs))),
-  };
+  // The same in-memory bandit given each run's own schedule, request by request: drawn
+  // from weights that had counted exactly as many rewards as the run's did (uniform until
+  // its first snapshot), recomputed when the run's were. What is left of the gap between
+  // a run and these is not explained by the loop's delays.
   const delayedStarted = performance.now();
-  const delayed = reference(stream, delays);
+  const replays = reals.map((r) => reference(stream, (t) => r.policy.known[t], DELAYED_REPEATS));
+  const delayed = replays.flat();
   const delayedFinal = mean(delayed.map((r) => r.regret[T - 1]));
+  /** Share of a run's replays that lost less than the run: where the run falls among them. */
+  const rank = (r: Trace, own: Trace[], n: number) => own.filter((d) => d.regret[n - 1] < r.regret[n - 1]).length / own.length;
   log(
-    `regret: reference with the loop's delays (weights every ${delays.refreshEvery} requests, rewards ${delays.feedbackDelay} requests late), ${REFERENCE_REPEATS} runs in ${((performance.now() - delayedStarted) / 1000).toFixed(1)} s; final regret mean ${fmt(delayedFinal, 1)} (${fmt(Math.min(...delayed.map((r) => r.regret[T - 1])), 1)}–${fmt(Math.max(...delayed.map((r) => r.regret[T - 1])), 1)})`,
+    `regret: reference with each run's own delays, ${DELAYED_REPEATS} runs per real run in ${((performance.now() - delayedStarted) / 1000).toFixed(1)} s; final regret mean ${fmt(delayedFinal, 1)} (${fmt(Math.min(...delayed.map((r) => r.regret[T - 1])), 1)}–${fmt(Math.max(...delayed.map((r) => r.regret[T - 1])), 1)}); the real runs rank at ${reals.map((r, i) => pct(rank(r, replays[i], T))).join(', ')} of their own`,
   );
   const rows: Row[] = reals.map((r, i) => ({
     id: `regret-${i + 1}`,
@@ -367,7 +372,7 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
     `Arms v1/v2/v3 = churn-v1/v2/v3; accuracy over this ${T}-request feature stream (seed ${SEED}): ${ARMS.map((a) => `${a} ${stream.accuracy[a].toFixed(3)}`).join(', ')} — the expected reward regret is measured with (regret per request = best arm's accuracy − chosen arm's). ` +
       `Thompson, minShare ${MIN_SHARE}, binary reward (match). Real loop: ${reals.length} run(s) at ${opts.regretRate} req/s, each answer followed at once by its true label, router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}, updater SNAPSHOT_INTERVAL_MS=${SNAPSHOT_INTERVAL_MS}. ` +
       `Reference: ${REFERENCE_REPEATS} runs on the same stream (different bandit seeds), weights recomputed after every reward. ` +
-      `Delayed reference: the same runs with the loop's measured delays, weights recomputed every ${delays.refreshEvery} requests (the median snapshot gap) from rewards counted ${delays.feedbackDelay} requests late (the median pipeline lag and pick-up).`,
+      `Delayed reference: the same bandit given each real run's own delays, ${DELAYED_REPEATS} runs per real run: each request drawn from weights that had counted as many rewards as the run's weights for that request had (uniform until the run's first snapshot), recomputed when the run's were.`,
     '',
     `| after request | ${reals.map((_, i) => `real run ${i + 1}`).join(' | ')} | real median | reference mean (min–max) | real median / reference | delayed reference mean (min–max) |`,
     `|---:|${reals.map(() => '---:|').join('')}---:|---:|---:|---:|`,
@@ -380,6 +385,8 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
       return `| ${n} | ${reals.map((r) => fmt(r.regret[n - 1], 1)).join(' | ')} | ${fmt(realMedian, 1)} | ${range(refs)} | ${fmt(realMedian / mean(refs.map((r) => r.regret[n - 1])))} | ${range(delayed)} |`;
     }),
     `| best-arm share, last ${T / CHECKPOINTS} requests | ${reals.map((r) => pct(r.finalBestShare)).join(' | ')} | ${pct(median(reals.map((r) => r.finalBestShare)))} | ${pct(mean(refs.map((r) => r.finalBestShare)))} | | ${pct(mean(delayed.map((r) => r.finalBestShare)))} |`,
+    '',
+    `Each real run among the delayed reference runs given its own delays (the share of them that lost less): ${reals.map((r, i) => `run ${i + 1}: ${pct(rank(r, replays[i], at[0]))} after ${at[0]} requests, ${pct(rank(r, replays[i], T))} after ${T}`).join('; ')}.`,
     '',
     `Weights the router served: ${reals.map((r, i) => `run ${i + 1}: ${r.policy.snapshots} snapshots (median gap ${fmt(r.policy.snapshotGapMs, 0)} ms), in use ${fmt(median(r.policy.pickupMs), 0)} ms after (median), each request drawn from weights missing median ${median(r.policy.staleness)} rewards (p90 ${quantile(r.policy.staleness, 0.9)})`).join('; ')}.`,
     '',
