@@ -64,7 +64,7 @@ describe(BatchingProducer.name, () => {
     await first;
     const outcome = await Promise.race([full.then(() => 'sent'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 500))]);
     expect(outcome).toBe('sent');
-    expect(batches.map((b) => b.topicMessages[0].messages.length)).toEqual([1, 2]);
+    expect(batches.map((b) => b.topicMessages?.[0].messages.length)).toEqual([1, 2]);
   });
 
   it('splits at maxBatch and flush() waits for everything queued', async () => {
