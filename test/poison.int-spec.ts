@@ -1,31 +1,16 @@
 import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
+import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { ArmStatsStore } from '@switchyard/store';
-import { joinedEventId } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
+import { joinedEvent } from './support/events';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, testKafka } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
 
 function joined(requestId: string, deployment: string): JoinedEvent {
-  const pair = { requestId, deployment, variant: 'a', role: 'served' as const };
-  const now = new Date().toISOString();
-  return {
-    ...envelope('joined'),
-    ...pair,
-    eventId: joinedEventId(pair),
-    strategy: 'single',
-    specVersion: 1,
-    probability: 1,
-    outputs: [],
-    latencyMs: 1,
-    label: 1,
-    reward: 1,
-    predictedAt: now,
-    feedbackAt: now,
-  };
+  return { ...joinedEvent({ requestId, deployment, variant: 'a', reward: 1 }), strategy: 'single', probability: 1 };
 }
 
 /**

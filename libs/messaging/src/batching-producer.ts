@@ -64,8 +64,9 @@ const GAP_SMOOTHING = 0.2;
  * message while sparse ones pay no wait for nothing: from a moving average of the gap
  * between sends, a message lingers only when the next is expected within `lingerMs`,
  * and then only as long as `targetBatch` messages are expected to take (never more
- * than `lingerMs`); the linger ends early once `targetBatch` messages wait. At
- * saturation batches form while a request is in flight, with no timer at all.
+ * than `lingerMs`); the linger ends early once `targetBatch` messages wait. Messages
+ * that queue while every request slot is busy keep their linger too, and leave with the
+ * next acknowledgement once it is over; at saturation the expected gap is tiny, so it is.
  */
 export class BatchingProducer {
   private queue: Pending[] = [];
