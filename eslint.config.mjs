@@ -3,6 +3,8 @@
 // encode the import table of DESIGN.md ("Services"): see README, "Code layout rules".
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 const LIBS = ['contracts', 'strategies', 'messaging', 'store', 'spec-log', 'model-client', 'runtime', 'demo-models'];
 
@@ -93,6 +95,17 @@ export default tseslint.config(
     files: ['bench/**/*.ts', 'demo/**/*.ts', 'test/**/*.ts', 'faults/**/*.ts'],
     // Harnesses read JSON answers of many shapes and assert on them field by field.
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    name: 'switchyard/no-cycle',
+    files: ['**/*.ts'],
+    plugins: importX.flatConfigs.typescript.plugins,
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    // An import cycle makes module order matter and hides which part depends on which.
+    rules: { 'import-x/no-cycle': 'error' },
   },
   ...libBoundaries,
   appBoundaries,
