@@ -131,11 +131,14 @@ reward:
       strategy: { type: 'plan', primary: 'v1', candidate: 'v3', steps: [{ shadow: { minSamples: 5000 } }, { canary: 10 }, { promote: true }] },
     };
     expect((await cli('deploy', 'cli-plan', '-f', file('plan.json', JSON.stringify(plan)))).code).toBe(0);
-    expect(await json('plan', 'pause', 'cli-plan')).toMatchObject({ version: 2, strategy: { type: 'plan', paused: true } });
+    // Paused and resumed in its rollout status: still version 1.
+    expect(await json('plan', 'pause', 'cli-plan')).toMatchObject({ version: 1, strategy: { type: 'plan' }, status: { paused: true } });
     const status = await cli('status', 'cli-plan');
     expect(status.stdout).toContain('plan step 1/3 shadow (paused)');
+    expect(status.stdout).toContain('plan v3 over v1, step 1/3 (paused)');
     const resumed = await json('plan', 'resume', 'cli-plan');
-    expect(resumed.strategy.paused).toBeUndefined();
+    expect(resumed).toMatchObject({ version: 1, status: {} });
+    expect(resumed.status.paused).toBeUndefined();
     expect((await cli('plan', 'abort', 'cli-plan')).stdout).toContain('single v1');
   });
 

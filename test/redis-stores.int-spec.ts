@@ -166,7 +166,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
 });
 
 describeOnEachRedis('DeploymentRegistry (the spec log folded into Redis)', (redis) => {
-  const registry = new DeploymentRegistry(redis.client);
+  const registry = new DeploymentRegistry(redis.client, new RolloutStateStore(redis.client));
   const keys = (name: string) => ({
     rollout: new RolloutStateStore(redis.client).key(name),
     removedWithDeletion: [new ReportStore(redis.client).key(name), new ArmStatsStore(redis.client).key(name)],
@@ -190,10 +190,11 @@ describeOnEachRedis('DeploymentRegistry (the spec log folded into Redis)', (redi
     const record = emptyRecord();
     applySpecChange(record, change({ body }), 10);
     expect(await registry.write('churn', record, { previousOffset: -1, whole: false, keys: keys('churn') })).toBe('written');
-    applySpecChange(record, change({ body: { ...body, updatedAt: '2026-11-29T00:00:01.000Z' } }), 11);
-    expect(await registry.write('churn', record, { previousOffset: 10, whole: false, rollout: { state: '{}' }, keys: keys('churn') })).toBe('written');
+    applySpecChange(record, change({ body: { ...body, variants: [{ ...body.variants[0], timeoutMs: 2000 }] } }), 11);
+    const rollout = new RolloutStateStore(redis.client).fields({ status: { step: 1 } });
+    expect(await registry.write('churn', record, { previousOffset: 10, whole: false, rollout, keys: keys('churn') })).toBe('written');
     expect(await registry.write('churn', record, { previousOffset: 10, whole: false, keys: keys('churn') })).toBe('present');
-    expect((await registry.get('churn'))!.version).toBe(2);
+    expect(await registry.get('churn')).toMatchObject({ version: 2, status: { step: 1 } });
     expect(await registry.arms('churn')).toEqual({ version: 2, since: { v1: 1 }, incarnation: '10' });
     expect(await registry.names()).toEqual(['churn']);
 
@@ -266,7 +267,7 @@ const WRITES: [store: string, write: (client: RedisClient, deployment: string) =
         },
         0,
       );
-      return new DeploymentRegistry(client).write(deployment, record, {
+      return new DeploymentRegistry(client, new RolloutStateStore(client)).write(deployment, record, {
         previousOffset: -1,
         whole: true,
         keys: { rollout: new RolloutStateStore(client).key(deployment), removedWithDeletion: [] },

@@ -204,8 +204,10 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(planBlock.history.length).toBeGreaterThanOrEqual(planBlock.step - 1);
     expect(planBlock.history.map((d: any) => d.action)).toEqual(planBlock.history.map(() => 'advance'));
     expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
-    expect(decisions.map((d) => d.fromVersion)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(decisions.map((d) => d.toVersion)).toEqual([2, 3, 4, 5, 6, 7]);
+    // A step is rollout status, not a spec: only the promotion wrote a version.
+    expect(decisions.map((d) => d.fromVersion)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(decisions.map((d) => d.toVersion)).toEqual([1, 1, 1, 1, 1, 2]);
+    expect(spec.version).toBe(2);
     const kinds = ['shadow', 'canary', 'canary', 'canary', 'bandit', 'promote'];
     decisions.forEach((d, i) => expect(d.reason).toMatch(new RegExp(`^step ${i + 1} of 6 \\(${kinds[i]}\\)`)));
     // Each gate counted its own step's pairs, with the candidate ahead.
@@ -251,7 +253,8 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(before.plan).toMatchObject({ step: 1, of: 2, kind: 'canary', paused: false, state: 'waiting' });
 
     const admin = (action: string) => http('POST', `${router.url}/v1/deployments/held-plan/plan/${action}`);
-    expect((await admin('pause')).body.strategy.paused).toBe(true);
+    // A pause is rollout status: no new version.
+    expect((await admin('pause')).body).toMatchObject({ version: before.version, status: { paused: true } });
     const paused = await waitFor(
       async () => {
         const body = await get();
@@ -261,7 +264,9 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     );
     expect(paused.plan.since).toBe(before.plan.since);
 
-    expect((await admin('resume')).body.strategy.paused).toBeUndefined();
+    const resuming = (await admin('resume')).body;
+    expect(resuming.version).toBe(before.version);
+    expect(resuming.status.paused).toBeUndefined();
     await traffic('held-plan', 100, 43);
     const resumed = await waitFor(
       async () => {
@@ -365,6 +370,50 @@ describe('rollout controller: a human edit between read and write wins', () => {
     // The human's spec is a new comparison (onFail changed): it starts from a new baseline.
     expect(await reconciler.reconcile(human)).toBe('judged');
     expect((await registry.get('race'))!.version).toBe(human.version);
+  });
+
+  it('advances a plan and vetoes an arm in its rollout status, with no new version; a re-applied spec keeps them', async () => {
+    const { registry } = specs;
+    const reconciler = controller.app.get(RolloutReconciler);
+    const variants = [
+      { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
+      { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
+    ];
+    const input = {
+      variants,
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{ pause: { seconds: 1 } }, { pause: {} }, { promote: true }] },
+    };
+    const spec = await specs.put('stepping', input as never);
+    expect(await reconciler.reconcile(spec)).toBe('judged');
+    // The timed pause is over after a second; advancing into the open pause pauses the plan.
+    await waitFor(async () => (await reconciler.reconcile((await registry.get('stepping'))!)) === 'decided', { what: 'the timed pause to end' });
+    expect(await registry.get('stepping')).toMatchObject({ version: 1, status: { step: 1, paused: true } });
+    const stored = await controller.app.get(RolloutStateStore).read('stepping');
+    expect(stored.state).toMatchObject({ lastDecision: { action: 'advance', fromVersion: 1, toVersion: 1 } });
+
+    // The operator applies the same spec again: nothing changes, the step stays.
+    expect(await specs.put('stepping', input as never)).toMatchObject({ version: 1, status: { step: 1, paused: true } });
+    // An edit that keeps the strategy is a new version at the same step.
+    const edited = { ...input, variants: [variants[0], { ...variants[1], timeoutMs: 2000 }] };
+    expect(await specs.put('stepping', edited as never)).toMatchObject({ version: 2, status: { step: 1, paused: true } });
+
+    const redis = controller.app.get(RedisClient).redis;
+    const bandit = await specs.put('vetoing', {
+      variants: [...variants, { name: 'v3', url: 'http://127.0.0.1:9', model: 'm3' }],
+      strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 },
+      guardrails: { minSamples: 100 },
+    } as never);
+    expect(await reconciler.reconcile(bandit)).toBe('judged');
+    await redis.hset(controller.app.get(ArmStatsStore).key('vetoing'), {
+      ...{ 'v1:count': 2000, 'v1:sum': 1800, 'v1:sumSq': 1800, 'v2:count': 500, 'v2:sum': 400, 'v2:sumSq': 400 },
+      ...{ 'v3:count': 500, 'v3:sum': 350, 'v3:sumSq': 350 },
+    });
+    await redis.hset(controller.app.get(ReportStore).key('vetoing'), {
+      ...{ 'v1:served:requests': 2000, 'v1:served:lat:2': 2000, 'v2:served:requests': 500, 'v2:served:lat:2': 500 },
+      ...{ 'v3:served:requests': 800, 'v3:served:errors': 300, 'v3:served:lat:2': 500 },
+    });
+    expect(await reconciler.reconcile(bandit)).toBe('decided');
+    expect(await registry.get('vetoing')).toMatchObject({ version: 1, status: { vetoed: ['v3'] }, strategy: { type: 'bandit' } });
   });
 
   it('writes when nobody got in between, decision and spec in one step', async () => {

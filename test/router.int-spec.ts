@@ -45,6 +45,13 @@ describe('router (real Kafka, Redis and model-server)', () => {
     });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ name: 'churn', version: 1, strategy: { type: 'single', variant: 'v1' } });
+    // Applied again as it is: the stored spec answers, no new version.
+    const again = await http('PUT', `${router.url}/v1/deployments/churn`, {
+      strategy: { variant: 'v1', type: 'single' },
+      variants: [variant('v1', 'churn-perfect')],
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ version: 1, updatedAt: put.body.updatedAt });
 
     const requestId = `req-${randomUUID()}`;
     const answer = await http('POST', `${router.url}/v1/deployments/churn/predict`, { inputs: toInferInputs(features), requestId });

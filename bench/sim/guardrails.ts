@@ -190,16 +190,16 @@ function records(stats: Record<string, ArmStats>, propensity: Record<string, Pro
  * after every batch.
  */
 function simulateStep(rng: Rng, index: number): StepOutcome {
-  const strategy: StrategySpec = { ...PLAN, step: index };
   const spec: DeploymentSpec = {
     name: 'sim',
     version: 1,
     updatedAt: JUDGED_AT.toISOString(),
     variants: [PLAN.primary!, PLAN.candidate!].map((name) => ({ name, url: 'http://127.0.0.1:9', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
-    strategy,
+    strategy: PLAN,
     reward: { type: 'match' },
+    status: { step: index },
   };
-  const served = stepStrategy(strategy, index);
+  const served = stepStrategy(PLAN, index);
   // Per stats arm (`candidate:shadow` for a shadow's answers), as the updater counts them.
   const arms: Record<string, ArmStats> = {};
   const answer = (arm: string, variant: string) => (arms[arm] = addReward(arms[arm] ?? emptyStats(), rng() < PLAN_RATES[variant] ? 1 : 0));
@@ -241,7 +241,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
 
 function planRows(options: SimOptions, runs: number): string[] {
   return PLAN.steps!.flatMap((step, index) => {
-    const served = stepStrategy({ ...PLAN, step: index }, index);
+    const served = stepStrategy(PLAN, index);
     if (step.promote) return [];
     const rng = seededRng(murmur3(`guardrails/plan/${index}`, options.seed));
     const outcomes = Array.from({ length: runs }, () => simulateStep(rng, index));
@@ -283,7 +283,7 @@ function run(options: SimOptions): string {
     '',
     `DESIGN's plan (shadow, canary 5, 25 and 50 %, thompson bandit, promote) with no guardrails and no step settings, so ` +
       `GUARDRAIL_DEFAULTS apply (shadow minSamples ${settings.minSamples}, bandit ${2 * settings.minSamples} pairs and floor ` +
-      `${stepStrategy({ ...PLAN, step: 4 }, 4).minShare}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
+      `${stepStrategy(PLAN, 4).minShare}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
       `its first controller pass, served as the router serves it, every request labelled at once, \`reconcileRollout\` after every ` +
       `${BATCH} requests (a bandit's weights recomputed then too) until it decides. Median (p95) over the runs that advanced; ` +
       `paused: inconclusive or a sample ratio mismatch.`,

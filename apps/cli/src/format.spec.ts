@@ -67,7 +67,8 @@ describe(statusView.name, () => {
     const sut = statusView({
       ...canary,
       guardrails: undefined,
-      strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{}, {}, {}], step: 1, paused: true },
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{}, {}, {}] },
+      status: { step: 1, paused: true },
       plan: {
         step: 2,
         of: 3,
@@ -78,6 +79,7 @@ describe(statusView.name, () => {
         lastDecision: null,
       },
     });
+    expect(sut).toContain('plan v2 over v1, step 2/3 (paused)');
     expect(sut).toContain('plan step 2/3 canary (paused)  serving canary v2 25% over v1');
     expect(sut).toMatch(/^v1\s+served\s+75\.0%/m);
     expect(sut).toContain('plan: paused');

@@ -2,7 +2,7 @@
  * Pure formatting of what the router answers: no I/O, so every table can be unit tested.
  * Types are the JSON shapes of `GET /v1/deployments/{name}` (DESIGN "HTTP API").
  */
-import type { StrategySpec } from '@switchyard/contracts';
+import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
 import { configuredShares } from '@switchyard/strategies';
 
 /** A strategy as the router answers it: the contract's, unvalidated here (the router validated it). */
@@ -39,6 +39,8 @@ export interface DeploymentJson {
   updatedAt?: string;
   variants: { name: string; url?: string; model?: string }[];
   strategy: StrategyJson;
+  /** The rollout status (a plan's step and pause, a bandit's vetoes). */
+  status?: DeploymentStatus;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
   guardrails?: JudgementJson & Record<string, unknown>;
   plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
@@ -70,8 +72,8 @@ export function servedSplit(report: DeploymentJson['report'] = {}): Record<strin
   return Object.fromEntries(served.map(([variant, n]) => [variant, total ? n / total : 0]));
 }
 
-/** "canary v2 10% over v1" and the like. */
-export function describeStrategy(strategy: StrategyJson): string {
+/** "canary v2 10% over v1" and the like; a plan's step and pause are its `status`'s. */
+export function describeStrategy(strategy: StrategyJson, status: DeploymentStatus = {}): string {
   switch (strategy.type) {
     case 'single':
       return `single ${strategy.variant}`;
@@ -82,7 +84,7 @@ export function describeStrategy(strategy: StrategyJson): string {
     case 'bandit':
       return `bandit ${strategy.algorithm}`;
     case 'plan':
-      return `plan ${strategy.candidate} over ${strategy.primary}, step ${(strategy.step ?? 0) + 1}/${strategy.steps?.length ?? '?'}${strategy.paused ? ' (paused)' : ''}`;
+      return `plan ${strategy.candidate} over ${strategy.primary}, step ${(status.step ?? 0) + 1}/${strategy.steps?.length ?? '?'}${status.paused ? ' (paused)' : ''}`;
     default:
       return strategy.type;
   }
@@ -103,7 +105,7 @@ export function listView(deployments: DeploymentJson[]): string {
   if (!deployments.length) return 'no deployments';
   return table(
     ['NAME', 'VERSION', 'STRATEGY', 'VARIANTS', 'UPDATED'],
-    deployments.map((d) => [d.name, d.version, describeStrategy(d.strategy), d.variants.map((v) => v.name).join(','), d.updatedAt]),
+    deployments.map((d) => [d.name, d.version, describeStrategy(d.strategy, d.status), d.variants.map((v) => v.name).join(','), d.updatedAt]),
   );
 }
 
@@ -123,7 +125,7 @@ export function latestWeights(
 export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: { at: string; shares: Record<string, number> }): string {
   const lines: string[] = [];
   const serving = d.plan?.serving ?? d.strategy;
-  lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy)}`);
+  lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy, d.status)}`);
   if (d.plan) {
     lines.push(`plan step ${d.plan.step}/${d.plan.of} ${d.plan.kind ?? '?'}${d.plan.paused ? ' (paused)' : ''}  serving ${describeStrategy(serving)}`);
   }

@@ -53,7 +53,7 @@ export function buildProgram(): Command {
       const spec = readSpecFile(options.file);
       const stored = await api(command).request<DeploymentJson>('PUT', `/v1/deployments/${encodeURIComponent(name)}`, spec);
       if (globals(command).output === 'json') return printJson(stored);
-      print(`deployed ${stored.name} version ${stored.version}: ${describeStrategy(stored.strategy)}`);
+      print(`deployed ${stored.name} version ${stored.version}: ${describeStrategy(stored.strategy, stored.status)}`);
     });
 
   program
@@ -118,7 +118,7 @@ export function buildProgram(): Command {
     .action(async (name: string, variant: string, _options, command: Command) => {
       const spec = await api(command).request<DeploymentJson>('POST', `/v1/deployments/${encodeURIComponent(name)}/promote`, { variant });
       if (globals(command).output === 'json') return printJson(spec);
-      print(`promoted ${variant}: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy)}`);
+      print(`promoted ${variant}: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy, spec.status)}`);
     });
 
   program
@@ -128,7 +128,7 @@ export function buildProgram(): Command {
     .action(async (name: string, _options, command: Command) => {
       const spec = await api(command).request<DeploymentJson>('POST', `/v1/deployments/${encodeURIComponent(name)}/rollback`);
       if (globals(command).output === 'json') return printJson(spec);
-      print(`rolled back: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy)}`);
+      print(`rolled back: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy, spec.status)}`);
     });
 
   const plan = program.command('plan').description("an operator's hand on a plan");
@@ -144,7 +144,7 @@ export function buildProgram(): Command {
       .action(async (name: string, _options, command: Command) => {
         const spec = await api(command).request<DeploymentJson>('POST', `/v1/deployments/${encodeURIComponent(name)}/plan/${action}`);
         if (globals(command).output === 'json') return printJson(spec);
-        print(`plan ${action}: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy)}`);
+        print(`plan ${action}: ${spec.name} version ${spec.version} is ${describeStrategy(spec.strategy, spec.status)}`);
       });
   }
 

@@ -3,7 +3,6 @@ import { Type } from 'class-transformer';
 import {
   Equals,
   IsDefined,
-  IsBoolean,
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
@@ -172,17 +171,6 @@ export class StrategySpec {
   @Type(() => PlanStepSpec)
   steps?: PlanStepSpec[];
 
-  /** Index of the plan's current step; the rollout controller advances it. @default 0 */
-  @ValidateIf((s: StrategySpec) => s.type === 'plan' && s.step !== undefined)
-  @IsInt()
-  @Min(0)
-  step?: number;
-
-  /** A paused plan serves its current step and is not judged until resumed. @default false */
-  @ValidateIf((s: StrategySpec) => s.type === 'plan' && s.paused !== undefined)
-  @IsBoolean()
-  paused?: boolean;
-
   @ValidateIf((s: StrategySpec) => s.type === 'shadow')
   @IsArray()
   @ArrayMinSize(1)
@@ -211,14 +199,6 @@ export class StrategySpec {
   @Min(0)
   @Max(0.5)
   minShare?: number;
-
-  /** Arms the rollout controller (or an operator) holds at the floor `minShare`: they failed a guardrail. */
-  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.vetoed !== undefined)
-  @IsArray()
-  @ArrayMaxSize(16)
-  @ArrayUnique()
-  @IsString({ each: true })
-  vetoed?: string[];
 
   /** Exploration rate of epsilon-greedy. @default 0.1 */
   @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.epsilon !== undefined)
@@ -362,6 +342,21 @@ export interface StoredVariant {
   retries: number;
 }
 
+/**
+ * What the rollout controller (and an operator's plan pause or resume) writes of a
+ * deployment: its rollout status, kept beside the spec and never in it, so that a step or
+ * a pause creates no spec version. A new spec version with another strategy starts it
+ * afresh (`{}`).
+ */
+export interface DeploymentStatus {
+  /** Index of a plan's current step. @default 0 */
+  step?: number;
+  /** A paused plan serves its current step and is not judged until resumed. */
+  paused?: boolean;
+  /** Bandit arms held at the floor `minShare`: they failed a guardrail against the best arm. */
+  vetoed?: string[];
+}
+
 /** A spec as stored: what was PUT, with its name, version and when it was stored. */
 export interface DeploymentSpec {
   name: string;
@@ -371,14 +366,16 @@ export interface DeploymentSpec {
   strategy: StrategySpec;
   reward: RewardSpec;
   guardrails?: Guardrails;
+  /** The current version's rollout status, as read from the registry; absent on an older version. */
+  status?: DeploymentStatus;
 }
 
 const FIELDS_BY_TYPE: Record<StrategyType, (keyof StrategySpec)[]> = {
   single: ['variant'],
   shadow: ['primary', 'shadows'],
   canary: ['primary', 'canary', 'percent'],
-  bandit: ['algorithm', 'minShare', 'epsilon', 'vetoed'],
-  plan: ['primary', 'candidate', 'steps', 'step', 'paused'],
+  bandit: ['algorithm', 'minShare', 'epsilon'],
+  plan: ['primary', 'candidate', 'steps'],
 };
 
 /** Rules class-validator cannot express: names unique, strategy refers to known variants. */
@@ -402,7 +399,6 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
     ['canary', strategy.canary],
     ['candidate', strategy.candidate],
     ...(strategy.shadows ?? []).map((shadow, i): [string, string] => [`shadows.${i}`, shadow]),
-    ...(strategy.vetoed ?? []).map((arm, i): [string, string] => [`vetoed.${i}`, arm]),
   ];
   for (const [field, ref] of refs) {
     if (ref !== undefined && !known.has(ref)) problems.push(`strategy.${field}: unknown variant "${ref}"`);
@@ -418,9 +414,6 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   }
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
-  }
-  if (strategy.type === 'bandit' && strategy.vetoed && strategy.vetoed.length >= spec.variants.length) {
-    problems.push('strategy.vetoed must leave at least one arm free');
   }
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
@@ -446,7 +439,6 @@ function planProblems(plan: StrategySpec): string[] {
     }
   });
   if (steps.length && planStepKind(steps[steps.length - 1]) !== 'promote') problems.push('strategy.steps: a plan must end with {"promote": true}');
-  if (plan.step !== undefined && plan.step >= steps.length) problems.push(`strategy.step (${plan.step}) must be below the number of steps (${steps.length})`);
   return problems;
 }
 
@@ -475,13 +467,12 @@ export function isValidName(name: string): boolean {
 }
 
 /** What gets stored for a validated PUT body: defaults filled in, unknown-to-type fields gone. */
-export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Date = new Date()): Omit<DeploymentSpec, 'version'> {
+export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Date = new Date()): Omit<DeploymentSpec, 'version' | 'status'> {
   const strategy = Object.fromEntries(
     Object.entries(input.strategy).filter(
       ([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec)),
     ),
   ) as unknown as StrategySpec;
-  if (strategy.type === 'plan') strategy.step ??= 0;
   return {
     name,
     updatedAt: now.toISOString(),
@@ -504,7 +495,7 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
  * plan actions write. Its guardrails stay, unless the strategy becomes `single`, which
  * has nothing left to judge (and which a PUT with guardrails is refused for).
  */
-export function withStrategy(spec: DeploymentSpec, strategy: StrategySpec, now: Date = new Date()): Omit<DeploymentSpec, 'version'> {
-  const { version: _version, guardrails, ...body } = spec;
+export function withStrategy(spec: DeploymentSpec, strategy: StrategySpec, now: Date = new Date()): Omit<DeploymentSpec, 'version' | 'status'> {
+  const { version: _version, status: _status, guardrails, ...body } = spec;
   return { ...body, updatedAt: now.toISOString(), strategy, ...(guardrails && strategy.type !== 'single' && { guardrails }) };
 }

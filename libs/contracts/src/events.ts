@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { MaxJsonBytes, Opaque } from './validation';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { DeploymentSpec, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+import { DeploymentSpec, DeploymentStatus, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -314,15 +314,25 @@ export interface DecisionEvidence {
   p99Ms?: Record<string, number | null>;
 }
 
-export const SPEC_CHANGES = ['put', 'delete', 'rollback'] as const;
+export const SPEC_CHANGES = ['put', 'delete', 'rollback', 'status'] as const;
 export type SpecChange = (typeof SPEC_CHANGES)[number];
+
+/**
+ * What the rollout controller writes in the same step as a change: its comparison state
+ * (libs/strategies' `RolloutState`, opaque here) and the decision it is about to publish.
+ */
+export interface RolloutWrite {
+  state: object;
+  outbox?: DecisionEvent;
+}
 
 /**
  * One requested change of a deployment, on `deployment-specs` keyed by deployment: the
  * record the registry is folded from (versions are given in log order by the fold, so
- * every process that folds the log agrees on them). `put` carries the whole spec body;
- * `rollback` restores the spec in force before the current one; with `expectedVersion`
- * the change applies only while that version is current (compare-and-set).
+ * every process that folds the log agrees on them). `put` carries the whole spec body (one
+ * equal to the current spec changes nothing); `rollback` restores the spec in force before
+ * the current one; `status` sets fields of the rollout status and keeps the version; with
+ * `expectedVersion` the change applies only while that version is current (compare-and-set).
  */
 export class SpecChangeEvent extends EventEnvelope {
   @Matches(NAME_PATTERN)
@@ -335,21 +345,23 @@ export class SpecChangeEvent extends EventEnvelope {
   @IsOptional()
   @IsObject()
   @Opaque()
-  body?: Omit<DeploymentSpec, 'version'>;
+  body?: Omit<DeploymentSpec, 'version' | 'status'>;
+
+  /** `status` only: the fields of the rollout status it sets (`paused: false` clears a pause); the others stay. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  status?: DeploymentStatus;
 
   @IsOptional()
   @IsInt()
   @Min(1)
   expectedVersion?: number;
 
-  /**
-   * Fields set in the deployment's rollout-state hash in the same step as the spec
-   * (the rollout controller's state and the decision it is about to publish).
-   */
   @IsOptional()
   @IsObject()
   @Opaque()
-  rollout?: Record<string, string>;
+  rollout?: RolloutWrite;
 }
 
 /** An automatic decision, on `deployment-events` keyed by deployment. */

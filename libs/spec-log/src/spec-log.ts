@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Consumer, EachBatchPayload } from 'kafkajs';
 import { Counter } from 'prom-client';
-import { envelope, parseAndValidate, SpecChangeEvent } from '@switchyard/contracts';
+import { envelope, parseAndValidate, RolloutWrite, SpecChangeEvent } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { HealthRegistry, PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, FoldedWriteKeys, ReportStore, RolloutStateStore } from '@switchyard/store';
@@ -24,7 +24,7 @@ const metrics = {
   rejected: new Counter({ name: 'switchyard_spec_log_rejected_total', help: 'Spec-log records that are not a valid spec change (skipped)' }),
 };
 
-export type SpecChangeRequest = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'expectedVersion' | 'rollout'>;
+export type SpecChangeRequest = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'status' | 'expectedVersion' | 'rollout'>;
 
 /** A change was recorded but not read back in time: it may still apply. */
 export class SpecLogTimeout extends Error {}
@@ -149,7 +149,8 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
       const outcome = applySpecChange(record, change, offset);
       metrics.changes.inc({ outcome: outcome.result });
       // The rollout controller's outbox learns the version its decision wrote in the same step.
-      const rollout = outcome.result === 'written' && change.rollout ? { ...change.rollout, writtenVersion: String(outcome.version) } : undefined;
+      const controller = outcome.result === 'written' && change.rollout ? { write: change.rollout, writtenVersion: outcome.version } : undefined;
+      const rollout = this.rolloutFields(record, controller);
       await this.untilWritten(change.deployment, record, previousOffset, rollout, heartbeat);
       this.waiters.get(change.eventId)?.(outcome);
     }
@@ -177,7 +178,7 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private async restore(name: string, record: DeploymentRecord, rollout?: Record<string, string>): Promise<void> {
+  private async restore(name: string, record: DeploymentRecord, rollout = this.rolloutFields(record)): Promise<void> {
     if ((await this.registry.write(name, record, { previousOffset: -1, whole: true, rollout, keys: this.keysOf(name) })) !== 'written') return;
     metrics.restores.inc();
     this.logger.log({ deployment: name, offset: record.offset, version: record.current ?? null }, 'registry restored from the spec log');
@@ -190,6 +191,11 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     // Sent together (the connection pipelines them): one round trip a second, whatever the number of deployments.
     const offsets = await Promise.all(records.map(([name]) => this.registry.offset(name)));
     for (const [i, [name, record]] of records.entries()) if (offsets[i] < record.offset) await this.restore(name, record);
+  }
+
+  /** The rollout hash's fields a write sets: the folded status (none once deleted), and what the controller sent along. */
+  private rolloutFields(record: DeploymentRecord, controller?: { write: RolloutWrite; writtenVersion: number }): Record<string, string> {
+    return this.rollouts.fields({ ...(!record.deleted && { status: record.status }), ...controller });
   }
 
   private keysOf(name: string): FoldedWriteKeys {

@@ -19,7 +19,7 @@ const specWriter: ServiceDefinition<BaseEnv> = {
 export interface OpenSpecLog {
   specLog: SpecLog;
   registry: DeploymentRegistry;
-  /** Stores a spec as the router's PUT does (without its URL allowlist); throws unless it was written. */
+  /** Stores a spec as the router's PUT does (without its URL allowlist) and answers the current spec; throws unless it was written or already in force. */
   put(name: string, input: DeploymentSpecInput): Promise<DeploymentSpec>;
   remove(name: string): Promise<void>;
   close(): Promise<void>;
@@ -32,14 +32,16 @@ export interface OpenSpecLog {
 export async function openSpecLog(env: BaseEnv): Promise<OpenSpecLog> {
   const app = await createService(specWriter, env);
   const specLog = app.get(SpecLog);
+  const registry = app.get(DeploymentRegistry);
   return {
     specLog,
-    registry: app.get(DeploymentRegistry),
+    registry,
     put: async (name, input) => {
       const body = normalizeSpec(name, input);
       const outcome = await specLog.submit({ deployment: name, change: 'put', body });
-      if (outcome.result !== 'written') throw new Error(`spec of ${name} not written: ${outcome.result}`);
-      return { ...body, version: outcome.version };
+      const stored = outcome.result === 'written' || outcome.result === 'unchanged' ? await registry.get(name) : null;
+      if (!stored) throw new Error(`spec of ${name} not written: ${outcome.result}`);
+      return stored;
     },
     remove: async (name) => {
       const outcome = await specLog.submit({ deployment: name, change: 'delete' });

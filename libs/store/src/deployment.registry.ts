@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
 import type { DeploymentRecord, SpecBody } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
+import { RolloutStateStore } from './rollout-state.store';
 
 /** The arms of a deployment's current spec as the registry recorded them (see `DeploymentRecord.armsSince`). */
 export interface RegisteredArms {
@@ -13,7 +14,7 @@ export interface RegisteredArms {
 
 /** What a write of a folded deployment also touches, besides the spec and its history. */
 export interface FoldedWriteKeys {
-  /** The rollout-state hash that `rollout` fields go to (removed with a deletion too). */
+  /** The rollout hash that `rollout` fields go to (`RolloutStateStore.fields`; removed with a deletion too). */
   rollout: string;
   /** Also removed with a deletion (reports, statistics): a re-created deployment starts fresh. */
   removedWithDeletion: string[];
@@ -34,7 +35,10 @@ export class DeploymentRegistry {
   private readonly namesKey: string;
   private readonly epochKey: string;
 
-  constructor(private readonly client: RedisClient) {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly rollouts: RolloutStateStore,
+  ) {
     this.channel = `${client.prefix}deployments:changed`;
     this.namesKey = `${client.prefix}deployments`;
     this.epochKey = `${client.prefix}deployments:epoch`;
@@ -48,9 +52,12 @@ export class DeploymentRegistry {
     return this.client.deploymentKey(name, 'history');
   }
 
+  /** The current spec, with its rollout status (one round trip; a write landing between the two is announced, and re-read). */
   async get(name: string): Promise<DeploymentSpec | null> {
-    const current = await this.client.redis.hget(this.specKey(name), 'current');
-    return current === null ? null : this.version(name, Number(current));
+    const [current, status] = await Promise.all([this.client.redis.hget(this.specKey(name), 'current'), this.rollouts.status(name)]);
+    if (current === null) return null;
+    const spec = await this.version(name, Number(current));
+    return spec && { ...spec, status };
   }
 
   async version(name: string, version: number): Promise<DeploymentSpec | null> {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DecisionEvent } from '@switchyard/contracts';
+import { DecisionEvent, DeploymentStatus, RolloutWrite } from '@switchyard/contracts';
 import type { RolloutState } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
@@ -37,11 +37,13 @@ type LeaseScripts = {
 };
 
 /**
- * The rollout controller's state per deployment (`{<deployment>}:rollout`: its comparison
- * and the decision it has yet to publish, the outbox) and the lease
- * (`{<deployment>}:rollout-lease`) that lets one controller at a time judge a deployment.
- * Both share the deployment's hash tag, so the state can be written in the same script
- * as the deployment's spec (`DeploymentRegistry.write`, folding the spec log) on a Redis Cluster too.
+ * A deployment's rollout per deployment (`{<deployment>}:rollout`): its status (plan step,
+ * pause, vetoes: `DeploymentStatus`, folded from the spec log like the spec), the rollout
+ * controller's comparison state and the decision it has yet to publish (the outbox), and
+ * the lease (`{<deployment>}:rollout-lease`) that lets one controller at a time judge a
+ * deployment. All share the deployment's hash tag, so the hash can be written in the same
+ * script as the deployment's spec (`DeploymentRegistry.write`, folding the spec log) on a
+ * Redis Cluster too. This store owns the hash's encoding: `fields` and the readers.
  */
 @Injectable()
 export class RolloutStateStore {
@@ -70,14 +72,29 @@ export class RolloutStateStore {
     return { ...(hash.state && { state: JSON.parse(hash.state) as RolloutState }), ...(outbox && { outbox }) };
   }
 
-  /** The fields `save` writes, for writers that must put them in the same step as something else (a spec). */
-  fields(state: RolloutState, outbox?: DecisionEvent): Record<string, string> {
-    return { state: JSON.stringify(state), ...(outbox && { outbox: JSON.stringify(outbox) }) };
+  /** The deployment's rollout status (`{}` when none was written). */
+  async status(deployment: string): Promise<DeploymentStatus> {
+    const status = await this.client.redis.hget(this.key(deployment), 'status');
+    return status === null ? {} : (JSON.parse(status) as DeploymentStatus);
   }
 
-  /** Stores the state, and an outbox that wrote no spec (a spec-writing one goes with the spec: `fields`). */
+  /**
+   * The hash fields of a write folded from the spec log, for `DeploymentRegistry.write` to
+   * set in the same step as the spec: the status, and the controller's state and outbox
+   * with the version its decision wrote.
+   */
+  fields({ status, write, writtenVersion }: { status?: DeploymentStatus; write?: RolloutWrite; writtenVersion?: number }): Record<string, string> {
+    return {
+      ...(status && { status: JSON.stringify(status) }),
+      ...(write && { state: JSON.stringify(write.state) }),
+      ...(write?.outbox && { outbox: JSON.stringify(write.outbox) }),
+      ...(write && writtenVersion !== undefined && { writtenVersion: String(writtenVersion) }),
+    };
+  }
+
+  /** Stores the state, and an outbox that wrote nothing (a writing one goes through the spec log). */
   async save(deployment: string, state: RolloutState, outbox?: DecisionEvent): Promise<void> {
-    const multi = this.client.redis.multi().hset(this.key(deployment), this.fields(state, outbox));
+    const multi = this.client.redis.multi().hset(this.key(deployment), this.fields({ write: { state, outbox } }));
     if (outbox) multi.hdel(this.key(deployment), 'writtenVersion');
     await multi.exec();
   }

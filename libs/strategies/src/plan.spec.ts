@@ -16,7 +16,6 @@ const plan: StrategySpec = {
     { bandit: { algorithm: 'thompson', minSamples: 2000 } },
     { promote: true },
   ],
-  step: 0,
 };
 
 function spec(step: number): DeploymentSpec {
@@ -25,8 +24,9 @@ function spec(step: number): DeploymentSpec {
     version: 3,
     updatedAt: '2026-01-01T00:00:00.000Z',
     variants: ['v1', 'v2', 'v0'].map((name) => ({ name, url: 'http://127.0.0.1:9000', model: name, protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
-    strategy: { ...plan, step },
+    strategy: plan,
     reward: { type: 'match' },
+    status: { step },
   };
 }
 
@@ -72,10 +72,10 @@ describe(configuredShares.name, () => {
   });
 
   it('follows a plan to its current step, and has none for a bandit', () => {
-    expect(configuredShares({ ...plan, step: 0 })).toEqual({ v1: 1 });
-    expect(configuredShares({ ...plan, step: 3 })).toEqual({ v1: 0.95, v2: 0.05 });
-    expect(configuredShares({ ...plan, step: 6 })).toEqual({ v2: 1 });
-    expect(configuredShares({ ...plan, step: 5 })).toBeUndefined();
+    expect(configuredShares(plan, { step: 0 })).toEqual({ v1: 1 });
+    expect(configuredShares(plan, { step: 3 })).toEqual({ v1: 0.95, v2: 0.05 });
+    expect(configuredShares(plan, { step: 6 })).toEqual({ v2: 1 });
+    expect(configuredShares(plan, { step: 5 })).toBeUndefined();
     expect(configuredShares({ type: 'bandit' })).toBeUndefined();
   });
 });

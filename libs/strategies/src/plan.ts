@@ -1,12 +1,13 @@
-import { type DeploymentSpec, planStepKind, type PlanStepSpec, type StrategySpec } from '@switchyard/contracts';
+import { type DeploymentSpec, type DeploymentStatus, planStepKind, type PlanStepSpec, type StrategySpec } from '@switchyard/contracts';
 import { canaryShare } from './canary';
 import type { Weights } from './weights';
 
 /** A plan's bandit step floors each arm at this share unless it says otherwise. */
 export const PLAN_BANDIT_MIN_SHARE = 0.05;
 
-export function currentStep(plan: StrategySpec): { index: number; step: PlanStepSpec } {
-  const index = plan.step ?? 0;
+/** A plan's current step, as its rollout status says. */
+export function currentStep(plan: StrategySpec, status: DeploymentStatus = {}): { index: number; step: PlanStepSpec } {
+  const index = status.step ?? 0;
   return { index, step: plan.steps![index] };
 }
 
@@ -36,25 +37,30 @@ export function stepStrategy(plan: StrategySpec, index: number): StrategySpec {
 }
 
 /**
- * The spec as the router serves it: a plan becomes its current step's strategy, over its
+ * The spec as the router serves it: a plan becomes its current step's strategy (its
+ * status's step), over its
  * primary and candidate only; any other spec is served as it is. The same code paths
  * then serve a plan as every other strategy.
  */
 export function servingSpec(spec: DeploymentSpec): DeploymentSpec {
   if (spec.strategy.type !== 'plan') return spec;
   const arms = new Set([spec.strategy.primary, spec.strategy.candidate]);
-  return { ...spec, variants: spec.variants.filter((variant) => arms.has(variant.name)), strategy: stepStrategy(spec.strategy, spec.strategy.step ?? 0) };
+  return {
+    ...spec,
+    variants: spec.variants.filter((variant) => arms.has(variant.name)),
+    strategy: stepStrategy(spec.strategy, currentStep(spec.strategy, spec.status).index),
+  };
 }
 
-/** The fields of a strategy that decide who is served (a plan's current step included). */
-export type ServingFields = Pick<StrategySpec, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'candidate' | 'steps' | 'step'>;
+/** The fields of a strategy that decide who is served. */
+export type ServingFields = Pick<StrategySpec, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'candidate' | 'steps'>;
 
 /**
- * The share of requests each variant is set to answer under `strategy` (a plan: its
- * current step), as the router assigns them (a canary percent at its bucket
+ * The share of requests each variant is set to answer under `strategy` (a plan: the
+ * current step of `status`), as the router assigns them (a canary percent at its bucket
  * resolution); `undefined` for a bandit, whose shares move with its weights.
  */
-export function configuredShares(strategy: ServingFields): Weights | undefined {
+export function configuredShares(strategy: ServingFields, status: DeploymentStatus = {}): Weights | undefined {
   switch (strategy.type) {
     case 'single':
       return { [strategy.variant!]: 1 };
@@ -65,7 +71,7 @@ export function configuredShares(strategy: ServingFields): Weights | undefined {
       return { [strategy.primary!]: 1 - share, [strategy.canary!]: share };
     }
     case 'plan':
-      return configuredShares(stepStrategy(strategy as StrategySpec, strategy.step ?? 0));
+      return configuredShares(stepStrategy(strategy as StrategySpec, currentStep(strategy as StrategySpec, status).index));
     default:
       return undefined;
   }

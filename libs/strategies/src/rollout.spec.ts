@@ -1,6 +1,6 @@
-import type { DeploymentSpec, Guardrails } from '@switchyard/contracts';
+import type { DeploymentSpec, DeploymentStatus, Guardrails } from '@switchyard/contracts';
 import { LATENCY_BUCKETS_MS } from './report';
-import { ArmRecord, armRecords, reconcileRollout, RolloutState } from './rollout';
+import { ArmRecord, armRecords, reconcileRollout, rolloutSubject, RolloutState, withDecision } from './rollout';
 
 const GUARDRAILS: Guardrails = {
   metric: 'reward',
@@ -14,7 +14,7 @@ const GUARDRAILS: Guardrails = {
   maxLatencyRatio: 2,
 };
 
-function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrails> | null = {}, version = 1): DeploymentSpec {
+function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrails> | null = {}, version = 1, status: DeploymentStatus = {}): DeploymentSpec {
   return {
     name: 'churn',
     version,
@@ -23,6 +23,7 @@ function spec(strategy: DeploymentSpec['strategy'], guardrails: Partial<Guardrai
     strategy,
     reward: { type: 'match' },
     ...(guardrails && { guardrails: { ...GUARDRAILS, ...guardrails } }),
+    status,
   };
 }
 
@@ -170,11 +171,12 @@ describe(reconcileRollout.name, () => {
     const deployment = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 });
     const counts = { v1: arm(2000, 0.9), v2: arm(500, 0.8, 500, 0), v3: arm(500, 0.7, 800, 300) };
     const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', strategy: { vetoed: ['v3'] } });
+    expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', status: { vetoed: ['v3'] } });
+    expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.state.status).toBe('running');
 
     // Vetoed, it is not judged again; the veto changed no subject, so the evidence carries on.
-    const vetoed = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05, vetoed: ['v3'] }, {}, 2);
+    const vetoed = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 }, {}, 1, { vetoed: ['v3'] });
     const after = reconcileRollout(vetoed, sut.state, counts, NOW)!;
     expect(after.decision).toBeUndefined();
     expect(after.state.baseline).toBe(sut.state.baseline);
@@ -225,8 +227,8 @@ describe('reconcileRollout on a plan', () => {
     { bandit: { algorithm: 'thompson' as const, minSamples: 400 } },
     { promote: true as const },
   ];
-  const planAt = (step: number, extra: object = {}, version = step + 1) =>
-    spec({ type: 'plan', primary: 'v1', candidate: 'v2', steps, step, ...extra }, null, version);
+  const plan = { type: 'plan' as const, primary: 'v1', candidate: 'v2', steps };
+  const planAt = (step: number, status: DeploymentStatus = {}, version = 1) => spec(plan, null, version, { step, ...status });
 
   it('judges with the default guardrails when the spec has none', () => {
     expect(reconcileRollout(planAt(0), undefined, {}, NOW)!.state.status).toBe('waiting');
@@ -235,7 +237,8 @@ describe('reconcileRollout on a plan', () => {
   it('advances past a shadow step whose candidate is surely not worse, on its shadow statistics', () => {
     const deployment = planAt(0);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9), v2: arm(5000, 0.1) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'advance', strategy: { type: 'plan', step: 1 } });
+    expect(sut.decision).toMatchObject({ action: 'advance', status: { step: 1 } });
+    expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.decision!.reason).toMatch(/^step 1 of 6 \(shadow\)/);
     expect(sut.decision!.evidence.n).toMatchObject({ 'v2:shadow': 3000, v1: 3000 });
   });
@@ -246,33 +249,33 @@ describe('reconcileRollout on a plan', () => {
     expect(sut.decision).toMatchObject({ action: 'rollback', strategy: { type: 'single', variant: 'v1' } });
   });
 
-  it('writes the plan paused when advancing into an open pause, and advances once resumed', () => {
+  it('writes the status paused when advancing into an open pause, and advances once resumed', () => {
     const deployment = planAt(1);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3800, 0.7), v2: arm(200, 0.9) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'advance', strategy: { step: 2, paused: true } });
+    expect(sut.decision).toMatchObject({ action: 'advance', status: { step: 2, paused: true } });
 
     const paused = planAt(2, { paused: true });
     const waiting = reconcileRollout(paused, started(paused), {}, NOW)!;
     expect(reconcileRollout(paused, waiting.state, {}, NOW)!).toMatchObject({ state: { status: 'paused' } });
-    const resumed = reconcileRollout(planAt(2, {}, 4), waiting.state, {}, NOW)!;
-    expect(resumed.decision).toMatchObject({ action: 'advance', strategy: { step: 3 } });
-    expect(resumed.decision!.strategy!.paused).toBeUndefined();
+    const resumed = reconcileRollout(planAt(2), waiting.state, {}, NOW)!;
+    expect(resumed.decision).toMatchObject({ action: 'advance', status: { step: 3 } });
+    expect(resumed.decision!.status!.paused).toBeUndefined();
   });
 
   it('advances a timed pause once its seconds are over', () => {
     const deployment = planAt(3);
     const first = started(deployment);
     expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 30_000))!.decision).toBeUndefined();
-    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', strategy: { step: 4 } });
+    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', status: { step: 4 } });
   });
 
   it("keeps a step's evidence across an operator's pause and resume", () => {
     const deployment = planAt(4);
     const first = started(deployment);
     const middle = reconcileRollout(deployment, first, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
-    const paused = reconcileRollout(planAt(4, { paused: true }, 6), middle, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
+    const paused = reconcileRollout(planAt(4, { paused: true }), middle, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
     expect(paused.status).toBe('paused');
-    const resumed = reconcileRollout(planAt(4, {}, 7), paused, { v1: arm(60, 0.7), v2: arm(400, 0.9) }, NOW)!;
+    const resumed = reconcileRollout(planAt(4), paused, { v1: arm(60, 0.7), v2: arm(400, 0.9) }, NOW)!;
     expect(resumed.state.baseline).toBe(first.baseline);
     // The bandit step's gate needs 400 pairs in all, then the comparison.
     expect(resumed.state.evidence!.n).toEqual({ v2: 400, v1: 60 });
@@ -291,7 +294,7 @@ describe('reconcileRollout on a plan', () => {
     expect(fine.state).toMatchObject({ status: 'waiting', evidence: { srmP: 1 } });
     // Logged as 50/50, served 600/400.
     const sut = reconcileRollout(deployment, started(deployment), { v1: logged(arm(50, 0.7), 600, 0.5), v2: logged(arm(100, 0.9), 400, 0.5) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'pause', strategy: { step: 4, paused: true } });
+    expect(sut.decision).toMatchObject({ action: 'pause', status: { paused: true } });
     expect(sut.decision!.reason).toMatch(/^step 5 of 6 \(bandit\): sample ratio mismatch/);
     expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
   });
@@ -299,8 +302,40 @@ describe('reconcileRollout on a plan', () => {
   it('pauses a canary step on a sample ratio mismatch', () => {
     const deployment = planAt(1);
     const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.7), v2: arm(1000, 0.9) }, NOW)!;
-    expect(sut.decision).toMatchObject({ action: 'pause', strategy: { step: 1, paused: true } });
+    expect(sut.decision).toMatchObject({ action: 'pause', status: { paused: true } });
+    expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.state.status).toBe('paused');
+  });
+
+  it("checks a canary step's split on the requests since the step began, not the whole version's", () => {
+    // 2000 requests at 5 %, then 200 at 25 %, all under version 1.
+    const atFive = { v1: arm(0, 0, 1900), v2: arm(0, 0, 100) };
+    const now = { v1: arm(0, 0, 1900 + 150), v2: arm(0, 0, 100 + 50) };
+    const deployment = spec({ ...plan, steps: [{ canary: 5 }, { canary: 25 }, { promote: true }] }, null, 1, { step: 1 });
+    const step = reconcileRollout(deployment, undefined, atFive, NOW)!.state;
+    const sut = reconcileRollout(deployment, step, now, NOW)!;
+    expect(sut.decision).toBeUndefined();
+    expect(sut.state.evidence!.srmP).toBeGreaterThan(0.01);
+  });
+
+  it('judges afresh after a pause it wrote on an inconclusive gate, once resumed', () => {
+    const deployment = { ...planAt(0), guardrails: { ...GUARDRAILS, maxSamples: 1000 } };
+    const counts = { v1: arm(2000, 0.7), 'v2:shadow': arm(2000, 0.7) };
+    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    expect(sut).toMatchObject({ state: { status: 'inconclusive' }, decision: { action: 'pause', status: { paused: true } } });
+    const written = withDecision(sut.state, { action: 'pause', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 1, wroteStatus: true });
+    const paused = reconcileRollout({ ...deployment, status: { step: 0, paused: true } }, written, counts, NOW)!.state;
+    expect(paused).toMatchObject({ status: 'paused', baseline: counts });
+  });
+});
+
+describe(rolloutSubject.name, () => {
+  it("is the strategy, a plan's step and the guardrails: not a pause or a veto", () => {
+    const plan = spec({ type: 'plan', primary: 'v1', candidate: 'v2', steps: [{ canary: 5 }, { promote: true }] }, {}, 1);
+    expect(rolloutSubject({ ...plan, status: { paused: true } })).toBe(rolloutSubject(plan));
+    expect(rolloutSubject({ ...plan, status: { step: 1 } })).not.toBe(rolloutSubject(plan));
+    const bandit = spec({ type: 'bandit', algorithm: 'thompson' });
+    expect(rolloutSubject({ ...bandit, status: { vetoed: ['v2'] } })).toBe(rolloutSubject(bandit));
   });
 });
 

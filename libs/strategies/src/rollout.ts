@@ -2,6 +2,7 @@ import {
   type DecisionAction,
   type DecisionEvidence,
   type DeploymentSpec,
+  type DeploymentStatus,
   GUARDRAIL_DEFAULTS,
   type Guardrails,
   planStepKind,
@@ -49,6 +50,8 @@ export interface DecisionSummary {
   fromVersion: number;
   /** `null` until the spec it wrote is known (the controller fills it in once written). */
   toVersion: number | null;
+  /** It wrote the rollout status (a plan advanced or paused, an arm vetoed), not a spec. */
+  wroteStatus?: true;
 }
 
 /** The controller's memory of one deployment's comparison. */
@@ -60,6 +63,11 @@ export interface RolloutState {
   /** When the comparison started: only what was counted after it is judged. */
   since: string;
   baseline: Record<string, ArmRecord>;
+  /**
+   * The spec version the baseline's split counts are of: a comparison that started within
+   * the version it judges (a plan step) counts only the requests since it started.
+   */
+  baselineVersion?: number;
   evidence?: DecisionEvidence;
   reasons?: string[];
   lastDecision?: DecisionSummary;
@@ -75,6 +83,8 @@ export interface RolloutDecision {
   evidence: DecisionEvidence;
   /** The strategy to write, with compare-and-set on the judged version; absent when the spec stays as it is. */
   strategy?: StrategySpec;
+  /** The rollout status fields to set (no new version), with compare-and-set on the judged version. */
+  status?: DeploymentStatus;
 }
 
 /** The state with `decision` recorded as the last one and appended to the history. */
@@ -129,8 +139,11 @@ function emptyRecord(): ArmRecord {
   };
 }
 
-/** What an arm gathered since `baseline` (its split counts are already the current version's own). */
-export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined): ArmRecord {
+/**
+ * What an arm gathered since `baseline`. Split counts are the current version's own: the
+ * baseline's are subtracted only when `sameVersion` (they were counted under it too).
+ */
+export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined, sameVersion = false): ArmRecord {
   const now = current ?? emptyRecord();
   const then = baseline ?? emptyRecord();
   return {
@@ -139,18 +152,28 @@ export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord 
     errors: Math.max(0, now.errors - then.errors),
     latencyBuckets: now.latencyBuckets.map((count, i) => Math.max(0, count - (then.latencyBuckets[i] ?? 0))),
     fallbacks: Math.max(0, now.fallbacks - then.fallbacks),
-    split: now.split,
+    split: sameVersion ? splitSince(now.split, then.split) : now.split,
+  };
+}
+
+function splitSince(now: ArmRecord['split'], then: ArmRecord['split']): ArmRecord['split'] {
+  const { propensity: p, requests, fallbacks } = now;
+  const { propensity: q } = then;
+  return {
+    requests: Math.max(0, requests - then.requests),
+    fallbacks: Math.max(0, fallbacks - then.fallbacks),
+    propensity: { sum: Math.max(0, p.sum - q.sum), sumSq: Math.max(0, p.sumSq - q.sumSq), skipped: Math.max(0, p.skipped - q.skipped) },
   };
 }
 
 /**
- * The part of a spec a comparison is about (strategy, with a plan's current step, and
+ * The part of a deployment a comparison is about (strategy, a plan's current step, and
  * guardrails): a change to anything else (a timeout, a URL, a veto, a plan paused and
  * resumed) keeps its evidence.
  */
 export function rolloutSubject(spec: DeploymentSpec): string {
-  const { vetoed: _vetoed, paused: _paused, ...strategy } = spec.strategy;
-  return JSON.stringify({ strategy, guardrails: spec.guardrails });
+  const step = spec.strategy.type === 'plan' ? currentStep(spec.strategy, spec.status).index : undefined;
+  return JSON.stringify({ strategy: spec.strategy, step, guardrails: spec.guardrails });
 }
 
 /**
@@ -172,15 +195,17 @@ export function reconcileRollout(
   if (!guardrails || spec.strategy.type === 'single') return undefined;
   const subject = rolloutSubject(spec);
   const last = previous?.lastDecision;
-  const ended = !!last && ENDED.has(previous!.status) && last.toVersion !== last.fromVersion && spec.version > last.fromVersion;
+  // Its status is written in the same step as the state that records the decision: it is in force.
+  const wrote = !!last && (last.wroteStatus === true || (last.toVersion !== last.fromVersion && spec.version > last.fromVersion));
+  const ended = wrote && ENDED.has(previous!.status);
   let state: RolloutState;
   if (!previous || previous.subject !== subject || ended) {
     // Judged at once, on nothing counted yet: a step that needs no pairs (promote) need not wait a pass.
-    state = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
+    state = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms, baselineVersion: spec.version };
     if (previous?.lastDecision) state.lastDecision = previous.lastDecision;
     if (previous?.history) state.history = previous.history;
   } else state = { ...previous, specVersion: spec.version };
-  const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm]);
+  const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm], state.baselineVersion === spec.version);
   if (plan) return judgePlan(spec, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   const strategy = spec.strategy;
@@ -307,34 +332,39 @@ function onGuardrails(state: RolloutState, guardrails: Guardrails, { candidate, 
 const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n: {}, mean: {}, delta: null, low: null, high: null, alpha, srmP: null });
 
 /**
- * A plan's current step. Its gate passes → `advance` (the next step's index written);
- * fails → `rollback` to the primary; inconclusive or a sample ratio mismatch → `pause`
- * (the plan written as paused, resumed by an operator). A pause step advances after its
- * seconds; one without waits for `resume`: advancing into it writes the plan paused.
+ * A plan's current step. Its gate passes → `advance` (the next step's index written to
+ * the status); fails → `rollback` to the primary (a spec); inconclusive or a sample ratio
+ * mismatch → `pause` (the status written as paused, resumed by an operator). A pause step
+ * advances after its seconds; one without waits for `resume`: advancing into it writes
+ * the status paused.
  */
 function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
   const plan = spec.strategy;
-  const { index, step } = currentStep(plan);
+  const { index, step } = currentStep(plan, spec.status);
   const kind = planStepKind(step)!;
   const primary = plan.primary!;
   const candidate = plan.candidate!;
   const position = `step ${index + 1} of ${plan.steps!.length} (${kind})`;
   const held = state.evidence ?? NO_EVIDENCE(guardrails.alpha);
-  if (plan.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
+  if (spec.status?.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
 
-  const { paused: _paused, ...unpaused } = plan;
-  const decide = (status: RolloutStatus, evidence: DecisionEvidence, action: DecisionAction, reason: string, strategy: StrategySpec) =>
-    finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, strategy });
+  const decide = (
+    status: RolloutStatus,
+    evidence: DecisionEvidence,
+    action: DecisionAction,
+    reason: string,
+    write: Pick<RolloutDecision, 'strategy' | 'status'>,
+  ) => finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, ...write });
   const advance = (evidence: DecisionEvidence, reason: string) => {
     const next = index + 1;
     const openPause = planStepKind(plan.steps![next]) === 'pause' && plan.steps![next].pause!.seconds === undefined;
-    return decide('passed', evidence, 'advance', reason, { ...unpaused, step: next, ...(openPause && { paused: true }) });
+    return decide('passed', evidence, 'advance', reason, { status: { step: next, ...(openPause && { paused: true }) } });
   };
 
   let comparison: Comparison;
   switch (kind) {
     case 'promote':
-      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { type: 'single', variant: candidate });
+      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { strategy: { type: 'single', variant: candidate } });
     case 'pause': {
       const seconds = step.pause!.seconds;
       const left = seconds === undefined ? 0 : seconds - (now.getTime() - Date.parse(state.since)) / 1000;
@@ -363,7 +393,7 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
   }
   const { judgement, evidence, mismatch } = comparison;
   const reason = judgement.reasons.join('; ');
-  if (mismatch) return decide('paused', evidence, 'pause', mismatch, { ...unpaused, paused: true });
+  if (mismatch) return decide('paused', evidence, 'pause', mismatch, { status: { paused: true } });
   switch (judgement.verdict) {
     case 'waiting':
     case 'continue':
@@ -374,11 +404,11 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
         judgement.reasons.map((r) => `${position}: ${r}`),
       );
     case 'fail':
-      return decide('failed', evidence, 'rollback', reason, { type: 'single', variant: primary });
+      return decide('failed', evidence, 'rollback', reason, { strategy: { type: 'single', variant: primary } });
     case 'pass':
       return advance(evidence, reason);
     case 'inconclusive':
-      return decide('inconclusive', evidence, 'pause', reason, { ...unpaused, paused: true });
+      return decide('inconclusive', evidence, 'pause', reason, { status: { paused: true } });
   }
 }
 
@@ -387,10 +417,10 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
  * propensities it logged (a mismatch pauses, as a canary's does), and the guardrails here
  * are the operational ones: an arm
  * whose error rate or latency fails against the best arm (highest mean reward among
- * arms with `minSamples`) is vetoed, one per pass, and held at the floor share.
+ * arms with `minSamples`) is vetoed (its status), one per pass, and held at the floor share.
  */
 function judgeBandit(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
-  const vetoed = new Set(spec.strategy.vetoed ?? []);
+  const vetoed = new Set(spec.status?.vetoed ?? []);
   const arms = spec.variants.map((variant) => ({ name: variant.name, record: counted(variant.name) }));
   const n = Object.fromEntries(arms.map((arm) => [arm.name, arm.record.rewards.count]));
   const means = Object.fromEntries(arms.filter((arm) => arm.record.rewards.count > 0).map((arm) => [arm.name, mean(arm.record.rewards)]));
@@ -416,7 +446,7 @@ function judgeBandit(spec: DeploymentSpec, guardrails: Guardrails, state: Rollou
       candidate: arm.name,
       primary: best.name,
       evidence,
-      strategy: { ...spec.strategy, vetoed: [...vetoed, arm.name] },
+      status: { vetoed: [...vetoed, arm.name] },
     });
   }
   return finish(state, 'running', evidence, [`best arm ${best.name}; no arm fails the error-rate or latency guardrail`]);

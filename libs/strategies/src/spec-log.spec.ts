@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SpecChangeEvent } from '@switchyard/contracts';
-import { applySpecChange, emptyRecord, SpecBody } from './spec-log';
+import { applySpecChange, canonicalJson, emptyRecord, SpecBody, withStatus } from './spec-log';
 
 const body = (...variants: string[]): SpecBody =>
   ({
@@ -34,6 +34,7 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     const record = emptyRecord();
     applySpecChange(record, change({ body: body('a') }), 0);
     applySpecChange(record, change({ body: body('b') }), 1);
+    expect(applySpecChange(record, change({ change: 'status', status: { step: 1 }, expectedVersion: 1 }), 2)).toEqual({ result: 'conflict', current: 2 });
     expect(applySpecChange(record, change({ body: body('c'), expectedVersion: 1 }), 2)).toEqual({ result: 'conflict', current: 2 });
     expect(applySpecChange(record, change({ body: body('c'), expectedVersion: 2 }), 3)).toEqual({ result: 'written', version: 3 });
     expect(applySpecChange(emptyRecord(), change({ body: body('c'), expectedVersion: 1 }), 0)).toEqual({ result: 'conflict', current: null });
@@ -71,11 +72,59 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     expect({ ...record.armsSince }).toEqual({ a: 1 });
   });
 
+  it('creates no version for a put of the spec in force, whenever and in whatever key order it was sent', () => {
+    const record = emptyRecord();
+    applySpecChange(record, change({ body: body('a') }), 0);
+    const { strategy, ...rest } = body('a');
+    const again = { strategy: { variant: 'a', type: 'single' }, ...rest, updatedAt: '2026-12-01T00:00:00.000Z' } as SpecBody;
+    expect(applySpecChange(record, change({ body: again }), 1)).toEqual({ result: 'unchanged', version: 1 });
+    expect(strategy).toEqual(again.strategy);
+    expect(record).toMatchObject({ current: 1, lastVersion: 1, offset: 1 });
+    expect(record.history.get(1)).toEqual(body('a'));
+  });
+
+  it('sets rollout status fields without a new version, keeping them over edits that keep the strategy', () => {
+    const record = emptyRecord();
+    expect(applySpecChange(record, change({ change: 'status', status: { step: 1 } }), 0)).toEqual({ result: 'conflict', current: null });
+    applySpecChange(record, change({ body: body('a', 'b') }), 1);
+    expect(applySpecChange(record, change({ change: 'status', status: { step: 1 }, expectedVersion: 1 }), 2)).toEqual({ result: 'written', version: 1 });
+    applySpecChange(record, change({ change: 'status', status: { paused: true } }), 3);
+    expect(record.status).toEqual({ step: 1, paused: true });
+    expect(record).toMatchObject({ current: 1, lastVersion: 1 });
+    // Re-applied as it was: the plan keeps its step.
+    expect(applySpecChange(record, change({ body: body('a', 'b') }), 4)).toEqual({ result: 'unchanged', version: 1 });
+    expect(record.status).toEqual({ step: 1, paused: true });
+    // Another variant, the same strategy: a new version, the same status.
+    applySpecChange(record, change({ body: body('a', 'c') }), 5);
+    expect(record).toMatchObject({ current: 2, status: { step: 1, paused: true } });
+    // Another strategy: the status starts afresh.
+    applySpecChange(record, change({ body: body('b', 'c') }), 6);
+    expect(record).toMatchObject({ current: 3, status: {} });
+    applySpecChange(record, change({ change: 'status', status: { vetoed: ['c'] } }), 7);
+    applySpecChange(record, change({ change: 'delete' }), 8);
+    expect(record.status).toEqual({});
+  });
+
   it('applies a change published twice (a producer retry) once', () => {
     const record = emptyRecord();
     const once = change({ body: body('a') });
     expect(applySpecChange(record, once, 0)).toEqual({ result: 'written', version: 1 });
     expect(applySpecChange(record, once, 1)).toEqual({ result: 'written', version: 1 });
     expect(record).toMatchObject({ lastVersion: 1, offset: 1 });
+  });
+});
+
+describe(withStatus.name, () => {
+  it('sets the fields given and keeps the others; a pause cleared leaves no field', () => {
+    expect(withStatus({ step: 2, vetoed: ['a'] }, { paused: true })).toEqual({ step: 2, vetoed: ['a'], paused: true });
+    expect(withStatus({ step: 2, paused: true }, { paused: false })).toEqual({ step: 2 });
+    expect(withStatus({ step: 2, paused: true }, { step: 3 })).toEqual({ step: 3, paused: true });
+  });
+});
+
+describe(canonicalJson.name, () => {
+  it('sorts object keys at every depth and keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe('{"a":{"c":null,"d":[2,1]},"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
   });
 });

@@ -1,6 +1,6 @@
-import type { DeploymentSpec, SpecChangeEvent } from '@switchyard/contracts';
+import type { DeploymentSpec, DeploymentStatus, SpecChangeEvent } from '@switchyard/contracts';
 
-export type SpecBody = Omit<DeploymentSpec, 'version'>;
+export type SpecBody = Omit<DeploymentSpec, 'version' | 'status'>;
 
 /**
  * One deployment as its spec log folds to: what the registry holds in Redis, rebuilt
@@ -15,6 +15,8 @@ export interface DeploymentRecord {
   /** The version in force before `current` (what a rollback restores). */
   previous?: number;
   history: Map<number, SpecBody>;
+  /** The current version's rollout status (plan step, pause, vetoes): changed without a new version. */
+  status: DeploymentStatus;
   /**
    * Per variant of the current spec, the first version of its current run: the oldest of
    * the unbroken run of versions that list it, ending at the current one. Rewards of
@@ -28,8 +30,10 @@ export interface DeploymentRecord {
 }
 
 export type SpecOutcome =
-  /** Version 0 for a deletion; `restored` is the version a rollback copied. */
+  /** Version 0 for a deletion; `restored` is the version a rollback copied; a status change keeps the version. */
   | { result: 'written'; version: number; restored?: number }
+  /** A `put` of the spec in force (apart from when it was sent): no new version. */
+  | { result: 'unchanged'; version: number }
   /** `expectedVersion` was not current (the spec changed since it was read), or there is no spec to change. */
   | { result: 'conflict'; current: number | null }
   /** Nothing to delete, or no earlier version to roll back to. */
@@ -39,7 +43,7 @@ export type SpecOutcome =
 const REMEMBERED_EVENT_IDS = 64;
 
 export function emptyRecord(): DeploymentRecord {
-  return { offset: -1, deleted: false, lastVersion: 0, history: new Map(), armsSince: Object.create(null), eventIds: new Map() };
+  return { offset: -1, deleted: false, lastVersion: 0, history: new Map(), status: {}, armsSince: Object.create(null), eventIds: new Map() };
 }
 
 /** Folds one change (at log `offset`) into `record`, in place, and says what became of it. */
@@ -59,7 +63,12 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
   switch (change.change) {
     case 'put':
       if (!change.body) return { result: 'conflict', current };
+      if (current !== null && sameSpec(record.history.get(current)!, change.body)) return { result: 'unchanged', version: current };
       return { result: 'written', version: write(record, change.body) };
+    case 'status':
+      if (current === null || !change.status) return { result: 'conflict', current };
+      record.status = withStatus(record.status, change.status);
+      return { result: 'written', version: current };
     case 'rollback': {
       const restored = record.previous === undefined ? undefined : record.history.get(record.previous);
       if (!restored) return { result: 'nothing', current };
@@ -74,6 +83,7 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
         current: undefined,
         previous: undefined,
         history: new Map(),
+        status: {},
         armsSince: Object.create(null),
         incarnation: undefined,
       });
@@ -83,10 +93,33 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
 
 function write(record: DeploymentRecord, body: SpecBody): number {
   const version = record.lastVersion + 1;
+  // The status is about the strategy: another one starts it afresh, an edit of anything else keeps it.
+  const strategy = record.current === undefined ? undefined : record.history.get(record.current)?.strategy;
+  if (!strategy || canonicalJson(strategy) !== canonicalJson(body.strategy)) record.status = {};
   const armsSince: Record<string, number> = Object.create(null);
   for (const { name } of body.variants) armsSince[name] = record.armsSince[name] ?? version;
   if (version === 1) record.incarnation = record.offset;
   Object.assign(record, { deleted: false, lastVersion: version, previous: record.current, current: version, armsSince });
   record.history.set(version, body);
   return version;
+}
+
+/** `status` with the fields of `change` set; a pause cleared (`paused: false`) leaves no field behind. */
+export function withStatus(status: DeploymentStatus, change: DeploymentStatus): DeploymentStatus {
+  const { paused, ...next } = { ...status, ...change };
+  return paused ? { ...next, paused } : next;
+}
+
+/** Two spec bodies the same but for when they were sent: a re-applied spec. */
+function sameSpec(a: SpecBody, b: SpecBody): boolean {
+  return canonicalJson({ ...a, updatedAt: '' }) === canonicalJson({ ...b, updatedAt: '' });
+}
+
+/** JSON with object keys sorted, so that equal values written in another key order compare equal. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) =>
+    field && typeof field === 'object' && !Array.isArray(field)
+      ? Object.fromEntries(Object.entries(field).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : field,
+  );
 }

@@ -111,7 +111,7 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
       rng: Math.random,
       minShare,
       epsilon: spec.strategy.epsilon,
-      vetoed: spec.strategy.vetoed,
+      vetoed: spec.status?.vetoed,
       rewardKind: rewardKindOf(spec.reward),
     });
     const computedAt = new Date().toISOString();

@@ -16,7 +16,8 @@ export type PassOutcome = 'skipped' | 'judged' | 'decided' | 'conflict';
  * The one place decisions are made. Every ROLLOUT_INTERVAL_MS it takes, deployment by
  * deployment, a lease (so two controllers never judge one deployment at once), reads the
  * spec, its comparison state and the statistics the updater and joiner keep, and lets
- * `reconcileRollout` decide. A decision that changes the spec is written with
+ * `reconcileRollout` decide. A decision that changes the spec (a rollback, a promotion) or
+ * its rollout status (a plan step, a pause, a veto) is written to the spec log with
  * compare-and-set on the version judged, together with the decision event as an outbox;
  * the event is then published to `deployment-events` and the outbox cleared. A human
  * edit in between wins: the write is refused and the next pass judges the new spec.
@@ -96,27 +97,26 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       ...(decision.primary && { primary: decision.primary }),
       evidence: decision.evidence,
     };
-    const writes = decision.strategy !== undefined;
+    const { strategy, status } = decision;
     const state = withDecision(judged, {
       action: event.action,
       reason: event.reason,
       at: event.occurredAt,
       fromVersion: spec.version,
-      toVersion: writes ? null : spec.version,
+      toVersion: strategy ? null : spec.version,
+      ...(status && { wroteStatus: true as const }),
     });
     this.logger.log({ deployment: spec.name, action: event.action, reason: event.reason, fromVersion: spec.version }, 'decision');
-    if (!writes) {
+    if (!strategy && !status) {
       await this.states.save(spec.name, state, event);
       await this.publish(spec.name, { event }, state);
       return 'decided';
     }
-    const next = withStrategy(spec, decision.strategy!, new Date(event.occurredAt));
     const written = await this.specLog.submit({
       deployment: spec.name,
-      change: 'put',
-      body: next,
       expectedVersion: spec.version,
-      rollout: this.states.fields(state, event),
+      rollout: { state, outbox: event },
+      ...(strategy ? { change: 'put', body: withStrategy(spec, strategy, new Date(event.occurredAt)) } : { change: 'status', status }),
     });
     if (written.result !== 'written') {
       rolloutMetrics.conflicts.inc({ deployment: spec.name });

@@ -48,7 +48,8 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   /** Read-your-writes on the instance that made the change. */
   set(spec: DeploymentSpec): void {
     const known = this.specs.get(spec.name);
-    if (!known || known.version < spec.version) this.specs.set(spec.name, servingSpec(spec));
+    // The same version again: its rollout status (a plan step or pause) may have changed.
+    if (!known || known.version <= spec.version) this.specs.set(spec.name, servingSpec(spec));
     this.changes++;
   }
 

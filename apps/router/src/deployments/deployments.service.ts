@@ -45,7 +45,10 @@ export class DeploymentsService {
     if (refused.length) throw invalid('invalid deployment spec', refused);
     const spec = normalizeSpec(name, result.value);
     const outcome = await this.submit({ deployment: name, change: 'put', body: spec });
-    return this.changed(this.written(name, spec, outcome), 'put');
+    // The spec in force again: nothing changed, nothing to announce.
+    if (outcome.result === 'unchanged') return this.get(name);
+    // A new version that kept the strategy kept its rollout status too.
+    return this.changed({ ...this.written(name, spec, outcome), status: await this.rollouts.status(name) }, 'put');
   }
 
   async get(name: string): Promise<DeploymentSpec> {
@@ -75,14 +78,14 @@ export class DeploymentsService {
     };
     const extra: Record<string, unknown> = {};
     if (spec.strategy.type === 'plan') {
-      const { index, step } = currentStep(spec.strategy);
+      const { index, step } = currentStep(spec.strategy, spec.status);
       const fresh = !judged || judged.specVersion !== spec.version;
       extra.plan = {
         step: index + 1,
         of: spec.strategy.steps!.length,
         kind: planStepKind(step),
         current: step,
-        paused: spec.strategy.paused ?? false,
+        paused: spec.status?.paused ?? false,
         serving: servingSpec(spec).strategy,
         // Until the controller's first pass on this version, what it judged was an earlier step.
         ...(fresh ? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null } : judgement),
@@ -113,21 +116,26 @@ export class DeploymentsService {
     return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
   }
 
-  /** An operator's hand on a plan: pause and resume keep the current step's evidence; abort returns to the primary. */
+  /**
+   * An operator's hand on a plan: pause and resume set its rollout status (no new version,
+   * the current step's evidence kept); abort returns to the primary (a new version).
+   */
   async planAction(name: string, action: 'pause' | 'resume' | 'abort'): Promise<DeploymentSpec> {
     const current = await this.get(name);
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
-    const { paused: _paused, ...plan } = current.strategy;
-    const strategy =
-      action === 'abort' ? { type: 'single' as const, variant: current.strategy.primary! } : { ...plan, ...(action === 'pause' && { paused: true }) };
-    const spec = await this.replace(current, withStrategy(current, strategy));
-    return this.changed(spec, `plan-${action}`, { fromVersion: current.version, step: (current.strategy.step ?? 0) + 1 });
+    const detail = { fromVersion: current.version, step: currentStep(current.strategy, current.status).index + 1 };
+    if (action === 'abort') {
+      return this.changed(await this.replace(current, withStrategy(current, { type: 'single', variant: current.strategy.primary! })), 'plan-abort', detail);
+    }
+    const outcome = await this.submit({ deployment: name, change: 'status', status: { paused: action === 'pause' }, expectedVersion: current.version });
+    if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);
+    return this.changed(await this.get(name), `plan-${action}`, detail);
   }
 
   async rollback(name: string): Promise<DeploymentSpec> {
     const outcome = await this.submit({ deployment: name, change: 'rollback' });
     if (outcome.result !== 'written') {
-      if (outcome.current === null) throw unknownDeployment(name);
+      if (outcome.result !== 'unchanged' && outcome.current === null) throw unknownDeployment(name);
       throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
     }
     const spec = await this.registry.version(name, outcome.version);
@@ -146,7 +154,7 @@ export class DeploymentsService {
   }
 
   private written(name: string, body: SpecBody, outcome: SpecOutcome, read?: number): DeploymentSpec {
-    if (outcome.result === 'written') return { ...body, version: outcome.version };
+    if (outcome.result === 'written' || outcome.result === 'unchanged') return { ...body, version: outcome.version };
     throw read === undefined ? unknownDeployment(name) : changedMeanwhile(name, read, outcome.current);
   }
 
@@ -160,7 +168,7 @@ export class DeploymentsService {
 
   private async changed(spec: DeploymentSpec, action: DeploymentAction, detail: Record<string, unknown> = {}): Promise<DeploymentSpec> {
     this.cache.set(spec);
-    await this.announce(spec.name, action, spec.version, { strategy: spec.strategy, ...detail });
+    await this.announce(spec.name, action, spec.version, { strategy: spec.strategy, ...(spec.status && { status: spec.status }), ...detail });
     return spec;
   }
 

@@ -55,16 +55,21 @@ describe(buildHistory.name, () => {
       type: 'plan',
       primary: 'v1',
       candidate: 'v2',
-      step: 0,
       steps: [{ shadow: {} }, { canary: 5 }, { pause: {} }, { promote: true }],
     };
     const sut = buildHistory('p', [
       { type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 1, detail: { strategy: plan } },
-      { type: 'decision', action: 'advance', occurredAt: at(1), fromVersion: 1, toVersion: 2 },
-      { type: 'decision', action: 'advance', occurredAt: at(2), fromVersion: 2, toVersion: 3 },
-      { type: 'decision', action: 'hold', occurredAt: at(3), fromVersion: 3, toVersion: 3 },
+      { type: 'decision', action: 'advance', occurredAt: at(1), fromVersion: 1, toVersion: 1 },
+      { type: 'decision', action: 'advance', occurredAt: at(2), fromVersion: 1, toVersion: 1 },
+      { type: 'decision', action: 'hold', occurredAt: at(3), fromVersion: 1, toVersion: 1 },
     ]);
     expect(sut.split.map((p) => p.shares)).toEqual([{ v1: 1 }, { v1: 0.95, v2: 0.05 }, { v1: 0.95, v2: 0.05 }]);
+  });
+
+  it('starts a plan put again at the step its status says (an edit that kept the strategy keeps the step)', () => {
+    const plan: StrategySpec = { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{ shadow: {} }, { canary: 5 }, { promote: true }] };
+    const sut = buildHistory('p', [{ type: 'deployment', action: 'put', occurredAt: at(0), specVersion: 2, detail: { strategy: plan, status: { step: 1 } } }]);
+    expect(sut.split.map((p) => p.shares)).toEqual([{ v1: 0.95, v2: 0.05 }]);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { StrategySpec } from '@switchyard/contracts';
+import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
 import { ArmStats, configuredShares, meanConfidenceInterval } from '@switchyard/strategies';
 
 /**
@@ -21,7 +21,7 @@ export interface HistoryEvent {
   reason?: string;
   candidate?: string;
   primary?: string;
-  detail?: { strategy?: StrategySpec; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
+  detail?: { strategy?: StrategySpec; status?: DeploymentStatus; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
   evidence?: {
     n?: Record<string, number>;
     mean?: Record<string, number>;
@@ -64,16 +64,22 @@ export interface DeploymentHistory {
   changes: { at: string; action: string; specVersion?: number; strategy?: StrategySpec }[];
 }
 
-function afterDecision(current: StrategySpec, action: string, candidate?: string, primary?: string): StrategySpec | undefined {
-  if (action === 'rollback') return { type: 'single', variant: primary ?? current.primary };
-  if (action === 'promote') return { type: 'single', variant: candidate ?? current.candidate ?? current.canary };
-  if (action === 'advance' && current.type === 'plan') return { ...current, step: (current.step ?? 0) + 1 };
+/** What is served: the strategy and its rollout status (a plan's step). */
+interface Serving {
+  strategy: StrategySpec;
+  status: DeploymentStatus;
+}
+
+function afterDecision({ strategy, status }: Serving, action: string, candidate?: string, primary?: string): Serving | undefined {
+  if (action === 'rollback') return { strategy: { type: 'single', variant: primary ?? strategy.primary }, status: {} };
+  if (action === 'promote') return { strategy: { type: 'single', variant: candidate ?? strategy.candidate ?? strategy.canary }, status: {} };
+  if (action === 'advance' && strategy.type === 'plan') return { strategy, status: { ...status, step: (status.step ?? 0) + 1 } };
   return undefined;
 }
 
 export function buildHistory(deployment: string, events: HistoryEvent[]): DeploymentHistory {
   const history: DeploymentHistory = { deployment, split: [], rewards: [], decisions: [], changes: [] };
-  let current: StrategySpec | undefined;
+  let current: Serving | undefined;
   const ordered = events.filter((e) => e.occurredAt).sort((a, b) => a.occurredAt!.localeCompare(b.occurredAt!));
   for (const event of ordered) {
     const at = event.occurredAt!;
@@ -88,9 +94,9 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
         );
         if (Object.keys(variants).length) history.rewards.push({ at, source: `decision:${action}`, variants });
       }
-      // A decision that wrote a spec announces no "put": its new split follows from the action.
-      const next = fromVersion !== toVersion && current ? afterDecision(current, action, candidate, primary) : undefined;
-      const shares = next && configuredShares(next);
+      // A decision announces no "put": its new split follows from the action.
+      const next = current && afterDecision(current, action, candidate, primary);
+      const shares = next && configuredShares(next.strategy, next.status);
       if (next) current = next;
       if (shares) history.split.push({ at, source: action, specVersion: toVersion, shares });
       continue;
@@ -117,9 +123,10 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
       continue;
     }
     const strategy = event.detail?.strategy;
-    if (strategy) current = strategy;
+    const status = event.detail?.status ?? {};
+    if (strategy) current = { strategy, status };
     history.changes.push({ at, action, specVersion: event.specVersion, strategy });
-    const shares = strategy && configuredShares(strategy);
+    const shares = strategy && configuredShares(strategy, status);
     if (shares) history.split.push({ at, source: action, specVersion: event.specVersion, shares });
   }
   return history;
