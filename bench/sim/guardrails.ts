@@ -5,7 +5,7 @@
  * Then each step of a plan at the default settings, served as the router serves it and
  * judged by the controller's own `reconcileRollout`: what a step costs in labelled pairs.
  */
-import { type DecisionAction, type DeploymentSpec, GUARDRAIL_DEFAULTS, type StrategySpec } from '@switchyard/contracts';
+import { type DecisionAction, type DeploymentSpec, GUARDRAIL_DEFAULTS, type PlanStrategySpec } from '@switchyard/contracts';
 import {
   addReward,
   ArmEvidence,
@@ -25,6 +25,7 @@ import {
   Rng,
   seededRng,
   statsArm,
+  PLAN_BANDIT_MIN_SHARE,
   stepStrategy,
 } from '@switchyard/strategies';
 import type { SimOptions, SimPart } from './part';
@@ -65,7 +66,7 @@ const SCENARIOS: readonly Scenario[] = [
  * DESIGN's plan at the default settings: no guardrails (GUARDRAIL_DEFAULTS), and steps that
  * leave out minSamples and minShare, with a clearly better candidate (0.90 against 0.70).
  */
-const PLAN: StrategySpec = {
+const PLAN: PlanStrategySpec = {
   type: 'plan',
   primary: 'primary',
   candidate: 'candidate',
@@ -194,7 +195,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
     name: 'sim',
     version: 1,
     updatedAt: JUDGED_AT.toISOString(),
-    variants: [PLAN.primary!, PLAN.candidate!].map((name) => ({ name, url: 'http://127.0.0.1:9', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
+    variants: [PLAN.primary, PLAN.candidate].map((name) => ({ name, url: 'http://127.0.0.1:9', protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
     strategy: PLAN,
     reward: { type: 'match' },
     status: { step: index },
@@ -209,19 +210,19 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
     const weights =
       served.type === 'bandit'
         ? banditWeights(
-            served.algorithm!,
-            [PLAN.primary!, PLAN.candidate!].map((name) => ({ name, stats: arms[name] })),
+            served.algorithm,
+            [PLAN.primary, PLAN.candidate].map((name) => ({ name, stats: arms[name] })),
             { rng, minShare: served.minShare, rewardKind: rewardKindOf(spec.reward) },
           )
         : undefined;
     for (let i = 0; i < BATCH; i++) {
       if (served.type === 'shadow') {
-        answer(PLAN.primary!, PLAN.primary!);
-        answer(statsArm(PLAN.candidate!, 'shadow'), PLAN.candidate!);
+        answer(PLAN.primary, PLAN.primary);
+        answer(statsArm(PLAN.candidate, 'shadow'), PLAN.candidate);
         continue;
       }
-      const candidateShare = served.type === 'canary' ? canaryShare(served.percent!) : weights![PLAN.candidate!];
-      const variant = rng() < candidateShare ? PLAN.candidate! : PLAN.primary!;
+      const candidateShare = served.type === 'canary' ? canaryShare(served.percent) : weights![PLAN.candidate];
+      const variant = rng() < candidateShare ? PLAN.candidate : PLAN.primary;
       answer(variant, variant);
       if (weights) {
         const sums = (propensity[variant] ??= { sum: 0, sumSq: 0, skipped: 0 });
@@ -233,14 +234,14 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
     state = step.state;
     if (step.decision) {
       const n = step.decision.evidence.n;
-      const candidatePairs = Object.entries(n).find(([arm]) => arm.startsWith(PLAN.candidate!))?.[1] ?? 0;
+      const candidatePairs = Object.entries(n).find(([arm]) => arm.startsWith(PLAN.candidate))?.[1] ?? 0;
       return { action: step.decision.action, requests, pairs: Object.values(n).reduce((sum, count) => sum + count, 0), candidatePairs };
     }
   }
 }
 
 function planRows(options: SimOptions, runs: number): string[] {
-  return PLAN.steps!.flatMap((step, index) => {
+  return PLAN.steps.flatMap((step, index) => {
     const served = stepStrategy(PLAN, index);
     if (step.promote) return [];
     const rng = seededRng(murmur3(`guardrails/plan/${index}`, options.seed));
@@ -283,7 +284,7 @@ function run(options: SimOptions): string {
     '',
     `DESIGN's plan (shadow, canary 5, 25 and 50 %, thompson bandit, promote) with no guardrails and no step settings, so ` +
       `GUARDRAIL_DEFAULTS apply (shadow minSamples ${settings.minSamples}, bandit ${2 * settings.minSamples} pairs and floor ` +
-      `${stepStrategy(PLAN, 4).minShare}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
+      `${PLAN_BANDIT_MIN_SHARE}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
       `its first controller pass, served as the router serves it, every request labelled at once, \`reconcileRollout\` after every ` +
       `${BATCH} requests (a bandit's weights recomputed then too) until it decides. Median (p95) over the runs that advanced; ` +
       `paused: inconclusive or a sample ratio mismatch.`,

@@ -78,15 +78,13 @@ export function describeStrategy(strategy: StrategyJson, status: DeploymentStatu
     case 'single':
       return `single ${strategy.variant}`;
     case 'shadow':
-      return `shadow: ${strategy.primary} serves, ${(strategy.shadows ?? []).join(', ')} mirrored`;
+      return `shadow: ${strategy.primary} serves, ${strategy.shadows.join(', ')} mirrored`;
     case 'canary':
       return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}`;
     case 'bandit':
       return `bandit ${strategy.algorithm}`;
     case 'plan':
-      return `plan ${strategy.candidate} over ${strategy.primary}, step ${(status.step ?? 0) + 1}/${strategy.steps?.length ?? '?'}${status.paused ? ' (paused)' : ''}`;
-    default:
-      return strategy.type;
+      return `plan ${strategy.candidate} over ${strategy.primary}, step ${(status.step ?? 0) + 1}/${strategy.steps.length}${status.paused ? ' (paused)' : ''}`;
   }
 }
 

@@ -47,17 +47,38 @@ describe(validateDeploymentSpec.name, () => {
   it('refuses references to unknown variants, duplicates and fields of another strategy', () => {
     const result = validateDeploymentSpec({
       variants: [variants[0], variants[0]],
-      strategy: { type: 'shadow', primary: 'v1', shadows: ['v1', 'v7'], percent: 5 },
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['v1', 'v7'] },
     });
     expect(result).toEqual({
       ok: false,
+      problems: ['variants: duplicate names v1', 'strategy.shadows.1: unknown variant "v7"', 'strategy.shadows must not include the primary'],
+    });
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'], percent: 5 } })).toEqual({
+      ok: false,
+      problems: ['strategy.percent does not apply to strategy shadow'],
+    });
+  });
+
+  it('validates a strategy by the class of its type, and an unknown type as only that', () => {
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'canary', primary: 'v1' } })).toEqual({
+      ok: false,
       problems: [
-        'variants: duplicate names v1',
-        'strategy.percent does not apply to strategy shadow',
-        'strategy.shadows.1: unknown variant "v7"',
-        'strategy.shadows must not include the primary',
+        'strategy.canary must be a string',
+        'strategy.percent must not be greater than 100',
+        'strategy.percent must not be less than 0',
+        'strategy.percent must be a number conforming to the specified constraints',
       ],
     });
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'split', variant: 'v1' } })).toEqual({
+      ok: false,
+      problems: ['strategy.type must be one of the following values: single, shadow, canary, bandit, plan'],
+    });
+    const stored = normalizeSpec(
+      'churn',
+      (validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v1' } }) as { value: DeploymentSpecInput }).value,
+    );
+    expect(stored.strategy).toEqual({ type: 'single', variant: 'v1' });
+    expect(Object.getPrototypeOf(stored.strategy)).toBe(Object.prototype);
   });
 
   it('refuses a bandit whose floor cannot hold', () => {
@@ -127,7 +148,7 @@ describe('guardrails', () => {
     const bandit = { type: 'bandit', algorithm: 'thompson' };
     expect(validateDeploymentSpec({ variants, strategy: { ...bandit, vetoed: ['v2'] } })).toEqual({
       ok: false,
-      problems: ['strategy.vetoed: property vetoed should not exist'],
+      problems: ['strategy.vetoed is rollout status, written by the rollout controller beside the spec, not in it'],
     });
   });
 });
@@ -165,7 +186,7 @@ describe('plans', () => {
       'strategy.steps.0 must have exactly one of shadow, canary, pause, bandit, promote',
     ]);
     expect(problems(plan({ steps: [{ promote: true }, { canary: 5 }] }))).toContain('strategy.steps.0: promote must be the last step');
-    expect(problems(plan({ step: 1 }))).toEqual(['strategy.step: property step should not exist']);
+    expect(problems(plan({ step: 1 }))).toEqual(['strategy.step is rollout status, written by the rollout controller beside the spec, not in it']);
     expect(problems(plan({ steps: [{ bandit: { algorithm: 'greedy' } }, { canary: 120 }, { promote: true }] })).join('\n')).toMatch(
       /steps\.0\.bandit\.algorithm[\s\S]*steps\.1\.canary/,
     );

@@ -142,71 +142,99 @@ export function planStepKind(step: PlanStepSpec): PlanStepKind | undefined {
 }
 
 /**
- * One class for every strategy type: the fields that belong to a type are required by
- * `ValidateIf` on that type, and `strategyProblems` rejects fields of other types, so
- * a spec that mixes them gets a 400 instead of being silently half-read.
+ * What every strategy has: its `type`, which picks the class that validates the rest
+ * (`DeploymentSpecInput.strategy`). A `type` that names no strategy is validated as this
+ * class alone, to say so.
  */
-export class StrategySpec {
+export class StrategyTypeSpec {
   @IsIn(STRATEGY_TYPES)
   type: StrategyType;
+}
 
-  @ValidateIf((s: StrategySpec) => s.type === 'single')
+export class SingleStrategySpec extends StrategyTypeSpec {
+  declare type: 'single';
+
   @IsString()
-  variant?: string;
+  variant: string;
+}
 
-  @ValidateIf((s: StrategySpec) => s.type === 'shadow' || s.type === 'canary' || s.type === 'plan')
+export class ShadowStrategySpec extends StrategyTypeSpec {
+  declare type: 'shadow';
+
   @IsString()
-  primary?: string;
+  primary: string;
 
-  /** The variant a plan walks from shadow to full traffic. */
-  @ValidateIf((s: StrategySpec) => s.type === 'plan')
-  @IsString()
-  candidate?: string;
-
-  @ValidateIf((s: StrategySpec) => s.type === 'plan')
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(20)
-  @ValidateNested({ each: true })
-  @Type(() => PlanStepSpec)
-  steps?: PlanStepSpec[];
-
-  @ValidateIf((s: StrategySpec) => s.type === 'shadow')
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(8)
   @ArrayUnique()
   @IsString({ each: true })
-  shadows?: string[];
+  shadows: string[];
+}
 
-  @ValidateIf((s: StrategySpec) => s.type === 'canary')
+export class CanaryStrategySpec extends StrategyTypeSpec {
+  declare type: 'canary';
+
   @IsString()
-  canary?: string;
+  primary: string;
 
-  @ValidateIf((s: StrategySpec) => s.type === 'canary')
+  @IsString()
+  canary: string;
+
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(100)
-  percent?: number;
+  percent: number;
+}
 
-  @ValidateIf((s: StrategySpec) => s.type === 'bandit')
+export class BanditStrategySpec extends StrategyTypeSpec {
+  declare type: 'bandit';
+
   @IsIn(BANDIT_ALGORITHMS)
-  algorithm?: BanditAlgorithm;
+  algorithm: BanditAlgorithm;
 
   /** Floor on every arm's share of traffic. @default 0.01 */
-  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.minShare !== undefined)
+  @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(0.5)
   minShare?: number;
 
   /** Exploration rate of epsilon-greedy. @default 0.1 */
-  @ValidateIf((s: StrategySpec) => s.type === 'bandit' && s.epsilon !== undefined)
+  @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(1)
   epsilon?: number;
 }
+
+export class PlanStrategySpec extends StrategyTypeSpec {
+  declare type: 'plan';
+
+  @IsString()
+  primary: string;
+
+  /** The variant a plan walks from shadow to full traffic. */
+  @IsString()
+  candidate: string;
+
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(20)
+  @ValidateNested({ each: true })
+  @Type(() => PlanStepSpec)
+  steps: PlanStepSpec[];
+}
+
+export type StrategySpec = SingleStrategySpec | ShadowStrategySpec | CanaryStrategySpec | BanditStrategySpec | PlanStrategySpec;
+
+const STRATEGY_CLASSES: { name: StrategyType; value: new () => StrategySpec }[] = [
+  { name: 'single', value: SingleStrategySpec },
+  { name: 'shadow', value: ShadowStrategySpec },
+  { name: 'canary', value: CanaryStrategySpec },
+  { name: 'bandit', value: BanditStrategySpec },
+  { name: 'plan', value: PlanStrategySpec },
+];
 
 export const REWARD_TYPES = ['match', 'explicit', 'negAbsError'] as const;
 export type RewardType = (typeof REWARD_TYPES)[number];
@@ -317,7 +345,7 @@ export class DeploymentSpecInput {
 
   @IsDefined({ message: 'strategy is required' })
   @ValidateNested()
-  @Type(() => StrategySpec)
+  @Type(() => StrategyTypeSpec, { discriminator: { property: 'type', subTypes: STRATEGY_CLASSES }, keepDiscriminatorProperty: true })
   strategy: StrategySpec;
 
   /** @default {"type": "match"} */
@@ -370,14 +398,6 @@ export interface DeploymentSpec {
   status?: DeploymentStatus;
 }
 
-const FIELDS_BY_TYPE: Record<StrategyType, (keyof StrategySpec)[]> = {
-  single: ['variant'],
-  shadow: ['primary', 'shadows'],
-  canary: ['primary', 'canary', 'percent'],
-  bandit: ['algorithm', 'minShare', 'epsilon'],
-  plan: ['primary', 'candidate', 'steps'],
-};
-
 /** Rules class-validator cannot express: names unique, strategy refers to known variants. */
 export function specProblems(spec: DeploymentSpecInput): string[] {
   const problems: string[] = [];
@@ -386,27 +406,14 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (duplicates.length) problems.push(`variants: duplicate names ${[...new Set(duplicates)].join(', ')}`);
 
   const strategy = spec.strategy;
-  const allowed = new Set<string>(['type', ...FIELDS_BY_TYPE[strategy.type]]);
-  for (const field of Object.keys(strategy)) {
-    if (!allowed.has(field) && strategy[field as keyof StrategySpec] !== undefined) {
-      problems.push(`strategy.${field} does not apply to strategy ${strategy.type}`);
-    }
-  }
   const known = new Set(names);
-  const refs: [string, string | undefined][] = [
-    ['variant', strategy.variant],
-    ['primary', strategy.primary],
-    ['canary', strategy.canary],
-    ['candidate', strategy.candidate],
-    ...(strategy.shadows ?? []).map((shadow, i): [string, string] => [`shadows.${i}`, shadow]),
-  ];
-  for (const [field, ref] of refs) {
-    if (ref !== undefined && !known.has(ref)) problems.push(`strategy.${field}: unknown variant "${ref}"`);
+  for (const [field, ref] of variantRefs(strategy)) {
+    if (!known.has(ref)) problems.push(`strategy.${field}: unknown variant "${ref}"`);
   }
-  if (strategy.type === 'canary' && strategy.primary !== undefined && strategy.primary === strategy.canary) {
+  if (strategy.type === 'canary' && strategy.primary === strategy.canary) {
     problems.push('strategy.canary must differ from strategy.primary');
   }
-  if (strategy.type === 'shadow' && strategy.primary !== undefined && strategy.shadows?.includes(strategy.primary)) {
+  if (strategy.type === 'shadow' && strategy.shadows.includes(strategy.primary)) {
     problems.push('strategy.shadows must not include the primary');
   }
   if (strategy.type === 'bandit' && spec.variants.length < 2) {
@@ -420,22 +427,44 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   return problems;
 }
 
-function planProblems(plan: StrategySpec): string[] {
+/** The variants a strategy names, by field. */
+function variantRefs(strategy: StrategySpec): [string, string][] {
+  switch (strategy.type) {
+    case 'single':
+      return [['variant', strategy.variant]];
+    case 'shadow':
+      return [['primary', strategy.primary], ...strategy.shadows.map((shadow, i): [string, string] => [`shadows.${i}`, shadow])];
+    case 'canary':
+      return [
+        ['primary', strategy.primary],
+        ['canary', strategy.canary],
+      ];
+    case 'plan':
+      return [
+        ['primary', strategy.primary],
+        ['candidate', strategy.candidate],
+      ];
+    case 'bandit':
+      return [];
+  }
+}
+
+function planProblems(plan: PlanStrategySpec): string[] {
   const problems: string[] = [];
-  if (plan.primary !== undefined && plan.primary === plan.candidate) problems.push('strategy.candidate must differ from strategy.primary');
-  const steps = plan.steps ?? [];
+  if (plan.primary === plan.candidate) problems.push('strategy.candidate must differ from strategy.primary');
+  const steps = plan.steps;
   let lastCanary: { index: number; percent: number } | undefined;
   steps.forEach((step, index) => {
     const kind = planStepKind(step);
     if (!kind) return void problems.push(`strategy.steps.${index} must have exactly one of ${PLAN_STEP_KINDS.join(', ')}`);
     if (kind === 'promote' && index !== steps.length - 1) problems.push(`strategy.steps.${index}: promote must be the last step`);
-    if (kind === 'canary') {
-      if (lastCanary && step.canary! < lastCanary.percent) {
+    if (step.canary !== undefined) {
+      if (lastCanary && step.canary < lastCanary.percent) {
         problems.push(
           `strategy.steps.${index}.canary (${step.canary}) must not go below step ${lastCanary.index}'s ${lastCanary.percent}: canary steps only widen`,
         );
       }
-      lastCanary = { index, percent: step.canary! };
+      lastCanary = { index, percent: step.canary };
     }
   });
   if (steps.length && planStepKind(steps[steps.length - 1]) !== 'promote') problems.push('strategy.steps: a plan must end with {"promote": true}');
@@ -454,10 +483,29 @@ function definedFields<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
 
-/** Validates a PUT body in full: shape, then cross-references. */
+/** Fields a spec once carried and the rollout status holds now (`DeploymentStatus`). */
+const STATUS_FIELDS = new Set(['step', 'paused', 'vetoed']);
+
+/**
+ * class-validator's words for a strategy field its type's class does not have, in this
+ * API's; none when the type itself is unknown (that problem is reported).
+ */
+function strategyFieldProblems(problems: string[], plain: unknown): string[] {
+  const type = (plain as { strategy?: { type?: unknown } }).strategy?.type;
+  const known = (STRATEGY_TYPES as readonly unknown[]).includes(type);
+  return problems.flatMap((problem) => {
+    const field = /^strategy\.(\w+): property \1 should not exist$/.exec(problem)?.[1];
+    if (field === undefined) return [problem];
+    if (!known) return [];
+    if (STATUS_FIELDS.has(field)) return [`strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it`];
+    return [`strategy.${field} does not apply to strategy ${type as string}`];
+  });
+}
+
+/** Validates a PUT body in full: shape (each strategy by the class of its type), then cross-references. */
 export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpecInput> {
   const result = validatePlain(DeploymentSpecInput, plain);
-  if (!result.ok) return result;
+  if (!result.ok) return { ok: false, problems: strategyFieldProblems(result.problems, plain) };
   const problems = specProblems(result.value);
   return problems.length ? { ok: false, problems } : result;
 }
@@ -466,13 +514,9 @@ export function isValidName(name: string): boolean {
   return NAME_PATTERN.test(name);
 }
 
-/** What gets stored for a validated PUT body: defaults filled in, unknown-to-type fields gone. */
+/** What gets stored for a validated PUT body: defaults filled in, as plain data. */
 export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Date = new Date()): Omit<DeploymentSpec, 'version' | 'status'> {
-  const strategy = Object.fromEntries(
-    Object.entries(input.strategy).filter(
-      ([field, value]) => value !== undefined && (field === 'type' || FIELDS_BY_TYPE[input.strategy.type].includes(field as keyof StrategySpec)),
-    ),
-  ) as unknown as StrategySpec;
+  const strategy = definedFields(input.strategy) as StrategySpec;
   return {
     name,
     updatedAt: now.toISOString(),

@@ -1,4 +1,4 @@
-import type { EvaluationPolicy, JoinedEvent } from '@switchyard/contracts';
+import type { EvaluationPolicy, JoinedEvent, StrategySpec } from '@switchyard/contracts';
 import { configuredShares } from './plan';
 import { normalizeWeights, Weights } from './weights';
 
@@ -121,7 +121,8 @@ export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbac
  * traffic logs as its propensity; a bandit's fixed weights are scaled to sum to 1.
  */
 export function targetProbabilities(policy: Pick<EvaluationPolicy, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'weights'>): Weights {
-  return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy)!;
+  // A fixed policy is validated as the strategy of its type (`EvaluationPolicy`): its fields are there.
+  return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy as StrategySpec)!;
 }
 
 /** π(a)/μ(a) per sample; a variant the target never chooses weighs 0. */

@@ -67,7 +67,7 @@ describe(servingSpec.name, () => {
 describe(configuredShares.name, () => {
   it('gives each variant its set share: the canary at its bucket resolution, the primary alone under a shadow', () => {
     expect(configuredShares({ type: 'single', variant: 'v2' })).toEqual({ v2: 1 });
-    expect(configuredShares({ type: 'shadow', primary: 'v1' })).toEqual({ v1: 1 });
+    expect(configuredShares({ type: 'shadow', primary: 'v1', shadows: ['v2'] })).toEqual({ v1: 1 });
     expect(configuredShares({ type: 'canary', primary: 'v1', canary: 'v2', percent: 12.345 })).toEqual({ v1: 1 - 0.1235, v2: 0.1235 });
   });
 
@@ -76,6 +76,6 @@ describe(configuredShares.name, () => {
     expect(configuredShares(plan, { step: 3 })).toEqual({ v1: 0.95, v2: 0.05 });
     expect(configuredShares(plan, { step: 6 })).toEqual({ v2: 1 });
     expect(configuredShares(plan, { step: 5 })).toBeUndefined();
-    expect(configuredShares({ type: 'bandit' })).toBeUndefined();
+    expect(configuredShares({ type: 'bandit', algorithm: 'thompson' })).toBeUndefined();
   });
 });

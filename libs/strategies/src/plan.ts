@@ -1,4 +1,4 @@
-import { type DeploymentSpec, type DeploymentStatus, planStepKind, type PlanStepSpec, type StrategySpec } from '@switchyard/contracts';
+import { type DeploymentSpec, type DeploymentStatus, type PlanStepSpec, type PlanStrategySpec, type StrategySpec } from '@switchyard/contracts';
 import { canaryShare } from './canary';
 import type { Weights } from './weights';
 
@@ -6,9 +6,9 @@ import type { Weights } from './weights';
 export const PLAN_BANDIT_MIN_SHARE = 0.05;
 
 /** A plan's current step, as its rollout status says. */
-export function currentStep(plan: StrategySpec, status: DeploymentStatus = {}): { index: number; step: PlanStepSpec } {
+export function currentStep(plan: PlanStrategySpec, status: DeploymentStatus = {}): { index: number; step: PlanStepSpec } {
   const index = status.step ?? 0;
-  return { index, step: plan.steps![index] };
+  return { index, step: plan.steps[index] };
 }
 
 /**
@@ -17,23 +17,15 @@ export function currentStep(plan: StrategySpec, status: DeploymentStatus = {}): 
  * alone before any); the promote step serves the candidate alone until the controller
  * writes it as `single`.
  */
-export function stepStrategy(plan: StrategySpec, index: number): StrategySpec {
-  const primary = plan.primary!;
-  const candidate = plan.candidate!;
-  const step = plan.steps![index];
-  switch (planStepKind(step)) {
-    case 'shadow':
-      return { type: 'shadow', primary, shadows: [candidate] };
-    case 'canary':
-      return { type: 'canary', primary, canary: candidate, percent: step.canary! };
-    case 'bandit':
-      return { type: 'bandit', algorithm: step.bandit!.algorithm, minShare: step.bandit!.minShare ?? PLAN_BANDIT_MIN_SHARE };
-    case 'promote':
-      return { type: 'single', variant: candidate };
-    case 'pause':
-    default:
-      return index > 0 ? stepStrategy(plan, index - 1) : { type: 'single', variant: primary };
-  }
+export function stepStrategy(plan: PlanStrategySpec, index: number): Exclude<StrategySpec, PlanStrategySpec> {
+  const { primary, candidate } = plan;
+  const { shadow, canary, bandit, promote } = plan.steps[index];
+  if (shadow) return { type: 'shadow', primary, shadows: [candidate] };
+  if (canary !== undefined) return { type: 'canary', primary, canary: candidate, percent: canary };
+  if (bandit) return { type: 'bandit', algorithm: bandit.algorithm, minShare: bandit.minShare ?? PLAN_BANDIT_MIN_SHARE };
+  if (promote) return { type: 'single', variant: candidate };
+  // A pause.
+  return index > 0 ? stepStrategy(plan, index - 1) : { type: 'single', variant: primary };
 }
 
 /**
@@ -52,27 +44,24 @@ export function servingSpec(spec: DeploymentSpec): DeploymentSpec {
   };
 }
 
-/** The fields of a strategy that decide who is served. */
-export type ServingFields = Pick<StrategySpec, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'candidate' | 'steps'>;
-
 /**
  * The share of requests each variant is set to answer under `strategy` (a plan: the
  * current step of `status`), as the router assigns them (a canary percent at its bucket
  * resolution); `undefined` for a bandit, whose shares move with its weights.
  */
-export function configuredShares(strategy: ServingFields, status: DeploymentStatus = {}): Weights | undefined {
+export function configuredShares(strategy: StrategySpec, status: DeploymentStatus = {}): Weights | undefined {
   switch (strategy.type) {
     case 'single':
-      return { [strategy.variant!]: 1 };
+      return { [strategy.variant]: 1 };
     case 'shadow':
-      return { [strategy.primary!]: 1 };
+      return { [strategy.primary]: 1 };
     case 'canary': {
-      const share = canaryShare(strategy.percent ?? 0);
-      return { [strategy.primary!]: 1 - share, [strategy.canary!]: share };
+      const share = canaryShare(strategy.percent);
+      return { [strategy.primary]: 1 - share, [strategy.canary]: share };
     }
     case 'plan':
-      return configuredShares(stepStrategy(strategy as StrategySpec, currentStep(strategy as StrategySpec, status).index));
-    default:
+      return configuredShares(stepStrategy(strategy, currentStep(strategy, status).index));
+    case 'bandit':
       return undefined;
   }
 }

@@ -1,4 +1,5 @@
 import {
+  type BanditStrategySpec,
   type DecisionAction,
   type DecisionEvidence,
   type DeploymentSpec,
@@ -6,6 +7,7 @@ import {
   GUARDRAIL_DEFAULTS,
   type Guardrails,
   planStepKind,
+  type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
@@ -190,9 +192,9 @@ export function reconcileRollout(
   arms: Record<string, ArmRecord>,
   now: Date,
 ): RolloutStep | undefined {
-  const plan = spec.strategy.type === 'plan';
-  const guardrails = spec.guardrails ?? (plan ? { ...GUARDRAIL_DEFAULTS } : undefined);
-  if (!guardrails || spec.strategy.type === 'single') return undefined;
+  const strategy = spec.strategy;
+  const guardrails = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
+  if (!guardrails || strategy.type === 'single') return undefined;
   const subject = rolloutSubject(spec);
   const last = previous?.lastDecision;
   // Its status is written in the same step as the state that records the decision: it is in force.
@@ -206,18 +208,15 @@ export function reconcileRollout(
     if (previous?.history) state.history = previous.history;
   } else state = { ...previous, specVersion: spec.version };
   const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm], state.baselineVersion === spec.version);
-  if (plan) return judgePlan(spec, guardrails, state, counted, now);
+  if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
-  const strategy = spec.strategy;
   switch (strategy.type) {
     case 'canary':
-      return onGuardrails(state, guardrails, compareCanary(strategy.primary!, strategy.canary!, strategy.percent ?? 0, guardrails, counted));
+      return onGuardrails(state, guardrails, compareCanary(strategy.primary, strategy.canary, strategy.percent, guardrails, counted));
     case 'shadow':
-      return onGuardrails(state, guardrails, compareShadows(strategy.primary!, strategy.shadows ?? [], guardrails, counted));
+      return onGuardrails(state, guardrails, compareShadows(strategy.primary, strategy.shadows, guardrails, counted));
     case 'bandit':
-      return judgeBandit(spec, guardrails, state, counted);
-    default:
-      return { state };
+      return judgeBandit(spec, strategy, guardrails, state, counted);
   }
 }
 
@@ -338,13 +337,11 @@ const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n:
  * advances after its seconds; one without waits for `resume`: advancing into it writes
  * the status paused.
  */
-function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
-  const plan = spec.strategy;
+function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
   const { index, step } = currentStep(plan, spec.status);
-  const kind = planStepKind(step)!;
-  const primary = plan.primary!;
-  const candidate = plan.candidate!;
-  const position = `step ${index + 1} of ${plan.steps!.length} (${kind})`;
+  const kind = planStepKind(step);
+  const { primary, candidate } = plan;
+  const position = `step ${index + 1} of ${plan.steps.length} (${kind})`;
   const held = state.evidence ?? NO_EVIDENCE(guardrails.alpha);
   if (spec.status?.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
 
@@ -357,39 +354,38 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
   ) => finish(state, status, evidence, [reason], { action, reason: `${position}: ${reason}`, candidate, primary, evidence, ...write });
   const advance = (evidence: DecisionEvidence, reason: string) => {
     const next = index + 1;
-    const openPause = planStepKind(plan.steps![next]) === 'pause' && plan.steps![next].pause!.seconds === undefined;
+    const pause = plan.steps[next].pause;
+    const openPause = pause !== undefined && pause.seconds === undefined;
     return decide('passed', evidence, 'advance', reason, { status: { step: next, ...(openPause && { paused: true }) } });
   };
 
   let comparison: Comparison;
-  switch (kind) {
-    case 'promote':
-      return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { strategy: { type: 'single', variant: candidate } });
-    case 'pause': {
-      const seconds = step.pause!.seconds;
-      const left = seconds === undefined ? 0 : seconds - (now.getTime() - Date.parse(state.since)) / 1000;
-      if (left <= 0) return advance(held, seconds === undefined ? 'resumed' : `paused ${seconds} s`);
-      return finish(state, 'running', held, [`${position}: ${Math.ceil(left)} s of ${seconds} s left`]);
+  const served = stepStrategy(plan, index);
+  if (step.promote) {
+    return decide('done', held, 'promote', `every gate passed; ${candidate} now serves all traffic`, { strategy: { type: 'single', variant: candidate } });
+  } else if (step.pause) {
+    const seconds = step.pause.seconds;
+    const left = seconds === undefined ? 0 : seconds - (now.getTime() - Date.parse(state.since)) / 1000;
+    if (left <= 0) return advance(held, seconds === undefined ? 'resumed' : `paused ${seconds} s`);
+    return finish(state, 'running', held, [`${position}: ${Math.ceil(left)} s of ${seconds} s left`]);
+  } else if (step.shadow) {
+    comparison = compareShadows(primary, [candidate], { ...guardrails, minSamples: step.shadow.minSamples ?? guardrails.minSamples }, counted);
+  } else if (served.type === 'canary') {
+    comparison = compareCanary(primary, candidate, served.percent, guardrails, counted);
+  } else if (step.bandit && served.type === 'bandit') {
+    comparison = compare(primary, candidate, guardrails, counted);
+    // The split moves by design: checked against the propensities it logged.
+    const split = checkBanditSplit([primary, candidate], served.minShare ?? DEFAULT_MIN_SHARE, counted);
+    comparison.evidence.srmP = split.srmP;
+    if (split.mismatch) comparison.mismatch = split.mismatch;
+    const pairs = counted(candidate).rewards.count + counted(primary).rewards.count;
+    const needed = step.bandit.minSamples ?? 2 * guardrails.minSamples;
+    if (pairs < needed && comparison.judgement.verdict !== 'fail' && !comparison.mismatch) {
+      return finish(state, 'waiting', comparison.evidence, [`${position}: ${pairs} of ${needed} labelled pairs`]);
     }
-    case 'shadow':
-      comparison = compareShadows(primary, [candidate], { ...guardrails, minSamples: step.shadow!.minSamples ?? guardrails.minSamples }, counted);
-      break;
-    case 'canary':
-      comparison = compareCanary(primary, candidate, step.canary!, guardrails, counted);
-      break;
-    case 'bandit': {
-      comparison = compare(primary, candidate, guardrails, counted);
-      // The split moves by design: checked against the propensities it logged.
-      const split = checkBanditSplit([primary, candidate], stepStrategy(plan, index).minShare!, counted);
-      comparison.evidence.srmP = split.srmP;
-      if (split.mismatch) comparison.mismatch = split.mismatch;
-      const pairs = counted(candidate).rewards.count + counted(primary).rewards.count;
-      const needed = step.bandit!.minSamples ?? 2 * guardrails.minSamples;
-      if (pairs < needed && comparison.judgement.verdict !== 'fail' && !comparison.mismatch) {
-        return finish(state, 'waiting', comparison.evidence, [`${position}: ${pairs} of ${needed} labelled pairs`]);
-      }
-      break;
-    }
+  } else {
+    // Refused by validation (`planStepKind`): a record written some other way is not acted on.
+    return finish(state, 'paused', held, [`${position}: not a step with exactly one kind`]);
   }
   const { judgement, evidence, mismatch } = comparison;
   const reason = judgement.reasons.join('; ');
@@ -419,14 +415,14 @@ function judgePlan(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutS
  * whose error rate or latency fails against the best arm (highest mean reward among
  * arms with `minSamples`) is vetoed (its status), one per pass, and held at the floor share.
  */
-function judgeBandit(spec: DeploymentSpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
+function judgeBandit(spec: DeploymentSpec, bandit: BanditStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
   const vetoed = new Set(spec.status?.vetoed ?? []);
   const arms = spec.variants.map((variant) => ({ name: variant.name, record: counted(variant.name) }));
   const n = Object.fromEntries(arms.map((arm) => [arm.name, arm.record.rewards.count]));
   const means = Object.fromEntries(arms.filter((arm) => arm.record.rewards.count > 0).map((arm) => [arm.name, mean(arm.record.rewards)]));
   const split = checkBanditSplit(
     arms.map((arm) => arm.name),
-    spec.strategy.minShare ?? DEFAULT_MIN_SHARE,
+    bandit.minShare ?? DEFAULT_MIN_SHARE,
     counted,
   );
   const evidence: DecisionEvidence = { metric: 'reward', n, mean: means, delta: null, low: null, high: null, alpha: guardrails.alpha, srmP: split.srmP };

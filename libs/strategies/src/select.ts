@@ -27,14 +27,14 @@ export function selectVariant(spec: DeploymentSpec, ctx: SelectContext): Selecti
   const strategy = spec.strategy;
   switch (strategy.type) {
     case 'single':
-      return { variant: strategy.variant!, probability: 1, shadows: [] };
+      return { variant: strategy.variant, probability: 1, shadows: [] };
     case 'shadow':
-      return { variant: strategy.primary!, probability: 1, shadows: [...(strategy.shadows ?? [])] };
+      return { variant: strategy.primary, probability: 1, shadows: [...strategy.shadows] };
     case 'canary': {
-      const share = canaryShare(strategy.percent ?? 0);
-      return assignCanary(spec.name, ctx.unitKey, strategy.percent ?? 0) === 'canary'
-        ? { variant: strategy.canary!, probability: share, shadows: [], fallback: strategy.primary! }
-        : { variant: strategy.primary!, probability: 1 - share, shadows: [] };
+      const share = canaryShare(strategy.percent);
+      return assignCanary(spec.name, ctx.unitKey, strategy.percent) === 'canary'
+        ? { variant: strategy.canary, probability: share, shadows: [], fallback: strategy.primary }
+        : { variant: strategy.primary, probability: 1 - share, shadows: [] };
     }
     case 'bandit': {
       const weights = alignWeights(
@@ -47,7 +47,9 @@ export function selectVariant(spec: DeploymentSpec, ctx: SelectContext): Selecti
     }
     case 'plan':
       return selectVariant(servingSpec(spec), ctx);
-    default:
-      throw new Error(`unknown strategy type ${JSON.stringify(strategy.type satisfies never)}`);
+    default: {
+      const unknown: never = strategy;
+      throw new Error(`unknown strategy type ${JSON.stringify((unknown as { type: unknown }).type)}`);
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
+import { BanditStrategySpec, DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
@@ -80,7 +80,7 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
           this.dirty.add(deployment);
           continue;
         }
-        await this.computeAndStore(spec);
+        await this.computeAndStore(spec, spec.strategy);
       } catch (error) {
         this.dirty.add(deployment);
         this.logger.warn({ deployment, error: (error as Error).message }, 'could not compute bandit weights; will retry');
@@ -101,16 +101,16 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async computeAndStore(spec: DeploymentSpec): Promise<void> {
+  private async computeAndStore(spec: DeploymentSpec, bandit: BanditStrategySpec): Promise<void> {
     // Read before the statistics: a write by anyone after this makes ours stale, and the store refuses it.
     const expected = await this.store.version(spec.name);
     const stats = await this.stats.read(spec.name);
     const arms = spec.variants.map((variant) => ({ name: variant.name, stats: stats[variant.name] }));
-    const minShare = spec.strategy.minShare ?? DEFAULT_MIN_SHARE;
-    const weights = banditWeights(spec.strategy.algorithm!, arms, {
+    const minShare = bandit.minShare ?? DEFAULT_MIN_SHARE;
+    const weights = banditWeights(bandit.algorithm, arms, {
       rng: Math.random,
       minShare,
-      epsilon: spec.strategy.epsilon,
+      epsilon: bandit.epsilon,
       vetoed: spec.status?.vetoed,
       rewardKind: rewardKindOf(spec.reward),
     });
@@ -127,7 +127,7 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
       action: 'weights',
       specVersion: spec.version,
       detail: {
-        algorithm: spec.strategy.algorithm,
+        algorithm: bandit.algorithm,
         minShare,
         weights,
         weightsVersion,

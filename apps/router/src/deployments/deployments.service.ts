@@ -82,7 +82,7 @@ export class DeploymentsService {
       const fresh = !judged || judged.specVersion !== spec.version;
       extra.plan = {
         step: index + 1,
-        of: spec.strategy.steps!.length,
+        of: spec.strategy.steps.length,
         kind: planStepKind(step),
         current: step,
         paused: spec.status?.paused ?? false,
@@ -125,7 +125,7 @@ export class DeploymentsService {
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
     const detail = { fromVersion: current.version, step: currentStep(current.strategy, current.status).index + 1 };
     if (action === 'abort') {
-      return this.changed(await this.replace(current, withStrategy(current, { type: 'single', variant: current.strategy.primary! })), 'plan-abort', detail);
+      return this.changed(await this.replace(current, withStrategy(current, { type: 'single', variant: current.strategy.primary })), 'plan-abort', detail);
     }
     const outcome = await this.submit({ deployment: name, change: 'status', status: { paused: action === 'pause' }, expectedVersion: current.version });
     if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);

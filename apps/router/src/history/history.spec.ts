@@ -24,7 +24,7 @@ describe(buildHistory.name, () => {
         reason: 'worse',
         evidence: { n: { v1: 200, v2: 30 }, mean: { v1: 0.9, v2: 0.7 }, delta: -0.2, low: -0.3, high: -0.1, srmP: 0.4 },
       },
-      { type: 'deployment', action: 'put', occurredAt: at(30), specVersion: 3, detail: { strategy: { type: 'bandit' } } },
+      { type: 'deployment', action: 'put', occurredAt: at(30), specVersion: 3, detail: { strategy: { type: 'bandit', algorithm: 'thompson' } } },
       {
         type: 'deployment',
         action: 'weights',

@@ -71,8 +71,11 @@ interface Serving {
 }
 
 function afterDecision({ strategy, status }: Serving, action: string, candidate?: string, primary?: string): Serving | undefined {
-  if (action === 'rollback') return { strategy: { type: 'single', variant: primary ?? strategy.primary }, status: {} };
-  if (action === 'promote') return { strategy: { type: 'single', variant: candidate ?? strategy.candidate ?? strategy.canary }, status: {} };
+  const single = (variant: string | undefined): Serving | undefined =>
+    variant === undefined ? undefined : { strategy: { type: 'single', variant }, status: {} };
+  if (action === 'rollback') return single(primary ?? ('primary' in strategy ? strategy.primary : undefined));
+  if (action === 'promote')
+    return single(candidate ?? (strategy.type === 'plan' ? strategy.candidate : strategy.type === 'canary' ? strategy.canary : undefined));
   if (action === 'advance' && strategy.type === 'plan') return { strategy, status: { ...status, step: (status.step ?? 0) + 1 } };
   return undefined;
 }
