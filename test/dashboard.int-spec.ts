@@ -197,10 +197,11 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       required: ['variants', 'strategy'],
       properties: {
         variants: { type: 'array', minItems: 1, maxItems: 16, items: { $ref: '#/components/schemas/VariantSpec' } },
-        strategy: { $ref: '#/components/schemas/StrategySpec' },
+        strategy: { oneOf: expect.arrayContaining([{ $ref: '#/components/schemas/CanaryStrategySpec' }]), discriminator: { propertyName: 'type' } },
       },
     });
-    expect(schemas.StrategySpec.properties.type.enum).toEqual(['single', 'shadow', 'canary', 'bandit', 'plan']);
+    expect(schemas.StrategyTypeSpec.properties.type.enum).toEqual(['single', 'shadow', 'canary', 'bandit', 'plan']);
+    expect(schemas.CanaryStrategySpec.required).toEqual(expect.arrayContaining(['primary', 'canary', 'percent']));
     expect(schemas.GuardrailsSpec.properties.alpha).toMatchObject({ minimum: 0.0001, maximum: 0.5 });
     // Only the contracts: no environment classes leak into the API's description.
     expect(Object.keys(schemas).filter((name) => name.endsWith('Env'))).toEqual([]);

@@ -1,10 +1,11 @@
-import { DeploymentJson, describeDecision, evaluationView, latestWeights, listView, servedSplit, setSplit, statusView, table, tailLine } from './format';
+import { DeploymentJson, describeDecision, evaluationView, listView, servedSplit, statusView, table, tailLine } from './format';
 
 const canary: DeploymentJson = {
   name: 'churn',
   version: 4,
   variants: [{ name: 'v1' }, { name: 'v2' }],
   strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
+  split: { v1: 0.9, v2: 0.1 },
   report: {
     v1: { served: { requests: 880, errors: 1, latencyMs: { p50: 2, p95: 5 }, reward: { count: 400, mean: 0.7, low: 0.655, high: 0.745 } } },
     v2: {
@@ -20,15 +21,6 @@ const canary: DeploymentJson = {
     lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
   },
 };
-
-describe(setSplit.name, () => {
-  it('gives each strategy its configured shares, and none for a bandit', () => {
-    expect(setSplit({ type: 'canary', primary: 'v1', canary: 'v2', percent: 10 }, ['v1', 'v2'])).toEqual({ v1: 0.9, v2: 0.1 });
-    expect(setSplit({ type: 'single', variant: 'v2' }, ['v1', 'v2'])).toEqual({ v1: 0, v2: 1 });
-    expect(setSplit({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, ['v1', 'v2'])).toEqual({ v1: 1, v2: 0 });
-    expect(setSplit({ type: 'bandit', algorithm: 'thompson' }, ['v1', 'v2'])).toEqual({ v1: undefined, v2: undefined });
-  });
-});
 
 describe(servedSplit.name, () => {
   it('divides served requests per variant by all served requests, shadows left out', () => {
@@ -69,6 +61,7 @@ describe(statusView.name, () => {
       guardrails: undefined,
       strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{}, {}, {}] },
       status: { step: 1, paused: true },
+      split: { v1: 0.75, v2: 0.25 },
       plan: {
         step: 2,
         of: 3,
@@ -90,26 +83,16 @@ describe(statusView.name, () => {
 describe(`${statusView.name} of a bandit`, () => {
   const bandit: DeploymentJson = { ...canary, guardrails: undefined, strategy: { type: 'bandit', algorithm: 'thompson' } };
 
-  it('shows the latest weight snapshot of the current version as the set split', () => {
-    const history = {
-      split: [
-        { at: 't1', source: 'weights', specVersion: 4, shares: { v1: 0.5, v2: 0.5 } },
-        { at: 't2', source: 'weights', specVersion: 4, shares: { v1: 0.25, v2: 0.75 } },
-        { at: 't3', source: 'weights', specVersion: 3, shares: { v1: 1, v2: 0 } },
-      ],
-    };
-    const weights = latestWeights(history, 4);
-    expect(weights).toMatchObject({ at: 't2' });
-    const sut = statusView(bandit, new Date(0), weights);
+  it('shows the weights the router serves as the set split, with when they were computed', () => {
+    const sut = statusView({ ...bandit, split: { v1: 0.25, v2: 0.75 }, weightsAt: 't2' }, new Date(0));
     expect(sut).toContain("set = the bandit's weights at t2");
     expect(sut).toMatch(/^v1\s+served\s+25\.0%\s+88\.0%/m);
     expect(sut).toMatch(/^v2\s+served\s+75\.0%\s+12\.0%/m);
   });
 
-  it('says "bandit" when no snapshot of this version is known', () => {
-    expect(latestWeights({ split: [] }, 4)).toBeUndefined();
-    const sut = statusView(bandit, new Date(0));
-    expect(sut).toContain('set = bandit (no weight snapshot of this version yet)');
+  it('says "bandit" when no weights are stored yet', () => {
+    const sut = statusView({ ...bandit, split: null }, new Date(0));
+    expect(sut).toContain('set = bandit (no weights stored yet)');
     expect(sut).toMatch(/^v1\s+served\s+bandit\s+88\.0%/m);
   });
 });

@@ -3,7 +3,6 @@
  * Types are the JSON shapes of `GET /v1/deployments/{name}` (DESIGN "HTTP API").
  */
 import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
-import { configuredShares } from '@switchyard/strategies';
 
 /** A strategy as the router answers it: the contract's, unvalidated here (the router validated it). */
 export type StrategyJson = StrategySpec;
@@ -41,6 +40,10 @@ export interface DeploymentJson {
   strategy: StrategyJson;
   /** The rollout status (a plan's step and pause, a bandit's vetoes). */
   status?: DeploymentStatus;
+  /** The share each variant is set to answer, as the router assigns it; `null` for a bandit with no weights stored yet. */
+  split?: Record<string, number> | null;
+  /** A bandit's: when the weights `split` holds were computed. */
+  weightsAt?: string;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
   guardrails?: JudgementJson & Record<string, unknown>;
   plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
@@ -58,12 +61,6 @@ export const percent = (share: number | undefined): string | undefined =>
   share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`;
 
 const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
-
-/** Each variant's set share under `strategy` (`configuredShares`), 0 for the others; `undefined` for a bandit's, which move. */
-export function setSplit(strategy: StrategyJson, variants: string[]): Record<string, number | undefined> {
-  const shares = configuredShares(strategy);
-  return Object.fromEntries(variants.map((v) => [v, shares ? (shares[v] ?? 0) : undefined]));
-}
 
 /** The share of served requests each variant answered, from the report's request counters. */
 export function servedSplit(report: DeploymentJson['report'] = {}): Record<string, number> {
@@ -107,20 +104,8 @@ export function listView(deployments: DeploymentJson[]): string {
   );
 }
 
-/** The latest bandit weights of the current spec version from a history answer, if any. */
-export function latestWeights(
-  history: { split?: { at: string; source: string; specVersion?: number; shares: Record<string, number> }[] } | undefined,
-  version: number,
-) {
-  const points = (history?.split ?? []).filter((p) => p.source === 'weights' && p.specVersion === version);
-  return points.length ? points[points.length - 1] : undefined;
-}
-
-/**
- * The `status` screen: header, per-variant table (set vs served split, rewards), judgement.
- * A bandit's set split is its latest weight snapshot (`weights`, from the history) when known.
- */
-export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: { at: string; shares: Record<string, number> }): string {
+/** The `status` screen: header, per-variant table (set split as the router serves it vs served split, rewards), judgement. */
+export function statusView(d: DeploymentJson, now: Date = new Date()): string {
   const lines: string[] = [];
   const serving = d.plan?.serving ?? d.strategy;
   lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy, d.status)}`);
@@ -128,7 +113,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: 
     lines.push(`plan step ${d.plan.step}/${d.plan.of} ${d.plan.kind ?? '?'}${d.plan.paused ? ' (paused)' : ''}  serving ${describeStrategy(serving)}`);
   }
   const names = d.variants.map((v) => v.name);
-  const set = serving.type === 'bandit' && weights ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...weights.shares } : setSplit(serving, names);
+  const set: Record<string, number | undefined> = d.split ?? {};
   const served = servedSplit(d.report);
   const rows: (string | number | undefined)[][] = [];
   for (const name of names) {
@@ -154,7 +139,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date(), weights?: 
     if (roles.shadow) row('shadow', roles.shadow);
   }
   lines.push('');
-  if (serving.type === 'bandit') lines.push(weights ? `set = the bandit's weights at ${weights.at}` : 'set = bandit (no weight snapshot of this version yet)');
+  if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
   const judged = d.plan ?? d.guardrails;
   if (judged) {

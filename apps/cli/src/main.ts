@@ -4,7 +4,7 @@ import { DEFAULT_TOPIC_PREFIX, MAX_FEEDBACK_BATCH, topicNames } from '@switchyar
 import { stringify as toYaml } from 'yaml';
 import { adminKey, DEFAULT_URL, RouterApi } from './api';
 import { CliError, EXIT } from './errors';
-import { DeploymentJson, describeStrategy, EvaluationJson, evaluationView, latestWeights, listView, statusView, tailLine } from './format';
+import { DeploymentJson, describeStrategy, EvaluationJson, evaluationView, listView, statusView, tailLine } from './format';
 import { batches, isoTime, parsePolicy, positiveInt, readJsonLines, readSpecFile } from './inputs';
 import { checkBroker, cliKafka, dlqToReplay, replay, TAIL_TOPICS, tail, tailSource } from './kafka';
 
@@ -87,12 +87,7 @@ export function buildProgram(): Command {
       const draw = async () => {
         const deployment = await router.request<DeploymentJson>('GET', `/v1/deployments/${encodeURIComponent(name)}`);
         if (json) return print(JSON.stringify(deployment));
-        // A bandit's set split moves: its latest weight snapshot, from the history (best effort).
-        const bandit = (deployment.plan?.serving ?? deployment.strategy).type === 'bandit';
-        const history = bandit
-          ? await router.request<Parameters<typeof latestWeights>[0]>('GET', `/v1/deployments/${encodeURIComponent(name)}/history`).catch(() => undefined)
-          : undefined;
-        const screen = statusView(deployment, new Date(), latestWeights(history, deployment.version));
+        const screen = statusView(deployment);
         // Home and clear below, rather than clearing first: no flicker between frames.
         print(options.watch && process.stdout.isTTY ? `\x1b[H${screen.replace(/\n/g, '\x1b[K\n')}\x1b[J` : screen);
       };

@@ -228,7 +228,8 @@ export class PlanStrategySpec extends StrategyTypeSpec {
 
 export type StrategySpec = SingleStrategySpec | ShadowStrategySpec | CanaryStrategySpec | BanditStrategySpec | PlanStrategySpec;
 
-const STRATEGY_CLASSES: { name: StrategyType; value: new () => StrategySpec }[] = [
+/** The class that validates each strategy type (class-transformer's discriminator subtypes). */
+export const STRATEGY_CLASSES: { name: StrategyType; value: new () => StrategySpec }[] = [
   { name: 'single', value: SingleStrategySpec },
   { name: 'shadow', value: ShadowStrategySpec },
   { name: 'canary', value: CanaryStrategySpec },

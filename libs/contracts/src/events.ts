@@ -105,6 +105,15 @@ export class PredictionEvent extends EventEnvelope {
   agreesWithPrimary?: boolean;
 
   /**
+   * Plans past their first step only: the step (rollout status) it was served under. A step
+   * is no spec version: with `specVersion`, it is what the split check counts requests by.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  step?: number;
+
+  /**
    * Bandit predictions only: the version of the stored weights the variant was drawn
    * from (the `weightsVersion` of the updater's `weights` snapshot on deployment-events);
    * absent while no weights were computed yet and every arm got the same share.

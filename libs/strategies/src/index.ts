@@ -17,5 +17,6 @@ export * from './srm';
 export * from './guardrails';
 export * from './plan';
 export * from './rollout';
+export * from './deployment-view';
 export * from './ope';
 export * from './spec-log';

@@ -1,4 +1,14 @@
-import { addReportCounts, buildReport, latencyBucket, LATENCY_BUCKETS_MS, propensitySums, quantileFromBuckets, reportCounts, reportFields } from './report';
+import {
+  addReportCounts,
+  buildReport,
+  splitKey,
+  latencyBucket,
+  LATENCY_BUCKETS_MS,
+  propensitySums,
+  quantileFromBuckets,
+  reportCounts,
+  reportFields,
+} from './report';
 
 describe(reportCounts.name, () => {
   const served = { variant: 'v1', role: 'served' as const, latencyMs: 7, specVersion: 4 };
@@ -34,6 +44,13 @@ describe(reportCounts.name, () => {
   });
 });
 
+describe(splitKey.name, () => {
+  it('is the spec version, with a plan step past the first after a dot', () => {
+    expect(splitKey(4)).toBe('4');
+    expect(splitKey(4, 2)).toBe('4.2');
+  });
+});
+
 describe(reportFields.name, () => {
   it('counts a success in its latency bucket', () => {
     expect(reportFields({ variant: 'v1', role: 'served', latencyMs: 7 })).toEqual(['v1:served:requests', 'v1:served:lat:3']);
@@ -59,6 +76,12 @@ describe(reportFields.name, () => {
       'v2:served:fallbacks@4',
     ]);
     expect(reportFields({ variant: 'v2', role: 'shadow', latencyMs: 7, specVersion: 4 })).toEqual(['v2:shadow:requests', 'v2:shadow:lat:3']);
+  });
+
+  it("counts a plan's served requests and propensities per step too", () => {
+    const prediction = { variant: 'v1', role: 'served' as const, latencyMs: 7, specVersion: 4, step: 2, strategy: 'bandit' as const, probability: 0.5 };
+    expect(reportFields(prediction)).toContain('v1:served:requests@4.2');
+    expect(reportCounts(prediction).sums.map(([field]) => field)).toEqual(['v1:served:ipw@4.2', 'v1:served:ipwSq@4.2']);
   });
 });
 

@@ -16,12 +16,22 @@ export interface ReportedPrediction {
   agreesWithPrimary?: boolean;
   /** The variant chosen first, which failed, when `variant` answered in its place. */
   fallbackFrom?: string;
-  /** The spec version it was served under: served requests are also counted per version, for the split check. */
+  /** The spec version it was served under: served requests are also counted per version (and plan step), for the split check. */
   specVersion?: number;
+  /** The plan step it was served under, past the first (`PredictionEvent.step`). */
+  step?: number;
   /** The strategy it was served under; a bandit's (or a plan's) served requests also add to the propensity sums. */
   strategy?: StrategyType;
   /** The logged propensity of the variant chosen (`fallbackFrom ?? variant`). */
   probability?: number;
+}
+
+/**
+ * What served requests are counted under for the split check: the spec version, and a
+ * plan's step past its first (`<version>.<step>`), since a step writes no version.
+ */
+export function splitKey(specVersion: number, step?: number): string {
+  return step === undefined ? String(specVersion) : `${specVersion}.${step}`;
 }
 
 /** Counter fields one prediction adds to its deployment's report: `<variant>:<role>:<measure>`. */
@@ -32,11 +42,12 @@ export function reportFields(prediction: ReportedPrediction): string[] {
   else fields.push(`${base}:lat:${latencyBucket(prediction.latencyMs)}`);
   // The chosen arm's failure, though another variant answered: what its error-rate guardrail must see.
   if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:${prediction.role}:fallbacks`);
-  // Per spec version, so a sample-ratio check sees only requests served under the split it
-  // checks, however late the joiner counts the requests of the version before.
+  // Per spec version and plan step, so a sample-ratio check sees only requests served under
+  // the split it checks, however late the joiner counts the requests of the one before.
   if (prediction.role === 'served' && prediction.specVersion !== undefined) {
-    fields.push(`${base}:requests@${prediction.specVersion}`);
-    if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:served:fallbacks@${prediction.specVersion}`);
+    const key = splitKey(prediction.specVersion, prediction.step);
+    fields.push(`${base}:requests@${key}`);
+    if (prediction.fallbackFrom !== undefined) fields.push(`${prediction.fallbackFrom}:served:fallbacks@${key}`);
   }
   if (prediction.agreesWithPrimary !== undefined) {
     fields.push(`${base}:compared`);
@@ -83,12 +94,13 @@ export function reportCounts(prediction: ReportedPrediction): ReportCounts {
     return { fields, sums: [] };
   }
   const base = `${prediction.fallbackFrom ?? prediction.variant}:served`;
-  if (!(probability >= MIN_WEIGHED_PROPENSITY)) return { fields, sums: [[`${base}:ipwSkipped@${specVersion}`, 1]] };
+  const key = splitKey(specVersion, prediction.step);
+  if (!(probability >= MIN_WEIGHED_PROPENSITY)) return { fields, sums: [[`${base}:ipwSkipped@${key}`, 1]] };
   return {
     fields,
     sums: [
-      [`${base}:ipw@${specVersion}`, Math.round(IPW_UNITS / probability)],
-      [`${base}:ipwSq@${specVersion}`, Math.round(IPW_SQ_UNITS / (probability * probability))],
+      [`${base}:ipw@${key}`, Math.round(IPW_UNITS / probability)],
+      [`${base}:ipwSq@${key}`, Math.round(IPW_SQ_UNITS / (probability * probability))],
     ],
   };
 }
@@ -107,12 +119,12 @@ export interface PropensitySums {
   skipped: number;
 }
 
-/** An arm's propensity sums under `specVersion`, from its counter measures (`groupCounters`). */
-export function propensitySums(measures: Map<string, number>, specVersion: number | undefined): PropensitySums {
+/** An arm's propensity sums under one `splitKey`, from its counter measures (`groupCounters`). */
+export function propensitySums(measures: Map<string, number>, key: string | number | undefined): PropensitySums {
   return {
-    sum: (measures.get(`ipw@${specVersion}`) ?? 0) / IPW_UNITS,
-    sumSq: (measures.get(`ipwSq@${specVersion}`) ?? 0) / IPW_SQ_UNITS,
-    skipped: measures.get(`ipwSkipped@${specVersion}`) ?? 0,
+    sum: (measures.get(`ipw@${key}`) ?? 0) / IPW_UNITS,
+    sumSq: (measures.get(`ipwSq@${key}`) ?? 0) / IPW_SQ_UNITS,
+    skipped: measures.get(`ipwSkipped@${key}`) ?? 0,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { DeploymentSpec, DeploymentStatus, Guardrails } from '@switchyard/contracts';
-import { LATENCY_BUCKETS_MS } from './report';
+import { LATENCY_BUCKETS_MS, splitKey } from './report';
 import { ArmRecord, armRecords, reconcileRollout, rolloutSubject, RolloutState, withDecision } from './rollout';
 
 const GUARDRAILS: Guardrails = {
@@ -307,17 +307,6 @@ describe('reconcileRollout on a plan', () => {
     expect(sut.state.status).toBe('paused');
   });
 
-  it("checks a canary step's split on the requests since the step began, not the whole version's", () => {
-    // 2000 requests at 5 %, then 200 at 25 %, all under version 1.
-    const atFive = { v1: arm(0, 0, 1900), v2: arm(0, 0, 100) };
-    const now = { v1: arm(0, 0, 1900 + 150), v2: arm(0, 0, 100 + 50) };
-    const deployment = spec({ ...plan, steps: [{ canary: 5 }, { canary: 25 }, { promote: true }] }, null, 1, { step: 1 });
-    const step = reconcileRollout(deployment, undefined, atFive, NOW)!.state;
-    const sut = reconcileRollout(deployment, step, now, NOW)!;
-    expect(sut.decision).toBeUndefined();
-    expect(sut.state.evidence!.srmP).toBeGreaterThan(0.01);
-  });
-
   it('judges afresh after a pause it wrote on an inconclusive gate, once resumed', () => {
     const deployment = { ...planAt(0), guardrails: { ...GUARDRAILS, maxSamples: 1000 } };
     const counts = { v1: arm(2000, 0.7), 'v2:shadow': arm(2000, 0.7) };
@@ -369,6 +358,13 @@ describe(armRecords.name, () => {
     const sut = armRecords(counters, {}, 4);
     expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
     expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
+  });
+
+  it('counts the split of one plan step only: its steps share a spec version', () => {
+    const counters = { 'v1:served:requests@4': '1900', 'v2:served:requests@4': '100', 'v1:served:requests@4.1': '150', 'v2:served:requests@4.1': '50' };
+    const sut = armRecords(counters, {}, splitKey(4, 1));
+    expect([sut.v1.split.requests, sut.v2.split.requests]).toEqual([150, 50]);
+    expect(armRecords(counters, {}, splitKey(4)).v2.split.requests).toBe(100);
   });
 
   it("reads a version's inverse-propensity sums from their integer units", () => {

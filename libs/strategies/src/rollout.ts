@@ -39,8 +39,9 @@ const HISTORY = 50;
 export interface ArmRecord extends ArmEvidence {
   fallbacks: number;
   /**
-   * Requests it answered and fallbacks it caused under the spec version judged: what the
-   * split check counts; a bandit's, the inverse-propensity sums of the requests it was chosen for.
+   * Requests it answered and fallbacks it caused under the spec version (and plan step)
+   * judged, its `splitKey`: what the split check counts; a bandit's, the inverse-propensity
+   * sums of the requests it was chosen for.
    */
   split: { requests: number; fallbacks: number; propensity: PropensitySums };
 }
@@ -65,11 +66,6 @@ export interface RolloutState {
   /** When the comparison started: only what was counted after it is judged. */
   since: string;
   baseline: Record<string, ArmRecord>;
-  /**
-   * The spec version the baseline's split counts are of: a comparison that started within
-   * the version it judges (a plan step) counts only the requests since it started.
-   */
-  baselineVersion?: number;
   evidence?: DecisionEvidence;
   reasons?: string[];
   lastDecision?: DecisionSummary;
@@ -107,7 +103,7 @@ export interface RolloutStep {
 export function armRecords(
   counters: Record<string, string | number>,
   rewards: Record<string, ArmStats | undefined>,
-  specVersion?: number,
+  split?: string | number,
 ): Record<string, ArmRecord> {
   const records: Record<string, ArmRecord> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
@@ -120,9 +116,9 @@ export function armRecords(
       latencyBuckets: latencyBuckets(measures),
       fallbacks,
       split: {
-        requests: measures.get(`requests@${specVersion}`) ?? 0,
-        fallbacks: measures.get(`fallbacks@${specVersion}`) ?? 0,
-        propensity: propensitySums(measures, specVersion),
+        requests: measures.get(`requests@${split}`) ?? 0,
+        fallbacks: measures.get(`fallbacks@${split}`) ?? 0,
+        propensity: propensitySums(measures, split),
       },
     };
   }
@@ -141,11 +137,8 @@ function emptyRecord(): ArmRecord {
   };
 }
 
-/**
- * What an arm gathered since `baseline`. Split counts are the current version's own: the
- * baseline's are subtracted only when `sameVersion` (they were counted under it too).
- */
-export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined, sameVersion = false): ArmRecord {
+/** What an arm gathered since `baseline` (its split counts are already the current version's, or plan step's, own). */
+export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined): ArmRecord {
   const now = current ?? emptyRecord();
   const then = baseline ?? emptyRecord();
   return {
@@ -154,17 +147,7 @@ export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord 
     errors: Math.max(0, now.errors - then.errors),
     latencyBuckets: now.latencyBuckets.map((count, i) => Math.max(0, count - (then.latencyBuckets[i] ?? 0))),
     fallbacks: Math.max(0, now.fallbacks - then.fallbacks),
-    split: sameVersion ? splitSince(now.split, then.split) : now.split,
-  };
-}
-
-function splitSince(now: ArmRecord['split'], then: ArmRecord['split']): ArmRecord['split'] {
-  const { propensity: p, requests, fallbacks } = now;
-  const { propensity: q } = then;
-  return {
-    requests: Math.max(0, requests - then.requests),
-    fallbacks: Math.max(0, fallbacks - then.fallbacks),
-    propensity: { sum: Math.max(0, p.sum - q.sum), sumSq: Math.max(0, p.sumSq - q.sumSq), skipped: Math.max(0, p.skipped - q.skipped) },
+    split: now.split,
   };
 }
 
@@ -176,6 +159,11 @@ function splitSince(now: ArmRecord['split'], then: ArmRecord['split']): ArmRecor
 export function rolloutSubject(spec: DeploymentSpec): string {
   const step = spec.strategy.type === 'plan' ? currentStep(spec.strategy, spec.status).index : undefined;
   return JSON.stringify({ strategy: spec.strategy, step, guardrails: spec.guardrails });
+}
+
+/** Whether `state` is a comparison of what `spec` is now (else the controller's next pass starts a new one). */
+export function judgesSubject(state: RolloutState, spec: DeploymentSpec): boolean {
+  return state.subject === rolloutSubject(spec);
 }
 
 /**
@@ -195,19 +183,18 @@ export function reconcileRollout(
   const strategy = spec.strategy;
   const guardrails = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
   if (!guardrails || strategy.type === 'single') return undefined;
-  const subject = rolloutSubject(spec);
   const last = previous?.lastDecision;
   // Its status is written in the same step as the state that records the decision: it is in force.
   const wrote = !!last && (last.wroteStatus === true || (last.toVersion !== last.fromVersion && spec.version > last.fromVersion));
   const ended = wrote && ENDED.has(previous!.status);
   let state: RolloutState;
-  if (!previous || previous.subject !== subject || ended) {
+  if (!previous || !judgesSubject(previous, spec) || ended) {
     // Judged at once, on nothing counted yet: a step that needs no pairs (promote) need not wait a pass.
-    state = { subject, specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms, baselineVersion: spec.version };
+    state = { subject: rolloutSubject(spec), specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
     if (previous?.lastDecision) state.lastDecision = previous.lastDecision;
     if (previous?.history) state.history = previous.history;
   } else state = { ...previous, specVersion: spec.version };
-  const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm], state.baselineVersion === spec.version);
+  const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm]);
   if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   switch (strategy.type) {

@@ -1,18 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import {
-  DeploymentAction,
-  DeploymentEvent,
-  DeploymentSpec,
-  envelope,
-  normalizeSpec,
-  planStepKind,
-  validateDeploymentSpec,
-  withStrategy,
-} from '@switchyard/contracts';
+import { DeploymentAction, DeploymentEvent, DeploymentSpec, envelope, normalizeSpec, validateDeploymentSpec, withStrategy } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { SpecChangeRequest, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
-import { ArmStatsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { buildReport, currentStep, servingSpec, SpecBody, SpecOutcome } from '@switchyard/strategies';
+import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { currentStep, deploymentView, SpecBody, SpecOutcome } from '@switchyard/strategies';
 import { UrlAllowlist } from '../auth/url-allowlist';
 import { changedMeanwhile, invalid, notReadBack, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
@@ -32,6 +23,7 @@ export class DeploymentsService {
     private readonly reports: ReportStore,
     private readonly rewards: ArmStatsStore,
     private readonly rollouts: RolloutStateStore,
+    private readonly weights: BanditWeightsStore,
     private readonly allowlist: UrlAllowlist,
   ) {}
 
@@ -57,44 +49,16 @@ export class DeploymentsService {
     return spec;
   }
 
-  /**
-   * The spec with live statistics per variant and role (served, shadow), and, once the
-   * rollout controller has judged it, what it judged: a `plan` block for a plan (step i of
-   * n, paused, state, the step's gate evidence, the history of transitions), else a
-   * `guardrails` block (the settings with the state, latest evidence and last decision;
-   * kept after a rollback or promotion removed the guardrails, so the verdict stays readable).
-   */
+  /** The spec as `GET /v1/deployments/{name}` shows it (`deploymentView`). */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards, rollout] = await Promise.all([this.reports.read(name), this.rewards.read(name), this.rollouts.read(name)]);
-    const judged = rollout.state;
-    const judgement = judged && {
-      state: judged.status,
-      since: judged.since,
-      judgedVersion: judged.specVersion,
-      reasons: judged.reasons ?? [],
-      evidence: judged.evidence ?? null,
-      lastDecision: judged.lastDecision ?? null,
-    };
-    const extra: Record<string, unknown> = {};
-    if (spec.strategy.type === 'plan') {
-      const { index, step } = currentStep(spec.strategy, spec.status);
-      const fresh = !judged || judged.specVersion !== spec.version;
-      extra.plan = {
-        step: index + 1,
-        of: spec.strategy.steps.length,
-        kind: planStepKind(step),
-        current: step,
-        paused: spec.status?.paused ?? false,
-        serving: servingSpec(spec).strategy,
-        // Until the controller's first pass on this version, what it judged was an earlier step.
-        ...(fresh ? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null } : judgement),
-        history: judged?.history ?? [],
-      };
-    } else if (spec.guardrails || judged) {
-      extra.guardrails = { ...spec.guardrails, ...(judgement ?? { state: 'waiting' }) };
-    }
-    return { ...spec, report: buildReport(counters, rewards), ...extra };
+    const [counters, rewards, rollout, weights] = await Promise.all([
+      this.reports.read(name),
+      this.rewards.read(name),
+      this.rollouts.read(name),
+      this.weights.readMany([name]),
+    ]);
+    return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) });
   }
 
   list(): Promise<DeploymentSpec[]> {

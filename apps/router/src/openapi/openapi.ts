@@ -22,7 +22,14 @@ const CONTRACT_CLASSES = new Set(
  */
 export function contractSchemas(): Record<string, object> {
   const all = validationMetadatasToSchemas({ classTransformerMetadataStorage: transformerMetadata, refPointerPrefix: '#/components/schemas/' });
-  return Object.fromEntries(Object.entries(all).filter(([name]) => CONTRACT_CLASSES.has(name)));
+  const schemas = Object.fromEntries(Object.entries(all).filter(([name]) => CONTRACT_CLASSES.has(name)));
+  // The converter reads @Type's class, not its discriminator: a strategy is one class per `type`.
+  const input = schemas.DeploymentSpecInput as { properties: Record<string, object> };
+  input.properties.strategy = {
+    oneOf: contracts.STRATEGY_CLASSES.map(({ value }) => ({ $ref: `#/components/schemas/${value.name}` })),
+    discriminator: { propertyName: 'type' },
+  };
+  return schemas;
 }
 
 /** Routes from the controllers (NestJS's route metadata), schemas from the contracts. */

@@ -127,6 +127,7 @@ export class PredictService {
     });
     if (served.error) event.error = `${served.error.kind}: ${served.error.message}`;
     if (served.fallbackFrom) event.fallbackFrom = served.fallbackFrom;
+    if (spec.status?.step !== undefined) event.step = spec.status.step;
     if (unitKey !== undefined) event.unitKey = unitKey;
     return event;
   }

@@ -22,19 +22,9 @@
   const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   const colorOf = (names, name) => COLORS[Math.max(0, names.indexOf(name)) % COLORS.length];
 
-  // --- the same arithmetic as the CLI's `status` (apps/cli/src/format.ts) ---
+  // --- as the CLI's `status` (apps/cli/src/format.ts); the set split is the router's `split` ---
   function servingStrategy(d) {
     return (d.plan && d.plan.serving) || d.strategy;
-  }
-  function setSplit(strategy, names) {
-    const split = Object.fromEntries(names.map((n) => [n, 0]));
-    if (strategy.type === 'single') split[strategy.variant] = 1;
-    else if (strategy.type === 'shadow') split[strategy.primary] = 1;
-    else if (strategy.type === 'canary') {
-      split[strategy.primary] = 1 - strategy.percent / 100;
-      split[strategy.canary] = strategy.percent / 100;
-    } else return null;
-    return split;
   }
   function servedSplit(report) {
     const entries = Object.entries(report || {}).map(([v, roles]) => [v, (roles.served && roles.served.requests) || 0]);
@@ -138,10 +128,8 @@
       describe(d.strategy) +
       (d.plan ? ` — step ${d.plan.step}/${d.plan.of} ${d.plan.kind}${d.plan.paused ? ' (paused)' : ''}, serving ${describe(serving)}` : '');
 
-    // A bandit's set split is its latest weight snapshot of this version, from the history.
-    const snapshots = state.history ? state.history.split.filter((p) => p.source === 'weights' && p.specVersion === d.version) : [];
-    const set =
-      setSplit(serving, names) || (snapshots.length ? { ...Object.fromEntries(names.map((n) => [n, 0])), ...snapshots[snapshots.length - 1].shares } : null);
+    // As the router assigns it (a bandit: the weights it serves; null before any are stored).
+    const set = d.split;
     const served = servedSplit(d.report);
     const rows = [];
     for (const name of names) {

@@ -1,0 +1,79 @@
+import type { DeploymentSpec } from '@switchyard/contracts';
+import { deploymentView, setSplit } from './deployment-view';
+import { reconcileRollout } from './rollout';
+
+const NOW = new Date('2026-01-01T00:00:00Z');
+const GUARDRAILS = {
+  metric: 'reward' as const,
+  alpha: 0.05,
+  minSamples: 100,
+  maxSamples: 20000,
+  margin: 0.01,
+  onFail: 'rollback' as const,
+  onPass: 'hold' as const,
+  maxErrorRateIncrease: 0.02,
+  maxLatencyRatio: 2,
+};
+
+function spec(strategy: DeploymentSpec['strategy'], extra: Partial<DeploymentSpec> = {}): DeploymentSpec {
+  return {
+    name: 'churn',
+    version: 1,
+    updatedAt: NOW.toISOString(),
+    variants: ['v1', 'v2', 'v3'].map((name) => ({ name, url: 'http://127.0.0.1:9000', model: name, protocol: 'v2' as const, timeoutMs: 1000, retries: 0 })),
+    strategy,
+    reward: { type: 'match' },
+    ...extra,
+  };
+}
+
+const plan = { type: 'plan' as const, primary: 'v1', candidate: 'v2', steps: [{ shadow: {} }, { canary: 12.345 }, { promote: true as const }] };
+
+describe(setSplit.name, () => {
+  it('is the split as the router assigns it, every variant named: a canary percent at its bucket resolution', () => {
+    expect(setSplit(spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 12.345 }))).toEqual({ v1: 1 - 0.1235, v2: 0.1235, v3: 0 });
+    expect(setSplit(spec(plan, { status: { step: 1 } }))).toEqual({ v1: 1 - 0.1235, v2: 0.1235, v3: 0 });
+  });
+
+  it("is a bandit's stored weights over its arms, and null before any", () => {
+    const bandit = spec({ type: 'bandit', algorithm: 'thompson' });
+    expect(setSplit(bandit)).toBeNull();
+    expect(setSplit(bandit, { v1: 0.5, v2: 0.3, v3: 0.2 })).toEqual({ v1: 0.5, v2: 0.3, v3: 0.2 });
+  });
+});
+
+describe(deploymentView.name, () => {
+  const counters = { 'v1:served:requests': 3, 'v1:served:lat:2': 3 };
+
+  it('serves the split, the report and, for a bandit, when its weights were computed', () => {
+    const bandit = spec({ type: 'bandit', algorithm: 'thompson' });
+    const sut = deploymentView(bandit, { counters, rewards: {}, weights: { weights: { v1: 1, v2: 0, v3: 0 }, computedAt: 't1' } });
+    expect(sut).toMatchObject({ name: 'churn', split: { v1: 1, v2: 0, v3: 0 }, weightsAt: 't1', report: { v1: { served: { requests: 3 } } } });
+    expect(sut).not.toHaveProperty('guardrails');
+  });
+
+  it("shows a plan's current step, waiting until the controller judged that step (the controller's own rule)", () => {
+    const atShadow = spec(plan);
+    const judged = reconcileRollout(atShadow, undefined, {}, NOW)!.state;
+    expect(deploymentView(atShadow, { counters, rewards: {}, judged }).plan).toMatchObject({
+      step: 1,
+      of: 3,
+      kind: 'shadow',
+      state: 'waiting',
+      since: judged.since,
+    });
+
+    // Advanced in its status, no new version: what was judged is the step before.
+    const advanced = spec(plan, { status: { step: 1, paused: true } });
+    const sut = deploymentView(advanced, { counters, rewards: {}, judged: { ...judged, status: 'passed' } }).plan;
+    expect(sut).toMatchObject({ step: 2, kind: 'canary', paused: true, state: 'waiting', evidence: null, serving: { type: 'canary', percent: 12.345 } });
+    expect(sut).not.toHaveProperty('since');
+  });
+
+  it('keeps the guardrails block once judged, after the guardrails went with a rollback', () => {
+    const canary = spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 50 });
+    const judged = { ...reconcileRollout({ ...canary, guardrails: { ...GUARDRAILS } }, undefined, {}, NOW)!.state, status: 'failed' as const };
+    expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({ state: 'failed' });
+    expect(deploymentView(canary, { counters, rewards: {} })).not.toHaveProperty('guardrails');
+  });
+});

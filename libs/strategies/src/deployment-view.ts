@@ -1,0 +1,116 @@
+import {
+  type DecisionEvidence,
+  type DeploymentSpec,
+  type Guardrails,
+  planStepKind,
+  type PlanStepKind,
+  type PlanStepSpec,
+  type StrategySpec,
+} from '@switchyard/contracts';
+import type { ArmStats } from './arm-stats';
+import { configuredShares, currentStep, servingSpec } from './plan';
+import { buildReport, type VariantReport } from './report';
+import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
+import { alignWeights, type Weights } from './weights';
+
+/** What `GET /v1/deployments/{name}` is built from, besides the spec. */
+export interface DeploymentViewInputs {
+  counters: Record<string, string | number>;
+  rewards: Record<string, ArmStats | undefined>;
+  /** What the rollout controller last judged, if anything. */
+  judged?: RolloutState;
+  /** A bandit's stored weights, which the router serves; absent until the updater stored some. */
+  weights?: { weights: Weights; computedAt: string };
+}
+
+/** What the rollout controller judged, as shown; `waiting` alone before its first pass. */
+export interface JudgementView {
+  state: RolloutStatus;
+  since?: string;
+  judgedVersion?: number;
+  reasons?: string[];
+  evidence?: DecisionEvidence | null;
+  lastDecision?: DecisionSummary | null;
+}
+
+export interface PlanView extends JudgementView {
+  /** 1-based. */
+  step: number;
+  of: number;
+  kind: PlanStepKind | undefined;
+  current: PlanStepSpec;
+  paused: boolean;
+  serving: StrategySpec;
+  history: DecisionSummary[];
+}
+
+export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
+  report: Record<string, Partial<Record<'served' | 'shadow', VariantReport>>>;
+  split: Record<string, number> | null;
+  weightsAt?: string;
+  plan?: PlanView;
+  /** The settings with the judgement (the settings gone once a rollback or promotion dropped them); a plan's: the settings. */
+  guardrails?: Partial<Guardrails> & Partial<JudgementView>;
+}
+
+/**
+ * The share of requests each variant of `spec` is set to answer, as the router assigns
+ * them (`configuredShares`; a bandit: its stored `weights`, over the arms it serves);
+ * `null` for a bandit with no weights stored yet. Every variant of the spec is named.
+ */
+export function setSplit(spec: DeploymentSpec, weights?: Weights): Record<string, number> | null {
+  const shares =
+    configuredShares(spec.strategy, spec.status) ??
+    (weights &&
+      alignWeights(
+        weights,
+        servingSpec(spec).variants.map((v) => v.name),
+      ));
+  return shares ? Object.fromEntries(spec.variants.map(({ name }) => [name, shares[name] ?? 0])) : null;
+}
+
+/**
+ * The deployment as `GET /v1/deployments/{name}` shows it: the spec, live statistics per
+ * variant and role, the `split` it is set to, and once the rollout controller judged it,
+ * what it judged: a `plan` block for a plan (step i of n, paused, state, the step's gate
+ * evidence, the history of transitions), else a `guardrails` block (the settings with the
+ * state, latest evidence and last decision; kept after a rollback or promotion removed the
+ * guardrails, so the verdict stays readable). A plan whose current step the controller
+ * has not judged yet (`judgesSubject`, the controller's own rule) is `waiting`.
+ */
+export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights }: DeploymentViewInputs): DeploymentView {
+  const judgement: JudgementView | undefined = judged && {
+    state: judged.status,
+    since: judged.since,
+    judgedVersion: judged.specVersion,
+    reasons: judged.reasons ?? [],
+    evidence: judged.evidence ?? null,
+    lastDecision: judged.lastDecision ?? null,
+  };
+  const { guardrails, ...settings } = spec;
+  const view: DeploymentView = {
+    ...settings,
+    report: buildReport(counters, rewards),
+    split: setSplit(spec, weights?.weights),
+    // When the weights it serves were computed: a bandit's split moves.
+    ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
+  };
+  const strategy = spec.strategy;
+  if (strategy.type === 'plan') {
+    const { index, step } = currentStep(strategy, spec.status);
+    const current = judgement && judged && judgesSubject(judged, spec) ? judgement : undefined;
+    const plan: PlanView = {
+      step: index + 1,
+      of: strategy.steps.length,
+      kind: planStepKind(step),
+      current: step,
+      paused: spec.status?.paused ?? false,
+      serving: servingSpec(spec).strategy,
+      ...(current ?? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null }),
+      history: judged?.history ?? [],
+    };
+    return { ...view, ...(guardrails && { guardrails }), plan };
+  }
+  if (guardrails || judgement) return { ...view, guardrails: { ...guardrails, ...(judgement ?? { state: 'waiting' }) } };
+  return view;
+}
