@@ -1,24 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { isValidName, Role } from '@switchyard/contracts';
-import { type ArmStats, statsArm } from '@switchyard/strategies';
+import { isValidName } from '@switchyard/contracts';
+import { type ArmStats, type LedgerReward, type RewardOutcome, statsArm } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
-export interface RewardRecord {
-  /** Its offset in the joined topic's partition: what makes a redelivery recognisable. */
-  offset: string;
+export interface RewardRecord extends LedgerReward {
   deployment: string;
-  variant: string;
-  role: Role;
-  specVersion: number;
-  reward: number;
 }
-
-/**
- * What became of each record of a batch, in order. `unpositioned`: nothing was done,
- * because its deployment has no position for the partition yet (see `applyRewards`).
- */
-export type RewardOutcome = 'applied' | 'duplicate' | 'stale' | 'unpositioned';
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };
 

@@ -12,6 +12,7 @@ export * from './select';
 export * from './join';
 export * from './report';
 export * from './reward-stats';
+export * from './reward-ledger';
 export * from './sequential';
 export * from './srm';
 export * from './guardrails';
