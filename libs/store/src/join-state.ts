@@ -20,7 +20,9 @@ import type { StoreScripts } from './scripts';
  *   `{join.b}:ready` the marker that the bucket holds the state Kafka says it should.
  * A token is the Kafka coordinates `topic:partition:offset` of a message.
  *
- * A prediction joins the feedback naming its deployment, else the feedback naming none.
+ * A prediction joins the feedback naming its deployment, else the feedback naming none
+ * (the join-scope rule: `feedbackFor`, `feedbackApplies`; `JoinLedger` in libs/strategies is
+ * the reference the scripts are tested against).
  * The claim is made in the same atomic step that finds the pair complete. The joined
  * event is then written in a Kafka transaction together with that message's offset, so:
  * a later duplicate (other coordinates) never emits again, while a redelivery of the

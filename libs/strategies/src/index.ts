@@ -10,6 +10,7 @@ export * from './epsilon-greedy';
 export * from './bandit';
 export * from './select';
 export * from './join';
+export * from './join-ledger';
 export * from './report';
 export * from './reward-stats';
 export * from './reward-ledger';
