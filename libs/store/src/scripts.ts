@@ -36,14 +36,14 @@ export interface StoreScripts {
 
 /**
  * Each command's `.lua` files under `lua/` (joined in order: the join scripts share their
- * opening checks) and its number of keys (none: given per call).
+ * opening check, seen-set update and join-scope rule) and its number of keys (none: given per call).
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
   applyRewards: { files: ['apply-rewards'], numberOfKeys: 3 },
   reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 3 },
-  joinPredictions: { files: ['join-ready', 'join-seen', 'join-predictions'], numberOfKeys: 2 },
-  joinFeedback: { files: ['join-ready', 'join-seen', 'join-feedback'], numberOfKeys: 2 },
+  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
+  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
   sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },

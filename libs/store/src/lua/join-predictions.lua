@@ -1,9 +1,8 @@
 -- Stores a bucket's predictions, in order (first wins) and, live, claims each pair whose
--- feedback is there: the feedback naming its deployment, else the one naming none (the
--- join-scope rule; TypeScript reference: JoinLedger in libs/strategies). Answers per
--- record {first, [prediction, feedback]}: first is 1 when the stored copy came from this
--- message (also on its redelivery), which is what the report counts.
--- Runs after join-ready.lua and join-seen.lua.
+-- feedback is there (join-scope.lua; TypeScript reference: JoinLedger in libs/strategies).
+-- Answers per record {first, [prediction, feedback]}: first is 1 when the stored copy
+-- came from this message (also on its redelivery), which is what the report counts.
+-- Runs after join-ready.lua, join-seen.lua and join-scope.lua.
 -- KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
 -- record: pair, deployment, JSON, ttl, now, requestId, token.
 local out = {}
@@ -19,7 +18,7 @@ for a = 2, #ARGV - 1, 7 do
   seen(key, ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
   local reply = {first}
   if not replay then
-    local feedback = redis.call('HGET', key, 'f:' .. deployment) or redis.call('HGET', key, 'f')
+    local feedback = feedbackFor(function(field) return redis.call('HGET', key, field) end, deployment)
     local done = 'd:' .. pair
     local claim = feedback and redis.call('HGET', key, done)
     if feedback and (not claim or claim == token) then
