@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, RewardLedger } from '@switchyard/strategies';
-import { ArmStatsStore, JoinStateStore, parseStats } from '@switchyard/store';
+import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
+import { ArmStatsStore, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
 import { describeOnEachRedis } from './support/redis';
 
 /**
@@ -193,6 +193,46 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
           const stored = await redis.raw.hgetall(`${redis.client.prefix}{join.${joinBucket(requestId)}}:r:${requestId}`);
           expect({ requestId, stored }).toEqual({ requestId, stored: hashOf(ledgers[i]) });
         }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+const reportedBatch: fc.Arbitrary<ReportedBatch> = fc.record({
+  topic: fc.constantFrom('predictions', 'shadow'),
+  partition: fc.integer({ min: 0, max: 1 }),
+  lastOffset: fc.integer({ min: 0, max: 20 }).map(String),
+  counted: fc.array(
+    fc.record({
+      offset: fc.integer({ min: 0, max: 20 }).map(String),
+      fields: fc.subarray(['a:served:requests', 'a:served:errors', 'b:shadow:requests', 'b:shadow:lat:3']),
+      sums: fc.array(fc.tuple(fc.constantFrom('a:served:ipw@1', 'a:served:ipwSq@1'), fc.integer({ min: 0, max: 1e6 })), { maxLength: 2 }),
+    }),
+    { maxLength: 4 },
+  ),
+});
+
+describeOnEachRedis('report script against ReportLedger', (redis) => {
+  const store = new ReportStore(redis.client);
+  let run = 0;
+
+  it('leaves the same counters and positions for any sequence of batches, redelivered or not', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(reportedBatch, { minLength: 1, maxLength: 8 }), async (batches) => {
+        const deployment = `report-${++run}`;
+        const sut = new ReportLedger();
+        for (const batch of batches) {
+          await store.add([{ deployment, ...batch }]);
+          sut.add(batch);
+        }
+        const positions = Object.entries(await redis.raw.hgetall(store.key(deployment))).filter(([field]) => field.startsWith('@'));
+        expect({ counters: await store.read(deployment), positions: Object.fromEntries(positions.map(([field, offset]) => [field.slice(1), offset])) }).toEqual(
+          {
+            counters: Object.fromEntries([...sut.counters].map(([field, n]) => [field, String(n)])),
+            positions: Object.fromEntries(sut.positions),
+          },
+        );
       }),
       { numRuns: RUNS },
     );

@@ -1,19 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import type { ReportCounts } from '@switchyard/strategies';
+import type { ReportedBatch } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** Position fields start with `@`, which no counter field (`<variant>:<role>:…`) does. */
 const POSITION = '@';
 
 /** One deployment's share of a Kafka batch of predictions. */
-export interface ReportBatch {
+export interface ReportBatch extends ReportedBatch {
   deployment: string;
-  topic: string;
-  partition: number;
-  /** The last offset of this deployment's messages in the batch. */
-  lastOffset: string;
-  /** The messages whose prediction is counted (first copies), with what each adds (`reportCounts`). */
-  counted: ({ offset: string } & ReportCounts)[];
 }
 
 /**
@@ -23,6 +17,7 @@ export interface ReportBatch {
  * `@<topic>:<partition>` → the last offset of a predictions topic-partition counted in
  * it. The feedback joiner adds to it as it first stores each prediction, and rebuilds it
  * from the prediction topics when Redis was lost; the router and controller read it.
+ * `lua/add-report.lua` counts; `ReportLedger` of libs/strategies is its reference.
  */
 @Injectable()
 export class ReportStore {

@@ -12,6 +12,7 @@ export * from './select';
 export * from './join';
 export * from './join-ledger';
 export * from './report';
+export * from './report-ledger';
 export * from './reward-stats';
 export * from './reward-ledger';
 export * from './sequential';

@@ -1,6 +1,7 @@
 -- Adds the counters of a batch's predictions, each only if its offset is past the
 -- position stored for its topic-partition, then moves that position: a redelivered batch,
--- or one a zombie joiner handles too, is counted once. KEYS[1]: the report hash.
+-- or one a zombie joiner handles too, is counted once (TypeScript reference: ReportLedger
+-- in libs/strategies). KEYS[1]: the report hash.
 -- ARGV: position field, the batch's last offset of this deployment, then per counted
 -- message: offset, n, n fields (+1 each), m, m field and amount pairs (integers, passed
 -- to HINCRBY as the strings they are). Offsets stay below 2^53, exact in Lua's numbers.
