@@ -82,7 +82,7 @@ export class PredictService {
       routerMetrics.latency.observe({ deployment: spec.name, variant: variant.name }, answer.latencyMs / 1000);
       return { variant, answer };
     } catch (error) {
-      const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+      const failure = ModelError.of(error);
       routerMetrics.modelErrors.inc({ deployment: spec.name, variant: variant.name, kind: failure.kind });
       return { variant, error: failure };
     }

@@ -57,7 +57,7 @@ export class ShadowService {
         if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });
         event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
       } catch (error) {
-        const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+        const failure = ModelError.of(error);
         event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });
       }
     }
