@@ -2,19 +2,20 @@ import { Logger } from '@nestjs/common';
 import { DeploymentSpec, EvaluateBody } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange, TopicRangeOptions, TopicRangeResult } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
-import { KafkaMessage } from 'kafkajs';
 import { EvaluateService } from './evaluate.service';
 
 jest.mock('@switchyard/messaging', () => ({ ...jest.requireActual('@switchyard/messaging'), readTopicRange: jest.fn() }));
 const readRange = readTopicRange as jest.MockedFunction<typeof readTopicRange>;
 
+type Scanned = Parameters<TopicRangeOptions['onMessages']>[0];
+
 const body = { policy: { type: 'single', variant: 'v1' } } as EvaluateBody;
 const joined = (deployment: string, reward: number) =>
-  ({ value: Buffer.from(JSON.stringify({ type: 'joined', deployment, variant: 'v1', role: 'served', probability: 1, reward })) }) as KafkaMessage;
+  ({ value: Buffer.from(JSON.stringify({ type: 'joined', deployment, variant: 'v1', role: 'served', probability: 1, reward })) }) as unknown as Scanned[number];
 const scanned: TopicRangeResult = { ranges: [], delivered: 0, ms: 5 };
 
 /** The range read hands `messages` to the service, once `release` (if given) resolves. */
-function rangeOf(messages: KafkaMessage[], release?: Promise<void>) {
+function rangeOf(messages: Scanned, release?: Promise<void>) {
   readRange.mockImplementation(async (_kafka: unknown, opts: TopicRangeOptions) => {
     await release;
     await opts.onMessages(messages, 0);
