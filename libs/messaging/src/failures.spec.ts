@@ -1,5 +1,5 @@
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
-import { causeChain, classifyFailure, describeError, isGroupError, TransientError } from './failures';
+import { causeChain, classifyFailure, describeError, isGroupError, isRetriable, TransientError } from './failures';
 
 const protocolError = (type: string, retriable: boolean) =>
   new KafkaJSProtocolError(Object.assign(new Error(type.toLowerCase()), { type, code: 1, retriable }));
@@ -57,6 +57,14 @@ describe(causeChain.name, () => {
     (inner as { cause?: unknown }).cause = outer;
     expect([...causeChain(outer)]).toHaveLength(3);
     expect([...causeChain('not an error')]).toEqual([]);
+  });
+});
+
+describe(isRetriable.name, () => {
+  it("follows kafkajs's own mark", () => {
+    expect(isRetriable(protocolError('UNKNOWN_TOPIC_OR_PARTITION', true))).toBe(true);
+    expect(isRetriable(protocolError('MESSAGE_TOO_LARGE', false))).toBe(false);
+    expect(isRetriable(undefined)).toBe(false);
   });
 });
 

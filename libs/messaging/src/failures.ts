@@ -80,6 +80,9 @@ export function* causeChain(error: unknown): Generator<ErrorLike> {
   }
 }
 
+/** kafkajs marked the error worth another try (a topic whose leaders are not known yet, say). */
+export const isRetriable = (error: unknown): boolean => (error as ErrorLike | undefined)?.retriable === true;
+
 /** Whether the error or one of its causes is `test`'s. */
 export const hasCause = (error: unknown, test: (e: ErrorLike) => boolean): boolean => {
   for (const e of causeChain(error)) if (test(e)) return true;

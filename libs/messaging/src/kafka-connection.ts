@@ -1,5 +1,6 @@
 import { Admin, Kafka, KafkaConfig, TopicMessages } from 'kafkajs';
 import { retry } from '@switchyard/runtime';
+import { isRetriable } from './failures';
 import { followTopic, FollowTopicOptions, Following } from './follow-topic';
 import { javaCompatiblePartitioner, partitionForKey } from './partitioner';
 
@@ -21,8 +22,6 @@ export interface OffsetLookups {
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;
   committedOffsets(groupId: string, topics: string[]): Promise<CommittedOffsets[]>;
 }
-
-const retriable = (error: unknown) => (error as { retriable?: boolean }).retriable === true;
 
 /**
  * A Kafka connection with its one admin client (connected on first use), and everything
@@ -97,7 +96,7 @@ export class KafkaConnection implements OffsetLookups {
     return followTopic(
       {
         consumer: (config) => this.kafka.consumer(config),
-        topicOffsets: (topic) => retry(() => this.topicOffsets(topic), { attempts: 30, baseMs: 100, maxMs: 1000, retryIf: retriable }),
+        topicOffsets: (topic) => retry(() => this.topicOffsets(topic), { attempts: 30, baseMs: 100, maxMs: 1000, retryIf: isRetriable }),
         deleteGroup: (groupId) => this.deleteGroup(groupId),
       },
       options,

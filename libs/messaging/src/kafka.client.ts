@@ -6,7 +6,7 @@ import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, retry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
-import { hasCause } from './failures';
+import { hasCause, isRetriable } from './failures';
 import { KafkaConnection } from './kafka-connection';
 import { kafkaLogCreator } from './kafka-logger';
 import { javaCompatiblePartitioner, partitionForKey } from './partitioner';
@@ -174,7 +174,7 @@ export class KafkaClient extends KafkaConnection implements OnModuleInit, OnAppl
       attempts: 20,
       baseMs: 200,
       maxMs: 1000,
-      retryIf: (error) => (error as { retriable?: boolean }).retriable === true,
+      retryIf: isRetriable,
       onRetry: (error, attempt) => this.logger.warn({ error: (error as Error).message, attempt }, 'topics not ready yet; checking again'),
     });
   }
