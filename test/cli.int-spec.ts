@@ -195,7 +195,7 @@ reward:
     expect(refused.stderr).toContain('variant "v9" has target probability 1 but was never served');
   });
 
-  it("shows a bandit's latest weights, from the history, as its set split", async () => {
+  it('shows the weights a bandit is served by, as the router reports them, as its set split', async () => {
     const spec = {
       variants: [
         { name: 'v1', url: modelServer.url, model: 'churn-v1' },
@@ -205,19 +205,16 @@ reward:
     };
     expect((await cli('deploy', 'cli-bandit', '-f', file('bandit.json', JSON.stringify(spec)))).code).toBe(0);
     await traffic('cli-bandit', 40, 4);
-    // Snapshots keep coming while labels join: the status and the history read just after it must agree.
-    const { status, latest } = await waitFor(
+    // Weights keep coming while labels join: the status and the GET read just after it must agree.
+    const { status, served } = await waitFor(
       async () => {
         const result = await cli('status', 'cli-bandit');
-        const weights = (await http('GET', `${router.url}/v1/deployments/cli-bandit/history`)).body.split.filter(
-          (p: { source: string }) => p.source === 'weights',
-        );
-        const last = weights[weights.length - 1];
-        return last && result.stdout.includes(`set = the bandit's weights at ${last.at}`) && { status: result.stdout, latest: last };
+        const body = (await http('GET', `${router.url}/v1/deployments/cli-bandit`)).body;
+        return body.weightsAt && result.stdout.includes(`set = the bandit's weights at ${body.weightsAt}`) && { status: result.stdout, served: body };
       },
-      { what: 'a weight snapshot in status', timeoutMs: 60000, intervalMs: 500 },
+      { what: 'stored weights in status', timeoutMs: 60000, intervalMs: 500 },
     );
-    expect(status).toMatch(new RegExp(`^v1\\s+served\\s+${(latest.shares.v1 * 100).toFixed(1)}%`, 'm'));
+    expect(status).toMatch(new RegExp(`^v1\\s+served\\s+${(served.split.v1 * 100).toFixed(1)}%`, 'm'));
   });
 
   it('redraws status --watch until interrupted, then exits 0', async () => {
