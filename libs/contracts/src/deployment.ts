@@ -536,8 +536,8 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
 }
 
 /**
- * The stored body of `spec` under another strategy: what promote, rollback decisions and
- * plan actions write. Its guardrails stay, unless the strategy becomes `single`, which
+ * The stored body of `spec` under another strategy (its rollout status left out): what
+ * promote, the controller's rollback and promotion, and a plan's abort write. Its guardrails stay, unless the strategy becomes `single`, which
  * has nothing left to judge (and which a PUT with guardrails is refused for).
  */
 export function withStrategy(spec: DeploymentSpec, strategy: StrategySpec, now: Date = new Date()): Omit<DeploymentSpec, 'version' | 'status'> {

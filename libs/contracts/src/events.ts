@@ -389,7 +389,7 @@ export class DecisionEvent extends EventEnvelope {
   @Min(1)
   fromVersion: number;
 
-  /** The spec version the decision wrote; equal to `fromVersion` when it changed nothing (hold, pause). */
+  /** The spec version the decision wrote; equal to `fromVersion` when it wrote no spec (hold, and the rollout-status changes: advance, pause, veto). */
   @IsInt()
   @Min(1)
   toVersion: number;
