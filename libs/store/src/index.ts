@@ -5,6 +5,7 @@ export * from './arm-stats.store';
 export * from './bandit-weights.store';
 export * from './store.module';
 export * from './join-state';
+export * from './registry-watch';
 export * from './spec-versions';
 export * from './report.store';
 export * from './rollout-state.store';
