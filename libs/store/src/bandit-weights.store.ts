@@ -54,6 +54,14 @@ export class BanditWeightsStore {
     return this.client.deploymentKey(deployment, 'weights');
   }
 
+  /**
+   * Claims the next computation of `deployment`'s weights for `ttlMs` (`{<deployment>}:snapshot`),
+   * across all updaters: false while another's claim (or this one's previous) holds.
+   */
+  async claimSnapshot(deployment: string, ttlMs: number): Promise<boolean> {
+    return (await this.client.redis.set(this.client.deploymentKey(deployment, 'snapshot'), '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
   /** The version of the latest weights (0 when none were written). */
   async version(deployment: string): Promise<number> {
     return Number((await this.client.redis.hget(this.key(deployment), 'version')) ?? 0);
