@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
+import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
 import { countEach } from '@switchyard/runtime';
 import { JoinCandidate, JoinStateLost, JoinStateStore, JoinTiming, ReportStore, SpecVersions } from '@switchyard/store';
 import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { JoinStateRebuilder } from './join-state.rebuilder';
-import { feedbackProblem, feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
+import { feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
 import { joinMetrics } from './join.metrics';
 
 /**
