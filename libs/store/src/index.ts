@@ -1,4 +1,5 @@
 export * from './redis.client';
+export * from './codec';
 export * from './scripts';
 export * from './deployment.registry';
 export * from './arm-stats.store';
