@@ -60,7 +60,7 @@ export class RegistryWatch<L = unknown> {
     await this.options.feed.onChange((name) => this.announce(name));
     if (!this.options.refresh) return;
     await this.refresh();
-    this.periodic!.start();
+    this.periodic?.start();
   }
 
   /** Stops refreshing and waits for the reads in progress; later announcements are ignored. */
@@ -116,10 +116,10 @@ export class RegistryWatch<L = unknown> {
         await this.reload(next);
         continue;
       }
-      const { resolve } = this.refreshed!;
+      const refreshed = this.refreshed;
       this.refreshed = undefined;
       await this.list();
-      resolve();
+      refreshed?.resolve();
     }
     this.draining = undefined;
   }
@@ -134,7 +134,8 @@ export class RegistryWatch<L = unknown> {
   }
 
   private async list(): Promise<void> {
-    const refresh = this.options.refresh!;
+    const { refresh } = this.options;
+    if (!refresh) return;
     try {
       const { serial, resyncs } = this;
       const epoch = await this.options.feed.epoch?.();
