@@ -109,5 +109,5 @@ export default tseslint.config(
   },
   ...libBoundaries,
   appBoundaries,
-  // bench/, demo/, faults/ and test/ may import anything: no boundary rule applies to them.
+  // bench/, demo/, faults/, test/ and tools/ may import anything: no boundary rule applies to them.
 );
