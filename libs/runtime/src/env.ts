@@ -179,7 +179,7 @@ export class BaseEnv {
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
   @Env(
-    "Names this instance: Kafka client id, and the joiner's transactional id (default <hostname>-<PORT>); unique per running instance, stable across its restarts",
+    "Names this instance: Kafka client id <service>-<INSTANCE_ID> (unset: <hostname>-<pid>-<random>), the joiner's transactional id (unset: <hostname>-<PORT>), the rollout controller's lease owner; unique per running instance, stable across its restarts",
   )
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]+$/)
