@@ -15,7 +15,7 @@ module.exports = {
   // Integration tests wait on real brokers and processes; they poll, so this is only a ceiling.
   testTimeout: 120000,
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,bench,faults}/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,bench,faults,tools}/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
     {
       ...shared,
       displayName: 'integration',

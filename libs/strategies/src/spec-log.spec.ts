@@ -105,6 +105,17 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     expect(record.status).toEqual({});
   });
 
+  it('reads a plan recorded with its step and pause in the strategy (before the status) as a spec and its status', () => {
+    const record = emptyRecord();
+    const legacy = {
+      ...body('a', 'b'),
+      strategy: { type: 'plan', primary: 'a', candidate: 'b', steps: [{ canary: 5 }, { promote: true }], step: 1, paused: true },
+    };
+    expect(applySpecChange(record, change({ body: legacy as SpecBody }), 0)).toEqual({ result: 'written', version: 1 });
+    expect(record.history.get(1)!.strategy).toEqual({ type: 'plan', primary: 'a', candidate: 'b', steps: [{ canary: 5 }, { promote: true }] });
+    expect(record.status).toEqual({ step: 1, paused: true });
+  });
+
   it('applies a change published twice (a producer retry) once', () => {
     const record = emptyRecord();
     const once = change({ body: body('a') });

@@ -1,4 +1,4 @@
-import type { DeploymentSpec, DeploymentStatus, SpecChangeEvent } from '@switchyard/contracts';
+import type { DeploymentSpec, DeploymentStatus, SpecChangeEvent, StrategySpec } from '@switchyard/contracts';
 
 export type SpecBody = Omit<DeploymentSpec, 'version' | 'status'>;
 
@@ -61,10 +61,14 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
   const current = record.current ?? null;
   if (change.expectedVersion !== undefined && change.expectedVersion !== current) return { result: 'conflict', current };
   switch (change.change) {
-    case 'put':
+    case 'put': {
       if (!change.body) return { result: 'conflict', current };
-      if (current !== null && sameSpec(record.history.get(current)!, change.body)) return { result: 'unchanged', version: current };
-      return { result: 'written', version: write(record, change.body) };
+      const { body, status } = withoutLegacyStatus(change.body);
+      if (current !== null && sameSpec(record.history.get(current)!, body)) return { result: 'unchanged', version: current };
+      const version = write(record, body);
+      if (status) record.status = status;
+      return { result: 'written', version };
+    }
     case 'status':
       if (current === null || !change.status) return { result: 'conflict', current };
       record.status = withStatus(record.status, change.status);
@@ -122,4 +126,16 @@ export function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(field).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : field,
   );
+}
+
+/**
+ * A body the log recorded before the rollout status left the spec (a plan's `step` and
+ * `paused`, a bandit's `vetoed` in its strategy): the spec without them, and the status
+ * they said. The log is kept forever, so a rebuild still reads such records.
+ */
+function withoutLegacyStatus(body: SpecBody): { body: SpecBody; status?: DeploymentStatus } {
+  const { step, paused, vetoed, ...strategy } = body.strategy as StrategySpec & DeploymentStatus;
+  if (step === undefined && paused === undefined && vetoed === undefined) return { body };
+  const status = withStatus({}, { ...(step !== undefined && { step }), ...(paused !== undefined && { paused }), ...(vetoed !== undefined && { vetoed }) });
+  return { body: { ...body, strategy: strategy as StrategySpec }, status };
 }
