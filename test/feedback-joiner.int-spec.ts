@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -11,6 +11,7 @@ import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService, testSpecLog } from './support/services';
 import type { OpenSpecLog } from '@switchyard/spec-log';
 import { waitFor } from './support/wait';
+import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
 const WINDOW_SECONDS = 4;
 
@@ -30,27 +31,10 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   const features = [0.9, 0.8, 0.1, 0.5];
   const truth = groundTruth(features);
 
-  function prediction(requestId: string, extra: Partial<PredictionEvent> = {}): PredictionEvent {
-    return {
-      ...envelope('prediction'),
-      requestId,
-      deployment: 'churn',
-      variant: 'v1',
-      role: 'served',
-      strategy: 'shadow',
-      specVersion: 1,
-      probability: 1,
-      outputs: perfectOutputs,
-      latencyMs: 3,
-      ...extra,
-    };
-  }
-
-  const feedback = (requestId: string, fields: { label?: unknown; reward?: number }) => ({ ...envelope('feedback'), requestId, ...fields });
-
-  async function send(topic: string, ...values: { requestId: string }[]): Promise<void> {
-    await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
-  }
+  const prediction = (requestId: string, extra: Partial<PredictionEvent> = {}) =>
+    predictionEvent({ requestId, deployment: 'churn', strategy: 'shadow', outputs: perfectOutputs, latencyMs: 3, ...extra });
+  const feedback = (requestId: string, fields: { label?: unknown; reward?: number }) => feedbackEvent({ requestId, ...fields });
+  const send = (topic: string, ...values: { requestId: string }[]) => sendEvents(producer, topic, values);
 
   /** The joiner committed every input, so its outputs exist, and the collector has read them all. */
   async function settled(): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import type { OpenSpecLog } from '@switchyard/spec-log';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, reportCounts } from '@switchyard/strategies';
@@ -9,6 +9,7 @@ import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough,
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 import { RunningService, startService, testSpecLog } from './support/services';
 import { waitFor } from './support/wait';
+import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
 /**
  * Join state per deployment and its rebuild after Redis is lost, over real Kafka and a
@@ -28,28 +29,17 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   const sent = new Map<string, PredictionEvent>();
 
   // Beta's are a bandit's, logged with propensities its report sums (1/p and 1/p² per arm) as well as counts.
-  const prediction = (deployment: string, requestId: string): PredictionEvent => ({
-    ...envelope('prediction'),
-    requestId,
-    deployment,
-    variant: 'v1',
-    role: 'served',
-    strategy: deployment === 'beta' ? 'bandit' : 'single',
-    specVersion: 1,
-    probability: deployment === 'beta' ? 0.1 + (requestId.length % 7) / 10 : 1,
-    outputs: 1,
-    latencyMs: 1 + (requestId.length % 30),
-  });
-  const feedback = (requestId: string, reward: number, deployment?: string) => ({
-    ...envelope('feedback'),
-    requestId,
-    reward,
-    ...(deployment && { deployment }),
-  });
-
-  async function send(topic: string, values: { requestId: string }[]): Promise<void> {
-    await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
-  }
+  const prediction = (deployment: string, requestId: string) =>
+    predictionEvent({
+      requestId,
+      deployment,
+      strategy: deployment === 'beta' ? 'bandit' : 'single',
+      probability: deployment === 'beta' ? 0.1 + (requestId.length % 7) / 10 : 1,
+      outputs: 1,
+      latencyMs: 1 + (requestId.length % 30),
+    });
+  const feedback = (requestId: string, reward: number, deployment?: string) => feedbackEvent({ requestId, reward, ...(deployment && { deployment }) });
+  const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
   async function predict(values: PredictionEvent[]): Promise<void> {
     for (const p of values) if (!sent.has(`${p.requestId}\n${pairField(p)}`)) sent.set(`${p.requestId}\n${pairField(p)}`, p);
     await send(topics.predictions, values);

@@ -1,5 +1,5 @@
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, topicNames } from '@switchyard/contracts';
+import { topicNames } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -9,6 +9,7 @@ import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough,
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService } from './support/services';
 import { waitFor } from './support/wait';
+import { feedbackEvent, sendEvents } from './support/events';
 
 const REQUESTS = 60;
 
@@ -57,10 +58,11 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
       return { requestId: `flow-${i}`, features, label: groundTruth(features) };
     });
     const viaKafka = (list: typeof cases) =>
-      producer.send({
-        topic: topics.feedback,
-        messages: list.map((c) => ({ key: c.requestId, value: JSON.stringify({ ...envelope('feedback'), requestId: c.requestId, label: c.label }) })),
-      });
+      sendEvents(
+        producer,
+        topics.feedback,
+        list.map((c) => feedbackEvent({ requestId: c.requestId, label: c.label })),
+      );
     const viaHttp = async (list: typeof cases) =>
       expect(
         (
