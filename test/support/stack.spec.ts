@@ -2,16 +2,19 @@ import { Resources } from './stack';
 
 describe(Resources.name, () => {
   const log: string[] = [];
+  /** A thing whose method needs its `this`, as a client's do. */
+  class Thing {
+    constructor(readonly name: string) {}
+
+    hello(): string {
+      return `hello from ${this.name}`;
+    }
+  }
   const thing = (name: string, stopError?: Error) =>
     [
       async () => {
         log.push(`start ${name}`);
-        return {
-          name,
-          hello: function (this: { name: string }) {
-            return `hello from ${this.name}`;
-          },
-        };
+        return new Thing(name);
       },
       async () => {
         log.push(`stop ${name}`);
