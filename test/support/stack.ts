@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { TopicMap, topicNames } from '@switchyard/contracts';
 import { BaseEnv, ServiceDefinition } from '@switchyard/runtime';
@@ -82,6 +83,8 @@ export interface StackNeeds<S, P, C> {
   processes?: P;
   /** A spec-log writer, for tests that change specs without a router's API. */
   specLog?: boolean;
+  /** A plain connection to the stack's Redis, for looking at keys directly. */
+  redis?: boolean;
   /** The tests' idempotent producer. */
   producer?: boolean;
   /** Collectors reading these topics from the beginning, by the name the test gives them. */
@@ -97,6 +100,7 @@ export interface StackBase {
   privateRedis: PrivateRedis;
   specs: OpenSpecLog;
   producer: Producer;
+  redis: Redis;
   /** Starts a service now (a restart, a second instance) with the stack's environment; it is closed with the stack. */
   start<E extends BaseEnv>(definition: ServiceDefinition<E>, overrides?: Overrides): Promise<RunningService>;
   /** Spawns a built service now (on `port`, else a free one) with the stack's environment; it is killed with the stack. */
@@ -107,7 +111,7 @@ export type Stack<S, P, C> = StackBase & { [K in keyof S]: RunningService } & { 
 
 /**
  * What a test file runs against, stated once: the stack starts it in beforeAll, in the order
- * Redis, services, processes, spec log, producer, collectors, and stops it in afterAll in the
+ * Redis, services, processes, spec log, Redis connection, producer, collectors, and stops it in afterAll in the
  * reverse order, then deletes the file's keys. Its members can be destructured at once:
  *
  *   const { router, producer, predictions } = useStack({
@@ -138,6 +142,7 @@ export function useStack<
     privateRedis,
     specs: absent<OpenSpecLog>('specs', 'specLog: true'),
     producer: absent<Producer>('producer', 'producer: true'),
+    redis: absent<Redis>('redis', 'redis: true'),
     start: (definition, overrides = {}) =>
       resources.addNow(
         () => startService(definition, { ...base.env, ...overrides }),
@@ -164,6 +169,12 @@ export function useStack<
       'specs',
       () => testSpecLog(base.env),
       (specs) => specs.close(),
+    );
+  if (needs.redis)
+    base.redis = resources.add(
+      'redis',
+      async () => new Redis(base.env.REDIS_URL ?? process.env.REDIS_URL!),
+      async (redis) => redis.disconnect(),
     );
   if (needs.producer)
     base.producer = resources.add(
