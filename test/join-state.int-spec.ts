@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Producer } from 'kafkajs';
 import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
-import type { OpenSpecLog } from '@switchyard/spec-log';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, reportCounts } from '@switchyard/strategies';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
-import { PrivateRedis, startPrivateRedis } from './support/private-redis';
-import { RunningService, startService, testSpecLog } from './support/services';
+import { groupCaughtUp, isolation, readThrough } from './support/kafka';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
@@ -19,12 +16,22 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   const ids = isolation('join-state');
   const topics = topicNames(ids.topicPrefix);
   const group = `join-state-${ids.groupSuffix}`;
-  let kafka: Kafka;
-  let producer: Producer;
-  let redis: PrivateRedis;
-  let joiner: RunningService;
-  let specs: OpenSpecLog;
-  let joined: Collector;
+  const {
+    kafka,
+    producer,
+    privateRedis: redis,
+    joiner,
+    specs,
+    joined,
+  } = useStack({
+    ids,
+    privateRedis: true,
+    services: { joiner: [feedbackJoinerService, { JOIN_GROUP: group, JOIN_WINDOW_SECONDS: '300', JOIN_SWEEP_INTERVAL_MS: '200' }] },
+    // Running through the test, the spec log restores the specs to a Redis restarted empty.
+    specLog: true,
+    producer: true,
+    collect: { joined: 'joined' },
+  });
   /** Every distinct prediction sent, by pair: what the reports must count. */
   const sent = new Map<string, PredictionEvent>();
 
@@ -73,29 +80,7 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   }
 
   beforeAll(async () => {
-    kafka = testKafka();
-    redis = await startPrivateRedis();
-    joiner = await startService(feedbackJoinerService, {
-      REDIS_URL: redis.url,
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      JOIN_GROUP: group,
-      JOIN_WINDOW_SECONDS: '300',
-      JOIN_SWEEP_INTERVAL_MS: '200',
-    });
-    // Running through the test, the spec log restores the specs to a Redis restarted empty.
-    specs = await testSpecLog({ REDIS_URL: redis.url, TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     await putSpecs();
-    producer = await producerFor(kafka);
-    joined = await collect(kafka, topics.joined);
-  });
-
-  afterAll(async () => {
-    await joined?.stop();
-    await producer?.disconnect();
-    await specs?.close();
-    await joiner?.close();
-    await redis?.stop();
   });
 
   it('joins two deployments that share request ids, each with the feedback naming it, or both with feedback naming none', async () => {
