@@ -34,7 +34,7 @@ export async function spawnService(app: string, port: number, env: Record<string
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.once('close', () => log.end());
   const url = `http://127.0.0.1:${port}`;
-  const died = exited.then((code) => Promise.reject(new Error(`${app} exited with ${code} (log: ${logFile}): ${output.slice(-2000)}`)));
+  const died = exited.then((code) => Promise.reject(new Error(`${app} exited with ${code}: ${output.slice(-2000)}\n(log: ${logFile})`)));
   const dead = new AbortController();
   void exited.then(() => dead.abort());
   const ready = waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, {
