@@ -1,6 +1,6 @@
 // @ts-check
 // Lint and library boundaries, run by `npm test` (`npm run lint`). The boundary rules
-// encode the import table of DESIGN.md ("Services"): see README, "Code layout rules".
+// encode the design's import table: see README, "Code layout rules".
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
@@ -44,16 +44,16 @@ const libBoundaries = LIBS.map((lib) => ({
       {
         paths:
           lib === 'strategies'
-            ? IMPURE_NODE.map((name) => ({ name, message: 'libs/strategies is pure: no network, HTTP or file system (DESIGN.md, "Services").' }))
+            ? IMPURE_NODE.map((name) => ({ name, message: 'libs/strategies is pure: no network, HTTP or file system (README, "Code layout rules").' }))
             : [],
         patterns: [
           ...LIBS.filter((other) => other !== lib && !ALLOWED[lib].includes(other)).map((other) => forbiddenLib(other, lib)),
           {
             group: ['../*', '**/apps/**', '**/libs/**'],
-            message: 'a library reaches other code only through @switchyard/<library>, never by a relative path out of its src (DESIGN.md, "Services").',
+            message: 'a library reaches other code only through @switchyard/<library>, never by a relative path out of its src (README, "Code layout rules").',
           },
           ...(lib === 'strategies'
-            ? [{ group: IMPURE, message: 'libs/strategies is pure: no NestJS, Kafka, Redis or HTTP code (DESIGN.md, "Services").' }]
+            ? [{ group: IMPURE, message: 'libs/strategies is pure: no NestJS, Kafka, Redis or HTTP code (README, "Code layout rules").' }]
             : []),
         ],
       },
@@ -71,7 +71,7 @@ const appBoundaries = {
         patterns: [
           {
             group: ['../../*', '**/apps/**', '**/libs/**'],
-            message: 'apps import libraries (@switchyard/<library>), never other apps or a library by path (DESIGN.md, "Services").',
+            message: 'apps import libraries (@switchyard/<library>), never other apps or a library by path (README, "Code layout rules").',
           },
         ],
       },
@@ -109,5 +109,5 @@ export default tseslint.config(
   },
   ...libBoundaries,
   appBoundaries,
-  // bench/, demo/, faults/ and test/ may import anything: no boundary rule applies to them.
+  // bench/, demo/, faults/, test/ and tools/ may import anything: no boundary rule applies to them.
 );

@@ -17,7 +17,7 @@ module.exports = {
   // Services under test log to files (test/support/test-logs.js): a failed file's are named after its report.
   reporters: ['default', '<rootDir>/test/support/test-logs.js'],
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,bench,faults}/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,bench,faults,tools}/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
     {
       ...shared,
       displayName: 'integration',

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: each figure measured against its baseline in the same run, on this
  * machine, with the real Kafka, Redis and demo model-server, and reported as a ratio.
- * See README "Benchmarks".
+ * See docs/benchmarks.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

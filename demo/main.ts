@@ -418,7 +418,7 @@ async function main(): Promise<void> {
   const events = await countEvents(all);
   console.log(`\n== Kafka: ${events.predictions}/${all.size} prediction events found on the predictions topic, ${events.shadowRequests} shadow requests`);
   if (events.predictions !== all.size) throw new Error('some prediction events are missing');
-  console.log('\nDemo finished. The stack keeps running: try the API (README), then `npm run down`.');
+  console.log('\nDemo finished. The stack keeps running: try the API (docs/api.md), then `npm run down`.');
 }
 
 main().catch((error) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run test:faults` (CI runs it after `npm test`; README "The fault suite"): builds if needed, brings up a
+# `npm run test:faults` (CI runs it after `npm test`; docs/failures.md, "The fault suite"): builds if needed, brings up a
 # 3-node KRaft cluster on its own ports (FAULTS_KAFKA_PORT, default 19092-19094, its
 # controllers on +100), then runs faults/run.ts: the whole stack on free ports, a Redis of
 # its own, steady traffic, every service SIGKILLed and restarted, one broker killed and

@@ -17,7 +17,7 @@ const ACCURACY: Record<string, number> = { v1: 0.7, v2: 0.8, v3: 0.9 };
  * chance alone. At 99.9 % all three hold in all but ≈ 0.3 % of runs.
  */
 const LEVEL = 0.999;
-/** Synthetic joined events for the scan-cost measurement; `EVALUATE_SCAN_EVENTS=100000` for the README's figure. */
+/** Synthetic joined events for the scan-cost measurement; `EVALUATE_SCAN_EVENTS=100000` for docs/off-policy-evaluation.md's figure. */
 const SCAN_EVENTS = Number(process.env.EVALUATE_SCAN_EVENTS ?? 20000);
 
 /**

@@ -22,7 +22,7 @@ const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x
  * Property-based fuzzing over the real services: random and mutated bodies, names and
  * headers on every HTTP route, random records and headers on every consumed topic. Every
  * answer must be a 4xx with a reason or a DLQ record; nothing may answer 5xx, crash or
- * stop serving a well-formed request. The table it prints is the README's ("Security").
+ * stop serving a well-formed request. The table it prints is docs/security.md's.
  */
 describe('fuzz: every route and topic refuses bad input with a reason, and keeps serving', () => {
   const ids = isolation('fuzz');

@@ -10,7 +10,7 @@ const BATCH = 500;
 
 /**
  * Measures Redis memory per pending prediction, per deployment and per variant (the
- * README's sizing table: run with `npx jest --selectProjects integration --runInBand
+ * docs/failures.md's sizing table: run with `npx jest --selectProjects integration --runInBand
  * --testPathPatterns test/join-sizing`, figures printed), and checks that join state is
  * bounded by the window: once swept, it is gone.
  */

@@ -1,7 +1,7 @@
 /**
  * `npm run sim`: offline Monte Carlo simulations of Switchyard's decision rules, with the
  * real functions from libs/strategies and seeded randomness (no Kafka, Redis or services).
- * Markdown on stdout and in .bench/sim.md. See README "Guardrails: the statistics".
+ * Markdown on stdout and in .bench/sim.md. See docs/statistics.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Exit codes scripts can rely on (README "Operators' tools"):
+ * Exit codes scripts can rely on (docs/operations.md, "The `switchyard` command line"):
  * 0 done; 1 the router (or Kafka) refused: its message is printed; 2 bad arguments or
  * input file; 3 the router (or Kafka) could not be reached.
  */

@@ -1,5 +1,15 @@
-import { BadRequestException, ConflictException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  BadGatewayException,
+  BadRequestException,
+  ConflictException,
+  HttpException,
+  HttpStatus,
+  NotFoundException,
+  ServiceUnavailableException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
+import { deploymentNotFound, Failure, Outcome } from './outcome';
 
 /** 400 whose body lists every problem, so a client can fix them all at once. */
 export function invalid(message: string, problems: string[]): BadRequestException {
@@ -14,8 +24,38 @@ export function checkName(name: string, what = 'deployment'): string {
   return name;
 }
 
-export function unknownDeployment(name: string): NotFoundException {
-  return new NotFoundException(`deployment "${name}" does not exist`);
+/** The HTTP answer to a domain failure: the one place a failure gets its status. */
+export function httpError(failure: Failure): HttpException {
+  switch (failure.error) {
+    case 'not-found':
+      return new NotFoundException(failure.message);
+    case 'input-rejected':
+      return new UnprocessableEntityException(failure.message);
+    case 'model-failed':
+      return new BadGatewayException(failure.message);
+    case 'unavailable':
+      return new ServiceUnavailableException(failure.message);
+    case 'busy':
+      return new HttpException(failure.message, HttpStatus.TOO_MANY_REQUESTS);
+    case 'cannot-evaluate':
+      return new UnprocessableEntityException({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: failure.message,
+        reasons: failure.reasons,
+        n: failure.n,
+      });
+  }
+}
+
+/** A domain outcome's value, or its failure thrown as the HTTP answer (controllers return what this returns). */
+export function valueOrHttpError<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw httpError(outcome);
+  return outcome.value;
+}
+
+export function unknownDeployment(name: string): HttpException {
+  return httpError(deploymentNotFound(name));
 }
 
 /** A change built from a spec that another change replaced meanwhile (compare-and-set). */

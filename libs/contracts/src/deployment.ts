@@ -245,7 +245,7 @@ export const GUARDRAIL_METRICS = ['reward'] as const;
 export const GUARDRAIL_ON_FAIL = ['rollback', 'pause'] as const;
 export const GUARDRAIL_ON_PASS = ['promote', 'hold'] as const;
 
-/** Guardrails as stored: every field set. See DESIGN "Decisions" and README "Guardrails". */
+/** Guardrails as stored: every field set. See docs/strategies.md, "Guardrails: the rollout controller". */
 export interface Guardrails {
   metric: (typeof GUARDRAIL_METRICS)[number];
   /** Chance of any wrong verdict over the whole, continuously watched comparison. */

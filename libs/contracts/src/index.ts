@@ -4,4 +4,5 @@ export * from './deployment';
 export * from './events';
 export * from './http';
 export * from './envelope';
+export * from './prediction-event';
 export * from './evaluate';

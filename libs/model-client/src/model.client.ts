@@ -22,6 +22,11 @@ export class ModelError extends Error {
     this.name = 'ModelError';
   }
 
+  /** A model call's failure as a ModelError; anything else thrown (a bug) counts as `unavailable`. */
+  static of(error: unknown): ModelError {
+    return error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+  }
+
   get retryable(): boolean {
     return this.kind !== 'rejected' && this.kind !== 'bad-response';
   }

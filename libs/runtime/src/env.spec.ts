@@ -1,6 +1,6 @@
 import { IsInt, Min } from 'class-validator';
 import { IsOptional, MinLength } from 'class-validator';
-import { BaseEnv, Env, envHelp, loadEnv, Secret } from './env';
+import { BaseEnv, Env, envHelp, envVariables, loadEnv, Secret } from './env';
 
 class SampleEnv extends BaseEnv {
   @Env('how many widgets')
@@ -64,5 +64,14 @@ describe(envHelp.name, () => {
     expect(envHelp(SampleEnv, { PASSWORD: 'correct-horse-battery' })).toMatch(/PASSWORD\s+the password \(secret: set\)/);
     expect(envHelp(SampleEnv, { PASSWORD: 'correct-horse-battery' })).not.toMatch(/correct-horse/);
     expect(envHelp(SampleEnv, {})).toMatch(/\(secret: not set\)/);
+  });
+});
+
+describe(envVariables.name, () => {
+  it('gives each variable its type, default and whether it is a secret', () => {
+    const sut = new Map(envVariables(SampleEnv).map((variable) => [variable.name, variable]));
+    expect(sut.get('WIDGETS')).toEqual({ name: 'WIDGETS', description: 'how many widgets', type: 'integer', defaultValue: '3', secret: false });
+    expect(sut.get('PASSWORD')).toMatchObject({ type: 'string', defaultValue: undefined, secret: true });
+    expect(sut.get('LOG_LEVEL')).toMatchObject({ type: 'one of fatal, error, warn, info, debug, trace', defaultValue: 'info' });
   });
 });

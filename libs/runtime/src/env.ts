@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { plainToInstance, ClassConstructor } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync, ValidateBy } from 'class-validator';
+import { getMetadataStorage, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync, ValidateBy } from 'class-validator';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/contracts';
 import { parseRedisUrl, REDIS_URL_FORMS } from './redis-url';
 
 const DOCS = Symbol('env-docs');
 
-/** Documents an environment variable; `--help` and the README list what this records. */
+/** Documents an environment variable; `--help` and docs/configuration.md list what this records. */
 export function Env(description: string): PropertyDecorator {
   return (target, key) => {
     const docs: Map<string, string> = Reflect.getMetadata(DOCS, target) ?? new Map();
@@ -184,7 +184,7 @@ export class BaseEnv {
   LOG_FILE?: string;
 
   @Env(
-    "Names this instance: Kafka client id, and the joiner's transactional id (default <hostname>-<PORT>); unique per running instance, stable across its restarts",
+    "Names this instance: Kafka client id <service>-<INSTANCE_ID> (unset: <hostname>-<pid>-<random>), the joiner's transactional id (unset: <hostname>-<PORT>), the rollout controller's lease owner; unique per running instance, stable across its restarts",
   )
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]+$/)
@@ -223,14 +223,45 @@ export function loadEnv<T extends object>(cls: ClassConstructor<T>, source: Node
   return env;
 }
 
-/** The `--help` text: one line per variable with its default; a secret says only whether `source` sets it. */
-export function envHelp(cls: ClassConstructor<object>, source: NodeJS.ProcessEnv = process.env): string {
+/** One documented variable as `--help` and docs/configuration.md show it. */
+export interface EnvVariable {
+  name: string;
+  description: string;
+  /** `integer`, `number`, `string`, or the values `@IsIn` allows. */
+  type: string;
+  /** The class's default, as text; undefined when the variable has none. */
+  defaultValue?: string;
+  secret: boolean;
+}
+
+function typeOf(cls: ClassConstructor<object>, key: string): string {
+  const rules = getMetadataStorage()
+    .getTargetValidationMetadatas(cls, '', true, false)
+    .filter((rule) => rule.propertyName === key);
+  const allowed = rules.find((rule) => rule.name === 'isIn')?.constraints?.[0] as readonly unknown[] | undefined;
+  if (allowed) return `one of ${allowed.join(', ')}`;
+  if (rules.some((rule) => rule.name === 'isInt')) return 'integer';
+  return Reflect.getMetadata('design:type', cls.prototype, key) === Number ? 'number' : 'string';
+}
+
+/** The documented variables of `cls`, in declaration order (a subclass's overrides in place). */
+export function envVariables(cls: ClassConstructor<object>): EnvVariable[] {
   const defaults = new cls() as Record<string, unknown>;
   const hidden = secrets(cls);
-  const rows = [...documented(cls)].map(([key, description]) => {
-    const value = defaults[key];
-    const shown = hidden.has(key) ? ` (secret: ${source[key] ? 'set' : 'not set'})` : value === undefined ? '' : ` (default: ${value})`;
-    return `  ${key.padEnd(28)} ${description}${shown}`;
+  return [...documented(cls)].map(([name, description]) => ({
+    name,
+    description,
+    type: typeOf(cls, name),
+    defaultValue: defaults[name] === undefined ? undefined : String(defaults[name]),
+    secret: hidden.has(name),
+  }));
+}
+
+/** The `--help` text: one line per variable with its default; a secret says only whether `source` sets it. */
+export function envHelp(cls: ClassConstructor<object>, source: NodeJS.ProcessEnv = process.env): string {
+  const rows = envVariables(cls).map(({ name, description, defaultValue, secret }) => {
+    const shown = secret ? ` (secret: ${source[name] ? 'set' : 'not set'})` : defaultValue === undefined ? '' : ` (default: ${defaultValue})`;
+    return `  ${name.padEnd(28)} ${description}${shown}`;
   });
   return rows.join('\n');
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { validateEvaluateBody } from '@switchyard/contracts';
-import { checkName, invalid } from '../http-errors';
+import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { EvaluateService } from './evaluate.service';
 
 @Controller('v1/deployments')
@@ -10,10 +10,10 @@ export class EvaluateController {
   /** Off-policy evaluation: what `policy` would have earned on the deployment's logged traffic. */
   @Post(':name/evaluate')
   @HttpCode(200)
-  evaluate(@Param('name') name: string, @Body() body: unknown) {
+  async evaluate(@Param('name') name: string, @Body() body: unknown) {
     const deployment = checkName(name);
     const result = validateEvaluateBody(body);
     if (!result.ok) throw invalid('invalid evaluate request', result.problems);
-    return this.evaluations.evaluate(deployment, result.value);
+    return valueOrHttpError(await this.evaluations.evaluate(deployment, result.value));
   }
 }

@@ -1,6 +1,7 @@
-import { HttpException, HttpStatus, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
+import { DeploymentRegistry } from '@switchyard/store';
 import {
   estimatePolicyValue,
   evaluationRefusals,
@@ -10,7 +11,7 @@ import {
   targetProbabilities,
   zOfLevel,
 } from '@switchyard/strategies';
-import { DeploymentsService } from '../deployments/deployments.service';
+import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 
 /** Scans one router process runs at once: each reads the whole window of the joined topic. */
 const MAX_CONCURRENT_SCANS = 1;
@@ -26,15 +27,13 @@ export class EvaluateService {
   private running = 0;
 
   constructor(
-    private readonly deployments: DeploymentsService,
+    private readonly registry: DeploymentRegistry,
     private readonly kafka: KafkaClient,
   ) {}
 
-  async evaluate(name: string, body: EvaluateBody): Promise<EvaluateResponse> {
-    await this.deployments.get(name); // 404 before any scan
-    if (this.running >= MAX_CONCURRENT_SCANS) {
-      throw new HttpException('an evaluation is already running on this router; retry later', HttpStatus.TOO_MANY_REQUESTS);
-    }
+  async evaluate(name: string, body: EvaluateBody): Promise<Outcome<EvaluateResponse>> {
+    if (!(await this.registry.get(name))) return deploymentNotFound(name); // before any scan
+    if (this.running >= MAX_CONCURRENT_SCANS) return BUSY;
     this.running++;
     try {
       return await this.scanAndEstimate(name, body);
@@ -43,7 +42,7 @@ export class EvaluateService {
     }
   }
 
-  private async scanAndEstimate(name: string, body: EvaluateBody): Promise<EvaluateResponse> {
+  private async scanAndEstimate(name: string, body: EvaluateBody): Promise<Outcome<EvaluateResponse>> {
     const target = targetProbabilities(body.policy);
     const samples: LoggedSample[] = [];
     /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
@@ -52,7 +51,7 @@ export class EvaluateService {
     let scanned = 0;
     const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
     const untilMs = body.until === undefined ? undefined : Date.parse(body.until);
-    const scan = await readTopicRange(this.kafka.kafka, {
+    const scan = await readTopicRange(this.kafka, {
       topic: this.kafka.topics.joined,
       sinceMs,
       untilMs,
@@ -74,17 +73,11 @@ export class EvaluateService {
 
     const refusals = evaluationRefusals(samples, target);
     if (refusals.length) {
-      throw new UnprocessableEntityException({
-        statusCode: 422,
-        error: 'Unprocessable Entity',
-        message: `cannot evaluate this policy: ${refusals.join('; ')}`,
-        reasons: refusals,
-        n: samples.length,
-      });
+      return { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length };
     }
     const level = body.level ?? 0.95;
     const result = estimatePolicyValue(samples, target, { z: zOfLevel(level) });
-    return {
+    return success({
       deployment: name,
       ...result,
       meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
@@ -95,9 +88,11 @@ export class EvaluateService {
       ...(body.until !== undefined && { until: body.until }),
       scanned,
       scanMs: scan.ms,
-    };
+    });
   }
 }
+
+const BUSY: Failure = { ok: false, error: 'busy', message: 'an evaluation is already running on this router; retry later' };
 
 interface JoinedFields {
   deployment: string;

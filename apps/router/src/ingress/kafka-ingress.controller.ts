@@ -1,4 +1,4 @@
-import { Controller, HttpException } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
 import { ErrorResponse, parseAndValidate, PredictRequestMessage, PredictResponse, REPLY_TO_HEADER, TOPICS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, InboundMessage, KafkaClient, Rejection } from '@switchyard/messaging';
@@ -65,11 +65,7 @@ export class KafkaIngressController {
   }
 
   private async answer(request: PredictRequestMessage): Promise<PredictResponse | ErrorResponse> {
-    try {
-      return await this.predictions.predict(request.deployment, request);
-    } catch (error) {
-      if (!(error instanceof HttpException)) throw error;
-      return { requestId: request.requestId, error: error.message };
-    }
+    const outcome = await this.predictions.predict(request.deployment, request);
+    return outcome.ok ? outcome.value : { requestId: request.requestId, error: outcome.message };
   }
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InferRequest, InferResponse, PredictBody, validatePlain } from '@switchyard/contracts';
-import { checkName, invalid } from '../http-errors';
+import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from './predict.service';
 
@@ -14,13 +14,13 @@ export class PredictController {
   @HttpCode(200)
   @ApiOperation({ summary: 'a prediction from the variant the strategy chooses' })
   @ApiBody({ schema: { $ref: '#/components/schemas/PredictBody' } })
-  predict(@Param('name') name: string, @Body() body: unknown) {
+  async predict(@Param('name') name: string, @Body() body: unknown) {
     const result = validatePlain(PredictBody, body);
     if (!result.ok) {
       routerMetrics.rejected.inc({ route: 'predict' });
       throw invalid('invalid predict request', result.problems);
     }
-    return this.predictions.predict(checkName(name), result.value);
+    return valueOrHttpError(await this.predictions.predict(checkName(name), result.value));
   }
 
   /** Open Inference Protocol ingress: existing OIP clients point at Switchyard unchanged. */
@@ -35,12 +35,14 @@ export class PredictController {
       throw invalid('invalid inference request', result.problems);
     }
     const { id, inputs, parameters, outputs } = result.value;
-    const answer = await this.predictions.predict(checkName(name), {
-      inputs,
-      requestId: id,
-      unitKey: typeof parameters?.unitKey === 'string' ? parameters.unitKey : undefined,
-      extras: { ...(parameters && { parameters }), ...(outputs && { outputs }) },
-    });
+    const answer = valueOrHttpError(
+      await this.predictions.predict(checkName(name), {
+        inputs,
+        requestId: id,
+        unitKey: typeof parameters?.unitKey === 'string' ? parameters.unitKey : undefined,
+        extras: { ...(parameters && { parameters }), ...(outputs && { outputs }) },
+      }),
+    );
     return {
       model_name: name,
       model_version: answer.variant,

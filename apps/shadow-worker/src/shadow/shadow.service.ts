@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec, envelope, PredictionEvent, ShadowRequestEvent } from '@switchyard/contracts';
+import { DeploymentSpec, PredictionEvent, predictionEvent, PredictionFields, ShadowRequestEvent } from '@switchyard/contracts';
 import { ModelClient, ModelError } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { outputsAgree } from '@switchyard/strategies';
@@ -55,9 +55,9 @@ export class ShadowService {
         shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
         const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
         if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });
-        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agrees });
+        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
       } catch (error) {
-        const failure = error instanceof ModelError ? error : new ModelError('unavailable', (error as Error).message);
+        const failure = ModelError.of(error);
         event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });
       }
     }
@@ -68,10 +68,10 @@ export class ShadowService {
   private event(
     request: ShadowRequestEvent,
     variant: string,
-    result: { outputs?: unknown; latencyMs?: number; error?: string; agrees?: boolean },
+    result: Partial<Pick<PredictionFields, 'outputs' | 'latencyMs' | 'error' | 'agreesWithPrimary'>>,
   ): PredictionEvent {
-    return {
-      ...envelope('prediction'),
+    return predictionEvent({
+      ...result,
       requestId: request.requestId,
       deployment: request.deployment,
       variant,
@@ -79,10 +79,7 @@ export class ShadowService {
       strategy: 'shadow',
       specVersion: request.specVersion,
       probability: 1,
-      ...(result.outputs !== undefined && { outputs: result.outputs }),
-      latencyMs: Math.round((result.latencyMs ?? 0) * 1000) / 1000,
-      ...(result.error !== undefined && { error: result.error }),
-      ...(result.agrees !== undefined && { agreesWithPrimary: result.agrees }),
-    };
+      latencyMs: result.latencyMs ?? 0,
+    });
   }
 }

@@ -1,0 +1,80 @@
+import { Logger } from '@nestjs/common';
+import { DeploymentSpec, EvaluateBody } from '@switchyard/contracts';
+import { KafkaClient, readTopicRange, TopicRangeOptions, TopicRangeResult } from '@switchyard/messaging';
+import { DeploymentRegistry } from '@switchyard/store';
+import { EvaluateService } from './evaluate.service';
+
+jest.mock('@switchyard/messaging', () => ({ ...jest.requireActual('@switchyard/messaging'), readTopicRange: jest.fn() }));
+const readRange = readTopicRange as jest.MockedFunction<typeof readTopicRange>;
+
+type Scanned = Parameters<TopicRangeOptions['onMessages']>[0];
+
+const body = { policy: { type: 'single', variant: 'v1' } } as EvaluateBody;
+const joined = (deployment: string, reward: number) =>
+  ({ value: Buffer.from(JSON.stringify({ type: 'joined', deployment, variant: 'v1', role: 'served', probability: 1, reward })) }) as unknown as Scanned[number];
+const scanned: TopicRangeResult = { ranges: [], delivered: 0, ms: 5 };
+
+/** The range read hands `messages` to the service, once `release` (if given) resolves. */
+function rangeOf(messages: Scanned, release?: Promise<void>) {
+  readRange.mockImplementation(async (_kafka: unknown, opts: TopicRangeOptions) => {
+    await release;
+    await opts.onMessages(messages, 0);
+    return scanned;
+  });
+}
+
+function setUp(known = ['churn']) {
+  const registry = { get: async (name: string) => (known.includes(name) ? ({ name } as DeploymentSpec) : null) } as unknown as DeploymentRegistry;
+  const kafka = { kafka: {}, clientId: 'router', topics: { joined: 'joined' } } as unknown as KafkaClient;
+  return new EvaluateService(registry, kafka);
+}
+
+describe(EvaluateService.name, () => {
+  beforeAll(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+  beforeEach(() => readRange.mockReset());
+
+  it("estimates the policy's value from the deployment's joined events only", async () => {
+    rangeOf([...Array.from({ length: 40 }, (_, i) => joined('churn', i % 2)), joined('other', 1)]);
+    const sut = setUp();
+
+    const outcome = await sut.evaluate('churn', body);
+
+    expect(outcome).toMatchObject({ ok: true, value: { deployment: 'churn', n: 40, estimate: 0.5, scanned: 41, scanMs: 5, target: { v1: 1 } } });
+  });
+
+  it('fails with not-found for an unknown deployment, before any scan', async () => {
+    const sut = setUp();
+
+    expect(await sut.evaluate('nope', body)).toEqual({ ok: false, error: 'not-found', message: 'deployment "nope" does not exist' });
+    expect(readRange).not.toHaveBeenCalled();
+  });
+
+  it('fails with cannot-evaluate, the reasons and the sample count, when the window holds too little', async () => {
+    rangeOf([joined('churn', 1)]);
+    const sut = setUp();
+
+    expect(await sut.evaluate('churn', body)).toEqual({
+      ok: false,
+      error: 'cannot-evaluate',
+      message: 'cannot evaluate this policy: effective sample size 1 is below 30: the logged traffic says too little about this policy',
+      reasons: ['effective sample size 1 is below 30: the logged traffic says too little about this policy'],
+      n: 1,
+    });
+  });
+
+  it('fails with busy while another evaluation scans, and scans again once it is done', async () => {
+    let release!: () => void;
+    rangeOf(
+      Array.from({ length: 40 }, () => joined('churn', 1)),
+      new Promise<void>((resolve) => (release = resolve)),
+    );
+    const sut = setUp();
+
+    const first = sut.evaluate('churn', body);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await sut.evaluate('churn', body)).toEqual({ ok: false, error: 'busy', message: 'an evaluation is already running on this router; retry later' });
+    release();
+    expect(await first).toMatchObject({ ok: true });
+    expect(await sut.evaluate('churn', body)).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,129 @@
+import { Logger } from '@nestjs/common';
+import { DeploymentSpec, PredictionEvent } from '@switchyard/contracts';
+import { KafkaClient } from '@switchyard/messaging';
+import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { DeploymentCache } from '../deployments/deployment.cache';
+import { RouterEnv } from '../router.env';
+import { ArmWeights } from './arm-weights';
+import { PredictService } from './predict.service';
+
+const variants = [
+  { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },
+  { name: 'v2', url: 'http://127.0.0.1:9000', model: 'm2', protocol: 'v2', timeoutMs: 100, retries: 0 },
+];
+const single = { name: 'churn', version: 3, variants, strategy: { type: 'single', variant: 'v1' } } as unknown as DeploymentSpec;
+const canary = { name: 'churn', version: 4, variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 } } as unknown as DeploymentSpec;
+const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
+
+function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Promise<ModelAnswer>, publishMode: RouterEnv['PUBLISH_MODE'] = 'durable') {
+  const published: { topic: string; key: string; event: PredictionEvent }[] = [];
+  let publishFails = false;
+  const kafka = {
+    topics: { predictions: 'predictions', shadowRequests: 'shadow-requests' },
+    publishJson: async (topic: string, key: string, event: PredictionEvent) => {
+      if (publishFails) throw new Error('broker down');
+      published.push({ topic, key, event });
+    },
+  } as unknown as KafkaClient;
+  const sut = new PredictService(
+    { get: (name: string) => (name === spec?.name ? spec : undefined) } as unknown as DeploymentCache,
+    { get: () => undefined } as unknown as ArmWeights,
+    { infer: (variant: { name: string }) => infer(variant.name) } as unknown as ModelClient,
+    kafka,
+    { PUBLISH_MODE: publishMode } as RouterEnv,
+  );
+  return { sut, published, failPublishing: () => (publishFails = true) };
+}
+
+describe(PredictService.name, () => {
+  beforeAll(() => jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined));
+
+  it("answers with the chosen variant's outputs and records the prediction", async () => {
+    const { sut, published } = setUp(single, async () => answer([1]));
+
+    const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-1', unitKey: 'u-1' });
+
+    expect(outcome).toEqual({ ok: true, value: { requestId: 'r-1', deployment: 'churn', variant: 'v1', outputs: [1] } });
+    expect(published).toEqual([
+      {
+        topic: 'predictions',
+        key: 'r-1',
+        event: expect.objectContaining({
+          type: 'prediction',
+          variant: 'v1',
+          role: 'served',
+          strategy: 'single',
+          specVersion: 3,
+          probability: 1,
+          unitKey: 'u-1',
+          latencyMs: 2.5,
+        }),
+      },
+    ]);
+  });
+
+  it('fails with not-found for a deployment the cache does not hold, and records nothing', async () => {
+    const { sut, published } = setUp(single, async () => answer([1]));
+
+    expect(await sut.predict('other', { inputs: [0] })).toEqual({ ok: false, error: 'not-found', message: 'deployment "other" does not exist' });
+    expect(published).toEqual([]);
+  });
+
+  it('fails with model-failed when the model is down, and records the error', async () => {
+    const { sut, published } = setUp(single, async () => {
+      throw new ModelError('unavailable', 'connection refused');
+    });
+
+    const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-2' });
+
+    expect(outcome).toEqual({ ok: false, error: 'model-failed', message: 'variant "v1" failed: connection refused' });
+    expect(published[0].event).toMatchObject({ variant: 'v1', error: 'unavailable: connection refused', latencyMs: 0 });
+  });
+
+  it('fails with model-failed, as unavailable, when the call throws something other than a ModelError', async () => {
+    const { sut, published } = setUp(single, async () => {
+      throw new Error('socket hang up');
+    });
+
+    expect(await sut.predict('churn', { inputs: [0] })).toMatchObject({ ok: false, error: 'model-failed', message: 'variant "v1" failed: socket hang up' });
+    expect(published[0].event.error).toBe('unavailable: socket hang up');
+  });
+
+  it('fails with input-rejected when the model refuses the inputs', async () => {
+    const { sut } = setUp(single, async () => {
+      throw new ModelError('rejected', 'shape mismatch', 400);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0] })).toEqual({ ok: false, error: 'input-rejected', message: 'variant "v1" failed: shape mismatch' });
+  });
+
+  it('answers from the primary when the canary fails, recording which variant the strategy chose', async () => {
+    const { sut, published } = setUp(canary, async (variant) => {
+      if (variant === 'v2') throw new ModelError('timeout', 'too slow');
+      return answer([7]);
+    });
+
+    const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-3' });
+
+    expect(outcome).toEqual({ ok: true, value: { requestId: 'r-3', deployment: 'churn', variant: 'v1', outputs: [7] } });
+    expect(published[0].event).toMatchObject({ variant: 'v1', fallbackFrom: 'v2', probability: 1 });
+  });
+
+  it('fails with unavailable when the prediction could not be recorded (durable)', async () => {
+    const { sut, failPublishing } = setUp(single, async () => answer([1]));
+    failPublishing();
+
+    expect(await sut.predict('churn', { inputs: [0] })).toEqual({
+      ok: false,
+      error: 'unavailable',
+      message: 'the prediction could not be recorded in Kafka; retry later',
+    });
+  });
+
+  it('answers although the prediction could not be recorded (fast)', async () => {
+    const { sut, failPublishing } = setUp(single, async () => answer([1]), 'fast');
+    failPublishing();
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-4' })).toMatchObject({ ok: true, value: { requestId: 'r-4', outputs: [1] } });
+  });
+});

@@ -1,0 +1,80 @@
+import { DeploymentSpec, envelope, ShadowRequestEvent } from '@switchyard/contracts';
+import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { SpecVersions } from '@switchyard/store';
+import { ShadowWorkerEnv } from '../shadow-worker.env';
+import { ShadowService } from './shadow.service';
+
+const spec = {
+  name: 'churn',
+  version: 2,
+  variants: [
+    { name: 'v1', url: 'http://127.0.0.1:9000' },
+    { name: 'v2', url: 'http://127.0.0.1:9000' },
+  ],
+  strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] },
+  reward: { type: 'match' },
+} as unknown as DeploymentSpec;
+const request = (specVersion: number, shadows = ['v2']): ShadowRequestEvent => ({
+  ...envelope('shadowRequest'),
+  requestId: `r-${specVersion}`,
+  deployment: 'churn',
+  specVersion,
+  inputs: [0],
+  primaryOutputs: [1],
+  shadows,
+});
+
+function setUp(infer: () => Promise<ModelAnswer>) {
+  const specs = { get: async (_name: string, version: number) => (version === spec.version ? spec : null) } as unknown as SpecVersions;
+  return new ShadowService({ infer } as unknown as ModelClient, specs, { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv);
+}
+
+describe(ShadowService.name, () => {
+  it("publishes each shadow's answer with whether it agrees with the primary", async () => {
+    const sut = setUp(async () => ({ outputs: [1], latencyMs: 3.21, attempts: 1 }));
+
+    const [event] = await sut.run([request(2)]);
+
+    expect(event).toEqual({
+      type: 'prediction',
+      version: 1,
+      eventId: expect.any(String),
+      occurredAt: expect.any(String),
+      requestId: 'r-2',
+      deployment: 'churn',
+      variant: 'v2',
+      role: 'shadow',
+      strategy: 'shadow',
+      specVersion: 2,
+      probability: 1,
+      outputs: [1],
+      latencyMs: 3.21,
+      agreesWithPrimary: true,
+    });
+  });
+
+  it("records a model's failure as the event's error", async () => {
+    const sut = setUp(async () => {
+      throw new ModelError('timeout', 'model did not answer within 100 ms');
+    });
+
+    const [event] = await sut.run([request(2)]);
+
+    expect(event).toMatchObject({ variant: 'v2', error: 'timeout: model did not answer within 100 ms' });
+    expect(event).not.toHaveProperty('outputs');
+  });
+
+  it('records a missing spec version or variant as the error, without calling a model', async () => {
+    const infer = jest.fn();
+    const sut = setUp(infer);
+
+    const events = await sut.run([request(9), request(2, ['v3'])]);
+
+    expect(events.map((e) => e.error)).toEqual([
+      'spec-missing: deployment "churn" has no spec version 9',
+      'unknown-variant: spec version 2 of "churn" has no variant "v3"',
+    ]);
+    expect(events.map((e) => e.latencyMs)).toEqual([0, 0]);
+    expect(infer).not.toHaveBeenCalled();
+  });
+});
