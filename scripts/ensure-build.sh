@@ -5,9 +5,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# By the lock file's content, not its time: a checkout or merge touches the file without changing it.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -d node_modules || $(cat node_modules/.switchyard-lock 2>/dev/null) != "$lock_hash" ]]; then
   echo "[build] installing dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" >node_modules/.switchyard-lock
 fi
 
 stamp=dist/.built

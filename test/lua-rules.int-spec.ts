@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { predictionEvent } from '@switchyard/contracts';
 import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
 import { ArmStatsStore, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
 import { describeOnEachRedis } from './support/redis';
@@ -154,16 +155,24 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
           requestId: requestIds[p.request],
           deployment: p.deployment,
           pair: pairField(p),
-          json: `{"p":${i}}`,
+          // Distinct per message, and what the joiner stores: the store answers it decoded.
+          json: JSON.stringify(
+            predictionEvent({ ...p, requestId: requestIds[p.request], strategy: 'canary', specVersion: 1, probability: 1, latencyMs: i }, new Date(0)),
+          ),
           token: `predictions:0:${i}`,
         }));
         const feedback = messages.feedback.map((f, i) => ({
           requestId: requestIds[f.request],
           deployment: f.scope,
-          json: `{"f":${i}}`,
+          json: JSON.stringify({ feedbackAt: new Date(0).toISOString(), reward: i }),
           token: `feedback:0:${i}`,
         }));
         const ledgerOf = (requestId: string) => ledgers[requestIds.indexOf(requestId)];
+        const decoded = (requestId: string, joined: { prediction: string; feedback: string }) => ({
+          requestId,
+          prediction: JSON.parse(joined.prediction),
+          feedback: JSON.parse(joined.feedback),
+        });
         for (const call of calls) {
           if (call.kind === 'predictions') {
             const records = call.picks.map((n) => predictions[n % predictions.length]);
@@ -172,7 +181,7 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
               call,
               stored: {
                 first: expected.map((e) => e.first),
-                candidates: expected.flatMap((e) => (e.joined ? [{ requestId: e.requestId, ...e.joined }] : [])),
+                candidates: expected.flatMap((e) => (e.joined ? [decoded(e.requestId, e.joined)] : [])),
               },
             });
           } else if (call.kind === 'feedback') {
@@ -180,7 +189,7 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
             const expected = records.flatMap((r) =>
               ledgerOf(r.requestId)
                 .recordFeedback({ scope: r.deployment, json: r.json, token: r.token }, call.replay)
-                .map((joined) => ({ requestId: r.requestId, ...joined })),
+                .map((joined) => decoded(r.requestId, joined)),
             );
             expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).sort(byText) }).toEqual({ call, joined: expected.sort(byText) });
           } else {

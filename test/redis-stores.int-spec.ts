@@ -157,12 +157,26 @@ describeOnEachRedis('JoinStateStore', (redis) => {
       requestId,
       deployment: 'churn',
       pair: 'churn:v1:served',
-      json: JSON.stringify({ requestId }),
+      json: JSON.stringify({
+        ...envelope('prediction'),
+        requestId,
+        deployment: 'churn',
+        variant: 'v1',
+        role: 'served',
+        strategy: 'single',
+        specVersion: 1,
+        probability: 1,
+        outputs: [],
+        latencyMs: 1,
+      }),
       token: `p:0:${i}`,
     }));
     expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
-    const feedback = ids.map((requestId, i) => ({ requestId, json: JSON.stringify({ requestId, reward: 1 }), token: `f:0:${i}` }));
-    expect(await store.recordFeedback(feedback, timing)).toHaveLength(ids.length);
+    const feedback = ids.map((requestId, i) => ({ requestId, json: JSON.stringify({ feedbackAt: new Date().toISOString(), reward: 1 }), token: `f:0:${i}` }));
+    const joined = await store.recordFeedback(feedback, timing);
+    expect(joined.map((c) => ('prediction' in c ? [c.requestId, c.prediction.requestId, c.feedback.reward] : c.undecodable.message)).sort()).toEqual(
+      ids.map((id) => [id, id, 1]).sort(),
+    );
     expect(
       await store.recordFeedback(
         feedback.map((f) => ({ ...f, token: `${f.token}-again` })),
@@ -171,7 +185,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     ).toEqual([]);
     const { expired } = await store.sweep(Date.now() + 1000, 100);
     expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
-    expect(expired.every((e) => e.predictions.every((p) => p.joined))).toBe(true);
+    expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined && !e.undecodable.length)).toBe(true);
     expect(await store.ready()).toBe(true);
   });
 });

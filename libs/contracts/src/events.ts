@@ -197,6 +197,11 @@ export class FeedbackInput {
   reward?: number;
 }
 
+/** Feedback is ground truth only with a label or a reward (either may be absent alone, not both): the problem, or undefined. */
+export function feedbackProblem({ label, reward }: Pick<FeedbackInput, 'label' | 'reward'>): string | undefined {
+  return label === undefined && reward === undefined ? 'feedback needs a label or a reward' : undefined;
+}
+
 export class FeedbackEvent extends FeedbackInput {
   @IsOptional()
   @IsString()

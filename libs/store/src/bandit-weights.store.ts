@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Weights } from '@switchyard/strategies';
+import { decodeNumberRecord } from './codec';
 import { RedisClient } from './redis.client';
 
 /** A bandit's weights as the updater computed them once for every router. */
@@ -31,6 +32,14 @@ export class BanditWeightsStore {
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'weights');
+  }
+
+  /**
+   * Claims the next computation of `deployment`'s weights for `ttlMs` (`{<deployment>}:snapshot`),
+   * across all updaters: false while another's claim (or this one's previous) holds.
+   */
+  async claimSnapshot(deployment: string, ttlMs: number): Promise<boolean> {
+    return (await this.client.redis.set(this.client.deploymentKey(deployment, 'snapshot'), '1', 'PX', ttlMs, 'NX')) === 'OK';
   }
 
   /** The version of the latest weights (0 when none were written). */
@@ -77,17 +86,7 @@ export class BanditWeightsStore {
 export function parseStoredWeights(hash: Record<string, string>): StoredWeights | undefined {
   const version = Number(hash.version);
   if (!Number.isInteger(version) || version < 1 || typeof hash.weights !== 'string') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(hash.weights);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const weights: Weights = Object.create(null);
-  for (const [variant, weight] of Object.entries(parsed)) {
-    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) return undefined;
-    weights[variant] = weight;
-  }
+  const weights = decodeNumberRecord(hash.weights, (weight) => Number.isFinite(weight) && weight >= 0);
+  if (!weights) return undefined;
   return { weights, version, specVersion: Number(hash.specVersion) || 0, computedAt: hash.computedAt ?? '' };
 }

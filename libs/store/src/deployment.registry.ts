@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec } from '@switchyard/contracts';
+import { DeploymentSpec, DeploymentSpecInput, Validated, validatePlain } from '@switchyard/contracts';
 import type { DeploymentRecord, SpecBody } from '@switchyard/strategies';
+import { decodeNumberRecord, parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
 
 /** The arms of a deployment's current spec as the registry recorded them (see `DeploymentRecord.armsSince`). */
@@ -55,7 +56,10 @@ export class DeploymentRegistry {
 
   async version(name: string, version: number): Promise<DeploymentSpec | null> {
     const body = await this.client.redis.hget(this.historyKey(name), String(version));
-    return body === null ? null : { ...(JSON.parse(body) as SpecBody), version };
+    if (body === null) return null;
+    const decoded = decodeSpecBody(body);
+    if (!decoded.ok) throw new UndecodableRecord(`spec ${name}@${version}`, decoded.problems);
+    return { ...decoded.value, version };
   }
 
   async names(): Promise<string[]> {
@@ -72,7 +76,9 @@ export class DeploymentRegistry {
   async arms(name: string): Promise<RegisteredArms | null> {
     const [current, arms, incarnation] = await this.client.redis.hmget(this.specKey(name), 'current', 'arms', 'incarnation');
     if (current === null || arms === null) return null;
-    return { version: Number(current), since: JSON.parse(arms) as Record<string, number>, incarnation: incarnation ?? '' };
+    const since = decodeNumberRecord(arms, (version) => Number.isInteger(version) && version >= 1);
+    if (!since) throw new UndecodableRecord(`arms of ${name}`, ['arms must map variants to spec versions']);
+    return { version: Number(current), since, incarnation: incarnation ?? '' };
   }
 
   /** The log offset of the last change written for `name` (-1 when none is). */
@@ -93,7 +99,7 @@ export class DeploymentRegistry {
     { previousOffset, whole, rollout = {}, keys }: { previousOffset: number; whole: boolean; rollout?: Record<string, string>; keys: FoldedWriteKeys },
   ): Promise<'written' | 'present' | 'behind'> {
     const versions = whole ? [...record.history.keys()] : record.current === undefined ? [] : [record.current];
-    const history = versions.flatMap((version) => [version, JSON.stringify(record.history.get(version))]);
+    const history = versions.flatMap((version) => [version, encodeSpecBody(record.history.get(version)!)]);
     const keyList = [this.specKey(name), this.historyKey(name), keys.rollout, ...keys.removedWithDeletion];
     const args = [
       previousOffset,
@@ -128,4 +134,24 @@ export class DeploymentRegistry {
   onChange(listener: (name: string) => void): Promise<void> {
     return this.client.subscribe(this.channel, listener);
   }
+}
+
+export function encodeSpecBody(body: SpecBody): string {
+  return JSON.stringify(body);
+}
+
+/**
+ * A stored spec body as `encodeSpecBody` wrote it: its name and time, and the rest valid
+ * as the operator's spec is (`DeploymentSpecInput`), or the problems.
+ */
+export function decodeSpecBody(json: string): Validated<SpecBody> {
+  const parsed = parseJson(json);
+  if (!parsed.ok) return parsed;
+  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) return { ok: false, problems: ['must be a JSON object'] };
+  const { name, updatedAt, ...input } = parsed.value as Record<string, unknown>;
+  const problems = [...(typeof name === 'string' ? [] : ['name must be a string']), ...(typeof updatedAt === 'string' ? [] : ['updatedAt must be a string'])];
+  const checked = validatePlain(DeploymentSpecInput, input);
+  if (!checked.ok) problems.push(...checked.problems);
+  // Checked above: the stored form is the validated input plus its name and time.
+  return problems.length ? { ok: false, problems } : { ok: true, value: parsed.value as SpecBody };
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { REQUEST_ID_PATTERN } from '@switchyard/contracts';
-import { JOIN_BUCKETS, joinBucket } from '@switchyard/strategies';
+import { parseAndValidate, PredictionEvent, REQUEST_ID_PATTERN, Validated } from '@switchyard/contracts';
+import { JOIN_BUCKETS, joinBucket, StoredFeedback } from '@switchyard/strategies';
+import { parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
 import type { StoreScripts } from './scripts';
 
@@ -60,12 +61,12 @@ export interface FeedbackRecord {
   token: string;
 }
 
-/** A pair ready to be joined: the stored (first) prediction and feedback, as JSON. */
-export interface JoinCandidate {
-  requestId: string;
-  prediction: string;
-  feedback: string;
-}
+/**
+ * A pair ready to be joined: the stored (first) prediction and feedback, decoded; or,
+ * when either does not decode, why (the pair is claimed all the same: it never joins).
+ */
+export type JoinCandidate =
+  { requestId: string; prediction: PredictionEvent; feedback: StoredFeedback } | { requestId: string; undecodable: UndecodableRecord };
 
 export interface StoredPredictions {
   candidates: JoinCandidate[];
@@ -77,7 +78,9 @@ export interface ExpiredRequest {
   requestId: string;
   /** The deployment each stored feedback names (`undefined`: none). */
   feedbackScopes: (string | undefined)[];
-  predictions: { json: string; joined: boolean }[];
+  predictions: { prediction: PredictionEvent; joined: boolean }[];
+  /** Stored predictions that did not decode, left out of `predictions`. */
+  undecodable: UndecodableRecord[];
 }
 
 /** When a record was seen and how long its request's state may live from now. */
@@ -175,7 +178,7 @@ export class JoinStateStore {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
         const [, prediction, feedback] = replies[i];
-        return prediction !== undefined && feedback !== undefined ? [{ requestId: r.requestId, prediction, feedback }] : [];
+        return prediction !== undefined && feedback !== undefined ? [decodePair(r.requestId, prediction, feedback)] : [];
       }),
     };
   }
@@ -190,7 +193,7 @@ export class JoinStateStore {
     return records.flatMap((r, i) => {
       const reply = replies[i];
       const pairs: JoinCandidate[] = [];
-      for (let j = 0; j < reply.length; j += 2) pairs.push({ requestId: r.requestId, prediction: reply[j], feedback: reply[j + 1] });
+      for (let j = 0; j < reply.length; j += 2) pairs.push(decodePair(r.requestId, reply[j], reply[j + 1]));
       return pairs;
     });
   }
@@ -223,12 +226,17 @@ export class JoinStateStore {
         for (let j = 0; j < fields.length; j += 2) hash.set(fields[j], fields[j + 1]);
         const feedbackScopes: (string | undefined)[] = [];
         const predictions: ExpiredRequest['predictions'] = [];
+        const undecodable: UndecodableRecord[] = [];
         for (const [name, value] of hash) {
           if (name === 'f') feedbackScopes.push(undefined);
           else if (name.startsWith('f:')) feedbackScopes.push(name.slice(2));
-          else if (name.startsWith('p:')) predictions.push({ json: value.slice(value.indexOf('|') + 1), joined: hash.has(`d:${name.slice(2)}`) });
+          else if (name.startsWith('p:')) {
+            const prediction = decodePrediction(value.slice(value.indexOf('|') + 1));
+            if (prediction.ok) predictions.push({ prediction: prediction.value, joined: hash.has(`d:${name.slice(2)}`) });
+            else undecodable.push(new UndecodableRecord(`prediction ${name.slice(2)} of ${flat[i] as string}`, prediction.problems));
+          }
         }
-        expired.push({ requestId: flat[i] as string, feedbackScopes, predictions });
+        expired.push({ requestId: flat[i] as string, feedbackScopes, predictions, undecodable });
       }
     }
     return { expired, more: buckets.some((flat) => flat.length / 2 >= limit) };
@@ -257,6 +265,37 @@ export class JoinStateStore {
   async releaseRebuildLock(owner: string): Promise<void> {
     await this.redis.releaseLock(this.lockKey, owner);
   }
+}
+
+/** A stored prediction: the event as the joiner validated it from Kafka. */
+export function decodePrediction(json: string): Validated<PredictionEvent> {
+  return parseAndValidate(PredictionEvent, json);
+}
+
+/** Stored feedback as `feedbackRecord` keeps it: when it came, and its label and (finite) reward when given. */
+export function decodeStoredFeedback(json: string): Validated<StoredFeedback> {
+  const parsed = parseJson(json);
+  if (!parsed.ok) return parsed;
+  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value))
+    return { ok: false, problems: ['feedback must be a JSON object'] };
+  const { feedbackAt, label, reward } = parsed.value as Record<string, unknown>;
+  const problems = [
+    ...(typeof feedbackAt === 'string' ? [] : ['feedbackAt must be a string']),
+    ...(reward === undefined || (typeof reward === 'number' && Number.isFinite(reward)) ? [] : ['reward must be a finite number']),
+  ];
+  if (problems.length) return { ok: false, problems };
+  const feedback: StoredFeedback = { feedbackAt: feedbackAt as string };
+  if (label !== undefined) feedback.label = label;
+  if (reward !== undefined) feedback.reward = reward as number;
+  return { ok: true, value: feedback };
+}
+
+function decodePair(requestId: string, predictionJson: string, feedbackJson: string): JoinCandidate {
+  const prediction = decodePrediction(predictionJson);
+  const feedback = decodeStoredFeedback(feedbackJson);
+  if (prediction.ok && feedback.ok) return { requestId, prediction: prediction.value, feedback: feedback.value };
+  const problems = [...(prediction.ok ? [] : prediction.problems), ...(feedback.ok ? [] : feedback.problems)];
+  return { requestId, undecodable: new UndecodableRecord(`the stored pair of ${requestId}`, problems) };
 }
 
 /** The bucket of a valid request id; keys are built from it, so an invalid one is refused. */

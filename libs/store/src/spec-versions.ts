@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { DeploymentRegistry } from './deployment.registry';
+import { RegistryWatch } from './registry-watch';
 
 /** Plenty for the handful of versions in flight; bounds memory if specs churn. */
 const MAX_ENTRIES = 1000;
@@ -14,11 +15,14 @@ const MAX_ENTRIES = 1000;
 export class SpecVersions implements OnModuleInit {
   private readonly logger = new Logger(SpecVersions.name);
   private readonly cache = new Map<string, Promise<DeploymentSpec | null>>();
+  private readonly watch: RegistryWatch;
 
-  constructor(private readonly registry: DeploymentRegistry) {}
+  constructor(private readonly registry: DeploymentRegistry) {
+    this.watch = new RegistryWatch({ feed: registry, reload: (name) => this.forget(name), onError: () => undefined });
+  }
 
-  async onModuleInit(): Promise<void> {
-    await this.registry.onChange((name) => this.forget(name));
+  onModuleInit(): Promise<void> {
+    return this.watch.start();
   }
 
   /** `null` when the deployment or that version does not exist (it is not cached then). */

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { PeriodicTask } from '@switchyard/runtime';
-import { ArmStatsStore, DeploymentRegistry } from '@switchyard/store';
+import { DeploymentSpec } from '@switchyard/contracts';
+import { ArmStatsStore, DeploymentRegistry, RegistryWatch } from '@switchyard/store';
 import { servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
@@ -16,10 +16,8 @@ import { updaterMetrics } from '../updater.metrics';
 @Injectable()
 export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmReconciler.name);
-  private readonly periodic: PeriodicTask;
   /** One reconcile at a time in this process; Redis keeps concurrent processes consistent. */
-  private queue: Promise<void> = Promise.resolve();
-  private epoch = -1;
+  private readonly watch: RegistryWatch<DeploymentSpec[]>;
 
   constructor(
     private readonly registry: DeploymentRegistry,
@@ -27,41 +25,31 @@ export class ArmReconciler implements OnModuleInit, OnModuleDestroy {
     private readonly snapshots: WeightSnapshots,
     private readonly env: BanditUpdaterEnv,
   ) {
-    // checkEpoch's own failures are retried at the next tick (the reconcile queue logs its errors).
-    this.periodic = new PeriodicTask(() => this.checkEpoch().catch(() => undefined), env.RECONCILE_INTERVAL_MS);
+    this.watch = new RegistryWatch({
+      feed: registry,
+      reload: (name) => this.reconcile(name),
+      refresh: {
+        everyMs: env.RECONCILE_INTERVAL_MS,
+        list: () => registry.list(),
+        apply: async (specs) => {
+          for (const spec of specs) await this.reconcile(spec.name);
+        },
+      },
+      onError: (error, name) => this.logger.warn({ deployment: name, error: error.message }, 'could not reconcile arms; will retry'),
+    });
   }
 
-  async onModuleInit(): Promise<void> {
-    await this.registry.onChange((name) => void this.enqueue(() => this.reconcile(name)));
-    await this.checkEpoch();
-    this.periodic.start();
+  onModuleInit(): Promise<void> {
+    return this.watch.start();
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.periodic.stop();
-    await this.queue;
+  onModuleDestroy(): Promise<void> {
+    return this.watch.stop();
   }
 
   /** Redis lost the arm sets: the next tick reconciles every deployment, whatever the epoch says. */
   resync(): void {
-    this.epoch = -1;
-  }
-
-  /** Reconciles everything when the registry changed since the last full pass. */
-  private async checkEpoch(): Promise<void> {
-    const epoch = await this.registry.epoch();
-    if (epoch === this.epoch) return;
-    await this.enqueue(async () => {
-      const specs = await this.registry.list();
-      for (const spec of specs) await this.reconcile(spec.name);
-      this.epoch = epoch;
-    });
-  }
-
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(task).catch((error: Error) => this.logger.warn({ error: error.message }, 'could not reconcile arms; will retry'));
-    this.queue = run;
-    return run;
+    this.watch.resync();
   }
 
   async reconcile(name: string): Promise<void> {

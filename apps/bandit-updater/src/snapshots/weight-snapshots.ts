@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
-import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
+import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry } from '@switchyard/store';
 import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf, servingSpec } from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { updaterMetrics } from '../updater.metrics';
@@ -40,7 +40,6 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     private readonly registry: DeploymentRegistry,
     private readonly stats: ArmStatsStore,
     private readonly store: BanditWeightsStore,
-    private readonly redis: RedisClient,
     private readonly kafka: KafkaClient,
     private readonly env: BanditUpdaterEnv,
   ) {
@@ -74,9 +73,8 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
           this.dirty.add(deployment);
           continue;
         }
-        const claimed = await this.redis.redis.set(this.redis.deploymentKey(deployment, 'snapshot'), '1', 'PX', this.env.SNAPSHOT_INTERVAL_MS, 'NX');
         // Another updater computed within the interval; ours is due after it.
-        if (!claimed) {
+        if (!(await this.store.claimSnapshot(deployment, this.env.SNAPSHOT_INTERVAL_MS))) {
           this.dirty.add(deployment);
           continue;
         }

@@ -1,5 +1,4 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { PredictionEvent } from '@switchyard/contracts';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore } from '@switchyard/store';
 import { expiredOutcome } from '@switchyard/strategies';
@@ -40,10 +39,9 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
       for (;;) {
         const { expired, more } = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
         for (const request of expired) {
-          const outcome = expiredOutcome({
-            feedbackScopes: request.feedbackScopes,
-            predictions: request.predictions.map((p) => ({ prediction: JSON.parse(p.json) as PredictionEvent, joined: p.joined })),
-          });
+          for (const error of request.undecodable)
+            this.logger.warn({ requestId: request.requestId, error: error.message }, 'expired join state cannot be counted');
+          const outcome = expiredOutcome(request);
           if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched);
           for (const p of outcome.unlabelled) joinMetrics.predictionsUnlabelled.inc({ deployment: p.deployment, variant: p.variant, role: p.role });
         }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
+import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, KafkaClient, parseBatch, readTopicRange } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, RecentPairs, reportCounts } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
-import { EXPIRY_GRACE_SECONDS, feedbackProblem, feedbackRecord, joinTiming, predictionRecord } from './join.records';
+import { EXPIRY_GRACE_SECONDS, feedbackRecord, joinTiming, predictionRecord } from './join.records';
 
 /** How long the rebuild lock lives unless renewed: a rebuilder that died frees it by then. */
 const LOCK_MS = 30000;

@@ -33,9 +33,6 @@ export function predictionRecord(message: Coordinates, prediction: PredictionEve
   };
 }
 
-export const feedbackProblem = (feedback: FeedbackEvent): string | undefined =>
-  feedback.label === undefined && feedback.reward === undefined ? 'feedback needs a label or a reward' : undefined;
-
 /** What the joiner keeps of feedback; its time is the message's when it carries none. */
 export function feedbackRecord(
   message: Coordinates & Pick<InboundMessage, 'timestamp'>,

@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
+import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
 import { countEach } from '@switchyard/runtime';
 import { JoinCandidate, JoinStateLost, JoinStateStore, JoinTiming, ReportStore, SpecVersions } from '@switchyard/store';
 import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { JoinStateRebuilder } from './join-state.rebuilder';
-import { feedbackProblem, feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
+import { feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
 import { joinMetrics } from './join.metrics';
 
 /**
@@ -77,8 +77,11 @@ export class JoinService {
     // A batch may hold the same message twice; each pair is joined once.
     const pairs = new Map<string, { prediction: PredictionEvent; feedback: StoredFeedback }>();
     for (const candidate of candidates) {
-      const prediction = JSON.parse(candidate.prediction) as PredictionEvent;
-      pairs.set(`${candidate.requestId}\n${pairField(prediction)}`, { prediction, feedback: JSON.parse(candidate.feedback) as StoredFeedback });
+      if ('undecodable' in candidate) {
+        this.logger.warn({ requestId: candidate.requestId, error: candidate.undecodable.message }, 'pair cannot be joined');
+        continue;
+      }
+      pairs.set(`${candidate.requestId}\n${pairField(candidate.prediction)}`, candidate);
     }
     const specs = await this.rewardSpecs([...pairs.values()].map((p) => p.prediction));
 

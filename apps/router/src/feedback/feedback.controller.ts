@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { envelope, FeedbackEvent, FeedbackInput, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
+import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { FeedbackGuard } from '../auth/guards';
 import { invalid } from '../http-errors';
@@ -31,13 +31,15 @@ export class FeedbackController {
     }
     const problems: string[] = [];
     const events = items.map((item, index) => {
+      const at = (problem: string) => (Array.isArray(body) ? `[${index}].${problem}` : problem);
       const result = validatePlain(FeedbackInput, item);
       if (!result.ok) {
-        problems.push(...result.problems.map((problem) => (Array.isArray(body) ? `[${index}].${problem}` : problem)));
+        problems.push(...result.problems.map(at));
         return undefined;
       }
+      const problem = feedbackProblem(result.value);
+      if (problem) problems.push(at(problem));
       const { requestId, deployment, label, reward } = result.value;
-      if (label === undefined && reward === undefined) problems.push(`${Array.isArray(body) ? `[${index}].` : ''}feedback needs a label or a reward`);
       return { ...envelope('feedback'), requestId, deployment, label, reward } as FeedbackEvent;
     });
     // All or nothing: a client retrying a partly bad batch must not duplicate the good part.

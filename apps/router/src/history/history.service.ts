@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { KafkaClient, readRange } from '@switchyard/messaging';
-import { buildHistory, DeploymentHistory, HistoryEvent } from './history';
+import { buildHistory, decodeHistoryEvent, DeploymentHistory, HistoryEvent } from './history';
 
 /** Most events of one deployment a history answer is built from: the latest ones. */
 export const HISTORY_LIMIT = 5000;
@@ -41,12 +41,8 @@ export class HistoryService {
     });
     const events: HistoryEvent[] = [];
     for (const message of messages) {
-      try {
-        const event = JSON.parse(message.value ?? '') as HistoryEvent & { deployment?: string };
-        if (event && typeof event === 'object' && event.deployment === deployment) events.push(event);
-      } catch {
-        // Not ours to judge: a malformed event is left out of the series.
-      }
+      const event = decodeHistoryEvent(message.value);
+      if (event?.deployment === deployment) events.push(event);
     }
     return buildHistory(deployment, events);
   }

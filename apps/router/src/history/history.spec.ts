@@ -1,5 +1,5 @@
-import type { StrategySpec } from '@switchyard/contracts';
-import { buildHistory, HistoryEvent } from './history';
+import { envelope, type StrategySpec } from '@switchyard/contracts';
+import { buildHistory, decodeHistoryEvent, HistoryEvent } from './history';
 
 const at = (s: number) => new Date(Date.UTC(2026, 10, 24, 17, 0, s)).toISOString();
 
@@ -79,5 +79,31 @@ describe(`${buildHistory.name} after a delete`, () => {
     expect(sut.split).toEqual([{ at: at(3), source: 'put', specVersion: 1, shares: { new: 1 } }]);
     expect(sut.decisions).toEqual([]);
     expect(sut.changes).toHaveLength(1);
+  });
+});
+
+describe(decodeHistoryEvent.name, () => {
+  const put = { ...envelope('deployment'), deployment: 'churn', action: 'put', specVersion: 1, detail: { strategy: { type: 'single', variant: 'v1' } } };
+  const decision = {
+    ...envelope('decision'),
+    deployment: 'churn',
+    action: 'rollback',
+    reason: 'worse',
+    fromVersion: 2,
+    toVersion: 3,
+    evidence: { metric: 'reward', n: {}, mean: {}, delta: null, low: null, high: null, alpha: 0.05, srmP: null },
+  };
+
+  it('decodes the deployment and decision events of the topic', () => {
+    expect(decodeHistoryEvent(JSON.stringify(put))).toEqual(put);
+    expect(decodeHistoryEvent(JSON.stringify(decision))).toEqual(decision);
+  });
+
+  it('leaves out what is not one of them', () => {
+    expect(decodeHistoryEvent('{oops')).toBeUndefined();
+    expect(decodeHistoryEvent(null)).toBeUndefined();
+    expect(decodeHistoryEvent(JSON.stringify({ ...put, type: 'joined' }))).toBeUndefined();
+    expect(decodeHistoryEvent(JSON.stringify({ ...put, action: 'explode' }))).toBeUndefined();
+    expect(decodeHistoryEvent(JSON.stringify({ ...decision, fromVersion: 'two' }))).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { StrategySpec } from '@switchyard/contracts';
+import { DecisionEvent, DeploymentEvent, EVENT_TYPES, type StrategySpec, validatePlain } from '@switchyard/contracts';
 import { ArmStats, configuredShares, meanConfidenceInterval } from '@switchyard/strategies';
 
 /**
@@ -123,4 +123,23 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
     if (shares) history.split.push({ at, source: action, specVersion: event.specVersion, shares });
   }
   return history;
+}
+
+/**
+ * A `deployment-events` record as the contract its `type` names (`DeploymentEvent`,
+ * `DecisionEvent`), validated; undefined for anything else: a malformed event is left
+ * out of the series, not ours to judge.
+ */
+export function decodeHistoryEvent(value: string | null): (HistoryEvent & { deployment: string }) | undefined {
+  let plain: unknown;
+  try {
+    plain = JSON.parse(value ?? '');
+  } catch {
+    return undefined;
+  }
+  const type = (plain as { type?: unknown } | null)?.type;
+  const checked =
+    type === EVENT_TYPES.decision ? validatePlain(DecisionEvent, plain) : type === EVENT_TYPES.deployment ? validatePlain(DeploymentEvent, plain) : undefined;
+  // Validated as its contract; `detail` is free-form there: its weights, statistics and strategy are as their publisher wrote them.
+  return checked?.ok ? (checked.value as HistoryEvent & { deployment: string }) : undefined;
 }

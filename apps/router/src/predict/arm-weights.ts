@@ -1,7 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
-import { PeriodicTask } from '@switchyard/runtime';
-import { BanditWeightsStore, StoredWeights } from '@switchyard/store';
+import { BanditWeightsStore, RegistryWatch, StoredWeights } from '@switchyard/store';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 
@@ -12,51 +11,45 @@ import { RouterEnv } from '../router.env';
  * only as fast as its weights reach the routers, and a refresh timer would serve them up
  * to REFRESH_INTERVAL_MS late (the regret bench measured 0.3–0.6 s at 1000 ms). Every
  * REFRESH_INTERVAL_MS all bandits are re-read in one round trip anyway, for announcements
- * missed while the subscriber reconnected. The router computes no weights itself: until
- * the updater has stored some for a bandit, its arms get the same share.
+ * missed while the subscriber reconnected (`RegistryWatch`: reads one at a time, so a
+ * slow full refresh cannot overwrite what a later announcement read). The router computes
+ * no weights itself: until the updater has stored some for a bandit, its arms get the
+ * same share.
  */
 @Injectable()
 export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmWeights.name);
   private weights = new Map<string, StoredWeights>();
-  private readonly periodic: PeriodicTask;
-  /** Reads one at a time, so a slow full refresh cannot overwrite what a later announcement read. */
-  private reads: Promise<void> = Promise.resolve();
+  private readonly watch: RegistryWatch<Map<string, StoredWeights>>;
 
   constructor(
-    private readonly cache: DeploymentCache,
+    cache: DeploymentCache,
     private readonly store: BanditWeightsStore,
     env: RouterEnv,
   ) {
-    this.periodic = new PeriodicTask(() => this.enqueue(() => this.refresh()), env.REFRESH_INTERVAL_MS);
+    this.watch = new RegistryWatch({
+      feed: store,
+      reload: (name) => this.reload(name),
+      refresh: {
+        everyMs: env.REFRESH_INTERVAL_MS,
+        list: () => store.readMany(cache.all().flatMap((spec) => (spec.strategy.type === 'bandit' ? [spec.name] : []))),
+        apply: (weights) => void (this.weights = weights),
+      },
+      onError: (error) => this.logger.warn({ error: error.message }, 'could not read bandit weights; keeping the last ones'),
+    });
   }
 
-  async onModuleInit(): Promise<void> {
-    await this.store.onChange((name) => void this.enqueue(() => this.reload(name)));
-    await this.enqueue(() => this.refresh());
-    this.periodic.start();
+  onModuleInit(): Promise<void> {
+    return this.watch.start();
   }
 
   onModuleDestroy(): Promise<void> {
-    return this.periodic.stop();
+    return this.watch.stop();
   }
 
   /** Undefined for other strategies, and for a bandit whose weights were never stored: arms are then uniform. */
   get(spec: DeploymentSpec): StoredWeights | undefined {
     return spec.strategy.type === 'bandit' ? this.weights.get(spec.name) : undefined;
-  }
-
-  private enqueue(read: () => Promise<void>): Promise<void> {
-    const run = this.reads
-      .then(read)
-      .catch((error: Error) => this.logger.warn({ error: error.message }, 'could not read bandit weights; keeping the last ones'));
-    this.reads = run;
-    return run;
-  }
-
-  private async refresh(): Promise<void> {
-    const bandits = this.cache.all().filter((spec) => spec.strategy.type === 'bandit');
-    this.weights = await this.store.readMany(bandits.map((spec) => spec.name));
   }
 
   /**

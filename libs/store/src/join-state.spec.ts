@@ -1,0 +1,49 @@
+import { envelope, PredictionEvent } from '@switchyard/contracts';
+import { decodePrediction, decodeStoredFeedback } from './join-state';
+
+const prediction: PredictionEvent = {
+  ...envelope('prediction'),
+  requestId: 'req-1',
+  deployment: 'churn',
+  variant: 'v1',
+  role: 'served',
+  strategy: 'canary',
+  specVersion: 3,
+  probability: 0.9,
+  outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
+  latencyMs: 4.2,
+};
+
+describe(decodePrediction.name, () => {
+  it('decodes a stored prediction event as it was', () => {
+    const sut = decodePrediction(JSON.stringify(prediction));
+    expect(sut).toEqual({ ok: true, value: prediction });
+  });
+
+  it('refuses what is not a prediction event, saying why', () => {
+    expect(decodePrediction(JSON.stringify({ requestId: 'req-1' }))).toMatchObject({
+      ok: false,
+      problems: expect.arrayContaining([expect.stringContaining('deployment')]),
+    });
+    expect(decodePrediction('{oops')).toMatchObject({ ok: false });
+  });
+});
+
+describe(decodeStoredFeedback.name, () => {
+  it('decodes feedback with its time, label and reward', () => {
+    expect(decodeStoredFeedback('{"feedbackAt":"2026-12-07T00:00:00.000Z","label":null,"reward":0.5}')).toEqual({
+      ok: true,
+      value: { feedbackAt: '2026-12-07T00:00:00.000Z', label: null, reward: 0.5 },
+    });
+    expect(decodeStoredFeedback('{"feedbackAt":"2026-12-07T00:00:00.000Z","label":"yes"}')).toEqual({
+      ok: true,
+      value: { feedbackAt: '2026-12-07T00:00:00.000Z', label: 'yes' },
+    });
+  });
+
+  it('refuses feedback without its time or with a reward that is not a finite number', () => {
+    expect(decodeStoredFeedback('{"label":1}')).toEqual({ ok: false, problems: ['feedbackAt must be a string'] });
+    expect(decodeStoredFeedback('{"feedbackAt":"x","reward":"1"}')).toEqual({ ok: false, problems: ['reward must be a finite number'] });
+    expect(decodeStoredFeedback('[]')).toEqual({ ok: false, problems: ['feedback must be a JSON object'] });
+  });
+});
