@@ -19,8 +19,8 @@ import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { parseStats } from '@switchyard/store';
+import { recountRewards } from '@switchyard/strategies';
 import { redisAnswers } from '../test/support/private-redis';
-import { tallyRewards } from '../test/support/tally';
 import { countPairs, firstByRequest, Read } from './pairs';
 
 const ROOT = join(__dirname, '..', '..');
@@ -568,8 +568,8 @@ async function main(): Promise<void> {
   });
 
   // Statistics: Redis was emptied and the updater rebuilt them from the joined topic, so they equal a recount of all of it.
-  const all = joined.map((j) => j.value as JoinedEvent);
-  const recount = tallyRewards(all).get(DEPLOYMENT) ?? {};
+  const all = joined.map((j) => ({ ...(j.value as JoinedEvent), partition: j.partition, offset: String(j.offset) }));
+  const recount = recountRewards(all).get(DEPLOYMENT) ?? {};
   const statsProblems = Object.entries(recount)
     .filter(([arm, want]) => statsNow[arm]?.count !== want.count || Math.abs((statsNow[arm]?.sum ?? 0) - want.sum) > 1e-6)
     .map(([arm, want]) => `${arm}: ${statsNow[arm]?.count ?? 0} in Redis, ${want.count} recounted`);

@@ -9,3 +9,7 @@ if [[ -d apps/router/src/ui/static ]]; then
   cp -R apps/router/src/ui/static dist/apps/router/src/ui/
 fi
 chmod +x dist/apps/cli/src/main.js
+# The stores' Lua scripts, read at run time from beside the compiled scripts.ts.
+mkdir -p dist/libs/store/src
+rm -rf dist/libs/store/src/lua
+cp -R libs/store/src/lua dist/libs/store/src/

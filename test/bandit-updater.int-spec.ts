@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, parseStats } from '@switchyard/store';
-import { ArmStats, seededRng } from '@switchyard/strategies';
+import { ArmStats, PlacedReward, recountRewards, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
@@ -10,7 +10,6 @@ import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService, testSpecLog } from './support/services';
 import type { OpenSpecLog } from '@switchyard/spec-log';
-import { tallyRewards } from './support/tally';
 import { waitFor } from './support/wait';
 import { joinedEvent, JoinedFields } from './support/events';
 
@@ -24,6 +23,9 @@ async function topicSize(kafka: Kafka, topic: string): Promise<number> {
     await admin.disconnect();
   }
 }
+
+/** A joined event read back from the topic, at its place there. */
+const placed = (message: Received): PlacedReward => ({ ...(message.value as JoinedEvent), partition: message.partition, offset: message.offset });
 
 async function send(producer: Producer, topic: string, events: (JoinedEvent | string)[]): Promise<void> {
   await producer.send({
@@ -335,7 +337,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     const readBack = await collect(kafka, topics.joined);
     await waitFor(() => readBack.messages.length === total, { what: 'the topic read back' });
     await readBack.stop();
-    const recount = tallyRewards(readBack.messages.map((m) => m.value as JoinedEvent));
+    const recount = recountRewards(readBack.messages.map(placed));
     for (const deployment of DEPLOYMENTS) {
       const applied = parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`));
       const expected = recount.get(deployment)!;
@@ -408,7 +410,7 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     } finally {
       await readBack.stop();
     }
-    return tallyRewards(readBack.messages.map((m) => m.value as JoinedEvent));
+    return recountRewards(readBack.messages.map(placed));
   }
 
   /** Every deployment's statistics equal the recount: counts exactly, sums within rounding. */

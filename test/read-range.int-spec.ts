@@ -1,4 +1,5 @@
-import { javaCompatiblePartitioner, readRange } from '@switchyard/messaging';
+import { logLevel } from 'kafkajs';
+import { javaCompatiblePartitioner, KafkaConnection, readRange } from '@switchyard/messaging';
 import { isolation, testKafka } from './support/kafka';
 
 /** readRange over the real broker: a bounded read that ends, even on transaction markers. */
@@ -6,6 +7,12 @@ describe(readRange.name, () => {
   const ids = isolation('read-range');
   const topic = `${ids.topicPrefix}events`;
   const kafka = testKafka();
+  const connection = new KafkaConnection({
+    clientId: `test-read-range-${ids.groupSuffix}`,
+    brokers: process.env.KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  afterAll(() => connection.close());
 
   beforeAll(async () => {
     const admin = kafka.admin();
@@ -31,15 +38,15 @@ describe(readRange.name, () => {
   });
 
   it('reads every committed record up to the end, and stops (it would throw at its timeout otherwise)', async () => {
-    const sut = await readRange(kafka, topic, { timeoutMs: 20000 });
+    const sut = await readRange(connection, topic, { timeoutMs: 20000 });
     expect(sut.map((m) => m.value).sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3', 'd1', 'd2', 'd3']);
   });
 
   it('reads only the partition of a key, filters and keeps the latest `limit`', async () => {
-    const sut = await readRange(kafka, topic, { key: 'a', filter: (m) => m.key === 'a', limit: 3 });
+    const sut = await readRange(connection, topic, { key: 'a', filter: (m) => m.key === 'a', limit: 3 });
     expect(sut.map((m) => m.value)).toEqual(['a2', 'a3', 'a4']);
     const partition = sut[0].partition;
-    const all = await readRange(kafka, topic, { key: 'a' });
+    const all = await readRange(connection, topic, { key: 'a' });
     expect(new Set(all.map((m) => m.partition))).toEqual(new Set([partition]));
   });
 
@@ -48,6 +55,6 @@ describe(readRange.name, () => {
     await admin.connect();
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `${topic}-empty`, numPartitions: 2, replicationFactor: 1 }] });
     await admin.disconnect();
-    expect(await readRange(kafka, `${topic}-empty`)).toEqual([]);
+    expect(await readRange(connection, `${topic}-empty`)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { causeChain } from '@switchyard/messaging';
 import { apiError, unreachable } from './errors';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
@@ -51,8 +52,9 @@ export class RouterApi {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      // fetch's own error says only "fetch failed"; the socket's code or message is in a cause.
+      const [failure, ...causes] = causeChain(error);
+      const why = causes.find((cause) => typeof cause.code === 'string')?.code ?? causes[0]?.message ?? failure?.message;
       throw unreachable(`router not reachable at ${this.url} (${why}): start it with npm run up, or pass --url / set SWITCHYARD_URL`);
     }
     const text = await response.text();

@@ -1,32 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { DlqRecord, isWholeDlqRecord, TopicMap } from '@switchyard/contracts';
-import { javaCompatiblePartitioner, readRange } from '@switchyard/messaging';
-import { Kafka, logLevel } from 'kafkajs';
+import { Following, KafkaConnection, readRange } from '@switchyard/messaging';
+import { logLevel } from 'kafkajs';
 import { unreachable, usageError } from './errors';
 
 export const TAIL_TOPICS = ['predictions', 'joined', 'dlq', 'decisions'] as const;
 export type TailTopic = (typeof TAIL_TOPICS)[number];
 
-export function cliKafka(brokers: string): Kafka {
-  return new Kafka({
+/**
+ * Runs `use` on a connection of its own to `brokers`, closed after; fails with exit 3
+ * and what to do when the broker does not answer.
+ */
+export async function withKafka<T>(brokers: string, use: (kafka: KafkaConnection) => Promise<T>): Promise<T> {
+  const kafka = new KafkaConnection({
     clientId: `switchyard-cli-${randomBytes(3).toString('hex')}`,
     brokers: brokers.split(','),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 3000,
     retry: { retries: 2, initialRetryTime: 200 },
   });
-}
-
-/** Fails with exit 3 and what to do when the broker does not answer. */
-export async function checkBroker(kafka: Kafka, brokers: string): Promise<void> {
-  const admin = kafka.admin();
   try {
-    await admin.connect();
-    await admin.describeCluster();
-  } catch (error) {
-    throw unreachable(`Kafka not reachable at ${brokers} (${(error as Error).message}): start it with npm run infra:up, or pass --brokers / set KAFKA_BROKERS`);
+    await kafka.brokerCount().catch((error: Error) => {
+      throw unreachable(`Kafka not reachable at ${brokers} (${error.message}): start it with npm run infra:up, or pass --brokers / set KAFKA_BROKERS`);
+    });
+    return await use(kafka);
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await kafka.close().catch(() => undefined);
   }
 }
 
@@ -73,33 +72,36 @@ export interface TailOptions {
  * Follows a topic with a consumer group of its own (read committed, nothing committed)
  * until `limit` records were shown or the process is interrupted.
  */
-export async function tail(kafka: Kafka, topic: string, keep: (value: unknown) => boolean, options: TailOptions): Promise<void> {
-  const consumer = kafka.consumer({ groupId: `switchyard-cli-tail-${randomBytes(6).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 500 });
+export async function tail(kafka: KafkaConnection, topic: string, keep: (value: unknown) => boolean, options: TailOptions): Promise<void> {
   let shown = 0;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const stop = () => done();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  let following: Following | undefined;
   try {
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message, partition }) => {
-        if (options.limit !== undefined && shown >= options.limit) return;
-        const value = parseJson(message.value?.toString() ?? null);
-        if (!keep(value)) return;
-        shown++;
-        options.onMessage({ topic, key: message.key?.toString() ?? null, value, timestamp: message.timestamp, partition, offset: message.offset });
-        if (options.limit !== undefined && shown >= options.limit) done();
+    following = await kafka.followTopic({
+      topic,
+      groupId: `switchyard-cli-tail-${randomBytes(6).toString('hex')}`,
+      from: options.fromBeginning ? 'beginning' : 'end',
+      consumer: { readUncommitted: false, maxWaitTimeInMs: 500 },
+      onBatch: ({ partition, messages }) => {
+        for (const message of messages) {
+          if (options.limit !== undefined && shown >= options.limit) return;
+          const value = parseJson(message.value?.toString() ?? null);
+          if (!keep(value)) continue;
+          shown++;
+          options.onMessage({ topic, key: message.key, value, timestamp: message.timestamp, partition, offset: message.offset });
+          if (options.limit !== undefined && shown >= options.limit) done();
+        }
       },
     });
     await finished;
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await consumer.disconnect().catch(() => undefined);
+    await following?.stop();
   }
 }
 
@@ -119,7 +121,12 @@ export function isReplayable(value: unknown): value is DlqRecord {
  * at most `limit`. Skipped: what is not replayable (re-publishing part of a value would
  * only dead-letter it again).
  */
-export async function dlqToReplay(kafka: Kafka, dlqTopic: string, topicFilter?: string, limit?: number): Promise<{ plan: ReplayPlan[]; skipped: number }> {
+export async function dlqToReplay(
+  kafka: KafkaConnection,
+  dlqTopic: string,
+  topicFilter?: string,
+  limit?: number,
+): Promise<{ plan: ReplayPlan[]; skipped: number }> {
   const messages = await readRange(kafka, dlqTopic, { groupPrefix: 'switchyard-cli-dlq', limit: 1_000_000, timeoutMs: 30000 });
   let skipped = 0;
   const plan: ReplayPlan[] = [];
@@ -141,22 +148,15 @@ export async function dlqToReplay(kafka: Kafka, dlqTopic: string, topicFilter?: 
  * idempotent producer and the services' partitioner, so a replayed record lands on the
  * partition its key always maps to.
  */
-export async function replay(kafka: Kafka, plan: ReplayPlan[]): Promise<number> {
+export async function replay(kafka: KafkaConnection, plan: ReplayPlan[]): Promise<number> {
   if (!plan.length) return 0;
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
-  await producer.connect();
-  try {
-    const byTopic = new Map<string, ReplayPlan[]>();
-    for (const item of plan) byTopic.set(item.record.topic, [...(byTopic.get(item.record.topic) ?? []), item]);
-    await producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, items]) => ({
-        topic,
-        messages: items.map(({ record }) => ({ key: record.key, value: record.value, headers: record.headers ?? {} })),
-      })),
-    });
-    return plan.length;
-  } finally {
-    await producer.disconnect();
-  }
+  const byTopic = new Map<string, ReplayPlan[]>();
+  for (const item of plan) byTopic.set(item.record.topic, [...(byTopic.get(item.record.topic) ?? []), item]);
+  await kafka.sendOnce(
+    [...byTopic].map(([topic, items]) => ({
+      topic,
+      messages: items.map(({ record }) => ({ key: record.key, value: record.value, headers: record.headers ?? {} })),
+    })),
+  );
+  return plan.length;
 }

@@ -6,7 +6,7 @@ import { adminKey, DEFAULT_URL, RouterApi } from './api';
 import { CliError, EXIT } from './errors';
 import { DeploymentJson, describeStrategy, EvaluationJson, evaluationView, latestWeights, listView, statusView, tailLine } from './format';
 import { batches, isoTime, parsePolicy, positiveInt, readJsonLines, readSpecFile } from './inputs';
-import { checkBroker, cliKafka, dlqToReplay, replay, TAIL_TOPICS, tail, tailSource } from './kafka';
+import { dlqToReplay, replay, TAIL_TOPICS, tail, tailSource, withKafka } from './kafka';
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 done; 1 the router refused (its message is printed); 2 bad arguments or
@@ -179,19 +179,19 @@ export function buildProgram(): Command {
   ).action(
     async (what: string, options: { deployment?: string; fromBeginning?: boolean; limit?: number; brokers: string; topicPrefix: string }, command: Command) => {
       const { topic, keep } = tailSource(what, topicNames(options.topicPrefix), options.deployment);
-      const kafka = cliKafka(options.brokers);
-      await checkBroker(kafka, options.brokers);
       const json = globals(command).output === 'json';
-      await tail(kafka, topic, keep, {
-        fromBeginning: !!options.fromBeginning,
-        limit: options.limit,
-        onMessage: (m) =>
-          print(
-            json
-              ? JSON.stringify({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, timestamp: m.timestamp, value: m.value })
-              : tailLine(m.topic, m.key, m.value, m.timestamp),
-          ),
-      });
+      await withKafka(options.brokers, (kafka) =>
+        tail(kafka, topic, keep, {
+          fromBeginning: !!options.fromBeginning,
+          limit: options.limit,
+          onMessage: (m) =>
+            print(
+              json
+                ? JSON.stringify({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, timestamp: m.timestamp, value: m.value })
+                : tailLine(m.topic, m.key, m.value, m.timestamp),
+            ),
+        }),
+      );
     },
   );
 
@@ -218,10 +218,10 @@ export function buildProgram(): Command {
       .option('--dry-run', 'list what would be replayed, publish nothing')
       .option('--limit <n>', 'replay at most n records (oldest first)', positiveInt('--limit')),
   ).action(async (options: { topicFilter?: string; dryRun?: boolean; limit?: number; brokers: string; topicPrefix: string }, command: Command) => {
-    const kafka = cliKafka(options.brokers);
-    await checkBroker(kafka, options.brokers);
-    const { plan: todo, skipped } = await dlqToReplay(kafka, topicNames(options.topicPrefix).dlq, options.topicFilter, options.limit);
-    const replayed = options.dryRun ? 0 : await replay(kafka, todo);
+    const { todo, skipped, replayed } = await withKafka(options.brokers, async (kafka) => {
+      const { plan, skipped } = await dlqToReplay(kafka, topicNames(options.topicPrefix).dlq, options.topicFilter, options.limit);
+      return { todo: plan, skipped, replayed: options.dryRun ? 0 : await replay(kafka, plan) };
+    });
     const summary = {
       matched: todo.length,
       replayed,

@@ -1,16 +1,12 @@
-import type { Kafka } from 'kafkajs';
 import { ConsumerMonitor } from './consumer-monitor';
 
 describe(ConsumerMonitor.name, () => {
   const offsets = { committed: '0', high: '10' };
-  const admin = {
-    connect: async () => undefined,
-    disconnect: async () => undefined,
-    fetchOffsets: async () => [{ topic: 't', partitions: [{ partition: 0, offset: offsets.committed }] }],
-    fetchTopicOffsets: async () => [{ partition: 0, offset: offsets.high, high: offsets.high, low: '0' }],
+  const lookups = {
+    committedOffsets: async () => [{ topic: 't', partitions: [{ partition: 0, offset: offsets.committed }] }],
+    topicOffsets: async () => [{ partition: 0, high: offsets.high, low: '0' }],
   };
-  const kafka = { admin: () => admin } as unknown as Kafka;
-  const make = () => new ConsumerMonitor({ kafka, groupId: 'g', topics: ['t'], stuckAttempts: 3, stallMs: 1000, intervalMs: 60000 });
+  const make = () => new ConsumerMonitor({ offsets: lookups, groupId: 'g', topics: ['t'], stuckAttempts: 3, stallMs: 1000, intervalMs: 60000 });
 
   it('is ready while a failing message has fewer attempts than the limit, stuck after', () => {
     const sut = make();

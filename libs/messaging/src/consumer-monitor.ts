@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { Admin, Kafka } from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { PeriodicTask } from '@switchyard/runtime';
 import { describeError } from './failures';
+import type { OffsetLookups } from './kafka-connection';
 
 export const consumerMetrics = {
   lag: new Gauge({
@@ -37,7 +37,7 @@ interface PartitionState {
 }
 
 export interface ConsumerMonitorOptions {
-  kafka: Kafka;
+  offsets: OffsetLookups;
   groupId: string;
   topics: string[];
   /** Failed attempts on one message (of any kind) after which the partition counts as stuck. */
@@ -48,7 +48,7 @@ export interface ConsumerMonitorOptions {
 
 /**
  * What `/readyz` and `/metrics` know about a consumer: the lag of the partitions it holds
- * (committed offsets against high-water marks, read periodically with one admin call per
+ * (committed offsets against high-water marks, read periodically with one lookup per
  * topic), whether one of them is stuck on a message or stalled with lag, and whether
  * kafkajs gave up on the consumer for good.
  */
@@ -56,7 +56,6 @@ export class ConsumerMonitor {
   private readonly log = new Logger(ConsumerMonitor.name);
   private readonly partitions = new Map<string, PartitionState>();
   private readonly task: PeriodicTask;
-  private admin?: Admin;
   private crashed?: string;
 
   constructor(private readonly options: ConsumerMonitorOptions) {
@@ -73,8 +72,6 @@ export class ConsumerMonitor {
 
   async stop(): Promise<void> {
     await this.task.stop();
-    await this.admin?.disconnect().catch(() => undefined);
-    this.admin = undefined;
   }
 
   /** The partitions this member holds after a rebalance (kafkajs GROUP_JOIN's memberAssignment). */
@@ -125,18 +122,13 @@ export class ConsumerMonitor {
   }
 
   async sample(): Promise<void> {
-    if (!this.admin) {
-      const admin = this.options.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
-    }
     const topics = [...new Set([...this.partitions.keys()].map((key) => splitKey(key)[0]))];
     if (!topics.length) return;
-    const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics });
+    const committed = await this.options.offsets.committedOffsets(this.options.groupId, topics);
     const now = Date.now();
     for (const topic of topics) {
       const at = new Map(committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, p.offset]) ?? []);
-      for (const { partition, high, low } of await this.admin.fetchTopicOffsets(topic)) {
+      for (const { partition, high, low } of await this.options.offsets.topicOffsets(topic)) {
         const state = this.partitions.get(`${topic}/${partition}`);
         if (!state) continue;
         const offset = at.get(partition) ?? '-1';

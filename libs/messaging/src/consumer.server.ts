@@ -1,61 +1,24 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer, TopicMessages } from 'kafkajs';
+import { Consumer, ConsumerConfig, EachBatchPayload, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { javaCompatiblePartitioner } from './partitioner';
-import { recordingPartitioner, sendBatchCompletely } from './complete-send';
-import { MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, messageSize, OutboundMessage } from './batching-producer';
+import { BackoffOptions } from '@switchyard/runtime';
+import { BatchOutcome, InboundBatch, InboundMessage, inboundMessage, Rejection } from './batch';
+import { OutboundMessage } from './batching-producer';
+import { recordingPartitioner } from './complete-send';
 import { ConsumerMonitor, consumerMetrics } from './consumer-monitor';
 import { deadLetterMessage } from './dead-letter';
-import { BackoffOptions, backoffMs, classifyFailure, describeError, isGroupError } from './failures';
-
-export interface InboundMessage {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-  timestamp: string;
-}
-
-/** A poison message and why; the server writes it to the DLQ before committing. */
-export interface Rejection {
-  message: InboundMessage;
-  reason: string;
-}
-
-export interface InboundBatch {
-  topic: string;
-  partition: number;
-  messages: InboundMessage[];
-  /**
-   * Every record of the partition from this offset up to the last message is in
-   * `messages` or was left out by Kafka (aborted transactions, control records): the
-   * offset the batch was fetched from, so it can be below the first message's.
-   */
-  readFrom: string;
-  /** The partition's first offset still in the log (retention removed the ones before). */
-  logStartOffset: () => Promise<string>;
-  /** Long handlers call this so the group does not think the member died. */
-  heartbeat: () => Promise<void>;
-}
-
-/** What a batch handler returns: the messages it refused, with reasons, and what to produce. */
-export interface BatchOutcome {
-  rejected?: Rejection[];
-  /** Written before the batch commits; in one transaction with its offsets when the server is transactional. */
-  outputs?: { topic: string; messages: OutboundMessage[] }[];
-  /**
-   * Set when the handler did nothing with the batch and wants the partition read again
-   * from this offset: nothing of the batch is committed (outputs and rejects are ignored),
-   * and the group's offset moves there when kafkajs next fetches the partition.
-   */
-  rewindTo?: string;
-}
+import { classifyFailure, describeError, FailureKind, isGroupError } from './failures';
+import type { OffsetLookups } from './kafka-connection';
+import { javaCompatiblePartitioner } from './partitioner';
+import { isolatePoison } from './poison';
+import { commitInTransaction, isCommitFailure, isTransactionBroken } from './transactional-commit';
 
 export interface ConsumerServerOptions {
-  kafka: Kafka;
+  /** Makes the group's consumer and, for a transactional server, its producer. */
+  kafka: { consumer: (config: ConsumerConfig) => Consumer; producer: (config: ProducerConfig) => Producer };
+  /** The connection's shared admin lookups. */
+  offsets: OffsetLookups;
   groupId: string;
   /** Handler pattern (a logical topic key such as `requests`) → physical topic. */
   topics: Record<string, string>;
@@ -83,73 +46,6 @@ export interface ConsumerServerOptions {
   transactionalId?: string;
 }
 
-function headersOf(headers: IHeaders | undefined): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(headers ?? {}).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(Array.isArray(value) ? value[0] : value)]])),
-  );
-}
-
-function inbound(topic: string, partition: number, message: KafkaMessage): InboundMessage {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    key: message.key?.toString() ?? null,
-    value: message.value,
-    headers: headersOf(message.headers),
-    timestamp: message.timestamp,
-  };
-}
-
-/** Splits outputs into produce requests of at most MAX_REQUEST_MESSAGES messages and about MAX_REQUEST_BYTES. */
-export function* produceRequests(topicMessages: TopicMessages[]): Generator<TopicMessages[]> {
-  let request: TopicMessages[] = [];
-  let count = 0;
-  let bytes = 0;
-  for (const { topic, messages } of topicMessages) {
-    let current: TopicMessages | undefined;
-    for (const message of messages) {
-      const size = messageSize(message);
-      if (count > 0 && (count >= MAX_REQUEST_MESSAGES || bytes + size > MAX_REQUEST_BYTES)) {
-        yield request;
-        request = [];
-        current = undefined;
-        count = 0;
-        bytes = 0;
-      }
-      if (!current) request.push((current = { topic, messages: [] }));
-      current.messages.push(message);
-      count++;
-      bytes += size;
-    }
-  }
-  if (count > 0) yield request;
-}
-
-const isConcurrentTransactions = (error: unknown): boolean => {
-  const e = error as { type?: string; cause?: unknown } | undefined;
-  return e?.type === 'CONCURRENT_TRANSACTIONS' || (e?.cause !== undefined && isConcurrentTransactions(e.cause));
-};
-
-/**
- * Runs a transaction step, retrying it while the coordinator answers
- * CONCURRENT_TRANSACTIONS: it does so until the previous commit's markers are written,
- * and a batch with no outputs starts its transaction with AddOffsetsToTxn, which kafkajs
- * (unlike AddPartitionsToTxn) does not retry. Uncaught, the consumer crashed and kafkajs
- * restarted it 2–4 s later: the stalls the regret bench saw. The step changes nothing
- * when refused, so retrying it in the same transaction is safe.
- */
-export async function retryWhileTransactionSettles<T>(step: () => Promise<T>, delaysMs: readonly number[] = [10, 20, 50, 100, 200, 500, 1000]): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await step();
-    } catch (error) {
-      if (!isConcurrentTransactions(error) || attempt >= delaysMs.length) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
-    }
-  }
-}
-
 /**
  * Where the messages handed to a handler start reading the partition: the batch's fetch
  * offset (below its first message when aborted or control records came first) for the
@@ -159,44 +55,18 @@ export function readFrom(fetchedOffset: string | undefined, batchFirstOffset: st
   return fetchedOffset !== undefined && firstOffset === batchFirstOffset ? fetchedOffset : firstOffset;
 }
 
-/** Marks errors of the offset commit: never a message's fault, handed back to kafkajs as they are. */
-const COMMIT_FAILED = Symbol('commit failed');
-
-const markCommitError = (error: unknown): unknown => {
-  if (error && typeof error === 'object') (error as Record<symbol, boolean>)[COMMIT_FAILED] = true;
-  return error;
-};
-
-/**
- * Marks errors after which the transactional producer cannot be trusted: beginning,
- * aborting, sending offsets or committing failed (a broker died mid-commit, say), and
- * kafkajs's state machine is left in COMMITTING or ABORTING for good. Never the message's
- * fault: the producer is replaced and the batch retried.
- */
-const TRANSACTION_BROKEN = Symbol('transaction broken');
-
-const markTransactionBroken = (error: unknown): unknown => {
-  if (error && typeof error === 'object') (error as Record<symbol, boolean>)[TRANSACTION_BROKEN] = true;
-  return error;
-};
-
-const flagged = (error: unknown, flag: symbol): boolean => !!error && typeof error === 'object' && !!(error as Record<symbol, boolean>)[flag];
-
-type Attempted = { result: 'done' } | { result: 'stopped' } | { result: 'failed'; reason: string; attempts: number };
-
 /**
  * A NestJS microservice transport that hands whole Kafka batches to `@EventPattern`
  * handlers, so they can batch their Redis and Kafka work, and commits a batch's offsets
  * only after the handler has produced its outputs and the DLQ has its rejects. With a
- * `transactionalId`, outputs, DLQ records and offsets commit in one Kafka transaction.
+ * `transactionalId`, outputs, DLQ records and offsets commit in one Kafka transaction
+ * (`commitInTransaction`).
  *
- * A failed batch is retried here, with capped exponential backoff and jitter, not by
- * kafkajs. Transient errors (see `classifyFailure`) are retried for as long as they last.
- * A permanent error retries the batch a couple of times, then its messages one by one:
- * the message that fails alone until it has failed `poisonAttempts` times goes to the
- * DLQ with the reason and the count, its offset is committed (in the transaction, for a
- * transactional server), and the rest of the batch goes on. If the DLQ write fails,
- * nothing is committed and kafkajs retries the batch.
+ * A failed batch is retried here, not by kafkajs: `isolatePoison` retries transient
+ * errors for as long as they last and isolates the message a permanent error comes from,
+ * which goes to the DLQ with the reason and the count; its offset is committed (in the
+ * transaction, for a transactional server) and the rest of the batch goes on. If the DLQ
+ * write fails, nothing is committed and kafkajs retries the batch.
  */
 export class KafkaConsumerServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger(KafkaConsumerServer.name);
@@ -230,7 +100,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       }
       const topics = [...this.patternByTopic.keys()].filter((topic) => this.getHandlerByPattern(this.patternByTopic.get(topic)!));
       const monitor = new ConsumerMonitor({
-        kafka: this.options.kafka,
+        offsets: this.options.offsets,
         groupId,
         topics,
         stuckAttempts: this.poisonAttempts,
@@ -274,7 +144,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
    * A new transactional producer with the same id: its InitProducerId makes the
    * coordinator finish the transaction the old one left (rolled forward if its commit was
    * prepared, else aborted) and fences the old one. Then whatever the group has committed
-   * is the truth, and `attempt` skips the messages it covers.
+   * is the truth, and `processOnce` skips the messages it covers.
    */
   private async replaceTransactionalProducer(): Promise<void> {
     const old = this.producer!;
@@ -291,28 +161,15 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
 
   /** The group's committed offset of one partition (the next offset to read), or -1. */
   private async committedOffset(topic: string, partition: number): Promise<bigint> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      const [entry] = await admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
-      return BigInt(entry?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    const [entry] = await this.options.offsets.committedOffsets(this.options.groupId, [topic]);
+    return BigInt(entry?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
   }
 
   /** The partition's log start offset (its low watermark). */
   private async logStartOffset(topic: string, partition: number): Promise<string> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      const found = offsets.find((p) => p.partition === partition);
-      if (!found) throw new Error(`partition ${topic}/${partition} not found`);
-      return found.low;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    const found = (await this.options.offsets.topicOffsets(topic)).find((p) => p.partition === partition);
+    if (!found) throw new Error(`partition ${topic}/${partition} not found`);
+    return found.low;
   }
 
   /** Rebalances and crashes in the log, crashes on /metrics, assignments and fatal crashes to the monitor. */
@@ -339,85 +196,57 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (!batch.messages.length) return;
-    await this.handleMessages(
-      payload,
-      batch.messages.map((message) => inbound(batch.topic, batch.partition, message)),
+    const { topic, partition } = batch;
+    const { groupId } = this.options;
+    await isolatePoison(
+      batch.messages.map((message) => inboundMessage(topic, partition, message)),
+      {
+        process: (messages) => this.processOnce(payload, messages),
+        judge: (error) => this.judge(error),
+        deadLetter: (message, reason, attempts) => this.deadLetter(payload, message, reason, attempts),
+        failed: (messages, { kind, reason, attempts }) => {
+          consumerMetrics.failures.inc({ group: groupId, topic, kind });
+          this.monitor?.failed(topic, partition, messages[0].offset, attempts, reason);
+          this.log.warn(
+            { groupId, topic, partition, offset: messages[0].offset, messages: messages.length, kind, attempts, error: reason },
+            'batch failed; retrying',
+          );
+        },
+        wait: (ms) => this.pause(payload, ms),
+        active: () => payload.isRunning() && !payload.isStale(),
+      },
+      { poisonAttempts: this.poisonAttempts, backoff: this.options.retry },
     );
   }
 
-  /**
-   * The batch, retried while it fails; on a permanent failure its messages one by one
-   * until the culprit is found and dead-lettered, then the rest as a batch again.
-   */
-  private async handleMessages(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
-    const alone = messages.length === 1;
-    // A batch that keeps failing is split early: only a message failing alone is poison.
-    const batchLimit = alone ? this.poisonAttempts : Math.max(1, Math.min(2, this.poisonAttempts - 1));
-    const first = await this.attempt(payload, messages, batchLimit, 0);
-    if (first.result !== 'failed') return;
-    if (alone) return this.deadLetter(payload, messages[0], first.reason, first.attempts);
-    for (let i = 0; i < messages.length; i++) {
-      const single = await this.attempt(payload, [messages[i]], this.poisonAttempts, first.attempts);
-      if (single.result === 'stopped') return;
-      if (single.result === 'failed') {
-        await this.deadLetter(payload, messages[i], single.reason, single.attempts);
-        if (i + 1 < messages.length) await this.handleMessages(payload, messages.slice(i + 1));
-        return;
-      }
-    }
+  /** How a failure counts; errors of the group, and of a plain offset commit, go to kafkajs unchanged. */
+  private judge(error: unknown): FailureKind {
+    if (isTransactionBroken(error) && this.producer) this.producerBroken = true;
+    if (isGroupError(error) || (isCommitFailure(error) && !this.producer)) throw error;
+    // A broken transaction or a failed replacement is the infrastructure's fault, never the message's.
+    return isTransactionBroken(error) || this.producerBroken ? 'transient' : classifyFailure(error);
   }
 
-  /**
-   * Processes `messages` until they are done, or a permanent error has been counted
-   * `limit` times (counting `already` failures from an earlier batch attempt, and at least
-   * one here), or the consumer stops or loses the partition. Transient errors retry without
-   * limit. Errors of the group or of the offset commit go to kafkajs unchanged.
-   */
-  private async attempt(payload: EachBatchPayload, batchMessages: InboundMessage[], limit: number, already: number): Promise<Attempted> {
-    let messages = batchMessages;
-    const { topic, partition } = payload.batch;
-    const head = messages[0];
-    let permanent = already;
-    let failures = 0;
-    for (;;) {
-      if (!payload.isRunning() || payload.isStale()) return { result: 'stopped' };
-      try {
-        if (this.producerBroken) {
-          await this.replaceTransactionalProducer();
-          // A commit whose answer was lost may have happened: never produce those outputs twice.
-          const next = await this.committedOffset(topic, partition);
-          const done = messages.filter((m) => BigInt(m.offset) < next);
-          if (done.length) {
-            payload.resolveOffset(done[done.length - 1].offset);
-            this.monitor?.progressed(topic, partition);
-            this.log.warn(
-              { groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length },
-              'the failed transaction had committed; skipping what it covered',
-            );
-            messages = messages.slice(done.length);
-            if (!messages.length) return { result: 'done' };
-          }
-        }
-        await this.process(payload, messages);
-        return { result: 'done' };
-      } catch (error) {
-        if (flagged(error, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
-        if (isGroupError(error) || (flagged(error, COMMIT_FAILED) && !this.producer)) throw error;
-        // A broken transaction or a failed replacement is the infrastructure's fault, never the message's.
-        const kind = flagged(error, TRANSACTION_BROKEN) || this.producerBroken ? 'transient' : classifyFailure(error);
-        const reason = describeError(error);
-        failures++;
-        if (kind === 'permanent') permanent++;
-        consumerMetrics.failures.inc({ group: this.options.groupId, topic, kind });
-        this.monitor?.failed(topic, partition, head.offset, already + failures, reason);
+  /** One attempt at `messages`: a broken transactional producer replaced first, then handler, outputs and commit. */
+  private async processOnce(payload: EachBatchPayload, messages: InboundMessage[]): Promise<void> {
+    if (this.producerBroken) {
+      await this.replaceTransactionalProducer();
+      const { topic, partition } = payload.batch;
+      // A commit whose answer was lost may have happened: never produce those outputs twice.
+      const next = await this.committedOffset(topic, partition);
+      const done = messages.filter((m) => BigInt(m.offset) < next);
+      if (done.length) {
+        payload.resolveOffset(done[done.length - 1].offset);
+        this.monitor?.progressed(topic, partition);
         this.log.warn(
-          { groupId: this.options.groupId, topic, partition, offset: head.offset, messages: messages.length, kind, attempts: failures, error: reason },
-          'batch failed; retrying',
+          { groupId: this.options.groupId, topic, partition, committed: next.toString(), skipped: done.length },
+          'the failed transaction had committed; skipping what it covered',
         );
-        if (kind === 'permanent' && permanent >= limit) return { result: 'failed', reason, attempts: permanent };
-        await this.pause(payload, backoffMs(failures, this.options.retry));
+        messages = messages.slice(done.length);
+        if (!messages.length) return;
       }
     }
+    await this.process(payload, messages);
   }
 
   /** Waits `ms`, heartbeating, and stops early once the consumer stops or loses the partition. */
@@ -472,7 +301,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       ]);
     } catch (failure) {
       if (isGroupError(failure)) throw failure;
-      if (flagged(failure, TRANSACTION_BROKEN) && this.producer) this.producerBroken = true;
+      if (isTransactionBroken(failure) && this.producer) this.producerBroken = true;
       // Nothing committed; a plain error makes kafkajs retry the batch (and restart the consumer if that fails), never give up on it.
       throw new Error(`could not write poison message ${message.topic}/${message.partition}@${message.offset} to the DLQ: ${describeError(failure)}`);
     }
@@ -484,38 +313,19 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   }
 
   private async produceAndCommit(payload: EachBatchPayload, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
-    const { batch } = payload;
-    if (this.producer) await this.commitInTransaction(this.producer, batch.topic, batch.partition, lastOffset, topicMessages);
-    else await Promise.all(topicMessages.map(({ topic, messages }) => this.options.publish(topic, messages as OutboundMessage[])));
+    const { topic, partition } = payload.batch;
+    if (this.producer) {
+      await commitInTransaction(this.producer, {
+        groupId: this.options.groupId,
+        topic,
+        partition,
+        lastOffset,
+        topicMessages,
+        onResend: (missing) => this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
+      });
+    } else await Promise.all(topicMessages.map(({ topic: to, messages }) => this.options.publish(to, messages as OutboundMessage[])));
     payload.resolveOffset(lastOffset);
-    this.monitor?.progressed(batch.topic, batch.partition);
-  }
-
-  private async commitInTransaction(producer: Producer, topic: string, partition: number, lastOffset: string, topicMessages: TopicMessages[]): Promise<void> {
-    const transaction = await producer.transaction().catch((error) => Promise.reject(markTransactionBroken(error)));
-    try {
-      for (const chunk of produceRequests(topicMessages)) {
-        await sendBatchCompletely(
-          (b) => transaction.sendBatch(b),
-          { topicMessages: chunk },
-          (missing) => this.log.warn({ missing }, 'kafkajs reported partitions as sent that it never sent (leader moved); sending them again'),
-        );
-      }
-    } catch (error) {
-      // The output's own error (too large, say) is judged as such; an abort that fails leaves the producer unusable.
-      await transaction.abort().catch(() => void markTransactionBroken(error));
-      throw error;
-    }
-    try {
-      const offset = (BigInt(lastOffset) + 1n).toString();
-      await retryWhileTransactionSettles(() =>
-        transaction.sendOffsets({ consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] }),
-      );
-      await transaction.commit();
-    } catch (error) {
-      await transaction.abort().catch(() => undefined);
-      throw markTransactionBroken(markCommitError(error));
-    }
+    this.monitor?.progressed(topic, partition);
   }
 
   private deadLetters(rejected: Rejection[], attempts?: number): OutboundMessage[] {

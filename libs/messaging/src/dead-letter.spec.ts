@@ -1,6 +1,6 @@
 import { DlqRecord, MAX_DLQ_HEADERS_CHARS, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS } from '@switchyard/contracts';
 import { deadLetterMessage } from './dead-letter';
-import { InboundMessage } from './consumer.server';
+import { InboundMessage } from './batch';
 
 const message = (over: Partial<InboundMessage>): InboundMessage => ({
   topic: 'sy.feedback',

@@ -1,6 +1,6 @@
 import { DlqRecord, MAX_DLQ_HEADERS_CHARS, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS } from '@switchyard/contracts';
 import type { OutboundMessage } from './batching-producer';
-import type { InboundMessage } from './consumer.server';
+import type { InboundMessage } from './batch';
 
 export interface DeadLetterInfo {
   reason: string;

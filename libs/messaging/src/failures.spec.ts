@@ -1,5 +1,5 @@
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
-import { backoffMs, classifyFailure, describeError, isGroupError, TransientError } from './failures';
+import { causeChain, classifyFailure, describeError, isGroupError, isRetriable, TransientError } from './failures';
 
 const protocolError = (type: string, retriable: boolean) =>
   new KafkaJSProtocolError(Object.assign(new Error(type.toLowerCase()), { type, code: 1, retriable }));
@@ -48,19 +48,23 @@ describe(isGroupError.name, () => {
   });
 });
 
-describe(backoffMs.name, () => {
-  it('doubles from the base up to the cap, never below half the step', () => {
-    const low = (attempt: number) => backoffMs(attempt, { baseMs: 100, maxMs: 1000 }, () => 0);
-    const high = (attempt: number) => backoffMs(attempt, { baseMs: 100, maxMs: 1000 }, () => 1);
-    expect([1, 2, 3, 4, 5, 6].map(high)).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect([1, 2, 3, 4, 5, 6].map(low)).toEqual([50, 100, 200, 400, 500, 500]);
-    expect(backoffMs(10_000, { baseMs: 100, maxMs: 5000 }, () => 0.5)).toBe(3750);
+describe(causeChain.name, () => {
+  it('walks an error and its causes, outermost first, and stops at a cause that loops back', () => {
+    const inner = Object.assign(new Error('inner'), { code: 'ECONNRESET' });
+    const middle = new Error('middle', { cause: inner });
+    const outer = new Error('outer', { cause: middle });
+    expect([...causeChain(outer)].map((e) => e.message)).toEqual(['outer', 'middle', 'inner']);
+    (inner as { cause?: unknown }).cause = outer;
+    expect([...causeChain(outer)]).toHaveLength(3);
+    expect([...causeChain('not an error')]).toEqual([]);
   });
+});
 
-  it('spreads retries of consumers failing together', () => {
-    const delays = new Set(Array.from({ length: 50 }, () => backoffMs(4)));
-    expect(delays.size).toBeGreaterThan(10);
-    for (const delay of delays) expect(delay).toBeGreaterThanOrEqual(400);
+describe(isRetriable.name, () => {
+  it("follows kafkajs's own mark", () => {
+    expect(isRetriable(protocolError('UNKNOWN_TOPIC_OR_PARTITION', true))).toBe(true);
+    expect(isRetriable(protocolError('MESSAGE_TOO_LARGE', false))).toBe(false);
+    expect(isRetriable(undefined)).toBe(false);
   });
 });
 
@@ -69,5 +73,11 @@ describe(describeError.name, () => {
     expect(describeError(new Error('apply failed', { cause: redisReply('WRONGTYPE wrong kind') }))).toBe(
       'Error: apply failed (cause: ReplyError: WRONGTYPE wrong kind)',
     );
+  });
+
+  it('names every cause down the chain, and skips one that repeats its wrapper', () => {
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect(describeError(new Error('apply failed', { cause: new Error('apply failed', { cause: reset }) }))).toBe('Error: apply failed');
+    expect(describeError(new Error('a', { cause: new Error('b', { cause: reset }) }))).toBe('Error: a (cause: Error: b (cause: Error: read ECONNRESET))');
   });
 });

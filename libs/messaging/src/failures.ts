@@ -60,20 +60,38 @@ const TRANSIENT_REDIS_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|
 // ioredis's messages when the connection is gone.
 const TRANSIENT_REDIS_MESSAGES = /^(Connection is closed\.|Stream isn't writeable|Reached the max retries per request limit)/;
 
-interface ErrorLike {
+/** What the checks below read of an error (kafkajs adds `type` and `retriable`, node and undici `code`). */
+export interface ErrorLike {
   name?: string;
   message?: string;
+  type?: string;
   code?: unknown;
   retriable?: unknown;
   transient?: unknown;
   cause?: unknown;
 }
 
+/** An error and its causes, outermost first; a cause that loops back ends the walk. */
+export function* causeChain(error: unknown): Generator<ErrorLike> {
+  const seen = new Set<unknown>();
+  for (let e = error; e && typeof e === 'object' && !seen.has(e); e = (e as ErrorLike).cause) {
+    seen.add(e);
+    yield e as ErrorLike;
+  }
+}
+
+/** kafkajs marked the error worth another try (a topic whose leaders are not known yet, say). */
+export const isRetriable = (error: unknown): boolean => (error as ErrorLike | undefined)?.retriable === true;
+
+/** Whether the error or one of its causes is `test`'s. */
+export const hasCause = (error: unknown, test: (e: ErrorLike) => boolean): boolean => {
+  for (const e of causeChain(error)) if (test(e)) return true;
+  return false;
+};
+
 /** Classifies an error by its type, code and kafkajs's `retriable`, following its causes. */
 export function classifyFailure(error: unknown): FailureKind {
-  const seen = new Set<unknown>();
-  for (let e = error as ErrorLike | undefined; e && typeof e === 'object' && !seen.has(e); e = e.cause as ErrorLike | undefined) {
-    seen.add(e);
+  for (const e of causeChain(error)) {
     if (e.transient === true) return 'transient';
     if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return 'transient';
     if (e.name && TRANSIENT_NAMES.has(e.name)) return 'transient';
@@ -86,30 +104,18 @@ export function classifyFailure(error: unknown): FailureKind {
   return 'permanent';
 }
 
-export interface BackoffOptions {
-  /** Delay before the first retry. @default 100 */
-  baseMs?: number;
-  /** The most any retry waits. @default 5000 */
-  maxMs?: number;
-}
-
-/**
- * Delay before retry number `attempt` (1 = the first retry): exponential, capped, with
- * "equal jitter" (half fixed, half random) so a fleet of consumers hit by the same outage
- * does not retry in lockstep, yet each still waits at least half the step.
- */
-export function backoffMs(attempt: number, { baseMs = 100, maxMs = 5000 }: BackoffOptions = {}, random: () => number = Math.random): number {
-  const step = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
-  return Math.round(step / 2 + (random() * step) / 2);
-}
-
-/** A one-line reason for a DLQ record or a log: the error's name and message, and its cause's. */
+/** A one-line reason for a DLQ record or a log: the error's name and message, and its causes'. */
 export function describeError(error: unknown): string {
-  const e = error as ErrorLike | undefined;
-  if (!e || typeof e !== 'object') return String(error);
-  const own = `${e.name ?? 'Error'}: ${e.message ?? ''}`.trim();
-  const cause = e.cause as ErrorLike | undefined;
-  return cause && typeof cause === 'object' && cause.message && cause.message !== e.message ? `${own} (cause: ${describeError(cause)})` : own;
+  if (!error || typeof error !== 'object') return String(error);
+  const parts: string[] = [];
+  let previous: string | undefined;
+  for (const e of causeChain(error)) {
+    // A cause that only repeats its wrapper's message adds nothing.
+    if (parts.length && (!e.message || e.message === previous)) break;
+    parts.push(`${e.name ?? 'Error'}: ${e.message ?? ''}`.trim());
+    previous = e.message;
+  }
+  return parts.reduceRight((cause, own) => `${own} (cause: ${cause})`);
 }
 
 // kafkajs must see these itself: the group is rebalancing or this member was fenced, so
@@ -126,12 +132,5 @@ const GROUP_ERROR_TYPES = new Set([
 ]);
 
 /** A group-membership or producer-fencing error, to hand back to kafkajs as is. */
-export function isGroupError(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  for (let e = error as (ErrorLike & { type?: string }) | undefined; e && typeof e === 'object' && !seen.has(e); e = e.cause as ErrorLike | undefined) {
-    seen.add(e);
-    if (e.type && GROUP_ERROR_TYPES.has(e.type)) return true;
-    if (e.name === 'KafkaJSFetcherRebalanceError') return true;
-  }
-  return false;
-}
+export const isGroupError = (error: unknown): boolean =>
+  hasCause(error, (e) => (e.type !== undefined && GROUP_ERROR_TYPES.has(e.type)) || e.name === 'KafkaJSFetcherRebalanceError');

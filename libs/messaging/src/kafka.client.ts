@@ -1,13 +1,15 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Admin, Kafka, logLevel, Producer, ProducerBatch, RecordMetadata, SASLOptions, TopicMessages } from 'kafkajs';
+import { logLevel, Producer, ProducerBatch, RecordMetadata, SASLOptions, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
-import { BaseEnv, HealthRegistry, SERVICE_NAME } from '@switchyard/runtime';
+import { BaseEnv, HealthRegistry, retry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
 import { KafkaConsumerServer } from './consumer.server';
+import { hasCause, isRetriable } from './failures';
+import { KafkaConnection } from './kafka-connection';
 import { kafkaLogCreator } from './kafka-logger';
-import { javaCompatiblePartitioner, murmur2 } from './partitioner';
+import { javaCompatiblePartitioner, partitionForKey } from './partitioner';
 import { recordingPartitioner, sendBatchCompletely } from './complete-send';
 
 /** The most produce requests in flight per connection that keeps an idempotent producer's ordering (Kafka's limit is 5). */
@@ -22,12 +24,7 @@ const BROKEN_SEQUENCE = new Set([
 ]);
 
 /** The broker refused the idempotent producer's sequence or id: that producer will never send again. */
-export function isBrokenSequence(error: unknown): boolean {
-  for (let e = error as { type?: string; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as typeof e, depth++) {
-    if (e.type && BROKEN_SEQUENCE.has(e.type)) return true;
-  }
-  return false;
-}
+export const isBrokenSequence = (error: unknown): boolean => hasCause(error, (e) => e.type !== undefined && BROKEN_SEQUENCE.has(e.type));
 
 /** Retry for ever (what kafkajs defaults to for idempotence), at most 5 s apart, so a send resumes soon after a broker returns. */
 export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
@@ -43,21 +40,19 @@ export function replicationFor(brokers: number, configured?: number): { factor: 
 }
 
 /**
- * The one Kafka connection of a process: topic setup at start, a batching producer
- * for every publisher, and a readiness check. Consumers are built from `kafka`.
+ * The one Kafka connection of a service: topic setup at start, a batching producer for
+ * every publisher, the consumer transport, a readiness check, and (as a
+ * `KafkaConnection`) the shared admin client and the readers.
  */
 @Injectable()
-export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
+export class KafkaClient extends KafkaConnection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaClient.name);
-  readonly kafka: Kafka;
   readonly topics: TopicMap;
   private producer: Producer;
   private producerReady?: Promise<void>;
   /** More than one broker: each kafkajs sendBatch then carries one partition (see `sendBatch`). */
   private multiBroker = false;
-  private readonly partitionCounts = new Map<string, Promise<number>>();
   private roundRobin = 0;
-  private readonly admin: Admin;
   private readonly batcher: BatchingProducer;
   private knownTopics = new Set<string>();
   private topicsListedAt = 0;
@@ -68,7 +63,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     private readonly health: HealthRegistry,
     @Inject(SERVICE_NAME) readonly clientId: string,
   ) {
-    this.kafka = new Kafka({
+    super({
       // Unique per replica (broker logs, quotas and metrics tell them apart): service name plus instance, or host, pid and a random part.
       clientId: `${clientId}-${env.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`}`,
       brokers: env.KAFKA_BROKERS.split(','),
@@ -84,7 +79,6 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).
     this.producer = this.newProducer();
-    this.admin = this.kafka.admin();
     this.batcher = new BatchingProducer(
       { sendBatch: (batch) => this.sendBatch(batch) },
       { ...env.producerBatching(), maxInFlight: env.PRODUCER_MAX_IN_FLIGHT },
@@ -150,7 +144,7 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
       const count = await this.partitionCount(topic);
       for (const message of messages) {
         const partition =
-          message.partition ?? (message.key === null || message.key === undefined ? this.roundRobin++ % count : (murmur2(message.key) & 0x7fffffff) % count);
+          message.partition ?? (message.key === null || message.key === undefined ? this.roundRobin++ % count : partitionForKey(message.key, count));
         const key = `${topic}/${partition}`;
         const group = groups.get(key) ?? groups.set(key, { topic, messages: [] }).get(key)!;
         group.messages.push({ ...message, partition });
@@ -159,23 +153,13 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     return [...groups.values()];
   }
 
-  private partitionCount(topic: string): Promise<number> {
-    let count = this.partitionCounts.get(topic);
-    if (!count) {
-      count = this.admin.fetchTopicMetadata({ topics: [topic] }).then(({ topics: [t] }) => t.partitions.length);
-      count.catch(() => this.partitionCounts.delete(topic));
-      this.partitionCounts.set(topic, count);
-    }
-    return count;
-  }
-
   async onModuleInit(): Promise<void> {
-    await this.admin.connect();
+    await this.admin();
     await this.ensureTopics();
-    this.multiBroker = (await this.admin.describeCluster()).brokers.length > 1;
+    this.multiBroker = (await this.brokerCount()) > 1;
     await this.producer.connect();
     this.health.register('kafka', async () => {
-      await this.admin.describeCluster();
+      await this.brokerCount();
     });
   }
 
@@ -185,25 +169,23 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
    * know a topic yet (UNKNOWN_TOPIC_OR_PARTITION, retriable), seen on a loaded machine:
    * such an error starts the check over.
    */
-  async ensureTopics(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.createMissingTopics();
-      } catch (error) {
-        if (!(error as { retriable?: boolean }).retriable || attempt === 20) throw error;
-        this.logger.warn({ error: (error as Error).message, attempt }, 'topics not ready yet; checking again');
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+  ensureTopics(): Promise<void> {
+    return retry(() => this.createMissingTopics(), {
+      attempts: 20,
+      baseMs: 200,
+      maxMs: 1000,
+      retryIf: isRetriable,
+      onRetry: (error, attempt) => this.logger.warn({ error: (error as Error).message, attempt }, 'topics not ready yet; checking again'),
+    });
   }
 
   private async createMissingTopics(): Promise<void> {
-    const existing = new Set(await this.admin.listTopics());
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
     const missing = Object.values(this.topics).filter((topic) => !existing.has(topic));
     if (!missing.length) return;
-    const { brokers } = await this.admin.describeCluster();
-    const replication = replicationFor(brokers.length, this.env.TOPIC_REPLICATION);
-    await this.admin.createTopics({
+    const replication = replicationFor(await this.brokerCount(), this.env.TOPIC_REPLICATION);
+    await admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((topic) => ({
         topic,
@@ -228,8 +210,8 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
     // Concurrent callers share one listing, so none reads the set while it is stale.
     if (!this.listing && Date.now() - this.topicsListedAt > 1000) {
       this.topicsListedAt = Date.now();
-      this.listing = this.admin
-        .listTopics()
+      this.listing = this.admin()
+        .then((admin) => admin.listTopics())
         .then((topics) => void (this.knownTopics = new Set(topics)))
         .finally(() => (this.listing = undefined));
     }
@@ -244,7 +226,8 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   consumerServer(groupId: string, keys: TopicKey[], options: { transactionalId?: string } = {}): KafkaConsumerServer {
     return new KafkaConsumerServer({
       ...options,
-      kafka: this.kafka,
+      kafka: { consumer: (config) => this.kafka.consumer(config), producer: (config) => this.kafka.producer(config) },
+      offsets: this,
       groupId,
       topics: Object.fromEntries(keys.map((key) => [TOPICS[key], this.topics[key]])),
       dlqTopic: this.topics.dlq,
@@ -282,6 +265,6 @@ export class KafkaClient implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.batcher.flush();
     await this.producer.disconnect();
-    await this.admin.disconnect();
+    await this.close();
   }
 }

@@ -1,6 +1,6 @@
 import { ClassConstructor } from 'class-transformer';
 import { parseAndValidate } from '@switchyard/contracts';
-import { InboundMessage, Rejection } from './consumer.server';
+import { InboundMessage, Rejection } from './batch';
 
 export interface Accepted<T> {
   message: InboundMessage;

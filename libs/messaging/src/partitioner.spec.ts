@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, PartitionerArgs } from 'kafkajs';
-import { javaCompatiblePartitioner, murmur2 } from './partitioner';
+import { javaCompatiblePartitioner, murmur2, partitionForKey } from './partitioner';
 // kafkajs's own murmur2, the reference this one must equal bit for bit.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
@@ -41,5 +41,14 @@ describe('javaCompatiblePartitioner', () => {
     const chosen = Array.from({ length: 12 }, () => ours(args(null)));
     expect(new Set(chosen).size).toBe(6);
     expect(chosen.slice(6)).toEqual(chosen.slice(0, 6));
+  });
+});
+
+describe('partitionForKey', () => {
+  it("is the Java client's choice: murmur2 made positive, modulo the count (Kafka's own test vectors)", () => {
+    // -973932308 & 0x7fffffff = 1173551340; -790332482 & 0x7fffffff = 1357151166.
+    expect(partitionForKey('21', 1000)).toBe(340);
+    expect(partitionForKey('foobar', 7)).toBe(1357151166 % 7);
+    for (const key of ['a', 'b', 'request-1']) expect(partitionForKey(key, 1)).toBe(0);
   });
 });

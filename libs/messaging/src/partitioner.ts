@@ -39,6 +39,9 @@ export function murmur2(key: Buffer | string): number {
   return h | 0;
 }
 
+/** The partition the Java client's default partitioner (and every producer of ours) writes `key` to. */
+export const partitionForKey = (key: Buffer | string, count: number): number => (murmur2(key) & 0x7fffffff) % count;
+
 /**
  * The Java client's default partitioner for keyed messages (murmur2 of the key, positive,
  * modulo the partition count), so a requestId lands on the same partition number
@@ -49,7 +52,7 @@ export const javaCompatiblePartitioner: ICustomPartitioner = () => {
   const counters = new Map<string, number>();
   return ({ topic, partitionMetadata, message }: PartitionerArgs) => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
-    if (message.key !== null && message.key !== undefined) return (murmur2(message.key) & 0x7fffffff) % partitionMetadata.length;
+    if (message.key !== null && message.key !== undefined) return partitionForKey(message.key, partitionMetadata.length);
     const available = partitionMetadata.filter((p) => p.leader >= 0);
     const pool = available.length ? available : partitionMetadata;
     const next = (counters.get(topic) ?? Math.floor(Math.random() * 2 ** 31)) + 1;

@@ -1,6 +1,5 @@
-import { Kafka } from 'kafkajs';
 import type { KafkaRecord } from '@switchyard/contracts';
-import { murmur2 } from './partitioner';
+import type { KafkaConnection } from './kafka-connection';
 import { readTopicRange } from './topic-range';
 
 export interface RangeMessage extends KafkaRecord {
@@ -28,36 +27,18 @@ export interface ReadRangeOptions {
  * end as it is when the call starts, as plain records: `readTopicRange` collected into a
  * list, for readers that want the messages rather than a stream of batches.
  */
-export async function readRange(kafka: Kafka, topic: string, options: ReadRangeOptions = {}): Promise<RangeMessage[]> {
+export async function readRange(kafka: KafkaConnection, topic: string, options: ReadRangeOptions = {}): Promise<RangeMessage[]> {
   const { key, filter, limit = 10000, timeoutMs = 10000, groupPrefix = 'switchyard-read' } = options;
-  let partitions: number[] | undefined;
-  if (key !== undefined) {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const count = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length;
-      partitions = [(murmur2(key) & 0x7fffffff) % count];
-    } finally {
-      await admin.disconnect();
-    }
-  }
+  const partitions = key === undefined ? undefined : [await kafka.partitionOf(topic, key)];
   const kept: RangeMessage[] = [];
   await readTopicRange(kafka, {
     topic,
     partitions,
     timeoutMs,
     groupPrefix,
-    onMessages: (messages, partition) => {
+    onMessages: (messages) => {
       for (const message of messages) {
-        const read: RangeMessage = {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString() ?? null,
-          value: message.value?.toString() ?? null,
-          headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
-          timestamp: message.timestamp,
-        };
+        const read: RangeMessage = { ...message, value: message.value?.toString() ?? null };
         if (!filter || filter(read)) kept.push(read);
       }
     },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import type { InboundMessage } from './batch';
+import type { KafkaConnection } from './kafka-connection';
 
 export interface TopicRangeOptions {
   topic: string;
@@ -8,7 +9,7 @@ export interface TopicRangeOptions {
   /** ... and before this; left out, up to the end offsets captured when the read starts. */
   untilMs?: number;
   /** Receives each fetched batch's messages within the range, in offset order per partition; the next batch waits for its promise. */
-  onMessages: (messages: KafkaMessage[], partition: number) => void | Promise<void>;
+  onMessages: (messages: InboundMessage[], partition: number) => void | Promise<void>;
   /** Gives up (and throws) after this long. @default 120000 */
   timeoutMs?: number;
   /** Prefix of the throwaway consumer group's id. @default "switchyard-range" */
@@ -39,10 +40,10 @@ export interface TopicRangeResult {
  * last stable offset: nothing below it is still in an open transaction, and the read
  * never waits on one.
  */
-export async function topicRanges(admin: Admin, topic: string, sinceMs?: number, untilMs?: number): Promise<PartitionRange[]> {
-  const bounds = await admin.fetchTopicOffsets(topic);
-  const since = sinceMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
-  const until = untilMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, untilMs);
+export async function topicRanges(kafka: KafkaConnection, topic: string, sinceMs?: number, untilMs?: number): Promise<PartitionRange[]> {
+  const bounds = await kafka.topicOffsets(topic);
+  const since = sinceMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, sinceMs);
+  const until = untilMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, untilMs);
   return bounds
     .map(({ partition, low, high }) => {
       const start = Math.max(Number(low), Number(since?.find((p) => p.partition === partition)?.offset ?? low));
@@ -53,83 +54,50 @@ export async function topicRanges(admin: Admin, topic: string, sinceMs?: number,
 }
 
 /**
- * Reads every committed message of a topic between two instants once, with a
- * short-lived consumer, then stops: a bounded scan, not a subscription. The end offsets
- * are captured before the first fetch, so traffic arriving meanwhile does not make it
- * longer. kafkajs has no manual partition assignment, so the consumer joins a throwaway
- * group (it commits nothing, and the group is deleted at the end) and seeks each
- * partition to its start. (kafkajs's `admin.setOffsets` would avoid the seek, but it runs
- * a consumer of its own that waits out a whole fetch: 5 s per evaluation, measured.)
- *
- * Progress is tracked from kafkajs's END_BATCH_PROCESS event, which also fires for
- * batches left empty by filtering: a transactional topic ends each transaction with a
- * control record the consumer never delivers, so "the last message seen" could never
- * reach the end offset, but the batch's last offset does.
+ * Reads every committed message of a topic between two instants once, then stops: a
+ * bounded scan, not a subscription (`followTopic` from the range's start until its end,
+ * with a throwaway group). The end offsets are captured before the first fetch, so
+ * traffic arriving meanwhile does not make it longer.
  */
-export async function readTopicRange(kafka: Kafka, opts: TopicRangeOptions): Promise<TopicRangeResult> {
+export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOptions): Promise<TopicRangeResult> {
   const started = Date.now();
-  const admin = kafka.admin();
-  await admin.connect();
-  const groupId = `${opts.groupPrefix ?? 'switchyard-range'}-${randomBytes(6).toString('hex')}`;
-  let consumer: ReturnType<Kafka['consumer']> | undefined;
+  const { topic, sinceMs, untilMs } = opts;
+  const timeoutMs = opts.timeoutMs ?? 120000;
+  const ranges = (await topicRanges(kafka, topic, sinceMs, untilMs)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
+  const open = ranges.filter((r) => r.start < r.end);
   let delivered = 0;
+  if (!open.length) return { ranges, delivered, ms: Date.now() - started };
+
+  const ends = new Map(open.map((r) => [r.partition, r.end]));
+  const following = await kafka.followTopic({
+    topic,
+    groupId: `${opts.groupPrefix ?? 'switchyard-range'}-${randomBytes(6).toString('hex')}`,
+    from: new Map(open.map((r) => [r.partition, r.start])),
+    until: ends,
+    consumer: { maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 },
+    onBatch: async ({ partition, messages }) => {
+      const end = ends.get(partition)!;
+      const inRange = messages.filter((m) => {
+        const at = Number(m.timestamp);
+        // The timestamp index finds where to start and stop; producers' clocks need not be
+        // monotonic, so each message is checked against the window too.
+        return Number(m.offset) < end && (sinceMs === undefined || at >= sinceMs) && (untilMs === undefined || at < untilMs);
+      });
+      if (inRange.length) {
+        delivered += inRange.length;
+        await opts.onMessages(inRange, partition);
+      }
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const ranges = (await topicRanges(admin, opts.topic, opts.sinceMs, opts.untilMs)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
-    const open = new Map(ranges.filter((r) => r.start < r.end).map((r) => [r.partition, { ...r, next: r.start }]));
-    if (!open.size) return { ranges, delivered, ms: Date.now() - started };
-
-    consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
-    let finish!: () => void;
-    let fail!: (error: Error) => void;
-    const done = new Promise<void>((resolve, reject) => ((finish = resolve), (fail = reject)));
-    const timer = setTimeout(() => fail(new Error(`reading ${opts.topic} took longer than ${opts.timeoutMs ?? 120000} ms`)), opts.timeoutMs ?? 120000);
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      const range = open.get(payload.partition);
-      if (!range || payload.lastOffset === null || payload.lastOffset === undefined) return;
-      // Only a batch that continues from where the read is counts: one fetched before the
-      // seek took effect (from the log end) says nothing about the range.
-      if (payload.firstOffset !== null && payload.firstOffset !== undefined && Number(payload.firstOffset) > range.next) return;
-      range.next = Math.max(range.next, Number(payload.lastOffset) + 1);
-      if (range.next >= range.end) open.delete(payload.partition);
-      if (!open.size) finish();
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
-
-    await consumer.connect();
-    await consumer.subscribe({ topic: opts.topic, fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const range = open.get(batch.partition);
-        if (!range) return;
-        const inRange = batch.messages.filter((m) => {
-          const offset = Number(m.offset);
-          const at = Number(m.timestamp);
-          // The timestamp index finds where to start and stop; producers' clocks need not be
-          // monotonic, so each message is checked against the window too.
-          return (
-            offset >= range.next &&
-            offset < range.end &&
-            (opts.sinceMs === undefined || at >= opts.sinceMs) &&
-            (opts.untilMs === undefined || at < opts.untilMs)
-          );
-        });
-        if (inRange.length) {
-          delivered += inRange.length;
-          await opts.onMessages(inRange, batch.partition);
-        }
-      },
-    });
-    for (const range of open.values()) consumer.seek({ topic: opts.topic, partition: range.partition, offset: String(range.start) });
-    try {
-      await done;
-    } finally {
-      clearTimeout(timer);
-    }
+    await Promise.race([
+      following.caughtUp,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${timeoutMs} ms`)), timeoutMs))),
+    ]);
     return { ranges, delivered, ms: Date.now() - started };
   } finally {
-    await consumer?.disconnect().catch(() => undefined);
-    if (consumer) await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
+    clearTimeout(timer);
+    await following.stop();
   }
 }

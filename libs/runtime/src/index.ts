@@ -5,3 +5,4 @@ export * from './metrics';
 export * from './runtime.module';
 export * from './bootstrap';
 export * from './periodic-task';
+export * from './retry';

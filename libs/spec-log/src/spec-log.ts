@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Consumer, EachBatchPayload } from 'kafkajs';
 import { Counter } from 'prom-client';
 import { envelope, parseAndValidate, SpecChangeEvent } from '@switchyard/contracts';
-import { KafkaClient } from '@switchyard/messaging';
-import { HealthRegistry, PeriodicTask } from '@switchyard/runtime';
+import { FollowedBatch, Following, KafkaClient } from '@switchyard/messaging';
+import { HealthRegistry, PeriodicTask, retry } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, FoldedWriteKeys, ReportStore, RolloutStateStore } from '@switchyard/store';
 import { applySpecChange, DeploymentRecord, emptyRecord, SpecOutcome } from '@switchyard/strategies';
 
@@ -13,7 +12,6 @@ import { applySpecChange, DeploymentRecord, emptyRecord, SpecOutcome } from '@sw
 const CHECK_INTERVAL_MS = 1000;
 /** How long a writer waits for its change to be read back and written to Redis. */
 const READ_BACK_TIMEOUT_MS = 15000;
-const REDIS_RETRY_MS = 500;
 
 const metrics = {
   changes: new Counter({ name: 'switchyard_spec_log_changes_total', help: 'Spec changes folded from the spec log, by outcome', labelNames: ['outcome'] }),
@@ -51,7 +49,7 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     CHECK_INTERVAL_MS,
     (error) => this.logger.warn({ error: error.message }, 'could not compare the registry with the spec log; will retry'),
   );
-  private consumer?: Consumer;
+  private following?: Following;
   private caughtUp = false;
   private stopping = false;
 
@@ -65,49 +63,24 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const topic = this.kafka.topics.deploymentSpecs;
-    const ends = new Map((await this.endOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-    const pending = new Set([...ends].filter(([, end]) => end > 0).map(([partition]) => partition));
-    this.caughtUp = pending.size === 0;
     // A group of its own: every process reads every partition from the start (nothing is committed).
     // The broker answers a fetch as soon as a record arrives, so the wait bounds only idle
     // polling: at 100 ms an idle router spent 37 ms of CPU a second, at 1000 ms 25.
-    this.consumer = this.kafka.kafka.consumer({
+    this.following = await this.kafka.followTopic({
+      topic: this.kafka.topics.deploymentSpecs,
       groupId: `${this.kafka.clientId}.spec-log.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`,
-      maxWaitTimeInMs: 1000,
+      from: 'beginning',
+      consumer: { maxWaitTimeInMs: 1000 },
+      onBatch: (batch) => this.fold(batch),
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async (payload) => {
-        await this.fold(payload);
-        const { partition } = payload.batch;
-        if (Number(payload.batch.lastOffset()) + 1 >= (ends.get(partition) ?? 0) && pending.delete(partition) && !pending.size) this.caughtUp = true;
-      },
-    });
+    this.following.caughtUp.then(
+      () => (this.caughtUp = true),
+      (error: Error) => this.logger.error({ error: error.message }, 'the spec log consumer crashed for good'),
+    );
     this.health.register('spec-log', async () => {
       if (!this.caughtUp) throw new Error('still reading the spec log');
     });
     this.check.start();
-  }
-
-  /** Where the log ends now; a topic created a moment ago may not have its leaders known yet. */
-  private async endOffsets(topic: string): Promise<{ partition: number; high: string }[]> {
-    const admin = this.kafka.kafka.admin();
-    await admin.connect();
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await admin.fetchTopicOffsets(topic);
-        } catch (error) {
-          if (!(error as { retriable?: boolean }).retriable || attempt === 40) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
   }
 
   /**
@@ -133,13 +106,13 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private async fold({ batch, heartbeat }: EachBatchPayload): Promise<void> {
-    for (const message of batch.messages) {
+  private async fold({ partition, messages, heartbeat }: FollowedBatch): Promise<void> {
+    for (const message of messages) {
       const offset = Number(message.offset);
       const parsed = parseAndValidate(SpecChangeEvent, message.value);
       if (!parsed.ok) {
         metrics.rejected.inc();
-        this.logger.error({ partition: batch.partition, offset, problems: parsed.problems }, 'skipped a spec-log record that is not a valid spec change');
+        this.logger.error({ partition, offset, problems: parsed.problems }, 'skipped a spec-log record that is not a valid spec change');
         continue;
       }
       const change = parsed.value;
@@ -163,18 +136,21 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     rollout: Record<string, string> | undefined,
     heartbeat: () => Promise<void>,
   ): Promise<void> {
-    for (;;) {
-      try {
-        const keys = this.keysOf(name);
-        if ((await this.registry.write(name, record, { previousOffset, whole: false, rollout, keys })) === 'behind') await this.restore(name, record, rollout);
-        return;
-      } catch (error) {
-        if (this.stopping) throw error;
-        this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not write the registry to Redis; retrying');
-        await heartbeat();
-        await new Promise((resolve) => setTimeout(resolve, REDIS_RETRY_MS));
-      }
-    }
+    await retry(
+      async () => {
+        if ((await this.registry.write(name, record, { previousOffset, whole: false, rollout, keys: this.keysOf(name) })) === 'behind')
+          await this.restore(name, record, rollout);
+      },
+      {
+        baseMs: 100,
+        maxMs: 1000,
+        retryIf: () => !this.stopping,
+        onRetry: async (error) => {
+          this.logger.warn({ deployment: name, error: (error as Error).message }, 'could not write the registry to Redis; retrying');
+          await heartbeat();
+        },
+      },
+    );
   }
 
   private async restore(name: string, record: DeploymentRecord, rollout?: Record<string, string>): Promise<void> {
@@ -199,6 +175,6 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     await this.check.stop();
-    await this.consumer?.disconnect();
+    await this.following?.stop();
   }
 }

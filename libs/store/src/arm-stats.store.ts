@@ -1,43 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { isValidName, Role } from '@switchyard/contracts';
-import { type ArmStats, statsArm } from '@switchyard/strategies';
+import { isValidName } from '@switchyard/contracts';
+import { type ArmStats, type LedgerReward, type RewardOutcome, statsArm } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
-import { APPLY_REWARDS, RECONCILE_ARMS } from './reward-stats.scripts';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
-export interface RewardRecord {
-  /** Its offset in the joined topic's partition: what makes a redelivery recognisable. */
-  offset: string;
+export interface RewardRecord extends LedgerReward {
   deployment: string;
-  variant: string;
-  role: Role;
-  specVersion: number;
-  reward: number;
 }
-
-/**
- * What became of each record of a batch, in order. `unpositioned`: nothing was done,
- * because its deployment has no position for the partition yet (see `applyRewards`).
- */
-export type RewardOutcome = 'applied' | 'duplicate' | 'stale' | 'unpositioned';
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };
 
 /** Events per script call: bounds how long one call holds Redis. */
 const APPLY_CHUNK = 500;
-
-type RewardScripts = {
-  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: (string | number)[]): Promise<string>;
-  reconcileArms(
-    stats: string,
-    arms: string,
-    positions: string,
-    version: number,
-    tombstoneTtl: number,
-    incarnation: string,
-    ...variantSince: (string | number)[]
-  ): Promise<number>;
-};
 
 /**
  * The indices of `records` per deployment, in their order, cut into chunks of at most
@@ -60,16 +34,21 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * updater writes them, each joined event once (per-partition positions beside them); the
  * router and the deployment report read them. `parseStats` gives shadow arms as
  * `<variant>:shadow`.
+ *
+ * Beside the statistics, under the same hash tag (one Cluster slot per deployment):
+ *   `{<deployment>}:arms`      — the arms the statistics are kept for: `<variant>` → the
+ *                                first spec version of its current run (`since`), `_v` →
+ *                                the spec version this set reflects, `_born` its
+ *                                incarnation, `_deleted` on a deleted deployment;
+ *   `{<deployment>}:positions` — joined-topic partition → offset of the last event of this
+ *                                deployment the statistics have taken in from it.
+ * Variant names never contain ':' nor start with '_', so no two fields collide. The
+ * scripts (`lua/apply-rewards.lua`, `lua/reconcile-arms.lua`) implement `RewardLedger` of
+ * libs/strategies, the rules' reference.
  */
 @Injectable()
 export class ArmStatsStore {
-  private readonly redis: RedisClient['redis'] & RewardScripts;
-
-  constructor(private readonly client: RedisClient) {
-    client.redis.defineCommand('applyRewards', { numberOfKeys: 3, lua: APPLY_REWARDS });
-    client.redis.defineCommand('reconcileArms', { numberOfKeys: 3, lua: RECONCILE_ARMS });
-    this.redis = client.redis as RedisClient['redis'] & RewardScripts;
-  }
+  constructor(private readonly client: RedisClient) {}
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'stats');
@@ -125,7 +104,7 @@ export class ArmStatsStore {
       [...chunks].map(async ([deployment, own]) => {
         const keys = [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)] as const;
         for (const chunk of own) {
-          const reply = String(await this.redis.applyRewards(...keys, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i])));
+          const reply = String(await this.client.redis.applyRewards(...keys, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i])));
           if (reply === 'N') {
             for (const i of own.flat()) outcomes[i] = 'unpositioned';
             return;
@@ -152,7 +131,7 @@ export class ArmStatsStore {
       return [variant, since];
     });
     return Number(
-      await this.redis.reconcileArms(
+      await this.client.redis.reconcileArms(
         this.key(deployment),
         this.armsKey(deployment),
         this.positionsKey(deployment),
@@ -166,7 +145,7 @@ export class ArmStatsStore {
 
   /** A deleted deployment: statistics gone, and late rewards for it not counted (a tombstone; its positions expire with it). */
   async forget(deployment: string, tombstoneTtlSeconds: number): Promise<void> {
-    await this.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), 0, tombstoneTtlSeconds, '');
+    await this.client.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), 0, tombstoneTtlSeconds, '');
   }
 
   /** Statistics of many deployments (one round trip per server); arms with no data are absent. */

@@ -14,24 +14,6 @@ export interface StoredWeights {
 }
 
 /**
- * Compare-and-set write: the version read before computing must still be current, so a
- * slower updater (whose claim expired mid-computation) cannot overwrite newer weights
- * with older ones. KEYS[1] weights hash; ARGV: expected version, weights JSON,
- * specVersion, computedAt. Answers the new version, or -1 when another write came first.
- */
-const WRITE_WEIGHTS = `
-local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then return -1 end
-local version = current + 1
-redis.call('HSET', KEYS[1], 'version', version, 'weights', ARGV[2], 'specVersion', ARGV[3], 'computedAt', ARGV[4])
-return version
-`;
-
-type WeightScripts = {
-  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
-};
-
-/**
  * The weights of bandit deployments, one hash per deployment (`{<deployment>}:weights`,
  * fields `weights` (JSON), `version`, `specVersion`, `computedAt`), written by the bandit
  * updater and read by every router, so all routers serve the same policy and the
@@ -41,13 +23,10 @@ type WeightScripts = {
  */
 @Injectable()
 export class BanditWeightsStore {
-  private readonly redis: RedisClient['redis'] & WeightScripts;
   readonly channel: string;
 
   constructor(private readonly client: RedisClient) {
     this.channel = `${client.prefix}weights:changed`;
-    client.redis.defineCommand('writeWeights', { numberOfKeys: 1, lua: WRITE_WEIGHTS });
-    this.redis = client.redis as RedisClient['redis'] & WeightScripts;
   }
 
   key(deployment: string): string {
@@ -61,7 +40,7 @@ export class BanditWeightsStore {
 
   /** Writes weights as the version after `expected`; answers that version, or undefined when `expected` is no longer current. */
   async write(deployment: string, expected: number, weights: Weights, specVersion: number, computedAt = new Date().toISOString()): Promise<number | undefined> {
-    const version = Number(await this.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
+    const version = Number(await this.client.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
     if (version < 1) return undefined;
     // Announced after the script, not in it: on a Redis Cluster a PUBLISH inside a script
     // that also writes reaches subscribers once more per replica (redis/redis#6575). An

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { REQUEST_ID_PATTERN } from '@switchyard/contracts';
 import { JOIN_BUCKETS, joinBucket } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
+import type { StoreScripts } from './scripts';
 
 /**
  * Join state lives in JOIN_BUCKETS buckets of request ids; bucket `b` is hash tag
- * `{join.b}` (a `.` no deployment name has), so each script below touches one Redis
- * Cluster slot. Per bucket:
+ * `{join.b}` (a `.` no deployment name has), so each of its scripts (`lua/join-*.lua`)
+ * touches one Redis Cluster slot. Per bucket:
  *   `{join.b}:r:<requestId>` a hash per request:
  *       `p:<deployment>:<variant>:<role>` → `<token>|<prediction JSON>`: the first copy
  *                                           seen, and the message it was stored from;
@@ -19,7 +20,9 @@ import { RedisClient } from './redis.client';
  *   `{join.b}:ready` the marker that the bucket holds the state Kafka says it should.
  * A token is the Kafka coordinates `topic:partition:offset` of a message.
  *
- * A prediction joins the feedback naming its deployment, else the feedback naming none.
+ * A prediction joins the feedback naming its deployment, else the feedback naming none
+ * (the join-scope rule: `feedbackFor`, `feedbackApplies`; `JoinLedger` in libs/strategies is
+ * the reference the scripts are tested against).
  * The claim is made in the same atomic step that finds the pair complete. The joined
  * event is then written in a Kafka transaction together with that message's offset, so:
  * a later duplicate (other coordinates) never emits again, while a redelivery of the
@@ -30,143 +33,6 @@ import { RedisClient } from './redis.client';
  * is joined against an empty state; the joiner then rebuilds every bucket from Kafka with
  * the replay and restore calls below (which need no marker) and sets the markers again.
  */
-
-/** Checks the bucket's marker unless replaying (ARGV[1] = '1'); answers JoinStateLost's reply without it. KEYS[2] is the marker. */
-const READY = `
-local replay = ARGV[1] == '1'
-if not replay and redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('JOINSTATE_LOST the join state is being rebuilt') end
-`;
-
-/** Stores (or, when replaying, lowers to) the request's first-seen time, and its expiry once. KEYS[1] is the seen-set. */
-const SEEN = (key: string, ttl: string, now: string, requestId: string) => `
-if redis.call('TTL', ${key}) < 0 then redis.call('EXPIRE', ${key}, ${ttl}) end
-redis.call('ZADD', KEYS[1], 'LT', ${now}, ${requestId})
-`;
-
-/**
- * Stores a bucket's predictions, in order (first wins) and, live, claims each pair whose
- * feedback is there. Answers per record {first, [prediction, feedback]}: first is 1 when
- * the stored copy came from this message (also on its redelivery), which is what the
- * report counts.
- * KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
- * record: pair, deployment, JSON, ttl, now, requestId, token.
- */
-const JOIN_PREDICTIONS = `${READY}
-local out = {}
-for a = 2, #ARGV - 1, 7 do
-  local pair, deployment, token = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7]
-  local key = ARGV[2] .. ARGV[a + 6]
-  local p = 'p:' .. pair
-  local mine = token .. '|'
-  redis.call('HSETNX', key, p, mine .. ARGV[a + 3])
-  local stored = redis.call('HGET', key, p)
-  local first = 0
-  if string.sub(stored, 1, #mine) == mine then first = 1 end
-  ${SEEN('key', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}
-  local reply = {first}
-  if not replay then
-    local feedback = redis.call('HGET', key, 'f:' .. deployment) or redis.call('HGET', key, 'f')
-    local done = 'd:' .. pair
-    local claim = feedback and redis.call('HGET', key, done)
-    if feedback and (not claim or claim == token) then
-      redis.call('HSET', key, done, token)
-      reply = {first, string.sub(stored, string.find(stored, '|', 1, true) + 1), feedback}
-    end
-  end
-  out[#out + 1] = reply
-end
-return out
-`;
-
-/**
- * Stores a bucket's feedback, in order (first wins per scope) and, live, claims every pair
- * each completes that is unclaimed or claimed by that message: the predictions of its
- * deployment, or of every deployment when it names none. Answers per record
- * {prediction, feedback, prediction, feedback, …}.
- * KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
- * record: deployment or '', JSON, ttl, now, requestId, token.
- */
-const JOIN_FEEDBACK = `${READY}
-local out = {}
-for a = 2, #ARGV - 1, 6 do
-  local scope, token = ARGV[a + 1], ARGV[a + 6]
-  local key = ARGV[2] .. ARGV[a + 5]
-  local f = 'f'
-  if scope ~= '' then f = 'f:' .. scope end
-  redis.call('HSETNX', key, f, ARGV[a + 2])
-  ${SEEN('key', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]')}
-  local reply = {}
-  if not replay then
-    local fields = redis.call('HGETALL', key)
-    local hash = {}
-    for i = 1, #fields, 2 do hash[fields[i]] = fields[i + 1] end
-    for i = 1, #fields, 2 do
-      local name = fields[i]
-      if string.sub(name, 1, 2) == 'p:' then
-        local pair = string.sub(name, 3)
-        local deployment = string.sub(pair, 1, string.find(pair, ':', 1, true) - 1)
-        local feedback = hash['f:' .. deployment] or hash['f']
-        local claim = hash['d:' .. pair]
-        if (scope == '' or scope == deployment) and feedback and (not claim or claim == token) then
-          redis.call('HSET', key, 'd:' .. pair, token)
-          local stored = fields[i + 1]
-          reply[#reply + 1] = string.sub(stored, string.find(stored, '|', 1, true) + 1)
-          reply[#reply + 1] = feedback
-        end
-      end
-    end
-  end
-  out[#out + 1] = reply
-end
-return out
-`;
-
-/** Restores a claim read back from the joined topic. KEYS: seen-set, the request's hash. ARGV: pair, ttl, joined at, requestId. */
-const RESTORE_CLAIM = `
-redis.call('HSETNX', KEYS[2], 'd:' .. ARGV[1], 'rebuilt')
-${SEEN('KEYS[2]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
-`;
-
-/**
- * Claims and removes a bucket's requests first seen before a cutoff, in one step, so two
- * joiners sweeping at once never count the same request twice. Keys are built from
- * members, which were validated request ids when added, under the bucket's own hash tag.
- */
-const SWEEP = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-  local key = ARGV[2] .. id
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGETALL', key)
-  redis.call('DEL', key)
-  redis.call('ZREM', KEYS[1], id)
-end
-return out
-`;
-
-/** Sets the rebuild lock's expiry again, only while `owner` holds it. */
-const RENEW_LOCK = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-`;
-
-const RELEASE_LOCK = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
-`;
-
-type Reply = Promise<unknown>;
-/** The bucket's seen-set and marker, replay, the bucket's request-hash prefix, then each record's arguments. */
-type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPrefix: string, ...records: (string | number)[]) => Promise<unknown[]>;
-type JoinScripts = {
-  joinPredictions: BucketScript;
-  joinFeedback: BucketScript;
-  restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
-  sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
-  renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
-  releaseLock(key: string, owner: string): Promise<number>;
-};
 
 /** A bucket has lost its state: the caller should have it rebuilt and try again. */
 export class JoinStateLost extends Error {
@@ -240,17 +106,11 @@ const RECORDS_PER_CALL = 256;
  */
 @Injectable()
 export class JoinStateStore {
-  private readonly redis: RedisClient['redis'] & JoinScripts;
+  private readonly redis: RedisClient['redis'];
   private readonly lockKey: string;
 
   constructor(private readonly client: RedisClient) {
-    client.redis.defineCommand('joinPredictions', { numberOfKeys: 2, lua: JOIN_PREDICTIONS });
-    client.redis.defineCommand('joinFeedback', { numberOfKeys: 2, lua: JOIN_FEEDBACK });
-    client.redis.defineCommand('restoreClaim', { numberOfKeys: 2, lua: RESTORE_CLAIM });
-    client.redis.defineCommand('sweepJoins', { numberOfKeys: 1, lua: SWEEP });
-    client.redis.defineCommand('renewLock', { numberOfKeys: 1, lua: RENEW_LOCK });
-    client.redis.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
-    this.redis = client.redis as RedisClient['redis'] & JoinScripts;
+    this.redis = client.redis;
     this.lockKey = `${client.prefix}join:rebuild-lock`;
   }
 
@@ -271,7 +131,7 @@ export class JoinStateStore {
    * slot, whatever the number of records.
    */
   private async perBucket<R extends { requestId: string }>(
-    script: BucketScript,
+    script: StoreScripts['joinPredictions'],
     records: R[],
     replay: boolean,
     args: (record: R, index: number) => (string | number)[],

@@ -2,13 +2,13 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { isValidName } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, parseRedisUrl } from '@switchyard/runtime';
-import { defineScripts, RegistryScripts } from './scripts';
+import { defineScripts, StoreScripts } from './scripts';
 
 /** A connection to one Redis server or to a Redis Cluster: the same commands, scripts and pipelines. */
 export type RedisConnection = Redis | Cluster;
 
-/** The connection with the registry's scripts defined on it. */
-export type ScriptedConnection = RedisConnection & RegistryScripts;
+/** The connection with every store's Lua scripts defined on it (`scripts.ts`). */
+export type ScriptedConnection = RedisConnection & StoreScripts;
 
 /**
  * The process's Redis connection (commands and Lua) and the key prefix every key starts

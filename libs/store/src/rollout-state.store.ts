@@ -3,23 +3,6 @@ import { DecisionEvent } from '@switchyard/contracts';
 import type { RolloutState } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
-/** Renews the lease while `owner` holds it, else takes it when free: 1 when `owner` holds it after. */
-const TAKE_LEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-return 0
-`;
-
-/** Drops the outbox only if it still holds the event just published (a newer one stays). */
-const CLEAR_OUTBOX = `
-local outbox = redis.call('HGET', KEYS[1], 'outbox')
-if outbox and cjson.decode(outbox).eventId == ARGV[1] then redis.call('HDEL', KEYS[1], 'outbox', 'writtenVersion') end
-return 0
-`;
-
 /** A decision waiting to be published, with the spec version it wrote (if it wrote one). */
 export interface PendingDecision {
   event: DecisionEvent;
@@ -31,11 +14,6 @@ export interface StoredRollout {
   outbox?: PendingDecision;
 }
 
-type LeaseScripts = {
-  takeLease(key: string, owner: string, ms: number): Promise<number>;
-  clearOutbox(key: string, eventId: string): Promise<number>;
-};
-
 /**
  * The rollout controller's state per deployment (`{<deployment>}:rollout`: its comparison
  * and the decision it has yet to publish, the outbox) and the lease
@@ -45,13 +23,7 @@ type LeaseScripts = {
  */
 @Injectable()
 export class RolloutStateStore {
-  private readonly redis: RedisClient['redis'] & LeaseScripts;
-
-  constructor(private readonly client: RedisClient) {
-    client.redis.defineCommand('takeLease', { numberOfKeys: 1, lua: TAKE_LEASE });
-    client.redis.defineCommand('clearOutbox', { numberOfKeys: 1, lua: CLEAR_OUTBOX });
-    this.redis = client.redis as RedisClient['redis'] & LeaseScripts;
-  }
+  constructor(private readonly client: RedisClient) {}
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'rollout');
@@ -83,11 +55,11 @@ export class RolloutStateStore {
   }
 
   async clearOutbox(deployment: string, eventId: string): Promise<void> {
-    await this.redis.clearOutbox(this.key(deployment), eventId);
+    await this.client.redis.clearOutbox(this.key(deployment), eventId);
   }
 
   /** Whether `owner` holds the deployment's lease for the next `ms` (taken or renewed). */
   async takeLease(deployment: string, owner: string, ms: number): Promise<boolean> {
-    return (await this.redis.takeLease(this.leaseKey(deployment), owner, ms)) === 1;
+    return (await this.client.redis.takeLease(this.leaseKey(deployment), owner, ms)) === 1;
   }
 }

@@ -1,44 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis, { Cluster } from 'ioredis';
 
+type Reply = Promise<unknown>;
+type Arg = string | number;
+/** The bucket's seen-set and marker, replay, the bucket's request-hash prefix, then each record's arguments. */
+type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPrefix: string, ...records: Arg[]) => Promise<unknown[]>;
+
+/** Every Lua script of the stores, as commands on the connection; each store's doc says what its scripts do, the `.lua` file how. */
+export interface StoreScripts {
+  /** Key count given per call: the keys a deletion removes are the registry's business. */
+  writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
+  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  reconcileArms(
+    stats: string,
+    arms: string,
+    positions: string,
+    version: number,
+    tombstoneTtl: number,
+    incarnation: string,
+    ...variantSince: Arg[]
+  ): Promise<number>;
+  joinPredictions: BucketScript;
+  joinFeedback: BucketScript;
+  restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
+  sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
+  renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
+  releaseLock(key: string, owner: string): Promise<number>;
+  addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
+  replaceReport(key: string, ...fieldValues: Arg[]): Reply;
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
+  takeLease(key: string, owner: string, ms: number): Promise<number>;
+  clearOutbox(key: string, eventId: string): Promise<number>;
+}
+
 /**
- * Writes what a deployment's spec log folds to, up to log offset ARGV[2], as one atomic
- * step that every router sees whole. Redis is a cache of the log here: a write for an
- * offset already there changes nothing (another process folded the same log), and an
- * incremental write (ARGV[3] = '0') applies only on top of the state of the previous
- * change (ARGV[1]); anything else (Redis lost or behind) answers -1 and the caller writes
- * the whole state (ARGV[3] = '1').
- *
- * KEYS: spec hash, history hash, rollout-state hash, then keys removed with a deletion.
- * ARGV: previous offset, offset, whole, deleted, current, previous, lastVersion,
- * incarnation, arms (JSON), channel, name, number of rollout field/value pairs, those
- * pairs, then history version/body pairs.
- * Answers 1 written, 0 already there, -1 not on top of the previous change.
+ * Each command's `.lua` files under `lua/` (joined in order: the join scripts share their
+ * opening check, seen-set update and join-scope rule) and its number of keys (none: given per call).
  */
-const WRITE_FOLDED_SPEC = `
-local stored = tonumber(redis.call('HGET', KEYS[1], 'offset') or '-1')
-if stored >= tonumber(ARGV[2]) then return 0 end
-local whole, deleted = ARGV[3] == '1', ARGV[4] == '1'
-if not whole and stored ~= tonumber(ARGV[1]) then return -1 end
-if whole or deleted then redis.call('DEL', KEYS[1], KEYS[2]) end
-if deleted then for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end end
-redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'lastVersion', ARGV[7], 'arms', ARGV[9])
-local optional = {deleted = deleted and '1' or '', current = ARGV[5], previous = ARGV[6], incarnation = ARGV[8]}
-for field, value in pairs(optional) do
-  if value == '' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
-end
-local n = tonumber(ARGV[12])
-if n > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 13, 12 + 2 * n)) end
-for i = 13 + 2 * n, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('PUBLISH', ARGV[10], ARGV[11])
-return 1
-`;
+const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
+  writeFoldedSpec: { files: ['write-folded-spec'] },
+  applyRewards: { files: ['apply-rewards'], numberOfKeys: 3 },
+  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 3 },
+  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
+  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
+  restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
+  sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
+  renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
+  releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
+  addReport: { files: ['add-report'], numberOfKeys: 1 },
+  replaceReport: { files: ['replace-report'], numberOfKeys: 1 },
+  writeWeights: { files: ['write-weights'], numberOfKeys: 1 },
+  takeLease: { files: ['take-lease'], numberOfKeys: 1 },
+  clearOutbox: { files: ['clear-outbox'], numberOfKeys: 1 },
+};
 
-type WriteFoldedScript = (keyCount: number, ...keysThenArgs: (string | number)[]) => Promise<number>;
+/**
+ * The Lua source of a command, read from beside this module: `src/lua` when running from
+ * source, `dist/…/src/lua` once built (`scripts/post-build.sh` copies the files).
+ */
+export function scriptSource(command: keyof StoreScripts): string {
+  return COMMANDS[command].files.map((file) => readFileSync(join(__dirname, 'lua', `${file}.lua`), 'utf8')).join('\n');
+}
 
-export type RegistryScripts = { writeFoldedSpec: WriteFoldedScript };
-
-export function defineScripts<C extends Redis | Cluster>(redis: C): C & RegistryScripts {
-  // Key count given per call: the keys a deletion removes are the stores' business.
-  redis.defineCommand('writeFoldedSpec', { lua: WRITE_FOLDED_SPEC });
-  return redis as C & RegistryScripts;
+/** Defines every store script on a new connection, once: ioredis then runs each by its SHA (EVALSHA), loading it where missing. */
+export function defineScripts<C extends Redis | Cluster>(redis: C): C & StoreScripts {
+  for (const [name, { numberOfKeys }] of Object.entries(COMMANDS)) {
+    redis.defineCommand(name, { lua: scriptSource(name as keyof StoreScripts), ...(numberOfKeys !== undefined && { numberOfKeys }) });
+  }
+  return redis as C & StoreScripts;
 }

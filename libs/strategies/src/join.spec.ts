@@ -1,5 +1,5 @@
 import { PredictionEvent } from '@switchyard/contracts';
-import { expiredOutcome, JOIN_BUCKETS, joinBucket, joinedEventId, joinPair, pairField, RecentPairs, uuidV5 } from './join';
+import { expiredOutcome, feedbackApplies, feedbackFor, JOIN_BUCKETS, joinBucket, joinedEventId, joinPair, pairField, RecentPairs, uuidV5 } from './join';
 
 const prediction = (extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
   type: 'prediction',
@@ -99,6 +99,26 @@ describe(joinBucket.name, () => {
     for (let i = 0; i < 16000; i++) counts[joinBucket(`req-${i}`)]++;
     expect(Math.min(...counts)).toBeGreaterThan(800);
     expect(Math.max(...counts)).toBeLessThan(1200);
+  });
+});
+
+describe(feedbackApplies.name, () => {
+  it('applies feedback naming a deployment to it alone, and feedback naming none to every deployment', () => {
+    expect(feedbackApplies('churn', 'churn')).toBe(true);
+    expect(feedbackApplies('churn', 'fraud')).toBe(false);
+    expect(feedbackApplies(undefined, 'fraud')).toBe(true);
+  });
+});
+
+describe(feedbackFor.name, () => {
+  it("picks the feedback naming the prediction's deployment, else the one naming none", () => {
+    const stored = new Map<string | undefined, string>([
+      ['churn', 'mine'],
+      [undefined, 'any'],
+    ]);
+    expect(feedbackFor(stored, 'churn')).toBe('mine');
+    expect(feedbackFor(stored, 'fraud')).toBe('any');
+    expect(feedbackFor(new Map([['churn', 'mine']]), 'fraud')).toBeUndefined();
   });
 });
 

@@ -83,6 +83,23 @@ export function joinPair(prediction: PredictionEvent, feedback: StoredFeedback, 
   return { ok: true, event };
 }
 
+/**
+ * The join-scope rule, one half: feedback naming deployment `scope` (`undefined`: naming
+ * none) applies to the predictions of `deployment`.
+ */
+export function feedbackApplies(scope: string | undefined, deployment: string): boolean {
+  return scope === undefined || scope === deployment;
+}
+
+/**
+ * The join-scope rule, other half: of a request's stored feedback (by the deployment each
+ * names, `undefined`: none), a prediction of `deployment` joins the one naming its
+ * deployment, else the one naming none.
+ */
+export function feedbackFor<F>(feedback: ReadonlyMap<string | undefined, F>, deployment: string): F | undefined {
+  return feedback.get(deployment) ?? feedback.get(undefined);
+}
+
 /** What a request's join state says once its window is over. */
 export interface ExpiredOutcome {
   /** Feedback records that met no prediction they apply to. */
@@ -101,7 +118,7 @@ export function expiredOutcome(state: {
 }): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
-    feedbackUnmatched: state.feedbackScopes.filter((scope) => (scope === undefined ? deployments.size === 0 : !deployments.has(scope))).length,
+    feedbackUnmatched: state.feedbackScopes.filter((scope) => ![...deployments].some((deployment) => feedbackApplies(scope, deployment))).length,
     unlabelled: state.predictions.filter((p) => !p.joined).map((p) => p.prediction),
   };
 }

@@ -93,7 +93,7 @@ export function reportCounts(prediction: ReportedPrediction): ReportCounts {
   };
 }
 
-/** Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the rebuild's side of ADD_REPORT. */
+/** Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the rebuild's side of the live count (`ReportLedger`, `add-report.lua`). */
 export function addReportCounts(counters: Map<string, number>, { fields, sums }: ReportCounts): void {
   for (const field of fields) counters.set(field, (counters.get(field) ?? 0) + 1);
   for (const [field, amount] of sums) counters.set(field, (counters.get(field) ?? 0) + amount);

@@ -10,12 +10,3 @@ import type { Role } from '@switchyard/contracts';
 export function statsArm(variant: string, role: Role): string {
   return role === 'served' ? variant : `${variant}:shadow`;
 }
-
-/** One reward as the statistics see it. */
-export interface CountedReward {
-  eventId: string;
-  deployment: string;
-  variant: string;
-  role: Role;
-  reward: number;
-}

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
-import { ArmStatsStore, RewardOutcome, RewardRecord } from '@switchyard/store';
+import { ArmStatsStore, RewardRecord } from '@switchyard/store';
 import { countEach } from '@switchyard/runtime';
-import { countsInArmStatistics } from '@switchyard/strategies';
+import { countsInArmStatistics, RewardOutcome } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { KafkaMessage } from 'kafkajs';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, KafkaClient, parseBatch, readTopicRange } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
@@ -156,16 +155,6 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
 
   /** Every committed message of `topic` from `sinceMs` (else its log start) to its end now, as inbound messages. */
   private read(topic: string, sinceMs: number | undefined, onMessages: (messages: InboundMessage[]) => Promise<void>) {
-    return readTopicRange(this.kafka.kafka, {
-      topic,
-      sinceMs,
-      timeoutMs: READ_TIMEOUT_MS,
-      groupPrefix: `${this.env.JOIN_GROUP}-rebuild`,
-      onMessages: (messages: KafkaMessage[], partition: number) => onMessages(messages.map((m) => inbound(topic, partition, m))),
-    });
+    return readTopicRange(this.kafka, { topic, sinceMs, timeoutMs: READ_TIMEOUT_MS, groupPrefix: `${this.env.JOIN_GROUP}-rebuild`, onMessages });
   }
-}
-
-function inbound(topic: string, partition: number, message: KafkaMessage): InboundMessage {
-  return { topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers: {}, timestamp: message.timestamp };
 }

@@ -51,7 +51,7 @@ export class EvaluateService {
     let scanned = 0;
     const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
     const untilMs = body.until === undefined ? undefined : Date.parse(body.until);
-    const scan = await readTopicRange(this.kafka.kafka, {
+    const scan = await readTopicRange(this.kafka, {
       topic: this.kafka.topics.joined,
       sinceMs,
       untilMs,

@@ -32,7 +32,7 @@ export class HistoryService {
   }
 
   private async read(deployment: string): Promise<DeploymentHistory> {
-    const messages = await readRange(this.kafka.kafka, this.kafka.topics.deploymentEvents, {
+    const messages = await readRange(this.kafka, this.kafka.topics.deploymentEvents, {
       groupPrefix: `${this.kafka.clientId}-history`,
       key: deployment,
       filter: (message) => message.key === deployment,

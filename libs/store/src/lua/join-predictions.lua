@@ -1,0 +1,31 @@
+-- Stores a bucket's predictions, in order (first wins) and, live, claims each pair whose
+-- feedback is there (join-scope.lua; TypeScript reference: JoinLedger in libs/strategies).
+-- Answers per record {first, [prediction, feedback]}: first is 1 when the stored copy
+-- came from this message (also on its redelivery), which is what the report counts.
+-- Runs after join-ready.lua, join-seen.lua and join-scope.lua.
+-- KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
+-- record: pair, deployment, JSON, ttl, now, requestId, token.
+local out = {}
+for a = 2, #ARGV - 1, 7 do
+  local pair, deployment, token = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7]
+  local key = ARGV[2] .. ARGV[a + 6]
+  local p = 'p:' .. pair
+  local mine = token .. '|'
+  redis.call('HSETNX', key, p, mine .. ARGV[a + 3])
+  local stored = redis.call('HGET', key, p)
+  local first = 0
+  if string.sub(stored, 1, #mine) == mine then first = 1 end
+  seen(key, ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+  local reply = {first}
+  if not replay then
+    local feedback = feedbackFor(function(field) return redis.call('HGET', key, field) end, deployment)
+    local done = 'd:' .. pair
+    local claim = feedback and redis.call('HGET', key, done)
+    if feedback and (not claim or claim == token) then
+      redis.call('HSET', key, done, token)
+      reply = {first, string.sub(stored, string.find(stored, '|', 1, true) + 1), feedback}
+    end
+  end
+  out[#out + 1] = reply
+end
+return out

@@ -1,0 +1,3 @@
+-- Sets the rebuild lock KEYS[1]'s expiry (ARGV[2] ms) again, only while owner ARGV[1] holds it.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -1,0 +1,3 @@
+-- Replaces the whole report hash KEYS[1] (counters and positions) with ARGV's field, value pairs.
+redis.call('DEL', KEYS[1])
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end

@@ -1,0 +1,4 @@
+-- Restores a claim read back from the joined topic. Runs after join-seen.lua.
+-- KEYS: seen-set, the request's hash. ARGV: pair, ttl, joined at, requestId.
+redis.call('HSETNX', KEYS[2], 'd:' .. ARGV[1], 'rebuilt')
+seen(KEYS[2], ARGV[2], ARGV[3], ARGV[4])

@@ -1,0 +1,9 @@
+-- Compare-and-set write: the version read before computing must still be current, so a
+-- slower updater (whose claim expired mid-computation) cannot overwrite newer weights
+-- with older ones. KEYS[1] weights hash; ARGV: expected version, weights JSON,
+-- specVersion, computedAt. Answers the new version, or -1 when another write came first.
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[1]) then return -1 end
+local version = current + 1
+redis.call('HSET', KEYS[1], 'version', version, 'weights', ARGV[2], 'specVersion', ARGV[3], 'computedAt', ARGV[4])
+return version

@@ -1,0 +1,137 @@
+import { ArmSet, isRedelivery, LedgerReward, recountRewards, RewardLedger, rewardCounts } from './reward-ledger';
+
+const reward = (offset: number, variant: string, value: number, fields: Partial<LedgerReward> = {}): LedgerReward => ({
+  offset: String(offset),
+  variant,
+  role: 'served',
+  specVersion: 1,
+  reward: value,
+  ...fields,
+});
+
+describe(isRedelivery.name, () => {
+  it('is an event at or before the position, compared as numbers', () => {
+    expect(isRedelivery(undefined, '0')).toBe(false);
+    expect(isRedelivery('9', '9')).toBe(true);
+    expect(isRedelivery('10', '9')).toBe(true);
+    expect(isRedelivery('9', '10')).toBe(false);
+  });
+});
+
+describe(rewardCounts.name, () => {
+  const arms: ArmSet = { version: 4, incarnation: '0', since: { v1: 1, v2: 3 } };
+
+  it('counts everything for a deployment with no arm set, nothing for a tombstone', () => {
+    expect(rewardCounts(undefined, 'v9', 1)).toBe(true);
+    expect(rewardCounts({ deleted: true }, 'v1', 9)).toBe(false);
+  });
+
+  it("counts a known arm's rewards from the start of its run on", () => {
+    expect(rewardCounts(arms, 'v2', 2)).toBe(false);
+    expect(rewardCounts(arms, 'v2', 3)).toBe(true);
+    expect(rewardCounts(arms, 'v1', 1)).toBe(true);
+  });
+
+  it('counts an arm outside the set only under a spec newer than the set', () => {
+    expect(rewardCounts(arms, 'v3', 4)).toBe(false);
+    expect(rewardCounts(arms, 'v3', 5)).toBe(true);
+    expect(rewardCounts(arms, 'constructor', 4)).toBe(false);
+  });
+});
+
+describe(RewardLedger.name, () => {
+  let sut: RewardLedger;
+  beforeEach(() => (sut = new RewardLedger()));
+
+  describe('apply', () => {
+    it('starts a position only when told to, else leaves everything as it is', () => {
+      expect(sut.apply(0, [reward(5, 'v1', 1)], false)).toEqual(['unpositioned']);
+      expect(sut.positions.size).toBe(0);
+      expect(sut.apply(0, [reward(5, 'v1', 1)], true)).toEqual(['applied']);
+      expect(sut.positions.get(0)).toBe('5');
+      expect(sut.apply(0, [reward(6, 'v1', 1)], false)).toEqual(['applied']);
+    });
+
+    it('skips redeliveries per partition, and keeps served and shadow rewards apart', () => {
+      sut.apply(0, [reward(1, 'v1', 1), reward(2, 'v1', 0.5, { role: 'shadow' })], true);
+      expect(sut.apply(0, [reward(2, 'v1', 9), reward(3, 'v1', 2)], true)).toEqual(['duplicate', 'applied']);
+      expect(sut.apply(1, [reward(2, 'v1', 4)], true)).toEqual(['applied']);
+      expect(sut.stats).toEqual({ v1: { count: 3, sum: 7, sumSq: 21 }, 'v1:shadow': { count: 1, sum: 0.5, sumSq: 0.25 } });
+      expect([...sut.positions]).toEqual([
+        [0, '3'],
+        [1, '2'],
+      ]);
+    });
+
+    it('moves the position past a stale reward without counting it', () => {
+      sut.reconcile(2, 'i', { v1: 2 });
+      expect(sut.apply(0, [reward(7, 'v1', 1, { specVersion: 1 })], true)).toEqual(['stale']);
+      expect(sut.positions.get(0)).toBe('7');
+      expect(sut.stats).toEqual({});
+    });
+  });
+
+  describe('reconcile', () => {
+    beforeEach(() => {
+      sut.apply(0, [reward(1, 'v1', 1), reward(2, 'v2', 2), reward(3, 'v2', 3, { role: 'shadow' })], true);
+      expect(sut.reconcile(1, 'i', { v1: 1, v2: 1 })).toBe(0);
+    });
+
+    it('drops the statistics, served and shadow, of an arm gone from the spec', () => {
+      expect(sut.reconcile(2, 'i', { v1: 1 })).toBe(1);
+      expect(sut.stats).toEqual({ v1: { count: 1, sum: 1, sumSq: 1 } });
+      expect(sut.arms).toEqual({ version: 2, incarnation: 'i', since: { v1: 1 } });
+    });
+
+    it('changes nothing for a view older than the one recorded', () => {
+      sut.reconcile(3, 'i', { v1: 1, v2: 1 });
+      expect(sut.reconcile(2, 'i', { v1: 1 })).toBe(-1);
+      expect(Object.keys(sut.stats).sort()).toEqual(['v1', 'v2', 'v2:shadow']);
+      expect(sut.arms).toEqual({ version: 3, incarnation: 'i', since: { v1: 1, v2: 1 } });
+    });
+
+    it('starts an arm afresh whose run restarted unseen (a later since)', () => {
+      expect(sut.reconcile(5, 'i', { v1: 1, v2: 4 })).toBe(0);
+      expect(Object.keys(sut.stats)).toEqual(['v1']);
+      expect(sut.arms).toEqual({ version: 5, incarnation: 'i', since: { v1: 1, v2: 4 } });
+    });
+
+    it('starts a new incarnation of the deployment empty, positions kept', () => {
+      sut.reconcile(1, 'j', { v1: 1 });
+      expect(sut.stats).toEqual({});
+      expect(sut.positions.get(0)).toBe('3');
+    });
+
+    it('drops leftovers of variants outside the spec when no set was recorded yet', () => {
+      const fresh = new RewardLedger();
+      fresh.apply(0, [reward(1, 'v1', 1), reward(2, 'old', 1)], true);
+      fresh.reconcile(3, 'i', { v1: 1 });
+      expect(Object.keys(fresh.stats)).toEqual(['v1']);
+    });
+  });
+
+  it('forgets a deleted deployment: a tombstone counts nothing; the next life starts empty', () => {
+    sut.apply(0, [reward(1, 'v1', 1)], true);
+    sut.forget();
+    expect(sut.stats).toEqual({});
+    expect(sut.apply(0, [reward(2, 'v1', 1)], true)).toEqual(['stale']);
+    sut.reconcile(1, 'j', { v1: 1 });
+    expect(sut.arms).toEqual({ version: 1, incarnation: 'j', since: { v1: 1 } });
+    expect(sut.apply(0, [reward(3, 'v1', 2)], true)).toEqual(['applied']);
+    expect(sut.stats).toEqual({ v1: { count: 1, sum: 2, sumSq: 4 } });
+  });
+});
+
+describe(recountRewards.name, () => {
+  it('counts each message of a topic once, per deployment, in whatever order it is given', () => {
+    const sut = recountRewards([
+      { ...reward(1, 'v1', 1), deployment: 'd', partition: 0 },
+      { ...reward(0, 'v1', 2), deployment: 'd', partition: 0 },
+      { ...reward(0, 'v2', 3), deployment: 'd', partition: 1 },
+      { ...reward(0, 'v2', 3), deployment: 'd', partition: 1 },
+      { ...reward(2, 'v1', -1, { role: 'shadow' }), deployment: 'e', partition: 0 },
+    ]);
+    expect(sut.get('d')).toEqual({ v1: { count: 2, sum: 3, sumSq: 5 }, v2: { count: 1, sum: 3, sumSq: 9 } });
+    expect(sut.get('e')).toEqual({ 'v1:shadow': { count: 1, sum: -1, sumSq: 1 } });
+  });
+});

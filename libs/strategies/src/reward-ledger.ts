@@ -1,0 +1,153 @@
+import type { Role } from '@switchyard/contracts';
+import { addReward, ArmStats, emptyStats } from './arm-stats';
+import { statsArm } from './reward-stats';
+
+/** One joined reward as the statistics take it in, from one partition of the joined topic. */
+export interface LedgerReward {
+  /** Its offset in the joined topic's partition: what makes a redelivery recognisable. */
+  offset: string;
+  variant: string;
+  role: Role;
+  specVersion: number;
+  reward: number;
+}
+
+/**
+ * What became of each reward of a batch, in order. `unpositioned`: nothing was done,
+ * because the deployment has no position for the partition yet and none was to be started.
+ */
+export type RewardOutcome = 'applied' | 'duplicate' | 'stale' | 'unpositioned';
+
+/**
+ * The arms a deployment's statistics follow: the arms of the spec version last reconciled
+ * (`since`: variant → the first spec version of its current run, `incarnation`: which life
+ * of the deployment), or a deleted deployment's tombstone.
+ */
+export type ArmSet = { deleted: true } | { deleted?: false; version: number; incarnation: string; since: Record<string, number> };
+
+/**
+ * The dedup rule: events of a partition come in offset order, so one at or before the
+ * partition's position (the last offset taken in) is a redelivery.
+ */
+export function isRedelivery(position: string | undefined, offset: string): boolean {
+  return position !== undefined && Number(offset) <= Number(position);
+}
+
+/**
+ * The arm-life rule: whether a reward of `variant` under spec version `specVersion` counts.
+ * With no arm set (a deployment never reconciled) everything counts; a tombstone counts
+ * nothing. A known arm counts rewards from its `since` on (earlier ones belong to an
+ * earlier life of the arm). An arm not in the set counts only rewards of a spec version
+ * newer than the set: the spec changed and the set will follow; older ones are rewards
+ * of a removed arm arriving late.
+ */
+export function rewardCounts(arms: ArmSet | undefined, variant: string, specVersion: number): boolean {
+  if (!arms) return true;
+  if (arms.deleted) return false;
+  return Object.hasOwn(arms.since, variant) ? specVersion >= arms.since[variant] : specVersion > arms.version;
+}
+
+/**
+ * One deployment's reward statistics, its arm set and its per-partition positions, as the
+ * updater's Redis scripts keep them (`libs/store/src/lua/apply-rewards.lua`,
+ * `reconcile-arms.lua`): the reference those scripts are tested against, and what tests
+ * recount a joined topic with (`recountRewards`). Tombstones expire in Redis; time is not
+ * modelled here.
+ */
+export class RewardLedger {
+  /** `statsArm` → its statistics (a null-prototype object: any variant name is an arm). */
+  stats: Record<string, ArmStats> = Object.create(null);
+  arms?: ArmSet;
+  /** Partition → offset of the last event taken in from it. */
+  readonly positions = new Map<number, string>();
+
+  /**
+   * Takes in a batch from one partition, in offset order: redeliveries are skipped, stale
+   * rewards (`rewardCounts`) only move the position. With `start` false and no position
+   * for the partition, nothing changes (the caller must first rule out that it was lost).
+   */
+  apply(partition: number, rewards: readonly LedgerReward[], start: boolean): RewardOutcome[] {
+    let position = this.positions.get(partition);
+    if (position === undefined && !start) return rewards.map(() => 'unpositioned');
+    const outcomes = rewards.map((r): RewardOutcome => {
+      if (isRedelivery(position, r.offset)) return 'duplicate';
+      position = r.offset;
+      if (!rewardCounts(this.arms, r.variant, r.specVersion)) return 'stale';
+      const arm = statsArm(r.variant, r.role);
+      this.stats[arm] = addReward(this.stats[arm] ?? emptyStats(), r.reward);
+      return 'applied';
+    });
+    if (position !== undefined) this.positions.set(partition, position);
+    return outcomes;
+  }
+
+  /**
+   * Makes the arm set follow spec version `version` (`arms`: variant → since) of the
+   * deployment's life `incarnation`: removed arms, and arms whose run restarted, lose their
+   * statistics (served and shadow); the others keep theirs. A new life (another
+   * incarnation, or after a tombstone) starts empty; with no set recorded, statistics of
+   * variants outside the spec are leftovers and go. A view older than the recorded one
+   * changes nothing and answers -1; else the number of arms removed. Positions are kept.
+   */
+  reconcile(version: number, incarnation: string, arms: Record<string, number>): number {
+    if (this.arms && (this.arms.deleted || this.arms.incarnation !== incarnation)) this.startLife();
+    const current = this.arms && !this.arms.deleted ? this.arms : undefined;
+    const recorded = current?.version ?? 0;
+    if (version < recorded) return -1;
+    const keep = new Map(Object.entries(arms));
+    const since: Record<string, number> = Object.assign(Object.create(null), current?.since);
+    const reset = new Set<string>();
+    let removed = 0;
+    for (const name of Object.keys(since)) {
+      if (keep.has(name)) continue;
+      delete since[name];
+      reset.add(name);
+      removed++;
+    }
+    for (const [name, start] of keep) {
+      const recordedSince = since[name] ?? 0;
+      if (recordedSince >= start) continue;
+      // Removed and added back while nobody was looking: the old life's statistics go too.
+      if (recordedSince > 0) reset.add(name);
+      since[name] = start;
+    }
+    for (const arm of Object.keys(this.stats)) {
+      const variant = arm.split(':')[0];
+      if (reset.has(variant) || (recorded === 0 && !keep.has(variant))) delete this.stats[arm];
+    }
+    this.arms = { version, incarnation, since };
+    return removed;
+  }
+
+  /** The deployment was deleted: statistics gone, and rewards that come late counted nowhere (a tombstone). */
+  forget(): void {
+    this.startLife();
+    this.arms = { deleted: true };
+  }
+
+  private startLife(): void {
+    this.stats = Object.create(null);
+    this.arms = undefined;
+  }
+}
+
+/** A joined event at its place in the topic, as `recountRewards` takes it. */
+export interface PlacedReward extends LedgerReward {
+  deployment: string;
+  partition: number;
+}
+
+/**
+ * The statistics per deployment that taking in every one of `events` (a topic's messages,
+ * each once, in any order) from the start gives: deployment → `statsArm` → stats. What
+ * the updater's statistics must equal after it read the same topic, whatever it saw twice.
+ */
+export function recountRewards(events: Iterable<PlacedReward>): Map<string, Record<string, ArmStats>> {
+  const ledgers = new Map<string, RewardLedger>();
+  const inOrder = [...events].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  for (const event of inOrder) {
+    const ledger = ledgers.get(event.deployment) ?? ledgers.set(event.deployment, new RewardLedger()).get(event.deployment)!;
+    ledger.apply(event.partition, [event], true);
+  }
+  return new Map([...ledgers].map(([deployment, ledger]) => [deployment, ledger.stats]));
+}

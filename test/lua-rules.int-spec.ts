@@ -1,0 +1,240 @@
+import fc from 'fast-check';
+import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
+import { ArmStatsStore, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
+import { describeOnEachRedis } from './support/redis';
+
+/**
+ * The Lua scripts against their TypeScript references in libs/strategies: the same random
+ * sequences of calls through both, on a single Redis and on the Redis Cluster, must answer
+ * the same and leave the same state. Rewards are multiples of 0.5, so every sum is exact
+ * in Redis's HINCRBYFLOAT as in a double.
+ */
+const RUNS = 100;
+const VARIANTS = ['v1', 'v2', 'v3'];
+
+type RewardCall =
+  | { kind: 'apply'; partition: number; start: boolean; rewards: LedgerReward[] }
+  | { kind: 'reconcile'; version: number; incarnation: string; arms: Record<string, number> }
+  | { kind: 'forget' };
+
+const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('apply' as const),
+      partition: fc.integer({ min: 0, max: 2 }),
+      start: fc.boolean(),
+      rewards: fc.array(
+        fc.record({
+          offset: fc.integer({ min: 0, max: 30 }).map(String),
+          variant: fc.constantFrom(...VARIANTS),
+          role: fc.constantFrom('served' as const, 'shadow' as const),
+          specVersion: fc.integer({ min: 1, max: 6 }),
+          reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+        }),
+        { maxLength: 5 },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('reconcile' as const),
+      version: fc.integer({ min: 1, max: 6 }),
+      incarnation: fc.constantFrom('a', 'b'),
+      arms: fc.dictionary(fc.constantFrom(...VARIANTS), fc.integer({ min: 1, max: 6 }), { maxKeys: 3 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('forget' as const) }) },
+);
+
+/** The arms hash as the reference holds it (`_v`, `_born`, `_deleted`: see ArmStatsStore). */
+function armSetOf(hash: Record<string, string>): ArmSet | undefined {
+  if (!Object.keys(hash).length) return undefined;
+  if (hash._deleted) return { deleted: true };
+  const { _v, _born, ...since } = hash;
+  return { version: Number(_v), incarnation: _born, since: Object.fromEntries(Object.entries(since).map(([variant, v]) => [variant, Number(v)])) };
+}
+
+describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
+  const store = new ArmStatsStore(redis.client);
+  let run = 0;
+
+  it('answer and leave the same state for any sequence of applies, reconciles and deletions', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(rewardCall, { minLength: 1, maxLength: 10 }), async (calls) => {
+        const deployment = `ledger-${++run}`;
+        const sut = new RewardLedger();
+        for (const call of calls) {
+          if (call.kind === 'apply') {
+            const records = call.rewards.map((r) => ({ ...r, deployment }));
+            expect({ call, outcomes: await store.applyRewards(call.partition, records, call.start) }).toEqual({
+              call,
+              outcomes: sut.apply(call.partition, call.rewards, call.start),
+            });
+          } else if (call.kind === 'reconcile') {
+            expect({ call, removed: await store.reconcileArms(deployment, call.version, call.arms, call.incarnation, 3600) }).toEqual({
+              call,
+              removed: sut.reconcile(call.version, call.incarnation, call.arms),
+            });
+          } else {
+            await store.forget(deployment, 3600);
+            sut.forget();
+          }
+        }
+        const [stats, arms, positions] = await Promise.all(
+          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)].map((key) => redis.raw.hgetall(key)),
+        );
+        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions }).toEqual({
+          stats: sut.stats,
+          arms: sut.arms,
+          positions: Object.fromEntries(sut.positions),
+        });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+/** Messages of a run, each with coordinates of its own (a pick of the same one twice is a redelivery), on two requests. */
+interface JoinMessages {
+  predictions: { request: number; deployment: string; variant: string; role: 'served' | 'shadow' }[];
+  feedback: { request: number; scope?: string }[];
+}
+
+type JoinCall = { kind: 'predictions' | 'feedback' | 'restore'; picks: number[]; replay: boolean };
+
+const DEPLOYMENTS = ['d1', 'd2'];
+const joinMessages: fc.Arbitrary<JoinMessages> = fc.record({
+  predictions: fc.array(
+    fc.record({
+      request: fc.integer({ min: 0, max: 1 }),
+      deployment: fc.constantFrom(...DEPLOYMENTS),
+      variant: fc.constantFrom('a', 'b'),
+      role: fc.constantFrom('served' as const, 'shadow' as const),
+    }),
+    { minLength: 1, maxLength: 6 },
+  ),
+  feedback: fc.array(fc.record({ request: fc.integer({ min: 0, max: 1 }), scope: fc.option(fc.constantFrom(...DEPLOYMENTS), { nil: undefined }) }), {
+    minLength: 2,
+    maxLength: 4,
+  }),
+});
+const joinCall: fc.Arbitrary<JoinCall> = fc.record({
+  kind: fc.constantFrom('predictions' as const, 'feedback' as const, 'feedback' as const, 'predictions' as const, 'restore' as const),
+  picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+  // Mostly live: a replay happens only while the join state is rebuilt.
+  replay: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+});
+
+/** The request hash a JoinLedger stands for, as JoinStateStore lays it out. */
+function hashOf(ledger: JoinLedger): Record<string, string> {
+  const hash: Record<string, string> = {};
+  for (const [pair, { token, json }] of ledger.predictions) hash[`p:${pair}`] = `${token}|${json}`;
+  for (const [scope, json] of ledger.feedback) hash[scope === undefined ? 'f' : `f:${scope}`] = json;
+  for (const [pair, token] of ledger.claims) hash[`d:${pair}`] = token;
+  return hash;
+}
+
+const byText = (a: object, b: object) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
+describeOnEachRedis('join scripts against JoinLedger', (redis) => {
+  const store = new JoinStateStore(redis.client);
+  const timing = () => ({ ttlSeconds: 3600, nowMs: 1 });
+  let run = 0;
+
+  beforeAll(() => store.setReady(true));
+
+  it('answer and leave the same state for any sequence of predictions, feedback and restored claims', async () => {
+    await fc.assert(
+      fc.asyncProperty(joinMessages, fc.array(joinCall, { minLength: 1, maxLength: 8 }), async (messages, calls) => {
+        const requestIds = [`r${++run}-0`, `r${run}-1`];
+        const ledgers = requestIds.map(() => new JoinLedger());
+        const predictions = messages.predictions.map((p, i) => ({
+          requestId: requestIds[p.request],
+          deployment: p.deployment,
+          pair: pairField(p),
+          json: `{"p":${i}}`,
+          token: `predictions:0:${i}`,
+        }));
+        const feedback = messages.feedback.map((f, i) => ({
+          requestId: requestIds[f.request],
+          deployment: f.scope,
+          json: `{"f":${i}}`,
+          token: `feedback:0:${i}`,
+        }));
+        const ledgerOf = (requestId: string) => ledgers[requestIds.indexOf(requestId)];
+        for (const call of calls) {
+          if (call.kind === 'predictions') {
+            const records = call.picks.map((n) => predictions[n % predictions.length]);
+            const expected = records.map((r) => ({ requestId: r.requestId, ...ledgerOf(r.requestId).recordPrediction(r, call.replay) }));
+            expect({ call, stored: await store.recordPredictions(records, timing, call.replay) }).toEqual({
+              call,
+              stored: {
+                first: expected.map((e) => e.first),
+                candidates: expected.flatMap((e) => (e.joined ? [{ requestId: e.requestId, ...e.joined }] : [])),
+              },
+            });
+          } else if (call.kind === 'feedback') {
+            const records = call.picks.map((n) => feedback[n % feedback.length]);
+            const expected = records.flatMap((r) =>
+              ledgerOf(r.requestId)
+                .recordFeedback({ scope: r.deployment, json: r.json, token: r.token }, call.replay)
+                .map((joined) => ({ requestId: r.requestId, ...joined })),
+            );
+            expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).sort(byText) }).toEqual({ call, joined: expected.sort(byText) });
+          } else {
+            const claims = call.picks.map((n) => predictions[n % predictions.length]);
+            await store.restoreClaims(claims, timing);
+            for (const c of claims) ledgerOf(c.requestId).restoreClaim(c.pair);
+          }
+        }
+        for (const [i, requestId] of requestIds.entries()) {
+          const stored = await redis.raw.hgetall(`${redis.client.prefix}{join.${joinBucket(requestId)}}:r:${requestId}`);
+          expect({ requestId, stored }).toEqual({ requestId, stored: hashOf(ledgers[i]) });
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+const reportedBatch: fc.Arbitrary<ReportedBatch> = fc.record({
+  topic: fc.constantFrom('predictions', 'shadow'),
+  partition: fc.integer({ min: 0, max: 1 }),
+  lastOffset: fc.integer({ min: 0, max: 20 }).map(String),
+  counted: fc.array(
+    fc.record({
+      offset: fc.integer({ min: 0, max: 20 }).map(String),
+      fields: fc.subarray(['a:served:requests', 'a:served:errors', 'b:shadow:requests', 'b:shadow:lat:3']),
+      sums: fc.array(fc.tuple(fc.constantFrom('a:served:ipw@1', 'a:served:ipwSq@1'), fc.integer({ min: 0, max: 1e6 })), { maxLength: 2 }),
+    }),
+    { maxLength: 4 },
+  ),
+});
+
+describeOnEachRedis('report script against ReportLedger', (redis) => {
+  const store = new ReportStore(redis.client);
+  let run = 0;
+
+  it('leaves the same counters and positions for any sequence of batches, redelivered or not', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(reportedBatch, { minLength: 1, maxLength: 8 }), async (batches) => {
+        const deployment = `report-${++run}`;
+        const sut = new ReportLedger();
+        for (const batch of batches) {
+          await store.add([{ deployment, ...batch }]);
+          sut.add(batch);
+        }
+        const positions = Object.entries(await redis.raw.hgetall(store.key(deployment))).filter(([field]) => field.startsWith('@'));
+        expect({ counters: await store.read(deployment), positions: Object.fromEntries(positions.map(([field, offset]) => [field.slice(1), offset])) }).toEqual(
+          {
+            counters: Object.fromEntries([...sut.counters].map(([field, n]) => [field, String(n)])),
+            positions: Object.fromEntries(sut.positions),
+          },
+        );
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
