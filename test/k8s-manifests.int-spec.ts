@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassConstructor } from 'class-transformer';
+import { getMetadataStorage } from 'class-validator';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { TopicKey, topicNames } from '@switchyard/contracts';
+import { TopicKey, topicNames, VariantSpec } from '@switchyard/contracts';
 import { envHelp } from '@switchyard/runtime';
 import * as kedaV1alpha1 from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as monitoringV1 from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
@@ -99,6 +100,15 @@ function effectiveValue(objects: K8sObject[], container: K8sObject, envClass: Cl
   return String((new envClass() as Record<string, unknown>)[variable]);
 }
 
+/** The `@Max` of a validated property: the bound the contract puts on it. */
+function maxOf(cls: ClassConstructor<object>, property: string): number {
+  const rule = getMetadataStorage()
+    .getTargetValidationMetadatas(cls, '', true, false)
+    .find((m) => m.propertyName === property && m.name === 'max');
+  if (!rule) throw new Error(`${cls.name}.${property} has no @Max`);
+  return rule.constraints[0] as number;
+}
+
 function isSubset(selector: Record<string, string>, labels: Record<string, string> = {}): boolean {
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
@@ -190,6 +200,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         (o) => o.kind === 'PodDisruptionBudget' && isSubset(o.spec.selector.matchLabels, deployment.spec.template.metadata.labels),
       );
       expect(budgets).toHaveLength(1);
+    }
+  });
+
+  it.each(['dev', 'production'])('%s: gives the services that call models time for the slowest call a spec allows before they are killed', (overlay) => {
+    const longestCallSeconds = maxOf(VariantSpec, 'timeoutMs') / 1000;
+    for (const name of ['switchyard-router', 'switchyard-shadow-worker']) {
+      const pod = find(overlays[overlay], 'Deployment', name).spec.template.spec;
+      const preStopSeconds = Number(pod.containers[0].lifecycle?.preStop?.exec?.command?.[1] ?? 0);
+      expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStopSeconds + longestCallSeconds);
     }
   });
 
