@@ -14,6 +14,8 @@ const shared = {
 module.exports = {
   // Integration tests wait on real brokers and processes; they poll, so this is only a ceiling.
   testTimeout: 120000,
+  // Services under test log to files (test/support/test-logs.js): a failed file's are named after its report.
+  reporters: ['default', '<rootDir>/test/support/test-logs.js'],
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,bench,faults,tools}/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
     {

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Admin, Kafka, logLevel, Message, Partitioners } from 'kafkajs';
-import { envelope, FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { FeedbackEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng, toInferOutputs } from '@switchyard/demo-models';
 import { BaseEnv, loadEnv } from '@switchyard/runtime';
 import { openSpecLog } from '@switchyard/spec-log';
@@ -47,6 +47,7 @@ import {
   stopService,
   treeCpuSeconds,
 } from './harness';
+import { feedbackEvent, predictionEvent } from '../test/support/events';
 
 /**
  * `pipeline`: the joiner and updater; `pipeline-2j`: the same with two joiners in one group
@@ -88,19 +89,18 @@ function pairs(tag: string, count: number, seed: number) {
     const requestId = `${tag}-${i}`;
     const features = randomFeatures(rng);
     const variant = VARIANTS[rng() < 0.5 ? 0 : 1];
-    predictions.push({
-      ...envelope('prediction'),
-      requestId,
-      deployment: DEPLOYMENT,
-      variant: variant.name,
-      role: 'served',
-      strategy: 'bandit',
-      specVersion: 1,
-      probability: Math.round((0.3 + rng() * 0.4) * 1e6) / 1e6,
-      outputs: toInferOutputs([predict(variant.model, features)]),
-      latencyMs: Math.round((1 + rng() * 4) * 1000) / 1000,
-    });
-    feedback.push({ ...envelope('feedback'), requestId, label: groundTruth(features) });
+    predictions.push(
+      predictionEvent({
+        requestId,
+        deployment: DEPLOYMENT,
+        variant: variant.name,
+        strategy: 'bandit',
+        probability: Math.round((0.3 + rng() * 0.4) * 1e6) / 1e6,
+        outputs: toInferOutputs([predict(variant.model, features)]),
+        latencyMs: Math.round((1 + rng() * 4) * 1000) / 1000,
+      }),
+    );
+    feedback.push(feedbackEvent({ requestId, label: groundTruth(features) }));
   }
   return { predictions, feedback };
 }

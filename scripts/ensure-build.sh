@@ -16,6 +16,9 @@ fi
 stamp=dist/.built
 if [[ ! -f $stamp ]] || [[ -n $(find apps libs demo bench faults tools tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" -type f -print -quit 2>/dev/null) ]]; then
   echo "[build] compiling TypeScript"
-  npx tsc -p tsconfig.build.json && npx tsc-alias -p tsconfig.build.json && bash scripts/post-build.sh
+  # One command a line: set -e does not stop at a failure inside an && list, which would stamp a broken build.
+  npx tsc -p tsconfig.build.json
+  npx tsc-alias -p tsconfig.build.json
+  bash scripts/post-build.sh
   touch "$stamp"
 fi

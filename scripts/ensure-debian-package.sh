@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ensure-debian-package.sh PATH PACKAGE: installs Debian's PACKAGE when PATH is missing
-# (the dashboard test needs /usr/bin/chromium, the rules test /usr/bin/promtool).
+# (the dashboard test needs /usr/bin/chromium, the rules test /usr/bin/promtool, the
+# Kubernetes manifests test /usr/bin/kubectl).
 # As root only; otherwise it fails saying what to run.
 set -euo pipefail
 path=$1 package=$2

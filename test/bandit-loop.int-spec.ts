@@ -1,12 +1,11 @@
-import { topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
-import { collect, isolation, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const REQUESTS = 3000;
@@ -28,32 +27,24 @@ interface Served {
  */
 describe('bandit loop: router, model-server, joiner and updater learn the best variant', () => {
   const ids = isolation('bandit-loop');
-  const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
-  let router: RunningService;
-  let deploymentEvents: { messages: Received[]; stop: () => Promise<void> };
+  const { modelServer, router, deploymentEvents } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }],
+    },
+    collect: { deploymentEvents: 'deploymentEvents' },
+  });
 
   beforeAll(async () => {
-    const modelServer = await startService(modelServerService);
-    services.push(modelServer);
-    router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
-    services.push(router);
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
-    deploymentEvents = await collect(testKafka(), topics.deploymentEvents);
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
       variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
       strategy: { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE },
       reward: { type: 'match' },
     });
     if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
-  });
-
-  afterAll(async () => {
-    await deploymentEvents?.stop();
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   it('serves the best variant to at least 80% of the last thousand requests, never starving an arm', async () => {

@@ -11,7 +11,7 @@ import { deleteByPrefix } from './support/redis';
 import { http, RunningService, startService, testSpecLog } from './support/services';
 import type { OpenSpecLog } from '@switchyard/spec-log';
 import { waitFor } from './support/wait';
-import { joinedEvent, JoinedFields } from './support/events';
+import { joinedEvent, JoinedFields, sendEvents } from './support/events';
 
 /** Messages in a topic no transaction ever wrote to: its partitions' end offsets added up. */
 async function topicSize(kafka: Kafka, topic: string): Promise<number> {
@@ -26,13 +26,6 @@ async function topicSize(kafka: Kafka, topic: string): Promise<number> {
 
 /** A joined event read back from the topic, at its place there. */
 const placed = (message: Received): PlacedReward => ({ ...(message.value as JoinedEvent), partition: message.partition, offset: message.offset });
-
-async function send(producer: Producer, topic: string, events: (JoinedEvent | string)[]): Promise<void> {
-  await producer.send({
-    topic,
-    messages: events.map((event) => (typeof event === 'string' ? { key: 'poison', value: event } : { key: event.requestId, value: JSON.stringify(event) })),
-  });
-}
 
 describe('bandit-updater (real Kafka and Redis)', () => {
   const ids = isolation('updater');
@@ -98,7 +91,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
       reward('other', 'x', 0.25),
       reward('other', 'x', -1.5),
     ];
-    await send(producer, topics.joined, [...batch, 'not json', JSON.stringify({ ...batch[2], type: 'prediction' })]);
+    await sendEvents(producer, topics.joined, [...batch, 'not json', JSON.stringify({ ...batch[2], type: 'prediction' })]);
     await waitFor(caughtUp, { what: 'the updater to commit the batch' });
 
     expect(await stats.read('loop')).toEqual({
@@ -134,7 +127,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   });
 
   it('publishes weight snapshots of bandit deployments with the floor applied', async () => {
-    await send(
+    await sendEvents(
       producer,
       topics.joined,
       Array.from({ length: 40 }, (_, i) => reward('loop', 'c', i % 10 === 0 ? 0 : 1)),
@@ -162,14 +155,14 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     expect(await stats.read('loop')).toEqual({ a: before.a, b: before.b, 'a:shadow': before['a:shadow'] });
 
     // Feedback for predictions the removed arm made under version 1 still arrives.
-    await send(producer, topics.joined, [reward('loop', 'c', 1), reward('loop', 'c', 1, { role: 'shadow' })]);
+    await sendEvents(producer, topics.joined, [reward('loop', 'c', 1), reward('loop', 'c', 1, { role: 'shadow' })]);
     await waitFor(caughtUp, { what: 'the late rewards consumed' });
     expect((await stats.read('loop')).c).toBeUndefined();
 
     const v3 = await put('loop', ['a', 'b', 'c', 'd']);
     expect([v2, v3]).toEqual([2, 3]);
     await waitFor(async () => (await redisArms()).c === '3', { what: 'the re-added arm recorded' });
-    await send(producer, topics.joined, [
+    await sendEvents(producer, topics.joined, [
       reward('loop', 'c', 1, { specVersion: 1 }),
       reward('loop', 'c', 0, { specVersion: 3 }),
       reward('loop', 'd', 1, { specVersion: 3 }),
@@ -189,13 +182,13 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   it('forgets a deleted deployment and starts it anew when it is created again', async () => {
     await specs.remove('loop');
     await waitFor(async () => Object.keys(await stats.read('loop')).length === 0, { what: 'the statistics removed' });
-    await send(producer, topics.joined, [reward('loop', 'a', 1, { specVersion: 3 })]);
+    await sendEvents(producer, topics.joined, [reward('loop', 'a', 1, { specVersion: 3 })]);
     await waitFor(caughtUp, { what: 'the late reward consumed' });
     expect(await stats.read('loop')).toEqual({});
 
     expect(await put('loop', ['a', 'e'])).toBe(1);
     await waitFor(async () => (await redisArms()).a === '1', { what: 'the new deployment recorded' });
-    await send(producer, topics.joined, [reward('loop', 'a', 1)]);
+    await sendEvents(producer, topics.joined, [reward('loop', 'a', 1)]);
     await waitFor(caughtUp, { what: 'the reward consumed' });
     expect(await stats.read('loop')).toEqual({ a: { count: 1, sum: 1, sumSq: 1 } });
   });
@@ -307,7 +300,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     let produced = false;
     const producing = (async () => {
       for (let i = 0; i < events.length; i += 50) {
-        await send(producer, topics.joined, events.slice(i, i + 50));
+        await sendEvents(producer, topics.joined, events.slice(i, i + 50));
         await new Promise((resolve) => setTimeout(resolve, 15));
       }
       produced = true;
@@ -444,14 +437,14 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
   });
 
   it('keeps a constant number of keys however many events it applies', async () => {
-    await send(producer, topics.joined, traffic(600));
+    await sendEvents(producer, topics.joined, traffic(600));
     await waitFor(async () => (await applied()) === 600, { what: 'the first 600 events applied' });
     const keys = await keysOf();
     // Per deployment its statistics and its positions; per partition one marker.
     expect(keys.filter((k) => k.endsWith(':stats') || k.endsWith(':positions'))).toHaveLength(2 * DEPLOYMENTS.length);
     expect(keys.filter((k) => k.includes('tracked:')).length).toBeGreaterThan(0);
     for (let round = 0; round < 3; round++) {
-      await send(producer, topics.joined, traffic(1000));
+      await sendEvents(producer, topics.joined, traffic(1000));
       await waitFor(async () => (await applied()) === 1600 + 1000 * round, { what: `round ${round} applied` });
       expect(await keysOf()).toEqual(keys);
     }
@@ -463,7 +456,7 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     expect(await redis.dbsize()).toBe(0);
     // Traffic goes on: the first batch of each partition finds Redis empty.
     const started = Date.now();
-    await send(producer, topics.joined, traffic(600));
+    await sendEvents(producer, topics.joined, traffic(600));
     const recount = await recountTopic();
     await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of the topic', timeoutMs: 60000, intervalMs: 200 });
     const total = [...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0);

@@ -1,14 +1,12 @@
-import { Kafka, Producer } from 'kafkajs';
 import { topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { BanditWeightsStore } from '@switchyard/store';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { collect, Collector, isolation, producerFor, testKafka } from './support/kafka';
-import { freePort, ServiceProcess, spawnService } from './support/processes';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
-import { joinedEvent } from './support/events';
+import { isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
+import { joinedEvent, sendEvents } from './support/events';
 import { waitFor } from './support/wait';
 
 const REWARDS = 60;
@@ -23,37 +21,18 @@ const REWARDS = 60;
 describe('bandit weights: computed once by the updater, served alike by every router', () => {
   const ids = isolation('bandit-weights');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const routers: ServiceProcess[] = [];
-  let modelServer: RunningService;
-  let updater: RunningService;
-  let kafka: Kafka;
-  let producer: Producer;
-  let predictions: Collector;
-  let deploymentEvents: Collector;
-
-  beforeAll(async () => {
-    kafka = testKafka();
-    modelServer = await startService(modelServerService);
-    updater = await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '300' });
-    for (let i = 0; i < 2; i++) {
-      routers.push(await spawnService('router', await freePort(), { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '60000', LOG_LEVEL: 'warn' }));
-    }
-    producer = await producerFor(kafka);
-    predictions = await collect(kafka, topics.predictions);
-    deploymentEvents = await collect(kafka, topics.deploymentEvents);
+  const routerEnv = { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '60000', LOG_LEVEL: 'warn' };
+  const { modelServer, updater, routerA, routerB, producer, predictions, deploymentEvents } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '300' }],
+    },
+    processes: { routerA: ['router', routerEnv], routerB: ['router', routerEnv] },
+    producer: true,
+    collect: { predictions: 'predictions', deploymentEvents: 'deploymentEvents' },
   });
-
-  afterAll(async () => {
-    for (const router of routers) router.child.kill('SIGTERM');
-    await Promise.all(routers.map((router) => router.exited));
-    await predictions?.stop();
-    await deploymentEvents?.stop();
-    await producer?.disconnect();
-    await updater?.close();
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
+  const routers = [routerA, routerB];
 
   it('both routers log the weightsVersion the updater stored and published', async () => {
     const put = await http('PUT', `${routers[0].url}/v1/deployments/churn`, {
@@ -71,7 +50,7 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     const joined = Array.from({ length: REWARDS }, (_, i) =>
       joinedEvent({ requestId: `seed-${i}`, deployment: 'churn', variant: i % 2 ? 'v2' : 'v1', reward: i % 2 }),
     );
-    await producer.send({ topic: topics.joined, messages: joined.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
+    await sendEvents(producer, topics.joined, joined);
 
     // The snapshot computed from all of them: its version is what the routers must serve.
     const snapshot = await waitFor(

@@ -11,8 +11,8 @@ import { routerService } from '../apps/router/src/router.service-definition';
 import { runCli, startCli } from './support/cli';
 import { isolation, producerFor, testKafka } from './support/kafka';
 import { freePort } from './support/processes';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const ADMIN_KEY = 'cli-test-admin-key-0123456789';
@@ -24,27 +24,21 @@ const ADMIN_KEY = 'cli-test-admin-key-0123456789';
 describe('switchyard CLI', () => {
   const ids = isolation('cli');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
-  let modelServer: RunningService;
-  let router: RunningService;
+  const { modelServer, router } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200', ADMIN_API_KEY: ADMIN_KEY }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }],
+      controller: [rolloutControllerService, { ROLLOUT_INTERVAL_MS: '300' }],
+    },
+  });
   let cliEnv: Record<string, string>;
 
-  beforeAll(async () => {
-    modelServer = await startService(modelServerService);
-    services.push(modelServer);
-    router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200', ADMIN_API_KEY: ADMIN_KEY });
-    services.push(router);
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
-    services.push(await startService(rolloutControllerService, { ...env, ROLLOUT_INTERVAL_MS: '300' }));
+  beforeAll(() => {
     cliEnv = { SWITCHYARD_URL: router.url, ADMIN_API_KEY: ADMIN_KEY, TOPIC_PREFIX: ids.topicPrefix, KAFKA_BROKERS: process.env.KAFKA_BROKERS! };
-  });
-
-  afterAll(async () => {
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   const cli = (...args: string[]) => runCli(args, cliEnv);

@@ -9,8 +9,8 @@ import { rolloutControllerService } from '../apps/rollout-controller/src/rollout
 import { routerService } from '../apps/router/src/router.service-definition';
 import { launchChromium } from './support/chromium';
 import { isolation } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const ARTIFACTS = join(__dirname, '..', '.artifacts');
@@ -22,31 +22,28 @@ const ARTIFACTS = join(__dirname, '..', '.artifacts');
  */
 describe('dashboard (/ui) and OpenAPI (/docs)', () => {
   const ids = isolation('dashboard');
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
-  let modelServer: RunningService;
-  let router: RunningService;
+  const { modelServer, router, start } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }],
+      controller: [rolloutControllerService, { ROLLOUT_INTERVAL_MS: '300' }],
+    },
+  });
   let browser: Browser;
   let page: Page;
 
   beforeAll(
     async () => {
       browser = await launchChromium();
-      modelServer = await startService(modelServerService);
-      services.push(modelServer);
-      router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
-      services.push(router);
-      services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-      services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }));
-      services.push(await startService(rolloutControllerService, { ...env, ROLLOUT_INTERVAL_MS: '300' }));
     },
     15 * 60 * 1000,
   );
 
   afterAll(async () => {
     await browser?.close();
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   let sent = 0;
@@ -153,8 +150,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
 
     // A promote becomes a step in the split, for a router that never saw it happen (as after a restart).
     expect((await http('POST', `${router.url}/v1/deployments/dash-canary/promote`, { variant: 'v2' })).status).toBe(200);
-    const fresh = await startService(routerService, { ...env, KAFKA_INGRESS: 'false' });
-    services.push(fresh);
+    const fresh = await start(routerService, { KAFKA_INGRESS: 'false' });
     const replayed = await waitFor(
       async () => {
         const h = (await http('GET', `${fresh.url}/v1/deployments/dash-canary/history`)).body;

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Producer } from 'kafkajs';
+import { Producer } from 'kafkajs';
 import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
-import { groupCaughtUp, isolation, producerFor, testKafka } from './support/kafka';
-import { freePort, ServiceProcess, spawnService } from './support/processes';
-import { deleteByPrefix } from './support/redis';
+import { groupCaughtUp, isolation, producerFor } from './support/kafka';
 import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const REQUESTS = 2400;
@@ -33,20 +32,18 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
   const ids = isolation('evaluate');
   const topics = topicNames(ids.topicPrefix);
   const groups = { join: `joiner-${ids.groupSuffix}`, update: `updater-${ids.groupSuffix}` };
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, LOG_LEVEL: 'warn' };
-  const processes: ServiceProcess[] = [];
-  let kafka: Kafka;
-  let router: ServiceProcess;
+  const { kafka, modelServer, router } = useStack({
+    ids,
+    processes: {
+      modelServer: ['model-server', { LOG_LEVEL: 'warn' }],
+      router: ['router', { LOG_LEVEL: 'warn', KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: ['feedback-joiner', { LOG_LEVEL: 'warn', JOIN_GROUP: groups.join, INSTANCE_ID: groups.join }],
+      updater: ['bandit-updater', { LOG_LEVEL: 'warn', UPDATE_GROUP: groups.update, SNAPSHOT_INTERVAL_MS: '500' }],
+    },
+  });
   const evaluate = (body: unknown, name = 'churn') => http('POST', `${router.url}/v1/deployments/${name}/evaluate`, body);
 
   beforeAll(async () => {
-    kafka = testKafka();
-    const modelServer = await spawnService('model-server', await freePort(), { LOG_LEVEL: 'warn' });
-    processes.push(modelServer);
-    router = await spawnService('router', await freePort(), { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
-    processes.push(router);
-    processes.push(await spawnService('feedback-joiner', await freePort(), { ...env, JOIN_GROUP: groups.join, INSTANCE_ID: groups.join }));
-    processes.push(await spawnService('bandit-updater', await freePort(), { ...env, UPDATE_GROUP: groups.update, SNAPSHOT_INTERVAL_MS: '500' }));
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
       variants: [
         ...[1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
@@ -91,14 +88,6 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
       what: 'the joiner to join every prediction',
     });
     await waitFor(() => groupCaughtUp(kafka, groups.update, [topics.joined]), { timeoutMs: 60000, what: 'the updater to apply every joined event' });
-  });
-
-  afterAll(async () => {
-    for (const p of processes.reverse()) {
-      p.child.kill('SIGTERM');
-      await p.exited;
-    }
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   it.each(Object.entries(ACCURACY))('estimates single %s within an interval that holds its known accuracy', async (variant, accuracy) => {

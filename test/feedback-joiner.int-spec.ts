@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
-import { Kafka, Producer } from 'kafkajs';
-import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { joinBucket, joinedEventId } from '@switchyard/strategies';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService, testSpecLog } from './support/services';
-import type { OpenSpecLog } from '@switchyard/spec-log';
+import { groupCaughtUp, isolation, readThrough } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
+import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
 const WINDOW_SECONDS = 4;
 
@@ -18,39 +16,25 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   const ids = isolation('joiner');
   const topics = topicNames(ids.topicPrefix);
   const group = `joiner-${ids.groupSuffix}`;
-  let kafka: Kafka;
-  let producer: Producer;
-  let redis: Redis;
-  let modelServer: RunningService;
-  let joiner: RunningService;
-  let specs: OpenSpecLog;
-  let joined: Collector;
-  let dlq: { messages: Received[]; stop: () => Promise<void> };
+  const { kafka, producer, redis, modelServer, joiner, specs, joined, dlq } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      joiner: [feedbackJoinerService, { JOIN_GROUP: group, JOIN_WINDOW_SECONDS: String(WINDOW_SECONDS), JOIN_SWEEP_INTERVAL_MS: '200' }],
+    },
+    specLog: true,
+    redis: true,
+    producer: true,
+    collect: { joined: 'joined', dlq: 'dlq' },
+  });
   let perfectOutputs: unknown;
   const features = [0.9, 0.8, 0.1, 0.5];
   const truth = groundTruth(features);
 
-  function prediction(requestId: string, extra: Partial<PredictionEvent> = {}): PredictionEvent {
-    return {
-      ...envelope('prediction'),
-      requestId,
-      deployment: 'churn',
-      variant: 'v1',
-      role: 'served',
-      strategy: 'shadow',
-      specVersion: 1,
-      probability: 1,
-      outputs: perfectOutputs,
-      latencyMs: 3,
-      ...extra,
-    };
-  }
-
-  const feedback = (requestId: string, fields: { label?: unknown; reward?: number }) => ({ ...envelope('feedback'), requestId, ...fields });
-
-  async function send(topic: string, ...values: { requestId: string }[]): Promise<void> {
-    await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
-  }
+  const prediction = (requestId: string, extra: Partial<PredictionEvent> = {}) =>
+    predictionEvent({ requestId, deployment: 'churn', strategy: 'shadow', outputs: perfectOutputs, latencyMs: 3, ...extra });
+  const feedback = (requestId: string, fields: { label?: unknown; reward?: number }) => feedbackEvent({ requestId, ...fields });
+  const send = (topic: string, ...values: { requestId: string }[]) => sendEvents(producer, topic, values);
 
   /** The joiner committed every input, so its outputs exist, and the collector has read them all. */
   async function settled(): Promise<boolean> {
@@ -63,17 +47,6 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
   const metrics = async () => (await http('GET', `${joiner.url}/metrics`)).body as string;
 
   beforeAll(async () => {
-    kafka = testKafka();
-    redis = new Redis(process.env.REDIS_URL!);
-    modelServer = await startService(modelServerService);
-    joiner = await startService(feedbackJoinerService, {
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      JOIN_GROUP: group,
-      JOIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
-      JOIN_SWEEP_INTERVAL_MS: '200',
-    });
-    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     const put = async (name: string, plain: object) => {
       const spec = validateDeploymentSpec(plain);
       if (!spec.ok) throw new Error(spec.problems.join('; '));
@@ -87,20 +60,6 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     await put('scored', { variants, strategy: { type: 'single', variant: 'v1' }, reward: { type: 'explicit' } });
     const answer = await http('POST', `${modelServer.url}/v2/models/churn-perfect/infer`, { inputs: toInferInputs(features) });
     perfectOutputs = answer.body.outputs;
-    producer = await producerFor(kafka);
-    joined = await collect(kafka, topics.joined);
-    dlq = await collect(kafka, topics.dlq);
-  });
-
-  afterAll(async () => {
-    await specs?.close();
-    await joined?.stop();
-    await dlq?.stop();
-    await producer?.disconnect();
-    await joiner?.close();
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
-    redis?.disconnect();
   });
 
   it('joins a prediction with later feedback exactly once, whatever is redelivered', async () => {

@@ -6,9 +6,9 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 /** Cases per HTTP route and records per topic; the seed makes a failure reproducible. */
@@ -27,11 +27,6 @@ const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x
 describe('fuzz: every route and topic refuses bad input with a reason, and keeps serving', () => {
   const ids = isolation('fuzz');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
-  let modelServer: RunningService;
-  let router: RunningService;
-  let dlq: Collector;
   const tally = new Map<string, { cases: number; answers: Set<string>; fiveHundreds: number | '–'; crashes: number }>();
   const groups = {
     ingress: `router-${ids.groupSuffix}`,
@@ -39,6 +34,19 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     join: `joiner-${ids.groupSuffix}`,
     update: `updater-${ids.groupSuffix}`,
   };
+  const { modelServer, router, shadowWorker, joiner, updater, dlq } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      // Its own ingress group: sharing the default one with any other router would hand this one other topics' partitions.
+      router: [routerService, { INGRESS_GROUP: groups.ingress }],
+      shadowWorker: [shadowWorkerService, { SHADOW_GROUP: groups.shadow }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: groups.join }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: groups.update }],
+    },
+    collect: { dlq: 'dlq' },
+  });
+  const services = [modelServer, router, shadowWorker, joiner, updater];
 
   const goodSpec = () => ({
     variants: [
@@ -50,22 +58,11 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
   });
 
   beforeAll(async () => {
-    modelServer = await startService(modelServerService);
-    // Its own ingress group: sharing the default one with any other router would hand this one other topics' partitions.
-    router = await startService(routerService, { ...env, INGRESS_GROUP: groups.ingress });
-    services.push(modelServer, router);
-    services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: groups.shadow }));
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: groups.join }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: groups.update }));
     const put = await http('PUT', `${router.url}/v1/deployments/fuzz`, goodSpec());
     if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
-    dlq = await collect(testKafka(), topics.dlq);
   });
 
   afterAll(async () => {
-    await dlq?.stop();
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
     const rows = [...tally].map(([what, t]) => `| ${what} | ${t.cases} | ${t.answers.size} | ${t.fiveHundreds} | ${t.crashes} |`);
     process.stdout.write(`fuzz results:\n| input | cases | distinct answers | 5xx | crashes |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}\n`);
   });

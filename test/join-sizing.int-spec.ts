@@ -1,7 +1,8 @@
-import { envelope, PredictionEvent } from '@switchyard/contracts';
+import { PredictionEvent } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
 import { JoinStateStore, RedisClient, ReportStore } from '@switchyard/store';
 import { pairField, reportCounts } from '@switchyard/strategies';
+import { predictionEvent } from './support/events';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 
 const PENDING = 20000;
@@ -20,19 +21,17 @@ describe('join state sizing (a private Redis)', () => {
   let reports: ReportStore;
 
   const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.redis.info('memory'))![1]);
-  const prediction = (i: number, extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
-    ...envelope('prediction'),
-    requestId: `0b7f6c8e-3a52-4d1c-9e07-${String(i).padStart(12, '0')}`,
-    deployment: 'churn',
-    variant: 'v1',
-    role: 'served',
-    strategy: 'canary',
-    specVersion: 3,
-    probability: 0.9,
-    outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
-    latencyMs: 4.2,
-    ...extra,
-  });
+  const prediction = (i: number, extra: Partial<PredictionEvent> = {}) =>
+    predictionEvent({
+      requestId: `0b7f6c8e-3a52-4d1c-9e07-${String(i).padStart(12, '0')}`,
+      deployment: 'churn',
+      strategy: 'canary',
+      specVersion: 3,
+      probability: 0.9,
+      outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
+      latencyMs: 4.2,
+      ...extra,
+    });
   const live = { ttlSeconds: 3900, nowMs: Date.now() };
   const record = (p: PredictionEvent, offset: number) => ({
     requestId: p.requestId,

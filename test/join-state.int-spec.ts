@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Producer } from 'kafkajs';
-import { envelope, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
-import type { OpenSpecLog } from '@switchyard/spec-log';
+import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, reportCounts } from '@switchyard/strategies';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
-import { PrivateRedis, startPrivateRedis } from './support/private-redis';
-import { RunningService, startService, testSpecLog } from './support/services';
+import { groupCaughtUp, isolation, readThrough } from './support/kafka';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
+import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
 /**
  * Join state per deployment and its rebuild after Redis is lost, over real Kafka and a
@@ -18,38 +16,37 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   const ids = isolation('join-state');
   const topics = topicNames(ids.topicPrefix);
   const group = `join-state-${ids.groupSuffix}`;
-  let kafka: Kafka;
-  let producer: Producer;
-  let redis: PrivateRedis;
-  let joiner: RunningService;
-  let specs: OpenSpecLog;
-  let joined: Collector;
+  const {
+    kafka,
+    producer,
+    privateRedis: redis,
+    joiner,
+    specs,
+    joined,
+  } = useStack({
+    ids,
+    privateRedis: true,
+    services: { joiner: [feedbackJoinerService, { JOIN_GROUP: group, JOIN_WINDOW_SECONDS: '300', JOIN_SWEEP_INTERVAL_MS: '200' }] },
+    // Running through the test, the spec log restores the specs to a Redis restarted empty.
+    specLog: true,
+    producer: true,
+    collect: { joined: 'joined' },
+  });
   /** Every distinct prediction sent, by pair: what the reports must count. */
   const sent = new Map<string, PredictionEvent>();
 
   // Beta's are a bandit's, logged with propensities its report sums (1/p and 1/p² per arm) as well as counts.
-  const prediction = (deployment: string, requestId: string): PredictionEvent => ({
-    ...envelope('prediction'),
-    requestId,
-    deployment,
-    variant: 'v1',
-    role: 'served',
-    strategy: deployment === 'beta' ? 'bandit' : 'single',
-    specVersion: 1,
-    probability: deployment === 'beta' ? 0.1 + (requestId.length % 7) / 10 : 1,
-    outputs: 1,
-    latencyMs: 1 + (requestId.length % 30),
-  });
-  const feedback = (requestId: string, reward: number, deployment?: string) => ({
-    ...envelope('feedback'),
-    requestId,
-    reward,
-    ...(deployment && { deployment }),
-  });
-
-  async function send(topic: string, values: { requestId: string }[]): Promise<void> {
-    await producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
-  }
+  const prediction = (deployment: string, requestId: string) =>
+    predictionEvent({
+      requestId,
+      deployment,
+      strategy: deployment === 'beta' ? 'bandit' : 'single',
+      probability: deployment === 'beta' ? 0.1 + (requestId.length % 7) / 10 : 1,
+      outputs: 1,
+      latencyMs: 1 + (requestId.length % 30),
+    });
+  const feedback = (requestId: string, reward: number, deployment?: string) => feedbackEvent({ requestId, reward, ...(deployment && { deployment }) });
+  const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
   async function predict(values: PredictionEvent[]): Promise<void> {
     for (const p of values) if (!sent.has(`${p.requestId}\n${pairField(p)}`)) sent.set(`${p.requestId}\n${pairField(p)}`, p);
     await send(topics.predictions, values);
@@ -83,29 +80,7 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   }
 
   beforeAll(async () => {
-    kafka = testKafka();
-    redis = await startPrivateRedis();
-    joiner = await startService(feedbackJoinerService, {
-      REDIS_URL: redis.url,
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      JOIN_GROUP: group,
-      JOIN_WINDOW_SECONDS: '300',
-      JOIN_SWEEP_INTERVAL_MS: '200',
-    });
-    // Running through the test, the spec log restores the specs to a Redis restarted empty.
-    specs = await testSpecLog({ REDIS_URL: redis.url, TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     await putSpecs();
-    producer = await producerFor(kafka);
-    joined = await collect(kafka, topics.joined);
-  });
-
-  afterAll(async () => {
-    await joined?.stop();
-    await producer?.disconnect();
-    await specs?.close();
-    await joiner?.close();
-    await redis?.stop();
   });
 
   it('joins two deployments that share request ids, each with the feedback naming it, or both with feedback naming none', async () => {

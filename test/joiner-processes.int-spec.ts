@@ -1,5 +1,5 @@
 import { Kafka, Producer } from 'kafkajs';
-import { envelope, PredictionEvent, topicNames } from '@switchyard/contracts';
+import { PredictionEvent, topicNames } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng } from '@switchyard/demo-models';
 import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
 import { freePort, ServiceProcess, spawnService } from './support/processes';
@@ -7,6 +7,7 @@ import { startPrivateRedis } from './support/private-redis';
 import { deleteByPrefix } from './support/redis';
 import { http, testSpecLog } from './support/services';
 import { waitFor } from './support/wait';
+import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
 const REQUESTS = 2000;
 
@@ -23,20 +24,9 @@ function stream(): { predictions: PredictionEvent[]; feedback: object[] } {
       ['s1', 'churn-v3', 'shadow'],
     ] as const) {
       const outputs = [{ name: 'label', shape: [1], datatype: 'INT64', data: [predict(model, features).label] }];
-      predictions.push({
-        ...envelope('prediction'),
-        requestId,
-        deployment: 'churn',
-        variant,
-        role,
-        strategy: 'shadow',
-        specVersion: 1,
-        probability: 1,
-        outputs,
-        latencyMs: 1,
-      });
+      predictions.push(predictionEvent({ requestId, deployment: 'churn', variant, role, strategy: 'shadow', outputs }));
     }
-    feedback.push({ ...envelope('feedback'), requestId, label: groundTruth(features) });
+    feedback.push(feedbackEvent({ requestId, label: groundTruth(features) }));
   }
   return { predictions: [...predictions, ...predictions.slice(0, REQUESTS / 5)], feedback: [...feedback, ...feedback.slice(0, REQUESTS / 10)] };
 }
@@ -80,8 +70,7 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
       strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] },
     } as never);
     const joined = await collect(kafka, topics.joined);
-    const send = (topic: string, values: { requestId: string }[]) =>
-      producer.send({ topic, messages: values.map((value) => ({ key: value.requestId, value: JSON.stringify(value) })) });
+    const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
     const spawnJoiner = async (instance: string, port?: number) => {
       const joiner = await spawnService('feedback-joiner', port ?? (await freePort()), { ...env, INSTANCE_ID: instance });
       processes.push(joiner);

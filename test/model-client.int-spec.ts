@@ -5,10 +5,11 @@ import { AddressInfo } from 'node:net';
 import { MAX_MODEL_ANSWER_BYTES, ModelClient, ModelError } from '@switchyard/model-client';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { freePort } from './support/processes';
-import { RunningService, startService } from './support/services';
+import { isolation } from './support/kafka';
+import { useStack } from './support/stack';
 
 describe('ModelClient against the real demo model-server', () => {
-  let server: RunningService;
+  const { server } = useStack({ ids: isolation('model-client'), services: { server: modelServerService } });
   const client = new ModelClient();
   const features = [0.9, 0.8, 0.1, 0.5];
   const variant = (overrides: Partial<StoredVariant>): StoredVariant => ({
@@ -28,12 +29,8 @@ describe('ModelClient against the real demo model-server', () => {
       (error: unknown) => error as ModelError,
     );
 
-  beforeAll(async () => {
-    server = await startService(modelServerService);
-  });
   afterAll(async () => {
     await client.onApplicationShutdown();
-    await server?.close();
   });
 
   it('calls a v2 model and returns its OIP outputs', async () => {

@@ -1,12 +1,10 @@
-import Redis from 'ioredis';
-import { Kafka, Producer } from 'kafkajs';
 import { JoinedEvent, topicNames } from '@switchyard/contracts';
 import { ArmStatsStore } from '@switchyard/store';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { joinedEvent } from './support/events';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { groupCaughtUp, isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 function joined(requestId: string, deployment: string): JoinedEvent {
@@ -23,34 +21,23 @@ describe('a poison message (real Kafka, Redis and bandit-updater)', () => {
   const topics = topicNames(ids.topicPrefix);
   const group = `updater-${ids.groupSuffix}`;
   const ATTEMPTS = 3;
-  let kafka: Kafka;
-  let producer: Producer;
-  let updater: RunningService;
-  let dlq: Collector;
-  let redis: Redis;
-
-  beforeAll(async () => {
-    kafka = testKafka();
-    redis = new Redis(process.env.REDIS_URL!);
-    updater = await startService(banditUpdaterService, {
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      UPDATE_GROUP: group,
-      POISON_ATTEMPTS: String(ATTEMPTS),
-      CONSUMER_RETRY_BASE_MS: '20',
-      CONSUMER_RETRY_MAX_MS: '200',
-      CONSUMER_LAG_INTERVAL_MS: '500',
-    });
-    producer = await producerFor(kafka);
-    dlq = await collect(kafka, topics.dlq);
-  });
-
-  afterAll(async () => {
-    await dlq?.stop();
-    await producer?.disconnect();
-    await updater?.close();
-    redis?.disconnect();
-    await deleteByPrefix(ids.redisPrefix);
+  const { kafka, producer, updater, dlq, redis } = useStack({
+    ids,
+    services: {
+      updater: [
+        banditUpdaterService,
+        {
+          UPDATE_GROUP: group,
+          POISON_ATTEMPTS: String(ATTEMPTS),
+          CONSUMER_RETRY_BASE_MS: '20',
+          CONSUMER_RETRY_MAX_MS: '200',
+          CONSUMER_LAG_INTERVAL_MS: '500',
+        },
+      ],
+    },
+    redis: true,
+    producer: true,
+    collect: { dlq: 'dlq' },
   });
 
   it('goes to the DLQ after POISON_ATTEMPTS failures with the reason and the count, and the rest of its partition is processed', async () => {

@@ -93,6 +93,17 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
     expect(await store.reconcileArms('churn', 2, { b: 2 }, 'life-1', 60)).toBe(1);
     expect((await store.read('churn')).a).toBeUndefined();
   });
+
+  it('writes given statistics that it reads back, leaving other arms as they are', async () => {
+    await store.write('seeded', { v1: { count: 1, sum: 1, sumSq: 1 }, v2: { count: 5, sum: 2, sumSq: 2 } });
+    await store.write('seeded', { v1: { count: 400, sum: 360, sumSq: 360 }, 'v1:shadow': { count: 2, sum: 0.5, sumSq: 0.25 } });
+
+    expect(await store.read('seeded')).toEqual({
+      v1: { count: 400, sum: 360, sumSq: 360 },
+      v2: { count: 5, sum: 2, sumSq: 2 },
+      'v1:shadow': { count: 2, sum: 0.5, sumSq: 0.25 },
+    });
+  });
 });
 
 describeOnEachRedis('ReportStore', (redis) => {

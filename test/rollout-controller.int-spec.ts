@@ -1,6 +1,7 @@
 import { topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
-import { ArmStatsStore, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { ArmStatsStore, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { reportFields } from '@switchyard/strategies';
 import { RolloutReconciler } from '../apps/rollout-controller/src/rollout/rollout.reconciler';
 import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -8,11 +9,10 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, Collector, isolation, readThrough, testKafka } from './support/kafka';
-import { freePort, ServiceProcess, spawnService } from './support/processes';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService, testSpecLog } from './support/services';
-import type { OpenSpecLog } from '@switchyard/spec-log';
+import { isolation, readThrough, testKafka } from './support/kafka';
+import { ServiceProcess } from './support/processes';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const GUARDRAILS = { alpha: 0.05, minSamples: 100, maxSamples: 20000, onFail: 'rollback', onPass: 'hold' };
@@ -24,36 +24,22 @@ const GUARDRAILS = { alpha: 0.05, minSamples: 100, maxSamples: 20000, onFail: 'r
 describe('rollout controller: guardrails act on joined ground truth', () => {
   const ids = isolation('rollout');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
-  const controllers: ServiceProcess[] = [];
-  let modelServer: RunningService;
-  let router: RunningService;
-  let events: Collector;
-
-  beforeAll(async () => {
-    modelServer = await startService(modelServerService);
-    services.push(modelServer);
-    router = await startService(routerService, { ...env, KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' });
-    services.push(router);
-    services.push(await startService(shadowWorkerService, { ...env, SHADOW_GROUP: `shadow-${ids.groupSuffix}` }));
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-    services.push(await startService(banditUpdaterService, { ...env, UPDATE_GROUP: `updater-${ids.groupSuffix}` }));
-    for (const name of ['a', 'b']) {
-      controllers.push(await spawnService('rollout-controller', await freePort(), { ...env, ROLLOUT_INTERVAL_MS: '300', INSTANCE_ID: `controller-${name}` }));
-    }
-    events = await collect(testKafka(), topics.deploymentEvents);
+  const { modelServer, router, controllerA, controllerB, events } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}` }],
+    },
+    processes: {
+      controllerA: ['rollout-controller', { ROLLOUT_INTERVAL_MS: '300', INSTANCE_ID: 'controller-a' }],
+      controllerB: ['rollout-controller', { ROLLOUT_INTERVAL_MS: '300', INSTANCE_ID: 'controller-b' }],
+    },
+    collect: { events: 'deploymentEvents' },
   });
-
-  afterAll(async () => {
-    await events?.stop();
-    for (const controller of controllers) {
-      controller.child.kill('SIGTERM');
-      await controller.exited;
-    }
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
+  const controllers = [controllerA, controllerB];
 
   // The model server runs in this test's process: on a loaded machine an answer can take
   // over the default second, and a timeout here is not what these tests are about.
@@ -323,25 +309,23 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
 /** Compare-and-set against a human: the controller's read is stale by the time it writes. */
 describe('rollout controller: a human edit between read and write wins', () => {
   const ids = isolation('rollout-race');
-  let controller: RunningService;
-  let specs: OpenSpecLog;
-
-  beforeAll(async () => {
+  const { controller, specs } = useStack({
+    ids,
     // A pass only when called: the test decides what the controller has read.
-    controller = await startService(rolloutControllerService, { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, ROLLOUT_INTERVAL_MS: '600000' });
-    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
+    services: { controller: [rolloutControllerService, { ROLLOUT_INTERVAL_MS: '600000' }] },
+    specLog: true,
   });
 
-  afterAll(async () => {
-    await specs?.close();
-    await controller?.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
+  /** 400 served requests and labelled pairs for each of v1 and v2, 3 ms each; the canary v2 right 60 % of the time against 90 %. */
+  async function seedComparison(deployment: string): Promise<void> {
+    await controller.app.get(ArmStatsStore).write(deployment, { v1: { count: 400, sum: 360, sumSq: 360 }, v2: { count: 400, sum: 240, sumSq: 240 } });
+    const served = (variant: string) => reportFields({ variant, role: 'served', latencyMs: 3 }).map((field) => [field, 400] as const);
+    await controller.app.get(ReportStore).replace(deployment, new Map([...served('v1'), ...served('v2')]), []);
+  }
 
   it('refuses to write over the newer spec, then judges that one', async () => {
     const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
-    const redis = controller.app.get(RedisClient).redis;
     const variants = [
       { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
       { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
@@ -354,10 +338,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
     expect(await reconciler.reconcile(judged)).toBe('judged');
 
     // After the baseline: 400 pairs each, the canary right 60 % of the time against 90 %.
-    const stats = controller.app.get(ArmStatsStore).key('race');
-    const report = controller.app.get(ReportStore).key('race');
-    await redis.hset(stats, { 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v2:count': 400, 'v2:sum': 240, 'v2:sumSq': 240 });
-    await redis.hset(report, { 'v1:served:requests': 400, 'v1:served:lat:2': 400, 'v2:served:requests': 400, 'v2:served:lat:2': 400 });
+    await seedComparison('race');
 
     const human = await specs.put('race', {
       variants,
@@ -397,21 +378,27 @@ describe('rollout controller: a human edit between read and write wins', () => {
     const edited = { ...input, variants: [variants[0], { ...variants[1], timeoutMs: 2000 }] };
     expect(await specs.put('stepping', edited as never)).toMatchObject({ version: 2, status: { step: 1, paused: true } });
 
-    const redis = controller.app.get(RedisClient).redis;
     const bandit = await specs.put('vetoing', {
       variants: [...variants, { name: 'v3', url: 'http://127.0.0.1:9', model: 'm3' }],
       strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.05 },
       guardrails: { minSamples: 100 },
     } as never);
     expect(await reconciler.reconcile(bandit)).toBe('judged');
-    await redis.hset(controller.app.get(ArmStatsStore).key('vetoing'), {
-      ...{ 'v1:count': 2000, 'v1:sum': 1800, 'v1:sumSq': 1800, 'v2:count': 500, 'v2:sum': 400, 'v2:sumSq': 400 },
-      ...{ 'v3:count': 500, 'v3:sum': 350, 'v3:sumSq': 350 },
+    // v3 fails 300 of its 800 requests: vetoed against the best arm v1.
+    await controller.app.get(ArmStatsStore).write('vetoing', {
+      v1: { count: 2000, sum: 1800, sumSq: 1800 },
+      v2: { count: 500, sum: 400, sumSq: 400 },
+      v3: { count: 500, sum: 350, sumSq: 350 },
     });
-    await redis.hset(controller.app.get(ReportStore).key('vetoing'), {
-      ...{ 'v1:served:requests': 2000, 'v1:served:lat:2': 2000, 'v2:served:requests': 500, 'v2:served:lat:2': 500 },
-      ...{ 'v3:served:requests': 800, 'v3:served:errors': 300, 'v3:served:lat:2': 500 },
-    });
+    const counters = new Map<string, number>();
+    const count = (times: number, variant: string, error?: string) => {
+      for (const field of reportFields({ variant, role: 'served', latencyMs: 3, error })) counters.set(field, (counters.get(field) ?? 0) + times);
+    };
+    count(2000, 'v1');
+    count(500, 'v2');
+    count(500, 'v3');
+    count(300, 'v3', 'timeout: slow');
+    await controller.app.get(ReportStore).replace('vetoing', counters, []);
     expect(await reconciler.reconcile(bandit)).toBe('decided');
     expect(await registry.get('vetoing')).toMatchObject({ version: 1, status: { vetoed: ['v3'] }, strategy: { type: 'bandit' } });
   });
@@ -419,7 +406,6 @@ describe('rollout controller: a human edit between read and write wins', () => {
   it('writes when nobody got in between, decision and spec in one step', async () => {
     const { registry } = specs;
     const reconciler = controller.app.get(RolloutReconciler);
-    const redis = controller.app.get(RedisClient).redis;
     const variants = [
       { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
       { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
@@ -430,20 +416,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
       guardrails: { minSamples: 50 },
     } as never);
     expect(await reconciler.reconcile(spec)).toBe('judged');
-    await redis.hset(controller.app.get(ArmStatsStore).key('calm'), {
-      'v1:count': 400,
-      'v1:sum': 360,
-      'v1:sumSq': 360,
-      'v2:count': 400,
-      'v2:sum': 240,
-      'v2:sumSq': 240,
-    });
-    await redis.hset(controller.app.get(ReportStore).key('calm'), {
-      'v1:served:requests': 400,
-      'v1:served:lat:2': 400,
-      'v2:served:requests': 400,
-      'v2:served:lat:2': 400,
-    });
+    await seedComparison('calm');
 
     expect(await reconciler.reconcile(spec)).toBe('decided');
     const written = await registry.get('calm');

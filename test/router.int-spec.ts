@@ -1,42 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Producer } from 'kafkajs';
 import { topicNames } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { collect, isolation, producerFor, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { collect, isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 describe('router (real Kafka, Redis and model-server)', () => {
   const ids = isolation('router');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, INGRESS_GROUP: `router-${ids.groupSuffix}` };
-  let kafka: Kafka;
-  let producer: Producer;
-  let modelServer: RunningService;
-  let router: RunningService;
-  let predictions: { messages: Received[]; stop: () => Promise<void> };
+  const { kafka, producer, modelServer, router, predictions } = useStack({
+    ids,
+    services: { modelServer: modelServerService, router: [routerService, { INGRESS_GROUP: `router-${ids.groupSuffix}` }] },
+    producer: true,
+    collect: { predictions: 'predictions' },
+  });
   const features = [0.9, 0.8, 0.1, 0.5];
 
   const variant = (name: string, model: string, extra: object = {}) => ({ name, url: modelServer.url, model, protocol: 'v2', timeoutMs: 500, ...extra });
-
-  beforeAll(async () => {
-    kafka = testKafka();
-    modelServer = await startService(modelServerService);
-    router = await startService(routerService, env);
-    producer = await producerFor(kafka);
-    predictions = await collect(kafka, topics.predictions);
-  });
-
-  afterAll(async () => {
-    await predictions?.stop();
-    await producer?.disconnect();
-    await router?.close();
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
 
   it('serves a single deployment and publishes its prediction event', async () => {
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {

@@ -8,8 +8,8 @@ import { modelServerService } from '../apps/model-server/src/model-server.servic
 import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { collect, isolation, producerFor, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const KEYS = ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'];
@@ -20,10 +20,14 @@ const NONE = { authorization: '' };
 /** Closed by default, SSRF-safe, size-limited: the router's answers to what it must refuse. */
 describe('security: the router refuses what it must, with the reason', () => {
   const ids = isolation('security');
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, KAFKA_INGRESS: 'false' };
-  const services: RunningService[] = [];
-  let modelServer: RunningService;
-  let guarded: RunningService;
+  const env = { KAFKA_INGRESS: 'false' };
+  const { modelServer, guarded, start } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      guarded: [routerService, { ...env, ADMIN_API_KEY: KEYS.join(','), FEEDBACK_API_KEY: FEEDBACK_KEY, VARIANT_URL_ALLOW: 'models.example:9000,10.9.0.0/16' }],
+    },
+  });
 
   const spec = (url = modelServer.url, model = 'churn-v1') => ({
     variants: [
@@ -31,22 +35,6 @@ describe('security: the router refuses what it must, with the reason', () => {
       { name: 'v2', url: modelServer.url, model: 'churn-v2' },
     ],
     strategy: { type: 'single', variant: 'v1' },
-  });
-
-  beforeAll(async () => {
-    modelServer = await startService(modelServerService);
-    guarded = await startService(routerService, {
-      ...env,
-      ADMIN_API_KEY: KEYS.join(','),
-      FEEDBACK_API_KEY: FEEDBACK_KEY,
-      VARIANT_URL_ALLOW: 'models.example:9000,10.9.0.0/16',
-    });
-    services.push(modelServer, guarded);
-  });
-
-  afterAll(async () => {
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   it('answers 401 on every control-plane route without a valid key, and takes either key of a rotation', async () => {
@@ -78,9 +66,8 @@ describe('security: the router refuses what it must, with the reason', () => {
   });
 
   it('is closed when started without a key, and open only when told ADMIN_AUTH=off', async () => {
-    const closed = await startService(routerService, { ...env, ADMIN_API_KEY: '' });
-    const open = await startService(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off' });
-    services.push(closed, open);
+    const closed = await start(routerService, { ...env, ADMIN_API_KEY: '' });
+    const open = await start(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off' });
     const refused = await http('PUT', `${closed.url}/v1/deployments/anyone`, spec(), NONE);
     expect(refused.status).toBe(401);
     expect(refused.body.message).toMatch(/^the control plane is closed: this router has no ADMIN_API_KEY/);
@@ -149,17 +136,12 @@ describe('security: the router refuses what it must, with the reason', () => {
 describe('security: Kafka records past a limit go to the DLQ with the reason', () => {
   const ids = isolation('security-kafka');
   const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
-  const services: RunningService[] = [];
-
-  beforeAll(async () => {
-    services.push(await startService(routerService, { ...env, INGRESS_GROUP: `router-${ids.groupSuffix}` }));
-    services.push(await startService(feedbackJoinerService, { ...env, JOIN_GROUP: `joiner-${ids.groupSuffix}` }));
-  });
-
-  afterAll(async () => {
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
+  useStack({
+    ids,
+    services: {
+      router: [routerService, { INGRESS_GROUP: `router-${ids.groupSuffix}` }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+    },
   });
 
   it('dead-letters a long unit key, a bad request id, a reply-to into the joined topic and an oversized label', async () => {

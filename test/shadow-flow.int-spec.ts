@@ -1,38 +1,35 @@
-import { Kafka, Producer } from 'kafkajs';
-import { envelope, topicNames } from '@switchyard/contracts';
+import { topicNames } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { groupCaughtUp, isolation, readThrough, Received } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
+import { feedbackEvent, sendEvents } from './support/events';
 
 const REQUESTS = 60;
 
 describe('shadow deployment end to end: router → shadow-worker → feedback-joiner', () => {
   const ids = isolation('shadow-flow');
   const topics = topicNames(ids.topicPrefix);
-  const shared = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix };
   const joinGroup = `joiner-${ids.groupSuffix}`;
   const shadowGroup = `shadow-${ids.groupSuffix}`;
-  const services: RunningService[] = [];
-  let kafka: Kafka;
-  let producer: Producer;
-  let router: RunningService;
-  let joined: Collector;
+  const { kafka, producer, modelServer, router, joined } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false' }],
+      shadowWorker: [shadowWorkerService, { SHADOW_GROUP: shadowGroup }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: joinGroup }],
+    },
+    producer: true,
+    collect: { joined: 'joined' },
+  });
 
   beforeAll(async () => {
-    kafka = testKafka();
-    const modelServer = await startService(modelServerService);
-    router = await startService(routerService, { ...shared, KAFKA_INGRESS: 'false' });
-    services.push(modelServer, router);
-    services.push(await startService(shadowWorkerService, { ...shared, SHADOW_GROUP: shadowGroup }));
-    services.push(await startService(feedbackJoinerService, { ...shared, JOIN_GROUP: joinGroup }));
-    producer = await producerFor(kafka);
-    joined = await collect(kafka, topics.joined);
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
       variants: [
         { name: 'v1', url: modelServer.url, model: 'churn-v1' },
@@ -43,13 +40,6 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
     expect(put.status).toBe(200);
   });
 
-  afterAll(async () => {
-    await joined?.stop();
-    await producer?.disconnect();
-    for (const service of services.reverse()) await service.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
-
   it('joins every served and shadow prediction with its feedback exactly once, with the right reward', async () => {
     const rng = seededRng(7);
     const cases = Array.from({ length: REQUESTS }, (_, i) => {
@@ -57,10 +47,11 @@ describe('shadow deployment end to end: router → shadow-worker → feedback-jo
       return { requestId: `flow-${i}`, features, label: groundTruth(features) };
     });
     const viaKafka = (list: typeof cases) =>
-      producer.send({
-        topic: topics.feedback,
-        messages: list.map((c) => ({ key: c.requestId, value: JSON.stringify({ ...envelope('feedback'), requestId: c.requestId, label: c.label }) })),
-      });
+      sendEvents(
+        producer,
+        topics.feedback,
+        list.map((c) => feedbackEvent({ requestId: c.requestId, label: c.label })),
+      );
     const viaHttp = async (list: typeof cases) =>
       expect(
         (

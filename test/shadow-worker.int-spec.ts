@@ -1,26 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Producer } from 'kafkajs';
 import { envelope, ShadowRequestEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
-import { collect, isolation, producerFor, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService, testSpecLog } from './support/services';
-import type { OpenSpecLog } from '@switchyard/spec-log';
+import { isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 describe('shadow-worker (real Kafka, Redis and model-server)', () => {
   const ids = isolation('shadow');
   const topics = topicNames(ids.topicPrefix);
   const group = `shadow-${ids.groupSuffix}`;
-  let kafka: Kafka;
-  let producer: Producer;
-  let modelServer: RunningService;
-  let worker: RunningService;
-  let specs: OpenSpecLog;
-  let shadowPredictions: { messages: Received[]; stop: () => Promise<void> };
-  let dlq: { messages: Received[]; stop: () => Promise<void> };
+  const { kafka, producer, modelServer, worker, specs, shadowPredictions, dlq } = useStack({
+    ids,
+    services: { modelServer: modelServerService, worker: [shadowWorkerService, { SHADOW_GROUP: group }] },
+    specLog: true,
+    producer: true,
+    collect: { shadowPredictions: 'shadowPredictions', dlq: 'dlq' },
+  });
   const features = [0.9, 0.8, 0.1, 0.5];
   const truth = groundTruth(features);
 
@@ -51,9 +49,6 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
   }
 
   beforeAll(async () => {
-    kafka = testKafka();
-    modelServer = await startService(modelServerService);
-    worker = await startService(shadowWorkerService, { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, SHADOW_GROUP: group });
     const spec = validateDeploymentSpec({
       variants: [
         { name: 'v1', url: modelServer.url, model: 'churn-v1', timeoutMs: 500 },
@@ -63,21 +58,7 @@ describe('shadow-worker (real Kafka, Redis and model-server)', () => {
       strategy: { type: 'shadow', primary: 'v1', shadows: ['s1', 's2'] },
     });
     if (!spec.ok) throw new Error(spec.problems.join('; '));
-    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
     await specs.put('churn', spec.value);
-    producer = await producerFor(kafka);
-    shadowPredictions = await collect(kafka, topics.shadowPredictions);
-    dlq = await collect(kafka, topics.dlq);
-  });
-
-  afterAll(async () => {
-    await specs?.close();
-    await shadowPredictions?.stop();
-    await dlq?.stop();
-    await producer?.disconnect();
-    await worker?.close();
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   it('publishes one shadow prediction per shadow: outputs from the one that answers, the error of the one that fails', async () => {

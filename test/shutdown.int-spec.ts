@@ -3,22 +3,13 @@ import { toInferInputs } from '@switchyard/demo-models';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { collect, isolation, testKafka } from './support/kafka';
 import { freePort, spawnService } from './support/processes';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 describe('router process on SIGTERM', () => {
   const ids = isolation('shutdown');
-  let modelServer: RunningService;
-
-  beforeAll(async () => {
-    modelServer = await startService(modelServerService);
-  });
-
-  afterAll(async () => {
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
+  const { modelServer } = useStack({ ids, services: { modelServer: modelServerService } });
 
   it('finishes the request in flight, publishes its event, and exits 0', async () => {
     const router = await spawnService('router', await freePort(), {

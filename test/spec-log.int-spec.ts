@@ -1,8 +1,7 @@
 import { routerService } from '../apps/router/src/router.service-definition';
-import type { OpenSpecLog } from '@switchyard/spec-log';
 import { isolation } from './support/kafka';
-import { startPrivateRedis, PrivateRedis } from './support/private-redis';
-import { http, RunningService, startService, testSpecLog } from './support/services';
+import { http, testSpecLog } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const variants = [
@@ -17,22 +16,11 @@ const canary = (percent: number) => ({ variants, strategy: { type: 'canary', pri
  */
 describe('spec log (real Kafka, a private Redis restarted empty)', () => {
   const ids = isolation('speclog');
-  let redis: PrivateRedis;
-  let router: RunningService;
-  let other: OpenSpecLog;
-
-  beforeAll(async () => {
-    redis = await startPrivateRedis();
-    const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, REDIS_URL: redis.url, KAFKA_INGRESS: 'false' };
-    router = await startService(routerService, env);
-    other = await testSpecLog(env);
-  });
-
-  afterAll(async () => {
-    await other?.close();
-    await router?.close();
-    await redis?.stop();
-  });
+  const {
+    privateRedis: redis,
+    router,
+    specs: other,
+  } = useStack({ ids, privateRedis: true, services: { router: [routerService, { KAFKA_INGRESS: 'false' }] }, specLog: true });
 
   const versions = async (name: string) => {
     const { registry } = other;

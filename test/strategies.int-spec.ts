@@ -1,10 +1,9 @@
-import { topicNames } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { collect, isolation, Received, testKafka } from './support/kafka';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService } from './support/services';
+import { isolation } from './support/kafka';
+import { http, RunningService } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const ADMIN_KEY = 'test-admin-key-0123456789';
@@ -12,14 +11,12 @@ const auth = { authorization: `Bearer ${ADMIN_KEY}` };
 
 describe('router strategies and control plane (two routers, real Kafka and Redis)', () => {
   const ids = isolation('strategies');
-  const topics = topicNames(ids.topicPrefix);
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, KAFKA_INGRESS: 'false', ADMIN_API_KEY: ADMIN_KEY };
-  let modelServer: RunningService;
-  let routerA: RunningService;
-  let routerB: RunningService;
-  let predictions: { messages: Received[]; stop: () => Promise<void> };
-  let shadowRequests: { messages: Received[]; stop: () => Promise<void> };
-  let deploymentEvents: { messages: Received[]; stop: () => Promise<void> };
+  const env = { KAFKA_INGRESS: 'false', ADMIN_API_KEY: ADMIN_KEY };
+  const { modelServer, routerA, routerB, predictions, shadowRequests, deploymentEvents } = useStack({
+    ids,
+    services: { modelServer: modelServerService, routerA: [routerService, env], routerB: [routerService, { ...env, REFRESH_INTERVAL_MS: '60000' }] },
+    collect: { predictions: 'predictions', shadowRequests: 'shadowRequests', deploymentEvents: 'deploymentEvents' },
+  });
   const inputs = toInferInputs([0.2, 0.4, 0.6, 0.8]);
 
   // The model server runs in this test's process: on a loaded machine an answer can take
@@ -49,26 +46,6 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     );
     return served;
   }
-
-  beforeAll(async () => {
-    const kafka = testKafka();
-    modelServer = await startService(modelServerService);
-    routerA = await startService(routerService, env);
-    routerB = await startService(routerService, { ...env, REFRESH_INTERVAL_MS: '60000' });
-    predictions = await collect(kafka, topics.predictions);
-    shadowRequests = await collect(kafka, topics.shadowRequests);
-    deploymentEvents = await collect(kafka, topics.deploymentEvents);
-  });
-
-  afterAll(async () => {
-    await predictions?.stop();
-    await shadowRequests?.stop();
-    await deploymentEvents?.stop();
-    await routerA?.close();
-    await routerB?.close();
-    await modelServer?.close();
-    await deleteByPrefix(ids.redisPrefix);
-  });
 
   it('refuses control-plane changes without the admin key, and serves predictions without one', async () => {
     const denied = await http('PUT', `${routerA.url}/v1/deployments/guarded`, { variants: variants(), strategy: { type: 'single', variant: 'v1' } });

@@ -1,5 +1,18 @@
-import { envelope, JoinedEvent, Role } from '@switchyard/contracts';
+import { Producer } from 'kafkajs';
+import { envelope, FeedbackEvent, FeedbackInput, JoinedEvent, PredictionEvent, Role } from '@switchyard/contracts';
 import { joinedEventId } from '@switchyard/strategies';
+
+export type PredictionFields = Pick<PredictionEvent, 'requestId' | 'deployment'> & Partial<PredictionEvent>;
+
+/** A prediction event as the router publishes it: a served answer of a single-variant deployment unless `fields` say otherwise. */
+export function predictionEvent(fields: PredictionFields): PredictionEvent {
+  return { ...envelope('prediction'), variant: 'v1', role: 'served', strategy: 'single', specVersion: 1, probability: 1, latencyMs: 1, ...fields };
+}
+
+/** A feedback event as the router publishes it: `label` and `reward` are whatever the test sends, valid or not. */
+export function feedbackEvent(fields: FeedbackInput): FeedbackEvent {
+  return { ...envelope('feedback'), ...fields };
+}
 
 export interface JoinedFields {
   requestId: string;
@@ -28,4 +41,15 @@ export function joinedEvent({ requestId, deployment, variant, role = 'served', s
     predictedAt: now,
     feedbackAt: now,
   };
+}
+
+/**
+ * Sends events in one produce request, JSON keyed by requestId as the services publish them;
+ * a string goes as it is, under the key `poison` (bytes a consumer must reject).
+ */
+export async function sendEvents(producer: Producer, topic: string, events: ({ requestId: string } | string)[]): Promise<void> {
+  await producer.send({
+    topic,
+    messages: events.map((event) => (typeof event === 'string' ? { key: 'poison', value: event } : { key: event.requestId, value: JSON.stringify(event) })),
+  });
 }

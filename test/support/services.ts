@@ -2,6 +2,7 @@ import { AddressInfo } from 'node:net';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { BaseEnv, createService, loadEnv, ServiceDefinition } from '@switchyard/runtime';
 import { openSpecLog, OpenSpecLog } from '@switchyard/spec-log';
+import { serviceLogFile } from './logs';
 
 export interface RunningService {
   app: NestFastifyApplication;
@@ -9,12 +10,17 @@ export interface RunningService {
   close: () => Promise<void>;
 }
 
+/** The environment of a service in this process: the test's, logging to the test file's log of in-process services. */
+function inProcessEnv(overrides: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, LOG_LEVEL: 'info', LOG_FILE: serviceLogFile('in-process'), ...overrides };
+}
+
 /**
  * Runs a service in this process on a free port, configured exactly as its `main.ts`
  * would be from the environment (plus `overrides`): same modules, real Kafka and Redis.
  */
 export async function startService<E extends BaseEnv>(definition: ServiceDefinition<E>, overrides: Record<string, string> = {}): Promise<RunningService> {
-  const env = loadEnv(definition.envClass, { ...process.env, LOG_LEVEL: 'warn', ...overrides, PORT: '0', HOST: '127.0.0.1' });
+  const env = loadEnv(definition.envClass, { ...inProcessEnv(overrides), PORT: '0', HOST: '127.0.0.1' });
   const app = await createService(definition, env);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
@@ -23,7 +29,7 @@ export async function startService<E extends BaseEnv>(definition: ServiceDefinit
 
 /** A spec-log writer for tests that run no router (the services under test only read specs). */
 export function testSpecLog(overrides: Record<string, string> = {}): Promise<OpenSpecLog> {
-  return openSpecLog(loadEnv(BaseEnv, { ...process.env, LOG_LEVEL: 'warn', ...overrides }));
+  return openSpecLog(loadEnv(BaseEnv, inProcessEnv(overrides)));
 }
 
 /**

@@ -178,6 +178,11 @@ export class BaseEnv {
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
+  @Env('File the JSON log lines are appended to (its folder is created) instead of stdout')
+  @IsOptional()
+  @IsString()
+  LOG_FILE?: string;
+
   @Env(
     "Names this instance: Kafka client id <service>-<INSTANCE_ID> (unset: <hostname>-<pid>-<random>), the joiner's transactional id (unset: <hostname>-<PORT>), the rollout controller's lease owner; unique per running instance, stable across its restarts",
   )

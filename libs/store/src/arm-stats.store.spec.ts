@@ -1,4 +1,4 @@
-import { chunksByDeployment, parseStats } from './arm-stats.store';
+import { chunksByDeployment, parseStats, statsFields } from './arm-stats.store';
 
 describe(parseStats.name, () => {
   it('keeps variants named like Object.prototype members as arms, without touching Object.prototype', () => {
@@ -18,6 +18,17 @@ describe(parseStats.name, () => {
     expect(sut['toString:shadow']).toEqual({ count: 1, sum: 0, sumSq: 0 });
     expect(({} as Record<string, unknown>).count).toBeUndefined();
     expect((Object as unknown as Record<string, unknown>).count).toBeUndefined();
+  });
+});
+
+describe(statsFields.name, () => {
+  it('gives the fields parseStats reads back, shadow arms included', () => {
+    const arms = { v1: { count: 400, sum: 360, sumSq: 360 }, 'v1:shadow': { count: 2, sum: 0.5, sumSq: 0.25 } };
+
+    const sut = statsFields(arms);
+
+    expect(sut).toEqual({ 'v1:count': 400, 'v1:sum': 360, 'v1:sumSq': 360, 'v1:shadow:count': 2, 'v1:shadow:sum': 0.5, 'v1:shadow:sumSq': 0.25 });
+    expect(parseStats(Object.fromEntries(Object.entries(sut).map(([field, value]) => [field, String(value)])))).toEqual(arms);
   });
 });
 

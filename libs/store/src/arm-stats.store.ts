@@ -158,9 +158,21 @@ export class ArmStatsStore {
   async read(deployment: string): Promise<Record<string, ArmStats>> {
     return (await this.readMany([deployment])).get(deployment)!;
   }
+
+  /** Sets these arms' statistics as given, outside the updater's once-per-event path: for tests and tools that seed a state. */
+  async write(deployment: string, arms: Record<string, ArmStats>): Promise<void> {
+    await this.client.redis.hset(this.key(deployment), statsFields(arms));
+  }
 }
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
+
+/** The hash fields of arms' statistics: what `parseStats` reads back. */
+export function statsFields(arms: Record<string, ArmStats>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(arms).flatMap(([arm, stats]) => STAT_FIELDS.map((measure) => [`${arm}:${measure}`, stats[measure as keyof ArmStats]])),
+  );
+}
 
 /** The statistics per arm; a null-prototype object, so a variant named `constructor` or `__proto__` is an arm like any other. */
 export function parseStats(hash: Record<string, string>): Record<string, ArmStats> {
