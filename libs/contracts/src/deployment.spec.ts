@@ -44,6 +44,15 @@ describe(validateDeploymentSpec.name, () => {
     expect(validateDeploymentSpec({ variants })).toEqual({ ok: false, problems: ['strategy is required'] });
   });
 
+  it.each([undefined, null, 'text', 42])(
+    'refuses a body that is not an object (%p) with a reason (found by the fuzz test: a missing body was a 500)',
+    (body) => {
+      const result = validateDeploymentSpec(body);
+      expect(result.ok).toBe(false);
+      expect(result.ok ? [] : result.problems).not.toHaveLength(0);
+    },
+  );
+
   it('refuses references to unknown variants, duplicates and fields of another strategy', () => {
     const result = validateDeploymentSpec({
       variants: [variants[0], variants[0]],

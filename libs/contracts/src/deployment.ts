@@ -492,7 +492,7 @@ const STATUS_FIELDS = new Set(['step', 'paused', 'vetoed']);
  * API's; none when the type itself is unknown (that problem is reported).
  */
 function strategyFieldProblems(problems: string[], plain: unknown): string[] {
-  const type = (plain as { strategy?: { type?: unknown } }).strategy?.type;
+  const type = (plain as { strategy?: { type?: unknown } } | null | undefined)?.strategy?.type;
   const known = (STRATEGY_TYPES as readonly unknown[]).includes(type);
   return problems.flatMap((problem) => {
     const field = /^strategy\.(\w+): property \1 should not exist$/.exec(problem)?.[1];
