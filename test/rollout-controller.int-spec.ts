@@ -209,14 +209,22 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     await put('bad-plan', {
       variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
       strategy: { type: 'plan', primary: 'v3', candidate: 'v1', steps: PLAN_STEPS },
-      guardrails: { minSamples: 100 },
+      // Only the reward may decide: the shadow's latency is measured by the shadow worker,
+      // whose bursts of calls share this test's event loop with the model server, so on a
+      // loaded machine its p99 can exceed the default 2× the primary's and roll back first.
+      guardrails: { minSamples: 100, maxLatencyRatio: 1000, maxErrorRateIncrease: 1 },
     });
     const { spec, decisions } = await walk('bad-plan', 37);
     expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
     expect(decisions).toHaveLength(1);
-    expect(decisions[0]).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3' });
-    expect(decisions[0].reason).toMatch(/^step 1 of 6 \(shadow\)/);
-    expect(decisions[0].evidence.high).toBeLessThan(0);
+    const [decision] = decisions;
+    expect(decision).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3' });
+    // Operational failures come first in a reason: one that opens on the reward failed on it alone.
+    expect(decision.reason).toMatch(/^step 1 of 6 \(shadow\): reward: v1:shadow − v3 ≤ /);
+    const { n, high } = decision.evidence;
+    expect(n['v1:shadow']).toBeGreaterThanOrEqual(100);
+    expect(n.v3).toBeGreaterThanOrEqual(100);
+    expect(high).toBeLessThan(0);
   });
 
   it("keeps a step's evidence across pause and resume, and abort returns to the primary", async () => {
