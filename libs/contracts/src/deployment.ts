@@ -7,6 +7,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -377,12 +378,22 @@ export interface StoredVariant {
  * a pause creates no spec version. A new spec version with another strategy starts it
  * afresh (`{}`).
  */
-export interface DeploymentStatus {
+export class DeploymentStatus {
   /** Index of a plan's current step. @default 0 */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
   step?: number;
+
   /** A paused plan serves its current step and is not judged until resumed. */
+  @IsOptional()
+  @IsBoolean()
   paused?: boolean;
+
   /** Bandit arms held at the floor `minShare`: they failed a guardrail against the best arm. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
   vetoed?: string[];
 }
 
