@@ -9,10 +9,10 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 const LIBS = ['contracts', 'strategies', 'messaging', 'store', 'spec-log', 'model-client', 'runtime', 'demo-models'];
 
 /**
- * What each library may import of ours. The first five are DESIGN's table; runtime
- * (bootstrap, env, health, metrics, PeriodicTask) and demo-models (the built-in models)
- * are libraries too, and their rows are what the code does today (demo-models takes its
- * seeded generator from strategies, both pure). spec-log (the registry's record on Kafka,
+ * What each library may import of ours (README, "Code layout rules"). The first five are
+ * the design's import table; runtime (bootstrap, env, health, metrics, PeriodicTask) and
+ * demo-models (the built-in models) are libraries too, and their rows are what the code
+ * does today (demo-models takes its seeded generator from strategies, both pure). spec-log (the registry's record on Kafka,
  * folded into the store) joins messaging and store, so it is a library of its own.
  */
 const ALLOWED = {
@@ -32,7 +32,7 @@ const IMPURE_NODE = ['http', 'https', 'http2', 'net', 'tls', 'dgram', 'fs', 'fs/
 
 const forbiddenLib = (name, importer) => ({
   group: [`@switchyard/${name}`, `@switchyard/${name}/**`],
-  message: `libs/${importer} may not import @switchyard/${name} (DESIGN.md, "Services": libs/${importer} may import ${ALLOWED[importer].join(', ') || 'nothing of ours'}).`,
+  message: `libs/${importer} may not import @switchyard/${name} (README, "Code layout rules": libs/${importer} may import ${ALLOWED[importer].join(', ') || 'nothing of ours'}).`,
 });
 
 const libBoundaries = LIBS.map((lib) => ({

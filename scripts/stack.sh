@@ -8,7 +8,7 @@ LOGS=$ROOT/.logs
 PIDS=$LOGS/pids
 cd "$ROOT"
 
-# name:port:entry — ports are the defaults of DESIGN.md; each can be moved with its env var.
+# name:port:entry — ports are the services' defaults (docs/configuration.md); each can be moved with its env var.
 SERVICES=(
   "model-server:${MODEL_SERVER_PORT:-9000}:dist/apps/model-server/src/main.js"
   "router:${ROUTER_PORT:-3000}:dist/apps/router/src/main.js"

@@ -63,7 +63,7 @@ const SCENARIOS: readonly Scenario[] = [
 ];
 
 /**
- * DESIGN's plan at the default settings: no guardrails (GUARDRAIL_DEFAULTS), and steps that
+ * The plan of docs/strategies.md ("Plans"), its pause left out, at the default settings: no guardrails (GUARDRAIL_DEFAULTS), and steps that
  * leave out minSamples and minShare, with a clearly better candidate (0.90 against 0.70).
  */
 const PLAN: PlanStrategySpec = {
@@ -282,7 +282,7 @@ function run(options: SimOptions): string {
     '',
     '### Plan steps at the default settings',
     '',
-    `DESIGN's plan (shadow, canary 5, 25 and 50 %, thompson bandit, promote) with no guardrails and no step settings, so ` +
+    `The plan of docs/strategies.md without its pause (shadow, canary 5, 25 and 50 %, thompson bandit, promote) with no guardrails and no step settings, so ` +
       `GUARDRAIL_DEFAULTS apply (shadow minSamples ${settings.minSamples}, bandit ${2 * settings.minSamples} pairs and floor ` +
       `${PLAN_BANDIT_MIN_SHARE}); candidate ${PLAN_RATES.candidate} against primary ${PLAN_RATES.primary}. Each step from ` +
       `its first controller pass, served as the router serves it, every request labelled at once, \`reconcileRollout\` after every ` +

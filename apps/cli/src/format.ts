@@ -1,6 +1,6 @@
 /**
  * Pure formatting of what the router answers: no I/O, so every table can be unit tested.
- * Types are the JSON shapes of `GET /v1/deployments/{name}` (DESIGN "HTTP API").
+ * Types are the JSON shapes of `GET /v1/deployments/{name}` (docs/api.md, "HTTP API (router)").
  */
 import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
 

@@ -173,7 +173,7 @@ describe('plans', () => {
   ];
   const plan = (extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v2', steps, ...extra });
 
-  it('accepts the plan of DESIGN and stores it as it was PUT', () => {
+  it('accepts a plan with every kind of step and stores it as it was PUT', () => {
     const result = validateDeploymentSpec({ variants, strategy: plan() });
     expect(result).toMatchObject({ ok: true });
     expect(normalizeSpec('churn', (result as { value: DeploymentSpecInput }).value).strategy).toMatchObject({

@@ -7,6 +7,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -19,7 +20,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
-import { validatePlain, Validated } from './validation';
+import { unionFieldProblems, validatePlain, Validated } from './validation';
 
 /** Deployment and variant names become Redis keys and metric labels, so they are restricted. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -377,12 +378,22 @@ export interface StoredVariant {
  * a pause creates no spec version. A new spec version with another strategy starts it
  * afresh (`{}`).
  */
-export interface DeploymentStatus {
+export class DeploymentStatus {
   /** Index of a plan's current step. @default 0 */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
   step?: number;
+
   /** A paused plan serves its current step and is not judged until resumed. */
+  @IsOptional()
+  @IsBoolean()
   paused?: boolean;
+
   /** Bandit arms held at the floor `minShare`: they failed a guardrail against the best arm. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
   vetoed?: string[];
 }
 
@@ -487,26 +498,14 @@ function definedFields<T extends object>(value: T): Partial<T> {
 /** Fields a spec once carried and the rollout status holds now (`DeploymentStatus`). */
 const STATUS_FIELDS = new Set(['step', 'paused', 'vetoed']);
 
-/**
- * class-validator's words for a strategy field its type's class does not have, in this
- * API's; none when the type itself is unknown (that problem is reported).
- */
-function strategyFieldProblems(problems: string[], plain: unknown): string[] {
-  const type = (plain as { strategy?: { type?: unknown } } | null | undefined)?.strategy?.type;
-  const known = (STRATEGY_TYPES as readonly unknown[]).includes(type);
-  return problems.flatMap((problem) => {
-    const field = /^strategy\.(\w+): property \1 should not exist$/.exec(problem)?.[1];
-    if (field === undefined) return [problem];
-    if (!known) return [];
-    if (STATUS_FIELDS.has(field)) return [`strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it`];
-    return [`strategy.${field} does not apply to strategy ${type as string}`];
-  });
-}
-
 /** Validates a PUT body in full: shape (each strategy by the class of its type), then cross-references. */
 export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpecInput> {
   const result = validatePlain(DeploymentSpecInput, plain);
-  if (!result.ok) return { ok: false, problems: strategyFieldProblems(result.problems, plain) };
+  if (!result.ok) {
+    const status = (field: string) =>
+      STATUS_FIELDS.has(field) ? `strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it` : undefined;
+    return { ok: false, problems: unionFieldProblems(result.problems, plain, 'strategy', STRATEGY_TYPES, status) };
+  }
   const problems = specProblems(result.value);
   return problems.length ? { ok: false, problems } : result;
 }

@@ -32,6 +32,25 @@ describe(validateEvaluateBody.name, () => {
       'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
     ]);
     expect(problems({ policy: { type: 'bandit' } })).toEqual(['policy.weights must be an object']);
+    expect(problems({ policy: { type: 'bandit', weights: { v1: 1 }, epsilon: 0.1 } })).toEqual([
+      'policy.epsilon: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+    ]);
+    expect(problems({ policy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 5, variant: 'v3' } })).toEqual([
+      'policy.variant does not apply to policy canary',
+    ]);
+  });
+
+  it('refuses a plan, which is a sequence of policies, by its type alone', () => {
+    expect(problems({ policy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [] } })).toEqual([
+      'policy.type must be one of the following values: single, shadow, canary, bandit',
+    ]);
+  });
+
+  it('accepts a shadow without its shadows, and checks them when given', () => {
+    expect(problems({ policy: { type: 'shadow', primary: 'v1' } })).toEqual([]);
+    expect(problems({ policy: { type: 'shadow', primary: 'v1', shadows: 'v2' } })).toContain('policy.shadows must be an array');
+    expect(problems({ policy: { type: 'canary', primary: 'v1', canary: 'v1', percent: 5 } })).toEqual(['policy.canary must differ from policy.primary']);
+    expect(problems({ policy: { type: 'single', variant: 'Bad Name' } })).toEqual(['policy.variant must be a variant name']);
   });
 
   it('refuses weights that are not a distribution over variant names', () => {

@@ -15,71 +15,76 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
-import { NAME_PATTERN } from './deployment';
+import { CanaryStrategySpec, NAME_PATTERN, SingleStrategySpec } from './deployment';
+import { unionFieldProblems, validatePlain, Validated } from './validation';
 
 /** Strategies that are one fixed policy; a plan is a sequence of them (evaluate its steps). */
 export const EVALUATION_POLICY_TYPES = ['single', 'shadow', 'canary', 'bandit'] as const;
 export type EvaluationPolicyType = (typeof EVALUATION_POLICY_TYPES)[number];
-import { validatePlain, Validated } from './validation';
 
 /**
- * The policy an off-policy evaluation asks about: any strategy, with its fields as in a
- * deployment spec, except that a bandit is given as fixed `weights` (the share of
- * traffic each variant would get). An adaptive bandit (`algorithm`) cannot be evaluated
- * from logged traffic alone: its choices depend on the rewards it would itself have
- * seen; evaluate a snapshot of its weights instead.
+ * What every evaluation policy has: its `type`, which picks the class that validates the
+ * rest (`EvaluateBody.policy`). A `type` that names no policy (a plan, say) is validated as
+ * this class alone, to say so.
  */
-export class EvaluationPolicy {
+export class EvaluationPolicyTypeSpec {
   @IsIn(EVALUATION_POLICY_TYPES)
   type: EvaluationPolicyType;
+}
 
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'single')
-  @IsString()
-  variant?: string;
+/** A shadow strategy as a policy: only its primary answers. */
+export class ShadowEvaluationPolicy extends EvaluationPolicyTypeSpec {
+  declare type: 'shadow';
 
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'shadow' || p.type === 'canary')
   @IsString()
-  primary?: string;
+  primary: string;
 
   /** Accepted so a shadow spec can be pasted as is; shadows never answer, so they do not matter. */
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'shadow' && p.shadows !== undefined)
+  @ValidateIf((policy: ShadowEvaluationPolicy) => policy.shadows !== undefined)
   @IsArray()
   @ArrayMaxSize(8)
   @IsString({ each: true })
   shadows?: string[];
-
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'canary')
-  @IsString()
-  canary?: string;
-
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'canary')
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(100)
-  percent?: number;
-
-  /** Bandit only: variant → non-negative weight; scaled to sum to 1. */
-  // Not demanded next to an `algorithm`: that one gets the more useful message (evaluateBodyProblems).
-  @ValidateIf((p: EvaluationPolicy) => p.type === 'bandit' && p.algorithm === undefined)
-  @IsObject()
-  weights?: Record<string, number>;
-
-  /** Known so that a pasted bandit spec is told why it is refused (see `evaluateBodyProblems`), not "should not exist". */
-  @IsOptional()
-  algorithm?: unknown;
-
-  @IsOptional()
-  minShare?: unknown;
-
-  @IsOptional()
-  epsilon?: unknown;
 }
+
+/**
+ * A bandit as a policy: fixed `weights`, the share of traffic each variant would get. An
+ * adaptive bandit (`algorithm`) cannot be evaluated from logged traffic alone: its choices
+ * depend on the rewards it would itself have seen; evaluate a snapshot of its weights instead.
+ */
+export class FixedBanditPolicy extends EvaluationPolicyTypeSpec {
+  declare type: 'bandit';
+
+  /** Variant → non-negative weight; scaled to sum to 1. */
+  // Not demanded next to an `algorithm`: that one gets the more useful message (ADAPTIVE_BANDIT_FIELDS).
+  @ValidateIf((policy: Record<string, unknown>) => policy.algorithm === undefined)
+  @IsObject()
+  weights: Record<string, number>;
+}
+
+/**
+ * The policy an off-policy evaluation asks about: any strategy but a plan, with its
+ * fields as in a deployment spec, except that a shadow's `shadows` may be left out and a
+ * bandit is given as fixed weights (`FixedBanditPolicy`).
+ */
+export type EvaluationPolicy = SingleStrategySpec | ShadowEvaluationPolicy | CanaryStrategySpec | FixedBanditPolicy;
+
+/** The class that validates each policy type (class-transformer's discriminator subtypes). */
+export const EVALUATION_POLICY_CLASSES: { name: EvaluationPolicyType; value: new () => EvaluationPolicy }[] = [
+  { name: 'single', value: SingleStrategySpec },
+  { name: 'shadow', value: ShadowEvaluationPolicy },
+  { name: 'canary', value: CanaryStrategySpec },
+  { name: 'bandit', value: FixedBanditPolicy },
+];
+
+/** A pasted adaptive bandit spec's fields: refused with the reason, not as fields of no policy. */
+const ADAPTIVE_BANDIT_FIELDS = new Set(['algorithm', 'minShare', 'epsilon']);
 
 /** `POST /v1/deployments/{name}/evaluate`. */
 export class EvaluateBody {
   @IsDefined({ message: 'policy is required' })
   @ValidateNested()
-  @Type(() => EvaluationPolicy)
+  @Type(() => EvaluationPolicyTypeSpec, { discriminator: { property: 'type', subTypes: EVALUATION_POLICY_CLASSES }, keepDiscriminatorProperty: true })
   policy: EvaluationPolicy;
 
   /** Joined events whose Kafka timestamp (when they were joined) is at or after this instant. */
@@ -129,37 +134,34 @@ export interface EvaluateResponse {
   scanMs: number;
 }
 
-const FIELDS_BY_TYPE: Record<EvaluationPolicyType, (keyof EvaluationPolicy)[]> = {
-  single: ['variant'],
-  shadow: ['primary', 'shadows'],
-  canary: ['primary', 'canary', 'percent'],
-  bandit: ['weights'],
-};
+/** The variants a policy names, by field; a shadow's shadows never answer, so they are not among them. */
+function namedVariants(policy: EvaluationPolicy): [string, string][] {
+  switch (policy.type) {
+    case 'single':
+      return [['variant', policy.variant]];
+    case 'shadow':
+      return [['primary', policy.primary]];
+    case 'canary':
+      return [
+        ['primary', policy.primary],
+        ['canary', policy.canary],
+      ];
+    case 'bandit':
+      return [];
+  }
+}
 
-/** Rules class-validator cannot express: no fields of other types, weights well formed, since before until. */
+/** Rules class-validator cannot express: variant names, weights well formed, since before until. */
 export function evaluateBodyProblems(body: EvaluateBody): string[] {
   const problems: string[] = [];
   const policy = body.policy;
-  const allowed = new Set<string>(['type', ...FIELDS_BY_TYPE[policy.type]]);
-  for (const field of Object.keys(policy)) {
-    if (allowed.has(field) || policy[field as keyof EvaluationPolicy] === undefined) continue;
-    problems.push(
-      policy.type === 'bandit' && ['algorithm', 'minShare', 'epsilon'].includes(field)
-        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead`
-        : `policy.${field} does not apply to policy ${policy.type}`,
-    );
+  for (const [field, name] of namedVariants(policy)) {
+    if (!NAME_PATTERN.test(name)) problems.push(`policy.${field} must be a variant name`);
   }
-  for (const [field, name] of [
-    ['variant', policy.variant],
-    ['primary', policy.primary],
-    ['canary', policy.canary],
-  ] as const) {
-    if (name !== undefined && !NAME_PATTERN.test(name)) problems.push(`policy.${field} must be a variant name`);
-  }
-  if (policy.type === 'canary' && policy.primary !== undefined && policy.primary === policy.canary) {
+  if (policy.type === 'canary' && policy.primary === policy.canary) {
     problems.push('policy.canary must differ from policy.primary');
   }
-  if (policy.type === 'bandit' && policy.weights && typeof policy.weights === 'object') {
+  if (policy.type === 'bandit') {
     const entries = Object.entries(policy.weights);
     if (!entries.length) problems.push('policy.weights must name at least one variant');
     if (entries.length > 16) problems.push('policy.weights must name at most 16 variants');
@@ -177,10 +179,16 @@ export function evaluateBodyProblems(body: EvaluateBody): string[] {
   return problems;
 }
 
-/** Validates an evaluate body in full: shape, then the rules between fields. */
+/** Validates an evaluate body in full: shape (each policy by the class of its type), then the rules between fields. */
 export function validateEvaluateBody(plain: unknown): Validated<EvaluateBody> {
   const result = validatePlain(EvaluateBody, plain);
-  if (!result.ok) return result;
+  if (!result.ok) {
+    const adaptive = (field: string, type: unknown) =>
+      type === 'bandit' && ADAPTIVE_BANDIT_FIELDS.has(field)
+        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead`
+        : undefined;
+    return { ok: false, problems: unionFieldProblems(result.problems, plain, 'policy', EVALUATION_POLICY_TYPES, adaptive) };
+  }
   const problems = evaluateBodyProblems(result.value);
   return problems.length ? { ok: false, problems } : result;
 }

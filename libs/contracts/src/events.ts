@@ -305,8 +305,8 @@ export const isWholeDlqRecord = (record: DlqRecord): boolean =>
   record.valueBytes === undefined && record.keyBytes === undefined && record.headersBytes === undefined;
 
 /**
- * What the rollout controller may do: DESIGN's five, plus `veto` (a bandit arm held at
- * its floor after failing a guardrail against the best arm).
+ * What the rollout controller may do (docs/strategies.md, "Guardrails" and "Plans"); `veto`
+ * holds a bandit arm at its floor after it failed a guardrail against the best arm.
  */
 export const DECISION_ACTIONS = ['rollback', 'promote', 'advance', 'pause', 'hold', 'veto'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];

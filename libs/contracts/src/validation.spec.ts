@@ -4,7 +4,7 @@ import { validateSync } from 'class-validator';
 import { envelope } from './envelope';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from './events';
 import { InferRequest, PredictBody } from './http';
-import { parseAndValidate, validatePlain } from './validation';
+import { parseAndValidate, unionFieldProblems, validatePlain } from './validation';
 
 const tensor = (data: unknown) => ({ name: 'image', shape: [1, 3], datatype: 'FP32', data });
 
@@ -118,5 +118,28 @@ describe('validatePlain', () => {
         expect({ plain, ok: validatePlain(cls as new () => object, plain).ok }).toEqual({ plain, ok: reference });
       }
     }
+  });
+});
+
+describe(unionFieldProblems.name, () => {
+  const foreign = 'policy.percent: property percent should not exist';
+
+  it("words a field the type's class lacks as not applying to that type, or as `explain` says", () => {
+    const plain = { policy: { type: 'single', percent: 5 } };
+    expect(unionFieldProblems([foreign, 'policy.variant must be a string'], plain, 'policy', ['single'])).toEqual([
+      'policy.percent does not apply to policy single',
+      'policy.variant must be a string',
+    ]);
+    expect(unionFieldProblems([foreign], plain, 'policy', ['single'], (field, type) => `${field} of ${type as string}`)).toEqual(['percent of single']);
+  });
+
+  it('drops them when the type names no class, and leaves problems of other fields as they are', () => {
+    expect(unionFieldProblems([foreign, 'policy.type must be one of'], { policy: { type: 'plan' } }, 'policy', ['single'])).toEqual([
+      'policy.type must be one of',
+    ]);
+    expect(unionFieldProblems(['extra: property extra should not exist'], { extra: 1 }, 'policy', ['single'])).toEqual([
+      'extra: property extra should not exist',
+    ]);
+    expect(unionFieldProblems([foreign], null, 'policy', ['single'])).toEqual([]);
   });
 });

@@ -21,6 +21,30 @@ export function describeErrors(errors: ValidationError[], parent = ''): string[]
   });
 }
 
+/**
+ * class-validator's words for a field that the class picked by a union's `type` (the field
+ * `path` of `plain`: one class per type, class-transformer's discriminator) does not have,
+ * in this API's: `explain`'s, else "does not apply"; none when the type names no class
+ * (that problem is reported).
+ */
+export function unionFieldProblems(
+  problems: string[],
+  plain: unknown,
+  path: string,
+  types: readonly string[],
+  explain: (field: string, type: unknown) => string | undefined = () => undefined,
+): string[] {
+  const type = (plain as Record<string, { type?: unknown } | null | undefined> | null)?.[path]?.type;
+  const known = types.includes(type as string);
+  return problems.flatMap((problem) => {
+    const match = /^(\w+)\.(\w+): property \2 should not exist$/.exec(problem);
+    if (match?.[1] !== path) return [problem];
+    if (!known) return [];
+    const field = match[2];
+    return [explain(field, type) ?? `${path}.${field} does not apply to ${path} ${type as string}`];
+  });
+}
+
 /** A free-form field (a label) whose JSON may not exceed `max` bytes: it is stored, joined and logged. */
 export function MaxJsonBytes(max: number): PropertyDecorator {
   return ValidateBy({

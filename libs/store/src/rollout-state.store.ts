@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DecisionEvent, DeploymentStatus, RolloutWrite } from '@switchyard/contracts';
+import { DecisionEvent, DeploymentStatus, RolloutWrite, validatePlain } from '@switchyard/contracts';
 import type { RolloutState } from '@switchyard/strategies';
+import { parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
 
 /** A decision waiting to be published, with the spec version it wrote (if it wrote one). */
@@ -40,14 +41,14 @@ export class RolloutStateStore {
     const outbox =
       hash.outbox === undefined
         ? undefined
-        : { event: JSON.parse(hash.outbox) as DecisionEvent, ...(hash.writtenVersion && { writtenVersion: Number(hash.writtenVersion) }) };
-    return { ...(hash.state && { state: JSON.parse(hash.state) as RolloutState }), ...(outbox && { outbox }) };
+        : { event: decodeOutbox(deployment, hash.outbox), ...(hash.writtenVersion && { writtenVersion: Number(hash.writtenVersion) }) };
+    return { ...(hash.state && { state: decodeState(deployment, hash.state) }), ...(outbox && { outbox }) };
   }
 
   /** The deployment's rollout status (`{}` when none was written). */
   async status(deployment: string): Promise<DeploymentStatus> {
     const status = await this.client.redis.hget(this.key(deployment), 'status');
-    return status === null ? {} : (JSON.parse(status) as DeploymentStatus);
+    return status === null ? {} : decodeStatus(deployment, status);
   }
 
   /**
@@ -79,4 +80,30 @@ export class RolloutStateStore {
   async takeLease(deployment: string, owner: string, ms: number): Promise<boolean> {
     return (await this.client.redis.takeLease(this.leaseKey(deployment), owner, ms)) === 1;
   }
+}
+
+/** A JSON field of the hash, valid as `cls`, or an `UndecodableRecord` saying `what` is not. */
+function decodeField<T extends object>(what: string, json: string, cls: new () => T): T {
+  const parsed = parseJson(json);
+  const checked = parsed.ok ? validatePlain(cls, parsed.value) : parsed;
+  if (!checked.ok) throw new UndecodableRecord(what, checked.problems);
+  return checked.value;
+}
+
+function decodeStatus(deployment: string, json: string): DeploymentStatus {
+  return decodeField(`rollout status of ${deployment}`, json, DeploymentStatus);
+}
+
+function decodeOutbox(deployment: string, json: string): DecisionEvent {
+  return decodeField(`rollout outbox of ${deployment}`, json, DecisionEvent);
+}
+
+/** The controller's comparison state: `RolloutState` has no contract class (it is the controller's own), so only its being an object is checked. */
+function decodeState(deployment: string, json: string): RolloutState {
+  const parsed = parseJson(json);
+  if (!parsed.ok) throw new UndecodableRecord(`rollout state of ${deployment}`, parsed.problems);
+  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
+    throw new UndecodableRecord(`rollout state of ${deployment}`, ['must be a JSON object']);
+  }
+  return parsed.value as RolloutState;
 }

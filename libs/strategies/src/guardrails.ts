@@ -1,6 +1,6 @@
 /**
- * The rollout controller's judgement of a candidate against the primary (DESIGN
- * "Decisions: guardrails and plans"): pure, from the statistics it already has.
+ * The rollout controller's judgement of a candidate against the primary (docs/strategies.md,
+ * "Guardrails: the rollout controller", and docs/statistics.md): pure, from the statistics it already has.
  */
 import type { DecisionEvidence, Guardrails } from '@switchyard/contracts';
 import { ArmStats, mean } from './arm-stats';
@@ -116,7 +116,7 @@ function evidenceOf(
 }
 
 /**
- * The three-way verdict of DESIGN "Decisions" on candidate − primary: waiting (either arm below minSamples labelled pairs, or, unless the candidate already fails, below minSamples requests or successful requests), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
+ * The verdict (docs/statistics.md, "The verdict") on candidate − primary: waiting (either arm below minSamples labelled pairs, or, unless the candidate already fails, below minSamples requests or successful requests), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
  *
  * Operational failures are judged on requests, not labels, so they can fail a candidate
  * that is still `waiting` for labels (a model that only errs never gets one). Fail is

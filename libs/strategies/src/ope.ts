@@ -1,4 +1,4 @@
-import type { EvaluationPolicy, JoinedEvent, StrategySpec } from '@switchyard/contracts';
+import type { EvaluationPolicy, JoinedEvent } from '@switchyard/contracts';
 import { configuredShares } from './plan';
 import { normalizeWeights, Weights } from './weights';
 
@@ -120,9 +120,9 @@ export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbac
  * so over many units the marginal is what the policy does, and it is also what canary
  * traffic logs as its propensity; a bandit's fixed weights are scaled to sum to 1.
  */
-export function targetProbabilities(policy: Pick<EvaluationPolicy, 'type' | 'variant' | 'primary' | 'canary' | 'percent' | 'weights'>): Weights {
-  // A fixed policy is validated as the strategy of its type (`EvaluationPolicy`): its fields are there.
-  return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy as StrategySpec)!;
+export function targetProbabilities(policy: EvaluationPolicy): Weights {
+  // Only a bandit has no configured shares, and it is the other branch.
+  return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy)!;
 }
 
 /** π(a)/μ(a) per sample; a variant the target never chooses weighs 0. */

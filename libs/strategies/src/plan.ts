@@ -1,4 +1,11 @@
-import { type DeploymentSpec, type DeploymentStatus, type PlanStepSpec, type PlanStrategySpec, type StrategySpec } from '@switchyard/contracts';
+import {
+  type DeploymentSpec,
+  type DeploymentStatus,
+  type EvaluationPolicy,
+  type PlanStepSpec,
+  type PlanStrategySpec,
+  type StrategySpec,
+} from '@switchyard/contracts';
 import { canaryShare } from './canary';
 import type { Weights } from './weights';
 
@@ -47,9 +54,10 @@ export function servingSpec(spec: DeploymentSpec): DeploymentSpec {
 /**
  * The share of requests each variant is set to answer under `strategy` (a plan: the
  * current step of `status`), as the router assigns them (a canary percent at its bucket
- * resolution); `undefined` for a bandit, whose shares move with its weights.
+ * resolution); `undefined` for a bandit, whose shares move with its weights. An
+ * evaluation's policy is read the same way (`targetProbabilities`).
  */
-export function configuredShares(strategy: StrategySpec, status: DeploymentStatus = {}): Weights | undefined {
+export function configuredShares(strategy: StrategySpec | EvaluationPolicy, status: DeploymentStatus = {}): Weights | undefined {
   switch (strategy.type) {
     case 'single':
       return { [strategy.variant]: 1 };

@@ -5,7 +5,7 @@
  * Sample Ratio Mismatch in Online Controlled Experiments", KDD 2019).
  */
 
-/** p below which the served shares are taken to differ from the configured ones (DESIGN "Decisions"). */
+/** p below which the served shares are taken to differ from the configured ones (docs/statistics.md, "Sample ratio mismatch"). */
 export const SRM_P_THRESHOLD = 0.001;
 
 const EPSILON = 1e-15;
@@ -134,7 +134,7 @@ export interface PropensityTest {
 
 /**
  * Sample ratio mismatch of a bandit, whose split moves by design, against its logged
- * propensities (DESIGN "Decisions"). If request t chose arm a with the probability
+ * propensities (docs/statistics.md, "Sample ratio mismatch"). If request t chose arm a with the probability
  * π_t(a) it logged, then S_a = Σ_{t: a chosen} 1/π_t(a) is the Horvitz–Thompson
  * estimator of the number of requests N (Horvitz & Thompson, "A generalization of sampling
  * without replacement from a finite universe", JASA 47, 1952): each request adds

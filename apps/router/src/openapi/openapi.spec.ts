@@ -7,4 +7,13 @@ describe(contractSchemas.name, () => {
     expect(new RegExp(feedback.properties.deployment.pattern!).test('churn-v2')).toBe(true);
     expect(new RegExp(feedback.properties.deployment.pattern!).test('Not A Name')).toBe(false);
   });
+
+  it('documents a strategy and an evaluation policy as one class per type', () => {
+    const schemas = contractSchemas() as Record<string, { properties: Record<string, { oneOf?: { $ref: string }[] }> }>;
+    expect(schemas.DeploymentSpecInput.properties.strategy.oneOf).toContainEqual({ $ref: '#/components/schemas/PlanStrategySpec' });
+    expect(schemas.EvaluateBody.properties.policy.oneOf).toEqual(
+      ['SingleStrategySpec', 'ShadowEvaluationPolicy', 'CanaryStrategySpec', 'FixedBanditPolicy'].map((name) => ({ $ref: `#/components/schemas/${name}` })),
+    );
+    expect(Object.keys(schemas.FixedBanditPolicy.properties)).toEqual(expect.arrayContaining(['type', 'weights']));
+  });
 });

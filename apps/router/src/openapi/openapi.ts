@@ -23,12 +23,16 @@ const CONTRACT_CLASSES = new Set(
 export function contractSchemas(): Record<string, object> {
   const all = validationMetadatasToSchemas({ classTransformerMetadataStorage: transformerMetadata, refPointerPrefix: '#/components/schemas/' });
   const schemas = Object.fromEntries(Object.entries(all).filter(([name]) => CONTRACT_CLASSES.has(name)));
-  // The converter reads @Type's class, not its discriminator: a strategy is one class per `type`.
-  const input = schemas.DeploymentSpecInput as { properties: Record<string, object> };
-  input.properties.strategy = {
-    oneOf: contracts.STRATEGY_CLASSES.map(({ value }) => ({ $ref: `#/components/schemas/${value.name}` })),
-    discriminator: { propertyName: 'type' },
-  };
+  // The converter reads @Type's class, not its discriminator: a strategy and an evaluation's policy are one class per `type`.
+  for (const [schema, field, classes] of [
+    ['DeploymentSpecInput', 'strategy', contracts.STRATEGY_CLASSES],
+    ['EvaluateBody', 'policy', contracts.EVALUATION_POLICY_CLASSES],
+  ] as const) {
+    (schemas[schema] as { properties: Record<string, object> }).properties[field] = {
+      oneOf: classes.map(({ value }) => ({ $ref: `#/components/schemas/${value.name}` })),
+      discriminator: { propertyName: 'type' },
+    };
+  }
   return schemas;
 }
 
