@@ -1,15 +1,11 @@
-import Redis from 'ioredis';
-import { Kafka, Producer } from 'kafkajs';
-import { JoinedEvent, Role, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { Kafka } from 'kafkajs';
+import { JoinedEvent, Role, validateDeploymentSpec } from '@switchyard/contracts';
 import { ArmStatsStore, parseStats } from '@switchyard/store';
 import { ArmStats, PlacedReward, recountRewards, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
-import { collect, groupCaughtUp, isolation, producerFor, Received, testKafka } from './support/kafka';
-import { freePort, ServiceProcess, spawnService } from './support/processes';
-import { PrivateRedis, startPrivateRedis } from './support/private-redis';
-import { deleteByPrefix } from './support/redis';
-import { http, RunningService, startService, testSpecLog } from './support/services';
-import type { OpenSpecLog } from '@switchyard/spec-log';
+import { collect, groupCaughtUp, isolation, Received } from './support/kafka';
+import { http, RunningService } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 import { joinedEvent, JoinedFields, sendEvents } from './support/events';
 
@@ -29,15 +25,20 @@ const placed = (message: Received): PlacedReward => ({ ...(message.value as Join
 
 describe('bandit-updater (real Kafka and Redis)', () => {
   const ids = isolation('updater');
-  const topics = topicNames(ids.topicPrefix);
   const group = `updater-${ids.groupSuffix}`;
-  let kafka: Kafka;
-  let producer: Producer;
-  let updater: RunningService;
-  let specs: OpenSpecLog;
+  const updaterEnv = { UPDATE_GROUP: group, SNAPSHOT_INTERVAL_MS: '300', RECONCILE_INTERVAL_MS: '500' };
+  const stack = useStack({
+    ids,
+    services: { updater: [banditUpdaterService, updaterEnv] },
+    specLog: true,
+    redis: true,
+    producer: true,
+    collect: { dlq: 'dlq', events: 'deploymentEvents' },
+  });
+  const { kafka, topics, specs, redis, producer, dlq, events, start } = stack;
+  /** The updater now running: the stack's, until a test restarts it. */
+  let updater: RunningService = stack.updater;
   let stats: ArmStatsStore;
-  let dlq: { messages: Received[]; stop: () => Promise<void> };
-  let events: { messages: Received[]; stop: () => Promise<void> };
   let sequence = 0;
 
   const variants = (...names: string[]) => names.map((name) => ({ name, url: 'http://127.0.0.1:9', model: `m-${name}` }));
@@ -51,31 +52,8 @@ describe('bandit-updater (real Kafka and Redis)', () => {
   const caughtUp = () => groupCaughtUp(kafka, group, [topics.joined]);
   const metrics = async () => (await http('GET', `${updater.url}/metrics`)).body as string;
 
-  const updaterEnv = {
-    TOPIC_PREFIX: ids.topicPrefix,
-    REDIS_PREFIX: ids.redisPrefix,
-    UPDATE_GROUP: group,
-    SNAPSHOT_INTERVAL_MS: '300',
-    RECONCILE_INTERVAL_MS: '500',
-  };
-
-  beforeAll(async () => {
-    kafka = testKafka();
-    updater = await startService(banditUpdaterService, updaterEnv);
-    specs = await testSpecLog({ TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix });
+  beforeAll(() => {
     stats = updater.app.get(ArmStatsStore);
-    producer = await producerFor(kafka);
-    dlq = await collect(kafka, topics.dlq);
-    events = await collect(kafka, topics.deploymentEvents);
-  });
-
-  afterAll(async () => {
-    await specs?.close();
-    await dlq?.stop();
-    await events?.stop();
-    await producer?.disconnect();
-    await updater?.close();
-    await deleteByPrefix(ids.redisPrefix);
   });
 
   it('counts every joined event once, served and shadow apart, and sends poison to the DLQ', async () => {
@@ -119,7 +97,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     } finally {
       await admin.disconnect();
     }
-    updater = await startService(banditUpdaterService, updaterEnv);
+    updater = await start(banditUpdaterService, updaterEnv);
     stats = updater.app.get(ArmStatsStore);
     await waitFor(caughtUp, { what: 'the updater to read the topic again' });
     expect({ loop: await stats.read('loop'), other: await stats.read('other') }).toEqual(before);
@@ -195,12 +173,7 @@ describe('bandit-updater (real Kafka and Redis)', () => {
 
   it('recognises a deployment deleted and created again while no updater listened', async () => {
     // What an earlier life left behind, recorded at a higher version than the new life has.
-    const redis = new Redis(process.env.REDIS_URL!);
-    try {
-      await redis.hset(stats.armsKey('loop'), '_born', '2020-01-01T00:00:00.000Z', '_v', '9', 'a', '4');
-    } finally {
-      redis.disconnect();
-    }
+    await redis.hset(stats.armsKey('loop'), '_born', '2020-01-01T00:00:00.000Z', '_v', '9', 'a', '4');
     // Another spec (the same one again would be no new version): its variants listed the other way round.
     expect(await put('loop', ['e', 'a'])).toBe(2);
     await waitFor(async () => (await redisArms())._v === '2', { what: 'the new life recorded' });
@@ -208,27 +181,16 @@ describe('bandit-updater (real Kafka and Redis)', () => {
     expect(await stats.read('loop')).toEqual({});
   });
 
-  async function redisArms(): Promise<Record<string, string>> {
-    const redis = new Redis(process.env.REDIS_URL!);
-    try {
-      return await redis.hgetall(stats.armsKey('loop'));
-    } finally {
-      redis.disconnect();
-    }
-  }
+  const redisArms = (): Promise<Record<string, string>> => redis.hgetall(stats.armsKey('loop'));
 });
 
 describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', () => {
   const ids = isolation('updater-kill');
-  const topics = topicNames(ids.topicPrefix);
   const group = `updater-${ids.groupSuffix}`;
-  const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, UPDATE_GROUP: group, KAFKA_SESSION_TIMEOUT_MS: '6000' };
+  const env = { UPDATE_GROUP: group, KAFKA_SESSION_TIMEOUT_MS: '6000' };
   const TOTAL = 5000;
   const DEPLOYMENTS = ['alpha', 'beta'];
-  let redis: Redis;
-  let kafka: Kafka;
-  let producer: Producer;
-  const running: ServiceProcess[] = [];
+  const { kafka, topics, redis, producer, spawn } = useStack({ ids, redis: true, producer: true });
 
   /** Joined events as the joiner writes them: each pair once. */
   function stream(): JoinedEvent[] {
@@ -275,23 +237,9 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     }).length;
   }
 
-  beforeAll(async () => {
-    redis = new Redis(process.env.REDIS_URL!);
-    kafka = testKafka();
-  });
-
-  afterAll(async () => {
-    for (const service of running) service.child.kill('SIGKILL');
-    await producer?.disconnect();
-    redis?.disconnect();
-    await deleteByPrefix(ids.redisPrefix);
-  });
-
   it('ends with statistics equal to a recount of the joined topic: nothing lost, nothing applied twice', async () => {
     const started = Date.now();
-    const first = await spawnService('bandit-updater', await freePort(), env);
-    running.push(first);
-    producer = await producerFor(kafka);
+    const first = await spawn('bandit-updater', env);
     const events = stream();
     const unique = events.length;
 
@@ -321,8 +269,7 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
     await seen.stop();
     const atKill = await countsInRedis();
 
-    const second = await spawnService('bandit-updater', await freePort(), env);
-    running.push(second);
+    const second = await spawn('bandit-updater', env);
     await producing;
     const total = await topicSize(kafka, topics.joined);
     expect(total).toBe(TOTAL);
@@ -357,14 +304,16 @@ describe('bandit-updater process killed mid-stream (SIGKILL, real processes)', (
 
 describe('bandit-updater after Redis was lost (private Redis restarted empty, two updaters in one group)', () => {
   const ids = isolation('updater-rebuild');
-  const topics = topicNames(ids.topicPrefix);
   const group = `updater-${ids.groupSuffix}`;
   const DEPLOYMENTS = ['north', 'south', 'east'];
-  let privateRedis: PrivateRedis;
-  let redis: Redis;
-  let kafka: Kafka;
-  let producer: Producer;
-  const updaters: RunningService[] = [];
+  const updaterEnv = { UPDATE_GROUP: group };
+  const { kafka, topics, privateRedis, redis, producer, updaterA, updaterB } = useStack({
+    ids,
+    privateRedis: true,
+    services: { updaterA: [banditUpdaterService, updaterEnv], updaterB: [banditUpdaterService, updaterEnv] },
+    redis: true,
+    producer: true,
+  });
   let sequence = 0;
 
   /** `count` joined events with fresh request ids (spread over every partition), each pair once. */
@@ -420,22 +369,6 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     return true;
   }
 
-  beforeAll(async () => {
-    privateRedis = await startPrivateRedis();
-    redis = new Redis(privateRedis.url);
-    kafka = testKafka();
-    const env = { TOPIC_PREFIX: ids.topicPrefix, REDIS_PREFIX: ids.redisPrefix, REDIS_URL: privateRedis.url, UPDATE_GROUP: group };
-    for (let i = 0; i < 2; i++) updaters.push(await startService(banditUpdaterService, env));
-    producer = await producerFor(kafka);
-  });
-
-  afterAll(async () => {
-    for (const updater of updaters) await updater.close();
-    await producer?.disconnect();
-    redis?.disconnect();
-    await privateRedis?.stop();
-  });
-
   it('keeps a constant number of keys however many events it applies', async () => {
     await sendEvents(producer, topics.joined, traffic(600));
     await waitFor(async () => (await applied()) === 600, { what: 'the first 600 events applied' });
@@ -461,7 +394,7 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of the topic', timeoutMs: 60000, intervalMs: 200 });
     const total = [...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0);
     expect(total).toBe(sequence);
-    const metrics = (await Promise.all(updaters.map((u) => http('GET', `${u.url}/metrics`)))).map((r) => r.body as string).join('\n');
+    const metrics = (await Promise.all([updaterA, updaterB].map((u) => http('GET', `${u.url}/metrics`)))).map((r) => r.body as string).join('\n');
     expect(metrics).toMatch(/switchyard_updater_partition_rewinds_total\{[^}]*\} [1-9]/);
     process.stdout.write(`rebuild test: ${total} joined events rebuilt in ${Date.now() - started} ms after Redis was restarted empty\n`);
   });

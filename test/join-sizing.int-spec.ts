@@ -37,7 +37,7 @@ describe('join state sizing (a private Redis)', () => {
     requestId: p.requestId,
     deployment: p.deployment,
     pair: pairField(p),
-    json: JSON.stringify(p),
+    prediction: p,
     token: `switchyard.predictions:3:${offset}`,
   });
 
@@ -68,7 +68,7 @@ describe('join state sizing (a private Redis)', () => {
 
     const feedback = Array.from({ length: PENDING }, (_, i) => ({
       requestId: prediction(i).requestId,
-      json: JSON.stringify({ feedbackAt: new Date().toISOString(), label: 1 }),
+      feedback: { feedbackAt: new Date().toISOString(), label: 1 },
       token: `switchyard.feedback:3:${i}`,
     }));
     const beforeFeedback = await usedMemory();

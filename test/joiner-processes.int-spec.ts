@@ -1,11 +1,9 @@
-import { Kafka, Producer } from 'kafkajs';
-import { PredictionEvent, topicNames } from '@switchyard/contracts';
+import { PredictionEvent } from '@switchyard/contracts';
 import { groundTruth, predict, randomFeatures, seededRng } from '@switchyard/demo-models';
-import { collect, Collector, groupCaughtUp, isolation, producerFor, readThrough, testKafka } from './support/kafka';
-import { freePort, ServiceProcess, spawnService } from './support/processes';
-import { startPrivateRedis } from './support/private-redis';
-import { deleteByPrefix } from './support/redis';
-import { http, testSpecLog } from './support/services';
+import { Collector, groupCaughtUp, isolation, readThrough } from './support/kafka';
+import { freePort, ServiceProcess } from './support/processes';
+import { http } from './support/services';
+import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
 import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
 
@@ -31,63 +29,40 @@ function stream(): { predictions: PredictionEvent[]; feedback: object[] } {
   return { predictions: [...predictions, ...predictions.slice(0, REQUESTS / 5)], feedback: [...feedback, ...feedback.slice(0, REQUESTS / 10)] };
 }
 
-describe('feedback-joiner processes: SIGKILL and a shared consumer group', () => {
-  let kafka: Kafka;
-  let producer: Producer;
-  const processes: ServiceProcess[] = [];
-  const data = stream();
-
-  beforeAll(async () => {
-    kafka = testKafka();
-    producer = await producerFor(kafka);
-  });
-
-  afterAll(async () => {
-    for (const p of processes) p.child.kill('SIGKILL');
-    await producer?.disconnect();
-  });
-
-  /** Creates the deployment and the topics under a fresh prefix (in `redisUrl`, else the shared Redis), and starts reading the joined topic. */
-  async function setUp(name: string, redisUrl?: string) {
-    const ids = isolation(name);
-    const topics = topicNames(ids.topicPrefix);
-    const env = {
-      TOPIC_PREFIX: ids.topicPrefix,
-      REDIS_PREFIX: ids.redisPrefix,
-      JOIN_GROUP: `joiner-${ids.groupSuffix}`,
-      LOG_LEVEL: 'warn',
-      KAFKA_SESSION_TIMEOUT_MS: '6000',
-      JOIN_SWEEP_INTERVAL_MS: '500',
-      ...(redisUrl && { REDIS_URL: redisUrl }),
-    };
-    // Running through the flow, the spec log restores the spec to a Redis restarted empty.
-    const specs = await testSpecLog(env);
-    await specs.put('churn', {
+/**
+ * A flow of its own under a fresh prefix (in a private Redis when asked): the stack reads the
+ * joined topic and creates the deployment; the test spawns the joiners, which die with the stack.
+ */
+function useFlow(name: string, privateRedis = false) {
+  const stack = useStack({ ids: isolation(name), privateRedis, specLog: true, producer: true, collect: { joined: 'joined' } });
+  const { kafka, topics, specs, producer, joined } = stack;
+  const group = `joiner-${stack.ids.groupSuffix}`;
+  // The spec log stays open through the flow: it restores the spec to a Redis restarted empty.
+  beforeAll(() =>
+    specs.put('churn', {
       variants: [
         { name: 'v1', url: 'http://127.0.0.1:9', model: 'churn-v1' },
         { name: 's1', url: 'http://127.0.0.1:9', model: 'churn-v3' },
       ],
       strategy: { type: 'shadow', primary: 'v1', shadows: ['s1'] },
-    } as never);
-    const joined = await collect(kafka, topics.joined);
-    const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
-    const spawnJoiner = async (instance: string, port?: number) => {
-      const joiner = await spawnService('feedback-joiner', port ?? (await freePort()), { ...env, INSTANCE_ID: instance });
-      processes.push(joiner);
-      return joiner;
-    };
-    const finish = async () => {
-      await waitFor(() => groupCaughtUp(kafka, env.JOIN_GROUP, [topics.predictions, topics.shadowPredictions, topics.feedback]), {
-        timeoutMs: 90000,
-        what: 'the joiners to commit every input',
-      });
-      await readThrough(kafka, topics.joined, joined);
-      await joined.stop();
-      await specs.close();
-      await deleteByPrefix(ids.redisPrefix);
-    };
-    return { topics, joined, send, spawnJoiner, finish };
-  }
+    } as never),
+  );
+  const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
+  const joinerEnv = { JOIN_GROUP: group, LOG_LEVEL: 'warn', KAFKA_SESSION_TIMEOUT_MS: '6000', JOIN_SWEEP_INTERVAL_MS: '500' };
+  const spawnJoiner = (instance: string, port?: number) => stack.spawn('feedback-joiner', { ...joinerEnv, INSTANCE_ID: instance }, port);
+  /** Waits until the joiners committed every input and the collector read every joined event. */
+  const finish = async () => {
+    await waitFor(() => groupCaughtUp(kafka, group, [topics.predictions, topics.shadowPredictions, topics.feedback]), {
+      timeoutMs: 90000,
+      what: 'the joiners to commit every input',
+    });
+    await readThrough(kafka, topics.joined, joined);
+  };
+  return { topics, joined, privateRedis: stack.privateRedis, send, spawnJoiner, finish };
+}
+
+describe('feedback-joiner processes: SIGKILL and a shared consumer group', () => {
+  const data = stream();
 
   function expectEachPairOnce(joined: Collector): void {
     const pairs = joined.messages.map((m) => `${m.value.requestId}/${m.value.variant}/${m.value.role}`);
@@ -98,58 +73,64 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
     expect(counts.size).toBe(2 * REQUESTS);
   }
 
-  it('holds each pair exactly once after the joiner is SIGKILLed mid-stream and restarted', async () => {
-    const flow = await setUp('joiner-kill');
-    await flow.send(
-      flow.topics.predictions,
-      data.predictions.filter((p) => p.role === 'served'),
-    );
-    await flow.send(
-      flow.topics.shadowPredictions,
-      data.predictions.filter((p) => p.role === 'shadow'),
-    );
-    const port = await freePort();
-    const first = await flow.spawnJoiner('kill-test', port);
-    await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
-    await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiner to be mid-stream' });
-    first.child.kill('SIGKILL');
-    await first.exited;
-    const seenBeforeRestart = flow.joined.messages.length;
-    expect(seenBeforeRestart).toBeLessThan(2 * REQUESTS);
+  describe('one joiner', () => {
+    const flow = useFlow('joiner-kill');
 
-    await flow.spawnJoiner('kill-test', port);
-    await flow.finish();
-    expectEachPairOnce(flow.joined);
+    it('holds each pair exactly once after the joiner is SIGKILLed mid-stream and restarted', async () => {
+      await flow.send(
+        flow.topics.predictions,
+        data.predictions.filter((p) => p.role === 'served'),
+      );
+      await flow.send(
+        flow.topics.shadowPredictions,
+        data.predictions.filter((p) => p.role === 'shadow'),
+      );
+      const port = await freePort();
+      const first = await flow.spawnJoiner('kill-test', port);
+      await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
+      await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiner to be mid-stream' });
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const seenBeforeRestart = flow.joined.messages.length;
+      expect(seenBeforeRestart).toBeLessThan(2 * REQUESTS);
+
+      await flow.spawnJoiner('kill-test', port);
+      await flow.finish();
+      expectEachPairOnce(flow.joined);
+    });
   });
 
-  it('splits the partitions between two joiners of one group and joins the same set as one', async () => {
-    const flow = await setUp('joiner-pair');
-    const [a, b] = [await flow.spawnJoiner('pair-a'), await flow.spawnJoiner('pair-b')];
-    await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
-    await flow.send(
-      flow.topics.predictions,
-      data.predictions.filter((p) => p.role === 'served'),
-    );
-    await flow.send(
-      flow.topics.shadowPredictions,
-      data.predictions.filter((p) => p.role === 'shadow'),
-    );
-    await flow.finish();
-    expectEachPairOnce(flow.joined);
-    const joinedBy = async (joiner: ServiceProcess) => {
-      const text = (await http('GET', `${joiner.url}/metrics`)).body as string;
-      return [...text.matchAll(/^switchyard_joiner_joined_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-    };
-    const [byA, byB] = [await joinedBy(a), await joinedBy(b)];
-    expect(byA).toBeGreaterThan(0);
-    expect(byB).toBeGreaterThan(0);
-    expect(byA + byB).toBe(2 * REQUESTS);
+  describe('two joiners', () => {
+    const flow = useFlow('joiner-pair');
+
+    it('splits the partitions between two joiners of one group and joins the same set as one', async () => {
+      const [a, b] = [await flow.spawnJoiner('pair-a'), await flow.spawnJoiner('pair-b')];
+      await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
+      await flow.send(
+        flow.topics.predictions,
+        data.predictions.filter((p) => p.role === 'served'),
+      );
+      await flow.send(
+        flow.topics.shadowPredictions,
+        data.predictions.filter((p) => p.role === 'shadow'),
+      );
+      await flow.finish();
+      expectEachPairOnce(flow.joined);
+      const joinedBy = async (joiner: ServiceProcess) => {
+        const text = (await http('GET', `${joiner.url}/metrics`)).body as string;
+        return [...text.matchAll(/^switchyard_joiner_joined_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      };
+      const [byA, byB] = [await joinedBy(a), await joinedBy(b)];
+      expect(byA).toBeGreaterThan(0);
+      expect(byB).toBeGreaterThan(0);
+      expect(byA + byB).toBe(2 * REQUESTS);
+    });
   });
 
-  it('joins every pair exactly once when Redis restarts empty mid-stream under two joiners', async () => {
-    const redis = await startPrivateRedis();
-    try {
-      const flow = await setUp('joiner-loss', redis.url);
+  describe('two joiners on a private Redis', () => {
+    const flow = useFlow('joiner-loss', true);
+
+    it('joins every pair exactly once when Redis restarts empty mid-stream under two joiners', async () => {
       await Promise.all([flow.spawnJoiner('loss-a'), flow.spawnJoiner('loss-b')]);
       await flow.send(
         flow.topics.predictions,
@@ -163,14 +144,12 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
       await flow.send(flow.topics.feedback, feedback.slice(0, REQUESTS / 2));
       await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiners to be mid-stream' });
 
-      await redis.restartEmpty();
+      await flow.privateRedis.restartEmpty();
       // The joiners refuse to join until their rebuild from Kafka is over; the spec log puts the spec back.
       await flow.send(flow.topics.feedback, feedback.slice(REQUESTS / 2));
       await flow.finish();
       expectEachPairOnce(flow.joined);
-    } finally {
-      await redis.stop();
-    }
-    // Two joiners, a restart and a rebuild: 75 s alone on the 2-core machine, more when it is shared.
-  }, 300000);
+      // Two joiners, a restart and a rebuild: 75 s alone on the 2-core machine, more when it is shared.
+    }, 300000);
+  });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { predictionEvent } from '@switchyard/contracts';
 import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
-import { ArmStatsStore, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
+import { ArmStatsStore, encodePrediction, encodeStoredFeedback, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
 import { describeOnEachRedis } from './support/redis';
 
 /**
@@ -155,16 +155,17 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
           requestId: requestIds[p.request],
           deployment: p.deployment,
           pair: pairField(p),
-          // Distinct per message, and what the joiner stores: the store answers it decoded.
-          json: JSON.stringify(
-            predictionEvent({ ...p, requestId: requestIds[p.request], strategy: 'canary', specVersion: 1, probability: 1, latencyMs: i }, new Date(0)),
+          // Distinct per message: the store answers it decoded.
+          prediction: predictionEvent(
+            { ...p, requestId: requestIds[p.request], strategy: 'canary', specVersion: 1, probability: 1, latencyMs: i },
+            new Date(0),
           ),
           token: `predictions:0:${i}`,
         }));
         const feedback = messages.feedback.map((f, i) => ({
           requestId: requestIds[f.request],
           deployment: f.scope,
-          json: JSON.stringify({ feedbackAt: new Date(0).toISOString(), reward: i }),
+          feedback: { feedbackAt: new Date(0).toISOString(), reward: i },
           token: `feedback:0:${i}`,
         }));
         const ledgerOf = (requestId: string) => ledgers[requestIds.indexOf(requestId)];
@@ -176,7 +177,10 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
         for (const call of calls) {
           if (call.kind === 'predictions') {
             const records = call.picks.map((n) => predictions[n % predictions.length]);
-            const expected = records.map((r) => ({ requestId: r.requestId, ...ledgerOf(r.requestId).recordPrediction(r, call.replay) }));
+            const expected = records.map((r) => ({
+              requestId: r.requestId,
+              ...ledgerOf(r.requestId).recordPrediction({ ...r, json: encodePrediction(r.prediction) }, call.replay),
+            }));
             expect({ call, stored: await store.recordPredictions(records, timing, call.replay) }).toEqual({
               call,
               stored: {
@@ -188,7 +192,7 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
             const records = call.picks.map((n) => feedback[n % feedback.length]);
             const expected = records.flatMap((r) =>
               ledgerOf(r.requestId)
-                .recordFeedback({ scope: r.deployment, json: r.json, token: r.token }, call.replay)
+                .recordFeedback({ scope: r.deployment, json: encodeStoredFeedback(r.feedback), token: r.token }, call.replay)
                 .map((joined) => decoded(r.requestId, joined)),
             );
             expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).sort(byText) }).toEqual({ call, joined: expected.sort(byText) });

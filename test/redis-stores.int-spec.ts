@@ -2,7 +2,16 @@ import { Cluster } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DecisionEvent, envelope, SpecChangeEvent } from '@switchyard/contracts';
 import { addReportCounts, applySpecChange, emptyRecord, JOIN_BUCKETS, joinBucket, reportCounts, type RolloutState } from '@switchyard/strategies';
-import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, JoinStateStore, RedisClient, ReportStore, RolloutStateStore } from '@switchyard/store';
+import {
+  ArmStatsStore,
+  BanditWeightsStore,
+  DeploymentRegistry,
+  JoinStateStore,
+  type PredictionRecord,
+  RedisClient,
+  ReportStore,
+  RolloutStateStore,
+} from '@switchyard/store';
 import { describeOnEachRedis, serversOf, TestRedis, useTestRedis } from './support/redis';
 import { waitFor } from './support/wait';
 
@@ -153,11 +162,11 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     const ids: string[] = [];
     for (let i = 0; ids.length < JOIN_BUCKETS * 2; i++) ids.push(`req-${i}`);
     expect(new Set(ids.map(joinBucket)).size).toBe(JOIN_BUCKETS);
-    const predictions = ids.map((requestId, i) => ({
+    const predictions = ids.map((requestId, i): PredictionRecord => ({
       requestId,
       deployment: 'churn',
       pair: 'churn:v1:served',
-      json: JSON.stringify({
+      prediction: {
         ...envelope('prediction'),
         requestId,
         deployment: 'churn',
@@ -168,11 +177,11 @@ describeOnEachRedis('JoinStateStore', (redis) => {
         probability: 1,
         outputs: [],
         latencyMs: 1,
-      }),
+      },
       token: `p:0:${i}`,
     }));
     expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
-    const feedback = ids.map((requestId, i) => ({ requestId, json: JSON.stringify({ feedbackAt: new Date().toISOString(), reward: 1 }), token: `f:0:${i}` }));
+    const feedback = ids.map((requestId, i) => ({ requestId, feedback: { feedbackAt: new Date().toISOString(), reward: 1 }, token: `f:0:${i}` }));
     const joined = await store.recordFeedback(feedback, timing);
     expect(joined.map((c) => ('prediction' in c ? [c.requestId, c.prediction.requestId, c.feedback.reward] : c.undecodable.message)).sort()).toEqual(
       ids.map((id) => [id, id, 1]).sort(),

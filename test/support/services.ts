@@ -24,7 +24,9 @@ export async function startService<E extends BaseEnv>(definition: ServiceDefinit
   const app = await createService(definition, env);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+  // Once only: a test that restarts a service closes it itself, and its stack closes it again.
+  let closed: Promise<void> | undefined;
+  return { app, url: `http://127.0.0.1:${port}`, close: () => (closed ??= app.close()) };
 }
 
 /** A spec-log writer for tests that run no router (the services under test only read specs). */

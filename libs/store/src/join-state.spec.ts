@@ -1,5 +1,5 @@
 import { envelope, PredictionEvent } from '@switchyard/contracts';
-import { decodePrediction, decodeStoredFeedback } from './join-state';
+import { decodePrediction, decodeStoredFeedback, encodePrediction, encodeStoredFeedback } from './join-state';
 
 const prediction: PredictionEvent = {
   ...envelope('prediction'),
@@ -13,6 +13,20 @@ const prediction: PredictionEvent = {
   outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
   latencyMs: 4.2,
 };
+
+describe(encodePrediction.name, () => {
+  it('stores a prediction as decodePrediction reads it back', () => {
+    expect(decodePrediction(encodePrediction(prediction))).toEqual({ ok: true, value: prediction });
+  });
+});
+
+describe(encodeStoredFeedback.name, () => {
+  it('stores feedback as decodeStoredFeedback reads it back, leaving out what it lacks', () => {
+    const feedback = { feedbackAt: '2026-12-07T00:00:00.000Z', label: 0 };
+    expect(decodeStoredFeedback(encodeStoredFeedback(feedback))).toEqual({ ok: true, value: feedback });
+    expect(decodeStoredFeedback(encodeStoredFeedback({ feedbackAt: 'x', reward: -1 }))).toEqual({ ok: true, value: { feedbackAt: 'x', reward: -1 } });
+  });
+});
 
 describe(decodePrediction.name, () => {
   it('decodes a stored prediction event as it was', () => {

@@ -48,7 +48,7 @@ export interface PredictionRecord {
   deployment: string;
   /** `<deployment>:<variant>:<role>` (pairField): one joined event per pair and request. */
   pair: string;
-  json: string;
+  prediction: PredictionEvent;
   /** Coordinates of the Kafka message carrying it: the claim on the pairs it completes. */
   token: string;
 }
@@ -57,7 +57,7 @@ export interface FeedbackRecord {
   requestId: string;
   /** The deployment it is ground truth for; absent: every deployment's prediction of the request. */
   deployment?: string;
-  json: string;
+  feedback: StoredFeedback;
   token: string;
 }
 
@@ -172,7 +172,7 @@ export class JoinStateStore {
     if (!records.length) return { candidates: [], first: [] };
     const replies = (await this.perBucket(this.redis.joinPredictions.bind(this.redis), records, replay, (r, i) => {
       const { ttlSeconds, nowMs } = timing(r, i);
-      return [r.pair, r.deployment, r.json, ttlSeconds, nowMs, r.requestId, r.token];
+      return [r.pair, r.deployment, encodePrediction(r.prediction), ttlSeconds, nowMs, r.requestId, r.token];
     })) as [number, string?, string?][];
     return {
       first: replies.map(([first]) => first === 1),
@@ -188,7 +188,7 @@ export class JoinStateStore {
     if (!records.length) return [];
     const replies = (await this.perBucket(this.redis.joinFeedback.bind(this.redis), records, replay, (r, i) => {
       const { ttlSeconds, nowMs } = timing(r, i);
-      return [r.deployment ?? '', r.json, ttlSeconds, nowMs, r.requestId, r.token];
+      return [r.deployment ?? '', encodeStoredFeedback(r.feedback), ttlSeconds, nowMs, r.requestId, r.token];
     })) as string[][];
     return records.flatMap((r, i) => {
       const reply = replies[i];
@@ -267,9 +267,19 @@ export class JoinStateStore {
   }
 }
 
+/** A prediction as it is stored: the event's JSON. */
+export function encodePrediction(prediction: PredictionEvent): string {
+  return JSON.stringify(prediction);
+}
+
 /** A stored prediction: the event as the joiner validated it from Kafka. */
 export function decodePrediction(json: string): Validated<PredictionEvent> {
   return parseAndValidate(PredictionEvent, json);
+}
+
+/** Feedback as it is stored: its JSON. */
+export function encodeStoredFeedback(feedback: StoredFeedback): string {
+  return JSON.stringify(feedback);
 }
 
 /** Stored feedback as `feedbackRecord` keeps it: when it came, and its label and (finite) reward when given. */

@@ -70,10 +70,12 @@ describe(joinTiming.name, () => {
 
 describe('records', () => {
   it('claim with the Kafka coordinates and keep a prediction per deployment, variant and role', () => {
-    expect(predictionRecord(at(7), prediction('a', { variant: 's1', role: 'shadow' }))).toMatchObject({
+    const event = prediction('a', { variant: 's1', role: 'shadow' });
+    expect(predictionRecord(at(7), event)).toEqual({
       requestId: 'r-1',
       deployment: 'a',
       pair: 'a:s1:shadow',
+      prediction: event,
       token: 'sy.predictions:4:7',
     });
   });
@@ -82,7 +84,7 @@ describe('records', () => {
     expect(feedbackRecord(at(8), { requestId: 'r-1', deployment: 'a', label: 1 })).toEqual({
       requestId: 'r-1',
       deployment: 'a',
-      json: JSON.stringify({ feedbackAt: new Date(1700000000000).toISOString(), label: 1 }),
+      feedback: { feedbackAt: new Date(1700000000000).toISOString(), label: 1 },
       token: 'sy.predictions:4:8',
     });
     expect(feedbackRecord(at(9), { requestId: 'r-1', reward: 0.5 }).deployment).toBeUndefined();

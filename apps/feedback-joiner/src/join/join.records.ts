@@ -28,7 +28,7 @@ export function predictionRecord(message: Coordinates, prediction: PredictionEve
     requestId: prediction.requestId,
     deployment: prediction.deployment,
     pair: pairField(prediction),
-    json: JSON.stringify(prediction),
+    prediction,
     token: tokenOf(message),
   };
 }
@@ -38,10 +38,10 @@ export function feedbackRecord(
   message: Coordinates & Pick<InboundMessage, 'timestamp'>,
   { requestId, deployment, label, reward, occurredAt }: FeedbackEvent,
 ): FeedbackRecord {
-  const stored: StoredFeedback = { feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString() };
-  if (label !== undefined) stored.label = label;
-  if (reward !== undefined) stored.reward = reward;
-  return { requestId, deployment, json: JSON.stringify(stored), token: tokenOf(message) };
+  const feedback: StoredFeedback = { feedbackAt: occurredAt ?? new Date(Number(message.timestamp)).toISOString() };
+  if (label !== undefined) feedback.label = label;
+  if (reward !== undefined) feedback.reward = reward;
+  return { requestId, deployment, feedback, token: tokenOf(message) };
 }
 
 /** Per deployment of a predictions batch: its last offset and the counters of the first copies it stored. */
