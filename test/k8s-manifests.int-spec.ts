@@ -13,12 +13,7 @@ import * as autoscalingV2 from 'kubernetes-models/autoscaling/v2';
 import * as networkingV1 from 'kubernetes-models/networking.k8s.io/v1';
 import * as policyV1 from 'kubernetes-models/policy/v1';
 import * as coreV1 from 'kubernetes-models/v1';
-import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
-import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
-import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
-import { routerService } from '../apps/router/src/router.service-definition';
-import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
+import { SERVICES } from '../tools/config-docs';
 import { ensureDebianPackage } from './support/debian';
 
 const ROOT = join(__dirname, '..');
@@ -38,16 +33,6 @@ const MODELS: Record<string, Record<string, unknown>> = {
   'keda.sh/v1alpha1': kedaV1alpha1,
   'monitoring.coreos.com/v1': monitoringV1,
 };
-
-/** The Switchyard services, each as the Deployment `switchyard-<name>`; model-server only in dev. */
-const SERVICES: { name: string; envClass: ClassConstructor<object> }[] = [
-  routerService,
-  shadowWorkerService,
-  feedbackJoinerService,
-  banditUpdaterService,
-  rolloutControllerService,
-  modelServerService,
-];
 
 /** The consumers KEDA scales: the variable naming their group, and the topic they are scaled on (none: all the group's). */
 const LAG_SCALED: { service: string; groupVariable: string; topic?: TopicKey }[] = [
