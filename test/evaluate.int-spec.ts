@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Producer } from 'kafkajs';
-import { envelope, JoinedEvent, topicNames } from '@switchyard/contracts';
+import { topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { joinedEvent, sendEvents } from './support/events';
 import { groupCaughtUp, isolation, producerFor } from './support/kafka';
 import { http } from './support/services';
 import { useStack } from './support/stack';
@@ -148,27 +148,9 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     expect((await evaluate({ policy: { type: 'single', variant: 'v1' } }, 'nope')).status).toBe(404);
   });
 
-  /** A joined event of a canary deployment over variants a and b, as the joiner writes it, with its Kafka key. */
-  function joined(deployment: string, requestId: string, variant: string, probability: number, reward: number, at: string) {
-    const event: JoinedEvent = {
-      ...envelope('joined'),
-      eventId: randomUUID(),
-      requestId,
-      deployment,
-      variant,
-      role: 'served',
-      strategy: 'canary',
-      specVersion: 1,
-      probability,
-      outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [1] }],
-      latencyMs: 1.2,
-      label: 1,
-      reward,
-      predictedAt: at,
-      feedbackAt: at,
-    };
-    return { key: requestId, value: JSON.stringify(event) };
-  }
+  /** A joined event of a canary deployment over variants a and b, as the joiner writes it. */
+  const joined = (deployment: string, requestId: string, variant: string, probability: number, reward: number, at: string) =>
+    joinedEvent({ requestId, deployment, variant, probability, reward, at, strategy: 'canary' });
 
   const canaryOfAB = (percent: number) => ({
     variants: [
@@ -184,7 +166,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     const producer = await producerFor(kafka);
     const at = new Date().toISOString();
     const messages = Array.from({ length: 200 }, (_, i) => joined('starved', `starved-${i}`, i % 20 === 0 ? 'b' : 'a', i % 20 === 0 ? 0.05 : 0.95, i % 2, at));
-    await producer.send({ topic: topics.joined, messages });
+    await sendEvents(producer, topics.joined, messages);
     await producer.disconnect();
     const answer = await evaluate({ policy: { type: 'single', variant: 'b' } }, 'starved');
     expect(answer.status).toBe(422);
@@ -217,7 +199,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
           }
           return joined('scan', `scan-${start + i}`, onB ? 'b' : 'a', onB ? 0.2 : 0.8, reward, since);
         });
-        await producer.send({ topic: topics.joined, messages });
+        await sendEvents(producer, topics.joined, messages);
       }
       const until = new Date(Date.now() + 1).toISOString();
       const answer = await evaluate({ policy: { type: 'single', variant: 'b' }, since, until }, 'scan');

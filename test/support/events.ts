@@ -21,25 +21,38 @@ export interface JoinedFields {
   role?: Role;
   specVersion?: number;
   reward: number;
+  strategy?: JoinedEvent['strategy'];
+  probability?: number;
+  /** When the prediction and its feedback happened. @default now */
+  at?: string;
 }
 
 /** A joined event as the joiner would publish it: deterministic eventId per (request, deployment, variant, role). */
-export function joinedEvent({ requestId, deployment, variant, role = 'served', specVersion = 1, reward }: JoinedFields): JoinedEvent {
+export function joinedEvent({
+  requestId,
+  deployment,
+  variant,
+  role = 'served',
+  specVersion = 1,
+  reward,
+  strategy = 'bandit',
+  probability = 0.5,
+  at = new Date().toISOString(),
+}: JoinedFields): JoinedEvent {
   const pair = { requestId, deployment, variant, role };
-  const now = new Date().toISOString();
   return {
     ...envelope('joined'),
     ...pair,
     eventId: joinedEventId(pair),
-    strategy: 'bandit',
+    strategy,
     specVersion,
-    probability: 0.5,
+    probability,
     outputs: [],
     latencyMs: 1,
     label: 1,
     reward,
-    predictedAt: now,
-    feedbackAt: now,
+    predictedAt: at,
+    feedbackAt: at,
   };
 }
 
