@@ -13,3 +13,6 @@ chmod +x dist/apps/cli/src/main.js
 mkdir -p dist/libs/store/src
 rm -rf dist/libs/store/src/lua
 cp -R libs/store/src/lua dist/libs/store/src/
+# The tests' log-folder rule is plain JavaScript (jest loads its reporter uncompiled); the
+# fault suite reaches it through test/support from dist.
+cp test/support/test-logs.js dist/test/support/
