@@ -14,7 +14,7 @@ if [[ ! -d node_modules || $(cat node_modules/.switchyard-lock 2>/dev/null) != "
 fi
 
 stamp=dist/.built
-if [[ ! -f $stamp ]] || [[ -n $(find apps libs demo bench faults tools tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" -type f -print -quit 2>/dev/null) ]]; then
+if [[ ! -f $stamp ]] || [[ -n $(find apps libs demo bench faults tools test scripts/post-build.sh tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" -type f -print -quit 2>/dev/null) ]]; then
   echo "[build] compiling TypeScript"
   # One command a line: set -e does not stop at a failure inside an && list, which would stamp a broken build.
   npx tsc -p tsconfig.build.json
