@@ -12,6 +12,7 @@ import {
   ReportStore,
   RolloutStateStore,
 } from '@switchyard/store';
+import { predictionEvent } from './support/events';
 import { describeOnEachRedis, serversOf, TestRedis, useTestRedis } from './support/redis';
 import { waitFor } from './support/wait';
 
@@ -166,18 +167,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
       requestId,
       deployment: 'churn',
       pair: 'churn:v1:served',
-      prediction: {
-        ...envelope('prediction'),
-        requestId,
-        deployment: 'churn',
-        variant: 'v1',
-        role: 'served',
-        strategy: 'single',
-        specVersion: 1,
-        probability: 1,
-        outputs: [],
-        latencyMs: 1,
-      },
+      prediction: predictionEvent({ requestId, deployment: 'churn', outputs: [] }),
       token: `p:0:${i}`,
     }));
     expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
