@@ -48,6 +48,17 @@ function useFlow(name: string, privateRedis = false) {
     } as never),
   );
   const send = (topic: string, values: { requestId: string }[]) => sendEvents(producer, topic, values);
+  /** Served predictions to their topic, shadow ones to theirs, as the router and the shadow worker publish them. */
+  const sendPredictions = async (predictions: { requestId: string; role: string }[]) => {
+    await send(
+      topics.predictions,
+      predictions.filter((p) => p.role === 'served'),
+    );
+    await send(
+      topics.shadowPredictions,
+      predictions.filter((p) => p.role === 'shadow'),
+    );
+  };
   const joinerEnv = { JOIN_GROUP: group, LOG_LEVEL: 'warn', KAFKA_SESSION_TIMEOUT_MS: '6000', JOIN_SWEEP_INTERVAL_MS: '500' };
   const spawnJoiner = (instance: string, port?: number) => stack.spawn('feedback-joiner', { ...joinerEnv, INSTANCE_ID: instance }, port);
   /** Waits until the joiners committed every input and the collector read every joined event. */
@@ -58,7 +69,7 @@ function useFlow(name: string, privateRedis = false) {
     });
     await readThrough(kafka, topics.joined, joined);
   };
-  return { topics, joined, privateRedis: stack.privateRedis, send, spawnJoiner, finish };
+  return { topics, joined, privateRedis: stack.privateRedis, send, sendPredictions, spawnJoiner, finish };
 }
 
 describe('feedback-joiner processes: SIGKILL and a shared consumer group', () => {
@@ -77,14 +88,7 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
     const flow = useFlow('joiner-kill');
 
     it('holds each pair exactly once after the joiner is SIGKILLed mid-stream and restarted', async () => {
-      await flow.send(
-        flow.topics.predictions,
-        data.predictions.filter((p) => p.role === 'served'),
-      );
-      await flow.send(
-        flow.topics.shadowPredictions,
-        data.predictions.filter((p) => p.role === 'shadow'),
-      );
+      await flow.sendPredictions(data.predictions);
       const port = await freePort();
       const first = await flow.spawnJoiner('kill-test', port);
       await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
@@ -106,14 +110,7 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
     it('splits the partitions between two joiners of one group and joins the same set as one', async () => {
       const [a, b] = [await flow.spawnJoiner('pair-a'), await flow.spawnJoiner('pair-b')];
       await flow.send(flow.topics.feedback, data.feedback as { requestId: string }[]);
-      await flow.send(
-        flow.topics.predictions,
-        data.predictions.filter((p) => p.role === 'served'),
-      );
-      await flow.send(
-        flow.topics.shadowPredictions,
-        data.predictions.filter((p) => p.role === 'shadow'),
-      );
+      await flow.sendPredictions(data.predictions);
       await flow.finish();
       expectEachPairOnce(flow.joined);
       const joinedBy = async (joiner: ServiceProcess) => {
@@ -132,14 +129,7 @@ describe('feedback-joiner processes: SIGKILL and a shared consumer group', () =>
 
     it('joins every pair exactly once when Redis restarts empty mid-stream under two joiners', async () => {
       await Promise.all([flow.spawnJoiner('loss-a'), flow.spawnJoiner('loss-b')]);
-      await flow.send(
-        flow.topics.predictions,
-        data.predictions.filter((p) => p.role === 'served'),
-      );
-      await flow.send(
-        flow.topics.shadowPredictions,
-        data.predictions.filter((p) => p.role === 'shadow'),
-      );
+      await flow.sendPredictions(data.predictions);
       const feedback = data.feedback as { requestId: string }[];
       await flow.send(flow.topics.feedback, feedback.slice(0, REQUESTS / 2));
       await waitFor(() => flow.joined.messages.length >= REQUESTS / 4, { what: 'the joiners to be mid-stream' });
