@@ -118,6 +118,13 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     { name: 'POST /v1/deployments/{name}/plan/resume', method: 'POST', path: name('/plan/resume'), valid: () => ({}) },
     { name: 'POST /v1/deployments/{name}/plan/abort', method: 'POST', path: name('/plan/abort'), valid: () => ({}) },
     { name: 'POST /v1/deployments/{name}/evaluate', method: 'POST', path: name('/evaluate'), valid: () => ({ policy: { type: 'single', variant: 'v1' } }) },
+    { name: 'GET /v1/deployments/{name}/verdict', method: 'GET', path: name('/verdict') },
+    {
+      name: 'POST /v1/flagger/{name}/{hook}',
+      method: 'POST',
+      path: (n) => `/v1/flagger/${n}/confirm-promotion`,
+      valid: () => ({ name: 'fuzz', namespace: 'models', phase: 'Progressing', checksum: 'c0ffee', metadata: { token: 'x' } }),
+    },
   ];
 
   it.each(routes)('$name: random and mutated bodies, names and headers get a 4xx with a reason', async (route) => {

@@ -122,7 +122,12 @@ describe('verdict: Argo Rollouts and Flagger read the rollout controller', () =>
 
     // A refusal carries the verdict, which Flagger logs in its events.
     const refused = await hook('good', 'rollback');
-    expect(refused.body).toMatchObject({ statusCode: 403, hook: 'rollback', verdict: { decision: 'promote' }, message: expect.stringMatching(/^rollback: promote: /) });
+    expect(refused.body).toMatchObject({
+      statusCode: 403,
+      hook: 'rollback',
+      verdict: { decision: 'promote' },
+      message: expect.stringMatching(/^rollback: promote: /),
+    });
   });
 
   it('walks a bad canary from continue to rollback, and Flagger is told to roll back', async () => {

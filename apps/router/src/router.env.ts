@@ -24,7 +24,7 @@ export class RouterEnv extends BaseEnv {
   FEEDBACK_API_KEY?: string;
 
   @Env(
-    'Bearer keys of the read API (GET /v1/deployments…, the verdict and Flagger hooks, the dashboard\'s calls, evaluate), comma-separated, each at least 16 characters; the admin keys are accepted too. Unset: reads are open, and evaluate takes the admin key only',
+    "Bearer keys of the read API (GET /v1/deployments…, the verdict and Flagger hooks, the dashboard's calls, evaluate), comma-separated, each at least 16 characters; the admin keys are accepted too. Unset: reads are open, and evaluate takes the admin key only",
   )
   @Secret()
   @IsOptional()

@@ -24,7 +24,16 @@ import { VerdictService } from './verdict/verdict.service';
 
 @Module({
   imports: [MessagingModule, StoreModule, SpecLogModule],
-  controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController, UiController, VerdictController, FlaggerController],
+  controllers: [
+    DeploymentsController,
+    EvaluateController,
+    PredictController,
+    FeedbackController,
+    KafkaIngressController,
+    UiController,
+    VerdictController,
+    FlaggerController,
+  ],
   providers: [
     AdminGuard,
     FeedbackGuard,

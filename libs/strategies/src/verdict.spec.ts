@@ -36,7 +36,14 @@ function arm(pairs: number, rate: number): ArmRecord {
   const sum = Math.round(pairs * rate);
   const latencyBuckets = LATENCY_BUCKETS_MS.map((_, i) => (i === 2 ? pairs : 0));
   const propensity = { sum: 0, sumSq: 0, skipped: 0 };
-  return { rewards: { count: pairs, sum, sumSq: sum }, requests: pairs, errors: 0, latencyBuckets, fallbacks: 0, split: { requests: pairs, fallbacks: 0, propensity } };
+  return {
+    rewards: { count: pairs, sum, sumSq: sum },
+    requests: pairs,
+    errors: 0,
+    latencyBuckets,
+    fallbacks: 0,
+    split: { requests: pairs, fallbacks: 0, propensity },
+  };
 }
 
 /**
@@ -144,7 +151,11 @@ describe(rolloutVerdict.name, () => {
     it('gives the step and says continue through the steps, pause at an operator pause, promote at the end', () => {
       const deployment = spec(plan, null);
       const first = pass(deployment, undefined, {});
-      expect(rolloutVerdict(first.spec, first.state)).toMatchObject({ decision: 'continue', step: 1, reason: expect.stringMatching(/^step 1 of 3 \(canary\): /) });
+      expect(rolloutVerdict(first.spec, first.state)).toMatchObject({
+        decision: 'continue',
+        step: 1,
+        reason: expect.stringMatching(/^step 1 of 3 \(canary\): /),
+      });
 
       // The gate passes: the status moves to step 2, an open pause, which the controller has not judged.
       const advanced = pass(first.spec, first.state, better);

@@ -55,10 +55,20 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
     if (last && (last.action === 'promote' || last.action === 'rollback') && wroteVersion(last, spec.version)) {
       return { decision: last.action, reason: last.reason, step: null, evidence: state?.evidence ?? null };
     }
-    return { decision: 'pause', reason: `${spec.name} serves ${strategy.variant} alone, not put there by a rollout decision: nothing is compared`, step: null, evidence: null };
+    return {
+      decision: 'pause',
+      reason: `${spec.name} serves ${strategy.variant} alone, not put there by a rollout decision: nothing is compared`,
+      step: null,
+      evidence: null,
+    };
   }
   if (strategy.type !== 'plan' && !spec.guardrails) {
-    return { decision: 'pause', reason: `${spec.name} runs ${strategy.type} without guardrails: the rollout controller judges nothing`, step: null, evidence: null };
+    return {
+      decision: 'pause',
+      reason: `${spec.name} runs ${strategy.type} without guardrails: the rollout controller judges nothing`,
+      step: null,
+      evidence: null,
+    };
   }
   const judged = state && judgesSubject(state, spec) ? state : undefined;
   const reasons = judged?.reasons?.join('; ');
