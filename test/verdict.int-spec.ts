@@ -210,7 +210,7 @@ describe('verdict: Argo Rollouts and Flagger read the rollout controller', () =>
       [nameless, 'name must be a string'],
       [{ ...flaggerPayload(), phase: 7 }, 'phase must be a string'],
       [{ ...flaggerPayload(), metadata: { token: READ_KEY, big: 'x'.repeat(5000) } }, 'metadata must be at most 4096 bytes of JSON'],
-      [{ ...flaggerPayload(), extra: true }, 'property extra should not exist'],
+      [{ ...flaggerPayload(), extra: true }, 'extra: property extra should not exist'],
     ];
     for (const [body, problem] of payloads) {
       const answer = await hook('locked', 'confirm-promotion', body);
