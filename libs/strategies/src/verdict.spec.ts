@@ -115,6 +115,10 @@ describe(rolloutVerdict.name, () => {
     const edited = spec({ ...canary, percent: 10 }, {}, 3);
     expect(rolloutVerdict(edited, failed.state)).toEqual({ decision: 'continue', reason: 'version 3 not judged yet', step: null, evidence: null });
     expect(rolloutVerdict(edited, undefined).decision).toBe('continue');
+    // The same canary restored after its rollback: the old verdict was acted on, the controller will start afresh.
+    const restored = spec(canary, {}, 3);
+    expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'version 3 not judged yet' });
+    expect(rolloutVerdict(restored, pass(restored, failed.state, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }).state).decision).toBe('continue');
   });
 
   it('says pause where nothing is compared: a single nobody decided on, a strategy without guardrails', () => {

@@ -43,8 +43,8 @@ function wroteVersion(decision: DecisionSummary, version: number): boolean {
  * The verdict on `spec` from the rollout controller's `state` (`RolloutStateStore`):
  * - `single` that a controller promotion or rollback wrote: that decision; any other
  *   `single` compares nothing, and neither does a strategy without guardrails: `pause`;
- * - a comparison the controller has not judged yet (`judgesSubject`, its own rule):
- *   `continue`;
+ * - a comparison the controller has not judged yet at this version (`judgesSubject`, its
+ *   own rule): `continue`;
  * - a plan paused (by an operator or by an inconclusive gate): `pause`;
  * - else the controller's status, by `DECISION_OF`.
  */
@@ -70,7 +70,9 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
       evidence: null,
     };
   }
-  const judged = state && judgesSubject(state, spec) ? state : undefined;
+  // At the version it last judged: until its next pass after a change, nothing is claimed
+  // (a canary restored after its rollback has the same subject, but starts afresh).
+  const judged = state && state.specVersion === spec.version && judgesSubject(state, spec) ? state : undefined;
   const reasons = judged?.reasons?.join('; ');
   const evidence = judged?.evidence ?? null;
   if (strategy.type === 'plan') {
