@@ -175,6 +175,18 @@ describe('verdict: Argo Rollouts and Flagger read the rollout controller', () =>
     });
     // The dashboard's files hold no data: the page opens and asks for the key for its API calls.
     expect((await fetch(`${router.url}/ui`)).status).toBe(200);
+    // The OpenAPI document names both routes and Flagger's payload.
+    const doc = (await http('GET', `${router.url}/docs/json`, undefined, NONE)).body;
+    expect(doc.paths['/v1/deployments/{name}/verdict'].get.responses['200'].content['application/json'].schema.properties.decision.enum).toEqual([
+      'continue',
+      'promote',
+      'rollback',
+      'pause',
+    ]);
+    expect(doc.paths['/v1/flagger/{name}/{hook}'].post.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/FlaggerWebhookPayload',
+    });
+    expect(doc.components.schemas.FlaggerWebhookPayload.required).toEqual(['name', 'namespace', 'phase']);
   });
 
   it('needs a key for evaluate always: the read key or the admin key, and refuses it on a router with neither', async () => {
