@@ -80,6 +80,12 @@ describe(parseJson.name, () => {
     );
   });
 
+  it('refuses keys that set prototypes when merged, in any spelling, as Fastify did; takes a constructor that is a name', () => {
+    for (const text of ['{"a":{"__proto__":{"x":1}}}', '[{"\\u005f_proto__":1}]', '{"constructor":{"prototype":{"x":1}}}'])
+      expect(parseJson(text)).toEqual({ ok: false, problems: ['a "__proto__" key, or a "constructor" object with a "prototype" key, is not accepted'] });
+    expect(parseJson('{"constructor":2,"label":"\\"__proto__\\":"}').ok).toBe(true);
+  });
+
   it('refuses text past its size before parsing it', () => {
     expect(parseJson(`"${'a'.repeat(100)}"`, { maxBytes: 64 })).toEqual({ ok: false, problems: ['larger than 64 bytes'] });
     expect(parseJsonBytes(Buffer.from(`"${'é'.repeat(40)}"`), { maxBytes: 64 }).ok).toBe(false);

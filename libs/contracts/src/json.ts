@@ -76,12 +76,33 @@ function allFinite(value: unknown): boolean {
   return true;
 }
 
+/** A key, in any JSON spelling (escapes included), that could set a prototype where the value is merged into an object (the patterns of secure-json-parse, Fastify's JSON parser). */
+const PROTO_KEY =
+  /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/;
+const CONSTRUCTOR_KEY =
+  /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
+
+/** Whether a parsed value holds a `__proto__` key, or a `constructor` object with a `prototype` key (Fastify refused both). */
+function poisonsPrototypes(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length) {
+    const next = pending.pop();
+    if (next === null || typeof next !== 'object') continue;
+    if (Object.hasOwn(next, '__proto__')) return true;
+    const constructor = (next as { constructor?: unknown }).constructor;
+    if (Object.hasOwn(next, 'constructor') && constructor !== null && typeof constructor === 'object' && Object.hasOwn(constructor, 'prototype')) return true;
+    for (const child of Object.values(next)) pending.push(child);
+  }
+  return false;
+}
+
 /**
  * Parses untrusted JSON text, or answers why not (the problem completes "… is not valid
  * JSON: "); never throws, whatever the text. Refuses
  * text longer than `maxBytes` (checked before parsing), nested deeper than `maxDepth`
  * (checked on the text, before parsing) and numbers a double cannot hold (`1e400` would
- * be Infinity): every value it answers is safe to walk, copy, validate and stringify.
+ * be Infinity) and keys that set prototypes when merged: every value it answers is safe to
+ * walk, copy, merge, validate and stringify.
  */
 export function parseJson(text: string, limits: JsonLimits = {}): ParsedJson {
   const { maxBytes = MAX_JSON_BYTES, maxDepth = MAX_JSON_DEPTH } = limits;
@@ -96,6 +117,8 @@ export function parseJson(text: string, limits: JsonLimits = {}): ParsedJson {
     return { ok: false, problems: [(error as Error).message] };
   }
   if (mayOverflow && !allFinite(value)) return { ok: false, problems: ['a number is out of the range of a double (±1.8e308)'] };
+  if ((PROTO_KEY.test(text) || CONSTRUCTOR_KEY.test(text)) && poisonsPrototypes(value))
+    return { ok: false, problems: ['a "__proto__" key, or a "constructor" object with a "prototype" key, is not accepted'] };
   return { ok: true, value };
 }
 
