@@ -78,3 +78,24 @@ describe('HTTP bodies: JSON only, bounded, refused with a 4xx and the reason', (
     expect((await send(infer, JSON.stringify({ inputs }), {})).status).toBe(415);
   });
 });
+
+describe('HTTP feedback: a reward outside the range of the deployment it names', () => {
+  const ids = isolation('reward-range');
+  const { modelServer, router } = useStack({ ids, services: { modelServer: modelServerService, router: [routerService, { KAFKA_INGRESS: 'false' }] } });
+
+  beforeAll(async () => {
+    const put = await http('PUT', `${router.url}/v1/deployments/scored`, {
+      variants: [{ name: 'v1', url: modelServer.url, model: 'churn-v1' }],
+      strategy: { type: 'single', variant: 'v1' },
+      reward: { type: 'explicit', min: -1, max: 10 },
+    });
+    if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
+  });
+
+  it('is a 400 with the range (one reward of 1e150 took a bandit over); one inside it is accepted', async () => {
+    const answer = await http('POST', `${router.url}/v1/feedback`, { requestId: 'r1', deployment: 'scored', reward: 1e150 });
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body)).toContain("reward 1e+150 is outside the deployment's reward range [-1, 10]");
+    expect((await http('POST', `${router.url}/v1/feedback`, [{ requestId: 'r2', deployment: 'scored', reward: 10 }])).status).toBe(202);
+  });
+});
