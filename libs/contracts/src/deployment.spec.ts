@@ -40,6 +40,19 @@ describe(validateDeploymentSpec.name, () => {
     }
   });
 
+  it('takes reward bounds of their own type, and refuses others, inverted ones and ones past MAX_REWARD_BOUND', () => {
+    const strategy = { type: 'single', variant: 'v1' };
+    const check = (reward: object) => validateDeploymentSpec({ variants, strategy, reward });
+    expect(check({ type: 'explicit', min: -5, max: 10 }).ok).toBe(true);
+    expect(check({ type: 'negAbsError', maxError: 50 }).ok).toBe(true);
+    expect(check({ type: 'match', min: 0 })).toEqual({ ok: false, problems: ['reward.min applies to reward type explicit only'] });
+    expect(check({ type: 'explicit', maxError: 1 })).toEqual({ ok: false, problems: ['reward.maxError applies to reward type negAbsError only'] });
+    expect(check({ type: 'explicit', min: 2 })).toEqual({ ok: false, problems: ['reward.min must be below reward.max (defaults 0 and 1)'] });
+    expect(check({ type: 'negAbsError', maxError: 0 })).toEqual({ ok: false, problems: ['reward.maxError must be above 0'] });
+    expect(check({ type: 'explicit', max: 1e150 }).ok).toBe(false);
+    expect(check({ type: 'explicit', min: 'low' }).ok).toBe(false);
+  });
+
   it('requires a strategy (found by the fuzz test: it was a 500)', () => {
     expect(validateDeploymentSpec({ variants })).toEqual({ ok: false, problems: ['strategy is required'] });
   });

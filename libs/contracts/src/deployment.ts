@@ -241,6 +241,17 @@ export const STRATEGY_CLASSES: { name: StrategyType; value: new () => StrategySp
 export const REWARD_TYPES = ['match', 'explicit', 'negAbsError'] as const;
 export type RewardType = (typeof REWARD_TYPES)[number];
 
+/**
+ * Largest magnitude a reward bound may have: whatever the reward, its square and the
+ * sums of millions of them stay far inside a double (the statistics in Redis keep Σr²).
+ */
+export const MAX_REWARD_BOUND = 1e9;
+
+/**
+ * How feedback is scored; every type has a range (docs/strategies.md, "Rewards"): `match`
+ * [0, 1]; `explicit` [`min`, `max`], default [0, 1], feedback outside it refused;
+ * `negAbsError` [-`maxError`, 0], an error past `maxError` counted as `maxError`.
+ */
 export class RewardSpec {
   @IsIn(REWARD_TYPES)
   type: RewardType;
@@ -249,6 +260,40 @@ export class RewardSpec {
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'outputPath must be a dot path such as "0.data.0" or "label"' })
   outputPath?: string;
+
+  /** `explicit` only: the smallest reward feedback may give. @default 0 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-MAX_REWARD_BOUND)
+  @Max(MAX_REWARD_BOUND)
+  min?: number;
+
+  /** `explicit` only: the largest reward feedback may give. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-MAX_REWARD_BOUND)
+  @Max(MAX_REWARD_BOUND)
+  max?: number;
+
+  /** `negAbsError` only: the error at which the reward stops falling (an error past it scores `-maxError`). @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Max(MAX_REWARD_BOUND)
+  maxError?: number;
+}
+
+/** Rules of a reward spec class-validator cannot express: the bounds of its own type, in order. */
+function rewardProblems(reward: RewardSpec): string[] {
+  const problems: string[] = [];
+  for (const [field, type] of [
+    ['min', 'explicit'],
+    ['max', 'explicit'],
+    ['maxError', 'negAbsError'],
+  ] as const)
+    if (reward[field] !== undefined && reward.type !== type) problems.push(`reward.${field} applies to reward type ${type} only`);
+  if (reward.type === 'explicit' && (reward.min ?? 0) >= (reward.max ?? 1)) problems.push('reward.min must be below reward.max (defaults 0 and 1)');
+  if (reward.maxError !== undefined && !(reward.maxError > 0)) problems.push('reward.maxError must be above 0');
+  return problems;
 }
 
 export const GUARDRAIL_METRICS = ['reward'] as const;
@@ -436,6 +481,7 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   }
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
+  if (spec.reward) problems.push(...rewardProblems(spec.reward));
   return problems;
 }
 

@@ -1,4 +1,5 @@
 export * from './topics';
+export * from './json';
 export * from './validation';
 export * from './deployment';
 export * from './events';

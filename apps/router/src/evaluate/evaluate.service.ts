@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
+import { EvaluateBody, EvaluateResponse, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import {
@@ -105,17 +105,15 @@ interface JoinedFields {
 
 /**
  * The few fields the estimators need, checked by hand: class-validator on every event
- * of a million-event scan would cost more than the scan. An event that is not JSON or
- * lacks them is skipped (the bandit updater sends such messages to the DLQ).
+ * of a million-event scan would cost more than the scan. An event that is not JSON (read
+ * as every consumer reads it: bounded, finite numbers) or lacks them is skipped (the
+ * bandit updater sends such messages to the DLQ).
  */
 function parseJoined(value: Buffer | null): JoinedFields | undefined {
   if (!value) return undefined;
-  let event: Partial<JoinedFields> & { type?: unknown };
-  try {
-    event = JSON.parse(value.toString());
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJsonBytes(value);
+  if (!parsed.ok) return undefined;
+  const event = parsed.value as (Partial<JoinedFields> & { type?: unknown }) | null;
   if (event === null || typeof event !== 'object' || event.type !== 'joined') return undefined;
   if (typeof event.deployment !== 'string' || typeof event.variant !== 'string' || !ROLES.includes(event.role as Role)) return undefined;
   if (typeof event.probability !== 'number' || typeof event.reward !== 'number') return undefined;
