@@ -23,3 +23,6 @@ export * from './rollout';
 export * from './deployment-view';
 export * from './ope';
 export * from './spec-log';
+export * from './context-features';
+export * from './ridge';
+export * from './contextual-bandit';
