@@ -22,6 +22,7 @@ export * from './plan';
 export * from './rollout';
 export * from './deployment-view';
 export * from './ope';
+export * from './ope-dr';
 export * from './spec-log';
 export * from './context-features';
 export * from './ridge';
