@@ -1,6 +1,6 @@
 import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
 import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
-import { addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeObservation, RidgeModel, RidgeStats, subtractRidge } from './ridge';
+import { addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, ridgeObservation, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
   DEFAULT_MIN_ESS,
   ipsFromWeights,
@@ -29,8 +29,9 @@ import type { Weights } from './weights';
  * reinforcement learning for efficient off-policy evaluation", JMLR 21, 2020). Ridge
  * statistics are sums, so the K out-of-fold fits cost one pass: the total minus each fold.
  *
- * - DM: V = (1/n) Σᵢ Σₐ π(a|xᵢ) q̂(xᵢ, a). Low variance; biased as far as q̂ is wrong,
- *   and its interval (from the spread of the terms) ignores that error.
+ * - DM: V = (1/n) Σᵢ Σₐ π(a|xᵢ) q̂(xᵢ, a). Low variance; biased as far as q̂ is wrong.
+ *   Its interval adds the model's estimation variance (`directModelVariance`) to the
+ *   spread of its terms, but cannot cover a wrong model.
  * - DR (Dudík, Langford & Li, "Doubly Robust Policy Evaluation and Learning", ICML 2011):
  *   V = (1/n) Σᵢ [Σₐ π(a|xᵢ) q̂(xᵢ, a) + wᵢ (rᵢ − q̂(xᵢ, aᵢ))], wᵢ = π(aᵢ|xᵢ)/μᵢ. Unbiased
  *   when the logged propensities are right, whatever q̂; its variance shrinks as far as q̂
@@ -42,7 +43,7 @@ import type { Weights } from './weights';
  *   Open Bandit Pipeline's SelfNormalizedDoublyRobust). Interval by the delta method.
  *
  * Intervals are normal, V ± z·s/√n with s the spread of each estimator's terms (its
- * influence function), like IPS's in ope.ts.
+ * influence function), like IPS's in ope.ts; DM's adds its model's estimation variance.
  */
 
 /** A logged decision with the context it was made in. */
@@ -115,6 +116,31 @@ export function crossFittedRewards(
   return samples.map((s, i) => variants.map((v) => predictRidge(models.get(v)![foldOf(i, folds)], s.x)));
 }
 
+/**
+ * The variance DM's estimate owes to the reward model's own estimation error, under the
+ * model's assumptions (linear in the features, noise of constant variance): DM is
+ * Σₐ θ̂ₐᵀmₐ with mₐ = (1/n) Σᵢ π(a|xᵢ)xᵢ, and θ̂ₐ has the posterior covariance σ̂ₐ²Aₐ⁻¹
+ * (ridge.ts), so this part is Σₐ σ̂ₐ²·mₐᵀAₐ⁻¹mₐ, with σ̂ₐ² = RSS/(Σw − d) from the fit on
+ * the whole log. It cannot see the model being wrong (misspecification): that bias is
+ * what DR corrects and DM's interval does not cover.
+ */
+function directModelVariance(samples: readonly ContextualSample[], probabilities: readonly Weights[], variants: readonly string[], ridge?: number): number {
+  const n = samples.length;
+  const d = samples[0].x.length;
+  return variants.reduce((sum, v) => {
+    let stats = emptyRidgeStats(d);
+    const m = new Array<number>(d).fill(0);
+    samples.forEach((s, i) => {
+      if (s.variant === v) stats = addRidge(stats, ridgeObservation(s.x, s.reward));
+      const p = Object.hasOwn(probabilities[i], v) ? probabilities[i][v] : 0;
+      for (let j = 0; j < d; j++) m[j] += (p * s.x[j]) / n;
+    });
+    const model = fitRidge(stats, { ridge });
+    const noise = model.rss / Math.max(model.weight - d, 1);
+    return sum + noise * ridgeLeverage(model, m);
+  }, 0);
+}
+
 function meanAndSe(terms: readonly number[]): [number, number] {
   const n = terms.length;
   const mean = terms.reduce((sum, t) => sum + t, 0) / n;
@@ -143,10 +169,10 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
   const c = sumW > 0 ? weights.reduce((sum, w, i) => sum + w * residual[i], 0) / sumW : NaN;
   const sndr = direct.map((dm, i) => dm + (weights[i] * (residual[i] - c)) / meanW);
 
-  const model = (method: ModelOpeMethod, terms: number[], shift = 0): OpeEstimate => {
+  const model = (method: ModelOpeMethod, terms: number[], shift = 0, extraVariance = 0): OpeEstimate => {
     if (!n) return opeSummary(method, weights, NaN, NaN, z);
     const [mean, se] = meanAndSe(terms);
-    return opeSummary(method, weights, mean + shift, se, z);
+    return opeSummary(method, weights, mean + shift, Math.sqrt(se * se + extraVariance), z);
   };
   return {
     refusals,
@@ -154,7 +180,7 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
     estimates: {
       ips: ipsFromWeights('ips', samples, weights, z),
       snips: snipsFromWeights(samples, weights, z),
-      dm: model('dm', direct),
+      dm: n ? model('dm', direct, 0, directModelVariance(samples, probabilities, variants, opts.ridge)) : model('dm', direct),
       dr: model('dr', dr),
       sndr: model('sndr', sndr, c),
     },
