@@ -1,6 +1,6 @@
 import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
 import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
-import { addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, ridgeObservation, RidgeModel, RidgeStats, subtractRidge } from './ridge';
+import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
   DEFAULT_MIN_ESS,
   ipsFromWeights,
@@ -105,7 +105,7 @@ export function crossFittedRewards(
   samples.forEach((s, i) => {
     if (s.x.length !== d) throw new RangeError(`every context must have ${d} numbers; sample ${i} has ${s.x.length}`);
     const stats = perFold.get(s.variant);
-    if (stats) stats[foldOf(i, folds)] = addRidge(stats[foldOf(i, folds)], ridgeObservation(s.x, s.reward));
+    if (stats) accumulateObservation(stats[foldOf(i, folds)], s.x, s.reward);
   });
   const models = new Map<string, RidgeModel[]>(
     [...perFold].map(([variant, stats]) => {
@@ -128,10 +128,10 @@ function directModelVariance(samples: readonly ContextualSample[], probabilities
   const n = samples.length;
   const d = samples[0].x.length;
   return variants.reduce((sum, v) => {
-    let stats = emptyRidgeStats(d);
+    const stats = emptyRidgeStats(d);
     const m = new Array<number>(d).fill(0);
     samples.forEach((s, i) => {
-      if (s.variant === v) stats = addRidge(stats, ridgeObservation(s.x, s.reward));
+      if (s.variant === v) accumulateObservation(stats, s.x, s.reward);
       const p = Object.hasOwn(probabilities[i], v) ? probabilities[i][v] : 0;
       for (let j = 0; j < d; j++) m[j] += (p * s.x[j]) / n;
     });

@@ -1,5 +1,5 @@
 import { cholesky, choleskySolve, inverseQuadraticForm, packedIndex } from './linalg';
-import { addRidge, emptyRidgeStats, fitRidge, predictRidge, rebaseRidge, ridgeLeverage, ridgeObservation, subtractRidge } from './ridge';
+import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, rebaseRidge, ridgeLeverage, ridgeObservation, subtractRidge } from './ridge';
 
 const close = (actual: ArrayLike<number>, expected: ArrayLike<number>) => Array.from(expected).forEach((v, i) => expect(actual[i]).toBeCloseTo(v, 12));
 
@@ -50,6 +50,13 @@ describe('ridge statistics', () => {
     const model = fitRidge(emptyRidgeStats(2), { ridge: 2 });
     close(model.theta, [0, 0]);
     expect(ridgeLeverage(model, [1, 1])).toBeCloseTo(1, 12);
+  });
+
+  it('accumulates in place to the same sums', () => {
+    const inPlace = emptyRidgeStats(2);
+    accumulateObservation(inPlace, [1, 0], 1);
+    accumulateObservation(inPlace, [1, 1], 0);
+    expect(inPlace).toEqual(stats);
   });
 
   it('takes a fold back out exactly (cross-fitting)', () => {
