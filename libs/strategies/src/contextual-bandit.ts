@@ -51,7 +51,7 @@ export function fitArmModels(arms: readonly ContextualArm[], opts: ArmModelOptio
 }
 
 export interface ContextualOptions {
-  /** Linear Thompson's draws, and the tie-breaking of both; pass a seeded one to reproduce. */
+  /** Linear Thompson's draws (LinUCB splits ties evenly and draws nothing); pass a seeded one to reproduce. */
   rng: Rng;
   /** Floor on every arm's share, in every context. @default 0.01 */
   minShare?: number;
