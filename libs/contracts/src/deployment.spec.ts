@@ -150,13 +150,22 @@ describe('contextual bandit spec', () => {
     expect(problems({ type: 'bandit', algorithm: 'linucb', context: noLevels }).join('\n')).toMatch(/strategy\.context\.features\.0\.levels/);
   });
 
-  it('requires a context of a contextual algorithm, and refuses one for a context-free algorithm', () => {
+  it('requires a context of a contextual algorithm, and refuses one (or its settings) for a context-free algorithm', () => {
     expect(problems({ type: 'bandit', algorithm: 'linear-thompson' })).toContain(
       'strategy.context is required by a contextual algorithm (linear-thompson, linucb)',
     );
-    expect(problems({ type: 'bandit', algorithm: 'thompson', context })).toEqual([
+    expect(problems({ type: 'bandit', algorithm: 'thompson', context, ridge: 2, halfLifeSeconds: 3600 })).toEqual([
       'strategy.context applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+      'strategy.ridge applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+      'strategy.halfLifeSeconds applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
     ]);
+  });
+
+  it('bounds the contextual settings', () => {
+    const result = problems({ type: 'bandit', algorithm: 'linucb', context, ridge: 0, exploration: 11, halfLifeSeconds: 1.5 }).join('\n');
+    expect(result).toMatch(/strategy\.ridge must not be less than 0\.000001/);
+    expect(result).toMatch(/strategy\.exploration must not be greater than 10/);
+    expect(result).toMatch(/strategy\.halfLifeSeconds must be an integer number/);
   });
 
   it('keeps the context-free algorithms as they were', () => {

@@ -188,6 +188,9 @@ export function contextProblems(context: ContextSpec, path = 'strategy.context')
   return problems;
 }
 
+/** A bandit spec's fields that only a contextual algorithm reads. */
+const CONTEXTUAL_FIELDS = ['context', 'ridge', 'exploration', 'halfLifeSeconds'] as const;
+
 const isContextual = (algorithm: unknown) => (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
 
 export class ShadowStepSpec {
@@ -328,6 +331,27 @@ export class BanditStrategySpec extends StrategyTypeSpec {
   @ValidateNested()
   @Type(() => ContextSpec)
   context?: ContextSpec;
+
+  /** Contextual: λ of each arm's ridge regression, the prior's weight in observations. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.000001)
+  @Max(1_000_000)
+  ridge?: number;
+
+  /** Contextual: v of linear Thompson sampling or α of LinUCB, in units of the reward's noise. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(10)
+  exploration?: number;
+
+  /** Contextual: seconds after which an observation counts half, for drifting rewards; absent, nothing is forgotten. */
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(365 * 24 * 3600)
+  halfLifeSeconds?: number;
 
   /** Floor on every arm's share of traffic. @default 0.01 */
   @IsOptional()
@@ -569,9 +593,13 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
-  if (strategy.type === 'bandit' && strategy.context) {
-    problems.push(`strategy.context applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
-    problems.push(...contextProblems(strategy.context));
+  if (strategy.type === 'bandit') {
+    for (const field of CONTEXTUAL_FIELDS) {
+      if (strategy[field] !== undefined) {
+        problems.push(`strategy.${field} applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
+      }
+    }
+    if (strategy.context) problems.push(...contextProblems(strategy.context));
   }
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
