@@ -3,7 +3,6 @@ import { EvaluateBody, EvaluateResponse, OFF_POLICY_ESTIMATORS, Role, ROLES } fr
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import {
-  estimatePolicyValue,
   evaluateOffPolicy,
   evaluationRefusals,
   exclusionOf,
@@ -79,7 +78,6 @@ export class EvaluateService {
     }
     const level = body.level ?? 0.95;
     const z = zOfLevel(level);
-    const result = estimatePolicyValue(samples, target, { z });
     // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
     const { estimates } = evaluateOffPolicy(
       samples.map((s) => ({ ...s, x: NO_CONTEXT })),
@@ -94,7 +92,7 @@ export class EvaluateService {
     ) as EvaluateResponse['estimators'];
     return success({
       deployment: name,
-      ...result,
+      ...estimates.snips, // SNIPS is the top-level answer
       estimators,
       meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
       level,
