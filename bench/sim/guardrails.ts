@@ -260,7 +260,7 @@ function planRows(options: SimOptions, runs: number): string[] {
 
 function run(options: SimOptions): string {
   const runs = options.runs ?? DEFAULT_RUNS;
-  const settings = GUARDRAIL_DEFAULTS;
+  const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
   const rows = SCENARIOS.map((scenario) => {
     // Each scenario its own stream, so --runs or a new scenario leaves the others' draws alone.
     const rng = seededRng(murmur3(`guardrails/${scenario.id}`, options.seed));

@@ -23,3 +23,4 @@ export * from './rollout';
 export * from './deployment-view';
 export * from './ope';
 export * from './spec-log';
+export * from './cluster';
