@@ -247,7 +247,7 @@ function compareCanary(primary: string, candidate: string, percent: number, guar
   const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (anytime-valid p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
   return comparison;
 }
