@@ -85,7 +85,7 @@ interface RunOutcome {
 }
 
 /** Every labelled request answered, in one latency bucket. */
-function evidence(stats: ArmStats): ArmEvidence {
+export function evidence(stats: ArmStats): ArmEvidence {
   const latencyBuckets = LATENCY_BUCKETS_MS.map(() => 0);
   latencyBuckets[LATENCY_BUCKET] = stats.count;
   return { rewards: { ...stats }, requests: stats.count, errors: 0, latencyBuckets };

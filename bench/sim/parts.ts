@@ -1,3 +1,4 @@
 /** The parts of `npm run sim`, in the order they run. Registering one is one line here. */
 export { guardrails } from './guardrails';
 export { ope } from './ope';
+export { decisions } from './decisions';
