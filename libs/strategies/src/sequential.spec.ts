@@ -6,6 +6,7 @@ import {
   mixtureHalfWidth,
   nullMeans,
   nullTest,
+  pairedNullTest,
   pooledRewardVariance,
   restrictedRates,
   ruleOfThreeVariance,
@@ -159,5 +160,35 @@ describe(pooledRewardVariance.name, () => {
   it('pools each arm around its own mean', () => {
     // (0.02 + 0.02) / (3 + 3 − 2): arms {0.1, 0.2, 0.3} and {1.1, 1.2, 1.3}.
     expect(pooledRewardVariance(rewards([0.1, 0.2, 0.3]), rewards([1.1, 1.2, 1.3]))).toBeCloseTo(0.01, 12);
+  });
+});
+
+describe(pairedNullTest.name, () => {
+  it('matches the closed form on differences (hand-computed: d = 1,0,0,1,−1,0,1,0,0,1, θ = −0.1)', () => {
+    // V₀ = Σ(d + 0.1)²/(10·9) = 5.7/90; τ² = 0.075²·10·V₀; h = sqrt(2V₀(V₀+τ²)/τ² · ln(sqrt((V₀+τ²)/V₀)/0.05)).
+    const test = pairedNullTest(rewards([1, 0, 0, 1, -1, 0, 1, 0, 0, 1]), -0.1, 0.05)!;
+    expect(test.delta).toBeCloseTo(0.3, 12);
+    expect(test.variance).toBeCloseTo(0.06333333333333334, 12);
+    expect(test.halfWidth).toBeCloseTo(2.6815083037050664, 10);
+    expect(pairedNullTest(rewards([1]), 0, 0.05)).toBeUndefined();
+  });
+
+  it('needs fewer requests than the unpaired test when the arms share what makes a request hard', () => {
+    // Each request has a difficulty both arms feel; the candidate is 0.05 worse.
+    const rng = seededRng(3);
+    let [a, b, d] = [emptyStats(), emptyStats(), emptyStats()];
+    let [paired, unpaired] = [0, 0];
+    for (let i = 1; i <= 20000 && !(paired && unpaired); i++) {
+      const difficulty = rng();
+      const [ra, rb] = [difficulty - 0.05 + 0.02 * (rng() - 0.5), difficulty + 0.02 * (rng() - 0.5)];
+      [a, b, d] = [addReward(a, ra), addReward(b, rb), addReward(d, ra - rb)];
+      if (i < 20) continue;
+      const p = pairedNullTest(d, 0, 0.05)!;
+      if (!paired && p.delta + p.halfWidth < 0) paired = i;
+      const u = nullTest({ stats: a }, { stats: b }, 0, 0.05, { kind: 'continuous' })!;
+      if (!unpaired && u.delta + u.halfWidth < 0) unpaired = i;
+    }
+    expect(paired).toBeGreaterThan(0);
+    expect(unpaired).toBeGreaterThan(5 * paired);
   });
 });
