@@ -32,10 +32,10 @@ const NAMES = { candidate: 'canary', primary: 'primary' };
 const BINARY: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
 /** Where the split check starts, as in the controller (`SRM_MIN_REQUESTS`). */
 const SRM_MIN = 100;
-/** A look after every 10 labelled pairs up to 5 000, then looks 2 % apart (a controller looks every few seconds, not per pair). */
-const DENSE_LOOKS_UNTIL = 5_000;
+/** A look after every 10 labelled pairs up to 2 000, then looks 3 % apart (a controller looks every few seconds, not per pair). */
+const DENSE_LOOKS_UNTIL = 2_000;
 const DENSE_STEP = 10;
-const SPARSE_GROWTH = 1.02;
+const SPARSE_GROWTH = 1.03;
 
 function nextLook(total: number): number {
   return total < DENSE_LOOKS_UNTIL ? total + DENSE_STEP : Math.ceil(total * SPARSE_GROWTH);
