@@ -85,7 +85,7 @@ interface RunOutcome {
 }
 
 /** Every labelled request answered, in one latency bucket. */
-function evidence(stats: ArmStats): ArmEvidence {
+export function evidence(stats: ArmStats): ArmEvidence {
   const latencyBuckets = LATENCY_BUCKETS_MS.map(() => 0);
   latencyBuckets[LATENCY_BUCKET] = stats.count;
   return { rewards: { ...stats }, requests: stats.count, errors: 0, latencyBuckets };
@@ -260,7 +260,7 @@ function planRows(options: SimOptions, runs: number): string[] {
 
 function run(options: SimOptions): string {
   const runs = options.runs ?? DEFAULT_RUNS;
-  const settings = GUARDRAIL_DEFAULTS;
+  const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
   const rows = SCENARIOS.map((scenario) => {
     // Each scenario its own stream, so --runs or a new scenario leaves the others' draws alone.
     const rng = seededRng(murmur3(`guardrails/${scenario.id}`, options.seed));

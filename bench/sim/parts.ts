@@ -3,3 +3,4 @@ export { guardrails } from './guardrails';
 export { ope } from './ope';
 export { contextual } from './contextual';
 export { opeDr } from './ope-dr';
+export { decisions } from './decisions';

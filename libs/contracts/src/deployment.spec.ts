@@ -1,4 +1,4 @@
-import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
+import { GUARDRAIL_DEFAULTS, MAX_MARGIN_SD, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -211,7 +211,8 @@ describe('guardrails', () => {
         onPass: 'yes',
         maxLatencyRatio: 0.5,
         maxErrorRateIncrease: -1,
-        margin: 2,
+        margin: -1,
+        marginUnit: 'points',
         extra: 1,
       },
     });
@@ -225,10 +226,20 @@ describe('guardrails', () => {
       'guardrails.maxLatencyRatio',
       'guardrails.maxErrorRateIncrease',
       'guardrails.margin',
+      'guardrails.marginUnit',
       'guardrails.extra',
     ]) {
       expect(problems).toContain(path);
     }
+  });
+
+  it('takes a margin on the reward scale of any size, and at most MAX_MARGIN_SD in standard deviations', () => {
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 2 } })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 0.1, marginUnit: 'sd' } })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 6, marginUnit: 'sd' } })).toEqual({
+      ok: false,
+      problems: [`guardrails.margin (6) must be at most ${MAX_MARGIN_SD} standard deviations when marginUnit is sd`],
+    });
   });
 
   it('refuses guardrails with nothing to judge, and a maximum below the minimum', () => {

@@ -458,6 +458,10 @@ function rewardProblems(reward: RewardSpec): string[] {
 export const GUARDRAIL_METRICS = ['reward'] as const;
 export const GUARDRAIL_ON_FAIL = ['rollback', 'pause'] as const;
 export const GUARDRAIL_ON_PASS = ['promote', 'hold'] as const;
+/** What `margin` is measured in: the reward's own units, or standard deviations of one reward (docs/statistics.md, "Margins and floors"). */
+export const GUARDRAIL_MARGIN_UNITS = ['reward', 'sd'] as const;
+/** A margin in standard deviations above this is no guardrail: every candidate within 5 σ would pass. */
+export const MAX_MARGIN_SD = 5;
 
 /** Guardrails as stored: every field set. See docs/strategies.md, "Guardrails: the rollout controller". */
 export interface Guardrails {
@@ -468,8 +472,10 @@ export interface Guardrails {
   minSamples: number;
   /** Labelled pairs per arm after which the comparison stops as inconclusive. */
   maxSamples: number;
-  /** How much worse than the primary the candidate may be and still pass. */
+  /** How much worse than the primary the candidate may be and still pass, in `marginUnit`s. */
   margin: number;
+  /** `reward`: `margin` on the reward's own scale (0.01 = 1 point of a 0/1 reward); `sd`: in standard deviations of one reward, pooled over both arms. */
+  marginUnit: (typeof GUARDRAIL_MARGIN_UNITS)[number];
   onFail: (typeof GUARDRAIL_ON_FAIL)[number];
   onPass: (typeof GUARDRAIL_ON_PASS)[number];
   /** Candidate error rate minus the primary's above which it fails. */
@@ -484,6 +490,7 @@ export const GUARDRAIL_DEFAULTS: Readonly<Guardrails> = Object.freeze({
   minSamples: 200,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward',
   onFail: 'rollback',
   onPass: 'hold',
   maxErrorRateIncrease: 0.02,
@@ -514,11 +521,15 @@ export class GuardrailsSpec {
   @Max(100_000_000)
   maxSamples?: number;
 
+  /** Any scale: an absolute error's margin may be 2 (ms, €); at most MAX_MARGIN_SD in `sd`. */
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
-  @Max(1)
   margin?: number;
+
+  @IsOptional()
+  @IsIn(GUARDRAIL_MARGIN_UNITS)
+  marginUnit?: Guardrails['marginUnit'];
 
   @IsOptional()
   @IsIn(GUARDRAIL_ON_FAIL)
@@ -699,8 +710,10 @@ function planProblems(plan: PlanStrategySpec): string[] {
 function guardrailProblems(guardrails: GuardrailsSpec, strategy: StrategySpec): string[] {
   const problems: string[] = [];
   if (strategy.type === 'single') problems.push('guardrails: strategy single has no candidate to judge; use canary, shadow or bandit');
-  const { minSamples, maxSamples } = { ...GUARDRAIL_DEFAULTS, ...definedFields(guardrails) };
+  const { minSamples, maxSamples, margin, marginUnit } = { ...GUARDRAIL_DEFAULTS, ...definedFields(guardrails) };
   if (maxSamples < minSamples) problems.push(`guardrails.maxSamples (${maxSamples}) must be at least guardrails.minSamples (${minSamples})`);
+  if (marginUnit === 'sd' && margin > MAX_MARGIN_SD)
+    problems.push(`guardrails.margin (${margin}) must be at most ${MAX_MARGIN_SD} standard deviations when marginUnit is sd`);
   return problems;
 }
 

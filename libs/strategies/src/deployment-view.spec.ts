@@ -9,6 +9,7 @@ const GUARDRAILS = {
   minSamples: 100,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward' as const,
   onFail: 'rollback' as const,
   onPass: 'hold' as const,
   maxErrorRateIncrease: 0.02,

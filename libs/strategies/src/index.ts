@@ -28,3 +28,4 @@ export * from './verdict';
 export * from './context-features';
 export * from './ridge';
 export * from './contextual-bandit';
+export * from './cluster';

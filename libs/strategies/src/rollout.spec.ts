@@ -8,6 +8,7 @@ const GUARDRAILS: Guardrails = {
   minSamples: 100,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward',
   onFail: 'rollback',
   onPass: 'hold',
   maxErrorRateIncrease: 0.02,

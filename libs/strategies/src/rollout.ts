@@ -11,10 +11,11 @@ import {
   type StrategySpec,
 } from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
-import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
+import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
 import { currentStep, stepStrategy } from './plan';
 import { groupCounters, latencyBuckets, type PropensitySums, propensitySums } from './report';
+import { rewardKindOf } from './reward';
 import { statsArm } from './reward-stats';
 import { propensityMismatch, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
 import { DEFAULT_MIN_SHARE } from './weights';
@@ -181,8 +182,9 @@ export function reconcileRollout(
   now: Date,
 ): RolloutStep | undefined {
   const strategy = spec.strategy;
-  const guardrails = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
-  if (!guardrails || strategy.type === 'single') return undefined;
+  const declared = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
+  if (!declared || strategy.type === 'single') return undefined;
+  const guardrails: Judged = { ...declared, rewardKind: rewardKindOf(spec.reward) };
   const last = previous?.lastDecision;
   // Its status is written in the same step as the state that records the decision: it is in force.
   const wrote = !!last && (last.wroteStatus === true || (last.toVersion !== last.fromVersion && spec.version > last.fromVersion));
@@ -208,6 +210,8 @@ export function reconcileRollout(
 }
 
 type Counted = (arm: string) => ArmRecord;
+/** A deployment's guardrails with the kind of its reward, as the judgement needs them. */
+type Judged = Guardrails & Pick<GuardrailSettings, 'rewardKind'>;
 
 /** One candidate judged against the primary; `mismatch` when the split cannot be trusted. */
 interface Comparison {
@@ -226,13 +230,13 @@ function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): Decisio
 const SRM_MIN_REQUESTS = 100;
 
 /** `candidate` (on its `candidateArm` statistics) against `primary`, with no split to check. */
-function compare(primary: string, candidate: string, guardrails: Guardrails, counted: Counted, candidateArm = candidate): Comparison {
+function compare(primary: string, candidate: string, guardrails: Judged, counted: Counted, candidateArm = candidate): Comparison {
   const judgement = judgeCandidate({ candidate: candidateArm, primary }, counted(candidateArm), counted(primary), guardrails);
   return { candidate, primary, judgement, evidence: evidenceOf(judgement, null) };
 }
 
 /** A canary, plus the sample-ratio check of its split. */
-function compareCanary(primary: string, candidate: string, percent: number, guardrails: Guardrails, counted: Counted): Comparison {
+function compareCanary(primary: string, candidate: string, percent: number, guardrails: Judged, counted: Counted): Comparison {
   const comparison = compare(primary, candidate, guardrails, counted);
   const [c, p] = [counted(candidate).split, counted(primary).split];
   // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
@@ -243,7 +247,7 @@ function compareCanary(primary: string, candidate: string, percent: number, guar
   const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (anytime-valid p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
   return comparison;
 }
@@ -277,14 +281,14 @@ function checkBanditSplit(arms: string[], minShare: number, counted: Counted): B
 }
 
 /** Each shadow on its `:shadow` statistics; the one that says most is shown: a failing one, then a passing one. */
-function compareShadows(primary: string, shadows: string[], guardrails: Guardrails, counted: Counted): Comparison {
+function compareShadows(primary: string, shadows: string[], guardrails: Judged, counted: Counted): Comparison {
   const order: GuardrailJudgement['verdict'][] = ['fail', 'pass', 'inconclusive', 'waiting', 'continue'];
   const compared = shadows.map((shadow) => compare(primary, shadow, guardrails, counted, statsArm(shadow, 'shadow')));
   return compared.sort((a, b) => order.indexOf(a.judgement.verdict) - order.indexOf(b.judgement.verdict))[0];
 }
 
 /** What a verdict does under guardrails alone (`onFail`, `onPass`). */
-function onGuardrails(state: RolloutState, guardrails: Guardrails, { candidate, primary, judgement, evidence, mismatch }: Comparison): RolloutStep {
+function onGuardrails(state: RolloutState, guardrails: Judged, { candidate, primary, judgement, evidence, mismatch }: Comparison): RolloutStep {
   if (mismatch) return finish(state, 'paused', evidence, [mismatch], { action: 'pause', reason: mismatch, candidate, primary, evidence });
   const reasons = judgement.reasons;
   const reason = reasons.join('; ');
@@ -324,7 +328,7 @@ const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n:
  * advances after its seconds; one without waits for `resume`: advancing into it writes
  * the status paused.
  */
-function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
+function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Judged, state: RolloutState, counted: Counted, now: Date): RolloutStep {
   const { index, step } = currentStep(plan, spec.status);
   const kind = planStepKind(step);
   const { primary, candidate } = plan;
@@ -402,7 +406,7 @@ function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Gua
  * whose error rate or latency fails against the best arm (highest mean reward among
  * arms with `minSamples`) is vetoed (its status), one per pass, and held at the floor share.
  */
-function judgeBandit(spec: DeploymentSpec, bandit: BanditStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
+function judgeBandit(spec: DeploymentSpec, bandit: BanditStrategySpec, guardrails: Judged, state: RolloutState, counted: Counted): RolloutStep {
   const vetoed = new Set(spec.status?.vetoed ?? []);
   const arms = spec.variants.map((variant) => ({ name: variant.name, record: counted(variant.name) }));
   const n = Object.fromEntries(arms.map((arm) => [arm.name, arm.record.rewards.count]));
