@@ -18,10 +18,13 @@ import { KafkaIngressController } from './ingress/kafka-ingress.controller';
 import { ArmWeights } from './predict/arm-weights';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
+import { OipController } from './oip/oip.controller';
+import { OipHttp } from './oip/oip-http';
+import { OipService } from './oip/oip.service';
 
 @Module({
   imports: [MessagingModule, StoreModule, SpecLogModule],
-  controllers: [DeploymentsController, EvaluateController, PredictController, FeedbackController, KafkaIngressController, UiController],
+  controllers: [DeploymentsController, EvaluateController, PredictController, OipController, FeedbackController, KafkaIngressController, UiController],
   providers: [
     AdminGuard,
     FeedbackGuard,
@@ -30,6 +33,8 @@ import { PredictService } from './predict/predict.service';
     DeploymentsService,
     ArmWeights,
     PredictService,
+    OipService,
+    OipHttp,
     ModelClient,
     EvaluateService,
     HistoryService,
