@@ -132,11 +132,11 @@ describe('Open Inference Protocol conformance: router and demo model server agai
   });
 
   describe('inference', () => {
-    it('serves tritonclient’s requests: no Content-Type, binary_data false, outputs requested by name', async () => {
+    it('serves tritonclient’s requests: no Content-Type, outputs requested by name, binary outputs asked for answered as JSON', async () => {
       const request = {
         id: '7',
         inputs: [{ name: 'INPUT0', shape: [3], datatype: 'INT64', data: [1, 2, 3] }],
-        outputs: [{ name: 'OUTPUT1', parameters: { binary_data: false } }],
+        outputs: [{ name: 'OUTPUT1', parameters: { binary_data: true } }],
         parameters: { binary_data_output: false },
       };
       const answer = await infer('/v2/models/echo/infer', request);
@@ -144,9 +144,9 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       expect(validators.responseProblems(request, answer.body)).toEqual([]);
       expect(answer.body).toMatchObject({ model_name: 'echo', model_version: 'v1', id: '7', outputs: [{ name: 'OUTPUT1', data: [1, 2, 3] }] });
       // Response-level parameters come through as the model gave them.
-      expect(answer.body.parameters).toEqual({ strict_version: '1', request_parameters: { binary_data_output: false } });
+      expect(answer.body.parameters).toEqual({ strict_version: '1', request_parameters: {} });
       const got = strict.received.filter((r) => r.url === '/v2/models/echo-int64/versions/1/infer').at(-1)!;
-      expect(got.body).toMatchObject({ parameters: { binary_data_output: false }, outputs: request.outputs });
+      expect(got.body).toMatchObject({ parameters: {}, outputs: [{ name: 'OUTPUT1', parameters: {} }] });
     });
 
     it('serves the KServe SDK’s requests: model_name, and any string id, which names the request id for feedback', async () => {

@@ -82,6 +82,10 @@ export async function startStrictServer(models: StrictModel[], validators = new 
     const problems = validators.problems('inference_request', body);
     if (problems.length) throw new OipError(400, problems.join('; '));
     const request = body as OipInferRequest;
+    // No binary tensor extension here (GET /v2 lists no extensions): binary outputs cannot be given.
+    if (request.parameters?.binary_data_output === true || request.outputs?.some((output) => output.parameters?.binary_data === true)) {
+      throw new OipError(400, 'this server has no binary tensor extension; ask for JSON outputs');
+    }
     const input = request.inputs.find((tensor) => tensor.name === model.input.name);
     if (!input || request.inputs.length !== 1) throw new OipError(400, `model ${model.name} takes one input, ${model.input.name}`);
     if (input.datatype !== model.input.datatype) throw new OipError(400, `input ${input.name} must be ${model.input.datatype}, not ${input.datatype}`);

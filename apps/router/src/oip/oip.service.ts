@@ -94,8 +94,9 @@ export class OipService {
       throw this.invalid(`parameters.unitKey must be a string of 1-${MAX_UNIT_KEY} characters`);
     }
     const requestId = requestIdOf(request.id);
-    const { parameters } = request;
-    const { outputs, added } = withScoredTensor(request.outputs, spec.reward.outputPath);
+    const json = withoutBinaryHints(request);
+    const { parameters } = json;
+    const { outputs, added } = withScoredTensor(json.outputs, spec.reward.outputPath);
     const outcome = await this.predictions.predict(spec.name, {
       inputs: request.inputs,
       requestId,
@@ -167,6 +168,21 @@ export class OipService {
     routerMetrics.rejected.inc({ route: 'infer' });
     return new BadRequestException(message);
   }
+}
+
+/**
+ * The request without the binary tensor extension's output hints (`binary_data_output`,
+ * an output's `binary_data`; tritonclient sets `binary_data` by default): the router
+ * reads and answers JSON only, so the model must answer JSON. A client that asked for
+ * binary outputs gets them as JSON, which tritonclient reads as well.
+ */
+export function withoutBinaryHints(request: OipInferRequest): Pick<OipInferRequest, 'parameters' | 'outputs'> {
+  const { binary_data_output: _dropped, ...parameters } = request.parameters ?? {};
+  const outputs = request.outputs?.map(({ parameters: own, ...output }) => {
+    const { binary_data: _binary, ...rest } = own ?? {};
+    return own === undefined ? output : { ...output, parameters: rest };
+  });
+  return { ...(request.parameters && { parameters }), ...(outputs && { outputs }) };
 }
 
 /**
