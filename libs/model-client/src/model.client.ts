@@ -50,7 +50,7 @@ export interface InferExtras {
   outputs?: OipRequestedOutput[];
 }
 
-/** Paths of a v2 model on its server: `/v2/models/{model}`, or `…/versions/{modelVersion}` when the variant pins one. */
+/** What follows a v2 model's path on its server (`/v2/models/{model}`, `…/versions/{modelVersion}` when the variant pins one). */
 type ModelRoute = '' | '/ready' | '/infer';
 
 /**
@@ -97,7 +97,7 @@ export class ModelClient implements OnApplicationShutdown {
     }
   }
 
-  private async get(variant: StoredVariant, route: '' | '/ready'): Promise<unknown> {
+  private async get(variant: StoredVariant, route: Exclude<ModelRoute, '/infer'>): Promise<unknown> {
     if (variant.protocol === 'json') throw new ModelError('bad-response', 'a json-protocol variant has no model metadata');
     const url = new URL(variant.url);
     const deadline = new EventEmitter();

@@ -30,6 +30,8 @@ describe('oipParse and oipStringify', () => {
     const deep = '['.repeat(MAX_OIP_JSON_DEPTH + 1) + ']'.repeat(MAX_OIP_JSON_DEPTH + 1);
     expect(() => oipParse(deep)).toThrow(`at most ${MAX_OIP_JSON_DEPTH}`);
     expect(() => oipParse('{"s":"' + '['.repeat(100) + '"}')).not.toThrow();
+    expect(() => oipParse('{"s":"\\"' + '['.repeat(100) + '"}')).not.toThrow();
+    expect(() => oipParse('{"s":"\\\\"' + ',"t":' + deep + '}')).toThrow(`at most ${MAX_OIP_JSON_DEPTH}`);
   });
 
   it('revive 64-bit integers an event wrote as strings, in INT64 and UINT64 tensors only', () => {
