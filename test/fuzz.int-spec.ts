@@ -198,7 +198,9 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
       }
       let message: unknown;
       try {
-        message = JSON.parse(text).message;
+        // `/v2` answers errors in the Open Inference Protocol's shape, `{"error": "…"}`.
+        const body = JSON.parse(text);
+        message = route.path('x').startsWith('/v2/') ? body.error : body.message;
       } catch {
         message = undefined;
       }

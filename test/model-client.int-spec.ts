@@ -2,7 +2,7 @@ import { StoredVariant } from '@switchyard/contracts';
 import { predict, toInferInputs } from '@switchyard/demo-models';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { MAX_MODEL_ANSWER_BYTES, ModelClient, ModelError } from '@switchyard/model-client';
+import { MAX_MODEL_ANSWER_BYTES, MAX_MODEL_MESSAGE_CHARS, ModelClient, ModelError } from '@switchyard/model-client';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { freePort } from './support/processes';
 import { isolation } from './support/kafka';
@@ -77,6 +77,48 @@ describe('ModelClient against the real demo model-server', () => {
     const unknown = await failure(client.infer(variant({ model: 'no-such-model' }), toInferInputs(features), 'req-7'));
     expect(unknown.kind).toBe('rejected');
     expect(unknown.status).toBe(404);
+  });
+
+  it("passes on a 4xx's OIP error message, on one line and bounded; never a 5xx body", async () => {
+    const bad = await failure(client.infer(variant({}), [{ name: 'features', shape: [1, 2], datatype: 'FP64', data: [1, 2] }], 'req-10'));
+    expect(bad.message).toBe('model rejected the request (400): input tensor "features" must have shape [n, 4] or [4]; got [1,2]');
+    const loud: Server = createServer((request, response) => {
+      const status = request.url?.includes('/m400/') ? 400 : 500;
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `line one\nline two ${'x'.repeat(1000)}` }));
+    });
+    await new Promise<void>((resolve) => loud.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(loud.address() as AddressInfo).port}`;
+      const rejected = await failure(client.infer(variant({ url, model: 'm400' }), toInferInputs(features), 'req-11'));
+      expect(rejected.message).toBe(
+        `model rejected the request (400): line one line two ${'x'.repeat(MAX_MODEL_MESSAGE_CHARS - 'line one line two '.length)}…`,
+      );
+      const failed = await failure(client.infer(variant({ url, model: 'm500' }), toInferInputs(features), 'req-12'));
+      expect(failed.message).toBe('model answered 500');
+    } finally {
+      loud.closeAllConnections();
+      await new Promise((resolve) => loud.close(resolve));
+    }
+  });
+
+  it('calls the model version a variant pins, and reads its metadata and readiness there', async () => {
+    const pinned = variant({ modelVersion: '1' });
+    expect((await client.infer(pinned, toInferInputs(features), 'req-13')).outputs).toHaveLength(2);
+    expect(await client.metadata(pinned)).toMatchObject({ name: 'churn-v1', versions: ['1'] });
+    expect(await client.ready(pinned)).toBe(true);
+    const missing = variant({ modelVersion: '2' });
+    const error = await failure(client.infer(missing, toInferInputs(features), 'req-14'));
+    expect([error.kind, error.status, error.message]).toEqual([
+      'rejected',
+      404,
+      'model rejected the request (404): model "churn-v1" has no version "2"; versions: 1',
+    ]);
+    expect(await client.ready(missing)).toBe(false);
+    expect((await failure(client.metadata(missing))).status).toBe(404);
+    // A json variant has neither: it counts as ready, and has no metadata to give.
+    const json = variant({ protocol: 'json', url: `${server.url}/json/churn-v1`, model: undefined });
+    expect(await client.ready(json)).toBe(true);
+    expect((await failure(client.metadata(json))).kind).toBe('bad-response');
   });
 
   it('reports a closed port as unavailable, by its error code and never its address', async () => {

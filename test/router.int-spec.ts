@@ -114,7 +114,7 @@ describe('router (real Kafka, Redis and model-server)', () => {
     expect(answer.body.outputs[0].data).toEqual([groundTruth(features)]);
     const invalid = await http('POST', `${router.url}/v2/models/churn/infer`, { inputs: [{ name: 'x' }] });
     expect(invalid.status).toBe(400);
-    expect(invalid.body.problems.join()).toContain('inputs.0.shape');
+    expect(invalid.body).toEqual({ error: expect.stringContaining('inputs.0.shape') });
   });
 
   it('publishes valid feedback and refuses a batch with any invalid record', async () => {

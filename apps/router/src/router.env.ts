@@ -63,6 +63,14 @@ export class RouterEnv extends BaseEnv {
   @Max(60000)
   REFRESH_INTERVAL_MS: number = 1000;
 
+  @Env(
+    'Largest Open Inference Protocol request body (/v2 routes), in bytes: tensors sent as JSON are large (a 224×224×3 FP32 image is ≈ 1.3 MB); a larger one gets 413',
+  )
+  @IsInt()
+  @Min(1024)
+  @Max(1024 * 1024 * 1024)
+  V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
+
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])
   KAFKA_INGRESS = 'true';

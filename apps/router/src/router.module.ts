@@ -18,6 +18,9 @@ import { KafkaIngressController } from './ingress/kafka-ingress.controller';
 import { ArmWeights } from './predict/arm-weights';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
+import { OipController } from './oip/oip.controller';
+import { OipHttp } from './oip/oip-http';
+import { OipService } from './oip/oip.service';
 import { FlaggerController } from './verdict/flagger.controller';
 import { VerdictController } from './verdict/verdict.controller';
 import { VerdictService } from './verdict/verdict.service';
@@ -28,6 +31,7 @@ import { VerdictService } from './verdict/verdict.service';
     DeploymentsController,
     EvaluateController,
     PredictController,
+    OipController,
     FeedbackController,
     KafkaIngressController,
     UiController,
@@ -45,6 +49,8 @@ import { VerdictService } from './verdict/verdict.service';
     DeploymentsService,
     ArmWeights,
     PredictService,
+    OipService,
+    OipHttp,
     ModelClient,
     EvaluateService,
     HistoryService,

@@ -103,6 +103,25 @@ describe(validateDeploymentSpec.name, () => {
     expect(Object.getPrototypeOf(stored.strategy)).toBe(Object.prototype);
   });
 
+  it('takes a model version a v2 variant pins, stores it, and refuses it on a json variant or malformed', () => {
+    const pinned = [{ ...variants[0], modelVersion: '3' }, variants[1]];
+    const result = validateDeploymentSpec({ variants: pinned, strategy: { type: 'single', variant: 'v1' } });
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    expect(normalizeSpec('churn', result.value).variants[0]).toMatchObject({ model: 'churn-v1', modelVersion: '3' });
+    const bad = [
+      { ...variants[0], modelVersion: 'a/b' },
+      { ...variants[1], modelVersion: '1' },
+    ];
+    expect(validateDeploymentSpec({ variants: bad, strategy: { type: 'single', variant: 'v1' } })).toEqual({
+      ok: false,
+      problems: ['variants.0.modelVersion must be 1-64 letters, digits, ".", "_" or "-"'],
+    });
+    expect(validateDeploymentSpec({ variants: [variants[0], bad[1]], strategy: { type: 'single', variant: 'v1' } })).toEqual({
+      ok: false,
+      problems: ['variants: v2 has a modelVersion, which only the v2 protocol addresses'],
+    });
+  });
+
   it('refuses a bandit whose floor cannot hold', () => {
     const result = validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'thompson', minShare: 0.5 } });
     expect(result).toMatchObject({ ok: true });

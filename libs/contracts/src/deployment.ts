@@ -42,6 +42,14 @@ export class VariantSpec {
   @Matches(/^[A-Za-z0-9._-]{1,128}$/, { message: 'model must be 1-128 letters, digits, ".", "_" or "-"' })
   model?: string;
 
+  /**
+   * A v2 variant's model version on its server: calls then go to
+   * `/v2/models/{model}/versions/{modelVersion}/…`; left out, the server picks its default.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'modelVersion must be 1-64 letters, digits, ".", "_" or "-"' })
+  modelVersion?: string;
+
   /** @default "v2" (Open Inference Protocol) */
   @IsOptional()
   @IsIn(PROTOCOLS)
@@ -582,6 +590,7 @@ export interface StoredVariant {
   name: string;
   url: string;
   model?: string;
+  modelVersion?: string;
   protocol: Protocol;
   timeoutMs: number;
   retries: number;
@@ -631,6 +640,9 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   const names = spec.variants.map((variant) => variant.name);
   const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
   if (duplicates.length) problems.push(`variants: duplicate names ${[...new Set(duplicates)].join(', ')}`);
+  for (const variant of spec.variants.filter((v) => v.modelVersion !== undefined && v.protocol === 'json')) {
+    problems.push(`variants: ${variant.name} has a modelVersion, which only the v2 protocol addresses`);
+  }
 
   const strategy = spec.strategy;
   const known = new Set(names);
@@ -762,6 +774,7 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
       name: variant.name,
       url: variant.url.replace(/\/+$/, ''),
       ...(variant.model === undefined ? {} : { model: variant.model }),
+      ...(variant.modelVersion === undefined ? {} : { modelVersion: variant.modelVersion }),
       protocol: variant.protocol ?? 'v2',
       timeoutMs: variant.timeoutMs ?? 1000,
       retries: variant.retries ?? 0,

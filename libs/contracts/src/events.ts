@@ -147,6 +147,8 @@ export interface PredictResponse {
   deployment: string;
   variant: string;
   outputs: unknown;
+  /** An OIP model's response-level `parameters`, when it gave any. */
+  parameters?: Record<string, unknown>;
 }
 
 export interface ErrorResponse {
@@ -173,6 +175,15 @@ export class ShadowRequestEvent extends EventEnvelope {
   @IsOptional()
   @Opaque()
   primaryOutputs?: unknown;
+
+  /**
+   * The OIP request's `parameters` and requested `outputs` (the `/v2` ingress), which the
+   * shadows get as the primary got them; absent for other requests.
+   */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  extras?: { parameters?: Record<string, unknown>; outputs?: { name: string; parameters?: Record<string, unknown> }[] };
 
   @IsArray()
   @Matches(NAME_PATTERN, { each: true })

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { Type } from 'class-transformer';
 import { Opaque } from './validation';
-import { ArrayMinSize, IsArray, IsDefined, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import type { OipTensor } from './oip/rules';
 import { NAME_PATTERN } from './deployment';
 import { REQUEST_ID_PATTERN } from './events';
 
@@ -26,56 +26,17 @@ export class PromoteBody {
   variant: string;
 }
 
-export const OIP_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
+export * from './oip/json';
+export * from './oip/rules';
+export * from './oip/tensors';
 
-/** One tensor of an Open Inference Protocol (KServe v2) request. */
-export class InferTensor {
-  @IsString()
-  name: string;
-
-  @IsArray()
-  @IsInt({ each: true })
-  @Min(0, { each: true })
-  shape: number[];
-
-  @IsIn(OIP_DATATYPES)
-  datatype: string;
-
-  @IsOptional()
-  @Opaque()
-  parameters?: Record<string, unknown>;
-
-  @IsArray()
-  @Opaque()
-  data: unknown[];
-}
-
-export class InferRequest {
-  @IsOptional()
-  @Matches(REQUEST_ID_PATTERN, { message: 'id must be 1-128 letters, digits, ".", "_", ":" or "-"' })
-  id?: string;
-
-  @IsArray()
-  @ArrayMinSize(1)
-  @ValidateNested({ each: true })
-  @Type(() => InferTensor)
-  inputs: InferTensor[];
-
-  @IsOptional()
-  @Opaque()
-  parameters?: Record<string, unknown>;
-
-  @IsOptional()
-  @Opaque()
-  outputs?: unknown[];
-}
-
+/** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
 export interface InferResponse {
   model_name: string;
   model_version?: string;
   id?: string;
   parameters?: Record<string, unknown>;
-  outputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[];
+  outputs: OipTensor[];
 }
 
 /** Most records one `POST /v1/feedback` may carry. */

@@ -1,10 +1,27 @@
-import { plainToInstance } from 'class-transformer';
+import { plainToInstance, Type } from 'class-transformer';
 import * as classValidator from 'class-validator';
-import { validateSync } from 'class-validator';
+import { IsArray, IsOptional, validateSync, ValidateNested } from 'class-validator';
 import { envelope } from './envelope';
 import { FeedbackEvent, JoinedEvent, PredictionEvent } from './events';
-import { InferRequest, PredictBody } from './http';
-import { parseAndValidate, unionFieldProblems, validatePlain } from './validation';
+import { PredictBody } from './http';
+import { Opaque, parseAndValidate, unionFieldProblems, validatePlain } from './validation';
+
+class Tensor {
+  @IsArray()
+  @Opaque()
+  data: unknown[];
+}
+
+/** A contract with nested payload fields, as tensors inside a request. */
+class TensorRequest {
+  @ValidateNested({ each: true })
+  @Type(() => Tensor)
+  inputs: Tensor[];
+
+  @IsOptional()
+  @Opaque()
+  parameters?: Record<string, unknown>;
+}
 
 const tensor = (data: unknown) => ({ name: 'image', shape: [1, 3], datatype: 'FP32', data });
 
@@ -31,18 +48,18 @@ describe('validatePlain', () => {
     expect(result.ok && result.value).toBeInstanceOf(PredictBody);
   });
 
-  it('keeps nested payload fields too (OIP tensor data), while the tensors become contract instances', () => {
+  it('keeps nested payload fields too (tensor data), while the tensors become contract instances', () => {
     const data = [1, 2, 3];
-    const result = validatePlain(InferRequest, { inputs: [tensor(data)], parameters: { unitKey: 'u' } });
+    const result = validatePlain(TensorRequest, { inputs: [{ data }], parameters: { unitKey: 'u' } });
     if (!result.ok) throw new Error(result.problems.join('; '));
-    expect(result.value.inputs[0].constructor.name).toBe('InferTensor');
+    expect(result.value.inputs[0].constructor.name).toBe('Tensor');
     expect(result.value.inputs[0].data).toBe(data);
     expect(result.value.parameters).toEqual({ unitKey: 'u' });
   });
 
   it('still checks payload fields: presence, and the type rules they carry', () => {
     expect(validatePlain(PredictBody, {})).toEqual({ ok: false, problems: ['inputs is required'] });
-    expect(validatePlain(InferRequest, { inputs: [tensor('not an array')] })).toEqual({ ok: false, problems: ['inputs.0.data must be an array'] });
+    expect(validatePlain(TensorRequest, { inputs: [{ data: 'not an array' }] })).toEqual({ ok: false, problems: ['inputs.0.data must be an array'] });
   });
 
   it('rejects fields the contract does not name', () => {

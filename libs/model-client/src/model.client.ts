@@ -1,10 +1,13 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { Dispatcher, Pool } from 'undici';
-import { InferResponse, StoredVariant } from '@switchyard/contracts';
+import { InferResponse, oipParse, oipStringify, OipRequestedOutput, StoredVariant } from '@switchyard/contracts';
 
 /** Enough for a 2-core router at saturation; undici queues beyond it. */
 const CONNECTIONS_PER_ORIGIN = 64;
+
+/** Longest message of a model's 4xx passed on to the client: enough to say what is wrong, too short to carry a dump. */
+export const MAX_MODEL_MESSAGE_CHARS = 300;
 
 /** A model's answer past this is refused (`bad-response`): it would be held in memory and logged to Kafka whole. */
 export const MAX_MODEL_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -35,15 +38,20 @@ export class ModelError extends Error {
 export interface ModelAnswer {
   /** The model's own outputs: the OIP `outputs` array (v2) or the `outputs` value (json). */
   outputs: unknown;
+  /** The OIP answer's response-level `parameters`, when it has any. */
+  parameters?: Record<string, unknown>;
   latencyMs: number;
   attempts: number;
 }
 
-/** Extra OIP request fields forwarded as they came (OIP ingress). */
+/** Extra OIP request fields forwarded as they came (OIP ingress), to the primary and its shadows alike. */
 export interface InferExtras {
   parameters?: Record<string, unknown>;
-  outputs?: unknown[];
+  outputs?: OipRequestedOutput[];
 }
+
+/** What follows a v2 model's path on its server (`/v2/models/{model}`, `…/versions/{modelVersion}` when the variant pins one). */
+type ModelRoute = '' | '/ready' | '/infer';
 
 /**
  * Calls variants over the Open Inference Protocol v2 or plain JSON, with one keep-alive
@@ -59,8 +67,8 @@ export class ModelClient implements OnApplicationShutdown {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const outputs = await this.attempt(variant, inputs, requestId, extras);
-        return { outputs, latencyMs: performance.now() - started, attempts: attempt };
+        const answer = await this.attempt(variant, inputs, requestId, extras);
+        return { ...answer, latencyMs: performance.now() - started, attempts: attempt };
       } catch (error) {
         const failure = classify(error, variant);
         if (!failure.retryable || attempt > variant.retries) throw failure;
@@ -68,7 +76,44 @@ export class ModelClient implements OnApplicationShutdown {
     }
   }
 
-  private async attempt(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras): Promise<unknown> {
+  /**
+   * A v2 variant's model metadata (`GET /v2/models/{model}[/versions/{v}]`), as its server
+   * answers it; throws a ModelError when it does not (a json variant has none).
+   */
+  async metadata(variant: StoredVariant): Promise<Record<string, unknown>> {
+    const answer = await this.get(variant, '');
+    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ModelError('bad-response', 'model metadata is not a JSON object');
+    return answer as Record<string, unknown>;
+  }
+
+  /** Whether a v2 variant's model answers 200 on its readiness route; a json variant has none and counts as ready. */
+  async ready(variant: StoredVariant): Promise<boolean> {
+    if (variant.protocol === 'json') return true;
+    try {
+      await this.get(variant, '/ready');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async get(variant: StoredVariant, route: Exclude<ModelRoute, '/infer'>): Promise<unknown> {
+    if (variant.protocol === 'json') throw new ModelError('bad-response', 'a json-protocol variant has no model metadata');
+    const url = new URL(variant.url);
+    const deadline = new EventEmitter();
+    const timer = setTimeout(() => deadline.emit('abort'), variant.timeoutMs);
+    try {
+      const response = await this.pool(url.origin).request({ method: 'GET', path: modelPath(variant, route), signal: deadline });
+      const text = await boundedText(response.body, response.headers['content-length']);
+      return parseAnswer(response.statusCode, text);
+    } catch (error) {
+      throw classify(error, variant);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async attempt(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras): Promise<Pick<ModelAnswer, 'outputs' | 'parameters'>> {
     const { origin, path } = this.endpoint(variant);
     const v2 = variant.protocol === 'v2';
     const body = v2 ? { id: requestId, inputs, ...extras } : { inputs };
@@ -83,10 +128,11 @@ export class ModelClient implements OnApplicationShutdown {
         method: 'POST',
         path,
         headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-        body: JSON.stringify(body),
+        body: oipStringify(body),
         signal: deadline,
       });
-      return parseAnswer(response.statusCode, await boundedText(response.body, response.headers['content-length']), v2);
+      const answer = parseAnswer(response.statusCode, await boundedText(response.body, response.headers['content-length']));
+      return v2 ? v2Answer(answer) : { outputs: jsonOutputs(answer) };
     } finally {
       clearTimeout(timer);
     }
@@ -94,12 +140,11 @@ export class ModelClient implements OnApplicationShutdown {
 
   /** Origin and path of a variant's endpoint, parsed once per URL rather than per call. */
   private endpoint(variant: StoredVariant): { origin: string; path: string } {
-    const key = `${variant.protocol} ${variant.model ?? ''} ${variant.url}`;
+    const key = `${variant.protocol} ${variant.model ?? ''} ${variant.modelVersion ?? ''} ${variant.url}`;
     let endpoint = this.endpoints.get(key);
     if (!endpoint) {
       const url = new URL(variant.url);
-      const basePath = url.pathname.replace(/\/+$/, '');
-      const path = variant.protocol === 'v2' ? `${basePath}/v2/models/${encodeURIComponent(variant.model ?? '')}/infer` : basePath || '/';
+      const path = variant.protocol === 'v2' ? modelPath(variant, '/infer') : url.pathname.replace(/\/+$/, '') || '/';
       endpoint = { origin: url.origin, path };
       this.endpoints.set(key, endpoint);
     }
@@ -122,6 +167,12 @@ export class ModelClient implements OnApplicationShutdown {
 }
 
 type Body = Dispatcher.ResponseData['body'];
+
+function modelPath(variant: StoredVariant, route: ModelRoute): string {
+  const basePath = new URL(variant.url).pathname.replace(/\/+$/, '');
+  const version = variant.modelVersion === undefined ? '' : `/versions/${encodeURIComponent(variant.modelVersion)}`;
+  return `${basePath}/v2/models/${encodeURIComponent(variant.model ?? '')}${version}${route}`;
+}
 
 /** The answer's text, refused past MAX_MODEL_ANSWER_BYTES, from the declared length when there is one. */
 async function boundedText(body: Body, declared: string | string[] | undefined): Promise<string> {
@@ -147,27 +198,44 @@ async function boundedText(body: Body, declared: string | string[] | undefined):
 }
 
 /**
- * A failure says what happened (status, invalid JSON), never what the model wrote: its
- * error body may hold internals, and the message reaches consumers and events.
+ * A failure says what happened (status, invalid JSON). Of what the model wrote, only a
+ * 4xx's OIP `error` message is kept, bounded and on one line: it tells the client what
+ * is wrong with its request (a shape mismatch). A 5xx body may hold internals and is dropped.
  */
-function parseAnswer(status: number, text: string, v2: boolean): unknown {
+function parseAnswer(status: number, text: string): unknown {
   if (status >= 500) throw new ModelError('server-error', `model answered ${status}`, status);
-  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status);
+  if (status >= 400) {
+    const message = rejectionMessage(text);
+    throw new ModelError('rejected', `model rejected the request (${status})${message ? `: ${message}` : ''}`, status);
+  }
   // A redirect is not followed (it could point the router anywhere), nor its body taken as an answer.
   if (status !== 200) throw new ModelError('bad-response', `model answered ${status}, not 200`, status);
-  let answer: unknown;
   try {
-    answer = JSON.parse(text);
+    return oipParse(text);
   } catch {
     throw new ModelError('bad-response', 'model answered with invalid JSON');
   }
-  return v2 ? v2Outputs(answer) : jsonOutputs(answer);
 }
 
-function v2Outputs(answer: unknown): InferResponse['outputs'] {
-  const outputs = (answer as Partial<InferResponse> | null)?.outputs;
+/** The `error` string of an OIP error body, control characters removed and cut at MAX_MODEL_MESSAGE_CHARS; '' when none. */
+function rejectionMessage(text: string): string {
+  let error: unknown;
+  try {
+    error = (JSON.parse(text) as { error?: unknown } | null)?.error;
+  } catch {
+    return '';
+  }
+  if (typeof error !== 'string') return '';
+  // eslint-disable-next-line no-control-regex
+  const line = error.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return line.length > MAX_MODEL_MESSAGE_CHARS ? `${line.slice(0, MAX_MODEL_MESSAGE_CHARS)}…` : line;
+}
+
+function v2Answer(answer: unknown): Pick<ModelAnswer, 'outputs' | 'parameters'> {
+  const { outputs, parameters } = (answer ?? {}) as Partial<InferResponse>;
   if (!Array.isArray(outputs)) throw new ModelError('bad-response', 'model answer has no OIP "outputs" array');
-  return outputs;
+  const ownParameters = parameters !== null && typeof parameters === 'object' && !Array.isArray(parameters);
+  return ownParameters ? { outputs, parameters } : { outputs };
 }
 
 function jsonOutputs(answer: unknown): unknown {

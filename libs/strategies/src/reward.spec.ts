@@ -11,6 +11,8 @@ describe(valueAtPath.name, () => {
     ['0.data.0', 1],
     ['1.data.1', 0.3],
     ['1.name', 'probability'],
+    ['label.data.0', 1],
+    ['probability.data.1', 0.3],
   ])('reads %p from an Open Inference Protocol answer', (path, expected) => {
     expect(valueAtPath(OIP_OUTPUTS, path)).toBe(expected);
   });
@@ -34,7 +36,7 @@ describe(valueAtPath.name, () => {
 
   it('is undefined for what is not there', () => {
     expect(valueAtPath(OIP_OUTPUTS, '5.data.0')).toBeUndefined();
-    expect(valueAtPath(OIP_OUTPUTS, 'label')).toBeUndefined();
+    expect(valueAtPath(OIP_OUTPUTS, 'score.data.0')).toBeUndefined();
     expect(valueAtPath(JSON_OUTPUTS, 'label.deeper')).toBeUndefined();
     expect(valueAtPath(JSON_OUTPUTS, 'constructor')).toBeUndefined();
     expect(valueAtPath([], undefined)).toBeUndefined();
@@ -188,6 +190,13 @@ describe(outputsAgree.name, () => {
     expect(outputsAgree(OIP_OUTPUTS, other, '0.data.1')).toBe(false);
     expect(outputsAgree(OIP_OUTPUTS, other, '1.data.1')).toBe(true);
     expect(outputsAgree(OIP_OUTPUTS, other, '1.data.0')).toBe(false);
+  });
+
+  it('compares a named tensor wherever each answer has it', () => {
+    const reordered = [OIP_OUTPUTS[1], { ...OIP_OUTPUTS[0], data: [0, 0] }];
+    expect(outputsAgree(OIP_OUTPUTS, [...OIP_OUTPUTS].reverse(), 'label.data.0')).toBe(true);
+    expect(outputsAgree(OIP_OUTPUTS, reordered, 'label.data.0')).toBe(false);
+    expect(outputsAgree(OIP_OUTPUTS, [OIP_OUTPUTS[1]], 'label.data.0')).toBe(false);
   });
 
   it('never agrees on a missing value', () => {

@@ -62,8 +62,10 @@ function firstValue(outputs: unknown): unknown {
 
 /**
  * The value at a dot path in a variant's outputs (`0.data.0`, `label`, `scores.1`);
- * numeric segments index arrays. Without a path, the first value of the first output:
- * `outputs[0].data[0]` for an Open Inference Protocol answer. Undefined when absent.
+ * numeric segments index arrays, and a name indexes an array of OIP tensors by tensor
+ * name (`label.data.0`: the `label` tensor wherever it is, whichever outputs the client
+ * asked for). Without a path, the first value of the first output: `outputs[0].data[0]`
+ * for an Open Inference Protocol answer. Undefined when absent.
  */
 export function valueAtPath(outputs: unknown, path?: string): unknown {
   if (path === undefined || path === '') return firstValue(outputs);
@@ -71,8 +73,7 @@ export function valueAtPath(outputs: unknown, path?: string): unknown {
   for (const segment of path.split('.')) {
     if (current === null || typeof current !== 'object') return undefined;
     if (Array.isArray(current)) {
-      if (!/^\d+$/.test(segment)) return undefined;
-      current = current[Number(segment)];
+      current = /^\d+$/.test(segment) ? current[Number(segment)] : current.find((item) => (item as { name?: unknown } | null)?.name === segment);
     } else {
       if (!Object.hasOwn(current, segment)) return undefined;
       current = (current as Record<string, unknown>)[segment];

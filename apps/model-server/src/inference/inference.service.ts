@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, InternalServerErrorException, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InferRequest, InferResponse, validatePlain } from '@switchyard/contracts';
+import { inferRequestProblems, InferResponse, OipInferRequest } from '@switchyard/contracts';
 import {
   DEMO_MODELS,
   DemoModel,
@@ -64,13 +64,14 @@ export class InferenceService {
 
   async inferV2(name: string, body: unknown, version?: string): Promise<InferResponse> {
     const model = this.found(name, 'v2', version);
-    const request = validatePlain(InferRequest, body);
-    if (!request.ok) throw this.invalid(model, 'v2', `invalid inference request: ${request.problems.join('; ')}`);
+    const problems = inferRequestProblems(body);
+    if (problems.length) throw this.invalid(model, 'v2', `invalid inference request: ${problems.join('; ')}`);
+    const request = body as OipInferRequest;
     let rows: number[][];
     let wanted: string[];
     try {
-      rows = featuresFromInferInputs(request.value.inputs);
-      wanted = requestedOutputs(request.value.outputs);
+      rows = featuresFromInferInputs(request.inputs);
+      wanted = requestedOutputs(request.outputs);
     } catch (error) {
       throw this.invalid(model, 'v2', (error as Error).message);
     }
@@ -80,7 +81,7 @@ export class InferenceService {
     return {
       model_name: model.name,
       model_version: MODEL_VERSION,
-      id: request.value.id ?? randomUUID(),
+      id: request.id ?? randomUUID(),
       outputs: wanted.length ? all.filter((tensor) => wanted.includes(tensor.name)) : all,
     };
   }
@@ -92,7 +93,7 @@ export class InferenceService {
     }
     let parsed: ReturnType<typeof featuresFromJsonInputs>;
     try {
-      parsed = featuresFromJsonInputs(body.inputs);
+      parsed = isTensorList(body.inputs) ? fromTensors(body.inputs) : featuresFromJsonInputs(body.inputs);
     } catch (error) {
       throw this.invalid(model, 'json', (error as Error).message);
     }
@@ -157,4 +158,16 @@ function requestedOutputs(requested: unknown[] | undefined): string[] {
     }
     return name;
   });
+}
+
+/** OIP tensors as json inputs: what the router sends a json variant for a `/v2` request. */
+function isTensorList(inputs: unknown): inputs is unknown[] {
+  return Array.isArray(inputs) && inputs.length > 0 && inputs.every((input) => input !== null && typeof input === 'object' && 'datatype' in input);
+}
+
+/** A batch when the features tensor has rows ([n, 4]), one row when it is [4]. */
+function fromTensors(inputs: unknown[]): ReturnType<typeof featuresFromJsonInputs> {
+  const rows = featuresFromInferInputs(inputs);
+  const features = inputs.find((input) => (input as { name?: unknown }).name === 'features') as { shape: number[] };
+  return { rows, batched: features.shape.length === 2 };
 }

@@ -126,4 +126,35 @@ describe(PredictService.name, () => {
 
     expect(await sut.predict('churn', { inputs: [0], requestId: 'r-4' })).toMatchObject({ ok: true, value: { requestId: 'r-4', outputs: [1] } });
   });
+
+  describe('a variant the client pins (OIP /versions/{variant}/infer)', () => {
+    it('answers from that variant, with the model’s response parameters, and records nothing', async () => {
+      const { sut, published } = setUp(canary, async (variant) => ({ ...answer([variant]), parameters: { served: variant } }));
+
+      const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-5', pinned: 'v1' });
+
+      expect(outcome).toEqual({ ok: true, value: { requestId: 'r-5', deployment: 'churn', variant: 'v1', outputs: ['v1'], parameters: { served: 'v1' } } });
+      expect(published).toEqual([]);
+    });
+
+    it('is not answered for by another variant when it fails', async () => {
+      const { sut } = setUp(canary, async (variant) => {
+        if (variant === 'v2') throw new ModelError('timeout', 'too slow');
+        return answer([7]);
+      });
+
+      expect(await sut.predict('churn', { inputs: [0], pinned: 'v2' })).toEqual({ ok: false, error: 'model-failed', message: 'variant "v2" failed: too slow' });
+    });
+  });
+
+  it("mirrors the request's OIP parameters and requested outputs to the shadows", async () => {
+    const shadow = { ...single, strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] } } as unknown as DeploymentSpec;
+    const { sut, published } = setUp(shadow, async () => answer([1]));
+    const extras = { parameters: { trace: 'on' }, outputs: [{ name: 'label' }] };
+
+    await sut.predict('churn', { inputs: [0], requestId: 'r-6', extras });
+
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(published.find((p) => p.topic === 'shadow-requests')?.event).toMatchObject({ requestId: 'r-6', shadows: ['v2'], extras });
+  });
 });

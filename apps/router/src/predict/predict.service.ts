@@ -15,6 +15,12 @@ export interface PredictCommand {
   unitKey?: string;
   requestId?: string;
   extras?: InferExtras;
+  /**
+   * A variant the client named (OIP `/versions/{v}/infer`): it answers, without fallback,
+   * and nothing is recorded, since the strategy did not choose it (its statistics and
+   * off-policy estimates cover the strategy's choices only).
+   */
+  pinned?: string;
 }
 
 interface Served {
@@ -47,6 +53,7 @@ export class PredictService {
     const spec = this.cache.get(name);
     if (!spec) return deploymentNotFound(name);
     const requestId = command.requestId ?? randomUUID();
+    if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId);
     const unitKey = command.unitKey ?? requestId;
     const stored = this.weights.get(spec);
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
@@ -63,9 +70,14 @@ export class PredictService {
       } else recorded.catch(() => undefined);
     }
 
+    return this.answer(spec, served, requestId);
+  }
+
+  private answer(spec: DeploymentSpec, served: Served, requestId: string): Outcome<PredictResponse> {
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome: served.answer ? 'ok' : 'error' });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
-    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs: served.answer.outputs });
+    const { outputs, parameters } = served.answer;
+    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }) });
   }
 
   private async serve(spec: DeploymentSpec, chosen: string, fallback: string | undefined, command: PredictCommand, requestId: string): Promise<Served> {
@@ -120,6 +132,7 @@ export class PredictService {
         specVersion: spec.version,
         inputs: command.inputs,
         primaryOutputs: served.answer.outputs,
+        ...(command.extras && { extras: command.extras }),
         shadows: choice.shadows,
       };
       // Never awaited: mirroring must not add a wait to the consumer's path.

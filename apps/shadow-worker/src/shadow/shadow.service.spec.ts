@@ -1,4 +1,4 @@
-import { DeploymentSpec, envelope, ShadowRequestEvent } from '@switchyard/contracts';
+import { DeploymentSpec, envelope, ExactInteger, ShadowRequestEvent } from '@switchyard/contracts';
 import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { ShadowWorkerEnv } from '../shadow-worker.env';
@@ -30,6 +30,21 @@ function setUp(infer: () => Promise<ModelAnswer>) {
 }
 
 describe(ShadowService.name, () => {
+  it("calls the shadow with the primary's request: parameters, requested outputs, 64-bit integers as numbers again", async () => {
+    const calls: unknown[][] = [];
+    const sut = new ShadowService(
+      { infer: async (...args: unknown[]) => (calls.push(args), { outputs: [1], latencyMs: 1, attempts: 1 }) } as unknown as ModelClient,
+      { get: async () => spec } as unknown as SpecVersions,
+      { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv,
+    );
+    const extras = { parameters: { trace: 'on' }, outputs: [{ name: 'label' }] };
+    const inputs = [{ name: 'ids', shape: [1], datatype: 'INT64', data: ['9007199254740993'] }];
+
+    await sut.run([{ ...request(2), inputs, extras }]);
+
+    expect(calls).toEqual([[spec.variants[1], [{ ...inputs[0], data: [new ExactInteger('9007199254740993')] }], 'r-2', extras]]);
+  });
+
   it("publishes each shadow's answer with whether it agrees with the primary", async () => {
     const sut = setUp(async () => ({ outputs: [1], latencyMs: 3.21, attempts: 1 }));
 

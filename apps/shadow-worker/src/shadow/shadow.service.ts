@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec, PredictionEvent, predictionEvent, PredictionFields, ShadowRequestEvent } from '@switchyard/contracts';
+import { DeploymentSpec, PredictionEvent, predictionEvent, PredictionFields, reviveExactIntegers, ShadowRequestEvent } from '@switchyard/contracts';
 import { ModelClient, ModelError } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { outputsAgree } from '@switchyard/strategies';
@@ -51,7 +51,8 @@ export class ShadowService {
       event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
     else {
       try {
-        const answer = await this.models.infer(variant, request.inputs, request.requestId);
+        // The request as the primary got it: inputs (64-bit integers exact), parameters, requested outputs.
+        const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, request.extras);
         shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
         const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
         if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });

@@ -1,0 +1,81 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { oipStringify } from '@switchyard/contracts';
+import type { FastifyReply } from 'fastify';
+import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
+
+const INFER_BODY = { description: 'an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml)', schema: { type: 'object' } };
+
+/**
+ * The Open Inference Protocol's REST API (KServe v2), each deployment served as a model:
+ * existing OIP clients (tritonclient, the KServe SDK) point at Switchyard unchanged.
+ * Bodies and error shapes are handled below the controller (OipHttp).
+ */
+@ApiTags('open inference protocol')
+@Controller('v2')
+export class OipController {
+  constructor(private readonly oip: OipService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'server metadata' })
+  serverMetadata() {
+    return SERVER_METADATA;
+  }
+
+  @Get('health/live')
+  @ApiOperation({ summary: 'server liveness' })
+  live() {
+    return { live: true };
+  }
+
+  @Get('health/ready')
+  @ApiOperation({ summary: 'server readiness (Kafka and Redis answer; 503 while shutting down)' })
+  ready() {
+    return this.oip.serverReady();
+  }
+
+  @Get('models/:name')
+  @ApiOperation({ summary: "a deployment's model metadata: its variants as versions, the tensors of the variant serving most traffic" })
+  metadata(@Param('name') name: string) {
+    return this.oip.metadata(name);
+  }
+
+  @Get('models/:name/ready')
+  @ApiOperation({ summary: 'ready when every serving variant is' })
+  modelReady(@Param('name') name: string) {
+    return this.oip.ready(name);
+  }
+
+  @Get('models/:name/versions/:version')
+  @ApiOperation({ summary: "one variant's model metadata" })
+  versionMetadata(@Param('name') name: string, @Param('version') version: string) {
+    return this.oip.metadata(name, version);
+  }
+
+  @Get('models/:name/versions/:version/ready')
+  @ApiOperation({ summary: 'ready when the variant is' })
+  versionReady(@Param('name') name: string, @Param('version') version: string) {
+    return this.oip.ready(name, version);
+  }
+
+  @Post('models/:name/infer')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'inference by the variant the strategy chooses; model_version names it' })
+  @ApiBody(INFER_BODY)
+  async infer(@Param('name') name: string, @Body() body: unknown, @Res() reply: FastifyReply) {
+    send(reply, await this.oip.infer(name, body));
+  }
+
+  @Post('models/:name/versions/:version/infer')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'inference by the variant named (no fallback, not recorded as a prediction of the strategy)' })
+  @ApiBody(INFER_BODY)
+  async inferVersion(@Param('name') name: string, @Param('version') version: string, @Body() body: unknown, @Res() reply: FastifyReply) {
+    send(reply, await this.oip.infer(name, body, version));
+  }
+}
+
+/** Sent as text of oipStringify, so 64-bit integers beyond 2^53 reach the client digit for digit. */
+function send(reply: FastifyReply, answer: OipAnswer): void {
+  void reply.status(200).header('content-type', 'application/json; charset=utf-8').header('x-request-id', answer.requestId).send(oipStringify(answer.body));
+}

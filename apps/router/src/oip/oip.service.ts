@@ -1,0 +1,213 @@
+import { BadGatewayException, BadRequestException, HttpException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  DeploymentSpec,
+  InferResponse,
+  inferRequestProblems,
+  isValidName,
+  jsonOutputsAsTensors,
+  OipInferRequest,
+  OipRequestedOutput,
+  OipTensor,
+  REQUEST_ID_PATTERN,
+  StoredVariant,
+} from '@switchyard/contracts';
+import { ModelClient, ModelError } from '@switchyard/model-client';
+import { HealthRegistry } from '@switchyard/runtime';
+import { configuredShares, servingSpec } from '@switchyard/strategies';
+import { DeploymentCache } from '../deployments/deployment.cache';
+import { httpError } from '../http-errors';
+import { routerMetrics } from '../router.metrics';
+import { PredictService } from '../predict/predict.service';
+
+/** The router as an OIP server: what `GET /v2` says. */
+export const SERVER_METADATA = { name: 'switchyard', version: '2', extensions: [] as string[] };
+
+/** The deployment's name as OIP's `platform` field in model metadata. */
+const PLATFORM = 'switchyard';
+
+/** Longest unit key taken from `parameters.unitKey`, as `POST /v1/.../predict` takes it. */
+const MAX_UNIT_KEY = 256;
+
+export interface OipAnswer {
+  body: InferResponse;
+  requestId: string;
+}
+
+/**
+ * Each deployment served as an Open Inference Protocol model: its variants are the
+ * model's versions (`model_version` names the variant that answered, so a client can
+ * address it again at `/versions/{variant}`), its metadata and readiness come from the
+ * serving variants' own, and inference goes through the deployment's strategy.
+ */
+@Injectable()
+export class OipService {
+  constructor(
+    private readonly cache: DeploymentCache,
+    private readonly models: ModelClient,
+    private readonly predictions: PredictService,
+    private readonly health: HealthRegistry,
+  ) {}
+
+  async serverReady(): Promise<{ ready: true }> {
+    const report = await this.health.report();
+    const failing = Object.entries(report.checks).filter(([, status]) => status !== 'ok');
+    if (!report.ready) throw new ServiceUnavailableException(`not ready: ${failing.map(([name]) => name).join(', ')}`);
+    return { ready: true };
+  }
+
+  /**
+   * Model metadata: the deployment's name, its variants as versions, the tensors of the
+   * variant serving the largest share (or of `version`), and that variant's parameters.
+   */
+  async metadata(name: string, version?: string): Promise<Record<string, unknown>> {
+    const spec = this.deployment(name);
+    const variant = version === undefined ? this.reference(spec) : this.version(spec, version);
+    const own = variant.protocol === 'v2' ? await this.variantMetadata(variant) : {};
+    return {
+      name: spec.name,
+      versions: version === undefined ? spec.variants.map((v) => v.name) : [variant.name],
+      platform: PLATFORM,
+      ...(Array.isArray(own.inputs) && { inputs: own.inputs }),
+      ...(Array.isArray(own.outputs) && { outputs: own.outputs }),
+    };
+  }
+
+  /** Ready when every serving variant (or `version`) answers its own readiness check; 503 naming those that do not. */
+  async ready(name: string, version?: string): Promise<{ name: string; ready: true }> {
+    const spec = this.deployment(name);
+    const variants = version === undefined ? this.serving(spec) : [this.version(spec, version)];
+    const answers = await Promise.all(variants.map((variant) => this.models.ready(variant)));
+    const notReady = variants.filter((_, i) => !answers[i]).map((variant) => variant.name);
+    if (notReady.length) throw new ServiceUnavailableException(`model "${spec.name}" is not ready: variant ${notReady.join(', ')} is not`);
+    return { name: spec.name, ready: true };
+  }
+
+  async infer(name: string, body: unknown, version?: string): Promise<OipAnswer> {
+    const spec = this.deployment(name);
+    if (version !== undefined) this.version(spec, version);
+    const problems = inferRequestProblems(body);
+    if (problems.length) throw this.invalid(`invalid inference request: ${problems.join('; ')}`);
+    const request = body as OipInferRequest;
+    const unitKey = request.parameters?.unitKey;
+    if (unitKey !== undefined && (typeof unitKey !== 'string' || !unitKey.length || unitKey.length > MAX_UNIT_KEY)) {
+      throw this.invalid(`parameters.unitKey must be a string of 1-${MAX_UNIT_KEY} characters`);
+    }
+    const requestId = requestIdOf(request.id);
+    const json = withoutBinaryHints(request);
+    const { parameters } = json;
+    const { outputs, added } = withScoredTensor(json.outputs, spec.reward.outputPath);
+    const outcome = await this.predictions.predict(spec.name, {
+      inputs: request.inputs,
+      requestId,
+      unitKey,
+      extras: { ...(parameters && { parameters }), ...(outputs && { outputs }) },
+      pinned: version,
+    });
+    if (!outcome.ok) throw outcome.error === 'input-rejected' ? new BadRequestException(outcome.message) : httpError(outcome);
+    const answer = outcome.value;
+    return {
+      requestId,
+      body: {
+        model_name: spec.name,
+        model_version: answer.variant,
+        id: request.id ?? requestId,
+        ...(answer.parameters && { parameters: answer.parameters }),
+        outputs: this.tensors(spec, answer.variant, answer.outputs).filter((tensor) => tensor.name !== added),
+      },
+    };
+  }
+
+  private deployment(name: string): DeploymentSpec {
+    // A name the deployment rules refuse (`Churn.V1` is a legal OIP model name) names no deployment: 404, as OIP servers answer.
+    const spec = isValidName(name) ? this.cache.get(name) : undefined;
+    if (!spec) throw new NotFoundException(`model ${JSON.stringify(name)} does not exist`);
+    return spec;
+  }
+
+  private version(spec: DeploymentSpec, version: string): StoredVariant {
+    const variant = spec.variants.find((v) => v.name === version);
+    if (!variant) {
+      throw new NotFoundException(`model "${spec.name}" has no version ${JSON.stringify(version)}; versions: ${spec.variants.map((v) => v.name).join(', ')}`);
+    }
+    return variant;
+  }
+
+  /** The variants that answer requests now (shadows do not; a bandit's arms all do). */
+  private serving(spec: DeploymentSpec): StoredVariant[] {
+    const shares = configuredShares(spec.strategy, spec.status);
+    if (!shares) return servingSpec(spec).variants;
+    return spec.variants.filter((v) => (shares[v.name] ?? 0) > 0);
+  }
+
+  /** The serving variant with the largest configured share (the first arm of a bandit), whose tensors the model metadata shows. */
+  private reference(spec: DeploymentSpec): StoredVariant {
+    const shares = configuredShares(spec.strategy, spec.status) ?? {};
+    return this.serving(spec).reduce((best, v) => ((shares[v.name] ?? 0) > (shares[best.name] ?? 0) ? v : best));
+  }
+
+  private async variantMetadata(variant: StoredVariant): Promise<Record<string, unknown>> {
+    try {
+      return await this.models.metadata(variant);
+    } catch (error) {
+      throw new BadGatewayException(`variant "${variant.name}" gave no model metadata: ${ModelError.of(error).message}`);
+    }
+  }
+
+  /** The answer's outputs as OIP tensors: a v2 variant's as they came, a json variant's converted. */
+  private tensors(spec: DeploymentSpec, variantName: string, outputs: unknown): OipTensor[] {
+    if (spec.variants.find((v) => v.name === variantName)?.protocol !== 'json') return outputs as OipTensor[];
+    try {
+      return jsonOutputsAsTensors(outputs);
+    } catch (error) {
+      throw new BadGatewayException(`variant "${variantName}" answered outputs that are not OIP tensors: ${(error as Error).message}`);
+    }
+  }
+
+  private invalid(message: string): HttpException {
+    routerMetrics.rejected.inc({ route: 'infer' });
+    return new BadRequestException(message);
+  }
+}
+
+/**
+ * The request without the binary tensor extension's output hints (`binary_data_output`,
+ * an output's `binary_data`; tritonclient sets `binary_data` by default): the router
+ * reads and answers JSON only, so the model must answer JSON. A client that asked for
+ * binary outputs gets them as JSON, which tritonclient reads as well.
+ */
+export function withoutBinaryHints(request: OipInferRequest): Pick<OipInferRequest, 'parameters' | 'outputs'> {
+  const { binary_data_output: _dropped, ...parameters } = request.parameters ?? {};
+  const outputs = request.outputs?.map(({ parameters: own, ...output }) => {
+    const { binary_data: _binary, ...rest } = own ?? {};
+    return own === undefined ? output : { ...output, parameters: rest };
+  });
+  return { ...(request.parameters && { parameters }), ...(outputs && { outputs }) };
+}
+
+/**
+ * The outputs to ask the model for: the client's selection, plus the tensor the reward's
+ * `outputPath` names (`label.data.0`) when the selection leaves it out, so the reward and
+ * the shadows' agreement are computed on that tensor whatever the client asked for;
+ * `added` names it, to leave it out of the client's answer. No selection: all outputs.
+ */
+export function withScoredTensor(
+  requested: OipRequestedOutput[] | undefined,
+  outputPath: string | undefined,
+): { outputs?: OipRequestedOutput[]; added?: string } {
+  const scored = outputPath?.split('.')[0];
+  if (!requested?.length || !scored || /^\d+$/.test(scored) || requested.some((output) => output.name === scored)) return { outputs: requested };
+  return { outputs: [...requested, { name: scored }], added: scored };
+}
+
+/**
+ * The request id of an OIP request: its `id` when that is one (request ids become Kafka
+ * keys and Redis key parts, so they are restricted), else `oip-` and the first 32 hex
+ * digits of the id's SHA-256, so the same id always maps to the same request id (send
+ * feedback under it); a new UUID-like id when the request has none.
+ */
+export function requestIdOf(id: string | undefined): string {
+  if (id === undefined) return randomUUID();
+  if (REQUEST_ID_PATTERN.test(id)) return id;
+  return `oip-${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
+}

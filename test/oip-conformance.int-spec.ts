@@ -1,0 +1,305 @@
+import { ExactInteger, OipInferRequest } from '@switchyard/contracts';
+import { predict, toInferInputs } from '@switchyard/demo-models';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { routerService } from '../apps/router/src/router.service-definition';
+import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
+import { OipValidators } from '../libs/contracts/oip/validators';
+import { isolation } from './support/kafka';
+import { startStrictServer, StrictModel, StrictServer } from './support/oip-strict-server';
+import { http } from './support/services';
+import { useStack } from './support/stack';
+import { waitFor } from './support/wait';
+
+const MODELS: StrictModel[] = [
+  { name: 'echo-int64', versions: ['1', '2'], input: { name: 'INPUT0', datatype: 'INT64', shape: [-1] }, outputs: ['OUTPUT0', 'OUTPUT1'] },
+  { name: 'echo-uint64', versions: ['1'], input: { name: 'INPUT0', datatype: 'UINT64', shape: [-1] }, outputs: ['OUTPUT0'] },
+  { name: 'echo-fp16', versions: ['1'], input: { name: 'INPUT0', datatype: 'FP16', shape: [-1] }, outputs: ['OUTPUT0'] },
+  { name: 'echo-bf16', versions: ['1'], input: { name: 'INPUT0', datatype: 'BF16', shape: [-1] }, outputs: ['OUTPUT0'] },
+  { name: 'image', versions: ['1'], input: { name: 'image', datatype: 'FP32', shape: [-1, 224, 224, 3] }, outputs: ['elements'], answer: 'count' },
+];
+
+/**
+ * The router's `/v2` routes checked against the Open Inference Protocol's REST spec
+ * (libs/contracts/oip/spec): every answer against the spec's schemas and prose rules, every
+ * request a model got against the same, by a strict model server written from the spec
+ * (test/support/oip-strict-server.ts); requests shaped as tritonclient and the KServe SDK
+ * send them. The demo model server is checked against the same validators.
+ */
+describe('Open Inference Protocol conformance: router and demo model server against the spec', () => {
+  const ids = isolation('oip-conformance');
+  const { router, modelServer, predictions, shadowPredictions } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false' }],
+      shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
+    },
+    collect: { predictions: 'predictions', shadowPredictions: 'shadowPredictions' },
+  });
+  const validators = new OipValidators();
+  let strict: StrictServer;
+
+  /** A raw call: the body as bytes, so fetch adds no Content-Type of its own (tritonclient sends none). */
+  const call = async (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${router.url}${path}`, { method, headers, body: typeof body === 'string' ? Buffer.from(body) : body });
+    const text = await response.text();
+    return { status: response.status, text, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+  };
+  const infer = (path: string, request: unknown, headers: Record<string, string> = {}) => call('POST', path, JSON.stringify(request), headers);
+  const expectError = (answer: { status: number; body: unknown }, status: number, message: string | RegExp) => {
+    expect(answer.status).toBe(status);
+    expect(validators.problems('inference_error_response', answer.body)).toEqual([]);
+    expect((answer.body as { error: string }).error).toMatch(message);
+  };
+  const strictVariant = (name: string, model: string, extra: object = {}) => ({ name, url: strict.url, model, timeoutMs: 2000, ...extra });
+  const put = async (name: string, spec: object) => expect((await http('PUT', `${router.url}/v1/deployments/${name}`, spec)).status).toBe(200);
+  const int64 = (data: unknown[]) => [{ name: 'INPUT0', shape: [data.length], datatype: 'INT64', data }];
+
+  beforeAll(async () => {
+    strict = await startStrictServer(MODELS, validators);
+    await put('echo', {
+      variants: [strictVariant('v1', 'echo-int64', { modelVersion: '1' }), strictVariant('v2', 'echo-int64', { modelVersion: '2' })],
+      strategy: { type: 'single', variant: 'v1' },
+    });
+    await put('mirror', {
+      variants: [strictVariant('primary', 'echo-int64', { modelVersion: '1' }), strictVariant('shadow', 'echo-int64', { modelVersion: '2' })],
+      strategy: { type: 'shadow', primary: 'primary', shadows: ['shadow'] },
+      reward: { type: 'match', outputPath: 'OUTPUT1.data.0' },
+    });
+    for (const model of ['echo-uint64', 'echo-fp16', 'echo-bf16', 'image']) {
+      await put(model, { variants: [strictVariant('v1', model)], strategy: { type: 'single', variant: 'v1' } });
+    }
+    await put('churn', { variants: [{ name: 'v1', url: modelServer.url, model: 'churn-v1' }], strategy: { type: 'single', variant: 'v1' } });
+    await put('churn-json', {
+      variants: [{ name: 'j1', url: `${modelServer.url}/json/churn-v2`, protocol: 'json' }],
+      strategy: { type: 'single', variant: 'j1' },
+    });
+    await put('down', { variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', timeoutMs: 300 }], strategy: { type: 'single', variant: 'v1' } });
+  });
+
+  afterAll(async () => {
+    await strict?.close();
+  });
+
+  afterEach(() => {
+    // Every request the strict server got was valid by the spec, and so was every answer it gave.
+    expect(strict.ownProblems).toEqual([]);
+  });
+
+  describe('server and model routes', () => {
+    it('answers server metadata, liveness and readiness in the spec’s bodies', async () => {
+      const meta = await call('GET', '/v2');
+      expect(meta.status).toBe(200);
+      expect(validators.problems('metadata_server_response', meta.body)).toEqual([]);
+      const live = await call('GET', '/v2/health/live');
+      expect(live.status).toBe(200);
+      expect(validators.problems('live_server_response', live.body)).toEqual([]);
+      const ready = await call('GET', '/v2/health/ready');
+      expect(ready.status).toBe(200);
+      expect(validators.problems('ready_server_response', ready.body)).toEqual([]);
+    });
+
+    it("describes a deployment as a model: its variants as versions, the serving variant's tensors", async () => {
+      const meta = await call('GET', '/v2/models/echo');
+      expect(meta.status).toBe(200);
+      expect(validators.problems('metadata_model_response', meta.body)).toEqual([]);
+      expect(meta.body).toMatchObject({ name: 'echo', versions: ['v1', 'v2'], inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: [-1] }] });
+      expect(strict.received.some((r) => r.url === '/v2/models/echo-int64/versions/1')).toBe(true);
+      const version = await call('GET', '/v2/models/echo/versions/v2');
+      expect(validators.problems('metadata_model_response', version.body)).toEqual([]);
+      expect(version.body.versions).toEqual(['v2']);
+      const demo = await call('GET', '/v2/models/churn');
+      expect(validators.problems('metadata_model_response', demo.body)).toEqual([]);
+      expect(demo.body.outputs.map((o: { name: string }) => o.name)).toEqual(['label', 'score']);
+    });
+
+    it('is ready when the serving variants are, and says which are not', async () => {
+      for (const path of ['/v2/models/echo/ready', '/v2/models/echo/versions/v2/ready', '/v2/models/churn-json/ready']) {
+        const ready = await call('GET', path);
+        expect(ready.status).toBe(200);
+        expect(validators.problems('ready_model_response', ready.body)).toEqual([]);
+      }
+      expectError(await call('GET', '/v2/models/down/ready'), 503, 'model "down" is not ready: variant v1');
+    });
+
+    it('answers 404 {error} for an unknown model, version or route, a legal OIP name included', async () => {
+      expectError(await call('GET', '/v2/models/Churn.V1'), 404, 'model "Churn.V1" does not exist');
+      expectError(await infer('/v2/models/Churn.V1/infer', { inputs: int64([1]) }), 404, 'does not exist');
+      expectError(await call('GET', '/v2/models/echo/versions/v9/ready'), 404, 'model "echo" has no version "v9"; versions: v1, v2');
+      expectError(await infer('/v2/models/echo/versions/v9/infer', { inputs: int64([1]) }), 404, 'has no version "v9"');
+      expectError(await call('GET', '/v2/nowhere'), 404, 'Cannot GET /v2/nowhere');
+    });
+  });
+
+  describe('inference', () => {
+    it('serves tritonclient’s requests: no Content-Type, outputs requested by name, binary outputs asked for answered as JSON', async () => {
+      const request = {
+        id: '7',
+        inputs: [{ name: 'INPUT0', shape: [3], datatype: 'INT64', data: [1, 2, 3] }],
+        outputs: [{ name: 'OUTPUT1', parameters: { binary_data: true } }],
+        parameters: { binary_data_output: false },
+      };
+      const answer = await infer('/v2/models/echo/infer', request);
+      expect(answer.status).toBe(200);
+      expect(validators.responseProblems(request, answer.body)).toEqual([]);
+      expect(answer.body).toMatchObject({ model_name: 'echo', model_version: 'v1', id: '7', outputs: [{ name: 'OUTPUT1', data: [1, 2, 3] }] });
+      // Response-level parameters come through as the model gave them.
+      expect(answer.body.parameters).toEqual({ strict_version: '1', request_parameters: {} });
+      const got = strict.received.filter((r) => r.url === '/v2/models/echo-int64/versions/1/infer').at(-1)!;
+      expect(got.body).toMatchObject({ parameters: {}, outputs: [{ name: 'OUTPUT1', parameters: {} }] });
+    });
+
+    it('serves the KServe SDK’s requests: model_name, and any string id, which names the request id for feedback', async () => {
+      for (const id of ['req 1', 'a/b', 'x'.repeat(200)]) {
+        const request = { model_name: 'echo', id, inputs: int64([5]) };
+        const answer = await infer('/v2/models/echo/infer', request, { 'content-type': 'application/json' });
+        expect(answer.status).toBe(200);
+        expect(validators.responseProblems(request, answer.body)).toEqual([]);
+        const requestId = answer.headers.get('x-request-id')!;
+        expect(requestId).toMatch(/^oip-[0-9a-f]{32}$/);
+        await waitFor(() => predictions.messages.find((m) => m.key === requestId), { what: `the prediction event of id ${id.slice(0, 20)}` });
+      }
+    });
+
+    it('passes 64-bit integers beyond 2^53 through exactly, both ways', async () => {
+      const big = '[9007199254740993,-9223372036854775808,9223372036854775807]';
+      const answer = await call(
+        'POST',
+        '/v2/models/echo/infer',
+        `{"inputs":[{"name":"INPUT0","shape":[3],"datatype":"INT64","data":${big}}],"outputs":[{"name":"OUTPUT0"}]}`,
+      );
+      expect(answer.status).toBe(200);
+      expect(answer.text).toContain(`"data":${big}`);
+      const got = strict.received.filter((r) => r.url.endsWith('/infer')).at(-1)!.body as OipInferRequest;
+      expect(got.inputs[0].data).toEqual([
+        new ExactInteger('9007199254740993'),
+        new ExactInteger('-9223372036854775808'),
+        new ExactInteger('9223372036854775807'),
+      ]);
+      const unsigned = await call(
+        'POST',
+        '/v2/models/echo-uint64/infer',
+        '{"inputs":[{"name":"INPUT0","shape":[1],"datatype":"UINT64","data":[18446744073709551615]}]}',
+      );
+      expect(unsigned.text).toContain('"data":[18446744073709551615]');
+    });
+
+    it('passes FP16 and BF16 tensors through', async () => {
+      for (const datatype of ['FP16', 'BF16']) {
+        const request = { inputs: [{ name: 'INPUT0', shape: [2], datatype, data: [0.5, -1.25] }] };
+        const answer = await infer(`/v2/models/echo-${datatype.toLowerCase()}/infer`, request);
+        expect(answer.status).toBe(200);
+        expect(validators.responseProblems(request, answer.body)).toEqual([]);
+        expect(answer.body.outputs[0]).toEqual({ name: 'OUTPUT0', shape: [2], datatype, data: [0.5, -1.25] });
+      }
+    });
+
+    it('takes a 224×224×3 FP32 image as JSON (1.3 MB) under the 32 MiB default, and refuses more than that with 413 {error}', async () => {
+      const data = Array.from({ length: 224 * 224 * 3 }, (_, i) => (i % 255) / 255 + 0.001);
+      const body = JSON.stringify({ inputs: [{ name: 'image', shape: [1, 224, 224, 3], datatype: 'FP32', data }] });
+      expect(body.length).toBeGreaterThan(1.3e6);
+      const answer = await call('POST', '/v2/models/image/infer', body);
+      expect(answer.status).toBe(200);
+      expect(answer.body.outputs).toEqual([{ name: 'elements', shape: [1], datatype: 'INT64', data: [224 * 224 * 3] }]);
+      expectError(await call('POST', '/v2/models/image/infer', Buffer.alloc(32 * 1024 * 1024 + 1, 0x20)), 413, /too large/i);
+    });
+
+    it('calls the pinned model version of a variant, and serves /versions/{variant}/infer by that variant', async () => {
+      const answer = await infer('/v2/models/echo/versions/v2/infer', { inputs: int64([1]) });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ model_version: 'v2', parameters: { strict_version: '2' } });
+      expect(strict.received.at(-1)!.url).toBe('/v2/models/echo-int64/versions/2/infer');
+    });
+
+    it("answers a model's 400 as OIP's 400 with the model's own message", async () => {
+      const answer = await infer('/v2/models/echo/infer', { inputs: [{ name: 'INPUT0', shape: [1, 1], datatype: 'INT64', data: [1] }] });
+      expectError(answer, 400, 'input INPUT0 has shape [1, 1]; the model takes [-1]');
+    });
+
+    it('answers a json-protocol variant in OIP tensors', async () => {
+      const features = [0.2, 0.7, 0.1, 0.9];
+      const request = { id: 'j-1', inputs: [{ name: 'features', shape: [4], datatype: 'FP32', data: features }] };
+      const answer = await infer('/v2/models/churn-json/infer', request);
+      expect(answer.status).toBe(200);
+      expect(validators.responseProblems(request, answer.body)).toEqual([]);
+      const expected = predict('churn-v2', features);
+      expect(answer.body.outputs).toEqual([
+        { name: 'label', shape: [1], datatype: 'INT64', data: [expected.label] },
+        { name: 'score', shape: [1], datatype: 'FP64', data: [expected.score] },
+      ]);
+    });
+  });
+
+  describe('errors', () => {
+    it.each([
+      ['a body that is not JSON', 400, 'body is not valid JSON', '{"inputs": ['],
+      [
+        'JSON nested too deep',
+        400,
+        'levels deep',
+        `{"inputs": [{"name": "x", "shape": [1], "datatype": "INT64", "data": ${'['.repeat(60)}1${']'.repeat(60)}}]}`,
+      ],
+      [
+        'an unknown datatype',
+        400,
+        'inputs.0.datatype must be one of',
+        JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1], datatype: 'FLOAT', data: [1] }] }),
+      ],
+      [
+        'a shape that does not match the data',
+        400,
+        'has 2 elements; shape [3] needs 3',
+        JSON.stringify({ inputs: int64([1, 2]).map((t) => ({ ...t, shape: [3] })) }),
+      ],
+      ['an INT64 out of range', 400, 'is not a valid INT64', '{"inputs":[{"name":"INPUT0","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]}'],
+      ['an id that is not a string', 400, 'id must be a string', JSON.stringify({ id: 7, inputs: int64([1]) })],
+    ])('answers %s with %i {error}', async (_case, status, message, body) => {
+      expectError(await call('POST', '/v2/models/echo/infer', body), status, message);
+    });
+
+    it("refuses Triton's binary extension with 415 {error}, until it is supported", async () => {
+      const answer = await call('POST', '/v2/models/echo/infer', '{"inputs":[]}', {
+        'inference-header-content-length': '13',
+        'content-type': 'application/octet-stream',
+      });
+      expectError(answer, 415, 'binary tensor extension is not supported');
+    });
+
+    it('answers 502 {error} when the model is down', async () => {
+      expectError(await infer('/v2/models/down/infer', { inputs: int64([1]) }), 502, 'variant "v1" failed: model unreachable');
+    });
+  });
+
+  describe('shadows', () => {
+    it("get the request the primary got, and agreement is computed on the reward's named tensor whatever the client selected", async () => {
+      const request = { id: 'mirror-1', parameters: { trace: 'abc' }, inputs: int64([4, 2]), outputs: [{ name: 'OUTPUT0' }] };
+      const answer = await infer('/v2/models/mirror/infer', request);
+      expect(answer.status).toBe(200);
+      // The client gets what it asked for; the model was asked for the reward's tensor (OUTPUT1) too.
+      expect(answer.body.outputs.map((o: { name: string }) => o.name)).toEqual(['OUTPUT0']);
+      const shadow = await waitFor(() => shadowPredictions.messages.find((m) => m.key === 'mirror-1'), { what: 'the shadow prediction' });
+      expect(shadow.value).toMatchObject({ variant: 'shadow', agreesWithPrimary: true });
+      const calls = strict.received.filter((r) => (r.body as { id?: string } | undefined)?.id === 'mirror-1');
+      expect(calls.map((r) => r.url).sort()).toEqual(['/v2/models/echo-int64/versions/1/infer', '/v2/models/echo-int64/versions/2/infer']);
+      for (const call of calls) {
+        expect(call.body).toMatchObject({ parameters: { trace: 'abc' }, outputs: [{ name: 'OUTPUT0' }, { name: 'OUTPUT1' }], inputs: request.inputs });
+      }
+    });
+  });
+
+  describe('the demo model server', () => {
+    it('answers metadata, readiness and inference in the spec’s bodies', async () => {
+      const get = async (path: string) => (await fetch(`${modelServer.url}${path}`)).json();
+      expect(validators.problems('metadata_server_response', await get('/v2'))).toEqual([]);
+      expect(validators.problems('metadata_model_response', await get('/v2/models/churn-v1'))).toEqual([]);
+      expect(validators.problems('ready_model_response', await get('/v2/models/churn-v1/ready'))).toEqual([]);
+      const request = { id: 'demo 1', model_name: 'churn-v1', inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]), outputs: [{ name: 'score' }] };
+      const answer = await http('POST', `${modelServer.url}/v2/models/churn-v1/infer`, request);
+      expect(answer.status).toBe(200);
+      expect(validators.responseProblems(request, answer.body)).toEqual([]);
+      const error = await http('POST', `${modelServer.url}/v2/models/churn-v1/infer`, { inputs: 'x' });
+      expect(error.status).toBe(400);
+      expect(validators.problems('inference_error_response', error.body)).toEqual([]);
+    });
+  });
+});
