@@ -1,4 +1,12 @@
-import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
+import {
+  GUARDRAIL_DEFAULTS,
+  labelHorizonSeconds,
+  normalizeSpec,
+  validateDeploymentSpec,
+  DeploymentSpecInput,
+  withStrategy,
+  DeploymentSpec,
+} from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -139,6 +147,19 @@ describe('guardrails', () => {
       'guardrails.extra',
     ]) {
       expect(problems).toContain(path);
+    }
+  });
+
+  it('takes a label horizon as a whole number and a unit, and refuses anything else naming the field', () => {
+    const horizon = (labelHorizon: unknown) => validateDeploymentSpec({ variants, strategy: canary, guardrails: { labelHorizon } });
+    expect(horizon('24h').ok).toBe(true);
+    expect(labelHorizonSeconds('24h')).toBe(86400);
+    expect(labelHorizonSeconds('90s')).toBe(90);
+    expect(labelHorizonSeconds('2d')).toBe(172800);
+    expect(labelHorizonSeconds(undefined)).toBe(0);
+    for (const bad of ['24', '1.5h', '0h', 'h', '24 h', '1w', 24]) {
+      expect(horizon(bad)).toEqual({ ok: false, problems: [expect.stringContaining('guardrails.labelHorizon')] });
+      if (typeof bad === 'string') expect(() => labelHorizonSeconds(bad)).toThrow(/labelHorizon/);
     }
   });
 
