@@ -404,9 +404,10 @@ describe('reconcileRollout: labels count for the step that served them', () => {
     expect(sut.state.cohort).toEqual({ keys: ['1.1'], judged: { v1: 1500, v2: 1500 }, waiting: { v1: 300, v2: 3000 } });
     expect(sut.decision).toMatchObject({ action: 'rollback', evidence: { n: { v1: 1500, v2: 1500 } } });
 
-    // Without a horizon the young, one-sided labels count, and hide how much worse the candidate is.
-    const hasty = reconcileRollout(stepTwo(), first, { arms: requests(4000), cohorts }, NOW)!;
+    // Without a horizon the young, one-sided labels count, those of the slot still being served too, and hide how much worse the candidate is.
+    const hasty = reconcileRollout(stepTwo(), undefined, { arms: requests(4000), cohorts: [...cohorts, cell('v2', '1.1', at + 300, 10, 1)] }, NOW)!;
     expect(hasty.decision?.action).not.toBe('rollback');
+    expect(hasty.state.cohort).toMatchObject({ judged: { v1: 1800, v2: 4510 }, waiting: { v1: 0, v2: 0 } });
   });
 
   it('keeps judging the cohorts of earlier versions when a spec change keeps the comparison (a timeout)', () => {

@@ -221,8 +221,9 @@ function judgedSelection(spec: DeploymentSpec, previous: RolloutState | undefine
  * test (sequential.ts) is built to be watched over.
  */
 export function judgedCohort(cells: readonly CohortCell[], selection: CohortSelection, guardrails: Guardrails, now: Date) {
-  const judgedBefore = Math.floor(now.getTime() / 1000) - labelHorizonSeconds(guardrails.labelHorizon);
-  return cohortRewards(cells, selection, judgedBefore);
+  const horizon = labelHorizonSeconds(guardrails.labelHorizon);
+  // No horizon: every pair counted is judged, the slot being served now included.
+  return cohortRewards(cells, selection, horizon > 0 ? Math.floor(now.getTime() / 1000) - horizon : Infinity);
 }
 
 /**
