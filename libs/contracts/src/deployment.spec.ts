@@ -1,4 +1,13 @@
-import { GUARDRAIL_DEFAULTS, MAX_MARGIN_SD, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
+import {
+  GUARDRAIL_DEFAULTS,
+  labelHorizonSeconds,
+  MAX_MARGIN_SD,
+  normalizeSpec,
+  validateDeploymentSpec,
+  DeploymentSpecInput,
+  withStrategy,
+  DeploymentSpec,
+} from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -259,6 +268,19 @@ describe('guardrails', () => {
       ok: false,
       problems: [`guardrails.margin (6) must be at most ${MAX_MARGIN_SD} standard deviations when marginUnit is sd`],
     });
+  });
+
+  it('takes a label horizon as a whole number and a unit, and refuses anything else naming the field', () => {
+    const horizon = (labelHorizon: unknown) => validateDeploymentSpec({ variants, strategy: canary, guardrails: { labelHorizon } });
+    expect(horizon('24h').ok).toBe(true);
+    expect(labelHorizonSeconds('24h')).toBe(86400);
+    expect(labelHorizonSeconds('90s')).toBe(90);
+    expect(labelHorizonSeconds('2d')).toBe(172800);
+    expect(labelHorizonSeconds(undefined)).toBe(0);
+    for (const bad of ['24', '1.5h', '0h', 'h', '24 h', '1w', 24]) {
+      expect(horizon(bad)).toEqual({ ok: false, problems: [expect.stringContaining('guardrails.labelHorizon')] });
+      if (typeof bad === 'string') expect(() => labelHorizonSeconds(bad)).toThrow(/labelHorizon/);
+    }
   });
 
   it('refuses guardrails with nothing to judge, and a maximum below the minimum', () => {

@@ -490,6 +490,20 @@ export interface Guardrails {
   maxErrorRateIncrease: number;
   /** Candidate p99 latency over the primary's above which it fails. */
   maxLatencyRatio: number;
+  /** How long labels may take to come (`LABEL_HORIZON_PATTERN`): younger predictions are not judged yet. Absent: judged at once. */
+  labelHorizon?: string;
+}
+
+/** A label horizon: a whole number of seconds, minutes, hours or days, e.g. `"24h"`. */
+export const LABEL_HORIZON_PATTERN = /^([1-9][0-9]{0,6})(s|m|h|d)$/;
+const HORIZON_UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A label horizon in seconds (0 when there is none). */
+export function labelHorizonSeconds(horizon: string | undefined): number {
+  if (horizon === undefined) return 0;
+  const match = LABEL_HORIZON_PATTERN.exec(horizon);
+  if (!match) throw new Error(`labelHorizon must be a number and a unit (s, m, h or d), e.g. "24h"; got ${JSON.stringify(horizon)}`);
+  return Number(match[1]) * HORIZON_UNIT_SECONDS[match[2]];
 }
 
 export const GUARDRAIL_DEFAULTS: Readonly<Guardrails> = Object.freeze({
@@ -558,6 +572,15 @@ export class GuardrailsSpec {
   @Min(1)
   @Max(1000)
   maxLatencyRatio?: number;
+
+  /**
+   * How long labels may take to come, e.g. `"24h"`: a step (or canary) is judged only on
+   * predictions served at least this long ago, so a label that comes late (often the
+   * bad outcome) is not missing from what is judged. Absent, everything labelled is judged.
+   */
+  @IsOptional()
+  @Matches(LABEL_HORIZON_PATTERN, { message: 'labelHorizon must be a number and a unit (s, m, h or d), e.g. "24h"' })
+  labelHorizon?: string;
 }
 
 export class DeploymentSpecInput {

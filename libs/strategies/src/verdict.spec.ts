@@ -1,6 +1,6 @@
 import type { DeploymentSpec, DeploymentStatus, Guardrails, StrategySpec } from '@switchyard/contracts';
-import { LATENCY_BUCKETS_MS } from './report';
-import { ArmRecord, reconcileRollout, RolloutState, withDecision } from './rollout';
+import { LATENCY_BUCKETS_MS, splitKey } from './report';
+import { ArmRecord, type Observed, reconcileRollout, RolloutState, withDecision } from './rollout';
 import { flaggerAnswer, rolloutVerdict, Verdict } from './verdict';
 
 const GUARDRAILS: Guardrails = {
@@ -9,6 +9,7 @@ const GUARDRAILS: Guardrails = {
   minSamples: 100,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward',
   onFail: 'rollback',
   onPass: 'promote',
   maxErrorRateIncrease: 0.02,
@@ -46,13 +47,22 @@ function arm(pairs: number, rate: number): ArmRecord {
   };
 }
 
+/** `arms` as the controller reads them: counts from the report, rewards as the cohort the current step served. */
+function observed(deployment: DeploymentSpec, arms: Record<string, ArmRecord>): Observed {
+  const key = splitKey(deployment.version, deployment.status?.step);
+  return {
+    arms: Object.fromEntries(Object.entries(arms).map(([name, { rewards: _, ...counts }]) => [name, counts])),
+    cohorts: Object.entries(arms).map(([arm, { rewards }]) => ({ arm, key, servedFrom: 0, servedBefore: 0, stats: rewards })),
+  };
+}
+
 /**
  * One pass of the rollout controller as `RolloutReconciler` stores it: the state, and a
  * decision recorded with the spec or status it wrote (`toVersion` still unknown when
  * `settled` is false, as between the write and its publication).
  */
 function pass(deployment: DeploymentSpec, state: RolloutState | undefined, arms: Record<string, ArmRecord>, settled = true) {
-  const step = reconcileRollout(deployment, state, arms, NOW)!;
+  const step = reconcileRollout(deployment, state, observed(deployment, arms), NOW)!;
   const decision = step.decision;
   if (!decision) return { spec: deployment, state: step.state };
   const written = decision.strategy ? deployment.version + 1 : deployment.version;
@@ -118,7 +128,9 @@ describe(rolloutVerdict.name, () => {
     // The same canary restored after its rollback: the old verdict was acted on, the controller will start afresh.
     const restored = spec(canary, {}, 3);
     expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'version 3 not judged yet' });
-    expect(rolloutVerdict(restored, pass(restored, failed.state, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }).state).decision).toBe('continue');
+    // Its next pass judges only what version 3 served: the pairs so far were served under version 1.
+    const again = reconcileRollout(restored, failed.state, observed(deployment, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }), NOW)!;
+    expect(rolloutVerdict(restored, again.state).decision).toBe('continue');
   });
 
   it('says pause where nothing is compared: a single nobody decided on, a strategy without guardrails', () => {
