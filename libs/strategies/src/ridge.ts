@@ -106,8 +106,8 @@ export function subtractRidge(a: RidgeStats, b: RidgeStats): RidgeStats {
 
 /**
  * The same statistics relative to a later epoch: every field times 2^(−(epoch − old)/h).
- * Due well before 256 half-lives past the epoch, where stored weights reach 2^256 ≈ 1e77
- * and their squared rewards 1e154, still far from a double's 1e308.
+ * Stored weights double every half-life past the epoch and a double overflows at 2^1024,
+ * less the features' and rewards' own scale: move the epoch every few dozen half-lives.
  */
 export function rebaseRidge(stats: RidgeStats, epoch: number, forgetting: Forgetting): RidgeStats {
   const f = 1 / storedWeight(epoch, stats.epoch, forgetting);
