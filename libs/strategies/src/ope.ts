@@ -25,8 +25,7 @@ export interface LoggedSample {
 export const OPE_METHODS = ['snips', 'ips', 'clipped-ips'] as const;
 export type OpeMethod = (typeof OPE_METHODS)[number];
 /** The estimators that also use a reward model fit on the log (ope-dr.ts). */
-export const MODEL_OPE_METHODS = ['dm', 'dr', 'sndr'] as const;
-export type ModelOpeMethod = (typeof MODEL_OPE_METHODS)[number];
+export type ModelOpeMethod = 'dm' | 'dr' | 'sndr';
 
 /** Clipped IPS's default ceiling on a weight. @default 10 */
 export const DEFAULT_CLIP = 10;

@@ -38,9 +38,6 @@ export interface Forgetting {
   halfLifeSeconds?: number;
 }
 
-/** Half-lives past the epoch after which `rebaseRidge` should move it: weights reach 2^256 ≈ 1e77, squares 1e154, far from 1e308. */
-export const REBASE_AFTER_HALF_LIVES = 256;
-
 export function emptyRidgeStats(dimension: number, epoch = 0): RidgeStats {
   return { dimension, xx: new Array<number>(packedLength(dimension)).fill(0), xr: new Array<number>(dimension).fill(0), rr: 0, weight: 0, count: 0, epoch };
 }
@@ -107,7 +104,11 @@ export function subtractRidge(a: RidgeStats, b: RidgeStats): RidgeStats {
   return combine(a, b, -1);
 }
 
-/** The same statistics relative to a later epoch: every field times 2^(−(epoch − old)/h). */
+/**
+ * The same statistics relative to a later epoch: every field times 2^(−(epoch − old)/h).
+ * Stored weights double every half-life past the epoch and a double overflows at 2^1024,
+ * less the features' and rewards' own scale: move the epoch every few dozen half-lives.
+ */
 export function rebaseRidge(stats: RidgeStats, epoch: number, forgetting: Forgetting): RidgeStats {
   const f = 1 / storedWeight(epoch, stats.epoch, forgetting);
   return { ...stats, xx: stats.xx.map((v) => v * f), xr: stats.xr.map((v) => v * f), rr: stats.rr * f, weight: stats.weight * f, epoch };
