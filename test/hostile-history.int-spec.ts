@@ -108,4 +108,17 @@ describe('the join-state rebuild over a history holding hostile records (real Ka
     // The rebuild dead-lettered nothing again: the live path did once.
     expect(dlq.messages).toHaveLength(dead);
   });
+
+  it('dead-letters feedback whose reward is outside the reward range, with the reason, and joins nothing of it', async () => {
+    const requestId = `out-of-range-${randomUUID()}`;
+    await sendEvents(producer, topics.predictions, [prediction(requestId)]);
+    await waitFor(settled, { what: 'the prediction stored' });
+    const before = dlq.messages.length;
+    await sendEvents(producer, topics.feedback, [feedbackEvent({ requestId, reward: 1e150 })]);
+    await waitFor(async () => (await settled()) && dlq.messages.length > before, { what: 'the DLQ record' });
+    expect(dlq.messages.slice(before).map((m) => [m.key, m.value.error])).toEqual([
+      [requestId, "feedback refused: reward 1e+150 is outside the deployment's reward range [0, 1]"],
+    ]);
+    expect(joinsOf(requestId)).toEqual([]);
+  });
 });

@@ -41,9 +41,13 @@ const HOSTILE_TEXT = [
 describe(parseJson.name, () => {
   it('answers what JSON.parse answers for JSON within its limits', () => {
     fc.assert(
-      fc.property(fc.json({ depthSize: 'small' }), (text) => {
-        expect(parseJson(text)).toEqual({ ok: true, value: JSON.parse(text) });
-      }),
+      // fast-check writes a "__proto__" key now and then: refused on purpose (below).
+      fc.property(
+        fc.json({ depthSize: 'small' }).filter((text) => !text.includes('"__proto__"')),
+        (text) => {
+          expect(parseJson(text)).toEqual({ ok: true, value: JSON.parse(text) });
+        },
+      ),
     );
   });
 

@@ -51,6 +51,11 @@ describe(joinPair.name, () => {
 
   it('refuses what cannot be scored, saying why', () => {
     expect(joinPair(prediction(), { label: 1, feedbackAt }, { type: 'explicit' }, now)).toMatchObject({ ok: false, cause: 'unscorable' });
+    expect(joinPair(prediction(), { reward: 1e150, feedbackAt }, { type: 'explicit' }, now)).toEqual({
+      ok: false,
+      cause: 'reward-out-of-range',
+      reason: "reward 1e+150 is outside the deployment's reward range [0, 1]",
+    });
     expect(joinPair(prediction(), { label: 1, feedbackAt }, undefined, now)).toMatchObject({ ok: false, cause: 'spec-missing' });
     expect(joinPair(prediction({ error: 'timeout: slow', outputs: undefined }), { reward: 1, feedbackAt }, { type: 'explicit' }, now)).toMatchObject({
       ok: false,

@@ -10,7 +10,7 @@ export interface StoredFeedback {
 }
 
 /** Why a (prediction, feedback) pair produced no joined event. */
-export type UnjoinableCause = 'spec-missing' | 'prediction-error' | 'unscorable';
+export type UnjoinableCause = 'spec-missing' | 'prediction-error' | 'unscorable' | 'reward-out-of-range';
 
 export type JoinResult = { ok: true; event: JoinedEvent } | { ok: false; cause: UnjoinableCause; reason: string };
 
@@ -71,7 +71,7 @@ export function joinPair(prediction: PredictionEvent, feedback: StoredFeedback, 
   if (!reward) return { ok: false, cause: 'spec-missing', reason: `deployment ${prediction.deployment} has no spec version ${prediction.specVersion}` };
   if (prediction.error !== undefined) return { ok: false, cause: 'prediction-error', reason: `the prediction failed: ${prediction.error}` };
   const scored = computeReward(reward, prediction.outputs, feedback);
-  if (!scored.ok) return { ok: false, cause: 'unscorable', reason: scored.reason };
+  if (!scored.ok) return { ok: false, cause: scored.outOfRange ? 'reward-out-of-range' : 'unscorable', reason: scored.reason };
   // Assigned rather than spread: rest and conditional spreads cost the joiner ~5 % of its CPU.
   const event: JoinedEvent = Object.assign({}, prediction, envelope('joined', now), {
     eventId: joinedEventId(prediction),

@@ -125,6 +125,7 @@ describe(computeReward.name, () => {
         expect(computeReward({ type: 'explicit' }, OIP_OUTPUTS, { reward })).toEqual({
           ok: false,
           reason: `reward ${reward} is outside the deployment's reward range [0, 1]`,
+          outOfRange: true,
         });
       expect(computeReward({ type: 'explicit', min: -1, max: 10 }, OIP_OUTPUTS, { reward: 11 }).ok).toBe(false);
     });

@@ -8,7 +8,8 @@ export interface Feedback {
   reward?: number;
 }
 
-export type RewardResult = { ok: true; reward: number } | { ok: false; reason: string };
+/** `outOfRange`: the feedback's own reward is outside the spec's range (the feedback is at fault, not the pair). */
+export type RewardResult = { ok: true; reward: number } | { ok: false; reason: string; outOfRange?: true };
 
 /**
  * `match` yields 0 or 1, so a Beta posterior fits; `negAbsError` and `explicit` take any
@@ -135,7 +136,7 @@ export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath' | 'mi
     const reward = feedback.reward;
     if (typeof reward !== 'number' || !Number.isFinite(reward)) return { ok: false, reason: 'reward type explicit needs a numeric reward in the feedback' };
     const problem = explicitRewardProblem(spec, reward);
-    return problem ? { ok: false, reason: problem } : { ok: true, reward };
+    return problem ? { ok: false, reason: problem, outOfRange: true } : { ok: true, reward };
   }
   if (feedback.label === undefined) return { ok: false, reason: `reward type ${spec.type} needs a label in the feedback` };
   const predicted = valueAtPath(outputs, spec.outputPath);

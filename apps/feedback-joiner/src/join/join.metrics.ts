@@ -8,7 +8,7 @@ export const joinMetrics = {
   }),
   unjoinable: new Counter({
     name: 'switchyard_joiner_unjoinable_total',
-    help: 'Prediction and feedback pairs that met but gave no joined event, by deployment, variant and cause (spec-missing, prediction-error, unscorable)',
+    help: 'Prediction and feedback pairs that met but gave no joined event, by deployment, variant and cause (spec-missing, prediction-error, unscorable, reward-out-of-range)',
     labelNames: ['deployment', 'variant', 'cause'] as const,
   }),
   feedbackUnmatched: new Counter({

@@ -53,7 +53,18 @@ export class JoinService {
     const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
     const records = accepted.map(({ message, value }) => feedbackRecord(message, value));
     const timing = this.timing();
-    return { rejected, joined: await this.join(await this.whileReady(() => this.state.recordFeedback(records, () => timing))) };
+    const candidates = await this.whileReady(() => this.state.recordFeedback(records, () => timing));
+    // Feedback whose reward the range of a deployment it joins refuses goes to the DLQ with
+    // the reason, when it completes the pair (a prediction completing it is not at fault:
+    // the pair is only counted then).
+    const byRequest = new Map(accepted.map(({ message, value }) => [value.requestId, message]));
+    const refused = new Map<InboundMessage, string>();
+    const joined = await this.join(candidates, (requestId, reason) => {
+      const message = byRequest.get(requestId);
+      if (message && !refused.has(message)) refused.set(message, reason);
+    });
+    for (const [message, reason] of refused) rejected.push({ message, reason: `feedback refused: ${reason}` });
+    return { rejected, joined };
   }
 
   /** Runs a live write; a lost state starts the rebuild and fails the batch as transient, so it is retried after. */
@@ -72,7 +83,7 @@ export class JoinService {
   }
 
   /** The joined events of the pairs this batch claimed; the consumer writes them in its transaction. */
-  private async join(candidates: JoinCandidate[]): Promise<OutboundMessage[]> {
+  private async join(candidates: JoinCandidate[], onRewardOutOfRange?: (requestId: string, reason: string) => void): Promise<OutboundMessage[]> {
     if (!candidates.length) return [];
     // A batch may hold the same message twice; each pair is joined once.
     const pairs = new Map<string, { prediction: PredictionEvent; feedback: StoredFeedback }>();
@@ -94,6 +105,7 @@ export class JoinService {
         continue;
       }
       joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
+      if (result.cause === 'reward-out-of-range') onRewardOutOfRange?.(prediction.requestId, result.reason);
       this.logger.warn(
         {
           requestId: prediction.requestId,
