@@ -440,11 +440,10 @@ function situationsSection(results: Map<string, CellResult>): string[] {
   );
   both('A/A, 10 % canary, 1 000 sticky units, equal traffic, rewards at 0.8 with ICC 0.1', 'rolled back ≤ 2.5 %', 'units/icc', none);
   const fixed = fixedHorizonCanaryPairs(0.5, 0.1);
-  const target = Math.max(CONTINUOUS_SETTINGS.minSamples, fixed);
   for (const m of CONTINUOUS) {
     both(
       `${m.name}, σ = ${m.sd}, 10 % canary 0.5 σ worse (margin NEW 0.1 sd, OLD ${GUARDRAIL_DEFAULTS.margin})`,
-      `rolled back, median ≤ ${target} canary pairs (minSamples; fixed-horizon 80 % power: ${fixed})`,
+      `rolled back at the first look past minSamples (${CONTINUOUS_SETTINGS.minSamples} canary pairs; fixed-horizon 80 % power: ${fixed})`,
       `continuous/${m.name}/worse`,
       pairsTo('fail'),
     );
