@@ -99,6 +99,9 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     expect(result.low).toBeLessThanOrEqual(accuracy);
     expect(result.high).toBeGreaterThanOrEqual(accuracy);
     expect(result.high - result.low).toBeLessThan(0.25);
+    // DR, with the reward model fit on the window (each variant's mean: no context is logged yet), holds it at the same level.
+    expect(result.estimators.dr.low).toBeLessThanOrEqual(accuracy);
+    expect(result.estimators.dr.high).toBeGreaterThanOrEqual(accuracy);
     // Every request was answered and labelled: each is either a sample or a fallback answer left out.
     expect(result.n + (result.excluded.fallback ?? 0)).toBe(REQUESTS);
     expect(result.excluded.fallback).toBeGreaterThan(0);

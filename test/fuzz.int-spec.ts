@@ -15,6 +15,18 @@ import { waitFor } from './support/wait';
 const CASES = 150;
 const SEED = 20261129;
 
+/** JSON texts that broke a reader or a script once (issues #25, #26): deep nesting, numbers past or near a double's limits, prototype keys. */
+const HOSTILE_JSON = [
+  `{"requestId":"r-1","label":${'['.repeat(8000)}${']'.repeat(8000)}}`,
+  `{"inputs":${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}}`,
+  '{"requestId":"r-1","reward":1e200}',
+  '{"requestId":"r-1","reward":1e400}',
+  '[{"requestId":"r-1","label":"1e200"}]',
+  '{"requestId":"r-1","reward":-1.7976931348623157e308}',
+  '{"inputs":[1e308,-1e308,5e-324]}',
+  '{"__proto__":{"polluted":true},"inputs":[1]}',
+];
+
 /** Printable ASCII: what an HTTP header value may hold (fetch refuses the rest before sending). */
 const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength });
 
@@ -118,6 +130,13 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
     { name: 'POST /v1/deployments/{name}/plan/resume', method: 'POST', path: name('/plan/resume'), valid: () => ({}) },
     { name: 'POST /v1/deployments/{name}/plan/abort', method: 'POST', path: name('/plan/abort'), valid: () => ({}) },
     { name: 'POST /v1/deployments/{name}/evaluate', method: 'POST', path: name('/evaluate'), valid: () => ({ policy: { type: 'single', variant: 'v1' } }) },
+    { name: 'GET /v1/deployments/{name}/verdict', method: 'GET', path: name('/verdict') },
+    {
+      name: 'POST /v1/flagger/{name}/{hook}',
+      method: 'POST',
+      path: (n) => `/v1/flagger/${n}/confirm-promotion`,
+      valid: () => ({ name: 'fuzz', namespace: 'models', phase: 'Progressing', checksum: 'c0ffee', metadata: { token: 'x' } }),
+    },
   ];
 
   it.each(routes)('$name: random and mutated bodies, names and headers get a 4xx with a reason', async (route) => {
@@ -130,6 +149,7 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
           fc.anything({ maxDepth: 4 }),
           mutated(route.valid),
           fc.string().map((text) => ({ raw: text })),
+          fc.constantFrom(...HOSTILE_JSON).map((text) => ({ raw: text })),
         )
       : fc.constant(undefined);
     const adminKey = process.env.ADMIN_API_KEY!.split(',')[0];
@@ -141,7 +161,16 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
       headerText(60),
     );
     const contentType = fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1', 'application/x-www-form-urlencoded') },
+      {
+        weight: 3,
+        arbitrary: fc.constantFrom(
+          'application/json',
+          'text/plain',
+          'application/json; charset=latin1',
+          'application/x-www-form-urlencoded',
+          'application/merge-patch+json',
+        ),
+      },
       headerText(40),
     );
     const extraHeader = fc.option(fc.tuple(fc.constantFrom('x-request-id', 'accept', 'x-forwarded-for', 'content-encoding'), headerText(60)));
@@ -203,6 +232,7 @@ describe('fuzz: every route and topic refuses bad input with a reason, and keeps
           fc.string({ maxLength: 200 }),
           fc.anything({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
           fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+          fc.constantFrom(...HOSTILE_JSON),
         ),
         replyTo,
       ),

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassConstructor } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
+import Ajv, { AnySchema } from 'ajv';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { TopicKey, topicNames, VariantSpec } from '@switchyard/contracts';
+import { FLAGGER_HOOKS, TopicKey, topicNames, VariantSpec } from '@switchyard/contracts';
+import { VERDICT_DECISIONS } from '@switchyard/strategies';
 import { envHelp } from '@switchyard/runtime';
 import * as kedaV1alpha1 from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as monitoringV1 from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
@@ -248,5 +250,121 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     // The rules' `up{job=~"switchyard-.*"}`: the operator names a target's job after its Service.
     const rules = parseYaml(readFileSync(join(ROOT, 'deploy', 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8'));
     expect(find(objects, 'PrometheusRule', 'switchyard').spec.groups).toEqual(rules.groups);
+  });
+});
+
+/**
+ * `@kubernetes-models/argo-rollouts` is an ES module only, which this CommonJS Jest cannot
+ * require: its models validate `objects` in a node child process. Failures, one a line.
+ */
+function argoFailures(objects: K8sObject[]): string[] {
+  const script = `
+    import * as models from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1';
+    let text = '';
+    for await (const chunk of process.stdin) text += chunk;
+    const failures = JSON.parse(text).flatMap((o) => {
+      if (o.apiVersion !== 'argoproj.io/v1alpha1' || !models[o.kind]) return [o.apiVersion + ' ' + o.kind + ' ' + o.metadata.name + ': no schema'];
+      try {
+        new models[o.kind](o).validate();
+        return [];
+      } catch (error) {
+        return [o.kind + ' ' + o.metadata.name + ': ' + error.message];
+      }
+    });
+    process.stdout.write(JSON.stringify(failures));
+  `;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, input: JSON.stringify(objects), encoding: 'utf8' }));
+}
+
+/**
+ * A CRD's schema with every object that lists its fields closed to others (unless it says
+ * `x-kubernetes-preserve-unknown-fields`), as the API server's strict field validation
+ * refuses an unknown field, so that a misspelt one fails here too.
+ */
+function strictSchema(schema: any): any {
+  if (Array.isArray(schema)) return schema.map(strictSchema);
+  if (!schema || typeof schema !== 'object') return schema;
+  const strict = Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, strictSchema(value)]));
+  if (strict.properties && strict.additionalProperties === undefined && !strict['x-kubernetes-preserve-unknown-fields']) strict.additionalProperties = false;
+  return strict;
+}
+
+/** Validates against `crd`'s openAPIV3Schema (its served version) with ajv; failures, one a line. */
+function crdFailures(crd: K8sObject, objects: K8sObject[]): string[] {
+  const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+  const failures: string[] = [];
+  for (const object of objects) {
+    const [group, version] = object.apiVersion.split('/');
+    const served = crd.spec.group === group && crd.spec.names.kind === object.kind && crd.spec.versions.find((v: K8sObject) => v.name === version && v.served);
+    if (!served) {
+      failures.push(`${object.apiVersion} ${object.kind} ${object.metadata.name}: not a kind ${crd.metadata.name} serves`);
+      continue;
+    }
+    // The metadata is the API server's ObjectMeta, which the CRD leaves open.
+    const validate = ajv.compile(strictSchema(served.schema.openAPIV3Schema) as AnySchema);
+    if (!validate(object))
+      failures.push(...validate.errors!.map((e) => `${object.kind} ${object.metadata.name}: ${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`));
+  }
+  return failures;
+}
+
+/** The progressive-delivery examples: they live in the application's namespace, not in the overlays. */
+describe('Argo Rollouts and Flagger manifests (deploy/k8s/argo-rollouts, deploy/k8s/flagger)', () => {
+  const read = (...path: string[]) => yamlObjects(readFileSync(join(K8S, ...path), 'utf8'));
+  const argo = [...read('argo-rollouts', 'analysis-template.yaml'), ...read('argo-rollouts', 'rollout-example.yaml')];
+  const canary = find(read('flagger', 'canary.yaml'), 'Canary', 'churn-model');
+  const [flaggerCrd] = read('flagger', 'vendor', 'canary-crd.yaml');
+
+  it('pass the Argo Rollouts and Kubernetes schemas, and a broken one does not', () => {
+    expect(argoFailures(argo.filter((o) => o.apiVersion === 'argoproj.io/v1alpha1'))).toEqual([]);
+    argo.filter((o) => o.apiVersion !== 'argoproj.io/v1alpha1').forEach(validate);
+    const template = find(argo, 'AnalysisTemplate', 'switchyard-verdict');
+    const broken = structuredClone(template);
+    delete broken.spec.metrics[0].provider.web.url;
+    expect(argoFailures([broken])).toEqual([expect.stringContaining('must have required property url')]);
+  });
+
+  it('asks the verdict endpoint with a read key: promote succeeds, rollback fails, nothing else ends the run before its count', () => {
+    const template = find(argo, 'AnalysisTemplate', 'switchyard-verdict');
+    const [metric] = template.spec.metrics;
+    expect(metric.provider.web.url).toBe('{{args.router}}/v1/deployments/{{args.deployment}}/verdict');
+    expect(metric.provider.web.jsonPath).toBeUndefined();
+    expect(metric.provider.web.headers).toEqual([{ key: 'Authorization', value: 'Bearer {{args.read-key}}' }]);
+    expect(template.spec.args.find((a: K8sObject) => a.name === 'read-key').valueFrom.secretKeyRef).toEqual({ name: 'switchyard-verdict-key', key: 'token' });
+    const decisionsIn = (condition: string) => [...condition.matchAll(/^result\.decision == "(\w+)"$/g)].map((m) => m[1]);
+    expect(decisionsIn(metric.successCondition)).toEqual(['promote']);
+    expect(decisionsIn(metric.failureCondition)).toEqual(['rollback']);
+    // The words the conditions compare are the verdict's own.
+    for (const decision of ['promote', 'rollback']) expect(VERDICT_DECISIONS).toContain(decision);
+    expect({ consecutiveSuccessLimit: metric.consecutiveSuccessLimit, failureLimit: metric.failureLimit }).toEqual({
+      consecutiveSuccessLimit: 1,
+      failureLimit: 0,
+    });
+    expect(metric.inconclusiveLimit).toBeGreaterThanOrEqual(metric.count);
+
+    const rollout = find(argo, 'Rollout', 'churn-model');
+    const steps = rollout.spec.strategy.canary.steps;
+    expect(steps.at(-1).analysis.templates).toEqual([{ templateName: 'switchyard-verdict' }]);
+    for (const name of [rollout.spec.strategy.canary.canaryService, rollout.spec.strategy.canary.stableService]) find(argo, 'Service', name);
+    expect(find(argo, 'Secret', 'switchyard-verdict-key').stringData.token).toEqual(expect.any(String));
+  });
+
+  it("passes Flagger's own Canary schema (its CRD, vendored), and a misspelt field does not", () => {
+    expect(crdFailures(flaggerCrd, [canary])).toEqual([]);
+    const misspelt = structuredClone(canary);
+    misspelt.spec.analysis.webhooks[0].metdata = misspelt.spec.analysis.webhooks[0].metadata;
+    expect(crdFailures(flaggerCrd, [misspelt])).toEqual([expect.stringMatching(/webhooks\/0 must NOT have additional properties .*metdata/)]);
+    const wrongType = structuredClone(canary);
+    wrongType.spec.analysis.webhooks[0].type = 'confirm-everything';
+    expect(crdFailures(flaggerCrd, [wrongType]).join('\n')).toContain('/spec/analysis/webhooks/0/type must be equal to one of the allowed values');
+  });
+
+  it("calls each of the router's Flagger hooks with a token, at the hook Flagger gives that type", () => {
+    const webhooks = canary.spec.analysis.webhooks;
+    expect(webhooks.map((w: K8sObject) => w.type)).toEqual([...FLAGGER_HOOKS]);
+    for (const webhook of webhooks) {
+      expect(new URL(webhook.url).pathname).toBe(`/v1/flagger/churn/${webhook.type}`);
+      expect(webhook.metadata.token).toEqual(expect.any(String));
+    }
   });
 });

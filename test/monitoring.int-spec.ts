@@ -43,7 +43,7 @@ describe('monitoring (deploy/)', () => {
 
   it('has alert rules promtool accepts, and whose unit tests pass', () => {
     expect(promtool(['check', 'rules', 'deploy/prometheus/rules/switchyard.rules.yml'])).toMatch(/SUCCESS: \d+ rules found/);
-    expect(promtool(['test', 'rules', 'switchyard.rules.test.yml'], join(DEPLOY, 'prometheus', 'rules'))).toContain('SUCCESS');
+    expect(promtool(['test', 'rules', 'switchyard.rules.test.yml', 'switchyard.stall.test.yml'], join(DEPLOY, 'prometheus', 'rules'))).toContain('SUCCESS');
     expect(promtool(['check', 'config', '--syntax-only', 'deploy/prometheus/prometheus.yml'])).toContain('SUCCESS');
   });
 

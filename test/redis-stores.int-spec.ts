@@ -263,7 +263,7 @@ const WRITES: [store: string, write: (client: RedisClient, deployment: string) =
     'reward statistics',
     async (client, deployment) => {
       const store = new ArmStatsStore(client);
-      await store.applyRewards(0, [{ offset: '1', deployment, variant: 'a', role: 'served', specVersion: 1, reward: 1 }], true);
+      await store.applyRewards(0, [{ offset: '1', deployment, variant: 'a', role: 'served', specVersion: 1, reward: 1, cohort: 'a:@1:0-600' }], true);
       await store.reconcileArms(deployment, 1, { a: 1 }, 'life', 60);
     },
   ],

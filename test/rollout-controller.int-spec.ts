@@ -1,7 +1,7 @@
 import { topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { ArmStatsStore, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { reportFields } from '@switchyard/strategies';
+import { type ArmStats, reportFields, splitKey } from '@switchyard/strategies';
 import { RolloutReconciler } from '../apps/rollout-controller/src/rollout/rollout.reconciler';
 import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -329,9 +329,16 @@ describe('rollout controller: a human edit between read and write wins', () => {
     specLog: true,
   });
 
-  /** 400 served requests and labelled pairs for each of v1 and v2, 3 ms each; the canary v2 right 60 % of the time against 90 %. */
-  async function seedComparison(deployment: string): Promise<void> {
-    await controller.app.get(ArmStatsStore).write(deployment, { v1: { count: 400, sum: 360, sumSq: 360 }, v2: { count: 400, sum: 240, sumSq: 240 } });
+  /** Labelled pairs of `arms` served under spec version `version`, an hour ago. */
+  function seedCohort(deployment: string, version: number, arms: Record<string, ArmStats>): Promise<void> {
+    const servedBefore = Math.floor(Date.now() / 1000) - 3600;
+    const cells = Object.entries(arms).map(([arm, stats]) => ({ arm, key: splitKey(version), servedFrom: servedBefore - 60, servedBefore, stats }));
+    return controller.app.get(ArmStatsStore).writeCohorts(deployment, cells);
+  }
+
+  /** 400 served requests and labelled pairs (under `version`) for each of v1 and v2, 3 ms each; the canary v2 right 60 % of the time against 90 %. */
+  async function seedComparison(deployment: string, version: number): Promise<void> {
+    await seedCohort(deployment, version, { v1: { count: 400, sum: 360, sumSq: 360 }, v2: { count: 400, sum: 240, sumSq: 240 } });
     const served = (variant: string) => reportFields({ variant, role: 'served', latencyMs: 3 }).map((field) => [field, 400] as const);
     await controller.app.get(ReportStore).replace(deployment, new Map([...served('v1'), ...served('v2')]), []);
   }
@@ -351,7 +358,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
     expect(await reconciler.reconcile(judged)).toBe('judged');
 
     // After the baseline: 400 pairs each, the canary right 60 % of the time against 90 %.
-    await seedComparison('race');
+    await seedComparison('race', judged.version);
 
     const human = await specs.put('race', {
       variants,
@@ -398,7 +405,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
     } as never);
     expect(await reconciler.reconcile(bandit)).toBe('judged');
     // v3 fails 300 of its 800 requests: vetoed against the best arm v1.
-    await controller.app.get(ArmStatsStore).write('vetoing', {
+    await seedCohort('vetoing', bandit.version, {
       v1: { count: 2000, sum: 1800, sumSq: 1800 },
       v2: { count: 500, sum: 400, sumSq: 400 },
       v3: { count: 500, sum: 350, sumSq: 350 },
@@ -429,7 +436,7 @@ describe('rollout controller: a human edit between read and write wins', () => {
       guardrails: { minSamples: 50 },
     } as never);
     expect(await reconciler.reconcile(spec)).toBe('judged');
-    await seedComparison('calm');
+    await seedComparison('calm', spec.version);
 
     expect(await reconciler.reconcile(spec)).toBe('decided');
     const written = await registry.get('calm');

@@ -9,7 +9,7 @@ import { type DecisionAction, type DeploymentSpec, GUARDRAIL_DEFAULTS, type Plan
 import {
   addReward,
   ArmEvidence,
-  type ArmRecord,
+  type Observed,
   type PropensitySums,
   ArmStats,
   banditWeights,
@@ -24,6 +24,7 @@ import {
   rewardKindOf,
   Rng,
   seededRng,
+  splitKey,
   statsArm,
   PLAN_BANDIT_MIN_SHARE,
   stepStrategy,
@@ -85,7 +86,7 @@ interface RunOutcome {
 }
 
 /** Every labelled request answered, in one latency bucket. */
-function evidence(stats: ArmStats): ArmEvidence {
+export function evidence(stats: ArmStats): ArmEvidence {
   const latencyBuckets = LATENCY_BUCKETS_MS.map(() => 0);
   latencyBuckets[LATENCY_BUCKET] = stats.count;
   return { rewards: { ...stats }, requests: stats.count, errors: 0, latencyBuckets };
@@ -171,17 +172,22 @@ interface StepOutcome {
 }
 
 /**
- * The controller's view of arms whose every request was answered and labelled: the
- * counters of `evidence`, the split their requests, and a bandit's the inverse-propensity
- * sums of its logged probabilities.
+ * The controller's view of arms whose every request was answered and labelled under
+ * `spec`'s step: the counters of `evidence`, the split their requests, and a bandit's the
+ * inverse-propensity sums of its logged probabilities; the rewards, the step's cohort.
  */
-function records(stats: Record<string, ArmStats>, propensity: Record<string, PropensitySums>): Record<string, ArmRecord> {
-  return Object.fromEntries(
-    Object.entries(stats).map(([arm, rewards]) => [
-      arm,
-      { ...evidence(rewards), fallbacks: 0, split: { requests: rewards.count, fallbacks: 0, propensity: propensity[arm] ?? { sum: 0, sumSq: 0, skipped: 0 } } },
-    ]),
-  );
+function observed(spec: DeploymentSpec, stats: Record<string, ArmStats>, propensity: Record<string, PropensitySums>): Observed {
+  const key = splitKey(spec.version, spec.status?.step);
+  return {
+    arms: Object.fromEntries(
+      Object.entries(stats).map(([arm, rewards]) => {
+        const { requests, errors, latencyBuckets } = evidence(rewards);
+        const split = { requests: rewards.count, fallbacks: 0, propensity: propensity[arm] ?? { sum: 0, sumSq: 0, skipped: 0 } };
+        return [arm, { requests, errors, latencyBuckets, fallbacks: 0, split }];
+      }),
+    ),
+    cohorts: Object.entries(stats).map(([arm, rewards]) => ({ arm, key, servedFrom: 0, servedBefore: 0, stats: rewards })),
+  };
 }
 
 /**
@@ -205,7 +211,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
   const arms: Record<string, ArmStats> = {};
   const answer = (arm: string, variant: string) => (arms[arm] = addReward(arms[arm] ?? emptyStats(), rng() < PLAN_RATES[variant] ? 1 : 0));
   const propensity: Record<string, PropensitySums> = {};
-  let { state } = reconcileRollout(spec, undefined, {}, JUDGED_AT)!;
+  let { state } = reconcileRollout(spec, undefined, { arms: {}, cohorts: [] }, JUDGED_AT)!;
   for (let requests = BATCH; ; requests += BATCH) {
     const weights =
       served.type === 'bandit'
@@ -230,7 +236,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
         sums.sumSq += 1 / weights[variant] ** 2;
       }
     }
-    const step = reconcileRollout(spec, state, records(arms, propensity), JUDGED_AT)!;
+    const step = reconcileRollout(spec, state, observed(spec, arms, propensity), JUDGED_AT)!;
     state = step.state;
     if (step.decision) {
       const n = step.decision.evidence.n;
@@ -260,7 +266,7 @@ function planRows(options: SimOptions, runs: number): string[] {
 
 function run(options: SimOptions): string {
   const runs = options.runs ?? DEFAULT_RUNS;
-  const settings = GUARDRAIL_DEFAULTS;
+  const settings: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
   const rows = SCENARIOS.map((scenario) => {
     // Each scenario its own stream, so --runs or a new scenario leaves the others' draws alone.
     const rng = seededRng(murmur3(`guardrails/${scenario.id}`, options.seed));

@@ -25,6 +25,7 @@ Options:
   --only <list>   comma-separated parts to run (default all): ${PARTS.map((part) => part.name).join(',')}
   --runs <n>      simulated runs per scenario (default: each part's own)
   --seed <n>      seed of every random stream (default 1); the same seed gives the same tables
+  --workers <n>   threads for the parts that use them (decisions; default 2); results do not depend on it
   -h, --help      show this help
 `;
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       runs: { type: 'string' },
       seed: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '2' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -50,7 +52,11 @@ async function main(): Promise<void> {
   const names = (values.only ?? PARTS.map((part) => part.name).join(',')).split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !PARTS.some((part) => part.name === name));
   if (unknown.length) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; choose from ${PARTS.map((part) => part.name).join(',')}`);
-  const options = { runs: values.runs === undefined ? undefined : positiveInteger('runs', values.runs), seed: Number(values.seed) };
+  const options = {
+    runs: values.runs === undefined ? undefined : positiveInteger('runs', values.runs),
+    seed: Number(values.seed),
+    workers: positiveInteger('workers', values.workers),
+  };
   if (!Number.isInteger(options.seed)) throw new Error(`--seed must be an integer, got ${JSON.stringify(values.seed)}`);
 
   const sections: string[] = [];

@@ -4,6 +4,8 @@ export interface SimOptions {
   runs?: number;
   /** Every part derives its random streams from this, so the same seed gives the same tables. */
   seed: number;
+  /** Threads a part may spread its runs over (parts that do say so in their notes). */
+  workers?: number;
 }
 
 export interface SimPart {

@@ -34,6 +34,18 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Max(3600000)
   SNAPSHOT_INTERVAL_MS: number = 250;
 
+  /**
+   * A step is judged on predictions served at least its label horizon ago, slot by slot
+   * (the slot's end must be that old): a slot adds up to its width to the wait. Each slot
+   * of each step is three fields per arm in the cohort hash, so much narrower slots cost
+   * memory and the controller's reads.
+   */
+  @Env('Width (seconds) of the slots of serve time reward statistics are kept by per plan step (or spec version); keep it well below the shortest labelHorizon')
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
+  COHORT_BUCKET_SECONDS: number = 600;
+
   @Env('How often (ms) the arm sets are checked against the specs, for changes the pub/sub announcement missed')
   @IsInt()
   @Min(100)

@@ -18,6 +18,7 @@ const canary: DeploymentJson = {
     since: '2026-11-24T17:00:00.000Z',
     reasons: [],
     evidence: { delta: 0.2, low: 0.05, high: 0.35, srmP: 0.0004 },
+    labels: { judged: { v1: 400, v2: 50 }, waiting: { v1: 30, v2: 4 } },
     lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
   },
 };
@@ -51,6 +52,7 @@ describe(statusView.name, () => {
     expect(sut).toMatch(/^v2\s+served\s+10\.0%\s+12\.0%\s+120\s+0\s+3\s+0\.900\s+\[0\.810, 0\.990\]\s+50/m);
     expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);
     expect(sut).toContain('guardrails: running since 2026-11-24T17:00:00.000Z  delta 0.200 in [0.050, 0.350]  srmP 0.000');
+    expect(sut).toContain('labelled pairs: v1 400, v2 50 judged; v1 30, v2 4 inside the label horizon');
     expect(sut).toContain('last decision: hold (v4): surely not worse');
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
   });
@@ -76,6 +78,7 @@ describe(statusView.name, () => {
     expect(sut).toContain('plan step 2/3 canary (paused)  serving canary v2 25% over v1');
     expect(sut).toMatch(/^v1\s+served\s+75\.0%/m);
     expect(sut).toContain('plan: paused');
+    expect(sut).not.toContain('labelled pairs');
     expect(sut).toContain('last decision: none');
   });
 });

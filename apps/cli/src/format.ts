@@ -29,6 +29,8 @@ export interface JudgementJson {
   since?: string;
   reasons?: string[];
   evidence?: { delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null; n?: Record<string, number> } | null;
+  /** Per arm, labelled pairs of what is judged (the step's cohort): judged, and still waiting inside the label horizon. */
+  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
   lastDecision?: DecisionJson | null;
 }
 
@@ -61,6 +63,11 @@ export const percent = (share: number | undefined): string | undefined =>
   share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`;
 
 const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
+/** `v1 210, v2 205`, or `none`. */
+const perArm = (counts: Record<string, number>): string =>
+  Object.entries(counts)
+    .map(([arm, count]) => `${arm} ${count}`)
+    .join(', ') || 'none';
 
 /** The share of served requests each variant answered, from the report's request counters. */
 export function servedSplit(report: DeploymentJson['report'] = {}): Record<string, number> {
@@ -149,6 +156,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     const srm = e && e.srmP !== undefined && e.srmP !== null ? `  srmP ${num(e.srmP)}` : '';
     lines.push(`${d.plan ? 'plan' : 'guardrails'}: ${judged.state ?? 'waiting'}${judged.since ? ` since ${judged.since}` : ''}${evidence}${srm}`);
     for (const reason of judged.reasons ?? []) lines.push(`  ${reason}`);
+    if (judged.labels) lines.push(`labelled pairs: ${perArm(judged.labels.judged)} judged; ${perArm(judged.labels.waiting)} inside the label horizon`);
     lines.push(`last decision: ${describeDecision(judged.lastDecision) ?? 'none'}`);
   }
   lines.push('');

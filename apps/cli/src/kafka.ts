@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DlqRecord, isWholeDlqRecord, TopicMap } from '@switchyard/contracts';
+import { DlqRecord, isWholeDlqRecord, parseJson as parseBoundedJson, TopicMap } from '@switchyard/contracts';
 import { Following, KafkaConnection, readRange } from '@switchyard/messaging';
 import { logLevel } from 'kafkajs';
 import { unreachable, usageError } from './errors';
@@ -29,13 +29,11 @@ export async function withKafka<T>(brokers: string, use: (kafka: KafkaConnection
   }
 }
 
+/** A record's value as JSON (read as every consumer reads it: bounded, never throwing), else its text. */
 export function parseJson(raw: string | null): unknown {
   if (raw === null) return null;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
+  const parsed = parseBoundedJson(raw);
+  return parsed.ok ? parsed.value : raw;
 }
 
 /** A field of a parsed record, whatever the record turned out to be. */

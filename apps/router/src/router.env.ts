@@ -23,6 +23,14 @@ export class RouterEnv extends BaseEnv {
   @Matches(KEY_LIST, { message: 'FEEDBACK_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
   FEEDBACK_API_KEY?: string;
 
+  @Env(
+    "Bearer keys of the read API (GET /v1/deployments…, the verdict and Flagger hooks, the dashboard's calls, evaluate), comma-separated, each at least 16 characters; the admin keys are accepted too. Unset: reads are open, and evaluate takes the admin key only",
+  )
+  @Secret()
+  @IsOptional()
+  @Matches(KEY_LIST, { message: 'READ_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
+  READ_API_KEY?: string;
+
   @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
   @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
   VARIANT_URL_ALLOW = '';

@@ -3,7 +3,7 @@ import { MessagingModule } from '@switchyard/messaging';
 import { ModelClient } from '@switchyard/model-client';
 import { SpecLogModule } from '@switchyard/spec-log';
 import { StoreModule } from '@switchyard/store';
-import { AdminGuard, FeedbackGuard } from './auth/guards';
+import { AdminGuard, EvaluateGuard, FeedbackGuard, FlaggerReadGuard, ReadGuard } from './auth/guards';
 import { UrlAllowlist } from './auth/url-allowlist';
 import { RouterEnv } from './router.env';
 import { DeploymentCache } from './deployments/deployment.cache';
@@ -21,13 +21,29 @@ import { PredictService } from './predict/predict.service';
 import { OipController } from './oip/oip.controller';
 import { OipHttp } from './oip/oip-http';
 import { OipService } from './oip/oip.service';
+import { FlaggerController } from './verdict/flagger.controller';
+import { VerdictController } from './verdict/verdict.controller';
+import { VerdictService } from './verdict/verdict.service';
 
 @Module({
   imports: [MessagingModule, StoreModule, SpecLogModule],
-  controllers: [DeploymentsController, EvaluateController, PredictController, OipController, FeedbackController, KafkaIngressController, UiController],
+  controllers: [
+    DeploymentsController,
+    EvaluateController,
+    PredictController,
+    OipController,
+    FeedbackController,
+    KafkaIngressController,
+    UiController,
+    VerdictController,
+    FlaggerController,
+  ],
   providers: [
     AdminGuard,
     FeedbackGuard,
+    ReadGuard,
+    FlaggerReadGuard,
+    EvaluateGuard,
     { provide: UrlAllowlist, useFactory: (env: RouterEnv) => new UrlAllowlist(env.VARIANT_URL_ALLOW), inject: [RouterEnv] },
     DeploymentCache,
     DeploymentsService,
@@ -38,6 +54,7 @@ import { OipService } from './oip/oip.service';
     ModelClient,
     EvaluateService,
     HistoryService,
+    VerdictService,
   ],
 })
 export class RouterModule {}

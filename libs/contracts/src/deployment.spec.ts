@@ -1,4 +1,13 @@
-import { GUARDRAIL_DEFAULTS, normalizeSpec, validateDeploymentSpec, DeploymentSpecInput, withStrategy, DeploymentSpec } from './deployment';
+import {
+  GUARDRAIL_DEFAULTS,
+  labelHorizonSeconds,
+  MAX_MARGIN_SD,
+  normalizeSpec,
+  validateDeploymentSpec,
+  DeploymentSpecInput,
+  withStrategy,
+  DeploymentSpec,
+} from './deployment';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'churn-v1' },
@@ -38,6 +47,19 @@ describe(validateDeploymentSpec.name, () => {
     ]) {
       expect(problems).toContain(path);
     }
+  });
+
+  it('takes reward bounds of their own type, and refuses others, inverted ones and ones past MAX_REWARD_BOUND', () => {
+    const strategy = { type: 'single', variant: 'v1' };
+    const check = (reward: object) => validateDeploymentSpec({ variants, strategy, reward });
+    expect(check({ type: 'explicit', min: -5, max: 10 }).ok).toBe(true);
+    expect(check({ type: 'negAbsError', maxError: 50 }).ok).toBe(true);
+    expect(check({ type: 'match', min: 0 })).toEqual({ ok: false, problems: ['reward.min applies to reward type explicit only'] });
+    expect(check({ type: 'explicit', maxError: 1 })).toEqual({ ok: false, problems: ['reward.maxError applies to reward type negAbsError only'] });
+    expect(check({ type: 'explicit', min: 2 })).toEqual({ ok: false, problems: ['reward.min must be below reward.max (defaults 0 and 1)'] });
+    expect(check({ type: 'negAbsError', maxError: 0 })).toEqual({ ok: false, problems: ['reward.maxError must be above 0'] });
+    expect(check({ type: 'explicit', max: 1e150 }).ok).toBe(false);
+    expect(check({ type: 'explicit', min: 'low' }).ok).toBe(false);
   });
 
   it('requires a strategy (found by the fuzz test: it was a 500)', () => {
@@ -120,6 +142,82 @@ describe(validateDeploymentSpec.name, () => {
   });
 });
 
+describe('contextual bandit spec', () => {
+  const context = {
+    features: [
+      { name: 'amount', type: 'numeric', input: 'features', index: 2, min: 0, max: 1000, scale: 0.001, default: 0 },
+      { name: 'channel', type: 'categorical', context: 'channel', levels: ['card-present', 'online'] },
+      { name: 'country', type: 'categorical', path: 'customer.country', levels: ['fr', 'de', 'it'] },
+    ],
+  };
+  const problems = (strategy: object) => {
+    const result = validateDeploymentSpec({ variants, strategy });
+    return result.ok ? [] : result.problems;
+  };
+
+  it.each(['linear-thompson', 'linucb'])('refuses %s, which the router does not serve yet, with that reason', (algorithm) => {
+    expect(problems({ type: 'bandit', algorithm, context })).toEqual([
+      `strategy.algorithm ${algorithm} is not yet served by the router (its per-arm models are not kept by the updater yet); use one of thompson, ucb1, epsilon-greedy`,
+    ]);
+  });
+
+  it('still checks the whole context of a refused contextual algorithm', () => {
+    const features = [
+      { name: 'a', type: 'numeric', context: 'a', input: 'x', min: 2, max: 1 },
+      { name: 'a', type: 'categorical', path: 'p', levels: ['x'], scale: 2 },
+      { name: 'b', type: 'numeric', context: 'b', index: 1 },
+    ];
+    expect(problems({ type: 'bandit', algorithm: 'linucb', context: { features } })).toEqual([
+      expect.stringContaining('not yet served by the router'),
+      'strategy.context.features: duplicate names a',
+      'strategy.context.features.0 must have exactly one of context, input, path (where to read the feature), got 2',
+      'strategy.context.features.0.min (2) must be below max (1)',
+      'strategy.context.features.1.scale applies only to a numeric feature',
+      'strategy.context.features.2.index applies only to an input tensor (input)',
+    ]);
+  });
+
+  it('bounds the number of features, levels and encoded numbers', () => {
+    const levels = Array.from({ length: 16 }, (_, i) => `l${i}`);
+    const wide = { features: [0, 1].map((i) => ({ name: `c${i}`, type: 'categorical', context: `c${i}`, levels })) };
+    expect(problems({ type: 'bandit', algorithm: 'linucb', context: wide })).toContain(
+      'strategy.context: 33 numbers per request once encoded (1 + numeric features + categorical levels) exceed 32',
+    );
+    const many = { features: Array.from({ length: 9 }, (_, i) => ({ name: `n${i}`, type: 'numeric', context: `n${i}` })) };
+    expect(problems({ type: 'bandit', algorithm: 'linucb', context: many }).join('\n')).toMatch(
+      /strategy\.context\.features must contain no more than 8 elements/,
+    );
+    const noLevels = { features: [{ name: 'c', type: 'categorical', context: 'c' }] };
+    expect(problems({ type: 'bandit', algorithm: 'linucb', context: noLevels }).join('\n')).toMatch(/strategy\.context\.features\.0\.levels/);
+  });
+
+  it('requires a context of a contextual algorithm, and refuses one (or its settings) for a context-free algorithm', () => {
+    expect(problems({ type: 'bandit', algorithm: 'linear-thompson' })).toContain(
+      'strategy.context is required by a contextual algorithm (linear-thompson, linucb)',
+    );
+    expect(problems({ type: 'bandit', algorithm: 'thompson', context, ridge: 2, halfLifeSeconds: 3600 })).toEqual([
+      'strategy.context applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+      'strategy.ridge applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+      'strategy.halfLifeSeconds applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+    ]);
+  });
+
+  it('bounds the contextual settings', () => {
+    const result = problems({ type: 'bandit', algorithm: 'linucb', context, ridge: 0, exploration: 11, halfLifeSeconds: 1.5 }).join('\n');
+    expect(result).toMatch(/strategy\.ridge must not be less than 0\.000001/);
+    expect(result).toMatch(/strategy\.exploration must not be greater than 10/);
+    expect(result).toMatch(/strategy\.halfLifeSeconds must be an integer number/);
+  });
+
+  it('keeps the context-free algorithms as they were', () => {
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'greedy' } })).toEqual({
+      ok: false,
+      problems: ['strategy.algorithm must be one of the following values: thompson, ucb1, epsilon-greedy'],
+    });
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'thompson' } })).toMatchObject({ ok: true });
+  });
+});
+
 describe('guardrails', () => {
   const canary = { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 };
 
@@ -141,7 +239,8 @@ describe('guardrails', () => {
         onPass: 'yes',
         maxLatencyRatio: 0.5,
         maxErrorRateIncrease: -1,
-        margin: 2,
+        margin: -1,
+        marginUnit: 'points',
         extra: 1,
       },
     });
@@ -155,9 +254,32 @@ describe('guardrails', () => {
       'guardrails.maxLatencyRatio',
       'guardrails.maxErrorRateIncrease',
       'guardrails.margin',
+      'guardrails.marginUnit',
       'guardrails.extra',
     ]) {
       expect(problems).toContain(path);
+    }
+  });
+
+  it('takes a margin on the reward scale of any size, and at most MAX_MARGIN_SD in standard deviations', () => {
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 2 } })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 0.1, marginUnit: 'sd' } })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: canary, guardrails: { margin: 6, marginUnit: 'sd' } })).toEqual({
+      ok: false,
+      problems: [`guardrails.margin (6) must be at most ${MAX_MARGIN_SD} standard deviations when marginUnit is sd`],
+    });
+  });
+
+  it('takes a label horizon as a whole number and a unit, and refuses anything else naming the field', () => {
+    const horizon = (labelHorizon: unknown) => validateDeploymentSpec({ variants, strategy: canary, guardrails: { labelHorizon } });
+    expect(horizon('24h').ok).toBe(true);
+    expect(labelHorizonSeconds('24h')).toBe(86400);
+    expect(labelHorizonSeconds('90s')).toBe(90);
+    expect(labelHorizonSeconds('2d')).toBe(172800);
+    expect(labelHorizonSeconds(undefined)).toBe(0);
+    for (const bad of ['24', '1.5h', '0h', 'h', '24 h', '1w', 24]) {
+      expect(horizon(bad)).toEqual({ ok: false, problems: [expect.stringContaining('guardrails.labelHorizon')] });
+      if (typeof bad === 'string') expect(() => labelHorizonSeconds(bad)).toThrow(/labelHorizon/);
     }
   });
 

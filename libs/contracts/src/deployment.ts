@@ -74,6 +74,132 @@ export const STRATEGY_TYPES = ['single', 'shadow', 'canary', 'bandit', 'plan'] a
 export type StrategyType = (typeof STRATEGY_TYPES)[number];
 export const BANDIT_ALGORITHMS = ['thompson', 'ucb1', 'epsilon-greedy'] as const;
 export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
+/**
+ * Bandits that choose per request from its `context` (libs/strategies/src/contextual).
+ * Their algorithms are written and simulated, but the router does not draw with them
+ * yet, nor does the updater keep their per-arm models: a PUT naming one is refused
+ * (`BanditStrategySpec.algorithm`) so that no spec is accepted that nothing serves.
+ */
+export const CONTEXTUAL_BANDIT_ALGORITHMS = ['linear-thompson', 'linucb'] as const;
+export type ContextualBanditAlgorithm = (typeof CONTEXTUAL_BANDIT_ALGORITHMS)[number];
+
+/** Bounds of a bandit's context: each feature costs the router a d × d solve per arm per request. */
+export const MAX_CONTEXT_FEATURES = 8;
+export const MAX_CONTEXT_LEVELS = 16;
+/** Numbers per request after one-hot encoding, the intercept included. */
+export const MAX_CONTEXT_DIMENSION = 32;
+export const CONTEXT_FEATURE_TYPES = ['numeric', 'categorical'] as const;
+const FEATURE_SOURCES = ['context', 'input', 'path'] as const;
+
+/**
+ * One feature of a contextual bandit, read from the predict request by exactly one of
+ * `context` (a key of the body's `context` object), `input` (an Open Inference Protocol
+ * input tensor, element `index` of its flat data) or `path` (a dot path into the `inputs`
+ * of a json-protocol request). A `numeric` feature is clipped to [min, max] then
+ * multiplied by `scale`; a `categorical` one is one-hot over its `levels`.
+ */
+export class ContextFeatureSpec {
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'name must be 1-64 letters, digits, "_" or "-"' })
+  name: string;
+
+  @IsIn(CONTEXT_FEATURE_TYPES)
+  type: (typeof CONTEXT_FEATURE_TYPES)[number];
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'context must be a key of the request\'s context object (1-64 letters, digits, "_" or "-")' })
+  context?: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^.{1,128}$/, { message: 'input must be the name of an input tensor (1-128 characters)' })
+  input?: string;
+
+  /** Element of the input tensor's flat `data`. @default 0 */
+  @ValidateIf((feature: ContextFeatureSpec) => feature.index !== undefined)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  index?: number;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'path must be a dot path into the inputs such as "0.amount" or "customer.segment"' })
+  path?: string;
+
+  /** numeric: lower clip. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  min?: number;
+
+  /** numeric: upper clip. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  max?: number;
+
+  /** numeric: multiplier after clipping, to put the feature near [-1, 1] as the ridge prior assumes. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  scale?: number;
+
+  /** numeric: the value of a missing or non-numeric feature; left out, such a request is served context-free. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  default?: number;
+
+  /** categorical: the levels one-hot encoded; any other value (or none) encodes as all zeros. */
+  @ValidateIf((feature: ContextFeatureSpec) => feature.type === 'categorical' || feature.levels !== undefined)
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CONTEXT_LEVELS)
+  @ArrayUnique()
+  @IsString({ each: true })
+  levels?: string[];
+}
+
+/** The features a contextual bandit reads from each request. */
+export class ContextSpec {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CONTEXT_FEATURES)
+  @ValidateNested({ each: true })
+  @Type(() => ContextFeatureSpec)
+  features: ContextFeatureSpec[];
+}
+
+/** The length of a context's encoded vector: 1 (the intercept) + 1 per numeric feature + its levels per categorical one. */
+export function contextDimension(context: ContextSpec): number {
+  return 1 + context.features.reduce((sum, f) => sum + (f.type === 'categorical' ? (f.levels?.length ?? 0) : 1), 0);
+}
+
+/** Rules between a context's fields that class-validator cannot express. */
+export function contextProblems(context: ContextSpec, path = 'strategy.context'): string[] {
+  const problems: string[] = [];
+  const names = context.features.map((f) => f.name);
+  const duplicates = [...new Set(names.filter((name, i) => names.indexOf(name) !== i))];
+  if (duplicates.length) problems.push(`${path}.features: duplicate names ${duplicates.join(', ')}`);
+  context.features.forEach((f, i) => {
+    const at = `${path}.features.${i}`;
+    const sources = FEATURE_SOURCES.filter((source) => f[source] !== undefined);
+    if (sources.length !== 1) problems.push(`${at} must have exactly one of context, input, path (where to read the feature), got ${sources.length}`);
+    if (f.index !== undefined && f.input === undefined) problems.push(`${at}.index applies only to an input tensor (input)`);
+    if (f.type === 'categorical') {
+      for (const field of ['min', 'max', 'scale', 'default'] as const) {
+        if (f[field] !== undefined) problems.push(`${at}.${field} applies only to a numeric feature`);
+      }
+    } else if (f.min !== undefined && f.max !== undefined && !(f.min < f.max)) {
+      problems.push(`${at}.min (${f.min}) must be below max (${f.max})`);
+    }
+  });
+  const dimension = contextDimension(context);
+  if (dimension > MAX_CONTEXT_DIMENSION) {
+    problems.push(`${path}: ${dimension} numbers per request once encoded (1 + numeric features + categorical levels) exceed ${MAX_CONTEXT_DIMENSION}`);
+  }
+  return problems;
+}
+
+/** A bandit spec's fields that only a contextual algorithm reads. */
+const CONTEXTUAL_FIELDS = ['context', 'ridge', 'exploration', 'halfLifeSeconds'] as const;
+
+const isContextual = (algorithm: unknown) => (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
 
 export class ShadowStepSpec {
   /** Labelled pairs of the shadow (and of the primary) before its gate may pass. @default guardrails.minSamples */
@@ -199,8 +325,41 @@ export class CanaryStrategySpec extends StrategyTypeSpec {
 export class BanditStrategySpec extends StrategyTypeSpec {
   declare type: 'bandit';
 
-  @IsIn(BANDIT_ALGORITHMS)
+  @IsIn(BANDIT_ALGORITHMS, {
+    message: ({ value }) =>
+      isContextual(value)
+        ? `algorithm ${String(value)} is not yet served by the router (its per-arm models are not kept by the updater yet); use one of ${BANDIT_ALGORITHMS.join(', ')}`
+        : `algorithm must be one of the following values: ${BANDIT_ALGORITHMS.join(', ')}`,
+  })
   algorithm: BanditAlgorithm;
+
+  /** The request features a contextual algorithm (`CONTEXTUAL_BANDIT_ALGORITHMS`) chooses by. */
+  @ValidateIf((bandit: BanditStrategySpec) => bandit.context !== undefined || isContextual(bandit.algorithm))
+  @IsDefined({ message: 'context is required by a contextual algorithm (linear-thompson, linucb)' })
+  @ValidateNested()
+  @Type(() => ContextSpec)
+  context?: ContextSpec;
+
+  /** Contextual: λ of each arm's ridge regression, the prior's weight in observations. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.000001)
+  @Max(1_000_000)
+  ridge?: number;
+
+  /** Contextual: v of linear Thompson sampling or α of LinUCB, in units of the reward's noise. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(10)
+  exploration?: number;
+
+  /** Contextual: seconds after which an observation counts half, for drifting rewards; absent, nothing is forgotten. */
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(365 * 24 * 3600)
+  halfLifeSeconds?: number;
 
   /** Floor on every arm's share of traffic. @default 0.01 */
   @IsOptional()
@@ -249,6 +408,17 @@ export const STRATEGY_CLASSES: { name: StrategyType; value: new () => StrategySp
 export const REWARD_TYPES = ['match', 'explicit', 'negAbsError'] as const;
 export type RewardType = (typeof REWARD_TYPES)[number];
 
+/**
+ * Largest magnitude a reward bound may have: whatever the reward, its square and the
+ * sums of millions of them stay far inside a double (the statistics in Redis keep Σr²).
+ */
+export const MAX_REWARD_BOUND = 1e9;
+
+/**
+ * How feedback is scored; every type has a range (docs/strategies.md, "Rewards"): `match`
+ * [0, 1]; `explicit` [`min`, `max`], default [0, 1], feedback outside it refused;
+ * `negAbsError` [-`maxError`, 0], an error past `maxError` counted as `maxError`.
+ */
 export class RewardSpec {
   @IsIn(REWARD_TYPES)
   type: RewardType;
@@ -257,11 +427,49 @@ export class RewardSpec {
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'outputPath must be a dot path such as "0.data.0" or "label"' })
   outputPath?: string;
+
+  /** `explicit` only: the smallest reward feedback may give. @default 0 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-MAX_REWARD_BOUND)
+  @Max(MAX_REWARD_BOUND)
+  min?: number;
+
+  /** `explicit` only: the largest reward feedback may give. @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-MAX_REWARD_BOUND)
+  @Max(MAX_REWARD_BOUND)
+  max?: number;
+
+  /** `negAbsError` only: the error at which the reward stops falling (an error past it scores `-maxError`). @default 1 */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Max(MAX_REWARD_BOUND)
+  maxError?: number;
+}
+
+/** Rules of a reward spec class-validator cannot express: the bounds of its own type, in order. */
+function rewardProblems(reward: RewardSpec): string[] {
+  const problems: string[] = [];
+  for (const [field, type] of [
+    ['min', 'explicit'],
+    ['max', 'explicit'],
+    ['maxError', 'negAbsError'],
+  ] as const)
+    if (reward[field] !== undefined && reward.type !== type) problems.push(`reward.${field} applies to reward type ${type} only`);
+  if (reward.type === 'explicit' && (reward.min ?? 0) >= (reward.max ?? 1)) problems.push('reward.min must be below reward.max (defaults 0 and 1)');
+  if (reward.maxError !== undefined && !(reward.maxError > 0)) problems.push('reward.maxError must be above 0');
+  return problems;
 }
 
 export const GUARDRAIL_METRICS = ['reward'] as const;
 export const GUARDRAIL_ON_FAIL = ['rollback', 'pause'] as const;
 export const GUARDRAIL_ON_PASS = ['promote', 'hold'] as const;
+/** What `margin` is measured in: the reward's own units, or standard deviations of one reward (docs/statistics.md, "Margins and floors"). */
+export const GUARDRAIL_MARGIN_UNITS = ['reward', 'sd'] as const;
+/** A margin in standard deviations above this is no guardrail: every candidate within 5 σ would pass. */
+export const MAX_MARGIN_SD = 5;
 
 /** Guardrails as stored: every field set. See docs/strategies.md, "Guardrails: the rollout controller". */
 export interface Guardrails {
@@ -272,14 +480,30 @@ export interface Guardrails {
   minSamples: number;
   /** Labelled pairs per arm after which the comparison stops as inconclusive. */
   maxSamples: number;
-  /** How much worse than the primary the candidate may be and still pass. */
+  /** How much worse than the primary the candidate may be and still pass, in `marginUnit`s. */
   margin: number;
+  /** `reward`: `margin` on the reward's own scale (0.01 = 1 point of a 0/1 reward); `sd`: in standard deviations of one reward, pooled over both arms. */
+  marginUnit: (typeof GUARDRAIL_MARGIN_UNITS)[number];
   onFail: (typeof GUARDRAIL_ON_FAIL)[number];
   onPass: (typeof GUARDRAIL_ON_PASS)[number];
   /** Candidate error rate minus the primary's above which it fails. */
   maxErrorRateIncrease: number;
   /** Candidate p99 latency over the primary's above which it fails. */
   maxLatencyRatio: number;
+  /** How long labels may take to come (`LABEL_HORIZON_PATTERN`): younger predictions are not judged yet. Absent: judged at once. */
+  labelHorizon?: string;
+}
+
+/** A label horizon: a whole number of seconds, minutes, hours or days, e.g. `"24h"`. */
+export const LABEL_HORIZON_PATTERN = /^([1-9][0-9]{0,6})(s|m|h|d)$/;
+const HORIZON_UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A label horizon in seconds (0 when there is none). */
+export function labelHorizonSeconds(horizon: string | undefined): number {
+  if (horizon === undefined) return 0;
+  const match = LABEL_HORIZON_PATTERN.exec(horizon);
+  if (!match) throw new Error(`labelHorizon must be a number and a unit (s, m, h or d), e.g. "24h"; got ${JSON.stringify(horizon)}`);
+  return Number(match[1]) * HORIZON_UNIT_SECONDS[match[2]];
 }
 
 export const GUARDRAIL_DEFAULTS: Readonly<Guardrails> = Object.freeze({
@@ -288,6 +512,7 @@ export const GUARDRAIL_DEFAULTS: Readonly<Guardrails> = Object.freeze({
   minSamples: 200,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward',
   onFail: 'rollback',
   onPass: 'hold',
   maxErrorRateIncrease: 0.02,
@@ -318,11 +543,15 @@ export class GuardrailsSpec {
   @Max(100_000_000)
   maxSamples?: number;
 
+  /** Any scale: an absolute error's margin may be 2 (ms, €); at most MAX_MARGIN_SD in `sd`. */
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
-  @Max(1)
   margin?: number;
+
+  @IsOptional()
+  @IsIn(GUARDRAIL_MARGIN_UNITS)
+  marginUnit?: Guardrails['marginUnit'];
 
   @IsOptional()
   @IsIn(GUARDRAIL_ON_FAIL)
@@ -343,6 +572,15 @@ export class GuardrailsSpec {
   @Min(1)
   @Max(1000)
   maxLatencyRatio?: number;
+
+  /**
+   * How long labels may take to come, e.g. `"24h"`: a step (or canary) is judged only on
+   * predictions served at least this long ago, so a label that comes late (often the
+   * bad outcome) is not missing from what is judged. Absent, everything labelled is judged.
+   */
+  @IsOptional()
+  @Matches(LABEL_HORIZON_PATTERN, { message: 'labelHorizon must be a number and a unit (s, m, h or d), e.g. "24h"' })
+  labelHorizon?: string;
 }
 
 export class DeploymentSpecInput {
@@ -446,8 +684,17 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
+  if (strategy.type === 'bandit') {
+    for (const field of CONTEXTUAL_FIELDS) {
+      if (strategy[field] !== undefined) {
+        problems.push(`strategy.${field} applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
+      }
+    }
+    if (strategy.context) problems.push(...contextProblems(strategy.context));
+  }
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
+  if (spec.reward) problems.push(...rewardProblems(spec.reward));
   return problems;
 }
 
@@ -498,8 +745,10 @@ function planProblems(plan: PlanStrategySpec): string[] {
 function guardrailProblems(guardrails: GuardrailsSpec, strategy: StrategySpec): string[] {
   const problems: string[] = [];
   if (strategy.type === 'single') problems.push('guardrails: strategy single has no candidate to judge; use canary, shadow or bandit');
-  const { minSamples, maxSamples } = { ...GUARDRAIL_DEFAULTS, ...definedFields(guardrails) };
+  const { minSamples, maxSamples, margin, marginUnit } = { ...GUARDRAIL_DEFAULTS, ...definedFields(guardrails) };
   if (maxSamples < minSamples) problems.push(`guardrails.maxSamples (${maxSamples}) must be at least guardrails.minSamples (${minSamples})`);
+  if (marginUnit === 'sd' && margin > MAX_MARGIN_SD)
+    problems.push(`guardrails.margin (${margin}) must be at most ${MAX_MARGIN_SD} standard deviations when marginUnit is sd`);
   return problems;
 }
 
@@ -516,10 +765,22 @@ export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpec
   if (!result.ok) {
     const status = (field: string) =>
       STATUS_FIELDS.has(field) ? `strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it` : undefined;
-    return { ok: false, problems: unionFieldProblems(result.problems, plain, 'strategy', STRATEGY_TYPES, status) };
+    return { ok: false, problems: [...unionFieldProblems(result.problems, plain, 'strategy', STRATEGY_TYPES, status), ...wellFormedContextProblems(plain)] };
   }
   const problems = specProblems(result.value);
   return problems.length ? { ok: false, problems } : result;
+}
+
+/**
+ * The rules between a bandit context's fields when the spec failed elsewhere (a contextual
+ * algorithm, refused for now, does): reported with the rest, so a context is checked in
+ * full whatever the algorithm. A context malformed in itself already has its problems listed.
+ */
+function wellFormedContextProblems(plain: unknown): string[] {
+  const strategy = (plain as { strategy?: { type?: unknown; context?: unknown } } | null)?.strategy;
+  if (strategy?.type !== 'bandit' || strategy.context === undefined) return [];
+  const context = validatePlain(ContextSpec, strategy.context);
+  return context.ok ? contextProblems(context.value) : [];
 }
 
 export function isValidName(name: string): boolean {

@@ -105,6 +105,20 @@ export class EvaluateBody {
   level?: number;
 }
 
+/** The estimators every evaluation answers with, on the same window and weights (docs/off-policy-evaluation.md). */
+export const OFF_POLICY_ESTIMATORS = ['snips', 'ips', 'dm', 'dr', 'sndr'] as const;
+export type OffPolicyEstimator = (typeof OFF_POLICY_ESTIMATORS)[number];
+
+/** One estimator's answer. */
+export interface EstimatorAnswer {
+  estimate: number;
+  /** The interval at the response's `level`. */
+  low: number;
+  high: number;
+  /** Kish's effective sample size of the importance weights (DM uses none, but is refused with the others). */
+  ess: number;
+}
+
 /** What the evaluate endpoint answers (200). */
 export interface EvaluateResponse {
   deployment: string;
@@ -124,6 +138,11 @@ export interface EvaluateResponse {
   meanWeight: number;
   /** Events read but not used, by cause (fallback answers, other deployments are not counted). */
   excluded: Record<string, number>;
+  /**
+   * Every estimator: `snips` (the top-level answer), `ips`, and with a reward model fit
+   * on the window (a ridge mean per variant, cross-fitted) `dm`, `dr` and `sndr`.
+   */
+  estimators: Record<OffPolicyEstimator, EstimatorAnswer>;
   /** The policy's probability per variant, as evaluated. */
   target: Record<string, number>;
   /** The window actually read. */

@@ -1,4 +1,5 @@
 export * from './topics';
+export * from './json';
 export * from './validation';
 export * from './deployment';
 export * from './events';
@@ -6,3 +7,4 @@ export * from './http';
 export * from './envelope';
 export * from './prediction-event';
 export * from './evaluate';
+export * from './flagger';

@@ -2,6 +2,7 @@ import { ClassConstructor, Exclude, plainToInstance, TransformationType } from '
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 import { Allow, getMetadataStorage, validateSync, ValidateBy, ValidationArguments, ValidationError, ValidationTypes } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
+import { JsonLimits, parseJsonBytes } from './json';
 
 // class-transformer's decorator registry: public in its typings, not re-exported by its
 // index (NestJS's mapped-types and swagger read it the same way).
@@ -198,31 +199,38 @@ function acceptorOf(cls: ClassConstructor<object>): ((value: object) => boolean)
 
 /**
  * Turns untrusted plain data into a validated contract instance. Used for HTTP bodies
- * and Kafka payloads alike, so both reject the same things with the same words.
+ * and Kafka payloads alike, so both reject the same things with the same words. Never
+ * throws: a value a validator cannot handle is refused with what it threw. Plain data from
+ * `parseJson` is nested at most MAX_JSON_DEPTH deep, which the recursive walks here need.
  */
 export function validatePlain<T extends object>(cls: ClassConstructor<T>, plain: unknown): Validated<T> {
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     return { ok: false, problems: ['body must be a JSON object'] };
   }
-  let value: T;
-  if (isFlat(cls)) value = shallowInstance(cls, plain as Record<string, unknown>);
-  else {
-    value = plainToInstance(cls, plain);
-    restoreOpaque(value, plain);
+  try {
+    let value: T;
+    if (isFlat(cls)) value = shallowInstance(cls, plain as Record<string, unknown>);
+    else {
+      value = plainToInstance(cls, plain);
+      restoreOpaque(value, plain);
+    }
+    if (acceptorOf(cls)?.(value)) return { ok: true, value };
+    const errors = validateSync(value as object, { whitelist: true, forbidNonWhitelisted: true });
+    return errors.length ? { ok: false, problems: describeErrors(errors) } : { ok: true, value };
+  } catch (error) {
+    return { ok: false, problems: [`cannot be validated: ${(error as Error).message}`] };
   }
-  if (acceptorOf(cls)?.(value)) return { ok: true, value };
-  const errors = validateSync(value as object, { whitelist: true, forbidNonWhitelisted: true });
-  return errors.length ? { ok: false, problems: describeErrors(errors) } : { ok: true, value };
 }
 
-/** Parses bytes (a Kafka value) as JSON then validates; the problem says which step failed. */
-export function parseAndValidate<T extends object>(cls: ClassConstructor<T>, raw: Buffer | string | null): Validated<T> {
+/**
+ * The one way a record is read: bytes (a Kafka value, a stored event) into a validated
+ * contract instance or the reasons it is refused; never throws, whatever the bytes. Every
+ * consumer, every rebuild and the CLI read through this, so a record the live path
+ * dead-letters is one a rebuild skips, never one it chokes on.
+ */
+export function parseAndValidate<T extends object>(cls: ClassConstructor<T>, raw: Buffer | string | null, limits?: JsonLimits): Validated<T> {
   if (raw === null) return { ok: false, problems: ['message has no value'] };
-  let plain: unknown;
-  try {
-    plain = JSON.parse(raw.toString());
-  } catch (error) {
-    return { ok: false, problems: [`value is not valid JSON: ${(error as Error).message}`] };
-  }
-  return validatePlain(cls, plain);
+  const parsed = parseJsonBytes(raw, limits);
+  if (!parsed.ok) return { ok: false, problems: parsed.problems.map((problem) => `value is not valid JSON: ${problem}`) };
+  return validatePlain(cls, parsed.value);
 }

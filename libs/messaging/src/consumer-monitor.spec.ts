@@ -1,3 +1,4 @@
+import { register } from 'prom-client';
 import { ConsumerMonitor } from './consumer-monitor';
 
 describe(ConsumerMonitor.name, () => {
@@ -35,5 +36,25 @@ describe(ConsumerMonitor.name, () => {
     const sut = make();
     sut.crashedForGood(new Error('fatal'));
     expect(sut.problems()).toEqual(['consumer g crashed and will not restart: Error: fatal']);
+  });
+
+  it('says in switchyard_consumer_stalled, by group and reason, what of a running consumer cannot make progress', async () => {
+    const stalled = async () =>
+      Object.fromEntries(
+        (await register.getSingleMetric('switchyard_consumer_stalled')!.get()).values
+          .filter((v) => v.labels.group === 'g')
+          .map((v) => [v.labels.reason, v.value]),
+      );
+    const sut = make();
+    sut.start();
+    sut.assigned({ t: [0, 1] });
+    expect(await stalled()).toEqual({ crashed: 0, failing: 0, 'no-progress': 0 });
+    sut.failed('t', 0, '5', 3, 'TransientError: the join state was lost (Redis restarted empty?) and is being rebuilt from Kafka');
+    sut.failed('t', 1, '9', 4, 'TransientError: the join state was lost (Redis restarted empty?) and is being rebuilt from Kafka');
+    expect(await stalled()).toEqual({ crashed: 0, failing: 2, 'no-progress': 0 });
+    sut.crashedForGood(new Error('fatal'));
+    expect(await stalled()).toEqual({ crashed: 1, failing: 2, 'no-progress': 0 });
+    await sut.stop();
+    expect(await stalled()).toEqual({});
   });
 });

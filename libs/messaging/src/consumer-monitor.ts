@@ -4,6 +4,13 @@ import { PeriodicTask } from '@switchyard/runtime';
 import { describeError } from './failures';
 import type { OffsetLookups } from './kafka-connection';
 
+/** The monitors of this process's running consumers: `switchyard_consumer_stalled` is read from them at each scrape. */
+const running = new Set<ConsumerMonitor>();
+
+/** Why a consumer cannot make progress, as the `reason` label says it. */
+export const STALL_REASONS = ['crashed', 'failing', 'no-progress'] as const;
+export type StallReason = (typeof STALL_REASONS)[number];
+
 export const consumerMetrics = {
   lag: new Gauge({
     name: 'switchyard_consumer_lag',
@@ -24,6 +31,18 @@ export const consumerMetrics = {
     name: 'switchyard_consumer_crashes_total',
     help: 'kafkajs consumer crashes, by whether kafkajs restarts the consumer',
     labelNames: ['group', 'restart'],
+  }),
+  stalled: new Gauge({
+    name: 'switchyard_consumer_stalled',
+    help: "What of a consumer cannot make progress, by why: crashed (kafkajs gave up on it: 1), failing (partitions whose head message failed CONSUMER_STUCK_ATTEMPTS times), no-progress (partitions with lag and no commit for the stall time); the group's /readyz says which partition and the error",
+    labelNames: ['group', 'reason'],
+    collect() {
+      for (const monitor of running) {
+        const counts = new Map<StallReason, number>(STALL_REASONS.map((reason) => [reason, 0]));
+        for (const { reason } of monitor.stalls()) counts.set(reason, counts.get(reason)! + 1);
+        for (const [reason, n] of counts) this.set({ group: monitor.groupId, reason }, n);
+      }
+    },
   }),
 };
 
@@ -66,11 +85,18 @@ export class ConsumerMonitor {
     );
   }
 
+  get groupId(): string {
+    return this.options.groupId;
+  }
+
   start(): void {
+    running.add(this);
     this.task.start();
   }
 
   async stop(): Promise<void> {
+    running.delete(this);
+    for (const reason of STALL_REASONS) consumerMetrics.stalled.remove({ group: this.options.groupId, reason });
     await this.task.stop();
   }
 
@@ -107,18 +133,26 @@ export class ConsumerMonitor {
     this.crashed = describeError(error);
   }
 
-  /** Why this consumer is not ready, or nothing. */
-  problems(now = Date.now()): string[] {
-    const problems: string[] = [];
-    if (this.crashed) problems.push(`consumer ${this.options.groupId} crashed and will not restart: ${this.crashed}`);
+  /** What cannot make progress, and why in words: what `/readyz` and `switchyard_consumer_stalled` say. */
+  stalls(now = Date.now()): { reason: StallReason; text: string }[] {
+    const stalls: { reason: StallReason; text: string }[] = [];
+    if (this.crashed) stalls.push({ reason: 'crashed', text: `consumer ${this.options.groupId} crashed and will not restart: ${this.crashed}` });
     for (const [key, state] of this.partitions) {
       if (state.failing && state.failing.attempts >= this.options.stuckAttempts) {
-        problems.push(`${key} stuck at offset ${state.failing.offset} after ${state.failing.attempts} failed attempts: ${state.failing.reason}`);
+        stalls.push({
+          reason: 'failing',
+          text: `${key} stuck at offset ${state.failing.offset} after ${state.failing.attempts} failed attempts: ${state.failing.reason}`,
+        });
       } else if ((state.lag ?? 0) > 0 && now - state.progressAt > this.options.stallMs) {
-        problems.push(`${key} made no progress for ${Math.round((now - state.progressAt) / 1000)} s with lag ${state.lag}`);
+        stalls.push({ reason: 'no-progress', text: `${key} made no progress for ${Math.round((now - state.progressAt) / 1000)} s with lag ${state.lag}` });
       }
     }
-    return problems;
+    return stalls;
+  }
+
+  /** Why this consumer is not ready, or nothing. */
+  problems(now = Date.now()): string[] {
+    return this.stalls(now).map(({ text }) => text);
   }
 
   async sample(): Promise<void> {

@@ -1,4 +1,5 @@
 import { ClassConstructor } from 'class-transformer';
+import { Counter } from 'prom-client';
 import { parseAndValidate } from '@switchyard/contracts';
 import { InboundMessage, Rejection } from './batch';
 
@@ -26,4 +27,22 @@ export function parseBatch<T extends object>(
     else rejected.push({ message, reason: `invalid ${what}: ${reason}` });
   }
   return { accepted, rejected };
+}
+
+const skipped = new Counter({
+  name: 'switchyard_records_skipped_total',
+  help: 'Records a rebuild or reader skipped because parseAndValidate refused them (the live consumers dead-letter the same records), by reader and topic',
+  labelNames: ['reader', 'topic'],
+});
+
+/**
+ * What a rebuild does with the records `parseBatch` refused: skips them, counted and
+ * logged with their reasons. The live consumer dead-lettered each already; a rebuild
+ * must neither write it to the DLQ again nor stop on it.
+ */
+export function skipRejected(rejected: Rejection[], reader: string, logger: { warn: (fields: object, message: string) => void }): void {
+  for (const { message, reason } of rejected) {
+    skipped.inc({ reader, topic: message.topic });
+    logger.warn({ reader, topic: message.topic, partition: message.partition, offset: message.offset, reason }, 'skipped a record that is not valid');
+  }
 }

@@ -5,6 +5,8 @@ import { throwError } from 'rxjs';
 import { CustomTransportStrategy } from '@nestjs/microservices';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ClassConstructor } from 'class-transformer';
+import type { FastifyRequest } from 'fastify';
+import { parseJsonBytes } from '@switchyard/contracts';
 import { Logger } from 'nestjs-pino';
 import { BaseEnv, envHelp, loadEnv } from './env';
 import { startDefaultMetrics } from './metrics';
@@ -20,6 +22,79 @@ export interface ServiceDefinition<E extends BaseEnv> {
   consumers?: (app: INestApplication, env: E) => CustomTransportStrategy | undefined;
   /** Extra HTTP wiring before the app initialises (the router's OpenAPI document and Swagger UI). */
   configure?: (app: NestFastifyApplication, env: E) => void;
+  /** Paths whose bodies a reader of their own reads instead of `readJsonBody` (the Open Inference Protocol's `/v2`). */
+  bodyReaders?: BodyReader[];
+}
+
+/** An HTTP error a body reader answers with: Fastify sends its status and message. */
+class BodyError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Reads the body of a request to a path under `prefix` (the bytes Fastify read, up to
+ * the service's MAX_BODY_BYTES): answers the value handlers get, or throws an error with a
+ * `statusCode` (4xx) to refuse it.
+ */
+export interface BodyReader {
+  prefix: string;
+  read: (body: Buffer, request: FastifyRequest) => unknown;
+}
+
+const isJsonMediaType = (contentType: string | undefined): boolean => {
+  const media = contentType?.split(';')[0].trim().toLowerCase();
+  return media === 'application/json' || /^application\/[\w.!#$&^-]+\+json$/.test(media ?? '');
+};
+
+/**
+ * How every service reads request bodies: JSON only (`application/json` or `+json`,
+ * else 415, so that no cross-site form posts without a preflight), read by the bounded
+ * parser every record is read with (deep nesting, non-finite numbers, prototype keys:
+ * 400 with the reason, never a stack overflow and a 500).
+ */
+export function readJsonBody(body: Buffer, request: FastifyRequest): unknown {
+  const contentType = request.headers['content-type'];
+  if (contentType === undefined) throw new BodyError(415, 'the body must be JSON: send Content-Type: application/json');
+  if (!isJsonMediaType(contentType)) throw new BodyError(415, `Content-Type ${contentType} is not accepted: send JSON with Content-Type: application/json`);
+  const parsed = parseJsonBytes(body, { maxBytes: Infinity });
+  if (!parsed.ok) throw new BodyError(400, `the body is not valid JSON: ${parsed.problems.join('; ')}`);
+  return parsed.value;
+}
+
+/**
+ * `/v2` bodies as Fastify and Nest read them before `readJsonBody` (`application/json`
+ * by Fastify's JSON parser, nothing else): the Open Inference Protocol's routes keep this
+ * until a reader that follows the protocol replaces it.
+ */
+export const fastifyJsonBody: BodyReader['read'] = (body, request) => {
+  const contentType = request.headers['content-type'];
+  if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/json') throw new BodyError(415, `Unsupported Media Type: ${contentType}`);
+  let value: unknown;
+  let failure: Error | null = null;
+  request.server.getDefaultJsonParser('error', 'error')(request, body.toString(), (error, parsed) => ((failure = error), (value = parsed)));
+  if (failure) throw failure;
+  return value;
+};
+
+/** Installs the body readers: `readers` for their paths, `readJsonBody` for the others. */
+function readBodies(app: NestFastifyApplication, bodyLimit: number, readers: BodyReader[]): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const under = (url: string, prefix: string) => url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`);
+  fastify.removeAllContentTypeParsers();
+  // '*' also takes a body sent without Content-Type, which Fastify would otherwise refuse with 415 and no word about JSON.
+  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+    const reader = readers.find(({ prefix }) => under(request.url, prefix))?.read ?? readJsonBody;
+    try {
+      done(null, reader(body as Buffer, request));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
 }
 
 @Module({})
@@ -64,10 +139,13 @@ export async function createService<E extends BaseEnv>(definition: ServiceDefini
     module: ServiceRootModule,
     imports: [RuntimeModule.forRoot(definition.name, env), definition.module(env)],
   };
+  // Nest's body parsers (JSON, forms) are replaced by readBodies'.
   const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter({ bodyLimit: env.MAX_BODY_BYTES }), {
     bufferLogs: true,
+    bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  readBodies(app, env.MAX_BODY_BYTES, definition.bodyReaders ?? []);
   closeConnectionsWhenClosing(app);
   // Exit 0 once hooks have run, instead of re-raising the signal (exit 143).
   app.enableShutdownHooks(undefined, { useProcessExit: true });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
-import { type ArmStats, type LedgerReward, type RewardOutcome, statsArm } from '@switchyard/strategies';
+import { type ArmStats, cellArm, type CohortCell, type LedgerReward, parseCohortArm, type RewardOutcome, statsArm } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
@@ -45,6 +45,15 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * Variant names never contain ':' nor start with '_', so no two fields collide. The
  * scripts (`lua/apply-rewards.lua`, `lua/reconcile-arms.lua`) implement `RewardLedger` of
  * libs/strategies, the rules' reference.
+ *
+ * The same rewards by the step that served them (what the rollout controller judges a
+ * step on), fields `<cohortArm>:count|sum|sumSq`, are a second ledger run by the same
+ * scripts over keys of their own: `{<deployment>}:cohorts`, `:cohort-arms` (the same arm
+ * set) and `:cohort-positions`. Kept apart from the totals so the router and the bandit
+ * read a hash that does not grow with every step and slot of time. Each ledger is
+ * exactly-once on its own; the cohort call runs after the totals' and starts its position
+ * wherever the totals have one, so after a crash between the two it catches up on the
+ * redelivered batch, never ahead of the totals.
  */
 @Injectable()
 export class ArmStatsStore {
@@ -62,6 +71,15 @@ export class ArmStatsStore {
   /** Joined-topic partition → offset of the deployment's last event taken in from it. */
   positionsKey(deployment: string): string {
     return this.client.deploymentKey(deployment, 'positions');
+  }
+
+  /** The cohort ledger's keys: statistics by `cohortArm`, its arm set, its positions. */
+  cohortKeys(deployment: string): [stats: string, arms: string, positions: string] {
+    return ['cohorts', 'cohort-arms', 'cohort-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
+  }
+
+  private ledgers(deployment: string): [stats: string, arms: string, positions: string][] {
+    return [[this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)], this.cohortKeys(deployment)];
   }
 
   /**
@@ -95,20 +113,23 @@ export class ArmStatsStore {
       if (!isValidName(r.variant)) throw new Error(`invalid variant name ${JSON.stringify(r.variant)}`);
       if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
       if (!/^\d{1,15}$/.test(r.offset)) throw new Error(`invalid offset ${JSON.stringify(r.offset)}`);
-      return [r.offset, statsArm(r.variant, r.role), r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
+      const rest = [r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
+      return { totals: [r.offset, statsArm(r.variant, r.role), ...rest], cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest] };
     });
     const outcomes: RewardOutcome[] = [];
     const chunks = chunksByDeployment(records, APPLY_CHUNK);
     // Settled, all of them, before answering: a retry of the batch never runs beside this call's leftovers.
     const settled = await Promise.allSettled(
       [...chunks].map(async ([deployment, own]) => {
-        const keys = [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)] as const;
+        const [totals, cohorts] = this.ledgers(deployment);
         for (const chunk of own) {
-          const reply = String(await this.client.redis.applyRewards(...keys, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i])));
+          const reply = String(await this.client.redis.applyRewards(...totals, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i].totals)));
           if (reply === 'N') {
             for (const i of own.flat()) outcomes[i] = 'unpositioned';
             return;
           }
+          const cohort = chunk.flatMap((i) => events[i].cohort);
+          if (cohort.length) await this.client.redis.applyRewards(...cohorts, partition, 1, ...cohort);
           chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
         }
       }),
@@ -130,22 +151,15 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    return Number(
-      await this.client.redis.reconcileArms(
-        this.key(deployment),
-        this.armsKey(deployment),
-        this.positionsKey(deployment),
-        version,
-        tombstoneTtlSeconds,
-        incarnation,
-        ...pairs,
-      ),
-    );
+    const [totals, cohorts] = this.ledgers(deployment);
+    const removed = Number(await this.client.redis.reconcileArms(...totals, version, tombstoneTtlSeconds, incarnation, ...pairs));
+    await this.client.redis.reconcileArms(...cohorts, version, tombstoneTtlSeconds, incarnation, ...pairs);
+    return removed;
   }
 
   /** A deleted deployment: statistics gone, and late rewards for it not counted (a tombstone; its positions expire with it). */
   async forget(deployment: string, tombstoneTtlSeconds: number): Promise<void> {
-    await this.client.redis.reconcileArms(this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), 0, tombstoneTtlSeconds, '');
+    for (const keys of this.ledgers(deployment)) await this.client.redis.reconcileArms(...keys, 0, tombstoneTtlSeconds, '');
   }
 
   /** Statistics of many deployments (one round trip per server); arms with no data are absent. */
@@ -159,9 +173,20 @@ export class ArmStatsStore {
     return (await this.readMany([deployment])).get(deployment)!;
   }
 
+  /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell. */
+  async readCohorts(deployment: string): Promise<CohortCell[]> {
+    const arms = parseStats(await this.client.redis.hgetall(this.cohortKeys(deployment)[0]));
+    return Object.entries(arms).flatMap(([base, stats]) => parseCohortArm(base, stats) ?? []);
+  }
+
   /** Sets these arms' statistics as given, outside the updater's once-per-event path: for tests and tools that seed a state. */
   async write(deployment: string, arms: Record<string, ArmStats>): Promise<void> {
     await this.client.redis.hset(this.key(deployment), statsFields(arms));
+  }
+
+  /** Sets these cohort cells' statistics as given, outside the updater's path: for tests and tools that seed a state. */
+  async writeCohorts(deployment: string, cells: CohortCell[]): Promise<void> {
+    await this.client.redis.hset(this.cohortKeys(deployment)[0], statsFields(Object.fromEntries(cells.map((cell) => [cellArm(cell), cell.stats]))));
   }
 }
 

@@ -1,3 +1,5 @@
+import { parseJson as parseBoundedJson } from '@switchyard/contracts';
+
 /** A value in Redis that is not what its store writes (damaged, or written by an incompatible version): never served as if it were. */
 export class UndecodableRecord extends Error {
   constructor(
@@ -9,13 +11,10 @@ export class UndecodableRecord extends Error {
   }
 }
 
-/** Parses JSON, or answers why not. */
+/** A value read from Redis as JSON (bounded, never throwing: `parseJson` of the contracts), or why not. */
 export function parseJson(json: string): { ok: true; value: unknown } | { ok: false; problems: string[] } {
-  try {
-    return { ok: true, value: JSON.parse(json) };
-  } catch (error) {
-    return { ok: false, problems: [`not JSON: ${(error as Error).message}`] };
-  }
+  const parsed = parseBoundedJson(json);
+  return parsed.ok ? parsed : { ok: false, problems: parsed.problems.map((problem) => `not JSON: ${problem}`) };
 }
 
 /**

@@ -35,8 +35,9 @@ export interface StoreScripts {
 }
 
 /**
- * Each command's `.lua` files under `lua/` (joined in order: the join scripts share their
- * opening check, seen-set update and join-scope rule) and its number of keys (none: given per call).
+ * Each command's `.lua` files under `lua/` (joined in order after `args.lua`, the argument
+ * checks every script runs before its first write; the join scripts share their opening
+ * check, seen-set update and join-scope rule) and its number of keys (none: given per call).
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
@@ -60,7 +61,7 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
  * source, `dist/…/src/lua` once built (`scripts/post-build.sh` copies the files).
  */
 export function scriptSource(command: keyof StoreScripts): string {
-  return COMMANDS[command].files.map((file) => readFileSync(join(__dirname, 'lua', `${file}.lua`), 'utf8')).join('\n');
+  return ['args', ...COMMANDS[command].files].map((file) => readFileSync(join(__dirname, 'lua', `${file}.lua`), 'utf8')).join('\n');
 }
 
 /** Defines every store script on a new connection, once: ioredis then runs each by its SHA (EVALSHA), loading it where missing. */

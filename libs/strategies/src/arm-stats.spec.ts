@@ -1,4 +1,4 @@
-import { addReward, emptyStats, mean, meanConfidenceInterval, mergeStats, subtractStats, variance } from './arm-stats';
+import { addReward, emptyStats, mean, meanConfidenceInterval, mergeStats, variance } from './arm-stats';
 
 const REWARDS = [0.5, 1.5, 2, 4, -1, 3.25];
 const statsOf = (rewards: number[]) => rewards.reduce(addReward, emptyStats());
@@ -15,21 +15,6 @@ describe(addReward.name, () => {
 describe(mergeStats.name, () => {
   it('equals the statistics of all rewards together', () => {
     expect(mergeStats(statsOf(REWARDS.slice(0, 2)), statsOf(REWARDS.slice(2)))).toEqual(statsOf(REWARDS));
-  });
-});
-
-describe(subtractStats.name, () => {
-  it('gives the statistics of the rewards added since the baseline', () => {
-    const since = subtractStats(statsOf(REWARDS), statsOf(REWARDS.slice(0, 2)));
-    const expected = statsOf(REWARDS.slice(2));
-    expect(since.count).toBe(expected.count);
-    expect(since.sum).toBeCloseTo(expected.sum, 12);
-    expect(since.sumSq).toBeCloseTo(expected.sumSq, 12);
-  });
-
-  it('is empty, not negative, when the statistics were reset below the baseline', () => {
-    expect(subtractStats(statsOf([1]), statsOf(REWARDS))).toEqual(emptyStats());
-    expect(subtractStats(statsOf(REWARDS), statsOf(REWARDS))).toEqual(emptyStats());
   });
 });
 

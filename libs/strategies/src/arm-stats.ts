@@ -24,18 +24,6 @@ export function mergeStats(a: ArmStats, b: ArmStats): ArmStats {
   return { count: a.count + b.count, sum: a.sum + b.sum, sumSq: a.sumSq + b.sumSq };
 }
 
-/**
- * The statistics gathered since `baseline` was taken (e.g. since a plan step began), when
- * `total` has only grown from it. Fewer rewards than the baseline means the statistics were
- * reset in between (an arm removed and re-added): then nothing since is known, not a negative count.
- */
-export function subtractStats(total: ArmStats, baseline: ArmStats): ArmStats {
-  const count = total.count - baseline.count;
-  if (count <= 0) return emptyStats();
-  // Float sums of many rewards leave residue; a sum of squares is never negative.
-  return { count, sum: total.sum - baseline.sum, sumSq: Math.max(0, total.sumSq - baseline.sumSq) };
-}
-
 /** NaN when there is no reward yet: an arm with no data has no mean, and 0 would be a claim. */
 export function mean(stats: ArmStats): number {
   return stats.count > 0 ? stats.sum / stats.count : NaN;

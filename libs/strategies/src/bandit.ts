@@ -29,9 +29,15 @@ export interface BanditOptions {
  */
 export function banditWeights(algorithm: BanditAlgorithm, arms: readonly BanditArm[], opts: BanditOptions): Weights {
   if (!arms.length) return {};
-  const minShare = opts.minShare ?? DEFAULT_MIN_SHARE;
-  const raw = rawWeights(algorithm, arms, opts);
-  const vetoed = new Set((opts.vetoed ?? []).filter((arm) => Object.hasOwn(raw, arm)));
+  return flooredWeights(rawWeights(algorithm, arms, opts), opts.minShare ?? DEFAULT_MIN_SHARE, opts.vetoed);
+}
+
+/**
+ * An algorithm's raw weights with the `minShare` floor under every arm and the vetoed
+ * arms held at it: what every bandit, context-free or contextual, finally samples from.
+ */
+export function flooredWeights(raw: Weights, minShare: number, vetoedArms: readonly string[] = []): Weights {
+  const vetoed = new Set(vetoedArms.filter((arm) => Object.hasOwn(raw, arm)));
   if (!vetoed.size) return applyMinShare(raw, minShare);
   // Vetoed arms get the floor exactly; the free arms share the rest by the algorithm, with
   // their floor scaled so that it is still minShare of the whole.

@@ -9,6 +9,7 @@ const GUARDRAILS = {
   minSamples: 100,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward' as const,
   onFail: 'rollback' as const,
   onPass: 'hold' as const,
   maxErrorRateIncrease: 0.02,
@@ -54,7 +55,7 @@ describe(deploymentView.name, () => {
 
   it("shows a plan's current step, waiting until the controller judged that step (the controller's own rule)", () => {
     const atShadow = spec(plan);
-    const judged = reconcileRollout(atShadow, undefined, {}, NOW)!.state;
+    const judged = reconcileRollout(atShadow, undefined, { arms: {}, cohorts: [] }, NOW)!.state;
     expect(deploymentView(atShadow, { counters, rewards: {}, judged }).plan).toMatchObject({
       step: 1,
       of: 3,
@@ -72,7 +73,10 @@ describe(deploymentView.name, () => {
 
   it('keeps the guardrails block once judged, after the guardrails went with a rollback', () => {
     const canary = spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 50 });
-    const judged = { ...reconcileRollout({ ...canary, guardrails: { ...GUARDRAILS } }, undefined, {}, NOW)!.state, status: 'failed' as const };
+    const judged = {
+      ...reconcileRollout({ ...canary, guardrails: { ...GUARDRAILS } }, undefined, { arms: {}, cohorts: [] }, NOW)!.state,
+      status: 'failed' as const,
+    };
     expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({ state: 'failed' });
     expect(deploymentView(canary, { counters, rewards: {} })).not.toHaveProperty('guardrails');
   });

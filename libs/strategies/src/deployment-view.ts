@@ -30,6 +30,11 @@ export interface JudgementView {
   judgedVersion?: number;
   reasons?: string[];
   evidence?: DecisionEvidence | null;
+  /**
+   * Labelled pairs per arm of what is judged (its cohort: served under the step or
+   * comparison), `judged` and still `waiting` inside the label horizon.
+   */
+  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
   lastDecision?: DecisionSummary | null;
 }
 
@@ -85,6 +90,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     judgedVersion: judged.specVersion,
     reasons: judged.reasons ?? [],
     evidence: judged.evidence ?? null,
+    ...(judged.cohort && { labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting } }),
     lastDecision: judged.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;

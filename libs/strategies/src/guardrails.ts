@@ -4,15 +4,25 @@
  */
 import type { DecisionEvidence, Guardrails } from '@switchyard/contracts';
 import { ArmStats, mean } from './arm-stats';
+import type { UnitSums } from './cluster';
 import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
-import { DifferenceBounds, differenceConfidenceSequence } from './sequential';
+import type { RewardKind } from './reward';
+import { nullTest, pooledRewardVariance } from './sequential';
 
-/** What the judgement needs of a spec's guardrails (`Guardrails`, defaults `GUARDRAIL_DEFAULTS` in the contracts). */
-export type GuardrailSettings = Pick<Guardrails, 'metric' | 'alpha' | 'minSamples' | 'maxSamples' | 'margin' | 'maxErrorRateIncrease' | 'maxLatencyRatio'>;
+/**
+ * What the judgement needs of a spec's guardrails (`Guardrails`, defaults `GUARDRAIL_DEFAULTS` in the contracts), and the
+ * kind of its reward (`rewardKindOf(spec.reward)`): the rule-of-three floor is for 0/1 rewards only.
+ */
+export type GuardrailSettings = Pick<
+  Guardrails,
+  'metric' | 'alpha' | 'minSamples' | 'maxSamples' | 'margin' | 'marginUnit' | 'maxErrorRateIncrease' | 'maxLatencyRatio'
+> & { rewardKind: RewardKind };
 
 /** What is known of one arm: its joined rewards and the report counters of its served (or shadow) predictions. latencyBuckets are counts per bucket of LATENCY_BUCKETS_MS (report.ts). */
 export interface ArmEvidence {
   rewards: ArmStats;
+  /** Sums of its rewards per unit key (`cluster.ts`), when kept: the reward test then counts units, not requests, as independent. */
+  rewardUnits?: UnitSums;
   requests: number;
   errors: number;
   latencyBuckets: readonly number[];
@@ -36,7 +46,19 @@ interface Names {
 
 const fixed = (x: number, digits = 3) => x.toFixed(digits);
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
-const confidence = (alpha: number) => `${+(100 * (1 - alpha)).toFixed(2)}% always-valid interval`;
+const confidence = (alpha: number) => `${+(100 * (1 - alpha)).toFixed(2)}% always-valid bounds`;
+
+/**
+ * Δ̂ and the two bounds the verdicts read: `high` = Δ̂ + h₀ (h₀ the half-width of the test
+ * of "no difference", under its pooled variance) and `low` = Δ̂ − h_m (the test of "worse by
+ * exactly the margin", under the restricted variance there). Fail is `high` < 0, pass is
+ * `low` > −margin: each is one side of its own always-valid test.
+ */
+interface DifferenceBounds {
+  delta: number;
+  low: number;
+  high: number;
+}
 const interval = (bounds: DifferenceBounds) => `[${fixed(bounds.low)}, ${fixed(bounds.high)}]`;
 
 /** Each request as a 0/1 error indicator: a Bernoulli arm the sequential test can compare. */
@@ -54,11 +76,16 @@ function errorRateFailure(names: Names, candidate: ArmEvidence, primary: ArmEvid
   // ≤ alpha/2 (one side of a two-sided sequence); the mixture is spread over increases of
   // the size the threshold cares about. Counted on requests, not labels: a candidate that
   // only fails never gets a label, and must not wait for one.
+  // The variance is the one under the null tested, "up by exactly maxErrorRateIncrease".
   const scale = Math.max(settings.maxErrorRateIncrease, 0.01);
-  const bounds = differenceConfidenceSequence(errorIndicator(candidate), errorIndicator(primary), settings.alpha, { tau2: scale * scale });
-  if (!bounds || !(bounds.low > settings.maxErrorRateIncrease)) return undefined;
+  const threshold = settings.maxErrorRateIncrease;
+  const test = nullTest({ stats: errorIndicator(candidate) }, { stats: errorIndicator(primary) }, threshold, settings.alpha, {
+    kind: 'binary',
+    tau2: scale * scale,
+  });
+  if (!test || !(test.delta - test.halfWidth > threshold)) return undefined;
   return (
-    `errors: ${names.candidate}'s error rate exceeds ${names.primary}'s by ≥ ${fixed(bounds.low)} (${confidence(settings.alpha)} ${interval(bounds)}; ` +
+    `errors: ${names.candidate}'s error rate exceeds ${names.primary}'s by ≥ ${fixed(test.delta - test.halfWidth)} (${confidence(settings.alpha)}; ` +
     `${percent(candidate.errors / candidate.requests)} of ${candidate.requests} vs ${percent(primary.errors / primary.requests)} of ${primary.requests} requests), ` +
     `more than maxErrorRateIncrease ${settings.maxErrorRateIncrease}`
   );
@@ -115,22 +142,43 @@ function evidenceOf(
   };
 }
 
+/** The margin on the reward's scale: as declared, or in standard deviations of one reward pooled over both arms. */
+function marginOnScale(candidate: ArmStats, primary: ArmStats, settings: GuardrailSettings): number {
+  return settings.marginUnit === 'sd' ? settings.margin * Math.sqrt(pooledRewardVariance(candidate, primary)) : settings.margin;
+}
+
+/** The bounds the verdicts read (see `DifferenceBounds`); undefined while either arm has fewer than two rewards. */
+function differenceBounds(candidate: ArmEvidence, primary: ArmEvidence, margin: number, settings: GuardrailSettings): DifferenceBounds | undefined {
+  const [c, p] = [
+    { stats: candidate.rewards, units: candidate.rewardUnits },
+    { stats: primary.rewards, units: primary.rewardUnits },
+  ];
+  const options = { kind: settings.rewardKind };
+  const same = nullTest(c, p, 0, settings.alpha, options);
+  const atMargin = nullTest(c, p, -margin, settings.alpha, options);
+  if (!same || !atMargin) return undefined;
+  return { delta: same.delta, low: same.delta - atMargin.halfWidth, high: same.delta + same.halfWidth };
+}
+
 /**
- * The verdict (docs/statistics.md, "The verdict") on candidate − primary: waiting (either arm below minSamples labelled pairs, or, unless the candidate already fails, below minSamples requests or successful requests), fail (upper bound < 0, or an operational failure), pass (lower bound > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
+ * The verdict (docs/statistics.md, "The verdict") on candidate − primary: waiting (either arm below minSamples labelled pairs, or, unless the candidate already fails, below minSamples requests or successful requests), fail (high < 0, or an operational failure), pass (low > −margin and nothing failed), inconclusive (both arms reached maxSamples without a verdict), else continue.
  *
  * Operational failures are judged on requests, not labels, so they can fail a candidate
  * that is still `waiting` for labels (a model that only errs never gets one). Fail is
- * checked before pass: an interval inside (−margin, 0) is surely worse, if only slightly.
- * Pass and fail each use one side of the two-sided (1 − alpha) sequence, so each errs
- * with probability ≲ alpha/2 however often the controller looks.
+ * checked before pass: a candidate surely worse is rolled back even if only slightly.
+ * Pass and fail are each one side of an always-valid test at level alpha, each under the
+ * variance of its own null, so each errs with probability ≲ alpha/2 however often the
+ * controller looks.
  */
 export function judgeCandidate(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): GuardrailJudgement {
-  const bounds = differenceConfidenceSequence(candidate.rewards, primary.rewards, settings.alpha);
+  const margin = marginOnScale(candidate.rewards, primary.rewards, settings);
+  const bounds = differenceBounds(candidate, primary, margin, settings);
   const evidence = evidenceOf(names, candidate, primary, bounds, settings);
   const judged = (verdict: GuardrailVerdict, ...reasons: string[]): GuardrailJudgement => ({ verdict, reasons, evidence });
   const [nCandidate, nPrimary] = [candidate.rewards.count, primary.rewards.count];
   const after = `after ${nCandidate}/${nPrimary} labelled pairs`;
   const difference = `${settings.metric}: ${names.candidate} − ${names.primary}`;
+  const marginText = settings.marginUnit === 'sd' ? `${fixed(margin)} (${settings.margin} sd)` : `${settings.margin}`;
   const surelyWorse = bounds && nCandidate >= settings.minSamples && nPrimary >= settings.minSamples && bounds.high < 0;
   const worse = bounds && `${difference} ≤ ${fixed(bounds.high)} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`;
 
@@ -154,13 +202,10 @@ export function judgeCandidate(names: Names, candidate: ArmEvidence, primary: Ar
         `${names.candidate} has ${candidate.requests} and ${successes(candidate)}, ${names.primary} ${primary.requests} and ${successes(primary)}`,
     );
   }
-  if (bounds.low > -settings.margin) {
-    return judged(
-      'pass',
-      `${difference} ≥ ${fixed(bounds.low)}, within margin −${settings.margin} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`,
-    );
+  if (bounds.low > -margin) {
+    return judged('pass', `${difference} ≥ ${fixed(bounds.low)}, within margin −${marginText} (${confidence(settings.alpha)} ${interval(bounds)}) ${after}`);
   }
-  const open = `${difference} = ${fixed(bounds.delta)}, ${confidence(settings.alpha)} ${interval(bounds)} neither below 0 nor above −${settings.margin}`;
+  const open = `${difference} = ${fixed(bounds.delta)}, ${confidence(settings.alpha)} ${interval(bounds)} neither below 0 nor above −${marginText}`;
   if (nCandidate >= settings.maxSamples && nPrimary >= settings.maxSamples) {
     return judged('inconclusive', `${open} ${after}, both arms at maxSamples ${settings.maxSamples}`);
   }

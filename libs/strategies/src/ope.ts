@@ -24,6 +24,9 @@ export interface LoggedSample {
 
 export const OPE_METHODS = ['snips', 'ips', 'clipped-ips'] as const;
 export type OpeMethod = (typeof OPE_METHODS)[number];
+/** The estimators that also use a reward model fit on the log (ope-dr.ts). */
+export const MODEL_OPE_METHODS = ['dm', 'dr', 'sndr'] as const;
+export type ModelOpeMethod = (typeof MODEL_OPE_METHODS)[number];
 
 /** Clipped IPS's default ceiling on a weight. @default 10 */
 export const DEFAULT_CLIP = 10;
@@ -69,7 +72,7 @@ export interface OpeOptions {
 }
 
 export interface OpeEstimate {
-  method: OpeMethod;
+  method: OpeMethod | ModelOpeMethod;
   /** Estimated mean reward per request of the target policy. */
   estimate: number;
   low: number;
@@ -156,7 +159,7 @@ export function effectiveSampleSize(weights: readonly number[]): number {
   return sumSq > 0 ? (sum * sum) / sumSq : 0;
 }
 
-function summary(method: OpeMethod, weights: readonly number[], estimate: number, se: number, z: number): OpeEstimate {
+export function opeSummary(method: OpeEstimate['method'], weights: readonly number[], estimate: number, se: number, z: number): OpeEstimate {
   const n = weights.length;
   const meanWeight = n ? weights.reduce((sum, w) => sum + w, 0) / n : NaN;
   return { method, estimate, low: estimate - z * se, high: estimate + z * se, n, ess: effectiveSampleSize(weights), meanWeight };
@@ -167,17 +170,17 @@ function summary(method: OpeMethod, weights: readonly number[], estimate: number
  * every logged propensity is right and positive wherever the target puts weight. Its
  * interval is the normal one for a mean of the n terms wᵢrᵢ, V ± z·s/√n (s with n − 1).
  */
-function ipsFrom(method: OpeMethod, samples: readonly LoggedSample[], weights: readonly number[], z: number): OpeEstimate {
+export function ipsFromWeights(method: OpeMethod, samples: readonly LoggedSample[], weights: readonly number[], z: number): OpeEstimate {
   const n = samples.length;
-  if (!n) return summary(method, weights, NaN, NaN, z);
+  if (!n) return opeSummary(method, weights, NaN, NaN, z);
   const terms = samples.map((s, i) => weights[i] * s.reward);
   const value = terms.reduce((sum, t) => sum + t, 0) / n;
   const variance = n > 1 ? terms.reduce((sum, t) => sum + (t - value) ** 2, 0) / (n - 1) : NaN;
-  return summary(method, weights, value, Math.sqrt(variance / n), z);
+  return opeSummary(method, weights, value, Math.sqrt(variance / n), z);
 }
 
 export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z = Z95): OpeEstimate {
-  return ipsFrom('ips', samples, importanceWeights(samples, target), z);
+  return ipsFromWeights('ips', samples, importanceWeights(samples, target), z);
 }
 
 /**
@@ -190,7 +193,7 @@ export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z
 export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Weights, clip = DEFAULT_CLIP, z = Z95): OpeEstimate {
   if (!(clip > 0)) throw new RangeError(`clip must be > 0, got ${clip}`);
   const weights = importanceWeights(samples, target).map((w) => Math.min(w, clip));
-  return ipsFrom('clipped-ips', samples, weights, z);
+  return ipsFromWeights('clipped-ips', samples, weights, z);
 }
 
 /**
@@ -208,14 +211,18 @@ export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Wei
  * refusal, and the simulation that measures the coverage (bench/sim/ope.ts).
  */
 export function snipsEstimate(samples: readonly LoggedSample[], target: Weights, z = Z95): OpeEstimate {
-  const weights = importanceWeights(samples, target);
+  return snipsFromWeights(samples, importanceWeights(samples, target), z);
+}
+
+/** SNIPS with each sample's weight given: π(aᵢ|xᵢ)/μᵢ for a policy that depends on the context. */
+export function snipsFromWeights(samples: readonly LoggedSample[], weights: readonly number[], z = Z95): OpeEstimate {
   let sumW = 0;
   let sumWR = 0;
   for (let i = 0; i < samples.length; i++) {
     sumW += weights[i];
     sumWR += weights[i] * samples[i].reward;
   }
-  if (!(sumW > 0)) return summary('snips', weights, NaN, NaN, z);
+  if (!(sumW > 0)) return opeSummary('snips', weights, NaN, NaN, z);
   const value = sumWR / sumW;
   let spread = 0;
   let bounded = true;
@@ -224,7 +231,7 @@ export function snipsEstimate(samples: readonly LoggedSample[], target: Weights,
     if (!(samples[i].reward >= 0 && samples[i].reward <= 1)) bounded = false;
   }
   const se = Math.sqrt(spread) / sumW;
-  const result = summary('snips', weights, value, se, z);
+  const result = opeSummary('snips', weights, value, se, z);
   if (!bounded) return result;
   // Rewards in [0, 1] (every `match` reward): a Wilson score interval (Wilson 1927) at the
   // effective sample size the delta-method variance implies, n* = V(1 − V) / Var(V) — the
@@ -276,6 +283,15 @@ export function estimatePolicyValue(samples: readonly LoggedSample[], target: We
  * trusted (see `snipsEstimate`; the simulation measures it).
  */
 export function evaluationRefusals(samples: readonly LoggedSample[], target: Weights, opts: { minEss?: number } = {}): string[] {
+  return refusalsFromWeights(samples, importanceWeights(samples, target), target, opts);
+}
+
+/**
+ * `evaluationRefusals` for a policy that depends on the context: `weights` are each
+ * sample's π(aᵢ|xᵢ)/μᵢ and `target` the policy's mean probability of each variant over
+ * the logged contexts, which a variant needs to be positive to need support.
+ */
+export function refusalsFromWeights(samples: readonly LoggedSample[], weights: readonly number[], target: Weights, opts: { minEss?: number } = {}): string[] {
   const minEss = opts.minEss ?? DEFAULT_MIN_ESS;
   if (!samples.length) return ['no joined, served traffic was logged in the window'];
   const logged = new Set(samples.filter((s) => s.probability > 0).map((s) => s.variant));
@@ -283,7 +299,6 @@ export function evaluationRefusals(samples: readonly LoggedSample[], target: Wei
     .filter(([variant, p]) => p > 0 && !logged.has(variant))
     .map(([variant, p]) => `variant "${variant}" has target probability ${round(p)} but was never served by the logged policy in the window`);
   if (reasons.length) return reasons;
-  const weights = importanceWeights(samples, target);
   const ess = effectiveSampleSize(weights);
   if (ess < minEss) return [`effective sample size ${round(ess)} is below ${minEss}: the logged traffic says too little about this policy`];
   // Also per variant: a mixture's overall ESS can be large on the strength of one

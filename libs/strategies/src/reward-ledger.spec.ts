@@ -63,23 +63,37 @@ describe(RewardLedger.name, () => {
       ]);
     });
 
+    it('counts a reward also under its cohort, as often as in the totals: once', () => {
+      const late = reward(1, 'v1', 0, { specVersion: 2, cohort: 'v1:@2:0-600' });
+      sut.apply(0, [late, reward(2, 'v1', 1, { specVersion: 3, cohort: 'v1:@3:600-1200' })], true);
+      expect(sut.apply(0, [late, reward(3, 'v1', 0, { specVersion: 3, cohort: 'v1:@2:0-600' })], true)).toEqual(['duplicate', 'applied']);
+      expect(sut.cohorts).toEqual({ 'v1:@2:0-600': { count: 2, sum: 0, sumSq: 0 }, 'v1:@3:600-1200': { count: 1, sum: 1, sumSq: 1 } });
+      expect(sut.stats).toEqual({ v1: { count: 3, sum: 1, sumSq: 1 } });
+    });
+
     it('moves the position past a stale reward without counting it', () => {
       sut.reconcile(2, 'i', { v1: 2 });
-      expect(sut.apply(0, [reward(7, 'v1', 1, { specVersion: 1 })], true)).toEqual(['stale']);
+      expect(sut.apply(0, [reward(7, 'v1', 1, { specVersion: 1, cohort: 'v1:@1:0-600' })], true)).toEqual(['stale']);
       expect(sut.positions.get(0)).toBe('7');
       expect(sut.stats).toEqual({});
+      expect(sut.cohorts).toEqual({});
     });
   });
 
   describe('reconcile', () => {
     beforeEach(() => {
-      sut.apply(0, [reward(1, 'v1', 1), reward(2, 'v2', 2), reward(3, 'v2', 3, { role: 'shadow' })], true);
+      sut.apply(
+        0,
+        [reward(1, 'v1', 1, { cohort: 'v1:@1:0-60' }), reward(2, 'v2', 2), reward(3, 'v2', 3, { role: 'shadow', cohort: 'v2:shadow:@1:0-60' })],
+        true,
+      );
       expect(sut.reconcile(1, 'i', { v1: 1, v2: 1 })).toBe(0);
     });
 
-    it('drops the statistics, served and shadow, of an arm gone from the spec', () => {
+    it('drops the statistics, served and shadow, totals and cohorts, of an arm gone from the spec', () => {
       expect(sut.reconcile(2, 'i', { v1: 1 })).toBe(1);
       expect(sut.stats).toEqual({ v1: { count: 1, sum: 1, sumSq: 1 } });
+      expect(sut.cohorts).toEqual({ 'v1:@1:0-60': { count: 1, sum: 1, sumSq: 1 } });
       expect(sut.arms).toEqual({ version: 2, incarnation: 'i', since: { v1: 1 } });
     });
 

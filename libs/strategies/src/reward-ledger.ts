@@ -10,6 +10,11 @@ export interface LedgerReward {
   role: Role;
   specVersion: number;
   reward: number;
+  /**
+   * The cohort statistics field it also counts under (`cohortArm`): the step that served
+   * it. Absent, it counts in the arm's totals only (a reward placed by a tool or a test).
+   */
+  cohort?: string;
 }
 
 /**
@@ -52,11 +57,14 @@ export function rewardCounts(arms: ArmSet | undefined, variant: string, specVers
  * updater's Redis scripts keep them (`libs/store/src/lua/apply-rewards.lua`,
  * `reconcile-arms.lua`): the reference those scripts are tested against, and what tests
  * recount a joined topic with (`recountRewards`). Tombstones expire in Redis; time is not
- * modelled here.
+ * modelled here. The cohort statistics are a second run of the same scripts over their
+ * own keys (`ArmStatsStore`), with the same rules and the same events: here, one more map.
  */
 export class RewardLedger {
   /** `statsArm` → its statistics (a null-prototype object: any variant name is an arm). */
   stats: Record<string, ArmStats> = Object.create(null);
+  /** `cohortArm` → its statistics: the same rewards as `stats`, by the step that served them. */
+  cohorts: Record<string, ArmStats> = Object.create(null);
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
@@ -75,6 +83,7 @@ export class RewardLedger {
       if (!rewardCounts(this.arms, r.variant, r.specVersion)) return 'stale';
       const arm = statsArm(r.variant, r.role);
       this.stats[arm] = addReward(this.stats[arm] ?? emptyStats(), r.reward);
+      if (r.cohort !== undefined) this.cohorts[r.cohort] = addReward(this.cohorts[r.cohort] ?? emptyStats(), r.reward);
       return 'applied';
     });
     if (position !== undefined) this.positions.set(partition, position);
@@ -111,9 +120,11 @@ export class RewardLedger {
       if (recordedSince > 0) reset.add(name);
       since[name] = start;
     }
-    for (const arm of Object.keys(this.stats)) {
-      const variant = arm.split(':')[0];
-      if (reset.has(variant) || (recorded === 0 && !keep.has(variant))) delete this.stats[arm];
+    for (const stats of [this.stats, this.cohorts]) {
+      for (const arm of Object.keys(stats)) {
+        const variant = arm.split(':')[0];
+        if (reset.has(variant) || (recorded === 0 && !keep.has(variant))) delete stats[arm];
+      }
     }
     this.arms = { version, incarnation, since };
     return removed;
@@ -127,6 +138,7 @@ export class RewardLedger {
 
   private startLife(): void {
     this.stats = Object.create(null);
+    this.cohorts = Object.create(null);
     this.arms = undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { computeReward, looselyEqual, outputsAgree, rewardKindOf, valueAtPath } from './reward';
+import { computeReward, looselyEqual, outputsAgree, rewardKindOf, rewardRange, valueAtPath } from './reward';
 
 const OIP_OUTPUTS = [
   { name: 'label', shape: [2], datatype: 'INT64', data: [1, 0] },
@@ -114,9 +114,19 @@ describe(computeReward.name, () => {
   });
 
   describe('explicit', () => {
-    it('is the reward the feedback carries', () => {
+    it('is the reward the feedback carries, within the spec range, bounds included', () => {
       expect(computeReward({ type: 'explicit' }, OIP_OUTPUTS, { reward: 0.25 })).toEqual({ ok: true, reward: 0.25 });
-      expect(computeReward({ type: 'explicit' }, undefined, { reward: -3, label: 'ignored' })).toEqual({ ok: true, reward: -3 });
+      expect(computeReward({ type: 'explicit' }, OIP_OUTPUTS, { reward: 1 })).toEqual({ ok: true, reward: 1 });
+      expect(computeReward({ type: 'explicit', min: -5, max: 0 }, undefined, { reward: -3, label: 'ignored' })).toEqual({ ok: true, reward: -3 });
+    });
+
+    it('refuses a reward outside the range (one feedback of 1e150 took a bandit over), default [0, 1]', () => {
+      for (const reward of [1e150, 1.5, -0.01, 1e200])
+        expect(computeReward({ type: 'explicit' }, OIP_OUTPUTS, { reward })).toEqual({
+          ok: false,
+          reason: `reward ${reward} is outside the deployment's reward range [0, 1]`,
+        });
+      expect(computeReward({ type: 'explicit', min: -1, max: 10 }, OIP_OUTPUTS, { reward: 11 }).ok).toBe(false);
     });
 
     it('needs a finite numeric reward', () => {
@@ -127,10 +137,16 @@ describe(computeReward.name, () => {
   });
 
   describe('negAbsError', () => {
+    it('clips the error at maxError (default 1), huge and overflowing labels included', () => {
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 0.5 }, { label: 1e200 })).toEqual({ ok: true, reward: -1 });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v', maxError: 100 }, { v: -1.7e308 }, { label: '1.7e308' })).toEqual({ ok: true, reward: -100 });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v', maxError: 100 }, { v: 10 }, { label: 12.5 })).toEqual({ ok: true, reward: -2.5 });
+    });
+
     it('is minus the absolute error', () => {
       expect(computeReward({ type: 'negAbsError', outputPath: '1.data.0' }, OIP_OUTPUTS, { label: 1 })).toEqual({ ok: true, reward: expect.closeTo(-0.2, 12) });
-      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: 10 }, { label: '12.5' })).toEqual({ ok: true, reward: -2.5 });
-      expect(computeReward({ type: 'negAbsError', outputPath: 'v' }, { v: '7' }, { label: 3 })).toEqual({ ok: true, reward: -4 });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v', maxError: 10 }, { v: 10 }, { label: '12.5' })).toEqual({ ok: true, reward: -2.5 });
+      expect(computeReward({ type: 'negAbsError', outputPath: 'v', maxError: 10 }, { v: '7' }, { label: 3 })).toEqual({ ok: true, reward: -4 });
     });
 
     it('is 0, not -0, for a perfect prediction', () => {
@@ -194,5 +210,15 @@ describe(rewardKindOf.name, () => {
     expect(rewardKindOf({ type: 'match' })).toBe('binary');
     expect(rewardKindOf({ type: 'explicit' })).toBe('continuous');
     expect(rewardKindOf({ type: 'negAbsError' })).toBe('continuous');
+  });
+});
+
+describe(rewardRange.name, () => {
+  it('is [0, 1] for match, [min, max] for explicit (default [0, 1]), [-maxError, 0] for negAbsError (default 1)', () => {
+    expect(rewardRange({ type: 'match' })).toEqual({ min: 0, max: 1 });
+    expect(rewardRange({ type: 'explicit' })).toEqual({ min: 0, max: 1 });
+    expect(rewardRange({ type: 'explicit', min: -2, max: 5 })).toEqual({ min: -2, max: 5 });
+    expect(rewardRange({ type: 'negAbsError' })).toEqual({ min: -1, max: 0 });
+    expect(rewardRange({ type: 'negAbsError', maxError: 30 })).toEqual({ min: -30, max: 0 });
   });
 });

@@ -11,12 +11,35 @@ export interface Feedback {
 export type RewardResult = { ok: true; reward: number } | { ok: false; reason: string };
 
 /**
- * `match` yields 0 or 1, so a Beta posterior fits; `negAbsError` is unbounded; an
- * `explicit` reward is whatever the caller sends, so it is treated as continuous
- * (a Gaussian posterior also handles 0/1 rewards, only less sharply).
+ * `match` yields 0 or 1, so a Beta posterior fits; `negAbsError` and `explicit` take any
+ * value of their range, so they are treated as continuous (a Gaussian posterior also
+ * handles 0/1 rewards, only less sharply).
  */
 export function rewardKindOf(reward: Pick<RewardSpec, 'type'>): RewardKind {
   return reward.type === 'match' ? 'binary' : 'continuous';
+}
+
+/**
+ * The rewards a spec can yield, bounds included: `match` [0, 1]; `explicit` [min, max],
+ * default [0, 1]; `negAbsError` [-maxError, 0], default maxError 1. Bounded, so that one
+ * feedback cannot outweigh the rest (a reward of 1e150 took a bandit over) nor overflow
+ * the statistics' sums of squares.
+ */
+export function rewardRange(spec: Pick<RewardSpec, 'type' | 'min' | 'max' | 'maxError'>): { min: number; max: number } {
+  switch (spec.type) {
+    case 'match':
+      return { min: 0, max: 1 };
+    case 'explicit':
+      return { min: spec.min ?? 0, max: spec.max ?? 1 };
+    case 'negAbsError':
+      return { min: -(spec.maxError ?? 1), max: 0 };
+  }
+}
+
+/** Why an explicit reward is refused by its spec's range, or undefined when it is in it. */
+export function explicitRewardProblem(spec: Pick<RewardSpec, 'type' | 'min' | 'max' | 'maxError'>, reward: number): string | undefined {
+  const { min, max } = rewardRange(spec);
+  return reward >= min && reward <= max ? undefined : `reward ${reward} is outside the deployment's reward range [${min}, ${max}]`;
 }
 
 // JSON never nests this deep; the cap only guards against a cyclic object.
@@ -107,11 +130,12 @@ function describePath(path?: string): string {
 }
 
 /** The reward one prediction earned given its feedback; a reason instead when it cannot be scored. */
-export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath'>, outputs: unknown, feedback: Feedback): RewardResult {
+export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath' | 'min' | 'max' | 'maxError'>, outputs: unknown, feedback: Feedback): RewardResult {
   if (spec.type === 'explicit') {
     const reward = feedback.reward;
     if (typeof reward !== 'number' || !Number.isFinite(reward)) return { ok: false, reason: 'reward type explicit needs a numeric reward in the feedback' };
-    return { ok: true, reward };
+    const problem = explicitRewardProblem(spec, reward);
+    return problem ? { ok: false, reason: problem } : { ok: true, reward };
   }
   if (feedback.label === undefined) return { ok: false, reason: `reward type ${spec.type} needs a label in the feedback` };
   const predicted = valueAtPath(outputs, spec.outputPath);
@@ -123,8 +147,9 @@ export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath'>, out
   const y = numericValue(feedback.label);
   if (x === undefined) return { ok: false, reason: `output ${describePath(spec.outputPath)} is not numeric: ${JSON.stringify(predicted)}` };
   if (y === undefined) return { ok: false, reason: `label is not numeric: ${JSON.stringify(feedback.label)}` };
-  // 0 - |e| rather than -|e|, so a perfect prediction scores 0, not -0.
-  return { ok: true, reward: 0 - Math.abs(x - y) };
+  // 0 - |e| rather than -|e|, so a perfect prediction scores 0, not -0; |e| of two huge
+  // numbers may be Infinity, which the clip bounds too.
+  return { ok: true, reward: 0 - Math.min(Math.abs(x - y), -rewardRange(spec).min) };
 }
 
 /** Whether two variants gave the same answer at `path`, for the shadow report; a missing value never agrees. */

@@ -1,6 +1,6 @@
 import type { DeploymentSpec, DeploymentStatus, Guardrails } from '@switchyard/contracts';
 import { LATENCY_BUCKETS_MS, splitKey } from './report';
-import { ArmRecord, armRecords, reconcileRollout, rolloutSubject, RolloutState, withDecision } from './rollout';
+import { ArmRecord, armCounts, reconcileRollout, rolloutSubject, RolloutState, RolloutStep, withDecision } from './rollout';
 
 const GUARDRAILS: Guardrails = {
   metric: 'reward',
@@ -8,6 +8,7 @@ const GUARDRAILS: Guardrails = {
   minSamples: 100,
   maxSamples: 20000,
   margin: 0.01,
+  marginUnit: 'reward',
   onFail: 'rollback',
   onPass: 'hold',
   maxErrorRateIncrease: 0.02,
@@ -42,40 +43,75 @@ function logged(record: ArmRecord, served: number, logged: number): ArmRecord {
 }
 
 const NOW = new Date('2026-01-01T00:00:00Z');
+
+/**
+ * A pass over `records`: their counts, and their labelled pairs as served under `key`
+ * (by default the version and step `deployment` is at), long before `now`.
+ */
+function judge(
+  deployment: DeploymentSpec,
+  previous: RolloutState | undefined,
+  records: Record<string, ArmRecord>,
+  now = NOW,
+  key = splitKey(deployment.version, deployment.status?.step),
+): RolloutStep | undefined {
+  const arms = Object.fromEntries(Object.entries(records).map(([arm, { rewards: _, ...counts }]) => [arm, counts]));
+  const cohorts = Object.entries(records).map(([arm, { rewards }]) => ({ arm, key, servedFrom: 0, servedBefore: 0, stats: rewards }));
+  return reconcileRollout(deployment, previous, { arms, cohorts }, now);
+}
+
+/** `record`'s counts without its labelled pairs. */
+const unlabelled = ({ rewards: _, ...counts }: ArmRecord) => counts;
 const canary = { type: 'canary' as const, primary: 'v1', canary: 'v2', percent: 50 };
 
 /** The state after a first pass on empty counts: the comparison starts from zero. */
 function started(deployment: DeploymentSpec): RolloutState {
-  return reconcileRollout(deployment, undefined, {}, NOW)!.state;
+  return judge(deployment, undefined, {}, NOW)!.state;
 }
 
 describe(reconcileRollout.name, () => {
   it('judges nothing without guardrails, nor a single strategy', () => {
-    expect(reconcileRollout(spec(canary, null), undefined, {}, NOW)).toBeUndefined();
-    expect(reconcileRollout(spec({ type: 'single', variant: 'v1' }), undefined, {}, NOW)).toBeUndefined();
+    expect(judge(spec(canary, null), undefined, {}, NOW)).toBeUndefined();
+    expect(judge(spec({ type: 'single', variant: 'v1' }), undefined, {}, NOW)).toBeUndefined();
   });
 
-  it('starts a comparison from the counts it first sees, deciding nothing', () => {
-    const counts = { v1: arm(5000, 0.9), v2: arm(5000, 0.5) };
-    const sut = reconcileRollout(spec(canary), undefined, counts, NOW)!;
+  it('starts a comparison from the report counts it first sees, deciding nothing', () => {
+    const counts = { v1: arm(0, 0.9, 5000), v2: arm(0, 0.5, 5000) };
+    const sut = judge(spec(canary), undefined, counts, NOW)!;
     expect(sut.decision).toBeUndefined();
-    expect(sut.state).toMatchObject({ status: 'waiting', specVersion: 1, since: NOW.toISOString(), baseline: counts });
+    expect(sut.state).toMatchObject({
+      status: 'waiting',
+      specVersion: 1,
+      since: NOW.toISOString(),
+      baseline: { v1: unlabelled(counts.v1), v2: unlabelled(counts.v2) },
+      cohort: { keys: ['1'], judged: {}, waiting: {} },
+    });
   });
 
-  it('counts only what came after the baseline', () => {
-    const deployment = spec(canary);
-    const baseline = { v1: arm(5000, 0.9), v2: arm(5000, 0.5) };
-    const first = reconcileRollout(deployment, undefined, baseline, NOW)!.state;
-    // 50 more pairs each: below minSamples, whatever came before.
-    const sut = reconcileRollout(deployment, first, { v1: arm(5050, 0.9), v2: arm(5050, 0.5) }, NOW)!;
+  it('counts requests since the comparison started, and judges the pairs its own cohort served, not those of the version before', () => {
+    const deployment = spec(canary, {}, 2);
+    const first = judge(deployment, undefined, { v1: arm(0, 0.9, 5000), v2: arm(0, 0.5, 5000) }, NOW)!.state;
+    // 5000 pairs each served under version 1, whose labels came in while version 2 serves.
+    const late = { arm: 'v2', key: '1', servedFrom: 0, servedBefore: 0, stats: { count: 5000, sum: 0, sumSq: 0 } };
+    const cohort = { v1: arm(50, 0.9, 5050), v2: arm(50, 0.5, 5050) };
+    const sut = reconcileRollout(
+      deployment,
+      first,
+      {
+        arms: { v1: unlabelled(cohort.v1), v2: unlabelled(cohort.v2) },
+        cohorts: [late, ...Object.entries(cohort).map(([arm, { rewards }]) => ({ arm, key: '2', servedFrom: 0, servedBefore: 0, stats: rewards }))],
+      },
+      NOW,
+    )!;
     expect(sut.decision).toBeUndefined();
     expect(sut.state.status).toBe('waiting');
     expect(sut.state.evidence!.n).toEqual({ v2: 50, v1: 50 });
+    expect(sut.state.cohort).toEqual({ keys: ['2'], judged: { v1: 50, v2: 50 }, waiting: { v1: 0, v2: 0 } });
   });
 
   it('rolls a clearly worse canary back to its primary, with the evidence', () => {
     const deployment = spec(canary);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
     expect(sut.state.status).toBe('failed');
     expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v2', primary: 'v1', strategy: { type: 'single', variant: 'v1' } });
     const evidence = sut.decision!.evidence;
@@ -87,26 +123,26 @@ describe(reconcileRollout.name, () => {
 
   it('only pauses when onFail says so, and promotes a clearly better canary when onPass says so', () => {
     const pausing = spec(canary, { onFail: 'pause' });
-    const paused = reconcileRollout(pausing, started(pausing), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    const paused = judge(pausing, started(pausing), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
     expect(paused.decision).toMatchObject({ action: 'pause' });
     expect(paused.decision!.strategy).toBeUndefined();
 
     const promoting = spec(canary, { onPass: 'promote' });
-    const promoted = reconcileRollout(promoting, started(promoting), { v1: arm(3000, 0.7), v2: arm(3000, 0.9) }, NOW)!;
+    const promoted = judge(promoting, started(promoting), { v1: arm(3000, 0.7), v2: arm(3000, 0.9) }, NOW)!;
     expect(promoted.state.status).toBe('passed');
     expect(promoted.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' } });
   });
 
   it('fails a canary whose error rate is up, however good its rewards', () => {
     const deployment = spec(canary);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.8, 1000, 0), v2: arm(1000, 0.8, 1000, 200) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(1000, 0.8, 1000, 0), v2: arm(1000, 0.8, 1000, 200) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'rollback' });
     expect(sut.decision!.reason).toMatch(/error/i);
   });
 
   it('pauses on a sample ratio mismatch instead of trusting the comparison', () => {
     const deployment = spec({ ...canary, percent: 10 });
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
     expect(sut.state.status).toBe('paused');
     expect(sut.decision).toMatchObject({ action: 'pause' });
     expect(sut.decision!.reason).toMatch(/sample ratio mismatch/);
@@ -115,38 +151,38 @@ describe(reconcileRollout.name, () => {
 
   it('decides once: a finished comparison stays finished until its subject changes', () => {
     const deployment = spec(canary, { onFail: 'pause' });
-    const first = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
+    const first = judge(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!;
     const withDecision: RolloutState = { ...first.state, lastDecision: { action: 'pause', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 1 } };
-    const again = reconcileRollout(spec(canary, { onFail: 'pause' }, 2), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
+    const again = judge(spec(canary, { onFail: 'pause' }, 2), withDecision, { v1: arm(2000, 0.9), v2: arm(2000, 0.7) }, NOW)!;
     expect(again.decision).toBeUndefined();
     expect(again.state.status).toBe('failed');
 
-    // Version 3 has served nothing yet: its split counts are its own.
+    // Version 3 has served nothing yet: its split counts and its cohort are its own.
     const unsplit = (record: ArmRecord): ArmRecord => ({ ...record, split: { requests: 0, fallbacks: 0, propensity: NO_SUMS } });
-    const edited = reconcileRollout(
+    const edited = judge(
       spec({ ...canary, percent: 30 }, { onFail: 'pause' }, 3),
       withDecision,
-      { v1: unsplit(arm(2000, 0.9)), v2: unsplit(arm(2000, 0.7)) },
+      { v1: unsplit(arm(0, 0.9, 2000)), v2: unsplit(arm(0, 0.7, 2000)) },
       NOW,
     )!;
-    expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3 });
-    expect(edited.state.baseline.v1.rewards.count).toBe(2000);
+    expect(edited.state).toMatchObject({ status: 'waiting', specVersion: 3, cohort: { keys: ['3'], judged: {}, waiting: {} } });
+    expect(edited.state.baseline.v1.requests).toBe(2000);
   });
 
   it('starts afresh when a spec with guardrails comes back after one it rolled back', () => {
     const deployment = spec(canary);
-    const failed = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!.state;
+    const failed = judge(deployment, started(deployment), { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }, NOW)!.state;
     const rolledBack: RolloutState = { ...failed, lastDecision: { action: 'rollback', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 2 } };
-    // An operator restores the canary (version 3): same subject, but the old verdict was acted on.
-    const sut = reconcileRollout(spec(canary, {}, 3), rolledBack, { v1: arm(1200, 0.9), v2: arm(1200, 0.7) }, NOW)!;
+    // An operator restores the canary (version 3): same subject, but the old verdict was acted on, on version 1's pairs.
+    const sut = judge(spec(canary, {}, 3), rolledBack, { v1: arm(1200, 0.9), v2: arm(1200, 0.7) }, NOW, '1')!;
     expect(sut.decision).toBeUndefined();
-    expect(sut.state).toMatchObject({ status: 'waiting', specVersion: 3 });
+    expect(sut.state).toMatchObject({ status: 'waiting', specVersion: 3, cohort: { keys: ['3'] } });
   });
 
   it('judges a shadow on its shadow statistics and rolls back to the primary alone', () => {
     const deployment = spec({ type: 'shadow', primary: 'v1', shadows: ['v2', 'v3'] });
     const counts = { v1: arm(1000, 0.8), 'v2:shadow': arm(1000, 0.8), 'v3:shadow': arm(1000, 0.5) };
-    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    const sut = judge(deployment, started(deployment), counts, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v3', primary: 'v1', strategy: { type: 'single', variant: 'v1' } });
     expect(sut.decision!.evidence.srmP).toBeNull();
     expect(sut.decision!.evidence.n).toMatchObject({ 'v3:shadow': 1000, v1: 1000 });
@@ -156,13 +192,13 @@ describe(reconcileRollout.name, () => {
     const counts = { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9) };
     const shadow = { type: 'shadow' as const, primary: 'v1', shadows: ['v2'] };
     const promoting = spec(shadow, { onPass: 'promote' });
-    const promoted = reconcileRollout(promoting, started(promoting), counts, NOW)!;
+    const promoted = judge(promoting, started(promoting), counts, NOW)!;
     expect(promoted.decision).toMatchObject({ action: 'promote', candidate: 'v2', primary: 'v1', strategy: { type: 'single', variant: 'v2' } });
     expect(promoted.decision!.evidence.n).toMatchObject({ 'v2:shadow': 3000, v1: 3000 });
     expect(promoted.state.status).toBe('passed');
 
     const holding = spec(shadow);
-    const held = reconcileRollout(holding, started(holding), counts, NOW)!;
+    const held = judge(holding, started(holding), counts, NOW)!;
     expect(held.decision).toMatchObject({ action: 'hold', candidate: 'v2' });
     expect(held.decision!.strategy).toBeUndefined();
   });
@@ -170,14 +206,14 @@ describe(reconcileRollout.name, () => {
   it('vetoes a bandit arm whose error rate fails against the best arm, keeping the guardrails', () => {
     const deployment = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 });
     const counts = { v1: arm(2000, 0.9), v2: arm(500, 0.8, 500, 0), v3: arm(500, 0.7, 800, 300) };
-    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    const sut = judge(deployment, started(deployment), counts, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'veto', candidate: 'v3', primary: 'v1', status: { vetoed: ['v3'] } });
     expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.state.status).toBe('running');
 
     // Vetoed, it is not judged again; the veto changed no subject, so the evidence carries on.
     const vetoed = spec({ type: 'bandit', algorithm: 'thompson', minShare: 0.05 }, {}, 1, { vetoed: ['v3'] });
-    const after = reconcileRollout(vetoed, sut.state, counts, NOW)!;
+    const after = judge(vetoed, sut.state, counts, NOW)!;
     expect(after.decision).toBeUndefined();
     expect(after.state.baseline).toBe(sut.state.baseline);
   });
@@ -190,12 +226,12 @@ describe(reconcileRollout.name, () => {
 
   it('checks a bandit against its logged propensities and pauses on a mismatch, with the evidence', () => {
     const deployment = spec(bandit);
-    const fine = reconcileRollout(deployment, started(deployment), matching, NOW)!;
+    const fine = judge(deployment, started(deployment), matching, NOW)!;
     expect(fine.decision).toBeUndefined();
     expect(fine.state.status).toBe('running');
     expect(fine.state.evidence!.srmP).toBe(1);
 
-    const sut = reconcileRollout(deployment, started(deployment), mismatched, NOW)!;
+    const sut = judge(deployment, started(deployment), mismatched, NOW)!;
     expect(sut.state.status).toBe('paused');
     expect(sut.decision).toMatchObject({ action: 'pause', candidate: 'v1' });
     expect(sut.decision!.strategy).toBeUndefined();
@@ -203,18 +239,18 @@ describe(reconcileRollout.name, () => {
     expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
     // Paused, it decides nothing more, not even the veto an arm would have earned.
     const later = { ...mismatched, v3: logged(arm(50, 0.8, 800, 300), 50, 0.1) };
-    expect(reconcileRollout(deployment, sut.state, later, NOW)!.decision).toBeUndefined();
+    expect(judge(deployment, sut.state, later, NOW)!.decision).toBeUndefined();
   });
 
   it('does not check a bandit without a floor, nor one whose log has propensities too small to weigh', () => {
     const floorless = spec({ ...bandit, minShare: 0 });
-    expect(reconcileRollout(floorless, started(floorless), mismatched, NOW)!.state).toMatchObject({ status: 'running', evidence: { srmP: null } });
+    expect(judge(floorless, started(floorless), mismatched, NOW)!.state).toMatchObject({ status: 'running', evidence: { srmP: null } });
     const deployment = spec(bandit);
     const skipped = {
       ...mismatched,
       v3: { ...mismatched.v3, split: { ...mismatched.v3.split, propensity: { ...mismatched.v3.split.propensity, skipped: 1 } } },
     };
-    expect(reconcileRollout(deployment, started(deployment), skipped, NOW)!.state.evidence!.srmP).toBeNull();
+    expect(judge(deployment, started(deployment), skipped, NOW)!.state.evidence!.srmP).toBeNull();
   });
 });
 
@@ -231,12 +267,12 @@ describe('reconcileRollout on a plan', () => {
   const planAt = (step: number, status: DeploymentStatus = {}, version = 1) => spec(plan, null, version, { step, ...status });
 
   it('judges with the default guardrails when the spec has none', () => {
-    expect(reconcileRollout(planAt(0), undefined, {}, NOW)!.state.status).toBe('waiting');
+    expect(judge(planAt(0), undefined, {}, NOW)!.state.status).toBe('waiting');
   });
 
   it('advances past a shadow step whose candidate is surely not worse, on its shadow statistics', () => {
     const deployment = planAt(0);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9), v2: arm(5000, 0.1) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9), v2: arm(5000, 0.1) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'advance', status: { step: 1 } });
     expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.decision!.reason).toMatch(/^step 1 of 6 \(shadow\)/);
@@ -245,19 +281,19 @@ describe('reconcileRollout on a plan', () => {
 
   it('rolls back to the primary at a failing gate', () => {
     const deployment = planAt(1);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(5000, 0.9, 19000), v2: arm(1000, 0.7, 1000) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(5000, 0.9, 19000), v2: arm(1000, 0.7, 1000) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'rollback', strategy: { type: 'single', variant: 'v1' } });
   });
 
   it('writes the status paused when advancing into an open pause, and advances once resumed', () => {
     const deployment = planAt(1);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(3800, 0.7), v2: arm(200, 0.9) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(3800, 0.7), v2: arm(200, 0.9) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'advance', status: { step: 2, paused: true } });
 
     const paused = planAt(2, { paused: true });
-    const waiting = reconcileRollout(paused, started(paused), {}, NOW)!;
-    expect(reconcileRollout(paused, waiting.state, {}, NOW)!).toMatchObject({ state: { status: 'paused' } });
-    const resumed = reconcileRollout(planAt(2), waiting.state, {}, NOW)!;
+    const waiting = judge(paused, started(paused), {}, NOW)!;
+    expect(judge(paused, waiting.state, {}, NOW)!).toMatchObject({ state: { status: 'paused' } });
+    const resumed = judge(planAt(2), waiting.state, {}, NOW)!;
     expect(resumed.decision).toMatchObject({ action: 'advance', status: { step: 3 } });
     expect(resumed.decision!.status!.paused).toBeUndefined();
   });
@@ -265,17 +301,17 @@ describe('reconcileRollout on a plan', () => {
   it('advances a timed pause once its seconds are over', () => {
     const deployment = planAt(3);
     const first = started(deployment);
-    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 30_000))!.decision).toBeUndefined();
-    expect(reconcileRollout(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', status: { step: 4 } });
+    expect(judge(deployment, first, {}, new Date(NOW.getTime() + 30_000))!.decision).toBeUndefined();
+    expect(judge(deployment, first, {}, new Date(NOW.getTime() + 61_000))!.decision).toMatchObject({ action: 'advance', status: { step: 4 } });
   });
 
   it("keeps a step's evidence across an operator's pause and resume", () => {
     const deployment = planAt(4);
     const first = started(deployment);
-    const middle = reconcileRollout(deployment, first, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
-    const paused = reconcileRollout(planAt(4, { paused: true }), middle, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
+    const middle = judge(deployment, first, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
+    const paused = judge(planAt(4, { paused: true }), middle, { v1: arm(50, 0.7), v2: arm(100, 0.9) }, NOW)!.state;
     expect(paused.status).toBe('paused');
-    const resumed = reconcileRollout(planAt(4), paused, { v1: arm(60, 0.7), v2: arm(400, 0.9) }, NOW)!;
+    const resumed = judge(planAt(4), paused, { v1: arm(60, 0.7), v2: arm(400, 0.9) }, NOW)!;
     expect(resumed.state.baseline).toBe(first.baseline);
     // The bandit step's gate needs 400 pairs in all, then the comparison.
     expect(resumed.state.evidence!.n).toEqual({ v2: 400, v1: 60 });
@@ -283,17 +319,17 @@ describe('reconcileRollout on a plan', () => {
 
   it('promotes at the promote step, and is done', () => {
     const deployment = planAt(5);
-    const sut = reconcileRollout(deployment, started(deployment), {}, NOW)!;
+    const sut = judge(deployment, started(deployment), {}, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'promote', strategy: { type: 'single', variant: 'v2' } });
     expect(sut.state.status).toBe('done');
   });
 
   it('pauses the bandit step on a mismatch with its logged propensities, before its gate has its pairs', () => {
     const deployment = planAt(4);
-    const fine = reconcileRollout(deployment, started(deployment), { v1: logged(arm(50, 0.7), 500, 0.5), v2: logged(arm(100, 0.9), 500, 0.5) }, NOW)!;
+    const fine = judge(deployment, started(deployment), { v1: logged(arm(50, 0.7), 500, 0.5), v2: logged(arm(100, 0.9), 500, 0.5) }, NOW)!;
     expect(fine.state).toMatchObject({ status: 'waiting', evidence: { srmP: 1 } });
     // Logged as 50/50, served 600/400.
-    const sut = reconcileRollout(deployment, started(deployment), { v1: logged(arm(50, 0.7), 600, 0.5), v2: logged(arm(100, 0.9), 400, 0.5) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: logged(arm(50, 0.7), 600, 0.5), v2: logged(arm(100, 0.9), 400, 0.5) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'pause', status: { paused: true } });
     expect(sut.decision!.reason).toMatch(/^step 5 of 6 \(bandit\): sample ratio mismatch/);
     expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
@@ -301,7 +337,7 @@ describe('reconcileRollout on a plan', () => {
 
   it('pauses a canary step on a sample ratio mismatch', () => {
     const deployment = planAt(1);
-    const sut = reconcileRollout(deployment, started(deployment), { v1: arm(1000, 0.7), v2: arm(1000, 0.9) }, NOW)!;
+    const sut = judge(deployment, started(deployment), { v1: arm(1000, 0.7), v2: arm(1000, 0.9) }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'pause', status: { paused: true } });
     expect(sut.decision!.strategy).toBeUndefined();
     expect(sut.state.status).toBe('paused');
@@ -310,11 +346,76 @@ describe('reconcileRollout on a plan', () => {
   it('judges afresh after a pause it wrote on an inconclusive gate, once resumed', () => {
     const deployment = { ...planAt(0), guardrails: { ...GUARDRAILS, maxSamples: 1000 } };
     const counts = { v1: arm(2000, 0.7), 'v2:shadow': arm(2000, 0.7) };
-    const sut = reconcileRollout(deployment, started(deployment), counts, NOW)!;
+    const sut = judge(deployment, started(deployment), counts, NOW)!;
     expect(sut).toMatchObject({ state: { status: 'inconclusive' }, decision: { action: 'pause', status: { paused: true } } });
     const written = withDecision(sut.state, { action: 'pause', reason: '', at: NOW.toISOString(), fromVersion: 1, toVersion: 1, wroteStatus: true });
-    const paused = reconcileRollout({ ...deployment, status: { step: 0, paused: true } }, written, counts, NOW)!.state;
-    expect(paused).toMatchObject({ status: 'paused', baseline: counts });
+    const paused = judge({ ...deployment, status: { step: 0, paused: true } }, written, counts, NOW)!.state;
+    // Its step, its cohort: only slots served from now on are judged.
+    expect(paused).toMatchObject({
+      status: 'paused',
+      baseline: { v1: unlabelled(counts.v1), 'v2:shadow': unlabelled(counts['v2:shadow']) },
+      cohort: { keys: ['1.0'], servedFrom: NOW.getTime() / 1000, judged: {} },
+    });
+  });
+});
+
+describe('reconcileRollout: labels count for the step that served them', () => {
+  const plan = { type: 'plan' as const, primary: 'v1', candidate: 'v2', steps: [{ canary: 50 }, { canary: 50 }, { promote: true as const }] };
+  const HOUR = 3600;
+  const at = NOW.getTime() / 1000;
+  const cell = (arm: string, key: string, servedBefore: number, count: number, rate: number) => {
+    const sum = Math.round(count * rate);
+    return { arm, key, servedFrom: servedBefore - 600, servedBefore, stats: { count, sum, sumSq: sum } };
+  };
+  /** Step 2 (canary 50 %) with `served` requests per arm under it. */
+  const stepTwo = (guardrails: Partial<Guardrails> = {}) => spec(plan, guardrails, 1, { step: 1 });
+  const requests = (served: number) => ({ v1: unlabelled(arm(0, 0, served)), v2: unlabelled(arm(0, 0, served)) });
+
+  it("judges step 2 on its own cohort: step 1's late negatives of the primary, coming in during step 2, do not make a worse candidate pass", () => {
+    const deployment = stepTwo();
+    const first = reconcileRollout(deployment, undefined, { arms: requests(0), cohorts: [] }, NOW)!.state;
+    const cohorts = [
+      // Step 2's own pairs: the candidate 5 points worse.
+      cell('v1', '1.1', at - HOUR, 2000, 0.9),
+      cell('v2', '1.1', at - HOUR, 2000, 0.85),
+      // Step 1's (its key is the version alone): the primary's negatives, labelled late, during step 2.
+      cell('v1', '1', at - HOUR, 3000, 0),
+    ];
+    const sut = reconcileRollout(deployment, first, { arms: requests(2000), cohorts }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v2' });
+    expect(sut.decision!.evidence).toMatchObject({ n: { v1: 2000, v2: 2000 }, mean: { v1: 0.9, v2: 0.85 } });
+
+    // The same late labels, summed into step 2 by when they came (the rule this replaces), make the primary look far worse.
+    const byArrival = reconcileRollout(deployment, first, { arms: requests(2000), cohorts: cohorts.map((c) => ({ ...c, key: '1.1' })) }, NOW)!;
+    expect(byArrival.decision).toMatchObject({ action: 'advance' });
+  });
+
+  it('judges only predictions served at least the label horizon ago, and counts the younger ones as waiting', () => {
+    const deployment = stepTwo({ labelHorizon: '1h' });
+    const first = reconcileRollout(deployment, undefined, { arms: requests(0), cohorts: [] }, NOW)!.state;
+    const cohorts = [
+      // Old enough: every label is in. The candidate is worse.
+      cell('v1', '1.1', at - HOUR, 1500, 0.9),
+      cell('v2', '1.1', at - HOUR, 1500, 0.8),
+      // Served within the hour: only the quick (good) labels are in yet.
+      cell('v1', '1.1', at - HOUR + 1, 300, 1),
+      cell('v2', '1.1', at, 3000, 1),
+    ];
+    const sut = reconcileRollout(deployment, first, { arms: requests(4000), cohorts }, NOW)!;
+    expect(sut.state.cohort).toEqual({ keys: ['1.1'], judged: { v1: 1500, v2: 1500 }, waiting: { v1: 300, v2: 3000 } });
+    expect(sut.decision).toMatchObject({ action: 'rollback', evidence: { n: { v1: 1500, v2: 1500 } } });
+
+    // Without a horizon the young, one-sided labels count, those of the slot still being served too, and hide how much worse the candidate is.
+    const hasty = reconcileRollout(stepTwo(), undefined, { arms: requests(4000), cohorts: [...cohorts, cell('v2', '1.1', at + 300, 10, 1)] }, NOW)!;
+    expect(hasty.decision?.action).not.toBe('rollback');
+    expect(hasty.state.cohort).toMatchObject({ judged: { v1: 1800, v2: 4510 }, waiting: { v1: 0, v2: 0 } });
+  });
+
+  it('keeps judging the cohorts of earlier versions when a spec change keeps the comparison (a timeout)', () => {
+    const first = reconcileRollout(spec(canary, {}, 1), undefined, { arms: {}, cohorts: [] }, NOW)!.state;
+    const cohorts = [cell('v1', '1', at, 60, 0.9), cell('v2', '1', at, 60, 0.9), cell('v1', '2', at, 30, 0.9), cell('v1', '7', at, 500, 0.9)];
+    const sut = reconcileRollout(spec(canary, {}, 2), first, { arms: {}, cohorts }, NOW)!;
+    expect(sut.state.cohort).toEqual({ keys: ['1', '2'], judged: { v1: 90, v2: 60 }, waiting: { v1: 0, v2: 0 } });
   });
 });
 
@@ -328,23 +429,20 @@ describe(rolloutSubject.name, () => {
   });
 });
 
-describe(armRecords.name, () => {
-  it('reads the report counters and statistics into arms, a fallback counting as an error of the chosen arm', () => {
-    const sut = armRecords(
-      {
-        'v1:served:requests': '10',
-        'v1:served:lat:2': '10',
-        'v2:served:requests': '4',
-        'v2:served:errors': '1',
-        'v2:served:fallbacks': '2',
-        'v2:shadow:requests': '3',
-      },
-      { v1: { count: 5, sum: 4, sumSq: 4 }, 'v2:shadow': { count: 3, sum: 1, sumSq: 1 } },
-    );
-    expect(sut.v1).toMatchObject({ requests: 10, errors: 0, rewards: { count: 5, sum: 4, sumSq: 4 }, fallbacks: 0 });
+describe(armCounts.name, () => {
+  it('reads the report counters into arms, a fallback counting as an error of the chosen arm', () => {
+    const sut = armCounts({
+      'v1:served:requests': '10',
+      'v1:served:lat:2': '10',
+      'v2:served:requests': '4',
+      'v2:served:errors': '1',
+      'v2:served:fallbacks': '2',
+      'v2:shadow:requests': '3',
+    });
+    expect(sut.v1).toMatchObject({ requests: 10, errors: 0, fallbacks: 0 });
     expect(sut.v1.latencyBuckets[2]).toBe(10);
-    expect(sut.v2).toMatchObject({ requests: 6, errors: 3, fallbacks: 2, rewards: { count: 0 } });
-    expect(sut['v2:shadow']).toMatchObject({ requests: 3, rewards: { count: 3 } });
+    expect(sut.v2).toMatchObject({ requests: 6, errors: 3, fallbacks: 2 });
+    expect(sut['v2:shadow']).toMatchObject({ requests: 3 });
   });
 
   it('counts the split of one spec version only', () => {
@@ -355,16 +453,16 @@ describe(armRecords.name, () => {
       'v2:served:requests@4': '8',
       'v2:served:fallbacks@4': '2',
     };
-    const sut = armRecords(counters, {}, 4);
+    const sut = armCounts(counters, 4);
     expect(sut.v1.split).toEqual({ requests: 40, fallbacks: 0, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
     expect(sut.v2.split).toEqual({ requests: 8, fallbacks: 2, propensity: { sum: 0, sumSq: 0, skipped: 0 } });
   });
 
   it('counts the split of one plan step only: its steps share a spec version', () => {
     const counters = { 'v1:served:requests@4': '1900', 'v2:served:requests@4': '100', 'v1:served:requests@4.1': '150', 'v2:served:requests@4.1': '50' };
-    const sut = armRecords(counters, {}, splitKey(4, 1));
+    const sut = armCounts(counters, splitKey(4, 1));
     expect([sut.v1.split.requests, sut.v2.split.requests]).toEqual([150, 50]);
-    expect(armRecords(counters, {}, splitKey(4)).v2.split.requests).toBe(100);
+    expect(armCounts(counters, splitKey(4)).v2.split.requests).toBe(100);
   });
 
   it("reads a version's inverse-propensity sums from their integer units", () => {
@@ -374,6 +472,6 @@ describe(armRecords.name, () => {
       'v1:served:ipwSq@4': '6250',
       'v1:served:ipwSkipped@4': '1',
     };
-    expect(armRecords(counters, {}, 4).v1.split.propensity).toEqual({ sum: 2.5, sumSq: 6.25, skipped: 1 });
+    expect(armCounts(counters, 4).v1.split.propensity).toEqual({ sum: 2.5, sumSq: 6.25, skipped: 1 });
   });
 });

@@ -6,16 +6,18 @@ import {
   type DeploymentStatus,
   GUARDRAIL_DEFAULTS,
   type Guardrails,
+  labelHorizonSeconds,
   planStepKind,
   type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
-import { type ArmStats, emptyStats, mean, subtractStats } from './arm-stats';
-import { type ArmEvidence, type GuardrailJudgement, judgeCandidate, operationalFailures } from './guardrails';
+import { emptyStats, mean } from './arm-stats';
+import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
 import { currentStep, stepStrategy } from './plan';
-import { groupCounters, latencyBuckets, type PropensitySums, propensitySums } from './report';
-import { statsArm } from './reward-stats';
+import { groupCounters, latencyBuckets, type PropensitySums, propensitySums, splitKey } from './report';
+import { rewardKindOf } from './reward';
+import { type CohortCell, cohortRewards, type CohortSelection, statsArm } from './reward-stats';
 import { propensityMismatch, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
 import { DEFAULT_MIN_SHARE } from './weights';
 
@@ -46,6 +48,31 @@ export interface ArmRecord extends ArmEvidence {
   split: { requests: number; fallbacks: number; propensity: PropensitySums };
 }
 
+/** An arm's counts from the report counters: its evidence but the rewards, which are read by cohort. */
+export type ArmCounts = Omit<ArmRecord, 'rewards'>;
+
+/** What a pass sees of a deployment: the report's counts per arm, and the reward statistics by cohort. */
+export interface Observed {
+  arms: Record<string, ArmCounts>;
+  cohorts: readonly CohortCell[];
+}
+
+/** The labelled pairs of the cohorts a comparison judges, per arm. */
+export interface CohortState {
+  /** The `splitKey`s served under the comparison (one per spec version that kept its subject): what it judges. */
+  keys: string[];
+  /**
+   * Epoch seconds: set when the comparison started afresh on a cohort an earlier one
+   * judged (a plan step resumed after the pause its gate wrote), which then judges only
+   * slots served wholly after it started.
+   */
+  servedFrom?: number;
+  /** Pairs judged: served at least the label horizon ago. */
+  judged: Record<string, number>;
+  /** Pairs labelled but served within the label horizon: not judged yet. */
+  waiting: Record<string, number>;
+}
+
 export interface DecisionSummary {
   action: DecisionAction;
   reason: string;
@@ -63,9 +90,16 @@ export interface RolloutState {
   subject: string;
   specVersion: number;
   status: RolloutStatus;
-  /** When the comparison started: only what was counted after it is judged. */
+  /** When the comparison started. */
   since: string;
-  baseline: Record<string, ArmRecord>;
+  /**
+   * The report's counts when it started: requests, errors and latencies are judged as
+   * counted since. (States written before rewards were read by cohort hold rewards here
+   * too; they are not read.)
+   */
+  baseline: Record<string, ArmCounts>;
+  /** Absent in states written before rewards were read by cohort: then the current `splitKey` alone. */
+  cohort?: CohortState;
   evidence?: DecisionEvidence;
   reasons?: string[];
   lastDecision?: DecisionSummary;
@@ -96,21 +130,16 @@ export interface RolloutStep {
 }
 
 /**
- * Every arm's evidence (`v1` served, `v2:shadow`) from the report counters and the reward
- * statistics. A fallback counts as a request and an error of the arm that was chosen: its
- * failure is what the error-rate guardrail is there to see, though a consumer got an answer.
+ * Every arm's counts (`v1` served, `v2:shadow`) from the report counters. A fallback
+ * counts as a request and an error of the arm that was chosen: its failure is what the
+ * error-rate guardrail is there to see, though a consumer got an answer.
  */
-export function armRecords(
-  counters: Record<string, string | number>,
-  rewards: Record<string, ArmStats | undefined>,
-  split?: string | number,
-): Record<string, ArmRecord> {
-  const records: Record<string, ArmRecord> = Object.create(null);
+export function armCounts(counters: Record<string, string | number>, split?: string | number): Record<string, ArmCounts> {
+  const records: Record<string, ArmCounts> = Object.create(null);
   for (const { variant, role, measures } of groupCounters(counters).values()) {
     const arm = statsArm(variant, role);
     const fallbacks = measures.get('fallbacks') ?? 0;
     records[arm] = {
-      rewards: rewards[arm] ?? emptyStats(),
       requests: (measures.get('requests') ?? 0) + fallbacks,
       errors: (measures.get('errors') ?? 0) + fallbacks,
       latencyBuckets: latencyBuckets(measures),
@@ -122,13 +151,11 @@ export function armRecords(
       },
     };
   }
-  for (const [arm, stats] of Object.entries(rewards)) if (stats && !records[arm]) records[arm] = { ...emptyRecord(), rewards: stats };
   return records;
 }
 
-function emptyRecord(): ArmRecord {
+function emptyCounts(): ArmCounts {
   return {
-    rewards: emptyStats(),
     requests: 0,
     errors: 0,
     latencyBuckets: latencyBuckets(new Map()),
@@ -137,12 +164,11 @@ function emptyRecord(): ArmRecord {
   };
 }
 
-/** What an arm gathered since `baseline` (its split counts are already the current version's, or plan step's, own). */
-export function recordSince(current: ArmRecord | undefined, baseline: ArmRecord | undefined): ArmRecord {
-  const now = current ?? emptyRecord();
-  const then = baseline ?? emptyRecord();
+/** What an arm counted since `baseline` (its split counts are already the current version's, or plan step's, own). */
+export function countsSince(current: ArmCounts | undefined, baseline: ArmCounts | undefined): ArmCounts {
+  const now = current ?? emptyCounts();
+  const then = baseline ?? emptyCounts();
   return {
-    rewards: subtractStats(now.rewards, then.rewards),
     requests: Math.max(0, now.requests - then.requests),
     errors: Math.max(0, now.errors - then.errors),
     latencyBuckets: now.latencyBuckets.map((count, i) => Math.max(0, count - (then.latencyBuckets[i] ?? 0))),
@@ -167,34 +193,78 @@ export function judgesSubject(state: RolloutState, spec: DeploymentSpec): boolea
 }
 
 /**
+ * What a comparison judges: the `splitKey` served now, after those served under earlier
+ * versions of the same comparison (a spec change that kept its subject, e.g. a timeout,
+ * writes a version but keeps the evidence). A fresh comparison on a key the one before
+ * judged starts from `now`.
+ */
+function judgedSelection(spec: DeploymentSpec, previous: RolloutState | undefined, fresh: boolean, now: Date): CohortSelection {
+  const current = splitKey(spec.version, spec.status?.step);
+  const before = previous?.cohort;
+  if (fresh) return before?.keys.includes(current) ? { keys: [current], servedFrom: Math.floor(now.getTime() / 1000) } : { keys: [current] };
+  const keys = before?.keys ?? [];
+  return { keys: keys.includes(current) ? keys : [...keys, current], ...(before?.servedFrom !== undefined && { servedFrom: before.servedFrom }) };
+}
+
+/**
+ * The statistics of the comparison's cohorts, each arm's pairs split by the label
+ * horizon. Why this is right when labels come late: a pair counts for the `splitKey` its
+ * prediction was served under, so whatever comes in during a later step is never taken
+ * for the current step's (the old rule, totals minus a baseline taken when the step
+ * began, did exactly that: the primary's late negatives from step 1 weighed on step 2).
+ * Within the cohort, the pairs judged are those of predictions served before
+ * `now - labelHorizon`, slot by slot (a slot only once its end is that old): the set of
+ * predictions judged is fixed by when they were served, never by how soon their labels
+ * came. With labels declared to come within the horizon, each judged prediction has its
+ * label by now, so a reward that is slower to be known (often the bad one) is not left
+ * out; without a horizon, every labelled pair is judged, as before. The judged set only
+ * grows, in the order predictions were served, which is the sequence the anytime-valid
+ * test (sequential.ts) is built to be watched over.
+ */
+export function judgedCohort(cells: readonly CohortCell[], selection: CohortSelection, guardrails: Guardrails, now: Date) {
+  const horizon = labelHorizonSeconds(guardrails.labelHorizon);
+  // No horizon: every pair counted is judged, the slot being served now included.
+  return cohortRewards(cells, selection, horizon > 0 ? Math.floor(now.getTime() / 1000) - horizon : Infinity);
+}
+
+/**
  * One pass of the controller over one deployment. `undefined` when there is nothing to
  * judge (no guardrails and no plan, or `single`). A comparison starts when its subject
- * first appears (its baseline: the counts at that moment) and ends in a terminal status;
- * one whose verdict wrote a spec is over for good, so a later spec with the same subject
- * (an operator restoring it) starts afresh. A plan judges with its guardrails or the
- * defaults, and each step is a new subject, so a gate counts only its own step's pairs.
+ * first appears (its baseline: the report's counts at that moment) and ends in a terminal
+ * status; one whose verdict wrote a spec is over for good, so a later spec with the same
+ * subject (an operator restoring it) starts afresh. Rewards are judged on the cohorts the
+ * comparison served (`judgedCohort`). A plan judges with its guardrails or the defaults,
+ * and each step is a new subject served under its own `splitKey`, so a gate counts only
+ * the pairs its own step served.
  */
-export function reconcileRollout(
-  spec: DeploymentSpec,
-  previous: RolloutState | undefined,
-  arms: Record<string, ArmRecord>,
-  now: Date,
-): RolloutStep | undefined {
+export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | undefined, observed: Observed, now: Date): RolloutStep | undefined {
   const strategy = spec.strategy;
-  const guardrails = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
-  if (!guardrails || strategy.type === 'single') return undefined;
+  const declared = spec.guardrails ?? (strategy.type === 'plan' ? { ...GUARDRAIL_DEFAULTS } : undefined);
+  if (!declared || strategy.type === 'single') return undefined;
+  const guardrails: Judged = { ...declared, rewardKind: rewardKindOf(spec.reward) };
   const last = previous?.lastDecision;
   // Its status is written in the same step as the state that records the decision: it is in force.
   const wrote = !!last && (last.wroteStatus === true || (last.toVersion !== last.fromVersion && spec.version > last.fromVersion));
   const ended = wrote && ENDED.has(previous!.status);
+  const { arms, cohorts } = observed;
   let state: RolloutState;
-  if (!previous || !judgesSubject(previous, spec) || ended) {
+  const fresh = !previous || !judgesSubject(previous, spec) || ended;
+  if (fresh) {
     // Judged at once, on nothing counted yet: a step that needs no pairs (promote) need not wait a pass.
     state = { subject: rolloutSubject(spec), specVersion: spec.version, status: 'waiting', since: now.toISOString(), baseline: arms };
     if (previous?.lastDecision) state.lastDecision = previous.lastDecision;
     if (previous?.history) state.history = previous.history;
   } else state = { ...previous, specVersion: spec.version };
-  const counted = (arm: string) => recordSince(arms[arm], state.baseline[arm]);
+  const selection = judgedSelection(spec, previous, fresh, now);
+  const rewards = judgedCohort(cohorts, selection, guardrails, now);
+  const pairs = (which: 'judged' | 'waiting') => Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats[which].count]));
+  state.cohort = {
+    keys: [...selection.keys],
+    ...(selection.servedFrom !== undefined && { servedFrom: selection.servedFrom }),
+    judged: pairs('judged'),
+    waiting: pairs('waiting'),
+  };
+  const counted = (arm: string): ArmRecord => ({ ...countsSince(arms[arm], state.baseline[arm]), rewards: rewards[arm]?.judged ?? emptyStats() });
   if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   switch (strategy.type) {
@@ -208,6 +278,8 @@ export function reconcileRollout(
 }
 
 type Counted = (arm: string) => ArmRecord;
+/** A deployment's guardrails with the kind of its reward, as the judgement needs them. */
+type Judged = Guardrails & Pick<GuardrailSettings, 'rewardKind'>;
 
 /** One candidate judged against the primary; `mismatch` when the split cannot be trusted. */
 interface Comparison {
@@ -226,13 +298,13 @@ function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): Decisio
 const SRM_MIN_REQUESTS = 100;
 
 /** `candidate` (on its `candidateArm` statistics) against `primary`, with no split to check. */
-function compare(primary: string, candidate: string, guardrails: Guardrails, counted: Counted, candidateArm = candidate): Comparison {
+function compare(primary: string, candidate: string, guardrails: Judged, counted: Counted, candidateArm = candidate): Comparison {
   const judgement = judgeCandidate({ candidate: candidateArm, primary }, counted(candidateArm), counted(primary), guardrails);
   return { candidate, primary, judgement, evidence: evidenceOf(judgement, null) };
 }
 
 /** A canary, plus the sample-ratio check of its split. */
-function compareCanary(primary: string, candidate: string, percent: number, guardrails: Guardrails, counted: Counted): Comparison {
+function compareCanary(primary: string, candidate: string, percent: number, guardrails: Judged, counted: Counted): Comparison {
   const comparison = compare(primary, candidate, guardrails, counted);
   const [c, p] = [counted(candidate).split, counted(primary).split];
   // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
@@ -243,7 +315,7 @@ function compareCanary(primary: string, candidate: string, percent: number, guar
   const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (chi-square p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (anytime-valid p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
   return comparison;
 }
@@ -277,14 +349,14 @@ function checkBanditSplit(arms: string[], minShare: number, counted: Counted): B
 }
 
 /** Each shadow on its `:shadow` statistics; the one that says most is shown: a failing one, then a passing one. */
-function compareShadows(primary: string, shadows: string[], guardrails: Guardrails, counted: Counted): Comparison {
+function compareShadows(primary: string, shadows: string[], guardrails: Judged, counted: Counted): Comparison {
   const order: GuardrailJudgement['verdict'][] = ['fail', 'pass', 'inconclusive', 'waiting', 'continue'];
   const compared = shadows.map((shadow) => compare(primary, shadow, guardrails, counted, statsArm(shadow, 'shadow')));
   return compared.sort((a, b) => order.indexOf(a.judgement.verdict) - order.indexOf(b.judgement.verdict))[0];
 }
 
 /** What a verdict does under guardrails alone (`onFail`, `onPass`). */
-function onGuardrails(state: RolloutState, guardrails: Guardrails, { candidate, primary, judgement, evidence, mismatch }: Comparison): RolloutStep {
+function onGuardrails(state: RolloutState, guardrails: Judged, { candidate, primary, judgement, evidence, mismatch }: Comparison): RolloutStep {
   if (mismatch) return finish(state, 'paused', evidence, [mismatch], { action: 'pause', reason: mismatch, candidate, primary, evidence });
   const reasons = judgement.reasons;
   const reason = reasons.join('; ');
@@ -324,7 +396,7 @@ const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n:
  * advances after its seconds; one without waits for `resume`: advancing into it writes
  * the status paused.
  */
-function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted, now: Date): RolloutStep {
+function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Judged, state: RolloutState, counted: Counted, now: Date): RolloutStep {
   const { index, step } = currentStep(plan, spec.status);
   const kind = planStepKind(step);
   const { primary, candidate } = plan;
@@ -402,7 +474,7 @@ function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Gua
  * whose error rate or latency fails against the best arm (highest mean reward among
  * arms with `minSamples`) is vetoed (its status), one per pass, and held at the floor share.
  */
-function judgeBandit(spec: DeploymentSpec, bandit: BanditStrategySpec, guardrails: Guardrails, state: RolloutState, counted: Counted): RolloutStep {
+function judgeBandit(spec: DeploymentSpec, bandit: BanditStrategySpec, guardrails: Judged, state: RolloutState, counted: Counted): RolloutStep {
   const vetoed = new Set(spec.status?.vetoed ?? []);
   const arms = spec.variants.map((variant) => ({ name: variant.name, record: counted(variant.name) }));
   const n = Object.fromEntries(arms.map((arm) => [arm.name, arm.record.rewards.count]));

@@ -10,7 +10,9 @@ import {
   regularizedUpperGamma,
   sampleRatioMismatch,
   SRM_P_THRESHOLD,
+  unitSampled,
 } from './srm';
+import { assignCanary } from './canary';
 import { chooseArm, fallbackArm, type Weights } from './weights';
 
 describe(logGamma.name, () => {
@@ -55,31 +57,27 @@ describe(chiSquareUpperTail.name, () => {
 });
 
 describe(sampleRatioMismatch.name, () => {
-  it('finds no mismatch in an exact split', () => {
-    expect(sampleRatioMismatch({ v1: 900, v2: 100 }, { v1: 0.9, v2: 0.1 })).toEqual({ chi2: 0, df: 1, p: 1 });
+  // Reference values: ln BF = lnΓ(k) − lnΓ(k + n) + Σ [lnΓ(kθ_i + x_i) − lnΓ(kθ_i) − x_i ln θ_i], k = 100,
+  // computed with scipy.special.gammaln (not the Lanczos approximation used here).
+  it.each([
+    [{ v2: 150, v1: 850 }, { v2: 0.1, v1: 0.9 }, 9.867116863294541],
+    [{ v2: 130, v1: 870 }, { v2: 0.1, v1: 0.9 }, 2.9099359288757114],
+    [{ v2: 100, v1: 900 }, { v2: 0.1, v1: 0.9 }, -1.2066048002134266],
+    [{ a: 120, b: 90, c: 90 }, { a: 0.5, b: 0.25, c: 0.25 }, 3.0664634016868604],
+    [{ a: 51000, b: 49000 }, { a: 0.5, b: 0.5 }, 16.52467432501726],
+  ])('is the Dirichlet-multinomial Bayes factor of %j against %j', (observed, shares, logBayesFactor) => {
+    const test = sampleRatioMismatch(observed as Record<string, number>, shares as Record<string, number>)!;
+    expect(test.logBayesFactor).toBeCloseTo(logBayesFactor, 6);
+    expect(test.p).toBeCloseTo(Math.min(1, Math.exp(-logBayesFactor)), 9);
   });
 
-  it('computes Pearson chi-square: 5100/4900 against 50/50 is χ² = 4, p = 0.0455', () => {
-    const test = sampleRatioMismatch({ a: 5100, b: 4900 }, { a: 0.5, b: 0.5 })!;
-    expect(test.chi2).toBeCloseTo(4, 12);
-    expect(test.df).toBe(1);
-    expect(test.p).toBeCloseTo(0.0455, 4);
-    expect(test.p).toBeGreaterThan(SRM_P_THRESHOLD);
-  });
-
-  it('flags a canary that gets 15 % instead of 10 %', () => {
-    // χ² = 50²/900 + 50²/100 = 27.8
-    const test = sampleRatioMismatch({ v1: 850, v2: 150 }, { v1: 0.9, v2: 0.1 })!;
-    expect(test.chi2).toBeCloseTo(27.778, 3);
-    expect(test.p).toBeLessThan(SRM_P_THRESHOLD);
-  });
-
-  it('has one degree of freedom less than the arms expected to be served', () => {
-    expect(sampleRatioMismatch({ a: 100, b: 100, c: 100 }, { a: 0.5, b: 0.25, c: 0.25 })!.df).toBe(2);
+  it('flags a canary that gets 15 % instead of 10 % of 1000 units, not one that gets 13 %', () => {
+    expect(sampleRatioMismatch({ v1: 850, v2: 150 }, { v1: 0.9, v2: 0.1 })!.p).toBeLessThan(SRM_P_THRESHOLD);
+    expect(sampleRatioMismatch({ v1: 870, v2: 130 }, { v1: 0.9, v2: 0.1 })!.p).toBeGreaterThan(SRM_P_THRESHOLD);
   });
 
   it('renormalises shares that do not quite sum to 1', () => {
-    expect(sampleRatioMismatch({ v1: 900, v2: 100 }, { v1: 0.899, v2: 0.1 })!.p).toBeGreaterThan(0.9);
+    expect(sampleRatioMismatch({ v1: 900, v2: 100 }, { v1: 0.899, v2: 0.1 })!.p).toBe(1);
   });
 
   it('gives p = 0 for traffic on an arm expected to get none, listed or not', () => {
@@ -92,6 +90,46 @@ describe(sampleRatioMismatch.name, () => {
     expect(sampleRatioMismatch({ v1: 0, v2: 0 }, { v1: 0.5, v2: 0.5 })).toBeUndefined();
     expect(sampleRatioMismatch({}, { v1: 0.5, v2: 0.5 })).toBeUndefined();
   });
+
+  it('looked at after every unit, pauses a correct 10 % split in ≤ 1 % of 200 runs of 5000 units; chi-square at 0.01 so peeked at does more', () => {
+    const rng = seededRng(11);
+    let [paused, chiSquarePaused] = [0, 0];
+    for (let run = 0; run < 200; run++) {
+      const counts = { canary: 0, primary: 0 };
+      let [flagged, chiFlagged] = [false, false];
+      for (let unit = 1; unit <= 5000 && !(flagged && chiFlagged); unit++) {
+        counts[rng() < 0.1 ? 'canary' : 'primary']++;
+        if (unit < 100) continue;
+        flagged ||= sampleRatioMismatch(counts, { canary: 0.1, primary: 0.9 })!.p < 0.01;
+        const expected = 0.1 * unit;
+        chiFlagged ||= chiSquareUpperTail((counts.canary - expected) ** 2 / expected + (counts.canary - expected) ** 2 / (unit - expected), 1) < 0.01;
+      }
+      paused += +flagged;
+      chiSquarePaused += +chiFlagged;
+    }
+    // Ville: P(ever p < 0.01) ≤ 0.01, so more than 6 of 200 has probability < 1.5 %.
+    expect(paused).toBeLessThanOrEqual(6);
+    expect(chiSquarePaused).toBeGreaterThan(6);
+  });
+});
+
+describe(unitSampled.name, () => {
+  it('keeps about 1 in `every` unit keys, always the same ones', () => {
+    const keys = Array.from({ length: 20000 }, (_, i) => `user-${i}`);
+    const kept = keys.filter((key) => unitSampled(key, 10));
+    expect(kept.length).toBeGreaterThan(1800);
+    expect(kept.length).toBeLessThan(2200);
+    expect(keys.filter((key) => unitSampled(key, 10))).toEqual(kept);
+    expect(keys.every((key) => unitSampled(key, 1))).toBe(true);
+    expect(() => unitSampled('user-1', 0)).toThrow(RangeError);
+  });
+
+  it('keeps canary and primary units in their shares: the subsample does not follow the split', () => {
+    const keys = Array.from({ length: 50000 }, (_, i) => `user-${i}`);
+    const kept = keys.filter((key) => unitSampled(key, 5));
+    const canary = kept.filter((key) => assignCanary('churn', key, 10) === 'canary').length;
+    expect(sampleRatioMismatch({ canary, primary: kept.length - canary }, { canary: 0.1, primary: 0.9 })!.p).toBeGreaterThan(SRM_P_THRESHOLD);
+  });
 });
 
 describe(propensityMismatch.name, () => {
@@ -101,9 +139,9 @@ describe(propensityMismatch.name, () => {
   it("is Pearson's chi-square of the arm against the rest at a fixed split, times the arms", () => {
     // 850 of 1000 at a 90/10 split: χ² = 27.78, for either arm.
     const test = propensityMismatch(1000, { v1: fixed(850, 0.9), v2: fixed(150, 0.1) }, 0.01)!;
-    const pearson = sampleRatioMismatch({ v1: 850, v2: 150 }, { v1: 0.9, v2: 0.1 })!;
-    expect(test.z ** 2).toBeCloseTo(pearson.chi2, 9);
-    expect(test.p).toBeCloseTo(2 * pearson.p, 12);
+    const chi2 = 50 ** 2 / 900 + 50 ** 2 / 100;
+    expect(test.z ** 2).toBeCloseTo(chi2, 9);
+    expect(test.p).toBeCloseTo(2 * chiSquareUpperTail(chi2, 1), 12);
     expect(test.p).toBeLessThan(SRM_P_THRESHOLD);
     // 5100/4900 at 50/50: |z| = 2, p = 2 · 0.0455.
     const even = propensityMismatch(10000, { a: fixed(5100, 0.5), b: fixed(4900, 0.5) }, 0.01)!;

@@ -5,6 +5,8 @@
  * Sample Ratio Mismatch in Online Controlled Experiments", KDD 2019).
  */
 
+import { murmur3 } from './canary';
+
 /** p below which the served shares are taken to differ from the configured ones (docs/statistics.md, "Sample ratio mismatch"). */
 export const SRM_P_THRESHOLD = 0.001;
 
@@ -77,34 +79,72 @@ export function chiSquareUpperTail(x: number, df: number): number {
 }
 
 export interface SampleRatioTest {
-  chi2: number;
-  df: number;
+  /** ln of the Dirichlet-multinomial Bayes factor against the configured shares. */
+  logBayesFactor: number;
+  /** Anytime-valid p-value, min(1, 1 / Bayes factor): looking at every pass does not make it smaller by chance. */
   p: number;
 }
 
 /**
- * Chi-square goodness of fit of observed counts per arm against expected shares (which sum to 1 over the arms given; arms with expected share 0 and observed > 0 give p = 0). undefined when fewer than 2 arms or no observations.
+ * Prior concentration of the Dirichlet mixture, α_i = k · share_i: the prior is centred on
+ * the configured shares, with the weight of k observations. k = 100 is the default of
+ * Lindon & Malek's own implementation (savvi, `Multinomial(alpha, theta_0, k=100)`).
+ */
+export const SRM_PRIOR_CONCENTRATION = 100;
+
+/**
+ * Sample ratio mismatch of counts of *randomisation units* per arm (distinct unit keys,
+ * and each request without a unit key as a unit of its own) against the configured shares
+ * (which sum to 1 over the arms given; arms with expected share 0 and observed > 0 give p = 0).
+ * undefined when fewer than 2 arms or no observations.
  *
- * Pearson's statistic Σ (O − E)² / E with E = share · total, df = (arms expected to be
- * served) − 1 (Pearson 1900; the check Fabijan et al. 2019 recommend). Shares are renormalised over the arms given, so
- * shares that sum to 0.999 from rounding do not show up as a mismatch. An arm observed but
- * absent from `expectedShares` counts as expected share 0.
+ * The anytime-valid multinomial test of Lindon & Malek ("Anytime-Valid Inference for
+ * Multinomial Count Data", NeurIPS 2022): under H0 each new unit falls in arm i with
+ * probability θ_i (the split hashes units independently of when they come), and the
+ * Bayes factor of a Dirichlet(α) mixture against θ,
+ *
+ *   BF_n = Γ(Σα) / Γ(Σα + n) · Π_i Γ(α_i + x_i) / Γ(α_i) / Π_i θ_i^{x_i},
+ *
+ * is a nonnegative martingale with mean 1 under H0. By Ville's inequality
+ * P(ever BF_n ≥ 1/p) ≤ p, so p_n = min(1, 1/BF_n) may be looked at after every unit and
+ * the check still pauses a correct split with probability ≤ SRM_P_THRESHOLD over the whole
+ * comparison. Pearson's chi-square, repeated at every look, does not bound that; and it
+ * counted requests, which a sticky split does not randomise: a few heavy units then look
+ * like a mismatch with nothing broken. Shares are renormalised over the arms given, so
+ * shares that sum to 0.999 from rounding do not show up as a mismatch.
  */
 export function sampleRatioMismatch(observed: Record<string, number>, expectedShares: Record<string, number>): SampleRatioTest | undefined {
   const arms = [...new Set([...Object.keys(expectedShares), ...Object.keys(observed)])];
   const total = arms.reduce((sum, arm) => sum + (observed[arm] ?? 0), 0);
   const shareTotal = arms.reduce((sum, arm) => sum + Math.max(0, expectedShares[arm] ?? 0), 0);
   if (arms.length < 2 || !(total > 0) || !(shareTotal > 0)) return undefined;
-  const expectedArms = arms.filter((arm) => (expectedShares[arm] ?? 0) > 0);
-  const df = Math.max(1, expectedArms.length - 1);
   // Traffic on an arm that should get none is a mismatch whatever the counts: no share explains it.
-  if (arms.some((arm) => !((expectedShares[arm] ?? 0) > 0) && (observed[arm] ?? 0) > 0)) return { chi2: Infinity, df, p: 0 };
-  if (expectedArms.length < 2) return { chi2: 0, df, p: 1 };
-  const chi2 = expectedArms.reduce((sum, arm) => {
-    const expected = (expectedShares[arm] / shareTotal) * total;
-    return sum + ((observed[arm] ?? 0) - expected) ** 2 / expected;
-  }, 0);
-  return { chi2, df, p: chiSquareUpperTail(chi2, df) };
+  if (arms.some((arm) => !((expectedShares[arm] ?? 0) > 0) && (observed[arm] ?? 0) > 0)) return { logBayesFactor: Infinity, p: 0 };
+  const expectedArms = arms.filter((arm) => (expectedShares[arm] ?? 0) > 0);
+  if (expectedArms.length < 2) return { logBayesFactor: 0, p: 1 };
+  let logBayesFactor = logGamma(SRM_PRIOR_CONCENTRATION) - logGamma(SRM_PRIOR_CONCENTRATION + total);
+  for (const arm of expectedArms) {
+    const share = expectedShares[arm] / shareTotal;
+    const prior = SRM_PRIOR_CONCENTRATION * share;
+    const count = observed[arm] ?? 0;
+    logBayesFactor += logGamma(prior + count) - logGamma(prior) - count * Math.log(share);
+  }
+  return { logBayesFactor, p: Math.min(1, Math.exp(-logBayesFactor)) };
+}
+
+/** Seed of the unit subsample's hash: not the split's (`bucketOf`, seed 0), so which units are counted says nothing of their arm. */
+const UNIT_SAMPLE_SEED = 0x5a3c_19e7;
+
+/**
+ * Whether the distinct-unit count keeps `unitKey` when it counts a deterministic 1 in
+ * `every` of them: the same answer in every process and at every request, so a unit is
+ * counted once or never. Under a correct split the sampled units are still split in the
+ * configured shares (the two hashes are independent), so `sampleRatioMismatch` stays valid
+ * on them, with `every` times fewer units to see a mismatch by.
+ */
+export function unitSampled(unitKey: string, every: number): boolean {
+  if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`every must be a whole number ≥ 1, got ${every}`);
+  return murmur3(unitKey, UNIT_SAMPLE_SEED) % every === 0;
 }
 
 /**

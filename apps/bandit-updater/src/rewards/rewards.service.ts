@@ -3,13 +3,15 @@ import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
 import { ArmStatsStore, RewardRecord } from '@switchyard/store';
 import { countEach } from '@switchyard/runtime';
-import { countsInArmStatistics, RewardOutcome } from '@switchyard/strategies';
+import { cohortArm, countsInArmStatistics, RewardOutcome } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
+import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
 
 /**
- * Turns a batch of joined events (one partition) into reward statistics: validated, then
+ * Turns a batch of joined events (one partition) into reward statistics (an arm's totals,
+ * and the same by the step and slot of time that served them): validated, then
  * applied per deployment by scripts that skip what the deployment's position for the
  * partition says was taken in, and advance it with the increments. The batch's offsets
  * are committed only after this resolves, so a crash replays the batch, and the
@@ -28,6 +30,7 @@ export class RewardsService {
     private readonly stats: ArmStatsStore,
     private readonly snapshots: WeightSnapshots,
     private readonly arms: ArmReconciler,
+    private readonly env: BanditUpdaterEnv,
   ) {}
 
   async onJoined(batch: InboundBatch): Promise<BatchOutcome> {
@@ -43,13 +46,15 @@ export class RewardsService {
       updaterMetrics.fallbacksSkipped.inc({ deployment: value.deployment });
       return false;
     });
-    const records: RewardRecord[] = credited.map(({ message: { offset }, value: { deployment, variant, role, specVersion, reward } }) => ({
+    // Also under the step that served it (its cohort), however late its label came.
+    const records: RewardRecord[] = credited.map(({ message: { offset }, value }) => ({
       offset,
-      deployment,
-      variant,
-      role,
-      specVersion,
-      reward,
+      deployment: value.deployment,
+      variant: value.variant,
+      role: value.role,
+      specVersion: value.specVersion,
+      reward: value.reward,
+      cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
     }));
 
     const outcomes = await this.stats.applyRewards(batch.partition, records, false);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
-import { InboundMessage, KafkaClient, parseBatch, readTopicRange } from '@switchyard/messaging';
+import { InboundMessage, KafkaClient, parseBatch, readTopicRange, skipRejected } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, RecentPairs, reportCounts } from '@switchyard/strategies';
@@ -12,6 +12,8 @@ import { EXPIRY_GRACE_SECONDS, feedbackRecord, joinTiming, predictionRecord } fr
 const LOCK_MS = 30000;
 /** Longest read of one topic while rebuilding (the prediction topics are read from their log start). */
 const READ_TIMEOUT_MS = 30 * 60 * 1000;
+/** The `reader` label of the records this rebuild skips (the joiner dead-lettered them when they came). */
+const REBUILD = 'join-state-rebuild';
 
 /**
  * Rebuilds the join state and the report counters from Kafka when Redis lost them (a
@@ -99,7 +101,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     for (const topic of [topics.predictions, topics.shadowPredictions]) {
       const recent = new Map<number, RecentPairs>();
       const { ranges } = await this.read(topic, undefined, async (messages) => {
-        const { accepted } = parseBatch(PredictionEvent, messages, 'prediction event');
+        const { accepted, rejected } = parseBatch(PredictionEvent, messages, 'prediction event');
+        skipRejected(rejected, REBUILD, this.logger);
         const replay: { record: PredictionRecord; atMs: number }[] = [];
         for (const { message, value } of accepted) {
           const atMs = Number(message.timestamp);
@@ -123,7 +126,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
 
     let feedback = 0;
     await this.read(topics.feedback, sinceMs, async (messages) => {
-      const { accepted } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
+      const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
+      skipRejected(rejected, REBUILD, this.logger);
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
       await this.state.recordFeedback(
         accepted.map(({ message, value }) => feedbackRecord(message, value)),
@@ -135,7 +139,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
 
     let claims = 0;
     await this.read(topics.joined, sinceMs - EXPIRY_GRACE_SECONDS * 1000, async (messages) => {
-      const { accepted } = parseBatch(JoinedEvent, messages, 'joined event');
+      const { accepted, rejected } = parseBatch(JoinedEvent, messages, 'joined event');
+      skipRejected(rejected, REBUILD, this.logger);
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
       await this.state.restoreClaims(
         accepted.map(({ value }) => ({ requestId: value.requestId, pair: pairField(value) })),

@@ -6,7 +6,7 @@ import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { SpecLog } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { armRecords, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, splitKey, withDecision } from '@switchyard/strategies';
+import { armCounts, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, splitKey, withDecision } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
 import { rolloutMetrics } from './rollout.metrics';
 
@@ -74,8 +74,8 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     let state = stored.state;
     if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
 
-    const [counters, rewards] = await Promise.all([this.reports.read(spec.name), this.rewards.read(spec.name)]);
-    const step = reconcileRollout(spec, state, armRecords(counters, rewards, splitKey(spec.version, spec.status?.step)), new Date());
+    const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
+    const step = reconcileRollout(spec, state, { arms: armCounts(counters, splitKey(spec.version, spec.status?.step)), cohorts }, new Date());
     if (!step) return 'judged';
     for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {

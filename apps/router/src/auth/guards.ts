@@ -49,3 +49,76 @@ export class FeedbackGuard implements CanActivate {
     return true;
   }
 }
+
+/** The keys that may read: READ_API_KEY's, and ADMIN_API_KEY's (whoever may change deployments may read them). */
+function readOrAdminKeys(env: RouterEnv): BearerKeys {
+  return new BearerKeys([env.READ_API_KEY, env.ADMIN_API_KEY].filter(Boolean).join(','));
+}
+
+/**
+ * Reads (the deployments, their history and verdicts, Flagger's hooks): open while
+ * READ_API_KEY is unset, as they always were; once it is set, they need one of its keys or
+ * an admin key.
+ */
+@Injectable()
+export class ReadGuard implements CanActivate {
+  private readonly readKeys: BearerKeys;
+  private readonly keys: BearerKeys;
+
+  constructor(env: RouterEnv) {
+    this.readKeys = new BearerKeys(env.READ_API_KEY);
+    this.keys = readOrAdminKeys(env);
+  }
+
+  /** What the caller presented, as an `Authorization` header value. */
+  protected credential(context: ExecutionContext): unknown {
+    return authorization(context);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.readKeys.configured && !this.keys.accepts(this.credential(context))) {
+      throw new UnauthorizedException('reads need "Authorization: Bearer <READ_API_KEY>" (or the admin key)');
+    }
+    return true;
+  }
+}
+
+/**
+ * Flagger's webhooks: Flagger sends no headers of the Canary's choosing (fluxcd/flagger
+ * pkg/controller/webhook.go sets only Content-Type), only the webhook's `metadata`, so the
+ * key comes as `metadata.token` (the name Flagger's own docs use), else as a header.
+ */
+@Injectable()
+export class FlaggerReadGuard extends ReadGuard {
+  protected override credential(context: ExecutionContext): unknown {
+    const token = (context.switchToHttp().getRequest().body as { metadata?: { token?: unknown } } | undefined)?.metadata?.token;
+    return typeof token === 'string' ? `Bearer ${token}` : authorization(context);
+  }
+}
+
+/**
+ * `evaluate` reads the whole logged traffic of a deployment from Kafka: it always needs a
+ * key, a read key or an admin key. A router with neither refuses it, as it refuses the
+ * control plane, unless ADMIN_AUTH=off opened both on purpose.
+ */
+@Injectable()
+export class EvaluateGuard implements CanActivate {
+  private readonly keys: BearerKeys;
+  private readonly open: boolean;
+
+  constructor(env: RouterEnv) {
+    this.keys = readOrAdminKeys(env);
+    this.open = env.ADMIN_AUTH === 'off' && !this.keys.configured;
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.open) return true;
+    if (!this.keys.configured) {
+      throw new UnauthorizedException(
+        'evaluate is closed: this router has neither READ_API_KEY nor ADMIN_API_KEY (npm run up writes an admin key to .switchyard/admin-key; ADMIN_AUTH=off opens it for local experiments)',
+      );
+    }
+    if (!this.keys.accepts(authorization(context))) throw new UnauthorizedException('evaluate needs "Authorization: Bearer <READ_API_KEY>" or the admin key');
+    return true;
+  }
+}

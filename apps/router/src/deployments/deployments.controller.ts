@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post
 import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
-import { AdminGuard } from '../auth/guards';
+import { AdminGuard, ReadGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
 import { HistoryService } from '../history/history.service';
 
@@ -17,12 +17,16 @@ export class DeploymentsController {
   ) {}
 
   @Get()
+  @UseGuards(ReadGuard)
+  @ApiBearerAuth()
   @ApiOperation({ summary: 'every deployment spec' })
   async list() {
     return { deployments: await this.deployments.list() };
   }
 
   @Get(':name')
+  @UseGuards(ReadGuard)
+  @ApiBearerAuth()
   @ApiOperation({ summary: 'a spec with its report per variant and role, and its guardrails or plan block' })
   get(@Param('name') name: string) {
     return this.deployments.getWithReport(checkName(name));
@@ -30,6 +34,8 @@ export class DeploymentsController {
 
   /** Split, reward and decision series from `deployment-events` (see HistoryService). */
   @Get(':name/history')
+  @UseGuards(ReadGuard)
+  @ApiBearerAuth()
   @ApiOperation({ summary: 'split, reward and decision series read from the deployment-events topic' })
   history(@Param('name') name: string) {
     return this.histories.history(checkName(name));

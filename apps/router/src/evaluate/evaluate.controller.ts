@@ -1,5 +1,7 @@
-import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import { validateEvaluateBody } from '@switchyard/contracts';
+import { EvaluateGuard } from '../auth/guards';
 import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { EvaluateService } from './evaluate.service';
 
@@ -9,6 +11,8 @@ export class EvaluateController {
 
   /** Off-policy evaluation: what `policy` would have earned on the deployment's logged traffic. */
   @Post(':name/evaluate')
+  @UseGuards(EvaluateGuard)
+  @ApiBearerAuth()
   @HttpCode(200)
   async evaluate(@Param('name') name: string, @Body() body: unknown) {
     const deployment = checkName(name);

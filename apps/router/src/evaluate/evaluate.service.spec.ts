@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { DeploymentSpec, EvaluateBody } from '@switchyard/contracts';
+import { DeploymentSpec, EvaluateBody, EvaluateResponse } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange, TopicRangeOptions, TopicRangeResult } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import { EvaluateService } from './evaluate.service';
@@ -40,6 +40,26 @@ describe(EvaluateService.name, () => {
     const outcome = await sut.evaluate('churn', body);
 
     expect(outcome).toMatchObject({ ok: true, value: { deployment: 'churn', n: 40, estimate: 0.5, scanned: 41, scanMs: 5, target: { v1: 1 } } });
+  });
+
+  it('answers every estimator, each with its interval and ESS', async () => {
+    rangeOf(Array.from({ length: 40 }, (_, i) => joined('churn', i % 2)));
+    const sut = setUp();
+
+    const outcome = await sut.evaluate('churn', body);
+
+    // On-policy (every weight 1), 20 of 40 rewarded. No context: the reward model is each
+    // variant's ridge mean, cross-fitted over 5 folds of 8 (4 rewarded each), so every
+    // sample's q̂ = 16 / (32 + λ) = 16/33, which is DM; DR and SNDR correct it back to 0.5.
+    const { estimators } = (outcome as { value: EvaluateResponse }).value;
+    expect(Object.keys(estimators).sort()).toEqual(['dm', 'dr', 'ips', 'sndr', 'snips']);
+    expect(estimators.dm.estimate).toBeCloseTo(16 / 33, 12);
+    for (const method of ['snips', 'ips', 'dr', 'sndr'] as const) expect(estimators[method].estimate).toBeCloseTo(0.5, 12);
+    for (const answer of Object.values(estimators)) {
+      expect(answer.ess).toBeCloseTo(40, 9);
+      expect(answer.low).toBeLessThan(answer.estimate);
+      expect(answer.high).toBeGreaterThan(answer.estimate);
+    }
   });
 
   it('fails with not-found for an unknown deployment, before any scan', async () => {

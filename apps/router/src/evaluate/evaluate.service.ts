@@ -1,11 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EvaluateBody, EvaluateResponse, Role, ROLES } from '@switchyard/contracts';
+import { EvaluateBody, EvaluateResponse, OFF_POLICY_ESTIMATORS, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, readTopicRange } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import {
-  estimatePolicyValue,
+  evaluateOffPolicy,
   evaluationRefusals,
   exclusionOf,
+  fixedPolicy,
   LoggedSample,
   meanImportanceWeight,
   targetProbabilities,
@@ -76,10 +77,23 @@ export class EvaluateService {
       return { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length };
     }
     const level = body.level ?? 0.95;
-    const result = estimatePolicyValue(samples, target, { z: zOfLevel(level) });
+    const z = zOfLevel(level);
+    // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
+    const { estimates } = evaluateOffPolicy(
+      samples.map((s) => ({ ...s, x: NO_CONTEXT })),
+      fixedPolicy(target),
+      { z },
+    );
+    const estimators = Object.fromEntries(
+      OFF_POLICY_ESTIMATORS.map((method) => {
+        const { estimate, low, high, ess } = estimates[method];
+        return [method, { estimate, low, high, ess }];
+      }),
+    ) as EvaluateResponse['estimators'];
     return success({
       deployment: name,
-      ...result,
+      ...estimates.snips, // SNIPS is the top-level answer
+      estimators,
       meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
       level,
       excluded,
@@ -91,6 +105,9 @@ export class EvaluateService {
     });
   }
 }
+
+/** The context of an event that logged none: the intercept alone. */
+const NO_CONTEXT: readonly number[] = [1];
 
 const BUSY: Failure = { ok: false, error: 'busy', message: 'an evaluation is already running on this router; retry later' };
 
@@ -105,17 +122,15 @@ interface JoinedFields {
 
 /**
  * The few fields the estimators need, checked by hand: class-validator on every event
- * of a million-event scan would cost more than the scan. An event that is not JSON or
- * lacks them is skipped (the bandit updater sends such messages to the DLQ).
+ * of a million-event scan would cost more than the scan. An event that is not JSON (read
+ * as every consumer reads it: bounded, finite numbers) or lacks them is skipped (the
+ * bandit updater sends such messages to the DLQ).
  */
 function parseJoined(value: Buffer | null): JoinedFields | undefined {
   if (!value) return undefined;
-  let event: Partial<JoinedFields> & { type?: unknown };
-  try {
-    event = JSON.parse(value.toString());
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJsonBytes(value);
+  if (!parsed.ok) return undefined;
+  const event = parsed.value as (Partial<JoinedFields> & { type?: unknown }) | null;
   if (event === null || typeof event !== 'object' || event.type !== 'joined') return undefined;
   if (typeof event.deployment !== 'string' || typeof event.variant !== 'string' || !ROLES.includes(event.role as Role)) return undefined;
   if (typeof event.probability !== 'number' || typeof event.reward !== 'number') return undefined;

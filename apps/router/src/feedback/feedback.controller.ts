@@ -2,6 +2,8 @@ import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
+import { explicitRewardProblem } from '@switchyard/strategies';
+import { DeploymentCache } from '../deployments/deployment.cache';
 import { FeedbackGuard } from '../auth/guards';
 import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
@@ -10,7 +12,10 @@ import { routerMetrics } from '../router.metrics';
 @ApiTags('feedback')
 @Controller('v1/feedback')
 export class FeedbackController {
-  constructor(private readonly kafka: KafkaClient) {}
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly deployments: DeploymentCache,
+  ) {}
 
   @Post()
   @UseGuards(FeedbackGuard)
@@ -40,6 +45,10 @@ export class FeedbackController {
       const problem = feedbackProblem(result.value);
       if (problem) problems.push(at(problem));
       const { requestId, deployment, label, reward } = result.value;
+      // Only a deployment it names has a range to hold it to now; the joiner holds the others to theirs.
+      const spec = deployment === undefined ? undefined : this.deployments.get(deployment)?.reward;
+      const outside = spec?.type === 'explicit' && reward !== undefined ? explicitRewardProblem(spec, reward) : undefined;
+      if (outside) problems.push(at(outside));
       return { ...envelope('feedback'), requestId, deployment, label, reward } as FeedbackEvent;
     });
     // All or nothing: a client retrying a partly bad batch must not duplicate the good part.

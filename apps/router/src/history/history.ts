@@ -1,4 +1,4 @@
-import { DecisionEvent, DeploymentEvent, type DeploymentStatus, EVENT_TYPES, type StrategySpec, validatePlain } from '@switchyard/contracts';
+import { DecisionEvent, DeploymentEvent, type DeploymentStatus, EVENT_TYPES, parseJson, type StrategySpec, validatePlain } from '@switchyard/contracts';
 import { ArmStats, configuredShares, meanConfidenceInterval } from '@switchyard/strategies';
 
 /**
@@ -141,12 +141,9 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
  * out of the series, not ours to judge.
  */
 export function decodeHistoryEvent(value: string | null): (HistoryEvent & { deployment: string }) | undefined {
-  let plain: unknown;
-  try {
-    plain = JSON.parse(value ?? '');
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJson(value ?? '');
+  if (!parsed.ok) return undefined;
+  const plain = parsed.value;
   const type = (plain as { type?: unknown } | null)?.type;
   const checked =
     type === EVENT_TYPES.decision ? validatePlain(DecisionEvent, plain) : type === EVENT_TYPES.deployment ? validatePlain(DeploymentEvent, plain) : undefined;

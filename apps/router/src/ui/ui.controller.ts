@@ -11,7 +11,9 @@ const FILES = ['index.html', 'dashboard.js', 'dashboard.css'];
 
 /**
  * The live dashboard at `/ui`: static HTML and vanilla JS that poll the router's own API
- * (`/v1/deployments`, `/v1/deployments/{name}`, `/v1/deployments/{name}/history`).
+ * (`/v1/deployments`, `/v1/deployments/{name}`, `/v1/deployments/{name}/history`). The
+ * files hold no data and stay open: a browser opening the page sends no key, so where
+ * READ_API_KEY is set the page asks for one and its API calls carry it (`ReadGuard`).
  */
 @ApiExcludeController()
 @Controller('ui')

@@ -7,6 +7,11 @@
 -- Runs after join-ready.lua, join-seen.lua and join-scope.lua.
 -- KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
 -- record: deployment or '', JSON, ttl, now, requestId, token.
+-- Refused whole (args.lua) before any write when a record's ttl, time or request id is not one.
+if (#ARGV - 2) % 6 ~= 0 then return refuse('joinFeedback: 6 arguments per record expected') end
+for a = 2, #ARGV - 1, 6 do
+  if not (isDuration(ARGV[a + 3]) and finiteNumber(ARGV[a + 4]) and ARGV[a + 5] ~= '') then return refuse('joinFeedback: record of ' .. ARGV[a + 5] .. ' needs a ttl, a time and a request id') end
+end
 local out = {}
 for a = 2, #ARGV - 1, 6 do
   local scope, token = ARGV[a + 1], ARGV[a + 6]

@@ -5,6 +5,11 @@
 -- Runs after join-ready.lua, join-seen.lua and join-scope.lua.
 -- KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
 -- record: pair, deployment, JSON, ttl, now, requestId, token.
+-- Refused whole (args.lua) before any write when a record's ttl, time or request id is not one.
+if (#ARGV - 2) % 7 ~= 0 then return refuse('joinPredictions: 7 arguments per record expected') end
+for a = 2, #ARGV - 1, 7 do
+  if not (isDuration(ARGV[a + 4]) and finiteNumber(ARGV[a + 5]) and ARGV[a + 6] ~= '') then return refuse('joinPredictions: record of ' .. ARGV[a + 6] .. ' needs a ttl, a time and a request id') end
+end
 local out = {}
 for a = 2, #ARGV - 1, 7 do
   local pair, deployment, token = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7]

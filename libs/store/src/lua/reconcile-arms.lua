@@ -14,6 +14,13 @@
 -- KEYS: stats hash, arms hash, positions hash. ARGV[1]: spec version (0 = the deployment
 -- was deleted); ARGV[2]: time to live (s) of a tombstone; ARGV[3]: incarnation; then
 -- pairs variant, since. Answers the number of arms removed, or -1 for a stale view.
+-- Refused whole (args.lua) before any write when a number is not one.
+if not (isInteger(ARGV[1]) and tonumber(ARGV[1]) >= 0 and isDuration(ARGV[2]) and ARGV[3] and (#ARGV - 3) % 2 == 0) then
+  return refuse('reconcileArms: version, tombstone ttl, incarnation and variant/since pairs expected')
+end
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == '' or not isPositiveInteger(ARGV[i + 1]) then return refuse('reconcileArms: variant ' .. ARGV[i] .. ' needs a positive integer since') end
+end
 local version = tonumber(ARGV[1])
 if version == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])

@@ -2,6 +2,7 @@
 -- slower updater (whose claim expired mid-computation) cannot overwrite newer weights
 -- with older ones. KEYS[1] weights hash; ARGV: expected version, weights JSON,
 -- specVersion, computedAt. Answers the new version, or -1 when another write came first.
+if not (isInteger(ARGV[1]) and ARGV[2] and isPositiveInteger(ARGV[3]) and ARGV[4]) then return refuse('writeWeights: expected version, weights, spec version and time expected') end
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 end
 local version = current + 1

@@ -11,8 +11,21 @@
   const $ = (id) => document.getElementById(id);
   const state = { selected: decodeURIComponent(location.hash.slice(1)) || null, deployment: null, history: null, live: [], liveFor: null };
 
+  // A router with READ_API_KEY answers these reads 401 without a key: the page asks for one
+  // once and keeps it for this tab only (a browser sends no Authorization header of its own).
+  const KEY_ITEM = 'switchyard-read-key';
+  let asked = false;
   async function get(path) {
-    const response = await fetch(path, { headers: { accept: 'application/json' } });
+    const key = sessionStorage.getItem(KEY_ITEM);
+    const response = await fetch(path, { headers: { accept: 'application/json', ...(key && { authorization: `Bearer ${key}` }) } });
+    if (response.status === 401 && !asked) {
+      asked = true;
+      const entered = (prompt('This router needs a read key (READ_API_KEY) or the admin key') || '').trim();
+      if (entered) {
+        sessionStorage.setItem(KEY_ITEM, entered);
+        asked = false;
+      }
+    }
     if (!response.ok) throw new Error(`${path}: ${response.status}`);
     return response.json();
   }

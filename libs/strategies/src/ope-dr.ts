@@ -1,0 +1,203 @@
+import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
+import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
+import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
+import {
+  DEFAULT_MIN_ESS,
+  ipsFromWeights,
+  LoggedSample,
+  ModelOpeMethod,
+  OpeEstimate,
+  OpeMethod,
+  opeSummary,
+  refusalsFromWeights,
+  snipsFromWeights,
+  Z95,
+} from './ope';
+import { seededRng } from './rng';
+import type { Weights } from './weights';
+
+/**
+ * Off-policy evaluation with a reward model: the direct method (DM), doubly robust (DR)
+ * and self-normalised doubly robust (SNDR) estimators, beside IPS and SNIPS on the same
+ * weights, for a target policy that may depend on the request's context.
+ *
+ * The reward model q̂(x, a) is a ridge regression of the reward on the context features,
+ * one per variant, *cross-fitted*: the log is split into K folds and each sample's q̂ is
+ * fit on the other K − 1, so a sample's own reward never enters the model that corrects
+ * it and DR's variance is the plain variance of its terms (Chernozhukov et al., "Double/
+ * debiased machine learning", Econometrics Journal 21, 2018; Kallus & Uehara, "Double
+ * reinforcement learning for efficient off-policy evaluation", JMLR 21, 2020). Ridge
+ * statistics are sums, so the K out-of-fold fits cost one pass: the total minus each fold.
+ *
+ * - DM: V = (1/n) Σᵢ Σₐ π(a|xᵢ) q̂(xᵢ, a). Low variance; biased as far as q̂ is wrong.
+ *   Its interval adds the model's estimation variance (`directModelVariance`) to the
+ *   spread of its terms, but cannot cover a wrong model.
+ * - DR (Dudík, Langford & Li, "Doubly Robust Policy Evaluation and Learning", ICML 2011):
+ *   V = (1/n) Σᵢ [Σₐ π(a|xᵢ) q̂(xᵢ, a) + wᵢ (rᵢ − q̂(xᵢ, aᵢ))], wᵢ = π(aᵢ|xᵢ)/μᵢ. Unbiased
+ *   when the logged propensities are right, whatever q̂; its variance shrinks as far as q̂
+ *   explains the reward.
+ * - SNDR: DR with the correction self-normalised, (Σ wᵢ(rᵢ − q̂ᵢ)) / (Σ wᵢ) in place of
+ *   its mean (Swaminathan & Joachims, "The Self-Normalized Estimator for Counterfactual
+ *   Learning", NeurIPS 2015, for self-normalisation; Kallus & Uehara, "Intrinsically
+ *   efficient, stable, and bounded off-policy evaluation", NeurIPS 2019, for its DR form;
+ *   Open Bandit Pipeline's SelfNormalizedDoublyRobust). Interval by the delta method.
+ *
+ * Intervals are normal, V ± z·s/√n with s the spread of each estimator's terms (its
+ * influence function), like IPS's in ope.ts; DM's adds its model's estimation variance.
+ */
+
+/** A logged decision with the context it was made in. */
+export interface ContextualSample extends LoggedSample {
+  /** The encoded context (`extractContext`), the intercept first; [1] for none. */
+  x: readonly number[];
+}
+
+/** The target policy: its probability of each variant at a context. */
+export type ContextualPolicy = (x: readonly number[]) => Weights;
+
+/** A policy that ignores the context: a fixed strategy's `targetProbabilities`. */
+export function fixedPolicy(target: Weights): ContextualPolicy {
+  return () => target;
+}
+
+/** Cross-fitting folds. @default 5 */
+export const DEFAULT_FOLDS = 5;
+
+export interface ModelOpeOptions {
+  /** @default 5 */
+  folds?: number;
+  /** λ of the reward model. @default 1 */
+  ridge?: number;
+  /** Normal quantile of the intervals. @default 1.96 */
+  z?: number;
+  /** Refusal threshold on the effective sample size. @default 30 */
+  minEss?: number;
+}
+
+export type OffPolicyMethod = OpeMethod | ModelOpeMethod;
+
+export interface OffPolicyEvaluation {
+  /** Why the estimates are not to be trusted; empty when they are (see `refusalsFromWeights`). */
+  refusals: string[];
+  /** Every estimator on the same log; IPS and SNIPS as in ope.ts, with π(aᵢ|xᵢ). */
+  estimates: Record<Exclude<OffPolicyMethod, 'clipped-ips'>, OpeEstimate>;
+  /** The policy's mean probability of each variant over the logged contexts. */
+  target: Weights;
+}
+
+/** Sample i's fold: interleaved, so every fold spans the whole window even when the log is in time order. */
+const foldOf = (i: number, folds: number) => i % folds;
+
+/**
+ * q̂(xᵢ, a) for every sample i and variant a, each from the ridge fit of a's rewards on
+ * the folds other than i's. A variant with no logged reward out of the fold has the
+ * prior's prediction, 0; support refusals keep such a variant out of a trusted answer.
+ */
+export function crossFittedRewards(
+  samples: readonly ContextualSample[],
+  variants: readonly string[],
+  opts: Pick<ModelOpeOptions, 'folds' | 'ridge'> = {},
+): number[][] {
+  const folds = opts.folds ?? DEFAULT_FOLDS;
+  if (!(Number.isInteger(folds) && folds >= 2)) throw new RangeError(`folds must be a whole number ≥ 2, got ${folds}`);
+  const d = samples.length ? samples[0].x.length : 1;
+  const perFold = new Map<string, RidgeStats[]>(variants.map((v) => [v, Array.from({ length: folds }, () => emptyRidgeStats(d))]));
+  samples.forEach((s, i) => {
+    if (s.x.length !== d) throw new RangeError(`every context must have ${d} numbers; sample ${i} has ${s.x.length}`);
+    const stats = perFold.get(s.variant);
+    if (stats) accumulateObservation(stats[foldOf(i, folds)], s.x, s.reward);
+  });
+  const models = new Map<string, RidgeModel[]>(
+    [...perFold].map(([variant, stats]) => {
+      const total = stats.reduce(addRidge);
+      return [variant, stats.map((fold) => fitRidge(subtractRidge(total, fold), { ridge: opts.ridge }))];
+    }),
+  );
+  return samples.map((s, i) => variants.map((v) => predictRidge(models.get(v)![foldOf(i, folds)], s.x)));
+}
+
+/**
+ * The variance DM's estimate owes to the reward model's own estimation error, under the
+ * model's assumptions (linear in the features, noise of constant variance): DM is
+ * Σₐ θ̂ₐᵀmₐ with mₐ = (1/n) Σᵢ π(a|xᵢ)xᵢ, and θ̂ₐ has the posterior covariance σ̂ₐ²Aₐ⁻¹
+ * (ridge.ts), so this part is Σₐ σ̂ₐ²·mₐᵀAₐ⁻¹mₐ, with σ̂ₐ² = RSS/(Σw − d) from the fit on
+ * the whole log. It cannot see the model being wrong (misspecification): that bias is
+ * what DR corrects and DM's interval does not cover.
+ */
+function directModelVariance(samples: readonly ContextualSample[], probabilities: readonly Weights[], variants: readonly string[], ridge?: number): number {
+  const n = samples.length;
+  const d = samples[0].x.length;
+  return variants.reduce((sum, v) => {
+    const stats = emptyRidgeStats(d);
+    const m = new Array<number>(d).fill(0);
+    samples.forEach((s, i) => {
+      if (s.variant === v) accumulateObservation(stats, s.x, s.reward);
+      const p = Object.hasOwn(probabilities[i], v) ? probabilities[i][v] : 0;
+      for (let j = 0; j < d; j++) m[j] += (p * s.x[j]) / n;
+    });
+    const model = fitRidge(stats, { ridge });
+    const noise = model.rss / Math.max(model.weight - d, 1);
+    return sum + noise * ridgeLeverage(model, m);
+  }, 0);
+}
+
+function meanAndSe(terms: readonly number[]): [number, number] {
+  const n = terms.length;
+  const mean = terms.reduce((sum, t) => sum + t, 0) / n;
+  const variance = n > 1 ? terms.reduce((sum, t) => sum + (t - mean) ** 2, 0) / (n - 1) : NaN;
+  return [mean, Math.sqrt(variance / n)];
+}
+
+/** Every estimator of `policy`'s mean reward on the log, and the reasons not to trust them. */
+export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: ContextualPolicy, opts: ModelOpeOptions = {}): OffPolicyEvaluation {
+  const z = opts.z ?? Z95;
+  const n = samples.length;
+  const probabilities = samples.map((s) => policy(s.x));
+  const target: Weights = {};
+  for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share / n;
+  const variants = [...new Set([...Object.keys(target), ...samples.map((s) => s.variant)])];
+  const weights = samples.map((s, i) => (Object.hasOwn(probabilities[i], s.variant) ? probabilities[i][s.variant] : 0) / s.probability);
+  const refusals = refusalsFromWeights(samples, weights, target, { minEss: opts.minEss ?? DEFAULT_MIN_ESS });
+
+  const q = crossFittedRewards(samples, variants, opts);
+  const direct = samples.map((_, i) => variants.reduce((sum, v, k) => sum + (Object.hasOwn(probabilities[i], v) ? probabilities[i][v] : 0) * q[i][k], 0));
+  const residual = samples.map((s, i) => s.reward - q[i][variants.indexOf(s.variant)]);
+  const dr = direct.map((dm, i) => dm + weights[i] * residual[i]);
+  const sumW = weights.reduce((sum, w) => sum + w, 0);
+  const meanW = sumW / n;
+  // SNDR = D̄ + c with c = Σwe/Σw; linearised, its terms are dmᵢ + wᵢ(eᵢ − c)/w̄ (mean D̄).
+  const c = sumW > 0 ? weights.reduce((sum, w, i) => sum + w * residual[i], 0) / sumW : NaN;
+  const sndr = direct.map((dm, i) => dm + (weights[i] * (residual[i] - c)) / meanW);
+
+  const model = (method: ModelOpeMethod, terms: number[], shift = 0, extraVariance = 0): OpeEstimate => {
+    if (!n) return opeSummary(method, weights, NaN, NaN, z);
+    const [mean, se] = meanAndSe(terms);
+    return opeSummary(method, weights, mean + shift, Math.sqrt(se * se + extraVariance), z);
+  };
+  return {
+    refusals,
+    target,
+    estimates: {
+      ips: ipsFromWeights('ips', samples, weights, z),
+      snips: snipsFromWeights(samples, weights, z),
+      dm: n ? model('dm', direct, 0, directModelVariance(samples, probabilities, variants, opts.ridge)) : model('dm', direct),
+      dr: model('dr', dr),
+      sndr: model('sndr', sndr, c),
+    },
+  };
+}
+
+/**
+ * A contextual bandit given by its parameters (its arms' fitted models, frozen) as a
+ * policy to evaluate: its probabilities at each context, floors and vetoes included.
+ * Linear Thompson's are Monte Carlo estimates, drawn with the same seed at every context
+ * so that the policy is a function of the context alone.
+ */
+export function contextualPolicy(
+  algorithm: ContextualBanditAlgorithm,
+  models: readonly ArmModel[],
+  opts: Omit<ContextualOptions, 'rng'> & { seed?: number } = {},
+): ContextualPolicy {
+  const seed = opts.seed ?? 1;
+  return (x) => contextualWeights(algorithm, models, x, { ...opts, rng: seededRng(seed) });
+}
