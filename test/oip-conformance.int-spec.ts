@@ -300,6 +300,12 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       const error = await http('POST', `${modelServer.url}/v2/models/churn-v1/infer`, { inputs: 'x' });
       expect(error.status).toBe(400);
       expect(validators.problems('inference_error_response', error.body)).toEqual([]);
+      // As tritonclient sends it: no Content-Type.
+      const bare = await fetch(`${modelServer.url}/v2/models/churn-v1/infer`, { method: 'POST', body: Buffer.from(JSON.stringify(request)) });
+      expect(bare.status).toBe(200);
+      const broken = await fetch(`${modelServer.url}/v2/models/churn-v1/infer`, { method: 'POST', body: Buffer.from('{"inputs": [') });
+      expect(broken.status).toBe(400);
+      expect(validators.problems('inference_error_response', await broken.json())).toEqual([]);
     });
   });
 });

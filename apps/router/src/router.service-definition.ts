@@ -1,4 +1,4 @@
-import { fastifyJsonBody, ServiceDefinition } from '@switchyard/runtime';
+import { ServiceDefinition } from '@switchyard/runtime';
 import { KafkaClient } from '@switchyard/messaging';
 import { setupOpenApi } from './openapi/openapi';
 import { RouterEnv } from './router.env';
@@ -10,7 +10,5 @@ export const routerService: ServiceDefinition<RouterEnv> = {
   envClass: RouterEnv,
   module: () => RouterModule,
   configure: (app) => setupOpenApi(app),
-  // The Open Inference Protocol's routes read their bodies as before, until they follow the protocol's rules.
-  bodyReaders: [{ prefix: '/v2', read: fastifyJsonBody }],
   consumers: (app, env) => (env.KAFKA_INGRESS === 'true' ? app.get(KafkaClient).consumerServer(env.INGRESS_GROUP, ['requests']) : undefined),
 };

@@ -66,21 +66,6 @@ export function readJsonBody(body: Buffer, request: FastifyRequest): unknown {
   return parsed.value;
 }
 
-/**
- * `/v2` bodies as Fastify and Nest read them before `readJsonBody` (`application/json`
- * by Fastify's JSON parser, nothing else): the Open Inference Protocol's routes keep this
- * until a reader that follows the protocol replaces it.
- */
-export const fastifyJsonBody: BodyReader['read'] = (body, request) => {
-  const contentType = request.headers['content-type'];
-  if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/json') throw new BodyError(415, `Unsupported Media Type: ${contentType}`);
-  let value: unknown;
-  let failure: Error | null = null;
-  request.server.getDefaultJsonParser('error', 'error')(request, body.toString(), (error, parsed) => ((failure = error), (value = parsed)));
-  if (failure) throw failure;
-  return value;
-};
-
 /** Installs the body readers: `readers` for their paths, `readJsonBody` for the others. */
 function readBodies(app: NestFastifyApplication, bodyLimit: number, readers: BodyReader[]): void {
   const fastify = app.getHttpAdapter().getInstance();

@@ -23,6 +23,12 @@ export class OipExceptionFilter extends BaseExceptionFilter {
       adapter.reply(http.getResponse(), { error: messageOf(exception) }, exception.getStatus());
       return;
     }
+    // Fastify's errors and the body reader's (a body that is not JSON, too large) carry their 4xx as `statusCode`.
+    const status = (exception as { statusCode?: unknown } | null)?.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      adapter.reply(http.getResponse(), { error: (exception as Error).message }, status);
+      return;
+    }
     this.logger.error({ err: exception, url }, 'inference failed unexpectedly');
     adapter.reply(http.getResponse(), { error: 'internal error' }, HttpStatus.INTERNAL_SERVER_ERROR);
   }

@@ -20,10 +20,13 @@ import { httpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';
 
-/** The router as an OIP server: what `GET /v2` says. */
+/**
+ * The router as an OIP server, as `GET /v2` says: `version` is the protocol's (the API
+ * it serves), and no extension is listed (binary tensors, shared memory: not served).
+ */
 export const SERVER_METADATA = { name: 'switchyard', version: '2', extensions: [] as string[] };
 
-/** The deployment's name as OIP's `platform` field in model metadata. */
+/** OIP's `platform` of every deployment's model metadata: what serves it, whatever the variants run on. */
 const PLATFORM = 'switchyard';
 
 /** Longest unit key taken from `parameters.unitKey`, as `POST /v1/.../predict` takes it. */
@@ -57,8 +60,8 @@ export class OipService {
   }
 
   /**
-   * Model metadata: the deployment's name, its variants as versions, the tensors of the
-   * variant serving the largest share (or of `version`), and that variant's parameters.
+   * Model metadata: the deployment's name, its variants as versions, and the tensors of
+   * the variant serving the largest share (or of `version`), as its model server gives them.
    */
   async metadata(name: string, version?: string): Promise<Record<string, unknown>> {
     const spec = this.deployment(name);
