@@ -8,6 +8,7 @@ import {
   type StrategySpec,
 } from '@switchyard/contracts';
 import type { ArmStats } from './arm-stats';
+import { type DeploymentHealth, deploymentHealth } from './deployment-health';
 import { configuredShares, currentStep, servingSpec } from './plan';
 import { buildReport, type VariantReport } from './report';
 import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
@@ -45,6 +46,8 @@ export interface PlanView extends JudgementView {
 }
 
 export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
+  /** Healthy, Progressing, Paused or Degraded, and why (`deploymentHealth`). */
+  health: DeploymentHealth;
   report: Record<string, Partial<Record<'served' | 'shadow', VariantReport>>>;
   split: Record<string, number> | null;
   weightsAt?: string;
@@ -90,6 +93,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
   const { guardrails, ...settings } = spec;
   const view: DeploymentView = {
     ...settings,
+    health: deploymentHealth(spec, judged),
     report: buildReport(counters, rewards),
     split: setSplit(spec, weights?.weights),
     // When the weights it serves were computed: a bandit's split moves.

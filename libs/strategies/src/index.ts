@@ -21,5 +21,6 @@ export * from './guardrails';
 export * from './plan';
 export * from './rollout';
 export * from './deployment-view';
+export * from './deployment-health';
 export * from './ope';
 export * from './spec-log';
