@@ -105,10 +105,12 @@ reward:
     expect(status.stdout).toMatch(/VARIANT\s+ROLE\s+SET\s+SERVED/);
     expect(status.stdout).toMatch(/^v1\s+served\s+80\.0%\s+\d+\.\d%\s+\d+/m);
     expect(status.stdout).toMatch(/^v2\s+served\s+20\.0%/m);
-    // The served split is the report's: requests per variant over all served requests.
-    const report = (await json('get', 'cli-canary')).report;
-    const share = report.v1.served.requests / (report.v1.served.requests + (report.v2?.served?.requests ?? 0));
-    expect(status.stdout).toContain(`${(share * 100).toFixed(1)}%`);
+    // The served split is over the current rev: requests per variant under rev 1 over all of them.
+    const { served, report } = await json('get', 'cli-canary');
+    expect(served.since).toBe('rev 1');
+    expect(served.requests).toBe(report.v1.served.requests + (report.v2?.served?.requests ?? 0));
+    expect(status.stdout).toContain(`${(served.shares.v1 * 100).toFixed(1)}%`);
+    expect(status.stdout).toContain(`served = ${served.requests} requests since rev 1`);
 
     const promoted = await cli('promote', 'cli-canary', 'v2');
     expect(promoted.code).toBe(0);
@@ -122,7 +124,10 @@ reward:
       },
       { what: 'the rollback in the history' },
     );
-    expect(history).toMatch(/^TIME\s+REV\s+WHAT\n.*rev 1\s+put: canary v2 20% over v1\n.*rev 2\s+promote: single v2\n/m);
+    // The operator's promote and rollback are decisions on the timeline, each beside the change it made.
+    expect(history).toMatch(
+      /^TIME\s+REV\s+WHAT\n.*rev 1\s+put: canary v2 20% over v1\n.*decision promote \(rev 1 → rev 2\): v2 promoted by an operator\n.*rev 2\s+promote: single v2\n.*decision rollback \(rev 2 → rev 3\): the rev before restored by an operator\n.*rev 3\s+rollback: canary v2 20% over v1$/m,
+    );
   });
 
   it('deletes a deployment', async () => {

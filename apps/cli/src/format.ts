@@ -49,6 +49,8 @@ export interface DeploymentJson {
   status?: DeploymentStatus;
   /** The share each variant is set to answer, as the router assigns it; `null` for a bandit with no weights stored yet. */
   split?: Record<string, number> | null;
+  /** The share each variant answered since the current rev (and plan step): `null` before any request. */
+  served?: { since: string; shares: Record<string, number>; requests: number } | null;
   /** A bandit's: when the weights `split` holds were computed. */
   weightsAt?: string;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
@@ -68,13 +70,6 @@ export const percent = (share: number | undefined): string | undefined =>
   share === undefined || Number.isNaN(share) ? undefined : `${(share * 100).toFixed(1)}%`;
 
 const num = (value: number | null | undefined, digits = 3): string | undefined => (value === undefined || value === null ? undefined : value.toFixed(digits));
-
-/** The share of served requests each variant answered, from the report's request counters. */
-export function servedSplit(report: DeploymentJson['report'] = {}): Record<string, number> {
-  const served = Object.entries(report).map(([variant, roles]) => [variant, roles.served?.requests ?? 0] as const);
-  const total = served.reduce((sum, [, n]) => sum + n, 0);
-  return Object.fromEntries(served.map(([variant, n]) => [variant, total ? n / total : 0]));
-}
 
 /** "canary v2 10% over v1" and the like; a plan's step and pause are its `status`'s. */
 export function describeStrategy(strategy: StrategyJson, status: DeploymentStatus = {}): string {
@@ -122,7 +117,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
   }
   const names = d.variants.map((v) => v.name);
   const set: Record<string, number | undefined> = d.split ?? {};
-  const served = servedSplit(d.report);
+  const served = d.served?.shares ?? {};
   const rows: (string | number | undefined)[][] = [];
   for (const name of names) {
     const roles = d.report?.[name] ?? {};
@@ -147,6 +142,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     if (roles.shadow) row('shadow', roles.shadow);
   }
   lines.push('');
+  lines.push(d.served ? `served = ${d.served.requests} requests since ${d.served.since}` : `served = no requests since rev ${d.version}`);
   if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
   const judged = d.plan ?? d.guardrails;

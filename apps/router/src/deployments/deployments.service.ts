@@ -126,45 +126,45 @@ export class DeploymentsService {
     const body = held === undefined ? null : await this.registry.version(name, held);
     if (!body) throw invalid('cannot retry', [`deployment "${name}" has no rolled-back or aborted spec to retry`]);
     const { version: _version, status: _status, ...spec } = body;
-    const retried = await this.replace(current, { ...spec, updatedAt: new Date().toISOString() }, { retry: true });
-    await this.changed(retried, 'retry', { fromVersion: current.version, retriedVersion: held });
-    return this.operatorDecision(current, retried, 'retry', `rev ${held} retried by an operator`);
+    const decision = await this.operatorDecision(current, 'retry', `rev ${held} retried by an operator`, current.version + 1);
+    const retried = await this.replace(current, { ...spec, updatedAt: new Date().toISOString() }, { retry: true, rollout: decision.rollout });
+    return decision.announce(await this.changed(retried, 'retry', { fromVersion: current.version, retriedVersion: held }));
   }
 
   /**
-   * An operator's action as a decision: on `deployment-events`, marked `operator`, so the
-   * timeline shows it beside the controller's; and as the rollout state's last decision, so
-   * `status` shows it at once. The controller saves that state too, under its lease: a
-   * pass that read it before this save and saves after drops the decision from the state
-   * (not from the timeline). Nothing is saved before the controller's first pass.
+   * An operator's action as a decision, built before its change is written: the rollout
+   * state with it as the last decision (`rollout`, written by the spec log in the same step
+   * as the change, so `status` shows it at once and the controller's next pass reads it),
+   * and the decision event, marked `operator`, that `announce` publishes on
+   * `deployment-events` once the change is written, so the timeline shows it beside the
+   * controller's. A change by compare-and-set on `current` that is written is rev
+   * `current.version + 1` (a rev is the last one plus one), or `current.version` for a
+   * status change. Before the controller's first pass there is no state to record it in.
    */
-  private async operatorDecision(
-    before: DeploymentSpec,
-    after: DeploymentSpec,
-    action: DecisionAction,
-    reason: string,
-    candidate?: string,
-  ): Promise<DeploymentSpec> {
-    const { state } = await this.rollouts.read(after.name);
-    const primary = 'primary' in before.strategy ? before.strategy.primary : undefined;
+  private async operatorDecision(current: DeploymentSpec, action: DecisionAction, reason: string, toVersion: number, candidate?: string) {
+    const { state } = await this.rollouts.read(current.name);
+    const primary = 'primary' in current.strategy ? current.strategy.primary : undefined;
     const event: DecisionEvent = {
       ...envelope('decision'),
-      deployment: after.name,
+      deployment: current.name,
       action,
       reason,
-      fromVersion: before.version,
-      toVersion: after.version,
+      fromVersion: current.version,
+      toVersion,
       ...(candidate && { candidate }),
       ...(primary && { primary }),
-      evidence: state?.evidence ?? noEvidence(before),
+      evidence: state?.evidence ?? noEvidence(current),
       operator: true,
     };
-    if (state) {
-      const summary = { action, reason, at: event.occurredAt, fromVersion: before.version, toVersion: after.version };
-      await this.rollouts.save(after.name, withDecision(state, after.version === before.version ? { ...summary, wroteStatus: true } : summary));
-    }
-    await this.kafka.publishJson(this.kafka.topics.deploymentEvents, after.name, event);
-    return after;
+    const summary = { action, reason, at: event.occurredAt, fromVersion: current.version, toVersion };
+    const rollout = state && { state: withDecision(state, toVersion === current.version ? { ...summary, wroteStatus: true as const } : summary) };
+    return {
+      rollout,
+      announce: async <T>(written: T): Promise<T> => {
+        await this.kafka.publishJson(this.kafka.topics.deploymentEvents, current.name, event);
+        return written;
+      },
+    };
   }
 
   async get(name: string): Promise<DeploymentSpec> {
@@ -203,9 +203,9 @@ export class DeploymentsService {
     if (!current.variants.some((v) => v.name === variant)) {
       throw invalid('cannot promote', [`variant "${variant}" is not one of ${current.variants.map((v) => v.name).join(', ')}`]);
     }
-    const spec = await this.replace(current, withStrategy(current, { type: 'single', variant }));
-    await this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
-    return this.operatorDecision(current, spec, 'promote', `${variant} promoted by an operator`, variant);
+    const decision = await this.operatorDecision(current, 'promote', `${variant} promoted by an operator`, current.version + 1, variant);
+    const spec = await this.replace(current, withStrategy(current, { type: 'single', variant }), { rollout: decision.rollout });
+    return decision.announce(await this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version }));
   }
 
   /**
@@ -219,33 +219,38 @@ export class DeploymentsService {
     const detail = { fromVersion: current.version, step };
     const reason = `step ${step} of ${current.strategy.steps.length}: ${action === 'abort' ? 'aborted' : `${action}d`} by an operator`;
     if (action === 'abort') {
-      const aborted = await this.replace(current, withStrategy(current, { type: 'single', variant: current.strategy.primary }), { hold: true });
-      await this.changed(aborted, 'plan-abort', detail);
-      return this.operatorDecision(current, aborted, 'abort', reason, current.strategy.candidate);
+      const decision = await this.operatorDecision(current, 'abort', reason, current.version + 1, current.strategy.candidate);
+      const single = withStrategy(current, { type: 'single', variant: current.strategy.primary });
+      const aborted = await this.replace(current, single, { hold: true, rollout: decision.rollout });
+      return decision.announce(await this.changed(aborted, 'plan-abort', detail));
     }
     // Already so: nothing to write, nothing to announce.
     if (!!current.status?.paused === (action === 'pause')) return current;
-    const outcome = await this.submit({ deployment: name, change: 'status', status: { paused: action === 'pause' }, expectedVersion: current.version });
+    const decision = await this.operatorDecision(current, action, reason, current.version, current.strategy.candidate);
+    const outcome = await this.submit({
+      deployment: name,
+      change: 'status',
+      status: { paused: action === 'pause' },
+      expectedVersion: current.version,
+      rollout: decision.rollout,
+    });
     if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);
-    const spec = await this.changed(await this.get(name), `plan-${action}`, detail);
-    return this.operatorDecision(current, spec, action, reason, current.strategy.candidate);
+    return decision.announce(await this.changed(await this.get(name), `plan-${action}`, detail));
   }
 
   async rollback(name: string): Promise<DeploymentSpec> {
     const current = await this.get(name);
-    const outcome = await this.submit({ deployment: name, change: 'rollback' });
-    if (outcome.result !== 'written') {
-      if ((outcome.result === 'conflict' || outcome.result === 'nothing') && outcome.current === null) throw unknownDeployment(name);
-      throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
-    }
+    const decision = await this.operatorDecision(current, 'rollback', 'the rev before restored by an operator', current.version + 1);
+    const outcome = await this.submit({ deployment: name, change: 'rollback', expectedVersion: current.version, rollout: decision.rollout });
+    if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);
+    if (outcome.result !== 'written') throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
     const spec = await this.registry.version(name, outcome.version);
     if (!spec) throw unknownDeployment(name);
-    await this.changed(spec, 'rollback', { restoredVersion: outcome.restored });
-    return this.operatorDecision(current, spec, 'rollback', `rev ${outcome.restored} restored by an operator`);
+    return decision.announce(await this.changed(spec, 'rollback', { restoredVersion: outcome.restored }));
   }
 
   /** Writes `body` in place of `current`, unless the spec changed since `current` was read. */
-  private async replace(current: DeploymentSpec, body: SpecBody, flags: Pick<SpecChangeRequest, 'hold' | 'retry'> = {}): Promise<DeploymentSpec> {
+  private async replace(current: DeploymentSpec, body: SpecBody, flags: Pick<SpecChangeRequest, 'hold' | 'retry' | 'rollout'> = {}): Promise<DeploymentSpec> {
     return this.written(
       current.name,
       body,
