@@ -135,7 +135,7 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
     expect((await http('POST', `${routerA.url}/v1/deployments/live/rollback`, undefined, auth)).status).toBe(404);
 
     const announced = await waitFor(() => {
-      const found = deploymentEvents.messages.filter((m) => m.key === 'live').map((m) => m.value);
+      const found = deploymentEvents.messages.filter((m) => m.key === 'live' && m.value.type === 'deployment').map((m) => m.value);
       return found.length >= 5 && found;
     });
     expect(announced.map((e) => [e.action, e.specVersion])).toEqual([
@@ -146,5 +146,11 @@ describe('router strategies and control plane (two routers, real Kafka and Redis
       ['delete', undefined],
     ]);
     expect(announced[3]).toMatchObject({ type: 'deployment', version: 1, deployment: 'live', detail: { restoredVersion: 2 } });
+    // The operator's promote and rollback are decisions on the timeline too.
+    const decided = deploymentEvents.messages.filter((m) => m.key === 'live' && m.value.type === 'decision').map((m) => m.value);
+    expect(decided.map((e) => [e.action, e.fromVersion, e.toVersion, e.operator])).toEqual([
+      ['promote', 2, 3, true],
+      ['rollback', 3, 4, true],
+    ]);
   });
 });

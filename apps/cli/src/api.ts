@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { causeChain } from '@switchyard/messaging';
 import { apiError, unreachable } from './errors';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
@@ -53,6 +52,8 @@ export class RouterApi {
       });
     } catch (error) {
       // fetch's own error says only "fetch failed"; the socket's code or message is in a cause.
+      // Loaded only here: the messaging library brings Kafka with it (a slow start for every command).
+      const { causeChain } = await import('@switchyard/messaging');
       const [failure, ...causes] = causeChain(error);
       const why = causes.find((cause) => typeof cause.code === 'string')?.code ?? causes[0]?.message ?? failure?.message;
       throw unreachable(`router not reachable at ${this.url} (${why}): start it with npm run up, or pass --url / set SWITCHYARD_URL`);

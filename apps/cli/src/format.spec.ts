@@ -1,4 +1,19 @@
-import { DeploymentJson, describeDecision, evaluationView, listView, servedSplit, statusView, table, tailLine } from './format';
+import { stringify } from 'yaml';
+import {
+  DeploymentJson,
+  deployLine,
+  describeDecision,
+  dryRunView,
+  evaluationView,
+  historyView,
+  jsonText,
+  lineDiff,
+  listView,
+  printable,
+  statusView,
+  table,
+  tailLine,
+} from './format';
 
 const canary: DeploymentJson = {
   name: 'churn',
@@ -6,6 +21,7 @@ const canary: DeploymentJson = {
   variants: [{ name: 'v1' }, { name: 'v2' }],
   strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
   split: { v1: 0.9, v2: 0.1 },
+  served: { since: 'rev 4', shares: { v1: 0.88, v2: 0.12 }, requests: 1000 },
   report: {
     v1: { served: { requests: 880, errors: 1, latencyMs: { p50: 2, p95: 5 }, reward: { count: 400, mean: 0.7, low: 0.655, high: 0.745 } } },
     v2: {
@@ -22,13 +38,6 @@ const canary: DeploymentJson = {
     lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
   },
 };
-
-describe(servedSplit.name, () => {
-  it('divides served requests per variant by all served requests, shadows left out', () => {
-    expect(servedSplit(canary.report)).toEqual({ v1: 0.88, v2: 0.12 });
-    expect(servedSplit({})).toEqual({});
-  });
-});
 
 describe(table.name, () => {
   it('aligns columns and prints missing cells as "-"', () => {
@@ -47,13 +56,14 @@ describe(table.name, () => {
 describe(statusView.name, () => {
   it('shows set against served split, rewards with intervals, agreement, the judgement and the last decision', () => {
     const sut = statusView(canary, new Date('2026-11-24T17:05:00Z'));
-    expect(sut).toContain('deployment churn  version 4  canary v2 10% over v1');
+    expect(sut).toContain('deployment churn  rev 4  canary v2 10% over v1');
+    expect(sut).toContain('served = 1000 requests since rev 4');
     expect(sut).toMatch(/^v1\s+served\s+90\.0%\s+88\.0%\s+880\s+1\s+2\s+0\.700\s+\[0\.655, 0\.745\]\s+400\s+-$/m);
     expect(sut).toMatch(/^v2\s+served\s+10\.0%\s+12\.0%\s+120\s+0\s+3\s+0\.900\s+\[0\.810, 0\.990\]\s+50/m);
     expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);
     expect(sut).toContain('guardrails: running since 2026-11-24T17:00:00.000Z  delta 0.200 in [0.050, 0.350]  srmP 0.000');
     expect(sut).toContain('labelled pairs: v1 400, v2 50 judged; v1 30, v2 4 inside the label horizon');
-    expect(sut).toContain('last decision: hold (v4): surely not worse');
+    expect(sut).toContain('last decision: hold (rev 4): surely not worse');
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
   });
 
@@ -101,15 +111,17 @@ describe(`${statusView.name} of a bandit`, () => {
 });
 
 describe(listView.name, () => {
-  it('lists name, version, strategy and variants', () => {
-    expect(listView([canary])).toMatch(/^churn\s+4\s+canary v2 10% over v1\s+v1,v2/m);
+  it('lists name, status, rev, strategy and variants', () => {
+    expect(listView([{ ...canary, health: { state: 'Progressing', reason: 'running' } }])).toMatch(
+      /^NAME\s+STATUS\s+REV\s+STRATEGY\s+VARIANTS\s+UPDATED\nchurn\s+Progressing\s+4\s+canary v2 10% over v1\s+v1,v2/m,
+    );
     expect(listView([])).toBe('no deployments');
   });
 });
 
 describe(describeDecision.name, () => {
   it('names the versions a decision moved between', () => {
-    expect(describeDecision({ action: 'rollback', fromVersion: 1, toVersion: 2, reason: 'worse' })).toBe('rollback (v1 → v2): worse');
+    expect(describeDecision({ action: 'rollback', fromVersion: 1, toVersion: 2, reason: 'worse' })).toBe('rollback (rev 1 → rev 2): worse');
     expect(describeDecision(null)).toBeUndefined();
   });
 });
@@ -125,11 +137,75 @@ describe(evaluationView.name, () => {
 describe(tailLine.name, () => {
   it('summarises decisions, predictions and DLQ records', () => {
     expect(tailLine('t', 'churn', { type: 'decision', deployment: 'churn', action: 'advance', fromVersion: 2, toVersion: 3 }, '0')).toBe(
-      '1970-01-01T00:00:00.000Z  churn  decision advance (v2 → v3)',
+      '1970-01-01T00:00:00.000Z  churn  decision advance (rev 2 → rev 3)',
     );
     expect(tailLine('t', 'r1', { type: 'prediction', deployment: 'churn', requestId: 'r1', variant: 'v2', role: 'served' })).toBe(
       '  churn  prediction r1 → v2 (served)',
     );
     expect(tailLine('dlq', null, { topic: 'sy.feedback', partition: 1, offset: '7', error: 'not JSON' })).toBe('  dlq from sy.feedback[1]@7: not JSON');
+  });
+});
+
+describe(lineDiff.name, () => {
+  it('keeps common lines and marks what was removed and added, in order', () => {
+    expect(lineDiff('a\nb\nc\nd', 'a\nc\nx\nd')).toEqual(['  a', '- b', '  c', '+ x', '  d']);
+    expect(lineDiff('a', 'a')).toEqual(['  a']);
+    expect(lineDiff('a\nb', 'b\na')).toEqual(['- a', '  b', '+ a']);
+  });
+});
+
+describe(deployLine.name, () => {
+  it('says whether the spec was written, unchanged or held', () => {
+    const d = { ...canary, guardrails: undefined };
+    expect(deployLine({ ...d, result: 'written' })).toBe('deployed churn rev 4: canary v2 10% over v1');
+    expect(deployLine({ ...d, result: 'unchanged' })).toBe('churn unchanged at rev 4: canary v2 10% over v1');
+    expect(deployLine({ ...d, result: 'held', message: 'retry it' })).toBe('churn held at rev 4 (canary v2 10% over v1): retry it');
+  });
+});
+
+describe(dryRunView.name, () => {
+  const spec = { strategy: { type: 'single', variant: 'v1' } };
+  it('shows what a PUT would do and the spec in force against the one sent', () => {
+    const sent = { strategy: { type: 'single', variant: 'v2' } };
+    expect(dryRunView('churn', { dryRun: true, result: 'written', version: 3, current: spec, spec: sent }, stringify)).toBe(
+      'would update churn from rev 3\n--- rev 3\n+++ sent\n  strategy:\n    type: single\n-   variant: v1\n+   variant: v2',
+    );
+    expect(dryRunView('churn', { dryRun: true, result: 'written', version: null, current: null, spec }, stringify)).toBe(
+      'would create churn at rev 1\n--- (none)\n+++ sent\n+ strategy:\n+   type: single\n+   variant: v1',
+    );
+    expect(dryRunView('churn', { dryRun: true, result: 'unchanged', version: 3, current: spec, spec }, stringify)).toBe('churn unchanged at rev 3');
+  });
+});
+
+describe(printable.name, () => {
+  it('removes escape sequences, control characters and bidirectional overrides, keeping newlines and tabs', () => {
+    expect(printable('a\x1b[31mred\x1b[0m\tb\nc\x1b]0;title\x07d\x1b]8;;http://x\x1b\\e\x07\r\x9b2Jf\u202eg\x1bch')).toBe('ared\tb\ncdefgh');
+  });
+});
+
+describe(jsonText.name, () => {
+  it('escapes what JSON.stringify leaves raw and a terminal would obey', () => {
+    const text = jsonText({ reason: '\x1b[31m \x9b2J \u202e' });
+    expect(text).toBe('{"reason":"\\u001b[31m \\u009b2J \\u202e"}');
+    expect(JSON.parse(text)).toEqual({ reason: '\x1b[31m \x9b2J \u202e' });
+  });
+});
+
+describe(historyView.name, () => {
+  it('puts spec changes and decisions on one timeline, oldest first', () => {
+    const sut = historyView('churn', {
+      changes: [
+        { at: '2026-12-07T00:00:00.000Z', action: 'put', specVersion: 1, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 } },
+        { at: '2026-12-07T00:02:00.000Z', action: 'put', specVersion: 2, strategy: { type: 'single', variant: 'v1' } },
+      ],
+      decisions: [{ at: '2026-12-07T00:01:00.000Z', action: 'rollback', fromVersion: 1, toVersion: 2, reason: 'worse' }],
+    });
+    expect(sut.split('\n')).toEqual([
+      'TIME                      REV    WHAT',
+      '2026-12-07T00:00:00.000Z  rev 1  put: canary v2 10% over v1',
+      '2026-12-07T00:01:00.000Z  -      decision rollback (rev 1 → rev 2): worse',
+      '2026-12-07T00:02:00.000Z  rev 2  put: single v1',
+    ]);
+    expect(historyView('churn', { changes: [], decisions: [] })).toBe('no history for churn on deployment-events');
   });
 });

@@ -34,9 +34,16 @@ export interface JudgementJson {
   lastDecision?: DecisionJson | null;
 }
 
+/** Healthy, Progressing, Paused or Degraded, and why (libs/strategies' `deploymentHealth`, computed by the router). */
+export interface HealthJson {
+  state: 'Healthy' | 'Progressing' | 'Paused' | 'Degraded';
+  reason: string;
+}
+
 export interface DeploymentJson {
   name: string;
   version: number;
+  health?: HealthJson;
   updatedAt?: string;
   variants: { name: string; url?: string; model?: string }[];
   strategy: StrategyJson;
@@ -44,6 +51,8 @@ export interface DeploymentJson {
   status?: DeploymentStatus;
   /** The share each variant is set to answer, as the router assigns it; `null` for a bandit with no weights stored yet. */
   split?: Record<string, number> | null;
+  /** The share each variant answered since the current rev (and plan step): `null` before any request. */
+  served?: { since: string; shares: Record<string, number>; requests: number } | null;
   /** A bandit's: when the weights `split` holds were computed. */
   weightsAt?: string;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
@@ -69,13 +78,6 @@ const perArm = (counts: Record<string, number>): string =>
     .map(([arm, count]) => `${arm} ${count}`)
     .join(', ') || 'none';
 
-/** The share of served requests each variant answered, from the report's request counters. */
-export function servedSplit(report: DeploymentJson['report'] = {}): Record<string, number> {
-  const served = Object.entries(report).map(([variant, roles]) => [variant, roles.served?.requests ?? 0] as const);
-  const total = served.reduce((sum, [, n]) => sum + n, 0);
-  return Object.fromEntries(served.map(([variant, n]) => [variant, total ? n / total : 0]));
-}
-
 /** "canary v2 10% over v1" and the like; a plan's step and pause are its `status`'s. */
 export function describeStrategy(strategy: StrategyJson, status: DeploymentStatus = {}): string {
   switch (strategy.type) {
@@ -98,16 +100,16 @@ export function describeDecision(decision: DecisionJson | null | undefined): str
     decision.fromVersion === undefined
       ? ''
       : decision.toVersion !== decision.fromVersion
-        ? ` (v${decision.fromVersion} → v${decision.toVersion})`
-        : ` (v${decision.fromVersion})`;
+        ? ` (rev ${decision.fromVersion} → rev ${decision.toVersion})`
+        : ` (rev ${decision.fromVersion})`;
   return `${decision.action}${versions}${decision.reason ? `: ${decision.reason}` : ''}`;
 }
 
 export function listView(deployments: DeploymentJson[]): string {
   if (!deployments.length) return 'no deployments';
   return table(
-    ['NAME', 'VERSION', 'STRATEGY', 'VARIANTS', 'UPDATED'],
-    deployments.map((d) => [d.name, d.version, describeStrategy(d.strategy, d.status), d.variants.map((v) => v.name).join(','), d.updatedAt]),
+    ['NAME', 'STATUS', 'REV', 'STRATEGY', 'VARIANTS', 'UPDATED'],
+    deployments.map((d) => [d.name, d.health?.state, d.version, describeStrategy(d.strategy, d.status), d.variants.map((v) => v.name).join(','), d.updatedAt]),
   );
 }
 
@@ -115,13 +117,14 @@ export function listView(deployments: DeploymentJson[]): string {
 export function statusView(d: DeploymentJson, now: Date = new Date()): string {
   const lines: string[] = [];
   const serving = d.plan?.serving ?? d.strategy;
-  lines.push(`deployment ${d.name}  version ${d.version}  ${describeStrategy(d.strategy, d.status)}`);
+  lines.push(`deployment ${d.name}  rev ${d.version}  ${describeStrategy(d.strategy, d.status)}`);
+  if (d.health) lines.push(`status: ${d.health.state}: ${d.health.reason}`);
   if (d.plan) {
     lines.push(`plan step ${d.plan.step}/${d.plan.of} ${d.plan.kind ?? '?'}${d.plan.paused ? ' (paused)' : ''}  serving ${describeStrategy(serving)}`);
   }
   const names = d.variants.map((v) => v.name);
   const set: Record<string, number | undefined> = d.split ?? {};
-  const served = servedSplit(d.report);
+  const served = d.served?.shares ?? {};
   const rows: (string | number | undefined)[][] = [];
   for (const name of names) {
     const roles = d.report?.[name] ?? {};
@@ -146,6 +149,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     if (roles.shadow) row('shadow', roles.shadow);
   }
   lines.push('');
+  lines.push(d.served ? `served = ${d.served.requests} requests since ${d.served.since}` : `served = no requests since rev ${d.version}`);
   if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
   const judged = d.plan ?? d.guardrails;
@@ -197,4 +201,107 @@ export function tailLine(topic: string, key: string | null, value: any, timestam
     if (value.error !== undefined && value.topic !== undefined) return `${at}  dlq from ${value.topic}[${value.partition}]@${value.offset}: ${value.error}`;
   }
   return `${at}  ${topic}  ${key ?? ''}  ${typeof value === 'string' ? value : JSON.stringify(value)}`;
+}
+
+/**
+ * The lines of `after` against `before`, each prefixed "  " (kept), "- " or "+ ", by their
+ * longest common subsequence (the dynamic-programming table; a spec is a few dozen lines), removals first.
+ */
+export function lineDiff(before: string, after: string): string[] {
+  const a = before.split('\n');
+  const b = after.split('\n');
+  // common[i][j]: the longest common subsequence of a[i..] and b[j..].
+  const common = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--) common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+  const lines: string[] = [];
+  let [i, j] = [0, 0];
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      lines.push(`  ${a[i]}`);
+      i++;
+      j++;
+    } else if (j < b.length && (i === a.length || common[i][j + 1] > common[i + 1][j])) lines.push(`+ ${b[j++]}`);
+    else lines.push(`- ${a[i++]}`);
+  }
+  return lines;
+}
+
+/** A PUT's answer, or a dry run's: what it did (or would do) to the deployment. */
+export interface PutJson extends DeploymentJson {
+  result: 'written' | 'unchanged' | 'held';
+  message?: string;
+}
+
+export interface DryRunJson {
+  dryRun: true;
+  result: PutJson['result'];
+  version: number | null;
+  current: Record<string, unknown> | null;
+  spec: Record<string, unknown>;
+  message?: string;
+}
+
+/** `deploy`'s one line: written, unchanged (the spec in force) or held (a spec a rollback or abort ended). */
+export function deployLine(d: PutJson): string {
+  switch (d.result) {
+    case 'written':
+      return `deployed ${d.name} rev ${d.version}: ${describeStrategy(d.strategy, d.status)}`;
+    case 'unchanged':
+      return `${d.name} unchanged at rev ${d.version}: ${describeStrategy(d.strategy, d.status)}`;
+    case 'held':
+      return `${d.name} held at rev ${d.version} (${describeStrategy(d.strategy, d.status)}): ${d.message ?? 'the spec was rolled back or aborted'}`;
+  }
+}
+
+/** `deploy --dry-run`'s and `diff`'s answer: what would happen, then the spec in force against the one sent, as YAML lines. */
+export function dryRunView(name: string, d: DryRunJson, yaml: (value: unknown) => string): string {
+  const head =
+    d.result === 'unchanged'
+      ? `${name} unchanged at rev ${d.version}`
+      : d.result === 'held'
+        ? `${name} held at rev ${d.version}: ${d.message ?? 'the spec was rolled back or aborted'}`
+        : d.version === null
+          ? `would create ${name} at rev 1`
+          : `would update ${name} from rev ${d.version}`;
+  if (d.result === 'unchanged') return head;
+  const sent = yaml(d.spec).trimEnd();
+  const diff = d.current ? lineDiff(yaml(d.current).trimEnd(), sent) : sent.split('\n').map((line) => `+ ${line}`);
+  return [head, `--- ${d.current ? `rev ${d.version}` : '(none)'}`, '+++ sent', ...diff].join('\n');
+}
+
+/**
+ * Escape sequences (CSI in its 7- and 8-bit forms, OSC, any other ESC pair), C0 and C1 controls but newline and tab,
+ * and the bidirectional overrides that reorder what a terminal shows ("Trojan Source").
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]?|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text that came from a Kafka record or the router, with its control characters removed: a terminal shows it, never obeys it. */
+export const printable = (text: string): string => text.replace(CONTROLS, '');
+
+/** JSON whose strings cannot drive a terminal either: JSON.stringify escapes C0 controls, this the C1 ones and bidirectional overrides. */
+export const jsonText = (value: unknown, indent?: number): string =>
+  JSON.stringify(value, null, indent).replace(/[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+export interface HistoryJson {
+  decisions: DecisionJson[];
+  changes: { at: string; action: string; specVersion?: number; strategy?: StrategyJson }[];
+}
+
+/** `history`: the spec changes and the decisions taken, oldest first, as one timeline. */
+export function historyView(name: string, h: HistoryJson): string {
+  const rows: { at: string; rev: string; what: string }[] = [
+    ...h.changes.map((c) => ({
+      at: c.at,
+      rev: c.specVersion ? `rev ${c.specVersion}` : '',
+      what: `${c.action}${c.strategy ? `: ${describeStrategy(c.strategy)}` : ''}`,
+    })),
+    ...h.decisions.map((d) => ({ at: d.at ?? d.occurredAt ?? '', rev: '', what: `decision ${describeDecision(d)}` })),
+  ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  if (!rows.length) return `no history for ${name} on deployment-events`;
+  return table(
+    ['TIME', 'REV', 'WHAT'],
+    rows.map((r) => [r.at, r.rev, r.what]),
+  );
 }

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { usageError } from './errors';
 
+/** What `tail` prints: the topics it knows, by the names an operator uses. */
+export const TAIL_TOPICS = ['predictions', 'joined', 'dlq', 'decisions'] as const;
+
 function readText(file: string): string {
   try {
     return readFileSync(file, 'utf8');

@@ -3,9 +3,7 @@ import { DlqRecord, isWholeDlqRecord, parseJson as parseBoundedJson, TopicMap } 
 import { Following, KafkaConnection, readRange } from '@switchyard/messaging';
 import { logLevel } from 'kafkajs';
 import { unreachable, usageError } from './errors';
-
-export const TAIL_TOPICS = ['predictions', 'joined', 'dlq', 'decisions'] as const;
-export type TailTopic = (typeof TAIL_TOPICS)[number];
+import { TAIL_TOPICS } from './inputs';
 
 /**
  * Runs `use` on a connection of its own to `brokers`, closed after; fails with exit 3
@@ -62,18 +60,22 @@ export function tailSource(what: string, topics: TopicMap, deployment?: string):
 
 export interface TailOptions {
   fromBeginning: boolean;
+  /** Stop at the end of the topic as it was when the tail started (else follow until `limit` or Ctrl-C). */
+  untilEnd?: boolean;
   limit?: number;
   onMessage: (message: { topic: string; key: string | null; value: unknown; timestamp: string; partition: number; offset: string }) => void;
 }
 
 /**
  * Follows a topic with a consumer group of its own (read committed, nothing committed)
- * until `limit` records were shown or the process is interrupted.
+ * until `limit` records were shown, the end of the topic was reached (`untilEnd`), or
+ * the process is interrupted.
  */
 export async function tail(kafka: KafkaConnection, topic: string, keep: (value: unknown) => boolean, options: TailOptions): Promise<void> {
   let shown = 0;
   let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
+  let failed!: (error: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => ((done = resolve), (failed = reject)));
   const stop = () => done();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -95,6 +97,7 @@ export async function tail(kafka: KafkaConnection, topic: string, keep: (value: 
         }
       },
     });
+    if (options.untilEnd) following.caughtUp.then(done, failed);
     await finished;
   } finally {
     process.off('SIGINT', stop);

@@ -642,6 +642,16 @@ export class DeploymentStatus {
   @IsArray()
   @IsString({ each: true })
   vetoed?: string[];
+
+  /**
+   * The version of a spec that was rolled back or aborted: a PUT of that same spec again
+   * writes nothing until an operator's retry (or a PUT of another spec), so a GitOps loop
+   * re-applying its file does not restart a candidate the rollout ended.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  held?: number;
 }
 
 /** A spec as stored: what was PUT, with its name, version and when it was stored. */

@@ -255,7 +255,7 @@ export class JoinedEvent extends PredictionEvent {
   feedbackAt: string;
 }
 
-export const DEPLOYMENT_ACTIONS = ['put', 'delete', 'promote', 'rollback', 'weights', 'plan-pause', 'plan-resume', 'plan-abort'] as const;
+export const DEPLOYMENT_ACTIONS = ['put', 'delete', 'promote', 'rollback', 'retry', 'weights', 'plan-pause', 'plan-resume', 'plan-abort'] as const;
 export type DeploymentAction = (typeof DEPLOYMENT_ACTIONS)[number];
 
 export class DeploymentEvent extends EventEnvelope {
@@ -318,8 +318,9 @@ export const isWholeDlqRecord = (record: DlqRecord): boolean =>
 /**
  * What the rollout controller may do (docs/strategies.md, "Guardrails" and "Plans"); `veto`
  * holds a bandit arm at its floor after it failed a guardrail against the best arm.
+ * `resume`, `abort` and `retry` are an operator's only (`DecisionEvent.operator`).
  */
-export const DECISION_ACTIONS = ['rollback', 'promote', 'advance', 'pause', 'hold', 'veto'] as const;
+export const DECISION_ACTIONS = ['rollback', 'promote', 'advance', 'pause', 'hold', 'veto', 'resume', 'abort', 'retry'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 
 /** The numbers a decision was taken on; `null` where there was nothing to compute yet. */
@@ -387,6 +388,16 @@ export class SpecChangeEvent extends EventEnvelope {
   @IsObject()
   @Opaque()
   rollout?: RolloutWrite;
+
+  /** `put` only: the spec it replaces was rolled back or aborted, and is held (`DeploymentStatus.held`; a `rollback` change always holds). */
+  @IsOptional()
+  @IsBoolean()
+  hold?: boolean;
+
+  /** `put` only: an operator's retry, written even when the spec is held. */
+  @IsOptional()
+  @IsBoolean()
+  retry?: boolean;
 }
 
 /** An automatic decision, on `deployment-events` keyed by deployment. */
@@ -421,4 +432,13 @@ export class DecisionEvent extends EventEnvelope {
   @IsObject()
   @Opaque()
   evidence: DecisionEvidence;
+
+  /**
+   * Set on an operator's action through the API (promote, rollback, plan pause, resume and
+   * abort, retry), published by the router so the timeline shows it beside the controller's
+   * decisions; its `evidence` is the comparison's as it stood. Absent on the controller's.
+   */
+  @IsOptional()
+  @IsBoolean()
+  operator?: boolean;
 }

@@ -15,11 +15,52 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; problems: strin
 export function describeErrors(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
     const path = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) =>
-      message.startsWith(error.property) ? `${path}${message.slice(error.property.length)}` : `${path}: ${message}`,
-    );
+    const own = Object.entries(error.constraints ?? {}).map(([kind, message]) => {
+      const text = message.startsWith(error.property) ? `${path}${message.slice(error.property.length)}` : `${path}: ${message}`;
+      return kind === ValidationTypes.WHITELIST ? `${text}${didYouMean(error.property, knownFields(error.target))}` : text;
+    });
     return [...own, ...describeErrors(error.children ?? [], path)];
   });
+}
+
+/** The fields class-validator knows on `target`'s class: what an unknown field may have meant. */
+function knownFields(target: object | undefined): string[] {
+  if (!target) return [];
+  return [
+    ...new Set(
+      getMetadataStorage()
+        .getTargetValidationMetadatas(target.constructor, '', true, false)
+        .map((m) => m.propertyName),
+    ),
+  ];
+}
+
+/**
+ * " (did you mean `percent`?)" for `precent` among `known`, else "": the known name at the
+ * least edit distance (optimal string alignment: a swap of two neighbours counts one),
+ * compared without case, when it is at most 1, or 2 for a name of 5 letters or more.
+ */
+export function didYouMean(field: string, known: readonly string[]): string {
+  const limit = field.length >= 5 ? 2 : 1;
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(field.toLowerCase(), name.toLowerCase());
+    if (distance <= limit && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best ? ` (did you mean \`${best.name}\`?)` : '';
+}
+
+/** Optimal string alignment distance (Damerau–Levenshtein without repeated edits of one substring). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
 }
 
 /**
@@ -38,11 +79,12 @@ export function unionFieldProblems(
   const type = (plain as Record<string, { type?: unknown } | null | undefined> | null)?.[path]?.type;
   const known = types.includes(type as string);
   return problems.flatMap((problem) => {
-    const match = /^(\w+)\.(\w+): property \2 should not exist$/.exec(problem);
+    const match = /^(\w+)\.(\w+): property \2 should not exist( \(did you mean `\w+`\?\))?$/.exec(problem);
     if (match?.[1] !== path) return [problem];
     if (!known) return [];
     const field = match[2];
-    return [explain(field, type) ?? `${path}.${field} does not apply to ${path} ${type as string}`];
+    // An explanation says what the field is; a field that does not apply may be a typo of one that does.
+    return [explain(field, type) ?? `${path}.${field} does not apply to ${path} ${type as string}${match[3] ?? ''}`];
   });
 }
 

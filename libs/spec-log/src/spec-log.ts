@@ -22,7 +22,7 @@ const metrics = {
   rejected: new Counter({ name: 'switchyard_spec_log_rejected_total', help: 'Spec-log records that are not a valid spec change (skipped)' }),
 };
 
-export type SpecChangeRequest = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'status' | 'expectedVersion' | 'rollout'>;
+export type SpecChangeRequest = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'status' | 'expectedVersion' | 'rollout' | 'hold' | 'retry'>;
 
 /** A change was recorded but not read back in time: it may still apply. */
 export class SpecLogTimeout extends Error {}

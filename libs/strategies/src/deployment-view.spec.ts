@@ -1,5 +1,5 @@
 import type { DeploymentSpec } from '@switchyard/contracts';
-import { deploymentView, setSplit } from './deployment-view';
+import { deploymentView, servedSplit, setSplit } from './deployment-view';
 import { reconcileRollout } from './rollout';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -29,6 +29,31 @@ function spec(strategy: DeploymentSpec['strategy'], extra: Partial<DeploymentSpe
 }
 
 const plan = { type: 'plan' as const, primary: 'v1', candidate: 'v2', steps: [{ shadow: {} }, { canary: 12.345 }, { promote: true as const }] };
+
+describe(servedSplit.name, () => {
+  it('counts only what each variant answered under the current rev and plan step, not over the whole life', () => {
+    const counters = {
+      'v1:served:requests': 1000,
+      'v1:served:requests@1': 900,
+      'v1:served:requests@2': 30,
+      'v2:served:requests@2': 10,
+      'v1:served:requests@2.1': 3,
+      'v2:served:requests@2.1': 1,
+      'v2:shadow:requests@2': 40,
+    };
+    expect(servedSplit(spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 25 }, { version: 2 }), counters)).toEqual({
+      since: 'rev 2',
+      shares: { v1: 0.75, v2: 0.25, v3: 0 },
+      requests: 40,
+    });
+    expect(servedSplit(spec(plan, { version: 2, status: { step: 1 } }), counters)).toEqual({
+      since: 'rev 2 step 2',
+      shares: { v1: 0.75, v2: 0.25, v3: 0 },
+      requests: 4,
+    });
+    expect(servedSplit(spec({ type: 'single', variant: 'v1' }, { version: 3 }), counters)).toBeNull();
+  });
+});
 
 describe(setSplit.name, () => {
   it('is the split as the router assigns it, every variant named: a canary percent at its bucket resolution', () => {

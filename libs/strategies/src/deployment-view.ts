@@ -8,8 +8,9 @@ import {
   type StrategySpec,
 } from '@switchyard/contracts';
 import type { ArmStats } from './arm-stats';
+import { type DeploymentHealth, deploymentHealth } from './deployment-health';
 import { configuredShares, currentStep, servingSpec } from './plan';
-import { buildReport, type VariantReport } from './report';
+import { buildReport, groupCounters, splitKey, type VariantReport } from './report';
 import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
 
@@ -50,8 +51,16 @@ export interface PlanView extends JudgementView {
 }
 
 export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
+  /** Healthy, Progressing, Paused or Degraded, and why (`deploymentHealth`). */
+  health: DeploymentHealth;
   report: Record<string, Partial<Record<'served' | 'shadow', VariantReport>>>;
   split: Record<string, number> | null;
+  /**
+   * The share of requests each variant answered since the current rev (and plan step) took
+   * effect, beside `split`: over the deployment's whole life it would lag every change;
+   * `null` before any request under it.
+   */
+  served: { since: string; shares: Record<string, number>; requests: number } | null;
   weightsAt?: string;
   plan?: PlanView;
   /** The settings with the judgement (the settings gone once a rollback or promotion dropped them); a plan's: the settings. */
@@ -72,6 +81,21 @@ export function setSplit(spec: DeploymentSpec, weights?: Weights): Record<string
         servingSpec(spec).variants.map((v) => v.name),
       ));
   return shares ? Object.fromEntries(spec.variants.map(({ name }) => [name, shares[name] ?? 0])) : null;
+}
+
+/**
+ * What each variant of `spec` answered under its current rev and plan step (the report's
+ * `requests@<splitKey>` counters, which the controller's split check reads too), as shares.
+ */
+export function servedSplit(spec: DeploymentSpec, counters: Record<string, string | number>): DeploymentView['served'] {
+  const key = splitKey(spec.version, spec.status?.step);
+  const answered: Record<string, number> = Object.fromEntries(spec.variants.map(({ name }) => [name, 0]));
+  for (const { variant, role, measures } of groupCounters(counters).values())
+    if (role === 'served' && variant in answered) answered[variant] += measures.get(`requests@${key}`) ?? 0;
+  const requests = Object.values(answered).reduce((sum, n) => sum + n, 0);
+  if (!requests) return null;
+  const since = spec.status?.step === undefined ? `rev ${spec.version}` : `rev ${spec.version} step ${spec.status.step + 1}`;
+  return { since, shares: Object.fromEntries(Object.entries(answered).map(([name, n]) => [name, n / requests])), requests };
 }
 
 /**
@@ -96,8 +120,10 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
   const { guardrails, ...settings } = spec;
   const view: DeploymentView = {
     ...settings,
+    health: deploymentHealth(spec, judged),
     report: buildReport(counters, rewards),
     split: setSplit(spec, weights?.weights),
+    served: servedSplit(spec, counters),
     // When the weights it serves were computed: a bandit's split moves.
     ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
   };

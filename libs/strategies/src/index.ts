@@ -21,6 +21,7 @@ export * from './guardrails';
 export * from './plan';
 export * from './rollout';
 export * from './deployment-view';
+export * from './deployment-health';
 export * from './ope';
 export * from './ope-dr';
 export * from './spec-log';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SpecChangeEvent } from '@switchyard/contracts';
-import { applySpecChange, canonicalJson, emptyRecord, SpecBody, withStatus } from './spec-log';
+import { applySpecChange, canonicalJson, emptyRecord, putOutcome, SpecBody, withStatus } from './spec-log';
 
 const body = (...variants: string[]): SpecBody =>
   ({
@@ -105,6 +105,30 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     expect(record.status).toEqual({});
   });
 
+  it('holds a spec that was rolled back or aborted: the same put again writes nothing until a retry or another spec', () => {
+    const canary = { ...body('a', 'b'), strategy: { type: 'canary', primary: 'a', canary: 'b', percent: 20 } } as SpecBody;
+    const single = body('a', 'b');
+    const record = emptyRecord();
+    applySpecChange(record, change({ body: canary }), 0);
+    // The controller's rollback (a put that holds what it replaces).
+    expect(applySpecChange(record, change({ body: single, hold: true, expectedVersion: 1 }), 1)).toEqual({ result: 'written', version: 2 });
+    expect(record.status).toEqual({ held: 1 });
+    // A GitOps loop re-applying its file, sent later.
+    expect(applySpecChange(record, change({ body: { ...canary, updatedAt: '2026-12-02T00:00:00.000Z' } }), 2)).toEqual({ result: 'held', version: 2, held: 1 });
+    // An edit that keeps the strategy keeps the hold; the spec in force is still unchanged.
+    applySpecChange(record, change({ body: { ...single, reward: { type: 'negAbsError' } } as SpecBody }), 3);
+    expect(record).toMatchObject({ current: 3, status: { held: 1 } });
+    expect(applySpecChange(record, change({ body: canary }), 4)).toEqual({ result: 'held', version: 3, held: 1 });
+    // The operator's retry writes it, and the hold is gone with the strategy it was about.
+    expect(applySpecChange(record, change({ body: canary, retry: true }), 5)).toEqual({ result: 'written', version: 4 });
+    expect(record.status).toEqual({});
+    // An operator's rollback holds what it replaced; another spec clears the hold.
+    expect(applySpecChange(record, change({ change: 'rollback' }), 6)).toEqual({ result: 'written', version: 5, restored: 3 });
+    expect(record.status).toEqual({ held: 4 });
+    applySpecChange(record, change({ body: { ...canary, strategy: { type: 'canary', primary: 'a', canary: 'b', percent: 5 } } as SpecBody }), 7);
+    expect(record).toMatchObject({ current: 6, status: {} });
+  });
+
   it('reads a plan recorded with its step and pause in the strategy (before the status) as a spec and its status', () => {
     const record = emptyRecord();
     const legacy = {
@@ -122,6 +146,16 @@ describe('applySpecChange (the registry folded from the spec log)', () => {
     expect(applySpecChange(record, once, 0)).toEqual({ result: 'written', version: 1 });
     expect(applySpecChange(record, once, 1)).toEqual({ result: 'written', version: 1 });
     expect(record).toMatchObject({ lastVersion: 1, offset: 1 });
+  });
+});
+
+describe(putOutcome.name, () => {
+  it('is unchanged for the spec in force, held for the held one unless retried, else written', () => {
+    expect(putOutcome(undefined, undefined, body('a'))).toBe('written');
+    expect(putOutcome(body('a'), body('b'), { ...body('a'), updatedAt: 'later' })).toBe('unchanged');
+    expect(putOutcome(body('a'), body('b'), body('b'))).toBe('held');
+    expect(putOutcome(body('a'), body('b'), body('b'), true)).toBe('written');
+    expect(putOutcome(body('a'), body('b'), body('c'))).toBe('written');
   });
 });
 

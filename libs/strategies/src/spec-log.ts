@@ -34,6 +34,8 @@ export type SpecOutcome =
   | { result: 'written'; version: number; restored?: number }
   /** A `put` of the spec in force (apart from when it was sent): no new version. */
   | { result: 'unchanged'; version: number }
+  /** A `put` of the spec that was rolled back or aborted (`DeploymentStatus.held`), without `retry`: no new version. */
+  | { result: 'held'; version: number; held: number }
   /** `expectedVersion` was not current (the spec changed since it was read), or there is no spec to change. */
   | { result: 'conflict'; current: number | null }
   /** Nothing to delete, or no earlier version to roll back to. */
@@ -64,9 +66,19 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
     case 'put': {
       if (!change.body) return { result: 'conflict', current };
       const { body, status } = withoutLegacyStatus(change.body);
-      if (current !== null && sameSpec(record.history.get(current)!, body)) return { result: 'unchanged', version: current };
+      const held = record.status.held;
+      const put = putOutcome(
+        current === null ? undefined : record.history.get(current),
+        held === undefined ? undefined : record.history.get(held),
+        body,
+        change.retry,
+      );
+      if (put === 'unchanged') return { result: 'unchanged', version: current! };
+      if (put === 'held') return { result: 'held', version: current!, held: held! };
+      const replaced = current;
       const version = write(record, body);
       if (status) record.status = status;
+      if (change.hold && replaced !== null) record.status = withStatus(record.status, { held: replaced });
       return { result: 'written', version };
     }
     case 'status':
@@ -77,7 +89,10 @@ function decide(record: DeploymentRecord, change: SpecChangeEvent): SpecOutcome 
       const restored = record.previous === undefined ? undefined : record.history.get(record.previous);
       if (!restored) return { result: 'nothing', current };
       const copied = record.previous!;
-      return { result: 'written', version: write(record, restored), restored: copied };
+      const replaced = current!;
+      const version = write(record, restored);
+      record.status = withStatus(record.status, { held: replaced });
+      return { result: 'written', version, restored: copied };
     }
     case 'delete':
       if (current === null) return { result: 'nothing', current };
@@ -108,15 +123,40 @@ function write(record: DeploymentRecord, body: SpecBody): number {
   return version;
 }
 
+/** A spec as a PUT body takes it: without what the store adds (name, version, updatedAt, rollout status). */
+export type AppliedSpec = Omit<SpecBody, 'name' | 'updatedAt'>;
+
+/** What `GET /v1/deployments/{name}/spec` answers and `switchyard get -o yaml` prints: a PUT of it changes nothing. */
+export function appliedSpec(spec: SpecBody | DeploymentSpec): AppliedSpec {
+  const { name: _name, updatedAt: _updatedAt, version: _version, status: _status, ...applied } = spec as DeploymentSpec;
+  return applied;
+}
+
 /** `status` with the fields of `change` set; a pause cleared (`paused: false`) leaves no field behind. */
 export function withStatus(status: DeploymentStatus, change: DeploymentStatus): DeploymentStatus {
   const { paused, ...next } = { ...status, ...change };
   return paused ? { ...next, paused } : next;
 }
 
+/**
+ * What a `put` of `body` does: nothing when it is the spec in force (`unchanged`), nothing
+ * when it is the spec a rollback or abort ended (`held`, unless `retry`), else a new version.
+ * The fold and the router's dry run both ask this.
+ */
+export function putOutcome(
+  current: SpecBody | DeploymentSpec | undefined,
+  held: SpecBody | DeploymentSpec | undefined,
+  body: SpecBody,
+  retry = false,
+): 'unchanged' | 'held' | 'written' {
+  if (current && sameSpec(current, body)) return 'unchanged';
+  if (held && !retry && sameSpec(held, body)) return 'held';
+  return 'written';
+}
+
 /** Two spec bodies the same but for when they were sent: a re-applied spec. */
-function sameSpec(a: SpecBody, b: SpecBody): boolean {
-  return canonicalJson({ ...a, updatedAt: '' }) === canonicalJson({ ...b, updatedAt: '' });
+function sameSpec(a: SpecBody | DeploymentSpec, b: SpecBody | DeploymentSpec): boolean {
+  return canonicalJson(appliedSpec(a)) === canonicalJson(appliedSpec(b));
 }
 
 /** JSON with object keys sorted, so that equal values written in another key order compare equal. */

@@ -116,7 +116,10 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
       deployment: spec.name,
       expectedVersion: spec.version,
       rollout: { state, outbox: event },
-      ...(strategy ? { change: 'put', body: withStrategy(spec, strategy, new Date(event.occurredAt)) } : { change: 'status', status }),
+      // A rolled-back candidate is held: re-applying its spec does not start it again until an operator's retry.
+      ...(strategy
+        ? { change: 'put', body: withStrategy(spec, strategy, new Date(event.occurredAt)), ...(decision.action === 'rollback' && { hold: true }) }
+        : { change: 'status', status }),
     });
     if (written.result !== 'written') {
       rolloutMetrics.conflicts.inc({ deployment: spec.name });

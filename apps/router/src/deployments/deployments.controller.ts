@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { appliedSpec } from '@switchyard/strategies';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard, ReadGuard } from '../auth/guards';
@@ -41,13 +42,25 @@ export class DeploymentsController {
     return this.histories.history(checkName(name));
   }
 
+  /** The spec as a PUT body takes it: `switchyard get -o yaml` prints it, and `deploy` of it changes nothing. */
+  @Get(':name/spec')
+  @ApiOperation({ summary: 'the spec in force as a PUT body (no name, version, updatedAt or status): applying it again changes nothing' })
+  async spec(@Param('name') name: string) {
+    return appliedSpec(await this.deployments.get(checkName(name)));
+  }
+
   @Put(':name')
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'create or replace a deployment (a new version)' })
+  @ApiOperation({
+    summary:
+      'create or replace a deployment: a new version, unless the spec equals the one in force (result "unchanged") or one a rollback or abort ended (result "held", until a retry); with dryRun=true, checked and compared, nothing written',
+  })
   @ApiBody({ ...ref('DeploymentSpecInput'), description: 'deployment spec' })
-  put(@Param('name') name: string, @Body() body: unknown) {
-    return this.deployments.put(checkName(name), body);
+  @ApiQuery({ name: 'dryRun', required: false, type: Boolean, description: 'validate and say what a PUT would do, writing nothing' })
+  put(@Param('name') name: string, @Body() body: unknown, @Query('dryRun') dryRun?: string) {
+    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw invalid('invalid query', [`dryRun must be true or false, got "${dryRun}"`]);
+    return dryRun === 'true' ? this.deployments.dryRun(checkName(name), body) : this.deployments.put(checkName(name), body);
   }
 
   @Delete(':name')
@@ -81,6 +94,16 @@ export class DeploymentsController {
   plan(@Param('name') name: string, @Param('action') action: string) {
     if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new NotFoundException(`no plan action "${action}": use pause, resume or abort`);
     return this.deployments.planAction(checkName(name), action);
+  }
+
+  @Post(':name/retry')
+  @UseGuards(AdminGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'write the spec a rollback or abort ended (held) again, as a new version: its comparison starts afresh' })
+  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
+  @HttpCode(200)
+  retry(@Param('name') name: string) {
+    return this.deployments.retry(checkName(name));
   }
 
   @Post(':name/rollback')

@@ -1,12 +1,67 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentAction, DeploymentEvent, DeploymentSpec, envelope, normalizeSpec, validateDeploymentSpec, withStrategy } from '@switchyard/contracts';
+import {
+  DecisionAction,
+  DecisionEvent,
+  DecisionEvidence,
+  DeploymentAction,
+  DeploymentEvent,
+  DeploymentSpec,
+  envelope,
+  GUARDRAIL_DEFAULTS,
+  normalizeSpec,
+  validateDeploymentSpec,
+  withStrategy,
+} from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { SpecChangeRequest, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
 import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { currentStep, deploymentView, SpecBody, SpecOutcome } from '@switchyard/strategies';
+import {
+  AppliedSpec,
+  appliedSpec,
+  currentStep,
+  DeploymentHealth,
+  deploymentHealth,
+  deploymentView,
+  putOutcome,
+  SpecBody,
+  SpecOutcome,
+  withDecision,
+} from '@switchyard/strategies';
 import { UrlAllowlist } from '../auth/url-allowlist';
 import { changedMeanwhile, invalid, notReadBack, unknownDeployment } from '../http-errors';
 import { DeploymentCache } from './deployment.cache';
+
+export type PutResult = ReturnType<typeof putOutcome>;
+
+/** A PUT's answer: the spec in force after it, and whether it was written. */
+export type PutAnswer = DeploymentSpec & { result: PutResult; message?: string };
+
+/** A dry run's answer: what a PUT would do, the spec in force (as a PUT body) and the one sent, normalized. */
+export interface DryRunAnswer {
+  dryRun: true;
+  result: PutResult;
+  /** The version in force; `null` when the deployment does not exist yet. */
+  version: number | null;
+  current: AppliedSpec | null;
+  spec: AppliedSpec;
+  message?: string;
+}
+
+/** An operator's decision taken before the controller compared anything: no numbers. */
+const noEvidence = (spec: DeploymentSpec): DecisionEvidence => ({
+  metric: 'reward',
+  n: {},
+  mean: {},
+  delta: null,
+  low: null,
+  high: null,
+  alpha: spec.guardrails?.alpha ?? GUARDRAIL_DEFAULTS.alpha,
+  srmP: null,
+});
+
+const heldMessage = (name: string, held: number) =>
+  `this spec is rev ${held}, which a rollback or an abort ended: it is not started again until an operator retries it ` +
+  `(POST /v1/deployments/${name}/retry, switchyard retry ${name}) or another spec is applied`;
 
 /**
  * The control plane: every change is recorded on the spec log (which gives it its
@@ -27,7 +82,33 @@ export class DeploymentsService {
     private readonly allowlist: UrlAllowlist,
   ) {}
 
-  async put(name: string, body: unknown): Promise<DeploymentSpec> {
+  /** Writes the spec, unless it is the one in force (`unchanged`) or one a rollback or abort ended (`held`): see `putOutcome`. */
+  async put(name: string, body: unknown): Promise<PutAnswer> {
+    const spec = this.validated(name, body);
+    const outcome = await this.submit({ deployment: name, change: 'put', body: spec });
+    if (outcome.result === 'unchanged') return { ...(await this.get(name)), result: 'unchanged' };
+    if (outcome.result === 'held') return { ...(await this.get(name)), result: 'held', message: heldMessage(name, outcome.held) };
+    // A new version that kept the strategy kept its rollout status too.
+    return { ...(await this.changed({ ...this.written(name, spec, outcome), status: await this.rollouts.status(name) }, 'put')), result: 'written' };
+  }
+
+  /** What a PUT of `body` would do, checked as a PUT checks it, with nothing written. */
+  async dryRun(name: string, body: unknown): Promise<DryRunAnswer> {
+    const spec = this.validated(name, body);
+    const current = await this.registry.get(name);
+    const held = current?.status?.held === undefined ? null : await this.registry.version(name, current.status.held);
+    const result = putOutcome(current ?? undefined, held ?? undefined, spec);
+    return {
+      dryRun: true,
+      result,
+      version: current?.version ?? null,
+      current: current && appliedSpec(current),
+      spec: appliedSpec(spec),
+      ...(result === 'held' && { message: heldMessage(name, held!.version) }),
+    };
+  }
+
+  private validated(name: string, body: unknown): SpecBody {
     const result = validateDeploymentSpec(body);
     if (!result.ok) throw invalid('invalid deployment spec', result.problems);
     const refused = result.value.variants.flatMap((variant, i) => {
@@ -35,12 +116,55 @@ export class DeploymentsService {
       return problem ? [`variants.${i}.url: ${problem}`] : [];
     });
     if (refused.length) throw invalid('invalid deployment spec', refused);
-    const spec = normalizeSpec(name, result.value);
-    const outcome = await this.submit({ deployment: name, change: 'put', body: spec });
-    // The spec in force again: nothing changed, nothing to announce.
-    if (outcome.result === 'unchanged') return this.get(name);
-    // A new version that kept the strategy kept its rollout status too.
-    return this.changed({ ...this.written(name, spec, outcome), status: await this.rollouts.status(name) }, 'put');
+    return normalizeSpec(name, result.value);
+  }
+
+  /** The operator's retry: the held spec (rolled back or aborted) written again as a new version, its comparison started afresh. */
+  async retry(name: string): Promise<DeploymentSpec> {
+    const current = await this.get(name);
+    const held = current.status?.held;
+    const body = held === undefined ? null : await this.registry.version(name, held);
+    if (!body) throw invalid('cannot retry', [`deployment "${name}" has no rolled-back or aborted spec to retry`]);
+    const { version: _version, status: _status, ...spec } = body;
+    const decision = await this.operatorDecision(current, 'retry', `rev ${held} retried by an operator`, current.version + 1);
+    const retried = await this.replace(current, { ...spec, updatedAt: new Date().toISOString() }, { retry: true, rollout: decision.rollout });
+    return decision.announce(await this.changed(retried, 'retry', { fromVersion: current.version, retriedVersion: held }));
+  }
+
+  /**
+   * An operator's action as a decision, built before its change is written: the rollout
+   * state with it as the last decision (`rollout`, written by the spec log in the same step
+   * as the change, so `status` shows it at once and the controller's next pass reads it),
+   * and the decision event, marked `operator`, that `announce` publishes on
+   * `deployment-events` once the change is written, so the timeline shows it beside the
+   * controller's. A change by compare-and-set on `current` that is written is rev
+   * `current.version + 1` (a rev is the last one plus one), or `current.version` for a
+   * status change. Before the controller's first pass there is no state to record it in.
+   */
+  private async operatorDecision(current: DeploymentSpec, action: DecisionAction, reason: string, toVersion: number, candidate?: string) {
+    const { state } = await this.rollouts.read(current.name);
+    const primary = 'primary' in current.strategy ? current.strategy.primary : undefined;
+    const event: DecisionEvent = {
+      ...envelope('decision'),
+      deployment: current.name,
+      action,
+      reason,
+      fromVersion: current.version,
+      toVersion,
+      ...(candidate && { candidate }),
+      ...(primary && { primary }),
+      evidence: state?.evidence ?? noEvidence(current),
+      operator: true,
+    };
+    const summary = { action, reason, at: event.occurredAt, fromVersion: current.version, toVersion };
+    const rollout = state && { state: withDecision(state, toVersion === current.version ? { ...summary, wroteStatus: true as const } : summary) };
+    return {
+      rollout,
+      announce: async <T>(written: T): Promise<T> => {
+        await this.kafka.publishJson(this.kafka.topics.deploymentEvents, current.name, event);
+        return written;
+      },
+    };
   }
 
   async get(name: string): Promise<DeploymentSpec> {
@@ -61,8 +185,11 @@ export class DeploymentsService {
     return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) });
   }
 
-  list(): Promise<DeploymentSpec[]> {
-    return this.registry.list();
+  /** Every spec, each with its `health` (`deploymentHealth`), as `switchyard list` shows it. */
+  async list(): Promise<(DeploymentSpec & { health: DeploymentHealth })[]> {
+    const specs = await this.registry.list();
+    const rollouts = await Promise.all(specs.map((spec) => this.rollouts.read(spec.name)));
+    return specs.map((spec, i) => ({ ...spec, health: deploymentHealth(spec, rollouts[i].state) }));
   }
 
   async remove(name: string): Promise<void> {
@@ -76,8 +203,9 @@ export class DeploymentsService {
     if (!current.variants.some((v) => v.name === variant)) {
       throw invalid('cannot promote', [`variant "${variant}" is not one of ${current.variants.map((v) => v.name).join(', ')}`]);
     }
-    const spec = await this.replace(current, withStrategy(current, { type: 'single', variant }));
-    return this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version });
+    const decision = await this.operatorDecision(current, 'promote', `${variant} promoted by an operator`, current.version + 1, variant);
+    const spec = await this.replace(current, withStrategy(current, { type: 'single', variant }), { rollout: decision.rollout });
+    return decision.announce(await this.changed(spec, 'promote', { from: current.strategy, fromVersion: current.version }));
   }
 
   /**
@@ -87,38 +215,52 @@ export class DeploymentsService {
   async planAction(name: string, action: 'pause' | 'resume' | 'abort'): Promise<DeploymentSpec> {
     const current = await this.get(name);
     if (current.strategy.type !== 'plan') throw invalid(`cannot ${action}`, [`deployment "${name}" runs strategy ${current.strategy.type}, not a plan`]);
-    const detail = { fromVersion: current.version, step: currentStep(current.strategy, current.status).index + 1 };
+    const step = currentStep(current.strategy, current.status).index + 1;
+    const detail = { fromVersion: current.version, step };
+    const reason = `step ${step} of ${current.strategy.steps.length}: ${action === 'abort' ? 'aborted' : `${action}d`} by an operator`;
     if (action === 'abort') {
-      return this.changed(await this.replace(current, withStrategy(current, { type: 'single', variant: current.strategy.primary })), 'plan-abort', detail);
+      const decision = await this.operatorDecision(current, 'abort', reason, current.version + 1, current.strategy.candidate);
+      const single = withStrategy(current, { type: 'single', variant: current.strategy.primary });
+      const aborted = await this.replace(current, single, { hold: true, rollout: decision.rollout });
+      return decision.announce(await this.changed(aborted, 'plan-abort', detail));
     }
-    const outcome = await this.submit({ deployment: name, change: 'status', status: { paused: action === 'pause' }, expectedVersion: current.version });
+    // Already so: nothing to write, nothing to announce.
+    if (!!current.status?.paused === (action === 'pause')) return current;
+    const decision = await this.operatorDecision(current, action, reason, current.version, current.strategy.candidate);
+    const outcome = await this.submit({
+      deployment: name,
+      change: 'status',
+      status: { paused: action === 'pause' },
+      expectedVersion: current.version,
+      rollout: decision.rollout,
+    });
     if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);
-    return this.changed(await this.get(name), `plan-${action}`, detail);
+    return decision.announce(await this.changed(await this.get(name), `plan-${action}`, detail));
   }
 
   async rollback(name: string): Promise<DeploymentSpec> {
-    const outcome = await this.submit({ deployment: name, change: 'rollback' });
-    if (outcome.result !== 'written') {
-      if (outcome.result !== 'unchanged' && outcome.current === null) throw unknownDeployment(name);
-      throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
-    }
+    const current = await this.get(name);
+    const decision = await this.operatorDecision(current, 'rollback', 'the rev before restored by an operator', current.version + 1);
+    const outcome = await this.submit({ deployment: name, change: 'rollback', expectedVersion: current.version, rollout: decision.rollout });
+    if (outcome.result === 'conflict') throw changedMeanwhile(name, current.version, outcome.current);
+    if (outcome.result !== 'written') throw invalid('cannot roll back', [`deployment "${name}" has no earlier version`]);
     const spec = await this.registry.version(name, outcome.version);
     if (!spec) throw unknownDeployment(name);
-    return this.changed(spec, 'rollback', { restoredVersion: outcome.restored });
+    return decision.announce(await this.changed(spec, 'rollback', { restoredVersion: outcome.restored }));
   }
 
   /** Writes `body` in place of `current`, unless the spec changed since `current` was read. */
-  private async replace(current: DeploymentSpec, body: SpecBody): Promise<DeploymentSpec> {
+  private async replace(current: DeploymentSpec, body: SpecBody, flags: Pick<SpecChangeRequest, 'hold' | 'retry' | 'rollout'> = {}): Promise<DeploymentSpec> {
     return this.written(
       current.name,
       body,
-      await this.submit({ deployment: current.name, change: 'put', body, expectedVersion: current.version }),
+      await this.submit({ deployment: current.name, change: 'put', body, expectedVersion: current.version, ...flags }),
       current.version,
     );
   }
 
   private written(name: string, body: SpecBody, outcome: SpecOutcome, read?: number): DeploymentSpec {
-    if (outcome.result === 'written' || outcome.result === 'unchanged') return { ...body, version: outcome.version };
+    if (outcome.result !== 'conflict' && outcome.result !== 'nothing') return { ...body, version: outcome.version };
     throw read === undefined ? unknownDeployment(name) : changedMeanwhile(name, read, outcome.current);
   }
 

@@ -21,6 +21,7 @@ export interface HistoryEvent {
   reason?: string;
   candidate?: string;
   primary?: string;
+  operator?: boolean;
   detail?: { strategy?: StrategySpec; status?: DeploymentStatus; weights?: Record<string, number>; stats?: Record<string, ArmStats> } & Record<string, unknown>;
   evidence?: {
     n?: Record<string, number>;
@@ -54,6 +55,8 @@ export interface DecisionPoint {
   candidate?: string;
   primary?: string;
   evidence?: HistoryEvent['evidence'];
+  /** An operator's action (promote, rollback, pause, resume, abort, retry), not the controller's. */
+  operator?: boolean;
 }
 
 export interface DeploymentHistory {
@@ -87,8 +90,8 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
   for (const event of ordered) {
     const at = event.occurredAt!;
     if (event.type === 'decision') {
-      const { action = '?', reason, fromVersion, toVersion, candidate, primary, evidence } = event;
-      history.decisions.push({ at, action, reason, fromVersion, toVersion, candidate, primary, evidence });
+      const { action = '?', reason, fromVersion, toVersion, candidate, primary, evidence, operator } = event;
+      history.decisions.push({ at, action, reason, fromVersion, toVersion, candidate, primary, evidence, ...(operator && { operator }) });
       if (evidence?.mean && evidence.n) {
         const variants = Object.fromEntries(
           Object.entries(evidence.mean)
@@ -97,8 +100,9 @@ export function buildHistory(deployment: string, events: HistoryEvent[]): Deploy
         );
         if (Object.keys(variants).length) history.rewards.push({ at, source: `decision:${action}`, variants });
       }
-      // A decision announces no "put": its new split follows from the action.
-      const next = current && afterDecision(current, action, candidate, primary);
+      // A decision announces no "put": its new split follows from the action. An operator's
+      // follows the change the router announced for it.
+      const next = current && !operator && afterDecision(current, action, candidate, primary);
       const shares = next && configuredShares(next.strategy, next.status);
       if (next) current = next;
       if (shares) history.split.push({ at, source: action, specVersion: toVersion, shares });
