@@ -1,6 +1,6 @@
 import type { DeploymentSpec } from '@switchyard/contracts';
 import { currentStep } from './plan';
-import { judgesSubject, type RolloutState } from './rollout';
+import { currentJudgement, type RolloutState } from './rollout';
 
 /** A deployment's state in one word, as Argo Rollouts names its own (docs/operations.md, "STATUS"). */
 export const HEALTH_STATES = ['Healthy', 'Progressing', 'Paused', 'Degraded'] as const;
@@ -23,12 +23,12 @@ export interface DeploymentHealth {
  *   inconclusive or mistrusted split), or a comparison the controller paused;
  * - Degraded: a comparison failed, or the spec in force is what a rollback or abort left
  *   while the candidate it ended is held (`status.held`) until a retry or another spec.
- * A judgement counts only while it is of this rev and its subject (`judgesSubject`): one
+ * A judgement counts only while it is of this rev and its subject (`currentJudgement`): one
  * of an earlier rev is what the controller's next pass replaces.
  */
 export function deploymentHealth(spec: DeploymentSpec, judged: RolloutState | undefined): DeploymentHealth {
   const strategy = spec.strategy;
-  const current = judged && judged.specVersion === spec.version && judgesSubject(judged, spec) ? judged : undefined;
+  const current = currentJudgement(spec, judged);
   if (strategy.type === 'single') {
     const held = spec.status?.held;
     return held === undefined

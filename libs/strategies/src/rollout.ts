@@ -193,6 +193,15 @@ export function judgesSubject(state: RolloutState, spec: DeploymentSpec): boolea
 }
 
 /**
+ * The controller's judgement of what `spec` serves now, or `undefined` until its next pass
+ * judges it: one of an earlier rev, or of another subject, is what that pass replaces.
+ * What the verdict and the health say is read through this.
+ */
+export function currentJudgement(spec: DeploymentSpec, state: RolloutState | undefined): RolloutState | undefined {
+  return state && state.specVersion === spec.version && judgesSubject(state, spec) ? state : undefined;
+}
+
+/**
  * What a comparison judges: the `splitKey` served now, after those served under earlier
  * versions of the same comparison (a spec change that kept its subject, e.g. a timeout,
  * writes a version but keeps the evidence). A fresh comparison on a key the one before

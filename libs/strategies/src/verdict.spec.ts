@@ -123,11 +123,11 @@ describe(rolloutVerdict.name, () => {
     const failed = pass(deployment, pass(deployment, undefined, {}).state, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) });
     // An operator PUTs a canary with another percent (version 3): a new subject.
     const edited = spec({ ...canary, percent: 10 }, {}, 3);
-    expect(rolloutVerdict(edited, failed.state)).toEqual({ decision: 'continue', reason: 'version 3 not judged yet', step: null, evidence: null });
+    expect(rolloutVerdict(edited, failed.state)).toEqual({ decision: 'continue', reason: 'rev 3 not judged yet', step: null, evidence: null });
     expect(rolloutVerdict(edited, undefined).decision).toBe('continue');
     // The same canary restored after its rollback: the old verdict was acted on, the controller will start afresh.
     const restored = spec(canary, {}, 3);
-    expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'version 3 not judged yet' });
+    expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'rev 3 not judged yet' });
     // Its next pass judges only what version 3 served: the pairs so far were served under version 1.
     const again = reconcileRollout(restored, failed.state, observed(deployment, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }), NOW)!;
     expect(rolloutVerdict(restored, again.state).decision).toBe('continue');

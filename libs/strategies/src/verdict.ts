@@ -1,6 +1,6 @@
 import { type DecisionEvidence, type DeploymentSpec, type FlaggerHook, planStepKind } from '@switchyard/contracts';
 import { currentStep } from './plan';
-import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
+import { currentJudgement, type DecisionSummary, type RolloutState, type RolloutStatus } from './rollout';
 
 export const VERDICT_DECISIONS = ['continue', 'promote', 'rollback', 'pause'] as const;
 export type VerdictDecision = (typeof VERDICT_DECISIONS)[number];
@@ -43,7 +43,7 @@ function wroteVersion(decision: DecisionSummary, version: number): boolean {
  * The verdict on `spec` from the rollout controller's `state` (`RolloutStateStore`):
  * - `single` that a controller promotion or rollback wrote: that decision; any other
  *   `single` compares nothing, and neither does a strategy without guardrails: `pause`;
- * - a comparison the controller has not judged yet at this version (`judgesSubject`, its
+ * - a comparison the controller has not judged yet at this version (`currentJudgement`, its
  *   own rule): `continue`;
  * - a plan paused (by an operator or by an inconclusive gate): `pause`;
  * - else the controller's status, by `DECISION_OF`.
@@ -72,7 +72,7 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
   }
   // At the version it last judged: until its next pass after a change, nothing is claimed
   // (a canary restored after its rollback has the same subject, but starts afresh).
-  const judged = state && state.specVersion === spec.version && judgesSubject(state, spec) ? state : undefined;
+  const judged = currentJudgement(spec, state);
   const reasons = judged?.reasons?.join('; ');
   const evidence = judged?.evidence ?? null;
   if (strategy.type === 'plan') {
@@ -83,7 +83,7 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
     if (!judged) return verdict('continue', `${position}: not judged yet`);
     return verdict(DECISION_OF[judged.status].plan, `${position}: ${judged.status}`);
   }
-  if (!judged) return { decision: 'continue', reason: `version ${spec.version} not judged yet`, step: null, evidence: null };
+  if (!judged) return { decision: 'continue', reason: `rev ${spec.version} not judged yet`, step: null, evidence: null };
   return { decision: DECISION_OF[judged.status].comparison, reason: reasons || judged.status, step: null, evidence };
 }
 
