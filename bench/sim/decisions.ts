@@ -251,6 +251,45 @@ function unitRun(
   return { old: state.old ?? undecided, new: state.new ?? undecided };
 }
 
+/**
+ * Labels whose delay depends on the outcome, across plan steps: canary 5 % then 25 %, the
+ * candidate `gap` worse; a positive is labelled at once, a negative `delay` requests
+ * later. Each step is judged (every 100 requests) on the labels that *arrived* since it
+ * began, as the controller's baseline does, so step 1's late negatives (95 % of them the
+ * primary's) land in step 2. One rule per run (`rule`), since the rules take different paths.
+ */
+function lateLabelsRun(rng: Rng, rule: 'old' | 'new', rate: number, gap: number, delay: number, maxPerStep: number): Decided {
+  const arrivals = [[], []] as number[][];
+  const heads = [0, 0];
+  let served = 0;
+  for (const share of [0.05, 0.25]) {
+    const stats = [
+      { count: 0, sum: 0, sumSq: 0 },
+      { count: 0, sum: 0, sumSq: 0 },
+    ];
+    const start = served;
+    while (served - start < maxPerStep) {
+      for (let i = 0; i < 100; i++, served++) {
+        const arm = rng() < share ? 0 : 1;
+        if (rng() < (arm === 0 ? rate - gap : rate)) {
+          stats[arm].count++;
+          stats[arm].sum++;
+          stats[arm].sumSq++;
+        } else arrivals[arm].push(served + delay);
+      }
+      for (const arm of [0, 1]) {
+        for (; heads[arm] < arrivals[arm].length && arrivals[arm][heads[arm]] <= served; heads[arm]++) stats[arm].count++;
+      }
+      const verdict =
+        rule === 'old' ? baselineVerdict(stats[0], stats[1], BINARY) : judgeCandidate(NAMES, evidence(stats[0]), evidence(stats[1]), BINARY).verdict;
+      if (verdict === 'fail' || verdict === 'inconclusive') return { outcome: verdict, requests: served, canaryPairs: stats[0].count };
+      if (verdict === 'pass') break;
+    }
+    if (served - start >= maxPerStep) return { outcome: 'inconclusive', requests: served, canaryPairs: stats[0].count };
+  }
+  return { outcome: 'pass', requests: served, canaryPairs: 0 };
+}
+
 /** A split check alone: never judged on rewards, a look every 100 requests (a controller pass), up to `requests`. */
 const NEVER_DECIDES: GuardrailSettings = { ...BINARY, minSamples: Number.MAX_SAFE_INTEGER, maxSamples: Number.MAX_SAFE_INTEGER };
 
@@ -284,6 +323,11 @@ function cells(): Record<string, CellRun> {
   for (const { sigma } of TRAFFIC)
     all[`units/srm/${sigma}`] = (rng) => unitRun(rng, { units: 1000, sigma }, 0.1, 0.1, 0.8, 0, NEVER_DECIDES, 20_000, EVERY_100);
   all['units/srm/broken'] = (rng) => unitRun(rng, { units: 5000, sigma: 1 }, 0.1, 0.13, 0.8, 0, NEVER_DECIDES, 20_000, EVERY_100);
+  all['late/steps'] = (rng) => {
+    // The same traffic for both rules until their paths part: each rule from a copy of the stream's state.
+    const seed = Math.floor(rng() * 2 ** 32);
+    return { old: lateLabelsRun(seededRng(seed), 'old', 0.8, 0.02, 20_000, 200_000), new: lateLabelsRun(seededRng(seed), 'new', 0.8, 0.02, 20_000, 200_000) };
+  };
   all['units/icc'] = (rng) => unitRun(rng, { units: 1000, sigma: 0 }, 0.1, 0.1, 0.8, 0.1, BINARY, 400_000);
   for (const m of CONTINUOUS) {
     const oldMargin = GUARDRAIL_DEFAULTS.margin;
@@ -437,6 +481,12 @@ function situationsSection(results: Map<string, CellResult>): string[] {
     'paused: the more the better',
     'units/srm/broken',
     (r) => `${median(r.filter((d) => d.outcome === 'pause').map((d) => d.requests))} requests to pause`,
+  );
+  both(
+    'plan steps 5 % → 25 %, candidate 0.78 against 0.80, negatives labelled 20 000 requests after positives, each step judged on the labels that arrived in it',
+    'rolled back ≥ 95 % (fixed by keying labels by the step that served them, done separately: neither rule here addresses it)',
+    'late/steps',
+    none,
   );
   both('A/A, 10 % canary, 1 000 sticky units, equal traffic, rewards at 0.8 with ICC 0.1', 'rolled back ≤ 2.5 %', 'units/icc', none);
   const fixed = fixedHorizonCanaryPairs(0.5, 0.1);
