@@ -65,13 +65,17 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect((await http('POST', `${guarded.url}/v1/deployments/locked/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE)).status).toBe(200);
   });
 
-  it('is closed when started without a key, and open only when told ADMIN_AUTH=off', async () => {
+  it('is closed when started without a key, and open only when told ADMIN_AUTH=off (FEEDBACK_AUTH=off for feedback)', async () => {
     const closed = await start(routerService, { ...env, ADMIN_API_KEY: '' });
-    const open = await start(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off' });
+    const open = await start(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off', FEEDBACK_AUTH: 'off' });
     const refused = await http('PUT', `${closed.url}/v1/deployments/anyone`, spec(), NONE);
     expect(refused.status).toBe(401);
     expect(refused.body.message).toMatch(/^the control plane is closed: this router has no ADMIN_API_KEY/);
+    const unlabelled = await http('POST', `${closed.url}/v1/feedback`, { requestId: 'r-1', label: 1 }, NONE);
+    expect(unlabelled.status).toBe(401);
+    expect(unlabelled.body.message).toMatch(/^feedback is closed: this router has no FEEDBACK_API_KEY nor ADMIN_API_KEY/);
     expect((await http('PUT', `${open.url}/v1/deployments/anyone`, spec(), NONE)).status).toBe(200);
+    expect((await http('POST', `${open.url}/v1/feedback`, { requestId: 'r-1', label: 1 }, NONE)).status).toBe(202);
   });
 
   it('refuses a variant on a host outside the allowlist, and allows the listed ones', async () => {
@@ -115,13 +119,27 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect([feedback.status, feedback.body.problems]).toEqual([400, [requestIdRule]]);
   });
 
-  it('takes feedback only with the feedback key when one is set', async () => {
-    for (const headers of [NONE, bearer(KEYS[0])]) {
+  it('takes feedback only with the feedback key or an admin key, and refuses a label for a deployment that does not exist', async () => {
+    for (const headers of [NONE, bearer('wrong-key-0123456789abcdef'), { authorization: FEEDBACK_KEY }]) {
       const answer = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, headers);
-      expect(answer.status).toBe(401);
-      expect(answer.body.message).toBe('feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>"');
+      expect([answer.status, answer.body.message]).toEqual([401, 'feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>" (or an ADMIN_API_KEY)']);
     }
-    expect((await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, bearer(FEEDBACK_KEY))).status).toBe(202);
+    for (const key of [FEEDBACK_KEY, ...KEYS]) {
+      expect((await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, bearer(key))).status).toBe(202);
+    }
+    expect((await http('PUT', `${guarded.url}/v1/deployments/labelled`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    const known = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-3', deployment: 'labelled', label: 1 }, bearer(FEEDBACK_KEY));
+    expect(known.status).toBe(202);
+    const unknown = await http(
+      'POST',
+      `${guarded.url}/v1/feedback`,
+      [
+        { requestId: 'r-4', deployment: 'labelled', label: 1 },
+        { requestId: 'r-5', deployment: 'nowhere', label: 1 },
+      ],
+      bearer(FEEDBACK_KEY),
+    );
+    expect([unknown.status, unknown.body.message]).toEqual([404, 'feedback names deployments that do not exist: "nowhere"']);
   });
 
   it('says which variant failed and how, never what the model wrote', async () => {

@@ -17,11 +17,17 @@ export class RouterEnv extends BaseEnv {
   @IsIn(['on', 'off'])
   ADMIN_AUTH: 'on' | 'off' = 'on';
 
-  @Env('Bearer keys POST /v1/feedback requires, comma-separated; unset: HTTP feedback is open (Kafka feedback is trusted as the topic ACLs allow)')
+  @Env(
+    'Bearer keys POST /v1/feedback accepts besides the ADMIN_API_KEY keys, comma-separated; with neither, HTTP feedback gets 401 unless FEEDBACK_AUTH=off (Kafka feedback is trusted as the topic ACLs allow)',
+  )
   @Secret()
   @IsOptional()
   @Matches(KEY_LIST, { message: 'FEEDBACK_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
   FEEDBACK_API_KEY?: string;
+
+  @Env('off: POST /v1/feedback needs no key (closed networks only; logged as a warning at boot)')
+  @IsIn(['on', 'off'])
+  FEEDBACK_AUTH: 'on' | 'off' = 'on';
 
   @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
   @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
