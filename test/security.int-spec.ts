@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
-import { toInferInputs } from '@switchyard/demo-models';
+import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { assignCanary } from '@switchyard/strategies';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
@@ -246,5 +248,73 @@ describe('security: docker-compose.yml', () => {
     const allow = new UrlAllowlist(unset(router.VARIANT_URL_ALLOW).fallback!);
     expect(allow.problem(`http://model-server:${compose.services['model-server'].environment.PORT}`)).toBeUndefined();
     expect(allow.problem('http://redis:6379')).toMatch(/is not allowed/);
+  });
+});
+
+/** Errors go to whoever caused them: a failing arm counts against itself only when the primary answered instead. */
+describe('security: errors go to whoever caused them', () => {
+  const ids = isolation('security-blame');
+  const { modelServer, router } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}` }],
+    },
+    processes: { controller: ['rollout-controller', { ROLLOUT_INTERVAL_MS: '300' }] },
+  });
+  const variants = (canaryModel: string) => [
+    { name: 'v1', url: modelServer.url, model: 'churn-v1', timeoutMs: 10000 },
+    { name: 'v2', url: modelServer.url, model: canaryModel, timeoutMs: 10000 },
+  ];
+  const predict = (deployment: string, body: object) => http('POST', `${router.url}/v1/deployments/${deployment}/predict`, body, NONE);
+  /** Three features where the models take four: no model accepts them. */
+  const unacceptable = toInferInputs([0.1, 0.2, 0.3]);
+
+  it("does not roll back a canary whose units alone send inputs no model accepts: every arm refused them, so they are the client's 400", async () => {
+    const guardrails = { minSamples: 10, maxErrorRateIncrease: 0.02, onFail: 'rollback', onPass: 'hold' };
+    const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 };
+    expect((await http('PUT', `${router.url}/v1/deployments/blamed`, { variants: variants('churn-v2'), strategy, guardrails })).status).toBe(200);
+    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/blamed`)).body.guardrails?.since, { what: 'the first controller pass' });
+
+    const canaryUnits = Array.from({ length: 400 }, (_, i) => `unit-${i}`).filter((unit) => assignCanary('blamed', unit, 50) === 'canary');
+    for (const unitKey of canaryUnits.slice(0, 60)) {
+      const answer = await predict('blamed', { unitKey, inputs: unacceptable });
+      expect([answer.status, answer.body.message]).toEqual([
+        400,
+        expect.stringMatching(/^variant "v1" rejected the inputs \(model rejected the request \(400\)\): .+/),
+      ]);
+    }
+    const rng = seededRng(25);
+    const GOOD = 60;
+    for (let i = 0; i < GOOD; i++) {
+      const features = randomFeatures(rng);
+      const answer = await predict('blamed', { unitKey: `good-${i}`, inputs: toInferInputs(features) });
+      expect(answer.status).toBe(200);
+      expect((await http('POST', `${router.url}/v1/feedback`, { requestId: answer.body.requestId, label: groundTruth(features) })).status).toBe(202);
+    }
+    // A controller pass that judged every labelled pair: before, it had rolled back on the canary's "errors".
+    const judged = await waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/blamed`)).body;
+        const n = body.guardrails?.evidence?.n ?? {};
+        return (n.v1 ?? 0) + (n.v2 ?? 0) >= GOOD && body;
+      },
+      { timeoutMs: 60000, what: 'a controller pass over every labelled pair' },
+    );
+    expect(judged.strategy.type).toBe('canary');
+    expect(judged.guardrails.evidence.errorRate).toEqual({ v1: 0, v2: 0 });
+    expect([judged.report.v1.served.errors, judged.report.v2.served.errors]).toEqual([0, 0]);
+    expect(judged.report.v1.served.requests + judged.report.v2.served.requests).toBe(GOOD);
+  });
+
+  it('answers from the primary when the canary names a model its server does not have', async () => {
+    const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 };
+    expect((await http('PUT', `${router.url}/v1/deployments/mistyped`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      const answer = await predict('mistyped', { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
+      expect([answer.status, answer.body.variant]).toEqual([200, 'v1']);
+    }
   });
 });

@@ -3,7 +3,7 @@ import { Counter, Histogram } from 'prom-client';
 export const routerMetrics = {
   predictions: new Counter({
     name: 'switchyard_router_predictions_total',
-    help: 'Predictions answered, by deployment, serving variant and outcome (ok, error)',
+    help: 'Predictions answered, by deployment, serving variant and outcome (ok, error, rejected: inputs every arm tried refused)',
     labelNames: ['deployment', 'variant', 'outcome'] as const,
   }),
   latency: new Histogram({

@@ -17,6 +17,8 @@ export class ModelError extends Error {
     readonly kind: ModelErrorKind,
     message: string,
     readonly status?: number,
+    /** A rejection's reason in the model's words (`rejectionDetail`): for the client who sent the inputs, never for events or logs. */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'ModelError';
@@ -146,13 +148,18 @@ async function boundedText(body: Body, declared: string | string[] | undefined):
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Longest rejection reason passed on to the client (`ModelError.detail`). */
+export const MAX_REJECTION_DETAIL_CHARS = 256;
+
 /**
- * A failure says what happened (status, invalid JSON), never what the model wrote: its
- * error body may hold internals, and the message reaches consumers and events.
+ * A failure's message says what happened (status, invalid JSON), never what the model
+ * wrote: its error body may hold internals, and the message reaches consumers and events.
+ * A rejection (4xx) is about the caller's inputs, so its reason goes back to the caller
+ * as `detail`, bounded.
  */
 function parseAnswer(status: number, text: string, v2: boolean): unknown {
   if (status >= 500) throw new ModelError('server-error', `model answered ${status}`, status);
-  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status);
+  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status, rejectionDetail(text));
   // A redirect is not followed (it could point the router anywhere), nor its body taken as an answer.
   if (status !== 200) throw new ModelError('bad-response', `model answered ${status}, not 200`, status);
   let answer: unknown;
@@ -185,4 +192,17 @@ function classify(error: unknown, variant: StoredVariant): ModelError {
   }
   // The code (ECONNREFUSED, ENOTFOUND), not the message: that one names the address.
   return new ModelError('unavailable', `model unreachable: ${err.code ?? 'connection failed'}`);
+}
+
+/** The OIP error body's `error` (or a framework's `detail`/`message`) string, control characters replaced, cut at MAX_REJECTION_DETAIL_CHARS. */
+function rejectionDetail(text: string): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text.slice(0, 16 * 1024));
+  } catch {
+    return undefined;
+  }
+  const reason = ['error', 'detail', 'message'].map((field) => (body as Record<string, unknown> | null)?.[field]).find((value) => typeof value === 'string');
+  // eslint-disable-next-line no-control-regex
+  return reason === undefined ? undefined : (reason as string).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, MAX_REJECTION_DETAIL_CHARS);
 }

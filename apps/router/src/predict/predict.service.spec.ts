@@ -89,17 +89,37 @@ describe(PredictService.name, () => {
     expect(published[0].event.error).toBe('unavailable: socket hang up');
   });
 
-  it('fails with input-rejected when the model refuses the inputs', async () => {
-    const { sut } = setUp(single, async () => {
-      throw new ModelError('rejected', 'shape mismatch', 400);
+  it("fails with the client's 4xx, the model's reason and status, when the model refuses the inputs, and records nothing", async () => {
+    const { sut, published } = setUp(single, async () => {
+      throw new ModelError('rejected', 'model rejected the request (400)', 400, 'shape mismatch');
     });
 
-    expect(await sut.predict('churn', { inputs: [0] })).toEqual({ ok: false, error: 'input-rejected', message: 'variant "v1" failed: shape mismatch' });
+    expect(await sut.predict('churn', { inputs: [0] })).toEqual({
+      ok: false,
+      error: 'input-rejected',
+      status: 400,
+      message: 'variant "v1" rejected the inputs (model rejected the request (400)): shape mismatch',
+    });
+    expect(published).toEqual([]);
   });
 
-  it('answers from the primary when the canary fails, recording which variant the strategy chose', async () => {
+  it("answers a 4xx other than 400 and 413 with 422: a model's 404 is not the client's", async () => {
+    const { sut } = setUp(single, async () => {
+      throw new ModelError('rejected', 'model rejected the request (404)', 404);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0] })).toMatchObject({ ok: false, error: 'input-rejected', status: 422 });
+  });
+
+  it.each([
+    ['timeout', new ModelError('timeout', 'too slow')],
+    ['5xx', new ModelError('server-error', 'model answered 500', 500)],
+    ['4xx', new ModelError('rejected', 'model rejected the request (400)', 400)],
+    ['404: a mistyped model', new ModelError('rejected', 'model rejected the request (404)', 404)],
+    ['unreadable answer', new ModelError('bad-response', 'model answered with invalid JSON')],
+  ])('answers from the primary when the canary fails (%s), recording which variant the strategy chose', async (_, failure) => {
     const { sut, published } = setUp(canary, async (variant) => {
-      if (variant === 'v2') throw new ModelError('timeout', 'too slow');
+      if (variant === 'v2') throw failure;
       return answer([7]);
     });
 
@@ -107,6 +127,35 @@ describe(PredictService.name, () => {
 
     expect(outcome).toEqual({ ok: true, value: { requestId: 'r-3', deployment: 'churn', variant: 'v1', outputs: [7] } });
     expect(published[0].event).toMatchObject({ variant: 'v1', fallbackFrom: 'v2', probability: 1 });
+  });
+
+  it("counts nothing against the canary when the primary failed too: the event is the primary's failure", async () => {
+    const { sut, published } = setUp(canary, async (variant) => {
+      throw new ModelError('server-error', `${variant} answered 500`, 500);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-5' })).toEqual({
+      ok: false,
+      error: 'model-failed',
+      message: 'variant "v1" failed: v1 answered 500',
+    });
+    expect(published).toHaveLength(1);
+    expect(published[0].event).toMatchObject({ variant: 'v1', error: 'server-error: v1 answered 500' });
+    expect(published[0].event.fallbackFrom).toBeUndefined();
+  });
+
+  it("answers inputs that the canary and the primary both reject as the client's 4xx, and records nothing", async () => {
+    const { sut, published } = setUp(canary, async (variant) => {
+      throw new ModelError('rejected', 'model rejected the request (422)', 422, `${variant}: bad shape`);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-6' })).toEqual({
+      ok: false,
+      error: 'input-rejected',
+      status: 422,
+      message: 'variant "v1" rejected the inputs (model rejected the request (422)): v1: bad shape',
+    });
+    expect(published).toEqual([]);
   });
 
   it('fails with unavailable when the prediction could not be recorded (durable)', async () => {

@@ -52,7 +52,10 @@ export class PredictService {
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
 
     const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
-    if (this.publishMode !== 'off') {
+    // Inputs every arm tried rejected are the client's mistake, not a variant's: no event, so
+    // no arm's report counts it (a canary fed bad inputs must not be rolled back for them).
+    const clientError = !served.answer && served.error!.kind === 'rejected';
+    if (this.publishMode !== 'off' && !clientError) {
       const recorded = this.record(spec, served, choice, requestId, command, stored?.version);
       if (this.publishMode === 'durable') {
         try {
@@ -63,17 +66,25 @@ export class PredictService {
       } else recorded.catch(() => undefined);
     }
 
-    routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome: served.answer ? 'ok' : 'error' });
+    const outcome = served.answer ? 'ok' : clientError ? 'rejected' : 'error';
+    routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
     return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs: served.answer.outputs });
   }
 
+  /**
+   * Errors go to whoever caused them. A chosen arm that fails in any way (timeout, 5xx,
+   * 4xx, a model it does not serve) is answered for by the fallback (the canary's primary,
+   * a bandit's best other arm); its failure counts against it (`fallbackFrom`) only when
+   * the fallback answered, since only then was it the arm's failure and not the request's.
+   * When the fallback failed too, the event is the fallback's own answer.
+   */
   private async serve(spec: DeploymentSpec, chosen: string, fallback: string | undefined, command: PredictCommand, requestId: string): Promise<Served> {
     const first = await this.call(spec, variantOf(spec, chosen), command, requestId);
-    if (first.answer || !fallback || !first.error?.retryable) return first;
+    if (first.answer || !fallback) return first;
     const second = await this.call(spec, variantOf(spec, fallback), command, requestId);
     routerMetrics.fallbacks.inc({ deployment: spec.name, from: chosen, to: fallback });
-    return { ...second, fallbackFrom: chosen };
+    return second.answer ? { ...second, fallbackFrom: chosen } : second;
   }
 
   private async call(spec: DeploymentSpec, variant: StoredVariant, command: PredictCommand, requestId: string): Promise<Served> {
@@ -145,6 +156,14 @@ function variantOf(spec: DeploymentSpec, name: string): StoredVariant {
 
 const NOT_RECORDED: Failure = { ok: false, error: 'unavailable', message: 'the prediction could not be recorded in Kafka; retry later' };
 
+/**
+ * A rejection is the client's 4xx, with the model's reason (bounded, `ModelError.detail`)
+ * and its status when that speaks of the inputs (400, 413, 422); any other 4xx (401, 404:
+ * how the router reaches the model) is a 422.
+ */
 function modelFailure(error: ModelError, variant: string): Failure {
-  return { ok: false, error: error.kind === 'rejected' ? 'input-rejected' : 'model-failed', message: `variant "${variant}" failed: ${error.message}` };
+  if (error.kind !== 'rejected') return { ok: false, error: 'model-failed', message: `variant "${variant}" failed: ${error.message}` };
+  const detail = error.detail === undefined ? '' : `: ${error.detail}`;
+  const status = error.status === 400 || error.status === 413 ? error.status : 422;
+  return { ok: false, error: 'input-rejected', status, message: `variant "${variant}" rejected the inputs (${error.message})${detail}` };
 }
