@@ -144,6 +144,19 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect([unknown.status, unknown.body.message]).toEqual([404, 'feedback names deployments that do not exist: "nowhere"']);
   });
 
+  it('answers 409 to a client request id already used for the deployment, and takes it for another deployment', async () => {
+    expect((await http('PUT', `${guarded.url}/v1/deployments/unique`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    expect((await http('PUT', `${guarded.url}/v1/deployments/unique-too`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    const body = { requestId: 'once-only', inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) };
+    expect((await http('POST', `${guarded.url}/v1/deployments/unique/predict`, body, NONE)).status).toBe(200);
+    const again = await http('POST', `${guarded.url}/v1/deployments/unique/predict`, body, NONE);
+    expect([again.status, again.body.message]).toEqual([
+      409,
+      'requestId "once-only" was already used for deployment "unique"; send each prediction with its own id',
+    ]);
+    expect((await http('POST', `${guarded.url}/v1/deployments/unique-too/predict`, body, NONE)).status).toBe(200);
+  });
+
   it('says which variant failed and how, never what the model wrote', async () => {
     expect((await http('PUT', `${guarded.url}/v1/deployments/broken`, spec(modelServer.url, 'churn-broken'), bearer(KEYS[0]))).status).toBe(200);
     const answer = await http('POST', `${guarded.url}/v1/deployments/broken/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);

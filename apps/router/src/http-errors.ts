@@ -32,6 +32,8 @@ export function httpError(failure: Failure): HttpException {
   switch (failure.error) {
     case 'not-found':
       return new NotFoundException(failure.message);
+    case 'duplicate-request':
+      return new ConflictException(failure.message);
     case 'input-rejected':
       return new REJECTIONS[failure.status](failure.message);
     case 'model-failed':

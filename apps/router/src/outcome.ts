@@ -9,12 +9,12 @@ export type Failure =
   | {
       ok: false;
       /**
-       * `not-found`: no such deployment;
+       * `not-found`: no such deployment; `duplicate-request`: the client's request id was used before;
        * `model-failed`: the model gave no answer (down, timeout, 5xx, unreadable answer);
        * `unavailable`: the router could not do its part (record the prediction), retry later;
        * `busy`: the router runs as many of these as it may, retry later.
        */
-      error: 'not-found' | 'model-failed' | 'unavailable' | 'busy';
+      error: 'not-found' | 'duplicate-request' | 'model-failed' | 'unavailable' | 'busy';
       message: string;
     }
   | {

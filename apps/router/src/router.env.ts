@@ -61,6 +61,14 @@ export class RouterEnv extends BaseEnv {
   @Max(60000)
   REFRESH_INTERVAL_MS: number = 1000;
 
+  @Env(
+    "How long (s) a client-supplied request id stays taken for its deployment (a second predict with it gets 409); keep it at least the joiner's JOIN_WINDOW_SECONDS",
+  )
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  REQUEST_ID_WINDOW_SECONDS: number = 3600;
+
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])
   KAFKA_INGRESS = 'true';

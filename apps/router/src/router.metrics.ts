@@ -27,6 +27,11 @@ export const routerMetrics = {
     help: 'Events the router could not publish to Kafka, by topic',
     labelNames: ['topic'] as const,
   }),
+  requestIdsUnchecked: new Counter({
+    name: 'switchyard_router_request_ids_unchecked_total',
+    help: 'Predictions with a client request id served without the uniqueness check, Redis having failed to answer',
+    labelNames: ['deployment'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

@@ -18,6 +18,7 @@ import { KafkaIngressController } from './ingress/kafka-ingress.controller';
 import { ArmWeights } from './predict/arm-weights';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
+import { RequestIds } from './predict/request-ids';
 
 @Module({
   imports: [MessagingModule, StoreModule, SpecLogModule],
@@ -30,6 +31,7 @@ import { PredictService } from './predict/predict.service';
     DeploymentsService,
     ArmWeights,
     PredictService,
+    RequestIds,
     ModelClient,
     EvaluateService,
     HistoryService,

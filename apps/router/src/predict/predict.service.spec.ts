@@ -6,6 +6,7 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 import { ArmWeights } from './arm-weights';
 import { PredictService } from './predict.service';
+import { RequestIds } from './request-ids';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },
@@ -17,6 +18,7 @@ const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, at
 
 function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Promise<ModelAnswer>, publishMode: RouterEnv['PUBLISH_MODE'] = 'durable') {
   const published: { topic: string; key: string; event: PredictionEvent }[] = [];
+  const taken = new Set<string>();
   let publishFails = false;
   const kafka = {
     topics: { predictions: 'predictions', shadowRequests: 'shadow-requests' },
@@ -30,9 +32,13 @@ function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Pro
     { get: () => undefined } as unknown as ArmWeights,
     { infer: (variant: { name: string }) => infer(variant.name) } as unknown as ModelClient,
     kafka,
+    {
+      claim: async (deployment: string, id: string) => !taken.has(`${deployment}/${id}`) && !!taken.add(`${deployment}/${id}`),
+      release: async (deployment: string, id: string) => void taken.delete(`${deployment}/${id}`),
+    } as unknown as RequestIds,
     { PUBLISH_MODE: publishMode } as RouterEnv,
   );
-  return { sut, published, failPublishing: () => (publishFails = true) };
+  return { sut, published, taken, failPublishing: () => (publishFails = true) };
 }
 
 describe(PredictService.name, () => {
@@ -156,6 +162,34 @@ describe(PredictService.name, () => {
       message: 'variant "v1" rejected the inputs (model rejected the request (422)): v1: bad shape',
     });
     expect(published).toEqual([]);
+  });
+
+  it('refuses a client request id used before for the deployment, and records nothing for it; generated and Kafka-redelivered ids are not checked', async () => {
+    const { sut, published, taken } = setUp(single, async () => answer([1]));
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7' })).toMatchObject({ ok: true });
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7' })).toEqual({
+      ok: false,
+      error: 'duplicate-request',
+      message: 'requestId "r-7" was already used for deployment "churn"; send each prediction with its own id',
+    });
+    expect(published).toHaveLength(1);
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7', repeatsAllowed: true })).toMatchObject({ ok: true });
+    expect(await sut.predict('churn', { inputs: [0] })).toMatchObject({ ok: true });
+    expect([...taken]).toEqual(['churn/r-7']);
+  });
+
+  it('frees a client request id whose request left no prediction, so it may be sent again', async () => {
+    let reject = true;
+    const { sut, taken } = setUp(single, async () => {
+      if (reject) throw new ModelError('rejected', 'model rejected the request (400)', 400);
+      return answer([1]);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-8' })).toMatchObject({ ok: false, error: 'input-rejected' });
+    expect(taken.size).toBe(0);
+    reject = false;
+    expect(await sut.predict('churn', { inputs: [1], requestId: 'r-8' })).toMatchObject({ ok: true });
   });
 
   it('fails with unavailable when the prediction could not be recorded (durable)', async () => {

@@ -9,12 +9,15 @@ import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
 import { ArmWeights } from './arm-weights';
+import { RequestIds } from './request-ids';
 
 export interface PredictCommand {
   inputs: unknown;
   unitKey?: string;
   requestId?: string;
   extras?: InferExtras;
+  /** A Kafka record delivered again carries its id again by design: not a second request. */
+  repeatsAllowed?: boolean;
 }
 
 interface Served {
@@ -38,6 +41,7 @@ export class PredictService {
     private readonly weights: ArmWeights,
     private readonly models: ModelClient,
     private readonly kafka: KafkaClient,
+    private readonly requestIds: RequestIds,
     env: RouterEnv,
   ) {
     this.publishMode = env.PUBLISH_MODE;
@@ -51,7 +55,10 @@ export class PredictService {
     const stored = this.weights.get(spec);
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
 
+    // Claimed while the model answers, so the uniqueness check adds no wait of its own.
+    const claimed = command.requestId === undefined || command.repeatsAllowed ? true : this.requestIds.claim(spec.name, requestId);
     const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
+    if (!(await claimed)) return requestIdTaken(requestId, spec.name);
     // Inputs every arm tried rejected are the client's mistake, not a variant's: no event, so
     // no arm's report counts it (a canary fed bad inputs must not be rolled back for them).
     const clientError = !served.answer && served.error!.kind === 'rejected';
@@ -61,15 +68,22 @@ export class PredictService {
         try {
           await recorded;
         } catch {
+          await this.giveBack(spec.name, command);
           return NOT_RECORDED;
         }
       } else recorded.catch(() => undefined);
     }
+    if (clientError) await this.giveBack(spec.name, command);
 
     const outcome = served.answer ? 'ok' : clientError ? 'rejected' : 'error';
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
     return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs: served.answer.outputs });
+  }
+
+  /** A request that left no prediction frees its client id: the client may send it again. */
+  private async giveBack(deployment: string, command: PredictCommand): Promise<void> {
+    if (command.requestId !== undefined && !command.repeatsAllowed) await this.requestIds.release(deployment, command.requestId);
   }
 
   /**
@@ -153,6 +167,12 @@ function variantOf(spec: DeploymentSpec, name: string): StoredVariant {
   if (!variant) throw new Error(`strategy chose unknown variant ${name}`);
   return variant;
 }
+
+const requestIdTaken = (requestId: string, deployment: string): Failure => ({
+  ok: false,
+  error: 'duplicate-request',
+  message: `requestId "${requestId}" was already used for deployment "${deployment}"; send each prediction with its own id`,
+});
 
 const NOT_RECORDED: Failure = { ok: false, error: 'unavailable', message: 'the prediction could not be recorded in Kafka; retry later' };
 
