@@ -157,6 +157,26 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect((await http('POST', `${guarded.url}/v1/deployments/unique-too/predict`, body, NONE)).status).toBe(200);
   });
 
+  it('never returns the credentials of a variant URL: masked in every answer of the deployments API', async () => {
+    const url = 'http://scott:tiger-s3cret@models.example:9000/';
+    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
+      'http://scott:***@models.example:9000/',
+    );
+    const answers = [
+      await http('GET', `${guarded.url}/v1/deployments/keyed`, undefined, NONE),
+      await http('GET', `${guarded.url}/v1/deployments`, undefined, NONE),
+      await http('GET', `${guarded.url}/v1/deployments/keyed/history`, undefined, NONE),
+      await http('POST', `${guarded.url}/v1/deployments/keyed/promote`, { variant: 'v2' }, bearer(KEYS[0])),
+      await http('POST', `${guarded.url}/v1/deployments/keyed/rollback`, undefined, bearer(KEYS[0])),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(JSON.stringify(answer.body)).not.toContain('tiger-s3cret');
+    }
+    expect(answers[0].body.variants[0].url).toBe('http://scott:***@models.example:9000/');
+    expect(answers[1].body.deployments.find((d: { name: string }) => d.name === 'keyed').variants[0].url).toBe('http://scott:***@models.example:9000/');
+  });
+
   it('says which variant failed and how, never what the model wrote', async () => {
     expect((await http('PUT', `${guarded.url}/v1/deployments/broken`, spec(modelServer.url, 'churn-broken'), bearer(KEYS[0]))).status).toBe(200);
     const answer = await http('POST', `${guarded.url}/v1/deployments/broken/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);

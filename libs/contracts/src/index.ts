@@ -6,3 +6,4 @@ export * from './http';
 export * from './envelope';
 export * from './prediction-event';
 export * from './evaluate';
+export * from './url-credentials';

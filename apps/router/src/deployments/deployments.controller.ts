@@ -1,15 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
+import { MaskedUrls } from './masked-urls.interceptor';
 import { HistoryService } from '../history/history.service';
 
 const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
 
 @ApiTags('deployments')
 @Controller('v1/deployments')
+@UseInterceptors(MaskedUrls)
 export class DeploymentsController {
   constructor(
     private readonly deployments: DeploymentsService,
