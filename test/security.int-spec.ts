@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
+import { envelope, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { assignCanary } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -175,6 +175,28 @@ describe('security: the router refuses what it must, with the reason', () => {
     }
     expect(answers[0].body.variants[0].url).toBe('http://scott:***@models.example:9000/');
     expect(answers[1].body.deployments.find((d: { name: string }) => d.name === 'keyed').variants[0].url).toBe('http://scott:***@models.example:9000/');
+  });
+
+  it('does not serve a spec written straight to the spec log past the allowlist: skipped with the reason, counted', async () => {
+    const topics = topicNames(ids.topicPrefix);
+    const body = { name: 'smuggled', ...spec('http://10.0.0.5:9000'), reward: { type: 'match' }, updatedAt: new Date().toISOString() };
+    const producer = await producerFor(testKafka());
+    try {
+      await producer.send({
+        topic: topics.deploymentSpecs,
+        messages: [{ key: 'smuggled', value: JSON.stringify({ ...envelope('specChange'), deployment: 'smuggled', change: 'put', body }) }],
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor(
+      async () => /switchyard_router_specs_skipped_total\{deployment="smuggled"[^}]*\} 1$/m.test((await http('GET', `${guarded.url}/metrics`)).body),
+      {
+        what: 'the router to skip the smuggled spec',
+      },
+    );
+    const answer = await http('POST', `${guarded.url}/v1/deployments/smuggled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
   });
 
   it('says which variant failed and how, never what the model wrote', async () => {

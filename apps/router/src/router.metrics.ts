@@ -32,6 +32,16 @@ export const routerMetrics = {
     help: 'Predictions with a client request id served without the uniqueness check, Redis having failed to answer',
     labelNames: ['deployment'] as const,
   }),
+  refusedCalls: new Counter({
+    name: 'switchyard_router_refused_variant_calls_total',
+    help: 'Calls not made because the variant URL is outside the allowlist (a spec that did not come through PUT)',
+    labelNames: ['deployment', 'variant'] as const,
+  }),
+  specsSkipped: new Counter({
+    name: 'switchyard_router_specs_skipped_total',
+    help: 'Specs read from the registry and not served: a variant URL outside the allowlist (written past PUT, straight to the spec log)',
+    labelNames: ['deployment'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

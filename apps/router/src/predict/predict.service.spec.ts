@@ -7,6 +7,7 @@ import { RouterEnv } from '../router.env';
 import { ArmWeights } from './arm-weights';
 import { PredictService } from './predict.service';
 import { RequestIds } from './request-ids';
+import { UrlAllowlist } from '../auth/url-allowlist';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },
@@ -17,6 +18,7 @@ const canary = { name: 'churn', version: 4, variants, strategy: { type: 'canary'
 const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
 
 function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Promise<ModelAnswer>, publishMode: RouterEnv['PUBLISH_MODE'] = 'durable') {
+  const called: string[] = [];
   const published: { topic: string; key: string; event: PredictionEvent }[] = [];
   const taken = new Set<string>();
   let publishFails = false;
@@ -30,15 +32,16 @@ function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Pro
   const sut = new PredictService(
     { get: (name: string) => (name === spec?.name ? spec : undefined) } as unknown as DeploymentCache,
     { get: () => undefined } as unknown as ArmWeights,
-    { infer: (variant: { name: string }) => infer(variant.name) } as unknown as ModelClient,
+    { infer: (variant: { name: string }) => (called.push(variant.name), infer(variant.name)) } as unknown as ModelClient,
     kafka,
     {
       claim: async (deployment: string, id: string) => !taken.has(`${deployment}/${id}`) && !!taken.add(`${deployment}/${id}`),
       release: async (deployment: string, id: string) => void taken.delete(`${deployment}/${id}`),
     } as unknown as RequestIds,
+    new UrlAllowlist(''),
     { PUBLISH_MODE: publishMode } as RouterEnv,
   );
-  return { sut, published, taken, failPublishing: () => (publishFails = true) };
+  return { sut, published, taken, called, failPublishing: () => (publishFails = true) };
 }
 
 describe(PredictService.name, () => {
@@ -190,6 +193,15 @@ describe(PredictService.name, () => {
     expect(taken.size).toBe(0);
     reject = false;
     expect(await sut.predict('churn', { inputs: [1], requestId: 'r-8' })).toMatchObject({ ok: true });
+  });
+
+  it('calls no variant whose URL the allowlist refuses, however the spec came in: the primary answers for a refused canary', async () => {
+    const smuggled = { ...canary, variants: [variants[0], { ...variants[1], url: 'http://169.254.169.254/latest' }] } as DeploymentSpec;
+    const { sut, published, called } = setUp(smuggled, async () => answer([7]));
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-9' })).toMatchObject({ ok: true, value: { variant: 'v1' } });
+    expect(called).toEqual(['v1']);
+    expect(published[0].event).toMatchObject({ variant: 'v1', fallbackFrom: 'v2' });
   });
 
   it('fails with unavailable when the prediction could not be recorded (durable)', async () => {

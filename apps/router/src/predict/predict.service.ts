@@ -8,6 +8,7 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
+import { UrlAllowlist } from '../auth/url-allowlist';
 import { ArmWeights } from './arm-weights';
 import { RequestIds } from './request-ids';
 
@@ -35,6 +36,7 @@ interface Served {
 export class PredictService {
   private readonly logger = new Logger(PredictService.name);
   private readonly publishMode: RouterEnv['PUBLISH_MODE'];
+  private readonly refusals = new Map<string, string | undefined>();
 
   constructor(
     private readonly cache: DeploymentCache,
@@ -42,6 +44,7 @@ export class PredictService {
     private readonly models: ModelClient,
     private readonly kafka: KafkaClient,
     private readonly requestIds: RequestIds,
+    private readonly allowlist: UrlAllowlist,
     env: RouterEnv,
   ) {
     this.publishMode = env.PUBLISH_MODE;
@@ -102,6 +105,11 @@ export class PredictService {
   }
 
   private async call(spec: DeploymentSpec, variant: StoredVariant, command: PredictCommand, requestId: string): Promise<Served> {
+    const refused = this.refusal(variant.url);
+    if (refused !== undefined) {
+      routerMetrics.refusedCalls.inc({ deployment: spec.name, variant: variant.name });
+      return { variant, error: new ModelError('unavailable', `variant URL refused: ${refused}`) };
+    }
     try {
       const answer = await this.models.infer(variant, command.inputs, requestId, command.extras);
       routerMetrics.latency.observe({ deployment: spec.name, variant: variant.name }, answer.latencyMs / 1000);
@@ -111,6 +119,22 @@ export class PredictService {
       routerMetrics.modelErrors.inc({ deployment: spec.name, variant: variant.name, kind: failure.kind });
       return { variant, error: failure };
     }
+  }
+
+  /**
+   * The allowlist again before every call, whatever let the spec in (a record written
+   * straight to the spec log, an allowlist narrowed since): the router calls no host it
+   * refuses. Memoised per URL, so a call costs a map lookup.
+   */
+  private refusal(url: string): string | undefined {
+    if (!this.refusals.has(url)) {
+      // URLs come from specs, a few per deployment; the bound only guards against churn.
+      if (this.refusals.size >= 1024) this.refusals.clear();
+      const problem = this.allowlist.problem(url);
+      this.refusals.set(url, problem);
+      if (problem !== undefined) this.logger.warn({ problem }, 'a variant URL outside the allowlist is in a spec; its calls are refused');
+    }
+    return this.refusals.get(url);
   }
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
