@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { AddressInfo, createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { envelope, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
@@ -197,6 +198,39 @@ describe('security: the router refuses what it must, with the reason', () => {
     );
     const answer = await http('POST', `${guarded.url}/v1/deployments/smuggled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
     expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
+  });
+
+  it('times out a variant within its timeoutMs while the TLS handshake never completes (connect is part of the call)', async () => {
+    // Accepts connections and never says a word: a TLS client waits for the server's hello.
+    const sockets: Socket[] = [];
+    const blackHole = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as AddressInfo;
+    try {
+      const silent = {
+        variants: [{ name: 'v1', url: `https://127.0.0.1:${port}`, model: 'churn-v1', timeoutMs: 300 }],
+        strategy: { type: 'single', variant: 'v1' },
+      };
+      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake`, silent, bearer(KEYS[0]))).status).toBe(200);
+      const answer = await http('POST', `${guarded.url}/v1/deployments/handshake/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+      // Before, undici waited out its own 10 s connect timeout: "model unreachable: UND_ERR_CONNECT_TIMEOUT".
+      expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model did not answer within 300 ms']);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+    }
+  });
+
+  it('refuses a prediction a router sent (a variant URL pointing back into a router) after one hop, and counts it', async () => {
+    const loop = {
+      variants: [{ name: 'v1', url: `${guarded.url}/v1/deployments/loop/predict`, model: 'loop', protocol: 'json' }],
+      strategy: { type: 'single', variant: 'v1' },
+    };
+    expect((await http('PUT', `${guarded.url}/v1/deployments/loop`, loop, bearer(KEYS[0]))).status).toBe(200);
+    const answer = await http('POST', `${guarded.url}/v1/deployments/loop/predict`, { inputs: [1] }, NONE);
+    expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model answered 508']);
+    const metrics = String((await http('GET', `${guarded.url}/metrics`)).body);
+    expect(metrics).toMatch(/^switchyard_router_loops_refused_total\{[^}]*\} 1$/m);
   });
 
   it('says which variant failed and how, never what the model wrote', async () => {

@@ -42,6 +42,10 @@ export const routerMetrics = {
     help: 'Specs read from the registry and not served: a variant URL outside the allowlist (written past PUT, straight to the spec log)',
     labelNames: ['deployment'] as const,
   }),
+  loops: new Counter({
+    name: 'switchyard_router_loops_refused_total',
+    help: 'Predictions refused because a router sent them (switchyard-hop header): a variant URL pointing back into a router',
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

@@ -3,6 +3,9 @@ import { EventEmitter } from 'node:events';
 import { Dispatcher, Pool } from 'undici';
 import { InferResponse, StoredVariant } from '@switchyard/contracts';
 
+/** Sent on every call to a variant: a router receiving it refuses the call, so a variant URL pointing back into a router cannot loop. */
+export const HOP_HEADER = 'switchyard-hop';
+
 /** Enough for a 2-core router at saturation; undici queues beyond it. */
 const CONNECTIONS_PER_ORIGIN = 64;
 
@@ -79,16 +82,27 @@ export class ModelClient implements OnApplicationShutdown {
     // signal is an EventEmitter, which undici accepts and which costs a fraction of an
     // AbortController on the hot path; undici then rejects with an AbortError (a timeout).
     const deadline = new EventEmitter();
-    const timer = setTimeout(() => deadline.emit('abort'), variant.timeoutMs);
+    // undici does not abort a request still waiting for its connection (a TLS handshake
+    // that never completes waited out its own 10 s connect timeout): the deadline also
+    // settles the call itself, so timeoutMs covers connect, TLS, answer and body.
+    let expire!: (error: Error) => void;
+    const expired = new Promise<never>((_, reject) => (expire = reject));
+    const timer = setTimeout(() => {
+      deadline.emit('abort');
+      expire(Object.assign(new Error('deadline passed'), { name: 'AbortError' }));
+    }, variant.timeoutMs);
     try {
-      const response = await this.pool(origin).request({
-        method: 'POST',
-        path,
-        headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-        body: JSON.stringify(body),
-        signal: deadline,
-      });
-      return parseAnswer(response.statusCode, await boundedText(response.body, response.headers['content-length']), v2);
+      const response = await Promise.race([
+        this.pool(origin).request({
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId, [HOP_HEADER]: '1' },
+          body: JSON.stringify(body),
+          signal: deadline,
+        }),
+        expired,
+      ]);
+      return parseAnswer(response.statusCode, await Promise.race([boundedText(response.body, response.headers['content-length']), expired]), v2);
     } finally {
       clearTimeout(timer);
     }
