@@ -42,17 +42,21 @@ const rng = seededRng(42);
  * request id for JOIN_WINDOW_SECONDS, so a second demo within the hour must not reuse them.
  */
 const RUN = Date.now().toString(36);
-/** The admin key `npm run up` used: ADMIN_API_KEY, else the one it generated. */
-function adminKey(): string | undefined {
-  if (process.env.ADMIN_API_KEY) return process.env.ADMIN_API_KEY.split(',')[0];
-  const file = join(__dirname, '..', '..', '.switchyard', 'admin-key');
-  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+/** A key `npm run up` used: the variable, else the one it generated into `.switchyard/<file>`. */
+function keyOf(variable: 'ADMIN_API_KEY' | 'FEEDBACK_API_KEY', file: string): string | undefined {
+  if (process.env[variable]) return process.env[variable].split(',')[0];
+  const path = join(__dirname, '..', '..', '.switchyard', file);
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
 }
-const key = adminKey();
-const auth: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+const key = keyOf('ADMIN_API_KEY', 'admin-key');
+const bearer = (secret: string | undefined): Record<string, string> => (secret ? { authorization: `Bearer ${secret}` } : {});
+const auth = bearer(key);
+/** Feedback goes with the feedback key, as a labelling pipeline holds it (the admin key would do too). */
+const feedbackAuth = bearer(keyOf('FEEDBACK_API_KEY', 'feedback-key') ?? key);
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const headers = body === undefined ? auth : { ...auth, 'content-type': 'application/json' };
+  const keyed = path === '/v1/feedback' ? feedbackAuth : auth;
+  const headers = body === undefined ? keyed : { ...keyed, 'content-type': 'application/json' };
   const response = await fetch(`${router}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);

@@ -254,7 +254,8 @@ async function httpRequest(i: number): Promise<void> {
   try {
     const response = await fetch(`http://127.0.0.1:${routerPort}/v1/feedback`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // Feedback is keyed like the control plane; the admin key is accepted for it.
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}` },
       body: JSON.stringify({ requestId, label: groundTruth(features) }),
       signal: AbortSignal.timeout(10000),
     });

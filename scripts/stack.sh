@@ -29,7 +29,8 @@ Usage: scripts/stack.sh up|down|status
   status  show each service's pid and readiness
 
 The router's admin key is ADMIN_API_KEY when set, else one generated into
-.switchyard/admin-key on the first `up`.
+.switchyard/admin-key on the first `up`; its feedback key likewise FEEDBACK_API_KEY,
+else .switchyard/feedback-key (the admin key works for feedback too).
 
 Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
 FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004).
@@ -48,18 +49,20 @@ alive() {
 
 ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
-# The control plane is closed by default: ADMIN_API_KEY when set, else a key generated
-# once into .switchyard/admin-key (git-ignored), which the demo and the CLI read too.
-admin_key() {
-  if [[ -n ${ADMIN_API_KEY:-} ]]; then return; fi
-  local file=$ROOT/.switchyard/admin-key
+# The control plane and feedback are closed by default: ADMIN_API_KEY and FEEDBACK_API_KEY
+# when set, else a key generated once into .switchyard/admin-key (feedback-key), git-ignored,
+# which the demo and the CLI read too.
+ensure_key() {
+  local var=$1 name=$2 what=$3
+  if [[ -n ${!var:-} ]]; then return; fi
+  local file=$ROOT/.switchyard/$name
   if [[ ! -s $file ]]; then
     mkdir -p "$(dirname "$file")"
     (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))" >"$file")
-    echo "[stack] generated an admin key in .switchyard/admin-key (control-plane calls need: Authorization: Bearer <key>)"
+    echo "[stack] generated a key in .switchyard/$name ($what need: Authorization: Bearer <key>)"
   fi
-  ADMIN_API_KEY=$(cat "$file")
-  export ADMIN_API_KEY
+  printf -v "$var" '%s' "$(cat "$file")"
+  export "${var?}"
 }
 
 # Something (anyone) accepts connections on the port.
@@ -82,7 +85,8 @@ settle() {
 
 up() {
   bash scripts/ensure-build.sh
-  admin_key
+  ensure_key ADMIN_API_KEY admin-key 'control-plane calls'
+  ensure_key FEEDBACK_API_KEY feedback-key 'POST /v1/feedback calls'
   bash scripts/infra.sh up
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do

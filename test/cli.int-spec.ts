@@ -63,7 +63,10 @@ describe('switchyard CLI', () => {
       const requestId = `${deployment}-${seed}-${i}`;
       const answer = await http('POST', `${router.url}/v1/deployments/${deployment}/predict`, { requestId, inputs: toInferInputs(features) });
       if (answer.status !== 200) throw new Error(`predict: ${answer.status} ${JSON.stringify(answer.body)}`);
-      if (label) await http('POST', `${router.url}/v1/feedback`, { requestId, label: groundTruth(features) });
+      if (label) {
+        const feedback = await http('POST', `${router.url}/v1/feedback`, { requestId, label: groundTruth(features) }, { authorization: `Bearer ${ADMIN_KEY}` });
+        if (feedback.status !== 202) throw new Error(`feedback: ${feedback.status} ${JSON.stringify(feedback.body)}`);
+      }
       ids.push(requestId);
     }
     return ids;

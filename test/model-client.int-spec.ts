@@ -2,7 +2,7 @@ import { StoredVariant } from '@switchyard/contracts';
 import { predict, toInferInputs } from '@switchyard/demo-models';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { MAX_MODEL_ANSWER_BYTES, MAX_MODEL_MESSAGE_CHARS, ModelClient, ModelError } from '@switchyard/model-client';
+import { MAX_MODEL_ANSWER_BYTES, MAX_REJECTION_DETAIL_CHARS, ModelClient, ModelError } from '@switchyard/model-client';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { freePort } from './support/processes';
 import { isolation } from './support/kafka';
@@ -79,9 +79,10 @@ describe('ModelClient against the real demo model-server', () => {
     expect(unknown.status).toBe(404);
   });
 
-  it("passes on a 4xx's OIP error message, on one line and bounded; never a 5xx body", async () => {
+  it("keeps a 4xx's OIP error message apart as its detail, on one line and bounded; never a 5xx body", async () => {
     const bad = await failure(client.infer(variant({}), [{ name: 'features', shape: [1, 2], datatype: 'FP64', data: [1, 2] }], 'req-10'));
-    expect(bad.message).toBe('model rejected the request (400): input tensor "features" must have shape [n, 4] or [4]; got [1,2]');
+    expect(bad.message).toBe('model rejected the request (400)');
+    expect(bad.detail).toBe('input tensor "features" must have shape [n, 4] or [4]; got [1,2]');
     const loud: Server = createServer((request, response) => {
       const status = request.url?.includes('/m400/') ? 400 : 500;
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `line one\nline two ${'x'.repeat(1000)}` }));
@@ -90,9 +91,8 @@ describe('ModelClient against the real demo model-server', () => {
     try {
       const url = `http://127.0.0.1:${(loud.address() as AddressInfo).port}`;
       const rejected = await failure(client.infer(variant({ url, model: 'm400' }), toInferInputs(features), 'req-11'));
-      expect(rejected.message).toBe(
-        `model rejected the request (400): line one line two ${'x'.repeat(MAX_MODEL_MESSAGE_CHARS - 'line one line two '.length)}…`,
-      );
+      expect(rejected.message).toBe('model rejected the request (400)');
+      expect(rejected.detail).toBe(`line one line two ${'x'.repeat(MAX_REJECTION_DETAIL_CHARS - 'line one line two '.length)}`);
       const failed = await failure(client.infer(variant({ url, model: 'm500' }), toInferInputs(features), 'req-12'));
       expect(failed.message).toBe('model answered 500');
     } finally {

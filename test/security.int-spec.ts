@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { AddressInfo, createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
-import { toInferInputs } from '@switchyard/demo-models';
+import { envelope, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
+import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { assignCanary } from '@switchyard/strategies';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
@@ -65,13 +68,17 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect((await http('POST', `${guarded.url}/v1/deployments/locked/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE)).status).toBe(200);
   });
 
-  it('is closed when started without a key, and open only when told ADMIN_AUTH=off', async () => {
+  it('is closed when started without a key, and open only when told ADMIN_AUTH=off (FEEDBACK_AUTH=off for feedback)', async () => {
     const closed = await start(routerService, { ...env, ADMIN_API_KEY: '' });
-    const open = await start(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off' });
+    const open = await start(routerService, { ...env, ADMIN_API_KEY: '', ADMIN_AUTH: 'off', FEEDBACK_AUTH: 'off' });
     const refused = await http('PUT', `${closed.url}/v1/deployments/anyone`, spec(), NONE);
     expect(refused.status).toBe(401);
     expect(refused.body.message).toMatch(/^the control plane is closed: this router has no ADMIN_API_KEY/);
+    const unlabelled = await http('POST', `${closed.url}/v1/feedback`, { requestId: 'r-1', label: 1 }, NONE);
+    expect(unlabelled.status).toBe(401);
+    expect(unlabelled.body.message).toMatch(/^feedback is closed: this router has no FEEDBACK_API_KEY nor ADMIN_API_KEY/);
     expect((await http('PUT', `${open.url}/v1/deployments/anyone`, spec(), NONE)).status).toBe(200);
+    expect((await http('POST', `${open.url}/v1/feedback`, { requestId: 'r-1', label: 1 }, NONE)).status).toBe(202);
   });
 
   it('refuses a variant on a host outside the allowlist, and allows the listed ones', async () => {
@@ -115,13 +122,120 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect([feedback.status, feedback.body.problems]).toEqual([400, [requestIdRule]]);
   });
 
-  it('takes feedback only with the feedback key when one is set', async () => {
-    for (const headers of [NONE, bearer(KEYS[0])]) {
+  it('takes feedback only with the feedback key or an admin key, and refuses a label for a deployment that does not exist', async () => {
+    for (const headers of [NONE, bearer('wrong-key-0123456789abcdef'), { authorization: FEEDBACK_KEY }]) {
       const answer = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, headers);
-      expect(answer.status).toBe(401);
-      expect(answer.body.message).toBe('feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>"');
+      expect([answer.status, answer.body.message]).toEqual([401, 'feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>" (or an ADMIN_API_KEY)']);
     }
-    expect((await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, bearer(FEEDBACK_KEY))).status).toBe(202);
+    for (const key of [FEEDBACK_KEY, ...KEYS]) {
+      expect((await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-2', label: 1 }, bearer(key))).status).toBe(202);
+    }
+    expect((await http('PUT', `${guarded.url}/v1/deployments/labelled`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    const known = await http('POST', `${guarded.url}/v1/feedback`, { requestId: 'r-3', deployment: 'labelled', label: 1 }, bearer(FEEDBACK_KEY));
+    expect(known.status).toBe(202);
+    const unknown = await http(
+      'POST',
+      `${guarded.url}/v1/feedback`,
+      [
+        { requestId: 'r-4', deployment: 'labelled', label: 1 },
+        { requestId: 'r-5', deployment: 'nowhere', label: 1 },
+      ],
+      bearer(FEEDBACK_KEY),
+    );
+    expect([unknown.status, unknown.body.message]).toEqual([404, 'feedback names deployments that do not exist: "nowhere"']);
+  });
+
+  it('answers 409 to a client request id already used for the deployment, and takes it for another deployment', async () => {
+    expect((await http('PUT', `${guarded.url}/v1/deployments/unique`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    expect((await http('PUT', `${guarded.url}/v1/deployments/unique-too`, spec(), bearer(KEYS[0]))).status).toBe(200);
+    const body = { requestId: 'once-only', inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) };
+    expect((await http('POST', `${guarded.url}/v1/deployments/unique/predict`, body, NONE)).status).toBe(200);
+    const again = await http('POST', `${guarded.url}/v1/deployments/unique/predict`, body, NONE);
+    expect([again.status, again.body.message]).toEqual([
+      409,
+      'requestId "once-only" was already used for deployment "unique"; send each prediction with its own id',
+    ]);
+    expect((await http('POST', `${guarded.url}/v1/deployments/unique-too/predict`, body, NONE)).status).toBe(200);
+  });
+
+  it('never returns the credentials of a variant URL: masked in every answer of the deployments API', async () => {
+    const url = 'http://scott:tiger-s3cret@models.example:9000/';
+    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
+      'http://scott:***@models.example:9000/',
+    );
+    const answers = [
+      await http('GET', `${guarded.url}/v1/deployments/keyed`, undefined, NONE),
+      await http('GET', `${guarded.url}/v1/deployments`, undefined, NONE),
+      await http('GET', `${guarded.url}/v1/deployments/keyed/history`, undefined, NONE),
+      await http('POST', `${guarded.url}/v1/deployments/keyed/promote`, { variant: 'v2' }, bearer(KEYS[0])),
+      await http('POST', `${guarded.url}/v1/deployments/keyed/rollback`, undefined, bearer(KEYS[0])),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(JSON.stringify(answer.body)).not.toContain('tiger-s3cret');
+    }
+    expect(answers[0].body.variants[0].url).toBe('http://scott:***@models.example:9000/');
+    expect(answers[1].body.deployments.find((d: { name: string }) => d.name === 'keyed').variants[0].url).toBe('http://scott:***@models.example:9000/');
+  });
+
+  it('does not serve a spec written straight to the spec log past the allowlist: skipped with the reason, counted', async () => {
+    const topics = topicNames(ids.topicPrefix);
+    const body = { name: 'smuggled', ...spec('http://10.0.0.5:9000'), reward: { type: 'match' }, updatedAt: new Date().toISOString() };
+    const producer = await producerFor(testKafka());
+    try {
+      await producer.send({
+        topic: topics.deploymentSpecs,
+        messages: [{ key: 'smuggled', value: JSON.stringify({ ...envelope('specChange'), deployment: 'smuggled', change: 'put', body }) }],
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor(
+      async () => /switchyard_router_specs_skipped_total\{deployment="smuggled"[^}]*\} [1-9]\d*$/m.test((await http('GET', `${guarded.url}/metrics`)).body),
+      {
+        what: 'the router to skip the smuggled spec',
+      },
+    );
+    const answer = await http('POST', `${guarded.url}/v1/deployments/smuggled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
+  });
+
+  it('times out a variant within its timeoutMs while the TLS handshake never completes (connect is part of the call)', async () => {
+    // Accepts connections and never says a word: a TLS client waits for the server's hello.
+    const sockets: Socket[] = [];
+    const blackHole = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as AddressInfo;
+    try {
+      const silent = {
+        variants: [{ name: 'v1', url: `https://127.0.0.1:${port}`, model: 'churn-v1', timeoutMs: 300 }],
+        strategy: { type: 'single', variant: 'v1' },
+      };
+      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake`, silent, bearer(KEYS[0]))).status).toBe(200);
+      const answer = await http('POST', `${guarded.url}/v1/deployments/handshake/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+      // Before, undici waited out its own 10 s connect timeout: "model unreachable: UND_ERR_CONNECT_TIMEOUT".
+      expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model did not answer within 300 ms']);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+    }
+  });
+
+  it('refuses a prediction a router sent (a variant URL pointing back into a router) after one hop, and counts it', async () => {
+    const loop = {
+      variants: [{ name: 'v1', url: `${guarded.url}/v1/deployments/loop/predict`, model: 'loop', protocol: 'json' }],
+      strategy: { type: 'single', variant: 'v1' },
+    };
+    expect((await http('PUT', `${guarded.url}/v1/deployments/loop`, loop, bearer(KEYS[0]))).status).toBe(200);
+    const answer = await http('POST', `${guarded.url}/v1/deployments/loop/predict`, { inputs: [1] }, NONE);
+    expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model answered 508']);
+    // An OIP variant pointing back at a router's /v2 is refused the same way.
+    const oipLoop = { ...loop, variants: [{ name: 'v1', url: guarded.url, model: 'loop', protocol: 'v2' }] };
+    expect((await http('PUT', `${guarded.url}/v1/deployments/loop`, oipLoop, bearer(KEYS[0]))).status).toBe(200);
+    const oip = await http('POST', `${guarded.url}/v2/models/loop/infer`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect([oip.status, oip.body.error]).toEqual([502, 'variant "v1" failed: model answered 508']);
+    const metrics = String((await http('GET', `${guarded.url}/metrics`)).body);
+    expect(metrics).toMatch(/^switchyard_router_loops_refused_total\{[^}]*\} 2$/m);
   });
 
   it('says which variant failed and how, never what the model wrote', async () => {
@@ -228,5 +342,73 @@ describe('security: docker-compose.yml', () => {
     const allow = new UrlAllowlist(unset(router.VARIANT_URL_ALLOW).fallback!);
     expect(allow.problem(`http://model-server:${compose.services['model-server'].environment.PORT}`)).toBeUndefined();
     expect(allow.problem('http://redis:6379')).toMatch(/is not allowed/);
+  });
+});
+
+/** Errors go to whoever caused them: a failing arm counts against itself only when the primary answered instead. */
+describe('security: errors go to whoever caused them', () => {
+  const ids = isolation('security-blame');
+  const { modelServer, router } = useStack({
+    ids,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}` }],
+    },
+    processes: { controller: ['rollout-controller', { ROLLOUT_INTERVAL_MS: '300' }] },
+  });
+  const variants = (canaryModel: string) => [
+    { name: 'v1', url: modelServer.url, model: 'churn-v1', timeoutMs: 10000 },
+    { name: 'v2', url: modelServer.url, model: canaryModel, timeoutMs: 10000 },
+  ];
+  const predict = (deployment: string, body: object) => http('POST', `${router.url}/v1/deployments/${deployment}/predict`, body, NONE);
+  /** Three features where the models take four: no model accepts them. */
+  const unacceptable = toInferInputs([0.1, 0.2, 0.3]);
+
+  it("does not roll back a canary whose units alone send inputs no model accepts: every arm refused them, so they are the client's 400", async () => {
+    const guardrails = { minSamples: 10, maxErrorRateIncrease: 0.02, onFail: 'rollback', onPass: 'hold' };
+    const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 };
+    expect((await http('PUT', `${router.url}/v1/deployments/blamed`, { variants: variants('churn-v2'), strategy, guardrails })).status).toBe(200);
+    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/blamed`)).body.guardrails?.since, { what: 'the first controller pass' });
+
+    const canaryUnits = Array.from({ length: 400 }, (_, i) => `unit-${i}`).filter((unit) => assignCanary('blamed', unit, 50) === 'canary');
+    for (const unitKey of canaryUnits.slice(0, 60)) {
+      const answer = await predict('blamed', { unitKey, inputs: unacceptable });
+      expect([answer.status, answer.body.message]).toEqual([
+        400,
+        expect.stringMatching(/^variant "v1" rejected the inputs \(model rejected the request \(400\)\): .+/),
+      ]);
+    }
+    const rng = seededRng(25);
+    const GOOD = 60;
+    for (let i = 0; i < GOOD; i++) {
+      const features = randomFeatures(rng);
+      const answer = await predict('blamed', { unitKey: `good-${i}`, inputs: toInferInputs(features) });
+      expect(answer.status).toBe(200);
+      expect((await http('POST', `${router.url}/v1/feedback`, { requestId: answer.body.requestId, label: groundTruth(features) })).status).toBe(202);
+    }
+    // A controller pass that judged every labelled pair: before, it had rolled back on the canary's "errors".
+    const judged = await waitFor(
+      async () => {
+        const body = (await http('GET', `${router.url}/v1/deployments/blamed`)).body;
+        const n = body.guardrails?.evidence?.n ?? {};
+        return (n.v1 ?? 0) + (n.v2 ?? 0) >= GOOD && body;
+      },
+      { timeoutMs: 60000, what: 'a controller pass over every labelled pair' },
+    );
+    expect(judged.strategy.type).toBe('canary');
+    expect(judged.guardrails.evidence.errorRate).toEqual({ v1: 0, v2: 0 });
+    expect([judged.report.v1.served.errors, judged.report.v2.served.errors]).toEqual([0, 0]);
+    expect(judged.report.v1.served.requests + judged.report.v2.served.requests).toBe(GOOD);
+  });
+
+  it('answers from the primary when the canary names a model its server does not have', async () => {
+    const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 };
+    expect((await http('PUT', `${router.url}/v1/deployments/mistyped`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      const answer = await predict('mistyped', { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
+      expect([answer.status, answer.body.variant]).toEqual([200, 'v1']);
+    }
   });
 });

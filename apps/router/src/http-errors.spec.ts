@@ -2,17 +2,25 @@ import { HttpException } from '@nestjs/common';
 import { deploymentNotFound, Failure, FailureKind, success } from './outcome';
 import { httpError, unknownDeployment, valueOrHttpError } from './http-errors';
 
-const failure = (error: Exclude<FailureKind, 'cannot-evaluate'>): Failure => ({ ok: false, error, message: `because ${error}` });
+const failure = (error: Exclude<FailureKind, 'cannot-evaluate' | 'input-rejected'>): Failure => ({ ok: false, error, message: `because ${error}` });
 const answer = (exception: HttpException) => ({ status: exception.getStatus(), body: exception.getResponse() });
 
 describe(httpError.name, () => {
   it.each([
     ['not-found', 404, 'Not Found'],
-    ['input-rejected', 422, 'Unprocessable Entity'],
     ['model-failed', 502, 'Bad Gateway'],
     ['unavailable', 503, 'Service Unavailable'],
   ] as const)('answers %s with %i %s and the failure message', (error, status, phrase) => {
     expect(answer(httpError(failure(error)))).toEqual({ status, body: { statusCode: status, error: phrase, message: `because ${error}` } });
+  });
+
+  it.each([
+    [400, 'Bad Request'],
+    [413, 'Payload Too Large'],
+    [422, 'Unprocessable Entity'],
+  ] as const)("answers input-rejected with the model's status %i %s and the failure message", (status, phrase) => {
+    const sut = httpError({ ok: false, error: 'input-rejected', status, message: 'because input-rejected' });
+    expect(answer(sut)).toEqual({ status, body: { statusCode: status, error: phrase, message: 'because input-rejected' } });
   });
 
   it('answers busy with 429 and the message (which Nest sends as { statusCode, message })', () => {

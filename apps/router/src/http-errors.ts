@@ -5,6 +5,7 @@ import {
   HttpException,
   HttpStatus,
   NotFoundException,
+  PayloadTooLargeException,
   ServiceUnavailableException,
   UnprocessableEntityException,
 } from '@nestjs/common';
@@ -24,13 +25,17 @@ export function checkName(name: string, what = 'deployment'): string {
   return name;
 }
 
+const REJECTIONS = { 400: BadRequestException, 413: PayloadTooLargeException, 422: UnprocessableEntityException };
+
 /** The HTTP answer to a domain failure: the one place a failure gets its status. */
 export function httpError(failure: Failure): HttpException {
   switch (failure.error) {
     case 'not-found':
       return new NotFoundException(failure.message);
+    case 'duplicate-request':
+      return new ConflictException(failure.message);
     case 'input-rejected':
-      return new UnprocessableEntityException(failure.message);
+      return new REJECTIONS[failure.status](failure.message);
     case 'model-failed':
       return new BadGatewayException(failure.message);
     case 'unavailable':

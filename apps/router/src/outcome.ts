@@ -9,12 +9,19 @@ export type Failure =
   | {
       ok: false;
       /**
-       * `not-found`: no such deployment; `input-rejected`: the model refused the inputs;
+       * `not-found`: no such deployment; `duplicate-request`: the client's request id was used before;
        * `model-failed`: the model gave no answer (down, timeout, 5xx, unreadable answer);
        * `unavailable`: the router could not do its part (record the prediction), retry later;
        * `busy`: the router runs as many of these as it may, retry later.
        */
-      error: 'not-found' | 'input-rejected' | 'model-failed' | 'unavailable' | 'busy';
+      error: 'not-found' | 'duplicate-request' | 'model-failed' | 'unavailable' | 'busy';
+      message: string;
+    }
+  | {
+      ok: false;
+      /** Every arm tried refused the inputs: the client's 4xx, `status` the model's when it speaks of the inputs. */
+      error: 'input-rejected';
+      status: 400 | 413 | 422;
       message: string;
     }
   | {

@@ -17,7 +17,9 @@ export class RouterEnv extends BaseEnv {
   @IsIn(['on', 'off'])
   ADMIN_AUTH: 'on' | 'off' = 'on';
 
-  @Env('Bearer keys POST /v1/feedback requires, comma-separated; unset: HTTP feedback is open (Kafka feedback is trusted as the topic ACLs allow)')
+  @Env(
+    'Bearer keys POST /v1/feedback accepts besides the ADMIN_API_KEY keys, comma-separated; with neither, HTTP feedback gets 401 unless FEEDBACK_AUTH=off (Kafka feedback is trusted as the topic ACLs allow)',
+  )
   @Secret()
   @IsOptional()
   @Matches(KEY_LIST, { message: 'FEEDBACK_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
@@ -30,6 +32,10 @@ export class RouterEnv extends BaseEnv {
   @IsOptional()
   @Matches(KEY_LIST, { message: 'READ_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
   READ_API_KEY?: string;
+
+  @Env('off: POST /v1/feedback needs no key (closed networks only; logged as a warning at boot)')
+  @IsIn(['on', 'off'])
+  FEEDBACK_AUTH: 'on' | 'off' = 'on';
 
   @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
   @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
@@ -70,6 +76,14 @@ export class RouterEnv extends BaseEnv {
   @Min(1024)
   @Max(1024 * 1024 * 1024)
   V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
+
+  @Env(
+    "How long (s) a client-supplied request id stays taken for its deployment (a second predict with it gets 409); keep it at least the joiner's JOIN_WINDOW_SECONDS",
+  )
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  REQUEST_ID_WINDOW_SECONDS: number = 3600;
 
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])

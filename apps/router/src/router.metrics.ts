@@ -3,7 +3,7 @@ import { Counter, Histogram } from 'prom-client';
 export const routerMetrics = {
   predictions: new Counter({
     name: 'switchyard_router_predictions_total',
-    help: 'Predictions answered, by deployment, serving variant and outcome (ok, error)',
+    help: 'Predictions answered, by deployment, serving variant and outcome (ok, error, rejected: inputs every arm tried refused)',
     labelNames: ['deployment', 'variant', 'outcome'] as const,
   }),
   latency: new Histogram({
@@ -26,6 +26,25 @@ export const routerMetrics = {
     name: 'switchyard_router_publish_failures_total',
     help: 'Events the router could not publish to Kafka, by topic',
     labelNames: ['topic'] as const,
+  }),
+  requestIdsUnchecked: new Counter({
+    name: 'switchyard_router_request_ids_unchecked_total',
+    help: 'Predictions with a client request id served without the uniqueness check, Redis having failed to answer',
+    labelNames: ['deployment'] as const,
+  }),
+  refusedCalls: new Counter({
+    name: 'switchyard_router_refused_variant_calls_total',
+    help: 'Calls not made because the variant URL is outside the allowlist (a spec that did not come through PUT)',
+    labelNames: ['deployment', 'variant'] as const,
+  }),
+  specsSkipped: new Counter({
+    name: 'switchyard_router_specs_skipped_total',
+    help: 'Specs read from the registry and not served: a variant URL outside the allowlist (written past PUT, straight to the spec log)',
+    labelNames: ['deployment'] as const,
+  }),
+  loops: new Counter({
+    name: 'switchyard_router_loops_refused_total',
+    help: 'Predictions refused because a router sent them (switchyard-hop header): a variant URL pointing back into a router',
   }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',

@@ -24,6 +24,7 @@ import { OipService } from './oip/oip.service';
 import { FlaggerController } from './verdict/flagger.controller';
 import { VerdictController } from './verdict/verdict.controller';
 import { VerdictService } from './verdict/verdict.service';
+import { RequestIds } from './predict/request-ids';
 
 @Module({
   imports: [MessagingModule, StoreModule, SpecLogModule],
@@ -51,6 +52,7 @@ import { VerdictService } from './verdict/verdict.service';
     PredictService,
     OipService,
     OipHttp,
+    RequestIds,
     ModelClient,
     EvaluateService,
     HistoryService,

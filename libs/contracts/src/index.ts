@@ -8,3 +8,4 @@ export * from './envelope';
 export * from './prediction-event';
 export * from './evaluate';
 export * from './flagger';
+export * from './url-credentials';

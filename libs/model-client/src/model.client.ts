@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import { Dispatcher, Pool } from 'undici';
 import { InferResponse, oipParse, oipStringify, OipRequestedOutput, StoredVariant } from '@switchyard/contracts';
 
+/** Sent on every call to a variant: a router receiving it refuses the call, so a variant URL pointing back into a router cannot loop. */
+export const HOP_HEADER = 'switchyard-hop';
+
 /** Enough for a 2-core router at saturation; undici queues beyond it. */
 const CONNECTIONS_PER_ORIGIN = 64;
-
-/** Longest message of a model's 4xx passed on to the client: enough to say what is wrong, too short to carry a dump. */
-export const MAX_MODEL_MESSAGE_CHARS = 300;
 
 /** A model's answer past this is refused (`bad-response`): it would be held in memory and logged to Kafka whole. */
 export const MAX_MODEL_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -20,6 +20,8 @@ export class ModelError extends Error {
     readonly kind: ModelErrorKind,
     message: string,
     readonly status?: number,
+    /** A rejection's reason in the model's words (`rejectionDetail`): for the client who sent the inputs, never for events or logs. */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'ModelError';
@@ -122,16 +124,27 @@ export class ModelClient implements OnApplicationShutdown {
     // signal is an EventEmitter, which undici accepts and which costs a fraction of an
     // AbortController on the hot path; undici then rejects with an AbortError (a timeout).
     const deadline = new EventEmitter();
-    const timer = setTimeout(() => deadline.emit('abort'), variant.timeoutMs);
+    // undici does not abort a request still waiting for its connection (a TLS handshake
+    // that never completes waited out its own 10 s connect timeout): the deadline also
+    // settles the call itself, so timeoutMs covers connect, TLS, answer and body.
+    let expire!: (error: Error) => void;
+    const expired = new Promise<never>((_, reject) => (expire = reject));
+    const timer = setTimeout(() => {
+      deadline.emit('abort');
+      expire(Object.assign(new Error('deadline passed'), { name: 'AbortError' }));
+    }, variant.timeoutMs);
     try {
-      const response = await this.pool(origin).request({
-        method: 'POST',
-        path,
-        headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-        body: oipStringify(body),
-        signal: deadline,
-      });
-      const answer = parseAnswer(response.statusCode, await boundedText(response.body, response.headers['content-length']));
+      const response = await Promise.race([
+        this.pool(origin).request({
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId, [HOP_HEADER]: '1' },
+          body: oipStringify(body),
+          signal: deadline,
+        }),
+        expired,
+      ]);
+      const answer = parseAnswer(response.statusCode, await Promise.race([boundedText(response.body, response.headers['content-length']), expired]));
       return v2 ? v2Answer(answer) : { outputs: jsonOutputs(answer) };
     } finally {
       clearTimeout(timer);
@@ -197,17 +210,18 @@ async function boundedText(body: Body, declared: string | string[] | undefined):
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Longest rejection reason passed on to the client (`ModelError.detail`). */
+export const MAX_REJECTION_DETAIL_CHARS = 256;
+
 /**
- * A failure says what happened (status, invalid JSON). Of what the model wrote, only a
- * 4xx's OIP `error` message is kept, bounded and on one line: it tells the client what
- * is wrong with its request (a shape mismatch). A 5xx body may hold internals and is dropped.
+ * A failure's message says what happened (status, invalid JSON), never what the model
+ * wrote: its error body may hold internals, and the message reaches consumers and events.
+ * A rejection (4xx) is about the caller's inputs, so its reason goes back to the caller
+ * as `detail`, bounded.
  */
 function parseAnswer(status: number, text: string): unknown {
   if (status >= 500) throw new ModelError('server-error', `model answered ${status}`, status);
-  if (status >= 400) {
-    const message = rejectionMessage(text);
-    throw new ModelError('rejected', `model rejected the request (${status})${message ? `: ${message}` : ''}`, status);
-  }
+  if (status >= 400) throw new ModelError('rejected', `model rejected the request (${status})`, status, rejectionDetail(text));
   // A redirect is not followed (it could point the router anywhere), nor its body taken as an answer.
   if (status !== 200) throw new ModelError('bad-response', `model answered ${status}, not 200`, status);
   try {
@@ -215,20 +229,6 @@ function parseAnswer(status: number, text: string): unknown {
   } catch {
     throw new ModelError('bad-response', 'model answered with invalid JSON');
   }
-}
-
-/** The `error` string of an OIP error body, control characters removed and cut at MAX_MODEL_MESSAGE_CHARS; '' when none. */
-function rejectionMessage(text: string): string {
-  let error: unknown;
-  try {
-    error = (JSON.parse(text) as { error?: unknown } | null)?.error;
-  } catch {
-    return '';
-  }
-  if (typeof error !== 'string') return '';
-  // eslint-disable-next-line no-control-regex
-  const line = error.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return line.length > MAX_MODEL_MESSAGE_CHARS ? `${line.slice(0, MAX_MODEL_MESSAGE_CHARS)}…` : line;
 }
 
 function v2Answer(answer: unknown): Pick<ModelAnswer, 'outputs' | 'parameters'> {
@@ -253,4 +253,17 @@ function classify(error: unknown, variant: StoredVariant): ModelError {
   }
   // The code (ECONNREFUSED, ENOTFOUND), not the message: that one names the address.
   return new ModelError('unavailable', `model unreachable: ${err.code ?? 'connection failed'}`);
+}
+
+/** The OIP error body's `error` (or a framework's `detail`/`message`) string, control characters replaced, cut at MAX_REJECTION_DETAIL_CHARS. */
+function rejectionDetail(text: string): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text.slice(0, 16 * 1024));
+  } catch {
+    return undefined;
+  }
+  const reason = ['error', 'detail', 'message'].map((field) => (body as Record<string, unknown> | null)?.[field]).find((value) => typeof value === 'string');
+  // eslint-disable-next-line no-control-regex
+  return reason === undefined ? undefined : (reason as string).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, MAX_REJECTION_DETAIL_CHARS);
 }

@@ -33,19 +33,31 @@ export class AdminGuard implements CanActivate {
   }
 }
 
-/** `POST /v1/feedback` needs one of FEEDBACK_API_KEY's keys when it is set: labels steer bandits and verdicts. */
+/**
+ * `POST /v1/feedback`: closed by default, since labels steer bandits and verdicts. It takes
+ * a FEEDBACK_API_KEY key (what a labelling pipeline holds) or an ADMIN_API_KEY key (who may
+ * change deployments may label them); FEEDBACK_AUTH=off opens it on a closed network.
+ */
 @Injectable()
 export class FeedbackGuard implements CanActivate {
   private readonly keys: BearerKeys;
+  private readonly open: boolean;
 
   constructor(env: RouterEnv) {
-    this.keys = new BearerKeys(env.FEEDBACK_API_KEY);
+    this.keys = new BearerKeys([env.FEEDBACK_API_KEY, env.ADMIN_API_KEY].filter(Boolean).join(','));
+    this.open = env.FEEDBACK_AUTH === 'off';
+    if (this.open) new Logger(FeedbackGuard.name).warn('FEEDBACK_AUTH=off: anyone who can reach this router may send feedback; for closed networks only');
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.keys.configured && !this.keys.accepts(authorization(context))) {
-      throw new UnauthorizedException('feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>"');
+    if (this.open) return true;
+    if (!this.keys.configured) {
+      throw new UnauthorizedException(
+        'feedback is closed: this router has no FEEDBACK_API_KEY nor ADMIN_API_KEY (npm run up writes one to .switchyard/feedback-key; FEEDBACK_AUTH=off opens it on a closed network)',
+      );
     }
+    if (!this.keys.accepts(authorization(context)))
+      throw new UnauthorizedException('feedback needs "Authorization: Bearer <FEEDBACK_API_KEY>" (or an ADMIN_API_KEY)');
     return true;
   }
 }

@@ -1,10 +1,12 @@
+import { Logger } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { DeploymentRegistry } from '@switchyard/store';
+import { UrlAllowlist } from '../auth/url-allowlist';
 import { RouterEnv } from '../router.env';
 import { DeploymentCache } from './deployment.cache';
 
-const spec = (name: string, version: number) =>
-  ({ name, version, variants: [{ name: 'v1', url: 'http://127.0.0.1:9000' }], strategy: { type: 'single', variant: 'v1' } }) as unknown as DeploymentSpec;
+const spec = (name: string, version: number, url = 'http://127.0.0.1:9000') =>
+  ({ name, version, variants: [{ name: 'v1', url }], strategy: { type: 'single', variant: 'v1' } }) as unknown as DeploymentSpec;
 
 const env = { REFRESH_INTERVAL_MS: 60_000 } as RouterEnv;
 
@@ -19,7 +21,7 @@ describe('DeploymentCache', () => {
       epoch: async () => 2,
       list: () => new Promise<DeploymentSpec[]>((resolve) => (answerList = resolve)),
     } as unknown as DeploymentRegistry;
-    sut = new DeploymentCache(registry, env);
+    sut = new DeploymentCache(registry, new UrlAllowlist(''), env);
     const starting = sut.onModuleInit();
     while (!answerList) await new Promise((resolve) => setImmediate(resolve));
     // A PUT answered on this router while the list was read, which does not have it yet.
@@ -31,11 +33,27 @@ describe('DeploymentCache', () => {
 
   it('takes the listed specs when nothing changed meanwhile', async () => {
     const registry = { onChange: async () => undefined, epoch: async () => 5, list: async () => [spec('a', 1), spec('b', 2)] } as unknown as DeploymentRegistry;
-    sut = new DeploymentCache(registry, env);
+    sut = new DeploymentCache(registry, new UrlAllowlist(''), env);
     await sut.onModuleInit();
     expect(sut.all().map((s) => [s.name, s.version])).toEqual([
       ['a', 1],
       ['b', 2],
     ]);
+  });
+
+  it('does not serve a listed spec whose variant URL the allowlist refuses (written past PUT, straight to the spec log)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const registry = {
+      onChange: async () => undefined,
+      epoch: async () => 5,
+      list: async () => [spec('a', 1), spec('smuggled', 1, 'http://169.254.169.254/')],
+    } as unknown as DeploymentRegistry;
+    sut = new DeploymentCache(registry, new UrlAllowlist(''), env);
+    await sut.onModuleInit();
+    expect(sut.all().map((s) => s.name)).toEqual(['a']);
+    expect(Logger.prototype.warn).toHaveBeenCalledWith(
+      { deployment: 'smuggled', version: 1, problems: [expect.stringMatching(/^variants\.v1\.url: host "169\.254\.169\.254" is not allowed/)] },
+      'not serving a spec whose variant URLs the allowlist refuses',
+    );
   });
 });

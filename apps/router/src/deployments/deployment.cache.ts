@@ -2,7 +2,9 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { DeploymentSpec } from '@switchyard/contracts';
 import { DeploymentRegistry, RegistryWatch } from '@switchyard/store';
 import { servingSpec } from '@switchyard/strategies';
+import { UrlAllowlist } from '../auth/url-allowlist';
 import { RouterEnv } from '../router.env';
+import { routerMetrics } from '../router.metrics';
 
 /**
  * Specs in memory as they are served (a plan as its current step: `servingSpec`), so a
@@ -14,10 +16,13 @@ import { RouterEnv } from '../router.env';
 export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(DeploymentCache.name);
   private specs = new Map<string, DeploymentSpec>();
+  /** `name@version` of the specs not served, each logged and counted once. */
+  private readonly skipped = new Set<string>();
   private readonly watch: RegistryWatch<DeploymentSpec[]>;
 
   constructor(
     private readonly registry: DeploymentRegistry,
+    private readonly allowlist: UrlAllowlist,
     env: RouterEnv,
   ) {
     this.watch = new RegistryWatch({
@@ -26,7 +31,7 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
       refresh: {
         everyMs: env.REFRESH_INTERVAL_MS,
         list: () => registry.list(),
-        apply: (specs) => void (this.specs = new Map(specs.map((spec) => [spec.name, servingSpec(spec)]))),
+        apply: (specs) => void (this.specs = new Map(specs.filter((spec) => this.admitted(spec)).map((spec) => [spec.name, servingSpec(spec)]))),
       },
       onError: (error, name) =>
         name === undefined
@@ -66,7 +71,28 @@ export class DeploymentCache implements OnModuleInit, OnModuleDestroy {
 
   private async reload(name: string): Promise<void> {
     const spec = await this.registry.get(name);
-    if (spec) this.specs.set(name, servingSpec(spec));
+    if (spec && this.admitted(spec)) this.specs.set(name, servingSpec(spec));
     else this.specs.delete(name);
+  }
+
+  /**
+   * A PUT checks variant URLs against the allowlist, but a record written straight to the
+   * spec log reaches the registry unchecked: such a spec is not served (its deployment
+   * answers 404), with the reason logged and counted. The predict path checks each call
+   * again (`PredictService`).
+   */
+  private admitted(spec: DeploymentSpec): boolean {
+    const problems = spec.variants.flatMap((variant) => {
+      const problem = this.allowlist.problem(variant.url);
+      return problem ? [`variants.${variant.name}.url: ${problem}`] : [];
+    });
+    if (!problems.length) return true;
+    // Once per version: every refresh reads it again.
+    const key = `${spec.name}@${spec.version}`;
+    if (this.skipped.has(key)) return false;
+    this.skipped.add(key);
+    routerMetrics.specsSkipped.inc({ deployment: spec.name });
+    this.logger.warn({ deployment: spec.name, version: spec.version, problems }, 'not serving a spec whose variant URLs the allowlist refuses');
+    return false;
   }
 }

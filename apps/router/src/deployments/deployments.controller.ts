@@ -1,16 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, Query, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { appliedSpec } from '@switchyard/strategies';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
 import { AdminGuard, ReadGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
+import { MaskedUrls } from './masked-urls.interceptor';
 import { HistoryService } from '../history/history.service';
 
 const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
 
 @ApiTags('deployments')
 @Controller('v1/deployments')
+@UseInterceptors(MaskedUrls)
 export class DeploymentsController {
   constructor(
     private readonly deployments: DeploymentsService,

@@ -1,10 +1,11 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, NotFoundException, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { explicitRewardProblem } from '@switchyard/strategies';
-import { DeploymentCache } from '../deployments/deployment.cache';
+import { DeploymentRegistry } from '@switchyard/store';
 import { FeedbackGuard } from '../auth/guards';
+import { DeploymentCache } from '../deployments/deployment.cache';
 import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 
@@ -14,7 +15,8 @@ import { routerMetrics } from '../router.metrics';
 export class FeedbackController {
   constructor(
     private readonly kafka: KafkaClient,
-    private readonly deployments: DeploymentCache,
+    private readonly cache: DeploymentCache,
+    private readonly registry: DeploymentRegistry,
   ) {}
 
   @Post()
@@ -46,7 +48,7 @@ export class FeedbackController {
       if (problem) problems.push(at(problem));
       const { requestId, deployment, label, reward } = result.value;
       // Only a deployment it names has a range to hold it to now; the joiner holds the others to theirs.
-      const spec = deployment === undefined ? undefined : this.deployments.get(deployment)?.reward;
+      const spec = deployment === undefined ? undefined : this.cache.get(deployment)?.reward;
       const outside = spec?.type === 'explicit' && reward !== undefined ? explicitRewardProblem(spec, reward) : undefined;
       if (outside) problems.push(at(outside));
       return { ...envelope('feedback'), requestId, deployment, label, reward } as FeedbackEvent;
@@ -56,10 +58,27 @@ export class FeedbackController {
       routerMetrics.rejected.inc({ route: 'feedback' });
       throw invalid('invalid feedback', problems);
     }
+    await this.refuseUnknownDeployments(events.map((event) => event!.deployment));
     await this.kafka.publish(
       this.kafka.topics.feedback,
       events.map((event) => ({ key: event!.requestId, value: JSON.stringify(event) })),
     );
     return { accepted: events.length };
+  }
+
+  /**
+   * A label for a deployment that does not exist would wait in the joiner until its window
+   * closes. The cache answers at once; on a miss Redis does, so a deployment created a
+   * moment ago, whose change this router has not heard of yet, is not refused.
+   */
+  private async refuseUnknownDeployments(names: (string | undefined)[]): Promise<void> {
+    const unknown: string[] = [];
+    for (const name of new Set(names)) {
+      if (name !== undefined && !this.cache.get(name) && !(await this.registry.get(name))) unknown.push(name);
+    }
+    if (unknown.length) {
+      routerMetrics.rejected.inc({ route: 'feedback' });
+      throw new NotFoundException(`feedback names deployments that do not exist: ${unknown.map((name) => `"${name}"`).join(', ')}`);
+    }
   }
 }

@@ -65,7 +65,7 @@ export class KafkaIngressController {
   }
 
   private async answer(request: PredictRequestMessage): Promise<PredictResponse | ErrorResponse> {
-    const outcome = await this.predictions.predict(request.deployment, request);
+    const outcome = await this.predictions.predict(request.deployment, { ...request, repeatsAllowed: true });
     return outcome.ok ? outcome.value : { requestId: request.requestId, error: outcome.message };
   }
 }

@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { oipStringify } from '@switchyard/contracts';
 import type { FastifyReply } from 'fastify';
+import { HopGuard } from '../predict/hop.guard';
 import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
 
 const INFER_BODY = { description: 'an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml)', schema: { type: 'object' } };
@@ -59,6 +60,7 @@ export class OipController {
   }
 
   @Post('models/:name/infer')
+  @UseGuards(HopGuard)
   @HttpCode(200)
   @ApiOperation({ summary: 'inference by the variant the strategy chooses; model_version names it' })
   @ApiBody(INFER_BODY)
@@ -67,6 +69,7 @@ export class OipController {
   }
 
   @Post('models/:name/versions/:version/infer')
+  @UseGuards(HopGuard)
   @HttpCode(200)
   @ApiOperation({ summary: 'inference by the variant named (no fallback, not recorded as a prediction of the strategy)' })
   @ApiBody(INFER_BODY)

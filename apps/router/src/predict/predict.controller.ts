@@ -1,12 +1,14 @@
-import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PredictBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
+import { HopGuard } from './hop.guard';
 import { PredictService } from './predict.service';
 
 @ApiTags('predictions')
 @Controller()
+@UseGuards(HopGuard)
 export class PredictController {
   constructor(private readonly predictions: PredictService) {}
 

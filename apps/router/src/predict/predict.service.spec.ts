@@ -6,6 +6,8 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 import { ArmWeights } from './arm-weights';
 import { PredictService } from './predict.service';
+import { RequestIds } from './request-ids';
+import { UrlAllowlist } from '../auth/url-allowlist';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },
@@ -16,7 +18,9 @@ const canary = { name: 'churn', version: 4, variants, strategy: { type: 'canary'
 const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
 
 function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Promise<ModelAnswer>, publishMode: RouterEnv['PUBLISH_MODE'] = 'durable') {
+  const called: string[] = [];
   const published: { topic: string; key: string; event: PredictionEvent }[] = [];
+  const taken = new Set<string>();
   let publishFails = false;
   const kafka = {
     topics: { predictions: 'predictions', shadowRequests: 'shadow-requests' },
@@ -28,11 +32,16 @@ function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Pro
   const sut = new PredictService(
     { get: (name: string) => (name === spec?.name ? spec : undefined) } as unknown as DeploymentCache,
     { get: () => undefined } as unknown as ArmWeights,
-    { infer: (variant: { name: string }) => infer(variant.name) } as unknown as ModelClient,
+    { infer: (variant: { name: string }) => (called.push(variant.name), infer(variant.name)) } as unknown as ModelClient,
     kafka,
+    {
+      claim: async (deployment: string, id: string) => !taken.has(`${deployment}/${id}`) && !!taken.add(`${deployment}/${id}`),
+      release: async (deployment: string, id: string) => void taken.delete(`${deployment}/${id}`),
+    } as unknown as RequestIds,
+    new UrlAllowlist(''),
     { PUBLISH_MODE: publishMode } as RouterEnv,
   );
-  return { sut, published, failPublishing: () => (publishFails = true) };
+  return { sut, published, taken, called, failPublishing: () => (publishFails = true) };
 }
 
 describe(PredictService.name, () => {
@@ -89,17 +98,37 @@ describe(PredictService.name, () => {
     expect(published[0].event.error).toBe('unavailable: socket hang up');
   });
 
-  it('fails with input-rejected when the model refuses the inputs', async () => {
-    const { sut } = setUp(single, async () => {
-      throw new ModelError('rejected', 'shape mismatch', 400);
+  it("fails with the client's 4xx, the model's reason and status, when the model refuses the inputs, and records nothing", async () => {
+    const { sut, published } = setUp(single, async () => {
+      throw new ModelError('rejected', 'model rejected the request (400)', 400, 'shape mismatch');
     });
 
-    expect(await sut.predict('churn', { inputs: [0] })).toEqual({ ok: false, error: 'input-rejected', message: 'variant "v1" failed: shape mismatch' });
+    expect(await sut.predict('churn', { inputs: [0] })).toEqual({
+      ok: false,
+      error: 'input-rejected',
+      status: 400,
+      message: 'variant "v1" rejected the inputs (model rejected the request (400)): shape mismatch',
+    });
+    expect(published).toEqual([]);
   });
 
-  it('answers from the primary when the canary fails, recording which variant the strategy chose', async () => {
+  it("answers a 4xx other than 400 and 413 with 422: a model's 404 is not the client's", async () => {
+    const { sut } = setUp(single, async () => {
+      throw new ModelError('rejected', 'model rejected the request (404)', 404);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0] })).toMatchObject({ ok: false, error: 'input-rejected', status: 422 });
+  });
+
+  it.each([
+    ['timeout', new ModelError('timeout', 'too slow')],
+    ['5xx', new ModelError('server-error', 'model answered 500', 500)],
+    ['4xx', new ModelError('rejected', 'model rejected the request (400)', 400)],
+    ['404: a mistyped model', new ModelError('rejected', 'model rejected the request (404)', 404)],
+    ['unreadable answer', new ModelError('bad-response', 'model answered with invalid JSON')],
+  ])('answers from the primary when the canary fails (%s), recording which variant the strategy chose', async (_, failure) => {
     const { sut, published } = setUp(canary, async (variant) => {
-      if (variant === 'v2') throw new ModelError('timeout', 'too slow');
+      if (variant === 'v2') throw failure;
       return answer([7]);
     });
 
@@ -107,6 +136,72 @@ describe(PredictService.name, () => {
 
     expect(outcome).toEqual({ ok: true, value: { requestId: 'r-3', deployment: 'churn', variant: 'v1', outputs: [7] } });
     expect(published[0].event).toMatchObject({ variant: 'v1', fallbackFrom: 'v2', probability: 1 });
+  });
+
+  it("counts nothing against the canary when the primary failed too: the event is the primary's failure", async () => {
+    const { sut, published } = setUp(canary, async (variant) => {
+      throw new ModelError('server-error', `${variant} answered 500`, 500);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-5' })).toEqual({
+      ok: false,
+      error: 'model-failed',
+      message: 'variant "v1" failed: v1 answered 500',
+    });
+    expect(published).toHaveLength(1);
+    expect(published[0].event).toMatchObject({ variant: 'v1', error: 'server-error: v1 answered 500' });
+    expect(published[0].event.fallbackFrom).toBeUndefined();
+  });
+
+  it("answers inputs that the canary and the primary both reject as the client's 4xx, and records nothing", async () => {
+    const { sut, published } = setUp(canary, async (variant) => {
+      throw new ModelError('rejected', 'model rejected the request (422)', 422, `${variant}: bad shape`);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-6' })).toEqual({
+      ok: false,
+      error: 'input-rejected',
+      status: 422,
+      message: 'variant "v1" rejected the inputs (model rejected the request (422)): v1: bad shape',
+    });
+    expect(published).toEqual([]);
+  });
+
+  it('refuses a client request id used before for the deployment, and records nothing for it; generated and Kafka-redelivered ids are not checked', async () => {
+    const { sut, published, taken } = setUp(single, async () => answer([1]));
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7' })).toMatchObject({ ok: true });
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7' })).toEqual({
+      ok: false,
+      error: 'duplicate-request',
+      message: 'requestId "r-7" was already used for deployment "churn"; send each prediction with its own id',
+    });
+    expect(published).toHaveLength(1);
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-7', repeatsAllowed: true })).toMatchObject({ ok: true });
+    expect(await sut.predict('churn', { inputs: [0] })).toMatchObject({ ok: true });
+    expect([...taken]).toEqual(['churn/r-7']);
+  });
+
+  it('frees a client request id whose request left no prediction, so it may be sent again', async () => {
+    let reject = true;
+    const { sut, taken } = setUp(single, async () => {
+      if (reject) throw new ModelError('rejected', 'model rejected the request (400)', 400);
+      return answer([1]);
+    });
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-8' })).toMatchObject({ ok: false, error: 'input-rejected' });
+    expect(taken.size).toBe(0);
+    reject = false;
+    expect(await sut.predict('churn', { inputs: [1], requestId: 'r-8' })).toMatchObject({ ok: true });
+  });
+
+  it('calls no variant whose URL the allowlist refuses, however the spec came in: the primary answers for a refused canary', async () => {
+    const smuggled = { ...canary, variants: [variants[0], { ...variants[1], url: 'http://169.254.169.254/latest' }] } as DeploymentSpec;
+    const { sut, published, called } = setUp(smuggled, async () => answer([7]));
+
+    expect(await sut.predict('churn', { inputs: [0], requestId: 'r-9' })).toMatchObject({ ok: true, value: { variant: 'v1' } });
+    expect(called).toEqual(['v1']);
+    expect(published[0].event).toMatchObject({ variant: 'v1', fallbackFrom: 'v2' });
   });
 
   it('fails with unavailable when the prediction could not be recorded (durable)', async () => {

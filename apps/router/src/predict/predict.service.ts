@@ -8,7 +8,9 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
+import { UrlAllowlist } from '../auth/url-allowlist';
 import { ArmWeights } from './arm-weights';
+import { RequestIds } from './request-ids';
 
 export interface PredictCommand {
   inputs: unknown;
@@ -21,6 +23,8 @@ export interface PredictCommand {
    * off-policy estimates cover the strategy's choices only).
    */
   pinned?: string;
+  /** A Kafka record delivered again carries its id again by design: not a second request. */
+  repeatsAllowed?: boolean;
 }
 
 interface Served {
@@ -38,12 +42,15 @@ interface Served {
 export class PredictService {
   private readonly logger = new Logger(PredictService.name);
   private readonly publishMode: RouterEnv['PUBLISH_MODE'];
+  private readonly refusals = new Map<string, string | undefined>();
 
   constructor(
     private readonly cache: DeploymentCache,
     private readonly weights: ArmWeights,
     private readonly models: ModelClient,
     private readonly kafka: KafkaClient,
+    private readonly requestIds: RequestIds,
+    private readonly allowlist: UrlAllowlist,
     env: RouterEnv,
   ) {
     this.publishMode = env.PUBLISH_MODE;
@@ -58,37 +65,63 @@ export class PredictService {
     const stored = this.weights.get(spec);
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
 
+    // Claimed while the model answers, so the uniqueness check adds no wait of its own.
+    const claimed = command.requestId === undefined || command.repeatsAllowed ? true : this.requestIds.claim(spec.name, requestId);
     const served = await this.serve(spec, choice.variant, choice.fallback, command, requestId);
-    if (this.publishMode !== 'off') {
+    if (!(await claimed)) return requestIdTaken(requestId, spec.name);
+    // Inputs every arm tried rejected are the client's mistake, not a variant's: no event, so
+    // no arm's report counts it (a canary fed bad inputs must not be rolled back for them).
+    const clientError = !served.answer && served.error!.kind === 'rejected';
+    if (this.publishMode !== 'off' && !clientError) {
       const recorded = this.record(spec, served, choice, requestId, command, stored?.version);
       if (this.publishMode === 'durable') {
         try {
           await recorded;
         } catch {
+          await this.giveBack(spec.name, command);
           return NOT_RECORDED;
         }
       } else recorded.catch(() => undefined);
     }
+    if (clientError) await this.giveBack(spec.name, command);
 
     return this.answer(spec, served, requestId);
   }
 
   private answer(spec: DeploymentSpec, served: Served, requestId: string): Outcome<PredictResponse> {
-    routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome: served.answer ? 'ok' : 'error' });
+    const outcome = served.answer ? 'ok' : served.error!.kind === 'rejected' ? 'rejected' : 'error';
+    routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
     const { outputs, parameters } = served.answer;
     return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }) });
   }
 
+  /** A request that left no prediction frees its client id: the client may send it again. */
+  private async giveBack(deployment: string, command: PredictCommand): Promise<void> {
+    if (command.requestId !== undefined && !command.repeatsAllowed) await this.requestIds.release(deployment, command.requestId);
+  }
+
+  /**
+   * Errors go to whoever caused them. A chosen arm that fails in any way (timeout, 5xx,
+   * 4xx, a model it does not serve) is answered for by the fallback (the canary's primary,
+   * a bandit's best other arm); its failure counts against it (`fallbackFrom`) only when
+   * the fallback answered, since only then was it the arm's failure and not the request's.
+   * When the fallback failed too, the event is the fallback's own answer.
+   */
   private async serve(spec: DeploymentSpec, chosen: string, fallback: string | undefined, command: PredictCommand, requestId: string): Promise<Served> {
     const first = await this.call(spec, variantOf(spec, chosen), command, requestId);
-    if (first.answer || !fallback || !first.error?.retryable) return first;
+    if (first.answer || !fallback) return first;
     const second = await this.call(spec, variantOf(spec, fallback), command, requestId);
     routerMetrics.fallbacks.inc({ deployment: spec.name, from: chosen, to: fallback });
-    return { ...second, fallbackFrom: chosen };
+    return second.answer ? { ...second, fallbackFrom: chosen } : second;
   }
 
   private async call(spec: DeploymentSpec, variant: StoredVariant, command: PredictCommand, requestId: string): Promise<Served> {
+    const refused = this.refusal(variant.url);
+    if (refused !== undefined) {
+      routerMetrics.refusedCalls.inc({ deployment: spec.name, variant: variant.name });
+      return { variant, error: new ModelError('unavailable', `variant URL refused: ${refused}`) };
+    }
     try {
       const answer = await this.models.infer(variant, command.inputs, requestId, command.extras);
       routerMetrics.latency.observe({ deployment: spec.name, variant: variant.name }, answer.latencyMs / 1000);
@@ -98,6 +131,22 @@ export class PredictService {
       routerMetrics.modelErrors.inc({ deployment: spec.name, variant: variant.name, kind: failure.kind });
       return { variant, error: failure };
     }
+  }
+
+  /**
+   * The allowlist again before every call, whatever let the spec in (a record written
+   * straight to the spec log, an allowlist narrowed since): the router calls no host it
+   * refuses. Memoised per URL, so a call costs a map lookup.
+   */
+  private refusal(url: string): string | undefined {
+    if (!this.refusals.has(url)) {
+      // URLs come from specs, a few per deployment; the bound only guards against churn.
+      if (this.refusals.size >= 1024) this.refusals.clear();
+      const problem = this.allowlist.problem(url);
+      this.refusals.set(url, problem);
+      if (problem !== undefined) this.logger.warn({ problem }, 'a variant URL outside the allowlist is in a spec; its calls are refused');
+    }
+    return this.refusals.get(url);
   }
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
@@ -156,8 +205,22 @@ function variantOf(spec: DeploymentSpec, name: string): StoredVariant {
   return variant;
 }
 
+const requestIdTaken = (requestId: string, deployment: string): Failure => ({
+  ok: false,
+  error: 'duplicate-request',
+  message: `requestId "${requestId}" was already used for deployment "${deployment}"; send each prediction with its own id`,
+});
+
 const NOT_RECORDED: Failure = { ok: false, error: 'unavailable', message: 'the prediction could not be recorded in Kafka; retry later' };
 
+/**
+ * A rejection is the client's 4xx, with the model's reason (bounded, `ModelError.detail`)
+ * and its status when that speaks of the inputs (400, 413, 422); any other 4xx (401, 404:
+ * how the router reaches the model) is a 422.
+ */
 function modelFailure(error: ModelError, variant: string): Failure {
-  return { ok: false, error: error.kind === 'rejected' ? 'input-rejected' : 'model-failed', message: `variant "${variant}" failed: ${error.message}` };
+  if (error.kind !== 'rejected') return { ok: false, error: 'model-failed', message: `variant "${variant}" failed: ${error.message}` };
+  const detail = error.detail === undefined ? '' : `: ${error.detail}`;
+  const status = error.status === 400 || error.status === 413 ? error.status : 422;
+  return { ok: false, error: 'input-rejected', status, message: `variant "${variant}" rejected the inputs (${error.message})${detail}` };
 }

@@ -32,8 +32,24 @@
 
   const pct = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : `${(x * 100).toFixed(1)}%`);
   const fix = (x, d = 3) => (x === undefined || x === null ? '–' : Number(x).toFixed(d));
-  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   const colorOf = (names, name) => COLORS[Math.max(0, names.indexOf(name)) % COLORS.length];
+
+  // --- the DOM is built from text only: what the API answers never reaches an HTML parser ---
+  const SVG = 'http://www.w3.org/2000/svg';
+  /** Sets attributes one by one (`style` as CSSOM properties, which the CSP allows) and appends children, strings as text nodes. */
+  function build(node, attrs, children) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'style') Object.assign(node.style, value);
+      else node.setAttribute(key, String(value));
+    }
+    for (const child of children.flat())
+      if (child !== undefined && child !== null && child !== false) node.append(child instanceof Node ? child : String(child));
+    return node;
+  }
+  const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
+  const s = (tag, attrs, ...children) => build(document.createElementNS(SVG, tag), attrs, children);
+  const dot = (color, className) => h('i', { class: className, style: { background: color } });
 
   // --- as the CLI's `status` (apps/cli/src/format.ts); the set split is the router's `split` ---
   function servingStrategy(d) {
@@ -62,30 +78,36 @@
   }
 
   // --- charts: inline SVG, x = time, y = 0..1 (or the rewards' range) ---
-  function chart(svg, series, { yMin = 0, yMax = 1, percent = false } = {}) {
+  function chart(svg, seriesList, { yMin = 0, yMax = 1, percent = false } = {}) {
     const W = 600,
       H = 220,
       L = 36,
       R = 8,
       T = 8,
       B = 20;
-    const all = series.flatMap((s) => s.points);
+    const all = seriesList.flatMap((series) => series.points);
     if (!all.length) {
-      svg.innerHTML = `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data yet</text>`;
+      svg.replaceChildren(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no data yet'));
       return;
     }
     const t0 = Math.min(...all.map((p) => p.t));
     const t1 = Math.max(Date.now(), t0 + 1000);
     const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
     const y = (v) => T + (1 - (Math.min(yMax, Math.max(yMin, v)) - yMin) / (yMax - yMin || 1)) * (H - T - B);
-    let out = '';
+    const out = [];
     for (let i = 0; i <= 4; i++) {
       const v = yMin + ((yMax - yMin) * i) / 4;
-      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}"/><text x="${L - 4}" y="${y(v) + 3}" text-anchor="end">${percent ? `${Math.round(v * 100)}%` : v.toFixed(2)}</text>`;
+      out.push(
+        s('line', { class: 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+        s('text', { x: L - 4, y: y(v) + 3, 'text-anchor': 'end' }, percent ? `${Math.round(v * 100)}%` : v.toFixed(2)),
+      );
     }
-    out += `<text x="${L}" y="${H - 4}">${new Date(t0).toLocaleTimeString()}</text><text x="${W - R}" y="${H - 4}" text-anchor="end">${new Date(t1).toLocaleTimeString()}</text>`;
-    for (const s of series) {
-      const pts = s.points.slice().sort((a, b) => a.t - b.t);
+    out.push(
+      s('text', { x: L, y: H - 4 }, new Date(t0).toLocaleTimeString()),
+      s('text', { x: W - R, y: H - 4, 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()),
+    );
+    for (const series of seriesList) {
+      const pts = series.points.slice().sort((a, b) => a.t - b.t);
       if (!pts.length) continue;
       const band = pts.filter((p) => p.low !== undefined && p.high !== undefined);
       if (band.length > 1) {
@@ -94,34 +116,38 @@
           .slice()
           .reverse()
           .map((p) => `${x(p.t)},${y(p.low)}`);
-        out += `<polygon points="${upper.concat(lower).join(' ')}" fill="${s.color}" fill-opacity="0.13"/>`;
+        out.push(s('polygon', { points: upper.concat(lower).join(' '), fill: series.color, 'fill-opacity': 0.13 }));
       }
       // A set split holds until the next change: drawn as steps, carried to now.
       const coords = [];
       pts.forEach((p, i) => {
-        if (s.step && i > 0) coords.push(`${x(p.t)},${y(pts[i - 1].v)}`);
+        if (series.step && i > 0) coords.push(`${x(p.t)},${y(pts[i - 1].v)}`);
         coords.push(`${x(p.t)},${y(p.v)}`);
       });
-      if (s.step) coords.push(`${x(t1)},${y(pts[pts.length - 1].v)}`);
-      out += `<polyline points="${coords.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2" ${s.dashed ? 'stroke-dasharray="5 4"' : ''}/>`;
-      if (pts.length === 1 && !s.step) out += `<circle cx="${x(pts[0].t)}" cy="${y(pts[0].v)}" r="3" fill="${s.color}"/>`;
+      if (series.step) coords.push(`${x(t1)},${y(pts[pts.length - 1].v)}`);
+      out.push(s('polyline', { points: coords.join(' '), fill: 'none', stroke: series.color, 'stroke-width': 2, 'stroke-dasharray': series.dashed && '5 4' }));
+      if (pts.length === 1 && !series.step) out.push(s('circle', { cx: x(pts[0].t), cy: y(pts[0].v), r: 3, fill: series.color }));
     }
-    svg.innerHTML = out;
+    svg.replaceChildren(...out);
   }
 
   function legend(el, names) {
-    el.innerHTML = names.map((n) => `<span><i style="background:${colorOf(names, n)}"></i>${esc(n)}</span>`).join('');
+    el.replaceChildren(...names.map((n) => h('span', {}, dot(colorOf(names, n)), n)));
   }
 
   // --- rendering ---
   function renderList(deployments) {
     const ul = $('deployments');
-    ul.innerHTML = deployments
-      .map(
-        (d) =>
-          `<li data-name="${esc(d.name)}" class="${d.name === state.selected ? 'selected' : ''}"><span>${esc(d.name)}</span><small>${esc(d.strategy.type)} v${d.version}</small></li>`,
-      )
-      .join('');
+    ul.replaceChildren(
+      ...deployments.map((d) =>
+        h(
+          'li',
+          { 'data-name': d.name, class: d.name === state.selected ? 'selected' : '' },
+          h('span', {}, d.name),
+          h('small', {}, `${d.strategy.type} v${d.version}`),
+        ),
+      ),
+    );
     if (!state.selected && deployments.length) select(deployments[0].name);
   }
 
@@ -145,6 +171,7 @@
     const set = d.split;
     const served = servedSplit(d.report);
     const rows = [];
+    const cell = (className, text) => h('td', { class: className }, text);
     for (const name of names) {
       const roles = (d.report && d.report[name]) || {};
       for (const role of ['served', 'shadow']) {
@@ -152,23 +179,25 @@
         if (role === 'shadow' && !r) continue;
         const reward = r && r.reward;
         rows.push(
-          `<tr data-variant="${esc(name)}" data-role="${role}">` +
-            `<td><i style="display:inline-block;width:8px;height:8px;border-radius:50%;background:${colorOf(names, name)}"></i> ${esc(name)}</td>` +
-            `<td>${role}</td>` +
-            `<td class="num set">${role === 'shadow' ? 'mirror' : set ? pct(set[name]) : 'bandit'}</td>` +
-            `<td class="num served">${role === 'shadow' ? '–' : pct(served[name])}</td>` +
-            `<td class="num requests">${r ? r.requests : 0}</td>` +
-            `<td class="num errors">${r ? r.errors : 0}</td>` +
-            `<td class="num">${r && r.latencyMs && r.latencyMs.p50 !== null ? r.latencyMs.p50 : '–'}</td>` +
-            `<td class="num reward">${reward ? fix(reward.mean) : '–'}</td>` +
-            `<td class="num interval">${reward && reward.low !== undefined ? `[${fix(reward.low)}, ${fix(reward.high)}]` : '–'}</td>` +
-            `<td class="num labelled">${reward ? reward.count : 0}</td>` +
-            `<td class="num agreement">${r && r.agreement ? `${pct(r.agreement.rate)} of ${r.agreement.compared}` : '–'}</td>` +
-            '</tr>',
+          h(
+            'tr',
+            { 'data-variant': name, 'data-role': role },
+            h('td', {}, dot(colorOf(names, name), 'dot'), ` ${name}`),
+            h('td', {}, role),
+            cell('num set', role === 'shadow' ? 'mirror' : set ? pct(set[name]) : 'bandit'),
+            cell('num served', role === 'shadow' ? '–' : pct(served[name])),
+            cell('num requests', r ? r.requests : 0),
+            cell('num errors', r ? r.errors : 0),
+            cell('num', r && r.latencyMs && r.latencyMs.p50 !== null ? r.latencyMs.p50 : '–'),
+            cell('num reward', reward ? fix(reward.mean) : '–'),
+            cell('num interval', reward && reward.low !== undefined ? `[${fix(reward.low)}, ${fix(reward.high)}]` : '–'),
+            cell('num labelled', reward ? reward.count : 0),
+            cell('num agreement', r && r.agreement ? `${pct(r.agreement.rate)} of ${r.agreement.compared}` : '–'),
+          ),
         );
       }
     }
-    document.querySelector('#variants tbody').innerHTML = rows.join('');
+    document.querySelector('#variants tbody').replaceChildren(...rows);
 
     const judged = d.plan || d.guardrails;
     const history = state.history;
@@ -176,25 +205,41 @@
     const decisionSrm = history && history.decisions.length ? history.decisions[history.decisions.length - 1].evidence?.srmP : undefined;
     const srm = lastSrm !== undefined && lastSrm !== null ? lastSrm : decisionSrm;
     const e = judged && judged.evidence;
-    $('judgement').innerHTML = judged
-      ? `<span>${d.plan ? 'plan' : 'guardrails'}: <span id="state" class="state ${esc(judged.state)}">${esc(judged.state || 'waiting')}</span></span>` +
-        (e && e.delta !== null && e.delta !== undefined ? `<span>delta ${fix(e.delta)} in [${fix(e.low)}, ${fix(e.high)}]</span>` : '') +
-        `<span>sample ratio check: <span id="srm" class="${srm !== undefined && srm !== null && srm < 0.001 ? 'srm-bad' : ''}">${srm === undefined || srm === null ? 'not checked' : `p = ${fix(srm, 4)}`}</span></span>` +
-        `<span>last decision: <b id="last-decision">${judged.lastDecision ? esc(judged.lastDecision.action) : 'none'}</b></span>` +
-        ((judged.reasons || []).length ? `<span class="muted">${esc(judged.reasons.join('; '))}</span>` : '')
-      : '<span class="muted">no guardrails or plan: nobody acts on this deployment but its operators (and a bandit)</span>';
+    const srmShown = srm === undefined || srm === null ? 'not checked' : `p = ${fix(srm, 4)}`;
+    $('judgement').replaceChildren(
+      ...(judged
+        ? [
+            h('span', {}, `${d.plan ? 'plan' : 'guardrails'}: `, h('span', { id: 'state', class: `state ${judged.state || ''}` }, judged.state || 'waiting')),
+            e && e.delta !== null && e.delta !== undefined && h('span', {}, `delta ${fix(e.delta)} in [${fix(e.low)}, ${fix(e.high)}]`),
+            h('span', {}, 'sample ratio check: ', h('span', { id: 'srm', class: srm !== undefined && srm !== null && srm < 0.001 ? 'srm-bad' : '' }, srmShown)),
+            h('span', {}, 'last decision: ', h('b', { id: 'last-decision' }, judged.lastDecision ? judged.lastDecision.action : 'none')),
+            (judged.reasons || []).length && h('span', { class: 'muted' }, judged.reasons.join('; ')),
+          ].filter(Boolean)
+        : [h('span', { class: 'muted' }, 'no guardrails or plan: nobody acts on this deployment but its operators (and a bandit)')]),
+    );
 
     const decisions = history ? history.decisions : [];
-    $('decisions').innerHTML = decisions.length
-      ? decisions
-          .slice()
-          .reverse()
-          .map(
-            (x) =>
-              `<li><span class="muted">${new Date(x.at).toLocaleTimeString()}</span> <span class="action">${esc(x.action)}</span> v${x.fromVersion} → v${x.toVersion}${x.evidence && x.evidence.srmP !== undefined && x.evidence.srmP !== null ? ` <span class="muted">srmP ${fix(x.evidence.srmP, 4)}</span>` : ''}<div class="muted">${esc(x.reason)}</div></li>`,
-          )
-          .join('')
-      : '<li class="muted">no decisions yet</li>';
+    $('decisions').replaceChildren(
+      ...(decisions.length
+        ? decisions
+            .slice()
+            .reverse()
+            .map((x) =>
+              h(
+                'li',
+                {},
+                h('span', { class: 'muted' }, new Date(x.at).toLocaleTimeString()),
+                ' ',
+                h('span', { class: 'action' }, x.action),
+                ` v${x.fromVersion} → v${x.toVersion}`,
+                x.evidence &&
+                  x.evidence.srmP !== undefined &&
+                  x.evidence.srmP !== null && [' ', h('span', { class: 'muted' }, `srmP ${fix(x.evidence.srmP, 4)}`)],
+                h('div', { class: 'muted' }, x.reason),
+              ),
+            )
+        : [h('li', { class: 'muted' }, 'no decisions yet')]),
+    );
 
     // Split: set shares from the history (steps), served shares from the live points (dashed).
     const splitSeries = [];
