@@ -108,10 +108,11 @@ describe('ModelClient against the real demo model-server', () => {
     expect(await client.ready(pinned)).toBe(true);
     const missing = variant({ modelVersion: '2' });
     const error = await failure(client.infer(missing, toInferInputs(features), 'req-14'));
-    expect([error.kind, error.status, error.message]).toEqual([
+    expect([error.kind, error.status, error.message, error.detail]).toEqual([
       'rejected',
       404,
-      'model rejected the request (404): model "churn-v1" has no version "2"; versions: 1',
+      'model rejected the request (404)',
+      'model "churn-v1" has no version "2"; versions: 1',
     ]);
     expect(await client.ready(missing)).toBe(false);
     expect((await failure(client.metadata(missing))).status).toBe(404);
