@@ -24,8 +24,9 @@ const NONE = { authorization: '' };
 describe('security: the router refuses what it must, with the reason', () => {
   const ids = isolation('security');
   const env = { KAFKA_INGRESS: 'false' };
-  const { modelServer, guarded, start } = useStack({
+  const { modelServer, guarded, redis, start } = useStack({
     ids,
+    redis: true,
     services: {
       modelServer: modelServerService,
       guarded: [routerService, { ...env, ADMIN_API_KEY: KEYS.join(','), FEEDBACK_API_KEY: FEEDBACK_KEY, VARIANT_URL_ALLOW: 'models.example:9000,10.9.0.0/16' }],
@@ -198,6 +199,30 @@ describe('security: the router refuses what it must, with the reason', () => {
     );
     const answer = await http('POST', `${guarded.url}/v1/deployments/smuggled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
     expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
+  });
+
+  it('keeps serving every other deployment when a spec written straight to the spec log cannot be decoded', async () => {
+    const topics = topicNames(ids.topicPrefix);
+    // Without its updatedAt: what the registry cannot decode.
+    const body = { name: 'garbled', ...spec(), reward: { type: 'match' } };
+    const producer = await producerFor(testKafka());
+    try {
+      await producer.send({
+        topic: topics.deploymentSpecs,
+        messages: [{ key: 'garbled', value: JSON.stringify({ ...envelope('specChange'), deployment: 'garbled', change: 'put', body }) }],
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor(async () => (await redis.exists(`${ids.redisPrefix}{garbled}:spec`)) === 1, { what: 'the garbled spec to reach the registry' });
+    // A deployment created after it is still served and listed, by this router and its lists.
+    expect((await http('PUT', `${guarded.url}/v1/deployments/after-garbled`, spec(modelServer.url), bearer(KEYS[0]))).status).toBe(200);
+    const answer = await http('POST', `${guarded.url}/v1/deployments/after-garbled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect(answer.status).toBe(200);
+    const listed = await http('GET', `${guarded.url}/v1/deployments`, undefined, bearer(KEYS[0]));
+    expect(listed.status).toBe(200);
+    expect(listed.body.deployments.map((d: { name: string }) => d.name)).toEqual(expect.arrayContaining(['after-garbled']));
+    expect(listed.body.deployments.map((d: { name: string }) => d.name)).not.toContain('garbled');
   });
 
   it('times out a variant within its timeoutMs while the TLS handshake never completes (connect is part of the call)', async () => {

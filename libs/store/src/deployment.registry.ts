@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DeploymentSpec, DeploymentSpecInput, Validated, validatePlain } from '@switchyard/contracts';
 import type { DeploymentRecord, SpecBody } from '@switchyard/strategies';
 import { decodeNumberRecord, parseJson, UndecodableRecord } from './codec';
@@ -35,6 +35,9 @@ export class DeploymentRegistry {
   readonly channel: string;
   private readonly namesKey: string;
   private readonly epochKey: string;
+  private readonly logger = new Logger(DeploymentRegistry.name);
+  /** What `list` left out and logged, so a refresh every second logs it once. */
+  private readonly undecodable = new Set<string>();
 
   constructor(
     private readonly client: RedisClient,
@@ -73,9 +76,25 @@ export class DeploymentRegistry {
     return (await this.client.redis.smembers(this.namesKey)).sort();
   }
 
-  /** Every current spec, the reads of all deployments sent at once. */
+  /**
+   * Every current spec, the reads of all deployments sent at once. One that cannot be
+   * decoded (a record written straight to the spec log past validation) is left out,
+   * logged once: every router, controller and updater lists all deployments, and one bad
+   * spec must not stop them serving and judging the others.
+   */
   async list(): Promise<DeploymentSpec[]> {
-    const specs = await Promise.all((await this.names()).map((name) => this.get(name)));
+    const specs = await Promise.all(
+      (await this.names()).map((name) =>
+        this.get(name).catch((error: unknown) => {
+          if (!(error instanceof UndecodableRecord)) throw error;
+          if (!this.undecodable.has(error.message)) {
+            this.undecodable.add(error.message);
+            this.logger.error({ deployment: name, problems: error.problems }, 'left out a deployment whose spec in Redis cannot be decoded');
+          }
+          return null;
+        }),
+      ),
+    );
     return specs.filter((spec): spec is DeploymentSpec => spec !== null);
   }
 
