@@ -111,40 +111,33 @@ function judgeBoth(look: Look, settings: GuardrailSettings, expectedShare: numbe
   }
 }
 
-/** Bernoulli rewards, independent requests (no unit key), every request labelled at once. */
-function bernoulliRun(rng: Rng, share: number, canaryRate: number, primaryRate: number, settings: GuardrailSettings): Both {
-  const canary = { count: 0, sum: 0, sumSq: 0 };
-  const primary = { count: 0, sum: 0, sumSq: 0 };
-  const state: Partial<Both> = {};
-  for (let total = 0; !state.old || !state.new;) {
-    const next = nextLook(total);
-    const k = next - total;
-    total = next;
-    const nc = binomial(rng, k, share);
-    const [sc, sp] = [binomial(rng, nc, canaryRate), binomial(rng, k - nc, primaryRate)];
-    canary.count += nc;
-    canary.sum += sc;
-    canary.sumSq += sc;
-    primary.count += k - nc;
-    primary.sum += sp;
-    primary.sumSq += sp;
-    const split: [number, number] = [canary.count, primary.count];
-    judgeBoth({ canary, primary, oldSplit: split, newSplit: split, requests: total }, settings, share, state);
-  }
-  return state as Both;
-}
+/** Adds `k` rewards of one arm to its statistics, drawn at once: a look's batch. */
+type AddBatch = (rng: Rng, stats: ArmStats, k: number, canary: boolean) => void;
+
+/** Bernoulli rewards at each arm's rate. */
+const bernoulliBatch =
+  (canaryRate: number, primaryRate: number): AddBatch =>
+  (rng, stats, k, canary) => {
+    const successes = binomial(rng, k, canary ? canaryRate : primaryRate);
+    stats.count += k;
+    stats.sum += successes;
+    stats.sumSq += successes;
+  };
 
 /** Normal rewards N(mean, sd²): per look, the batch's sum and sum of squares drawn exactly (x̄ ~ N, Σ(x − x̄)² ~ σ²χ²). */
-function addNormalBatch(rng: Rng, stats: ArmStats, k: number, mean: number, sd: number): void {
-  if (k <= 0) return;
-  const batchMean = sampleNormal(rng, mean, sd / Math.sqrt(k));
-  const squares = k > 1 ? sd * sd * 2 * sampleGamma(rng, (k - 1) / 2) : 0;
-  stats.count += k;
-  stats.sum += k * batchMean;
-  stats.sumSq += squares + k * batchMean * batchMean;
-}
+const normalBatch =
+  (canaryMean: number, primaryMean: number, sd: number): AddBatch =>
+  (rng, stats, k, canary) => {
+    if (k <= 0) return;
+    const batchMean = sampleNormal(rng, canary ? canaryMean : primaryMean, sd / Math.sqrt(k));
+    const squares = k > 1 ? sd * sd * 2 * sampleGamma(rng, (k - 1) / 2) : 0;
+    stats.count += k;
+    stats.sum += k * batchMean;
+    stats.sumSq += squares + k * batchMean * batchMean;
+  };
 
-function normalRun(rng: Rng, share: number, canaryMean: number, primaryMean: number, sd: number, settings: GuardrailSettings, oldMargin: number): Both {
+/** Independent requests (no unit key), every request labelled at once, rewards by `add`. */
+function independentRun(rng: Rng, share: number, add: AddBatch, settings: GuardrailSettings, oldMargin?: number): Both {
   const canary = { count: 0, sum: 0, sumSq: 0 };
   const primary = { count: 0, sum: 0, sumSq: 0 };
   const state: Partial<Both> = {};
@@ -153,8 +146,8 @@ function normalRun(rng: Rng, share: number, canaryMean: number, primaryMean: num
     const k = next - total;
     total = next;
     const nc = binomial(rng, k, share);
-    addNormalBatch(rng, canary, nc, canaryMean, sd);
-    addNormalBatch(rng, primary, k - nc, primaryMean, sd);
+    add(rng, canary, nc, true);
+    add(rng, primary, k - nc, false);
     const split: [number, number] = [canary.count, primary.count];
     judgeBoth({ canary, primary, oldSplit: split, newSplit: split, requests: total }, settings, share, state, oldMargin);
   }
@@ -331,8 +324,8 @@ function cells(): Record<string, CellRun> {
   const all: Record<string, CellRun> = {};
   for (const p of GRID_RATES) {
     for (const share of GRID_SHARES) {
-      all[`grid/aa/${p}/${share}`] = (rng) => bernoulliRun(rng, share, p, p, BINARY);
-      all[`grid/margin/${p}/${share}`] = (rng) => bernoulliRun(rng, share, p - BINARY.margin, p, BINARY);
+      all[`grid/aa/${p}/${share}`] = (rng) => independentRun(rng, share, bernoulliBatch(p, p), BINARY);
+      all[`grid/margin/${p}/${share}`] = (rng) => independentRun(rng, share, bernoulliBatch(p - BINARY.margin, p), BINARY);
     }
   }
   for (const { sigma } of TRAFFIC)
@@ -349,7 +342,7 @@ function cells(): Record<string, CellRun> {
     const run =
       (canaryMean: number): CellRun =>
       (rng) =>
-        normalRun(rng, 0.1, canaryMean, m.mean, m.sd, CONTINUOUS_SETTINGS, oldMargin);
+        independentRun(rng, 0.1, normalBatch(canaryMean, m.mean, m.sd), CONTINUOUS_SETTINGS, oldMargin);
     all[`continuous/${m.name}/worse`] = run(m.mean - 0.5 * m.sd);
     all[`continuous/${m.name}/aa`] = run(m.mean);
     all[`continuous/${m.name}/margin`] = run(m.mean - CONTINUOUS_SETTINGS.margin * m.sd);

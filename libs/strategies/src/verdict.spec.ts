@@ -1,20 +1,9 @@
-import type { DeploymentSpec, DeploymentStatus, Guardrails, StrategySpec } from '@switchyard/contracts';
+import { type DeploymentSpec, type DeploymentStatus, GUARDRAIL_DEFAULTS, type Guardrails, type StrategySpec } from '@switchyard/contracts';
 import { LATENCY_BUCKETS_MS, splitKey } from './report';
 import { ArmRecord, type Observed, reconcileRollout, RolloutState, withDecision } from './rollout';
 import { flaggerAnswer, rolloutVerdict, Verdict } from './verdict';
 
-const GUARDRAILS: Guardrails = {
-  metric: 'reward',
-  alpha: 0.05,
-  minSamples: 100,
-  maxSamples: 20000,
-  margin: 0.01,
-  marginUnit: 'reward',
-  onFail: 'rollback',
-  onPass: 'promote',
-  maxErrorRateIncrease: 0.02,
-  maxLatencyRatio: 2,
-};
+const GUARDRAILS: Guardrails = { ...GUARDRAIL_DEFAULTS, minSamples: 100, onPass: 'promote' };
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const canary: StrategySpec = { type: 'canary', primary: 'v1', canary: 'v2', percent: 50 };
