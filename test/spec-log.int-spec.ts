@@ -57,7 +57,7 @@ describe('spec log (real Kafka, a private Redis restarted empty)', () => {
 
   it('keeps compare-and-set between two writers: of two changes made from the same version, one applies', async () => {
     const current = (await http('PUT', `${router.url}/v1/deployments/race`, canary(10))).body;
-    const { version, report: _report, status: _status, ...body } = current;
+    const { version, result: _result, report: _report, status: _status, ...body } = current;
     const [mine, theirs] = await Promise.all([
       other.specLog.submit({ deployment: 'race', change: 'put', body: { ...body, strategy: { type: 'single', variant: 'v1' } }, expectedVersion: version }),
       http('POST', `${router.url}/v1/deployments/race/promote`, { variant: 'v2' }),
