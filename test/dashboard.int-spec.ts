@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, Page } from 'playwright-core';
+import { Page } from 'playwright-core';
 import { envelope, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -8,7 +8,7 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
-import { launchChromium } from './support/chromium';
+import { useChromium } from './support/chromium';
 import { isolation, producerFor, testKafka } from './support/kafka';
 import { http } from './support/services';
 import { useStack } from './support/stack';
@@ -33,19 +33,8 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       controller: [rolloutControllerService, { ROLLOUT_INTERVAL_MS: '300' }],
     },
   });
-  let browser: Browser;
+  const chromium = useChromium();
   let page: Page;
-
-  beforeAll(
-    async () => {
-      browser = await launchChromium();
-    },
-    15 * 60 * 1000,
-  );
-
-  afterAll(async () => {
-    await browser?.close();
-  });
 
   let sent = 0;
   async function traffic(deployment: string, count: number): Promise<void> {
@@ -119,7 +108,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       { what: 'every label joined' },
     );
 
-    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    page = await chromium.browser.newPage({ viewport: { width: 1360, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${router.url}/ui#dash-canary`);
@@ -220,22 +209,11 @@ describe('dashboard (/ui) and OpenAPI (/docs): security headers and text-only re
     ids,
     services: { modelServer: modelServerService, router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }] },
   });
-  let browser: Browser;
-
-  beforeAll(
-    async () => {
-      browser = await launchChromium();
-    },
-    15 * 60 * 1000,
-  );
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium();
 
   /** CSP violations the page reports, and whether an injected handler ran. */
   async function open(path: string): Promise<Page> {
-    const page = await browser.newPage();
+    const page = await chromium.browser.newPage();
     // Page code as text: the tests are compiled without the DOM's types.
     await page.addInitScript({
       content: "window.violations = []; document.addEventListener('securitypolicyviolation', (event) => window.violations.push(event.violatedDirective));",
