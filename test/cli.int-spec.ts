@@ -103,6 +103,9 @@ reward:
 
     await traffic('cli-canary', 60, 1);
     await waitFor(async () => (await json('get', 'cli-canary')).report?.v1?.served?.reward?.count > 0, { what: 'rewards in the report' });
+    // The served counts are folded from the prediction topic, so they trail the answers: wait for all
+    // 60 before comparing the status table with a later read, or the two see different counts.
+    await waitFor(async () => (await json('get', 'cli-canary')).served?.requests === 60, { what: 'all 60 requests counted' });
     const status = await cli('status', 'cli-canary');
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/VARIANT\s+ROLE\s+SET\s+SERVED/);
