@@ -103,7 +103,7 @@
     const offset = new Date(t0).getTimezoneOffset() * MINUTE;
     const ticks = [];
     for (let t = Math.ceil((t0 - offset) / step) * step + offset; t <= t1; t += step) ticks.push(t);
-    const options = step < MINUTE ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' };
+    const options = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', ...(step < MINUTE && { second: '2-digit' }) };
     return ticks.map((t) => ({ t, label: new Date(t).toLocaleTimeString([], options) }));
   }
 
@@ -131,7 +131,7 @@
         s('text', { x: L - 4, y: y(v) + 3, 'text-anchor': 'end' }, percent ? `${Math.round(v * 100)}%` : v.toFixed(2)),
       );
     }
-    for (const tick of timeTicks(t0, t1, 6)) {
+    for (const tick of timeTicks(t0, t1, 7)) {
       const at = x(tick.t);
       // A label whose middle is this close to an edge would be cut: anchored to its side instead.
       const anchor = at < L + 24 ? 'start' : at > W - R - 24 ? 'end' : 'middle';
@@ -330,7 +330,7 @@
         ['served', served],
         ['shadow', shadow],
       ]) {
-        if (role === 'shadow' && !points.length) continue;
+        if (!points.length) continue;
         // The axis follows the means; an early interval from a handful of rewards is clipped, not allowed to flatten the chart.
         points.forEach((p) => rewardValues.push(p.v));
         rewardSeries.push({ id: `${name}:${role}`, color, dashed: role === 'shadow', points });
