@@ -265,7 +265,11 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
           red: [current && getComputedStyle(current).borderTopColor, current && getComputedStyle(current).color, getComputedStyle(document.getElementById('state')).color].filter((c) => c === bad).length,
         };
       })()`)) as { steps: string[]; current: { step: string; kind: string; classes: string } | null; red: number };
-    expect(await stepper()).toEqual({ steps: ['1pause 1 h', '2canary 20%', '3promote'], current: { step: '1', kind: 'pause', classes: 'current pause' }, red: 0 });
+    expect(await stepper()).toEqual({
+      steps: ['1pause 1 h', '2canary 20%', '3promote'],
+      current: { step: '1', kind: 'pause', classes: 'current pause' },
+      red: 0,
+    });
 
     const deployment = () => api('/v1/deployments/dash-plan');
     const before = await deployment();
@@ -337,7 +341,9 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     // A shadow's reward is drawn beside the served ones, dashed.
     await waitFor(async () => (await api('/v1/deployments/dash-shadow')).report.v2?.shadow?.reward?.count > 0, { what: 'the shadow rewarded' });
     await page.click('#deployments li[data-name="dash-shadow"]');
-    await waitFor(async () => (await page.$$('#reward-chart polyline[data-series="v2:shadow"][stroke-dasharray]')).length === 1, { what: 'the shadow reward drawn' });
+    await waitFor(async () => (await page.$$('#reward-chart polyline[data-series="v2:shadow"][stroke-dasharray]')).length === 1, {
+      what: 'the shadow reward drawn',
+    });
     expect(await page.textContent('#reward-legend')).toContain('v2 as a shadow');
     expect(await page.$$('#reward-chart polyline[data-series="v1:served"]')).toHaveLength(1);
     await screenshot('dashboard-shadow.png');

@@ -28,12 +28,9 @@ export async function launchChromium(): Promise<Browser> {
  */
 export function useChromium(): { readonly browser: Browser } {
   const held = {} as { browser: Browser };
-  beforeAll(
-    async () => {
-      held.browser = await launchChromium();
-    },
-    INSTALL_TIMEOUT_MS + LAUNCH_TIMEOUT_MS,
-  );
+  beforeAll(async () => {
+    held.browser = await launchChromium();
+  }, INSTALL_TIMEOUT_MS + LAUNCH_TIMEOUT_MS);
   afterAll(async () => {
     await held.browser?.close();
   });

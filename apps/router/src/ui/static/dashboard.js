@@ -77,8 +77,7 @@
         return strategy.type;
     }
   }
-  const duration = (seconds) =>
-    seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+  const duration = (seconds) => (seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`);
   /** A plan step as the spec states it (one kind per step, as validated). */
   function stepLabel(step) {
     if (step.canary !== undefined) return `canary ${step.canary}%`;
@@ -90,22 +89,8 @@
   }
 
   // --- charts: inline SVG, x = time, y = 0..1 (or the rewards' range) ---
+  const { clock, timeTicks } = window.SwitchyardTimeAxis;
   const SECOND = 1000;
-  const MINUTE = 60 * SECOND;
-  const HOUR = 60 * MINUTE;
-  const TICK_STEPS = [1, 2, 5, 10, 15, 30].map((n) => n * SECOND).concat([1, 2, 5, 10, 15, 30].map((n) => n * MINUTE), [1, 2, 3, 6, 12, 24].map((n) => n * HOUR));
-  /**
-   * Round instants between t0 and t1 for the time axis: the smallest step from TICK_STEPS
-   * that gives at most `most` of them, on the local clock's multiples of it (10:05, 10:10…).
-   */
-  function timeTicks(t0, t1, most) {
-    const step = TICK_STEPS.find((candidate) => (t1 - t0) / candidate <= most) || TICK_STEPS[TICK_STEPS.length - 1];
-    const offset = new Date(t0).getTimezoneOffset() * MINUTE;
-    const ticks = [];
-    for (let t = Math.ceil((t0 - offset) / step) * step + offset; t <= t1; t += step) ticks.push(t);
-    const options = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', ...(step < MINUTE && { second: '2-digit' }) };
-    return ticks.map((t) => ({ t, label: new Date(t).toLocaleTimeString([], options) }));
-  }
 
   function chart(svg, seriesList, { yMin = 0, yMax = 1, percent = false } = {}) {
     const W = 600,
@@ -294,7 +279,7 @@
               h(
                 'li',
                 {},
-                h('span', { class: 'muted' }, new Date(x.at).toLocaleTimeString()),
+                h('span', { class: 'muted' }, clock(Date.parse(x.at))),
                 ' ',
                 h('span', { class: 'action' }, x.action),
                 x.operator && [' ', h('span', { class: 'operator' }, 'operator')],
@@ -320,7 +305,12 @@
       const setPoints = (history ? history.split : []).map((p) => ({ t: Date.parse(p.at), v: p.shares[name] ?? 0 }));
       if (set) setPoints.push({ t: Date.now(), v: set[name] });
       splitSeries.push({ id: `${name}:set`, color, step: true, points: setPoints });
-      splitSeries.push({ id: `${name}:served`, color, dashed: true, points: state.live.filter((p) => p.served).map((p) => ({ t: p.t, v: p.served[name] ?? 0 })) });
+      splitSeries.push({
+        id: `${name}:served`,
+        color,
+        dashed: true,
+        points: state.live.filter((p) => p.served).map((p) => ({ t: p.t, v: p.served[name] ?? 0 })),
+      });
       const served = (history ? history.rewards : [])
         .filter((p) => p.variants[name])
         .map((p) => rewardPoint(Date.parse(p.at), p.variants[name]))
@@ -346,7 +336,7 @@
       names.map((name) => ({ label: name, color: colorOf(names, name) })),
     );
     legend($('reward-legend'), rewardLegend);
-    $('updated').textContent = new Date().toLocaleTimeString();
+    $('updated').textContent = clock(Date.now());
   }
 
   /** A plan's steps, the current one marked; a pause step or an operator's pause is neutral, only a failure red. */
@@ -390,11 +380,18 @@
       });
     }
     if (d.version > 1)
-      list.push({ id: 'rollback', label: 'Roll back', path: 'rollback', danger: true, text: `The spec in force before ${rev(d.version)} is restored as ${next}.` });
+      list.push({
+        id: 'rollback',
+        label: 'Roll back',
+        path: 'rollback',
+        danger: true,
+        text: `The spec in force before ${rev(d.version)} is restored as ${next}.`,
+      });
     if (d.plan) {
       const at = `step ${d.plan.step} of ${d.plan.of}`;
       if (d.plan.paused) list.push({ id: 'resume', label: 'Resume plan', path: 'plan/resume', text: `The plan of ${d.name} goes on from ${at}.` });
-      else list.push({ id: 'pause', label: 'Pause plan', path: 'plan/pause', text: `The plan of ${d.name} stays at ${at} with its split as set, until resumed.` });
+      else
+        list.push({ id: 'pause', label: 'Pause plan', path: 'plan/pause', text: `The plan of ${d.name} stays at ${at} with its split as set, until resumed.` });
       list.push({
         id: 'abort',
         label: 'Abort plan',
@@ -405,7 +402,12 @@
     }
     const held = d.status && d.status.held;
     if (held !== undefined && held !== null)
-      list.push({ id: 'retry', label: `Retry ${rev(held)}`, path: 'retry', text: `${rev(held)}, which a rollback or an abort ended, is written again as ${next}, its comparison started afresh.` });
+      list.push({
+        id: 'retry',
+        label: `Retry ${rev(held)}`,
+        path: 'retry',
+        text: `${rev(held)}, which a rollback or an abort ended, is written again as ${next}, its comparison started afresh.`,
+      });
     return list;
   }
 
