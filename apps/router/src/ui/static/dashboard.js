@@ -181,7 +181,7 @@
       ...shown.map((d) =>
         h(
           'li',
-          { 'data-name': d.name, 'data-health': d.health && d.health.state, class: d.name === state.selected ? 'selected' : '' },
+          { 'data-name': d.name, 'data-health': d.health && d.health.state, class: d.name === state.selected ? 'selected' : '', tabindex: 0 },
           h('span', { class: 'name', title: d.name }, d.name),
           healthBadge(d.health),
           h('small', {}, entryNote(d)),
@@ -557,6 +557,10 @@
 
   $('deployments').addEventListener('click', (event) => {
     const li = event.target.closest('li[data-name]');
+    if (li) select(li.dataset.name);
+  });
+  $('deployments').addEventListener('keydown', (event) => {
+    const li = event.key === 'Enter' && event.target.closest('li[data-name]');
     if (li) select(li.dataset.name);
   });
   $('filter').addEventListener('input', renderList);
