@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { ExactInteger, oipStringify } from './json';
-import type { InferResponse } from '../http';
-import { OipInferRequest, OipRequestedOutput, OipTensor } from './rules';
+import { InferResponse, OipInferRequest, OipRequestedOutput, OipTensor } from './rules';
 
 /**
  * The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`, the vendored
