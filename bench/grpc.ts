@@ -92,6 +92,8 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
     },
   };
   const samples = new Map<string, Row[]>();
+  // The driver runs in this process on the same cores: its own CPU per request (the client library's cost) takes cores from the router.
+  const driverCpu = new Map<string, number[]>();
   try {
     for (const { call } of Object.values(calls)) await closedLoop(call, opts.connections, Math.max(3, opts.warmup));
     for (let round = 1; round <= opts.rounds; round++) {
@@ -99,7 +101,10 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
         if (opts.warmup > 0) await closedLoop(call, opts.connections, opts.warmup);
         log(`${id}: ${label} — measuring ${opts.duration} s with ${opts.connections} in flight`);
         const cpuBefore = treeCpuSeconds(router.child.pid!);
+        const driverBefore = process.cpuUsage();
         const r = await closedLoop(call, opts.connections, opts.duration);
+        const driver = process.cpuUsage(driverBefore);
+        driverCpu.set(id, [...(driverCpu.get(id) ?? []), (driver.user + driver.system) / (r.rps * opts.duration)]);
         const row: Row = { id, label, target: router.name, mode: 'saturation', ...r, peakRssIsRunPeak: false, load1: load1() };
         row.cpuUs = cpuPer(cpuBefore, treeCpuSeconds(router.child.pid!), r.rps * opts.duration);
         log(`${id}: ${r.rps.toFixed(0)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, errors ${r.errors}, CPU ${fmt(row.cpuUs, 0)} µs/req`);
@@ -113,8 +118,15 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
   }
   const rows = Object.keys(calls).map((id) => combineRounds(samples.get(id)!));
   const get = (id: string) => rows.find((row) => row.id === id);
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const driverNote = Object.keys(calls)
+    .map((id) => `${id} ${fmt(mean(driverCpu.get(id)!), 0)}`)
+    .join(', ');
   return {
     rows,
+    sections: [
+      `OIP gRPC against REST: one closed-loop driver in the bench process (grpc-js client, one HTTP/2 channel; undici, ${opts.connections} connections), sharing the cores with the router. Its own CPU µs per request: ${driverNote}.`,
+    ],
     ratios: [
       ratio('OIP gRPC / REST through the router, small requests, throughput', div(get('grpc')?.rps, get('grpc-rest')?.rps), '≥ 1.0', (v) => v >= 1),
       ratio('OIP gRPC / REST through the router, small requests, router CPU per request', div(get('grpc')?.cpuUs, get('grpc-rest')?.cpuUs), '(info)'),
