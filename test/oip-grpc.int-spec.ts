@@ -60,7 +60,7 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
   const stack = useStack({
     ids,
     services: {
-      router: [routerService, { KAFKA_INGRESS: 'false', GRPC_PORT: '0' }],
+      router: [routerService, { KAFKA_INGRESS: 'false', GRPC_PORT: '0', V2_MAX_BODY_BYTES: String(1024 * 1024) }],
       shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
     },
     collect: { predictions: 'predictions', shadowPredictions: 'shadowPredictions' },
@@ -230,6 +230,21 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
         grpc.status.INVALID_ARGUMENT,
         'variant "v1" rejected the inputs (model rejected the request (gRPC INVALID_ARGUMENT)): model echo-int64 takes one input, INPUT0',
       );
+    });
+
+    it('refuses an id used before with ALREADY_EXISTS, and a message past V2_MAX_BODY_BYTES with RESOURCE_EXHAUSTED', async () => {
+      expect((await infer({ model_name: 'grpc-echo', id: 'dup-1', inputs: [int64(['1'])] })).error).toBeUndefined();
+      expectStatus(
+        (await infer({ model_name: 'grpc-echo', id: 'dup-1', inputs: [int64(['1'])] })).error,
+        grpc.status.ALREADY_EXISTS,
+        'requestId "dup-1" was already used for deployment "grpc-echo"',
+      );
+      const large = {
+        model_name: 'grpc-echo',
+        inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: [String(140_000)] }],
+        raw_input_contents: [Buffer.alloc(8 * 140_000)],
+      };
+      expect((await infer(large)).error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     });
 
     it('counts its calls by RPC and status', async () => {
