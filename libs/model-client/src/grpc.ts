@@ -34,7 +34,7 @@ type Unary<Req, Res> = (
 ) => void;
 
 /** The client's RPCs, typed by the proto-loader shapes of libs/contracts/src/oip/grpc.ts. */
-export interface OipGrpcClient extends grpc.Client {
+interface OipGrpcClient extends grpc.Client {
   ModelInfer: Unary<GrpcInferRequest, GrpcInferResponse>;
   ModelMetadata: Unary<{ name: string; version: string }, Record<string, unknown>>;
   ModelReady: Unary<{ name: string; version: string }, { ready: boolean }>;
@@ -48,15 +48,14 @@ export interface OipGrpcClient extends grpc.Client {
 export function grpcTarget(url: string): { target: string; tls: boolean } {
   const parsed = new URL(url);
   const tls = parsed.protocol === 'https:';
-  return { target: `${parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname}:${parsed.port || (tls ? 443 : 80)}`, tls };
+  // An IPv6 hostname keeps its brackets in a URL, as a gRPC target needs them.
+  return { target: `${parsed.hostname}:${parsed.port || (tls ? 443 : 80)}`, tls };
 }
 
-/** A call's deadline: `timeoutMs` bounds the whole call, connecting included, as it does over HTTP. */
-export const deadlineIn = (timeoutMs: number): grpc.CallOptions => ({ deadline: Date.now() + timeoutMs });
-
-export function unary<Req, Res>(method: Unary<Req, Res>, client: grpc.Client, request: Req, metadata: grpc.Metadata, timeoutMs: number): Promise<Res> {
+/** One call, its deadline `timeoutMs` away: that bounds the whole call, connecting included, as it does over HTTP. */
+function unary<Req, Res>(method: Unary<Req, Res>, client: grpc.Client, request: Req, metadata: grpc.Metadata, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) =>
-    method.call(client, request, metadata, deadlineIn(timeoutMs), (error, response) => (error ? reject(error) : resolve(response as Res))),
+    method.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => (error ? reject(error) : resolve(response as Res))),
   );
 }
 
