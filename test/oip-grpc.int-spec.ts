@@ -232,12 +232,19 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
       );
     });
 
-    it('refuses an id used before with ALREADY_EXISTS, and a message past V2_MAX_BODY_BYTES with RESOURCE_EXHAUSTED', async () => {
+    it('refuses an id used before with ALREADY_EXISTS, a call from a router with FAILED_PRECONDITION, and a message past V2_MAX_BODY_BYTES with RESOURCE_EXHAUSTED', async () => {
       expect((await infer({ model_name: 'grpc-echo', id: 'dup-1', inputs: [int64(['1'])] })).error).toBeUndefined();
       expectStatus(
         (await infer({ model_name: 'grpc-echo', id: 'dup-1', inputs: [int64(['1'])] })).error,
         grpc.status.ALREADY_EXISTS,
         'requestId "dup-1" was already used for deployment "grpc-echo"',
+      );
+      const hop = new grpc.Metadata();
+      hop.set('switchyard-hop', '1');
+      expectStatus(
+        (await client.call('ModelInfer', { model_name: 'grpc-echo', inputs: [int64(['1'])] }, hop)).error,
+        grpc.status.FAILED_PRECONDITION,
+        'this request came from a router (switchyard-hop header)',
       );
       const large = {
         model_name: 'grpc-echo',
