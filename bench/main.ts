@@ -25,16 +25,18 @@ import {
 } from './harness';
 import { machine, markdown } from './report';
 import { PIPELINE_RUNS, runPipelineBench } from './pipeline';
+import { GRPC_RUNS, runGrpcBench } from './grpc';
 import { runRegretBench } from './regret';
 import { ROUTER_RUNS, runRouterBench } from './router';
 
-const PARTS = [...ROUTER_RUNS, 'regret', ...PIPELINE_RUNS];
+const PARTS = [...ROUTER_RUNS, ...GRPC_RUNS, 'regret', ...PIPELINE_RUNS];
 
 const HELP = `Usage: npm run bench -- [options]
 
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
-publishing against publishing off, strategies against 'single', the Kafka ingress
+publishing against publishing off, strategies against 'single', OIP over gRPC against
+REST through the same router, the Kafka ingress
 against a bare kafkajs loop, the bandit's regret through the real learning loop
 against an in-memory Thompson reference with instant feedback, and the event pipeline
 (feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
@@ -116,11 +118,12 @@ async function main(): Promise<void> {
 
   const results: PartResult[] = [];
   try {
-    const needModel = ROUTER_RUNS.some((id) => only.has(id)) || only.has('regret');
+    const needModel = [...ROUTER_RUNS, ...GRPC_RUNS].some((id) => only.has(id)) || only.has('regret');
     const model = needModel ? await startService('model-server', 'dist/apps/model-server/src/main.js', {}) : undefined;
     if (model) {
       const modelUrl = `http://127.0.0.1:${model.port}`;
       if (ROUTER_RUNS.some((id) => only.has(id))) results.push(await runRouterBench(opts, only, modelUrl, model));
+      if (only.has('grpc')) results.push(await runGrpcBench(opts, modelUrl));
       if (only.has('regret')) results.push(await runRegretBench(opts, modelUrl));
       await stopService(model);
     }

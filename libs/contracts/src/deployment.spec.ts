@@ -127,7 +127,7 @@ describe(validateDeploymentSpec.name, () => {
     });
     expect(validateDeploymentSpec({ variants: [variants[0], bad[1]], strategy: { type: 'single', variant: 'v1' } })).toEqual({
       ok: false,
-      problems: ['variants: v2 has a modelVersion, which only the v2 protocol addresses'],
+      problems: ['variants: v2 has a modelVersion, which only the v2 and grpc protocols address'],
     });
   });
 

@@ -26,7 +26,7 @@ import { unionFieldProblems, validatePlain, Validated } from './validation';
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const NAME_RULE = 'must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
 
-export const PROTOCOLS = ['v2', 'json'] as const;
+export const PROTOCOLS = ['v2', 'json', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export class VariantSpec {
@@ -43,14 +43,18 @@ export class VariantSpec {
   model?: string;
 
   /**
-   * A v2 variant's model version on its server: calls then go to
-   * `/v2/models/{model}/versions/{modelVersion}/…`; left out, the server picks its default.
+   * A v2 or grpc variant's model version on its server: calls then go to
+   * `/v2/models/{model}/versions/{modelVersion}/…` (gRPC: `model_version`); left out, the server picks its default.
    */
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'modelVersion must be 1-64 letters, digits, ".", "_" or "-"' })
   modelVersion?: string;
 
-  /** @default "v2" (Open Inference Protocol) */
+  /**
+   * `v2`: the Open Inference Protocol over REST; `grpc`: the same over gRPC
+   * (`inference.GRPCInferenceService`; an `http://` URL is plaintext, `https://` TLS);
+   * `json`: `POST {url}` with `{inputs}`. @default "v2"
+   */
   @IsOptional()
   @IsIn(PROTOCOLS)
   protocol?: Protocol = 'v2';
@@ -674,7 +678,7 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
   if (duplicates.length) problems.push(`variants: duplicate names ${[...new Set(duplicates)].join(', ')}`);
   for (const variant of spec.variants.filter((v) => v.modelVersion !== undefined && v.protocol === 'json')) {
-    problems.push(`variants: ${variant.name} has a modelVersion, which only the v2 protocol addresses`);
+    problems.push(`variants: ${variant.name} has a modelVersion, which only the v2 and grpc protocols address`);
   }
 
   const strategy = spec.strategy;

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { Opaque } from './validation';
 import { IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import type { OipTensor } from './oip/rules';
 import { NAME_PATTERN } from './deployment';
 import { REQUEST_ID_PATTERN } from './events';
 
@@ -29,15 +28,7 @@ export class PromoteBody {
 export * from './oip/json';
 export * from './oip/rules';
 export * from './oip/tensors';
-
-/** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
-export interface InferResponse {
-  model_name: string;
-  model_version?: string;
-  id?: string;
-  parameters?: Record<string, unknown>;
-  outputs: OipTensor[];
-}
+export * from './oip/grpc';
 
 /** Most records one `POST /v1/feedback` may carry. */
 export const MAX_FEEDBACK_BATCH = 1000;

@@ -1,7 +1,9 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { Dispatcher, Pool } from 'undici';
-import { InferResponse, oipParse, oipStringify, OipRequestedOutput, StoredVariant } from '@switchyard/contracts';
+import { status as GrpcStatus, ServiceError } from '@grpc/grpc-js';
+import { InferResponse, OipGrpcError, OipInferRequest, oipParse, oipStringify, OipRequestedOutput, StoredVariant } from '@switchyard/contracts';
+import { GrpcVariants } from './grpc';
 
 /** Sent on every call to a variant: a router receiving it refuses the call, so a variant URL pointing back into a router cannot loop. */
 export const HOP_HEADER = 'switchyard-hop';
@@ -56,14 +58,15 @@ export interface InferExtras {
 type ModelRoute = '' | '/ready' | '/infer';
 
 /**
- * Calls variants over the Open Inference Protocol v2 or plain JSON, with one keep-alive
- * connection pool per model server, a timeout per attempt and retries on transient
- * failures (timeout, connection refused, 5xx) only.
+ * Calls variants over the Open Inference Protocol v2 (REST or gRPC) or plain JSON, with
+ * one keep-alive connection pool (or gRPC channel) per model server, a timeout per attempt
+ * and retries on transient failures (timeout, connection refused, 5xx, UNAVAILABLE) only.
  */
 @Injectable()
 export class ModelClient implements OnApplicationShutdown {
   private readonly pools = new Map<string, Pool>();
   private readonly endpoints = new Map<string, { origin: string; path: string }>();
+  private readonly grpc = new GrpcVariants(MAX_MODEL_ANSWER_BYTES, { [HOP_HEADER]: '1' });
 
   async infer(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras = {}): Promise<ModelAnswer> {
     const started = performance.now();
@@ -83,6 +86,7 @@ export class ModelClient implements OnApplicationShutdown {
    * answers it; throws a ModelError when it does not (a json variant has none).
    */
   async metadata(variant: StoredVariant): Promise<Record<string, unknown>> {
+    if (variant.protocol === 'grpc') return this.grpc.modelMetadata(variant).catch((error: unknown) => Promise.reject(classify(error, variant)));
     const answer = await this.get(variant, '');
     if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ModelError('bad-response', 'model metadata is not a JSON object');
     return answer as Record<string, unknown>;
@@ -92,6 +96,7 @@ export class ModelClient implements OnApplicationShutdown {
   async ready(variant: StoredVariant): Promise<boolean> {
     if (variant.protocol === 'json') return true;
     try {
+      if (variant.protocol === 'grpc') return await this.grpc.modelReady(variant);
       await this.get(variant, '/ready');
       return true;
     } catch {
@@ -116,6 +121,11 @@ export class ModelClient implements OnApplicationShutdown {
   }
 
   private async attempt(variant: StoredVariant, inputs: unknown, requestId: string, extras: InferExtras): Promise<Pick<ModelAnswer, 'outputs' | 'parameters'>> {
+    if (variant.protocol === 'grpc') {
+      // The deadline of the gRPC call bounds it whole, connecting included.
+      const { outputs, parameters } = await this.grpc.infer(variant, { id: requestId, inputs: inputs as OipInferRequest['inputs'], ...extras }, requestId);
+      return parameters ? { outputs, parameters } : { outputs };
+    }
     const { origin, path } = this.endpoint(variant);
     const v2 = variant.protocol === 'v2';
     const body = v2 ? { id: requestId, inputs, ...extras } : { inputs };
@@ -176,6 +186,7 @@ export class ModelClient implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
+    this.grpc.close();
   }
 }
 
@@ -247,6 +258,8 @@ function jsonOutputs(answer: unknown): unknown {
 
 function classify(error: unknown, variant: StoredVariant): ModelError {
   if (error instanceof ModelError) return error;
+  if (error instanceof OipGrpcError) return new ModelError('bad-response', `model answer cannot be read: ${error.message}`);
+  if (isGrpcError(error)) return classifyGrpc(error, variant);
   const err = error as Error & { code?: string };
   if (err.name === 'AbortError') {
     return new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`);
@@ -264,6 +277,39 @@ function rejectionDetail(text: string): string | undefined {
     return undefined;
   }
   const reason = ['error', 'detail', 'message'].map((field) => (body as Record<string, unknown> | null)?.[field]).find((value) => typeof value === 'string');
-  // eslint-disable-next-line no-control-regex
-  return reason === undefined ? undefined : (reason as string).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, MAX_REJECTION_DETAIL_CHARS);
+  return reason === undefined ? undefined : bounded(reason as string);
+}
+
+// eslint-disable-next-line no-control-regex
+const bounded = (reason: string): string => reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, MAX_REJECTION_DETAIL_CHARS);
+
+const isGrpcError = (error: unknown): error is ServiceError => typeof (error as ServiceError)?.code === 'number' && 'details' in (error as object);
+
+/**
+ * A gRPC status as a failure, as its HTTP equivalent would be (the table of
+ * https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md read backwards):
+ * the caller's mistakes (INVALID_ARGUMENT, OUT_OF_RANGE: 400; NOT_FOUND, FAILED_PRECONDITION:
+ * how the router reaches the model, 422) are rejections with the model's words as `detail`;
+ * UNAVAILABLE is the model being unreachable; anything else is the server's failure.
+ */
+function classifyGrpc(error: ServiceError, variant: StoredVariant): ModelError {
+  const name = GrpcStatus[error.code];
+  switch (error.code) {
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      return new ModelError('timeout', `model did not answer within ${variant.timeoutMs} ms`);
+    case GrpcStatus.UNAVAILABLE:
+      return new ModelError('unavailable', 'model unreachable: gRPC UNAVAILABLE');
+    case GrpcStatus.INVALID_ARGUMENT:
+    case GrpcStatus.OUT_OF_RANGE:
+      return new ModelError('rejected', `model rejected the request (gRPC ${name})`, 400, bounded(error.details));
+    case GrpcStatus.NOT_FOUND:
+    case GrpcStatus.FAILED_PRECONDITION:
+      return new ModelError('rejected', `model rejected the request (gRPC ${name})`, 422, bounded(error.details));
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      // grpc-js's own refusal of an answer past max_receive_message_length.
+      if (/larger than max/i.test(error.details)) return new ModelError('bad-response', `model answer is larger than ${MAX_MODEL_ANSWER_BYTES} bytes`);
+      return new ModelError('server-error', `model answered gRPC ${name}`);
+    default:
+      return new ModelError('server-error', `model answered gRPC ${name}`);
+  }
 }

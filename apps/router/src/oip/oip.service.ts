@@ -66,7 +66,7 @@ export class OipService {
   async metadata(name: string, version?: string): Promise<Record<string, unknown>> {
     const spec = this.deployment(name);
     const variant = version === undefined ? this.reference(spec) : this.version(spec, version);
-    const own = variant.protocol === 'v2' ? await this.variantMetadata(variant) : {};
+    const own = variant.protocol === 'json' ? {} : await this.variantMetadata(variant);
     return {
       name: spec.name,
       versions: version === undefined ? spec.variants.map((v) => v.name) : [variant.name],

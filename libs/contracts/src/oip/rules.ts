@@ -64,6 +64,15 @@ export interface OipInferRequest {
   outputs?: OipRequestedOutput[];
 }
 
+/** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
+export interface InferResponse {
+  model_name: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, unknown>;
+  outputs: OipTensor[];
+}
+
 /** Most problems listed for one body: a 1 MB tensor of wrong values would otherwise list them all. */
 const MAX_PROBLEMS = 10;
 
