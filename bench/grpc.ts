@@ -124,8 +124,10 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
   const large = new grpc.Client(`127.0.0.1:${largeGrpcPort}`, grpc.credentials.createInsecure());
   const serialize = oipGrpcService().service.ModelInfer.requestSerialize;
   const encoded = serialize(MESSAGE);
-  const send = (to: grpc.Client, bytes: Buffer): Call => () =>
-    new Promise((resolve) => to.makeUnaryRequest(MODEL_INFER, asIs, asIs, bytes, (error) => resolve(error === null)));
+  const send =
+    (to: grpc.Client, bytes: Buffer): Call =>
+    () =>
+      new Promise((resolve) => to.makeUnaryRequest(MODEL_INFER, asIs, asIs, bytes, (error) => resolve(error === null)));
   // `target`: the process whose CPU a row counts (the router, unless the row calls the model directly).
   const calls: Record<string, { label: string; call: Call; concurrency?: number; target?: Service }> = {
     'grpc-rest': {

@@ -167,7 +167,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(unknown).toEqual([]);
   });
 
-  it.each(['dev', 'production'])('%s: runs each service non-root, read-only, probed on its own port (gRPC on GRPC_PORT), with resources and a disruption budget', (overlay) => {
+  it.each(['dev', 'production'])('%s: runs each service non-root, read-only, probed on its own port, with resources and a disruption budget', (overlay) => {
     const objects = overlays[overlay];
     for (const service of SERVICES.filter((s) => overlay === 'dev' || s.name !== 'model-server')) {
       const deployment = find(objects, 'Deployment', `switchyard-${service.name}`);
@@ -193,8 +193,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       );
       expect(budgets).toHaveLength(1);
     }
-    const grpcServers = objects.filter((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].ports.some((port: { name: string }) => port.name === 'grpc'));
-    expect(grpcServers.map((o) => o.metadata.name).sort()).toEqual(overlay === 'dev' ? ['switchyard-model-server', 'switchyard-router'] : ['switchyard-router']);
+    const grpcServers = objects.filter(
+      (o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].ports.some((port: { name: string }) => port.name === 'grpc'),
+    );
+    expect(grpcServers.map((o) => o.metadata.name).sort()).toEqual(
+      overlay === 'dev' ? ['switchyard-model-server', 'switchyard-router'] : ['switchyard-router'],
+    );
   });
 
   it.each(['dev', 'production'])('%s: gives the services that call models time for the slowest call a spec allows before they are killed', (overlay) => {

@@ -1,5 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import { encodeRaw, ExactInteger, GrpcInferRequest, GrpcInferResponse, inferRequestToGrpc, inferResponseFromGrpc, OipInferRequest } from '@switchyard/contracts';
+import {
+  encodeRaw,
+  ExactInteger,
+  GrpcInferRequest,
+  GrpcInferResponse,
+  inferRequestToGrpc,
+  inferResponseFromGrpc,
+  OipInferRequest,
+} from '@switchyard/contracts';
 import { findDemoModel, predict, toInferInputs } from '@switchyard/demo-models';
 import { InferenceGrpcServer } from '../apps/model-server/src/inference/inference.grpc';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -381,7 +389,11 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       const rest = await infer('/v2/models/churn-grpc/infer', request);
       expect(rest.status).toBe(200);
       expect(validators.responseProblems(request, rest.body)).toEqual([]);
-      expect(rest.body).toMatchObject({ model_name: 'churn-grpc', model_version: 'g1', outputs: [{ name: 'label', data: [expected.label] }, { name: 'score' }] });
+      expect(rest.body).toMatchObject({
+        model_name: 'churn-grpc',
+        model_version: 'g1',
+        outputs: [{ name: 'label', data: [expected.label] }, { name: 'score' }],
+      });
       expect(rest.body.outputs[1].data[0]).toBe(Math.fround(expected.score));
 
       const client = tritonLikeClient(router.app.get(OipGrpcServer).port!);
