@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHistogram } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { encodeRaw, GrpcInferRequest, inferRequestToGrpc } from '@switchyard/contracts';
+import { GrpcInferRequest, inferRequestToGrpc } from '@switchyard/contracts';
 import { toInferInputs } from '@switchyard/demo-models';
 import { oipGrpcService } from '@switchyard/model-client';
 import {
