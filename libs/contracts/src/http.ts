@@ -29,6 +29,7 @@ export class PromoteBody {
 export * from './oip/json';
 export * from './oip/rules';
 export * from './oip/tensors';
+export * from './oip/binary';
 
 /** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
 export interface InferResponse {
