@@ -46,6 +46,11 @@ export const routerMetrics = {
     name: 'switchyard_router_loops_refused_total',
     help: 'Predictions refused because a router sent them (switchyard-hop header): a variant URL pointing back into a router',
   }),
+  shadowsSkipped: new Counter({
+    name: 'switchyard_router_shadows_skipped_total',
+    help: 'Requests of a shadow deployment not mirrored to its shadows, by reason (binary-too-large: binary inputs past what a Kafka record carries)',
+    labelNames: ['deployment', 'reason'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

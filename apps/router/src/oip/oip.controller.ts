@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { oipStringify } from '@switchyard/contracts';
+import { BINARY_HEADER, binaryBody, oipStringify } from '@switchyard/contracts';
 import type { FastifyReply } from 'fastify';
 import { HopGuard } from '../predict/hop.guard';
 import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
@@ -78,7 +78,13 @@ export class OipController {
   }
 }
 
-/** Sent as text of oipStringify, so 64-bit integers beyond 2^53 reach the client digit for digit. */
+/**
+ * Sent as text of oipStringify, so 64-bit integers beyond 2^53 reach the client digit for
+ * digit; with binary outputs, in the binary extension's framing (JSON, then their bytes).
+ */
 function send(reply: FastifyReply, answer: OipAnswer): void {
-  void reply.status(200).header('content-type', 'application/json; charset=utf-8').header('x-request-id', answer.requestId).send(oipStringify(answer.body));
+  void reply.status(200).header('x-request-id', answer.requestId);
+  if (!answer.chunks.length) return void reply.header('content-type', 'application/json; charset=utf-8').send(oipStringify(answer.body));
+  const { body, headerLength } = binaryBody(answer.body, answer.chunks);
+  void reply.header('content-type', 'application/octet-stream').header(BINARY_HEADER, headerLength).send(body);
 }

@@ -78,6 +78,7 @@ export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Bu
     const size = binaryDataSize(tensor);
     if (size === undefined) return;
     const at = `${path}.${i}`;
+    if (!Array.isArray(tensor?.shape)) return problems.push(`${at}.shape must be an array`);
     if (!binary) return problems.push(`${at} has parameters.binary_data_size, but the body has no binary data (${BINARY_HEADER})`);
     if (!Number.isSafeInteger(size) || (size as number) < 0) return problems.push(`${at}.parameters.binary_data_size must be a non-negative integer`);
     const bytes = size as number;
