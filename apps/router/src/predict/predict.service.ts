@@ -183,7 +183,8 @@ export class PredictService {
     // chance of answering depends on the other arms' failure rates, which nobody knows.
     // Off-policy evaluation and the bandit statistics leave fallback answers out
     // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
-    const outputs = served.answer && eventOutputs(served.answer.outputs, served.answer.binary, scoredOutput(spec.reward.outputPath));
+    const answer = served.answer;
+    const outputs = answer?.binary ? eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath)) : answer?.outputs;
     const event = predictionEvent({
       requestId,
       deployment: spec.name,
