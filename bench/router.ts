@@ -76,8 +76,11 @@ function tensors(): NonNullable<typeof tensorBodies> {
   tensorBodies = { json: JSON.stringify({ inputs: [{ ...tensor, data: values }] }), binary: Buffer.concat([header, bytes]), headerLength: header.length };
   return tensorBodies;
 }
-/** Connections of the large-tensor runs: 128 bodies of 1 MB in flight would measure memory and queueing, not the router. */
-const TENSOR_CONNECTIONS = 16;
+/**
+ * Connections of the large-tensor runs: 128 bodies of 1 MB in flight would measure
+ * memory and queueing, not the router (a JSON one costs the router tens of ms of CPU).
+ */
+const TENSOR_CONNECTIONS = 8;
 
 function requestOf(shape: Shape): Record<string, unknown> {
   if (shape === 'tensor-json') return { body: tensors().json, connections: TENSOR_CONNECTIONS };
@@ -98,11 +101,11 @@ async function saturate(url: string, opts: Options, seconds: number, shape: Shap
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: BODY,
-    ...requestOf(shape),
     connections: opts.connections,
     pipelining: 1,
     duration: seconds,
     timeout: 10,
+    ...requestOf(shape),
   });
 }
 
@@ -182,7 +185,8 @@ async function measure(id: string, label: string, service: Service, path: string
   const brokerBefore = broker && cpuSeconds(broker);
   const measuredFrom = performance.now();
   const seconds = opts.duration;
-  log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
+  const connections = (requestOf(shape).connections as number | undefined) ?? opts.connections;
+  log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${connections} connections`}`);
   let row: Row;
   if (rate === undefined) {
     const r = await saturate(url, opts, seconds, shape);
