@@ -80,7 +80,7 @@ function tensors(): NonNullable<typeof tensorBodies> {
  * Connections of the large-tensor runs: 128 bodies of 1 MB in flight would measure
  * memory and queueing, not the router (a JSON one costs the router tens of ms of CPU).
  */
-const TENSOR_CONNECTIONS = 8;
+const TENSOR_CONNECTIONS = 32;
 
 function requestOf(shape: Shape): Record<string, unknown> {
   if (shape === 'tensor-json') return { body: tensors().json, connections: TENSOR_CONNECTIONS };

@@ -1,5 +1,6 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { Dispatcher, Pool } from 'undici';
 import {
   BINARY_HEADER,
@@ -222,13 +223,17 @@ function requestBody(
   inputs: unknown,
   extras: Omit<InferExtras, 'binary'>,
   binary: Buffer | undefined,
-): { body: string | Buffer; headers: Record<string, string> } {
+): { body: string | Readable; headers: Record<string, string> } {
   const json = { 'content-type': 'application/json' };
   if (!v2) return { body: oipStringify({ inputs: binary ? decodeAll(inputs as OipWireTensor[], binary) : inputs }), headers: json };
   const header = { id: requestId, inputs, ...extras };
   if (!binary) return { body: oipStringify(header), headers: json };
-  const { body, headerLength } = binaryBody(header, [binary]);
-  return { body, headers: { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength) } };
+  // The parts as a stream (undici writes it chunk by chunk): the tensor bytes are not copied into a new body.
+  const { parts, headerLength, length } = binaryBody(header, [binary]);
+  return {
+    body: Readable.from(parts),
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(length), [BINARY_HEADER]: String(headerLength) },
+  };
 }
 
 /** A v2 answer in the binary extension's framing: its outputs' bytes kept as one Buffer, their sizes checked. */

@@ -5,7 +5,11 @@ import type { FastifyReply } from 'fastify';
 import { HopGuard } from '../predict/hop.guard';
 import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
 
-const INFER_BODY = { description: 'an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml)', schema: { type: 'object' } };
+const INFER_BODY = {
+  description:
+    "an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml), as JSON or in Triton's binary tensor extension (Inference-Header-Content-Length: the JSON, then the binary inputs' bytes)",
+  schema: { type: 'object' },
+};
 
 /**
  * The Open Inference Protocol's REST API (KServe v2), each deployment served as a model:
@@ -85,6 +89,6 @@ export class OipController {
 function send(reply: FastifyReply, answer: OipAnswer): void {
   void reply.status(200).header('x-request-id', answer.requestId);
   if (!answer.chunks.length) return void reply.header('content-type', 'application/json; charset=utf-8').send(oipStringify(answer.body));
-  const { body, headerLength } = binaryBody(answer.body, answer.chunks);
-  void reply.header('content-type', 'application/octet-stream').header(BINARY_HEADER, headerLength).send(body);
+  const { parts, headerLength } = binaryBody(answer.body, answer.chunks);
+  void reply.header('content-type', 'application/octet-stream').header(BINARY_HEADER, headerLength).send(Buffer.concat(parts));
 }

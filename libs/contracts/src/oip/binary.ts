@@ -52,10 +52,13 @@ export function splitBinaryBody(body: Buffer, headerLength: string | string[] | 
   return { header: body.toString('utf8', 0, length), binary: body.subarray(length) };
 }
 
-/** A binary body: the header as JSON (64-bit integers exact), then the chunks. */
-export function binaryBody(header: unknown, chunks: readonly Buffer[]): { body: Buffer; headerLength: number } {
+/**
+ * A binary body: the header as JSON (64-bit integers exact), then the chunks; as its parts,
+ * not one Buffer, so a megabyte of tensor bytes is written out without being copied first.
+ */
+export function binaryBody(header: unknown, chunks: readonly Buffer[]): { parts: Buffer[]; headerLength: number; length: number } {
   const json = Buffer.from(oipStringify(header));
-  return { body: Buffer.concat([json, ...chunks]), headerLength: json.length };
+  return { parts: [json, ...chunks], headerLength: json.length, length: chunks.reduce((sum, chunk) => sum + chunk.length, json.length) };
 }
 
 /** A tensor's `binary_data_size`, when it has one. */
