@@ -36,8 +36,9 @@ const HELP = `Usage: npm run bench -- [options]
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
 publishing against publishing off, strategies against 'single', OIP over gRPC against
-REST through the same router, the Kafka ingress
-against a bare kafkajs loop, the bandit's regret through the real learning loop
+REST through the same router, the Kafka ingress against a bare kafkajs loop, a 1 MB FP32
+tensor through /v2 as JSON and in Triton's binary extension against the tensor model called
+directly, the bandit's regret through the real learning loop
 against an in-memory Thompson reference with instant feedback, and the event pipeline
 (feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
 would pick instead, in the same run: nginx as a canary (split_clients) and shadow (mirror)

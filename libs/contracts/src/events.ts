@@ -149,6 +149,8 @@ export interface PredictResponse {
   outputs: unknown;
   /** An OIP model's response-level `parameters`, when it gave any. */
   parameters?: Record<string, unknown>;
+  /** OIP route only: the bytes of the outputs that have `parameters.binary_data_size` (Triton's binary extension). */
+  binary?: Buffer;
 }
 
 export interface ErrorResponse {
@@ -171,7 +173,15 @@ export class ShadowRequestEvent extends EventEnvelope {
   @Opaque()
   inputs: unknown;
 
-  /** Primary's answer, so the shadow report can measure agreement without a join. */
+  /**
+   * The bytes of the inputs that have `parameters.binary_data_size` (Triton's binary
+   * extension), base64: the shadows get them as the primary did.
+   */
+  @IsOptional()
+  @IsString()
+  binaryInputs?: string;
+
+  /** Primary's answer (as prediction events carry it: binary outputs as eventOutputs gives them), so the shadow report can measure agreement without a join. */
   @IsOptional()
   @Opaque()
   primaryOutputs?: unknown;

@@ -29,6 +29,7 @@ export * from './oip/json';
 export * from './oip/rules';
 export * from './oip/tensors';
 export * from './oip/grpc';
+export * from './oip/binary';
 
 /** Most records one `POST /v1/feedback` may carry. */
 export const MAX_FEEDBACK_BATCH = 1000;

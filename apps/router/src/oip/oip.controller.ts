@@ -1,11 +1,15 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { oipStringify } from '@switchyard/contracts';
+import { BINARY_HEADER, binaryBody, oipStringify } from '@switchyard/contracts';
 import type { FastifyReply } from 'fastify';
 import { HopGuard } from '../predict/hop.guard';
 import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
 
-const INFER_BODY = { description: 'an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml)', schema: { type: 'object' } };
+const INFER_BODY = {
+  description:
+    "an OIP inference_request (libs/contracts/oip/spec/open_inference_rest.yaml), as JSON or in Triton's binary tensor extension (Inference-Header-Content-Length: the JSON, then the binary inputs' bytes)",
+  schema: { type: 'object' },
+};
 
 /**
  * The Open Inference Protocol's REST API (KServe v2), each deployment served as a model:
@@ -78,7 +82,13 @@ export class OipController {
   }
 }
 
-/** Sent as text of oipStringify, so 64-bit integers beyond 2^53 reach the client digit for digit. */
+/**
+ * Sent as text of oipStringify, so 64-bit integers beyond 2^53 reach the client digit for
+ * digit; with binary outputs, in the binary extension's framing (JSON, then their bytes).
+ */
 function send(reply: FastifyReply, answer: OipAnswer): void {
-  void reply.status(200).header('content-type', 'application/json; charset=utf-8').header('x-request-id', answer.requestId).send(oipStringify(answer.body));
+  void reply.status(200).header('x-request-id', answer.requestId);
+  if (!answer.chunks.length) return void reply.header('content-type', 'application/json; charset=utf-8').send(oipStringify(answer.body));
+  const { parts, headerLength } = binaryBody(answer.body, answer.chunks);
+  void reply.header('content-type', 'application/octet-stream').header(BINARY_HEADER, headerLength).send(Buffer.concat(parts));
 }

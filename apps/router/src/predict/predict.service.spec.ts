@@ -5,7 +5,7 @@ import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 import { ArmWeights } from './arm-weights';
-import { PredictService } from './predict.service';
+import { MAX_MIRRORED_BINARY_BYTES, PredictService } from './predict.service';
 import { RequestIds } from './request-ids';
 import { UrlAllowlist } from '../auth/url-allowlist';
 
@@ -251,5 +251,68 @@ describe(PredictService.name, () => {
 
     await new Promise((resolve) => setImmediate(resolve));
     expect(published.find((p) => p.topic === 'shadow-requests')?.event).toMatchObject({ requestId: 'r-6', shadows: ['v2'], extras });
+  });
+
+  describe('binary tensors (Triton binary extension)', () => {
+    const shadow = {
+      ...single,
+      reward: { type: 'match', outputPath: 'label.data.0' },
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] },
+    } as unknown as DeploymentSpec;
+    const outputs = [
+      { name: 'probs', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+      { name: 'label', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } },
+    ];
+    const binaryAnswer = {
+      ...answer(outputs),
+      binary: Buffer.concat([Buffer.from(new Float32Array([0.25, 0.75]).buffer), Buffer.from(new Int32Array([1]).buffer)]),
+    };
+    const inputs = [{ name: 'x', datatype: 'UINT8', shape: [3], parameters: { binary_data_size: 3 } }];
+
+    it('mirrors binary inputs to the shadows in base64, and records outputs with the scored one decoded and the others by digest', async () => {
+      const { sut, published } = setUp(shadow, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs, requestId: 'r-b', extras: { binary: Buffer.from([1, 2, 3]) } });
+
+      expect(outcome).toMatchObject({ ok: true, value: { outputs, binary: binaryAnswer.binary } });
+      await new Promise((resolve) => setImmediate(resolve));
+      const recorded = [
+        { name: 'probs', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8, binary_data_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+        { name: 'label', datatype: 'INT32', shape: [1], data: [1] },
+      ];
+      expect(published.find((p) => p.topic === 'predictions')?.event.outputs).toEqual(recorded);
+      const mirrored = published.find((p) => p.topic === 'shadow-requests')?.event as unknown as Record<string, unknown>;
+      expect(mirrored).toMatchObject({ inputs, binaryInputs: 'AQID', primaryOutputs: recorded, extras: {} });
+      expect(JSON.stringify(mirrored)).not.toContain('Buffer');
+    });
+
+    it(`does not mirror binary inputs past ${MAX_MIRRORED_BINARY_BYTES} bytes (a Kafka record could not carry them), and still answers`, async () => {
+      const { sut, published } = setUp(shadow, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs, requestId: 'r-big', extras: { binary: Buffer.alloc(MAX_MIRRORED_BINARY_BYTES + 1) } });
+
+      expect(outcome.ok).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(published.map((p) => p.topic)).toEqual(['predictions']);
+    });
+
+    it('answers binary outputs decoded outside the OIP route (no extras: nobody asked for bytes)', async () => {
+      const { sut } = setUp({ ...single, reward: { type: 'match' } } as unknown as DeploymentSpec, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-j' });
+
+      expect(outcome).toEqual({
+        ok: true,
+        value: {
+          requestId: 'r-j',
+          deployment: 'churn',
+          variant: 'v1',
+          outputs: [
+            { name: 'probs', datatype: 'FP32', shape: [2], data: [0.25, 0.75] },
+            { name: 'label', datatype: 'INT32', shape: [1], data: [1] },
+          ],
+        },
+      });
+    });
   });
 });

@@ -1,6 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DeploymentSpec, envelope, predictionEvent, PredictResponse, ShadowRequestEvent, StoredVariant } from '@switchyard/contracts';
+import {
+  decodeAll,
+  DeploymentSpec,
+  envelope,
+  eventOutputs,
+  OipWireTensor,
+  predictionEvent,
+  PredictResponse,
+  scoredOutput,
+  ShadowRequestEvent,
+  StoredVariant,
+} from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
 import { Selection, selectVariant } from '@switchyard/strategies';
@@ -26,6 +37,13 @@ export interface PredictCommand {
   /** A Kafka record delivered again carries its id again by design: not a second request. */
   repeatsAllowed?: boolean;
 }
+
+/**
+ * Largest binary input data a shadow request carries (base64 in the event, 4/3 of it):
+ * the event must stay under Kafka's 1 MiB record limit. Larger requests are not mirrored
+ * (`switchyard_router_shadows_skipped_total`).
+ */
+export const MAX_MIRRORED_BINARY_BYTES = 512 * 1024;
 
 interface Served {
   variant: StoredVariant;
@@ -60,7 +78,7 @@ export class PredictService {
     const spec = this.cache.get(name);
     if (!spec) return deploymentNotFound(name);
     const requestId = command.requestId ?? randomUUID();
-    if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId);
+    if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId, command);
     const unitKey = command.unitKey ?? requestId;
     const stored = this.weights.get(spec);
     const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
@@ -85,15 +103,24 @@ export class PredictService {
     }
     if (clientError) await this.giveBack(spec.name, command);
 
-    return this.answer(spec, served, requestId);
+    return this.answer(spec, served, requestId, command);
   }
 
-  private answer(spec: DeploymentSpec, served: Served, requestId: string): Outcome<PredictResponse> {
+  private answer(spec: DeploymentSpec, served: Served, requestId: string, command: PredictCommand): Outcome<PredictResponse> {
     const outcome = served.answer ? 'ok' : served.error!.kind === 'rejected' ? 'rejected' : 'error';
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
-    const { outputs, parameters } = served.answer;
-    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }) });
+    const { outputs, parameters, binary } = served.answer;
+    // Binary outputs go back binary only on the OIP route (the one whose requests carry `extras`, and may ask for them); elsewhere they are JSON.
+    if (binary && !command.extras)
+      return success({
+        requestId,
+        deployment: spec.name,
+        variant: served.variant.name,
+        outputs: decodeAll(outputs as OipWireTensor[], binary),
+        ...(parameters && { parameters }),
+      });
+    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }), ...(binary && { binary }) });
   }
 
   /** A request that left no prediction frees its client id: the client may send it again. */
@@ -156,6 +183,8 @@ export class PredictService {
     // chance of answering depends on the other arms' failure rates, which nobody knows.
     // Off-policy evaluation and the bandit statistics leave fallback answers out
     // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
+    const answer = served.answer;
+    const outputs = answer?.binary ? eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath)) : answer?.outputs;
     const event = predictionEvent({
       requestId,
       deployment: spec.name,
@@ -164,7 +193,7 @@ export class PredictService {
       strategy: spec.strategy.type,
       specVersion: spec.version,
       probability: choice.probability,
-      outputs: served.answer?.outputs,
+      outputs,
       latencyMs: served.answer?.latencyMs ?? 0,
       error: served.error && `${served.error.kind}: ${served.error.message}`,
       fallbackFrom: served.fallbackFrom,
@@ -173,15 +202,19 @@ export class PredictService {
       step: spec.status?.step,
     });
     const published = this.publish(this.kafka.topics.predictions, requestId, event);
-    if (choice.shadows.length && served.answer) {
+    const { binary, ...extras } = command.extras ?? {};
+    if (choice.shadows.length && served.answer && binary && binary.length > MAX_MIRRORED_BINARY_BYTES) {
+      routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'binary-too-large' });
+    } else if (choice.shadows.length && served.answer) {
       const shadowRequest: ShadowRequestEvent = {
         ...envelope('shadowRequest'),
         requestId,
         deployment: spec.name,
         specVersion: spec.version,
         inputs: command.inputs,
-        primaryOutputs: served.answer.outputs,
-        ...(command.extras && { extras: command.extras }),
+        ...(binary && { binaryInputs: binary.toString('base64') }),
+        primaryOutputs: outputs,
+        ...(command.extras && { extras }),
         shadows: choice.shadows,
       };
       // Never awaited: mirroring must not add a wait to the consumer's path.
