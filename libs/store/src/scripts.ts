@@ -11,11 +11,12 @@ type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPref
 export interface StoreScripts {
   /** Key count given per call: the keys a deletion removes are the registry's business. */
   writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
-  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRewards(stats: string, arms: string, positions: string, unitState: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
   reconcileArms(
     stats: string,
     arms: string,
     positions: string,
+    unitState: string,
     version: number,
     tombstoneTtl: number,
     incarnation: string,
@@ -41,8 +42,8 @@ export interface StoreScripts {
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
-  applyRewards: { files: ['apply-rewards'], numberOfKeys: 3 },
-  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 3 },
+  applyRewards: { files: ['apply-rewards'], numberOfKeys: 4 },
+  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
   joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
   joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },

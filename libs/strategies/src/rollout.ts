@@ -273,7 +273,11 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
     judged: pairs('judged'),
     waiting: pairs('waiting'),
   };
-  const counted = (arm: string): ArmRecord => ({ ...countsSince(arms[arm], state.baseline[arm]), rewards: rewards[arm]?.judged ?? emptyStats() });
+  // Clustered by unit where the updater kept the judged cells' unit sums (cluster.ts).
+  const counted = (arm: string): ArmRecord => {
+    const judged = rewards[arm];
+    return { ...countsSince(arms[arm], state.baseline[arm]), rewards: judged?.judged ?? emptyStats(), ...(judged?.judgedUnits && { rewardUnits: judged.judgedUnits }) };
+  };
   if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   switch (strategy.type) {
