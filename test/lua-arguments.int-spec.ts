@@ -133,10 +133,43 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
   it('addReport, replaceReport, reconcileArms, restoreClaim: a call with a hostile argument writes nothing, or all', async () => {
     const calls: { name: string; call: (value: string, keys: string[]) => Promise<unknown> }[] = [
       // The first message is valid, the second carries the hostile amount: neither may be added alone.
-      { name: 'addReport', call: (value, [report]) => scripts().addReport(report, 'pos', '9', '5', '1', 'served:v1@1', '0', '6', '0', '1', 'ipw@1', value) },
-      { name: 'replaceReport', call: (value, [report]) => scripts().replaceReport(report, 'served:v1@1', '1', 'ipw@1', value, 'odd') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 0, asTyped(value), '') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 2, 60, 'a', 'v2', value) },
+      {
+        name: 'addReport',
+        call: (value, [report, , , , , , , units]) =>
+          scripts().addReport(
+            report,
+            units,
+            'pos',
+            '9',
+            1000,
+            '5',
+            '1',
+            'served:v1@1',
+            '0',
+            '1',
+            '1',
+            'u1',
+            'v1:served:units@1',
+            '6',
+            '0',
+            '1',
+            'ipw@1',
+            value,
+            '0',
+          ),
+      },
+      {
+        name: 'replaceReport',
+        call: (value, [report, , , , , , , units]) => scripts().replaceReport(report, units, 2, 'served:v1@1', '1', 'ipw@1', value, 'odd'),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 0, asTyped(value), ''),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 2, 60, 'a', 'v2', value),
+      },
       {
         name: 'restoreClaim',
         call: (value, [, , , , seen, request]) => scripts().restoreClaim(seen, request, 'v1:served', asTyped(value), 1700000000000, 'r1'),
@@ -154,6 +187,7 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
           redis.client.deploymentKey(deployment, 'seen'),
           redis.client.deploymentKey(deployment, 'r:r1'),
           store.unitStateKey(deployment),
+          redis.client.deploymentKey(deployment, 'units'),
         ];
         await redis.raw.hset(keys[0], 'served:v1@1', '4', 'pos', '0');
         await redis.raw.hset(keys[1], 'v1:count', '1');

@@ -28,8 +28,8 @@ export interface StoreScripts {
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
-  addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
-  replaceReport(key: string, ...fieldValues: Arg[]): Reply;
+  addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
+  replaceReport(key: string, units: string, reportPairs: number, ...fieldValues: Arg[]): Reply;
   writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
   takeLease(key: string, owner: string, ms: number): Promise<number>;
   clearOutbox(key: string, eventId: string): Promise<number>;
@@ -50,8 +50,8 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
   sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
-  addReport: { files: ['add-report'], numberOfKeys: 1 },
-  replaceReport: { files: ['replace-report'], numberOfKeys: 1 },
+  addReport: { files: ['add-report'], numberOfKeys: 2 },
+  replaceReport: { files: ['replace-report'], numberOfKeys: 2 },
   writeWeights: { files: ['write-weights'], numberOfKeys: 1 },
   takeLease: { files: ['take-lease'], numberOfKeys: 1 },
   clearOutbox: { files: ['clear-outbox'], numberOfKeys: 1 },

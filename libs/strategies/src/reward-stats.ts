@@ -70,9 +70,7 @@ export interface CohortCell {
 /** The cell `cohortArm` named, or `undefined` for a field base that is none. */
 export function parseCohortArm(base: string, stats: ArmStats, units?: UnitSums): CohortCell | undefined {
   const match = /^(.+):@([0-9.]+):([0-9]+)-([0-9]+)$/.exec(base);
-  return match
-    ? { arm: match[1], key: match[2], servedFrom: Number(match[3]), servedBefore: Number(match[4]), stats, ...(units && { units }) }
-    : undefined;
+  return match ? { arm: match[1], key: match[2], servedFrom: Number(match[3]), servedBefore: Number(match[4]), stats, ...(units && { units }) } : undefined;
 }
 
 /** An arm's labelled pairs of some cohorts, split by the label horizon. */
