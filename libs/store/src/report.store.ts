@@ -69,6 +69,26 @@ export class ReportStore {
   }
 
   /**
+   * Forgets which units were counted under these split keys (the split check reads only the
+   * key served now; a key left behind never comes back): what keeps `{<deployment>}:units`
+   * bounded. The counts stay in the report.
+   */
+  async forgetUnits(deployment: string, keys: readonly string[]): Promise<void> {
+    const units = this.unitsKey(deployment);
+    for (const key of keys) {
+      let cursor = '0';
+      do {
+        // HSCAN pages, so a large hash does not hold Redis.
+        const [next, entries] = await this.client.redis.hscan(units, cursor, 'MATCH', `${key}\n*`, 'COUNT', 1000);
+        const fields = entries.filter((_, i) => i % 2 === 0);
+        if (fields.length) await this.client.redis.hdel(units, ...fields);
+        cursor = next;
+      } while (cursor !== '0');
+      await this.client.redis.hdel(units, `#${key}`);
+    }
+  }
+
+  /**
    * Replaces a deployment's report with a recount, and the distinct units with the
    * recount's (`units`): `positions` are the last offsets the recount covered, so later
    * additions count only what follows.

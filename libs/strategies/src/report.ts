@@ -149,12 +149,14 @@ export function reportCounts(prediction: ReportedPrediction, counting: UnitCount
  * A served prediction's unit for the split check, under the arm the split chose
  * (`fallbackFrom ?? variant`: a canary unit the primary answered for is still the
  * canary's) and its `splitKey`, when its unit (or, without one, its request id) is in the
- * 1-in-`sampleEvery` subsample. Without a request id or spec version there is nothing to count.
+ * 1-in-`sampleEvery` subsample. Only where a split assigns units: a canary, or a plan
+ * (whose canary steps do); without a request id or spec version there is nothing to count.
  */
 function unitCounts(prediction: ReportedPrediction, sampleEvery: number): UnitCount[] | undefined {
-  const { role, specVersion, unitKey, requestId } = prediction;
+  const { role, specVersion, unitKey, requestId, strategy } = prediction;
   const id = unitKey ?? requestId;
-  if (role !== 'served' || specVersion === undefined || id === undefined || !unitSampled(id, sampleEvery)) return undefined;
+  if (role !== 'served' || (strategy !== 'canary' && strategy !== 'plan') || specVersion === undefined || id === undefined) return undefined;
+  if (!unitSampled(id, sampleEvery)) return undefined;
   const key = splitKey(specVersion, prediction.step);
   return [{ key, member: unitKey ?? '', field: `${prediction.fallbackFrom ?? prediction.variant}:served:units@${key}` }];
 }
@@ -183,6 +185,16 @@ export function addReportCounts(
     memory.set(total, (memory.get(total) ?? 0) + 1);
     counters.set(field, (counters.get(field) ?? 0) + 1);
   }
+}
+
+/** The split keys a report counted distinct units under (`<arm>:served:units@<key>`). */
+export function unitCountKeys(counters: Record<string, string | number>): string[] {
+  const keys = new Set<string>();
+  for (const field of Object.keys(counters)) {
+    const match = /:served:units@([0-9.]+)$/.exec(field);
+    if (match) keys.add(match[1]);
+  }
+  return [...keys];
 }
 
 /** One arm's inverse-propensity sums under one spec version (S = Σ 1/p, Q = Σ 1/p² over the requests it was chosen for). */

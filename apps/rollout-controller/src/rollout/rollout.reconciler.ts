@@ -16,6 +16,7 @@ import {
   RolloutState,
   splitKey,
   staleCohortCells,
+  unitCountKeys,
   withDecision,
 } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
@@ -38,8 +39,9 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RolloutReconciler.name);
   private readonly periodic: PeriodicTask;
   private readonly owner: string;
-  /** Per deployment, the split keys whose unit states were deleted already: their hash is scanned once, not every pass. */
+  /** Per deployment, the split keys whose unit states (cohorts) and counted units (split check) were deleted already: each hash is scanned once per key, not every pass. */
   private readonly prunedKeys = new Map<string, Set<string>>();
+  private readonly prunedUnitKeys = new Map<string, Set<string>>();
   /** Per deployment nothing judges, the split key its cohorts were last pruned to. */
   private readonly prunedTo = new Map<string, string>();
 
@@ -88,7 +90,8 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     if (!spec.guardrails && spec.strategy.type !== 'plan' && !stored.outbox) {
       // Nothing judges it, but the updater keeps its cohorts: pruned to the key served now, once per key.
       if (this.prunedTo.get(spec.name) !== current) {
-        await this.prune(spec.name, await this.rewards.readCohorts(spec.name), { keys: [current] });
+        const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
+        await this.prune(spec.name, current, counters, cohorts, { keys: [current] });
         this.prunedTo.set(spec.name, current);
       }
       return 'skipped';
@@ -99,7 +102,7 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
     const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
     const step = reconcileRollout(spec, state, { arms: armCounts(counters, current), cohorts }, new Date());
-    await this.prune(spec.name, cohorts, step?.state.cohort ?? { keys: [current] });
+    await this.prune(spec.name, current, counters, cohorts, step?.state.cohort ?? { keys: [current] });
     if (!step) return 'judged';
     for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {
@@ -109,15 +112,32 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     return this.decide(spec, step.state, step.decision);
   }
 
-  /** Deletes the cohort cells the comparison can no longer judge, and the unit states of keys it left (each key once). */
-  private async prune(deployment: string, cells: readonly CohortCell[], selection: CohortSelection): Promise<void> {
+  /**
+   * Deletes what no comparison can judge any more: the cohort cells outside `selection`
+   * and the unit states of keys it left, and the distinct units counted under keys other
+   * than the one served now (each key's hashes scanned once per process).
+   */
+  private async prune(
+    deployment: string,
+    current: string,
+    counters: Record<string, string>,
+    cells: readonly CohortCell[],
+    selection: CohortSelection,
+  ): Promise<void> {
     const stale = staleCohortCells(cells, selection);
-    const done = this.prunedKeys.get(deployment) ?? this.prunedKeys.set(deployment, new Set()).get(deployment)!;
-    const keys = stale.keys.filter((key) => !done.has(key));
-    if (!stale.cells.length && !keys.length) return;
-    await this.rewards.pruneCohorts(deployment, stale.cells, keys);
-    for (const key of keys) done.add(key);
-    rolloutMetrics.cohortCellsPruned.inc({ deployment }, stale.cells.length);
+    const done = (of: Map<string, Set<string>>) => of.get(deployment) ?? of.set(deployment, new Set()).get(deployment)!;
+    const [cohortDone, unitsDone] = [done(this.prunedKeys), done(this.prunedUnitKeys)];
+    const cohortKeys = stale.keys.filter((key) => !cohortDone.has(key));
+    const unitKeys = unitCountKeys(counters).filter((key) => key !== current && !unitsDone.has(key));
+    if (stale.cells.length || cohortKeys.length) {
+      await this.rewards.pruneCohorts(deployment, stale.cells, cohortKeys);
+      for (const key of cohortKeys) cohortDone.add(key);
+      rolloutMetrics.cohortCellsPruned.inc({ deployment }, stale.cells.length);
+    }
+    if (unitKeys.length) {
+      await this.reports.forgetUnits(deployment, unitKeys);
+      for (const key of unitKeys) unitsDone.add(key);
+    }
   }
 
   private async decide(spec: DeploymentSpec, judged: RolloutState, decision: RolloutDecision): Promise<PassOutcome> {
