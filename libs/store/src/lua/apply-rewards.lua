@@ -128,7 +128,7 @@ for i = 3, #ARGV, EVENT do
     redis.call('HINCRBYFLOAT', stats, base .. ':sumSq', ARGV[i + 5])
     local add = unitAdds[i]
     if add then
-      if add[1] > 0 then redis.call('HINCRBY', stats, base .. ':units', 1) end
+      redis.call('HINCRBY', stats, base .. ':units', add[1])
       redis.call('HINCRBY', stats, base .. ':unitCountSq', add[2])
       redis.call('HINCRBYFLOAT', stats, base .. ':unitSumSq', string.format('%.17g', add[3]))
       redis.call('HINCRBYFLOAT', stats, base .. ':unitCountSum', string.format('%.17g', add[4]))
