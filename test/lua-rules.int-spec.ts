@@ -26,20 +26,22 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
       partition: fc.integer({ min: 0, max: 2 }),
       start: fc.boolean(),
       rewards: fc.array(
-        fc.record({
-          offset: fc.integer({ min: 0, max: 30 }).map(String),
-          variant: fc.constantFrom(...VARIANTS),
-          role: fc.constantFrom('served' as const, 'shadow' as const),
-          specVersion: fc.integer({ min: 1, max: 6 }),
-          reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
-          // The cohort cell (two slots of the version) and the unit its unit sums cluster by.
-          slot: fc.integer({ min: 0, max: 1 }),
-          unitKey: fc.option(fc.constantFrom('u1', 'u2', 'u:3'), { nil: undefined }),
-        }).map(({ slot, unitKey, ...r }) => ({
-          ...r,
-          cohort: `${r.role === 'served' ? r.variant : `${r.variant}:shadow`}:@${r.specVersion}:${slot * 600}-${slot * 600 + 600}`,
-          ...(unitKey !== undefined && { unitKey }),
-        })),
+        fc
+          .record({
+            offset: fc.integer({ min: 0, max: 30 }).map(String),
+            variant: fc.constantFrom(...VARIANTS),
+            role: fc.constantFrom('served' as const, 'shadow' as const),
+            specVersion: fc.integer({ min: 1, max: 6 }),
+            reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+            // The cohort cell (two slots of the version) and the unit its unit sums cluster by.
+            slot: fc.integer({ min: 0, max: 1 }),
+            unitKey: fc.option(fc.constantFrom('u1', 'u2', 'u:3'), { nil: undefined }),
+          })
+          .map(({ slot, unitKey, ...r }) => ({
+            ...r,
+            cohort: `${r.role === 'served' ? r.variant : `${r.variant}:shadow`}:@${r.specVersion}:${slot * 600}-${slot * 600 + 600}`,
+            ...(unitKey !== undefined && { unitKey }),
+          })),
         { maxLength: 5 },
       ),
     }),
@@ -91,9 +93,13 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
           }
         }
         const [stats, arms, positions, cohorts, unitState] = await Promise.all(
-          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment), store.cohortKeys(deployment)[0], store.unitStateKey(deployment)].map(
-            (key) => redis.raw.hgetall(key),
-          ),
+          [
+            store.key(deployment),
+            store.armsKey(deployment),
+            store.positionsKey(deployment),
+            store.cohortKeys(deployment)[0],
+            store.unitStateKey(deployment),
+          ].map((key) => redis.raw.hgetall(key)),
         );
         expect({ stats: parseStats(stats), arms: armSetOf(arms), positions }).toEqual({
           stats: sut.stats,
@@ -235,10 +241,12 @@ const reportedBatch: fc.Arbitrary<ReportedBatch> = fc.record({
       sums: fc.array(fc.tuple(fc.constantFrom('a:served:ipw@1', 'a:served:ipwSq@1'), fc.integer({ min: 0, max: 1e6 })), { maxLength: 2 }),
       // Distinct units, a few unit keys (and '' for requests without one) under two split keys: a cap of 4 per key is reached.
       units: fc.array(
-        fc.record({ key: fc.constantFrom('1', '2.1'), member: fc.constantFrom('', 'u1', 'u2', 'u3', 'u4', 'u5'), field: fc.constantFrom('a', 'b') }).map((u) => ({
-          ...u,
-          field: `${u.field}:served:units@${u.key}`,
-        })),
+        fc
+          .record({ key: fc.constantFrom('1', '2.1'), member: fc.constantFrom('', 'u1', 'u2', 'u3', 'u4', 'u5'), field: fc.constantFrom('a', 'b') })
+          .map((u) => ({
+            ...u,
+            field: `${u.field}:served:units@${u.key}`,
+          })),
         { maxLength: 2 },
       ),
     }),
