@@ -168,7 +168,8 @@ describeOnEachRedis('ReportStore', (redis) => {
     // Redelivered, and carried on: offsets 0 and 1 are not counted again.
     await store.add([batch([0, 1, 2, 3])]);
     const recount = new Map<string, number>();
-    for (const prediction of predictions) addReportCounts(recount, reportCounts(prediction));
+    const units = new Map<string, number>();
+    for (const prediction of predictions) addReportCounts(recount, reportCounts(prediction), units);
     expect(await store.read('churn')).toEqual(Object.fromEntries([...recount].map(([field, value]) => [field, String(value)])));
     expect(await store.read('churn')).toMatchObject({
       // 1/0.3 and 1/(1/3) in millionths, each rounded: 3333333 + 3000000.
@@ -200,6 +201,16 @@ describeOnEachRedis('ReportStore', (redis) => {
     await store.add([counted([0, 1])]);
     await store.add([counted([0, 1, 2, 3])]);
     expect((await store.read('sticky'))['v2:served:units@3']).toBe('3');
+    // A rebuild's recount replaces the report and the units counted: a unit it counted is not counted again after.
+    const recount = new Map<string, number>();
+    const memory = new Map<string, number>();
+    for (const prediction of units) addReportCounts(recount, reportCounts(prediction), memory);
+    await store.replace('rebuilt', recount, [{ topic: 'sy.predictions', partition: 0, offset: '3' }], memory);
+    await store.add([{ ...counted([4], [...units, canary('a', 3)]), deployment: 'rebuilt' }]);
+    expect((await store.read('rebuilt'))['v2:served:units@3']).toBe('3');
+    await store.add([{ ...counted([5], [...units, canary('a', 3), canary('d', 3)]), deployment: 'rebuilt' }]);
+    expect((await store.read('rebuilt'))['v2:served:units@3']).toBe('4');
+
     await store.forgetUnits('sticky', ['3']);
     expect(await redis.raw.hgetall(store.unitsKey('sticky'))).toEqual({});
     expect((await store.read('sticky'))['v2:served:units@3']).toBe('3');

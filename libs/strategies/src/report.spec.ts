@@ -39,7 +39,7 @@ describe(reportCounts.name, () => {
 
   it('recounts to what the units decode to', () => {
     const counters = new Map<string, number>();
-    for (const probability of [0.25, 0.5, 0.5]) addReportCounts(counters, reportCounts({ ...served, strategy: 'bandit', probability }));
+    for (const probability of [0.25, 0.5, 0.5]) addReportCounts(counters, reportCounts({ ...served, strategy: 'bandit', probability }), new Map());
     expect(counters.get('v1:served:requests')).toBe(3);
     const measures = new Map([...counters].map(([field, value]) => [field.slice('v1:served:'.length), value]));
     expect(propensitySums(measures, 4)).toEqual({ sum: 8, sumSq: 24, skipped: 0 });

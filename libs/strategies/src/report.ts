@@ -163,13 +163,14 @@ function unitCounts(prediction: ReportedPrediction, sampleEvery: number): UnitCo
 
 /**
  * Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the
- * rebuild's side of the live count (`ReportLedger`, `add-report.lua`). `units` is the
- * memory of distinct units counted so far (the recount's own), `maxPerKey` the cap.
+ * rebuild's side of the live count (`ReportLedger`, `add-report.lua`). `memory` is the
+ * recount's own memory of the distinct units counted so far (one per deployment, shared
+ * by every call of the recount), `maxPerKey` the cap.
  */
 export function addReportCounts(
   counters: Map<string, number>,
   { fields, sums, units = [] }: ReportCounts,
-  memory: UnitMemory = new Map(),
+  memory: UnitMemory,
   maxPerKey = DEFAULT_UNIT_COUNTING.maxPerKey,
 ): void {
   for (const field of fields) counters.set(field, (counters.get(field) ?? 0) + 1);
