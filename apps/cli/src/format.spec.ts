@@ -34,7 +34,7 @@ const canary: DeploymentJson = {
     since: '2026-11-24T17:00:00.000Z',
     reasons: [],
     evidence: { delta: 0.2, low: 0.05, high: 0.35, srmP: 0.0004 },
-    labels: { judged: { v1: 400, v2: 50 }, waiting: { v1: 30, v2: 4 } },
+    labels: { judged: { v1: 400, v2: 50 }, waiting: { v1: 30, v2: 4 }, units: { v1: 180, v2: 21 } },
     lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
   },
 };
@@ -63,6 +63,7 @@ describe(statusView.name, () => {
     expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);
     expect(sut).toContain('guardrails: running since 2026-11-24T17:00:00.000Z  delta 0.200 in [0.050, 0.350]  srmP 0.000');
     expect(sut).toContain('labelled pairs: v1 400, v2 50 judged; v1 30, v2 4 inside the label horizon');
+    expect(sut).toContain('distinct units: v1 180, v2 21');
     expect(sut).toContain('last decision: hold (rev 4): surely not worse');
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
   });

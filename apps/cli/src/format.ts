@@ -29,8 +29,8 @@ export interface JudgementJson {
   since?: string;
   reasons?: string[];
   evidence?: { delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null; n?: Record<string, number> } | null;
-  /** Per arm, labelled pairs of what is judged (the step's cohort): judged, and still waiting inside the label horizon. */
-  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
+  /** Per arm, labelled pairs of what is judged (the step's cohort): judged, and still waiting inside the label horizon; distinct units the split check counted. */
+  labels?: { judged: Record<string, number>; waiting: Record<string, number>; units?: Record<string, number> };
   lastDecision?: DecisionJson | null;
 }
 
@@ -161,6 +161,7 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     lines.push(`${d.plan ? 'plan' : 'guardrails'}: ${judged.state ?? 'waiting'}${judged.since ? ` since ${judged.since}` : ''}${evidence}${srm}`);
     for (const reason of judged.reasons ?? []) lines.push(`  ${reason}`);
     if (judged.labels) lines.push(`labelled pairs: ${perArm(judged.labels.judged)} judged; ${perArm(judged.labels.waiting)} inside the label horizon`);
+    if (judged.labels?.units) lines.push(`distinct units: ${perArm(judged.labels.units)}`);
     lines.push(`last decision: ${describeDecision(judged.lastDecision) ?? 'none'}`);
   }
   lines.push('');

@@ -35,7 +35,7 @@ export interface JudgementView {
    * Labelled pairs per arm of what is judged (its cohort: served under the step or
    * comparison), `judged` and still `waiting` inside the label horizon.
    */
-  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
+  labels?: { judged: Record<string, number>; waiting: Record<string, number>; units?: Record<string, number> };
   lastDecision?: DecisionSummary | null;
 }
 
@@ -114,7 +114,9 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     judgedVersion: judged.specVersion,
     reasons: judged.reasons ?? [],
     evidence: judged.evidence ?? null,
-    ...(judged.cohort && { labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting } }),
+    ...(judged.cohort && {
+      labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting, ...(judged.cohort.units && { units: judged.cohort.units }) },
+    }),
     lastDecision: judged.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;

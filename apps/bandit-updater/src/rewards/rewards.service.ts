@@ -55,6 +55,8 @@ export class RewardsService {
       specVersion: value.specVersion,
       reward: value.reward,
       cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
+      // The cohort cells' unit sums cluster by it (cluster.ts); absent, a unit of its own.
+      ...(value.unitKey !== undefined && { unitKey: value.unitKey }),
     }));
 
     const outcomes = await this.stats.applyRewards(batch.partition, records, false);

@@ -45,7 +45,8 @@ export class JoinService {
     const records = accepted.map(({ message, value }) => predictionRecord(message, value));
     const timing = this.timing();
     const stored = await this.whileReady(() => this.state.recordPredictions(records, () => timing));
-    await this.reports.add(reportBatches(accepted, stored.first));
+    const counting = this.env.unitCounting;
+    await this.reports.add(reportBatches(accepted, stored.first, counting), counting.maxPerKey);
     return { rejected, joined: await this.join(stored.candidates) };
   }
 

@@ -22,6 +22,11 @@ export const rolloutMetrics = {
     help: `1 for the current status of each judged deployment (${ROLLOUT_STATUSES.join(', ')}), 0 for the others`,
     labelNames: ['deployment', 'status'] as const,
   }),
+  cohortCellsPruned: new Counter({
+    name: 'switchyard_rollout_cohort_cells_pruned_total',
+    help: 'Cohort cells deleted because no comparison can judge them any more (split keys left behind, slots before a fresh start)',
+    labelNames: ['deployment'] as const,
+  }),
   owned: new Gauge({
     name: 'switchyard_rollout_owned_deployments',
     help: 'Deployments this controller holds the lease of',
