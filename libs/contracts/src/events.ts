@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { MaxJsonBytes, Opaque } from './validation';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { DeploymentSpec, DeploymentStatus, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { DeploymentSpec, DeploymentStatus, MAX_CONTEXT_DIMENSION, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -122,6 +122,19 @@ export class PredictionEvent extends EventEnvelope {
   @IsInt()
   @Min(1)
   weightsVersion?: number;
+
+  /**
+   * Contextual bandit predictions only: the request's encoded context (`extractContext`:
+   * 1, then each declared feature, categorical ones one-hot), which the variant was drawn
+   * for with `probability`. The updater learns the arm's reward model from it once joined;
+   * absent when the request's context could not be read and the context-free weights chose.
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CONTEXT_DIMENSION)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { each: true })
+  context?: number[];
 }
 
 /** What producers write to `switchyard.requests` (Kafka ingress). */

@@ -1,9 +1,12 @@
 import 'reflect-metadata';
-import { Opaque } from './validation';
-import { IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { MaxJsonBytes, Opaque } from './validation';
+import { IsDefined, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { OipTensor } from './oip/rules';
 import { NAME_PATTERN } from './deployment';
 import { REQUEST_ID_PATTERN } from './events';
+
+/** Largest predict `context` object, as JSON: a few features, not a document. */
+export const MAX_PREDICT_CONTEXT_BYTES = 4096;
 
 export class PredictBody {
   @IsDefined({ message: 'inputs is required' })
@@ -19,6 +22,13 @@ export class PredictBody {
   @IsOptional()
   @Matches(REQUEST_ID_PATTERN, { message: 'requestId must be 1-128 letters, digits, ".", "_", ":" or "-"' })
   requestId?: string;
+
+  /** What a contextual bandit may read features from besides the inputs (`ContextFeatureSpec.context`); not sent to the model. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  @MaxJsonBytes(MAX_PREDICT_CONTEXT_BYTES)
+  context?: Record<string, unknown>;
 }
 
 export class PromoteBody {

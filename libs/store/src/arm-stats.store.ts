@@ -1,11 +1,22 @@
 import { Injectable } from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
-import { type ArmStats, cellArm, type CohortCell, type LedgerReward, parseCohortArm, type RewardOutcome, statsArm } from '@switchyard/strategies';
+import {
+  type ArmStats,
+  cellArm,
+  type CohortCell,
+  type LedgerReward,
+  parseCohortArm,
+  type RewardOutcome,
+  type RidgeIncrement,
+  statsArm,
+} from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
 export interface RewardRecord extends LedgerReward {
   deployment: string;
+  /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
+  ridge?: RidgeIncrement;
 }
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };
@@ -54,6 +65,10 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * exactly-once on its own; the cohort call runs after the totals' and starts its position
  * wherever the totals have one, so after a crash between the two it catches up on the
  * redelivered batch, never ahead of the totals.
+ *
+ * A contextual bandit's ridge sums (`ridgeIncrement`, fields `<variant>:<model>:<i>`) are a
+ * third ledger on the same terms (`lua/apply-ridge.lua`): `{<deployment>}:ridge`,
+ * `:ridge-arms`, `:ridge-positions`, reconciled with the others.
  */
 @Injectable()
 export class ArmStatsStore {
@@ -78,8 +93,13 @@ export class ArmStatsStore {
     return ['cohorts', 'cohort-arms', 'cohort-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
   }
 
+  /** The ridge ledger's keys: contextual arms' sums, its arm set, its positions. */
+  ridgeKeys(deployment: string): [stats: string, arms: string, positions: string] {
+    return ['ridge', 'ridge-arms', 'ridge-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
+  }
+
   private ledgers(deployment: string): [stats: string, arms: string, positions: string][] {
-    return [[this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)], this.cohortKeys(deployment)];
+    return [[this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)], this.cohortKeys(deployment), this.ridgeKeys(deployment)];
   }
 
   /**
@@ -114,14 +134,18 @@ export class ArmStatsStore {
       if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
       if (!/^\d{1,15}$/.test(r.offset)) throw new Error(`invalid offset ${JSON.stringify(r.offset)}`);
       const rest = [r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
-      return { totals: [r.offset, statsArm(r.variant, r.role), ...rest], cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest] };
+      return {
+        totals: [r.offset, statsArm(r.variant, r.role), ...rest],
+        cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest],
+        ridge: r.ridge === undefined ? [] : [r.offset, r.ridge.model, r.variant, r.specVersion, r.ridge.values.length, ...r.ridge.values.map(String)],
+      };
     });
     const outcomes: RewardOutcome[] = [];
     const chunks = chunksByDeployment(records, APPLY_CHUNK);
     // Settled, all of them, before answering: a retry of the batch never runs beside this call's leftovers.
     const settled = await Promise.allSettled(
       [...chunks].map(async ([deployment, own]) => {
-        const [totals, cohorts] = this.ledgers(deployment);
+        const [totals, cohorts, ridge] = this.ledgers(deployment);
         for (const chunk of own) {
           const reply = String(await this.client.redis.applyRewards(...totals, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i].totals)));
           if (reply === 'N') {
@@ -130,6 +154,8 @@ export class ArmStatsStore {
           }
           const cohort = chunk.flatMap((i) => events[i].cohort);
           if (cohort.length) await this.client.redis.applyRewards(...cohorts, partition, 1, ...cohort);
+          const ridged = chunk.flatMap((i) => events[i].ridge);
+          if (ridged.length) await this.client.redis.applyRidge(...ridge, partition, ...ridged);
           chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
         }
       }),
@@ -151,9 +177,9 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    const [totals, cohorts] = this.ledgers(deployment);
+    const [totals, ...others] = this.ledgers(deployment);
     const removed = Number(await this.client.redis.reconcileArms(...totals, version, tombstoneTtlSeconds, incarnation, ...pairs));
-    await this.client.redis.reconcileArms(...cohorts, version, tombstoneTtlSeconds, incarnation, ...pairs);
+    for (const keys of others) await this.client.redis.reconcileArms(...keys, version, tombstoneTtlSeconds, incarnation, ...pairs);
     return removed;
   }
 
@@ -177,6 +203,19 @@ export class ArmStatsStore {
   async readCohorts(deployment: string): Promise<CohortCell[]> {
     const arms = parseStats(await this.client.redis.hgetall(this.cohortKeys(deployment)[0]));
     return Object.entries(arms).flatMap(([base, stats]) => parseCohortArm(base, stats) ?? []);
+  }
+
+  /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
+  async readRidge(deployment: string): Promise<Record<string, string>> {
+    return this.client.redis.hgetall(this.ridgeKeys(deployment)[0]);
+  }
+
+  /**
+   * Drops ridge fields that no longer count (`RidgeRead.stale`: other features, eras too
+   * old to weigh): outside the once-per-event path, which is harmless since nothing reads them.
+   */
+  async dropRidge(deployment: string, fields: string[]): Promise<void> {
+    if (fields.length) await this.client.redis.hdel(this.ridgeKeys(deployment)[0], ...fields);
   }
 
   /** Sets these arms' statistics as given, outside the updater's once-per-event path: for tests and tools that seed a state. */

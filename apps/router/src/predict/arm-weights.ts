@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { BanditWeightsStore, RegistryWatch, StoredWeights } from '@switchyard/store';
+import { policyModels } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 
@@ -16,11 +17,20 @@ import { RouterEnv } from '../router.env';
  * no weights itself: until the updater has stored some for a bandit, its arms get the
  * same share.
  */
+/** Stored weights with a contextual bandit's models decoded once, not per request. */
+export interface ServedWeights extends StoredWeights {
+  models?: ReturnType<typeof policyModels>;
+}
+
+function decoded(stored: Map<string, StoredWeights>): Map<string, ServedWeights> {
+  return new Map([...stored].map(([name, weights]) => [name, { ...weights, models: weights.policy === undefined ? undefined : policyModels(weights.policy) }]));
+}
+
 @Injectable()
 export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmWeights.name);
-  private weights = new Map<string, StoredWeights>();
-  private readonly watch: RegistryWatch<Map<string, StoredWeights>>;
+  private weights = new Map<string, ServedWeights>();
+  private readonly watch: RegistryWatch<Map<string, ServedWeights>>;
 
   constructor(
     cache: DeploymentCache,
@@ -32,7 +42,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
       reload: (name) => this.reload(name),
       refresh: {
         everyMs: env.REFRESH_INTERVAL_MS,
-        list: () => store.readMany(cache.all().flatMap((spec) => (spec.strategy.type === 'bandit' ? [spec.name] : []))),
+        list: async () => decoded(await store.readMany(cache.all().flatMap((spec) => (spec.strategy.type === 'bandit' ? [spec.name] : [])))),
         apply: (weights) => void (this.weights = weights),
       },
       onError: (error) => this.logger.warn({ error: error.message }, 'could not read bandit weights; keeping the last ones'),
@@ -48,7 +58,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Undefined for other strategies, and for a bandit whose weights were never stored: arms are then uniform. */
-  get(spec: DeploymentSpec): StoredWeights | undefined {
+  get(spec: DeploymentSpec): ServedWeights | undefined {
     return spec.strategy.type === 'bandit' ? this.weights.get(spec.name) : undefined;
   }
 
@@ -58,7 +68,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
    * next refresh drops those of deployments that are not bandits.
    */
   private async reload(name: string): Promise<void> {
-    const stored = (await this.store.readMany([name])).get(name);
+    const stored = decoded(await this.store.readMany([name])).get(name);
     if (stored) this.weights.set(name, stored);
   }
 }
