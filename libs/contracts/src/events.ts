@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { MaxJsonBytes, Opaque } from './validation';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { FiniteNumbers, MaxJsonBytes, Opaque } from './validation';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { DeploymentSpec, DeploymentStatus, MAX_CONTEXT_DIMENSION, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
@@ -130,10 +130,7 @@ export class PredictionEvent extends EventEnvelope {
    * absent when the request's context could not be read and the context-free weights chose.
    */
   @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_CONTEXT_DIMENSION)
-  @IsNumber({ allowNaN: false, allowInfinity: false }, { each: true })
+  @FiniteNumbers(1, MAX_CONTEXT_DIMENSION)
   context?: number[];
 }
 
