@@ -32,6 +32,13 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
           role: fc.constantFrom('served' as const, 'shadow' as const),
           specVersion: fc.integer({ min: 1, max: 6 }),
           reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+          ridge: fc.option(
+            fc.record({
+              model: fc.constantFrom('0badf00d.0', '0badf00d.1'),
+              values: fc.array(fc.integer({ min: -4, max: 4 }).map((n) => n / 2), { minLength: 1, maxLength: 3 }),
+            }),
+            { nil: undefined },
+          ),
         }),
         { maxLength: 5 },
       ),
@@ -55,6 +62,16 @@ function armSetOf(hash: Record<string, string>): ArmSet | undefined {
   if (hash._deleted) return { deleted: true };
   const { _v, _born, ...since } = hash;
   return { version: Number(_v), incarnation: _born, since: Object.fromEntries(Object.entries(since).map(([variant, v]) => [variant, Number(v)])) };
+}
+
+/** The ridge hash (`<variant>:<model>:<i>`) as the reference holds it: `<variant>:<model>` → sums by i. */
+function ridgeSums(hash: Record<string, string>): Record<string, number[]> {
+  const sums: Record<string, number[]> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    const cut = field.lastIndexOf(':');
+    (sums[field.slice(0, cut)] ??= [])[Number(field.slice(cut + 1))] = Number(value);
+  }
+  return sums;
 }
 
 describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
@@ -83,13 +100,16 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
             sut.forget();
           }
         }
-        const [stats, arms, positions] = await Promise.all(
-          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)].map((key) => redis.raw.hgetall(key)),
+        const [stats, arms, positions, ridge, ridgeArms, ridgePositions] = await Promise.all(
+          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment), ...store.ridgeKeys(deployment)].map((key) => redis.raw.hgetall(key)),
         );
-        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions }).toEqual({
+        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions, ridge: ridgeSums(ridge), ridgeArms: armSetOf(ridgeArms), ridgePositions }).toEqual({
           stats: sut.stats,
           arms: sut.arms,
           positions: Object.fromEntries(sut.positions),
+          ridge: { ...sut.ridge },
+          ridgeArms: sut.arms,
+          ridgePositions: Object.fromEntries(sut.ridgePositions),
         });
       }),
       { numRuns: RUNS },

@@ -7,7 +7,6 @@ import {
   type LedgerReward,
   parseCohortArm,
   type RewardOutcome,
-  type RidgeIncrement,
   statsArm,
 } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
@@ -15,8 +14,6 @@ import { RedisClient } from './redis.client';
 /** One joined reward to add to the statistics, from the partition the batch came from. */
 export interface RewardRecord extends LedgerReward {
   deployment: string;
-  /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
-  ridge?: RidgeIncrement;
 }
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };

@@ -1,6 +1,7 @@
 import type { Role } from '@switchyard/contracts';
 import { addReward, ArmStats, emptyStats } from './arm-stats';
 import { statsArm } from './reward-stats';
+import type { RidgeIncrement } from './contextual-policy';
 
 /** One joined reward as the statistics take it in, from one partition of the joined topic. */
 export interface LedgerReward {
@@ -15,6 +16,8 @@ export interface LedgerReward {
    * it. Absent, it counts in the arm's totals only (a reward placed by a tool or a test).
    */
   cohort?: string;
+  /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
+  ridge?: RidgeIncrement;
 }
 
 /**
@@ -65,9 +68,16 @@ export class RewardLedger {
   stats: Record<string, ArmStats> = Object.create(null);
   /** `cohortArm` → its statistics: the same rewards as `stats`, by the step that served them. */
   cohorts: Record<string, ArmStats> = Object.create(null);
+  /**
+   * `<variant>:<model>` → the sums of its ridge increments: a third ledger with positions
+   * of its own (`ridgePositions`), which takes in the rewards that carry one after the
+   * totals took the batch in, so after a crash between the two it catches up.
+   */
+  ridge: Record<string, number[]> = Object.create(null);
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
+  readonly ridgePositions = new Map<number, string>();
 
   /**
    * Takes in a batch from one partition, in offset order: redeliveries are skipped, stale
@@ -87,7 +97,22 @@ export class RewardLedger {
       return 'applied';
     });
     if (position !== undefined) this.positions.set(partition, position);
+    this.applyRidge(partition, rewards);
     return outcomes;
+  }
+
+  private applyRidge(partition: number, rewards: readonly LedgerReward[]): void {
+    let position = this.ridgePositions.get(partition);
+    for (const r of rewards) {
+      if (!r.ridge || isRedelivery(position, r.offset)) continue;
+      position = r.offset;
+      if (!rewardCounts(this.arms, r.variant, r.specVersion)) continue;
+      const field = `${r.variant}:${r.ridge.model}`;
+      const sums = [...(this.ridge[field] ?? [])];
+      r.ridge.values.forEach((v, i) => (sums[i] = (sums[i] ?? 0) + v));
+      this.ridge[field] = sums;
+    }
+    if (position !== undefined) this.ridgePositions.set(partition, position);
   }
 
   /**
@@ -120,7 +145,7 @@ export class RewardLedger {
       if (recordedSince > 0) reset.add(name);
       since[name] = start;
     }
-    for (const stats of [this.stats, this.cohorts]) {
+    for (const stats of [this.stats, this.cohorts, this.ridge]) {
       for (const arm of Object.keys(stats)) {
         const variant = arm.split(':')[0];
         if (reset.has(variant) || (recorded === 0 && !keep.has(variant))) delete stats[arm];
@@ -139,6 +164,7 @@ export class RewardLedger {
   private startLife(): void {
     this.stats = Object.create(null);
     this.cohorts = Object.create(null);
+    this.ridge = Object.create(null);
     this.arms = undefined;
   }
 }
