@@ -81,7 +81,10 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     const feedback = served.map((s) => ({ requestId: s.requestId, reward: rng() < RATES[s.segment][s.variant] ? 1 : 0 }));
     const answer = await http('POST', `${router.url}/v1/feedback`, feedback);
     if (answer.status !== 202) throw new Error(`feedback: ${answer.status} ${JSON.stringify(answer.body)}`);
-    return { retail: served.filter((s) => s.segment === 'retail').map((s) => s.variant), business: served.filter((s) => s.segment === 'business').map((s) => s.variant) };
+    return {
+      retail: served.filter((s) => s.segment === 'retail').map((s) => s.variant),
+      business: served.filter((s) => s.segment === 'business').map((s) => s.variant),
+    };
   }
 
   /** The ridge sums per arm as the updater stored them. */
@@ -163,10 +166,13 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).status === 200, { what: 'the registry restored' });
     await round(20);
     await waitFor(() => joined.messages.length >= sent, { what: 'the new requests joined', timeoutMs: 60000 });
-    const rebuilt = await waitFor(async () => {
-      const now = await stored();
-      return same(now, recount()) && now;
-    }, { what: 'the ridge sums rebuilt, equal to a recount of the whole joined topic', timeoutMs: 90000, intervalMs: 300 });
+    const rebuilt = await waitFor(
+      async () => {
+        const now = await stored();
+        return same(now, recount()) && now;
+      },
+      { what: 'the ridge sums rebuilt, equal to a recount of the whole joined topic', timeoutMs: 90000, intervalMs: 300 },
+    );
     for (const [arm, stats] of Object.entries(before)) expect(rebuilt[arm].count).toBeGreaterThanOrEqual(stats.count);
     expect(Object.values(rebuilt).reduce((n, s) => n + s.count, 0)).toBe(sent);
   });

@@ -35,7 +35,10 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
           ridge: fc.option(
             fc.record({
               model: fc.constantFrom('0badf00d.0', '0badf00d.1'),
-              values: fc.array(fc.integer({ min: -4, max: 4 }).map((n) => n / 2), { minLength: 1, maxLength: 3 }),
+              values: fc.array(
+                fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+                { minLength: 1, maxLength: 3 },
+              ),
             }),
             { nil: undefined },
           ),
@@ -101,7 +104,9 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
           }
         }
         const [stats, arms, positions, ridge, ridgeArms, ridgePositions] = await Promise.all(
-          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment), ...store.ridgeKeys(deployment)].map((key) => redis.raw.hgetall(key)),
+          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment), ...store.ridgeKeys(deployment)].map((key) =>
+            redis.raw.hgetall(key),
+          ),
         );
         expect({ stats: parseStats(stats), arms: armSetOf(arms), positions, ridge: ridgeSums(ridge), ridgeArms: armSetOf(ridgeArms), ridgePositions }).toEqual({
           stats: sut.stats,

@@ -1,14 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
-import {
-  type ArmStats,
-  cellArm,
-  type CohortCell,
-  type LedgerReward,
-  parseCohortArm,
-  type RewardOutcome,
-  statsArm,
-} from '@switchyard/strategies';
+import { type ArmStats, cellArm, type CohortCell, type LedgerReward, parseCohortArm, type RewardOutcome, statsArm } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */

@@ -29,7 +29,7 @@ const strategy = (extra: Partial<BanditStrategySpec> = {}): Contextual =>
   }) as Contextual;
 
 describe(ridgeIncrement.name, () => {
-  it('adds [count, weight, Σwr², Σwrx, Σwxxᵀ packed] under the features\' fingerprint and era 0 without forgetting', () => {
+  it("adds [count, weight, Σwr², Σwrx, Σwxxᵀ packed] under the features' fingerprint and era 0 without forgetting", () => {
     const sut = ridgeIncrement(strategy(), { context: [1, 1], reward: 0.5, occurredAt: '2026-01-01T00:00:00Z' });
     // xxᵀ = [[1,1],[1,1]] packed (0,0),(0,1),(1,1); r x = [0.5, 0.5]; r² = 0.25.
     expect(sut).toEqual({ model: `${contextFingerprint(strategy())}.0`, values: [1, 1, 0.25, 0.5, 0.5, 1, 1, 1] });
@@ -99,8 +99,14 @@ describe(fitContextualPolicy.name, () => {
   it('draws per request by its context, floors applied, and logs the context whatever draws', () => {
     const two = policyModels(fitContextualPolicy(strategy(), ['a', 'b'], stats, 'binary', 0));
     const rng = seededRng(1);
-    expect(contextualDraw(strategy(), { inputs: {}, context: { seg: 'y' } }, two, { rng })).toEqual({ x: [1, 1], weights: { a: expect.closeTo(0.1, 12), b: 0.9 } });
-    expect(contextualDraw(strategy(), { inputs: {}, context: { seg: 'z' } }, two, { rng })).toEqual({ x: [1, 0], weights: { a: 0.9, b: expect.closeTo(0.1, 12) } });
+    expect(contextualDraw(strategy(), { inputs: {}, context: { seg: 'y' } }, two, { rng })).toEqual({
+      x: [1, 1],
+      weights: { a: expect.closeTo(0.1, 12), b: 0.9 },
+    });
+    expect(contextualDraw(strategy(), { inputs: {}, context: { seg: 'z' } }, two, { rng })).toEqual({
+      x: [1, 0],
+      weights: { a: 0.9, b: expect.closeTo(0.1, 12) },
+    });
     // A vetoed arm is held at the floor in every context.
     expect(contextualDraw(strategy(), { inputs: {}, context: { seg: 'z' } }, two, { rng, vetoed: ['a'] }).weights).toEqual({ a: 0.1, b: 0.9 });
     // No policy yet, or one fitted for other features: the context is logged, the stored weights draw.

@@ -1,4 +1,11 @@
-import { type BanditAlgorithm, type BanditStrategySpec, contextDimension, type ContextSpec, type ContextualBanditAlgorithm, isContextual } from '@switchyard/contracts';
+import {
+  type BanditAlgorithm,
+  type BanditStrategySpec,
+  contextDimension,
+  type ContextSpec,
+  type ContextualBanditAlgorithm,
+  isContextual,
+} from '@switchyard/contracts';
 import { type ArmModel, contextualWeights, fitArmModels } from './contextual-bandit';
 import { extractContext, type ContextSource } from './context-features';
 import { packedLength } from './linalg';
@@ -24,7 +31,9 @@ export const ERA_HALF_LIVES = 32;
 const KEPT_ERAS = 3;
 
 /** The context spec a strategy draws by, when its algorithm is contextual. */
-export function contextualStrategy(strategy: { type: string }): (BanditStrategySpec & { algorithm: ContextualBanditAlgorithm; context: ContextSpec }) | undefined {
+export function contextualStrategy(strategy: {
+  type: string;
+}): (BanditStrategySpec & { algorithm: ContextualBanditAlgorithm; context: ContextSpec }) | undefined {
   const bandit = strategy as BanditStrategySpec;
   return strategy.type === 'bandit' && isContextual(bandit.algorithm) && bandit.context ? (bandit as ReturnType<typeof contextualStrategy>) : undefined;
 }
@@ -151,7 +160,13 @@ export function readRidgeHash(hash: Record<string, string>, strategy: Pick<Bandi
     const epoch = eraStart(newest, strategy.halfLifeSeconds);
     let total = emptyRidgeStats(dimension, epoch);
     for (const [era, values] of eras) {
-      const own = era > newest - KEPT_ERAS && ridgeFromValues(Array.from(values, (v) => v ?? NaN), dimension, eraStart(era, strategy.halfLifeSeconds));
+      const own =
+        era > newest - KEPT_ERAS &&
+        ridgeFromValues(
+          Array.from(values, (v) => v ?? NaN),
+          dimension,
+          eraStart(era, strategy.halfLifeSeconds),
+        );
       if (!own) {
         stale.push(...fieldsOf.get(`${variant}:${era}`)!);
         continue;
@@ -225,7 +240,12 @@ export interface ContextualDrawOptions {
 }
 
 /** Every arm's share for context `x` under the strategy's algorithm, floors and vetoes applied (`contextualWeights`). */
-export function policyWeights(strategy: BanditStrategySpec & { algorithm: ContextualBanditAlgorithm }, models: readonly ArmModel[], x: readonly number[], opts: ContextualDrawOptions): Weights {
+export function policyWeights(
+  strategy: BanditStrategySpec & { algorithm: ContextualBanditAlgorithm },
+  models: readonly ArmModel[],
+  x: readonly number[],
+  opts: ContextualDrawOptions,
+): Weights {
   return contextualWeights(strategy.algorithm, models, x, { ...opts, minShare: strategy.minShare, exploration: strategy.exploration });
 }
 
@@ -255,7 +275,11 @@ export function contextualDraw(
  * categorical features at none of their levels, numeric ones at their default or 0):
  * `"<feature>=<level>"` → weights. What status shows of a contextual bandit.
  */
-export function segmentWeights(strategy: BanditStrategySpec & { algorithm: ContextualBanditAlgorithm; context: ContextSpec }, models: readonly ArmModel[], opts: ContextualDrawOptions): Record<string, Weights> {
+export function segmentWeights(
+  strategy: BanditStrategySpec & { algorithm: ContextualBanditAlgorithm; context: ContextSpec },
+  models: readonly ArmModel[],
+  opts: ContextualDrawOptions,
+): Record<string, Weights> {
   const base: number[] = [1];
   const levelsAt: { name: string; level: string; at: number }[] = [];
   for (const feature of strategy.context.features) {
