@@ -134,6 +134,9 @@ export class PredictionEvent extends EventEnvelope {
   context?: number[];
 }
 
+/** Largest predict `context` object, as JSON: a few features, not a document. */
+export const MAX_PREDICT_CONTEXT_BYTES = 4096;
+
 /** What producers write to `switchyard.requests` (Kafka ingress). */
 export class PredictRequestMessage {
   @Matches(REQUEST_ID_PATTERN, { message: REQUEST_ID_RULE })
@@ -150,6 +153,13 @@ export class PredictRequestMessage {
   @IsString()
   @MaxLength(256)
   unitKey?: string;
+
+  /** What a contextual bandit may read features from besides the inputs, as in the HTTP predict body. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  @MaxJsonBytes(MAX_PREDICT_CONTEXT_BYTES)
+  context?: Record<string, unknown>;
 }
 
 export interface PredictResponse {

@@ -3,10 +3,7 @@ import { MaxJsonBytes, Opaque } from './validation';
 import { IsDefined, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { OipTensor } from './oip/rules';
 import { NAME_PATTERN } from './deployment';
-import { REQUEST_ID_PATTERN } from './events';
-
-/** Largest predict `context` object, as JSON: a few features, not a document. */
-export const MAX_PREDICT_CONTEXT_BYTES = 4096;
+import { MAX_PREDICT_CONTEXT_BYTES, REQUEST_ID_PATTERN } from './events';
 
 export class PredictBody {
   @IsDefined({ message: 'inputs is required' })
