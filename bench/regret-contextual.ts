@@ -41,6 +41,8 @@ const SNAPSHOT_INTERVAL_MS = 250;
 interface RealRun {
   regret: number[];
   errors: number;
+  /** The first failure's message, if any. */
+  firstError?: string;
   seconds: number;
 }
 
@@ -63,6 +65,7 @@ async function realRun(router: Service, deployment: string, requests: number, ra
   const segments = Array.from({ length: requests }, () => drawSegment(rng));
   const gaps = new Array<number>(requests).fill(NaN);
   let errors = 0;
+  let firstError: string | undefined;
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
   for (let t = 0; t < requests; t++) {
@@ -82,15 +85,16 @@ async function realRun(router: Service, deployment: string, requests: number, ra
           const p = ACCURACY[answer.variant][segment];
           gaps[t] = bestIn(segment) - p;
           await json('POST', `${base}/v1/feedback`, { requestId, reward: draw < p ? 1 : 0 });
-        } catch {
+        } catch (error) {
           errors++;
+          firstError ??= (error as Error).message;
         }
       })(),
     );
   }
   await Promise.all(inflight);
   let total = 0;
-  return { regret: gaps.map((g) => (total += g)), errors, seconds: (performance.now() - t0) / 1000 };
+  return { regret: gaps.map((g) => (total += g)), errors, firstError, seconds: (performance.now() - t0) / 1000 };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -99,14 +103,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function runContextualRegretBench(opts: Options, modelUrl: string): Promise<PartResult> {
   const T = opts.requests;
   const at = Array.from({ length: CHECKPOINTS }, (_, i) => Math.round(((i + 1) * T) / CHECKPOINTS));
-  const started = performance.now();
-  const refs = Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
-    Array.from(regretRun('linear-thompson', SEED + i, { requests: T, batch: 1, delay: 0, minShare: MIN_SHARE })),
-  );
-  log(
-    `regret-contextual: reference, ${REFERENCE_REPEATS} in-memory linear Thompson runs in ${((performance.now() - started) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r[T - 1])), 1)}`,
-  );
-
   const env = { TOPIC_PREFIX, REDIS_PREFIX };
   const router = await startService('router-ctx-regret', 'dist/apps/router/src/main.js', {
     ...env,
@@ -136,13 +132,22 @@ export async function runContextualRegretBench(opts: Options, modelUrl: string):
       await putContextual(router, deployment, modelUrl);
       log(`regret-contextual: real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
       const real = await realRun(router, deployment, T, opts.regretRate, SEED + run);
-      if (real.errors) throw new Error(`regret-contextual: ${real.errors} of ${T} requests failed in run ${run}`);
+      if (real.errors) throw new Error(`regret-contextual: ${real.errors} of ${T} requests failed in run ${run}, the first with ${real.firstError}`);
       reals.push(real);
       log(`regret-contextual: run ${run}: regret ${at.map((n) => `${n}: ${fmt(real.regret[n - 1], 1)}`).join(', ')}`);
     }
   } finally {
     for (const service of [router, joiner, updater]) await stopService(service);
   }
+
+  // After the real runs, so that their failures show at once and nothing else loads the machine meanwhile.
+  const started = performance.now();
+  const refs = Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
+    Array.from(regretRun('linear-thompson', SEED + i, { requests: T, batch: 1, delay: 0, minShare: MIN_SHARE })),
+  );
+  log(
+    `regret-contextual: reference, ${REFERENCE_REPEATS} in-memory linear Thompson runs in ${((performance.now() - started) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r[T - 1])), 1)}`,
+  );
 
   const realMedian = median(reals.map((r) => r.regret[T - 1]));
   const refFinal = mean(refs.map((r) => r[T - 1]));

@@ -115,6 +115,18 @@ describe(fitContextualPolicy.name, () => {
     expect(contextualDraw({ type: 'canary' }, { inputs: {}, context: { seg: 'y' } }, two, { rng })).toEqual({});
   });
 
+  it('computes the shares of a context once per stored policy and vetoes, and again for a new policy', () => {
+    const fitted = fitContextualPolicy({ ...strategy(), algorithm: 'linear-thompson' } as Contextual, ['a', 'b'], stats, 'binary', 0);
+    const thompson = { ...strategy(), algorithm: 'linear-thompson' } as Contextual;
+    const stored = policyModels(fitted);
+    const draw = (policy: typeof stored, vetoed?: string[]) =>
+      contextualDraw(thompson, { inputs: {}, context: { seg: 'y' } }, policy, { rng: seededRng(2), vetoed }).weights;
+    const first = draw(stored);
+    expect(draw(stored)).toBe(first);
+    expect(draw(stored, ['b'])).not.toBe(first);
+    expect(draw(policyModels(fitted))).not.toBe(first);
+  });
+
   it('gives the shares of each categorical level as a segment', () => {
     const two = policyModels(fitContextualPolicy(strategy(), ['a', 'b'], stats, 'binary', 0))!;
     expect(segmentWeights(strategy(), two.models, { rng: seededRng(1) })).toEqual({ 'seg=y': { a: expect.closeTo(0.1, 12), b: 0.9 } });
