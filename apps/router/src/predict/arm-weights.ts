@@ -5,18 +5,6 @@ import { policyModels } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 
-/**
- * Bandit weights as the bandit updater computed and stored them (`BanditWeightsStore`),
- * kept in memory so a prediction only samples from memory and every router serves the
- * same policy. New weights are read as soon as the store announces them: a bandit learns
- * only as fast as its weights reach the routers, and a refresh timer would serve them up
- * to REFRESH_INTERVAL_MS late (the regret bench measured 0.3–0.6 s at 1000 ms). Every
- * REFRESH_INTERVAL_MS all bandits are re-read in one round trip anyway, for announcements
- * missed while the subscriber reconnected (`RegistryWatch`: reads one at a time, so a
- * slow full refresh cannot overwrite what a later announcement read). The router computes
- * no weights itself: until the updater has stored some for a bandit, its arms get the
- * same share.
- */
 /** Stored weights with a contextual bandit's models decoded once, not per request. */
 export interface ServedWeights extends StoredWeights {
   models?: ReturnType<typeof policyModels>;
@@ -26,6 +14,19 @@ function decoded(stored: Map<string, StoredWeights>): Map<string, ServedWeights>
   return new Map([...stored].map(([name, weights]) => [name, { ...weights, models: weights.policy === undefined ? undefined : policyModels(weights.policy) }]));
 }
 
+/**
+ * Bandit weights as the bandit updater computed and stored them (`BanditWeightsStore`),
+ * kept in memory so a prediction only samples from memory and every router serves the
+ * same policy. New weights are read as soon as the store announces them: a bandit learns
+ * only as fast as its weights reach the routers, and a refresh timer would serve them up
+ * to REFRESH_INTERVAL_MS late (the regret bench measured 0.3–0.6 s at 1000 ms). Every
+ * REFRESH_INTERVAL_MS all bandits are re-read in one round trip anyway, for announcements
+ * missed while the subscriber reconnected (`RegistryWatch`: reads one at a time, so a
+ * slow full refresh cannot overwrite what a later announcement read). The router computes
+ * no weights from statistics itself (a contextual bandit's shares per context come from
+ * the models the updater stored, `contextualDraw`): until the updater has stored some for
+ * a bandit, its arms get the same share.
+ */
 @Injectable()
 export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmWeights.name);
