@@ -94,6 +94,33 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
     );
   });
 
+  it('applyRidge: a refused batch leaves nothing; an accepted one applied again counts once (hostile increments, counts and models)', async () => {
+    const event = fc.record({
+      values: fc.array(fc.oneof(fc.constantFrom('1', '0.5'), hostileNumber), { minLength: 1, maxLength: 4 }),
+      model: fc.oneof(fc.constant('0badf00d.3'), fc.string({ maxLength: 6 })),
+      declared: fc.oneof(fc.constant(undefined), hostileNumber),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 3 }), fc.constantFrom(0, 1.7e308), async (events, preset) => {
+        const keys = store.ridgeKeys(`ridge-args-${++run}`);
+        await redis.raw.hset(keys[0], 'v1:0badf00d.3:0', String(preset));
+        const args = events.flatMap((e, i) => [String(i + 1), e.model, 'v1', '1', e.declared ?? String(e.values.length), ...e.values]);
+        const before = await snapshot(redis, keys);
+        const first = await attempt(() => scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args));
+        const after = await snapshot(redis, keys);
+        if (!first.ok) {
+          expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRidge: /), after: before });
+          return;
+        }
+        expect(first.reply).toBe('1'.repeat(events.length));
+        for (const value of Object.values(await redis.raw.hgetall(keys[0]))) expect(Number.isFinite(Number(value))).toBe(true);
+        expect(await scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args)).toBe('0'.repeat(events.length));
+        expect(await snapshot(redis, keys)).toEqual(after);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('applyRewards through the store: a reward whose square overflows is refused on every retry, nothing counted (issue #25)', async () => {
     const deployment = `args-store-${++run}`;
     const records = [

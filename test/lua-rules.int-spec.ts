@@ -36,11 +36,22 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
             // The cohort cell (two slots of the version) and the unit its unit sums cluster by.
             slot: fc.integer({ min: 0, max: 1 }),
             unitKey: fc.option(fc.constantFrom('u1', 'u2', 'u:3'), { nil: undefined }),
+            ridge: fc.option(
+              fc.record({
+                model: fc.constantFrom('0badf00d.0', '0badf00d.1'),
+                values: fc.array(
+                  fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+                  { minLength: 1, maxLength: 3 },
+                ),
+              }),
+              { nil: undefined },
+            ),
           })
-          .map(({ slot, unitKey, ...r }) => ({
+          .map(({ slot, unitKey, ridge, ...r }) => ({
             ...r,
             cohort: `${r.role === 'served' ? r.variant : `${r.variant}:shadow`}:@${r.specVersion}:${slot * 600}-${slot * 600 + 600}`,
             ...(unitKey !== undefined && { unitKey }),
+            ...(ridge !== undefined && { ridge }),
           })),
         { maxLength: 5 },
       ),
@@ -64,6 +75,16 @@ function armSetOf(hash: Record<string, string>): ArmSet | undefined {
   if (hash._deleted) return { deleted: true };
   const { _v, _born, ...since } = hash;
   return { version: Number(_v), incarnation: _born, since: Object.fromEntries(Object.entries(since).map(([variant, v]) => [variant, Number(v)])) };
+}
+
+/** The ridge hash (`<variant>:<model>:<i>`) as the reference holds it: `<variant>:<model>` → sums by i. */
+function ridgeSums(hash: Record<string, string>): Record<string, number[]> {
+  const sums: Record<string, number[]> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    const cut = field.lastIndexOf(':');
+    (sums[field.slice(0, cut)] ??= [])[Number(field.slice(cut + 1))] = Number(value);
+  }
+  return sums;
 }
 
 describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
@@ -92,19 +113,23 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
             sut.forget();
           }
         }
-        const [stats, arms, positions, cohorts, unitState] = await Promise.all(
+        const [stats, arms, positions, cohorts, unitState, ridge, ridgeArms, ridgePositions] = await Promise.all(
           [
             store.key(deployment),
             store.armsKey(deployment),
             store.positionsKey(deployment),
             store.cohortKeys(deployment)[0],
             store.unitStateKey(deployment),
+            ...store.ridgeKeys(deployment),
           ].map((key) => redis.raw.hgetall(key)),
         );
-        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions }).toEqual({
+        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions, ridge: ridgeSums(ridge), ridgeArms: armSetOf(ridgeArms), ridgePositions }).toEqual({
           stats: sut.stats,
           arms: sut.arms,
           positions: Object.fromEntries(sut.positions),
+          ridge: { ...sut.ridge },
+          ridgeArms: sut.arms,
+          ridgePositions: Object.fromEntries(sut.ridgePositions),
         });
         expect({ cohorts: parseStats(cohorts), units: parseUnitSums(cohorts) }).toEqual({ cohorts: sut.cohorts, units: sut.cohortUnits });
         const states = Object.fromEntries(Object.entries(unitState).map(([field, text]) => [field, text.split(' ').map(Number)]));

@@ -104,6 +104,15 @@ describe(`${statusView.name} of a bandit`, () => {
     expect(sut).toMatch(/^v2\s+served\s+75\.0%\s+12\.0%/m);
   });
 
+  it("shows a contextual bandit's shares per segment under the table", () => {
+    const segments = { 'segment=retail': { v1: 0.9, v2: 0.1 }, 'segment=business': { v1: 0.1, v2: 0.9 } };
+    const sut = statusView({ ...bandit, split: { v1: 0.5, v2: 0.5 }, weightsAt: 't2', segments }, new Date(0));
+    expect(sut).toMatch(/^SEGMENT\s+v1\s+v2$/m);
+    expect(sut).toMatch(/^segment=retail\s+90\.0%\s+10\.0%$/m);
+    expect(sut).toMatch(/^segment=business\s+10\.0%\s+90\.0%$/m);
+    expect(statusView({ ...bandit, split: { v1: 0.5, v2: 0.5 } }, new Date(0))).not.toContain('SEGMENT');
+  });
+
   it('says "bandit" when no weights are stored yet', () => {
     const sut = statusView({ ...bandit, split: null }, new Date(0));
     expect(sut).toContain('set = bandit (no weights stored yet)');

@@ -55,6 +55,8 @@ export interface DeploymentJson {
   served?: { since: string; shares: Record<string, number>; requests: number } | null;
   /** A bandit's: when the weights `split` holds were computed. */
   weightsAt?: string;
+  /** A contextual bandit's shares per segment (`"<feature>=<level>"` → variant → share), as of `weightsAt`. */
+  segments?: Record<string, Record<string, number>>;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
   guardrails?: JudgementJson & Record<string, unknown>;
   plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
@@ -152,6 +154,15 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
   lines.push(d.served ? `served = ${d.served.requests} requests since ${d.served.since}` : `served = no requests since rev ${d.version}`);
   if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
+  if (d.segments && Object.keys(d.segments).length) {
+    lines.push('', 'set per segment (contextual bandit; SET above: requests whose context cannot be read):');
+    lines.push(
+      table(
+        ['SEGMENT', ...names],
+        Object.entries(d.segments).map(([segment, shares]) => [segment, ...names.map((name) => percent(shares[name]))]),
+      ),
+    );
+  }
   const judged = d.plan ?? d.guardrails;
   if (judged) {
     lines.push('');

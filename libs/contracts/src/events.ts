@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { MaxJsonBytes, Opaque } from './validation';
+import { FiniteNumbers, MaxJsonBytes, Opaque } from './validation';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { DeploymentSpec, DeploymentStatus, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+import { DeploymentSpec, DeploymentStatus, MAX_CONTEXT_DIMENSION, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -122,7 +122,20 @@ export class PredictionEvent extends EventEnvelope {
   @IsInt()
   @Min(1)
   weightsVersion?: number;
+
+  /**
+   * Contextual bandit predictions only: the request's encoded context (`extractContext`:
+   * 1, then each declared feature, categorical ones one-hot), which the variant was drawn
+   * for with `probability`. The updater learns the arm's reward model from it once joined;
+   * absent when the request's context could not be read and the context-free weights chose.
+   */
+  @IsOptional()
+  @FiniteNumbers(1, MAX_CONTEXT_DIMENSION)
+  context?: number[];
 }
+
+/** Largest predict `context` object, as JSON: a few features, not a document. */
+export const MAX_PREDICT_CONTEXT_BYTES = 4096;
 
 /** What producers write to `switchyard.requests` (Kafka ingress). */
 export class PredictRequestMessage {
@@ -140,6 +153,13 @@ export class PredictRequestMessage {
   @IsString()
   @MaxLength(256)
   unitKey?: string;
+
+  /** What a contextual bandit may read features from besides the inputs, as in the HTTP predict body. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  @MaxJsonBytes(MAX_PREDICT_CONTEXT_BYTES)
+  context?: Record<string, unknown>;
 }
 
 export interface PredictResponse {

@@ -70,6 +70,10 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * unit's rewards so far (`<arm>:@<splitKey>\n<unitKey>` → `<n> <S>`), which the next
  * reward's increments depend on. The controller deletes the cells it can no longer judge,
  * and the unit states of split keys it left (`pruneCohorts`).
+ *
+ * A contextual bandit's ridge sums (`ridgeIncrement`, fields `<variant>:<model>:<i>`) are a
+ * third ledger on the same terms (`lua/apply-ridge.lua`): `{<deployment>}:ridge`,
+ * `:ridge-arms`, `:ridge-positions`, reconciled with the others (their reconcile also drops removed arms' unit states, idempotently).
  */
 @Injectable()
 export class ArmStatsStore {
@@ -99,12 +103,18 @@ export class ArmStatsStore {
     return this.client.deploymentKey(deployment, 'cohort-units');
   }
 
-  /** Both ledgers' keys, each with the unit state (which only the cohort ledger writes to). */
+  /** The ridge ledger's keys: contextual arms' sums, its arm set, its positions. */
+  ridgeKeys(deployment: string): [stats: string, arms: string, positions: string] {
+    return ['ridge', 'ridge-arms', 'ridge-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
+  }
+
+  /** Every ledger's keys (totals, cohorts, ridge), each with the unit state (which only the cohort ledger writes to). */
   private ledgers(deployment: string): [stats: string, arms: string, positions: string, unitState: string][] {
     const unitState = this.unitStateKey(deployment);
     return [
       [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), unitState],
       [...this.cohortKeys(deployment), unitState],
+      [...this.ridgeKeys(deployment), unitState],
     ];
   }
 
@@ -142,7 +152,11 @@ export class ArmStatsStore {
       const rest = [r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
       // The unit: '' keeps no unit sums (the totals), '-' a unit of its own, '+' and its key.
       const unit = r.unitKey === undefined ? '-' : `+${r.unitKey}`;
-      return { totals: [r.offset, statsArm(r.variant, r.role), ...rest, ''], cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest, unit] };
+      return {
+        totals: [r.offset, statsArm(r.variant, r.role), ...rest, ''],
+        cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest, unit],
+        ridge: r.ridge === undefined ? [] : [r.offset, r.ridge.model, r.variant, r.specVersion, r.ridge.values.length, ...r.ridge.values.map(String)],
+      };
     });
     const outcomes: RewardOutcome[] = [];
     const chunks = chunksByDeployment(records, APPLY_CHUNK);
@@ -158,6 +172,8 @@ export class ArmStatsStore {
           }
           const cohort = chunk.flatMap((i) => events[i].cohort);
           if (cohort.length) await this.client.redis.applyRewards(...cohorts, partition, 1, ...cohort);
+          const ridged = chunk.flatMap((i) => events[i].ridge);
+          if (ridged.length) await this.client.redis.applyRidge(...this.ridgeKeys(deployment), partition, ...ridged);
           chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
         }
       }),
@@ -179,9 +195,9 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    const [totals, cohorts] = this.ledgers(deployment);
+    const [totals, ...others] = this.ledgers(deployment);
     const removed = Number(await this.client.redis.reconcileArms(...totals, version, tombstoneTtlSeconds, incarnation, ...pairs));
-    await this.client.redis.reconcileArms(...cohorts, version, tombstoneTtlSeconds, incarnation, ...pairs);
+    for (const keys of others) await this.client.redis.reconcileArms(...keys, version, tombstoneTtlSeconds, incarnation, ...pairs);
     return removed;
   }
 
@@ -230,6 +246,19 @@ export class ArmStatsStore {
         cursor = next;
       } while (cursor !== '0');
     }
+  }
+
+  /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
+  async readRidge(deployment: string): Promise<Record<string, string>> {
+    return this.client.redis.hgetall(this.ridgeKeys(deployment)[0]);
+  }
+
+  /**
+   * Drops ridge fields that no longer count (`RidgeRead.stale`: other features, eras too
+   * old to weigh): outside the once-per-event path, which is harmless since nothing reads them.
+   */
+  async dropRidge(deployment: string, fields: string[]): Promise<void> {
+    if (fields.length) await this.client.redis.hdel(this.ridgeKeys(deployment)[0], ...fields);
   }
 
   /** Sets these arms' statistics as given, outside the updater's once-per-event path: for tests and tools that seed a state. */

@@ -12,6 +12,7 @@ export interface StoreScripts {
   /** Key count given per call: the keys a deletion removes are the registry's business. */
   writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
   applyRewards(stats: string, arms: string, positions: string, unitState: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRidge(stats: string, arms: string, positions: string, partition: number, ...events: Arg[]): Promise<string>;
   reconcileArms(
     stats: string,
     arms: string,
@@ -30,7 +31,7 @@ export interface StoreScripts {
   releaseLock(key: string, owner: string): Promise<number>;
   addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
   replaceReport(key: string, units: string, reportPairs: number, ...fieldValues: Arg[]): Reply;
-  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string, policy?: string, segments?: string): Promise<number>;
   takeLease(key: string, owner: string, ms: number): Promise<number>;
   clearOutbox(key: string, eventId: string): Promise<number>;
 }
@@ -42,7 +43,8 @@ export interface StoreScripts {
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
-  applyRewards: { files: ['apply-rewards'], numberOfKeys: 4 },
+  applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 4 },
+  applyRidge: { files: ['arm-life', 'apply-ridge'], numberOfKeys: 3 },
   reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
   joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
   joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },

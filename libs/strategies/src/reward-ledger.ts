@@ -2,6 +2,7 @@ import type { Role } from '@switchyard/contracts';
 import { addReward, ArmStats, emptyStats } from './arm-stats';
 import { addToUnitSums, emptyUnitSums, type UnitSums } from './cluster';
 import { statsArm } from './reward-stats';
+import type { RidgeIncrement } from './contextual-policy';
 
 /** One joined reward as the statistics take it in, from one partition of the joined topic. */
 export interface LedgerReward {
@@ -18,6 +19,8 @@ export interface LedgerReward {
   cohort?: string;
   /** The unit its prediction was served to (`unitKey`); absent, a unit of its own. Only the cohort statistics keep unit sums. */
   unitKey?: string;
+  /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
+  ridge?: RidgeIncrement;
 }
 
 /**
@@ -72,9 +75,16 @@ export class RewardLedger {
   cohortUnits: Record<string, UnitSums> = Object.create(null);
   /** `<arm>:@<splitKey>` and unit key → that unit's rewards so far: what the next reward's increments depend on. */
   unitState = new Map<string, { count: number; sum: number }>();
+  /**
+   * `<variant>:<model>` → the sums of its ridge increments: a third ledger with positions
+   * of its own (`ridgePositions`), which takes in the rewards that carry one after the
+   * totals took the batch in, so after a crash between the two it catches up.
+   */
+  ridge: Record<string, number[]> = Object.create(null);
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
+  readonly ridgePositions = new Map<number, string>();
 
   /**
    * Takes in a batch from one partition, in offset order: redeliveries are skipped, stale
@@ -100,7 +110,22 @@ export class RewardLedger {
       return 'applied';
     });
     if (position !== undefined) this.positions.set(partition, position);
+    this.applyRidge(partition, rewards);
     return outcomes;
+  }
+
+  private applyRidge(partition: number, rewards: readonly LedgerReward[]): void {
+    let position = this.ridgePositions.get(partition);
+    for (const r of rewards) {
+      if (!r.ridge || isRedelivery(position, r.offset)) continue;
+      position = r.offset;
+      if (!rewardCounts(this.arms, r.variant, r.specVersion)) continue;
+      const field = `${r.variant}:${r.ridge.model}`;
+      const sums = [...(this.ridge[field] ?? [])];
+      r.ridge.values.forEach((v, i) => (sums[i] = (sums[i] ?? 0) + v));
+      this.ridge[field] = sums;
+    }
+    if (position !== undefined) this.ridgePositions.set(partition, position);
   }
 
   /**
@@ -137,7 +162,7 @@ export class RewardLedger {
       const variant = field.split(':')[0];
       return reset.has(variant) || (recorded === 0 && !keep.has(variant));
     };
-    for (const stats of [this.stats, this.cohorts, this.cohortUnits]) for (const arm of Object.keys(stats)) if (goes(arm)) delete stats[arm];
+    for (const stats of [this.stats, this.cohorts, this.cohortUnits, this.ridge]) for (const arm of Object.keys(stats)) if (goes(arm)) delete stats[arm];
     for (const field of [...this.unitState.keys()]) if (goes(field)) this.unitState.delete(field);
     this.arms = { version, incarnation, since };
     return removed;
@@ -154,6 +179,7 @@ export class RewardLedger {
     this.cohorts = Object.create(null);
     this.cohortUnits = Object.create(null);
     this.unitState = new Map();
+    this.ridge = Object.create(null);
     this.arms = undefined;
   }
 }

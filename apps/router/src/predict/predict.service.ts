@@ -14,7 +14,7 @@ import {
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
-import { Selection, selectVariant } from '@switchyard/strategies';
+import { contextualDraw, Selection, selectVariant } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
@@ -25,6 +25,8 @@ import { RequestIds } from './request-ids';
 
 export interface PredictCommand {
   inputs: unknown;
+  /** What a contextual bandit may read features from besides the inputs; never sent to the model. */
+  context?: Record<string, unknown>;
   unitKey?: string;
   requestId?: string;
   extras?: InferExtras;
@@ -81,7 +83,9 @@ export class PredictService {
     if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId, command);
     const unitKey = command.unitKey ?? requestId;
     const stored = this.weights.get(spec);
-    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
+    // A contextual bandit draws with the shares its models give this request's context.
+    const drawn = contextualDraw(spec.strategy, command, stored?.models, { rng: Math.random, vetoed: spec.status?.vetoed });
+    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: drawn.weights ?? stored?.weights });
 
     // Claimed while the model answers, so the uniqueness check adds no wait of its own.
     const claimed = command.requestId === undefined || command.repeatsAllowed ? true : this.requestIds.claim(spec.name, requestId);
@@ -91,7 +95,7 @@ export class PredictService {
     // no arm's report counts it (a canary fed bad inputs must not be rolled back for them).
     const clientError = !served.answer && served.error!.kind === 'rejected';
     if (this.publishMode !== 'off' && !clientError) {
-      const recorded = this.record(spec, served, choice, requestId, command, stored?.version);
+      const recorded = this.record(spec, served, choice, requestId, command, stored?.version, drawn.x);
       if (this.publishMode === 'durable') {
         try {
           await recorded;
@@ -177,7 +181,15 @@ export class PredictService {
   }
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
-  private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand, weightsVersion?: number): Promise<void> {
+  private record(
+    spec: DeploymentSpec,
+    served: Served,
+    choice: Selection,
+    requestId: string,
+    command: PredictCommand,
+    weightsVersion?: number,
+    context?: number[],
+  ): Promise<void> {
     // `probability` is always that of the strategy's choice, even when another variant
     // answered for it (`fallbackFrom` then names the choice): the served variant's own
     // chance of answering depends on the other arms' failure rates, which nobody knows.
@@ -200,6 +212,7 @@ export class PredictService {
       unitKey: command.unitKey,
       weightsVersion,
       step: spec.status?.step,
+      context,
     });
     const published = this.publish(this.kafka.topics.predictions, requestId, event);
     const { binary, ...extras } = command.extras ?? {};

@@ -4,7 +4,7 @@
 -- step as the increments, so a crash can never leave one without the other. Events of a
 -- partition come in offset order, so the position is all that needs remembering.
 -- The rules, and their TypeScript reference: RewardLedger in libs/strategies
--- (isRedelivery: the dedup rule; rewardCounts: the arm-life rule).
+-- (isRedelivery: the dedup rule; rewardCounts: the arm-life rule, arm-life.lua).
 --
 -- KEYS: stats hash, arms hash, positions hash of one deployment, and the per-unit state of
 -- its unit sums (a hash: `<arm field base>\n<unit key>` -> `<n> <S>`, the unit's rewards so
@@ -60,19 +60,8 @@ for i = 3, #ARGV, EVENT do
     out[#out + 1] = '0'
   else
     last, lastText = offset, ARGV[i]
-    local counts = true
-    if recorded[2] then
-      counts = false
-    else
-      local since = redis.call('HGET', arms, ARGV[i + 2])
-      if since and not tonumber(since) then return refuse('applyRewards: stored start of arm ' .. ARGV[i + 2] .. ' is not a number') end
-      local version = tonumber(ARGV[i + 3])
-      if since then
-        counts = version >= tonumber(since)
-      elseif recorded[1] then
-        counts = version > tonumber(recorded[1])
-      end
-    end
+    local counts, refusal = armCounts('applyRewards', arms, recorded, ARGV[i + 2], tonumber(ARGV[i + 3]))
+    if refusal then return refusal end
     if counts then
       local base = ARGV[i + 1]
       adds[base .. ':count'] = (adds[base .. ':count'] or 0) + 1
