@@ -6,9 +6,9 @@ import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { SpecLog } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { armCounts, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, splitKey, withDecision } from '@switchyard/strategies';
+import { armCounts, reconcileRollout, RolloutDecision, RolloutState, splitKey, withDecision } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
-import { rolloutMetrics } from './rollout.metrics';
+import { forgetJudgement, rolloutMetrics, showJudgement, shownDeployments } from './rollout.metrics';
 
 export type PassOutcome = 'skipped' | 'judged' | 'decided' | 'conflict';
 
@@ -55,9 +55,13 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
   async passAll(): Promise<void> {
     let owned = 0;
-    for (const spec of await this.registry.list()) {
+    const specs = await this.registry.list();
+    const listed = new Set(specs.map((spec) => spec.name));
+    for (const deployment of shownDeployments()) if (!listed.has(deployment)) forgetJudgement(deployment);
+    for (const spec of specs) {
       try {
         if ((await this.reconcile(spec)) !== 'skipped') owned++;
+        else forgetJudgement(spec.name);
       } catch (error) {
         rolloutMetrics.passErrors.inc({ deployment: spec.name });
         this.logger.warn({ deployment: spec.name, error: (error as Error).message }, 'could not judge deployment; will retry');
@@ -76,8 +80,8 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
     const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
     const step = reconcileRollout(spec, state, { arms: armCounts(counters, splitKey(spec.version, spec.status?.step)), cohorts }, new Date());
+    showJudgement(spec, step);
     if (!step) return 'judged';
-    for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {
       if (JSON.stringify(step.state) !== JSON.stringify(state)) await this.states.save(spec.name, step.state);
       return 'judged';
