@@ -92,7 +92,7 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     // Each router's /metrics shows the weights it serves, as stored: Prometheus reads them where they are applied.
     for (const router of routers) {
       const metrics = String((await http('GET', `${router.url}/metrics`)).body);
-      const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels},service="router"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
       expect(gauge('switchyard_router_bandit_weight', 'deployment="churn",variant="v1"')).toBeCloseTo(weights.v1, 9);
       expect(gauge('switchyard_router_bandit_weight', 'deployment="churn",variant="v2"')).toBeCloseTo(weights.v2, 9);
       expect(gauge('switchyard_router_bandit_weights_version', 'deployment="churn"')).toBe(weightsVersion);

@@ -115,7 +115,9 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     for (const controller of controllers) {
       const text = String((await http('GET', `${controller.url}/metrics`)).body);
       for (const [, name, labels, value] of text.matchAll(/^(switchyard_rollout_[a-z_]+)\{([^}]*)\} (\S+)$/gm)) {
-        if (!name.endsWith('_total') && labels.includes(`deployment="${deployment}"`)) series.set(`${name}{${labels}}`, Number(value));
+        // Without the `service` label every series of the process carries.
+        const own = labels.replace(/,?service="[^"]*"/, '');
+        if (!name.endsWith('_total') && own.includes(`deployment="${deployment}"`)) series.set(`${name}{${own}}`, Number(value));
       }
     }
     return series;
