@@ -1,6 +1,5 @@
 import { applyDecorators, INestApplication } from '@nestjs/common';
 import { ApiResponse, DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ValidationTypes } from 'class-validator';
 import * as contracts from '@switchyard/contracts';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
@@ -9,6 +8,20 @@ import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 // (@Type), so `DeploymentSpecInput.variants` becomes an array of `VariantSpec` refs.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const transformerMetadata = (require('class-transformer/cjs/storage') as { defaultMetadataStorage: MetadataStorage }).defaultMetadataStorage;
+
+/**
+ * The registry as the converter should read it: an `@Opaque()` field (predict's `inputs`, a
+ * label) is excluded from class-transformer's conversion only (`toClassOnly`: it is kept
+ * as sent), not from the body, so it is documented, as any JSON value.
+ */
+const documentedMetadata: MetadataStorage = Object.create(transformerMetadata, {
+  findExcludeMetadata: {
+    value: (target: object, key: string) => {
+      const exclude = transformerMetadata.findExcludeMetadata(target as never, key);
+      return exclude?.options?.toClassOnly ? undefined : exclude;
+    },
+  },
+});
 
 /** Names of the contract classes the API documents: what `libs/contracts` exports, nothing else that class-validator knows (env classes, say). */
 const CONTRACT_CLASSES = new Set(
@@ -23,10 +36,8 @@ const CONTRACT_CLASSES = new Set(
  */
 export function contractSchemas(): Record<string, object> {
   const all = validationMetadatasToSchemas({
-    classTransformerMetadataStorage: transformerMetadata,
+    classTransformerMetadataStorage: documentedMetadata,
     refPointerPrefix: '#/components/schemas/',
-    // An `@Opaque()` field (predict's `inputs`, a label) is any JSON value: documented, not described.
-    additionalConverters: { [ValidationTypes.WHITELIST]: {} },
   });
   const schemas = Object.fromEntries(Object.entries(all).filter(([name]) => CONTRACT_CLASSES.has(name)));
   // The converter reads @Type's class, not its discriminator: a strategy and an evaluation's policy are one class per `type`.
@@ -39,6 +50,16 @@ export function contractSchemas(): Record<string, object> {
       discriminator: { propertyName: 'type' },
     };
   }
+  // An opaque field typed `unknown` is inferred as a class named Object: it is any JSON value.
+  for (const schema of Object.values(schemas) as { properties?: Record<string, { $ref?: string }> }[]) {
+    for (const [field, property] of Object.entries(schema.properties ?? {})) {
+      if (property.$ref === '#/components/schemas/Object') schema.properties![field] = { description: 'any JSON value' } as never;
+    }
+  }
+  (schemas.PredictBody as { properties: Record<string, object> }).properties.inputs = {
+    not: { type: 'null' },
+    description: "the model's inputs: OIP input tensors ([{name, shape, datatype, data}]) for a v2 variant, any JSON for a json one",
+  };
   return schemas;
 }
 
