@@ -23,6 +23,7 @@ import {
   DeploymentHealth,
   deploymentHealth,
   deploymentView,
+  feedbackOutcomes,
   putOutcome,
   SpecBody,
   SpecOutcome,
@@ -206,13 +207,14 @@ export class DeploymentsService {
   /** The spec as `GET /v1/deployments/{name}` shows it (`deploymentView`). */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards, rollout, weights] = await Promise.all([
+    const [counters, rewards, rollout, weights, feedback] = await Promise.all([
       this.reports.read(name),
       this.rewards.read(name),
       this.rollouts.read(name),
       this.weights.readMany([name]),
+      this.reports.readFeedbackOutcomes(name),
     ]);
-    return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) });
+    return { ...deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) }), feedback: feedbackOutcomes(feedback) };
   }
 
   /** Every spec, each with its `health` (`deploymentHealth`), as `switchyard list` shows it. */
