@@ -8,7 +8,8 @@ import { RouterEnv } from '../router.env';
 /** The weights this process's routers serve: read at each scrape. */
 const serving = new Set<ArmWeights>();
 
-const weightMetrics = {
+/** Registered on creation; read at each scrape from the routers of this process. */
+export const banditWeightMetrics = {
   weight: new Gauge({
     name: 'switchyard_router_bandit_weight',
     help: "Share of a bandit deployment's requests each variant is sampled with now: the weights the bandit updater stored, as this router serves them (absent until the first are stored: arms are then uniform)",
