@@ -98,7 +98,8 @@ describe('OpenAPI document: real requests and answers validate against it', () =
     expect((await call('PUT', PUT, { name: 'documented' }, JSON.stringify(spec()), { headers: { 'content-type': 'text/plain' } })).status).toBe(415);
 
     expect((await call('GET', '/v1/deployments', {})).body.deployments.map((d: { name: string }) => d.name)).toContain('documented');
-    expect((await call('GET', '/v1/deployments/{name}', { name: 'documented' })).status).toBe(200);
+    // Feedback that gave no reward, shown in status: none yet.
+    expect((await call('GET', '/v1/deployments/{name}', { name: 'documented' })).body.feedback).toEqual({ unmatched: 0, unjoinable: {} });
     expect((await call('GET', '/v1/deployments/{name}', { name: 'missing' })).status).toBe(404);
     expect((await call('GET', '/v1/deployments/{name}', { name: 'Not A Name' })).status).toBe(400);
     expect((await call('GET', '/v1/deployments/{name}/spec', { name: 'documented' })).status).toBe(200);
