@@ -70,7 +70,8 @@ describe('Open Inference Protocol conformance: router and demo model server agai
     expect((answer.body as { error: string }).error).toMatch(message);
   };
   const strictVariant = (name: string, model: string, extra: object = {}) => ({ name, url: strict.url, model, timeoutMs: 2000, ...extra });
-  const put = async (name: string, spec: object) => expect((await http('PUT', `${router.url}/v1/deployments/${name}`, spec)).status).toBe(200);
+  const put = async (name: string, spec: object, query = '') =>
+    expect((await http('PUT', `${router.url}/v1/deployments/${name}${query}`, spec)).status).toBe(200);
   const int64 = (data: unknown[]) => [{ name: 'INPUT0', shape: [data.length], datatype: 'INT64', data }];
 
   beforeAll(async () => {
@@ -92,7 +93,12 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       variants: [{ name: 'j1', url: `${modelServer.url}/json/churn-v2`, protocol: 'json' }],
       strategy: { type: 'single', variant: 'j1' },
     });
-    await put('down', { variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', timeoutMs: 300 }], strategy: { type: 'single', variant: 'v1' } });
+    // Down on purpose: force skips the readiness probe that would refuse it.
+    await put(
+      'down',
+      { variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', timeoutMs: 300 }], strategy: { type: 'single', variant: 'v1' } },
+      '?force=true',
+    );
   });
 
   afterAll(async () => {
@@ -139,6 +145,25 @@ describe('Open Inference Protocol conformance: router and demo model server agai
         expect(validators.problems('ready_model_response', ready.body)).toEqual([]);
       }
       expectError(await call('GET', '/v2/models/down/ready'), 503, 'model "down" is not ready: variant v1');
+    });
+
+    it('refuses (422) a spec whose variant names a model or version the strict server does not have; force applies it', async () => {
+      const spec = (model: string, modelVersion?: string) => ({
+        variants: [strictVariant('v1', 'echo-int64'), strictVariant('v2', model, modelVersion === undefined ? {} : { modelVersion })],
+        strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
+      });
+      const refused = await http('PUT', `${router.url}/v1/deployments/typo`, spec('echo-int6'));
+      expect([refused.status, refused.body.problems]).toEqual([422, ['variant "v2" (model "echo-int6"): its model server has no model "echo-int6"']]);
+      const version = await http('PUT', `${router.url}/v1/deployments/typo?dryRun=true`, spec('echo-int64', '9'));
+      expect([version.status, version.body.problems]).toEqual([
+        422,
+        ['variant "v2" (model "echo-int64"): its model server has no model "echo-int64" version "9"'],
+      ]);
+      expect((await http('PUT', `${router.url}/v1/deployments/typo?dryRun=true`, spec('echo-int64', '2'))).body).toMatchObject({
+        dryRun: true,
+        result: 'written',
+      });
+      expect((await http('PUT', `${router.url}/v1/deployments/typo?force=true`, spec('echo-int6'))).status).toBe(200);
     });
 
     it('answers 404 {error} for an unknown model, version or route, a legal OIP name included', async () => {

@@ -68,6 +68,21 @@ describe(statusView.name, () => {
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
   });
 
+  it('shows feedback that never joined or gave no reward, and warns of labels that can never equal the output', () => {
+    expect(statusView({ ...canary, feedback: { unmatched: 0, unjoinable: {} } })).not.toContain('feedback');
+    const sut = statusView({
+      ...canary,
+      feedback: {
+        unmatched: 7,
+        unjoinable: { unscorable: 2 },
+        labelMismatch: { count: 40, last: 'a label of text can never equal the output (…), a number (label "yes")' },
+      },
+    });
+    expect(sut).toContain('feedback never joined: 7 (no prediction of this deployment with its request id within the join window)');
+    expect(sut).toContain('feedback that met its prediction but gave no reward: unscorable 2');
+    expect(sut).toContain('warning: 40 labels can never equal the output and scored 0: a label of text can never equal the output (…), a number (label "yes")');
+  });
+
   it("shows a plan's step i/n and kind, and the split of the step it serves", () => {
     const sut = statusView({
       ...canary,

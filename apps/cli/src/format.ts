@@ -3,6 +3,7 @@
  * Types are the JSON shapes of `GET /v1/deployments/{name}` (docs/api.md, "HTTP API (router)").
  */
 import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
+import type { FeedbackOutcomes } from '@switchyard/strategies';
 
 /** A strategy as the router answers it: the contract's, unvalidated here (the router validated it). */
 export type StrategyJson = StrategySpec;
@@ -60,6 +61,8 @@ export interface DeploymentJson {
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
   guardrails?: JudgementJson & Record<string, unknown>;
   plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
+  /** Feedback that gave no reward, and labels that can never equal the output. */
+  feedback?: FeedbackOutcomes;
 }
 
 /** Left-aligned columns separated by two spaces; `undefined` cells print as "-". */
@@ -175,9 +178,22 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     if (judged.labels?.units) lines.push(`distinct units: ${perArm(judged.labels.units)}`);
     lines.push(`last decision: ${describeDecision(judged.lastDecision) ?? 'none'}`);
   }
+  const feedback = feedbackLines(d.feedback);
+  if (feedback.length) lines.push('', ...feedback);
   lines.push('');
   lines.push(`as of ${now.toISOString()}`);
   return lines.join('\n');
+}
+
+/** Feedback that gave no reward, and labels of a kind the output can never equal: what would otherwise pass silently. */
+function feedbackLines(f: FeedbackOutcomes | undefined): string[] {
+  if (!f) return [];
+  const lines: string[] = [];
+  const unjoinable = Object.entries(f.unjoinable).filter(([, n]) => n > 0);
+  if (f.unmatched > 0) lines.push(`feedback never joined: ${f.unmatched} (no prediction of this deployment with its request id within the join window)`);
+  if (unjoinable.length) lines.push(`feedback that met its prediction but gave no reward: ${unjoinable.map(([cause, n]) => `${cause} ${n}`).join(', ')}`);
+  if (f.labelMismatch) lines.push(`warning: ${f.labelMismatch.count} labels can never equal the output and scored 0: ${f.labelMismatch.last}`);
+  return lines;
 }
 
 export interface EvaluationJson {

@@ -94,6 +94,14 @@ export class RouterEnv extends BaseEnv {
   @Max(30 * 24 * 3600)
   REQUEST_ID_WINDOW_SECONDS: number = 3600;
 
+  @Env(
+    "How long (ms) a PUT waits for each variant's model to say it is ready (OIP GET /v2/models/{model}/ready; a json variant's server to answer) before refusing the spec with 422; ?force=true skips the check",
+  )
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  MODEL_PROBE_TIMEOUT_MS: number = 2000;
+
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])
   KAFKA_INGRESS = 'true';

@@ -113,25 +113,45 @@ export class ModelClient implements OnApplicationShutdown {
 
   /** Whether a v2 variant's model answers 200 on its readiness route; a json variant has none and counts as ready. */
   async ready(variant: StoredVariant): Promise<boolean> {
-    if (variant.protocol === 'json') return true;
+    return variant.protocol === 'json' || (await this.unready(variant)) === undefined;
+  }
+
+  /**
+   * Why `variant` cannot serve now, or undefined when it can: a v2 model answers 200 on its
+   * readiness route (`GET /v2/models/{model}[/versions/{v}]/ready`); a json variant has none,
+   * so its server answering at all, with any status, at its URL is what can be checked.
+   * Waits `timeoutMs` at most (the variant's own by default).
+   */
+  async unready(variant: StoredVariant, timeoutMs = variant.timeoutMs): Promise<string | undefined> {
+    const bounded = { ...variant, timeoutMs };
     try {
-      if (variant.protocol === 'grpc') return await this.grpc.modelReady(variant);
-      await this.get(variant, '/ready');
-      return true;
-    } catch {
-      return false;
+      if (variant.protocol === 'grpc') return (await this.grpc.modelReady(bounded)) ? undefined : 'its model is not ready (ModelReady answered false)';
+      if (variant.protocol === 'json') await this.request(bounded, new URL(variant.url).pathname);
+      else await this.get(bounded, '/ready');
+      return undefined;
+    } catch (error) {
+      const failure = classify(error, bounded);
+      if (failure.status === 404)
+        return `its model server has no model "${variant.model}"${variant.modelVersion === undefined ? '' : ` version "${variant.modelVersion}"`}`;
+      return failure.status === undefined ? failure.message : `its model is not ready (the model server answered ${failure.status})`;
     }
   }
 
   private async get(variant: StoredVariant, route: Exclude<ModelRoute, '/infer'>): Promise<unknown> {
     if (variant.protocol === 'json') throw new ModelError('bad-response', 'a json-protocol variant has no model metadata');
+    const { statusCode, text } = await this.request(variant, modelPath(variant, route));
+    return parseAnswer(statusCode, text);
+  }
+
+  /** A GET of `path` on the variant's server within its timeoutMs: the status and the text, whatever the status. */
+  private async request(variant: StoredVariant, path: string): Promise<{ statusCode: number; text: string }> {
     const url = new URL(variant.url);
     const deadline = new EventEmitter();
     const timer = setTimeout(() => deadline.emit('abort'), variant.timeoutMs);
     try {
-      const response = await this.pool(url.origin).request({ method: 'GET', path: modelPath(variant, route), signal: deadline });
+      const response = await this.pool(url.origin).request({ method: 'GET', path, signal: deadline });
       const bytes = await boundedBytes(response.body, response.headers['content-length']);
-      return parseAnswer(response.statusCode, bytes.toString('utf8'));
+      return { statusCode: response.statusCode, text: bytes.toString('utf8') };
     } catch (error) {
       throw classify(error, variant);
     } finally {

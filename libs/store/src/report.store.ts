@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_UNIT_COUNTING, type ReportedBatch, type UnitMemory } from '@switchyard/strategies';
+import { DEFAULT_UNIT_COUNTING, FEEDBACK_OUTCOME_FIELDS, type ReportedBatch, type UnitMemory } from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** Position fields start with `@`, which no counter field (`<variant>:<role>:…`) does. */
@@ -8,6 +8,19 @@ const POSITION = '@';
 /** One deployment's share of a Kafka batch of predictions. */
 export interface ReportBatch extends ReportedBatch {
   deployment: string;
+}
+
+/** What one batch or sweep adds to a deployment's feedback outcomes. */
+export interface FeedbackOutcomeCounts {
+  counts: Map<string, number>;
+  lastMismatch?: string;
+}
+
+/** Adds one to `field` of `deployment`'s counts in `outcomes` (and records `mismatch` as its last). */
+export function countFeedbackOutcome(outcomes: Map<string, FeedbackOutcomeCounts>, deployment: string, field: string, mismatch?: string): void {
+  const entry = outcomes.get(deployment) ?? outcomes.set(deployment, { counts: new Map() }).get(deployment)!;
+  entry.counts.set(field, (entry.counts.get(field) ?? 0) + 1);
+  if (mismatch !== undefined) entry.lastMismatch = mismatch;
 }
 
 /**
@@ -64,6 +77,28 @@ export class ReportStore {
           maxUnitsPerKey,
           ...counted,
         );
+      }),
+    );
+  }
+
+  /** The hash of the deployment's feedback that gave no reward (`FEEDBACK_OUTCOME_FIELDS`); not rebuilt with the report. */
+  feedbackKey(deployment: string): string {
+    return this.client.deploymentKey(deployment, 'feedback');
+  }
+
+  async readFeedbackOutcomes(deployment: string): Promise<Record<string, string>> {
+    return this.client.redis.hgetall(this.feedbackKey(deployment));
+  }
+
+  /** Adds `counts` (field → n) to deployments' feedback outcomes, each with the last label mismatch seen (the calls pipelined by the connection). */
+  async addFeedbackOutcomes(outcomes: Map<string, FeedbackOutcomeCounts>): Promise<void> {
+    await Promise.all(
+      [...outcomes].flatMap(([deployment, { counts, lastMismatch }]) => {
+        const key = this.feedbackKey(deployment);
+        return [
+          ...[...counts].map(([field, n]) => this.client.redis.hincrby(key, field, n)),
+          ...(lastMismatch === undefined ? [] : [this.client.redis.hset(key, FEEDBACK_OUTCOME_FIELDS.lastMismatch, lastMismatch)]),
+        ];
       }),
     );
   }

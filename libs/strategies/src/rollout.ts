@@ -11,7 +11,7 @@ import {
   type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
-import { emptyStats, mean } from './arm-stats';
+import { type ArmStats, emptyStats, mean } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
 import { currentStep, stepStrategy } from './plan';
@@ -139,6 +139,8 @@ export function withDecision(state: RolloutState, decision: DecisionSummary): Ro
 export interface RolloutStep {
   state: RolloutState;
   decision?: RolloutDecision;
+  /** Each arm's judged reward statistics (`v2:shadow` for a shadow): what its gauges show. */
+  judged?: Record<string, ArmStats>;
 }
 
 /**
@@ -297,6 +299,18 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
       ...(judged?.judgedUnits && { rewardUnits: judged.judgedUnits }),
     };
   };
+  const judged = Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats.judged]));
+  return { ...judgeStrategy(spec, strategy, guardrails, state, counted, now), judged };
+}
+
+function judgeStrategy(
+  spec: DeploymentSpec,
+  strategy: Exclude<StrategySpec, { type: 'single' }>,
+  guardrails: Judged,
+  state: RolloutState,
+  counted: Counted,
+  now: Date,
+): RolloutStep {
   if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   switch (strategy.type) {

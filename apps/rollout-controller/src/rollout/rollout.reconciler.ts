@@ -11,7 +11,6 @@ import {
   type CohortCell,
   type CohortSelection,
   reconcileRollout,
-  ROLLOUT_STATUSES,
   RolloutDecision,
   RolloutState,
   splitKey,
@@ -20,7 +19,7 @@ import {
   withDecision,
 } from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
-import { rolloutMetrics } from './rollout.metrics';
+import { forgetJudgement, rolloutMetrics, showJudgement, shownDeployments } from './rollout.metrics';
 
 export type PassOutcome = 'skipped' | 'judged' | 'decided' | 'conflict';
 
@@ -72,9 +71,13 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
   async passAll(): Promise<void> {
     let owned = 0;
-    for (const spec of await this.registry.list()) {
+    const specs = await this.registry.list();
+    const listed = new Set(specs.map((spec) => spec.name));
+    for (const deployment of shownDeployments()) if (!listed.has(deployment)) forgetJudgement(deployment);
+    for (const spec of specs) {
       try {
         if ((await this.reconcile(spec)) !== 'skipped') owned++;
+        else forgetJudgement(spec.name);
       } catch (error) {
         rolloutMetrics.passErrors.inc({ deployment: spec.name });
         this.logger.warn({ deployment: spec.name, error: (error as Error).message }, 'could not judge deployment; will retry');
@@ -102,9 +105,9 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
     const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
     const step = reconcileRollout(spec, state, { arms: armCounts(counters, current), cohorts }, new Date());
+    showJudgement(spec, step);
     await this.prune(spec.name, current, counters, cohorts, step?.state.cohort ?? { keys: [current] });
     if (!step) return 'judged';
-    for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {
       if (JSON.stringify(step.state) !== JSON.stringify(state)) await this.states.save(spec.name, step.state);
       return 'judged';

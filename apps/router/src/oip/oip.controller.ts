@@ -1,7 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BINARY_HEADER, binaryBody, oipStringify } from '@switchyard/contracts';
 import type { FastifyReply } from 'fastify';
+import { ApiOipErrors } from '../openapi/openapi';
 import { HopGuard } from '../predict/hop.guard';
 import { OipAnswer, OipService, SERVER_METADATA } from './oip.service';
 
@@ -41,24 +42,32 @@ export class OipController {
 
   @Get('models/:name')
   @ApiOperation({ summary: "a deployment's model metadata: its variants as versions, the tensors of the variant serving most traffic" })
+  @ApiOkResponse({ description: 'an OIP metadata or readiness response' })
+  @ApiOipErrors(400, 404)
   metadata(@Param('name') name: string) {
     return this.oip.metadata(name);
   }
 
   @Get('models/:name/ready')
   @ApiOperation({ summary: 'ready when every serving variant is' })
+  @ApiOkResponse({ description: 'an OIP metadata or readiness response' })
+  @ApiOipErrors(400, 404)
   modelReady(@Param('name') name: string) {
     return this.oip.ready(name);
   }
 
   @Get('models/:name/versions/:version')
   @ApiOperation({ summary: "one variant's model metadata" })
+  @ApiOkResponse({ description: 'an OIP metadata or readiness response' })
+  @ApiOipErrors(400, 404)
   versionMetadata(@Param('name') name: string, @Param('version') version: string) {
     return this.oip.metadata(name, version);
   }
 
   @Get('models/:name/versions/:version/ready')
   @ApiOperation({ summary: 'ready when the variant is' })
+  @ApiOkResponse({ description: 'an OIP metadata or readiness response' })
+  @ApiOipErrors(400, 404)
   versionReady(@Param('name') name: string, @Param('version') version: string) {
     return this.oip.ready(name, version);
   }
@@ -68,6 +77,8 @@ export class OipController {
   @HttpCode(200)
   @ApiOperation({ summary: 'inference by the variant the strategy chooses; model_version names it' })
   @ApiBody(INFER_BODY)
+  @ApiOkResponse({ description: 'an OIP inference_response' })
+  @ApiOipErrors(400, 404, 409, 413, 415, 422, 429, 502, 503)
   async infer(@Param('name') name: string, @Body() body: unknown, @Res() reply: FastifyReply) {
     send(reply, await this.oip.infer(name, body));
   }
@@ -77,6 +88,8 @@ export class OipController {
   @HttpCode(200)
   @ApiOperation({ summary: 'inference by the variant named (no fallback, not recorded as a prediction of the strategy)' })
   @ApiBody(INFER_BODY)
+  @ApiOkResponse({ description: 'an OIP inference_response' })
+  @ApiOipErrors(400, 404, 409, 413, 415, 422, 429, 502, 503)
   async inferVersion(@Param('name') name: string, @Param('version') version: string, @Body() body: unknown, @Res() reply: FastifyReply) {
     send(reply, await this.oip.infer(name, body, version));
   }

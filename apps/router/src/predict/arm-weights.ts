@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { BanditWeightsStore, RegistryWatch, StoredWeights } from '@switchyard/store';
 import { policyModels } from '@switchyard/strategies';
@@ -13,6 +14,33 @@ export interface ServedWeights extends StoredWeights {
 function decoded(stored: Map<string, StoredWeights>): Map<string, ServedWeights> {
   return new Map([...stored].map(([name, weights]) => [name, { ...weights, models: weights.policy === undefined ? undefined : policyModels(weights.policy) }]));
 }
+
+/** The weights this process's routers serve: read at each scrape. */
+const serving = new Set<ArmWeights>();
+
+/** Registered on creation; read at each scrape from the routers of this process. */
+export const banditWeightMetrics = {
+  weight: new Gauge({
+    name: 'switchyard_router_bandit_weight',
+    help: "Share of a bandit deployment's requests each variant is sampled with now: the weights the bandit updater stored, as this router serves them (absent until the first are stored: arms are then uniform)",
+    labelNames: ['deployment', 'variant'] as const,
+    collect() {
+      this.reset();
+      for (const arms of serving)
+        for (const [deployment, stored] of arms.served())
+          for (const [variant, share] of Object.entries(stored.weights)) this.set({ deployment, variant }, share);
+    },
+  }),
+  version: new Gauge({
+    name: 'switchyard_router_bandit_weights_version',
+    help: 'Version of the weights this router serves for each bandit deployment (grows by one with every snapshot the updater stores)',
+    labelNames: ['deployment'] as const,
+    collect() {
+      this.reset();
+      for (const arms of serving) for (const [deployment, stored] of arms.served()) this.set({ deployment }, stored.version);
+    },
+  }),
+};
 
 /**
  * Bandit weights as the bandit updater computed and stored them (`BanditWeightsStore`),
@@ -34,7 +62,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly watch: RegistryWatch<Map<string, ServedWeights>>;
 
   constructor(
-    cache: DeploymentCache,
+    private readonly cache: DeploymentCache,
     private readonly store: BanditWeightsStore,
     env: RouterEnv,
   ) {
@@ -51,11 +79,21 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): Promise<void> {
+    serving.add(this);
     return this.watch.start();
   }
 
   onModuleDestroy(): Promise<void> {
+    serving.delete(this);
     return this.watch.stop();
+  }
+
+  /** The weights served now, by bandit deployment. */
+  served(): [string, StoredWeights][] {
+    return this.cache.all().flatMap((spec) => {
+      const stored = this.get(spec);
+      return stored ? [[spec.name, stored] as [string, StoredWeights]] : [];
+    });
   }
 
   /** Undefined for other strategies, and for a bandit whose weights were never stored: arms are then uniform. */
