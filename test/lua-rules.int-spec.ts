@@ -186,6 +186,7 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
               stored: {
                 first: expected.map((e) => e.first),
                 candidates: expected.flatMap((e) => (e.joined ? [decoded(e.requestId, e.joined)] : [])),
+                refused: new Map(),
               },
             });
           } else if (call.kind === 'feedback') {
@@ -195,7 +196,7 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
                 .recordFeedback({ scope: r.deployment, json: encodeStoredFeedback(r.feedback), token: r.token }, call.replay)
                 .map((joined) => decoded(r.requestId, joined)),
             );
-            expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).sort(byText) }).toEqual({ call, joined: expected.sort(byText) });
+            expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).candidates.sort(byText) }).toEqual({ call, joined: expected.sort(byText) });
           } else {
             const claims = call.picks.map((n) => predictions[n % predictions.length]);
             await store.restoreClaims(claims, timing);
