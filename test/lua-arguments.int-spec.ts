@@ -110,7 +110,10 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
 
   it('the join scripts: a batch with one hostile ttl or time, or hostile limits, stores none of its records', async () => {
     const record = fc.record({ ttl: fc.oneof(fc.constant('60'), hostileNumber), now: fc.oneof(fc.constant('1700000000000'), hostileNumber) });
-    const limits = fc.oneof(fc.constant(LIMITS), hostileNumber.map((n) => `${n} 1000 1000 1000`));
+    const limits = fc.oneof(
+      fc.constant(LIMITS),
+      hostileNumber.map((n) => `${n} 1000 1000 1000`),
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.boolean(), limits, async (records, feedback, limit) => {
         const bucket = redis.client.deploymentKey(`join-${++run}`, '');

@@ -27,7 +27,9 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Max(600000)
   JOIN_SWEEP_INTERVAL_MS: number = 5000;
 
-  @Env('Predictions waiting for their feedback, and feedback waiting for its prediction, each kind at most (records, all deployments); past it a record goes to the DLQ with the reason')
+  @Env(
+    'Predictions waiting for their feedback, and feedback waiting for its prediction, each kind at most (records, all deployments); past it a record goes to the DLQ with the reason',
+  )
   @IsInt()
   @Min(JOIN_BUCKETS)
   JOIN_MAX_PENDING: number = DEFAULT_PENDING_LIMITS.records;

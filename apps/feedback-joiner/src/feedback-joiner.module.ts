@@ -16,7 +16,11 @@ import { JoinService } from './join/join.service';
     JoinStateRebuilder,
     SpecVersions,
     // The joiner's own limits (JOIN_MAX_PENDING*) rather than the store's defaults.
-    { provide: JoinStateStore, useFactory: (client: RedisClient, env: FeedbackJoinerEnv) => new JoinStateStore(client, env.pendingLimits()), inject: [RedisClient, FeedbackJoinerEnv] },
+    {
+      provide: JoinStateStore,
+      useFactory: (client: RedisClient, env: FeedbackJoinerEnv) => new JoinStateStore(client, env.pendingLimits()),
+      inject: [RedisClient, FeedbackJoinerEnv],
+    },
   ],
 })
 export class FeedbackJoinerModule {}

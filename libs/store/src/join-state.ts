@@ -111,6 +111,12 @@ export function bucketLimits(limits: PendingLimits): string {
   return [limits.records, limits.bytes, limits.recordsPerDeployment, limits.bytesPerDeployment].map((l) => Math.ceil(l / JOIN_BUCKETS)).join(' ');
 }
 
+/** The totals a bucket's limits stand for. */
+function fromBucketLimits(text: string): PendingLimits {
+  const [records, bytes, recordsPerDeployment, bytesPerDeployment] = text.split(' ').map((share) => Number(share) * JOIN_BUCKETS);
+  return { records, bytes, recordsPerDeployment, bytesPerDeployment };
+}
+
 const LIMIT_NAMES: Record<string, (limits: PendingLimits, deployment: string) => string> = {
   count: (l) => `${l.records} records in all`,
   bytes: (l) => `${l.bytes} bytes in all`,
@@ -284,7 +290,8 @@ export class JoinStateStore {
         return this.redis.pendingRoom(key, this.bucketKey(bucket, 'held'), deployment ?? '', bytes);
       }),
     );
-    return limits.map((limit, i) => (limit ? pendingRefusal('feedback', limit, items[i].deployment ?? '', this.limits) : undefined));
+    // The joiner's limits, as it wrote them for its buckets: this process's own may differ.
+    return limits.map((reply, i) => (reply ? pendingRefusal('feedback', reply[0], items[i].deployment ?? '', fromBucketLimits(reply[1])) : undefined));
   }
 
   /** Marks pairs already joined (read back from the joined topic) so that nothing emits them again. */
@@ -304,9 +311,9 @@ export class JoinStateStore {
    * what they held; `more` when some bucket may hold more.
    */
   async sweep(cutoffMs: number, limit: number): Promise<{ expired: ExpiredRequest[]; more: boolean }> {
-    const buckets = (await settled(BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), this.bucketKey(b, 'held'), cutoffMs, this.bucketKey(b, 'r:'), limit)))) as (
-      string | string[]
-    )[][];
+    const buckets = (await settled(
+      BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), this.bucketKey(b, 'held'), cutoffMs, this.bucketKey(b, 'r:'), limit)),
+    )) as (string | string[])[][];
     const expired: ExpiredRequest[] = [];
     for (const flat of buckets) {
       for (let i = 0; i < flat.length; i += 2) {

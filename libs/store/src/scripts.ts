@@ -5,7 +5,15 @@ import Redis, { Cluster } from 'ioredis';
 type Reply = Promise<unknown>;
 type Arg = string | number;
 /** The bucket's seen-set, marker and held counters, replay, the bucket's request-hash prefix, the limits, then each record's arguments. */
-type BucketScript = (seen: string, ready: string, held: string, replay: '0' | '1', requestPrefix: string, limits: string, ...records: Arg[]) => Promise<unknown[]>;
+type BucketScript = (
+  seen: string,
+  ready: string,
+  held: string,
+  replay: '0' | '1',
+  requestPrefix: string,
+  limits: string,
+  ...records: Arg[]
+) => Promise<unknown[]>;
 
 /** Every Lua script of the stores, as commands on the connection; each store's doc says what its scripts do, the `.lua` file how. */
 export interface StoreScripts {
@@ -23,7 +31,7 @@ export interface StoreScripts {
   ): Promise<number>;
   joinPredictions: BucketScript;
   joinFeedback: BucketScript;
-  pendingRoom(request: string, held: string, deployment: string, bytes: number): Promise<string | null>;
+  pendingRoom(request: string, held: string, deployment: string, bytes: number): Promise<[limit: string, bucketLimits: string] | null>;
   restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, held: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;

@@ -86,7 +86,12 @@ export class FeedbackController {
     if (problems.length) {
       routerMetrics.rejected.inc({ route: 'feedback' });
       throw new HttpException(
-        { statusCode: 429, error: 'Too Many Requests', message: `feedback refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, problems },
+        {
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `feedback refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+          problems,
+        },
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }
