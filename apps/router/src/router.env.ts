@@ -1,4 +1,5 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { DEFAULT_OIP_REQUEST_LIMITS } from '@switchyard/contracts';
 import { BaseEnv, Env, Secret } from '@switchyard/runtime';
 import { KEY_LIST } from './auth/bearer-keys';
 
@@ -76,6 +77,18 @@ export class RouterEnv extends BaseEnv {
   @Min(1024)
   @Max(1024 * 1024 * 1024)
   V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
+
+  @Env('Most tensors an Open Inference Protocol request may send as inputs (or name as outputs); more get 400 before any tensor is read')
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  OIP_MAX_TENSORS: number = DEFAULT_OIP_REQUEST_LIMITS.maxTensors;
+
+  @Env('Most elements the input tensors of one Open Inference Protocol request may declare together (their shapes); more get 400 before any tensor is read')
+  @IsInt()
+  @Min(1)
+  @Max(2 ** 31)
+  OIP_MAX_ELEMENTS: number = DEFAULT_OIP_REQUEST_LIMITS.maxElements;
 
   @Env(
     "How long (s) a client-supplied request id stays taken for its deployment (a second predict with it gets 409); keep it at least the joiner's JOIN_WINDOW_SECONDS",

@@ -4,6 +4,7 @@ import {
   DeploymentSpec,
   InferResponse,
   inferRequestProblems,
+  OipRequestLimits,
   isValidName,
   jsonOutputsAsTensors,
   OipInferRequest,
@@ -19,6 +20,7 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { httpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';
+import { RouterEnv } from '../router.env';
 
 /**
  * The router as an OIP server, as `GET /v2` says: `version` is the protocol's (the API
@@ -50,7 +52,12 @@ export class OipService {
     private readonly models: ModelClient,
     private readonly predictions: PredictService,
     private readonly health: HealthRegistry,
-  ) {}
+    env: RouterEnv,
+  ) {
+    this.limits = { maxTensors: env.OIP_MAX_TENSORS, maxElements: env.OIP_MAX_ELEMENTS };
+  }
+
+  private readonly limits: OipRequestLimits;
 
   async serverReady(): Promise<{ ready: true }> {
     const report = await this.health.report();
@@ -89,7 +96,7 @@ export class OipService {
   async infer(name: string, body: unknown, version?: string): Promise<OipAnswer> {
     const spec = this.deployment(name);
     if (version !== undefined) this.version(spec, version);
-    const problems = inferRequestProblems(body);
+    const problems = inferRequestProblems(body, this.limits);
     if (problems.length) throw this.invalid(`invalid inference request: ${problems.join('; ')}`);
     const request = body as OipInferRequest;
     const unitKey = request.parameters?.unitKey;
