@@ -214,5 +214,28 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
         `evaluate scan: ${answer.body.scanned} events in ${answer.body.scanMs} ms (${Math.round((answer.body.scanned / answer.body.scanMs) * 1000)} events/s, ≈ ${perMillion.toFixed(1)} s per million)\n`,
       );
     });
+
+    it('scans in a worker thread: predictions are answered while it runs, a second evaluate gets 429 with Retry-After, and the answer is the same', async () => {
+      const policy = { policy: { type: 'single', variant: 'b' } };
+      const alone = await evaluate(policy, 'scan');
+      expect(alone.status).toBe(200);
+      // The whole topic, again: while it is read, the router keeps answering.
+      let done = false;
+      const scanning = evaluate(policy, 'scan').finally(() => (done = true));
+      const during: { predict: number; evaluate: number; retryAfter?: string }[] = [];
+      while (!done) {
+        const [predicted, refused] = await Promise.all([
+          http('POST', `${router.url}/v1/deployments/churn/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }),
+          evaluate(policy, 'scan'),
+        ]);
+        if (!done) during.push({ predict: predicted.status, evaluate: refused.status, retryAfter: refused.headers['retry-after'] });
+      }
+      const answer = await scanning;
+      expect(during.length).toBeGreaterThan(0);
+      expect(during.every((d) => d.predict === 200 && d.evaluate === 429 && d.retryAfter === '5')).toBe(true);
+      const { scanMs: _a, ...same } = answer.body;
+      const { scanMs: _b, ...before } = alone.body;
+      expect(same).toEqual(before);
+    });
   });
 });

@@ -78,6 +78,16 @@ export class RouterEnv extends BaseEnv {
   @Max(1024 * 1024 * 1024)
   V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
 
+  @Env('Most records of the joined topic one evaluate scans (all deployments, between since and until); a larger window gets 422 asking to narrow it')
+  @IsInt()
+  @Min(1)
+  EVALUATE_MAX_RECORDS: number = 5_000_000;
+
+  @Env('Most bytes of the joined topic one evaluate reads; past them it stops with 422 asking to narrow the window')
+  @IsInt()
+  @Min(1024)
+  EVALUATE_MAX_BYTES: number = 2 * 1024 * 1024 * 1024;
+
   @Env('Most tensors an Open Inference Protocol request may send as inputs (or name as outputs); more get 400 before any tensor is read')
   @IsInt()
   @Min(1)
