@@ -233,9 +233,20 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
       const answer = await scanning;
       expect(during.length).toBeGreaterThan(0);
       expect(during.every((d) => d.predict === 200 && d.evaluate === 429 && d.retryAfter === '5')).toBe(true);
-      const { scanMs: _a, ...same } = answer.body;
-      const { scanMs: _b, ...before } = alone.body;
-      expect(same).toEqual(before);
+      // The estimates that do not depend on the order partitions are read in (DM, DR and SNDR cross-fit in arrival order).
+      const orderFree = ({ estimate, low, high, n, ess, scanned, excluded, meanWeight, estimators }: Record<string, any>) => ({
+        estimate,
+        low,
+        high,
+        n,
+        ess,
+        scanned,
+        excluded,
+        meanWeight,
+        snips: estimators.snips,
+        ips: estimators.ips,
+      });
+      expect(orderFree(answer.body)).toEqual(orderFree(alone.body));
     });
   });
 });
