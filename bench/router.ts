@@ -420,9 +420,9 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
 }
 
 /** Joined events the evaluate run's scans read: enough for a scan of a few seconds. */
-const SCAN_EVENTS = 200_000;
+const SCAN_EVENTS = 100_000;
 /** Offered predict rate while idle and while evaluate scans: one the router sustains with room. */
-const EVALUATE_RATE = 200;
+const EVALUATE_RATE = 50;
 
 /**
  * Predict latency at a fixed rate with the router idle, then while evaluate scans the
