@@ -1,5 +1,6 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { DEFAULT_OIP_REQUEST_LIMITS } from '@switchyard/contracts';
+import { VARIANT_URL_ALLOW_ENV } from '@switchyard/model-client';
 import { BaseEnv, Env, Secret } from '@switchyard/runtime';
 import { KEY_LIST } from './auth/bearer-keys';
 
@@ -38,8 +39,8 @@ export class RouterEnv extends BaseEnv {
   @IsIn(['on', 'off'])
   FEEDBACK_AUTH: 'on' | 'off' = 'on';
 
-  @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
-  @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
+  @Env(VARIANT_URL_ALLOW_ENV.help)
+  @Matches(VARIANT_URL_ALLOW_ENV.pattern, { message: VARIANT_URL_ALLOW_ENV.message })
   VARIANT_URL_ALLOW = '';
 
   @Env('Topics a Kafka-ingress reply-to header may name: the responses topic and those that start with this (default: <TOPIC_PREFIX>responses)')

@@ -2,13 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DeploymentSpec, envelope, predictionEvent, PredictResponse, ShadowRequestEvent, StoredVariant } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { InferExtras, ModelAnswer, ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { Selection, selectVariant } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
-import { UrlAllowlist } from '../auth/url-allowlist';
 import { ArmWeights } from './arm-weights';
 import { RequestIds } from './request-ids';
 
