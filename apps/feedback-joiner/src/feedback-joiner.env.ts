@@ -34,7 +34,7 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Min(JOIN_BUCKETS)
   JOIN_MAX_PENDING: number = DEFAULT_PENDING_LIMITS.records;
 
-  @Env('The same in bytes of stored JSON, each kind (Redis needs about 2.6 times this: docs/failures.md)')
+  @Env('The same in bytes of stored JSON, each kind (Redis needs about 2.8 times this: docs/failures.md)')
   @IsInt()
   @Min(JOIN_BUCKETS)
   JOIN_MAX_PENDING_BYTES: number = DEFAULT_PENDING_LIMITS.bytes;
