@@ -1,2 +1,3 @@
 export * from './model.client';
 export * from './grpc';
+export * from './url-allowlist';
