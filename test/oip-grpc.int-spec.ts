@@ -107,7 +107,10 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
     it('answers ServerLive, ServerReady and ServerMetadata', async () => {
       expect((await client.call('ServerLive', {})).answer).toEqual({ live: true });
       expect((await client.call('ServerReady', {})).answer).toEqual({ ready: true });
-      expect((await client.call('ServerMetadata', {})).answer).toEqual({ name: 'switchyard', version: '2', extensions: [] });
+      // The same server metadata as REST's GET /v2, extensions included (as Triton answers both).
+      const rest = await http('GET', `${router.url}/v2`);
+      expect((await client.call('ServerMetadata', {})).answer).toEqual({ name: 'switchyard', version: '2', extensions: rest.body.extensions });
+      expect(rest.body.extensions).toContain('binary_tensor_data');
     });
 
     it('answers ModelReady: ready, not ready (the variant is down), NOT_FOUND for an unknown model or version', async () => {

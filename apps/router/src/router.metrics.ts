@@ -57,6 +57,11 @@ export const routerMetrics = {
     labelNames: ['rpc'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   }),
+  shadowsSkipped: new Counter({
+    name: 'switchyard_router_shadows_skipped_total',
+    help: 'Requests of a shadow deployment not mirrored to its shadows, by reason (binary-too-large: binary inputs past what a Kafka record carries)',
+    labelNames: ['deployment', 'reason'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

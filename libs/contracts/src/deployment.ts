@@ -79,10 +79,10 @@ export type StrategyType = (typeof STRATEGY_TYPES)[number];
 export const BANDIT_ALGORITHMS = ['thompson', 'ucb1', 'epsilon-greedy'] as const;
 export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
 /**
- * Bandits that choose per request from its `context` (libs/strategies/src/contextual).
- * Their algorithms are written and simulated, but the router does not draw with them
- * yet, nor does the updater keep their per-arm models: a PUT naming one is refused
- * (`BanditStrategySpec.algorithm`) so that no spec is accepted that nothing serves.
+ * Bandits that choose per request from its `context` (libs/strategies/src/contextual-bandit):
+ * the updater keeps each arm's ridge statistics from the joined events (the context rides
+ * on the prediction event), fits the arms' models and stores them; the router draws with
+ * them per request.
  */
 export const CONTEXTUAL_BANDIT_ALGORITHMS = ['linear-thompson', 'linucb'] as const;
 export type ContextualBanditAlgorithm = (typeof CONTEXTUAL_BANDIT_ALGORITHMS)[number];
@@ -203,7 +203,10 @@ export function contextProblems(context: ContextSpec, path = 'strategy.context')
 /** A bandit spec's fields that only a contextual algorithm reads. */
 const CONTEXTUAL_FIELDS = ['context', 'ridge', 'exploration', 'halfLifeSeconds'] as const;
 
-const isContextual = (algorithm: unknown) => (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
+/** Whether a bandit's algorithm chooses per request from its context. */
+export function isContextual(algorithm: unknown): algorithm is ContextualBanditAlgorithm {
+  return (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
+}
 
 export class ShadowStepSpec {
   /** Labelled pairs of the shadow (and of the primary) before its gate may pass. @default guardrails.minSamples */
@@ -329,13 +332,8 @@ export class CanaryStrategySpec extends StrategyTypeSpec {
 export class BanditStrategySpec extends StrategyTypeSpec {
   declare type: 'bandit';
 
-  @IsIn(BANDIT_ALGORITHMS, {
-    message: ({ value }) =>
-      isContextual(value)
-        ? `algorithm ${String(value)} is not yet served by the router (its per-arm models are not kept by the updater yet); use one of ${BANDIT_ALGORITHMS.join(', ')}`
-        : `algorithm must be one of the following values: ${BANDIT_ALGORITHMS.join(', ')}`,
-  })
-  algorithm: BanditAlgorithm;
+  @IsIn([...BANDIT_ALGORITHMS, ...CONTEXTUAL_BANDIT_ALGORITHMS])
+  algorithm: BanditAlgorithm | ContextualBanditAlgorithm;
 
   /** The request features a contextual algorithm (`CONTEXTUAL_BANDIT_ALGORITHMS`) chooses by. */
   @ValidateIf((bandit: BanditStrategySpec) => bandit.context !== undefined || isContextual(bandit.algorithm))
@@ -698,14 +696,14 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
-  if (strategy.type === 'bandit') {
+  if (strategy.type === 'bandit' && !isContextual(strategy.algorithm)) {
     for (const field of CONTEXTUAL_FIELDS) {
       if (strategy[field] !== undefined) {
         problems.push(`strategy.${field} applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
       }
     }
-    if (strategy.context) problems.push(...contextProblems(strategy.context));
   }
+  if (strategy.type === 'bandit' && strategy.context) problems.push(...contextProblems(strategy.context));
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
   if (spec.reward) problems.push(...rewardProblems(spec.reward));
@@ -786,9 +784,8 @@ export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpec
 }
 
 /**
- * The rules between a bandit context's fields when the spec failed elsewhere (a contextual
- * algorithm, refused for now, does): reported with the rest, so a context is checked in
- * full whatever the algorithm. A context malformed in itself already has its problems listed.
+ * The rules between a bandit context's fields when the spec failed elsewhere: reported with
+ * the rest, so one PUT lists every problem of a context. A context malformed in itself already has its problems listed.
  */
 function wellFormedContextProblems(plain: unknown): string[] {
   const strategy = (plain as { strategy?: { type?: unknown; context?: unknown } } | null)?.strategy;
