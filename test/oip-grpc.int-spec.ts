@@ -47,7 +47,8 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
   let client: ReturnType<typeof tritonLikeClient>;
 
   const grpcVariant = (name: string, model: string, extra: object = {}) => ({ name, url: strictGrpc.url, model, protocol: 'grpc', timeoutMs: 2000, ...extra });
-  const put = async (name: string, spec: object) => expect((await http('PUT', `${router.url}/v1/deployments/${name}`, spec)).status).toBe(200);
+  const put = async (name: string, spec: object, query = '') =>
+    expect((await http('PUT', `${router.url}/v1/deployments/${name}${query}`, spec)).status).toBe(200);
   const infer = (request: Partial<GrpcInferRequest>) => client.call<GrpcInferResponse>('ModelInfer', request);
   const restInfer = (name: string, body: object) => http('POST', `${router.url}/v2/models/${name}/infer`, body);
   const expectStatus = (error: grpc.ServiceError | undefined, code: grpc.status, message: string | RegExp) => {
@@ -85,10 +86,12 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
       strategy: { type: 'shadow', primary: 'primary', shadows: ['shadow'] },
       reward: { type: 'match', outputPath: 'OUTPUT1.data.0' },
     });
-    await put('grpc-down', {
-      variants: [grpcVariant('v1', 'echo-int64', { url: 'http://127.0.0.1:9', timeoutMs: 500 })],
-      strategy: { type: 'single', variant: 'v1' },
-    });
+    // Down on purpose: force skips the readiness probe that would refuse it (422).
+    await put(
+      'grpc-down',
+      { variants: [grpcVariant('v1', 'echo-int64', { url: 'http://127.0.0.1:9', timeoutMs: 500 })], strategy: { type: 'single', variant: 'v1' } },
+      '?force=true',
+    );
     await put('grpc-draining', { variants: [grpcVariant('v1', 'draining', { timeoutMs: 10_000 })], strategy: { type: 'single', variant: 'v1' } });
   });
 
