@@ -184,7 +184,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     ).toEqual([]);
     const { expired } = await store.sweep(Date.now() + 1000, 100);
     expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
-    expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined && !e.undecodable.length)).toBe(true);
+    expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined)).toBe(true);
     expect(await store.ready()).toBe(true);
   });
 });

@@ -25,6 +25,7 @@ export interface StoreScripts {
   joinFeedback: BucketScript;
   restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
+  compactPairs(requestPrefix: string, ...requestPairTokens: Arg[]): Promise<number>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
   addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
@@ -47,6 +48,7 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
   joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
   sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
+  compactPairs: { files: ['join-seen', 'compact-pairs'], numberOfKeys: 1 },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
   addReport: { files: ['add-report'], numberOfKeys: 1 },

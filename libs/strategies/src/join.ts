@@ -105,8 +105,11 @@ export interface ExpiredOutcome {
   /** Feedback records that met no prediction they apply to. */
   feedbackUnmatched: number;
   /** Predictions never joined: no feedback came (or the window closed before they could join). */
-  unlabelled: PredictionEvent[];
+  unlabelled: ExpiredPair[];
 }
+
+/** What the sweep knows of a request's pair from its field name, which is all the count needs. */
+export type ExpiredPair = Pick<PredictionEvent, 'deployment' | 'variant' | 'role'>;
 
 /**
  * `feedbackScopes`: the deployment each stored feedback names, `undefined` for feedback
@@ -114,7 +117,7 @@ export interface ExpiredOutcome {
  */
 export function expiredOutcome(state: {
   feedbackScopes: (string | undefined)[];
-  predictions: { prediction: PredictionEvent; joined: boolean }[];
+  predictions: { prediction: ExpiredPair; joined: boolean }[];
 }): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {

@@ -39,8 +39,6 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
       for (;;) {
         const { expired, more } = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
         for (const request of expired) {
-          for (const error of request.undecodable)
-            this.logger.warn({ requestId: request.requestId, error: error.message }, 'expired join state cannot be counted');
           const outcome = expiredOutcome(request);
           if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched);
           for (const p of outcome.unlabelled) joinMetrics.predictionsUnlabelled.inc({ deployment: p.deployment, variant: p.variant, role: p.role });

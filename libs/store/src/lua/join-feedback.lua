@@ -3,7 +3,7 @@
 -- deployment, or of every deployment when it names none (feedbackApplies in
 -- libs/strategies), each joined with the feedback it joins (join-scope.lua; TypeScript
 -- reference: JoinLedger in libs/strategies). Answers per record
--- {prediction, feedback, prediction, feedback, …}.
+-- {pair, prediction, feedback, pair, prediction, feedback, …}.
 -- Runs after join-ready.lua, join-seen.lua and join-scope.lua.
 -- KEYS: seen-set, marker. ARGV: replay, the bucket's request-hash prefix, then per
 -- record: deployment or '', JSON, ttl, now, requestId, token.
@@ -36,6 +36,7 @@ for a = 2, #ARGV - 1, 6 do
         if (scope == '' or scope == deployment) and feedback and (not claim or claim == token) then
           redis.call('HSET', key, 'd:' .. pair, token)
           local stored = fields[i + 1]
+          reply[#reply + 1] = pair
           reply[#reply + 1] = string.sub(stored, string.find(stored, '|', 1, true) + 1)
           reply[#reply + 1] = feedback
         end
