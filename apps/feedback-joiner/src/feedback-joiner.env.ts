@@ -24,4 +24,10 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Min(100)
   @Max(600000)
   JOIN_SWEEP_INTERVAL_MS: number = 5000;
+
+  @Env('How often (ms) the report counters are checkpointed to the compacted checkpoints topic, so a rebuild after Redis loss reads the latest checkpoint plus what came after it')
+  @IsInt()
+  @Min(1000)
+  @Max(24 * 3600 * 1000)
+  CHECKPOINT_INTERVAL_MS: number = 60000;
 }

@@ -16,6 +16,8 @@ export interface TopicRangeOptions {
   groupPrefix?: string;
   /** Read only these partitions (e.g. the one a key is written to). @default every partition */
   partitions?: number[];
+  /** Per partition, the offset to start at instead of `sinceMs`'s (not before the log start); no timestamp filter then applies. */
+  from?: Map<number, number>;
 }
 
 export interface PartitionRange {
@@ -40,13 +42,13 @@ export interface TopicRangeResult {
  * last stable offset: nothing below it is still in an open transaction, and the read
  * never waits on one.
  */
-export async function topicRanges(kafka: KafkaConnection, topic: string, sinceMs?: number, untilMs?: number): Promise<PartitionRange[]> {
+export async function topicRanges(kafka: KafkaConnection, topic: string, sinceMs?: number, untilMs?: number, from?: Map<number, number>): Promise<PartitionRange[]> {
   const bounds = await kafka.topicOffsets(topic);
   const since = sinceMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, sinceMs);
   const until = untilMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, untilMs);
   return bounds
     .map(({ partition, low, high }) => {
-      const start = Math.max(Number(low), Number(since?.find((p) => p.partition === partition)?.offset ?? low));
+      const start = Math.max(Number(low), from?.get(partition) ?? Number(since?.find((p) => p.partition === partition)?.offset ?? low));
       const end = Math.min(Number(high), Number(until?.find((p) => p.partition === partition)?.offset ?? high));
       return { partition, start, end };
     })
@@ -63,7 +65,7 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   const started = Date.now();
   const { topic, sinceMs, untilMs } = opts;
   const timeoutMs = opts.timeoutMs ?? 120000;
-  const ranges = (await topicRanges(kafka, topic, sinceMs, untilMs)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
+  const ranges = (await topicRanges(kafka, topic, sinceMs, untilMs, opts.from)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
   const open = ranges.filter((r) => r.start < r.end);
   let delivered = 0;
   if (!open.length) return { ranges, delivered, ms: Date.now() - started };

@@ -10,3 +10,4 @@ export * from './registry-watch';
 export * from './spec-versions';
 export * from './report.store';
 export * from './rollout-state.store';
+export * from './hash-snapshot';

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ReportedBatch } from '@switchyard/strategies';
+import type { CheckpointedHash } from '@switchyard/contracts';
+import { snapshotHashes } from './hash-snapshot';
 import { RedisClient } from './redis.client';
 
 /** Position fields start with `@`, which no counter field (`<variant>:<role>:…`) does. */
@@ -25,6 +27,23 @@ export class ReportStore {
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'report');
+  }
+
+  /** The whole report, counters and positions, as it is at one instant: its checkpoint (kind `report`). */
+  snapshot(deployment: string): Promise<Record<string, CheckpointedHash>> {
+    return snapshotHashes(this.client, deployment, ['report']);
+  }
+
+  /** A checkpointed report's counters and its positions (`topic:partition` → last offset counted). */
+  static parseSnapshot(hash: CheckpointedHash | undefined): { counters: Map<string, number>; positions: Map<string, bigint> } {
+    const counters = new Map<string, number>();
+    const positions = new Map<string, bigint>();
+    for (const [field, value] of Object.entries(hash?.fields ?? {})) {
+      if (field.startsWith(POSITION)) {
+        if (/^\d{1,18}$/.test(value)) positions.set(field.slice(POSITION.length), BigInt(value));
+      } else if (Number.isFinite(Number(value))) counters.set(field, Number(value));
+    }
+    return { counters, positions };
   }
 
   /** The counters, without the positions. */

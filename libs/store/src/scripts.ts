@@ -26,6 +26,10 @@ export interface StoreScripts {
   restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   compactPairs(requestPrefix: string, ...requestPairTokens: Arg[]): Promise<number>;
+  /** Key count given per call: the hashes of one slot. */
+  snapshotHashes(keyCount: number, ...keys: string[]): Promise<[number, string[]][]>;
+  /** Key count given per call: the guard, then the hashes of one slot. */
+  restoreHashes(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
   addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
@@ -49,6 +53,8 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
   sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
   compactPairs: { files: ['join-seen', 'compact-pairs'], numberOfKeys: 1 },
+  snapshotHashes: { files: ['snapshot-hashes'] },
+  restoreHashes: { files: ['restore-hashes'] },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
   addReport: { files: ['add-report'], numberOfKeys: 1 },
