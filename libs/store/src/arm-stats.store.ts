@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { type CheckpointedHash, isValidName } from '@switchyard/contracts';
 import { type ArmStats, cellArm, type CohortCell, type LedgerReward, parseCohortArm, type RewardOutcome, statsArm } from '@switchyard/strategies';
 import { restoreHashes, snapshotHashes } from './hash-snapshot';
+import { NotedDeployments } from './noted-deployments';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
@@ -65,7 +66,12 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  */
 @Injectable()
 export class ArmStatsStore {
-  constructor(private readonly client: RedisClient) {}
+  /** Every deployment the statistics were applied to (`statistics:deployments`): what a checkpoint takes. */
+  readonly deployments: NotedDeployments;
+
+  constructor(private readonly client: RedisClient) {
+    this.deployments = new NotedDeployments(client, 'statistics:deployments');
+  }
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'stats');

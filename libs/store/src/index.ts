@@ -11,3 +11,4 @@ export * from './spec-versions';
 export * from './report.store';
 export * from './rollout-state.store';
 export * from './hash-snapshot';
+export * from './noted-deployments';

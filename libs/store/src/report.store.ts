@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { ReportedBatch } from '@switchyard/strategies';
 import type { CheckpointedHash } from '@switchyard/contracts';
 import { snapshotHashes } from './hash-snapshot';
+import { NotedDeployments } from './noted-deployments';
 import { RedisClient } from './redis.client';
 
 /** Position fields start with `@`, which no counter field (`<variant>:<role>:…`) does. */
@@ -23,7 +24,12 @@ export interface ReportBatch extends ReportedBatch {
  */
 @Injectable()
 export class ReportStore {
-  constructor(private readonly client: RedisClient) {}
+  /** Every deployment with a report (`report:deployments`): what a checkpoint takes. */
+  readonly deployments: NotedDeployments;
+
+  constructor(private readonly client: RedisClient) {
+    this.deployments = new NotedDeployments(client, 'report:deployments');
+  }
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'report');
@@ -55,6 +61,7 @@ export class ReportStore {
   /** Counts a batch's first-seen predictions, once per offset (the calls pipelined by the connection). */
   async add(batches: ReportBatch[]): Promise<void> {
     if (!batches.length) return;
+    await this.deployments.note(batches.map((b) => b.deployment));
     await Promise.all(
       batches.map((b) => {
         const counted = b.counted.flatMap(({ offset, fields, sums }) => [offset, fields.length, ...fields, sums.length, ...sums.flat()]);
@@ -71,6 +78,7 @@ export class ReportStore {
     const pairs: (string | number)[] = [...counters].flat();
     for (const { topic, partition, offset } of positions) pairs.push(positionField(topic, partition), offset);
     await this.client.redis.replaceReport(this.key(deployment), ...pairs);
+    await this.deployments.note([deployment]);
   }
 }
 

@@ -31,8 +31,6 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(StatisticsCheckpoints.name);
   private readonly periodic: PeriodicTask;
   private readonly owner = randomUUID();
-  /** Deployments of the last checkpoint this process took: kept while they have statistics, even once the registry forgot them. */
-  private lastDeployments: string[] = [];
 
   constructor(
     private readonly stats: ArmStatsStore,
@@ -61,7 +59,7 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
     const topic = this.kafka.topics.joined;
     if (!(await this.whole(topic))) return false;
     const covers = await coveredOffsets(this.kafka, this.env.UPDATE_GROUP, [topic]);
-    const names = [...new Set([...(await this.registry.names()), ...this.lastDeployments])];
+    const names = [...new Set([...(await this.registry.names()), ...(await this.stats.deployments.members())])];
     const deployments: StateCheckpoint['deployments'] = {};
     for (const name of names) {
       const hashes = await this.stats.snapshot(name);
@@ -71,9 +69,8 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
     if (!(await this.whole(topic))) return false;
     const checkpoint: StateCheckpoint = { store: 'statistics', takenAt: new Date().toISOString(), covers, deployments };
     await this.kafka.appendJson(this.kafka.topics.checkpoints, 'statistics', checkpoint);
-    this.lastDeployments = Object.keys(deployments);
     checkpointMetrics.written.inc({ store: 'statistics' });
-    this.logger.debug({ deployments: this.lastDeployments.length }, 'checkpointed the statistics');
+    this.logger.debug({ deployments: Object.keys(deployments).length }, 'checkpointed the statistics');
     return true;
   }
 
@@ -100,6 +97,7 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
       }
       let restored = 0;
       for (const [name, hashes] of Object.entries(checkpoint.deployments)) if (await this.stats.restore(name, hashes)) restored++;
+      await this.stats.deployments.note(Object.keys(checkpoint.deployments));
       await this.stats.markRestored(checkpoint.covers.filter((c) => c.topic === this.kafka.topics.joined));
       checkpointMetrics.restored.inc({ store: 'statistics', outcome: 'restored' });
       this.logger.warn(

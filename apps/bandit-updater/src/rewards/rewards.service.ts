@@ -66,6 +66,7 @@ export class RewardsService {
       const rewindTo = await this.ensureTracked(batch);
       if (rewindTo !== undefined) return { rewindTo };
     }
+    await this.stats.deployments.note(records.map((r) => r.deployment));
     const outcomes = await this.stats.applyRewards(batch.partition, records, false);
     const unpositioned = records.flatMap((_, i) => (outcomes[i] === 'unpositioned' ? [i] : []));
     if (unpositioned.length) {
@@ -91,6 +92,8 @@ export class RewardsService {
   private async ensureTracked(batch: InboundBatch): Promise<string | undefined> {
     const { topic, partition } = batch;
     if (await this.stats.isTracked(topic, partition)) return undefined;
+    // Redis lost the set of deployments with the rest: noted again from here.
+    this.stats.deployments.forgetNoted();
     const logStart = BigInt(await batch.logStartOffset());
     let restored = await this.stats.restoredFrom(topic, partition);
     if (restored === null && (await this.checkpoints.restore())) restored = await this.stats.restoredFrom(topic, partition);

@@ -17,8 +17,6 @@ import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ReportCheckpoints.name);
   private readonly periodic: PeriodicTask;
-  /** Deployments of the last checkpoint this process took: kept while they have a report, even once the registry forgot them. */
-  private lastDeployments: string[] = [];
 
   constructor(
     private readonly state: JoinStateStore,
@@ -47,7 +45,7 @@ export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
     if (!(await this.state.ready())) return false;
     const { topics } = this.kafka;
     const covers = await coveredOffsets(this.kafka, this.env.JOIN_GROUP, [topics.predictions, topics.shadowPredictions]);
-    const names = [...new Set([...(await this.registry.names()), ...this.lastDeployments])];
+    const names = [...new Set([...(await this.registry.names()), ...(await this.reports.deployments.members())])];
     const deployments: StateCheckpoint['deployments'] = {};
     for (const name of names) {
       const hashes = await this.reports.snapshot(name);
@@ -57,7 +55,6 @@ export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
     if (!(await this.state.ready())) return false;
     const checkpoint: StateCheckpoint = { store: 'report', takenAt: new Date().toISOString(), covers, deployments };
     await this.kafka.appendJson(topics.checkpoints, 'report', checkpoint);
-    this.lastDeployments = Object.keys(deployments);
     checkpointMetrics.written.inc({ store: 'report' });
     return true;
   }

@@ -97,6 +97,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     const { topics } = this.kafka;
     this.logger.warn({ sinceMs }, 'join state lost; rebuilding it from Kafka');
     await this.state.setReady(false);
+    // Redis lost the set of deployments with a report too: noted again as the reports are replaced.
+    this.reports.deployments.forgetNoted();
 
     const checkpoint = await readCheckpoint(this.kafka, topics.checkpoints, 'report', {
       groupPrefix: `${this.env.JOIN_GROUP}-rebuild`,
