@@ -31,7 +31,8 @@ export async function coveredOffsets(kafka: KafkaConnection, groupId: string, to
 /**
  * The latest checkpoint of `store` on the (compacted) checkpoints topic, or undefined:
  * the topic is read whole, which compaction keeps to a few records per store. A record
- * that is not a valid checkpoint is skipped, counted and logged, like every rebuild's.
+ * that is not a valid checkpoint is skipped, counted and logged, like every rebuild's; a
+ * tombstone deletes the checkpoint before it.
  */
 export async function readCheckpoint(
   kafka: KafkaConnection,
@@ -45,9 +46,17 @@ export async function readCheckpoint(
     groupPrefix: options.groupPrefix,
     timeoutMs: options.timeoutMs,
     onMessages: (messages) => {
-      const { accepted, rejected } = parseBatch(StateCheckpoint, messages, 'checkpoint', checkpointProblem);
-      skipRejected(rejected, `${store}-checkpoint`, options.logger);
-      for (const { message, value } of accepted) if (message.key === store && value.store === store) latest = value;
+      for (const message of messages) {
+        if (message.key !== store) continue;
+        // A tombstone (null value) deletes the checkpoint: the next rebuild reads the topics whole.
+        if (message.value === null) {
+          latest = undefined;
+          continue;
+        }
+        const { accepted, rejected } = parseBatch(StateCheckpoint, [message], 'checkpoint', checkpointProblem);
+        skipRejected(rejected, `${store}-checkpoint`, options.logger);
+        if (accepted[0]?.value.store === store) latest = accepted[0].value;
+      }
     },
   });
   return latest;
