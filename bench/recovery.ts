@@ -160,7 +160,9 @@ async function main(): Promise<void> {
   }
   process.stdout.write('\n| history (predictions + joined events) | with checkpoints | without (whole history read) | first pass |\n|---|---|---|---|\n');
   for (const r of rows)
-    process.stdout.write(`| ${r.size.toLocaleString('en')} + ${r.size.toLocaleString('en')} | ${r.withCheckpointS.toFixed(1)} s | ${r.withoutCheckpointS.toFixed(1)} s | ${r.firstPassS.toFixed(1)} s |\n`);
+    process.stdout.write(
+      `| ${r.size.toLocaleString('en')} + ${r.size.toLocaleString('en')} | ${r.withCheckpointS.toFixed(1)} s | ${r.withoutCheckpointS.toFixed(1)} s | ${r.firstPassS.toFixed(1)} s |\n`,
+    );
 }
 
 void main().catch((error) => {

@@ -167,7 +167,11 @@ describe('feedback-joiner: report counters restored from their checkpoint after 
   it('recounts from the checkpoint plus the tail, and joins exactly once across the loss', async () => {
     const old = Array.from({ length: 30 }, (_, i) => `old-${randomUUID()}-${i}`);
     await predict([...old.map(prediction), ...old.slice(0, 5).map(prediction)]);
-    await sendEvents(producer, topics.feedback, old.map((id) => feedback(id, 1)));
+    await sendEvents(
+      producer,
+      topics.feedback,
+      old.map((id) => feedback(id, 1)),
+    );
     await waitFor(async () => (await settled()) && old.every((id) => joinedFor(id).length === 1), { what: 'the old pairs joined' });
     const reports = joiner.app.get(ReportStore);
     expect(await reports.read('alpha')).toEqual(recount());
@@ -187,7 +191,11 @@ describe('feedback-joiner: report counters restored from their checkpoint after 
     expect(await reports.read('alpha')).toEqual(recount());
     expect(await metric(joiner, 'switchyard_checkpoint_restores_total', 'store="report",outcome="restored"')).toBeGreaterThan(0);
 
-    await sendEvents(producer, topics.feedback, [...old, ...pending].map((id) => feedback(id, 0)));
+    await sendEvents(
+      producer,
+      topics.feedback,
+      [...old, ...pending].map((id) => feedback(id, 0)),
+    );
     await predict(pending.slice(0, 3).map(prediction));
     await waitFor(async () => (await settled()) && pending.every((id) => joinedFor(id).length >= 1), { what: 'the pending pairs joined' });
     for (const id of old) expect(joinedFor(id).map((m) => (m.value as JoinedEvent).reward)).toEqual([1]);

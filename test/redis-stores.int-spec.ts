@@ -125,7 +125,8 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
     expect(snapshot.stats.ttlMs).toBeGreaterThan(500000);
     const before = await redis.raw.hgetall(store.key('kept'));
 
-    for (const kind of ['stats', 'arms', 'positions', 'cohorts', 'cohort-arms', 'cohort-positions']) await redis.raw.del(redis.client.deploymentKey('kept', kind));
+    for (const kind of ['stats', 'arms', 'positions', 'cohorts', 'cohort-arms', 'cohort-positions'])
+      await redis.raw.del(redis.client.deploymentKey('kept', kind));
     expect(await store.restore('kept', snapshot)).toBe(true);
     expect(await redis.raw.hgetall(store.key('kept'))).toEqual(before);
     expect(await redis.raw.pttl(store.key('kept'))).toBeGreaterThan(500000);

@@ -25,7 +25,9 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Max(600000)
   JOIN_SWEEP_INTERVAL_MS: number = 5000;
 
-  @Env('How often (ms) the report counters are checkpointed to the compacted checkpoints topic, so a rebuild after Redis loss reads the latest checkpoint plus what came after it')
+  @Env(
+    'How often (ms) the report counters are checkpointed to the compacted checkpoints topic, so a rebuild after Redis loss reads the latest checkpoint plus what came after it',
+  )
   @IsInt()
   @Min(1000)
   @Max(24 * 3600 * 1000)

@@ -42,7 +42,13 @@ export interface TopicRangeResult {
  * last stable offset: nothing below it is still in an open transaction, and the read
  * never waits on one.
  */
-export async function topicRanges(kafka: KafkaConnection, topic: string, sinceMs?: number, untilMs?: number, from?: Map<number, number>): Promise<PartitionRange[]> {
+export async function topicRanges(
+  kafka: KafkaConnection,
+  topic: string,
+  sinceMs?: number,
+  untilMs?: number,
+  from?: Map<number, number>,
+): Promise<PartitionRange[]> {
   const bounds = await kafka.topicOffsets(topic);
   const since = sinceMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, sinceMs);
   const until = untilMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, untilMs);

@@ -190,7 +190,9 @@ export class JoinStateStore {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
         const [, prediction, feedback] = replies[i];
-        return prediction !== undefined && feedback !== undefined ? [decodePair({ requestId: r.requestId, pair: r.pair, token: r.token }, prediction, feedback)] : [];
+        return prediction !== undefined && feedback !== undefined
+          ? [decodePair({ requestId: r.requestId, pair: r.pair, token: r.token }, prediction, feedback)]
+          : [];
       }),
     };
   }

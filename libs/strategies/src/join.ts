@@ -115,10 +115,7 @@ export type ExpiredPair = Pick<PredictionEvent, 'deployment' | 'variant' | 'role
  * `feedbackScopes`: the deployment each stored feedback names, `undefined` for feedback
  * that names none (it applies to every deployment's prediction of the request).
  */
-export function expiredOutcome(state: {
-  feedbackScopes: (string | undefined)[];
-  predictions: { prediction: ExpiredPair; joined: boolean }[];
-}): ExpiredOutcome {
+export function expiredOutcome(state: { feedbackScopes: (string | undefined)[]; predictions: { prediction: ExpiredPair; joined: boolean }[] }): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
     feedbackUnmatched: state.feedbackScopes.filter((scope) => ![...deployments].some((deployment) => feedbackApplies(scope, deployment))).length,

@@ -173,7 +173,14 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     if (!(await this.state.renewRebuildLock(this.owner, LOCK_MS))) throw new Error('lost the rebuild lock (Redis restarted again?); starting over');
     await this.state.setReady(true);
     this.logger.warn(
-      { deployments: counters.size, checkpoint: checkpoint?.takenAt, predictionsReplayed: replayed, feedbackReplayed: feedback, claimsRestored: claims, ms: Date.now() - started },
+      {
+        deployments: counters.size,
+        checkpoint: checkpoint?.takenAt,
+        predictionsReplayed: replayed,
+        feedbackReplayed: feedback,
+        claimsRestored: claims,
+        ms: Date.now() - started,
+      },
       'join state rebuilt from Kafka',
     );
   }
