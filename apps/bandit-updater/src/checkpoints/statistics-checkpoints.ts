@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { StateCheckpoint } from '@switchyard/contracts';
+import { CoveredOffset, StateCheckpoint } from '@switchyard/contracts';
 import { checkpointMetrics, coveredOffsets, KafkaClient, readCheckpoint, TransientError } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
@@ -14,8 +14,8 @@ const READ_TIMEOUT_MS = 5 * 60 * 1000;
  * Checkpoints of the reward statistics, so that a rebuild after Redis lost them reads the
  * latest checkpoint plus the joined topic after it, not the topic from its log start.
  *
- * Taking one (every CHECKPOINT_INTERVAL_MS, only while every joined partition is tracked,
- * i.e. the statistics are whole): the group's committed offsets first, then each
+ * Taking one (every CHECKPOINT_INTERVAL_MS, only while every joined partition the group
+ * consumed from is tracked, i.e. the statistics are whole): the group's committed offsets first, then each
  * deployment's statistics hashes (`STATISTICS_KINDS`, one atomic read per deployment), one
  * record keyed `statistics` on the compacted checkpoints topic. Offsets are committed only
  * after Redis took a batch in, so each deployment's hashes hold at least everything below
@@ -57,8 +57,8 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
   /** Takes a checkpoint unless the statistics are not whole; answers whether it did. */
   async take(): Promise<boolean> {
     const topic = this.kafka.topics.joined;
-    if (!(await this.whole(topic))) return false;
     const covers = await coveredOffsets(this.kafka, this.env.UPDATE_GROUP, [topic]);
+    if (!(await this.whole(topic, covers))) return false;
     const names = [...new Set([...(await this.registry.names()), ...(await this.stats.deployments.members())])];
     const deployments: StateCheckpoint['deployments'] = {};
     for (const name of names) {
@@ -66,7 +66,7 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
       if (Object.keys(hashes).length) deployments[name] = hashes;
     }
     // Redis lost meanwhile: what was read may be partial.
-    if (!(await this.whole(topic))) return false;
+    if (!(await this.whole(topic, covers))) return false;
     const checkpoint: StateCheckpoint = { store: 'statistics', takenAt: new Date().toISOString(), covers, deployments };
     await this.kafka.appendJson(this.kafka.topics.checkpoints, 'statistics', checkpoint);
     checkpointMetrics.written.inc({ store: 'statistics' });
@@ -110,10 +110,9 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Every partition of the joined topic tracked: the statistics hold it whole. */
-  private async whole(topic: string): Promise<boolean> {
-    const partitions = await this.kafka.partitionCount(topic);
-    const tracked = await Promise.all(Array.from({ length: partitions }, (_, p) => this.stats.isTracked(topic, p)));
+  /** Every partition of the joined topic tracked, or never consumed from: the statistics hold what the offsets cover. */
+  private async whole(topic: string, covers: CoveredOffset[]): Promise<boolean> {
+    const tracked = await Promise.all(covers.map((c) => (c.offset === '0' ? true : this.stats.isTracked(topic, c.partition))));
     return tracked.every(Boolean);
   }
 }
