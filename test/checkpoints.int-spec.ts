@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka } from 'kafkajs';
-import { JoinedEvent, PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { JoinedEvent, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { KafkaClient, readCheckpoint } from '@switchyard/messaging';
 import { JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
 import { addReportCounts, ArmStats, pairField, recountRewards, reportCounts, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -118,6 +119,27 @@ describe('bandit-updater: statistics restored from their checkpoint after Redis 
     // And nothing more comes: every partition is tracked, from where the checkpoint covered it.
     await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to catch up' });
     expect(await equals(recount)).toBe(true);
+  });
+
+  // This updater writes `statistics` checkpoints only: the `report` key is the test's.
+  it('reads the latest valid checkpoint of a store, skips an invalid one and forgets it at a tombstone', async () => {
+    const client = updater.app.get(KafkaClient);
+    const read = () => readCheckpoint(client, topics.checkpoints, 'report', { groupPrefix: `read-${ids.groupSuffix}`, logger: { warn: () => undefined } });
+    const checkpoint = (takenAt: string): StateCheckpoint => ({ store: 'report', takenAt, covers: [], deployments: {} });
+    await producer.send({
+      topic: topics.checkpoints,
+      messages: [
+        { key: 'report', value: JSON.stringify(checkpoint('2026-12-07T08:00:00.000Z')) },
+        { key: 'report', value: JSON.stringify(checkpoint('2026-12-07T08:01:00.000Z')) },
+        {
+          key: 'report',
+          value: JSON.stringify({ ...checkpoint('2026-12-07T08:02:00.000Z'), deployments: { churn: { report: { ttlMs: 0, fields: { a: 1 } } } } }),
+        },
+      ],
+    });
+    expect((await read())?.takenAt).toBe('2026-12-07T08:01:00.000Z');
+    await producer.send({ topic: topics.checkpoints, messages: [{ key: 'report', value: null }] });
+    expect(await read()).toBeUndefined();
   });
 });
 

@@ -18,6 +18,13 @@ export const checkpointMetrics = {
 };
 
 /**
+ * How long reading the checkpoints topic may take: a few records per store, so a read that
+ * takes longer is stuck (a throwaway group that cannot join, seen right after a broker
+ * restart) and is better given up and started again with a fresh group.
+ */
+const CHECKPOINT_READ_TIMEOUT_MS = 60000;
+
+/**
  * A consumer group's committed offsets of `topics` (the next offset it reads; 0 for a
  * partition it never committed): what a checkpoint taken after this call covers.
  */
@@ -38,13 +45,13 @@ export async function readCheckpoint(
   kafka: KafkaConnection,
   topic: string,
   store: CheckpointedStore,
-  options: { groupPrefix: string; timeoutMs: number; logger: { warn: (fields: object, message: string) => void } },
+  options: { groupPrefix: string; logger: { warn: (fields: object, message: string) => void } },
 ): Promise<StateCheckpoint | undefined> {
   let latest: StateCheckpoint | undefined;
   await readTopicRange(kafka, {
     topic,
     groupPrefix: options.groupPrefix,
-    timeoutMs: options.timeoutMs,
+    timeoutMs: CHECKPOINT_READ_TIMEOUT_MS,
     onMessages: (messages) => {
       for (const message of messages) {
         if (message.key !== store) continue;

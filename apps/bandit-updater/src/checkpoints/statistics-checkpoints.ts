@@ -8,7 +8,6 @@ import { BanditUpdaterEnv } from '../bandit-updater.env';
 
 /** How long the restore lock lives: a restorer that died frees it by then. */
 const LOCK_MS = 60000;
-const READ_TIMEOUT_MS = 5 * 60 * 1000;
 
 /**
  * Checkpoints of the reward statistics, so that a rebuild after Redis lost them reads the
@@ -88,7 +87,6 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
       const started = Date.now();
       const checkpoint = await readCheckpoint(this.kafka, this.kafka.topics.checkpoints, 'statistics', {
         groupPrefix: `${this.env.UPDATE_GROUP}-restore`,
-        timeoutMs: READ_TIMEOUT_MS,
         logger: this.logger,
       });
       if (!checkpoint) {

@@ -102,7 +102,6 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
 
     const checkpoint = await readCheckpoint(this.kafka, topics.checkpoints, 'report', {
       groupPrefix: `${this.env.JOIN_GROUP}-rebuild`,
-      timeoutMs: READ_TIMEOUT_MS,
       logger: this.logger,
     });
     checkpointMetrics.restored.inc({ store: 'report', outcome: checkpoint ? 'restored' : 'none' });
