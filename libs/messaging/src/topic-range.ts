@@ -80,7 +80,10 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   const following = await kafka.followTopic({
     topic,
     groupId: `${opts.groupPrefix ?? 'switchyard-range'}-${randomBytes(6).toString('hex')}`,
-    from: new Map(open.map((r) => [r.partition, r.start])),
+    // From the log start a new group starts there by itself. Seeking would make followTopic
+    // ignore a first batch that starts past the offset sought, which is every batch of a
+    // compacted topic whose head was cleaned (the checkpoints): such a read never ended.
+    from: sinceMs === undefined && !opts.from && !opts.partitions ? 'beginning' : new Map(open.map((r) => [r.partition, r.start])),
     until: ends,
     consumer: { maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 },
     onBatch: async ({ partition, messages }) => {
