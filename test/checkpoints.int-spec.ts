@@ -172,7 +172,8 @@ describe('feedback-joiner: report counters restored from their checkpoint after 
   const joinedFor = (requestId: string) => joined.messages.filter((m) => m.key === requestId);
   function recount(): Record<string, string> {
     const counts = new Map<string, number>();
-    for (const p of sent.values()) addReportCounts(counts, reportCounts(p));
+    const units = new Map<string, number>();
+    for (const p of sent.values()) addReportCounts(counts, reportCounts(p), units);
     return Object.fromEntries([...counts].map(([field, n]) => [field, String(n)]));
   }
 

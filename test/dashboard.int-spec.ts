@@ -8,6 +8,7 @@ import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-join
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
 import { rolloutControllerService } from '../apps/rollout-controller/src/rollout-controller.service-definition';
 import { routerService } from '../apps/router/src/router.service-definition';
+import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
 import { useChromium } from './support/chromium';
 import { isolation, producerFor, testKafka } from './support/kafka';
 import { http } from './support/services';
@@ -28,6 +29,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     services: {
       modelServer: modelServerService,
       router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
       joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
       updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, SNAPSHOT_INTERVAL_MS: '500' }],
       controller: [rolloutControllerService, { ROLLOUT_INTERVAL_MS: '300' }],
@@ -35,6 +37,33 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
   });
   const chromium = useChromium();
   let page: Page;
+  const errors: string[] = [];
+
+  /** A fresh tab (its own sessionStorage: no key kept) on `path`; script errors are collected. */
+  async function open(path: string): Promise<Page> {
+    const tab = await chromium.browser.newPage({ viewport: { width: 1360, height: 1080 } });
+    // Under load the page can be slow to answer: each wait says what it waited for, well inside the test's time.
+    tab.setDefaultTimeout(45000);
+    tab.on('pageerror', (error) => errors.push(error.message));
+    await tab.goto(`${router.url}${path}`).catch((error: Error) => {
+      throw new Error(`the dashboard at ${path} did not load: ${error.message}`);
+    });
+    return tab;
+  }
+
+  async function screenshot(name: string): Promise<void> {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, name) });
+  }
+
+  /** The split chart's time labels: how many, in order along the axis, all different. */
+  async function timeAxis() {
+    const ticks = (await page.evaluate(
+      "[...document.querySelectorAll('#split-chart text.time')].map((t) => ({ t: Number(t.dataset.t), x: Number(t.getAttribute('x')), label: t.textContent }))",
+    )) as { t: number; x: number; label: string }[];
+    const ordered = ticks.every((tick, i) => i === 0 || (tick.t > ticks[i - 1].t && tick.x > ticks[i - 1].x));
+    return { count: ticks.length, ordered, distinct: new Set(ticks.map((tick) => tick.label)).size === ticks.length, labels: ticks.map((tick) => tick.label) };
+  }
 
   let sent = 0;
   async function traffic(deployment: string, count: number): Promise<void> {
@@ -61,20 +90,19 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const cell = (variant: string, column: string) => page.textContent(`#variants tr[data-variant="${variant}"][data-role="served"] td.${column}`);
 
-  /** What the API says each row must show, computed as documented (served split from the report's requests). */
+  /** What the API says each row must show: the served split is the API's, over the rev in force. */
   async function expectedRows() {
     const d = await api('/v1/deployments/dash-canary');
     const v1 = d.report.v1.served;
     const v2 = d.report.v2.served;
-    const total = v1.requests + v2.requests;
-    const row = (r: { requests: number; reward: { mean: number; low: number; high: number; count: number } }) => ({
-      served: pct(r.requests / total),
+    const row = (r: { requests: number; reward: { mean: number; low: number; high: number; count: number } }, variant: string) => ({
+      served: pct(d.served.shares[variant]),
       requests: String(r.requests),
       reward: r.reward.mean.toFixed(3),
       interval: `[${r.reward.low.toFixed(3)}, ${r.reward.high.toFixed(3)}]`,
       labelled: String(r.reward.count),
     });
-    return { v1: { set: '70.0%', ...row(v1) }, v2: { set: '30.0%', ...row(v2) } };
+    return { v1: { set: '70.0%', ...row(v1, 'v1') }, v2: { set: '30.0%', ...row(v2, 'v2') } };
   }
 
   async function shownRows() {
@@ -108,10 +136,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       { what: 'every label joined' },
     );
 
-    page = await chromium.browser.newPage({ viewport: { width: 1360, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${router.url}/ui#dash-canary`);
+    page = await open('/ui#dash-canary');
     await page.waitForSelector('#deployments li[data-name="dash-canary"]');
 
     // Quiet traffic: the page must converge to exactly what the API answers.
@@ -121,7 +146,8 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
         throw new Error(`${error.message}: shown ${JSON.stringify(await shownRows())}, API ${JSON.stringify(expected)}`);
       },
     );
-    expect(await page.textContent('#version')).toBe('version 1');
+    expect(await page.textContent('#version')).toBe('rev 1');
+    expect(await page.textContent('#served-head')).toBe('served since rev 1');
     await waitFor(async () => (await page.textContent('#srm'))?.startsWith('p = '), { what: 'the sample-ratio check' });
 
     // Live: more traffic moves the numbers without a reload.
@@ -149,11 +175,178 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
       { what: 'the history from a new router' },
     );
     expect(replayed.split.map((p: { shares: object }) => p.shares)).toEqual([{ v1: 0.7, v2: 0.3 }, { v2: 1 }]);
-    await waitFor(async () => (await page.textContent('#version')) === 'version 2', { what: 'the page to see the promotion' });
+    await waitFor(async () => (await page.textContent('#version')) === 'rev 2', { what: 'the page to see the promotion' });
     await waitFor(async () => (await cell('v2', 'set')) === '100.0%', { what: 'the new set split' });
+    // Served over the new rev only: nothing answered under it yet.
+    expect(await page.textContent('#served-head')).toBe('served since rev 2');
+    expect(await cell('v2', 'served')).toBe('–');
+    // A time axis labelled along its length, not only at its ends.
+    const axis = await timeAxis();
+    expect(axis).toMatchObject({ ordered: true, distinct: true });
+    expect(axis.count).toBeGreaterThanOrEqual(3);
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    await screenshot('dashboard-canary.png');
+    expect(errors).toEqual([]);
+  });
+
+  it('lists 60 deployments with their health and filters them; steps a plan, a pause neutral; acts with the admin key after a confirmation', async () => {
+    const v1 = { name: 'v1', url: modelServer.url, model: 'churn-v2' };
+    const v2 = { name: 'v2', url: modelServer.url, model: 'churn-v3' };
+    // Its first step a pause of an hour: the plan stays there while the test looks at it.
+    const plan = {
+      variants: [v1, v2],
+      strategy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [{ pause: { seconds: 3600 } }, { canary: 20 }, { promote: true }] },
+      guardrails: { minSamples: 10000, maxSamples: 100000 },
+    };
+    const put = async (name: string, spec: object) => {
+      const answer = await http('PUT', `${router.url}/v1/deployments/${name}`, spec);
+      if (answer.status !== 200) throw new Error(`PUT ${name}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    };
+    await put('dash-plan', plan);
+    await put('dash-aborted', plan);
+    expect((await http('POST', `${router.url}/v1/deployments/dash-aborted/plan/abort`)).status).toBe(200);
+    await put('dash-shadow', { variants: [v1, v2], strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] } });
+    const fleet = Array.from({ length: 60 - (await api('/v1/deployments')).deployments.length }, (_, i) => `fleet-${String(i).padStart(2, '0')}`);
+    for (let i = 0; i < fleet.length; i += 4)
+      await Promise.all(fleet.slice(i, i + 4).map((name) => put(name, { variants: [v1], strategy: { type: 'single', variant: 'v1' } })));
+    // Labelled traffic: a shadow's reward to draw, and the plan's (what its primary serves during the pause).
+    await traffic('dash-shadow', 60);
+    await traffic('dash-plan', 60);
+
+    page = await open('/ui#dash-plan');
+    const listed = async () => (await api('/v1/deployments')).deployments as { name: string; health: { state: string } }[];
+    const shown = async () =>
+      (await page.evaluate("[...document.querySelectorAll('#deployments li')].map((li) => [li.dataset.name, li.querySelector('.health').textContent])")) as [
+        string,
+        string,
+      ][];
+
+    // Every deployment with the API's health, as the API names it.
+    await waitFor(
+      async () => {
+        const all = await listed();
+        return all.length === 60 && JSON.stringify(await shown()) === JSON.stringify(all.map((d) => [d.name, d.health.state]));
+      },
+      { what: "the sidebar to show the API's 60 deployments and their health" },
+    ).catch(async (error) => {
+      throw new Error(`${error.message}: shown ${JSON.stringify(await shown())}`);
+    });
+    const health = Object.fromEntries((await listed()).map((d) => [d.name, d.health.state]));
+    expect([health['dash-aborted'], health['fleet-00'], health['dash-plan']]).toEqual(['Degraded', 'Healthy', 'Progressing']);
+    expect(await page.getAttribute('#deployments li[data-name="dash-aborted"] .health', 'class')).toBe('health degraded');
+
+    // The filter: by name, by status, by several words.
+    const names = async () => (await shown()).map(([name]) => name);
+    for (const [text, wanted] of [
+      ['fleet-1', (await listed()).filter((d) => d.name.includes('fleet-1')).map((d) => d.name)],
+      ['degraded', ['dash-aborted']],
+      ['PLAN progressing', ['dash-plan']],
+    ] as const) {
+      await page.fill('#filter', text);
+      await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(wanted), { what: `the filter "${text}"` });
+      expect(await page.textContent('#shown')).toBe(`${wanted.length} of 60 shown`);
+    }
+    await page.fill('#filter', '');
+    await waitFor(async () => (await names()).length === 60, { what: 'every deployment again' });
+
+    // The plan's steps, the first current; a pause is neutral, not the failure's red.
+    await waitFor(async () => (await page.$$('#stepper li')).length === 3, { what: 'the plan stepper' });
+    const stepper = async () =>
+      (await page.evaluate(`(() => {
+        const probe = document.createElement('span');
+        probe.style.color = 'var(--bad)';
+        document.body.append(probe);
+        const bad = getComputedStyle(probe).color;
+        probe.remove();
+        const current = document.querySelector('#stepper li.current');
+        return {
+          steps: [...document.querySelectorAll('#stepper li')].map((li) => li.textContent),
+          current: current && { step: current.dataset.step, kind: current.dataset.kind, classes: current.className },
+          red: [current && getComputedStyle(current).borderTopColor, current && getComputedStyle(current).color, getComputedStyle(document.getElementById('state')).color].filter((c) => c === bad).length,
+        };
+      })()`)) as { steps: string[]; current: { step: string; kind: string; classes: string } | null; red: number };
+    expect(await stepper()).toEqual({
+      steps: ['1pause 1 h', '2canary 20%', '3promote'],
+      current: { step: '1', kind: 'pause', classes: 'current pause' },
+      red: 0,
+    });
+
+    const deployment = () => api('/v1/deployments/dash-plan');
+    const before = await deployment();
+    const act = async (action: string) => {
+      await page.click(`#actions button[data-action="${action}"]`);
+      await page.waitForSelector('#confirm[open]');
+    };
+
+    // Refused without a key: the router's own message, and nothing changed.
+    const refusal = (await http('POST', `${router.url}/v1/deployments/dash-plan/plan/pause`, undefined, { authorization: '' })).body;
+    expect(refusal.statusCode).toBe(401);
+    await act('pause');
+    expect(await page.textContent('#confirm-text')).toBe('The plan of dash-plan stays at step 1 of 3 with its split as set, until resumed.');
+    expect(await page.isVisible('#admin-key')).toBe(true);
+    await page.click('#confirm-ok');
+    await waitFor(async () => (await page.textContent('#action-error')) === `Pause plan refused (401): ${refusal.message}`, { what: 'the refusal shown' });
+    expect((await deployment()).version).toBe(before.version);
+    expect((await deployment()).health.state).toBe('Progressing');
+
+    // Cancelled: nothing sent.
+    await act('pause');
+    await page.click('#confirm-cancel');
+    expect(await page.isVisible('#confirm')).toBe(false);
+
+    // Confirmed with the key: paused, seen through the API, the badge and the stepper (still not red).
+    await act('pause');
+    await page.fill('#admin-key', process.env.ADMIN_API_KEY!.split(',')[0]);
+    await page.click('#confirm-ok');
+    await waitFor(async () => (await deployment()).health.state === 'Paused', { what: 'the plan paused' });
+    expect((await deployment()).plan.paused).toBe(true);
+    await waitFor(async () => (await page.textContent('#deployments li[data-name="dash-plan"] .health')) === 'Paused', { what: 'the Paused badge' });
+    await waitFor(async () => (await stepper()).current?.classes === 'current pause paused', { what: 'the stepper to show the pause' });
+    expect((await stepper()).red).toBe(0);
+    expect(await page.textContent('#action-error')).toBe('');
+    await waitFor(async () => (await page.$$('#reward-chart polyline[data-series="v1:served"]')).length === 1, { what: "the primary's reward drawn" });
+    await waitFor(async () => (await page.textContent('#decisions li:first-child .action')) === 'pause', { what: 'the pause in the timeline' });
+    await screenshot('dashboard.png');
+
+    // The key is kept for the tab: resume asks only for the confirmation.
+    await act('resume');
+    expect(await page.isVisible('#admin-key')).toBe(false);
+    expect(await page.isVisible('#key-kept')).toBe(true);
+    await page.click('#confirm-ok');
+    await waitFor(async () => (await deployment()).plan?.paused === false, { what: 'the plan resumed' });
+
+    // Abort: the primary alone, the plan held (Degraded); then retry writes the plan again.
+    await act('abort');
+    await page.click('#confirm-ok');
+    await waitFor(async () => (await deployment()).health.state === 'Degraded', { what: 'the plan aborted' });
+    expect((await deployment()).strategy).toEqual({ type: 'single', variant: 'v1' });
+    await waitFor(async () => await page.isHidden('#plan-card'), { what: 'the stepper gone with the plan' });
+    const held = (await deployment()).status.held;
+    await waitFor(async () => (await page.textContent('#actions button[data-action="retry"]')) === `Retry rev ${held}`, { what: 'the retry button' });
+    await act('retry');
+    await page.click('#confirm-ok');
+    await waitFor(async () => (await deployment()).strategy.type === 'plan', { what: 'the plan retried' });
+    const retried = await deployment();
+    await waitFor(async () => (await page.textContent('#version')) === `rev ${retried.version}`, { what: 'the page to show the new rev' });
+    // Every operator action is a decision in the timeline, with revs not confusable with variant names.
+    await waitFor(
+      async () => {
+        const shownDecisions = (await page.$$eval('#decisions li', (items) => items.map((item) => item.textContent ?? ''))).join('\n');
+        return ['pause', 'resume', 'abort', 'retry'].every((action) => shownDecisions.includes(`${action} operator`)) && !/ v\d+ → /.test(shownDecisions);
+      },
+      { what: 'the operator decisions in the timeline' },
+    );
+    await waitFor(async () => (await stepper()).current?.classes === 'current pause', { what: 'the retried plan at its first step' });
+
+    // A shadow's reward is drawn beside the served ones, dashed.
+    await waitFor(async () => (await api('/v1/deployments/dash-shadow')).report.v2?.shadow?.reward?.count > 0, { what: 'the shadow rewarded' });
+    await page.click('#deployments li[data-name="dash-shadow"]');
+    await waitFor(async () => (await page.$$('#reward-chart polyline[data-series="v2:shadow"][stroke-dasharray]')).length === 1, {
+      what: 'the shadow reward drawn',
+    });
+    expect(await page.textContent('#reward-legend')).toContain('v2 as a shadow');
+    expect(await page.$$('#reward-chart polyline[data-series="v1:served"]')).toHaveLength(1);
+    await screenshot('dashboard-shadow.png');
     expect(errors).toEqual([]);
   });
 

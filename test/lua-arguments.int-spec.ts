@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ArmStatsStore } from '@switchyard/store';
+import { ArmStatsStore, bucketLimits, DEFAULT_PENDING_LIMITS } from '@switchyard/store';
 import { describeOnEachRedis, TestRedis } from './support/redis';
 
 /**
@@ -11,6 +11,8 @@ import { describeOnEachRedis, TestRedis } from './support/redis';
  * an accepted one applied twice counts once.
  */
 const RUNS = 60;
+/** The join scripts' limits (lua/join-cap.lua), as the store sends them by default. */
+const LIMITS = bucketLimits(DEFAULT_PENDING_LIMITS);
 
 /** Numbers and texts that have broken a script, or could: overflowing, non-finite, malformed. */
 const hostileNumber: fc.Arbitrary<string> = fc.oneof(
@@ -74,9 +76,9 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         const keys = [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)];
         // A sum near a double's limit: one more large increment would overflow it.
         await redis.raw.hset(keys[0], 'v1:sum', String(preset), 'v1:sumSq', '1e300', 'v1:count', '3');
-        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square]);
+        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square, '']);
         const before = await snapshot(redis, keys);
-        const first = await attempt(() => scripts().applyRewards(keys[0], keys[1], keys[2], 0, 1, ...args));
+        const first = await attempt(() => scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args));
         const after = await snapshot(redis, keys);
         if (!first.ok) {
           expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRewards: /), after: before });
@@ -87,7 +89,34 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         expect(Number(hash['v1:count'])).toBe(3 + events.length);
         for (const value of Object.values(hash)) expect(Number.isFinite(Number(value))).toBe(true);
         // Exactly once: the same events again are redeliveries and change nothing.
-        expect(await scripts().applyRewards(keys[0], keys[1], keys[2], 0, 1, ...args)).toBe('0'.repeat(events.length));
+        expect(await scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args)).toBe('0'.repeat(events.length));
+        expect(await snapshot(redis, keys)).toEqual(after);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('applyRidge: a refused batch leaves nothing; an accepted one applied again counts once (hostile increments, counts and models)', async () => {
+    const event = fc.record({
+      values: fc.array(fc.oneof(fc.constantFrom('1', '0.5'), hostileNumber), { minLength: 1, maxLength: 4 }),
+      model: fc.oneof(fc.constant('0badf00d.3'), fc.string({ maxLength: 6 })),
+      declared: fc.oneof(fc.constant(undefined), hostileNumber),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 3 }), fc.constantFrom(0, 1.7e308), async (events, preset) => {
+        const keys = store.ridgeKeys(`ridge-args-${++run}`);
+        await redis.raw.hset(keys[0], 'v1:0badf00d.3:0', String(preset));
+        const args = events.flatMap((e, i) => [String(i + 1), e.model, 'v1', '1', e.declared ?? String(e.values.length), ...e.values]);
+        const before = await snapshot(redis, keys);
+        const first = await attempt(() => scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args));
+        const after = await snapshot(redis, keys);
+        if (!first.ok) {
+          expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRidge: /), after: before });
+          return;
+        }
+        expect(first.reply).toBe('1'.repeat(events.length));
+        for (const value of Object.values(await redis.raw.hgetall(keys[0]))) expect(Number.isFinite(Number(value))).toBe(true);
+        expect(await scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args)).toBe('0'.repeat(events.length));
         expect(await snapshot(redis, keys)).toEqual(after);
       }),
       { numRuns: RUNS },
@@ -106,25 +135,34 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
     expect(await store.read(deployment)).toEqual({ v1: { count: 1, sum: 0.5, sumSq: 0.25 } });
   });
 
-  it('the join scripts: a batch with one hostile ttl or time stores none of its records', async () => {
+  it('the join scripts: a batch with one hostile ttl or time, or hostile limits, stores none of its records', async () => {
     const record = fc.record({ ttl: fc.oneof(fc.constant('60'), hostileNumber), now: fc.oneof(fc.constant('1700000000000'), hostileNumber) });
+    const limits = fc.oneof(
+      fc.constant(LIMITS),
+      hostileNumber.map((n) => `${n} 1000 1000 1000`),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.boolean(), async (records, feedback) => {
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.boolean(), limits, async (records, feedback, limit) => {
         const bucket = redis.client.deploymentKey(`join-${++run}`, '');
-        const [seen, ready, prefix] = [`${bucket}seen`, `${bucket}ready`, `${bucket}r:`];
+        const [seen, ready, held, prefix] = [`${bucket}seen`, `${bucket}ready`, `${bucket}held`, `${bucket}r:`];
         await redis.raw.set(ready, '1');
-        const keys = [seen, ...records.map((_, i) => `${prefix}req-${i}`)];
+        const keys = [seen, held, ...records.map((_, i) => `${prefix}req-${i}`)];
         const args = records.flatMap((r, i) =>
           feedback ? ['', '{"label":1}', r.ttl, r.now, `req-${i}`, `t${i}`] : [`v1:served`, 'd', '{}', r.ttl, r.now, `req-${i}`, `t${i}`],
         );
         const before = await snapshot(redis, keys);
         const call = () =>
-          feedback ? scripts().joinFeedback(seen, ready, '0', prefix, ...args) : scripts().joinPredictions(seen, ready, '0', prefix, ...args);
+          feedback
+            ? scripts().joinFeedback(seen, ready, held, '0', prefix, limit, ...args)
+            : scripts().joinPredictions(seen, ready, held, '0', prefix, limit, ...args);
         const result = await attempt(call);
         if (!result.ok) {
           expect(result.error).toMatch(/^BADARGS join(Feedback|Predictions): /);
           expect(await snapshot(redis, keys)).toEqual(before);
-        } else for (const r of records) expect([Number.isInteger(Number(r.ttl)) && Number(r.ttl) > 0, Number.isFinite(Number(r.now))]).toEqual([true, true]);
+        } else {
+          expect(limit).toMatch(/^[1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$/);
+          for (const r of records) expect([Number.isInteger(Number(r.ttl)) && Number(r.ttl) > 0, Number.isFinite(Number(r.now))]).toEqual([true, true]);
+        }
       }),
       { numRuns: RUNS },
     );
@@ -133,10 +171,43 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
   it('addReport, replaceReport, reconcileArms, restoreClaim: a call with a hostile argument writes nothing, or all', async () => {
     const calls: { name: string; call: (value: string, keys: string[]) => Promise<unknown> }[] = [
       // The first message is valid, the second carries the hostile amount: neither may be added alone.
-      { name: 'addReport', call: (value, [report]) => scripts().addReport(report, 'pos', '9', '5', '1', 'served:v1@1', '0', '6', '0', '1', 'ipw@1', value) },
-      { name: 'replaceReport', call: (value, [report]) => scripts().replaceReport(report, 'served:v1@1', '1', 'ipw@1', value, 'odd') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions]) => scripts().reconcileArms(stats, arms, positions, 0, asTyped(value), '') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions]) => scripts().reconcileArms(stats, arms, positions, 2, 60, 'a', 'v2', value) },
+      {
+        name: 'addReport',
+        call: (value, [report, , , , , , , units]) =>
+          scripts().addReport(
+            report,
+            units,
+            'pos',
+            '9',
+            1000,
+            '5',
+            '1',
+            'served:v1@1',
+            '0',
+            '1',
+            '1',
+            'u1',
+            'v1:served:units@1',
+            '6',
+            '0',
+            '1',
+            'ipw@1',
+            value,
+            '0',
+          ),
+      },
+      {
+        name: 'replaceReport',
+        call: (value, [report, , , , , , , units]) => scripts().replaceReport(report, units, 2, 'served:v1@1', '1', 'ipw@1', value, 'odd'),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 0, asTyped(value), ''),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 2, 60, 'a', 'v2', value),
+      },
       {
         name: 'restoreClaim',
         call: (value, [, , , , seen, request]) => scripts().restoreClaim(seen, request, 'v1:served', asTyped(value), 1700000000000, 'r1'),
@@ -153,6 +224,8 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
           store.positionsKey(deployment),
           redis.client.deploymentKey(deployment, 'seen'),
           redis.client.deploymentKey(deployment, 'r:r1'),
+          store.unitStateKey(deployment),
+          redis.client.deploymentKey(deployment, 'units'),
         ];
         await redis.raw.hset(keys[0], 'served:v1@1', '4', 'pos', '0');
         await redis.raw.hset(keys[1], 'v1:count', '1');

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { envelope, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { UrlAllowlist } from '@switchyard/model-client';
 import { assignCanary } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { collect, isolation, producerFor, testKafka } from './support/kafka';
 import { http } from './support/services';
@@ -24,7 +24,7 @@ const NONE = { authorization: '' };
 describe('security: the router refuses what it must, with the reason', () => {
   const ids = isolation('security');
   const env = { KAFKA_INGRESS: 'false' };
-  const { modelServer, guarded, redis, start } = useStack({
+  const { modelServer, guarded, redis, start, spawn } = useStack({
     ids,
     redis: true,
     services: {
@@ -91,7 +91,8 @@ describe('security: the router refuses what it must, with the reason', () => {
       ]);
     }
     for (const url of ['http://models.example:9000', 'http://10.9.3.4:8080']) {
-      expect((await http('PUT', `${guarded.url}/v1/deployments/ssrf`, spec(url), bearer(KEYS[0]))).status).toBe(200);
+      // No model answers there: force skips the readiness probe, the allowlist is what is tested.
+      expect((await http('PUT', `${guarded.url}/v1/deployments/ssrf?force=true`, spec(url), bearer(KEYS[0]))).status).toBe(200);
     }
   });
 
@@ -161,7 +162,7 @@ describe('security: the router refuses what it must, with the reason', () => {
 
   it('never returns the credentials of a variant URL: masked in every answer of the deployments API', async () => {
     const url = 'http://scott:tiger-s3cret@models.example:9000/';
-    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
+    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed?force=true`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
       'http://scott:***@models.example:9000/',
     );
     const answers = [
@@ -201,20 +202,29 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
   });
 
-  it('keeps serving every other deployment when a spec written straight to the spec log cannot be decoded', async () => {
+  it("skips a spec written straight to the spec log that fails the spec's validation, in every process that folds the log: logged, counted, every other deployment served", async () => {
     const topics = topicNames(ids.topicPrefix);
-    // Without its updatedAt: what the registry cannot decode.
-    const body = { name: 'garbled', ...spec(), reward: { type: 'match' } };
+    // Valid in shape, but its strategy names a variant it does not have (what a PUT answers 400 for); and one without its updatedAt.
+    const records = [
+      { name: 'garbled', ...spec(), strategy: { type: 'single', variant: 'nowhere' }, reward: { type: 'match' }, updatedAt: new Date().toISOString() },
+      { name: 'garbled-too', ...spec(), reward: { type: 'match' } },
+    ].map((body) => ({ key: body.name, value: JSON.stringify({ ...envelope('specChange'), deployment: body.name, change: 'put', body }) }));
+    const controller = await spawn('rollout-controller');
     const producer = await producerFor(testKafka());
     try {
-      await producer.send({
-        topic: topics.deploymentSpecs,
-        messages: [{ key: 'garbled', value: JSON.stringify({ ...envelope('specChange'), deployment: 'garbled', change: 'put', body }) }],
-      });
+      await producer.send({ topic: topics.deploymentSpecs, messages: records });
     } finally {
       await producer.disconnect();
     }
-    await waitFor(async () => (await redis.exists(`${ids.redisPrefix}{garbled}:spec`)) === 1, { what: 'the garbled spec to reach the registry' });
+    const skipped = (metrics: string) =>
+      Number(/^switchyard_records_skipped_total\{reader="spec-log",topic="[^"]*deployment-specs"[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    // The router here and a rollout controller of its own (another process: its own metrics) each skip both.
+    for (const url of [guarded.url, controller.url]) {
+      await waitFor(async () => skipped((await http('GET', `${url}/metrics`)).body) >= 2, { what: `${url} to skip both records` });
+    }
+    expect(await redis.exists(`${ids.redisPrefix}{garbled}:spec`, `${ids.redisPrefix}{garbled-too}:spec`)).toBe(0);
+    const refused = await http('POST', `${guarded.url}/v1/deployments/garbled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect([refused.status, refused.body.message]).toEqual([404, 'deployment "garbled" does not exist']);
     // A deployment created after it is still served and listed, by this router and its lists.
     expect((await http('PUT', `${guarded.url}/v1/deployments/after-garbled`, spec(modelServer.url), bearer(KEYS[0]))).status).toBe(200);
     const answer = await http('POST', `${guarded.url}/v1/deployments/after-garbled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
@@ -236,7 +246,7 @@ describe('security: the router refuses what it must, with the reason', () => {
         variants: [{ name: 'v1', url: `https://127.0.0.1:${port}`, model: 'churn-v1', timeoutMs: 300 }],
         strategy: { type: 'single', variant: 'v1' },
       };
-      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake`, silent, bearer(KEYS[0]))).status).toBe(200);
+      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake?force=true`, silent, bearer(KEYS[0]))).status).toBe(200);
       const answer = await http('POST', `${guarded.url}/v1/deployments/handshake/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
       // Before, undici waited out its own 10 s connect timeout: "model unreachable: UND_ERR_CONNECT_TIMEOUT".
       expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model did not answer within 300 ms']);
@@ -428,9 +438,14 @@ describe('security: errors go to whoever caused them', () => {
     expect(judged.report.v1.served.requests + judged.report.v2.served.requests).toBe(GOOD);
   });
 
-  it('answers from the primary when the canary names a model its server does not have', async () => {
+  it('refuses a canary on a model its server does not have (422 naming the variant); forced, answers from the primary', async () => {
     const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 };
-    expect((await http('PUT', `${router.url}/v1/deployments/mistyped`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
+    for (const query of ['', '?dryRun=true']) {
+      const refused = await http('PUT', `${router.url}/v1/deployments/mistyped${query}`, { variants: variants('churn-v2-typo'), strategy });
+      expect([refused.status, refused.body.problems]).toEqual([422, ['variant "v2" (model "churn-v2-typo"): its model server has no model "churn-v2-typo"']]);
+    }
+    expect((await http('GET', `${router.url}/v1/deployments/mistyped`)).status).toBe(404);
+    expect((await http('PUT', `${router.url}/v1/deployments/mistyped?force=true`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
     for (let i = 0; i < 5; i++) {
       const answer = await predict('mistyped', { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
       expect([answer.status, answer.body.variant]).toEqual([200, 'v1']);

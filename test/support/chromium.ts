@@ -3,14 +3,23 @@ import { ensureDebianPackage } from './debian';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
+/** How long Chromium may take to start once installed; on a loaded machine a launch has hung. */
+export const LAUNCH_TIMEOUT_MS = 2 * 60 * 1000;
+const INSTALL_TIMEOUT_MS = 15 * 60 * 1000;
+
 /** Debian's headless Chromium, driven by playwright-core (which downloads no browser of its own). */
 export async function launchChromium(): Promise<Browser> {
   ensureDebianPackage(CHROMIUM, 'chromium');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  try {
+    return await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: LAUNCH_TIMEOUT_MS,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+  } catch (error) {
+    throw new Error(`${CHROMIUM} did not start within ${LAUNCH_TIMEOUT_MS / 1000} s: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -19,12 +28,9 @@ export async function launchChromium(): Promise<Browser> {
  */
 export function useChromium(): { readonly browser: Browser } {
   const held = {} as { browser: Browser };
-  beforeAll(
-    async () => {
-      held.browser = await launchChromium();
-    },
-    15 * 60 * 1000,
-  );
+  beforeAll(async () => {
+    held.browser = await launchChromium();
+  }, INSTALL_TIMEOUT_MS + LAUNCH_TIMEOUT_MS);
   afterAll(async () => {
     await held.browser?.close();
   });

@@ -63,6 +63,28 @@ describe(Resources.name, () => {
     expect(log).toEqual(['start a', 'start b', 'stop b', 'stop a']);
   });
 
+  it('names a start that hangs, and stops it when it ends after the stack stopped', async () => {
+    const sut = new Resources(50);
+    sut.add('a', ...thing('a'));
+    let finish!: () => void;
+    const late = new Promise<void>((resolve) => (finish = resolve));
+    sut.add(
+      'kafka consumer',
+      async () => {
+        await late;
+        return new Thing('late');
+      },
+      async () => void log.push('stop late'),
+    );
+
+    await expect(sut.startAll()).rejects.toThrow('kafka consumer did not start within 0.05 s');
+    await sut.stopAll();
+    finish();
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(log).toEqual(['start a', 'stop a', 'stop late']);
+  });
+
   it('stops only what started when a start fails', async () => {
     const sut = new Resources();
     sut.add('a', ...thing('a'));

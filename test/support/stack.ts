@@ -10,21 +10,36 @@ import { deleteByPrefix } from './redis';
 import { RunningService, startService, testSpecLog } from './services';
 
 /**
+ * How long one thing of a stack may take to start. On a loaded machine a start can hang
+ * (a broker that never answers a join); past this the stack fails naming what hung, not
+ * with jest's anonymous hook timeout.
+ */
+export const START_TIMEOUT_MS = 3 * 60 * 1000;
+
+/**
  * Things started in order and stopped in the reverse order. Each is handed out at once as a
  * stand-in that forwards to the real thing once it has started, so a test can name it
  * before its `beforeAll` has run.
  */
 export class Resources {
   private readonly started: { stop: () => Promise<void> }[] = [];
-  private readonly pending: (() => Promise<void>)[] = [];
+  private readonly pending: { name: string; start: () => Promise<void> }[] = [];
+  /** Set by `stopAll`: a start that ends after it (one that timed out) is stopped at once. */
+  private stopped = false;
+
+  constructor(private readonly startTimeoutMs = START_TIMEOUT_MS) {}
 
   /** Registers `start` for `startAll`; its result is reached through the returned stand-in. */
   add<T extends object>(name: string, start: () => Promise<T>, stop: (resource: T) => Promise<void>): T {
     let resource: T | undefined;
-    this.pending.push(async () => {
-      const value = await start();
-      resource = value;
-      this.started.push({ stop: () => stop(value) });
+    this.pending.push({
+      name,
+      start: async () => {
+        const value = await start();
+        if (this.stopped) return stop(value);
+        resource = value;
+        this.started.push({ stop: () => stop(value) });
+      },
     });
     return standIn(name, () => resource);
   }
@@ -36,12 +51,29 @@ export class Resources {
     return value;
   }
 
+  /** The longest `startAll` may take: every start's limit, and one more for the hook itself. */
+  get startCeilingMs(): number {
+    return (this.pending.length + 1) * this.startTimeoutMs;
+  }
+
+  /** Starts each in turn; one that takes longer than the start timeout fails the start, named. */
   async startAll(): Promise<void> {
-    for (const start of this.pending.splice(0)) await start();
+    for (const { name, start } of this.pending.splice(0)) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${name} did not start within ${this.startTimeoutMs / 1000} s (see its log)`)), this.startTimeoutMs);
+      });
+      try {
+        await Promise.race([start(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
   }
 
   /** Stops everything started, the last first; one that fails does not keep the others running. */
   async stopAll(): Promise<void> {
+    this.stopped = true;
     const errors: unknown[] = [];
     for (const { stop } of this.started.splice(0).reverse()) await stop().catch((error: unknown) => errors.push(error));
     if (errors.length) throw errors[0];
@@ -190,7 +222,8 @@ export function useStack<
     );
   }
 
-  beforeAll(() => resources.startAll());
+  // Each start has its own limit (START_TIMEOUT_MS); the hook's covers them all, so the first to hang is the one named.
+  beforeAll(() => resources.startAll(), resources.startCeilingMs);
   afterAll(async () => {
     await resources.stopAll();
     if (!needs.privateRedis) await deleteByPrefix(ids.redisPrefix);

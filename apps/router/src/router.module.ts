@@ -1,10 +1,9 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
-import { ModelClient } from '@switchyard/model-client';
+import { ModelClient, UrlAllowlist } from '@switchyard/model-client';
 import { SpecLogModule } from '@switchyard/spec-log';
 import { StoreModule } from '@switchyard/store';
 import { AdminGuard, EvaluateGuard, FeedbackGuard, FlaggerReadGuard, ReadGuard } from './auth/guards';
-import { UrlAllowlist } from './auth/url-allowlist';
 import { RouterEnv } from './router.env';
 import { DeploymentCache } from './deployments/deployment.cache';
 import { DeploymentsController } from './deployments/deployments.controller';
@@ -19,6 +18,7 @@ import { ArmWeights } from './predict/arm-weights';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
 import { OipController } from './oip/oip.controller';
+import { OipGrpcServer } from './oip/oip-grpc';
 import { OipHttp } from './oip/oip-http';
 import { OipService } from './oip/oip.service';
 import { FlaggerController } from './verdict/flagger.controller';
@@ -52,6 +52,7 @@ import { RequestIds } from './predict/request-ids';
     PredictService,
     OipService,
     OipHttp,
+    OipGrpcServer,
     RequestIds,
     ModelClient,
     EvaluateService,

@@ -4,18 +4,28 @@ import Redis, { Cluster } from 'ioredis';
 
 type Reply = Promise<unknown>;
 type Arg = string | number;
-/** The bucket's seen-set and marker, replay, the bucket's request-hash prefix, then each record's arguments. */
-type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPrefix: string, ...records: Arg[]) => Promise<unknown[]>;
+/** The bucket's seen-set, marker and held counters, replay, the bucket's request-hash prefix, the limits, then each record's arguments. */
+type BucketScript = (
+  seen: string,
+  ready: string,
+  held: string,
+  replay: '0' | '1',
+  requestPrefix: string,
+  limits: string,
+  ...records: Arg[]
+) => Promise<unknown[]>;
 
 /** Every Lua script of the stores, as commands on the connection; each store's doc says what its scripts do, the `.lua` file how. */
 export interface StoreScripts {
   /** Key count given per call: the keys a deletion removes are the registry's business. */
   writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
-  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRewards(stats: string, arms: string, positions: string, unitState: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRidge(stats: string, arms: string, positions: string, partition: number, ...events: Arg[]): Promise<string>;
   reconcileArms(
     stats: string,
     arms: string,
     positions: string,
+    unitState: string,
     version: number,
     tombstoneTtl: number,
     incarnation: string,
@@ -23,8 +33,9 @@ export interface StoreScripts {
   ): Promise<number>;
   joinPredictions: BucketScript;
   joinFeedback: BucketScript;
+  pendingRoom(request: string, held: string, deployment: string, bytes: number): Promise<[limit: string, bucketLimits: string] | null>;
   restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
-  sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
+  sweepJoins(seen: string, held: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   compactPairs(requestPrefix: string, ...requestPairTokens: Arg[]): Promise<number>;
   /** Key count given per call: the hashes of one slot. */
   snapshotHashes(keyCount: number, ...keys: string[]): Promise<[number, string[]][]>;
@@ -32,9 +43,9 @@ export interface StoreScripts {
   restoreHashes(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
-  addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
-  replaceReport(key: string, ...fieldValues: Arg[]): Reply;
-  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
+  addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
+  replaceReport(key: string, units: string, reportPairs: number, ...fieldValues: Arg[]): Reply;
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string, policy?: string, segments?: string): Promise<number>;
   takeLease(key: string, owner: string, ms: number): Promise<number>;
   clearOutbox(key: string, eventId: string): Promise<number>;
 }
@@ -46,19 +57,21 @@ export interface StoreScripts {
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
-  applyRewards: { files: ['apply-rewards'], numberOfKeys: 3 },
-  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 3 },
-  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
-  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
+  applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 4 },
+  applyRidge: { files: ['arm-life', 'apply-ridge'], numberOfKeys: 3 },
+  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
+  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-predictions'], numberOfKeys: 3 },
+  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-feedback'], numberOfKeys: 3 },
+  pendingRoom: { files: ['join-scope', 'join-cap', 'pending-room'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
-  sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
+  sweepJoins: { files: ['join-cap', 'sweep-joins'], numberOfKeys: 2 },
   compactPairs: { files: ['join-seen', 'compact-pairs'], numberOfKeys: 1 },
   snapshotHashes: { files: ['snapshot-hashes'] },
   restoreHashes: { files: ['restore-hashes'] },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
-  addReport: { files: ['add-report'], numberOfKeys: 1 },
-  replaceReport: { files: ['replace-report'], numberOfKeys: 1 },
+  addReport: { files: ['add-report'], numberOfKeys: 2 },
+  replaceReport: { files: ['replace-report'], numberOfKeys: 2 },
   writeWeights: { files: ['write-weights'], numberOfKeys: 1 },
   takeLease: { files: ['take-lease'], numberOfKeys: 1 },
   clearOutbox: { files: ['clear-outbox'], numberOfKeys: 1 },

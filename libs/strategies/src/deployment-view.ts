@@ -13,6 +13,7 @@ import { configuredShares, currentStep, servingSpec } from './plan';
 import { buildReport, groupCounters, splitKey, type VariantReport } from './report';
 import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
+import { contextualStrategy } from './contextual-policy';
 
 /** What `GET /v1/deployments/{name}` is built from, besides the spec. */
 export interface DeploymentViewInputs {
@@ -21,7 +22,7 @@ export interface DeploymentViewInputs {
   /** What the rollout controller last judged, if anything. */
   judged?: RolloutState;
   /** A bandit's stored weights, which the router serves; absent until the updater stored some. */
-  weights?: { weights: Weights; computedAt: string };
+  weights?: { weights: Weights; computedAt: string; segments?: Record<string, Weights> };
 }
 
 /** What the rollout controller judged, as shown; `waiting` alone before its first pass. */
@@ -35,7 +36,7 @@ export interface JudgementView {
    * Labelled pairs per arm of what is judged (its cohort: served under the step or
    * comparison), `judged` and still `waiting` inside the label horizon.
    */
-  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
+  labels?: { judged: Record<string, number>; waiting: Record<string, number>; units?: Record<string, number> };
   lastDecision?: DecisionSummary | null;
 }
 
@@ -62,6 +63,12 @@ export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
    */
   served: { since: string; shares: Record<string, number>; requests: number } | null;
   weightsAt?: string;
+  /**
+   * A contextual bandit's shares per segment (`"<feature>=<level>"`, one per level of each
+   * categorical feature, `segmentWeights`) as of `weightsAt`: `split` is then what serves
+   * the requests whose context cannot be read.
+   */
+  segments?: Record<string, Weights>;
   plan?: PlanView;
   /** The settings with the judgement (the settings gone once a rollback or promotion dropped them); a plan's: the settings. */
   guardrails?: Partial<Guardrails> & Partial<JudgementView>;
@@ -114,7 +121,9 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     judgedVersion: judged.specVersion,
     reasons: judged.reasons ?? [],
     evidence: judged.evidence ?? null,
-    ...(judged.cohort && { labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting } }),
+    ...(judged.cohort && {
+      labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting, ...(judged.cohort.units && { units: judged.cohort.units }) },
+    }),
     lastDecision: judged.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;
@@ -126,6 +135,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     served: servedSplit(spec, counters),
     // When the weights it serves were computed: a bandit's split moves.
     ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
+    ...(weights?.segments && contextualStrategy(spec.strategy) && { segments: weights.segments }),
   };
   const strategy = spec.strategy;
   if (strategy.type === 'plan') {

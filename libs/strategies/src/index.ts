@@ -29,4 +29,5 @@ export * from './verdict';
 export * from './context-features';
 export * from './ridge';
 export * from './contextual-bandit';
+export * from './contextual-policy';
 export * from './cluster';

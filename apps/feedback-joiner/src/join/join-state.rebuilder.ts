@@ -4,7 +4,7 @@ import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent, StateChec
 import { checkpointMetrics, InboundMessage, KafkaClient, parseBatch, readCheckpoint, readTopicRange, skipRejected } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
-import { addReportCounts, pairField, RecentPairs, reportCounts } from '@switchyard/strategies';
+import { addReportCounts, pairField, RecentPairs, reportCounts, type UnitMemory } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { EXPIRY_GRACE_SECONDS, feedbackRecord, joinTiming, predictionRecord } from './join.records';
 
@@ -106,12 +106,15 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     });
     checkpointMetrics.restored.inc({ store: 'report', outcome: checkpoint ? 'restored' : 'none' });
     const counters = new Map<string, Map<string, number>>();
+    const units = new Map<string, UnitMemory>();
+    const counting = this.env.unitCounting;
     /** Deployment → `topic:partition` → the last offset its checkpointed report holds. */
     const held = new Map<string, Map<string, bigint>>();
     for (const [deployment, hashes] of Object.entries(checkpoint?.deployments ?? {})) {
       const snapshot = ReportStore.parseSnapshot(hashes.report);
       counters.set(deployment, snapshot.counters);
       held.set(deployment, snapshot.positions);
+      units.set(deployment, ReportStore.parseUnits(hashes.units));
     }
     const positions: { topic: string; partition: number; offset: string }[] = [];
     let replayed = 0;
@@ -128,7 +131,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
           const before = held.get(value.deployment)?.get(`${topic}:${message.partition}`);
           if (pairs.first(`${value.requestId}\n${pairField(value)}`, atMs) && (before === undefined || BigInt(message.offset) > before)) {
             const counts = counters.get(value.deployment) ?? counters.set(value.deployment, new Map()).get(value.deployment)!;
-            addReportCounts(counts, reportCounts(value));
+            const memory = units.get(value.deployment) ?? units.set(value.deployment, new Map()).get(value.deployment)!;
+            addReportCounts(counts, reportCounts(value, counting), memory, counting.maxPerKey);
           }
           if (atMs >= sinceMs) replay.push({ record: predictionRecord(message, value), atMs });
         }
@@ -141,7 +145,7 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
       });
       for (const { partition, end } of ranges) if (end > 0) positions.push({ topic, partition, offset: String(end - 1) });
     }
-    for (const [deployment, counts] of counters) await this.reports.replace(deployment, counts, positions);
+    for (const [deployment, counts] of counters) await this.reports.replace(deployment, counts, positions, units.get(deployment));
 
     let feedback = 0;
     await this.read(topics.feedback, { sinceMs }, async (messages) => {

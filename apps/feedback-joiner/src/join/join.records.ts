@@ -1,7 +1,7 @@
 import { FeedbackEvent, PredictionEvent } from '@switchyard/contracts';
 import type { InboundMessage } from '@switchyard/messaging';
 import type { FeedbackRecord, JoinTiming, PredictionRecord, ReportBatch } from '@switchyard/store';
-import { pairField, reportCounts, StoredFeedback } from '@switchyard/strategies';
+import { pairField, reportCounts, StoredFeedback, type UnitCounting } from '@switchyard/strategies';
 
 /** Where a Kafka message sits, which is all a record needs of it. */
 type Coordinates = Pick<InboundMessage, 'topic' | 'partition' | 'offset'>;
@@ -45,7 +45,7 @@ export function feedbackRecord(
 }
 
 /** Per deployment of a predictions batch: its last offset and the counters of the first copies it stored. */
-export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[]): ReportBatch[] {
+export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[], counting?: UnitCounting): ReportBatch[] {
   const byDeployment = new Map<string, ReportBatch>();
   accepted.forEach(({ message, value }, i) => {
     let batch = byDeployment.get(value.deployment);
@@ -55,7 +55,7 @@ export function reportBatches(accepted: { message: Coordinates; value: Predictio
         (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }),
       );
     batch.lastOffset = message.offset;
-    if (first[i]) batch.counted.push({ offset: message.offset, ...reportCounts(value) });
+    if (first[i]) batch.counted.push({ offset: message.offset, ...reportCounts(value, counting) });
   });
   return [...byDeployment.values()];
 }

@@ -2,8 +2,18 @@ import { Injectable, Logger } from '@nestjs/common';
 import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
 import { countEach } from '@switchyard/runtime';
-import { CompletedPair, JoinCandidate, JoinStateLost, JoinStateStore, JoinTiming, ReportStore, SpecVersions } from '@switchyard/store';
-import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
+import {
+  CompletedPair,
+  countFeedbackOutcome,
+  FeedbackOutcomeCounts,
+  JoinCandidate,
+  JoinStateLost,
+  JoinStateStore,
+  JoinTiming,
+  ReportStore,
+  SpecVersions,
+} from '@switchyard/store';
+import { FEEDBACK_OUTCOME_FIELDS, joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { JoinStateRebuilder } from './join-state.rebuilder';
 import { feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
@@ -47,7 +57,9 @@ export class JoinService {
     const records = accepted.map(({ message, value }) => predictionRecord(message, value));
     const timing = this.timing();
     const stored = await this.whileReady(() => this.state.recordPredictions(records, () => timing));
-    await this.reports.add(reportBatches(accepted, stored.first));
+    const counting = this.env.unitCounting;
+    await this.reports.add(reportBatches(accepted, stored.first, counting), counting.maxPerKey);
+    this.refuse(stored.refused, accepted, rejected, 'prediction');
     return { rejected, joined: await this.join(stored.candidates), completed: completedPairs(stored.candidates) };
   }
 
@@ -55,7 +67,8 @@ export class JoinService {
     const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
     const records = accepted.map(({ message, value }) => feedbackRecord(message, value));
     const timing = this.timing();
-    const candidates = await this.whileReady(() => this.state.recordFeedback(records, () => timing));
+    const { candidates, refused: full } = await this.whileReady(() => this.state.recordFeedback(records, () => timing));
+    this.refuse(full, accepted, rejected, 'feedback');
     // Feedback whose reward the range of a deployment it joins refuses goes to the DLQ with
     // the reason, when it completes the pair (a prediction completing it is not at fault:
     // the pair is only counted then).
@@ -72,6 +85,12 @@ export class JoinService {
   /** After the batch's transaction committed: its pairs keep only that they joined. */
   compact(completed: CompletedPair[]): Promise<number> {
     return this.state.compactPairs(completed);
+  }
+
+  /** Records the join state refused as pending past a limit go to the DLQ with the reason, counted. */
+  private refuse(refused: Map<number, string>, accepted: { message: InboundMessage }[], rejected: Rejection[], kind: string) {
+    if (refused.size) joinMetrics.pendingRefused.inc({ kind }, refused.size);
+    for (const [i, reason] of refused) rejected.push({ message: accepted[i].message, reason });
   }
 
   /** Runs a live write; a lost state starts the rebuild and fails the batch as transient, so it is retried after. */
@@ -104,13 +123,17 @@ export class JoinService {
     const specs = await this.rewardSpecs([...pairs.values()].map((p) => p.prediction));
 
     const events: JoinedEvent[] = [];
+    // Shown in the deployment's status: pairs that gave no reward, labels that can never equal the output.
+    const outcomes = new Map<string, FeedbackOutcomeCounts>();
     const now = new Date();
     for (const { prediction, feedback } of pairs.values()) {
       const result = joinPair(prediction, feedback, specs.get(`${prediction.deployment}@${prediction.specVersion}`), now);
       if (result.ok) {
         events.push(result.event);
+        if (result.labelMismatch) countFeedbackOutcome(outcomes, prediction.deployment, FEEDBACK_OUTCOME_FIELDS.labelMismatch, result.labelMismatch);
         continue;
       }
+      countFeedbackOutcome(outcomes, prediction.deployment, `${FEEDBACK_OUTCOME_FIELDS.unjoinable}${result.cause}`);
       joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
       if (result.cause === 'reward-out-of-range') onRewardOutOfRange?.(prediction.requestId, result.reason);
       this.logger.warn(
@@ -125,6 +148,7 @@ export class JoinService {
         'pair cannot be joined',
       );
     }
+    await this.reports.addFeedbackOutcomes(outcomes);
     countEach(joinMetrics.joined, events, (event) => ({ deployment: event.deployment, variant: event.variant, role: event.role }));
     return events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) }));
   }

@@ -7,7 +7,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 const STATIC_DIR = join(__dirname, 'static');
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 /** Only these names are served: no path ever reaches the file system from a request. */
-const FILES = ['index.html', 'dashboard.js', 'dashboard.css'];
+const FILES = ['index.html', 'time-axis.js', 'dashboard.js', 'dashboard.css'];
 
 /**
  * The live dashboard at `/ui`: static HTML and vanilla JS that poll the router's own API

@@ -1,6 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec, PredictionEvent, predictionEvent, PredictionFields, reviveExactIntegers, ShadowRequestEvent } from '@switchyard/contracts';
-import { ModelClient, ModelError } from '@switchyard/model-client';
+import {
+  DeploymentSpec,
+  eventOutputs,
+  PredictionEvent,
+  predictionEvent,
+  PredictionFields,
+  reviveExactIntegers,
+  scoredOutput,
+  ShadowRequestEvent,
+} from '@switchyard/contracts';
+import { ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { outputsAgree } from '@switchyard/strategies';
 import { ShadowWorkerEnv } from '../shadow-worker.env';
@@ -20,6 +29,7 @@ export class ShadowService {
   constructor(
     private readonly models: ModelClient,
     private readonly specs: SpecVersions,
+    private readonly allowlist: UrlAllowlist,
     env: ShadowWorkerEnv,
   ) {
     this.limiter = new Limiter(env.SHADOW_CONCURRENCY);
@@ -44,19 +54,28 @@ export class ShadowService {
 
   private async call(request: ShadowRequestEvent, spec: DeploymentSpec | null, shadow: string): Promise<PredictionEvent> {
     const variant = spec?.variants.find((v) => v.name === shadow);
+    const refused = variant && this.allowlist.problem(variant.url);
     const started = performance.now();
     let event: PredictionEvent;
     if (!spec) event = this.event(request, shadow, { error: `spec-missing: deployment "${request.deployment}" has no spec version ${request.specVersion}` });
     else if (!variant)
       event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
+    // Checked before every call, as the router does: a spec written straight to the spec log reaches the registry past PUT's check.
+    else if (refused) event = this.event(request, shadow, { error: `refused: ${refused}` });
     else {
       try {
-        // The request as the primary got it: inputs (64-bit integers exact), parameters, requested outputs.
-        const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, request.extras);
+        // The request as the primary got it: inputs (64-bit integers exact, binary data as it came), parameters, requested outputs.
+        const binary = request.binaryInputs === undefined ? undefined : Buffer.from(request.binaryInputs, 'base64');
+        const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, {
+          ...request.extras,
+          ...(binary && { binary }),
+        });
         shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
-        const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
+        // In the form the primary's outputs have in its event, so binary outputs compare alike (the scored one decoded, others by digest).
+        const outputs = eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath));
+        const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, outputs, spec.reward.outputPath);
         if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });
-        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
+        event = this.event(request, shadow, { outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
       } catch (error) {
         const failure = ModelError.of(error);
         event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });
