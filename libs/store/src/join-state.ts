@@ -1,5 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { parseAndValidate, PredictionEvent, REQUEST_ID_PATTERN, Role, Validated, validatePlain } from '@switchyard/contracts';
+import { PredictionEvent, REQUEST_ID_PATTERN, Role, Validated, validatePlain } from '@switchyard/contracts';
 import { JOIN_BUCKETS, joinBucket, StoredFeedback } from '@switchyard/strategies';
 import { parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
