@@ -1,7 +1,7 @@
 import { PredictionEvent } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
 import { CompletedPair, JoinStateStore, RedisClient, ReportStore } from '@switchyard/store';
-import { joinBucket, pairField, reportCounts } from '@switchyard/strategies';
+import { JOIN_BUCKETS, joinBucket, pairField, reportCounts } from '@switchyard/strategies';
 import { predictionEvent } from './support/events';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 
@@ -80,6 +80,9 @@ describe('join state sizing (a private Redis)', () => {
     for (let i = 0; i < PENDING; i += BATCH) expect(await state.compactPairs(completed.slice(i, i + BATCH))).toBe(BATCH);
     const perCompacted = ((await usedMemory()) - before) / PENDING;
     const sample = await client.redis.hgetall(`sy:{join.${joinBucket(prediction(0).requestId)}}:r:${prediction(0).requestId}`);
+    // A joined pair waits for nothing: its prediction's charge to the pending limits is given back.
+    const held = await Promise.all(Array.from({ length: JOIN_BUCKETS }, (_, b) => client.redis.hget(`sy:{join.${b}}:held`, 'p:n')));
+    expect(held.reduce((sum, n) => sum + Number(n ?? 0), 0)).toBe(0);
 
     const keys = await client.redis.dbsize();
     let swept = 0;

@@ -321,7 +321,9 @@ export class JoinStateStore {
       const args = byBucket.get(bucket) ?? byBucket.set(bucket, []).get(bucket)!;
       args.push(requestId, pair, token);
     }
-    const counts = await settled([...byBucket].map(([bucket, args]) => this.redis.compactPairs(this.bucketKey(bucket, 'r:'), ...args)));
+    const counts = await settled(
+      [...byBucket].map(([bucket, args]) => this.redis.compactPairs(this.bucketKey(bucket, 'r:'), this.bucketKey(bucket, 'held'), ...args)),
+    );
     return counts.reduce((sum, n) => sum + Number(n), 0);
   }
 
@@ -332,7 +334,7 @@ export class JoinStateStore {
       claims.map((c, i) => {
         const { bucket, key } = this.requestKey(c.requestId);
         const { ttlSeconds, nowMs } = timing(c, i);
-        return this.redis.restoreClaim(this.bucketKey(bucket, 'seen'), key, c.pair, ttlSeconds, nowMs, c.requestId);
+        return this.redis.restoreClaim(this.bucketKey(bucket, 'seen'), key, this.bucketKey(bucket, 'held'), c.pair, ttlSeconds, nowMs, c.requestId);
       }),
     );
   }
