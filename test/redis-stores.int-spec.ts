@@ -140,6 +140,29 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
       'v1:shadow': { count: 2, sum: 0.5, sumSq: 0.25 },
     });
   });
+
+  it('snapshots a deployment and writes it back after a loss, with its expiries, never over positions written since', async () => {
+    const records = [0, 1, 2].map((i) => ({ offset: String(i), deployment: 'kept', variant: 'a', role: 'served' as const, specVersion: 1, reward: i / 2 }));
+    await store.applyRewards(3, records, true);
+    await store.reconcileArms('kept', 1, { a: 1 }, 'life-1', 60);
+    await redis.raw.pexpire(store.key('kept'), 600000);
+    const snapshot = await store.snapshot('kept');
+    expect(snapshot.positions.fields).toEqual({ '3': '2' });
+    expect(snapshot.stats.ttlMs).toBeGreaterThan(500000);
+    const before = await redis.raw.hgetall(store.key('kept'));
+
+    for (const kind of ['stats', 'arms', 'positions', 'cohorts', 'cohort-arms', 'cohort-positions'])
+      await redis.raw.del(redis.client.deploymentKey('kept', kind));
+    expect(await store.restore('kept', snapshot)).toBe(true);
+    expect(await redis.raw.hgetall(store.key('kept'))).toEqual(before);
+    expect(await redis.raw.pttl(store.key('kept'))).toBeGreaterThan(500000);
+    expect(await store.applyRewards(3, records, false)).toEqual(['duplicate', 'duplicate', 'duplicate']);
+
+    // Positions there: applied since Redis came back, so the checkpoint is older.
+    await store.applyRewards(3, [{ ...records[0], offset: '7', reward: 5 }], false);
+    expect(await store.restore('kept', snapshot)).toBe(false);
+    expect((await store.read('kept')).a.count).toBe(4);
+  });
 });
 
 describeOnEachRedis('ReportStore', (redis) => {
@@ -247,7 +270,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     ).toEqual({ candidates: [], refused: new Map() });
     const { expired } = await store.sweep(Date.now() + 1000, 100);
     expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
-    expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined && !e.undecodable.length)).toBe(true);
+    expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined)).toBe(true);
     expect(await store.ready()).toBe(true);
   });
 });

@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_UNIT_COUNTING, FEEDBACK_OUTCOME_FIELDS, type ReportedBatch, type UnitMemory } from '@switchyard/strategies';
+import type { CheckpointedHash } from '@switchyard/contracts';
+import { snapshotHashes } from './hash-snapshot';
+import { NotedDeployments } from './noted-deployments';
 import { RedisClient } from './redis.client';
 
 /** Position fields start with `@`, which no counter field (`<variant>:<role>:…`) does. */
@@ -38,10 +41,37 @@ export function countFeedbackOutcome(outcomes: Map<string, FeedbackOutcomeCounts
  */
 @Injectable()
 export class ReportStore {
-  constructor(private readonly client: RedisClient) {}
+  /** Every deployment with a report (`report:deployments`): what a checkpoint takes. */
+  readonly deployments: NotedDeployments;
+
+  constructor(private readonly client: RedisClient) {
+    this.deployments = new NotedDeployments(client, 'report:deployments');
+  }
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'report');
+  }
+
+  /** The whole report, counters and positions, and the distinct units it counted, as they are at one instant: its checkpoint (kinds `report`, `units`). */
+  snapshot(deployment: string): Promise<Record<string, CheckpointedHash>> {
+    return snapshotHashes(this.client, deployment, ['report', 'units']);
+  }
+
+  /** A checkpointed `units` hash as the recount's memory of units counted, so a unit counted before the checkpoint is not counted again after it. */
+  static parseUnits(hash: CheckpointedHash | undefined): UnitMemory {
+    return new Map(Object.entries(hash?.fields ?? {}).flatMap(([field, value]) => (Number.isFinite(Number(value)) ? [[field, Number(value)] as const] : [])));
+  }
+
+  /** A checkpointed report's counters and its positions (`topic:partition` → last offset counted). */
+  static parseSnapshot(hash: CheckpointedHash | undefined): { counters: Map<string, number>; positions: Map<string, bigint> } {
+    const counters = new Map<string, number>();
+    const positions = new Map<string, bigint>();
+    for (const [field, value] of Object.entries(hash?.fields ?? {})) {
+      if (field.startsWith(POSITION)) {
+        if (/^\d{1,18}$/.test(value)) positions.set(field.slice(POSITION.length), BigInt(value));
+      } else if (Number.isFinite(Number(value))) counters.set(field, Number(value));
+    }
+    return { counters, positions };
   }
 
   /** The distinct units counted (`UnitMemory`). */
@@ -58,6 +88,7 @@ export class ReportStore {
   /** Counts a batch's first-seen predictions, once per offset (the calls pipelined by the connection); at most `maxUnitsPerKey` distinct units per split key. */
   async add(batches: ReportBatch[], maxUnitsPerKey = DEFAULT_UNIT_COUNTING.maxPerKey): Promise<void> {
     if (!batches.length) return;
+    await this.deployments.note(batches.map((b) => b.deployment));
     await Promise.all(
       batches.map((b) => {
         const counted = b.counted.flatMap(({ offset, fields, sums, units = [] }) => [
@@ -137,6 +168,7 @@ export class ReportStore {
     const pairs: (string | number)[] = [...counters].flat();
     for (const { topic, partition, offset } of positions) pairs.push(positionField(topic, partition), offset);
     await this.client.redis.replaceReport(this.key(deployment), this.unitsKey(deployment), pairs.length / 2, ...pairs, ...[...units].flat());
+    await this.deployments.note([deployment]);
   }
 }
 
