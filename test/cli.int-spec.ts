@@ -330,7 +330,7 @@ reward:
     await waitFor(async () => (await json('get', 'cli-wait')).health.state === 'Paused', { what: 'the open pause step' });
     expect((await json('list')).find((d: { name: string }) => d.name === 'cli-wait').health).toEqual({
       state: 'Paused',
-      reason: 'step 2 of 3 paused: resume it to go on',
+      reason: 'step 2 of 3 (pause) is paused; resume to go on',
     });
     expect((await cli('list')).stdout).toMatch(/^cli-wait\s+Paused\s+1\s+plan v3 over v1, step 2\/3 \(paused\)/m);
     const timedOut = await cli('status', 'cli-wait', '--wait', '--timeout', '1', '--interval', '200');

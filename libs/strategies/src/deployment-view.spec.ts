@@ -92,7 +92,9 @@ describe(deploymentView.name, () => {
     // Advanced in its status, no new version: what was judged is the step before.
     const advanced = spec(plan, { status: { step: 1, paused: true } });
     const sut = deploymentView(advanced, { counters, rewards: {}, judged: { ...judged, status: 'passed' } }).plan;
-    expect(sut).toMatchObject({ step: 2, kind: 'canary', paused: true, state: 'waiting', evidence: null, serving: { type: 'canary', percent: 12.345 } });
+    // Paused at once, as `health` says: not a `waiting` that contradicts it until the controller's next pass.
+    expect(sut).toMatchObject({ step: 2, kind: 'canary', paused: true, state: 'paused', evidence: null, serving: { type: 'canary', percent: 12.345 } });
+    expect(sut!.reasons).toEqual(['step 2 of 3 (canary) is paused; resume to go on']);
     expect(sut).not.toHaveProperty('since');
   });
 
@@ -102,7 +104,10 @@ describe(deploymentView.name, () => {
       ...reconcileRollout({ ...canary, guardrails: { ...GUARDRAILS } }, undefined, { arms: {}, cohorts: [] }, NOW)!.state,
       status: 'failed' as const,
     };
-    expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({ state: 'failed' });
+    expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({
+      state: 'failed',
+      reasons: [expect.stringMatching(/^no candidate serves: v1 answers alone/)],
+    });
     expect(deploymentView(canary, { counters, rewards: {} })).not.toHaveProperty('guardrails');
   });
 });

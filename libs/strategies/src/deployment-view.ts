@@ -11,7 +11,8 @@ import type { ArmStats } from './arm-stats';
 import { type DeploymentHealth, deploymentHealth } from './deployment-health';
 import { configuredShares, currentStep, servingSpec } from './plan';
 import { buildReport, groupCounters, splitKey, type VariantReport } from './report';
-import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
+import { judgementOf } from './judgement';
+import type { DecisionSummary, RolloutState, RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
 
 /** What `GET /v1/deployments/{name}` is built from, besides the spec. */
@@ -100,22 +101,23 @@ export function servedSplit(spec: DeploymentSpec, counters: Record<string, strin
 
 /**
  * The deployment as `GET /v1/deployments/{name}` shows it: the spec, live statistics per
- * variant and role, the `split` it is set to, and once the rollout controller judged it,
- * what it judged: a `plan` block for a plan (step i of n, paused, state, the step's gate
- * evidence, the history of transitions), else a `guardrails` block (the settings with the
- * state, latest evidence and last decision; kept after a rollback or promotion removed the
- * guardrails, so the verdict stays readable). A plan whose current step the controller
- * has not judged yet (`judgesSubject`, the controller's own rule) is `waiting`.
+ * variant and role, the `split` it is set to, and the controller's judgement of what is
+ * served now (`judgementOf`, which `health` and the verdict read too, so they agree): a
+ * `plan` block for a plan (step i of n, paused, state, the step's gate evidence, the
+ * history of transitions), else a `guardrails` block (the settings with the state, latest
+ * evidence and last decision). On a `single` (after a promotion, a rollback or an abort)
+ * the block says that no candidate serves, with what the last comparison ended with.
  */
 export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights }: DeploymentViewInputs): DeploymentView {
-  const judgement: JudgementView | undefined = judged && {
-    state: judged.status,
-    since: judged.since,
-    judgedVersion: judged.specVersion,
-    reasons: judged.reasons ?? [],
-    evidence: judged.evidence ?? null,
-    ...(judged.cohort && { labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting } }),
-    lastDecision: judged.lastDecision ?? null,
+  const judgement = judgementOf(spec, judged);
+  const current = judgement?.current;
+  const shown: JudgementView | undefined = judgement && {
+    state: judgement.status,
+    ...(current && { since: current.since, judgedVersion: current.specVersion }),
+    reasons: judgement.reasons,
+    evidence: judgement.evidence,
+    ...(current?.cohort && { labels: { judged: current.cohort.judged, waiting: current.cohort.waiting } }),
+    lastDecision: judged?.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;
   const view: DeploymentView = {
@@ -130,7 +132,6 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
   const strategy = spec.strategy;
   if (strategy.type === 'plan') {
     const { index, step } = currentStep(strategy, spec.status);
-    const current = judgement && judged && judgesSubject(judged, spec) ? judgement : undefined;
     const plan: PlanView = {
       step: index + 1,
       of: strategy.steps.length,
@@ -138,11 +139,10 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
       current: step,
       paused: spec.status?.paused ?? false,
       serving: servingSpec(spec).strategy,
-      ...(current ?? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null }),
+      ...shown!,
       history: judged?.history ?? [],
     };
     return { ...view, ...(guardrails && { guardrails }), plan };
   }
-  if (guardrails || judgement) return { ...view, guardrails: { ...guardrails, ...(judgement ?? { state: 'waiting' }) } };
-  return view;
+  return shown ? { ...view, guardrails: { ...guardrails, ...shown } } : view;
 }

@@ -22,6 +22,7 @@ export * from './plan';
 export * from './rollout';
 export * from './deployment-view';
 export * from './deployment-health';
+export * from './judgement';
 export * from './ope';
 export * from './ope-dr';
 export * from './spec-log';
