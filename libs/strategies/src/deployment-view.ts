@@ -12,6 +12,7 @@ import { type DeploymentHealth, deploymentHealth } from './deployment-health';
 import { configuredShares, currentStep, servingSpec } from './plan';
 import { buildReport, groupCounters, splitKey, type VariantReport } from './report';
 import { judgementOf } from './judgement';
+import { type RecentBucket, type RecentServed, recentServed } from './served-recent';
 import type { DecisionSummary, RolloutState, RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
 
@@ -23,6 +24,8 @@ export interface DeploymentViewInputs {
   judged?: RolloutState;
   /** A bandit's stored weights, which the router serves; absent until the updater stored some. */
   weights?: { weights: Weights; computedAt: string };
+  /** The recent served buckets of the window (`recentBuckets`), as `ReportStore.readRecent` reads them. */
+  recent?: readonly RecentBucket[];
 }
 
 /** What the rollout controller judged, as shown; `waiting` alone before its first pass. */
@@ -59,9 +62,11 @@ export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
   /**
    * The share of requests each variant answered since the current rev (and plan step) took
    * effect, beside `split`: over the deployment's whole life it would lag every change;
-   * `null` before any request under it.
+   * and over the last `RECENT_MINUTES` minutes (`recent`, `null` without a request in
+   * them), which follows a weight that moves within a rev (a bandit's). `null` when neither
+   * saw a request; `shares` is empty while no request was served under the rev.
    */
-  served: { since: string; shares: Record<string, number>; requests: number } | null;
+  served: { since: string; shares: Record<string, number>; requests: number; recent: RecentServed | null } | null;
   weightsAt?: string;
   plan?: PlanView;
   /** The settings with the judgement (the settings gone once a rollback or promotion dropped them); a plan's: the settings. */
@@ -86,17 +91,20 @@ export function setSplit(spec: DeploymentSpec, weights?: Weights): Record<string
 
 /**
  * What each variant of `spec` answered under its current rev and plan step (the report's
- * `requests@<splitKey>` counters, which the controller's split check reads too), as shares.
+ * `requests@<splitKey>` counters, which the controller's split check reads too), as shares,
+ * and over the last minutes (`recentServed` of the window's `recent` buckets).
  */
-export function servedSplit(spec: DeploymentSpec, counters: Record<string, string | number>): DeploymentView['served'] {
+export function servedSplit(spec: DeploymentSpec, counters: Record<string, string | number>, recent: readonly RecentBucket[] = []): DeploymentView['served'] {
   const key = splitKey(spec.version, spec.status?.step);
   const answered: Record<string, number> = Object.fromEntries(spec.variants.map(({ name }) => [name, 0]));
   for (const { variant, role, measures } of groupCounters(counters).values())
     if (role === 'served' && variant in answered) answered[variant] += measures.get(`requests@${key}`) ?? 0;
   const requests = Object.values(answered).reduce((sum, n) => sum + n, 0);
-  if (!requests) return null;
+  const lately = recentServed(spec, recent);
+  if (!requests && !lately) return null;
   const since = spec.status?.step === undefined ? `rev ${spec.version}` : `rev ${spec.version} step ${spec.status.step + 1}`;
-  return { since, shares: Object.fromEntries(Object.entries(answered).map(([name, n]) => [name, n / requests])), requests };
+  const shares = requests ? Object.fromEntries(Object.entries(answered).map(([name, n]) => [name, n / requests])) : {};
+  return { since, shares, requests, recent: lately };
 }
 
 /**
@@ -108,7 +116,7 @@ export function servedSplit(spec: DeploymentSpec, counters: Record<string, strin
  * evidence and last decision). On a `single` (after a promotion, a rollback or an abort)
  * the block says that no candidate serves, with what the last comparison ended with.
  */
-export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights }: DeploymentViewInputs): DeploymentView {
+export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights, recent }: DeploymentViewInputs): DeploymentView {
   const judgement = judgementOf(spec, judged);
   const current = judgement?.current;
   const shown: JudgementView | undefined = judgement && {
@@ -125,7 +133,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     health: deploymentHealth(spec, judged),
     report: buildReport(counters, rewards),
     split: setSplit(spec, weights?.weights),
-    served: servedSplit(spec, counters),
+    served: servedSplit(spec, counters, recent),
     // When the weights it serves were computed: a bandit's split moves.
     ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
   };

@@ -31,3 +31,4 @@ export * from './context-features';
 export * from './ridge';
 export * from './contextual-bandit';
 export * from './cluster';
+export * from './served-recent';

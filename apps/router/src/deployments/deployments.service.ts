@@ -23,6 +23,7 @@ import {
   deploymentHealth,
   deploymentView,
   putOutcome,
+  recentBuckets,
   SpecBody,
   SpecOutcome,
   withDecision,
@@ -176,13 +177,14 @@ export class DeploymentsService {
   /** The spec as `GET /v1/deployments/{name}` shows it (`deploymentView`). */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards, rollout, weights] = await Promise.all([
+    const [counters, rewards, rollout, weights, recent] = await Promise.all([
       this.reports.read(name),
       this.rewards.read(name),
       this.rollouts.read(name),
       this.weights.readMany([name]),
+      this.reports.readRecent(name, recentBuckets(new Date())),
     ]);
-    return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) });
+    return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name), recent });
   }
 
   /** Every spec, each with its `health` (`deploymentHealth`), as `switchyard list` shows it. */

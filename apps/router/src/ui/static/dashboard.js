@@ -221,6 +221,8 @@
     const set = d.split;
     const served = d.served;
     $('served-head').textContent = served ? `served since ${served.since}` : `served since ${rev(d.version)}`;
+    const recent = served && served.recent;
+    $('recent-head').textContent = recent ? `last ${recent.minutes} min` : 'last minutes';
     const rows = [];
     const cell = (className, text) => h('td', { class: className }, text);
     for (const name of names) {
@@ -237,6 +239,7 @@
             h('td', {}, role),
             cell('num set', role === 'shadow' ? 'mirror' : set ? pct(set[name]) : 'bandit'),
             cell('num served', role === 'shadow' ? '–' : served ? pct(served.shares[name]) : '–'),
+            cell('num recent', role === 'shadow' || !recent ? '–' : pct(recent.shares[name])),
             cell('num requests', r ? r.requests : 0),
             cell('num errors', r ? r.errors : 0),
             cell('num', r && r.latencyMs && r.latencyMs.p50 !== null ? r.latencyMs.p50 : '–'),
