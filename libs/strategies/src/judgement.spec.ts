@@ -1,5 +1,4 @@
 import { type DeploymentSpec, type DeploymentStatus, GUARDRAIL_DEFAULTS, type StrategySpec } from '@switchyard/contracts';
-import { deploymentHealth } from './deployment-health';
 import { deploymentView } from './deployment-view';
 import { judgementOf } from './judgement';
 import { type DecisionSummary, reconcileRollout, type RolloutState, withDecision } from './rollout';
