@@ -263,7 +263,12 @@
     $('judgement').replaceChildren(
       ...(judged
         ? [
-            h('span', {}, `${d.plan ? 'plan' : 'guardrails'}: `, h('span', { id: 'state', class: `state ${judged.state || ''}${d.strategy.type === 'single' ? ' ended' : ''}` }, judged.state || 'waiting')),
+            h(
+              'span',
+              {},
+              `${d.plan ? 'plan' : 'guardrails'}: `,
+              h('span', { id: 'state', class: `state ${judged.state || ''}${d.strategy.type === 'single' ? ' ended' : ''}` }, judged.state || 'waiting'),
+            ),
             e && e.delta !== null && e.delta !== undefined && h('span', {}, `delta ${fix(e.delta)} in [${fix(e.low)}, ${fix(e.high)}]`),
             h('span', {}, 'sample ratio check: ', h('span', { id: 'srm', class: srm !== undefined && srm !== null && srm < 0.001 ? 'srm-bad' : '' }, srmShown)),
             h('span', {}, 'last decision: ', h('b', { id: 'last-decision' }, judged.lastDecision ? judged.lastDecision.action : 'none')),
