@@ -222,7 +222,7 @@ reward:
     const status = await cli('status', 'cli-plan');
     expect(status.stdout).toContain('plan step 1/3 shadow (paused)');
     expect(status.stdout).toContain('plan v3 over v1, step 1/3 (paused)');
-    expect(status.stdout).toContain('status: Paused: step 1 of 3 paused');
+    expect(status.stdout).toContain('status: Paused: step 1 of 3 (shadow) is paused; resume to go on');
     const resumed = await json('plan', 'resume', 'cli-plan');
     expect(resumed).toMatchObject({ version: 1, status: {} });
     expect(resumed.status.paused).toBeUndefined();
