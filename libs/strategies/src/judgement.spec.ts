@@ -141,7 +141,10 @@ describe(judgementOf.name, () => {
       verdict: 'promote',
     });
     // A failed comparison rolled back keeps its ending.
-    expect(judgementOf(spec({ type: 'single', variant: 'v1' }, 2), { ...state, status: 'failed' })).toMatchObject({ status: 'failed', applies: false });
+    expect(judgementOf(spec({ type: 'single', variant: 'v1' }, 2), { ...state, status: 'failed' })).toMatchObject({
+      status: 'failed',
+      reasons: [expect.stringMatching(/^no candidate serves/)],
+    });
     // Nothing to say where nothing was ever compared.
     expect(judgementOf(spec({ type: 'single', variant: 'v1' }, 1), undefined)).toBeUndefined();
     expect(judgementOf(spec(canary, 1), state)).toBeUndefined();

@@ -1,5 +1,5 @@
 import type { DecisionEvidence, DeploymentSpec } from '@switchyard/contracts';
-import { judgesSubject, pausedPlanReasons, planPosition, type RolloutState, type RolloutStatus } from './rollout';
+import { ENDED, judgesSubject, pausedPlanReasons, planPosition, type RolloutState, type RolloutStatus } from './rollout';
 
 /** What the rollout controller's judgement says of what a deployment serves now. */
 export interface Judgement {
@@ -8,8 +8,6 @@ export interface Judgement {
   evidence: DecisionEvidence | null;
   /** The controller's state it is read from, while that state judges what is served now (its `since`, its labelled pairs). */
   current?: RolloutState;
-  /** `false` on a `single`: no candidate serves, the guardrails judge nothing; what is shown is what the last comparison ended with. */
-  applies: boolean;
 }
 
 /** A paused or inconclusive plan step the spec no longer holds paused: an operator resumed it, the controller has not judged it since. */
@@ -35,22 +33,22 @@ export function judgementOf(spec: DeploymentSpec, state: RolloutState | undefine
   const strategy = spec.strategy;
   if (strategy.type === 'single') {
     if (!state && !spec.guardrails) return undefined;
-    const ended = state && ['passed', 'failed', 'inconclusive'].includes(state.status) ? state.status : 'done';
+    const ended = state && ENDED.has(state.status) ? state.status : 'done';
     const reason = `no candidate serves: ${strategy.variant} answers alone at rev ${spec.version}, so the guardrails judge nothing until a comparison is applied`;
-    return { status: ended, reasons: [reason], evidence: state?.evidence ?? null, applies: false };
+    return { status: ended, reasons: [reason], evidence: state?.evidence ?? null };
   }
   if (strategy.type !== 'plan' && !spec.guardrails) return undefined;
   const current = state && state.specVersion === spec.version && judgesSubject(state, spec) ? state : undefined;
-  const judged = (of: RolloutState): Judgement => ({ status: of.status, reasons: of.reasons ?? [], evidence: of.evidence ?? null, current: of, applies: true });
+  const judged = (of: RolloutState): Judgement => ({ status: of.status, reasons: of.reasons ?? [], evidence: of.evidence ?? null, current: of });
   if (strategy.type !== 'plan') return current ? judged(current) : waiting(`rev ${spec.version} not judged yet: waiting for the controller`);
   const position = planPosition(strategy, spec.status);
   if (spec.status?.paused) {
-    return { status: 'paused', reasons: pausedPlanReasons(current, position), evidence: current?.evidence ?? null, ...(current && { current }), applies: true };
+    return { status: 'paused', reasons: pausedPlanReasons(current, position), evidence: current?.evidence ?? null, ...(current && { current }) };
   }
   if (current && !PAUSING.has(current.status)) return judged(current);
   return waiting(`${position}: ${current ? 'resumed, ' : ''}not judged yet: waiting for the controller`);
 }
 
 function waiting(reason: string): Judgement {
-  return { status: 'waiting', reasons: [reason], evidence: null, applies: true };
+  return { status: 'waiting', reasons: [reason], evidence: null };
 }

@@ -33,7 +33,7 @@ export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 
 const TERMINAL: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'paused', 'done']);
 /** Verdicts that were acted on: a comparison that ended so is over, even if its subject comes back. */
-const ENDED: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'done']);
+export const ENDED: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'done']);
 /** Decisions kept in the state's history (the full record is the decision events on Kafka). */
 const HISTORY = 50;
 
