@@ -25,18 +25,23 @@ import {
 } from './harness';
 import { machine, markdown } from './report';
 import { PIPELINE_RUNS, runPipelineBench } from './pipeline';
+import { GRPC_RUNS, runGrpcBench } from './grpc';
 import { runRegretBench } from './regret';
+import { runContextualRegretBench } from './regret-contextual';
 import { ROUTER_RUNS, runRouterBench } from './router';
 
-const PARTS = [...ROUTER_RUNS, 'regret', ...PIPELINE_RUNS];
+const PARTS = [...ROUTER_RUNS, ...GRPC_RUNS, 'regret', 'regret-contextual', ...PIPELINE_RUNS];
 
 const HELP = `Usage: npm run bench -- [options]
 
 Measures Switchyard against baselines in the same run on this machine, with real Kafka,
 Redis and the demo model-server, and reports ratios: the router against a bare proxy,
-publishing against publishing off, strategies against 'single', the Kafka ingress
-against a bare kafkajs loop, the bandit's regret through the real learning loop
-against an in-memory Thompson reference with instant feedback, and the event pipeline
+publishing against publishing off, strategies against 'single', OIP over gRPC against
+REST through the same router, the Kafka ingress against a bare kafkajs loop, a 1 MB FP32
+tensor through /v2 as JSON and in Triton's binary extension against the tensor model called
+directly, the bandit's regret through the real learning loop
+against an in-memory Thompson reference with instant feedback (and the contextual
+bandit's against in-memory linear Thompson), and the event pipeline
 (feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
 would pick instead, in the same run: nginx as a canary (split_clients) and shadow (mirror)
 proxy, and a Kafka Streams exactly-once join on the pipeline's backlog.
@@ -116,12 +121,14 @@ async function main(): Promise<void> {
 
   const results: PartResult[] = [];
   try {
-    const needModel = ROUTER_RUNS.some((id) => only.has(id)) || only.has('regret');
+    const needModel = [...ROUTER_RUNS, ...GRPC_RUNS].some((id) => only.has(id)) || only.has('regret') || only.has('regret-contextual');
     const model = needModel ? await startService('model-server', 'dist/apps/model-server/src/main.js', {}) : undefined;
     if (model) {
       const modelUrl = `http://127.0.0.1:${model.port}`;
       if (ROUTER_RUNS.some((id) => only.has(id))) results.push(await runRouterBench(opts, only, modelUrl, model));
+      if (only.has('grpc')) results.push(await runGrpcBench(opts, modelUrl));
       if (only.has('regret')) results.push(await runRegretBench(opts, modelUrl));
+      if (only.has('regret-contextual')) results.push(await runContextualRegretBench(opts, modelUrl));
       await stopService(model);
     }
     // No model-server: the pipeline's events carry the demo models' outputs already.

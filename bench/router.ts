@@ -56,11 +56,39 @@ const BODY = JSON.stringify({ inputs: INPUTS });
  * request, so the split is by unit: in the router's body, in nginx's header. autocannon's
  * `[<id>]` replacement is not used: it assumes ids of one length in Content-Length.
  */
-type Shape = 'plain' | 'router-unit' | 'nginx-unit';
+type Shape = 'plain' | 'router-unit' | 'nginx-unit' | 'tensor-json' | 'tensor-binary';
 let unit = 0;
 const ROUTER_UNIT_BODY = JSON.stringify({ inputs: INPUTS, unitKey: '' }).slice(0, -2);
 
+/**
+ * The large-tensor runs' request: one FP32 tensor of 1 MiB (262 144 elements of
+ * pixel-like values, 0-250, so its JSON is about as large, ≈ 1 MB), as OIP JSON and in
+ * Triton's binary extension's framing; built on first use.
+ */
+const TENSOR_ELEMENTS = 256 * 1024;
+let tensorBodies: { json: string; binary: Buffer; headerLength: number } | undefined;
+function tensors(): NonNullable<typeof tensorBodies> {
+  if (tensorBodies) return tensorBodies;
+  const values = Array.from({ length: TENSOR_ELEMENTS }, (_, i) => i % 251);
+  const tensor = { name: 'image', datatype: 'FP32', shape: [1, TENSOR_ELEMENTS] };
+  const bytes = Buffer.from(new Float32Array(values).buffer);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ ...tensor, parameters: { binary_data_size: bytes.length } }] }));
+  tensorBodies = { json: JSON.stringify({ inputs: [{ ...tensor, data: values }] }), binary: Buffer.concat([header, bytes]), headerLength: header.length };
+  return tensorBodies;
+}
+/**
+ * Connections of the large-tensor runs: 128 bodies of 1 MB in flight would measure
+ * memory and queueing, not the router (a JSON one costs the router tens of ms of CPU).
+ */
+const TENSOR_CONNECTIONS = 32;
+
 function requestOf(shape: Shape): Record<string, unknown> {
+  if (shape === 'tensor-json') return { body: tensors().json, connections: TENSOR_CONNECTIONS };
+  if (shape === 'tensor-binary') {
+    const { binary, headerLength } = tensors();
+    const headers = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) };
+    return { body: binary, headers, connections: TENSOR_CONNECTIONS };
+  }
   if (shape === 'router-unit') return { requests: [{ setupRequest: (req: object) => ({ ...req, body: `${ROUTER_UNIT_BODY}u${unit++}"}` }) }] };
   if (shape === 'nginx-unit')
     return { requests: [{ setupRequest: (req: { headers: object }) => ({ ...req, headers: { ...req.headers, [NGINX_UNIT_HEADER]: `u${unit++}` } }) }] };
@@ -73,11 +101,11 @@ async function saturate(url: string, opts: Options, seconds: number, shape: Shap
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: BODY,
-    ...requestOf(shape),
     connections: opts.connections,
     pipelining: 1,
     duration: seconds,
     timeout: 10,
+    ...requestOf(shape),
   });
 }
 
@@ -157,7 +185,8 @@ async function measure(id: string, label: string, service: Service, path: string
   const brokerBefore = broker && cpuSeconds(broker);
   const measuredFrom = performance.now();
   const seconds = opts.duration;
-  log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${opts.connections} connections`}`);
+  const connections = (requestOf(shape).connections as number | undefined) ?? opts.connections;
+  log(`${id}: ${label} — measuring ${seconds} s ${rate !== undefined ? `at ${rate} req/s offered` : `with ${connections} connections`}`);
   let row: Row;
   if (rate === undefined) {
     const r = await saturate(url, opts, seconds, shape);
@@ -321,7 +350,10 @@ export const ROUTER_RUNS = [
   'nginx-shadow',
   'rate',
   'kafka',
+  'tensor-json',
+  'tensor-binary',
 ];
+const TENSOR_RUNS = ['tensor-json', 'tensor-binary'];
 
 export async function runRouterBench(opts: Options, only: Set<string>, modelUrl: string, model: Service): Promise<PartResult> {
   const rows: Row[] = [];
@@ -337,7 +369,8 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   // then again. Drift and other work on the machine then hit baseline and router alike.
   await warmService(model, '/v2/models/churn-v1/infer', opts);
   const needBare = only.has('bare') || only.has('rate');
-  const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate'].some((id) => only.has(id));
+  const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate', ...TENSOR_RUNS].some((id) => only.has(id));
+  const tensorModel = TENSOR_RUNS.some((id) => only.has(id)) ? await startService('tensor-model', 'dist/bench/tensor-model.js', {}) : undefined;
   const bare = needBare ? await startService('bare-proxy', 'dist/bench/bare-proxy.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' }) : undefined;
   const bareFastify = only.has('bare-fastify')
     ? await startService('bare-fastify', 'dist/bench/bare-fastify.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' })
@@ -348,12 +381,28 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   const nginx = only.has('nginx-canary') || only.has('nginx-shadow') ? await startNginx(modelUrl) : undefined;
   const admin = durable ?? fast ?? off;
   if (admin) for (const [name, spec] of Object.entries(specs(modelUrl))) await putDeployment(admin, name, spec);
+  if (durable && tensorModel) {
+    await putDeployment(durable, 'bench-tensor', {
+      variants: [{ name: 't1', url: `http://127.0.0.1:${tensorModel.port}`, model: 'tensor', protocol: 'v2', timeoutMs: 5000 }],
+      strategy: { type: 'single', variant: 't1' },
+    });
+    const seconds = Math.max(3, opts.warmup);
+    log(`tensor-model and router-durable: process warm-up ${seconds} s with 1 MB tensors (not measured)`);
+    for (const shape of ['tensor-json', 'tensor-binary'] as const) {
+      await saturate(`http://127.0.0.1:${tensorModel.port}/v2/models/tensor/infer`, opts, seconds, shape);
+      await saturate(`http://127.0.0.1:${durable.port}/v2/models/bench-tensor/infer`, opts, seconds, shape);
+    }
+  }
   const predict = (name: string) => `/v1/deployments/${name}/predict`;
   for (const baseline of [bare, bareFastify]) if (baseline) await warmService(baseline, '/', opts);
   if (nginx) await warmService(nginx, '/canary', opts);
   for (const router of [durable, fast, off]) if (router) await warmService(router, predict('bench-single'), opts);
 
-  const plan: Array<{ id: string; label: string; service?: Service; path: string; shape?: Shape }> = [
+  const tensorPath = '/v2/models/tensor/infer';
+  const routerTensorPath = '/v2/models/bench-tensor/infer';
+  // `part`: the --only run a row belongs to, when not its own id (a reference measured with it).
+  type Planned = { id: string; label: string; service?: Service; path: string; shape?: Shape; part?: string };
+  const plan = (<Planned[]>[
     { id: 'direct', label: 'model-server directly (reference)', service: model, path: '/v2/models/churn-v1/infer' },
     { id: 'bare', label: 'bare proxy, node http (baseline)', service: bare, path: '/' },
     { id: 'bare-fastify', label: 'bare proxy, Fastify (baseline)', service: bareFastify, path: '/' },
@@ -365,7 +414,24 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     { id: 'bandit', label: 'router bandit thompson, durable', service: durable, path: predict('bench-bandit') },
     { id: 'shadow', label: 'router shadow (1 shadow), durable', service: durable, path: predict('bench-shadow') },
     { id: 'nginx-shadow', label: 'nginx mirror to 1 shadow (peer)', service: nginx, path: '/shadow' },
-  ].filter((p) => only.has(p.id) && p.service);
+    ...(['json', 'binary'] as const).flatMap((as) => [
+      {
+        id: `tensor-direct-${as}`,
+        label: `tensor model directly, 1 MB FP32 as ${as === 'json' ? 'JSON' : 'binary'} (baseline)`,
+        service: tensorModel,
+        path: tensorPath,
+        shape: `tensor-${as}` as const,
+        part: `tensor-${as}`,
+      },
+      {
+        id: `tensor-${as}`,
+        label: `router /v2 single durable, 1 MB FP32 as ${as === 'json' ? 'JSON' : 'binary'}`,
+        service: durable,
+        path: routerTensorPath,
+        shape: `tensor-${as}` as const,
+      },
+    ]),
+  ]).filter((p) => only.has(p.part ?? p.id) && p.service);
   const samples = new Map<string, Row[]>();
   for (let round = 1; round <= opts.rounds; round++) {
     log(`round ${round} of ${opts.rounds}`);
@@ -389,7 +455,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   }
 
   if (only.has('kafka')) {
-    for (const service of [bare, bareFastify, durable, fast, off, nginx]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off, nginx, tensorModel]) if (service) await stopService(service);
     const loopRequests = `${TOPIC_PREFIX}bare-requests`;
     const loopResponses = `${TOPIC_PREFIX}bare-responses`;
     await createTopics([loopRequests, loopResponses]);
@@ -411,7 +477,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     rows.push(await kafkaRun('kafka-router', 'router Kafka ingress, single durable', ingress, `${TOPIC_PREFIX}requests`, `${TOPIC_PREFIX}responses`, opts));
     await stopService(ingress);
   } else {
-    for (const service of [bare, bareFastify, durable, fast, off, nginx]) if (service) await stopService(service);
+    for (const service of [bare, bareFastify, durable, fast, off, nginx, tensorModel]) if (service) await stopService(service);
   }
   return { rows, ratios: routerRatios(rows, opts) };
 }
@@ -440,6 +506,14 @@ function routerRatios(rows: Row[], opts: Options) {
       '(info)',
     ),
     ratio('peer: router shadow / nginx mirror, throughput', div(get('shadow')?.rps, get('nginx-shadow')?.rps), '(info)'),
+    ratio('1 MB FP32 tensor as JSON: router / model directly, throughput', div(get('tensor-json')?.rps, get('tensor-direct-json')?.rps), '(info)'),
+    ratio(
+      '1 MB FP32 tensor, binary extension: router / model directly, throughput',
+      div(get('tensor-binary')?.rps, get('tensor-direct-binary')?.rps),
+      '≥ 0.80',
+      (v) => v >= 0.8,
+    ),
+    ratio('1 MB FP32 tensor through the router: binary / JSON, throughput', div(get('tensor-binary')?.rps, get('tensor-json')?.rps), '(info)'),
     ratio('peer: router shadow / nginx mirror, CPU per request (router alone)', div(get('shadow')?.cpuUs, get('nginx-shadow')?.cpuUs), '(info)'),
   ];
   for (const rate of opts.rates) {

@@ -16,3 +16,6 @@ cp -R libs/store/src/lua dist/libs/store/src/
 # The tests' log-folder rule is plain JavaScript (jest loads its reporter uncompiled); the
 # fault suite reaches it through test/support from dist.
 cp test/support/test-logs.js dist/test/support/
+# The Open Inference Protocol's gRPC service definition, loaded at run time (libs/contracts/src/oip/grpc.ts).
+mkdir -p dist/libs/contracts/oip/spec
+cp libs/contracts/oip/spec/open_inference_grpc.proto dist/libs/contracts/oip/spec/

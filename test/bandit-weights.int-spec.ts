@@ -88,5 +88,14 @@ describe('bandit weights: computed once by the updater, served alike by every ro
     const served = predictions.messages.filter((m) => /^r[01]-/.test(m.value.requestId));
     // Before they caught up a router served uniform weights (no version) or an earlier one, never a later one.
     for (const message of served) expect(message.value.weightsVersion ?? 0).toBeLessThanOrEqual(weightsVersion);
+
+    // Each router's /metrics shows the weights it serves, as stored: Prometheus reads them where they are applied.
+    for (const router of routers) {
+      const metrics = String((await http('GET', `${router.url}/metrics`)).body);
+      const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels},service="router"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      expect(gauge('switchyard_router_bandit_weight', 'deployment="churn",variant="v1"')).toBeCloseTo(weights.v1, 9);
+      expect(gauge('switchyard_router_bandit_weight', 'deployment="churn",variant="v2"')).toBeCloseTo(weights.v2, 9);
+      expect(gauge('switchyard_router_bandit_weights_version', 'deployment="churn"')).toBe(weightsVersion);
+    }
   });
 });

@@ -178,6 +178,19 @@ reward:
     expect((await cli('get', 'cli-gitops-new')).code).toBe(1);
   });
 
+  it('refuses a spec whose model its server does not have, naming the variant, unless --force', async () => {
+    const spec = file('mistyped.yaml', canaryYaml().replace('model: churn-v2', 'model: churn-v9'));
+    for (const dryRun of [[], ['--dry-run']]) {
+      const refused = await cli('deploy', 'cli-mistyped', '-f', spec, ...dryRun);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('variant "v2" (model "churn-v9"): its model server has no model "churn-v9"');
+    }
+    expect((await cli('get', 'cli-mistyped')).code).toBe(1);
+    // diff compares only; the models are asked when the spec is deployed.
+    expect((await cli('diff', 'cli-mistyped', '-f', spec)).code).toBe(0);
+    expect((await cli('deploy', 'cli-mistyped', '-f', spec, '--force')).stdout).toContain('deployed cli-mistyped rev 1');
+  });
+
   it('holds an aborted plan: applying its spec again leaves it ended until retry', async () => {
     const plan = {
       variants: [

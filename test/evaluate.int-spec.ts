@@ -165,7 +165,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
 
   it('refuses (422) a policy the logged traffic says too little about: effective sample size below 30', async () => {
     // 200 requests logged 95/5: b served 10 times, each weighing 1/0.05 = 20 for `single b`, so its ESS is 10.
-    expect((await http('PUT', `${router.url}/v1/deployments/starved`, canaryOfAB(5))).status).toBe(200);
+    expect((await http('PUT', `${router.url}/v1/deployments/starved?force=true`, canaryOfAB(5))).status).toBe(200);
     const producer = await producerFor(kafka);
     const at = new Date().toISOString();
     const messages = Array.from({ length: 200 }, (_, i) => joined('starved', `starved-${i}`, i % 20 === 0 ? 'b' : 'a', i % 20 === 0 ? 0.05 : 0.95, i % 2, at));
@@ -185,7 +185,7 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
     it(`reads ${SCAN_EVENTS} joined events of another deployment within a since/until window, and says how fast`, async () => {
       // Synthetic traffic logged 80/20 between two variants with 0/1 rewards, written as
       // the joiner writes it, to a deployment of its own in the same joined topic.
-      const put = await http('PUT', `${router.url}/v1/deployments/scan`, canaryOfAB(20));
+      const put = await http('PUT', `${router.url}/v1/deployments/scan?force=true`, canaryOfAB(20));
       expect(put.status).toBe(200);
       producer = await producerFor(kafka);
       const rng = seededRng(5);

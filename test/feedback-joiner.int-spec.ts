@@ -3,7 +3,8 @@ import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard
 import { groundTruth, toInferInputs } from '@switchyard/demo-models';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { joinBucket, joinedEventId } from '@switchyard/strategies';
+import { ReportStore } from '@switchyard/store';
+import { feedbackOutcomes, joinBucket, joinedEventId } from '@switchyard/strategies';
 import { groupCaughtUp, isolation, readThrough } from './support/kafka';
 import { http } from './support/services';
 import { useStack } from './support/stack';
@@ -45,6 +46,8 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
 
   const joinedFor = (requestId: string) => joined.messages.filter((m) => m.key === requestId).map((m) => m.value);
   const metrics = async () => (await http('GET', `${joiner.url}/metrics`)).body as string;
+  /** What the deployment's status shows of its feedback that gave no reward (GET /v1/deployments/{name}'s `feedback`). */
+  const outcomes = async (deployment: string) => feedbackOutcomes(await joiner.app.get(ReportStore).readFeedbackOutcomes(deployment));
 
   beforeAll(async () => {
     const put = async (name: string, plain: object) => {
@@ -137,6 +140,18 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     expect(joinedFor(scoredId)[0].label).toBeUndefined();
     expect(joinedFor(unscorableId)).toEqual([]);
     expect(await metrics()).toMatch(/switchyard_joiner_unjoinable_total\{[^}]*deployment="scored",variant="v1",cause="unscorable"[^}]*\} 1/);
+    expect(await outcomes('scored')).toEqual({ unmatched: 0, unjoinable: { unscorable: 1 } });
+  });
+
+  it('joins a label that can never equal the output as 0, and counts it with its reason for the status', async () => {
+    const requestId = `kind-${randomUUID()}`;
+    await send(topics.predictions, prediction(requestId, { deployment: 'churn', role: 'served', variant: 'v1' }));
+    await send(topics.feedback, feedback(requestId, { label: 'churned' }));
+    await waitFor(() => joinedFor(requestId).length > 0, { what: 'the joined event' });
+    expect(joinedFor(requestId)).toEqual([expect.objectContaining({ reward: 0, label: 'churned' })]);
+    expect(await outcomes('churn')).toMatchObject({
+      labelMismatch: { count: 1, last: 'a label of text can never equal the output (first value of the first output), a number (label "churned")' },
+    });
   });
 
   it('sends what cannot be parsed or validated to the DLQ', async () => {
@@ -173,7 +188,9 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
     const lonePrediction = `lone-p-${randomUUID()}`;
     const loneFeedback = `lone-f-${randomUUID()}`;
     await send(topics.predictions, prediction(lonePrediction, { deployment: 'lonely' }));
-    await send(topics.feedback, feedback(loneFeedback, { label: 1 }));
+    const loneNamed = `lone-n-${randomUUID()}`;
+    const named = { ...feedback(loneNamed, { label: 1 }), deployment: 'churn' };
+    await send(topics.feedback, feedback(loneFeedback, { label: 1 }), named);
     await waitFor(settled);
     const requestKey = (requestId: string) => `${ids.redisPrefix}{join.${joinBucket(requestId)}}:r:${requestId}`;
     const key = requestKey(lonePrediction);
@@ -187,7 +204,9 @@ describe('feedback-joiner (real Kafka, Redis and model-server)', () => {
       { what: 'the unlabelled prediction counted', timeoutMs: (WINDOW_SECONDS + 10) * 1000 },
     );
     expect(text).toMatch(/switchyard_joiner_predictions_unlabelled_total\{[^}]*deployment="lonely",variant="v1",role="served"[^}]*\} 1/);
-    await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 1\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
+    await waitFor(async () => /switchyard_joiner_feedback_unmatched_total(\{[^}]*\})? 2\b/.test(await metrics()), { what: 'the unmatched feedback counted' });
+    // The one naming its deployment is counted for that deployment's status; the other names none.
+    expect((await outcomes('churn')).unmatched).toBe(1);
     expect(await redis.exists(key, requestKey(loneFeedback))).toBe(0);
     expect(await redis.zscore(`${ids.redisPrefix}{join.${joinBucket(lonePrediction)}}:seen`, lonePrediction)).toBeNull();
   });

@@ -75,7 +75,8 @@ describe('join state per deployment, rebuilt from Kafka after Redis is lost', ()
   /** What the report must hold: every distinct prediction sent, counted once. */
   function recount(deployment: string): Record<string, string> {
     const counts = new Map<string, number>();
-    for (const p of sent.values()) if (p.deployment === deployment) addReportCounts(counts, reportCounts(p));
+    const units = new Map<string, number>();
+    for (const p of sent.values()) if (p.deployment === deployment) addReportCounts(counts, reportCounts(p), units);
     return Object.fromEntries([...counts].map(([field, n]) => [field, String(n)]));
   }
 

@@ -74,9 +74,9 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         const keys = [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)];
         // A sum near a double's limit: one more large increment would overflow it.
         await redis.raw.hset(keys[0], 'v1:sum', String(preset), 'v1:sumSq', '1e300', 'v1:count', '3');
-        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square]);
+        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square, '']);
         const before = await snapshot(redis, keys);
-        const first = await attempt(() => scripts().applyRewards(keys[0], keys[1], keys[2], 0, 1, ...args));
+        const first = await attempt(() => scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args));
         const after = await snapshot(redis, keys);
         if (!first.ok) {
           expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRewards: /), after: before });
@@ -87,7 +87,34 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         expect(Number(hash['v1:count'])).toBe(3 + events.length);
         for (const value of Object.values(hash)) expect(Number.isFinite(Number(value))).toBe(true);
         // Exactly once: the same events again are redeliveries and change nothing.
-        expect(await scripts().applyRewards(keys[0], keys[1], keys[2], 0, 1, ...args)).toBe('0'.repeat(events.length));
+        expect(await scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args)).toBe('0'.repeat(events.length));
+        expect(await snapshot(redis, keys)).toEqual(after);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('applyRidge: a refused batch leaves nothing; an accepted one applied again counts once (hostile increments, counts and models)', async () => {
+    const event = fc.record({
+      values: fc.array(fc.oneof(fc.constantFrom('1', '0.5'), hostileNumber), { minLength: 1, maxLength: 4 }),
+      model: fc.oneof(fc.constant('0badf00d.3'), fc.string({ maxLength: 6 })),
+      declared: fc.oneof(fc.constant(undefined), hostileNumber),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 3 }), fc.constantFrom(0, 1.7e308), async (events, preset) => {
+        const keys = store.ridgeKeys(`ridge-args-${++run}`);
+        await redis.raw.hset(keys[0], 'v1:0badf00d.3:0', String(preset));
+        const args = events.flatMap((e, i) => [String(i + 1), e.model, 'v1', '1', e.declared ?? String(e.values.length), ...e.values]);
+        const before = await snapshot(redis, keys);
+        const first = await attempt(() => scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args));
+        const after = await snapshot(redis, keys);
+        if (!first.ok) {
+          expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRidge: /), after: before });
+          return;
+        }
+        expect(first.reply).toBe('1'.repeat(events.length));
+        for (const value of Object.values(await redis.raw.hgetall(keys[0]))) expect(Number.isFinite(Number(value))).toBe(true);
+        expect(await scripts().applyRidge(keys[0], keys[1], keys[2], 0, ...args)).toBe('0'.repeat(events.length));
         expect(await snapshot(redis, keys)).toEqual(after);
       }),
       { numRuns: RUNS },
@@ -133,10 +160,43 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
   it('addReport, replaceReport, reconcileArms, restoreClaim: a call with a hostile argument writes nothing, or all', async () => {
     const calls: { name: string; call: (value: string, keys: string[]) => Promise<unknown> }[] = [
       // The first message is valid, the second carries the hostile amount: neither may be added alone.
-      { name: 'addReport', call: (value, [report]) => scripts().addReport(report, 'pos', '9', '5', '1', 'served:v1@1', '0', '6', '0', '1', 'ipw@1', value) },
-      { name: 'replaceReport', call: (value, [report]) => scripts().replaceReport(report, 'served:v1@1', '1', 'ipw@1', value, 'odd') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions]) => scripts().reconcileArms(stats, arms, positions, 0, asTyped(value), '') },
-      { name: 'reconcileArms', call: (value, [, stats, arms, positions]) => scripts().reconcileArms(stats, arms, positions, 2, 60, 'a', 'v2', value) },
+      {
+        name: 'addReport',
+        call: (value, [report, , , , , , , units]) =>
+          scripts().addReport(
+            report,
+            units,
+            'pos',
+            '9',
+            1000,
+            '5',
+            '1',
+            'served:v1@1',
+            '0',
+            '1',
+            '1',
+            'u1',
+            'v1:served:units@1',
+            '6',
+            '0',
+            '1',
+            'ipw@1',
+            value,
+            '0',
+          ),
+      },
+      {
+        name: 'replaceReport',
+        call: (value, [report, , , , , , , units]) => scripts().replaceReport(report, units, 2, 'served:v1@1', '1', 'ipw@1', value, 'odd'),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 0, asTyped(value), ''),
+      },
+      {
+        name: 'reconcileArms',
+        call: (value, [, stats, arms, positions, , , units]) => scripts().reconcileArms(stats, arms, positions, units, 2, 60, 'a', 'v2', value),
+      },
       {
         name: 'restoreClaim',
         call: (value, [, , , , seen, request]) => scripts().restoreClaim(seen, request, 'v1:served', asTyped(value), 1700000000000, 'r1'),
@@ -153,6 +213,8 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
           store.positionsKey(deployment),
           redis.client.deploymentKey(deployment, 'seen'),
           redis.client.deploymentKey(deployment, 'r:r1'),
+          store.unitStateKey(deployment),
+          redis.client.deploymentKey(deployment, 'units'),
         ];
         await redis.raw.hset(keys[0], 'served:v1@1', '4', 'pos', '0');
         await redis.raw.hset(keys[1], 'v1:count', '1');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { predictionEvent } from '@switchyard/contracts';
 import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
-import { ArmStatsStore, encodePrediction, encodeStoredFeedback, JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
+import { ArmStatsStore, encodePrediction, encodeStoredFeedback, JoinStateStore, parseStats, parseUnitSums, ReportStore } from '@switchyard/store';
 import { describeOnEachRedis } from './support/redis';
 
 /**
@@ -26,13 +26,33 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
       partition: fc.integer({ min: 0, max: 2 }),
       start: fc.boolean(),
       rewards: fc.array(
-        fc.record({
-          offset: fc.integer({ min: 0, max: 30 }).map(String),
-          variant: fc.constantFrom(...VARIANTS),
-          role: fc.constantFrom('served' as const, 'shadow' as const),
-          specVersion: fc.integer({ min: 1, max: 6 }),
-          reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
-        }),
+        fc
+          .record({
+            offset: fc.integer({ min: 0, max: 30 }).map(String),
+            variant: fc.constantFrom(...VARIANTS),
+            role: fc.constantFrom('served' as const, 'shadow' as const),
+            specVersion: fc.integer({ min: 1, max: 6 }),
+            reward: fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+            // The cohort cell (two slots of the version) and the unit its unit sums cluster by.
+            slot: fc.integer({ min: 0, max: 1 }),
+            unitKey: fc.option(fc.constantFrom('u1', 'u2', 'u:3'), { nil: undefined }),
+            ridge: fc.option(
+              fc.record({
+                model: fc.constantFrom('0badf00d.0', '0badf00d.1'),
+                values: fc.array(
+                  fc.integer({ min: -4, max: 4 }).map((n) => n / 2),
+                  { minLength: 1, maxLength: 3 },
+                ),
+              }),
+              { nil: undefined },
+            ),
+          })
+          .map(({ slot, unitKey, ridge, ...r }) => ({
+            ...r,
+            cohort: `${r.role === 'served' ? r.variant : `${r.variant}:shadow`}:@${r.specVersion}:${slot * 600}-${slot * 600 + 600}`,
+            ...(unitKey !== undefined && { unitKey }),
+            ...(ridge !== undefined && { ridge }),
+          })),
         { maxLength: 5 },
       ),
     }),
@@ -55,6 +75,16 @@ function armSetOf(hash: Record<string, string>): ArmSet | undefined {
   if (hash._deleted) return { deleted: true };
   const { _v, _born, ...since } = hash;
   return { version: Number(_v), incarnation: _born, since: Object.fromEntries(Object.entries(since).map(([variant, v]) => [variant, Number(v)])) };
+}
+
+/** The ridge hash (`<variant>:<model>:<i>`) as the reference holds it: `<variant>:<model>` → sums by i. */
+function ridgeSums(hash: Record<string, string>): Record<string, number[]> {
+  const sums: Record<string, number[]> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    const cut = field.lastIndexOf(':');
+    (sums[field.slice(0, cut)] ??= [])[Number(field.slice(cut + 1))] = Number(value);
+  }
+  return sums;
 }
 
 describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
@@ -83,14 +113,27 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
             sut.forget();
           }
         }
-        const [stats, arms, positions] = await Promise.all(
-          [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)].map((key) => redis.raw.hgetall(key)),
+        const [stats, arms, positions, cohorts, unitState, ridge, ridgeArms, ridgePositions] = await Promise.all(
+          [
+            store.key(deployment),
+            store.armsKey(deployment),
+            store.positionsKey(deployment),
+            store.cohortKeys(deployment)[0],
+            store.unitStateKey(deployment),
+            ...store.ridgeKeys(deployment),
+          ].map((key) => redis.raw.hgetall(key)),
         );
-        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions }).toEqual({
+        expect({ stats: parseStats(stats), arms: armSetOf(arms), positions, ridge: ridgeSums(ridge), ridgeArms: armSetOf(ridgeArms), ridgePositions }).toEqual({
           stats: sut.stats,
           arms: sut.arms,
           positions: Object.fromEntries(sut.positions),
+          ridge: { ...sut.ridge },
+          ridgeArms: sut.arms,
+          ridgePositions: Object.fromEntries(sut.ridgePositions),
         });
+        expect({ cohorts: parseStats(cohorts), units: parseUnitSums(cohorts) }).toEqual({ cohorts: sut.cohorts, units: sut.cohortUnits });
+        const states = Object.fromEntries(Object.entries(unitState).map(([field, text]) => [field, text.split(' ').map(Number)]));
+        expect(states).toEqual(Object.fromEntries([...sut.unitState].map(([field, { count, sum }]) => [field, [count, sum]])));
       }),
       { numRuns: RUNS },
     );
@@ -221,6 +264,16 @@ const reportedBatch: fc.Arbitrary<ReportedBatch> = fc.record({
       offset: fc.integer({ min: 0, max: 20 }).map(String),
       fields: fc.subarray(['a:served:requests', 'a:served:errors', 'b:shadow:requests', 'b:shadow:lat:3']),
       sums: fc.array(fc.tuple(fc.constantFrom('a:served:ipw@1', 'a:served:ipwSq@1'), fc.integer({ min: 0, max: 1e6 })), { maxLength: 2 }),
+      // Distinct units, a few unit keys (and '' for requests without one) under two split keys: a cap of 4 per key is reached.
+      units: fc.array(
+        fc
+          .record({ key: fc.constantFrom('1', '2.1'), member: fc.constantFrom('', 'u1', 'u2', 'u3', 'u4', 'u5'), field: fc.constantFrom('a', 'b') })
+          .map((u) => ({
+            ...u,
+            field: `${u.field}:served:units@${u.key}`,
+          })),
+        { maxLength: 2 },
+      ),
     }),
     { maxLength: 4 },
   ),
@@ -234,11 +287,13 @@ describeOnEachRedis('report script against ReportLedger', (redis) => {
     await fc.assert(
       fc.asyncProperty(fc.array(reportedBatch, { minLength: 1, maxLength: 8 }), async (batches) => {
         const deployment = `report-${++run}`;
-        const sut = new ReportLedger();
+        const sut = new ReportLedger(4);
         for (const batch of batches) {
-          await store.add([{ deployment, ...batch }]);
+          await store.add([{ deployment, ...batch }], 4);
           sut.add(batch);
         }
+        const units = await redis.raw.hgetall(store.unitsKey(deployment));
+        expect(units).toEqual(Object.fromEntries([...sut.units].map(([field, n]) => [field, String(n)])));
         const positions = Object.entries(await redis.raw.hgetall(store.key(deployment))).filter(([field]) => field.startsWith('@'));
         expect({ counters: await store.read(deployment), positions: Object.fromEntries(positions.map(([field, offset]) => [field.slice(1), offset])) }).toEqual(
           {

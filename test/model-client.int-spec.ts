@@ -122,6 +122,27 @@ describe('ModelClient against the real demo model-server', () => {
     expect((await failure(client.metadata(json))).kind).toBe('bad-response');
   });
 
+  it('says why a variant cannot serve (what a PUT refuses with 422): a missing model or version, a closed port, a silent server', async () => {
+    expect(await client.unready(variant({}))).toBeUndefined();
+    expect(await client.unready(variant({ model: 'churn-v9' }))).toBe('its model server has no model "churn-v9"');
+    expect(await client.unready(variant({ modelVersion: '2' }))).toBe('its model server has no model "churn-v1" version "2"');
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    expect(await client.unready(variant({ url: closed }))).toBe('model unreachable: ECONNREFUSED');
+    // A json variant: its server answering at all, any status, is what can be checked.
+    expect(await client.unready(variant({ protocol: 'json', url: `${server.url}/json/churn-v1`, model: undefined }))).toBeUndefined();
+    expect(await client.unready(variant({ protocol: 'json', url: `${server.url}/nowhere`, model: undefined }))).toBeUndefined();
+    expect(await client.unready(variant({ protocol: 'json', url: closed, model: undefined }))).toBe('model unreachable: ECONNREFUSED');
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      expect(await client.unready(variant({ url, timeoutMs: 10000 }), 200)).toBe('model did not answer within 200 ms');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('reports a closed port as unavailable, by its error code and never its address', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const error = await failure(client.infer(variant({ url }), toInferInputs(features), 'req-8'));

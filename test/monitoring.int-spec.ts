@@ -60,6 +60,54 @@ describe('monitoring (deploy/)', () => {
     expect(alerts.SwitchyardDlqGrowing).toContain('switchyard:dlq_writes:rate5m');
   });
 
+  const RULES = join(DEPLOY, 'prometheus', 'rules');
+  const ruleGroups = () => parseYaml(readFileSync(join(RULES, 'switchyard.rules.yml'), 'utf8')).groups as { rules: Record<string, any>[] }[];
+
+  it('counts every DLQ write (invalid and poison, every consumer) and uses the usual severities', () => {
+    const rules = ruleGroups().flatMap((g) => g.rules);
+    expect(rules.find((r) => r.record === 'switchyard:dlq_writes:rate5m')!.expr).toContain('switchyard_consumer_dlq_total[5m]');
+    expect(new Set(rules.filter((r) => r.alert).map((r) => r.labels.severity))).toEqual(new Set(['critical', 'warning']));
+  });
+
+  it('has a promtool test of each alert firing, then clearing once its condition is fixed', () => {
+    const alerts = ruleGroups().flatMap((g) => g.rules.filter((r) => r.alert).map((r) => r.alert as string));
+    const evals = readdirSync(RULES)
+      .filter((file) => file.endsWith('.test.yml'))
+      .flatMap(
+        (file) =>
+          parseYaml(readFileSync(join(RULES, file), 'utf8')).tests as { alert_rule_test?: { eval_time: string; alertname: string; exp_alerts: unknown[] }[] }[],
+      )
+      .flatMap((test) => (test.alert_rule_test ?? []).map((check) => ({ ...check, test })));
+    const seconds = (time: string) => [...time.matchAll(/(\d+)([hms])/g)].reduce((sum, [, n, unit]) => sum + Number(n) * { h: 3600, m: 60, s: 1 }[unit]!, 0);
+    const untested = alerts.filter(
+      (alert) =>
+        !evals.some(
+          (fired) =>
+            fired.alertname === alert &&
+            fired.exp_alerts.length > 0 &&
+            evals.some(
+              (cleared) =>
+                cleared.test === fired.test &&
+                cleared.alertname === alert &&
+                !cleared.exp_alerts.length &&
+                seconds(cleared.eval_time) > seconds(fired.eval_time),
+            ),
+        ),
+    );
+    expect(untested).toEqual([]);
+  });
+
+  it('lets Grafana users choose the Prometheus datasource: no panel names a datasource uid', () => {
+    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'dashboards', 'switchyard.json'), 'utf8'));
+    expect(dashboard.templating.list[0]).toMatchObject({ name: 'datasource', type: 'datasource', query: 'prometheus' });
+    const uids = [...JSON.stringify(dashboard).matchAll(/"uid":\s*"([^"]*)"/g)].map((m) => m[1]).filter((uid) => uid !== dashboard.uid);
+    expect(new Set(uids)).toEqual(new Set(['${datasource}']));
+    // The gauges of what the product decides on are drawn.
+    const exprs = JSON.stringify(dashboard.panels);
+    for (const name of ['switchyard_rollout_reward', 'switchyard_rollout_guardrail_low', 'switchyard_router_bandit_weight', 'switchyard_rollout_plan_step'])
+      expect(exprs).toContain(name);
+  });
+
   it('has a Grafana dashboard whose queries name only metrics the services export or the rules record', () => {
     const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'dashboards', 'switchyard.json'), 'utf8'));
     const known = definedMetrics();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ExactInteger, OipInferRequest } from '@switchyard/contracts';
 import { predict, toInferInputs } from '@switchyard/demo-models';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
@@ -15,8 +16,12 @@ const MODELS: StrictModel[] = [
   { name: 'echo-uint64', versions: ['1'], input: { name: 'INPUT0', datatype: 'UINT64', shape: [-1] }, outputs: ['OUTPUT0'] },
   { name: 'echo-fp16', versions: ['1'], input: { name: 'INPUT0', datatype: 'FP16', shape: [-1] }, outputs: ['OUTPUT0'] },
   { name: 'echo-bf16', versions: ['1'], input: { name: 'INPUT0', datatype: 'BF16', shape: [-1] }, outputs: ['OUTPUT0'] },
+  { name: 'echo-bytes', versions: ['1'], input: { name: 'INPUT0', datatype: 'BYTES', shape: [-1] }, outputs: ['OUTPUT0'] },
   { name: 'image', versions: ['1'], input: { name: 'image', datatype: 'FP32', shape: [-1, 224, 224, 3] }, outputs: ['elements'], answer: 'count' },
 ];
+
+/** INT64 elements as the binary extension sends them: 8 bytes each, little-endian. */
+const int64Bytes = (...values: bigint[]) => Buffer.from(new BigInt64Array(values).buffer);
 
 /**
  * The router's `/v2` routes checked against the Open Inference Protocol's REST spec
@@ -39,20 +44,34 @@ describe('Open Inference Protocol conformance: router and demo model server agai
   const validators = new OipValidators();
   let strict: StrictServer;
 
-  /** A raw call: the body as bytes, so fetch adds no Content-Type of its own (tritonclient sends none). */
+  /**
+   * A raw call: the body as bytes, so fetch adds no Content-Type of its own (tritonclient
+   * sends none). The answer's JSON (`text`, `body`) and, in the binary extension's framing,
+   * the bytes after it (`binary`).
+   */
   const call = async (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) => {
     const response = await fetch(`${router.url}${path}`, { method, headers, body: typeof body === 'string' ? Buffer.from(body) : body });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+    const raw = Buffer.from(await response.arrayBuffer());
+    const length = response.headers.get('inference-header-content-length');
+    const text = raw.toString('utf8', 0, length === null ? raw.length : Number(length));
+    const binary = length === null ? undefined : raw.subarray(Number(length));
+    return { status: response.status, text, body: text ? JSON.parse(text) : undefined, binary, headers: response.headers };
   };
   const infer = (path: string, request: unknown, headers: Record<string, string> = {}) => call('POST', path, JSON.stringify(request), headers);
+  /** A request in the binary extension's framing: the JSON header, then `chunks`. */
+  const inferBinary = (path: string, header: unknown, chunks: Buffer[], headerLength?: string) => {
+    const json = Buffer.from(JSON.stringify(header));
+    const headers = { 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength ?? String(json.length) };
+    return call('POST', path, Buffer.concat([json, ...chunks]), headers);
+  };
   const expectError = (answer: { status: number; body: unknown }, status: number, message: string | RegExp) => {
     expect(answer.status).toBe(status);
     expect(validators.problems('inference_error_response', answer.body)).toEqual([]);
     expect((answer.body as { error: string }).error).toMatch(message);
   };
   const strictVariant = (name: string, model: string, extra: object = {}) => ({ name, url: strict.url, model, timeoutMs: 2000, ...extra });
-  const put = async (name: string, spec: object) => expect((await http('PUT', `${router.url}/v1/deployments/${name}`, spec)).status).toBe(200);
+  const put = async (name: string, spec: object, query = '') =>
+    expect((await http('PUT', `${router.url}/v1/deployments/${name}${query}`, spec)).status).toBe(200);
   const int64 = (data: unknown[]) => [{ name: 'INPUT0', shape: [data.length], datatype: 'INT64', data }];
 
   beforeAll(async () => {
@@ -66,7 +85,7 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       strategy: { type: 'shadow', primary: 'primary', shadows: ['shadow'] },
       reward: { type: 'match', outputPath: 'OUTPUT1.data.0' },
     });
-    for (const model of ['echo-uint64', 'echo-fp16', 'echo-bf16', 'image']) {
+    for (const model of ['echo-uint64', 'echo-fp16', 'echo-bf16', 'echo-bytes', 'image']) {
       await put(model, { variants: [strictVariant('v1', model)], strategy: { type: 'single', variant: 'v1' } });
     }
     await put('churn', { variants: [{ name: 'v1', url: modelServer.url, model: 'churn-v1' }], strategy: { type: 'single', variant: 'v1' } });
@@ -74,7 +93,12 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       variants: [{ name: 'j1', url: `${modelServer.url}/json/churn-v2`, protocol: 'json' }],
       strategy: { type: 'single', variant: 'j1' },
     });
-    await put('down', { variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', timeoutMs: 300 }], strategy: { type: 'single', variant: 'v1' } });
+    // Down on purpose: force skips the readiness probe that would refuse it.
+    await put(
+      'down',
+      { variants: [{ name: 'v1', url: 'http://127.0.0.1:9', model: 'm', timeoutMs: 300 }], strategy: { type: 'single', variant: 'v1' } },
+      '?force=true',
+    );
   });
 
   afterAll(async () => {
@@ -91,6 +115,7 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       const meta = await call('GET', '/v2');
       expect(meta.status).toBe(200);
       expect(validators.problems('metadata_server_response', meta.body)).toEqual([]);
+      expect(meta.body.extensions).toEqual(['binary_tensor_data']);
       const live = await call('GET', '/v2/health/live');
       expect(live.status).toBe(200);
       expect(validators.problems('live_server_response', live.body)).toEqual([]);
@@ -122,6 +147,25 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       expectError(await call('GET', '/v2/models/down/ready'), 503, 'model "down" is not ready: variant v1');
     });
 
+    it('refuses (422) a spec whose variant names a model or version the strict server does not have; force applies it', async () => {
+      const spec = (model: string, modelVersion?: string) => ({
+        variants: [strictVariant('v1', 'echo-int64'), strictVariant('v2', model, modelVersion === undefined ? {} : { modelVersion })],
+        strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
+      });
+      const refused = await http('PUT', `${router.url}/v1/deployments/typo`, spec('echo-int6'));
+      expect([refused.status, refused.body.problems]).toEqual([422, ['variant "v2" (model "echo-int6"): its model server has no model "echo-int6"']]);
+      const version = await http('PUT', `${router.url}/v1/deployments/typo?dryRun=true`, spec('echo-int64', '9'));
+      expect([version.status, version.body.problems]).toEqual([
+        422,
+        ['variant "v2" (model "echo-int64"): its model server has no model "echo-int64" version "9"'],
+      ]);
+      expect((await http('PUT', `${router.url}/v1/deployments/typo?dryRun=true`, spec('echo-int64', '2'))).body).toMatchObject({
+        dryRun: true,
+        result: 'written',
+      });
+      expect((await http('PUT', `${router.url}/v1/deployments/typo?force=true`, spec('echo-int6'))).status).toBe(200);
+    });
+
     it('answers 404 {error} for an unknown model, version or route, a legal OIP name included', async () => {
       expectError(await call('GET', '/v2/models/Churn.V1'), 404, 'model "Churn.V1" does not exist');
       expectError(await infer('/v2/models/Churn.V1/infer', { inputs: int64([1]) }), 404, 'does not exist');
@@ -132,7 +176,7 @@ describe('Open Inference Protocol conformance: router and demo model server agai
   });
 
   describe('inference', () => {
-    it('serves tritonclient’s requests: no Content-Type, outputs requested by name, binary outputs asked for answered as JSON', async () => {
+    it('serves tritonclient’s requests: no Content-Type, outputs requested by name, an output asked for as binary answered so', async () => {
       const request = {
         id: '7',
         inputs: [{ name: 'INPUT0', shape: [3], datatype: 'INT64', data: [1, 2, 3] }],
@@ -141,12 +185,20 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       };
       const answer = await infer('/v2/models/echo/infer', request);
       expect(answer.status).toBe(200);
-      expect(validators.responseProblems(request, answer.body)).toEqual([]);
-      expect(answer.body).toMatchObject({ model_name: 'echo', model_version: 'v1', id: '7', outputs: [{ name: 'OUTPUT1', data: [1, 2, 3] }] });
-      // Response-level parameters come through as the model gave them.
-      expect(answer.body.parameters).toEqual({ strict_version: '1', request_parameters: {} });
+      expect(answer.headers.get('content-type')).toBe('application/octet-stream');
+      const header = answer.body;
+      expect(validators.responseProblems(request, header)).toEqual([]);
+      expect(header).toMatchObject({
+        model_name: 'echo',
+        model_version: 'v1',
+        id: '7',
+        outputs: [{ name: 'OUTPUT1', datatype: 'INT64', shape: [3], parameters: { binary_data_size: 24 } }],
+      });
+      expect(answer.binary).toEqual(int64Bytes(1n, 2n, 3n));
+      // Response-level parameters come through as the model gave them; the hints reach the model as the client sent them.
+      expect(header.parameters).toEqual({ strict_version: '1', request_parameters: { binary_data_output: false } });
       const got = strict.received.filter((r) => r.url === '/v2/models/echo-int64/versions/1/infer').at(-1)!;
-      expect(got.body).toMatchObject({ parameters: {}, outputs: [{ name: 'OUTPUT1', parameters: {} }] });
+      expect(got.body).toMatchObject({ parameters: { binary_data_output: false }, outputs: [{ name: 'OUTPUT1', parameters: { binary_data: true } }] });
     });
 
     it('serves the KServe SDK’s requests: model_name, and any string id, which names the request id for feedback', async () => {
@@ -257,16 +309,137 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       expectError(await call('POST', '/v2/models/echo/infer', body), status, message);
     });
 
-    it("refuses Triton's binary extension with 415 {error}, until it is supported", async () => {
-      const answer = await call('POST', '/v2/models/echo/infer', '{"inputs":[]}', {
-        'inference-header-content-length': '13',
-        'content-type': 'application/octet-stream',
-      });
-      expectError(answer, 415, 'binary tensor extension is not supported');
+    const binaryInput = (size: number, shape = [2]) => ({ inputs: [{ name: 'INPUT0', shape, datatype: 'INT64', parameters: { binary_data_size: size } }] });
+    it.each([
+      [
+        'a binary_data_size that does not fit the shape',
+        binaryInput(12),
+        [Buffer.alloc(12)],
+        undefined,
+        'inputs.0: binary_data_size is 12, but shape [2] of INT64 needs 16 bytes',
+      ],
+      [
+        'sizes that leave bytes over',
+        binaryInput(16),
+        [Buffer.alloc(20)],
+        undefined,
+        "the binary data is 20 bytes, but the inputs' binary_data_size add up to 16",
+      ],
+      [
+        'a size past the end of the bytes',
+        binaryInput(16),
+        [Buffer.alloc(8)],
+        undefined,
+        'binary_data_size 16 runs past the end of the binary data (8 bytes left)',
+      ],
+      [
+        'both data and binary_data_size',
+        { inputs: [{ ...binaryInput(8, [1]).inputs[0], data: [1] }] },
+        [Buffer.alloc(8)],
+        undefined,
+        'has both data and parameters.binary_data_size',
+      ],
+      ['binary_data_size in a JSON body', binaryInput(16), [], 'none', 'has no binary data'],
+      ['a header length past the body', binaryInput(16), [Buffer.alloc(16)], '99999', 'but the body has'],
+      ['a raw binary body (header length 0)', binaryInput(16), [Buffer.alloc(16)], '0', 'raw binary body'],
+    ])('answers a binary body with %s with 400 {error}', async (_case, header, chunks, headerLength, message) => {
+      const before = strict.received.length;
+      const answer =
+        headerLength === 'none' ? await infer('/v2/models/echo/infer', header) : await inferBinary('/v2/models/echo/infer', header, chunks, headerLength);
+      expectError(answer, 400, message);
+      expect(strict.received.length).toBe(before);
     });
 
     it('answers 502 {error} when the model is down', async () => {
       expectError(await infer('/v2/models/down/infer', { inputs: int64([1]) }), 502, 'variant "v1" failed: model unreachable');
+    });
+  });
+
+  describe("Triton's binary tensor extension", () => {
+    it('forwards binary inputs to the model byte for byte, and answers the JSON outputs asked for', async () => {
+      const bytes = int64Bytes(9007199254740993n, -1n, 7n);
+      const header = { id: 'bin-in', inputs: [{ name: 'INPUT0', shape: [3], datatype: 'INT64', parameters: { binary_data_size: 24 } }] };
+      const answer = await inferBinary('/v2/models/echo/infer', header, [bytes]);
+      expect(answer.status).toBe(200);
+      expect(answer.binary).toBeUndefined();
+      expect(validators.responseProblems(header, answer.body)).toEqual([]);
+      const got = strict.received.find((r) => (r.body as { id?: string } | undefined)?.id === 'bin-in')!;
+      expect(got.binary).toEqual(bytes);
+      expect(got.body).toMatchObject(header);
+      expect(answer.text).toContain('"data":[9007199254740993,-1,7]');
+    });
+
+    it('answers binary outputs where asked, JSON where not, in one body (mixed), for binary and JSON inputs', async () => {
+      const header = {
+        id: 'bin-mixed',
+        inputs: [{ name: 'INPUT0', shape: [2], datatype: 'INT64', parameters: { binary_data_size: 16 } }],
+        outputs: [{ name: 'OUTPUT0', parameters: { binary_data: true } }, { name: 'OUTPUT1' }],
+      };
+      const answer = await inferBinary('/v2/models/echo/infer', header, [int64Bytes(4n, 5n)]);
+      expect(answer.status).toBe(200);
+      expect(validators.responseProblems(header, answer.body)).toEqual([]);
+      expect(answer.body.outputs).toEqual([
+        { name: 'OUTPUT0', shape: [2], datatype: 'INT64', parameters: { binary_data_size: 16 } },
+        { name: 'OUTPUT1', shape: [2], datatype: 'INT64', data: [4, 5] },
+      ]);
+      expect(answer.binary).toEqual(int64Bytes(4n, 5n));
+      const json = await infer('/v2/models/echo/infer', { inputs: int64([6]), parameters: { binary_data_output: true } });
+      expect(json.status).toBe(200);
+      expect(json.body.outputs).toEqual([
+        { name: 'OUTPUT0', shape: [1], datatype: 'INT64', parameters: { binary_data_size: 8 } },
+        { name: 'OUTPUT1', shape: [1], datatype: 'INT64', parameters: { binary_data_size: 8 } },
+      ]);
+      expect(json.binary).toEqual(int64Bytes(6n, 6n));
+    });
+
+    it('passes FP16, BF16 and length-prefixed BYTES through as bytes, which the model reads as the numbers and strings they are', async () => {
+      const cases = [
+        ['echo-fp16', 'FP16', Buffer.from(new Uint16Array([0x3800, 0xbd00]).buffer), [0.5, -1.25]],
+        ['echo-bf16', 'BF16', Buffer.from(new Uint16Array([0x3f00, 0xbfa0]).buffer), [0.5, -1.25]],
+        ['echo-bytes', 'BYTES', Buffer.concat([Buffer.from([2, 0, 0, 0]), Buffer.from('ab'), Buffer.from([3, 0, 0, 0]), Buffer.from('hé')]), ['ab', 'hé']],
+      ] as const;
+      for (const [model, datatype, bytes, data] of cases) {
+        const input = { name: 'INPUT0', shape: [2], datatype, parameters: { binary_data_size: bytes.length } };
+        const json = await inferBinary(`/v2/models/${model}/infer`, { inputs: [input] }, [bytes]);
+        expect(json.status).toBe(200);
+        expect(json.body.outputs[0].data).toEqual(data);
+        const binary = await inferBinary(`/v2/models/${model}/infer`, { inputs: [input], parameters: { binary_data_output: true } }, [bytes]);
+        expect(binary.status).toBe(200);
+        expect(binary.binary).toEqual(bytes);
+      }
+    });
+
+    it('takes a 224×224×3 FP32 image as binary data', async () => {
+      const image = Buffer.alloc(224 * 224 * 3 * 4, 1);
+      const header = { inputs: [{ name: 'image', shape: [1, 224, 224, 3], datatype: 'FP32', parameters: { binary_data_size: image.length } }] };
+      const answer = await inferBinary('/v2/models/image/infer', header, [image]);
+      expect(answer.status).toBe(200);
+      expect(answer.body.outputs).toEqual([{ name: 'elements', shape: [1], datatype: 'INT64', data: [224 * 224 * 3] }]);
+    });
+
+    it('mirrors binary inputs to shadows; events carry the scored output decoded and the others by digest', async () => {
+      const bytes = int64Bytes(8n, 9n);
+      const header = {
+        id: 'mirror-bin',
+        inputs: [{ name: 'INPUT0', shape: [2], datatype: 'INT64', parameters: { binary_data_size: 16 } }],
+        parameters: { binary_data_output: true },
+      };
+      const answer = await inferBinary('/v2/models/mirror/infer', header, [bytes]);
+      expect(answer.status).toBe(200);
+      expect(answer.binary).toEqual(Buffer.concat([bytes, bytes]));
+      const shadow = await waitFor(() => shadowPredictions.messages.find((m) => m.key === 'mirror-bin'), { what: 'the shadow prediction' });
+      expect(shadow.value).toMatchObject({ variant: 'shadow', agreesWithPrimary: true });
+      const primary = await waitFor(() => predictions.messages.find((m) => m.key === 'mirror-bin'), { what: 'the prediction event' });
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      for (const event of [primary.value, shadow.value] as { outputs: unknown }[]) {
+        expect(event.outputs).toEqual([
+          { name: 'OUTPUT0', shape: [2], datatype: 'INT64', parameters: { binary_data_size: 16, binary_data_sha256: sha256 } },
+          { name: 'OUTPUT1', shape: [2], datatype: 'INT64', data: [8, 9] },
+        ]);
+      }
+      const calls = strict.received.filter((r) => (r.body as { id?: string } | undefined)?.id === 'mirror-bin');
+      expect(calls).toHaveLength(2);
+      for (const call of calls) expect(call.binary).toEqual(bytes);
     });
   });
 

@@ -114,6 +114,32 @@ describeOnEachRedis('ArmStatsStore', (redis) => {
     expect((await store.read('churn')).a).toBeUndefined();
   });
 
+  it('keeps unit sums per cohort cell and unit states per step, and prunes what no comparison can judge (issue #24)', async () => {
+    const reward = (offset: number, specVersion: number, value: number, unitKey?: string) => ({
+      offset: String(offset),
+      deployment: 'units',
+      variant: 'v1',
+      role: 'served' as const,
+      specVersion,
+      reward: value,
+      cohort: `v1:@${specVersion}:0-600`,
+      ...(unitKey && { unitKey }),
+    });
+    await store.applyRewards(0, [reward(1, 1, 1, 'u1'), reward(2, 1, 1, 'u1'), reward(3, 1, 0), reward(4, 2, 1, 'u1')], true);
+    const cells = await store.readCohorts('units');
+    // Version 1: unit u1 with n 2, S 2, and a request of its own with n 1, S 0.
+    expect(cells.find((cell) => cell.key === '1')!.units).toEqual({ units: 2, countSq: 5, sumSq: 4, countSum: 4 });
+    expect(await redis.raw.hkeys(store.unitStateKey('units'))).toEqual(expect.arrayContaining(['v1:@1\nu1', 'v1:@2\nu1']));
+
+    await store.pruneCohorts(
+      'units',
+      cells.filter((cell) => cell.key === '1'),
+      ['1'],
+    );
+    expect((await store.readCohorts('units')).map((cell) => cell.key)).toEqual(['2']);
+    expect(await redis.raw.hkeys(store.unitStateKey('units'))).toEqual(['v1:@2\nu1']);
+  });
+
   it('writes given statistics that it reads back, leaving other arms as they are', async () => {
     await store.write('seeded', { v1: { count: 1, sum: 1, sumSq: 1 }, v2: { count: 5, sum: 2, sumSq: 2 } });
     await store.write('seeded', { v1: { count: 400, sum: 360, sumSq: 360 }, 'v1:shadow': { count: 2, sum: 0.5, sumSq: 0.25 } });
@@ -152,7 +178,8 @@ describeOnEachRedis('ReportStore', (redis) => {
     // Redelivered, and carried on: offsets 0 and 1 are not counted again.
     await store.add([batch([0, 1, 2, 3])]);
     const recount = new Map<string, number>();
-    for (const prediction of predictions) addReportCounts(recount, reportCounts(prediction));
+    const units = new Map<string, number>();
+    for (const prediction of predictions) addReportCounts(recount, reportCounts(prediction), units);
     expect(await store.read('churn')).toEqual(Object.fromEntries([...recount].map(([field, value]) => [field, String(value)])));
     expect(await store.read('churn')).toMatchObject({
       // 1/0.3 and 1/(1/3) in millionths, each rounded: 3333333 + 3000000.
@@ -161,6 +188,42 @@ describeOnEachRedis('ReportStore', (redis) => {
       'v2:served:ipw@2': String(Math.round(1e6 / 0.7)),
       'v1:served:ipwSkipped@2': '1',
     });
+  });
+
+  it('counts each unit of a canary once per split key, and forgets the units of a key it is told to (issue #24)', async () => {
+    const canary = (unitKey: string, specVersion: number) => ({
+      variant: 'v2',
+      role: 'served' as const,
+      latencyMs: 3,
+      strategy: 'canary' as const,
+      specVersion,
+      requestId: unitKey,
+      unitKey,
+    });
+    const units = ['a', 'b', 'a', 'c'].map((unit) => canary(unit, 3));
+    const counted = (offsets: number[], of = units) => ({
+      deployment: 'sticky',
+      topic: 'sy.predictions',
+      partition: 0,
+      lastOffset: String(Math.max(...offsets)),
+      counted: offsets.map((offset) => ({ offset: String(offset), ...reportCounts(of[offset]) })),
+    });
+    await store.add([counted([0, 1])]);
+    await store.add([counted([0, 1, 2, 3])]);
+    expect((await store.read('sticky'))['v2:served:units@3']).toBe('3');
+    // A rebuild's recount replaces the report and the units counted: a unit it counted is not counted again after.
+    const recount = new Map<string, number>();
+    const memory = new Map<string, number>();
+    for (const prediction of units) addReportCounts(recount, reportCounts(prediction), memory);
+    await store.replace('rebuilt', recount, [{ topic: 'sy.predictions', partition: 0, offset: '3' }], memory);
+    await store.add([{ ...counted([4], [...units, canary('a', 3)]), deployment: 'rebuilt' }]);
+    expect((await store.read('rebuilt'))['v2:served:units@3']).toBe('3');
+    await store.add([{ ...counted([5], [...units, canary('a', 3), canary('d', 3)]), deployment: 'rebuilt' }]);
+    expect((await store.read('rebuilt'))['v2:served:units@3']).toBe('4');
+
+    await store.forgetUnits('sticky', ['3']);
+    expect(await redis.raw.hgetall(store.unitsKey('sticky'))).toEqual({});
+    expect((await store.read('sticky'))['v2:served:units@3']).toBe('3');
   });
 
   it('counts served requests per minute in keys that expire once no window reads them', async () => {

@@ -109,6 +109,20 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     return lines.reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
   }
 
+  /** The gauges of `deployment` on the /metrics of both controllers (one holds its lease), by series. */
+  async function gaugesOf(deployment: string): Promise<Map<string, number>> {
+    const series = new Map<string, number>();
+    for (const controller of controllers) {
+      const text = String((await http('GET', `${controller.url}/metrics`)).body);
+      for (const [, name, labels, value] of text.matchAll(/^(switchyard_rollout_[a-z_]+)\{([^}]*)\} (\S+)$/gm)) {
+        // Without the `service` label every series of the process carries.
+        const own = labels.replace(/,?service="[^"]*"/, '');
+        if (!name.endsWith('_total') && own.includes(`deployment="${deployment}"`)) series.set(`${name}{${own}}`, Number(value));
+      }
+    }
+    return series;
+  }
+
   it('answers 400 naming the field for bad guardrails and bad plans, and stores nothing', async () => {
     const variants = [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')];
     const plan = (steps: object[], extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v3', steps, ...extra });
@@ -145,6 +159,10 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(decisions).toHaveLength(1);
     const published = await Promise.all(controllers.map((controller) => decisionsCounted(controller, 'bad-canary')));
     expect(published.reduce((sum, count) => sum + count, 0)).toBe(1);
+    // The spec serves the primary alone now: no controller shows a status for it, so SwitchyardGuardrailFailed clears.
+    await waitFor(async () => ![...(await gaugesOf('bad-canary')).keys()].some((key) => key.startsWith('switchyard_rollout_status{')), {
+      what: "bad-canary's status gone from the controllers' /metrics",
+    });
     const [decision] = decisions;
     expect(decision).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3', version: 1 });
     const { n, mean, delta, low, high, alpha } = decision.evidence;
@@ -250,6 +268,27 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       { what: 'the step to count 300 pairs' },
     );
     expect(before.plan).toMatchObject({ step: 1, of: 2, kind: 'canary', paused: false, state: 'waiting' });
+
+    // What the controller judges, on its /metrics: the plan step, each variant's reward and interval, the guardrail's.
+    const gauges = await waitFor(
+      async () => {
+        const found = await gaugesOf('held-plan');
+        return found.get('switchyard_rollout_reward_pairs{deployment="held-plan",variant="v3",role="served"}')! >= before.plan.evidence.n.v3 && found;
+      },
+      { what: "held-plan's gauges on a controller's /metrics" },
+    );
+    expect(gauges.get('switchyard_rollout_plan_step{deployment="held-plan"}')).toBe(1);
+    expect(gauges.get('switchyard_rollout_plan_steps{deployment="held-plan"}')).toBe(2);
+    expect(gauges.get('switchyard_rollout_status{deployment="held-plan",status="waiting"}')).toBe(1);
+    for (const variant of ['v1', 'v3']) {
+      const labels = `{deployment="held-plan",variant="${variant}",role="served"}`;
+      const reward = gauges.get(`switchyard_rollout_reward${labels}`)!;
+      expect(gauges.get(`switchyard_rollout_reward_low${labels}`)).toBeLessThan(reward);
+      expect(gauges.get(`switchyard_rollout_reward_high${labels}`)).toBeGreaterThan(reward);
+    }
+    const [delta, low, high] = ['delta', 'low', 'high'].map((bound) => gauges.get(`switchyard_rollout_guardrail_${bound}{deployment="held-plan"}`)!);
+    expect(low).toBeLessThan(delta);
+    expect(high).toBeGreaterThan(delta);
 
     const admin = (action: string) => http('POST', `${router.url}/v1/deployments/held-plan/plan/${action}`);
     // A pause is rollout status: no new version.

@@ -95,7 +95,7 @@ describe('router (real Kafka, Redis and model-server)', () => {
   });
 
   it('answers 502 with the reason when the model is down, and records the error event', async () => {
-    await http('PUT', `${router.url}/v1/deployments/down`, {
+    await http('PUT', `${router.url}/v1/deployments/down?force=true`, {
       variants: [{ name: 'v1', url: 'http://127.0.0.1:1', model: 'churn-v1', timeoutMs: 300 }],
       strategy: { type: 'single', variant: 'v1' },
     });

@@ -91,7 +91,8 @@ describe('security: the router refuses what it must, with the reason', () => {
       ]);
     }
     for (const url of ['http://models.example:9000', 'http://10.9.3.4:8080']) {
-      expect((await http('PUT', `${guarded.url}/v1/deployments/ssrf`, spec(url), bearer(KEYS[0]))).status).toBe(200);
+      // No model answers there: force skips the readiness probe, the allowlist is what is tested.
+      expect((await http('PUT', `${guarded.url}/v1/deployments/ssrf?force=true`, spec(url), bearer(KEYS[0]))).status).toBe(200);
     }
   });
 
@@ -161,7 +162,7 @@ describe('security: the router refuses what it must, with the reason', () => {
 
   it('never returns the credentials of a variant URL: masked in every answer of the deployments API', async () => {
     const url = 'http://scott:tiger-s3cret@models.example:9000/';
-    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
+    expect((await http('PUT', `${guarded.url}/v1/deployments/keyed?force=true`, spec(url), bearer(KEYS[0]))).body.variants[0].url).toBe(
       'http://scott:***@models.example:9000/',
     );
     const answers = [
@@ -236,7 +237,7 @@ describe('security: the router refuses what it must, with the reason', () => {
         variants: [{ name: 'v1', url: `https://127.0.0.1:${port}`, model: 'churn-v1', timeoutMs: 300 }],
         strategy: { type: 'single', variant: 'v1' },
       };
-      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake`, silent, bearer(KEYS[0]))).status).toBe(200);
+      expect((await http('PUT', `${guarded.url}/v1/deployments/handshake?force=true`, silent, bearer(KEYS[0]))).status).toBe(200);
       const answer = await http('POST', `${guarded.url}/v1/deployments/handshake/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
       // Before, undici waited out its own 10 s connect timeout: "model unreachable: UND_ERR_CONNECT_TIMEOUT".
       expect([answer.status, answer.body.message]).toEqual([502, 'variant "v1" failed: model did not answer within 300 ms']);
@@ -428,9 +429,14 @@ describe('security: errors go to whoever caused them', () => {
     expect(judged.report.v1.served.requests + judged.report.v2.served.requests).toBe(GOOD);
   });
 
-  it('answers from the primary when the canary names a model its server does not have', async () => {
+  it('refuses a canary on a model its server does not have (422 naming the variant); forced, answers from the primary', async () => {
     const strategy = { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 };
-    expect((await http('PUT', `${router.url}/v1/deployments/mistyped`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
+    for (const query of ['', '?dryRun=true']) {
+      const refused = await http('PUT', `${router.url}/v1/deployments/mistyped${query}`, { variants: variants('churn-v2-typo'), strategy });
+      expect([refused.status, refused.body.problems]).toEqual([422, ['variant "v2" (model "churn-v2-typo"): its model server has no model "churn-v2-typo"']]);
+    }
+    expect((await http('GET', `${router.url}/v1/deployments/mistyped`)).status).toBe(404);
+    expect((await http('PUT', `${router.url}/v1/deployments/mistyped?force=true`, { variants: variants('churn-v2-typo'), strategy })).status).toBe(200);
     for (let i = 0; i < 5; i++) {
       const answer = await predict('mistyped', { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) });
       expect([answer.status, answer.body.variant]).toEqual([200, 'v1']);

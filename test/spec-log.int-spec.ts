@@ -8,6 +8,7 @@ const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9', model: 'm1' },
   { name: 'v2', url: 'http://127.0.0.1:9', model: 'm2' },
 ];
+/** On a closed port: the spec log is what these tests are about, so PUTs skip the readiness probe (force). */
 const canary = (percent: number) => ({ variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent } });
 
 /**
@@ -32,13 +33,13 @@ describe('spec log (real Kafka, a private Redis restarted empty)', () => {
   };
 
   it('restores every deployment with its versions and history after Redis comes back empty, by itself', async () => {
-    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(10))).body.version).toBe(1);
-    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(20))).body.version).toBe(2);
+    expect((await http('PUT', `${router.url}/v1/deployments/kept?force=true`, canary(10))).body.version).toBe(1);
+    expect((await http('PUT', `${router.url}/v1/deployments/kept?force=true`, canary(20))).body.version).toBe(2);
     expect((await http('POST', `${router.url}/v1/deployments/kept/promote`, { variant: 'v2' })).body.version).toBe(3);
     const rolledBack = await http('POST', `${router.url}/v1/deployments/kept/rollback`);
     expect(rolledBack.body).toMatchObject({ version: 4, strategy: { type: 'canary', percent: 20 } });
-    expect((await http('PUT', `${router.url}/v1/deployments/gone`, canary(5))).status).toBe(200);
-    expect((await http('DELETE', `${router.url}/v1/deployments/gone`)).status).toBe(204);
+    expect((await http('PUT', `${router.url}/v1/deployments/gone?force=true`, canary(5))).status).toBe(200);
+    expect((await http('DELETE', `${router.url}/v1/deployments/gone?force=true`)).status).toBe(204);
     const before = await versions('kept');
     expect(before?.current).toBe(4);
 
@@ -48,15 +49,15 @@ describe('spec log (real Kafka, a private Redis restarted empty)', () => {
       timeoutMs: 30000,
       what: 'the registry restored from the spec log',
     });
-    expect((await http('GET', `${router.url}/v1/deployments/gone`)).status).toBe(404);
+    expect((await http('GET', `${router.url}/v1/deployments/gone?force=true`)).status).toBe(404);
     expect((await http('GET', `${router.url}/v1/deployments`)).body.deployments.map((d: { name: string }) => d.name)).toEqual(['kept']);
     // The version numbers go on from the log, not from an empty Redis.
-    expect((await http('PUT', `${router.url}/v1/deployments/kept`, canary(30))).body.version).toBe(5);
-    expect((await http('PUT', `${router.url}/v1/deployments/gone`, canary(5))).body.version).toBe(1);
+    expect((await http('PUT', `${router.url}/v1/deployments/kept?force=true`, canary(30))).body.version).toBe(5);
+    expect((await http('PUT', `${router.url}/v1/deployments/gone?force=true`, canary(5))).body.version).toBe(1);
   });
 
   it('keeps compare-and-set between two writers: of two changes made from the same version, one applies', async () => {
-    const current = (await http('PUT', `${router.url}/v1/deployments/race`, canary(10))).body;
+    const current = (await http('PUT', `${router.url}/v1/deployments/race?force=true`, canary(10))).body;
     const { version, result: _result, report: _report, status: _status, ...body } = current;
     const [mine, theirs] = await Promise.all([
       other.specLog.submit({ deployment: 'race', change: 'put', body: { ...body, strategy: { type: 'single', variant: 'v1' } }, expectedVersion: version }),

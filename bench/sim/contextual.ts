@@ -53,12 +53,12 @@ export function contextOf(segment: number): number[] {
   return extracted.x;
 }
 
-const bestIn = (segment: number) => Math.max(...MODELS.map((m) => ACCURACY[m][segment]));
+export const bestIn = (segment: number) => Math.max(...MODELS.map((m) => ACCURACY[m][segment]));
 
 type Contender = 'context-free thompson' | ContextualBanditAlgorithm;
 const CONTENDERS: Contender[] = ['context-free thompson', 'linear-thompson', 'linucb'];
 
-interface RegretOptions {
+export interface RegretOptions {
   requests: number;
   /** Requests between two refits of the models (a router's snapshot interval, in requests). */
   batch: number;
@@ -72,7 +72,7 @@ interface RegretOptions {
  * segment − the chosen model's), so that runs compare by their choices, not by the luck
  * of the draws (as bench/regret-oracle.ts does).
  */
-function regretRun(contender: Contender, seed: number, opts: RegretOptions): Float64Array {
+export function regretRun(contender: Contender, seed: number, opts: RegretOptions): Float64Array {
   const rng = seededRng(seed);
   const contexts = SEGMENTS.map((_, s) => contextOf(s));
   const dimension = contexts[0].length;

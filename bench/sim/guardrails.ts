@@ -13,6 +13,7 @@ import {
   type PropensitySums,
   ArmStats,
   banditWeights,
+  contextFreeAlgorithm,
   canaryShare,
   emptyStats,
   GuardrailSettings,
@@ -216,7 +217,7 @@ function simulateStep(rng: Rng, index: number): StepOutcome {
     const weights =
       served.type === 'bandit'
         ? banditWeights(
-            served.algorithm,
+            contextFreeAlgorithm(served.algorithm),
             [PLAN.primary, PLAN.candidate].map((name) => ({ name, stats: arms[name] })),
             { rng, minShare: served.minShare, rewardKind: rewardKindOf(spec.reward) },
           )

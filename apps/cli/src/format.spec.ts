@@ -34,7 +34,7 @@ const canary: DeploymentJson = {
     since: '2026-11-24T17:00:00.000Z',
     reasons: [],
     evidence: { delta: 0.2, low: 0.05, high: 0.35, srmP: 0.0004 },
-    labels: { judged: { v1: 400, v2: 50 }, waiting: { v1: 30, v2: 4 } },
+    labels: { judged: { v1: 400, v2: 50 }, waiting: { v1: 30, v2: 4 }, units: { v1: 180, v2: 21 } },
     lastDecision: { action: 'hold', fromVersion: 4, toVersion: 4, reason: 'surely not worse' },
   },
 };
@@ -63,8 +63,24 @@ describe(statusView.name, () => {
     expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);
     expect(sut).toContain('guardrails: running since 2026-11-24T17:00:00.000Z  delta 0.200 in [0.050, 0.350]  srmP 0.000');
     expect(sut).toContain('labelled pairs: v1 400, v2 50 judged; v1 30, v2 4 inside the label horizon');
+    expect(sut).toContain('distinct units: v1 180, v2 21');
     expect(sut).toContain('last decision: hold (rev 4): surely not worse');
     expect(sut).toContain('as of 2026-11-24T17:05:00.000Z');
+  });
+
+  it('shows feedback that never joined or gave no reward, and warns of labels that can never equal the output', () => {
+    expect(statusView({ ...canary, feedback: { unmatched: 0, unjoinable: {} } })).not.toContain('feedback');
+    const sut = statusView({
+      ...canary,
+      feedback: {
+        unmatched: 7,
+        unjoinable: { unscorable: 2 },
+        labelMismatch: { count: 40, last: 'a label of text can never equal the output (…), a number (label "yes")' },
+      },
+    });
+    expect(sut).toContain('feedback never joined: 7 (no prediction of this deployment with its request id within the join window)');
+    expect(sut).toContain('feedback that met its prediction but gave no reward: unscorable 2');
+    expect(sut).toContain('warning: 40 labels can never equal the output and scored 0: a label of text can never equal the output (…), a number (label "yes")');
   });
 
   it("shows a plan's step i/n and kind, and the split of the step it serves", () => {
@@ -101,6 +117,15 @@ describe(`${statusView.name} of a bandit`, () => {
     expect(sut).toContain("set = the bandit's weights at t2");
     expect(sut).toMatch(/^v1\s+served\s+25\.0%\s+88\.0%/m);
     expect(sut).toMatch(/^v2\s+served\s+75\.0%\s+12\.0%/m);
+  });
+
+  it("shows a contextual bandit's shares per segment under the table", () => {
+    const segments = { 'segment=retail': { v1: 0.9, v2: 0.1 }, 'segment=business': { v1: 0.1, v2: 0.9 } };
+    const sut = statusView({ ...bandit, split: { v1: 0.5, v2: 0.5 }, weightsAt: 't2', segments }, new Date(0));
+    expect(sut).toMatch(/^SEGMENT\s+v1\s+v2$/m);
+    expect(sut).toMatch(/^segment=retail\s+90\.0%\s+10\.0%$/m);
+    expect(sut).toMatch(/^segment=business\s+10\.0%\s+90\.0%$/m);
+    expect(statusView({ ...bandit, split: { v1: 0.5, v2: 0.5 } }, new Date(0))).not.toContain('SEGMENT');
   });
 
   it('says "bandit" when no weights are stored yet', () => {

@@ -3,6 +3,7 @@
  * Types are the JSON shapes of `GET /v1/deployments/{name}` (docs/api.md, "HTTP API (router)").
  */
 import type { DeploymentStatus, StrategySpec } from '@switchyard/contracts';
+import type { FeedbackOutcomes } from '@switchyard/strategies';
 
 /** A strategy as the router answers it: the contract's, unvalidated here (the router validated it). */
 export type StrategyJson = StrategySpec;
@@ -29,8 +30,8 @@ export interface JudgementJson {
   since?: string;
   reasons?: string[];
   evidence?: { delta?: number | null; low?: number | null; high?: number | null; srmP?: number | null; n?: Record<string, number> } | null;
-  /** Per arm, labelled pairs of what is judged (the step's cohort): judged, and still waiting inside the label horizon. */
-  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
+  /** Per arm, labelled pairs of what is judged (the step's cohort): judged, and still waiting inside the label horizon; distinct units the split check counted. */
+  labels?: { judged: Record<string, number>; waiting: Record<string, number>; units?: Record<string, number> };
   lastDecision?: DecisionJson | null;
 }
 
@@ -60,9 +61,13 @@ export interface DeploymentJson {
   } | null;
   /** A bandit's: when the weights `split` holds were computed. */
   weightsAt?: string;
+  /** A contextual bandit's shares per segment (`"<feature>=<level>"` → variant → share), as of `weightsAt`. */
+  segments?: Record<string, Record<string, number>>;
   report?: Record<string, { served?: RoleReport; shadow?: RoleReport }>;
   guardrails?: JudgementJson & Record<string, unknown>;
   plan?: JudgementJson & { step: number; of: number; kind?: string; paused?: boolean; serving?: StrategyJson };
+  /** Feedback that gave no reward, and labels that can never equal the output. */
+  feedback?: FeedbackOutcomes;
 }
 
 /** Left-aligned columns separated by two spaces; `undefined` cells print as "-". */
@@ -163,6 +168,15 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
   );
   if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
+  if (d.segments && Object.keys(d.segments).length) {
+    lines.push('', 'set per segment (contextual bandit; SET above: requests whose context cannot be read):');
+    lines.push(
+      table(
+        ['SEGMENT', ...names],
+        Object.entries(d.segments).map(([segment, shares]) => [segment, ...names.map((name) => percent(shares[name]))]),
+      ),
+    );
+  }
   const judged = d.plan ?? d.guardrails;
   if (judged) {
     lines.push('');
@@ -172,11 +186,25 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     lines.push(`${d.plan ? 'plan' : 'guardrails'}: ${judged.state ?? 'waiting'}${judged.since ? ` since ${judged.since}` : ''}${evidence}${srm}`);
     for (const reason of judged.reasons ?? []) lines.push(`  ${reason}`);
     if (judged.labels) lines.push(`labelled pairs: ${perArm(judged.labels.judged)} judged; ${perArm(judged.labels.waiting)} inside the label horizon`);
+    if (judged.labels?.units) lines.push(`distinct units: ${perArm(judged.labels.units)}`);
     lines.push(`last decision: ${describeDecision(judged.lastDecision) ?? 'none'}`);
   }
+  const feedback = feedbackLines(d.feedback);
+  if (feedback.length) lines.push('', ...feedback);
   lines.push('');
   lines.push(`as of ${now.toISOString()}`);
   return lines.join('\n');
+}
+
+/** Feedback that gave no reward, and labels of a kind the output can never equal: what would otherwise pass silently. */
+function feedbackLines(f: FeedbackOutcomes | undefined): string[] {
+  if (!f) return [];
+  const lines: string[] = [];
+  const unjoinable = Object.entries(f.unjoinable).filter(([, n]) => n > 0);
+  if (f.unmatched > 0) lines.push(`feedback never joined: ${f.unmatched} (no prediction of this deployment with its request id within the join window)`);
+  if (unjoinable.length) lines.push(`feedback that met its prediction but gave no reward: ${unjoinable.map(([cause, n]) => `${cause} ${n}`).join(', ')}`);
+  if (f.labelMismatch) lines.push(`warning: ${f.labelMismatch.count} labels can never equal the output and scored 0: ${f.labelMismatch.last}`);
+  return lines;
 }
 
 export interface EvaluationJson {

@@ -95,16 +95,17 @@ export function buildProgram(): Command {
     .argument('<name>', 'deployment name')
     .requiredOption('-f, --file <spec>', 'spec file (.json, .yaml or .yml)')
     .option('--dry-run', 'have the router check the spec and show what would change, writing nothing')
+    .option('--force', "apply it without the router asking each variant's model whether it is ready")
     .addHelpText('after', examples('switchyard deploy churn -f churn.yaml', 'switchyard deploy churn -f churn.yaml --dry-run'))
-    .action(async (name: string, options: { file: string; dryRun?: boolean }, command: Command) => {
+    .action(async (name: string, options: { file: string; dryRun?: boolean; force?: boolean }, command: Command) => {
       const spec = readSpecFile(options.file);
-      if (options.dryRun) return dryRun(command, name, spec);
-      const stored = await api(command).request<PutJson>('PUT', path(name), spec);
+      if (options.dryRun) return dryRun(command, name, spec, options.force);
+      const stored = await api(command).request<PutJson>('PUT', path(name, options.force ? '?force=true' : ''), spec);
       if (!printedData(command, stored)) print(deployLine(stored));
     });
 
-  const dryRun = async (command: Command, name: string, spec: unknown) => {
-    const answer = await api(command).request<DryRunJson>('PUT', path(name, '?dryRun=true'), spec);
+  const dryRun = async (command: Command, name: string, spec: unknown, force = false) => {
+    const answer = await api(command).request<DryRunJson>('PUT', path(name, `?dryRun=true${force ? '&force=true' : ''}`), spec);
     if (!printedData(command, answer)) print(dryRunView(name, answer, toYaml));
   };
 
@@ -114,7 +115,8 @@ export function buildProgram(): Command {
     .argument('<name>', 'deployment name')
     .requiredOption('-f, --file <spec>', 'spec file (.json, .yaml or .yml)')
     .addHelpText('after', examples('switchyard diff churn -f churn.yaml'))
-    .action((name: string, options: { file: string }, command: Command) => dryRun(command, name, readSpecFile(options.file)));
+    // A comparison: the models are asked when the spec is deployed.
+    .action((name: string, options: { file: string }, command: Command) => dryRun(command, name, readSpecFile(options.file), true));
 
   program
     .command('list')

@@ -1,4 +1,5 @@
 import { BaseEnv, Env } from '@switchyard/runtime';
+import type { UnitCounting } from '@switchyard/strategies';
 import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 
 export class FeedbackJoinerEnv extends BaseEnv {
@@ -24,4 +25,23 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Min(100)
   @Max(600000)
   JOIN_SWEEP_INTERVAL_MS: number = 5000;
+
+  @Env(
+    "The split check counts distinct units on a deterministic 1 in this many of them (docs/statistics.md, 'Sample ratio mismatch'); set once, before traffic: a change miscounts the versions already counting",
+  )
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  SRM_UNIT_SAMPLE_EVERY: number = 1;
+
+  @Env('Most distinct units the split check counts per spec version and plan step (all arms together): bounds the set of unit keys kept in Redis')
+  @IsInt()
+  @Min(1000)
+  @Max(10_000_000)
+  SRM_UNITS_PER_KEY: number = 100_000;
+
+  /** How the split check's distinct units are counted, live and on a rebuild alike. */
+  get unitCounting(): UnitCounting {
+    return { sampleEvery: this.SRM_UNIT_SAMPLE_EVERY, maxPerKey: this.SRM_UNITS_PER_KEY };
+  }
 }

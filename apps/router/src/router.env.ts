@@ -70,12 +70,21 @@ export class RouterEnv extends BaseEnv {
   REFRESH_INTERVAL_MS: number = 1000;
 
   @Env(
-    'Largest Open Inference Protocol request body (/v2 routes), in bytes: tensors sent as JSON are large (a 224×224×3 FP32 image is ≈ 1.3 MB); a larger one gets 413',
+    'Largest Open Inference Protocol request body (/v2 routes) and gRPC message, in bytes: tensors sent as JSON are large (a 224×224×3 FP32 image is ≈ 1.3 MB); a larger one gets 413 (gRPC: RESOURCE_EXHAUSTED)',
   )
   @IsInt()
   @Min(1024)
   @Max(1024 * 1024 * 1024)
   V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
+
+  @Env(
+    "Port of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService; Triton's is 8001), on HOST; 0 picks a free port. Unset: no gRPC service. Its messages are bounded by V2_MAX_BODY_BYTES",
+  )
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  GRPC_PORT?: number;
 
   @Env(
     "How long (s) a client-supplied request id stays taken for its deployment (a second predict with it gets 409); keep it at least the joiner's JOIN_WINDOW_SECONDS",
@@ -84,6 +93,14 @@ export class RouterEnv extends BaseEnv {
   @Min(1)
   @Max(30 * 24 * 3600)
   REQUEST_ID_WINDOW_SECONDS: number = 3600;
+
+  @Env(
+    "How long (ms) a PUT waits for each variant's model to say it is ready (OIP GET /v2/models/{model}/ready; a json variant's server to answer) before refusing the spec with 422; ?force=true skips the check",
+  )
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  MODEL_PROBE_TIMEOUT_MS: number = 2000;
 
   @Env('Consume Kafka ingress on the requests topic (true/false)')
   @IsIn(['true', 'false'])

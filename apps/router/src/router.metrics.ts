@@ -46,6 +46,22 @@ export const routerMetrics = {
     name: 'switchyard_router_loops_refused_total',
     help: 'Predictions refused because a router sent them (switchyard-hop header): a variant URL pointing back into a router',
   }),
+  grpcCalls: new Counter({
+    name: 'switchyard_router_grpc_calls_total',
+    help: 'Calls to the Open Inference Protocol gRPC service (GRPC_PORT), by RPC and status code (OK, INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ...)',
+    labelNames: ['rpc', 'code'] as const,
+  }),
+  grpcLatency: new Histogram({
+    name: 'switchyard_router_grpc_call_seconds',
+    help: 'Time the router took to answer a gRPC call, by RPC',
+    labelNames: ['rpc'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  }),
+  shadowsSkipped: new Counter({
+    name: 'switchyard_router_shadows_skipped_total',
+    help: 'Requests of a shadow deployment not mirrored to its shadows, by reason (binary-too-large: binary inputs past what a Kafka record carries)',
+    labelNames: ['deployment', 'reason'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_router_rejected_total',
     help: 'Inputs refused before reaching Kafka or a model, by route',

@@ -19,6 +19,7 @@ import { ArmWeights } from './predict/arm-weights';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
 import { OipController } from './oip/oip.controller';
+import { OipGrpcServer } from './oip/oip-grpc';
 import { OipHttp } from './oip/oip-http';
 import { OipService } from './oip/oip.service';
 import { FlaggerController } from './verdict/flagger.controller';
@@ -52,6 +53,7 @@ import { RequestIds } from './predict/request-ids';
     PredictService,
     OipService,
     OipHttp,
+    OipGrpcServer,
     RequestIds,
     ModelClient,
     EvaluateService,

@@ -127,7 +127,7 @@ describe(validateDeploymentSpec.name, () => {
     });
     expect(validateDeploymentSpec({ variants: [variants[0], bad[1]], strategy: { type: 'single', variant: 'v1' } })).toEqual({
       ok: false,
-      problems: ['variants: v2 has a modelVersion, which only the v2 protocol addresses'],
+      problems: ['variants: v2 has a modelVersion, which only the v2 and grpc protocols address'],
     });
   });
 
@@ -155,20 +155,17 @@ describe('contextual bandit spec', () => {
     return result.ok ? [] : result.problems;
   };
 
-  it.each(['linear-thompson', 'linucb'])('refuses %s, which the router does not serve yet, with that reason', (algorithm) => {
-    expect(problems({ type: 'bandit', algorithm, context })).toEqual([
-      `strategy.algorithm ${algorithm} is not yet served by the router (its per-arm models are not kept by the updater yet); use one of thompson, ucb1, epsilon-greedy`,
-    ]);
+  it.each(['linear-thompson', 'linucb'])('accepts %s with its context and settings', (algorithm) => {
+    expect(problems({ type: 'bandit', algorithm, context, ridge: 2, exploration: 0.5, halfLifeSeconds: 3600 })).toEqual([]);
   });
 
-  it('still checks the whole context of a refused contextual algorithm', () => {
+  it('checks the whole context, every rule between its fields', () => {
     const features = [
       { name: 'a', type: 'numeric', context: 'a', input: 'x', min: 2, max: 1 },
       { name: 'a', type: 'categorical', path: 'p', levels: ['x'], scale: 2 },
       { name: 'b', type: 'numeric', context: 'b', index: 1 },
     ];
     expect(problems({ type: 'bandit', algorithm: 'linucb', context: { features } })).toEqual([
-      expect.stringContaining('not yet served by the router'),
       'strategy.context.features: duplicate names a',
       'strategy.context.features.0 must have exactly one of context, input, path (where to read the feature), got 2',
       'strategy.context.features.0.min (2) must be below max (1)',
@@ -209,10 +206,10 @@ describe('contextual bandit spec', () => {
     expect(result).toMatch(/strategy\.halfLifeSeconds must be an integer number/);
   });
 
-  it('keeps the context-free algorithms as they were', () => {
+  it('names every algorithm when refusing an unknown one', () => {
     expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'greedy' } })).toEqual({
       ok: false,
-      problems: ['strategy.algorithm must be one of the following values: thompson, ucb1, epsilon-greedy'],
+      problems: ['strategy.algorithm must be one of the following values: thompson, ucb1, epsilon-greedy, linear-thompson, linucb'],
     });
     expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'thompson' } })).toMatchObject({ ok: true });
   });

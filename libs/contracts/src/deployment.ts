@@ -26,7 +26,7 @@ import { unionFieldProblems, validatePlain, Validated } from './validation';
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const NAME_RULE = 'must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
 
-export const PROTOCOLS = ['v2', 'json'] as const;
+export const PROTOCOLS = ['v2', 'json', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export class VariantSpec {
@@ -43,14 +43,18 @@ export class VariantSpec {
   model?: string;
 
   /**
-   * A v2 variant's model version on its server: calls then go to
-   * `/v2/models/{model}/versions/{modelVersion}/…`; left out, the server picks its default.
+   * A v2 or grpc variant's model version on its server: calls then go to
+   * `/v2/models/{model}/versions/{modelVersion}/…` (gRPC: `model_version`); left out, the server picks its default.
    */
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'modelVersion must be 1-64 letters, digits, ".", "_" or "-"' })
   modelVersion?: string;
 
-  /** @default "v2" (Open Inference Protocol) */
+  /**
+   * `v2`: the Open Inference Protocol over REST; `grpc`: the same over gRPC
+   * (`inference.GRPCInferenceService`; an `http://` URL is plaintext, `https://` TLS);
+   * `json`: `POST {url}` with `{inputs}`. @default "v2"
+   */
   @IsOptional()
   @IsIn(PROTOCOLS)
   protocol?: Protocol = 'v2';
@@ -75,10 +79,10 @@ export type StrategyType = (typeof STRATEGY_TYPES)[number];
 export const BANDIT_ALGORITHMS = ['thompson', 'ucb1', 'epsilon-greedy'] as const;
 export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
 /**
- * Bandits that choose per request from its `context` (libs/strategies/src/contextual).
- * Their algorithms are written and simulated, but the router does not draw with them
- * yet, nor does the updater keep their per-arm models: a PUT naming one is refused
- * (`BanditStrategySpec.algorithm`) so that no spec is accepted that nothing serves.
+ * Bandits that choose per request from its `context` (libs/strategies/src/contextual-bandit):
+ * the updater keeps each arm's ridge statistics from the joined events (the context rides
+ * on the prediction event), fits the arms' models and stores them; the router draws with
+ * them per request.
  */
 export const CONTEXTUAL_BANDIT_ALGORITHMS = ['linear-thompson', 'linucb'] as const;
 export type ContextualBanditAlgorithm = (typeof CONTEXTUAL_BANDIT_ALGORITHMS)[number];
@@ -199,7 +203,10 @@ export function contextProblems(context: ContextSpec, path = 'strategy.context')
 /** A bandit spec's fields that only a contextual algorithm reads. */
 const CONTEXTUAL_FIELDS = ['context', 'ridge', 'exploration', 'halfLifeSeconds'] as const;
 
-const isContextual = (algorithm: unknown) => (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
+/** Whether a bandit's algorithm chooses per request from its context. */
+export function isContextual(algorithm: unknown): algorithm is ContextualBanditAlgorithm {
+  return (CONTEXTUAL_BANDIT_ALGORITHMS as readonly unknown[]).includes(algorithm);
+}
 
 export class ShadowStepSpec {
   /** Labelled pairs of the shadow (and of the primary) before its gate may pass. @default guardrails.minSamples */
@@ -325,13 +332,8 @@ export class CanaryStrategySpec extends StrategyTypeSpec {
 export class BanditStrategySpec extends StrategyTypeSpec {
   declare type: 'bandit';
 
-  @IsIn(BANDIT_ALGORITHMS, {
-    message: ({ value }) =>
-      isContextual(value)
-        ? `algorithm ${String(value)} is not yet served by the router (its per-arm models are not kept by the updater yet); use one of ${BANDIT_ALGORITHMS.join(', ')}`
-        : `algorithm must be one of the following values: ${BANDIT_ALGORITHMS.join(', ')}`,
-  })
-  algorithm: BanditAlgorithm;
+  @IsIn([...BANDIT_ALGORITHMS, ...CONTEXTUAL_BANDIT_ALGORITHMS])
+  algorithm: BanditAlgorithm | ContextualBanditAlgorithm;
 
   /** The request features a contextual algorithm (`CONTEXTUAL_BANDIT_ALGORITHMS`) chooses by. */
   @ValidateIf((bandit: BanditStrategySpec) => bandit.context !== undefined || isContextual(bandit.algorithm))
@@ -674,7 +676,7 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
   if (duplicates.length) problems.push(`variants: duplicate names ${[...new Set(duplicates)].join(', ')}`);
   for (const variant of spec.variants.filter((v) => v.modelVersion !== undefined && v.protocol === 'json')) {
-    problems.push(`variants: ${variant.name} has a modelVersion, which only the v2 protocol addresses`);
+    problems.push(`variants: ${variant.name} has a modelVersion, which only the v2 and grpc protocols address`);
   }
 
   const strategy = spec.strategy;
@@ -694,14 +696,14 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
-  if (strategy.type === 'bandit') {
+  if (strategy.type === 'bandit' && !isContextual(strategy.algorithm)) {
     for (const field of CONTEXTUAL_FIELDS) {
       if (strategy[field] !== undefined) {
         problems.push(`strategy.${field} applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
       }
     }
-    if (strategy.context) problems.push(...contextProblems(strategy.context));
   }
+  if (strategy.type === 'bandit' && strategy.context) problems.push(...contextProblems(strategy.context));
   if (strategy.type === 'plan') problems.push(...planProblems(strategy));
   if (spec.guardrails) problems.push(...guardrailProblems(spec.guardrails, strategy));
   if (spec.reward) problems.push(...rewardProblems(spec.reward));
@@ -782,9 +784,8 @@ export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpec
 }
 
 /**
- * The rules between a bandit context's fields when the spec failed elsewhere (a contextual
- * algorithm, refused for now, does): reported with the rest, so a context is checked in
- * full whatever the algorithm. A context malformed in itself already has its problems listed.
+ * The rules between a bandit context's fields when the spec failed elsewhere: reported with
+ * the rest, so one PUT lists every problem of a context. A context malformed in itself already has its problems listed.
  */
 function wellFormedContextProblems(plain: unknown): string[] {
   const strategy = (plain as { strategy?: { type?: unknown; context?: unknown } } | null)?.strategy;

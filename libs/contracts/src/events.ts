@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { MaxJsonBytes, Opaque } from './validation';
+import { FiniteNumbers, MaxJsonBytes, Opaque } from './validation';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { DeploymentSpec, DeploymentStatus, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
+import { DeploymentSpec, DeploymentStatus, MAX_CONTEXT_DIMENSION, NAME_PATTERN, STRATEGY_TYPES, StrategyType } from './deployment';
 
 /** Request ids become Kafka keys and Redis key parts: printable, bounded. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -122,7 +122,20 @@ export class PredictionEvent extends EventEnvelope {
   @IsInt()
   @Min(1)
   weightsVersion?: number;
+
+  /**
+   * Contextual bandit predictions only: the request's encoded context (`extractContext`:
+   * 1, then each declared feature, categorical ones one-hot), which the variant was drawn
+   * for with `probability`. The updater learns the arm's reward model from it once joined;
+   * absent when the request's context could not be read and the context-free weights chose.
+   */
+  @IsOptional()
+  @FiniteNumbers(1, MAX_CONTEXT_DIMENSION)
+  context?: number[];
 }
+
+/** Largest predict `context` object, as JSON: a few features, not a document. */
+export const MAX_PREDICT_CONTEXT_BYTES = 4096;
 
 /** What producers write to `switchyard.requests` (Kafka ingress). */
 export class PredictRequestMessage {
@@ -140,6 +153,13 @@ export class PredictRequestMessage {
   @IsString()
   @MaxLength(256)
   unitKey?: string;
+
+  /** What a contextual bandit may read features from besides the inputs, as in the HTTP predict body. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  @MaxJsonBytes(MAX_PREDICT_CONTEXT_BYTES)
+  context?: Record<string, unknown>;
 }
 
 export interface PredictResponse {
@@ -149,6 +169,8 @@ export interface PredictResponse {
   outputs: unknown;
   /** An OIP model's response-level `parameters`, when it gave any. */
   parameters?: Record<string, unknown>;
+  /** OIP route only: the bytes of the outputs that have `parameters.binary_data_size` (Triton's binary extension). */
+  binary?: Buffer;
 }
 
 export interface ErrorResponse {
@@ -171,7 +193,15 @@ export class ShadowRequestEvent extends EventEnvelope {
   @Opaque()
   inputs: unknown;
 
-  /** Primary's answer, so the shadow report can measure agreement without a join. */
+  /**
+   * The bytes of the inputs that have `parameters.binary_data_size` (Triton's binary
+   * extension), base64: the shadows get them as the primary did.
+   */
+  @IsOptional()
+  @IsString()
+  binaryInputs?: string;
+
+  /** Primary's answer (as prediction events carry it: binary outputs as eventOutputs gives them), so the shadow report can measure agreement without a join. */
   @IsOptional()
   @Opaque()
   primaryOutputs?: unknown;

@@ -1,9 +1,8 @@
 import 'reflect-metadata';
-import { Opaque } from './validation';
-import { IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import type { OipTensor } from './oip/rules';
+import { MaxJsonBytes, Opaque } from './validation';
+import { IsDefined, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { NAME_PATTERN } from './deployment';
-import { REQUEST_ID_PATTERN } from './events';
+import { MAX_PREDICT_CONTEXT_BYTES, REQUEST_ID_PATTERN } from './events';
 
 export class PredictBody {
   @IsDefined({ message: 'inputs is required' })
@@ -19,6 +18,13 @@ export class PredictBody {
   @IsOptional()
   @Matches(REQUEST_ID_PATTERN, { message: 'requestId must be 1-128 letters, digits, ".", "_", ":" or "-"' })
   requestId?: string;
+
+  /** What a contextual bandit may read features from besides the inputs (`ContextFeatureSpec.context`); not sent to the model. */
+  @IsOptional()
+  @IsObject()
+  @Opaque()
+  @MaxJsonBytes(MAX_PREDICT_CONTEXT_BYTES)
+  context?: Record<string, unknown>;
 }
 
 export class PromoteBody {
@@ -29,15 +35,8 @@ export class PromoteBody {
 export * from './oip/json';
 export * from './oip/rules';
 export * from './oip/tensors';
-
-/** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
-export interface InferResponse {
-  model_name: string;
-  model_version?: string;
-  id?: string;
-  parameters?: Record<string, unknown>;
-  outputs: OipTensor[];
-}
+export * from './oip/grpc';
+export * from './oip/binary';
 
 /** Most records one `POST /v1/feedback` may carry. */
 export const MAX_FEEDBACK_BATCH = 1000;

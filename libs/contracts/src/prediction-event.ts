@@ -28,5 +28,6 @@ export function predictionEvent(fields: PredictionFields, now?: Date): Predictio
   if (fields.agreesWithPrimary !== undefined) event.agreesWithPrimary = fields.agreesWithPrimary;
   if (fields.weightsVersion !== undefined) event.weightsVersion = fields.weightsVersion;
   if (fields.step !== undefined) event.step = fields.step;
+  if (fields.context !== undefined) event.context = fields.context;
   return event;
 }

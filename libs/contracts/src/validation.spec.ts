@@ -115,7 +115,7 @@ describe('validatePlain', () => {
   });
 
   it('accepts on its fast path only what validateSync accepts: every event field missing, null or of another type', () => {
-    const prediction = { ...predictionEvent(), fallbackFrom: 'v2' };
+    const prediction = { ...predictionEvent(), fallbackFrom: 'v2', context: [1, 0.5] };
     const joined = { ...prediction, ...envelope('joined'), label: 1, reward: 1, predictedAt: new Date().toISOString(), feedbackAt: new Date().toISOString() };
     const feedback = { ...envelope('feedback'), requestId: 'r1', deployment: 'd', label: { churn: 1 }, reward: 0.5 };
     const others: unknown[] = [undefined, null, '', 'x', 'r 1', -1, 0, 1.5, 2, 1e9, true, [], {}, [1], '2026-01-01T00:00:00Z', 'a'.repeat(300)];

@@ -100,6 +100,22 @@ export function MaxJsonBytes(max: number): PropertyDecorator {
   });
 }
 
+/**
+ * An array of `min` to `max` finite numbers, checked whole: validatePlain's fast path
+ * mirrors no `each` rule, and a prediction event is read on every hot path.
+ */
+export function FiniteNumbers(min: number, max: number): PropertyDecorator {
+  return ValidateBy({
+    name: 'finiteNumbers',
+    constraints: [min, max],
+    validator: {
+      validate: (value: unknown) =>
+        Array.isArray(value) && value.length >= min && value.length <= max && value.every((n) => typeof n === 'number' && Number.isFinite(n)),
+      defaultMessage: (args) => `${args?.property} must be an array of ${min} to ${max} finite numbers`,
+    },
+  });
+}
+
 const OPAQUE_FIELDS = Symbol('opaque fields');
 
 /**

@@ -175,7 +175,7 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
   }
 
   private keysOf(name: string): FoldedWriteKeys {
-    return { rollout: this.rollouts.key(name), removedWithDeletion: [this.reports.key(name), this.rewards.key(name)] };
+    return { rollout: this.rollouts.key(name), removedWithDeletion: [this.reports.key(name), this.reports.feedbackKey(name), this.rewards.key(name)] };
   }
 
   async onApplicationShutdown(): Promise<void> {

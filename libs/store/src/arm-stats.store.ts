@@ -1,6 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { isValidName } from '@switchyard/contracts';
-import { type ArmStats, cellArm, type CohortCell, type LedgerReward, parseCohortArm, type RewardOutcome, statsArm } from '@switchyard/strategies';
+import {
+  type ArmStats,
+  cellArm,
+  type CohortCell,
+  type LedgerReward,
+  parseCohortArm,
+  type RewardOutcome,
+  statsArm,
+  type UnitSums,
+} from '@switchyard/strategies';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
@@ -54,6 +63,17 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * exactly-once on its own; the cohort call runs after the totals' and starts its position
  * wherever the totals have one, so after a crash between the two it catches up on the
  * redelivered batch, never ahead of the totals.
+ *
+ * Each cohort cell also keeps its share of the per-unit sums of its arm and split key
+ * (`<cohortArm>:units|unitCountSq|unitSumSq|unitCountSum`, cluster.ts), what the
+ * controller clusters the reward variance by; `{<deployment>}:cohort-units` holds each
+ * unit's rewards so far (`<arm>:@<splitKey>\n<unitKey>` → `<n> <S>`), which the next
+ * reward's increments depend on. The controller deletes the cells it can no longer judge,
+ * and the unit states of split keys it left (`pruneCohorts`).
+ *
+ * A contextual bandit's ridge sums (`ridgeIncrement`, fields `<variant>:<model>:<i>`) are a
+ * third ledger on the same terms (`lua/apply-ridge.lua`): `{<deployment>}:ridge`,
+ * `:ridge-arms`, `:ridge-positions`, reconciled with the others (their reconcile also drops removed arms' unit states, idempotently).
  */
 @Injectable()
 export class ArmStatsStore {
@@ -78,8 +98,24 @@ export class ArmStatsStore {
     return ['cohorts', 'cohort-arms', 'cohort-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
   }
 
-  private ledgers(deployment: string): [stats: string, arms: string, positions: string][] {
-    return [[this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment)], this.cohortKeys(deployment)];
+  /** Each unit's rewards so far per arm and split key, for the cohort cells' unit sums. */
+  unitStateKey(deployment: string): string {
+    return this.client.deploymentKey(deployment, 'cohort-units');
+  }
+
+  /** The ridge ledger's keys: contextual arms' sums, its arm set, its positions. */
+  ridgeKeys(deployment: string): [stats: string, arms: string, positions: string] {
+    return ['ridge', 'ridge-arms', 'ridge-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
+  }
+
+  /** Every ledger's keys (totals, cohorts, ridge), each with the unit state (which only the cohort ledger writes to). */
+  private ledgers(deployment: string): [stats: string, arms: string, positions: string, unitState: string][] {
+    const unitState = this.unitStateKey(deployment);
+    return [
+      [this.key(deployment), this.armsKey(deployment), this.positionsKey(deployment), unitState],
+      [...this.cohortKeys(deployment), unitState],
+      [...this.ridgeKeys(deployment), unitState],
+    ];
   }
 
   /**
@@ -114,7 +150,13 @@ export class ArmStatsStore {
       if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
       if (!/^\d{1,15}$/.test(r.offset)) throw new Error(`invalid offset ${JSON.stringify(r.offset)}`);
       const rest = [r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
-      return { totals: [r.offset, statsArm(r.variant, r.role), ...rest], cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest] };
+      // The unit: '' keeps no unit sums (the totals), '-' a unit of its own, '+' and its key.
+      const unit = r.unitKey === undefined ? '-' : `+${r.unitKey}`;
+      return {
+        totals: [r.offset, statsArm(r.variant, r.role), ...rest, ''],
+        cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest, unit],
+        ridge: r.ridge === undefined ? [] : [r.offset, r.ridge.model, r.variant, r.specVersion, r.ridge.values.length, ...r.ridge.values.map(String)],
+      };
     });
     const outcomes: RewardOutcome[] = [];
     const chunks = chunksByDeployment(records, APPLY_CHUNK);
@@ -130,6 +172,8 @@ export class ArmStatsStore {
           }
           const cohort = chunk.flatMap((i) => events[i].cohort);
           if (cohort.length) await this.client.redis.applyRewards(...cohorts, partition, 1, ...cohort);
+          const ridged = chunk.flatMap((i) => events[i].ridge);
+          if (ridged.length) await this.client.redis.applyRidge(...this.ridgeKeys(deployment), partition, ...ridged);
           chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
         }
       }),
@@ -151,9 +195,9 @@ export class ArmStatsStore {
       if (!isValidName(variant)) throw new Error(`invalid variant name ${JSON.stringify(variant)}`);
       return [variant, since];
     });
-    const [totals, cohorts] = this.ledgers(deployment);
+    const [totals, ...others] = this.ledgers(deployment);
     const removed = Number(await this.client.redis.reconcileArms(...totals, version, tombstoneTtlSeconds, incarnation, ...pairs));
-    await this.client.redis.reconcileArms(...cohorts, version, tombstoneTtlSeconds, incarnation, ...pairs);
+    for (const keys of others) await this.client.redis.reconcileArms(...keys, version, tombstoneTtlSeconds, incarnation, ...pairs);
     return removed;
   }
 
@@ -173,10 +217,48 @@ export class ArmStatsStore {
     return (await this.readMany([deployment])).get(deployment)!;
   }
 
-  /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell. */
+  /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell, with their unit sums where kept. */
   async readCohorts(deployment: string): Promise<CohortCell[]> {
-    const arms = parseStats(await this.client.redis.hgetall(this.cohortKeys(deployment)[0]));
-    return Object.entries(arms).flatMap(([base, stats]) => parseCohortArm(base, stats) ?? []);
+    const hash = await this.client.redis.hgetall(this.cohortKeys(deployment)[0]);
+    const units = parseUnitSums(hash);
+    return Object.entries(parseStats(hash)).flatMap(([base, stats]) => parseCohortArm(base, stats, units[base]) ?? []);
+  }
+
+  /**
+   * Deletes these cohort cells (those the controller can no longer judge,
+   * `staleCohortCells`) and the unit states of these split keys: what keeps the cohorts
+   * from growing with every step and slot. A late label for a deleted cell makes it
+   * again, and the controller's next pass deletes it.
+   */
+  async pruneCohorts(deployment: string, cells: readonly CohortCell[], keys: readonly string[]): Promise<void> {
+    if (cells.length) {
+      const fields = cells.flatMap((cell) => [...STAT_FIELDS, ...UNIT_FIELDS].map((measure) => `${cellArm(cell)}:${measure}`));
+      await this.client.redis.hdel(this.cohortKeys(deployment)[0], ...fields);
+    }
+    const states = this.unitStateKey(deployment);
+    for (const key of keys) {
+      // By arm and split key (`<arm>:@<key>\n<unit>`); HSCAN pages, so a large hash does not hold Redis.
+      let cursor = '0';
+      do {
+        const [next, entries] = await this.client.redis.hscan(states, cursor, 'MATCH', `*:@${key}\n*`, 'COUNT', 1000);
+        const fields = entries.filter((_, i) => i % 2 === 0);
+        if (fields.length) await this.client.redis.hdel(states, ...fields);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
+
+  /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
+  async readRidge(deployment: string): Promise<Record<string, string>> {
+    return this.client.redis.hgetall(this.ridgeKeys(deployment)[0]);
+  }
+
+  /**
+   * Drops ridge fields that no longer count (`RidgeRead.stale`: other features, eras too
+   * old to weigh): outside the once-per-event path, which is harmless since nothing reads them.
+   */
+  async dropRidge(deployment: string, fields: string[]): Promise<void> {
+    if (fields.length) await this.client.redis.hdel(this.ridgeKeys(deployment)[0], ...fields);
   }
 
   /** Sets these arms' statistics as given, outside the updater's once-per-event path: for tests and tools that seed a state. */
@@ -186,11 +268,34 @@ export class ArmStatsStore {
 
   /** Sets these cohort cells' statistics as given, outside the updater's path: for tests and tools that seed a state. */
   async writeCohorts(deployment: string, cells: CohortCell[]): Promise<void> {
-    await this.client.redis.hset(this.cohortKeys(deployment)[0], statsFields(Object.fromEntries(cells.map((cell) => [cellArm(cell), cell.stats]))));
+    const units = cells.flatMap((cell) =>
+      cell.units ? Object.entries(UNIT_MEASURES).map(([field, measure]) => [`${cellArm(cell)}:${field}`, cell.units![measure]] as const) : [],
+    );
+    await this.client.redis.hset(this.cohortKeys(deployment)[0], {
+      ...statsFields(Object.fromEntries(cells.map((cell) => [cellArm(cell), cell.stats]))),
+      ...Object.fromEntries(units),
+    });
   }
 }
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
+/** A cohort cell's unit sums (apply-rewards.lua), as `UnitSums` names them. */
+const UNIT_MEASURES: Record<string, keyof UnitSums> = { units: 'units', unitCountSq: 'countSq', unitSumSq: 'sumSq', unitCountSum: 'countSum' };
+const UNIT_FIELDS = Object.keys(UNIT_MEASURES);
+
+/** The unit sums per cell field base, for cells that have all four. */
+export function parseUnitSums(hash: Record<string, string>): Record<string, UnitSums> {
+  const found: Record<string, Partial<UnitSums>> = Object.create(null);
+  for (const [field, value] of Object.entries(hash)) {
+    const cut = field.lastIndexOf(':');
+    const name = field.slice(cut + 1);
+    if (cut < 1 || !Object.hasOwn(UNIT_MEASURES, name)) continue;
+    (found[field.slice(0, cut)] ??= {})[UNIT_MEASURES[name]] = Number(value);
+  }
+  const whole: Record<string, UnitSums> = Object.create(null);
+  for (const [base, sums] of Object.entries(found)) if (Object.keys(sums).length === UNIT_FIELDS.length) whole[base] = sums as UnitSums;
+  return whole;
+}
 
 /** The hash fields of arms' statistics: what `parseStats` reads back. */
 export function statsFields(arms: Record<string, ArmStats>): Record<string, number> {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { Weights } from '@switchyard/strategies';
-import { decodeNumberRecord } from './codec';
+import type { FittedPolicy, Weights } from '@switchyard/strategies';
+import { decodeNumberRecord, parseJson } from './codec';
 import { RedisClient } from './redis.client';
 
 /** A bandit's weights as the updater computed them once for every router. */
@@ -12,6 +12,20 @@ export interface StoredWeights {
   /** The spec version the weights were computed for. */
   specVersion: number;
   computedAt: string;
+  /**
+   * A contextual bandit's arms' fitted models (`fitContextualPolicy`), as stored: the router
+   * checks them (`policyModels`) before drawing with them; `weights` then serve only the
+   * requests whose context cannot be read.
+   */
+  policy?: unknown;
+  /** A contextual bandit's shares per segment when computed (`segmentWeights`), for status. */
+  segments?: Record<string, Weights>;
+}
+
+/** What a contextual bandit stores beside its context-free weights. */
+export interface StoredPolicy {
+  policy: FittedPolicy;
+  segments: Record<string, Weights>;
 }
 
 /**
@@ -48,8 +62,16 @@ export class BanditWeightsStore {
   }
 
   /** Writes weights as the version after `expected`; answers that version, or undefined when `expected` is no longer current. */
-  async write(deployment: string, expected: number, weights: Weights, specVersion: number, computedAt = new Date().toISOString()): Promise<number | undefined> {
-    const version = Number(await this.client.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt));
+  async write(
+    deployment: string,
+    expected: number,
+    weights: Weights,
+    specVersion: number,
+    computedAt = new Date().toISOString(),
+    contextual?: StoredPolicy,
+  ): Promise<number | undefined> {
+    const policy = contextual ? [JSON.stringify(contextual.policy), JSON.stringify(contextual.segments)] : [];
+    const version = Number(await this.client.redis.writeWeights(this.key(deployment), expected, JSON.stringify(weights), specVersion, computedAt, ...policy));
     if (version < 1) return undefined;
     // Announced after the script, not in it: on a Redis Cluster a PUBLISH inside a script
     // that also writes reaches subscribers once more per replica (redis/redis#6575). An
@@ -88,5 +110,10 @@ export function parseStoredWeights(hash: Record<string, string>): StoredWeights 
   if (!Number.isInteger(version) || version < 1 || typeof hash.weights !== 'string') return undefined;
   const weights = decodeNumberRecord(hash.weights, (weight) => Number.isFinite(weight) && weight >= 0);
   if (!weights) return undefined;
-  return { weights, version, specVersion: Number(hash.specVersion) || 0, computedAt: hash.computedAt ?? '' };
+  const stored: StoredWeights = { weights, version, specVersion: Number(hash.specVersion) || 0, computedAt: hash.computedAt ?? '' };
+  const policy = hash.policy === undefined ? undefined : parseJson(hash.policy);
+  if (policy?.ok) stored.policy = policy.value;
+  const segments = hash.segments === undefined ? undefined : parseJson(hash.segments);
+  if (segments?.ok && typeof segments.value === 'object' && segments.value !== null) stored.segments = segments.value as Record<string, Weights>;
+  return stored;
 }

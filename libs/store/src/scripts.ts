@@ -11,11 +11,13 @@ type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPref
 export interface StoreScripts {
   /** Key count given per call: the keys a deletion removes are the registry's business. */
   writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
-  applyRewards(stats: string, arms: string, positions: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRewards(stats: string, arms: string, positions: string, unitState: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRidge(stats: string, arms: string, positions: string, partition: number, ...events: Arg[]): Promise<string>;
   reconcileArms(
     stats: string,
     arms: string,
     positions: string,
+    unitState: string,
     version: number,
     tombstoneTtl: number,
     incarnation: string,
@@ -27,9 +29,9 @@ export interface StoreScripts {
   sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
-  addReport(key: string, position: string, lastOffset: string, ...counted: Arg[]): Reply;
-  replaceReport(key: string, ...fieldValues: Arg[]): Reply;
-  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string): Promise<number>;
+  addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
+  replaceReport(key: string, units: string, reportPairs: number, ...fieldValues: Arg[]): Reply;
+  writeWeights(key: string, expected: number, weights: string, specVersion: number, computedAt: string, policy?: string, segments?: string): Promise<number>;
   takeLease(key: string, owner: string, ms: number): Promise<number>;
   clearOutbox(key: string, eventId: string): Promise<number>;
 }
@@ -41,16 +43,17 @@ export interface StoreScripts {
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
-  applyRewards: { files: ['apply-rewards'], numberOfKeys: 3 },
-  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 3 },
+  applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 4 },
+  applyRidge: { files: ['arm-life', 'apply-ridge'], numberOfKeys: 3 },
+  reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
   joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
   joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
   sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
-  addReport: { files: ['add-report'], numberOfKeys: 1 },
-  replaceReport: { files: ['replace-report'], numberOfKeys: 1 },
+  addReport: { files: ['add-report'], numberOfKeys: 2 },
+  replaceReport: { files: ['replace-report'], numberOfKeys: 2 },
   writeWeights: { files: ['write-weights'], numberOfKeys: 1 },
   takeLease: { files: ['take-lease'], numberOfKeys: 1 },
   clearOutbox: { files: ['clear-outbox'], numberOfKeys: 1 },

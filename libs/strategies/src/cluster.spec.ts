@@ -1,5 +1,5 @@
 import { addReward, emptyStats } from './arm-stats';
-import { addToUnitSums, clusteredMeanVariance, emptyUnitSums, type UnitSums } from './cluster';
+import { addToUnitSums, clusteredMeanVariance, emptyUnitSums, mergeUnitSums, type UnitSums } from './cluster';
 
 /** The aggregates of `units`, built one reward at a time as a store would. */
 function sumsOf(units: number[][]): UnitSums {
@@ -18,6 +18,20 @@ describe(addToUnitSums.name, () => {
   it('keeps K, Σn², ΣS² and ΣnS exactly as computed from the units at the end', () => {
     // Units {1,0,1}, {1}, {0,0}, {1,1,1,1}: n = 3,1,2,4; S = 2,1,0,4.
     expect(sumsOf([[1, 0, 1], [1], [0, 0], [1, 1, 1, 1]])).toEqual({ units: 4, countSq: 9 + 1 + 4 + 16, sumSq: 4 + 1 + 0 + 16, countSum: 6 + 1 + 0 + 16 });
+  });
+});
+
+describe(mergeUnitSums.name, () => {
+  it('adds the aggregates of disjoint sets of units', () => {
+    expect(
+      mergeUnitSums(
+        sumsOf([[1, 0, 1], [1]]),
+        sumsOf([
+          [0, 0],
+          [1, 1, 1, 1],
+        ]),
+      ),
+    ).toEqual(sumsOf([[1, 0, 1], [1], [0, 0], [1, 1, 1, 1]]));
   });
 });
 

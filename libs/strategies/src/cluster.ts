@@ -29,6 +29,11 @@ export function emptyUnitSums(): UnitSums {
   return { units: 0, countSq: 0, sumSq: 0, countSum: 0 };
 }
 
+/** Sum of two sets of aggregates over disjoint rewards (cells of a cohort). */
+export function mergeUnitSums(a: UnitSums, b: UnitSums): UnitSums {
+  return { units: a.units + b.units, countSq: a.countSq + b.countSq, sumSq: a.sumSq + b.sumSq, countSum: a.countSum + b.countSum };
+}
+
 /**
  * The aggregates after one more reward `reward` of a unit that had `before` (n_u rewards
  * summing to S_u; { count: 0, sum: 0 } for a unit new to the arm, or a request without a

@@ -15,6 +15,7 @@ import { judgementOf } from './judgement';
 import { type RecentBucket, type RecentServed, recentServed } from './served-recent';
 import type { DecisionSummary, RolloutState, RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
+import { contextualStrategy } from './contextual-policy';
 
 /** What `GET /v1/deployments/{name}` is built from, besides the spec. */
 export interface DeploymentViewInputs {
@@ -23,7 +24,7 @@ export interface DeploymentViewInputs {
   /** What the rollout controller last judged, if anything. */
   judged?: RolloutState;
   /** A bandit's stored weights, which the router serves; absent until the updater stored some. */
-  weights?: { weights: Weights; computedAt: string };
+  weights?: { weights: Weights; computedAt: string; segments?: Record<string, Weights> };
   /** The recent served buckets of the window (`recentBuckets`), as `ReportStore.readRecent` reads them. */
   recent?: readonly RecentBucket[];
 }
@@ -39,7 +40,7 @@ export interface JudgementView {
    * Labelled pairs per arm of what is judged (its cohort: served under the step or
    * comparison), `judged` and still `waiting` inside the label horizon.
    */
-  labels?: { judged: Record<string, number>; waiting: Record<string, number> };
+  labels?: { judged: Record<string, number>; waiting: Record<string, number>; units?: Record<string, number> };
   lastDecision?: DecisionSummary | null;
 }
 
@@ -68,6 +69,12 @@ export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
    */
   served: { since: string; shares: Record<string, number>; requests: number; recent: RecentServed | null } | null;
   weightsAt?: string;
+  /**
+   * A contextual bandit's shares per segment (`"<feature>=<level>"`, one per level of each
+   * categorical feature, `segmentWeights`) as of `weightsAt`: `split` is then what serves
+   * the requests whose context cannot be read.
+   */
+  segments?: Record<string, Weights>;
   plan?: PlanView;
   /** The settings with the judgement (the settings gone once a rollback or promotion dropped them); a plan's: the settings. */
   guardrails?: Partial<Guardrails> & Partial<JudgementView>;
@@ -124,7 +131,9 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     ...(current && { since: current.since, judgedVersion: current.specVersion }),
     reasons: judgement.reasons,
     evidence: judgement.evidence,
-    ...(current?.cohort && { labels: { judged: current.cohort.judged, waiting: current.cohort.waiting } }),
+    ...(current?.cohort && {
+      labels: { judged: current.cohort.judged, waiting: current.cohort.waiting, ...(current.cohort.units && { units: current.cohort.units }) },
+    }),
     lastDecision: judged?.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;
@@ -136,6 +145,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     served: servedSplit(spec, counters, recent),
     // When the weights it serves were computed: a bandit's split moves.
     ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
+    ...(weights?.segments && contextualStrategy(spec.strategy) && { segments: weights.segments }),
   };
   const strategy = spec.strategy;
   if (strategy.type === 'plan') {

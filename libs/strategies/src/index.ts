@@ -30,5 +30,6 @@ export * from './verdict';
 export * from './context-features';
 export * from './ridge';
 export * from './contextual-bandit';
+export * from './contextual-policy';
 export * from './cluster';
 export * from './served-recent';

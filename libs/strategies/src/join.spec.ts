@@ -1,5 +1,17 @@
 import { PredictionEvent } from '@switchyard/contracts';
-import { expiredOutcome, feedbackApplies, feedbackFor, JOIN_BUCKETS, joinBucket, joinedEventId, joinPair, pairField, RecentPairs, uuidV5 } from './join';
+import {
+  expiredOutcome,
+  feedbackApplies,
+  feedbackFor,
+  feedbackOutcomes,
+  JOIN_BUCKETS,
+  joinBucket,
+  joinedEventId,
+  joinPair,
+  pairField,
+  RecentPairs,
+  uuidV5,
+} from './join';
 
 const prediction = (extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
   type: 'prediction',
@@ -130,9 +142,9 @@ describe(feedbackFor.name, () => {
 describe(expiredOutcome.name, () => {
   const p = prediction();
   it('counts feedback that met no prediction, and predictions never joined', () => {
-    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [] })).toEqual({ feedbackUnmatched: 1, unlabelled: [] });
-    expect(expiredOutcome({ feedbackScopes: [], predictions: [{ prediction: p, joined: false }] })).toEqual({ feedbackUnmatched: 0, unlabelled: [p] });
-    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [{ prediction: p, joined: true }] })).toEqual({ feedbackUnmatched: 0, unlabelled: [] });
+    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [] })).toEqual({ feedbackUnmatched: [undefined], unlabelled: [] });
+    expect(expiredOutcome({ feedbackScopes: [], predictions: [{ prediction: p, joined: false }] })).toEqual({ feedbackUnmatched: [], unlabelled: [p] });
+    expect(expiredOutcome({ feedbackScopes: [undefined], predictions: [{ prediction: p, joined: true }] })).toEqual({ feedbackUnmatched: [], unlabelled: [] });
   });
 
   it('counts feedback naming a deployment as unmatched when only other deployments predicted', () => {
@@ -146,9 +158,18 @@ describe(expiredOutcome.name, () => {
         ],
       }),
     ).toEqual({
-      feedbackUnmatched: 1,
+      feedbackUnmatched: ['gone'],
       unlabelled: [other],
     });
+  });
+});
+
+describe(feedbackOutcomes.name, () => {
+  it('reads the per-deployment counts of feedback that gave no reward', () => {
+    expect(feedbackOutcomes({})).toEqual({ unmatched: 0, unjoinable: {} });
+    expect(
+      feedbackOutcomes({ unmatched: '3', 'unjoinable:unscorable': '2', 'label-mismatch': '5', 'label-mismatch:last': 'a label of text can never equal…' }),
+    ).toEqual({ unmatched: 3, unjoinable: { unscorable: 2 }, labelMismatch: { count: 5, last: 'a label of text can never equal…' } });
   });
 });
 

@@ -12,7 +12,8 @@ export interface StoredFeedback {
 /** Why a (prediction, feedback) pair produced no joined event. */
 export type UnjoinableCause = 'spec-missing' | 'prediction-error' | 'unscorable' | 'reward-out-of-range';
 
-export type JoinResult = { ok: true; event: JoinedEvent } | { ok: false; cause: UnjoinableCause; reason: string };
+/** `labelMismatch`: the pair joined, but its label can never equal the output (`cannotEqual`): it scored 0. */
+export type JoinResult = { ok: true; event: JoinedEvent; labelMismatch?: string } | { ok: false; cause: UnjoinableCause; reason: string };
 
 /**
  * One joined event per request and (deployment, variant, role): the served answer and
@@ -80,7 +81,7 @@ export function joinPair(prediction: PredictionEvent, feedback: StoredFeedback, 
     feedbackAt: feedback.feedbackAt,
   });
   if (feedback.label !== undefined) event.label = feedback.label;
-  return { ok: true, event };
+  return scored.mismatch ? { ok: true, event, labelMismatch: scored.mismatch } : { ok: true, event };
 }
 
 /**
@@ -102,8 +103,8 @@ export function feedbackFor<F>(feedback: ReadonlyMap<string | undefined, F>, dep
 
 /** What a request's join state says once its window is over. */
 export interface ExpiredOutcome {
-  /** Feedback records that met no prediction they apply to. */
-  feedbackUnmatched: number;
+  /** Feedback records that met no prediction they apply to, by the deployment each named (`undefined`: none). */
+  feedbackUnmatched: (string | undefined)[];
   /** Predictions never joined: no feedback came (or the window closed before they could join). */
   unlabelled: PredictionEvent[];
 }
@@ -118,7 +119,7 @@ export function expiredOutcome(state: {
 }): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
-    feedbackUnmatched: state.feedbackScopes.filter((scope) => ![...deployments].some((deployment) => feedbackApplies(scope, deployment))).length,
+    feedbackUnmatched: state.feedbackScopes.filter((scope) => ![...deployments].some((deployment) => feedbackApplies(scope, deployment))),
     unlabelled: state.predictions.filter((p) => !p.joined).map((p) => p.prediction),
   };
 }
@@ -144,4 +145,40 @@ export class RecentPairs {
     this.seenAt.set(pair, atMs);
     return true;
   }
+}
+
+/**
+ * Feedback of a deployment that gave no reward, as the joiner counts it per deployment
+ * (`ReportStore.addFeedbackOutcomes`): `unmatched`, feedback naming it that met no
+ * prediction within the join window; `unjoinable:<cause>`, pairs that met but could not be
+ * scored; `label-mismatch`, pairs scored 0 because the label can never equal the output,
+ * with the last such reason in `label-mismatch:last`.
+ */
+export const FEEDBACK_OUTCOME_FIELDS = {
+  unmatched: 'unmatched',
+  unjoinable: 'unjoinable:',
+  labelMismatch: 'label-mismatch',
+  lastMismatch: 'label-mismatch:last',
+};
+
+export interface FeedbackOutcomes {
+  /** Feedback naming the deployment whose request had no prediction of it within the join window. */
+  unmatched: number;
+  /** Pairs that met but gave no reward, by cause (`UnjoinableCause`). */
+  unjoinable: Record<string, number>;
+  /** Pairs scored 0 because their label can never equal the output: a label of the wrong kind, not a bad model. */
+  labelMismatch?: { count: number; last: string };
+}
+
+/** The per-deployment counts of feedback that gave no reward, from their hash. */
+export function feedbackOutcomes(fields: Record<string, string>): FeedbackOutcomes {
+  const F = FEEDBACK_OUTCOME_FIELDS;
+  const unjoinable: Record<string, number> = {};
+  for (const [field, value] of Object.entries(fields)) if (field.startsWith(F.unjoinable)) unjoinable[field.slice(F.unjoinable.length)] = Number(value);
+  const mismatches = Number(fields[F.labelMismatch] ?? 0);
+  return {
+    unmatched: Number(fields[F.unmatched] ?? 0),
+    unjoinable,
+    ...(mismatches > 0 && { labelMismatch: { count: mismatches, last: fields[F.lastMismatch] ?? '' } }),
+  };
 }

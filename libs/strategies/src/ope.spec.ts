@@ -1,4 +1,5 @@
 import {
+  clusteredSquares,
   clippedIpsEstimate,
   countsInArmStatistics,
   effectiveSampleSize,
@@ -209,5 +210,46 @@ describe(normalQuantile.name, () => {
     expect(zOfLevel(0.999)).toBeCloseTo(3.290526731, 8);
     expect(normalQuantile(0.01)).toBeCloseTo(-2.326347874, 8);
     expect(normalQuantile(1e-6)).toBeCloseTo(-4.753424309, 7);
+  });
+});
+
+describe(clusteredSquares.name, () => {
+  it('sums the residuals of a unit before squaring, with K/(K − 1); samples without a unit are their own clusters', () => {
+    // Units a: 1 + 2, b: −1; one sample without a unit: −2. K = 3: (9 + 1 + 4) · 3/2.
+    const samples = [{ unit: 'a' }, { unit: 'a' }, { unit: 'b' }, {}];
+    expect(clusteredSquares(samples, [1, 2, -1, -2])).toEqual({ squares: 14, correction: 1.5 });
+  });
+
+  it('is the sample-by-sample sum, uncorrected, without units', () => {
+    expect(clusteredSquares([{}, {}, {}], [1, -2, 3])).toEqual({ squares: 14, correction: 1 });
+  });
+});
+
+describe('intervals clustered by unit', () => {
+  /** A sticky canary's log: 40 units of 25 requests, each unit right or wrong on all of them (the extreme of correlation). */
+  const log = (withUnits: boolean): LoggedSample[] =>
+    Array.from({ length: 1000 }, (_, i) => {
+      const unit = Math.floor(i / 25);
+      return {
+        variant: unit % 10 === 0 ? 'v2' : 'v1',
+        probability: unit % 10 === 0 ? 0.1 : 0.9,
+        reward: unit % 3 === 0 ? 0 : 1,
+        ...(withUnits && { unit: `u${unit}` }),
+      };
+    });
+  const target = { v1: 0.5, v2: 0.5 };
+
+  it('are wider when the rewards of a unit move together, for SNIPS and IPS alike', () => {
+    for (const method of ['snips', 'ips'] as const) {
+      const [plain, clustered] = [log(false), log(true)].map((samples) => estimatePolicyValue(samples, target, { method }));
+      expect(clustered.estimate).toBe(plain.estimate);
+      expect(clustered.high - clustered.low).toBeGreaterThan(3 * (plain.high - plain.low));
+    }
+  });
+
+  it('are the unclustered ones when every unit has one sample', () => {
+    const single = log(false).map((sample, i) => ({ ...sample, unit: `own-${i}` }));
+    const [plain, clustered] = [log(false), single].map((samples) => estimatePolicyValue(samples, target, { method: 'ips' }));
+    expect(clustered.high - clustered.low).toBeCloseTo(plain.high - plain.low, 12);
   });
 });

@@ -20,6 +20,35 @@ export interface LoggedSample {
   /** μ(variant): the probability the logging policy chose it with (the event's `probability`). */
   probability: number;
   reward: number;
+  /** The unit it was served to (`unitKey`): samples of one unit are one cluster of the interval (`clusteredSquares`); absent, its own. */
+  unit?: string;
+}
+
+/**
+ * Σ over clusters of (Σ of the cluster's residuals)², and the K/(K − 1) small-sample
+ * correction, for the cluster-robust (sandwich) variance of an estimator that is a mean of
+ * per-sample terms (Liang & Zeger 1986; Cameron & Miller, "A Practitioner's Guide to
+ * Cluster-Robust Inference", J. Human Resources 2015, eq. 11). A sticky canary logs each
+ * unit many times, and a unit's rewards are correlated (the same customer): summing
+ * squared residuals sample by sample understates the variance, and the interval covered
+ * 58–86 % in the issue's simulation. A sample without a unit is a cluster of its own.
+ * Without any unit the correction is 1 and the squares are the sample-by-sample ones, so
+ * an unclustered log keeps its interval exactly.
+ */
+export function clusteredSquares(samples: readonly Pick<LoggedSample, 'unit'>[], residuals: readonly number[]): { squares: number; correction: number } {
+  const byUnit = new Map<string, number>();
+  let squares = 0;
+  let clusters = 0;
+  samples.forEach((sample, i) => {
+    if (sample.unit === undefined) {
+      squares += residuals[i] * residuals[i];
+      clusters++;
+    } else byUnit.set(sample.unit, (byUnit.get(sample.unit) ?? 0) + residuals[i]);
+  });
+  if (!byUnit.size) return { squares, correction: 1 };
+  for (const total of byUnit.values()) squares += total * total;
+  clusters += byUnit.size;
+  return { squares, correction: clusters > 1 ? clusters / (clusters - 1) : NaN };
 }
 
 export const OPE_METHODS = ['snips', 'ips', 'clipped-ips'] as const;
@@ -174,8 +203,14 @@ export function ipsFromWeights(method: OpeMethod, samples: readonly LoggedSample
   if (!n) return opeSummary(method, weights, NaN, NaN, z);
   const terms = samples.map((s, i) => weights[i] * s.reward);
   const value = terms.reduce((sum, t) => sum + t, 0) / n;
-  const variance = n > 1 ? terms.reduce((sum, t) => sum + (t - value) ** 2, 0) / (n - 1) : NaN;
-  return opeSummary(method, weights, value, Math.sqrt(variance / n), z);
+  // Clustered by unit (`clusteredSquares`); unclustered, K = n and this is s²/n with s on n − 1.
+  const { squares, correction } = clusteredSquares(
+    samples,
+    terms.map((t) => t - value),
+  );
+  const unclustered = samples.every((s) => s.unit === undefined);
+  const variance = n > 1 ? (unclustered ? squares / (n - 1) / n : (correction * squares) / (n * n)) : NaN;
+  return opeSummary(method, weights, value, Math.sqrt(variance), z);
 }
 
 export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z = Z95): OpeEstimate {
@@ -202,7 +237,8 @@ export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Wei
  * far less variable than IPS when weights are large; biased by O(1/n), consistent.
  *
  * Interval: the delta method on the ratio of the two means (Owen 2013, §9.2):
- * Var(V) ≈ Σ wᵢ²(rᵢ − V)² / (Σ wᵢ)², and V ± z·√Var. On-policy (every w = 1) this is
+ * Var(V) ≈ Σ wᵢ²(rᵢ − V)² / (Σ wᵢ)², and V ± z·√Var; with units, the terms wᵢ(rᵢ − V)
+ * of a unit are summed before squaring (`clusteredSquares`). On-policy (every w = 1) this is
  * the plain mean with the variance Σ(rᵢ − r̄)²/n². Adaptive logging (a bandit's
  * propensities depend on earlier rewards) keeps the estimate consistent, but its
  * normal approximation needs many effective samples (Hadad et al. 2021, "Confidence
@@ -223,13 +259,13 @@ export function snipsFromWeights(samples: readonly LoggedSample[], weights: read
   }
   if (!(sumW > 0)) return opeSummary('snips', weights, NaN, NaN, z);
   const value = sumWR / sumW;
-  let spread = 0;
-  let bounded = true;
-  for (let i = 0; i < samples.length; i++) {
-    spread += weights[i] * weights[i] * (samples[i].reward - value) ** 2;
-    if (!(samples[i].reward >= 0 && samples[i].reward <= 1)) bounded = false;
-  }
-  const se = Math.sqrt(spread) / sumW;
+  const bounded = samples.every((sample) => sample.reward >= 0 && sample.reward <= 1);
+  // Each sample's term wᵢ(rᵢ − V), summed within a unit before squaring (`clusteredSquares`).
+  const { squares, correction } = clusteredSquares(
+    samples,
+    samples.map((sample, i) => weights[i] * (sample.reward - value)),
+  );
+  const se = Math.sqrt(correction * squares) / sumW;
   const result = opeSummary('snips', weights, value, se, z);
   if (!bounded) return result;
   // Rewards in [0, 1] (every `match` reward): a Wilson score interval (Wilson 1927) at the

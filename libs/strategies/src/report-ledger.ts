@@ -1,4 +1,4 @@
-import { addReportCounts, ReportCounts } from './report';
+import { addReportCounts, DEFAULT_UNIT_COUNTING, ReportCounts, type UnitMemory } from './report';
 import { isRedelivery } from './reward-ledger';
 
 /** One deployment's share of a Kafka batch of predictions from one topic-partition. */
@@ -21,6 +21,10 @@ export class ReportLedger {
   readonly counters = new Map<string, number>();
   /** `<topic>:<partition>` → the last offset counted from it. */
   readonly positions = new Map<string, string>();
+  /** The distinct units counted (`UnitMemory`). */
+  readonly units: UnitMemory = new Map();
+
+  constructor(private readonly maxUnitsPerKey = DEFAULT_UNIT_COUNTING.maxPerKey) {}
 
   /**
    * Counts each message not a redelivery (`isRedelivery`, against the position before the
@@ -29,7 +33,9 @@ export class ReportLedger {
   add(batch: ReportedBatch): void {
     const at = `${batch.topic}:${batch.partition}`;
     const position = this.positions.get(at);
-    for (const { offset, ...counts } of batch.counted) if (!isRedelivery(position, offset)) addReportCounts(this.counters, counts);
+    for (const { offset, ...counts } of batch.counted) {
+      if (!isRedelivery(position, offset)) addReportCounts(this.counters, counts, this.units, this.maxUnitsPerKey);
+    }
     if (!isRedelivery(position, batch.lastOffset)) this.positions.set(at, batch.lastOffset);
   }
 }

@@ -8,7 +8,10 @@ import {
   quantileFromBuckets,
   reportCounts,
   reportFields,
+  unitCountKeys,
+  type UnitMemory,
 } from './report';
+import { unitSampled } from './srm';
 
 describe(reportCounts.name, () => {
   const served = { variant: 'v1', role: 'served' as const, latencyMs: 7, specVersion: 4 };
@@ -36,7 +39,7 @@ describe(reportCounts.name, () => {
 
   it('recounts to what the units decode to', () => {
     const counters = new Map<string, number>();
-    for (const probability of [0.25, 0.5, 0.5]) addReportCounts(counters, reportCounts({ ...served, strategy: 'bandit', probability }));
+    for (const probability of [0.25, 0.5, 0.5]) addReportCounts(counters, reportCounts({ ...served, strategy: 'bandit', probability }), new Map());
     expect(counters.get('v1:served:requests')).toBe(3);
     const measures = new Map([...counters].map(([field, value]) => [field.slice('v1:served:'.length), value]));
     expect(propensitySums(measures, 4)).toEqual({ sum: 8, sumSq: 24, skipped: 0 });
@@ -139,5 +142,54 @@ describe(buildReport.name, () => {
     expect(sut.v1.served!.agreement).toBeUndefined();
     expect(sut.v1.served!.reward!.low).toBeLessThan(0.75);
     expect(sut.v2.shadow).toMatchObject({ requests: 10, agreement: { rate: 0.7, compared: 10 }, reward: { count: 2, mean: 1 } });
+  });
+});
+
+describe('distinct units for the split check', () => {
+  const canary = { variant: 'v2', role: 'served' as const, latencyMs: 7, specVersion: 4, strategy: 'canary' as const, requestId: 'r1' };
+
+  it('counts a canary unit under the arm the split chose and the split key, a request without a unit key as its own', () => {
+    expect(reportCounts({ ...canary, unitKey: 'u1' }).units).toEqual([{ key: '4', member: 'u1', field: 'v2:served:units@4' }]);
+    expect(reportCounts({ ...canary, variant: 'v1', fallbackFrom: 'v2', unitKey: 'u1', step: 2 }).units).toEqual([
+      { key: '4.2', member: 'u1', field: 'v2:served:units@4.2' },
+    ]);
+    expect(reportCounts(canary).units).toEqual([{ key: '4', member: '', field: 'v2:served:units@4' }]);
+  });
+
+  it('counts no units where no split assigns them (single, shadow, bandit) nor for shadow answers', () => {
+    for (const strategy of ['single', 'shadow', 'bandit'] as const) expect(reportCounts({ ...canary, strategy, unitKey: 'u1' }).units).toBeUndefined();
+    expect(reportCounts({ ...canary, role: 'shadow', unitKey: 'u1' }).units).toBeUndefined();
+  });
+
+  it('counts the deterministic 1-in-k subsample of units, by unit key, else by request id', () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `unit-${i}`);
+    const counted = keys.filter((unitKey) => reportCounts({ ...canary, unitKey }, { sampleEvery: 4, maxPerKey: 1000 }).units !== undefined);
+    expect(counted).toEqual(keys.filter((key) => unitSampled(key, 4)));
+    expect(counted.length).toBeGreaterThan(25);
+    expect(counted.length).toBeLessThan(75);
+    const byRequest = keys.filter((requestId) => reportCounts({ ...canary, requestId }, { sampleEvery: 4, maxPerKey: 1000 }).units !== undefined);
+    expect(byRequest).toEqual(counted);
+  });
+
+  it('adds each unit once per split key, requests without one each time, up to the cap over all arms of the key', () => {
+    const counters = new Map<string, number>();
+    const memory: UnitMemory = new Map();
+    const add = (unitKey: string | undefined, variant = 'v2', specVersion = 4) =>
+      addReportCounts(counters, reportCounts({ ...canary, variant, specVersion, ...(unitKey && { unitKey }) }), memory, 3);
+    add('u1');
+    add('u1');
+    add(undefined);
+    add('u2', 'v1');
+    add('u3', 'v1');
+    add('u1', 'v2', 5);
+    expect(counters.get('v2:served:units@4')).toBe(2);
+    expect(counters.get('v1:served:units@4')).toBe(1);
+    expect(counters.get('v2:served:units@5')).toBe(1);
+    expect(memory.get('#4')).toBe(3);
+    expect(counters.get('v2:served:requests')).toBe(4);
+  });
+
+  it('names the split keys a report counted units under', () => {
+    expect(unitCountKeys({ 'v1:served:units@4': 3, 'v2:served:units@4.1': 1, 'v1:served:requests@3': 9 }).sort()).toEqual(['4', '4.1']);
   });
 });

@@ -1,5 +1,6 @@
 import type { Role, StrategyType } from '@switchyard/contracts';
 import { ArmStats, meanConfidenceInterval } from './arm-stats';
+import { unitSampled } from './srm';
 
 /** Upper bounds (ms) of the latency buckets the deployment report counts in. */
 export const LATENCY_BUCKETS_MS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, Infinity];
@@ -24,6 +25,10 @@ export interface ReportedPrediction {
   strategy?: StrategyType;
   /** The logged propensity of the variant chosen (`fallbackFrom ?? variant`). */
   probability?: number;
+  /** The request's id: a request without a unit key is a unit of its own, sampled by it. */
+  requestId?: string;
+  /** The unit the split assigned (`unitKey`): what the split check counts, once per unit. */
+  unitKey?: string;
 }
 
 /**
@@ -74,11 +79,44 @@ export const IPW_UNITS = 1e6;
 export const IPW_SQ_UNITS = 1e3;
 export const MIN_WEIGHED_PROPENSITY = 1e-3;
 
-/** What one prediction adds to its deployment's report: 1 to each of `fields`, and to each of `sums` its integer amount. */
+/**
+ * A distinct unit one served prediction may add to the split check's count: 1 to `field`
+ * (`<arm>:served:units@<splitKey>`, the arm the split chose) if `member` (its unit key) is
+ * new under `key` and fewer than the cap were counted under it; '' for a request without a
+ * unit key, a unit of its own that is always new.
+ */
+export interface UnitCount {
+  key: string;
+  member: string;
+  field: string;
+}
+
+/** What one prediction adds to its deployment's report: 1 to each of `fields`, to each of `sums` its integer amount, and its distinct unit. */
 export interface ReportCounts {
   fields: string[];
   sums: [field: string, amount: number][];
+  units?: UnitCount[];
 }
+
+/**
+ * The distinct units a report counted, as `{<deployment>}:units` holds them (`add-report.lua`):
+ * `<splitKey>\n<unitKey>` → 1 for each unit counted, `#<splitKey>` → how many units
+ * (and requests without one) were counted under the key.
+ */
+export type UnitMemory = Map<string, number>;
+
+/**
+ * How the split check's distinct units are counted: a deterministic 1 in `sampleEvery`
+ * of the units (`unitSampled`, the same answer in every process), and at most `maxPerKey`
+ * per split key (all arms together, so the cap stops the count without favouring an arm:
+ * the units counted are the first ones sampled, in the shares the split gave them).
+ */
+export interface UnitCounting {
+  sampleEvery: number;
+  maxPerKey: number;
+}
+
+export const DEFAULT_UNIT_COUNTING: UnitCounting = { sampleEvery: 1, maxPerKey: 100_000 };
 
 /**
  * The one place that decides what a prediction adds to the report, used by the joiner as
@@ -87,28 +125,77 @@ export interface ReportCounts {
  * ?? variant`, whose propensity `probability` is) and its spec version, 1/p (`ipw`) and
  * 1/p² (`ipwSq`), the sums of the bandit's sample-ratio check.
  */
-export function reportCounts(prediction: ReportedPrediction): ReportCounts {
+export function reportCounts(prediction: ReportedPrediction, counting: UnitCounting = DEFAULT_UNIT_COUNTING): ReportCounts {
   const fields = reportFields(prediction);
+  const units = unitCounts(prediction, counting.sampleEvery);
   const { role, specVersion, strategy, probability } = prediction;
   if (role !== 'served' || specVersion === undefined || probability === undefined || (strategy !== 'bandit' && strategy !== 'plan')) {
-    return { fields, sums: [] };
+    return { fields, sums: [], ...(units && { units }) };
   }
   const base = `${prediction.fallbackFrom ?? prediction.variant}:served`;
   const key = splitKey(specVersion, prediction.step);
-  if (!(probability >= MIN_WEIGHED_PROPENSITY)) return { fields, sums: [[`${base}:ipwSkipped@${key}`, 1]] };
+  if (!(probability >= MIN_WEIGHED_PROPENSITY)) return { fields, sums: [[`${base}:ipwSkipped@${key}`, 1]], ...(units && { units }) };
   return {
     fields,
     sums: [
       [`${base}:ipw@${key}`, Math.round(IPW_UNITS / probability)],
       [`${base}:ipwSq@${key}`, Math.round(IPW_SQ_UNITS / (probability * probability))],
     ],
+    ...(units && { units }),
   };
 }
 
-/** Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the rebuild's side of the live count (`ReportLedger`, `add-report.lua`). */
-export function addReportCounts(counters: Map<string, number>, { fields, sums }: ReportCounts): void {
+/**
+ * A served prediction's unit for the split check, under the arm the split chose
+ * (`fallbackFrom ?? variant`: a canary unit the primary answered for is still the
+ * canary's) and its `splitKey`, when its unit (or, without one, its request id) is in the
+ * 1-in-`sampleEvery` subsample. Only where a split assigns units: a canary, or a plan
+ * (whose canary steps do); without a request id or spec version there is nothing to count.
+ */
+function unitCounts(prediction: ReportedPrediction, sampleEvery: number): UnitCount[] | undefined {
+  const { role, specVersion, unitKey, requestId, strategy } = prediction;
+  const id = unitKey ?? requestId;
+  if (role !== 'served' || (strategy !== 'canary' && strategy !== 'plan') || specVersion === undefined || id === undefined) return undefined;
+  if (!unitSampled(id, sampleEvery)) return undefined;
+  const key = splitKey(specVersion, prediction.step);
+  return [{ key, member: unitKey ?? '', field: `${prediction.fallbackFrom ?? prediction.variant}:served:units@${key}` }];
+}
+
+/**
+ * Adds what one prediction adds (`reportCounts`) to a recount of the report's counters: the
+ * rebuild's side of the live count (`ReportLedger`, `add-report.lua`). `memory` is the
+ * recount's own memory of the distinct units counted so far (one per deployment, shared
+ * by every call of the recount), `maxPerKey` the cap.
+ */
+export function addReportCounts(
+  counters: Map<string, number>,
+  { fields, sums, units = [] }: ReportCounts,
+  memory: UnitMemory,
+  maxPerKey = DEFAULT_UNIT_COUNTING.maxPerKey,
+): void {
   for (const field of fields) counters.set(field, (counters.get(field) ?? 0) + 1);
   for (const [field, amount] of sums) counters.set(field, (counters.get(field) ?? 0) + amount);
+  for (const { key, member, field } of units) {
+    const total = `#${key}`;
+    if ((memory.get(total) ?? 0) >= maxPerKey) continue;
+    if (member !== '') {
+      const seen = `${key}\n${member}`;
+      if (memory.has(seen)) continue;
+      memory.set(seen, 1);
+    }
+    memory.set(total, (memory.get(total) ?? 0) + 1);
+    counters.set(field, (counters.get(field) ?? 0) + 1);
+  }
+}
+
+/** The split keys a report counted distinct units under (`<arm>:served:units@<key>`). */
+export function unitCountKeys(counters: Record<string, string | number>): string[] {
+  const keys = new Set<string>();
+  for (const field of Object.keys(counters)) {
+    const match = /:served:units@([0-9.]+)$/.exec(field);
+    if (match) keys.add(match[1]);
+  }
+  return [...keys];
 }
 
 /** One arm's inverse-propensity sums under one spec version (S = Σ 1/p, Q = Σ 1/p² over the requests it was chosen for). */

@@ -1,4 +1,7 @@
-import { ArmSet, isRedelivery, LedgerReward, recountRewards, RewardLedger, rewardCounts } from './reward-ledger';
+import { addReward, emptyStats } from './arm-stats';
+import { clusteredMeanVariance, mergeUnitSums, type UnitSums } from './cluster';
+import { ArmSet, isRedelivery, LedgerReward, recountRewards, RewardLedger, rewardCounts, unitStateField } from './reward-ledger';
+import { seededRng } from './rng';
 
 const reward = (offset: number, variant: string, value: number, fields: Partial<LedgerReward> = {}): LedgerReward => ({
   offset: String(offset),
@@ -69,6 +72,44 @@ describe(RewardLedger.name, () => {
       expect(sut.apply(0, [late, reward(3, 'v1', 0, { specVersion: 3, cohort: 'v1:@2:0-600' })], true)).toEqual(['duplicate', 'applied']);
       expect(sut.cohorts).toEqual({ 'v1:@2:0-600': { count: 2, sum: 0, sumSq: 0 }, 'v1:@3:600-1200': { count: 1, sum: 1, sumSq: 1 } });
       expect(sut.stats).toEqual({ v1: { count: 3, sum: 1, sumSq: 1 } });
+    });
+
+    it("keeps each cohort cell's share of its arm's per-unit sums: added over the cells, the sums of the units over the step", () => {
+      const random = seededRng(24);
+      const rewards: LedgerReward[] = [];
+      const units = new Map<string, number[]>();
+      for (let i = 0; i < 400; i++) {
+        const unit = random() < 0.1 ? undefined : `u${Math.floor(random() * 30)}`;
+        const value = Math.round(random() * 4) / 2;
+        const slot = Math.floor(random() * 3) * 600;
+        rewards.push(reward(i, 'v1', value, { cohort: `v1:@1:${slot}-${slot + 600}`, ...(unit && { unitKey: unit }) }));
+        const own = unit ?? `request ${i}`;
+        units.set(own, [...(units.get(own) ?? []), value]);
+      }
+      sut.apply(0, rewards, true);
+      // Applied again, nothing changes: the unit state moves only with what is counted.
+      sut.apply(0, rewards, true);
+      const expected: UnitSums = { units: 0, countSq: 0, sumSq: 0, countSum: 0 };
+      for (const values of units.values()) {
+        const [n, total] = [values.length, values.reduce((a, b) => a + b, 0)];
+        Object.assign(expected, mergeUnitSums(expected, { units: 1, countSq: n * n, sumSq: total * total, countSum: n * total }));
+      }
+      const summed = Object.values(sut.cohortUnits).reduce(mergeUnitSums);
+      expect(summed).toEqual(expected);
+      const stats = rewards.map((r) => r.reward).reduce(addReward, emptyStats());
+      expect(clusteredMeanVariance(stats, summed)).toBeGreaterThan(0);
+      expect(sut.unitState.get(unitStateField('v1:@1:0-600', 'u3'))).toEqual({
+        count: units.get('u3')!.length,
+        sum: units.get('u3')!.reduce((a, b) => a + b, 0),
+      });
+    });
+
+    it('forgets the unit states of an arm whose statistics go', () => {
+      sut.reconcile(1, 'i', { v1: 1, v2: 1 });
+      sut.apply(0, [reward(1, 'v1', 1, { cohort: 'v1:@1:0-600', unitKey: 'u' }), reward(2, 'v2', 1, { cohort: 'v2:@1:0-600', unitKey: 'u' })], true);
+      sut.reconcile(2, 'i', { v2: 1 });
+      expect([...sut.unitState.keys()]).toEqual([unitStateField('v2:@1:0-600', 'u')]);
+      expect(Object.keys(sut.cohortUnits)).toEqual(['v2:@1:0-600']);
     });
 
     it('moves the position past a stale reward without counting it', () => {

@@ -1,6 +1,8 @@
 import type { Role } from '@switchyard/contracts';
 import { addReward, ArmStats, emptyStats } from './arm-stats';
+import { addToUnitSums, emptyUnitSums, type UnitSums } from './cluster';
 import { statsArm } from './reward-stats';
+import type { RidgeIncrement } from './contextual-policy';
 
 /** One joined reward as the statistics take it in, from one partition of the joined topic. */
 export interface LedgerReward {
@@ -15,6 +17,10 @@ export interface LedgerReward {
    * it. Absent, it counts in the arm's totals only (a reward placed by a tool or a test).
    */
   cohort?: string;
+  /** The unit its prediction was served to (`unitKey`); absent, a unit of its own. Only the cohort statistics keep unit sums. */
+  unitKey?: string;
+  /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
+  ridge?: RidgeIncrement;
 }
 
 /**
@@ -65,9 +71,20 @@ export class RewardLedger {
   stats: Record<string, ArmStats> = Object.create(null);
   /** `cohortArm` → its statistics: the same rewards as `stats`, by the step that served them. */
   cohorts: Record<string, ArmStats> = Object.create(null);
+  /** `cohortArm` → its share of the per-unit sums (cluster.ts) of its arm and split key. */
+  cohortUnits: Record<string, UnitSums> = Object.create(null);
+  /** `<arm>:@<splitKey>` and unit key → that unit's rewards so far: what the next reward's increments depend on. */
+  unitState = new Map<string, { count: number; sum: number }>();
+  /**
+   * `<variant>:<model>` → the sums of its ridge increments: a third ledger with positions
+   * of its own (`ridgePositions`), which takes in the rewards that carry one after the
+   * totals took the batch in, so after a crash between the two it catches up.
+   */
+  ridge: Record<string, number[]> = Object.create(null);
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
+  readonly ridgePositions = new Map<number, string>();
 
   /**
    * Takes in a batch from one partition, in offset order: redeliveries are skipped, stale
@@ -83,11 +100,32 @@ export class RewardLedger {
       if (!rewardCounts(this.arms, r.variant, r.specVersion)) return 'stale';
       const arm = statsArm(r.variant, r.role);
       this.stats[arm] = addReward(this.stats[arm] ?? emptyStats(), r.reward);
-      if (r.cohort !== undefined) this.cohorts[r.cohort] = addReward(this.cohorts[r.cohort] ?? emptyStats(), r.reward);
+      if (r.cohort !== undefined) {
+        this.cohorts[r.cohort] = addReward(this.cohorts[r.cohort] ?? emptyStats(), r.reward);
+        const state = r.unitKey === undefined ? undefined : unitStateField(r.cohort, r.unitKey);
+        const before = (state && this.unitState.get(state)) || { count: 0, sum: 0 };
+        this.cohortUnits[r.cohort] = addToUnitSums(this.cohortUnits[r.cohort] ?? emptyUnitSums(), before, r.reward);
+        if (state) this.unitState.set(state, { count: before.count + 1, sum: before.sum + r.reward });
+      }
       return 'applied';
     });
     if (position !== undefined) this.positions.set(partition, position);
+    this.applyRidge(partition, rewards);
     return outcomes;
+  }
+
+  private applyRidge(partition: number, rewards: readonly LedgerReward[]): void {
+    let position = this.ridgePositions.get(partition);
+    for (const r of rewards) {
+      if (!r.ridge || isRedelivery(position, r.offset)) continue;
+      position = r.offset;
+      if (!rewardCounts(this.arms, r.variant, r.specVersion)) continue;
+      const field = `${r.variant}:${r.ridge.model}`;
+      const sums = [...(this.ridge[field] ?? [])];
+      r.ridge.values.forEach((v, i) => (sums[i] = (sums[i] ?? 0) + v));
+      this.ridge[field] = sums;
+    }
+    if (position !== undefined) this.ridgePositions.set(partition, position);
   }
 
   /**
@@ -120,12 +158,12 @@ export class RewardLedger {
       if (recordedSince > 0) reset.add(name);
       since[name] = start;
     }
-    for (const stats of [this.stats, this.cohorts]) {
-      for (const arm of Object.keys(stats)) {
-        const variant = arm.split(':')[0];
-        if (reset.has(variant) || (recorded === 0 && !keep.has(variant))) delete stats[arm];
-      }
-    }
+    const goes = (field: string) => {
+      const variant = field.split(':')[0];
+      return reset.has(variant) || (recorded === 0 && !keep.has(variant));
+    };
+    for (const stats of [this.stats, this.cohorts, this.cohortUnits, this.ridge]) for (const arm of Object.keys(stats)) if (goes(arm)) delete stats[arm];
+    for (const field of [...this.unitState.keys()]) if (goes(field)) this.unitState.delete(field);
     this.arms = { version, incarnation, since };
     return removed;
   }
@@ -139,8 +177,20 @@ export class RewardLedger {
   private startLife(): void {
     this.stats = Object.create(null);
     this.cohorts = Object.create(null);
+    this.cohortUnits = Object.create(null);
+    this.unitState = new Map();
+    this.ridge = Object.create(null);
     this.arms = undefined;
   }
+}
+
+/**
+ * The field of a unit's state in the per-unit hash (`apply-rewards.lua`): the cohort
+ * cell's arm and split key without its slot, so a unit is one cluster over the whole
+ * step, and the unit key after a newline (which no arm or key holds).
+ */
+export function unitStateField(cohort: string, unitKey: string): string {
+  return `${cohort.replace(/:[0-9]+-[0-9]+$/, '')}\n${unitKey}`;
 }
 
 /** A joined event at its place in the topic, as `recountRewards` takes it. */

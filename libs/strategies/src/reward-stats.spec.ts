@@ -1,4 +1,4 @@
-import { cohortArm, cohortRewards, parseCohortArm, statsArm } from './reward-stats';
+import { cohortArm, cohortRewards, parseCohortArm, staleCohortCells, statsArm } from './reward-stats';
 
 describe(statsArm.name, () => {
   it('counts served rewards under the variant and shadow rewards apart', () => {
@@ -50,5 +50,47 @@ describe(cohortRewards.name, () => {
 
   it('with servedFrom, leaves out every slot that began before it', () => {
     expect(cohortRewards(cells, { keys: ['3'], servedFrom: 150 }, 300).v1).toEqual({ judged: stats(4), waiting: stats(0) });
+  });
+});
+
+describe('cohort unit sums', () => {
+  const stats = (count: number) => ({ count, sum: count, sumSq: count });
+  const units = (k: number) => ({ units: k, countSq: 2 * k, sumSq: 3 * k, countSum: 4 * k });
+
+  it('adds up the unit sums of the judged cells, and only of them', () => {
+    const cells = [
+      { arm: 'v1', key: '3', servedFrom: 0, servedBefore: 100, stats: stats(1), units: units(1) },
+      { arm: 'v1', key: '3', servedFrom: 100, servedBefore: 200, stats: stats(2), units: units(2) },
+      { arm: 'v1', key: '3', servedFrom: 200, servedBefore: 300, stats: stats(4), units: units(4) },
+    ];
+    expect(cohortRewards(cells, { keys: ['3'] }, 200).v1).toEqual({ judged: stats(3), judgedUnits: units(3), waiting: stats(4) });
+  });
+
+  it('clusters nothing when a judged cell has no unit sums (counted before the updater kept them)', () => {
+    const cells = [
+      { arm: 'v1', key: '3', servedFrom: 0, servedBefore: 100, stats: stats(1) },
+      { arm: 'v1', key: '3', servedFrom: 100, servedBefore: 200, stats: stats(2), units: units(2) },
+    ];
+    expect(cohortRewards(cells, { keys: ['3'] }, 200).v1).toEqual({ judged: stats(3), waiting: stats(0) });
+  });
+});
+
+describe(staleCohortCells.name, () => {
+  const cell = (key: string, servedFrom: number) => ({ arm: 'v1', key, servedFrom, servedBefore: servedFrom + 100, stats: { count: 1, sum: 1, sumSq: 1 } });
+
+  it('is every cell of a key not judged, and the keys no cell of which is', () => {
+    const cells = [cell('1', 0), cell('2', 0), cell('2', 100), cell('3', 100)];
+    expect(staleCohortCells(cells, { keys: ['2', '3'] })).toEqual({ cells: [cell('1', 0)], keys: ['1'] });
+    expect(staleCohortCells(cells, { keys: ['3'] })).toEqual({ cells: [cell('1', 0), cell('2', 0), cell('2', 100)], keys: ['1', '2'] });
+  });
+
+  it('with servedFrom, also the slots of a judged key served before it, keeping the key', () => {
+    const cells = [cell('2', 0), cell('2', 100), cell('2', 200)];
+    expect(staleCohortCells(cells, { keys: ['2'], servedFrom: 100 })).toEqual({ cells: [cell('2', 0)], keys: [] });
+  });
+
+  it('is nothing for a judged cohort: what cohortRewards reads is never stale', () => {
+    const cells = [cell('2', 0), cell('3', 100)];
+    expect(staleCohortCells(cells, { keys: ['2', '3'] })).toEqual({ cells: [], keys: [] });
   });
 });

@@ -1,5 +1,6 @@
 import type { Role } from '@switchyard/contracts';
 import { type ArmStats, emptyStats, mergeStats } from './arm-stats';
+import { emptyUnitSums, mergeUnitSums, type UnitSums } from './cluster';
 import { splitKey } from './report';
 
 /**
@@ -58,18 +59,32 @@ export interface CohortCell {
   servedFrom: number;
   servedBefore: number;
   stats: ArmStats;
+  /**
+   * The cell's share of its arm's per-unit sums over the split key (cluster.ts): each
+   * reward's increment of them lands in the cell its prediction was served in. Absent in
+   * cells counted before the updater kept them.
+   */
+  units?: UnitSums;
 }
 
 /** The cell `cohortArm` named, or `undefined` for a field base that is none. */
-export function parseCohortArm(base: string, stats: ArmStats): CohortCell | undefined {
+export function parseCohortArm(base: string, stats: ArmStats, units?: UnitSums): CohortCell | undefined {
   const match = /^(.+):@([0-9.]+):([0-9]+)-([0-9]+)$/.exec(base);
-  return match ? { arm: match[1], key: match[2], servedFrom: Number(match[3]), servedBefore: Number(match[4]), stats } : undefined;
+  return match ? { arm: match[1], key: match[2], servedFrom: Number(match[3]), servedBefore: Number(match[4]), stats, ...(units && { units }) } : undefined;
 }
 
 /** An arm's labelled pairs of some cohorts, split by the label horizon. */
 export interface CohortRewards {
   /** Of predictions served before the horizon's cut: what is judged. */
   judged: ArmStats;
+  /**
+   * The judged pairs' per-unit sums, when every judged cell has them (else the judged
+   * rewards are taken as independent). Exact when labels arrive in the order their
+   * predictions were served, and always over a whole split key; a unit whose labels of a
+   * judged and of a waiting slot arrive out of that order has its cross term counted in
+   * the slot of the later one.
+   */
+  judgedUnits?: UnitSums;
   /** Of predictions younger than that: labelled, not judged yet. */
   waiting: ArmStats;
 }
@@ -88,11 +103,28 @@ export interface CohortSelection {
  */
 export function cohortRewards(cells: readonly CohortCell[], { keys, servedFrom }: CohortSelection, judgedBefore: number): Record<string, CohortRewards> {
   const arms: Record<string, CohortRewards> = Object.create(null);
+  const unclustered = new Set<string>();
   for (const cell of cells) {
     if (!keys.includes(cell.key) || (servedFrom !== undefined && cell.servedFrom < servedFrom)) continue;
     const arm = (arms[cell.arm] ??= { judged: emptyStats(), waiting: emptyStats() });
-    if (cell.servedBefore <= judgedBefore) arm.judged = mergeStats(arm.judged, cell.stats);
-    else arm.waiting = mergeStats(arm.waiting, cell.stats);
+    if (cell.servedBefore <= judgedBefore) {
+      arm.judged = mergeStats(arm.judged, cell.stats);
+      if (cell.units) arm.judgedUnits = mergeUnitSums(arm.judgedUnits ?? emptyUnitSums(), cell.units);
+      else unclustered.add(cell.arm);
+    } else arm.waiting = mergeStats(arm.waiting, cell.stats);
   }
+  for (const arm of unclustered) delete arms[arm].judgedUnits;
   return arms;
+}
+
+/**
+ * The cells a comparison judging `selection` can never judge again, and the split keys it
+ * judges no cell of. A comparison judges only its own keys (a new spec version or plan step
+ * is a new key, so a key left behind never comes back), and a comparison that starts afresh
+ * on a key judges only slots served wholly after `servedFrom`, which only moves later: so
+ * these cells are dead weight, what the controller deletes to keep the cohorts bounded.
+ */
+export function staleCohortCells(cells: readonly CohortCell[], { keys, servedFrom }: CohortSelection): { cells: CohortCell[]; keys: string[] } {
+  const stale = cells.filter((cell) => !keys.includes(cell.key) || (servedFrom !== undefined && cell.servedFrom < servedFrom));
+  return { cells: stale, keys: [...new Set(stale.map((cell) => cell.key))].filter((key) => !keys.includes(key)) };
 }

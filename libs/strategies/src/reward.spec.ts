@@ -1,4 +1,4 @@
-import { computeReward, looselyEqual, outputsAgree, rewardKindOf, rewardRange, valueAtPath } from './reward';
+import { cannotEqual, computeReward, looselyEqual, outputsAgree, rewardKindOf, rewardRange, valueAtPath } from './reward';
 
 const OIP_OUTPUTS = [
   { name: 'label', shape: [2], datatype: 'INT64', data: [1, 0] },
@@ -85,6 +85,33 @@ describe(looselyEqual.name, () => {
   ])('%p differs from %p', (a, b) => {
     expect(looselyEqual(a, b)).toBe(false);
     expect(looselyEqual(b, a)).toBe(false);
+  });
+});
+
+describe(cannotEqual.name, () => {
+  it('names a label of a kind the output can never equal, and only then', () => {
+    expect(cannotEqual(1, 'churn')).toBe('a label of text can never equal the output (first value of the first output), a number (label "churn")');
+    expect(cannotEqual('yes', [1], 'label')).toBe('a label of an array can never equal the output at "label", text (label [1])');
+    expect(cannotEqual({ a: 1 }, 1)).toMatch(/^a label of a number can never equal the output .*, an object/);
+    // Loosely equal kinds: a wrong answer, not a wrong label.
+    for (const [output, label] of [
+      [1, '0'],
+      [1, true],
+      ['yes', 'no'],
+      [[1], [2]],
+    ])
+      expect(cannotEqual(output, label)).toBeUndefined();
+  });
+
+  it("is what a match reward of 0 says when the label's kind is wrong", () => {
+    const outputs = [{ name: 'churn', shape: [1], datatype: 'INT64', data: [1] }];
+    expect(computeReward({ type: 'match' }, outputs, { label: 'churn' })).toEqual({
+      ok: true,
+      reward: 0,
+      mismatch: 'a label of text can never equal the output (first value of the first output), a number (label "churn")',
+    });
+    expect(computeReward({ type: 'match' }, outputs, { label: 0 })).toEqual({ ok: true, reward: 0 });
+    expect(computeReward({ type: 'match' }, outputs, { label: '1' })).toEqual({ ok: true, reward: 1 });
   });
 });
 

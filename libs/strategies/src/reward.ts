@@ -9,7 +9,9 @@ export interface Feedback {
 }
 
 /** `outOfRange`: the feedback's own reward is outside the spec's range (the feedback is at fault, not the pair). */
-export type RewardResult = { ok: true; reward: number } | { ok: false; reason: string; outOfRange?: true };
+export type RewardResult =
+  /** `mismatch`: a `match` reward of 0 because the label is of a kind the output can never equal (`cannotEqual`). */
+  { ok: true; reward: number; mismatch?: string } | { ok: false; reason: string; outOfRange?: true };
 
 /**
  * `match` yields 0 or 1, so a Beta posterior fits; `negAbsError` and `explicit` take any
@@ -126,6 +128,26 @@ export function looselyEqual(a: unknown, b: unknown): boolean {
   return typeof a === 'string' && typeof b === 'string' && a === b;
 }
 
+/** What `looselyEqual` can tell apart: values of two different kinds are never equal. */
+function looseKind(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return looseNumber(value) === undefined ? 'text' : 'a number';
+}
+
+/**
+ * Why `label` can never equal `predicted` under `looselyEqual` (a label "churn" against an
+ * output 1, a list against a number), or undefined when it might: such labels score 0
+ * whatever the model answers, which a `match` reward would otherwise report as a bad model.
+ */
+export function cannotEqual(predicted: unknown, label: unknown, path?: string): string | undefined {
+  const [output, given] = [looseKind(predicted), looseKind(label)];
+  return output === given
+    ? undefined
+    : `a label of ${given} can never equal the output ${describePath(path)}, ${output} (label ${JSON.stringify(label)?.slice(0, 40)})`;
+}
+
 function describePath(path?: string): string {
   return path ? `at "${path}"` : '(first value of the first output)';
 }
@@ -142,7 +164,11 @@ export function computeReward(spec: Pick<RewardSpec, 'type' | 'outputPath' | 'mi
   const predicted = valueAtPath(outputs, spec.outputPath);
   if (predicted === undefined) return { ok: false, reason: `no output ${describePath(spec.outputPath)}` };
 
-  if (spec.type === 'match') return { ok: true, reward: looselyEqual(predicted, feedback.label) ? 1 : 0 };
+  if (spec.type === 'match') {
+    if (looselyEqual(predicted, feedback.label)) return { ok: true, reward: 1 };
+    const mismatch = cannotEqual(predicted, feedback.label, spec.outputPath);
+    return mismatch ? { ok: true, reward: 0, mismatch } : { ok: true, reward: 0 };
+  }
 
   const x = numericValue(predicted);
   const y = numericValue(feedback.label);

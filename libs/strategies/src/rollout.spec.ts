@@ -1,6 +1,6 @@
 import type { DeploymentSpec, DeploymentStatus, Guardrails } from '@switchyard/contracts';
 import { LATENCY_BUCKETS_MS, splitKey } from './report';
-import { ArmRecord, armCounts, reconcileRollout, rolloutSubject, RolloutState, RolloutStep, withDecision } from './rollout';
+import { ArmRecord, armCounts, reconcileRollout, rolloutSubject, RolloutState, RolloutStep, splitCounts, withDecision } from './rollout';
 
 const GUARDRAILS: Guardrails = {
   metric: 'reward',
@@ -147,6 +147,42 @@ describe(reconcileRollout.name, () => {
     expect(sut.decision).toMatchObject({ action: 'pause' });
     expect(sut.decision!.reason).toMatch(/sample ratio mismatch/);
     expect(sut.decision!.evidence.srmP!).toBeLessThan(0.001);
+  });
+
+  it('checks a sticky split on distinct units where the joiner counts them: heavy units are no mismatch (issue #24)', () => {
+    const deployment = spec({ ...canary, percent: 10 });
+    // 1 000 units split 100 / 900, as a 10 % canary should; the canary's units happen to send 3× the requests.
+    const units = (record: ArmRecord, n: number): ArmRecord => ({ ...record, split: { ...record.split, units: n } });
+    const sticky = { v1: units(arm(1000, 0.8, 2700), 900), v2: units(arm(300, 0.8, 900), 100) };
+    const sut = judge(deployment, started(deployment), sticky, NOW)!;
+    expect(sut.decision?.action).not.toBe('pause');
+    expect(sut.state.evidence!.srmP!).toBeGreaterThan(0.001);
+    expect(sut.state.cohort!.units).toEqual({ v1: 900, v2: 100 });
+    // The same requests counted as requests (a report without unit counts) look like a 25 % split.
+    const requests = judge(deployment, started(deployment), { v1: arm(1000, 0.8, 2700), v2: arm(300, 0.8, 900) }, NOW)!;
+    expect(requests.decision).toMatchObject({ action: 'pause', reason: expect.stringMatching(/900 of 3600 requests/) });
+    // A broken split is still caught on units.
+    const broken = judge(deployment, started(deployment), { v1: units(arm(1000, 0.8, 2700), 700), v2: units(arm(300, 0.8, 900), 300) }, NOW)!;
+    expect(broken.decision).toMatchObject({ action: 'pause', reason: expect.stringMatching(/300 of 1000 units/) });
+  });
+
+  it('clusters the judged rewards by unit when the cohort cells carry unit sums', () => {
+    const deployment = spec({ ...canary, percent: 50 });
+    const records = { v1: arm(1000, 0.8), v2: arm(1000, 0.75) };
+    const independent = judge(deployment, started(deployment), records, NOW)!.state.evidence!;
+    // 20 units per arm of 50 rewards each, all of a unit's rewards alike (S_u = 50 or 0): far
+    // less information than 1 000 independent rewards. Σn² = 20·50², ΣS² = 50·ΣS_u, ΣnS = 50·ΣS_u.
+    const cohorts = Object.entries(records).map(([name, { rewards }]) => ({
+      arm: name,
+      key: '1',
+      servedFrom: 0,
+      servedBefore: 0,
+      stats: rewards,
+      units: { units: 20, countSq: 20 * 50 * 50, sumSq: 50 * rewards.sum, countSum: 50 * rewards.sum },
+    }));
+    const arms = Object.fromEntries(Object.entries(records).map(([name, record]) => [name, unlabelled(record)]));
+    const clustered = reconcileRollout(deployment, started(deployment), { arms, cohorts }, NOW)!.state.evidence!;
+    expect(clustered.high! - clustered.low!).toBeGreaterThan(3 * (independent.high! - independent.low!));
   });
 
   it('decides once: a finished comparison stays finished until its subject changes', () => {
@@ -473,5 +509,29 @@ describe(armCounts.name, () => {
       'v1:served:ipwSkipped@4': '1',
     };
     expect(armCounts(counters, 4).v1.split.propensity).toEqual({ sum: 2.5, sumSq: 6.25, skipped: 1 });
+  });
+});
+
+describe(splitCounts.name, () => {
+  const split = (requests: number, fallbacks: number, units?: number): ArmRecord['split'] => ({
+    requests,
+    fallbacks,
+    propensity: NO_SUMS,
+    ...(units !== undefined && { units }),
+  });
+
+  it('counts units under the arm the split chose, where counted', () => {
+    expect(splitCounts('v2', split(30, 5, 9), 'v1', split(100, 0, 80))).toEqual({ assigned: { v2: 9, v1: 80 }, what: 'units' });
+    expect(splitCounts('v2', split(30, 5), 'v1', split(100, 0, 80))).toEqual({ assigned: { v2: 0, v1: 80 }, what: 'units' });
+  });
+
+  it('else counts requests, moving the canary fallbacks its primary answered back to the canary', () => {
+    expect(splitCounts('v2', split(30, 5), 'v1', split(100, 0))).toEqual({ assigned: { v2: 35, v1: 95 }, what: 'requests' });
+  });
+
+  it('reads the units counter of the split key judged', () => {
+    const counters = { 'v1:served:requests@4': '10', 'v1:served:units@4': '7', 'v1:served:units@3': '99', 'v2:served:requests@4': '3' };
+    expect(armCounts(counters, 4).v1.split.units).toBe(7);
+    expect(armCounts(counters, 4).v2.split.units).toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@ import {
   type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
-import { emptyStats, mean } from './arm-stats';
+import { type ArmStats, emptyStats, mean } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
 import { currentStep, stepStrategy } from './plan';
@@ -45,7 +45,17 @@ export interface ArmRecord extends ArmEvidence {
    * judged, its `splitKey`: what the split check counts; a bandit's, the inverse-propensity
    * sums of the requests it was chosen for.
    */
-  split: { requests: number; fallbacks: number; propensity: PropensitySums };
+  split: {
+    requests: number;
+    fallbacks: number;
+    propensity: PropensitySums;
+    /**
+     * Distinct units the split assigned to it (each request without a unit key a unit of its
+     * own; a deterministic subsample of them), counted by the joiner; absent in reports
+     * written before it counted them.
+     */
+    units?: number;
+  };
 }
 
 /** An arm's counts from the report counters: its evidence but the rewards, which are read by cohort. */
@@ -71,6 +81,8 @@ export interface CohortState {
   judged: Record<string, number>;
   /** Pairs labelled but served within the label horizon: not judged yet. */
   waiting: Record<string, number>;
+  /** Distinct units per arm served under the split key judged now, as the split check counts them (absent before the joiner counted them). */
+  units?: Record<string, number>;
 }
 
 export interface DecisionSummary {
@@ -127,6 +139,8 @@ export function withDecision(state: RolloutState, decision: DecisionSummary): Ro
 export interface RolloutStep {
   state: RolloutState;
   decision?: RolloutDecision;
+  /** Each arm's judged reward statistics (`v2:shadow` for a shadow): what its gauges show. */
+  judged?: Record<string, ArmStats>;
 }
 
 /**
@@ -148,6 +162,7 @@ export function armCounts(counters: Record<string, string | number>, split?: str
         requests: measures.get(`requests@${split}`) ?? 0,
         fallbacks: measures.get(`fallbacks@${split}`) ?? 0,
         propensity: propensitySums(measures, split),
+        ...(measures.has(`units@${split}`) && { units: measures.get(`units@${split}`) }),
       },
     };
   }
@@ -281,7 +296,29 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
     judged: pairs('judged'),
     waiting: pairs('waiting'),
   };
-  const counted = (arm: string): ArmRecord => ({ ...countsSince(arms[arm], state.baseline[arm]), rewards: rewards[arm]?.judged ?? emptyStats() });
+  const units = Object.entries(arms).flatMap(([arm, counts]) => (counts.split.units === undefined ? [] : [[arm, counts.split.units] as const]));
+  if (units.length) state.cohort.units = Object.fromEntries(units);
+  // Clustered by unit where the updater kept the judged cells' unit sums (cluster.ts).
+  const counted = (arm: string): ArmRecord => {
+    const judged = rewards[arm];
+    return {
+      ...countsSince(arms[arm], state.baseline[arm]),
+      rewards: judged?.judged ?? emptyStats(),
+      ...(judged?.judgedUnits && { rewardUnits: judged.judgedUnits }),
+    };
+  };
+  const judged = Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats.judged]));
+  return { ...judgeStrategy(spec, strategy, guardrails, state, counted, now), judged };
+}
+
+function judgeStrategy(
+  spec: DeploymentSpec,
+  strategy: Exclude<StrategySpec, { type: 'single' }>,
+  guardrails: Judged,
+  state: RolloutState,
+  counted: Counted,
+  now: Date,
+): RolloutStep {
   if (strategy.type === 'plan') return judgePlan(spec, strategy, guardrails, state, counted, now);
   if (TERMINAL.has(state.status)) return { state };
   switch (strategy.type) {
@@ -311,7 +348,7 @@ function evidenceOf(judgement: GuardrailJudgement, srmP: number | null): Decisio
   return { ...judgement.evidence, srmP };
 }
 
-/** Chi-square needs enough counts to be read as one; below this the split is not tested. */
+/** Below this many units (or requests) over both arms the split is not tested. */
 const SRM_MIN_REQUESTS = 100;
 
 /** `candidate` (on its `candidateArm` statistics) against `primary`, with no split to check. */
@@ -324,17 +361,33 @@ function compare(primary: string, candidate: string, guardrails: Judged, counted
 function compareCanary(primary: string, candidate: string, percent: number, guardrails: Judged, counted: Counted): Comparison {
   const comparison = compare(primary, candidate, guardrails, counted);
   const [c, p] = [counted(candidate).split, counted(primary).split];
-  // Assignments, not answers: a canary request its primary answered after a failure was still the canary's.
-  const assigned = { [candidate]: c.requests + c.fallbacks, [primary]: Math.max(0, p.requests - c.fallbacks) };
+  const { assigned, what } = splitCounts(candidate, c, primary, p);
   // As the router assigns it: the percent at its bucket resolution.
   const share = canaryShare(percent);
   const total = assigned[candidate] + assigned[primary];
   const srm = total >= SRM_MIN_REQUESTS ? sampleRatioMismatch(assigned, { [candidate]: share, [primary]: 1 - share }) : undefined;
   comparison.evidence.srmP = srm?.p ?? null;
   if (srm && srm.p < SRM_P_THRESHOLD) {
-    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} requests served under this version went to ${candidate} for a ${percent} % split (anytime-valid p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
+    comparison.mismatch = `sample ratio mismatch: ${assigned[candidate]} of ${total} ${what} served under this version went to ${candidate} for a ${percent} % split (anytime-valid p = ${srm.p.toExponential(2)}); the comparison is not trusted`;
   }
   return comparison;
+}
+
+/**
+ * What a canary's split check counts per arm: distinct units where the joiner counts them
+ * (the split randomises units, sticky by `unitKey`: counting requests, a few heavy units
+ * look like a mismatch with nothing broken), else the requests (exact when no unit key is
+ * sent). Assignments, not answers: units are counted under the arm the split chose, and a
+ * canary request its primary answered after a failure is moved back to the canary.
+ */
+export function splitCounts(
+  candidate: string,
+  c: ArmRecord['split'],
+  primary: string,
+  p: ArmRecord['split'],
+): { assigned: Record<string, number>; what: 'units' | 'requests' } {
+  if (c.units !== undefined || p.units !== undefined) return { assigned: { [candidate]: c.units ?? 0, [primary]: p.units ?? 0 }, what: 'units' };
+  return { assigned: { [candidate]: c.requests + c.fallbacks, [primary]: Math.max(0, p.requests - c.fallbacks) }, what: 'requests' };
 }
 
 /** The sample-ratio check of a bandit over `arms` against its logged propensities; `mismatch` when it fails. */

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
+import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS, StrategySpec } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
-import { ArmStatsStore, RewardRecord } from '@switchyard/store';
+import { ArmStatsStore, DeploymentRegistry, RewardRecord } from '@switchyard/store';
 import { countEach } from '@switchyard/runtime';
-import { cohortArm, countsInArmStatistics, RewardOutcome } from '@switchyard/strategies';
+import { cohortArm, countsInArmStatistics, RewardOutcome, ridgeIncrement } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
@@ -28,6 +28,7 @@ export class RewardsService {
 
   constructor(
     private readonly stats: ArmStatsStore,
+    private readonly registry: DeploymentRegistry,
     private readonly snapshots: WeightSnapshots,
     private readonly arms: ArmReconciler,
     private readonly env: BanditUpdaterEnv,
@@ -46,16 +47,25 @@ export class RewardsService {
       updaterMetrics.fallbacksSkipped.inc({ deployment: value.deployment });
       return false;
     });
-    // Also under the step that served it (its cohort), however late its label came.
-    const records: RewardRecord[] = credited.map(({ message: { offset }, value }) => ({
-      offset,
-      deployment: value.deployment,
-      variant: value.variant,
-      role: value.role,
-      specVersion: value.specVersion,
-      reward: value.reward,
-      cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
-    }));
+    const strategies = await this.contextualStrategies(credited.map(({ value }) => value));
+    // Also under the step that served it (its cohort), however late its label came; a
+    // contextual bandit's served reward also in its arm's ridge sums, by the current spec.
+    const records: RewardRecord[] = credited.map(({ message: { offset }, value }) => {
+      const strategy = value.role === 'served' ? strategies.get(value.deployment) : undefined;
+      const ridge = strategy && ridgeIncrement(strategy, value);
+      return {
+        offset,
+        deployment: value.deployment,
+        variant: value.variant,
+        role: value.role,
+        specVersion: value.specVersion,
+        reward: value.reward,
+        cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
+        // The cohort cells' unit sums cluster by it (cluster.ts); absent, a unit of its own.
+        ...(value.unitKey !== undefined && { unitKey: value.unitKey }),
+        ...(ridge && { ridge }),
+      };
+    });
 
     const outcomes = await this.stats.applyRewards(batch.partition, records, false);
     const unpositioned = records.flatMap((_, i) => (outcomes[i] === 'unpositioned' ? [i] : []));
@@ -72,6 +82,13 @@ export class RewardsService {
     this.count(records, outcomes);
     if (rejected.length) updaterMetrics.rejected.inc(rejected.length);
     return { rejected };
+  }
+
+  /** The current strategy of each deployment of the batch that logged a context (the others need none). */
+  private async contextualStrategies(events: JoinedEvent[]): Promise<Map<string, StrategySpec>> {
+    const names = [...new Set(events.flatMap((e) => (e.context ? [e.deployment] : [])))];
+    const specs = await Promise.all(names.map((name) => this.registry.get(name)));
+    return new Map(names.flatMap((name, i) => (specs[i] ? [[name, specs[i].strategy] as const] : [])));
   }
 
   /**

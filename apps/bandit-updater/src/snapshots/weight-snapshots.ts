@@ -2,8 +2,19 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { BanditStrategySpec, DeploymentEvent, DeploymentSpec, envelope } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
-import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry } from '@switchyard/store';
-import { banditWeights, DEFAULT_MIN_SHARE, rewardKindOf, servingSpec } from '@switchyard/strategies';
+import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, StoredPolicy } from '@switchyard/store';
+import {
+  banditWeights,
+  contextFreeAlgorithm,
+  contextualStrategy,
+  DEFAULT_MIN_SHARE,
+  fitContextualPolicy,
+  policyModels,
+  readRidgeHash,
+  rewardKindOf,
+  segmentWeights,
+  servingSpec,
+} from '@switchyard/strategies';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { updaterMetrics } from '../updater.metrics';
 
@@ -105,15 +116,18 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
     const stats = await this.stats.read(spec.name);
     const arms = spec.variants.map((variant) => ({ name: variant.name, stats: stats[variant.name] }));
     const minShare = bandit.minShare ?? DEFAULT_MIN_SHARE;
-    const weights = banditWeights(bandit.algorithm, arms, {
+    const contextual = contextualStrategy(bandit);
+    const weights = banditWeights(contextFreeAlgorithm(bandit.algorithm), arms, {
       rng: Math.random,
       minShare,
       epsilon: bandit.epsilon,
       vetoed: spec.status?.vetoed,
       rewardKind: rewardKindOf(spec.reward),
     });
-    const computedAt = new Date().toISOString();
-    const weightsVersion = await this.store.write(spec.name, expected, weights, spec.version, computedAt);
+    const now = new Date();
+    const computedAt = now.toISOString();
+    const policy = contextual && (await this.contextualPolicy(spec, contextual, now.getTime() / 1000));
+    const weightsVersion = await this.store.write(spec.name, expected, weights, spec.version, computedAt, policy);
     if (weightsVersion === undefined) {
       this.logger.log({ deployment: spec.name, expected }, 'newer weights were stored meanwhile; recomputing at the next tick');
       this.dirty.add(spec.name);
@@ -131,9 +145,20 @@ export class WeightSnapshots implements OnModuleInit, OnModuleDestroy {
         weightsVersion,
         computedAt,
         stats: Object.fromEntries(arms.map((arm) => [arm.name, arm.stats ?? { count: 0, sum: 0, sumSq: 0 }])),
+        ...(policy && { segments: policy.segments, ridgeWeight: Object.fromEntries(policy.policy.arms.map((arm) => [arm.name, arm.weight])) }),
       },
     };
     this.unpublished.set(spec.name, event);
     await this.publishPending();
+  }
+
+  /** The arms' models fitted on their ridge sums as of `atSeconds`, and the shares they give each segment. */
+  private async contextualPolicy(spec: DeploymentSpec, strategy: NonNullable<ReturnType<typeof contextualStrategy>>, atSeconds: number): Promise<StoredPolicy> {
+    const read = readRidgeHash(await this.stats.readRidge(spec.name), strategy);
+    await this.stats.dropRidge(spec.name, read.stale);
+    const variants = spec.variants.map((variant) => variant.name);
+    const policy = fitContextualPolicy(strategy, variants, read.stats, rewardKindOf(spec.reward), atSeconds);
+    const segments = segmentWeights(strategy, policyModels(policy)!.models, { rng: Math.random, vetoed: spec.status?.vetoed });
+    return { policy, segments };
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PeriodicTask } from '@switchyard/runtime';
-import { JoinStateStore } from '@switchyard/store';
-import { expiredOutcome } from '@switchyard/strategies';
+import { countFeedbackOutcome, FeedbackOutcomeCounts, JoinStateStore, ReportStore } from '@switchyard/store';
+import { expiredOutcome, FEEDBACK_OUTCOME_FIELDS } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { joinMetrics } from './join.metrics';
 
@@ -21,6 +21,7 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly state: JoinStateStore,
+    private readonly reports: ReportStore,
     private readonly env: FeedbackJoinerEnv,
   ) {
     this.periodic = new PeriodicTask(() => this.sweep(), env.JOIN_SWEEP_INTERVAL_MS);
@@ -38,13 +39,17 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
     try {
       for (;;) {
         const { expired, more } = await this.state.sweep(Date.now() - this.env.JOIN_WINDOW_SECONDS * 1000, SWEEP_LIMIT);
+        // Feedback naming a deployment that never joined is shown in its status; feedback naming none, only in the metric.
+        const unmatched = new Map<string, FeedbackOutcomeCounts>();
         for (const request of expired) {
           for (const error of request.undecodable)
             this.logger.warn({ requestId: request.requestId, error: error.message }, 'expired join state cannot be counted');
           const outcome = expiredOutcome(request);
-          if (outcome.feedbackUnmatched) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched);
+          if (outcome.feedbackUnmatched.length) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched.length);
+          for (const scope of outcome.feedbackUnmatched) if (scope !== undefined) countFeedbackOutcome(unmatched, scope, FEEDBACK_OUTCOME_FIELDS.unmatched);
           for (const p of outcome.unlabelled) joinMetrics.predictionsUnlabelled.inc({ deployment: p.deployment, variant: p.variant, role: p.role });
         }
+        await this.reports.addFeedbackOutcomes(unmatched);
         if (expired.length) this.logger.debug({ count: expired.length }, 'swept expired join state');
         if (!more) return;
       }

@@ -4,7 +4,7 @@ import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@s
 import { InboundMessage, KafkaClient, parseBatch, readTopicRange, skipRejected } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
-import { addReportCounts, pairField, RecentPairs, reportCounts } from '@switchyard/strategies';
+import { addReportCounts, pairField, RecentPairs, reportCounts, type UnitMemory } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { EXPIRY_GRACE_SECONDS, feedbackRecord, joinTiming, predictionRecord } from './join.records';
 
@@ -96,6 +96,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     await this.state.setReady(false);
 
     const counters = new Map<string, Map<string, number>>();
+    const units = new Map<string, UnitMemory>();
+    const counting = this.env.unitCounting;
     const positions: { topic: string; partition: number; offset: string }[] = [];
     let replayed = 0;
     for (const topic of [topics.predictions, topics.shadowPredictions]) {
@@ -109,7 +111,8 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
           const pairs = recent.get(message.partition) ?? recent.set(message.partition, new RecentPairs(windowMs)).get(message.partition)!;
           if (pairs.first(`${value.requestId}\n${pairField(value)}`, atMs)) {
             const counts = counters.get(value.deployment) ?? counters.set(value.deployment, new Map()).get(value.deployment)!;
-            addReportCounts(counts, reportCounts(value));
+            const memory = units.get(value.deployment) ?? units.set(value.deployment, new Map()).get(value.deployment)!;
+            addReportCounts(counts, reportCounts(value, counting), memory, counting.maxPerKey);
           }
           if (atMs >= sinceMs) replay.push({ record: predictionRecord(message, value), atMs });
         }
@@ -122,7 +125,7 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
       });
       for (const { partition, end } of ranges) if (end > 0) positions.push({ topic, partition, offset: String(end - 1) });
     }
-    for (const [deployment, counts] of counters) await this.reports.replace(deployment, counts, positions);
+    for (const [deployment, counts] of counters) await this.reports.replace(deployment, counts, positions, units.get(deployment));
 
     let feedback = 0;
     await this.read(topics.feedback, sinceMs, async (messages) => {

@@ -1,7 +1,7 @@
 import { FeedbackEvent, PredictionEvent } from '@switchyard/contracts';
 import type { InboundMessage } from '@switchyard/messaging';
 import type { FeedbackRecord, JoinTiming, PredictionRecord, ReportBatch } from '@switchyard/store';
-import { pairField, recentCounts, reportCounts, StoredFeedback } from '@switchyard/strategies';
+import { pairField, recentCounts, reportCounts, StoredFeedback, type UnitCounting } from '@switchyard/strategies';
 
 /** Where a Kafka message sits, which is all a record needs of it. */
 type Coordinates = Pick<InboundMessage, 'topic' | 'partition' | 'offset'>;
@@ -45,7 +45,7 @@ export function feedbackRecord(
 }
 
 /** Per deployment of a predictions batch: its last offset, the counters of the first copies it stored, and their recent served buckets. */
-export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[]): ReportBatch[] {
+export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[], counting?: UnitCounting): ReportBatch[] {
   const byDeployment = new Map<string, { batch: ReportBatch; firsts: PredictionEvent[] }>();
   accepted.forEach(({ message, value }, i) => {
     let entry = byDeployment.get(value.deployment);
@@ -55,7 +55,7 @@ export function reportBatches(accepted: { message: Coordinates; value: Predictio
     }
     entry.batch.lastOffset = message.offset;
     if (!first[i]) return;
-    entry.batch.counted.push({ offset: message.offset, ...reportCounts(value) });
+    entry.batch.counted.push({ offset: message.offset, ...reportCounts(value, counting) });
     entry.firsts.push(value);
   });
   return [...byDeployment.values()].map(({ batch, firsts }) => {

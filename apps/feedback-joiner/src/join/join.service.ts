@@ -2,8 +2,17 @@ import { Injectable, Logger } from '@nestjs/common';
 import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
 import { countEach } from '@switchyard/runtime';
-import { JoinCandidate, JoinStateLost, JoinStateStore, JoinTiming, ReportStore, SpecVersions } from '@switchyard/store';
-import { joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
+import {
+  countFeedbackOutcome,
+  FeedbackOutcomeCounts,
+  JoinCandidate,
+  JoinStateLost,
+  JoinStateStore,
+  JoinTiming,
+  ReportStore,
+  SpecVersions,
+} from '@switchyard/store';
+import { FEEDBACK_OUTCOME_FIELDS, joinPair, pairField, StoredFeedback } from '@switchyard/strategies';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 import { JoinStateRebuilder } from './join-state.rebuilder';
 import { feedbackRecord, joinTiming, predictionRecord, reportBatches } from './join.records';
@@ -45,7 +54,8 @@ export class JoinService {
     const records = accepted.map(({ message, value }) => predictionRecord(message, value));
     const timing = this.timing();
     const stored = await this.whileReady(() => this.state.recordPredictions(records, () => timing));
-    await this.reports.add(reportBatches(accepted, stored.first));
+    const counting = this.env.unitCounting;
+    await this.reports.add(reportBatches(accepted, stored.first, counting), counting.maxPerKey);
     return { rejected, joined: await this.join(stored.candidates) };
   }
 
@@ -97,13 +107,17 @@ export class JoinService {
     const specs = await this.rewardSpecs([...pairs.values()].map((p) => p.prediction));
 
     const events: JoinedEvent[] = [];
+    // Shown in the deployment's status: pairs that gave no reward, labels that can never equal the output.
+    const outcomes = new Map<string, FeedbackOutcomeCounts>();
     const now = new Date();
     for (const { prediction, feedback } of pairs.values()) {
       const result = joinPair(prediction, feedback, specs.get(`${prediction.deployment}@${prediction.specVersion}`), now);
       if (result.ok) {
         events.push(result.event);
+        if (result.labelMismatch) countFeedbackOutcome(outcomes, prediction.deployment, FEEDBACK_OUTCOME_FIELDS.labelMismatch, result.labelMismatch);
         continue;
       }
+      countFeedbackOutcome(outcomes, prediction.deployment, `${FEEDBACK_OUTCOME_FIELDS.unjoinable}${result.cause}`);
       joinMetrics.unjoinable.inc({ deployment: prediction.deployment, variant: prediction.variant, cause: result.cause });
       if (result.cause === 'reward-out-of-range') onRewardOutOfRange?.(prediction.requestId, result.reason);
       this.logger.warn(
@@ -118,6 +132,7 @@ export class JoinService {
         'pair cannot be joined',
       );
     }
+    await this.reports.addFeedbackOutcomes(outcomes);
     countEach(joinMetrics.joined, events, (event) => ({ deployment: event.deployment, variant: event.variant, role: event.role }));
     return events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) }));
   }

@@ -6,9 +6,20 @@ import { KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { SpecLog } from '@switchyard/spec-log';
 import { ArmStatsStore, DeploymentRegistry, PendingDecision, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { armCounts, reconcileRollout, ROLLOUT_STATUSES, RolloutDecision, RolloutState, splitKey, withDecision } from '@switchyard/strategies';
+import {
+  armCounts,
+  type CohortCell,
+  type CohortSelection,
+  reconcileRollout,
+  RolloutDecision,
+  RolloutState,
+  splitKey,
+  staleCohortCells,
+  unitCountKeys,
+  withDecision,
+} from '@switchyard/strategies';
 import { RolloutControllerEnv } from '../rollout-controller.env';
-import { rolloutMetrics } from './rollout.metrics';
+import { forgetJudgement, rolloutMetrics, showJudgement, shownDeployments } from './rollout.metrics';
 
 export type PassOutcome = 'skipped' | 'judged' | 'decided' | 'conflict';
 
@@ -27,6 +38,11 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RolloutReconciler.name);
   private readonly periodic: PeriodicTask;
   private readonly owner: string;
+  /** Per deployment, the split keys whose unit states (cohorts) and counted units (split check) were deleted already: each hash is scanned once per key, not every pass. */
+  private readonly prunedKeys = new Map<string, Set<string>>();
+  private readonly prunedUnitKeys = new Map<string, Set<string>>();
+  /** Per deployment nothing judges, the split key its cohorts were last pruned to. */
+  private readonly prunedTo = new Map<string, string>();
 
   constructor(
     private readonly registry: DeploymentRegistry,
@@ -55,9 +71,13 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
 
   async passAll(): Promise<void> {
     let owned = 0;
-    for (const spec of await this.registry.list()) {
+    const specs = await this.registry.list();
+    const listed = new Set(specs.map((spec) => spec.name));
+    for (const deployment of shownDeployments()) if (!listed.has(deployment)) forgetJudgement(deployment);
+    for (const spec of specs) {
       try {
         if ((await this.reconcile(spec)) !== 'skipped') owned++;
+        else forgetJudgement(spec.name);
       } catch (error) {
         rolloutMetrics.passErrors.inc({ deployment: spec.name });
         this.logger.warn({ deployment: spec.name, error: (error as Error).message }, 'could not judge deployment; will retry');
@@ -69,20 +89,58 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
   /** One pass over one deployment, from the spec as read (possibly already stale: the write will tell). */
   async reconcile(spec: DeploymentSpec): Promise<PassOutcome> {
     const stored = await this.states.read(spec.name);
-    if (!spec.guardrails && spec.strategy.type !== 'plan' && !stored.outbox) return 'skipped';
+    const current = splitKey(spec.version, spec.status?.step);
+    if (!spec.guardrails && spec.strategy.type !== 'plan' && !stored.outbox) {
+      // Nothing judges it, but the updater keeps its cohorts: pruned to the key served now, once per key.
+      if (this.prunedTo.get(spec.name) !== current) {
+        const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
+        await this.prune(spec.name, current, counters, cohorts, { keys: [current] });
+        this.prunedTo.set(spec.name, current);
+      }
+      return 'skipped';
+    }
     if (!(await this.states.takeLease(spec.name, this.owner, this.env.ROLLOUT_LEASE_MS))) return 'skipped';
     let state = stored.state;
     if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
 
     const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
-    const step = reconcileRollout(spec, state, { arms: armCounts(counters, splitKey(spec.version, spec.status?.step)), cohorts }, new Date());
+    const step = reconcileRollout(spec, state, { arms: armCounts(counters, current), cohorts }, new Date());
+    showJudgement(spec, step);
+    await this.prune(spec.name, current, counters, cohorts, step?.state.cohort ?? { keys: [current] });
     if (!step) return 'judged';
-    for (const status of ROLLOUT_STATUSES) rolloutMetrics.status.set({ deployment: spec.name, status }, status === step.state.status ? 1 : 0);
     if (!step.decision) {
       if (JSON.stringify(step.state) !== JSON.stringify(state)) await this.states.save(spec.name, step.state);
       return 'judged';
     }
     return this.decide(spec, step.state, step.decision);
+  }
+
+  /**
+   * Deletes what no comparison can judge any more: the cohort cells outside `selection`
+   * and the unit states of keys it left, and the distinct units counted under keys other
+   * than the one served now (each key's hashes scanned once per process).
+   */
+  private async prune(
+    deployment: string,
+    current: string,
+    counters: Record<string, string>,
+    cells: readonly CohortCell[],
+    selection: CohortSelection,
+  ): Promise<void> {
+    const stale = staleCohortCells(cells, selection);
+    const done = (of: Map<string, Set<string>>) => of.get(deployment) ?? of.set(deployment, new Set()).get(deployment)!;
+    const [cohortDone, unitsDone] = [done(this.prunedKeys), done(this.prunedUnitKeys)];
+    const cohortKeys = stale.keys.filter((key) => !cohortDone.has(key));
+    const unitKeys = unitCountKeys(counters).filter((key) => key !== current && !unitsDone.has(key));
+    if (stale.cells.length || cohortKeys.length) {
+      await this.rewards.pruneCohorts(deployment, stale.cells, cohortKeys);
+      for (const key of cohortKeys) cohortDone.add(key);
+      rolloutMetrics.cohortCellsPruned.inc({ deployment }, stale.cells.length);
+    }
+    if (unitKeys.length) {
+      await this.reports.forgetUnits(deployment, unitKeys);
+      for (const key of unitKeys) unitsDone.add(key);
+    }
   }
 
   private async decide(spec: DeploymentSpec, judged: RolloutState, decision: RolloutDecision): Promise<PassOutcome> {

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Put, Query, UseGuards, UseInterceptors } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConflictResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { appliedSpec } from '@switchyard/strategies';
 import { PromoteBody, validatePlain } from '@switchyard/contracts';
 import { checkName, invalid } from '../http-errors';
@@ -7,6 +7,7 @@ import { AdminGuard, ReadGuard } from '../auth/guards';
 import { DeploymentsService } from './deployments.service';
 import { MaskedUrls } from './masked-urls.interceptor';
 import { HistoryService } from '../history/history.service';
+import { ApiErrors } from '../openapi/openapi';
 
 const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
 
@@ -23,6 +24,8 @@ export class DeploymentsController {
   @UseGuards(ReadGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'every deployment spec' })
+  @ApiOkResponse({ description: '{deployments: [spec with its health]}' })
+  @ApiErrors(401)
   async list() {
     return { deployments: await this.deployments.list() };
   }
@@ -31,6 +34,8 @@ export class DeploymentsController {
   @UseGuards(ReadGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'a spec with its report per variant and role, and its guardrails or plan block' })
+  @ApiOkResponse({ description: 'the spec, report, served split and the guardrails or plan block' })
+  @ApiErrors(400, 401, 404)
   get(@Param('name') name: string) {
     return this.deployments.getWithReport(checkName(name));
   }
@@ -40,6 +45,8 @@ export class DeploymentsController {
   @UseGuards(ReadGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'split, reward and decision series read from the deployment-events topic' })
+  @ApiOkResponse({ description: 'the series' })
+  @ApiErrors(400, 401, 404)
   history(@Param('name') name: string) {
     return this.histories.history(checkName(name));
   }
@@ -47,6 +54,8 @@ export class DeploymentsController {
   /** The spec as a PUT body takes it: `switchyard get -o yaml` prints it, and `deploy` of it changes nothing. */
   @Get(':name/spec')
   @ApiOperation({ summary: 'the spec in force as a PUT body (no name, version, updatedAt or status): applying it again changes nothing' })
+  @ApiOkResponse({ description: 'the spec as a PUT body' })
+  @ApiErrors(400, 404)
   async spec(@Param('name') name: string) {
     return appliedSpec(await this.deployments.get(checkName(name)));
   }
@@ -59,16 +68,21 @@ export class DeploymentsController {
       'create or replace a deployment: a new version, unless the spec equals the one in force (result "unchanged") or one a rollback or abort ended (result "held", until a retry); with dryRun=true, checked and compared, nothing written',
   })
   @ApiBody({ ...ref('DeploymentSpecInput'), description: 'deployment spec' })
+  @ApiOkResponse({ description: 'the spec in force with `result` (written, unchanged, held); a dry run: what a PUT would do' })
+  @ApiErrors(400, 401, 409, 413, 415, 422)
   @ApiQuery({ name: 'dryRun', required: false, type: Boolean, description: 'validate and say what a PUT would do, writing nothing' })
-  put(@Param('name') name: string, @Body() body: unknown, @Query('dryRun') dryRun?: string) {
-    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw invalid('invalid query', [`dryRun must be true or false, got "${dryRun}"`]);
-    return dryRun === 'true' ? this.deployments.dryRun(checkName(name), body) : this.deployments.put(checkName(name), body);
+  @ApiQuery({ name: 'force', required: false, type: Boolean, description: "apply the spec without asking each variant's model whether it is ready" })
+  put(@Param('name') name: string, @Body() body: unknown, @Query('dryRun') dryRun?: string, @Query('force') force?: string) {
+    const [dry, forced] = [flag('dryRun', dryRun), flag('force', force)];
+    return dry ? this.deployments.dryRun(checkName(name), body, forced) : this.deployments.put(checkName(name), body, forced);
   }
 
   @Delete(':name')
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'delete a deployment with its report, statistics and rollout state' })
+  @ApiNoContentResponse({ description: 'deleted' })
+  @ApiErrors(400, 401, 404)
   @HttpCode(204)
   async remove(@Param('name') name: string): Promise<void> {
     await this.deployments.remove(checkName(name));
@@ -78,7 +92,8 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'make the deployment single on a variant' })
-  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
+  @ApiOkResponse({ description: 'the spec in force after the change' })
+  @ApiErrors(400, 401, 404, 409)
   @ApiBody(ref('PromoteBody'))
   @HttpCode(200)
   promote(@Param('name') name: string, @Body() body: unknown) {
@@ -91,7 +106,8 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'pause, resume or abort a plan' })
-  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
+  @ApiOkResponse({ description: 'the spec in force after the change' })
+  @ApiErrors(400, 401, 404, 409)
   @HttpCode(200)
   plan(@Param('name') name: string, @Param('action') action: string) {
     if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new NotFoundException(`no plan action "${action}": use pause, resume or abort`);
@@ -102,7 +118,8 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'write the spec a rollback or abort ended (held) again, as a new version: its comparison starts afresh' })
-  @ApiConflictResponse({ description: 'the spec changed while the request was handled; read it again and retry' })
+  @ApiOkResponse({ description: 'the spec in force after the change' })
+  @ApiErrors(400, 401, 404, 409)
   @HttpCode(200)
   retry(@Param('name') name: string) {
     return this.deployments.retry(checkName(name));
@@ -112,8 +129,16 @@ export class DeploymentsController {
   @UseGuards(AdminGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'restore the spec in force before the current one, as a new version' })
+  @ApiOkResponse({ description: 'the spec in force after the change' })
+  @ApiErrors(400, 401, 404, 409)
   @HttpCode(200)
   rollback(@Param('name') name: string) {
     return this.deployments.rollback(checkName(name));
   }
+}
+
+/** A boolean query parameter: absent is false. */
+function flag(name: string, value: string | undefined): boolean {
+  if (value !== undefined && value !== 'true' && value !== 'false') throw invalid('invalid query', [`${name} must be true or false, got "${value}"`]);
+  return value === 'true';
 }

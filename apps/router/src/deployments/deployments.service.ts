@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, UnprocessableEntityException } from '@nestjs/common';
 import {
   DecisionAction,
   DecisionEvent,
@@ -13,6 +13,7 @@ import {
   withStrategy,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
+import { ModelClient } from '@switchyard/model-client';
 import { SpecChangeRequest, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
 import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
 import {
@@ -22,6 +23,7 @@ import {
   DeploymentHealth,
   deploymentHealth,
   deploymentView,
+  feedbackOutcomes,
   putOutcome,
   recentBuckets,
   SpecBody,
@@ -30,6 +32,7 @@ import {
 } from '@switchyard/strategies';
 import { UrlAllowlist } from '../auth/url-allowlist';
 import { changedMeanwhile, invalid, notReadBack, unknownDeployment } from '../http-errors';
+import { RouterEnv } from '../router.env';
 import { DeploymentCache } from './deployment.cache';
 
 export type PutResult = ReturnType<typeof putOutcome>;
@@ -81,11 +84,14 @@ export class DeploymentsService {
     private readonly rollouts: RolloutStateStore,
     private readonly weights: BanditWeightsStore,
     private readonly allowlist: UrlAllowlist,
+    private readonly models: ModelClient,
+    private readonly env: RouterEnv,
   ) {}
 
   /** Writes the spec, unless it is the one in force (`unchanged`) or one a rollback or abort ended (`held`): see `putOutcome`. */
-  async put(name: string, body: unknown): Promise<PutAnswer> {
+  async put(name: string, body: unknown, force = false): Promise<PutAnswer> {
     const spec = this.validated(name, body);
+    if (!force) await this.probe(spec);
     const outcome = await this.submit({ deployment: name, change: 'put', body: spec });
     if (outcome.result === 'unchanged') return { ...(await this.get(name)), result: 'unchanged' };
     if (outcome.result === 'held') return { ...(await this.get(name)), result: 'held', message: heldMessage(name, outcome.held) };
@@ -94,8 +100,9 @@ export class DeploymentsService {
   }
 
   /** What a PUT of `body` would do, checked as a PUT checks it, with nothing written. */
-  async dryRun(name: string, body: unknown): Promise<DryRunAnswer> {
+  async dryRun(name: string, body: unknown, force = false): Promise<DryRunAnswer> {
     const spec = this.validated(name, body);
+    if (!force) await this.probe(spec);
     const current = await this.registry.get(name);
     const held = current?.status?.held === undefined ? null : await this.registry.version(name, current.status.held);
     const result = putOutcome(current ?? undefined, held ?? undefined, spec);
@@ -118,6 +125,30 @@ export class DeploymentsService {
     });
     if (refused.length) throw invalid('invalid deployment spec', refused);
     return normalizeSpec(name, result.value);
+  }
+
+  /**
+   * Refuses (422, naming each variant) a spec with a variant that cannot serve now: a
+   * mistyped model name or an unreachable URL is caught when it is applied, not by the
+   * first requests that fall back or fail. All variants are asked at once.
+   */
+  private async probe(spec: SpecBody): Promise<void> {
+    const problems = (
+      await Promise.all(
+        spec.variants.map(async (variant) => {
+          const problem = await this.models.unready(variant, this.env.MODEL_PROBE_TIMEOUT_MS);
+          return problem && `variant "${variant.name}"${variant.model === undefined ? '' : ` (model "${variant.model}")`}: ${problem}`;
+        }),
+      )
+    ).filter((problem): problem is string => problem !== undefined);
+    if (problems.length) {
+      throw new UnprocessableEntityException({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: `variants not ready: ${problems.join('; ')} (force=true applies the spec anyway)`,
+        problems,
+      });
+    }
   }
 
   /** The operator's retry: the held spec (rolled back or aborted) written again as a new version, its comparison started afresh. */
@@ -177,14 +208,18 @@ export class DeploymentsService {
   /** The spec as `GET /v1/deployments/{name}` shows it (`deploymentView`). */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards, rollout, weights, recent] = await Promise.all([
+    const [counters, rewards, rollout, weights, recent, feedback] = await Promise.all([
       this.reports.read(name),
       this.rewards.read(name),
       this.rollouts.read(name),
       this.weights.readMany([name]),
       this.reports.readRecent(name, recentBuckets(new Date())),
+      this.reports.readFeedbackOutcomes(name),
     ]);
-    return deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name), recent });
+    return {
+      ...deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name), recent }),
+      feedback: feedbackOutcomes(feedback),
+    };
   }
 
   /** Every spec, each with its `health` (`deploymentHealth`), as `switchyard list` shows it. */

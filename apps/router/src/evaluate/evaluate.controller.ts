@@ -1,9 +1,10 @@
 import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse } from '@nestjs/swagger';
 import { validateEvaluateBody } from '@switchyard/contracts';
 import { EvaluateGuard } from '../auth/guards';
 import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { EvaluateService } from './evaluate.service';
+import { ApiErrors } from '../openapi/openapi';
 
 @Controller('v1/deployments')
 export class EvaluateController {
@@ -14,6 +15,8 @@ export class EvaluateController {
   @UseGuards(EvaluateGuard)
   @ApiBearerAuth()
   @HttpCode(200)
+  @ApiOkResponse({ description: 'the estimate with its interval, effective sample size and diagnostics' })
+  @ApiErrors(400, 401, 404, 422)
   async evaluate(@Param('name') name: string, @Body() body: unknown) {
     const deployment = checkName(name);
     const result = validateEvaluateBody(body);

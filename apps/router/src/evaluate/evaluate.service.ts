@@ -66,7 +66,13 @@ export class EvaluateService {
           const cause = exclusionOf(event);
           if (cause) excluded[cause] = (excluded[cause] ?? 0) + 1;
           if (cause === 'fallback' && event.probability > 0) fallbackChoices.push({ variant: event.fallbackFrom!, probability: event.probability });
-          if (!cause) samples.push({ variant: event.variant, probability: event.probability, reward: event.reward });
+          if (!cause)
+            samples.push({
+              variant: event.variant,
+              probability: event.probability,
+              reward: event.reward,
+              ...(typeof event.unitKey === 'string' && { unit: event.unitKey }),
+            });
         }
       },
     });
@@ -118,6 +124,8 @@ interface JoinedFields {
   probability: number;
   reward: number;
   fallbackFrom?: string;
+  /** What the intervals cluster by (a unit's samples are correlated); one that is not a string is left out: a unit of its own. */
+  unitKey?: string;
 }
 
 /**

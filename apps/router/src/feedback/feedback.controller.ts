@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, NotFoundException, Post, UseGuards } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { explicitRewardProblem } from '@switchyard/strategies';
@@ -8,6 +8,7 @@ import { FeedbackGuard } from '../auth/guards';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
+import { ApiErrors } from '../openapi/openapi';
 
 /** Ground truth over HTTP: validated here, so nothing invalid ever reaches Kafka. */
 @ApiTags('feedback')
@@ -31,6 +32,12 @@ export class FeedbackController {
       ],
     },
   })
+  @ApiResponse({
+    status: 202,
+    description: 'on Kafka, to be joined with its prediction',
+    schema: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'integer', minimum: 1 } } },
+  })
+  @ApiErrors(400, 401, 404, 413, 415)
   async submit(@Body() body: unknown): Promise<{ accepted: number }> {
     const items = Array.isArray(body) ? body : [body];
     if (items.length === 0 || items.length > MAX_FEEDBACK_BATCH) {

@@ -1,11 +1,19 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { OipJsonError, oipParse } from '@switchyard/contracts';
+import { BINARY_HEADER, oipParse, splitBinaryBody } from '@switchyard/contracts';
 import type { FastifyInstance } from 'fastify';
 import { RouterEnv } from '../router.env';
 
 /** The Open Inference Protocol's routes. */
 export const OIP_PATH = /^\/v2(\/|\?|$)/;
+
+/** A `/v2` body in the framing of Triton's binary tensor extension: the parsed JSON header, and the tensors' bytes after it, unread. */
+export class BinaryBody {
+  constructor(
+    readonly request: unknown,
+    readonly binary: Buffer,
+  ) {}
+}
 
 /** The type every `/v2` request body is parsed as, whatever (if anything) the client declared. */
 const OIP_BODY = 'application/x-switchyard-oip';
@@ -14,7 +22,8 @@ const OIP_BODY = 'application/x-switchyard-oip';
  * HTTP of the `/v2` routes, below the controller:
  * - bodies parsed by oipParse (exact 64-bit integers, a depth cap) under their own limit,
  *   V2_MAX_BODY_BYTES, with or without a Content-Type (tritonclient sends none); a body
- *   of Triton's binary extension (`Inference-Header-Content-Length`) is refused with 415;
+ *   of Triton's binary extension (`Inference-Header-Content-Length`) becomes a BinaryBody:
+ *   its JSON header parsed, its tensor bytes left as a view of the body;
  * - every error in OIP's shape, `{"error": "message"}`. Errors on `/v2` arise in four
  *   layers (body reading: 413; parsing: 400; Nest's routing: 404; the handlers), so they
  *   are rewritten in one place, as they are sent, rather than by a global exception filter
@@ -34,15 +43,15 @@ export class OipHttp implements OnModuleInit {
       if (request.method === 'POST' && OIP_PATH.test(request.url)) request.headers['content-type'] = OIP_BODY;
       done();
     });
-    fastify.addContentTypeParser(OIP_BODY, { parseAs: 'string', bodyLimit: this.env.V2_MAX_BODY_BYTES }, (request, text, done) => {
-      if (request.headers['inference-header-content-length'] !== undefined) {
-        return done(Object.assign(new Error("Triton's binary tensor extension is not supported; send tensors as JSON"), { statusCode: 415 }), undefined);
-      }
+    fastify.addContentTypeParser(OIP_BODY, { parseAs: 'buffer', bodyLimit: this.env.V2_MAX_BODY_BYTES }, (request, body, done) => {
       try {
-        done(null, oipParse(text as string));
+        const headerLength = request.headers[BINARY_HEADER];
+        if (headerLength === undefined) return done(null, oipParse((body as Buffer).toString('utf8')));
+        const { header, binary } = splitBinaryBody(body as Buffer, headerLength);
+        done(null, new BinaryBody(oipParse(header), binary));
       } catch (error) {
-        const failure = error instanceof OipJsonError ? error : new OipJsonError('body is not valid JSON');
-        done(Object.assign(failure, { statusCode: 400 }), undefined);
+        // Either is the client's: JSON that is not (OipJsonError), or a binary framing that does not add up.
+        done(Object.assign(error as Error, { statusCode: 400 }), undefined);
       }
     });
     fastify.addHook('onSend', (request, reply, payload, done) => {

@@ -1,6 +1,9 @@
 import { BadGatewayException, BadRequestException, HttpException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  BINARY_EXTENSION,
+  binaryDataProblems,
+  clientOutputs,
   DeploymentSpec,
   InferResponse,
   inferRequestProblems,
@@ -9,6 +12,7 @@ import {
   OipInferRequest,
   OipRequestedOutput,
   OipTensor,
+  OipWireTensor,
   REQUEST_ID_PATTERN,
   StoredVariant,
 } from '@switchyard/contracts';
@@ -19,12 +23,14 @@ import { DeploymentCache } from '../deployments/deployment.cache';
 import { httpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';
+import { BinaryBody } from './oip-http';
 
 /**
  * The router as an OIP server, as `GET /v2` says: `version` is the protocol's (the API
- * it serves), and no extension is listed (binary tensors, shared memory: not served).
+ * it serves), and its one extension Triton's binary tensor data (shared memory, the
+ * other extensions: not served).
  */
-export const SERVER_METADATA = { name: 'switchyard', version: '2', extensions: [] as string[] };
+export const SERVER_METADATA = { name: 'switchyard', version: '2', extensions: [BINARY_EXTENSION] };
 
 /** OIP's `platform` of every deployment's model metadata: what serves it, whatever the variants run on. */
 const PLATFORM = 'switchyard';
@@ -35,6 +41,8 @@ const MAX_UNIT_KEY = 256;
 export interface OipAnswer {
   body: InferResponse;
   requestId: string;
+  /** Bytes of the binary outputs, to send after `body` in the binary extension's framing; empty: a JSON answer. */
+  chunks: Buffer[];
 }
 
 /**
@@ -66,7 +74,7 @@ export class OipService {
   async metadata(name: string, version?: string): Promise<Record<string, unknown>> {
     const spec = this.deployment(name);
     const variant = version === undefined ? this.reference(spec) : this.version(spec, version);
-    const own = variant.protocol === 'v2' ? await this.variantMetadata(variant) : {};
+    const own = variant.protocol === 'json' ? {} : await this.variantMetadata(variant);
     return {
       name: spec.name,
       versions: version === undefined ? spec.variants.map((v) => v.name) : [variant.name],
@@ -86,37 +94,42 @@ export class OipService {
     return { name: spec.name, ready: true };
   }
 
+  /** An inference: `body` is the request's JSON, or a BinaryBody whose binary inputs go to the variant as they came. */
   async infer(name: string, body: unknown, version?: string): Promise<OipAnswer> {
     const spec = this.deployment(name);
     if (version !== undefined) this.version(spec, version);
-    const problems = inferRequestProblems(body);
+    const { request: json, binary } = body instanceof BinaryBody ? body : { request: body, binary: undefined };
+    let problems = inferRequestProblems(json);
+    if (!problems.length) problems = binaryDataProblems((json as OipInferRequest).inputs, binary, 'inputs');
     if (problems.length) throw this.invalid(`invalid inference request: ${problems.join('; ')}`);
-    const request = body as OipInferRequest;
+    const request = json as OipInferRequest;
     const unitKey = request.parameters?.unitKey;
     if (unitKey !== undefined && (typeof unitKey !== 'string' || !unitKey.length || unitKey.length > MAX_UNIT_KEY)) {
       throw this.invalid(`parameters.unitKey must be a string of 1-${MAX_UNIT_KEY} characters`);
     }
     const requestId = requestIdOf(request.id);
-    const json = withoutBinaryHints(request);
-    const { parameters } = json;
-    const { outputs, added } = withScoredTensor(json.outputs, spec.reward.outputPath);
+    // The binary extension's hints (`binary_data_output`, an output's `binary_data`) go to the model as the client sent them.
+    const { parameters } = request;
+    const { outputs, added } = withScoredTensor(request.outputs, spec.reward.outputPath);
     const outcome = await this.predictions.predict(spec.name, {
       inputs: request.inputs,
       requestId,
       unitKey,
-      extras: { ...(parameters && { parameters }), ...(outputs && { outputs }) },
+      extras: { ...(parameters && { parameters }), ...(outputs && { outputs }), ...(binary && { binary }) },
       pinned: version,
     });
     if (!outcome.ok) throw outcome.error === 'input-rejected' ? new BadRequestException(outcome.message) : httpError(outcome);
     const answer = outcome.value;
+    const { outputs: sent, chunks } = clientOutputs(this.tensors(spec, answer.variant, answer.outputs), answer.binary, request, added);
     return {
       requestId,
+      chunks,
       body: {
         model_name: spec.name,
         model_version: answer.variant,
         id: request.id ?? requestId,
         ...(answer.parameters && { parameters: answer.parameters }),
-        outputs: this.tensors(spec, answer.variant, answer.outputs).filter((tensor) => tensor.name !== added),
+        outputs: sent as OipTensor[],
       },
     };
   }
@@ -158,8 +171,8 @@ export class OipService {
   }
 
   /** The answer's outputs as OIP tensors: a v2 variant's as they came, a json variant's converted. */
-  private tensors(spec: DeploymentSpec, variantName: string, outputs: unknown): OipTensor[] {
-    if (spec.variants.find((v) => v.name === variantName)?.protocol !== 'json') return outputs as OipTensor[];
+  private tensors(spec: DeploymentSpec, variantName: string, outputs: unknown): OipWireTensor[] {
+    if (spec.variants.find((v) => v.name === variantName)?.protocol !== 'json') return outputs as OipWireTensor[];
     try {
       return jsonOutputsAsTensors(outputs);
     } catch (error) {
@@ -171,21 +184,6 @@ export class OipService {
     routerMetrics.rejected.inc({ route: 'infer' });
     return new BadRequestException(message);
   }
-}
-
-/**
- * The request without the binary tensor extension's output hints (`binary_data_output`,
- * an output's `binary_data`; tritonclient sets `binary_data` by default): the router
- * reads and answers JSON only, so the model must answer JSON. A client that asked for
- * binary outputs gets them as JSON, which tritonclient reads as well.
- */
-export function withoutBinaryHints(request: OipInferRequest): Pick<OipInferRequest, 'parameters' | 'outputs'> {
-  const { binary_data_output: _dropped, ...parameters } = request.parameters ?? {};
-  const outputs = request.outputs?.map(({ parameters: own, ...output }) => {
-    const { binary_data: _binary, ...rest } = own ?? {};
-    return own === undefined ? output : { ...output, parameters: rest };
-  });
-  return { ...(request.parameters && { parameters }), ...(outputs && { outputs }) };
 }
 
 /**

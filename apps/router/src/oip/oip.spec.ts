@@ -1,5 +1,5 @@
 import { oipErrorBody } from './oip-http';
-import { requestIdOf, withoutBinaryHints, withScoredTensor } from './oip.service';
+import { requestIdOf, withScoredTensor } from './oip.service';
 
 describe(requestIdOf.name, () => {
   it('takes an id that is a request id as it is', () => {
@@ -52,17 +52,5 @@ describe(oipErrorBody.name, () => {
   it('keeps an OIP error body, and wraps text that is not JSON', () => {
     expect(oipErrorBody('{"error":"x"}')).toBe('{"error":"x"}');
     expect(JSON.parse(oipErrorBody('oops') as string)).toEqual({ error: 'oops' });
-  });
-});
-
-describe(withoutBinaryHints.name, () => {
-  it("drops the binary extension's output hints and keeps every other parameter", () => {
-    const request = {
-      inputs: [],
-      parameters: { binary_data_output: true, unitKey: 'u' },
-      outputs: [{ name: 'a', parameters: { binary_data: true, classification: 2 } }, { name: 'b' }],
-    };
-    expect(withoutBinaryHints(request)).toEqual({ parameters: { unitKey: 'u' }, outputs: [{ name: 'a', parameters: { classification: 2 } }, { name: 'b' }] });
-    expect(withoutBinaryHints({ inputs: [] })).toEqual({});
   });
 });

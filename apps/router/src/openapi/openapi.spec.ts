@@ -8,6 +8,14 @@ describe(contractSchemas.name, () => {
     expect(new RegExp(feedback.properties.deployment.pattern!).test('Not A Name')).toBe(false);
   });
 
+  it("documents predict's inputs (required) and feedback's label, fields kept as sent", () => {
+    const schemas = contractSchemas() as Record<string, { properties: Record<string, object>; required?: string[] }>;
+    expect(schemas.PredictBody.required).toEqual(['inputs']);
+    expect(schemas.PredictBody.properties.inputs).toMatchObject({ not: { type: 'null' } });
+    expect(schemas.FeedbackInput.properties.label).toEqual({ description: 'any JSON value' });
+    expect(Object.keys(schemas)).not.toContain('Object');
+  });
+
   it('documents a strategy and an evaluation policy as one class per type', () => {
     const schemas = contractSchemas() as Record<string, { properties: Record<string, { oneOf?: { $ref: string }[] }> }>;
     expect(schemas.DeploymentSpecInput.properties.strategy.oneOf).toContainEqual({ $ref: '#/components/schemas/PlanStrategySpec' });

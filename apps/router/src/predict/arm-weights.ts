@@ -1,8 +1,46 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import { DeploymentSpec } from '@switchyard/contracts';
 import { BanditWeightsStore, RegistryWatch, StoredWeights } from '@switchyard/store';
+import { policyModels } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
+
+/** Stored weights with a contextual bandit's models decoded once, not per request. */
+export interface ServedWeights extends StoredWeights {
+  models?: ReturnType<typeof policyModels>;
+}
+
+function decoded(stored: Map<string, StoredWeights>): Map<string, ServedWeights> {
+  return new Map([...stored].map(([name, weights]) => [name, { ...weights, models: weights.policy === undefined ? undefined : policyModels(weights.policy) }]));
+}
+
+/** The weights this process's routers serve: read at each scrape. */
+const serving = new Set<ArmWeights>();
+
+/** Registered on creation; read at each scrape from the routers of this process. */
+export const banditWeightMetrics = {
+  weight: new Gauge({
+    name: 'switchyard_router_bandit_weight',
+    help: "Share of a bandit deployment's requests each variant is sampled with now: the weights the bandit updater stored, as this router serves them (absent until the first are stored: arms are then uniform)",
+    labelNames: ['deployment', 'variant'] as const,
+    collect() {
+      this.reset();
+      for (const arms of serving)
+        for (const [deployment, stored] of arms.served())
+          for (const [variant, share] of Object.entries(stored.weights)) this.set({ deployment, variant }, share);
+    },
+  }),
+  version: new Gauge({
+    name: 'switchyard_router_bandit_weights_version',
+    help: 'Version of the weights this router serves for each bandit deployment (grows by one with every snapshot the updater stores)',
+    labelNames: ['deployment'] as const,
+    collect() {
+      this.reset();
+      for (const arms of serving) for (const [deployment, stored] of arms.served()) this.set({ deployment }, stored.version);
+    },
+  }),
+};
 
 /**
  * Bandit weights as the bandit updater computed and stored them (`BanditWeightsStore`),
@@ -13,17 +51,18 @@ import { RouterEnv } from '../router.env';
  * REFRESH_INTERVAL_MS all bandits are re-read in one round trip anyway, for announcements
  * missed while the subscriber reconnected (`RegistryWatch`: reads one at a time, so a
  * slow full refresh cannot overwrite what a later announcement read). The router computes
- * no weights itself: until the updater has stored some for a bandit, its arms get the
- * same share.
+ * no weights from statistics itself (a contextual bandit's shares per context come from
+ * the models the updater stored, `contextualDraw`): until the updater has stored some for
+ * a bandit, its arms get the same share.
  */
 @Injectable()
 export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ArmWeights.name);
-  private weights = new Map<string, StoredWeights>();
-  private readonly watch: RegistryWatch<Map<string, StoredWeights>>;
+  private weights = new Map<string, ServedWeights>();
+  private readonly watch: RegistryWatch<Map<string, ServedWeights>>;
 
   constructor(
-    cache: DeploymentCache,
+    private readonly cache: DeploymentCache,
     private readonly store: BanditWeightsStore,
     env: RouterEnv,
   ) {
@@ -32,7 +71,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
       reload: (name) => this.reload(name),
       refresh: {
         everyMs: env.REFRESH_INTERVAL_MS,
-        list: () => store.readMany(cache.all().flatMap((spec) => (spec.strategy.type === 'bandit' ? [spec.name] : []))),
+        list: async () => decoded(await store.readMany(cache.all().flatMap((spec) => (spec.strategy.type === 'bandit' ? [spec.name] : [])))),
         apply: (weights) => void (this.weights = weights),
       },
       onError: (error) => this.logger.warn({ error: error.message }, 'could not read bandit weights; keeping the last ones'),
@@ -40,15 +79,25 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): Promise<void> {
+    serving.add(this);
     return this.watch.start();
   }
 
   onModuleDestroy(): Promise<void> {
+    serving.delete(this);
     return this.watch.stop();
   }
 
+  /** The weights served now, by bandit deployment. */
+  served(): [string, StoredWeights][] {
+    return this.cache.all().flatMap((spec) => {
+      const stored = this.get(spec);
+      return stored ? [[spec.name, stored] as [string, StoredWeights]] : [];
+    });
+  }
+
   /** Undefined for other strategies, and for a bandit whose weights were never stored: arms are then uniform. */
-  get(spec: DeploymentSpec): StoredWeights | undefined {
+  get(spec: DeploymentSpec): ServedWeights | undefined {
     return spec.strategy.type === 'bandit' ? this.weights.get(spec.name) : undefined;
   }
 
@@ -58,7 +107,7 @@ export class ArmWeights implements OnModuleInit, OnModuleDestroy {
    * next refresh drops those of deployments that are not bandits.
    */
   private async reload(name: string): Promise<void> {
-    const stored = (await this.store.readMany([name])).get(name);
+    const stored = decoded(await this.store.readMany([name])).get(name);
     if (stored) this.weights.set(name, stored);
   }
 }

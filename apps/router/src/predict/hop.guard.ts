@@ -10,10 +10,15 @@ import { routerMetrics } from '../router.metrics';
 export class HopGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.switchToHttp().getRequest().headers?.[HOP_HEADER] === undefined) return true;
-    routerMetrics.loops.inc();
-    throw new HttpException(
-      `this request came from a router (${HOP_HEADER} header): a variant URL points back into a router, which would loop; point it at a model server`,
-      HttpStatus.LOOP_DETECTED,
-    );
+    throw loopRefused();
   }
+}
+
+/** The refusal of a call that carries HOP_HEADER (as an HTTP header or gRPC metadata), counted. */
+export function loopRefused(): HttpException {
+  routerMetrics.loops.inc();
+  return new HttpException(
+    `this request came from a router (${HOP_HEADER} header): a variant URL points back into a router, which would loop; point it at a model server`,
+    HttpStatus.LOOP_DETECTED,
+  );
 }

@@ -4,8 +4,9 @@ import { KafkaClient } from '@switchyard/messaging';
 import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
-import { ArmWeights } from './arm-weights';
-import { PredictService } from './predict.service';
+import { ArmWeights, ServedWeights } from './arm-weights';
+import { addRidge, fitContextualPolicy, policyModels, ridgeObservation } from '@switchyard/strategies';
+import { MAX_MIRRORED_BINARY_BYTES, PredictService } from './predict.service';
 import { RequestIds } from './request-ids';
 import { UrlAllowlist } from '../auth/url-allowlist';
 
@@ -17,7 +18,12 @@ const single = { name: 'churn', version: 3, variants, strategy: { type: 'single'
 const canary = { name: 'churn', version: 4, variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 } } as unknown as DeploymentSpec;
 const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
 
-function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Promise<ModelAnswer>, publishMode: RouterEnv['PUBLISH_MODE'] = 'durable') {
+function setUp(
+  spec: DeploymentSpec | undefined,
+  infer: (variant: string) => Promise<ModelAnswer>,
+  publishMode: RouterEnv['PUBLISH_MODE'] = 'durable',
+  stored?: ServedWeights,
+) {
   const called: string[] = [];
   const published: { topic: string; key: string; event: PredictionEvent }[] = [];
   const taken = new Set<string>();
@@ -31,7 +37,7 @@ function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Pro
   } as unknown as KafkaClient;
   const sut = new PredictService(
     { get: (name: string) => (name === spec?.name ? spec : undefined) } as unknown as DeploymentCache,
-    { get: () => undefined } as unknown as ArmWeights,
+    { get: () => stored } as unknown as ArmWeights,
     { infer: (variant: { name: string }) => (called.push(variant.name), infer(variant.name)) } as unknown as ModelClient,
     kafka,
     {
@@ -46,6 +52,41 @@ function setUp(spec: DeploymentSpec | undefined, infer: (variant: string) => Pro
 
 describe(PredictService.name, () => {
   beforeAll(() => jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined));
+
+  describe('a contextual bandit', () => {
+    const strategy = {
+      type: 'bandit',
+      algorithm: 'linucb',
+      minShare: 0.1,
+      context: { features: [{ name: 'seg', type: 'categorical', context: 'seg', levels: ['y'] }] },
+    };
+    const spec = { name: 'churn', version: 5, variants, strategy } as unknown as DeploymentSpec;
+    // v1 rewarded outside segment y, v2 inside it (x = [1, seg is y]).
+    const stats = { v1: addRidge(ridgeObservation([1, 0], 1), ridgeObservation([1, 1], 0)), v2: ridgeObservation([1, 1], 1) };
+    const policy = fitContextualPolicy(strategy as never, ['v1', 'v2'], stats, 'binary', 0);
+    const stored: ServedWeights = { weights: { v1: 0.5, v2: 0.5 }, version: 7, specVersion: 5, computedAt: '', policy, models: policyModels(policy) };
+
+    it("draws by the request's context and logs it with the propensity of the variant drawn", async () => {
+      const { sut, published } = setUp(spec, async () => answer([1]), 'durable', stored);
+      for (let i = 0; i < 40; i++) await sut.predict('churn', { inputs: [0], requestId: `r-${i}`, context: { seg: i % 2 ? 'y' : 'n' } });
+      for (const { event } of published) {
+        const inY = Number(event.requestId.slice(2)) % 2 === 1;
+        expect(event.context).toEqual(inY ? [1, 1] : [1, 0]);
+        const favoured = inY ? 'v2' : 'v1';
+        expect(event.probability).toBeCloseTo(event.variant === favoured ? 0.9 : 0.1, 12);
+        expect(event.weightsVersion).toBe(7);
+      }
+      // With shares of 0.9, both segments see their favoured variant most of the time.
+      const favouredShare = published.filter(({ event }) => event.variant === (Number(event.requestId.slice(2)) % 2 ? 'v2' : 'v1')).length / published.length;
+      expect(favouredShare).toBeGreaterThan(0.6);
+    });
+
+    it('logs the context before any model is stored, drawing by the stored weights', async () => {
+      const { sut, published } = setUp(spec, async () => answer([1]), 'durable', { ...stored, policy: undefined, models: undefined });
+      await sut.predict('churn', { inputs: [0], requestId: 'r-1', context: { seg: 'y' } });
+      expect(published[0].event).toMatchObject({ context: [1, 1], probability: 0.5 });
+    });
+  });
 
   it("answers with the chosen variant's outputs and records the prediction", async () => {
     const { sut, published } = setUp(single, async () => answer([1]));
@@ -251,5 +292,68 @@ describe(PredictService.name, () => {
 
     await new Promise((resolve) => setImmediate(resolve));
     expect(published.find((p) => p.topic === 'shadow-requests')?.event).toMatchObject({ requestId: 'r-6', shadows: ['v2'], extras });
+  });
+
+  describe('binary tensors (Triton binary extension)', () => {
+    const shadow = {
+      ...single,
+      reward: { type: 'match', outputPath: 'label.data.0' },
+      strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'] },
+    } as unknown as DeploymentSpec;
+    const outputs = [
+      { name: 'probs', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+      { name: 'label', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } },
+    ];
+    const binaryAnswer = {
+      ...answer(outputs),
+      binary: Buffer.concat([Buffer.from(new Float32Array([0.25, 0.75]).buffer), Buffer.from(new Int32Array([1]).buffer)]),
+    };
+    const inputs = [{ name: 'x', datatype: 'UINT8', shape: [3], parameters: { binary_data_size: 3 } }];
+
+    it('mirrors binary inputs to the shadows in base64, and records outputs with the scored one decoded and the others by digest', async () => {
+      const { sut, published } = setUp(shadow, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs, requestId: 'r-b', extras: { binary: Buffer.from([1, 2, 3]) } });
+
+      expect(outcome).toMatchObject({ ok: true, value: { outputs, binary: binaryAnswer.binary } });
+      await new Promise((resolve) => setImmediate(resolve));
+      const recorded = [
+        { name: 'probs', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8, binary_data_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+        { name: 'label', datatype: 'INT32', shape: [1], data: [1] },
+      ];
+      expect(published.find((p) => p.topic === 'predictions')?.event.outputs).toEqual(recorded);
+      const mirrored = published.find((p) => p.topic === 'shadow-requests')?.event as unknown as Record<string, unknown>;
+      expect(mirrored).toMatchObject({ inputs, binaryInputs: 'AQID', primaryOutputs: recorded, extras: {} });
+      expect(JSON.stringify(mirrored)).not.toContain('Buffer');
+    });
+
+    it(`does not mirror binary inputs past ${MAX_MIRRORED_BINARY_BYTES} bytes (a Kafka record could not carry them), and still answers`, async () => {
+      const { sut, published } = setUp(shadow, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs, requestId: 'r-big', extras: { binary: Buffer.alloc(MAX_MIRRORED_BINARY_BYTES + 1) } });
+
+      expect(outcome.ok).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(published.map((p) => p.topic)).toEqual(['predictions']);
+    });
+
+    it('answers binary outputs decoded outside the OIP route (no extras: nobody asked for bytes)', async () => {
+      const { sut } = setUp({ ...single, reward: { type: 'match' } } as unknown as DeploymentSpec, async () => binaryAnswer);
+
+      const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-j' });
+
+      expect(outcome).toEqual({
+        ok: true,
+        value: {
+          requestId: 'r-j',
+          deployment: 'churn',
+          variant: 'v1',
+          outputs: [
+            { name: 'probs', datatype: 'FP32', shape: [2], data: [0.25, 0.75] },
+            { name: 'label', datatype: 'INT32', shape: [1], data: [1] },
+          ],
+        },
+      });
+    });
   });
 });

@@ -1,9 +1,20 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DeploymentSpec, envelope, predictionEvent, PredictResponse, ShadowRequestEvent, StoredVariant } from '@switchyard/contracts';
+import {
+  decodeAll,
+  DeploymentSpec,
+  envelope,
+  eventOutputs,
+  OipWireTensor,
+  predictionEvent,
+  PredictResponse,
+  scoredOutput,
+  ShadowRequestEvent,
+  StoredVariant,
+} from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
-import { Selection, selectVariant } from '@switchyard/strategies';
+import { contextualDraw, Selection, selectVariant } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
@@ -14,6 +25,8 @@ import { RequestIds } from './request-ids';
 
 export interface PredictCommand {
   inputs: unknown;
+  /** What a contextual bandit may read features from besides the inputs; never sent to the model. */
+  context?: Record<string, unknown>;
   unitKey?: string;
   requestId?: string;
   extras?: InferExtras;
@@ -26,6 +39,13 @@ export interface PredictCommand {
   /** A Kafka record delivered again carries its id again by design: not a second request. */
   repeatsAllowed?: boolean;
 }
+
+/**
+ * Largest binary input data a shadow request carries (base64 in the event, 4/3 of it):
+ * the event must stay under Kafka's 1 MiB record limit. Larger requests are not mirrored
+ * (`switchyard_router_shadows_skipped_total`).
+ */
+export const MAX_MIRRORED_BINARY_BYTES = 512 * 1024;
 
 interface Served {
   variant: StoredVariant;
@@ -60,10 +80,12 @@ export class PredictService {
     const spec = this.cache.get(name);
     if (!spec) return deploymentNotFound(name);
     const requestId = command.requestId ?? randomUUID();
-    if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId);
+    if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId, command);
     const unitKey = command.unitKey ?? requestId;
     const stored = this.weights.get(spec);
-    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: stored?.weights });
+    // A contextual bandit draws with the shares its models give this request's context.
+    const drawn = contextualDraw(spec.strategy, command, stored?.models, { rng: Math.random, vetoed: spec.status?.vetoed });
+    const choice = selectVariant(spec, { unitKey, rng: Math.random, weights: drawn.weights ?? stored?.weights });
 
     // Claimed while the model answers, so the uniqueness check adds no wait of its own.
     const claimed = command.requestId === undefined || command.repeatsAllowed ? true : this.requestIds.claim(spec.name, requestId);
@@ -73,7 +95,7 @@ export class PredictService {
     // no arm's report counts it (a canary fed bad inputs must not be rolled back for them).
     const clientError = !served.answer && served.error!.kind === 'rejected';
     if (this.publishMode !== 'off' && !clientError) {
-      const recorded = this.record(spec, served, choice, requestId, command, stored?.version);
+      const recorded = this.record(spec, served, choice, requestId, command, stored?.version, drawn.x);
       if (this.publishMode === 'durable') {
         try {
           await recorded;
@@ -85,15 +107,24 @@ export class PredictService {
     }
     if (clientError) await this.giveBack(spec.name, command);
 
-    return this.answer(spec, served, requestId);
+    return this.answer(spec, served, requestId, command);
   }
 
-  private answer(spec: DeploymentSpec, served: Served, requestId: string): Outcome<PredictResponse> {
+  private answer(spec: DeploymentSpec, served: Served, requestId: string, command: PredictCommand): Outcome<PredictResponse> {
     const outcome = served.answer ? 'ok' : served.error!.kind === 'rejected' ? 'rejected' : 'error';
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
-    const { outputs, parameters } = served.answer;
-    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }) });
+    const { outputs, parameters, binary } = served.answer;
+    // Binary outputs go back binary only on the OIP route (the one whose requests carry `extras`, and may ask for them); elsewhere they are JSON.
+    if (binary && !command.extras)
+      return success({
+        requestId,
+        deployment: spec.name,
+        variant: served.variant.name,
+        outputs: decodeAll(outputs as OipWireTensor[], binary),
+        ...(parameters && { parameters }),
+      });
+    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }), ...(binary && { binary }) });
   }
 
   /** A request that left no prediction frees its client id: the client may send it again. */
@@ -150,12 +181,22 @@ export class PredictService {
   }
 
   /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
-  private record(spec: DeploymentSpec, served: Served, choice: Selection, requestId: string, command: PredictCommand, weightsVersion?: number): Promise<void> {
+  private record(
+    spec: DeploymentSpec,
+    served: Served,
+    choice: Selection,
+    requestId: string,
+    command: PredictCommand,
+    weightsVersion?: number,
+    context?: number[],
+  ): Promise<void> {
     // `probability` is always that of the strategy's choice, even when another variant
     // answered for it (`fallbackFrom` then names the choice): the served variant's own
     // chance of answering depends on the other arms' failure rates, which nobody knows.
     // Off-policy evaluation and the bandit statistics leave fallback answers out
     // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
+    const answer = served.answer;
+    const outputs = answer?.binary ? eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath)) : answer?.outputs;
     const event = predictionEvent({
       requestId,
       deployment: spec.name,
@@ -164,24 +205,29 @@ export class PredictService {
       strategy: spec.strategy.type,
       specVersion: spec.version,
       probability: choice.probability,
-      outputs: served.answer?.outputs,
+      outputs,
       latencyMs: served.answer?.latencyMs ?? 0,
       error: served.error && `${served.error.kind}: ${served.error.message}`,
       fallbackFrom: served.fallbackFrom,
       unitKey: command.unitKey,
       weightsVersion,
       step: spec.status?.step,
+      context,
     });
     const published = this.publish(this.kafka.topics.predictions, requestId, event);
-    if (choice.shadows.length && served.answer) {
+    const { binary, ...extras } = command.extras ?? {};
+    if (choice.shadows.length && served.answer && binary && binary.length > MAX_MIRRORED_BINARY_BYTES) {
+      routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'binary-too-large' });
+    } else if (choice.shadows.length && served.answer) {
       const shadowRequest: ShadowRequestEvent = {
         ...envelope('shadowRequest'),
         requestId,
         deployment: spec.name,
         specVersion: spec.version,
         inputs: command.inputs,
-        primaryOutputs: served.answer.outputs,
-        ...(command.extras && { extras: command.extras }),
+        ...(binary && { binaryInputs: binary.toString('base64') }),
+        primaryOutputs: outputs,
+        ...(command.extras && { extras }),
         shadows: choice.shadows,
       };
       // Never awaited: mirroring must not add a wait to the consumer's path.

@@ -1,10 +1,11 @@
 import { Body, Controller, ForbiddenException, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBody, ApiForbiddenResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { FLAGGER_HOOKS, FlaggerHook, FlaggerWebhookPayload, validatePlain } from '@switchyard/contracts';
 import { flaggerAnswer, Verdict } from '@switchyard/strategies';
 import { FlaggerReadGuard } from '../auth/guards';
 import { checkName, invalid } from '../http-errors';
 import { VerdictService } from './verdict.service';
+import { ApiErrors } from '../openapi/openapi';
 
 const isHook = (hook: string): hook is FlaggerHook => (FLAGGER_HOOKS as readonly string[]).includes(hook);
 
@@ -26,6 +27,8 @@ export class FlaggerController {
   @HttpCode(200)
   @ApiOperation({ summary: `Flagger webhook (${FLAGGER_HOOKS.join(', ')}): 200 to go, 403 to hold; the read key in metadata.token` })
   @ApiBody({ schema: { $ref: '#/components/schemas/FlaggerWebhookPayload' } })
+  @ApiOkResponse({ description: 'the verdict says go: the body carries it' })
+  @ApiErrors(400, 401, 404)
   @ApiForbiddenResponse({ description: 'the verdict says not to: the body carries it' })
   async hook(@Param('name') name: string, @Param('hook') hook: string, @Body() body: unknown): Promise<{ hook: FlaggerHook; verdict: Verdict }> {
     const deployment = checkName(name);

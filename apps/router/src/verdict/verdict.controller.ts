@@ -4,6 +4,7 @@ import { Verdict, VERDICT_DECISIONS } from '@switchyard/strategies';
 import { ReadGuard } from '../auth/guards';
 import { checkName } from '../http-errors';
 import { VerdictService } from './verdict.service';
+import { ApiErrors } from '../openapi/openapi';
 
 /** For Argo Rollouts' `web` metric provider (deploy/k8s/argo-rollouts/analysis-template.yaml). */
 @ApiTags('deployments')
@@ -27,6 +28,7 @@ export class VerdictController {
       },
     },
   })
+  @ApiErrors(400, 401, 404)
   verdict(@Param('name') name: string): Promise<Verdict> {
     return this.verdicts.verdict(checkName(name));
   }

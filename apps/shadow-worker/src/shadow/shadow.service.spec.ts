@@ -45,6 +45,24 @@ describe(ShadowService.name, () => {
     expect(calls).toEqual([[spec.variants[1], [{ ...inputs[0], data: [new ExactInteger('9007199254740993')] }], 'r-2', extras]]);
   });
 
+  it("sends the primary's binary inputs as bytes, and compares binary outputs in the form the primary's event has them", async () => {
+    const calls: unknown[][] = [];
+    const outputs = [{ name: 'label', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } }];
+    const sut = new ShadowService(
+      {
+        infer: async (...args: unknown[]) => (calls.push(args), { outputs, binary: Buffer.from(new Int32Array([1]).buffer), latencyMs: 1, attempts: 1 }),
+      } as unknown as ModelClient,
+      { get: async () => spec } as unknown as SpecVersions,
+      { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv,
+    );
+    const primaryOutputs = [{ name: 'label', datatype: 'INT32', shape: [1], data: [1] }];
+
+    const [event] = await sut.run([{ ...request(2), binaryInputs: 'AQID', primaryOutputs }]);
+
+    expect(calls[0][3]).toEqual({ binary: Buffer.from([1, 2, 3]) });
+    expect(event).toMatchObject({ outputs: primaryOutputs, agreesWithPrimary: true });
+  });
+
   it("publishes each shadow's answer with whether it agrees with the primary", async () => {
     const sut = setUp(async () => ({ outputs: [1], latencyMs: 3.21, attempts: 1 }));
 

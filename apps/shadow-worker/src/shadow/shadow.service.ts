@@ -1,5 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import { DeploymentSpec, PredictionEvent, predictionEvent, PredictionFields, reviveExactIntegers, ShadowRequestEvent } from '@switchyard/contracts';
+import {
+  DeploymentSpec,
+  eventOutputs,
+  PredictionEvent,
+  predictionEvent,
+  PredictionFields,
+  reviveExactIntegers,
+  scoredOutput,
+  ShadowRequestEvent,
+} from '@switchyard/contracts';
 import { ModelClient, ModelError } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { outputsAgree } from '@switchyard/strategies';
@@ -51,12 +60,18 @@ export class ShadowService {
       event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
     else {
       try {
-        // The request as the primary got it: inputs (64-bit integers exact), parameters, requested outputs.
-        const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, request.extras);
+        // The request as the primary got it: inputs (64-bit integers exact, binary data as it came), parameters, requested outputs.
+        const binary = request.binaryInputs === undefined ? undefined : Buffer.from(request.binaryInputs, 'base64');
+        const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, {
+          ...request.extras,
+          ...(binary && { binary }),
+        });
         shadowMetrics.latency.observe({ deployment: request.deployment, variant: shadow }, answer.latencyMs / 1000);
-        const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, answer.outputs, spec.reward.outputPath);
+        // In the form the primary's outputs have in its event, so binary outputs compare alike (the scored one decoded, others by digest).
+        const outputs = eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath));
+        const agrees = request.primaryOutputs === undefined ? undefined : outputsAgree(request.primaryOutputs, outputs, spec.reward.outputPath);
         if (agrees !== undefined) shadowMetrics.agreement.inc({ deployment: request.deployment, variant: shadow, agree: String(agrees) });
-        event = this.event(request, shadow, { outputs: answer.outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
+        event = this.event(request, shadow, { outputs, latencyMs: answer.latencyMs, agreesWithPrimary: agrees });
       } catch (error) {
         const failure = ModelError.of(error);
         event = this.event(request, shadow, { error: `${failure.kind}: ${failure.message}`, latencyMs: performance.now() - started });

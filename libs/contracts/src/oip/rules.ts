@@ -64,6 +64,15 @@ export interface OipInferRequest {
   outputs?: OipRequestedOutput[];
 }
 
+/** An Open Inference Protocol inference response, as the router and the demo model server answer it. */
+export interface InferResponse {
+  model_name: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, unknown>;
+  outputs: OipTensor[];
+}
+
 /** Most problems listed for one body: a 1 MB tensor of wrong values would otherwise list them all. */
 const MAX_PROBLEMS = 10;
 
@@ -98,6 +107,11 @@ export function tensorProblems(tensor: unknown, path: string): string[] {
   const datatype = OIP_DATATYPES.includes(tensor.datatype as OipDatatype) ? (tensor.datatype as OipDatatype) : undefined;
   if (!datatype) problems.push(`${path}.datatype must be one of ${OIP_DATATYPES.join(', ')}`);
   if (tensor.parameters !== undefined && !isObject(tensor.parameters)) problems.push(`${path}.parameters must be an object`);
+  // Triton's binary extension: the data follows the JSON (its sizes are checked by binaryDataProblems).
+  if (isObject(tensor.parameters) && tensor.parameters.binary_data_size !== undefined) {
+    if (tensor.data !== undefined) problems.push(`${path} has both data and parameters.binary_data_size; binary data follows the JSON`);
+    return problems;
+  }
   if (!Array.isArray(tensor.data)) {
     problems.push(`${path}.data must be an array`);
     return problems;

@@ -4,29 +4,42 @@
 -- step as the increments, so a crash can never leave one without the other. Events of a
 -- partition come in offset order, so the position is all that needs remembering.
 -- The rules, and their TypeScript reference: RewardLedger in libs/strategies
--- (isRedelivery: the dedup rule; rewardCounts: the arm-life rule).
+-- (isRedelivery: the dedup rule; rewardCounts: the arm-life rule, arm-life.lua).
 --
--- KEYS: stats hash, arms hash, positions hash of one deployment.
+-- KEYS: stats hash, arms hash, positions hash of one deployment, and the per-unit state of
+-- its unit sums (a hash: `<arm field base>\n<unit key>` -> `<n> <S>`, the unit's rewards so
+-- far in that cell's arm and split key).
 -- ARGV[1]: partition; ARGV[2]: '1' to start a position the deployment does not have yet
 -- for this partition (else the script changes nothing and answers 'N': the caller must
--- first make sure Redis did not lose it); then 6 per event, in offset order:
---   offset, arm field base, variant, spec version, reward, reward².
+-- first make sure Redis did not lose it); then 7 per event, in offset order:
+--   offset, arm field base, variant, spec version, reward, reward², unit: '' to keep no
+--   unit sums (the totals), '-' a request without a unit key (a unit of its own), or '+'
+--   and the unit key. The unit sums (libs/strategies cluster.ts, `addToUnitSums`) go to
+--   `<base>:units|unitCountSq|unitSumSq|unitCountSum`; the unit's state is keyed by the
+--   base's arm and split key, without its slot, so a unit is one cluster over the step.
 -- Answers one digit per event: 1 applied, 0 already taken in, 2 stale (the arm is not in
 -- the spec any more, or this reward belongs to an earlier life of the arm).
 -- A tombstone's positions expire with it.
 -- Refused whole (args.lua) before any write: an argument that is not what it says, a
 -- stored number that is not one, or increments that would take a sum past a double.
 -- So every outcome is decided first, from reads only, and written after.
-local stats, arms, positions = KEYS[1], KEYS[2], KEYS[3]
+local stats, arms, positions, unitState = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local partition = ARGV[1]
-if not isInteger(partition) or (ARGV[2] ~= '0' and ARGV[2] ~= '1') or (#ARGV - 2) % 6 ~= 0 then
-  return refuse('applyRewards: partition, start flag and 6 arguments per event expected')
+local EVENT = 7
+if not isInteger(partition) or (ARGV[2] ~= '0' and ARGV[2] ~= '1') or (#ARGV - 2) % EVENT ~= 0 then
+  return refuse('applyRewards: partition, start flag and 7 arguments per event expected')
 end
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, EVENT do
   local square = finiteNumber(ARGV[i + 5])
-  if not (isInteger(ARGV[i]) and ARGV[i + 1] ~= '' and ARGV[i + 2] ~= '' and isPositiveInteger(ARGV[i + 3]) and finiteNumber(ARGV[i + 4]) and square and square >= 0) then
-    return refuse('applyRewards: event at offset ' .. ARGV[i] .. ' needs an offset, an arm, a variant, a spec version and finite reward and reward²')
+  local unit = ARGV[i + 6]
+  if not (isInteger(ARGV[i]) and ARGV[i + 1] ~= '' and ARGV[i + 2] ~= '' and isPositiveInteger(ARGV[i + 3]) and finiteNumber(ARGV[i + 4]) and square and square >= 0
+      and (unit == '' or unit == '-' or string.sub(unit, 1, 1) == '+')) then
+    return refuse('applyRewards: event at offset ' .. ARGV[i] .. ' needs an offset, an arm, a variant, a spec version, finite reward and reward², and a unit')
   end
+end
+-- A cell's base is `<arm>:@<split key>:<from>-<before>`: its unit state is per arm and split key.
+local function unitField(base, unit)
+  return (string.gsub(base, ':[0-9]+%-[0-9]+$', '')) .. '\n' .. string.sub(unit, 2)
 end
 local stored = redis.call('HGET', positions, partition)
 if stored and not tonumber(stored) then return refuse('applyRewards: stored position of partition ' .. partition .. ' is not a number') end
@@ -38,30 +51,49 @@ local last = tonumber(stored or '-1')
 local lastText = nil
 local out = {}
 local adds = {}
-for i = 3, #ARGV, 6 do
+-- Per event applied with a unit: its four increments; per unit field: its state after the batch.
+local unitAdds = {}
+local states = {}
+for i = 3, #ARGV, EVENT do
   local offset = tonumber(ARGV[i])
   if offset <= last then
     out[#out + 1] = '0'
   else
     last, lastText = offset, ARGV[i]
-    local counts = true
-    if recorded[2] then
-      counts = false
-    else
-      local since = redis.call('HGET', arms, ARGV[i + 2])
-      if since and not tonumber(since) then return refuse('applyRewards: stored start of arm ' .. ARGV[i + 2] .. ' is not a number') end
-      local version = tonumber(ARGV[i + 3])
-      if since then
-        counts = version >= tonumber(since)
-      elseif recorded[1] then
-        counts = version > tonumber(recorded[1])
-      end
-    end
+    local counts, refusal = armCounts('applyRewards', arms, recorded, ARGV[i + 2], tonumber(ARGV[i + 3]))
+    if refusal then return refusal end
     if counts then
       local base = ARGV[i + 1]
       adds[base .. ':count'] = (adds[base .. ':count'] or 0) + 1
       adds[base .. ':sum'] = (adds[base .. ':sum'] or 0) + math.abs(tonumber(ARGV[i + 4]))
       adds[base .. ':sumSq'] = (adds[base .. ':sumSq'] or 0) + tonumber(ARGV[i + 5])
+      local unit = ARGV[i + 6]
+      if unit ~= '' then
+        local reward = tonumber(ARGV[i + 4])
+        local n, s, field = 0, 0, nil
+        if unit ~= '-' then
+          field = unitField(base, unit)
+          local state = states[field]
+          if not state then
+            local text = redis.call('HGET', unitState, field)
+            if text then
+              local a, b = string.match(text, '^(%S+) (%S+)$')
+              state = { tonumber(a), tonumber(b) }
+              if not (state[1] and state[2]) then return refuse('applyRewards: stored unit state ' .. field .. ' is not two numbers') end
+            else
+              state = { 0, 0 }
+            end
+          end
+          n, s = state[1], state[2]
+          states[field] = { n + 1, s + reward }
+        end
+        -- (n+1)² − n², (S+r)² − S², (n+1)(S+r) − nS: cluster.ts `addToUnitSums`.
+        local add = { (n == 0) and 1 or 0, 2 * n + 1, 2 * s * reward + reward * reward, n * reward + s + reward }
+        unitAdds[i] = add
+        for k, measure in ipairs({ ':units', ':unitCountSq', ':unitSumSq', ':unitCountSum' }) do
+          adds[base .. measure] = (adds[base .. measure] or 0) + math.abs(add[k])
+        end
+      end
       out[#out + 1] = '1'
     else
       out[#out + 1] = '2'
@@ -71,19 +103,28 @@ end
 for field, add in pairs(adds) do
   local current = redis.call('HGET', stats, field) or '0'
   local value = tonumber(current)
-  if not value or (string.sub(field, -6) == ':count' and not isInteger(current)) then return refuse('applyRewards: stored ' .. field .. ' is not a number') end
+  local integral = string.sub(field, -6) == ':count' or string.sub(field, -6) == ':units' or string.sub(field, -12) == ':unitCountSq'
+  if not value or (integral and not isInteger(current)) then return refuse('applyRewards: stored ' .. field .. ' is not a number') end
   if not (math.abs(value) + add < math.huge) then return refuse('applyRewards: ' .. field .. ' would overflow a double') end
 end
 
 -- Only writes from here on.
-for i = 3, #ARGV, 6 do
-  if out[(i - 3) / 6 + 1] == '1' then
+for i = 3, #ARGV, EVENT do
+  if out[(i - 3) / EVENT + 1] == '1' then
     local base = ARGV[i + 1]
     redis.call('HINCRBY', stats, base .. ':count', 1)
     redis.call('HINCRBYFLOAT', stats, base .. ':sum', ARGV[i + 4])
     redis.call('HINCRBYFLOAT', stats, base .. ':sumSq', ARGV[i + 5])
+    local add = unitAdds[i]
+    if add then
+      redis.call('HINCRBY', stats, base .. ':units', add[1])
+      redis.call('HINCRBY', stats, base .. ':unitCountSq', add[2])
+      redis.call('HINCRBYFLOAT', stats, base .. ':unitSumSq', string.format('%.17g', add[3]))
+      redis.call('HINCRBYFLOAT', stats, base .. ':unitCountSum', string.format('%.17g', add[4]))
+    end
   end
 end
+for field, state in pairs(states) do redis.call('HSET', unitState, field, string.format('%.17g %.17g', state[1], state[2])) end
 if lastText then
   redis.call('HSET', positions, partition, lastText)
   if recorded[2] then

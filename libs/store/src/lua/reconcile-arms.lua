@@ -11,7 +11,9 @@
 -- kept across lives: they say what of the joined topic was taken in, whatever its life.
 -- TypeScript reference: RewardLedger.reconcile in libs/strategies.
 --
--- KEYS: stats hash, arms hash, positions hash. ARGV[1]: spec version (0 = the deployment
+-- KEYS: stats hash, arms hash, positions hash, and the per-unit state of the stats' unit
+-- sums (apply-rewards.lua), whose fields start with the arm as the stats' do and follow
+-- them. ARGV[1]: spec version (0 = the deployment
 -- was deleted); ARGV[2]: time to live (s) of a tombstone; ARGV[3]: incarnation; then
 -- pairs variant, since. Answers the number of arms removed, or -1 for a stale view.
 -- Refused whole (args.lua) before any write when a number is not one.
@@ -23,7 +25,7 @@ for i = 4, #ARGV, 2 do
 end
 local version = tonumber(ARGV[1])
 if version == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
   redis.call('HSET', KEYS[2], '_deleted', '1')
   redis.call('EXPIRE', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[3], ARGV[2])
@@ -32,7 +34,7 @@ end
 redis.call('PERSIST', KEYS[3])
 local born = redis.call('HGET', KEYS[2], '_born')
 if redis.call('HEXISTS', KEYS[2], '_deleted') == 1 or (born and born ~= ARGV[3]) then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 end
 local recorded = tonumber(redis.call('HGET', KEYS[2], '_v') or '0')
 if version < recorded then return -1 end
@@ -59,9 +61,11 @@ end
 -- With no set recorded yet, statistics of variants outside the spec are leftovers too.
 -- (Otherwise a variant outside the set can only have statistics from a spec newer than
 -- this view, which that spec's own reconcile will judge.)
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local variant = string.match(field, '^([^:]+):')
-  if not variant or reset[variant] or (recorded == 0 and not keep[variant]) then redis.call('HDEL', KEYS[1], field) end
+for _, key in ipairs({ KEYS[1], KEYS[4] }) do
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    local variant = string.match(field, '^([^:]+):')
+    if not variant or reset[variant] or (recorded == 0 and not keep[variant]) then redis.call('HDEL', key, field) end
+  end
 end
 redis.call('HSET', KEYS[2], '_v', version, '_born', ARGV[3])
 redis.call('PERSIST', KEYS[2])

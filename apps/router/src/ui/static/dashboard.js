@@ -193,6 +193,20 @@
   }
 
   // --- the selected deployment ---
+
+  // Per arm: labelled pairs judged, those still inside the label horizon, and the distinct units the split check counted (issue #24).
+  function cohortLines(labels) {
+    if (!labels) return [];
+    const perArm = (counts) =>
+      Object.entries(counts || {})
+        .map(([arm, n]) => `${arm} ${n}`)
+        .join(', ') || 'none';
+    return [
+      h('span', { id: 'cohort-pairs' }, `labelled pairs: ${perArm(labels.judged)} judged; ${perArm(labels.waiting)} inside the label horizon`),
+      labels.units && h('span', { id: 'cohort-units' }, `distinct units: ${perArm(labels.units)}`),
+    ];
+  }
+
   function renderDetail() {
     const d = state.deployment;
     $('detail').hidden = !d;
@@ -272,6 +286,7 @@
             e && e.delta !== null && e.delta !== undefined && h('span', {}, `delta ${fix(e.delta)} in [${fix(e.low)}, ${fix(e.high)}]`),
             h('span', {}, 'sample ratio check: ', h('span', { id: 'srm', class: srm !== undefined && srm !== null && srm < 0.001 ? 'srm-bad' : '' }, srmShown)),
             h('span', {}, 'last decision: ', h('b', { id: 'last-decision' }, judged.lastDecision ? judged.lastDecision.action : 'none')),
+            ...cohortLines(judged.labels),
             (judged.reasons || []).length && h('span', { class: 'muted' }, judged.reasons.join('; ')),
           ].filter(Boolean)
         : [h('span', { class: 'muted' }, 'no guardrails or plan: nobody acts on this deployment but its operators (and a bandit)')]),

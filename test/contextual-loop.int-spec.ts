@@ -1,0 +1,187 @@
+import { BanditStrategySpec, JoinedEvent } from '@switchyard/contracts';
+import { randomFeatures, toInferInputs } from '@switchyard/demo-models';
+import { countsInArmStatistics, readRidgeHash, ridgeFromValues, ridgeIncrement, RidgeStats, seededRng } from '@switchyard/strategies';
+import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
+import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
+import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { routerService } from '../apps/router/src/router.service-definition';
+import { groupCaughtUp, isolation } from './support/kafka';
+import { http } from './support/services';
+import { useStack } from './support/stack';
+import { waitFor } from './support/wait';
+
+const SEGMENTS = ['retail', 'business'] as const;
+type Segment = (typeof SEGMENTS)[number];
+/** Chance of a reward of 1 per segment and variant: retail is best served by v1, business by v2. */
+const RATES: Record<Segment, Record<string, number>> = {
+  retail: { v1: 0.9, v2: 0.2, v3: 0.5 },
+  business: { v1: 0.2, v2: 0.9, v3: 0.5 },
+};
+const BEST: Record<Segment, string> = { retail: 'v1', business: 'v2' };
+const ROUND = 200;
+const MAX_ROUNDS = 20;
+const CONCURRENCY = 8;
+const MIN_SHARE = 0.05;
+const DEPLOYMENT = 'segments';
+
+const strategy = {
+  type: 'bandit',
+  algorithm: 'linear-thompson',
+  minShare: MIN_SHARE,
+  context: { features: [{ name: 'segment', type: 'categorical', context: 'segment', levels: [...SEGMENTS] }] },
+} as BanditStrategySpec;
+
+/**
+ * The contextual bandit through the real loop, on a Redis of its own: router (draws per
+ * request from the arms' models, logs the context and the propensity) → model-server →
+ * predictions → joiner ← rewards → joined → updater (ridge sums in Redis, exactly once;
+ * the fitted models) → router. Two segments prefer different variants; then Redis is lost
+ * and the sums are rebuilt from the joined topic.
+ */
+describe('contextual bandit loop: each segment gets its own best variant, and its statistics survive Redis', () => {
+  const ids = isolation('contextual-loop');
+  const group = `updater-${ids.groupSuffix}`;
+  const { kafka, topics, router, modelServer, redis, privateRedis, predictions, joined } = useStack({
+    ids,
+    privateRedis: true,
+    services: {
+      modelServer: modelServerService,
+      router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
+      joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
+      updater: [banditUpdaterService, { UPDATE_GROUP: group, SNAPSHOT_INTERVAL_MS: '500' }],
+    },
+    redis: true,
+    collect: { predictions: 'predictions', joined: 'joined' },
+  });
+  const rng = seededRng(11);
+  let sent = 0;
+
+  /** `count` requests, segments alternating, each rewarded right after its answer's round; answers the variant per segment. */
+  async function round(count: number): Promise<Record<Segment, string[]>> {
+    const served: { requestId: string; segment: Segment; variant: string }[] = [];
+    const first = sent;
+    sent += count;
+    let next = first;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < first + count) {
+          const i = next++;
+          const segment = SEGMENTS[i % 2];
+          const requestId = `ctx-${i}`;
+          const answer = await http('POST', `${router.url}/v1/deployments/${DEPLOYMENT}/predict`, {
+            requestId,
+            inputs: toInferInputs(randomFeatures(rng)),
+            context: { segment },
+          });
+          if (answer.status !== 200) throw new Error(`predict ${i}: ${answer.status} ${JSON.stringify(answer.body)}`);
+          served.push({ requestId, segment, variant: answer.body.variant });
+        }
+      }),
+    );
+    const feedback = served.map((s) => ({ requestId: s.requestId, reward: rng() < RATES[s.segment][s.variant] ? 1 : 0 }));
+    const answer = await http('POST', `${router.url}/v1/feedback`, feedback);
+    if (answer.status !== 202) throw new Error(`feedback: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return {
+      retail: served.filter((s) => s.segment === 'retail').map((s) => s.variant),
+      business: served.filter((s) => s.segment === 'business').map((s) => s.variant),
+    };
+  }
+
+  /** The ridge sums per arm as the updater stored them. */
+  async function stored(): Promise<Record<string, RidgeStats>> {
+    return readRidgeHash(await redis.hgetall(`${ids.redisPrefix}{${DEPLOYMENT}}:ridge`), strategy).stats;
+  }
+
+  /** The same sums recounted from the joined topic: every served, non-fallback event once. */
+  function recount(): Record<string, RidgeStats> {
+    const sums: Record<string, number[]> = {};
+    for (const { value } of joined.messages) {
+      const event = value as JoinedEvent;
+      if (event.deployment !== DEPLOYMENT || event.role !== 'served' || !countsInArmStatistics(event)) continue;
+      const increment = ridgeIncrement(strategy, event)!;
+      sums[event.variant] = increment.values.map((v, i) => v + (sums[event.variant]?.[i] ?? 0));
+    }
+    return Object.fromEntries(Object.entries(sums).map(([variant, values]) => [variant, ridgeFromValues(values, 3, 0)!]));
+  }
+
+  function same(got: Record<string, RidgeStats>, want: Record<string, RidgeStats>): boolean {
+    if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+    return Object.entries(want).every(([arm, w]) => {
+      const g = got[arm];
+      return g.count === w.count && close(g.rr, w.rr) && w.xr.every((v, i) => close(g.xr[i], v)) && w.xx.every((v, i) => close(g.xx[i], v));
+    });
+  }
+
+  beforeAll(async () => {
+    const put = await http('PUT', `${router.url}/v1/deployments/${DEPLOYMENT}`, {
+      variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+      strategy,
+      reward: { type: 'explicit' },
+    });
+    if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
+  });
+
+  it("learns each segment's best variant, logging the context and the propensity of every draw", async () => {
+    const started = Date.now();
+    let shares: Record<Segment, number> | undefined;
+    for (let r = 0; r < MAX_ROUNDS; r++) {
+      const served = await round(ROUND);
+      shares = { retail: share(served.retail, BEST.retail), business: share(served.business, BEST.business) };
+      if (shares.retail >= 0.75 && shares.business >= 0.75) break;
+    }
+    process.stdout.write(`contextual loop: ${sent} requests in ${Date.now() - started} ms; last round's best-arm share ${JSON.stringify(shares)}\n`);
+    expect(shares!.retail).toBeGreaterThanOrEqual(0.75);
+    expect(shares!.business).toBeGreaterThanOrEqual(0.75);
+
+    // The status shows the split per segment: each segment's best variant first.
+    const view = await waitFor(async () => {
+      const body = (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).body;
+      const segments = body.segments as Record<string, Record<string, number>> | undefined;
+      return segments && best(segments['segment=retail']) === 'v1' && best(segments['segment=business']) === 'v2' && body;
+    });
+    for (const weights of Object.values(view.segments as Record<string, Record<string, number>>)) {
+      for (const weight of Object.values(weights)) expect(weight).toBeGreaterThanOrEqual(MIN_SHARE - 1e-9);
+    }
+
+    // Every prediction names its encoded context and the probability its variant was drawn with.
+    const logged = await waitFor(() => predictions.messages.length >= sent && predictions.messages.map((m) => m.value));
+    for (const event of logged) {
+      const segment = Number(event.requestId.slice(4)) % 2 === 0 ? 'retail' : 'business';
+      expect(event.context).toEqual(segment === 'retail' ? [1, 1, 0] : [1, 0, 1]);
+      expect(event.probability).toBeGreaterThanOrEqual(MIN_SHARE - 1e-9);
+      expect(event.probability).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('keeps the ridge sums exactly once, and rebuilds them from the joined topic after Redis comes back empty', async () => {
+    await waitFor(() => joined.messages.length >= sent, { what: 'every request joined', timeoutMs: 60000 });
+    await waitFor(async () => same(await stored(), recount()), { what: 'the ridge sums to equal a recount of the joined topic', timeoutMs: 60000 });
+    const before = await stored();
+    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit everything' });
+
+    await privateRedis.restartEmpty();
+    expect(await redis.dbsize()).toBe(0);
+    // Traffic goes on (the updater learns of the loss from its next batch).
+    await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).status === 200, { what: 'the registry restored' });
+    await round(20);
+    await waitFor(() => joined.messages.length >= sent, { what: 'the new requests joined', timeoutMs: 60000 });
+    const rebuilt = await waitFor(
+      async () => {
+        const now = await stored();
+        return same(now, recount()) && now;
+      },
+      { what: 'the ridge sums rebuilt, equal to a recount of the whole joined topic', timeoutMs: 90000, intervalMs: 300 },
+    );
+    for (const [arm, stats] of Object.entries(before)) expect(rebuilt[arm].count).toBeGreaterThanOrEqual(stats.count);
+    expect(Object.values(rebuilt).reduce((n, s) => n + s.count, 0)).toBe(sent);
+  });
+});
+
+function share(variants: string[], variant: string): number {
+  return variants.filter((v) => v === variant).length / variants.length;
+}
+
+function best(weights: Record<string, number> | undefined): string | undefined {
+  return weights && Object.entries(weights).sort((a, b) => b[1] - a[1])[0][0];
+}
