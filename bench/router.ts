@@ -349,6 +349,7 @@ export const ROUTER_RUNS = [
   'shadow',
   'nginx-shadow',
   'rate',
+  'evaluate',
   'kafka',
   'tensor-json',
   'tensor-binary',
@@ -369,7 +370,7 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
   // then again. Drift and other work on the machine then hit baseline and router alike.
   await warmService(model, '/v2/models/churn-v1/infer', opts);
   const needBare = only.has('bare') || only.has('rate');
-  const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate', ...TENSOR_RUNS].some((id) => only.has(id));
+  const needDurable = ['durable', 'canary', 'bandit', 'shadow', 'rate', 'evaluate', ...TENSOR_RUNS].some((id) => only.has(id));
   const tensorModel = TENSOR_RUNS.some((id) => only.has(id)) ? await startService('tensor-model', 'dist/bench/tensor-model.js', {}) : undefined;
   const bare = needBare ? await startService('bare-proxy', 'dist/bench/bare-proxy.js', { MODEL_URL: modelUrl, MODEL: 'churn-v1' }) : undefined;
   const bareFastify = only.has('bare-fastify')
@@ -454,6 +455,8 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     }
   }
 
+  if (only.has('evaluate') && durable) rows.push(...(await evaluateRuns(durable, opts)));
+
   if (only.has('kafka')) {
     for (const service of [bare, bareFastify, durable, fast, off, nginx, tensorModel]) if (service) await stopService(service);
     const loopRequests = `${TOPIC_PREFIX}bare-requests`;
@@ -480,6 +483,98 @@ export async function runRouterBench(opts: Options, only: Set<string>, modelUrl:
     for (const service of [bare, bareFastify, durable, fast, off, nginx, tensorModel]) if (service) await stopService(service);
   }
   return { rows, ratios: routerRatios(rows, opts) };
+}
+
+/** Joined events the evaluate run's scans read: enough for a scan of a few seconds. */
+const SCAN_EVENTS = 100_000;
+/** Offered predict rate while idle and while evaluate scans: one the router sustains with room. */
+const EVALUATE_RATE = 50;
+
+/**
+ * Predict latency at a fixed rate with the router idle, then while evaluate scans the
+ * joined topic back to back (each scan in its worker thread): the ratio of the two is what
+ * an operator's evaluation costs the traffic (issue #25: p50 went from 9 to 307 ms when
+ * the scan ran on the event loop).
+ */
+async function evaluateRuns(router: Service, opts: Options): Promise<Row[]> {
+  const { Kafka, logLevel, Partitioners } = await import('kafkajs');
+  const name = 'bench-scan';
+  await putDeployment(router, name, {
+    variants: [
+      { name: 'a', url: 'http://127.0.0.1:9', model: 'm' },
+      { name: 'b', url: 'http://127.0.0.1:9', model: 'm' },
+    ],
+    strategy: { type: 'canary', primary: 'a', canary: 'b', percent: 20 },
+  });
+  const producer = new Kafka({ brokers: brokers(), clientId: 'bench-evaluate', logLevel: logLevel.NOTHING }).producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  log(`evaluate: writing ${SCAN_EVENTS} joined events for the scans`);
+  const at = new Date().toISOString();
+  for (let start = 0; start < SCAN_EVENTS; start += 5000) {
+    const messages = Array.from({ length: 5000 }, (_, i) => {
+      const onB = (start + i) % 5 === 0;
+      const event = {
+        type: 'joined',
+        version: 1,
+        eventId: `${RUN_ID}-${start + i}`,
+        occurredAt: at,
+        requestId: `${RUN_ID}-scan-${start + i}`,
+        deployment: name,
+        variant: onB ? 'b' : 'a',
+        role: 'served',
+        strategy: 'canary',
+        specVersion: 1,
+        probability: onB ? 0.2 : 0.8,
+        outputs: [],
+        latencyMs: 1,
+        label: 1,
+        reward: (start + i) % 2,
+        predictedAt: at,
+        feedbackAt: at,
+      };
+      return { key: event.requestId, value: JSON.stringify(event) };
+    });
+    await producer.send({ topic: `${TOPIC_PREFIX}joined`, messages });
+  }
+  await producer.disconnect();
+
+  const rows = [
+    await measure('evaluate-idle', 'router single, predict at a fixed rate, idle', router, '/v1/deployments/bench-single/predict', opts, EVALUATE_RATE),
+  ];
+  let scanning = true;
+  let scans = 0;
+  const loop = (async () => {
+    while (scanning) {
+      const res = await fetch(`http://127.0.0.1:${router.port}/v1/deployments/${name}/evaluate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${process.env.ADMIN_API_KEY!.split(',')[0]}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ policy: { type: 'single', variant: 'b' } }),
+      });
+      const body = (await res.json()) as { scanned?: number; scanMs?: number };
+      if (res.status !== 200) throw new Error(`evaluate: ${res.status} ${JSON.stringify(body)}`);
+      scans++;
+      log(`evaluate: a scan read ${body.scanned} events in ${body.scanMs} ms`);
+    }
+  })();
+  try {
+    rows.push(
+      await measure(
+        'evaluate-scanning',
+        'router single, predict at a fixed rate, while evaluate scans',
+        router,
+        '/v1/deployments/bench-single/predict',
+        opts,
+        EVALUATE_RATE,
+      ),
+    );
+  } finally {
+    scanning = false;
+    await loop;
+  }
+  log(`evaluate: ${scans} scans during warm-up and measurement`);
+  return rows;
 }
 
 const sum = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a + b);
@@ -516,6 +611,15 @@ function routerRatios(rows: Row[], opts: Options) {
     ratio('1 MB FP32 tensor through the router: binary / JSON, throughput', div(get('tensor-binary')?.rps, get('tensor-json')?.rps), '(info)'),
     ratio('peer: router shadow / nginx mirror, CPU per request (router alone)', div(get('shadow')?.cpuUs, get('nginx-shadow')?.cpuUs), '(info)'),
   ];
+  list.push(
+    ratio(
+      `predict p50 at ${EVALUATE_RATE} req/s while evaluate scans / idle`,
+      div(get('evaluate-scanning')?.p50, get('evaluate-idle')?.p50),
+      '≤ 2',
+      (v) => v <= 2,
+    ),
+    ratio(`predict p99 at ${EVALUATE_RATE} req/s while evaluate scans / idle`, div(get('evaluate-scanning')?.p99, get('evaluate-idle')?.p99), '(info)'),
+  );
   for (const rate of opts.rates) {
     const shadow = get(`rate-shadow-${rate}`);
     const single = get(`rate-durable-${rate}`);

@@ -8,10 +8,11 @@ LOGS=$ROOT/.logs
 PIDS=$LOGS/pids
 cd "$ROOT"
 
-# name:port:entry — ports are the services' defaults (docs/configuration.md); each can be moved with its env var.
+# name:port:entry[:grpc port] — ports are the services' defaults (docs/configuration.md); each can be moved
+# with its env var. The router and the model-server also serve the Open Inference Protocol over gRPC (GRPC_PORT).
 SERVICES=(
-  "model-server:${MODEL_SERVER_PORT:-9000}:dist/apps/model-server/src/main.js"
-  "router:${ROUTER_PORT:-3000}:dist/apps/router/src/main.js"
+  "model-server:${MODEL_SERVER_PORT:-9000}:dist/apps/model-server/src/main.js:${MODEL_SERVER_GRPC_PORT:-9001}"
+  "router:${ROUTER_PORT:-3000}:dist/apps/router/src/main.js:${ROUTER_GRPC_PORT:-8001}"
   "shadow-worker:${SHADOW_WORKER_PORT:-3001}:dist/apps/shadow-worker/src/main.js"
   "feedback-joiner:${FEEDBACK_JOINER_PORT:-3002}:dist/apps/feedback-joiner/src/main.js"
   "bandit-updater:${BANDIT_UPDATER_PORT:-3003}:dist/apps/bandit-updater/src/main.js"
@@ -33,7 +34,9 @@ The router's admin key is ADMIN_API_KEY when set, else one generated into
 else .switchyard/feedback-key (the admin key works for feedback too).
 
 Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
-FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004).
+FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004);
+OIP gRPC: ROUTER_GRPC_PORT (8001, where tritonclient.grpc looks for Triton),
+MODEL_SERVER_GRPC_PORT (9001).
 Every other variable
 (KAFKA_BROKERS, REDIS_URL, TOPIC_PREFIX, ...) is passed to the services as is.
 USAGE
@@ -90,18 +93,19 @@ up() {
   bash scripts/infra.sh up
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name port main <<<"$entry"
+    IFS=: read -r name port main grpc <<<"$entry"
     if settle "$name" "$port" "$main"; then echo "[stack] $name already running (pid $(cat "$PIDS/$name.pid"))"; continue; fi
     rm -f "$PIDS/$name.pid"
     # A dead process's port frees at once; anyone else's answer means a clash to report, not to race.
     for _ in $(seq 1 20); do port_taken "$port" || break; sleep 0.25; done
     port_taken "$port" && { echo "[stack] port $port for $name is taken by another process; set its *_PORT variable" >&2; exit 1; }
-    PORT=$port nohup node "$main" >>"$LOGS/$name.log" 2>&1 &
+    [[ -n $grpc ]] && port_taken "$grpc" && { echo "[stack] gRPC port $grpc for $name is taken by another process; set its *_GRPC_PORT variable" >&2; exit 1; }
+    PORT=$port nohup env ${grpc:+GRPC_PORT=$grpc} node "$main" >>"$LOGS/$name.log" 2>&1 &
     echo $! >"$PIDS/$name.pid"
-    echo "[stack] started $name on :$port (log .logs/$name.log)"
+    echo "[stack] started $name on :$port${grpc:+ (gRPC :$grpc)} (log .logs/$name.log)"
   done
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name port main <<<"$entry"
+    IFS=: read -r name port main _ <<<"$entry"
     for _ in $(seq 1 120); do
       ready "$port" && break
       alive "$name" "$main" || { echo "[stack] $name exited; last lines of .logs/$name.log:" >&2; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
@@ -114,7 +118,7 @@ up() {
 
 down() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name _ main <<<"$entry"
+    IFS=: read -r name _ main _ <<<"$entry"
     alive "$name" "$main" || { rm -f "$PIDS/$name.pid"; continue; }
     pid=$(cat "$PIDS/$name.pid")
     kill -TERM "$pid"
@@ -128,7 +132,7 @@ down() {
 
 status() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name port main <<<"$entry"
+    IFS=: read -r name port main _ <<<"$entry"
     if alive "$name" "$main"; then state="pid $(cat "$PIDS/$name.pid"), $(ready "$port" && echo ready || echo 'not ready')"; else state=stopped; fi
     echo "$name :$port $state"
   done

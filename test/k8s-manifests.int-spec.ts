@@ -174,7 +174,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const pod = deployment.spec.template.spec;
       const [container] = pod.containers;
       expect(container.command).toEqual(['node', `dist/apps/${service.name}/src/main.js`]);
-      expect(container.ports).toEqual([{ name: 'http', containerPort: Number(effectiveValue(objects, container, service.envClass, 'PORT')) }]);
+      // GRPC_PORT (the router's and the model-server's OIP gRPC service): a port named grpc when it is set.
+      const grpcPort = effectiveValue(objects, container, service.envClass, 'GRPC_PORT');
+      expect(container.ports).toEqual([
+        { name: 'http', containerPort: Number(effectiveValue(objects, container, service.envClass, 'PORT')) },
+        ...(grpcPort === 'undefined' ? [] : [{ name: 'grpc', containerPort: Number(grpcPort) }]),
+      ]);
       expect(effectiveValue(objects, container, service.envClass, 'HOST')).toBe('0.0.0.0');
       expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
@@ -188,6 +193,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       );
       expect(budgets).toHaveLength(1);
     }
+    const grpcServers = objects.filter(
+      (o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].ports.some((port: { name: string }) => port.name === 'grpc'),
+    );
+    expect(grpcServers.map((o) => o.metadata.name).sort()).toEqual(
+      overlay === 'dev' ? ['switchyard-model-server', 'switchyard-router'] : ['switchyard-router'],
+    );
   });
 
   it.each(['dev', 'production'])('%s: gives the services that call models time for the slowest call a spec allows before they are killed', (overlay) => {
@@ -230,7 +241,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(workloads.filter((w) => isSubset(openToAll[0].spec.podSelector.matchLabels, w.spec.template.metadata.labels)).map((w) => w.metadata.name)).toEqual([
       'switchyard-router',
     ]);
-    expect(openToAll[0].spec.ingress).toEqual([{ ports: [{ port: 'http' }] }]);
+    expect(openToAll[0].spec.ingress).toEqual([{ ports: [{ port: 'http' }, { port: 'grpc' }] }]);
     const metrics = policies.find((p) => Object.keys(p.spec.podSelector).length === 0 && p.spec.ingress);
     expect(metrics?.spec.ingress).toEqual([
       { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'http' }] },
@@ -245,7 +256,9 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const service = find(objects, 'Service', deployment.metadata.name);
       expect(isSubset(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
       expect(isSubset(service.spec.selector, deployment.spec.template.metadata.labels)).toBe(true);
-      expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
+      // Every port the pod serves, by name (http; grpc where GRPC_PORT is set).
+      const served = deployment.spec.template.spec.containers[0].ports.map((port: { name: string }) => port.name);
+      expect(service.spec.ports).toEqual(served.map((name: string) => expect.objectContaining({ name, targetPort: name })));
     }
     // The rules' `up{job=~"switchyard-.*"}`: the operator names a target's job after its Service.
     const rules = parseYaml(readFileSync(join(ROOT, 'deploy', 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8'));

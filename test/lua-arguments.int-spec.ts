@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ArmStatsStore } from '@switchyard/store';
+import { ArmStatsStore, bucketLimits, DEFAULT_PENDING_LIMITS } from '@switchyard/store';
 import { describeOnEachRedis, TestRedis } from './support/redis';
 
 /**
@@ -11,6 +11,8 @@ import { describeOnEachRedis, TestRedis } from './support/redis';
  * an accepted one applied twice counts once.
  */
 const RUNS = 60;
+/** The join scripts' limits (lua/join-cap.lua), as the store sends them by default. */
+const LIMITS = bucketLimits(DEFAULT_PENDING_LIMITS);
 
 /** Numbers and texts that have broken a script, or could: overflowing, non-finite, malformed. */
 const hostileNumber: fc.Arbitrary<string> = fc.oneof(
@@ -133,25 +135,34 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
     expect(await store.read(deployment)).toEqual({ v1: { count: 1, sum: 0.5, sumSq: 0.25 } });
   });
 
-  it('the join scripts: a batch with one hostile ttl or time stores none of its records', async () => {
+  it('the join scripts: a batch with one hostile ttl or time, or hostile limits, stores none of its records', async () => {
     const record = fc.record({ ttl: fc.oneof(fc.constant('60'), hostileNumber), now: fc.oneof(fc.constant('1700000000000'), hostileNumber) });
+    const limits = fc.oneof(
+      fc.constant(LIMITS),
+      hostileNumber.map((n) => `${n} 1000 1000 1000`),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.boolean(), async (records, feedback) => {
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.boolean(), limits, async (records, feedback, limit) => {
         const bucket = redis.client.deploymentKey(`join-${++run}`, '');
-        const [seen, ready, prefix] = [`${bucket}seen`, `${bucket}ready`, `${bucket}r:`];
+        const [seen, ready, held, prefix] = [`${bucket}seen`, `${bucket}ready`, `${bucket}held`, `${bucket}r:`];
         await redis.raw.set(ready, '1');
-        const keys = [seen, ...records.map((_, i) => `${prefix}req-${i}`)];
+        const keys = [seen, held, ...records.map((_, i) => `${prefix}req-${i}`)];
         const args = records.flatMap((r, i) =>
           feedback ? ['', '{"label":1}', r.ttl, r.now, `req-${i}`, `t${i}`] : [`v1:served`, 'd', '{}', r.ttl, r.now, `req-${i}`, `t${i}`],
         );
         const before = await snapshot(redis, keys);
         const call = () =>
-          feedback ? scripts().joinFeedback(seen, ready, '0', prefix, ...args) : scripts().joinPredictions(seen, ready, '0', prefix, ...args);
+          feedback
+            ? scripts().joinFeedback(seen, ready, held, '0', prefix, limit, ...args)
+            : scripts().joinPredictions(seen, ready, held, '0', prefix, limit, ...args);
         const result = await attempt(call);
         if (!result.ok) {
           expect(result.error).toMatch(/^BADARGS join(Feedback|Predictions): /);
           expect(await snapshot(redis, keys)).toEqual(before);
-        } else for (const r of records) expect([Number.isInteger(Number(r.ttl)) && Number(r.ttl) > 0, Number.isFinite(Number(r.now))]).toEqual([true, true]);
+        } else {
+          expect(limit).toMatch(/^[1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$/);
+          for (const r of records) expect([Number.isInteger(Number(r.ttl)) && Number(r.ttl) > 0, Number.isFinite(Number(r.now))]).toEqual([true, true]);
+        }
       }),
       { numRuns: RUNS },
     );

@@ -1,11 +1,23 @@
 import { createHash } from 'node:crypto';
-import { ExactInteger, OipInferRequest } from '@switchyard/contracts';
-import { predict, toInferInputs } from '@switchyard/demo-models';
+import * as grpc from '@grpc/grpc-js';
+import {
+  encodeRaw,
+  ExactInteger,
+  GrpcInferRequest,
+  GrpcInferResponse,
+  inferRequestToGrpc,
+  inferResponseFromGrpc,
+  OipInferRequest,
+} from '@switchyard/contracts';
+import { findDemoModel, predict, toInferInputs } from '@switchyard/demo-models';
+import { InferenceGrpcServer } from '../apps/model-server/src/inference/inference.grpc';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
+import { OipGrpcServer } from '../apps/router/src/oip/oip-grpc';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
 import { OipValidators } from '../libs/contracts/oip/validators';
 import { isolation } from './support/kafka';
+import { tritonLikeClient } from './support/oip-grpc-client';
 import { startStrictServer, StrictModel, StrictServer } from './support/oip-strict-server';
 import { http } from './support/services';
 import { useStack } from './support/stack';
@@ -28,15 +40,17 @@ const int64Bytes = (...values: bigint[]) => Buffer.from(new BigInt64Array(values
  * (libs/contracts/oip/spec): every answer against the spec's schemas and prose rules, every
  * request a model got against the same, by a strict model server written from the spec
  * (test/support/oip-strict-server.ts); requests shaped as tritonclient and the KServe SDK
- * send them. The demo model server is checked against the same validators.
+ * send them. The demo model server is checked against the same validators, over REST and
+ * over gRPC (its GRPC_PORT), alone and behind the router (a `protocol: "grpc"` variant,
+ * called through the router's REST and gRPC services).
  */
 describe('Open Inference Protocol conformance: router and demo model server against the spec', () => {
   const ids = isolation('oip-conformance');
   const { router, modelServer, predictions, shadowPredictions } = useStack({
     ids,
     services: {
-      modelServer: modelServerService,
-      router: [routerService, { KAFKA_INGRESS: 'false' }],
+      modelServer: [modelServerService, { GRPC_PORT: '0' }],
+      router: [routerService, { KAFKA_INGRESS: 'false', GRPC_PORT: '0' }],
       shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
     },
     collect: { predictions: 'predictions', shadowPredictions: 'shadowPredictions' },
@@ -89,6 +103,10 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       await put(model, { variants: [strictVariant('v1', model)], strategy: { type: 'single', variant: 'v1' } });
     }
     await put('churn', { variants: [{ name: 'v1', url: modelServer.url, model: 'churn-v1' }], strategy: { type: 'single', variant: 'v1' } });
+    await put('churn-grpc', {
+      variants: [{ name: 'g1', url: `http://127.0.0.1:${modelServer.app.get(InferenceGrpcServer).port}`, model: 'churn-v1', protocol: 'grpc' }],
+      strategy: { type: 'single', variant: 'g1' },
+    });
     await put('churn-json', {
       variants: [{ name: 'j1', url: `${modelServer.url}/json/churn-v2`, protocol: 'json' }],
       strategy: { type: 'single', variant: 'j1' },
@@ -479,6 +497,92 @@ describe('Open Inference Protocol conformance: router and demo model server agai
       const broken = await fetch(`${modelServer.url}/v2/models/churn-v1/infer`, { method: 'POST', body: Buffer.from('{"inputs": [') });
       expect(broken.status).toBe(400);
       expect(validators.problems('inference_error_response', await broken.json())).toEqual([]);
+    });
+
+    it('serves the gRPC service: health, metadata, inference with typed and raw contents, errors as statuses', async () => {
+      const client = tritonLikeClient(modelServer.app.get(InferenceGrpcServer).port!);
+      try {
+        expect((await client.call('ServerLive', {})).answer).toEqual({ live: true });
+        expect((await client.call('ServerReady', {})).answer).toEqual({ ready: true });
+        expect(validators.problems('metadata_server_response', (await client.call('ServerMetadata', {})).answer)).toEqual([]);
+        expect((await client.call('ModelReady', { name: 'churn-v1', version: '1' })).answer).toEqual({ ready: true });
+        const metadata = (await client.call<{ inputs: { shape: string[] }[]; outputs: { shape: string[] }[] }>('ModelMetadata', { name: 'churn-v1' })).answer!;
+        // The proto's int64 shapes arrive as decimal strings: as numbers, the answer is REST's metadata body.
+        const shapes = (tensors: { shape: string[] }[]) => tensors.map((tensor) => ({ ...tensor, shape: tensor.shape.map(Number) }));
+        expect(validators.problems('metadata_model_response', { ...metadata, inputs: shapes(metadata.inputs), outputs: shapes(metadata.outputs) })).toEqual([]);
+
+        const rows = [
+          [0.1, 0.2, 0.3, 0.4],
+          [0.9, 0.1, 0.5, 0.7],
+        ];
+        const request: OipInferRequest = { id: 'demo grpc', inputs: toInferInputs(rows), outputs: [{ name: 'label' }, { name: 'score' }] };
+        const typed = inferRequestToGrpc('churn-v1', '1', request);
+        const typedAnswer = await client.call<GrpcInferResponse>('ModelInfer', typed);
+        expect(typedAnswer.error).toBeUndefined();
+        expect(typedAnswer.answer!.raw_output_contents).toEqual([]);
+        const response = inferResponseFromGrpc(typedAnswer.answer!);
+        expect(validators.responseProblems(request, response)).toEqual([]);
+        const model = findDemoModel('churn-v1')!;
+        expect(response.outputs).toEqual([
+          { name: 'label', datatype: 'INT64', shape: [2], data: rows.map((row) => predict(model, row.map(Math.fround)).label) },
+          // FP32 on the wire: the model's score rounded to float32; FP32 features too.
+          { name: 'score', datatype: 'FP32', shape: [2], data: rows.map((row) => Math.fround(predict(model, row.map(Math.fround)).score)) },
+        ]);
+        // Raw contents in, raw contents out (as Triton answers), the same tensors.
+        const raw: GrpcInferRequest = {
+          ...typed,
+          inputs: typed.inputs.map(({ contents: _, ...tensor }) => tensor),
+          raw_input_contents: [encodeRaw('FP32', rows.flat())],
+        };
+        const rawAnswer = await client.call<GrpcInferResponse>('ModelInfer', raw);
+        expect(rawAnswer.answer!.raw_output_contents).toHaveLength(2);
+        expect(inferResponseFromGrpc(rawAnswer.answer!)).toEqual(response);
+
+        const expectStatus = (error: grpc.ServiceError | undefined, code: grpc.status, message: RegExp) => {
+          expect(error && grpc.status[error.code]).toBe(grpc.status[code]);
+          expect(error!.details).toMatch(message);
+        };
+        expectStatus((await client.call('ModelReady', { name: 'churn-v9' })).error, grpc.status.NOT_FOUND, /"churn-v9" is not served here/);
+        expectStatus((await client.call('ModelInfer', { ...typed, model_version: '7' })).error, grpc.status.NOT_FOUND, /no version "7"/);
+        const short = { ...raw, raw_input_contents: [encodeRaw('FP32', [1, 2, 3])] };
+        expectStatus((await client.call('ModelInfer', short)).error, grpc.status.INVALID_ARGUMENT, /needs 32 bytes of raw contents; 12 were sent/);
+        const wrongShape = inferRequestToGrpc('churn-v1', undefined, { inputs: [{ ...toInferInputs(rows)[0], shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }] });
+        expectStatus((await client.call('ModelInfer', wrongShape)).error, grpc.status.INVALID_ARGUMENT, /features/);
+        expectStatus((await client.call('ModelInfer', { ...typed, model_name: 'churn-broken' })).error, grpc.status.INTERNAL, /churn-broken always fails/);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('answers through the router as a grpc variant, to the router’s REST and gRPC clients alike', async () => {
+      const row = [0.3, 0.6, 0.2, 0.8];
+      const model = findDemoModel('churn-v1')!;
+      const expected = predict(model, row.map(Math.fround));
+      const request = { id: 'via router', inputs: toInferInputs(row) };
+      const rest = await infer('/v2/models/churn-grpc/infer', request);
+      expect(rest.status).toBe(200);
+      expect(validators.responseProblems(request, rest.body)).toEqual([]);
+      expect(rest.body).toMatchObject({
+        model_name: 'churn-grpc',
+        model_version: 'g1',
+        outputs: [{ name: 'label', data: [expected.label] }, { name: 'score' }],
+      });
+      expect(rest.body.outputs[1].data[0]).toBe(Math.fround(expected.score));
+
+      const client = tritonLikeClient(router.app.get(OipGrpcServer).port!);
+      try {
+        const typed = inferRequestToGrpc('churn-grpc', undefined, { ...request, id: 'via router grpc' });
+        const raw = { ...typed, inputs: typed.inputs.map(({ contents: _, ...tensor }) => tensor), raw_input_contents: [encodeRaw('FP32', row)] };
+        const answer = await client.call<GrpcInferResponse>('ModelInfer', raw);
+        expect(answer.error).toBeUndefined();
+        expect(answer.answer!.raw_output_contents).toHaveLength(2);
+        const response = inferResponseFromGrpc(answer.answer!);
+        expect(validators.responseProblems({ id: 'via router grpc' }, response)).toEqual([]);
+        expect(response.outputs.map((output) => output.data)).toEqual(rest.body.outputs.map((output: { data: unknown[] }) => output.data));
+        expect(answer.headers?.get('x-request-id')[0]).toMatch(/^oip-[0-9a-f]{32}$/);
+      } finally {
+        client.close();
+      }
     });
   });
 });

@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { ExactInteger, GrpcInferRequest, GrpcInferResponse, inferResponseFromGrpc } from '@switchyard/contracts';
-import { oipGrpcService } from '@switchyard/model-client';
 import { OipGrpcServer } from '../apps/router/src/oip/oip-grpc';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { shadowWorkerService } from '../apps/shadow-worker/src/shadow-worker.service-definition';
 import { OipValidators } from '../libs/contracts/oip/validators';
 import { isolation } from './support/kafka';
+import { tritonLikeClient } from './support/oip-grpc-client';
 import { startStrictGrpcServer, StrictGrpcModel, StrictGrpcServer } from './support/oip-strict-grpc-server';
 import { startStrictServer, StrictServer } from './support/oip-strict-server';
 import { http, RunningService } from './support/services';
@@ -21,31 +21,6 @@ const MODELS: StrictGrpcModel[] = [
   { name: 'draining', ...ECHO, delayMs: 800 },
   { name: 'broken', ...ECHO, fails: true },
 ];
-
-/** A client as tritonclient.grpc makes one: the generated stub of the proto, plaintext, answers and their initial metadata. */
-function tritonLikeClient(port: number) {
-  const Service = oipGrpcService();
-  const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  type Rpc = (
-    request: object,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, answer: unknown) => void,
-  ) => grpc.ClientUnaryCall;
-  const call = <T>(rpc: string, request: object, metadata = new grpc.Metadata()) =>
-    new Promise<{ answer?: T; error?: grpc.ServiceError; headers?: grpc.Metadata }>((resolve) => {
-      let headers: grpc.Metadata | undefined;
-      const pending = ((client as unknown as Record<string, Rpc>)[rpc] as Rpc).call(
-        client,
-        request,
-        metadata,
-        { deadline: Date.now() + 20_000 },
-        (error, answer) => resolve(error ? { error, headers } : { answer: answer as T, headers }),
-      );
-      pending.on('metadata', (received: grpc.Metadata) => (headers = received));
-    });
-  return { call, close: () => client.close() };
-}
 
 const int64 = (data: (number | string)[]) => ({ name: 'INPUT0', datatype: 'INT64', shape: [data.length], contents: { int64_contents: data } });
 
@@ -72,7 +47,8 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
   let client: ReturnType<typeof tritonLikeClient>;
 
   const grpcVariant = (name: string, model: string, extra: object = {}) => ({ name, url: strictGrpc.url, model, protocol: 'grpc', timeoutMs: 2000, ...extra });
-  const put = async (name: string, spec: object) => expect((await http('PUT', `${router.url}/v1/deployments/${name}`, spec)).status).toBe(200);
+  const put = async (name: string, spec: object, query = '') =>
+    expect((await http('PUT', `${router.url}/v1/deployments/${name}${query}`, spec)).status).toBe(200);
   const infer = (request: Partial<GrpcInferRequest>) => client.call<GrpcInferResponse>('ModelInfer', request);
   const restInfer = (name: string, body: object) => http('POST', `${router.url}/v2/models/${name}/infer`, body);
   const expectStatus = (error: grpc.ServiceError | undefined, code: grpc.status, message: string | RegExp) => {
@@ -110,10 +86,12 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
       strategy: { type: 'shadow', primary: 'primary', shadows: ['shadow'] },
       reward: { type: 'match', outputPath: 'OUTPUT1.data.0' },
     });
-    await put('grpc-down', {
-      variants: [grpcVariant('v1', 'echo-int64', { url: 'http://127.0.0.1:9', timeoutMs: 500 })],
-      strategy: { type: 'single', variant: 'v1' },
-    });
+    // Down on purpose: force skips the readiness probe that would refuse it (422).
+    await put(
+      'grpc-down',
+      { variants: [grpcVariant('v1', 'echo-int64', { url: 'http://127.0.0.1:9', timeoutMs: 500 })], strategy: { type: 'single', variant: 'v1' } },
+      '?force=true',
+    );
     await put('grpc-draining', { variants: [grpcVariant('v1', 'draining', { timeoutMs: 10_000 })], strategy: { type: 'single', variant: 'v1' } });
   });
 

@@ -1,5 +1,5 @@
 import { logLevel } from 'kafkajs';
-import { javaCompatiblePartitioner, KafkaConnection, readRange } from '@switchyard/messaging';
+import { javaCompatiblePartitioner, KafkaConnection, readRange, readTopicRange, ScanTooLarge } from '@switchyard/messaging';
 import { isolation, testKafka } from './support/kafka';
 
 /** readRange over the real broker: a bounded read that ends, even on transaction markers. */
@@ -56,5 +56,18 @@ describe(readRange.name, () => {
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `${topic}-empty`, numPartitions: 2, replicationFactor: 1 }] });
     await admin.disconnect();
     expect(await readRange(connection, `${topic}-empty`)).toEqual([]);
+  });
+
+  it('refuses a range past maxMessages before reading, and stops past maxBytes (issue #25: a bounded scan)', async () => {
+    const read: string[] = [];
+    const onMessages = (messages: { value: Buffer | null }[]) => void read.push(...messages.map((m) => String(m.value)));
+    // 13 records and a commit marker: 14 offsets.
+    await expect(readTopicRange(connection, { topic, maxMessages: 13, onMessages })).rejects.toThrow(ScanTooLarge);
+    await expect(readTopicRange(connection, { topic, maxMessages: 13, onMessages })).rejects.toThrow(/holds 14 records in the range; at most 13 are read$/);
+    expect(read).toEqual([]);
+    await expect(readTopicRange(connection, { topic, maxBytes: 4, onMessages, timeoutMs: 20000 })).rejects.toThrow(/holds more than 4 bytes in the range/);
+    expect(read.length).toBeLessThan(13);
+    const whole = await readTopicRange(connection, { topic, maxMessages: 14, maxBytes: 26, onMessages: () => undefined });
+    expect(whole.delivered).toBe(13);
   });
 });

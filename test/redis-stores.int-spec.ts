@@ -270,7 +270,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
     }));
     expect((await store.recordPredictions(predictions, timing)).candidates).toEqual([]);
     const feedback = ids.map((requestId, i) => ({ requestId, feedback: { feedbackAt: new Date().toISOString(), reward: 1 }, token: `f:0:${i}` }));
-    const joined = await store.recordFeedback(feedback, timing);
+    const joined = (await store.recordFeedback(feedback, timing)).candidates;
     expect(joined.map((c) => ('prediction' in c ? [c.requestId, c.prediction.requestId, c.feedback.reward] : c.undecodable.message)).sort()).toEqual(
       ids.map((id) => [id, id, 1]).sort(),
     );
@@ -279,7 +279,7 @@ describeOnEachRedis('JoinStateStore', (redis) => {
         feedback.map((f) => ({ ...f, token: `${f.token}-again` })),
         timing,
       ),
-    ).toEqual([]);
+    ).toEqual({ candidates: [], refused: new Map() });
     const { expired } = await store.sweep(Date.now() + 1000, 100);
     expect(expired.map((e) => e.requestId).sort()).toEqual([...ids].sort());
     expect(expired.every((e) => e.predictions.length === 1 && e.predictions[0].joined && !e.undecodable.length)).toBe(true);

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { envelope, MAX_DLQ_KEY_CHARS, MAX_DLQ_VALUE_CHARS, MAX_FEEDBACK_BATCH, topicNames } from '@switchyard/contracts';
 import { groundTruth, randomFeatures, seededRng, toInferInputs } from '@switchyard/demo-models';
+import { UrlAllowlist } from '@switchyard/model-client';
 import { assignCanary } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { modelServerService } from '../apps/model-server/src/model-server.service-definition';
-import { UrlAllowlist } from '../apps/router/src/auth/url-allowlist';
 import { routerService } from '../apps/router/src/router.service-definition';
 import { collect, isolation, producerFor, testKafka } from './support/kafka';
 import { http } from './support/services';
@@ -24,7 +24,7 @@ const NONE = { authorization: '' };
 describe('security: the router refuses what it must, with the reason', () => {
   const ids = isolation('security');
   const env = { KAFKA_INGRESS: 'false' };
-  const { modelServer, guarded, redis, start } = useStack({
+  const { modelServer, guarded, redis, start, spawn } = useStack({
     ids,
     redis: true,
     services: {
@@ -202,20 +202,29 @@ describe('security: the router refuses what it must, with the reason', () => {
     expect([answer.status, answer.body.message]).toEqual([404, 'deployment "smuggled" does not exist']);
   });
 
-  it('keeps serving every other deployment when a spec written straight to the spec log cannot be decoded', async () => {
+  it("skips a spec written straight to the spec log that fails the spec's validation, in every process that folds the log: logged, counted, every other deployment served", async () => {
     const topics = topicNames(ids.topicPrefix);
-    // Without its updatedAt: what the registry cannot decode.
-    const body = { name: 'garbled', ...spec(), reward: { type: 'match' } };
+    // Valid in shape, but its strategy names a variant it does not have (what a PUT answers 400 for); and one without its updatedAt.
+    const records = [
+      { name: 'garbled', ...spec(), strategy: { type: 'single', variant: 'nowhere' }, reward: { type: 'match' }, updatedAt: new Date().toISOString() },
+      { name: 'garbled-too', ...spec(), reward: { type: 'match' } },
+    ].map((body) => ({ key: body.name, value: JSON.stringify({ ...envelope('specChange'), deployment: body.name, change: 'put', body }) }));
+    const controller = await spawn('rollout-controller');
     const producer = await producerFor(testKafka());
     try {
-      await producer.send({
-        topic: topics.deploymentSpecs,
-        messages: [{ key: 'garbled', value: JSON.stringify({ ...envelope('specChange'), deployment: 'garbled', change: 'put', body }) }],
-      });
+      await producer.send({ topic: topics.deploymentSpecs, messages: records });
     } finally {
       await producer.disconnect();
     }
-    await waitFor(async () => (await redis.exists(`${ids.redisPrefix}{garbled}:spec`)) === 1, { what: 'the garbled spec to reach the registry' });
+    const skipped = (metrics: string) =>
+      Number(/^switchyard_records_skipped_total\{reader="spec-log",topic="[^"]*deployment-specs"[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    // The router here and a rollout controller of its own (another process: its own metrics) each skip both.
+    for (const url of [guarded.url, controller.url]) {
+      await waitFor(async () => skipped((await http('GET', `${url}/metrics`)).body) >= 2, { what: `${url} to skip both records` });
+    }
+    expect(await redis.exists(`${ids.redisPrefix}{garbled}:spec`, `${ids.redisPrefix}{garbled-too}:spec`)).toBe(0);
+    const refused = await http('POST', `${guarded.url}/v1/deployments/garbled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);
+    expect([refused.status, refused.body.message]).toEqual([404, 'deployment "garbled" does not exist']);
     // A deployment created after it is still served and listed, by this router and its lists.
     expect((await http('PUT', `${guarded.url}/v1/deployments/after-garbled`, spec(modelServer.url), bearer(KEYS[0]))).status).toBe(200);
     const answer = await http('POST', `${guarded.url}/v1/deployments/after-garbled/predict`, { inputs: toInferInputs([0.1, 0.2, 0.3, 0.4]) }, NONE);

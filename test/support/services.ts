@@ -53,5 +53,5 @@ export async function http(method: string, url: string, body?: unknown, headers:
   } catch {
     json = text;
   }
-  return { status: response.status, body: json };
+  return { status: response.status, body: json, headers: Object.fromEntries(response.headers) };
 }

@@ -1,5 +1,6 @@
 import { BaseEnv, Env } from '@switchyard/runtime';
-import type { UnitCounting } from '@switchyard/strategies';
+import { DEFAULT_PENDING_LIMITS, PendingLimits } from '@switchyard/store';
+import { JOIN_BUCKETS, type UnitCounting } from '@switchyard/strategies';
 import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 
 export class FeedbackJoinerEnv extends BaseEnv {
@@ -43,5 +44,36 @@ export class FeedbackJoinerEnv extends BaseEnv {
   /** How the split check's distinct units are counted, live and on a rebuild alike. */
   get unitCounting(): UnitCounting {
     return { sampleEvery: this.SRM_UNIT_SAMPLE_EVERY, maxPerKey: this.SRM_UNITS_PER_KEY };
+  }
+
+  @Env(
+    'Predictions waiting for their feedback, and feedback waiting for its prediction, each kind at most (records, all deployments); past it a record goes to the DLQ with the reason',
+  )
+  @IsInt()
+  @Min(JOIN_BUCKETS)
+  JOIN_MAX_PENDING: number = DEFAULT_PENDING_LIMITS.records;
+
+  @Env('The same in bytes of stored JSON, each kind (Redis needs about 2.8 times this: docs/failures.md)')
+  @IsInt()
+  @Min(JOIN_BUCKETS)
+  JOIN_MAX_PENDING_BYTES: number = DEFAULT_PENDING_LIMITS.bytes;
+
+  @Env('Pending records of each kind per deployment at most (feedback naming no deployment counts as one)')
+  @IsInt()
+  @Min(JOIN_BUCKETS)
+  JOIN_MAX_PENDING_PER_DEPLOYMENT: number = DEFAULT_PENDING_LIMITS.recordsPerDeployment;
+
+  @Env('Pending bytes of each kind per deployment at most')
+  @IsInt()
+  @Min(JOIN_BUCKETS)
+  JOIN_MAX_PENDING_BYTES_PER_DEPLOYMENT: number = DEFAULT_PENDING_LIMITS.bytesPerDeployment;
+
+  pendingLimits(): PendingLimits {
+    return {
+      records: this.JOIN_MAX_PENDING,
+      bytes: this.JOIN_MAX_PENDING_BYTES,
+      recordsPerDeployment: this.JOIN_MAX_PENDING_PER_DEPLOYMENT,
+      bytesPerDeployment: this.JOIN_MAX_PENDING_BYTES_PER_DEPLOYMENT,
+    };
   }
 }

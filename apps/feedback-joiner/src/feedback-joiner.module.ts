@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
-import { SpecVersions, StoreModule } from '@switchyard/store';
+import { JoinStateStore, RedisClient, SpecVersions, StoreModule } from '@switchyard/store';
+import { FeedbackJoinerEnv } from './feedback-joiner.env';
 import { ExpirySweeper } from './join/expiry.sweeper';
 import { JoinStateRebuilder } from './join/join-state.rebuilder';
 import { JoinController } from './join/join.controller';
@@ -9,6 +10,17 @@ import { JoinService } from './join/join.service';
 @Module({
   imports: [MessagingModule, StoreModule],
   controllers: [JoinController],
-  providers: [JoinService, ExpirySweeper, JoinStateRebuilder, SpecVersions],
+  providers: [
+    JoinService,
+    ExpirySweeper,
+    JoinStateRebuilder,
+    SpecVersions,
+    // The joiner's own limits (JOIN_MAX_PENDING*) rather than the store's defaults.
+    {
+      provide: JoinStateStore,
+      useFactory: (client: RedisClient, env: FeedbackJoinerEnv) => new JoinStateStore(client, env.pendingLimits()),
+      inject: [RedisClient, FeedbackJoinerEnv],
+    },
+  ],
 })
 export class FeedbackJoinerModule {}

@@ -5,11 +5,12 @@ describe(ModelServerEnv.name, () => {
   it('defaults to port 9000, no added latency and no failures', () => {
     const sut = loadEnv(ModelServerEnv, {});
     expect(sut).toMatchObject({ PORT: 9000, MODEL_LATENCY_MS: 0, MODEL_FAIL_RATE: 0 });
+    expect(sut.GRPC_PORT).toBeUndefined();
   });
 
   it('reads numbers from the environment', () => {
-    const sut = loadEnv(ModelServerEnv, { PORT: '9100', MODEL_LATENCY_MS: '25', MODEL_FAIL_RATE: '0.25' });
-    expect(sut).toMatchObject({ PORT: 9100, MODEL_LATENCY_MS: 25, MODEL_FAIL_RATE: 0.25 });
+    const sut = loadEnv(ModelServerEnv, { PORT: '9100', GRPC_PORT: '9101', MODEL_LATENCY_MS: '25', MODEL_FAIL_RATE: '0.25' });
+    expect(sut).toMatchObject({ PORT: 9100, GRPC_PORT: 9101, MODEL_LATENCY_MS: 25, MODEL_FAIL_RATE: 0.25 });
   });
 
   it('names every bad variable', () => {

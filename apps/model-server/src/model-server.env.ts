@@ -1,4 +1,4 @@
-import { IsInt, IsNumber, Max, Min } from 'class-validator';
+import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { BaseEnv, Env } from '@switchyard/runtime';
 
 /**
@@ -10,6 +10,15 @@ import { BaseEnv, Env } from '@switchyard/runtime';
 export class ModelServerEnv extends BaseEnv {
   @Env('HTTP port of the inference API, health and metrics')
   PORT: number = 9000;
+
+  @Env(
+    "Port of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService; Triton's is 8001), on HOST; 0 picks a free port. Unset: no gRPC service. Its messages are bounded by MAX_BODY_BYTES",
+  )
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  GRPC_PORT?: number;
 
   @Env("Delay (ms) before every inference answer, on top of a model's own (benchmarks, timeout tests)")
   @IsInt()

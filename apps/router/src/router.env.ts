@@ -1,4 +1,6 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { DEFAULT_OIP_REQUEST_LIMITS } from '@switchyard/contracts';
+import { VARIANT_URL_ALLOW_ENV } from '@switchyard/model-client';
 import { BaseEnv, Env, Secret } from '@switchyard/runtime';
 import { KEY_LIST } from './auth/bearer-keys';
 
@@ -37,8 +39,8 @@ export class RouterEnv extends BaseEnv {
   @IsIn(['on', 'off'])
   FEEDBACK_AUTH: 'on' | 'off' = 'on';
 
-  @Env('Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs')
-  @Matches(/^[^\s]*$/, { message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces' })
+  @Env(VARIANT_URL_ALLOW_ENV.help)
+  @Matches(VARIANT_URL_ALLOW_ENV.pattern, { message: VARIANT_URL_ALLOW_ENV.message })
   VARIANT_URL_ALLOW = '';
 
   @Env('Topics a Kafka-ingress reply-to header may name: the responses topic and those that start with this (default: <TOPIC_PREFIX>responses)')
@@ -76,6 +78,28 @@ export class RouterEnv extends BaseEnv {
   @Min(1024)
   @Max(1024 * 1024 * 1024)
   V2_MAX_BODY_BYTES: number = 32 * 1024 * 1024;
+
+  @Env('Most records of the joined topic one evaluate scans (all deployments, between since and until); a larger window gets 422 asking to narrow it')
+  @IsInt()
+  @Min(1)
+  EVALUATE_MAX_RECORDS: number = 5_000_000;
+
+  @Env('Most bytes of the joined topic one evaluate reads; past them it stops with 422 asking to narrow the window')
+  @IsInt()
+  @Min(1024)
+  EVALUATE_MAX_BYTES: number = 2 * 1024 * 1024 * 1024;
+
+  @Env('Most tensors an Open Inference Protocol request may send as inputs (or name as outputs); more get 400 before any tensor is read')
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  OIP_MAX_TENSORS: number = DEFAULT_OIP_REQUEST_LIMITS.maxTensors;
+
+  @Env('Most elements the input tensors of one Open Inference Protocol request may declare together (their shapes); more get 400 before any tensor is read')
+  @IsInt()
+  @Min(1)
+  @Max(2 ** 31)
+  OIP_MAX_ELEMENTS: number = DEFAULT_OIP_REQUEST_LIMITS.maxElements;
 
   @Env(
     "Port of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService; Triton's is 8001), on HOST; 0 picks a free port. Unset: no gRPC service. Its messages are bounded by V2_MAX_BODY_BYTES",

@@ -1,10 +1,9 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
-import { ModelClient } from '@switchyard/model-client';
+import { ModelClient, UrlAllowlist } from '@switchyard/model-client';
 import { SpecLogModule } from '@switchyard/spec-log';
 import { StoreModule } from '@switchyard/store';
 import { AdminGuard, EvaluateGuard, FeedbackGuard, FlaggerReadGuard, ReadGuard } from './auth/guards';
-import { UrlAllowlist } from './auth/url-allowlist';
 import { RouterEnv } from './router.env';
 import { DeploymentCache } from './deployments/deployment.cache';
 import { DeploymentsController } from './deployments/deployments.controller';

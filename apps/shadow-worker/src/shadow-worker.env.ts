@@ -1,3 +1,4 @@
+import { VARIANT_URL_ALLOW_ENV } from '@switchyard/model-client';
 import { BaseEnv, Env } from '@switchyard/runtime';
 import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 
@@ -18,4 +19,9 @@ export class ShadowWorkerEnv extends BaseEnv {
   @Min(1)
   @Max(1024)
   SHADOW_CONCURRENCY: number = 32;
+
+  /** The router's: the worker calls the shadows of the specs the router serves, checking each call again. */
+  @Env(VARIANT_URL_ALLOW_ENV.help)
+  @Matches(VARIANT_URL_ALLOW_ENV.pattern, { message: VARIANT_URL_ALLOW_ENV.message })
+  VARIANT_URL_ALLOW = '';
 }

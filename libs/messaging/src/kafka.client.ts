@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { logLevel, Producer, ProducerBatch, RecordMetadata, SASLOptions, TopicMessages } from 'kafkajs';
+import { KafkaConfig, logLevel, Producer, ProducerBatch, RecordMetadata, SASLOptions, TopicMessages } from 'kafkajs';
 import { TopicKey, TopicMap, topicNames, TOPICS } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry, retry, SERVICE_NAME } from '@switchyard/runtime';
 import { BatchingProducer, OutboundMessage } from './batching-producer';
@@ -40,6 +40,23 @@ export function replicationFor(brokers: number, configured?: number): { factor: 
 }
 
 /**
+ * How a service connects to Kafka, as plain data (a worker thread gets it to open a
+ * connection of its own); the logger is the caller's.
+ */
+export function kafkaConnectionConfig(env: BaseEnv, clientId: string): KafkaConfig {
+  return {
+    // Unique per replica (broker logs, quotas and metrics tell them apart): service name plus instance, or host, pid and a random part.
+    clientId: `${clientId}-${env.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`}`,
+    brokers: env.KAFKA_BROKERS.split(','),
+    retry: { initialRetryTime: 100, retries: 8 },
+    ssl: env.KAFKA_SSL === 'true',
+    ...(env.KAFKA_SASL_MECHANISM && {
+      sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions,
+    }),
+  };
+}
+
+/**
  * The one Kafka connection of a service: topic setup at start, a batching producer for
  * every publisher, the consumer transport, a readiness check, and (as a
  * `KafkaConnection`) the shared admin client and the readers.
@@ -63,18 +80,7 @@ export class KafkaClient extends KafkaConnection implements OnModuleInit, OnAppl
     private readonly health: HealthRegistry,
     @Inject(SERVICE_NAME) readonly clientId: string,
   ) {
-    super({
-      // Unique per replica (broker logs, quotas and metrics tell them apart): service name plus instance, or host, pid and a random part.
-      clientId: `${clientId}-${env.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`}`,
-      brokers: env.KAFKA_BROKERS.split(','),
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator,
-      retry: { initialRetryTime: 100, retries: 8 },
-      ssl: env.KAFKA_SSL === 'true',
-      ...(env.KAFKA_SASL_MECHANISM && {
-        sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions,
-      }),
-    });
+    super({ ...kafkaConnectionConfig(env, clientId), logLevel: logLevel.WARN, logCreator: kafkaLogCreator });
     this.topics = topicNames(env.TOPIC_PREFIX);
     // murmur2 like the Java client, so a requestId lands on the same partition number
     // whichever client produced it (predictions from us, feedback from anyone).

@@ -1,6 +1,6 @@
 import { ClassConstructor } from 'class-transformer';
-import { Counter } from 'prom-client';
 import { parseAndValidate } from '@switchyard/contracts';
+import { recordsSkipped } from '@switchyard/runtime';
 import { InboundMessage, Rejection } from './batch';
 
 export interface Accepted<T> {
@@ -29,12 +29,6 @@ export function parseBatch<T extends object>(
   return { accepted, rejected };
 }
 
-const skipped = new Counter({
-  name: 'switchyard_records_skipped_total',
-  help: 'Records a rebuild or reader skipped because parseAndValidate refused them (the live consumers dead-letter the same records), by reader and topic',
-  labelNames: ['reader', 'topic'],
-});
-
 /**
  * What a rebuild does with the records `parseBatch` refused: skips them, counted and
  * logged with their reasons. The live consumer dead-lettered each already; a rebuild
@@ -42,7 +36,7 @@ const skipped = new Counter({
  */
 export function skipRejected(rejected: Rejection[], reader: string, logger: { warn: (fields: object, message: string) => void }): void {
   for (const { message, reason } of rejected) {
-    skipped.inc({ reader, topic: message.topic });
+    recordsSkipped.inc({ reader, topic: message.topic });
     logger.warn({ reader, topic: message.topic, partition: message.partition, offset: message.offset, reason }, 'skipped a record that is not valid');
   }
 }

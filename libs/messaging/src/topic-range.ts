@@ -16,6 +16,18 @@ export interface TopicRangeOptions {
   groupPrefix?: string;
   /** Read only these partitions (e.g. the one a key is written to). @default every partition */
   partitions?: number[];
+  /** Refuse (ScanTooLarge, before reading) a range of more offsets than this. @default no bound */
+  maxMessages?: number;
+  /** Stop (ScanTooLarge) once the values read pass this many bytes. @default no bound */
+  maxBytes?: number;
+}
+
+/** A bounded read would go past its `maxMessages` or `maxBytes`: what it would read, and the bound. */
+export class ScanTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScanTooLarge';
+  }
 }
 
 export interface PartitionRange {
@@ -67,6 +79,14 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   const open = ranges.filter((r) => r.start < r.end);
   let delivered = 0;
   if (!open.length) return { ranges, delivered, ms: Date.now() - started };
+  const offsets = open.reduce((sum, r) => sum + r.end - r.start, 0);
+  if (opts.maxMessages !== undefined && offsets > opts.maxMessages)
+    throw new ScanTooLarge(`${topic} holds ${offsets} records in the range; at most ${opts.maxMessages} are read`);
+  let bytes = 0;
+  let tooLarge!: (error: ScanTooLarge) => void;
+  const stopped = new Promise<never>((_, reject) => (tooLarge = reject));
+  // A batch already in flight may pass the bound after the read ended: nobody awaits it then.
+  stopped.catch(() => undefined);
 
   const ends = new Map(open.map((r) => [r.partition, r.end]));
   const following = await kafka.followTopic({
@@ -77,6 +97,10 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
     consumer: { maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 },
     onBatch: async ({ partition, messages }) => {
       const end = ends.get(partition)!;
+      if (opts.maxBytes !== undefined) {
+        for (const m of messages) bytes += m.value?.length ?? 0;
+        if (bytes > opts.maxBytes) return tooLarge(new ScanTooLarge(`${topic} holds more than ${opts.maxBytes} bytes in the range; at most that is read`));
+      }
       const inRange = messages.filter((m) => {
         const at = Number(m.timestamp);
         // The timestamp index finds where to start and stop; producers' clocks need not be
@@ -93,6 +117,7 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   try {
     await Promise.race([
       following.caughtUp,
+      stopped,
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${timeoutMs} ms`)), timeoutMs))),
     ]);
     return { ranges, delivered, ms: Date.now() - started };

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { parseJsonBytes } from '@switchyard/contracts';
 import { Logger } from 'nestjs-pino';
 import { BaseEnv, envHelp, loadEnv } from './env';
+import { capErrorBody } from './error-body';
 import { startDefaultMetrics } from './metrics';
 import { RuntimeModule } from './runtime.module';
 
@@ -88,7 +89,7 @@ class ServiceRootModule {}
 /**
  * Once the server starts closing, answers carry `Connection: close`: otherwise a client's
  * keep-alive connection that just got its answer holds the shutdown for the server's
- * keep-alive timeout (72 s by default).
+ * keep-alive timeout (72 s by default). Every error body is capped (`capErrorBody`).
  */
 function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
@@ -99,7 +100,7 @@ function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
   // Callback style: an async hook would cost a promise on every answer.
   fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    done(null, payload);
+    done(null, reply.statusCode >= 400 && typeof payload === 'string' ? capErrorBody(payload) : payload);
   });
 }
 

@@ -6,3 +6,4 @@ export * from './runtime.module';
 export * from './bootstrap';
 export * from './periodic-task';
 export * from './retry';
+export * from './error-body';

@@ -3,6 +3,16 @@ import { collectDefaultMetrics, Counter, LabelValues, register } from 'prom-clie
 
 let started = false;
 
+/**
+ * Records a reader skipped as not valid, by reader and topic: a rebuild (the live consumer
+ * dead-lettered the same record), the spec log's fold, the registry's reads.
+ */
+export const recordsSkipped = new Counter({
+  name: 'switchyard_records_skipped_total',
+  help: 'Records a rebuild or reader skipped because they are not valid (the live consumers dead-letter the same records; the spec log and the registry skip a spec that fails validation), by reader and topic',
+  labelNames: ['reader', 'topic'],
+});
+
 /** Process metrics (CPU, memory, event-loop lag) once per process, labelled by service. */
 export function startDefaultMetrics(service: string): void {
   if (started) return;

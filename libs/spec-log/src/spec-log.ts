@@ -4,9 +4,9 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { Counter } from 'prom-client';
 import { envelope, parseAndValidate, RolloutWrite, SpecChangeEvent } from '@switchyard/contracts';
 import { FollowedBatch, Following, KafkaClient } from '@switchyard/messaging';
-import { HealthRegistry, PeriodicTask, retry } from '@switchyard/runtime';
-import { ArmStatsStore, DeploymentRegistry, FoldedWriteKeys, ReportStore, RolloutStateStore } from '@switchyard/store';
-import { applySpecChange, DeploymentRecord, emptyRecord, SpecOutcome } from '@switchyard/strategies';
+import { HealthRegistry, PeriodicTask, recordsSkipped, retry } from '@switchyard/runtime';
+import { ArmStatsStore, decodeSpecBody, DeploymentRegistry, encodeSpecBody, FoldedWriteKeys, ReportStore, RolloutStateStore } from '@switchyard/store';
+import { applySpecChange, DeploymentRecord, emptyRecord, SpecOutcome, withoutLegacyStatus } from '@switchyard/strategies';
 
 /** How often the cache is compared with the fold: how soon a Redis that lost it is restored. */
 const CHECK_INTERVAL_MS = 1000;
@@ -23,6 +23,22 @@ const metrics = {
 };
 
 export type SpecChangeRequest = Pick<SpecChangeEvent, 'deployment' | 'change' | 'body' | 'status' | 'expectedVersion' | 'rollout' | 'hold' | 'retry'>;
+
+/**
+ * Why a change's spec body is not one a PUT could have written (`decodeSpecBody`: the
+ * spec's full validation; its name is the record's deployment). The body is opaque to the
+ * event's class, and whoever may write the topic writes past PUT's checks: every process
+ * folds the same log with the same rules, so they skip the same records and agree on versions.
+ */
+function bodyProblems(change: SpecChangeEvent): string[] {
+  if (change.body === undefined) return [];
+  // A body of the log's early records still carries rollout status, which the fold moves out.
+  const hasStrategy = typeof change.body.strategy === 'object' && change.body.strategy !== null;
+  const decoded = decodeSpecBody(encodeSpecBody(hasStrategy ? withoutLegacyStatus(change.body).body : change.body));
+  const problems = decoded.ok ? [] : decoded.problems.map((problem) => `body: ${problem}`);
+  if (change.body.name !== change.deployment) problems.push(`body.name must be the record's deployment "${change.deployment}"`);
+  return problems;
+}
 
 /** A change was recorded but not read back in time: it may still apply. */
 export class SpecLogTimeout extends Error {}
@@ -110,9 +126,11 @@ export class SpecLog implements OnModuleInit, OnApplicationShutdown {
     for (const message of messages) {
       const offset = Number(message.offset);
       const parsed = parseAndValidate(SpecChangeEvent, message.value);
-      if (!parsed.ok) {
+      const problems = parsed.ok ? bodyProblems(parsed.value) : parsed.problems;
+      if (!parsed.ok || problems.length) {
         metrics.rejected.inc();
-        this.logger.error({ partition, offset, problems: parsed.problems }, 'skipped a spec-log record that is not a valid spec change');
+        recordsSkipped.inc({ reader: 'spec-log', topic: message.topic });
+        this.logger.error({ partition, offset, problems }, 'skipped a spec-log record that is not a valid spec change');
         continue;
       }
       const change = parsed.value;

@@ -21,4 +21,11 @@ describe(decodeSpecBody.name, () => {
     expect(decodeSpecBody('{oops')).toMatchObject({ ok: false });
     expect(decodeSpecBody('[]')).toEqual({ ok: false, problems: ['must be a JSON object'] });
   });
+
+  it('holds a body to the rules between its fields too, as a PUT is (issue #25: written straight to the spec log)', () => {
+    expect(decodeSpecBody(encodeSpecBody({ ...body, strategy: { type: 'single', variant: 'nowhere' } }))).toEqual({
+      ok: false,
+      problems: ['strategy.variant: unknown variant "nowhere"'],
+    });
+  });
 });

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DeploymentSpec, DeploymentSpecInput, Validated, validatePlain } from '@switchyard/contracts';
+import { DeploymentSpec, TOPICS, Validated, validateDeploymentSpec } from '@switchyard/contracts';
+import { recordsSkipped } from '@switchyard/runtime';
 import type { DeploymentRecord, SpecBody } from '@switchyard/strategies';
 import { decodeNumberRecord, parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
@@ -89,6 +90,7 @@ export class DeploymentRegistry {
           if (!(error instanceof UndecodableRecord)) throw error;
           if (!this.undecodable.has(error.message)) {
             this.undecodable.add(error.message);
+            recordsSkipped.inc({ reader: 'registry', topic: TOPICS.deploymentSpecs });
             this.logger.error({ deployment: name, problems: error.problems }, 'left out a deployment whose spec in Redis cannot be decoded');
           }
           return null;
@@ -168,7 +170,9 @@ export function encodeSpecBody(body: SpecBody): string {
 
 /**
  * A stored spec body as `encodeSpecBody` wrote it: its name and time, and the rest valid
- * as the operator's spec is (`DeploymentSpecInput`), or the problems.
+ * in full as a PUT's body must be (`validateDeploymentSpec`: shape and cross-references),
+ * or the problems. A spec-log record is written past PUT's checks by whoever may write the
+ * topic, so every reader holds what it reads to the same rules.
  */
 export function decodeSpecBody(json: string): Validated<SpecBody> {
   const parsed = parseJson(json);
@@ -176,7 +180,7 @@ export function decodeSpecBody(json: string): Validated<SpecBody> {
   if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) return { ok: false, problems: ['must be a JSON object'] };
   const { name, updatedAt, ...input } = parsed.value as Record<string, unknown>;
   const problems = [...(typeof name === 'string' ? [] : ['name must be a string']), ...(typeof updatedAt === 'string' ? [] : ['updatedAt must be a string'])];
-  const checked = validatePlain(DeploymentSpecInput, input);
+  const checked = validateDeploymentSpec(input);
   if (!checked.ok) problems.push(...checked.problems);
   // Checked above: the stored form is the validated input plus its name and time.
   return problems.length ? { ok: false, problems } : { ok: true, value: parsed.value as SpecBody };

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { parseAndValidate, PredictionEvent, REQUEST_ID_PATTERN, Validated } from '@switchyard/contracts';
 import { JOIN_BUCKETS, joinBucket, StoredFeedback } from '@switchyard/strategies';
 import { parseJson, UndecodableRecord } from './codec';
@@ -72,6 +72,63 @@ export interface StoredPredictions {
   candidates: JoinCandidate[];
   /** Per record: its message is the one the stored (first) copy came from, so it is counted in the report. */
   first: boolean[];
+  /** The records not stored, by index, and why: pending past a limit (lua/join-cap.lua). */
+  refused: Map<number, string>;
+}
+
+export interface RecordedFeedback {
+  candidates: JoinCandidate[];
+  /** The records not stored, by index, and why: pending past a limit (lua/join-cap.lua). */
+  refused: Map<number, string>;
+}
+
+/**
+ * What the join state holds pending of each kind (feedback whose prediction is not there,
+ * predictions whose feedback is not), in total and per deployment. Each bucket takes its
+ * share (`1 / JOIN_BUCKETS`), so that a bucket's one script checks its limits atomically,
+ * on a Redis Cluster too; request ids spread evenly over the buckets, so the totals hold.
+ */
+export interface PendingLimits {
+  records: number;
+  bytes: number;
+  recordsPerDeployment: number;
+  bytesPerDeployment: number;
+}
+
+/** @default Each kind: 1 000 000 records and 512 MiB, 250 000 and 128 MiB per deployment. */
+export const DEFAULT_PENDING_LIMITS: PendingLimits = {
+  records: 1_000_000,
+  bytes: 512 * 2 ** 20,
+  recordsPerDeployment: 250_000,
+  bytesPerDeployment: 128 * 2 ** 20,
+};
+
+/** The token for a joiner's own limits; without it the store holds to DEFAULT_PENDING_LIMITS. */
+export const PENDING_LIMITS = Symbol('PENDING_LIMITS');
+
+/** The limits one bucket enforces, as its scripts take them: "records bytes perDeployment perDeploymentBytes". */
+export function bucketLimits(limits: PendingLimits): string {
+  return [limits.records, limits.bytes, limits.recordsPerDeployment, limits.bytesPerDeployment].map((l) => Math.ceil(l / JOIN_BUCKETS)).join(' ');
+}
+
+/** The totals a bucket's limits stand for. */
+function fromBucketLimits(text: string): PendingLimits {
+  const [records, bytes, recordsPerDeployment, bytesPerDeployment] = text.split(' ').map((share) => Number(share) * JOIN_BUCKETS);
+  return { records, bytes, recordsPerDeployment, bytesPerDeployment };
+}
+
+const LIMIT_NAMES: Record<string, (limits: PendingLimits, deployment: string) => string> = {
+  count: (l) => `${l.records} records in all`,
+  bytes: (l) => `${l.bytes} bytes in all`,
+  'deployment-count': (l, d) => `${l.recordsPerDeployment} records for ${d ? `deployment "${d}"` : 'feedback naming no deployment'}`,
+  'deployment-bytes': (l, d) => `${l.bytesPerDeployment} bytes for ${d ? `deployment "${d}"` : 'feedback naming no deployment'}`,
+};
+
+/** Why a pending record was refused, from the limit a script named. */
+export function pendingRefusal(kind: 'feedback' | 'prediction', limit: string, deployment: string, limits: PendingLimits): string {
+  const what = kind === 'feedback' ? 'feedback waiting for its prediction' : 'predictions waiting for their feedback';
+  const bound = LIMIT_NAMES[limit]?.(limits, deployment) ?? limit;
+  return `the join state is full: ${what} may hold at most ${bound} (${JOIN_BUCKETS} buckets, the request's is at its share); retry later`;
 }
 
 export interface ExpiredRequest {
@@ -112,7 +169,13 @@ export class JoinStateStore {
   private readonly redis: RedisClient['redis'];
   private readonly lockKey: string;
 
-  constructor(private readonly client: RedisClient) {
+  private readonly limitsArg: string;
+
+  constructor(
+    private readonly client: RedisClient,
+    @Optional() @Inject(PENDING_LIMITS) readonly limits: PendingLimits = DEFAULT_PENDING_LIMITS,
+  ) {
+    this.limitsArg = bucketLimits(this.limits);
     this.redis = client.redis;
     this.lockKey = `${client.prefix}join:rebuild-lock`;
   }
@@ -153,7 +216,15 @@ export class JoinStateStore {
         const perRecord = indexes.flatMap((i) => args(records[i], i));
         calls.push({
           indexes,
-          reply: script(this.bucketKey(bucket, 'seen'), this.bucketKey(bucket, 'ready'), replay ? '1' : '0', this.bucketKey(bucket, 'r:'), ...perRecord),
+          reply: script(
+            this.bucketKey(bucket, 'seen'),
+            this.bucketKey(bucket, 'ready'),
+            this.bucketKey(bucket, 'held'),
+            replay ? '1' : '0',
+            this.bucketKey(bucket, 'r:'),
+            this.limitsArg,
+            ...perRecord,
+          ),
         });
       }
     }
@@ -169,33 +240,58 @@ export class JoinStateStore {
     timing: (record: PredictionRecord, index: number) => JoinTiming,
     replay = false,
   ): Promise<StoredPredictions> {
-    if (!records.length) return { candidates: [], first: [] };
+    if (!records.length) return { candidates: [], first: [], refused: new Map() };
     const replies = (await this.perBucket(this.redis.joinPredictions.bind(this.redis), records, replay, (r, i) => {
       const { ttlSeconds, nowMs } = timing(r, i);
       return [r.pair, r.deployment, encodePrediction(r.prediction), ttlSeconds, nowMs, r.requestId, r.token];
     })) as [number, string?, string?][];
+    const refused = new Map<number, string>();
+    replies.forEach(([first, limit], i) => first === -1 && refused.set(i, pendingRefusal('prediction', limit!, records[i].deployment, this.limits)));
     return {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
-        const [, prediction, feedback] = replies[i];
-        return prediction !== undefined && feedback !== undefined ? [decodePair(r.requestId, prediction, feedback)] : [];
+        const [first, prediction, feedback] = replies[i];
+        return first !== -1 && prediction !== undefined && feedback !== undefined ? [decodePair(r.requestId, prediction, feedback)] : [];
       }),
+      refused,
     };
   }
 
   /** Stores feedback and claims the pairs it completes; replaying (a rebuild), only stores it. */
-  async recordFeedback(records: FeedbackRecord[], timing: (record: FeedbackRecord, index: number) => JoinTiming, replay = false): Promise<JoinCandidate[]> {
-    if (!records.length) return [];
+  async recordFeedback(records: FeedbackRecord[], timing: (record: FeedbackRecord, index: number) => JoinTiming, replay = false): Promise<RecordedFeedback> {
+    if (!records.length) return { candidates: [], refused: new Map() };
     const replies = (await this.perBucket(this.redis.joinFeedback.bind(this.redis), records, replay, (r, i) => {
       const { ttlSeconds, nowMs } = timing(r, i);
       return [r.deployment ?? '', encodeStoredFeedback(r.feedback), ttlSeconds, nowMs, r.requestId, r.token];
-    })) as string[][];
-    return records.flatMap((r, i) => {
+    })) as [string | number, ...string[]][];
+    const refused = new Map<number, string>();
+    const candidates = records.flatMap((r, i) => {
       const reply = replies[i];
+      if (reply[0] === -1) {
+        refused.set(i, pendingRefusal('feedback', reply[1], r.deployment ?? '', this.limits));
+        return [];
+      }
       const pairs: JoinCandidate[] = [];
-      for (let j = 0; j < reply.length; j += 2) pairs.push(decodePair(r.requestId, reply[j], reply[j + 1]));
+      for (let j = 0; j < reply.length; j += 2) pairs.push(decodePair(r.requestId, reply[j] as string, reply[j + 1] as string));
       return pairs;
     });
+    return { candidates, refused };
+  }
+
+  /**
+   * Per feedback, the reason the joiner would refuse it now as pending past a limit, or
+   * undefined: read only, so a router can answer 429 before publishing (the joiner's own
+   * check decides, so two routers racing for the last room only cost a DLQ record).
+   */
+  async pendingFeedbackRefusals(items: { requestId: string; deployment?: string; bytes: number }[]): Promise<(string | undefined)[]> {
+    const limits = await settled(
+      items.map(({ requestId, deployment, bytes }) => {
+        const { bucket, key } = this.requestKey(requestId);
+        return this.redis.pendingRoom(key, this.bucketKey(bucket, 'held'), deployment ?? '', bytes);
+      }),
+    );
+    // The joiner's limits, as it wrote them for its buckets: this process's own may differ.
+    return limits.map((reply, i) => (reply ? pendingRefusal('feedback', reply[0], items[i].deployment ?? '', fromBucketLimits(reply[1])) : undefined));
   }
 
   /** Marks pairs already joined (read back from the joined topic) so that nothing emits them again. */
@@ -215,9 +311,9 @@ export class JoinStateStore {
    * what they held; `more` when some bucket may hold more.
    */
   async sweep(cutoffMs: number, limit: number): Promise<{ expired: ExpiredRequest[]; more: boolean }> {
-    const buckets = (await settled(BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), cutoffMs, this.bucketKey(b, 'r:'), limit)))) as (
-      string | string[]
-    )[][];
+    const buckets = (await settled(
+      BUCKETS.map((b) => this.redis.sweepJoins(this.bucketKey(b, 'seen'), this.bucketKey(b, 'held'), cutoffMs, this.bucketKey(b, 'r:'), limit)),
+    )) as (string | string[])[][];
     const expired: ExpiredRequest[] = [];
     for (const flat of buckets) {
       for (let i = 0; i < flat.length; i += 2) {

@@ -4,8 +4,16 @@ import Redis, { Cluster } from 'ioredis';
 
 type Reply = Promise<unknown>;
 type Arg = string | number;
-/** The bucket's seen-set and marker, replay, the bucket's request-hash prefix, then each record's arguments. */
-type BucketScript = (seen: string, ready: string, replay: '0' | '1', requestPrefix: string, ...records: Arg[]) => Promise<unknown[]>;
+/** The bucket's seen-set, marker and held counters, replay, the bucket's request-hash prefix, the limits, then each record's arguments. */
+type BucketScript = (
+  seen: string,
+  ready: string,
+  held: string,
+  replay: '0' | '1',
+  requestPrefix: string,
+  limits: string,
+  ...records: Arg[]
+) => Promise<unknown[]>;
 
 /** Every Lua script of the stores, as commands on the connection; each store's doc says what its scripts do, the `.lua` file how. */
 export interface StoreScripts {
@@ -25,8 +33,9 @@ export interface StoreScripts {
   ): Promise<number>;
   joinPredictions: BucketScript;
   joinFeedback: BucketScript;
+  pendingRoom(request: string, held: string, deployment: string, bytes: number): Promise<[limit: string, bucketLimits: string] | null>;
   restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
-  sweepJoins(seen: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
+  sweepJoins(seen: string, held: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
   addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
@@ -46,10 +55,11 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
   applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 4 },
   applyRidge: { files: ['arm-life', 'apply-ridge'], numberOfKeys: 3 },
   reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
-  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-predictions'], numberOfKeys: 2 },
-  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-feedback'], numberOfKeys: 2 },
+  joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-predictions'], numberOfKeys: 3 },
+  joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-feedback'], numberOfKeys: 3 },
+  pendingRoom: { files: ['join-scope', 'join-cap', 'pending-room'], numberOfKeys: 2 },
   restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
-  sweepJoins: { files: ['sweep-joins'], numberOfKeys: 1 },
+  sweepJoins: { files: ['join-cap', 'sweep-joins'], numberOfKeys: 2 },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
   addReport: { files: ['add-report'], numberOfKeys: 2 },

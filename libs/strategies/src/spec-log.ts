@@ -173,7 +173,7 @@ export function canonicalJson(value: unknown): string {
  * `paused`, a bandit's `vetoed` in its strategy): the spec without them, and the status
  * they said. The log is kept forever, so a rebuild still reads such records.
  */
-function withoutLegacyStatus(body: SpecBody): { body: SpecBody; status?: DeploymentStatus } {
+export function withoutLegacyStatus(body: SpecBody): { body: SpecBody; status?: DeploymentStatus } {
   const { step, paused, vetoed, ...strategy } = body.strategy as StrategySpec & DeploymentStatus;
   if (step === undefined && paused === undefined && vetoed === undefined) return { body };
   const status = withStatus({}, { ...(step !== undefined && { step }), ...(paused !== undefined && { paused }), ...(vetoed !== undefined && { vetoed }) });

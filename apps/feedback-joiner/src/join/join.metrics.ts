@@ -20,6 +20,11 @@ export const joinMetrics = {
     help: 'Predictions that got no feedback within the join window, by deployment, variant and role',
     labelNames: ['deployment', 'variant', 'role'] as const,
   }),
+  pendingRefused: new Counter({
+    name: 'switchyard_joiner_pending_refused_total',
+    help: 'Predictions and feedback not stored because what the join state holds pending of their kind is at a limit (JOIN_MAX_PENDING*), sent to the DLQ, by kind (prediction, feedback)',
+    labelNames: ['kind'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_joiner_rejected_total',
     help: 'Messages sent to the DLQ because they could not be parsed or validated, by topic (predictions, shadow-predictions, feedback)',

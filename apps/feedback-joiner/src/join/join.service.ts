@@ -56,6 +56,7 @@ export class JoinService {
     const stored = await this.whileReady(() => this.state.recordPredictions(records, () => timing));
     const counting = this.env.unitCounting;
     await this.reports.add(reportBatches(accepted, stored.first, counting), counting.maxPerKey);
+    this.refuse(stored.refused, accepted, rejected, 'prediction');
     return { rejected, joined: await this.join(stored.candidates) };
   }
 
@@ -63,7 +64,8 @@ export class JoinService {
     const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
     const records = accepted.map(({ message, value }) => feedbackRecord(message, value));
     const timing = this.timing();
-    const candidates = await this.whileReady(() => this.state.recordFeedback(records, () => timing));
+    const { candidates, refused: full } = await this.whileReady(() => this.state.recordFeedback(records, () => timing));
+    this.refuse(full, accepted, rejected, 'feedback');
     // Feedback whose reward the range of a deployment it joins refuses goes to the DLQ with
     // the reason, when it completes the pair (a prediction completing it is not at fault:
     // the pair is only counted then).
@@ -75,6 +77,12 @@ export class JoinService {
     });
     for (const [message, reason] of refused) rejected.push({ message, reason: `feedback refused: ${reason}` });
     return { rejected, joined };
+  }
+
+  /** Records the join state refused as pending past a limit go to the DLQ with the reason, counted. */
+  private refuse(refused: Map<number, string>, accepted: { message: InboundMessage }[], rejected: Rejection[], kind: string) {
+    if (refused.size) joinMetrics.pendingRefused.inc({ kind }, refused.size);
+    for (const [i, reason] of refused) rejected.push({ message: accepted[i].message, reason });
   }
 
   /** Runs a live write; a lost state starts the rebuild and fails the batch as transient, so it is retried after. */

@@ -22,7 +22,8 @@ export const MODEL_VERSION = '1';
 const PLATFORM = 'switchyard-demo';
 const AVAILABLE = DEMO_MODELS.map((model) => model.name).join(', ');
 
-type Protocol = 'v2' | 'json';
+/** How an inference came: OIP over REST (`v2`) or gRPC, or plain JSON. */
+export type Protocol = 'v2' | 'grpc' | 'json';
 
 export interface JsonInferResponse {
   outputs: { label: number | number[]; score: number | number[] };
@@ -62,10 +63,10 @@ export class InferenceService {
     return { name: this.find(name, version).name, ready: true };
   }
 
-  async inferV2(name: string, body: unknown, version?: string): Promise<InferResponse> {
-    const model = this.found(name, 'v2', version);
+  async inferV2(name: string, body: unknown, version?: string, protocol: Exclude<Protocol, 'json'> = 'v2'): Promise<InferResponse> {
+    const model = this.found(name, protocol, version);
     const problems = inferRequestProblems(body);
-    if (problems.length) throw this.invalid(model, 'v2', `invalid inference request: ${problems.join('; ')}`);
+    if (problems.length) throw this.invalid(model, protocol, `invalid inference request: ${problems.join('; ')}`);
     const request = body as OipInferRequest;
     let rows: number[][];
     let wanted: string[];
@@ -73,11 +74,11 @@ export class InferenceService {
       rows = featuresFromInferInputs(request.inputs);
       wanted = requestedOutputs(request.outputs);
     } catch (error) {
-      throw this.invalid(model, 'v2', (error as Error).message);
+      throw this.invalid(model, protocol, (error as Error).message);
     }
-    await this.simulate(model, 'v2');
+    await this.simulate(model, protocol);
     const all = toInferOutputs(rows.map((row) => predict(model, row)));
-    inferenceMetrics.inferences.inc({ model: model.name, protocol: 'v2', status: 'ok' });
+    inferenceMetrics.inferences.inc({ model: model.name, protocol, status: 'ok' });
     return {
       model_name: model.name,
       model_version: MODEL_VERSION,

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
+import { UrlAllowlist } from '@switchyard/model-client';
 import { DeploymentRegistry } from '@switchyard/store';
-import { UrlAllowlist } from '../auth/url-allowlist';
 import { RouterEnv } from '../router.env';
 import { DeploymentCache } from './deployment.cache';
 

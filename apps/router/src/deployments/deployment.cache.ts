@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DeploymentSpec } from '@switchyard/contracts';
+import { UrlAllowlist } from '@switchyard/model-client';
 import { DeploymentRegistry, RegistryWatch } from '@switchyard/store';
 import { servingSpec } from '@switchyard/strategies';
-import { UrlAllowlist } from '../auth/url-allowlist';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
 

@@ -13,7 +13,7 @@ import {
   withStrategy,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { ModelClient } from '@switchyard/model-client';
+import { ModelClient, UrlAllowlist } from '@switchyard/model-client';
 import { SpecChangeRequest, SpecLog, SpecLogTimeout } from '@switchyard/spec-log';
 import { ArmStatsStore, BanditWeightsStore, DeploymentRegistry, ReportStore, RolloutStateStore } from '@switchyard/store';
 import {
@@ -30,7 +30,6 @@ import {
   SpecOutcome,
   withDecision,
 } from '@switchyard/strategies';
-import { UrlAllowlist } from '../auth/url-allowlist';
 import { changedMeanwhile, invalid, notReadBack, unknownDeployment } from '../http-errors';
 import { RouterEnv } from '../router.env';
 import { DeploymentCache } from './deployment.cache';

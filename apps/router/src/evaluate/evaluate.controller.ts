@@ -1,10 +1,14 @@
-import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse } from '@nestjs/swagger';
 import { validateEvaluateBody } from '@switchyard/contracts';
+import type { FastifyReply } from 'fastify';
 import { EvaluateGuard } from '../auth/guards';
 import { checkName, invalid, valueOrHttpError } from '../http-errors';
 import { EvaluateService } from './evaluate.service';
 import { ApiErrors } from '../openapi/openapi';
+
+/** Seconds a caller refused while a scan runs is asked to wait: about a scan of a large window. */
+const BUSY_RETRY_AFTER_SECONDS = 5;
 
 @Controller('v1/deployments')
 export class EvaluateController {
@@ -16,11 +20,14 @@ export class EvaluateController {
   @ApiBearerAuth()
   @HttpCode(200)
   @ApiOkResponse({ description: 'the estimate with its interval, effective sample size and diagnostics' })
-  @ApiErrors(400, 401, 404, 422)
-  async evaluate(@Param('name') name: string, @Body() body: unknown) {
+  @ApiErrors(400, 401, 404, 422, 429)
+  async evaluate(@Param('name') name: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const deployment = checkName(name);
     const result = validateEvaluateBody(body);
     if (!result.ok) throw invalid('invalid evaluate request', result.problems);
-    return valueOrHttpError(await this.evaluations.evaluate(deployment, result.value));
+    const outcome = await this.evaluations.evaluate(deployment, result.value);
+    // 429 while this router scans for another caller: when to come back.
+    if (!outcome.ok && outcome.error === 'busy') void reply.header('retry-after', String(BUSY_RETRY_AFTER_SECONDS));
+    return valueOrHttpError(outcome);
   }
 }

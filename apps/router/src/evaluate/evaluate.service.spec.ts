@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { DeploymentSpec, EvaluateBody, EvaluateResponse } from '@switchyard/contracts';
-import { KafkaClient, readTopicRange, TopicRangeOptions, TopicRangeResult } from '@switchyard/messaging';
+import { KafkaClient, KafkaConnection, readTopicRange, ScanTooLarge, TopicRangeOptions, TopicRangeResult } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
-import { EvaluateService } from './evaluate.service';
+import { RouterEnv } from '../router.env';
+import { EvaluateService, EvaluationJob, scanAndEstimate } from './evaluate.service';
 
 jest.mock('@switchyard/messaging', () => ({ ...jest.requireActual('@switchyard/messaging'), readTopicRange: jest.fn() }));
 const readRange = readTopicRange as jest.MockedFunction<typeof readTopicRange>;
@@ -23,10 +24,19 @@ function rangeOf(messages: Scanned, release?: Promise<void>) {
   });
 }
 
+/** The service with its scan run here rather than in a worker thread (the worker runs the same scanAndEstimate). */
+class InlineEvaluateService extends EvaluateService {
+  jobs: EvaluationJob[] = [];
+  protected override run(job: EvaluationJob) {
+    this.jobs.push(job);
+    return scanAndEstimate({} as KafkaConnection, job);
+  }
+}
+
 function setUp(known = ['churn']) {
   const registry = { get: async (name: string) => (known.includes(name) ? ({ name } as DeploymentSpec) : null) } as unknown as DeploymentRegistry;
   const kafka = { kafka: {}, clientId: 'router', topics: { joined: 'joined' } } as unknown as KafkaClient;
-  return new EvaluateService(registry, kafka);
+  return new InlineEvaluateService(registry, kafka, Object.assign(new RouterEnv(), { EVALUATE_MAX_RECORDS: 1000, EVALUATE_MAX_BYTES: 4096 }));
 }
 
 describe(EvaluateService.name, () => {
@@ -79,6 +89,24 @@ describe(EvaluateService.name, () => {
       message: 'cannot evaluate this policy: effective sample size 1 is below 30: the logged traffic says too little about this policy',
       reasons: ['effective sample size 1 is below 30: the logged traffic says too little about this policy'],
       n: 1,
+    });
+  });
+
+  it('scans within EVALUATE_MAX_RECORDS and EVALUATE_MAX_BYTES, and asks to narrow a window past them', async () => {
+    readRange.mockRejectedValue(new ScanTooLarge('joined holds 5000 records in the range; at most 1000 are read'));
+    const sut = setUp();
+
+    const outcome = await sut.evaluate('churn', body);
+
+    expect(sut.jobs.map(({ topic, maxRecords, maxBytes }) => ({ topic, maxRecords, maxBytes }))).toEqual([
+      { topic: 'joined', maxRecords: 1000, maxBytes: 4096 },
+    ]);
+    expect(readRange.mock.calls[0][1]).toMatchObject({ maxMessages: 1000, maxBytes: 4096 });
+    expect(outcome).toMatchObject({
+      ok: false,
+      error: 'cannot-evaluate',
+      message:
+        'cannot evaluate this policy: joined holds 5000 records in the range; at most 1000 are read (EVALUATE_MAX_RECORDS, EVALUATE_MAX_BYTES): narrow the window with since and until',
     });
   });
 

@@ -1,6 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { EvaluateBody, EvaluateResponse, OFF_POLICY_ESTIMATORS, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
-import { KafkaClient, readTopicRange } from '@switchyard/messaging';
+import { KafkaClient, kafkaConnectionConfig, KafkaConnection, PartitionRange, readTopicRange, ScanTooLarge } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import {
   evaluateOffPolicy,
@@ -13,23 +16,55 @@ import {
   zOfLevel,
 } from '@switchyard/strategies';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
+import { RouterEnv } from '../router.env';
 
 /** Scans one router process runs at once: each reads the whole window of the joined topic. */
 const MAX_CONCURRENT_SCANS = 1;
 
+/** What a scan in its worker thread is given: plain data, as a worker takes it. */
+export interface EvaluationJob {
+  /** The router's Kafka settings: the worker opens a connection of its own. */
+  connection: ReturnType<typeof kafkaConnectionConfig>;
+  topic: string;
+  groupPrefix: string;
+  deployment: string;
+  body: EvaluateBody;
+  maxRecords: number;
+  maxBytes: number;
+}
+
+/** A scan's answer, and what the router logs of it. */
+export interface EvaluationResult {
+  outcome: Outcome<EvaluateResponse>;
+  log: { scanned: number; used: number; ms: number; ranges: PartitionRange[] };
+}
+
+/**
+ * The compiled worker: beside this file once built; from the sources (jest runs the
+ * TypeScript), the build's copy in dist/.
+ */
+const WORKER = existsSync(join(__dirname, 'evaluate.worker.js'))
+  ? join(__dirname, 'evaluate.worker.js')
+  : join(resolve(__dirname, '..', '..', '..', '..', 'dist'), relative(resolve(__dirname, '..', '..', '..', '..'), __dirname), 'evaluate.worker.js');
+
 /**
  * Off-policy evaluation of a policy on a deployment's logged traffic: reads the joined
  * topic (read committed) between two instants, keeps the deployment's served events,
- * and hands them to the pure estimators in libs/strategies.
+ * and hands them to the pure estimators in libs/strategies. The scan runs in a worker
+ * thread with a Kafka connection of its own (`evaluate.worker.ts`): parsing millions of
+ * events on the router's event loop once held predictions for 300 ms. It is bounded
+ * (EVALUATE_MAX_RECORDS, EVALUATE_MAX_BYTES), and one runs at a time per router.
  */
 @Injectable()
-export class EvaluateService {
+export class EvaluateService implements OnModuleDestroy {
   private readonly logger = new Logger(EvaluateService.name);
   private running = 0;
+  private readonly workers = new Set<Worker>();
 
   constructor(
     private readonly registry: DeploymentRegistry,
     private readonly kafka: KafkaClient,
+    private readonly env: RouterEnv,
   ) {}
 
   async evaluate(name: string, body: EvaluateBody): Promise<Outcome<EvaluateResponse>> {
@@ -37,26 +72,66 @@ export class EvaluateService {
     if (this.running >= MAX_CONCURRENT_SCANS) return BUSY;
     this.running++;
     try {
-      return await this.scanAndEstimate(name, body);
+      const { outcome, log } = await this.run({
+        connection: kafkaConnectionConfig(this.env, `${this.kafka.clientId}-evaluate`),
+        topic: this.kafka.topics.joined,
+        groupPrefix: `${this.kafka.clientId}-evaluate`,
+        deployment: name,
+        body,
+        maxRecords: this.env.EVALUATE_MAX_RECORDS,
+        maxBytes: this.env.EVALUATE_MAX_BYTES,
+      });
+      this.logger.log({ deployment: name, ...log, since: body.since, until: body.until }, 'evaluation scan');
+      return outcome;
     } finally {
       this.running--;
     }
   }
 
-  private async scanAndEstimate(name: string, body: EvaluateBody): Promise<Outcome<EvaluateResponse>> {
-    const target = targetProbabilities(body.policy);
-    const samples: LoggedSample[] = [];
-    /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
-    const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
-    const excluded: Record<string, number> = {};
-    let scanned = 0;
-    const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
-    const untilMs = body.until === undefined ? undefined : Date.parse(body.until);
-    const scan = await readTopicRange(this.kafka, {
-      topic: this.kafka.topics.joined,
+  /** Runs the scan in a worker thread; its answer, or its failure thrown here. */
+  protected run(job: EvaluationJob): Promise<EvaluationResult> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER, { workerData: job });
+      this.workers.add(worker);
+      worker.once('message', (reply: { result: EvaluationResult } | { error: string }) =>
+        'result' in reply ? resolve(reply.result) : reject(new Error(`the evaluation failed: ${reply.error}`)),
+      );
+      worker.once('error', reject);
+      worker.once('exit', (code) => {
+        this.workers.delete(worker);
+        reject(new Error(`the evaluation's worker exited with code ${code}`)); // no-op once it answered
+      });
+    });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all([...this.workers].map((worker) => worker.terminate()));
+  }
+}
+
+/**
+ * The scan and the estimate, as the worker runs them on `kafka` (its own connection). A
+ * window past the scan's bounds cannot be evaluated whole: the answer says to narrow it.
+ */
+export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob): Promise<EvaluationResult> {
+  const { deployment: name, body } = job;
+  const target = targetProbabilities(body.policy);
+  const samples: LoggedSample[] = [];
+  /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
+  const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
+  const excluded: Record<string, number> = {};
+  let scanned = 0;
+  const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
+  const untilMs = body.until === undefined ? undefined : Date.parse(body.until);
+  let scan;
+  try {
+    scan = await readTopicRange(kafka, {
+      topic: job.topic,
       sinceMs,
       untilMs,
-      groupPrefix: `${this.kafka.clientId}-evaluate`,
+      groupPrefix: job.groupPrefix,
+      maxMessages: job.maxRecords,
+      maxBytes: job.maxBytes,
       onMessages: (messages) => {
         for (const message of messages) {
           scanned++;
@@ -76,27 +151,39 @@ export class EvaluateService {
         }
       },
     });
-    this.logger.log({ deployment: name, scanned, used: samples.length, ms: scan.ms, ranges: scan.ranges, sinceMs, untilMs }, 'evaluation scan');
+  } catch (error) {
+    if (!(error instanceof ScanTooLarge)) throw error;
+    const reason = `${error.message} (EVALUATE_MAX_RECORDS, EVALUATE_MAX_BYTES): narrow the window with since and until`;
+    return {
+      outcome: { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${reason}`, reasons: [reason], n: samples.length },
+      log: { scanned, used: samples.length, ms: 0, ranges: [] },
+    };
+  }
+  const log = { scanned, used: samples.length, ms: scan.ms, ranges: scan.ranges };
 
-    const refusals = evaluationRefusals(samples, target);
-    if (refusals.length) {
-      return { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length };
-    }
-    const level = body.level ?? 0.95;
-    const z = zOfLevel(level);
-    // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
-    const { estimates } = evaluateOffPolicy(
-      samples.map((s) => ({ ...s, x: NO_CONTEXT })),
-      fixedPolicy(target),
-      { z },
-    );
-    const estimators = Object.fromEntries(
-      OFF_POLICY_ESTIMATORS.map((method) => {
-        const { estimate, low, high, ess } = estimates[method];
-        return [method, { estimate, low, high, ess }];
-      }),
-    ) as EvaluateResponse['estimators'];
-    return success({
+  const refusals = evaluationRefusals(samples, target);
+  if (refusals.length) {
+    return {
+      outcome: { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length },
+      log,
+    };
+  }
+  const level = body.level ?? 0.95;
+  const z = zOfLevel(level);
+  // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
+  const { estimates } = evaluateOffPolicy(
+    samples.map((s) => ({ ...s, x: NO_CONTEXT })),
+    fixedPolicy(target),
+    { z },
+  );
+  const estimators = Object.fromEntries(
+    OFF_POLICY_ESTIMATORS.map((method) => {
+      const { estimate, low, high, ess } = estimates[method];
+      return [method, { estimate, low, high, ess }];
+    }),
+  ) as EvaluateResponse['estimators'];
+  return {
+    outcome: success({
       deployment: name,
       ...estimates.snips, // SNIPS is the top-level answer
       estimators,
@@ -108,8 +195,9 @@ export class EvaluateService {
       ...(body.until !== undefined && { until: body.until }),
       scanned,
       scanMs: scan.ms,
-    });
-  }
+    }),
+    log,
+  };
 }
 
 /** The context of an event that logged none: the intercept alone. */

@@ -1,9 +1,9 @@
-import { Body, Controller, HttpCode, NotFoundException, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpException, HttpStatus, NotFoundException, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { explicitRewardProblem } from '@switchyard/strategies';
-import { DeploymentRegistry } from '@switchyard/store';
+import { DeploymentRegistry, encodeStoredFeedback, JoinStateStore } from '@switchyard/store';
 import { FeedbackGuard } from '../auth/guards';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { invalid } from '../http-errors';
@@ -18,6 +18,7 @@ export class FeedbackController {
     private readonly kafka: KafkaClient,
     private readonly cache: DeploymentCache,
     private readonly registry: DeploymentRegistry,
+    private readonly joinState: JoinStateStore,
   ) {}
 
   @Post()
@@ -66,11 +67,41 @@ export class FeedbackController {
       throw invalid('invalid feedback', problems);
     }
     await this.refuseUnknownDeployments(events.map((event) => event!.deployment));
+    await this.refuseWhenFull(events as FeedbackEvent[]);
     await this.kafka.publish(
       this.kafka.topics.feedback,
       events.map((event) => ({ key: event!.requestId, value: JSON.stringify(event) })),
     );
     return { accepted: events.length };
+  }
+
+  /**
+   * Feedback the joiner would refuse as pending past its limits (it names a request whose
+   * prediction is not there, and the join state holds all it may of such): 429 with the
+   * reason, so the sender hears of it rather than a DLQ record nobody reads.
+   */
+  private async refuseWhenFull(events: FeedbackEvent[]): Promise<void> {
+    const refusals = await this.joinState.pendingFeedbackRefusals(
+      events.map(({ requestId, deployment, label, reward, occurredAt }) => ({
+        requestId,
+        deployment,
+        // What the joiner stores of it (feedbackRecord) and under which field.
+        bytes: (deployment === undefined ? 1 : 2 + deployment.length) + encodeStoredFeedback({ feedbackAt: occurredAt!, label, reward }).length,
+      })),
+    );
+    const problems = refusals.flatMap((reason, i) => (reason ? [`${events[i].requestId}: ${reason}`] : []));
+    if (problems.length) {
+      routerMetrics.rejected.inc({ route: 'feedback' });
+      throw new HttpException(
+        {
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `feedback refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+          problems,
+        },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
   }
 
   /**

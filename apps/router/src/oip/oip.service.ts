@@ -7,6 +7,7 @@ import {
   DeploymentSpec,
   InferResponse,
   inferRequestProblems,
+  OipRequestLimits,
   isValidName,
   jsonOutputsAsTensors,
   OipInferRequest,
@@ -24,6 +25,7 @@ import { httpError } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
 import { PredictService } from '../predict/predict.service';
 import { BinaryBody } from './oip-http';
+import { RouterEnv } from '../router.env';
 
 /**
  * The router as an OIP server, as `GET /v2` says: `version` is the protocol's (the API
@@ -58,7 +60,12 @@ export class OipService {
     private readonly models: ModelClient,
     private readonly predictions: PredictService,
     private readonly health: HealthRegistry,
-  ) {}
+    env: RouterEnv,
+  ) {
+    this.limits = { maxTensors: env.OIP_MAX_TENSORS, maxElements: env.OIP_MAX_ELEMENTS };
+  }
+
+  private readonly limits: OipRequestLimits;
 
   async serverReady(): Promise<{ ready: true }> {
     const report = await this.health.report();
@@ -99,7 +106,7 @@ export class OipService {
     const spec = this.deployment(name);
     if (version !== undefined) this.version(spec, version);
     const { request: json, binary } = body instanceof BinaryBody ? body : { request: body, binary: undefined };
-    let problems = inferRequestProblems(json);
+    let problems = inferRequestProblems(json, this.limits);
     if (!problems.length) problems = binaryDataProblems((json as OipInferRequest).inputs, binary, 'inputs');
     if (problems.length) throw this.invalid(`invalid inference request: ${problems.join('; ')}`);
     const request = json as OipInferRequest;

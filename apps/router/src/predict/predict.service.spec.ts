@@ -1,14 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { DeploymentSpec, PredictionEvent } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { ModelAnswer, ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { RouterEnv } from '../router.env';
 import { ArmWeights, ServedWeights } from './arm-weights';
 import { addRidge, fitContextualPolicy, policyModels, ridgeObservation } from '@switchyard/strategies';
 import { MAX_MIRRORED_BINARY_BYTES, PredictService } from './predict.service';
 import { RequestIds } from './request-ids';
-import { UrlAllowlist } from '../auth/url-allowlist';
 
 const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },

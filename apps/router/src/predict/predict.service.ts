@@ -13,13 +13,12 @@ import {
   StoredVariant,
 } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
-import { InferExtras, ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { InferExtras, ModelAnswer, ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { contextualDraw, Selection, selectVariant } from '@switchyard/strategies';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
-import { UrlAllowlist } from '../auth/url-allowlist';
 import { ArmWeights } from './arm-weights';
 import { RequestIds } from './request-ids';
 

@@ -1,5 +1,5 @@
 import { DeploymentSpec, envelope, ExactInteger, ShadowRequestEvent } from '@switchyard/contracts';
-import { ModelAnswer, ModelClient, ModelError } from '@switchyard/model-client';
+import { ModelAnswer, ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { ShadowWorkerEnv } from '../shadow-worker.env';
 import { ShadowService } from './shadow.service';
@@ -24,9 +24,9 @@ const request = (specVersion: number, shadows = ['v2']): ShadowRequestEvent => (
   shadows,
 });
 
-function setUp(infer: () => Promise<ModelAnswer>) {
-  const specs = { get: async (_name: string, version: number) => (version === spec.version ? spec : null) } as unknown as SpecVersions;
-  return new ShadowService({ infer } as unknown as ModelClient, specs, { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv);
+function setUp(infer: () => Promise<ModelAnswer>, served = spec) {
+  const specs = { get: async (_name: string, version: number) => (version === served.version ? served : null) } as unknown as SpecVersions;
+  return new ShadowService({ infer } as unknown as ModelClient, specs, new UrlAllowlist(''), { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv);
 }
 
 describe(ShadowService.name, () => {
@@ -35,6 +35,7 @@ describe(ShadowService.name, () => {
     const sut = new ShadowService(
       { infer: async (...args: unknown[]) => (calls.push(args), { outputs: [1], latencyMs: 1, attempts: 1 }) } as unknown as ModelClient,
       { get: async () => spec } as unknown as SpecVersions,
+      new UrlAllowlist(''),
       { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv,
     );
     const extras = { parameters: { trace: 'on' }, outputs: [{ name: 'label' }] };
@@ -53,6 +54,7 @@ describe(ShadowService.name, () => {
         infer: async (...args: unknown[]) => (calls.push(args), { outputs, binary: Buffer.from(new Int32Array([1]).buffer), latencyMs: 1, attempts: 1 }),
       } as unknown as ModelClient,
       { get: async () => spec } as unknown as SpecVersions,
+      new UrlAllowlist(''),
       { SHADOW_CONCURRENCY: 2 } as ShadowWorkerEnv,
     );
     const primaryOutputs = [{ name: 'label', datatype: 'INT32', shape: [1], data: [1] }];
@@ -84,6 +86,17 @@ describe(ShadowService.name, () => {
       latencyMs: 3.21,
       agreesWithPrimary: true,
     });
+  });
+
+  it('checks the allowlist before every call: a shadow outside it is not called, its event says why (issue #25)', async () => {
+    const infer = jest.fn(async () => ({ outputs: [1], latencyMs: 1, attempts: 1 }));
+    const smuggled = { ...spec, variants: [spec.variants[0], { ...spec.variants[1], url: 'http://10.0.0.5:9000' }] } as DeploymentSpec;
+    const sut = setUp(infer, smuggled);
+
+    const [event] = await sut.run([request(2)]);
+
+    expect(infer).not.toHaveBeenCalled();
+    expect(event.error).toMatch(/^refused: host "10\.0\.0\.5:9000" is not allowed: variant URLs may name the loopback range/);
   });
 
   it("records a model's failure as the event's error", async () => {

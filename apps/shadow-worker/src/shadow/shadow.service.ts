@@ -9,7 +9,7 @@ import {
   scoredOutput,
   ShadowRequestEvent,
 } from '@switchyard/contracts';
-import { ModelClient, ModelError } from '@switchyard/model-client';
+import { ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { SpecVersions } from '@switchyard/store';
 import { outputsAgree } from '@switchyard/strategies';
 import { ShadowWorkerEnv } from '../shadow-worker.env';
@@ -29,6 +29,7 @@ export class ShadowService {
   constructor(
     private readonly models: ModelClient,
     private readonly specs: SpecVersions,
+    private readonly allowlist: UrlAllowlist,
     env: ShadowWorkerEnv,
   ) {
     this.limiter = new Limiter(env.SHADOW_CONCURRENCY);
@@ -53,11 +54,14 @@ export class ShadowService {
 
   private async call(request: ShadowRequestEvent, spec: DeploymentSpec | null, shadow: string): Promise<PredictionEvent> {
     const variant = spec?.variants.find((v) => v.name === shadow);
+    const refused = variant && this.allowlist.problem(variant.url);
     const started = performance.now();
     let event: PredictionEvent;
     if (!spec) event = this.event(request, shadow, { error: `spec-missing: deployment "${request.deployment}" has no spec version ${request.specVersion}` });
     else if (!variant)
       event = this.event(request, shadow, { error: `unknown-variant: spec version ${spec.version} of "${spec.name}" has no variant "${shadow}"` });
+    // Checked before every call, as the router does: a spec written straight to the spec log reaches the registry past PUT's check.
+    else if (refused) event = this.event(request, shadow, { error: `refused: ${refused}` });
     else {
       try {
         // The request as the primary got it: inputs (64-bit integers exact, binary data as it came), parameters, requested outputs.

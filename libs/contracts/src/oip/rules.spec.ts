@@ -1,5 +1,5 @@
 import { ExactInteger } from './json';
-import { tensorProblems } from './rules';
+import { inferRequestProblems, requestLimitProblem, tensorProblems } from './rules';
 
 const tensor = (over: Record<string, unknown> = {}) => ({ name: 'x', shape: [2, 2], datatype: 'INT32', data: [1, 2, 3, 4], ...over });
 
@@ -35,4 +35,36 @@ describe('tensorProblems', () => {
     ['a number in a BOOL tensor', tensor({ datatype: 'BOOL', shape: [1], data: [1] }), 'is not a valid BOOL'],
     ['an object element', tensor({ data: [1, 2, 3, { x: 1 }] }), 'must hold numbers, strings or booleans'],
   ])('refuses %s', (_case, t, message) => expect(tensorProblems(t, 'inputs.0').join('; ')).toContain(message));
+});
+
+describe('requestLimitProblem (issue #25: bounded work per request)', () => {
+  const limits = { maxTensors: 3, maxElements: 12 };
+  const body = (inputs: unknown[], outputs?: unknown[]) => ({ inputs, ...(outputs && { outputs }) });
+
+  it('refuses more tensors than allowed, or more elements than allowed in all, before reading any tensor', () => {
+    expect(requestLimitProblem(body([tensor(), tensor(), tensor()]), limits)).toBeUndefined();
+    expect(requestLimitProblem(body(Array.from({ length: 4 }, () => 'not even a tensor')), limits)).toBe(
+      'inputs has 4 tensors; at most 3 are accepted in one request',
+    );
+    expect(requestLimitProblem(body([tensor()], [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }]), limits)).toBe(
+      'outputs names 4 tensors; at most 3 are accepted in one request',
+    );
+    expect(requestLimitProblem(body([tensor(), tensor(), tensor({ shape: [5], data: [1, 2, 3, 4, 5] })]), limits)).toBe(
+      'inputs declare 13 elements in all; at most 12 are accepted in one request',
+    );
+    // A shape that is not one counts its data (tensorProblems refuses it): a negative dimension cannot hide elements.
+    expect(requestLimitProblem(body([tensor({ shape: [-100], data: [1] }), tensor({ shape: [12], data: [] })]), limits)).toBe(
+      'inputs declare 13 elements in all; at most 12 are accepted in one request',
+    );
+  });
+
+  it('is what inferRequestProblems answers first, alone', () => {
+    const many = body(Array.from({ length: 14000 }, () => ({ name: 'x', shape: [1], datatype: 'FP32', data: ['bad'] })));
+    expect(inferRequestProblems(many)).toEqual(['inputs has 14000 tensors; at most 256 are accepted in one request']);
+  });
+
+  it('quotes at most 64 characters of a bad element', () => {
+    const [problem] = tensorProblems(tensor({ datatype: 'FP32', shape: [1], data: ['y'.repeat(1_000_000)] }), 'inputs.0');
+    expect(problem).toBe(`inputs.0.data element 0 (${'y'.repeat(64)}… (1000000 characters)) is not a valid FP32`);
+  });
 });

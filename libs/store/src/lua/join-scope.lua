@@ -4,3 +4,11 @@
 local function feedbackFor(read, deployment)
   return read('f:' .. deployment) or read('f')
 end
+-- Whether the request's hash fields (`names`) hold a prediction that feedback of `scope`
+-- (a deployment, or '' for every deployment) joins: one of that deployment, or any.
+local function predictionIn(names, scope)
+  for _, name in ipairs(names) do
+    if string.sub(name, 1, 2) == 'p:' and (scope == '' or string.sub(name, 3, 2 + #scope + 1) == scope .. ':') then return true end
+  end
+  return false
+end

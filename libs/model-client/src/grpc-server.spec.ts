@@ -1,6 +1,14 @@
-import { BadGatewayException, BadRequestException, ConflictException, HttpException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import {
+  BadGatewayException,
+  BadRequestException,
+  ConflictException,
+  HttpException,
+  InternalServerErrorException,
+  NotFoundException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
-import { statusOf } from './oip-grpc';
+import { statusOf } from './grpc-server';
 
 describe(statusOf.name, () => {
   it.each([
@@ -10,6 +18,7 @@ describe(statusOf.name, () => {
     [new UnprocessableEntityException('variant "v" rejected the inputs'), status.FAILED_PRECONDITION],
     [new BadGatewayException('variant "v" failed: model unreachable'), status.UNAVAILABLE],
     [new HttpException('this request came from a router', 508), status.FAILED_PRECONDITION],
+    [new InternalServerErrorException('model churn-broken failed'), status.INTERNAL],
   ])('gives %s the status of its kind, with its message', (error, code) => {
     expect(statusOf(error)).toEqual({ code, details: error.message });
   });

@@ -1,5 +1,12 @@
 import { BlockList, isIP } from 'node:net';
 
+/** VARIANT_URL_ALLOW as every service that calls variants (router, shadow worker) documents and checks it. */
+export const VARIANT_URL_ALLOW_ENV = {
+  help: 'Hosts variant URLs may name besides the loopback range (127.0.0.0/8, ::1, localhost): comma-separated host names, host:port pairs and IP CIDRs',
+  pattern: /^[^\s]*$/,
+  message: 'VARIANT_URL_ALLOW must be comma-separated hosts, host:port pairs or CIDRs, no spaces',
+};
+
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 /**
