@@ -1,7 +1,17 @@
 import { Cluster } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DecisionEvent, envelope, SpecChangeEvent } from '@switchyard/contracts';
-import { addReportCounts, applySpecChange, emptyRecord, JOIN_BUCKETS, joinBucket, reportCounts, type RolloutState } from '@switchyard/strategies';
+import {
+  addReportCounts,
+  applySpecChange,
+  emptyRecord,
+  JOIN_BUCKETS,
+  joinBucket,
+  recentBuckets,
+  recentExpiresAt,
+  reportCounts,
+  type RolloutState,
+} from '@switchyard/strategies';
 import {
   ArmStatsStore,
   BanditWeightsStore,
@@ -237,6 +247,31 @@ describeOnEachRedis('ReportStore', (redis) => {
     await store.forgetUnits('sticky', ['3']);
     expect(await redis.raw.hgetall(store.unitsKey('sticky'))).toEqual({});
     expect((await store.read('sticky'))['v2:served:units@3']).toBe('3');
+  });
+
+  it('counts served requests per minute in keys that expire once no window reads them', async () => {
+    const now = new Date();
+    const [current, before] = recentBuckets(now);
+    await store.add([
+      {
+        ...batch([]),
+        deployment: 'recent',
+        lastOffset: '0',
+        recent: [
+          [current, 'v1', 3],
+          [before, 'v2', 2],
+        ],
+      },
+    ]);
+    await store.add([{ ...batch([]), deployment: 'recent', lastOffset: '1', recent: [[current, 'v1', 1]] }]);
+    expect(await store.readRecent('recent', recentBuckets(now))).toEqual([{ v1: 4 }, { v2: 2 }, {}, {}, {}]);
+    const ttl = await redis.client.redis.ttl(store.recentKey('recent', current));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(recentExpiresAt(current) - Math.floor(now.getTime() / 1000) + 1);
+    // A bucket already out of every window (a joiner far behind) is not kept at all.
+    const old = current - 3600;
+    await store.add([{ ...batch([]), deployment: 'recent', lastOffset: '2', recent: [[old, 'v1', 5]] }]);
+    expect(await redis.client.redis.exists(store.recentKey('recent', old))).toBe(0);
   });
 });
 
