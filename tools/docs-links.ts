@@ -44,5 +44,5 @@ export function documentationFiles(root: string): string[] {
       .map((name) => join(dir, name, 'README.md'))
       .filter((file) => existsSync(join(root, file))),
   );
-  return ['README.md', ...pages('docs'), ...readmes].map((file) => relative(root, join(root, file)));
+  return ['README.md', 'CHANGELOG.md', ...pages('docs'), ...readmes].map((file) => relative(root, join(root, file)));
 }
