@@ -164,6 +164,15 @@ export class BaseEnv {
   @Max(65535)
   PORT: number = 3000;
 
+  @Env(
+    'Port of its own for GET /metrics, on HOST (0 picks a free one); unset: /metrics is served on PORT. Lets a network policy open scraping without opening the API',
+  )
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  METRICS_PORT?: number;
+
   @Env('Largest HTTP request body accepted, in bytes; a larger one gets 413 (raise it for large tensors)')
   @IsInt()
   @Min(1024)

@@ -1,5 +1,8 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, LabelValues, register } from 'prom-client';
+import { BaseEnv } from './env';
 
 let started = false;
 
@@ -27,6 +30,50 @@ export class MetricsController {
   @Header('content-type', register.contentType)
   metrics(): Promise<string> {
     return register.metrics();
+  }
+}
+
+/**
+ * `/metrics` on a port of its own (METRICS_PORT), and nothing else there: scraping can
+ * then be opened to Prometheus without opening the API, and the API's port answers 404
+ * for it. Closed last, so the final scrape of a draining process still answers.
+ */
+@Injectable()
+export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(MetricsServer.name);
+  private server?: Server;
+
+  constructor(private readonly env: BaseEnv) {}
+
+  /** The port it listens on (METRICS_PORT, or the one picked for 0). */
+  get port(): number | undefined {
+    return (this.server?.address() as AddressInfo | null)?.port;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const server = createServer((request, response) => {
+      if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+        response.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"only GET /metrics is served on METRICS_PORT"}');
+        return;
+      }
+      register.metrics().then(
+        (text) => response.writeHead(200, { 'content-type': register.contentType }).end(text),
+        (error: Error) => response.writeHead(500).end(error.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.env.METRICS_PORT, this.env.HOST, resolve);
+    });
+    this.server = server;
+    this.logger.log(`metrics on http://${this.env.HOST}:${this.port}/metrics`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
   }
 }
 

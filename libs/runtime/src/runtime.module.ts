@@ -3,7 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import { BaseEnv } from './env';
 import { HealthController, HealthRegistry } from './health';
-import { MetricsController } from './metrics';
+import { MetricsController, MetricsServer } from './metrics';
 
 /** Injection token of the service's name (Kafka client id, metric label, log field). */
 export const SERVICE_NAME = Symbol('SERVICE_NAME');
@@ -26,7 +26,8 @@ class DrainOnShutdown implements BeforeApplicationShutdown, OnApplicationShutdow
 
 /**
  * What every Switchyard process shares: its validated environment (injectable as
- * `BaseEnv` and as its own class), structured logs, `/healthz`, `/readyz`, `/metrics`.
+ * `BaseEnv` and as its own class), structured logs, `/healthz`, `/readyz`, `/metrics` (on
+ * PORT, or on METRICS_PORT).
  */
 @Global()
 @Module({})
@@ -50,8 +51,15 @@ export class RuntimeModule {
           forRoutes: [],
         }),
       ],
-      controllers: [HealthController, MetricsController],
-      providers: [{ provide: SERVICE_NAME, useValue: service }, HealthRegistry, DrainOnShutdown, ...envProviders],
+      // /metrics on PORT, or on a port of its own (METRICS_PORT).
+      controllers: env.METRICS_PORT === undefined ? [HealthController, MetricsController] : [HealthController],
+      providers: [
+        { provide: SERVICE_NAME, useValue: service },
+        HealthRegistry,
+        DrainOnShutdown,
+        ...envProviders,
+        ...(env.METRICS_PORT === undefined ? [] : [MetricsServer]),
+      ],
       exports: [SERVICE_NAME, HealthRegistry, ...envProviders],
     };
   }
