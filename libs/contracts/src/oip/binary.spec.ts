@@ -185,4 +185,20 @@ describe('outputs of a binary answer', () => {
     expect(event.data).toBeUndefined();
     expect(event.parameters).toMatchObject({ binary_data_size: big.length });
   });
+
+  it('give a JSON tensor past MAX_EVENT_DECODED_BYTES, scored or not, by the digest its binary form has; smaller JSON tensors as they are', () => {
+    const values = Array.from({ length: MAX_EVENT_DECODED_BYTES / 2 }, (_, i) => i / 8);
+    const bytes = Buffer.from(new Float32Array(values).buffer);
+    const small = { name: 'label', datatype: 'INT64', shape: [1], data: [1] };
+    const outputs = [{ name: 'y', datatype: 'FP32', shape: [values.length], data: values }, small];
+    const events = eventOutputs(outputs, undefined, 'y') as OipWireTensor[];
+    const asBinary = eventOutputs([binaryTensor('y', 'FP32', [values.length], bytes.length)], bytes, 'label') as OipWireTensor[];
+    expect(events[0]).toEqual(asBinary[0]);
+    expect(events[0].data).toBeUndefined();
+    expect(events[1]).toBe(small);
+    // Just over the limit as JSON, though few elements: measured, not guessed.
+    const text = ['x'.repeat(MAX_EVENT_DECODED_BYTES)];
+    expect((eventOutputs([{ name: 's', datatype: 'BYTES', shape: [1], data: text }], undefined) as OipWireTensor[])[0].data).toBeUndefined();
+    expect(eventOutputs([small], undefined)).toEqual([small]);
+  });
 });
