@@ -1,16 +1,5 @@
-import {
-  binaryBody,
-  binaryDataProblems,
-  clientOutputs,
-  decodeAll,
-  decodeTensorData,
-  eventOutputs,
-  MAX_EVENT_DECODED_BYTES,
-  OipWireTensor,
-  scoredOutput,
-  splitBinaryBody,
-  wantsBinary,
-} from './binary';
+import { binaryBody, binaryDataProblems, clientOutputs, decodeAll, decodeTensorData, OipWireTensor, splitBinaryBody, wantsBinary } from './binary';
+import { eventOutputs, MAX_EVENT_DECODED_BYTES, scoredOutput } from './event-outputs';
 import { ExactInteger } from './json';
 import { tensorProblems } from './rules';
 
@@ -142,10 +131,11 @@ describe('outputs of a binary answer', () => {
 
   it('go to the client binary where it asked, decoded where it did not, without the tensor the router added', () => {
     const request = { outputs: [{ name: 'probs', parameters: { binary_data: true } }, { name: 'json' }] };
-    const answer = clientOutputs(outputs, binary, request, 'label');
+    const answer = clientOutputs(outputs, binary, (name) => wantsBinary(request, name), 'label');
     expect(answer.outputs).toEqual(outputs.slice(0, 2));
     expect(answer.chunks).toEqual([binary.subarray(0, 8)]);
-    const decoded = clientOutputs(outputs, binary, {});
+    const decoded = clientOutputs(outputs, binary, () => false);
+    expect(clientOutputs(outputs, binary, () => true).chunks).toEqual([binary.subarray(0, 8), binary.subarray(8)]);
     expect(decoded.chunks).toEqual([]);
     expect(decoded.outputs[0]).toEqual({ name: 'probs', datatype: 'FP32', shape: [2], data: [0.25, 0.75] });
     expect(decoded.outputs[2]).toEqual({ name: 'label', datatype: 'INT64', shape: [1], data: [1] });

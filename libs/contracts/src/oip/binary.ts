@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { ExactInteger, oipStringify } from './json';
-import { encodeRaw } from './grpc';
 import { OipDatatype, OipRequestedOutput } from './rules';
 
 /**
@@ -214,14 +212,15 @@ export function wantsBinary(request: { parameters?: Record<string, unknown>; out
 
 /**
  * A model's outputs as the client asked for them: `drop` left out (an output the router
- * added for the reward), each binary output kept binary if the client asked for it so and
- * decoded into JSON if not; an output the model gave as JSON stays JSON (tritonclient
+ * added for the reward), each binary output kept binary if the client wants it so
+ * (`binaryFor`: wantsBinary over REST; every one for a gRPC client that sent raw contents)
+ * and decoded into JSON if not; an output the model gave as JSON stays JSON (tritonclient
  * reads either). `chunks` are the bytes to send after the JSON, in the outputs' order.
  */
 export function clientOutputs(
   outputs: readonly OipWireTensor[],
   binary: Buffer | undefined,
-  request: { parameters?: Record<string, unknown>; outputs?: OipRequestedOutput[] },
+  binaryFor: (name: string) => boolean,
   drop?: string,
 ): { outputs: OipWireTensor[]; chunks: Buffer[] } {
   const slices = binarySlices(outputs, binary);
@@ -231,73 +230,10 @@ export function clientOutputs(
     if (tensor.name === drop) return;
     const bytes = slices[i];
     if (!bytes) kept.push(tensor);
-    else if (wantsBinary(request, tensor.name)) {
+    else if (binaryFor(tensor.name)) {
       kept.push(tensor);
       chunks.push(bytes);
     } else kept.push(withDecodedData(tensor, bytes));
   });
   return { outputs: kept, chunks };
-}
-
-/** Largest binary output decoded into an event (the one the reward reads): well under Kafka's 1 MiB record limit as JSON. */
-export const MAX_EVENT_DECODED_BYTES = 64 * 1024;
-
-/**
- * A model's outputs as events carry them (prediction and shadow-request events go to
- * Kafka, whose records are 1 MiB at most): of the tensors, the output the reward reads
- * (`scored`: a tensor name, or an index; the first when undefined, as the reward's default
- * path reads it) with its data, up to MAX_EVENT_DECODED_BYTES (binary data decoded), and
- * any other tensor past that size, binary or JSON, as its name, datatype, shape and
- * parameters with `binary_data_size` and `binary_data_sha256` (hex SHA-256 of its bytes as
- * the binary extension lays them out), so equal tensors compare equal however they came.
- * Smaller JSON tensors, and outputs that are no tensor list (a json variant's), as they are.
- */
-export function eventOutputs(outputs: unknown, binary: Buffer | undefined, scored = '0'): unknown {
-  if (!Array.isArray(outputs)) return outputs;
-  const tensors = outputs as OipWireTensor[];
-  const slices = binary ? binarySlices(tensors, binary) : [];
-  let summarized = false;
-  const carried = tensors.map((tensor, i) => {
-    let bytes = slices[i];
-    if (!bytes && !largeJsonData(tensor)) return tensor;
-    const isScored = tensor.name === scored || String(i) === scored;
-    if (bytes && isScored && bytes.length <= MAX_EVENT_DECODED_BYTES) return withDecodedData(tensor, bytes);
-    if (!bytes) {
-      bytes = rawBytes(tensor);
-      if (!bytes) return tensor;
-    }
-    summarized = true;
-    const binary_data_sha256 = createHash('sha256').update(bytes).digest('hex');
-    const { parameters } = tensor;
-    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: { ...parameters, binary_data_size: bytes.length, binary_data_sha256 } };
-  });
-  return binary || summarized ? carried : outputs;
-}
-
-/**
- * Whether a JSON tensor's data is past MAX_EVENT_DECODED_BYTES as JSON: counted by its
- * elements first (each takes 2 characters at least, a digit and a comma), written out only
- * when that cannot tell, so a small request pays nothing.
- */
-function largeJsonData(tensor: OipWireTensor): boolean {
-  const data = (tensor as { data?: unknown }).data;
-  if (!Array.isArray(data)) return false;
-  const flat = Array.isArray(data[0]) ? data.flat(Infinity) : data;
-  if (flat.length * 2 > MAX_EVENT_DECODED_BYTES) return true;
-  if (flat.length <= 1024 && tensor.datatype !== 'BYTES') return false;
-  return oipStringify(flat).length > MAX_EVENT_DECODED_BYTES;
-}
-
-/** A JSON tensor's data as the binary extension lays it out, for its digest; undefined when it is not data of its datatype. */
-function rawBytes(tensor: OipWireTensor): Buffer | undefined {
-  try {
-    return encodeRaw(tensor.datatype, tensor.data ?? []);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The tensor the reward's `outputPath` reads first: its first segment (a name or an index); the first tensor without a path. */
-export function scoredOutput(outputPath: string | undefined): string {
-  return outputPath?.split('.')[0] || '0';
 }
