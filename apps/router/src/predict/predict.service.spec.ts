@@ -14,7 +14,13 @@ const variants = [
   { name: 'v2', url: 'http://127.0.0.1:9000', model: 'm2', protocol: 'v2', timeoutMs: 100, retries: 0 },
 ];
 const single = { name: 'churn', version: 3, variants, reward: { type: 'match' }, strategy: { type: 'single', variant: 'v1' } } as unknown as DeploymentSpec;
-const canary = { name: 'churn', version: 4, variants, reward: { type: 'match' }, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 } } as unknown as DeploymentSpec;
+const canary = {
+  name: 'churn',
+  version: 4,
+  variants,
+  reward: { type: 'match' },
+  strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 },
+} as unknown as DeploymentSpec;
 const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
 
 function setUp(
@@ -344,7 +350,12 @@ describe(PredictService.name, () => {
 
       expect(outcome).toMatchObject({ ok: true, value: { outputs: [big] } });
       expect(published[0].event.outputs).toEqual([
-        { name: 'y', datatype: 'FP32', shape: [262144], parameters: { binary_data_size: 1048576, binary_data_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+        {
+          name: 'y',
+          datatype: 'FP32',
+          shape: [262144],
+          parameters: { binary_data_size: 1048576, binary_data_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        },
       ]);
       expect(JSON.stringify(published[0].event).length).toBeLessThan(MAX_EVENT_BYTES);
 
