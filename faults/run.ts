@@ -112,6 +112,8 @@ const env = (service: Service): Record<string, string> =>
     CONSUMER_LAG_INTERVAL_MS: '2000',
     REFRESH_INTERVAL_MS: '500',
     JOIN_SWEEP_INTERVAL_MS: '5000',
+    // Checkpoints before every Redis kill, so the rebuilds start from one.
+    CHECKPOINT_INTERVAL_MS: '5000',
     ...(service.group ? { [service.group.env]: service.group.id } : {}),
   }) as Record<string, string>;
 
@@ -417,6 +419,93 @@ async function drain(service: Service, timeoutMs = 180000): Promise<number> {
   return Date.now() - t0;
 }
 
+/** Kills the suite's Redis and starts it again, empty, on the same port. */
+async function restartRedisEmpty(): Promise<void> {
+  await kill(redis);
+  startRedis();
+  await waitFor(() => redisAnswers(redisUrl), 'Redis again');
+}
+
+/**
+ * Waits up to `timeoutMs` for `key` to be held in the suite's Redis (a rebuild or a
+ * restore under way: its lock); answers whether it was seen.
+ */
+async function whileHeld(key: string, timeoutMs: number): Promise<boolean> {
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  try {
+    await waitFor(async () => (await client.exists(`${REDIS_PREFIX}${key}`)) === 1, key, timeoutMs, 10);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Time until every one of `groups` commits past where it is now. */
+async function untilConsuming(groups: Service[], t0: number): Promise<string> {
+  const before = await Promise.all(groups.map((s) => committed(s.group!.id, s.group!.topics)));
+  const times = await Promise.all(
+    groups.map(async (s, i) => {
+      await waitFor(async () => (await committed(s.group!.id, s.group!.topics)) > before[i], `${s.name} to commit again`, PATIENCE_MS, 200);
+      return Date.now() - t0;
+    }),
+  );
+  return groups.map((s, i) => `${s.name} ${times[i]} ms`).join(', ');
+}
+
+/**
+ * Redis restarted empty while the joiner rebuilds its join state (its rebuild lock held):
+ * the rebuild loses its lock with the rest and starts over.
+ */
+async function wipeDuringRebuild(consumers: Service[]): Promise<void> {
+  log('SIGKILL Redis, then again while the joiner rebuilds');
+  phase = 'Redis killed during a rebuild';
+  const t0 = Date.now();
+  await restartRedisEmpty();
+  const during = await whileHeld('join:rebuild-lock', 30000);
+  await restartRedisEmpty();
+  const consuming = await untilConsuming(consumers, t0);
+  recoveries.push({
+    fault: 'SIGKILL Redis, restart empty, SIGKILL it again while the joiner rebuilds, restart empty',
+    consumingMs: Date.now() - t0,
+    note: `${during ? 'second kill during the rebuild (lock held)' : 'rebuild not seen within 30 s: second kill after it'}; committing again: ${consuming}`,
+  });
+  phase = 'steady';
+}
+
+/**
+ * Redis restarted empty, then the joiner and the updater SIGKILLed while they restore
+ * their checkpoints (their rebuild or restore lock held), and restarted: the lock lives
+ * on until it expires, then a process restores again from the start.
+ */
+async function killDuringRestore(joiner: Service, updater: Service, consumers: Service[]): Promise<void> {
+  log('SIGKILL Redis, then the joiner and the updater while they restore their checkpoints');
+  phase = 'killed during a restore';
+  const t0 = Date.now();
+  await restartRedisEmpty();
+  const seen = await Promise.all(
+    [
+      [joiner, 'join:rebuild-lock'],
+      [updater, 'statistics:restore-lock'],
+    ].map(async ([service, lock]) => {
+      const held = await whileHeld(lock as string, 30000);
+      await kill((service as Service).child);
+      start(service as Service);
+      return `${(service as Service).name} ${held ? 'killed while restoring' : 'not seen restoring within 30 s, killed after'}`;
+    }),
+  );
+  await Promise.all([joiner, updater].map((s) => waitFor(() => ready(s.port), `${s.name} ready again`, PATIENCE_MS)));
+  const consuming = await untilConsuming(consumers, t0);
+  recoveries.push({
+    fault: 'SIGKILL Redis, restart empty, SIGKILL the joiner and the updater while they restore their checkpoints, restart them',
+    consumingMs: Date.now() - t0,
+    note: `${seen.join('; ')}; committing again: ${consuming}`,
+  });
+  phase = 'steady';
+}
+
 // --- main ----------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -490,6 +579,11 @@ async function main(): Promise<void> {
     note: `consuming: the joiner commits again; backlog worked off before the kill: ${drained.join(', ')}`,
   });
   phase = 'steady';
+  await sleep(8000);
+
+  await wipeDuringRebuild(consumers);
+  await sleep(8000);
+  await killDuringRestore(byName('feedback-joiner'), byName('bandit-updater'), consumers);
   await sleep(8000);
 
   stopTraffic = true;

@@ -235,7 +235,7 @@ reward:
     const status = await cli('status', 'cli-plan');
     expect(status.stdout).toContain('plan step 1/3 shadow (paused)');
     expect(status.stdout).toContain('plan v3 over v1, step 1/3 (paused)');
-    expect(status.stdout).toContain('status: Paused: step 1 of 3 paused');
+    expect(status.stdout).toContain('status: Paused: step 1 of 3 (shadow) is paused; resume to go on');
     const resumed = await json('plan', 'resume', 'cli-plan');
     expect(resumed).toMatchObject({ version: 1, status: {} });
     expect(resumed.status.paused).toBeUndefined();
@@ -343,7 +343,7 @@ reward:
     await waitFor(async () => (await json('get', 'cli-wait')).health.state === 'Paused', { what: 'the open pause step' });
     expect((await json('list')).find((d: { name: string }) => d.name === 'cli-wait').health).toEqual({
       state: 'Paused',
-      reason: 'step 2 of 3 paused: resume it to go on',
+      reason: 'step 2 of 3 (pause) is paused; resume to go on',
     });
     expect((await cli('list')).stdout).toMatch(/^cli-wait\s+Paused\s+1\s+plan v3 over v1, step 2\/3 \(paused\)/m);
     const timedOut = await cli('status', 'cli-wait', '--wait', '--timeout', '1', '--interval', '200');

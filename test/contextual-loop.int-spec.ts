@@ -160,8 +160,8 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     const before = await stored();
     await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit everything' });
 
+    // Empty when it answers; the services reconnect and write at once, so nothing is asserted on its size here.
     await privateRedis.restartEmpty();
-    expect(await redis.dbsize()).toBe(0);
     // Traffic goes on (the updater learns of the loss from its next batch).
     await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).status === 200, { what: 'the registry restored' });
     await round(20);

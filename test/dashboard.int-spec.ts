@@ -97,6 +97,8 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     const v2 = d.report.v2.served;
     const row = (r: { requests: number; reward: { mean: number; low: number; high: number; count: number } }, variant: string) => ({
       served: pct(d.served.shares[variant]),
+      // Over the last minutes: '–' once the traffic is older than the window (a slow run).
+      recent: d.served.recent ? pct(d.served.recent.shares[variant]) : '–',
       requests: String(r.requests),
       reward: r.reward.mean.toFixed(3),
       interval: `[${r.reward.low.toFixed(3)}, ${r.reward.high.toFixed(3)}]`,
@@ -109,6 +111,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     const row = async (variant: string) => ({
       set: await cell(variant, 'set'),
       served: await cell(variant, 'served'),
+      recent: await cell(variant, 'recent'),
       requests: await cell(variant, 'requests'),
       reward: await cell(variant, 'reward'),
       interval: await cell(variant, 'interval'),
@@ -148,6 +151,7 @@ describe('dashboard (/ui) and OpenAPI (/docs)', () => {
     );
     expect(await page.textContent('#version')).toBe('rev 1');
     expect(await page.textContent('#served-head')).toBe('served since rev 1');
+    expect(await page.textContent('#recent-head')).toMatch(/^last (5 min|minutes)$/);
     await waitFor(async () => (await page.textContent('#srm'))?.startsWith('p = '), { what: 'the sample-ratio check' });
 
     // Live: more traffic moves the numbers without a reload.

@@ -1,7 +1,7 @@
 import { PredictionEvent } from '@switchyard/contracts';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
-import { JoinStateStore, RedisClient, ReportStore } from '@switchyard/store';
-import { pairField, reportCounts } from '@switchyard/strategies';
+import { CompletedPair, JoinStateStore, RedisClient, ReportStore } from '@switchyard/store';
+import { JOIN_BUCKETS, joinBucket, pairField, reportCounts } from '@switchyard/strategies';
 import { predictionEvent } from './support/events';
 import { PrivateRedis, startPrivateRedis } from './support/private-redis';
 
@@ -72,8 +72,17 @@ describe('join state sizing (a private Redis)', () => {
       token: `switchyard.feedback:3:${i}`,
     }));
     const beforeFeedback = await usedMemory();
-    for (let i = 0; i < PENDING; i += BATCH) await state.recordFeedback(feedback.slice(i, i + BATCH), () => live);
+    const completed: CompletedPair[] = [];
+    for (let i = 0; i < PENDING; i += BATCH) completed.push(...(await state.recordFeedback(feedback.slice(i, i + BATCH), () => live)).candidates);
     const perJoined = ((await usedMemory()) - beforeFeedback) / PENDING;
+    expect(completed).toHaveLength(PENDING);
+    // What the joiner does once each batch's transaction committed.
+    for (let i = 0; i < PENDING; i += BATCH) expect(await state.compactPairs(completed.slice(i, i + BATCH))).toBe(BATCH);
+    const perCompacted = ((await usedMemory()) - before) / PENDING;
+    const sample = await client.redis.hgetall(`sy:{join.${joinBucket(prediction(0).requestId)}}:r:${prediction(0).requestId}`);
+    // A joined pair waits for nothing: its prediction's charge to the pending limits is given back.
+    const held = await Promise.all(Array.from({ length: JOIN_BUCKETS }, (_, b) => client.redis.hget(`sy:{join.${b}}:held`, 'p:n')));
+    expect(held.reduce((sum, n) => sum + Number(n ?? 0), 0)).toBe(0);
 
     const keys = await client.redis.dbsize();
     let swept = 0;
@@ -89,6 +98,8 @@ describe('join state sizing (a private Redis)', () => {
         predictionJsonBytes: json,
         bytesPerPendingPrediction: Math.round(perPending),
         bytesAddedByItsFeedbackAndClaim: Math.round(perJoined),
+        bytesPerJoinedRequestCompacted: Math.round(perCompacted),
+        compactedHash: sample,
         keysWhilePending: keys,
         keysAfterSweep: await client.redis.dbsize(),
         usedMemoryGrowthAfterSweep: after - before,
@@ -97,8 +108,11 @@ describe('join state sizing (a private Redis)', () => {
     expect(swept).toBe(PENDING);
     // Only the 16 bucket markers and their 16 counters of what is pending (lua/join-cap.lua) are left: the state is bounded by the window.
     expect(await client.redis.dbsize()).toBe(32);
-    // Measured 1025 B for a 366 B prediction: the JSON, its token, the hash, its expiry, the seen-set entry and its charge to the pending limits.
+    // The JSON less what the key and field hold, its token, the hash, its expiry, the seen-set entry and its charge to the pending limits.
     expect(perPending).toBeLessThan(json + 700);
+    // Joined and committed: the feedback and the claim are all that is left of the pair.
+    expect(Object.keys(sample).sort()).toEqual(['d:churn:v1:served', 'f']);
+    expect(perCompacted).toBeLessThan(perPending);
   });
 
   it('keeps a report of a few hundred bytes per deployment and per variant, whatever the traffic', async () => {

@@ -210,9 +210,12 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
       },
       {
         name: 'restoreClaim',
-        call: (value, [, , , , seen, request]) => scripts().restoreClaim(seen, request, 'v1:served', asTyped(value), 1700000000000, 'r1'),
+        call: (value, [, , , , seen, request, , , held]) => scripts().restoreClaim(seen, request, held, 'v1:served', asTyped(value), 1700000000000, 'r1'),
       },
-      { name: 'restoreClaim', call: (value, [, , , , seen, request]) => scripts().restoreClaim(seen, request, 'v1:served', 60, asTyped(value), 'r1') },
+      {
+        name: 'restoreClaim',
+        call: (value, [, , , , seen, request, , , held]) => scripts().restoreClaim(seen, request, held, 'v1:served', 60, asTyped(value), 'r1'),
+      },
     ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...calls), hostileNumber, async ({ name, call }, value) => {
@@ -226,6 +229,7 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
           redis.client.deploymentKey(deployment, 'r:r1'),
           store.unitStateKey(deployment),
           redis.client.deploymentKey(deployment, 'units'),
+          redis.client.deploymentKey(deployment, 'held'),
         ];
         await redis.raw.hset(keys[0], 'served:v1@1', '4', 'pos', '0');
         await redis.raw.hset(keys[1], 'v1:count', '1');

@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import { predictionEvent } from '@switchyard/contracts';
 import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
-import { ArmStatsStore, encodePrediction, encodeStoredFeedback, JoinStateStore, parseStats, parseUnitSums, ReportStore } from '@switchyard/store';
+import {
+  ArmStatsStore,
+  decodePrediction,
+  encodePrediction,
+  encodeStoredFeedback,
+  JoinStateStore,
+  parseStats,
+  parseUnitSums,
+  ReportStore,
+} from '@switchyard/store';
 import { describeOnEachRedis } from './support/redis';
 
 /**
@@ -146,7 +155,7 @@ interface JoinMessages {
   feedback: { request: number; scope?: string }[];
 }
 
-type JoinCall = { kind: 'predictions' | 'feedback' | 'restore'; picks: number[]; replay: boolean };
+type JoinCall = { kind: 'predictions' | 'feedback' | 'restore' | 'compact'; picks: number[]; replay: boolean };
 
 const DEPLOYMENTS = ['d1', 'd2'];
 const joinMessages: fc.Arbitrary<JoinMessages> = fc.record({
@@ -165,7 +174,7 @@ const joinMessages: fc.Arbitrary<JoinMessages> = fc.record({
   }),
 });
 const joinCall: fc.Arbitrary<JoinCall> = fc.record({
-  kind: fc.constantFrom('predictions' as const, 'feedback' as const, 'feedback' as const, 'predictions' as const, 'restore' as const),
+  kind: fc.constantFrom('predictions' as const, 'feedback' as const, 'feedback' as const, 'predictions' as const, 'restore' as const, 'compact' as const),
   picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
   // Mostly live: a replay happens only while the join state is rebuilt.
   replay: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
@@ -212,23 +221,23 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
           token: `feedback:0:${i}`,
         }));
         const ledgerOf = (requestId: string) => ledgers[requestIds.indexOf(requestId)];
-        const decoded = (requestId: string, joined: { prediction: string; feedback: string }) => ({
-          requestId,
-          prediction: JSON.parse(joined.prediction),
-          feedback: JSON.parse(joined.feedback),
-        });
+        const decoded = (requestId: string, token: string, joined: { pair: string; prediction: string; feedback: string }) => {
+          const prediction = decodePrediction(requestId, joined.pair, joined.prediction);
+          return { requestId, pair: joined.pair, token, prediction: prediction.ok ? prediction.value : prediction, feedback: JSON.parse(joined.feedback) };
+        };
         for (const call of calls) {
           if (call.kind === 'predictions') {
             const records = call.picks.map((n) => predictions[n % predictions.length]);
             const expected = records.map((r) => ({
               requestId: r.requestId,
+              token: r.token,
               ...ledgerOf(r.requestId).recordPrediction({ ...r, json: encodePrediction(r.prediction) }, call.replay),
             }));
             expect({ call, stored: await store.recordPredictions(records, timing, call.replay) }).toEqual({
               call,
               stored: {
                 first: expected.map((e) => e.first),
-                candidates: expected.flatMap((e) => (e.joined ? [decoded(e.requestId, e.joined)] : [])),
+                candidates: expected.flatMap((e) => (e.joined ? [decoded(e.requestId, e.token, e.joined)] : [])),
                 refused: new Map(),
               },
             });
@@ -237,12 +246,20 @@ describeOnEachRedis('join scripts against JoinLedger', (redis) => {
             const expected = records.flatMap((r) =>
               ledgerOf(r.requestId)
                 .recordFeedback({ scope: r.deployment, json: encodeStoredFeedback(r.feedback), token: r.token }, call.replay)
-                .map((joined) => decoded(r.requestId, joined)),
+                .map((joined) => decoded(r.requestId, r.token, joined)),
             );
             expect({ call, joined: (await store.recordFeedback(records, timing, call.replay)).candidates.sort(byText) }).toEqual({
               call,
               joined: expected.sort(byText),
             });
+          } else if (call.kind === 'compact') {
+            // A pair compacted for the token of a prediction or of a feedback: only the one that claimed it counts.
+            const compacted = call.picks.map((n) => {
+              const p = predictions[n % predictions.length];
+              return { requestId: p.requestId, pair: p.pair, token: n % 2 ? p.token : feedback[n % feedback.length].token };
+            });
+            await store.compactPairs(compacted);
+            for (const c of compacted) ledgerOf(c.requestId).compact(c.pair, c.token);
           } else {
             const claims = call.picks.map((n) => predictions[n % predictions.length]);
             await store.restoreClaims(claims, timing);

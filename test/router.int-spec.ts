@@ -124,7 +124,7 @@ describe('router (real Kafka, Redis and model-server)', () => {
         { requestId: 'fb-1', label: 1 },
         { requestId: 'fb-2', reward: 0.5, deployment: 'churn' },
       ]);
-      expect(ok).toEqual({ status: 202, body: { accepted: 2 } });
+      expect(ok).toMatchObject({ status: 202, body: { accepted: 2 } });
       const badDeployment = await http('POST', `${router.url}/v1/feedback`, { requestId: 'fb-6', label: 1, deployment: 'Not A Name' });
       expect(badDeployment.status).toBe(400);
       expect(badDeployment.body.problems.join()).toContain('deployment must be a deployment name');

@@ -51,4 +51,12 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Min(100)
   @Max(600000)
   RECONCILE_INTERVAL_MS: number = 5000;
+
+  @Env(
+    'How often (ms) the reward statistics are checkpointed to the compacted checkpoints topic, so a rebuild after Redis loss reads the latest checkpoint plus what came after it',
+  )
+  @IsInt()
+  @Min(1000)
+  @Max(24 * 3600 * 1000)
+  CHECKPOINT_INTERVAL_MS: number = 60000;
 }

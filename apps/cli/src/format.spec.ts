@@ -21,7 +21,7 @@ const canary: DeploymentJson = {
   variants: [{ name: 'v1' }, { name: 'v2' }],
   strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 10 },
   split: { v1: 0.9, v2: 0.1 },
-  served: { since: 'rev 4', shares: { v1: 0.88, v2: 0.12 }, requests: 1000 },
+  served: { since: 'rev 4', shares: { v1: 0.88, v2: 0.12 }, requests: 1000, recent: { minutes: 5, shares: { v1: 0.75, v2: 0.25 }, requests: 200 } },
   report: {
     v1: { served: { requests: 880, errors: 1, latencyMs: { p50: 2, p95: 5 }, reward: { count: 400, mean: 0.7, low: 0.655, high: 0.745 } } },
     v2: {
@@ -57,7 +57,7 @@ describe(statusView.name, () => {
   it('shows set against served split, rewards with intervals, agreement, the judgement and the last decision', () => {
     const sut = statusView(canary, new Date('2026-11-24T17:05:00Z'));
     expect(sut).toContain('deployment churn  rev 4  canary v2 10% over v1');
-    expect(sut).toContain('served = 1000 requests since rev 4');
+    expect(sut).toContain('served = 1000 requests since rev 4; last 5 min: 200 requests (v1 75.0%, v2 25.0%)');
     expect(sut).toMatch(/^v1\s+served\s+90\.0%\s+88\.0%\s+880\s+1\s+2\s+0\.700\s+\[0\.655, 0\.745\]\s+400\s+-$/m);
     expect(sut).toMatch(/^v2\s+served\s+10\.0%\s+12\.0%\s+120\s+0\s+3\s+0\.900\s+\[0\.810, 0\.990\]\s+50/m);
     expect(sut).toMatch(/^v2\s+shadow\s+mirror\s+-\s+30\s+.*80\.0%$/m);

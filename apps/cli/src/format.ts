@@ -52,8 +52,13 @@ export interface DeploymentJson {
   status?: DeploymentStatus;
   /** The share each variant is set to answer, as the router assigns it; `null` for a bandit with no weights stored yet. */
   split?: Record<string, number> | null;
-  /** The share each variant answered since the current rev (and plan step): `null` before any request. */
-  served?: { since: string; shares: Record<string, number>; requests: number } | null;
+  /** The share each variant answered since the current rev (and plan step), and over the last minutes: `null` before any request. */
+  served?: {
+    since: string;
+    shares: Record<string, number>;
+    requests: number;
+    recent?: { minutes: number; shares: Record<string, number>; requests: number } | null;
+  } | null;
   /** A bandit's: when the weights `split` holds were computed. */
   weightsAt?: string;
   /** A contextual bandit's shares per segment (`"<feature>=<level>"` → variant → share), as of `weightsAt`. */
@@ -154,7 +159,13 @@ export function statusView(d: DeploymentJson, now: Date = new Date()): string {
     if (roles.shadow) row('shadow', roles.shadow);
   }
   lines.push('');
-  lines.push(d.served ? `served = ${d.served.requests} requests since ${d.served.since}` : `served = no requests since rev ${d.version}`);
+  const recent = d.served?.recent;
+  const lately = recent
+    ? `; last ${recent.minutes} min: ${recent.requests} requests (${names.map((name) => `${name} ${percent(recent.shares[name] ?? 0)}`).join(', ')})`
+    : '';
+  lines.push(
+    `${d.served?.requests ? `served = ${d.served.requests} requests since ${d.served.since}` : `served = no requests since rev ${d.version}`}${lately}`,
+  );
   if (serving.type === 'bandit') lines.push(d.weightsAt ? `set = the bandit's weights at ${d.weightsAt}` : 'set = bandit (no weights stored yet)');
   lines.push(table(['VARIANT', 'ROLE', 'SET', 'SERVED', 'REQUESTS', 'ERRORS', 'P50MS', 'REWARD', '95% INTERVAL', 'LABELLED', 'AGREEMENT'], rows));
   if (d.segments && Object.keys(d.segments).length) {

@@ -28,6 +28,14 @@ export class FeedbackJoinerEnv extends BaseEnv {
   JOIN_SWEEP_INTERVAL_MS: number = 5000;
 
   @Env(
+    'How often (ms) the report counters are checkpointed to the compacted checkpoints topic, so a rebuild after Redis loss reads the latest checkpoint plus what came after it',
+  )
+  @IsInt()
+  @Min(1000)
+  @Max(24 * 3600 * 1000)
+  CHECKPOINT_INTERVAL_MS: number = 60000;
+
+  @Env(
     "The split check counts distinct units on a deterministic 1 in this many of them (docs/statistics.md, 'Sample ratio mismatch'); set once, before traffic: a change miscounts the versions already counting",
   )
   @IsInt()
@@ -53,7 +61,7 @@ export class FeedbackJoinerEnv extends BaseEnv {
   @Min(JOIN_BUCKETS)
   JOIN_MAX_PENDING: number = DEFAULT_PENDING_LIMITS.records;
 
-  @Env('The same in bytes of stored JSON, each kind (Redis needs about 2.8 times this: docs/failures.md)')
+  @Env('The same in bytes of stored JSON, each kind (Redis needs about 2.5 times this: docs/failures.md)')
   @IsInt()
   @Min(JOIN_BUCKETS)
   JOIN_MAX_PENDING_BYTES: number = DEFAULT_PENDING_LIMITS.bytes;

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MessagingModule } from '@switchyard/messaging';
 import { JoinStateStore, RedisClient, SpecVersions, StoreModule } from '@switchyard/store';
+import { ReportCheckpoints } from './checkpoints/report-checkpoints';
 import { FeedbackJoinerEnv } from './feedback-joiner.env';
 import { ExpirySweeper } from './join/expiry.sweeper';
 import { JoinStateRebuilder } from './join/join-state.rebuilder';
@@ -15,6 +16,7 @@ import { JoinService } from './join/join.service';
     ExpirySweeper,
     JoinStateRebuilder,
     SpecVersions,
+    ReportCheckpoints,
     // The joiner's own limits (JOIN_MAX_PENDING*) rather than the store's defaults.
     {
       provide: JoinStateStore,

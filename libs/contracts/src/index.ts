@@ -3,6 +3,7 @@ export * from './json';
 export * from './validation';
 export * from './deployment';
 export * from './events';
+export * from './checkpoint';
 export * from './http';
 export * from './envelope';
 export * from './prediction-event';

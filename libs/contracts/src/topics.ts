@@ -10,6 +10,8 @@ export const TOPICS = {
   deploymentEvents: 'deployment-events',
   /** The record of every spec change (kept forever); Redis holds what it folds to. */
   deploymentSpecs: 'deployment-specs',
+  /** Compacted: the latest checkpoint of each store Redis holds (StateCheckpoint), so a rebuild reads it plus the tail after it. */
+  checkpoints: 'checkpoints',
   dlq: 'dlq',
 } as const;
 

@@ -45,6 +45,12 @@ export interface BatchOutcome {
    * and the group's offset moves there when kafkajs next fetches the partition.
    */
   rewindTo?: string;
+  /**
+   * Runs once the batch's outputs and offsets are committed (its transaction, on a
+   * transactional server), so what the batch did can no longer be redelivered: the joiner
+   * compacts the pairs it completed. Its failure is logged; the batch stays committed.
+   */
+  afterCommit?: () => Promise<void>;
 }
 
 /** Header values as text; a header sent more than once keeps its first value, one without a value is left out. */

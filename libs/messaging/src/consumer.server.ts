@@ -286,6 +286,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const rejected = outcome?.rejected ?? [];
     if (rejected.length) topicMessages.push({ topic: this.options.dlqTopic, messages: this.deadLetters(rejected) });
     await this.produceAndCommit(payload, messages[messages.length - 1].offset, topicMessages);
+    await outcome
+      ?.afterCommit?.()
+      .catch((error: Error) =>
+        this.log.warn({ groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, error: error.message }, 'after-commit step failed'),
+      );
     if (rejected.length) {
       consumerMetrics.deadLettered.inc({ group: this.options.groupId, topic: batch.topic, cause: 'invalid' }, rejected.length);
       this.log.warn({ count: rejected.length, first: rejected[0].reason }, 'sent messages to the DLQ');

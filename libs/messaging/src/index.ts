@@ -14,3 +14,4 @@ export * from './read-range';
 export * from './partitioner';
 export * from './poison';
 export * from './transactional-commit';
+export * from './checkpoints';

@@ -201,6 +201,14 @@ export class KafkaClient extends KafkaConnection implements OnModuleInit, OnAppl
           ...(replication.minInsyncReplicas ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : []),
           // The spec log is the registry's record: it must outlive any retention period.
           ...(topic === this.topics.deploymentSpecs ? [{ name: 'retention.ms', value: '-1' }] : []),
+          // Only each store's latest checkpoint matters: compacted, kept forever, cleaned soon.
+          ...(topic === this.topics.checkpoints
+            ? [
+                { name: 'cleanup.policy', value: 'compact' },
+                { name: 'segment.ms', value: '600000' },
+                { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+              ]
+            : []),
         ],
       })),
     });

@@ -16,6 +16,8 @@ export interface TopicRangeOptions {
   groupPrefix?: string;
   /** Read only these partitions (e.g. the one a key is written to). @default every partition */
   partitions?: number[];
+  /** Per partition, the offset to start at instead of `sinceMs`'s (not before the log start); no timestamp filter then applies. */
+  from?: Map<number, number>;
   /** Refuse (ScanTooLarge, before reading) a range of more offsets than this. @default no bound */
   maxMessages?: number;
   /** Stop (ScanTooLarge) once the values read pass this many bytes. @default no bound */
@@ -52,13 +54,19 @@ export interface TopicRangeResult {
  * last stable offset: nothing below it is still in an open transaction, and the read
  * never waits on one.
  */
-export async function topicRanges(kafka: KafkaConnection, topic: string, sinceMs?: number, untilMs?: number): Promise<PartitionRange[]> {
+export async function topicRanges(
+  kafka: KafkaConnection,
+  topic: string,
+  sinceMs?: number,
+  untilMs?: number,
+  from?: Map<number, number>,
+): Promise<PartitionRange[]> {
   const bounds = await kafka.topicOffsets(topic);
   const since = sinceMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, sinceMs);
   const until = untilMs === undefined ? undefined : await kafka.topicOffsetsAt(topic, untilMs);
   return bounds
     .map(({ partition, low, high }) => {
-      const start = Math.max(Number(low), Number(since?.find((p) => p.partition === partition)?.offset ?? low));
+      const start = Math.max(Number(low), from?.get(partition) ?? Number(since?.find((p) => p.partition === partition)?.offset ?? low));
       const end = Math.min(Number(high), Number(until?.find((p) => p.partition === partition)?.offset ?? high));
       return { partition, start, end };
     })
@@ -75,7 +83,7 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   const started = Date.now();
   const { topic, sinceMs, untilMs } = opts;
   const timeoutMs = opts.timeoutMs ?? 120000;
-  const ranges = (await topicRanges(kafka, topic, sinceMs, untilMs)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
+  const ranges = (await topicRanges(kafka, topic, sinceMs, untilMs, opts.from)).filter((r) => !opts.partitions || opts.partitions.includes(r.partition));
   const open = ranges.filter((r) => r.start < r.end);
   let delivered = 0;
   if (!open.length) return { ranges, delivered, ms: Date.now() - started };
@@ -92,7 +100,10 @@ export async function readTopicRange(kafka: KafkaConnection, opts: TopicRangeOpt
   const following = await kafka.followTopic({
     topic,
     groupId: `${opts.groupPrefix ?? 'switchyard-range'}-${randomBytes(6).toString('hex')}`,
-    from: new Map(open.map((r) => [r.partition, r.start])),
+    // From the log start a new group starts there by itself. Seeking would make followTopic
+    // ignore a first batch that starts past the offset sought, which is every batch of a
+    // compacted topic whose head was cleaned (the checkpoints): such a read never ended.
+    from: sinceMs === undefined && !opts.from && !opts.partitions ? 'beginning' : new Map(open.map((r) => [r.partition, r.start])),
     until: ends,
     consumer: { maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 },
     onBatch: async ({ partition, messages }) => {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { isValidName } from '@switchyard/contracts';
+import { type CheckpointedHash, isValidName } from '@switchyard/contracts';
 import {
   type ArmStats,
   cellArm,
@@ -10,12 +10,33 @@ import {
   statsArm,
   type UnitSums,
 } from '@switchyard/strategies';
+import { restoreHashes, snapshotHashes } from './hash-snapshot';
+import { NotedDeployments } from './noted-deployments';
 import { RedisClient } from './redis.client';
 
 /** One joined reward to add to the statistics, from the partition the batch came from. */
 export interface RewardRecord extends LedgerReward {
   deployment: string;
 }
+
+/**
+ * Every hash a deployment's statistics keep (`deploymentKey(deployment, kind)`, one slot):
+ * what a checkpoint of the statistics holds and a restore writes back. Statistics kept in
+ * a further hash of the deployment join this list to ride on the checkpoints.
+ */
+export const STATISTICS_KINDS = [
+  'stats',
+  'arms',
+  'positions',
+  'cohorts',
+  'cohort-arms',
+  'cohort-positions',
+  // Each unit's rewards so far: without them a restored cohort would count a returning unit as new.
+  'cohort-units',
+  'ridge',
+  'ridge-arms',
+  'ridge-positions',
+] as const;
 
 const OUTCOMES: Record<string, RewardOutcome> = { '1': 'applied', '0': 'duplicate', '2': 'stale' };
 
@@ -77,7 +98,12 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  */
 @Injectable()
 export class ArmStatsStore {
-  constructor(private readonly client: RedisClient) {}
+  /** Every deployment the statistics were applied to (`statistics:deployments`): what a checkpoint takes. */
+  readonly deployments: NotedDeployments;
+
+  constructor(private readonly client: RedisClient) {
+    this.deployments = new NotedDeployments(client, 'statistics:deployments');
+  }
 
   key(deployment: string): string {
     return this.client.deploymentKey(deployment, 'stats');
@@ -130,9 +156,36 @@ export class ArmStatsStore {
     return (await this.client.redis.exists(this.trackedKey(topic, partition))) === 1;
   }
 
-  /** Records that the statistics take `partition` in from `logStart`, its first offset. */
+  /** Records that the statistics take `partition` in from `logStart`, its first offset (or a restored checkpoint's). */
   async track(topic: string, partition: number, logStart: string): Promise<void> {
     await this.client.redis.set(this.trackedKey(topic, partition), logStart);
+    await this.client.redis.del(this.restoredKey(topic, partition));
+  }
+
+  /**
+   * Set by a restore from a checkpoint, until the partition is tracked again: the offset
+   * the checkpoint covers it to (everything before is in the restored statistics).
+   */
+  restoredKey(topic: string, partition: number): string {
+    return `${this.client.prefix}restored:${topic}:${partition}`;
+  }
+
+  async restoredFrom(topic: string, partition: number): Promise<string | null> {
+    return this.client.redis.get(this.restoredKey(topic, partition));
+  }
+
+  async markRestored(covers: { topic: string; partition: number; offset: string }[]): Promise<void> {
+    await Promise.all(covers.map((c) => this.client.redis.set(this.restoredKey(c.topic, c.partition), c.offset)));
+  }
+
+  /** A deployment's statistics, arm sets and positions as they are at one instant, for a checkpoint. */
+  snapshot(deployment: string): Promise<Record<string, CheckpointedHash>> {
+    return snapshotHashes(this.client, deployment, STATISTICS_KINDS);
+  }
+
+  /** Writes a checkpoint's statistics of a deployment back, unless Redis holds positions of it already; answers whether it did. */
+  restore(deployment: string, hashes: Record<string, CheckpointedHash>): Promise<boolean> {
+    return restoreHashes(this.client, deployment, STATISTICS_KINDS, 'positions', hashes);
   }
 
   /**

@@ -10,3 +10,5 @@ export * from './registry-watch';
 export * from './spec-versions';
 export * from './report.store';
 export * from './rollout-state.store';
+export * from './hash-snapshot';
+export * from './noted-deployments';

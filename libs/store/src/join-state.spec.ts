@@ -15,8 +15,11 @@ const prediction: PredictionEvent = {
 };
 
 describe(encodePrediction.name, () => {
-  it('stores a prediction as decodePrediction reads it back', () => {
-    expect(decodePrediction(encodePrediction(prediction))).toEqual({ ok: true, value: prediction });
+  it('stores a prediction as decodePrediction reads it back, without what its key and field hold', () => {
+    const stored = encodePrediction(prediction);
+    expect(JSON.parse(stored)).not.toHaveProperty('requestId');
+    expect(JSON.parse(stored)).not.toHaveProperty('variant');
+    expect(decodePrediction('req-1', 'churn:v1:served', stored)).toEqual({ ok: true, value: prediction });
   });
 });
 
@@ -30,16 +33,17 @@ describe(encodeStoredFeedback.name, () => {
 
 describe(decodePrediction.name, () => {
   it('decodes a stored prediction event as it was', () => {
-    const sut = decodePrediction(JSON.stringify(prediction));
+    const sut = decodePrediction('req-1', 'churn:v1:served', JSON.stringify(prediction));
     expect(sut).toEqual({ ok: true, value: prediction });
   });
 
   it('refuses what is not a prediction event, saying why', () => {
-    expect(decodePrediction(JSON.stringify({ requestId: 'req-1' }))).toMatchObject({
+    expect(decodePrediction('req-1', 'churn:v1:served', JSON.stringify({ strategy: 'canary' }))).toMatchObject({
       ok: false,
-      problems: expect.arrayContaining([expect.stringContaining('deployment')]),
+      problems: expect.arrayContaining([expect.stringContaining('specVersion')]),
     });
-    expect(decodePrediction('{oops')).toMatchObject({ ok: false });
+    expect(decodePrediction('req-1', 'churn:v1:served', '{oops')).toMatchObject({ ok: false });
+    expect(decodePrediction('req-1', 'churn:v1:served', '[1]')).toEqual({ ok: false, problems: ['prediction must be a JSON object'] });
   });
 });
 

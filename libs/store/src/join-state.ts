@@ -1,5 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { parseAndValidate, PredictionEvent, REQUEST_ID_PATTERN, Validated } from '@switchyard/contracts';
+import { PredictionEvent, REQUEST_ID_PATTERN, Role, Validated, validatePlain } from '@switchyard/contracts';
 import { JOIN_BUCKETS, joinBucket, StoredFeedback } from '@switchyard/strategies';
 import { parseJson, UndecodableRecord } from './codec';
 import { RedisClient } from './redis.client';
@@ -11,12 +11,17 @@ import type { StoreScripts } from './scripts';
  * touches one Redis Cluster slot. Per bucket:
  *   `{join.b}:r:<requestId>` a hash per request:
  *       `p:<deployment>:<variant>:<role>` → `<token>|<prediction JSON>`: the first copy
- *                                           seen, and the message it was stored from;
+ *                                           seen (without the request id, deployment,
+ *                                           variant and role the key and field hold), and
+ *                                           the message it was stored from;
  *       `f`               → the first feedback that names no deployment (JSON),
  *       `f:<deployment>`  → the first feedback that names this deployment (JSON),
  *       `d:<deployment>:<variant>:<role>` → the token of the message that completed the
- *                                           pair and claimed its joined event (`rebuilt`
- *                                           for a claim restored from the joined topic);
+ *                                           pair and claimed its joined event; `c` once that
+ *                                           event is committed (compactPairs after the
+ *                                           batch's transaction, or a claim restored from
+ *                                           the joined topic), when the `p:` field goes:
+ *                                           a joined pair keeps only that it joined;
  *   `{join.b}:seen`  its request ids by first-seen time, for the sweeper;
  *   `{join.b}:ready` the marker that the bucket holds the state Kafka says it should.
  * A token is the Kafka coordinates `topic:partition:offset` of a message.
@@ -65,8 +70,16 @@ export interface FeedbackRecord {
  * A pair ready to be joined: the stored (first) prediction and feedback, decoded; or,
  * when either does not decode, why (the pair is claimed all the same: it never joins).
  */
-export type JoinCandidate =
-  { requestId: string; prediction: PredictionEvent; feedback: StoredFeedback } | { requestId: string; undecodable: UndecodableRecord };
+export type JoinCandidate = CompletedPair & ({ prediction: PredictionEvent; feedback: StoredFeedback } | { undecodable: UndecodableRecord });
+
+/** A pair a message claimed: compacted once that message's transaction committed (`compactPairs`). */
+export interface CompletedPair {
+  requestId: string;
+  /** `<deployment>:<variant>:<role>` */
+  pair: string;
+  /** The claiming message's coordinates. */
+  token: string;
+}
 
 export interface StoredPredictions {
   candidates: JoinCandidate[];
@@ -135,9 +148,8 @@ export interface ExpiredRequest {
   requestId: string;
   /** The deployment each stored feedback names (`undefined`: none). */
   feedbackScopes: (string | undefined)[];
-  predictions: { prediction: PredictionEvent; joined: boolean }[];
-  /** Stored predictions that did not decode, left out of `predictions`. */
-  undecodable: UndecodableRecord[];
+  /** Every pair of the request, from the fields' names (a compacted pair has no prediction left). */
+  predictions: { prediction: Pick<PredictionEvent, 'deployment' | 'variant' | 'role'>; joined: boolean }[];
 }
 
 /** When a record was seen and how long its request's state may live from now. */
@@ -251,7 +263,9 @@ export class JoinStateStore {
       first: replies.map(([first]) => first === 1),
       candidates: records.flatMap((r, i) => {
         const [first, prediction, feedback] = replies[i];
-        return first !== -1 && prediction !== undefined && feedback !== undefined ? [decodePair(r.requestId, prediction, feedback)] : [];
+        return first !== -1 && prediction !== undefined && feedback !== undefined
+          ? [decodePair({ requestId: r.requestId, pair: r.pair, token: r.token }, prediction, feedback)]
+          : [];
       }),
       refused,
     };
@@ -272,7 +286,8 @@ export class JoinStateStore {
         return [];
       }
       const pairs: JoinCandidate[] = [];
-      for (let j = 0; j < reply.length; j += 2) pairs.push(decodePair(r.requestId, reply[j] as string, reply[j + 1] as string));
+      for (let j = 0; j < reply.length; j += 3)
+        pairs.push(decodePair({ requestId: r.requestId, pair: reply[j] as string, token: r.token }, reply[j + 1] as string, reply[j + 2] as string));
       return pairs;
     });
     return { candidates, refused };
@@ -294,6 +309,24 @@ export class JoinStateStore {
     return limits.map((reply, i) => (reply ? pendingRefusal('feedback', reply[0], items[i].deployment ?? '', fromBucketLimits(reply[1])) : undefined));
   }
 
+  /**
+   * Compacts pairs whose claiming message's Kafka transaction committed (it is never
+   * redelivered): each keeps only that it joined. One script per bucket; a pair claimed by
+   * another message, or already gone, is left as it is. Answers how many were compacted.
+   */
+  async compactPairs(pairs: CompletedPair[]): Promise<number> {
+    const byBucket = new Map<number, (string | number)[]>();
+    for (const { requestId, pair, token } of pairs) {
+      const bucket = bucketOf(requestId);
+      const args = byBucket.get(bucket) ?? byBucket.set(bucket, []).get(bucket)!;
+      args.push(requestId, pair, token);
+    }
+    const counts = await settled(
+      [...byBucket].map(([bucket, args]) => this.redis.compactPairs(this.bucketKey(bucket, 'r:'), this.bucketKey(bucket, 'held'), ...args)),
+    );
+    return counts.reduce((sum, n) => sum + Number(n), 0);
+  }
+
   /** Marks pairs already joined (read back from the joined topic) so that nothing emits them again. */
   async restoreClaims(claims: RestoredClaim[], timing: (claim: RestoredClaim, index: number) => JoinTiming): Promise<void> {
     if (!claims.length) return;
@@ -301,7 +334,7 @@ export class JoinStateStore {
       claims.map((c, i) => {
         const { bucket, key } = this.requestKey(c.requestId);
         const { ttlSeconds, nowMs } = timing(c, i);
-        return this.redis.restoreClaim(this.bucketKey(bucket, 'seen'), key, c.pair, ttlSeconds, nowMs, c.requestId);
+        return this.redis.restoreClaim(this.bucketKey(bucket, 'seen'), key, this.bucketKey(bucket, 'held'), c.pair, ttlSeconds, nowMs, c.requestId);
       }),
     );
   }
@@ -318,21 +351,20 @@ export class JoinStateStore {
     for (const flat of buckets) {
       for (let i = 0; i < flat.length; i += 2) {
         const fields = flat[i + 1] as string[];
-        const hash = new Map<string, string>();
-        for (let j = 0; j < fields.length; j += 2) hash.set(fields[j], fields[j + 1]);
+        const names = new Set<string>();
+        for (let j = 0; j < fields.length; j += 2) names.add(fields[j]);
         const feedbackScopes: (string | undefined)[] = [];
         const predictions: ExpiredRequest['predictions'] = [];
-        const undecodable: UndecodableRecord[] = [];
-        for (const [name, value] of hash) {
+        for (const name of names) {
           if (name === 'f') feedbackScopes.push(undefined);
           else if (name.startsWith('f:')) feedbackScopes.push(name.slice(2));
-          else if (name.startsWith('p:')) {
-            const prediction = decodePrediction(value.slice(value.indexOf('|') + 1));
-            if (prediction.ok) predictions.push({ prediction: prediction.value, joined: hash.has(`d:${name.slice(2)}`) });
-            else undecodable.push(new UndecodableRecord(`prediction ${name.slice(2)} of ${flat[i] as string}`, prediction.problems));
+          // A pair is its `p:` field, or a `d:` field alone once compacted.
+          else if (name.startsWith('p:') || (name.startsWith('d:') && !names.has(`p:${name.slice(2)}`))) {
+            const [deployment, variant, role] = name.slice(2).split(':');
+            predictions.push({ prediction: { deployment, variant, role: role as Role }, joined: names.has(`d:${name.slice(2)}`) });
           }
         }
-        expired.push({ requestId: flat[i] as string, feedbackScopes, predictions, undecodable });
+        expired.push({ requestId: flat[i] as string, feedbackScopes, predictions });
       }
     }
     return { expired, more: buckets.some((flat) => flat.length / 2 >= limit) };
@@ -363,14 +395,21 @@ export class JoinStateStore {
   }
 }
 
-/** A prediction as it is stored: the event's JSON. */
+/** A prediction as it is stored: the event's JSON without what its request's key and its pair's field already say. */
 export function encodePrediction(prediction: PredictionEvent): string {
-  return JSON.stringify(prediction);
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- left out on purpose
+  const { requestId, deployment, variant, role, ...rest } = prediction;
+  return JSON.stringify(rest);
 }
 
-/** A stored prediction: the event as the joiner validated it from Kafka. */
-export function decodePrediction(json: string): Validated<PredictionEvent> {
-  return parseAndValidate(PredictionEvent, json);
+/** A stored prediction of `requestId` and `pair` (`<deployment>:<variant>:<role>`): the event as the joiner validated it from Kafka. */
+export function decodePrediction(requestId: string, pair: string, json: string): Validated<PredictionEvent> {
+  const parsed = parseJson(json);
+  if (!parsed.ok) return parsed;
+  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value))
+    return { ok: false, problems: ['prediction must be a JSON object'] };
+  const [deployment, variant, role] = pair.split(':');
+  return validatePlain(PredictionEvent, { ...parsed.value, requestId, deployment, variant, role });
 }
 
 /** Feedback as it is stored: its JSON. */
@@ -396,12 +435,12 @@ export function decodeStoredFeedback(json: string): Validated<StoredFeedback> {
   return { ok: true, value: feedback };
 }
 
-function decodePair(requestId: string, predictionJson: string, feedbackJson: string): JoinCandidate {
-  const prediction = decodePrediction(predictionJson);
+function decodePair(completed: CompletedPair, predictionJson: string, feedbackJson: string): JoinCandidate {
+  const prediction = decodePrediction(completed.requestId, completed.pair, predictionJson);
   const feedback = decodeStoredFeedback(feedbackJson);
-  if (prediction.ok && feedback.ok) return { requestId, prediction: prediction.value, feedback: feedback.value };
+  if (prediction.ok && feedback.ok) return { ...completed, prediction: prediction.value, feedback: feedback.value };
   const problems = [...(prediction.ok ? [] : prediction.problems), ...(feedback.ok ? [] : feedback.problems)];
-  return { requestId, undecodable: new UndecodableRecord(`the stored pair of ${requestId}`, problems) };
+  return { ...completed, undecodable: new UndecodableRecord(`the stored pair of ${completed.requestId}`, problems) };
 }
 
 /** The bucket of a valid request id; keys are built from it, so an invalid one is refused. */

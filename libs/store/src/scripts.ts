@@ -34,8 +34,13 @@ export interface StoreScripts {
   joinPredictions: BucketScript;
   joinFeedback: BucketScript;
   pendingRoom(request: string, held: string, deployment: string, bytes: number): Promise<[limit: string, bucketLimits: string] | null>;
-  restoreClaim(seen: string, key: string, pair: string, ttl: number, at: number, requestId: string): Reply;
+  restoreClaim(seen: string, key: string, held: string, pair: string, ttl: number, at: number, requestId: string): Reply;
   sweepJoins(seen: string, held: string, cutoff: number, keyPrefix: string, limit: number): Promise<(string | string[])[]>;
+  compactPairs(requestPrefix: string, held: string, ...requestPairTokens: Arg[]): Promise<number>;
+  /** Key count given per call: the hashes of one slot. */
+  snapshotHashes(keyCount: number, ...keys: string[]): Promise<[number, string[]][]>;
+  /** Key count given per call: the guard, then the hashes of one slot. */
+  restoreHashes(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
   renewLock(key: string, owner: string, ttlMs: number): Promise<number>;
   releaseLock(key: string, owner: string): Promise<number>;
   addReport(key: string, units: string, position: string, lastOffset: string, maxUnitsPerKey: number, ...counted: Arg[]): Reply;
@@ -58,8 +63,11 @@ const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: num
   joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-predictions'], numberOfKeys: 3 },
   joinFeedback: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-feedback'], numberOfKeys: 3 },
   pendingRoom: { files: ['join-scope', 'join-cap', 'pending-room'], numberOfKeys: 2 },
-  restoreClaim: { files: ['join-seen', 'restore-claim'], numberOfKeys: 2 },
+  restoreClaim: { files: ['join-seen', 'join-cap', 'restore-claim'], numberOfKeys: 3 },
   sweepJoins: { files: ['join-cap', 'sweep-joins'], numberOfKeys: 2 },
+  compactPairs: { files: ['join-seen', 'join-cap', 'compact-pairs'], numberOfKeys: 2 },
+  snapshotHashes: { files: ['snapshot-hashes'] },
+  restoreHashes: { files: ['restore-hashes'] },
   renewLock: { files: ['renew-lock'], numberOfKeys: 1 },
   releaseLock: { files: ['release-lock'], numberOfKeys: 1 },
   addReport: { files: ['add-report'], numberOfKeys: 2 },

@@ -46,7 +46,7 @@ describe(deploymentHealth.name, () => {
     // A verdict on an earlier rev (a retried spec, the same subject) is the controller's to replace: not yet judged.
     expect(deploymentHealth(canary, judged(canary, 'failed', { specVersion: 2 }))).toEqual({
       state: 'Progressing',
-      reason: 'waiting for the controller to judge rev 3',
+      reason: 'rev 3 not judged yet: waiting for the controller',
     });
   });
 
@@ -58,10 +58,10 @@ describe(deploymentHealth.name, () => {
   });
 
   it('shows a plan Progressing at its step, Paused when paused, Degraded when its step failed', () => {
-    expect(deploymentHealth(plan, undefined)).toEqual({ state: 'Progressing', reason: 'step 1 of 2: waiting for the controller' });
-    expect(deploymentHealth(plan, judged(plan, 'running'))).toEqual({ state: 'Progressing', reason: 'step 1 of 2: running' });
+    expect(deploymentHealth(plan, undefined)).toEqual({ state: 'Progressing', reason: 'step 1 of 2 (canary): not judged yet: waiting for the controller' });
+    expect(deploymentHealth(plan, judged(plan, 'running'))).toEqual({ state: 'Progressing', reason: 'why' });
     const paused = { ...plan, status: { step: 1, paused: true } };
-    expect(deploymentHealth(paused, judged(plan, 'passed'))).toEqual({ state: 'Paused', reason: 'step 2 of 2 paused: resume it to go on' });
+    expect(deploymentHealth(paused, judged(plan, 'passed'))).toEqual({ state: 'Paused', reason: 'step 2 of 2 (promote) is paused; resume to go on' });
     expect(deploymentHealth(plan, judged(plan, 'failed')).state).toBe('Degraded');
   });
 });

@@ -1,5 +1,6 @@
 import type { DeploymentSpec } from '@switchyard/contracts';
 import { deploymentView, servedSplit, setSplit } from './deployment-view';
+import type { RecentBucket } from './served-recent';
 import { reconcileRollout } from './rollout';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -45,13 +46,31 @@ describe(servedSplit.name, () => {
       since: 'rev 2',
       shares: { v1: 0.75, v2: 0.25, v3: 0 },
       requests: 40,
+      recent: null,
     });
     expect(servedSplit(spec(plan, { version: 2, status: { step: 1 } }), counters)).toEqual({
       since: 'rev 2 step 2',
       shares: { v1: 0.75, v2: 0.25, v3: 0 },
       requests: 4,
+      recent: null,
     });
     expect(servedSplit(spec({ type: 'single', variant: 'v1' }, { version: 3 }), counters)).toBeNull();
+  });
+
+  it('adds the last minutes beside the rev: after a promotion the rev says 100 % at once, so do the minutes, not the whole life', () => {
+    // Promoted to v2 at rev 3 a minute ago: the minutes before it were v1's.
+    const promoted = spec({ type: 'single', variant: 'v2' }, { version: 3 });
+    const counters = { 'v1:served:requests@2': 900, 'v2:served:requests@2': 100, 'v2:served:requests@3': 60 };
+    // Newest minute first; `gone` is a variant the spec no longer has.
+    const recent: RecentBucket[] = [{ v2: 70 }, { v1: 90, v2: 10 }, {}, {}, { v1: 30, gone: 5 }];
+    expect(servedSplit(promoted, counters, recent)).toEqual({
+      since: 'rev 3',
+      shares: { v1: 0, v2: 1, v3: 0 },
+      requests: 60,
+      recent: { minutes: 5, shares: { v1: 0.6, v2: 0.4, v3: 0 }, requests: 200 },
+    });
+    // A rev with no request yet still shows the minutes before it.
+    expect(servedSplit({ ...promoted, version: 4 }, counters, recent)).toMatchObject({ since: 'rev 4', shares: {}, requests: 0, recent: { requests: 200 } });
   });
 });
 
@@ -92,7 +111,9 @@ describe(deploymentView.name, () => {
     // Advanced in its status, no new version: what was judged is the step before.
     const advanced = spec(plan, { status: { step: 1, paused: true } });
     const sut = deploymentView(advanced, { counters, rewards: {}, judged: { ...judged, status: 'passed' } }).plan;
-    expect(sut).toMatchObject({ step: 2, kind: 'canary', paused: true, state: 'waiting', evidence: null, serving: { type: 'canary', percent: 12.345 } });
+    // Paused at once, as `health` says: not a `waiting` that contradicts it until the controller's next pass.
+    expect(sut).toMatchObject({ step: 2, kind: 'canary', paused: true, state: 'paused', evidence: null, serving: { type: 'canary', percent: 12.345 } });
+    expect(sut!.reasons).toEqual(['step 2 of 3 (canary) is paused; resume to go on']);
     expect(sut).not.toHaveProperty('since');
   });
 
@@ -102,7 +123,10 @@ describe(deploymentView.name, () => {
       ...reconcileRollout({ ...canary, guardrails: { ...GUARDRAILS } }, undefined, { arms: {}, cohorts: [] }, NOW)!.state,
       status: 'failed' as const,
     };
-    expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({ state: 'failed' });
+    expect(deploymentView(spec({ type: 'single', variant: 'v1' }), { counters, rewards: {}, judged }).guardrails).toMatchObject({
+      state: 'failed',
+      reasons: [expect.stringMatching(/^no candidate serves: v1 answers alone/)],
+    });
     expect(deploymentView(canary, { counters, rewards: {} })).not.toHaveProperty('guardrails');
   });
 });

@@ -11,7 +11,9 @@ import type { ArmStats } from './arm-stats';
 import { type DeploymentHealth, deploymentHealth } from './deployment-health';
 import { configuredShares, currentStep, servingSpec } from './plan';
 import { buildReport, groupCounters, splitKey, type VariantReport } from './report';
-import { type DecisionSummary, judgesSubject, type RolloutState, type RolloutStatus } from './rollout';
+import { judgementOf } from './judgement';
+import { type RecentBucket, type RecentServed, recentServed } from './served-recent';
+import type { DecisionSummary, RolloutState, RolloutStatus } from './rollout';
 import { alignWeights, type Weights } from './weights';
 import { contextualStrategy } from './contextual-policy';
 
@@ -23,6 +25,8 @@ export interface DeploymentViewInputs {
   judged?: RolloutState;
   /** A bandit's stored weights, which the router serves; absent until the updater stored some. */
   weights?: { weights: Weights; computedAt: string; segments?: Record<string, Weights> };
+  /** The recent served buckets of the window (`recentBuckets`), as `ReportStore.readRecent` reads them. */
+  recent?: readonly RecentBucket[];
 }
 
 /** What the rollout controller judged, as shown; `waiting` alone before its first pass. */
@@ -59,9 +63,11 @@ export interface DeploymentView extends Omit<DeploymentSpec, 'guardrails'> {
   /**
    * The share of requests each variant answered since the current rev (and plan step) took
    * effect, beside `split`: over the deployment's whole life it would lag every change;
-   * `null` before any request under it.
+   * and over the last `RECENT_MINUTES` minutes (`recent`, `null` without a request in
+   * them), which follows a weight that moves within a rev (a bandit's). `null` when neither
+   * saw a request; `shares` is empty while no request was served under the rev.
    */
-  served: { since: string; shares: Record<string, number>; requests: number } | null;
+  served: { since: string; shares: Record<string, number>; requests: number; recent: RecentServed | null } | null;
   weightsAt?: string;
   /**
    * A contextual bandit's shares per segment (`"<feature>=<level>"`, one per level of each
@@ -92,39 +98,43 @@ export function setSplit(spec: DeploymentSpec, weights?: Weights): Record<string
 
 /**
  * What each variant of `spec` answered under its current rev and plan step (the report's
- * `requests@<splitKey>` counters, which the controller's split check reads too), as shares.
+ * `requests@<splitKey>` counters, which the controller's split check reads too), as shares,
+ * and over the last minutes (`recentServed` of the window's `recent` buckets).
  */
-export function servedSplit(spec: DeploymentSpec, counters: Record<string, string | number>): DeploymentView['served'] {
+export function servedSplit(spec: DeploymentSpec, counters: Record<string, string | number>, recent: readonly RecentBucket[] = []): DeploymentView['served'] {
   const key = splitKey(spec.version, spec.status?.step);
   const answered: Record<string, number> = Object.fromEntries(spec.variants.map(({ name }) => [name, 0]));
   for (const { variant, role, measures } of groupCounters(counters).values())
     if (role === 'served' && variant in answered) answered[variant] += measures.get(`requests@${key}`) ?? 0;
   const requests = Object.values(answered).reduce((sum, n) => sum + n, 0);
-  if (!requests) return null;
+  const lately = recentServed(spec, recent);
+  if (!requests && !lately) return null;
   const since = spec.status?.step === undefined ? `rev ${spec.version}` : `rev ${spec.version} step ${spec.status.step + 1}`;
-  return { since, shares: Object.fromEntries(Object.entries(answered).map(([name, n]) => [name, n / requests])), requests };
+  const shares = requests ? Object.fromEntries(Object.entries(answered).map(([name, n]) => [name, n / requests])) : {};
+  return { since, shares, requests, recent: lately };
 }
 
 /**
  * The deployment as `GET /v1/deployments/{name}` shows it: the spec, live statistics per
- * variant and role, the `split` it is set to, and once the rollout controller judged it,
- * what it judged: a `plan` block for a plan (step i of n, paused, state, the step's gate
- * evidence, the history of transitions), else a `guardrails` block (the settings with the
- * state, latest evidence and last decision; kept after a rollback or promotion removed the
- * guardrails, so the verdict stays readable). A plan whose current step the controller
- * has not judged yet (`judgesSubject`, the controller's own rule) is `waiting`.
+ * variant and role, the `split` it is set to, and the controller's judgement of what is
+ * served now (`judgementOf`, which `health` and the verdict read too, so they agree): a
+ * `plan` block for a plan (step i of n, paused, state, the step's gate evidence, the
+ * history of transitions), else a `guardrails` block (the settings with the state, latest
+ * evidence and last decision). On a `single` (after a promotion, a rollback or an abort)
+ * the block says that no candidate serves, with what the last comparison ended with.
  */
-export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights }: DeploymentViewInputs): DeploymentView {
-  const judgement: JudgementView | undefined = judged && {
-    state: judged.status,
-    since: judged.since,
-    judgedVersion: judged.specVersion,
-    reasons: judged.reasons ?? [],
-    evidence: judged.evidence ?? null,
-    ...(judged.cohort && {
-      labels: { judged: judged.cohort.judged, waiting: judged.cohort.waiting, ...(judged.cohort.units && { units: judged.cohort.units }) },
+export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged, weights, recent }: DeploymentViewInputs): DeploymentView {
+  const judgement = judgementOf(spec, judged);
+  const current = judgement?.current;
+  const shown: JudgementView | undefined = judgement && {
+    state: judgement.status,
+    ...(current && { since: current.since, judgedVersion: current.specVersion }),
+    reasons: judgement.reasons,
+    evidence: judgement.evidence,
+    ...(current?.cohort && {
+      labels: { judged: current.cohort.judged, waiting: current.cohort.waiting, ...(current.cohort.units && { units: current.cohort.units }) },
     }),
-    lastDecision: judged.lastDecision ?? null,
+    lastDecision: judged?.lastDecision ?? null,
   };
   const { guardrails, ...settings } = spec;
   const view: DeploymentView = {
@@ -132,7 +142,7 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
     health: deploymentHealth(spec, judged),
     report: buildReport(counters, rewards),
     split: setSplit(spec, weights?.weights),
-    served: servedSplit(spec, counters),
+    served: servedSplit(spec, counters, recent),
     // When the weights it serves were computed: a bandit's split moves.
     ...(weights && servingSpec(spec).strategy.type === 'bandit' && { weightsAt: weights.computedAt }),
     ...(weights?.segments && contextualStrategy(spec.strategy) && { segments: weights.segments }),
@@ -140,7 +150,6 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
   const strategy = spec.strategy;
   if (strategy.type === 'plan') {
     const { index, step } = currentStep(strategy, spec.status);
-    const current = judgement && judged && judgesSubject(judged, spec) ? judgement : undefined;
     const plan: PlanView = {
       step: index + 1,
       of: strategy.steps.length,
@@ -148,11 +157,10 @@ export function deploymentView(spec: DeploymentSpec, { counters, rewards, judged
       current: step,
       paused: spec.status?.paused ?? false,
       serving: servingSpec(spec).strategy,
-      ...(current ?? { state: 'waiting', evidence: null, reasons: [], lastDecision: judgement?.lastDecision ?? null }),
+      ...shown!,
       history: judged?.history ?? [],
     };
     return { ...view, ...(guardrails && { guardrails }), plan };
   }
-  if (guardrails || judgement) return { ...view, guardrails: { ...guardrails, ...(judgement ?? { state: 'waiting' }) } };
-  return view;
+  return shown ? { ...view, guardrails: { ...guardrails, ...shown } } : view;
 }

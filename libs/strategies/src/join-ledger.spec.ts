@@ -1,4 +1,4 @@
-import { JoinLedger, LedgerFeedback, LedgerPrediction } from './join-ledger';
+import { COMMITTED_CLAIM, JoinLedger, LedgerFeedback, LedgerPrediction } from './join-ledger';
 
 const prediction = (deployment: string, token: string, json = `p-${token}`): LedgerPrediction => ({ pair: `${deployment}:v1:served`, deployment, json, token });
 const feedback = (token: string, scope?: string): LedgerFeedback => ({ scope, json: `f-${token}`, token });
@@ -17,16 +17,16 @@ describe(JoinLedger.name, () => {
   it('joins a prediction with the feedback naming its deployment, else the one naming none', () => {
     sut.recordFeedback(feedback('any'), false);
     sut.recordFeedback(feedback('mine', 'd'), false);
-    expect(sut.recordPrediction(prediction('d', 't1'), false).joined).toEqual({ prediction: 'p-t1', feedback: 'f-mine' });
-    expect(sut.recordPrediction(prediction('e', 't2'), false).joined).toEqual({ prediction: 'p-t2', feedback: 'f-any' });
+    expect(sut.recordPrediction(prediction('d', 't1'), false).joined).toEqual({ pair: 'd:v1:served', prediction: 'p-t1', feedback: 'f-mine' });
+    expect(sut.recordPrediction(prediction('e', 't2'), false).joined).toEqual({ pair: 'e:v1:served', prediction: 'p-t2', feedback: 'f-any' });
     expect(sut.recordPrediction(prediction('x', 't3'), false).joined).toBeDefined();
   });
 
   it('lets feedback claim only the predictions it applies to, each with the feedback that prediction joins', () => {
     sut.recordPrediction(prediction('d', 't1'), false);
     sut.recordPrediction(prediction('e', 't2'), false);
-    expect(sut.recordFeedback(feedback('f1', 'd'), false)).toEqual([{ prediction: 'p-t1', feedback: 'f-f1' }]);
-    expect(sut.recordFeedback(feedback('f2'), false)).toEqual([{ prediction: 'p-t2', feedback: 'f-f2' }]);
+    expect(sut.recordFeedback(feedback('f1', 'd'), false)).toEqual([{ pair: 'd:v1:served', prediction: 'p-t1', feedback: 'f-f1' }]);
+    expect(sut.recordFeedback(feedback('f2'), false)).toEqual([{ pair: 'e:v1:served', prediction: 'p-t2', feedback: 'f-f2' }]);
     expect([...sut.claims]).toEqual([
       ['d:v1:served', 'f1'],
       ['e:v1:served', 'f2'],
@@ -47,7 +47,21 @@ describe(JoinLedger.name, () => {
     expect(sut.claims.size).toBe(0);
     sut.restoreClaim('d:v1:served');
     sut.restoreClaim('d:v1:served');
-    expect(sut.recordPrediction(prediction('d', 't1'), false).joined).toBeUndefined();
-    expect(sut.claims.get('d:v1:served')).toBe('rebuilt');
+    expect(sut.recordPrediction(prediction('d', 't1'), false)).toEqual({ first: false });
+    expect(sut.claims.get('d:v1:served')).toBe(COMMITTED_CLAIM);
+    expect(sut.predictions.size).toBe(0);
+  });
+
+  it('compacts a pair once its claiming message committed: only that it joined is kept, no copy is stored again', () => {
+    sut.recordFeedback(feedback('f1'), false);
+    sut.recordPrediction(prediction('d', 't1'), false);
+    sut.compact('d:v1:served', 't2');
+    expect(sut.claims.get('d:v1:served')).toBe('t1');
+    sut.compact('d:v1:served', 't1');
+    expect([...sut.claims]).toEqual([['d:v1:served', COMMITTED_CLAIM]]);
+    expect(sut.predictions.size).toBe(0);
+    expect(sut.recordPrediction(prediction('d', 't3'), false)).toEqual({ first: false });
+    expect(sut.recordFeedback(feedback('f2', 'd'), false)).toEqual([]);
+    expect(sut.predictions.size).toBe(0);
   });
 });

@@ -106,17 +106,17 @@ export interface ExpiredOutcome {
   /** Feedback records that met no prediction they apply to, by the deployment each named (`undefined`: none). */
   feedbackUnmatched: (string | undefined)[];
   /** Predictions never joined: no feedback came (or the window closed before they could join). */
-  unlabelled: PredictionEvent[];
+  unlabelled: ExpiredPair[];
 }
+
+/** What the sweep knows of a request's pair from its field name, which is all the count needs. */
+export type ExpiredPair = Pick<PredictionEvent, 'deployment' | 'variant' | 'role'>;
 
 /**
  * `feedbackScopes`: the deployment each stored feedback names, `undefined` for feedback
  * that names none (it applies to every deployment's prediction of the request).
  */
-export function expiredOutcome(state: {
-  feedbackScopes: (string | undefined)[];
-  predictions: { prediction: PredictionEvent; joined: boolean }[];
-}): ExpiredOutcome {
+export function expiredOutcome(state: { feedbackScopes: (string | undefined)[]; predictions: { prediction: ExpiredPair; joined: boolean }[] }): ExpiredOutcome {
   const deployments = new Set(state.predictions.map((p) => p.prediction.deployment));
   return {
     feedbackUnmatched: state.feedbackScopes.filter((scope) => ![...deployments].some((deployment) => feedbackApplies(scope, deployment))),

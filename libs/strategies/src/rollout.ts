@@ -33,7 +33,7 @@ export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 
 const TERMINAL: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'paused', 'done']);
 /** Verdicts that were acted on: a comparison that ended so is over, even if its subject comes back. */
-const ENDED: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'done']);
+export const ENDED: ReadonlySet<RolloutStatus> = new Set(['passed', 'failed', 'inconclusive', 'done']);
 /** Decisions kept in the state's history (the full record is the decision events on Kafka). */
 const HISTORY = 50;
 
@@ -207,13 +207,21 @@ export function judgesSubject(state: RolloutState, spec: DeploymentSpec): boolea
   return state.subject === rolloutSubject(spec);
 }
 
+/** A plan's position as every reading of it names it: `step 2 of 4 (canary)`. */
+export function planPosition(plan: PlanStrategySpec, status: DeploymentStatus | undefined): string {
+  const { index, step } = currentStep(plan, status);
+  return `step ${index + 1} of ${plan.steps.length} (${planStepKind(step)})`;
+}
+
 /**
- * The controller's judgement of what `spec` serves now, or `undefined` until its next pass
- * judges it: one of an earlier rev, or of another subject, is what that pass replaces.
- * What the verdict and the health say is read through this.
+ * Why a plan the spec holds paused is paused: the controller's own reasons when it paused
+ * it (an inconclusive gate, a split not trusted), else that it waits for an operator's
+ * resume. The controller writes these on its passes, and `judgementOf` shows them before it.
  */
-export function currentJudgement(spec: DeploymentSpec, state: RolloutState | undefined): RolloutState | undefined {
-  return state && state.specVersion === spec.version && judgesSubject(state, spec) ? state : undefined;
+export function pausedPlanReasons(state: RolloutState | undefined, position: string): string[] {
+  return state && (state.status === 'paused' || state.status === 'inconclusive') && state.reasons?.length
+    ? state.reasons
+    : [`${position} is paused; resume to go on`];
 }
 
 /**
@@ -460,11 +468,10 @@ const NO_EVIDENCE = (alpha: number): DecisionEvidence => ({ metric: 'reward', n:
  */
 function judgePlan(spec: DeploymentSpec, plan: PlanStrategySpec, guardrails: Judged, state: RolloutState, counted: Counted, now: Date): RolloutStep {
   const { index, step } = currentStep(plan, spec.status);
-  const kind = planStepKind(step);
   const { primary, candidate } = plan;
-  const position = `step ${index + 1} of ${plan.steps.length} (${kind})`;
+  const position = planPosition(plan, spec.status);
   const held = state.evidence ?? NO_EVIDENCE(guardrails.alpha);
-  if (spec.status?.paused) return finish(state, 'paused', held, [`${position} is paused; resume to go on`]);
+  if (spec.status?.paused) return finish(state, 'paused', held, pausedPlanReasons(state, position));
 
   const decide = (
     status: RolloutStatus,

@@ -112,11 +112,16 @@ describe(rolloutVerdict.name, () => {
     const failed = pass(deployment, pass(deployment, undefined, {}).state, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) });
     // An operator PUTs a canary with another percent (version 3): a new subject.
     const edited = spec({ ...canary, percent: 10 }, {}, 3);
-    expect(rolloutVerdict(edited, failed.state)).toEqual({ decision: 'continue', reason: 'rev 3 not judged yet', step: null, evidence: null });
+    expect(rolloutVerdict(edited, failed.state)).toEqual({
+      decision: 'continue',
+      reason: 'rev 3 not judged yet: waiting for the controller',
+      step: null,
+      evidence: null,
+    });
     expect(rolloutVerdict(edited, undefined).decision).toBe('continue');
     // The same canary restored after its rollback: the old verdict was acted on, the controller will start afresh.
     const restored = spec(canary, {}, 3);
-    expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'rev 3 not judged yet' });
+    expect(rolloutVerdict(restored, failed.state)).toMatchObject({ decision: 'continue', reason: 'rev 3 not judged yet: waiting for the controller' });
     // Its next pass judges only what version 3 served: the pairs so far were served under version 1.
     const again = reconcileRollout(restored, failed.state, observed(deployment, { v1: arm(1000, 0.9), v2: arm(1000, 0.7) }), NOW)!;
     expect(rolloutVerdict(restored, again.state).decision).toBe('continue');
@@ -173,7 +178,11 @@ describe(rolloutVerdict.name, () => {
       });
 
       const resumed = { ...advanced.spec, status: { step: 1 } };
-      expect(rolloutVerdict(resumed, advanced.state)).toMatchObject({ decision: 'continue', step: 2, reason: 'step 2 of 3 (pause): not judged yet' });
+      expect(rolloutVerdict(resumed, advanced.state)).toMatchObject({
+        decision: 'continue',
+        step: 2,
+        reason: 'step 2 of 3 (pause): not judged yet: waiting for the controller',
+      });
       const promoting = pass(resumed, advanced.state, better);
       expect(promoting.spec.status).toEqual({ step: 2 });
       const promoted = pass(promoting.spec, promoting.state, better);

@@ -1,6 +1,7 @@
-import { type DecisionEvidence, type DeploymentSpec, type FlaggerHook, planStepKind } from '@switchyard/contracts';
+import type { DecisionEvidence, DeploymentSpec, FlaggerHook } from '@switchyard/contracts';
+import { judgementOf } from './judgement';
 import { currentStep } from './plan';
-import { currentJudgement, type DecisionSummary, type RolloutState, type RolloutStatus } from './rollout';
+import type { DecisionSummary, RolloutState, RolloutStatus } from './rollout';
 
 export const VERDICT_DECISIONS = ['continue', 'promote', 'rollback', 'pause'] as const;
 export type VerdictDecision = (typeof VERDICT_DECISIONS)[number];
@@ -39,21 +40,25 @@ function wroteVersion(decision: DecisionSummary, version: number): boolean {
   return decision.toVersion === null ? decision.fromVersion < version : decision.toVersion === version;
 }
 
+/** What a decision that wrote a `single` tells the tool about its candidate: an operator's abort ended it, as a rollback does. */
+const ENDING: Partial<Record<DecisionSummary['action'], VerdictDecision>> = { promote: 'promote', rollback: 'rollback', abort: 'rollback' };
+
 /**
  * The verdict on `spec` from the rollout controller's `state` (`RolloutStateStore`):
- * - `single` that a controller promotion or rollback wrote: that decision; any other
- *   `single` compares nothing, and neither does a strategy without guardrails: `pause`;
- * - a comparison the controller has not judged yet at this version (`currentJudgement`, its
- *   own rule): `continue`;
- * - a plan paused (by an operator or by an inconclusive gate): `pause`;
- * - else the controller's status, by `DECISION_OF`.
+ * - `single` that a promotion, a rollback or an abort (the controller's or an operator's)
+ *   wrote: that decision; any other `single` compares nothing, and neither does a strategy
+ *   without guardrails: `pause`;
+ * - else the judgement of what is served now (`judgementOf`, which `health` and the
+ *   `plan`/`guardrails` block read too): `continue` until the controller judged this rev,
+ *   `pause` on a plan paused, else the controller's status, by `DECISION_OF`.
  */
 export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undefined): Verdict {
   const strategy = spec.strategy;
   if (strategy.type === 'single') {
     const last = state?.lastDecision;
-    if (last && (last.action === 'promote' || last.action === 'rollback') && wroteVersion(last, spec.version)) {
-      return { decision: last.action, reason: last.reason, step: null, evidence: state?.evidence ?? null };
+    const ending = last && ENDING[last.action];
+    if (last && ending && wroteVersion(last, spec.version)) {
+      return { decision: ending, reason: last.reason, step: null, evidence: state?.evidence ?? null };
     }
     return {
       decision: 'pause',
@@ -62,7 +67,8 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
       evidence: null,
     };
   }
-  if (strategy.type !== 'plan' && !spec.guardrails) {
+  const judgement = judgementOf(spec, state);
+  if (!judgement) {
     return {
       decision: 'pause',
       reason: `${spec.name} runs ${strategy.type} without guardrails: the rollout controller judges nothing`,
@@ -70,21 +76,12 @@ export function rolloutVerdict(spec: DeploymentSpec, state: RolloutState | undef
       evidence: null,
     };
   }
-  // At the version it last judged: until its next pass after a change, nothing is claimed
-  // (a canary restored after its rollback has the same subject, but starts afresh).
-  const judged = currentJudgement(spec, state);
-  const reasons = judged?.reasons?.join('; ');
-  const evidence = judged?.evidence ?? null;
+  const reason = judgement.reasons.join('; ') || judgement.status;
   if (strategy.type === 'plan') {
-    const { index, step } = currentStep(strategy, spec.status);
-    const position = `step ${index + 1} of ${strategy.steps.length} (${planStepKind(step)})`;
-    const verdict = (decision: VerdictDecision, fallback: string): Verdict => ({ decision, reason: reasons || fallback, step: index + 1, evidence });
-    if (spec.status?.paused) return verdict('pause', `${position} is paused; resume to go on`);
-    if (!judged) return verdict('continue', `${position}: not judged yet`);
-    return verdict(DECISION_OF[judged.status].plan, `${position}: ${judged.status}`);
+    const step = currentStep(strategy, spec.status).index + 1;
+    return { decision: DECISION_OF[judgement.status].plan, reason, step, evidence: judgement.evidence };
   }
-  if (!judged) return { decision: 'continue', reason: `rev ${spec.version} not judged yet`, step: null, evidence: null };
-  return { decision: DECISION_OF[judged.status].comparison, reason: reasons || judged.status, step: null, evidence };
+  return { decision: DECISION_OF[judgement.status].comparison, reason, step: null, evidence: judgement.evidence };
 }
 
 /**

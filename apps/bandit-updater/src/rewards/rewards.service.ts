@@ -5,6 +5,7 @@ import { ArmStatsStore, DeploymentRegistry, RewardRecord } from '@switchyard/sto
 import { countEach } from '@switchyard/runtime';
 import { cohortArm, countsInArmStatistics, RewardOutcome, ridgeIncrement } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
+import { StatisticsCheckpoints } from '../checkpoints/statistics-checkpoints';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
 import { WeightSnapshots } from '../snapshots/weight-snapshots';
 import { updaterMetrics } from '../updater.metrics';
@@ -19,8 +20,11 @@ import { updaterMetrics } from '../updater.metrics';
  *
  * A deployment without a position for the partition is either new to it or lost with
  * Redis. The partition's `tracked` marker tells: present, the position starts here;
- * missing, Redis lost the statistics (or never had them), and the partition is read
- * again from its log start, where the marker is set and each missing position starts.
+ * missing, Redis lost the statistics (or never had them): they are restored from their
+ * latest checkpoint and the partition read again from the offset it covers (else, with
+ * no checkpoint, from its log start), where the marker is set and each missing position
+ * starts. The marker is checked before every batch too: a restore writes positions of
+ * every partition at once, so a position alone no longer says the partition is whole.
  */
 @Injectable()
 export class RewardsService {
@@ -31,6 +35,7 @@ export class RewardsService {
     private readonly registry: DeploymentRegistry,
     private readonly snapshots: WeightSnapshots,
     private readonly arms: ArmReconciler,
+    private readonly checkpoints: StatisticsCheckpoints,
     private readonly env: BanditUpdaterEnv,
   ) {}
 
@@ -67,6 +72,11 @@ export class RewardsService {
       };
     });
 
+    if (!(await this.stats.isTracked(batch.topic, batch.partition))) {
+      const rewindTo = await this.ensureTracked(batch);
+      if (rewindTo !== undefined) return { rewindTo };
+    }
+    await this.stats.deployments.note(records.map((r) => r.deployment));
     const outcomes = await this.stats.applyRewards(batch.partition, records, false);
     const unpositioned = records.flatMap((_, i) => (outcomes[i] === 'unpositioned' ? [i] : []));
     if (unpositioned.length) {
@@ -92,25 +102,34 @@ export class RewardsService {
   }
 
   /**
-   * Makes sure the statistics hold the batch's partition from its log start; answers the
-   * offset to read it again from when they do not and the batch does not start there.
+   * Makes sure the statistics hold the batch's partition from its log start (or from where
+   * a restored checkpoint covers it to); answers the offset to read it again from when they
+   * do not and the batch does not start there.
    */
   private async ensureTracked(batch: InboundBatch): Promise<string | undefined> {
-    if (await this.stats.isTracked(batch.topic, batch.partition)) return undefined;
-    const logStart = await batch.logStartOffset();
-    if (BigInt(batch.readFrom) <= BigInt(logStart)) {
-      await this.stats.track(batch.topic, batch.partition, logStart);
-      this.logger.log({ topic: batch.topic, partition: batch.partition, from: logStart }, 'taking the partition in from its log start');
+    const { topic, partition } = batch;
+    if (await this.stats.isTracked(topic, partition)) return undefined;
+    // Redis lost the set of deployments with the rest: noted again from here.
+    this.stats.deployments.forgetNoted();
+    const logStart = BigInt(await batch.logStartOffset());
+    let restored = await this.stats.restoredFrom(topic, partition);
+    if (restored === null && (await this.checkpoints.restore())) restored = await this.stats.restoredFrom(topic, partition);
+    // A checkpoint older than the log start (retention went past it) covers all there is.
+    const from = restored === null ? logStart : BigInt(restored) > logStart ? BigInt(restored) : logStart;
+    if (BigInt(batch.readFrom) <= from) {
+      await this.stats.track(topic, partition, String(from));
+      if (restored !== null) this.arms.resync();
+      this.logger.log({ topic, partition, from: String(from), checkpoint: restored !== null }, 'taking the partition in from here');
       return undefined;
     }
     updaterMetrics.rewinds.inc({ partition: String(batch.partition) });
     // The arm sets went with the rest: recorded again at the reconciler's next pass.
     this.arms.resync();
     this.logger.warn(
-      { topic: batch.topic, partition: batch.partition, at: batch.readFrom, logStart },
-      'the statistics do not hold this partition from its log start (Redis lost them, or never had them): reading it again from there',
+      { topic, partition, at: batch.readFrom, from: String(from), checkpoint: restored !== null },
+      'the statistics do not hold this partition (Redis lost them, or never had them): reading it again from its checkpoint, else its log start',
     );
-    return logStart;
+    return String(from);
   }
 
   private count(records: RewardRecord[], outcomes: RewardOutcome[]): void {

@@ -42,8 +42,6 @@ export class ExpirySweeper implements OnModuleInit, OnModuleDestroy {
         // Feedback naming a deployment that never joined is shown in its status; feedback naming none, only in the metric.
         const unmatched = new Map<string, FeedbackOutcomeCounts>();
         for (const request of expired) {
-          for (const error of request.undecodable)
-            this.logger.warn({ requestId: request.requestId, error: error.message }, 'expired join state cannot be counted');
           const outcome = expiredOutcome(request);
           if (outcome.feedbackUnmatched.length) joinMetrics.feedbackUnmatched.inc(outcome.feedbackUnmatched.length);
           for (const scope of outcome.feedbackUnmatched) if (scope !== undefined) countFeedbackOutcome(unmatched, scope, FEEDBACK_OUTCOME_FIELDS.unmatched);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@switchyard/contracts';
-import { InboundMessage, KafkaClient, parseBatch, readTopicRange, skipRejected } from '@switchyard/messaging';
+import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent, StateCheckpoint } from '@switchyard/contracts';
+import { checkpointMetrics, InboundMessage, KafkaClient, parseBatch, readCheckpoint, readTopicRange, skipRejected } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { JoinStateStore, PredictionRecord, ReportStore } from '@switchyard/store';
 import { addReportCounts, pairField, RecentPairs, reportCounts, type UnitMemory } from '@switchyard/strategies';
@@ -22,12 +22,15 @@ const REBUILD = 'join-state-rebuild';
  * until the markers are back. In order:
  *
  * 1. The markers are removed, so every joiner stops writing (after a partial loss, too).
- * 2. The prediction topics are read from their log start: every prediction's first copy
- *    (duplicates told apart within the window, as the join state does) is recounted into
- *    its deployment's report, which replaces the stored one together with the positions
- *    read up to, so a later redelivery of what was recounted adds nothing. Those of the
- *    last window are stored again, unclaimed, each under its message's token, so its
- *    redelivery still counts as the message it was first stored from.
+ * 2. The report counters start from their latest checkpoint (ReportCheckpoints), and the
+ *    prediction topics are read from the offsets it covers (and a window before it, to
+ *    tell duplicates apart) — from their log start when there is none: every prediction's
+ *    first copy (duplicates told apart within the window, as the join state does) that
+ *    the checkpoint's positions do not hold is counted into its deployment's report, which
+ *    replaces the stored one together with the positions read up to, so a later
+ *    redelivery of what was recounted adds nothing. Those of the last window are stored
+ *    again, unclaimed, each under its message's token, so its redelivery still counts as
+ *    the message it was first stored from.
  * 3. Feedback of the last window is stored again, unclaimed.
  * 4. The joined topic from the window (plus the expiry grace) on restores a claim per
  *    pair joined, so no message emits it again. Read last, so that a transaction a joiner
@@ -94,22 +97,39 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     const { topics } = this.kafka;
     this.logger.warn({ sinceMs }, 'join state lost; rebuilding it from Kafka');
     await this.state.setReady(false);
+    // Redis lost the set of deployments with a report too: noted again as the reports are replaced.
+    this.reports.deployments.forgetNoted();
 
+    const checkpoint = await readCheckpoint(this.kafka, topics.checkpoints, 'report', {
+      groupPrefix: `${this.env.JOIN_GROUP}-rebuild`,
+      logger: this.logger,
+    });
+    checkpointMetrics.restored.inc({ store: 'report', outcome: checkpoint ? 'restored' : 'none' });
     const counters = new Map<string, Map<string, number>>();
     const units = new Map<string, UnitMemory>();
     const counting = this.env.unitCounting;
+    /** Deployment → `topic:partition` → the last offset its checkpointed report holds. */
+    const held = new Map<string, Map<string, bigint>>();
+    for (const [deployment, hashes] of Object.entries(checkpoint?.deployments ?? {})) {
+      const snapshot = ReportStore.parseSnapshot(hashes.report);
+      counters.set(deployment, snapshot.counters);
+      held.set(deployment, snapshot.positions);
+      units.set(deployment, ReportStore.parseUnits(hashes.units));
+    }
     const positions: { topic: string; partition: number; offset: string }[] = [];
     let replayed = 0;
     for (const topic of [topics.predictions, topics.shadowPredictions]) {
       const recent = new Map<number, RecentPairs>();
-      const { ranges } = await this.read(topic, undefined, async (messages) => {
+      const from = checkpoint && (await this.checkpointStart(topic, checkpoint, sinceMs, windowMs));
+      const { ranges } = await this.read(topic, { from }, async (messages) => {
         const { accepted, rejected } = parseBatch(PredictionEvent, messages, 'prediction event');
         skipRejected(rejected, REBUILD, this.logger);
         const replay: { record: PredictionRecord; atMs: number }[] = [];
         for (const { message, value } of accepted) {
           const atMs = Number(message.timestamp);
           const pairs = recent.get(message.partition) ?? recent.set(message.partition, new RecentPairs(windowMs)).get(message.partition)!;
-          if (pairs.first(`${value.requestId}\n${pairField(value)}`, atMs)) {
+          const before = held.get(value.deployment)?.get(`${topic}:${message.partition}`);
+          if (pairs.first(`${value.requestId}\n${pairField(value)}`, atMs) && (before === undefined || BigInt(message.offset) > before)) {
             const counts = counters.get(value.deployment) ?? counters.set(value.deployment, new Map()).get(value.deployment)!;
             const memory = units.get(value.deployment) ?? units.set(value.deployment, new Map()).get(value.deployment)!;
             addReportCounts(counts, reportCounts(value, counting), memory, counting.maxPerKey);
@@ -128,7 +148,7 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     for (const [deployment, counts] of counters) await this.reports.replace(deployment, counts, positions, units.get(deployment));
 
     let feedback = 0;
-    await this.read(topics.feedback, sinceMs, async (messages) => {
+    await this.read(topics.feedback, { sinceMs }, async (messages) => {
       const { accepted, rejected } = parseBatch(FeedbackEvent, messages, 'feedback', feedbackProblem);
       skipRejected(rejected, REBUILD, this.logger);
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
@@ -141,7 +161,7 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     });
 
     let claims = 0;
-    await this.read(topics.joined, sinceMs - EXPIRY_GRACE_SECONDS * 1000, async (messages) => {
+    await this.read(topics.joined, { sinceMs: sinceMs - EXPIRY_GRACE_SECONDS * 1000 }, async (messages) => {
       const { accepted, rejected } = parseBatch(JoinedEvent, messages, 'joined event');
       skipRejected(rejected, REBUILD, this.logger);
       const timings = accepted.map(({ message }) => joinTiming(this.env.JOIN_WINDOW_SECONDS, Number(message.timestamp), Date.now()));
@@ -156,13 +176,38 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     if (!(await this.state.renewRebuildLock(this.owner, LOCK_MS))) throw new Error('lost the rebuild lock (Redis restarted again?); starting over');
     await this.state.setReady(true);
     this.logger.warn(
-      { deployments: counters.size, predictionsReplayed: replayed, feedbackReplayed: feedback, claimsRestored: claims, ms: Date.now() - started },
+      {
+        deployments: counters.size,
+        checkpoint: checkpoint?.takenAt,
+        predictionsReplayed: replayed,
+        feedbackReplayed: feedback,
+        claimsRestored: claims,
+        ms: Date.now() - started,
+      },
       'join state rebuilt from Kafka',
     );
   }
 
-  /** Every committed message of `topic` from `sinceMs` (else its log start) to its end now, as inbound messages. */
-  private read(topic: string, sinceMs: number | undefined, onMessages: (messages: InboundMessage[]) => Promise<void>) {
-    return readTopicRange(this.kafka, { topic, sinceMs, timeoutMs: READ_TIMEOUT_MS, groupPrefix: `${this.env.JOIN_GROUP}-rebuild`, onMessages });
+  /**
+   * Where a prediction topic is read from with a checkpoint, per partition: the offset it
+   * covers (all before is in its reports), the window being replayed, and a window plus
+   * the expiry grace before it was taken, so a copy after it is told from a first copy
+   * before it. A partition it does not cover is read from its log start.
+   */
+  private async checkpointStart(topic: string, checkpoint: StateCheckpoint, sinceMs: number, windowMs: number): Promise<Map<number, number>> {
+    const window = await this.kafka.topicOffsetsAt(topic, sinceMs);
+    const memory = await this.kafka.topicOffsetsAt(topic, Date.parse(checkpoint.takenAt) - windowMs - EXPIRY_GRACE_SECONDS * 1000);
+    return new Map(
+      window.map(({ partition, offset }) => {
+        const covered = checkpoint.covers.find((c) => c.topic === topic && c.partition === partition)?.offset ?? '0';
+        const before = memory.find((m) => m.partition === partition)?.offset ?? '0';
+        return [partition, Math.min(Number(offset), Number(before), Number(covered))];
+      }),
+    );
+  }
+
+  /** Every committed message of `topic` from `sinceMs` or per-partition offsets `from` (else its log start) to its end now, as inbound messages. */
+  private read(topic: string, range: { sinceMs?: number; from?: Map<number, number> }, onMessages: (messages: InboundMessage[]) => Promise<void>) {
+    return readTopicRange(this.kafka, { topic, ...range, timeoutMs: READ_TIMEOUT_MS, groupPrefix: `${this.env.JOIN_GROUP}-rebuild`, onMessages });
   }
 }

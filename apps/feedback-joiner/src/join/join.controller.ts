@@ -28,8 +28,12 @@ export class JoinController {
     return this.outcome(TOPICS.feedback, await this.join.onFeedback(batch.messages));
   }
 
-  private outcome(topic: string, { rejected, joined }: JoinOutcome): BatchOutcome {
+  private outcome(topic: string, { rejected, joined, completed }: JoinOutcome): BatchOutcome {
     if (rejected.length) joinMetrics.rejected.inc({ topic }, rejected.length);
-    return { rejected, outputs: [{ topic: this.kafka.topics.joined, messages: joined }] };
+    return {
+      rejected,
+      outputs: [{ topic: this.kafka.topics.joined, messages: joined }],
+      ...(completed.length && { afterCommit: async () => void (await this.join.compact(completed)) }),
+    };
   }
 }

@@ -16,16 +16,18 @@ const prediction = (deployment: string, extra: Partial<PredictionEvent> = {}): P
 const at = (offset: number) => ({ topic: 'sy.predictions', partition: 4, offset: String(offset), timestamp: '1700000000000' });
 
 describe(reportBatches.name, () => {
-  it('gives each deployment its last offset and the counters of the first copies only', () => {
+  it('gives each deployment its last offset, the counters of the first copies only, and their recent served buckets', () => {
+    const minute = (s: number) => ({ occurredAt: new Date(Date.UTC(2026, 11, 7, 8, 0, s)).toISOString() });
     const batches = reportBatches(
       [
-        { message: at(10), value: prediction('a') },
-        { message: at(11), value: prediction('b', { strategy: 'bandit', probability: 0.25 }) },
-        { message: at(12), value: prediction('a', { error: 'boom' }) },
-        { message: at(13), value: prediction('a') },
+        { message: at(10), value: prediction('a', minute(10)) },
+        { message: at(11), value: prediction('b', { strategy: 'bandit', probability: 0.25, ...minute(70) }) },
+        { message: at(12), value: prediction('a', { error: 'boom', ...minute(59) }) },
+        { message: at(13), value: prediction('a', minute(20)) },
       ],
       [true, true, true, false],
     );
+    const eight = Date.UTC(2026, 11, 7, 8) / 1000;
     expect(batches).toEqual([
       {
         deployment: 'a',
@@ -36,6 +38,8 @@ describe(reportBatches.name, () => {
           { offset: '10', fields: ['v1:served:requests', 'v1:served:lat:2', 'v1:served:requests@2'], sums: [] },
           { offset: '12', fields: ['v1:served:requests', 'v1:served:errors', 'v1:served:requests@2'], sums: [] },
         ],
+        // The redelivered copy (offset 13) is not counted; both first copies were served in 08:00.
+        recent: [[eight, 'v1', 2]],
       },
       {
         deployment: 'b',
@@ -52,6 +56,7 @@ describe(reportBatches.name, () => {
             ],
           },
         ],
+        recent: [[eight + 60, 'v1', 1]],
       },
     ]);
   });

@@ -1,7 +1,7 @@
 import { FeedbackEvent, PredictionEvent } from '@switchyard/contracts';
 import type { InboundMessage } from '@switchyard/messaging';
 import type { FeedbackRecord, JoinTiming, PredictionRecord, ReportBatch } from '@switchyard/store';
-import { pairField, reportCounts, StoredFeedback, type UnitCounting } from '@switchyard/strategies';
+import { pairField, recentCounts, reportCounts, StoredFeedback, type UnitCounting } from '@switchyard/strategies';
 
 /** Where a Kafka message sits, which is all a record needs of it. */
 type Coordinates = Pick<InboundMessage, 'topic' | 'partition' | 'offset'>;
@@ -44,18 +44,22 @@ export function feedbackRecord(
   return { requestId, deployment, feedback, token: tokenOf(message) };
 }
 
-/** Per deployment of a predictions batch: its last offset and the counters of the first copies it stored. */
+/** Per deployment of a predictions batch: its last offset, the counters of the first copies it stored, and their recent served buckets. */
 export function reportBatches(accepted: { message: Coordinates; value: PredictionEvent }[], first: boolean[], counting?: UnitCounting): ReportBatch[] {
-  const byDeployment = new Map<string, ReportBatch>();
+  const byDeployment = new Map<string, { batch: ReportBatch; firsts: PredictionEvent[] }>();
   accepted.forEach(({ message, value }, i) => {
-    let batch = byDeployment.get(value.deployment);
-    if (!batch)
-      byDeployment.set(
-        value.deployment,
-        (batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] }),
-      );
-    batch.lastOffset = message.offset;
-    if (first[i]) batch.counted.push({ offset: message.offset, ...reportCounts(value, counting) });
+    let entry = byDeployment.get(value.deployment);
+    if (!entry) {
+      const batch = { deployment: value.deployment, topic: message.topic, partition: message.partition, lastOffset: message.offset, counted: [] };
+      byDeployment.set(value.deployment, (entry = { batch, firsts: [] }));
+    }
+    entry.batch.lastOffset = message.offset;
+    if (!first[i]) return;
+    entry.batch.counted.push({ offset: message.offset, ...reportCounts(value, counting) });
+    entry.firsts.push(value);
   });
-  return [...byDeployment.values()];
+  return [...byDeployment.values()].map(({ batch, firsts }) => {
+    const recent = recentCounts(firsts);
+    return recent.length ? { ...batch, recent } : batch;
+  });
 }

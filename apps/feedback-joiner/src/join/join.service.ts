@@ -3,6 +3,7 @@ import { FeedbackEvent, feedbackProblem, JoinedEvent, PredictionEvent } from '@s
 import { InboundMessage, OutboundMessage, parseBatch, Rejection, TransientError } from '@switchyard/messaging';
 import { countEach } from '@switchyard/runtime';
 import {
+  CompletedPair,
   countFeedbackOutcome,
   FeedbackOutcomeCounts,
   JoinCandidate,
@@ -35,7 +36,9 @@ import { joinMetrics } from './join.metrics';
  * was lost, the store refuses the batch (JoinStateLost): the batch is retried as a
  * transient failure while JoinStateRebuilder restores the state from Kafka. The joined
  * event's id is deterministic per pair (joinedEventId), so in what the claim cannot see
- * (a zombie joiner committing after a rebalance) a copy carries the same eventId.
+ * (a zombie joiner committing after a rebalance) a copy carries the same eventId. Once
+ * the transaction committed, the batch's pairs are compacted (`compact`): the claiming
+ * message is never redelivered, so a pair need only remember that it joined.
  */
 @Injectable()
 export class JoinService {
@@ -57,7 +60,7 @@ export class JoinService {
     const counting = this.env.unitCounting;
     await this.reports.add(reportBatches(accepted, stored.first, counting), counting.maxPerKey);
     this.refuse(stored.refused, accepted, rejected, 'prediction');
-    return { rejected, joined: await this.join(stored.candidates) };
+    return { rejected, joined: await this.join(stored.candidates), completed: completedPairs(stored.candidates) };
   }
 
   async onFeedback(messages: InboundMessage[]): Promise<JoinOutcome> {
@@ -76,7 +79,12 @@ export class JoinService {
       if (message && !refused.has(message)) refused.set(message, reason);
     });
     for (const [message, reason] of refused) rejected.push({ message, reason: `feedback refused: ${reason}` });
-    return { rejected, joined };
+    return { rejected, joined, completed: completedPairs(candidates) };
+  }
+
+  /** After the batch's transaction committed: its pairs keep only that they joined. */
+  compact(completed: CompletedPair[]): Promise<number> {
+    return this.state.compactPairs(completed);
   }
 
   /** Records the join state refused as pending past a limit go to the DLQ with the reason, counted. */
@@ -155,4 +163,10 @@ export class JoinService {
 export interface JoinOutcome {
   rejected: Rejection[];
   joined: OutboundMessage[];
+  /** The pairs this batch claimed (joined, unjoinable or undecodable: settled either way), to compact once it commits. */
+  completed: CompletedPair[];
+}
+
+function completedPairs(candidates: JoinCandidate[]): CompletedPair[] {
+  return candidates.map(({ requestId, pair, token }) => ({ requestId, pair, token }));
 }

@@ -25,6 +25,7 @@ import {
   deploymentView,
   feedbackOutcomes,
   putOutcome,
+  recentBuckets,
   SpecBody,
   SpecOutcome,
   withDecision,
@@ -206,14 +207,18 @@ export class DeploymentsService {
   /** The spec as `GET /v1/deployments/{name}` shows it (`deploymentView`). */
   async getWithReport(name: string) {
     const spec = await this.get(name);
-    const [counters, rewards, rollout, weights, feedback] = await Promise.all([
+    const [counters, rewards, rollout, weights, recent, feedback] = await Promise.all([
       this.reports.read(name),
       this.rewards.read(name),
       this.rollouts.read(name),
       this.weights.readMany([name]),
+      this.reports.readRecent(name, recentBuckets(new Date())),
       this.reports.readFeedbackOutcomes(name),
     ]);
-    return { ...deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name) }), feedback: feedbackOutcomes(feedback) };
+    return {
+      ...deploymentView(spec, { counters, rewards, judged: rollout.state, weights: weights.get(name), recent }),
+      feedback: feedbackOutcomes(feedback),
+    };
   }
 
   /** Every spec, each with its `health` (`deploymentHealth`), as `switchyard list` shows it. */

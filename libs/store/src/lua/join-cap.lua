@@ -44,3 +44,11 @@ local function charge(key, field, kind, deployment, bytes, ttl)
   redis.call('HSET', key, 'c:' .. field, bytes)
   if redis.call('TTL', HELD) < tonumber(ttl) then redis.call('EXPIRE', HELD, ttl) end
 end
+-- Gives back what a prediction had pending once its pair is joined for good (compacted):
+-- the limits bound what waits for a partner, not what joined within the window.
+local function releasePrediction(key, pair)
+  local charged = redis.call('HGET', key, 'c:p:' .. pair)
+  if not charged then return end
+  account('p', string.sub(pair, 1, string.find(pair, ':', 1, true) - 1), tonumber(charged), -1)
+  redis.call('HDEL', key, 'c:p:' .. pair)
+end

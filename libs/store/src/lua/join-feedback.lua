@@ -3,7 +3,7 @@
 -- deployment, or of every deployment when it names none (feedbackApplies in
 -- libs/strategies), each joined with the feedback it joins (join-scope.lua; TypeScript
 -- reference: JoinLedger in libs/strategies). Answers per record
--- {prediction, feedback, prediction, feedback, …}.
+-- {pair, prediction, feedback, pair, prediction, feedback, …}.
 -- New feedback that no prediction of its scope is there for is pending (join-cap.lua): past
 -- a limit it is not stored, and answered {-1, limit}.
 -- Runs after join-ready.lua, join-seen.lua, join-scope.lua and join-cap.lua.
@@ -50,6 +50,7 @@ for a = 3, #ARGV - 1, 6 do
           if (scope == '' or scope == deployment) and feedback and (not claim or claim == token) then
             redis.call('HSET', key, 'd:' .. pair, token)
             local stored = fields[i + 1]
+            reply[#reply + 1] = pair
             reply[#reply + 1] = string.sub(stored, string.find(stored, '|', 1, true) + 1)
             reply[#reply + 1] = feedback
           end

@@ -20,9 +20,13 @@ for a = 3, #ARGV - 1, 7 do
   local pair, deployment, token = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7]
   local key = ARGV[2] .. ARGV[a + 6]
   local p = 'p:' .. pair
+  local done = 'd:' .. pair
   local mine = token .. '|'
+  -- A compacted pair (its claim committed, its prediction dropped) keeps only `d:`: joined,
+  -- so no copy is stored, charged or counted again.
+  local compacted = redis.call('HEXISTS', key, p) == 0 and redis.call('HGET', key, done) == COMMITTED
   local refused = nil
-  if redis.call('HEXISTS', key, p) == 0 and not feedbackFor(function(field) return redis.call('HGET', key, field) end, deployment) then
+  if not compacted and redis.call('HEXISTS', key, p) == 0 and not feedbackFor(function(field) return redis.call('HGET', key, field) end, deployment) then
     local bytes = #p + #mine + #ARGV[a + 3]
     refused = overLimit('p', deployment, bytes, limits)
     if not refused then charge(key, p, 'p', deployment, bytes, ARGV[a + 4]) end
@@ -30,15 +34,14 @@ for a = 3, #ARGV - 1, 7 do
   if refused then
     out[#out + 1] = {-1, refused}
   else
-    redis.call('HSETNX', key, p, mine .. ARGV[a + 3])
-    local stored = redis.call('HGET', key, p)
+    if not compacted then redis.call('HSETNX', key, p, mine .. ARGV[a + 3]) end
+    local stored = redis.call('HGET', key, p) or ''
     local first = 0
     if string.sub(stored, 1, #mine) == mine then first = 1 end
     seen(key, ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
     local reply = {first}
-    if not replay then
+    if not replay and not compacted then
       local feedback = feedbackFor(function(field) return redis.call('HGET', key, field) end, deployment)
-      local done = 'd:' .. pair
       local claim = feedback and redis.call('HGET', key, done)
       if feedback and (not claim or claim == token) then
         redis.call('HSET', key, done, token)

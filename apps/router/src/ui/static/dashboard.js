@@ -235,6 +235,8 @@
     const set = d.split;
     const served = d.served;
     $('served-head').textContent = served ? `served since ${served.since}` : `served since ${rev(d.version)}`;
+    const recent = served && served.recent;
+    $('recent-head').textContent = recent ? `last ${recent.minutes} min` : 'last minutes';
     const rows = [];
     const cell = (className, text) => h('td', { class: className }, text);
     for (const name of names) {
@@ -251,6 +253,7 @@
             h('td', {}, role),
             cell('num set', role === 'shadow' ? 'mirror' : set ? pct(set[name]) : 'bandit'),
             cell('num served', role === 'shadow' ? '–' : served ? pct(served.shares[name]) : '–'),
+            cell('num recent', role === 'shadow' || !recent ? '–' : pct(recent.shares[name])),
             cell('num requests', r ? r.requests : 0),
             cell('num errors', r ? r.errors : 0),
             cell('num', r && r.latencyMs && r.latencyMs.p50 !== null ? r.latencyMs.p50 : '–'),
@@ -274,7 +277,12 @@
     $('judgement').replaceChildren(
       ...(judged
         ? [
-            h('span', {}, `${d.plan ? 'plan' : 'guardrails'}: `, h('span', { id: 'state', class: `state ${judged.state || ''}` }, judged.state || 'waiting')),
+            h(
+              'span',
+              {},
+              `${d.plan ? 'plan' : 'guardrails'}: `,
+              h('span', { id: 'state', class: `state ${judged.state || ''}${d.strategy.type === 'single' ? ' ended' : ''}` }, judged.state || 'waiting'),
+            ),
             e && e.delta !== null && e.delta !== undefined && h('span', {}, `delta ${fix(e.delta)} in [${fix(e.low)}, ${fix(e.high)}]`),
             h('span', {}, 'sample ratio check: ', h('span', { id: 'srm', class: srm !== undefined && srm !== null && srm < 0.001 ? 'srm-bad' : '' }, srmShown)),
             h('span', {}, 'last decision: ', h('b', { id: 'last-decision' }, judged.lastDecision ? judged.lastDecision.action : 'none')),
