@@ -99,12 +99,10 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
     variants: [{ name: 'v1', url: modelUrl, model: 'churn-v1', protocol: 'v2', timeoutMs: 500 }],
     strategy: { type: 'single', variant: 'v1' },
   });
-  // The 1 MB rows' router publishes `fast`: a prediction event holding a 1 MB tensor is past Kafka's default
-  // message.max.bytes (1 MiB), so a durable router answers UNAVAILABLE. Fast still builds and sends the event
-  // (the broker refuses it, the router logs it), so the row pays what recording costs.
+  // The 1 MB rows' router is durable too: its prediction events carry the tensors by digest, under Kafka's record limit.
   const largeGrpcPort = await freePort();
   const largeRouter = await startService('router-grpc-1mb', 'dist/apps/router/src/main.js', {
-    PUBLISH_MODE: 'fast',
+    PUBLISH_MODE: 'durable',
     KAFKA_INGRESS: 'false',
     TOPIC_PREFIX,
     REDIS_PREFIX,
@@ -149,7 +147,7 @@ export async function runGrpcBench(opts: Options, modelUrl: string): Promise<Par
       target: model,
     },
     'grpc-1mb': {
-      label: 'router single fast → grpc variant, OIP gRPC ModelInfer, 1 MB FP32 raw_input_contents',
+      label: 'router single durable → grpc variant, OIP gRPC ModelInfer, 1 MB FP32 raw_input_contents',
       call: send(large, serialize(largeMessage('bench-grpc-1mb'))),
       concurrency: LARGE_CONCURRENCY,
       target: largeRouter,

@@ -57,9 +57,14 @@ export const routerMetrics = {
     labelNames: ['rpc'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   }),
+  eventsTrimmed: new Counter({
+    name: 'switchyard_router_events_trimmed_total',
+    help: 'Prediction events published without their outputs (outputsTrimmed), which even summarized would have been larger than a Kafka record',
+    labelNames: ['deployment'] as const,
+  }),
   shadowsSkipped: new Counter({
     name: 'switchyard_router_shadows_skipped_total',
-    help: 'Requests of a shadow deployment not mirrored to its shadows, by reason (binary-too-large: binary inputs past what a Kafka record carries)',
+    help: 'Requests of a shadow deployment not mirrored to its shadows, by reason (binary-too-large: binary inputs past what a Kafka record carries; event-too-large: the shadow request as JSON past it)',
     labelNames: ['deployment', 'reason'] as const,
   }),
   rejected: new Counter({

@@ -81,6 +81,15 @@ export class PredictionEvent extends EventEnvelope {
   @Opaque()
   outputs?: unknown;
 
+  /**
+   * Set when the outputs, even summarized (eventOutputs), would have made the event larger
+   * than a Kafka record may be (MAX_EVENT_BYTES): `outputs` is then left out, and no reward
+   * can be read from them.
+   */
+  @IsOptional()
+  @IsBoolean()
+  outputsTrimmed?: boolean;
+
   @IsNumber()
   @Min(0)
   latencyMs: number;

@@ -37,6 +37,7 @@ export * from './oip/rules';
 export * from './oip/tensors';
 export * from './oip/grpc';
 export * from './oip/binary';
+export * from './oip/event-outputs';
 
 /** Most records one `POST /v1/feedback` may carry. */
 export const MAX_FEEDBACK_BATCH = 1000;

@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { PredictionEvent } from './events';
-import { predictionEvent, PredictionFields } from './prediction-event';
+import { eventJson, MAX_EVENT_BYTES, predictionEvent, PredictionFields } from './prediction-event';
 
 const now = new Date('2026-12-07T01:00:00.000Z');
 const served: PredictionFields = {
@@ -69,5 +69,22 @@ describe(predictionEvent.name, () => {
     const sut = predictionEvent({ ...served, fallbackFrom: 'v2', unitKey: 'u-1', weightsVersion: 2 });
 
     expect(validateSync(plainToInstance(PredictionEvent, sut))).toEqual([]);
+  });
+});
+
+describe(eventJson.name, () => {
+  it('writes an event as it is under MAX_EVENT_BYTES, and past it without its outputs, flagged, still a valid event', () => {
+    const small = predictionEvent(served, now);
+    expect(eventJson(small)).toEqual({ json: JSON.stringify(small), trimmed: false });
+
+    // Multi-byte characters: the limit is on bytes, not characters.
+    const large = predictionEvent({ ...served, outputs: { text: 'é'.repeat(MAX_EVENT_BYTES / 2) } }, now);
+    const { json, trimmed } = eventJson(large);
+    expect(trimmed).toBe(true);
+    const written = JSON.parse(json) as PredictionEvent;
+    const { outputs: _outputs, ...rest } = large;
+    expect(written).toEqual({ ...rest, outputsTrimmed: true });
+    expect(written).not.toHaveProperty('outputs');
+    expect(validateSync(plainToInstance(PredictionEvent, written), { whitelist: true, forbidNonWhitelisted: true })).toEqual([]);
   });
 });

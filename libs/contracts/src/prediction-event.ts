@@ -31,3 +31,21 @@ export function predictionEvent(fields: PredictionFields, now?: Date): Predictio
   if (fields.context !== undefined) event.context = fields.context;
   return event;
 }
+
+/**
+ * Largest event written, as JSON: Kafka refuses a record past its broker's
+ * `message.max.bytes` (1 MiB by default), key, headers and batch overhead included.
+ */
+export const MAX_EVENT_BYTES = 1_000_000;
+
+/**
+ * A prediction event as the JSON text to publish: as it is when under MAX_EVENT_BYTES,
+ * else without its outputs and with `outputsTrimmed` (`trimmed` then says so), so the
+ * prediction is still recorded rather than refused by the broker.
+ */
+export function eventJson(event: PredictionEvent): { json: string; trimmed: boolean } {
+  const json = JSON.stringify(event);
+  if (Buffer.byteLength(json) <= MAX_EVENT_BYTES || event.outputs === undefined) return { json, trimmed: false };
+  const { outputs: _outputs, ...rest } = event;
+  return { json: JSON.stringify({ ...rest, outputsTrimmed: true }), trimmed: true };
+}

@@ -75,12 +75,17 @@ export class GrpcVariants {
     private readonly headers: Record<string, string>,
   ) {}
 
-  async infer(variant: StoredVariant, request: OipInferRequest, requestId: string): Promise<InferResponse> {
-    const message = inferRequestToGrpc(variant.model ?? '', variant.modelVersion, request);
+  /**
+   * One inference. Inputs with binary data in `binary` (Triton's binary extension's form)
+   * go as raw contents as they are, and raw outputs come back in that form (`binary`):
+   * tensor bytes are never decoded into numbers here.
+   */
+  async infer(variant: StoredVariant, request: OipInferRequest, requestId: string, binary?: Buffer): Promise<InferResponse & { binary?: Buffer }> {
+    const message = inferRequestToGrpc(variant.model ?? '', variant.modelVersion, request, binary);
     const client = this.client(variant.url);
     const metadata = this.metadata();
     metadata.set('x-request-id', requestId);
-    return inferResponseFromGrpc(await unary(client.ModelInfer, client, message, metadata, variant.timeoutMs));
+    return inferResponseFromGrpc(await unary(client.ModelInfer, client, message, metadata, variant.timeoutMs), true);
   }
 
   /** ModelMetadata, shapes as numbers (the proto's int64 arrive as strings). */

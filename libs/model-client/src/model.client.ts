@@ -166,11 +166,9 @@ export class ModelClient implements OnApplicationShutdown {
     { binary, ...extras }: InferExtras,
   ): Promise<Pick<ModelAnswer, 'outputs' | 'parameters' | 'binary'>> {
     if (variant.protocol === 'grpc') {
-      // gRPC carries typed contents: binary-extension inputs are decoded for it, as for a json variant.
-      const tensors = (binary ? decodeAll(inputs as OipWireTensor[], binary) : inputs) as OipInferRequest['inputs'];
-      // The deadline of the gRPC call bounds it whole, connecting included.
-      const { outputs, parameters } = await this.grpc.infer(variant, { id: requestId, inputs: tensors, ...extras }, requestId);
-      return parameters ? { outputs, parameters } : { outputs };
+      // Binary inputs go as raw contents, raw outputs come back binary: neither is decoded. The deadline bounds the whole call, connecting included.
+      const answer = await this.grpc.infer(variant, { id: requestId, inputs: inputs as OipInferRequest['inputs'], ...extras }, requestId, binary);
+      return { outputs: answer.outputs, ...(answer.parameters && { parameters: answer.parameters }), ...(answer.binary && { binary: answer.binary }) };
     }
     const { origin, path } = this.endpoint(variant);
     const v2 = variant.protocol === 'v2';

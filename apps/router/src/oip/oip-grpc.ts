@@ -5,6 +5,7 @@ import { HOP_HEADER, OipGrpcCall, OipGrpcHost } from '@switchyard/model-client';
 import { loopRefused } from '../predict/hop.guard';
 import { RouterEnv } from '../router.env';
 import { routerMetrics } from '../router.metrics';
+import { BinaryBody } from './oip-http';
 import { OipService, SERVER_METADATA } from './oip.service';
 
 /** How long a SIGTERM waits for in-flight calls before cutting them (a model call is bounded by its timeoutMs ≤ 60 s). */
@@ -15,9 +16,10 @@ const DRAIN_MS = 10_000;
  * vendored libs/contracts/oip/spec/open_inference_grpc.proto) on GRPC_PORT: each RPC is
  * its REST route's OipService call, so inference goes through the same strategy, events,
  * fallbacks and shadows, and fails with the same message (statuses by OipGrpcHost). A
- * request's tensors become OIP's JSON tensors (libs/contracts/src/oip/grpc.ts); the
- * answer's outputs go back as raw contents when the inputs came raw (or an output is
- * FP16/BF16), else typed.
+ * request's typed tensors become OIP's JSON tensors, its raw contents the binary
+ * extension's form, bytes never decoded into numbers (libs/contracts/src/oip/grpc.ts);
+ * the answer's outputs go back as raw contents when the inputs came raw (binary outputs
+ * as the model gave them) or an output is FP16/BF16, else typed.
  */
 @Injectable()
 export class OipGrpcServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -67,18 +69,20 @@ export class OipGrpcServer implements OnApplicationBootstrap, BeforeApplicationS
     if (call.metadata.get(HOP_HEADER).length) throw loopRefused();
     let request: ReturnType<typeof inferRequestFromGrpc>;
     try {
-      request = inferRequestFromGrpc(call.request);
+      request = inferRequestFromGrpc(call.request, true);
     } catch (error) {
       if (!(error instanceof OipGrpcError)) throw error;
       routerMetrics.rejected.inc({ route: 'infer' });
       throw new HttpException(`invalid inference request: ${error.message}`, 400);
     }
-    const answer = await this.oip.infer(request.model, request.request, request.version);
+    // Raw contents stay bytes, as a binary extension body's do: only an output a reward or agreement reads is decoded.
+    const body = request.binary ? new BinaryBody(request.request, request.binary) : request.request;
+    const answer = await this.oip.infer(request.model, body, request.version, request.raw);
     const metadata = new grpc.Metadata();
     metadata.set('x-request-id', answer.requestId);
     call.sendMetadata(metadata);
     try {
-      return inferResponseToGrpc(answer.body, request.raw);
+      return inferResponseToGrpc(answer.body, request.raw, answer.chunks);
     } catch (error) {
       throw new HttpException(`variant "${answer.body.model_version}" answered outputs that cannot be sent over gRPC: ${(error as Error).message}`, 502);
     }

@@ -16,6 +16,7 @@ import {
   OipWireTensor,
   REQUEST_ID_PATTERN,
   StoredVariant,
+  wantsBinary,
 } from '@switchyard/contracts';
 import { ModelClient, ModelError } from '@switchyard/model-client';
 import { HealthRegistry } from '@switchyard/runtime';
@@ -101,8 +102,13 @@ export class OipService {
     return { name: spec.name, ready: true };
   }
 
-  /** An inference: `body` is the request's JSON, or a BinaryBody whose binary inputs go to the variant as they came. */
-  async infer(name: string, body: unknown, version?: string): Promise<OipAnswer> {
+  /**
+   * An inference: `body` is the request's JSON, or a BinaryBody whose binary inputs go to
+   * the variant as they came. `binaryOutputs`: every binary output the model gave stays
+   * bytes in the answer (a gRPC client that sent raw contents gets raw contents back),
+   * else as the request's binary extension parameters ask.
+   */
+  async infer(name: string, body: unknown, version?: string, binaryOutputs = false): Promise<OipAnswer> {
     const spec = this.deployment(name);
     if (version !== undefined) this.version(spec, version);
     const { request: json, binary } = body instanceof BinaryBody ? body : { request: body, binary: undefined };
@@ -127,7 +133,12 @@ export class OipService {
     });
     if (!outcome.ok) throw outcome.error === 'input-rejected' ? new BadRequestException(outcome.message) : httpError(outcome);
     const answer = outcome.value;
-    const { outputs: sent, chunks } = clientOutputs(this.tensors(spec, answer.variant, answer.outputs), answer.binary, request, added);
+    const { outputs: sent, chunks } = clientOutputs(
+      this.tensors(spec, answer.variant, answer.outputs),
+      answer.binary,
+      (output) => binaryOutputs || wantsBinary(request, output),
+      added,
+    );
     return {
       requestId,
       chunks,

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { DeploymentSpec, PredictionEvent } from '@switchyard/contracts';
+import { DeploymentSpec, MAX_EVENT_BYTES, PredictionEvent } from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { ModelAnswer, ModelClient, ModelError, UrlAllowlist } from '@switchyard/model-client';
 import { DeploymentCache } from '../deployments/deployment.cache';
@@ -13,8 +13,14 @@ const variants = [
   { name: 'v1', url: 'http://127.0.0.1:9000', model: 'm1', protocol: 'v2', timeoutMs: 100, retries: 0 },
   { name: 'v2', url: 'http://127.0.0.1:9000', model: 'm2', protocol: 'v2', timeoutMs: 100, retries: 0 },
 ];
-const single = { name: 'churn', version: 3, variants, strategy: { type: 'single', variant: 'v1' } } as unknown as DeploymentSpec;
-const canary = { name: 'churn', version: 4, variants, strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 } } as unknown as DeploymentSpec;
+const single = { name: 'churn', version: 3, variants, reward: { type: 'match' }, strategy: { type: 'single', variant: 'v1' } } as unknown as DeploymentSpec;
+const canary = {
+  name: 'churn',
+  version: 4,
+  variants,
+  reward: { type: 'match' },
+  strategy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 100 },
+} as unknown as DeploymentSpec;
 const answer = (outputs: unknown): ModelAnswer => ({ outputs, latencyMs: 2.5, attempts: 1 });
 
 function setUp(
@@ -29,9 +35,9 @@ function setUp(
   let publishFails = false;
   const kafka = {
     topics: { predictions: 'predictions', shadowRequests: 'shadow-requests' },
-    publishJson: async (topic: string, key: string, event: PredictionEvent) => {
+    publish: async (topic: string, messages: { key: string; value: string }[]) => {
       if (publishFails) throw new Error('broker down');
-      published.push({ topic, key, event });
+      for (const { key, value } of messages) published.push({ topic, key, event: JSON.parse(value) as PredictionEvent });
     },
   } as unknown as KafkaClient;
   const sut = new PredictService(
@@ -59,7 +65,7 @@ describe(PredictService.name, () => {
       minShare: 0.1,
       context: { features: [{ name: 'seg', type: 'categorical', context: 'seg', levels: ['y'] }] },
     };
-    const spec = { name: 'churn', version: 5, variants, strategy } as unknown as DeploymentSpec;
+    const spec = { name: 'churn', version: 5, variants, reward: { type: 'match' }, strategy } as unknown as DeploymentSpec;
     // v1 rewarded outside segment y, v2 inside it (x = [1, seg is y]).
     const stats = { v1: addRidge(ridgeObservation([1, 0], 1), ridgeObservation([1, 1], 0)), v2: ridgeObservation([1, 1], 1) };
     const policy = fitContextualPolicy(strategy as never, ['v1', 'v2'], stats, 'binary', 0);
@@ -334,6 +340,29 @@ describe(PredictService.name, () => {
       expect(outcome.ok).toBe(true);
       await new Promise((resolve) => setImmediate(resolve));
       expect(published.map((p) => p.topic)).toEqual(['predictions']);
+    });
+
+    it('records a 1 MB JSON output by digest, and an event still too large without its outputs (outputsTrimmed), answering in full either way (durable)', async () => {
+      const big = { name: 'y', datatype: 'FP32', shape: [262144], data: new Array<number>(262144).fill(0.5) };
+      const { sut, published } = setUp(single, async () => answer([big]));
+
+      const outcome = await sut.predict('churn', { inputs: [0], requestId: 'r-json' });
+
+      expect(outcome).toMatchObject({ ok: true, value: { outputs: [big] } });
+      expect(published[0].event.outputs).toEqual([
+        {
+          name: 'y',
+          datatype: 'FP32',
+          shape: [262144],
+          parameters: { binary_data_size: 1048576, binary_data_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        },
+      ]);
+      expect(JSON.stringify(published[0].event).length).toBeLessThan(MAX_EVENT_BYTES);
+
+      const { sut: other, published: trimmed } = setUp(single, async () => answer({ text: 'x'.repeat(MAX_EVENT_BYTES) }));
+      expect((await other.predict('churn', { inputs: [0], requestId: 'r-huge' })).ok).toBe(true);
+      expect(trimmed[0].event).toMatchObject({ requestId: 'r-huge', outputsTrimmed: true });
+      expect(trimmed[0].event.outputs).toBeUndefined();
     });
 
     it('answers binary outputs decoded outside the OIP route (no extras: nobody asked for bytes)', async () => {

@@ -4,7 +4,9 @@ import {
   decodeAll,
   DeploymentSpec,
   envelope,
+  eventJson,
   eventOutputs,
+  MAX_EVENT_BYTES,
   OipWireTensor,
   predictionEvent,
   PredictResponse,
@@ -195,7 +197,7 @@ export class PredictService {
     // Off-policy evaluation and the bandit statistics leave fallback answers out
     // (libs/strategies ope.ts: exclusionOf, countsInArmStatistics).
     const answer = served.answer;
-    const outputs = answer?.binary ? eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath)) : answer?.outputs;
+    const outputs = answer && eventOutputs(answer.outputs, answer.binary, scoredOutput(spec.reward.outputPath));
     const event = predictionEvent({
       requestId,
       deployment: spec.name,
@@ -213,7 +215,9 @@ export class PredictService {
       step: spec.status?.step,
       context,
     });
-    const published = this.publish(this.kafka.topics.predictions, requestId, event);
+    const { json, trimmed } = eventJson(event);
+    if (trimmed) routerMetrics.eventsTrimmed.inc({ deployment: spec.name });
+    const published = this.publish(this.kafka.topics.predictions, requestId, json);
     const { binary, ...extras } = command.extras ?? {};
     if (choice.shadows.length && served.answer && binary && binary.length > MAX_MIRRORED_BINARY_BYTES) {
       routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'binary-too-large' });
@@ -229,14 +233,17 @@ export class PredictService {
         ...(command.extras && { extras }),
         shadows: choice.shadows,
       };
+      const text = JSON.stringify(shadowRequest);
       // Never awaited: mirroring must not add a wait to the consumer's path.
-      void this.publish(this.kafka.topics.shadowRequests, requestId, shadowRequest).catch(() => undefined);
+      if (Buffer.byteLength(text) > MAX_EVENT_BYTES) routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'event-too-large' });
+      else void this.publish(this.kafka.topics.shadowRequests, requestId, text).catch(() => undefined);
     }
     return published;
   }
 
-  private publish(topic: string, key: string, event: object): Promise<void> {
-    return this.kafka.publishJson(topic, key, event).catch((error: Error) => {
+  /** Publishes an event already written as JSON (its size was checked on that text). */
+  private publish(topic: string, key: string, json: string): Promise<void> {
+    return this.kafka.publish(topic, [{ key, value: json }]).catch((error: Error) => {
       routerMetrics.publishFailures.inc({ topic });
       this.logger.error({ topic, key, error: error.message }, 'could not publish event');
       throw error;

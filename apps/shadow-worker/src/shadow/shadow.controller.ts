@@ -1,6 +1,6 @@
 import { Controller, Logger } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
-import { ShadowRequestEvent, TOPICS } from '@switchyard/contracts';
+import { eventJson, ShadowRequestEvent, TOPICS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, KafkaClient, parseBatch } from '@switchyard/messaging';
 import { shadowMetrics } from './shadow.metrics';
 import { ShadowService } from './shadow.service';
@@ -30,7 +30,12 @@ export class ShadowController {
     if (events.length) {
       await this.kafka.publish(
         this.kafka.topics.shadowPredictions,
-        events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })),
+        events.map((event) => {
+          // Under Kafka's record limit however large the shadow's outputs: a record the broker refuses would stall the partition.
+          const { json, trimmed } = eventJson(event);
+          if (trimmed) shadowMetrics.eventsTrimmed.inc({ deployment: event.deployment });
+          return { key: event.requestId, value: json };
+        }),
       );
     }
     if (rejected.length) shadowMetrics.rejected.inc(rejected.length);

@@ -17,6 +17,11 @@ export const shadowMetrics = {
     labelNames: ['deployment', 'variant'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   }),
+  eventsTrimmed: new Counter({
+    name: 'switchyard_shadow_events_trimmed_total',
+    help: 'Shadow prediction events published without their outputs (outputsTrimmed), which even summarized would have been larger than a Kafka record',
+    labelNames: ['deployment'] as const,
+  }),
   rejected: new Counter({
     name: 'switchyard_shadow_rejected_total',
     help: 'Shadow requests sent to the DLQ because they could not be parsed or validated',

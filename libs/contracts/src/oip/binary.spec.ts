@@ -1,16 +1,5 @@
-import {
-  binaryBody,
-  binaryDataProblems,
-  clientOutputs,
-  decodeAll,
-  decodeTensorData,
-  eventOutputs,
-  MAX_EVENT_DECODED_BYTES,
-  OipWireTensor,
-  scoredOutput,
-  splitBinaryBody,
-  wantsBinary,
-} from './binary';
+import { binaryBody, binaryDataProblems, clientOutputs, decodeAll, decodeTensorData, OipWireTensor, splitBinaryBody, wantsBinary } from './binary';
+import { eventOutputs, MAX_EVENT_DECODED_BYTES, scoredOutput } from './event-outputs';
 import { ExactInteger } from './json';
 import { tensorProblems } from './rules';
 
@@ -142,10 +131,11 @@ describe('outputs of a binary answer', () => {
 
   it('go to the client binary where it asked, decoded where it did not, without the tensor the router added', () => {
     const request = { outputs: [{ name: 'probs', parameters: { binary_data: true } }, { name: 'json' }] };
-    const answer = clientOutputs(outputs, binary, request, 'label');
+    const answer = clientOutputs(outputs, binary, (name) => wantsBinary(request, name), 'label');
     expect(answer.outputs).toEqual(outputs.slice(0, 2));
     expect(answer.chunks).toEqual([binary.subarray(0, 8)]);
-    const decoded = clientOutputs(outputs, binary, {});
+    const decoded = clientOutputs(outputs, binary, () => false);
+    expect(clientOutputs(outputs, binary, () => true).chunks).toEqual([binary.subarray(0, 8), binary.subarray(8)]);
     expect(decoded.chunks).toEqual([]);
     expect(decoded.outputs[0]).toEqual({ name: 'probs', datatype: 'FP32', shape: [2], data: [0.25, 0.75] });
     expect(decoded.outputs[2]).toEqual({ name: 'label', datatype: 'INT64', shape: [1], data: [1] });
@@ -184,5 +174,21 @@ describe('outputs of a binary answer', () => {
     const [event] = eventOutputs([binaryTensor('x', 'FP32', [big.length / 4], big.length)], big, 'x') as OipWireTensor[];
     expect(event.data).toBeUndefined();
     expect(event.parameters).toMatchObject({ binary_data_size: big.length });
+  });
+
+  it('give a JSON tensor past MAX_EVENT_DECODED_BYTES, scored or not, by the digest its binary form has; smaller JSON tensors as they are', () => {
+    const values = Array.from({ length: MAX_EVENT_DECODED_BYTES / 2 }, (_, i) => i / 8);
+    const bytes = Buffer.from(new Float32Array(values).buffer);
+    const small = { name: 'label', datatype: 'INT64', shape: [1], data: [1] };
+    const outputs = [{ name: 'y', datatype: 'FP32', shape: [values.length], data: values }, small];
+    const events = eventOutputs(outputs, undefined, 'y') as OipWireTensor[];
+    const asBinary = eventOutputs([binaryTensor('y', 'FP32', [values.length], bytes.length)], bytes, 'label') as OipWireTensor[];
+    expect(events[0]).toEqual(asBinary[0]);
+    expect(events[0].data).toBeUndefined();
+    expect(events[1]).toBe(small);
+    // Just over the limit as JSON, though few elements: measured, not guessed.
+    const text = ['x'.repeat(MAX_EVENT_DECODED_BYTES)];
+    expect((eventOutputs([{ name: 's', datatype: 'BYTES', shape: [1], data: text }], undefined) as OipWireTensor[])[0].data).toBeUndefined();
+    expect(eventOutputs([small], undefined)).toEqual([small]);
   });
 });

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ExactInteger, oipStringify } from './json';
 import { OipDatatype, OipRequestedOutput } from './rules';
 
@@ -213,14 +212,15 @@ export function wantsBinary(request: { parameters?: Record<string, unknown>; out
 
 /**
  * A model's outputs as the client asked for them: `drop` left out (an output the router
- * added for the reward), each binary output kept binary if the client asked for it so and
- * decoded into JSON if not; an output the model gave as JSON stays JSON (tritonclient
+ * added for the reward), each binary output kept binary if the client wants it so
+ * (`binaryFor`: wantsBinary over REST; every one for a gRPC client that sent raw contents)
+ * and decoded into JSON if not; an output the model gave as JSON stays JSON (tritonclient
  * reads either). `chunks` are the bytes to send after the JSON, in the outputs' order.
  */
 export function clientOutputs(
   outputs: readonly OipWireTensor[],
   binary: Buffer | undefined,
-  request: { parameters?: Record<string, unknown>; outputs?: OipRequestedOutput[] },
+  binaryFor: (name: string) => boolean,
   drop?: string,
 ): { outputs: OipWireTensor[]; chunks: Buffer[] } {
   const slices = binarySlices(outputs, binary);
@@ -230,39 +230,10 @@ export function clientOutputs(
     if (tensor.name === drop) return;
     const bytes = slices[i];
     if (!bytes) kept.push(tensor);
-    else if (wantsBinary(request, tensor.name)) {
+    else if (binaryFor(tensor.name)) {
       kept.push(tensor);
       chunks.push(bytes);
     } else kept.push(withDecodedData(tensor, bytes));
   });
   return { outputs: kept, chunks };
-}
-
-/** Largest binary output decoded into an event (the one the reward reads): well under Kafka's 1 MiB record limit as JSON. */
-export const MAX_EVENT_DECODED_BYTES = 64 * 1024;
-
-/**
- * A model's outputs as events carry them (prediction and shadow-request events go to
- * Kafka, whose records are 1 MiB at most): JSON outputs as they are; of the binary ones,
- * the output the reward reads (`scored`: a tensor name, or an index; the first when
- * undefined, as the reward's default path reads it) decoded, up to MAX_EVENT_DECODED_BYTES,
- * and every other one as its name, datatype, shape and parameters with `binary_data_size`
- * and `binary_data_sha256` (hex SHA-256 of its bytes), so equal tensors compare equal.
- */
-export function eventOutputs(outputs: unknown, binary: Buffer | undefined, scored = '0'): unknown {
-  if (!binary || !Array.isArray(outputs)) return outputs;
-  const tensors = outputs as OipWireTensor[];
-  const slices = binarySlices(tensors, binary);
-  return tensors.map((tensor, i) => {
-    const bytes = slices[i];
-    if (!bytes) return tensor;
-    if ((tensor.name === scored || String(i) === scored) && bytes.length <= MAX_EVENT_DECODED_BYTES) return withDecodedData(tensor, bytes);
-    const binary_data_sha256 = createHash('sha256').update(bytes).digest('hex');
-    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: { ...tensor.parameters, binary_data_sha256 } };
-  });
-}
-
-/** The tensor the reward's `outputPath` reads first: its first segment (a name or an index); the first tensor without a path. */
-export function scoredOutput(outputPath: string | undefined): string {
-  return outputPath?.split('.')[0] || '0';
 }

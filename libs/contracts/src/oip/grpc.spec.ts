@@ -192,4 +192,33 @@ describe('inference messages', () => {
     const half = { ...response, outputs: [{ name: 'o', datatype: 'BF16', shape: [1], data: [2] }] };
     expect(inferResponseToGrpc(half, false).raw_output_contents).toEqual([Buffer.from([0x00, 0x40])]);
   });
+
+  describe('raw contents kept as bytes (the router)', () => {
+    const x = Buffer.from(new Float32Array([0.5, -1, 3.25]).buffer);
+    const label = Buffer.from(new Int32Array([7]).buffer);
+    const wire = [
+      { name: 'x', datatype: 'FP32', shape: [3], parameters: { binary_data_size: 12 } },
+      { name: 'small', datatype: 'INT32', shape: [1], data: [2] },
+    ];
+
+    it('reads raw inputs into the binary extension form, bytes unchanged, and sends binary inputs raw as they are', () => {
+      const message = inferRequestToGrpc('m', undefined, { inputs: wire as never }, x);
+      expect(message.raw_input_contents).toEqual([x, Buffer.from(new Int32Array([2]).buffer)]);
+      expect(message.inputs[0].parameters).toBeUndefined();
+      const call = inferRequestFromGrpc(message, true);
+      expect(call.raw).toBe(true);
+      expect(call.request.inputs).toEqual([wire[0], { name: 'small', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } }]);
+      expect(call.binary).toEqual(Buffer.concat([x, Buffer.from(new Int32Array([2]).buffer)]));
+      expect(() => inferRequestFromGrpc({ ...message, raw_input_contents: [x.subarray(4), label] }, true)).toThrow('inputs.0 (FP32, shape [3]) needs 12 bytes');
+    });
+
+    it('answers binary outputs raw from their chunks, the JSON ones encoded, and reads raw outputs back as bytes', () => {
+      const response = { model_name: 'm', outputs: [{ name: 'label', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } }, wire[1]] };
+      const message = inferResponseToGrpc(response as never, false, [label]);
+      expect(message.raw_output_contents).toEqual([label, Buffer.from(new Int32Array([2]).buffer)]);
+      const read = inferResponseFromGrpc(message, true);
+      expect(read.binary).toEqual(Buffer.concat(message.raw_output_contents!));
+      expect(read.outputs[0]).toEqual(response.outputs[0]);
+    });
+  });
 });

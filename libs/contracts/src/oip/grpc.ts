@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { binaryDataSize, binarySlices, OipWireTensor } from './binary';
 import { ExactInteger, oipStringify } from './json';
 import { InferResponse, OipInferRequest, OipRequestedOutput, OipTensor } from './rules';
 
@@ -194,15 +195,28 @@ export function numberToBfloat16(value: number): number {
 export function decodeRaw(datatype: string, shape: number[], bytes: Buffer, path: string): unknown[] {
   const count = elementCount(shape, path);
   if (datatype === 'BYTES') return decodeRawBytes(bytes, count, path);
+  const size = rawElementBytes(datatype, shape, bytes, path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const data = new Array<unknown>(count);
+  for (let i = 0; i < count; i++) data[i] = readElement(view, datatype, i * size);
+  return data;
+}
+
+/** The element size of `datatype`, once `bytes` are checked to be exactly what the shape needs (not BYTES). */
+function rawElementBytes(datatype: string, shape: number[], bytes: Buffer, path: string): number {
+  const count = elementCount(shape, path);
   const size = ELEMENT_BYTES[datatype];
   if (size === undefined) throw new OipGrpcError(`${path}.datatype ${JSON.stringify(datatype)} is not an OIP datatype`);
   if (bytes.length !== count * size) {
     throw new OipGrpcError(`${path} (${datatype}, shape [${shape.join(', ')}]) needs ${count * size} bytes of raw contents; ${bytes.length} were sent`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const data = new Array<unknown>(count);
-  for (let i = 0; i < count; i++) data[i] = readElement(view, datatype, i * size);
-  return data;
+  return size;
+}
+
+/** Checks raw contents as decodeRaw does, without decoding them into numbers (BYTES elements are read: their lengths must add up). */
+function checkRaw(datatype: string, shape: number[], bytes: Buffer, path: string): void {
+  if (datatype === 'BYTES') decodeRawBytes(bytes, elementCount(shape, path), path);
+  else rawElementBytes(datatype, shape, bytes, path);
 }
 
 function readElement(view: DataView, datatype: string, at: number): unknown {
@@ -388,40 +402,74 @@ function tensorFromGrpc(tensor: GrpcTensor, data: unknown[]): OipTensor {
 
 const hasContents = (tensor: GrpcTensor): boolean => CONTENTS_FIELDS.some((field) => (tensor.contents?.[field]?.length ?? 0) > 0);
 
-/** Tensors with typed or raw contents (never both, as the proto says) as JSON tensors. */
-function tensorsFromGrpc(tensors: GrpcTensor[], raw: Buffer[] | undefined, key: 'inputs' | 'outputs', rawField: string): OipTensor[] {
-  if (!raw?.length) return tensors.map((tensor, i) => tensorFromGrpc(tensor, decodeContents(tensor.datatype, tensor.contents, `${key}.${i}`)));
+/**
+ * Tensors with typed or raw contents (never both, as the proto says) as JSON tensors; with
+ * `keepRaw`, raw contents stay bytes, in the binary extension's form (OipWireTensor with
+ * `parameters.binary_data_size`, their bytes one after the other in `binary`), checked
+ * but not decoded into numbers.
+ */
+function tensorsFromGrpc(
+  tensors: GrpcTensor[],
+  raw: Buffer[] | undefined,
+  key: 'inputs' | 'outputs',
+  rawField: string,
+  keepRaw: boolean,
+): { tensors: OipTensor[]; binary?: Buffer } {
+  if (!raw?.length) return { tensors: tensors.map((tensor, i) => tensorFromGrpc(tensor, decodeContents(tensor.datatype, tensor.contents, `${key}.${i}`))) };
   if (raw.length !== tensors.length) throw new OipGrpcError(`${rawField} has ${raw.length} entries; ${key} has ${tensors.length} tensors (one each, in order)`);
   const typed = tensors.findIndex(hasContents);
   if (typed >= 0) throw new OipGrpcError(`${key}.${typed} has contents while ${rawField} is set; use one or the other`);
-  return tensors.map((tensor, i) => tensorFromGrpc(tensor, decodeRaw(tensor.datatype, shapeOf(tensor.shape), raw[i], `${key}.${i}`)));
+  if (!keepRaw)
+    return { tensors: tensors.map((tensor, i) => tensorFromGrpc(tensor, decodeRaw(tensor.datatype, shapeOf(tensor.shape), raw[i], `${key}.${i}`))) };
+  const wire = tensors.map((tensor, i) => {
+    const shape = shapeOf(tensor.shape);
+    checkRaw(tensor.datatype, shape, raw[i], `${key}.${i}`);
+    const parameters = { ...parametersFromGrpc(tensor.parameters), binary_data_size: raw[i].length };
+    return { name: tensor.name, datatype: tensor.datatype, shape, parameters } as OipWireTensor as OipTensor;
+  });
+  return { tensors: wire, binary: Buffer.concat(raw) };
 }
 
 /** Whether tensors must travel as raw contents: one of them has no typed field (FP16, BF16). */
 export const needsRaw = (tensors: { datatype: string }[]): boolean => tensors.some((tensor) => RAW_ONLY.has(tensor.datatype));
 
-function tensorsToGrpc(tensors: OipTensor[], raw: boolean): { tensors: GrpcTensor[]; raw?: Buffer[] } {
-  const meta = (tensor: OipTensor): GrpcTensor => ({
-    name: tensor.name,
-    datatype: tensor.datatype,
-    shape: tensor.shape,
-    ...(tensor.parameters && { parameters: parametersToGrpc(tensor.parameters) }),
-  });
-  if (raw) return { tensors: tensors.map(meta), raw: tensors.map((tensor) => encodeRaw(tensor.datatype, tensor.data)) };
-  return { tensors: tensors.map((tensor) => ({ ...meta(tensor), contents: encodeContents(tensor.datatype, tensor.data) })) };
+/**
+ * Tensors as the proto carries them: all raw when `raw`, or when one has `bytes` (its
+ * binary data, sent as it is), the others encoded; else typed contents.
+ */
+function tensorsToGrpc(tensors: OipWireTensor[], raw: boolean, bytes: readonly (Buffer | undefined)[] = []): { tensors: GrpcTensor[]; raw?: Buffer[] } {
+  const meta = (tensor: OipWireTensor): GrpcTensor => {
+    // The binary extension's size means nothing over gRPC, where raw contents carry their own length.
+    const { binary_data_size: _size, ...parameters } = tensor.parameters ?? {};
+    return {
+      name: tensor.name,
+      datatype: tensor.datatype,
+      shape: tensor.shape,
+      ...(Object.keys(parameters).length && { parameters: parametersToGrpc(parameters) }),
+    };
+  };
+  if (raw || bytes.some(Boolean))
+    return { tensors: tensors.map(meta), raw: tensors.map((tensor, i) => bytes[i] ?? encodeRaw(tensor.datatype, tensor.data ?? [])) };
+  return { tensors: tensors.map((tensor) => ({ ...meta(tensor), contents: encodeContents(tensor.datatype, tensor.data ?? []) })) };
 }
 
 export interface GrpcInferCall {
   /** The model named, and its version (the proto's empty string is none). */
   model: string;
   version?: string;
+  /** With `binary`, the inputs that came raw have `parameters.binary_data_size` and no `data`. */
   request: OipInferRequest;
   /** Whether the inputs came as raw contents: the answer's outputs then go back raw too. */
   raw: boolean;
+  /** keepRaw: the raw inputs' bytes, one after the other (Triton's binary extension's layout). */
+  binary?: Buffer;
 }
 
-/** A ModelInferRequest as the OIP request it is; an OipGrpcError when its contents cannot be read. */
-export function inferRequestFromGrpc(message: GrpcInferRequest): GrpcInferCall {
+/**
+ * A ModelInferRequest as the OIP request it is; an OipGrpcError when its contents cannot
+ * be read. With `keepRaw`, raw inputs stay bytes (`binary`), as the router forwards them.
+ */
+export function inferRequestFromGrpc(message: GrpcInferRequest, keepRaw = false): GrpcInferCall {
   const raw = (message.raw_input_contents?.length ?? 0) > 0;
   const parameters = parametersFromGrpc(message.parameters);
   const outputs: OipRequestedOutput[] | undefined = message.outputs?.length
@@ -430,18 +478,30 @@ export function inferRequestFromGrpc(message: GrpcInferRequest): GrpcInferCall {
         return { name: output.name, ...(own && { parameters: own }) };
       })
     : undefined;
+  const inputs = tensorsFromGrpc(message.inputs ?? [], message.raw_input_contents, 'inputs', 'raw_input_contents', keepRaw);
   const request: OipInferRequest = {
     ...(message.id && { id: message.id }),
     ...(parameters && { parameters }),
-    inputs: tensorsFromGrpc(message.inputs ?? [], message.raw_input_contents, 'inputs', 'raw_input_contents'),
+    inputs: inputs.tensors,
     ...(outputs && { outputs }),
   };
-  return { model: message.model_name, ...(message.model_version && { version: message.model_version }), request, raw };
+  return {
+    model: message.model_name,
+    ...(message.model_version && { version: message.model_version }),
+    request,
+    raw,
+    ...(inputs.binary && { binary: inputs.binary }),
+  };
 }
 
-/** An OIP request as a ModelInferRequest: typed contents, or raw for all when one input has no typed field (FP16, BF16). */
-export function inferRequestToGrpc(model: string, version: string | undefined, request: OipInferRequest): GrpcInferRequest {
-  const { tensors, raw } = tensorsToGrpc(request.inputs, needsRaw(request.inputs));
+/**
+ * An OIP request as a ModelInferRequest: typed contents, or raw for all when one input has
+ * no typed field (FP16, BF16) or has binary data in `binary` (the binary extension's
+ * layout), which goes as raw contents as it is, never decoded.
+ */
+export function inferRequestToGrpc(model: string, version: string | undefined, request: OipInferRequest, binary?: Buffer): GrpcInferRequest {
+  const inputs = request.inputs as OipWireTensor[];
+  const { tensors, raw } = tensorsToGrpc(inputs, needsRaw(inputs), binary ? binarySlices(inputs, binary) : []);
   return {
     model_name: model,
     model_version: version ?? '',
@@ -454,8 +514,11 @@ export function inferRequestToGrpc(model: string, version: string | undefined, r
 }
 
 /** An OIP response as a ModelInferResponse, outputs raw when asked (`raw`) or when one has no typed field. */
-export function inferResponseToGrpc(response: InferResponse, raw: boolean): GrpcInferResponse {
-  const outputs = tensorsToGrpc(response.outputs, raw || needsRaw(response.outputs));
+export function inferResponseToGrpc(response: InferResponse, raw: boolean, chunks: readonly Buffer[] = []): GrpcInferResponse {
+  // `chunks` are the bytes of the outputs with `binary_data_size`, in their order (clientOutputs).
+  let next = 0;
+  const bytes = chunks.length ? response.outputs.map((output) => (binaryDataSize(output) === undefined ? undefined : chunks[next++])) : [];
+  const outputs = tensorsToGrpc(response.outputs, raw || needsRaw(response.outputs), bytes);
   return {
     model_name: response.model_name,
     model_version: response.model_version ?? '',
@@ -466,14 +529,20 @@ export function inferResponseToGrpc(response: InferResponse, raw: boolean): Grpc
   };
 }
 
-/** A ModelInferResponse as the OIP response it is; an OipGrpcError when its contents cannot be read. */
-export function inferResponseFromGrpc(message: GrpcInferResponse): InferResponse {
+/**
+ * A ModelInferResponse as the OIP response it is; an OipGrpcError when its contents cannot
+ * be read. With `keepRaw`, raw outputs stay bytes (`binary`, the binary extension's form),
+ * so only an output someone reads is decoded.
+ */
+export function inferResponseFromGrpc(message: GrpcInferResponse, keepRaw = false): InferResponse & { binary?: Buffer } {
   const parameters = parametersFromGrpc(message.parameters);
+  const outputs = tensorsFromGrpc(message.outputs ?? [], message.raw_output_contents, 'outputs', 'raw_output_contents', keepRaw);
   return {
     model_name: message.model_name,
     ...(message.model_version && { model_version: message.model_version }),
     ...(message.id && { id: message.id }),
     ...(parameters && { parameters }),
-    outputs: tensorsFromGrpc(message.outputs ?? [], message.raw_output_contents, 'outputs', 'raw_output_contents'),
+    outputs: outputs.tensors,
+    ...(outputs.binary && { binary: outputs.binary }),
   };
 }
