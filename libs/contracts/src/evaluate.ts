@@ -140,9 +140,15 @@ export interface EvaluateResponse {
   excluded: Record<string, number>;
   /**
    * Every estimator: `snips` (the top-level answer), `ips`, and with a reward model fit
-   * on the window (a ridge mean per variant, cross-fitted) `dm`, `dr` and `sndr`.
+   * on the window (cross-fitted; see `rewardModel`) `dm`, `dr` and `sndr`.
    */
   estimators: Record<OffPolicyEstimator, EstimatorAnswer>;
+  /**
+   * What DM's, DR's and SNDR's reward model was fit on: `context`, a ridge regression per
+   * variant on the encoded context a contextual bandit logged with each decision (when every
+   * event of the window carries one of the same length); else `variant-means`.
+   */
+  rewardModel: 'context' | 'variant-means';
   /** The policy's probability per variant, as evaluated. */
   target: Record<string, number>;
   /** The window actually read. */

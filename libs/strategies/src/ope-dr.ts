@@ -52,6 +52,33 @@ export interface ContextualSample extends LoggedSample {
   x: readonly number[];
 }
 
+/** What the reward model of DM, DR and SNDR was fit on (`withLoggedContexts`). */
+export type RewardModelBasis = 'context' | 'variant-means';
+
+/** The context of a decision that logged none: the intercept alone. */
+const NO_CONTEXT: readonly number[] = [1];
+
+/**
+ * The samples as the reward model sees them. When every one carries the context it was
+ * logged with (a contextual bandit's `context`), all of one length, the model is a ridge
+ * regression on it per variant; otherwise every sample gets the intercept alone and the
+ * model is each variant's ridge mean. All or none: one regression needs one dimension, and
+ * a window that mixes lengths (the features changed) or context-free decisions (a context
+ * that could not be read) has no common one. DR stays unbiased either way; the context only
+ * makes its reward model, so its interval, better.
+ */
+export function withLoggedContexts(samples: readonly (LoggedSample & { context?: readonly number[] })[]): {
+  samples: ContextualSample[];
+  rewardModel: RewardModelBasis;
+} {
+  const d = samples[0]?.context?.length;
+  const contextual = d !== undefined && samples.every((s) => s.context?.length === d);
+  return {
+    samples: samples.map(({ context, ...s }) => ({ ...s, x: contextual ? context! : NO_CONTEXT })),
+    rewardModel: contextual ? 'context' : 'variant-means',
+  };
+}
+
 /** The target policy: its probability of each variant at a context. */
 export type ContextualPolicy = (x: readonly number[]) => Weights;
 

@@ -63,6 +63,7 @@ describe(EvaluateService.name, () => {
     // sample's q̂ = 16 / (32 + λ) = 16/33, which is DM; DR and SNDR correct it back to 0.5.
     const { estimators } = (outcome as { value: EvaluateResponse }).value;
     expect(Object.keys(estimators).sort()).toEqual(['dm', 'dr', 'ips', 'sndr', 'snips']);
+    expect((outcome as { value: EvaluateResponse }).value.rewardModel).toBe('variant-means');
     expect(estimators.dm.estimate).toBeCloseTo(16 / 33, 12);
     for (const method of ['snips', 'ips', 'dr', 'sndr'] as const) expect(estimators[method].estimate).toBeCloseTo(0.5, 12);
     for (const answer of Object.values(estimators)) {
@@ -70,6 +71,26 @@ describe(EvaluateService.name, () => {
       expect(answer.low).toBeLessThan(answer.estimate);
       expect(answer.high).toBeGreaterThan(answer.estimate);
     }
+  });
+
+  it("fits DM's reward model on the logged contexts when every event carries one", async () => {
+    // 40 on-policy decisions, segment i % 2 (context [1, segment]), rewarded 1 exactly in segment 1.
+    rangeOf(
+      Array.from({ length: 40 }, (_, i) => {
+        const event = { type: 'joined', deployment: 'churn', variant: 'v1', role: 'served', probability: 1, reward: i % 2, context: [1, i % 2] };
+        return { value: Buffer.from(JSON.stringify(event)) } as unknown as Scanned[number];
+      }),
+    );
+    const sut = setUp();
+
+    const { value } = (await sut.evaluate('churn', body)) as { value: EvaluateResponse };
+
+    // Each of the 5 interleaved folds leaves out 4 samples of each segment, so every fit sees
+    // 16 of each: A = S + λI = [[33, 16], [16, 17]], b = [16, 16], θ̂ = A⁻¹b = [16, 272]/305.
+    // q̂ is 16/305 in segment 0 and 288/305 in segment 1: DM = 152/305 (the means gave 16/33).
+    expect(value.rewardModel).toBe('context');
+    expect(value.estimators.dm.estimate).toBeCloseTo(152 / 305, 12);
+    expect(value.estimators.dr.estimate).toBeCloseTo(0.5, 12);
   });
 
   it('fails with not-found for an unknown deployment, before any scan', async () => {

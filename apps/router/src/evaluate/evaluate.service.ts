@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { EvaluateBody, EvaluateResponse, OFF_POLICY_ESTIMATORS, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
+import { EvaluateBody, EvaluateResponse, MAX_CONTEXT_DIMENSION, OFF_POLICY_ESTIMATORS, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
 import { KafkaClient, kafkaConnectionConfig, KafkaConnection, PartitionRange, readTopicRange, ScanTooLarge } from '@switchyard/messaging';
 import { DeploymentRegistry } from '@switchyard/store';
 import {
@@ -13,6 +13,7 @@ import {
   LoggedSample,
   meanImportanceWeight,
   targetProbabilities,
+  withLoggedContexts,
   zOfLevel,
 } from '@switchyard/strategies';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
@@ -116,7 +117,7 @@ export class EvaluateService implements OnModuleDestroy {
 export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob): Promise<EvaluationResult> {
   const { deployment: name, body } = job;
   const target = targetProbabilities(body.policy);
-  const samples: LoggedSample[] = [];
+  const samples: (LoggedSample & { context?: number[] })[] = [];
   /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
   const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
   const excluded: Record<string, number> = {};
@@ -147,6 +148,7 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
               probability: event.probability,
               reward: event.reward,
               ...(typeof event.unitKey === 'string' && { unit: event.unitKey }),
+              ...(isContext(event.context) && { context: event.context }),
             });
         }
       },
@@ -170,12 +172,9 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
   }
   const level = body.level ?? 0.95;
   const z = zOfLevel(level);
-  // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
-  const { estimates } = evaluateOffPolicy(
-    samples.map((s) => ({ ...s, x: NO_CONTEXT })),
-    fixedPolicy(target),
-    { z },
-  );
+  // A contextual bandit's events carry their context: the reward model is then fit on it.
+  const modelled = withLoggedContexts(samples);
+  const { estimates } = evaluateOffPolicy(modelled.samples, fixedPolicy(target), { z });
   const estimators = Object.fromEntries(
     OFF_POLICY_ESTIMATORS.map((method) => {
       const { estimate, low, high, ess } = estimates[method];
@@ -189,6 +188,7 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
       estimators,
       meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
       level,
+      rewardModel: modelled.rewardModel,
       excluded,
       target,
       ...(body.since !== undefined && { since: body.since }),
@@ -199,9 +199,6 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
     log,
   };
 }
-
-/** The context of an event that logged none: the intercept alone. */
-const NO_CONTEXT: readonly number[] = [1];
 
 const BUSY: Failure = { ok: false, error: 'busy', message: 'an evaluation is already running on this router; retry later' };
 
@@ -214,7 +211,12 @@ interface JoinedFields {
   fallbackFrom?: string;
   /** What the intervals cluster by (a unit's samples are correlated); one that is not a string is left out: a unit of its own. */
   unitKey?: string;
+  /** The encoded context a contextual bandit drew for; one that is not a list of finite numbers is not used (a sample without one). */
+  context?: unknown;
 }
+
+const isContext = (value: unknown): value is number[] =>
+  Array.isArray(value) && value.length > 0 && value.length <= MAX_CONTEXT_DIMENSION && value.every((x) => typeof x === 'number' && Number.isFinite(x));
 
 /**
  * The few fields the estimators need, checked by hand: class-validator on every event
