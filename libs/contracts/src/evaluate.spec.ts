@@ -42,8 +42,20 @@ describe(validateEvaluateBody.name, () => {
 
   it('refuses a plan, which is a sequence of policies, by its type alone', () => {
     expect(problems({ policy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [] } })).toEqual([
-      'policy.type must be one of the following values: single, shadow, canary, bandit',
+      'policy.type must be one of the following values: single, shadow, canary, bandit, contextual',
     ]);
+  });
+
+  it("accepts a contextual policy by its models or the deployment's current ones, and checks the models", () => {
+    expect(problems({ policy: { type: 'contextual' } })).toEqual([]);
+    expect(problems({ policy: { type: 'contextual', models: { v1: [0.1, 0.8], v2: [0.5, -0.2] } } })).toEqual([]);
+    expect(problems({ policy: { type: 'contextual', models: {} } })).toEqual(['policy.models must name at least one variant']);
+    expect(problems({ policy: { type: 'contextual', models: { v1: [1], v2: [1, 2], 'Bad Name': ['x'] } } })).toEqual([
+      'policy.models: "Bad Name" is not a variant name',
+      'policy.models.Bad Name must be a list of 1 to 32 finite numbers (θ, the intercept first)',
+      "policy.models: every θ must have the same length (the encoded context's), got 1, 2",
+    ]);
+    expect(problems({ policy: { type: 'contextual', models: [1, 2] } })).toEqual(['policy.models must be an object']);
   });
 
   it('accepts a shadow without its shadows, and checks them when given', () => {

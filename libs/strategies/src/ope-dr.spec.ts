@@ -1,5 +1,14 @@
 import { fitArmModels } from './contextual-bandit';
-import { ContextualSample, contextualPolicy, crossFittedRewards, evaluateOffPolicy, fixedPolicy, withLoggedContexts } from './ope-dr';
+import {
+  ContextualSample,
+  contextualPolicy,
+  crossFittedRewards,
+  evaluateOffPolicy,
+  fixedPolicy,
+  greedyLinearPolicy,
+  resolveContextualTarget,
+  withLoggedContexts,
+} from './ope-dr';
 import { addRidge, ridgeObservation } from './ridge';
 import { sampleNormal, seededRng } from './rng';
 import type { Weights } from './weights';
@@ -129,5 +138,21 @@ describe(withLoggedContexts.name, () => {
       expect(rewardModel).toBe('variant-means');
       expect(samples.map((s) => s.x)).toEqual([[1], [1]]);
     }
+  });
+});
+
+describe(greedyLinearPolicy.name, () => {
+  it('serves the variant of the largest xᵀθ, splitting ties', () => {
+    const policy = greedyLinearPolicy({ v1: [1, -1], v2: [0, 1], v3: [0, 0] });
+    expect(policy([1, 0])).toEqual({ v1: 1, v2: 0, v3: 0 }); // xᵀθ: 1, 0, 0
+    expect(policy([1, 1])).toEqual({ v1: 0, v2: 1, v3: 0 }); // 0, 1, 0
+    expect(policy([1, 0.5])).toEqual({ v1: 0.5, v2: 0.5, v3: 0 }); // 0.5, 0.5, 0
+  });
+});
+
+describe(resolveContextualTarget.name, () => {
+  it('reads the dimension of given models, and refuses stored models that are not readable', () => {
+    expect(resolveContextualTarget({ models: { v1: [1, 2, 3] } })?.dimension).toBe(3);
+    expect(resolveContextualTarget({ algorithm: 'linucb', fitted: { fingerprint: 'x', dimension: 2, arms: [{ name: 'v1', theta: [1] }] } })).toBeUndefined();
   });
 });

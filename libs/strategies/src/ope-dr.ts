@@ -1,5 +1,8 @@
 import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
+import { argmaxAll } from './bandit-arm';
 import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
+import { policyModels } from './contextual-policy';
+import { dot } from './linalg';
 import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
   DEFAULT_MIN_ESS,
@@ -181,7 +184,9 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
   const n = samples.length;
   const probabilities = samples.map((s) => policy(s.x));
   const target: Weights = {};
-  for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share / n;
+  // Summed, then divided once: a fixed policy's mean is then its probabilities exactly.
+  for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share;
+  for (const v of Object.keys(target)) target[v] /= n;
   const variants = [...new Set([...Object.keys(target), ...samples.map((s) => s.variant)])];
   const weights = samples.map((s, i) => (Object.hasOwn(probabilities[i], s.variant) ? probabilities[i][s.variant] : 0) / s.probability);
   const refusals = refusalsFromWeights(samples, weights, target, { minEss: opts.minEss ?? DEFAULT_MIN_ESS });
@@ -227,4 +232,35 @@ export function contextualPolicy(
 ): ContextualPolicy {
   const seed = opts.seed ?? 1;
   return (x) => contextualWeights(algorithm, models, x, { ...opts, rng: seededRng(seed) });
+}
+
+/**
+ * The greedy policy of linear reward models: at context x, the variant of the largest
+ * xᵀθ (ties split evenly), every other at 0. What a contextual bandit would do with these
+ * models and no exploration; θ of another length than x is a caller's error.
+ */
+export function greedyLinearPolicy(models: Readonly<Record<string, readonly number[]>>): ContextualPolicy {
+  const names = Object.keys(models);
+  return (x) => {
+    const winners = argmaxAll(names.map((name) => dot(models[name], x)));
+    return Object.fromEntries(names.map((name, i) => [name, winners.includes(i) ? 1 / winners.length : 0]));
+  };
+}
+
+/** A contextual policy to evaluate, as plain data (a worker thread's job carries it). */
+export type ContextualTarget =
+  /** Per-variant θ: `greedyLinearPolicy`. */
+  | { models: Record<string, number[]> }
+  /** A deployment's own: its stored models (`fitContextualPolicy`), algorithm and settings. */
+  | { algorithm: ContextualBanditAlgorithm; fitted: unknown; exploration?: number; minShare?: number };
+
+/** The policy and the context length it reads; undefined when stored models are not readable (`policyModels`). */
+export function resolveContextualTarget(target: ContextualTarget): { policy: ContextualPolicy; dimension: number } | undefined {
+  if ('models' in target) return { policy: greedyLinearPolicy(target.models), dimension: Object.values(target.models)[0]?.length ?? 0 };
+  const stored = policyModels(target.fitted);
+  if (!stored) return undefined;
+  return {
+    policy: contextualPolicy(target.algorithm, stored.models, { exploration: target.exploration, minShare: target.minShare }),
+    dimension: stored.dimension,
+  };
 }
