@@ -183,10 +183,12 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
   const z = opts.z ?? Z95;
   const n = samples.length;
   const probabilities = samples.map((s) => policy(s.x));
-  const target: Weights = {};
-  // Summed, then divided once: a fixed policy's mean is then its probabilities exactly.
-  for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share;
-  for (const v of Object.keys(target)) target[v] /= n;
+  // A fixed policy (`fixedPolicy`: the same answer everywhere) keeps its probabilities exactly, not a mean with rounding.
+  const target: Weights = n && probabilities.every((p) => p === probabilities[0]) ? { ...probabilities[0] } : {};
+  if (!Object.keys(target).length) {
+    for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share;
+    for (const v of Object.keys(target)) target[v] /= n;
+  }
   const variants = [...new Set([...Object.keys(target), ...samples.map((s) => s.variant)])];
   const weights = samples.map((s, i) => (Object.hasOwn(probabilities[i], s.variant) ? probabilities[i][s.variant] : 0) / s.probability);
   const refusals = refusalsFromWeights(samples, weights, target, { minEss: opts.minEss ?? DEFAULT_MIN_ESS });
