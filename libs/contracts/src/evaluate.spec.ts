@@ -26,14 +26,14 @@ describe(validateEvaluateBody.name, () => {
   it('refuses fields of another type, and an adaptive bandit with the reason', () => {
     expect(problems({ policy: { type: 'single', variant: 'v1', percent: 5 } })).toEqual(['policy.percent does not apply to policy single']);
     expect(problems({ policy: { type: 'bandit', algorithm: 'thompson', weights: { v1: 1 } } })).toEqual([
-      'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'bandit', algorithm: 'ucb1' } })).toEqual([
-      'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'bandit' } })).toEqual(['policy.weights must be an object']);
     expect(problems({ policy: { type: 'bandit', weights: { v1: 1 }, epsilon: 0.1 } })).toEqual([
-      'policy.epsilon: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.epsilon: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 5, variant: 'v3' } })).toEqual([
       'policy.variant does not apply to policy canary',

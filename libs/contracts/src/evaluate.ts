@@ -249,7 +249,7 @@ export function validateEvaluateBody(plain: unknown): Validated<EvaluateBody> {
   if (!result.ok) {
     const adaptive = (field: string, type: unknown) =>
       type === 'bandit' && ADAPTIVE_BANDIT_FIELDS.has(field)
-        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead`
+        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual`
         : undefined;
     return { ok: false, problems: unionFieldProblems(result.problems, plain, 'policy', EVALUATION_POLICY_TYPES, adaptive) };
   }
