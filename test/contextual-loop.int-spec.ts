@@ -154,6 +154,28 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     }
   });
 
+  it('evaluates contextual policies off-policy on the logged contexts, and refuses one the log never gave a chance', async () => {
+    await waitFor(() => joined.messages.length >= sent, { what: 'every request joined', timeoutMs: 60000 });
+    const evaluate = (policy: object) => http('POST', `${router.url}/v1/deployments/${DEPLOYMENT}/evaluate`, { policy });
+    // Context [1, retail, business]: serve v1 to retail and v2 to business, each's best, worth 0.9 a request.
+    const bestModels = { v1: [0, 1, 0], v2: [0, 0, 1], v3: [0.5, 0, 0] };
+    const best = await evaluate({ type: 'contextual', models: bestModels });
+    expect(best.status).toBe(200);
+    expect(best.body).toMatchObject({ rewardModel: 'context', target: { v1: expect.closeTo(0.5, 1), v2: expect.closeTo(0.5, 1), v3: 0 } });
+    // Loose bands, several standard errors wide: the log is adaptive and its rewards drawn.
+    for (const method of ['snips', 'dr', 'sndr'] as const) expect(Math.abs(best.body.estimators[method].estimate - 0.9)).toBeLessThan(0.15);
+
+    // The deployment's own models, frozen: they serve each segment its best variant most of the time.
+    const current = await evaluate({ type: 'contextual' });
+    expect(current.status).toBe(200);
+    expect(current.body.estimate).toBeGreaterThan(0.6);
+
+    // v9 was never served: no weighting can tell what it would have earned for business.
+    const unseen = await evaluate({ type: 'contextual', models: { ...bestModels, v2: [0, 0, 0], v9: [0, 0, 1] } });
+    expect(unseen.status).toBe(422);
+    expect(unseen.body.reasons).toEqual([expect.stringMatching(/^variant "v9" has target probability 0\.5\d* but was never served/)]);
+  });
+
   it('keeps the ridge sums exactly once, and rebuilds them from the joined topic after Redis comes back empty', async () => {
     await waitFor(() => joined.messages.length >= sent, { what: 'every request joined', timeoutMs: 60000 });
     await waitFor(async () => same(await stored(), recount()), { what: 'the ridge sums to equal a recount of the joined topic', timeoutMs: 60000 });

@@ -145,7 +145,9 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
   it('answers 400 for a malformed body and 404 for an unknown deployment', async () => {
     const bad = await evaluate({ policy: { type: 'bandit', algorithm: 'thompson' } });
     expect(bad.status).toBe(400);
-    expect(bad.body.problems).toContain('policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead');
+    expect(bad.body.problems).toContain(
+      "policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
+    );
     expect((await evaluate('not json')).status).toBe(400);
     expect((await evaluate({ policy: { type: 'single', variant: 'v1' }, since: 'yesterday' })).status).toBe(400);
     expect((await evaluate({ policy: { type: 'single', variant: 'v1' } }, 'nope')).status).toBe(404);

@@ -26,14 +26,14 @@ describe(validateEvaluateBody.name, () => {
   it('refuses fields of another type, and an adaptive bandit with the reason', () => {
     expect(problems({ policy: { type: 'single', variant: 'v1', percent: 5 } })).toEqual(['policy.percent does not apply to policy single']);
     expect(problems({ policy: { type: 'bandit', algorithm: 'thompson', weights: { v1: 1 } } })).toEqual([
-      'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'bandit', algorithm: 'ucb1' } })).toEqual([
-      'policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.algorithm: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'bandit' } })).toEqual(['policy.weights must be an object']);
     expect(problems({ policy: { type: 'bandit', weights: { v1: 1 }, epsilon: 0.1 } })).toEqual([
-      'policy.epsilon: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead',
+      "policy.epsilon: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual",
     ]);
     expect(problems({ policy: { type: 'canary', primary: 'v1', canary: 'v2', percent: 5, variant: 'v3' } })).toEqual([
       'policy.variant does not apply to policy canary',
@@ -42,8 +42,20 @@ describe(validateEvaluateBody.name, () => {
 
   it('refuses a plan, which is a sequence of policies, by its type alone', () => {
     expect(problems({ policy: { type: 'plan', primary: 'v1', candidate: 'v2', steps: [] } })).toEqual([
-      'policy.type must be one of the following values: single, shadow, canary, bandit',
+      'policy.type must be one of the following values: single, shadow, canary, bandit, contextual',
     ]);
+  });
+
+  it("accepts a contextual policy by its models or the deployment's current ones, and checks the models", () => {
+    expect(problems({ policy: { type: 'contextual' } })).toEqual([]);
+    expect(problems({ policy: { type: 'contextual', models: { v1: [0.1, 0.8], v2: [0.5, -0.2] } } })).toEqual([]);
+    expect(problems({ policy: { type: 'contextual', models: {} } })).toEqual(['policy.models must name at least one variant']);
+    expect(problems({ policy: { type: 'contextual', models: { v1: [1], v2: [1, 2], 'Bad Name': ['x'] } } })).toEqual([
+      'policy.models: "Bad Name" is not a variant name',
+      'policy.models.Bad Name must be a list of 1 to 32 finite numbers (θ, the intercept first)',
+      "policy.models: every θ must have the same length (the encoded context's), got 1, 2",
+    ]);
+    expect(problems({ policy: { type: 'contextual', models: [1, 2] } })).toEqual(['policy.models must be an object']);
   });
 
   it('accepts a shadow without its shadows, and checks them when given', () => {

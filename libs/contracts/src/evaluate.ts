@@ -15,11 +15,11 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
-import { CanaryStrategySpec, NAME_PATTERN, SingleStrategySpec } from './deployment';
+import { CanaryStrategySpec, MAX_CONTEXT_DIMENSION, NAME_PATTERN, SingleStrategySpec } from './deployment';
 import { unionFieldProblems, validatePlain, Validated } from './validation';
 
 /** Strategies that are one fixed policy; a plan is a sequence of them (evaluate its steps). */
-export const EVALUATION_POLICY_TYPES = ['single', 'shadow', 'canary', 'bandit'] as const;
+export const EVALUATION_POLICY_TYPES = ['single', 'shadow', 'canary', 'bandit', 'contextual'] as const;
 export type EvaluationPolicyType = (typeof EVALUATION_POLICY_TYPES)[number];
 
 /**
@@ -63,11 +63,29 @@ export class FixedBanditPolicy extends EvaluationPolicyTypeSpec {
 }
 
 /**
+ * A contextual policy, given by its parameters: `models`, variant → θ, a linear model of
+ * the variant's reward on the encoded context (`extractContext`: the intercept first, then
+ * each feature, categorical ones one-hot, as the deployment's events log it); the policy
+ * serves the variant of the largest xᵀθ (ties split). Left out, the deployment's current
+ * models (a contextual bandit's, as its routers draw with them now), frozen, with its
+ * algorithm, exploration and floor. Only a log whose events carry their context can
+ * evaluate it.
+ */
+export class ContextualEvaluationPolicy extends EvaluationPolicyTypeSpec {
+  declare type: 'contextual';
+
+  @IsOptional()
+  @IsObject()
+  models?: Record<string, number[]>;
+}
+
+/**
  * The policy an off-policy evaluation asks about: any strategy but a plan, with its
  * fields as in a deployment spec, except that a shadow's `shadows` may be left out and a
- * bandit is given as fixed weights (`FixedBanditPolicy`).
+ * bandit is given as fixed weights (`FixedBanditPolicy`) or, contextual, by its models
+ * (`ContextualEvaluationPolicy`).
  */
-export type EvaluationPolicy = SingleStrategySpec | ShadowEvaluationPolicy | CanaryStrategySpec | FixedBanditPolicy;
+export type EvaluationPolicy = SingleStrategySpec | ShadowEvaluationPolicy | CanaryStrategySpec | FixedBanditPolicy | ContextualEvaluationPolicy;
 
 /** The class that validates each policy type (class-transformer's discriminator subtypes). */
 export const EVALUATION_POLICY_CLASSES: { name: EvaluationPolicyType; value: new () => EvaluationPolicy }[] = [
@@ -75,6 +93,7 @@ export const EVALUATION_POLICY_CLASSES: { name: EvaluationPolicyType; value: new
   { name: 'shadow', value: ShadowEvaluationPolicy },
   { name: 'canary', value: CanaryStrategySpec },
   { name: 'bandit', value: FixedBanditPolicy },
+  { name: 'contextual', value: ContextualEvaluationPolicy },
 ];
 
 /** A pasted adaptive bandit spec's fields: refused with the reason, not as fields of no policy. */
@@ -140,9 +159,15 @@ export interface EvaluateResponse {
   excluded: Record<string, number>;
   /**
    * Every estimator: `snips` (the top-level answer), `ips`, and with a reward model fit
-   * on the window (a ridge mean per variant, cross-fitted) `dm`, `dr` and `sndr`.
+   * on the window (cross-fitted; see `rewardModel`) `dm`, `dr` and `sndr`.
    */
   estimators: Record<OffPolicyEstimator, EstimatorAnswer>;
+  /**
+   * What DM's, DR's and SNDR's reward model was fit on: `context`, a ridge regression per
+   * variant on the encoded context a contextual bandit logged with each decision (when every
+   * event of the window carries one of the same length); else `variant-means`.
+   */
+  rewardModel: 'context' | 'variant-means';
   /** The policy's probability per variant, as evaluated. */
   target: Record<string, number>;
   /** The window actually read. */
@@ -166,6 +191,7 @@ function namedVariants(policy: EvaluationPolicy): [string, string][] {
         ['canary', policy.canary],
       ];
     case 'bandit':
+    case 'contextual':
       return [];
   }
 }
@@ -192,9 +218,28 @@ export function evaluateBodyProblems(body: EvaluateBody): string[] {
     const total = entries.reduce((sum, [, weight]) => sum + (typeof weight === 'number' && weight > 0 ? weight : 0), 0);
     if (entries.length && !(total > 0)) problems.push('policy.weights must have a positive sum');
   }
+  if (policy.type === 'contextual' && policy.models !== undefined) problems.push(...modelsProblems(policy.models));
   if (body.since !== undefined && body.until !== undefined && !(Date.parse(body.since) < Date.parse(body.until))) {
     problems.push('since must be before until');
   }
+  return problems;
+}
+
+/** A contextual policy's models: 1-16 variants, each θ 1-32 finite numbers, all of one length. */
+function modelsProblems(models: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const entries = Object.entries(models);
+  if (!entries.length) problems.push('policy.models must name at least one variant');
+  if (entries.length > 16) problems.push('policy.models must name at most 16 variants');
+  const lengths = new Set<number>();
+  for (const [name, theta] of entries) {
+    const field = `policy.models.${name.slice(0, 64)}`;
+    if (!NAME_PATTERN.test(name)) problems.push(`policy.models: "${name.slice(0, 64)}" is not a variant name`);
+    if (!Array.isArray(theta) || !theta.length || theta.length > MAX_CONTEXT_DIMENSION || !theta.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      problems.push(`${field} must be a list of 1 to ${MAX_CONTEXT_DIMENSION} finite numbers (θ, the intercept first)`);
+    } else lengths.add(theta.length);
+  }
+  if (lengths.size > 1) problems.push(`policy.models: every θ must have the same length (the encoded context's), got ${[...lengths].join(', ')}`);
   return problems;
 }
 
@@ -204,7 +249,7 @@ export function validateEvaluateBody(plain: unknown): Validated<EvaluateBody> {
   if (!result.ok) {
     const adaptive = (field: string, type: unknown) =>
       type === 'bandit' && ADAPTIVE_BANDIT_FIELDS.has(field)
-        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead`
+        ? `policy.${field}: an adaptive bandit cannot be evaluated off-policy; give fixed policy.weights instead, or a contextual one's models as type contextual`
         : undefined;
     return { ok: false, problems: unionFieldProblems(result.problems, plain, 'policy', EVALUATION_POLICY_TYPES, adaptive) };
   }

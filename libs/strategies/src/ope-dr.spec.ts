@@ -1,5 +1,14 @@
 import { fitArmModels } from './contextual-bandit';
-import { ContextualSample, contextualPolicy, crossFittedRewards, evaluateOffPolicy, fixedPolicy } from './ope-dr';
+import {
+  ContextualSample,
+  contextualPolicy,
+  crossFittedRewards,
+  evaluateOffPolicy,
+  fixedPolicy,
+  greedyLinearPolicy,
+  resolveContextualTarget,
+  withLoggedContexts,
+} from './ope-dr';
 import { addRidge, ridgeObservation } from './ridge';
 import { sampleNormal, seededRng } from './rng';
 import type { Weights } from './weights';
@@ -103,5 +112,47 @@ describe(contextualPolicy.name, () => {
     expect(policy([1, 0])).toEqual(policy([1, 0]));
     expect(policy([1, 0]).a).toBeGreaterThan(0.5);
     expect(policy([1, 1]).b).toBeGreaterThan(0.5);
+  });
+});
+
+describe(withLoggedContexts.name, () => {
+  const logged = (context?: number[]) => ({ variant: 'v1', probability: 0.5, reward: 1, ...(context && { context }) });
+
+  it('fits on the logged contexts when every sample carries one of the same length', () => {
+    expect(withLoggedContexts([logged([1, 0]), logged([1, 1])])).toEqual({
+      samples: [
+        { variant: 'v1', probability: 0.5, reward: 1, x: [1, 0] },
+        { variant: 'v1', probability: 0.5, reward: 1, x: [1, 1] },
+      ],
+      rewardModel: 'context',
+    });
+  });
+
+  it('falls back to the variant means when a context is missing or of another length', () => {
+    for (const log of [
+      [logged([1, 0]), logged()],
+      [logged([1, 0]), logged([1, 0, 1])],
+      [logged(), logged()],
+    ]) {
+      const { samples, rewardModel } = withLoggedContexts(log);
+      expect(rewardModel).toBe('variant-means');
+      expect(samples.map((s) => s.x)).toEqual([[1], [1]]);
+    }
+  });
+});
+
+describe(greedyLinearPolicy.name, () => {
+  it('serves the variant of the largest xᵀθ, splitting ties', () => {
+    const policy = greedyLinearPolicy({ v1: [1, -1], v2: [0, 1], v3: [0, 0] });
+    expect(policy([1, 0])).toEqual({ v1: 1, v2: 0, v3: 0 }); // xᵀθ: 1, 0, 0
+    expect(policy([1, 1])).toEqual({ v1: 0, v2: 1, v3: 0 }); // 0, 1, 0
+    expect(policy([1, 0.5])).toEqual({ v1: 0.5, v2: 0.5, v3: 0 }); // 0.5, 0.5, 0
+  });
+});
+
+describe(resolveContextualTarget.name, () => {
+  it('reads the dimension of given models, and refuses stored models that are not readable', () => {
+    expect(resolveContextualTarget({ models: { v1: [1, 2, 3] } })?.dimension).toBe(3);
+    expect(resolveContextualTarget({ algorithm: 'linucb', fitted: { fingerprint: 'x', dimension: 2, arms: [{ name: 'v1', theta: [1] }] } })).toBeUndefined();
   });
 });

@@ -1,5 +1,8 @@
 import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
+import { argmaxAll } from './bandit-arm';
 import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
+import { policyModels } from './contextual-policy';
+import { dot } from './linalg';
 import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
   DEFAULT_MIN_ESS,
@@ -50,6 +53,33 @@ import type { Weights } from './weights';
 export interface ContextualSample extends LoggedSample {
   /** The encoded context (`extractContext`), the intercept first; [1] for none. */
   x: readonly number[];
+}
+
+/** What the reward model of DM, DR and SNDR was fit on (`withLoggedContexts`). */
+export type RewardModelBasis = 'context' | 'variant-means';
+
+/** The context of a decision that logged none: the intercept alone. */
+const NO_CONTEXT: readonly number[] = [1];
+
+/**
+ * The samples as the reward model sees them. When every one carries the context it was
+ * logged with (a contextual bandit's `context`), all of one length, the model is a ridge
+ * regression on it per variant; otherwise every sample gets the intercept alone and the
+ * model is each variant's ridge mean. All or none: one regression needs one dimension, and
+ * a window that mixes lengths (the features changed) or context-free decisions (a context
+ * that could not be read) has no common one. DR stays unbiased either way; the context only
+ * makes its reward model, so its interval, better.
+ */
+export function withLoggedContexts(samples: readonly (LoggedSample & { context?: readonly number[] })[]): {
+  samples: ContextualSample[];
+  rewardModel: RewardModelBasis;
+} {
+  const d = samples[0]?.context?.length;
+  const contextual = d !== undefined && samples.every((s) => s.context?.length === d);
+  return {
+    samples: samples.map(({ context, ...s }) => ({ ...s, x: contextual ? context! : NO_CONTEXT })),
+    rewardModel: contextual ? 'context' : 'variant-means',
+  };
 }
 
 /** The target policy: its probability of each variant at a context. */
@@ -153,8 +183,12 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
   const z = opts.z ?? Z95;
   const n = samples.length;
   const probabilities = samples.map((s) => policy(s.x));
-  const target: Weights = {};
-  for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share / n;
+  // A fixed policy (`fixedPolicy`: the same answer everywhere) keeps its probabilities exactly, not a mean with rounding.
+  const target: Weights = n && probabilities.every((p) => p === probabilities[0]) ? { ...probabilities[0] } : {};
+  if (!Object.keys(target).length) {
+    for (const p of probabilities) for (const [v, share] of Object.entries(p)) target[v] = (target[v] ?? 0) + share;
+    for (const v of Object.keys(target)) target[v] /= n;
+  }
   const variants = [...new Set([...Object.keys(target), ...samples.map((s) => s.variant)])];
   const weights = samples.map((s, i) => (Object.hasOwn(probabilities[i], s.variant) ? probabilities[i][s.variant] : 0) / s.probability);
   const refusals = refusalsFromWeights(samples, weights, target, { minEss: opts.minEss ?? DEFAULT_MIN_ESS });
@@ -200,4 +234,35 @@ export function contextualPolicy(
 ): ContextualPolicy {
   const seed = opts.seed ?? 1;
   return (x) => contextualWeights(algorithm, models, x, { ...opts, rng: seededRng(seed) });
+}
+
+/**
+ * The greedy policy of linear reward models: at context x, the variant of the largest
+ * xᵀθ (ties split evenly), every other at 0. What a contextual bandit would do with these
+ * models and no exploration; θ of another length than x is a caller's error.
+ */
+export function greedyLinearPolicy(models: Readonly<Record<string, readonly number[]>>): ContextualPolicy {
+  const names = Object.keys(models);
+  return (x) => {
+    const winners = argmaxAll(names.map((name) => dot(models[name], x)));
+    return Object.fromEntries(names.map((name, i) => [name, winners.includes(i) ? 1 / winners.length : 0]));
+  };
+}
+
+/** A contextual policy to evaluate, as plain data (a worker thread's job carries it). */
+export type ContextualTarget =
+  /** Per-variant θ: `greedyLinearPolicy`. */
+  | { models: Record<string, number[]> }
+  /** A deployment's own: its stored models (`fitContextualPolicy`), algorithm and settings. */
+  | { algorithm: ContextualBanditAlgorithm; fitted: unknown; exploration?: number; minShare?: number };
+
+/** The policy and the context length it reads; undefined when stored models are not readable (`policyModels`). */
+export function resolveContextualTarget(target: ContextualTarget): { policy: ContextualPolicy; dimension: number } | undefined {
+  if ('models' in target) return { policy: greedyLinearPolicy(target.models), dimension: Object.values(target.models)[0]?.length ?? 0 };
+  const stored = policyModels(target.fitted);
+  if (!stored) return undefined;
+  return {
+    policy: contextualPolicy(target.algorithm, stored.models, { exploration: target.exploration, minShare: target.minShare }),
+    dimension: stored.dimension,
+  };
 }

@@ -151,7 +151,7 @@ export function countsInArmStatistics(event: Pick<JoinedEvent, 'role' | 'fallbac
  * so over many units the marginal is what the policy does, and it is also what canary
  * traffic logs as its propensity; a bandit's fixed weights are scaled to sum to 1.
  */
-export function targetProbabilities(policy: EvaluationPolicy): Weights {
+export function targetProbabilities(policy: Exclude<EvaluationPolicy, { type: 'contextual' }>): Weights {
   // Only a bandit has no configured shares, and it is the other branch.
   return policy.type === 'bandit' ? normalizeWeights({ ...policy.weights }) : configuredShares(policy)!;
 }
@@ -169,10 +169,17 @@ export function importanceWeights(samples: readonly LoggedSample[], target: Weig
  * here, by the variant chosen (`fallbackFrom`): left out, the mean would drift above 1 by
  * the share of failed choices, which says nothing about the propensities.
  */
-export function meanImportanceWeight(decisions: readonly Pick<LoggedSample, 'variant' | 'probability'>[], target: Weights): number {
+export function meanImportanceWeight(
+  decisions: readonly (Pick<LoggedSample, 'variant' | 'probability'> & { x?: readonly number[] })[],
+  target: Weights | ((x: readonly number[]) => Weights),
+): number {
   if (!decisions.length) return NaN;
   let sum = 0;
-  for (const d of decisions) sum += (Object.hasOwn(target, d.variant) ? target[d.variant] : 0) / d.probability;
+  for (const d of decisions) {
+    // A contextual target's probabilities at the decision's context (`ContextualPolicy`); the intercept alone without one.
+    const p = typeof target === 'function' ? target(d.x ?? [1]) : target;
+    sum += (Object.hasOwn(p, d.variant) ? p[d.variant] : 0) / d.probability;
+  }
   return sum / decisions.length;
 }
 

@@ -70,6 +70,7 @@ export function configuredShares(strategy: StrategySpec | EvaluationPolicy, stat
     case 'plan':
       return configuredShares(stepStrategy(strategy, currentStep(strategy, status).index));
     case 'bandit':
+    case 'contextual':
       return undefined;
   }
 }

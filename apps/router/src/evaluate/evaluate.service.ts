@@ -2,17 +2,29 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { EvaluateBody, EvaluateResponse, OFF_POLICY_ESTIMATORS, parseJsonBytes, Role, ROLES } from '@switchyard/contracts';
-import { KafkaClient, kafkaConnectionConfig, KafkaConnection, PartitionRange, readTopicRange, ScanTooLarge } from '@switchyard/messaging';
-import { DeploymentRegistry } from '@switchyard/store';
 import {
+  DeploymentSpec,
+  EvaluateBody,
+  EvaluateResponse,
+  isContextual,
+  MAX_CONTEXT_DIMENSION,
+  OFF_POLICY_ESTIMATORS,
+  parseJsonBytes,
+  Role,
+  ROLES,
+} from '@switchyard/contracts';
+import { KafkaClient, kafkaConnectionConfig, KafkaConnection, PartitionRange, readTopicRange, ScanTooLarge } from '@switchyard/messaging';
+import { BanditWeightsStore, DeploymentRegistry } from '@switchyard/store';
+import {
+  ContextualTarget,
   evaluateOffPolicy,
-  evaluationRefusals,
   exclusionOf,
   fixedPolicy,
   LoggedSample,
   meanImportanceWeight,
+  resolveContextualTarget,
   targetProbabilities,
+  withLoggedContexts,
   zOfLevel,
 } from '@switchyard/strategies';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
@@ -31,6 +43,8 @@ export interface EvaluationJob {
   body: EvaluateBody;
   maxRecords: number;
   maxBytes: number;
+  /** A contextual policy (`policy.type` contextual) as plain data: its models, or the deployment's current ones read by the router. */
+  contextual?: ContextualTarget;
 }
 
 /** A scan's answer, and what the router logs of it. */
@@ -63,13 +77,21 @@ export class EvaluateService implements OnModuleDestroy {
 
   constructor(
     private readonly registry: DeploymentRegistry,
+    private readonly weights: BanditWeightsStore,
     private readonly kafka: KafkaClient,
     private readonly env: RouterEnv,
   ) {}
 
   async evaluate(name: string, body: EvaluateBody): Promise<Outcome<EvaluateResponse>> {
-    if (!(await this.registry.get(name))) return deploymentNotFound(name); // before any scan
+    const spec = await this.registry.get(name);
+    if (!spec) return deploymentNotFound(name); // before any scan
     if (this.running >= MAX_CONCURRENT_SCANS) return BUSY;
+    let contextual: ContextualTarget | undefined;
+    if (body.policy.type === 'contextual') {
+      const found = body.policy.models ? { models: body.policy.models } : await this.currentModels(spec);
+      if (typeof found === 'string') return cannotEvaluate([found], 0);
+      contextual = found;
+    }
     this.running++;
     try {
       const { outcome, log } = await this.run({
@@ -80,12 +102,24 @@ export class EvaluateService implements OnModuleDestroy {
         body,
         maxRecords: this.env.EVALUATE_MAX_RECORDS,
         maxBytes: this.env.EVALUATE_MAX_BYTES,
+        ...(contextual && { contextual }),
       });
       this.logger.log({ deployment: name, ...log, since: body.since, until: body.until }, 'evaluation scan');
       return outcome;
     } finally {
       this.running--;
     }
+  }
+
+  /** A contextual bandit's models as its routers draw with them now, with its algorithm and settings; else why not. */
+  private async currentModels(spec: DeploymentSpec): Promise<ContextualTarget | string> {
+    const { strategy } = spec;
+    if (strategy.type !== 'bandit' || !isContextual(strategy.algorithm)) {
+      return `deployment "${spec.name}" is not a contextual bandit: give the policy's models (policy.models)`;
+    }
+    const fitted = (await this.weights.readMany([spec.name])).get(spec.name)?.policy;
+    if (fitted === undefined) return `deployment "${spec.name}" has no fitted models yet: its bandit updater has not stored any`;
+    return { algorithm: strategy.algorithm, fitted, exploration: strategy.exploration, minShare: strategy.minShare };
   }
 
   /** Runs the scan in a worker thread; its answer, or its failure thrown here. */
@@ -115,10 +149,17 @@ export class EvaluateService implements OnModuleDestroy {
  */
 export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob): Promise<EvaluationResult> {
   const { deployment: name, body } = job;
-  const target = targetProbabilities(body.policy);
-  const samples: LoggedSample[] = [];
+  const contextual = job.contextual && resolveContextualTarget(job.contextual);
+  if (job.contextual && !contextual) {
+    const reason = `the deployment's stored models are not readable`;
+    return { outcome: cannotEvaluate([reason], 0), log: { scanned: 0, used: 0, ms: 0, ranges: [] } };
+  }
+  // A contextual policy's probabilities depend on the context: it reads the events that logged one of its length only.
+  const policy = contextual?.policy ?? fixedPolicy(targetProbabilities(body.policy as Exclude<EvaluateBody['policy'], { type: 'contextual' }>));
+  const readable = (context: number[] | undefined) => !contextual || context?.length === contextual.dimension;
+  const samples: (LoggedSample & { context?: number[] })[] = [];
   /** The logging policy's choices that another variant answered for: no sample, but a decision for the self-check. */
-  const fallbackChoices: Pick<LoggedSample, 'variant' | 'probability'>[] = [];
+  const fallbackChoices: (Pick<LoggedSample, 'variant' | 'probability'> & { x?: number[] })[] = [];
   const excluded: Record<string, number> = {};
   let scanned = 0;
   const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
@@ -138,15 +179,18 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
           const event = parseJoined(message.value);
           // The topic holds every deployment's events; only this one's count, and nothing is excluded on their account.
           if (!event || event.deployment !== name) continue;
-          const cause = exclusionOf(event);
+          const context = isContext(event.context) ? event.context : undefined;
+          const cause = exclusionOf(event) ?? (readable(context) ? undefined : 'no-context');
           if (cause) excluded[cause] = (excluded[cause] ?? 0) + 1;
-          if (cause === 'fallback' && event.probability > 0) fallbackChoices.push({ variant: event.fallbackFrom!, probability: event.probability });
+          if (cause === 'fallback' && event.probability > 0 && readable(context))
+            fallbackChoices.push({ variant: event.fallbackFrom!, probability: event.probability, ...(context && { x: context }) });
           if (!cause)
             samples.push({
               variant: event.variant,
               probability: event.probability,
               reward: event.reward,
               ...(typeof event.unitKey === 'string' && { unit: event.unitKey }),
+              ...(context && { context }),
             });
         }
       },
@@ -154,28 +198,19 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
   } catch (error) {
     if (!(error instanceof ScanTooLarge)) throw error;
     const reason = `${error.message} (EVALUATE_MAX_RECORDS, EVALUATE_MAX_BYTES): narrow the window with since and until`;
-    return {
-      outcome: { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${reason}`, reasons: [reason], n: samples.length },
-      log: { scanned, used: samples.length, ms: 0, ranges: [] },
-    };
+    return { outcome: cannotEvaluate([reason], samples.length), log: { scanned, used: samples.length, ms: 0, ranges: [] } };
   }
   const log = { scanned, used: samples.length, ms: scan.ms, ranges: scan.ranges };
 
-  const refusals = evaluationRefusals(samples, target);
-  if (refusals.length) {
-    return {
-      outcome: { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${refusals.join('; ')}`, reasons: refusals, n: samples.length },
-      log,
-    };
-  }
   const level = body.level ?? 0.95;
-  const z = zOfLevel(level);
-  // Joined events carry no context yet: the reward model of DM, DR and SNDR is then each variant's (ridge) mean.
-  const { estimates } = evaluateOffPolicy(
-    samples.map((s) => ({ ...s, x: NO_CONTEXT })),
-    fixedPolicy(target),
-    { z },
-  );
+  // A contextual bandit's events carry their context: the reward model is then fit on it (and a contextual policy reads it).
+  const modelled = withLoggedContexts(samples);
+  const { estimates, refusals, target } = evaluateOffPolicy(modelled.samples, policy, { z: zOfLevel(level) });
+  if (refusals.length) {
+    const noContext = excluded['no-context'];
+    const why = noContext ? [`${noContext} decisions of the window logged no context of the policy's ${contextual!.dimension} numbers`] : [];
+    return { outcome: cannotEvaluate(samples.length ? refusals : [...why, ...refusals], samples.length), log };
+  }
   const estimators = Object.fromEntries(
     OFF_POLICY_ESTIMATORS.map((method) => {
       const { estimate, low, high, ess } = estimates[method];
@@ -187,8 +222,9 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
       deployment: name,
       ...estimates.snips, // SNIPS is the top-level answer
       estimators,
-      meanWeight: meanImportanceWeight([...samples, ...fallbackChoices], target),
+      meanWeight: meanImportanceWeight([...modelled.samples, ...fallbackChoices], policy),
       level,
+      rewardModel: modelled.rewardModel,
       excluded,
       target,
       ...(body.since !== undefined && { since: body.since }),
@@ -200,8 +236,9 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
   };
 }
 
-/** The context of an event that logged none: the intercept alone. */
-const NO_CONTEXT: readonly number[] = [1];
+function cannotEvaluate(reasons: string[], n: number): Failure {
+  return { ok: false, error: 'cannot-evaluate', message: `cannot evaluate this policy: ${reasons.join('; ')}`, reasons, n };
+}
 
 const BUSY: Failure = { ok: false, error: 'busy', message: 'an evaluation is already running on this router; retry later' };
 
@@ -214,7 +251,12 @@ interface JoinedFields {
   fallbackFrom?: string;
   /** What the intervals cluster by (a unit's samples are correlated); one that is not a string is left out: a unit of its own. */
   unitKey?: string;
+  /** The encoded context a contextual bandit drew for; one that is not a list of finite numbers is not used (a sample without one). */
+  context?: unknown;
 }
+
+const isContext = (value: unknown): value is number[] =>
+  Array.isArray(value) && value.length > 0 && value.length <= MAX_CONTEXT_DIMENSION && value.every((x) => typeof x === 'number' && Number.isFinite(x));
 
 /**
  * The few fields the estimators need, checked by hand: class-validator on every event

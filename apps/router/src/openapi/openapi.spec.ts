@@ -20,7 +20,9 @@ describe(contractSchemas.name, () => {
     const schemas = contractSchemas() as Record<string, { properties: Record<string, { oneOf?: { $ref: string }[] }> }>;
     expect(schemas.DeploymentSpecInput.properties.strategy.oneOf).toContainEqual({ $ref: '#/components/schemas/PlanStrategySpec' });
     expect(schemas.EvaluateBody.properties.policy.oneOf).toEqual(
-      ['SingleStrategySpec', 'ShadowEvaluationPolicy', 'CanaryStrategySpec', 'FixedBanditPolicy'].map((name) => ({ $ref: `#/components/schemas/${name}` })),
+      ['SingleStrategySpec', 'ShadowEvaluationPolicy', 'CanaryStrategySpec', 'FixedBanditPolicy', 'ContextualEvaluationPolicy'].map((name) => ({
+        $ref: `#/components/schemas/${name}`,
+      })),
     );
     expect(Object.keys(schemas.FixedBanditPolicy.properties)).toEqual(expect.arrayContaining(['type', 'weights']));
   });

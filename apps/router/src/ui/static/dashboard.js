@@ -266,6 +266,7 @@
       }
     }
     document.querySelector('#variants tbody').replaceChildren(...rows);
+    renderSegments(d, names);
 
     const judged = d.plan || d.guardrails;
     const history = state.history;
@@ -360,6 +361,29 @@
     );
     legend($('reward-legend'), rewardLegend);
     $('updated').textContent = clock(Date.now());
+  }
+
+  /** A contextual bandit's shares per segment (`"<feature>=<level>"`), as the CLI's `status` shows them; hidden for every other deployment. */
+  function renderSegments(d, names) {
+    const segments = Object.entries(d.segments || {});
+    $('segments').hidden = !segments.length;
+    if (!segments.length) return;
+    $('segments-at').textContent = d.weightsAt || '–';
+    document
+      .querySelector('#segment-table thead')
+      .replaceChildren(h('tr', {}, h('th', {}, 'segment'), ...names.map((name) => h('th', { class: 'num' }, name))));
+    document
+      .querySelector('#segment-table tbody')
+      .replaceChildren(
+        ...segments.map(([segment, shares]) =>
+          h(
+            'tr',
+            { 'data-segment': segment },
+            h('td', {}, segment),
+            ...names.map((name) => h('td', { class: 'num', 'data-variant': name }, pct(shares[name]))),
+          ),
+        ),
+      );
   }
 
   /** A plan's steps, the current one marked; a pause step or an operator's pause is neutral, only a failure red. */
