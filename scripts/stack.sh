@@ -91,7 +91,7 @@ up() {
   bash scripts/ensure-build.sh
   ensure_key ADMIN_API_KEY admin-key 'control-plane calls'
   ensure_key FEEDBACK_API_KEY feedback-key 'POST /v1/feedback calls'
-  ensure_key FEEDBACK_TOKEN_SECRET feedback-token-secret 'feedback tokens' 'sign and check them: every router shares it'
+  ensure_key FEEDBACK_TOKEN_SECRET feedback-token-secret 'the routers' 'sign and check feedback tokens with it'
   bash scripts/infra.sh up
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do
