@@ -31,7 +31,8 @@ Usage: scripts/stack.sh up|down|status
 
 The router's admin key is ADMIN_API_KEY when set, else one generated into
 .switchyard/admin-key on the first `up`; its feedback key likewise FEEDBACK_API_KEY,
-else .switchyard/feedback-key (the admin key works for feedback too).
+else .switchyard/feedback-key (the admin key works for feedback too); the key of feedback
+tokens FEEDBACK_TOKEN_SECRET, else .switchyard/feedback-token-secret.
 
 Ports: MODEL_SERVER_PORT (9000), ROUTER_PORT (3000), SHADOW_WORKER_PORT (3001),
 FEEDBACK_JOINER_PORT (3002), BANDIT_UPDATER_PORT (3003), ROLLOUT_CONTROLLER_PORT (3004);
@@ -56,13 +57,13 @@ ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 # when set, else a key generated once into .switchyard/admin-key (feedback-key), git-ignored,
 # which the demo and the CLI read too.
 ensure_key() {
-  local var=$1 name=$2 what=$3
+  local var=$1 name=$2 what=$3 use=${4:-need: Authorization: Bearer <key>}
   if [[ -n ${!var:-} ]]; then return; fi
   local file=$ROOT/.switchyard/$name
   if [[ ! -s $file ]]; then
     mkdir -p "$(dirname "$file")"
     (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))" >"$file")
-    echo "[stack] generated a key in .switchyard/$name ($what need: Authorization: Bearer <key>)"
+    echo "[stack] generated a key in .switchyard/$name ($what $use)"
   fi
   printf -v "$var" '%s' "$(cat "$file")"
   export "${var?}"
@@ -90,6 +91,7 @@ up() {
   bash scripts/ensure-build.sh
   ensure_key ADMIN_API_KEY admin-key 'control-plane calls'
   ensure_key FEEDBACK_API_KEY feedback-key 'POST /v1/feedback calls'
+  ensure_key FEEDBACK_TOKEN_SECRET feedback-token-secret 'the routers' 'sign and check feedback tokens with it'
   bash scripts/infra.sh up
   mkdir -p "$PIDS"
   for entry in "${SERVICES[@]}"; do

@@ -35,7 +35,10 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
   const stack = useStack({
     ids,
     services: {
-      router: [routerService, { KAFKA_INGRESS: 'false', GRPC_PORT: '0', V2_MAX_BODY_BYTES: String(1024 * 1024) }],
+      router: [
+        routerService,
+        { KAFKA_INGRESS: 'false', GRPC_PORT: '0', V2_MAX_BODY_BYTES: String(1024 * 1024), FEEDBACK_TOKEN_SECRET: 'grpc-token-secret-0123456789' },
+      ],
       shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
     },
     collect: { predictions: 'predictions', shadowPredictions: 'shadowPredictions' },
@@ -64,6 +67,11 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
     await put('rest-echo', {
       variants: [{ name: 'v1', url: strictRest.url, model: 'echo-int64', modelVersion: '1' }],
       strategy: { type: 'single', variant: 'v1' },
+    });
+    await put('rest-tokened', {
+      variants: [{ name: 'v1', url: strictRest.url, model: 'echo-int64', modelVersion: '1' }],
+      strategy: { type: 'single', variant: 'v1' },
+      feedback: { requireToken: true },
     });
     await put('grpc-echo', {
       variants: [grpcVariant('v1', 'echo-int64', { modelVersion: '1' }), grpcVariant('fp16', 'echo-fp16'), grpcVariant('fp32', 'echo-fp32')],
@@ -163,6 +171,16 @@ describe('Open Inference Protocol over gRPC: the router as a server and gRPC var
         inputs: [{ data: [new ExactInteger('9007199254740993'), -1] }],
         outputs: [{ name: 'OUTPUT1' }],
       });
+    });
+
+    it("answers a deployment with feedback.requireToken with the token in the response's parameters, which feedback then presents", async () => {
+      const { answer, error, headers } = await infer({ model_name: 'rest-tokened', inputs: [int64(['1'])] });
+      expect(error).toBeUndefined();
+      const feedbackToken = inferResponseFromGrpc(answer!).parameters?.feedbackToken;
+      expect(feedbackToken).toMatch(/^v1\.1\.[A-Za-z0-9_-]{22}$/);
+      const requestId = headers!.get('x-request-id')[0] as string;
+      const labelled = await http('POST', `${router.url}/v1/feedback`, { requestId, deployment: 'rest-tokened', label: 1, feedbackToken });
+      expect(labelled.status).toBe(202);
     });
 
     it('takes raw contents and answers raw, FP32 and FP16 alike, through a grpc variant', async () => {

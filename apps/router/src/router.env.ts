@@ -35,6 +35,14 @@ export class RouterEnv extends BaseEnv {
   @Matches(KEY_LIST, { message: 'READ_API_KEY must be comma-separated keys of at least 16 characters, no spaces' })
   READ_API_KEY?: string;
 
+  @Env(
+    "Key of the feedback tokens (HMAC-SHA256) of deployments with feedback.requireToken, at least 16 characters; every router serving such a deployment needs the same one (npm run up writes one to .switchyard/feedback-token-secret). Unset: a PUT asking for tokens gets 400, and such a deployment's predictions 503",
+  )
+  @Secret()
+  @IsOptional()
+  @Matches(/^\S{16,}$/, { message: 'FEEDBACK_TOKEN_SECRET must be at least 16 characters, no spaces' })
+  FEEDBACK_TOKEN_SECRET?: string;
+
   @Env('off: POST /v1/feedback needs no key (closed networks only; logged as a warning at boot)')
   @IsIn(['on', 'off'])
   FEEDBACK_AUTH: 'on' | 'off' = 'on';

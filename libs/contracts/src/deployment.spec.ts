@@ -112,6 +112,21 @@ describe(validateDeploymentSpec.name, () => {
     expect(Object.getPrototypeOf(stored.strategy)).toBe(Object.prototype);
   });
 
+  it('stores feedback.requireToken only when asked for, and refuses a non-boolean', () => {
+    const stored = (feedback: unknown) => {
+      const result = validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v1' }, ...(feedback !== undefined && { feedback }) });
+      if (!result.ok) throw new Error(result.problems.join('; '));
+      return normalizeSpec('churn', result.value).feedback;
+    };
+    expect(stored({ requireToken: true })).toEqual({ requireToken: true });
+    expect(stored({ requireToken: false })).toBeUndefined();
+    expect(stored(undefined)).toBeUndefined();
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'single', variant: 'v1' }, feedback: { requireToken: 'yes' } })).toEqual({
+      ok: false,
+      problems: ['feedback.requireToken must be a boolean value'],
+    });
+  });
+
   it('takes a model version a v2 variant pins, stores it, and refuses it on a json variant or malformed', () => {
     const pinned = [{ ...variants[0], modelVersion: '3' }, variants[1]];
     const result = validateDeploymentSpec({ variants: pinned, strategy: { type: 'single', variant: 'v1' } });

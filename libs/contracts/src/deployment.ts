@@ -585,6 +585,18 @@ export class GuardrailsSpec {
   labelHorizon?: string;
 }
 
+/** Who may label this deployment's predictions. */
+export class FeedbackSpec {
+  /**
+   * Each prediction answer carries a `feedbackToken` (an HMAC over its request id, deployment,
+   * variant and spec version, keyed by the routers' FEEDBACK_TOKEN_SECRET), and HTTP feedback
+   * for the deployment must present it: only the holder of a prediction can label it. @default false
+   */
+  @IsOptional()
+  @IsBoolean()
+  requireToken?: boolean;
+}
+
 export class DeploymentSpecInput {
   @IsArray()
   @ArrayMinSize(1)
@@ -609,6 +621,12 @@ export class DeploymentSpecInput {
   @ValidateNested()
   @Type(() => GuardrailsSpec)
   guardrails?: GuardrailsSpec;
+
+  /** @default {"requireToken": false} */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FeedbackSpec)
+  feedback?: FeedbackSpec;
 }
 
 export interface StoredVariant {
@@ -665,6 +683,8 @@ export interface DeploymentSpec {
   strategy: StrategySpec;
   reward: RewardSpec;
   guardrails?: Guardrails;
+  /** Present only when the deployment requires feedback tokens. */
+  feedback?: { requireToken: true };
   /** The current version's rollout status, as read from the registry; absent on an older version. */
   status?: DeploymentStatus;
 }
@@ -816,6 +836,7 @@ export function normalizeSpec(name: string, input: DeploymentSpecInput, now: Dat
     strategy,
     reward: input.reward ? { ...input.reward } : { type: 'match' },
     ...(input.guardrails && { guardrails: { ...GUARDRAIL_DEFAULTS, ...definedFields(input.guardrails) } }),
+    ...(input.feedback?.requireToken && { feedback: { requireToken: true } }),
   };
 }
 

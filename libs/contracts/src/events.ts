@@ -178,6 +178,8 @@ export interface PredictResponse {
   outputs: unknown;
   /** An OIP model's response-level `parameters`, when it gave any. */
   parameters?: Record<string, unknown>;
+  /** Deployments with `feedback.requireToken`: what feedback for this prediction must present (`feedbackToken`). */
+  feedbackToken?: string;
   /** OIP route only: the bytes of the outputs that have `parameters.binary_data_size` (Triton's binary extension). */
   binary?: Buffer;
 }
@@ -254,6 +256,15 @@ export class FeedbackInput {
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   reward?: number;
+
+  /**
+   * The prediction answer's `feedbackToken`: required over HTTP by a deployment with
+   * `feedback.requireToken`, checked by the router and not passed on.
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  feedbackToken?: string;
 }
 
 /** Feedback is ground truth only with a label or a reward (either may be absent alone, not both): the problem, or undefined. */

@@ -10,3 +10,4 @@ export * from './prediction-event';
 export * from './evaluate';
 export * from './flagger';
 export * from './url-credentials';
+export * from './feedback-token';

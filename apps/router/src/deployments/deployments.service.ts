@@ -122,6 +122,12 @@ export class DeploymentsService {
       const problem = this.allowlist.problem(variant.url);
       return problem ? [`variants.${i}.url: ${problem}`] : [];
     });
+    // A router that could not sign the tokens would answer every prediction of the deployment with 503.
+    if (result.value.feedback?.requireToken && !this.env.FEEDBACK_TOKEN_SECRET) {
+      refused.push(
+        'feedback.requireToken: this router has no FEEDBACK_TOKEN_SECRET to sign tokens with (npm run up writes one to .switchyard/feedback-token-secret)',
+      );
+    }
     if (refused.length) throw invalid('invalid deployment spec', refused);
     return normalizeSpec(name, result.value);
   }

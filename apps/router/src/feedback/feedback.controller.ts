@@ -1,10 +1,20 @@
-import { Body, Controller, HttpCode, HttpException, HttpStatus, NotFoundException, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, ForbiddenException, HttpCode, HttpException, HttpStatus, NotFoundException, Post, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { envelope, FeedbackEvent, FeedbackInput, feedbackProblem, MAX_FEEDBACK_BATCH, validatePlain } from '@switchyard/contracts';
+import {
+  DeploymentSpec,
+  envelope,
+  FeedbackEvent,
+  FeedbackInput,
+  feedbackProblem,
+  MAX_FEEDBACK_BATCH,
+  validatePlain,
+  verifyFeedbackToken,
+} from '@switchyard/contracts';
 import { KafkaClient } from '@switchyard/messaging';
 import { explicitRewardProblem } from '@switchyard/strategies';
 import { DeploymentRegistry, encodeStoredFeedback, JoinStateStore } from '@switchyard/store';
 import { FeedbackGuard } from '../auth/guards';
+import { RouterEnv } from '../router.env';
 import { DeploymentCache } from '../deployments/deployment.cache';
 import { invalid } from '../http-errors';
 import { routerMetrics } from '../router.metrics';
@@ -14,12 +24,17 @@ import { ApiErrors } from '../openapi/openapi';
 @ApiTags('feedback')
 @Controller('v1/feedback')
 export class FeedbackController {
+  private readonly tokenSecret: string | undefined;
+
   constructor(
     private readonly kafka: KafkaClient,
     private readonly cache: DeploymentCache,
     private readonly registry: DeploymentRegistry,
     private readonly joinState: JoinStateStore,
-  ) {}
+    env: RouterEnv,
+  ) {
+    this.tokenSecret = env.FEEDBACK_TOKEN_SECRET;
+  }
 
   @Post()
   @UseGuards(FeedbackGuard)
@@ -38,13 +53,14 @@ export class FeedbackController {
     description: 'on Kafka, to be joined with its prediction',
     schema: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'integer', minimum: 1 } } },
   })
-  @ApiErrors(400, 401, 404, 413, 415)
+  @ApiErrors(400, 401, 403, 404, 413, 415)
   async submit(@Body() body: unknown): Promise<{ accepted: number }> {
     const items = Array.isArray(body) ? body : [body];
     if (items.length === 0 || items.length > MAX_FEEDBACK_BATCH) {
       throw invalid('invalid feedback', [`send 1 to ${MAX_FEEDBACK_BATCH} feedback records per request, got ${items.length}`]);
     }
     const problems: string[] = [];
+    const tokens: (string | undefined)[] = [];
     const events = items.map((item, index) => {
       const at = (problem: string) => (Array.isArray(body) ? `[${index}].${problem}` : problem);
       const result = validatePlain(FeedbackInput, item);
@@ -54,7 +70,8 @@ export class FeedbackController {
       }
       const problem = feedbackProblem(result.value);
       if (problem) problems.push(at(problem));
-      const { requestId, deployment, label, reward } = result.value;
+      const { requestId, deployment, label, reward, feedbackToken } = result.value;
+      tokens[index] = feedbackToken;
       // Only a deployment it names has a range to hold it to now; the joiner holds the others to theirs.
       const spec = deployment === undefined ? undefined : this.cache.get(deployment)?.reward;
       const outside = spec?.type === 'explicit' && reward !== undefined ? explicitRewardProblem(spec, reward) : undefined;
@@ -66,7 +83,8 @@ export class FeedbackController {
       routerMetrics.rejected.inc({ route: 'feedback' });
       throw invalid('invalid feedback', problems);
     }
-    await this.refuseUnknownDeployments(events.map((event) => event!.deployment));
+    const specs = await this.specsNamed(events.map((event) => event!.deployment));
+    this.refuseUntokened(events as FeedbackEvent[], tokens, specs, Array.isArray(body));
     await this.refuseWhenFull(events as FeedbackEvent[]);
     await this.kafka.publish(
       this.kafka.topics.feedback,
@@ -105,18 +123,51 @@ export class FeedbackController {
   }
 
   /**
-   * A label for a deployment that does not exist would wait in the joiner until its window
-   * closes. The cache answers at once; on a miss Redis does, so a deployment created a
-   * moment ago, whose change this router has not heard of yet, is not refused.
+   * The specs of the deployments the feedback names, refusing (404) any that does not exist:
+   * its label would wait in the joiner until its window closes. The cache answers at once; on
+   * a miss Redis does, so a deployment created a moment ago, whose change this router has not
+   * heard of yet, is not refused.
    */
-  private async refuseUnknownDeployments(names: (string | undefined)[]): Promise<void> {
+  private async specsNamed(names: (string | undefined)[]): Promise<Map<string, DeploymentSpec>> {
+    const specs = new Map<string, DeploymentSpec>();
     const unknown: string[] = [];
     for (const name of new Set(names)) {
-      if (name !== undefined && !this.cache.get(name) && !(await this.registry.get(name))) unknown.push(name);
+      if (name === undefined) continue;
+      const spec = this.cache.get(name) ?? (await this.registry.get(name));
+      if (spec) specs.set(name, spec);
+      else unknown.push(name);
     }
     if (unknown.length) {
       routerMetrics.rejected.inc({ route: 'feedback' });
       throw new NotFoundException(`feedback names deployments that do not exist: ${unknown.map((name) => `"${name}"`).join(', ')}`);
+    }
+    return specs;
+  }
+
+  /**
+   * Only the holder of a prediction labels it when its deployment requires feedback tokens
+   * (403, the batch whole). Feedback naming no deployment joins every deployment's prediction
+   * of its request id, so it is refused too while any deployment of this router requires tokens.
+   */
+  private refuseUntokened(events: FeedbackEvent[], tokens: (string | undefined)[], specs: Map<string, DeploymentSpec>, batch: boolean): void {
+    const guarded = this.cache.all().filter((spec) => spec.feedback?.requireToken);
+    const problems = events.flatMap(({ requestId, deployment }, i) => {
+      const at = (problem: string) => [batch ? `[${i}]: ${problem}` : problem];
+      if (deployment === undefined) {
+        return guarded.length
+          ? at(
+              `deployment is required: ${guarded.map((spec) => `"${spec.name}"`).join(', ')} require feedback tokens, and feedback naming no deployment would label theirs too`,
+            )
+          : [];
+      }
+      if (!specs.get(deployment)!.feedback?.requireToken) return [];
+      if (!this.tokenSecret) return at(`deployment "${deployment}" requires feedback tokens and this router has no FEEDBACK_TOKEN_SECRET to check them with`);
+      const check = verifyFeedbackToken(this.tokenSecret, tokens[i], requestId, deployment);
+      return check.ok ? [] : at(check.reason);
+    });
+    if (problems.length) {
+      routerMetrics.rejected.inc({ route: 'feedback' });
+      throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: `feedback refused: ${problems[0]}`, problems });
     }
   }
 }

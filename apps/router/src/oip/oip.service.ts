@@ -146,7 +146,9 @@ export class OipService {
         model_name: spec.name,
         model_version: answer.variant,
         id: request.id ?? requestId,
-        ...(answer.parameters && { parameters: answer.parameters }),
+        ...((answer.parameters || answer.feedbackToken) && {
+          parameters: { ...answer.parameters, ...(answer.feedbackToken && { feedbackToken: answer.feedbackToken }) },
+        }),
         outputs: sent as OipTensor[],
       },
     };

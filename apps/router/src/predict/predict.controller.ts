@@ -27,6 +27,7 @@ export class PredictController {
         deployment: { type: 'string' },
         variant: { type: 'string' },
         outputs: { description: "the model's outputs: OIP output tensors, or a json variant's answer" },
+        feedbackToken: { type: 'string', description: 'deployments with feedback.requireToken: what feedback for this prediction must present' },
       },
     },
   })

@@ -6,6 +6,7 @@ import {
   envelope,
   eventJson,
   eventOutputs,
+  feedbackToken,
   MAX_EVENT_BYTES,
   OipWireTensor,
   predictionEvent,
@@ -63,6 +64,7 @@ interface Served {
 export class PredictService {
   private readonly logger = new Logger(PredictService.name);
   private readonly publishMode: RouterEnv['PUBLISH_MODE'];
+  private readonly tokenSecret: string | undefined;
   private readonly refusals = new Map<string, string | undefined>();
 
   constructor(
@@ -75,11 +77,13 @@ export class PredictService {
     env: RouterEnv,
   ) {
     this.publishMode = env.PUBLISH_MODE;
+    this.tokenSecret = env.FEEDBACK_TOKEN_SECRET;
   }
 
   async predict(name: string, command: PredictCommand): Promise<Outcome<PredictResponse>> {
     const spec = this.cache.get(name);
     if (!spec) return deploymentNotFound(name);
+    if (spec.feedback?.requireToken && !this.tokenSecret) return NO_TOKEN_SECRET;
     const requestId = command.requestId ?? randomUUID();
     if (command.pinned !== undefined) return this.answer(spec, await this.call(spec, variantOf(spec, command.pinned), command, requestId), requestId, command);
     const unitKey = command.unitKey ?? requestId;
@@ -116,6 +120,11 @@ export class PredictService {
     routerMetrics.predictions.inc({ deployment: spec.name, variant: served.variant.name, outcome });
     if (!served.answer) return modelFailure(served.error!, served.variant.name);
     const { outputs, parameters, binary } = served.answer;
+    // A pinned call records no prediction, so there is nothing for a token to let its holder label.
+    const token =
+      spec.feedback?.requireToken && command.pinned === undefined
+        ? { feedbackToken: feedbackToken(this.tokenSecret!, { requestId, deployment: spec.name, variant: served.variant.name, specVersion: spec.version }) }
+        : undefined;
     // Binary outputs go back binary only on the OIP route (the one whose requests carry `extras`, and may ask for them); elsewhere they are JSON.
     if (binary && !command.extras)
       return success({
@@ -124,8 +133,17 @@ export class PredictService {
         variant: served.variant.name,
         outputs: decodeAll(outputs as OipWireTensor[], binary),
         ...(parameters && { parameters }),
+        ...token,
       });
-    return success({ requestId, deployment: spec.name, variant: served.variant.name, outputs, ...(parameters && { parameters }), ...(binary && { binary }) });
+    return success({
+      requestId,
+      deployment: spec.name,
+      variant: served.variant.name,
+      outputs,
+      ...(parameters && { parameters }),
+      ...(binary && { binary }),
+      ...token,
+    });
   }
 
   /** A request that left no prediction frees its client id: the client may send it again. */
@@ -256,6 +274,12 @@ function variantOf(spec: DeploymentSpec, name: string): StoredVariant {
   if (!variant) throw new Error(`strategy chose unknown variant ${name}`);
   return variant;
 }
+
+const NO_TOKEN_SECRET: Failure = {
+  ok: false,
+  error: 'unavailable',
+  message: 'this deployment requires feedback tokens and this router has no FEEDBACK_TOKEN_SECRET to sign them with',
+};
 
 const requestIdTaken = (requestId: string, deployment: string): Failure => ({
   ok: false,
