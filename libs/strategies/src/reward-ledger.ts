@@ -67,6 +67,33 @@ export function heldField(key: string, requestId: string): string {
   return `${key}\n${requestId}`;
 }
 
+/** Requests' held rewards first held in one period of `holdMs` (`epoch`: the period's number since 1970). */
+export interface HeldGeneration {
+  epoch: number;
+  rewards: Map<string, HeldRewards>;
+}
+
+/** When the updater pairs rewards: its clock (epoch ms) and how long a half is held (ms, the join window). */
+export interface PairClock {
+  now: number;
+  holdMs: number;
+}
+
+/**
+ * The hold rule: two generations, by period (now / holdMs) modulo 2. The one of this
+ * period takes what is held afresh; the other still answers if it is of the period just
+ * before; one of any other period holds nothing (and is emptied when its slot is this
+ * period's and something is held). Answers the generations as they answer at `clock`.
+ */
+export function heldGeneration(generations: readonly (HeldGeneration | undefined)[], clock: PairClock): HeldGeneration[] {
+  const epoch = Math.floor(clock.now / clock.holdMs);
+  return [0, 1].map((slot) => {
+    const own = generations[slot];
+    const period = slot === epoch % 2 ? epoch : epoch - 1;
+    return own?.epoch === period ? own : { epoch: period, rewards: new Map() };
+  });
+}
+
 /** The split key of a cohort cell's field base (`cohortArm`). */
 function cohortKey(cohort: string): string | undefined {
   return /:@([0-9.]+):[0-9]+-[0-9]+$/.exec(cohort)?.[1];
@@ -133,11 +160,13 @@ export class RewardLedger {
   /** `pairedArm` → count, Σd, Σd² of its shadow's paired differences (`pairRewards`) under one split key. */
   paired: Record<string, ArmStats> = Object.create(null);
   /**
-   * `heldField` → the rewards of a request that wait for their other half. Kept through a
-   * reconcile: an arm's next life serves under a newer spec version, so another split key,
-   * and never pairs with them.
+   * The rewards of requests that wait for their other half (`heldField` → them), in two
+   * generations of `holdMs` each (`heldGeneration`): a request's halves come within the
+   * join window of each other, so what is held longer goes, and a shadow step holds at most
+   * two windows of requests. Kept when the statistics start a new life: an arm's next life
+   * serves under a newer spec version, another split key, and never pairs with them.
    */
-  held = new Map<string, HeldRewards>();
+  held: (HeldGeneration | undefined)[] = [];
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
@@ -148,7 +177,7 @@ export class RewardLedger {
    * rewards (`rewardCounts`) only move the position. With `start` false and no position
    * for the partition, nothing changes (the caller must first rule out that it was lost).
    */
-  apply(partition: number, rewards: readonly LedgerReward[], start: boolean): RewardOutcome[] {
+  apply(partition: number, rewards: readonly LedgerReward[], start: boolean, clock?: PairClock): RewardOutcome[] {
     let position = this.positions.get(partition);
     if (position === undefined && !start) return rewards.map(() => 'unpositioned');
     const outcomes = rewards.map((r): RewardOutcome => {
@@ -163,7 +192,7 @@ export class RewardLedger {
         const before = (state && this.unitState.get(state)) || { count: 0, sum: 0 };
         this.cohortUnits[r.cohort] = addToUnitSums(this.cohortUnits[r.cohort] ?? emptyUnitSums(), before, r.reward);
         if (state) this.unitState.set(state, { count: before.count + 1, sum: before.sum + r.reward });
-        this.pair(r);
+        if (clock) this.pair(r, clock);
       }
       return 'applied';
     });
@@ -172,13 +201,20 @@ export class RewardLedger {
     return outcomes;
   }
 
-  /** Pairs a counted cohort reward with its request's other half (`pairRewards`), per split key. */
-  private pair(r: LedgerReward): void {
+  /**
+   * Pairs a counted cohort reward with its request's other half (`pairRewards`), per split
+   * key: what is held stays in the generation that first held it.
+   */
+  private pair(r: LedgerReward, clock: PairClock): void {
     const key = cohortKey(r.cohort!);
     if (r.requestId === undefined || key === undefined) return;
     const field = heldField(key, r.requestId);
-    const { held, differences } = pairRewards(this.held.get(field), r.variant, r.role, r.reward);
-    this.held.set(field, held);
+    const slot = Math.floor(clock.now / clock.holdMs) % 2;
+    const live = heldGeneration(this.held, clock);
+    this.held[slot] = live[slot];
+    const generation = live.find((g) => g.rewards.has(field)) ?? live[slot];
+    const { held, differences } = pairRewards(generation.rewards.get(field), r.variant, r.role, r.reward);
+    generation.rewards.set(field, held);
     for (const [shadow, d] of differences) this.paired[pairedArm(shadow, key)] = addReward(this.paired[pairedArm(shadow, key)] ?? emptyStats(), d);
   }
 
@@ -250,7 +286,6 @@ export class RewardLedger {
     this.unitState = new Map();
     this.ridge = Object.create(null);
     this.paired = Object.create(null);
-    this.held = new Map();
     this.arms = undefined;
   }
 }
