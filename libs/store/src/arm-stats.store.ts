@@ -292,9 +292,18 @@ export class ArmStatsStore {
 
   /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell, with their unit sums where kept. */
   async readCohorts(deployment: string): Promise<CohortCell[]> {
+    return (await this.readCohortStats(deployment)).cohorts;
+  }
+
+  /** The cohort cells and, from the same hash, the paired cells of shadow steps (`pairedArm` → count, Σd, Σd²). */
+  async readCohortStats(deployment: string): Promise<{ cohorts: CohortCell[]; paired: Record<string, ArmStats> }> {
     const hash = await this.client.redis.hgetall(this.cohortKeys(deployment)[0]);
     const units = parseUnitSums(hash);
-    return Object.entries(parseStats(hash)).flatMap(([base, stats]) => parseCohortArm(base, stats, units[base]) ?? []);
+    const stats = Object.entries(parseStats(hash));
+    return {
+      cohorts: stats.flatMap(([base, cell]) => parseCohortArm(base, cell, units[base]) ?? []),
+      paired: Object.fromEntries(stats.filter(([base]) => base.includes(PAIRED))),
+    };
   }
 
   /**
@@ -308,17 +317,22 @@ export class ArmStatsStore {
       const fields = cells.flatMap((cell) => [...STAT_FIELDS, ...UNIT_FIELDS].map((measure) => `${cellArm(cell)}:${measure}`));
       await this.client.redis.hdel(this.cohortKeys(deployment)[0], ...fields);
     }
-    const states = this.unitStateKey(deployment);
     for (const key of keys) {
-      // By arm and split key (`<arm>:@<key>\n<unit>`); HSCAN pages, so a large hash does not hold Redis.
-      let cursor = '0';
-      do {
-        const [next, entries] = await this.client.redis.hscan(states, cursor, 'MATCH', `*:@${key}\n*`, 'COUNT', 1000);
-        const fields = entries.filter((_, i) => i % 2 === 0);
-        if (fields.length) await this.client.redis.hdel(states, ...fields);
-        cursor = next;
-      } while (cursor !== '0');
+      // By arm and split key (`<arm>:@<key>\n<unit>`), and the paired cells of the key.
+      await this.deleteMatching(this.unitStateKey(deployment), `*:@${key}\n*`);
+      await this.deleteMatching(this.cohortKeys(deployment)[0], `*${PAIRED}${key}:*`);
     }
+  }
+
+  /** Deletes a hash's fields that match `pattern`; HSCAN pages, so a large hash does not hold Redis. */
+  private async deleteMatching(hash: string, pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.client.redis.hscan(hash, cursor, 'MATCH', pattern, 'COUNT', 1000);
+      const fields = entries.filter((_, i) => i % 2 === 0);
+      if (fields.length) await this.client.redis.hdel(hash, ...fields);
+      cursor = next;
+    } while (cursor !== '0');
   }
 
   /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
@@ -352,6 +366,8 @@ export class ArmStatsStore {
 }
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
+/** What marks a paired cell's field base (`pairedArm`: `<shadow>:paired:@<key>`). */
+const PAIRED = ':paired:@';
 /** A cohort cell's unit sums (apply-rewards.lua), as `UnitSums` names them. */
 const UNIT_MEASURES: Record<string, keyof UnitSums> = { units: 'units', unitCountSq: 'countSq', unitSumSq: 'sumSq', unitCountSum: 'countSum' };
 const UNIT_FIELDS = Object.keys(UNIT_MEASURES);
