@@ -76,9 +76,11 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         const keys = [store.key(deployment), store.armsKey(deployment), store.positionsKey(deployment)];
         // A sum near a double's limit: one more large increment would overflow it.
         await redis.raw.hset(keys[0], 'v1:sum', String(preset), 'v1:sumSq', '1e300', 'v1:count', '3');
-        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square, '']);
+        const args = events.flatMap((e, i) => [String(i + 1), 'v1', 'v1', 1, e.reward, e.square, '', '']);
         const before = await snapshot(redis, keys);
-        const first = await attempt(() => scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args));
+        const first = await attempt(() =>
+          scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), ...store.heldKeys(deployment), 0, 1, 0, 1000, ...args),
+        );
         const after = await snapshot(redis, keys);
         if (!first.ok) {
           expect({ events, error: first.error, after }).toEqual({ events, error: expect.stringMatching(/^BADARGS applyRewards: /), after: before });
@@ -89,7 +91,9 @@ describeOnEachRedis('Lua scripts refuse a call whole, before any write', (redis)
         expect(Number(hash['v1:count'])).toBe(3 + events.length);
         for (const value of Object.values(hash)) expect(Number.isFinite(Number(value))).toBe(true);
         // Exactly once: the same events again are redeliveries and change nothing.
-        expect(await scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), 0, 1, ...args)).toBe('0'.repeat(events.length));
+        expect(
+          await scripts().applyRewards(keys[0], keys[1], keys[2], store.unitStateKey(deployment), ...store.heldKeys(deployment), 0, 1, 0, 1000, ...args),
+        ).toBe('0'.repeat(events.length));
         expect(await snapshot(redis, keys)).toEqual(after);
       }),
       { numRuns: RUNS },

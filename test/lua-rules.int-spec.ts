@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { predictionEvent } from '@switchyard/contracts';
-import { type ArmSet, JoinLedger, joinBucket, type LedgerReward, pairField, type ReportedBatch, ReportLedger, RewardLedger } from '@switchyard/strategies';
+import {
+  type ArmSet,
+  type HeldGeneration,
+  heldGeneration,
+  JoinLedger,
+  joinBucket,
+  type LedgerReward,
+  type PairClock,
+  pairField,
+  type ReportedBatch,
+  ReportLedger,
+  RewardLedger,
+} from '@switchyard/strategies';
 import {
   ArmStatsStore,
   decodePrediction,
@@ -21,9 +33,10 @@ import { describeOnEachRedis } from './support/redis';
  */
 const RUNS = 100;
 const VARIANTS = ['v1', 'v2', 'v3'];
+const HOLD_MS = 1000;
 
 type RewardCall =
-  | { kind: 'apply'; partition: number; start: boolean; rewards: LedgerReward[] }
+  | { kind: 'apply'; partition: number; start: boolean; now: number; rewards: LedgerReward[] }
   | { kind: 'reconcile'; version: number; incarnation: string; arms: Record<string, number> }
   | { kind: 'forget' };
 
@@ -34,6 +47,8 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
       kind: fc.constant('apply' as const),
       partition: fc.integer({ min: 0, max: 2 }),
       start: fc.boolean(),
+      // The pairing clock: periods of HOLD_MS, in any order (a clock set back included).
+      now: fc.integer({ min: 0, max: 4 * HOLD_MS }),
       rewards: fc.array(
         fc
           .record({
@@ -45,6 +60,7 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
             // The cohort cell (two slots of the version) and the unit its unit sums cluster by.
             slot: fc.integer({ min: 0, max: 1 }),
             unitKey: fc.option(fc.constantFrom('u1', 'u2', 'u:3'), { nil: undefined }),
+            requestId: fc.option(fc.constantFrom('r1', 'r2', 'r:3'), { nil: undefined }),
             ridge: fc.option(
               fc.record({
                 model: fc.constantFrom('0badf00d.0', '0badf00d.1'),
@@ -56,8 +72,9 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
               { nil: undefined },
             ),
           })
-          .map(({ slot, unitKey, ridge, ...r }) => ({
+          .map(({ slot, unitKey, requestId, ridge, ...r }) => ({
             ...r,
+            ...(requestId !== undefined && { requestId }),
             cohort: `${r.role === 'served' ? r.variant : `${r.variant}:shadow`}:@${r.specVersion}:${slot * 600}-${slot * 600 + 600}`,
             ...(unitKey !== undefined && { unitKey }),
             ...(ridge !== undefined && { ridge }),
@@ -77,6 +94,30 @@ const rewardCall: fc.Arbitrary<RewardCall> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('forget' as const) }) },
 );
+
+/** The held rewards the two generations answer for at `clock` (a generation of another period holds nothing), field → text. */
+async function heldOf(raw: { hgetall(key: string): Promise<Record<string, string>> }, keys: string[], clock: PairClock): Promise<Record<string, string>> {
+  const epoch = Math.floor(clock.now / clock.holdMs);
+  const hashes = await Promise.all(keys.map((key) => raw.hgetall(key)));
+  const live = hashes.filter(({ _epoch }, slot) => _epoch !== undefined && Number(_epoch) === (slot === epoch % 2 ? epoch : epoch - 1));
+  return Object.fromEntries(live.flatMap(({ _epoch, ...fields }) => Object.entries(fields)));
+}
+
+/** The reference's held rewards as apply-rewards.lua writes them: `=<served>` or `<shadow>=<r> ...`. */
+function heldText(generations: HeldGeneration[]): Record<string, string> {
+  return Object.fromEntries(
+    generations.flatMap((g) =>
+      [...g.rewards].map(([field, { served, shadows }]) => [
+        field,
+        served !== undefined
+          ? `=${served}`
+          : Object.entries(shadows)
+              .map(([shadow, r]) => `${shadow}=${r}`)
+              .join(' '),
+      ]),
+    ),
+  );
+}
 
 /** The arms hash as the reference holds it (`_v`, `_born`, `_deleted`: see ArmStatsStore). */
 function armSetOf(hash: Record<string, string>): ArmSet | undefined {
@@ -105,12 +146,14 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
       fc.asyncProperty(fc.array(rewardCall, { minLength: 1, maxLength: 10 }), async (calls) => {
         const deployment = `ledger-${++run}`;
         const sut = new RewardLedger();
+        let clock: PairClock | undefined;
         for (const call of calls) {
           if (call.kind === 'apply') {
             const records = call.rewards.map((r) => ({ ...r, deployment }));
-            expect({ call, outcomes: await store.applyRewards(call.partition, records, call.start) }).toEqual({
+            clock = { now: call.now, holdMs: HOLD_MS };
+            expect({ call, outcomes: await store.applyRewards(call.partition, records, call.start, clock) }).toEqual({
               call,
-              outcomes: sut.apply(call.partition, call.rewards, call.start),
+              outcomes: sut.apply(call.partition, call.rewards, call.start, clock),
             });
           } else if (call.kind === 'reconcile') {
             expect({ call, removed: await store.reconcileArms(deployment, call.version, call.arms, call.incarnation, 3600) }).toEqual({
@@ -140,7 +183,12 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
           ridgeArms: sut.arms,
           ridgePositions: Object.fromEntries(sut.ridgePositions),
         });
-        expect({ cohorts: parseStats(cohorts), units: parseUnitSums(cohorts) }).toEqual({ cohorts: sut.cohorts, units: sut.cohortUnits });
+        // The paired cells live in the cohort hash beside the cells (`<shadow>:paired:@<key>`).
+        const cells = parseStats(cohorts);
+        const paired = Object.fromEntries(Object.entries(cells).filter(([base]) => base.includes(':paired:@')));
+        for (const base of Object.keys(paired)) delete cells[base];
+        expect({ cohorts: cells, units: parseUnitSums(cohorts), paired }).toEqual({ cohorts: sut.cohorts, units: sut.cohortUnits, paired: { ...sut.paired } });
+        if (clock) expect(await heldOf(redis.raw, store.heldKeys(deployment), clock)).toEqual(heldText(heldGeneration(sut.held, clock)));
         const states = Object.fromEntries(Object.entries(unitState).map(([field, text]) => [field, text.split(' ').map(Number)]));
         expect(states).toEqual(Object.fromEntries([...sut.unitState].map(([field, { count, sum }]) => [field, [count, sum]])));
       }),

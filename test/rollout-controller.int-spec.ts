@@ -244,10 +244,13 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(decision).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 2, candidate: 'v1', primary: 'v3' });
     // Operational failures come first in a reason: one that opens on the reward failed on it alone.
     expect(decision.reason).toMatch(/^step 1 of 6 \(shadow\): reward: v1:shadow − v3 ≤ /);
-    const { n, high } = decision.evidence;
+    const { n, high, paired } = decision.evidence;
     expect(n['v1:shadow']).toBeGreaterThanOrEqual(100);
     expect(n.v3).toBeGreaterThanOrEqual(100);
     expect(high).toBeLessThan(0);
+    // Both arms answered each request: the gate was decided on the pairs the updater made of them.
+    expect(paired).toBe(true);
+    process.stdout.write(`rollout: shadow gate decided on paired differences: ${JSON.stringify(decision.evidence)}\n`);
   });
 
   it("keeps a step's evidence across pause and resume, and abort returns to the primary", async () => {

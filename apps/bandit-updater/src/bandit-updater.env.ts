@@ -46,6 +46,20 @@ export class BanditUpdaterEnv extends BaseEnv {
   @Max(24 * 3600)
   COHORT_BUCKET_SECONDS: number = 600;
 
+  /**
+   * A shadow step's served and shadow rewards of one request are joined to the same
+   * feedback, each within the joiner's window (JOIN_WINDOW_SECONDS), so the second half
+   * comes within about that long of the first; a half is held one to two of these periods
+   * (`heldGeneration`). Memory: one hash field per request of a shadow step per period.
+   */
+  @Env(
+    "How long (seconds) a shadow step's reward waits for the other arm's reward of the same request, to be judged as a pair; keep it at least the joiner's JOIN_WINDOW_SECONDS",
+  )
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 3600)
+  PAIR_HOLD_SECONDS: number = 3600;
+
   @Env('How often (ms) the arm sets are checked against the specs, for changes the pub/sub announcement missed')
   @IsInt()
   @Min(100)

@@ -383,6 +383,8 @@ export interface DecisionEvidence {
   delta: number | null;
   low: number | null;
   high: number | null;
+  /** The interval is on paired differences (a shadow step: both arms answered the same requests); absent, on the two arms apart. */
+  paired?: true;
   alpha: number;
   /** Sample-ratio-mismatch p-value of the served split (a bandit's: against its logged propensities); `null` where nothing was checked (shadow, too few requests). */
   srmP: number | null;

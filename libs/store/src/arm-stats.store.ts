@@ -5,6 +5,7 @@ import {
   cellArm,
   type CohortCell,
   type LedgerReward,
+  type PairClock,
   parseCohortArm,
   type RewardOutcome,
   statsArm,
@@ -33,6 +34,9 @@ export const STATISTICS_KINDS = [
   'cohort-positions',
   // Each unit's rewards so far: without them a restored cohort would count a returning unit as new.
   'cohort-units',
+  // Rewards waiting for the other half of their request: without them a restore loses those pairs.
+  'cohort-held-0',
+  'cohort-held-1',
   'ridge',
   'ridge-arms',
   'ridge-positions',
@@ -129,6 +133,11 @@ export class ArmStatsStore {
     return this.client.deploymentKey(deployment, 'cohort-units');
   }
 
+  /** The two generations of rewards held for the other half of their request (`heldGeneration`). */
+  heldKeys(deployment: string): [held0: string, held1: string] {
+    return [this.client.deploymentKey(deployment, 'cohort-held-0'), this.client.deploymentKey(deployment, 'cohort-held-1')];
+  }
+
   /** The ridge ledger's keys: contextual arms' sums, its arm set, its positions. */
   ridgeKeys(deployment: string): [stats: string, arms: string, positions: string] {
     return ['ridge', 'ridge-arms', 'ridge-positions'].map((what) => this.client.deploymentKey(deployment, what)) as [string, string, string];
@@ -195,9 +204,14 @@ export class ArmStatsStore {
    * deployment's chunks run one after the other (a later one never passes a failed one);
    * deployments run side by side. With `startPositions` false, a deployment with no
    * position for the partition is left untouched and answered `unpositioned`: the caller
-   * must first rule out that Redis lost it (`isTracked`).
+   * must first rule out that Redis lost it (`isTracked`). A cohort reward with a
+   * `requestId` pairs with its request's other half (`RewardLedger`'s `pairRewards`) as
+   * `clock` holds them; without a clock nothing pairs (a tool or a test placing rewards).
    */
-  async applyRewards(partition: number, records: RewardRecord[], startPositions: boolean): Promise<RewardOutcome[]> {
+  async applyRewards(partition: number, records: RewardRecord[], startPositions: boolean, clock?: PairClock): Promise<RewardOutcome[]> {
+    if (clock && !(Number.isSafeInteger(clock.now) && clock.now >= 0 && Number.isSafeInteger(clock.holdMs) && clock.holdMs > 0)) {
+      throw new Error(`the pairing clock needs whole non-negative ms and a positive hold, got ${JSON.stringify(clock)}`);
+    }
     const events = records.map((r) => {
       if (!isValidName(r.variant)) throw new Error(`invalid variant name ${JSON.stringify(r.variant)}`);
       if (!Number.isFinite(r.reward)) throw new Error(`reward must be finite, got ${r.reward}`);
@@ -205,9 +219,11 @@ export class ArmStatsStore {
       const rest = [r.variant, r.specVersion, String(r.reward), String(r.reward * r.reward)];
       // The unit: '' keeps no unit sums (the totals), '-' a unit of its own, '+' and its key.
       const unit = r.unitKey === undefined ? '-' : `+${r.unitKey}`;
+      // The request: '' pairs nothing, '+' and its id pairs it.
+      const request = r.requestId === undefined || !clock ? '' : `+${r.requestId}`;
       return {
-        totals: [r.offset, statsArm(r.variant, r.role), ...rest, ''],
-        cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest, unit],
+        totals: [r.offset, statsArm(r.variant, r.role), ...rest, '', ''],
+        cohort: r.cohort === undefined ? [] : [r.offset, r.cohort, ...rest, unit, request],
         ridge: r.ridge === undefined ? [] : [r.offset, r.ridge.model, r.variant, r.specVersion, r.ridge.values.length, ...r.ridge.values.map(String)],
       };
     });
@@ -217,14 +233,18 @@ export class ArmStatsStore {
     const settled = await Promise.allSettled(
       [...chunks].map(async ([deployment, own]) => {
         const [totals, cohorts] = this.ledgers(deployment);
+        const held = this.heldKeys(deployment);
+        const { now, holdMs } = clock ?? { now: 0, holdMs: 1 };
         for (const chunk of own) {
-          const reply = String(await this.client.redis.applyRewards(...totals, partition, startPositions ? 1 : 0, ...chunk.flatMap((i) => events[i].totals)));
+          const reply = String(
+            await this.client.redis.applyRewards(...totals, ...held, partition, startPositions ? 1 : 0, now, holdMs, ...chunk.flatMap((i) => events[i].totals)),
+          );
           if (reply === 'N') {
             for (const i of own.flat()) outcomes[i] = 'unpositioned';
             return;
           }
           const cohort = chunk.flatMap((i) => events[i].cohort);
-          if (cohort.length) await this.client.redis.applyRewards(...cohorts, partition, 1, ...cohort);
+          if (cohort.length) await this.client.redis.applyRewards(...cohorts, ...held, partition, 1, now, holdMs, ...cohort);
           const ridged = chunk.flatMap((i) => events[i].ridge);
           if (ridged.length) await this.client.redis.applyRidge(...this.ridgeKeys(deployment), partition, ...ridged);
           chunk.forEach((i, j) => (outcomes[i] = OUTCOMES[reply[j]]));
@@ -272,9 +292,18 @@ export class ArmStatsStore {
 
   /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell, with their unit sums where kept. */
   async readCohorts(deployment: string): Promise<CohortCell[]> {
+    return (await this.readCohortStats(deployment)).cohorts;
+  }
+
+  /** The cohort cells and, from the same hash, the paired cells of shadow steps (`pairedArm` → count, Σd, Σd²). */
+  async readCohortStats(deployment: string): Promise<{ cohorts: CohortCell[]; paired: Record<string, ArmStats> }> {
     const hash = await this.client.redis.hgetall(this.cohortKeys(deployment)[0]);
     const units = parseUnitSums(hash);
-    return Object.entries(parseStats(hash)).flatMap(([base, stats]) => parseCohortArm(base, stats, units[base]) ?? []);
+    const stats = Object.entries(parseStats(hash));
+    return {
+      cohorts: stats.flatMap(([base, cell]) => parseCohortArm(base, cell, units[base]) ?? []),
+      paired: Object.fromEntries(stats.filter(([base]) => base.includes(PAIRED))),
+    };
   }
 
   /**
@@ -288,17 +317,22 @@ export class ArmStatsStore {
       const fields = cells.flatMap((cell) => [...STAT_FIELDS, ...UNIT_FIELDS].map((measure) => `${cellArm(cell)}:${measure}`));
       await this.client.redis.hdel(this.cohortKeys(deployment)[0], ...fields);
     }
-    const states = this.unitStateKey(deployment);
     for (const key of keys) {
-      // By arm and split key (`<arm>:@<key>\n<unit>`); HSCAN pages, so a large hash does not hold Redis.
-      let cursor = '0';
-      do {
-        const [next, entries] = await this.client.redis.hscan(states, cursor, 'MATCH', `*:@${key}\n*`, 'COUNT', 1000);
-        const fields = entries.filter((_, i) => i % 2 === 0);
-        if (fields.length) await this.client.redis.hdel(states, ...fields);
-        cursor = next;
-      } while (cursor !== '0');
+      // By arm and split key (`<arm>:@<key>\n<unit>`), and the paired cells of the key.
+      await this.deleteMatching(this.unitStateKey(deployment), `*:@${key}\n*`);
+      await this.deleteMatching(this.cohortKeys(deployment)[0], `*${PAIRED}${key}:*`);
     }
+  }
+
+  /** Deletes a hash's fields that match `pattern`; HSCAN pages, so a large hash does not hold Redis. */
+  private async deleteMatching(hash: string, pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.client.redis.hscan(hash, cursor, 'MATCH', pattern, 'COUNT', 1000);
+      const fields = entries.filter((_, i) => i % 2 === 0);
+      if (fields.length) await this.client.redis.hdel(hash, ...fields);
+      cursor = next;
+    } while (cursor !== '0');
   }
 
   /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
@@ -332,6 +366,8 @@ export class ArmStatsStore {
 }
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
+/** What marks a paired cell's field base (`pairedArm`: `<shadow>:paired:@<key>`). */
+const PAIRED = ':paired:@';
 /** A cohort cell's unit sums (apply-rewards.lua), as `UnitSums` names them. */
 const UNIT_MEASURES: Record<string, keyof UnitSums> = { units: 'units', unitCountSq: 'countSq', unitSumSq: 'sumSq', unitCountSum: 'countSum' };
 const UNIT_FIELDS = Object.keys(UNIT_MEASURES);

@@ -13,7 +13,7 @@ describe(defineScripts.name, () => {
 
   it('defines each command with its Lua read from disk, and its key count', () => {
     const sut = defined();
-    expect(sut.get('applyRewards')).toEqual({ lua: scriptSource('applyRewards'), numberOfKeys: 4 });
+    expect(sut.get('applyRewards')).toEqual({ lua: scriptSource('applyRewards'), numberOfKeys: 6 });
     expect(sut.get('writeFoldedSpec')).toEqual({ lua: scriptSource('writeFoldedSpec') });
     expect(sut.get('applyRewards')!.lua).toContain("redis.call('HINCRBY', stats, base .. ':count', 1)");
   });

@@ -19,7 +19,19 @@ type BucketScript = (
 export interface StoreScripts {
   /** Key count given per call: the keys a deletion removes are the registry's business. */
   writeFoldedSpec(keyCount: number, ...keysThenArgs: Arg[]): Promise<number>;
-  applyRewards(stats: string, arms: string, positions: string, unitState: string, partition: number, start: 0 | 1, ...events: Arg[]): Promise<string>;
+  applyRewards(
+    stats: string,
+    arms: string,
+    positions: string,
+    unitState: string,
+    held0: string,
+    held1: string,
+    partition: number,
+    start: 0 | 1,
+    now: number,
+    holdMs: number,
+    ...events: Arg[]
+  ): Promise<string>;
   applyRidge(stats: string, arms: string, positions: string, partition: number, ...events: Arg[]): Promise<string>;
   reconcileArms(
     stats: string,
@@ -57,7 +69,7 @@ export interface StoreScripts {
  */
 const COMMANDS: Record<keyof StoreScripts, { files: string[]; numberOfKeys?: number }> = {
   writeFoldedSpec: { files: ['write-folded-spec'] },
-  applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 4 },
+  applyRewards: { files: ['arm-life', 'apply-rewards'], numberOfKeys: 6 },
   applyRidge: { files: ['arm-life', 'apply-ridge'], numberOfKeys: 3 },
   reconcileArms: { files: ['reconcile-arms'], numberOfKeys: 4 },
   joinPredictions: { files: ['join-ready', 'join-seen', 'join-scope', 'join-cap', 'join-predictions'], numberOfKeys: 3 },

@@ -7,7 +7,7 @@ import { ArmStats, mean } from './arm-stats';
 import type { UnitSums } from './cluster';
 import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
 import type { RewardKind } from './reward';
-import { nullTest, pooledRewardVariance } from './sequential';
+import { nullTest, pairedNullTest, pooledRewardVariance } from './sequential';
 
 /**
  * What the judgement needs of a spec's guardrails (`Guardrails`, defaults `GUARDRAIL_DEFAULTS` in the contracts), and the
@@ -23,6 +23,12 @@ export interface ArmEvidence {
   rewards: ArmStats;
   /** Sums of its rewards per unit key (`cluster.ts`), when kept: the reward test then counts units, not requests, as independent. */
   rewardUnits?: UnitSums;
+  /**
+   * A shadow's paired differences with the primary (count, Σd, Σd² of d = its reward − the
+   * primary's on the same request), when kept: with at least minSamples of them the reward
+   * test is on these pairs (`pairedNullTest`).
+   */
+  paired?: ArmStats;
   requests: number;
   errors: number;
   latencyBuckets: readonly number[];
@@ -58,6 +64,7 @@ interface DifferenceBounds {
   delta: number;
   low: number;
   high: number;
+  paired?: true;
 }
 const interval = (bounds: DifferenceBounds) => `[${fixed(bounds.low)}, ${fixed(bounds.high)}]`;
 
@@ -136,6 +143,7 @@ function evidenceOf(
     delta: bounds?.delta ?? null,
     low: bounds?.low ?? null,
     high: bounds?.high ?? null,
+    ...(bounds?.paired && { paired: true as const }),
     alpha: settings.alpha,
     errorRate: both((arm) => (arm.requests > 0 ? arm.errors / arm.requests : NaN)),
     p99Ms: both((arm) => quantileFromBuckets(arm.latencyBuckets, 0.99)),
@@ -154,10 +162,12 @@ function differenceBounds(candidate: ArmEvidence, primary: ArmEvidence, margin: 
     { stats: primary.rewards, units: primary.rewardUnits },
   ];
   const options = { kind: settings.rewardKind };
-  const same = nullTest(c, p, 0, settings.alpha, options);
-  const atMargin = nullTest(c, p, -margin, settings.alpha, options);
+  // What the two arms share on a request cancels in its paired difference (sequential.ts).
+  const paired = candidate.paired && candidate.paired.count >= settings.minSamples ? candidate.paired : undefined;
+  const same = paired ? pairedNullTest(paired, 0, settings.alpha) : nullTest(c, p, 0, settings.alpha, options);
+  const atMargin = paired ? pairedNullTest(paired, -margin, settings.alpha) : nullTest(c, p, -margin, settings.alpha, options);
   if (!same || !atMargin) return undefined;
-  return { delta: same.delta, low: same.delta - atMargin.halfWidth, high: same.delta + same.halfWidth };
+  return { delta: same.delta, low: same.delta - atMargin.halfWidth, high: same.delta + same.halfWidth, ...(paired && { paired: true as const }) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { addReward, emptyStats } from './arm-stats';
 import { clusteredMeanVariance, mergeUnitSums, type UnitSums } from './cluster';
-import { ArmSet, isRedelivery, LedgerReward, recountRewards, RewardLedger, rewardCounts, unitStateField } from './reward-ledger';
+import { ArmSet, isRedelivery, LedgerReward, heldGeneration, pairRewards, recountRewards, RewardLedger, rewardCounts, unitStateField } from './reward-ledger';
 import { seededRng } from './rng';
 
 const reward = (offset: number, variant: string, value: number, fields: Partial<LedgerReward> = {}): LedgerReward => ({
@@ -39,6 +39,43 @@ describe(rewardCounts.name, () => {
     expect(rewardCounts(arms, 'v3', 4)).toBe(false);
     expect(rewardCounts(arms, 'v3', 5)).toBe(true);
     expect(rewardCounts(arms, 'constructor', 4)).toBe(false);
+  });
+});
+
+describe(pairRewards.name, () => {
+  it('pairs a shadow with the served reward of its request whichever comes first: d = shadow − served', () => {
+    const first = pairRewards(undefined, 'v2', 'shadow', 1);
+    expect(first.differences).toEqual([]);
+    expect(pairRewards(first.held, 'v1', 'served', 0.25).differences).toEqual([['v2', 0.75]]);
+    const served = pairRewards(undefined, 'v1', 'served', 0.25);
+    expect(served.differences).toEqual([]);
+    expect(pairRewards(served.held, 'v2', 'shadow', 1).differences).toEqual([['v2', 0.75]]);
+  });
+
+  it('keeps the served reward for every shadow of the request, and counts each arm once per request', () => {
+    let { held } = pairRewards(undefined, 'v2', 'shadow', 1);
+    ({ held } = pairRewards(held, 'v2', 'shadow', 0));
+    const served = pairRewards(held, 'v1', 'served', 0);
+    expect(served.differences).toEqual([['v2', 1]]);
+    expect(pairRewards(served.held, 'v3', 'shadow', 0.5).differences).toEqual([['v3', 0.5]]);
+    expect(pairRewards(served.held, 'v1', 'served', 1).differences).toEqual([]);
+    expect(served.held).toEqual({ served: 0, shadows: {} });
+  });
+});
+
+describe(heldGeneration.name, () => {
+  it("keeps this period's generation and the one just before, and empties an older one", () => {
+    const held = (epoch: number) => ({ epoch, rewards: new Map([['k', { shadows: {} }]]) });
+    const clock = { now: 5500, holdMs: 1000 };
+    expect(heldGeneration([held(4), held(5)], clock).map((g) => [g.epoch, g.rewards.size])).toEqual([
+      [4, 1],
+      [5, 1],
+    ]);
+    expect(heldGeneration([held(2), held(3)], clock).map((g) => [g.epoch, g.rewards.size])).toEqual([
+      [4, 0],
+      [5, 0],
+    ]);
+    expect(heldGeneration([], clock).map((g) => g.epoch)).toEqual([4, 5]);
   });
 });
 
@@ -110,6 +147,48 @@ describe(RewardLedger.name, () => {
       sut.reconcile(2, 'i', { v2: 1 });
       expect([...sut.unitState.keys()]).toEqual([unitStateField('v2:@1:0-600', 'u')]);
       expect(Object.keys(sut.cohortUnits)).toEqual(['v2:@1:0-600']);
+    });
+
+    it("adds each request's paired difference once, across batches and partitions, by split key; redeliveries pair nothing", () => {
+      const served = (offset: number, id: string, value: number, key = '2') =>
+        reward(offset, 'v1', value, { specVersion: Number(key), cohort: `v1:@${key}:0-600`, requestId: id });
+      const shadow = (offset: number, id: string, value: number, key = '2') =>
+        reward(offset, 'v2', value, { role: 'shadow', specVersion: Number(key), cohort: `v2:shadow:@${key}:0-600`, requestId: id });
+      const clock = { now: 10_000, holdMs: 1000 };
+      sut.apply(0, [served(1, 'a', 1), shadow(2, 'b', 0)], true, clock);
+      expect(sut.paired).toEqual({});
+      sut.apply(1, [shadow(1, 'a', 0), served(2, 'b', 1), shadow(3, 'c', 1, '3')], true, clock);
+      sut.apply(1, [shadow(1, 'a', 0), served(2, 'b', 1)], true, clock);
+      sut.apply(0, [served(3, 'c', 1, '3'), reward(4, 'v1', 0, { requestId: 'c' })], true, { ...clock, now: 11_999 });
+      sut.apply(0, [served(5, 'd', 1)], true);
+      sut.apply(1, [shadow(4, 'd', 1)], true, clock);
+      expect(sut.paired).toEqual({ 'v2:paired:@2': { count: 2, sum: -2, sumSq: 2 }, 'v2:paired:@3': { count: 1, sum: 0, sumSq: 0 } });
+    });
+
+    it('holds a half for one to two periods of holdMs: one that comes later pairs nothing', () => {
+      const half = (offset: number, id: string, role: 'served' | 'shadow') =>
+        reward(offset, role === 'served' ? 'v1' : 'v2', 1, { role, cohort: role === 'served' ? 'v1:@1:0-600' : 'v2:shadow:@1:0-600', requestId: id });
+      sut.apply(0, [half(1, 'a', 'served'), half(2, 'b', 'served')], true, { now: 1999, holdMs: 1000 });
+      sut.apply(0, [half(3, 'a', 'shadow')], true, { now: 2999, holdMs: 1000 });
+      sut.apply(0, [half(4, 'b', 'shadow')], true, { now: 3000, holdMs: 1000 });
+      expect(sut.paired).toEqual({ 'v2:paired:@1': { count: 1, sum: 0, sumSq: 0 } });
+      expect(sut.held.map((g) => [g?.epoch, [...(g?.rewards.keys() ?? [])]])).toEqual([
+        [2, []],
+        [3, ['1\nb']],
+      ]);
+    });
+
+    it('drops the paired cells of an arm gone from the spec', () => {
+      sut.reconcile(1, 'x', { v1: 1, v2: 1 });
+      sut.apply(
+        0,
+        [reward(1, 'v1', 1, { cohort: 'v1:@1:0-600', requestId: 'a' }), reward(2, 'v2', 0, { role: 'shadow', cohort: 'v2:shadow:@1:0-600', requestId: 'a' })],
+        true,
+        { now: 0, holdMs: 1000 },
+      );
+      expect(Object.keys(sut.paired)).toEqual(['v2:paired:@1']);
+      sut.reconcile(2, 'x', { v1: 1 });
+      expect(sut.paired).toEqual({});
     });
 
     it('moves the position past a stale reward without counting it', () => {

@@ -21,6 +21,82 @@ export interface LedgerReward {
   unitKey?: string;
   /** A contextual bandit's served reward: what it adds to its arm's ridge sums (`ridgeIncrement`). */
   ridge?: RidgeIncrement;
+  /** The request it answered: with a cohort, what pairs a shadow's reward with the served one of the same request (`pairRewards`). */
+  requestId?: string;
+}
+
+/** One request's rewards of one split key that wait for their other half: the served one, and shadows' by variant. */
+export interface HeldRewards {
+  served?: number;
+  shadows: Record<string, number>;
+}
+
+/**
+ * The pairing rule: a request's served reward and each shadow's reward of the same request
+ * make one pair, d = shadow − served (the candidate against the primary, as
+ * `pairedNullTest` takes it), counted once, whichever comes first. A shadow's reward waits
+ * for the served one; the served one waits for every shadow (a step may have several), so
+ * it stays held until its request's state is pruned. A second reward of the same arm and
+ * request (the label sent twice, two offsets) pairs nothing: the first one counts.
+ * Answers the state held after `reward` and the differences it completes, by shadow variant.
+ */
+export function pairRewards(
+  held: HeldRewards | undefined,
+  variant: string,
+  role: Role,
+  reward: number,
+): { held: HeldRewards; differences: [shadow: string, d: number][] } {
+  const state: HeldRewards = { served: held?.served, shadows: Object.assign(Object.create(null), held?.shadows) };
+  if (role === 'served') {
+    if (state.served !== undefined) return { held: state, differences: [] };
+    const differences = Object.entries(state.shadows).map(([shadow, r]): [string, number] => [shadow, r - reward]);
+    return { held: { served: reward, shadows: Object.create(null) }, differences };
+  }
+  if (state.served !== undefined) return { held: state, differences: [[variant, reward - state.served]] };
+  if (!Object.hasOwn(state.shadows, variant)) state.shadows[variant] = reward;
+  return { held: state, differences: [] };
+}
+
+/** The paired cell of a shadow under a split key (`<shadow>:paired:@<splitKey>`): its count, Σd, Σd². */
+export function pairedArm(shadow: string, key: string): string {
+  return `${shadow}:paired:@${key}`;
+}
+
+/** The field of a request's held rewards: its split key and request id, apart by a newline (which neither holds). */
+export function heldField(key: string, requestId: string): string {
+  return `${key}\n${requestId}`;
+}
+
+/** Requests' held rewards first held in one period of `holdMs` (`epoch`: the period's number since 1970). */
+export interface HeldGeneration {
+  epoch: number;
+  rewards: Map<string, HeldRewards>;
+}
+
+/** When the updater pairs rewards: its clock (epoch ms) and how long a half is held (ms, the join window). */
+export interface PairClock {
+  now: number;
+  holdMs: number;
+}
+
+/**
+ * The hold rule: two generations, by period (now / holdMs) modulo 2. The one of this
+ * period takes what is held afresh; the other still answers if it is of the period just
+ * before; one of any other period holds nothing (and is emptied when its slot is this
+ * period's and something is held). Answers the generations as they answer at `clock`.
+ */
+export function heldGeneration(generations: readonly (HeldGeneration | undefined)[], clock: PairClock): HeldGeneration[] {
+  const epoch = Math.floor(clock.now / clock.holdMs);
+  return [0, 1].map((slot) => {
+    const own = generations[slot];
+    const period = slot === epoch % 2 ? epoch : epoch - 1;
+    return own?.epoch === period ? own : { epoch: period, rewards: new Map() };
+  });
+}
+
+/** The split key of a cohort cell's field base (`cohortArm`). */
+function cohortKey(cohort: string): string | undefined {
+  return /:@([0-9.]+):[0-9]+-[0-9]+$/.exec(cohort)?.[1];
 }
 
 /**
@@ -81,6 +157,16 @@ export class RewardLedger {
    * totals took the batch in, so after a crash between the two it catches up.
    */
   ridge: Record<string, number[]> = Object.create(null);
+  /** `pairedArm` → count, Σd, Σd² of its shadow's paired differences (`pairRewards`) under one split key. */
+  paired: Record<string, ArmStats> = Object.create(null);
+  /**
+   * The rewards of requests that wait for their other half (`heldField` → them), in two
+   * generations of `holdMs` each (`heldGeneration`): a request's halves come within the
+   * join window of each other, so what is held longer goes, and a shadow step holds at most
+   * two windows of requests. Kept when the statistics start a new life: an arm's next life
+   * serves under a newer spec version, another split key, and never pairs with them.
+   */
+  held: (HeldGeneration | undefined)[] = [];
   arms?: ArmSet;
   /** Partition → offset of the last event taken in from it. */
   readonly positions = new Map<number, string>();
@@ -91,7 +177,7 @@ export class RewardLedger {
    * rewards (`rewardCounts`) only move the position. With `start` false and no position
    * for the partition, nothing changes (the caller must first rule out that it was lost).
    */
-  apply(partition: number, rewards: readonly LedgerReward[], start: boolean): RewardOutcome[] {
+  apply(partition: number, rewards: readonly LedgerReward[], start: boolean, clock?: PairClock): RewardOutcome[] {
     let position = this.positions.get(partition);
     if (position === undefined && !start) return rewards.map(() => 'unpositioned');
     const outcomes = rewards.map((r): RewardOutcome => {
@@ -106,12 +192,30 @@ export class RewardLedger {
         const before = (state && this.unitState.get(state)) || { count: 0, sum: 0 };
         this.cohortUnits[r.cohort] = addToUnitSums(this.cohortUnits[r.cohort] ?? emptyUnitSums(), before, r.reward);
         if (state) this.unitState.set(state, { count: before.count + 1, sum: before.sum + r.reward });
+        if (clock) this.pair(r, clock);
       }
       return 'applied';
     });
     if (position !== undefined) this.positions.set(partition, position);
     this.applyRidge(partition, rewards);
     return outcomes;
+  }
+
+  /**
+   * Pairs a counted cohort reward with its request's other half (`pairRewards`), per split
+   * key: what is held stays in the generation that first held it.
+   */
+  private pair(r: LedgerReward, clock: PairClock): void {
+    const key = cohortKey(r.cohort!);
+    if (r.requestId === undefined || key === undefined) return;
+    const field = heldField(key, r.requestId);
+    const slot = Math.floor(clock.now / clock.holdMs) % 2;
+    const live = heldGeneration(this.held, clock);
+    this.held[slot] = live[slot];
+    const generation = live.find((g) => g.rewards.has(field)) ?? live[slot];
+    const { held, differences } = pairRewards(generation.rewards.get(field), r.variant, r.role, r.reward);
+    generation.rewards.set(field, held);
+    for (const [shadow, d] of differences) this.paired[pairedArm(shadow, key)] = addReward(this.paired[pairedArm(shadow, key)] ?? emptyStats(), d);
   }
 
   private applyRidge(partition: number, rewards: readonly LedgerReward[]): void {
@@ -162,7 +266,8 @@ export class RewardLedger {
       const variant = field.split(':')[0];
       return reset.has(variant) || (recorded === 0 && !keep.has(variant));
     };
-    for (const stats of [this.stats, this.cohorts, this.cohortUnits, this.ridge]) for (const arm of Object.keys(stats)) if (goes(arm)) delete stats[arm];
+    for (const stats of [this.stats, this.cohorts, this.cohortUnits, this.ridge, this.paired])
+      for (const arm of Object.keys(stats)) if (goes(arm)) delete stats[arm];
     for (const field of [...this.unitState.keys()]) if (goes(field)) this.unitState.delete(field);
     this.arms = { version, incarnation, since };
     return removed;
@@ -180,6 +285,7 @@ export class RewardLedger {
     this.cohortUnits = Object.create(null);
     this.unitState = new Map();
     this.ridge = Object.create(null);
+    this.paired = Object.create(null);
     this.arms = undefined;
   }
 }

@@ -224,6 +224,29 @@ describe(reconcileRollout.name, () => {
     expect(sut.decision!.evidence.n).toMatchObject({ 'v3:shadow': 1000, v1: 1000 });
   });
 
+  it('judges a shadow on its paired differences with the primary when the updater kept them, and says so', () => {
+    const deployment = spec({ type: 'shadow', primary: 'v1', shadows: ['v2'] });
+    const records = { v1: arm(3000, 0.8), 'v2:shadow': arm(3000, 0.8) };
+    const arms = Object.fromEntries(Object.entries(records).map(([name, record]) => [name, unlabelled(record)]));
+    const cohorts = Object.entries(records).map(([name, { rewards }]) => ({ arm: name, key: '1', servedFrom: 0, servedBefore: 0, stats: rewards }));
+    // The arms disagree on 0.2 % of the requests each way: the paired interval is narrow where the unpaired one is not.
+    const paired = { 'v2:paired:@1': { count: 3000, sum: 0, sumSq: 12 } };
+    const unpaired = reconcileRollout(deployment, started(deployment), { arms, cohorts }, NOW)!;
+    expect(unpaired.decision).toBeUndefined();
+    expect(unpaired.state.evidence).not.toHaveProperty('paired');
+
+    const sut = reconcileRollout(deployment, started(deployment), { arms, cohorts, paired }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'hold', candidate: 'v2', evidence: { paired: true, delta: 0 } });
+    expect(sut.decision!.evidence.high! - sut.decision!.evidence.low!).toBeLessThan(unpaired.state.evidence!.high! - unpaired.state.evidence!.low!);
+
+    // Too few pairs, or a label horizon (the paired cells are not kept by slot): unpaired, as before.
+    const few = reconcileRollout(deployment, started(deployment), { arms, cohorts, paired: { 'v2:paired:@1': { count: 10, sum: 0, sumSq: 0 } } }, NOW)!;
+    expect(few.decision).toBeUndefined();
+    const horizon = spec({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, { labelHorizon: '1s' });
+    const later = new Date(NOW.getTime() + 10_000);
+    expect(reconcileRollout(horizon, started(horizon), { arms, cohorts, paired }, later)!.decision).toBeUndefined();
+  });
+
   it('promotes a shadow that passes when onPass says so, and only holds it otherwise', () => {
     const counts = { v1: arm(3000, 0.7), 'v2:shadow': arm(3000, 0.9) };
     const shadow = { type: 'shadow' as const, primary: 'v1', shadows: ['v2'] };

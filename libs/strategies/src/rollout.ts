@@ -11,7 +11,7 @@ import {
   type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
-import { type ArmStats, emptyStats, mean } from './arm-stats';
+import { type ArmStats, emptyStats, mean, mergeStats } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
 import { currentStep, stepStrategy } from './plan';
@@ -20,6 +20,7 @@ import { rewardKindOf } from './reward';
 import { type CohortCell, cohortRewards, type CohortSelection, statsArm } from './reward-stats';
 import { propensityMismatch, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
 import { DEFAULT_MIN_SHARE } from './weights';
+import { pairedArm } from './reward-ledger';
 
 /**
  * What the rollout controller decides, as pure functions: it reads, calls
@@ -65,6 +66,8 @@ export type ArmCounts = Omit<ArmRecord, 'rewards'>;
 export interface Observed {
   arms: Record<string, ArmCounts>;
   cohorts: readonly CohortCell[];
+  /** The paired cells of shadow steps (`pairedArm` → count, Σd, Σd²), where the updater kept them. */
+  paired?: Record<string, ArmStats>;
 }
 
 /** The labelled pairs of the cohorts a comparison judges, per arm. */
@@ -301,14 +304,29 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
   // Clustered by unit where the updater kept the judged cells' unit sums (cluster.ts).
   const counted = (arm: string): ArmRecord => {
     const judged = rewards[arm];
+    const paired = shadowPairs(arm, selection, guardrails, observed.paired);
     return {
       ...countsSince(arms[arm], state.baseline[arm]),
       rewards: judged?.judged ?? emptyStats(),
       ...(judged?.judgedUnits && { rewardUnits: judged.judgedUnits }),
+      ...(paired && { paired }),
     };
   };
   const judged = Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats.judged]));
   return { ...judgeStrategy(spec, strategy, guardrails, state, counted, now), judged };
+}
+
+/**
+ * A shadow arm's paired differences with the primary over the split keys judged
+ * (`pairedArm` cells), when they are all it judges: the paired cells are not kept by slot
+ * of serve time, so a comparison that judges only part of its keys' slots (a label
+ * horizon, or a fresh start on a resumed step) is judged unpaired.
+ */
+function shadowPairs(arm: string, selection: CohortSelection, guardrails: Guardrails, paired: Observed['paired']): ArmStats | undefined {
+  const shadow = /^(.+):shadow$/.exec(arm)?.[1];
+  if (!shadow || !paired || selection.servedFrom !== undefined || labelHorizonSeconds(guardrails.labelHorizon) > 0) return undefined;
+  const cells = selection.keys.flatMap((key) => paired[pairedArm(shadow, key)] ?? []);
+  return cells.length ? cells.reduce(mergeStats) : undefined;
 }
 
 function judgeStrategy(

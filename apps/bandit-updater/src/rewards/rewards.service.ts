@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS, StrategySpec } from '@switchyard/contracts';
+import { DeploymentSpec, EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@switchyard/contracts';
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
 import { ArmStatsStore, DeploymentRegistry, RewardRecord } from '@switchyard/store';
 import { countEach } from '@switchyard/runtime';
-import { cohortArm, countsInArmStatistics, RewardOutcome, ridgeIncrement } from '@switchyard/strategies';
+import { cohortArm, countsInArmStatistics, RewardOutcome, ridgeIncrement, servingSpec } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
 import { StatisticsCheckpoints } from '../checkpoints/statistics-checkpoints';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
@@ -52,11 +52,12 @@ export class RewardsService {
       updaterMetrics.fallbacksSkipped.inc({ deployment: value.deployment });
       return false;
     });
-    const strategies = await this.contextualStrategies(credited.map(({ value }) => value));
+    const specs = await this.specsOf(credited.map(({ value }) => value.deployment));
     // Also under the step that served it (its cohort), however late its label came; a
     // contextual bandit's served reward also in its arm's ridge sums, by the current spec.
     const records: RewardRecord[] = credited.map(({ message: { offset }, value }) => {
-      const strategy = value.role === 'served' ? strategies.get(value.deployment) : undefined;
+      const spec = specs.get(value.deployment);
+      const strategy = value.role === 'served' ? spec?.strategy : undefined;
       const ridge = strategy && ridgeIncrement(strategy, value);
       return {
         offset,
@@ -68,6 +69,8 @@ export class RewardsService {
         cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
         // The cohort cells' unit sums cluster by it (cluster.ts); absent, a unit of its own.
         ...(value.unitKey !== undefined && { unitKey: value.unitKey }),
+        // A shadow step's rewards pair by request (the rollout controller's paired test).
+        ...(spec && servingSpec(spec).strategy.type === 'shadow' && { requestId: value.requestId }),
         ...(ridge && { ridge }),
       };
     });
@@ -77,7 +80,8 @@ export class RewardsService {
       if (rewindTo !== undefined) return { rewindTo };
     }
     await this.stats.deployments.note(records.map((r) => r.deployment));
-    const outcomes = await this.stats.applyRewards(batch.partition, records, false);
+    const clock = { now: Date.now(), holdMs: this.env.PAIR_HOLD_SECONDS * 1000 };
+    const outcomes = await this.stats.applyRewards(batch.partition, records, false, clock);
     const unpositioned = records.flatMap((_, i) => (outcomes[i] === 'unpositioned' ? [i] : []));
     if (unpositioned.length) {
       const rewindTo = await this.ensureTracked(batch);
@@ -86,6 +90,7 @@ export class RewardsService {
         batch.partition,
         unpositioned.map((i) => records[i]),
         true,
+        clock,
       );
       unpositioned.forEach((i, j) => (outcomes[i] = started[j]));
     }
@@ -95,10 +100,16 @@ export class RewardsService {
   }
 
   /** The current strategy of each deployment of the batch that logged a context (the others need none). */
-  private async contextualStrategies(events: JoinedEvent[]): Promise<Map<string, StrategySpec>> {
-    const names = [...new Set(events.flatMap((e) => (e.context ? [e.deployment] : [])))];
+  /**
+   * The current spec of each deployment: a contextual bandit's strategy (its ridge sums),
+   * and whether it serves shadows now (a shadow strategy, or a plan at a shadow step), the
+   * only rewards held for pairing, so a canary holds nothing. A shadow reward of an
+   * earlier step that comes after the step changed goes unpaired.
+   */
+  private async specsOf(deployments: string[]): Promise<Map<string, DeploymentSpec>> {
+    const names = [...new Set(deployments)];
     const specs = await Promise.all(names.map((name) => this.registry.get(name)));
-    return new Map(names.flatMap((name, i) => (specs[i] ? [[name, specs[i].strategy] as const] : [])));
+    return new Map(names.flatMap((name, i) => (specs[i] ? [[name, specs[i]] as const] : [])));
   }
 
   /**

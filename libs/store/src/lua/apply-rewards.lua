@@ -6,17 +6,23 @@
 -- The rules, and their TypeScript reference: RewardLedger in libs/strategies
 -- (isRedelivery: the dedup rule; rewardCounts: the arm-life rule, arm-life.lua).
 --
--- KEYS: stats hash, arms hash, positions hash of one deployment, and the per-unit state of
+-- KEYS: stats hash, arms hash, positions hash of one deployment, the per-unit state of
 -- its unit sums (a hash: `<arm field base>\n<unit key>` -> `<n> <S>`, the unit's rewards so
--- far in that cell's arm and split key).
+-- far in that cell's arm and split key), and the two generations of held rewards (hashes:
+-- `_epoch` -> the period they hold, `<split key>\n<request id>` -> the request's rewards
+-- that wait for their other half, `=<r>` served or `<variant>=<r> ...` shadows).
 -- ARGV[1]: partition; ARGV[2]: '1' to start a position the deployment does not have yet
 -- for this partition (else the script changes nothing and answers 'N': the caller must
--- first make sure Redis did not lose it); then 7 per event, in offset order:
+-- first make sure Redis did not lose it); ARGV[3], ARGV[4]: the caller's clock (epoch ms)
+-- and how long a half is held (ms); then 8 per event, in offset order:
 --   offset, arm field base, variant, spec version, reward, reward², unit: '' to keep no
 --   unit sums (the totals), '-' a request without a unit key (a unit of its own), or '+'
---   and the unit key. The unit sums (libs/strategies cluster.ts, `addToUnitSums`) go to
+--   and the unit key; request: '' not to pair, or '+' and the request id. The unit sums
+--   (libs/strategies cluster.ts, `addToUnitSums`) go to
 --   `<base>:units|unitCountSq|unitSumSq|unitCountSum`; the unit's state is keyed by the
 --   base's arm and split key, without its slot, so a unit is one cluster over the step.
+--   A request's shadow and served rewards pair (RewardLedger's `pairRewards`,
+--   `heldGeneration`): d = shadow − served goes to `<shadow>:paired:@<split key>:count|sum|sumSq`.
 -- Answers one digit per event: 1 applied, 0 already taken in, 2 stale (the arm is not in
 -- the spec any more, or this reward belongs to an earlier life of the arm).
 -- A tombstone's positions expire with it.
@@ -24,17 +30,21 @@
 -- stored number that is not one, or increments that would take a sum past a double.
 -- So every outcome is decided first, from reads only, and written after.
 local stats, arms, positions, unitState = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local held = { KEYS[5], KEYS[6] }
 local partition = ARGV[1]
-local EVENT = 7
-if not isInteger(partition) or (ARGV[2] ~= '0' and ARGV[2] ~= '1') or (#ARGV - 2) % EVENT ~= 0 then
-  return refuse('applyRewards: partition, start flag and 7 arguments per event expected')
+local EVENT = 8
+local FIRST = 5
+if not isInteger(partition) or (ARGV[2] ~= '0' and ARGV[2] ~= '1') or not (isInteger(ARGV[3]) and tonumber(ARGV[3]) >= 0) or not isDuration(ARGV[4] or '')
+    or (#ARGV - FIRST + 1) % EVENT ~= 0 then
+  return refuse('applyRewards: partition, start flag, clock, hold and 8 arguments per event expected')
 end
-for i = 3, #ARGV, EVENT do
+for i = FIRST, #ARGV, EVENT do
   local square = finiteNumber(ARGV[i + 5])
   local unit = ARGV[i + 6]
+  local request = ARGV[i + 7]
   if not (isInteger(ARGV[i]) and ARGV[i + 1] ~= '' and ARGV[i + 2] ~= '' and isPositiveInteger(ARGV[i + 3]) and finiteNumber(ARGV[i + 4]) and square and square >= 0
-      and (unit == '' or unit == '-' or string.sub(unit, 1, 1) == '+')) then
-    return refuse('applyRewards: event at offset ' .. ARGV[i] .. ' needs an offset, an arm, a variant, a spec version, finite reward and reward², and a unit')
+      and (unit == '' or unit == '-' or string.sub(unit, 1, 1) == '+') and (request == '' or (string.sub(request, 1, 1) == '+' and #request > 1))) then
+    return refuse('applyRewards: event at offset ' .. ARGV[i] .. ' needs an offset, an arm, a variant, a spec version, finite reward and reward², a unit and a request')
   end
 end
 -- A cell's base is `<arm>:@<split key>:<from>-<before>`: its unit state is per arm and split key.
@@ -47,6 +57,45 @@ if not stored and ARGV[2] ~= '1' then return 'N' end
 local recorded = redis.call('HMGET', arms, '_v', '_deleted')
 if recorded[1] and not tonumber(recorded[1]) then return refuse('applyRewards: stored arm set version is not a number') end
 
+-- The held generations (heldGeneration): this period's slot, and the other if it holds the period just before.
+local epoch = math.floor(tonumber(ARGV[3]) / tonumber(ARGV[4]))
+local current = epoch % 2 + 1
+local live = {}
+for slot = 1, 2 do
+  local text = redis.call('HGET', held[slot], '_epoch')
+  if text and not isInteger(text) then return refuse('applyRewards: stored epoch of ' .. held[slot] .. ' is not an integer') end
+  live[slot] = text ~= nil and tonumber(text) == (slot == current and epoch or epoch - 1)
+end
+-- Per held field: { slot, served, shadows (variant -> reward text), order (variants held) }, as after the batch.
+local entries = {}
+local function entryOf(field)
+  if entries[field] then return entries[field] end
+  for slot = 1, 2 do
+    local text = live[slot] and redis.call('HGET', held[slot], field)
+    if text then
+      local entry = { slot = slot, shadows = {}, order = {} }
+      for name, value in string.gmatch(text, '(%S*)=(%S+)') do
+        if not tonumber(value) then return nil end
+        if name == '' then entry.served = value else entry.shadows[name] = value; entry.order[#entry.order + 1] = name end
+      end
+      entries[field] = entry
+      return entry
+    end
+  end
+  entries[field] = { slot = current, shadows = {}, order = {} }
+  return entries[field]
+end
+-- Per pair completed: its paired cell and d, in order; per paired field: what it adds (for the overflow check).
+local pairs_ = {}
+local pairAdds = {}
+local function addPair(shadow, key, d)
+  local cell = shadow .. ':paired:@' .. key
+  pairs_[#pairs_ + 1] = { cell, d }
+  pairAdds[cell .. ':count'] = (pairAdds[cell .. ':count'] or 0) + 1
+  pairAdds[cell .. ':sum'] = (pairAdds[cell .. ':sum'] or 0) + math.abs(d)
+  pairAdds[cell .. ':sumSq'] = (pairAdds[cell .. ':sumSq'] or 0) + d * d
+end
+
 local last = tonumber(stored or '-1')
 local lastText = nil
 local out = {}
@@ -54,7 +103,7 @@ local adds = {}
 -- Per event applied with a unit: its four increments; per unit field: its state after the batch.
 local unitAdds = {}
 local states = {}
-for i = 3, #ARGV, EVENT do
+for i = FIRST, #ARGV, EVENT do
   local offset = tonumber(ARGV[i])
   if offset <= last then
     out[#out + 1] = '0'
@@ -94,6 +143,25 @@ for i = 3, #ARGV, EVENT do
           adds[base .. measure] = (adds[base .. measure] or 0) + math.abs(add[k])
         end
       end
+      local request = ARGV[i + 7]
+      local key = request ~= '' and string.match(base, ':@([0-9.]+):[0-9]+%-[0-9]+$')
+      if key then
+        local field = key .. '\n' .. string.sub(request, 2)
+        local entry = entryOf(field)
+        if not entry then return refuse('applyRewards: stored held rewards of ' .. field .. ' are not numbers') end
+        local variant, reward = ARGV[i + 2], tonumber(ARGV[i + 4])
+        if not string.match(base, '^[^:]+:shadow:@') then
+          if not entry.served then
+            for _, shadow in ipairs(entry.order) do addPair(shadow, key, tonumber(entry.shadows[shadow]) - reward) end
+            entry.served, entry.shadows, entry.order = ARGV[i + 4], {}, {}
+          end
+        elseif entry.served then
+          addPair(variant, key, reward - tonumber(entry.served))
+        elseif not entry.shadows[variant] then
+          entry.shadows[variant] = ARGV[i + 4]
+          entry.order[#entry.order + 1] = variant
+        end
+      end
       out[#out + 1] = '1'
     else
       out[#out + 1] = '2'
@@ -107,10 +175,16 @@ for field, add in pairs(adds) do
   if not value or (integral and not isInteger(current)) then return refuse('applyRewards: stored ' .. field .. ' is not a number') end
   if not (math.abs(value) + add < math.huge) then return refuse('applyRewards: ' .. field .. ' would overflow a double') end
 end
+for field, add in pairs(pairAdds) do
+  local current = redis.call('HGET', stats, field) or '0'
+  local value = tonumber(current)
+  if not value or (string.sub(field, -6) == ':count' and not isInteger(current)) then return refuse('applyRewards: stored ' .. field .. ' is not a number') end
+  if not (math.abs(value) + add < math.huge) then return refuse('applyRewards: ' .. field .. ' would overflow a double') end
+end
 
 -- Only writes from here on.
-for i = 3, #ARGV, EVENT do
-  if out[(i - 3) / EVENT + 1] == '1' then
+for i = FIRST, #ARGV, EVENT do
+  if out[(i - FIRST) / EVENT + 1] == '1' then
     local base = ARGV[i + 1]
     redis.call('HINCRBY', stats, base .. ':count', 1)
     redis.call('HINCRBYFLOAT', stats, base .. ':sum', ARGV[i + 4])
@@ -125,6 +199,26 @@ for i = 3, #ARGV, EVENT do
   end
 end
 for field, state in pairs(states) do redis.call('HSET', unitState, field, string.format('%.17g %.17g', state[1], state[2])) end
+for _, pair in ipairs(pairs_) do
+  redis.call('HINCRBY', stats, pair[1] .. ':count', 1)
+  redis.call('HINCRBYFLOAT', stats, pair[1] .. ':sum', string.format('%.17g', pair[2]))
+  redis.call('HINCRBYFLOAT', stats, pair[1] .. ':sumSq', string.format('%.17g', pair[2] * pair[2]))
+end
+if next(entries) then
+  -- This period's generation starts empty: what it held two periods ago waited long enough.
+  if not live[current] then
+    redis.call('UNLINK', held[current])
+    redis.call('HSET', held[current], '_epoch', string.format('%d', epoch))
+  end
+  for field, entry in pairs(entries) do
+    local tokens = {}
+    if entry.served then tokens[1] = '=' .. entry.served end
+    for _, shadow in ipairs(entry.order) do tokens[#tokens + 1] = shadow .. '=' .. entry.shadows[shadow] end
+    redis.call('HSET', held[entry.slot], field, table.concat(tokens, ' '))
+  end
+  -- Gone by themselves once nothing comes: two periods after the last write.
+  redis.call('PEXPIRE', held[current], 2 * tonumber(ARGV[4]))
+end
 if lastText then
   redis.call('HSET', positions, partition, lastText)
   if recorded[2] then
