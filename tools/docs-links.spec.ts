@@ -14,10 +14,10 @@ describe(headingAnchor.name, () => {
 describe(brokenLinks.name, () => {
   const root = mkdtempSync(join(tmpdir(), 'docs-links-'));
   mkdirSync(join(root, 'docs'));
-  writeFileSync(join(root, 'docs', 'a.md'), '# A\n\n## Some part\n\n```\n## not a heading\n[in code](gone.md)\n```\n');
+  writeFileSync(join(root, 'docs', 'a.md'), '# A\n\n## Some part\n\n- <a id="a-place"></a>**A place**\n\n```\n## not a heading\n[in code](gone.md)\n```\n');
   writeFileSync(
     join(root, 'README.md'),
-    '[ok](docs/a.md#some-part) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#not-a-heading) [web](https://example.com)\n\n# Top\n',
+    '[ok](docs/a.md#some-part) [place](docs/a.md#a-place) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#not-a-heading) [web](https://example.com)\n\n# Top\n',
   );
 
   it('names the links whose file or heading is missing, and nothing else', () => {

@@ -15,8 +15,12 @@ function prose(markdown: string): string {
   return markdown.replace(/^```[^\n]*\n[\s\S]*?^```[^\n]*$/gm, '');
 }
 
+/** Heading anchors, and explicit ones (`<a id="…">`, which GitHub keeps) for a place that is no heading. */
 export function anchorsOf(markdown: string): Set<string> {
-  return new Set([...prose(markdown).matchAll(/^#{1,6} (.+)$/gm)].map((match) => headingAnchor(match[1])));
+  const text = prose(markdown);
+  const headings = [...text.matchAll(/^#{1,6} (.+)$/gm)].map((match) => headingAnchor(match[1]));
+  const explicit = [...text.matchAll(/<a (?:id|name)="([^"]+)"><\/a>/g)].map((match) => match[1]);
+  return new Set([...headings, ...explicit]);
 }
 
 /** Every relative link of `file` whose target file or heading does not exist, as `file: target`. */
