@@ -25,7 +25,7 @@ export interface OipWireTensor {
 }
 
 /** Bytes per element of each fixed-size datatype (BYTES has none: its elements carry their length). */
-const ELEMENT_BYTES: Record<Exclude<OipDatatype, 'BYTES'>, number> = {
+export const ELEMENT_BYTES: Record<Exclude<OipDatatype, 'BYTES'>, number> = {
   BOOL: 1,
   UINT8: 1,
   INT8: 1,

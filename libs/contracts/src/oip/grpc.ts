@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { binaryDataSize, binarySlices, OipWireTensor } from './binary';
+import { binaryDataSize, binarySlices, ELEMENT_BYTES, OipWireTensor } from './binary';
 import { ExactInteger, oipStringify } from './json';
 import { InferResponse, OipInferRequest, OipRequestedOutput, OipTensor } from './rules';
 
@@ -96,23 +96,6 @@ const CONTENTS_FIELD: Record<string, ContentsField> = {
 };
 const CONTENTS_FIELDS = [...new Set(Object.values(CONTENTS_FIELD))];
 
-/** Bytes per element of each fixed-size datatype (inference_grpc.md, "Tensor Data"). */
-const ELEMENT_BYTES: Record<string, number> = {
-  BOOL: 1,
-  UINT8: 1,
-  INT8: 1,
-  UINT16: 2,
-  INT16: 2,
-  FP16: 2,
-  BF16: 2,
-  UINT32: 4,
-  INT32: 4,
-  FP32: 4,
-  UINT64: 8,
-  INT64: 8,
-  FP64: 8,
-};
-
 /** Datatypes the proto can carry only as raw contents. */
 const RAW_ONLY = new Set(['FP16', 'BF16']);
 
@@ -205,7 +188,8 @@ export function decodeRaw(datatype: string, shape: number[], bytes: Buffer, path
 /** The element size of `datatype`, once `bytes` are checked to be exactly what the shape needs (not BYTES). */
 function rawElementBytes(datatype: string, shape: number[], bytes: Buffer, path: string): number {
   const count = elementCount(shape, path);
-  const size = ELEMENT_BYTES[datatype];
+  // The same sizes as the binary extension's (inference_grpc.md, "Tensor Data").
+  const size = (ELEMENT_BYTES as Record<string, number | undefined>)[datatype];
   if (size === undefined) throw new OipGrpcError(`${path}.datatype ${JSON.stringify(datatype)} is not an OIP datatype`);
   if (bytes.length !== count * size) {
     throw new OipGrpcError(`${path} (${datatype}, shape [${shape.join(', ')}]) needs ${count * size} bytes of raw contents; ${bytes.length} were sent`);
@@ -286,7 +270,7 @@ export function encodeRaw(datatype: string, data: unknown[]): Buffer {
     }
     return out;
   }
-  const size = ELEMENT_BYTES[datatype];
+  const size = (ELEMENT_BYTES as Record<string, number | undefined>)[datatype];
   if (size === undefined) throw new OipGrpcError(`datatype ${JSON.stringify(datatype)} is not an OIP datatype`);
   const out = Buffer.alloc(elements.length * size);
   const view = new DataView(out.buffer, out.byteOffset, out.length);
