@@ -85,10 +85,10 @@ const CONSUMERS: Record<string, { env: string; topics: string[] }> = {
   'bandit-updater': { env: 'UPDATE_GROUP', topics: [topics.joined] },
 };
 
-/** Every `"name:${PORT_VAR:-port}:dist/...main.js"` line of stack.sh, so a service added there is faulted too. */
+/** Every `"name:${PORT_VAR:-port}:dist/...main.js[:grpc port]"` line of stack.sh, so a service added there is faulted too. */
 function stackServices(): { name: string; main: string }[] {
   const text = readFileSync(join(ROOT, 'scripts', 'stack.sh'), 'utf8');
-  return [...text.matchAll(/^\s*"([a-z0-9-]+):\$\{[A-Z_]+:-\d+\}:(dist\/[^"]+)"/gm)].map((m) => ({ name: m[1], main: m[2] }));
+  return [...text.matchAll(/^\s*"([a-z0-9-]+):\$\{[A-Z_]+:-\d+\}:(dist\/[^":]+\.js)(?::[^"]*)?"/gm)].map((m) => ({ name: m[1], main: m[2] }));
 }
 
 let redisUrl = '';
