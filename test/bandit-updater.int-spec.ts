@@ -6,6 +6,7 @@ import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.
 import { collect, groupCaughtUp, isolation, Received } from './support/kafka';
 import { http, RunningService } from './support/services';
 import { useStack } from './support/stack';
+import { statisticsEqual } from './support/redis';
 import { waitFor } from './support/wait';
 import { joinedEvent, JoinedFields, sendEvents } from './support/events';
 
@@ -356,18 +357,7 @@ describe('bandit-updater after Redis was lost (private Redis restarted empty, tw
     return recountRewards(readBack.messages.map(placed));
   }
 
-  /** Every deployment's statistics equal the recount: counts exactly, sums within rounding. */
-  async function equals(recount: Map<string, Record<string, ArmStats>>): Promise<boolean> {
-    for (const deployment of DEPLOYMENTS) {
-      const got = parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`));
-      const want = recount.get(deployment) ?? {};
-      if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
-      for (const [arm, expected] of Object.entries(want)) {
-        if (got[arm].count !== expected.count || Math.abs(got[arm].sum - expected.sum) > 1e-9 * Math.max(1, Math.abs(expected.sum))) return false;
-      }
-    }
-    return true;
-  }
+  const equals = (recount: Map<string, Record<string, ArmStats>>) => statisticsEqual(redis, ids.redisPrefix, DEPLOYMENTS, recount);
 
   it('keeps a constant number of keys however many events it applies', async () => {
     await sendEvents(producer, topics.joined, traffic(600));

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Kafka } from 'kafkajs';
 import { JoinedEvent, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { KafkaClient, readCheckpoint } from '@switchyard/messaging';
-import { JoinStateStore, parseStats, ReportStore } from '@switchyard/store';
+import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { addReportCounts, ArmStats, pairField, recountRewards, reportCounts, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { collect, groupCaughtUp, isolation, readThrough, Received } from './support/kafka';
 import { http, RunningService } from './support/services';
 import { useStack } from './support/stack';
+import { statisticsEqual } from './support/redis';
 import { waitFor } from './support/wait';
 import { feedbackEvent, joinedEvent, predictionEvent, sendEvents } from './support/events';
 
@@ -84,17 +85,7 @@ describe('bandit-updater: statistics restored from their checkpoint after Redis 
     }
   }
 
-  async function equals(recount: Map<string, Record<string, ArmStats>>): Promise<boolean> {
-    for (const deployment of DEPLOYMENTS) {
-      const got = parseStats(await redis.hgetall(`${ids.redisPrefix}{${deployment}}:stats`));
-      const want = recount.get(deployment) ?? {};
-      if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
-      for (const [arm, expected] of Object.entries(want)) {
-        if (got[arm].count !== expected.count || Math.abs(got[arm].sum - expected.sum) > 1e-9 * Math.max(1, Math.abs(expected.sum))) return false;
-      }
-    }
-    return true;
-  }
+  const equals = (recount: Map<string, Record<string, ArmStats>>) => statisticsEqual(redis, ids.redisPrefix, DEPLOYMENTS, recount);
 
   it('ends equal to a recount of every joined event, though the history before the checkpoint is gone from the topic', async () => {
     const history = new Map<string, Received>();

@@ -1,6 +1,7 @@
 import Redis, { Cluster } from 'ioredis';
 import { BaseEnv, HealthRegistry } from '@switchyard/runtime';
-import { openRedis, RedisClient, RedisConnection } from '@switchyard/store';
+import { openRedis, parseStats, RedisClient, RedisConnection } from '@switchyard/store';
+import type { ArmStats } from '@switchyard/strategies';
 import { isolation } from './kafka';
 
 /** Deletes this test's keys only: the Redis server (or cluster) is shared with other runs. */
@@ -73,4 +74,22 @@ export function useTestRedis(kind: TestRedis['kind'], url: string): TestRedis {
 /** The servers holding a connection's keys: each master of a cluster, or the one server. */
 export function serversOf(redis: RedisConnection): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
+}
+
+/** Whether every deployment's reward statistics equal a recount of the joined topic: counts exactly, sums within rounding. */
+export async function statisticsEqual(
+  redis: Redis,
+  redisPrefix: string,
+  deployments: readonly string[],
+  recount: Map<string, Record<string, ArmStats>>,
+): Promise<boolean> {
+  for (const deployment of deployments) {
+    const got = parseStats(await redis.hgetall(`${redisPrefix}{${deployment}}:stats`));
+    const want = recount.get(deployment) ?? {};
+    if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
+    for (const [arm, expected] of Object.entries(want)) {
+      if (got[arm].count !== expected.count || Math.abs(got[arm].sum - expected.sum) > 1e-9 * Math.max(1, Math.abs(expected.sum))) return false;
+    }
+  }
+  return true;
 }
