@@ -69,6 +69,24 @@ export async function producerFor(kafka: Kafka): Promise<Producer> {
   return producer;
 }
 
+/**
+ * Deletes the topics a test file created (its isolation prefix). A development broker
+ * that runs the suite again and again otherwise gathers tens of thousands of partitions
+ * and dies of "Too many open files"; a failure here is reported, never a test's failure.
+ */
+export async function deleteTopicsByPrefix(kafka: Kafka, prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30000 });
+  } catch (error) {
+    console.warn(`could not delete the topics under ${prefix}: ${(error as Error).message}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Whether `groupId` has committed every partition of `topics` up to its end. */
 export async function groupCaughtUp(kafka: Kafka, groupId: string, topics: string[]): Promise<boolean> {
   const admin = kafka.admin();

@@ -3,7 +3,7 @@ import { Kafka, Producer } from 'kafkajs';
 import { TopicMap, topicNames } from '@switchyard/contracts';
 import { BaseEnv, ServiceDefinition } from '@switchyard/runtime';
 import { OpenSpecLog } from '@switchyard/spec-log';
-import { collect, Collector, isolation, producerFor, testKafka } from './kafka';
+import { collect, Collector, deleteTopicsByPrefix, isolation, producerFor, testKafka } from './kafka';
 import { PrivateRedis, startPrivateRedis } from './private-redis';
 import { freePort, ServiceProcess, spawnService } from './processes';
 import { deleteByPrefix } from './redis';
@@ -227,6 +227,7 @@ export function useStack<
   afterAll(async () => {
     await resources.stopAll();
     if (!needs.privateRedis) await deleteByPrefix(ids.redisPrefix);
+    await deleteTopicsByPrefix(kafka, ids.topicPrefix);
   });
 
   return Object.assign(base, members) as Stack<S, P, C>;
