@@ -60,9 +60,9 @@ function strategyOf(contender: Contender): object {
     : { type: 'bandit', algorithm: contender, minShare: MIN_SHARE, context: CONTEXT };
 }
 
-async function putDeployment(router: Service, deployment: string, contender: Contender, modelUrl: string): Promise<void> {
+async function putDeployment(router: Service, deployment: string, contender: Contender, modelUrl: string, timeoutMs: number): Promise<void> {
   await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${deployment}`, {
-    variants: MODELS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs: 1000 })),
+    variants: MODELS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs })),
     strategy: strategyOf(contender),
     reward: { type: 'explicit' },
   });
@@ -139,13 +139,13 @@ export async function runContextualRegretBench(opts: Options, modelUrl: string):
   const reals = new Map<Contender, RealRun[]>(CONTENDERS.map((c) => [c, []]));
   try {
     // Consumer groups join and topics get their first batches here, not in a measured run.
-    await putDeployment(router, 'ctx-regret-warm', 'linear-thompson', modelUrl);
+    await putDeployment(router, 'ctx-regret-warm', 'linear-thompson', modelUrl, opts.regretTimeoutMs);
     await realRun(router, 'ctx-regret-warm', 50, 25, SEED - 1);
     // Runs interleaved (each contender's run r on the same request stream, seed SEED + r), so that a change of the machine's load falls on every contender alike.
     for (let run = 1; run <= opts.regretRuns; run++) {
       for (const contender of CONTENDERS) {
         const deployment = `ctx-regret-${contender.replace(/[^a-z]+/g, '-')}-${run}`;
-        await putDeployment(router, deployment, contender, modelUrl);
+        await putDeployment(router, deployment, contender, modelUrl, opts.regretTimeoutMs);
         log(`regret-contextual: ${contender}, real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
         const real = await realRun(router, deployment, T, opts.regretRate, SEED + run);
         if (real.errors)
@@ -193,7 +193,7 @@ export async function runContextualRegretBench(opts: Options, modelUrl: string):
     '',
     `The problem of \`npm run sim -- --only contextual\` (three models, segments ${SEGMENTS.join('/')}, P(correct) ${MODELS.map((m) => `${m} ${ACCURACY[m].join('/')}`).join(', ')}), ` +
       `served by the real loop: the router draws with the updater's fitted models per request (segment in the predict body's \`context\`), each answer's reward sent at once as \`explicit\` feedback. ` +
-      `minShare ${MIN_SHARE}; ${runs} real run(s) per contender at ${opts.regretRate} req/s, ${T} requests each, runs interleaved across contenders; router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}, updater SNAPSHOT_INTERVAL_MS=${SNAPSHOT_INTERVAL_MS}; ` +
+      `minShare ${MIN_SHARE}; ${runs} real run(s) per contender at ${opts.regretRate} req/s, ${T} requests each, runs interleaved across contenders; router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}, updater SNAPSHOT_INTERVAL_MS=${SNAPSHOT_INTERVAL_MS}, variants' timeoutMs ${opts.regretTimeoutMs}; ` +
       `1-minute load average after each run ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}. ` +
       `Reference: per contender, ${REFERENCE_REPEATS} in-memory runs of the same algorithm (seeds ${SEED}–${SEED + REFERENCE_REPEATS - 1}), models refit after every reward. ` +
       `Regret: Σ (best P(correct) in the request's segment − the chosen model's), expected, so the oracle's (each segment's best model) is 0. Cells: real median / reference mean (ratio).`,
