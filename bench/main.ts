@@ -40,8 +40,9 @@ publishing against publishing off, strategies against 'single', OIP over gRPC ag
 REST through the same router, the Kafka ingress against a bare kafkajs loop, a 1 MB FP32
 tensor through /v2 as JSON and in Triton's binary extension against the tensor model called
 directly, the bandit's regret through the real learning loop
-against an in-memory Thompson reference with instant feedback (and the contextual
-bandit's against in-memory linear Thompson), and the event pipeline
+against an in-memory Thompson reference with instant feedback (and, on a problem whose
+best model depends on the segment, linear Thompson, SquareCB and context-free Thompson
+against the same algorithms in memory), and the event pipeline
 (feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
 would pick instead, in the same run: nginx as a canary (split_clients) and shadow (mirror)
 proxy, and a Kafka Streams exactly-once join on the pipeline's backlog.
