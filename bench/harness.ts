@@ -34,6 +34,8 @@ export interface Options {
   regretRate: number;
   /** Real-loop runs of the regret bench. */
   regretRuns: number;
+  /** The regret benches' variants' `timeoutMs`: what a model call may take on a loaded machine before the request fails the run. */
+  regretTimeoutMs: number;
 }
 
 /** One measured run. `rps` is requests (or events, for the pipeline) per second. */

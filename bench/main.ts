@@ -40,8 +40,9 @@ publishing against publishing off, strategies against 'single', OIP over gRPC ag
 REST through the same router, the Kafka ingress against a bare kafkajs loop, a 1 MB FP32
 tensor through /v2 as JSON and in Triton's binary extension against the tensor model called
 directly, the bandit's regret through the real learning loop
-against an in-memory Thompson reference with instant feedback (and the contextual
-bandit's against in-memory linear Thompson), and the event pipeline
+against an in-memory Thompson reference with instant feedback (and, on a problem whose
+best model depends on the segment, linear Thompson, SquareCB and context-free Thompson
+against the same algorithms in memory), and the event pipeline
 (feedback-joiner + bandit-updater) against a bare kafkajs consume-produce loop. Peers users
 would pick instead, in the same run: nginx as a canary (split_clients) and shadow (mirror)
 proxy, and a Kafka Streams exactly-once join on the pipeline's backlog.
@@ -58,6 +59,8 @@ Options:
   --requests <n>      requests per regret run, real loop and reference alike (default 2000)
   --regret-rate <n>   offered req/s of the regret real loop (default 50)
   --regret-runs <n>   real-loop runs of the regret bench, each on a fresh deployment (default 1)
+  --regret-timeout <ms>  the regret benches' variants' timeoutMs: raise it on a loaded machine,
+                      where a model call late past it fails the run (default 1000)
   --only <list>       comma-separated runs to do (default all):
                       ${PARTS.join(',')}
   -h, --help          show this help
@@ -80,6 +83,7 @@ function options(): { opts: Options; only: Set<string> } | undefined {
       requests: { type: 'string', default: '2000' },
       'regret-rate': { type: 'string', default: '50' },
       'regret-runs': { type: 'string', default: '1' },
+      'regret-timeout': { type: 'string', default: '1000' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -101,6 +105,7 @@ function options(): { opts: Options; only: Set<string> } | undefined {
     requests: number('requests', values.requests!, 10),
     regretRate: number('regret-rate', values['regret-rate']!, 1),
     regretRuns: number('regret-runs', values['regret-runs']!, 1),
+    regretTimeoutMs: number('regret-timeout', values['regret-timeout']!, 1),
   };
   const only = new Set((values.only ?? PARTS.join(',')).split(',').map((s) => s.trim()));
   const unknown = [...only].filter((id) => !PARTS.includes(id));

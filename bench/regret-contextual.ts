@@ -1,13 +1,14 @@
 /**
  * Contextual bandit regret: the real learning loop (router → predictions → feedback-joiner
  * → joined → bandit-updater's ridge sums and fitted models → router) against the same
- * linear Thompson sampling in memory with instant feedback (`regretRun` of the simulation,
- * refit after every reward), on the simulation's problem: three models whose best differs
- * by segment.
+ * algorithm in memory with instant feedback (`regretRun` of the simulation, refit after
+ * every reward), on the simulation's problem: three models whose best differs by segment.
+ * Linear Thompson sampling and SquareCB, beside today's context-free Thompson sampling
+ * through the same loop and the oracle (each segment's best model, regret 0).
  */
 import { randomFeatures, toInferInputs } from '@switchyard/demo-models';
 import { seededRng } from '@switchyard/strategies';
-import { ACCURACY, bestIn, CONTEXT, drawSegment, MODELS, regretRun, SEGMENTS } from './sim/contextual';
+import { ACCURACY, bestIn, CONTEXT, Contender, drawSegment, MODELS, regretRun, SEGMENTS } from './sim/contextual';
 import {
   Options,
   PartResult,
@@ -44,12 +45,25 @@ interface RealRun {
   /** The first failure's message, if any. */
   firstError?: string;
   seconds: number;
+  /** 1-minute load average at its end. */
+  load1: number;
 }
 
-async function putContextual(router: Service, deployment: string, modelUrl: string): Promise<void> {
+/** Through the real loop, in this order within each run; the first two are held to the goal. */
+const CONTENDERS: Contender[] = ['linear-thompson', 'squarecb', 'context-free thompson'];
+const GOAL = 1.3;
+
+/** The strategy a contender is deployed with. */
+function strategyOf(contender: Contender): object {
+  return contender === 'context-free thompson'
+    ? { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE }
+    : { type: 'bandit', algorithm: contender, minShare: MIN_SHARE, context: CONTEXT };
+}
+
+async function putDeployment(router: Service, deployment: string, contender: Contender, modelUrl: string, timeoutMs: number): Promise<void> {
   await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${deployment}`, {
-    variants: MODELS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs: 1000 })),
-    strategy: { type: 'bandit', algorithm: 'linear-thompson', minShare: MIN_SHARE, context: CONTEXT },
+    variants: MODELS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs })),
+    strategy: strategyOf(contender),
     reward: { type: 'explicit' },
   });
 }
@@ -94,7 +108,7 @@ async function realRun(router: Service, deployment: string, requests: number, ra
   }
   await Promise.all(inflight);
   let total = 0;
-  return { regret: gaps.map((g) => (total += g)), errors, firstError, seconds: (performance.now() - t0) / 1000 };
+  return { regret: gaps.map((g) => (total += g)), errors, firstError, seconds: (performance.now() - t0) / 1000, load1: load1() };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -122,69 +136,93 @@ export async function runContextualRegretBench(opts: Options, modelUrl: string):
     INSTANCE_ID: `${RUN_ID}-ctx-regret-updater`,
     SNAPSHOT_INTERVAL_MS: String(SNAPSHOT_INTERVAL_MS),
   });
-  const reals: RealRun[] = [];
+  const reals = new Map<Contender, RealRun[]>(CONTENDERS.map((c) => [c, []]));
   try {
     // Consumer groups join and topics get their first batches here, not in a measured run.
-    await putContextual(router, 'ctx-regret-warm', modelUrl);
+    await putDeployment(router, 'ctx-regret-warm', 'linear-thompson', modelUrl, opts.regretTimeoutMs);
     await realRun(router, 'ctx-regret-warm', 50, 25, SEED - 1);
+    // Runs interleaved (each contender's run r on the same request stream, seed SEED + r), so that a change of the machine's load falls on every contender alike.
     for (let run = 1; run <= opts.regretRuns; run++) {
-      const deployment = `ctx-regret-${run}`;
-      await putContextual(router, deployment, modelUrl);
-      log(`regret-contextual: real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
-      const real = await realRun(router, deployment, T, opts.regretRate, SEED + run);
-      if (real.errors) throw new Error(`regret-contextual: ${real.errors} of ${T} requests failed in run ${run}, the first with ${real.firstError}`);
-      reals.push(real);
-      log(`regret-contextual: run ${run}: regret ${at.map((n) => `${n}: ${fmt(real.regret[n - 1], 1)}`).join(', ')}`);
+      for (const contender of CONTENDERS) {
+        const deployment = `ctx-regret-${contender.replace(/[^a-z]+/g, '-')}-${run}`;
+        await putDeployment(router, deployment, contender, modelUrl, opts.regretTimeoutMs);
+        log(`regret-contextual: ${contender}, real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
+        const real = await realRun(router, deployment, T, opts.regretRate, SEED + run);
+        if (real.errors)
+          throw new Error(`regret-contextual: ${real.errors} of ${T} requests failed in ${contender} run ${run}, the first with ${real.firstError}`);
+        reals.get(contender)!.push(real);
+        log(`regret-contextual: ${contender} run ${run}: regret ${at.map((n) => `${n}: ${fmt(real.regret[n - 1], 1)}`).join(', ')}; load ${real.load1}`);
+      }
     }
   } finally {
     for (const service of [router, joiner, updater]) await stopService(service);
   }
 
   // After the real runs, so that their failures show at once and nothing else loads the machine meanwhile.
-  const started = performance.now();
-  const refs = Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
-    Array.from(regretRun('linear-thompson', SEED + i, { requests: T, batch: 1, delay: 0, minShare: MIN_SHARE })),
-  );
-  log(
-    `regret-contextual: reference, ${REFERENCE_REPEATS} in-memory linear Thompson runs in ${((performance.now() - started) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(refs.map((r) => r[T - 1])), 1)}`,
-  );
+  const refs = new Map<Contender, number[][]>();
+  for (const contender of CONTENDERS) {
+    const started = performance.now();
+    const runs = Array.from({ length: REFERENCE_REPEATS }, (_, i) =>
+      Array.from(regretRun(contender, SEED + i, { requests: T, batch: 1, delay: 0, minShare: MIN_SHARE })),
+    );
+    refs.set(contender, runs);
+    log(
+      `regret-contextual: reference, ${REFERENCE_REPEATS} in-memory ${contender} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; final regret mean ${fmt(mean(runs.map((r) => r[T - 1])), 1)}`,
+    );
+  }
 
-  const realMedian = median(reals.map((r) => r.regret[T - 1]));
-  const refFinal = mean(refs.map((r) => r[T - 1]));
-  const rows: Row[] = reals.map((r, i) => ({
-    id: `regret-contextual-${i + 1}`,
-    label: `contextual bandit linear-thompson through the real loop, final regret ${fmt(r.regret[T - 1], 1)}`,
-    target: 'router+joiner+updater',
-    mode: 'rate',
-    offered: opts.regretRate,
-    rps: T / r.seconds,
-    errors: r.errors,
-    peakRssIsRunPeak: true,
-    load1: load1(),
-  }));
-  const range = (xs: number[]) => `${fmt(mean(xs), 1)} (${fmt(Math.min(...xs), 1)}–${fmt(Math.max(...xs), 1)})`;
+  const realAt = (c: Contender, n: number) => median(reals.get(c)!.map((r) => r.regret[n - 1]));
+  const refAt = (c: Contender, n: number) => mean(refs.get(c)!.map((r) => r[n - 1]));
+  const rows: Row[] = CONTENDERS.flatMap((c) =>
+    reals.get(c)!.map((r, i) => ({
+      id: `regret-contextual-${c.replace(/[^a-z]+/g, '-')}-${i + 1}`,
+      label: `${c} through the real loop, final regret ${fmt(r.regret[T - 1], 1)}`,
+      target: 'router+joiner+updater',
+      mode: 'rate' as const,
+      offered: opts.regretRate,
+      rps: T / r.seconds,
+      errors: r.errors,
+      peakRssIsRunPeak: true,
+      load1: r.load1,
+    })),
+  );
+  const loads = CONTENDERS.flatMap((c) => reals.get(c)!.map((r) => r.load1));
+  const runs = reals.get(CONTENDERS[0])!.length;
   const section = [
-    `### Contextual bandit regret: real loop vs in-memory linear Thompson with instant feedback`,
+    `### Contextual bandit regret: real loop vs in-memory reference with instant feedback`,
     '',
     `The problem of \`npm run sim -- --only contextual\` (three models, segments ${SEGMENTS.join('/')}, P(correct) ${MODELS.map((m) => `${m} ${ACCURACY[m].join('/')}`).join(', ')}), ` +
       `served by the real loop: the router draws with the updater's fitted models per request (segment in the predict body's \`context\`), each answer's reward sent at once as \`explicit\` feedback. ` +
-      `linear-thompson, minShare ${MIN_SHARE}; ${reals.length} real run(s) at ${opts.regretRate} req/s, router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}, updater SNAPSHOT_INTERVAL_MS=${SNAPSHOT_INTERVAL_MS}. ` +
-      `Reference: ${REFERENCE_REPEATS} in-memory runs (seeds ${SEED}–${SEED + REFERENCE_REPEATS - 1}), models refit after every reward. Regret: Σ (best P(correct) in the request's segment − the chosen model's), expected.`,
+      `minShare ${MIN_SHARE}; ${runs} real run(s) per contender at ${opts.regretRate} req/s, ${T} requests each, runs interleaved across contenders; router REFRESH_INTERVAL_MS=${REFRESH_INTERVAL_MS}, updater SNAPSHOT_INTERVAL_MS=${SNAPSHOT_INTERVAL_MS}, variants' timeoutMs ${opts.regretTimeoutMs}; ` +
+      `1-minute load average after each run ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}. ` +
+      `Reference: per contender, ${REFERENCE_REPEATS} in-memory runs of the same algorithm (seeds ${SEED}–${SEED + REFERENCE_REPEATS - 1}), models refit after every reward. ` +
+      `Regret: Σ (best P(correct) in the request's segment − the chosen model's), expected, so the oracle's (each segment's best model) is 0. Cells: real median / reference mean (ratio).`,
     '',
-    `| after request | ${reals.map((_, i) => `real run ${i + 1}`).join(' | ')} | real median | reference mean (min–max) | real median / reference |`,
-    `|---:|${reals.map(() => '---:|').join('')}---:|---:|---:|`,
-    ...at.map((n) => {
-      const m = median(reals.map((r) => r.regret[n - 1]));
-      return `| ${n} | ${reals.map((r) => fmt(r.regret[n - 1], 1)).join(' | ')} | ${fmt(m, 1)} | ${range(refs.map((r) => r[n - 1]))} | ${fmt(m / mean(refs.map((r) => r[n - 1])))} |`;
-    }),
+    `| after request | ${CONTENDERS.join(' | ')} | oracle |`,
+    `|---:|${CONTENDERS.map(() => '---:|').join('')}---:|`,
+    ...at.map(
+      (n) => `| ${n} | ${CONTENDERS.map((c) => `${fmt(realAt(c, n), 1)} / ${fmt(refAt(c, n), 1)} (${fmt(realAt(c, n) / refAt(c, n))})`).join(' | ')} | 0 |`,
+    ),
+    '',
+    `Final regret of each real run: ${CONTENDERS.map(
+      (c) =>
+        `${c} ${reals
+          .get(c)!
+          .map((r) => fmt(r.regret[T - 1], 1))
+          .join(', ')}`,
+    ).join('; ')}.`,
   ].join('\n');
   return {
     rows,
-    ratios: [
-      ratio('contextual bandit regret: real loop median / in-memory reference (instant feedback)', realMedian / refFinal, '≤ 1.30', (v) => v <= 1.3),
-      ratio('contextual bandit regret: real loop, final median', realMedian, '(info)'),
-      ratio('contextual bandit regret: in-memory reference, final', refFinal, '(info)'),
-    ],
+    ratios: CONTENDERS.flatMap((c) => {
+      const name = `${c} regret: real loop median / in-memory reference (instant feedback)`;
+      const value = realAt(c, T) / refAt(c, T);
+      return [
+        c === 'context-free thompson' ? ratio(name, value, '(info)') : ratio(name, value, `≤ ${GOAL.toFixed(2)}`, (v) => v <= GOAL),
+        ratio(`${c} regret: real loop, final median`, realAt(c, T), '(info)'),
+        ratio(`${c} regret: in-memory reference, final`, refAt(c, T), '(info)'),
+      ];
+    }),
     sections: [section],
   };
 }

@@ -99,9 +99,9 @@ async function applied(router: Service, deployment: string): Promise<number> {
   return ARMS.reduce((n, arm) => n + (report?.[arm]?.served?.reward?.count ?? 0), 0);
 }
 
-async function putBandit(router: Service, deployment: string, modelUrl: string): Promise<void> {
+async function putBandit(router: Service, deployment: string, modelUrl: string, timeoutMs: number): Promise<void> {
   await json('PUT', `http://127.0.0.1:${router.port}/v1/deployments/${deployment}`, {
-    variants: ARMS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs: 1000 })),
+    variants: ARMS.map((name) => ({ name, url: modelUrl, model: MODEL_OF[name], protocol: 'v2', timeoutMs })),
     strategy: { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE },
     reward: { type: 'match' },
   });
@@ -314,11 +314,11 @@ export async function runRegretBench(opts: Options, modelUrl: string): Promise<P
   try {
     // Consumer groups join and topics get their first batches here, not in a measured run.
     const warm = 'regret-warm';
-    await putBandit(router, warm, modelUrl);
+    await putBandit(router, warm, modelUrl, opts.regretTimeoutMs);
     await realRun(router, warm, featureStream(50), { ...opts, regretRate: 25 });
     for (let run = 1; run <= opts.regretRuns; run++) {
       const deployment = `regret-${run}`;
-      await putBandit(router, deployment, modelUrl);
+      await putBandit(router, deployment, modelUrl, opts.regretTimeoutMs);
       log(`regret: real loop run ${run} of ${opts.regretRuns}, ${T} requests at ${opts.regretRate} req/s`);
       const real = await realRun(router, deployment, stream, opts);
       if (real.chosen.some((arm) => arm === undefined)) throw new Error(`regret: ${real.errors} of ${T} requests failed in run ${run}`);

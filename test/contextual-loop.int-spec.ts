@@ -22,14 +22,19 @@ const ROUND = 200;
 const MAX_ROUNDS = 20;
 const CONCURRENCY = 8;
 const MIN_SHARE = 0.05;
+/** The linear Thompson deployment, whose sums are also evaluated off-policy and rebuilt; and a SquareCB one beside it. */
 const DEPLOYMENT = 'segments';
+const SQUARECB = 'segments-squarecb';
 
-const strategy = {
-  type: 'bandit',
-  algorithm: 'linear-thompson',
-  minShare: MIN_SHARE,
-  context: { features: [{ name: 'segment', type: 'categorical', context: 'segment', levels: [...SEGMENTS] }] },
-} as BanditStrategySpec;
+const strategyOf = (algorithm: BanditStrategySpec['algorithm']) =>
+  ({
+    type: 'bandit',
+    algorithm,
+    minShare: MIN_SHARE,
+    context: { features: [{ name: 'segment', type: 'categorical', context: 'segment', levels: [...SEGMENTS] }] },
+  }) as BanditStrategySpec;
+const STRATEGIES: Record<string, BanditStrategySpec> = { [DEPLOYMENT]: strategyOf('linear-thompson'), [SQUARECB]: strategyOf('squarecb') };
+const strategy = STRATEGIES[DEPLOYMENT];
 
 /**
  * The contextual bandit through the real loop, on a Redis of its own: router (draws per
@@ -54,21 +59,23 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     collect: { predictions: 'predictions', joined: 'joined' },
   });
   const rng = seededRng(11);
-  let sent = 0;
+  /** Requests sent per deployment. */
+  const sent: Record<string, number> = { [DEPLOYMENT]: 0, [SQUARECB]: 0 };
+  const sentInAll = () => sent[DEPLOYMENT] + sent[SQUARECB];
 
-  /** `count` requests, segments alternating, each rewarded right after its answer's round; answers the variant per segment. */
-  async function round(count: number): Promise<Record<Segment, string[]>> {
+  /** `count` requests to `deployment`, segments alternating, each rewarded right after its answer's round; answers the variant per segment. */
+  async function round(deployment: string, count: number): Promise<Record<Segment, string[]>> {
     const served: { requestId: string; segment: Segment; variant: string }[] = [];
-    const first = sent;
-    sent += count;
+    const first = sent[deployment];
+    sent[deployment] += count;
     let next = first;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < first + count) {
           const i = next++;
           const segment = SEGMENTS[i % 2];
-          const requestId = `ctx-${i}`;
-          const answer = await http('POST', `${router.url}/v1/deployments/${DEPLOYMENT}/predict`, {
+          const requestId = `${deployment}-${i}`;
+          const answer = await http('POST', `${router.url}/v1/deployments/${deployment}/predict`, {
             requestId,
             inputs: toInferInputs(randomFeatures(rng)),
             context: { segment },
@@ -114,29 +121,33 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
   }
 
   beforeAll(async () => {
-    const put = await http('PUT', `${router.url}/v1/deployments/${DEPLOYMENT}`, {
-      variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
-      strategy,
-      reward: { type: 'explicit' },
-    });
-    if (put.status !== 200) throw new Error(`PUT: ${put.status} ${JSON.stringify(put.body)}`);
+    for (const [deployment, spec] of Object.entries(STRATEGIES)) {
+      const put = await http('PUT', `${router.url}/v1/deployments/${deployment}`, {
+        variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+        strategy: spec,
+        reward: { type: 'explicit' },
+      });
+      if (put.status !== 200) throw new Error(`PUT ${deployment}: ${put.status} ${JSON.stringify(put.body)}`);
+    }
   });
 
-  it("learns each segment's best variant, logging the context and the propensity of every draw", async () => {
+  it.each([DEPLOYMENT, SQUARECB])("%s learns each segment's best variant, logging the context and the propensity of every draw", async (deployment) => {
     const started = Date.now();
     let shares: Record<Segment, number> | undefined;
     for (let r = 0; r < MAX_ROUNDS; r++) {
-      const served = await round(ROUND);
+      const served = await round(deployment, ROUND);
       shares = { retail: share(served.retail, BEST.retail), business: share(served.business, BEST.business) };
       if (shares.retail >= 0.75 && shares.business >= 0.75) break;
     }
-    process.stdout.write(`contextual loop: ${sent} requests in ${Date.now() - started} ms; last round's best-arm share ${JSON.stringify(shares)}\n`);
+    process.stdout.write(
+      `contextual loop, ${STRATEGIES[deployment].algorithm}: ${sent[deployment]} requests in ${Date.now() - started} ms; last round's best-arm share ${JSON.stringify(shares)}\n`,
+    );
     expect(shares!.retail).toBeGreaterThanOrEqual(0.75);
     expect(shares!.business).toBeGreaterThanOrEqual(0.75);
 
     // The status shows the split per segment: each segment's best variant first.
     const view = await waitFor(async () => {
-      const body = (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).body;
+      const body = (await http('GET', `${router.url}/v1/deployments/${deployment}`)).body;
       const segments = body.segments as Record<string, Record<string, number>> | undefined;
       return segments && best(segments['segment=retail']) === 'v1' && best(segments['segment=business']) === 'v2' && body;
     });
@@ -145,9 +156,10 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     }
 
     // Every prediction names its encoded context and the probability its variant was drawn with.
-    const logged = await waitFor(() => predictions.messages.length >= sent && predictions.messages.map((m) => m.value));
+    const mine = () => predictions.messages.map((m) => m.value).filter((event) => event.deployment === deployment);
+    const logged = await waitFor(() => mine().length >= sent[deployment] && mine());
     for (const event of logged) {
-      const segment = Number(event.requestId.slice(4)) % 2 === 0 ? 'retail' : 'business';
+      const segment = Number(event.requestId.slice(deployment.length + 1)) % 2 === 0 ? 'retail' : 'business';
       expect(event.context).toEqual(segment === 'retail' ? [1, 1, 0] : [1, 0, 1]);
       expect(event.probability).toBeGreaterThanOrEqual(MIN_SHARE - 1e-9);
       expect(event.probability).toBeLessThanOrEqual(1);
@@ -155,8 +167,8 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
   });
 
   it('evaluates contextual policies off-policy on the logged contexts, and refuses one the log never gave a chance', async () => {
-    await waitFor(() => joined.messages.length >= sent, { what: 'every request joined', timeoutMs: 60000 });
-    const evaluate = (policy: object) => http('POST', `${router.url}/v1/deployments/${DEPLOYMENT}/evaluate`, { policy });
+    await waitFor(() => joined.messages.length >= sentInAll(), { what: 'every request joined', timeoutMs: 60000 });
+    const evaluate = (policy: object, deployment = DEPLOYMENT) => http('POST', `${router.url}/v1/deployments/${deployment}/evaluate`, { policy });
     // Context [1, retail, business]: serve v1 to retail and v2 to business, each's best, worth 0.9 a request.
     const bestModels = { v1: [0, 1, 0], v2: [0, 0, 1], v3: [0.5, 0, 0] };
     const best = await evaluate({ type: 'contextual', models: bestModels });
@@ -165,10 +177,19 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     // Loose bands, several standard errors wide: the log is adaptive and its rewards drawn.
     for (const method of ['snips', 'dr', 'sndr'] as const) expect(Math.abs(best.body.estimators[method].estimate - 0.9)).toBeLessThan(0.15);
 
-    // The deployment's own models, frozen: they serve each segment its best variant most of the time.
-    const current = await evaluate({ type: 'contextual' });
-    expect(current.status).toBe(200);
-    expect(current.body.estimate).toBeGreaterThan(0.6);
+    // SquareCB on the same models, γ = 20. Retail scores v1 1, v2 0, v3 0.5: v2 gets 1/(3 + 20) = 1/23,
+    // v3 1/(3 + 10) = 1/13, v1 the rest; worth 0.9·(1 − 1/23 − 1/13) + 0.2/23 + 0.5/13 = 0.839 (business alike).
+    const squarecb = await evaluate({ type: 'contextual', models: bestModels, gamma: 20 });
+    expect(squarecb.status).toBe(200);
+    expect(squarecb.body.target.v3).toBeCloseTo(1 / 13, 1);
+    for (const method of ['snips', 'dr', 'sndr'] as const) expect(Math.abs(squarecb.body.estimators[method].estimate - 0.839)).toBeLessThan(0.15);
+
+    // Each deployment's own models, frozen, with its algorithm: they serve each segment its best variant most of the time.
+    for (const deployment of [DEPLOYMENT, SQUARECB]) {
+      const current = await evaluate({ type: 'contextual' }, deployment);
+      expect(current.status).toBe(200);
+      expect(current.body.estimate).toBeGreaterThan(0.6);
+    }
 
     // v9 was never served: no weighting can tell what it would have earned for business.
     const unseen = await evaluate({ type: 'contextual', models: { ...bestModels, v2: [0, 0, 0], v9: [0, 0, 1] } });
@@ -177,7 +198,7 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
   });
 
   it('keeps the ridge sums exactly once, and rebuilds them from the joined topic after Redis comes back empty', async () => {
-    await waitFor(() => joined.messages.length >= sent, { what: 'every request joined', timeoutMs: 60000 });
+    await waitFor(() => joined.messages.length >= sentInAll(), { what: 'every request joined', timeoutMs: 60000 });
     await waitFor(async () => same(await stored(), recount()), { what: 'the ridge sums to equal a recount of the joined topic', timeoutMs: 60000 });
     const before = await stored();
     await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit everything' });
@@ -186,8 +207,8 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
     await privateRedis.restartEmpty();
     // Traffic goes on (the updater learns of the loss from its next batch).
     await waitFor(async () => (await http('GET', `${router.url}/v1/deployments/${DEPLOYMENT}`)).status === 200, { what: 'the registry restored' });
-    await round(20);
-    await waitFor(() => joined.messages.length >= sent, { what: 'the new requests joined', timeoutMs: 60000 });
+    await round(DEPLOYMENT, 20);
+    await waitFor(() => joined.messages.length >= sentInAll(), { what: 'the new requests joined', timeoutMs: 60000 });
     const rebuilt = await waitFor(
       async () => {
         const now = await stored();
@@ -196,7 +217,7 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
       { what: 'the ridge sums rebuilt, equal to a recount of the whole joined topic', timeoutMs: 90000, intervalMs: 300 },
     );
     for (const [arm, stats] of Object.entries(before)) expect(rebuilt[arm].count).toBeGreaterThanOrEqual(stats.count);
-    expect(Object.values(rebuilt).reduce((n, s) => n + s.count, 0)).toBe(sent);
+    expect(Object.values(rebuilt).reduce((n, s) => n + s.count, 0)).toBe(sent[DEPLOYMENT]);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * `npm run sim -- --only contextual`: cumulative regret of the contextual bandits (linear
- * Thompson, LinUCB) against today's context-free Thompson and an oracle that knows each
+ * Thompson, LinUCB, SquareCB) against today's context-free Thompson and an oracle that knows each
  * segment's best model, on a problem whose best model differs by segment, in memory with
  * the real functions of libs/strategies. Rewards are delayed and the models refit in
  * batches, as a router's snapshots would be. Deterministic from `seed`.
@@ -55,8 +55,8 @@ export function contextOf(segment: number): number[] {
 
 export const bestIn = (segment: number) => Math.max(...MODELS.map((m) => ACCURACY[m][segment]));
 
-type Contender = 'context-free thompson' | ContextualBanditAlgorithm;
-const CONTENDERS: Contender[] = ['context-free thompson', 'linear-thompson', 'linucb'];
+export type Contender = 'context-free thompson' | ContextualBanditAlgorithm;
+const CONTENDERS: Contender[] = ['context-free thompson', 'linear-thompson', 'linucb', 'squarecb'];
 
 export interface RegretOptions {
   requests: number;
@@ -156,7 +156,7 @@ export async function runContextualRegret(opts: { runs: number; seed: number } &
 /** The part `contextual` of `npm run sim`. */
 export const contextual: SimPart = {
   name: 'contextual',
-  summary: 'contextual bandits: regret of linear Thompson and LinUCB against context-free Thompson and a per-segment oracle',
+  summary: 'contextual bandits: regret of linear Thompson, LinUCB and SquareCB against context-free Thompson and a per-segment oracle',
   async run({ runs, seed }) {
     return `### Contextual bandits: regret when the best model depends on the segment\n\n${await runContextualRegret({ runs: runs ?? 20, seed })}`;
   },

@@ -174,6 +174,16 @@ describe('contextual bandit spec', () => {
     expect(problems({ type: 'bandit', algorithm, context, ridge: 2, exploration: 0.5, halfLifeSeconds: 3600 })).toEqual([]);
   });
 
+  it('accepts squarecb with its γ, and refuses γ and exploration where the algorithm does not read them', () => {
+    expect(problems({ type: 'bandit', algorithm: 'squarecb', context, ridge: 2, gamma: 50, halfLifeSeconds: 3600 })).toEqual([]);
+    expect(problems({ type: 'bandit', algorithm: 'squarecb', context, exploration: 0.5 })).toEqual([
+      'strategy.exploration applies only to linear-thompson, linucb, not squarecb',
+    ]);
+    expect(problems({ type: 'bandit', algorithm: 'linucb', context, gamma: 50 })).toEqual(['strategy.gamma applies only to squarecb, not linucb']);
+    expect(problems({ type: 'bandit', algorithm: 'thompson', gamma: 50 })).toEqual(['strategy.gamma applies only to squarecb, not thompson']);
+    expect(problems({ type: 'bandit', algorithm: 'squarecb', context, gamma: -1 }).join('\n')).toMatch(/strategy\.gamma must not be less than 0/);
+  });
+
   it('checks the whole context, every rule between its fields', () => {
     const features = [
       { name: 'a', type: 'numeric', context: 'a', input: 'x', min: 2, max: 1 },
@@ -205,12 +215,12 @@ describe('contextual bandit spec', () => {
 
   it('requires a context of a contextual algorithm, and refuses one (or its settings) for a context-free algorithm', () => {
     expect(problems({ type: 'bandit', algorithm: 'linear-thompson' })).toContain(
-      'strategy.context is required by a contextual algorithm (linear-thompson, linucb)',
+      'strategy.context is required by a contextual algorithm (linear-thompson, linucb, squarecb)',
     );
     expect(problems({ type: 'bandit', algorithm: 'thompson', context, ridge: 2, halfLifeSeconds: 3600 })).toEqual([
-      'strategy.context applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
-      'strategy.ridge applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
-      'strategy.halfLifeSeconds applies only to a contextual algorithm (linear-thompson, linucb), not thompson',
+      'strategy.context applies only to a contextual algorithm (linear-thompson, linucb, squarecb), not thompson',
+      'strategy.ridge applies only to a contextual algorithm (linear-thompson, linucb, squarecb), not thompson',
+      'strategy.halfLifeSeconds applies only to a contextual algorithm (linear-thompson, linucb, squarecb), not thompson',
     ]);
   });
 
@@ -224,7 +234,7 @@ describe('contextual bandit spec', () => {
   it('names every algorithm when refusing an unknown one', () => {
     expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'greedy' } })).toEqual({
       ok: false,
-      problems: ['strategy.algorithm must be one of the following values: thompson, ucb1, epsilon-greedy, linear-thompson, linucb'],
+      problems: ['strategy.algorithm must be one of the following values: thompson, ucb1, epsilon-greedy, linear-thompson, linucb, squarecb'],
     });
     expect(validateDeploymentSpec({ variants, strategy: { type: 'bandit', algorithm: 'thompson' } })).toMatchObject({ ok: true });
   });

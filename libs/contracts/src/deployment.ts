@@ -84,7 +84,7 @@ export type BanditAlgorithm = (typeof BANDIT_ALGORITHMS)[number];
  * on the prediction event), fits the arms' models and stores them; the router draws with
  * them per request.
  */
-export const CONTEXTUAL_BANDIT_ALGORITHMS = ['linear-thompson', 'linucb'] as const;
+export const CONTEXTUAL_BANDIT_ALGORITHMS = ['linear-thompson', 'linucb', 'squarecb'] as const;
 export type ContextualBanditAlgorithm = (typeof CONTEXTUAL_BANDIT_ALGORITHMS)[number];
 
 /** Bounds of a bandit's context: each feature costs the router a d × d solve per arm per request. */
@@ -200,8 +200,14 @@ export function contextProblems(context: ContextSpec, path = 'strategy.context')
   return problems;
 }
 
-/** A bandit spec's fields that only a contextual algorithm reads. */
-const CONTEXTUAL_FIELDS = ['context', 'ridge', 'exploration', 'halfLifeSeconds'] as const;
+/** A bandit spec's fields that only some algorithms read, with those algorithms. */
+const ALGORITHM_FIELDS: Record<'context' | 'ridge' | 'halfLifeSeconds' | 'exploration' | 'gamma', readonly ContextualBanditAlgorithm[]> = {
+  context: CONTEXTUAL_BANDIT_ALGORITHMS,
+  ridge: CONTEXTUAL_BANDIT_ALGORITHMS,
+  halfLifeSeconds: CONTEXTUAL_BANDIT_ALGORITHMS,
+  exploration: ['linear-thompson', 'linucb'],
+  gamma: ['squarecb'],
+};
 
 /** Whether a bandit's algorithm chooses per request from its context. */
 export function isContextual(algorithm: unknown): algorithm is ContextualBanditAlgorithm {
@@ -337,7 +343,7 @@ export class BanditStrategySpec extends StrategyTypeSpec {
 
   /** The request features a contextual algorithm (`CONTEXTUAL_BANDIT_ALGORITHMS`) chooses by. */
   @ValidateIf((bandit: BanditStrategySpec) => bandit.context !== undefined || isContextual(bandit.algorithm))
-  @IsDefined({ message: 'context is required by a contextual algorithm (linear-thompson, linucb)' })
+  @IsDefined({ message: `context is required by a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')})` })
   @ValidateNested()
   @Type(() => ContextSpec)
   context?: ContextSpec;
@@ -349,12 +355,23 @@ export class BanditStrategySpec extends StrategyTypeSpec {
   @Max(1_000_000)
   ridge?: number;
 
-  /** Contextual: v of linear Thompson sampling or α of LinUCB, in units of the reward's noise. @default 1 */
+  /** linear-thompson, linucb: v of linear Thompson sampling or α of LinUCB, in units of the reward's noise. @default 1 */
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(10)
   exploration?: number;
+
+  /**
+   * squarecb: γ of its inverse gap weighting, how sharply the share falls with an arm's
+   * estimated gap to the best; absent, γ = 10·√n with n the observations the models were
+   * fitted on (`squareCbGamma`).
+   */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1_000_000)
+  gamma?: number;
 
   /** Contextual: seconds after which an observation counts half, for drifting rewards; absent, nothing is forgotten. */
   @IsOptional()
@@ -716,11 +733,11 @@ export function specProblems(spec: DeploymentSpecInput): string[] {
   if (strategy.type === 'bandit' && (strategy.minShare ?? 0) * spec.variants.length > 1) {
     problems.push('strategy.minShare times the number of variants must not exceed 1');
   }
-  if (strategy.type === 'bandit' && !isContextual(strategy.algorithm)) {
-    for (const field of CONTEXTUAL_FIELDS) {
-      if (strategy[field] !== undefined) {
-        problems.push(`strategy.${field} applies only to a contextual algorithm (${CONTEXTUAL_BANDIT_ALGORITHMS.join(', ')}), not ${strategy.algorithm}`);
-      }
+  if (strategy.type === 'bandit') {
+    for (const [field, algorithms] of Object.entries(ALGORITHM_FIELDS)) {
+      if (strategy[field as keyof typeof ALGORITHM_FIELDS] === undefined || algorithms.includes(strategy.algorithm as ContextualBanditAlgorithm)) continue;
+      const which = algorithms === CONTEXTUAL_BANDIT_ALGORITHMS ? `a contextual algorithm (${algorithms.join(', ')})` : algorithms.join(', ');
+      problems.push(`strategy.${field} applies only to ${which}, not ${strategy.algorithm}`);
     }
   }
   if (strategy.type === 'bandit' && strategy.context) problems.push(...contextProblems(strategy.context));

@@ -58,6 +58,14 @@ describe(validateEvaluateBody.name, () => {
     expect(problems({ policy: { type: 'contextual', models: [1, 2] } })).toEqual(['policy.models must be an object']);
   });
 
+  it("accepts SquareCB's γ with given models only", () => {
+    expect(problems({ policy: { type: 'contextual', models: { v1: [0.1, 0.8], v2: [0.5, -0.2] }, gamma: 20 } })).toEqual([]);
+    expect(problems({ policy: { type: 'contextual', gamma: 20 } })).toEqual([
+      "policy.gamma applies only to given policy.models (the deployment's own models are evaluated with its own settings)",
+    ]);
+    expect(problems({ policy: { type: 'contextual', models: { v1: [1] }, gamma: -1 } }).join('\n')).toMatch(/policy\.gamma must not be less than 0/);
+  });
+
   it('accepts a shadow without its shadows, and checks them when given', () => {
     expect(problems({ policy: { type: 'shadow', primary: 'v1' } })).toEqual([]);
     expect(problems({ policy: { type: 'shadow', primary: 'v1', shadows: 'v2' } })).toContain('policy.shadows must be an array');

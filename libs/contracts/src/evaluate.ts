@@ -66,9 +66,10 @@ export class FixedBanditPolicy extends EvaluationPolicyTypeSpec {
  * A contextual policy, given by its parameters: `models`, variant → θ, a linear model of
  * the variant's reward on the encoded context (`extractContext`: the intercept first, then
  * each feature, categorical ones one-hot, as the deployment's events log it); the policy
- * serves the variant of the largest xᵀθ (ties split). Left out, the deployment's current
+ * serves the variant of the largest xᵀθ (ties split), or with `gamma` spreads its traffic
+ * as SquareCB does (inverse gap weighting of xᵀθ). Left out, the deployment's current
  * models (a contextual bandit's, as its routers draw with them now), frozen, with its
- * algorithm, exploration and floor. Only a log whose events carry their context can
+ * algorithm, exploration, γ and floor. Only a log whose events carry their context can
  * evaluate it.
  */
 export class ContextualEvaluationPolicy extends EvaluationPolicyTypeSpec {
@@ -77,6 +78,13 @@ export class ContextualEvaluationPolicy extends EvaluationPolicyTypeSpec {
   @IsOptional()
   @IsObject()
   models?: Record<string, number[]>;
+
+  /** SquareCB's γ for `models`: each variant gets 1/(K + γ·(best xᵀθ − its own)), the best the rest. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1_000_000)
+  gamma?: number;
 }
 
 /**
@@ -219,6 +227,9 @@ export function evaluateBodyProblems(body: EvaluateBody): string[] {
     if (entries.length && !(total > 0)) problems.push('policy.weights must have a positive sum');
   }
   if (policy.type === 'contextual' && policy.models !== undefined) problems.push(...modelsProblems(policy.models));
+  if (policy.type === 'contextual' && policy.gamma !== undefined && policy.models === undefined) {
+    problems.push("policy.gamma applies only to given policy.models (the deployment's own models are evaluated with its own settings)");
+  }
   if (body.since !== undefined && body.until !== undefined && !(Date.parse(body.since) < Date.parse(body.until))) {
     problems.push('since must be before until');
   }

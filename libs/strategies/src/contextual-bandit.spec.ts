@@ -1,6 +1,6 @@
 import { seededRng } from './rng';
 import { chooseArm } from './weights';
-import { ArmModel, ContextualArm, contextualWeights, fitArmModels } from './contextual-bandit';
+import { ArmModel, ContextualArm, contextualWeights, fitArmModels, inverseGapWeights, squareCbGamma } from './contextual-bandit';
 import { addRidge, emptyRidgeStats, ridgeObservation, RidgeStats } from './ridge';
 
 // Two arms on x = [1, segment], λ = 1, 0/1 rewards (prior noise σ₀ = 0.5, worth one degree of freedom).
@@ -14,6 +14,10 @@ import { addRidge, emptyRidgeStats, ridgeObservation, RidgeStats } from './ridge
 // At x = [1,1]: a ~ N(0.2, 0.65·0.6 = 0.39), b ~ N(2/3, 13/54).
 //   LinUCB: a 0.2 + √0.39 = 0.825 < b 2/3 + √(13/54) = 1.157.
 //   Thompson: P(a) = Φ((0.2 − 2/3)/√(0.39 + 13/54)) = Φ(−0.5876) = 0.2784.
+// SquareCB (K = 2): the default γ is 10·√(Σw = 3) = 17.3205.
+//   At [1,0], a best by 0.4 − 1/3 = 1/15: b gets 1/(2 + 17.3205/15) = 1/3.15470 = 0.316987, a the rest 0.683013;
+//     with γ = 6, b gets 1/(2 + 6/15) = 5/12, a 7/12.
+//   At [1,1], b best by 2/3 − 0.2 = 7/15: a gets 1/(2 + 17.3205·7/15) = 1/10.08290 = 0.099178.
 const arms: ContextualArm[] = [
   { name: 'a', stats: addRidge(ridgeObservation([1, 0], 1), ridgeObservation([1, 1], 0)) },
   { name: 'b', stats: ridgeObservation([1, 1], 1) },
@@ -43,17 +47,42 @@ describe(contextualWeights.name, () => {
     expect(at([1, 1])).toEqual(at([1, 1])); // the same seed, the same weights
   });
 
+  it('SquareCB: 1/(K + γ·gap) to every arm but the best, the rest to the best', () => {
+    expect(squareCbGamma(models)).toBeCloseTo(17.3205, 4);
+    expect(contextualWeights('squarecb', models, [1, 0], { rng: rng(), minShare: 0 })).toEqual({
+      a: expect.closeTo(0.683013, 6),
+      b: expect.closeTo(0.316987, 6),
+    });
+    expect(contextualWeights('squarecb', models, [1, 0], { rng: rng(), minShare: 0, gamma: 6 })).toEqual({
+      a: expect.closeTo(7 / 12, 12),
+      b: expect.closeTo(5 / 12, 12),
+    });
+    expect(contextualWeights('squarecb', models, [1, 1], { rng: rng(), minShare: 0.05 }).a).toBeCloseTo(0.099178, 6);
+    // Below the floor: raised to it, as for every bandit.
+    expect(contextualWeights('squarecb', models, [1, 1], { rng: rng(), minShare: 0.12 })).toEqual({ a: 0.12, b: expect.closeTo(0.88, 12) });
+    // Before any reward γ is 0: uniform.
+    const fresh = fitArmModels([{ name: 'a' }, { name: 'b' }, { name: 'c' }], { rewardKind: 'binary', dimension: 2 });
+    expect(contextualWeights('squarecb', fresh, [1, 0], { rng: rng(), minShare: 0 })).toEqual({ a: 1 / 3, b: 1 / 3, c: 1 / 3 });
+  });
+
+  it('inverse gap weighting splits what the tied best arms get', () => {
+    // Scores 1, 1, 0.5, γ = 4, K = 3: the third gets 1/(3 + 2) = 0.2, each best 1/3 + (1 − 2/3 − 0.2)/2 = 0.4.
+    const shares = inverseGapWeights([1, 1, 0.5], 4);
+    expect(shares).toEqual([expect.closeTo(0.4, 12), expect.closeTo(0.4, 12), expect.closeTo(0.2, 12)]);
+  });
+
   it('keeps the floor and the vetoes in every context', () => {
     for (const x of [
       [1, 0],
       [1, 1],
     ]) {
       expect(contextualWeights('linucb', models, x, { rng: rng(), minShare: 0.05, vetoed: ['b'] })).toEqual({ a: 0.95, b: 0.05 });
+      expect(contextualWeights('squarecb', models, x, { rng: rng(), minShare: 0.05, vetoed: ['b'] })).toEqual({ a: 0.95, b: 0.05 });
       expect(contextualWeights('linear-thompson', models, x, { rng: rng(), minShare: 0.3 }).b).toBeGreaterThanOrEqual(0.3 - 1e-12);
     }
   });
 
-  it.each(['linear-thompson', 'linucb'] as const)('%s learns a different best arm per segment', (algorithm) => {
+  it.each(['linear-thompson', 'linucb', 'squarecb'] as const)('%s learns a different best arm per segment', (algorithm) => {
     // a is right 80 % of the time in segment 0 and 40 % in segment 1; b the reverse.
     const accuracy: Record<string, [number, number]> = { a: [0.8, 0.4], b: [0.4, 0.8] };
     const stats = new Map<string, RidgeStats>([

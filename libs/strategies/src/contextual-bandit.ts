@@ -61,6 +61,35 @@ export interface ContextualOptions {
   samples?: number;
   /** v (linear Thompson) or α (LinUCB), times σ̂. @default 1 */
   exploration?: number;
+  /** SquareCB's γ. @default `squareCbGamma` of the models */
+  gamma?: number;
+}
+
+/**
+ * SquareCB's γ when a spec leaves it out: 10·√n, n the observations the arms' models were
+ * fitted on (Σ wᵢ over the arms, so forgetting lowers it again). Vowpal Wabbit's default
+ * for `--squarecb` (γ = gamma_scale · t^gamma_exponent, 10 and 1/2); Foster & Rakhlin's
+ * analysis (ICML 2020, Theorem 1) tunes γ ∝ √(KT / Reg_Sq(T)), which for a regression
+ * whose square-loss regret grows as log T is of order √T.
+ */
+export function squareCbGamma(models: readonly ArmModel[]): number {
+  return 10 * Math.sqrt(models.reduce((n, m) => n + m.model.weight, 0));
+}
+
+/**
+ * Inverse gap weighting (Abe & Long 1999; Foster & Rakhlin, "Beyond UCB: Optimal and
+ * Efficient Contextual Bandits with Regression Oracles", ICML 2020, Algorithm 1): with K
+ * arms of predicted rewards ŷ, each arm a gets 1/(K + γ(ŷ_best − ŷ_a)) and the best the
+ * rest. Arms tied for the best split what they get (each's own 1/K and the rest) evenly.
+ */
+export function inverseGapWeights(scores: readonly number[], gamma: number): number[] {
+  const K = scores.length;
+  const winners = argmaxAll(scores);
+  const best = scores[winners[0]];
+  const shares = scores.map((score) => 1 / (K + gamma * (best - score)));
+  const rest = 1 - shares.reduce((a, b) => a + b, 0);
+  for (const i of winners) shares[i] += rest / winners.length;
+  return shares;
 }
 
 /**
@@ -79,27 +108,38 @@ export interface ContextualOptions {
  * - `linucb` (Li, Chu, Langford & Schapire, "A Contextual-Bandit Approach to Personalized
  *   News Article Recommendation", WWW 2010, the disjoint model): serve the arm with the
  *   largest xᵀθ̂ₐ + α·σ̂ₐ·√(xᵀAₐ⁻¹x); ties share the weight.
+ * - `squarecb` (Foster & Rakhlin, ICML 2020): `inverseGapWeights` of the ridge
+ *   predictions xᵀθ̂ₐ, the same per-arm regressions as the others (its oracle), with γ
+ *   from the spec or `squareCbGamma`. Its shares are exact, nothing is drawn.
  */
 export function contextualWeights(algorithm: ContextualBanditAlgorithm, models: readonly ArmModel[], x: readonly number[], opts: ContextualOptions): Weights {
   if (!models.length) return {};
-  const exploration = opts.exploration ?? DEFAULT_EXPLORATION;
   const means = models.map((m) => predictRidge(m.model, x));
-  const spreads = models.map((m) => exploration * m.noiseSd * Math.sqrt(ridgeLeverage(m.model, x)));
-  const raw = new Array<number>(models.length).fill(0);
+  const spreads = () => {
+    const exploration = opts.exploration ?? DEFAULT_EXPLORATION;
+    return models.map((m) => exploration * m.noiseSd * Math.sqrt(ridgeLeverage(m.model, x)));
+  };
+  let raw: number[];
   switch (algorithm) {
     case 'linear-thompson': {
       const samples = opts.samples ?? DEFAULT_THOMPSON_SAMPLES;
+      const sd = spreads();
+      raw = new Array<number>(models.length).fill(0);
       for (let s = 0; s < samples; s++) {
-        const winners = argmaxAll(means.map((mean, i) => sampleNormal(opts.rng, mean, spreads[i])));
+        const winners = argmaxAll(means.map((mean, i) => sampleNormal(opts.rng, mean, sd[i])));
         for (const i of winners) raw[i] += 1 / winners.length;
       }
       break;
     }
     case 'linucb': {
-      const winners = argmaxAll(means.map((mean, i) => mean + spreads[i]));
-      for (const i of winners) raw[i] = 1 / winners.length;
+      const sd = spreads();
+      const winners = argmaxAll(means.map((mean, i) => mean + sd[i]));
+      raw = means.map((_, i) => (winners.includes(i) ? 1 / winners.length : 0));
       break;
     }
+    case 'squarecb':
+      raw = inverseGapWeights(means, opts.gamma ?? squareCbGamma(models));
+      break;
     default:
       throw new Error(`unknown contextual bandit algorithm ${JSON.stringify(algorithm satisfies never)}`);
   }

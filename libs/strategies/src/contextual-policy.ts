@@ -246,7 +246,7 @@ export function policyWeights(
   x: readonly number[],
   opts: ContextualDrawOptions,
 ): Weights {
-  return contextualWeights(strategy.algorithm, models, x, { ...opts, minShare: strategy.minShare, exploration: strategy.exploration });
+  return contextualWeights(strategy.algorithm, models, x, { ...opts, minShare: strategy.minShare, exploration: strategy.exploration, gamma: strategy.gamma });
 }
 
 /**

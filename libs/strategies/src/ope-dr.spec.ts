@@ -5,7 +5,7 @@ import {
   crossFittedRewards,
   evaluateOffPolicy,
   fixedPolicy,
-  greedyLinearPolicy,
+  linearModelPolicy,
   resolveContextualTarget,
   withLoggedContexts,
 } from './ope-dr';
@@ -141,18 +141,29 @@ describe(withLoggedContexts.name, () => {
   });
 });
 
-describe(greedyLinearPolicy.name, () => {
+describe(linearModelPolicy.name, () => {
+  const models = { v1: [1, -1], v2: [0, 1], v3: [0, 0] };
+
   it('serves the variant of the largest xᵀθ, splitting ties', () => {
-    const policy = greedyLinearPolicy({ v1: [1, -1], v2: [0, 1], v3: [0, 0] });
+    const policy = linearModelPolicy(models);
     expect(policy([1, 0])).toEqual({ v1: 1, v2: 0, v3: 0 }); // xᵀθ: 1, 0, 0
     expect(policy([1, 1])).toEqual({ v1: 0, v2: 1, v3: 0 }); // 0, 1, 0
     expect(policy([1, 0.5])).toEqual({ v1: 0.5, v2: 0.5, v3: 0 }); // 0.5, 0.5, 0
+  });
+
+  it("with γ, SquareCB's inverse gap weighting of xᵀθ", () => {
+    const policy = linearModelPolicy(models, 4);
+    // xᵀθ 1, 0, 0: v2 and v3 each 1/(3 + 4·1) = 1/7, v1 the rest 5/7.
+    expect(policy([1, 0])).toEqual({ v1: expect.closeTo(5 / 7, 12), v2: expect.closeTo(1 / 7, 12), v3: expect.closeTo(1 / 7, 12) });
+    // 0.5, 0.5, 0: v3 1/(3 + 2) = 1/5; v1 and v2 1/3 each plus half the rest (1 − 2/3 − 1/5)/2.
+    expect(policy([1, 0.5])).toEqual({ v1: expect.closeTo(0.4, 12), v2: expect.closeTo(0.4, 12), v3: expect.closeTo(0.2, 12) });
   });
 });
 
 describe(resolveContextualTarget.name, () => {
   it('reads the dimension of given models, and refuses stored models that are not readable', () => {
     expect(resolveContextualTarget({ models: { v1: [1, 2, 3] } })?.dimension).toBe(3);
+    expect(resolveContextualTarget({ models: { v1: [1, 0], v2: [0, 1] }, gamma: 0 })?.policy([1, 0])).toEqual({ v1: 0.5, v2: 0.5 });
     expect(resolveContextualTarget({ algorithm: 'linucb', fitted: { fingerprint: 'x', dimension: 2, arms: [{ name: 'v1', theta: [1] }] } })).toBeUndefined();
   });
 });

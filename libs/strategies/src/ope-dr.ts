@@ -1,6 +1,6 @@
 import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
 import { argmaxAll } from './bandit-arm';
-import { ArmModel, ContextualOptions, contextualWeights } from './contextual-bandit';
+import { ArmModel, ContextualOptions, contextualWeights, inverseGapWeights } from './contextual-bandit';
 import { policyModels } from './contextual-policy';
 import { dot } from './linalg';
 import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
@@ -237,32 +237,36 @@ export function contextualPolicy(
 }
 
 /**
- * The greedy policy of linear reward models: at context x, the variant of the largest
- * xᵀθ (ties split evenly), every other at 0. What a contextual bandit would do with these
- * models and no exploration; θ of another length than x is a caller's error.
+ * The policy of linear reward models at context x, scored xᵀθ: without γ, greedy — the
+ * variant of the largest score (ties split evenly), every other at 0, what a contextual
+ * bandit would do with these models and no exploration; with γ, SquareCB's
+ * `inverseGapWeights` of the scores (greedy is its limit γ → ∞). θ of another length
+ * than x is a caller's error.
  */
-export function greedyLinearPolicy(models: Readonly<Record<string, readonly number[]>>): ContextualPolicy {
+export function linearModelPolicy(models: Readonly<Record<string, readonly number[]>>, gamma?: number): ContextualPolicy {
   const names = Object.keys(models);
   return (x) => {
-    const winners = argmaxAll(names.map((name) => dot(models[name], x)));
-    return Object.fromEntries(names.map((name, i) => [name, winners.includes(i) ? 1 / winners.length : 0]));
+    const scores = names.map((name) => dot(models[name], x));
+    const winners = argmaxAll(scores);
+    const shares = gamma === undefined ? scores.map((_, i) => (winners.includes(i) ? 1 / winners.length : 0)) : inverseGapWeights(scores, gamma);
+    return Object.fromEntries(names.map((name, i) => [name, shares[i]]));
   };
 }
 
 /** A contextual policy to evaluate, as plain data (a worker thread's job carries it). */
 export type ContextualTarget =
-  /** Per-variant θ: `greedyLinearPolicy`. */
-  | { models: Record<string, number[]> }
+  /** Per-variant θ, and SquareCB's γ if any: `linearModelPolicy`. */
+  | { models: Record<string, number[]>; gamma?: number }
   /** A deployment's own: its stored models (`fitContextualPolicy`), algorithm and settings. */
-  | { algorithm: ContextualBanditAlgorithm; fitted: unknown; exploration?: number; minShare?: number };
+  | { algorithm: ContextualBanditAlgorithm; fitted: unknown; exploration?: number; gamma?: number; minShare?: number };
 
 /** The policy and the context length it reads; undefined when stored models are not readable (`policyModels`). */
 export function resolveContextualTarget(target: ContextualTarget): { policy: ContextualPolicy; dimension: number } | undefined {
-  if ('models' in target) return { policy: greedyLinearPolicy(target.models), dimension: Object.values(target.models)[0]?.length ?? 0 };
+  if ('models' in target) return { policy: linearModelPolicy(target.models, target.gamma), dimension: Object.values(target.models)[0]?.length ?? 0 };
   const stored = policyModels(target.fitted);
   if (!stored) return undefined;
   return {
-    policy: contextualPolicy(target.algorithm, stored.models, { exploration: target.exploration, minShare: target.minShare }),
+    policy: contextualPolicy(target.algorithm, stored.models, { exploration: target.exploration, gamma: target.gamma, minShare: target.minShare }),
     dimension: stored.dimension,
   };
 }

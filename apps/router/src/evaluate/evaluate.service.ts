@@ -88,7 +88,7 @@ export class EvaluateService implements OnModuleDestroy {
     if (this.running >= MAX_CONCURRENT_SCANS) return BUSY;
     let contextual: ContextualTarget | undefined;
     if (body.policy.type === 'contextual') {
-      const found = body.policy.models ? { models: body.policy.models } : await this.currentModels(spec);
+      const found = body.policy.models ? { models: body.policy.models, gamma: body.policy.gamma } : await this.currentModels(spec);
       if (typeof found === 'string') return cannotEvaluate([found], 0);
       contextual = found;
     }
@@ -119,7 +119,7 @@ export class EvaluateService implements OnModuleDestroy {
     }
     const fitted = (await this.weights.readMany([spec.name])).get(spec.name)?.policy;
     if (fitted === undefined) return `deployment "${spec.name}" has no fitted models yet: its bandit updater has not stored any`;
-    return { algorithm: strategy.algorithm, fitted, exploration: strategy.exploration, minShare: strategy.minShare };
+    return { algorithm: strategy.algorithm, fitted, exploration: strategy.exploration, gamma: strategy.gamma, minShare: strategy.minShare };
   }
 
   /** Runs the scan in a worker thread; its answer, or its failure thrown here. */
