@@ -14,6 +14,7 @@ import {
   opeSummary,
   refusalsFromWeights,
   snipsFromWeights,
+  varianceOfMean,
   Z95,
 } from './ope';
 import { seededRng } from './rng';
@@ -46,7 +47,8 @@ import type { Weights } from './weights';
  *   Open Bandit Pipeline's SelfNormalizedDoublyRobust). Interval by the delta method.
  *
  * Intervals are normal, V ± z·s/√n with s the spread of each estimator's terms (its
- * influence function), like IPS's in ope.ts; DM's adds its model's estimation variance.
+ * influence function), like IPS's in ope.ts, and like them clustered by unit when the
+ * samples carry one (`varianceOfMean`); DM's adds its model's estimation variance.
  */
 
 /** A logged decision with the context it was made in. */
@@ -171,11 +173,26 @@ function directModelVariance(samples: readonly ContextualSample[], probabilities
   }, 0);
 }
 
-function meanAndSe(terms: readonly number[]): [number, number] {
-  const n = terms.length;
-  const mean = terms.reduce((sum, t) => sum + t, 0) / n;
-  const variance = n > 1 ? terms.reduce((sum, t) => sum + (t - mean) ** 2, 0) / (n - 1) : NaN;
-  return [mean, Math.sqrt(variance / n)];
+/**
+ * The mean of an estimator's per-sample terms and its standard error, clustered by unit
+ * (`varianceOfMean`): the terms are DR's (and SNDR's, linearised) influence terms, so the
+ * variance of their mean is the estimator's, summed within a unit before squaring when the
+ * samples carry units — a sticky canary logs a unit many times, and its rewards (hence its
+ * residuals rᵢ − q̂ᵢ) move together. Cross-fitting leaves a unit's other samples in the
+ * model that corrects it; with a per-variant reward model that is a shared mean, whose
+ * share of one unit in a fit of thousands is negligible.
+ */
+function meanAndSe(samples: readonly ContextualSample[], terms: readonly number[]): [number, number] {
+  const mean = terms.reduce((sum, t) => sum + t, 0) / terms.length;
+  return [
+    mean,
+    Math.sqrt(
+      varianceOfMean(
+        samples,
+        terms.map((t) => t - mean),
+      ),
+    ),
+  ];
 }
 
 /** Every estimator of `policy`'s mean reward on the log, and the reasons not to trust them. */
@@ -205,7 +222,7 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
 
   const model = (method: ModelOpeMethod, terms: number[], shift = 0, extraVariance = 0): OpeEstimate => {
     if (!n) return opeSummary(method, weights, NaN, NaN, z);
-    const [mean, se] = meanAndSe(terms);
+    const [mean, se] = meanAndSe(samples, terms);
     return opeSummary(method, weights, mean + shift, Math.sqrt(se * se + extraVariance), z);
   };
   return {
