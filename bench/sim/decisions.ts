@@ -154,14 +154,14 @@ function independentRun(rng: Rng, share: number, add: AddBatch, settings: Guardr
   return state as Both;
 }
 
-interface UnitTraffic {
+export interface UnitTraffic {
   units: number;
   /** σ of ln(weight): 0 equal traffic per unit; lognormal otherwise. */
   sigma: number;
 }
 
 /** Cumulative weights of `units` units for drawing which unit sends a request. */
-function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
+export function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
   const cdf = new Float64Array(units);
   let sum = 0;
   for (let u = 0; u < units; u++) cdf[u] = sum += sigma > 0 ? Math.exp(sampleNormal(rng, 0, sigma)) : 1;
@@ -169,7 +169,7 @@ function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
   return cdf;
 }
 
-function pickUnit(rng: Rng, cdf: Float64Array): number {
+export function pickUnit(rng: Rng, cdf: Float64Array): number {
   const u = rng();
   let [lo, hi] = [0, cdf.length - 1];
   while (lo < hi) {
