@@ -28,8 +28,8 @@ import type { SimOptions, SimPart } from './part';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 const DEFAULT_RUNS = 2000;
-const NAMES = { candidate: 'canary', primary: 'primary' };
-const BINARY: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
+export const NAMES = { candidate: 'canary', primary: 'primary' };
+export const BINARY: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'binary' };
 /** Where the split check starts, as in the controller (`SRM_MIN_REQUESTS`). */
 const SRM_MIN = 100;
 /** A look after every 10 labelled pairs up to 2 000, then looks 3 % apart (a controller looks every few seconds, not per pair). */
@@ -37,7 +37,7 @@ const DENSE_LOOKS_UNTIL = 2_000;
 const DENSE_STEP = 10;
 const SPARSE_GROWTH = 1.03;
 
-function nextLook(total: number): number {
+export function nextLook(total: number): number {
   return total < DENSE_LOOKS_UNTIL ? total + DENSE_STEP : Math.ceil(total * SPARSE_GROWTH);
 }
 
@@ -54,7 +54,7 @@ interface Both {
 }
 
 /** Binomial(n, p): inversion while the mean is small, else the normal approximation (n·p·(1 − p) ≥ 30). */
-function binomial(rng: Rng, n: number, p: number): number {
+export function binomial(rng: Rng, n: number, p: number): number {
   if (n <= 0 || p <= 0) return 0;
   if (p >= 1) return n;
   if (p > 0.5) return n - binomial(rng, n, 1 - p);
@@ -112,10 +112,10 @@ function judgeBoth(look: Look, settings: GuardrailSettings, expectedShare: numbe
 }
 
 /** Adds `k` rewards of one arm to its statistics, drawn at once: a look's batch. */
-type AddBatch = (rng: Rng, stats: ArmStats, k: number, canary: boolean) => void;
+export type AddBatch = (rng: Rng, stats: ArmStats, k: number, canary: boolean) => void;
 
 /** Bernoulli rewards at each arm's rate. */
-const bernoulliBatch =
+export const bernoulliBatch =
   (canaryRate: number, primaryRate: number): AddBatch =>
   (rng, stats, k, canary) => {
     const successes = binomial(rng, k, canary ? canaryRate : primaryRate);
@@ -125,7 +125,7 @@ const bernoulliBatch =
   };
 
 /** Normal rewards N(mean, sd²): per look, the batch's sum and sum of squares drawn exactly (x̄ ~ N, Σ(x − x̄)² ~ σ²χ²). */
-const normalBatch =
+export const normalBatch =
   (canaryMean: number, primaryMean: number, sd: number): AddBatch =>
   (rng, stats, k, canary) => {
     if (k <= 0) return;
@@ -154,14 +154,14 @@ function independentRun(rng: Rng, share: number, add: AddBatch, settings: Guardr
   return state as Both;
 }
 
-interface UnitTraffic {
+export interface UnitTraffic {
   units: number;
   /** σ of ln(weight): 0 equal traffic per unit; lognormal otherwise. */
   sigma: number;
 }
 
 /** Cumulative weights of `units` units for drawing which unit sends a request. */
-function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
+export function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
   const cdf = new Float64Array(units);
   let sum = 0;
   for (let u = 0; u < units; u++) cdf[u] = sum += sigma > 0 ? Math.exp(sampleNormal(rng, 0, sigma)) : 1;
@@ -169,7 +169,7 @@ function unitCdf(rng: Rng, { units, sigma }: UnitTraffic): Float64Array {
   return cdf;
 }
 
-function pickUnit(rng: Rng, cdf: Float64Array): number {
+export function pickUnit(rng: Rng, cdf: Float64Array): number {
   const u = rng();
   let [lo, hi] = [0, cdf.length - 1];
   while (lo < hi) {
@@ -316,7 +316,7 @@ const CONTINUOUS = [
   { name: 'negAbsError', mean: -0.05, sd: 0.01 },
   { name: 'explicit', mean: 0.6, sd: 0.05 },
 ];
-const CONTINUOUS_SETTINGS: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'continuous', margin: 0.1, marginUnit: 'sd' };
+export const CONTINUOUS_SETTINGS: GuardrailSettings = { ...GUARDRAIL_DEFAULTS, rewardKind: 'continuous', margin: 0.1, marginUnit: 'sd' };
 /** A look every 100 requests: a controller pass on a busy deployment. */
 const EVERY_100 = (total: number) => total + 100;
 

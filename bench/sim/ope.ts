@@ -13,16 +13,22 @@ import {
   ArmStats,
   banditWeights,
   chooseArm,
+  ContextualSample,
   DEFAULT_MIN_ESS,
   emptyStats,
   estimatePolicyValue,
+  evaluateOffPolicy,
   evaluationRefusals,
+  fixedPolicy,
   LoggedSample,
+  murmur3,
   OpeMethod,
+  sampleBeta,
   seededRng,
   targetProbabilities,
   Weights,
 } from '@switchyard/strategies';
+import { pickUnit, unitCdf, type UnitTraffic } from './decisions';
 
 const ACCURACY: Record<string, number> = { v1: 0.7, v2: 0.8, v3: 0.9 };
 const ARMS = Object.keys(ACCURACY);
@@ -155,12 +161,110 @@ export async function runOpeSimulation(opts: { runs: number; seed: number } & Pa
   return { title: 'Off-policy evaluation: interval coverage on logged Thompson traffic', markdown: lines.join('\n') };
 }
 
+/**
+ * A sticky canary's log (v2 primary, v3 the canary at 10 %): each unit on the canary with
+ * probability 0.1 (its hash) for all its requests, requests drawn from units by their
+ * traffic weight (lognormal), each request logging the canary's share as its propensity,
+ * as canary traffic does. Units differ in accuracy: a unit's accuracy on a variant is
+ * Beta-distributed around the variant's (`ACCURACY`) with intra-unit correlation `icc`
+ * (a + b = (1 − icc)/icc), so a unit's rewards move together. Accuracy is independent of
+ * traffic, so a policy's true mean reward per request is still Σ π(v)·ACCURACY[v].
+ */
+export function logStickyCanary(seed: number, requests: number, traffic: UnitTraffic, icc: number, withUnits: boolean): ContextualSample[] {
+  const rng = seededRng(seed);
+  const cdf = unitCdf(rng, traffic);
+  const share = 0.1;
+  const concentration = (1 - icc) / icc;
+  const units = Array.from({ length: traffic.units }, () => {
+    const variant = rng() < share ? 'v3' : 'v2';
+    return {
+      variant,
+      probability: variant === 'v3' ? share : 1 - share,
+      accuracy: sampleBeta(rng, ACCURACY[variant] * concentration, (1 - ACCURACY[variant]) * concentration),
+    };
+  });
+  return Array.from({ length: requests }, () => {
+    const u = pickUnit(rng, cdf);
+    const { variant, probability, accuracy } = units[u];
+    return { variant, probability, reward: rng() < accuracy ? 1 : 0, x: [1], ...(withUnits && { unit: `u${u}` }) };
+  });
+}
+
+const STICKY_TARGETS: Target[] = [
+  { name: 'single v2 (the primary)', policy: targetProbabilities({ type: 'single', variant: 'v2' }) },
+  { name: 'single v3 (the canary)', policy: targetProbabilities({ type: 'single', variant: 'v3' }) },
+  { name: 'canary v2 → v3 at 10 % (the logging policy)', policy: targetProbabilities({ type: 'canary', primary: 'v2', canary: 'v3', percent: 10 }) },
+  { name: 'canary v2 → v3 at 50 %', policy: targetProbabilities({ type: 'canary', primary: 'v2', canary: 'v3', percent: 50 }) },
+];
+const STICKY_METHODS = ['ips', 'snips', 'dm', 'dr', 'sndr'] as const;
+
+/**
+ * Coverage of every estimator's interval (`evaluateOffPolicy`: IPS, SNIPS, DM, DR, SNDR) on
+ * sticky canary logs, the same log evaluated with its unit keys (clustered intervals) and
+ * without them (each request independent, as before issue #24).
+ */
+export async function runStickyCanarySimulation(opts: { runs: number; seed: number }): Promise<string> {
+  const requests = 3000;
+  const traffic: UnitTraffic = { units: 500, sigma: 1 };
+  const icc = 0.1;
+  const tallies = STICKY_TARGETS.map(() =>
+    Object.fromEntries(STICKY_METHODS.map((m) => [m, { runs: 0, refused: 0, clustered: 0, unclustered: 0, width: 0, plainWidth: 0 }])),
+  );
+  for (let run = 0; run < opts.runs; run++) {
+    // One log, seen with and without its unit keys: the same draws.
+    const stream = murmur3('ope/sticky-canary', opts.seed + run);
+    const [keyed, plain] = [true, false].map((withUnits) => logStickyCanary(stream, requests, traffic, icc, withUnits));
+    STICKY_TARGETS.forEach((target, k) => {
+      const truth = trueValue(target.policy);
+      const clustered = evaluateOffPolicy(keyed, fixedPolicy(target.policy));
+      const unclustered = evaluateOffPolicy(plain, fixedPolicy(target.policy));
+      for (const method of STICKY_METHODS) {
+        const t = tallies[k][method];
+        t.runs++;
+        if (clustered.refusals.length) {
+          t.refused++;
+          continue;
+        }
+        const [c, u] = [clustered.estimates[method], unclustered.estimates[method]];
+        if (c.low <= truth && truth <= c.high) t.clustered++;
+        if (u.low <= truth && truth <= u.high) t.unclustered++;
+        t.width += c.high - c.low;
+        t.plainWidth += u.high - u.low;
+      }
+    });
+    if (run % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const lines = [
+    `Logged traffic: a sticky canary, v2 primary and v3 the canary at 10 % of ${traffic.units} units (each unit on the canary with probability 0.1, for all its requests), ` +
+      `requests drawn from units by lognormal traffic weights (σ = ${traffic.sigma}), ${requests} requests per run, each logging the canary's share as its propensity. ` +
+      `Units differ in accuracy: a unit's accuracy is Beta around its variant's (0.80 / 0.90) with intra-unit correlation ${icc}. ` +
+      `Every estimator of \`evaluateOffPolicy\` (reward model: the variant means, no context), on the same log with its unit keys (clustered intervals) and without them (every request independent). ` +
+      `${opts.runs} runs (seeds ${opts.seed}–${opts.seed + opts.runs - 1}, each log drawn from murmur3("ope/sticky-canary", seed)). Coverage among the runs not refused.`,
+    '',
+    '| target policy | true value | method | refused | coverage, clustered by unit | coverage, requests independent | mean width, clustered / independent |',
+    '|---|---:|---|---:|---:|---:|---:|',
+  ];
+  STICKY_TARGETS.forEach((target, k) => {
+    for (const method of STICKY_METHODS) {
+      const t = tallies[k][method];
+      const kept = t.runs - t.refused;
+      const miss = kept && t.clustered < 0.95 * kept ? ' (below 95 %)' : '';
+      lines.push(
+        `| ${target.name} | ${trueValue(target.policy).toFixed(2)} | ${method.toUpperCase()} | ${pct(t.refused, t.runs)} | ${pct(t.clustered, kept)}${miss} | ${pct(t.unclustered, kept)} | ` +
+          `${kept ? `${(t.width / kept).toFixed(3)} / ${(t.plainWidth / kept).toFixed(3)}` : '–'} |`,
+      );
+    }
+  });
+  return lines.join('\n');
+}
+
 /** The part `ope` of `npm run sim`. */
 export const ope: SimPart = {
   name: 'ope',
-  summary: "off-policy evaluation: coverage of each estimator's interval for single, split and canary policies on logged Thompson traffic",
+  summary: "off-policy evaluation: coverage of each estimator's interval on logged Thompson traffic, and on a sticky canary log with and without unit keys",
   async run({ runs, seed }) {
     const { title, markdown } = await runOpeSimulation({ runs: runs ?? 200, seed });
-    return `### ${title}\n\n${markdown}`;
+    const sticky = await runStickyCanarySimulation({ runs: runs ?? 200, seed });
+    return `### ${title}\n\n${markdown}\n\n### Off-policy evaluation on a sticky canary log, units that differ in accuracy\n\n${sticky}`;
   },
 };

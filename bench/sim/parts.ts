@@ -4,3 +4,4 @@ export { ope } from './ope';
 export { contextual } from './contextual';
 export { opeDr } from './ope-dr';
 export { decisions } from './decisions';
+export { paired } from './paired';

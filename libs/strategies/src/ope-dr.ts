@@ -2,7 +2,7 @@ import type { ContextualBanditAlgorithm } from '@switchyard/contracts';
 import { argmaxAll } from './bandit-arm';
 import { ArmModel, ContextualOptions, contextualWeights, inverseGapWeights } from './contextual-bandit';
 import { policyModels } from './contextual-policy';
-import { dot } from './linalg';
+import { choleskySolve, dot } from './linalg';
 import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
   DEFAULT_MIN_ESS,
@@ -14,6 +14,7 @@ import {
   opeSummary,
   refusalsFromWeights,
   snipsFromWeights,
+  varianceOfMean,
   Z95,
 } from './ope';
 import { seededRng } from './rng';
@@ -33,7 +34,7 @@ import type { Weights } from './weights';
  * statistics are sums, so the K out-of-fold fits cost one pass: the total minus each fold.
  *
  * - DM: V = (1/n) Σᵢ Σₐ π(a|xᵢ) q̂(xᵢ, a). Low variance; biased as far as q̂ is wrong.
- *   Its interval adds the model's estimation variance (`directModelVariance`) to the
+ *   Its interval adds the model's estimation variance (`directModelError`) to the
  *   spread of its terms, but cannot cover a wrong model.
  * - DR (Dudík, Langford & Li, "Doubly Robust Policy Evaluation and Learning", ICML 2011):
  *   V = (1/n) Σᵢ [Σₐ π(a|xᵢ) q̂(xᵢ, a) + wᵢ (rᵢ − q̂(xᵢ, aᵢ))], wᵢ = π(aᵢ|xᵢ)/μᵢ. Unbiased
@@ -46,7 +47,8 @@ import type { Weights } from './weights';
  *   Open Bandit Pipeline's SelfNormalizedDoublyRobust). Interval by the delta method.
  *
  * Intervals are normal, V ± z·s/√n with s the spread of each estimator's terms (its
- * influence function), like IPS's in ope.ts; DM's adds its model's estimation variance.
+ * influence function), like IPS's in ope.ts, and like them clustered by unit when the
+ * samples carry one (`varianceOfMean`); DM's adds its model's estimation variance.
  */
 
 /** A logged decision with the context it was made in. */
@@ -147,17 +149,29 @@ export function crossFittedRewards(
 }
 
 /**
- * The variance DM's estimate owes to the reward model's own estimation error, under the
- * model's assumptions (linear in the features, noise of constant variance): DM is
- * Σₐ θ̂ₐᵀmₐ with mₐ = (1/n) Σᵢ π(a|xᵢ)xᵢ, and θ̂ₐ has the posterior covariance σ̂ₐ²Aₐ⁻¹
- * (ridge.ts), so this part is Σₐ σ̂ₐ²·mₐᵀAₐ⁻¹mₐ, with σ̂ₐ² = RSS/(Σw − d) from the fit on
- * the whole log. It cannot see the model being wrong (misspecification): that bias is
- * what DR corrects and DM's interval does not cover.
+ * The variance DM's estimate owes to the reward model's own estimation error. DM is
+ * Σₐ θ̂ₐᵀmₐ with mₐ = (1/n) Σᵢ π(a|xᵢ)xᵢ, and θ̂ₐ = Aₐ⁻¹bₐ (ridge.ts), fit on the whole log.
+ * - `variance`, under the model's assumptions (linear in the features, independent noise
+ *   of constant variance): θ̂ₐ has the posterior covariance σ̂ₐ²Aₐ⁻¹, so this part is
+ *   Σₐ σ̂ₐ²·mₐᵀAₐ⁻¹mₐ, with σ̂ₐ² = RSS/(Σw − d).
+ * - `influence`, for a log clustered by unit, where a unit's noise is not independent:
+ *   linearised, DM's model error is Σₐ (Aₐ⁻¹mₐ)ᵀ Σ_{i: aᵢ = a} xᵢeᵢ (eᵢ = rᵢ − xᵢᵀθ̂ₐ), a sum
+ *   of per-sample terms n·vᵢ with vᵢ = (A_{aᵢ}⁻¹m_{aᵢ})ᵀxᵢ·eᵢ, whose cluster-robust variance
+ *   is the sandwich A⁻¹(Σ_u g_u g_uᵀ)A⁻¹ of Cameron & Miller 2015, eq. 11, projected on mₐ.
+ * Neither can see the model being wrong (misspecification): that bias is what DR corrects
+ * and DM's interval does not cover.
  */
-function directModelVariance(samples: readonly ContextualSample[], probabilities: readonly Weights[], variants: readonly string[], ridge?: number): number {
+function directModelError(
+  samples: readonly ContextualSample[],
+  probabilities: readonly Weights[],
+  variants: readonly string[],
+  ridge?: number,
+): { variance: number; influence: number[] } {
   const n = samples.length;
   const d = samples[0].x.length;
-  return variants.reduce((sum, v) => {
+  const influence = new Array<number>(n).fill(0);
+  let variance = 0;
+  for (const v of variants) {
     const stats = emptyRidgeStats(d);
     const m = new Array<number>(d).fill(0);
     samples.forEach((s, i) => {
@@ -166,16 +180,61 @@ function directModelVariance(samples: readonly ContextualSample[], probabilities
       for (let j = 0; j < d; j++) m[j] += (p * s.x[j]) / n;
     });
     const model = fitRidge(stats, { ridge });
-    const noise = model.rss / Math.max(model.weight - d, 1);
-    return sum + noise * ridgeLeverage(model, m);
-  }, 0);
+    variance += (model.rss / Math.max(model.weight - d, 1)) * ridgeLeverage(model, m);
+    const direction = choleskySolve(model.cholesky, d, m);
+    samples.forEach((s, i) => {
+      if (s.variant === v) influence[i] = n * dot(direction, s.x) * (s.reward - predictRidge(model, s.x));
+    });
+  }
+  return { variance, influence };
 }
 
-function meanAndSe(terms: readonly number[]): [number, number] {
-  const n = terms.length;
-  const mean = terms.reduce((sum, t) => sum + t, 0) / n;
-  const variance = n > 1 ? terms.reduce((sum, t) => sum + (t - mean) ** 2, 0) / (n - 1) : NaN;
-  return [mean, Math.sqrt(variance / n)];
+/**
+ * The mean of an estimator's per-sample terms and its standard error, clustered by unit
+ * (`varianceOfMean`): the terms are DR's (and SNDR's, linearised) influence terms, so the
+ * variance of their mean is the estimator's, summed within a unit before squaring when the
+ * samples carry units — a sticky canary logs a unit many times, and its rewards (hence its
+ * residuals rᵢ − q̂ᵢ) move together. Cross-fitting leaves a unit's other samples in the
+ * model that corrects it; with a per-variant reward model that is a shared mean, whose
+ * share of one unit in a fit of thousands is negligible.
+ */
+function meanAndSe(samples: readonly ContextualSample[], terms: readonly number[]): [number, number] {
+  const mean = terms.reduce((sum, t) => sum + t, 0) / terms.length;
+  return [
+    mean,
+    Math.sqrt(
+      varianceOfMean(
+        samples,
+        terms.map((t) => t - mean),
+      ),
+    ),
+  ];
+}
+
+/**
+ * DM and its interval: the spread of its terms plus the model's estimation variance
+ * (`directModelError`). On a log with units, both parts of each sample's influence are
+ * summed within its unit before squaring (`varianceOfMean`), since a unit's residuals, and
+ * so its share of the model's error, move together; without units, the model-based
+ * variance as before.
+ */
+function directMethod(
+  samples: readonly ContextualSample[],
+  direct: readonly number[],
+  error: { variance: number; influence: readonly number[] },
+  weights: readonly number[],
+  z: number,
+): OpeEstimate {
+  const mean = direct.reduce((sum, t) => sum + t, 0) / direct.length;
+  const spread = direct.map((t) => t - mean);
+  const clustered = samples.some((s) => s.unit !== undefined);
+  const variance = clustered
+    ? varianceOfMean(
+        samples,
+        spread.map((t, i) => t + error.influence[i]),
+      )
+    : varianceOfMean(samples, spread) + error.variance;
+  return opeSummary('dm', weights, mean, Math.sqrt(variance), z);
 }
 
 /** Every estimator of `policy`'s mean reward on the log, and the reasons not to trust them. */
@@ -205,7 +264,7 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
 
   const model = (method: ModelOpeMethod, terms: number[], shift = 0, extraVariance = 0): OpeEstimate => {
     if (!n) return opeSummary(method, weights, NaN, NaN, z);
-    const [mean, se] = meanAndSe(terms);
+    const [mean, se] = meanAndSe(samples, terms);
     return opeSummary(method, weights, mean + shift, Math.sqrt(se * se + extraVariance), z);
   };
   return {
@@ -214,7 +273,7 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
     estimates: {
       ips: ipsFromWeights('ips', samples, weights, z),
       snips: snipsFromWeights(samples, weights, z),
-      dm: n ? model('dm', direct, 0, directModelVariance(samples, probabilities, variants, opts.ridge)) : model('dm', direct),
+      dm: n ? directMethod(samples, direct, directModelError(samples, probabilities, variants, opts.ridge), weights, z) : model('dm', direct),
       dr: model('dr', dr),
       sndr: model('sndr', sndr, c),
     },

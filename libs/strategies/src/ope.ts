@@ -51,6 +51,22 @@ export function clusteredSquares(samples: readonly Pick<LoggedSample, 'unit'>[],
   return { squares, correction: clusters > 1 ? clusters / (clusters - 1) : NaN };
 }
 
+/**
+ * Variance of an estimator that is the mean of n per-sample terms, from `residuals` (each
+ * term minus the estimate; for a ratio or self-normalised estimator, its linearised
+ * influence terms: the delta method, Deng, Knoblich & Lu, KDD 2018, §3). Clustered by unit
+ * (`clusteredSquares`): K/(K − 1) · Σ_u (Σ_{i∈u} residualᵢ)² / n², the cluster-robust
+ * sandwich of Cameron & Miller 2015, eq. 11; a sample without a unit is a cluster of its
+ * own. Without any unit, s²/n with s on n − 1 (the same number when every sample is its
+ * own unit, K = n). NaN below two samples.
+ */
+export function varianceOfMean(samples: readonly Pick<LoggedSample, 'unit'>[], residuals: readonly number[]): number {
+  const n = samples.length;
+  if (n < 2) return NaN;
+  const { squares, correction } = clusteredSquares(samples, residuals);
+  return samples.every((s) => s.unit === undefined) ? squares / (n - 1) / n : (correction * squares) / (n * n);
+}
+
 export const OPE_METHODS = ['snips', 'ips', 'clipped-ips'] as const;
 export type OpeMethod = (typeof OPE_METHODS)[number];
 /** The estimators that also use a reward model fit on the log (ope-dr.ts). */
@@ -210,13 +226,10 @@ export function ipsFromWeights(method: OpeMethod, samples: readonly LoggedSample
   if (!n) return opeSummary(method, weights, NaN, NaN, z);
   const terms = samples.map((s, i) => weights[i] * s.reward);
   const value = terms.reduce((sum, t) => sum + t, 0) / n;
-  // Clustered by unit (`clusteredSquares`); unclustered, K = n and this is s²/n with s on n − 1.
-  const { squares, correction } = clusteredSquares(
+  const variance = varianceOfMean(
     samples,
     terms.map((t) => t - value),
   );
-  const unclustered = samples.every((s) => s.unit === undefined);
-  const variance = n > 1 ? (unclustered ? squares / (n - 1) / n : (correction * squares) / (n * n)) : NaN;
   return opeSummary(method, weights, value, Math.sqrt(variance), z);
 }
 

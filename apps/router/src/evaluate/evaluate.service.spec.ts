@@ -92,6 +92,32 @@ describe(EvaluateService.name, () => {
     }
   });
 
+  it("clusters every estimator's interval by the events' unitKey", async () => {
+    // 10 units of 4 events, each unit rewarded alike: clustered, each unit is one observation, and every interval widens.
+    const events = (withUnits: boolean) =>
+      Array.from({ length: 40 }, (_, i) => {
+        const event = {
+          type: 'joined',
+          deployment: 'churn',
+          variant: 'v1',
+          role: 'served',
+          probability: 1,
+          reward: Math.floor(i / 4) % 2,
+          ...(withUnits && { unitKey: `u${Math.floor(i / 4)}` }),
+        };
+        return { value: Buffer.from(JSON.stringify(event)) } as unknown as Scanned[number];
+      });
+    const estimatorsOf = async (withUnits: boolean) => {
+      rangeOf(events(withUnits));
+      return ((await setUp().evaluate('churn', body)) as { value: EvaluateResponse }).value.estimators;
+    };
+    const [plain, clustered] = [await estimatorsOf(false), await estimatorsOf(true)];
+    for (const method of ['snips', 'ips', 'dm', 'dr', 'sndr'] as const) {
+      expect(clustered[method].estimate).toBeCloseTo(plain[method].estimate, 12);
+      expect(clustered[method].high - clustered[method].low).toBeGreaterThan(1.5 * (plain[method].high - plain[method].low));
+    }
+  });
+
   it("fits DM's reward model on the logged contexts when every event carries one", async () => {
     // 40 on-policy decisions, segment i % 2 (context [1, segment]), rewarded 1 exactly in segment 1.
     rangeOf(
