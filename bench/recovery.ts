@@ -12,10 +12,13 @@
  * statistics hold the history plus those events again (the joiner's markers set and both
  * consumers through their first batch after the loss). First with the checkpoints the
  * services took (CHECKPOINT_INTERVAL_MS 2000), then with the checkpoints deleted (tombstones)
- * and the services restarted without checkpointing: a read of the whole history.
+ * and the services restarted without checkpointing: a read of the whole history. Beside
+ * each figure, the machine's 1-minute load average as the measurement ended: the bench
+ * shares its cores with whatever else runs, and the figures mean little without it.
  *
  *   npm run build && node dist/bench/recovery.js [--sizes 10000,100000,1000000]
  */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { Kafka, logLevel, Producer } from 'kafkajs';
@@ -51,6 +54,8 @@ interface Measured {
   size: number;
   withCheckpointS: number;
   withoutCheckpointS: number;
+  /** 1-minute load averages as each of the two measurements ended. */
+  load: [withCheckpoint: number, withoutCheckpoint: number];
   firstPassS: number;
 }
 
@@ -129,6 +134,7 @@ async function measureSize(size: number, kafka: Kafka): Promise<Measured> {
     // Checkpoints covering everything: a few intervals after the consumers caught up.
     await new Promise((resolve) => setTimeout(resolve, 7000));
     const withCheckpointS = await wipe();
+    const loadWith = os.loadavg()[0];
     log(`${size}: consuming again ${withCheckpointS.toFixed(2)} s after Redis was lost, with checkpoints`);
 
     await Promise.all([stopService(joiner), stopService(updater)]);
@@ -138,8 +144,9 @@ async function measureSize(size: number, kafka: Kafka): Promise<Measured> {
     joiner = await startService(`recovery-joiner-${size}`, 'dist/apps/feedback-joiner/src/main.js', { ...joinerEnv, ...never });
     updater = await startService(`recovery-updater-${size}`, 'dist/apps/bandit-updater/src/main.js', { ...updaterEnv, ...never });
     const withoutCheckpointS = await wipe();
+    const loadWithout = os.loadavg()[0];
     log(`${size}: consuming again ${withoutCheckpointS.toFixed(2)} s after Redis was lost, without checkpoints`);
-    return { size, withCheckpointS, withoutCheckpointS, firstPassS };
+    return { size, withCheckpointS, withoutCheckpointS, load: [loadWith, loadWithout], firstPassS };
   } finally {
     await Promise.all([joiner, updater].map((s) => s && stopService(s)));
     await producer.disconnect().catch(() => undefined);
@@ -158,10 +165,12 @@ async function main(): Promise<void> {
   } finally {
     await cleanupData();
   }
-  process.stdout.write('\n| history (predictions + joined events) | with checkpoints | without (whole history read) | first pass |\n|---|---|---|---|\n');
+  process.stdout.write(
+    `\n${os.cpus().length} cores\n\n| history (predictions + joined events) | with checkpoints (load) | without: whole history read (load) | first pass |\n|---|---|---|---|\n`,
+  );
   for (const r of rows)
     process.stdout.write(
-      `| ${r.size.toLocaleString('en')} + ${r.size.toLocaleString('en')} | ${r.withCheckpointS.toFixed(1)} s | ${r.withoutCheckpointS.toFixed(1)} s | ${r.firstPassS.toFixed(1)} s |\n`,
+      `| ${r.size.toLocaleString('en')} + ${r.size.toLocaleString('en')} | ${r.withCheckpointS.toFixed(1)} s (${r.load[0].toFixed(1)}) | ${r.withoutCheckpointS.toFixed(1)} s (${r.load[1].toFixed(1)}) | ${r.firstPassS.toFixed(1)} s |\n`,
     );
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka } from 'kafkajs';
-import { JoinedEvent, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
-import { KafkaClient, readCheckpoint } from '@switchyard/messaging';
+import { Kafka, Producer } from 'kafkajs';
+import { JoinedEvent, manifestKey, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
+import { CheckpointWriter, KafkaClient, readCheckpoint } from '@switchyard/messaging';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
 import { addReportCounts, ArmStats, pairField, recountRewards, reportCounts, seededRng } from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
@@ -18,6 +18,8 @@ import { feedbackEvent, joinedEvent, predictionEvent, sendEvents } from './suppo
  * topic) and read only the tail after it. To tell that apart from a read of the whole
  * history, the history before the checkpoint is deleted from the topic (as retention
  * would): what the rebuild ends with can then only come from the checkpoint plus the tail.
+ * Statistics larger than the broker's record limit are checkpointed in several chunks and
+ * restored exactly.
  */
 
 /** Removes every record of `topic` before its current end, as retention would. */
@@ -47,91 +49,137 @@ async function nextCheckpoint(service: RunningService, store: string): Promise<v
   });
 }
 
-describe('bandit-updater: statistics restored from their checkpoint after Redis is lost', () => {
-  const ids = isolation('stats-checkpoint');
-  const group = `updater-${ids.groupSuffix}`;
-  const DEPLOYMENTS = ['north', 'south'];
-  const { kafka, topics, privateRedis, redis, producer, updater } = useStack({
-    ids,
-    privateRedis: true,
-    services: { updater: [banditUpdaterService, { UPDATE_GROUP: group, CHECKPOINT_INTERVAL_MS: '1000' }] },
-    redis: true,
-    producer: true,
-  });
-  let sequence = 0;
+/**
+ * An updater fed `history` joined events over `deployments` × `variants` (arms), then a
+ * checkpoint, the history deleted from the topic, a tail, Redis lost: the statistics must
+ * end equal to a recount of every event. `more` adds tests on the same stack.
+ */
+function describeStatisticsRestore(
+  title: string,
+  shape: { deployments: string[]; variants: string[]; history: number; chunks: 'one' | 'several' },
+  more?: (stack: { ids: ReturnType<typeof isolation>; topics: ReturnType<typeof topicNames>; updater: RunningService; producer: Producer }) => void,
+): void {
+  describe(title, () => {
+    const ids = isolation('stats-checkpoint');
+    const group = `updater-${ids.groupSuffix}`;
+    const { deployments, variants } = shape;
+    const stack = useStack({
+      ids,
+      privateRedis: true,
+      services: { updater: [banditUpdaterService, { UPDATE_GROUP: group, CHECKPOINT_INTERVAL_MS: '1000' }] },
+      redis: true,
+      producer: true,
+    });
+    const { kafka, topics, privateRedis, redis, producer } = stack;
+    let sequence = 0;
 
-  function traffic(count: number): JoinedEvent[] {
-    const rng = seededRng(sequence + 11);
-    return Array.from({ length: count }, () => {
-      const n = ++sequence;
-      return joinedEvent({
-        requestId: `r-${n}`,
-        deployment: DEPLOYMENTS[n % DEPLOYMENTS.length],
-        variant: `v${1 + Math.floor(rng() * 3)}`,
-        role: rng() < 0.2 ? 'shadow' : 'served',
-        reward: Math.round(rng() * 1e4) / 1e4,
+    function traffic(count: number): JoinedEvent[] {
+      const rng = seededRng(sequence + 11);
+      return Array.from({ length: count }, () => {
+        const n = ++sequence;
+        return joinedEvent({
+          requestId: `r-${n}`,
+          deployment: deployments[n % deployments.length],
+          variant: variants[Math.floor(rng() * variants.length)],
+          role: rng() < 0.2 ? 'shadow' : 'served',
+          reward: Math.round(rng() * 1e4) / 1e4,
+        });
       });
-    });
-  }
-
-  /** Every message of the joined topic from its log start now, keyed by its place. */
-  async function readTopic(into: Map<string, Received>): Promise<void> {
-    const reader = await collect(kafka, topics.joined);
-    try {
-      await readThrough(kafka, topics.joined, reader);
-      for (const m of reader.messages) if (m.value) into.set(`${m.partition}:${m.offset}`, m);
-    } finally {
-      await reader.stop();
     }
-  }
 
-  const equals = (recount: Map<string, Record<string, ArmStats>>) => statisticsEqual(redis, ids.redisPrefix, DEPLOYMENTS, recount);
+    /** Sends in slices, each produce request well under the broker's limit. */
+    async function send(events: JoinedEvent[]): Promise<void> {
+      for (let i = 0; i < events.length; i += 500) await sendEvents(producer, topics.joined, events.slice(i, i + 500));
+    }
 
-  it('ends equal to a recount of every joined event, though the history before the checkpoint is gone from the topic', async () => {
-    const history = new Map<string, Received>();
-    await sendEvents(producer, topics.joined, traffic(1500));
-    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit the history' });
-    await nextCheckpoint(updater, 'statistics');
-    await readTopic(history);
-    expect(history.size).toBe(1500);
-    await deleteHistory(kafka, topics.joined);
-    // After the checkpoint, before the loss: only in the topic's tail.
-    await sendEvents(producer, topics.joined, traffic(300));
-    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit the tail' });
+    /** Every message of the joined topic from its log start now, keyed by its place. */
+    async function readTopic(into: Map<string, Received>): Promise<void> {
+      const reader = await collect(kafka, topics.joined);
+      try {
+        await readThrough(kafka, topics.joined, reader);
+        for (const m of reader.messages) if (m.value) into.set(`${m.partition}:${m.offset}`, m);
+      } finally {
+        await reader.stop();
+      }
+    }
 
-    await privateRedis.restartEmpty();
-    expect(await redis.dbsize()).toBe(0);
-    await sendEvents(producer, topics.joined, traffic(200));
-    await readTopic(history);
-    const recount = recountRewards([...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset })));
-    expect([...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0)).toBe(sequence);
-    await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of every event', timeoutMs: 90000, intervalMs: 250 });
-    expect(await metric(updater, 'switchyard_checkpoint_restores_total', 'store="statistics",outcome="restored"')).toBeGreaterThan(0);
-    // And nothing more comes: every partition is tracked, from where the checkpoint covered it.
-    await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to catch up' });
-    expect(await equals(recount)).toBe(true);
-  });
+    const equals = (recount: Map<string, Record<string, ArmStats>>) => statisticsEqual(redis, ids.redisPrefix, deployments, recount);
 
-  // This updater writes `statistics` checkpoints only: the `report` key is the test's.
-  it('reads the latest valid checkpoint of a store, skips an invalid one and forgets it at a tombstone', async () => {
-    const client = updater.app.get(KafkaClient);
-    const read = () => readCheckpoint(client, topics.checkpoints, 'report', { groupPrefix: `read-${ids.groupSuffix}`, logger: { warn: () => undefined } });
-    const checkpoint = (takenAt: string): StateCheckpoint => ({ store: 'report', takenAt, covers: [], deployments: {} });
-    await producer.send({
-      topic: topics.checkpoints,
-      messages: [
-        { key: 'report', value: JSON.stringify(checkpoint('2026-12-07T08:00:00.000Z')) },
-        { key: 'report', value: JSON.stringify(checkpoint('2026-12-07T08:01:00.000Z')) },
-        {
-          key: 'report',
-          value: JSON.stringify({ ...checkpoint('2026-12-07T08:02:00.000Z'), deployments: { churn: { report: { ttlMs: 0, fields: { a: 1 } } } } }),
-        },
-      ],
+    it(`ends equal to a recount of every joined event, though the history before the checkpoint (${shape.chunks} chunk${shape.chunks === 'one' ? '' : 's'}) is gone from the topic`, async () => {
+      const history = new Map<string, Received>();
+      await send(traffic(shape.history));
+      await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit the history', timeoutMs: 180000 });
+      await nextCheckpoint(stack.updater, 'statistics');
+      const found = await readCheckpoint(stack.updater.app.get(KafkaClient), topics.checkpoints, 'statistics', {
+        groupPrefix: `read-${ids.groupSuffix}`,
+        logger: { warn: () => undefined },
+      });
+      const chunks = found.outcome === 'restored' ? found.set.chunks : 0;
+      if (shape.chunks === 'several') expect(chunks).toBeGreaterThan(1);
+      else expect(chunks).toBe(1);
+      await readTopic(history);
+      expect(history.size).toBe(shape.history);
+      await deleteHistory(kafka, topics.joined);
+      // After the checkpoint, before the loss: only in the topic's tail.
+      await send(traffic(300));
+      await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to commit the tail' });
+
+      await privateRedis.restartEmpty();
+      expect(await redis.dbsize()).toBe(0);
+      await send(traffic(200));
+      await readTopic(history);
+      const recount = recountRewards([...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset })));
+      expect([...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0)).toBe(sequence);
+      await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of every event', timeoutMs: 180000, intervalMs: 500 });
+      expect(await metric(stack.updater, 'switchyard_checkpoint_restores_total', 'store="statistics",outcome="restored"')).toBeGreaterThan(0);
+      // And nothing more comes: every partition is tracked, from where the checkpoint covered it.
+      await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to catch up' });
+      expect(await equals(recount)).toBe(true);
     });
-    expect((await read())?.takenAt).toBe('2026-12-07T08:01:00.000Z');
-    await producer.send({ topic: topics.checkpoints, messages: [{ key: 'report', value: null }] });
-    expect(await read()).toBeUndefined();
+
+    more?.({ ids, topics, updater: stack.updater, producer });
   });
+}
+
+describeStatisticsRestore(
+  'bandit-updater: statistics restored from their checkpoint after Redis is lost',
+  { deployments: ['north', 'south'], variants: ['v1', 'v2', 'v3'], history: 1500, chunks: 'one' },
+  ({ ids, topics, updater, producer }) => {
+    // This updater writes `statistics` checkpoints only: the `report` key is the test's.
+    it('reads the newest complete checkpoint, the one before it when a chunk is missing, and forgets them at a tombstone', async () => {
+      const client = updater.app.get(KafkaClient);
+      const logger = { warn: () => undefined };
+      const read = () => readCheckpoint(client, topics.checkpoints, 'report', { groupPrefix: `read-${ids.groupSuffix}`, logger });
+      const writer = new CheckpointWriter(client, 'report', { groupPrefix: `write-${ids.groupSuffix}`, logger, chunkBytes: 1024 });
+      const checkpoint = (takenAt: string, units: number): StateCheckpoint => ({
+        store: 'report',
+        takenAt,
+        covers: [{ topic: topics.predictions, partition: 0, offset: '7' }],
+        deployments: { churn: { report: { ttlMs: 0, fields: Object.fromEntries(Array.from({ length: units }, (_, i) => [`unit-${i}`, String(i)])) } } },
+      });
+      const first = checkpoint('2026-12-07T08:00:00.000Z', 100);
+      const second = checkpoint('2026-12-07T08:01:00.000Z', 150);
+      await writer.write(first);
+      const { id, chunks } = await writer.write(second);
+      expect(chunks).toBeGreaterThan(1);
+      expect(await read()).toEqual({ outcome: 'restored', checkpoint: second, set: expect.objectContaining({ id }) });
+      // A record that is not a valid chunk is skipped: the chunk before it under the key stands.
+      await producer.send({ topic: topics.checkpoints, messages: [{ key: `report/${id}/0`, value: '{"store":"report"}' }] });
+      expect(await read()).toMatchObject({ outcome: 'restored', checkpoint: second });
+      await producer.send({ topic: topics.checkpoints, messages: [{ key: `report/${id}/0`, value: null }] });
+      expect(await read()).toMatchObject({ outcome: 'previous', checkpoint: first, problem: expect.stringMatching(/chunk 0 .* missing/) });
+      await producer.send({ topic: topics.checkpoints, messages: [{ key: manifestKey('report'), value: null }] });
+      expect(await read()).toEqual({ outcome: 'none' });
+    });
+  },
+);
+
+describeStatisticsRestore('bandit-updater: statistics larger than a record restored from a checkpoint of several chunks', {
+  // Arms of long names over many deployments: their hashes pass CHECKPOINT_CHUNK_BYTES a few times over.
+  deployments: Array.from({ length: 40 }, (_, d) => `deployment-${d}`),
+  variants: Array.from({ length: 100 }, (_, v) => `variant-${v}-${'w'.repeat(48)}`),
+  history: 6000,
+  chunks: 'several',
 });
 
 describe('feedback-joiner: report counters restored from their checkpoint after Redis is lost', () => {

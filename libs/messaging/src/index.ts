@@ -14,4 +14,5 @@ export * from './read-range';
 export * from './partitioner';
 export * from './poison';
 export * from './transactional-commit';
+export * from './checkpoint-chunks';
 export * from './checkpoints';

@@ -270,6 +270,11 @@ export class KafkaClient extends KafkaConnection implements OnModuleInit, OnAppl
     return { partition: sent.partition, offset: Number(sent.baseOffset) };
   }
 
+  /** Tombstones of `keys` on a compacted topic (compaction then removes every record of each), acknowledged by every in-sync replica. */
+  async appendTombstones(topic: string, keys: string[]): Promise<void> {
+    await this.sendBatch({ topicMessages: [{ topic, messages: keys.map((key) => ({ key, value: null })) }], acks: -1 });
+  }
+
   /** JSON-encodes `value`; keyed so related events share a partition. */
   publishJson(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
     return this.publish(topic, [{ key, value: JSON.stringify(value), headers }]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { CoveredOffset, StateCheckpoint } from '@switchyard/contracts';
-import { checkpointMetrics, coveredOffsets, KafkaClient, readCheckpoint, TransientError } from '@switchyard/messaging';
+import { checkpointMetrics, CheckpointWriter, coveredOffsets, KafkaClient, readCheckpoint, TransientError } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { ArmStatsStore, DeploymentRegistry, RedisClient } from '@switchyard/store';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
@@ -15,12 +15,15 @@ const LOCK_MS = 60000;
  *
  * Taking one (every CHECKPOINT_INTERVAL_MS, only while every joined partition the group
  * consumed from is tracked, i.e. the statistics are whole): the group's committed offsets first, then each
- * deployment's statistics hashes (`STATISTICS_KINDS`, one atomic read per deployment), one
- * record keyed `statistics` on the compacted checkpoints topic. Offsets are committed only
+ * deployment's statistics hashes (`STATISTICS_KINDS`, one atomic read per deployment), as
+ * chunks and a manifest keyed `statistics` on the compacted checkpoints topic
+ * (CheckpointWriter: no record passes the broker's limit, however many deployments, arms,
+ * cohort cells, units and ridge sums). Offsets are committed only
  * after Redis took a batch in, so each deployment's hashes hold at least everything below
  * the offsets read before them.
  *
- * Restoring (once per loss, under a lock): each deployment's hashes are written back
+ * Restoring (once per loss, under a lock), from the newest complete checkpoint (the one
+ * before it if the newest is incomplete): each deployment's hashes are written back
  * unless Redis already holds its positions, then every joined partition is marked with
  * the offset the checkpoint covers it to; each partition's handler then reads again from
  * there (RewardsService), the positions skipping what the checkpoint already holds.
@@ -30,6 +33,7 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(StatisticsCheckpoints.name);
   private readonly periodic: PeriodicTask;
   private readonly owner = randomUUID();
+  private readonly writer: CheckpointWriter;
 
   constructor(
     private readonly stats: ArmStatsStore,
@@ -38,6 +42,7 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
     private readonly kafka: KafkaClient,
     private readonly env: BanditUpdaterEnv,
   ) {
+    this.writer = new CheckpointWriter(kafka, 'statistics', { groupPrefix: `${env.UPDATE_GROUP}-checkpoint`, logger: this.logger });
     this.periodic = new PeriodicTask(
       () => this.take().then(() => undefined),
       env.CHECKPOINT_INTERVAL_MS,
@@ -67,16 +72,16 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
     // Redis lost meanwhile: what was read may be partial.
     if (!(await this.whole(topic, covers))) return false;
     const checkpoint: StateCheckpoint = { store: 'statistics', takenAt: new Date().toISOString(), covers, deployments };
-    await this.kafka.appendJson(this.kafka.topics.checkpoints, 'statistics', checkpoint);
+    const { chunks } = await this.writer.write(checkpoint);
     checkpointMetrics.written.inc({ store: 'statistics' });
-    this.logger.debug({ deployments: Object.keys(deployments).length }, 'checkpointed the statistics');
+    this.logger.debug({ deployments: Object.keys(deployments).length, chunks }, 'checkpointed the statistics');
     return true;
   }
 
   /**
-   * After a loss: writes the latest checkpoint back (once, whichever updater gets here
-   * first) and marks each partition with the offset it covers. False when there is no
-   * checkpoint (the partitions are then read from their log start); a TransientError
+   * After a loss: writes the newest complete checkpoint back (once, whichever updater gets
+   * here first) and marks each partition with the offset it covers. False when there is no
+   * complete checkpoint (the partitions are then read from their log start); a TransientError
    * while another updater is restoring.
    */
   async restore(): Promise<boolean> {
@@ -85,19 +90,20 @@ export class StatisticsCheckpoints implements OnModuleInit, OnModuleDestroy {
       throw new TransientError('the statistics are being restored from a checkpoint by another updater');
     try {
       const started = Date.now();
-      const checkpoint = await readCheckpoint(this.kafka, this.kafka.topics.checkpoints, 'statistics', {
+      const found = await readCheckpoint(this.kafka, this.kafka.topics.checkpoints, 'statistics', {
         groupPrefix: `${this.env.UPDATE_GROUP}-restore`,
         logger: this.logger,
       });
-      if (!checkpoint) {
-        checkpointMetrics.restored.inc({ store: 'statistics', outcome: 'none' });
+      if (!('checkpoint' in found)) {
+        checkpointMetrics.restored.inc({ store: 'statistics', outcome: found.outcome });
         return false;
       }
+      const { checkpoint } = found;
       let restored = 0;
       for (const [name, hashes] of Object.entries(checkpoint.deployments)) if (await this.stats.restore(name, hashes)) restored++;
       await this.stats.deployments.note(Object.keys(checkpoint.deployments));
       await this.stats.markRestored(checkpoint.covers.filter((c) => c.topic === this.kafka.topics.joined));
-      checkpointMetrics.restored.inc({ store: 'statistics', outcome: 'restored' });
+      checkpointMetrics.restored.inc({ store: 'statistics', outcome: found.outcome });
       this.logger.warn(
         { takenAt: checkpoint.takenAt, deployments: restored, covers: checkpoint.covers, ms: Date.now() - started },
         'statistics restored from their checkpoint; reading the joined topic again from the offsets it covers',

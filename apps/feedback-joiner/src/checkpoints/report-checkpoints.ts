@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { StateCheckpoint } from '@switchyard/contracts';
-import { checkpointMetrics, coveredOffsets, KafkaClient } from '@switchyard/messaging';
+import { checkpointMetrics, CheckpointWriter, coveredOffsets, KafkaClient } from '@switchyard/messaging';
 import { PeriodicTask } from '@switchyard/runtime';
 import { DeploymentRegistry, JoinStateStore, ReportStore } from '@switchyard/store';
 import { FeedbackJoinerEnv } from '../feedback-joiner.env';
@@ -9,7 +9,8 @@ import { FeedbackJoinerEnv } from '../feedback-joiner.env';
  * Checkpoints of the report counters (every CHECKPOINT_INTERVAL_MS, only while the join
  * state is whole, i.e. every bucket has its marker): the joiner group's committed offsets
  * of the prediction topics first, then each deployment's report (counters and positions,
- * one atomic read), one record keyed `report` on the compacted checkpoints topic. A
+ * one atomic read), as chunks and a manifest keyed `report` on the compacted checkpoints
+ * topic (CheckpointWriter: no record passes the broker's limit, however many units). A
  * rebuild then recounts from there (JoinStateRebuilder) instead of from the prediction
  * topics' log start, so its time no longer grows with their retention.
  */
@@ -17,6 +18,7 @@ import { FeedbackJoinerEnv } from '../feedback-joiner.env';
 export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ReportCheckpoints.name);
   private readonly periodic: PeriodicTask;
+  private readonly writer: CheckpointWriter;
 
   constructor(
     private readonly state: JoinStateStore,
@@ -25,6 +27,7 @@ export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
     private readonly kafka: KafkaClient,
     private readonly env: FeedbackJoinerEnv,
   ) {
+    this.writer = new CheckpointWriter(kafka, 'report', { groupPrefix: `${env.JOIN_GROUP}-checkpoint`, logger: this.logger });
     this.periodic = new PeriodicTask(
       () => this.take().then(() => undefined),
       env.CHECKPOINT_INTERVAL_MS,
@@ -54,7 +57,7 @@ export class ReportCheckpoints implements OnModuleInit, OnModuleDestroy {
     // Redis lost meanwhile: what was read may be partial.
     if (!(await this.state.ready())) return false;
     const checkpoint: StateCheckpoint = { store: 'report', takenAt: new Date().toISOString(), covers, deployments };
-    await this.kafka.appendJson(topics.checkpoints, 'report', checkpoint);
+    await this.writer.write(checkpoint);
     checkpointMetrics.written.inc({ store: 'report' });
     return true;
   }

@@ -100,11 +100,12 @@ export class JoinStateRebuilder implements OnModuleInit, OnModuleDestroy {
     // Redis lost the set of deployments with a report too: noted again as the reports are replaced.
     this.reports.deployments.forgetNoted();
 
-    const checkpoint = await readCheckpoint(this.kafka, topics.checkpoints, 'report', {
+    const found = await readCheckpoint(this.kafka, topics.checkpoints, 'report', {
       groupPrefix: `${this.env.JOIN_GROUP}-rebuild`,
       logger: this.logger,
     });
-    checkpointMetrics.restored.inc({ store: 'report', outcome: checkpoint ? 'restored' : 'none' });
+    checkpointMetrics.restored.inc({ store: 'report', outcome: found.outcome });
+    const checkpoint = 'checkpoint' in found ? found.checkpoint : undefined;
     const counters = new Map<string, Map<string, number>>();
     const units = new Map<string, UnitMemory>();
     const counting = this.env.unitCounting;
