@@ -63,7 +63,7 @@ describe(`${ModelClient.name} and Triton's binary tensor extension`, () => {
   it("sends binary inputs after the JSON header as they came, and keeps a binary answer's bytes undecoded", async () => {
     answer = binaryAnswer({ outputs }, Buffer.from([7, 0, 0, 0]));
 
-    const result = await client.infer(variant(), inputs, 'r-1', { binary: Buffer.from([1, 2, 3]) });
+    const result = await client.infer(variant(), inputs, 'r-1', { binary: [Buffer.from([1, 2]), Buffer.from([3])] });
 
     const sent = got.at(-1)!;
     const length = Number(sent.headers['inference-header-content-length']);
@@ -76,7 +76,7 @@ describe(`${ModelClient.name} and Triton's binary tensor extension`, () => {
   it('refuses a binary answer whose sizes do not add up, as a bad response (not retried)', async () => {
     answer = binaryAnswer({ outputs }, Buffer.from([7, 0]));
 
-    await expect(client.infer(variant(), inputs, 'r-2', { binary: Buffer.from([1, 2, 3]) })).rejects.toMatchObject({
+    await expect(client.infer(variant(), inputs, 'r-2', { binary: [Buffer.from([1, 2, 3])] })).rejects.toMatchObject({
       kind: 'bad-response',
       message: expect.stringContaining('outputs.0: binary_data_size 4 runs past the end of the binary data (2 bytes left)'),
     });
@@ -85,7 +85,7 @@ describe(`${ModelClient.name} and Triton's binary tensor extension`, () => {
   it('decodes binary inputs into JSON data for a json-protocol variant', async () => {
     answer = { headers: {}, body: Buffer.from('{"outputs": {"ok": true}}') };
 
-    await client.infer(variant({ protocol: 'json' }), inputs, 'r-3', { binary: Buffer.from([1, 2, 3]) });
+    await client.infer(variant({ protocol: 'json' }), inputs, 'r-3', { binary: [Buffer.from([1, 2, 3])] });
 
     expect(JSON.parse(got.at(-1)!.body.toString())).toEqual({ inputs: [{ name: 'x', datatype: 'UINT8', shape: [3], data: [1, 2, 3] }] });
   });

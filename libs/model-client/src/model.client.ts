@@ -7,6 +7,8 @@ import {
   BINARY_HEADER,
   binaryBody,
   binaryDataProblems,
+  bytesOf,
+  Chunks,
   decodeAll,
   InferResponse,
   OipGrpcError,
@@ -69,8 +71,8 @@ export interface ModelAnswer {
 export interface InferExtras {
   parameters?: Record<string, unknown>;
   outputs?: OipRequestedOutput[];
-  /** The bytes of the inputs that have `parameters.binary_data_size` (Triton's binary extension), sent as they came. */
-  binary?: Buffer;
+  /** The bytes of the inputs that have `parameters.binary_data_size` (Triton's binary extension), sent as they came: in the chunks they arrived in. */
+  binary?: Chunks;
 }
 
 /** What follows a v2 model's path on its server (`/v2/models/{model}`, `…/versions/{modelVersion}` when the variant pins one). */
@@ -167,7 +169,12 @@ export class ModelClient implements OnApplicationShutdown {
   ): Promise<Pick<ModelAnswer, 'outputs' | 'parameters' | 'binary'>> {
     if (variant.protocol === 'grpc') {
       // Binary inputs go as raw contents, raw outputs come back binary: neither is decoded. The deadline bounds the whole call, connecting included.
-      const answer = await this.grpc.infer(variant, { id: requestId, inputs: inputs as OipInferRequest['inputs'], ...extras }, requestId, binary);
+      const answer = await this.grpc.infer(
+        variant,
+        { id: requestId, inputs: inputs as OipInferRequest['inputs'], ...extras },
+        requestId,
+        binary && bytesOf(binary),
+      );
       return { outputs: answer.outputs, ...(answer.parameters && { parameters: answer.parameters }), ...(answer.binary && { binary: answer.binary }) };
     }
     const { origin, path } = this.endpoint(variant);
@@ -255,14 +262,14 @@ function requestBody(
   requestId: string,
   inputs: unknown,
   extras: Omit<InferExtras, 'binary'>,
-  binary: Buffer | undefined,
+  binary: Chunks | undefined,
 ): { body: string | Readable; headers: Record<string, string> } {
   const json = { 'content-type': 'application/json' };
-  if (!v2) return { body: oipStringify({ inputs: binary ? decodeAll(inputs as OipWireTensor[], binary) : inputs }), headers: json };
+  if (!v2) return { body: oipStringify({ inputs: binary ? decodeAll(inputs as OipWireTensor[], bytesOf(binary)) : inputs }), headers: json };
   const header = { id: requestId, inputs, ...extras };
   if (!binary) return { body: oipStringify(header), headers: json };
-  // The parts as a stream (undici writes it chunk by chunk): the tensor bytes are not copied into a new body.
-  const { parts, headerLength, length } = binaryBody(header, [binary]);
+  // The parts as a stream (undici writes it chunk by chunk): the tensor bytes, in the chunks the router received, are not copied into a new body.
+  const { parts, headerLength, length } = binaryBody(header, binary);
   return {
     body: Readable.from(parts),
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(length), [BINARY_HEADER]: String(headerLength) },
@@ -271,16 +278,16 @@ function requestBody(
 
 /** A v2 answer in the binary extension's framing: its outputs' bytes kept as one Buffer, their sizes checked. */
 function binaryAnswer(bytes: Buffer, headerLength: string | string[]): Pick<ModelAnswer, 'outputs' | 'parameters' | 'binary'> {
-  let split: { header: string; binary: Buffer };
+  let split: { header: string; binary: Buffer[] };
   try {
-    split = splitBinaryBody(bytes, headerLength);
+    split = splitBinaryBody([bytes], headerLength);
   } catch (error) {
     throw new ModelError('bad-response', `model answered a binary body that cannot be read: ${(error as Error).message}`);
   }
   const answer = v2Answer(parseAnswer(200, split.header));
   const problems = binaryDataProblems(answer.outputs as OipWireTensor[], split.binary, 'outputs');
   if (problems.length) throw new ModelError('bad-response', `model answered binary outputs that do not match their sizes: ${problems[0]}`);
-  return split.binary.length ? { ...answer, binary: split.binary } : answer;
+  return split.binary.length ? { ...answer, binary: bytesOf(split.binary) } : answer;
 }
 
 /** The answer's bytes, refused past MAX_MODEL_ANSWER_BYTES, from the declared length when there is one. */

@@ -76,7 +76,7 @@ export class OipGrpcServer implements OnApplicationBootstrap, BeforeApplicationS
       throw new HttpException(`invalid inference request: ${error.message}`, 400);
     }
     // Raw contents stay bytes, as a binary extension body's do: only an output a reward or agreement reads is decoded.
-    const body = request.binary ? new BinaryBody(request.request, request.binary) : request.request;
+    const body = request.binary ? new BinaryBody(request.request, [request.binary]) : request.request;
     const answer = await this.oip.infer(request.model, body, request.version, request.raw);
     const metadata = new grpc.Metadata();
     metadata.set('x-request-id', answer.requestId);

@@ -318,7 +318,7 @@ describe(PredictService.name, () => {
     it('mirrors binary inputs to the shadows in base64, and records outputs with the scored one decoded and the others by digest', async () => {
       const { sut, published } = setUp(shadow, async () => binaryAnswer);
 
-      const outcome = await sut.predict('churn', { inputs, requestId: 'r-b', extras: { binary: Buffer.from([1, 2, 3]) } });
+      const outcome = await sut.predict('churn', { inputs, requestId: 'r-b', extras: { binary: [Buffer.from([1]), Buffer.from([2, 3])] } });
 
       expect(outcome).toMatchObject({ ok: true, value: { outputs, binary: binaryAnswer.binary } });
       await new Promise((resolve) => setImmediate(resolve));
@@ -335,7 +335,11 @@ describe(PredictService.name, () => {
     it(`does not mirror binary inputs past ${MAX_MIRRORED_BINARY_BYTES} bytes (a Kafka record could not carry them), and still answers`, async () => {
       const { sut, published } = setUp(shadow, async () => binaryAnswer);
 
-      const outcome = await sut.predict('churn', { inputs, requestId: 'r-big', extras: { binary: Buffer.alloc(MAX_MIRRORED_BINARY_BYTES + 1) } });
+      const outcome = await sut.predict('churn', {
+        inputs,
+        requestId: 'r-big',
+        extras: { binary: [Buffer.alloc(MAX_MIRRORED_BINARY_BYTES), Buffer.alloc(1)] },
+      });
 
       expect(outcome.ok).toBe(true);
       await new Promise((resolve) => setImmediate(resolve));

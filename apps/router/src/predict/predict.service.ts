@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import {
+  bytesOf,
+  chunksLength,
   decodeAll,
   DeploymentSpec,
   envelope,
@@ -237,7 +239,7 @@ export class PredictService {
     if (trimmed) routerMetrics.eventsTrimmed.inc({ deployment: spec.name });
     const published = this.publish(this.kafka.topics.predictions, requestId, json);
     const { binary, ...extras } = command.extras ?? {};
-    if (choice.shadows.length && served.answer && binary && binary.length > MAX_MIRRORED_BINARY_BYTES) {
+    if (choice.shadows.length && served.answer && binary && chunksLength(binary) > MAX_MIRRORED_BINARY_BYTES) {
       routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'binary-too-large' });
     } else if (choice.shadows.length && served.answer) {
       const shadowRequest: ShadowRequestEvent = {
@@ -246,7 +248,7 @@ export class PredictService {
         deployment: spec.name,
         specVersion: spec.version,
         inputs: command.inputs,
-        ...(binary && { binaryInputs: binary.toString('base64') }),
+        ...(binary && { binaryInputs: bytesOf(binary).toString('base64') }),
         primaryOutputs: outputs,
         ...(command.extras && { extras }),
         shadows: choice.shadows,

@@ -61,7 +61,7 @@ describe(ShadowService.name, () => {
 
     const [event] = await sut.run([{ ...request(2), binaryInputs: 'AQID', primaryOutputs }]);
 
-    expect(calls[0][3]).toEqual({ binary: Buffer.from([1, 2, 3]) });
+    expect(calls[0][3]).toEqual({ binary: [Buffer.from([1, 2, 3])] });
     expect(event).toMatchObject({ outputs: primaryOutputs, agreesWithPrimary: true });
   });
 

@@ -65,7 +65,7 @@ export class ShadowService {
     else {
       try {
         // The request as the primary got it: inputs (64-bit integers exact, binary data as it came), parameters, requested outputs.
-        const binary = request.binaryInputs === undefined ? undefined : Buffer.from(request.binaryInputs, 'base64');
+        const binary = request.binaryInputs === undefined ? undefined : [Buffer.from(request.binaryInputs, 'base64')];
         const answer = await this.models.infer(variant, reviveExactIntegers(request.inputs), request.requestId, {
           ...request.extras,
           ...(binary && { binary }),

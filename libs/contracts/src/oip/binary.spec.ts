@@ -1,4 +1,4 @@
-import { binaryBody, binaryDataProblems, clientOutputs, decodeAll, decodeTensorData, OipWireTensor, splitBinaryBody, wantsBinary } from './binary';
+import { binaryBody, binaryDataProblems, bytesOf, clientOutputs, decodeAll, decodeTensorData, OipWireTensor, splitBinaryBody, wantsBinary } from './binary';
 import { eventOutputs, MAX_EVENT_DECODED_BYTES, scoredOutput } from './event-outputs';
 import { ExactInteger } from './json';
 import { tensorProblems } from './rules';
@@ -15,10 +15,18 @@ const binaryTensor = (name: string, datatype: string, shape: number[], size: num
 describe(splitBinaryBody.name, () => {
   it('splits the JSON header from the tensor bytes at Inference-Header-Content-Length, without copying them', () => {
     const body = Buffer.concat([Buffer.from('{"inputs":[]}'), Buffer.from([1, 2, 3])]);
-    const { header, binary } = splitBinaryBody(body, '13');
+    const { header, binary } = splitBinaryBody([body], '13');
     expect(header).toBe('{"inputs":[]}');
-    expect([...binary]).toEqual([1, 2, 3]);
-    expect(binary.buffer).toBe(body.buffer);
+    expect(binary.map((chunk) => [...chunk])).toEqual([[1, 2, 3]]);
+    expect(binary[0].buffer).toBe(body.buffer);
+  });
+
+  it('reads a header split across chunks, and leaves the bytes after it in their chunks, as views', () => {
+    const body = [Buffer.from('{"inpu'), Buffer.from('ts":[]}'), Buffer.from([1, 2]), Buffer.from([3])];
+    const { header, binary } = splitBinaryBody([body[0], Buffer.concat([body[1], body[2]]), body[3]], '13');
+    expect(header).toBe('{"inputs":[]}');
+    expect(binary.map((chunk) => [...chunk])).toEqual([[1, 2], [3]]);
+    expect(binary[1]).toBe(body[3]);
   });
 
   it.each([
@@ -26,16 +34,31 @@ describe(splitBinaryBody.name, () => {
     ['a length past the body', '99', 'is 99, but the body has 4 bytes'],
     ["a raw binary body, which needs the model's metadata to read", '0', 'raw binary body'],
   ])('refuses %s', (_case, length, message) => {
-    expect(() => splitBinaryBody(Buffer.from('{}{}'), length)).toThrow(message);
+    expect(() => splitBinaryBody([Buffer.from('{}'), Buffer.from('{}')], length)).toThrow(message);
   });
 
   it('is the inverse of binaryBody', () => {
     const { parts, headerLength, length } = binaryBody({ id: 'a', n: new ExactInteger('9007199254740993') }, [Buffer.from([9]), Buffer.from([8, 7])]);
-    const body = Buffer.concat(parts);
-    expect(body.length).toBe(length);
-    const { header, binary } = splitBinaryBody(body, String(headerLength));
+    expect(Buffer.concat(parts).length).toBe(length);
+    const { header, binary } = splitBinaryBody(parts, String(headerLength));
     expect(header).toBe('{"id":"a","n":9007199254740993}');
-    expect([...binary]).toEqual([9, 8, 7]);
+    expect([...Buffer.concat(binary)]).toEqual([9, 8, 7]);
+  });
+});
+
+describe(bytesOf.name, () => {
+  const chunks = [Buffer.from([0, 1, 2]), Buffer.from([3, 4]), Buffer.from([5, 6, 7])];
+
+  it('gives a range one chunk holds as a view of it, not a copy', () => {
+    const bytes = bytesOf(chunks, 3, 5);
+    expect([...bytes]).toEqual([3, 4]);
+    expect(bytes.buffer).toBe(chunks[1].buffer);
+  });
+
+  it('joins a range across chunks, and the whole when no range is given', () => {
+    expect([...bytesOf(chunks, 2, 7)]).toEqual([2, 3, 4, 5, 6]);
+    expect([...bytesOf(chunks)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(bytesOf([], 0, 0).length).toBe(0);
   });
 });
 
@@ -46,12 +69,14 @@ describe(binaryDataProblems.name, () => {
       { name: 'j', datatype: 'INT32', shape: [1], data: [1] },
       binaryTensor('input1', 'BOOL', [3], 3),
     ];
-    expect(binaryDataProblems(tensors, Buffer.alloc(19), 'inputs')).toEqual([]);
+    expect(binaryDataProblems(tensors, [Buffer.alloc(10), Buffer.alloc(9)], 'inputs')).toEqual([]);
   });
 
   it('accepts BYTES elements that fill their data exactly', () => {
     const data = bytesElements('ab', '', 'héllo');
-    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [3], data.length)], data, 'inputs')).toEqual([]);
+    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [3], data.length)], [data], 'inputs')).toEqual([]);
+    // Split anywhere, even inside a length prefix.
+    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [3], data.length)], [data.subarray(0, 9), data.subarray(9)], 'inputs')).toEqual([]);
   });
 
   it.each([
@@ -75,15 +100,15 @@ describe(binaryDataProblems.name, () => {
     ],
     ['a size that is not an integer', [binaryTensor('x', 'FP32', [1], 4.5)], 4, 'inputs.0.parameters.binary_data_size must be a non-negative integer'],
   ])('refuses %s', (_case, tensors, bytes, message) => {
-    expect(binaryDataProblems(tensors, Buffer.alloc(bytes), 'inputs')).toContain(message);
+    expect(binaryDataProblems(tensors, [Buffer.alloc(bytes)], 'inputs')).toContain(message);
   });
 
   it('refuses BYTES data whose lengths do not fill it, or hold another number of elements', () => {
     const data = bytesElements('ab', 'c');
-    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [2], data.length - 1)], data.subarray(0, -1), 'inputs')[0]).toContain(
+    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [2], data.length - 1)], [data.subarray(0, -1)], 'inputs')[0]).toContain(
       'not a sequence of 4-byte lengths',
     );
-    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [3], data.length)], data, 'inputs')[0]).toContain('holds 2 elements; shape [3] needs 3');
+    expect(binaryDataProblems([binaryTensor('s', 'BYTES', [3], data.length)], [data], 'inputs')[0]).toContain('holds 2 elements; shape [3] needs 3');
   });
 
   it('refuses binary_data_size in a body without binary data', () => {

@@ -41,14 +41,46 @@ export const ELEMENT_BYTES: Record<Exclude<OipDatatype, 'BYTES'>, number> = {
   FP64: 8,
 };
 
-/** The binary body's JSON part and the tensors' bytes after it (a view of `body`, not a copy). */
-export function splitBinaryBody(body: Buffer, headerLength: string | string[] | undefined): { header: string; binary: Buffer } {
+/**
+ * Bytes as they arrived, in chunks (a request body as the socket read it): forwarded as they
+ * are, joined only where one Buffer must be read. Joining a megabyte costs a fresh 1 MiB
+ * allocation, whose pages the kernel faults in on the copy: about 2 ms of CPU on the
+ * bench machine, as much as receiving it (docs/benchmarks/2026-12-07-issue-27-h2load-chunks.md).
+ */
+export type Chunks = readonly Buffer[];
+
+export const chunksLength = (chunks: Chunks): number => chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+
+/** Bytes `start` to `end` of `chunks`: a view when one chunk holds them (no copy), else a copy of that range alone. */
+export function bytesOf(chunks: Chunks, start = 0, end = chunksLength(chunks)): Buffer {
+  const pieces: Buffer[] = [];
+  let offset = 0;
+  for (const chunk of chunks) {
+    const from = Math.max(start - offset, 0);
+    const to = Math.min(end - offset, chunk.length);
+    if (from < to) pieces.push(chunk.subarray(from, to));
+    offset += chunk.length;
+    if (offset >= end) break;
+  }
+  return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, Math.max(end - start, 0));
+}
+
+/** The binary body's JSON part and the tensors' bytes after it (views of the body's chunks, not a copy). */
+export function splitBinaryBody(body: Chunks, headerLength: string | string[] | undefined): { header: string; binary: Buffer[] } {
   const text = Array.isArray(headerLength) ? headerLength[0] : headerLength;
   if (text === undefined || !/^\d{1,15}$/.test(text.trim())) throw new Error(`${BINARY_HEADER} must be a number of bytes, got ${JSON.stringify(text)}`);
   const length = Number(text);
   if (length === 0) throw new Error(`a raw binary body (${BINARY_HEADER}: 0) is not supported: send the JSON inference header before the tensor data`);
-  if (length > body.length) throw new Error(`${BINARY_HEADER} is ${length}, but the body has ${body.length} bytes`);
-  return { header: body.toString('utf8', 0, length), binary: body.subarray(length) };
+  const total = chunksLength(body);
+  if (length > total) throw new Error(`${BINARY_HEADER} is ${length}, but the body has ${total} bytes`);
+  const binary: Buffer[] = [];
+  let offset = 0;
+  for (const chunk of body) {
+    if (offset >= length) binary.push(chunk);
+    else if (offset + chunk.length > length) binary.push(chunk.subarray(length - offset));
+    offset += chunk.length;
+  }
+  return { header: bytesOf(body, 0, length).toString('utf8'), binary };
 }
 
 /**
@@ -73,8 +105,9 @@ const elementsOf = (shape: number[]) => shape.reduce((product, d) => product * d
  * fits the tensor's shape and datatype (BYTES: length-prefixed elements that fill it
  * exactly), together exactly the bytes after the JSON. Empty when nothing.
  */
-export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Buffer | undefined, path: string): string[] {
+export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Chunks | undefined, path: string): string[] {
   const problems: string[] = [];
+  const length = binary && chunksLength(binary);
   let offset = 0;
   tensors.forEach((tensor, i) => {
     const size = binaryDataSize(tensor);
@@ -84,8 +117,8 @@ export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Bu
     if (!binary) return problems.push(`${at} has parameters.binary_data_size, but the body has no binary data (${BINARY_HEADER})`);
     if (!Number.isSafeInteger(size) || (size as number) < 0) return problems.push(`${at}.parameters.binary_data_size must be a non-negative integer`);
     const bytes = size as number;
-    if (offset + bytes > binary.length) {
-      problems.push(`${at}: binary_data_size ${bytes} runs past the end of the binary data (${binary.length - offset} bytes left)`);
+    if (offset + bytes > length!) {
+      problems.push(`${at}: binary_data_size ${bytes} runs past the end of the binary data (${length! - offset} bytes left)`);
       offset += bytes;
       return;
     }
@@ -94,7 +127,7 @@ export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Bu
     if (width !== undefined && bytes !== elements * width) {
       problems.push(`${at}: binary_data_size is ${bytes}, but shape [${tensor.shape.join(', ')}] of ${tensor.datatype} needs ${elements * width} bytes`);
     } else if (tensor.datatype === 'BYTES') {
-      const count = bytesElementCount(binary.subarray(offset, offset + bytes));
+      const count = bytesElementCount(bytesOf(binary, offset, offset + bytes));
       if (count !== elements)
         problems.push(
           count === undefined
@@ -104,8 +137,8 @@ export function binaryDataProblems(tensors: readonly OipWireTensor[], binary: Bu
     }
     offset += bytes;
   });
-  if (binary && offset !== binary.length && problems.length === 0)
-    problems.push(`the binary data is ${binary.length} bytes, but the ${path}' binary_data_size add up to ${offset}`);
+  if (binary && offset !== length && problems.length === 0)
+    problems.push(`the binary data is ${length} bytes, but the ${path}' binary_data_size add up to ${offset}`);
   return problems;
 }
 
