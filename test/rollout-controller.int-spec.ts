@@ -31,7 +31,8 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
       router: [routerService, { KAFKA_INGRESS: 'false', REFRESH_INTERVAL_MS: '200' }],
       shadowWorker: [shadowWorkerService, { SHADOW_GROUP: `shadow-${ids.groupSuffix}` }],
       joiner: [feedbackJoinerService, { JOIN_GROUP: `joiner-${ids.groupSuffix}` }],
-      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}` }],
+      // Slots of serve time of 1 s: a label horizon of seconds is past within the test.
+      updater: [banditUpdaterService, { UPDATE_GROUP: `updater-${ids.groupSuffix}`, COHORT_BUCKET_SECONDS: '1' }],
     },
     processes: {
       controllerA: ['rollout-controller', { ROLLOUT_INTERVAL_MS: '300', INSTANCE_ID: 'controller-a' }],
@@ -251,6 +252,42 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     // Both arms answered each request: the gate was decided on the pairs the updater made of them.
     expect(paired).toBe(true);
     process.stdout.write(`rollout: shadow gate decided on paired differences: ${JSON.stringify(decision.evidence)}\n`);
+  });
+
+  it("rolls a bad paired canary back on paired differences: the primary also answered the canary's requests", async () => {
+    // The canary step comes after a pause, so its requests (and the primary's shadow answers) carry the step.
+    await put('paired-canary', {
+      variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
+      strategy: { type: 'plan', primary: 'v3', candidate: 'v1', pairWithPrimary: true, steps: [{ pause: { seconds: 1 } }, { canary: 50 }, { promote: true }] },
+      guardrails: REWARD_ONLY,
+    });
+    const { spec, decisions } = await walk('paired-canary', 41);
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(decisions.map((d) => d.action)).toEqual(['advance', 'rollback']);
+    const decision = decisions[1];
+    expect(decision.reason).toMatch(/^step 2 of 3 \(canary\): reward: v1 − v3 ≤ /);
+    const { n, high, paired } = decision.evidence;
+    expect(n.v1).toBeGreaterThanOrEqual(100);
+    expect(n.v3).toBeGreaterThanOrEqual(100);
+    expect(high).toBeLessThan(0);
+    // Judged on the pairs of the step's own split key (version 1, step 1): the primary's shadow answers carried the step.
+    expect(paired).toBe(true);
+    process.stdout.write(`rollout: paired canary decided on paired differences: ${JSON.stringify(decision.evidence)}\n`);
+  });
+
+  it('judges a shadow step with a label horizon on the paired cells of the slots past it', async () => {
+    await put('horizon-plan', {
+      variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
+      strategy: { type: 'plan', primary: 'v3', candidate: 'v1', steps: PLAN_STEPS },
+      guardrails: { ...REWARD_ONLY, labelHorizon: '2s' },
+    });
+    const { spec, decisions } = await walk('horizon-plan', 43);
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0].reason).toMatch(/^step 1 of 6 \(shadow\): reward: v1:shadow − v3 ≤ /);
+    expect(decisions[0].evidence).toMatchObject({ paired: true });
+    expect(decisions[0].evidence.n['v1:shadow']).toBeGreaterThanOrEqual(100);
+    process.stdout.write(`rollout: shadow gate with a label horizon decided on paired differences: ${JSON.stringify(decisions[0].evidence)}\n`);
   });
 
   it("keeps a step's evidence across pause and resume, and abort returns to the primary", async () => {
