@@ -3,7 +3,17 @@ import { Kafka } from 'kafkajs';
 import { JoinedEvent, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { KafkaClient, readCheckpoint } from '@switchyard/messaging';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
-import { addReportCounts, ArmStats, pairField, recountRewards, reportCounts, seededRng } from '@switchyard/strategies';
+import {
+  addReportCounts,
+  ArmStats,
+  cohortArm,
+  pairField,
+  type PlacedReward,
+  recountRewards,
+  reportCounts,
+  RewardLedger,
+  seededRng,
+} from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { collect, groupCaughtUp, isolation, readThrough, Received } from './support/kafka';
@@ -51,27 +61,52 @@ describe('bandit-updater: statistics restored from their checkpoint after Redis 
   const ids = isolation('stats-checkpoint');
   const group = `updater-${ids.groupSuffix}`;
   const DEPLOYMENTS = ['north', 'south'];
-  const { kafka, topics, privateRedis, redis, producer, updater } = useStack({
+  const { kafka, topics, privateRedis, redis, producer, updater, specs } = useStack({
     ids,
     privateRedis: true,
     services: { updater: [banditUpdaterService, { UPDATE_GROUP: group, CHECKPOINT_INTERVAL_MS: '1000' }] },
+    specLog: true,
     redis: true,
     producer: true,
   });
   let sequence = 0;
+  /** Per deployment, the request of its last served reward: the shadow rewards that follow answered it too. */
+  const lastServed = new Map<string, string>();
+
+  // Shadow deployments: their rewards pair by request (paired cells beside the cohort cells).
+  const SHADOW = { type: 'shadow', primary: 'v1', shadows: ['v2', 'v3'] };
+  beforeAll(async () => {
+    const spec = validateDeploymentSpec({
+      variants: ['v1', 'v2', 'v3'].map((name) => ({ name, url: 'http://127.0.0.1:9/', model: 'm' })),
+      strategy: SHADOW,
+      reward: { type: 'explicit' },
+    });
+    if (!spec.ok) throw new Error(spec.problems.join('; '));
+    for (const deployment of DEPLOYMENTS) await specs.put(deployment, spec.value);
+  });
 
   function traffic(count: number): JoinedEvent[] {
     const rng = seededRng(sequence + 11);
     return Array.from({ length: count }, () => {
       const n = ++sequence;
-      return joinedEvent({
-        requestId: `r-${n}`,
-        deployment: DEPLOYMENTS[n % DEPLOYMENTS.length],
-        variant: `v${1 + Math.floor(rng() * 3)}`,
-        role: rng() < 0.2 ? 'shadow' : 'served',
-        reward: Math.round(rng() * 1e4) / 1e4,
-      });
+      const deployment = DEPLOYMENTS[n % DEPLOYMENTS.length];
+      const role = rng() < 0.2 ? 'shadow' : 'served';
+      const requestId = (role === 'shadow' && lastServed.get(deployment)) || `r-${n}`;
+      if (role === 'served') lastServed.set(deployment, requestId);
+      return joinedEvent({ requestId, deployment, variant: `v${1 + Math.floor(rng() * 3)}`, role, reward: Math.round(rng() * 1e4) / 1e4 });
     });
+  }
+
+  /**
+   * The cohort and paired cells a recount of every event gives, as the updater keys them
+   * (`cohortArm` at its default slot width; every reward of a shadow deployment paired by
+   * request, held as long as the test runs).
+   */
+  function recountCells(events: PlacedReward[]): Map<string, Record<string, ArmStats>> {
+    const ledgers = new Map(DEPLOYMENTS.map((deployment) => [deployment, new RewardLedger()]));
+    const inOrder = [...events].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+    for (const event of inOrder) ledgers.get(event.deployment)!.apply(event.partition, [event], true, { now: 0, holdMs: 2 ** 40 });
+    return new Map([...ledgers].map(([deployment, ledger]) => [deployment, { ...ledger.cohorts, ...ledger.paired }]));
   }
 
   /** Every message of the joined topic from its log start now, keyed by its place. */
@@ -101,11 +136,23 @@ describe('bandit-updater: statistics restored from their checkpoint after Redis 
 
     await privateRedis.restartEmpty();
     expect(await redis.dbsize()).toBe(0);
+    // The spec log writes the specs back (as a router's does): the rebuild pairs the tail's rewards by them.
+    await waitFor(async () => (await Promise.all(DEPLOYMENTS.map((d) => redis.exists(`${ids.redisPrefix}{${d}}:spec`)))).every(Boolean), {
+      what: 'the specs back in Redis',
+    });
     await sendEvents(producer, topics.joined, traffic(200));
     await readTopic(history);
-    const recount = recountRewards([...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset })));
+    const placed = [...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset }));
+    const recount = recountRewards(placed);
     expect([...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0)).toBe(sequence);
     await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of every event', timeoutMs: 90000, intervalMs: 250 });
+    // The cohort cells and the paired cells (kept by slot of serve time) too: the checkpoint carried them, and the held halves.
+    const cells = recountCells(placed.map((event) => ({ ...event, cohort: cohortArm(event, 600) })));
+    expect([...cells.values()].some((stats) => Object.keys(stats).some((base) => base.includes(':paired:@')))).toBe(true);
+    await waitFor(() => statisticsEqual(redis, ids.redisPrefix, DEPLOYMENTS, cells, 'cohorts'), {
+      what: 'the cohort and paired cells to equal a recount of every event',
+      timeoutMs: 30000,
+    });
     expect(await metric(updater, 'switchyard_checkpoint_restores_total', 'store="statistics",outcome="restored"')).toBeGreaterThan(0);
     // And nothing more comes: every partition is tracked, from where the checkpoint covered it.
     await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to catch up' });

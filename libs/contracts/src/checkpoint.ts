@@ -58,7 +58,7 @@ export function checkpointProblem({ deployments }: StateCheckpoint): string | un
     if (!NAME_PATTERN.test(deployment)) return `deployment ${JSON.stringify(deployment)} is not a deployment name`;
     if (!isObject(hashes)) return `deployments.${deployment} must be an object`;
     for (const [kind, hash] of Object.entries(hashes)) {
-      if (!/^[a-z][a-z-]{0,31}$/.test(kind)) return `deployments.${deployment}: ${JSON.stringify(kind)} is not a hash kind`;
+      if (!/^[a-z][a-z0-9-]{0,31}$/.test(kind)) return `deployments.${deployment}: ${JSON.stringify(kind)} is not a hash kind`;
       if (!isObject(hash) || typeof hash.ttlMs !== 'number' || !Number.isInteger(hash.ttlMs) || hash.ttlMs < 0 || !isObject(hash.fields))
         return `deployments.${deployment}.${kind} must be { ttlMs, fields }`;
       if (Object.values(hash.fields).some((value) => typeof value !== 'string')) return `deployments.${deployment}.${kind}.fields must be strings`;

@@ -1,4 +1,12 @@
-import { chunksByDeployment, parseStats, statsFields } from './arm-stats.store';
+import { checkpointProblem } from '@switchyard/contracts';
+import { chunksByDeployment, parseStats, STATISTICS_KINDS, statsFields } from './arm-stats.store';
+
+describe('STATISTICS_KINDS', () => {
+  it('are hash kinds a checkpoint may carry (a checkpoint with one that is not is skipped whole on restore)', () => {
+    const deployments = { churn: Object.fromEntries(STATISTICS_KINDS.map((kind) => [kind, { ttlMs: 0, fields: { a: '1' } }])) };
+    expect(checkpointProblem({ store: 'statistics', takenAt: '2026-12-07T00:00:00.000Z', covers: [], deployments })).toBeUndefined();
+  });
+});
 
 describe(parseStats.name, () => {
   it('keeps variants named like Object.prototype members as arms, without touching Object.prototype', () => {
