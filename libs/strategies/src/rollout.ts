@@ -293,18 +293,14 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
   } else state = { ...previous, specVersion: spec.version };
   const selection = judgedSelection(spec, previous, fresh, now);
   // The paired cells are judged by the same selection and horizon as the arms' own.
+  const isPaired = (cell: CohortCell) => pairedVariant(cell.arm) !== undefined;
   const rewards = judgedCohort(
-    cohorts.filter((cell) => pairedVariant(cell.arm) === undefined),
+    cohorts.filter((cell) => !isPaired(cell)),
     selection,
     guardrails,
     now,
   );
-  const pairs = judgedCohort(
-    cohorts.filter((cell) => pairedVariant(cell.arm) !== undefined),
-    selection,
-    guardrails,
-    now,
-  );
+  const pairs = judgedCohort(cohorts.filter(isPaired), selection, guardrails, now);
   const labelled = (which: 'judged' | 'waiting') => Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats[which].count]));
   state.cohort = {
     keys: [...selection.keys],
