@@ -3,7 +3,17 @@ import { Kafka, Producer } from 'kafkajs';
 import { JoinedEvent, manifestKey, PredictionEvent, StateCheckpoint, topicNames, validateDeploymentSpec } from '@switchyard/contracts';
 import { CheckpointWriter, KafkaClient, readCheckpoint } from '@switchyard/messaging';
 import { JoinStateStore, ReportStore } from '@switchyard/store';
-import { addReportCounts, ArmStats, pairField, recountRewards, reportCounts, seededRng } from '@switchyard/strategies';
+import {
+  addReportCounts,
+  ArmStats,
+  cohortArm,
+  pairField,
+  type PlacedReward,
+  recountRewards,
+  reportCounts,
+  RewardLedger,
+  seededRng,
+} from '@switchyard/strategies';
 import { banditUpdaterService } from '../apps/bandit-updater/src/bandit-updater.service-definition';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { collect, groupCaughtUp, isolation, readThrough, Received } from './support/kafka';
@@ -52,11 +62,13 @@ async function nextCheckpoint(service: RunningService, store: string): Promise<v
 /**
  * An updater fed `history` joined events over `deployments` × `variants` (arms), then a
  * checkpoint, the history deleted from the topic, a tail, Redis lost: the statistics must
- * end equal to a recount of every event. `more` adds tests on the same stack.
+ * end equal to a recount of every event. `paired`: the deployments are shadow specs, whose
+ * rewards pair by request, and the cohort and paired cells (with the held halves) must
+ * equal a recount too. `more` adds tests on the same stack.
  */
 function describeStatisticsRestore(
   title: string,
-  shape: { deployments: string[]; variants: string[]; history: number; chunks: 'one' | 'several' },
+  shape: { deployments: string[]; variants: string[]; history: number; chunks: 'one' | 'several'; paired?: boolean },
   more?: (stack: { ids: ReturnType<typeof isolation>; topics: ReturnType<typeof topicNames>; updater: RunningService; producer: Producer }) => void,
 ): void {
   describe(title, () => {
@@ -67,24 +79,48 @@ function describeStatisticsRestore(
       ids,
       privateRedis: true,
       services: { updater: [banditUpdaterService, { UPDATE_GROUP: group, CHECKPOINT_INTERVAL_MS: '1000' }] },
+      specLog: true,
       redis: true,
       producer: true,
     });
     const { kafka, topics, privateRedis, redis, producer } = stack;
     let sequence = 0;
+    /** Per deployment, the request of its last served reward: the shadow rewards that follow answered it too. */
+    const lastServed = new Map<string, string>();
+
+    if (shape.paired)
+      beforeAll(async () => {
+        const spec = validateDeploymentSpec({
+          variants: variants.map((name) => ({ name, url: 'http://127.0.0.1:9/', model: 'm' })),
+          strategy: { type: 'shadow', primary: variants[0], shadows: variants.slice(1) },
+          reward: { type: 'explicit' },
+        });
+        if (!spec.ok) throw new Error(spec.problems.join('; '));
+        for (const deployment of deployments) await stack.specs.put(deployment, spec.value);
+      });
 
     function traffic(count: number): JoinedEvent[] {
       const rng = seededRng(sequence + 11);
       return Array.from({ length: count }, () => {
         const n = ++sequence;
-        return joinedEvent({
-          requestId: `r-${n}`,
-          deployment: deployments[n % deployments.length],
-          variant: variants[Math.floor(rng() * variants.length)],
-          role: rng() < 0.2 ? 'shadow' : 'served',
-          reward: Math.round(rng() * 1e4) / 1e4,
-        });
+        const deployment = deployments[n % deployments.length];
+        const role = rng() < 0.2 ? 'shadow' : 'served';
+        const requestId = (shape.paired && role === 'shadow' && lastServed.get(deployment)) || `r-${n}`;
+        if (role === 'served') lastServed.set(deployment, requestId);
+        return joinedEvent({ requestId, deployment, variant: variants[Math.floor(rng() * variants.length)], role, reward: Math.round(rng() * 1e4) / 1e4 });
       });
+    }
+
+    /**
+     * The cohort and paired cells a recount of every event gives, as the updater keys them
+     * (`cohortArm` at its default slot width; every reward of a shadow deployment paired by
+     * request, held as long as the test runs).
+     */
+    function recountCells(events: PlacedReward[]): Map<string, Record<string, ArmStats>> {
+      const ledgers = new Map(deployments.map((deployment) => [deployment, new RewardLedger()]));
+      const inOrder = [...events].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+      for (const event of inOrder) ledgers.get(event.deployment)!.apply(event.partition, [event], true, { now: 0, holdMs: 2 ** 40 });
+      return new Map([...ledgers].map(([deployment, ledger]) => [deployment, { ...ledger.cohorts, ...ledger.paired }]));
     }
 
     /** Sends in slices, each produce request well under the broker's limit. */
@@ -126,11 +162,26 @@ function describeStatisticsRestore(
 
       await privateRedis.restartEmpty();
       expect(await redis.dbsize()).toBe(0);
+      if (shape.paired)
+        // The spec log writes the specs back (as a router's does): the rebuild pairs the tail's rewards by them.
+        await waitFor(async () => (await Promise.all(deployments.map((d) => redis.exists(`${ids.redisPrefix}{${d}}:spec`)))).every(Boolean), {
+          what: 'the specs back in Redis',
+        });
       await send(traffic(200));
       await readTopic(history);
-      const recount = recountRewards([...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset })));
+      const placed = [...history.values()].map((m) => ({ ...(m.value as JoinedEvent), partition: m.partition, offset: m.offset }));
+      const recount = recountRewards(placed);
       expect([...recount.values()].flatMap((arms) => Object.values(arms)).reduce((sum, arm) => sum + arm.count, 0)).toBe(sequence);
       await waitFor(() => equals(recount), { what: 'the statistics to equal a recount of every event', timeoutMs: 180000, intervalMs: 500 });
+      if (shape.paired) {
+        // The cohort and paired cells (kept by slot of serve time) too: the checkpoint carried them, and the held halves.
+        const cells = recountCells(placed.map((event) => ({ ...event, cohort: cohortArm(event, 600) })));
+        expect([...cells.values()].some((stats) => Object.keys(stats).some((base) => base.includes(':paired:@')))).toBe(true);
+        await waitFor(() => statisticsEqual(redis, ids.redisPrefix, deployments, cells, 'cohorts'), {
+          what: 'the cohort and paired cells to equal a recount of every event',
+          timeoutMs: 30000,
+        });
+      }
       expect(await metric(stack.updater, 'switchyard_checkpoint_restores_total', 'store="statistics",outcome="restored"')).toBeGreaterThan(0);
       // And nothing more comes: every partition is tracked, from where the checkpoint covered it.
       await waitFor(() => groupCaughtUp(kafka, group, [topics.joined]), { what: 'the updater to catch up' });
@@ -143,7 +194,7 @@ function describeStatisticsRestore(
 
 describeStatisticsRestore(
   'bandit-updater: statistics restored from their checkpoint after Redis is lost',
-  { deployments: ['north', 'south'], variants: ['v1', 'v2', 'v3'], history: 1500, chunks: 'one' },
+  { deployments: ['north', 'south'], variants: ['v1', 'v2', 'v3'], history: 1500, chunks: 'one', paired: true },
   ({ ids, topics, updater, producer }) => {
     // This updater writes `statistics` checkpoints only: the `report` key is the test's.
     it('reads the newest complete checkpoint, the one before it when a chunk is missing, and forgets them at a tombstone', async () => {

@@ -103,14 +103,14 @@ async function heldOf(raw: { hgetall(key: string): Promise<Record<string, string
   return Object.fromEntries(live.flatMap(({ _epoch, ...fields }) => Object.entries(fields)));
 }
 
-/** The reference's held rewards as apply-rewards.lua writes them: `=<served>` or `<shadow>=<r> ...`. */
+/** The reference's held rewards as apply-rewards.lua writes them: `@<served slot>=<served>` or `<shadow>=<r> ...`. */
 function heldText(generations: HeldGeneration[]): Record<string, string> {
   return Object.fromEntries(
     generations.flatMap((g) =>
       [...g.rewards].map(([field, { served, shadows }]) => [
         field,
         served !== undefined
-          ? `=${served}`
+          ? `@${served.slot}=${served.reward}`
           : Object.entries(shadows)
               .map(([shadow, r]) => `${shadow}=${r}`)
               .join(' '),
@@ -183,7 +183,7 @@ describeOnEachRedis('reward scripts against RewardLedger', (redis) => {
           ridgeArms: sut.arms,
           ridgePositions: Object.fromEntries(sut.ridgePositions),
         });
-        // The paired cells live in the cohort hash beside the cells (`<shadow>:paired:@<key>`).
+        // The paired cells live in the cohort hash beside the cells, keyed alike (`<shadow>:paired:@<key>:<from>-<before>`).
         const cells = parseStats(cohorts);
         const paired = Object.fromEntries(Object.entries(cells).filter(([base]) => base.includes(':paired:@')));
         for (const base of Object.keys(paired)) delete cells[base];

@@ -253,6 +253,27 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     process.stdout.write(`rollout: shadow gate decided on paired differences: ${JSON.stringify(decision.evidence)}\n`);
   });
 
+  it("rolls a bad paired canary back on paired differences: the primary also answered the canary's requests", async () => {
+    // The canary step comes after a pause, so its requests (and the primary's shadow answers) carry the step.
+    await put('paired-canary', {
+      variants: [variant('v3', 'churn-v3'), variant('v1', 'churn-v1')],
+      strategy: { type: 'plan', primary: 'v3', candidate: 'v1', pairWithPrimary: true, steps: [{ pause: { seconds: 1 } }, { canary: 50 }, { promote: true }] },
+      guardrails: REWARD_ONLY,
+    });
+    const { spec, decisions } = await walk('paired-canary', 41);
+    expect(spec.strategy).toEqual({ type: 'single', variant: 'v3' });
+    expect(decisions.map((d) => d.action)).toEqual(['advance', 'rollback']);
+    const decision = decisions[1];
+    expect(decision.reason).toMatch(/^step 2 of 3 \(canary\): reward: v1 − v3 ≤ /);
+    const { n, high, paired } = decision.evidence;
+    expect(n.v1).toBeGreaterThanOrEqual(100);
+    expect(n.v3).toBeGreaterThanOrEqual(100);
+    expect(high).toBeLessThan(0);
+    // Judged on the pairs of the step's own split key (version 1, step 1): the primary's shadow answers carried the step.
+    expect(paired).toBe(true);
+    process.stdout.write(`rollout: paired canary decided on paired differences: ${JSON.stringify(decision.evidence)}\n`);
+  });
+
   it("keeps a step's evidence across pause and resume, and abort returns to the primary", async () => {
     await put('held-plan', {
       variants: [variant('v1', 'churn-v1'), variant('v3', 'churn-v3')],

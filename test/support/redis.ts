@@ -76,15 +76,19 @@ export function serversOf(redis: RedisConnection): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
 }
 
-/** Whether every deployment's reward statistics equal a recount of the joined topic: counts exactly, sums within rounding. */
+/**
+ * Whether every deployment's reward statistics (the `kind` hash: the totals, or the cohort
+ * and paired cells) equal a recount of the joined topic: counts exactly, sums within rounding.
+ */
 export async function statisticsEqual(
   redis: Redis,
   redisPrefix: string,
   deployments: readonly string[],
   recount: Map<string, Record<string, ArmStats>>,
+  kind: 'stats' | 'cohorts' = 'stats',
 ): Promise<boolean> {
   for (const deployment of deployments) {
-    const got = parseStats(await redis.hgetall(`${redisPrefix}{${deployment}}:stats`));
+    const got = parseStats(await redis.hgetall(`${redisPrefix}{${deployment}}:${kind}`));
     const want = recount.get(deployment) ?? {};
     if (Object.keys(got).sort().join() !== Object.keys(want).sort().join()) return false;
     for (const [arm, expected] of Object.entries(want)) {

@@ -47,13 +47,13 @@ export class BanditUpdaterEnv extends BaseEnv {
   COHORT_BUCKET_SECONDS: number = 600;
 
   /**
-   * A shadow step's served and shadow rewards of one request are joined to the same
+   * A shadow step's (or paired canary's) served and shadow rewards of one request are joined to the same
    * feedback, each within the joiner's window (JOIN_WINDOW_SECONDS), so the second half
    * comes within about that long of the first; a half is held one to two of these periods
-   * (`heldGeneration`). Memory: one hash field per request of a shadow step per period.
+   * (`heldGeneration`). Memory: one hash field per request of a shadow step (a paired canary's canary requests) per period.
    */
   @Env(
-    "How long (seconds) a shadow step's reward waits for the other arm's reward of the same request, to be judged as a pair; keep it at least the joiner's JOIN_WINDOW_SECONDS",
+    "How long (seconds) a shadow step's or paired canary's reward waits for the other arm's reward of the same request, to be judged as a pair; keep it at least the joiner's JOIN_WINDOW_SECONDS",
   )
   @IsInt()
   @Min(1)

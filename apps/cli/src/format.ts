@@ -96,7 +96,7 @@ export function describeStrategy(strategy: StrategyJson, status: DeploymentStatu
     case 'shadow':
       return `shadow: ${strategy.primary} serves, ${strategy.shadows.join(', ')} mirrored`;
     case 'canary':
-      return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}`;
+      return `canary ${strategy.canary} ${strategy.percent}% over ${strategy.primary}${strategy.pairWithPrimary ? ', paired' : ''}`;
     case 'bandit':
       return `bandit ${strategy.algorithm}`;
     case 'plan':

@@ -124,7 +124,7 @@ export function chunkProblem({ hashes }: CheckpointChunk): string | undefined {
     if (!isObject(hash)) return `hashes[${i}] must be an object`;
     if (typeof hash.deployment !== 'string' || !NAME_PATTERN.test(hash.deployment))
       return `hashes[${i}]: ${JSON.stringify(hash.deployment)} is not a deployment name`;
-    if (typeof hash.kind !== 'string' || !/^[a-z][a-z-]{0,31}$/.test(hash.kind)) return `hashes[${i}]: ${JSON.stringify(hash.kind)} is not a hash kind`;
+    if (typeof hash.kind !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(hash.kind)) return `hashes[${i}]: ${JSON.stringify(hash.kind)} is not a hash kind`;
     if (typeof hash.ttlMs !== 'number' || !Number.isInteger(hash.ttlMs) || hash.ttlMs < 0) return `hashes[${i}].ttlMs must be a whole number of ms`;
     if (!isObject(hash.fields) || Object.values(hash.fields).some((value) => typeof value !== 'string')) return `hashes[${i}].fields must be strings`;
   }

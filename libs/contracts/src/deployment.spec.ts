@@ -336,6 +336,16 @@ describe('plans', () => {
   ];
   const plan = (extra: object = {}) => ({ type: 'plan', primary: 'v1', candidate: 'v2', steps, ...extra });
 
+  it('accepts a canary or a plan whose primary shadows the canary to pair them, and says where that does not apply', () => {
+    const canary = { type: 'canary', primary: 'v1', canary: 'v2', percent: 10, pairWithPrimary: true };
+    expect(validateDeploymentSpec({ variants, strategy: canary })).toMatchObject({ ok: true, value: { strategy: { pairWithPrimary: true } } });
+    expect(validateDeploymentSpec({ variants, strategy: plan({ pairWithPrimary: true }) })).toMatchObject({ ok: true });
+    expect(validateDeploymentSpec({ variants, strategy: { type: 'shadow', primary: 'v1', shadows: ['v2'], pairWithPrimary: true } })).toEqual({
+      ok: false,
+      problems: ["strategy.pairWithPrimary applies to a canary or a plan's canary steps (the primary shadows the canary's requests), not to strategy shadow"],
+    });
+  });
+
   it('accepts a plan with every kind of step and stores it as it was PUT', () => {
     const result = validateDeploymentSpec({ variants, strategy: plan() });
     expect(result).toMatchObject({ ok: true });
@@ -359,6 +369,10 @@ describe('plans', () => {
     ]);
     expect(problems(plan({ steps: [{ promote: true }, { canary: 5 }] }))).toContain('strategy.steps.0: promote must be the last step');
     expect(problems(plan({ step: 1 }))).toEqual(['strategy.step is rollout status, written by the rollout controller beside the spec, not in it']);
+    expect(problems(plan({ pairWithPrimary: true, steps: [{ shadow: {} }, { promote: true }] }))).toEqual([
+      'strategy.pairWithPrimary pairs the candidate with the primary at canary steps, and this plan has none',
+    ]);
+    expect(problems(plan({ pairWithPrimary: 'yes' }))).toEqual(['strategy.pairWithPrimary must be a boolean value']);
     expect(problems(plan({ steps: [{ bandit: { algorithm: 'greedy' } }, { canary: 120 }, { promote: true }] })).join('\n')).toMatch(
       /steps\.0\.bandit\.algorithm[\s\S]*steps\.1\.canary/,
     );

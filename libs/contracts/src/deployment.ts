@@ -333,6 +333,11 @@ export class CanaryStrategySpec extends StrategyTypeSpec {
   @Min(0)
   @Max(100)
   percent: number;
+
+  /** The primary also answers each request the canary serves, as a shadow, so the two are judged on paired differences. @default false */
+  @IsOptional()
+  @IsBoolean()
+  pairWithPrimary?: boolean;
 }
 
 export class BanditStrategySpec extends StrategyTypeSpec {
@@ -411,6 +416,11 @@ export class PlanStrategySpec extends StrategyTypeSpec {
   @ValidateNested({ each: true })
   @Type(() => PlanStepSpec)
   steps: PlanStepSpec[];
+
+  /** At its canary steps, the primary also answers each request the candidate serves, as a shadow (`CanaryStrategySpec.pairWithPrimary`). @default false */
+  @IsOptional()
+  @IsBoolean()
+  pairWithPrimary?: boolean;
 }
 
 export type StrategySpec = SingleStrategySpec | ShadowStrategySpec | CanaryStrategySpec | BanditStrategySpec | PlanStrategySpec;
@@ -788,6 +798,9 @@ function planProblems(plan: PlanStrategySpec): string[] {
     }
   });
   if (steps.length && planStepKind(steps[steps.length - 1]) !== 'promote') problems.push('strategy.steps: a plan must end with {"promote": true}');
+  if (plan.pairWithPrimary && !steps.some((step) => step.canary !== undefined)) {
+    problems.push('strategy.pairWithPrimary pairs the candidate with the primary at canary steps, and this plan has none');
+  }
   return problems;
 }
 
@@ -812,8 +825,12 @@ const STATUS_FIELDS = new Set(['step', 'paused', 'vetoed']);
 export function validateDeploymentSpec(plain: unknown): Validated<DeploymentSpecInput> {
   const result = validatePlain(DeploymentSpecInput, plain);
   if (!result.ok) {
-    const status = (field: string) =>
-      STATUS_FIELDS.has(field) ? `strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it` : undefined;
+    const status = (field: string, type: unknown) =>
+      STATUS_FIELDS.has(field)
+        ? `strategy.${field} is rollout status, written by the rollout controller beside the spec, not in it`
+        : field === 'pairWithPrimary'
+          ? `strategy.pairWithPrimary applies to a canary or a plan's canary steps (the primary shadows the canary's requests), not to strategy ${String(type)}`
+          : undefined;
     return { ok: false, problems: [...unionFieldProblems(result.problems, plain, 'strategy', STRATEGY_TYPES, status), ...wellFormedContextProblems(plain)] };
   }
   const problems = specProblems(result.value);

@@ -229,6 +229,16 @@ export class ShadowRequestEvent extends EventEnvelope {
   @IsArray()
   @Matches(NAME_PATTERN, { each: true })
   shadows: string[];
+
+  /**
+   * The served prediction's `step` (plans past their first step only), which the shadows'
+   * predictions carry too: their rewards then count under the same `splitKey` as the
+   * served one, and pair with it.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  step?: number;
 }
 
 /** Largest label accepted, as JSON: enough for a class, a number, a small structure. */
@@ -383,7 +393,7 @@ export interface DecisionEvidence {
   delta: number | null;
   low: number | null;
   high: number | null;
-  /** The interval is on paired differences (a shadow step: both arms answered the same requests); absent, on the two arms apart. */
+  /** The interval is on paired differences (a shadow step, or a paired canary: both arms answered the same requests); absent, on the two arms apart. */
   paired?: true;
   alpha: number;
   /** Sample-ratio-mismatch p-value of the served split (a bandit's: against its logged propensities); `null` where nothing was checked (shadow, too few requests). */

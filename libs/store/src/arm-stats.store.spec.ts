@@ -1,4 +1,12 @@
-import { chunksByDeployment, parseStats, statsFields } from './arm-stats.store';
+import { chunkProblem } from '@switchyard/contracts';
+import { chunksByDeployment, parseStats, STATISTICS_KINDS, statsFields } from './arm-stats.store';
+
+describe('STATISTICS_KINDS', () => {
+  it('are hash kinds a checkpoint may carry (a checkpoint with one that is not is skipped whole on restore)', () => {
+    const hashes = STATISTICS_KINDS.map((kind) => ({ deployment: 'churn', kind, ttlMs: 0, fields: { a: '1' } }));
+    expect(chunkProblem({ store: 'statistics', id: '0123456789abcdef', index: 0, hashes })).toBeUndefined();
+  });
+});
 
 describe(parseStats.name, () => {
   it('keeps variants named like Object.prototype members as arms, without touching Object.prototype', () => {

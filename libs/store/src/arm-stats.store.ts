@@ -93,8 +93,10 @@ export function chunksByDeployment(records: readonly { deployment: string }[], s
  * (`<cohortArm>:units|unitCountSq|unitSumSq|unitCountSum`, cluster.ts), what the
  * controller clusters the reward variance by; `{<deployment>}:cohort-units` holds each
  * unit's rewards so far (`<arm>:@<splitKey>\n<unitKey>` → `<n> <S>`), which the next
- * reward's increments depend on. The controller deletes the cells it can no longer judge,
- * and the unit states of split keys it left (`pruneCohorts`).
+ * reward's increments depend on. A request's paired difference (`pairRewards`) goes to a
+ * paired cell of the same hash, `<shadow>:paired:@<splitKey>:<from>-<before>` in its served
+ * half's slot, read and pruned as the others. The controller deletes the cells it can no
+ * longer judge, and the unit states of split keys it left (`pruneCohorts`).
  *
  * A contextual bandit's ridge sums (`ridgeIncrement`, fields `<variant>:<model>:<i>`) are a
  * third ledger on the same terms (`lua/apply-ridge.lua`): `{<deployment>}:ridge`,
@@ -290,20 +292,15 @@ export class ArmStatsStore {
     return (await this.readMany([deployment])).get(deployment)!;
   }
 
-  /** A deployment's statistics by the step that served them (`cohortArm`), cell by cell, with their unit sums where kept. */
+  /**
+   * A deployment's statistics by the step that served them (`cohortArm`), cell by cell,
+   * with their unit sums where kept; the paired cells (`pairedArm`: count, Σd, Σd²) are
+   * cells of the same hash, keyed alike.
+   */
   async readCohorts(deployment: string): Promise<CohortCell[]> {
-    return (await this.readCohortStats(deployment)).cohorts;
-  }
-
-  /** The cohort cells and, from the same hash, the paired cells of shadow steps (`pairedArm` → count, Σd, Σd²). */
-  async readCohortStats(deployment: string): Promise<{ cohorts: CohortCell[]; paired: Record<string, ArmStats> }> {
     const hash = await this.client.redis.hgetall(this.cohortKeys(deployment)[0]);
     const units = parseUnitSums(hash);
-    const stats = Object.entries(parseStats(hash));
-    return {
-      cohorts: stats.flatMap(([base, cell]) => parseCohortArm(base, cell, units[base]) ?? []),
-      paired: Object.fromEntries(stats.filter(([base]) => base.includes(PAIRED))),
-    };
+    return Object.entries(parseStats(hash)).flatMap(([base, cell]) => parseCohortArm(base, cell, units[base]) ?? []);
   }
 
   /**
@@ -317,22 +314,17 @@ export class ArmStatsStore {
       const fields = cells.flatMap((cell) => [...STAT_FIELDS, ...UNIT_FIELDS].map((measure) => `${cellArm(cell)}:${measure}`));
       await this.client.redis.hdel(this.cohortKeys(deployment)[0], ...fields);
     }
+    const states = this.unitStateKey(deployment);
     for (const key of keys) {
-      // By arm and split key (`<arm>:@<key>\n<unit>`), and the paired cells of the key.
-      await this.deleteMatching(this.unitStateKey(deployment), `*:@${key}\n*`);
-      await this.deleteMatching(this.cohortKeys(deployment)[0], `*${PAIRED}${key}:*`);
+      // By arm and split key (`<arm>:@<key>\n<unit>`); HSCAN pages, so a large hash does not hold Redis.
+      let cursor = '0';
+      do {
+        const [next, entries] = await this.client.redis.hscan(states, cursor, 'MATCH', `*:@${key}\n*`, 'COUNT', 1000);
+        const fields = entries.filter((_, i) => i % 2 === 0);
+        if (fields.length) await this.client.redis.hdel(states, ...fields);
+        cursor = next;
+      } while (cursor !== '0');
     }
-  }
-
-  /** Deletes a hash's fields that match `pattern`; HSCAN pages, so a large hash does not hold Redis. */
-  private async deleteMatching(hash: string, pattern: string): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, entries] = await this.client.redis.hscan(hash, cursor, 'MATCH', pattern, 'COUNT', 1000);
-      const fields = entries.filter((_, i) => i % 2 === 0);
-      if (fields.length) await this.client.redis.hdel(hash, ...fields);
-      cursor = next;
-    } while (cursor !== '0');
   }
 
   /** A contextual bandit's ridge sums as stored (`readRidgeHash` reads them). */
@@ -366,8 +358,6 @@ export class ArmStatsStore {
 }
 
 const STAT_FIELDS: string[] = ['count', 'sum', 'sumSq'];
-/** What marks a paired cell's field base (`pairedArm`: `<shadow>:paired:@<key>`). */
-const PAIRED = ':paired:@';
 /** A cohort cell's unit sums (apply-rewards.lua), as `UnitSums` names them. */
 const UNIT_MEASURES: Record<string, keyof UnitSums> = { units: 'units', unitCountSq: 'countSq', unitSumSq: 'sumSq', unitCountSum: 'countSum' };
 const UNIT_FIELDS = Object.keys(UNIT_MEASURES);

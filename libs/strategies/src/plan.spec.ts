@@ -38,6 +38,12 @@ describe(stepStrategy.name, () => {
     expect(stepStrategy(plan, 6)).toEqual({ type: 'single', variant: 'v2' });
   });
 
+  it("pairs a plan's canary steps with the primary when the plan asks", () => {
+    const paired = { ...plan, pairWithPrimary: true };
+    expect(stepStrategy(paired, 2)).toEqual({ type: 'canary', primary: 'v1', canary: 'v2', percent: 5, pairWithPrimary: true });
+    expect(stepStrategy(paired, 1)).toEqual(stepStrategy(plan, 1));
+  });
+
   it('holds the traffic of the step before a pause, the primary alone before any', () => {
     expect(stepStrategy(plan, 0)).toEqual({ type: 'single', variant: 'v1' });
     expect(stepStrategy(plan, 3)).toEqual(stepStrategy(plan, 2));

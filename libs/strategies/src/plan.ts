@@ -25,10 +25,10 @@ export function currentStep(plan: PlanStrategySpec, status: DeploymentStatus = {
  * writes it as `single`.
  */
 export function stepStrategy(plan: PlanStrategySpec, index: number): Exclude<StrategySpec, PlanStrategySpec> {
-  const { primary, candidate } = plan;
+  const { primary, candidate, pairWithPrimary } = plan;
   const { shadow, canary, bandit, promote } = plan.steps[index];
   if (shadow) return { type: 'shadow', primary, shadows: [candidate] };
-  if (canary !== undefined) return { type: 'canary', primary, canary: candidate, percent: canary };
+  if (canary !== undefined) return { type: 'canary', primary, canary: candidate, percent: canary, ...(pairWithPrimary && { pairWithPrimary }) };
   if (bandit) return { type: 'bandit', algorithm: bandit.algorithm, minShare: bandit.minShare ?? PLAN_BANDIT_MIN_SHARE };
   if (promote) return { type: 'single', variant: candidate };
   // A pause.

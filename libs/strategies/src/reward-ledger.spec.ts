@@ -1,6 +1,17 @@
 import { addReward, emptyStats } from './arm-stats';
 import { clusteredMeanVariance, mergeUnitSums, type UnitSums } from './cluster';
-import { ArmSet, isRedelivery, LedgerReward, heldGeneration, pairRewards, recountRewards, RewardLedger, rewardCounts, unitStateField } from './reward-ledger';
+import {
+  ArmSet,
+  isRedelivery,
+  LedgerReward,
+  heldGeneration,
+  pairRewards,
+  pairsByRequest,
+  recountRewards,
+  RewardLedger,
+  rewardCounts,
+  unitStateField,
+} from './reward-ledger';
 import { seededRng } from './rng';
 
 const reward = (offset: number, variant: string, value: number, fields: Partial<LedgerReward> = {}): LedgerReward => ({
@@ -43,23 +54,37 @@ describe(rewardCounts.name, () => {
 });
 
 describe(pairRewards.name, () => {
-  it('pairs a shadow with the served reward of its request whichever comes first: d = shadow − served', () => {
-    const first = pairRewards(undefined, 'v2', 'shadow', 1);
+  it("pairs a shadow with the served reward of its request whichever comes first: d = shadow − served, in the served half's slot", () => {
+    const first = pairRewards(undefined, 'v2', 'shadow', 1, '600-1200');
     expect(first.differences).toEqual([]);
-    expect(pairRewards(first.held, 'v1', 'served', 0.25).differences).toEqual([['v2', 0.75]]);
-    const served = pairRewards(undefined, 'v1', 'served', 0.25);
+    expect(pairRewards(first.held, 'v1', 'served', 0.25, '0-600').differences).toEqual([['v2', 0.75, '0-600']]);
+    const served = pairRewards(undefined, 'v1', 'served', 0.25, '0-600');
     expect(served.differences).toEqual([]);
-    expect(pairRewards(served.held, 'v2', 'shadow', 1).differences).toEqual([['v2', 0.75]]);
+    expect(pairRewards(served.held, 'v2', 'shadow', 1, '600-1200').differences).toEqual([['v2', 0.75, '0-600']]);
   });
 
   it('keeps the served reward for every shadow of the request, and counts each arm once per request', () => {
-    let { held } = pairRewards(undefined, 'v2', 'shadow', 1);
-    ({ held } = pairRewards(held, 'v2', 'shadow', 0));
-    const served = pairRewards(held, 'v1', 'served', 0);
-    expect(served.differences).toEqual([['v2', 1]]);
-    expect(pairRewards(served.held, 'v3', 'shadow', 0.5).differences).toEqual([['v3', 0.5]]);
-    expect(pairRewards(served.held, 'v1', 'served', 1).differences).toEqual([]);
-    expect(served.held).toEqual({ served: 0, shadows: {} });
+    let { held } = pairRewards(undefined, 'v2', 'shadow', 1, '0-600');
+    ({ held } = pairRewards(held, 'v2', 'shadow', 0, '0-600'));
+    const served = pairRewards(held, 'v1', 'served', 0, '0-600');
+    expect(served.differences).toEqual([['v2', 1, '0-600']]);
+    expect(pairRewards(served.held, 'v3', 'shadow', 0.5, '0-600').differences).toEqual([['v3', 0.5, '0-600']]);
+    expect(pairRewards(served.held, 'v1', 'served', 1, '0-600').differences).toEqual([]);
+    expect(served.held).toEqual({ served: { reward: 0, slot: '0-600' }, shadows: {} });
+  });
+});
+
+describe(pairsByRequest.name, () => {
+  const served = (variant: string) => ({ variant, role: 'served' as const });
+  const shadow = (variant: string) => ({ variant, role: 'shadow' as const });
+
+  it("holds every reward of a shadow strategy, and of a paired canary the canary's and the shadow ones only", () => {
+    expect(pairsByRequest({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, served('v1'))).toBe(true);
+    const paired = { type: 'canary' as const, primary: 'v1', canary: 'v2', percent: 10, pairWithPrimary: true };
+    expect([served('v2'), shadow('v1'), served('v1')].map((r) => pairsByRequest(paired, r))).toEqual([true, true, false]);
+    const { pairWithPrimary: _, ...unpaired } = paired;
+    expect([served('v2'), shadow('v1')].map((r) => pairsByRequest(unpaired, r))).toEqual([false, false]);
+    expect(pairsByRequest({ type: 'single', variant: 'v1' }, served('v1'))).toBe(false);
   });
 });
 
@@ -162,7 +187,19 @@ describe(RewardLedger.name, () => {
       sut.apply(0, [served(3, 'c', 1, '3'), reward(4, 'v1', 0, { requestId: 'c' })], true, { ...clock, now: 11_999 });
       sut.apply(0, [served(5, 'd', 1)], true);
       sut.apply(1, [shadow(4, 'd', 1)], true, clock);
-      expect(sut.paired).toEqual({ 'v2:paired:@2': { count: 2, sum: -2, sumSq: 2 }, 'v2:paired:@3': { count: 1, sum: 0, sumSq: 0 } });
+      expect(sut.paired).toEqual({ 'v2:paired:@2:0-600': { count: 2, sum: -2, sumSq: 2 }, 'v2:paired:@3:0-600': { count: 1, sum: 0, sumSq: 0 } });
+    });
+
+    it("keeps a pair in its served half's slot of serve time, whichever half came first (a shadow answers later, often in the next slot)", () => {
+      const clock = { now: 0, holdMs: 1000 };
+      const half = (offset: number, id: string, role: 'served' | 'shadow', slot: number) =>
+        reward(offset, role === 'served' ? 'v1' : 'v2', role === 'served' ? 1 : 0, {
+          role,
+          cohort: `${role === 'served' ? 'v1' : 'v2:shadow'}:@1:${slot * 600}-${slot * 600 + 600}`,
+          requestId: id,
+        });
+      sut.apply(0, [half(1, 'a', 'served', 0), half(2, 'a', 'shadow', 1), half(3, 'b', 'shadow', 2), half(4, 'b', 'served', 1)], true, clock);
+      expect(sut.paired).toEqual({ 'v2:paired:@1:0-600': { count: 1, sum: -1, sumSq: 1 }, 'v2:paired:@1:600-1200': { count: 1, sum: -1, sumSq: 1 } });
     });
 
     it('holds a half for one to two periods of holdMs: one that comes later pairs nothing', () => {
@@ -171,7 +208,7 @@ describe(RewardLedger.name, () => {
       sut.apply(0, [half(1, 'a', 'served'), half(2, 'b', 'served')], true, { now: 1999, holdMs: 1000 });
       sut.apply(0, [half(3, 'a', 'shadow')], true, { now: 2999, holdMs: 1000 });
       sut.apply(0, [half(4, 'b', 'shadow')], true, { now: 3000, holdMs: 1000 });
-      expect(sut.paired).toEqual({ 'v2:paired:@1': { count: 1, sum: 0, sumSq: 0 } });
+      expect(sut.paired).toEqual({ 'v2:paired:@1:0-600': { count: 1, sum: 0, sumSq: 0 } });
       expect(sut.held.map((g) => [g?.epoch, [...(g?.rewards.keys() ?? [])]])).toEqual([
         [2, []],
         [3, ['1\nb']],
@@ -186,7 +223,7 @@ describe(RewardLedger.name, () => {
         true,
         { now: 0, holdMs: 1000 },
       );
-      expect(Object.keys(sut.paired)).toEqual(['v2:paired:@1']);
+      expect(Object.keys(sut.paired)).toEqual(['v2:paired:@1:0-600']);
       sut.reconcile(2, 'x', { v1: 1 });
       expect(sut.paired).toEqual({});
     });

@@ -1,7 +1,7 @@
-import type { Role } from '@switchyard/contracts';
+import type { Role, StrategySpec } from '@switchyard/contracts';
 import { addReward, ArmStats, emptyStats } from './arm-stats';
 import { addToUnitSums, emptyUnitSums, type UnitSums } from './cluster';
-import { statsArm } from './reward-stats';
+import { cellArm, parseCohortArm, statsArm } from './reward-stats';
 import type { RidgeIncrement } from './contextual-policy';
 
 /** One joined reward as the statistics take it in, from one partition of the joined topic. */
@@ -25,9 +25,12 @@ export interface LedgerReward {
   requestId?: string;
 }
 
-/** One request's rewards of one split key that wait for their other half: the served one, and shadows' by variant. */
+/**
+ * One request's rewards of one split key that wait for their other half: the served one,
+ * with the slot of serve time its cohort cell has (`<from>-<before>`), and shadows' by variant.
+ */
 export interface HeldRewards {
-  served?: number;
+  served?: { reward: number; slot: string };
   shadows: Record<string, number>;
 }
 
@@ -37,7 +40,10 @@ export interface HeldRewards {
  * `pairedNullTest` takes it), counted once, whichever comes first. A shadow's reward waits
  * for the served one; the served one waits for every shadow (a step may have several), so
  * it stays held until its request's state is pruned. A second reward of the same arm and
- * request (the label sent twice, two offsets) pairs nothing: the first one counts.
+ * request (the label sent twice, two offsets) pairs nothing: the first one counts. A pair
+ * counts in the slot of serve time of its served half (`slot`, the served reward's cohort
+ * cell's), whichever half came first: the request's serve time, as the cohort cells are
+ * kept by, so a label horizon judges pairs as it judges the arms' cells.
  * Answers the state held after `reward` and the differences it completes, by shadow variant.
  */
 export function pairRewards(
@@ -45,21 +51,43 @@ export function pairRewards(
   variant: string,
   role: Role,
   reward: number,
-): { held: HeldRewards; differences: [shadow: string, d: number][] } {
+  slot: string,
+): { held: HeldRewards; differences: [shadow: string, d: number, slot: string][] } {
   const state: HeldRewards = { served: held?.served, shadows: Object.assign(Object.create(null), held?.shadows) };
   if (role === 'served') {
     if (state.served !== undefined) return { held: state, differences: [] };
-    const differences = Object.entries(state.shadows).map(([shadow, r]): [string, number] => [shadow, r - reward]);
-    return { held: { served: reward, shadows: Object.create(null) }, differences };
+    const differences = Object.entries(state.shadows).map(([shadow, r]): [string, number, string] => [shadow, r - reward, slot]);
+    return { held: { served: { reward, slot }, shadows: Object.create(null) }, differences };
   }
-  if (state.served !== undefined) return { held: state, differences: [[variant, reward - state.served]] };
+  if (state.served !== undefined) return { held: state, differences: [[variant, reward - state.served.reward, state.served.slot]] };
   if (!Object.hasOwn(state.shadows, variant)) state.shadows[variant] = reward;
   return { held: state, differences: [] };
 }
 
-/** The paired cell of a shadow under a split key (`<shadow>:paired:@<splitKey>`): its count, Σd, Σd². */
-export function pairedArm(shadow: string, key: string): string {
-  return `${shadow}:paired:@${key}`;
+/**
+ * The arm of a shadow's paired cells (`<shadow>:paired`), each a cohort cell
+ * (`<shadow>:paired:@<splitKey>:<from>-<before>`, `cellArm`) of count, Σd, Σd² of
+ * d = shadow − served over the requests served in that slot.
+ */
+export function pairedArm(shadow: string): string {
+  return `${shadow}:paired`;
+}
+
+/** The variant whose paired cells a cohort cell's arm names (`pairedArm`), or `undefined` for an arm's own cell. */
+export function pairedVariant(arm: string): string | undefined {
+  return /^([^:]+):paired$/.exec(arm)?.[1];
+}
+
+/**
+ * Whether a reward is held to pair with its request's other half, under the strategy
+ * served now (`servingSpec`: a plan's step): every reward of a shadow strategy; of a
+ * paired canary (`pairWithPrimary`), the canary's served rewards and the shadow ones (the
+ * primary's answers to the canary's requests). The primary's own requests of a canary
+ * have no other half, so they are not held.
+ */
+export function pairsByRequest(strategy: StrategySpec, reward: { variant: string; role: Role }): boolean {
+  if (strategy.type === 'shadow') return true;
+  return strategy.type === 'canary' && strategy.pairWithPrimary === true && (reward.role === 'shadow' || reward.variant === strategy.canary);
 }
 
 /** The field of a request's held rewards: its split key and request id, apart by a newline (which neither holds). */
@@ -92,11 +120,6 @@ export function heldGeneration(generations: readonly (HeldGeneration | undefined
     const period = slot === epoch % 2 ? epoch : epoch - 1;
     return own?.epoch === period ? own : { epoch: period, rewards: new Map() };
   });
-}
-
-/** The split key of a cohort cell's field base (`cohortArm`). */
-function cohortKey(cohort: string): string | undefined {
-  return /:@([0-9.]+):[0-9]+-[0-9]+$/.exec(cohort)?.[1];
 }
 
 /**
@@ -157,7 +180,7 @@ export class RewardLedger {
    * totals took the batch in, so after a crash between the two it catches up.
    */
   ridge: Record<string, number[]> = Object.create(null);
-  /** `pairedArm` → count, Σd, Σd² of its shadow's paired differences (`pairRewards`) under one split key. */
+  /** A paired cell's field base (`pairedArm`, split key, slot) → count, Σd, Σd² of its shadow's paired differences (`pairRewards`). */
   paired: Record<string, ArmStats> = Object.create(null);
   /**
    * The rewards of requests that wait for their other half (`heldField` → them), in two
@@ -206,16 +229,21 @@ export class RewardLedger {
    * key: what is held stays in the generation that first held it.
    */
   private pair(r: LedgerReward, clock: PairClock): void {
-    const key = cohortKey(r.cohort!);
-    if (r.requestId === undefined || key === undefined) return;
+    const cell = parseCohortArm(r.cohort!, emptyStats());
+    if (r.requestId === undefined || cell === undefined) return;
+    const { key } = cell;
     const field = heldField(key, r.requestId);
     const slot = Math.floor(clock.now / clock.holdMs) % 2;
     const live = heldGeneration(this.held, clock);
     this.held[slot] = live[slot];
     const generation = live.find((g) => g.rewards.has(field)) ?? live[slot];
-    const { held, differences } = pairRewards(generation.rewards.get(field), r.variant, r.role, r.reward);
+    const { held, differences } = pairRewards(generation.rewards.get(field), r.variant, r.role, r.reward, `${cell.servedFrom}-${cell.servedBefore}`);
     generation.rewards.set(field, held);
-    for (const [shadow, d] of differences) this.paired[pairedArm(shadow, key)] = addReward(this.paired[pairedArm(shadow, key)] ?? emptyStats(), d);
+    for (const [shadow, d, slot] of differences) {
+      const [servedFrom, servedBefore] = slot.split('-').map(Number);
+      const base = cellArm({ arm: pairedArm(shadow), key, servedFrom, servedBefore });
+      this.paired[base] = addReward(this.paired[base] ?? emptyStats(), d);
+    }
   }
 
   private applyRidge(partition: number, rewards: readonly LedgerReward[]): void {

@@ -224,27 +224,77 @@ describe(reconcileRollout.name, () => {
     expect(sut.decision!.evidence.n).toMatchObject({ 'v3:shadow': 1000, v1: 1000 });
   });
 
+  /** A paired cell (`pairedArm`) of `variant` under split key '1', served in [from, from + 600). */
+  const pairedCell = (variant: string, stats: { count: number; sum: number; sumSq: number }, servedFrom = 0) => ({
+    arm: `${variant}:paired`,
+    key: '1',
+    servedFrom,
+    servedBefore: servedFrom + 600,
+    stats,
+  });
+  /** The arms' own cells of `records` under split key '1', long served. */
+  const ownCells = (records: Record<string, ArmRecord>) =>
+    Object.entries(records).map(([name, { rewards }]) => ({ arm: name, key: '1', servedFrom: 0, servedBefore: 0, stats: rewards }));
+  const countsOf = (records: Record<string, ArmRecord>) => Object.fromEntries(Object.entries(records).map(([name, record]) => [name, unlabelled(record)]));
+
   it('judges a shadow on its paired differences with the primary when the updater kept them, and says so', () => {
     const deployment = spec({ type: 'shadow', primary: 'v1', shadows: ['v2'] });
     const records = { v1: arm(3000, 0.8), 'v2:shadow': arm(3000, 0.8) };
-    const arms = Object.fromEntries(Object.entries(records).map(([name, record]) => [name, unlabelled(record)]));
-    const cohorts = Object.entries(records).map(([name, { rewards }]) => ({ arm: name, key: '1', servedFrom: 0, servedBefore: 0, stats: rewards }));
+    const [arms, cohorts] = [countsOf(records), ownCells(records)];
     // The arms disagree on 0.2 % of the requests each way: the paired interval is narrow where the unpaired one is not.
-    const paired = { 'v2:paired:@1': { count: 3000, sum: 0, sumSq: 12 } };
+    const paired = pairedCell('v2', { count: 3000, sum: 0, sumSq: 12 });
     const unpaired = reconcileRollout(deployment, started(deployment), { arms, cohorts }, NOW)!;
     expect(unpaired.decision).toBeUndefined();
     expect(unpaired.state.evidence).not.toHaveProperty('paired');
 
-    const sut = reconcileRollout(deployment, started(deployment), { arms, cohorts, paired }, NOW)!;
+    const sut = reconcileRollout(deployment, started(deployment), { arms, cohorts: [...cohorts, paired] }, NOW)!;
     expect(sut.decision).toMatchObject({ action: 'hold', candidate: 'v2', evidence: { paired: true, delta: 0 } });
     expect(sut.decision!.evidence.high! - sut.decision!.evidence.low!).toBeLessThan(unpaired.state.evidence!.high! - unpaired.state.evidence!.low!);
+    // The pairs are no arm of their own: the cohort counts show the arms' labelled pairs only.
+    expect(Object.keys(sut.state.cohort!.judged).sort()).toEqual(['v1', 'v2:shadow']);
 
-    // Too few pairs, or a label horizon (the paired cells are not kept by slot): unpaired, as before.
-    const few = reconcileRollout(deployment, started(deployment), { arms, cohorts, paired: { 'v2:paired:@1': { count: 10, sum: 0, sumSq: 0 } } }, NOW)!;
+    // Too few pairs: unpaired, as before.
+    const few = reconcileRollout(deployment, started(deployment), { arms, cohorts: [...cohorts, pairedCell('v2', { count: 10, sum: 0, sumSq: 0 })] }, NOW)!;
     expect(few.decision).toBeUndefined();
-    const horizon = spec({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, { labelHorizon: '1s' });
-    const later = new Date(NOW.getTime() + 10_000);
-    expect(reconcileRollout(horizon, started(horizon), { arms, cohorts, paired }, later)!.decision).toBeUndefined();
+  });
+
+  it('judges a step with a label horizon on the paired cells of the slots past it, and leaves the younger ones waiting', () => {
+    const deployment = spec({ type: 'shadow', primary: 'v1', shadows: ['v2'] }, { labelHorizon: '1h' });
+    const records = { v1: arm(3000, 0.8), 'v2:shadow': arm(3000, 0.8) };
+    const now = new Date(NOW.getTime() + 10 * 3600_000);
+    const young = Math.floor(now.getTime() / 1000) - 1200;
+    // Past the horizon: the arms agree; within it, the shadow is far worse on every pair (its labels are not all in yet).
+    const cohorts = [
+      ...ownCells(records),
+      pairedCell('v2', { count: 3000, sum: 0, sumSq: 12 }),
+      pairedCell('v2', { count: 3000, sum: -3000, sumSq: 3000 }, young),
+    ];
+    const sut = reconcileRollout(deployment, started(deployment), { arms: countsOf(records), cohorts }, now)!;
+    expect(sut.decision).toMatchObject({ action: 'hold', candidate: 'v2', evidence: { paired: true, delta: 0 } });
+  });
+
+  it("judges a paired canary on the primary's answers to the canary's requests, canary − primary, and says so", () => {
+    const paired = { ...canary, pairWithPrimary: true };
+    const records = { v1: arm(3000, 0.8), v2: arm(3000, 0.8), 'v1:shadow': arm(3000, 0.81) };
+    const [arms, cohorts] = [countsOf(records), ownCells(records)];
+    // The primary is right on 60 more of the canary's 3000 requests than the canary (d = primary − canary, as the updater keeps it).
+    const primaryBetter = pairedCell('v1', { count: 3000, sum: 60, sumSq: 60 });
+    const sut = reconcileRollout(spec(paired), started(spec(paired)), { arms, cohorts: [...cohorts, primaryBetter] }, NOW)!;
+    expect(sut.decision).toMatchObject({ action: 'rollback', candidate: 'v2', primary: 'v1', evidence: { paired: true, delta: -0.02 } });
+    expect(sut.decision!.evidence.n).toMatchObject({ v1: 3000, v2: 3000 });
+
+    // The same cells under a canary that does not ask for pairs: judged on the two arms apart, which cannot tell yet.
+    const unpaired = reconcileRollout(spec(canary), started(spec(canary)), { arms, cohorts: [...cohorts, primaryBetter] }, NOW)!;
+    expect(unpaired.decision).toBeUndefined();
+    expect(unpaired.state.evidence).not.toHaveProperty('paired');
+    // Too few pairs: unpaired too.
+    const few = reconcileRollout(
+      spec(paired),
+      started(spec(paired)),
+      { arms, cohorts: [...cohorts, pairedCell('v1', { count: 50, sum: 50, sumSq: 50 })] },
+      NOW,
+    )!;
+    expect(few.decision).toBeUndefined();
   });
 
   it('promotes a shadow that passes when onPass says so, and only holds it otherwise', () => {

@@ -11,16 +11,16 @@ import {
   type PlanStrategySpec,
   type StrategySpec,
 } from '@switchyard/contracts';
-import { type ArmStats, emptyStats, mean, mergeStats } from './arm-stats';
+import { type ArmStats, emptyStats, mean } from './arm-stats';
 import { type ArmEvidence, type GuardrailJudgement, type GuardrailSettings, judgeCandidate, operationalFailures } from './guardrails';
 import { canaryShare } from './canary';
-import { currentStep, stepStrategy } from './plan';
+import { currentStep, servingSpec, stepStrategy } from './plan';
 import { groupCounters, latencyBuckets, type PropensitySums, propensitySums, splitKey } from './report';
 import { rewardKindOf } from './reward';
-import { type CohortCell, cohortRewards, type CohortSelection, statsArm } from './reward-stats';
+import { type CohortCell, type CohortRewards, cohortRewards, type CohortSelection, statsArm } from './reward-stats';
 import { propensityMismatch, sampleRatioMismatch, SRM_P_THRESHOLD } from './srm';
 import { DEFAULT_MIN_SHARE } from './weights';
-import { pairedArm } from './reward-ledger';
+import { pairedArm, pairedVariant } from './reward-ledger';
 
 /**
  * What the rollout controller decides, as pure functions: it reads, calls
@@ -62,12 +62,13 @@ export interface ArmRecord extends ArmEvidence {
 /** An arm's counts from the report counters: its evidence but the rewards, which are read by cohort. */
 export type ArmCounts = Omit<ArmRecord, 'rewards'>;
 
-/** What a pass sees of a deployment: the report's counts per arm, and the reward statistics by cohort. */
+/**
+ * What a pass sees of a deployment: the report's counts per arm, and the reward
+ * statistics by cohort, with the paired cells (arm `pairedArm`) where the updater kept them.
+ */
 export interface Observed {
   arms: Record<string, ArmCounts>;
   cohorts: readonly CohortCell[];
-  /** The paired cells of shadow steps (`pairedArm` → count, Σd, Σd²), where the updater kept them. */
-  paired?: Record<string, ArmStats>;
 }
 
 /** The labelled pairs of the cohorts a comparison judges, per arm. */
@@ -291,20 +292,29 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
     if (previous?.history) state.history = previous.history;
   } else state = { ...previous, specVersion: spec.version };
   const selection = judgedSelection(spec, previous, fresh, now);
-  const rewards = judgedCohort(cohorts, selection, guardrails, now);
-  const pairs = (which: 'judged' | 'waiting') => Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats[which].count]));
+  // The paired cells are judged by the same selection and horizon as the arms' own.
+  const isPaired = (cell: CohortCell) => pairedVariant(cell.arm) !== undefined;
+  const rewards = judgedCohort(
+    cohorts.filter((cell) => !isPaired(cell)),
+    selection,
+    guardrails,
+    now,
+  );
+  const pairs = judgedCohort(cohorts.filter(isPaired), selection, guardrails, now);
+  const labelled = (which: 'judged' | 'waiting') => Object.fromEntries(Object.entries(rewards).map(([arm, stats]) => [arm, stats[which].count]));
   state.cohort = {
     keys: [...selection.keys],
     ...(selection.servedFrom !== undefined && { servedFrom: selection.servedFrom }),
-    judged: pairs('judged'),
-    waiting: pairs('waiting'),
+    judged: labelled('judged'),
+    waiting: labelled('waiting'),
   };
   const units = Object.entries(arms).flatMap(([arm, counts]) => (counts.split.units === undefined ? [] : [[arm, counts.split.units] as const]));
   if (units.length) state.cohort.units = Object.fromEntries(units);
   // Clustered by unit where the updater kept the judged cells' unit sums (cluster.ts).
+  const served = servingSpec(spec).strategy;
   const counted = (arm: string): ArmRecord => {
     const judged = rewards[arm];
-    const paired = shadowPairs(arm, selection, guardrails, observed.paired);
+    const paired = candidatePairs(served, arm, pairs);
     return {
       ...countsSince(arms[arm], state.baseline[arm]),
       rewards: judged?.judged ?? emptyStats(),
@@ -317,16 +327,18 @@ export function reconcileRollout(spec: DeploymentSpec, previous: RolloutState | 
 }
 
 /**
- * A shadow arm's paired differences with the primary over the split keys judged
- * (`pairedArm` cells), when they are all it judges: the paired cells are not kept by slot
- * of serve time, so a comparison that judges only part of its keys' slots (a label
- * horizon, or a fresh start on a resumed step) is judged unpaired.
+ * A candidate's judged paired differences with the primary, candidate − primary, where
+ * the updater kept them (`pairedArm` cells, judged as the arms' cells are: `judgedCohort`).
+ * A paired cell holds d = shadow − served (`pairRewards`): a shadow's own cells as they
+ * are; a paired canary's are its primary's cells (the primary answered the canary's
+ * requests as a shadow), d = primary − canary, so negated.
  */
-function shadowPairs(arm: string, selection: CohortSelection, guardrails: Guardrails, paired: Observed['paired']): ArmStats | undefined {
+function candidatePairs(served: StrategySpec, arm: string, pairs: Record<string, CohortRewards>): ArmStats | undefined {
   const shadow = /^(.+):shadow$/.exec(arm)?.[1];
-  if (!shadow || !paired || selection.servedFrom !== undefined || labelHorizonSeconds(guardrails.labelHorizon) > 0) return undefined;
-  const cells = selection.keys.flatMap((key) => paired[pairedArm(shadow, key)] ?? []);
-  return cells.length ? cells.reduce(mergeStats) : undefined;
+  if (served.type === 'shadow' && shadow !== undefined) return pairs[pairedArm(shadow)]?.judged;
+  if (served.type !== 'canary' || !served.pairWithPrimary || arm !== served.canary) return undefined;
+  const d = pairs[pairedArm(served.primary)]?.judged;
+  return d && { ...d, sum: -d.sum };
 }
 
 function judgeStrategy(

@@ -42,6 +42,14 @@ describe(selectVariant.name, () => {
       expect(Math.abs(chosen / UNITS.length - 0.2)).toBeLessThan(0.01);
     });
 
+    it("mirrors a paired canary's requests to the primary, and none of the primary's own", () => {
+      const paired = spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 20, pairWithPrimary: true });
+      for (const unitKey of UNITS.slice(0, 50)) {
+        const sut = selectVariant(paired, { unitKey, rng: seededRng(1) });
+        expect(sut.shadows).toEqual(sut.variant === 'v2' ? ['v1'] : []);
+      }
+    });
+
     it('sends everybody to the primary at 0 %', () => {
       const sut = selectVariant(spec({ type: 'canary', primary: 'v1', canary: 'v2', percent: 0 }), { unitKey: 'u', rng: seededRng(1) });
       expect(sut).toEqual({ variant: 'v1', probability: 1, shadows: [] });

@@ -33,7 +33,8 @@ export function selectVariant(spec: DeploymentSpec, ctx: SelectContext): Selecti
     case 'canary': {
       const share = canaryShare(strategy.percent);
       return assignCanary(spec.name, ctx.unitKey, strategy.percent) === 'canary'
-        ? { variant: strategy.canary, probability: share, shadows: [], fallback: strategy.primary }
+        ? // A paired canary: the primary answers the canary's requests too, as a shadow (never returned).
+          { variant: strategy.canary, probability: share, shadows: strategy.pairWithPrimary ? [strategy.primary] : [], fallback: strategy.primary }
         : { variant: strategy.primary, probability: 1 - share, shadows: [] };
     }
     case 'bandit': {

@@ -3,7 +3,7 @@ import { DeploymentSpec, EVENT_TYPES, JoinedEvent, SCHEMA_VERSIONS } from '@swit
 import { BatchOutcome, InboundBatch, parseBatch } from '@switchyard/messaging';
 import { ArmStatsStore, DeploymentRegistry, RewardRecord } from '@switchyard/store';
 import { countEach } from '@switchyard/runtime';
-import { cohortArm, countsInArmStatistics, RewardOutcome, ridgeIncrement, servingSpec } from '@switchyard/strategies';
+import { cohortArm, countsInArmStatistics, pairsByRequest, RewardOutcome, ridgeIncrement, servingSpec } from '@switchyard/strategies';
 import { ArmReconciler } from '../arms/arm-reconciler';
 import { StatisticsCheckpoints } from '../checkpoints/statistics-checkpoints';
 import { BanditUpdaterEnv } from '../bandit-updater.env';
@@ -69,8 +69,8 @@ export class RewardsService {
         cohort: cohortArm(value, this.env.COHORT_BUCKET_SECONDS),
         // The cohort cells' unit sums cluster by it (cluster.ts); absent, a unit of its own.
         ...(value.unitKey !== undefined && { unitKey: value.unitKey }),
-        // A shadow step's rewards pair by request (the rollout controller's paired test).
-        ...(spec && servingSpec(spec).strategy.type === 'shadow' && { requestId: value.requestId }),
+        // A shadow step's or paired canary's rewards pair by request (the rollout controller's paired test).
+        ...(spec && pairsByRequest(servingSpec(spec).strategy, value) && { requestId: value.requestId }),
         ...(ridge && { ridge }),
       };
     });
@@ -99,12 +99,11 @@ export class RewardsService {
     return { rejected };
   }
 
-  /** The current strategy of each deployment of the batch that logged a context (the others need none). */
   /**
    * The current spec of each deployment: a contextual bandit's strategy (its ridge sums),
-   * and whether it serves shadows now (a shadow strategy, or a plan at a shadow step), the
-   * only rewards held for pairing, so a canary holds nothing. A shadow reward of an
-   * earlier step that comes after the step changed goes unpaired.
+   * and which rewards it pairs now (`pairsByRequest`: a shadow strategy or step, a paired
+   * canary or canary step), the only rewards held for pairing, so an unpaired canary holds
+   * nothing. A reward of an earlier step that comes after the step changed goes unpaired.
    */
   private async specsOf(deployments: string[]): Promise<Map<string, DeploymentSpec>> {
     const names = [...new Set(deployments)];

@@ -103,8 +103,8 @@ export class RolloutReconciler implements OnModuleInit, OnModuleDestroy {
     let state = stored.state;
     if (stored.outbox) state = await this.publish(spec.name, stored.outbox, state);
 
-    const [counters, { cohorts, paired }] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohortStats(spec.name)]);
-    const step = reconcileRollout(spec, state, { arms: armCounts(counters, current), cohorts, paired }, new Date());
+    const [counters, cohorts] = await Promise.all([this.reports.read(spec.name), this.rewards.readCohorts(spec.name)]);
+    const step = reconcileRollout(spec, state, { arms: armCounts(counters, current), cohorts }, new Date());
     showJudgement(spec, step);
     await this.prune(spec.name, current, counters, cohorts, step?.state.cohort ?? { keys: [current] });
     if (!step) return 'judged';

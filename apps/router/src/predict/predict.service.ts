@@ -201,7 +201,7 @@ export class PredictService {
     return this.refusals.get(url);
   }
 
-  /** Publishes the prediction event (the promise of its ack) and, for shadow deployments, the mirrored request. */
+  /** Publishes the prediction event (the promise of its ack) and, for shadows (a paired canary's primary too), the mirrored request. */
   private record(
     spec: DeploymentSpec,
     served: Served,
@@ -239,9 +239,11 @@ export class PredictService {
     if (trimmed) routerMetrics.eventsTrimmed.inc({ deployment: spec.name });
     const published = this.publish(this.kafka.topics.predictions, requestId, json);
     const { binary, ...extras } = command.extras ?? {};
-    if (choice.shadows.length && served.answer && binary && chunksLength(binary) > MAX_MIRRORED_BINARY_BYTES) {
+    // A paired canary's primary that answered for its failed canary has answered already.
+    const shadows = choice.shadows.filter((shadow) => shadow !== served.variant.name);
+    if (shadows.length && served.answer && binary && chunksLength(binary) > MAX_MIRRORED_BINARY_BYTES) {
       routerMetrics.shadowsSkipped.inc({ deployment: spec.name, reason: 'binary-too-large' });
-    } else if (choice.shadows.length && served.answer) {
+    } else if (shadows.length && served.answer) {
       const shadowRequest: ShadowRequestEvent = {
         ...envelope('shadowRequest'),
         requestId,
@@ -251,7 +253,8 @@ export class PredictService {
         ...(binary && { binaryInputs: bytesOf(binary).toString('base64') }),
         primaryOutputs: outputs,
         ...(command.extras && { extras }),
-        shadows: choice.shadows,
+        shadows,
+        ...(spec.status?.step !== undefined && { step: spec.status.step }),
       };
       const text = JSON.stringify(shadowRequest);
       // Never awaited: mirroring must not add a wait to the consumer's path.

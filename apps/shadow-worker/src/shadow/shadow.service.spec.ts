@@ -88,6 +88,15 @@ describe(ShadowService.name, () => {
     });
   });
 
+  it("carries the served prediction's plan step, so both halves of a request count (and pair) under one split key", async () => {
+    const sut = setUp(async () => ({ outputs: [1], latencyMs: 1, attempts: 1 }));
+
+    const [stepped, first] = await sut.run([{ ...request(2), step: 3 }, request(2)]);
+
+    expect(stepped.step).toBe(3);
+    expect(first).not.toHaveProperty('step');
+  });
+
   it('checks the allowlist before every call: a shadow outside it is not called, its event says why (issue #25)', async () => {
     const infer = jest.fn(async () => ({ outputs: [1], latencyMs: 1, attempts: 1 }));
     const smuggled = { ...spec, variants: [spec.variants[0], { ...spec.variants[1], url: 'http://10.0.0.5:9000' }] } as DeploymentSpec;

@@ -100,6 +100,8 @@ export class ShadowService {
       specVersion: request.specVersion,
       probability: 1,
       latencyMs: result.latencyMs ?? 0,
+      // Under the served prediction's step: its reward counts, and pairs, under the same split key.
+      step: request.step,
     });
   }
 }

@@ -10,7 +10,8 @@
 -- its unit sums (a hash: `<arm field base>\n<unit key>` -> `<n> <S>`, the unit's rewards so
 -- far in that cell's arm and split key), and the two generations of held rewards (hashes:
 -- `_epoch` -> the period they hold, `<split key>\n<request id>` -> the request's rewards
--- that wait for their other half, `=<r>` served or `<variant>=<r> ...` shadows).
+-- that wait for their other half, `@<from>-<before>=<r>` served, with its cell's slot of
+-- serve time, or `<variant>=<r> ...` shadows).
 -- ARGV[1]: partition; ARGV[2]: '1' to start a position the deployment does not have yet
 -- for this partition (else the script changes nothing and answers 'N': the caller must
 -- first make sure Redis did not lose it); ARGV[3], ARGV[4]: the caller's clock (epoch ms)
@@ -22,7 +23,8 @@
 --   `<base>:units|unitCountSq|unitSumSq|unitCountSum`; the unit's state is keyed by the
 --   base's arm and split key, without its slot, so a unit is one cluster over the step.
 --   A request's shadow and served rewards pair (RewardLedger's `pairRewards`,
---   `heldGeneration`): d = shadow − served goes to `<shadow>:paired:@<split key>:count|sum|sumSq`.
+--   `heldGeneration`): d = shadow − served goes to the paired cell
+--   `<shadow>:paired:@<split key>:<from>-<before>:count|sum|sumSq`, in the served half's slot.
 -- Answers one digit per event: 1 applied, 0 already taken in, 2 stale (the arm is not in
 -- the spec any more, or this reward belongs to an earlier life of the arm).
 -- A tombstone's positions expire with it.
@@ -66,7 +68,7 @@ for slot = 1, 2 do
   if text and not isInteger(text) then return refuse('applyRewards: stored epoch of ' .. held[slot] .. ' is not an integer') end
   live[slot] = text ~= nil and tonumber(text) == (slot == current and epoch or epoch - 1)
 end
--- Per held field: { slot, served, shadows (variant -> reward text), order (variants held) }, as after the batch.
+-- Per held field: { slot, served, servedSlot, shadows (variant -> reward text), order (variants held) }, as after the batch.
 local entries = {}
 local function entryOf(field)
   if entries[field] then return entries[field] end
@@ -76,7 +78,14 @@ local function entryOf(field)
       local entry = { slot = slot, shadows = {}, order = {} }
       for name, value in string.gmatch(text, '(%S*)=(%S+)') do
         if not tonumber(value) then return nil end
-        if name == '' then entry.served = value else entry.shadows[name] = value; entry.order[#entry.order + 1] = name end
+        local servedSlot = string.match(name, '^@([0-9]+%-[0-9]+)$')
+        if servedSlot then
+          entry.served, entry.servedSlot = value, servedSlot
+        elseif string.match(name, '^[a-z0-9][a-z0-9_-]*$') then
+          entry.shadows[name] = value
+          entry.order[#entry.order + 1] = name
+        end
+        -- Any other token (a served reward held before its slot was kept, `=<r>`) pairs nothing.
       end
       entries[field] = entry
       return entry
@@ -88,8 +97,8 @@ end
 -- Per pair completed: its paired cell and d, in order; per paired field: what it adds (for the overflow check).
 local pairs_ = {}
 local pairAdds = {}
-local function addPair(shadow, key, d)
-  local cell = shadow .. ':paired:@' .. key
+local function addPair(shadow, key, slot, d)
+  local cell = shadow .. ':paired:@' .. key .. ':' .. slot
   pairs_[#pairs_ + 1] = { cell, d }
   pairAdds[cell .. ':count'] = (pairAdds[cell .. ':count'] or 0) + 1
   pairAdds[cell .. ':sum'] = (pairAdds[cell .. ':sum'] or 0) + math.abs(d)
@@ -144,7 +153,8 @@ for i = FIRST, #ARGV, EVENT do
         end
       end
       local request = ARGV[i + 7]
-      local key = request ~= '' and string.match(base, ':@([0-9.]+):[0-9]+%-[0-9]+$')
+      local key, slot = nil, nil
+      if request ~= '' then key, slot = string.match(base, ':@([0-9.]+):([0-9]+%-[0-9]+)$') end
       if key then
         local field = key .. '\n' .. string.sub(request, 2)
         local entry = entryOf(field)
@@ -152,11 +162,11 @@ for i = FIRST, #ARGV, EVENT do
         local variant, reward = ARGV[i + 2], tonumber(ARGV[i + 4])
         if not string.match(base, '^[^:]+:shadow:@') then
           if not entry.served then
-            for _, shadow in ipairs(entry.order) do addPair(shadow, key, tonumber(entry.shadows[shadow]) - reward) end
-            entry.served, entry.shadows, entry.order = ARGV[i + 4], {}, {}
+            for _, shadow in ipairs(entry.order) do addPair(shadow, key, slot, tonumber(entry.shadows[shadow]) - reward) end
+            entry.served, entry.servedSlot, entry.shadows, entry.order = ARGV[i + 4], slot, {}, {}
           end
         elseif entry.served then
-          addPair(variant, key, reward - tonumber(entry.served))
+          addPair(variant, key, entry.servedSlot, reward - tonumber(entry.served))
         elseif not entry.shadows[variant] then
           entry.shadows[variant] = ARGV[i + 4]
           entry.order[#entry.order + 1] = variant
@@ -212,7 +222,7 @@ if next(entries) then
   end
   for field, entry in pairs(entries) do
     local tokens = {}
-    if entry.served then tokens[1] = '=' .. entry.served end
+    if entry.served then tokens[1] = '@' .. entry.servedSlot .. '=' .. entry.served end
     for _, shadow in ipairs(entry.order) do tokens[#tokens + 1] = shadow .. '=' .. entry.shadows[shadow] end
     redis.call('HSET', held[entry.slot], field, table.concat(tokens, ' '))
   end
