@@ -138,12 +138,14 @@ async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'S
 
 // --- Kafka helpers -----------------------------------------------------------------
 
-// A connection may take seconds on a loaded machine (kafkajs's default allows 1 s): the suite measures the stack, not its own client.
+// A connection may take seconds on a loaded machine (kafkajs's default allows 1 s), a request
+// over 30 s (an OffsetFetch timed out at a load average of 28 and ended a run): the suite measures the stack, not its own client.
 const kafka = new Kafka({
   clientId: RUN,
   brokers: BROKERS.split(','),
   logLevel: logLevel.NOTHING,
   connectionTimeout: 10000,
+  requestTimeout: 90000,
   retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 },
 });
 
