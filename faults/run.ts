@@ -149,7 +149,13 @@ const kafka = new Kafka({
   retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 3000 },
 });
 
+/** A group's committed offsets summed; asked again while its coordinator moves (a broker killed under it threw "not the correct coordinator" and ended a run). */
 async function committed(groupId: string, groupTopics: string[]): Promise<number> {
+  const { sum } = await waitFor(async () => ({ sum: await committedOnce(groupId, groupTopics) }), `${groupId}'s committed offsets`, PATIENCE_MS, 500);
+  return sum;
+}
+
+async function committedOnce(groupId: string, groupTopics: string[]): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
