@@ -3,6 +3,8 @@ export interface Read {
   topic: string;
   key: string | null;
   value: any;
+  /** The record's bytes, to validate it as the services do. */
+  raw?: Buffer | null;
   partition: number;
   offset: number;
 }

@@ -3,22 +3,12 @@ import { PredictionEvent, topicNames, validateDeploymentSpec } from '@switchyard
 import { JoinStateStore } from '@switchyard/store';
 import { feedbackJoinerService } from '../apps/feedback-joiner/src/feedback-joiner.service-definition';
 import { feedbackEvent, predictionEvent, sendEvents } from './support/events';
+import { HOSTILE, HOSTILE_KEY } from './support/hostile';
 import { groupCaughtUp, isolation, readThrough } from './support/kafka';
 import { deleteByPrefix } from './support/redis';
 import { http } from './support/services';
 import { useStack } from './support/stack';
 import { waitFor } from './support/wait';
-
-/** Records the live path dead-letters and a rebuild must skip: the 8 000-deep label of issue #26 first. */
-const HOSTILE = [
-  `{"requestId":"deep","reward":1,"label":${'['.repeat(8000)}${']'.repeat(8000)}}`,
-  `{"requestId":"deep-object","label":${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}}`,
-  '{"requestId":"huge","reward":1e400}',
-  '{"requestId":"wrong-type","reward":"NaN"}',
-  '{"requestId":"nothing"}',
-  'not json at all',
-  '\u0000\u00ff\ufffd{[',
-];
 
 /**
  * Issue #26: a hostile record in the history the join state is rebuilt from (read back
@@ -83,7 +73,7 @@ describe('the join-state rebuild over a history holding hostile records (real Ka
     await waitFor(async () => (await settled()) && joinedBefore.every((id) => joinsOf(id).length === 2), { what: 'the first pairs joined' });
     // The live path dead-lettered each hostile record of its three inputs.
     await waitFor(() => dlq.messages.length >= 3 * HOSTILE.length, { what: 'the hostile records dead-lettered' });
-    expect(dlq.messages.find((m) => m.value.topic === topics.feedback && m.key === 'poison')?.value.error).toBe(
+    expect(dlq.messages.find((m) => m.value.topic === topics.feedback && m.key === HOSTILE_KEY)?.value.error).toBe(
       'invalid feedback: value is not valid JSON: nested deeper than 64 levels',
     );
     const dead = dlq.messages.length;

@@ -1,6 +1,7 @@
 import { Producer } from 'kafkajs';
 import { envelope, FeedbackEvent, FeedbackInput, JoinedEvent, PredictionEvent, Role } from '@switchyard/contracts';
 import { joinedEventId } from '@switchyard/strategies';
+import { HOSTILE_KEY } from './hostile';
 
 export type PredictionFields = Pick<PredictionEvent, 'requestId' | 'deployment'> & Partial<PredictionEvent>;
 
@@ -58,11 +59,13 @@ export function joinedEvent({
 
 /**
  * Sends events in one produce request, JSON keyed by requestId as the services publish them;
- * a string goes as it is, under the key `poison` (bytes a consumer must reject).
+ * a string or bytes go as they are, under the key `poison` (what a consumer must reject).
  */
-export async function sendEvents(producer: Producer, topic: string, events: ({ requestId: string } | string)[]): Promise<void> {
+export async function sendEvents(producer: Producer, topic: string, events: ({ requestId: string } | string | Buffer)[]): Promise<void> {
   await producer.send({
     topic,
-    messages: events.map((event) => (typeof event === 'string' ? { key: 'poison', value: event } : { key: event.requestId, value: JSON.stringify(event) })),
+    messages: events.map((event) =>
+      typeof event === 'string' || Buffer.isBuffer(event) ? { key: HOSTILE_KEY, value: event } : { key: event.requestId, value: JSON.stringify(event) },
+    ),
   });
 }
