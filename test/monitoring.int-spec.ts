@@ -6,6 +6,7 @@ import { ensureDebianPackage } from './support/debian';
 
 const ROOT = join(__dirname, '..');
 const DEPLOY = join(ROOT, 'deploy');
+const RULES = join(DEPLOY, 'prometheus', 'rules');
 const PROMTOOL = '/usr/bin/promtool';
 
 function promtool(args: string[], cwd = ROOT): string {
@@ -43,11 +44,13 @@ describe('monitoring (deploy/)', () => {
 
   it('has alert rules promtool accepts, and whose unit tests pass', () => {
     expect(promtool(['check', 'rules', 'deploy/prometheus/rules/switchyard.rules.yml'])).toMatch(/SUCCESS: \d+ rules found/);
-    expect(promtool(['test', 'rules', 'switchyard.rules.test.yml', 'switchyard.stall.test.yml'], join(DEPLOY, 'prometheus', 'rules'))).toContain('SUCCESS');
+    const tests = readdirSync(RULES).filter((file) => file.endsWith('.test.yml'));
+    expect(tests).toContain('switchyard.checkpoints.test.yml');
+    expect(promtool(['test', 'rules', ...tests], RULES)).toContain('SUCCESS');
     expect(promtool(['check', 'config', '--syntax-only', 'deploy/prometheus/prometheus.yml'])).toContain('SUCCESS');
   });
 
-  it('alerts on a failed guardrail, decisions, consumer lag, DLQ growth and pauses (SRM)', () => {
+  it('alerts on a failed guardrail, decisions, consumer lag, DLQ growth, pauses (SRM) and checkpoint restores that missed the newest', () => {
     const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'rules', 'switchyard.rules.yml'), 'utf8'));
     const alerts = Object.fromEntries(
       rules.groups.flatMap((g: { rules: { alert?: string; expr: string }[] }) => g.rules.filter((r) => r.alert).map((r) => [r.alert, r.expr])),
@@ -58,9 +61,9 @@ describe('monitoring (deploy/)', () => {
     expect(alerts.SwitchyardRolloutPaused).toContain('switchyard_rollout_decisions_total{action="pause"}');
     expect(alerts.SwitchyardConsumerLagHigh).toContain('switchyard:consumer_lag:sum');
     expect(alerts.SwitchyardDlqGrowing).toContain('switchyard:dlq_writes:rate5m');
+    expect(alerts.SwitchyardCheckpointRestoreDegraded).toContain('switchyard:checkpoint_restores:increase15m{outcome=~"previous|incomplete"}');
   });
 
-  const RULES = join(DEPLOY, 'prometheus', 'rules');
   const ruleGroups = () => parseYaml(readFileSync(join(RULES, 'switchyard.rules.yml'), 'utf8')).groups as { rules: Record<string, any>[] }[];
 
   it('counts every DLQ write (invalid and poison, every consumer) and uses the usual severities', () => {
