@@ -9,14 +9,20 @@
  *   lower bound is > −margin (absolute), inconclusive when both arms reach maxSamples.
  * - Split: Pearson's chi-square of the served *requests* against the configured shares,
  *   at every look, pausing below p = 0.001 (once 100 requests are counted).
+ * - Latency (until the README quick start's canary was rolled back on two slow requests):
+ *   fail when the lower edge of the candidate's p99 bucket is above maxLatencyRatio × the
+ *   upper edge of the primary's, both read off the counts as they are.
  */
 import {
+  type ArmEvidence,
   type ArmStats,
   chiSquareUpperTail,
   DEFAULT_MIXTURE_SD_IN_SIGMAS,
   type GuardrailSettings,
   mean,
+  LATENCY_BUCKETS_MS,
   mixtureHalfWidth,
+  quantileFromBuckets,
   ruleOfThreeVariance,
   SRM_P_THRESHOLD,
   variance,
@@ -53,4 +59,17 @@ export function baselineSplitMismatch(candidateRequests: number, primaryRequests
   const [ec, ep] = [candidateShare * total, (1 - candidateShare) * total];
   const chi2 = (candidateRequests - ec) ** 2 / ec + (primaryRequests - ep) ** 2 / ep;
   return chiSquareUpperTail(chi2, 1) < SRM_P_THRESHOLD;
+}
+
+/** The old latency guardrail: the p99 estimates' bucket edges, once both arms have minSamples successes. */
+export function baselineLatencyFailure(
+  candidate: Pick<ArmEvidence, 'latencyBuckets'>,
+  primary: Pick<ArmEvidence, 'latencyBuckets'>,
+  settings: Pick<GuardrailSettings, 'minSamples' | 'maxLatencyRatio'>,
+): boolean {
+  const successes = (buckets: readonly number[]) => buckets.reduce((sum, count) => sum + count, 0);
+  if (successes(candidate.latencyBuckets) < settings.minSamples || successes(primary.latencyBuckets) < settings.minSamples) return false;
+  const candidateP99 = quantileFromBuckets(candidate.latencyBuckets, 0.99)!;
+  const floor = LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.indexOf(candidateP99) - 1] ?? 0;
+  return floor > settings.maxLatencyRatio * quantileFromBuckets(primary.latencyBuckets, 0.99)!;
 }

@@ -5,3 +5,4 @@ export { contextual } from './contextual';
 export { opeDr } from './ope-dr';
 export { decisions } from './decisions';
 export { paired } from './paired';
+export { latency } from './latency';

@@ -139,10 +139,10 @@ describe(operationalFailures.name, () => {
     expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 150, errors: 150 }), primary, DEFAULTS)).toEqual([]);
   });
 
-  it('fails a p99 above maxLatencyRatio × the primary even at the bucket edges, and only then', () => {
-    // Primary's p99 in (10, 20] ms. Candidate in (50, 100]: 50 > 2 × 20, fails. In (20, 50]: maybe only 21 ms, does not.
+  it("fails a p99 shown above maxLatencyRatio × the primary's bound, on the bucket edges, and only then", () => {
+    // Primary's p99 at most 20 ms. Candidate all in (50, 100]: above 50 > 2 × 20, fails. In (20, 50]: maybe only 21 ms, does not.
     expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 80 }), primary, DEFAULTS)).toEqual([
-      "latency: v2's p99 is in (50, 100] ms, v1's in (10, 20] ms: above maxLatencyRatio 2× even at the bucket edges (1000/9900 successful requests)",
+      "latency: v2's p99 is above 50 ms, v1's at most 20 ms (97.5% always-valid bounds): more than maxLatencyRatio 2× (1000/9900 successful requests)",
     ]);
     expect(operationalFailures(NAMES, arm(bernoulli(0, 0), { requests: 1000, latencyMs: 45 }), primary, DEFAULTS)).toEqual([]);
   });
@@ -153,9 +153,24 @@ describe(operationalFailures.name, () => {
     slowTail[latencyBucket(15)] -= 5;
     slowTail[latencyBucket(3000)] += 5; // 0.5 % slow: above p99.5, below p99's reach
     expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULTS)).toEqual([]);
-    slowTail[latencyBucket(15)] -= 10;
-    slowTail[latencyBucket(3000)] += 10; // 1.5 % slow
+    slowTail[latencyBucket(15)] -= 25;
+    slowTail[latencyBucket(3000)] += 25; // 3 % slow: p99 surely in the slow bucket
     expect(operationalFailures(NAMES, { ...candidate, latencyBuckets: slowTail }, primary, DEFAULTS)).toEqual([expect.stringMatching(/^latency: /)]);
+  });
+
+  it("fails no candidate on the few slow requests of a small sample (the README quick start's rollback)", () => {
+    // 112 and 109 requests, the candidate's p99 estimate in (50, 100] ms from its 2 slowest:
+    // the old point-estimate rule rolled this back; a p99 bound needs hundreds of requests.
+    const fast = arm(bernoulli(0, 0), { requests: 112, latencyMs: 8 });
+    const latencyBuckets = [...fast.latencyBuckets];
+    latencyBuckets[latencyBucket(8)] -= 2;
+    latencyBuckets[latencyBucket(80)] += 2;
+    const candidate = { ...fast, latencyBuckets };
+    const small = arm(bernoulli(0, 0), { requests: 109, latencyMs: 15 });
+    expect(operationalFailures(NAMES, candidate, small, { ...DEFAULTS, minSamples: 100 })).toEqual([]);
+    // The same shares (1.8 % slow against none), thirty times the requests: now shown.
+    const times30 = (a: ArmEvidence) => ({ ...a, requests: 30 * a.requests, latencyBuckets: a.latencyBuckets.map((c) => 30 * c) });
+    expect(operationalFailures(NAMES, times30(candidate), times30(small), DEFAULTS)).toEqual([expect.stringMatching(/^latency: /)]);
   });
 });
 

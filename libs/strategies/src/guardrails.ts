@@ -5,7 +5,8 @@
 import type { DecisionEvidence, Guardrails } from '@switchyard/contracts';
 import { ArmStats, mean } from './arm-stats';
 import type { UnitSums } from './cluster';
-import { LATENCY_BUCKETS_MS, quantileFromBuckets } from './report';
+import { quantileShownAbove, quantileShownAtMost } from './quantile-bounds';
+import { quantileFromBuckets } from './report';
 import type { RewardKind } from './reward';
 import { nullTest, pairedNullTest, pooledRewardVariance } from './sequential';
 
@@ -98,26 +99,21 @@ function errorRateFailure(names: Names, candidate: ArmEvidence, primary: ArmEvid
   );
 }
 
-/** Lower edge (ms) of the latency bucket whose upper bound is `upper`. */
-function bucketFloor(upper: number): number {
-  const index = LATENCY_BUCKETS_MS.indexOf(upper);
-  return index > 0 ? LATENCY_BUCKETS_MS[index - 1] : 0;
-}
-
 function latencyFailure(names: Names, candidate: ArmEvidence, primary: ArmEvidence, settings: GuardrailSettings): string | undefined {
   const [candidateSuccesses, primarySuccesses] = [successes(candidate), successes(primary)];
   if (candidateSuccesses < settings.minSamples || primarySuccesses < settings.minSamples) return undefined;
-  // Resolution is the bucket grid (1, 2, 5, 10, 20, 50 … ms): a p99 is only known to lie in
-  // (previous bound, bound]. Adjacent bounds are 2–2.5× apart, so comparing upper bounds
-  // would fail a candidate 5 % slower that straddles a bound. It fails only when the
-  // candidate's p99 is above the ratio even at the edges least favourable to failing:
-  // its bucket's lower edge against the primary's upper bound.
-  const candidateP99 = quantileFromBuckets(candidate.latencyBuckets, 0.99)!;
-  const primaryP99 = quantileFromBuckets(primary.latencyBuckets, 0.99)!;
-  if (!(bucketFloor(candidateP99) > settings.maxLatencyRatio * primaryP99)) return undefined;
+  // Bounds, not point estimates (quantile-bounds.ts): a p99 of a few hundred requests is
+  // their slowest few, and one stalled request would fail a candidate as fast as its
+  // primary. Each bound errs with probability ≤ alpha/4 at any look, so a candidate no
+  // slower than maxLatencyRatio × the primary fails with probability ≤ alpha/2, like the
+  // error-rate test. Resolution is the bucket grid (1, 2, 5, 10, 20, 50 … ms), so "above"
+  // is a bucket's lower edge and "at most" its upper one.
+  const candidateAbove = quantileShownAbove(candidate.latencyBuckets, 0.99, settings.alpha / 4);
+  const primaryAtMost = quantileShownAtMost(primary.latencyBuckets, 0.99, settings.alpha / 4);
+  if (!(candidateAbove > settings.maxLatencyRatio * primaryAtMost)) return undefined;
   return (
-    `latency: ${names.candidate}'s p99 is in (${bucketFloor(candidateP99)}, ${candidateP99}] ms, ${names.primary}'s in (${bucketFloor(primaryP99)}, ${primaryP99}] ms: ` +
-    `above maxLatencyRatio ${settings.maxLatencyRatio}× even at the bucket edges (${candidateSuccesses}/${primarySuccesses} successful requests)`
+    `latency: ${names.candidate}'s p99 is above ${candidateAbove} ms, ${names.primary}'s at most ${primaryAtMost} ms (${confidence(settings.alpha / 2)}): ` +
+    `more than maxLatencyRatio ${settings.maxLatencyRatio}× (${candidateSuccesses}/${primarySuccesses} successful requests)`
   );
 }
 

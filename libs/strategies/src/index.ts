@@ -16,6 +16,7 @@ export * from './report-ledger';
 export * from './reward-stats';
 export * from './reward-ledger';
 export * from './sequential';
+export * from './quantile-bounds';
 export * from './srm';
 export * from './guardrails';
 export * from './plan';
