@@ -214,8 +214,9 @@ describe('rollout controller: guardrails act on joined ground truth', () => {
     expect(planBlock).toMatchObject({ of: 6 });
     expect(planBlock.step).toBeGreaterThanOrEqual(5);
     expect(planBlock.history.length).toBeGreaterThanOrEqual(planBlock.step - 1);
-    expect(planBlock.history.map((d: any) => d.action)).toEqual(planBlock.history.map(() => 'advance'));
     expect(decisions.map((d) => d.action)).toEqual(['advance', 'advance', 'advance', 'advance', 'advance', 'promote']);
+    // Polled, the last plan block may be read after the promotion was recorded and before the spec changed.
+    expect(planBlock.history.map((d: any) => d.action)).toEqual(decisions.slice(0, planBlock.history.length).map((d) => d.action));
     // A step is rollout status, not a spec: only the promotion wrote a version.
     expect(decisions.map((d) => d.fromVersion)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(decisions.map((d) => d.toVersion)).toEqual([1, 1, 1, 1, 1, 2]);
