@@ -517,7 +517,7 @@ export interface Guardrails {
   onPass: (typeof GUARDRAIL_ON_PASS)[number];
   /** Candidate error rate minus the primary's above which it fails. */
   maxErrorRateIncrease: number;
-  /** Candidate p99 latency over the primary's above which it fails. */
+  /** Candidate p99 latency over the primary's above which it fails, once both p99s are bounded (a few hundred successful requests per arm: statistics.md, "The verdict"). */
   maxLatencyRatio: number;
   /** How long labels may take to come (`LABEL_HORIZON_PATTERN`): younger predictions are not judged yet. Absent: judged at once. */
   labelHorizon?: string;
