@@ -101,6 +101,12 @@ interface Tally {
 }
 
 const pct = (x: number, of: number) => (of ? `${((100 * x) / of).toFixed(1)} %` : '–');
+/** The median: a t interval on few degrees of freedom is now and then very wide, and a mean width would be those runs'. */
+const median = (xs: readonly number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 
 export async function runOpeSimulation(opts: { runs: number; seed: number } & Partial<OpeSimulationOptions>): Promise<{ title: string; markdown: string }> {
   const requests = opts.requests ?? 3000;
@@ -208,7 +214,9 @@ export async function runStickyCanarySimulation(opts: { runs: number; seed: numb
   const traffic: UnitTraffic = { units: 500, sigma: 1 };
   const icc = 0.1;
   const tallies = STICKY_TARGETS.map(() =>
-    Object.fromEntries(STICKY_METHODS.map((m) => [m, { runs: 0, refused: 0, clustered: 0, unclustered: 0, width: 0, plainWidth: 0 }])),
+    Object.fromEntries(
+      STICKY_METHODS.map((m) => [m, { runs: 0, refused: 0, clustered: 0, unclustered: 0, widths: [] as number[], plainWidths: [] as number[] }]),
+    ),
   );
   for (let run = 0; run < opts.runs; run++) {
     // One log, seen with and without its unit keys: the same draws.
@@ -228,8 +236,8 @@ export async function runStickyCanarySimulation(opts: { runs: number; seed: numb
         const [c, u] = [clustered.estimates[method], unclustered.estimates[method]];
         if (c.low <= truth && truth <= c.high) t.clustered++;
         if (u.low <= truth && truth <= u.high) t.unclustered++;
-        t.width += c.high - c.low;
-        t.plainWidth += u.high - u.low;
+        t.widths.push(c.high - c.low);
+        t.plainWidths.push(u.high - u.low);
       }
     });
     if (run % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
@@ -241,7 +249,7 @@ export async function runStickyCanarySimulation(opts: { runs: number; seed: numb
       `Every estimator of \`evaluateOffPolicy\` (reward model: the variant means, no context), on the same log with its unit keys (clustered intervals) and without them (every request independent). ` +
       `${opts.runs} runs (seeds ${opts.seed}–${opts.seed + opts.runs - 1}, each log drawn from murmur3("ope/sticky-canary", seed)). Coverage among the runs not refused.`,
     '',
-    '| target policy | true value | method | refused | coverage, clustered by unit | coverage, requests independent | mean width, clustered / independent |',
+    '| target policy | true value | method | refused | coverage, clustered by unit | coverage, requests independent | median width, clustered / independent |',
     '|---|---:|---|---:|---:|---:|---:|',
   ];
   STICKY_TARGETS.forEach((target, k) => {
@@ -251,7 +259,7 @@ export async function runStickyCanarySimulation(opts: { runs: number; seed: numb
       const miss = kept && t.clustered < 0.95 * kept ? ' (below 95 %)' : '';
       lines.push(
         `| ${target.name} | ${trueValue(target.policy).toFixed(2)} | ${method.toUpperCase()} | ${pct(t.refused, t.runs)} | ${pct(t.clustered, kept)}${miss} | ${pct(t.unclustered, kept)} | ` +
-          `${kept ? `${(t.width / kept).toFixed(3)} / ${(t.plainWidth / kept).toFixed(3)}` : '–'} |`,
+          `${kept ? `${median(t.widths).toFixed(3)} / ${median(t.plainWidths).toFixed(3)}` : '–'} |`,
       );
     }
   });

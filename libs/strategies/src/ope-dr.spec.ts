@@ -48,33 +48,34 @@ describe(evaluateOffPolicy.name, () => {
     expect(estimates.dr.estimate).toBeCloseTo(2 / 3, 12);
     expect(estimates.sndr.estimate).toBeCloseTo(2 / 3, 12);
     expect(estimates.ips.estimate).toBeCloseTo(1 / 2, 12);
-    // DR's interval is the normal one of its terms: s² = Σ(t − 2/3)²/3 with t = [2, 1/3, 0, 1/3].
+    // DR's interval is t (on n − 1 = 3, no units) of its terms: s² = Σ(t − 2/3)²/3 with t = [2, 1/3, 0, 1/3].
     const s = Math.sqrt(((2 - 2 / 3) ** 2 + 2 * (1 / 3 - 2 / 3) ** 2 + (2 / 3) ** 2) / 3);
-    expect(estimates.dr.high - estimates.dr.low).toBeCloseTo(2 * 1.959963984540054 * (s / 2), 9);
+    expect(estimates.dr.high - estimates.dr.low).toBeCloseTo(2 * 3.182446305284263 * (s / 2), 9);
     expect(estimates.dr.ess).toBeCloseTo(2, 12);
   });
 
   it('clusters the intervals of DR, SNDR, DM and IPS by unit, a sample without a unit its own cluster', () => {
-    // The log above with samples 0 and 2 in unit a, 1 in unit b, 3 without a unit: K = 3, K/(K − 1) = 3/2, n = 4.
-    // DR terms [2, 1/3, 0, 1/3] − 2/3 = [4/3, −1/3, −2/3, −1/3]; per unit a 2/3, b −1/3, own −1/3:
-    //   Σ² = 4/9 + 1/9 + 1/9 = 2/3, Var = 3/2 · 2/3 / 16 = 1/16, se = 1/4.
+    // The log above with samples 0 and 1 in unit a, 2 in unit b, 3 without a unit: K = 3, K/(K − 1) = 3/2, n = 4.
+    // DR terms [2, 1/3, 0, 1/3] − 2/3 = [4/3, −1/3, −2/3, −1/3]; per unit a 1, b −2/3, own −1/3:
+    //   Σ² = 1 + 4/9 + 1/9 = 14/9, Var = 3/2 · 14/9 / 16 = 7/48.
     // SNDR linearised terms dmᵢ + wᵢ(eᵢ − c)/w̄ = [1, 1/3, −1, 1/3], mean 1/6, residuals [5/6, 1/6, −7/6, 1/6];
-    //   per unit a −1/3, b 1/6, own 1/6: Σ² = 1/9 + 1/36 + 1/36 = 1/6, Var = 3/2 · 1/6 / 16 = 1/64, se = 1/8.
+    //   per unit a 1, b −7/6, own 1/6: Σ² = 1 + 49/36 + 1/36 = 43/18, Var = 3/2 · 43/18 / 16 = 43/192.
     // IPS terms [2, 0, 0, 0] − 1/2; per unit a 1, b −1/2, own −1/2: Σ² = 3/2, Var = 9/64, se = 3/8.
     // DM: terms [0, 1/3, 0, 1/3] − 1/6, plus the model's influence n·(A⁻¹m)xᵢeᵢ: v1's fit on the whole log has
     //   A = 2 + λ = 3, θ̂ = 1/3, m = 1, so 4 · (1/3) · e with e = [2/3, −, −1/3, −] = [8/9, 0, −4/9, 0] (v2: π = 0, m = 0).
-    //   Sums [13/18, 3/18, −11/18, 3/18]; per unit a 1/9, b 1/6, own 1/6: Σ² = 11/162, Var = 3/2 · 11/162 / 16 = 11/1728.
-    const units = ['a', 'b', 'a', undefined];
+    //   Sums [13/18, 3/18, −11/18, 3/18]; per unit a 8/9, b −11/18, own 1/6: Σ² = 386/324 = 193/162, Var = 3/2 · 193/162 / 16 = 193/1728.
+    // t: the target uses samples 0 (unit a) and 2 (unit b), w = 2 each, so G* = 2 (`effectiveClusters`): t on 1.
+    const units = ['a', 'a', 'b', undefined];
     const log = LOG.map((sample, i) => ({ ...sample, ...(units[i] && { unit: units[i] }) }));
     const { estimates } = evaluateOffPolicy(log, fixedPolicy({ v1: 1 }), { folds: 2 });
-    const z = 1.959963984540054;
+    const t = 12.706204736174707;
     expect(estimates.dr.estimate).toBeCloseTo(2 / 3, 12);
-    expect(estimates.dr.high - estimates.dr.low).toBeCloseTo(2 * z * (1 / 4), 9);
+    expect(estimates.dr.high - estimates.dr.low).toBeCloseTo(2 * t * Math.sqrt(7 / 48), 9);
     expect(estimates.sndr.estimate).toBeCloseTo(2 / 3, 12);
-    expect(estimates.sndr.high - estimates.sndr.low).toBeCloseTo(2 * z * (1 / 8), 9);
-    expect(estimates.ips.high - estimates.ips.low).toBeCloseTo(2 * z * (3 / 8), 9);
+    expect(estimates.sndr.high - estimates.sndr.low).toBeCloseTo(2 * t * Math.sqrt(43 / 192), 9);
+    expect(estimates.ips.high - estimates.ips.low).toBeCloseTo(2 * t * (3 / 8), 9);
     expect(estimates.dm.estimate).toBeCloseTo(1 / 6, 12);
-    expect(estimates.dm.high - estimates.dm.low).toBeCloseTo(2 * z * Math.sqrt(11 / 1728), 9);
+    expect(estimates.dm.high - estimates.dm.low).toBeCloseTo(2 * t * Math.sqrt(193 / 1728), 9);
     // Every sample its own unit: the unclustered intervals exactly (DM's model part turns from model-based to the sandwich, so not DM).
     const own = LOG.map((sample, i) => ({ ...sample, unit: `u${i}` }));
     const [clustered, plain] = [evaluateOffPolicy(own, fixedPolicy({ v1: 1 }), { folds: 2 }), evaluateOffPolicy(LOG, fixedPolicy({ v1: 1 }), { folds: 2 })];

@@ -5,6 +5,7 @@ import { policyModels } from './contextual-policy';
 import { choleskySolve, dot } from './linalg';
 import { accumulateObservation, addRidge, emptyRidgeStats, fitRidge, predictRidge, ridgeLeverage, RidgeModel, RidgeStats, subtractRidge } from './ridge';
 import {
+  DEFAULT_LEVEL,
   DEFAULT_MIN_ESS,
   ipsFromWeights,
   LoggedSample,
@@ -15,7 +16,6 @@ import {
   refusalsFromWeights,
   snipsFromWeights,
   varianceOfMean,
-  Z95,
 } from './ope';
 import { seededRng } from './rng';
 import type { Weights } from './weights';
@@ -46,9 +46,10 @@ import type { Weights } from './weights';
  *   efficient, stable, and bounded off-policy evaluation", NeurIPS 2019, for its DR form;
  *   Open Bandit Pipeline's SelfNormalizedDoublyRobust). Interval by the delta method.
  *
- * Intervals are normal, V ± z·s/√n with s the spread of each estimator's terms (its
- * influence function), like IPS's in ope.ts, and like them clustered by unit when the
- * samples carry one (`varianceOfMean`); DM's adds its model's estimation variance.
+ * Intervals are V ± t·s/√n with s the spread of each estimator's terms (its influence
+ * function), like IPS's in ope.ts, and like them clustered by unit when the samples carry
+ * one (`varianceOfMean`), t on the effective number of clusters less one
+ * (`intervalQuantile`; ≈ z without units); DM's adds its model's estimation variance.
  */
 
 /** A logged decision with the context it was made in. */
@@ -100,8 +101,8 @@ export interface ModelOpeOptions {
   folds?: number;
   /** λ of the reward model. @default 1 */
   ridge?: number;
-  /** Normal quantile of the intervals. @default 1.96 */
-  z?: number;
+  /** Confidence of the intervals (Student t on G* − 1 degrees of freedom, `intervalQuantile`). @default 0.95 */
+  level?: number;
   /** Refusal threshold on the effective sample size. @default 30 */
   minEss?: number;
 }
@@ -190,7 +191,7 @@ function directModelError(
 }
 
 /**
- * The mean of an estimator's per-sample terms and its standard error, clustered by unit
+ * The mean of an estimator's per-sample terms, their residuals, and its standard error, clustered by unit
  * (`varianceOfMean`): the terms are DR's (and SNDR's, linearised) influence terms, so the
  * variance of their mean is the estimator's, summed within a unit before squaring when the
  * samples carry units — a sticky canary logs a unit many times, and its rewards (hence its
@@ -198,17 +199,10 @@ function directModelError(
  * model that corrects it; with a per-variant reward model that is a shared mean, whose
  * share of one unit in a fit of thousands is negligible.
  */
-function meanAndSe(samples: readonly ContextualSample[], terms: readonly number[]): [number, number] {
+function meanAndSe(samples: readonly ContextualSample[], terms: readonly number[]): { mean: number; se: number; residuals: number[] } {
   const mean = terms.reduce((sum, t) => sum + t, 0) / terms.length;
-  return [
-    mean,
-    Math.sqrt(
-      varianceOfMean(
-        samples,
-        terms.map((t) => t - mean),
-      ),
-    ),
-  ];
+  const residuals = terms.map((t) => t - mean);
+  return { mean, se: Math.sqrt(varianceOfMean(samples, residuals)), residuals };
 }
 
 /**
@@ -223,23 +217,19 @@ function directMethod(
   direct: readonly number[],
   error: { variance: number; influence: readonly number[] },
   weights: readonly number[],
-  z: number,
+  level: number,
 ): OpeEstimate {
   const mean = direct.reduce((sum, t) => sum + t, 0) / direct.length;
   const spread = direct.map((t) => t - mean);
   const clustered = samples.some((s) => s.unit !== undefined);
-  const variance = clustered
-    ? varianceOfMean(
-        samples,
-        spread.map((t, i) => t + error.influence[i]),
-      )
-    : varianceOfMean(samples, spread) + error.variance;
-  return opeSummary('dm', weights, mean, Math.sqrt(variance), z);
+  const residuals = clustered ? spread.map((t, i) => t + error.influence[i]) : spread;
+  const variance = varianceOfMean(samples, residuals) + (clustered ? 0 : error.variance);
+  return opeSummary('dm', samples, weights, residuals, mean, Math.sqrt(variance), level);
 }
 
 /** Every estimator of `policy`'s mean reward on the log, and the reasons not to trust them. */
 export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: ContextualPolicy, opts: ModelOpeOptions = {}): OffPolicyEvaluation {
-  const z = opts.z ?? Z95;
+  const level = opts.level ?? DEFAULT_LEVEL;
   const n = samples.length;
   const probabilities = samples.map((s) => policy(s.x));
   // A fixed policy (`fixedPolicy`: the same answer everywhere) keeps its probabilities exactly, not a mean with rounding.
@@ -263,17 +253,17 @@ export function evaluateOffPolicy(samples: readonly ContextualSample[], policy: 
   const sndr = direct.map((dm, i) => dm + (weights[i] * (residual[i] - c)) / meanW);
 
   const model = (method: ModelOpeMethod, terms: number[], shift = 0, extraVariance = 0): OpeEstimate => {
-    if (!n) return opeSummary(method, weights, NaN, NaN, z);
-    const [mean, se] = meanAndSe(samples, terms);
-    return opeSummary(method, weights, mean + shift, Math.sqrt(se * se + extraVariance), z);
+    if (!n) return opeSummary(method, samples, weights, [], NaN, NaN, level);
+    const { mean, se, residuals } = meanAndSe(samples, terms);
+    return opeSummary(method, samples, weights, residuals, mean + shift, Math.sqrt(se * se + extraVariance), level);
   };
   return {
     refusals,
     target,
     estimates: {
-      ips: ipsFromWeights('ips', samples, weights, z),
-      snips: snipsFromWeights(samples, weights, z),
-      dm: n ? directMethod(samples, direct, directModelError(samples, probabilities, variants, opts.ridge), weights, z) : model('dm', direct),
+      ips: ipsFromWeights('ips', samples, weights, level),
+      snips: snipsFromWeights(samples, weights, level),
+      dm: n ? directMethod(samples, direct, directModelError(samples, probabilities, variants, opts.ridge), weights, level) : model('dm', direct),
       dr: model('dr', dr),
       sndr: model('sndr', sndr, c),
     },

@@ -3,24 +3,27 @@ import {
   clippedIpsEstimate,
   countsInArmStatistics,
   effectiveSampleSize,
+  effectiveClusters,
   estimatePolicyValue,
   evaluationRefusals,
   exclusionOf,
   importanceWeights,
+  intervalQuantile,
   ipsEstimate,
   meanImportanceWeight,
   LoggedSample,
   snipsEstimate,
   targetProbabilities,
-  normalQuantile,
   wilson,
-  Z95,
-  zOfLevel,
 } from './ope';
 import { seededRng } from './rng';
 import { chooseArm } from './weights';
 
 const sample = (variant: string, probability: number, reward: number): LoggedSample => ({ variant, probability, reward });
+
+/** Two-sided 95 % quantiles, from tables: the normal, and Student's t on 3, 7 and 99 degrees of freedom. */
+const Z95 = 1.959963984540054;
+const T95 = { 3: 3.182446305284263, 7: 2.364624251592785, 99: 1.984216951835 };
 
 // Four logged requests, weights worked out by hand in each test.
 const LOG = [sample('v1', 0.5, 1), sample('v2', 0.5, 0), sample('v1', 0.25, 0), sample('v2', 0.75, 1)];
@@ -50,8 +53,8 @@ describe('estimators on a hand-computed log', () => {
     const sut = ipsEstimate(LOG, { v1: 1 });
     expect(sut.estimate).toBeCloseTo(0.5, 12);
     expect(sut.meanWeight).toBeCloseTo(1.5, 12);
-    // Terms w·r = [2, 0, 0, 0]: mean 0.5, sample variance 1, se = 1/√4.
-    expect(sut.high - sut.estimate).toBeCloseTo(Z95 * 0.5, 12);
+    // Terms w·r = [2, 0, 0, 0]: mean 0.5, sample variance 1, se = 1/√4; no units: t on n − 1 = 3.
+    expect(sut.high - sut.estimate).toBeCloseTo(T95[3] * 0.5, 9);
   });
 
   it('SNIPS: Σ w r / Σ w', () => {
@@ -66,8 +69,8 @@ describe('estimators on a hand-computed log', () => {
     const v = 4 / 6;
     const se = Math.sqrt(4 * (2 - v) ** 2 + 16 * v ** 2) / 6;
     expect(sut.estimate).toBeCloseTo(v, 12);
-    expect(sut.low).toBeCloseTo(v - Z95 * se, 12);
-    expect(sut.high).toBeCloseTo(v + Z95 * se, 12);
+    expect(sut.low).toBeCloseTo(v - T95[3] * se, 9);
+    expect(sut.high).toBeCloseTo(v + T95[3] * se, 9);
   });
 
   it('clipped IPS caps every weight', () => {
@@ -100,32 +103,35 @@ describe('on-policy evaluation', () => {
   it('SNIPS gives the mean with variance Σ(r − r̄)²/n²', () => {
     const sut = snipsEstimate(log, target);
     const se = Math.sqrt(rewards.reduce((s, r) => s + (r - plainMean) ** 2, 0)) / rewards.length;
-    expect(sut.high - sut.estimate).toBeCloseTo(Z95 * se, 12);
+    expect(sut.high - sut.estimate).toBeCloseTo(T95[7] * se, 9);
   });
 });
 
 describe(wilson.name, () => {
   it('matches the published Wilson interval for 50 of 100 and 0 of 10', () => {
-    const [low, high] = wilson(0.5, 100);
+    const [low, high] = wilson(0.5, 100, Z95);
     expect(low).toBeCloseTo(0.4038, 4);
     expect(high).toBeCloseTo(0.5962, 4);
     // 0 of 10: [0, z²/(n + z²)] = [0, 0.2775]
-    expect(wilson(0, 10)[0]).toBe(0);
-    expect(wilson(0, 10)[1]).toBeCloseTo(0.2775, 4);
+    expect(wilson(0, 10, Z95)[0]).toBe(0);
+    expect(wilson(0, 10, Z95)[1]).toBeCloseTo(0.2775, 4);
   });
 
   it('holds the observed proportion, exactly at 0 and 1 of any n', () => {
     for (let n = 1; n <= 500; n++) {
-      expect([n, wilson(1, n)[1]]).toEqual([n, 1]);
-      expect([n, wilson(0, n)[0]]).toEqual([n, 0]);
+      expect([n, wilson(1, n, Z95)[1]]).toEqual([n, 1]);
+      expect([n, wilson(0, n, Z95)[0]]).toEqual([n, 0]);
     }
   });
 
-  it('is used by SNIPS for rewards in [0, 1] on-policy, at n', () => {
+  it('is used by SNIPS for rewards in [0, 1] on-policy, at n, with t on n − 1', () => {
     const log = Array.from({ length: 100 }, (_, i) => sample('a', 1, i < 50 ? 1 : 0));
     const sut = snipsEstimate(log, { a: 1 });
-    expect(sut.low).toBeCloseTo(0.4038, 4);
-    expect(sut.high).toBeCloseTo(0.5962, 4);
+    // Wilson at p̂ = 1/2, n = 100, t = 1.98422: 1/2 ± t/(1 + t²/n) · √(1/400 + t²/40000) = 1/2 ± 1.90904 · 0.050974 = 1/2 ± 0.09731 (z: ± 0.0962).
+    const half = (T95[99] / (1 + T95[99] ** 2 / 100)) * Math.sqrt(0.25 / 100 + T95[99] ** 2 / 40000);
+    expect(half).toBeCloseTo(0.09731, 5);
+    expect(sut.low).toBeCloseTo(0.5 - half, 9);
+    expect(sut.high).toBeCloseTo(0.5 + half, 9);
   });
 });
 
@@ -180,6 +186,12 @@ describe(evaluationRefusals.name, () => {
     ]);
   });
 
+  it('refuses when one unit is behind every sample the policy uses', () => {
+    const log = [...many('v1', 40, 0.5).map((s) => ({ ...s, unit: 'big' })), ...many('v2', 40, 0.5).map((s, i) => ({ ...s, unit: `u${i}` }))];
+    expect(evaluationRefusals(log, { v1: 1 })).toEqual(['every sample this policy uses comes from one unit: an interval needs at least two']);
+    expect(evaluationRefusals(log, { v2: 1 })).toEqual([]);
+  });
+
   it('refuses an empty window, and accepts enough traffic', () => {
     expect(evaluationRefusals([], { v1: 1 })).toEqual(['no joined, served traffic was logged in the window']);
     expect(evaluationRefusals(many('v1', 100, 0.5), { v1: 1 })).toEqual([]);
@@ -203,13 +215,32 @@ describe('fallback answers', () => {
   });
 });
 
-describe(normalQuantile.name, () => {
-  it('matches tabulated normal quantiles', () => {
-    expect(normalQuantile(0.5)).toBeCloseTo(0, 9);
-    expect(zOfLevel(0.95)).toBeCloseTo(Z95, 8);
-    expect(zOfLevel(0.999)).toBeCloseTo(3.290526731, 8);
-    expect(normalQuantile(0.01)).toBeCloseTo(-2.326347874, 8);
-    expect(normalQuantile(1e-6)).toBeCloseTo(-4.753424309, 7);
+describe(effectiveClusters.name, () => {
+  it('is n without units, and when every unit has one sample', () => {
+    expect(effectiveClusters([{}, {}, {}, {}, {}], [1, 5, 0, 2, 1], [1, -1, 0, 2, -2])).toBe(5);
+    expect(effectiveClusters([{ unit: 'a' }, { unit: 'b' }, {}], [1, 9, 1], [1, 2, 3])).toBe(3);
+  });
+
+  it('is K for K clusters of equal size and weight, whatever their residuals', () => {
+    const samples = ['a', 'b', 'c', 'd'].flatMap((unit) => [{ unit }, { unit }, { unit }]);
+    const residuals = [1, 1, 1, -2, 0, 1, 0.5, -1, 3, 0, 0, -0.1];
+    expect(effectiveClusters(samples, new Array(12).fill(2), residuals)).toBeCloseTo(4, 12);
+    // Four clusters: t on 3 degrees of freedom.
+    expect(intervalQuantile(samples, new Array(12).fill(2), residuals, 0.95)).toBeCloseTo(T95[3], 9);
+  });
+
+  it('matches a hand computation with unequal clusters and the estimated ρ', () => {
+    // Units a: w [1, 1], u [1, 0]; b: w [1, 1], u [1, 1]; c: w [2], u [−2]; d: w [0] (the target never uses it).
+    // Σu² = 7, Σw² = 8; Σ_g[(Σu)² − Σu²] = 0 + 2 + 0 = 2; Σ_g[(Σw)² − Σw²] = 2 + 2 + 0 = 4: ρ̂ = (2/4)/(7/8) = 4/7.
+    // γ_g = Σw² + ρ̂((Σw)² − Σw²): a, b 2 + 8/7 = 22/7, c 4 = 28/7. G* = 72² / (22² + 22² + 28²) = 5184/1752 = 216/73.
+    const samples = [{ unit: 'a' }, { unit: 'a' }, { unit: 'b' }, { unit: 'b' }, { unit: 'c' }, { unit: 'd' }];
+    expect(effectiveClusters(samples, [1, 1, 1, 1, 2, 0], [1, 0, 1, 1, -2, -0.9])).toBeCloseTo(216 / 73, 12);
+  });
+
+  it('leaves no interval when one unit carries every used sample', () => {
+    const samples = [{ unit: 'a' }, { unit: 'a' }, { unit: 'b' }];
+    expect(effectiveClusters(samples, [1, 1, 0], [0.5, -0.5, 0])).toBe(1);
+    expect(intervalQuantile(samples, [1, 1, 0], [0.5, -0.5, 0], 0.95)).toBeNaN();
   });
 });
 
@@ -245,6 +276,16 @@ describe('intervals clustered by unit', () => {
       expect(clustered.estimate).toBe(plain.estimate);
       expect(clustered.high - clustered.low).toBeGreaterThan(3 * (plain.high - plain.low));
     }
+  });
+
+  it('take t on fewer degrees of freedom when few units carry the target: 4 units of v2 here', () => {
+    const [plain, clustered] = [log(false), log(true)].map((samples) => estimatePolicyValue(samples, { v2: 1 }, { method: 'ips' }));
+    // IPS terms 10·r on v2's 100 samples (units 0, 10, 20, 30: 0, 1, 1, 0), 0 elsewhere; equal units, so G* = 4: t on 3.
+    const residuals = Array.from({ length: 1000 }, (_, i) => (Math.floor(i / 25) % 10 === 0 ? 10 * (Math.floor(i / 25) % 3 === 0 ? 0 : 1) : 0) - 0.5);
+    const perUnit = Array.from({ length: 40 }, (_, u) => residuals.slice(25 * u, 25 * u + 25).reduce((a, b) => a + b, 0));
+    const se = Math.sqrt(((40 / 39) * perUnit.reduce((a, b) => a + b * b, 0)) / 1000 ** 2);
+    expect(clustered.high - clustered.estimate).toBeCloseTo(T95[3] * se, 9);
+    expect(plain.estimate).toBe(clustered.estimate);
   });
 
   it('are the unclustered ones when every unit has one sample', () => {

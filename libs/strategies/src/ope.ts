@@ -1,4 +1,7 @@
 import type { EvaluationPolicy, JoinedEvent } from '@switchyard/contracts';
+// The package has no type declarations: (p, degrees of freedom) → the Student t quantile.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const tQuantile: (p: number, dof: number) => number = require('@stdlib/stats-base-dists-t-quantile');
 import { configuredShares } from './plan';
 import { normalizeWeights, Weights } from './weights';
 
@@ -76,34 +79,94 @@ export type ModelOpeMethod = 'dm' | 'dr' | 'sndr';
 export const DEFAULT_CLIP = 10;
 /** Below this effective sample size an evaluation is refused. @default 30 */
 export const DEFAULT_MIN_ESS = 30;
-/** Two-sided 95 % normal quantile. */
-export const Z95 = 1.959963984540054;
+/** Confidence of the intervals. @default 0.95 */
+export const DEFAULT_LEVEL = 0.95;
 
 /**
- * The standard normal quantile Φ⁻¹(p), by Acklam's rational approximation (P. J. Acklam,
- * "An algorithm for computing the inverse normal cumulative distribution function",
- * 2003; relative error below 1.15e-9), which is plenty for an interval's z.
+ * The effective number of clusters G* of Carter, Schnepel & Steigerwald ("Asymptotic
+ * behavior of a t-test robust to cluster heterogeneity", Review of Economics and Statistics
+ * 99(4), 2017): G* = G / (1 + Γ), Γ the squared coefficient of variation of the clusters'
+ * shares γ_g of the estimator's variance, i.e. G* = (Σ_g γ_g)² / Σ_g γ_g² — G when the
+ * clusters weigh alike, fewer when a handful carries the estimate.
+ *
+ * For a mean of per-sample terms, γ_g = aᵀ(XᵀX)⁻¹X_gᵀΩ_gX_g(XᵀX)⁻¹a is ∝ Var(Σ_{i∈g} wᵢeᵢ), the
+ * importance weights wᵢ scaling each sample's term; with their working Ω_g (errors of equal
+ * variance, correlation ρ within a cluster) that is γ_g = Σ_g wᵢ² + ρ·((Σ_g wᵢ)² − Σ_g wᵢ²).
+ * CSS take ρ as given (ρ = 1 their conservative bound); here ρ̂ is its moment estimate
+ * from the estimator's own residual terms uᵢ (≈ wᵢeᵢ), E[uᵢuⱼ] = ρ·σ²·wᵢwⱼ within a cluster:
+ * ρ̂ = (Σ_g [(Σ_g uᵢ)² − Σ_g uᵢ²] / Σ_g [(Σ_g wᵢ)² − Σ_g wᵢ²]) / (Σ uᵢ² / Σ wᵢ²), within [0, 1].
+ * Chosen on the simulation's tuning seeds over ρ = 0 (too few degrees of freedom
+ * removed: 89–93 % for the canary's variant) and ρ = 1 (G* near 1 for ≈ 50 lognormal
+ * units: intervals of absurd width); docs/off-policy-evaluation.md has the figures.
+ *
+ * A unit the target never uses (every w = 0) adds nothing, so `single` on a canary's
+ * variant counts the canary's units only. A sample without a unit is a cluster of its own.
+ * Without a unit of more than one sample, n: the interval is t on n − 1 (≈ z at the sizes
+ * the refusals allow), as before units existed — the weights' spread alone is not counted
+ * against the degrees of freedom there, so a log whose every sample is its own unit keeps
+ * the interval of one without units (those intervals were tuned on the Thompson tables).
  */
-export function normalQuantile(p: number): number {
-  if (!(p > 0 && p < 1)) throw new RangeError(`normalQuantile needs 0 < p < 1, got ${p}`);
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-  const low = 0.02425;
-  if (p < low) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+export function effectiveClusters(samples: readonly Pick<LoggedSample, 'unit'>[], weights: readonly number[], residuals: readonly number[]): number {
+  // Per cluster of the samples the target uses: Σw, Σw², Σu, Σu² (a sample without a unit is its own cluster).
+  const clusters = new Map<string | number, [number, number, number, number]>();
+  const units = new Set<string>();
+  let grouped = false;
+  samples.forEach((sample, i) => {
+    if (sample.unit !== undefined) {
+      grouped ||= units.has(sample.unit);
+      units.add(sample.unit);
+    }
+    // A sample the target does not use (w = 0) has no share; IPS's residual there, −V, would read as correlation.
+    if (!(weights[i] > 0)) return;
+    const key = sample.unit ?? i;
+    const c = clusters.get(key) ?? [0, 0, 0, 0];
+    c[0] += weights[i];
+    c[1] += weights[i] * weights[i];
+    c[2] += residuals[i];
+    c[3] += residuals[i] * residuals[i];
+    clusters.set(key, c);
+  });
+  if (!grouped) return samples.length;
+  let ww = 0;
+  let crossW = 0;
+  let uu = 0;
+  let crossU = 0;
+  for (const [sw, sww, su, suu] of clusters.values()) {
+    ww += sww;
+    crossW += sw * sw - sww;
+    uu += suu;
+    crossU += su * su - suu;
   }
-  if (p > 1 - low) return -normalQuantile(1 - p);
-  const q = p - 0.5;
-  const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  const rho = crossW > 0 && uu > 0 ? Math.min(1, Math.max(0, crossU / crossW / (uu / ww))) : 0;
+  return effectiveCount([...clusters.values()].map(([sw, sww]) => sww + rho * (sw * sw - sww)));
 }
 
-/** The z of a two-sided interval at confidence `level` (0.95 → 1.96). */
-export function zOfLevel(level: number): number {
-  return normalQuantile(1 - (1 - level) / 2);
+/** (Σ γ)² / Σ γ²: how many equal shares would spread as unevenly (Kish's effective size of the shares). */
+function effectiveCount(shares: readonly number[]): number {
+  let sum = 0;
+  let sumSq = 0;
+  for (const g of shares) {
+    sum += g;
+    sumSq += g * g;
+  }
+  return sumSq > 0 ? (sum * sum) / sumSq : 0;
+}
+
+/**
+ * The two-sided quantile of an interval at confidence `level`: Student's t on G* − 1
+ * degrees of freedom (`effectiveClusters`), the test Carter, Schnepel & Steigerwald 2017
+ * (§IV) show keeps its size with few or unequal clusters, where the normal one over-rejects
+ * (Cameron & Miller 2015, §VI). NaN below G* = 1 (one cluster carries everything: no
+ * interval).
+ */
+export function intervalQuantile(
+  samples: readonly Pick<LoggedSample, 'unit'>[],
+  weights: readonly number[],
+  residuals: readonly number[],
+  level: number,
+): number {
+  const dof = effectiveClusters(samples, weights, residuals) - 1;
+  return dof > 0 ? tQuantile(1 - (1 - level) / 2, dof) : NaN;
 }
 
 export interface OpeOptions {
@@ -111,8 +174,8 @@ export interface OpeOptions {
   method?: OpeMethod;
   /** Ceiling on a weight, `clipped-ips` only. @default 10 */
   clip?: number;
-  /** Normal quantile of the interval. @default 1.96 (95 %) */
-  z?: number;
+  /** Confidence of the interval (Student t on G* − 1 degrees of freedom, `intervalQuantile`). @default 0.95 */
+  level?: number;
 }
 
 export interface OpeEstimate {
@@ -210,31 +273,38 @@ export function effectiveSampleSize(weights: readonly number[]): number {
   return sumSq > 0 ? (sum * sum) / sumSq : 0;
 }
 
-export function opeSummary(method: OpeEstimate['method'], weights: readonly number[], estimate: number, se: number, z: number): OpeEstimate {
+/** An estimate with its interval, estimate ± t·se, t from `intervalQuantile` (every estimator's, one path); `residuals` are the terms its se was clustered from. */
+export function opeSummary(
+  method: OpeEstimate['method'],
+  samples: readonly Pick<LoggedSample, 'unit'>[],
+  weights: readonly number[],
+  residuals: readonly number[],
+  estimate: number,
+  se: number,
+  level: number,
+): OpeEstimate {
   const n = weights.length;
   const meanWeight = n ? weights.reduce((sum, w) => sum + w, 0) / n : NaN;
-  return { method, estimate, low: estimate - z * se, high: estimate + z * se, n, ess: effectiveSampleSize(weights), meanWeight };
+  const t = n ? intervalQuantile(samples, weights, residuals, level) : NaN;
+  return { method, estimate, low: estimate - t * se, high: estimate + t * se, n, ess: effectiveSampleSize(weights), meanWeight };
 }
 
 /**
  * Inverse propensity scoring (Horvitz & Thompson 1952): V = (1/n) Σ wᵢrᵢ, unbiased when
  * every logged propensity is right and positive wherever the target puts weight. Its
- * interval is the normal one for a mean of the n terms wᵢrᵢ, V ± z·s/√n (s with n − 1).
+ * interval is V ± t·s/√n for the mean of the n terms wᵢrᵢ (s with n − 1; t on G* − 1, `intervalQuantile`).
  */
-export function ipsFromWeights(method: OpeMethod, samples: readonly LoggedSample[], weights: readonly number[], z: number): OpeEstimate {
+export function ipsFromWeights(method: OpeMethod, samples: readonly LoggedSample[], weights: readonly number[], level: number): OpeEstimate {
   const n = samples.length;
-  if (!n) return opeSummary(method, weights, NaN, NaN, z);
+  if (!n) return opeSummary(method, samples, weights, [], NaN, NaN, level);
   const terms = samples.map((s, i) => weights[i] * s.reward);
   const value = terms.reduce((sum, t) => sum + t, 0) / n;
-  const variance = varianceOfMean(
-    samples,
-    terms.map((t) => t - value),
-  );
-  return opeSummary(method, weights, value, Math.sqrt(variance), z);
+  const residuals = terms.map((t) => t - value);
+  return opeSummary(method, samples, weights, residuals, value, Math.sqrt(varianceOfMean(samples, residuals)), level);
 }
 
-export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z = Z95): OpeEstimate {
-  return ipsFromWeights('ips', samples, importanceWeights(samples, target), z);
+export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, level = DEFAULT_LEVEL): OpeEstimate {
+  return ipsFromWeights('ips', samples, importanceWeights(samples, target), level);
 }
 
 /**
@@ -244,10 +314,10 @@ export function ipsEstimate(samples: readonly LoggedSample[], target: Weights, z
  * The interval is IPS's over the clipped terms: it covers the clipped estimand, which
  * equals the true value only when no weight needed clipping.
  */
-export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Weights, clip = DEFAULT_CLIP, z = Z95): OpeEstimate {
+export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Weights, clip = DEFAULT_CLIP, level = DEFAULT_LEVEL): OpeEstimate {
   if (!(clip > 0)) throw new RangeError(`clip must be > 0, got ${clip}`);
   const weights = importanceWeights(samples, target).map((w) => Math.min(w, clip));
-  return ipsFromWeights('clipped-ips', samples, weights, z);
+  return ipsFromWeights('clipped-ips', samples, weights, level);
 }
 
 /**
@@ -257,7 +327,7 @@ export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Wei
  * far less variable than IPS when weights are large; biased by O(1/n), consistent.
  *
  * Interval: the delta method on the ratio of the two means (Owen 2013, §9.2):
- * Var(V) ≈ Σ wᵢ²(rᵢ − V)² / (Σ wᵢ)², and V ± z·√Var; with units, the terms wᵢ(rᵢ − V)
+ * Var(V) ≈ Σ wᵢ²(rᵢ − V)² / (Σ wᵢ)², and V ± t·√Var (`intervalQuantile`); with units, the terms wᵢ(rᵢ − V)
  * of a unit are summed before squaring (`clusteredSquares`). On-policy (every w = 1) this is
  * the plain mean with the variance Σ(rᵢ − r̄)²/n². Adaptive logging (a bandit's
  * propensities depend on earlier rewards) keeps the estimate consistent, but its
@@ -265,28 +335,26 @@ export function clippedIpsEstimate(samples: readonly LoggedSample[], target: Wei
  * intervals for policy evaluation in adaptive experiments", PNAS): hence the ESS
  * refusal, and the simulation that measures the coverage (bench/sim/ope.ts).
  */
-export function snipsEstimate(samples: readonly LoggedSample[], target: Weights, z = Z95): OpeEstimate {
-  return snipsFromWeights(samples, importanceWeights(samples, target), z);
+export function snipsEstimate(samples: readonly LoggedSample[], target: Weights, level = DEFAULT_LEVEL): OpeEstimate {
+  return snipsFromWeights(samples, importanceWeights(samples, target), level);
 }
 
 /** SNIPS with each sample's weight given: π(aᵢ|xᵢ)/μᵢ for a policy that depends on the context. */
-export function snipsFromWeights(samples: readonly LoggedSample[], weights: readonly number[], z = Z95): OpeEstimate {
+export function snipsFromWeights(samples: readonly LoggedSample[], weights: readonly number[], level = DEFAULT_LEVEL): OpeEstimate {
   let sumW = 0;
   let sumWR = 0;
   for (let i = 0; i < samples.length; i++) {
     sumW += weights[i];
     sumWR += weights[i] * samples[i].reward;
   }
-  if (!(sumW > 0)) return opeSummary('snips', weights, NaN, NaN, z);
+  if (!(sumW > 0)) return opeSummary('snips', samples, weights, [], NaN, NaN, level);
   const value = sumWR / sumW;
   const bounded = samples.every((sample) => sample.reward >= 0 && sample.reward <= 1);
   // Each sample's term wᵢ(rᵢ − V), summed within a unit before squaring (`clusteredSquares`).
-  const { squares, correction } = clusteredSquares(
-    samples,
-    samples.map((sample, i) => weights[i] * (sample.reward - value)),
-  );
+  const residuals = samples.map((sample, i) => weights[i] * (sample.reward - value));
+  const { squares, correction } = clusteredSquares(samples, residuals);
   const se = Math.sqrt(correction * squares) / sumW;
-  const result = opeSummary('snips', weights, value, se, z);
+  const result = opeSummary('snips', samples, weights, residuals, value, se, level);
   if (!bounded) return result;
   // Rewards in [0, 1] (every `match` reward): a Wilson score interval (Wilson 1927) at the
   // effective sample size the delta-method variance implies, n* = V(1 − V) / Var(V) — the
@@ -299,12 +367,14 @@ export function snipsFromWeights(samples: readonly LoggedSample[], weights: read
   // effective sizes a rarely played arm gets (Brown, Cai & DasGupta 2001, Statistical
   // Science 16(2)); the simulation showed it: 89–94 % for the rare arms.
   const nEff = se > 0 && value > 0 && value < 1 ? Math.min(result.ess, (value * (1 - value)) / (se * se)) : result.ess;
-  const [low, high] = wilson(value, nEff, z);
+  // Its z is the t quantile every interval takes (`intervalQuantile`): the score interval
+  // rests on the same clustered variance, so on the same few effective clusters.
+  const [low, high] = wilson(value, nEff, intervalQuantile(samples, weights, residuals, level));
   return { ...result, low, high };
 }
 
 /** Wilson's score interval for a proportion p̂ observed on n trials. */
-export function wilson(p: number, n: number, z = Z95): [number, number] {
+export function wilson(p: number, n: number, z: number): [number, number] {
   if (!(n > 0)) return [NaN, NaN];
   const z2n = (z * z) / n;
   const centre = (p + z2n / 2) / (1 + z2n);
@@ -316,15 +386,15 @@ export function wilson(p: number, n: number, z = Z95): [number, number] {
 
 /** The estimate by `opts.method` (SNIPS unless told otherwise). */
 export function estimatePolicyValue(samples: readonly LoggedSample[], target: Weights, opts: OpeOptions = {}): OpeEstimate {
-  const z = opts.z ?? Z95;
+  const level = opts.level ?? DEFAULT_LEVEL;
   const method = opts.method ?? 'snips';
   switch (method) {
     case 'snips':
-      return snipsEstimate(samples, target, z);
+      return snipsEstimate(samples, target, level);
     case 'ips':
-      return ipsEstimate(samples, target, z);
+      return ipsEstimate(samples, target, level);
     case 'clipped-ips':
-      return clippedIpsEstimate(samples, target, opts.clip ?? DEFAULT_CLIP, z);
+      return clippedIpsEstimate(samples, target, opts.clip ?? DEFAULT_CLIP, level);
     default:
       throw new Error(`unknown OPE method ${JSON.stringify(method satisfies never)}`);
   }
@@ -334,8 +404,9 @@ export function estimatePolicyValue(samples: readonly LoggedSample[], target: We
  * Why an evaluation cannot be trusted; empty when it can. Importance sampling can only
  * reweight what was logged: a variant the target would serve but the logging policy
  * never did (support, or positivity, violated) contributes nothing, and no weighting can
- * recover its reward. Below `minEss` effective samples the normal interval is not to be
- * trusted (see `snipsEstimate`; the simulation measures it).
+ * recover its reward. Below `minEss` effective samples the interval is not to be
+ * trusted (see `snipsEstimate`; the simulation measures it), nor with one unit behind all
+ * of them (`effectiveClusters`).
  */
 export function evaluationRefusals(samples: readonly LoggedSample[], target: Weights, opts: { minEss?: number } = {}): string[] {
   return refusalsFromWeights(samples, importanceWeights(samples, target), target, opts);
@@ -356,6 +427,9 @@ export function refusalsFromWeights(samples: readonly LoggedSample[], weights: r
   if (reasons.length) return reasons;
   const ess = effectiveSampleSize(weights);
   if (ess < minEss) return [`effective sample size ${round(ess)} is below ${minEss}: the logged traffic says too little about this policy`];
+  // One unit behind every sample the policy uses leaves G* = 1: no t interval (`intervalQuantile`), however many samples.
+  const used = new Set(samples.map((s, i) => (weights[i] > 0 ? (s.unit ?? i) : undefined)).filter((key) => key !== undefined));
+  if (used.size === 1) return ['every sample this policy uses comes from one unit: an interval needs at least two'];
   // Also per variant: a mixture's overall ESS can be large on the strength of one
   // well-logged variant while another it uses was seen a handful of times; its share of
   // the estimate then rests on those few (the simulation: 93 % coverage without this rule).

@@ -25,7 +25,6 @@ import {
   resolveContextualTarget,
   targetProbabilities,
   withLoggedContexts,
-  zOfLevel,
 } from '@switchyard/strategies';
 import { deploymentNotFound, Failure, Outcome, success } from '../outcome';
 import { RouterEnv } from '../router.env';
@@ -205,7 +204,7 @@ export async function scanAndEstimate(kafka: KafkaConnection, job: EvaluationJob
   const level = body.level ?? 0.95;
   // A contextual bandit's events carry their context: the reward model is then fit on it (and a contextual policy reads it).
   const modelled = withLoggedContexts(samples);
-  const { estimates, refusals, target } = evaluateOffPolicy(modelled.samples, policy, { z: zOfLevel(level) });
+  const { estimates, refusals, target } = evaluateOffPolicy(modelled.samples, policy, { level });
   if (refusals.length) {
     const noContext = excluded['no-context'];
     const why = noContext ? [`${noContext} decisions of the window logged no context of the policy's ${contextual!.dimension} numbers`] : [];
