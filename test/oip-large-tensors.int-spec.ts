@@ -100,4 +100,34 @@ describe('large tensors through a durable router', () => {
     const grpc = predictions.messages.find((m) => m.value?.deployment === 'big-grpc');
     expect(json.parameters.binary_data_sha256).toBe(grpc!.value.outputs[0].parameters.binary_data_sha256);
   });
+
+  it('answers concurrent 1 MiB binary requests over REST /v2 each with its own bytes (bodies read into reused buffers)', async () => {
+    // Rounds of concurrent requests, every tensor different: a buffer given back too early,
+    // or holding two bodies at once, would answer one request with another's bytes.
+    const tensor = (k: number) => Buffer.from(new Float32Array(ELEMENTS).fill(k + 0.5).buffer);
+    const send = async (bytes: Buffer) => {
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [ELEMENTS], parameters: { binary_data_size: bytes.length } }],
+          parameters: { binary_data_output: true },
+        }),
+      );
+      const response = await fetch(`${router.url}/v2/models/big-rest/infer`, {
+        method: 'POST',
+        headers: { 'inference-header-content-length': String(header.length) },
+        body: Buffer.concat([header, bytes]),
+      });
+      const raw = Buffer.from(await response.arrayBuffer());
+      const length = response.headers.get('inference-header-content-length');
+      return { status: response.status, error: length === null ? raw.toString() : undefined, binary: raw.subarray(Number(length)) };
+    };
+    for (let round = 0; round < 3; round++) {
+      const bodies = [0, 1, 2, 3].map((k) => tensor(4 * round + k));
+      const answers = await Promise.all(bodies.map(send));
+      answers.forEach((answer, k) => {
+        expect({ status: answer.status, error: answer.error }).toEqual({ status: 200, error: undefined });
+        expect(answer.binary.equals(Buffer.concat([bodies[k], bodies[k]]))).toBe(true);
+      });
+    }
+  });
 });

@@ -8,12 +8,55 @@ import { RouterEnv } from '../router.env';
 /** The Open Inference Protocol's routes. */
 export const OIP_PATH = /^\/v2(\/|\?|$)/;
 
-/** A `/v2` body in the framing of Triton's binary tensor extension: the parsed JSON header, and the tensors' bytes after it, unread, in the chunks they came in. */
+/**
+ * A `/v2` body in the framing of Triton's binary tensor extension: the parsed JSON header,
+ * and the tensors' bytes after it, unread. The bytes may lie in a reused buffer (BodySlabs):
+ * valid until release(), which OipService.infer calls once the inference has settled.
+ */
 export class BinaryBody {
+  #giveBack: (() => void) | undefined;
+
   constructor(
     readonly request: unknown,
     readonly binary: Chunks,
-  ) {}
+    giveBack?: () => void,
+  ) {
+    this.#giveBack = giveBack;
+  }
+
+  /** The bytes are no longer read: their buffer may hold the next body. Once; later calls do nothing. */
+  release(): void {
+    const giveBack = this.#giveBack;
+    this.#giveBack = undefined;
+    giveBack?.();
+  }
+}
+
+/** Largest binary body read into a reused buffer; a larger one (or one of unknown length) keeps the chunks it came in. */
+export const SLAB_BYTES = 4 * 1024 * 1024;
+/** Buffers kept for reuse at most (the memory an idle router holds after a burst: 16 × 4 MiB). */
+const MAX_FREE_SLABS = 16;
+
+/**
+ * Reused buffers for binary bodies. A megabyte that arrives as the socket's fresh chunks
+ * and is held for the whole request (forwarded, answered, published) outlives young-generation
+ * collections and piles up as external memory, and V8 answers every 64 MB of it with a full
+ * mark-compact of the router's heap (`--trace-gc`: "external memory pressure", one per ~35
+ * requests of 1 MiB; ~1.5 ms of CPU per request, a third of the router's). Copied on arrival
+ * into a buffer kept across requests, the chunks die young and the heap stays quiet
+ * (docs/benchmarks/2026-12-07-issue-27-binary-tensors.md). A buffer not given back (a body
+ * refused before inference) is simply collected: forgetting costs memory churn, not correctness.
+ */
+class BodySlabs {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+  }
+
+  give(slab: Buffer): void {
+    if (this.free.length < MAX_FREE_SLABS) this.free.push(slab);
+  }
 }
 
 /** The type every `/v2` request body is parsed as, whatever (if anything) the client declared. */
@@ -24,9 +67,10 @@ const OIP_BODY = 'application/x-switchyard-oip';
  * - bodies parsed by oipParse (exact 64-bit integers, a depth cap) under their own limit,
  *   V2_MAX_BODY_BYTES, with or without a Content-Type (tritonclient sends none); a body
  *   of Triton's binary extension (`Inference-Header-Content-Length`) becomes a BinaryBody:
- *   its JSON header parsed, its tensor bytes left as the chunks the socket gave, never
- *   joined (a joined megabyte is a fresh 1 MiB allocation and copy: about 2 ms of CPU,
- *   half of what the router spent on such a request), so they go on to the variant as they came;
+ *   its JSON header parsed, its bytes copied as they arrive into a reused buffer (BodySlabs)
+ *   when its Content-Length fits one, else kept as the chunks the socket gave; never joined
+ *   into a fresh Buffer (Fastify's own reading), whose megabyte per request costs the same
+ *   full collections as holding the chunks;
  * - every error in OIP's shape, `{"error": "message"}`. Errors on `/v2` arise in four
  *   layers (body reading: 413; parsing: 400; Nest's routing: 404; the handlers), so they
  *   are rewritten in one place, as they are sent, rather than by a global exception filter
@@ -47,15 +91,23 @@ export class OipHttp implements OnModuleInit {
       done();
     });
     const limit = this.env.V2_MAX_BODY_BYTES;
+    const slabs = new BodySlabs();
     fastify.addContentTypeParser(OIP_BODY, (request, payload, done) => {
-      readChunks(request, payload, limit, (error, chunks) => {
-        if (error) return done(error, undefined);
+      const headerLength = request.headers[BINARY_HEADER];
+      const declared = Number(request.headers['content-length']);
+      const slab = headerLength !== undefined && declared > 0 && declared <= SLAB_BYTES ? slabs.take() : undefined;
+      const giveBack = slab && (() => slabs.give(slab));
+      readChunks(request, payload, limit, slab, (error, chunks) => {
+        if (error) {
+          giveBack?.();
+          return done(error, undefined);
+        }
         try {
-          const headerLength = request.headers[BINARY_HEADER];
           if (headerLength === undefined) return done(null, oipParse(Buffer.concat(chunks!).toString('utf8')));
           const { header, binary } = splitBinaryBody(chunks!, headerLength);
-          done(null, new BinaryBody(oipParse(header), binary));
+          done(null, new BinaryBody(oipParse(header), binary, giveBack));
         } catch (error) {
+          giveBack?.();
           // Either is the client's: JSON that is not (OipJsonError), or a binary framing that does not add up.
           done(Object.assign(error as Error, { statusCode: 400 }), undefined);
         }
@@ -73,11 +125,14 @@ export class OipHttp implements OnModuleInit {
  * A body's chunks, as Fastify's own reading (`parseAs: 'buffer'`) checks it but without
  * its final Buffer.concat: the same errors (413 past `limit`, declared or received; 400
  * when the length received is not the Content-Length declared, or the stream fails).
+ * With a `slab` (the Content-Length fits it), the chunks are copied into it as they come
+ * and the body is the one view of it.
  */
 function readChunks(
   request: FastifyRequest,
   payload: Readable & { receivedEncodedLength?: number },
   limit: number,
+  slab: Buffer | undefined,
   done: (error: Error | null, chunks?: Buffer[]) => void,
 ): void {
   const declared = Number(request.headers['content-length']);
@@ -95,13 +150,19 @@ function readChunks(
       stop();
       return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     }
-    chunks.push(chunk);
+    if (!slab) return void chunks.push(chunk);
+    // More than the Content-Length that chose the slab: what the length check at the end refuses anyway.
+    if (received > slab.length) {
+      stop();
+      return done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+    }
+    chunk.copy(slab, received - chunk.length);
   };
   const onEnd = (error?: Error & { statusCode?: number }) => {
     stop();
     if (error) return done(Object.assign(error, { statusCode: typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 400 }));
     if (!Number.isNaN(declared) && (payload.receivedEncodedLength || received) !== declared) return done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-    done(null, chunks);
+    done(null, slab ? [slab.subarray(0, received)] : chunks);
   };
   payload.on('data', onData);
   payload.on('end', onEnd);

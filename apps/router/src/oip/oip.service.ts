@@ -109,6 +109,17 @@ export class OipService {
    * else as the request's binary extension parameters ask.
    */
   async infer(name: string, body: unknown, version?: string, binaryOutputs = false): Promise<OipAnswer> {
+    try {
+      return await this.inferBody(name, body, version, binaryOutputs);
+    } finally {
+      // Settled: every model call on these bytes is done (undici destroys a request it no longer
+      // writes: answered early, or aborted at the deadline), and a mirrored shadow request
+      // took its own base64 of them, so their buffer may take the next body.
+      if (body instanceof BinaryBody) body.release();
+    }
+  }
+
+  private async inferBody(name: string, body: unknown, version: string | undefined, binaryOutputs: boolean): Promise<OipAnswer> {
     const spec = this.deployment(name);
     if (version !== undefined) this.version(spec, version);
     const { request: json, binary } = body instanceof BinaryBody ? body : { request: body, binary: undefined };

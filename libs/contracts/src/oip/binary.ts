@@ -42,10 +42,10 @@ export const ELEMENT_BYTES: Record<Exclude<OipDatatype, 'BYTES'>, number> = {
 };
 
 /**
- * Bytes as they arrived, in chunks (a request body as the socket read it): forwarded as they
- * are, joined only where one Buffer must be read. Joining a megabyte costs a fresh 1 MiB
- * allocation, whose pages the kernel faults in on the copy: about 2 ms of CPU on the
- * bench machine, as much as receiving it (docs/benchmarks/2026-12-07-issue-27-h2load-chunks.md).
+ * Bytes as they arrived, in chunks (a request body as the socket read it, or the one reused
+ * buffer the router copied it into): forwarded as they are, joined only where one Buffer
+ * must be read. Joining a megabyte into a fresh Buffer per request is external memory that
+ * V8 answers with full collections of the heap (docs/benchmarks/2026-12-07-issue-27-binary-tensors.md).
  */
 export type Chunks = readonly Buffer[];
 
