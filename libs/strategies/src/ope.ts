@@ -138,18 +138,8 @@ export function effectiveClusters(samples: readonly Pick<LoggedSample, 'unit'>[]
     crossU += su * su - suu;
   }
   const rho = crossW > 0 && uu > 0 ? Math.min(1, Math.max(0, crossU / crossW / (uu / ww))) : 0;
-  return effectiveCount([...clusters.values()].map(([sw, sww]) => sww + rho * (sw * sw - sww)));
-}
-
-/** (Σ γ)² / Σ γ²: how many equal shares would spread as unevenly (Kish's effective size of the shares). */
-function effectiveCount(shares: readonly number[]): number {
-  let sum = 0;
-  let sumSq = 0;
-  for (const g of shares) {
-    sum += g;
-    sumSq += g * g;
-  }
-  return sumSq > 0 ? (sum * sum) / sumSq : 0;
+  // (Σ γ)² / Σ γ²: how many equal shares would spread as unevenly, Kish's effective size of the shares.
+  return effectiveSampleSize([...clusters.values()].map(([sw, sww]) => sww + rho * (sw * sw - sww)));
 }
 
 /**
