@@ -1,7 +1,5 @@
+import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import type { EvaluationPolicy, JoinedEvent } from '@switchyard/contracts';
-// The package has no type declarations: (p, degrees of freedom) → the Student t quantile.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const tQuantile: (p: number, dof: number) => number = require('@stdlib/stats-base-dists-t-quantile');
 import { configuredShares } from './plan';
 import { normalizeWeights, Weights } from './weights';
 
