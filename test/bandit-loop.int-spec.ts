@@ -40,7 +40,9 @@ describe('bandit loop: router, model-server, joiner and updater learn the best v
 
   beforeAll(async () => {
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
-      variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+      // Learning is under test, not latency: 16 requests in flight on a loaded 2-core CI box once
+      // waited over the default 1 s for the model (a 502 that failed the run).
+      variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}`, timeoutMs: 10000 })),
       strategy: { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE },
       reward: { type: 'match' },
     });

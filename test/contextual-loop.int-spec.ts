@@ -123,7 +123,8 @@ describe('contextual bandit loop: each segment gets its own best variant, and it
   beforeAll(async () => {
     for (const [deployment, spec] of Object.entries(STRATEGIES)) {
       const put = await http('PUT', `${router.url}/v1/deployments/${deployment}`, {
-        variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+        // Learning is under test, not latency: the default 1 s model deadline can pass on a loaded CI box.
+        variants: [1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}`, timeoutMs: 10000 })),
         strategy: spec,
         reward: { type: 'explicit' },
       });

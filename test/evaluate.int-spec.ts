@@ -46,7 +46,8 @@ describe('POST /v1/deployments/{name}/evaluate over the real joined topic', () =
   beforeAll(async () => {
     const put = await http('PUT', `${router.url}/v1/deployments/churn`, {
       variants: [
-        ...[1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}` })),
+        // The model's default 1 s deadline can pass with 16 in flight on a loaded CI box; latency is not under test.
+        ...[1, 2, 3].map((n) => ({ name: `v${n}`, url: modelServer.url, model: `churn-v${n}`, timeoutMs: 10000 })),
         { name: 'broken', url: modelServer.url, model: 'churn-broken' },
       ],
       strategy: { type: 'bandit', algorithm: 'thompson', minShare: MIN_SHARE },
